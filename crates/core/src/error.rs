@@ -1,0 +1,144 @@
+//! Domain errors: transport-agnostic. Each dialect owns one function that maps these to its
+//! own code, HTTP status and envelope.
+
+use crate::state::{Action, InstanceState, Restriction};
+use thiserror::Error;
+
+/// Why an instance kind cannot do an action (catalogue facts, not state).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unsupported {
+    /// ARM instance type.
+    ArmArchitecture,
+    /// Instance lives in an edge zone.
+    EdgeZone,
+    /// Special-purpose instance type.
+    SpecialInstanceType,
+    /// Bare-metal or otherwise unsupported kind of instance.
+    InstanceKind,
+    /// Windows guest (key pairs are Linux-only).
+    WindowsOs,
+    /// Stopped with StoppedMode=STOP_CHARGING: its resources were released.
+    StoppedModeStopCharging,
+    /// A previous (simulated) reinstall failed.
+    ReinstallFailed,
+    /// The instance's application role forbids the action.
+    ApplicationRole,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// A required parameter is absent.
+    #[error("missing parameter `{0}`")]
+    MissingParameter(String),
+    /// A parameter the action does not know.
+    #[error("unknown parameter `{0}`")]
+    UnknownParameter(String),
+    /// A parameter value is wrong.
+    #[error("invalid value for `{name}`: {reason}")]
+    InvalidValue { name: String, reason: String },
+    /// A combination of parameters is wrong.
+    #[error("invalid parameter: {0}")]
+    InvalidParameter(String),
+    /// Too many values (batch size).
+    #[error("`{name}` takes at most {max} values, got {got}")]
+    TooMany {
+        name: String,
+        max: usize,
+        got: usize,
+    },
+    /// A string value is too long.
+    #[error("`{name}` is longer than {max} characters")]
+    TooLong { name: String, max: usize },
+    /// An ID has the wrong shape.
+    #[error("malformed {kind} ID `{id}`")]
+    Malformed { kind: ResourceKind, id: String },
+    /// No such resource visible to the caller.
+    #[error("{kind} `{id}` not found")]
+    NotFound { kind: ResourceKind, id: String },
+    /// The password does not meet the policy.
+    #[error("invalid password: {0}")]
+    InvalidPassword(String),
+    /// Key pair name already used in this account.
+    #[error("key pair name `{0}` already exists")]
+    DuplicateKeyName(String),
+    /// Key pair cannot be used for this (e.g. unsupported key type).
+    #[error("key pair `{0}` is not supported for this operation")]
+    KeyPairNotSupported(String),
+    /// Key pair still associated with instances.
+    #[error("key pair `{0}` is still associated with instances")]
+    KeyPairInUse(String),
+    /// The instance's state forbids the action.
+    #[error("instance `{id}` is {} and cannot {}", state.as_str(), action.as_str())]
+    StateConflict {
+        id: String,
+        state: InstanceState,
+        action: Action,
+    },
+    /// An operator restriction forbids the action.
+    #[error("instance `{id}` is restricted ({restriction:?})")]
+    Restricted {
+        id: String,
+        restriction: Restriction,
+    },
+    /// The instance kind does not support the action.
+    #[error("instance `{id}` does not support this operation ({why:?})")]
+    Unsupported { id: String, why: Unsupported },
+    /// Another operation holds the instance's lock.
+    #[error("instance `{id}` has an operation in progress ({running:?})")]
+    OperationInProgress {
+        id: String,
+        running: Action,
+        same_action: bool,
+    },
+    /// The per-action rate limit is exhausted.
+    #[error("request limit exceeded")]
+    RateLimited { retry_after_ms: u64 },
+    /// A dry run passed every check.
+    #[error("dry run succeeded")]
+    DryRunOk,
+    /// The principal may not do this.
+    #[error("not authorized: {0}")]
+    PolicyDenied(String),
+    /// A region this deployment does not serve.
+    #[error("region `{0}` is not supported")]
+    UnsupportedRegion(String),
+    /// Zone does not exist in the region.
+    #[error("zone `{0}` is not available")]
+    InvalidZone(String),
+    /// The store is unreachable.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    /// A fault inside nubis (never bad input).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    Instance,
+    KeyPair,
+    Image,
+    InstanceType,
+    Zone,
+}
+
+impl std::fmt::Display for ResourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Instance => "instance",
+            Self::KeyPair => "key pair",
+            Self::Image => "image",
+            Self::InstanceType => "instance type",
+            Self::Zone => "zone",
+        })
+    }
+}
+
+impl DomainError {
+    pub fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::InvalidValue {
+            name: name.into(),
+            reason: reason.into(),
+        }
+    }
+}

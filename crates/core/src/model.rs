@@ -1,0 +1,127 @@
+//! Records of the fleet. Dialect-neutral: external IDs for every dialect live side by side.
+
+use crate::rules::Step;
+use crate::state::{Action, InstanceState, OpState, Restriction};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OsFamily {
+    Linux,
+    Windows,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Disk {
+    pub id: String,
+    pub size_gib: u32,
+    pub disk_type: String,
+}
+
+/// The instance's lock: held by exactly one unfinished operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpLock {
+    pub operation_id: Uuid,
+    pub action: Action,
+}
+
+/// What LatestOperation* report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestOp {
+    pub action: Action,
+    pub state: OpState,
+    pub request_id: String,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    /// Canonical ID; also the Nova server UUID.
+    pub uuid: Uuid,
+    pub tencent_id: String,
+    pub aliyun_id: String,
+    pub account: String,
+    pub region: String,
+    pub zone: String,
+    pub name: String,
+    pub host_name: String,
+    pub instance_type: String,
+    pub image_id: String,
+    pub os: OsFamily,
+    pub state: InstanceState,
+    pub restriction: Restriction,
+    pub lock: Option<OpLock>,
+    pub latest_op: Option<LatestOp>,
+    pub created_at_ms: i64,
+    pub system_disk: Disk,
+    pub data_disks: Vec<Disk>,
+    pub private_ip: String,
+    pub key_ids: Vec<String>,
+    pub project_id: i64,
+    pub charge_type: String,
+    pub security_group_ids: Vec<String>,
+    pub tags: Vec<(String, String)>,
+    /// Stopped with StoppedMode=STOP_CHARGING.
+    pub stop_charging: bool,
+    pub reinstall_failed: bool,
+    pub application_role: Option<String>,
+    /// ClientToken of the create request, for idempotent retries.
+    pub client_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: Uuid,
+    pub request_id: String,
+    pub account: String,
+    pub instance: Uuid,
+    pub action: Action,
+    pub steps: Vec<Step>,
+    /// Steps finished and recorded; a resumed operation continues from here.
+    pub steps_done: u32,
+    /// State shown for the whole operation (e.g. entering rescue), if any.
+    pub display: Option<InstanceState>,
+    /// The state the instance was in when the operation was accepted.
+    pub from_state: InstanceState,
+    pub state: OpState,
+    /// Times a worker began executing this operation.
+    pub attempts: u32,
+    pub error: Option<String>,
+    pub created_at_ms: i64,
+    pub finished_at_ms: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPair {
+    pub id: String,
+    pub account: String,
+    pub name: String,
+    pub project_id: i64,
+    pub description: String,
+    pub public_key: String,
+    pub created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Account {
+    pub id: String,
+    pub name: String,
+    pub is_admin: bool,
+}
+
+/// An API credential. The secret is sealed at rest (see nubis-auth `secret`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKey {
+    pub id: String,
+    pub account: String,
+    pub sealed_secret: String,
+}
+
+/// Who is asking: resolved from a credential before any resource is touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub account: String,
+    pub user: String,
+    pub is_admin: bool,
+}

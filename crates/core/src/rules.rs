@@ -1,0 +1,607 @@
+//! Which action is allowed in which state, and what it does: the only place these rules live.
+//!
+//! [`plan`] either refuses with the domain error a dialect translates, or returns the steps an
+//! operation runs (a saga: stop → change → start), which the engine persists and resumes.
+
+use crate::catalog::{self, Arch, TypeKind};
+use crate::error::{DomainError, Unsupported};
+use crate::model::{Instance, OsFamily};
+use crate::state::{Action, InstanceState, Restriction};
+use serde::{Deserialize, Serialize};
+
+/// How to stop a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopMode {
+    /// ACPI shutdown only; fails if the guest ignores it.
+    Soft,
+    /// Power off.
+    Hard,
+    /// ACPI shutdown, then power off if the guest does not comply.
+    SoftFirst,
+}
+
+/// One durable step of an operation. Steps are idempotent so a resumed operation may repeat
+/// the step that was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Create the system disk from the image and set initial credentials.
+    Provision {
+        image_id: String,
+        user: String,
+        password_hash: Option<String>,
+        keys: Vec<String>,
+    },
+    PowerOn,
+    PowerOff {
+        mode: StopMode,
+    },
+    Reboot {
+        mode: StopMode,
+    },
+    SetPassword {
+        user: String,
+        password_hash: String,
+    },
+    AddKeys {
+        keys: Vec<String>,
+    },
+    RemoveKeys {
+        keys: Vec<String>,
+    },
+    /// Boot a fresh rescue system with the original disk attached second.
+    BootRescue {
+        user: String,
+        password_hash: String,
+    },
+    /// Leave rescue: boot the original system disk again.
+    BootSystem,
+    Destroy,
+    LiveMigrate,
+}
+
+impl Step {
+    /// The state an instance shows while this step runs, unless the operation overrides it.
+    pub fn showing(&self, current: InstanceState) -> InstanceState {
+        match self {
+            Step::Provision { .. } => InstanceState::Pending,
+            Step::PowerOn => InstanceState::Starting,
+            Step::PowerOff { .. } => InstanceState::Stopping,
+            Step::Reboot { .. } => InstanceState::Rebooting,
+            Step::Destroy => InstanceState::Terminating,
+            Step::BootRescue { .. } => InstanceState::EnteringRescue,
+            Step::BootSystem => InstanceState::ExitingRescue,
+            Step::LiveMigrate => InstanceState::LiveMigrating,
+            Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => current,
+        }
+    }
+}
+
+/// A mutating request on one instance, already parsed and validated for shape by a dialect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActionRequest {
+    Start,
+    Stop {
+        mode: StopMode,
+        stop_charging: bool,
+    },
+    Reboot {
+        mode: StopMode,
+    },
+    Terminate,
+    ResetPassword {
+        user: String,
+        password_hash: String,
+        force_stop: bool,
+    },
+    EnterRescue {
+        user: String,
+        password_hash: String,
+        mode: StopMode,
+    },
+    ExitRescue,
+    AssociateKeys {
+        keys: Vec<String>,
+        force_stop: bool,
+    },
+    DisassociateKeys {
+        keys: Vec<String>,
+        force_stop: bool,
+    },
+    LiveMigrate,
+}
+
+impl ActionRequest {
+    pub fn action(&self) -> Action {
+        match self {
+            Self::Start => Action::Start,
+            Self::Stop { .. } => Action::Stop,
+            Self::Reboot { .. } => Action::Reboot,
+            Self::Terminate => Action::Terminate,
+            Self::ResetPassword { .. } => Action::ResetPassword,
+            Self::EnterRescue { .. } => Action::EnterRescue,
+            Self::ExitRescue => Action::ExitRescue,
+            Self::AssociateKeys { .. } => Action::AssociateKeys,
+            Self::DisassociateKeys { .. } => Action::DisassociateKeys,
+            Self::LiveMigrate => Action::LiveMigrate,
+        }
+    }
+
+    fn force_stop(&self) -> bool {
+        match self {
+            Self::ResetPassword { force_stop, .. }
+            | Self::AssociateKeys { force_stop, .. }
+            | Self::DisassociateKeys { force_stop, .. } => *force_stop,
+            _ => false,
+        }
+    }
+}
+
+/// What an accepted request will do to one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub action: Action,
+    pub steps: Vec<Step>,
+    /// State shown for the whole operation, overriding each step's own.
+    pub display: Option<InstanceState>,
+    /// Instance attribute changes applied on acceptance.
+    pub stop_charging: Option<bool>,
+}
+
+/// Is `action` allowed in `state`? `force` is ForceStop for the actions that take it.
+/// Exhaustive on purpose: a new state must be decided for every action.
+pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
+    use InstanceState as S;
+    match state {
+        S::Running => match action {
+            Action::Stop
+            | Action::Reboot
+            | Action::Terminate
+            | Action::EnterRescue
+            | Action::LiveMigrate => true,
+            Action::ResetPassword | Action::AssociateKeys | Action::DisassociateKeys => force,
+            Action::Start | Action::ExitRescue | Action::Create => false,
+        },
+        S::Stopped => match action {
+            Action::Start
+            | Action::Terminate
+            | Action::ResetPassword
+            | Action::EnterRescue
+            | Action::AssociateKeys
+            | Action::DisassociateKeys => true,
+            Action::Stop
+            | Action::Reboot
+            | Action::ExitRescue
+            | Action::LiveMigrate
+            | Action::Create => false,
+        },
+        S::Rescue => action == Action::ExitRescue,
+        S::LaunchFailed => action == Action::Terminate,
+        S::Pending
+        | S::Starting
+        | S::Stopping
+        | S::Rebooting
+        | S::EnteringRescue
+        | S::ExitingRescue
+        | S::Terminating
+        | S::EnteringLiveMigrate
+        | S::LiveMigrating
+        | S::ExitingLiveMigrate
+        | S::Terminated => false,
+    }
+}
+
+/// Catalogue facts that forbid `action` for this instance, whatever its state.
+fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported> {
+    let ty = catalog::instance_type(&inst.instance_type);
+    let kind = ty.map(|t| t.kind).unwrap_or(TypeKind::Standard);
+    let arm = ty.is_some_and(|t| t.arch == Arch::Arm64);
+    let edge = catalog::zone(&inst.zone).is_some_and(|z| z.edge);
+    let stopped_uncharged = inst.stop_charging && inst.state == InstanceState::Stopped;
+    match action {
+        Action::EnterRescue => {
+            if kind == TypeKind::BareMetal {
+                Some(Unsupported::InstanceKind)
+            } else if arm {
+                Some(Unsupported::ArmArchitecture)
+            } else if edge {
+                Some(Unsupported::EdgeZone)
+            } else if kind == TypeKind::Special {
+                Some(Unsupported::SpecialInstanceType)
+            } else if inst.reinstall_failed {
+                Some(Unsupported::ReinstallFailed)
+            } else if stopped_uncharged {
+                Some(Unsupported::StoppedModeStopCharging)
+            } else {
+                None
+            }
+        }
+        Action::ResetPassword => {
+            if kind == TypeKind::BareMetal {
+                Some(Unsupported::InstanceKind)
+            } else if inst.application_role.is_some() {
+                Some(Unsupported::ApplicationRole)
+            } else if kind == TypeKind::Special {
+                Some(Unsupported::SpecialInstanceType)
+            } else if inst.reinstall_failed {
+                Some(Unsupported::ReinstallFailed)
+            } else if stopped_uncharged {
+                Some(Unsupported::StoppedModeStopCharging)
+            } else {
+                None
+            }
+        }
+        Action::AssociateKeys | Action::DisassociateKeys => {
+            if kind == TypeKind::BareMetal {
+                Some(Unsupported::InstanceKind)
+            } else if inst.os == OsFamily::Windows {
+                Some(Unsupported::WindowsOs)
+            } else if stopped_uncharged {
+                Some(Unsupported::StoppedModeStopCharging)
+            } else {
+                None
+            }
+        }
+        Action::Create
+        | Action::Start
+        | Action::Stop
+        | Action::Reboot
+        | Action::Terminate
+        | Action::ExitRescue
+        | Action::LiveMigrate => None,
+    }
+}
+
+/// Decide a request on one instance. Order (as the clouds behave): restriction → instance kind
+/// → state → lock. Parameter shape and existence were checked before; rate limits too.
+pub fn plan(inst: &Instance, req: &ActionRequest) -> Result<Plan, DomainError> {
+    let action = req.action();
+    let id = inst.tencent_id.clone();
+    if inst.restriction != Restriction::None {
+        return Err(DomainError::Restricted {
+            id,
+            restriction: inst.restriction,
+        });
+    }
+    if let Some(why) = unsupported(inst, action) {
+        return Err(DomainError::Unsupported { id, why });
+    }
+    if !allowed(action, inst.state, req.force_stop()) {
+        return Err(DomainError::StateConflict {
+            id,
+            state: inst.state,
+            action,
+        });
+    }
+    if let Some(lock) = &inst.lock {
+        return Err(DomainError::OperationInProgress {
+            id,
+            running: lock.action,
+            same_action: lock.action == action,
+        });
+    }
+    let running = inst.state == InstanceState::Running;
+    // ForceStop: try a clean shutdown first, then power off (the seeds' ForceStop semantics).
+    let around = |change: Vec<Step>| -> Vec<Step> {
+        if running {
+            let mut steps = vec![Step::PowerOff {
+                mode: StopMode::SoftFirst,
+            }];
+            steps.extend(change);
+            steps.push(Step::PowerOn);
+            steps
+        } else {
+            change
+        }
+    };
+    let (steps, display) = match req {
+        ActionRequest::Start => (vec![Step::PowerOn], None),
+        ActionRequest::Stop { mode, .. } => (vec![Step::PowerOff { mode: *mode }], None),
+        ActionRequest::Reboot { mode } => (vec![Step::Reboot { mode: *mode }], None),
+        ActionRequest::Terminate => (vec![Step::Destroy], None),
+        ActionRequest::ResetPassword {
+            user,
+            password_hash,
+            ..
+        } => (
+            around(vec![Step::SetPassword {
+                user: user.clone(),
+                password_hash: password_hash.clone(),
+            }]),
+            None,
+        ),
+        ActionRequest::AssociateKeys { keys, .. } => {
+            (around(vec![Step::AddKeys { keys: keys.clone() }]), None)
+        }
+        ActionRequest::DisassociateKeys { keys, .. } => {
+            (around(vec![Step::RemoveKeys { keys: keys.clone() }]), None)
+        }
+        ActionRequest::EnterRescue {
+            user,
+            password_hash,
+            mode,
+        } => {
+            let mut steps = Vec::new();
+            if running {
+                steps.push(Step::PowerOff { mode: *mode });
+            }
+            steps.push(Step::BootRescue {
+                user: user.clone(),
+                password_hash: password_hash.clone(),
+            });
+            (steps, Some(InstanceState::EnteringRescue))
+        }
+        ActionRequest::ExitRescue => (
+            vec![
+                Step::PowerOff {
+                    mode: StopMode::SoftFirst,
+                },
+                Step::BootSystem,
+            ],
+            Some(InstanceState::ExitingRescue),
+        ),
+        ActionRequest::LiveMigrate => (vec![Step::LiveMigrate], None),
+    };
+    let stop_charging = match req {
+        ActionRequest::Stop { stop_charging, .. } => Some(*stop_charging),
+        ActionRequest::Start => Some(false),
+        _ => None,
+    };
+    Ok(Plan {
+        action,
+        steps,
+        display,
+        stop_charging,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Disk, OpLock};
+    use InstanceState as S;
+
+    fn inst(state: InstanceState) -> Instance {
+        Instance {
+            uuid: uuid::Uuid::nil(),
+            tencent_id: "ins-aaaaaaaa".into(),
+            aliyun_id: "i-aaaaaaaaaaaaaaaaaaaa".into(),
+            account: "a".into(),
+            region: "local".into(),
+            zone: "local-a".into(),
+            name: "n".into(),
+            host_name: "h".into(),
+            instance_type: "S5.MEDIUM4".into(),
+            image_id: "img-tos31x64".into(),
+            os: OsFamily::Linux,
+            state,
+            restriction: Restriction::None,
+            lock: None,
+            latest_op: None,
+            created_at_ms: 0,
+            system_disk: Disk {
+                id: "disk-1".into(),
+                size_gib: 50,
+                disk_type: "CLOUD_PREMIUM".into(),
+            },
+            data_disks: vec![],
+            private_ip: "10.0.0.2".into(),
+            key_ids: vec![],
+            project_id: 0,
+            charge_type: "POSTPAID_BY_HOUR".into(),
+            security_group_ids: vec![],
+            tags: vec![],
+            stop_charging: false,
+            reinstall_failed: false,
+            application_role: None,
+            client_token: None,
+        }
+    }
+
+    fn reset(force: bool) -> ActionRequest {
+        ActionRequest::ResetPassword {
+            user: "root".into(),
+            password_hash: "$6$x".into(),
+            force_stop: force,
+        }
+    }
+
+    /// The whole table: every action × every state.
+    #[test]
+    fn state_table() {
+        let ok = |a, s: &[S]| -> Vec<(Action, S)> { s.iter().map(|s| (a, *s)).collect() };
+        let mut expected: Vec<(Action, S)> = vec![];
+        expected.extend(ok(Action::Start, &[S::Stopped]));
+        expected.extend(ok(Action::Stop, &[S::Running]));
+        expected.extend(ok(Action::Reboot, &[S::Running]));
+        expected.extend(ok(
+            Action::Terminate,
+            &[S::Running, S::Stopped, S::LaunchFailed],
+        ));
+        expected.extend(ok(Action::ResetPassword, &[S::Stopped]));
+        expected.extend(ok(Action::EnterRescue, &[S::Running, S::Stopped]));
+        expected.extend(ok(Action::ExitRescue, &[S::Rescue]));
+        expected.extend(ok(Action::AssociateKeys, &[S::Stopped]));
+        expected.extend(ok(Action::DisassociateKeys, &[S::Stopped]));
+        expected.extend(ok(Action::LiveMigrate, &[S::Running]));
+        let actions = [
+            Action::Create,
+            Action::Start,
+            Action::Stop,
+            Action::Reboot,
+            Action::Terminate,
+            Action::ResetPassword,
+            Action::EnterRescue,
+            Action::ExitRescue,
+            Action::AssociateKeys,
+            Action::DisassociateKeys,
+            Action::LiveMigrate,
+        ];
+        for a in actions {
+            for s in S::ALL {
+                assert_eq!(
+                    allowed(a, s, false),
+                    expected.contains(&(a, s)),
+                    "{a:?} in {s:?}"
+                );
+            }
+        }
+        // ForceStop additionally opens Running for the guest-changing actions, nothing else.
+        for a in [
+            Action::ResetPassword,
+            Action::AssociateKeys,
+            Action::DisassociateKeys,
+        ] {
+            assert!(allowed(a, S::Running, true));
+            assert!(!allowed(a, S::Rebooting, true));
+        }
+    }
+
+    #[test]
+    fn running_without_force_is_a_state_conflict() {
+        let e = plan(&inst(S::Running), &reset(false)).unwrap_err();
+        assert!(matches!(
+            e,
+            DomainError::StateConflict {
+                state: S::Running,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn force_stop_wraps_change_in_stop_and_start() {
+        let p = plan(&inst(S::Running), &reset(true)).unwrap();
+        assert_eq!(
+            p.steps.first(),
+            Some(&Step::PowerOff {
+                mode: StopMode::SoftFirst
+            })
+        );
+        assert_eq!(p.steps.last(), Some(&Step::PowerOn));
+        let p = plan(&inst(S::Stopped), &reset(true)).unwrap();
+        assert_eq!(p.steps.len(), 1);
+    }
+
+    #[test]
+    fn lock_gives_mutex_or_in_progress_after_state() {
+        let mut i = inst(S::Stopped);
+        i.lock = Some(OpLock {
+            operation_id: uuid::Uuid::nil(),
+            action: Action::ResetPassword,
+        });
+        let e = plan(&i, &reset(false)).unwrap_err();
+        assert!(matches!(
+            e,
+            DomainError::OperationInProgress {
+                same_action: true,
+                ..
+            }
+        ));
+        let e = plan(
+            &i,
+            &ActionRequest::EnterRescue {
+                user: "root".into(),
+                password_hash: "h".into(),
+                mode: StopMode::Soft,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            DomainError::OperationInProgress {
+                same_action: false,
+                ..
+            }
+        ));
+        // The state error wins when the state forbids the action anyway.
+        let e = plan(
+            &i,
+            &ActionRequest::Reboot {
+                mode: StopMode::Soft,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            DomainError::StateConflict {
+                state: S::Stopped,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn restriction_wins_over_state() {
+        let mut i = inst(S::Rebooting);
+        i.restriction = Restriction::Frozen;
+        assert!(matches!(
+            plan(&i, &reset(true)).unwrap_err(),
+            DomainError::Restricted { .. }
+        ));
+    }
+
+    #[test]
+    fn catalogue_kinds() {
+        let mut i = inst(S::Running);
+        i.os = OsFamily::Windows;
+        let e = plan(
+            &i,
+            &ActionRequest::AssociateKeys {
+                keys: vec![],
+                force_stop: true,
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(
+            e,
+            DomainError::Unsupported {
+                why: Unsupported::WindowsOs,
+                ..
+            }
+        ));
+        let mut i = inst(S::Running);
+        i.instance_type = "SR1.MEDIUM4".into();
+        let rescue = ActionRequest::EnterRescue {
+            user: "root".into(),
+            password_hash: "h".into(),
+            mode: StopMode::Soft,
+        };
+        assert!(matches!(
+            plan(&i, &rescue).unwrap_err(),
+            DomainError::Unsupported {
+                why: Unsupported::ArmArchitecture,
+                ..
+            }
+        ));
+        let mut i = inst(S::Stopped);
+        i.stop_charging = true;
+        assert!(matches!(
+            plan(&i, &rescue).unwrap_err(),
+            DomainError::Unsupported {
+                why: Unsupported::StoppedModeStopCharging,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rescue_from_running_stops_first() {
+        let rescue = ActionRequest::EnterRescue {
+            user: "root".into(),
+            password_hash: "h".into(),
+            mode: StopMode::Hard,
+        };
+        let p = plan(&inst(S::Running), &rescue).unwrap();
+        assert_eq!(
+            p.steps[0],
+            Step::PowerOff {
+                mode: StopMode::Hard
+            }
+        );
+        assert_eq!(p.display, Some(S::EnteringRescue));
+        let p = plan(&inst(S::Stopped), &rescue).unwrap();
+        assert_eq!(p.steps.len(), 1);
+    }
+}

@@ -1,0 +1,162 @@
+//! The one lifecycle. Dialects render these states; they never invent their own.
+
+use serde::{Deserialize, Serialize};
+
+/// Canonical instance state (DESIGN.md "One state, three spellings").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InstanceState {
+    Pending,
+    LaunchFailed,
+    Running,
+    Starting,
+    Stopping,
+    Stopped,
+    Rebooting,
+    EnteringRescue,
+    Rescue,
+    ExitingRescue,
+    Terminating,
+    /// Host maintenance (admin-triggered simulated live migration), three phases.
+    EnteringLiveMigrate,
+    LiveMigrating,
+    ExitingLiveMigrate,
+    /// Terminated: kept only so late readers can tell "gone" from "never existed".
+    Terminated,
+}
+
+impl InstanceState {
+    pub const ALL: [InstanceState; 15] = [
+        Self::Pending,
+        Self::LaunchFailed,
+        Self::Running,
+        Self::Starting,
+        Self::Stopping,
+        Self::Stopped,
+        Self::Rebooting,
+        Self::EnteringRescue,
+        Self::Rescue,
+        Self::ExitingRescue,
+        Self::Terminating,
+        Self::EnteringLiveMigrate,
+        Self::LiveMigrating,
+        Self::ExitingLiveMigrate,
+        Self::Terminated,
+    ];
+
+    /// Stable name used in the store, the admin API and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::LaunchFailed => "launch_failed",
+            Self::Running => "running",
+            Self::Starting => "starting",
+            Self::Stopping => "stopping",
+            Self::Stopped => "stopped",
+            Self::Rebooting => "rebooting",
+            Self::EnteringRescue => "entering_rescue",
+            Self::Rescue => "rescue",
+            Self::ExitingRescue => "exiting_rescue",
+            Self::Terminating => "terminating",
+            Self::EnteringLiveMigrate => "entering_live_migrate",
+            Self::LiveMigrating => "live_migrating",
+            Self::ExitingLiveMigrate => "exiting_live_migrate",
+            Self::Terminated => "terminated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// Visible to Describe* calls (a terminated instance is not listed).
+    pub fn is_listed(self) -> bool {
+        self != Self::Terminated
+    }
+}
+
+/// Restrictions set by an operator (billing, security). They win over state rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Restriction {
+    #[default]
+    None,
+    /// Expired / isolated (Tencent SHUTDOWN, Alibaba arrears).
+    Expired,
+    /// Being isolated.
+    Isolating,
+    Frozen,
+    Banned,
+    /// Locked for security reasons (Alibaba OperationLocks `security`).
+    Security,
+}
+
+impl Restriction {
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "none" => Self::None,
+            "expired" => Self::Expired,
+            "isolating" => Self::Isolating,
+            "frozen" => Self::Frozen,
+            "banned" => Self::Banned,
+            "security" => Self::Security,
+            _ => return None,
+        })
+    }
+}
+
+/// Everything a principal can ask of an instance. One enum for all dialects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Create,
+    Start,
+    Stop,
+    Reboot,
+    Terminate,
+    ResetPassword,
+    EnterRescue,
+    ExitRescue,
+    AssociateKeys,
+    DisassociateKeys,
+    LiveMigrate,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Create => "create",
+            Self::Start => "start",
+            Self::Stop => "stop",
+            Self::Reboot => "reboot",
+            Self::Terminate => "terminate",
+            Self::ResetPassword => "reset_password",
+            Self::EnterRescue => "enter_rescue",
+            Self::ExitRescue => "exit_rescue",
+            Self::AssociateKeys => "associate_keys",
+            Self::DisassociateKeys => "disassociate_keys",
+            Self::LiveMigrate => "live_migrate",
+        }
+    }
+}
+
+/// Outcome of an operation as LatestOperationState shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum OpState {
+    #[serde(rename = "OPERATING")]
+    Operating,
+    #[serde(rename = "SUCCESS")]
+    Success,
+    #[serde(rename = "FAILED")]
+    Failed,
+}
+
+impl OpState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operating => "OPERATING",
+            Self::Success => "SUCCESS",
+            Self::Failed => "FAILED",
+        }
+    }
+}

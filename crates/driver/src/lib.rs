@@ -1,0 +1,70 @@
+//! The hypervisor port. A driver executes one [`Step`] on one VM and reports facts; it never
+//! decides policy (that is core's job).
+
+pub mod sim;
+
+use async_trait::async_trait;
+use nubis_core::{OsFamily, Step};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use uuid::Uuid;
+
+#[derive(Debug, Error, Clone, PartialEq, Eq)]
+pub enum DriverError {
+    /// The guest ignored an ACPI shutdown within the timeout.
+    #[error("the guest did not shut down within {0} s")]
+    SoftStopTimeout(u64),
+    #[error("unknown VM {0}")]
+    UnknownVm(Uuid),
+    #[error("driver failure: {0}")]
+    Failed(String),
+}
+
+/// What a driver needs to know about the VM it acts on.
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    pub uuid: Uuid,
+    pub os: OsFamily,
+    pub image_id: String,
+    pub system_disk: String,
+    pub data_disks: Vec<String>,
+    pub default_user: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Power {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Boot {
+    System,
+    Rescue,
+}
+
+/// Observable facts about a VM, from which the engine derives the instance's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    pub power: Power,
+    pub booted: Boot,
+}
+
+#[async_trait]
+pub trait Driver: Send + Sync + 'static {
+    /// Run one step. Must be idempotent: a resumed operation may repeat the interrupted step.
+    async fn execute(&self, vm: &VmSpec, step: &Step) -> Result<(), DriverError>;
+    fn facts(&self, vm: Uuid) -> Option<Facts>;
+    /// The driver's durable state for this VM; the engine commits it with each step.
+    fn snapshot(&self, vm: Uuid) -> Option<serde_json::Value>;
+    /// Re-adopt a VM after a restart from its last committed snapshot.
+    fn restore(&self, vm: Uuid, data: serde_json::Value) -> Result<(), DriverError>;
+    /// Admin inspection: the guest as the operator would see it (JSON, see docs/admin-api.md).
+    fn inspect(&self, vm: Uuid) -> Option<serde_json::Value>;
+    /// Would `user` log in with `password` on the booted system?
+    fn check_password(&self, vm: Uuid, user: &str, password: &str) -> Option<bool>;
+    /// Fault injection: the guest ignores soft (ACPI) stops.
+    fn set_soft_stop_fails(&self, vm: Uuid, fails: bool) -> Result<(), DriverError>;
+}

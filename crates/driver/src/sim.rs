@@ -1,0 +1,525 @@
+//! The simulated fleet: every VM has a guest model (users with password hashes, authorized
+//! keys, disks, boot source, SSH host key) and takes realistic time for each step, scaled by
+//! `NUBIS_SIM_TIME_SCALE` so tests can run fast and still see in-between states.
+
+use crate::{Boot, Driver, DriverError, Facts, Power, VmSpec};
+use async_trait::async_trait;
+use base64::Engine as _;
+use nubis_core::{OsFamily, Step, StopMode, catalog};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Realistic durations in seconds at time scale 1.0.
+#[derive(Debug, Clone, Copy)]
+pub struct Timings {
+    pub provision: f64,
+    pub boot: f64,
+    pub soft_stop: f64,
+    pub hard_stop: f64,
+    /// How long a soft stop waits for a guest that ignores ACPI before giving up.
+    pub soft_stop_timeout: f64,
+    pub soft_reboot: f64,
+    pub hard_reboot: f64,
+    pub guest_change: f64,
+    pub rescue_boot: f64,
+    pub destroy: f64,
+    pub live_migrate: f64,
+}
+
+impl Default for Timings {
+    fn default() -> Self {
+        Self {
+            provision: 4.0,
+            boot: 3.0,
+            soft_stop: 3.0,
+            hard_stop: 0.5,
+            soft_stop_timeout: 5.0,
+            soft_reboot: 5.0,
+            hard_reboot: 2.0,
+            guest_change: 1.5,
+            rescue_boot: 8.0,
+            destroy: 2.0,
+            live_migrate: 6.0,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct System {
+    image_id: String,
+    /// user → SHA-512 crypt hash ("!" = locked, no password login).
+    users: BTreeMap<String, String>,
+    authorized_keys: Vec<String>,
+    host_key_fingerprint: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SimDisk {
+    id: String,
+    role: String,
+    image_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PowerEvent {
+    event: String,
+    kind: String,
+    at: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct SimVm {
+    os: OsFamily,
+    power: Power,
+    booted: Boot,
+    system: System,
+    rescue: Option<System>,
+    /// In boot order: the booted system's disk first.
+    disks: Vec<SimDisk>,
+    system_disk: String,
+    restarts: Vec<PowerEvent>,
+    soft_stop_fails: bool,
+}
+
+pub struct SimDriver {
+    scale: f64,
+    timings: Timings,
+    vms: Mutex<HashMap<Uuid, SimVm>>,
+}
+
+fn host_key() -> String {
+    let seed: [u8; 32] = rand::random();
+    let digest = sha2::Sha256::digest(seed);
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+    )
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+impl SimDriver {
+    pub fn new(scale: f64) -> Self {
+        Self::with_timings(scale, Timings::default())
+    }
+
+    pub fn with_timings(scale: f64, timings: Timings) -> Self {
+        Self {
+            scale: scale.max(0.0),
+            timings,
+            vms: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn wait(&self, seconds: f64) {
+        let d = seconds * self.scale;
+        if d > 0.0 {
+            tokio::time::sleep(Duration::from_secs_f64(d)).await;
+        }
+    }
+
+    fn with_vm<T>(&self, id: Uuid, f: impl FnOnce(&mut SimVm) -> T) -> Result<T, DriverError> {
+        self.vms
+            .lock()
+            .get_mut(&id)
+            .map(f)
+            .ok_or(DriverError::UnknownVm(id))
+    }
+
+    fn record(vm: &mut SimVm, event: &str, kind: &str) {
+        vm.restarts.push(PowerEvent {
+            event: event.into(),
+            kind: kind.into(),
+            at: now(),
+        });
+        // Bounded memory per VM.
+        if vm.restarts.len() > 32 {
+            vm.restarts.remove(0);
+        }
+    }
+
+    /// Stop the guest; returns the kind of stop that happened.
+    async fn power_off(&self, id: Uuid, mode: StopMode) -> Result<&'static str, DriverError> {
+        let (on, ignores_acpi) =
+            self.with_vm(id, |vm| (vm.power == Power::On, vm.soft_stop_fails))?;
+        if !on {
+            return Ok("none");
+        }
+        let kind = match mode {
+            StopMode::Hard => {
+                self.wait(self.timings.hard_stop).await;
+                "hard"
+            }
+            StopMode::Soft | StopMode::SoftFirst if !ignores_acpi => {
+                self.wait(self.timings.soft_stop).await;
+                "graceful"
+            }
+            StopMode::Soft => {
+                self.wait(self.timings.soft_stop_timeout).await;
+                return Err(DriverError::SoftStopTimeout(
+                    self.timings.soft_stop_timeout as u64,
+                ));
+            }
+            StopMode::SoftFirst => {
+                self.wait(self.timings.soft_stop_timeout + self.timings.hard_stop)
+                    .await;
+                "hard"
+            }
+        };
+        self.with_vm(id, |vm| {
+            vm.power = Power::Off;
+            Self::record(vm, "stop", kind);
+        })?;
+        Ok(kind)
+    }
+}
+
+#[async_trait]
+impl Driver for SimDriver {
+    async fn execute(&self, spec: &VmSpec, step: &Step) -> Result<(), DriverError> {
+        let id = spec.uuid;
+        match step {
+            Step::Provision {
+                image_id,
+                user,
+                password_hash,
+                keys,
+            } => {
+                self.wait(self.timings.provision).await;
+                let mut users = BTreeMap::new();
+                users.insert(
+                    user.clone(),
+                    password_hash.clone().unwrap_or_else(|| "!".into()),
+                );
+                let vm = SimVm {
+                    os: spec.os,
+                    power: Power::Off,
+                    booted: Boot::System,
+                    system: System {
+                        image_id: image_id.clone(),
+                        users,
+                        authorized_keys: keys.clone(),
+                        host_key_fingerprint: host_key(),
+                    },
+                    rescue: None,
+                    disks: std::iter::once(SimDisk {
+                        id: spec.system_disk.clone(),
+                        role: "system".into(),
+                        image_id: image_id.clone(),
+                    })
+                    .chain(spec.data_disks.iter().map(|d| SimDisk {
+                        id: d.clone(),
+                        role: "data".into(),
+                        image_id: String::new(),
+                    }))
+                    .collect(),
+                    system_disk: spec.system_disk.clone(),
+                    restarts: Vec::new(),
+                    soft_stop_fails: false,
+                };
+                // Idempotent: a repeated provision keeps what the first one made.
+                self.vms.lock().entry(id).or_insert(vm);
+                Ok(())
+            }
+            Step::PowerOn => {
+                if self.with_vm(id, |vm| vm.power == Power::On)? {
+                    return Ok(());
+                }
+                self.wait(self.timings.boot).await;
+                self.with_vm(id, |vm| vm.power = Power::On)
+            }
+            Step::PowerOff { mode } => self.power_off(id, *mode).await.map(|_| ()),
+            Step::Reboot { mode } => {
+                let ignores_acpi = self.with_vm(id, |vm| vm.soft_stop_fails)?;
+                let kind = match (mode, ignores_acpi) {
+                    (StopMode::Hard, _) => {
+                        self.wait(self.timings.hard_reboot).await;
+                        "hard"
+                    }
+                    (_, false) => {
+                        self.wait(self.timings.soft_reboot).await;
+                        "graceful"
+                    }
+                    (StopMode::Soft, true) => {
+                        self.wait(self.timings.soft_stop_timeout).await;
+                        return Err(DriverError::SoftStopTimeout(
+                            self.timings.soft_stop_timeout as u64,
+                        ));
+                    }
+                    (StopMode::SoftFirst, true) => {
+                        self.wait(self.timings.soft_stop_timeout + self.timings.hard_reboot)
+                            .await;
+                        "hard"
+                    }
+                };
+                self.with_vm(id, |vm| {
+                    vm.power = Power::On;
+                    Self::record(vm, "reboot", kind);
+                })
+            }
+            Step::SetPassword {
+                user,
+                password_hash,
+            } => {
+                self.wait(self.timings.guest_change).await;
+                self.with_vm(id, |vm| {
+                    vm.system.users.insert(user.clone(), password_hash.clone());
+                })
+            }
+            Step::AddKeys { keys } => {
+                self.wait(self.timings.guest_change).await;
+                self.with_vm(id, |vm| {
+                    for k in keys {
+                        if !vm.system.authorized_keys.contains(k) {
+                            vm.system.authorized_keys.push(k.clone());
+                        }
+                    }
+                })
+            }
+            Step::RemoveKeys { keys } => {
+                self.wait(self.timings.guest_change).await;
+                self.with_vm(id, |vm| {
+                    vm.system.authorized_keys.retain(|k| !keys.contains(k))
+                })
+            }
+            Step::BootRescue {
+                user,
+                password_hash,
+            } => {
+                // Never boot the rescue system over a running guest.
+                self.power_off(id, StopMode::Hard).await?;
+                self.wait(self.timings.rescue_boot).await;
+                self.with_vm(id, |vm| {
+                    if vm.booted == Boot::Rescue && vm.power == Power::On {
+                        return; // already done (repeated step)
+                    }
+                    let mut users = BTreeMap::new();
+                    users.insert(user.clone(), password_hash.clone());
+                    vm.rescue = Some(System {
+                        image_id: catalog::RESCUE_IMAGE.into(),
+                        users,
+                        authorized_keys: Vec::new(),
+                        host_key_fingerprint: host_key(),
+                    });
+                    let rescue_disk = SimDisk {
+                        id: format!("{}-rescue", vm.system_disk),
+                        role: "rescue".into(),
+                        image_id: catalog::RESCUE_IMAGE.into(),
+                    };
+                    vm.disks.retain(|d| d.role != "rescue");
+                    vm.disks.insert(0, rescue_disk);
+                    vm.booted = Boot::Rescue;
+                    vm.power = Power::On;
+                })
+            }
+            Step::BootSystem => {
+                self.power_off(id, StopMode::Hard).await?;
+                self.wait(self.timings.boot).await;
+                self.with_vm(id, |vm| {
+                    vm.rescue = None;
+                    vm.disks.retain(|d| d.role != "rescue");
+                    vm.booted = Boot::System;
+                    vm.power = Power::On;
+                })
+            }
+            Step::Destroy => {
+                self.wait(self.timings.destroy).await;
+                self.vms.lock().remove(&id);
+                Ok(())
+            }
+            Step::LiveMigrate => {
+                self.wait(self.timings.live_migrate).await;
+                Ok(())
+            }
+        }
+    }
+
+    fn facts(&self, vm: Uuid) -> Option<Facts> {
+        self.vms.lock().get(&vm).map(|v| Facts {
+            power: v.power,
+            booted: v.booted,
+        })
+    }
+
+    fn snapshot(&self, vm: Uuid) -> Option<serde_json::Value> {
+        self.vms
+            .lock()
+            .get(&vm)
+            .map(|v| serde_json::to_value(v).expect("sim vm serializes"))
+    }
+
+    fn restore(&self, vm: Uuid, data: serde_json::Value) -> Result<(), DriverError> {
+        let v: SimVm =
+            serde_json::from_value(data).map_err(|e| DriverError::Failed(e.to_string()))?;
+        self.vms.lock().insert(vm, v);
+        Ok(())
+    }
+
+    fn inspect(&self, vm: Uuid) -> Option<serde_json::Value> {
+        let vms = self.vms.lock();
+        let v = vms.get(&vm)?;
+        let booted = match v.booted {
+            Boot::System => &v.system,
+            Boot::Rescue => v.rescue.as_ref().unwrap_or(&v.system),
+        };
+        Some(serde_json::json!({
+            "os_family": v.os,
+            "power": v.power,
+            "booted_from": v.booted,
+            "users": booted.users.keys().collect::<Vec<_>>(),
+            "authorized_keys": booted.authorized_keys,
+            "host_key_fingerprint": booted.host_key_fingerprint,
+            "boot_disk": v.disks.first().map(|d| d.id.clone()),
+            "disks": v.disks.iter().map(|d| serde_json::json!({"id": d.id, "role": d.role, "image_id": d.image_id})).collect::<Vec<_>>(),
+            "attached_disks_order": v.disks.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
+            "system": {
+                "users": v.system.users.keys().collect::<Vec<_>>(),
+                "authorized_keys": v.system.authorized_keys,
+                "host_key_fingerprint": v.system.host_key_fingerprint,
+            },
+            "restarts": v.restarts.iter().map(|e| serde_json::json!({"event": e.event, "kind": e.kind, "at": e.at})).collect::<Vec<_>>(),
+            "soft_stop_fails": v.soft_stop_fails,
+        }))
+    }
+
+    fn check_password(&self, vm: Uuid, user: &str, password: &str) -> Option<bool> {
+        let hash = {
+            let vms = self.vms.lock();
+            let v = vms.get(&vm)?;
+            let booted = match v.booted {
+                Boot::System => &v.system,
+                Boot::Rescue => v.rescue.as_ref().unwrap_or(&v.system),
+            };
+            booted.users.get(user).cloned()
+        };
+        Some(hash.is_some_and(|h| nubis_auth::password::verify(password, &h)))
+    }
+
+    fn set_soft_stop_fails(&self, vm: Uuid, fails: bool) -> Result<(), DriverError> {
+        self.with_vm(vm, |v| v.soft_stop_fails = fails)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> VmSpec {
+        VmSpec {
+            uuid: Uuid::new_v4(),
+            os: OsFamily::Linux,
+            image_id: "img-tos31x64".into(),
+            system_disk: "disk-aaaaaaaa".into(),
+            data_disks: vec![],
+            default_user: "root".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn rescue_boots_rescue_image_with_original_disk_second() {
+        let d = SimDriver::new(0.0);
+        let s = spec();
+        let hash = nubis_auth::password::hash("Orig1nal!pw");
+        d.execute(
+            &s,
+            &Step::Provision {
+                image_id: s.image_id.clone(),
+                user: "root".into(),
+                password_hash: Some(hash),
+                keys: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        d.execute(&s, &Step::PowerOn).await.unwrap();
+        let before = d.inspect(s.uuid).unwrap()["host_key_fingerprint"].clone();
+        let rescue_hash = nubis_auth::password::hash("Resc0e!pw");
+        d.execute(
+            &s,
+            &Step::BootRescue {
+                user: "root".into(),
+                password_hash: rescue_hash,
+            },
+        )
+        .await
+        .unwrap();
+        let g = d.inspect(s.uuid).unwrap();
+        assert_eq!(g["booted_from"], "rescue");
+        assert_eq!(g["disks"][1]["id"], "disk-aaaaaaaa");
+        assert_ne!(g["host_key_fingerprint"], before);
+        assert_eq!(d.check_password(s.uuid, "root", "Resc0e!pw"), Some(true));
+        assert_eq!(d.check_password(s.uuid, "root", "Orig1nal!pw"), Some(false));
+        d.execute(&s, &Step::BootSystem).await.unwrap();
+        assert_eq!(d.check_password(s.uuid, "root", "Orig1nal!pw"), Some(true));
+        assert_eq!(d.inspect(s.uuid).unwrap()["host_key_fingerprint"], before);
+    }
+
+    #[tokio::test]
+    async fn soft_stop_fault() {
+        let d = SimDriver::new(0.0);
+        let s = spec();
+        d.execute(
+            &s,
+            &Step::Provision {
+                image_id: s.image_id.clone(),
+                user: "root".into(),
+                password_hash: None,
+                keys: vec![],
+            },
+        )
+        .await
+        .unwrap();
+        d.execute(&s, &Step::PowerOn).await.unwrap();
+        d.set_soft_stop_fails(s.uuid, true).unwrap();
+        assert!(matches!(
+            d.execute(
+                &s,
+                &Step::PowerOff {
+                    mode: StopMode::Soft
+                }
+            )
+            .await,
+            Err(DriverError::SoftStopTimeout(_))
+        ));
+        assert_eq!(d.facts(s.uuid).unwrap().power, Power::On);
+        d.execute(
+            &s,
+            &Step::PowerOff {
+                mode: StopMode::SoftFirst,
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(d.facts(s.uuid).unwrap().power, Power::Off);
+        assert_eq!(d.inspect(s.uuid).unwrap()["restarts"][0]["kind"], "hard");
+    }
+
+    #[tokio::test]
+    async fn snapshot_restore_round_trip() {
+        let d = SimDriver::new(0.0);
+        let s = spec();
+        d.execute(
+            &s,
+            &Step::Provision {
+                image_id: s.image_id.clone(),
+                user: "root".into(),
+                password_hash: None,
+                keys: vec!["ssh-ed25519 AAAA k".into()],
+            },
+        )
+        .await
+        .unwrap();
+        let snap = d.snapshot(s.uuid).unwrap();
+        let d2 = SimDriver::new(0.0);
+        d2.restore(s.uuid, snap).unwrap();
+        assert_eq!(d2.inspect(s.uuid), d.inspect(s.uuid));
+    }
+}

@@ -1,0 +1,77 @@
+//! Accounts and the bootstrap admin.
+
+use crate::Engine;
+use nubis_core::{AccessKey, Account, DomainError};
+use nubis_store::Write;
+use rand::Rng;
+
+/// Credentials created at first start, to be printed once.
+pub struct Generated {
+    pub access_key_id: String,
+    pub access_key_secret: String,
+    pub password: String,
+}
+
+pub const ADMIN_ACCOUNT: &str = "admin";
+
+fn random(n: usize) -> String {
+    const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    (0..n)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
+}
+
+impl Engine {
+    /// On first start (no accounts), create the admin account with the given key pair and
+    /// Keystone password, or generated ones (returned so the caller can show them once).
+    /// A given key that is not yet stored is added to the admin account on later starts too.
+    pub async fn bootstrap(
+        &self,
+        key: Option<(String, String)>,
+        password: Option<String>,
+    ) -> Result<Option<Generated>, DomainError> {
+        let (first, known) = {
+            let fleet = self.inner.fleet.lock();
+            let known = key
+                .as_ref()
+                .is_some_and(|(id, _)| fleet.access_keys.contains_key(id));
+            (fleet.accounts.is_empty(), known)
+        };
+        if !first && (key.is_none() || known) {
+            return Ok(None);
+        }
+        let generated = key.is_none();
+        let (id, secret) = key.unwrap_or_else(|| (format!("AKID{}", random(32)), random(32)));
+        let password = password.unwrap_or_else(|| random(20));
+        let account = Account {
+            id: ADMIN_ACCOUNT.into(),
+            name: "admin".into(),
+            is_admin: true,
+        };
+        let access = AccessKey {
+            id: id.clone(),
+            account: account.id.clone(),
+            sealed_secret: self.inner.secrets.seal(&secret),
+        };
+        let mut writes = vec![Write::AccessKey(access.clone())];
+        if first {
+            writes.push(Write::Account(account.clone()));
+            writes.push(Write::Meta {
+                key: "admin_password_hash".into(),
+                value: nubis_auth::password::hash(&password),
+            });
+        }
+        self.commit(writes).await?;
+        let mut fleet = self.inner.fleet.lock();
+        fleet.accounts.entry(account.id.clone()).or_insert(account);
+        fleet
+            .access_keys
+            .insert(id.clone(), (access, secret.clone()));
+        Ok(generated.then_some(Generated {
+            access_key_id: id,
+            access_key_secret: secret,
+            password,
+        }))
+    }
+}

@@ -1,0 +1,162 @@
+//! Operator commands: inspection and the switches that make every seed error reproducible.
+
+use crate::Engine;
+use nubis_core::{DomainError, Operation, ResourceKind, Restriction};
+use nubis_store::Write;
+use uuid::Uuid;
+
+/// Attributes an operator may set to reproduce restrictions of the real clouds.
+#[derive(Debug, Default, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminAttributes {
+    pub stopped_mode: Option<String>,
+    pub reinstall_failed: Option<bool>,
+    #[serde(default, with = "double_option")]
+    pub application_role: Option<Option<String>>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+fn not_found(id: &str) -> DomainError {
+    DomainError::NotFound {
+        kind: ResourceKind::Instance,
+        id: id.to_string(),
+    }
+}
+
+impl Engine {
+    /// Any external ID (Tencent, Alibaba, UUID) to the canonical one.
+    pub fn resolve_any(&self, id: &str) -> Option<Uuid> {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .by_tencent
+            .get(id)
+            .or_else(|| fleet.by_aliyun.get(id))
+            .copied()
+            .or_else(|| {
+                Uuid::parse_str(id)
+                    .ok()
+                    .filter(|u| fleet.instances.contains_key(u))
+            })
+    }
+
+    async fn update(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut nubis_core::Instance),
+    ) -> Result<(), DomainError> {
+        let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        let (before, after) = {
+            let mut fleet = self.inner.fleet.lock();
+            let inst = fleet
+                .instances
+                .get_mut(&uuid)
+                .ok_or_else(|| not_found(id))?;
+            let before = inst.clone();
+            f(inst);
+            (before, inst.clone())
+        };
+        if let Err(e) = self.commit(vec![Write::Instance(after)]).await {
+            self.inner.fleet.lock().instances.insert(uuid, before);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    pub async fn admin_restrict(&self, id: &str, r: Restriction) -> Result<(), DomainError> {
+        self.update(id, |i| i.restriction = r).await
+    }
+
+    pub async fn admin_attributes(&self, id: &str, a: AdminAttributes) -> Result<(), DomainError> {
+        if let Some(m) = &a.stopped_mode {
+            if m != "STOP_CHARGING" && m != "KEEP_CHARGING" {
+                return Err(DomainError::invalid(
+                    "stopped_mode",
+                    "STOP_CHARGING or KEEP_CHARGING",
+                ));
+            }
+        }
+        self.update(id, |i| {
+            if let Some(m) = &a.stopped_mode {
+                i.stop_charging = m == "STOP_CHARGING";
+            }
+            if let Some(r) = a.reinstall_failed {
+                i.reinstall_failed = r;
+            }
+            if let Some(role) = a.application_role {
+                i.application_role = role;
+            }
+        })
+        .await
+    }
+
+    pub async fn admin_fault(&self, id: &str, soft_stop_fails: bool) -> Result<(), DomainError> {
+        let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        self.inner
+            .driver
+            .set_soft_stop_fails(uuid, soft_stop_fails)
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let w: Vec<Write> = self.guest_write(uuid).into_iter().collect();
+        self.commit(w).await
+    }
+
+    pub fn admin_guest(&self, id: &str) -> Result<serde_json::Value, DomainError> {
+        let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        self.inner.driver.inspect(uuid).ok_or_else(|| not_found(id))
+    }
+
+    pub fn admin_check_password(
+        &self,
+        id: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<bool, DomainError> {
+        let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        self.inner
+            .driver
+            .check_password(uuid, user, password)
+            .ok_or_else(|| not_found(id))
+    }
+
+    pub fn admin_instance(&self, id: &str) -> Result<serde_json::Value, DomainError> {
+        let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        let inst = self.instance(uuid).ok_or_else(|| not_found(id))?;
+        Ok(serde_json::json!({
+            "id": inst.uuid,
+            "tencent_id": inst.tencent_id,
+            "aliyun_id": inst.aliyun_id,
+            "state": inst.state.as_str(),
+            "restriction": inst.restriction,
+            "lock": inst.lock.as_ref().map(|l| serde_json::json!({"operation_id": l.operation_id, "action": l.action.as_str()})),
+            "guest": self.inner.driver.inspect(uuid),
+        }))
+    }
+
+    /// Operations on an instance (any external ID, even of a terminated one), newest first.
+    pub async fn admin_operations(&self, id: &str) -> Result<Vec<Operation>, DomainError> {
+        let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        self.inner
+            .store
+            .operations_of_instance(uuid, 200)
+            .await
+            .map_err(crate::store_err)
+    }
+
+    pub async fn admin_operations_by_request(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<Operation>, DomainError> {
+        self.inner
+            .store
+            .operations_of_request(request_id)
+            .await
+            .map_err(crate::store_err)
+    }
+}

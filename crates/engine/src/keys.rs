@@ -1,0 +1,215 @@
+//! SSH key pairs.
+
+use crate::{Engine, now_ms};
+use base64::Engine as _;
+use nubis_core::{DomainError, KeyPair, Principal, ResourceKind, ids};
+use nubis_store::Write;
+
+/// What CreateKeyPair returns once: the private key is never stored.
+pub struct NewKeyPair {
+    pub key_pair: KeyPair,
+    pub private_key: Option<String>,
+}
+
+/// Key types the guests accept; anything else parses but cannot be injected.
+const INJECTABLE: &[&str] = &[
+    "ssh-rsa",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+];
+/// Key types we accept for import (ssh-dss is refused later, on association, as the clouds do).
+const KNOWN: &[&str] = &[
+    "ssh-rsa",
+    "ssh-ed25519",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "ssh-dss",
+];
+
+/// Check an OpenSSH public key line: `<type> <base64 blob> [comment]`, with the blob's own
+/// type string matching. Returns the normalised `<type> <blob>` text.
+pub fn parse_public_key(text: &str) -> Result<String, String> {
+    let mut parts = text.split_whitespace();
+    let (Some(ty), Some(blob)) = (parts.next(), parts.next()) else {
+        return Err("expected \"<type> <base64>\"".into());
+    };
+    if !KNOWN.contains(&ty) {
+        return Err(format!("unsupported key type {ty}"));
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(blob)
+        .map_err(|_| "key is not valid base64".to_string())?;
+    let inner = raw
+        .get(0..4)
+        .map(|l| u32::from_be_bytes([l[0], l[1], l[2], l[3]]) as usize)
+        .and_then(|n| raw.get(4..4 + n))
+        .ok_or("truncated key")?;
+    if inner != ty.as_bytes() {
+        return Err("key type does not match its data".into());
+    }
+    Ok(format!("{ty} {blob}"))
+}
+
+pub(crate) fn injectable(public_key: &str) -> bool {
+    public_key
+        .split_whitespace()
+        .next()
+        .is_some_and(|t| INJECTABLE.contains(&t))
+}
+
+impl Engine {
+    /// Create (generate) or import a key pair.
+    pub async fn create_key_pair(
+        &self,
+        p: &Principal,
+        name: &str,
+        project_id: i64,
+        public_key: Option<&str>,
+    ) -> Result<NewKeyPair, DomainError> {
+        let (public_key, private_key) = match public_key {
+            Some(text) => (
+                parse_public_key(text).map_err(|r| DomainError::invalid("PublicKey", r))?,
+                None,
+            ),
+            None => {
+                let key = ssh_key::PrivateKey::random(
+                    &mut ssh_key::rand_core::OsRng,
+                    ssh_key::Algorithm::Ed25519,
+                )
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+                let private = key
+                    .to_openssh(ssh_key::LineEnding::LF)
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                let public = key
+                    .public_key()
+                    .to_openssh()
+                    .map_err(|e| DomainError::Internal(e.to_string()))?;
+                (public, Some(private.to_string()))
+            }
+        };
+        let kp = {
+            let fleet = self.inner.fleet.lock();
+            if fleet
+                .key_pairs
+                .values()
+                .any(|k| k.account == p.account && k.name == name)
+            {
+                return Err(DomainError::DuplicateKeyName(name.to_string()));
+            }
+            let mut id = ids::new_key_id();
+            while fleet.key_pairs.contains_key(&id) {
+                id = ids::new_key_id();
+            }
+            KeyPair {
+                id,
+                account: p.account.clone(),
+                name: name.to_string(),
+                project_id,
+                description: String::new(),
+                public_key,
+                created_at_ms: now_ms(),
+            }
+        };
+        self.commit(vec![Write::KeyPair(kp.clone())]).await?;
+        self.inner
+            .fleet
+            .lock()
+            .key_pairs
+            .insert(kp.id.clone(), kp.clone());
+        Ok(NewKeyPair {
+            key_pair: kp,
+            private_key,
+        })
+    }
+
+    /// The caller's key pairs with the instances each is associated with, oldest first.
+    pub fn key_pairs(&self, p: &Principal) -> Vec<(KeyPair, Vec<String>)> {
+        let fleet = self.inner.fleet.lock();
+        let mut out: Vec<(KeyPair, Vec<String>)> = fleet
+            .key_pairs
+            .values()
+            .filter(|k| p.is_admin || k.account == p.account)
+            .map(|k| {
+                let users = fleet
+                    .order
+                    .iter()
+                    .filter_map(|id| fleet.instances.get(id))
+                    .filter(|i| i.state.is_listed() && i.key_ids.contains(&k.id))
+                    .map(|i| i.tencent_id.clone())
+                    .collect();
+                (k.clone(), users)
+            })
+            .collect();
+        out.sort_by(|a, b| (a.0.created_at_ms, &a.0.id).cmp(&(b.0.created_at_ms, &b.0.id)));
+        out
+    }
+
+    /// Delete key pairs, all or nothing; a key still associated with an instance stays.
+    pub async fn delete_key_pairs(
+        &self,
+        p: &Principal,
+        key_ids: &[String],
+    ) -> Result<(), DomainError> {
+        {
+            let fleet = self.inner.fleet.lock();
+            for id in key_ids {
+                if !fleet
+                    .key_pairs
+                    .get(id)
+                    .is_some_and(|k| p.is_admin || k.account == p.account)
+                {
+                    return Err(DomainError::NotFound {
+                        kind: ResourceKind::KeyPair,
+                        id: id.clone(),
+                    });
+                }
+                if fleet
+                    .instances
+                    .values()
+                    .any(|i| i.state.is_listed() && i.key_ids.contains(id))
+                {
+                    return Err(DomainError::KeyPairInUse(id.clone()));
+                }
+            }
+        }
+        self.commit(
+            key_ids
+                .iter()
+                .map(|id| Write::DeleteKeyPair(id.clone()))
+                .collect(),
+        )
+        .await?;
+        let mut fleet = self.inner.fleet.lock();
+        for id in key_ids {
+            fleet.key_pairs.remove(id);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_key_parsing() {
+        let ed = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl user@host";
+        assert_eq!(
+            parse_public_key(ed).unwrap(),
+            ed.rsplit_once(' ').unwrap().0
+        );
+        assert!(
+            parse_public_key(
+                "ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
+            )
+            .is_err()
+        );
+        assert!(parse_public_key("garbage").is_err());
+        assert!(parse_public_key("ssh-ed25519 !!!!").is_err());
+        assert!(injectable(ed));
+        assert!(!injectable("ssh-dss AAAA"));
+    }
+}

@@ -1,0 +1,314 @@
+//! The durable operation engine: the one place where requests from every dialect become
+//! operations. Accepting a command writes the operation and takes the instance's lock in one
+//! committed transaction; a worker then runs its steps through the driver, recording each.
+//!
+//! The fleet lives in memory (constant-time lookups by any external ID) and is written through
+//! to the store; after a crash, start-up resumes every unfinished operation from its last
+//! recorded step.
+
+mod accounts;
+pub mod admin;
+mod keys;
+mod runner;
+mod submit;
+
+pub use accounts::Generated;
+pub use keys::NewKeyPair;
+pub use submit::{Command, CreateSpec};
+
+use nubis_auth::secret::SecretBox;
+use nubis_core::{
+    AccessKey, Account, DomainError, Instance, InstanceState, KeyPair, Operation, Principal,
+    ResourceKind, catalog,
+};
+use nubis_driver::{Driver, VmSpec};
+use nubis_store::{Store, StoreError, Write};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Default)]
+pub(crate) struct Fleet {
+    pub instances: HashMap<Uuid, Instance>,
+    /// Creation order, oldest first; Describe* pages walk it newest first.
+    pub order: Vec<Uuid>,
+    pub by_tencent: HashMap<String, Uuid>,
+    pub by_aliyun: HashMap<String, Uuid>,
+    pub key_pairs: HashMap<String, KeyPair>,
+    pub accounts: HashMap<String, Account>,
+    /// Access key id → (record, secret in clear; held only in memory).
+    pub access_keys: HashMap<String, (AccessKey, String)>,
+    pub client_tokens: HashMap<(String, String), Vec<Uuid>>,
+    /// Operations not yet finished.
+    pub running: HashMap<Uuid, Operation>,
+}
+
+impl Fleet {
+    pub(crate) fn insert_instance(&mut self, inst: Instance) {
+        self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
+        self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
+        if let Some(token) = &inst.client_token {
+            self.client_tokens
+                .entry((inst.account.clone(), token.clone()))
+                .or_default()
+                .push(inst.uuid);
+        }
+        self.order.push(inst.uuid);
+        self.instances.insert(inst.uuid, inst);
+    }
+
+    pub(crate) fn remove_instance(&mut self, id: Uuid) {
+        if let Some(inst) = self.instances.remove(&id) {
+            self.by_tencent.remove(&inst.tencent_id);
+            self.by_aliyun.remove(&inst.aliyun_id);
+            self.order.retain(|u| *u != id);
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub store: Arc<dyn Store>,
+    pub driver: Arc<dyn Driver>,
+    pub secrets: SecretBox,
+    pub fleet: Mutex<Fleet>,
+}
+
+/// Cheap to clone; shared by every dialect.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+pub(crate) fn store_err(e: StoreError) -> DomainError {
+    match e {
+        StoreError::Unavailable(m) => DomainError::Unavailable(m),
+        StoreError::Corrupt(m) => DomainError::Internal(m),
+    }
+}
+
+pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
+    VmSpec {
+        uuid: inst.uuid,
+        os: inst.os,
+        image_id: inst.image_id.clone(),
+        system_disk: inst.system_disk.id.clone(),
+        data_disks: inst.data_disks.iter().map(|d| d.id.clone()).collect(),
+        default_user: default_user(inst).to_string(),
+    }
+}
+
+/// The image's administrator account (root, ubuntu, Administrator).
+pub fn default_user(inst: &Instance) -> &'static str {
+    catalog::image(&inst.image_id)
+        .map(|i| i.default_user)
+        .unwrap_or("root")
+}
+
+/// Which external ID namespace a lookup uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdKind {
+    Tencent,
+    Aliyun,
+    Uuid,
+}
+
+impl Engine {
+    /// Load the fleet from the store, re-adopt VMs in the driver, resume unfinished work.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        driver: Arc<dyn Driver>,
+        secrets: SecretBox,
+    ) -> Result<Self, DomainError> {
+        let snap = store.load().await.map_err(store_err)?;
+        let mut fleet = Fleet::default();
+        for (id, data) in snap.guests {
+            if let Err(e) = driver.restore(id, data) {
+                tracing::warn!(instance = %id, error = %e, "could not restore VM state");
+            }
+        }
+        for a in snap.accounts {
+            fleet.accounts.insert(a.id.clone(), a);
+        }
+        for k in snap.access_keys {
+            let secret = secrets
+                .open(&k.sealed_secret)
+                .map_err(|e| DomainError::Internal(format!("access key {}: {e}", k.id)))?;
+            fleet.access_keys.insert(k.id.clone(), (k, secret));
+        }
+        for k in snap.key_pairs {
+            fleet.key_pairs.insert(k.id.clone(), k);
+        }
+        let mut instances = snap.instances;
+        instances.sort_by_key(|i| (i.created_at_ms, i.uuid));
+        for inst in instances {
+            fleet.insert_instance(inst);
+        }
+        // No lock may outlive its operation.
+        let unfinished: std::collections::HashSet<Uuid> =
+            snap.unfinished.iter().map(|o| o.id).collect();
+        let mut repairs = Vec::new();
+        for inst in fleet.instances.values_mut() {
+            if inst
+                .lock
+                .as_ref()
+                .is_some_and(|l| !unfinished.contains(&l.operation_id))
+            {
+                tracing::warn!(instance = %inst.tencent_id, "releasing a lock whose operation is gone");
+                inst.lock = None;
+                repairs.push(Write::Instance(inst.clone()));
+            }
+        }
+        let mut resumed = Vec::new();
+        for mut op in snap.unfinished {
+            op.attempts += 1;
+            repairs.push(Write::Operation(op.clone()));
+            resumed.push(op.id);
+            fleet.running.insert(op.id, op);
+        }
+        store.commit(repairs).await.map_err(store_err)?;
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                driver,
+                secrets,
+                fleet: Mutex::new(fleet),
+            }),
+        };
+        if !resumed.is_empty() {
+            tracing::info!(count = resumed.len(), "resuming unfinished operations");
+        }
+        for id in resumed {
+            engine.spawn_runner(id);
+        }
+        Ok(engine)
+    }
+
+    pub async fn ping(&self) -> Result<(), DomainError> {
+        self.inner.store.ping().await.map_err(store_err)
+    }
+
+    /// Resolve an access key to its principal and secret (for signature checks).
+    pub fn access_key(&self, id: &str) -> Option<(Principal, String)> {
+        let fleet = self.inner.fleet.lock();
+        let (key, secret) = fleet.access_keys.get(id)?;
+        let account = fleet.accounts.get(&key.account)?;
+        Some((
+            Principal {
+                account: account.id.clone(),
+                user: account.name.clone(),
+                is_admin: account.is_admin,
+            },
+            secret.clone(),
+        ))
+    }
+
+    /// The single authorization point for actions on instances. Admins may do everything;
+    /// others only touch their own account's resources (policies arrive with a later issue).
+    fn visible(p: &Principal, inst: &Instance) -> bool {
+        p.is_admin || inst.account == p.account
+    }
+
+    /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.
+    pub fn resolve(
+        &self,
+        p: &Principal,
+        kind: IdKind,
+        ids: &[String],
+    ) -> Result<Vec<Uuid>, DomainError> {
+        let fleet = self.inner.fleet.lock();
+        ids.iter()
+            .map(|id| {
+                let uuid = match kind {
+                    IdKind::Tencent => fleet.by_tencent.get(id).copied(),
+                    IdKind::Aliyun => fleet.by_aliyun.get(id).copied(),
+                    IdKind::Uuid => Uuid::parse_str(id).ok(),
+                };
+                uuid.and_then(|u| fleet.instances.get(&u))
+                    .filter(|i| i.state.is_listed() && Self::visible(p, i))
+                    .map(|i| i.uuid)
+                    .ok_or_else(|| DomainError::NotFound {
+                        kind: ResourceKind::Instance,
+                        id: id.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    pub fn instance(&self, id: Uuid) -> Option<Instance> {
+        self.inner.fleet.lock().instances.get(&id).cloned()
+    }
+
+    /// Page through the caller's instances, newest first, without copying non-matching ones.
+    pub fn query(
+        &self,
+        p: &Principal,
+        filter: impl Fn(&Instance) -> bool,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<Instance>) {
+        let fleet = self.inner.fleet.lock();
+        let mut total = 0;
+        let mut page = Vec::new();
+        for id in fleet.order.iter().rev() {
+            let Some(inst) = fleet.instances.get(id) else {
+                continue;
+            };
+            if !inst.state.is_listed() || !Self::visible(p, inst) || !filter(inst) {
+                continue;
+            }
+            if total >= offset && page.len() < limit {
+                page.push(inst.clone());
+            }
+            total += 1;
+        }
+        (total, page)
+    }
+
+    /// Instances by canonical ID in the given order, skipping unknown ones.
+    pub fn instances_by_id(&self, p: &Principal, ids: &[Uuid]) -> Vec<Instance> {
+        let fleet = self.inner.fleet.lock();
+        ids.iter()
+            .filter_map(|id| fleet.instances.get(id))
+            .filter(|i| i.state.is_listed() && Self::visible(p, i))
+            .cloned()
+            .collect()
+    }
+
+    pub(crate) async fn commit(&self, writes: Vec<Write>) -> Result<(), DomainError> {
+        self.inner.store.commit(writes).await.map_err(store_err)
+    }
+
+    pub(crate) fn guest_write(&self, id: Uuid) -> Option<Write> {
+        self.inner
+            .driver
+            .snapshot(id)
+            .map(|data| Write::Guest { instance: id, data })
+    }
+
+    pub fn driver(&self) -> &Arc<dyn Driver> {
+        &self.inner.driver
+    }
+
+    /// Count of operations not yet finished (for metrics and tests).
+    pub fn running_operations(&self) -> usize {
+        self.inner.fleet.lock().running.len()
+    }
+
+    /// Instances by state, for metrics.
+    pub fn state_counts(&self) -> HashMap<InstanceState, usize> {
+        let fleet = self.inner.fleet.lock();
+        let mut m = HashMap::new();
+        for i in fleet.instances.values() {
+            *m.entry(i.state).or_insert(0) += 1;
+        }
+        m
+    }
+}

@@ -1,0 +1,213 @@
+//! Workers: run an operation's remaining steps through the driver, recording each one.
+
+use crate::{Engine, now_ms, vm_spec};
+use nubis_core::{Action, InstanceState, LatestOp, OpState, Operation};
+use nubis_driver::{Boot, Facts, Power};
+use nubis_store::Write;
+use std::time::Duration;
+use tracing::Instrument;
+use uuid::Uuid;
+
+/// The state an instance settles in once an operation ends, from what the driver reports.
+fn settle(op: &Operation, facts: Option<Facts>, success: bool) -> InstanceState {
+    if op.action == Action::Terminate && success {
+        return InstanceState::Terminated;
+    }
+    if op.action == Action::Create && !success {
+        return InstanceState::LaunchFailed;
+    }
+    match facts {
+        None => op.from_state,
+        Some(Facts {
+            booted: Boot::Rescue,
+            ..
+        }) => InstanceState::Rescue,
+        Some(Facts {
+            power: Power::On, ..
+        }) => InstanceState::Running,
+        Some(Facts {
+            power: Power::Off, ..
+        }) => InstanceState::Stopped,
+    }
+}
+
+fn current(facts: Option<Facts>, fallback: InstanceState) -> InstanceState {
+    match facts {
+        Some(Facts {
+            booted: Boot::Rescue,
+            ..
+        }) => InstanceState::Rescue,
+        Some(Facts {
+            power: Power::On, ..
+        }) => InstanceState::Running,
+        Some(Facts {
+            power: Power::Off, ..
+        }) => InstanceState::Stopped,
+        None => fallback,
+    }
+}
+
+impl Engine {
+    pub(crate) fn spawn_runner(&self, op_id: Uuid) {
+        let engine = self.clone();
+        let span = tracing::info_span!("operation", op = %op_id);
+        tokio::spawn(async move { engine.run(op_id).await }.instrument(span));
+    }
+
+    /// Commit, retrying while the store is away: finished work must not be forgotten.
+    async fn record(&self, writes: Vec<Write>) {
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match self.inner.store.commit(writes.clone()).await {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot record operation progress; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn run(&self, op_id: Uuid) {
+        loop {
+            let next = {
+                let fleet = self.inner.fleet.lock();
+                let Some(op) = fleet.running.get(&op_id) else {
+                    return;
+                };
+                let Some(inst) = fleet.instances.get(&op.instance) else {
+                    return;
+                };
+                op.steps
+                    .get(op.steps_done as usize)
+                    .map(|s| (vm_spec(inst), s.clone(), op.action))
+            };
+            let Some((spec, step, action)) = next else {
+                self.finish(op_id, None).await;
+                return;
+            };
+            tracing::debug!(?step, action = action.as_str(), "step");
+            if let Err(e) = self.inner.driver.execute(&spec, &step).await {
+                tracing::info!(error = %e, "operation failed");
+                self.finish(op_id, Some(e.to_string())).await;
+                return;
+            }
+            let writes = {
+                let mut fleet = self.inner.fleet.lock();
+                let facts = self.inner.driver.facts(spec.uuid);
+                let Some(op) = fleet.running.get_mut(&op_id) else {
+                    return;
+                };
+                op.steps_done += 1;
+                let op = op.clone();
+                let Some(inst) = fleet.instances.get_mut(&op.instance) else {
+                    return;
+                };
+                if let Some(step) = op.steps.get(op.steps_done as usize) {
+                    inst.state = op
+                        .display
+                        .unwrap_or_else(|| step.showing(current(facts, inst.state)));
+                }
+                let mut w = vec![Write::Operation(op), Write::Instance(inst.clone())];
+                w.extend(self.guest_write(spec.uuid));
+                w
+            };
+            self.record(writes).await;
+        }
+    }
+
+    async fn finish(&self, op_id: Uuid, error: Option<String>) {
+        let success = error.is_none();
+        let writes = {
+            let mut fleet = self.inner.fleet.lock();
+            let Some(mut op) = fleet.running.remove(&op_id) else {
+                return;
+            };
+            op.state = if success {
+                OpState::Success
+            } else {
+                OpState::Failed
+            };
+            op.error = error.clone();
+            op.finished_at_ms = Some(now_ms());
+            let facts = self.inner.driver.facts(op.instance);
+            let mut w = vec![Write::Operation(op.clone())];
+            if let Some(inst) = fleet.instances.get_mut(&op.instance) {
+                inst.state = settle(&op, facts, success);
+                inst.lock = None;
+                inst.latest_op = Some(LatestOp {
+                    action: op.action,
+                    state: op.state,
+                    request_id: op.request_id.clone(),
+                    error,
+                });
+                w.push(Write::Instance(inst.clone()));
+                if inst.state == InstanceState::Terminated {
+                    w.push(Write::DeleteGuest(inst.uuid));
+                    fleet.remove_instance(op.instance);
+                } else {
+                    w.extend(self.guest_write(op.instance));
+                }
+            }
+            metrics::counter!("nubis_operations_total", "action" => op.action.as_str(), "state" => op.state.as_str()).increment(1);
+            w
+        };
+        self.record(writes).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn op(action: Action) -> Operation {
+        Operation {
+            id: Uuid::nil(),
+            request_id: String::new(),
+            account: String::new(),
+            instance: Uuid::nil(),
+            action,
+            steps: vec![],
+            steps_done: 0,
+            display: None,
+            from_state: InstanceState::Running,
+            state: OpState::Operating,
+            attempts: 1,
+            error: None,
+            created_at_ms: 0,
+            finished_at_ms: None,
+        }
+    }
+
+    #[test]
+    fn settle_follows_facts() {
+        let on = Some(Facts {
+            power: Power::On,
+            booted: Boot::System,
+        });
+        let off = Some(Facts {
+            power: Power::Off,
+            booted: Boot::System,
+        });
+        let rescue = Some(Facts {
+            power: Power::On,
+            booted: Boot::Rescue,
+        });
+        assert_eq!(settle(&op(Action::Stop), off, true), InstanceState::Stopped);
+        // A soft stop the guest ignored leaves it running.
+        assert_eq!(settle(&op(Action::Stop), on, false), InstanceState::Running);
+        assert_eq!(
+            settle(&op(Action::EnterRescue), rescue, true),
+            InstanceState::Rescue
+        );
+        assert_eq!(
+            settle(&op(Action::Create), on, false),
+            InstanceState::LaunchFailed
+        );
+        assert_eq!(
+            settle(&op(Action::Terminate), None, true),
+            InstanceState::Terminated
+        );
+    }
+}

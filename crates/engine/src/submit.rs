@@ -1,0 +1,525 @@
+//! Accepting work: validate against core, then write operation + lock in one commit.
+
+use crate::{Engine, Fleet, default_user, now_ms};
+use nubis_core::{
+    Action, ActionRequest, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock, OpState,
+    Operation, OsFamily, Principal, ResourceKind, Restriction, Step, StopMode, catalog, ids,
+    password, rules,
+};
+use nubis_store::Write;
+use uuid::Uuid;
+
+/// A mutating request on existing instances, in dialect-neutral terms. Passwords arrive in
+/// clear and leave this module hashed.
+#[derive(Debug, Clone)]
+pub enum Command {
+    Start,
+    Stop {
+        mode: StopMode,
+        stop_charging: bool,
+    },
+    Reboot {
+        mode: StopMode,
+    },
+    Terminate,
+    ResetPassword {
+        user: Option<String>,
+        password: String,
+        force_stop: bool,
+    },
+    EnterRescue {
+        user: Option<String>,
+        password: String,
+        mode: StopMode,
+    },
+    ExitRescue,
+    AssociateKeys {
+        key_ids: Vec<String>,
+        force_stop: bool,
+    },
+    DisassociateKeys {
+        key_ids: Vec<String>,
+        force_stop: bool,
+    },
+}
+
+/// RunInstances / CreateInstance, in dialect-neutral terms (canonical region and zone IDs).
+#[derive(Debug, Clone)]
+pub struct CreateSpec {
+    pub region: String,
+    pub zone: String,
+    pub instance_type: String,
+    pub image_id: String,
+    pub count: u32,
+    pub name: Option<String>,
+    pub host_name: Option<String>,
+    pub password: Option<String>,
+    pub key_ids: Vec<String>,
+    pub client_token: Option<String>,
+    pub system_disk_gib: u32,
+    pub system_disk_type: String,
+    pub data_disks: Vec<(u32, String)>,
+    pub project_id: i64,
+    pub charge_type: String,
+    pub security_group_ids: Vec<String>,
+    pub tags: Vec<(String, String)>,
+}
+
+fn rescue_user_default() -> &'static str {
+    "root"
+}
+
+impl Engine {
+    /// Public keys of the caller's key pairs, in order; unknown → NotFound.
+    fn public_keys(&self, p: &Principal, key_ids: &[String]) -> Result<Vec<String>, DomainError> {
+        let fleet = self.inner.fleet.lock();
+        key_ids
+            .iter()
+            .map(|id| {
+                fleet
+                    .key_pairs
+                    .get(id)
+                    .filter(|k| p.is_admin || k.account == p.account)
+                    .map(|k| k.public_key.clone())
+                    .ok_or_else(|| DomainError::NotFound {
+                        kind: ResourceKind::KeyPair,
+                        id: id.clone(),
+                    })
+            })
+            .collect()
+    }
+
+    fn check_key_support(key_ids: &[String], keys: &[String]) -> Result<(), DomainError> {
+        for (id, key) in key_ids.iter().zip(keys) {
+            if !crate::keys::injectable(key) {
+                return Err(DomainError::KeyPairNotSupported(id.clone()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Turn a command into the per-instance request core decides on, checking parameters that
+    /// depend on the targets (password rules follow the strictest OS of the batch).
+    async fn prepare(
+        &self,
+        p: &Principal,
+        targets: &[Uuid],
+        cmd: &Command,
+    ) -> Result<Vec<ActionRequest>, DomainError> {
+        let insts = self.instances_by_id(p, targets);
+        let hash_checked =
+            |user: &Option<String>, pw: &str, os: OsFamily| -> Result<(), DomainError> {
+                if let Some(u) = user {
+                    if u.chars().count() > password::MAX_USERNAME_LEN {
+                        return Err(DomainError::TooLong {
+                            name: "UserName".into(),
+                            max: password::MAX_USERNAME_LEN,
+                        });
+                    }
+                    password::validate_username(u)
+                        .map_err(|r| DomainError::invalid("UserName", r))?;
+                }
+                let users: Vec<&str> = match user {
+                    Some(u) => vec![u.as_str()],
+                    None => insts.iter().map(default_user).collect(),
+                };
+                password::validate(pw, os, &users).map_err(DomainError::InvalidPassword)
+            };
+        let reqs = match cmd {
+            Command::Start => insts.iter().map(|_| ActionRequest::Start).collect(),
+            Command::Stop {
+                mode,
+                stop_charging,
+            } => insts
+                .iter()
+                .map(|_| ActionRequest::Stop {
+                    mode: *mode,
+                    stop_charging: *stop_charging,
+                })
+                .collect(),
+            Command::Reboot { mode } => insts
+                .iter()
+                .map(|_| ActionRequest::Reboot { mode: *mode })
+                .collect(),
+            Command::Terminate => insts.iter().map(|_| ActionRequest::Terminate).collect(),
+            Command::ExitRescue => insts.iter().map(|_| ActionRequest::ExitRescue).collect(),
+            Command::ResetPassword {
+                user,
+                password,
+                force_stop,
+            } => {
+                hash_checked(
+                    user,
+                    password,
+                    password::batch_os(insts.iter().map(|i| i.os)),
+                )?;
+                let hash = hash(password).await;
+                insts
+                    .iter()
+                    .map(|i| ActionRequest::ResetPassword {
+                        user: user.clone().unwrap_or_else(|| default_user(i).to_string()),
+                        password_hash: hash.clone(),
+                        force_stop: *force_stop,
+                    })
+                    .collect()
+            }
+            Command::EnterRescue {
+                user,
+                password,
+                mode,
+            } => {
+                // The rescue system is Linux whatever the instance runs.
+                hash_checked(user, password, OsFamily::Linux)?;
+                let hash = hash(password).await;
+                let user = user
+                    .clone()
+                    .unwrap_or_else(|| rescue_user_default().to_string());
+                insts
+                    .iter()
+                    .map(|_| ActionRequest::EnterRescue {
+                        user: user.clone(),
+                        password_hash: hash.clone(),
+                        mode: *mode,
+                    })
+                    .collect()
+            }
+            Command::AssociateKeys {
+                key_ids,
+                force_stop,
+            }
+            | Command::DisassociateKeys {
+                key_ids,
+                force_stop,
+            } => {
+                let keys = self.public_keys(p, key_ids)?;
+                if matches!(cmd, Command::AssociateKeys { .. }) {
+                    Self::check_key_support(key_ids, &keys)?;
+                }
+                insts
+                    .iter()
+                    .map(|_| match cmd {
+                        Command::AssociateKeys { .. } => ActionRequest::AssociateKeys {
+                            keys: keys.clone(),
+                            force_stop: *force_stop,
+                        },
+                        _ => ActionRequest::DisassociateKeys {
+                            keys: keys.clone(),
+                            force_stop: *force_stop,
+                        },
+                    })
+                    .collect()
+            }
+        };
+        Ok(reqs)
+    }
+
+    /// Accept a command on a batch of instances, all or nothing. With `dry_run` every check
+    /// runs (parameters, existence, rules, locks) and nothing is written: `DryRunOk`.
+    pub async fn submit(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        targets: &[Uuid],
+        cmd: Command,
+        dry_run: bool,
+    ) -> Result<(), DomainError> {
+        let reqs = self.prepare(p, targets, &cmd).await?;
+        if reqs.len() != targets.len() {
+            // A target vanished between resolve and now.
+            return Err(DomainError::NotFound {
+                kind: ResourceKind::Instance,
+                id: String::new(),
+            });
+        }
+        let key_ids = match &cmd {
+            Command::AssociateKeys { key_ids, .. } | Command::DisassociateKeys { key_ids, .. } => {
+                key_ids.clone()
+            }
+            _ => Vec::new(),
+        };
+        let (writes, ops, undo) = {
+            let mut fleet = self.inner.fleet.lock();
+            let mut plans = Vec::with_capacity(targets.len());
+            for (id, req) in targets.iter().zip(&reqs) {
+                let inst = fleet
+                    .instances
+                    .get(id)
+                    .ok_or_else(|| DomainError::NotFound {
+                        kind: ResourceKind::Instance,
+                        id: id.to_string(),
+                    })?;
+                plans.push(rules::plan(inst, req)?);
+            }
+            if dry_run {
+                return Err(DomainError::DryRunOk);
+            }
+            let mut writes = Vec::with_capacity(targets.len() * 2);
+            let mut ops = Vec::with_capacity(targets.len());
+            let mut undo = Vec::with_capacity(targets.len());
+            let now = now_ms();
+            for (id, plan) in targets.iter().zip(plans) {
+                let op = Operation {
+                    id: Uuid::new_v4(),
+                    request_id: request_id.to_string(),
+                    account: p.account.clone(),
+                    instance: *id,
+                    action: plan.action,
+                    steps: plan.steps,
+                    steps_done: 0,
+                    display: plan.display,
+                    from_state: InstanceState::Running,
+                    state: OpState::Operating,
+                    attempts: 1,
+                    error: None,
+                    created_at_ms: now,
+                    finished_at_ms: None,
+                };
+                let inst = fleet.instances.get_mut(id).expect("checked above");
+                undo.push(inst.clone());
+                let mut op = op;
+                op.from_state = inst.state;
+                inst.state = op
+                    .display
+                    .unwrap_or_else(|| op.steps[0].showing(inst.state));
+                inst.lock = Some(OpLock {
+                    operation_id: op.id,
+                    action: op.action,
+                });
+                inst.latest_op = Some(LatestOp {
+                    action: op.action,
+                    state: OpState::Operating,
+                    request_id: request_id.to_string(),
+                    error: None,
+                });
+                if let Some(sc) = plan.stop_charging {
+                    inst.stop_charging = sc;
+                }
+                match op.action {
+                    Action::AssociateKeys => {
+                        for k in &key_ids {
+                            if !inst.key_ids.contains(k) {
+                                inst.key_ids.push(k.clone());
+                            }
+                        }
+                    }
+                    Action::DisassociateKeys => inst.key_ids.retain(|k| !key_ids.contains(k)),
+                    _ => {}
+                }
+                writes.push(Write::Instance(inst.clone()));
+                writes.push(Write::Operation(op.clone()));
+                fleet.running.insert(op.id, op.clone());
+                ops.push(op.id);
+            }
+            (writes, ops, undo)
+        };
+        self.commit_or_undo(writes, &ops, undo, &[]).await?;
+        for id in ops {
+            self.spawn_runner(id);
+        }
+        Ok(())
+    }
+
+    /// Commit accepted work; if the store refuses, put memory back as it was.
+    async fn commit_or_undo(
+        &self,
+        writes: Vec<Write>,
+        ops: &[Uuid],
+        undo: Vec<Instance>,
+        created: &[Uuid],
+    ) -> Result<(), DomainError> {
+        if let Err(e) = self.commit(writes).await {
+            let mut fleet = self.inner.fleet.lock();
+            for op in ops {
+                fleet.running.remove(op);
+            }
+            for id in created {
+                fleet.remove_instance(*id);
+            }
+            for inst in undo {
+                fleet.instances.insert(inst.uuid, inst);
+            }
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Create instances. A repeated ClientToken returns the first call's instances.
+    pub async fn create(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        spec: CreateSpec,
+        dry_run: bool,
+    ) -> Result<Vec<Instance>, DomainError> {
+        if let Some(token) = &spec.client_token {
+            let fleet = self.inner.fleet.lock();
+            if let Some(ids) = fleet.client_tokens.get(&(p.account.clone(), token.clone())) {
+                return Ok(ids
+                    .iter()
+                    .filter_map(|id| fleet.instances.get(id))
+                    .cloned()
+                    .collect());
+            }
+        }
+        let image = catalog::image(&spec.image_id)
+            .filter(|i| i.public)
+            .ok_or_else(|| DomainError::NotFound {
+                kind: ResourceKind::Image,
+                id: spec.image_id.clone(),
+            })?;
+        let ty =
+            catalog::instance_type(&spec.instance_type).ok_or_else(|| DomainError::NotFound {
+                kind: ResourceKind::InstanceType,
+                id: spec.instance_type.clone(),
+            })?;
+        let region = catalog::region(&spec.region)
+            .ok_or_else(|| DomainError::UnsupportedRegion(spec.region.clone()))?;
+        if !region.zones.iter().any(|z| z.id == spec.zone) {
+            return Err(DomainError::InvalidZone(spec.zone.clone()));
+        }
+        if let Some(pw) = &spec.password {
+            password::validate(pw, image.os, &[image.default_user])
+                .map_err(DomainError::InvalidPassword)?;
+        }
+        let keys = self.public_keys(p, &spec.key_ids)?;
+        if !keys.is_empty() && image.os == OsFamily::Windows {
+            return Err(DomainError::Unsupported {
+                id: spec.image_id.clone(),
+                why: nubis_core::error::Unsupported::WindowsOs,
+            });
+        }
+        Self::check_key_support(&spec.key_ids, &keys)?;
+        if dry_run {
+            return Err(DomainError::DryRunOk);
+        }
+        let hash = match &spec.password {
+            Some(pw) => Some(hash(pw).await),
+            None => None,
+        };
+        let now = now_ms();
+        let mut created = Vec::new();
+        let mut writes = Vec::new();
+        let mut ops = Vec::new();
+        {
+            let mut fleet: parking_lot::MutexGuard<'_, Fleet> = self.inner.fleet.lock();
+            for _ in 0..spec.count {
+                let uuid = Uuid::new_v4();
+                let name = spec.name.clone().unwrap_or_else(|| "未命名".to_string());
+                let mut tencent_id = ids::new_tencent_instance_id();
+                while fleet.by_tencent.contains_key(&tencent_id) {
+                    tencent_id = ids::new_tencent_instance_id();
+                }
+                let b = uuid.as_bytes();
+                let inst = Instance {
+                    uuid,
+                    tencent_id,
+                    aliyun_id: ids::new_aliyun_instance_id(),
+                    account: p.account.clone(),
+                    region: spec.region.clone(),
+                    zone: spec.zone.clone(),
+                    name,
+                    host_name: spec
+                        .host_name
+                        .clone()
+                        .unwrap_or_else(|| format!("VM-{}-{}-{}", b[0], b[1], b[2])),
+                    instance_type: ty.name.to_string(),
+                    image_id: image.id.to_string(),
+                    os: image.os,
+                    state: InstanceState::Pending,
+                    restriction: Restriction::None,
+                    lock: None,
+                    latest_op: None,
+                    created_at_ms: now,
+                    system_disk: Disk {
+                        id: ids::new_disk_id(),
+                        size_gib: spec.system_disk_gib,
+                        disk_type: spec.system_disk_type.clone(),
+                    },
+                    data_disks: spec
+                        .data_disks
+                        .iter()
+                        .map(|(size, ty)| Disk {
+                            id: ids::new_disk_id(),
+                            size_gib: *size,
+                            disk_type: ty.clone(),
+                        })
+                        .collect(),
+                    private_ip: format!("10.{}.{}.{}", b[3], b[4], 2 + b[5] % 250),
+                    key_ids: spec.key_ids.clone(),
+                    project_id: spec.project_id,
+                    charge_type: spec.charge_type.clone(),
+                    security_group_ids: spec.security_group_ids.clone(),
+                    tags: spec.tags.clone(),
+                    stop_charging: false,
+                    reinstall_failed: false,
+                    application_role: None,
+                    client_token: spec.client_token.clone(),
+                };
+                let op = Operation {
+                    id: Uuid::new_v4(),
+                    request_id: request_id.to_string(),
+                    account: p.account.clone(),
+                    instance: uuid,
+                    action: Action::Create,
+                    steps: vec![
+                        Step::Provision {
+                            image_id: image.id.to_string(),
+                            user: image.default_user.to_string(),
+                            password_hash: hash.clone(),
+                            keys: keys.clone(),
+                        },
+                        Step::PowerOn,
+                    ],
+                    steps_done: 0,
+                    display: Some(InstanceState::Pending),
+                    from_state: InstanceState::Pending,
+                    state: OpState::Operating,
+                    attempts: 1,
+                    error: None,
+                    created_at_ms: now,
+                    finished_at_ms: None,
+                };
+                let mut inst = inst;
+                inst.lock = Some(OpLock {
+                    operation_id: op.id,
+                    action: Action::Create,
+                });
+                inst.latest_op = Some(LatestOp {
+                    action: Action::Create,
+                    state: OpState::Operating,
+                    request_id: request_id.to_string(),
+                    error: None,
+                });
+                writes.push(Write::Instance(inst.clone()));
+                writes.push(Write::Operation(op.clone()));
+                fleet.running.insert(op.id, op.clone());
+                ops.push(op.id);
+                created.push(inst.clone());
+                fleet.insert_instance(inst);
+            }
+        }
+        let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
+        if let Err(e) = self.commit_or_undo(writes, &ops, Vec::new(), &uuids).await {
+            if let Some(token) = &spec.client_token {
+                self.inner
+                    .fleet
+                    .lock()
+                    .client_tokens
+                    .remove(&(p.account.clone(), token.clone()));
+            }
+            return Err(e);
+        }
+        for id in ops {
+            self.spawn_runner(id);
+        }
+        Ok(created)
+    }
+}
+
+/// SHA-512 crypt is deliberately slow: keep it off the async workers.
+async fn hash(password: &str) -> String {
+    let pw = password.to_string();
+    tokio::task::spawn_blocking(move || nubis_auth::password::hash(&pw))
+        .await
+        .expect("hashing does not panic")
+}

@@ -1,0 +1,70 @@
+//! Persistence for nubis. The engine keeps the fleet in memory and writes through this trait;
+//! every accepted mutation is committed here before the client gets its RequestId.
+
+mod sqlite;
+
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use nubis_core::{AccessKey, Account, Instance, KeyPair, Operation};
+use thiserror::Error;
+use uuid::Uuid;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database cannot be reached or refused the write.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A stored document does not decode (a bug or a foreign write).
+    #[error("corrupt record: {0}")]
+    Corrupt(String),
+}
+
+/// One change. A batch of them commits atomically.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Account(Account),
+    AccessKey(AccessKey),
+    Instance(Instance),
+    Operation(Operation),
+    KeyPair(KeyPair),
+    DeleteKeyPair(String),
+    Guest {
+        instance: Uuid,
+        data: serde_json::Value,
+    },
+    DeleteGuest(Uuid),
+    Meta {
+        key: String,
+        value: String,
+    },
+}
+
+/// Everything the engine needs in memory at start-up.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub accounts: Vec<Account>,
+    pub access_keys: Vec<AccessKey>,
+    /// Instances that are not terminated.
+    pub instances: Vec<Instance>,
+    /// Operations still OPERATING (left behind by a crash).
+    pub unfinished: Vec<Operation>,
+    pub key_pairs: Vec<KeyPair>,
+    pub guests: Vec<(Uuid, serde_json::Value)>,
+    pub meta: Vec<(String, String)>,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn load(&self) -> Result<Snapshot, StoreError>;
+    /// Commit the writes atomically and durably.
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError>;
+    async fn ping(&self) -> Result<(), StoreError>;
+    /// Operations on one instance, newest first.
+    async fn operations_of_instance(
+        &self,
+        instance: Uuid,
+        limit: usize,
+    ) -> Result<Vec<Operation>, StoreError>;
+    async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError>;
+}

@@ -1,0 +1,309 @@
+//! SQLite backend: WAL, fsync on commit, and group commit — one writer thread drains every
+//! batch waiting in its queue into a single transaction, so concurrent requests share an fsync.
+
+use crate::{Snapshot, Store, StoreError, Write};
+use async_trait::async_trait;
+use nubis_core::Operation;
+use rusqlite::{Connection, OptionalExtension, params};
+use std::path::Path;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+/// Upper bound on writes merged into one transaction.
+const MAX_GROUP: usize = 512;
+
+type Job = (Vec<Write>, oneshot::Sender<Result<(), StoreError>>);
+
+pub struct SqliteStore {
+    tx: mpsc::Sender<Job>,
+    /// Reads use their own connection: WAL lets them run beside the writer.
+    reader: Arc<Mutex<Connection>>,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn open(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(unavailable)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+    )
+    .map_err(unavailable)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
+        .map_err(unavailable)?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_version",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(unavailable)?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        let tx = conn.transaction().map_err(unavailable)?;
+        tx.execute_batch(sql).map_err(unavailable)?;
+        tx.execute(
+            "INSERT INTO schema_version (version) VALUES (?1)",
+            [version],
+        )
+        .map_err(unavailable)?;
+        tx.commit().map_err(unavailable)?;
+        tracing::info!(version, "applied migration");
+    }
+    Ok(())
+}
+
+fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("records serialize")
+}
+
+fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
+    match w {
+        Write::Account(a) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO accounts (id, data) VALUES (?1, ?2)",
+                params![a.id, json(a)],
+            )?;
+        }
+        Write::AccessKey(k) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO access_keys (id, account, data) VALUES (?1, ?2, ?3)",
+                params![k.id, k.account, json(k)],
+            )?;
+        }
+        Write::Instance(i) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO instances (uuid, account, tencent_id, aliyun_id, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), json(i)],
+            )?;
+        }
+        Write::Operation(o) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO operations (id, request_id, instance, state, created_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![o.id.to_string(), o.request_id, o.instance.to_string(), o.state.as_str(), o.created_at_ms, json(o)],
+            )?;
+        }
+        Write::KeyPair(k) => {
+            tx.execute(
+                "INSERT OR REPLACE INTO key_pairs (id, account, data) VALUES (?1, ?2, ?3)",
+                params![k.id, k.account, json(k)],
+            )?;
+        }
+        Write::DeleteKeyPair(id) => {
+            tx.execute("DELETE FROM key_pairs WHERE id = ?1", [id])?;
+        }
+        Write::Guest { instance, data } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO guests (instance, data) VALUES (?1, ?2)",
+                params![instance.to_string(), data.to_string()],
+            )?;
+        }
+        Write::DeleteGuest(id) => {
+            tx.execute("DELETE FROM guests WHERE instance = ?1", [id.to_string()])?;
+        }
+        Write::Meta { key, value } => {
+            tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, value],
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The writer thread: take one job, then everything else already queued, commit once.
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut count = jobs[0].0.len();
+        while count < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => {
+                    count += job.0.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let result = (|| {
+            let tx = conn.transaction()?;
+            for (writes, _) in &jobs {
+                for w in writes {
+                    apply(&tx, w)?;
+                }
+            }
+            tx.commit()
+        })();
+        match result {
+            Ok(()) => jobs.into_iter().for_each(|(_, reply)| {
+                let _ = reply.send(Ok(()));
+            }),
+            Err(e) => {
+                // One bad batch must not fail its neighbours: retry each job alone.
+                tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying jobs one by one");
+                for (writes, reply) in jobs {
+                    let r = (|| {
+                        let tx = conn.transaction()?;
+                        for w in &writes {
+                            apply(&tx, w)?;
+                        }
+                        tx.commit()
+                    })();
+                    let _ = reply.send(r.map_err(unavailable));
+                }
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path` and apply pending migrations.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut conn = open(path)?;
+        migrate(&mut conn)?;
+        let reader = open(path)?;
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("nubis-sqlite-writer".into())
+            .spawn(move || writer(conn, rx))
+            .map_err(unavailable)?;
+        Ok(Self {
+            tx,
+            reader: Arc::new(Mutex::new(reader)),
+        })
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let reader = self.reader.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = reader
+                .lock()
+                .map_err(|_| StoreError::Unavailable("reader poisoned".into()))?;
+            f(&conn)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn all<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare(sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map([], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+}
+
+fn ops(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<Operation>, StoreError> {
+    let mut stmt = conn.prepare(sql).map_err(unavailable)?;
+    let rows = stmt
+        .query_map([arg], |r| r.get::<_, String>(0))
+        .map_err(unavailable)?;
+    rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn load(&self) -> Result<Snapshot, StoreError> {
+        self.read(|conn| {
+            let mut guests = Vec::new();
+            let mut stmt = conn
+                .prepare("SELECT instance, data FROM guests")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                let (id, data) = row.map_err(unavailable)?;
+                let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                guests.push((id, decode(&data)?));
+            }
+            let mut meta = Vec::new();
+            let mut stmt = conn
+                .prepare("SELECT key, value FROM meta")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                meta.push(row.map_err(unavailable)?);
+            }
+            Ok(Snapshot {
+                accounts: all(conn, "SELECT data FROM accounts")?,
+                access_keys: all(conn, "SELECT data FROM access_keys")?,
+                instances: all(
+                    conn,
+                    "SELECT data FROM instances WHERE state != 'terminated'",
+                )?,
+                unfinished: all(
+                    conn,
+                    "SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms",
+                )?,
+                key_pairs: all(conn, "SELECT data FROM key_pairs")?,
+                guests,
+                meta,
+            })
+        })
+        .await
+    }
+
+    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send((writes, reply))
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .optional()
+                .map_err(unavailable)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn operations_of_instance(
+        &self,
+        instance: Uuid,
+        limit: usize,
+    ) -> Result<Vec<Operation>, StoreError> {
+        let sql = format!(
+            "SELECT data FROM operations WHERE instance = ?1 ORDER BY created_at_ms DESC, rowid DESC LIMIT {limit}"
+        );
+        self.read(move |conn| ops(conn, &sql, &instance.to_string()))
+            .await
+    }
+
+    async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError> {
+        let rid = request_id.to_string();
+        self.read(move |conn| {
+            ops(
+                conn,
+                "SELECT data FROM operations WHERE request_id = ?1 ORDER BY rowid",
+                &rid,
+            )
+        })
+        .await
+    }
+}
