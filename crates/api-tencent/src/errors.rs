@@ -1,0 +1,242 @@
+//! The one mapping from domain errors to Tencent codes. docs/tencent-errors.md lists it.
+
+use nubis_core::{DomainError, InstanceState, ResourceKind, Restriction, Unsupported};
+
+/// A Tencent error: `{"Error": {"Code", "Message"}}` in an HTTP 200 envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `UnsupportedOperation.InstanceState<…>` suffix for a state.
+pub fn state_suffix(s: InstanceState) -> &'static str {
+    match s {
+        InstanceState::Pending => "Pending",
+        InstanceState::LaunchFailed => "LaunchFailed",
+        InstanceState::Running => "Running",
+        InstanceState::Starting => "Starting",
+        InstanceState::Stopping => "Stopping",
+        InstanceState::Stopped => "Stopped",
+        InstanceState::Rebooting => "Rebooting",
+        InstanceState::EnteringRescue => "EnterRescueMode",
+        InstanceState::Rescue => "RescueMode",
+        InstanceState::ExitingRescue => "ExitRescueMode",
+        InstanceState::Terminating => "Terminating",
+        InstanceState::EnteringLiveMigrate => "EnterServiceLiveMigrate",
+        InstanceState::LiveMigrating => "ServiceLiveMigrate",
+        InstanceState::ExitingLiveMigrate => "ExitServiceLiveMigrate",
+        InstanceState::Terminated => "Terminating",
+    }
+}
+
+/// Map a domain error for `action`. Codes that differ between actions (password errors) are
+/// chosen here, per action, from each action's documented list.
+pub fn map(action: &str, e: DomainError) -> ApiError {
+    let msg = e.to_string();
+    let code: String = match &e {
+        DomainError::MissingParameter(_) => "MissingParameter".into(),
+        DomainError::UnknownParameter(_) => "UnknownParameter".into(),
+        DomainError::InvalidValue { .. } => "InvalidParameterValue".into(),
+        DomainError::InvalidParameter(_) => "InvalidParameter".into(),
+        DomainError::TooMany { .. } => "InvalidParameterValue.LimitExceeded".into(),
+        DomainError::TooLong { .. } => "InvalidParameterValue.TooLong".into(),
+        DomainError::Malformed { kind, id } => match kind {
+            ResourceKind::Instance if id.starts_with("ins-") => {
+                "InvalidInstanceId.Malformed".into()
+            }
+            ResourceKind::Instance => "InvalidParameterValue.InstanceIdMalformed".into(),
+            ResourceKind::KeyPair => "InvalidKeyPairId.Malformed".into(),
+            ResourceKind::Image => "InvalidImageId.Malformed".into(),
+            ResourceKind::InstanceType => "InvalidParameterValue".into(),
+            ResourceKind::Zone => "InvalidZone.MismatchRegion".into(),
+        },
+        DomainError::NotFound { kind, .. } => match kind {
+            ResourceKind::Instance => "InvalidInstanceId.NotFound".into(),
+            ResourceKind::KeyPair => "InvalidKeyPairId.NotFound".into(),
+            ResourceKind::Image => "InvalidImageId.NotFound".into(),
+            ResourceKind::InstanceType => "InvalidInstanceType.Malformed".into(),
+            ResourceKind::Zone => "InvalidZone.MismatchRegion".into(),
+        },
+        DomainError::InvalidPassword(_) => match action {
+            "EnterRescueMode" | "RunInstances" => "InvalidPassword".into(),
+            _ => "InvalidParameterValue.InvalidPassword".into(),
+        },
+        DomainError::DuplicateKeyName(_) => "InvalidKeyPairName.Duplicate".into(),
+        DomainError::KeyPairNotSupported(_) => "InvalidParameterValue.KeyPairNotSupported".into(),
+        DomainError::KeyPairInUse(_) => "ResourceInUse".into(),
+        DomainError::StateConflict { state, .. } => {
+            format!("UnsupportedOperation.InstanceState{}", state_suffix(*state))
+        }
+        DomainError::Restricted { restriction, .. } => match restriction {
+            Restriction::Expired => "UnsupportedOperation.InstanceStateShutdown".into(),
+            Restriction::Isolating => "UnsupportedOperation.InstanceStateIsolating".into(),
+            Restriction::Frozen => "UnsupportedOperation.InstanceStateFreezing".into(),
+            Restriction::Banned => "UnsupportedOperation.InstanceStateBanning".into(),
+            Restriction::Security | Restriction::None => "OperationDenied".into(),
+        },
+        DomainError::Unsupported { why, .. } => match why {
+            Unsupported::ArmArchitecture => "UnsupportedOperation.ArmArchitecture".into(),
+            Unsupported::EdgeZone => "UnsupportedOperation.EdgeZoneNotSupportCloudDisk".into(),
+            Unsupported::SpecialInstanceType => "UnsupportedOperation.SpecialInstanceType".into(),
+            Unsupported::InstanceKind => "InvalidInstance.NotSupported".into(),
+            Unsupported::WindowsOs if action == "RunInstances" => {
+                "UnsupportedOperation.KeyPairUnsupportedWindows".into()
+            }
+            Unsupported::WindowsOs => "UnsupportedOperation.InstanceOsWindows".into(),
+            Unsupported::StoppedModeStopCharging => {
+                "UnsupportedOperation.StoppedModeStopCharging".into()
+            }
+            Unsupported::ReinstallFailed => "UnsupportedOperation.InstanceReinstallFailed".into(),
+            Unsupported::ApplicationRole => "FailedOperation.InvalidInstanceApplicationRole".into(),
+        },
+        DomainError::OperationInProgress {
+            same_action: true, ..
+        } => "MutexOperation.TaskRunning".into(),
+        DomainError::OperationInProgress {
+            same_action: false, ..
+        } => "OperationDenied.InstanceOperationInProgress".into(),
+        DomainError::RateLimited { .. } => "RequestLimitExceeded".into(),
+        DomainError::DryRunOk => "DryRunOperation".into(),
+        DomainError::PolicyDenied(_) => "UnauthorizedOperation".into(),
+        DomainError::UnsupportedRegion(_) => "UnsupportedRegion".into(),
+        DomainError::InvalidZone(_) => "InvalidZone.MismatchRegion".into(),
+        DomainError::Unavailable(_) => "InternalError".into(),
+        DomainError::Internal(_) => match action {
+            "ResetInstancesPassword" | "AssociateInstancesKeyPairs" => "InternalServerError".into(),
+            _ => "InternalError".into(),
+        },
+    };
+    ApiError { code, message: msg }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nubis_core::Action;
+
+    fn code(action: &str, e: DomainError) -> String {
+        map(action, e).code
+    }
+
+    #[test]
+    fn one_code_per_variant() {
+        let id = || "ins-aaaaaaaa".to_string();
+        assert_eq!(
+            code(
+                "X",
+                DomainError::StateConflict {
+                    id: id(),
+                    state: InstanceState::Rebooting,
+                    action: Action::Stop
+                }
+            ),
+            "UnsupportedOperation.InstanceStateRebooting"
+        );
+        assert_eq!(
+            code(
+                "X",
+                DomainError::StateConflict {
+                    id: id(),
+                    state: InstanceState::EnteringRescue,
+                    action: Action::Stop
+                }
+            ),
+            "UnsupportedOperation.InstanceStateEnterRescueMode"
+        );
+        assert_eq!(
+            code(
+                "X",
+                DomainError::OperationInProgress {
+                    id: id(),
+                    running: Action::ResetPassword,
+                    same_action: true
+                }
+            ),
+            "MutexOperation.TaskRunning"
+        );
+        assert_eq!(
+            code(
+                "X",
+                DomainError::OperationInProgress {
+                    id: id(),
+                    running: Action::ResetPassword,
+                    same_action: false
+                }
+            ),
+            "OperationDenied.InstanceOperationInProgress"
+        );
+        assert_eq!(
+            code(
+                "X",
+                DomainError::Malformed {
+                    kind: ResourceKind::Instance,
+                    id: "ins-1122".into()
+                }
+            ),
+            "InvalidInstanceId.Malformed"
+        );
+        assert_eq!(
+            code(
+                "X",
+                DomainError::Malformed {
+                    kind: ResourceKind::Instance,
+                    id: "abc".into()
+                }
+            ),
+            "InvalidParameterValue.InstanceIdMalformed"
+        );
+        assert_eq!(
+            code(
+                "ResetInstancesPassword",
+                DomainError::InvalidPassword("x".into())
+            ),
+            "InvalidParameterValue.InvalidPassword"
+        );
+        assert_eq!(
+            code("EnterRescueMode", DomainError::InvalidPassword("x".into())),
+            "InvalidPassword"
+        );
+        assert_eq!(
+            code(
+                "X",
+                DomainError::Restricted {
+                    id: id(),
+                    restriction: Restriction::Expired
+                }
+            ),
+            "UnsupportedOperation.InstanceStateShutdown"
+        );
+        assert_eq!(
+            code(
+                "X",
+                DomainError::TooMany {
+                    name: "InstanceIds".into(),
+                    max: 100,
+                    got: 101
+                }
+            ),
+            "InvalidParameterValue.LimitExceeded"
+        );
+        assert_eq!(
+            code("X", DomainError::RateLimited { retry_after_ms: 1 }),
+            "RequestLimitExceeded"
+        );
+    }
+
+    #[test]
+    fn every_state_has_a_suffix() {
+        for s in InstanceState::ALL {
+            assert!(!state_suffix(s).is_empty());
+        }
+    }
+}

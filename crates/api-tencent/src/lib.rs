@@ -1,0 +1,334 @@
+//! Tencent Cloud CVM API 3.0 (2017-03-12): parse, verify, translate. No rule about states,
+//! locks or passwords lives here; the engine and core decide, this crate renders.
+
+mod actions;
+pub mod errors;
+pub mod render;
+pub mod wire;
+
+use errors::ApiError;
+use nubis_auth::ratelimit::RateLimiter;
+use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
+use nubis_core::{Principal, catalog, ids};
+use nubis_engine::Engine;
+use serde_json::{Map, Value};
+
+pub const VERSION: &str = "2017-03-12";
+
+/// Regions the API documents (the seeds' list). Only configured ones are served.
+pub const DOCUMENTED_REGIONS: &[(&str, &str)] = &[
+    ("ap-bangkok", "Asia Pacific (Bangkok)"),
+    ("ap-beijing", "North China (Beijing)"),
+    ("ap-chengdu", "Southwest China (Chengdu)"),
+    ("ap-chongqing", "Southwest China (Chongqing)"),
+    ("ap-guangzhou", "South China (Guangzhou)"),
+    (
+        "ap-hongkong",
+        "Hong Kong, Macau and Taiwan (China) (Hong Kong, China)",
+    ),
+    ("ap-jakarta", "Asia Pacific (Jakarta)"),
+    ("ap-nanjing", "East China (Nanjing)"),
+    ("ap-seoul", "Asia Pacific (Seoul)"),
+    ("ap-shanghai", "East China (Shanghai)"),
+    ("ap-shanghai-fsi", "East China (Shanghai Finance)"),
+    ("ap-shenzhen-fsi", "South China (Shenzhen Finance)"),
+    ("ap-singapore", "Asia Pacific (Singapore)"),
+    ("ap-tokyo", "Asia Pacific (Tokyo)"),
+    ("eu-frankfurt", "Europe (Frankfurt)"),
+    ("na-ashburn", "US East (Virginia)"),
+    ("na-siliconvalley", "US West (Silicon Valley)"),
+    ("sa-saopaulo", "South America (São Paulo)"),
+];
+
+/// Documented per-second limits per account (docs/tencent-errors.md lists them).
+pub fn rate_limit(action: &str) -> u32 {
+    match action {
+        "EnterRescueMode" | "ExitRescueMode" | "DescribeRegions" | "DescribeZones" => 20,
+        "ResetInstancesPassword"
+        | "AssociateInstancesKeyPairs"
+        | "DisassociateInstancesKeyPairs"
+        | "RunInstances"
+        | "StartInstances"
+        | "StopInstances"
+        | "RebootInstances"
+        | "TerminateInstances"
+        | "CreateKeyPair"
+        | "ImportKeyPair"
+        | "DeleteKeyPairs" => 10,
+        _ => 40,
+    }
+}
+
+/// A raw HTTP request as the listener hands it over.
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    /// The Host header exactly as received (tccli sends `http://host:port`).
+    pub host: &'a str,
+    pub path: &'a str,
+    pub raw_query: &'a str,
+    /// Lower-case names.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub now: i64,
+}
+
+/// What the listener sends back and logs.
+pub struct Reply {
+    pub request_id: String,
+    pub action: String,
+    pub error: Option<String>,
+    pub body: Vec<u8>,
+}
+
+pub struct TencentApi {
+    engine: Engine,
+    limiter: RateLimiter,
+}
+
+/// Request context handed to each action.
+pub(crate) struct Ctx {
+    pub principal: Principal,
+    pub request_id: String,
+    /// Canonical region ID.
+    pub region: Option<String>,
+    pub action: String,
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+const COMMON_LEGACY: &[&str] = &[
+    "Action",
+    "Version",
+    "Region",
+    "Timestamp",
+    "Nonce",
+    "SecretId",
+    "SignatureMethod",
+    "Signature",
+    "Token",
+    "Language",
+    "RequestClient",
+];
+
+/// Is this request Tencent's? (`X-TC-Action`, or `Action` + `Version=2017-03-12`.)
+pub fn claims(headers: &[(String, String)], params: &[(String, String)]) -> bool {
+    header(headers, "x-tc-action").is_some()
+        || (params.iter().any(|(k, _)| k == "Action")
+            && params.iter().any(|(k, v)| k == "Version" && v == VERSION))
+}
+
+fn is_form(headers: &[(String, String)]) -> bool {
+    header(headers, "content-type")
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"))
+}
+
+pub fn decode_pairs(s: &[u8]) -> Vec<(String, String)> {
+    form_urlencoded::parse(s)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl TencentApi {
+    pub fn new(engine: Engine, rate_limits: bool) -> Self {
+        Self {
+            engine,
+            limiter: RateLimiter::new(rate_limits),
+        }
+    }
+
+    pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
+        let request_id = ids::new_request_id();
+        let mut action = String::new();
+        let result = self.handle_inner(&req, &request_id, &mut action).await;
+        let (body, error) = match result {
+            Ok(mut map) => {
+                map.insert("RequestId".into(), Value::String(request_id.clone()));
+                (serde_json::json!({ "Response": map }), None)
+            }
+            Err(e) => (
+                serde_json::json!({"Response": {"Error": {"Code": e.code, "Message": e.message}, "RequestId": request_id}}),
+                Some(e.code),
+            ),
+        };
+        Reply {
+            request_id,
+            action,
+            error,
+            body: serde_json::to_vec(&body).expect("json"),
+        }
+    }
+
+    async fn handle_inner(
+        &self,
+        req: &RawRequest<'_>,
+        request_id: &str,
+        action_out: &mut String,
+    ) -> Result<Map<String, Value>, ApiError> {
+        if req.method != "GET" && req.method != "POST" {
+            return Err(ApiError::new(
+                "UnsupportedProtocol",
+                format!("HTTP method {} is not supported", req.method),
+            ));
+        }
+        let query = decode_pairs(req.raw_query.as_bytes());
+        let form_body = if req.method == "POST" && is_form(req.headers) {
+            decode_pairs(req.body)
+        } else {
+            Vec::new()
+        };
+        let tc3 = header(req.headers, "authorization").is_some();
+        // Legacy requests carry everything as parameters; TC3 requests carry the common ones as headers.
+        let (auth, action, version, region, params): (
+            TencentAuth,
+            String,
+            String,
+            Option<String>,
+            Map<String, Value>,
+        ) = if tc3 {
+            let auth = sig::parse_tc3(req.headers).map_err(auth_err)?;
+            let action = header(req.headers, "x-tc-action")
+                .unwrap_or_default()
+                .to_string();
+            let version = header(req.headers, "x-tc-version")
+                .unwrap_or_default()
+                .to_string();
+            let region = header(req.headers, "x-tc-region")
+                .filter(|r| !r.is_empty())
+                .map(str::to_string);
+            let params = if req.method == "GET" {
+                wire::unflatten(&query).map_err(|m| ApiError::new("InvalidParameter", m))?
+            } else if is_form(req.headers) {
+                wire::unflatten(&form_body).map_err(|m| ApiError::new("InvalidParameter", m))?
+            } else {
+                let body = if req.body.is_empty() {
+                    b"{}".as_slice()
+                } else {
+                    req.body
+                };
+                match serde_json::from_slice::<Value>(body) {
+                    Ok(Value::Object(m)) => m,
+                    _ => {
+                        return Err(ApiError::new(
+                            "InvalidParameter",
+                            "the request body is not a JSON object",
+                        ));
+                    }
+                }
+            };
+            (auth, action, version, region, params)
+        } else {
+            let all = if req.method == "GET" {
+                query.clone()
+            } else {
+                form_body.clone()
+            };
+            let auth = sig::parse_legacy(&all).map_err(auth_err)?;
+            let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            let rest: Vec<(String, String)> = all
+                .iter()
+                .filter(|(k, _)| !COMMON_LEGACY.contains(&k.as_str()))
+                .cloned()
+                .collect();
+            let params =
+                wire::unflatten(&rest).map_err(|m| ApiError::new("InvalidParameter", m))?;
+            (
+                auth,
+                get("Action").unwrap_or_default(),
+                get("Version").unwrap_or_default(),
+                get("Region").filter(|r| !r.is_empty()),
+                params,
+            )
+        };
+        *action_out = action.clone();
+
+        // Authentication: key exists, timestamp fresh, signature right.
+        let (principal, secret) = self.engine.access_key(auth.secret_id()).ok_or_else(|| {
+            if sig::validate_secret_id(auth.secret_id()).is_err() {
+                auth_err(AuthError::InvalidSecretId)
+            } else {
+                auth_err(AuthError::SecretIdNotFound)
+            }
+        })?;
+        sig::check_timestamp(auth.timestamp(), req.now).map_err(auth_err)?;
+        match &auth {
+            TencentAuth::Tc3 { .. } => {
+                let parts = HttpRequestParts {
+                    method: req.method,
+                    host: req.host,
+                    path: req.path,
+                    raw_query: req.raw_query,
+                    headers: req.headers,
+                    body: req.body,
+                };
+                sig::verify_tc3(&parts, &auth, &secret).map_err(auth_err)?;
+            }
+            TencentAuth::Legacy { .. } => {
+                let all = if req.method == "GET" {
+                    &query
+                } else {
+                    &form_body
+                };
+                sig::verify_legacy(req.method, req.host, req.path, all, &auth, &secret)
+                    .map_err(auth_err)?;
+            }
+        }
+
+        if version != VERSION {
+            return Err(ApiError::new(
+                "NoSuchVersion",
+                format!("the API version `{version}` does not exist"),
+            ));
+        }
+        if !actions::ACTIONS.contains(&action.as_str()) {
+            return Err(ApiError::new(
+                "InvalidAction",
+                format!("the action `{action}` does not exist"),
+            ));
+        }
+        let region = match region {
+            None if action == "DescribeRegions" => None,
+            None => {
+                return Err(ApiError::new(
+                    "MissingParameter",
+                    "the parameter `Region` is required",
+                ));
+            }
+            Some(r) => match catalog::region_by_tencent(&r) {
+                Some(reg) => Some(reg.id.to_string()),
+                None => {
+                    return Err(ApiError::new(
+                        "UnsupportedRegion",
+                        format!("the region `{r}` is not supported"),
+                    ));
+                }
+            },
+        };
+        // Counted before any work is done.
+        if self
+            .limiter
+            .check(&principal.account, &action, rate_limit(&action))
+            .is_err()
+        {
+            return Err(ApiError::new(
+                "RequestLimitExceeded",
+                format!("the request rate of {action} exceeds the limit"),
+            ));
+        }
+        let ctx = Ctx {
+            principal,
+            request_id: request_id.to_string(),
+            region,
+            action: action.clone(),
+        };
+        actions::dispatch(&self.engine, &ctx, params).await
+    }
+}
+
+fn auth_err(e: AuthError) -> ApiError {
+    ApiError::new(e.code(), e.to_string())
+}

@@ -1,0 +1,75 @@
+//! SHA-512-crypt (`$6$`) password hashes, as found in `/etc/shadow`, for the
+//! simulated guest's users.
+
+use sha_crypt::{Algorithm, Params, PasswordHashRef, PasswordHasher, PasswordVerifier, ShaCrypt};
+
+/// Rounds for new hashes: glibc's default (5000), which also keeps tests and
+/// guest provisioning fast.
+const ROUNDS: u32 = Params::RECOMMENDED_ROUNDS;
+
+/// Hashes `password` into a `$6$…` string with a fresh random salt.
+///
+/// # Panics
+/// Only if the OS random number generator is unavailable.
+pub fn hash(password: &str) -> String {
+    let hasher = ShaCrypt::new(
+        Algorithm::Sha512Crypt,
+        Params::new(ROUNDS).expect("5000 rounds is within SHA-crypt limits"),
+    );
+    hasher
+        .hash_password(password.as_bytes())
+        .expect("OS random number generator unavailable")
+        .to_string()
+}
+
+/// Checks `password` against a SHA-crypt hash (`$6$…`, and `$5$…` too).
+/// Malformed or other-scheme hashes (e.g. `!`, `*` locked entries) never match.
+/// The final comparison is constant-time.
+pub fn verify(password: &str, hash: &str) -> bool {
+    PasswordHashRef::new(hash).is_ok_and(|h| {
+        ShaCrypt::default()
+            .verify_password(password.as_bytes(), h)
+            .is_ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hash_then_verify() {
+        let h = hash("Nubis#2024");
+        assert!(h.starts_with("$6$"), "{h}");
+        assert!(verify("Nubis#2024", &h));
+        assert!(!verify("nubis#2024", &h));
+        assert!(!verify("", &h));
+        assert_ne!(hash("Nubis#2024"), h, "salt must be random");
+    }
+
+    #[test]
+    fn verifies_glibc_hashes() {
+        // Test vectors from Ulrich Drepper's SHA-crypt specification, as produced
+        // by glibc crypt(3): default rounds (implicit) and explicit rounds.
+        assert!(verify(
+            "Hello world!",
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
+        ));
+        assert!(verify(
+            "Hello world!",
+            "$6$rounds=10000$saltstringsaltst$OW1/O6BYHV6BcXZu8QVeXbDWra3Oeqh0sbHbbMCVNSnCM/UrjmM0Dp8vOuZeHBy/YTBmSK6H9qs/y3RnOaw5v."
+        ));
+        assert!(!verify(
+            "Hello world?",
+            "$6$saltstring$svn8UoSVapNtMuq1ukKS4tPQd8iKwSMHWjl/O817G3uBnIFNjnQJuesI68u4OTLiBFdcbYEdFCoEOfaS35inz1"
+        ));
+    }
+
+    #[test]
+    fn malformed_hashes_never_match() {
+        for bad in ["", "!", "*", "$6$", "$6$salt", "$1$abc$def", "plaintext"] {
+            assert!(!verify("", bad), "{bad:?}");
+            assert!(!verify("plaintext", bad), "{bad:?}");
+        }
+    }
+}

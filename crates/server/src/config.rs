@@ -1,0 +1,85 @@
+//! The operator contract: flags, env vars and an optional TOML file (flags win, then env, then
+//! file, then defaults).
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde::Deserialize;
+use std::path::PathBuf;
+
+#[derive(Args, Debug, Default)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "NUBIS_LISTEN")]
+    pub listen: Option<String>,
+    /// Data directory (SQLite database, secrets key, generated credentials).
+    #[arg(long, env = "NUBIS_DATA")]
+    pub data: Option<PathBuf>,
+    /// Hypervisor driver: sim or qemu.
+    #[arg(long, env = "NUBIS_DRIVER")]
+    pub driver: Option<String>,
+    /// TOML configuration file.
+    #[arg(long, env = "NUBIS_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Database URL; a postgres:// URL selects PostgreSQL.
+    #[arg(long = "database", env = "NUBIS_DATABASE_URL")]
+    pub database_url: Option<String>,
+}
+
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    data: Option<PathBuf>,
+    driver: Option<String>,
+    database_url: Option<String>,
+    rate_limits: Option<bool>,
+    sim_time_scale: Option<f64>,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub listen: String,
+    pub data: PathBuf,
+    pub driver: String,
+    pub database_url: Option<String>,
+    pub rate_limits: bool,
+    pub sim_time_scale: f64,
+}
+
+impl Config {
+    pub fn resolve(args: ServeArgs) -> Result<Self> {
+        let file: FileConfig = match &args.config {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading {}", p.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing {}", p.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let rate_limits = match std::env::var("NUBIS_RATE_LIMITS").ok().as_deref() {
+            Some("off" | "false" | "0") => false,
+            Some(_) => true,
+            None => file.rate_limits.unwrap_or(true),
+        };
+        let sim_time_scale = match std::env::var("NUBIS_SIM_TIME_SCALE") {
+            Ok(v) => v
+                .parse()
+                .with_context(|| format!("NUBIS_SIM_TIME_SCALE={v:?} is not a number"))?,
+            Err(_) => file.sim_time_scale.unwrap_or(1.0),
+        };
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| "127.0.0.1:8080".into()),
+            data: args
+                .data
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from("nubis-data")),
+            driver: args.driver.or(file.driver).unwrap_or_else(|| "sim".into()),
+            database_url: args.database_url.or(file.database_url),
+            rate_limits,
+            sim_time_scale,
+        })
+    }
+}

@@ -1,0 +1,146 @@
+//! One listener for every dialect: requests are claimed by the dialect whose markers they carry.
+
+use crate::config::Config;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use nubis_api_tencent::{RawRequest, TencentApi};
+use nubis_engine::Engine;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub engine: Engine,
+    pub tencent: Arc<TencentApi>,
+    pub prometheus: PrometheusHandle,
+}
+
+pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
+    let prometheus = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            metrics_exporter_prometheus::Matcher::Full("nubis_request_duration_seconds".into()),
+            &[
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ],
+        )?
+        .install_recorder()?;
+    let state = AppState {
+        tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
+        engine,
+        prometheus,
+    };
+    Ok(Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .nest("/admin/v1", crate::admin::routes())
+        .fallback(dispatch)
+        .with_state(state))
+}
+
+async fn healthz(State(s): State<AppState>) -> Response {
+    match s.engine.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("store unavailable: {e}\n"),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics_text(State(s): State<AppState>) -> Response {
+    metrics::gauge!("nubis_operations_running").set(s.engine.running_operations() as f64);
+    for (state, n) in s.engine.state_counts() {
+        metrics::gauge!("nubis_instances", "state" => state.as_str()).set(n as f64);
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        s.prometheus.render(),
+    )
+        .into_response()
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+async fn dispatch(
+    State(s): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let start = Instant::now();
+    let hdrs: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let raw_query = uri.query().unwrap_or("");
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
+    let mut params = nubis_api_tencent::decode_pairs(raw_query.as_bytes());
+    if is_form {
+        params.extend(nubis_api_tencent::decode_pairs(&body));
+    }
+    if uri.path() == "/" && nubis_api_tencent::claims(&hdrs, &params) {
+        let host = headers
+            .get(header::HOST)
+            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+            .unwrap_or_default();
+        let reply = s
+            .tencent
+            .handle(RawRequest {
+                method: method.as_str(),
+                host: &host,
+                path: uri.path(),
+                raw_query,
+                headers: &hdrs,
+                body: &body,
+                now: now(),
+            })
+            .await;
+        let elapsed = start.elapsed();
+        let code = reply.error.as_deref().unwrap_or("OK").to_string();
+        tracing::info!(
+            dialect = "tencent",
+            request_id = %reply.request_id,
+            action = %reply.action,
+            code = %code,
+            latency_us = elapsed.as_micros() as u64,
+            "request"
+        );
+        let action = reply.action.clone();
+        metrics::counter!("nubis_requests_total", "dialect" => "tencent", "action" => action.clone(), "code" => code).increment(1);
+        metrics::histogram!("nubis_request_duration_seconds", "dialect" => "tencent", "action" => action).record(elapsed.as_secs_f64());
+        // Exactly `application/json`: the Python SDK ignores errors under any other spelling.
+        return Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("X-TC-RequestId", reply.request_id)
+            .body(Body::from(reply.body))
+            .expect("valid response");
+    }
+    tracing::info!(method = %method, path = %uri.path(), "unrouted request");
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"error":{"code":"NotFound","message":"no API dialect claims this request"}}"#,
+    )
+        .into_response()
+}

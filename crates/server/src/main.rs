@@ -1,0 +1,161 @@
+//! `nubis`: the control plane binary.
+
+mod admin;
+mod config;
+mod http;
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use nubis_auth::secret::SecretBox;
+use nubis_driver::sim::SimDriver;
+use nubis_engine::Engine;
+use nubis_store::SqliteStore;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(
+    name = "nubis",
+    version,
+    about = "One fleet of VMs behind the Tencent Cloud CVM, Alibaba Cloud ECS and OpenStack APIs"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Serve every dialect on one listener.
+    Serve(config::ServeArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Cmd::Serve(args) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(serve(args))
+        }
+    }
+}
+
+async fn serve(args: config::ServeArgs) -> Result<()> {
+    let cfg = config::Config::resolve(args)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NUBIS_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_target(false)
+        .init();
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("creating data dir {}", cfg.data.display()))?;
+    if let Some(url) = &cfg.database_url {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            bail!(
+                "the PostgreSQL store is not built yet (planned); use the embedded SQLite store (omit --database)"
+            );
+        }
+        bail!("unsupported --database URL {url:?}: expected postgres://…");
+    }
+    if cfg.driver != "sim" {
+        bail!(
+            "driver {:?} is not available yet; use --driver sim",
+            cfg.driver
+        );
+    }
+    let secrets = SecretBox::load_or_create(cfg.data.join("master.key"))
+        .context("loading the secrets key")?;
+    let store =
+        SqliteStore::open(&cfg.data.join("nubis.db")).context("opening the SQLite store")?;
+    let driver = SimDriver::new(cfg.sim_time_scale);
+    let engine = Engine::start(Arc::new(store), Arc::new(driver), secrets)
+        .await
+        .context("starting the engine")?;
+
+    let env_key = match (
+        std::env::var("NUBIS_ADMIN_ACCESS_KEY_ID"),
+        std::env::var("NUBIS_ADMIN_ACCESS_KEY_SECRET"),
+    ) {
+        (Ok(id), Ok(secret)) if !id.is_empty() && !secret.is_empty() => Some((id, secret)),
+        _ => None,
+    };
+    let admin_key_id = env_key.as_ref().map(|(id, _)| id.clone());
+    let generated = engine
+        .bootstrap(env_key, std::env::var("NUBIS_ADMIN_PASSWORD").ok())
+        .await
+        .context("bootstrapping the admin account")?;
+    let shown_key = if let Some(g) = &generated {
+        let path = cfg.data.join("admin-credentials");
+        write_private(
+            &path,
+            &format!(
+                "NUBIS_ADMIN_ACCESS_KEY_ID={}\nNUBIS_ADMIN_ACCESS_KEY_SECRET={}\nNUBIS_ADMIN_PASSWORD={}\n",
+                g.access_key_id, g.access_key_secret, g.password
+            ),
+        )?;
+        println!(
+            "Generated admin credentials (shown once; also in {}):",
+            path.display()
+        );
+        println!("  access key id:     {}", g.access_key_id);
+        println!("  access key secret: {}", g.access_key_secret);
+        println!("  keystone password: {}", g.password);
+        Some((g.access_key_id.clone(), g.access_key_secret.clone()))
+    } else {
+        admin_key_id.map(|id| (id, "$NUBIS_ADMIN_ACCESS_KEY_SECRET".to_string()))
+    };
+
+    let listener = tokio::net::TcpListener::bind(&cfg.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.listen))?;
+    let addr = listener.local_addr()?;
+    print_banner(&addr.to_string(), &cfg, shown_key.as_ref());
+    let app = http::router(engine, &cfg)?;
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>) {
+    let (id, secret) = key
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .unwrap_or(("<see admin-credentials in the data dir>", "<secret>"));
+    println!(
+        "nubis listening on http://{addr} (data: {}, driver: {}, store: sqlite)",
+        cfg.data.display(),
+        cfg.driver
+    );
+    println!("  Tencent CVM 2017-03-12  http://{addr}/   region ap-guangzhou");
+    println!("  health                  http://{addr}/healthz   metrics http://{addr}/metrics");
+    println!();
+    println!("tccli:");
+    println!(
+        "  tccli cvm DescribeInstances --endpoint http://{addr} --region ap-guangzhou --secretId {id} --secretKey {secret}"
+    );
+    println!("tencentcloud-sdk-python:");
+    println!("  hp = HttpProfile(endpoint=\"{addr}\", protocol=\"http\")");
+    println!(
+        "  client = cvm_client.CvmClient(credential.Credential(\"{id}\", \"{secret}\"), \"ap-guangzhou\", ClientProfile(httpProfile=hp))"
+    );
+}
+
+async fn shutdown() {
+    let _ = tokio::signal::ctrl_c().await;
+}
