@@ -317,13 +317,13 @@ fn describe_images(params: Map<String, Value>) -> Out {
     let (offset, limit) = offset_limit(r.offset, r.limit)?;
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;
-    if let Some(ids) = &r.image_ids {
-        if let Some(bad) = ids.iter().find(|i| !ids::is_image_id(i)) {
-            return Err(ApiError::new(
-                "InvalidImageId.Malformed",
-                format!("malformed image ID `{bad}`"),
-            ));
-        }
+    if let Some(ids) = &r.image_ids
+        && let Some(bad) = ids.iter().find(|i| !ids::is_image_id(i))
+    {
+        return Err(ApiError::new(
+            "InvalidImageId.Malformed",
+            format!("malformed image ID `{bad}`"),
+        ));
     }
     for f in &filters {
         if ![
@@ -527,18 +527,18 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
     if !(1..=100).contains(&count) {
         return Err(bad_value("InstanceCount", "must be between 1 and 100"));
     }
-    if let Some(name) = &r.instance_name {
-        if name.chars().count() > 128 {
-            return Err(ApiError::new(
-                "InvalidParameterValue.TooLong",
-                "`InstanceName` is longer than 128 characters",
-            ));
-        }
+    if let Some(name) = &r.instance_name
+        && name.chars().count() > 128
+    {
+        return Err(ApiError::new(
+            "InvalidParameterValue.TooLong",
+            "`InstanceName` is longer than 128 characters",
+        ));
     }
-    if let Some(token) = &r.client_token {
-        if token.len() > 64 || !token.is_ascii() {
-            return Err(bad_value("ClientToken", "at most 64 ASCII characters"));
-        }
+    if let Some(token) = &r.client_token
+        && (token.len() > 64 || !token.is_ascii())
+    {
+        return Err(bad_value("ClientToken", "at most 64 ASCII characters"));
     }
     let charge = r
         .instance_charge_type
@@ -869,16 +869,16 @@ struct ResetPasswordReq {
 async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
     let r: ResetPasswordReq = parse(params)?;
     let password = required(r.password, "Password")?;
-    if let Some(u) = &r.user_name {
-        if u.chars().count() > nubis_core::password::MAX_USERNAME_LEN {
-            return Err(map(
-                &ctx.action,
-                DomainError::TooLong {
-                    name: "UserName".into(),
-                    max: nubis_core::password::MAX_USERNAME_LEN,
-                },
-            ));
-        }
+    if let Some(u) = &r.user_name
+        && u.chars().count() > nubis_core::password::MAX_USERNAME_LEN
+    {
+        return Err(map(
+            &ctx.action,
+            DomainError::TooLong {
+                name: "UserName".into(),
+                max: nubis_core::password::MAX_USERNAME_LEN,
+            },
+        ));
     }
     let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
     let cmd = Command::ResetPassword {
@@ -908,16 +908,16 @@ async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) ->
     let id = required(r.instance_id, "InstanceId")?;
     let password = required(r.password, "Password")?;
     let mode = stop_mode(r.stop_type.as_deref(), r.force_stop)?;
-    if let Some(u) = &r.username {
-        if u.chars().count() > nubis_core::password::MAX_USERNAME_LEN {
-            return Err(map(
-                &ctx.action,
-                DomainError::TooLong {
-                    name: "Username".into(),
-                    max: nubis_core::password::MAX_USERNAME_LEN,
-                },
-            ));
-        }
+    if let Some(u) = &r.username
+        && u.chars().count() > nubis_core::password::MAX_USERNAME_LEN
+    {
+        return Err(map(
+            &ctx.action,
+            DomainError::TooLong {
+                name: "Username".into(),
+                max: nubis_core::password::MAX_USERNAME_LEN,
+            },
+        ));
     }
     let targets = instances(engine, ctx, Some(vec![id]), "InstanceId")?;
     let cmd = Command::EnterRescue {
@@ -1040,16 +1040,16 @@ fn describe_key_pairs(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) ->
         ));
     }
     let (offset, limit) = offset_limit(r.offset, r.limit)?;
-    if let Some(ids) = &r.key_ids {
-        if let Some(bad) = ids.iter().find(|k| !ids::is_key_id(k)) {
-            return Err(map(
-                &ctx.action,
-                DomainError::Malformed {
-                    kind: ResourceKind::KeyPair,
-                    id: bad.clone(),
-                },
-            ));
-        }
+    if let Some(ids) = &r.key_ids
+        && let Some(bad) = ids.iter().find(|k| !ids::is_key_id(k))
+    {
+        return Err(map(
+            &ctx.action,
+            DomainError::Malformed {
+                kind: ResourceKind::KeyPair,
+                id: bad.clone(),
+            },
+        ));
     }
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;

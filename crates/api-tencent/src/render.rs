@@ -64,7 +64,7 @@ pub fn instance(i: &Instance) -> Value {
         | Restriction::Security => ("PROTECTIVELY_ISOLATED", "MANMADE"),
     };
     json!({
-        "Placement": {"Zone": zone_name(&i.zone), "ProjectId": i.project_id, "HostIds": null, "HostIps": null, "HostId": null},
+        "Placement": {"Zone": zone_name(&i.zone), "ProjectId": i.project_id, "HostIds": null, "HostId": null},
         "InstanceId": i.tencent_id,
         "Uuid": i.uuid.to_string(),
         "InstanceType": i.instance_type,

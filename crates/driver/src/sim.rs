@@ -40,7 +40,7 @@ impl Default for Timings {
             soft_stop_timeout: 5.0,
             soft_reboot: 5.0,
             hard_reboot: 2.0,
-            guest_change: 1.5,
+            guest_change: 5.0,
             rescue_boot: 8.0,
             destroy: 2.0,
             live_migrate: 6.0,

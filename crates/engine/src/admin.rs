@@ -63,7 +63,7 @@ impl Engine {
             f(inst);
             (before, inst.clone())
         };
-        if let Err(e) = self.commit(vec![Write::Instance(after)]).await {
+        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
             self.inner.fleet.lock().instances.insert(uuid, before);
             return Err(e);
         }
@@ -75,13 +75,14 @@ impl Engine {
     }
 
     pub async fn admin_attributes(&self, id: &str, a: AdminAttributes) -> Result<(), DomainError> {
-        if let Some(m) = &a.stopped_mode {
-            if m != "STOP_CHARGING" && m != "KEEP_CHARGING" {
-                return Err(DomainError::invalid(
-                    "stopped_mode",
-                    "STOP_CHARGING or KEEP_CHARGING",
-                ));
-            }
+        if let Some(m) = &a.stopped_mode
+            && m != "STOP_CHARGING"
+            && m != "KEEP_CHARGING"
+        {
+            return Err(DomainError::invalid(
+                "stopped_mode",
+                "STOP_CHARGING or KEEP_CHARGING",
+            ));
         }
         self.update(id, |i| {
             if let Some(m) = &a.stopped_mode {

@@ -163,7 +163,7 @@ impl Engine {
             {
                 tracing::warn!(instance = %inst.tencent_id, "releasing a lock whose operation is gone");
                 inst.lock = None;
-                repairs.push(Write::Instance(inst.clone()));
+                repairs.push(Write::Instance(Box::new(inst.clone())));
             }
         }
         let mut resumed = Vec::new();

@@ -109,7 +109,10 @@ impl Engine {
                         .display
                         .unwrap_or_else(|| step.showing(current(facts, inst.state)));
                 }
-                let mut w = vec![Write::Operation(op), Write::Instance(inst.clone())];
+                let mut w = vec![
+                    Write::Operation(op),
+                    Write::Instance(Box::new(inst.clone())),
+                ];
                 w.extend(self.guest_write(spec.uuid));
                 w
             };
@@ -142,7 +145,7 @@ impl Engine {
                     request_id: op.request_id.clone(),
                     error,
                 });
-                w.push(Write::Instance(inst.clone()));
+                w.push(Write::Instance(Box::new(inst.clone())));
                 if inst.state == InstanceState::Terminated {
                     w.push(Write::DeleteGuest(inst.uuid));
                     fleet.remove_instance(op.instance);

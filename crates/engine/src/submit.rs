@@ -305,7 +305,7 @@ impl Engine {
                     Action::DisassociateKeys => inst.key_ids.retain(|k| !key_ids.contains(k)),
                     _ => {}
                 }
-                writes.push(Write::Instance(inst.clone()));
+                writes.push(Write::Instance(Box::new(inst.clone())));
                 writes.push(Write::Operation(op.clone()));
                 fleet.running.insert(op.id, op.clone());
                 ops.push(op.id);
@@ -490,7 +490,7 @@ impl Engine {
                     request_id: request_id.to_string(),
                     error: None,
                 });
-                writes.push(Write::Instance(inst.clone()));
+                writes.push(Write::Instance(Box::new(inst.clone())));
                 writes.push(Write::Operation(op.clone()));
                 fleet.running.insert(op.id, op.clone());
                 ops.push(op.id);

@@ -25,7 +25,7 @@ pub enum StoreError {
 pub enum Write {
     Account(Account),
     AccessKey(AccessKey),
-    Instance(Instance),
+    Instance(Box<Instance>),
     Operation(Operation),
     KeyPair(KeyPair),
     DeleteKeyPair(String),

@@ -1,0 +1,129 @@
+"""Fixtures: real nubis processes, official clients, the admin API, catalogue picks and
+instance factories. See nubis.py for the helpers themselves."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import nubis
+from nubis import Catalog, Cvm, Inst, Server, launch
+
+
+# --------------------------------------------------------------------------------------
+# Server log on failure: the part of each running server's log written during the test.
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    item._nubis_log_offsets = {
+        s.log_path: (s.log_path.stat().st_size if s.log_path.exists() else 0)
+        for s in nubis.RUNNING_SERVERS
+    }
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if rep.failed:
+        offsets = getattr(item, "_nubis_log_offsets", {})
+        for s in list(nubis.RUNNING_SERVERS):
+            tail = s.log_tail(300, offsets.get(s.log_path, 0))
+            rep.sections.append((f"nubis log ({s.name}, {s.log_path})", tail or "(empty)"))
+
+
+# --------------------------------------------------------------------------------------
+# Servers
+
+
+@pytest.fixture(scope="session")
+def nubis_bin() -> str:
+    path = Path(os.environ.get("NUBIS_BIN", "target/release/nubis"))
+    if not path.is_absolute():
+        path = (Path.cwd() / path) if (Path.cwd() / path).exists() else (nubis.REPO / path)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"nubis binary not found at {path}: build it (cargo build --release) or set NUBIS_BIN")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def server_factory(nubis_bin, tmp_path_factory):
+    """start(name, **env) -> a started Server with its own data dir; all are stopped at the
+    end of the session. Env values override the defaults (NUBIS_SIM_TIME_SCALE=0.1,
+    rate limits on), e.g. start("bulk", NUBIS_RATE_LIMITS="off", NUBIS_SIM_TIME_SCALE="0")."""
+    started: list[Server] = []
+
+    def start(name: str, **env: str) -> Server:
+        s = Server(name, nubis_bin, tmp_path_factory.mktemp(name), env)
+        started.append(s)
+        return s.start()
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def server(server_factory) -> Server:
+    """The default server: sim time scale 0.1, Tencent's documented rate limits on."""
+    return server_factory("default")
+
+
+@pytest.fixture
+def cvm(server) -> Cvm:
+    return server.cvm()
+
+
+@pytest.fixture
+def admin(server) -> nubis.Admin:
+    return server.admin
+
+
+# --------------------------------------------------------------------------------------
+# Catalogue picks
+
+
+@pytest.fixture(scope="session")
+def catalog(server) -> Catalog:
+    cvm = server.cvm()
+    zones = cvm.call("DescribeZones")["ZoneSet"]
+    zone = next(z["Zone"] for z in zones if z["ZoneState"] == "AVAILABLE" and "edge" not in z["Zone"])
+    images = cvm.call(
+        "DescribeImages", Filters=[{"Name": "image-type", "Values": ["PUBLIC_IMAGE"]}], Limit=100
+    )["ImageSet"]
+    x86 = [i for i in images if i.get("Architecture") in (None, "x86_64")]
+    # Prefer a Linux image whose administrator is root (Ubuntu's is "ubuntu").
+    linux = next(i["ImageId"] for i in x86 if i["Platform"] != "Windows"
+                 and "ubuntu" not in (i["OsName"] + i["Platform"]).lower())
+    windows = next(i["ImageId"] for i in x86 if i["Platform"] == "Windows")
+    return Catalog(zone, linux, windows)
+
+
+# --------------------------------------------------------------------------------------
+# Instances
+
+
+@pytest.fixture
+def make_instance(server, catalog):
+    """make_instance(os_family="linux", state="RUNNING", password=None) -> Inst on the
+    default server."""
+    cvm = server.cvm()
+
+    def make(os_family: str = "linux", state: str = "RUNNING", password: str | None = None,
+             **extra) -> Inst:
+        return launch(cvm, catalog, os_family, 1, password, state=state, **extra)[0]
+
+    return make
+
+
+@pytest.fixture
+def running(make_instance) -> Inst:
+    return make_instance()
+
+
+@pytest.fixture
+def stopped(make_instance) -> Inst:
+    return make_instance(state="STOPPED")

@@ -1,0 +1,63 @@
+"""Per-action rate limits (on by default with Tencent's documented values; EnterRescueMode
+is 20 requests/s per account) and NUBIS_RATE_LIMITS=off. Each test has its own server, so
+the bursts never touch the budget of the shared default server."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from tencentcloud.common.exception.tencent_cloud_sdk_exception import TencentCloudSDKException
+
+from nubis import launch, new_password, wait_settled
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def burst(server, n, action, **params):
+    """n concurrent calls released together; each result is a RequestId or an error code."""
+    barrier = threading.Barrier(n)
+
+    def one(_):
+        cvm = server.cvm(retry=False)  # a client per thread; no retry on RequestLimitExceeded
+        barrier.wait()
+        try:
+            return "ok", cvm.call(action, **params)["RequestId"]
+        except TencentCloudSDKException as e:
+            return "error", e.code
+
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(one, range(n)))
+
+
+def test_enter_rescue_mode_is_limited_to_20_per_second(server_factory, catalog):
+    server = server_factory("ratelimit-on")
+    cvm = server.cvm()
+    first, second = launch(cvm, catalog, count=2)
+
+    results = burst(server, 30, "EnterRescueMode", InstanceId=first.id, Password=new_password())
+    codes = [v for kind, v in results if kind == "error"]
+    accepted = [v for kind, v in results if kind == "ok"]
+    assert codes.count("RequestLimitExceeded") >= 1, results
+    # The instance lock admits exactly one of the concurrent requests.
+    assert len(accepted) == 1, results
+    assert set(codes) <= {
+        "RequestLimitExceeded",
+        "UnsupportedOperation.InstanceStateEnterRescueMode",
+        "MutexOperation.TaskRunning",
+    }, results
+
+    # Limits are per action: other actions are unaffected by the burst.
+    assert server.cvm(retry=False).call("DescribeInstances", InstanceIds=[first.id])["TotalCount"] == 1
+    wait_settled(cvm, first.id, "RESCUE_MODE", accepted[0])
+
+    # And the budget refills.
+    time.sleep(1.5)
+    rid = server.cvm(retry=False).call("EnterRescueMode", InstanceId=second.id, Password=new_password())["RequestId"]
+    wait_settled(cvm, second.id, "RESCUE_MODE", rid)
+
+
+def test_rate_limits_off(server_factory):
+    server = server_factory("ratelimit-off", NUBIS_RATE_LIMITS="off")
+    results = burst(server, 60, "DescribeZones")
+    assert all(kind == "ok" for kind, _ in results), [r for r in results if r[0] != "ok"]

@@ -1,0 +1,140 @@
+//! Crash recovery: work accepted before a crash finishes after the restart, exactly once per
+//! step, and no lock survives its operation.
+
+use nubis_auth::secret::SecretBox;
+use nubis_core::{InstanceState, OpState, Principal, StopMode};
+use nubis_driver::sim::SimDriver;
+use nubis_engine::{Command, CreateSpec, Engine};
+use nubis_store::{SqliteStore, Store};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn admin() -> Principal {
+    Principal {
+        account: "admin".into(),
+        user: "admin".into(),
+        is_admin: true,
+    }
+}
+
+fn spec() -> CreateSpec {
+    CreateSpec {
+        region: "local".into(),
+        zone: "local-a".into(),
+        instance_type: "S5.MEDIUM4".into(),
+        image_id: "img-tos31x64".into(),
+        count: 1,
+        name: Some("r".into()),
+        host_name: None,
+        password: Some("Nubis@2026pw".into()),
+        key_ids: vec![],
+        client_token: None,
+        system_disk_gib: 50,
+        system_disk_type: "CLOUD_PREMIUM".into(),
+        data_disks: vec![],
+        project_id: 0,
+        charge_type: "POSTPAID_BY_HOUR".into(),
+        security_group_ids: vec![],
+        tags: vec![],
+    }
+}
+
+async fn engine(dir: &Path, scale: f64) -> Engine {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("nubis.db")).unwrap());
+    let secrets = SecretBox::load_or_create(dir.join("master.key")).unwrap();
+    let e = Engine::start(store, Arc::new(SimDriver::new(scale)), secrets)
+        .await
+        .unwrap();
+    e.bootstrap(Some(("AKIDtest".into(), "secret".into())), None)
+        .await
+        .unwrap();
+    e
+}
+
+async fn wait_unlocked(e: &Engine, id: uuid::Uuid) -> nubis_core::Instance {
+    for _ in 0..500 {
+        let i = e.instance(id).unwrap();
+        if i.lock.is_none() {
+            return i;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("instance stayed locked");
+}
+
+#[test]
+fn unfinished_operation_resumes_after_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    // First life: create quickly, then start a reboot that takes "forever" and crash.
+    let (id, rid) = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let e = engine(dir.path(), 0.0).await;
+        let inst = e
+            .create(&admin(), "req-create", spec(), false)
+            .await
+            .unwrap()
+            .remove(0);
+        let inst = wait_unlocked(&e, inst.uuid).await;
+        assert_eq!(inst.state, InstanceState::Running);
+        drop(e);
+        let e = engine(dir.path(), 1000.0).await;
+        e.submit(
+            &admin(),
+            "req-reboot",
+            &[inst.uuid],
+            Command::Reboot {
+                mode: StopMode::Soft,
+            },
+            false,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            e.instance(inst.uuid).unwrap().state,
+            InstanceState::Rebooting
+        );
+        (inst.uuid, "req-reboot".to_string())
+        // The runtime drops here, killing the worker mid-step: a crash as far as the engine knows.
+    });
+    // Second life: the reboot resumes and finishes; the lock is gone.
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let e = engine(dir.path(), 0.0).await;
+        let inst = wait_unlocked(&e, id).await;
+        assert_eq!(inst.state, InstanceState::Running);
+        let ops = e.admin_operations_by_request(&rid).await.unwrap();
+        assert_eq!(ops.len(), 1);
+        assert_eq!(ops[0].state, OpState::Success);
+        assert_eq!(ops[0].attempts, 2);
+        assert_eq!(ops[0].steps_done as usize, ops[0].steps.len());
+        assert_eq!(inst.latest_op.unwrap().request_id, rid);
+    });
+}
+
+#[test]
+fn dry_run_changes_nothing() {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), 0.0).await;
+        let err = e.create(&admin(), "r1", spec(), true).await.unwrap_err();
+        assert_eq!(err, nubis_core::DomainError::DryRunOk);
+        assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 0);
+    });
+}
+
+#[test]
+fn client_token_is_idempotent() {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), 0.0).await;
+        let mut s = spec();
+        s.client_token = Some("tok".into());
+        s.count = 2;
+        let a = e.create(&admin(), "r1", s.clone(), false).await.unwrap();
+        let b = e.create(&admin(), "r2", s, false).await.unwrap();
+        assert_eq!(
+            a.iter().map(|i| i.uuid).collect::<Vec<_>>(),
+            b.iter().map(|i| i.uuid).collect::<Vec<_>>()
+        );
+        assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 2);
+    });
+}
