@@ -110,8 +110,7 @@ pub fn map(action: &str, e: DomainError) -> ApiError {
         DomainError::PolicyDenied(_) => "UnauthorizedOperation".into(),
         DomainError::UnsupportedRegion(_) => "UnsupportedRegion".into(),
         DomainError::InvalidZone(_) => "InvalidZone.MismatchRegion".into(),
-        DomainError::Unavailable(_) => "InternalError".into(),
-        DomainError::Internal(_) => match action {
+        DomainError::Unavailable(_) | DomainError::Internal(_) => match action {
             "ResetInstancesPassword" | "AssociateInstancesKeyPairs" => "InternalServerError".into(),
             _ => "InternalError".into(),
         },

@@ -13,5 +13,5 @@ pub mod state;
 
 pub use error::{DomainError, ResourceKind, Unsupported};
 pub use model::*;
-pub use rules::{ActionRequest, Plan, Step, StopMode};
+pub use rules::{ActionRequest, MigratePhase, Plan, Step, StopMode};
 pub use state::{Action, InstanceState, OpState, Restriction};

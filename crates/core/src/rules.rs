@@ -58,7 +58,18 @@ pub enum Step {
     /// Leave rescue: boot the original system disk again.
     BootSystem,
     Destroy,
-    LiveMigrate,
+    /// Host maintenance: one of three phases of a simulated live migration.
+    LiveMigrate {
+        phase: MigratePhase,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigratePhase {
+    Enter,
+    Migrate,
+    Exit,
 }
 
 impl Step {
@@ -72,7 +83,15 @@ impl Step {
             Step::Destroy => InstanceState::Terminating,
             Step::BootRescue { .. } => InstanceState::EnteringRescue,
             Step::BootSystem => InstanceState::ExitingRescue,
-            Step::LiveMigrate => InstanceState::LiveMigrating,
+            Step::LiveMigrate {
+                phase: MigratePhase::Enter,
+            } => InstanceState::EnteringLiveMigrate,
+            Step::LiveMigrate {
+                phase: MigratePhase::Migrate,
+            } => InstanceState::LiveMigrating,
+            Step::LiveMigrate {
+                phase: MigratePhase::Exit,
+            } => InstanceState::ExitingLiveMigrate,
             Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => current,
         }
     }
@@ -341,7 +360,17 @@ pub fn plan(inst: &Instance, req: &ActionRequest) -> Result<Plan, DomainError> {
             ],
             Some(InstanceState::ExitingRescue),
         ),
-        ActionRequest::LiveMigrate => (vec![Step::LiveMigrate], None),
+        ActionRequest::LiveMigrate => (
+            [
+                MigratePhase::Enter,
+                MigratePhase::Migrate,
+                MigratePhase::Exit,
+            ]
+            .into_iter()
+            .map(|phase| Step::LiveMigrate { phase })
+            .collect(),
+            None,
+        ),
     };
     let stop_charging = match req {
         ActionRequest::Stop { stop_charging, .. } => Some(*stop_charging),

@@ -43,7 +43,7 @@ impl Default for Timings {
             guest_change: 5.0,
             rescue_boot: 8.0,
             destroy: 2.0,
-            live_migrate: 6.0,
+            live_migrate: 30.0,
         }
     }
 }
@@ -335,8 +335,8 @@ impl Driver for SimDriver {
                 self.vms.lock().remove(&id);
                 Ok(())
             }
-            Step::LiveMigrate => {
-                self.wait(self.timings.live_migrate).await;
+            Step::LiveMigrate { .. } => {
+                self.wait(self.timings.live_migrate / 3.0).await;
                 Ok(())
             }
         }

@@ -98,6 +98,28 @@ impl Engine {
         .await
     }
 
+    /// Start a simulated host maintenance: the instance walks through the three live
+    /// migration states. Returns the RequestId of the operation.
+    pub async fn admin_live_migrate(&self, id: &str) -> Result<String, DomainError> {
+        let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        let admin = nubis_core::Principal {
+            account: String::new(),
+            user: "admin".into(),
+            is_admin: true,
+        };
+        let rid = nubis_core::ids::new_request_id();
+        self.submit(&admin, &rid, &[uuid], crate::Command::LiveMigrate, false)
+            .await?;
+        Ok(rid)
+    }
+
+    /// Behave as if the database were down (every commit fails, /healthz answers 503).
+    pub fn admin_store_down(&self, down: bool) {
+        self.inner
+            .store_down
+            .store(down, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub async fn admin_fault(&self, id: &str, soft_stop_fails: bool) -> Result<(), DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
         self.inner

@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     pub driver: Arc<dyn Driver>,
     pub secrets: SecretBox,
     pub fleet: Mutex<Fleet>,
+    /// Fault injection: behave as if the database were unreachable.
+    pub store_down: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap to clone; shared by every dialect.
@@ -180,6 +182,7 @@ impl Engine {
                 driver,
                 secrets,
                 fleet: Mutex::new(fleet),
+                store_down: Default::default(),
             }),
         };
         if !resumed.is_empty() {
@@ -192,7 +195,21 @@ impl Engine {
     }
 
     pub async fn ping(&self) -> Result<(), DomainError> {
+        self.check_store()?;
         self.inner.store.ping().await.map_err(store_err)
+    }
+
+    fn check_store(&self) -> Result<(), DomainError> {
+        if self
+            .inner
+            .store_down
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            return Err(DomainError::Unavailable(
+                "the store is unavailable (injected fault)".into(),
+            ));
+        }
+        Ok(())
     }
 
     /// Resolve an access key to its principal and secret (for signature checks).
@@ -283,6 +300,7 @@ impl Engine {
     }
 
     pub(crate) async fn commit(&self, writes: Vec<Write>) -> Result<(), DomainError> {
+        self.check_store()?;
         self.inner.store.commit(writes).await.map_err(store_err)
     }
 

@@ -58,7 +58,7 @@ impl Engine {
     async fn record(&self, writes: Vec<Write>) {
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.inner.store.commit(writes.clone()).await {
+            match self.commit(writes.clone()).await {
                 Ok(()) => return,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot record operation progress; retrying");

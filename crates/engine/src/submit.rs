@@ -13,6 +13,8 @@ use uuid::Uuid;
 /// clear and leave this module hashed.
 #[derive(Debug, Clone)]
 pub enum Command {
+    /// Simulated host maintenance (operator command).
+    LiveMigrate,
     Start,
     Stop {
         mode: StopMode,
@@ -143,6 +145,7 @@ impl Engine {
                 .collect(),
             Command::Terminate => insts.iter().map(|_| ActionRequest::Terminate).collect(),
             Command::ExitRescue => insts.iter().map(|_| ActionRequest::ExitRescue).collect(),
+            Command::LiveMigrate => insts.iter().map(|_| ActionRequest::LiveMigrate).collect(),
             Command::ResetPassword {
                 user,
                 password,

@@ -21,6 +21,8 @@ pub fn routes() -> Router<AppState> {
         .route("/instances/{id}/restrict", post(restrict))
         .route("/instances/{id}/faults", post(faults))
         .route("/instances/{id}/attributes", post(attributes))
+        .route("/instances/{id}/live-migrate", post(live_migrate))
+        .route("/faults", post(global_faults))
         .route("/operations", get(operations))
         .route("/operations/by-request/{rid}", get(by_request))
 }
@@ -182,6 +184,39 @@ async fn attributes(
         .await
         .map(|_| StatusCode::NO_CONTENT.into_response())
         .unwrap_or_else(domain)
+}
+
+async fn live_migrate(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    guard!(s, headers);
+    match s.engine.admin_live_migrate(&id).await {
+        Ok(rid) => Json(json!({"request_id": rid})).into_response(),
+        Err(
+            e @ (DomainError::StateConflict { .. }
+            | DomainError::OperationInProgress { .. }
+            | DomainError::Restricted { .. }),
+        ) => error(StatusCode::CONFLICT, "Conflict", e),
+        Err(e) => domain(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GlobalFaults {
+    store_unavailable: bool,
+}
+
+async fn global_faults(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(b): Json<GlobalFaults>,
+) -> Response {
+    guard!(s, headers);
+    s.engine.admin_store_down(b.store_unavailable);
+    StatusCode::NO_CONTENT.into_response()
 }
 
 fn op_json(o: &nubis_core::Operation) -> serde_json::Value {
