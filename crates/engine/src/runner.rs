@@ -16,19 +16,7 @@ fn settle(op: &Operation, facts: Option<Facts>, success: bool) -> InstanceState 
     if op.action == Action::Create && !success {
         return InstanceState::LaunchFailed;
     }
-    match facts {
-        None => op.from_state,
-        Some(Facts {
-            booted: Boot::Rescue,
-            ..
-        }) => InstanceState::Rescue,
-        Some(Facts {
-            power: Power::On, ..
-        }) => InstanceState::Running,
-        Some(Facts {
-            power: Power::Off, ..
-        }) => InstanceState::Stopped,
-    }
+    current(facts, op.from_state)
 }
 
 fn current(facts: Option<Facts>, fallback: InstanceState) -> InstanceState {
