@@ -2,6 +2,7 @@
 //! locks or passwords lives here; the engine and core decide, this crate renders.
 
 mod actions;
+pub use actions::ACTIONS;
 pub mod errors;
 pub mod render;
 pub mod wire;

@@ -1,0 +1,174 @@
+//! Every action × the checks that come before any work: authentication, unknown parameters,
+//! rate limits. The table must name every action the dialect serves.
+
+use nubis_api_tencent::{RawRequest, TencentApi, rate_limit};
+use nubis_auth::secret::SecretBox;
+use nubis_auth::tencent::sign_tc3;
+use nubis_driver::sim::SimDriver;
+use nubis_engine::Engine;
+use nubis_store::SqliteStore;
+use serde_json::Value;
+use std::sync::Arc;
+
+const ID: &str = "AKIDtest";
+const SECRET: &str = "secretsecret";
+const HOST: &str = "127.0.0.1:8080";
+
+/// Each action with a minimal well-formed body (IDs need not exist: the checks below come first).
+const TABLE: &[(&str, &str)] = &[
+    ("DescribeRegions", "{}"),
+    ("DescribeZones", "{}"),
+    ("DescribeImages", "{}"),
+    ("DescribeInstanceTypeConfigs", "{}"),
+    (
+        "RunInstances",
+        r#"{"Placement":{"Zone":"ap-guangzhou-3"},"ImageId":"img-tos31x64"}"#,
+    ),
+    ("DescribeInstances", "{}"),
+    ("DescribeInstancesStatus", "{}"),
+    ("StartInstances", r#"{"InstanceIds":["ins-aaaaaaaa"]}"#),
+    ("StopInstances", r#"{"InstanceIds":["ins-aaaaaaaa"]}"#),
+    ("RebootInstances", r#"{"InstanceIds":["ins-aaaaaaaa"]}"#),
+    ("TerminateInstances", r#"{"InstanceIds":["ins-aaaaaaaa"]}"#),
+    (
+        "ResetInstancesPassword",
+        r#"{"InstanceIds":["ins-aaaaaaaa"],"Password":"Nubis@2026pw"}"#,
+    ),
+    (
+        "EnterRescueMode",
+        r#"{"InstanceId":"ins-aaaaaaaa","Password":"Nubis@2026pw"}"#,
+    ),
+    ("ExitRescueMode", r#"{"InstanceId":"ins-aaaaaaaa"}"#),
+    ("CreateKeyPair", r#"{"KeyName":"k","ProjectId":0}"#),
+    (
+        "ImportKeyPair",
+        r#"{"KeyName":"k","ProjectId":0,"PublicKey":"x"}"#,
+    ),
+    ("DescribeKeyPairs", "{}"),
+    ("DeleteKeyPairs", r#"{"KeyIds":["skey-aaaaaaaa"]}"#),
+    (
+        "AssociateInstancesKeyPairs",
+        r#"{"InstanceIds":["ins-aaaaaaaa"],"KeyIds":["skey-aaaaaaaa"]}"#,
+    ),
+    (
+        "DisassociateInstancesKeyPairs",
+        r#"{"InstanceIds":["ins-aaaaaaaa"],"KeyIds":["skey-aaaaaaaa"]}"#,
+    ),
+];
+
+async fn api(rate_limits: bool) -> (TencentApi, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+        .await
+        .unwrap();
+    engine
+        .bootstrap(Some((ID.into(), SECRET.into())), None)
+        .await
+        .unwrap();
+    (TencentApi::new(engine, rate_limits), dir)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn call(api: &TencentApi, action: &str, body: &str, secret: &str, ts: i64) -> Value {
+    let auth = sign_tc3(
+        "POST",
+        HOST,
+        "",
+        "application/json",
+        body.as_bytes(),
+        ID,
+        secret,
+        ts,
+        "cvm",
+    );
+    let headers: Vec<(String, String)> = [
+        ("authorization", auth),
+        ("content-type", "application/json".into()),
+        ("host", HOST.into()),
+        ("x-tc-action", action.into()),
+        ("x-tc-version", "2017-03-12".into()),
+        ("x-tc-timestamp", ts.to_string()),
+        ("x-tc-region", "ap-guangzhou".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let reply = api
+        .handle(RawRequest {
+            method: "POST",
+            host: HOST,
+            path: "/",
+            raw_query: "",
+            headers: &headers,
+            body: body.as_bytes(),
+            now: now(),
+        })
+        .await;
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+fn code(v: &Value) -> Option<&str> {
+    v["Response"]["Error"]["Code"].as_str()
+}
+
+#[tokio::test]
+async fn table_covers_every_action() {
+    let mut names: Vec<&str> = TABLE.iter().map(|(a, _)| *a).collect();
+    names.sort();
+    let mut served: Vec<&str> = nubis_api_tencent::ACTIONS.to_vec();
+    served.sort();
+    assert_eq!(names, served, "add the new action to TABLE");
+}
+
+#[tokio::test]
+async fn bad_signature_and_stale_timestamp_are_refused_first() {
+    let (api, _dir) = api(true).await;
+    for (action, body) in TABLE {
+        let v = call(&api, action, body, "wrong", now()).await;
+        assert_eq!(code(&v), Some("AuthFailure.SignatureFailure"), "{action}");
+        let v = call(&api, action, body, SECRET, now() - 301).await;
+        assert_eq!(code(&v), Some("AuthFailure.SignatureExpire"), "{action}");
+        assert!(
+            v["Response"]["RequestId"]
+                .as_str()
+                .is_some_and(|r| !r.is_empty())
+        );
+    }
+}
+
+#[tokio::test]
+async fn unknown_parameters_are_refused() {
+    let (api, _dir) = api(false).await;
+    for (action, body) in TABLE {
+        let mut b: Value = serde_json::from_str(body).unwrap();
+        b["NoSuchParameter"] = Value::from(1);
+        let v = call(&api, action, &b.to_string(), SECRET, now()).await;
+        assert_eq!(code(&v), Some("UnknownParameter"), "{action}: {v}");
+    }
+}
+
+#[tokio::test]
+async fn rate_limit_is_counted_before_validation() {
+    let (api, _dir) = api(true).await;
+    for (action, _) in TABLE {
+        // Even malformed requests count: the limit is checked before any work.
+        let limit = rate_limit(action);
+        let mut limited = false;
+        for _ in 0..=limit + 5 {
+            let v = call(&api, action, r#"{"Bad":1}"#, SECRET, now()).await;
+            if code(&v) == Some("RequestLimitExceeded") {
+                limited = true;
+                break;
+            }
+        }
+        assert!(limited, "{action} never hit its limit of {limit}/s");
+    }
+}
