@@ -5,7 +5,7 @@ error codes. Effects are checked with the admin check-password endpoint."""
 import pytest
 
 from nubis import (
-    INVALID_PASSWORD,
+    RESET_INVALID_PASSWORD,
     assert_op,
     describe,
     expect_error,
@@ -167,7 +167,7 @@ def test_password_rules(cvm, admin, stopped_pair, os_family, password, user_name
         assert admin.check_password(inst.id, user_name or inst.user, password)
     else:
         before = latest(cvm, inst.id)
-        expect_error(INVALID_PASSWORD, reset, cvm, [inst.id], password, **params)
+        expect_error(RESET_INVALID_PASSWORD, reset, cvm, [inst.id], password, **params)
         assert latest(cvm, inst.id) == before
         assert not admin.check_password(inst.id, user_name or inst.user, password)
 
@@ -178,7 +178,7 @@ def test_mixed_batch_follows_windows_rules(cvm, admin, stopped_pair):
     for iid in ids:
         wait_op(cvm, iid)
     before = [latest(cvm, iid) for iid in ids]
-    expect_error(INVALID_PASSWORD, reset, cvm, ids, "Wxyz34#q")
+    expect_error(RESET_INVALID_PASSWORD, reset, cvm, ids, "Wxyz34#q")
     assert [latest(cvm, iid) for iid in ids] == before
     for inst in stopped_pair.values():
         assert not admin.check_password(inst.id, inst.user, "Wxyz34#q")

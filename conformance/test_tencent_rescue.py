@@ -5,7 +5,7 @@ every error code the seed lists, provoked for a reason a test can set up."""
 import pytest
 
 from nubis import (
-    INVALID_PASSWORD,
+    RESCUE_INVALID_PASSWORD,
     assert_op,
     describe,
     expect_error,
@@ -106,10 +106,10 @@ GOOD = "Qcloud@TestApi123++"
 
 
 @pytest.mark.parametrize("params, code", [
-    ({"Password": "Abc12!x"}, INVALID_PASSWORD),                     # 7 characters
-    ({"Password": "Abcdefgh1!" * 3 + "x"}, INVALID_PASSWORD),        # 31 characters
-    ({"Password": "/Abcdefgh1!"}, INVALID_PASSWORD),                 # leading "/"
-    ({"Password": "abcdefgh12"}, INVALID_PASSWORD),                  # two classes
+    ({"Password": "Abc12!x"}, RESCUE_INVALID_PASSWORD),                     # 7 characters
+    ({"Password": "Abcdefgh1!" * 3 + "x"}, RESCUE_INVALID_PASSWORD),        # 31 characters
+    ({"Password": "/Abcdefgh1!"}, RESCUE_INVALID_PASSWORD),                 # leading "/"
+    ({"Password": "abcdefgh12"}, RESCUE_INVALID_PASSWORD),                  # two classes
     ({"Password": None}, "MissingParameter"),
     ({"StopType": "FORCE"}, "InvalidParameterValue"),
     ({"StopType": "soft"}, "InvalidParameterValue"),

@@ -274,7 +274,7 @@ fn describe_regions(params: Map<String, Value>) -> Out {
         .iter()
         .map(|(r, name)| {
             let served = catalog::region_by_tencent(r).is_some();
-            json!({"Region": r, "RegionName": name, "RegionState": if served { "AVAILABLE" } else { "UNAVAILABLE" }, "RegionTypeMC": null, "LocationMC": null, "RegionNameMC": null, "RegionIdMC": null})
+            json!({"Region": r, "RegionName": name, "RegionState": if served { "AVAILABLE" } else { "UNAVAILABLE" }})
         })
         .collect();
     Ok(obj(json!({"TotalCount": set.len(), "RegionSet": set})))
