@@ -1,0 +1,1198 @@
+//! `nubis-bench`: a load generator for the nubis Tencent CVM API (2017-03-12).
+//!
+//! It sends TC3-HMAC-SHA256 signed `POST /` requests over plain HTTP/1.1 keep-alive
+//! connections (one connection per concurrent worker), records latencies in an HDR
+//! histogram and prints one summary line per scenario plus a Markdown table.
+//!
+//! With `--spawn PATH` it starts a fresh `nubis serve` on a free loopback port with a
+//! temporary data directory (`NUBIS_SIM_TIME_SCALE=0`, `NUBIS_RATE_LIMITS=off`), measures
+//! the CPU time the server and the generator use during each scenario (from `/proc`), and
+//! stops the server at the end.
+//!
+//! Only loopback/local targets are meant: every request loop is bounded by `--duration`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result, anyhow, bail};
+use bytes::Bytes;
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper::{Request, StatusCode, header};
+use hyper_util::rt::TokioIo;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+/// The key pair `--spawn` gives the server (and the default for `--secret-id/--secret-key`).
+const DEFAULT_SECRET_ID: &str = "AKIDnubisbench000000000000000000";
+const DEFAULT_SECRET_KEY: &str = "nubisbenchsecretkey0000000000000";
+const API_VERSION: &str = "2017-03-12";
+const SERVICE: &str = "cvm";
+const CONTENT_TYPE: &str = "application/json";
+/// Linux reports process CPU times in USER_HZ ticks, which is 100 on every
+/// architecture Linux exposes to user space.
+const USER_HZ: f64 = 100.0;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "nubis-bench",
+    version,
+    about = "Load generator for the nubis Tencent CVM API (signed TC3 requests, plain HTTP/1.1)"
+)]
+struct Cli {
+    /// Base URL of a running server, e.g. http://127.0.0.1:8080 (plain http only).
+    #[arg(long, conflicts_with = "spawn", required_unless_present = "spawn")]
+    target: Option<String>,
+
+    /// Start a fresh server from this `nubis` binary on a free loopback port with a
+    /// temporary data dir, NUBIS_SIM_TIME_SCALE=0 and NUBIS_RATE_LIMITS=off; stop it at the end.
+    #[arg(long, value_name = "PATH_TO_NUBIS")]
+    spawn: Option<PathBuf>,
+
+    /// With --spawn: use this data dir instead of a temporary one (kept afterwards, so a
+    /// later run can reuse the fleet).
+    #[arg(long, requires = "spawn", value_name = "DIR")]
+    data: Option<PathBuf>,
+
+    /// Tencent SecretId (the admin access key id; --spawn sets it on the server).
+    #[arg(long, env = "NUBIS_ADMIN_ACCESS_KEY_ID", default_value = DEFAULT_SECRET_ID)]
+    secret_id: String,
+
+    /// Tencent SecretKey (the admin access key secret; --spawn sets it on the server).
+    #[arg(long, env = "NUBIS_ADMIN_ACCESS_KEY_SECRET", default_value = DEFAULT_SECRET_KEY, hide_env_values = true)]
+    secret_key: String,
+
+    /// Instances the fleet must have; missing ones are created with RunInstances (≤100 per call).
+    #[arg(long, default_value_t = 10_000)]
+    fleet: usize,
+
+    /// Concurrent workers (one HTTP/1.1 connection each). A comma list runs every
+    /// scenario at each level, e.g. `16,32,64`.
+    #[arg(long, value_delimiter = ',', default_value = "32")]
+    concurrency: Vec<usize>,
+
+    /// Measured time per scenario and concurrency level (e.g. 10s, 500ms, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+
+    /// Unmeasured warm-up before each measurement (connections are opened during it).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    warmup: Duration,
+
+    /// What to run.
+    #[arg(long, value_enum, default_value_t = Scenario::All)]
+    scenario: Scenario,
+
+    /// Print one JSON document on stdout instead of the human-readable lines and table.
+    #[arg(long)]
+    json: bool,
+
+    /// X-TC-Region of every signed request.
+    #[arg(long, default_value = "ap-guangzhou")]
+    region: String,
+
+    /// Placement.Zone for RunInstances.
+    #[arg(long, default_value = "ap-guangzhou-3")]
+    zone: String,
+
+    /// ImageId for RunInstances.
+    #[arg(long, default_value = "img-tos31x64")]
+    image_id: String,
+
+    /// Parallel RunInstances calls while creating the fleet.
+    #[arg(long, default_value_t = 4)]
+    setup_concurrency: usize,
+
+    /// How long to wait for the fleet to reach RUNNING before measuring.
+    #[arg(long, default_value = "300s", value_parser = parse_duration)]
+    settle_timeout: Duration,
+
+    /// Per-request timeout; a request that takes longer counts as an error.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    timeout: Duration,
+
+    /// Tokio worker threads of the generator (default: one per CPU).
+    #[arg(long)]
+    threads: Option<usize>,
+
+    /// PID of the server behind --target, to report its CPU use per scenario
+    /// (--spawn knows it already).
+    #[arg(long, conflicts_with = "spawn")]
+    server_pid: Option<u32>,
+
+    /// Seed for the random choice of instances and offsets (default: random).
+    #[arg(long)]
+    seed: Option<u64>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Scenario {
+    /// DescribeInstances with InstanceIds = [one random id].
+    DescribeById,
+    /// DescribeInstances, Filters instance-state=RUNNING, Limit 100, random Offset.
+    DescribeFilterPage,
+    /// RebootInstances of one random instance.
+    Reboot,
+    /// GET /healthz, unsigned: the baseline of the same run.
+    BaselineHealthz,
+    /// baseline-healthz, describe-by-id, describe-filter-page, reboot, in that order.
+    All,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::DescribeById => "describe-by-id",
+            Scenario::DescribeFilterPage => "describe-filter-page",
+            Scenario::Reboot => "reboot",
+            Scenario::BaselineHealthz => "baseline-healthz",
+            Scenario::All => "all",
+        }
+    }
+
+    fn expand(self) -> Vec<Scenario> {
+        match self {
+            Scenario::All => vec![
+                Scenario::BaselineHealthz,
+                Scenario::DescribeById,
+                Scenario::DescribeFilterPage,
+                Scenario::Reboot,
+            ],
+            s => vec![s],
+        }
+    }
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 10s, 500ms or 2m"))?;
+    let secs = match unit.trim() {
+        "ms" => n / 1000.0,
+        "" | "s" => n,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit `{other}` (use ms, s, m or h)"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs < 0.0 {
+        return Err(format!("`{s}` is not a valid duration"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP: one HTTP/1.1 keep-alive connection per worker, reopened after any failure.
+
+struct Conn {
+    host: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+impl Conn {
+    fn new(host: &str) -> Self {
+        Self {
+            host: host.to_string(),
+            sender: None,
+        }
+    }
+
+    async fn open(host: &str) -> Result<SendRequest<Full<Bytes>>> {
+        let stream = tokio::net::TcpStream::connect(host)
+            .await
+            .with_context(|| format!("connecting to {host}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(sender)
+    }
+
+    /// Sends one request and reads the whole body. Any failure drops the connection so
+    /// that the next call opens a new one.
+    async fn send(&mut self, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)> {
+        let result = self.try_send(req).await;
+        if result.is_err() {
+            self.sender = None;
+        }
+        result
+    }
+
+    async fn try_send(&mut self, req: Request<Full<Bytes>>) -> Result<(StatusCode, Bytes)> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            self.sender = Some(Self::open(&self.host).await?);
+        }
+        let sender = self.sender.as_mut().expect("connection opened above");
+        sender.ready().await?;
+        let resp = sender.send_request(req).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}
+
+/// Builds signed Tencent requests.
+struct Signer {
+    host: String,
+    secret_id: String,
+    secret_key: String,
+    region: String,
+}
+
+impl Signer {
+    fn tc3(&self, action: &str, body: &Value) -> Request<Full<Bytes>> {
+        let body = serde_json::to_vec(body).expect("JSON values serialize");
+        let ts = unix_now();
+        let auth = nubis_auth::tencent::sign_tc3(
+            "POST",
+            &self.host,
+            "",
+            CONTENT_TYPE,
+            &body,
+            &self.secret_id,
+            &self.secret_key,
+            ts,
+            SERVICE,
+        );
+        Request::post("/")
+            .header(header::HOST, &self.host)
+            .header(header::CONTENT_TYPE, CONTENT_TYPE)
+            .header("X-TC-Action", action)
+            .header("X-TC-Version", API_VERSION)
+            .header("X-TC-Timestamp", ts.to_string())
+            .header("X-TC-Region", &self.region)
+            .header(header::AUTHORIZATION, auth)
+            .body(Full::new(Bytes::from(body)))
+            .expect("valid request")
+    }
+
+    fn healthz(&self) -> Request<Full<Bytes>> {
+        Request::get("/healthz")
+            .header(header::HOST, &self.host)
+            .body(Full::new(Bytes::new()))
+            .expect("valid request")
+    }
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(rename = "Response")]
+    response: ResponseBody,
+}
+
+/// Only what the benchmark checks; every other field is skipped while parsing.
+#[derive(Deserialize)]
+struct ResponseBody {
+    #[serde(rename = "Error")]
+    error: Option<ApiError>,
+    #[serde(rename = "TotalCount")]
+    total_count: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    #[serde(rename = "Code")]
+    code: String,
+}
+
+/// One signed call for setup work: the `Response` object, or the API error as `Err`.
+async fn call(conn: &mut Conn, signer: &Signer, action: &str, body: Value) -> Result<Value> {
+    let (status, bytes) = conn.send(signer.tc3(action, &body)).await?;
+    let mut v: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{action}: HTTP {status}, body is not JSON"))?;
+    let resp = v
+        .get_mut("Response")
+        .map(Value::take)
+        .ok_or_else(|| anyhow!("{action}: HTTP {status}, no `Response` in the body"))?;
+    if let Some(err) = resp.get("Error") {
+        bail!(
+            "{action}: {} ({})",
+            err["Code"].as_str().unwrap_or("?"),
+            err["Message"].as_str().unwrap_or("")
+        );
+    }
+    Ok(resp)
+}
+
+// ---------------------------------------------------------------------------------------
+// Spawning a server.
+
+struct Spawned {
+    child: tokio::process::Child,
+    pid: u32,
+    log: PathBuf,
+    // Removed on drop (after the server has stopped).
+    _tmp: tempfile::TempDir,
+}
+
+impl Spawned {
+    async fn start(bin: &Path, data: Option<&Path>, cli: &Cli) -> Result<(Self, String)> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
+            l.local_addr()?.port()
+        };
+        let listen = format!("127.0.0.1:{port}");
+        let tmp = tempfile::Builder::new()
+            .prefix("nubis-bench-")
+            .tempdir()
+            .context("creating a temporary dir")?;
+        let data = data
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| tmp.path().join("data"));
+        let log = tmp.path().join("server.log");
+        let log_file = std::fs::File::create(&log)?;
+        let child = tokio::process::Command::new(bin)
+            .arg("serve")
+            .arg("--listen")
+            .arg(&listen)
+            .arg("--data")
+            .arg(&data)
+            .env("NUBIS_ADMIN_ACCESS_KEY_ID", &cli.secret_id)
+            .env("NUBIS_ADMIN_ACCESS_KEY_SECRET", &cli.secret_key)
+            .env("NUBIS_SIM_TIME_SCALE", "0")
+            .env("NUBIS_RATE_LIMITS", "off")
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", bin.display()))?;
+        let pid = child
+            .id()
+            .ok_or_else(|| anyhow!("the server exited at once"))?;
+        let mut me = Self {
+            child,
+            pid,
+            log,
+            _tmp: tmp,
+        };
+        eprintln!(
+            "spawned {} serve --listen {listen} --data {} (pid {pid}, log {})",
+            bin.display(),
+            data.display(),
+            me.log.display()
+        );
+        let signer = Signer {
+            host: listen.clone(),
+            secret_id: String::new(),
+            secret_key: String::new(),
+            region: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut conn = Conn::new(&listen);
+        loop {
+            if let Some(status) = me.child.try_wait()? {
+                bail!(
+                    "the server exited with {status} before it was ready; its log:\n{}",
+                    me.log_tail()
+                );
+            }
+            if let Ok((StatusCode::OK, _)) = conn.send(signer.healthz()).await {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "the server was not ready within 60 s; its log:\n{}",
+                    me.log_tail()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok((me, format!("http://{listen}")))
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// SIGTERM (graceful shutdown), then SIGKILL after 10 s.
+    async fn stop(mut self) {
+        let _ = tokio::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid.to_string())
+            .status()
+            .await;
+        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+            Ok(_) => {}
+            Err(_) => {
+                let _ = self.child.kill().await;
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// CPU accounting from /proc.
+
+/// CPU seconds (user + system, all threads) a process has used so far.
+fn process_cpu_secs(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name, which is in parentheses and may contain spaces.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: f64 = f.get(11)?.parse().ok()?;
+    let stime: f64 = f.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+/// (busy, total) jiffies of the whole machine.
+fn machine_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().next()?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .take(8)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    if v.len() < 5 {
+        return None;
+    }
+    let total: u64 = v.iter().sum();
+    let idle = v[3] + v[4];
+    Some((total - idle, total))
+}
+
+struct CpuMark {
+    at: Instant,
+    server: Option<f64>,
+    bench: Option<f64>,
+    machine: Option<(u64, u64)>,
+}
+
+impl CpuMark {
+    fn take(server_pid: Option<u32>) -> Self {
+        Self {
+            at: Instant::now(),
+            server: server_pid.and_then(|p| process_cpu_secs(&p.to_string())),
+            bench: process_cpu_secs("self"),
+            machine: machine_jiffies(),
+        }
+    }
+
+    fn since(&self, start: &CpuMark) -> CpuSplit {
+        let wall = self.at.duration_since(start.at).as_secs_f64().max(1e-9);
+        let pct = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (Some(a), Some(b)) => Some(100.0 * (a - b) / wall),
+            _ => None,
+        };
+        let server_pct = pct(self.server, start.server);
+        let bench_pct = pct(self.bench, start.bench);
+        let machine_busy_pct = match (self.machine, start.machine) {
+            (Some((b1, t1)), Some((b0, t0))) if t1 > t0 => {
+                Some(100.0 * (b1 - b0) as f64 / (t1 - t0) as f64)
+            }
+            _ => None,
+        };
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let other_pct = match (machine_busy_pct, server_pct, bench_pct) {
+            (Some(m), Some(s), Some(b)) => Some((m * cores as f64 - s - b).max(0.0)),
+            _ => None,
+        };
+        CpuSplit {
+            server_pct,
+            bench_pct,
+            machine_busy_pct,
+            other_pct,
+            cores,
+        }
+    }
+}
+
+/// Percentages of one core, as `top` shows them (200% = two cores busy).
+#[derive(Serialize, Clone)]
+struct CpuSplit {
+    server_pct: Option<f64>,
+    bench_pct: Option<f64>,
+    /// Share of all cores' time that was busy (any process).
+    machine_busy_pct: Option<f64>,
+    /// CPU used by everything else on the machine (percent of one core): other load
+    /// that skews the measurement.
+    other_pct: Option<f64>,
+    cores: usize,
+}
+
+// ---------------------------------------------------------------------------------------
+// Fleet setup.
+
+struct Fleet {
+    ids: Vec<String>,
+    created: usize,
+    setup_secs: f64,
+}
+
+fn bar(len: u64, msg: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{msg:<28} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+        )
+        .expect("valid template"),
+    );
+    pb.set_message(msg.to_string());
+    pb
+}
+
+fn running_filter() -> Value {
+    json!([{"Name": "instance-state", "Values": ["RUNNING"]}])
+}
+
+async fn count_instances(conn: &mut Conn, signer: &Signer, running_only: bool) -> Result<usize> {
+    let mut body = json!({"Limit": 1});
+    if running_only {
+        body["Filters"] = running_filter();
+    }
+    let resp = call(conn, signer, "DescribeInstances", body).await?;
+    Ok(resp["TotalCount"].as_u64().unwrap_or(0) as usize)
+}
+
+async fn prepare_fleet(cli: &Cli, signer: &Arc<Signer>) -> Result<Fleet> {
+    let started = Instant::now();
+    let mut conn = Conn::new(&signer.host);
+    let existing = count_instances(&mut conn, signer, false).await?;
+    let mut created = 0;
+    if existing >= cli.fleet {
+        eprintln!(
+            "fleet: the server already has {existing} instances (≥ {}); reusing them",
+            cli.fleet
+        );
+    } else {
+        let need = cli.fleet - existing;
+        let batches = need.div_ceil(100);
+        eprintln!(
+            "fleet: the server has {existing} instances; creating {need} with {batches} RunInstances calls"
+        );
+        let pb = bar(need as u64, "RunInstances");
+        let next = Arc::new(AtomicUsize::new(0));
+        let mut tasks = Vec::new();
+        for _ in 0..cli.setup_concurrency.clamp(1, batches) {
+            let (signer, next, pb) = (signer.clone(), next.clone(), pb.clone());
+            let (zone, image) = (cli.zone.clone(), cli.image_id.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut conn = Conn::new(&signer.host);
+                let mut made = 0usize;
+                loop {
+                    let b = next.fetch_add(1, Ordering::Relaxed);
+                    if b >= batches {
+                        return Ok::<usize, anyhow::Error>(made);
+                    }
+                    let count = (need - b * 100).min(100);
+                    let body = json!({
+                        "Placement": {"Zone": zone},
+                        "ImageId": image,
+                        "InstanceCount": count,
+                        "InstanceName": format!("bench-{b}"),
+                    });
+                    let mut attempt = 0;
+                    let resp = loop {
+                        match call(&mut conn, &signer, "RunInstances", body.clone()).await {
+                            Ok(r) => break r,
+                            Err(e) if attempt < 3 => {
+                                attempt += 1;
+                                pb.println(format!("RunInstances failed ({e:#}); retrying"));
+                                tokio::time::sleep(Duration::from_millis(500)).await;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    };
+                    let got = resp["InstanceIdSet"].as_array().map_or(0, Vec::len);
+                    made += got;
+                    pb.inc(got as u64);
+                }
+            }));
+        }
+        for t in tasks {
+            created += t.await??;
+        }
+        pb.finish();
+    }
+
+    // With NUBIS_SIM_TIME_SCALE=0 instances are RUNNING almost at once; a server with a
+    // real time scale needs a while.
+    let deadline = Instant::now() + cli.settle_timeout;
+    let pb = bar(cli.fleet as u64, "waiting for RUNNING");
+    let running = loop {
+        let running = count_instances(&mut conn, signer, true).await?;
+        pb.set_position(running.min(cli.fleet) as u64);
+        if running >= cli.fleet || Instant::now() > deadline {
+            break running;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    pb.finish_and_clear();
+    if running < cli.fleet {
+        eprintln!(
+            "warning: only {running} of {} instances are RUNNING after {:?}; using those",
+            cli.fleet, cli.settle_timeout
+        );
+    }
+
+    let want = running.min(cli.fleet);
+    let pb = bar(want as u64, "collecting instance IDs");
+    let mut ids = Vec::with_capacity(want);
+    while ids.len() < want {
+        let resp = call(
+            &mut conn,
+            signer,
+            "DescribeInstances",
+            json!({"Filters": running_filter(), "Limit": 100, "Offset": ids.len()}),
+        )
+        .await?;
+        let page = resp["InstanceSet"].as_array().cloned().unwrap_or_default();
+        if page.is_empty() {
+            break;
+        }
+        for inst in page {
+            if let Some(id) = inst["InstanceId"].as_str() {
+                ids.push(id.to_string());
+            }
+        }
+        pb.set_position(ids.len().min(want) as u64);
+    }
+    ids.truncate(want);
+    pb.finish_and_clear();
+    if ids.is_empty() {
+        bail!("the fleet has no RUNNING instance to benchmark against");
+    }
+    let setup_secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "fleet: {} RUNNING instance IDs collected ({created} created) in {setup_secs:.1} s",
+        ids.len()
+    );
+    Ok(Fleet {
+        ids,
+        created,
+        setup_secs,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Load.
+
+enum Outcome {
+    Ok,
+    /// An expected refusal under load (the instance is busy with another operation).
+    Refused(String),
+    Error(String),
+}
+
+/// Codes RebootInstances returns when the instance is not in a state that allows it
+/// right now (another reboot in flight, …): correct behaviour, not failures.
+fn is_state_conflict(code: &str) -> bool {
+    code.starts_with("UnsupportedOperation.InstanceState")
+        || code == "MutexOperation.TaskRunning"
+        || code == "OperationDenied.InstanceOperationInProgress"
+}
+
+fn classify(scenario: Scenario, status: StatusCode, body: &[u8]) -> Outcome {
+    if scenario == Scenario::BaselineHealthz {
+        return if status == StatusCode::OK {
+            Outcome::Ok
+        } else {
+            Outcome::Error(format!("HTTP {}", status.as_u16()))
+        };
+    }
+    let env: Envelope = match serde_json::from_slice(body) {
+        Ok(e) => e,
+        Err(_) => return Outcome::Error(format!("HTTP {}: unparsable body", status.as_u16())),
+    };
+    if let Some(err) = env.response.error {
+        if scenario == Scenario::Reboot && is_state_conflict(&err.code) {
+            return Outcome::Refused(err.code);
+        }
+        return Outcome::Error(err.code);
+    }
+    if scenario == Scenario::DescribeById && env.response.total_count != Some(1) {
+        return Outcome::Error(format!(
+            "unexpected TotalCount {:?} (want 1)",
+            env.response.total_count
+        ));
+    }
+    Outcome::Ok
+}
+
+struct Stats {
+    /// Latency of every completed request, µs.
+    all: Histogram<u64>,
+    /// Latency of the requests without error (accepted, for reboot), µs.
+    ok: Histogram<u64>,
+    requests: u64,
+    /// Response body bytes received.
+    bytes: u64,
+    oks: u64,
+    refused: u64,
+    errors: u64,
+    refused_codes: BTreeMap<String, u64>,
+    error_codes: BTreeMap<String, u64>,
+}
+
+impl Stats {
+    fn new() -> Self {
+        let h = || Histogram::new_with_bounds(1, 120_000_000, 3).expect("valid bounds");
+        Self {
+            all: h(),
+            ok: h(),
+            requests: 0,
+            bytes: 0,
+            oks: 0,
+            refused: 0,
+            errors: 0,
+            refused_codes: BTreeMap::new(),
+            error_codes: BTreeMap::new(),
+        }
+    }
+
+    fn record(&mut self, latency: Duration, bytes: usize, outcome: Outcome) {
+        let us = (latency.as_micros() as u64).max(1);
+        self.bytes += bytes as u64;
+        self.all.saturating_record(us);
+        self.requests += 1;
+        match outcome {
+            Outcome::Ok => {
+                self.oks += 1;
+                self.ok.saturating_record(us);
+            }
+            Outcome::Refused(code) => {
+                self.refused += 1;
+                *self.refused_codes.entry(code).or_default() += 1;
+            }
+            Outcome::Error(code) => {
+                self.errors += 1;
+                *self.error_codes.entry(code).or_default() += 1;
+            }
+        }
+    }
+
+    fn merge(&mut self, o: Stats) {
+        self.all.add(&o.all).expect("same bounds");
+        self.ok.add(&o.ok).expect("same bounds");
+        self.requests += o.requests;
+        self.bytes += o.bytes;
+        self.oks += o.oks;
+        self.refused += o.refused;
+        self.errors += o.errors;
+        for (k, v) in o.refused_codes {
+            *self.refused_codes.entry(k).or_default() += v;
+        }
+        for (k, v) in o.error_codes {
+            *self.error_codes.entry(k).or_default() += v;
+        }
+    }
+}
+
+struct Shared {
+    signer: Arc<Signer>,
+    ids: Arc<Vec<String>>,
+    scenario: Scenario,
+    measure_from: Instant,
+    stop_at: Instant,
+    timeout: Duration,
+    seed: u64,
+}
+
+fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
+    let random_id = |rng: &mut StdRng| s.ids[rng.random_range(0..s.ids.len())].as_str();
+    match s.scenario {
+        Scenario::BaselineHealthz => s.signer.healthz(),
+        Scenario::DescribeById => s.signer.tc3(
+            "DescribeInstances",
+            &json!({"InstanceIds": [random_id(rng)]}),
+        ),
+        Scenario::DescribeFilterPage => {
+            let max_offset = s.ids.len().saturating_sub(100);
+            let offset = rng.random_range(0..=max_offset);
+            s.signer.tc3(
+                "DescribeInstances",
+                &json!({"Filters": running_filter(), "Limit": 100, "Offset": offset}),
+            )
+        }
+        Scenario::Reboot => s
+            .signer
+            .tc3("RebootInstances", &json!({"InstanceIds": [random_id(rng)]})),
+        Scenario::All => unreachable!("expanded before running"),
+    }
+}
+
+async fn worker(s: Arc<Shared>, index: usize) -> (Stats, Instant) {
+    let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(index as u64));
+    let mut conn = Conn::new(&s.signer.host);
+    let mut stats = Stats::new();
+    loop {
+        if Instant::now() >= s.stop_at {
+            break;
+        }
+        // Signing happens before the clock starts: latency is request → full response.
+        let req = build_request(&s, &mut rng);
+        let start = Instant::now();
+        let mut bytes = 0;
+        let outcome = match tokio::time::timeout(s.timeout, conn.send(req)).await {
+            Ok(Ok((status, body))) => {
+                bytes = body.len();
+                classify(s.scenario, status, &body)
+            }
+            Ok(Err(e)) => Outcome::Error(format!("transport: {}", root_cause(&e))),
+            Err(_) => {
+                conn.sender = None;
+                Outcome::Error("timeout".into())
+            }
+        };
+        let latency = start.elapsed();
+        let failed_transport =
+            matches!(&outcome, Outcome::Error(c) if c.starts_with("transport") || c == "timeout");
+        if start >= s.measure_from {
+            stats.record(latency, bytes, outcome);
+        }
+        if failed_transport {
+            // Do not spin on a dead server.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    (stats, Instant::now())
+}
+
+fn root_cause(e: &anyhow::Error) -> String {
+    e.chain()
+        .last()
+        .map(ToString::to_string)
+        .unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct ScenarioResult {
+    scenario: &'static str,
+    concurrency: usize,
+    /// Seconds from the end of warm-up until the last worker finished.
+    elapsed_s: f64,
+    requests: u64,
+    req_per_s: f64,
+    /// Requests without error (for reboot: accepted, i.e. durably committed).
+    ok: u64,
+    ok_per_s: f64,
+    /// Expected state-conflict refusals (reboot only).
+    refused: u64,
+    errors: u64,
+    mean_ms: f64,
+    p50_ms: f64,
+    p90_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    max_ms: f64,
+    /// Mean response body size.
+    mean_response_bytes: f64,
+    /// Latency of the requests without error only.
+    ok_p50_ms: f64,
+    ok_p99_ms: f64,
+    refused_codes: BTreeMap<String, u64>,
+    error_codes: BTreeMap<String, u64>,
+    cpu: CpuSplit,
+}
+
+async fn run_scenario(
+    cli: &Cli,
+    signer: &Arc<Signer>,
+    ids: &Arc<Vec<String>>,
+    scenario: Scenario,
+    concurrency: usize,
+    server_pid: Option<u32>,
+    seed: u64,
+) -> Result<ScenarioResult> {
+    let now = Instant::now();
+    let measure_from = now + cli.warmup;
+    let stop_at = measure_from + cli.duration;
+    let shared = Arc::new(Shared {
+        signer: signer.clone(),
+        ids: ids.clone(),
+        scenario,
+        measure_from,
+        stop_at,
+        timeout: cli.timeout,
+        seed,
+    });
+    let workers: Vec<_> = (0..concurrency)
+        .map(|i| tokio::spawn(worker(shared.clone(), i)))
+        .collect();
+
+    let total_ms = (cli.warmup + cli.duration).as_millis() as u64;
+    let pb = ProgressBar::new(total_ms);
+    pb.set_style(
+        ProgressStyle::with_template("{msg:<32} {wide_bar} {elapsed}/{duration}")
+            .expect("valid template"),
+    );
+    pb.set_message(format!("{} ×{concurrency}", scenario.name()));
+    let tick = |pb: &ProgressBar| pb.set_position(now.elapsed().as_millis() as u64);
+    while Instant::now() < measure_from {
+        tick(&pb);
+        tokio::time::sleep_until(
+            (Instant::now() + Duration::from_millis(100))
+                .min(measure_from)
+                .into(),
+        )
+        .await;
+    }
+    let cpu_start = CpuMark::take(server_pid);
+    while Instant::now() < stop_at {
+        tick(&pb);
+        tokio::time::sleep_until(
+            (Instant::now() + Duration::from_millis(100))
+                .min(stop_at)
+                .into(),
+        )
+        .await;
+    }
+    let cpu = CpuMark::take(server_pid).since(&cpu_start);
+    pb.finish_and_clear();
+
+    let mut stats = Stats::new();
+    let mut last = measure_from;
+    for w in workers {
+        let (s, finished) = w.await.context("a worker panicked")?;
+        stats.merge(s);
+        last = last.max(finished);
+    }
+    let elapsed = last.duration_since(measure_from).as_secs_f64().max(1e-9);
+    let ms = |us: u64| us as f64 / 1000.0;
+    let q = |h: &Histogram<u64>, p: f64| {
+        if h.is_empty() {
+            0.0
+        } else {
+            ms(h.value_at_quantile(p))
+        }
+    };
+    Ok(ScenarioResult {
+        scenario: scenario.name(),
+        concurrency,
+        elapsed_s: elapsed,
+        requests: stats.requests,
+        req_per_s: stats.requests as f64 / elapsed,
+        ok: stats.oks,
+        ok_per_s: stats.oks as f64 / elapsed,
+        refused: stats.refused,
+        errors: stats.errors,
+        mean_ms: stats.all.mean() / 1000.0,
+        p50_ms: q(&stats.all, 0.50),
+        p90_ms: q(&stats.all, 0.90),
+        p99_ms: q(&stats.all, 0.99),
+        p999_ms: q(&stats.all, 0.999),
+        max_ms: ms(stats.all.max()),
+        mean_response_bytes: stats.bytes as f64 / stats.requests.max(1) as f64,
+        ok_p50_ms: q(&stats.ok, 0.50),
+        ok_p99_ms: q(&stats.ok, 0.99),
+        refused_codes: stats.refused_codes,
+        error_codes: stats.error_codes,
+        cpu,
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Output.
+
+fn pct(v: Option<f64>) -> String {
+    v.map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}%"))
+}
+
+fn line(r: &ScenarioResult) -> String {
+    let mut s = format!(
+        "{:<21} concurrency={:<3} requests={:<8} req/s={:<9.1} p50={:.2}ms p99={:.2}ms max={:.2}ms errors={}",
+        r.scenario, r.concurrency, r.requests, r.req_per_s, r.p50_ms, r.p99_ms, r.max_ms, r.errors
+    );
+    s += &format!(" resp={:.0}B", r.mean_response_bytes);
+    if r.scenario == "reboot" {
+        s += &format!(
+            " | accepted={} ({:.1}/s, p50={:.2}ms p99={:.2}ms) refused={} (expected under load)",
+            r.ok, r.ok_per_s, r.ok_p50_ms, r.ok_p99_ms, r.refused
+        );
+    }
+    s += &format!(
+        " | cpu: server {} bench {} other {} (machine {} busy of {} cores)",
+        pct(r.cpu.server_pct),
+        pct(r.cpu.bench_pct),
+        pct(r.cpu.other_pct),
+        pct(r.cpu.machine_busy_pct),
+        r.cpu.cores
+    );
+    s
+}
+
+const TABLE_HEADER: &str = "| scenario | concurrency | requests | req/s | p50 ms | p99 ms | max ms | errors | accepted/s | refused | server CPU | bench CPU | other CPU |\n\
+                            |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|";
+
+fn table_row(r: &ScenarioResult) -> String {
+    let (accepted, refused) = if r.scenario == "reboot" {
+        (format!("{:.0}", r.ok_per_s), r.refused.to_string())
+    } else {
+        ("–".to_string(), "–".to_string())
+    };
+    format!(
+        "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} |",
+        r.scenario,
+        r.concurrency,
+        r.requests,
+        r.req_per_s,
+        r.p50_ms,
+        r.p99_ms,
+        r.max_ms,
+        r.errors,
+        accepted,
+        refused,
+        pct(r.cpu.server_pct),
+        pct(r.cpu.bench_pct),
+        pct(r.cpu.other_pct),
+    )
+}
+
+fn codes(map: &BTreeMap<String, u64>) -> String {
+    let mut v: Vec<_> = map.iter().collect();
+    v.sort_by(|a, b| b.1.cmp(a.1));
+    v.iter()
+        .take(5)
+        .map(|(k, n)| format!("{k}×{n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    target: &'a str,
+    spawned: bool,
+    fleet: usize,
+    fleet_created: usize,
+    fleet_setup_s: f64,
+    duration_s: f64,
+    warmup_s: f64,
+    results: &'a [ScenarioResult],
+}
+
+// ---------------------------------------------------------------------------------------
+
+fn host_of(target: &str) -> Result<String> {
+    if target.starts_with("https://") {
+        bail!("--target must be plain http:// (this client has no TLS)");
+    }
+    let rest = target.strip_prefix("http://").unwrap_or(target);
+    let host = rest.split('/').next().unwrap_or_default();
+    if host.is_empty() {
+        bail!("--target {target:?} has no host:port");
+    }
+    Ok(host.to_string())
+}
+
+async fn run(cli: &Cli, target: &str, server_pid: Option<u32>) -> Result<()> {
+    let host = host_of(target)?;
+    let signer = Arc::new(Signer {
+        host,
+        secret_id: cli.secret_id.clone(),
+        secret_key: cli.secret_key.clone(),
+        region: cli.region.clone(),
+    });
+    let scenarios = cli.scenario.expand();
+    let needs_fleet = scenarios.iter().any(|s| *s != Scenario::BaselineHealthz);
+    let fleet = if needs_fleet {
+        prepare_fleet(cli, &signer).await?
+    } else {
+        Fleet {
+            ids: Vec::new(),
+            created: 0,
+            setup_secs: 0.0,
+        }
+    };
+    let ids = Arc::new(fleet.ids);
+    let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
+    let mut results = Vec::new();
+    for &scenario in &scenarios {
+        for &concurrency in &cli.concurrency {
+            let r =
+                run_scenario(cli, &signer, &ids, scenario, concurrency, server_pid, seed).await?;
+            if !cli.json {
+                println!("{}", line(&r));
+            }
+            if !r.error_codes.is_empty() {
+                eprintln!("  errors: {}", codes(&r.error_codes));
+            }
+            if !r.refused_codes.is_empty() && !cli.json {
+                eprintln!("  refused: {}", codes(&r.refused_codes));
+            }
+            results.push(r);
+        }
+    }
+    if cli.json {
+        let report = Report {
+            target,
+            spawned: cli.spawn.is_some(),
+            fleet: ids.len(),
+            fleet_created: fleet.created,
+            fleet_setup_s: fleet.setup_secs,
+            duration_s: cli.duration.as_secs_f64(),
+            warmup_s: cli.warmup.as_secs_f64(),
+            results: &results,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!();
+        println!("{TABLE_HEADER}");
+        for r in &results {
+            println!("{}", table_row(r));
+        }
+    }
+    Ok(())
+}
+
+async fn main_async(cli: Cli) -> Result<()> {
+    if cli.concurrency.contains(&0) {
+        bail!("--concurrency must be at least 1");
+    }
+    let (spawned, target) = match &cli.spawn {
+        Some(bin) => {
+            let (s, target) = Spawned::start(bin, cli.data.as_deref(), &cli).await?;
+            (Some(s), target)
+        }
+        None => (None, cli.target.clone().expect("clap requires --target")),
+    };
+    let server_pid = spawned.as_ref().map(|s| s.pid).or(cli.server_pid);
+    let result = tokio::select! {
+        r = run(&cli, &target, server_pid) => r,
+        _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
+    };
+    if let Some(s) = spawned {
+        s.stop().await;
+    }
+    result
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    rt.enable_all();
+    if let Some(n) = cli.threads {
+        rt.worker_threads(n.max(1));
+    }
+    rt.build()?.block_on(main_async(cli))
+}
