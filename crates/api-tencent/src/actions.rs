@@ -39,6 +39,13 @@ const MAX_PAGE: i64 = 100;
 
 type Out = Result<Map<String, Value>, ApiError>;
 
+/// An action's answer: fields to put next to RequestId, or (for large pages) a JSON object
+/// already serialized.
+pub(crate) enum Payload {
+    Map(Map<String, Value>),
+    Json(String),
+}
+
 fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
@@ -213,14 +220,20 @@ fn key_ids(ctx: &Ctx, list: Option<Vec<String>>) -> Result<Vec<String>, ApiError
     Ok(unique)
 }
 
-pub(crate) async fn dispatch(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    match ctx.action.as_str() {
+pub(crate) async fn dispatch(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Result<Payload, ApiError> {
+    if ctx.action == "DescribeInstances" {
+        return describe_instances(engine, ctx, params);
+    }
+    let out = match ctx.action.as_str() {
         "DescribeRegions" => describe_regions(params),
         "DescribeZones" => describe_zones(ctx, params),
         "DescribeImages" => describe_images(params),
         "DescribeInstanceTypeConfigs" => describe_instance_type_configs(ctx, params),
         "RunInstances" => run_instances(engine, ctx, params).await,
-        "DescribeInstances" => describe_instances(engine, ctx, params),
         "DescribeInstancesStatus" => describe_instances_status(engine, ctx, params),
         "StartInstances" | "StopInstances" | "RebootInstances" | "TerminateInstances" => {
             power(engine, ctx, params).await
@@ -238,7 +251,8 @@ pub(crate) async fn dispatch(engine: &Engine, ctx: &Ctx, params: Map<String, Val
             "InvalidAction",
             format!("the action `{other}` does not exist"),
         )),
-    }
+    };
+    out.map(Payload::Map)
 }
 
 #[derive(Deserialize)]
@@ -755,11 +769,26 @@ fn select(
     ))
 }
 
-fn describe_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+fn describe_instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Result<Payload, ApiError> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Page<'a> {
+        total_count: usize,
+        instance_set: Vec<render::InstanceOut<'a>>,
+    }
     let r: DescribeInstancesReq = parse(params)?;
     let (total, page) = select(engine, ctx, r.instance_ids, r.filters, r.offset, r.limit)?;
-    let set: Vec<Value> = page.iter().map(render::instance).collect();
-    Ok(obj(json!({"TotalCount": total, "InstanceSet": set})))
+    let out = Page {
+        total_count: total,
+        instance_set: page.iter().map(render::instance).collect(),
+    };
+    Ok(Payload::Json(
+        serde_json::to_string(&out).expect("serializable"),
+    ))
 }
 
 #[derive(Deserialize)]

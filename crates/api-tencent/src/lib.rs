@@ -147,12 +147,19 @@ impl TencentApi {
         let mut action = String::new();
         let result = self.handle_inner(&req, &request_id, &mut action).await;
         let (body, error) = match result {
-            Ok(mut map) => {
+            Ok(actions::Payload::Map(mut map)) => {
                 map.insert("RequestId".into(), Value::String(request_id.clone()));
-                (serde_json::json!({ "Response": map }), None)
+                (serde_json::to_vec(&serde_json::json!({ "Response": map })).expect("json"), None)
+            }
+            Ok(actions::Payload::Json(object)) => {
+                // `{…}` → `{"Response":{…,"RequestId":"…"}}` without re-parsing the page.
+                let inner = object.strip_suffix('}').unwrap_or(&object);
+                let sep = if inner.len() > 1 { "," } else { "" };
+                (format!(r#"{{"Response":{inner}{sep}"RequestId":"{request_id}"}}}}"#).into_bytes(), None)
             }
             Err(e) => (
-                serde_json::json!({"Response": {"Error": {"Code": e.code, "Message": e.message}, "RequestId": request_id}}),
+                serde_json::to_vec(&serde_json::json!({"Response": {"Error": {"Code": e.code, "Message": e.message}, "RequestId": request_id}}))
+                    .expect("json"),
                 Some(e.code),
             ),
         };
@@ -160,7 +167,7 @@ impl TencentApi {
             request_id,
             action,
             error,
-            body: serde_json::to_vec(&body).expect("json"),
+            body,
         }
     }
 
@@ -169,7 +176,7 @@ impl TencentApi {
         req: &RawRequest<'_>,
         request_id: &str,
         action_out: &mut String,
-    ) -> Result<Map<String, Value>, ApiError> {
+    ) -> Result<actions::Payload, ApiError> {
         if req.method != "GET" && req.method != "POST" {
             return Err(ApiError::new(
                 "UnsupportedProtocol",

@@ -1,6 +1,7 @@
 //! Domain records rendered as Tencent CVM JSON (exact types: the Go SDK is strict).
 
 use nubis_core::{Action, Instance, InstanceState, KeyPair, Restriction, catalog};
+use serde::Serialize;
 use serde_json::{Value, json};
 
 pub fn state(s: InstanceState) -> &'static str {
@@ -52,10 +53,119 @@ pub fn zone_name(id: &str) -> &str {
     catalog::zone(id).map(|z| z.tencent).unwrap_or(id)
 }
 
-pub fn instance(i: &Instance) -> Value {
+/// One DescribeInstances element, serialized straight from borrowed fields: a page of 100 is
+/// the hottest large response, so no intermediate JSON tree is built.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceOut<'a> {
+    placement: PlacementOut<'a>,
+    instance_id: &'a str,
+    uuid: String,
+    instance_type: &'a str,
+    #[serde(rename = "CPU")]
+    cpu: u32,
+    memory: u32,
+    restrict_state: &'static str,
+    isolated_source: &'static str,
+    instance_name: &'a str,
+    instance_charge_type: &'a str,
+    system_disk: DiskOut<'a>,
+    data_disks: Vec<DataDiskOut<'a>>,
+    private_ip_addresses: [&'a str; 1],
+    public_ip_addresses: [&'a str; 0],
+    internet_accessible: InternetOut,
+    virtual_private_cloud: VpcOut<'a>,
+    image_id: &'a str,
+    os_name: &'static str,
+    renew_flag: Option<&'a str>,
+    created_time: String,
+    expired_time: Option<&'a str>,
+    security_group_ids: &'a [String],
+    login_settings: LoginOut<'a>,
+    instance_state: &'static str,
+    tags: Vec<TagOut<'a>>,
+    stop_charging_mode: &'static str,
+    latest_operation: Option<&'static str>,
+    latest_operation_state: Option<&'static str>,
+    latest_operation_request_id: Option<&'a str>,
+    latest_operation_error_msg: Option<&'a str>,
+    disaster_recover_group_id: &'static str,
+    #[serde(rename = "IPv6Addresses")]
+    ipv6_addresses: Option<()>,
+    cam_role_name: &'static str,
+    hpc_cluster_id: &'static str,
+    rdma_ip_addresses: Option<()>,
+    dedicated_cluster_id: &'static str,
+    disable_api_termination: bool,
+    default_login_user: &'static str,
+    default_login_port: u16,
+    host_name: &'a str,
+    license_type: &'static str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct PlacementOut<'a> {
+    zone: &'a str,
+    project_id: i64,
+    host_ids: Option<()>,
+    host_id: Option<()>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DiskOut<'a> {
+    disk_type: &'a str,
+    disk_id: &'a str,
+    disk_size: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct DataDiskOut<'a> {
+    disk_size: u32,
+    disk_type: &'a str,
+    disk_id: &'a str,
+    delete_with_instance: bool,
+    encrypt: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct InternetOut {
+    internet_charge_type: &'static str,
+    internet_max_bandwidth_out: u32,
+    public_ip_assigned: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct VpcOut<'a> {
+    vpc_id: &'static str,
+    subnet_id: &'static str,
+    as_vpc_gateway: bool,
+    private_ip_addresses: [&'a str; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct LoginOut<'a> {
+    key_ids: &'a [String],
+    password: Option<()>,
+    keep_image_login: Option<()>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct TagOut<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+pub fn instance(i: &Instance) -> InstanceOut<'_> {
     let ty = catalog::instance_type(&i.instance_type);
     let image = catalog::image(&i.image_id);
-    let (restrict, isolated) = match i.restriction {
+    let (restrict_state, isolated_source) = match i.restriction {
         Restriction::None => ("NORMAL", "NOTISOLATED"),
         Restriction::Expired => ("EXPIRED", "EXPIRE"),
         Restriction::Isolating
@@ -63,49 +173,93 @@ pub fn instance(i: &Instance) -> Value {
         | Restriction::Banned
         | Restriction::Security => ("PROTECTIVELY_ISOLATED", "MANMADE"),
     };
-    json!({
-        "Placement": {"Zone": zone_name(&i.zone), "ProjectId": i.project_id, "HostIds": null, "HostId": null},
-        "InstanceId": i.tencent_id,
-        "Uuid": i.uuid.to_string(),
-        "InstanceType": i.instance_type,
-        "CPU": ty.map(|t| t.cpu).unwrap_or(0),
-        "Memory": ty.map(|t| t.memory_gib).unwrap_or(0),
-        "RestrictState": restrict,
-        "IsolatedSource": isolated,
-        "InstanceName": i.name,
-        "InstanceChargeType": i.charge_type,
-        "SystemDisk": {"DiskType": i.system_disk.disk_type, "DiskId": i.system_disk.id, "DiskSize": i.system_disk.size_gib},
-        "DataDisks": i.data_disks.iter().map(|d| json!({"DiskSize": d.size_gib, "DiskType": d.disk_type, "DiskId": d.id, "DeleteWithInstance": true, "Encrypt": false})).collect::<Vec<_>>(),
-        "PrivateIpAddresses": [i.private_ip],
-        "PublicIpAddresses": [],
-        "InternetAccessible": {"InternetChargeType": "TRAFFIC_POSTPAID_BY_HOUR", "InternetMaxBandwidthOut": 0, "PublicIpAssigned": false},
-        "VirtualPrivateCloud": {"VpcId": "vpc-nubis000", "SubnetId": "subnet-nubis000", "AsVpcGateway": false, "PrivateIpAddresses": [i.private_ip]},
-        "ImageId": i.image_id,
-        "OsName": image.map(|m| m.os_name).unwrap_or(""),
-        "RenewFlag": null,
-        "CreatedTime": time_ms(i.created_at_ms),
-        "ExpiredTime": null,
-        "SecurityGroupIds": i.security_group_ids,
-        "LoginSettings": {"KeyIds": i.key_ids, "Password": null, "KeepImageLogin": null},
-        "InstanceState": state(i.state),
-        "Tags": i.tags.iter().map(|(k, v)| json!({"Key": k, "Value": v})).collect::<Vec<_>>(),
-        "StopChargingMode": if i.stop_charging { "STOP_CHARGING" } else { "NOT_APPLICABLE" },
-        "LatestOperation": i.latest_op.as_ref().map(|o| action(o.action)),
-        "LatestOperationState": i.latest_op.as_ref().map(|o| o.state.as_str()),
-        "LatestOperationRequestId": i.latest_op.as_ref().map(|o| o.request_id.clone()),
-        "LatestOperationErrorMsg": i.latest_op.as_ref().and_then(|o| o.error.clone()),
-        "DisasterRecoverGroupId": "",
-        "IPv6Addresses": null,
-        "CamRoleName": "",
-        "HpcClusterId": "",
-        "RdmaIpAddresses": null,
-        "DedicatedClusterId": "",
-        "DisableApiTermination": false,
-        "DefaultLoginUser": image.map(|m| m.default_user).unwrap_or("root"),
-        "DefaultLoginPort": if i.os == nubis_core::OsFamily::Windows { 3389 } else { 22 },
-        "HostName": i.host_name,
-        "LicenseType": "TencentCloud",
-    })
+    InstanceOut {
+        placement: PlacementOut {
+            zone: zone_name(&i.zone),
+            project_id: i.project_id,
+            host_ids: None,
+            host_id: None,
+        },
+        instance_id: &i.tencent_id,
+        uuid: i.uuid.to_string(),
+        instance_type: &i.instance_type,
+        cpu: ty.map(|t| t.cpu).unwrap_or(0),
+        memory: ty.map(|t| t.memory_gib).unwrap_or(0),
+        restrict_state,
+        isolated_source,
+        instance_name: &i.name,
+        instance_charge_type: &i.charge_type,
+        system_disk: DiskOut {
+            disk_type: &i.system_disk.disk_type,
+            disk_id: &i.system_disk.id,
+            disk_size: i.system_disk.size_gib,
+        },
+        data_disks: i
+            .data_disks
+            .iter()
+            .map(|d| DataDiskOut {
+                disk_size: d.size_gib,
+                disk_type: &d.disk_type,
+                disk_id: &d.id,
+                delete_with_instance: true,
+                encrypt: false,
+            })
+            .collect(),
+        private_ip_addresses: [&i.private_ip],
+        public_ip_addresses: [],
+        internet_accessible: InternetOut {
+            internet_charge_type: "TRAFFIC_POSTPAID_BY_HOUR",
+            internet_max_bandwidth_out: 0,
+            public_ip_assigned: false,
+        },
+        virtual_private_cloud: VpcOut {
+            vpc_id: "vpc-nubis000",
+            subnet_id: "subnet-nubis000",
+            as_vpc_gateway: false,
+            private_ip_addresses: [&i.private_ip],
+        },
+        image_id: &i.image_id,
+        os_name: image.map(|m| m.os_name).unwrap_or(""),
+        renew_flag: None,
+        created_time: time_ms(i.created_at_ms),
+        expired_time: None,
+        security_group_ids: &i.security_group_ids,
+        login_settings: LoginOut {
+            key_ids: &i.key_ids,
+            password: None,
+            keep_image_login: None,
+        },
+        instance_state: state(i.state),
+        tags: i
+            .tags
+            .iter()
+            .map(|(key, value)| TagOut { key, value })
+            .collect(),
+        stop_charging_mode: if i.stop_charging {
+            "STOP_CHARGING"
+        } else {
+            "NOT_APPLICABLE"
+        },
+        latest_operation: i.latest_op.as_ref().map(|o| action(o.action)),
+        latest_operation_state: i.latest_op.as_ref().map(|o| o.state.as_str()),
+        latest_operation_request_id: i.latest_op.as_ref().map(|o| o.request_id.as_str()),
+        latest_operation_error_msg: i.latest_op.as_ref().and_then(|o| o.error.as_deref()),
+        disaster_recover_group_id: "",
+        ipv6_addresses: None,
+        cam_role_name: "",
+        hpc_cluster_id: "",
+        rdma_ip_addresses: None,
+        dedicated_cluster_id: "",
+        disable_api_termination: false,
+        default_login_user: image.map(|m| m.default_user).unwrap_or("root"),
+        default_login_port: if i.os == nubis_core::OsFamily::Windows {
+            3389
+        } else {
+            22
+        },
+        host_name: &i.host_name,
+        license_type: "TencentCloud",
+    }
 }
 
 pub fn key_pair(k: &KeyPair, instances: &[String]) -> Value {

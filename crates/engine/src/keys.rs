@@ -134,9 +134,8 @@ impl Engine {
             .filter(|k| p.is_admin || k.account == p.account)
             .map(|k| {
                 let users = fleet
-                    .order
-                    .iter()
-                    .filter_map(|id| fleet.instances.get(id))
+                    .instances
+                    .values()
                     .filter(|i| i.state.is_listed() && i.key_ids.contains(&k.id))
                     .map(|i| i.tencent_id.clone())
                     .collect();

@@ -16,6 +16,7 @@ pub use accounts::Generated;
 pub use keys::NewKeyPair;
 pub use submit::{Command, CreateSpec};
 
+use indexmap::IndexMap;
 use nubis_auth::secret::SecretBox;
 use nubis_core::{
     AccessKey, Account, DomainError, Instance, InstanceState, KeyPair, Operation, Principal,
@@ -30,9 +31,9 @@ use uuid::Uuid;
 
 #[derive(Default)]
 pub(crate) struct Fleet {
-    pub instances: HashMap<Uuid, Instance>,
-    /// Creation order, oldest first; Describe* pages walk it newest first.
-    pub order: Vec<Uuid>,
+    /// In creation order, oldest first (Describe* pages walk it newest first): a page scan is
+    /// a walk over contiguous memory, not a hash lookup per instance.
+    pub instances: IndexMap<Uuid, Instance>,
     pub by_tencent: HashMap<String, Uuid>,
     pub by_aliyun: HashMap<String, Uuid>,
     pub key_pairs: HashMap<String, KeyPair>,
@@ -54,15 +55,13 @@ impl Fleet {
                 .or_default()
                 .push(inst.uuid);
         }
-        self.order.push(inst.uuid);
         self.instances.insert(inst.uuid, inst);
     }
 
     pub(crate) fn remove_instance(&mut self, id: Uuid) {
-        if let Some(inst) = self.instances.remove(&id) {
+        if let Some(inst) = self.instances.shift_remove(&id) {
             self.by_tencent.remove(&inst.tencent_id);
             self.by_aliyun.remove(&inst.aliyun_id);
-            self.order.retain(|u| *u != id);
         }
     }
 }
@@ -274,10 +273,7 @@ impl Engine {
         let fleet = self.inner.fleet.lock();
         let mut total = 0;
         let mut page = Vec::new();
-        for id in fleet.order.iter().rev() {
-            let Some(inst) = fleet.instances.get(id) else {
-                continue;
-            };
+        for inst in fleet.instances.values().rev() {
             if !inst.state.is_listed() || !Self::visible(p, inst) || !filter(inst) {
                 continue;
             }

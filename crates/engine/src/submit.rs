@@ -262,7 +262,7 @@ impl Engine {
             let now = now_ms();
             for (id, plan) in targets.iter().zip(plans) {
                 let op = Operation {
-                    id: Uuid::new_v4(),
+                    id: Uuid::now_v7(),
                     request_id: request_id.to_string(),
                     account: p.account.clone(),
                     instance: *id,
@@ -459,7 +459,7 @@ impl Engine {
                     client_token: spec.client_token.clone(),
                 };
                 let op = Operation {
-                    id: Uuid::new_v4(),
+                    id: Uuid::now_v7(),
                     request_id: request_id.to_string(),
                     account: p.account.clone(),
                     instance: uuid,

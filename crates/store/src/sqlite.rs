@@ -30,7 +30,7 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(unavailable)?;
     conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON;",
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000; PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=4000;",
     )
     .map_err(unavailable)?;
     Ok(conn)
@@ -68,55 +68,55 @@ fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// Upserts update rows in place (no delete + insert of the row and its index entries), and
+/// statements are prepared once per connection.
 fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
     match w {
         Write::Account(a) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO accounts (id, data) VALUES (?1, ?2)",
-                params![a.id, json(a)],
-            )?;
+            tx.prepare_cached("INSERT INTO accounts (id, data) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET data = excluded.data")?
+                .execute(params![a.id, json(a)])?;
         }
         Write::AccessKey(k) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO access_keys (id, account, data) VALUES (?1, ?2, ?3)",
-                params![k.id, k.account, json(k)],
-            )?;
+            tx.prepare_cached(
+                "INSERT INTO access_keys (id, account, data) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![k.id, k.account, json(k)])?;
         }
         Write::Instance(i) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO instances (uuid, account, tencent_id, aliyun_id, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), json(i)],
-            )?;
+            tx.prepare_cached(
+                "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT(uuid) DO UPDATE SET state = excluded.state, data = excluded.data",
+            )?
+            .execute(params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), json(i)])?;
         }
         Write::Operation(o) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO operations (id, request_id, instance, state, created_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![o.id.to_string(), o.request_id, o.instance.to_string(), o.state.as_str(), o.created_at_ms, json(o)],
-            )?;
+            tx.prepare_cached(
+                "INSERT INTO operations (id, request_id, instance, state, created_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
+            )?
+            .execute(params![o.id.to_string(), o.request_id, o.instance.to_string(), o.state.as_str(), o.created_at_ms, json(o)])?;
         }
         Write::KeyPair(k) => {
-            tx.execute(
-                "INSERT OR REPLACE INTO key_pairs (id, account, data) VALUES (?1, ?2, ?3)",
-                params![k.id, k.account, json(k)],
-            )?;
+            tx.prepare_cached(
+                "INSERT INTO key_pairs (id, account, data) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![k.id, k.account, json(k)])?;
         }
         Write::DeleteKeyPair(id) => {
-            tx.execute("DELETE FROM key_pairs WHERE id = ?1", [id])?;
+            tx.prepare_cached("DELETE FROM key_pairs WHERE id = ?1")?
+                .execute([id])?;
         }
         Write::Guest { instance, data } => {
-            tx.execute(
-                "INSERT OR REPLACE INTO guests (instance, data) VALUES (?1, ?2)",
-                params![instance.to_string(), data.to_string()],
-            )?;
+            tx.prepare_cached("INSERT INTO guests (instance, data) VALUES (?1, ?2) ON CONFLICT(instance) DO UPDATE SET data = excluded.data")?
+                .execute(params![instance.to_string(), data.to_string()])?;
         }
         Write::DeleteGuest(id) => {
-            tx.execute("DELETE FROM guests WHERE instance = ?1", [id.to_string()])?;
+            tx.prepare_cached("DELETE FROM guests WHERE instance = ?1")?
+                .execute([id.to_string()])?;
         }
         Write::Meta { key, value } => {
-            tx.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
-                params![key, value],
-            )?;
+            tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
+                .execute(params![key, value])?;
         }
     }
     Ok(())
