@@ -4,7 +4,7 @@ use crate::errors::{ApiError, map};
 use crate::render;
 use crate::wire::{Bool, Int};
 use crate::{Ctx, DOCUMENTED_REGIONS};
-use nubis_core::{DomainError, Instance, ResourceKind, StopMode, catalog, ids};
+use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog, ids};
 use nubis_engine::{Command, CreateSpec, Engine, IdKind};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -107,6 +107,15 @@ fn stop_mode(stop_type: Option<&str>, force: Option<Bool>) -> Result<StopMode, A
         // The deprecated boolean: true = try soft, then force.
         (None, Some(Bool(true))) => Ok(StopMode::SoftFirst),
         (None, Some(Bool(false))) | (None, None) => Ok(StopMode::Soft),
+    }
+}
+
+/// Tencent's ForceStop: stop, change, start again; without it only stopped instances.
+fn when_running(force_stop: Option<Bool>) -> WhenRunning {
+    if force_stop.is_some_and(|f| f.0) {
+        WhenRunning::StopAndStart
+    } else {
+        WhenRunning::Refuse
     }
 }
 
@@ -638,6 +647,8 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
         charge_type: charge,
         security_group_ids: r.security_group_ids.unwrap_or_default(),
         tags,
+        description: None,
+        start: true,
     };
     let dry = r.dry_run.is_some_and(|d| d.0);
     let created = engine
@@ -877,7 +888,7 @@ async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
         "RebootInstances" => Command::Reboot {
             mode: stop_mode(r.stop_type.as_deref(), r.force_reboot)?,
         },
-        _ => Command::Terminate,
+        _ => Command::Terminate { force: true },
     };
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
@@ -913,7 +924,7 @@ async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) 
     let cmd = Command::ResetPassword {
         user: r.user_name,
         password,
-        force_stop: r.force_stop.is_some_and(|f| f.0),
+        when_running: when_running(r.force_stop),
     };
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
@@ -1141,16 +1152,16 @@ async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Ou
     let r: AssociateReq = parse(params)?;
     let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
     let keys = key_ids(ctx, r.key_ids)?;
-    let force_stop = r.force_stop.is_some_and(|f| f.0);
+    let when_running = when_running(r.force_stop);
     let cmd = if ctx.action == "AssociateInstancesKeyPairs" {
         Command::AssociateKeys {
             key_ids: keys,
-            force_stop,
+            when_running,
         }
     } else {
         Command::DisassociateKeys {
             key_ids: keys,
-            force_stop,
+            when_running,
         }
     };
     engine

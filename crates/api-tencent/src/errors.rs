@@ -99,6 +99,11 @@ pub fn map(action: &str, e: DomainError) -> ApiError {
             Unsupported::ReinstallFailed => "UnsupportedOperation.InstanceReinstallFailed".into(),
             Unsupported::ApplicationRole => "FailedOperation.InvalidInstanceApplicationRole".into(),
         },
+        DomainError::DiskError { .. } => "UnsupportedOperation.InvalidDisk".into(),
+        DomainError::KmsKey { state, .. } => match state {
+            nubis_core::KmsState::Deleted => "ResourceNotFound.KmsKeyNotFound".into(),
+            _ => "UnauthorizedOperation.KmsKey".into(),
+        },
         DomainError::OperationInProgress {
             same_action: true, ..
         } => "MutexOperation.TaskRunning".into(),

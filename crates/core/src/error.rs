@@ -83,6 +83,16 @@ pub enum DomainError {
     /// The instance kind does not support the action.
     #[error("instance `{id}` does not support this operation ({why:?})")]
     Unsupported { id: String, why: Unsupported },
+    /// A disk of the instance is in an error state.
+    #[error("a disk of instance `{id}` is in an error state")]
+    DiskError { id: String },
+    /// The KMS key encrypting the instance's disks cannot be used.
+    #[error("the KMS key `{key}` of instance `{id}` cannot be used ({state:?})")]
+    KmsKey {
+        id: String,
+        key: String,
+        state: crate::rules::KmsState,
+    },
     /// Another operation holds the instance's lock.
     #[error("instance `{id}` has an operation in progress ({running:?})")]
     OperationInProgress {

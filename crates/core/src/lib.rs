@@ -13,5 +13,7 @@ pub mod state;
 
 pub use error::{DomainError, ResourceKind, Unsupported};
 pub use model::*;
-pub use rules::{ActionRequest, MigratePhase, Plan, Step, StopMode};
+pub use rules::{
+    ActionRequest, KmsState, MigratePhase, Plan, PlanContext, Step, StopMode, WhenRunning,
+};
 pub use state::{Action, InstanceState, OpState, Restriction};

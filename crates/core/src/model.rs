@@ -68,6 +68,14 @@ pub struct Instance {
     pub application_role: Option<String>,
     /// ClientToken of the create request, for idempotent retries.
     pub client_token: Option<String>,
+    /// Fault injection: a disk is in an error state.
+    #[serde(default)]
+    pub disk_error: bool,
+    /// KMS key encrypting the disks, if any.
+    #[serde(default)]
+    pub kms_key_id: Option<String>,
+    #[serde(default)]
+    pub description: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

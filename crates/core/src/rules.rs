@@ -97,6 +97,38 @@ impl Step {
     }
 }
 
+/// What a guest change (password, keys) does to a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenRunning {
+    /// Refuse: only stopped instances (Tencent without ForceStop).
+    Refuse,
+    /// Stop (soft, then hard), change, start again (Tencent ForceStop).
+    StopAndStart,
+    /// Accept and write the change for the next boot (Alibaba: "takes effect after a restart").
+    NextBoot,
+}
+
+/// State of a KMS key that encrypts an instance's disks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KmsState {
+    Enabled,
+    Disabled,
+    /// The account may not use the key.
+    Unauthorized,
+    /// The compute service may not call KMS for this account.
+    KmsUnauthorized,
+    Deleted,
+}
+
+/// Facts from outside the instance record that a decision needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanContext {
+    /// State of the key encrypting the instance's disks, if they are encrypted.
+    pub kms: Option<KmsState>,
+}
+
 /// A mutating request on one instance, already parsed and validated for shape by a dialect.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActionRequest {
@@ -108,11 +140,14 @@ pub enum ActionRequest {
     Reboot {
         mode: StopMode,
     },
-    Terminate,
+    /// `force`: a running instance may be terminated (Alibaba needs `Force`; Tencent always).
+    Terminate {
+        force: bool,
+    },
     ResetPassword {
         user: String,
         password_hash: String,
-        force_stop: bool,
+        when_running: WhenRunning,
     },
     EnterRescue {
         user: String,
@@ -122,11 +157,11 @@ pub enum ActionRequest {
     ExitRescue,
     AssociateKeys {
         keys: Vec<String>,
-        force_stop: bool,
+        when_running: WhenRunning,
     },
     DisassociateKeys {
         keys: Vec<String>,
-        force_stop: bool,
+        when_running: WhenRunning,
     },
     LiveMigrate,
 }
@@ -137,7 +172,7 @@ impl ActionRequest {
             Self::Start => Action::Start,
             Self::Stop { .. } => Action::Stop,
             Self::Reboot { .. } => Action::Reboot,
-            Self::Terminate => Action::Terminate,
+            Self::Terminate { .. } => Action::Terminate,
             Self::ResetPassword { .. } => Action::ResetPassword,
             Self::EnterRescue { .. } => Action::EnterRescue,
             Self::ExitRescue => Action::ExitRescue,
@@ -147,12 +182,23 @@ impl ActionRequest {
         }
     }
 
-    fn force_stop(&self) -> bool {
+    /// Opens the Running state to actions that otherwise need a stopped instance.
+    fn force(&self) -> bool {
         match self {
-            Self::ResetPassword { force_stop, .. }
-            | Self::AssociateKeys { force_stop, .. }
-            | Self::DisassociateKeys { force_stop, .. } => *force_stop,
+            Self::ResetPassword { when_running, .. }
+            | Self::AssociateKeys { when_running, .. }
+            | Self::DisassociateKeys { when_running, .. } => *when_running != WhenRunning::Refuse,
+            Self::Terminate { force } => *force,
             _ => false,
+        }
+    }
+
+    fn when_running(&self) -> WhenRunning {
+        match self {
+            Self::ResetPassword { when_running, .. }
+            | Self::AssociateKeys { when_running, .. }
+            | Self::DisassociateKeys { when_running, .. } => *when_running,
+            _ => WhenRunning::Refuse,
         }
     }
 }
@@ -168,18 +214,18 @@ pub struct Plan {
     pub stop_charging: Option<bool>,
 }
 
-/// Is `action` allowed in `state`? `force` is ForceStop for the actions that take it.
+/// Is `action` allowed in `state`? `force` opens Running to guest changes (ForceStop) and to
+/// termination (Alibaba `Force`).
 /// Exhaustive on purpose: a new state must be decided for every action.
 pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
     use InstanceState as S;
     match state {
         S::Running => match action {
-            Action::Stop
-            | Action::Reboot
-            | Action::Terminate
-            | Action::EnterRescue
-            | Action::LiveMigrate => true,
-            Action::ResetPassword | Action::AssociateKeys | Action::DisassociateKeys => force,
+            Action::Stop | Action::Reboot | Action::EnterRescue | Action::LiveMigrate => true,
+            Action::ResetPassword
+            | Action::AssociateKeys
+            | Action::DisassociateKeys
+            | Action::Terminate => force,
             Action::Start | Action::ExitRescue | Action::Create => false,
         },
         S::Stopped => match action {
@@ -274,7 +320,7 @@ fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported> {
 
 /// Decide a request on one instance. Order (as the clouds behave): restriction → instance kind
 /// → state → lock. Parameter shape and existence were checked before; rate limits too.
-pub fn plan(inst: &Instance, req: &ActionRequest) -> Result<Plan, DomainError> {
+pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<Plan, DomainError> {
     let action = req.action();
     let id = inst.tencent_id.clone();
     if inst.restriction != Restriction::None {
@@ -286,12 +332,28 @@ pub fn plan(inst: &Instance, req: &ActionRequest) -> Result<Plan, DomainError> {
     if let Some(why) = unsupported(inst, action) {
         return Err(DomainError::Unsupported { id, why });
     }
-    if !allowed(action, inst.state, req.force_stop()) {
+    if !allowed(action, inst.state, req.force()) {
         return Err(DomainError::StateConflict {
             id,
             state: inst.state,
             action,
         });
+    }
+    // Actions that boot or restart the guest need its disks readable.
+    if matches!(
+        action,
+        Action::Start | Action::Reboot | Action::EnterRescue | Action::ExitRescue
+    ) {
+        if inst.disk_error {
+            return Err(DomainError::DiskError { id });
+        }
+        if let Some(kms) = ctx.kms.filter(|k| *k != KmsState::Enabled) {
+            return Err(DomainError::KmsKey {
+                id,
+                key: inst.kms_key_id.clone().unwrap_or_default(),
+                state: kms,
+            });
+        }
     }
     if let Some(lock) = &inst.lock {
         return Err(DomainError::OperationInProgress {
@@ -303,7 +365,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest) -> Result<Plan, DomainError> {
     let running = inst.state == InstanceState::Running;
     // ForceStop: try a clean shutdown first, then power off (the seeds' ForceStop semantics).
     let around = |change: Vec<Step>| -> Vec<Step> {
-        if running {
+        if running && req.when_running() == WhenRunning::StopAndStart {
             let mut steps = vec![Step::PowerOff {
                 mode: StopMode::SoftFirst,
             }];
@@ -318,7 +380,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest) -> Result<Plan, DomainError> {
         ActionRequest::Start => (vec![Step::PowerOn], None),
         ActionRequest::Stop { mode, .. } => (vec![Step::PowerOff { mode: *mode }], None),
         ActionRequest::Reboot { mode } => (vec![Step::Reboot { mode: *mode }], None),
-        ActionRequest::Terminate => (vec![Step::Destroy], None),
+        ActionRequest::Terminate { .. } => (vec![Step::Destroy], None),
         ActionRequest::ResetPassword {
             user,
             password_hash,
@@ -425,6 +487,9 @@ mod tests {
             reinstall_failed: false,
             application_role: None,
             client_token: None,
+            disk_error: false,
+            kms_key_id: None,
+            description: String::new(),
         }
     }
 
@@ -432,7 +497,11 @@ mod tests {
         ActionRequest::ResetPassword {
             user: "root".into(),
             password_hash: "$6$x".into(),
-            force_stop: force,
+            when_running: if force {
+                WhenRunning::StopAndStart
+            } else {
+                WhenRunning::Refuse
+            },
         }
     }
 
@@ -444,10 +513,7 @@ mod tests {
         expected.extend(ok(Action::Start, &[S::Stopped]));
         expected.extend(ok(Action::Stop, &[S::Running]));
         expected.extend(ok(Action::Reboot, &[S::Running]));
-        expected.extend(ok(
-            Action::Terminate,
-            &[S::Running, S::Stopped, S::LaunchFailed],
-        ));
+        expected.extend(ok(Action::Terminate, &[S::Stopped, S::LaunchFailed]));
         expected.extend(ok(Action::ResetPassword, &[S::Stopped]));
         expected.extend(ok(Action::EnterRescue, &[S::Running, S::Stopped]));
         expected.extend(ok(Action::ExitRescue, &[S::Rescue]));
@@ -476,11 +542,12 @@ mod tests {
                 );
             }
         }
-        // ForceStop additionally opens Running for the guest-changing actions, nothing else.
+        // Force additionally opens Running for guest changes and termination, nothing else.
         for a in [
             Action::ResetPassword,
             Action::AssociateKeys,
             Action::DisassociateKeys,
+            Action::Terminate,
         ] {
             assert!(allowed(a, S::Running, true));
             assert!(!allowed(a, S::Rebooting, true));
@@ -489,7 +556,7 @@ mod tests {
 
     #[test]
     fn running_without_force_is_a_state_conflict() {
-        let e = plan(&inst(S::Running), &reset(false)).unwrap_err();
+        let e = plan(&inst(S::Running), &reset(false), &PlanContext::default()).unwrap_err();
         assert!(matches!(
             e,
             DomainError::StateConflict {
@@ -501,7 +568,7 @@ mod tests {
 
     #[test]
     fn force_stop_wraps_change_in_stop_and_start() {
-        let p = plan(&inst(S::Running), &reset(true)).unwrap();
+        let p = plan(&inst(S::Running), &reset(true), &PlanContext::default()).unwrap();
         assert_eq!(
             p.steps.first(),
             Some(&Step::PowerOff {
@@ -509,7 +576,7 @@ mod tests {
             })
         );
         assert_eq!(p.steps.last(), Some(&Step::PowerOn));
-        let p = plan(&inst(S::Stopped), &reset(true)).unwrap();
+        let p = plan(&inst(S::Stopped), &reset(true), &PlanContext::default()).unwrap();
         assert_eq!(p.steps.len(), 1);
     }
 
@@ -520,7 +587,7 @@ mod tests {
             operation_id: uuid::Uuid::nil(),
             action: Action::ResetPassword,
         });
-        let e = plan(&i, &reset(false)).unwrap_err();
+        let e = plan(&i, &reset(false), &PlanContext::default()).unwrap_err();
         assert!(matches!(
             e,
             DomainError::OperationInProgress {
@@ -535,6 +602,7 @@ mod tests {
                 password_hash: "h".into(),
                 mode: StopMode::Soft,
             },
+            &PlanContext::default(),
         )
         .unwrap_err();
         assert!(matches!(
@@ -550,6 +618,7 @@ mod tests {
             &ActionRequest::Reboot {
                 mode: StopMode::Soft,
             },
+            &PlanContext::default(),
         )
         .unwrap_err();
         assert!(matches!(
@@ -566,7 +635,7 @@ mod tests {
         let mut i = inst(S::Rebooting);
         i.restriction = Restriction::Frozen;
         assert!(matches!(
-            plan(&i, &reset(true)).unwrap_err(),
+            plan(&i, &reset(true), &PlanContext::default()).unwrap_err(),
             DomainError::Restricted { .. }
         ));
     }
@@ -579,8 +648,9 @@ mod tests {
             &i,
             &ActionRequest::AssociateKeys {
                 keys: vec![],
-                force_stop: true,
+                when_running: WhenRunning::StopAndStart,
             },
+            &PlanContext::default(),
         )
         .unwrap_err();
         assert!(matches!(
@@ -598,7 +668,7 @@ mod tests {
             mode: StopMode::Soft,
         };
         assert!(matches!(
-            plan(&i, &rescue).unwrap_err(),
+            plan(&i, &rescue, &PlanContext::default()).unwrap_err(),
             DomainError::Unsupported {
                 why: Unsupported::ArmArchitecture,
                 ..
@@ -607,7 +677,7 @@ mod tests {
         let mut i = inst(S::Stopped);
         i.stop_charging = true;
         assert!(matches!(
-            plan(&i, &rescue).unwrap_err(),
+            plan(&i, &rescue, &PlanContext::default()).unwrap_err(),
             DomainError::Unsupported {
                 why: Unsupported::StoppedModeStopCharging,
                 ..
@@ -622,7 +692,7 @@ mod tests {
             password_hash: "h".into(),
             mode: StopMode::Hard,
         };
-        let p = plan(&inst(S::Running), &rescue).unwrap();
+        let p = plan(&inst(S::Running), &rescue, &PlanContext::default()).unwrap();
         assert_eq!(
             p.steps[0],
             Step::PowerOff {
@@ -630,7 +700,7 @@ mod tests {
             }
         );
         assert_eq!(p.display, Some(S::EnteringRescue));
-        let p = plan(&inst(S::Stopped), &rescue).unwrap();
+        let p = plan(&inst(S::Stopped), &rescue, &PlanContext::default()).unwrap();
         assert_eq!(p.steps.len(), 1);
     }
 }

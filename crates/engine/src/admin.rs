@@ -13,6 +13,8 @@ pub struct AdminAttributes {
     pub reinstall_failed: Option<bool>,
     #[serde(default, with = "double_option")]
     pub application_role: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    pub kms_key_id: Option<Option<String>>,
 }
 
 mod double_option {
@@ -94,6 +96,9 @@ impl Engine {
             if let Some(role) = a.application_role {
                 i.application_role = role;
             }
+            if let Some(key) = a.kms_key_id {
+                i.kms_key_id = key;
+            }
         })
         .await
     }
@@ -120,14 +125,49 @@ impl Engine {
             .store(down, std::sync::atomic::Ordering::Relaxed);
     }
 
-    pub async fn admin_fault(&self, id: &str, soft_stop_fails: bool) -> Result<(), DomainError> {
+    /// Fault injection on one instance: the guest ignores ACPI, and/or a disk is broken.
+    pub async fn admin_fault(
+        &self,
+        id: &str,
+        soft_stop_fails: Option<bool>,
+        disk_error: Option<bool>,
+    ) -> Result<(), DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        if let Some(fails) = soft_stop_fails {
+            self.inner
+                .driver
+                .set_soft_stop_fails(uuid, fails)
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+            let w: Vec<Write> = self.guest_write(uuid).into_iter().collect();
+            self.commit(w).await?;
+        }
+        if let Some(broken) = disk_error {
+            self.update(id, |i| i.disk_error = broken).await?;
+        }
+        Ok(())
+    }
+
+    /// Register or change a KMS key's state.
+    pub async fn admin_kms_key(
+        &self,
+        key: &str,
+        state: nubis_core::KmsState,
+    ) -> Result<(), DomainError> {
+        let value = serde_json::to_value(state)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.commit(vec![Write::Meta {
+            key: format!("kms:{key}"),
+            value,
+        }])
+        .await?;
         self.inner
-            .driver
-            .set_soft_stop_fails(uuid, soft_stop_fails)
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
-        let w: Vec<Write> = self.guest_write(uuid).into_iter().collect();
-        self.commit(w).await
+            .fleet
+            .lock()
+            .kms_keys
+            .insert(key.to_string(), state);
+        Ok(())
     }
 
     pub fn admin_guest(&self, id: &str) -> Result<serde_json::Value, DomainError> {

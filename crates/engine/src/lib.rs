@@ -19,8 +19,8 @@ pub use submit::{Command, CreateSpec};
 use indexmap::IndexMap;
 use nubis_auth::secret::SecretBox;
 use nubis_core::{
-    AccessKey, Account, DomainError, Instance, InstanceState, KeyPair, Operation, Principal,
-    ResourceKind, catalog,
+    AccessKey, Account, DomainError, Instance, InstanceState, KeyPair, KmsState, Operation,
+    Principal, ResourceKind, catalog,
 };
 use nubis_driver::{Driver, VmSpec};
 use nubis_store::{Store, StoreError, Write};
@@ -43,9 +43,15 @@ pub(crate) struct Fleet {
     pub client_tokens: HashMap<(String, String), Vec<Uuid>>,
     /// Operations not yet finished.
     pub running: HashMap<Uuid, Operation>,
+    /// KMS key registry (operator-managed); a key not in it counts as deleted.
+    pub kms_keys: HashMap<String, KmsState>,
 }
 
 impl Fleet {
+    pub(crate) fn kms_state(&self, key: &str) -> KmsState {
+        self.kms_keys.get(key).copied().unwrap_or(KmsState::Deleted)
+    }
+
     pub(crate) fn insert_instance(&mut self, inst: Instance) {
         self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
         self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
@@ -143,6 +149,14 @@ impl Engine {
                 .open(&k.sealed_secret)
                 .map_err(|e| DomainError::Internal(format!("access key {}: {e}", k.id)))?;
             fleet.access_keys.insert(k.id.clone(), (k, secret));
+        }
+        for (key, value) in &snap.meta {
+            if let Some(id) = key.strip_prefix("kms:") {
+                if let Ok(state) = serde_json::from_value(serde_json::Value::String(value.clone()))
+                {
+                    fleet.kms_keys.insert(id.to_string(), state);
+                }
+            }
         }
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);

@@ -3,8 +3,8 @@
 use crate::{Engine, Fleet, default_user, now_ms};
 use nubis_core::{
     Action, ActionRequest, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock, OpState,
-    Operation, OsFamily, Principal, ResourceKind, Restriction, Step, StopMode, catalog, ids,
-    password, rules,
+    Operation, OsFamily, PlanContext, Principal, ResourceKind, Restriction, Step, StopMode,
+    WhenRunning, catalog, ids, password, rules,
 };
 use nubis_store::Write;
 use uuid::Uuid;
@@ -23,11 +23,14 @@ pub enum Command {
     Reboot {
         mode: StopMode,
     },
-    Terminate,
+    /// `force`: terminate even a running instance.
+    Terminate {
+        force: bool,
+    },
     ResetPassword {
         user: Option<String>,
         password: String,
-        force_stop: bool,
+        when_running: WhenRunning,
     },
     EnterRescue {
         user: Option<String>,
@@ -37,11 +40,11 @@ pub enum Command {
     ExitRescue,
     AssociateKeys {
         key_ids: Vec<String>,
-        force_stop: bool,
+        when_running: WhenRunning,
     },
     DisassociateKeys {
         key_ids: Vec<String>,
-        force_stop: bool,
+        when_running: WhenRunning,
     },
 }
 
@@ -65,6 +68,9 @@ pub struct CreateSpec {
     pub charge_type: String,
     pub security_group_ids: Vec<String>,
     pub tags: Vec<(String, String)>,
+    pub description: Option<String>,
+    /// Boot after provisioning (RunInstances) or leave stopped (Alibaba CreateInstance).
+    pub start: bool,
 }
 
 fn rescue_user_default() -> &'static str {
@@ -143,13 +149,16 @@ impl Engine {
                 .iter()
                 .map(|_| ActionRequest::Reboot { mode: *mode })
                 .collect(),
-            Command::Terminate => insts.iter().map(|_| ActionRequest::Terminate).collect(),
+            Command::Terminate { force } => insts
+                .iter()
+                .map(|_| ActionRequest::Terminate { force: *force })
+                .collect(),
             Command::ExitRescue => insts.iter().map(|_| ActionRequest::ExitRescue).collect(),
             Command::LiveMigrate => insts.iter().map(|_| ActionRequest::LiveMigrate).collect(),
             Command::ResetPassword {
                 user,
                 password,
-                force_stop,
+                when_running,
             } => {
                 hash_checked(
                     user,
@@ -162,7 +171,7 @@ impl Engine {
                     .map(|i| ActionRequest::ResetPassword {
                         user: user.clone().unwrap_or_else(|| default_user(i).to_string()),
                         password_hash: hash.clone(),
-                        force_stop: *force_stop,
+                        when_running: *when_running,
                     })
                     .collect()
             }
@@ -188,11 +197,11 @@ impl Engine {
             }
             Command::AssociateKeys {
                 key_ids,
-                force_stop,
+                when_running,
             }
             | Command::DisassociateKeys {
                 key_ids,
-                force_stop,
+                when_running,
             } => {
                 let keys = self.public_keys(p, key_ids)?;
                 if matches!(cmd, Command::AssociateKeys { .. }) {
@@ -203,11 +212,11 @@ impl Engine {
                     .map(|_| match cmd {
                         Command::AssociateKeys { .. } => ActionRequest::AssociateKeys {
                             keys: keys.clone(),
-                            force_stop: *force_stop,
+                            when_running: *when_running,
                         },
                         _ => ActionRequest::DisassociateKeys {
                             keys: keys.clone(),
-                            force_stop: *force_stop,
+                            when_running: *when_running,
                         },
                     })
                     .collect()
@@ -251,7 +260,10 @@ impl Engine {
                         kind: ResourceKind::Instance,
                         id: id.to_string(),
                     })?;
-                plans.push(rules::plan(inst, req)?);
+                let ctx = PlanContext {
+                    kms: inst.kms_key_id.as_ref().map(|k| fleet.kms_state(k)),
+                };
+                plans.push(rules::plan(inst, req, &ctx)?);
             }
             if dry_run {
                 return Err(DomainError::DryRunOk);
@@ -457,6 +469,9 @@ impl Engine {
                     reinstall_failed: false,
                     application_role: None,
                     client_token: spec.client_token.clone(),
+                    disk_error: false,
+                    kms_key_id: None,
+                    description: spec.description.clone().unwrap_or_default(),
                 };
                 let op = Operation {
                     id: Uuid::now_v7(),
@@ -464,15 +479,14 @@ impl Engine {
                     account: p.account.clone(),
                     instance: uuid,
                     action: Action::Create,
-                    steps: vec![
-                        Step::Provision {
-                            image_id: image.id.to_string(),
-                            user: image.default_user.to_string(),
-                            password_hash: hash.clone(),
-                            keys: keys.clone(),
-                        },
-                        Step::PowerOn,
-                    ],
+                    steps: std::iter::once(Step::Provision {
+                        image_id: image.id.to_string(),
+                        user: image.default_user.to_string(),
+                        password_hash: hash.clone(),
+                        keys: keys.clone(),
+                    })
+                    .chain(spec.start.then_some(Step::PowerOn))
+                    .collect(),
                     steps_done: 0,
                     display: Some(InstanceState::Pending),
                     from_state: InstanceState::Pending,
@@ -525,4 +539,44 @@ async fn hash(password: &str) -> String {
     tokio::task::spawn_blocking(move || nubis_auth::password::hash(&pw))
         .await
         .expect("hashing does not panic")
+}
+
+impl Engine {
+    /// Change descriptive attributes (name, description, host name): no operation, no lock.
+    pub async fn modify(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        name: Option<String>,
+        description: Option<String>,
+        host_name: Option<String>,
+    ) -> Result<(), DomainError> {
+        let (before, after) = {
+            let mut fleet = self.inner.fleet.lock();
+            let inst = fleet
+                .instances
+                .get_mut(&id)
+                .filter(|i| i.state.is_listed() && (p.is_admin || i.account == p.account))
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: ResourceKind::Instance,
+                    id: id.to_string(),
+                })?;
+            let before = inst.clone();
+            if let Some(n) = name {
+                inst.name = n;
+            }
+            if let Some(d) = description {
+                inst.description = d;
+            }
+            if let Some(h) = host_name {
+                inst.host_name = h;
+            }
+            (before, inst.clone())
+        };
+        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
+            self.inner.fleet.lock().instances.insert(id, before);
+            return Err(e);
+        }
+        Ok(())
+    }
 }

@@ -37,6 +37,8 @@ fn spec() -> CreateSpec {
         charge_type: "POSTPAID_BY_HOUR".into(),
         security_group_ids: vec![],
         tags: vec![],
+        description: None,
+        start: true,
     }
 }
 

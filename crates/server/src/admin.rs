@@ -23,6 +23,7 @@ pub fn routes() -> Router<AppState> {
         .route("/instances/{id}/attributes", post(attributes))
         .route("/instances/{id}/live-migrate", post(live_migrate))
         .route("/faults", post(global_faults))
+        .route("/kms-keys/{key}", post(kms_key))
         .route("/operations", get(operations))
         .route("/operations/by-request/{rid}", get(by_request))
 }
@@ -155,7 +156,8 @@ async fn restrict(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FaultBody {
-    soft_stop_fails: bool,
+    soft_stop_fails: Option<bool>,
+    disk_error: Option<bool>,
 }
 
 async fn faults(
@@ -166,7 +168,7 @@ async fn faults(
 ) -> Response {
     guard!(s, headers);
     s.engine
-        .admin_fault(&id, b.soft_stop_fails)
+        .admin_fault(&id, b.soft_stop_fails, b.disk_error)
         .await
         .map(|_| StatusCode::NO_CONTENT.into_response())
         .unwrap_or_else(domain)
@@ -217,6 +219,26 @@ async fn global_faults(
     guard!(s, headers);
     s.engine.admin_store_down(b.store_unavailable);
     StatusCode::NO_CONTENT.into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KmsBody {
+    state: nubis_core::KmsState,
+}
+
+async fn kms_key(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Path(key): Path<String>,
+    Json(b): Json<KmsBody>,
+) -> Response {
+    guard!(s, headers);
+    s.engine
+        .admin_kms_key(&key, b.state)
+        .await
+        .map(|_| StatusCode::NO_CONTENT.into_response())
+        .unwrap_or_else(domain)
 }
 
 fn op_json(o: &nubis_core::Operation) -> serde_json::Value {
