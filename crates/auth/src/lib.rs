@@ -1,11 +1,14 @@
 //! Authentication building blocks for the nubis cloud emulator.
 //!
+//! * [`aliyun`] — Alibaba Cloud ECS RPC request signatures (RPC v1 HMAC-SHA1 and
+//!   ACS3-HMAC-SHA256): parsing, verification, signing and nonce replay protection.
 //! * [`tencent`] — Tencent Cloud API 3.0 request signatures (TC3-HMAC-SHA256 and
 //!   the legacy HmacSHA1/HmacSHA256 "v1" scheme): parsing, verification and signing.
 //! * [`secret`] — authenticated encryption of secrets at rest.
 //! * [`ratelimit`] — per-(account, action) request rate limiting.
 //! * [`password`] — SHA-512-crypt (`$6$`) password hashes for guest `/etc/shadow`.
 
+pub mod aliyun;
 pub mod password;
 pub mod ratelimit;
 pub mod secret;

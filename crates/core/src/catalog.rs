@@ -45,6 +45,8 @@ pub enum TypeKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct InstanceType {
     pub name: &'static str,
+    /// The Alibaba spelling of the same type.
+    pub aliyun: &'static str,
     pub family: &'static str,
     pub cpu: u32,
     pub memory_gib: u32,
@@ -107,6 +109,7 @@ pub const REGIONS: &[Region] = &[Region {
 pub const INSTANCE_TYPES: &[InstanceType] = &[
     InstanceType {
         name: "S5.SMALL2",
+        aliyun: "ecs.s5.small2",
         family: "S5",
         cpu: 1,
         memory_gib: 2,
@@ -115,6 +118,7 @@ pub const INSTANCE_TYPES: &[InstanceType] = &[
     },
     InstanceType {
         name: "S5.MEDIUM4",
+        aliyun: "ecs.s5.medium4",
         family: "S5",
         cpu: 2,
         memory_gib: 4,
@@ -123,6 +127,7 @@ pub const INSTANCE_TYPES: &[InstanceType] = &[
     },
     InstanceType {
         name: "S5.LARGE8",
+        aliyun: "ecs.s5.large8",
         family: "S5",
         cpu: 4,
         memory_gib: 8,
@@ -131,6 +136,7 @@ pub const INSTANCE_TYPES: &[InstanceType] = &[
     },
     InstanceType {
         name: "SR1.MEDIUM4",
+        aliyun: "ecs.sr1.medium4",
         family: "SR1",
         cpu: 2,
         memory_gib: 4,
@@ -139,6 +145,7 @@ pub const INSTANCE_TYPES: &[InstanceType] = &[
     },
     InstanceType {
         name: "HCCS5.MEDIUM4",
+        aliyun: "ecs.hccs5.medium4",
         family: "HCCS5",
         cpu: 2,
         memory_gib: 4,
@@ -147,6 +154,7 @@ pub const INSTANCE_TYPES: &[InstanceType] = &[
     },
     InstanceType {
         name: "BMS5.LARGE8",
+        aliyun: "ecs.ebms5.large8",
         family: "BMS5",
         cpu: 4,
         memory_gib: 8,
@@ -226,6 +234,15 @@ pub fn zone_by_tencent(name: &str) -> Option<&'static Zone> {
 }
 pub fn image(id: &str) -> Option<&'static Image> {
     IMAGES.iter().find(|i| i.id == id)
+}
+pub fn instance_type_by_aliyun(name: &str) -> Option<&'static InstanceType> {
+    INSTANCE_TYPES.iter().find(|t| t.aliyun == name)
+}
+pub fn region_by_aliyun(name: &str) -> Option<&'static Region> {
+    REGIONS.iter().find(|r| r.aliyun == name)
+}
+pub fn zone_by_aliyun(name: &str) -> Option<&'static Zone> {
+    ZONES.iter().find(|z| z.aliyun == name)
 }
 pub fn instance_type(name: &str) -> Option<&'static InstanceType> {
     INSTANCE_TYPES.iter().find(|t| t.name == name)

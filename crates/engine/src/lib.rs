@@ -151,11 +151,10 @@ impl Engine {
             fleet.access_keys.insert(k.id.clone(), (k, secret));
         }
         for (key, value) in &snap.meta {
-            if let Some(id) = key.strip_prefix("kms:") {
-                if let Ok(state) = serde_json::from_value(serde_json::Value::String(value.clone()))
-                {
-                    fleet.kms_keys.insert(id.to_string(), state);
-                }
+            if let Some(id) = key.strip_prefix("kms:")
+                && let Ok(state) = serde_json::from_value(serde_json::Value::String(value.clone()))
+            {
+                fleet.kms_keys.insert(id.to_string(), state);
             }
         }
         for k in snap.key_pairs {

@@ -8,6 +8,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use nubis_api_aliyun::{AliyunApi, RawRequest as AliyunRequest};
 use nubis_api_tencent::{RawRequest, TencentApi};
 use nubis_engine::Engine;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use std::time::Instant;
 pub struct AppState {
     pub engine: Engine,
     pub tencent: Arc<TencentApi>,
+    pub aliyun: Arc<AliyunApi>,
     pub prometheus: PrometheusHandle,
 }
 
@@ -31,6 +33,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .install_recorder()?;
     let state = AppState {
         tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
+        aliyun: Arc::new(AliyunApi::new(engine.clone(), cfg.rate_limits)),
         engine,
         prometheus,
     };
@@ -135,6 +138,47 @@ async fn dispatch(
             .header("X-TC-RequestId", reply.request_id)
             .body(Body::from(reply.body))
             .expect("valid response");
+    }
+    if uri.path() == "/" && nubis_api_aliyun::claims(&hdrs, &params) {
+        let query = nubis_api_tencent::decode_pairs(raw_query.as_bytes());
+        let form = if is_form {
+            nubis_api_tencent::decode_pairs(&body)
+        } else {
+            Vec::new()
+        };
+        let reply = s
+            .aliyun
+            .handle(AliyunRequest {
+                method: method.as_str(),
+                path: uri.path(),
+                query: &query,
+                form: &form,
+                headers: &hdrs,
+                body: &body,
+                now: now(),
+            })
+            .await;
+        let elapsed = start.elapsed();
+        let code = reply.error.as_deref().unwrap_or("OK").to_string();
+        tracing::info!(
+            dialect = "aliyun",
+            request_id = %reply.request_id,
+            action = %reply.action,
+            code = %code,
+            status = reply.status,
+            latency_us = elapsed.as_micros() as u64,
+            "request"
+        );
+        let action = reply.action.clone();
+        metrics::counter!("nubis_requests_total", "dialect" => "aliyun", "action" => action.clone(), "code" => code).increment(1);
+        metrics::histogram!("nubis_request_duration_seconds", "dialect" => "aliyun", "action" => action).record(elapsed.as_secs_f64());
+        let mut resp = Response::builder()
+            .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+            .header(header::CONTENT_TYPE, reply.content_type);
+        if reply.retry_after {
+            resp = resp.header(header::RETRY_AFTER, "1");
+        }
+        return resp.body(Body::from(reply.body)).expect("valid response");
     }
     tracing::info!(method = %method, path = %uri.path(), "unrouted request");
     (

@@ -1,0 +1,812 @@
+//! One function per action: parse, call the engine, render.
+
+use crate::errors::{ApiError, map};
+use crate::params::Params;
+use crate::render;
+use crate::{Ctx, KNOWN_REGIONS};
+use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog, ids};
+use nubis_engine::{Command, CreateSpec, Engine, IdKind};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+pub const ACTIONS: &[&str] = &[
+    "DescribeRegions",
+    "DescribeZones",
+    "DescribeImages",
+    "DescribeInstanceTypes",
+    "RunInstances",
+    "CreateInstance",
+    "DescribeInstances",
+    "DescribeInstanceStatus",
+    "StartInstance",
+    "StartInstances",
+    "StopInstance",
+    "StopInstances",
+    "RebootInstance",
+    "RebootInstances",
+    "DeleteInstance",
+    "DeleteInstances",
+    "ModifyInstanceAttribute",
+    "CreateKeyPair",
+    "ImportKeyPair",
+    "DescribeKeyPairs",
+    "DeleteKeyPairs",
+    "AttachKeyPair",
+    "DetachKeyPair",
+];
+
+type Out = Result<Map<String, Value>, ApiError>;
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn region(ctx: &Ctx) -> Result<String, ApiError> {
+    ctx.region.clone().ok_or_else(|| {
+        ApiError::new(
+            400,
+            "MissingRegionId",
+            "RegionId is mandatory for this action.",
+        )
+    })
+}
+
+/// Shape and existence of Alibaba instance IDs, in this account and region.
+fn instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    ids_in: Vec<String>,
+    max: usize,
+    name: &str,
+) -> Result<Vec<Uuid>, ApiError> {
+    if ids_in.is_empty() {
+        return Err(ApiError::missing(name));
+    }
+    if ids_in.len() > max {
+        return Err(ApiError::invalid(name, format!("at most {max} IDs")));
+    }
+    let mut unique: Vec<String> = Vec::new();
+    for i in ids_in {
+        if !unique.contains(&i) {
+            unique.push(i);
+        }
+    }
+    // A malformed ID can never exist: the real API answers NotFound for it too.
+    let uuids = engine
+        .resolve(&ctx.principal, IdKind::Aliyun, &unique)
+        .map_err(map)?;
+    for (uuid, id) in uuids.iter().zip(&unique) {
+        if engine
+            .instance(*uuid)
+            .is_none_or(|i| Some(&i.region) != ctx.region.as_ref())
+        {
+            return Err(map(DomainError::NotFound {
+                kind: ResourceKind::Instance,
+                id: id.clone(),
+            }));
+        }
+    }
+    Ok(uuids)
+}
+
+fn one_instance(engine: &Engine, ctx: &Ctx, p: &Params) -> Result<Uuid, ApiError> {
+    let id = p.required("InstanceId")?;
+    // Single-instance actions take the region from the instance.
+    let uuid = engine
+        .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(&id))
+        .map_err(map)?[0];
+    if let Some(r) = &ctx.region
+        && engine.instance(uuid).is_none_or(|i| &i.region != r)
+    {
+        return Err(map(DomainError::NotFound {
+            kind: ResourceKind::Instance,
+            id,
+        }));
+    }
+    Ok(uuid)
+}
+
+fn key_name_of(engine: &Engine, ctx: &Ctx, i: &Instance) -> String {
+    let Some(first) = i.key_ids.first() else {
+        return String::new();
+    };
+    engine
+        .key_pairs(&ctx.principal)
+        .into_iter()
+        .find(|(k, _)| &k.id == first)
+        .map(|(k, _)| k.name)
+        .unwrap_or_default()
+}
+
+pub(crate) async fn dispatch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    match ctx.action.as_str() {
+        "DescribeRegions" => Ok(describe_regions()),
+        "DescribeZones" => describe_zones(ctx),
+        "DescribeImages" => describe_images(ctx, p),
+        "DescribeInstanceTypes" => describe_instance_types(p),
+        "RunInstances" | "CreateInstance" => create(engine, ctx, p).await,
+        "DescribeInstances" => describe_instances(engine, ctx, p),
+        "DescribeInstanceStatus" => describe_instance_status(engine, ctx, p),
+        "StartInstance" | "StopInstance" | "RebootInstance" | "DeleteInstance" => {
+            power_one(engine, ctx, p).await
+        }
+        "StartInstances" | "StopInstances" | "RebootInstances" | "DeleteInstances" => {
+            power_batch(engine, ctx, p).await
+        }
+        "ModifyInstanceAttribute" => modify(engine, ctx, p).await,
+        "CreateKeyPair" | "ImportKeyPair" => create_key_pair(engine, ctx, p).await,
+        "DescribeKeyPairs" => describe_key_pairs(engine, ctx, p),
+        "DeleteKeyPairs" => delete_key_pairs(engine, ctx, p).await,
+        "AttachKeyPair" | "DetachKeyPair" => attach(engine, ctx, p).await,
+        other => Err(ApiError::new(
+            404,
+            "InvalidAction.NotFound",
+            format!("Specified api `{other}` is not found"),
+        )),
+    }
+}
+
+fn describe_regions() -> Map<String, Value> {
+    let regions: Vec<Value> = KNOWN_REGIONS
+        .iter()
+        .map(|(id, name)| {
+            let served = catalog::region_by_aliyun(id).is_some();
+            json!({"RegionId": id, "LocalName": name, "RegionEndpoint": format!("ecs.{id}.aliyuncs.com"), "Status": if served { "available" } else { "soldOut" }})
+        })
+        .collect();
+    obj(json!({"Regions": {"Region": regions}}))
+}
+
+fn describe_zones(ctx: &Ctx) -> Out {
+    let region = catalog::region(&region(ctx)?).expect("resolved region");
+    let types: Vec<&str> = catalog::INSTANCE_TYPES.iter().map(|t| t.aliyun).collect();
+    let zones: Vec<Value> = region
+        .zones
+        .iter()
+        .map(|z| {
+            json!({
+                "ZoneId": z.aliyun,
+                "LocalName": z.name,
+                "ZoneType": if z.edge { "EdgeZone" } else { "AvailabilityZone" },
+                "AvailableInstanceTypes": {"InstanceTypes": types},
+                "AvailableDiskCategories": {"DiskCategories": ["cloud_essd", "cloud_efficiency"]},
+                "AvailableResourceCreation": {"ResourceTypes": ["Instance", "Disk"]},
+                "AvailableVolumeCategories": {"VolumeCategories": []},
+                "DedicatedHostGenerations": {"DedicatedHostGeneration": []},
+                "AvailableDedicatedHostTypes": {"DedicatedHostType": []},
+                "AvailableResources": {"ResourcesInfo": []},
+            })
+        })
+        .collect();
+    Ok(obj(json!({"Zones": {"Zone": zones}})))
+}
+
+fn page(p: &Params, max: i64) -> Result<(usize, usize), ApiError> {
+    let number = p.int("PageNumber", 1, 1, i64::from(i32::MAX))?;
+    let size = p.int("PageSize", 10, 1, max)?;
+    Ok(((number - 1) as usize * size as usize, size as usize))
+}
+
+fn describe_images(ctx: &Ctx, p: &Params) -> Out {
+    let region_name = catalog::region(&region(ctx)?)
+        .map(|r| r.aliyun)
+        .unwrap_or_default();
+    let (offset, size) = page(p, 100)?;
+    let ids: Option<Vec<String>> = p
+        .opt("ImageId")
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let os = p.opt("OSType");
+    let name = p.opt("ImageName");
+    let all: Vec<&catalog::Image> = catalog::IMAGES
+        .iter()
+        .filter(|m| m.public)
+        .filter(|m| ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == m.id)))
+        .filter(|m| {
+            os.as_deref().is_none_or(|o| {
+                o.eq_ignore_ascii_case(if m.os == nubis_core::OsFamily::Windows {
+                    "windows"
+                } else {
+                    "linux"
+                })
+            })
+        })
+        .filter(|m| name.as_deref().is_none_or(|n| m.name.contains(n)))
+        .collect();
+    let images: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(size)
+        .map(|m| {
+            json!({
+                "ImageId": m.id, "ImageName": m.name, "ImageOwnerAlias": "system", "OSName": m.os_name, "OSNameEn": m.os_name,
+                "OSType": if m.os == nubis_core::OsFamily::Windows { "windows" } else { "linux" },
+                "Platform": m.platform, "Architecture": "x86_64", "Size": m.size_gib, "Status": "Available",
+                "CreationTime": "2024-01-01T00:00:00Z", "Description": m.name, "IsPublic": true, "Usage": "none",
+                "ImageFamily": "", "BootMode": "BIOS", "IsSupportCloudinit": true, "IsSupportIoOptimized": true,
+                "DiskDeviceMappings": {"DiskDeviceMapping": []}, "Tags": {"Tag": []},
+            })
+        })
+        .collect();
+    Ok(obj(
+        json!({"Images": {"Image": images}, "TotalCount": all.len(), "PageNumber": offset / size + 1, "PageSize": size, "RegionId": region_name}),
+    ))
+}
+
+fn describe_instance_types(p: &Params) -> Out {
+    let wanted = p.list("InstanceTypes");
+    let family = p.opt("InstanceTypeFamily");
+    let types: Vec<Value> = catalog::INSTANCE_TYPES
+        .iter()
+        .filter(|t| wanted.is_empty() || wanted.iter().any(|w| w == t.aliyun))
+        .filter(|t| {
+            family
+                .as_deref()
+                .is_none_or(|f| t.aliyun.starts_with(&format!("{f}.")))
+        })
+        .map(|t| {
+            json!({
+                "InstanceTypeId": t.aliyun,
+                "InstanceTypeFamily": t.aliyun.rsplit_once('.').map(|(f, _)| f).unwrap_or(t.aliyun),
+                "CpuCoreCount": t.cpu,
+                "MemorySize": f64::from(t.memory_gib),
+                "CpuArchitecture": if t.arch == catalog::Arch::Arm64 { "ARM" } else { "X86" },
+                "GPUAmount": 0, "GPUSpec": "", "LocalStorageAmount": 0, "EniQuantity": 2,
+            })
+        })
+        .collect();
+    Ok(obj(
+        json!({"InstanceTypes": {"InstanceType": types}, "NextToken": ""}),
+    ))
+}
+
+async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    let region = region(ctx)?;
+    let run = ctx.action == "RunInstances";
+    let image_id = p.required("ImageId")?;
+    let type_name = p.required("InstanceType")?;
+    let ty = catalog::instance_type_by_aliyun(&type_name).ok_or_else(|| {
+        ApiError::new(
+            404,
+            "InvalidInstanceType.NotFound",
+            format!("The specified InstanceType `{type_name}` does not exist."),
+        )
+    })?;
+    let zone = match p.opt("ZoneId") {
+        Some(z) => catalog::zone_by_aliyun(&z)
+            .filter(|zone| {
+                catalog::region(&region).is_some_and(|r| r.zones.iter().any(|rz| rz.id == zone.id))
+            })
+            .ok_or_else(|| {
+                ApiError::new(
+                    404,
+                    "InvalidZoneId.NotFound",
+                    format!("The specified zone `{z}` does not exist."),
+                )
+            })?,
+        None => &catalog::region(&region).expect("resolved region").zones[0],
+    };
+    let count = if run { p.int("Amount", 1, 1, 100)? } else { 1 };
+    let key_ids = match p.opt("KeyPairName") {
+        Some(name) => vec![
+            engine
+                .key_pairs(&ctx.principal)
+                .into_iter()
+                .find(|(k, _)| k.name == name)
+                .map(|(k, _)| k.id)
+                .ok_or_else(|| {
+                    map(DomainError::NotFound {
+                        kind: ResourceKind::KeyPair,
+                        id: name.clone(),
+                    })
+                })?,
+        ],
+        None => Vec::new(),
+    };
+    let tags = p
+        .groups("Tag")
+        .into_iter()
+        .filter_map(|g| {
+            Some((
+                g.get("Key")?.clone(),
+                g.get("Value").cloned().unwrap_or_default(),
+            ))
+        })
+        .collect();
+    let spec = CreateSpec {
+        region,
+        zone: zone.id.to_string(),
+        instance_type: ty.name.to_string(),
+        image_id,
+        count: count as u32,
+        name: p.opt("InstanceName"),
+        host_name: p.opt("HostName"),
+        password: p.opt("Password"),
+        key_ids,
+        client_token: p.opt("ClientToken"),
+        system_disk_gib: p.int("SystemDisk.Size", 40, 20, 32768)? as u32,
+        system_disk_type: p
+            .opt("SystemDisk.Category")
+            .unwrap_or_else(|| "cloud_essd".into()),
+        data_disks: p
+            .groups("DataDisk")
+            .into_iter()
+            .map(|g| {
+                (
+                    g.get("Size").and_then(|s| s.parse().ok()).unwrap_or(40),
+                    g.get("Category")
+                        .cloned()
+                        .unwrap_or_else(|| "cloud_essd".into()),
+                )
+            })
+            .collect(),
+        project_id: 0,
+        charge_type: "POSTPAID_BY_HOUR".into(),
+        security_group_ids: p.opt("SecurityGroupId").into_iter().collect(),
+        tags,
+        description: p.opt("Description"),
+        start: run,
+    };
+    let created = engine
+        .create(&ctx.principal, &ctx.request_id, spec, p.bool("DryRun")?)
+        .await
+        .map_err(map)?;
+    if run {
+        let ids: Vec<&str> = created.iter().map(|i| i.aliyun_id.as_str()).collect();
+        Ok(obj(
+            json!({"InstanceIdSets": {"InstanceIdSet": ids}, "OrderId": "", "TradePrice": 0.0}),
+        ))
+    } else {
+        Ok(obj(
+            json!({"InstanceId": created[0].aliyun_id, "OrderId": "", "TradePrice": 0.0}),
+        ))
+    }
+}
+
+fn wildcard(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == value,
+        Some((pre, post)) => {
+            value.len() >= pre.len() + post.len() && value.starts_with(pre) && value.ends_with(post)
+        }
+    }
+}
+
+fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let ids = p.json_list("InstanceIds")?;
+    if ids.as_ref().is_some_and(|i| i.len() > 100) {
+        return Err(ApiError::invalid("InstanceIds", "at most 100 IDs"));
+    }
+    let token_mode = p.str("NextToken").is_some() || p.str("MaxResults").is_some();
+    if token_mode && (p.str("PageNumber").is_some() || p.str("PageSize").is_some()) {
+        return Err(ApiError::new(
+            400,
+            "InvalidParameter",
+            "NextToken/MaxResults and PageNumber/PageSize cannot be used together.",
+        ));
+    }
+    let (offset, size) = if token_mode {
+        let size = p.int("MaxResults", 10, 1, 100)? as usize;
+        let offset = match p.opt("NextToken") {
+            None => 0,
+            Some(t) => t
+                .parse::<usize>()
+                .map_err(|_| ApiError::invalid("NextToken", &t))?,
+        };
+        (offset, size)
+    } else {
+        page(p, 100)?
+    };
+    let zone = p.opt("ZoneId");
+    let status = p.opt("Status");
+    let name = p.opt("InstanceName");
+    let image = p.opt("ImageId");
+    let itype = p.opt("InstanceType");
+    let lock = p.opt("LockReason");
+    let key_name = p.opt("KeyPairName");
+    let key_id = key_name.as_ref().and_then(|n| {
+        engine
+            .key_pairs(&ctx.principal)
+            .into_iter()
+            .find(|(k, _)| &k.name == n)
+            .map(|(k, _)| k.id)
+    });
+    let tags: Vec<(String, Option<String>)> = p
+        .groups("Tag")
+        .into_iter()
+        .filter_map(|g| Some((g.get("Key")?.clone(), g.get("Value").cloned())))
+        .collect();
+    let region = ctx.region.clone();
+    let filter = |i: &Instance| {
+        Some(&i.region) == region.as_ref()
+            && ids.as_ref().is_none_or(|ids| ids.contains(&i.aliyun_id))
+            && zone
+                .as_deref()
+                .is_none_or(|z| render::zone_name(&i.zone) == z)
+            && status
+                .as_deref()
+                .is_none_or(|s| render::status(i.state) == s)
+            && name.as_deref().is_none_or(|n| wildcard(n, &i.name))
+            && image.as_deref().is_none_or(|m| i.image_id == m)
+            && itype.as_deref().is_none_or(|t| {
+                catalog::instance_type(&i.instance_type).is_some_and(|ty| ty.aliyun == t)
+            })
+            && key_name.is_none()
+            || key_id.as_ref().is_some_and(|k| i.key_ids.contains(k))
+    };
+    let filter = |i: &Instance| {
+        filter(i)
+            && lock.as_deref().is_none_or(|l| {
+                render::instance(i, "")["OperationLocks"]["LockReason"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().any(|x| x["LockReason"] == l))
+            })
+            && tags.iter().all(|(k, v)| {
+                i.tags
+                    .iter()
+                    .any(|(tk, tv)| tk == k && v.as_ref().is_none_or(|v| v == tv))
+            })
+    };
+    let (total, page) = engine.query(&ctx.principal, filter, offset, size);
+    let list: Vec<Value> = page
+        .iter()
+        .map(|i| render::instance(i, &key_name_of(engine, ctx, i)))
+        .collect();
+    let mut out = json!({"Instances": {"Instance": list}, "TotalCount": total});
+    if token_mode {
+        let next = offset + page.len();
+        out["NextToken"] = json!(if next < total {
+            next.to_string()
+        } else {
+            String::new()
+        });
+    } else {
+        out["PageNumber"] = json!(offset / size + 1);
+        out["PageSize"] = json!(size);
+        out["NextToken"] = json!("");
+    }
+    Ok(obj(out))
+}
+
+fn describe_instance_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let (offset, size) = page(p, 50)?;
+    let ids = p.list("InstanceId");
+    if ids.len() > 100 {
+        return Err(ApiError::invalid("InstanceId", "at most 100 IDs"));
+    }
+    let zone = p.opt("ZoneId");
+    let region = ctx.region.clone();
+    let (total, page) = engine.query(
+        &ctx.principal,
+        |i| {
+            Some(&i.region) == region.as_ref()
+                && (ids.is_empty() || ids.contains(&i.aliyun_id))
+                && zone
+                    .as_deref()
+                    .is_none_or(|z| render::zone_name(&i.zone) == z)
+        },
+        offset,
+        size,
+    );
+    let list: Vec<Value> = page
+        .iter()
+        .map(|i| json!({"InstanceId": i.aliyun_id, "Status": render::status(i.state)}))
+        .collect();
+    Ok(obj(
+        json!({"InstanceStatuses": {"InstanceStatus": list}, "TotalCount": total, "PageNumber": offset / size + 1, "PageSize": size}),
+    ))
+}
+
+fn stopped_mode(p: &Params) -> Result<bool, ApiError> {
+    match p.opt("StoppedMode").as_deref() {
+        None | Some("KeepCharging") => Ok(false),
+        Some("StopCharging") => Ok(true),
+        Some(other) => Err(ApiError::invalid("StoppedMode", other)),
+    }
+}
+
+fn command(ctx: &Ctx, p: &Params) -> Result<Command, ApiError> {
+    let hard = |name: &str| -> Result<StopMode, ApiError> {
+        Ok(if p.bool(name)? {
+            StopMode::Hard
+        } else {
+            StopMode::SoftFirst
+        })
+    };
+    Ok(match ctx.action.as_str() {
+        "StartInstance" | "StartInstances" => Command::Start,
+        "StopInstance" | "StopInstances" => Command::Stop {
+            mode: hard("ForceStop")?,
+            stop_charging: stopped_mode(p)?,
+        },
+        "RebootInstance" => Command::Reboot {
+            mode: hard("ForceStop")?,
+        },
+        "RebootInstances" => Command::Reboot {
+            mode: hard("ForceReboot")?,
+        },
+        _ => Command::Terminate {
+            force: p.bool("Force")?,
+        },
+    })
+}
+
+async fn power_one(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    let cmd = command(ctx, p)?;
+    let uuid = one_instance(engine, ctx, p)?;
+    engine
+        .submit(
+            &ctx.principal,
+            &ctx.request_id,
+            &[uuid],
+            cmd,
+            p.bool("DryRun")?,
+        )
+        .await
+        .map_err(map)?;
+    Ok(Map::new())
+}
+
+/// Batch actions: `AllTogether` (default) is all or nothing; `SuccessFirst` acts on each
+/// instance it can and reports per instance.
+async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let cmd = command(ctx, p)?;
+    let ids = p.list("InstanceId");
+    let targets = instances(engine, ctx, ids.clone(), 100, "InstanceId")?;
+    let dry = p.bool("DryRun")?;
+    let before: Vec<&'static str> = targets
+        .iter()
+        .map(|u| {
+            engine
+                .instance(*u)
+                .map(|i| render::status(i.state))
+                .unwrap_or("")
+        })
+        .collect();
+    let success_first = match p.opt("BatchOptimization").as_deref() {
+        None | Some("AllTogether") => false,
+        Some("SuccessFirst") => true,
+        Some(other) => return Err(ApiError::invalid("BatchOptimization", other)),
+    };
+    let mut results: Vec<(String, String)> = Vec::new();
+    if success_first {
+        for uuid in &targets {
+            match engine
+                .submit(&ctx.principal, &ctx.request_id, &[*uuid], cmd.clone(), dry)
+                .await
+            {
+                Ok(()) => results.push(("200".into(), "success".into())),
+                Err(DomainError::DryRunOk) => results.push((
+                    "DRYRUN.SUCCESS".into(),
+                    "Request validation has been passed with DryRun flag set.".into(),
+                )),
+                Err(e) => {
+                    let e = map(e);
+                    results.push((e.code, e.message));
+                }
+            }
+        }
+    } else {
+        engine
+            .submit(&ctx.principal, &ctx.request_id, &targets, cmd, dry)
+            .await
+            .map_err(map)?;
+        results = targets
+            .iter()
+            .map(|_| ("200".to_string(), "success".to_string()))
+            .collect();
+    }
+    let responses: Vec<Value> = targets
+        .iter()
+        .zip(&ids)
+        .zip(before)
+        .zip(results)
+        .map(|(((uuid, id), prev), (code, message))| {
+            let now = engine.instance(*uuid).map(|i| render::status(i.state)).unwrap_or("Stopping");
+            json!({"InstanceId": id, "Code": code, "Message": message, "PreviousStatus": prev, "CurrentStatus": now})
+        })
+        .collect();
+    Ok(obj(
+        json!({"InstanceResponses": {"InstanceResponse": responses}}),
+    ))
+}
+
+async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    let uuid = one_instance(engine, ctx, p)?;
+    if let Some(name) = p.opt("InstanceName")
+        && (name.chars().count() < 2 || name.chars().count() > 128)
+    {
+        return Err(ApiError::invalid("InstanceName", "2 to 128 characters"));
+    }
+    if let Some(password) = p.opt("Password") {
+        // Alibaba: the new password takes effect after the next restart; nothing restarts now.
+        let cmd = Command::ResetPassword {
+            user: None,
+            password,
+            when_running: WhenRunning::NextBoot,
+        };
+        engine
+            .submit(&ctx.principal, &ctx.request_id, &[uuid], cmd, false)
+            .await
+            .map_err(map)?;
+    }
+    engine
+        .modify(
+            &ctx.principal,
+            uuid,
+            p.opt("InstanceName"),
+            p.opt("Description"),
+            p.opt("HostName"),
+        )
+        .await
+        .map_err(map)?;
+    Ok(Map::new())
+}
+
+fn check_key_name(name: &str) -> Result<(), ApiError> {
+    let n = name.chars().count();
+    if !(2..=128).contains(&n)
+        || !name.starts_with(|c: char| c.is_ascii_alphabetic())
+        || name.starts_with("http://")
+        || name.starts_with("https://")
+    {
+        return Err(ApiError::new(
+            400,
+            "InvalidKeyPairName.Malformed",
+            "The specified KeyPairName is not valid.",
+        ));
+    }
+    Ok(())
+}
+
+async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let name = p.required("KeyPairName")?;
+    check_key_name(&name)?;
+    let import = ctx.action == "ImportKeyPair";
+    let public = if import {
+        Some(p.required("PublicKeyBody")?)
+    } else {
+        None
+    };
+    let created = engine
+        .create_key_pair(&ctx.principal, &name, 0, public.as_deref())
+        .await
+        .map_err(|e| match e {
+            DomainError::InvalidValue { reason, .. } => ApiError::new(
+                400,
+                "InvalidKeyPair.PublicKeyBody",
+                format!("The public key is not valid: {reason}"),
+            ),
+            e => map(e),
+        })?;
+    let fp = render::fingerprint(&created.key_pair.public_key);
+    if import {
+        Ok(obj(
+            json!({"KeyPairName": name, "KeyPairFingerPrint": fp, "KeyPairId": created.key_pair.id}),
+        ))
+    } else {
+        Ok(obj(
+            json!({"KeyPairName": name, "KeyPairFingerPrint": fp, "KeyPairId": created.key_pair.id, "PrivateKeyBody": created.private_key}),
+        ))
+    }
+}
+
+fn describe_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let (offset, size) = page(p, 50)?;
+    let name = p.opt("KeyPairName");
+    let fp = p.opt("KeyPairFingerPrint");
+    let include_public = p.bool("IncludePublicKey")?;
+    let all: Vec<Value> = engine
+        .key_pairs(&ctx.principal)
+        .into_iter()
+        .filter(|(k, _)| name.as_deref().is_none_or(|n| wildcard(n, &k.name)))
+        .filter(|(k, _)| {
+            fp.as_deref()
+                .is_none_or(|f| render::fingerprint(&k.public_key) == f)
+        })
+        .map(|(k, _)| render::key_pair(&k, include_public))
+        .collect();
+    let total = all.len();
+    let list: Vec<Value> = all.into_iter().skip(offset).take(size).collect();
+    Ok(obj(
+        json!({"KeyPairs": {"KeyPair": list}, "TotalCount": total, "PageNumber": offset / size + 1, "PageSize": size}),
+    ))
+}
+
+async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let names = p
+        .json_list("KeyPairNames")?
+        .ok_or_else(|| ApiError::missing("KeyPairNames"))?;
+    if names.is_empty() || names.len() > 100 {
+        return Err(ApiError::invalid("KeyPairNames", "1 to 100 names"));
+    }
+    let pairs = engine.key_pairs(&ctx.principal);
+    let ids: Vec<String> = names
+        .iter()
+        .map(|n| {
+            pairs
+                .iter()
+                .find(|(k, _)| &k.name == n)
+                .map(|(k, _)| k.id.clone())
+                .ok_or_else(|| {
+                    map(DomainError::NotFound {
+                        kind: ResourceKind::KeyPair,
+                        id: n.clone(),
+                    })
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    engine
+        .delete_key_pairs(&ctx.principal, &ids)
+        .await
+        .map_err(map)?;
+    Ok(Map::new())
+}
+
+/// Attach/Detach report per instance (Results.Result); counts and Success are strings, as
+/// the Tea models type them.
+async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let name = p.required("KeyPairName")?;
+    let ids = p
+        .json_list("InstanceIds")?
+        .ok_or_else(|| ApiError::missing("InstanceIds"))?;
+    if ids.is_empty() || ids.len() > 50 {
+        return Err(ApiError::invalid("InstanceIds", "1 to 50 IDs"));
+    }
+    let key_id = engine
+        .key_pairs(&ctx.principal)
+        .into_iter()
+        .find(|(k, _)| k.name == name)
+        .map(|(k, _)| k.id)
+        .ok_or_else(|| {
+            map(DomainError::NotFound {
+                kind: ResourceKind::KeyPair,
+                id: name.clone(),
+            })
+        })?;
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for id in &ids {
+        let outcome = match engine.resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
+        {
+            Err(e) => Err(map(e)),
+            Ok(uuids) => {
+                let cmd = if ctx.action == "AttachKeyPair" {
+                    Command::AssociateKeys {
+                        key_ids: vec![key_id.clone()],
+                        when_running: WhenRunning::NextBoot,
+                    }
+                } else {
+                    Command::DisassociateKeys {
+                        key_ids: vec![key_id.clone()],
+                        when_running: WhenRunning::NextBoot,
+                    }
+                };
+                engine
+                    .submit(&ctx.principal, &ctx.request_id, &uuids, cmd, false)
+                    .await
+                    .map_err(map)
+            }
+        };
+        match outcome {
+            Ok(()) => results.push(json!({"InstanceId": id, "Success": "true", "Code": "200", "Message": "successful"})),
+            Err(e) => {
+                failed += 1;
+                results.push(json!({"InstanceId": id, "Success": "false", "Code": e.code, "Message": e.message}));
+            }
+        }
+    }
+    let _ = ids::is_aliyun_instance_id; // IDs are checked by lookup: a malformed one is simply not found.
+    Ok(obj(
+        json!({"TotalCount": ids.len().to_string(), "FailCount": failed.to_string(), "KeyPairName": name, "Results": {"Result": results}}),
+    ))
+}

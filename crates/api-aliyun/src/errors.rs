@@ -1,0 +1,205 @@
+//! The one mapping from domain errors to Alibaba codes and HTTP statuses
+//! (docs/aliyun-errors.md lists it).
+
+use nubis_core::{DomainError, KmsState, ResourceKind, Restriction, Unsupported};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn missing(name: &str) -> Self {
+        Self::new(
+            400,
+            "MissingParameter",
+            format!(
+                "The input parameter \"{name}\" that is mandatory for processing this request is not supplied."
+            ),
+        )
+    }
+
+    pub fn invalid(name: &str, value: impl std::fmt::Display) -> Self {
+        Self::new(
+            400,
+            "InvalidParameter",
+            format!("The specified parameter \"{name}\" is not valid: {value}"),
+        )
+    }
+}
+
+pub fn map(e: DomainError) -> ApiError {
+    let msg = e.to_string();
+    let (status, code): (u16, &str) = match &e {
+        DomainError::MissingParameter(_) => (400, "MissingParameter"),
+        DomainError::UnknownParameter(_)
+        | DomainError::InvalidValue { .. }
+        | DomainError::InvalidParameter(_) => (400, "InvalidParameter"),
+        DomainError::TooMany { .. } | DomainError::TooLong { .. } => (400, "InvalidParameter"),
+        DomainError::Malformed { kind, .. } => match kind {
+            ResourceKind::Instance => (400, "InvalidInstanceId.MalFormed"),
+            ResourceKind::KeyPair => (400, "InvalidKeyPairName.Malformed"),
+            _ => (400, "InvalidParameter"),
+        },
+        DomainError::NotFound { kind, .. } => match kind {
+            ResourceKind::Instance => (404, "InvalidInstanceId.NotFound"),
+            ResourceKind::KeyPair => (404, "InvalidKeyPairName.NotFound"),
+            ResourceKind::Image => (404, "InvalidImageId.NotFound"),
+            ResourceKind::InstanceType => (404, "InvalidInstanceType.NotFound"),
+            ResourceKind::Zone => (404, "InvalidZoneId.NotFound"),
+        },
+        DomainError::InvalidPassword(_) => (400, "InvalidPassword.Malformed"),
+        DomainError::DuplicateKeyName(_) => (400, "KeyPair.AlreadyExist"),
+        DomainError::KeyPairNotSupported(_) => (400, "InvalidKeyPair.NotSupported"),
+        DomainError::KeyPairInUse(_) => (403, "DependencyViolation.KeyPair"),
+        DomainError::StateConflict { .. } => (403, "IncorrectInstanceStatus"),
+        DomainError::Restricted { restriction, .. } => match restriction {
+            Restriction::Expired | Restriction::Isolating => (403, "InstanceExpiredOrInArrears"),
+            Restriction::Security
+            | Restriction::Frozen
+            | Restriction::Banned
+            | Restriction::None => (403, "InstanceLockedForSecurity"),
+        },
+        DomainError::Unsupported { why, .. } => match why {
+            Unsupported::WindowsOs => (403, "OperationDenied.WindowsNotSupportKeyPair"),
+            Unsupported::StoppedModeStopCharging => (403, "IncorrectInstanceStatus"),
+            _ => (403, "OperationDenied"),
+        },
+        DomainError::DiskError { .. } => (403, "DiskError"),
+        DomainError::KmsKey { state, .. } => match state {
+            KmsState::Disabled => (403, "InvalidParameter.KMSKeyId.CMKNotEnabled"),
+            KmsState::Unauthorized => (403, "InvalidParameter.KMSKeyId.CMKUnauthorized"),
+            KmsState::KmsUnauthorized => (403, "InvalidParameter.KMSKeyId.KMSUnauthorized"),
+            KmsState::Deleted | KmsState::Enabled => (404, "InvalidParameter.KMSKeyId.NotFound"),
+        },
+        DomainError::OperationInProgress { .. } => (403, "OperationConflict"),
+        DomainError::RateLimited { .. } => (400, "Throttling"),
+        DomainError::DryRunOk => {
+            return ApiError::new(
+                400,
+                "DryRunOperation",
+                "Request validation has been passed with DryRun flag set.",
+            );
+        }
+        DomainError::PolicyDenied(_) => (403, "Forbidden.RAM"),
+        DomainError::UnsupportedRegion(_) => (400, "InvalidRegionId"),
+        DomainError::InvalidZone(_) => (404, "InvalidZoneId.NotFound"),
+        DomainError::Unavailable(_) => (503, "ServiceUnavailable"),
+        DomainError::Internal(_) => (500, "InternalError"),
+    };
+    let message = match code {
+        "IncorrectInstanceStatus" => "The current status of the resource does not support this operation.".to_string(),
+        "InstanceLockedForSecurity" => "The specified operation is denied as your instance is locked for security reasons.".to_string(),
+        "InstanceExpiredOrInArrears" => {
+            "The specified operation is denied as your prepay instance is expired (prepay mode) or in arrears (afterpay mode).".to_string()
+        }
+        "DiskError" => "IncorrectDiskStatus.".to_string(),
+        "InvalidInstanceId.NotFound" => "The specified InstanceId does not exist.".to_string(),
+        "InternalError" => "The request processing has failed due to some unknown error.".to_string(),
+        _ => msg,
+    };
+    ApiError {
+        status,
+        code: code.to_string(),
+        message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nubis_core::{Action, InstanceState};
+
+    #[test]
+    fn seed_codes_and_statuses() {
+        let id = || "i-aaaaaaaaaaaaaaaaaaaa".to_string();
+        let cases = [
+            (
+                DomainError::StateConflict {
+                    id: id(),
+                    state: InstanceState::Stopped,
+                    action: Action::Reboot,
+                },
+                403,
+                "IncorrectInstanceStatus",
+            ),
+            (
+                DomainError::Restricted {
+                    id: id(),
+                    restriction: Restriction::Security,
+                },
+                403,
+                "InstanceLockedForSecurity",
+            ),
+            (
+                DomainError::Restricted {
+                    id: id(),
+                    restriction: Restriction::Expired,
+                },
+                403,
+                "InstanceExpiredOrInArrears",
+            ),
+            (DomainError::DiskError { id: id() }, 403, "DiskError"),
+            (
+                DomainError::KmsKey {
+                    id: id(),
+                    key: "k".into(),
+                    state: KmsState::Disabled,
+                },
+                403,
+                "InvalidParameter.KMSKeyId.CMKNotEnabled",
+            ),
+            (
+                DomainError::KmsKey {
+                    id: id(),
+                    key: "k".into(),
+                    state: KmsState::Unauthorized,
+                },
+                403,
+                "InvalidParameter.KMSKeyId.CMKUnauthorized",
+            ),
+            (
+                DomainError::KmsKey {
+                    id: id(),
+                    key: "k".into(),
+                    state: KmsState::KmsUnauthorized,
+                },
+                403,
+                "InvalidParameter.KMSKeyId.KMSUnauthorized",
+            ),
+            (
+                DomainError::KmsKey {
+                    id: id(),
+                    key: "k".into(),
+                    state: KmsState::Deleted,
+                },
+                404,
+                "InvalidParameter.KMSKeyId.NotFound",
+            ),
+            (
+                DomainError::NotFound {
+                    kind: ResourceKind::Instance,
+                    id: id(),
+                },
+                404,
+                "InvalidInstanceId.NotFound",
+            ),
+            (DomainError::DryRunOk, 400, "DryRunOperation"),
+            (DomainError::Internal("x".into()), 500, "InternalError"),
+        ];
+        for (e, status, code) in cases {
+            let m = map(e);
+            assert_eq!((m.status, m.code.as_str()), (status, code));
+        }
+    }
+}

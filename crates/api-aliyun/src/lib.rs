@@ -1,0 +1,290 @@
+#![recursion_limit = "256"]
+//! Alibaba Cloud ECS RPC API (2014-05-26): parse, verify, translate. No rule about states,
+//! locks or passwords lives here; the engine and core decide, this crate renders.
+
+mod actions;
+pub mod errors;
+pub mod params;
+pub mod render;
+
+pub use actions::ACTIONS;
+use errors::ApiError;
+use nubis_auth::aliyun::{self as sig, AliyunAuth, NonceCache};
+use nubis_auth::ratelimit::RateLimiter;
+use nubis_core::{Principal, catalog};
+use nubis_engine::Engine;
+use serde_json::{Map, Value};
+
+pub const VERSION: &str = "2014-05-26";
+pub const HOST_ID: &str = "ecs.nubis.local";
+
+/// Regions the API knows; only configured ones are served.
+pub const KNOWN_REGIONS: &[(&str, &str)] = &[
+    ("cn-hangzhou", "华东1（杭州）"),
+    ("cn-shanghai", "华东2（上海）"),
+    ("cn-beijing", "华北2（北京）"),
+    ("cn-shenzhen", "华南1（深圳）"),
+    ("cn-hongkong", "中国香港"),
+    ("ap-southeast-1", "新加坡"),
+];
+
+/// Per-account, per-action limits (requests per second; docs/aliyun-errors.md).
+pub fn rate_limit(action: &str) -> u32 {
+    if action.starts_with("Describe") {
+        40
+    } else {
+        20
+    }
+}
+
+/// Parameters every RPC request may carry besides the action's own.
+const COMMON: &[&str] = &[
+    "Action",
+    "Version",
+    "Format",
+    "AccessKeyId",
+    "SignatureMethod",
+    "SignatureVersion",
+    "SignatureNonce",
+    "SignatureType",
+    "Timestamp",
+    "Signature",
+    "SecurityToken",
+];
+
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    pub path: &'a str,
+    /// Decoded query parameters, in order.
+    pub query: &'a [(String, String)],
+    /// Decoded form-body parameters, in order (empty unless form-encoded).
+    pub form: &'a [(String, String)],
+    /// Lower-case names.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+    pub now: i64,
+}
+
+pub struct Reply {
+    pub request_id: String,
+    pub action: String,
+    pub error: Option<String>,
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    pub retry_after: bool,
+}
+
+pub(crate) struct Ctx {
+    pub principal: Principal,
+    pub request_id: String,
+    pub region: Option<String>,
+    pub action: String,
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Is this request Alibaba's? (`x-acs-action`, or `Action` + `Version=2014-05-26`.)
+pub fn claims(headers: &[(String, String)], params: &[(String, String)]) -> bool {
+    header(headers, "x-acs-action").is_some()
+        || (params.iter().any(|(k, _)| k == "Action")
+            && params.iter().any(|(k, v)| k == "Version" && v == VERSION))
+}
+
+pub struct AliyunApi {
+    engine: Engine,
+    limiter: RateLimiter,
+    nonces: NonceCache,
+}
+
+fn auth_err(e: sig::AuthError) -> ApiError {
+    ApiError::new(e.http_status(), e.code(), e.message())
+}
+
+impl AliyunApi {
+    pub fn new(engine: Engine, rate_limits: bool) -> Self {
+        Self {
+            engine,
+            limiter: RateLimiter::new(rate_limits),
+            // Twice the timestamp window: a request stamped up to 15 min ahead stays unreplayable.
+            nonces: NonceCache::with_limits(2 * 900, 100_000),
+        }
+    }
+
+    pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
+        // Alibaba RequestIds are upper-case UUIDs.
+        let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+        let mut action = String::new();
+        let all: Vec<(String, String)> = req.query.iter().chain(req.form).cloned().collect();
+        let xml = all
+            .iter()
+            .any(|(k, v)| k == "Format" && v.eq_ignore_ascii_case("XML"));
+        let result = self
+            .handle_inner(&req, &all, &request_id, &mut action)
+            .await;
+        let (status, mut value, error) = match result {
+            Ok(mut map) => {
+                map.insert("RequestId".into(), Value::String(request_id.clone()));
+                (200, Value::Object(map), None)
+            }
+            Err(e) => {
+                let recommend = format!(
+                    "https://api.aliyun.com/troubleshoot?q={}&product=Ecs",
+                    e.code
+                );
+                let v = serde_json::json!({"RequestId": request_id, "HostId": HOST_ID, "Code": e.code, "Message": e.message, "Recommend": recommend});
+                (e.status, v, Some(e.code))
+            }
+        };
+        let retry_after = error.as_deref() == Some("Throttling");
+        let (content_type, body) = if xml {
+            let root = if error.is_some() {
+                "Error".to_string()
+            } else {
+                format!("{action}Response")
+            };
+            (
+                "text/xml;charset=utf-8",
+                render::xml(&root, &value).into_bytes(),
+            )
+        } else {
+            (
+                "application/json;charset=utf-8",
+                serde_json::to_vec(&std::mem::take(&mut value)).expect("json"),
+            )
+        };
+        Reply {
+            request_id,
+            action,
+            error,
+            status,
+            content_type,
+            body,
+            retry_after,
+        }
+    }
+
+    async fn handle_inner(
+        &self,
+        req: &RawRequest<'_>,
+        all: &[(String, String)],
+        request_id: &str,
+        action_out: &mut String,
+    ) -> Result<Map<String, Value>, ApiError> {
+        if req.method != "GET" && req.method != "POST" {
+            return Err(ApiError::new(
+                400,
+                "UnsupportedHTTPMethod",
+                format!("HTTP method {} is not supported", req.method),
+            ));
+        }
+        let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let v3 = header(req.headers, "authorization").is_some_and(|a| a.starts_with("ACS3-"));
+        let (action, version) = if v3 {
+            (
+                header(req.headers, "x-acs-action")
+                    .unwrap_or_default()
+                    .to_string(),
+                header(req.headers, "x-acs-version")
+                    .unwrap_or_default()
+                    .to_string(),
+            )
+        } else {
+            (
+                get("Action").unwrap_or_default(),
+                get("Version").unwrap_or_default(),
+            )
+        };
+        *action_out = action.clone();
+
+        let auth: AliyunAuth = sig::parse(all, req.headers).map_err(auth_err)?;
+        let (principal, secret) =
+            self.engine
+                .access_key(auth.access_key_id())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        404,
+                        "InvalidAccessKeyId.NotFound",
+                        "Specified access key is not found.",
+                    )
+                })?;
+        let ts = sig::parse_timestamp(auth.timestamp()).map_err(auth_err)?;
+        sig::check_timestamp(ts, req.now).map_err(auth_err)?;
+        match &auth {
+            AliyunAuth::V1 { .. } => {
+                sig::verify_v1(req.method, all, &auth, &secret).map_err(auth_err)?
+            }
+            AliyunAuth::V3 { .. } => sig::verify_v3(
+                req.method,
+                req.path,
+                req.query,
+                req.headers,
+                req.body,
+                &auth,
+                &secret,
+            )
+            .map_err(auth_err)?,
+        }
+        // Only a genuine request may spend a nonce.
+        self.nonces
+            .check_and_insert(auth.access_key_id(), auth.nonce(), req.now)
+            .map_err(auth_err)?;
+
+        if version != VERSION {
+            return Err(ApiError::new(
+                400,
+                "InvalidVersion",
+                format!("Specified parameter Version `{version}` is not valid."),
+            ));
+        }
+        if !ACTIONS.contains(&action.as_str()) {
+            return Err(ApiError::new(
+                404,
+                "InvalidAction.NotFound",
+                format!("Specified api `{action}` is not found"),
+            ));
+        }
+        let region = match get("RegionId").filter(|r| !r.is_empty()) {
+            None => None,
+            Some(r) => match catalog::region_by_aliyun(&r) {
+                Some(reg) => Some(reg.id.to_string()),
+                None => {
+                    return Err(ApiError::new(
+                        400,
+                        "InvalidRegionId",
+                        format!("The specified region `{r}` does not exist."),
+                    ));
+                }
+            },
+        };
+        if self
+            .limiter
+            .check(&principal.account, &action, rate_limit(&action))
+            .is_err()
+        {
+            return Err(ApiError::new(
+                400,
+                "Throttling",
+                "Request was denied due to request throttling.",
+            ));
+        }
+        let p = params::Params::new(
+            all.iter()
+                .filter(|(k, _)| !COMMON.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        );
+        let ctx = Ctx {
+            principal,
+            request_id: request_id.to_string(),
+            region,
+            action,
+        };
+        actions::dispatch(&self.engine, &ctx, &p).await
+    }
+}
