@@ -9,7 +9,19 @@ from pathlib import Path
 import pytest
 
 import nubis
-from nubis import Catalog, Cvm, Inst, Server, launch
+from nubis import (
+    ALI_GENERATIONS,
+    AliCatalog,
+    AliInst,
+    Catalog,
+    Cvm,
+    Inst,
+    Server,
+    ali_catalog_of,
+    ali_launch,
+    ecs_client,
+    launch,
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -127,3 +139,54 @@ def running(make_instance) -> Inst:
 @pytest.fixture
 def stopped(make_instance) -> Inst:
     return make_instance(state="STOPPED")
+
+
+# --------------------------------------------------------------------------------------
+# Alibaba Cloud ECS (the same default server; see nubis.py for the clients)
+
+
+@pytest.fixture
+def ecs(server):
+    """The legacy official client (AcsClient + aliyun-python-sdk-ecs request classes)."""
+    return ecs_client(server, "legacy")
+
+
+@pytest.fixture
+def ecs_tea(server):
+    """The Tea official client (alibabacloud_ecs20140526)."""
+    return ecs_client(server, "tea")
+
+
+@pytest.fixture(params=ALI_GENERATIONS)
+def ecs_any(server, request):
+    """Each official client generation in turn."""
+    return ecs_client(server, request.param)
+
+
+@pytest.fixture(scope="session")
+def ali_catalog(server) -> AliCatalog:
+    return ali_catalog_of(ecs_client(server, "legacy"))
+
+
+@pytest.fixture
+def ali_make_instance(server, ali_catalog):
+    """ali_make_instance(os_family="linux", status="Running", password=None, amount=1) ->
+    AliInst (a list when amount > 1), created through the legacy client and settled."""
+    ecs = ecs_client(server, "legacy")
+
+    def make(os_family: str = "linux", status: str = "Running", password: str | None = None,
+             amount: int = 1, **extra) -> AliInst | list[AliInst]:
+        got = ali_launch(ecs, server.admin, ali_catalog, os_family, amount, password, status=status, **extra)
+        return got[0] if amount == 1 else got
+
+    return make
+
+
+@pytest.fixture
+def ali_running(ali_make_instance) -> AliInst:
+    return ali_make_instance()
+
+
+@pytest.fixture
+def ali_stopped(ali_make_instance) -> AliInst:
+    return ali_make_instance(status="Stopped")

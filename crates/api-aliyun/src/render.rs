@@ -211,7 +211,7 @@ mod tests {
         let v = json!({"RequestId": "R", "Instances": {"Instance": [{"InstanceId": "a"}, {"InstanceId": "b<"}]}});
         assert_eq!(
             xml("DescribeInstancesResponse", &v),
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DescribeInstancesResponse><RequestId>R</RequestId><Instances><Instance><InstanceId>a</InstanceId></Instance><Instance><InstanceId>b&lt;</InstanceId></Instance></Instances></DescribeInstancesResponse>"
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DescribeInstancesResponse><Instances><Instance><InstanceId>a</InstanceId></Instance><Instance><InstanceId>b&lt;</InstanceId></Instance></Instances><RequestId>R</RequestId></DescribeInstancesResponse>"
         );
     }
 
