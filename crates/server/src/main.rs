@@ -143,6 +143,7 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
         cfg.driver
     );
     println!("  Tencent CVM 2017-03-12  http://{addr}/   region ap-guangzhou");
+    println!("  Alibaba ECS 2014-05-26  http://{addr}/   region cn-hangzhou");
     println!("  health                  http://{addr}/healthz   metrics http://{addr}/metrics");
     println!();
     println!("tccli:");
