@@ -155,6 +155,14 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
     println!(
         "  client = cvm_client.CvmClient(credential.Credential(\"{id}\", \"{secret}\"), \"ap-guangzhou\", ClientProfile(httpProfile=hp))"
     );
+    println!("alibabacloud-ecs20140526 (Tea SDK):");
+    println!(
+        "  ecs = Client(Config(access_key_id=\"{id}\", access_key_secret=\"{secret}\", endpoint=\"{addr}\", protocol=\"http\", region_id=\"cn-hangzhou\"))"
+    );
+    println!("aliyun-python-sdk-core:");
+    println!(
+        "  client = AcsClient(\"{id}\", \"{secret}\", \"cn-hangzhou\"); request.set_endpoint(\"{addr}\")"
+    );
 }
 
 async fn shutdown() {
