@@ -434,16 +434,13 @@ fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             && itype.as_deref().is_none_or(|t| {
                 catalog::instance_type(&i.instance_type).is_some_and(|ty| ty.aliyun == t)
             })
-            && key_name.is_none()
-            || key_id.as_ref().is_some_and(|k| i.key_ids.contains(k))
+            && (key_name.is_none() || key_id.as_ref().is_some_and(|k| i.key_ids.contains(k)))
     };
     let filter = |i: &Instance| {
         filter(i)
-            && lock.as_deref().is_none_or(|l| {
-                render::instance(i, "")["OperationLocks"]["LockReason"]
-                    .as_array()
-                    .is_some_and(|a| a.iter().any(|x| x["LockReason"] == l))
-            })
+            && lock
+                .as_deref()
+                .is_none_or(|l| render::locks(i).iter().any(|x| x["LockReason"] == l))
             && tags.iter().all(|(k, v)| {
                 i.tags
                     .iter()

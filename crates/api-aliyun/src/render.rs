@@ -55,7 +55,7 @@ pub fn zone_name(id: &str) -> &str {
     catalog::zone(id).map(|z| z.aliyun).unwrap_or(id)
 }
 
-fn locks(i: &Instance) -> Vec<Value> {
+pub fn locks(i: &Instance) -> Vec<Value> {
     let mut out = Vec::new();
     match i.restriction {
         Restriction::Security | Restriction::Banned | Restriction::Frozen => {
