@@ -92,7 +92,7 @@ pub fn map(e: DomainError) -> ApiError {
             );
         }
         DomainError::PolicyDenied(_) => (403, "Forbidden.RAM"),
-        DomainError::UnsupportedRegion(_) => (400, "InvalidRegionId"),
+        DomainError::UnsupportedRegion(_) => (404, "InvalidRegionId.NotFound"),
         DomainError::InvalidZone(_) => (404, "InvalidZoneId.NotFound"),
         DomainError::Unavailable(_) => (503, "ServiceUnavailable"),
         DomainError::Internal(_) => (500, "InternalError"),

@@ -255,9 +255,9 @@ impl AliyunApi {
                 Some(reg) => Some(reg.id.to_string()),
                 None => {
                     return Err(ApiError::new(
-                        400,
-                        "InvalidRegionId",
-                        format!("The specified region `{r}` does not exist."),
+                        404,
+                        "InvalidRegionId.NotFound",
+                        format!("The specified RegionId `{r}` does not exist."),
                     ));
                 }
             },
