@@ -945,6 +945,11 @@ def ecs_snapshot(ecs: Ecs, admin: Admin, iid: str) -> tuple:
             admin.instance(iid)["lock"])
 
 
+def reboots(admin: Admin, iid: str) -> list[dict]:
+    """The guest's reboot events (admin guest `restarts` also records stops), oldest first."""
+    return [r for r in admin.guest(iid)["restarts"] if r.get("event", "reboot") == "reboot"]
+
+
 def random_aliyun_instance_id() -> str:
     return "i-" + "".join(random.choice(string.ascii_lowercase + string.digits) for _ in range(20))
 

@@ -176,7 +176,8 @@ async fn dispatch(
             .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
             .header(header::CONTENT_TYPE, reply.content_type);
         if reply.retry_after {
-            resp = resp.header(header::RETRY_AFTER, "1");
+            // `x-acs-retry-after` (ms) is what the Tea SDK reads to raise ThrottlingException.
+            resp = resp.header(header::RETRY_AFTER, "1").header("x-acs-retry-after", "1000");
         }
         return resp.body(Body::from(reply.body)).expect("valid response");
     }

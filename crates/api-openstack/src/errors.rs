@@ -1,0 +1,313 @@
+//! Nova faults and the one mapping from domain errors to them.
+//!
+//! Body `{"<name>": {"code": N, "message": "..."}}`; the name follows from the status
+//! (nova/api/openstack/wsgi.py `_FAULT_NAMES`).
+
+use crate::state::{Extra, action_name, nova_state, task_of};
+use nubis_core::{DomainError, KmsState, ResourceKind, Unsupported};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fault {
+    pub status: u16,
+    pub message: String,
+}
+
+impl Fault {
+    pub fn new(status: u16, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, message)
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Self::new(409, message)
+    }
+    pub fn server_not_found(id: &str) -> Self {
+        Self::not_found(format!("Instance {id} could not be found."))
+    }
+    pub fn malformed() -> Self {
+        Self::bad_request("Malformed request body")
+    }
+
+    pub fn name(&self) -> &'static str {
+        fault_name(self.status)
+    }
+
+    pub fn body(&self) -> Value {
+        json!({ self.name(): {"code": self.status, "message": self.message} })
+    }
+}
+
+pub fn fault_name(status: u16) -> &'static str {
+    match status {
+        400 => "badRequest",
+        401 => "unauthorized",
+        403 => "forbidden",
+        404 => "itemNotFound",
+        405 => "badMethod",
+        409 => "conflictingRequest",
+        413 | 429 => "overLimit",
+        415 => "badMediaType",
+        501 => "notImplemented",
+        503 => "serviceUnavailable",
+        _ => "computeFault",
+    }
+}
+
+/// Domain error → Nova fault. `server` is the UUID the request named (domain errors carry
+/// the canonical record's Tencent ID, which a Nova client has never seen).
+pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
+    let sid = |id: &str| server.map(|u| u.to_string()).unwrap_or_else(|| id.to_string());
+    match e {
+        DomainError::MissingParameter(name) => {
+            Fault::bad_request(format!("'{name}' is a required property"))
+        }
+        DomainError::UnknownParameter(name) => Fault::bad_request(format!(
+            "Additional properties are not allowed ('{name}' was unexpected)"
+        )),
+        DomainError::InvalidValue { name, reason } => {
+            Fault::bad_request(format!("Invalid input for field/attribute {name}. {reason}"))
+        }
+        DomainError::InvalidParameter(m) => Fault::bad_request(m),
+        e @ (DomainError::TooMany { .. } | DomainError::TooLong { .. }) => {
+            Fault::bad_request(e.to_string())
+        }
+        DomainError::Malformed { kind, id } => match kind {
+            ResourceKind::Instance => Fault::server_not_found(&sid(&id)),
+            _ => Fault::bad_request(format!("Invalid {kind} ID {id}")),
+        },
+        DomainError::NotFound { kind, id } => match kind {
+            ResourceKind::Instance => Fault::server_not_found(&sid(&id)),
+            ResourceKind::KeyPair => Fault::bad_request("Invalid key_name provided."),
+            ResourceKind::Image => Fault::bad_request("Can not find requested image"),
+            ResourceKind::InstanceType => {
+                Fault::bad_request(format!("Flavor {id} could not be found."))
+            }
+            ResourceKind::Zone => {
+                Fault::bad_request("The requested availability zone is not available")
+            }
+        },
+        DomainError::InvalidPassword(reason) => {
+            Fault::bad_request(format!("Invalid adminPass: {reason}"))
+        }
+        DomainError::DuplicateKeyName(name) => {
+            Fault::conflict(format!("Key pair '{name}' already exists."))
+        }
+        DomainError::KeyPairNotSupported(name) => {
+            Fault::bad_request(format!("Keypair data is invalid: key pair {name} is not supported"))
+        }
+        DomainError::KeyPairInUse(name) => Fault::conflict(format!(
+            "Key pair {name} is still used by a server and cannot be deleted."
+        )),
+        DomainError::StateConflict { id, state, action } => {
+            let n = nova_state(state, Extra::default());
+            let (attr, value) = match n.task_state {
+                Some(t) => ("task_state", t),
+                None => ("vm_state", n.vm_state),
+            };
+            Fault::conflict(format!(
+                "Cannot '{}' instance {} while it is in {attr} {value}",
+                action_name(action),
+                sid(&id)
+            ))
+        }
+        DomainError::OperationInProgress { id, running, .. } => Fault::conflict(format!(
+            "Cannot perform this action on instance {} while it is in task_state {}",
+            sid(&id),
+            task_of(running)
+        )),
+        DomainError::Restricted { id, .. } => {
+            Fault::conflict(format!("Instance {} is locked", sid(&id)))
+        }
+        DomainError::Unsupported { id, why } => match why {
+            Unsupported::StoppedModeStopCharging => Fault::conflict(format!(
+                "Instance {} has released its resources while stopped",
+                sid(&id)
+            )),
+            Unsupported::WindowsOs => {
+                Fault::bad_request("Key pairs are not supported by Windows images.")
+            }
+            other => Fault::bad_request(format!(
+                "Instance {} cannot do this: {}",
+                sid(&id),
+                match other {
+                    Unsupported::ArmArchitecture => "ARM flavors are not supported",
+                    Unsupported::EdgeZone => "edge zones are not supported",
+                    Unsupported::SpecialInstanceType => "special-purpose flavor",
+                    Unsupported::ReinstallFailed => "the last rebuild failed",
+                    Unsupported::ApplicationRole => "the server has an application role",
+                    _ => "unsupported kind of server",
+                }
+            )),
+        },
+        DomainError::DiskError { id } => Fault::conflict(format!(
+            "Instance {} has a disk in an error state",
+            sid(&id)
+        )),
+        DomainError::KmsKey { id, key, state } => {
+            let m = format!("The encryption key {key} of instance {} ", sid(&id));
+            match state {
+                KmsState::Disabled => Fault::conflict(m + "is disabled"),
+                KmsState::Unauthorized | KmsState::KmsUnauthorized => {
+                    Fault::new(403, m + "may not be used")
+                }
+                KmsState::Deleted | KmsState::Enabled => Fault::bad_request(m + "does not exist"),
+            }
+        }
+        DomainError::RateLimited { .. } => {
+            Fault::new(429, "This request was rate-limited.")
+        }
+        DomainError::DryRunOk => Fault::bad_request("Dry runs are not supported"),
+        DomainError::PolicyDenied(m) => Fault::new(403, m),
+        DomainError::UnsupportedRegion(r) => {
+            Fault::bad_request(format!("Region {r} is not served"))
+        }
+        DomainError::InvalidZone(_) => {
+            Fault::bad_request("The requested availability zone is not available")
+        }
+        DomainError::Unavailable(_) => Fault::new(503, "The service is unavailable."),
+        DomainError::Internal(_) => Fault::new(
+            500,
+            "Unexpected API Error. Please report this at the nubis issue tracker and attach the request ID.",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nubis_core::{Action, InstanceState, Restriction};
+
+    fn id() -> String {
+        "ins-aaaaaaaa".into()
+    }
+
+    #[test]
+    fn names_by_status() {
+        for (s, n) in [
+            (400, "badRequest"),
+            (401, "unauthorized"),
+            (403, "forbidden"),
+            (404, "itemNotFound"),
+            (405, "badMethod"),
+            (406, "computeFault"),
+            (409, "conflictingRequest"),
+            (413, "overLimit"),
+            (429, "overLimit"),
+            (500, "computeFault"),
+            (501, "notImplemented"),
+            (503, "serviceUnavailable"),
+        ] {
+            assert_eq!(fault_name(s), n);
+        }
+        let f = Fault::conflict("x");
+        assert_eq!(
+            f.body(),
+            json!({"conflictingRequest": {"code": 409, "message": "x"}})
+        );
+    }
+
+    #[test]
+    fn domain_errors() {
+        let u = Uuid::nil();
+        let f = map(
+            DomainError::StateConflict {
+                id: id(),
+                state: InstanceState::Rescue,
+                action: Action::Reboot,
+            },
+            Some(u),
+        );
+        assert_eq!(f.status, 409);
+        assert_eq!(
+            f.message,
+            format!("Cannot 'reboot' instance {u} while it is in vm_state rescued")
+        );
+        let f = map(
+            DomainError::StateConflict {
+                id: id(),
+                state: InstanceState::Rebooting,
+                action: Action::Stop,
+            },
+            Some(u),
+        );
+        assert_eq!(
+            f.message,
+            format!("Cannot 'stop' instance {u} while it is in task_state rebooting")
+        );
+        let f = map(
+            DomainError::NotFound {
+                kind: ResourceKind::Instance,
+                id: "x".into(),
+            },
+            Some(u),
+        );
+        assert_eq!(
+            (f.status, f.name(), f.message.as_str()),
+            (
+                404,
+                "itemNotFound",
+                format!("Instance {u} could not be found.").as_str()
+            )
+        );
+        let cases = [
+            (
+                DomainError::OperationInProgress {
+                    id: id(),
+                    running: Action::Reboot,
+                    same_action: true,
+                },
+                409,
+            ),
+            (
+                DomainError::Restricted {
+                    id: id(),
+                    restriction: Restriction::Frozen,
+                },
+                409,
+            ),
+            (DomainError::DuplicateKeyName("k".into()), 409),
+            (DomainError::InvalidPassword("short".into()), 400),
+            (
+                DomainError::NotFound {
+                    kind: ResourceKind::InstanceType,
+                    id: "f".into(),
+                },
+                400,
+            ),
+            (
+                DomainError::NotFound {
+                    kind: ResourceKind::Image,
+                    id: "i".into(),
+                },
+                400,
+            ),
+            (
+                DomainError::Unsupported {
+                    id: id(),
+                    why: Unsupported::ArmArchitecture,
+                },
+                400,
+            ),
+            (DomainError::PolicyDenied("no".into()), 403),
+            (DomainError::RateLimited { retry_after_ms: 1 }, 429),
+            (DomainError::Unavailable("db".into()), 503),
+            (DomainError::Internal("bug".into()), 500),
+        ];
+        for (e, status) in cases {
+            let dbg = format!("{e:?}");
+            let f = map(e, Some(u));
+            assert_eq!(f.status, status, "{dbg}");
+            // The Tencent ID never leaks into a Nova message.
+            assert!(!f.message.contains("ins-"), "{dbg}: {}", f.message);
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! Keystone v3: version documents and password tokens (issue, validate, revoke).
+//!
+//! One user exists: `admin` in domain `Default`, member of project `admin`, with the roles
+//! admin, member and reader. Its password is the admin account's Keystone password.
+
+use crate::ids::{self, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME};
+use crate::render::keystone_time;
+use crate::tokens::{Scope, TOKEN_TTL_SECS, Token, now};
+use crate::{OpenStackApi, RawRequest, Reply};
+use serde_json::{Value, json};
+
+const ADMIN_USER: &str = "admin";
+const ADMIN_PROJECT: &str = "admin";
+
+/// Keystone's error envelope.
+pub(crate) fn error(status: u16, message: &str) -> Reply {
+    let title = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        _ => "Internal Server Error",
+    };
+    Reply::json(
+        status,
+        &json!({"error": {"code": status, "title": title, "message": message}}),
+    )
+}
+
+pub(crate) const UNAUTHORIZED: &str = "The request you have made requires authentication.";
+
+fn unauthorized(base: &str) -> Reply {
+    error(401, UNAUTHORIZED).header(
+        "www-authenticate",
+        format!("Keystone uri=\"{base}/identity\""),
+    )
+}
+
+fn v3(base: &str) -> Value {
+    json!({
+        "id": "v3.14",
+        "status": "stable",
+        "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": format!("{base}/identity/v3/")}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}],
+    })
+}
+
+pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str) -> Reply {
+    let base = req.base_url();
+    let path = rest.trim_end_matches('/');
+    let get = matches!(req.method, "GET" | "HEAD");
+    match path {
+        "" if get => Reply::json(300, &json!({"versions": {"values": [v3(&base)]}}))
+            .op("identity.versions"),
+        "/v3" if get => Reply::json(200, &json!({"version": v3(&base)})).op("identity.version"),
+        "/v3/auth/tokens" => match req.method {
+            "POST" => issue(api, req, &base).await.op("identity.token.issue"),
+            "GET" | "HEAD" => validate(api, req, &base).op("identity.token.validate"),
+            "DELETE" => revoke(api, req, &base).op("identity.token.revoke"),
+            _ => error(405, "The method is not allowed for the requested URL."),
+        },
+        "" | "/v3" => error(405, "The method is not allowed for the requested URL."),
+        _ => error(404, "The resource could not be found."),
+    }
+}
+
+fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
+}
+
+/// `{"id": "default"}` or `{"name": "Default"}` names the one domain.
+fn is_default_domain(d: &Value) -> bool {
+    match (d.get("id"), d.get("name")) {
+        (Some(Value::String(id)), _) => id == DEFAULT_DOMAIN_ID,
+        (None, Some(Value::String(name))) => name == DEFAULT_DOMAIN_NAME,
+        _ => false,
+    }
+}
+
+fn malformed(what: &str) -> Reply {
+    error(400, &format!("Expecting to find {what} in the request body."))
+}
+
+async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
+    let Ok(body) = serde_json::from_slice::<Value>(req.body) else {
+        return error(400, "Malformed request body: not JSON.");
+    };
+    let Some(auth) = body.get("auth").filter(|a| a.is_object()) else {
+        return malformed("auth");
+    };
+    let Some(identity) = auth.get("identity").filter(|a| a.is_object()) else {
+        return malformed("identity");
+    };
+    let methods: Vec<String> = match identity.get("methods").and_then(Value::as_array) {
+        Some(m) if !m.is_empty() && m.iter().all(Value::is_string) => m
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
+        _ => return malformed("methods"),
+    };
+    // Who: a password, or an existing token (re-scoping keeps its expiry).
+    let (account, expires_at) = if methods.iter().any(|m| m == "password") {
+        let Some(user) = identity
+            .get("password")
+            .and_then(|p| p.get("user"))
+            .filter(|u| u.is_object())
+        else {
+            return malformed("password.user");
+        };
+        let Some(password) = user.get("password").and_then(Value::as_str) else {
+            return malformed("password.user.password");
+        };
+        let named = match (user.get("id"), user.get("name")) {
+            (Some(Value::String(id)), _) => *id == ids::user_id(ids::ADMIN_ACCOUNT),
+            (None, Some(Value::String(name))) => {
+                let Some(domain) = user.get("domain") else {
+                    return malformed("password.user.domain");
+                };
+                name == ADMIN_USER && is_default_domain(domain)
+            }
+            _ => return malformed("password.user.id or name"),
+        };
+        if !named || !api.check_admin_password(password).await {
+            return unauthorized(base);
+        }
+        (ids::ADMIN_ACCOUNT.to_string(), now() + TOKEN_TTL_SECS)
+    } else if methods.iter().any(|m| m == "token") {
+        let Some(id) = str_at(identity, &["token", "id"]) else {
+            return malformed("token.id");
+        };
+        match api.tokens.get(id) {
+            Some(t) => (t.account, t.expires_at),
+            None => return unauthorized(base),
+        }
+    } else {
+        return unauthorized(base);
+    };
+    // What for.
+    let scope = match auth.get("scope") {
+        None | Some(Value::Null) => Scope::Unscoped,
+        Some(Value::String(s)) if s == "unscoped" => Scope::Unscoped,
+        Some(s @ Value::Object(_)) => {
+            if let Some(p) = s.get("project") {
+                let ok = match (p.get("id"), p.get("name")) {
+                    (Some(Value::String(id)), _) => *id == ids::project_id(&account),
+                    (None, Some(Value::String(name))) => {
+                        name == ADMIN_PROJECT
+                            && p.get("domain").is_some_and(is_default_domain)
+                    }
+                    _ => return malformed("scope.project.id or name"),
+                };
+                if !ok {
+                    return unauthorized(base);
+                }
+                Scope::Project
+            } else if let Some(d) = s.get("domain") {
+                if !is_default_domain(d) {
+                    return unauthorized(base);
+                }
+                Scope::Domain
+            } else {
+                // System scope and anything else: not offered.
+                return unauthorized(base);
+            }
+        }
+        Some(_) => return malformed("scope"),
+    };
+    let (id, token) = api.tokens.issue(Token {
+        account: account.clone(),
+        user_name: ADMIN_USER.into(),
+        scope,
+        methods,
+        issued_at: now(),
+        expires_at,
+        audit_id: String::new(),
+    });
+    let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
+    Reply::json(201, &token_body(&token, base, catalog)).header("x-subject-token", id)
+}
+
+/// The caller's own token must be valid; the subject token is the one looked at.
+fn subject(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Result<(String, Token), Reply> {
+    let caller = req.header("x-auth-token").unwrap_or_default();
+    if api.tokens.get(caller).is_none() {
+        return Err(unauthorized(base));
+    }
+    let Some(id) = req.header("x-subject-token") else {
+        return Err(error(404, "Could not find token."));
+    };
+    match api.tokens.get(id) {
+        Some(t) => Ok((id.to_string(), t)),
+        None => Err(error(404, &format!("Could not find token: {id}."))),
+    }
+}
+
+fn validate(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
+    match subject(api, req, base) {
+        Ok((id, token)) => {
+            let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
+            Reply::json(200, &token_body(&token, base, catalog)).header("x-subject-token", id)
+        }
+        Err(r) => r,
+    }
+}
+
+fn revoke(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
+    match subject(api, req, base) {
+        Ok((id, _)) => {
+            api.tokens.revoke(&id);
+            Reply::empty(204)
+        }
+        Err(r) => r,
+    }
+}
+
+fn domain() -> Value {
+    json!({"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME})
+}
+
+pub(crate) fn catalog(base: &str) -> Value {
+    let region = nubis_core::catalog::REGIONS
+        .first()
+        .map(|r| r.openstack)
+        .unwrap_or("RegionOne");
+    let entry = |ty: &str, name: &str, url: String| {
+        let endpoints: Vec<Value> = ["public", "internal", "admin"]
+            .iter()
+            .map(|interface| {
+                json!({
+                    "id": ids::endpoint_id(name, interface),
+                    "interface": interface,
+                    "region_id": region,
+                    "region": region,
+                    "url": url,
+                })
+            })
+            .collect();
+        json!({"type": ty, "name": name, "id": ids::service_id(name), "endpoints": endpoints})
+    };
+    json!([
+        entry("compute", "nova", format!("{base}/compute/v2.1")),
+        entry("image", "glance", format!("{base}/image")),
+        entry("identity", "keystone", format!("{base}/identity")),
+    ])
+}
+
+pub(crate) fn token_body(t: &Token, base: &str, with_catalog: bool) -> Value {
+    let mut tok = json!({
+        "methods": t.methods,
+        "user": {
+            "id": ids::user_id(&t.account),
+            "name": t.user_name,
+            "domain": domain(),
+            "password_expires_at": null,
+        },
+        "audit_ids": [t.audit_id],
+        "issued_at": keystone_time(t.issued_at),
+        "expires_at": keystone_time(t.expires_at),
+    });
+    let roles: Vec<Value> = ids::ROLES
+        .iter()
+        .map(|r| json!({"id": ids::role_id(r), "name": r}))
+        .collect();
+    match t.scope {
+        Scope::Unscoped => {}
+        Scope::Project => {
+            tok["project"] = json!({
+                "id": ids::project_id(&t.account),
+                "name": ADMIN_PROJECT,
+                "domain": domain(),
+            });
+            tok["is_domain"] = json!(false);
+            tok["roles"] = json!(roles);
+        }
+        Scope::Domain => {
+            tok["domain"] = domain();
+            tok["roles"] = json!(roles);
+        }
+    }
+    if t.scope != Scope::Unscoped && with_catalog {
+        tok["catalog"] = catalog(base);
+    }
+    json!({"token": tok})
+}

@@ -1,0 +1,290 @@
+//! OpenStack dialect: Keystone v3 (password tokens), Nova v2.1 (microversions 2.1–2.96) and a
+//! minimal Glance v2, under the path prefixes `/identity`, `/compute` and `/image` of the one
+//! listener. Thin like the other dialects: parse, call the engine, render, and one function
+//! (`errors::map`) that turns domain errors into Nova faults. No rule about states lives here.
+//!
+//! Tokens are opaque random strings kept in memory for one hour: they do not survive a restart
+//! (clients simply authenticate again on the 401).
+
+mod compute;
+pub mod errors;
+mod identity;
+mod image;
+pub mod microversion;
+pub mod render;
+pub mod state;
+mod tokens;
+
+use nubis_core::Principal;
+use nubis_engine::Engine;
+use parking_lot::Mutex;
+use serde_json::Value;
+use std::collections::HashMap;
+
+pub use tokens::{TOKEN_TTL_SECS, Token};
+
+/// Paths this dialect serves (each with everything under it).
+pub const PREFIXES: &[&str] = &["/identity", "/compute", "/image"];
+
+/// Is this request OpenStack's? (A path under one of [`PREFIXES`].)
+pub fn claims(path: &str) -> bool {
+    PREFIXES.iter().any(|p| {
+        path.strip_prefix(p)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
+}
+
+pub struct RawRequest<'a> {
+    pub method: &'a str,
+    /// The Host header as received (catalog URLs are built from it).
+    pub host: &'a str,
+    pub path: &'a str,
+    pub raw_query: &'a str,
+    /// Lower-case names.
+    pub headers: &'a [(String, String)],
+    pub body: &'a [u8],
+}
+
+impl RawRequest<'_> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn query(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.raw_query.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// `http://host:port`, from the Host header.
+    pub(crate) fn base_url(&self) -> String {
+        let host = self
+            .host
+            .trim()
+            .trim_start_matches("http://")
+            .trim_start_matches("https://")
+            .trim_end_matches('/');
+        let host = if host.is_empty() { "localhost" } else { host };
+        format!("http://{host}")
+    }
+}
+
+pub struct Reply {
+    pub status: u16,
+    /// Besides Content-Type.
+    pub headers: Vec<(String, String)>,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// `identity`, `compute` or `image` (for logs and metrics).
+    pub service: &'static str,
+    /// A short name of what was asked (for logs and metrics), e.g. `server.action.reboot`.
+    pub operation: String,
+    pub request_id: String,
+}
+
+impl Reply {
+    pub(crate) fn json(status: u16, v: &Value) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            content_type: "application/json",
+            body: serde_json::to_vec(v).expect("json"),
+            service: "",
+            operation: String::new(),
+            request_id: String::new(),
+        }
+    }
+
+    pub(crate) fn empty(status: u16) -> Self {
+        Self {
+            body: Vec::new(),
+            ..Self::json(status, &Value::Null)
+        }
+    }
+
+    pub(crate) fn text(status: u16, text: &str) -> Self {
+        Self {
+            content_type: "text/plain; charset=UTF-8",
+            body: text.as_bytes().to_vec(),
+            ..Self::empty(status)
+        }
+    }
+
+    pub(crate) fn header(mut self, name: &str, value: impl Into<String>) -> Self {
+        self.headers.push((name.to_string(), value.into()));
+        self
+    }
+
+    pub(crate) fn op(mut self, operation: impl Into<String>) -> Self {
+        self.operation = operation.into();
+        self
+    }
+}
+
+/// The admin account's Keystone credentials, as the server knows them at start.
+#[derive(Debug, Clone, Default)]
+pub struct AdminCredentials {
+    /// Keystone password of user `admin` (checked against a hash made at start; the clear
+    /// text is not kept).
+    pub password: Option<String>,
+    /// An access key of the admin account: tokens act as its principal.
+    pub access_key_id: Option<String>,
+}
+
+pub struct OpenStackApi {
+    pub(crate) engine: Engine,
+    pub(crate) tokens: tokens::Tokens,
+    admin_password_hash: Option<String>,
+    admin_key_id: Option<String>,
+    /// Request ID of a reboot → it is a hard one (operations never change their mode).
+    pub(crate) reboot_modes: Mutex<HashMap<String, bool>>,
+}
+
+impl OpenStackApi {
+    pub fn new(engine: Engine, creds: AdminCredentials) -> Self {
+        if creds.password.is_none() {
+            tracing::warn!(
+                "no Keystone admin password known: OpenStack password authentication is disabled"
+            );
+        }
+        Self {
+            engine,
+            tokens: tokens::Tokens::default(),
+            admin_password_hash: creds
+                .password
+                .as_deref()
+                .map(nubis_auth::password::hash),
+            admin_key_id: creds.access_key_id,
+            reboot_modes: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Does `password` belong to the admin user?
+    pub(crate) async fn check_admin_password(&self, password: &str) -> bool {
+        let Some(hash) = self.admin_password_hash.clone() else {
+            return false;
+        };
+        let pw = password.to_string();
+        tokio::task::spawn_blocking(move || nubis_auth::password::verify(&pw, &hash))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// The principal every Keystone user acts as (only `admin` exists so far).
+    pub(crate) fn admin_principal(&self) -> Principal {
+        self.admin_key_id
+            .as_deref()
+            .and_then(|id| self.engine.access_key(id))
+            .map(|(p, _)| p)
+            .unwrap_or_else(|| Principal {
+                account: ids::ADMIN_ACCOUNT.into(),
+                user: "admin".into(),
+                is_admin: true,
+            })
+    }
+
+    pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
+        let request_id = format!("req-{}", uuid::Uuid::new_v4());
+        let (service, mut reply) = if let Some(rest) = req.path.strip_prefix("/identity") {
+            ("identity", identity::handle(self, &req, rest).await)
+        } else if let Some(rest) = req.path.strip_prefix("/compute") {
+            ("compute", compute::handle(self, &req, rest, &request_id).await)
+        } else if let Some(rest) = req.path.strip_prefix("/image") {
+            ("image", image::handle(self, &req, rest).await)
+        } else {
+            ("", Reply::text(404, "Not Found"))
+        };
+        reply.service = service;
+        reply
+            .headers
+            .push(("x-openstack-request-id".into(), request_id.clone()));
+        if service == "compute" {
+            reply
+                .headers
+                .push(("x-compute-request-id".into(), request_id.clone()));
+        }
+        if req.method == "HEAD" {
+            reply.body.clear();
+        }
+        reply.request_id = request_id;
+        reply
+    }
+}
+
+/// Stable OpenStack identifiers derived from nubis records.
+pub mod ids {
+    use uuid::Uuid;
+
+    pub const ADMIN_ACCOUNT: &str = "admin";
+    pub const DEFAULT_DOMAIN_ID: &str = "default";
+    pub const DEFAULT_DOMAIN_NAME: &str = "Default";
+    /// Roles every token of the admin user carries.
+    pub const ROLES: &[&str] = &["admin", "member", "reader"];
+    /// The built-in network every server is attached to (there is no Neutron).
+    pub const NETWORK_NAME: &str = "private";
+
+    const NS: Uuid = Uuid::from_u128(0x6e75_6269_735f_4f53_8a00_0000_0000_0001);
+
+    fn derived(kind: &str, name: &str) -> Uuid {
+        Uuid::new_v5(&NS, format!("{kind}:{name}").as_bytes())
+    }
+
+    /// Keystone user ID of an account's user (32 hex digits, Keystone's form).
+    pub fn user_id(account: &str) -> String {
+        derived("user", account).simple().to_string()
+    }
+    /// Keystone project ID of an account.
+    pub fn project_id(account: &str) -> String {
+        derived("project", account).simple().to_string()
+    }
+    pub fn role_id(role: &str) -> String {
+        derived("role", role).simple().to_string()
+    }
+    pub fn service_id(service: &str) -> String {
+        derived("service", service).simple().to_string()
+    }
+    pub fn endpoint_id(service: &str, interface: &str) -> String {
+        derived("endpoint", &format!("{service}/{interface}"))
+            .simple()
+            .to_string()
+    }
+    /// Glance ID of a catalogue image.
+    pub fn image_uuid(image_id: &str) -> Uuid {
+        derived("image", image_id)
+    }
+    pub fn network_uuid() -> Uuid {
+        derived("network", NETWORK_NAME)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claims_prefixes_only() {
+        for p in [
+            "/identity",
+            "/identity/v3/auth/tokens",
+            "/compute/",
+            "/compute/v2.1/servers",
+            "/image",
+            "/image/v2/images",
+        ] {
+            assert!(claims(p), "{p}");
+        }
+        for p in ["/", "/identityx", "/computer", "/images", "/admin/v1/x", "/healthz"] {
+            assert!(!claims(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn derived_ids_are_stable() {
+        assert_eq!(ids::user_id("admin"), ids::user_id("admin"));
+        assert_ne!(ids::user_id("admin"), ids::project_id("admin"));
+        assert_eq!(ids::user_id("admin").len(), 32);
+    }
+}

@@ -1,0 +1,399 @@
+//! Records as Nova, Glance and Keystone JSON. Every Nova view is built per request
+//! microversion: Tempest validates bodies with `additionalProperties: false`, so a field added
+//! in a later version must not appear at an earlier one.
+
+use crate::ids;
+use crate::microversion::Version;
+use crate::state::{Extra, nova_state};
+use nubis_core::{Instance, KeyPair, OsFamily, catalog};
+use serde_json::{Map, Value, json};
+use sha2::Digest;
+
+/// System disk of every server (GiB): what flavors advertise and create allocates.
+pub const ROOT_DISK_GIB: u32 = 50;
+/// The simulated compute host.
+pub const HOST: &str = "nubis-sim";
+
+fn datetime(ms: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` (Nova `created`/`updated`, Glance `created_at`).
+pub fn iso_seconds(ms: i64) -> String {
+    datetime(ms)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap_or_default()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffff` without a zone (Nova `OS-SRV-USG:launched_at`, key pairs).
+pub fn iso_micro(ms: i64) -> String {
+    datetime(ms)
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]"
+        ))
+        .unwrap_or_default()
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` (Keystone).
+pub fn keystone_time(secs: i64) -> String {
+    iso_micro(secs * 1000) + "Z"
+}
+
+/// `[self, bookmark]` for a Nova resource path such as `servers/<id>`.
+pub fn links(base: &str, path: &str) -> Value {
+    json!([
+        {"rel": "self", "href": format!("{base}/compute/v2.1/{path}")},
+        {"rel": "bookmark", "href": format!("{base}/compute/{path}")},
+    ])
+}
+
+fn bookmark(base: &str, path: &str) -> Value {
+    json!([{"rel": "bookmark", "href": format!("{base}/compute/{path}")}])
+}
+
+/// Nova flavors are the catalogue's instance types; the id is the type name.
+pub fn flavor(t: &catalog::InstanceType, v: Version, base: &str, detail: bool) -> Value {
+    let mut m = Map::new();
+    m.insert("id".into(), json!(t.name));
+    m.insert("name".into(), json!(t.name));
+    m.insert("links".into(), links(base, &format!("flavors/{}", t.name)));
+    if v.at_least(55) {
+        m.insert("description".into(), Value::Null);
+    }
+    if detail {
+        m.insert("ram".into(), json!(t.memory_gib * 1024));
+        m.insert("vcpus".into(), json!(t.cpu));
+        m.insert("disk".into(), json!(ROOT_DISK_GIB));
+        m.insert(
+            "swap".into(),
+            if v.at_least(75) { json!(0) } else { json!("") },
+        );
+        m.insert("OS-FLV-EXT-DATA:ephemeral".into(), json!(0));
+        m.insert("OS-FLV-DISABLED:disabled".into(), json!(false));
+        m.insert("os-flavor-access:is_public".into(), json!(true));
+        m.insert("rxtx_factor".into(), json!(1.0));
+        if v.at_least(61) {
+            m.insert("extra_specs".into(), json!({}));
+        }
+    }
+    Value::Object(m)
+}
+
+/// A Glance v2 image (not wrapped).
+pub fn image(i: &catalog::Image, owner: &str) -> Value {
+    let id = ids::image_uuid(i.id);
+    let created = "2024-01-01T00:00:00Z";
+    json!({
+        "id": id,
+        "name": i.name,
+        "status": "active",
+        "visibility": "public",
+        "protected": true,
+        "os_hidden": false,
+        "disk_format": "qcow2",
+        "container_format": "bare",
+        "min_disk": i.size_gib,
+        "min_ram": 0,
+        "size": u64::from(i.size_gib) << 30,
+        "virtual_size": u64::from(i.size_gib) << 30,
+        "checksum": null,
+        "os_hash_algo": null,
+        "os_hash_value": null,
+        "owner": owner,
+        "tags": [],
+        "created_at": created,
+        "updated_at": created,
+        "file": format!("/v2/images/{id}/file"),
+        "self": format!("/v2/images/{id}"),
+        "schema": "/v2/schemas/image",
+        // Custom properties, as Glance shows them: top-level keys.
+        "os_type": if i.os == OsFamily::Windows { "windows" } else { "linux" },
+        "os_distro": i.platform.to_lowercase(),
+        "os_admin_user": i.default_user,
+        "nubis_image_id": i.id,
+    })
+}
+
+/// Catalogue image behind a Glance/Nova reference: its UUID, a URL ending in it, or the
+/// catalogue ID itself.
+pub fn image_by_ref(r: &str) -> Option<&'static catalog::Image> {
+    let tail = r.trim().trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    catalog::IMAGES
+        .iter()
+        .find(|i| ids::image_uuid(i.id).to_string() == tail || i.id == tail)
+}
+
+fn mac_of(inst: &Instance) -> String {
+    let b = inst.uuid.as_bytes();
+    format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[13], b[14], b[15])
+}
+
+/// How a server is rendered besides its record.
+pub struct ServerCtx<'a> {
+    pub base: &'a str,
+    pub version: Version,
+    /// The caller may see admin-only attributes.
+    pub admin: bool,
+    pub extra: Extra,
+    pub key_name: Option<String>,
+    /// `GET /servers/{id}` (some fields appear there and not in lists).
+    pub show: bool,
+}
+
+pub fn server_brief(inst: &Instance, base: &str) -> Value {
+    json!({
+        "id": inst.uuid,
+        "name": inst.name,
+        "links": links(base, &format!("servers/{}", inst.uuid)),
+    })
+}
+
+/// The full server view (`GET /servers/{id}`, `/servers/detail`).
+pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
+    let v = c.version;
+    let st = nova_state(inst.state, c.extra);
+    let ty = catalog::instance_type(&inst.instance_type);
+    let zone = catalog::zone(&inst.zone).map(|z| z.openstack).unwrap_or("nova");
+    let project = ids::project_id(&inst.account);
+    let scheduled = st.vm_state != "building";
+    let host_id = if scheduled {
+        hex::encode(sha2::Sha224::digest(format!("{project}{HOST}")))
+    } else {
+        String::new()
+    };
+    let image = json!({
+        "id": ids::image_uuid(&inst.image_id),
+        "links": bookmark(c.base, &format!("images/{}", ids::image_uuid(&inst.image_id))),
+    });
+    let flavor = if v.at_least(47) {
+        json!({
+            "vcpus": ty.map(|t| t.cpu).unwrap_or(0),
+            "ram": ty.map(|t| t.memory_gib * 1024).unwrap_or(0),
+            "disk": inst.system_disk.size_gib,
+            "ephemeral": 0,
+            "swap": 0,
+            "original_name": inst.instance_type,
+            "extra_specs": {},
+        })
+    } else {
+        json!({
+            "id": inst.instance_type,
+            "links": bookmark(c.base, &format!("flavors/{}", inst.instance_type)),
+        })
+    };
+    let metadata: Map<String, Value> = inst
+        .tags
+        .iter()
+        .map(|(k, val)| (k.clone(), json!(val)))
+        .collect();
+    let created = iso_seconds(inst.created_at_ms);
+    let instance_name = format!("instance-{}", &inst.uuid.simple().to_string()[..8]);
+    let mut m = Map::new();
+    let mut put = |k: &str, val: Value| {
+        m.insert(k.to_string(), val);
+    };
+    put("id", json!(inst.uuid));
+    put("name", json!(inst.name));
+    put("status", json!(st.status));
+    put("tenant_id", json!(project));
+    put("user_id", json!(ids::user_id(&inst.account)));
+    put("metadata", Value::Object(metadata));
+    put("hostId", json!(host_id));
+    put("image", image);
+    put("flavor", flavor);
+    put("created", json!(created));
+    put("updated", json!(created));
+    put(
+        "addresses",
+        json!({ ids::NETWORK_NAME: [{
+            "version": 4,
+            "addr": inst.private_ip,
+            "OS-EXT-IPS:type": "fixed",
+            "OS-EXT-IPS-MAC:mac_addr": mac_of(inst),
+        }]}),
+    );
+    put("accessIPv4", json!(""));
+    put("accessIPv6", json!(""));
+    put("links", links(c.base, &format!("servers/{}", inst.uuid)));
+    put("OS-DCF:diskConfig", json!("MANUAL"));
+    put("progress", json!(0));
+    put("OS-EXT-AZ:availability_zone", json!(zone));
+    put("config_drive", json!(""));
+    put("key_name", json!(c.key_name));
+    put(
+        "OS-SRV-USG:launched_at",
+        if scheduled {
+            json!(iso_micro(inst.created_at_ms))
+        } else {
+            Value::Null
+        },
+    );
+    put("OS-SRV-USG:terminated_at", Value::Null);
+    put("security_groups", json!([{"name": "default"}]));
+    put("OS-EXT-STS:task_state", json!(st.task_state));
+    put("OS-EXT-STS:vm_state", json!(st.vm_state));
+    put("OS-EXT-STS:power_state", json!(st.power_state));
+    put("os-extended-volumes:volumes_attached", json!([]));
+    if st.status == "ERROR" {
+        let message = inst
+            .latest_op
+            .as_ref()
+            .and_then(|o| o.error.clone())
+            .unwrap_or_else(|| "Build of instance failed".into());
+        put(
+            "fault",
+            json!({"code": 500, "message": message, "created": created}),
+        );
+    }
+    if c.admin {
+        put("OS-EXT-SRV-ATTR:host", json!(scheduled.then_some(HOST)));
+        put(
+            "OS-EXT-SRV-ATTR:hypervisor_hostname",
+            json!(scheduled.then_some(HOST)),
+        );
+        put("OS-EXT-SRV-ATTR:instance_name", json!(instance_name));
+        if v.at_least(3) {
+            put(
+                "OS-EXT-SRV-ATTR:reservation_id",
+                json!(format!("r-{}", &inst.uuid.simple().to_string()[..8])),
+            );
+            put("OS-EXT-SRV-ATTR:launch_index", json!(0));
+            put("OS-EXT-SRV-ATTR:hostname", json!(inst.host_name));
+            put("OS-EXT-SRV-ATTR:kernel_id", json!(""));
+            put("OS-EXT-SRV-ATTR:ramdisk_id", json!(""));
+            put("OS-EXT-SRV-ATTR:root_device_name", json!("/dev/vda"));
+            put("OS-EXT-SRV-ATTR:user_data", Value::Null);
+        }
+        if v.at_least(16) {
+            put("host_status", json!(if scheduled { "UP" } else { "" }));
+        }
+    } else if v.at_least(90) {
+        put("OS-EXT-SRV-ATTR:hostname", json!(inst.host_name));
+    }
+    let locked = inst.restriction != nubis_core::Restriction::None;
+    if v.at_least(9) {
+        put("locked", json!(locked));
+    }
+    if v.at_least(19) {
+        put(
+            "description",
+            if inst.description.is_empty() {
+                Value::Null
+            } else {
+                json!(inst.description)
+            },
+        );
+    }
+    if v.at_least(26) {
+        put("tags", json!([]));
+    }
+    if v.at_least(63) {
+        put("trusted_image_certificates", Value::Null);
+    }
+    if v.at_least(71) && c.show {
+        put("server_groups", json!([]));
+    }
+    if v.at_least(73) {
+        put(
+            "locked_reason",
+            if locked {
+                json!(format!("{:?}", inst.restriction).to_lowercase())
+            } else {
+                Value::Null
+            },
+        );
+    }
+    if v.at_least(96) {
+        put("pinned_availability_zone", Value::Null);
+    }
+    Value::Object(m)
+}
+
+/// MD5 of the key blob, colon-separated (`ssh-keygen -E md5 -l`).
+pub fn fingerprint(public_key: &str) -> String {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let blob = public_key
+        .split_whitespace()
+        .nth(1)
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_default();
+    md5::Md5::digest(&blob)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The key pair view shared by list, show and create.
+pub fn key_pair(k: &KeyPair, v: Version) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("name".into(), json!(k.name));
+    m.insert("public_key".into(), json!(k.public_key));
+    m.insert("fingerprint".into(), json!(fingerprint(&k.public_key)));
+    if v.at_least(2) {
+        m.insert("type".into(), json!("ssh"));
+    }
+    m
+}
+
+/// `GET /os-keypairs/{name}` adds the database-ish fields.
+pub fn key_pair_detail(k: &KeyPair, v: Version) -> Value {
+    let mut m = key_pair(k, v);
+    let digest = sha2::Sha256::digest(k.id.as_bytes());
+    let id = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff;
+    m.insert("user_id".into(), json!(ids::user_id(&k.account)));
+    m.insert("deleted".into(), json!(false));
+    m.insert("created_at".into(), json!(iso_micro(k.created_at_ms)));
+    m.insert("updated_at".into(), Value::Null);
+    m.insert("deleted_at".into(), Value::Null);
+    m.insert("id".into(), json!(id));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times() {
+        assert_eq!(iso_seconds(1_700_000_000_123), "2023-11-14T22:13:20Z");
+        assert_eq!(iso_micro(1_700_000_000_123), "2023-11-14T22:13:20.123000");
+        assert_eq!(keystone_time(1_700_000_000), "2023-11-14T22:13:20.000000Z");
+    }
+
+    #[test]
+    fn images_resolve_by_uuid_url_or_catalogue_id() {
+        let i = &catalog::IMAGES[0];
+        let u = ids::image_uuid(i.id).to_string();
+        assert_eq!(image_by_ref(&u).map(|x| x.id), Some(i.id));
+        assert_eq!(
+            image_by_ref(&format!("http://h/image/v2/images/{u}")).map(|x| x.id),
+            Some(i.id)
+        );
+        assert_eq!(image_by_ref(i.id).map(|x| x.id), Some(i.id));
+        assert!(image_by_ref("nope").is_none());
+    }
+
+    #[test]
+    fn flavor_fields_follow_the_version() {
+        let t = &catalog::INSTANCE_TYPES[0];
+        let at = |minor| flavor(t, Version(2, minor), "http://h", true);
+        assert_eq!(at(1)["swap"], json!(""));
+        assert!(at(1).get("description").is_none() && at(1).get("extra_specs").is_none());
+        assert_eq!(at(75)["swap"], json!(0));
+        assert!(at(61).get("extra_specs").is_some() && at(55).get("description").is_some());
+        assert_eq!(at(1)["ram"], json!(t.memory_gib * 1024));
+    }
+
+    #[test]
+    fn fingerprint_is_md5_of_blob() {
+        let k = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl";
+        let f = fingerprint(k);
+        assert_eq!(f.len(), 47);
+        assert_eq!(f.matches(':').count(), 15);
+    }
+}

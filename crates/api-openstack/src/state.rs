@@ -1,0 +1,204 @@
+//! Core states spelled the Nova way: the one table (DESIGN.md "One state, three spellings").
+//!
+//! Nova shows a server as `status` plus the pair (`OS-EXT-STS:vm_state`,
+//! `OS-EXT-STS:task_state`) and an integer `OS-EXT-STS:power_state`. A settled state always
+//! comes with a null task_state: Tempest's waiters poll until both match.
+
+use nubis_core::{Action, InstanceState};
+
+/// Nova power states (nova/compute/power_state.py).
+pub const NOSTATE: u8 = 0;
+pub const RUNNING: u8 = 1;
+pub const SHUTDOWN: u8 = 4;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NovaState {
+    pub status: &'static str,
+    pub vm_state: &'static str,
+    pub task_state: Option<&'static str>,
+    pub power_state: u8,
+}
+
+const fn st(
+    status: &'static str,
+    vm_state: &'static str,
+    task_state: Option<&'static str>,
+    power_state: u8,
+) -> NovaState {
+    NovaState {
+        status,
+        vm_state,
+        task_state,
+        power_state,
+    }
+}
+
+/// What else rendering needs besides the core state.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Extra {
+    /// The action holding the instance's lock, if any.
+    pub lock: Option<Action>,
+    /// A reboot in progress is a hard one (HARD_REBOOT rather than REBOOT).
+    pub hard_reboot: bool,
+    /// The hypervisor reports the guest powered on (only consulted while terminating, whose
+    /// Nova spelling depends on the power state it started from).
+    pub powered_on: Option<bool>,
+}
+
+/// The table. Exhaustive on purpose: a new core state must be given a Nova spelling here.
+pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
+    use InstanceState as S;
+    match s {
+        S::Pending => st("BUILD", "building", Some("spawning"), NOSTATE),
+        S::LaunchFailed => st("ERROR", "error", None, NOSTATE),
+        S::Running => match x.lock {
+            // A live password change (changePassword on an ACTIVE server).
+            Some(Action::ResetPassword) => {
+                st("PASSWORD", "active", Some("updating_password"), RUNNING)
+            }
+            _ => st("ACTIVE", "active", None, RUNNING),
+        },
+        S::Starting => st("SHUTOFF", "stopped", Some("powering-on"), SHUTDOWN),
+        S::Stopping => st("ACTIVE", "active", Some("powering-off"), RUNNING),
+        S::Stopped => match x.lock {
+            // An offline guest change (password or keys written to the stopped disk).
+            Some(Action::ResetPassword) => {
+                st("SHUTOFF", "stopped", Some("updating_password"), SHUTDOWN)
+            }
+            _ => st("SHUTOFF", "stopped", None, SHUTDOWN),
+        },
+        S::Rebooting if x.hard_reboot => {
+            st("HARD_REBOOT", "active", Some("rebooting_hard"), RUNNING)
+        }
+        S::Rebooting => st("REBOOT", "active", Some("rebooting"), RUNNING),
+        S::EnteringRescue => st("ACTIVE", "active", Some("rescuing"), RUNNING),
+        S::Rescue => st("RESCUE", "rescued", None, RUNNING),
+        S::ExitingRescue => st("RESCUE", "rescued", Some("unrescuing"), RUNNING),
+        S::Terminating => match x.powered_on {
+            Some(false) => st("SHUTOFF", "stopped", Some("deleting"), SHUTDOWN),
+            _ => st("ACTIVE", "active", Some("deleting"), RUNNING),
+        },
+        // Host maintenance: Nova's own spelling of a live migration.
+        S::EnteringLiveMigrate | S::LiveMigrating | S::ExitingLiveMigrate => {
+            st("MIGRATING", "active", Some("migrating"), RUNNING)
+        }
+        S::Terminated => st("DELETED", "deleted", None, NOSTATE),
+    }
+}
+
+/// The task_state Nova shows while `a` runs (for "while it is in task_state …" messages).
+pub fn task_of(a: Action) -> &'static str {
+    match a {
+        Action::Create => "spawning",
+        Action::Start => "powering-on",
+        Action::Stop => "powering-off",
+        Action::Reboot => "rebooting",
+        Action::Terminate => "deleting",
+        Action::ResetPassword => "updating_password",
+        Action::EnterRescue => "rescuing",
+        Action::ExitRescue => "unrescuing",
+        Action::AssociateKeys | Action::DisassociateKeys => "updating",
+        Action::LiveMigrate => "migrating",
+    }
+}
+
+/// Nova's name for an action in "Cannot '<action>' instance …" messages.
+pub fn action_name(a: Action) -> &'static str {
+    match a {
+        Action::Create => "create",
+        Action::Start => "start",
+        Action::Stop => "stop",
+        Action::Reboot => "reboot",
+        Action::Terminate => "delete",
+        Action::ResetPassword => "set_admin_password",
+        Action::EnterRescue => "rescue",
+        Action::ExitRescue => "unrescue",
+        Action::AssociateKeys | Action::DisassociateKeys => "update",
+        Action::LiveMigrate => "live_migrate",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use InstanceState as S;
+
+    /// DESIGN.md's table, row by row (status, vm_state, task_state).
+    #[test]
+    fn design_table() {
+        let rows: &[(S, &str, &str, Option<&str>)] = &[
+            (S::Pending, "BUILD", "building", Some("spawning")),
+            (S::LaunchFailed, "ERROR", "error", None),
+            (S::Running, "ACTIVE", "active", None),
+            (S::Starting, "SHUTOFF", "stopped", Some("powering-on")),
+            (S::Stopping, "ACTIVE", "active", Some("powering-off")),
+            (S::Stopped, "SHUTOFF", "stopped", None),
+            (S::Rebooting, "REBOOT", "active", Some("rebooting")),
+            (S::EnteringRescue, "ACTIVE", "active", Some("rescuing")),
+            (S::Rescue, "RESCUE", "rescued", None),
+            (S::ExitingRescue, "RESCUE", "rescued", Some("unrescuing")),
+            (S::Terminating, "ACTIVE", "active", Some("deleting")),
+            (S::Terminated, "DELETED", "deleted", None),
+            (S::LiveMigrating, "MIGRATING", "active", Some("migrating")),
+        ];
+        for (s, status, vm, task) in rows {
+            let n = nova_state(*s, Extra::default());
+            assert_eq!((n.status, n.vm_state, n.task_state), (*status, *vm, *task), "{s:?}");
+        }
+        let hard = Extra {
+            hard_reboot: true,
+            ..Extra::default()
+        };
+        let n = nova_state(S::Rebooting, hard);
+        assert_eq!(
+            (n.status, n.vm_state, n.task_state),
+            ("HARD_REBOOT", "active", Some("rebooting_hard"))
+        );
+        let off = Extra {
+            powered_on: Some(false),
+            ..Extra::default()
+        };
+        assert_eq!(nova_state(S::Terminating, off).status, "SHUTOFF");
+        let pw = Extra {
+            lock: Some(Action::ResetPassword),
+            ..Extra::default()
+        };
+        assert_eq!(nova_state(S::Running, pw).status, "PASSWORD");
+        assert_eq!(nova_state(S::Stopped, pw).status, "SHUTOFF");
+    }
+
+    /// Nova's own consistency rules (nova/api/openstack/common.py `_STATE_MAP`): the status
+    /// follows from (vm_state, task_state), and a settled state has no task.
+    #[test]
+    fn status_follows_nova_state_map() {
+        for s in S::ALL {
+            for x in [
+                Extra::default(),
+                Extra {
+                    hard_reboot: true,
+                    lock: Some(Action::ResetPassword),
+                    powered_on: Some(false),
+                },
+            ] {
+                let n = nova_state(s, x);
+                let expect = match (n.vm_state, n.task_state) {
+                    ("building", _) => "BUILD",
+                    ("active", None) => "ACTIVE",
+                    ("active", Some("rebooting")) => "REBOOT",
+                    ("active", Some("rebooting_hard")) => "HARD_REBOOT",
+                    ("active", Some("updating_password")) => "PASSWORD",
+                    ("active", Some("migrating")) => "MIGRATING",
+                    ("active", Some(_)) => "ACTIVE",
+                    ("stopped", _) => "SHUTOFF",
+                    ("rescued", _) => "RESCUE",
+                    ("error", _) => "ERROR",
+                    ("deleted", _) => "DELETED",
+                    other => panic!("unexpected {other:?}"),
+                };
+                assert_eq!(n.status, expect, "{s:?} {x:?}");
+                let powered = matches!(n.vm_state, "active" | "rescued");
+                assert_eq!(n.power_state == RUNNING, powered, "{s:?}");
+            }
+        }
+    }
+}
