@@ -177,7 +177,9 @@ async fn dispatch(
             .header(header::CONTENT_TYPE, reply.content_type);
         if reply.retry_after {
             // `x-acs-retry-after` (ms) is what the Tea SDK reads to raise ThrottlingException.
-            resp = resp.header(header::RETRY_AFTER, "1").header("x-acs-retry-after", "1000");
+            resp = resp
+                .header(header::RETRY_AFTER, "1")
+                .header("x-acs-retry-after", "1000");
         }
         return resp.body(Body::from(reply.body)).expect("valid response");
     }
