@@ -65,7 +65,11 @@ pub fn fault_name(status: u16) -> &'static str {
 /// Domain error → Nova fault. `server` is the UUID the request named (domain errors carry
 /// the canonical record's Tencent ID, which a Nova client has never seen).
 pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
-    let sid = |id: &str| server.map(|u| u.to_string()).unwrap_or_else(|| id.to_string());
+    let sid = |id: &str| {
+        server
+            .map(|u| u.to_string())
+            .unwrap_or_else(|| id.to_string())
+    };
     match e {
         DomainError::MissingParameter(name) => {
             Fault::bad_request(format!("'{name}' is a required property"))
@@ -73,9 +77,9 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         DomainError::UnknownParameter(name) => Fault::bad_request(format!(
             "Additional properties are not allowed ('{name}' was unexpected)"
         )),
-        DomainError::InvalidValue { name, reason } => {
-            Fault::bad_request(format!("Invalid input for field/attribute {name}. {reason}"))
-        }
+        DomainError::InvalidValue { name, reason } => Fault::bad_request(format!(
+            "Invalid input for field/attribute {name}. {reason}"
+        )),
         DomainError::InvalidParameter(m) => Fault::bad_request(m),
         e @ (DomainError::TooMany { .. } | DomainError::TooLong { .. }) => {
             Fault::bad_request(e.to_string())
@@ -101,9 +105,9 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         DomainError::DuplicateKeyName(name) => {
             Fault::conflict(format!("Key pair '{name}' already exists."))
         }
-        DomainError::KeyPairNotSupported(name) => {
-            Fault::bad_request(format!("Keypair data is invalid: key pair {name} is not supported"))
-        }
+        DomainError::KeyPairNotSupported(name) => Fault::bad_request(format!(
+            "Keypair data is invalid: key pair {name} is not supported"
+        )),
         DomainError::KeyPairInUse(name) => Fault::conflict(format!(
             "Key pair {name} is still used by a server and cannot be deleted."
         )),
@@ -162,9 +166,7 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
                 KmsState::Deleted | KmsState::Enabled => Fault::bad_request(m + "does not exist"),
             }
         }
-        DomainError::RateLimited { .. } => {
-            Fault::new(429, "This request was rate-limited.")
-        }
+        DomainError::RateLimited { .. } => Fault::new(429, "This request was rate-limited."),
         DomainError::DryRunOk => Fault::bad_request("Dry runs are not supported"),
         DomainError::PolicyDenied(m) => Fault::new(403, m),
         DomainError::UnsupportedRegion(r) => {

@@ -53,8 +53,9 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
     let path = rest.trim_end_matches('/');
     let get = matches!(req.method, "GET" | "HEAD");
     match path {
-        "" if get => Reply::json(300, &json!({"versions": {"values": [v3(&base)]}}))
-            .op("identity.versions"),
+        "" if get => {
+            Reply::json(300, &json!({"versions": {"values": [v3(&base)]}})).op("identity.versions")
+        }
         "/v3" if get => Reply::json(200, &json!({"version": v3(&base)})).op("identity.version"),
         "/v3/auth/tokens" => match req.method {
             "POST" => issue(api, req, &base).await.op("identity.token.issue"),
@@ -81,7 +82,10 @@ fn is_default_domain(d: &Value) -> bool {
 }
 
 fn malformed(what: &str) -> Reply {
-    error(400, &format!("Expecting to find {what} in the request body."))
+    error(
+        400,
+        &format!("Expecting to find {what} in the request body."),
+    )
 }
 
 async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
@@ -147,8 +151,7 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
                 let ok = match (p.get("id"), p.get("name")) {
                     (Some(Value::String(id)), _) => *id == ids::project_id(&account),
                     (None, Some(Value::String(name))) => {
-                        name == ADMIN_PROJECT
-                            && p.get("domain").is_some_and(is_default_domain)
+                        name == ADMIN_PROJECT && p.get("domain").is_some_and(is_default_domain)
                     }
                     _ => return malformed("scope.project.id or name"),
                 };
@@ -182,17 +185,24 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
 }
 
 /// The caller's own token must be valid; the subject token is the one looked at.
-fn subject(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Result<(String, Token), Reply> {
+fn subject(
+    api: &OpenStackApi,
+    req: &RawRequest<'_>,
+    base: &str,
+) -> Result<(String, Token), Box<Reply>> {
     let caller = req.header("x-auth-token").unwrap_or_default();
     if api.tokens.get(caller).is_none() {
-        return Err(unauthorized(base));
+        return Err(Box::new(unauthorized(base)));
     }
     let Some(id) = req.header("x-subject-token") else {
-        return Err(error(404, "Could not find token."));
+        return Err(Box::new(error(404, "Could not find token.")));
     };
     match api.tokens.get(id) {
         Some(t) => Ok((id.to_string(), t)),
-        None => Err(error(404, &format!("Could not find token: {id}."))),
+        None => Err(Box::new(error(
+            404,
+            &format!("Could not find token: {id}."),
+        ))),
     }
 }
 
@@ -202,7 +212,7 @@ fn validate(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
             let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
             Reply::json(200, &token_body(&token, base, catalog)).header("x-subject-token", id)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 
@@ -212,7 +222,7 @@ fn revoke(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
             api.tokens.revoke(&id);
             Reply::empty(204)
         }
-        Err(r) => r,
+        Err(r) => *r,
     }
 }
 

@@ -21,9 +21,7 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         if !get {
             return Reply::text(405, "405 Method Not Allowed");
         }
-        let v = |id: &str, status: &str| {
-            json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{base}/image/v2/")}]})
-        };
+        let v = |id: &str, status: &str| json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{base}/image/v2/")}]});
         let versions = json!({"versions": [v("v2.15", "CURRENT"), v("v2.0", "SUPPORTED")]});
         let status = if path.is_empty() { 300 } else { 200 };
         return Reply::json(status, &versions).op("image.versions");
@@ -93,7 +91,10 @@ fn list(req: &RawRequest<'_>, owner: &str) -> Reply {
         None => 25,
         Some(Ok(n)) => n.min(1000),
         Some(Err(_)) => {
-            return Reply::text(400, "400 Bad Request\n\nlimit param must be an integer\n\n   ");
+            return Reply::text(
+                400,
+                "400 Bad Request\n\nlimit param must be an integer\n\n   ",
+            );
         }
     };
     let cut = images.len() > limit;

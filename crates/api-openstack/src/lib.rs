@@ -153,10 +153,7 @@ impl OpenStackApi {
         Self {
             engine,
             tokens: tokens::Tokens::default(),
-            admin_password_hash: creds
-                .password
-                .as_deref()
-                .map(nubis_auth::password::hash),
+            admin_password_hash: creds.password.as_deref().map(nubis_auth::password::hash),
             admin_key_id: creds.access_key_id,
             reboot_modes: Mutex::new(HashMap::new()),
         }
@@ -191,7 +188,10 @@ impl OpenStackApi {
         let (service, mut reply) = if let Some(rest) = req.path.strip_prefix("/identity") {
             ("identity", identity::handle(self, &req, rest).await)
         } else if let Some(rest) = req.path.strip_prefix("/compute") {
-            ("compute", compute::handle(self, &req, rest, &request_id).await)
+            (
+                "compute",
+                compute::handle(self, &req, rest, &request_id).await,
+            )
         } else if let Some(rest) = req.path.strip_prefix("/image") {
             ("image", image::handle(self, &req, rest).await)
         } else {
@@ -276,7 +276,14 @@ mod tests {
         ] {
             assert!(claims(p), "{p}");
         }
-        for p in ["/", "/identityx", "/computer", "/images", "/admin/v1/x", "/healthz"] {
+        for p in [
+            "/",
+            "/identityx",
+            "/computer",
+            "/images",
+            "/admin/v1/x",
+            "/healthz",
+        ] {
             assert!(!claims(p), "{p}");
         }
     }

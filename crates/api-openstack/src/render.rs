@@ -120,7 +120,12 @@ pub fn image(i: &catalog::Image, owner: &str) -> Value {
 /// Catalogue image behind a Glance/Nova reference: its UUID, a URL ending in it, or the
 /// catalogue ID itself.
 pub fn image_by_ref(r: &str) -> Option<&'static catalog::Image> {
-    let tail = r.trim().trim_end_matches('/').rsplit('/').next().unwrap_or("");
+    let tail = r
+        .trim()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
     catalog::IMAGES
         .iter()
         .find(|i| ids::image_uuid(i.id).to_string() == tail || i.id == tail)
@@ -156,7 +161,9 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     let v = c.version;
     let st = nova_state(inst.state, c.extra);
     let ty = catalog::instance_type(&inst.instance_type);
-    let zone = catalog::zone(&inst.zone).map(|z| z.openstack).unwrap_or("nova");
+    let zone = catalog::zone(&inst.zone)
+        .map(|z| z.openstack)
+        .unwrap_or("nova");
     let project = ids::project_id(&inst.account);
     let scheduled = st.vm_state != "building";
     let host_id = if scheduled {

@@ -143,7 +143,11 @@ mod tests {
         ];
         for (s, status, vm, task) in rows {
             let n = nova_state(*s, Extra::default());
-            assert_eq!((n.status, n.vm_state, n.task_state), (*status, *vm, *task), "{s:?}");
+            assert_eq!(
+                (n.status, n.vm_state, n.task_state),
+                (*status, *vm, *task),
+                "{s:?}"
+            );
         }
         let hard = Extra {
             hard_reboot: true,

@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nubis_api_aliyun::{AliyunApi, RawRequest as AliyunRequest};
+use nubis_api_openstack::{AdminCredentials, OpenStackApi, RawRequest as OpenStackRequest};
 use nubis_api_tencent::{RawRequest, TencentApi};
 use nubis_engine::Engine;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ pub struct AppState {
     pub engine: Engine,
     pub tencent: Arc<TencentApi>,
     pub aliyun: Arc<AliyunApi>,
+    pub openstack: Arc<OpenStackApi>,
     pub prometheus: PrometheusHandle,
 }
 
@@ -34,6 +36,10 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
     let state = AppState {
         tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
         aliyun: Arc::new(AliyunApi::new(engine.clone(), cfg.rate_limits)),
+        openstack: Arc::new(OpenStackApi::new(
+            engine.clone(),
+            openstack_credentials(cfg),
+        )),
         engine,
         prometheus,
     };
@@ -68,11 +74,80 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
+/// The admin's Keystone password and access key id: the environment, else the credentials
+/// file written when they were generated at first start.
+fn openstack_credentials(cfg: &Config) -> AdminCredentials {
+    let file = std::fs::read_to_string(cfg.data.join("admin-credentials")).unwrap_or_default();
+    let lookup = |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .or_else(|| {
+                file.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
+                    .map(str::to_string)
+            })
+    };
+    AdminCredentials {
+        password: lookup("NUBIS_ADMIN_PASSWORD"),
+        access_key_id: lookup("NUBIS_ADMIN_ACCESS_KEY_ID"),
+    }
+}
+
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+async fn openstack(
+    s: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    hdrs: &[(String, String)],
+    body: &Bytes,
+    start: Instant,
+) -> Response {
+    let host = headers
+        .get(header::HOST)
+        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let reply = s
+        .openstack
+        .handle(OpenStackRequest {
+            method: method.as_str(),
+            host: &host,
+            path: uri.path(),
+            raw_query: uri.query().unwrap_or(""),
+            headers: hdrs,
+            body,
+        })
+        .await;
+    let elapsed = start.elapsed();
+    tracing::info!(
+        dialect = "openstack",
+        service = reply.service,
+        request_id = %reply.request_id,
+        action = %reply.operation,
+        status = reply.status,
+        latency_us = elapsed.as_micros() as u64,
+        "request"
+    );
+    let action = reply.operation.clone();
+    metrics::counter!("nubis_requests_total", "dialect" => "openstack", "action" => action.clone(), "code" => reply.status.to_string()).increment(1);
+    metrics::histogram!("nubis_request_duration_seconds", "dialect" => "openstack", "action" => action).record(elapsed.as_secs_f64());
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
+    if !reply.body.is_empty() {
+        resp = resp.header(header::CONTENT_TYPE, reply.content_type);
+    }
+    for (k, v) in &reply.headers {
+        resp = resp.header(k.as_str(), v.as_str());
+    }
+    resp.body(Body::from(reply.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 async fn dispatch(
@@ -93,6 +168,9 @@ async fn dispatch(
         })
         .collect();
     let raw_query = uri.query().unwrap_or("");
+    if nubis_api_openstack::claims(uri.path()) {
+        return openstack(&s, &method, &uri, &headers, &hdrs, &body, start).await;
+    }
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -1,0 +1,1222 @@
+//! Nova v2.1 under `/compute`: versions, servers and their actions, flavors, key pairs, and
+//! the small supporting endpoints clients call (availability zones, limits).
+
+use crate::errors::{Fault, map};
+use crate::microversion::{self, Version};
+use crate::render::{self, ServerCtx};
+use crate::state::Extra;
+use crate::{OpenStackApi, RawRequest, Reply, ids};
+use nubis_core::{
+    DomainError, Instance, InstanceState, Principal, ResourceKind, Step, StopMode, WhenRunning,
+    catalog, password,
+};
+use nubis_driver::Power;
+use nubis_engine::{Command, CreateSpec, IdKind};
+use serde_json::{Map, Value, json};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+type Res = Result<Reply, Fault>;
+
+fn version_entry(base: &str) -> Value {
+    json!({
+        "id": "v2.1",
+        "status": "CURRENT",
+        "version": Version::MAX.to_string(),
+        "min_version": Version::MIN.to_string(),
+        "updated": "2013-07-23T11:33:21Z",
+        "links": [{"rel": "self", "href": format!("{base}/compute/v2.1/")}],
+    })
+}
+
+fn fault(f: Fault) -> Reply {
+    Reply::json(f.status, &f.body())
+}
+
+fn with_version(mut r: Reply, v: Version) -> Reply {
+    r.headers
+        .push(("openstack-api-version".into(), format!("compute {v}")));
+    r.headers
+        .push(("x-openstack-nova-api-version".into(), v.to_string()));
+    r.headers.push((
+        "vary".into(),
+        "OpenStack-API-Version, X-OpenStack-Nova-API-Version".into(),
+    ));
+    r
+}
+
+pub(crate) async fn handle(
+    api: &OpenStackApi,
+    req: &RawRequest<'_>,
+    rest: &str,
+    request_id: &str,
+) -> Reply {
+    let base = req.base_url();
+    let get = matches!(req.method, "GET" | "HEAD");
+    let path = rest.trim_end_matches('/');
+    if path.is_empty() {
+        if !get {
+            return fault(Fault::new(405, "The method is not allowed."));
+        }
+        let legacy = json!({"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+            "updated": "2025-07-04T12:00:00Z", "links": [{"rel": "self", "href": format!("{base}/compute/v2/")}]});
+        return Reply::json(200, &json!({"versions": [legacy, version_entry(&base)]}))
+            .op("compute.versions");
+    }
+    let Some(after) = path.strip_prefix("/v2.1") else {
+        return fault(Fault::not_found("The resource could not be found."));
+    };
+    if after.is_empty() {
+        if !get {
+            return fault(Fault::new(405, "The method is not allowed."));
+        }
+        let mut v = version_entry(&base);
+        v["media-types"] = json!([{"base": "application/json",
+            "type": "application/vnd.openstack.compute+json;version=2.1"}]);
+        v["links"] = json!([
+            {"rel": "self", "href": format!("{base}/compute/v2.1/")},
+            {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+        ]);
+        return Reply::json(200, &json!({"version": v})).op("compute.version");
+    }
+    let token = req.header("x-auth-token").unwrap_or_default();
+    let Some(token) = api.tokens.get(token) else {
+        return fault(Fault::new(
+            401,
+            "The request you have made requires authentication.",
+        ))
+        .header(
+            "www-authenticate",
+            format!("Keystone uri=\"{base}/identity\""),
+        );
+    };
+    let v = match microversion::requested(|n| req.header(n)) {
+        Ok(v) => v,
+        Err(f) => return with_version(fault(f), Version::MIN),
+    };
+    let nova = Nova {
+        api,
+        req,
+        base,
+        v,
+        p: api.admin_principal(),
+        request_id,
+    };
+    let mut segs: Vec<&str> = after.trim_start_matches('/').split('/').collect();
+    // The old `/v2.1/{project_id}/...` form.
+    if segs.first() == Some(&ids::project_id(&token.account).as_str()) {
+        segs.remove(0);
+    }
+    let (op, result) = nova.route(&segs).await;
+    let reply = match result {
+        Ok(r) => r,
+        Err(f) => fault(f),
+    };
+    with_version(reply.op(op), v)
+}
+
+struct Nova<'a> {
+    api: &'a OpenStackApi,
+    req: &'a RawRequest<'a>,
+    base: String,
+    v: Version,
+    p: Principal,
+    request_id: &'a str,
+}
+
+fn bad_method() -> Fault {
+    Fault::new(405, "The method is not allowed for the requested URL.")
+}
+
+fn json_body(body: &[u8]) -> Result<Value, Fault> {
+    serde_json::from_slice(body).map_err(|_| Fault::malformed())
+}
+
+fn unexpected(key: &str) -> Fault {
+    Fault::bad_request(format!(
+        "Invalid input for field/attribute. Additional properties are not allowed ('{key}' was unexpected)"
+    ))
+}
+
+fn check_keys(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), Fault> {
+    match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(unexpected(k)),
+        None => Ok(()),
+    }
+}
+
+fn opt_str<'v>(obj: &'v Map<String, Value>, key: &str) -> Result<Option<&'v str>, Fault> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(Fault::bad_request(format!(
+            "Invalid input for field/attribute {key}. Value is not a string."
+        ))),
+    }
+}
+
+/// The region Nova serves (its OpenStack name is RegionOne by default).
+fn region() -> &'static catalog::Region {
+    &catalog::REGIONS[0]
+}
+
+/// A password that every OS's policy accepts (Nova generates 12 alphanumerics; ours is
+/// longer so Windows' 12-character minimum is met too).
+fn generate_password() -> String {
+    use rand::Rng;
+    const CHARS: &[u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    loop {
+        let pw: String = (0..16)
+            .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+            .collect();
+        if password::validate(
+            &pw,
+            nubis_core::OsFamily::Windows,
+            &["Administrator", "root"],
+        )
+        .is_ok()
+        {
+            return pw;
+        }
+    }
+}
+
+/// Nova hostnames come from the display name: lower-case letters, digits and hyphens.
+fn hostname_of(name: &str) -> String {
+    let mut h: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    h = h.trim_matches('-').chars().take(63).collect();
+    if h.is_empty() { "server".into() } else { h }
+}
+
+fn int_param(q: &[(String, String)], key: &str) -> Result<Option<i64>, Fault> {
+    match q.iter().find(|(k, _)| k == key) {
+        None => Ok(None),
+        Some((_, v)) => v.parse::<i64>().map(Some).map_err(|_| {
+            Fault::bad_request(format!(
+                "Invalid input for query parameters {key}. Value: {v}. '{v}' is not an integer"
+            ))
+        }),
+    }
+}
+
+fn param<'q>(q: &'q [(String, String)], key: &str) -> Option<&'q str> {
+    q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Nova's name filter is a regular expression matched anywhere; anchors and plain text are
+/// what clients send.
+fn name_matches(pattern: &str, name: &str) -> bool {
+    let (start, p) = match pattern.strip_prefix('^') {
+        Some(p) => (true, p),
+        None => (false, pattern),
+    };
+    let (end, p) = match p.strip_suffix('$') {
+        Some(p) => (true, p),
+        None => (false, p),
+    };
+    match (start, end) {
+        (true, true) => name == p,
+        (true, false) => name.starts_with(p),
+        (false, true) => name.ends_with(p),
+        (false, false) => name.contains(p),
+    }
+}
+
+impl Nova<'_> {
+    async fn route(&self, segs: &[&str]) -> (String, Res) {
+        let m = self.req.method;
+        let get = m == "GET" || m == "HEAD";
+        match segs {
+            ["servers"] => match m {
+                _ if get => ("server.list".into(), self.list_servers(false).await),
+                "POST" => ("server.create".into(), self.create_server().await),
+                _ => ("server".into(), Err(bad_method())),
+            },
+            ["servers", "detail"] if get => ("server.list".into(), self.list_servers(true).await),
+            ["servers", id] => match m {
+                _ if get => ("server.show".into(), self.show_server(id).await),
+                "DELETE" => ("server.delete".into(), self.delete_server(id).await),
+                "PUT" => ("server.update".into(), self.update_server(id).await),
+                _ => ("server".into(), Err(bad_method())),
+            },
+            ["servers", id, "action"] => {
+                if m != "POST" {
+                    return ("server.action".into(), Err(bad_method()));
+                }
+                let mut name = String::from("server.action");
+                let r = self.action(id, &mut name).await;
+                (name, r)
+            }
+            ["flavors"] if get => ("flavor.list".into(), self.list_flavors(false)),
+            ["flavors", "detail"] if get => ("flavor.list".into(), self.list_flavors(true)),
+            ["flavors", id] if get => ("flavor.show".into(), self.show_flavor(id)),
+            ["flavors", id, "os-extra_specs"] if get => (
+                "flavor.extra_specs".into(),
+                self.show_flavor(id)
+                    .map(|_| Reply::json(200, &json!({"extra_specs": {}}))),
+            ),
+            ["os-keypairs"] => match m {
+                _ if get => ("keypair.list".into(), self.list_keypairs()),
+                "POST" => ("keypair.create".into(), self.create_keypair().await),
+                _ => ("keypair".into(), Err(bad_method())),
+            },
+            ["os-keypairs", name] => match m {
+                _ if get => ("keypair.show".into(), self.show_keypair(name)),
+                "DELETE" => ("keypair.delete".into(), self.delete_keypair(name).await),
+                _ => ("keypair".into(), Err(bad_method())),
+            },
+            ["os-availability-zone"] if get => ("availability_zone.list".into(), Ok(zones())),
+            ["limits"] if get => ("limits".into(), Ok(self.limits())),
+            ["servers" | "flavors" | "os-keypairs", ..] | ["os-availability-zone" | "limits"] => {
+                ("unknown".into(), Err(bad_method()))
+            }
+            _ => (
+                "unknown".into(),
+                Err(Fault::not_found("The resource could not be found.")),
+            ),
+        }
+    }
+
+    // -- servers ------------------------------------------------------------------------
+
+    /// A server the caller may see, by UUID (unknown, malformed or gone → 404).
+    fn server(&self, id: &str) -> Result<Instance, Fault> {
+        let uuid = self
+            .api
+            .engine
+            .resolve(&self.p, IdKind::Uuid, &[id.to_string()])
+            .map_err(|_| Fault::server_not_found(id))?[0];
+        self.api
+            .engine
+            .instance(uuid)
+            .filter(|i| i.region == region().id)
+            .ok_or_else(|| Fault::server_not_found(id))
+    }
+
+    fn key_names(&self) -> HashMap<String, String> {
+        self.api
+            .engine
+            .key_pairs(&self.p)
+            .into_iter()
+            .map(|(k, _)| (k.id, k.name))
+            .collect()
+    }
+
+    async fn extra(&self, inst: &Instance) -> Extra {
+        let hard_reboot = inst.state == InstanceState::Rebooting && self.hard_reboot(inst).await;
+        let powered_on = (inst.state == InstanceState::Terminating)
+            .then(|| self.api.engine.driver().facts(inst.uuid))
+            .flatten()
+            .map(|f| f.power == Power::On);
+        Extra {
+            lock: inst.lock.as_ref().map(|l| l.action),
+            hard_reboot,
+            powered_on,
+        }
+    }
+
+    /// Is the reboot in progress a hard one? Known for reboots asked through Nova; for the
+    /// others the operation record says (looked up once per operation).
+    async fn hard_reboot(&self, inst: &Instance) -> bool {
+        let Some(rid) = inst.latest_op.as_ref().map(|o| o.request_id.clone()) else {
+            return false;
+        };
+        if let Some(hard) = self.api.reboot_modes.lock().get(&rid) {
+            return *hard;
+        }
+        let hard = self
+            .api
+            .engine
+            .admin_operations_by_request(&rid)
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|op| op.instance == inst.uuid)
+            .flat_map(|op| &op.steps)
+            .any(|s| {
+                matches!(
+                    s,
+                    Step::Reboot {
+                        mode: StopMode::Hard
+                    }
+                )
+            });
+        remember_reboot(self.api, &rid, hard);
+        hard
+    }
+
+    async fn view(&self, inst: &Instance, keys: &HashMap<String, String>, show: bool) -> Value {
+        let extra = self.extra(inst).await;
+        render::server(
+            inst,
+            &ServerCtx {
+                base: &self.base,
+                version: self.v,
+                admin: self.p.is_admin,
+                extra,
+                key_name: inst.key_ids.first().and_then(|k| keys.get(k).cloned()),
+                show,
+            },
+        )
+    }
+
+    async fn list_servers(&self, detail: bool) -> Res {
+        let q = self.req.query();
+        if param(&q, "deleted").is_some_and(|d| d.eq_ignore_ascii_case("true")) {
+            // Deleted servers are not kept.
+            return Ok(Reply::json(200, &json!({"servers": []})));
+        }
+        let name = param(&q, "name");
+        let status = param(&q, "status").map(str::to_ascii_uppercase);
+        let image = param(&q, "image").map(|i| render::image_by_ref(i).map(|x| x.id));
+        let flavor = param(&q, "flavor").map(|f| f.rsplit('/').next().unwrap_or(f));
+        let ip = param(&q, "ip");
+        let limit = int_param(&q, "limit")?;
+        if limit.is_some_and(|l| l < 0) {
+            return Err(Fault::bad_request("limit must be >= 0"));
+        }
+        let (_, mut all) = self.api.engine.query(
+            &self.p,
+            |i| {
+                i.region == region().id
+                    && name.is_none_or(|n| name_matches(n, &i.name))
+                    && image.is_none_or(|m| m == Some(i.image_id.as_str()))
+                    && flavor.is_none_or(|f| f == i.instance_type)
+                    && ip.is_none_or(|a| i.private_ip.contains(a))
+                    && status.as_deref().is_none_or(|s| {
+                        let extra = Extra {
+                            lock: i.lock.as_ref().map(|l| l.action),
+                            ..Extra::default()
+                        };
+                        let st = crate::state::nova_state(i.state, extra).status;
+                        s == st || (s == "HARD_REBOOT" && st == "REBOOT")
+                    })
+            },
+            0,
+            usize::MAX,
+        );
+        if let Some(marker) = param(&q, "marker") {
+            match all.iter().position(|i| i.uuid.to_string() == marker) {
+                Some(at) => {
+                    all.drain(..=at);
+                }
+                None => {
+                    return Err(Fault::bad_request(format!("marker [{marker}] not found")));
+                }
+            }
+        }
+        let limit = limit.map(|l| l as usize).unwrap_or(1000);
+        let cut = all.len() > limit;
+        all.truncate(limit);
+        let keys = self.key_names();
+        let mut servers = Vec::with_capacity(all.len());
+        for inst in &all {
+            servers.push(if detail {
+                self.view(inst, &keys, false).await
+            } else {
+                render::server_brief(inst, &self.base)
+            });
+        }
+        let mut body = json!({ "servers": servers });
+        if cut && let Some(last) = all.last() {
+            let path = if detail { "servers/detail" } else { "servers" };
+            body["servers_links"] = json!([{"rel": "next", "href": format!(
+                "{}/compute/v2.1/{path}?limit={limit}&marker={}", self.base, last.uuid)}]);
+        }
+        Ok(Reply::json(200, &body))
+    }
+
+    async fn show_server(&self, id: &str) -> Res {
+        let inst = self.server(id)?;
+        let keys = self.key_names();
+        Ok(Reply::json(
+            200,
+            &json!({"server": self.view(&inst, &keys, true).await}),
+        ))
+    }
+
+    async fn create_server(&self) -> Res {
+        let body = json_body(self.req.body)?;
+        let top = body.as_object().ok_or_else(Fault::malformed)?;
+        check_keys(
+            top,
+            &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"],
+        )?;
+        let s = top
+            .get("server")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Fault::bad_request("'server' is a required property"))?;
+        check_keys(
+            s,
+            &[
+                "name",
+                "imageRef",
+                "flavorRef",
+                "adminPass",
+                "key_name",
+                "metadata",
+                "availability_zone",
+                "user_data",
+                "min_count",
+                "max_count",
+                "return_reservation_id",
+                "networks",
+                "block_device_mapping",
+                "block_device_mapping_v2",
+                "security_groups",
+                "description",
+                "tags",
+                "config_drive",
+                "accessIPv4",
+                "accessIPv6",
+                "OS-DCF:diskConfig",
+                "personality",
+                "host",
+                "hypervisor_hostname",
+                "trusted_image_certificates",
+                "hostname",
+            ],
+        )?;
+        let name = opt_str(s, "name")?
+            .ok_or_else(|| Fault::bad_request("'name' is a required property"))?;
+        if name.is_empty() || name.chars().count() > 255 || name.trim() != name {
+            return Err(Fault::bad_request(format!(
+                "Invalid input for field/attribute name. Value: {name}."
+            )));
+        }
+        // Flavor: an id or a URL ending in one.
+        let flavor = match s.get("flavorRef") {
+            Some(Value::String(f)) => f
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or("")
+                .to_string(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(Fault::bad_request("'flavorRef' is a required property")),
+        };
+        let flavor_type = catalog::instance_type(&flavor)
+            .ok_or_else(|| Fault::bad_request(format!("Flavor {flavor} could not be found.")))?;
+        // Image: imageRef, or the image of a boot_index 0 image mapping (the CLI sends both).
+        let mut image_ref = opt_str(s, "imageRef")?.unwrap_or("").to_string();
+        if image_ref.is_empty()
+            && let Some(bdm) = s.get("block_device_mapping_v2").and_then(Value::as_array)
+        {
+            image_ref = bdm
+                .iter()
+                .find(|d| {
+                    d.get("source_type").and_then(Value::as_str) == Some("image")
+                        && d.get("boot_index")
+                            .is_some_and(|b| b == &json!(0) || b == &json!("0"))
+                })
+                .and_then(|d| d.get("uuid").and_then(Value::as_str))
+                .unwrap_or("")
+                .to_string();
+        }
+        if image_ref.is_empty() {
+            return Err(Fault::bad_request(
+                "Booting from a volume is not supported: give imageRef",
+            ));
+        }
+        let image = render::image_by_ref(&image_ref)
+            .filter(|i| i.public)
+            .ok_or_else(|| Fault::bad_request("Can not find requested image"))?;
+        // Networks: there is one built-in network and no Neutron.
+        match s.get("networks") {
+            None if self.v.at_least(37) => {
+                return Err(Fault::bad_request("'networks' is a required property"));
+            }
+            None | Some(Value::Null) => {}
+            Some(Value::String(n)) if n == "auto" || n == "none" => {}
+            Some(Value::Array(list)) => {
+                for n in list {
+                    if let Some(port) = n.get("port").and_then(Value::as_str) {
+                        return Err(Fault::bad_request(format!(
+                            "Port {port} could not be found."
+                        )));
+                    }
+                    match n.get("uuid").and_then(Value::as_str) {
+                        Some(u) if u == ids::network_uuid().to_string() => {}
+                        Some(u) => {
+                            return Err(Fault::bad_request(format!(
+                                "Network {u} could not be found."
+                            )));
+                        }
+                        None => {
+                            return Err(Fault::bad_request(
+                                "Bad networks format: network uuid is not in proper format",
+                            ));
+                        }
+                    }
+                }
+            }
+            Some(_) => return Err(Fault::bad_request("Bad networks format")),
+        }
+        let zone = match opt_str(s, "availability_zone")? {
+            None => region()
+                .zones
+                .iter()
+                .find(|z| !z.edge)
+                .unwrap_or(&region().zones[0]),
+            Some(az) => {
+                let az = az.split(':').next().unwrap_or(az);
+                region()
+                    .zones
+                    .iter()
+                    .find(|z| z.openstack == az)
+                    .ok_or_else(|| {
+                        Fault::bad_request("The requested availability zone is not available")
+                    })?
+            }
+        };
+        let key_ids = match opt_str(s, "key_name")? {
+            None => Vec::new(),
+            Some(k) => {
+                let found = self
+                    .api
+                    .engine
+                    .key_pairs(&self.p)
+                    .into_iter()
+                    .find(|(kp, _)| kp.name == k && kp.account == self.p.account)
+                    .map(|(kp, _)| kp.id)
+                    .ok_or_else(|| Fault::bad_request("Invalid key_name provided."))?;
+                vec![found]
+            }
+        };
+        let metadata = match s.get("metadata") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Object(m)) => m
+                .iter()
+                .map(|(k, v)| match v {
+                    Value::String(v) if !k.is_empty() && k.len() <= 255 && v.len() <= 255 => {
+                        Ok((k.clone(), v.clone()))
+                    }
+                    _ => Err(Fault::bad_request(
+                        "Invalid input for field/attribute metadata.",
+                    )),
+                })
+                .collect::<Result<_, _>>()?,
+            Some(_) => {
+                return Err(Fault::bad_request(
+                    "Invalid input for field/attribute metadata.",
+                ));
+            }
+        };
+        let count_of = |key: &str| -> Result<Option<u32>, Fault> {
+            match s.get(key) {
+                None | Some(Value::Null) => Ok(None),
+                Some(v) => v
+                    .as_u64()
+                    .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
+                    .filter(|n| (1..=100).contains(n))
+                    .map(|n| Some(n as u32))
+                    .ok_or_else(|| {
+                        Fault::bad_request(format!(
+                            "Invalid input for field/attribute {key}. Value: {v}."
+                        ))
+                    }),
+            }
+        };
+        let min = count_of("min_count")?.unwrap_or(1);
+        let max = count_of("max_count")?.unwrap_or(min);
+        if max < min {
+            return Err(Fault::bad_request("min_count must be <= max_count"));
+        }
+        let description = if self.v.at_least(19) {
+            opt_str(s, "description")?.map(str::to_string)
+        } else if s.contains_key("description") {
+            return Err(unexpected("description"));
+        } else {
+            None
+        };
+        let admin_pass = match opt_str(s, "adminPass")? {
+            Some(p) => p.to_string(),
+            None => generate_password(),
+        };
+        let spec = CreateSpec {
+            region: region().id.to_string(),
+            zone: zone.id.to_string(),
+            instance_type: flavor_type.name.to_string(),
+            image_id: image.id.to_string(),
+            count: max,
+            name: Some(name.to_string()),
+            host_name: Some(hostname_of(name)),
+            password: Some(admin_pass.clone()),
+            key_ids,
+            client_token: None,
+            system_disk_gib: render::ROOT_DISK_GIB,
+            system_disk_type: "CLOUD_PREMIUM".into(),
+            data_disks: Vec::new(),
+            project_id: 0,
+            charge_type: "POSTPAID_BY_HOUR".into(),
+            security_group_ids: Vec::new(),
+            tags: metadata,
+            description,
+            start: true,
+        };
+        let created = self
+            .api
+            .engine
+            .create(&self.p, self.request_id, spec, false)
+            .await
+            .map_err(|e| map(e, None))?;
+        let first = created
+            .first()
+            .ok_or_else(|| map(DomainError::Internal("nothing created".into()), None))?;
+        if s.get("return_reservation_id") == Some(&json!(true)) {
+            return Ok(Reply::json(
+                202,
+                &json!({"reservation_id": format!("r-{}", &first.uuid.simple().to_string()[..8])}),
+            ));
+        }
+        let links = render::links(&self.base, &format!("servers/{}", first.uuid));
+        let location = links[0]["href"].as_str().unwrap_or_default().to_string();
+        Ok(Reply::json(
+            202,
+            &json!({"server": {
+                "id": first.uuid,
+                "links": links,
+                "OS-DCF:diskConfig": "MANUAL",
+                "security_groups": [{"name": "default"}],
+                "adminPass": admin_pass,
+            }}),
+        )
+        .header("location", location))
+    }
+
+    async fn submit(&self, inst: &Instance, cmd: Command) -> Result<(), Fault> {
+        self.api
+            .engine
+            .submit(&self.p, self.request_id, &[inst.uuid], cmd, false)
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))
+    }
+
+    async fn delete_server(&self, id: &str) -> Res {
+        let inst = self.server(id)?;
+        self.submit(&inst, Command::Terminate { force: true })
+            .await?;
+        Ok(Reply::empty(204))
+    }
+
+    async fn update_server(&self, id: &str) -> Res {
+        let inst = self.server(id)?;
+        let body = json_body(self.req.body)?;
+        let s = body
+            .get("server")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Fault::bad_request("'server' is a required property"))?;
+        let allowed: &[&str] = if self.v.at_least(19) {
+            &[
+                "name",
+                "description",
+                "accessIPv4",
+                "accessIPv6",
+                "OS-DCF:diskConfig",
+                "hostname",
+            ]
+        } else {
+            &["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"]
+        };
+        check_keys(s, allowed)?;
+        let name = opt_str(s, "name")?.map(str::to_string);
+        if name
+            .as_deref()
+            .is_some_and(|n| n.is_empty() || n.chars().count() > 255 || n.trim() != n)
+        {
+            return Err(Fault::bad_request(
+                "Invalid input for field/attribute name.",
+            ));
+        }
+        let description = opt_str(s, "description")?.map(str::to_string);
+        self.api
+            .engine
+            .modify(&self.p, inst.uuid, name, description, None)
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))?;
+        self.show_server(id).await
+    }
+
+    // -- actions ------------------------------------------------------------------------
+
+    async fn action(&self, id: &str, op: &mut String) -> Res {
+        let body = json_body(self.req.body)?;
+        let obj = body.as_object().ok_or_else(Fault::malformed)?;
+        let (name, arg) = match obj.iter().next() {
+            Some(kv) if obj.len() == 1 => kv,
+            _ => return Err(Fault::malformed()),
+        };
+        *op = format!("server.action.{name}");
+        // 404 before any check of the body's content.
+        let inst = self.server(id)?;
+        let empty_ok = |arg: &Value| -> Result<(), Fault> {
+            match arg {
+                Value::Null => Ok(()),
+                Value::Object(m) if m.is_empty() => Ok(()),
+                Value::Object(m) => Err(unexpected(m.keys().next().map_or("", |k| k))),
+                _ => Err(Fault::bad_request(format!(
+                    "Invalid input for field/attribute {name}."
+                ))),
+            }
+        };
+        match name.as_str() {
+            "reboot" => {
+                let m = arg.as_object().ok_or_else(|| {
+                    Fault::bad_request("Invalid input for field/attribute reboot.")
+                })?;
+                check_keys(m, &["type"])?;
+                let hard = match opt_str(m, "type")? {
+                    Some(t) if t.eq_ignore_ascii_case("hard") => true,
+                    Some(t) if t.eq_ignore_ascii_case("soft") => false,
+                    Some(t) => {
+                        return Err(Fault::bad_request(format!(
+                            "Invalid input for field/attribute type. Value: {t}. '{t}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"
+                        )));
+                    }
+                    None => return Err(Fault::bad_request("'type' is a required property")),
+                };
+                // A soft reboot falls back to a hard one when the guest ignores ACPI (as
+                // libvirt does after its timeout).
+                let mode = if hard {
+                    StopMode::Hard
+                } else {
+                    StopMode::SoftFirst
+                };
+                remember_reboot(self.api, self.request_id, hard);
+                self.submit(&inst, Command::Reboot { mode }).await?;
+                Ok(Reply::empty(202))
+            }
+            "os-start" => {
+                empty_ok(arg)?;
+                self.submit(&inst, Command::Start).await?;
+                Ok(Reply::empty(202))
+            }
+            "os-stop" => {
+                empty_ok(arg)?;
+                self.submit(
+                    &inst,
+                    Command::Stop {
+                        mode: StopMode::SoftFirst,
+                        stop_charging: false,
+                    },
+                )
+                .await?;
+                Ok(Reply::empty(202))
+            }
+            "changePassword" => {
+                let m = arg.as_object().ok_or_else(|| {
+                    Fault::bad_request("Invalid input for field/attribute changePassword.")
+                })?;
+                check_keys(m, &["adminPass"])?;
+                let pw = opt_str(m, "adminPass")?
+                    .ok_or_else(|| Fault::bad_request("'adminPass' is a required property"))?;
+                // Set live, without a restart (the guest agent's way).
+                self.submit(
+                    &inst,
+                    Command::ResetPassword {
+                        user: None,
+                        password: pw.to_string(),
+                        when_running: WhenRunning::NextBoot,
+                    },
+                )
+                .await?;
+                Ok(Reply::empty(202))
+            }
+            "rescue" => {
+                let given = match arg {
+                    Value::Null => None,
+                    // The seed's form; it means "the server's own image".
+                    Value::String(s) if s == "none" => None,
+                    Value::Object(m) => {
+                        check_keys(m, &["adminPass", "rescue_image_ref"])?;
+                        if let Some(r) = opt_str(m, "rescue_image_ref")? {
+                            if Uuid::parse_str(r).is_err() {
+                                return Err(Fault::bad_request(format!(
+                                    "Invalid input for field/attribute rescue_image_ref. Value: {r}. '{r}' is not a 'uuid'"
+                                )));
+                            }
+                            if render::image_by_ref(r).is_none() {
+                                return Err(Fault::bad_request(format!(
+                                    "Requested rescue image '{r}' is not supported"
+                                )));
+                            }
+                        }
+                        opt_str(m, "adminPass")?.map(str::to_string)
+                    }
+                    _ => {
+                        return Err(Fault::bad_request(
+                            "Invalid input for field/attribute rescue.",
+                        ));
+                    }
+                };
+                let pw = given.unwrap_or_else(generate_password);
+                self.submit(
+                    &inst,
+                    Command::EnterRescue {
+                        user: None,
+                        password: pw.clone(),
+                        mode: StopMode::SoftFirst,
+                    },
+                )
+                .await?;
+                // 200, not 202: what Nova answers (shared/specs/openstack.md §2.5).
+                Ok(Reply::json(200, &json!({"adminPass": pw})))
+            }
+            "unrescue" => {
+                empty_ok(arg)?;
+                self.submit(&inst, Command::ExitRescue).await?;
+                Ok(Reply::empty(202))
+            }
+            other => Err(Fault::bad_request(format!(
+                "There is no such action: {other}"
+            ))),
+        }
+    }
+
+    // -- flavors ------------------------------------------------------------------------
+
+    fn list_flavors(&self, detail: bool) -> Res {
+        let q = self.req.query();
+        let min_ram = int_param(&q, "minRam")?.unwrap_or(0);
+        let min_disk = int_param(&q, "minDisk")?.unwrap_or(0);
+        let limit = int_param(&q, "limit")?;
+        if limit.is_some_and(|l| l < 0) {
+            return Err(Fault::bad_request("limit must be >= 0"));
+        }
+        // All flavors are public: `is_public=false` lists none.
+        let only_private = param(&q, "is_public")
+            .is_some_and(|p| matches!(p.to_ascii_lowercase().as_str(), "false" | "f" | "0" | "no"));
+        let mut types: Vec<&catalog::InstanceType> = catalog::INSTANCE_TYPES
+            .iter()
+            .filter(|_| !only_private)
+            .filter(|t| i64::from(t.memory_gib) * 1024 >= min_ram)
+            .filter(|_| i64::from(render::ROOT_DISK_GIB) >= min_disk)
+            .collect();
+        let key = param(&q, "sort_key").unwrap_or("flavorid");
+        match key {
+            "flavorid" | "id" | "name" => types.sort_by_key(|t| t.name),
+            "memory_mb" => types.sort_by_key(|t| (t.memory_gib, t.name)),
+            "vcpus" => types.sort_by_key(|t| (t.cpu, t.name)),
+            "root_gb" | "ephemeral_gb" | "swap" | "rxtx_factor" | "disabled" | "is_public"
+            | "created_at" => types.sort_by_key(|t| t.name),
+            other => {
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for query parameters sort_key. Value: {other}."
+                )));
+            }
+        }
+        match param(&q, "sort_dir").unwrap_or("asc") {
+            "asc" => {}
+            "desc" => types.reverse(),
+            other => {
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for query parameters sort_dir. Value: {other}."
+                )));
+            }
+        }
+        if let Some(marker) = param(&q, "marker") {
+            match types.iter().position(|t| t.name == marker) {
+                Some(at) => {
+                    types.drain(..=at);
+                }
+                None => return Err(Fault::bad_request(format!("marker [{marker}] not found"))),
+            }
+        }
+        let limit = limit.map(|l| l as usize).unwrap_or(1000);
+        let cut = types.len() > limit;
+        types.truncate(limit);
+        let flavors: Vec<Value> = types
+            .iter()
+            .map(|t| render::flavor(t, self.v, &self.base, detail))
+            .collect();
+        let mut body = json!({ "flavors": flavors });
+        if cut && let Some(last) = types.last() {
+            let path = if detail { "flavors/detail" } else { "flavors" };
+            body["flavors_links"] = json!([{"rel": "next", "href": format!(
+                "{}/compute/v2.1/{path}?limit={limit}&marker={}", self.base, last.name)}]);
+        }
+        Ok(Reply::json(200, &body))
+    }
+
+    fn show_flavor(&self, id: &str) -> Res {
+        let t = catalog::instance_type(id)
+            .ok_or_else(|| Fault::not_found(format!("Flavor {id} could not be found.")))?;
+        Ok(Reply::json(
+            200,
+            &json!({"flavor": render::flavor(t, self.v, &self.base, true)}),
+        ))
+    }
+
+    // -- key pairs ----------------------------------------------------------------------
+
+    fn own_keypairs(&self) -> Vec<nubis_core::KeyPair> {
+        self.api
+            .engine
+            .key_pairs(&self.p)
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k.account == self.p.account)
+            .collect()
+    }
+
+    fn keypair_not_found(&self, name: &str) -> Fault {
+        Fault::not_found(format!(
+            "Keypair {name} not found for user {}",
+            ids::user_id(&self.p.account)
+        ))
+    }
+
+    fn list_keypairs(&self) -> Res {
+        let q = self.req.query();
+        let mut keys = self.own_keypairs();
+        keys.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut cut = false;
+        let mut limit = usize::MAX;
+        if self.v.at_least(35) {
+            if let Some(marker) = param(&q, "marker") {
+                match keys.iter().position(|k| k.name == marker) {
+                    Some(at) => {
+                        keys.drain(..=at);
+                    }
+                    None => {
+                        return Err(Fault::bad_request(format!("marker [{marker}] not found")));
+                    }
+                }
+            }
+            if let Some(l) = int_param(&q, "limit")? {
+                if l < 0 {
+                    return Err(Fault::bad_request("limit must be >= 0"));
+                }
+                limit = l as usize;
+                cut = keys.len() > limit;
+                keys.truncate(limit);
+            }
+        }
+        let list: Vec<Value> = keys
+            .iter()
+            .map(|k| json!({"keypair": render::key_pair(k, self.v)}))
+            .collect();
+        let mut body = json!({ "keypairs": list });
+        if cut && let Some(last) = keys.last() {
+            body["keypairs_links"] = json!([{"rel": "next", "href": format!(
+                "{}/compute/v2.1/os-keypairs?limit={limit}&marker={}", self.base, last.name)}]);
+        }
+        Ok(Reply::json(200, &body))
+    }
+
+    fn show_keypair(&self, name: &str) -> Res {
+        let k = self
+            .own_keypairs()
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| self.keypair_not_found(name))?;
+        Ok(Reply::json(
+            200,
+            &json!({"keypair": render::key_pair_detail(&k, self.v)}),
+        ))
+    }
+
+    async fn create_keypair(&self) -> Res {
+        let body = json_body(self.req.body)?;
+        let kp = body
+            .get("keypair")
+            .and_then(Value::as_object)
+            .ok_or_else(|| Fault::bad_request("'keypair' is a required property"))?;
+        let mut allowed = vec!["name", "public_key"];
+        if self.v.at_least(2) {
+            allowed.push("type");
+        }
+        if self.v.at_least(10) {
+            allowed.push("user_id");
+        }
+        check_keys(kp, &allowed)?;
+        let name = opt_str(kp, "name")?
+            .ok_or_else(|| Fault::bad_request("'name' is a required property"))?;
+        let extra_chars: &[char] = if self.v.at_least(92) {
+            &[' ', '_', '-', '@', '.']
+        } else {
+            &[' ', '_', '-']
+        };
+        let n = name.chars().count();
+        if n == 0
+            || n > 255
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || extra_chars.contains(&c))
+            || name.trim().is_empty()
+        {
+            return Err(Fault::bad_request(format!(
+                "Invalid input for field/attribute name. Value: {name}."
+            )));
+        }
+        if let Some(t) = opt_str(kp, "type")?
+            && t != "ssh"
+        {
+            return Err(Fault::bad_request(format!(
+                "Keypair data is invalid: key type {t} is not supported"
+            )));
+        }
+        if let Some(uid) = opt_str(kp, "user_id")?
+            && uid != ids::user_id(&self.p.account)
+        {
+            return Err(Fault::bad_request(format!(
+                "User {uid} could not be found."
+            )));
+        }
+        let public_key = opt_str(kp, "public_key")?.map(str::trim);
+        if public_key.is_none() && self.v.at_least(92) {
+            return Err(Fault::bad_request("'public_key' is a required property"));
+        }
+        if public_key == Some("") {
+            return Err(Fault::bad_request(
+                "Keypair data is invalid: failed to generate fingerprint",
+            ));
+        }
+        let created = self
+            .api
+            .engine
+            .create_key_pair(&self.p, name, 0, public_key)
+            .await
+            .map_err(|e| match e {
+                DomainError::InvalidValue { reason, .. } => {
+                    Fault::bad_request(format!("Keypair data is invalid: {reason}"))
+                }
+                other => map(other, None),
+            })?;
+        let mut view = render::key_pair(&created.key_pair, self.v);
+        if let Some(given) = public_key {
+            view.insert("public_key".into(), json!(given));
+        }
+        view.insert("user_id".into(), json!(ids::user_id(&self.p.account)));
+        if let Some(private) = created.private_key {
+            view.insert("private_key".into(), json!(private));
+        }
+        let status = if self.v.at_least(2) { 201 } else { 200 };
+        Ok(Reply::json(status, &json!({ "keypair": view })))
+    }
+
+    async fn delete_keypair(&self, name: &str) -> Res {
+        let k = self
+            .own_keypairs()
+            .into_iter()
+            .find(|k| k.name == name)
+            .ok_or_else(|| self.keypair_not_found(name))?;
+        self.api
+            .engine
+            .delete_key_pairs(&self.p, std::slice::from_ref(&k.id))
+            .await
+            .map_err(|e| match e {
+                DomainError::NotFound {
+                    kind: ResourceKind::KeyPair,
+                    ..
+                } => self.keypair_not_found(name),
+                DomainError::KeyPairInUse(_) => Fault::conflict(format!(
+                    "Key pair {name} is still used by a server and cannot be deleted."
+                )),
+                other => map(other, None),
+            })?;
+        Ok(Reply::empty(if self.v.at_least(2) { 204 } else { 202 }))
+    }
+
+    // -- supporting endpoints -----------------------------------------------------------
+
+    fn limits(&self) -> Reply {
+        let (_, servers) =
+            self.api
+                .engine
+                .query(&self.p, |i| i.account == self.p.account, 0, usize::MAX);
+        let cores: u32 = servers
+            .iter()
+            .filter_map(|i| catalog::instance_type(&i.instance_type))
+            .map(|t| t.cpu)
+            .sum();
+        let ram: u32 = servers
+            .iter()
+            .filter_map(|i| catalog::instance_type(&i.instance_type))
+            .map(|t| t.memory_gib * 1024)
+            .sum();
+        let mut abs = json!({
+            "maxServerMeta": 128,
+            "maxImageMeta": 128,
+            "maxTotalKeypairs": 100,
+            "maxServerGroups": 10,
+            "maxServerGroupMembers": 10,
+            "maxTotalCores": 1000,
+            "maxTotalInstances": 1000,
+            "maxTotalRAMSize": 4_096_000,
+            "totalCoresUsed": cores,
+            "totalRAMUsed": ram,
+            "totalInstancesUsed": servers.len(),
+            "totalServerGroupsUsed": 0,
+        });
+        if !self.v.at_least(36) {
+            for (k, n) in [
+                ("maxSecurityGroupRules", 20),
+                ("maxSecurityGroups", 10),
+                ("maxTotalFloatingIps", 10),
+                ("totalFloatingIpsUsed", 0),
+                ("totalSecurityGroupsUsed", 0),
+            ] {
+                abs[k] = json!(n);
+            }
+        }
+        if !self.v.at_least(57) {
+            abs["maxPersonality"] = json!(5);
+            abs["maxPersonalitySize"] = json!(10240);
+        }
+        Reply::json(200, &json!({"limits": {"rate": [], "absolute": abs}}))
+    }
+}
+
+fn zones() -> Reply {
+    let info: Vec<Value> = region()
+        .zones
+        .iter()
+        .map(|z| json!({"zoneName": z.openstack, "zoneState": {"available": true}, "hosts": null}))
+        .collect();
+    Reply::json(200, &json!({"availabilityZoneInfo": info}))
+}
+
+fn remember_reboot(api: &OpenStackApi, request_id: &str, hard: bool) {
+    let mut m = api.reboot_modes.lock();
+    if m.len() > 10_000 {
+        m.clear();
+    }
+    m.insert(request_id.to_string(), hard);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_hostnames() {
+        assert!(name_matches("web", "my-web-1"));
+        assert!(name_matches("^my", "my-web-1"));
+        assert!(!name_matches("^web", "my-web-1"));
+        assert!(name_matches("^my-web-1$", "my-web-1"));
+        assert_eq!(hostname_of("My Server_1"), "my-server-1");
+        assert_eq!(hostname_of("***"), "server");
+    }
+
+    #[test]
+    fn generated_passwords_pass_every_policy() {
+        for _ in 0..50 {
+            let pw = generate_password();
+            assert!(password::validate(&pw, nubis_core::OsFamily::Linux, &["root"]).is_ok());
+            assert!(
+                password::validate(&pw, nubis_core::OsFamily::Windows, &["Administrator"]).is_ok()
+            );
+        }
+    }
+}

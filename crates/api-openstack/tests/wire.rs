@@ -1,0 +1,375 @@
+//! The dialect end to end over an in-process engine (sim driver, time scale 0): Keystone
+//! tokens, Nova auth and microversions, a server through rescue, and the fault envelopes.
+
+use nubis_api_openstack::{AdminCredentials, OpenStackApi, RawRequest, Reply};
+use nubis_auth::secret::SecretBox;
+use nubis_driver::sim::SimDriver;
+use nubis_engine::Engine;
+use nubis_store::SqliteStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+
+const KEY_ID: &str = "testid";
+const PASSWORD: &str = "Adm1n-Passw0rd";
+
+async fn api() -> (OpenStackApi, Engine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+        .await
+        .unwrap();
+    engine
+        .bootstrap(
+            Some((KEY_ID.into(), "secret".into())),
+            Some(PASSWORD.into()),
+        )
+        .await
+        .unwrap();
+    let api = OpenStackApi::new(
+        engine.clone(),
+        AdminCredentials {
+            password: Some(PASSWORD.into()),
+            access_key_id: Some(KEY_ID.into()),
+        },
+    );
+    (api, engine, dir)
+}
+
+struct Resp {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Value,
+}
+
+impl Resp {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn call(
+    api: &OpenStackApi,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<Value>,
+) -> Resp {
+    let (path, query) = path.split_once('?').unwrap_or((path, ""));
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let r: Reply = api
+        .handle(RawRequest {
+            method,
+            host: "127.0.0.1:9999",
+            path,
+            raw_query: query,
+            headers: &headers,
+            body: body.as_bytes(),
+        })
+        .await;
+    assert!(
+        r.headers
+            .iter()
+            .any(|(k, v)| k == "x-openstack-request-id" && v.starts_with("req-")),
+        "{method} {path}: no request id"
+    );
+    Resp {
+        status: r.status,
+        body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
+        headers: r.headers,
+    }
+}
+
+fn password_auth(password: &str) -> Value {
+    json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
+}
+
+async fn token(api: &OpenStackApi) -> String {
+    let r = call(
+        api,
+        "POST",
+        "/identity/v3/auth/tokens",
+        &[],
+        Some(password_auth(PASSWORD)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.header("x-subject-token").unwrap().to_string()
+}
+
+fn fault(r: &Resp) -> (u16, &str, &str) {
+    let (name, inner) = r.body.as_object().unwrap().iter().next().unwrap();
+    assert_eq!(inner["code"], json!(r.status));
+    (r.status, name.as_str(), inner["message"].as_str().unwrap())
+}
+
+#[tokio::test]
+async fn keystone_tokens() {
+    let (api, _e, _d) = api().await;
+    let r = call(&api, "GET", "/identity", &[], None).await;
+    assert_eq!(r.status, 300);
+    let r = call(&api, "GET", "/identity/v3/", &[], None).await;
+    assert_eq!(r.body["version"]["id"], json!("v3.14"));
+    let r = call(
+        &api,
+        "POST",
+        "/identity/v3/auth/tokens",
+        &[],
+        Some(password_auth("wrong")),
+    )
+    .await;
+    assert_eq!(r.status, 401);
+    assert_eq!(r.body["error"]["title"], json!("Unauthorized"));
+    let t = token(&api).await;
+    let r = call(
+        &api,
+        "GET",
+        "/identity/v3/auth/tokens",
+        &[("x-auth-token", &t), ("x-subject-token", &t)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    let catalog = r.body["token"]["catalog"].as_array().unwrap();
+    let compute = catalog.iter().find(|s| s["type"] == "compute").unwrap();
+    assert_eq!(
+        compute["endpoints"][0]["url"],
+        json!("http://127.0.0.1:9999/compute/v2.1")
+    );
+    let roles: Vec<&str> = r.body["token"]["roles"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(roles, ["admin", "member", "reader"]);
+    let r = call(
+        &api,
+        "DELETE",
+        "/identity/v3/auth/tokens",
+        &[("x-auth-token", &t), ("x-subject-token", &t)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    let r = call(
+        &api,
+        "GET",
+        "/compute/v2.1/flavors",
+        &[("x-auth-token", &t)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn every_authenticated_route_needs_a_token() {
+    let (api, _e, _d) = api().await;
+    for (method, path) in [
+        ("GET", "/compute/v2.1/servers"),
+        ("GET", "/compute/v2.1/servers/detail"),
+        ("POST", "/compute/v2.1/servers"),
+        (
+            "GET",
+            "/compute/v2.1/servers/00000000-0000-0000-0000-000000000000",
+        ),
+        (
+            "POST",
+            "/compute/v2.1/servers/00000000-0000-0000-0000-000000000000/action",
+        ),
+        ("GET", "/compute/v2.1/flavors/detail"),
+        ("GET", "/compute/v2.1/os-keypairs"),
+        ("GET", "/compute/v2.1/limits"),
+        ("GET", "/image/v2/images"),
+    ] {
+        for tok in [None, Some("bogus")] {
+            let h: Vec<(&str, &str)> = tok.map(|t| ("x-auth-token", t)).into_iter().collect();
+            let r = call(&api, method, path, &h, Some(json!({}))).await;
+            assert_eq!(r.status, 401, "{method} {path}");
+        }
+    }
+    // Discovery needs none.
+    for path in ["/compute", "/compute/v2.1/", "/image"] {
+        let r = call(&api, "GET", path, &[], None).await;
+        assert!(r.status == 200 || r.status == 300, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn microversions() {
+    let (api, _e, _d) = api().await;
+    let t = token(&api).await;
+    let r = call(
+        &api,
+        "GET",
+        "/compute/v2.1/flavors",
+        &[("x-auth-token", &t)],
+        None,
+    )
+    .await;
+    assert_eq!(r.header("x-openstack-nova-api-version"), Some("2.1"));
+    assert_eq!(r.header("openstack-api-version"), Some("compute 2.1"));
+    assert!(r.header("x-compute-request-id").is_some());
+    let r = call(
+        &api,
+        "GET",
+        "/compute/v2.1/flavors",
+        &[
+            ("x-auth-token", &t),
+            ("x-openstack-nova-api-version", "2.97"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(fault(&r).0, 406);
+    assert_eq!(fault(&r).1, "computeFault");
+    let r = call(
+        &api,
+        "GET",
+        "/compute/v2.1/flavors/detail",
+        &[
+            ("x-auth-token", &t),
+            ("openstack-api-version", "compute 2.75"),
+        ],
+        None,
+    )
+    .await;
+    assert_eq!(r.body["flavors"][0]["swap"], json!(0));
+    assert_eq!(r.header("openstack-api-version"), Some("compute 2.75"));
+}
+
+async fn wait_status(api: &OpenStackApi, t: &str, id: &str, status: &str) -> Value {
+    for _ in 0..500 {
+        let r = call(
+            api,
+            "GET",
+            &format!("/compute/v2.1/servers/{id}"),
+            &[("x-auth-token", t)],
+            None,
+        )
+        .await;
+        let s = &r.body["server"];
+        if s["status"] == json!(status) && s["OS-EXT-STS:task_state"].is_null() {
+            return s.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{id} never became {status}");
+}
+
+#[tokio::test]
+async fn server_through_rescue() {
+    let (api, engine, _d) = api().await;
+    let t = token(&api).await;
+    let h = [("x-auth-token", t.as_str())];
+    let images = call(
+        &api,
+        "GET",
+        "/image/v2/images?name=Debian%2012.5%2064bit",
+        &h,
+        None,
+    )
+    .await;
+    let image = images.body["images"][0]["id"].as_str().unwrap().to_string();
+    let r = call(
+        &api,
+        "POST",
+        "/compute/v2.1/servers",
+        &h,
+        Some(
+            json!({"server": {"name": "w1", "imageRef": image, "flavorRef": "S5.SMALL2",
+            "adminPass": "Own-Passw0rd"}}),
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["server"]["adminPass"], json!("Own-Passw0rd"));
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = wait_status(&api, &t, &id, "ACTIVE").await;
+    // The 2.1 view: flavor as a link, no later fields.
+    assert_eq!(s["flavor"]["id"], json!("S5.SMALL2"));
+    assert!(s.get("locked").is_none() && s.get("description").is_none());
+    assert_eq!(s["OS-EXT-STS:power_state"], json!(1));
+
+    let action = format!("/compute/v2.1/servers/{id}/action");
+    let r = call(&api, "POST", &action, &h, Some(json!({"rescue": null}))).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rescue_pw = r.body["adminPass"].as_str().unwrap().to_string();
+    let s = wait_status(&api, &t, &id, "RESCUE").await;
+    assert_eq!(s["OS-EXT-STS:vm_state"], json!("rescued"));
+    let admin_id = engine.resolve_any(&id).unwrap().to_string();
+    assert!(
+        engine
+            .admin_check_password(&admin_id, "root", &rescue_pw)
+            .unwrap()
+    );
+    let r = call(
+        &api,
+        "POST",
+        &action,
+        &h,
+        Some(json!({"reboot": {"type": "HARD"}})),
+    )
+    .await;
+    assert_eq!(
+        fault(&r),
+        (
+            409,
+            "conflictingRequest",
+            format!("Cannot 'reboot' instance {id} while it is in vm_state rescued").as_str()
+        )
+    );
+    let r = call(&api, "GET", &action, &h, None).await;
+    assert_eq!(fault(&r).1, "badMethod");
+    let r = call(&api, "POST", &action, &h, Some(json!({"unrescue": {}}))).await;
+    assert_eq!(r.status, 202);
+    wait_status(&api, &t, &id, "ACTIVE").await;
+    assert!(
+        engine
+            .admin_check_password(&admin_id, "root", "Own-Passw0rd")
+            .unwrap()
+    );
+    let r = call(
+        &api,
+        "DELETE",
+        &format!("/compute/v2.1/servers/{id}"),
+        &h,
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 204);
+    for _ in 0..500 {
+        let r = call(
+            &api,
+            "GET",
+            &format!("/compute/v2.1/servers/{id}"),
+            &h,
+            None,
+        )
+        .await;
+        if r.status == 404 {
+            assert_eq!(
+                fault(&r),
+                (
+                    404,
+                    "itemNotFound",
+                    format!("Instance {id} could not be found.").as_str()
+                )
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never deleted");
+}
