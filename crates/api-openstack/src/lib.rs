@@ -124,63 +124,34 @@ impl Reply {
     }
 }
 
-/// The admin account's Keystone credentials, as the server knows them at start.
-#[derive(Debug, Clone, Default)]
-pub struct AdminCredentials {
-    /// Keystone password of user `admin` (checked against a hash made at start; the clear
-    /// text is not kept).
-    pub password: Option<String>,
-    /// An access key of the admin account: tokens act as its principal.
-    pub access_key_id: Option<String>,
-}
-
 pub struct OpenStackApi {
     pub(crate) engine: Engine,
     pub(crate) tokens: tokens::Tokens,
-    admin_password_hash: Option<String>,
-    admin_key_id: Option<String>,
     /// Request ID of a reboot → it is a hard one (operations never change their mode).
     pub(crate) reboot_modes: Mutex<HashMap<String, bool>>,
 }
 
 impl OpenStackApi {
-    pub fn new(engine: Engine, creds: AdminCredentials) -> Self {
-        if creds.password.is_none() {
-            tracing::warn!(
-                "no Keystone admin password known: OpenStack password authentication is disabled"
-            );
-        }
+    pub fn new(engine: Engine) -> Self {
         Self {
             engine,
             tokens: tokens::Tokens::default(),
-            admin_password_hash: creds.password.as_deref().map(nubis_auth::password::hash),
-            admin_key_id: creds.access_key_id,
             reboot_modes: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Does `password` belong to the admin user?
+    /// Does `password` belong to the admin user? (The engine keeps only its hash.)
     pub(crate) async fn check_admin_password(&self, password: &str) -> bool {
-        let Some(hash) = self.admin_password_hash.clone() else {
-            return false;
-        };
-        let pw = password.to_string();
-        tokio::task::spawn_blocking(move || nubis_auth::password::verify(&pw, &hash))
-            .await
-            .unwrap_or(false)
+        self.engine.verify_admin_password(password).await
     }
 
     /// The principal every Keystone user acts as (only `admin` exists so far).
     pub(crate) fn admin_principal(&self) -> Principal {
-        self.admin_key_id
-            .as_deref()
-            .and_then(|id| self.engine.access_key(id))
-            .map(|(p, _)| p)
-            .unwrap_or_else(|| Principal {
-                account: ids::ADMIN_ACCOUNT.into(),
-                user: "admin".into(),
-                is_admin: true,
-            })
+        self.engine.admin_principal().unwrap_or_else(|| Principal {
+            account: ids::ADMIN_ACCOUNT.into(),
+            user: "admin".into(),
+            is_admin: true,
+        })
     }
 
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {

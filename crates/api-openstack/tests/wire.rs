@@ -1,7 +1,7 @@
 //! The dialect end to end over an in-process engine (sim driver, time scale 0): Keystone
 //! tokens, Nova auth and microversions, a server through rescue, and the fault envelopes.
 
-use nubis_api_openstack::{AdminCredentials, OpenStackApi, RawRequest, Reply};
+use nubis_api_openstack::{OpenStackApi, RawRequest, Reply};
 use nubis_auth::secret::SecretBox;
 use nubis_driver::sim::SimDriver;
 use nubis_engine::Engine;
@@ -27,13 +27,7 @@ async fn api() -> (OpenStackApi, Engine, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    let api = OpenStackApi::new(
-        engine.clone(),
-        AdminCredentials {
-            password: Some(PASSWORD.into()),
-            access_key_id: Some(KEY_ID.into()),
-        },
-    );
+    let api = OpenStackApi::new(engine.clone());
     (api, engine, dir)
 }
 

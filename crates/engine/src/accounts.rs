@@ -5,11 +5,10 @@ use nubis_core::{AccessKey, Account, DomainError};
 use nubis_store::Write;
 use rand::Rng;
 
-/// Credentials created at first start, to be printed once.
+/// Credentials created at first start (those the operator did not give), to be shown once.
 pub struct Generated {
-    pub access_key_id: String,
-    pub access_key_secret: String,
-    pub password: String,
+    pub access_key: Option<(String, String)>,
+    pub password: Option<String>,
 }
 
 pub const ADMIN_ACCOUNT: &str = "admin";
@@ -41,7 +40,8 @@ impl Engine {
         if !first && (key.is_none() || known) {
             return Ok(None);
         }
-        let generated = key.is_none();
+        let key_generated = key.is_none();
+        let password_generated = first && password.is_none();
         let (id, secret) = key.unwrap_or_else(|| (format!("AKID{}", random(32)), random(32)));
         let password = password.unwrap_or_else(|| random(20));
         let account = Account {
@@ -55,11 +55,12 @@ impl Engine {
             sealed_secret: self.inner.secrets.seal(&secret),
         };
         let mut writes = vec![Write::AccessKey(access.clone())];
+        let password_hash = nubis_auth::password::hash(&password);
         if first {
             writes.push(Write::Account(account.clone()));
             writes.push(Write::Meta {
                 key: "admin_password_hash".into(),
-                value: nubis_auth::password::hash(&password),
+                value: password_hash.clone(),
             });
         }
         self.commit(writes).await?;
@@ -68,10 +69,12 @@ impl Engine {
         fleet
             .access_keys
             .insert(id.clone(), (access, secret.clone()));
-        Ok(generated.then_some(Generated {
-            access_key_id: id,
-            access_key_secret: secret,
-            password,
+        if first {
+            fleet.admin_password_hash = Some(password_hash);
+        }
+        Ok((key_generated || password_generated).then_some(Generated {
+            access_key: key_generated.then_some((id, secret)),
+            password: password_generated.then_some(password),
         }))
     }
 }

@@ -45,6 +45,8 @@ pub(crate) struct Fleet {
     pub running: HashMap<Uuid, Operation>,
     /// KMS key registry (operator-managed); a key not in it counts as deleted.
     pub kms_keys: HashMap<String, KmsState>,
+    /// SHA-512 crypt hash of the Keystone password of user `admin`.
+    pub admin_password_hash: Option<String>,
 }
 
 impl Fleet {
@@ -151,6 +153,9 @@ impl Engine {
             fleet.access_keys.insert(k.id.clone(), (k, secret));
         }
         for (key, value) in &snap.meta {
+            if key == "admin_password_hash" {
+                fleet.admin_password_hash = Some(value.clone());
+            }
             if let Some(id) = key.strip_prefix("kms:")
                 && let Ok(state) = serde_json::from_value(serde_json::Value::String(value.clone()))
             {
@@ -237,6 +242,32 @@ impl Engine {
             },
             secret.clone(),
         ))
+    }
+
+    /// Does `password` belong to the admin user? (Checked against the stored hash, off the
+    /// async workers: SHA-512 crypt is deliberately slow.)
+    pub async fn verify_admin_password(&self, password: &str) -> bool {
+        let Some(hash) = self.inner.fleet.lock().admin_password_hash.clone() else {
+            return false;
+        };
+        let pw = password.to_string();
+        tokio::task::spawn_blocking(move || nubis_auth::password::verify(&pw, &hash))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// The bootstrap admin account's principal.
+    pub fn admin_principal(&self) -> Option<Principal> {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .accounts
+            .values()
+            .find(|a| a.is_admin)
+            .map(|a| Principal {
+                account: a.id.clone(),
+                user: a.name.clone(),
+                is_admin: true,
+            })
     }
 
     /// The single authorization point for actions on instances. Admins may do everything;

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use nubis_api_aliyun::{AliyunApi, RawRequest as AliyunRequest};
-use nubis_api_openstack::{AdminCredentials, OpenStackApi, RawRequest as OpenStackRequest};
+use nubis_api_openstack::{OpenStackApi, RawRequest as OpenStackRequest};
 use nubis_api_tencent::{RawRequest, TencentApi};
 use nubis_engine::Engine;
 use std::sync::Arc;
@@ -36,10 +36,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
     let state = AppState {
         tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
         aliyun: Arc::new(AliyunApi::new(engine.clone(), cfg.rate_limits)),
-        openstack: Arc::new(OpenStackApi::new(
-            engine.clone(),
-            openstack_credentials(cfg),
-        )),
+        openstack: Arc::new(OpenStackApi::new(engine.clone())),
         engine,
         prometheus,
     };
@@ -76,24 +73,6 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
 
 /// The admin's Keystone password and access key id: the environment, else the credentials
 /// file written when they were generated at first start.
-fn openstack_credentials(cfg: &Config) -> AdminCredentials {
-    let file = std::fs::read_to_string(cfg.data.join("admin-credentials")).unwrap_or_default();
-    let lookup = |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| {
-                file.lines()
-                    .find_map(|l| l.strip_prefix(name)?.strip_prefix('='))
-                    .map(str::to_string)
-            })
-    };
-    AdminCredentials {
-        password: lookup("NUBIS_ADMIN_PASSWORD"),
-        access_key_id: lookup("NUBIS_ADMIN_ACCESS_KEY_ID"),
-    }
-}
-
 fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

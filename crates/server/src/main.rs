@@ -87,26 +87,29 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         .bootstrap(env_key, std::env::var("NUBIS_ADMIN_PASSWORD").ok())
         .await
         .context("bootstrapping the admin account")?;
-    let shown_key = if let Some(g) = &generated {
+    let mut shown_key = admin_key_id.map(|id| (id, "$NUBIS_ADMIN_ACCESS_KEY_SECRET".to_string()));
+    if let Some(g) = &generated {
+        // Only what nubis made up is written and shown; given credentials stay with the operator.
         let path = cfg.data.join("admin-credentials");
-        write_private(
-            &path,
-            &format!(
-                "NUBIS_ADMIN_ACCESS_KEY_ID={}\nNUBIS_ADMIN_ACCESS_KEY_SECRET={}\nNUBIS_ADMIN_PASSWORD={}\n",
-                g.access_key_id, g.access_key_secret, g.password
-            ),
-        )?;
+        let mut text = String::new();
         println!(
             "Generated admin credentials (shown once; also in {}):",
             path.display()
         );
-        println!("  access key id:     {}", g.access_key_id);
-        println!("  access key secret: {}", g.access_key_secret);
-        println!("  keystone password: {}", g.password);
-        Some((g.access_key_id.clone(), g.access_key_secret.clone()))
-    } else {
-        admin_key_id.map(|id| (id, "$NUBIS_ADMIN_ACCESS_KEY_SECRET".to_string()))
-    };
+        if let Some((id, secret)) = &g.access_key {
+            text.push_str(&format!(
+                "NUBIS_ADMIN_ACCESS_KEY_ID={id}\nNUBIS_ADMIN_ACCESS_KEY_SECRET={secret}\n"
+            ));
+            println!("  access key id:     {id}");
+            println!("  access key secret: {secret}");
+            shown_key = Some((id.clone(), secret.clone()));
+        }
+        if let Some(password) = &g.password {
+            text.push_str(&format!("NUBIS_ADMIN_PASSWORD={password}\n"));
+            println!("  keystone password: {password} (user admin, project admin, domain Default)");
+        }
+        write_private(&path, &text)?;
+    }
 
     let listener = tokio::net::TcpListener::bind(&cfg.listen)
         .await
@@ -144,6 +147,9 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
     );
     println!("  Tencent CVM 2017-03-12  http://{addr}/   region ap-guangzhou");
     println!("  Alibaba ECS 2014-05-26  http://{addr}/   region cn-hangzhou");
+    println!(
+        "  OpenStack Keystone v3   http://{addr}/identity/v3   (Nova /compute/v2.1, Glance /image)   region RegionOne"
+    );
     println!("  health                  http://{addr}/healthz   metrics http://{addr}/metrics");
     println!();
     println!("tccli:");
@@ -158,6 +164,10 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
     println!("alibabacloud-ecs20140526 (Tea SDK):");
     println!(
         "  ecs = Client(Config(access_key_id=\"{id}\", access_key_secret=\"{secret}\", endpoint=\"{addr}\", protocol=\"http\", region_id=\"cn-hangzhou\"))"
+    );
+    println!("openstack CLI / openstacksdk:");
+    println!(
+        "  export OS_AUTH_URL=http://{addr}/identity/v3 OS_USERNAME=admin OS_PASSWORD=$NUBIS_ADMIN_PASSWORD OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3"
     );
     println!("aliyun-python-sdk-core:");
     println!(
