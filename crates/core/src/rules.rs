@@ -241,7 +241,8 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::LiveMigrate
             | Action::Create => false,
         },
-        S::Rescue => action == Action::ExitRescue,
+        // A broken instance in rescue may be given up on: every cloud lets it be deleted.
+        S::Rescue => matches!(action, Action::ExitRescue | Action::Terminate),
         S::LaunchFailed => action == Action::Terminate,
         S::Pending
         | S::Starting
@@ -513,7 +514,10 @@ mod tests {
         expected.extend(ok(Action::Start, &[S::Stopped]));
         expected.extend(ok(Action::Stop, &[S::Running]));
         expected.extend(ok(Action::Reboot, &[S::Running]));
-        expected.extend(ok(Action::Terminate, &[S::Stopped, S::LaunchFailed]));
+        expected.extend(ok(
+            Action::Terminate,
+            &[S::Stopped, S::LaunchFailed, S::Rescue],
+        ));
         expected.extend(ok(Action::ResetPassword, &[S::Stopped]));
         expected.extend(ok(Action::EnterRescue, &[S::Running, S::Stopped]));
         expected.extend(ok(Action::ExitRescue, &[S::Rescue]));
