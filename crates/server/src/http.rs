@@ -104,19 +104,14 @@ async fn openstack(
             body,
         })
         .await;
-    let elapsed = start.elapsed();
-    tracing::info!(
-        dialect = "openstack",
-        service = reply.service,
-        request_id = %reply.request_id,
-        action = %reply.operation,
-        status = reply.status,
-        latency_us = elapsed.as_micros() as u64,
-        "request"
+    observe(
+        "openstack",
+        &reply.request_id,
+        &reply.operation,
+        &reply.status.to_string(),
+        reply.status,
+        start,
     );
-    let action = reply.operation.clone();
-    metrics::counter!("nubis_requests_total", "dialect" => "openstack", "action" => action.clone(), "code" => reply.status.to_string()).increment(1);
-    metrics::histogram!("nubis_request_duration_seconds", "dialect" => "openstack", "action" => action).record(elapsed.as_secs_f64());
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if !reply.body.is_empty() {
@@ -127,6 +122,31 @@ async fn openstack(
     }
     resp.body(Body::from(reply.body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// One structured log line and the request metrics, the same for every dialect.
+fn observe(
+    dialect: &'static str,
+    request_id: &str,
+    action: &str,
+    code: &str,
+    status: u16,
+    start: Instant,
+) {
+    let elapsed = start.elapsed();
+    tracing::info!(
+        dialect,
+        request_id,
+        action,
+        code,
+        status,
+        latency_us = elapsed.as_micros() as u64,
+        "request"
+    );
+    metrics::counter!("nubis_requests_total", "dialect" => dialect, "action" => action.to_string(), "code" => code.to_string())
+        .increment(1);
+    metrics::histogram!("nubis_request_duration_seconds", "dialect" => dialect, "action" => action.to_string())
+        .record(elapsed.as_secs_f64());
 }
 
 async fn dispatch(
@@ -175,19 +195,14 @@ async fn dispatch(
                 now: now(),
             })
             .await;
-        let elapsed = start.elapsed();
-        let code = reply.error.as_deref().unwrap_or("OK").to_string();
-        tracing::info!(
-            dialect = "tencent",
-            request_id = %reply.request_id,
-            action = %reply.action,
-            code = %code,
-            latency_us = elapsed.as_micros() as u64,
-            "request"
+        observe(
+            "tencent",
+            &reply.request_id,
+            &reply.action,
+            reply.error.as_deref().unwrap_or("OK"),
+            200,
+            start,
         );
-        let action = reply.action.clone();
-        metrics::counter!("nubis_requests_total", "dialect" => "tencent", "action" => action.clone(), "code" => code).increment(1);
-        metrics::histogram!("nubis_request_duration_seconds", "dialect" => "tencent", "action" => action).record(elapsed.as_secs_f64());
         // Exactly `application/json`: the Python SDK ignores errors under any other spelling.
         return Response::builder()
             .status(StatusCode::OK)
@@ -215,20 +230,14 @@ async fn dispatch(
                 now: now(),
             })
             .await;
-        let elapsed = start.elapsed();
-        let code = reply.error.as_deref().unwrap_or("OK").to_string();
-        tracing::info!(
-            dialect = "aliyun",
-            request_id = %reply.request_id,
-            action = %reply.action,
-            code = %code,
-            status = reply.status,
-            latency_us = elapsed.as_micros() as u64,
-            "request"
+        observe(
+            "aliyun",
+            &reply.request_id,
+            &reply.action,
+            reply.error.as_deref().unwrap_or("OK"),
+            reply.status,
+            start,
         );
-        let action = reply.action.clone();
-        metrics::counter!("nubis_requests_total", "dialect" => "aliyun", "action" => action.clone(), "code" => code).increment(1);
-        metrics::histogram!("nubis_request_duration_seconds", "dialect" => "aliyun", "action" => action).record(elapsed.as_secs_f64());
         let mut resp = Response::builder()
             .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
             .header(header::CONTENT_TYPE, reply.content_type);
