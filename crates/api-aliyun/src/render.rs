@@ -38,6 +38,7 @@ pub fn action(a: Action) -> &'static str {
         Action::AssociateKeys => "AttachKeyPair",
         Action::DisassociateKeys => "DetachKeyPair",
         Action::LiveMigrate => "MigrateInstance",
+        Action::Rebuild => "ReplaceSystemDisk",
     }
 }
 

@@ -872,6 +872,91 @@ impl Nova<'_> {
                 // 200, not 202: what Nova answers (shared/specs/openstack.md §2.5).
                 Ok(Reply::json(200, &json!({"adminPass": pw})))
             }
+            "rebuild" => {
+                let m = arg.as_object().ok_or_else(|| {
+                    Fault::bad_request("Invalid input for field/attribute rebuild.")
+                })?;
+                check_keys(
+                    m,
+                    &[
+                        "imageRef",
+                        "adminPass",
+                        "name",
+                        "metadata",
+                        "accessIPv4",
+                        "accessIPv6",
+                        "OS-DCF:diskConfig",
+                        "preserve_ephemeral",
+                    ],
+                )?;
+                let image_ref = opt_str(m, "imageRef")?
+                    .ok_or_else(|| Fault::bad_request("'imageRef' is a required property"))?;
+                let image = render::image_by_ref(image_ref).ok_or_else(|| {
+                    Fault::bad_request(format!("Invalid imageRef provided: {image_ref}"))
+                })?;
+                let pw = opt_str(m, "adminPass")?
+                    .map(str::to_string)
+                    .unwrap_or_else(generate_password);
+                self.submit(
+                    &inst,
+                    Command::Rebuild {
+                        image_id: image.id.to_string(),
+                        password: Some(pw.clone()),
+                    },
+                )
+                .await?;
+                if let Some(name) = opt_str(m, "name")? {
+                    let _ = self
+                        .api
+                        .engine
+                        .modify(&self.p, inst.uuid, Some(name.to_string()), None, None)
+                        .await;
+                }
+                let now = self.api.engine.instance(inst.uuid).unwrap_or(inst.clone());
+                // The rebuild body carries only the basic server fields (Nova's schema).
+                let full = self.view(&now, &HashMap::new(), true).await;
+                const BASIC: &[&str] = &[
+                    "id",
+                    "name",
+                    "status",
+                    "image",
+                    "flavor",
+                    "user_id",
+                    "tenant_id",
+                    "created",
+                    "updated",
+                    "metadata",
+                    "links",
+                    "addresses",
+                    "hostId",
+                    "progress",
+                    "OS-DCF:diskConfig",
+                    "accessIPv4",
+                    "accessIPv6",
+                ];
+                let mut server: serde_json::Map<String, Value> = full
+                    .as_object()
+                    .map(|o| {
+                        o.iter()
+                            .filter(|(k, _)| BASIC.contains(&k.as_str()))
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                if let Some(Value::Object(nets)) = server.get_mut("addresses") {
+                    for list in nets.values_mut() {
+                        if let Value::Array(items) = list {
+                            for item in items.iter_mut() {
+                                if let Value::Object(o) = item {
+                                    o.retain(|k, _| k == "version" || k == "addr");
+                                }
+                            }
+                        }
+                    }
+                }
+                server.insert("adminPass".into(), json!(pw));
+                Ok(Reply::json(202, &json!({ "server": server })))
+            }
             "unrescue" => {
                 empty_ok(arg)?;
                 self.submit(&inst, Command::ExitRescue).await?;

@@ -99,6 +99,7 @@ pub fn task_of(a: Action) -> &'static str {
         Action::ExitRescue => "unrescuing",
         Action::AssociateKeys | Action::DisassociateKeys => "updating",
         Action::LiveMigrate => "migrating",
+        Action::Rebuild => "rebuilding",
     }
 }
 
@@ -115,6 +116,7 @@ pub fn action_name(a: Action) -> &'static str {
         Action::ExitRescue => "unrescue",
         Action::AssociateKeys | Action::DisassociateKeys => "update",
         Action::LiveMigrate => "live_migrate",
+        Action::Rebuild => "rebuild",
     }
 }
 

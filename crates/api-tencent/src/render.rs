@@ -37,6 +37,7 @@ pub fn action(a: Action) -> &'static str {
         Action::AssociateKeys => "AssociateInstancesKeyPairs",
         Action::DisassociateKeys => "DisassociateInstancesKeyPairs",
         Action::LiveMigrate => "MigrateInstance",
+        Action::Rebuild => "ResetInstance",
     }
 }
 

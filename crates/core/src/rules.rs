@@ -58,6 +58,12 @@ pub enum Step {
     /// Leave rescue: boot the original system disk again.
     BootSystem,
     Destroy,
+    /// Replace the system disk with a fresh copy of an image and set new credentials.
+    Reprovision {
+        image_id: String,
+        user: String,
+        password_hash: Option<String>,
+    },
     /// Host maintenance: one of three phases of a simulated live migration.
     LiveMigrate {
         phase: MigratePhase,
@@ -76,7 +82,7 @@ impl Step {
     /// The state an instance shows while this step runs, unless the operation overrides it.
     pub fn showing(&self, current: InstanceState) -> InstanceState {
         match self {
-            Step::Provision { .. } => InstanceState::Pending,
+            Step::Provision { .. } | Step::Reprovision { .. } => InstanceState::Pending,
             Step::PowerOn => InstanceState::Starting,
             Step::PowerOff { .. } => InstanceState::Stopping,
             Step::Reboot { .. } => InstanceState::Rebooting,
@@ -164,6 +170,11 @@ pub enum ActionRequest {
         when_running: WhenRunning,
     },
     LiveMigrate,
+    Rebuild {
+        image_id: String,
+        user: String,
+        password_hash: Option<String>,
+    },
 }
 
 impl ActionRequest {
@@ -179,6 +190,7 @@ impl ActionRequest {
             Self::AssociateKeys { .. } => Action::AssociateKeys,
             Self::DisassociateKeys { .. } => Action::DisassociateKeys,
             Self::LiveMigrate => Action::LiveMigrate,
+            Self::Rebuild { .. } => Action::Rebuild,
         }
     }
 
@@ -221,7 +233,11 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
     use InstanceState as S;
     match state {
         S::Running => match action {
-            Action::Stop | Action::Reboot | Action::EnterRescue | Action::LiveMigrate => true,
+            Action::Stop
+            | Action::Reboot
+            | Action::EnterRescue
+            | Action::LiveMigrate
+            | Action::Rebuild => true,
             Action::ResetPassword
             | Action::AssociateKeys
             | Action::DisassociateKeys
@@ -234,7 +250,8 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::ResetPassword
             | Action::EnterRescue
             | Action::AssociateKeys
-            | Action::DisassociateKeys => true,
+            | Action::DisassociateKeys
+            | Action::Rebuild => true,
             Action::Stop
             | Action::Reboot
             | Action::ExitRescue
@@ -315,7 +332,8 @@ fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported> {
         | Action::Reboot
         | Action::Terminate
         | Action::ExitRescue
-        | Action::LiveMigrate => None,
+        | Action::LiveMigrate
+        | Action::Rebuild => None,
     }
 }
 
@@ -423,6 +441,31 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             ],
             Some(InstanceState::ExitingRescue),
         ),
+        ActionRequest::Rebuild {
+            image_id,
+            user,
+            password_hash,
+        } => {
+            let reinstall = Step::Reprovision {
+                image_id: image_id.clone(),
+                user: user.clone(),
+                password_hash: password_hash.clone(),
+            };
+            // A running instance is stopped, reinstalled and started again; a stopped one
+            // stays stopped.
+            let steps = if running {
+                vec![
+                    Step::PowerOff {
+                        mode: StopMode::SoftFirst,
+                    },
+                    reinstall,
+                    Step::PowerOn,
+                ]
+            } else {
+                vec![reinstall]
+            };
+            (steps, None)
+        }
         ActionRequest::LiveMigrate => (
             [
                 MigratePhase::Enter,
@@ -524,6 +567,7 @@ mod tests {
         expected.extend(ok(Action::AssociateKeys, &[S::Stopped]));
         expected.extend(ok(Action::DisassociateKeys, &[S::Stopped]));
         expected.extend(ok(Action::LiveMigrate, &[S::Running]));
+        expected.extend(ok(Action::Rebuild, &[S::Running, S::Stopped]));
         let actions = [
             Action::Create,
             Action::Start,
@@ -536,6 +580,7 @@ mod tests {
             Action::AssociateKeys,
             Action::DisassociateKeys,
             Action::LiveMigrate,
+            Action::Rebuild,
         ];
         for a in actions {
             for s in S::ALL {

@@ -120,6 +120,8 @@ pub enum Action {
     AssociateKeys,
     DisassociateKeys,
     LiveMigrate,
+    /// Reinstall the system disk from an image (Nova rebuild, Tencent ResetInstance).
+    Rebuild,
 }
 
 impl Action {
@@ -136,6 +138,7 @@ impl Action {
             Self::AssociateKeys => "associate_keys",
             Self::DisassociateKeys => "disassociate_keys",
             Self::LiveMigrate => "live_migrate",
+            Self::Rebuild => "rebuild",
         }
     }
 }

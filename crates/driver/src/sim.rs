@@ -229,6 +229,31 @@ impl Driver for SimDriver {
                 self.vms.lock().entry(id).or_insert(vm);
                 Ok(())
             }
+            Step::Reprovision {
+                image_id,
+                user,
+                password_hash,
+            } => {
+                self.wait(self.timings.provision).await;
+                self.with_vm(id, |vm| {
+                    let mut users = BTreeMap::new();
+                    users.insert(
+                        user.clone(),
+                        password_hash.clone().unwrap_or_else(|| "!".into()),
+                    );
+                    // A fresh system disk: new users and host key; the instance's key pairs are
+                    // injected again.
+                    vm.system = System {
+                        image_id: image_id.clone(),
+                        users,
+                        authorized_keys: std::mem::take(&mut vm.system.authorized_keys),
+                        host_key_fingerprint: host_key(),
+                    };
+                    if let Some(d) = vm.disks.iter_mut().find(|d| d.role == "system") {
+                        d.image_id = image_id.clone();
+                    }
+                })
+            }
             Step::PowerOn => {
                 if self.with_vm(id, |vm| vm.power == Power::On)? {
                     return Ok(());

@@ -15,6 +15,11 @@ use uuid::Uuid;
 pub enum Command {
     /// Simulated host maintenance (operator command).
     LiveMigrate,
+    /// Reinstall the system disk from `image_id`, with a new password (or none).
+    Rebuild {
+        image_id: String,
+        password: Option<String>,
+    },
     Start,
     Stop {
         mode: StopMode,
@@ -155,6 +160,30 @@ impl Engine {
                 .collect(),
             Command::ExitRescue => insts.iter().map(|_| ActionRequest::ExitRescue).collect(),
             Command::LiveMigrate => insts.iter().map(|_| ActionRequest::LiveMigrate).collect(),
+            Command::Rebuild { image_id, password } => {
+                let image = catalog::image(image_id)
+                    .filter(|i| i.public)
+                    .ok_or_else(|| DomainError::NotFound {
+                        kind: ResourceKind::Image,
+                        id: image_id.clone(),
+                    })?;
+                let hash = match password {
+                    Some(pw) => {
+                        password::validate(pw, image.os, &[image.default_user])
+                            .map_err(DomainError::InvalidPassword)?;
+                        Some(hash(pw).await)
+                    }
+                    None => None,
+                };
+                insts
+                    .iter()
+                    .map(|_| ActionRequest::Rebuild {
+                        image_id: image.id.to_string(),
+                        user: image.default_user.to_string(),
+                        password_hash: hash.clone(),
+                    })
+                    .collect()
+            }
             Command::ResetPassword {
                 user,
                 password,
@@ -318,6 +347,17 @@ impl Engine {
                         }
                     }
                     Action::DisassociateKeys => inst.key_ids.retain(|k| !key_ids.contains(k)),
+                    Action::Rebuild => {
+                        if let Some(Step::Reprovision { image_id, .. }) = op
+                            .steps
+                            .iter()
+                            .find(|s| matches!(s, Step::Reprovision { .. }))
+                            && let Some(image) = catalog::image(image_id)
+                        {
+                            inst.image_id = image.id.to_string();
+                            inst.os = image.os;
+                        }
+                    }
                     _ => {}
                 }
                 writes.push(Write::Instance(Box::new(inst.clone())));

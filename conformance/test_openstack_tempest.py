@@ -1,0 +1,37 @@
+"""OpenStack Tempest against nubis: runs scripts/tempest-run (issue 5).
+
+One pytest test wraps the whole Tempest run: scripts/tempest-run builds .venv-tempest
+(scripts/setup-tempest, pinned in conformance/tempest/requirements.txt), starts its own nubis
+from the same binary as the rest of the suite, runs every test id in
+conformance/tempest/tests.txt and fails when any of them fails, is skipped or does not run.
+The output carries one PASS/FAIL/SKIP line per Tempest test and the tracebacks of failures.
+This test never skips.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+
+from nubis import REPO
+
+TEMPEST_TIMEOUT = int(os.environ.get("TEMPEST_TIMEOUT", "1800"))
+
+
+@pytest.mark.timeout(TEMPEST_TIMEOUT + 300)
+def test_tempest_compute_rescue_actions_keypairs(nubis_bin):
+    env = dict(os.environ, NUBIS_BIN=nubis_bin, TEMPEST_TIMEOUT=str(TEMPEST_TIMEOUT))
+    p = subprocess.run(
+        [str(REPO / "scripts" / "tempest-run")],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=TEMPEST_TIMEOUT + 240,
+    )
+    out = p.stdout
+    # The per-test lines, failure tracebacks and counts come last, after tempest's own output.
+    mark = "==== tempest results ===="
+    tail = out[out.rfind(mark):] if mark in out else out
+    assert p.returncode == 0, f"scripts/tempest-run exited {p.returncode}:\n{tail[-20000:]}"
+    print(tail[-20000:])  # shown with -rP / -s
