@@ -29,6 +29,11 @@ fn version_entry(base: &str) -> Value {
     })
 }
 
+/// Nova's default `max_request_body_size`.
+const MAX_BODY: usize = 114_688;
+/// Writes per second per account and resource (`POST servers`, `DELETE os-keypairs`, …).
+const WRITE_LIMIT_PER_SECOND: u32 = 20;
+
 fn fault(f: Fault) -> Reply {
     Reply::json(f.status, &f.body())
 }
@@ -106,6 +111,22 @@ pub(crate) async fn handle(
     // The old `/v2.1/{project_id}/...` form.
     if segs.first() == Some(&ids::project_id(&token.account).as_str()) {
         segs.remove(0);
+    }
+    // Nova refuses bodies over max_request_body_size (112 KiB) before reading them.
+    if req.body.len() > MAX_BODY {
+        return with_version(fault(Fault::new(413, "Request is too large.")), v);
+    }
+    // Writes are rate-limited per account and resource, counted before any work.
+    if !get {
+        let key = format!("{} {}", req.method, segs.first().copied().unwrap_or(""));
+        if api
+            .limiter
+            .check(&token.account, &key, WRITE_LIMIT_PER_SECOND)
+            .is_err()
+        {
+            return with_version(fault(Fault::new(429, "This request was rate-limited.")), v)
+                .header("retry-after", "1".to_string());
+        }
     }
     let (op, result) = nova.route(&segs).await;
     let reply = match result {

@@ -126,15 +126,17 @@ impl Reply {
 
 pub struct OpenStackApi {
     pub(crate) engine: Engine,
+    pub(crate) limiter: nubis_auth::ratelimit::RateLimiter,
     pub(crate) tokens: tokens::Tokens,
     /// Request ID of a reboot → it is a hard one (operations never change their mode).
     pub(crate) reboot_modes: Mutex<HashMap<String, bool>>,
 }
 
 impl OpenStackApi {
-    pub fn new(engine: Engine) -> Self {
+    pub fn new(engine: Engine, rate_limits: bool) -> Self {
         Self {
             engine,
+            limiter: nubis_auth::ratelimit::RateLimiter::new(rate_limits),
             tokens: tokens::Tokens::default(),
             reboot_modes: Mutex::new(HashMap::new()),
         }

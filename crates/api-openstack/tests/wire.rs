@@ -27,7 +27,7 @@ async fn api() -> (OpenStackApi, Engine, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    let api = OpenStackApi::new(engine.clone());
+    let api = OpenStackApi::new(engine.clone(), false);
     (api, engine, dir)
 }
 

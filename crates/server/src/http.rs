@@ -36,7 +36,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
     let state = AppState {
         tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
         aliyun: Arc::new(AliyunApi::new(engine.clone(), cfg.rate_limits)),
-        openstack: Arc::new(OpenStackApi::new(engine.clone())),
+        openstack: Arc::new(OpenStackApi::new(engine.clone(), cfg.rate_limits)),
         engine,
         prometheus,
     };
