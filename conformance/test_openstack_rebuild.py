@@ -55,3 +55,18 @@ def test_rebuild_unknown_image_is_bad_request(server, conn, os_server):  # noqa:
     srv, _ = os_server
     r = rebuild(server, conn, srv.id, {"imageRef": "00000000-0000-0000-0000-000000000000"})
     assert fault_of(r)[:2] == (400, "badRequest"), r.text
+
+
+def test_locked_server_refuses_actions_with_409(server, conn, os_server):  # noqa: F811
+    srv, _ = os_server
+    action = f"/compute/v2.1/servers/{srv.id}/action"
+    assert raw(server, conn, "POST", action, json_body={"lock": {"locked_reason": "maintenance"}}).status_code == 202
+    shown = raw(server, conn, "GET", f"/compute/v2.1/servers/{srv.id}",
+                headers={"OpenStack-API-Version": "compute 2.73"}).json()["server"]
+    assert shown["locked"] is True and shown["locked_reason"] == "maintenance"
+    for body in ({"rescue": None}, {"os-stop": None}, {"reboot": {"type": "HARD"}}):
+        status, kind, message = fault_of(raw(server, conn, "POST", action, json_body=body))
+        assert (status, kind) == (409, "conflictingRequest") and "locked" in message, (body, message)
+    assert raw(server, conn, "POST", action, json_body={"unlock": None}).status_code == 202
+    assert raw(server, conn, "POST", action, json_body={"reboot": {"type": "SOFT"}}).status_code == 202
+    wait_status(conn, srv.id, "ACTIVE")

@@ -76,6 +76,7 @@ pub fn map(e: DomainError) -> ApiError {
             _ => (403, "OperationDenied"),
         },
         DomainError::DiskError { .. } => (403, "DiskError"),
+        DomainError::Locked { .. } => (403, "OperationDenied.InstanceLocked"),
         DomainError::KmsKey { state, .. } => match state {
             KmsState::Disabled => (403, "InvalidParameter.KMSKeyId.CMKNotEnabled"),
             KmsState::Unauthorized => (403, "InvalidParameter.KMSKeyId.CMKUnauthorized"),

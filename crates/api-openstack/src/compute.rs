@@ -893,6 +893,35 @@ impl Nova<'_> {
                 // 200, not 202: what Nova answers (shared/specs/openstack.md §2.5).
                 Ok(Reply::json(200, &json!({"adminPass": pw})))
             }
+            "lock" => {
+                let reason = match arg {
+                    Value::Null => String::new(),
+                    Value::Object(m) => {
+                        check_keys(m, &["locked_reason"])?;
+                        opt_str(m, "locked_reason")?.unwrap_or("").to_string()
+                    }
+                    _ => {
+                        return Err(Fault::bad_request(
+                            "Invalid input for field/attribute lock.",
+                        ));
+                    }
+                };
+                self.api
+                    .engine
+                    .set_locked(&self.p, inst.uuid, Some(reason))
+                    .await
+                    .map_err(|e| map(e, Some(inst.uuid)))?;
+                Ok(Reply::empty(202))
+            }
+            "unlock" => {
+                empty_ok(arg)?;
+                self.api
+                    .engine
+                    .set_locked(&self.p, inst.uuid, None)
+                    .await
+                    .map_err(|e| map(e, Some(inst.uuid)))?;
+                Ok(Reply::empty(202))
+            }
             "rebuild" => {
                 let m = arg.as_object().ok_or_else(|| {
                     Fault::bad_request("Invalid input for field/attribute rebuild.")

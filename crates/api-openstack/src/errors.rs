@@ -152,6 +152,7 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
                 }
             )),
         },
+        DomainError::Locked { id } => Fault::conflict(format!("Instance {} is locked", sid(&id))),
         DomainError::DiskError { id } => Fault::conflict(format!(
             "Instance {} has a disk in an error state",
             sid(&id)

@@ -280,7 +280,7 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     } else if v.at_least(90) {
         put("OS-EXT-SRV-ATTR:hostname", json!(inst.host_name));
     }
-    let locked = inst.restriction != nubis_core::Restriction::None;
+    let locked = inst.locked.is_some() || inst.restriction != nubis_core::Restriction::None;
     if v.at_least(9) {
         put("locked", json!(locked));
     }
@@ -306,10 +306,11 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     if v.at_least(73) {
         put(
             "locked_reason",
-            if locked {
-                json!(format!("{:?}", inst.restriction).to_lowercase())
-            } else {
-                Value::Null
+            match &inst.locked {
+                Some(reason) if !reason.is_empty() => json!(reason),
+                Some(_) => Value::Null,
+                None if locked => json!(format!("{:?}", inst.restriction).to_lowercase()),
+                None => Value::Null,
             },
         );
     }

@@ -100,6 +100,7 @@ pub fn map(action: &str, e: DomainError) -> ApiError {
             Unsupported::ApplicationRole => "FailedOperation.InvalidInstanceApplicationRole".into(),
         },
         DomainError::DiskError { .. } => "UnsupportedOperation.InvalidDisk".into(),
+        DomainError::Locked { .. } => "OperationDenied.InstanceLocked".into(),
         DomainError::KmsKey { state, .. } => match state {
             nubis_core::KmsState::Deleted => "ResourceNotFound.KmsKeyNotFound".into(),
             _ => "UnauthorizedOperation.KmsKey".into(),

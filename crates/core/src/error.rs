@@ -83,6 +83,9 @@ pub enum DomainError {
     /// The instance kind does not support the action.
     #[error("instance `{id}` does not support this operation ({why:?})")]
     Unsupported { id: String, why: Unsupported },
+    /// The owner locked the instance.
+    #[error("instance `{id}` is locked")]
+    Locked { id: String },
     /// A disk of the instance is in an error state.
     #[error("a disk of instance `{id}` is in an error state")]
     DiskError { id: String },

@@ -76,6 +76,9 @@ pub struct Instance {
     pub kms_key_id: Option<String>,
     #[serde(default)]
     pub description: String,
+    /// Locked by its owner (Nova lock): no action until unlocked; the reason, if given.
+    #[serde(default)]
+    pub locked: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

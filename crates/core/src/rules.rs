@@ -348,6 +348,10 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             restriction: inst.restriction,
         });
     }
+    // An owner's lock stops every action but the operator's host maintenance.
+    if inst.locked.is_some() && action != Action::LiveMigrate {
+        return Err(DomainError::Locked { id });
+    }
     if let Some(why) = unsupported(inst, action) {
         return Err(DomainError::Unsupported { id, why });
     }
@@ -534,6 +538,7 @@ mod tests {
             disk_error: false,
             kms_key_id: None,
             description: String::new(),
+            locked: None,
         }
     }
 
@@ -677,6 +682,22 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_lock_stops_everything_but_maintenance() {
+        let mut i = inst(S::Running);
+        i.locked = Some(String::new());
+        let e = plan(
+            &i,
+            &ActionRequest::Reboot {
+                mode: StopMode::Soft,
+            },
+            &PlanContext::default(),
+        )
+        .unwrap_err();
+        assert!(matches!(e, DomainError::Locked { .. }));
+        assert!(plan(&i, &ActionRequest::LiveMigrate, &PlanContext::default()).is_ok());
     }
 
     #[test]

@@ -512,6 +512,7 @@ impl Engine {
                     disk_error: false,
                     kms_key_id: None,
                     description: spec.description.clone().unwrap_or_default(),
+                    locked: None,
                 };
                 let op = Operation {
                     id: Uuid::now_v7(),
@@ -582,6 +583,34 @@ async fn hash(password: &str) -> String {
 }
 
 impl Engine {
+    /// Lock (with a reason) or unlock an instance: an attribute, no operation.
+    pub async fn set_locked(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        locked: Option<String>,
+    ) -> Result<(), DomainError> {
+        let (before, after) = {
+            let mut fleet = self.inner.fleet.lock();
+            let inst = fleet
+                .instances
+                .get_mut(&id)
+                .filter(|i| i.state.is_listed() && (p.is_admin || i.account == p.account))
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: ResourceKind::Instance,
+                    id: id.to_string(),
+                })?;
+            let before = inst.clone();
+            inst.locked = locked;
+            (before, inst.clone())
+        };
+        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
+            self.inner.fleet.lock().instances.insert(id, before);
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// Change descriptive attributes (name, description, host name): no operation, no lock.
     pub async fn modify(
         &self,
