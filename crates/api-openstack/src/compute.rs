@@ -116,6 +116,17 @@ pub(crate) async fn handle(
     if req.body.len() > MAX_BODY {
         return with_version(fault(Fault::new(413, "Request is too large.")), v);
     }
+    // Nova's default policy: readers may look, members and admins may change.
+    if !get && !token.can_write() {
+        let target = segs.iter().take(2).copied().collect::<Vec<_>>().join(":");
+        return with_version(
+            fault(Fault::new(
+                403,
+                format!("Policy doesn't allow os_compute_api:{target} to be performed."),
+            )),
+            v,
+        );
+    }
     // Writes are rate-limited per account and resource, counted before any work.
     if !get {
         let key = format!("{} {}", req.method, segs.first().copied().unwrap_or(""));

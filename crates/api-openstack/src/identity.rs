@@ -106,7 +106,7 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         _ => return malformed("methods"),
     };
     // Who: a password, or an existing token (re-scoping keeps its expiry).
-    let (account, expires_at) = if methods.iter().any(|m| m == "password") {
+    let (account, expires_at, user_name, roles) = if methods.iter().any(|m| m == "password") {
         let Some(user) = identity
             .get("password")
             .and_then(|p| p.get("user"))
@@ -117,26 +117,46 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         let Some(password) = user.get("password").and_then(Value::as_str) else {
             return malformed("password.user.password");
         };
-        let named = match (user.get("id"), user.get("name")) {
-            (Some(Value::String(id)), _) => *id == ids::user_id(ids::ADMIN_ACCOUNT),
+        let name = match (user.get("id"), user.get("name")) {
+            (Some(Value::String(id)), _) if *id == ids::user_id(ids::ADMIN_ACCOUNT) => {
+                ADMIN_USER.to_string()
+            }
+            (Some(Value::String(_)), _) => return unauthorized(base),
             (None, Some(Value::String(name))) => {
                 let Some(domain) = user.get("domain") else {
                     return malformed("password.user.domain");
                 };
-                name == ADMIN_USER && is_default_domain(domain)
+                if !is_default_domain(domain) {
+                    return unauthorized(base);
+                }
+                name.clone()
             }
             _ => return malformed("password.user.id or name"),
         };
-        if !named || !api.check_admin_password(password).await {
-            return unauthorized(base);
-        }
-        (ids::ADMIN_ACCOUNT.to_string(), now() + TOKEN_TTL_SECS)
+        // `admin` holds every role; other users (admin API `keystone-users`) the ones given.
+        let roles = if name == ADMIN_USER {
+            if !api.check_admin_password(password).await {
+                return unauthorized(base);
+            }
+            ids::ROLES.iter().map(|r| r.to_string()).collect()
+        } else {
+            match api.engine.verify_keystone_user(&name, password).await {
+                Some(roles) => roles,
+                None => return unauthorized(base),
+            }
+        };
+        (
+            ids::ADMIN_ACCOUNT.to_string(),
+            now() + TOKEN_TTL_SECS,
+            name,
+            roles,
+        )
     } else if methods.iter().any(|m| m == "token") {
         let Some(id) = str_at(identity, &["token", "id"]) else {
             return malformed("token.id");
         };
         match api.tokens.get(id) {
-            Some(t) => (t.account, t.expires_at),
+            Some(t) => (t.account, t.expires_at, t.user_name, t.roles),
             None => return unauthorized(base),
         }
     } else {
@@ -173,7 +193,8 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
     };
     let (id, token) = api.tokens.issue(Token {
         account: account.clone(),
-        user_name: ADMIN_USER.into(),
+        user_name,
+        roles,
         scope,
         methods,
         issued_at: now(),
@@ -261,7 +282,7 @@ pub(crate) fn token_body(t: &Token, base: &str, with_catalog: bool) -> Value {
     let mut tok = json!({
         "methods": t.methods,
         "user": {
-            "id": ids::user_id(&t.account),
+            "id": if t.user_name == ADMIN_USER { ids::user_id(&t.account) } else { other_user_id(&t.user_name) },
             "name": t.user_name,
             "domain": domain(),
             "password_expires_at": null,
@@ -270,7 +291,8 @@ pub(crate) fn token_body(t: &Token, base: &str, with_catalog: bool) -> Value {
         "issued_at": keystone_time(t.issued_at),
         "expires_at": keystone_time(t.expires_at),
     });
-    let roles: Vec<Value> = ids::ROLES
+    let roles: Vec<Value> = t
+        .roles
         .iter()
         .map(|r| json!({"id": ids::role_id(r), "name": r}))
         .collect();
@@ -294,4 +316,10 @@ pub(crate) fn token_body(t: &Token, base: &str, with_catalog: bool) -> Value {
         tok["catalog"] = catalog(base);
     }
     json!({"token": tok})
+}
+
+/// A stable ID for a Keystone user other than `admin`.
+fn other_user_id(name: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(format!("keystone-user:{name}")))[..32].to_string()
 }

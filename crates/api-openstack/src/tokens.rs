@@ -25,11 +25,20 @@ pub struct Token {
     /// The account whose user authenticated.
     pub account: String,
     pub user_name: String,
+    /// Keystone roles on the project (`admin`, `member`, `reader`).
+    pub roles: Vec<String>,
     pub scope: Scope,
     pub methods: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
     pub audit_id: String,
+}
+
+impl Token {
+    /// May this token change things? (Nova's default policy: member or admin.)
+    pub fn can_write(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin" || r == "member")
+    }
 }
 
 fn random_url_safe(bytes: usize) -> String {
@@ -90,6 +99,7 @@ mod tests {
         Token {
             account: "admin".into(),
             user_name: "admin".into(),
+            roles: vec!["admin".into()],
             scope: Scope::Project,
             methods: vec!["password".into()],
             issued_at: now(),

@@ -47,6 +47,8 @@ pub(crate) struct Fleet {
     pub kms_keys: HashMap<String, KmsState>,
     /// SHA-512 crypt hash of the Keystone password of user `admin`.
     pub admin_password_hash: Option<String>,
+    /// Further Keystone users of the admin account: name → (password hash, roles).
+    pub keystone_users: HashMap<String, (String, Vec<String>)>,
 }
 
 impl Fleet {
@@ -156,6 +158,11 @@ impl Engine {
             if key == "admin_password_hash" {
                 fleet.admin_password_hash = Some(value.clone());
             }
+            if let Some(name) = key.strip_prefix("keystone_user:")
+                && let Ok(user) = serde_json::from_str::<(String, Vec<String>)>(value)
+            {
+                fleet.keystone_users.insert(name.to_string(), user);
+            }
             if let Some(id) = key.strip_prefix("kms:")
                 && let Ok(state) = serde_json::from_value(serde_json::Value::String(value.clone()))
             {
@@ -254,6 +261,47 @@ impl Engine {
         tokio::task::spawn_blocking(move || nubis_auth::password::verify(&pw, &hash))
             .await
             .unwrap_or(false)
+    }
+
+    /// Add or replace a Keystone user of the admin account with the given roles.
+    pub async fn add_keystone_user(
+        &self,
+        name: &str,
+        password: &str,
+        roles: Vec<String>,
+    ) -> Result<(), DomainError> {
+        if name.is_empty() || name == "admin" {
+            return Err(DomainError::invalid(
+                "name",
+                "must be non-empty and not `admin`",
+            ));
+        }
+        let pw = password.to_string();
+        let hash = tokio::task::spawn_blocking(move || nubis_auth::password::hash(&pw))
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let value = serde_json::to_string(&(&hash, &roles)).expect("serializable");
+        self.commit(vec![Write::Meta {
+            key: format!("keystone_user:{name}"),
+            value,
+        }])
+        .await?;
+        self.inner
+            .fleet
+            .lock()
+            .keystone_users
+            .insert(name.to_string(), (hash, roles));
+        Ok(())
+    }
+
+    /// The roles of Keystone user `name` if `password` is theirs.
+    pub async fn verify_keystone_user(&self, name: &str, password: &str) -> Option<Vec<String>> {
+        let (hash, roles) = self.inner.fleet.lock().keystone_users.get(name).cloned()?;
+        let pw = password.to_string();
+        let ok = tokio::task::spawn_blocking(move || nubis_auth::password::verify(&pw, &hash))
+            .await
+            .unwrap_or(false);
+        ok.then_some(roles)
     }
 
     /// The bootstrap admin account's principal.

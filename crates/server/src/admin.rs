@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/instances/{id}/live-migrate", post(live_migrate))
         .route("/faults", post(global_faults))
         .route("/kms-keys/{key}", post(kms_key))
+        .route("/keystone-users", post(keystone_user))
         .route("/operations", get(operations))
         .route("/operations/by-request/{rid}", get(by_request))
 }
@@ -236,6 +237,38 @@ async fn kms_key(
     guard!(s, headers);
     s.engine
         .admin_kms_key(&key, b.state)
+        .await
+        .map(|_| StatusCode::NO_CONTENT.into_response())
+        .unwrap_or_else(domain)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeystoneUserBody {
+    name: String,
+    password: String,
+    roles: Vec<String>,
+}
+
+async fn keystone_user(
+    State(s): State<AppState>,
+    headers: axum::http::HeaderMap,
+    Json(b): Json<KeystoneUserBody>,
+) -> Response {
+    guard!(s, headers);
+    if b.roles.is_empty()
+        || b.roles
+            .iter()
+            .any(|r| !["admin", "member", "reader"].contains(&r.as_str()))
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidValue",
+            "roles: one or more of admin, member, reader",
+        );
+    }
+    s.engine
+        .add_keystone_user(&b.name, &b.password, b.roles)
         .await
         .map(|_| StatusCode::NO_CONTENT.into_response())
         .unwrap_or_else(domain)
