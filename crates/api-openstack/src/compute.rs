@@ -1205,13 +1205,15 @@ impl Nova<'_> {
                 "Invalid input for field/attribute name. Value: {name}."
             )));
         }
-        if let Some(t) = opt_str(kp, "type")?
-            && t != "ssh"
-        {
-            return Err(Fault::bad_request(format!(
-                "Keypair data is invalid: key type {t} is not supported"
-            )));
-        }
+        let x509 = match opt_str(kp, "type")? {
+            None | Some("ssh") => false,
+            Some("x509") => true,
+            Some(t) => {
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for field/attribute type. Value: {t}. '{t}' is not one of ['ssh', 'x509']"
+                )));
+            }
+        };
         if let Some(uid) = opt_str(kp, "user_id")?
             && uid != ids::user_id(&self.p.account)
         {
@@ -1228,17 +1230,20 @@ impl Nova<'_> {
                 "Keypair data is invalid: failed to generate fingerprint",
             ));
         }
-        let created = self
-            .api
-            .engine
-            .create_key_pair(&self.p, name, 0, public_key)
-            .await
-            .map_err(|e| match e {
-                DomainError::InvalidValue { reason, .. } => {
-                    Fault::bad_request(format!("Keypair data is invalid: {reason}"))
-                }
-                other => map(other, None),
-            })?;
+        let created = if x509 && public_key.is_none() {
+            self.api.engine.create_x509_key_pair(&self.p, name).await
+        } else {
+            self.api
+                .engine
+                .create_key_pair(&self.p, name, 0, public_key)
+                .await
+        };
+        let created = created.map_err(|e| match e {
+            DomainError::InvalidValue { reason, .. } => {
+                Fault::bad_request(format!("Keypair data is invalid: {reason}"))
+            }
+            other => map(other, None),
+        })?;
         let mut view = render::key_pair(&created.key_pair, self.v);
         if let Some(given) = public_key {
             view.insert("public_key".into(), json!(given));

@@ -320,6 +320,31 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     Value::Object(m)
 }
 
+/// A key pair's fingerprint as Nova shows it: MD5 of an OpenSSH key blob, SHA-1 of an X.509
+/// certificate's DER (`generate_x509_fingerprint`), colon-separated hex.
+pub fn key_fingerprint(k: &KeyPair) -> String {
+    use base64::Engine as _;
+    use sha1::Digest as _;
+    match k.key_type {
+        nubis_core::KeyType::Ssh => fingerprint(&k.public_key),
+        nubis_core::KeyType::X509 => {
+            let b64: String = k
+                .public_key
+                .lines()
+                .filter(|l| !l.starts_with("-----"))
+                .collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default();
+            sha1::Sha1::digest(&der)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(":")
+        }
+    }
+}
+
 /// MD5 of the key blob, colon-separated (`ssh-keygen -E md5 -l`).
 pub fn fingerprint(public_key: &str) -> String {
     use base64::Engine as _;
@@ -341,9 +366,13 @@ pub fn key_pair(k: &KeyPair, v: Version) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("name".into(), json!(k.name));
     m.insert("public_key".into(), json!(k.public_key));
-    m.insert("fingerprint".into(), json!(fingerprint(&k.public_key)));
+    m.insert("fingerprint".into(), json!(key_fingerprint(k)));
     if v.at_least(2) {
-        m.insert("type".into(), json!("ssh"));
+        let ty = match k.key_type {
+            nubis_core::KeyType::Ssh => "ssh",
+            nubis_core::KeyType::X509 => "x509",
+        };
+        m.insert("type".into(), json!(ty));
     }
     m
 }

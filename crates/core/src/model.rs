@@ -106,12 +106,23 @@ pub struct Operation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct KeyPair {
     pub id: String,
+    #[serde(default)]
+    pub key_type: KeyType,
     pub account: String,
     pub name: String,
     pub project_id: i64,
     pub description: String,
     pub public_key: String,
     pub created_at_ms: i64,
+}
+
+/// OpenSSH key pairs are what guests take; X.509 ones exist for Nova's `"type": "x509"`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyType {
+    #[default]
+    Ssh,
+    X509,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -2,7 +2,7 @@
 
 use crate::{Engine, now_ms};
 use base64::Engine as _;
-use nubis_core::{DomainError, KeyPair, Principal, ResourceKind, ids};
+use nubis_core::{DomainError, KeyPair, KeyType, Principal, ResourceKind, ids};
 use nubis_store::Write;
 
 /// What CreateKeyPair returns once: the private key is never stored.
@@ -61,6 +61,65 @@ pub(crate) fn injectable(public_key: &str) -> bool {
 }
 
 impl Engine {
+    /// Generate an X.509 key pair (self-signed certificate as the public part, PEM).
+    pub async fn create_x509_key_pair(
+        &self,
+        p: &Principal,
+        name: &str,
+    ) -> Result<NewKeyPair, DomainError> {
+        let rcgen::CertifiedKey { cert, key_pair } =
+            rcgen::generate_simple_self_signed(vec!["nubis-keypair".to_string()])
+                .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let kp = self
+            .store_key_pair(p, name, 0, cert.pem(), KeyType::X509)
+            .await?;
+        Ok(NewKeyPair {
+            key_pair: kp,
+            private_key: Some(key_pair.serialize_pem()),
+        })
+    }
+
+    async fn store_key_pair(
+        &self,
+        p: &Principal,
+        name: &str,
+        project_id: i64,
+        public_key: String,
+        key_type: KeyType,
+    ) -> Result<KeyPair, DomainError> {
+        let kp = {
+            let fleet = self.inner.fleet.lock();
+            if fleet
+                .key_pairs
+                .values()
+                .any(|k| k.account == p.account && k.name == name)
+            {
+                return Err(DomainError::DuplicateKeyName(name.to_string()));
+            }
+            let mut id = ids::new_key_id();
+            while fleet.key_pairs.contains_key(&id) {
+                id = ids::new_key_id();
+            }
+            KeyPair {
+                id,
+                key_type,
+                account: p.account.clone(),
+                name: name.to_string(),
+                project_id,
+                description: String::new(),
+                public_key,
+                created_at_ms: now_ms(),
+            }
+        };
+        self.commit(vec![Write::KeyPair(kp.clone())]).await?;
+        self.inner
+            .fleet
+            .lock()
+            .key_pairs
+            .insert(kp.id.clone(), kp.clone());
+        Ok(kp)
+    }
+
     /// Create (generate) or import a key pair.
     pub async fn create_key_pair(
         &self,
@@ -90,35 +149,9 @@ impl Engine {
                 (public, Some(private.to_string()))
             }
         };
-        let kp = {
-            let fleet = self.inner.fleet.lock();
-            if fleet
-                .key_pairs
-                .values()
-                .any(|k| k.account == p.account && k.name == name)
-            {
-                return Err(DomainError::DuplicateKeyName(name.to_string()));
-            }
-            let mut id = ids::new_key_id();
-            while fleet.key_pairs.contains_key(&id) {
-                id = ids::new_key_id();
-            }
-            KeyPair {
-                id,
-                account: p.account.clone(),
-                name: name.to_string(),
-                project_id,
-                description: String::new(),
-                public_key,
-                created_at_ms: now_ms(),
-            }
-        };
-        self.commit(vec![Write::KeyPair(kp.clone())]).await?;
-        self.inner
-            .fleet
-            .lock()
-            .key_pairs
-            .insert(kp.id.clone(), kp.clone());
+        let kp = self
+            .store_key_pair(p, name, project_id, public_key, KeyType::Ssh)
+            .await?;
         Ok(NewKeyPair {
             key_pair: kp,
             private_key,

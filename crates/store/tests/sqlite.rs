@@ -6,6 +6,7 @@ use nubis_store::{SqliteStore, Store, Write};
 fn kp(id: &str) -> KeyPair {
     KeyPair {
         id: id.into(),
+        key_type: Default::default(),
         account: "a".into(),
         name: id.into(),
         project_id: 0,
