@@ -55,21 +55,12 @@ impl Engine {
         f: impl FnOnce(&mut nubis_core::Instance),
     ) -> Result<(), DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
-        let (before, after) = {
-            let mut fleet = self.inner.fleet.lock();
-            let inst = fleet
-                .instances
-                .get_mut(&uuid)
-                .ok_or_else(|| not_found(id))?;
-            let before = inst.clone();
-            f(inst);
-            (before, inst.clone())
+        let operator = nubis_core::Principal {
+            account: String::new(),
+            user: "admin".into(),
+            is_admin: true,
         };
-        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
-            self.inner.fleet.lock().instances.insert(uuid, before);
-            return Err(e);
-        }
-        Ok(())
+        self.update_instance(&operator, uuid, f).await
     }
 
     pub async fn admin_restrict(&self, id: &str, r: Restriction) -> Result<(), DomainError> {

@@ -590,25 +590,7 @@ impl Engine {
         id: Uuid,
         locked: Option<String>,
     ) -> Result<(), DomainError> {
-        let (before, after) = {
-            let mut fleet = self.inner.fleet.lock();
-            let inst = fleet
-                .instances
-                .get_mut(&id)
-                .filter(|i| i.state.is_listed() && (p.is_admin || i.account == p.account))
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: ResourceKind::Instance,
-                    id: id.to_string(),
-                })?;
-            let before = inst.clone();
-            inst.locked = locked;
-            (before, inst.clone())
-        };
-        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
-            self.inner.fleet.lock().instances.insert(id, before);
-            return Err(e);
-        }
-        Ok(())
+        self.update_instance(p, id, |i| i.locked = locked).await
     }
 
     /// Change descriptive attributes (name, description, host name): no operation, no lock.
@@ -619,6 +601,28 @@ impl Engine {
         name: Option<String>,
         description: Option<String>,
         host_name: Option<String>,
+    ) -> Result<(), DomainError> {
+        self.update_instance(p, id, |inst| {
+            if let Some(n) = name {
+                inst.name = n;
+            }
+            if let Some(d) = description {
+                inst.description = d;
+            }
+            if let Some(h) = host_name {
+                inst.host_name = h;
+            }
+        })
+        .await
+    }
+
+    /// Change an attribute of a visible instance and commit it; memory is put back if the
+    /// store refuses.
+    pub(crate) async fn update_instance(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        f: impl FnOnce(&mut Instance),
     ) -> Result<(), DomainError> {
         let (before, after) = {
             let mut fleet = self.inner.fleet.lock();
@@ -631,15 +635,7 @@ impl Engine {
                     id: id.to_string(),
                 })?;
             let before = inst.clone();
-            if let Some(n) = name {
-                inst.name = n;
-            }
-            if let Some(d) = description {
-                inst.description = d;
-            }
-            if let Some(h) = host_name {
-                inst.host_name = h;
-            }
+            f(inst);
             (before, inst.clone())
         };
         if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
