@@ -190,6 +190,17 @@ impl TencentApi {
             Vec::new()
         };
         let tc3 = header(req.headers, "authorization").is_some();
+        // Named before authentication so even a refused request is logged with its action.
+        *action_out = header(req.headers, "x-tc-action")
+            .map(str::to_string)
+            .or_else(|| {
+                query
+                    .iter()
+                    .chain(&form_body)
+                    .find(|(k, _)| k == "Action")
+                    .map(|(_, v)| v.clone())
+            })
+            .unwrap_or_default();
         // Legacy requests carry everything as parameters; TC3 requests carry the common ones as headers.
         let (auth, action, version, region, params): (
             TencentAuth,
