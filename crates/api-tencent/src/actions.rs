@@ -141,38 +141,13 @@ fn instances(
     ids_in: Option<Vec<String>>,
     name: &str,
 ) -> Result<Vec<Uuid>, ApiError> {
-    let list = required(ids_in, name)?;
-    if list.is_empty() {
-        return Err(ApiError::new(
-            "MissingParameter",
-            format!("The parameter `{name}` must not be empty"),
-        ));
-    }
-    if list.len() > MAX_BATCH {
-        return Err(map(
-            &ctx.action,
-            DomainError::TooMany {
-                name: name.into(),
-                max: MAX_BATCH,
-                got: list.len(),
-            },
-        ));
-    }
-    if let Some(bad) = list.iter().find(|i| !ids::is_tencent_instance_id(i)) {
-        return Err(map(
-            &ctx.action,
-            DomainError::Malformed {
-                kind: ResourceKind::Instance,
-                id: bad.clone(),
-            },
-        ));
-    }
-    let mut unique: Vec<String> = Vec::with_capacity(list.len());
-    for i in list {
-        if !unique.contains(&i) {
-            unique.push(i);
-        }
-    }
+    let unique = id_batch(
+        ctx,
+        non_empty(ids_in, name)?,
+        name,
+        ResourceKind::Instance,
+        ids::is_tencent_instance_id,
+    )?;
     let uuids = engine
         .resolve(&ctx.principal, IdKind::Tencent, &unique)
         .map_err(|e| map(&ctx.action, e))?;
@@ -194,36 +169,58 @@ fn instances(
 }
 
 fn key_ids(ctx: &Ctx, list: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
-    let list = required(list, "KeyIds")?;
+    id_batch(
+        ctx,
+        non_empty(list, "KeyIds")?,
+        "KeyIds",
+        ResourceKind::KeyPair,
+        ids::is_key_id,
+    )
+}
+
+/// A required list parameter that must hold at least one value.
+fn non_empty(list: Option<Vec<String>>, name: &str) -> Result<Vec<String>, ApiError> {
+    let list = required(list, name)?;
     if list.is_empty() {
         return Err(ApiError::new(
             "MissingParameter",
-            "The parameter `KeyIds` must not be empty",
+            format!("The parameter `{name}` must not be empty"),
         ));
     }
+    Ok(list)
+}
+
+/// A batch of IDs: at most 100, each of the right shape; duplicates dropped, order kept.
+fn id_batch(
+    ctx: &Ctx,
+    list: Vec<String>,
+    name: &str,
+    kind: ResourceKind,
+    valid: fn(&str) -> bool,
+) -> Result<Vec<String>, ApiError> {
     if list.len() > MAX_BATCH {
         return Err(map(
             &ctx.action,
             DomainError::TooMany {
-                name: "KeyIds".into(),
+                name: name.into(),
                 max: MAX_BATCH,
                 got: list.len(),
             },
         ));
     }
-    if let Some(bad) = list.iter().find(|k| !ids::is_key_id(k)) {
+    if let Some(bad) = list.iter().find(|i| !valid(i)) {
         return Err(map(
             &ctx.action,
             DomainError::Malformed {
-                kind: ResourceKind::KeyPair,
+                kind,
                 id: bad.clone(),
             },
         ));
     }
-    let mut unique = Vec::new();
-    for k in list {
-        if !unique.contains(&k) {
-            unique.push(k);
+    let mut unique: Vec<String> = Vec::with_capacity(list.len());
+    for i in list {
+        if !unique.contains(&i) {
+            unique.push(i);
         }
     }
     Ok(unique)
@@ -727,25 +724,13 @@ fn select(
     let (offset, limit) = offset_limit(offset, limit)?;
     let region = ctx.region.clone();
     if let Some(list) = ids_in {
-        if list.len() > MAX_BATCH {
-            return Err(map(
-                &ctx.action,
-                DomainError::TooMany {
-                    name: "InstanceIds".into(),
-                    max: MAX_BATCH,
-                    got: list.len(),
-                },
-            ));
-        }
-        if let Some(bad) = list.iter().find(|i| !ids::is_tencent_instance_id(i)) {
-            return Err(map(
-                &ctx.action,
-                DomainError::Malformed {
-                    kind: ResourceKind::Instance,
-                    id: bad.clone(),
-                },
-            ));
-        }
+        let list = id_batch(
+            ctx,
+            list,
+            "InstanceIds",
+            ResourceKind::Instance,
+            ids::is_tencent_instance_id,
+        )?;
         // Unknown IDs are simply absent, as the real API does.
         let found: Vec<Uuid> = list
             .iter()
@@ -758,7 +743,6 @@ fn select(
             .collect();
         let mut all: Vec<Instance> = engine.instances_by_id(&ctx.principal, &found);
         all.retain(|i| Some(&i.region) == region.as_ref());
-        all.dedup_by_key(|i| i.uuid);
         let total = all.len();
         return Ok((total, all.into_iter().skip(offset).take(limit).collect()));
     }
