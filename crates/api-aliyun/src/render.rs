@@ -115,7 +115,7 @@ pub fn instance(i: &Instance, key_name: &str) -> Value {
         "EipAddress": {"AllocationId": "", "IpAddress": "", "InternetChargeType": "", "Bandwidth": 0, "IsSupportUnassociate": false},
         "SecurityGroupIds": {"SecurityGroupId": i.security_group_ids},
         "NetworkInterfaces": {"NetworkInterface": []},
-        "Tags": {"Tag": i.tags.iter().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>()},
+        "Tags": {"Tag": i.shown_tags().map(|(k, v)| json!({"TagKey": k, "TagValue": v})).collect::<Vec<_>>()},
         "StoppedMode": if i.state == InstanceState::Stopped { if i.stop_charging { "StopCharging" } else { "KeepCharging" } } else { "Not-applicable" },
         "DeletionProtection": false,
         "IoOptimized": true,

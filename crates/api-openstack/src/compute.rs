@@ -865,6 +865,7 @@ impl Nova<'_> {
                 Ok(Reply::empty(202))
             }
             "rescue" => {
+                let mut image_id = None;
                 let given = match arg {
                     Value::Null => None,
                     // The seed's form; it means "the server's own image".
@@ -877,11 +878,12 @@ impl Nova<'_> {
                                     "Invalid input for field/attribute rescue_image_ref. Value: {r}. '{r}' is not a 'uuid'"
                                 )));
                             }
-                            if render::image_by_ref(r).is_none() {
+                            let Some(image) = render::image_by_ref(r) else {
                                 return Err(Fault::bad_request(format!(
                                     "Requested rescue image '{r}' is not supported"
                                 )));
-                            }
+                            };
+                            image_id = Some(image.id.to_string());
                         }
                         opt_str(m, "adminPass")?.map(str::to_string)
                     }
@@ -898,6 +900,7 @@ impl Nova<'_> {
                         user: None,
                         password: pw.clone(),
                         mode: StopMode::SoftFirst,
+                        image_id,
                     },
                 )
                 .await?;

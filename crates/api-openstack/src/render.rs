@@ -192,9 +192,8 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         })
     };
     let metadata: Map<String, Value> = inst
-        .tags
-        .iter()
-        .map(|(k, val)| (k.clone(), json!(val)))
+        .shown_tags()
+        .map(|(k, val)| (k.to_string(), json!(val)))
         .collect();
     let created = iso_seconds(inst.created_at_ms);
     let instance_name = format!("instance-{}", &inst.uuid.simple().to_string()[..8]);

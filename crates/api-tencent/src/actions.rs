@@ -948,6 +948,7 @@ async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) ->
         user: r.username,
         password,
         mode,
+        image_id: None,
     };
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)

@@ -232,8 +232,7 @@ pub fn instance(i: &Instance) -> InstanceOut<'_> {
         },
         instance_state: state(i.state),
         tags: i
-            .tags
-            .iter()
+            .shown_tags()
             .map(|(key, value)| TagOut { key, value })
             .collect(),
         stop_charging_mode: if i.stop_charging {

@@ -79,6 +79,23 @@ pub struct Instance {
     /// Locked by its owner (Nova lock): no action until unlocked; the reason, if given.
     #[serde(default)]
     pub locked: Option<String>,
+    /// Host address of the guest's SSH server ("127.0.0.1:40022"), when the driver forwards
+    /// one (qemu); shown as the `nubis:ssh` tag / metadata item.
+    #[serde(default)]
+    pub ssh_endpoint: Option<String>,
+}
+
+/// The tag (Tencent, Alibaba) and metadata item (Nova) that shows a guest's SSH forward.
+pub const SSH_TAG: &str = "nubis:ssh";
+
+impl Instance {
+    /// Tags as the APIs show them: the user's, then [`SSH_TAG`] when the driver forwards SSH.
+    pub fn shown_tags(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.tags
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(self.ssh_endpoint.as_deref().map(|e| (SSH_TAG, e)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -54,6 +54,9 @@ pub enum Step {
     BootRescue {
         user: String,
         password_hash: String,
+        /// The image to boot (Nova rescue_image_ref); the rescue image when absent.
+        #[serde(default)]
+        image_id: Option<String>,
     },
     /// Leave rescue: boot the original system disk again.
     BootSystem,
@@ -159,6 +162,7 @@ pub enum ActionRequest {
         user: String,
         password_hash: String,
         mode: StopMode,
+        image_id: Option<String>,
     },
     ExitRescue,
     AssociateKeys {
@@ -425,6 +429,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             user,
             password_hash,
             mode,
+            image_id,
         } => {
             let mut steps = Vec::new();
             if running {
@@ -433,6 +438,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             steps.push(Step::BootRescue {
                 user: user.clone(),
                 password_hash: password_hash.clone(),
+                image_id: image_id.clone(),
             });
             (steps, Some(InstanceState::EnteringRescue))
         }
@@ -539,6 +545,7 @@ mod tests {
             kms_key_id: None,
             description: String::new(),
             locked: None,
+            ssh_endpoint: None,
         }
     }
 
@@ -655,6 +662,7 @@ mod tests {
                 user: "root".into(),
                 password_hash: "h".into(),
                 mode: StopMode::Soft,
+                image_id: None,
             },
             &PlanContext::default(),
         )
@@ -671,6 +679,7 @@ mod tests {
             &i,
             &ActionRequest::Reboot {
                 mode: StopMode::Soft,
+                image_id: None,
             },
             &PlanContext::default(),
         )
@@ -692,6 +701,7 @@ mod tests {
             &i,
             &ActionRequest::Reboot {
                 mode: StopMode::Soft,
+                image_id: None,
             },
             &PlanContext::default(),
         )
@@ -736,6 +746,7 @@ mod tests {
             user: "root".into(),
             password_hash: "h".into(),
             mode: StopMode::Soft,
+            image_id: None,
         };
         assert!(matches!(
             plan(&i, &rescue, &PlanContext::default()).unwrap_err(),
@@ -761,6 +772,7 @@ mod tests {
             user: "root".into(),
             password_hash: "h".into(),
             mode: StopMode::Hard,
+            image_id: None,
         };
         let p = plan(&inst(S::Running), &rescue, &PlanContext::default()).unwrap();
         assert_eq!(

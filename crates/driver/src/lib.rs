@@ -1,6 +1,7 @@
 //! The hypervisor port. A driver executes one [`Step`] on one VM and reports facts; it never
 //! decides policy (that is core's job).
 
+pub mod qemu;
 pub mod sim;
 
 use async_trait::async_trait;
@@ -67,4 +68,16 @@ pub trait Driver: Send + Sync + 'static {
     fn check_password(&self, vm: Uuid, user: &str, password: &str) -> Option<bool>;
     /// Fault injection: the guest ignores soft (ACPI) stops.
     fn set_soft_stop_fails(&self, vm: Uuid, fails: bool) -> Result<(), DriverError>;
+    /// Where the guest's SSH server is reachable from the host, if the driver forwards one.
+    fn ssh_endpoint(&self, _vm: Uuid) -> Option<std::net::SocketAddr> {
+        None
+    }
+    /// VMs whose facts changed outside an operation (a guest powered itself off, QEMU died).
+    /// Taken once, by the engine.
+    fn take_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>> {
+        None
+    }
+    /// After restores: `known` are all instances the store holds; anything else the driver
+    /// keeps (disks, processes) is left over and removed.
+    fn reconcile(&self, _known: &[Uuid]) {}
 }

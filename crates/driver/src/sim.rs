@@ -318,6 +318,7 @@ impl Driver for SimDriver {
             Step::BootRescue {
                 user,
                 password_hash,
+                ..
             } => {
                 // Never boot the rescue system over a running guest.
                 self.power_off(id, StopMode::Hard).await?;
@@ -472,6 +473,7 @@ mod tests {
             &Step::BootRescue {
                 user: "root".into(),
                 password_hash: rescue_hash,
+                image_id: None,
             },
         )
         .await

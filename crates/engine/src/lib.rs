@@ -209,6 +209,18 @@ impl Engine {
                 store_down: Default::default(),
             }),
         };
+        let known: Vec<Uuid> = engine
+            .inner
+            .fleet
+            .lock()
+            .instances
+            .keys()
+            .copied()
+            .collect();
+        engine.inner.driver.reconcile(&known);
+        if let Some(events) = engine.inner.driver.take_events() {
+            engine.spawn_watcher(events);
+        }
         if !resumed.is_empty() {
             tracing::info!(count = resumed.len(), "resuming unfinished operations");
         }

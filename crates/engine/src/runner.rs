@@ -5,6 +5,7 @@ use nubis_core::{Action, InstanceState, LatestOp, OpState, Operation};
 use nubis_driver::{Boot, Facts, Power};
 use nubis_store::Write;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -36,6 +37,37 @@ fn current(facts: Option<Facts>, fallback: InstanceState) -> InstanceState {
 }
 
 impl Engine {
+    /// Follow facts that change outside operations (a guest powered itself off, QEMU died, a
+    /// guest was gone after a restart): the instance shows what the driver reports.
+    pub(crate) fn spawn_watcher(&self, mut events: mpsc::UnboundedReceiver<Uuid>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            while let Some(id) = events.recv().await {
+                let writes = {
+                    let mut fleet = engine.inner.fleet.lock();
+                    let facts = engine.inner.driver.facts(id);
+                    let Some(inst) = fleet.instances.get_mut(&id) else {
+                        continue;
+                    };
+                    // A running operation settles the state itself when it ends.
+                    if inst.lock.is_some() {
+                        continue;
+                    }
+                    let state = current(facts, inst.state);
+                    if state == inst.state {
+                        continue;
+                    }
+                    tracing::warn!(instance = %inst.tencent_id, from = ?inst.state, to = ?state, "guest changed outside an operation");
+                    inst.state = state;
+                    let mut w = vec![Write::Instance(Box::new(inst.clone()))];
+                    w.extend(engine.guest_write(id));
+                    w
+                };
+                engine.record(writes).await;
+            }
+        });
+    }
+
     pub(crate) fn spawn_runner(&self, op_id: Uuid) {
         let engine = self.clone();
         let span = tracing::info_span!("operation", op = %op_id);
@@ -92,6 +124,11 @@ impl Engine {
                 let Some(inst) = fleet.instances.get_mut(&op.instance) else {
                     return;
                 };
+                inst.ssh_endpoint = self
+                    .inner
+                    .driver
+                    .ssh_endpoint(spec.uuid)
+                    .map(|a| a.to_string());
                 if let Some(step) = op.steps.get(op.steps_done as usize) {
                     inst.state = op
                         .display
@@ -127,6 +164,11 @@ impl Engine {
             if let Some(inst) = fleet.instances.get_mut(&op.instance) {
                 inst.state = settle(&op, facts, success);
                 inst.lock = None;
+                inst.ssh_endpoint = self
+                    .inner
+                    .driver
+                    .ssh_endpoint(inst.uuid)
+                    .map(|a| a.to_string());
                 inst.latest_op = Some(LatestOp {
                     action: op.action,
                     state: op.state,

@@ -41,6 +41,8 @@ pub enum Command {
         user: Option<String>,
         password: String,
         mode: StopMode,
+        /// Boot this catalogue image instead of the rescue image (Nova rescue_image_ref).
+        image_id: Option<String>,
     },
     ExitRescue,
     AssociateKeys {
@@ -208,6 +210,7 @@ impl Engine {
                 user,
                 password,
                 mode,
+                image_id,
             } => {
                 // The rescue system is Linux whatever the instance runs.
                 hash_checked(user, password, OsFamily::Linux)?;
@@ -221,6 +224,7 @@ impl Engine {
                         user: user.clone(),
                         password_hash: hash.clone(),
                         mode: *mode,
+                        image_id: image_id.clone(),
                     })
                     .collect()
             }
@@ -513,6 +517,7 @@ impl Engine {
                     kms_key_id: None,
                     description: spec.description.clone().unwrap_or_default(),
                     locked: None,
+                    ssh_endpoint: None,
                 };
                 let op = Operation {
                     id: Uuid::now_v7(),

@@ -34,6 +34,9 @@ struct FileConfig {
     database_url: Option<String>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
+    qemu_images: Option<PathBuf>,
+    qemu_accel: Option<String>,
+    qemu_binary: Option<PathBuf>,
 }
 
 #[derive(Debug)]
@@ -44,6 +47,11 @@ pub struct Config {
     pub database_url: Option<String>,
     pub rate_limits: bool,
     pub sim_time_scale: f64,
+    /// qemu driver: the guest/build output directory.
+    pub qemu_images: PathBuf,
+    /// qemu driver: "tcg" (default) or "kvm" (opt-in; boots still time out).
+    pub qemu_accel: String,
+    pub qemu_binary: PathBuf,
 }
 
 impl Config {
@@ -67,7 +75,22 @@ impl Config {
                 .with_context(|| format!("NUBIS_SIM_TIME_SCALE={v:?} is not a number"))?,
             Err(_) => file.sim_time_scale.unwrap_or(1.0),
         };
+        let env_path = |k: &str| std::env::var_os(k).map(PathBuf::from);
+        let qemu_accel = std::env::var("NUBIS_QEMU_ACCEL")
+            .ok()
+            .or(file.qemu_accel)
+            .unwrap_or_else(|| "tcg".into());
+        if !matches!(qemu_accel.as_str(), "tcg" | "kvm") {
+            anyhow::bail!("NUBIS_QEMU_ACCEL={qemu_accel:?}: expected tcg or kvm");
+        }
         Ok(Self {
+            qemu_images: env_path("NUBIS_QEMU_IMAGES")
+                .or(file.qemu_images)
+                .unwrap_or_else(|| PathBuf::from("guest/out")),
+            qemu_accel,
+            qemu_binary: env_path("NUBIS_QEMU_BINARY")
+                .or(file.qemu_binary)
+                .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64")),
             listen: args
                 .listen
                 .or(file.listen)

@@ -7,6 +7,8 @@ mod http;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use nubis_auth::secret::SecretBox;
+use nubis_driver::Driver;
+use nubis_driver::qemu::{Accel, QemuConfig, QemuDriver};
 use nubis_driver::sim::SimDriver;
 use nubis_engine::Engine;
 use nubis_store::SqliteStore;
@@ -60,18 +62,26 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         }
         bail!("unsupported --database URL {url:?}: expected postgres://…");
     }
-    if cfg.driver != "sim" {
-        bail!(
-            "driver {:?} is not available yet; use --driver sim",
-            cfg.driver
-        );
-    }
     let secrets = SecretBox::load_or_create(cfg.data.join("master.key"))
         .context("loading the secrets key")?;
     let store =
         SqliteStore::open(&cfg.data.join("nubis.db")).context("opening the SQLite store")?;
-    let driver = SimDriver::new(cfg.sim_time_scale);
-    let engine = Engine::start(Arc::new(store), Arc::new(driver), secrets)
+    let driver: Arc<dyn Driver> = match cfg.driver.as_str() {
+        "sim" => Arc::new(SimDriver::new(cfg.sim_time_scale)),
+        "qemu" => {
+            let mut q = QemuConfig::new(
+                std::path::absolute(&cfg.qemu_images)?,
+                std::path::absolute(cfg.data.join("qemu"))?,
+            );
+            q.qemu_binary = cfg.qemu_binary.clone();
+            if cfg.qemu_accel == "kvm" {
+                q.accel = Accel::Kvm;
+            }
+            QemuDriver::new(q).context("starting the qemu driver")?
+        }
+        other => bail!("unknown driver {other:?}: expected sim or qemu"),
+    };
+    let engine = Engine::start(Arc::new(store), driver, secrets)
         .await
         .context("starting the engine")?;
 

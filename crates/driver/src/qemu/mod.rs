@@ -1,0 +1,1036 @@
+//! Real virtual machines: one QEMU process per running instance, supervised, controlled over
+//! QMP; passwords and keys go through qemu-guest-agent on a running guest and through a config
+//! drive (read by the guest at its next boot) on a stopped one. The guest image comes from
+//! `guest/build` (see guest/README.md). Every wait ends on something the guest or QEMU reports
+//! (SSH banner, agent answer, QMP event, process exit), never on a fixed sleep.
+
+mod qga;
+mod qmp;
+
+use crate::{Boot, Driver, DriverError, Facts, Power, VmSpec};
+use async_trait::async_trait;
+use nubis_core::{OsFamily, Step, StopMode, catalog};
+use parking_lot::Mutex;
+use qmp::Qmp;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::collections::HashMap;
+use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+/// Hardware acceleration. KVM hangs or aborts on the machines this was built on, so it is an
+/// explicit opt-in and every boot has a timeout either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Tcg,
+    Kvm,
+}
+
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    /// Output of guest/build: vmlinux, initrd.cpio, system.qcow2, rescue.qcow2, stamp.
+    pub images: PathBuf,
+    /// Where disks and per-VM files live (`<data>/qemu`).
+    pub state_dir: PathBuf,
+    pub qemu_binary: PathBuf,
+    pub accel: Accel,
+    pub memory_mib: u32,
+    pub boot_timeout: Duration,
+    /// How long a soft stop waits for the guest to power off after the ACPI button.
+    pub soft_stop_timeout: Duration,
+}
+
+impl QemuConfig {
+    pub fn new(images: PathBuf, state_dir: PathBuf) -> Self {
+        Self {
+            images,
+            state_dir,
+            qemu_binary: PathBuf::from("qemu-system-x86_64"),
+            accel: Accel::Tcg,
+            memory_mib: 128,
+            boot_timeout: Duration::from_secs(60),
+            soft_stop_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+const IMAGE_FILES: [&str; 4] = ["vmlinux", "initrd.cpio", "system.qcow2", "rescue.qcow2"];
+const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A change the guest applies to its own system disk (config drive line, see guest/README.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+enum Change {
+    Password { user: String, hash: String },
+    KeyAdd { user: String, key: String },
+    KeyRemove { user: String, key: String },
+    Hostname { name: String },
+}
+
+impl Change {
+    fn line(&self) -> String {
+        match self {
+            Change::Password { user, hash } => format!("password {user} {hash}"),
+            Change::KeyAdd { user, key } => format!("key-add {user} {}", one_line(key)),
+            Change::KeyRemove { user, key } => format!("key-remove {user} {}", one_line(key)),
+            Change::Hostname { name } => format!("hostname {name}"),
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PowerEvent {
+    event: String,
+    kind: String,
+    at: String,
+}
+
+/// What survives a restart of nubis (committed by the engine with each step).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Record {
+    /// Image generation (guest/build stamp) the disk is an overlay of.
+    generation: String,
+    user: String,
+    ssh_port: u16,
+    power: Power,
+    booted: Boot,
+    pid: Option<u32>,
+    /// Changes for the system disk not yet applied by the guest (written at its next boot).
+    pending: Vec<Change>,
+    /// Keys the control plane put on the system (re-injected on rebuild).
+    keys: Vec<String>,
+    rescue_image: Option<String>,
+    events: Vec<PowerEvent>,
+    last_boot_ms: Option<u64>,
+}
+
+struct Running {
+    pid: u32,
+    /// Becomes true when the process has exited.
+    exited: watch::Receiver<bool>,
+    /// Set before an exit nubis asked for, so the supervisor does not report a crash.
+    expected_exit: bool,
+}
+
+struct Vm {
+    rec: Record,
+    run: Option<Running>,
+}
+
+pub struct QemuDriver {
+    cfg: QemuConfig,
+    generation: String,
+    vms: Mutex<HashMap<Uuid, Vm>>,
+    events_tx: mpsc::UnboundedSender<Uuid>,
+    events_rx: Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>,
+    me: std::sync::Weak<QemuDriver>,
+}
+
+fn failed(what: impl std::fmt::Display) -> DriverError {
+    DriverError::Failed(what.to_string())
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A free loopback port for the SSH forward (QEMU binds it itself right after).
+fn free_port() -> Result<u16, DriverError> {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| failed(format!("no free port: {e}")))
+}
+
+fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+}
+
+fn pid_alive_for(pid: u32, uuid: Uuid) -> bool {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).contains(&uuid.to_string()))
+        .unwrap_or(false)
+}
+
+async fn run_tool(program: &str, args: &[&str]) -> Result<(), DriverError> {
+    let out = tokio::process::Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(|e| failed(format!("{program}: {e}")))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(failed(format!(
+            "{program} {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// The SSH server answered with its banner: sshd is up (a TCP connect alone proves nothing,
+/// the user-mode network accepts it before the guest is there).
+async fn ssh_banner(port: u16) -> bool {
+    let addr = SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, port));
+    let probe = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let mut buf = [0u8; 4];
+        s.read_exact(&mut buf).await.ok()?;
+        Some(&buf == b"SSH-")
+    };
+    tokio::time::timeout(Duration::from_millis(1500), probe)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(false)
+}
+
+impl QemuDriver {
+    /// Check the images, copy them into the data dir under their build stamp (instances keep
+    /// the generation their disks were made from, so a rebuilt image never corrupts them).
+    pub fn new(cfg: QemuConfig) -> Result<Arc<Self>, DriverError> {
+        for f in IMAGE_FILES.iter().chain(["stamp"].iter()) {
+            if !cfg.images.join(f).is_file() {
+                return Err(failed(format!(
+                    "guest image file {} is missing: run guest/build",
+                    cfg.images.join(f).display()
+                )));
+            }
+        }
+        let stamp = std::fs::read_to_string(cfg.images.join("stamp"))
+            .map_err(failed)?
+            .trim()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .take(16)
+            .collect::<String>();
+        if stamp.is_empty() {
+            return Err(failed("empty guest image stamp"));
+        }
+        let base = cfg.state_dir.join("base").join(&stamp);
+        if !base.join("complete").exists() {
+            std::fs::create_dir_all(&base).map_err(failed)?;
+            for f in IMAGE_FILES {
+                let (src, dst) = (cfg.images.join(f), base.join(f));
+                let _ = std::fs::remove_file(&dst);
+                if std::fs::hard_link(&src, &dst).is_err() {
+                    std::fs::copy(&src, &dst).map_err(failed)?;
+                }
+            }
+            std::fs::write(base.join("complete"), b"").map_err(failed)?;
+        }
+        std::fs::create_dir_all(cfg.state_dir.join("vms")).map_err(failed)?;
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        Ok(Arc::new_cyclic(|me| Self {
+            cfg,
+            generation: stamp,
+            vms: Mutex::new(HashMap::new()),
+            events_tx,
+            events_rx: Mutex::new(Some(events_rx)),
+            me: me.clone(),
+        }))
+    }
+
+    fn vm_dir(&self, id: Uuid) -> PathBuf {
+        self.cfg.state_dir.join("vms").join(id.to_string())
+    }
+
+    fn base(&self, generation: &str, file: &str) -> PathBuf {
+        self.cfg.state_dir.join("base").join(generation).join(file)
+    }
+
+    /// Sockets need short paths (108 bytes); a deep data dir puts them under /tmp instead.
+    fn sock(&self, id: Uuid, name: &str) -> PathBuf {
+        let p = self.vm_dir(id).join(name);
+        if p.as_os_str().len() < 100 {
+            return p;
+        }
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(self.cfg.state_dir.as_os_str().as_encoded_bytes());
+        let dir = std::env::temp_dir().join(format!("nubis-{}", hex8(&h)));
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(format!("{}.{name}", &id.simple().to_string()[..12]))
+    }
+
+    fn with_vm<T>(&self, id: Uuid, f: impl FnOnce(&mut Vm) -> T) -> Result<T, DriverError> {
+        self.vms
+            .lock()
+            .get_mut(&id)
+            .map(f)
+            .ok_or(DriverError::UnknownVm(id))
+    }
+
+    fn record_event(vm: &mut Vm, event: &str, kind: &str) {
+        vm.rec.events.push(PowerEvent {
+            event: event.into(),
+            kind: kind.into(),
+            at: now_rfc3339(),
+        });
+        if vm.rec.events.len() > 32 {
+            vm.rec.events.remove(0);
+        }
+    }
+
+    /// The supervisor saw the process end.
+    fn on_exit(&self, id: Uuid, pid: u32, status: String) {
+        let mut vms = self.vms.lock();
+        let Some(vm) = vms.get_mut(&id) else { return };
+        if vm.run.as_ref().is_none_or(|r| r.pid != pid) {
+            return;
+        }
+        let expected = vm.run.take().is_some_and(|r| r.expected_exit);
+        vm.rec.power = Power::Off;
+        vm.rec.pid = None;
+        if !expected {
+            // The guest powered itself off, or QEMU died: a state change the API must show.
+            tracing::warn!(instance = %id, %status, "QEMU process ended without being asked");
+            Self::record_event(vm, "stop", &format!("unrequested ({status})"));
+            let _ = self.events_tx.send(id);
+        }
+    }
+
+    /// Start QEMU with the given disks (first = boot disk) and wait until SSH answers.
+    async fn boot(
+        &self,
+        id: Uuid,
+        disks: &[PathBuf],
+        changes: &[Change],
+    ) -> Result<(), DriverError> {
+        let dir = self.vm_dir(id);
+        let (generation, mut port) =
+            self.with_vm(id, |vm| (vm.rec.generation.clone(), vm.rec.ssh_port))?;
+        if !port_free(port) {
+            port = free_port()?;
+            self.with_vm(id, |vm| vm.rec.ssh_port = port)?;
+        }
+        let cidata = dir.join("cidata.img");
+        let _ = std::fs::remove_file(&cidata);
+        if !changes.is_empty() {
+            self.write_config_drive(&dir, &cidata, changes).await?;
+        }
+        let (qmp_sock, qga_sock) = (self.sock(id, "qmp.sock"), self.sock(id, "qga.sock"));
+        let _ = std::fs::remove_file(&qmp_sock);
+        let _ = std::fs::remove_file(&qga_sock);
+        let accel = match self.cfg.accel {
+            Accel::Tcg => "tcg,tb-size=32",
+            Accel::Kvm => "kvm",
+        };
+        let mut args: Vec<String> = vec![
+            "-name".into(),
+            format!("nubis-{id},debug-threads=off"),
+            "-uuid".into(),
+            id.to_string(),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-machine".into(),
+            "pc".into(),
+            "-accel".into(),
+            accel.into(),
+            "-m".into(),
+            self.cfg.memory_mib.to_string(),
+            "-smp".into(),
+            "1".into(),
+            "-display".into(),
+            "none".into(),
+            "-serial".into(),
+            format!("file:{}", dir.join("serial.log").display()),
+            "-kernel".into(),
+            self.base(&generation, "vmlinux").display().to_string(),
+            "-initrd".into(),
+            self.base(&generation, "initrd.cpio").display().to_string(),
+            "-append".into(),
+            "console=ttyS0 root=/dev/vda rw panic=-1".into(),
+        ];
+        for d in disks {
+            args.push("-drive".into());
+            args.push(format!(
+                "file={},format=qcow2,if=virtio,cache=writeback,discard=unmap",
+                d.display()
+            ));
+        }
+        if !changes.is_empty() {
+            args.extend([
+                "-drive".into(),
+                format!(
+                    "file={},if=none,id=cidata,format=raw,readonly=on",
+                    cidata.display()
+                ),
+                "-device".into(),
+                "virtio-blk-pci,drive=cidata,serial=cidata".into(),
+            ]);
+        }
+        args.extend([
+            "-netdev".into(),
+            format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+            "-device".into(),
+            "virtio-rng-pci".into(),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", qmp_sock.display()),
+            "-chardev".into(),
+            format!(
+                "socket,id=qga0,path={},server=on,wait=off",
+                qga_sock.display()
+            ),
+            "-device".into(),
+            "virtio-serial-pci".into(),
+            "-device".into(),
+            "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".into(),
+        ]);
+        let log = std::fs::File::create(dir.join("qemu.log")).map_err(failed)?;
+        let mut cmd = tokio::process::Command::new(&self.cfg.qemu_binary);
+        cmd.args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            // Own process group: a Ctrl-C or restart of nubis leaves the guests running; the
+            // next start adopts them.
+            .process_group(0);
+        let started = Instant::now();
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| failed(format!("{}: {e}", self.cfg.qemu_binary.display())))?;
+        let pid = child.id().unwrap_or_default();
+        std::fs::write(dir.join("qemu.pid"), pid.to_string()).map_err(failed)?;
+        let (tx, exited) = watch::channel(false);
+        self.with_vm(id, |vm| {
+            vm.rec.pid = Some(pid);
+            vm.rec.power = Power::On;
+            vm.run = Some(Running {
+                pid,
+                exited: exited.clone(),
+                expected_exit: false,
+            });
+        })?;
+        let me = self.me.clone();
+        tokio::spawn(async move {
+            let status = child
+                .wait()
+                .await
+                .map(|s| s.to_string())
+                .unwrap_or_else(|e| e.to_string());
+            if let Some(d) = me.upgrade() {
+                d.on_exit(id, pid, status);
+            }
+            let _ = tx.send(true);
+        });
+        if let Err(e) = self.wait_ssh(id, port, exited, started).await {
+            // Do not leave a half-booted guest behind a failed step.
+            let _ = self.stop_process(id, StopMode::Hard).await;
+            return Err(e);
+        }
+        let ms = started.elapsed().as_millis() as u64;
+        tracing::info!(instance = %id, port, boot_ms = ms, "guest booted (SSH banner)");
+        self.with_vm(id, |vm| vm.rec.last_boot_ms = Some(ms))?;
+        Ok(())
+    }
+
+    async fn wait_ssh(
+        &self,
+        id: Uuid,
+        port: u16,
+        exited: watch::Receiver<bool>,
+        started: Instant,
+    ) -> Result<(), DriverError> {
+        loop {
+            if *exited.borrow() {
+                let log =
+                    std::fs::read_to_string(self.vm_dir(id).join("qemu.log")).unwrap_or_default();
+                return Err(failed(format!(
+                    "QEMU exited while booting: {}",
+                    log.lines().last().unwrap_or("see serial.log")
+                )));
+            }
+            if ssh_banner(port).await {
+                return Ok(());
+            }
+            if started.elapsed() > self.cfg.boot_timeout {
+                return Err(failed(format!(
+                    "the guest did not answer on SSH within {} s",
+                    self.cfg.boot_timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn write_config_drive(
+        &self,
+        dir: &Path,
+        img: &Path,
+        changes: &[Change],
+    ) -> Result<(), DriverError> {
+        let src = dir.join("cidata");
+        let _ = std::fs::remove_dir_all(&src);
+        std::fs::create_dir_all(&src).map_err(failed)?;
+        let mut text: String = changes.iter().map(|c| c.line() + "\n").collect();
+        if text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(src.join("nubis.conf"), text).map_err(failed)?;
+        let f = std::fs::File::create(img).map_err(failed)?;
+        f.set_len(4 << 20).map_err(failed)?;
+        drop(f);
+        let (img_s, src_s) = (img.display().to_string(), src.display().to_string());
+        let r = run_tool(
+            "mkfs.ext4",
+            &["-q", "-F", "-L", "cidata", "-d", &src_s, &img_s],
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&src);
+        r
+    }
+
+    fn exited_rx(&self, id: Uuid) -> Result<Option<watch::Receiver<bool>>, DriverError> {
+        self.with_vm(id, |vm| vm.run.as_ref().map(|r| r.exited.clone()))
+    }
+
+    async fn wait_exit(rx: &mut watch::Receiver<bool>, timeout: Duration) -> bool {
+        tokio::time::timeout(timeout, rx.wait_for(|e| *e))
+            .await
+            .is_ok()
+    }
+
+    async fn qmp(&self, id: Uuid) -> Result<Qmp, DriverError> {
+        Qmp::connect(&self.sock(id, "qmp.sock"), Duration::from_secs(5))
+            .await
+            .map_err(failed)
+    }
+
+    /// Stop the QEMU process. Returns the kind of stop that happened ("none" if not running).
+    async fn stop_process(&self, id: Uuid, mode: StopMode) -> Result<&'static str, DriverError> {
+        let Some(mut rx) = self.exited_rx(id)? else {
+            return Ok("none");
+        };
+        self.with_vm(id, |vm| {
+            if let Some(r) = vm.run.as_mut() {
+                r.expected_exit = true;
+            }
+        })?;
+        if mode != StopMode::Hard {
+            // ACPI power button; the guest shuts down cleanly and QEMU exits.
+            let pressed = match self.qmp(id).await {
+                Ok(mut q) => q.execute("system_powerdown", None).await.is_ok(),
+                Err(_) => false,
+            };
+            if pressed && Self::wait_exit(&mut rx, self.cfg.soft_stop_timeout).await {
+                return Ok("graceful");
+            }
+            if mode == StopMode::Soft {
+                self.with_vm(id, |vm| {
+                    if let Some(r) = vm.run.as_mut() {
+                        r.expected_exit = false;
+                    }
+                })?;
+                return Err(DriverError::SoftStopTimeout(
+                    self.cfg.soft_stop_timeout.as_secs(),
+                ));
+            }
+        }
+        if let Ok(mut q) = self.qmp(id).await {
+            let _ = q.execute("quit", None).await;
+        }
+        if !Self::wait_exit(&mut rx, Duration::from_secs(5)).await {
+            let pid = self.with_vm(id, |vm| vm.run.as_ref().map(|r| r.pid))?;
+            if let Some(pid) = pid {
+                kill(pid, Signal::Kill);
+            }
+            if !Self::wait_exit(&mut rx, Duration::from_secs(10)).await {
+                return Err(failed("QEMU did not exit after SIGKILL"));
+            }
+        }
+        Ok("hard")
+    }
+
+    async fn power_off(&self, id: Uuid, mode: StopMode) -> Result<(), DriverError> {
+        let kind = self.stop_process(id, mode).await?;
+        if kind != "none" {
+            self.with_vm(id, |vm| {
+                vm.rec.power = Power::Off;
+                vm.rec.pid = None;
+                Self::record_event(vm, "stop", kind);
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Boot the instance's own disk, handing the guest every change made while it was off.
+    async fn boot_system(&self, id: Uuid) -> Result<(), DriverError> {
+        let pending = self.with_vm(id, |vm| vm.rec.pending.clone())?;
+        self.boot(id, &[self.vm_dir(id).join("disk.qcow2")], &pending)
+            .await?;
+        // The guest applies the drive before its SSH server starts: the banner means done.
+        self.with_vm(id, |vm| {
+            vm.rec
+                .pending
+                .drain(..pending.len().min(vm.rec.pending.len()));
+            vm.rec.booted = Boot::System;
+        })
+    }
+
+    async fn create_disk(
+        &self,
+        id: Uuid,
+        generation: &str,
+        base: &str,
+        name: &str,
+    ) -> Result<PathBuf, DriverError> {
+        let disk = self.vm_dir(id).join(name);
+        let _ = std::fs::remove_file(&disk);
+        let backing = self.base(generation, base).display().to_string();
+        run_tool(
+            "qemu-img",
+            &[
+                "create",
+                "-q",
+                "-f",
+                "qcow2",
+                "-F",
+                "qcow2",
+                "-b",
+                &backing,
+                &disk.display().to_string(),
+            ],
+        )
+        .await?;
+        Ok(disk)
+    }
+
+    /// Running on the system disk: change it live through the agent.
+    fn live(&self, id: Uuid) -> Result<bool, DriverError> {
+        self.with_vm(id, |vm| {
+            vm.rec.power == Power::On && vm.rec.booted == Boot::System
+        })
+    }
+
+    async fn agent(
+        &self,
+        id: Uuid,
+        command: &str,
+        args: serde_json::Value,
+    ) -> Result<(), DriverError> {
+        qga::call(
+            &self.sock(id, "qga.sock"),
+            command,
+            args,
+            true,
+            AGENT_TIMEOUT,
+        )
+        .await
+        .map(|_| ())
+        .map_err(failed)
+    }
+
+    async fn reboot(&self, id: Uuid, mode: StopMode) -> Result<(), DriverError> {
+        if self.exited_rx(id)?.is_none() {
+            return self.boot_system(id).await;
+        }
+        let port = self.with_vm(id, |vm| vm.rec.ssh_port)?;
+        let exited = self.exited_rx(id)?.ok_or_else(|| failed("QEMU ended"))?;
+        let mut q = self.qmp(id).await?;
+        let started = Instant::now();
+        let mut kind = "hard";
+        if mode != StopMode::Hard {
+            // A clean reboot inside the guest; QEMU reports it as a RESET event.
+            let sent = qga::call(
+                &self.sock(id, "qga.sock"),
+                "guest-shutdown",
+                json!({"mode": "reboot"}),
+                false,
+                AGENT_TIMEOUT,
+            )
+            .await
+            .is_ok();
+            if sent && q.wait_event("RESET", self.cfg.soft_stop_timeout).await {
+                kind = "graceful";
+            } else if mode == StopMode::Soft {
+                return Err(DriverError::SoftStopTimeout(
+                    self.cfg.soft_stop_timeout.as_secs(),
+                ));
+            }
+        }
+        if kind == "hard" {
+            q.execute("system_reset", None).await.map_err(failed)?;
+        }
+        drop(q);
+        self.wait_ssh(id, port, exited, started).await?;
+        self.with_vm(id, |vm| Self::record_event(vm, "reboot", kind))
+    }
+
+    fn snapshot_of(vm: &Vm) -> serde_json::Value {
+        serde_json::to_value(&vm.rec).expect("record serializes")
+    }
+}
+
+fn hex8(b: &[u8]) -> String {
+    b.iter().take(4).map(|x| format!("{x:02x}")).collect()
+}
+
+#[derive(Clone, Copy)]
+enum Signal {
+    Kill,
+}
+
+fn kill(pid: u32, sig: Signal) {
+    let s = match sig {
+        Signal::Kill => libc::SIGKILL,
+    };
+    // SAFETY: kill(2) has no memory effects; pid came from a process this driver started.
+    unsafe {
+        libc::kill(pid as libc::pid_t, s);
+    }
+}
+
+#[async_trait]
+impl Driver for QemuDriver {
+    async fn execute(&self, spec: &VmSpec, step: &Step) -> Result<(), DriverError> {
+        let id = spec.uuid;
+        match step {
+            Step::Provision {
+                user,
+                password_hash,
+                keys,
+                ..
+            } => {
+                if spec.os == OsFamily::Windows {
+                    return Err(failed("the qemu driver boots Linux guests only"));
+                }
+                if self.vms.lock().contains_key(&id) {
+                    return Ok(()); // repeated step after a restart
+                }
+                std::fs::create_dir_all(self.vm_dir(id)).map_err(failed)?;
+                let generation = self.generation.clone();
+                self.create_disk(id, &generation, "system.qcow2", "disk.qcow2")
+                    .await?;
+                let mut pending = vec![
+                    Change::Hostname {
+                        name: format!("ins-{}", &id.simple().to_string()[..8]),
+                    },
+                    Change::Password {
+                        user: user.clone(),
+                        hash: password_hash.clone().unwrap_or_else(|| "*".into()),
+                    },
+                ];
+                pending.extend(keys.iter().map(|k| Change::KeyAdd {
+                    user: user.clone(),
+                    key: k.clone(),
+                }));
+                let rec = Record {
+                    generation,
+                    user: user.clone(),
+                    ssh_port: free_port()?,
+                    power: Power::Off,
+                    booted: Boot::System,
+                    pid: None,
+                    pending,
+                    keys: keys.clone(),
+                    rescue_image: None,
+                    events: Vec::new(),
+                    last_boot_ms: None,
+                };
+                self.vms.lock().insert(id, Vm { rec, run: None });
+                Ok(())
+            }
+            Step::Reprovision {
+                user,
+                password_hash,
+                ..
+            } => {
+                self.power_off(id, StopMode::Hard).await?;
+                let generation = self.generation.clone();
+                self.create_disk(id, &generation, "system.qcow2", "disk.qcow2")
+                    .await?;
+                self.with_vm(id, |vm| {
+                    vm.rec.generation = generation;
+                    vm.rec.user = user.clone();
+                    let mut pending = vec![
+                        Change::Hostname {
+                            name: format!("ins-{}", &id.simple().to_string()[..8]),
+                        },
+                        Change::Password {
+                            user: user.clone(),
+                            hash: password_hash.clone().unwrap_or_else(|| "*".into()),
+                        },
+                    ];
+                    pending.extend(vm.rec.keys.iter().map(|k| Change::KeyAdd {
+                        user: user.clone(),
+                        key: k.clone(),
+                    }));
+                    vm.rec.pending = pending;
+                })
+            }
+            Step::PowerOn => {
+                if self.exited_rx(id)?.is_some() {
+                    return Ok(());
+                }
+                self.boot_system(id).await?;
+                self.with_vm(id, |vm| Self::record_event(vm, "start", "boot"))
+            }
+            Step::PowerOff { mode } => self.power_off(id, *mode).await,
+            Step::Reboot { mode } => self.reboot(id, *mode).await,
+            Step::SetPassword {
+                user,
+                password_hash,
+            } => {
+                if self.live(id)? {
+                    self.agent(
+                        id,
+                        "guest-set-user-password",
+                        json!({"username": user, "password": base64_encode(password_hash), "crypted": true}),
+                    )
+                    .await
+                } else {
+                    self.with_vm(id, |vm| {
+                        vm.rec.pending.push(Change::Password {
+                            user: user.clone(),
+                            hash: password_hash.clone(),
+                        })
+                    })
+                }
+            }
+            Step::AddKeys { keys } => {
+                let user = self.with_vm(id, |vm| vm.rec.user.clone())?;
+                if self.live(id)? {
+                    self.agent(
+                        id,
+                        "guest-ssh-add-authorized-keys",
+                        json!({"username": user, "keys": keys.iter().map(|k| one_line(k)).collect::<Vec<_>>(), "reset": false}),
+                    )
+                    .await?;
+                } else {
+                    self.with_vm(id, |vm| {
+                        vm.rec.pending.extend(keys.iter().map(|k| Change::KeyAdd {
+                            user: user.clone(),
+                            key: k.clone(),
+                        }))
+                    })?;
+                }
+                self.with_vm(id, |vm| {
+                    for k in keys {
+                        if !vm.rec.keys.contains(k) {
+                            vm.rec.keys.push(k.clone());
+                        }
+                    }
+                })
+            }
+            Step::RemoveKeys { keys } => {
+                let user = self.with_vm(id, |vm| vm.rec.user.clone())?;
+                if self.live(id)? {
+                    self.agent(
+                        id,
+                        "guest-ssh-remove-authorized-keys",
+                        json!({"username": user, "keys": keys.iter().map(|k| one_line(k)).collect::<Vec<_>>()}),
+                    )
+                    .await?;
+                } else {
+                    self.with_vm(id, |vm| {
+                        vm.rec
+                            .pending
+                            .extend(keys.iter().map(|k| Change::KeyRemove {
+                                user: user.clone(),
+                                key: k.clone(),
+                            }))
+                    })?;
+                }
+                self.with_vm(id, |vm| vm.rec.keys.retain(|k| !keys.contains(k)))
+            }
+            Step::BootRescue {
+                user,
+                password_hash,
+                image_id,
+            } => {
+                let (on, booted) = self.with_vm(id, |vm| (vm.run.is_some(), vm.rec.booted))?;
+                if on && booted == Boot::Rescue {
+                    return Ok(()); // repeated step
+                }
+                // Never boot the rescue system over a running guest.
+                self.power_off(id, StopMode::Hard).await?;
+                let generation = self.with_vm(id, |vm| vm.rec.generation.clone())?;
+                // Nova's rescue_image_ref names a catalogue image: a fresh copy of the system
+                // image; otherwise the rescue image.
+                let base = match image_id.as_deref() {
+                    Some(i) if i != catalog::RESCUE_IMAGE => "system.qcow2",
+                    _ => "rescue.qcow2",
+                };
+                let rescue = self
+                    .create_disk(id, &generation, base, "rescue.qcow2")
+                    .await?;
+                let changes = [
+                    Change::Hostname {
+                        name: "rescue".into(),
+                    },
+                    Change::Password {
+                        user: user.clone(),
+                        hash: password_hash.clone(),
+                    },
+                ];
+                self.with_vm(id, |vm| vm.rec.rescue_image = image_id.clone())?;
+                self.boot(id, &[rescue, self.vm_dir(id).join("disk.qcow2")], &changes)
+                    .await?;
+                self.with_vm(id, |vm| {
+                    vm.rec.booted = Boot::Rescue;
+                    Self::record_event(vm, "start", "rescue");
+                })
+            }
+            Step::BootSystem => {
+                self.power_off(id, StopMode::SoftFirst).await?;
+                let _ = std::fs::remove_file(self.vm_dir(id).join("rescue.qcow2"));
+                self.with_vm(id, |vm| vm.rec.rescue_image = None)?;
+                self.boot_system(id).await?;
+                self.with_vm(id, |vm| Self::record_event(vm, "start", "boot"))
+            }
+            Step::Destroy => {
+                if self.vms.lock().contains_key(&id) {
+                    self.power_off(id, StopMode::Hard).await?;
+                }
+                self.vms.lock().remove(&id);
+                match std::fs::remove_dir_all(self.vm_dir(id)) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                    Err(e) => Err(failed(e)),
+                }
+            }
+            // One host: a live migration moves nothing; the guest keeps running.
+            Step::LiveMigrate { .. } => Ok(()),
+        }
+    }
+
+    fn facts(&self, vm: Uuid) -> Option<Facts> {
+        self.vms.lock().get(&vm).map(|v| Facts {
+            power: v.rec.power,
+            booted: v.rec.booted,
+        })
+    }
+
+    fn snapshot(&self, vm: Uuid) -> Option<serde_json::Value> {
+        self.vms.lock().get(&vm).map(Self::snapshot_of)
+    }
+
+    fn restore(&self, vm: Uuid, data: serde_json::Value) -> Result<(), DriverError> {
+        let mut rec: Record =
+            serde_json::from_value(data).map_err(|e| DriverError::Failed(e.to_string()))?;
+        let mut run = None;
+        match rec.pid {
+            Some(pid) if pid_alive_for(pid, vm) => {
+                // Still running from before the restart: adopt it and watch it by polling.
+                let (tx, exited) = watch::channel(false);
+                run = Some(Running {
+                    pid,
+                    exited,
+                    expected_exit: false,
+                });
+                let me = self.me.clone();
+                tokio::spawn(async move {
+                    while pid_alive_for(pid, vm) {
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    if let Some(d) = me.upgrade() {
+                        d.on_exit(vm, pid, "exited".into());
+                    }
+                    let _ = tx.send(true);
+                });
+                tracing::info!(instance = %vm, pid, "adopted a running guest");
+            }
+            _ => {
+                if rec.power == Power::On {
+                    tracing::warn!(instance = %vm, "guest is no longer running; marked stopped");
+                    let _ = self.events_tx.send(vm);
+                }
+                rec.power = Power::Off;
+                rec.pid = None;
+            }
+        }
+        self.vms.lock().insert(vm, Vm { rec, run });
+        Ok(())
+    }
+
+    fn inspect(&self, vm: Uuid) -> Option<serde_json::Value> {
+        let vms = self.vms.lock();
+        let v = vms.get(&vm)?;
+        let dir = self.vm_dir(vm);
+        Some(json!({
+            "driver": "qemu",
+            "power": v.rec.power,
+            "booted_from": v.rec.booted,
+            "pid": v.rec.pid,
+            "ssh": format!("127.0.0.1:{}", v.rec.ssh_port),
+            "user": v.rec.user,
+            "authorized_keys": v.rec.keys,
+            "pending_changes": v.rec.pending.iter().map(Change::line).map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>(),
+            "image_generation": v.rec.generation,
+            "rescue_image": v.rec.rescue_image,
+            "disk": dir.join("disk.qcow2"),
+            "serial_log": dir.join("serial.log"),
+            "last_boot_ms": v.rec.last_boot_ms,
+            "restarts": v.rec.events,
+        }))
+    }
+
+    fn check_password(&self, _vm: Uuid, _user: &str, _password: &str) -> Option<bool> {
+        None // only a login into the real guest can tell
+    }
+
+    fn set_soft_stop_fails(&self, _vm: Uuid, _fails: bool) -> Result<(), DriverError> {
+        Err(failed(
+            "the qemu driver runs real guests: soft-stop faults exist only in the sim driver",
+        ))
+    }
+
+    fn ssh_endpoint(&self, vm: Uuid) -> Option<SocketAddr> {
+        self.vms
+            .lock()
+            .get(&vm)
+            .map(|v| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, v.rec.ssh_port)))
+    }
+
+    fn take_events(&self) -> Option<mpsc::UnboundedReceiver<Uuid>> {
+        self.events_rx.lock().take()
+    }
+
+    fn reconcile(&self, known: &[Uuid]) {
+        let Ok(entries) = std::fs::read_dir(self.cfg.state_dir.join("vms")) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let Some(id) = e.file_name().to_str().and_then(|n| Uuid::parse_str(n).ok()) else {
+                continue;
+            };
+            if known.contains(&id) && self.vms.lock().contains_key(&id) {
+                continue;
+            }
+            if known.contains(&id) {
+                continue; // provisioning was interrupted; the resumed step recreates it
+            }
+            // No instance owns it: stop its guest, delete its disks.
+            if let Some(pid) = std::fs::read_to_string(e.path().join("qemu.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+                .filter(|p| pid_alive_for(*p, id))
+            {
+                kill(pid, Signal::Kill);
+            }
+            tracing::warn!(vm = %id, "removing disks no instance owns");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+fn base64_encode(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
