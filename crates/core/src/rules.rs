@@ -679,7 +679,6 @@ mod tests {
             &i,
             &ActionRequest::Reboot {
                 mode: StopMode::Soft,
-                image_id: None,
             },
             &PlanContext::default(),
         )
@@ -701,7 +700,6 @@ mod tests {
             &i,
             &ActionRequest::Reboot {
                 mode: StopMode::Soft,
-                image_id: None,
             },
             &PlanContext::default(),
         )

@@ -146,7 +146,7 @@ fn now_rfc3339() -> String {
         .unwrap_or_default()
 }
 
-/// A free loopback port for the SSH forward (QEMU binds it itself right after).
+/// A free loopback port (QEMU binds it itself right after).
 fn free_port() -> Result<u16, DriverError> {
     std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
         .and_then(|l| l.local_addr())
@@ -266,6 +266,18 @@ impl QemuDriver {
         dir.join(format!("{}.{name}", &id.simple().to_string()[..12]))
     }
 
+    /// A free loopback port for a guest's SSH forward that no other guest of ours holds
+    /// (a stopped guest keeps its port, so its address stays the same across restarts).
+    fn alloc_port(&self) -> Result<u16, DriverError> {
+        for _ in 0..64 {
+            let p = free_port()?;
+            if !self.vms.lock().values().any(|v| v.rec.ssh_port == p) {
+                return Ok(p);
+            }
+        }
+        Err(failed("no free port for the SSH forward"))
+    }
+
     fn with_vm<T>(&self, id: Uuid, f: impl FnOnce(&mut Vm) -> T) -> Result<T, DriverError> {
         self.vms
             .lock()
@@ -314,7 +326,7 @@ impl QemuDriver {
         let (generation, mut port) =
             self.with_vm(id, |vm| (vm.rec.generation.clone(), vm.rec.ssh_port))?;
         if !port_free(port) {
-            port = free_port()?;
+            port = self.alloc_port()?;
             self.with_vm(id, |vm| vm.rec.ssh_port = port)?;
         }
         let cidata = dir.join("cidata.img");
@@ -733,7 +745,7 @@ impl Driver for QemuDriver {
                 let rec = Record {
                     generation,
                     user: user.clone(),
-                    ssh_port: free_port()?,
+                    ssh_port: self.alloc_port()?,
                     power: Power::Off,
                     booted: Boot::System,
                     pid: None,
@@ -1033,4 +1045,104 @@ impl Driver for QemuDriver {
 fn base64_encode(s: &str) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn images(dir: &Path) -> PathBuf {
+        let img = dir.join("images");
+        std::fs::create_dir_all(&img).unwrap();
+        for f in IMAGE_FILES {
+            std::fs::write(img.join(f), f).unwrap();
+        }
+        std::fs::write(img.join("stamp"), "0123456789abcdef0123\n").unwrap();
+        img
+    }
+
+    fn record(pid: Option<u32>, power: Power) -> serde_json::Value {
+        serde_json::to_value(Record {
+            generation: "0123456789abcdef".into(),
+            user: "root".into(),
+            ssh_port: 2222,
+            power,
+            booted: Boot::System,
+            pid,
+            pending: vec![],
+            keys: vec![],
+            rescue_image: None,
+            events: vec![],
+            last_boot_ms: None,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn config_drive_lines_are_one_line_each() {
+        let c = Change::KeyAdd {
+            user: "root".into(),
+            key: "ssh-ed25519 AAAA\n  comment with  spaces\n".into(),
+        };
+        assert_eq!(
+            c.line(),
+            "key-add root ssh-ed25519 AAAA comment with spaces"
+        );
+        let p = Change::Password {
+            user: "root".into(),
+            hash: "$6$salt$hash".into(),
+        };
+        assert_eq!(p.line(), "password root $6$salt$hash");
+    }
+
+    #[test]
+    fn missing_images_are_refused_with_the_fix() {
+        let dir = tempdir();
+        let e = QemuDriver::new(QemuConfig::new(dir.join("nope"), dir.join("state")))
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("run guest/build"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn restore_marks_a_vanished_guest_stopped_and_reports_it() {
+        let dir = tempdir();
+        let d = QemuDriver::new(QemuConfig::new(images(&dir), dir.join("state"))).unwrap();
+        // Images are copied under their stamp so rebuilt images never change live disks.
+        assert!(
+            dir.join("state/base/0123456789abcdef/system.qcow2")
+                .is_file()
+        );
+        let mut events = d.take_events().unwrap();
+        let (gone, off) = (Uuid::new_v4(), Uuid::new_v4());
+        // A pid that is not a QEMU of this VM (our own process) must not be adopted.
+        d.restore(gone, record(Some(std::process::id()), Power::On))
+            .unwrap();
+        d.restore(off, record(None, Power::Off)).unwrap();
+        assert_eq!(d.facts(gone).unwrap().power, Power::Off);
+        assert_eq!(events.try_recv().unwrap(), gone);
+        assert!(events.try_recv().is_err(), "a stopped guest is no event");
+        assert_eq!(d.ssh_endpoint(off).unwrap().to_string(), "127.0.0.1:2222");
+    }
+
+    #[tokio::test]
+    async fn reconcile_removes_only_unowned_vm_dirs() {
+        let dir = tempdir();
+        let d = QemuDriver::new(QemuConfig::new(images(&dir), dir.join("state"))).unwrap();
+        let (owned, stray) = (Uuid::new_v4(), Uuid::new_v4());
+        for id in [owned, stray] {
+            std::fs::create_dir_all(d.vm_dir(id)).unwrap();
+            std::fs::write(d.vm_dir(id).join("disk.qcow2"), b"x").unwrap();
+        }
+        d.restore(owned, record(None, Power::Off)).unwrap();
+        d.reconcile(&[owned]);
+        assert!(d.vm_dir(owned).exists());
+        assert!(!d.vm_dir(stray).exists());
+    }
+
+    fn tempdir() -> PathBuf {
+        let p = std::env::temp_dir().join(format!("nubis-qemu-test-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    }
 }

@@ -39,8 +39,8 @@ async fn sync(stream: &mut BufReader<UnixStream>) -> Result<(), String> {
     }
 }
 
-/// Run one agent command. `None` answer means the command was sent and no answer is expected
-/// (guest-shutdown).
+/// Run one agent command. Without `expect_answer` (guest-shutdown answers nothing when it
+/// works) only an error arriving within a second fails the call.
 pub async fn call(
     path: &Path,
     command: &str,
@@ -60,10 +60,17 @@ pub async fn call(
             .write_all(msg.as_bytes())
             .await
             .map_err(err)?;
-        if !expect_answer {
-            return Ok(Value::Null);
-        }
         let mut line = String::new();
+        if !expect_answer {
+            return match tokio::time::timeout(Duration::from_secs(1), stream.read_line(&mut line))
+                .await
+            {
+                Ok(Ok(n)) if n > 0 && line.contains("\"error\"") => {
+                    Err(err(format!("{command}: {}", line.trim())))
+                }
+                _ => Ok(Value::Null),
+            };
+        }
         if stream.read_line(&mut line).await.map_err(err)? == 0 {
             return Err(err("channel closed"));
         }

@@ -1,0 +1,352 @@
+"""End to end on real virtual machines (`nubis serve --driver qemu`, issue 6): every
+operation is checked from inside the guest over SSH, through the official clients of all
+three clouds. Needs qemu-system-x86 and the guest images (guest/build); scripts/test
+installs and builds both. One guest at a time except in the three-at-once test."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import paramiko
+import pytest
+
+import nubis
+from nubis import (
+    describe,
+    ecs_client,
+    ecs_wait_settled,
+    new_password,
+    unique_name,
+    wait_settled,
+    wait_until,
+)
+from test_openstack_support import connect, wait_status
+
+pytestmark = [
+    pytest.mark.timeout(600),
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::PendingDeprecationWarning"),
+]
+
+IMAGES = Path(os.environ.get("NUBIS_QEMU_IMAGES", nubis.REPO / "guest" / "out"))
+TIMINGS: dict[str, list[float]] = {}
+
+
+def timed(name: str, t0: float) -> float:
+    dt = time.monotonic() - t0
+    TIMINGS.setdefault(name, []).append(round(dt, 2))
+    return dt
+
+
+@pytest.fixture(scope="module", autouse=True)
+def report_timings():
+    yield
+    out = Path(os.environ.get("NUBIS_QEMU_TIMINGS", nubis.REPO / "target" / "qemu-e2e-timings.json"))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(TIMINGS, indent=1))
+    print("\nqemu e2e timings (s):", json.dumps(TIMINGS))
+
+
+def kill_guests(data_dir: Path) -> None:
+    """Guests outlive nubis on purpose (own process group); the suite must not leave any."""
+    for pidfile in (data_dir / "qemu" / "vms").glob("*/qemu.pid"):
+        try:
+            os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
+        except (ValueError, ProcessLookupError):
+            pass
+
+
+@pytest.fixture(scope="module")
+def qserver(nubis_bin, tmp_path_factory):
+    assert (IMAGES / "stamp").is_file(), f"no guest images in {IMAGES}: run guest/build"
+    s = nubis.Server("qemu", nubis_bin, tmp_path_factory.mktemp("qemu"),
+                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES)})
+    s.start()
+    yield s
+    s.stop()
+    kill_guests(s.data_dir)
+
+
+@pytest.fixture(scope="module")
+def keys(tmp_path_factory):
+    d = tmp_path_factory.mktemp("keys")
+    out = {}
+    for name in ("first", "second"):
+        path = d / name
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"nubis-{name}", "-f", str(path)],
+                       check=True, stdin=subprocess.DEVNULL)
+        out[name] = (paramiko.Ed25519Key.from_private_key_file(str(path)),
+                     path.with_suffix(".pub").read_text().strip())
+    return out
+
+
+def ssh_tag(inst: dict) -> str:
+    tags = {t["Key"]: t["Value"] for t in inst.get("Tags") or []}
+    assert "nubis:ssh" in tags, inst.get("Tags")
+    return tags["nubis:ssh"]
+
+
+class Login:
+    """One SSH session into a guest (paramiko)."""
+
+    def __init__(self, endpoint: str, user: str, *, key=None, password: str | None = None):
+        host, port = endpoint.rsplit(":", 1)
+        self.client = paramiko.SSHClient()
+        self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        self.client.connect(host, int(port), username=user, pkey=key, password=password,
+                            look_for_keys=False, allow_agent=False, timeout=15,
+                            banner_timeout=15, auth_timeout=15)
+        self.host_key = self.client.get_transport().get_remote_server_key().get_base64()
+
+    def run(self, command: str) -> str:
+        _, out, err = self.client.exec_command(command, timeout=30)
+        rc = out.channel.recv_exit_status()
+        text = out.read().decode()
+        assert rc == 0, f"{command!r} exited {rc}: {text} {err.read().decode()}"
+        return text.strip()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        self.client.close()
+
+
+def refused(endpoint: str, user: str, **cred) -> bool:
+    try:
+        Login(endpoint, user, **cred).client.close()
+    except paramiko.AuthenticationException:
+        return True
+    return False
+
+
+def linux_image(cvm) -> str:
+    images = cvm.call("DescribeImages", Filters=[{"Name": "image-type", "Values": ["PUBLIC_IMAGE"]}],
+                      Limit=100)["ImageSet"]
+    return next(i["ImageId"] for i in images if i["Platform"] != "Windows"
+                and i.get("Architecture") in (None, "x86_64") and "ubuntu" not in i["OsName"].lower())
+
+
+def zone(cvm) -> str:
+    return next(z["Zone"] for z in cvm.call("DescribeZones")["ZoneSet"]
+                if z["ZoneState"] == "AVAILABLE" and "edge" not in z["Zone"])
+
+
+def run(cvm, count: int = 1, **extra) -> list[str]:
+    t0 = time.monotonic()
+    ids = cvm.call("RunInstances", Placement={"Zone": zone(cvm)}, ImageId=linux_image(cvm),
+                   InstanceCount=count, InstanceName=unique_name("qemu"), **extra)["InstanceIdSet"]
+    for iid in ids:
+        wait_settled(cvm, iid, "RUNNING", timeout=180)
+    timed(f"create {count} → RUNNING", t0)
+    return ids
+
+
+def boot_id(login: Login) -> str:
+    return login.run("cat /proc/sys/kernel/random/boot_id")
+
+
+def terminate(cvm, admin, iid: str, data_dir: Path) -> None:
+    uuid = admin.instance(iid)["id"]
+    cvm.call("TerminateInstances", InstanceIds=[iid])
+    wait_until(lambda: describe(cvm, iid) is None, 60, 0.2, f"{iid} to go")
+    assert not (data_dir / "qemu" / "vms" / uuid).exists(), "terminate left the disks behind"
+
+
+def test_rescue_password_keys_reboots(qserver, keys):
+    """The issue's whole story on one guest."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    key1, pub1 = keys["first"]
+    key2, pub2 = keys["second"]
+    kid1 = cvm.call("ImportKeyPair", KeyName=unique_name("k1"), ProjectId=0, PublicKey=pub1)["KeyId"]
+    kid2 = cvm.call("ImportKeyPair", KeyName=unique_name("k2"), ProjectId=0, PublicKey=pub2)["KeyId"]
+
+    # Create with a key; log in with it.
+    [iid] = run(cvm, LoginSettings={"KeyIds": [kid1]})
+    inst = describe(cvm, iid)
+    ep = ssh_tag(inst)
+    assert ep.startswith("127.0.0.1:")
+    assert refused(ep, "root", password="no-password-was-set")
+    with Login(ep, "root", key=key1) as s:
+        assert s.run("cat /etc/nubis-role") == "system"
+        original_host_key = s.host_key
+        # Break the login, then stop the guest.
+        s.run("rm /root/.ssh/authorized_keys && sync")
+    assert refused(ep, "root", key=key1)
+    rid = cvm.call("StopInstances", InstanceIds=[iid], StopType="SOFT")["RequestId"]
+    wait_settled(cvm, iid, "STOPPED", rid, timeout=60)
+    assert admin.guest(iid)["power"] == "off"
+
+    # Rescue with a password: the rescue system, the original disk second; repair it.
+    rescue_pw = new_password()
+    t0 = time.monotonic()
+    rid = cvm.call("EnterRescueMode", InstanceId=iid, Password=rescue_pw)["RequestId"]
+    wait_settled(cvm, iid, "RESCUE_MODE", rid, timeout=120)
+    ep = ssh_tag(describe(cvm, iid))
+    with Login(ep, "root", password=rescue_pw) as s:
+        assert s.run("cat /etc/nubis-role") == "rescue"
+        assert s.host_key != original_host_key, "the rescue system must have its own host key"
+        assert s.run("cat /sys/block/vdb/size") != "0"
+        s.run("mount /dev/vdb /mnt")
+        assert s.run("cat /mnt/etc/nubis-role") == "system"
+        s.run(f"mkdir -p /mnt/root/.ssh && echo '{pub1}' > /mnt/root/.ssh/authorized_keys"
+              " && chmod 700 /mnt/root/.ssh && chmod 600 /mnt/root/.ssh/authorized_keys")
+        s.run("umount /mnt && sync")
+    rid = cvm.call("ExitRescueMode", InstanceId=iid)["RequestId"]
+    wait_settled(cvm, iid, "RUNNING", rid, timeout=120)
+    ep = ssh_tag(describe(cvm, iid))
+    with Login(ep, "root", key=key1) as s:
+        assert s.run("cat /etc/nubis-role") == "system"
+        assert s.host_key == original_host_key
+    timed("rescue round trip (enter → SSH → repair → exit → SSH)", t0)
+    assert refused(ep, "root", password=rescue_pw)
+
+    # ResetInstancesPassword with ForceStop on the running guest: stop, change, start.
+    pw = new_password()
+    rid = cvm.call("ResetInstancesPassword", InstanceIds=[iid], Password=pw, ForceStop=True)["RequestId"]
+    wait_settled(cvm, iid, "RUNNING", rid, timeout=120)
+    with Login(ep, "root", password=pw) as s:
+        assert s.run("id -un") == "root"
+    stops = [e for e in admin.guest(iid)["restarts"] if e["event"] == "stop"]
+    assert stops and stops[-1]["kind"] in ("graceful", "hard"), stops
+
+    # AssociateInstancesKeyPairs: the new key logs in, the old one still does.
+    rid = cvm.call("AssociateInstancesKeyPairs", InstanceIds=[iid], KeyIds=[kid2], ForceStop=True)["RequestId"]
+    wait_settled(cvm, iid, "RUNNING", rid, timeout=120)
+    with Login(ep, "root", key=key2) as s:
+        before = boot_id(s)
+    with Login(ep, "root", key=key1):
+        pass
+
+    # Alibaba reboots: soft (ACPI/agent reboot inside the guest) and ForceStop (reset).
+    ecs = ecs_client(qserver, "legacy")
+    ali_id = admin.instance(iid)["aliyun_id"]
+    for force in (False, True):
+        t0 = time.monotonic()
+        ecs.call("RebootInstance", InstanceId=ali_id, ForceStop=force)
+        ecs_wait_settled(ecs, admin, ali_id, "Running", timeout=120)
+        timed(f"alibaba reboot force={force}", t0)
+        with Login(ep, "root", key=key2) as s:
+            after = boot_id(s)
+        assert after != before, "the guest did not reboot"
+        before = after
+        last = admin.guest(iid)["restarts"][-1]
+        assert (last["event"], last["kind"]) == ("reboot", "hard" if force else "graceful"), last
+
+    # Nova: reboot, rescue with a password, unrescue.
+    conn = connect(qserver)
+    uuid = admin.instance(iid)["id"]
+    conn.compute.reboot_server(uuid, "SOFT")
+    wait_status(conn, uuid, "ACTIVE", timeout=120)
+    wait_until(lambda: admin.instance(iid)["lock"] is None, 60, 0.2, "reboot to finish")
+    with Login(ep, "root", key=key2) as s:
+        after = boot_id(s)
+    assert after != before
+    srv = conn.compute.get_server(uuid)
+    assert srv.metadata.get("nubis:ssh") == ep
+    nova_pw = new_password()
+    conn.compute.rescue_server(uuid, admin_pass=nova_pw)
+    wait_status(conn, uuid, "RESCUE", timeout=120)
+    with Login(ep, "root", password=nova_pw) as s:
+        assert s.run("cat /etc/nubis-role") == "rescue"
+        s.run("mount -o ro /dev/vdb /mnt && test -s /mnt/root/.ssh/authorized_keys && umount /mnt")
+    conn.compute.unrescue_server(uuid)
+    wait_status(conn, uuid, "ACTIVE", timeout=120)
+    with Login(ep, "root", key=key2) as s:
+        assert s.run("cat /etc/nubis-role") == "system"
+
+    terminate(cvm, admin, iid, qserver.data_dir)
+
+
+def test_nova_rescue_image_ref_boots_that_image(qserver, keys):
+    conn = connect(qserver)
+    cvm, admin = qserver.cvm(), qserver.admin
+    [iid] = run(cvm, LoginSettings={"Password": new_password()})
+    uuid = admin.instance(iid)["id"]
+    image = next(i for i in conn.image.images() if "debian" in i.name.lower())
+    pw = new_password()
+    conn.compute.rescue_server(uuid, admin_pass=pw, image_ref=image.id)
+    wait_status(conn, uuid, "RESCUE", timeout=120)
+    ep = ssh_tag(describe(cvm, iid))
+    with Login(ep, "root", password=pw) as s:
+        # A fresh copy of the named (system) image, not the rescue image.
+        assert s.run("cat /etc/nubis-role") == "system"
+        assert s.run("test -b /dev/vdb && echo ok") == "ok"
+    conn.compute.unrescue_server(uuid)
+    wait_status(conn, uuid, "ACTIVE", timeout=120)
+    terminate(cvm, admin, iid, qserver.data_dir)
+
+
+def test_three_guests_at_once(qserver, keys):
+    """Three guests booting together on the 2-core machine, each reachable over SSH."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    key1, pub1 = keys["first"]
+    kid = cvm.call("ImportKeyPair", KeyName=unique_name("k3"), ProjectId=0, PublicKey=pub1)["KeyId"]
+    ids = run(cvm, 3, LoginSettings={"KeyIds": [kid]})
+    endpoints = {ssh_tag(describe(cvm, i)) for i in ids}
+    assert len(endpoints) == 3
+    for iid in ids:
+        TIMINGS.setdefault("boot → SSH banner, 3 at once (ms)", []).append(admin.guest(iid)["last_boot_ms"])
+        with Login(ssh_tag(describe(cvm, iid)), "root", key=key1) as s:
+            assert s.run("cat /etc/nubis-role") == "system"
+    # Memory per guest (host RSS of each QEMU).
+    for iid in ids:
+        pid = admin.guest(iid)["pid"]
+        rss_kb = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                      if line.startswith("VmRSS:"))
+        TIMINGS.setdefault("qemu RSS per guest (MiB)", []).append(round(rss_kb / 1024))
+        assert rss_kb <= 320 * 1024, f"QEMU uses {rss_kb} KiB"
+    rid = cvm.call("StopInstances", InstanceIds=ids)["RequestId"]
+    for iid in ids:
+        wait_settled(cvm, iid, "STOPPED", rid, timeout=60)
+    for iid in ids:
+        terminate(cvm, admin, iid, qserver.data_dir)
+
+
+def test_restart_adopts_guests_and_notices_crashes(qserver, keys):
+    """nubis killed: the guest keeps running and is adopted by the next start; a guest whose
+    QEMU dies is shown stopped; disks no instance owns are removed."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    key1, pub1 = keys["first"]
+    kid = cvm.call("ImportKeyPair", KeyName=unique_name("k4"), ProjectId=0, PublicKey=pub1)["KeyId"]
+    [iid] = run(cvm, LoginSettings={"KeyIds": [kid]})
+    ep = ssh_tag(describe(cvm, iid))
+    with Login(ep, "root", key=key1) as s:
+        boot = boot_id(s)
+    pid = admin.guest(iid)["pid"]
+    stray = qserver.data_dir / "qemu" / "vms" / "00000000-0000-4000-8000-000000000000"
+    stray.mkdir(parents=True)
+    (stray / "disk.qcow2").write_bytes(b"left over")
+
+    qserver.kill()
+    qserver.start()
+    assert describe(cvm, iid)["InstanceState"] == "RUNNING"
+    assert admin.guest(iid)["pid"] == pid
+    with Login(ep, "root", key=key1) as s:
+        assert boot_id(s) == boot, "the guest was restarted instead of adopted"
+    assert not stray.exists(), "a disk no instance owns survived the restart"
+
+    # The adopted guest can still be driven: stop and start it.
+    rid = cvm.call("StopInstances", InstanceIds=[iid])["RequestId"]
+    wait_settled(cvm, iid, "STOPPED", rid, timeout=60)
+    rid = cvm.call("StartInstances", InstanceIds=[iid])["RequestId"]
+    wait_settled(cvm, iid, "RUNNING", rid, timeout=120)
+
+    # QEMU dies under the running instance: the API shows it stopped, not running.
+    os.kill(admin.guest(iid)["pid"], signal.SIGKILL)
+    wait_until(lambda: describe(cvm, iid)["InstanceState"] == "STOPPED", 30, 0.2, "crash to show")
+    rid = cvm.call("StartInstances", InstanceIds=[iid])["RequestId"]
+    wait_settled(cvm, iid, "RUNNING", rid, timeout=120)
+    with Login(ep, "root", key=key1) as s:
+        assert s.run("cat /etc/nubis-role") == "system"
+
+    # A guest that powers itself off shows STOPPED too.
+    with Login(ep, "root", key=key1) as s:
+        s.client.exec_command("poweroff")
+    wait_until(lambda: describe(cvm, iid)["InstanceState"] == "STOPPED", 30, 0.2, "guest poweroff to show")
+    terminate(cvm, admin, iid, qserver.data_dir)
