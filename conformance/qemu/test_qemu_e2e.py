@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import time
@@ -125,6 +126,10 @@ def refused(endpoint: str, user: str, **cred) -> bool:
     return False
 
 
+def key_name(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(4)}"
+
+
 def linux_image(cvm) -> str:
     images = cvm.call("DescribeImages", Filters=[{"Name": "image-type", "Values": ["PUBLIC_IMAGE"]}],
                       Limit=100)["ImageSet"]
@@ -163,8 +168,8 @@ def test_rescue_password_keys_reboots(qserver, keys):
     cvm, admin = qserver.cvm(), qserver.admin
     key1, pub1 = keys["first"]
     key2, pub2 = keys["second"]
-    kid1 = cvm.call("ImportKeyPair", KeyName=unique_name("k1"), ProjectId=0, PublicKey=pub1)["KeyId"]
-    kid2 = cvm.call("ImportKeyPair", KeyName=unique_name("k2"), ProjectId=0, PublicKey=pub2)["KeyId"]
+    kid1 = cvm.call("ImportKeyPair", KeyName=key_name("k1"), ProjectId=0, PublicKey=pub1)["KeyId"]
+    kid2 = cvm.call("ImportKeyPair", KeyName=key_name("k2"), ProjectId=0, PublicKey=pub2)["KeyId"]
 
     # Create with a key; log in with it.
     [iid] = run(cvm, LoginSettings={"KeyIds": [kid1]})
@@ -286,7 +291,7 @@ def test_three_guests_at_once(qserver, keys):
     """Three guests booting together on the 2-core machine, each reachable over SSH."""
     cvm, admin = qserver.cvm(), qserver.admin
     key1, pub1 = keys["first"]
-    kid = cvm.call("ImportKeyPair", KeyName=unique_name("k3"), ProjectId=0, PublicKey=pub1)["KeyId"]
+    kid = cvm.call("ImportKeyPair", KeyName=key_name("k3"), ProjectId=0, PublicKey=pub1)["KeyId"]
     ids = run(cvm, 3, LoginSettings={"KeyIds": [kid]})
     endpoints = {ssh_tag(describe(cvm, i)) for i in ids}
     assert len(endpoints) == 3
@@ -313,7 +318,7 @@ def test_restart_adopts_guests_and_notices_crashes(qserver, keys):
     QEMU dies is shown stopped; disks no instance owns are removed."""
     cvm, admin = qserver.cvm(), qserver.admin
     key1, pub1 = keys["first"]
-    kid = cvm.call("ImportKeyPair", KeyName=unique_name("k4"), ProjectId=0, PublicKey=pub1)["KeyId"]
+    kid = cvm.call("ImportKeyPair", KeyName=key_name("k4"), ProjectId=0, PublicKey=pub1)["KeyId"]
     [iid] = run(cvm, LoginSettings={"KeyIds": [kid]})
     ep = ssh_tag(describe(cvm, iid))
     with Login(ep, "root", key=key1) as s:

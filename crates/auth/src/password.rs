@@ -16,9 +16,13 @@ pub fn hash(password: &str) -> String {
         Algorithm::Sha512Crypt,
         Params::new(ROUNDS).expect("5000 rounds is within SHA-crypt limits"),
     );
+    // 12 random bytes are 16 salt characters, SHA-crypt's maximum: glibc and libxcrypt use at
+    // most 16 and write only those back, so a longer salt (the crate's default, 22) gives a
+    // hash no real /etc/shadow accepts.
+    let salt: [u8; 12] = rand::random();
     hasher
-        .hash_password(password.as_bytes())
-        .expect("OS random number generator unavailable")
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .expect("12 salt bytes are within SHA-crypt limits")
         .to_string()
 }
 
@@ -45,6 +49,9 @@ mod tests {
         assert!(!verify("nubis#2024", &h));
         assert!(!verify("", &h));
         assert_ne!(hash("Nubis#2024"), h, "salt must be random");
+        // `$6$rounds=N$SALT$HASH`: the salt a real crypt(3) reads back whole.
+        let salt = h.split('$').nth(3).unwrap();
+        assert_eq!(salt.len(), 16, "{h}");
     }
 
     #[test]
