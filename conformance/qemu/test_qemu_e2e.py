@@ -330,6 +330,7 @@ def test_restart_adopts_guests_and_notices_crashes(qserver, keys):
 
     qserver.kill()
     qserver.start()
+    cvm = qserver.cvm()  # the restarted server listens on a new port
     assert describe(cvm, iid)["InstanceState"] == "RUNNING"
     assert admin.guest(iid)["pid"] == pid
     with Login(ep, "root", key=key1) as s:
