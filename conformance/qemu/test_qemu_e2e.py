@@ -66,7 +66,9 @@ def kill_guests(data_dir: Path) -> None:
 def qserver(nubis_bin, tmp_path_factory):
     assert (IMAGES / "stamp").is_file(), f"no guest images in {IMAGES}: run guest/build"
     s = nubis.Server("qemu", nubis_bin, tmp_path_factory.mktemp("qemu"),
-                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES)})
+                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES),
+                      # a guest that ignores ACPI is given up on after 5 s, not 30
+                      "NUBIS_QEMU_STOP_TIMEOUT": "5"})
     s.start()
     yield s
     s.stop()
@@ -355,4 +357,29 @@ def test_restart_adopts_guests_and_notices_crashes(qserver, keys):
     with Login(ep, "root", key=key1) as s:
         s.client.exec_command("poweroff")
     wait_until(lambda: describe(cvm, iid)["InstanceState"] == "STOPPED", 30, 0.2, "guest poweroff to show")
+    terminate(cvm, admin, iid, qserver.data_dir)
+
+
+def test_guest_that_ignores_acpi(qserver, keys):
+    """A guest whose ACPI handler is gone: SOFT gives up and leaves it running, SOFT_FIRST
+    falls back to a hard stop (Tencent StopType), and a SOFT reboot that cannot be done
+    gracefully fails the same way."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    key1, pub1 = keys["first"]
+    kid = cvm.call("ImportKeyPair", KeyName=key_name("k5"), ProjectId=0, PublicKey=pub1)["KeyId"]
+    [iid] = run(cvm, LoginSettings={"KeyIds": [kid]})
+    ep = ssh_tag(describe(cvm, iid))
+    with Login(ep, "root", key=key1) as s:
+        s.run("killall acpid; sleep 0.2; ! pidof acpid")
+        boot = boot_id(s)
+    rid = cvm.call("StopInstances", InstanceIds=[iid], StopType="SOFT")["RequestId"]
+    inst = nubis.wait_op(cvm, iid, rid, timeout=60)
+    nubis.assert_op(inst, "StopInstances", rid, "FAILED")
+    assert inst["InstanceState"] == "RUNNING"
+    with Login(ep, "root", key=key1) as s:
+        assert boot_id(s) == boot, "SOFT must not have stopped the guest"
+    rid = cvm.call("StopInstances", InstanceIds=[iid], StopType="SOFT_FIRST")["RequestId"]
+    wait_settled(cvm, iid, "STOPPED", rid, timeout=60)
+    last = admin.guest(iid)["restarts"][-1]
+    assert (last["event"], last["kind"]) == ("stop", "hard"), last
     terminate(cvm, admin, iid, qserver.data_dir)

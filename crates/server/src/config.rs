@@ -37,6 +37,7 @@ struct FileConfig {
     qemu_images: Option<PathBuf>,
     qemu_accel: Option<String>,
     qemu_binary: Option<PathBuf>,
+    qemu_stop_timeout: Option<u64>,
 }
 
 #[derive(Debug)]
@@ -52,6 +53,8 @@ pub struct Config {
     /// qemu driver: "tcg" (default) or "kvm" (opt-in; boots still time out).
     pub qemu_accel: String,
     pub qemu_binary: PathBuf,
+    /// qemu driver: how long a soft stop waits for the guest (seconds).
+    pub qemu_stop_timeout: u64,
 }
 
 impl Config {
@@ -83,7 +86,14 @@ impl Config {
         if !matches!(qemu_accel.as_str(), "tcg" | "kvm") {
             anyhow::bail!("NUBIS_QEMU_ACCEL={qemu_accel:?}: expected tcg or kvm");
         }
+        let qemu_stop_timeout = match std::env::var("NUBIS_QEMU_STOP_TIMEOUT") {
+            Ok(v) => v.parse().with_context(|| {
+                format!("NUBIS_QEMU_STOP_TIMEOUT={v:?} is not a number of seconds")
+            })?,
+            Err(_) => file.qemu_stop_timeout.unwrap_or(30),
+        };
         Ok(Self {
+            qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")
                 .or(file.qemu_images)
                 .unwrap_or_else(|| PathBuf::from("guest/out")),

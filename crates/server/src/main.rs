@@ -74,6 +74,7 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
                 std::path::absolute(cfg.data.join("qemu"))?,
             );
             q.qemu_binary = cfg.qemu_binary.clone();
+            q.soft_stop_timeout = std::time::Duration::from_secs(cfg.qemu_stop_timeout);
             if cfg.qemu_accel == "kvm" {
                 q.accel = Accel::Kvm;
             }

@@ -367,12 +367,18 @@ impl QemuDriver {
             "-append".into(),
             "console=ttyS0 root=/dev/vda rw panic=-1".into(),
         ];
-        for d in disks {
-            args.push("-drive".into());
-            args.push(format!(
-                "file={},format=qcow2,if=virtio,cache=writeback,discard=unmap",
-                d.display()
-            ));
+        // Explicit devices in command-line order: PCI slots, and so vda, vdb, …, follow it
+        // (an `if=virtio` drive would be placed after every explicit device).
+        for (i, d) in disks.iter().enumerate() {
+            args.extend([
+                "-drive".into(),
+                format!(
+                    "file={},if=none,id=disk{i},format=qcow2,cache=writeback,discard=unmap",
+                    d.display()
+                ),
+                "-device".into(),
+                format!("virtio-blk-pci,drive=disk{i}"),
+            ]);
         }
         if !changes.is_empty() {
             args.extend([
