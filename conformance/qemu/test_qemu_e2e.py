@@ -26,6 +26,7 @@ from nubis import (
     wait_settled,
     wait_until,
 )
+from guest_ssh import Login, boot_id, refused, ssh_tag
 from test_openstack_support import connect, wait_status
 
 pytestmark = [
@@ -88,46 +89,6 @@ def keys(tmp_path_factory):
     return out
 
 
-def ssh_tag(inst: dict) -> str:
-    tags = {t["Key"]: t["Value"] for t in inst.get("Tags") or []}
-    assert "nubis:ssh" in tags, inst.get("Tags")
-    return tags["nubis:ssh"]
-
-
-class Login:
-    """One SSH session into a guest (paramiko)."""
-
-    def __init__(self, endpoint: str, user: str, *, key=None, password: str | None = None):
-        host, port = endpoint.rsplit(":", 1)
-        self.client = paramiko.SSHClient()
-        self.client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
-        self.client.connect(host, int(port), username=user, pkey=key, password=password,
-                            look_for_keys=False, allow_agent=False, timeout=15,
-                            banner_timeout=15, auth_timeout=15)
-        self.host_key = self.client.get_transport().get_remote_server_key().get_base64()
-
-    def run(self, command: str) -> str:
-        _, out, err = self.client.exec_command(command, timeout=30)
-        rc = out.channel.recv_exit_status()
-        text = out.read().decode()
-        assert rc == 0, f"{command!r} exited {rc}: {text} {err.read().decode()}"
-        return text.strip()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *a):
-        self.client.close()
-
-
-def refused(endpoint: str, user: str, **cred) -> bool:
-    try:
-        Login(endpoint, user, **cred).client.close()
-    except paramiko.AuthenticationException:
-        return True
-    return False
-
-
 def key_name(prefix: str) -> str:
     return f"{prefix}_{secrets.token_hex(4)}"
 
@@ -152,10 +113,6 @@ def run(cvm, count: int = 1, **extra) -> list[str]:
         wait_settled(cvm, iid, "RUNNING", timeout=180)
     timed(f"create {count} → RUNNING", t0)
     return ids
-
-
-def boot_id(login: Login) -> str:
-    return login.run("cat /proc/sys/kernel/random/boot_id")
 
 
 def terminate(cvm, admin, iid: str, data_dir: Path) -> None:
@@ -382,4 +339,49 @@ def test_guest_that_ignores_acpi(qserver, keys):
     wait_settled(cvm, iid, "STOPPED", rid, timeout=60)
     last = admin.guest(iid)["restarts"][-1]
     assert (last["event"], last["kind"]) == ("stop", "hard"), last
+    terminate(cvm, admin, iid, qserver.data_dir)
+
+
+def test_live_changes_through_the_agent(qserver, keys):
+    """Alibaba and Nova change a running guest without restarting it: ModifyInstanceAttribute
+    Password, AttachKeyPair / DetachKeyPair and Nova changePassword go through the guest agent
+    (same boot, new credential works, old one does not)."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    key1, pub1 = keys["first"]
+    first_pw = new_password()
+    [iid] = run(cvm, LoginSettings={"Password": first_pw})
+    ep = ssh_tag(describe(cvm, iid))
+    with Login(ep, "root", password=first_pw) as s:
+        boot = boot_id(s)
+    ecs = ecs_client(qserver, "legacy")
+    ali_id = admin.instance(iid)["aliyun_id"]
+
+    pw = new_password()
+    t0 = time.monotonic()
+    ecs.call("ModifyInstanceAttribute", InstanceId=ali_id, Password=pw)
+    ecs_wait_settled(ecs, admin, ali_id, "Running", timeout=60)
+    timed("agent password change (API → settled)", t0)
+    with Login(ep, "root", password=pw) as s:
+        assert boot_id(s) == boot, "a live password change must not restart the guest"
+    assert refused(ep, "root", password=first_pw)
+
+    name = key_name("ali")
+    ecs.call("ImportKeyPair", KeyPairName=name, PublicKeyBody=pub1)
+    t0 = time.monotonic()
+    ecs.call("AttachKeyPair", KeyPairName=name, InstanceIds=[ali_id])
+    ecs_wait_settled(ecs, admin, ali_id, "Running", timeout=60)
+    timed("agent key add (API → settled)", t0)
+    with Login(ep, "root", key=key1) as s:
+        assert boot_id(s) == boot
+    ecs.call("DetachKeyPair", KeyPairName=name, InstanceIds=[ali_id])
+    ecs_wait_settled(ecs, admin, ali_id, "Running", timeout=60)
+    assert refused(ep, "root", key=key1)
+
+    conn = connect(qserver)
+    uuid = admin.instance(iid)["id"]
+    nova_pw = new_password()
+    conn.compute.change_server_password(uuid, nova_pw)
+    wait_until(lambda: admin.instance(iid)["lock"] is None, 60, 0.2, "changePassword to finish")
+    with Login(ep, "root", password=nova_pw) as s:
+        assert boot_id(s) == boot
     terminate(cvm, admin, iid, qserver.data_dir)
