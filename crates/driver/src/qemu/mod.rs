@@ -541,14 +541,23 @@ impl QemuDriver {
             }
         })?;
         if mode != StopMode::Hard {
-            // ACPI power button; the guest shuts down cleanly and QEMU exits.
-            let pressed = match self.qmp(id).await {
-                Ok(mut q) => q.execute("system_powerdown", None).await.is_ok(),
-                Err(_) => false,
-            };
-            if pressed && Self::wait_exit(&mut rx, self.cfg.soft_stop_timeout).await {
-                return Ok("graceful");
+            // ACPI power button; the guest shuts down cleanly and QEMU exits. A press before
+            // the guest's button driver is loaded is lost, so it is pressed again every 2 s.
+            let deadline = Instant::now() + self.cfg.soft_stop_timeout;
+            let mut qmp = self.qmp(id).await.ok();
+            loop {
+                if let Some(q) = qmp.as_mut() {
+                    let _ = q.execute("system_powerdown", None).await;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if Self::wait_exit(&mut rx, left.min(Duration::from_secs(2))).await {
+                    return Ok("graceful");
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
             }
+            drop(qmp);
             if mode == StopMode::Soft {
                 self.with_vm(id, |vm| {
                     if let Some(r) = vm.run.as_mut() {
