@@ -575,7 +575,7 @@ impl QemuDriver {
         if !Self::wait_exit(&mut rx, Duration::from_secs(5)).await {
             let pid = self.with_vm(id, |vm| vm.run.as_ref().map(|r| r.pid))?;
             if let Some(pid) = pid {
-                kill(pid, Signal::Kill);
+                kill(pid);
             }
             if !Self::wait_exit(&mut rx, Duration::from_secs(10)).await {
                 return Err(failed("QEMU did not exit after SIGKILL"));
@@ -708,18 +708,11 @@ fn hex8(b: &[u8]) -> String {
     b.iter().take(4).map(|x| format!("{x:02x}")).collect()
 }
 
-#[derive(Clone, Copy)]
-enum Signal {
-    Kill,
-}
-
-fn kill(pid: u32, sig: Signal) {
-    let s = match sig {
-        Signal::Kill => libc::SIGKILL,
-    };
-    // SAFETY: kill(2) has no memory effects; pid came from a process this driver started.
+/// SIGKILL a QEMU this driver started (checked by pid and command line before).
+fn kill(pid: u32) {
+    // SAFETY: kill(2) has no memory effects.
     unsafe {
-        libc::kill(pid as libc::pid_t, s);
+        libc::kill(pid as libc::pid_t, libc::SIGKILL);
     }
 }
 
@@ -1037,11 +1030,10 @@ impl Driver for QemuDriver {
             let Some(id) = e.file_name().to_str().and_then(|n| Uuid::parse_str(n).ok()) else {
                 continue;
             };
-            if known.contains(&id) && self.vms.lock().contains_key(&id) {
-                continue;
-            }
+            // An instance without a record had its provisioning interrupted: the resumed step
+            // makes its disk again.
             if known.contains(&id) {
-                continue; // provisioning was interrupted; the resumed step recreates it
+                continue;
             }
             // No instance owns it: stop its guest, delete its disks.
             if let Some(pid) = std::fs::read_to_string(e.path().join("qemu.pid"))
@@ -1049,7 +1041,7 @@ impl Driver for QemuDriver {
                 .and_then(|p| p.trim().parse::<u32>().ok())
                 .filter(|p| pid_alive_for(*p, id))
             {
-                kill(pid, Signal::Kill);
+                kill(pid);
             }
             tracing::warn!(vm = %id, "removing disks no instance owns");
             let _ = std::fs::remove_dir_all(e.path());
@@ -1155,9 +1147,25 @@ mod tests {
         assert!(!d.vm_dir(stray).exists());
     }
 
-    fn tempdir() -> PathBuf {
+    /// A scratch directory removed when the test ends.
+    struct TempDir(PathBuf);
+
+    impl std::ops::Deref for TempDir {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn tempdir() -> TempDir {
         let p = std::env::temp_dir().join(format!("nubis-qemu-test-{}", Uuid::new_v4().simple()));
         std::fs::create_dir_all(&p).unwrap();
-        p
+        TempDir(p)
     }
 }
