@@ -385,3 +385,28 @@ def test_live_changes_through_the_agent(qserver, keys):
     with Login(ep, "root", password=nova_pw) as s:
         assert boot_id(s) == boot
     terminate(cvm, admin, iid, qserver.data_dir)
+
+
+def test_kvm_is_probed_and_falls_back_to_tcg(nubis_bin, tmp_path_factory, keys):
+    """NUBIS_QEMU_ACCEL=kvm boots one probe guest under KVM at start-up; where KVM guests hang
+    (these machines) the driver says so and uses TCG, and instances boot either way."""
+    s = nubis.Server("qemu-kvm", nubis_bin, tmp_path_factory.mktemp("qemu-kvm"),
+                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES),
+                      "NUBIS_QEMU_ACCEL": "kvm", "NUBIS_QEMU_KVM_PROBE_TIMEOUT": "10"})
+    s.start(timeout=90)
+    try:
+        log = s.log_tail(400)
+        assert ("using KVM" in log) != ("falling back to TCG" in log), log
+        expected = "kvm" if "using KVM" in log else "tcg"
+        cvm = s.cvm()
+        key1, pub1 = keys["first"]
+        kid = cvm.call("ImportKeyPair", KeyName=key_name("k6"), ProjectId=0, PublicKey=pub1)["KeyId"]
+        [iid] = run(cvm, LoginSettings={"KeyIds": [kid]})
+        assert s.admin.guest(iid)["accel"] == expected
+        with Login(ssh_tag(describe(cvm, iid)), "root", key=key1) as ssh:
+            assert ssh.run("cat /etc/nubis-role") == "system"
+        assert not (s.data_dir / "qemu" / "vms" / "00000000-0000-0000-0000-000000000000").exists()
+        terminate(cvm, s.admin, iid, s.data_dir)
+    finally:
+        s.stop()
+        kill_guests(s.data_dir)

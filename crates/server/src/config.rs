@@ -55,6 +55,8 @@ pub struct Config {
     pub qemu_binary: PathBuf,
     /// qemu driver: how long a soft stop waits for the guest (seconds).
     pub qemu_stop_timeout: u64,
+    /// qemu driver with kvm: how long the start-up probe boot may take (seconds).
+    pub qemu_kvm_probe_timeout: u64,
 }
 
 impl Config {
@@ -92,7 +94,14 @@ impl Config {
             })?,
             Err(_) => file.qemu_stop_timeout.unwrap_or(30),
         };
+        let qemu_kvm_probe_timeout = match std::env::var("NUBIS_QEMU_KVM_PROBE_TIMEOUT") {
+            Ok(v) => v.parse().with_context(|| {
+                format!("NUBIS_QEMU_KVM_PROBE_TIMEOUT={v:?} is not a number of seconds")
+            })?,
+            Err(_) => 30,
+        };
         Ok(Self {
+            qemu_kvm_probe_timeout,
             qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")
                 .or(file.qemu_images)

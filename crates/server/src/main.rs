@@ -13,6 +13,7 @@ use nubis_driver::sim::SimDriver;
 use nubis_engine::Engine;
 use nubis_store::SqliteStore;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -78,7 +79,12 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
             if cfg.qemu_accel == "kvm" {
                 q.accel = Accel::Kvm;
             }
-            QemuDriver::new(q).context("starting the qemu driver")?
+            let d = QemuDriver::new(q).context("starting the qemu driver")?;
+            let accel = d
+                .probe_accel(Duration::from_secs(cfg.qemu_kvm_probe_timeout))
+                .await;
+            tracing::info!(?accel, images = %cfg.qemu_images.display(), "qemu driver ready");
+            d
         }
         other => bail!("unknown driver {other:?}: expected sim or qemu"),
     };

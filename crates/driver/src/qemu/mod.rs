@@ -127,8 +127,24 @@ struct Vm {
     run: Option<Running>,
 }
 
+/// What one QEMU process is started with.
+struct Launch<'a> {
+    id: Uuid,
+    generation: &'a str,
+    dir: &'a Path,
+    /// In boot order: vda, vdb, …
+    disks: &'a [PathBuf],
+    cidata: Option<&'a Path>,
+    port: u16,
+    qmp: &'a Path,
+    qga: &'a Path,
+    accel: Accel,
+}
+
 pub struct QemuDriver {
     cfg: QemuConfig,
+    /// The configured accelerator, or TCG after a failed KVM probe.
+    accel: Mutex<Accel>,
     generation: String,
     vms: Mutex<HashMap<Uuid, Vm>>,
     events_tx: mpsc::UnboundedSender<Uuid>,
@@ -236,6 +252,7 @@ impl QemuDriver {
         std::fs::create_dir_all(cfg.state_dir.join("vms")).map_err(failed)?;
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         Ok(Arc::new_cyclic(|me| Self {
+            accel: Mutex::new(cfg.accel),
             cfg,
             generation: stamp,
             vms: Mutex::new(HashMap::new()),
@@ -243,6 +260,91 @@ impl QemuDriver {
             events_rx: Mutex::new(Some(events_rx)),
             me: me.clone(),
         }))
+    }
+
+    /// The accelerator boots use.
+    pub fn accel(&self) -> Accel {
+        *self.accel.lock()
+    }
+
+    /// With KVM asked for, boot the system image once under KVM and wait for its SSH banner.
+    /// Where KVM guests hang or QEMU aborts (seen on nested hosts), fall back to TCG with a
+    /// warning instead of failing every boot after it. Returns the accelerator in use.
+    pub async fn probe_accel(&self, timeout: Duration) -> Accel {
+        if self.accel() != Accel::Kvm {
+            return Accel::Tcg;
+        }
+        match self.kvm_probe(timeout).await {
+            Ok(ms) => {
+                tracing::info!(boot_ms = ms, "KVM probe: the guest booted; using KVM");
+                Accel::Kvm
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "KVM probe failed; falling back to TCG");
+                *self.accel.lock() = Accel::Tcg;
+                Accel::Tcg
+            }
+        }
+    }
+
+    async fn kvm_probe(&self, timeout: Duration) -> Result<u64, DriverError> {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/kvm")
+            .map_err(|e| failed(format!("/dev/kvm: {e}")))?;
+        let id = Uuid::nil();
+        let dir = self.vm_dir(id);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).map_err(failed)?;
+        let generation = self.generation.clone();
+        let disk = self
+            .create_disk(id, &generation, "system.qcow2", "disk.qcow2")
+            .await?;
+        let port = free_port()?;
+        let args = self.qemu_args(&Launch {
+            id,
+            generation: &generation,
+            dir: &dir,
+            disks: &[disk],
+            cidata: None,
+            port,
+            qmp: &self.sock(id, "qmp.sock"),
+            qga: &self.sock(id, "qga.sock"),
+            accel: Accel::Kvm,
+        });
+        let log = std::fs::File::create(dir.join("qemu.log")).map_err(failed)?;
+        let mut child = tokio::process::Command::new(&self.cfg.qemu_binary)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| failed(format!("{}: {e}", self.cfg.qemu_binary.display())))?;
+        let started = Instant::now();
+        let result = loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                let log = std::fs::read_to_string(dir.join("qemu.log")).unwrap_or_default();
+                break Err(failed(format!(
+                    "QEMU exited ({status}): {}",
+                    log.lines().last().unwrap_or("")
+                )));
+            }
+            if ssh_banner(port).await {
+                break Ok(started.elapsed().as_millis() as u64);
+            }
+            if started.elapsed() > timeout {
+                break Err(failed(format!(
+                    "no SSH banner within {} s (the guest hangs under KVM)",
+                    timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let _ = child.kill().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        result
     }
 
     fn vm_dir(&self, id: Uuid) -> PathBuf {
@@ -337,79 +439,17 @@ impl QemuDriver {
         let (qmp_sock, qga_sock) = (self.sock(id, "qmp.sock"), self.sock(id, "qga.sock"));
         let _ = std::fs::remove_file(&qmp_sock);
         let _ = std::fs::remove_file(&qga_sock);
-        let accel = match self.cfg.accel {
-            Accel::Tcg => "tcg,tb-size=32",
-            Accel::Kvm => "kvm",
-        };
-        let mut args: Vec<String> = vec![
-            "-name".into(),
-            format!("nubis-{id},debug-threads=off"),
-            "-uuid".into(),
-            id.to_string(),
-            "-nodefaults".into(),
-            "-no-user-config".into(),
-            "-machine".into(),
-            "pc".into(),
-            "-accel".into(),
-            accel.into(),
-            "-m".into(),
-            self.cfg.memory_mib.to_string(),
-            "-smp".into(),
-            "1".into(),
-            "-display".into(),
-            "none".into(),
-            "-serial".into(),
-            format!("file:{}", dir.join("serial.log").display()),
-            "-kernel".into(),
-            self.base(&generation, "vmlinux").display().to_string(),
-            "-initrd".into(),
-            self.base(&generation, "initrd.cpio").display().to_string(),
-            "-append".into(),
-            "console=ttyS0 root=/dev/vda rw panic=-1".into(),
-        ];
-        // Explicit devices in command-line order: PCI slots, and so vda, vdb, …, follow it
-        // (an `if=virtio` drive would be placed after every explicit device).
-        for (i, d) in disks.iter().enumerate() {
-            args.extend([
-                "-drive".into(),
-                format!(
-                    "file={},if=none,id=disk{i},format=qcow2,cache=writeback,discard=unmap",
-                    d.display()
-                ),
-                "-device".into(),
-                format!("virtio-blk-pci,drive=disk{i}"),
-            ]);
-        }
-        if !changes.is_empty() {
-            args.extend([
-                "-drive".into(),
-                format!(
-                    "file={},if=none,id=cidata,format=raw,readonly=on",
-                    cidata.display()
-                ),
-                "-device".into(),
-                "virtio-blk-pci,drive=cidata,serial=cidata".into(),
-            ]);
-        }
-        args.extend([
-            "-netdev".into(),
-            format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"),
-            "-device".into(),
-            "virtio-net-pci,netdev=n0".into(),
-            "-device".into(),
-            "virtio-rng-pci".into(),
-            "-qmp".into(),
-            format!("unix:{},server=on,wait=off", qmp_sock.display()),
-            "-chardev".into(),
-            format!(
-                "socket,id=qga0,path={},server=on,wait=off",
-                qga_sock.display()
-            ),
-            "-device".into(),
-            "virtio-serial-pci".into(),
-            "-device".into(),
-            "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".into(),
-        ]);
+        let args = self.qemu_args(&Launch {
+            id,
+            generation: &generation,
+            dir: &dir,
+            disks,
+            cidata: (!changes.is_empty()).then_some(cidata.as_path()),
+            port,
+            qmp: &qmp_sock,
+            qga: &qga_sock,
+            accel: *self.accel.lock(),
+        });
         let log = std::fs::File::create(dir.join("qemu.log")).map_err(failed)?;
         let mut cmd = tokio::process::Command::new(&self.cfg.qemu_binary);
         cmd.args(&args)
@@ -456,6 +496,82 @@ impl QemuDriver {
         tracing::info!(instance = %id, port, boot_ms = ms, "guest booted (SSH banner)");
         self.with_vm(id, |vm| vm.rec.last_boot_ms = Some(ms))?;
         Ok(())
+    }
+
+    /// The QEMU command line for one VM.
+    fn qemu_args(&self, l: &Launch<'_>) -> Vec<String> {
+        let (id, dir, port) = (l.id, l.dir, l.port);
+        let accel = match l.accel {
+            Accel::Tcg => "tcg,tb-size=32",
+            Accel::Kvm => "kvm",
+        };
+        let mut args: Vec<String> = vec![
+            "-name".into(),
+            format!("nubis-{id},debug-threads=off"),
+            "-uuid".into(),
+            id.to_string(),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-machine".into(),
+            "pc".into(),
+            "-accel".into(),
+            accel.into(),
+            "-m".into(),
+            self.cfg.memory_mib.to_string(),
+            "-smp".into(),
+            "1".into(),
+            "-display".into(),
+            "none".into(),
+            "-serial".into(),
+            format!("file:{}", dir.join("serial.log").display()),
+            "-kernel".into(),
+            self.base(l.generation, "vmlinux").display().to_string(),
+            "-initrd".into(),
+            self.base(l.generation, "initrd.cpio").display().to_string(),
+            "-append".into(),
+            "console=ttyS0 root=/dev/vda rw panic=-1".into(),
+        ];
+        // Explicit devices in command-line order: PCI slots, and so vda, vdb, …, follow it
+        // (an `if=virtio` drive would be placed after every explicit device).
+        for (i, d) in l.disks.iter().enumerate() {
+            args.extend([
+                "-drive".into(),
+                format!(
+                    "file={},if=none,id=disk{i},format=qcow2,cache=writeback,discard=unmap",
+                    d.display()
+                ),
+                "-device".into(),
+                format!("virtio-blk-pci,drive=disk{i}"),
+            ]);
+        }
+        if let Some(cidata) = l.cidata {
+            args.extend([
+                "-drive".into(),
+                format!(
+                    "file={},if=none,id=cidata,format=raw,readonly=on",
+                    cidata.display()
+                ),
+                "-device".into(),
+                "virtio-blk-pci,drive=cidata,serial=cidata".into(),
+            ]);
+        }
+        args.extend([
+            "-netdev".into(),
+            format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+            "-device".into(),
+            "virtio-rng-pci".into(),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", l.qmp.display()),
+            "-chardev".into(),
+            format!("socket,id=qga0,path={},server=on,wait=off", l.qga.display()),
+            "-device".into(),
+            "virtio-serial-pci".into(),
+            "-device".into(),
+            "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".into(),
+        ]);
+        args
     }
 
     async fn wait_ssh(
@@ -985,6 +1101,10 @@ impl Driver for QemuDriver {
         let dir = self.vm_dir(vm);
         Some(json!({
             "driver": "qemu",
+            "accel": match self.accel() {
+                Accel::Tcg => "tcg",
+                Accel::Kvm => "kvm",
+            },
             "power": v.rec.power,
             "booted_from": v.rec.booted,
             "pid": v.rec.pid,
