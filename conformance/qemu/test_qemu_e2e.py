@@ -410,3 +410,20 @@ def test_kvm_is_probed_and_falls_back_to_tcg(nubis_bin, tmp_path_factory, keys):
     finally:
         s.stop()
         kill_guests(s.data_dir)
+
+
+def test_windows_image_cannot_launch(qserver):
+    """The qemu driver boots Linux guests only: a Windows launch fails (LAUNCH_FAILED, the
+    operation FAILED with the reason) and leaves no disk behind."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    images = cvm.call("DescribeImages", Filters=[{"Name": "image-type", "Values": ["PUBLIC_IMAGE"]}],
+                      Limit=100)["ImageSet"]
+    windows = next(i["ImageId"] for i in images if i["Platform"] == "Windows")
+    [iid] = cvm.call("RunInstances", Placement={"Zone": zone(cvm)}, ImageId=windows,
+                     InstanceName=unique_name("win"), LoginSettings={"Password": "Nubis-2024-win"})["InstanceIdSet"]
+    inst = wait_settled(cvm, iid, "LAUNCH_FAILED", timeout=60)
+    assert (inst["LatestOperation"], inst["LatestOperationState"]) == ("RunInstances", "FAILED"), inst
+    [op] = admin.operations(iid)
+    assert op["state"] == "FAILED" and "Linux guests only" in op["error"], op
+    uuid = admin.instance(iid)["id"]
+    assert not (qserver.data_dir / "qemu" / "vms" / uuid).exists()
