@@ -130,14 +130,16 @@ def test_rescue_password_keys_reboots(qserver, keys):
     kid1 = cvm.call("ImportKeyPair", KeyName=key_name("k1"), ProjectId=0, PublicKey=pub1)["KeyId"]
     kid2 = cvm.call("ImportKeyPair", KeyName=key_name("k2"), ProjectId=0, PublicKey=pub2)["KeyId"]
 
-    # Create with a key; log in with it.
-    [iid] = run(cvm, LoginSettings={"KeyIds": [kid1]})
+    # Create with a key and a 20 GiB data disk; log in with the key.
+    [iid] = run(cvm, LoginSettings={"KeyIds": [kid1]},
+                DataDisks=[{"DiskSize": 20, "DiskType": "CLOUD_PREMIUM"}])
     inst = describe(cvm, iid)
     ep = ssh_tag(inst)
     assert ep.startswith("127.0.0.1:")
     assert refused(ep, "root", password="no-password-was-set")
     with Login(ep, "root", key=key1) as s:
         assert s.run("cat /etc/nubis-role") == "system"
+        assert s.run("cat /sys/block/vdb/size") == str(20 << 21), "the data disk is vdb"
         original_host_key = s.host_key
         # Break the login, then stop the guest.
         s.run("rm /root/.ssh/authorized_keys && sync")
@@ -155,7 +157,7 @@ def test_rescue_password_keys_reboots(qserver, keys):
     with Login(ep, "root", password=rescue_pw) as s:
         assert s.run("cat /etc/nubis-role") == "rescue"
         assert s.host_key != original_host_key, "the rescue system must have its own host key"
-        assert s.run("cat /sys/block/vdb/size") != "0"
+        assert s.run("cat /sys/block/vdc/size") == str(20 << 21), "the data disk follows"
         s.run("mount /dev/vdb /mnt")
         assert s.run("cat /mnt/etc/nubis-role") == "system"
         s.run(f"mkdir -p /mnt/root/.ssh && echo '{pub1}' > /mnt/root/.ssh/authorized_keys"

@@ -28,7 +28,8 @@ pub struct VmSpec {
     pub os: OsFamily,
     pub image_id: String,
     pub system_disk: String,
-    pub data_disks: Vec<String>,
+    /// Data disks: ID and size in GiB.
+    pub data_disks: Vec<(String, u32)>,
     pub default_user: String,
 }
 

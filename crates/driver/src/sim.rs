@@ -215,7 +215,7 @@ impl Driver for SimDriver {
                         role: "system".into(),
                         image_id: image_id.clone(),
                     })
-                    .chain(spec.data_disks.iter().map(|d| SimDisk {
+                    .chain(spec.data_disks.iter().map(|(d, _)| SimDisk {
                         id: d.clone(),
                         role: "data".into(),
                         image_id: String::new(),

@@ -111,7 +111,11 @@ pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
         os: inst.os,
         image_id: inst.image_id.clone(),
         system_disk: inst.system_disk.id.clone(),
-        data_disks: inst.data_disks.iter().map(|d| d.id.clone()).collect(),
+        data_disks: inst
+            .data_disks
+            .iter()
+            .map(|d| (d.id.clone(), d.size_gib))
+            .collect(),
         default_user: default_user(inst).to_string(),
     }
 }

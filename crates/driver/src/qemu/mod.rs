@@ -112,6 +112,9 @@ struct Record {
     rescue_image: Option<String>,
     events: Vec<PowerEvent>,
     last_boot_ms: Option<u64>,
+    /// Data disk files in the VM directory, attached after the system disk.
+    #[serde(default)]
+    data_disks: Vec<String>,
 }
 
 struct Running {
@@ -712,11 +715,19 @@ impl QemuDriver {
         Ok(())
     }
 
+    /// The instance's disks in boot order: system disk, then data disks.
+    fn own_disks(&self, id: Uuid) -> Result<Vec<PathBuf>, DriverError> {
+        let dir = self.vm_dir(id);
+        let data = self.with_vm(id, |vm| vm.rec.data_disks.clone())?;
+        Ok(std::iter::once(dir.join("disk.qcow2"))
+            .chain(data.iter().map(|f| dir.join(f)))
+            .collect())
+    }
+
     /// Boot the instance's own disk, handing the guest every change made while it was off.
     async fn boot_system(&self, id: Uuid) -> Result<(), DriverError> {
         let pending = self.with_vm(id, |vm| vm.rec.pending.clone())?;
-        self.boot(id, &[self.vm_dir(id).join("disk.qcow2")], &pending)
-            .await?;
+        self.boot(id, &self.own_disks(id)?, &pending).await?;
         // The guest applies the drive before its SSH server starts: the banner means done.
         self.with_vm(id, |vm| {
             vm.rec
@@ -853,6 +864,25 @@ impl Driver for QemuDriver {
                 let generation = self.generation.clone();
                 self.create_disk(id, &generation, "system.qcow2", "disk.qcow2")
                     .await?;
+                // Data disks: empty, sparse, the size asked for.
+                let mut data_disks = Vec::new();
+                for (disk_id, size_gib) in &spec.data_disks {
+                    let file = format!("data-{disk_id}.qcow2");
+                    let path = self.vm_dir(id).join(&file).display().to_string();
+                    run_tool(
+                        "qemu-img",
+                        &[
+                            "create",
+                            "-q",
+                            "-f",
+                            "qcow2",
+                            &path,
+                            &format!("{size_gib}G"),
+                        ],
+                    )
+                    .await?;
+                    data_disks.push(file);
+                }
                 let mut pending = vec![
                     Change::Hostname {
                         name: format!("ins-{}", &id.simple().to_string()[..8]),
@@ -878,6 +908,7 @@ impl Driver for QemuDriver {
                     rescue_image: None,
                     events: Vec::new(),
                     last_boot_ms: None,
+                    data_disks,
                 };
                 self.vms.lock().insert(id, Vm { rec, run: None });
                 Ok(())
@@ -1016,8 +1047,10 @@ impl Driver for QemuDriver {
                     },
                 ];
                 self.with_vm(id, |vm| vm.rec.rescue_image = image_id.clone())?;
-                self.boot(id, &[rescue, self.vm_dir(id).join("disk.qcow2")], &changes)
-                    .await?;
+                // The rescue system first, then the instance's disks: its system disk is vdb.
+                let disks: Vec<PathBuf> =
+                    std::iter::once(rescue).chain(self.own_disks(id)?).collect();
+                self.boot(id, &disks, &changes).await?;
                 self.with_vm(id, |vm| {
                     vm.rec.booted = Boot::Rescue;
                     Self::record_event(vm, "start", "rescue");
@@ -1201,6 +1234,7 @@ mod tests {
             rescue_image: None,
             events: vec![],
             last_boot_ms: None,
+            data_disks: vec![],
         })
         .unwrap()
     }
