@@ -115,6 +115,13 @@ def run(cvm, count: int = 1, **extra) -> list[str]:
     return ids
 
 
+def keyed_instance(cvm, key: tuple, **extra) -> tuple[str, str]:
+    """A running instance created with the (private, public) key; (InstanceId, SSH address)."""
+    kid = cvm.call("ImportKeyPair", KeyName=key_name("k"), ProjectId=0, PublicKey=key[1])["KeyId"]
+    [iid] = run(cvm, LoginSettings={"KeyIds": [kid]}, **extra)
+    return iid, ssh_tag(describe(cvm, iid))
+
+
 def terminate(cvm, admin, iid: str, data_dir: Path) -> None:
     uuid = admin.instance(iid)["id"]
     cvm.call("TerminateInstances", InstanceIds=[iid])
@@ -278,10 +285,8 @@ def test_restart_adopts_guests_and_notices_crashes(qserver, keys):
     """nubis killed: the guest keeps running and is adopted by the next start; a guest whose
     QEMU dies is shown stopped; disks no instance owns are removed."""
     cvm, admin = qserver.cvm(), qserver.admin
-    key1, pub1 = keys["first"]
-    kid = cvm.call("ImportKeyPair", KeyName=key_name("k4"), ProjectId=0, PublicKey=pub1)["KeyId"]
-    [iid] = run(cvm, LoginSettings={"KeyIds": [kid]})
-    ep = ssh_tag(describe(cvm, iid))
+    key1 = keys["first"][0]
+    iid, ep = keyed_instance(cvm, keys["first"])
     with Login(ep, "root", key=key1) as s:
         boot = boot_id(s)
     pid = admin.guest(iid)["pid"]
@@ -321,13 +326,10 @@ def test_restart_adopts_guests_and_notices_crashes(qserver, keys):
 
 def test_guest_that_ignores_acpi(qserver, keys):
     """A guest whose ACPI handler is gone: SOFT gives up and leaves it running, SOFT_FIRST
-    falls back to a hard stop (Tencent StopType), and a SOFT reboot that cannot be done
-    gracefully fails the same way."""
+    falls back to a hard stop (Tencent StopType)."""
     cvm, admin = qserver.cvm(), qserver.admin
-    key1, pub1 = keys["first"]
-    kid = cvm.call("ImportKeyPair", KeyName=key_name("k5"), ProjectId=0, PublicKey=pub1)["KeyId"]
-    [iid] = run(cvm, LoginSettings={"KeyIds": [kid]})
-    ep = ssh_tag(describe(cvm, iid))
+    key1 = keys["first"][0]
+    iid, ep = keyed_instance(cvm, keys["first"])
     with Login(ep, "root", key=key1) as s:
         s.run("killall acpid; sleep 0.2; ! pidof acpid")
         boot = boot_id(s)
@@ -401,11 +403,9 @@ def test_kvm_is_probed_and_falls_back_to_tcg(nubis_bin, tmp_path_factory, keys):
         assert ("using KVM" in log) != ("falling back to TCG" in log), log
         expected = "kvm" if "using KVM" in log else "tcg"
         cvm = s.cvm()
-        key1, pub1 = keys["first"]
-        kid = cvm.call("ImportKeyPair", KeyName=key_name("k6"), ProjectId=0, PublicKey=pub1)["KeyId"]
-        [iid] = run(cvm, LoginSettings={"KeyIds": [kid]})
+        iid, ep = keyed_instance(cvm, keys["first"])
         assert s.admin.guest(iid)["accel"] == expected
-        with Login(ssh_tag(describe(cvm, iid)), "root", key=key1) as ssh:
+        with Login(ep, "root", key=keys["first"][0]) as ssh:
             assert ssh.run("cat /etc/nubis-role") == "system"
         assert not (s.data_dir / "qemu" / "vms" / "00000000-0000-0000-0000-000000000000").exists()
         terminate(cvm, s.admin, iid, s.data_dir)

@@ -47,6 +47,31 @@ pub enum Boot {
     Rescue,
 }
 
+/// One power event of a VM (stop, start, reboot) and how it happened ("graceful", "hard", …),
+/// as the admin API's guest view lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerEvent {
+    pub event: String,
+    pub kind: String,
+    pub at: String,
+}
+
+impl PowerEvent {
+    /// Append an event now, keeping the last 32 (bounded memory per VM).
+    pub fn push(log: &mut Vec<PowerEvent>, event: &str, kind: &str) {
+        log.push(PowerEvent {
+            event: event.into(),
+            kind: kind.into(),
+            at: time::OffsetDateTime::now_utc()
+                .format(&time::format_description::well_known::Rfc3339)
+                .unwrap_or_default(),
+        });
+        if log.len() > 32 {
+            log.remove(0);
+        }
+    }
+}
+
 /// Observable facts about a VM, from which the engine derives the instance's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts {

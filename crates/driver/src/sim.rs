@@ -2,7 +2,7 @@
 //! keys, disks, boot source, SSH host key) and takes realistic time for each step, scaled by
 //! `NUBIS_SIM_TIME_SCALE` so tests can run fast and still see in-between states.
 
-use crate::{Boot, Driver, DriverError, Facts, Power, VmSpec};
+use crate::{Boot, Driver, DriverError, Facts, Power, PowerEvent, VmSpec};
 use async_trait::async_trait;
 use base64::Engine as _;
 use nubis_core::{OsFamily, Step, StopMode, catalog};
@@ -65,13 +65,6 @@ struct SimDisk {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct PowerEvent {
-    event: String,
-    kind: String,
-    at: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
 struct SimVm {
     os: OsFamily,
     power: Power,
@@ -98,12 +91,6 @@ fn host_key() -> String {
         "SHA256:{}",
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
     )
-}
-
-fn now() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 impl SimDriver {
@@ -135,15 +122,7 @@ impl SimDriver {
     }
 
     fn record(vm: &mut SimVm, event: &str, kind: &str) {
-        vm.restarts.push(PowerEvent {
-            event: event.into(),
-            kind: kind.into(),
-            at: now(),
-        });
-        // Bounded memory per VM.
-        if vm.restarts.len() > 32 {
-            vm.restarts.remove(0);
-        }
+        PowerEvent::push(&mut vm.restarts, event, kind);
     }
 
     /// Stop the guest; returns the kind of stop that happened.

@@ -7,7 +7,7 @@
 mod qga;
 mod qmp;
 
-use crate::{Boot, Driver, DriverError, Facts, Power, VmSpec};
+use crate::{Boot, Driver, DriverError, Facts, Power, PowerEvent, VmSpec};
 use async_trait::async_trait;
 use nubis_core::{OsFamily, Step, StopMode, catalog};
 use parking_lot::Mutex;
@@ -84,15 +84,27 @@ impl Change {
     }
 }
 
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+/// What a fresh system disk is told at its first boot: hostname, the user's password ("*" =
+/// none) and the instance's keys.
+fn first_boot(id: Uuid, user: &str, hash: Option<&str>, keys: &[String]) -> Vec<Change> {
+    let mut changes = vec![
+        Change::Hostname {
+            name: format!("ins-{}", &id.simple().to_string()[..8]),
+        },
+        Change::Password {
+            user: user.into(),
+            hash: hash.unwrap_or("*").into(),
+        },
+    ];
+    changes.extend(keys.iter().map(|k| Change::KeyAdd {
+        user: user.into(),
+        key: k.clone(),
+    }));
+    changes
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct PowerEvent {
-    event: String,
-    kind: String,
-    at: String,
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// What survives a restart of nubis (committed by the engine with each step).
@@ -159,12 +171,6 @@ fn failed(what: impl std::fmt::Display) -> DriverError {
     DriverError::Failed(what.to_string())
 }
 
-fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 /// A free loopback port (QEMU binds it itself right after).
 fn free_port() -> Result<u16, DriverError> {
     std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
@@ -199,6 +205,30 @@ async fn run_tool(program: &str, args: &[&str]) -> Result<(), DriverError> {
             String::from_utf8_lossy(&out.stderr).trim()
         )))
     }
+}
+
+/// `qemu-img create`: an overlay of `backing`, or an empty disk of `size_gib`. Replaces `path`.
+async fn qemu_img_create(
+    path: &Path,
+    backing: Option<&Path>,
+    size_gib: Option<u32>,
+) -> Result<(), DriverError> {
+    let _ = std::fs::remove_file(path);
+    let mut args: Vec<String> = ["create", "-q", "-f", "qcow2"].map(String::from).to_vec();
+    if let Some(b) = backing {
+        args.extend([
+            "-F".into(),
+            "qcow2".into(),
+            "-b".into(),
+            b.display().to_string(),
+        ]);
+    }
+    args.push(path.display().to_string());
+    if let Some(g) = size_gib {
+        args.push(format!("{g}G"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    run_tool("qemu-img", &args).await
 }
 
 /// The SSH server answered with its banner: sshd is up (a TCP connect alone proves nothing,
@@ -392,14 +422,7 @@ impl QemuDriver {
     }
 
     fn record_event(vm: &mut Vm, event: &str, kind: &str) {
-        vm.rec.events.push(PowerEvent {
-            event: event.into(),
-            kind: kind.into(),
-            at: now_rfc3339(),
-        });
-        if vm.rec.events.len() > 32 {
-            vm.rec.events.remove(0);
-        }
+        PowerEvent::push(&mut vm.rec.events, event, kind);
     }
 
     /// The supervisor saw the process end.
@@ -737,6 +760,7 @@ impl QemuDriver {
         })
     }
 
+    /// A fresh overlay of a base image (`name` in the VM's directory).
     async fn create_disk(
         &self,
         id: Uuid,
@@ -745,23 +769,7 @@ impl QemuDriver {
         name: &str,
     ) -> Result<PathBuf, DriverError> {
         let disk = self.vm_dir(id).join(name);
-        let _ = std::fs::remove_file(&disk);
-        let backing = self.base(generation, base).display().to_string();
-        run_tool(
-            "qemu-img",
-            &[
-                "create",
-                "-q",
-                "-f",
-                "qcow2",
-                "-F",
-                "qcow2",
-                "-b",
-                &backing,
-                &disk.display().to_string(),
-            ],
-        )
-        .await?;
+        qemu_img_create(&disk, Some(&self.base(generation, base)), None).await?;
         Ok(disk)
     }
 
@@ -868,34 +876,10 @@ impl Driver for QemuDriver {
                 let mut data_disks = Vec::new();
                 for (disk_id, size_gib) in &spec.data_disks {
                     let file = format!("data-{disk_id}.qcow2");
-                    let path = self.vm_dir(id).join(&file).display().to_string();
-                    run_tool(
-                        "qemu-img",
-                        &[
-                            "create",
-                            "-q",
-                            "-f",
-                            "qcow2",
-                            &path,
-                            &format!("{size_gib}G"),
-                        ],
-                    )
-                    .await?;
+                    qemu_img_create(&self.vm_dir(id).join(&file), None, Some(*size_gib)).await?;
                     data_disks.push(file);
                 }
-                let mut pending = vec![
-                    Change::Hostname {
-                        name: format!("ins-{}", &id.simple().to_string()[..8]),
-                    },
-                    Change::Password {
-                        user: user.clone(),
-                        hash: password_hash.clone().unwrap_or_else(|| "*".into()),
-                    },
-                ];
-                pending.extend(keys.iter().map(|k| Change::KeyAdd {
-                    user: user.clone(),
-                    key: k.clone(),
-                }));
+                let pending = first_boot(id, user, password_hash.as_deref(), keys);
                 let rec = Record {
                     generation,
                     user: user.clone(),
@@ -925,20 +909,7 @@ impl Driver for QemuDriver {
                 self.with_vm(id, |vm| {
                     vm.rec.generation = generation;
                     vm.rec.user = user.clone();
-                    let mut pending = vec![
-                        Change::Hostname {
-                            name: format!("ins-{}", &id.simple().to_string()[..8]),
-                        },
-                        Change::Password {
-                            user: user.clone(),
-                            hash: password_hash.clone().unwrap_or_else(|| "*".into()),
-                        },
-                    ];
-                    pending.extend(vm.rec.keys.iter().map(|k| Change::KeyAdd {
-                        user: user.clone(),
-                        key: k.clone(),
-                    }));
-                    vm.rec.pending = pending;
+                    vm.rec.pending = first_boot(id, user, password_hash.as_deref(), &vm.rec.keys);
                 })
             }
             Step::PowerOn => {
