@@ -27,7 +27,7 @@ from nubis import (
     wait_until,
 )
 from guest_ssh import Login, boot_id, refused, ssh_tag
-from test_openstack_support import connect, wait_status
+from test_openstack_support import connect, create_server, image_id, wait_status
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -113,6 +113,18 @@ def run(cvm, count: int = 1, **extra) -> list[str]:
         wait_settled(cvm, iid, "RUNNING", timeout=180)
     timed(f"create {count} → RUNNING", t0)
     return ids
+
+
+def qemus_of(uuid: str) -> list[int]:
+    """Pids of the live processes whose command line names this VM."""
+    out = []
+    for p in Path("/proc").iterdir():
+        try:
+            if p.name.isdigit() and uuid in (p / "cmdline").read_bytes().decode(errors="replace"):
+                out.append(int(p.name))
+        except OSError:
+            pass  # gone meanwhile
+    return out
 
 
 def keyed_instance(cvm, key: tuple, **extra) -> tuple[str, str]:
@@ -429,3 +441,57 @@ def test_windows_image_cannot_launch(qserver):
     assert op["state"] == "FAILED" and "Linux guests only" in op["error"], op
     uuid = admin.instance(iid)["id"]
     assert not (qserver.data_dir / "qemu" / "vms" / uuid).exists()
+
+
+def test_nova_server_and_rebuild_on_a_real_guest(qserver, keys):
+    """A server created through Nova (key pair, adminPass) boots; rebuild gives it a fresh
+    system disk from the image: what was written is gone, the new adminPass logs in, the key
+    is injected again and the host key is new."""
+    conn = connect(qserver)
+    key1, pub1 = keys["first"]
+    kp = conn.compute.create_keypair(name=key_name("nova"), public_key=pub1)
+    pw = new_password()
+    srv, _ = create_server(conn, password=pw, key_name=kp.name, wait=False)
+    wait_status(conn, srv.id, "ACTIVE", timeout=120)
+    ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
+    with Login(ep, "root", password=pw) as s:
+        s.run("echo before > /root/marker && sync")
+        host_key = s.host_key
+    with Login(ep, "root", key=key1):
+        pass
+    new_pw = new_password()
+    conn.compute.rebuild_server(srv.id, image=image_id(conn), admin_password=new_pw)
+    wait_status(conn, srv.id, "ACTIVE", timeout=120)
+    wait_until(lambda: qserver.admin.instance(srv.id)["lock"] is None, 60, 0.2, "rebuild to finish")
+    with Login(ep, "root", password=new_pw) as s:
+        assert s.run("test -e /root/marker || echo gone") == "gone"
+        assert s.host_key != host_key
+    with Login(ep, "root", key=key1):
+        pass
+    assert refused(ep, "root", password=pw)
+    conn.compute.delete_server(srv.id)
+    wait_until(lambda: conn.compute.find_server(srv.id, ignore_missing=True) is None, 60, 0.2, "delete")
+    assert not (qserver.data_dir / "qemu" / "vms" / srv.id).exists()
+
+
+def test_restart_in_the_middle_of_a_boot(qserver, keys):
+    """nubis killed while StartInstances is booting the guest: the restarted server adopts that
+    QEMU (no second one on the same disk), the resumed operation ends RUNNING, SSH works."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    iid, ep = keyed_instance(cvm, keys["first"])
+    rid = cvm.call("StopInstances", InstanceIds=[iid])["RequestId"]
+    wait_settled(cvm, iid, "STOPPED", rid, timeout=60)
+    uuid = admin.instance(iid)["id"]
+    rid = cvm.call("StartInstances", InstanceIds=[iid])["RequestId"]
+    pid = wait_until(lambda: admin.guest(iid)["pid"], 10, 0.02, "QEMU to start")
+    assert describe(cvm, iid)["InstanceState"] == "STARTING"
+    qserver.kill()
+    qserver.start()
+    cvm = qserver.cvm()
+    inst = wait_settled(cvm, iid, "RUNNING", rid, timeout=120)
+    nubis.assert_op(inst, "StartInstances", rid)
+    assert admin.guest(iid)["pid"] == pid, "the booting QEMU was not adopted"
+    assert qemus_of(uuid) == [pid]
+    with Login(ep, "root", key=keys["first"][0]) as s:
+        assert s.run("cat /etc/nubis-role") == "system"
+    terminate(cvm, admin, iid, qserver.data_dir)

@@ -913,8 +913,16 @@ impl Driver for QemuDriver {
                 })
             }
             Step::PowerOn => {
-                if self.exited_rx(id)?.is_some() {
-                    return Ok(());
+                if let Some(exited) = self.exited_rx(id)? {
+                    // Already running: this step was interrupted by a restart after QEMU
+                    // started. The guest has its config drive; done when SSH answers.
+                    let port = self.with_vm(id, |vm| vm.rec.ssh_port)?;
+                    self.wait_ssh(id, port, exited, Instant::now()).await?;
+                    return self.with_vm(id, |vm| {
+                        if vm.rec.booted == Boot::System {
+                            vm.rec.pending.clear();
+                        }
+                    });
                 }
                 self.boot_system(id).await?;
                 self.with_vm(id, |vm| Self::record_event(vm, "start", "boot"))
@@ -1065,8 +1073,19 @@ impl Driver for QemuDriver {
         let mut rec: Record =
             serde_json::from_value(data).map_err(|e| DriverError::Failed(e.to_string()))?;
         let mut run = None;
-        match rec.pid {
-            Some(pid) if pid_alive_for(pid, vm) => {
+        // The pid file is written at spawn, before the step that started QEMU is committed: a
+        // restart in the middle of a boot finds that guest through it (and must not start a
+        // second QEMU on the same disk).
+        let pid = rec.pid.filter(|p| pid_alive_for(*p, vm)).or_else(|| {
+            std::fs::read_to_string(self.vm_dir(vm).join("qemu.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+                .filter(|p| pid_alive_for(*p, vm))
+        });
+        match pid {
+            Some(pid) => {
+                rec.pid = Some(pid);
+                rec.power = Power::On;
                 // Still running from before the restart: adopt it and watch it by polling.
                 let (tx, exited) = watch::channel(false);
                 run = Some(Running {
@@ -1255,6 +1274,39 @@ mod tests {
         assert_eq!(events.try_recv().unwrap(), gone);
         assert!(events.try_recv().is_err(), "a stopped guest is no event");
         assert_eq!(d.ssh_endpoint(off).unwrap().to_string(), "127.0.0.1:2222");
+    }
+
+    #[tokio::test]
+    async fn restore_adopts_a_guest_started_by_an_uncommitted_step_and_watches_it() {
+        let dir = tempdir();
+        let d = QemuDriver::new(QemuConfig::new(images(&dir), dir.join("state"))).unwrap();
+        let mut events = d.take_events().unwrap();
+        let id = Uuid::new_v4();
+        // Stands in for QEMU: a process whose command line names the VM.
+        use std::os::unix::process::CommandExt;
+        let mut guest = std::process::Command::new("sh")
+            .args(["-c", "sleep 30", &id.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        std::fs::create_dir_all(d.vm_dir(id)).unwrap();
+        std::fs::write(d.vm_dir(id).join("qemu.pid"), guest.id().to_string()).unwrap();
+        // The committed record still says "off, no pid": the boot step had not finished.
+        d.restore(id, record(None, Power::Off)).unwrap();
+        assert_eq!(d.facts(id).unwrap().power, Power::On);
+        assert_eq!(d.inspect(id).unwrap()["pid"], guest.id());
+        // SAFETY: kill(2) of the test's own process group.
+        unsafe { libc::kill(-(guest.id() as libc::pid_t), libc::SIGKILL) };
+        guest.wait().unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
+        assert_eq!(
+            got.unwrap(),
+            Some(id),
+            "the end of an adopted guest is reported"
+        );
+        assert_eq!(d.facts(id).unwrap().power, Power::Off);
     }
 
     #[tokio::test]
