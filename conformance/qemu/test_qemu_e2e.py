@@ -495,3 +495,20 @@ def test_restart_in_the_middle_of_a_boot(qserver, keys):
     with Login(ep, "root", key=keys["first"][0]) as s:
         assert s.run("cat /etc/nubis-role") == "system"
     terminate(cvm, admin, iid, qserver.data_dir)
+
+
+def test_admin_switches_that_need_the_guest_model_say_so(qserver, keys):
+    """check-password and the soft-stop fault belong to the sim's guest model: under qemu the
+    admin API answers 400 InvalidValue with the reason (and 404 for an unknown instance)."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    [iid] = cvm.call("RunInstances", Placement={"Zone": zone(cvm)}, ImageId=linux_image(cvm),
+                     InstanceName=unique_name("adm"), LoginSettings={"Password": new_password()})["InstanceIdSet"]
+    wait_settled(cvm, iid, "RUNNING", timeout=120)
+    for path, body in ((f"instances/{iid}/check-password", {"user": "root", "password": "x"}),
+                       (f"instances/{iid}/faults", {"soft_stop_fails": True})):
+        r = admin.session.post(admin.url(path), json=body, timeout=10)
+        assert r.status_code == 400 and r.json()["error"]["code"] == "InvalidValue", r.text
+    r = admin.session.post(admin.url("instances/ins-00000000/check-password"),
+                           json={"user": "root", "password": "x"}, timeout=10)
+    assert r.status_code == 404, r.text
+    terminate(cvm, admin, iid, qserver.data_dir)

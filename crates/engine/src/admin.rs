@@ -128,7 +128,10 @@ impl Engine {
             self.inner
                 .driver
                 .set_soft_stop_fails(uuid, fails)
-                .map_err(|e| DomainError::Internal(e.to_string()))?;
+                .map_err(|e| DomainError::InvalidValue {
+                    name: "soft_stop_fails".into(),
+                    reason: e.to_string(),
+                })?;
             let w: Vec<Write> = self.guest_write(uuid).into_iter().collect();
             self.commit(w).await?;
         }
@@ -173,10 +176,18 @@ impl Engine {
         password: &str,
     ) -> Result<bool, DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        if self.inner.driver.facts(uuid).is_none() {
+            return Err(not_found(id));
+        }
+        // A driver without a guest model (qemu) cannot tell without logging in.
         self.inner
             .driver
             .check_password(uuid, user, password)
-            .ok_or_else(|| not_found(id))
+            .ok_or_else(|| DomainError::InvalidValue {
+                name: "check-password".into(),
+                reason: "this driver runs real guests: log in over SSH (the nubis:ssh tag) instead"
+                    .into(),
+            })
     }
 
     pub fn admin_instance(&self, id: &str) -> Result<serde_json::Value, DomainError> {
