@@ -1282,15 +1282,23 @@ mod tests {
         let d = QemuDriver::new(QemuConfig::new(images(&dir), dir.join("state"))).unwrap();
         let mut events = d.take_events().unwrap();
         let id = Uuid::new_v4();
-        // Stands in for QEMU: a process whose command line names the VM.
+        // Stands in for QEMU: a process whose command line names the VM. (`; :` keeps the
+        // shell alive: dash would otherwise exec `sleep` and the name would be gone.)
         use std::os::unix::process::CommandExt;
         let mut guest = std::process::Command::new("sh")
-            .args(["-c", "sleep 30", &id.to_string()])
+            .args(["-c", "sleep 30; :", &id.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .process_group(0)
             .spawn()
             .unwrap();
+        // spawn() returns while the kernel may still be setting up the new argv.
+        for _ in 0..200 {
+            if pid_alive_for(guest.id(), id) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
         std::fs::create_dir_all(d.vm_dir(id)).unwrap();
         std::fs::write(d.vm_dir(id).join("qemu.pid"), guest.id().to_string()).unwrap();
         // The committed record still says "off, no pid": the boot step had not finished.
