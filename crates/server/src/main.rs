@@ -168,6 +168,11 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
         "  OpenStack Keystone v3   http://{addr}/identity/v3   (Nova /compute/v2.1, Glance /image)   region RegionOne"
     );
     println!("  health                  http://{addr}/healthz   metrics http://{addr}/metrics");
+    if cfg.driver == "qemu" {
+        println!(
+            "  guests                  real QEMU VMs; SSH: the instance's `nubis:ssh` tag (Nova: metadata), e.g. ssh -p PORT root@127.0.0.1"
+        );
+    }
     println!();
     println!("tccli:");
     println!(
