@@ -1047,6 +1047,10 @@ impl Driver for QemuDriver {
                     self.power_off(id, StopMode::Hard).await?;
                 }
                 self.vms.lock().remove(&id);
+                // Sockets may live outside the VM directory (deep data dirs).
+                for name in ["qmp.sock", "qga.sock"] {
+                    let _ = std::fs::remove_file(self.sock(id, name));
+                }
                 match std::fs::remove_dir_all(self.vm_dir(id)) {
                     Ok(()) => Ok(()),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
