@@ -512,3 +512,34 @@ def test_admin_switches_that_need_the_guest_model_say_so(qserver, keys):
                            json={"user": "root", "password": "x"}, timeout=10)
     assert r.status_code == 404, r.text
     terminate(cvm, admin, iid, qserver.data_dir)
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"NUBIS_QEMU_ACCEL": "hvf"}, "expected tcg or kvm"),
+    ({"NUBIS_QEMU_IMAGES": "/nonexistent/guest"}, "run guest/build"),
+    ({"NUBIS_QEMU_STOP_TIMEOUT": "soon"}, "not a number of seconds"),
+    ({"NUBIS_QEMU_BINARY": "/nonexistent/qemu", "NUBIS_QEMU_ACCEL": "kvm",
+      "NUBIS_QEMU_KVM_PROBE_TIMEOUT": "5"}, None),
+], ids=["bad-accel", "no-images", "bad-timeout", "no-qemu-binary"])
+def test_bad_qemu_configuration(nubis_bin, tmp_path_factory, env, message):
+    """A wrong qemu setting stops `serve` at start with the fix in the message; a missing QEMU
+    binary fails the KVM probe (TCG fallback) and then each launch, not the server."""
+    full = {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES), **env}
+    s = nubis.Server("qemu-bad", nubis_bin, tmp_path_factory.mktemp("qemu-bad"), full)
+    if message is not None:
+        with pytest.raises(RuntimeError, match="exited"):
+            s.start(timeout=30)
+        assert message in s.log_tail(), s.log_tail()
+        return
+    s.start(timeout=30)
+    try:
+        cvm = s.cvm()
+        [iid] = cvm.call("RunInstances", Placement={"Zone": zone(cvm)}, ImageId=linux_image(cvm),
+                         InstanceName=unique_name("nobin"),
+                         LoginSettings={"Password": new_password()})["InstanceIdSet"]
+        inst = wait_settled(cvm, iid, "LAUNCH_FAILED", timeout=60)
+        assert inst["LatestOperationState"] == "FAILED"
+        [op] = s.admin.operations(iid)
+        assert "/nonexistent/qemu" in op["error"], op
+    finally:
+        s.stop()
