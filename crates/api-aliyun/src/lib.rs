@@ -82,12 +82,7 @@ pub(crate) struct Ctx {
     pub action: String,
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
+use nubis_auth::header;
 
 /// Is this request Alibaba's? (`x-acs-action`, or `Action` + `Version=2014-05-26`.)
 pub fn claims(headers: &[(String, String)], params: &[(String, String)]) -> bool {

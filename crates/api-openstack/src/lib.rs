@@ -47,10 +47,7 @@ pub struct RawRequest<'a> {
 
 impl RawRequest<'_> {
     pub(crate) fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        nubis_auth::header(self.headers, name)
     }
 
     pub(crate) fn query(&self) -> Vec<(String, String)> {

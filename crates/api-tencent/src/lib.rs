@@ -95,12 +95,7 @@ pub(crate) struct Ctx {
     pub action: String,
 }
 
-fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    headers
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
+use nubis_auth::header;
 
 const COMMON_LEGACY: &[&str] = &[
     "Action",

@@ -9,6 +9,17 @@
 //! * [`password`] — SHA-512-crypt (`$6$`) password hashes for guest `/etc/shadow`.
 
 pub mod aliyun;
+
+/// First value of a request header, the name matched case-insensitively (HTTP header names
+/// are case-insensitive; the HTTP layer hands them over lower-case). Shared by the signature
+/// schemes and the dialects.
+pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_str())
+}
+
 pub mod password;
 pub mod ratelimit;
 pub mod secret;

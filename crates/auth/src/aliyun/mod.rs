@@ -246,13 +246,7 @@ pub fn percent_encode(s: &str) -> String {
     out
 }
 
-/// First value of a header (name matched case-insensitively).
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
+pub(crate) use crate::header;
 
 #[cfg(test)]
 mod tests {

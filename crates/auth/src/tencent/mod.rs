@@ -198,13 +198,7 @@ fn utc_date(ts: i64) -> Option<String> {
         .ok()
 }
 
-/// First header value with the given (lower-case) name.
-fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_str())
-}
+pub(crate) use crate::header;
 
 #[cfg(test)]
 mod tests {
