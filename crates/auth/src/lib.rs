@@ -10,6 +10,45 @@
 
 pub mod aliyun;
 
+/// `Credential`, `SignedHeaders` and `Signature` of an `Authorization` value after its
+/// algorithm name: TC3 and ACS3 share the layout.
+pub(crate) struct AuthorizationFields<'a> {
+    pub credential: Option<&'a str>,
+    pub signed_headers: Option<&'a str>,
+    pub signature: Option<&'a str>,
+}
+
+pub(crate) enum FieldsError {
+    /// A part is not `key=value`.
+    NotKeyValue,
+    /// A field appears twice: ambiguous, refused rather than picking one.
+    Duplicate,
+}
+
+pub(crate) fn authorization_fields(rest: &str) -> Result<AuthorizationFields<'_>, FieldsError> {
+    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
+    for part in rest.split(',') {
+        let (key, val) = part
+            .trim()
+            .split_once('=')
+            .ok_or(FieldsError::NotKeyValue)?;
+        let slot = match key.trim() {
+            "Credential" => &mut credential,
+            "SignedHeaders" => &mut signed_headers,
+            "Signature" => &mut signature,
+            _ => continue, // tolerate future additions
+        };
+        if slot.replace(val.trim()).is_some() {
+            return Err(FieldsError::Duplicate);
+        }
+    }
+    Ok(AuthorizationFields {
+        credential,
+        signed_headers,
+        signature,
+    })
+}
+
 /// First value of a request header, the name matched case-insensitively (HTTP header names
 /// are case-insensitive; the HTTP layer hands them over lower-case). Shared by the signature
 /// schemes and the dialects.

@@ -39,23 +39,16 @@ pub(super) fn parse_authorization(
         return Err(AuthError::InvalidSignatureMethod);
     }
 
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let (key, val) = part
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| incomplete("expected `key=value` pairs in Authorization"))?;
-        let slot = match key.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => continue, // tolerate future additions
-        };
-        // A repeated field is ambiguous; refuse rather than pick one.
-        if slot.replace(val.trim()).is_some() {
-            return Err(incomplete("duplicate field in Authorization"));
+    let crate::AuthorizationFields {
+        credential,
+        signed_headers,
+        signature,
+    } = crate::authorization_fields(rest).map_err(|e| match e {
+        crate::FieldsError::NotKeyValue => {
+            incomplete("expected `key=value` pairs in Authorization")
         }
-    }
+        crate::FieldsError::Duplicate => incomplete("duplicate field in Authorization"),
+    })?;
     let access_key_id = credential
         .filter(|c| !c.is_empty())
         .ok_or_else(|| incomplete("`Credential` missing from Authorization"))?;

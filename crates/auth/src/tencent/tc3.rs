@@ -130,23 +130,14 @@ pub fn parse_tc3(headers: &[(String, String)]) -> Result<TencentAuth, AuthError>
         return Err(invalid("unsupported signature algorithm"));
     }
 
-    let (mut credential, mut signed_headers, mut signature) = (None, None, None);
-    for part in rest.split(',') {
-        let (key, val) = part
-            .trim()
-            .split_once('=')
-            .ok_or_else(|| invalid("expected `key=value` pairs"))?;
-        let slot = match key.trim() {
-            "Credential" => &mut credential,
-            "SignedHeaders" => &mut signed_headers,
-            "Signature" => &mut signature,
-            _ => continue, // tolerate future additions
-        };
-        // A repeated field is ambiguous; refuse rather than pick one.
-        if slot.replace(val.trim()).is_some() {
-            return Err(invalid("duplicate field"));
-        }
-    }
+    let crate::AuthorizationFields {
+        credential,
+        signed_headers,
+        signature,
+    } = crate::authorization_fields(rest).map_err(|e| match e {
+        crate::FieldsError::NotKeyValue => invalid("expected `key=value` pairs"),
+        crate::FieldsError::Duplicate => invalid("duplicate field"),
+    })?;
     let credential = credential.ok_or_else(|| invalid("`Credential` missing"))?;
     let signed_headers = signed_headers.ok_or_else(|| invalid("`SignedHeaders` missing"))?;
     let signature = signature
