@@ -109,15 +109,25 @@ fn one_instance(engine: &Engine, ctx: &Ctx, p: &Params) -> Result<Uuid, ApiError
     Ok(uuid)
 }
 
+/// A key pair's ID from its name; InvalidKeyPairName.NotFound when the caller has none.
+fn key_id_by_name(engine: &Engine, ctx: &Ctx, name: &str) -> Result<String, ApiError> {
+    engine
+        .key_pair_by_name(&ctx.principal, name)
+        .map(|k| k.id)
+        .ok_or_else(|| {
+            map(DomainError::NotFound {
+                kind: ResourceKind::KeyPair,
+                id: name.to_string(),
+            })
+        })
+}
+
 fn key_name_of(engine: &Engine, ctx: &Ctx, i: &Instance) -> String {
     let Some(first) = i.key_ids.first() else {
         return String::new();
     };
     engine
-        .key_pairs(&ctx.principal)
-        .into_iter()
-        .find(|(k, _)| &k.id == first)
-        .map(|(k, _)| k.name)
+        .key_pair_name(&ctx.principal, first)
         .unwrap_or_default()
 }
 
@@ -290,19 +300,7 @@ async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     };
     let count = if run { p.int("Amount", 1, 1, 100)? } else { 1 };
     let key_ids = match p.opt("KeyPairName") {
-        Some(name) => vec![
-            engine
-                .key_pairs(&ctx.principal)
-                .into_iter()
-                .find(|(k, _)| k.name == name)
-                .map(|(k, _)| k.id)
-                .ok_or_else(|| {
-                    map(DomainError::NotFound {
-                        kind: ResourceKind::KeyPair,
-                        id: name.clone(),
-                    })
-                })?,
-        ],
+        Some(name) => vec![key_id_by_name(engine, ctx, &name)?],
         None => Vec::new(),
     };
     let tags = p
@@ -407,13 +405,10 @@ fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     let itype = p.opt("InstanceType");
     let lock = p.opt("LockReason");
     let key_name = p.opt("KeyPairName");
-    let key_id = key_name.as_ref().and_then(|n| {
-        engine
-            .key_pairs(&ctx.principal)
-            .into_iter()
-            .find(|(k, _)| &k.name == n)
-            .map(|(k, _)| k.id)
-    });
+    let key_id = key_name
+        .as_ref()
+        .and_then(|n| engine.key_pair_by_name(&ctx.principal, n))
+        .map(|k| k.id);
     let tags: Vec<(String, Option<String>)> = p
         .groups("Tag")
         .into_iter()
@@ -725,21 +720,9 @@ async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     if names.is_empty() || names.len() > 100 {
         return Err(ApiError::invalid("KeyPairNames", "1 to 100 names"));
     }
-    let pairs = engine.key_pairs(&ctx.principal);
     let ids: Vec<String> = names
         .iter()
-        .map(|n| {
-            pairs
-                .iter()
-                .find(|(k, _)| &k.name == n)
-                .map(|(k, _)| k.id.clone())
-                .ok_or_else(|| {
-                    map(DomainError::NotFound {
-                        kind: ResourceKind::KeyPair,
-                        id: n.clone(),
-                    })
-                })
-        })
+        .map(|n| key_id_by_name(engine, ctx, n))
         .collect::<Result<_, _>>()?;
     engine
         .delete_key_pairs(&ctx.principal, &ids)
@@ -759,17 +742,7 @@ async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     if ids.is_empty() || ids.len() > 50 {
         return Err(ApiError::invalid("InstanceIds", "1 to 50 IDs"));
     }
-    let key_id = engine
-        .key_pairs(&ctx.principal)
-        .into_iter()
-        .find(|(k, _)| k.name == name)
-        .map(|(k, _)| k.id)
-        .ok_or_else(|| {
-            map(DomainError::NotFound {
-                kind: ResourceKind::KeyPair,
-                id: name.clone(),
-            })
-        })?;
+    let key_id = key_id_by_name(engine, ctx, &name)?;
     let mut results = Vec::new();
     let mut failed = 0;
     for id in &ids {

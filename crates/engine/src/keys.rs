@@ -179,6 +179,28 @@ impl Engine {
         out
     }
 
+    /// The key pair `p` sees under `name` (the oldest, as in [`Self::key_pairs`]'s order, if
+    /// several share it), without building the whole listing with its instance scan.
+    pub fn key_pair_by_name(&self, p: &Principal, name: &str) -> Option<KeyPair> {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .key_pairs
+            .values()
+            .filter(|k| (p.is_admin || k.account == p.account) && k.name == name)
+            .min_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)))
+            .cloned()
+    }
+
+    /// The name of a key pair `p` sees, by ID.
+    pub fn key_pair_name(&self, p: &Principal, id: &str) -> Option<String> {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .key_pairs
+            .get(id)
+            .filter(|k| p.is_admin || k.account == p.account)
+            .map(|k| k.name.clone())
+    }
+
     /// Delete key pairs, all or nothing; a key still associated with an instance stays.
     pub async fn delete_key_pairs(
         &self,
