@@ -138,21 +138,7 @@ pub fn instance(i: &Instance, key_name: &str) -> Value {
     })
 }
 
-pub fn fingerprint(public_key: &str) -> String {
-    use base64::Engine as _;
-    use md5::Digest;
-    let blob = public_key
-        .split_whitespace()
-        .nth(1)
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .unwrap_or_default();
-    let digest = md5::Md5::digest(&blob);
-    digest
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use nubis_engine::md5_fingerprint as fingerprint;
 
 pub fn key_pair(k: &KeyPair, include_public: bool) -> Value {
     let mut v = json!({

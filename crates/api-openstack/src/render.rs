@@ -345,20 +345,7 @@ pub fn key_fingerprint(k: &KeyPair) -> String {
 }
 
 /// MD5 of the key blob, colon-separated (`ssh-keygen -E md5 -l`).
-pub fn fingerprint(public_key: &str) -> String {
-    use base64::Engine as _;
-    use md5::Digest as _;
-    let blob = public_key
-        .split_whitespace()
-        .nth(1)
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
-        .unwrap_or_default();
-    md5::Md5::digest(&blob)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
+pub use nubis_engine::md5_fingerprint as fingerprint;
 
 /// The key pair view shared by list, show and create.
 pub fn key_pair(k: &KeyPair, v: Version) -> Map<String, Value> {

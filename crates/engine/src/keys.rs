@@ -244,6 +244,23 @@ impl Engine {
     }
 }
 
+/// MD5 of an OpenSSH public key's blob, colon-separated hex (`ssh-keygen -E md5 -l`): the
+/// fingerprint Alibaba and Nova show.
+pub fn md5_fingerprint(public_key: &str) -> String {
+    use base64::Engine as _;
+    use md5::Digest as _;
+    let blob = public_key
+        .split_whitespace()
+        .nth(1)
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .unwrap_or_default();
+    md5::Md5::digest(&blob)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ mod runner;
 mod submit;
 
 pub use accounts::Generated;
-pub use keys::NewKeyPair;
+pub use keys::{NewKeyPair, md5_fingerprint};
 pub use submit::{Command, CreateSpec};
 
 use indexmap::IndexMap;
