@@ -893,16 +893,8 @@ struct ResetPasswordReq {
 async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
     let r: ResetPasswordReq = parse(params)?;
     let password = required(r.password, "Password")?;
-    if let Some(u) = &r.user_name
-        && u.chars().count() > nubis_core::password::MAX_USERNAME_LEN
-    {
-        return Err(map(
-            &ctx.action,
-            DomainError::TooLong {
-                name: "UserName".into(),
-                max: nubis_core::password::MAX_USERNAME_LEN,
-            },
-        ));
+    if let Some(u) = &r.user_name {
+        nubis_core::password::check_username_len("UserName", u).map_err(|e| map(&ctx.action, e))?;
     }
     let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
     let cmd = Command::ResetPassword {
@@ -932,16 +924,8 @@ async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) ->
     let id = required(r.instance_id, "InstanceId")?;
     let password = required(r.password, "Password")?;
     let mode = stop_mode(r.stop_type.as_deref(), r.force_stop)?;
-    if let Some(u) = &r.username
-        && u.chars().count() > nubis_core::password::MAX_USERNAME_LEN
-    {
-        return Err(map(
-            &ctx.action,
-            DomainError::TooLong {
-                name: "Username".into(),
-                max: nubis_core::password::MAX_USERNAME_LEN,
-            },
-        ));
+    if let Some(u) = &r.username {
+        nubis_core::password::check_username_len("Username", u).map_err(|e| map(&ctx.action, e))?;
     }
     let targets = instances(engine, ctx, Some(vec![id]), "InstanceId")?;
     let cmd = Command::EnterRescue {

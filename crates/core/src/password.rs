@@ -6,6 +6,19 @@ use crate::model::OsFamily;
 pub const SPECIALS: &str = "()`~!@#$%^&*-+=_|{}[]:;'<>,.?/";
 pub const MAX_USERNAME_LEN: usize = 64;
 
+/// The user name length rule as the error the dialects render (`field` is the parameter's
+/// name). Checked by the engine; Tencent also checks it before resolving instance IDs, since
+/// the cloud reports a parameter error before a missing instance.
+pub fn check_username_len(field: &str, name: &str) -> Result<(), crate::DomainError> {
+    if name.chars().count() > MAX_USERNAME_LEN {
+        return Err(crate::DomainError::TooLong {
+            name: field.into(),
+            max: MAX_USERNAME_LEN,
+        });
+    }
+    Ok(())
+}
+
 /// Checks `password` against the rules of `os` (Tencent's documented rules, which Alibaba and
 /// Nova share in spirit). `usernames` are the accounts the password is for: a Windows password
 /// may not contain any of them.

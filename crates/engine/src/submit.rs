@@ -125,12 +125,7 @@ impl Engine {
         let hash_checked =
             |user: &Option<String>, pw: &str, os: OsFamily| -> Result<(), DomainError> {
                 if let Some(u) = user {
-                    if u.chars().count() > password::MAX_USERNAME_LEN {
-                        return Err(DomainError::TooLong {
-                            name: "UserName".into(),
-                            max: password::MAX_USERNAME_LEN,
-                        });
-                    }
+                    password::check_username_len("UserName", u)?;
                     password::validate_username(u)
                         .map_err(|r| DomainError::invalid("UserName", r))?;
                 }
