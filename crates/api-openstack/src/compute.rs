@@ -336,12 +336,7 @@ impl Nova<'_> {
     }
 
     fn key_names(&self) -> HashMap<String, String> {
-        self.api
-            .engine
-            .key_pairs(&self.p)
-            .into_iter()
-            .map(|(k, _)| (k.id, k.name))
-            .collect()
+        self.api.engine.key_pair_names(&self.p)
     }
 
     async fn extra(&self, inst: &Instance) -> Extra {

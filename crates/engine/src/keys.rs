@@ -191,6 +191,17 @@ impl Engine {
             .cloned()
     }
 
+    /// ID → name of every key pair `p` sees (for rendering instances; no instance scan).
+    pub fn key_pair_names(&self, p: &Principal) -> std::collections::HashMap<String, String> {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .key_pairs
+            .values()
+            .filter(|k| p.is_admin || k.account == p.account)
+            .map(|k| (k.id.clone(), k.name.clone()))
+            .collect()
+    }
+
     /// The name of a key pair `p` sees, by ID.
     pub fn key_pair_name(&self, p: &Principal, id: &str) -> Option<String> {
         let fleet = self.inner.fleet.lock();
