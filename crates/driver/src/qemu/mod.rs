@@ -114,9 +114,7 @@ struct Record {
     generation: String,
     user: String,
     ssh_port: u16,
-    power: Power,
     booted: Boot,
-    pid: Option<u32>,
     /// Changes for the system disk not yet applied by the guest (written at its next boot).
     pending: Vec<Change>,
     /// Keys the control plane put on the system (re-injected on rebuild).
@@ -127,6 +125,15 @@ struct Record {
     /// Data disk files in the VM directory, attached after the system disk.
     #[serde(default)]
     data_disks: Vec<String>,
+}
+
+/// The committed form: the record and, derived at commit time, the process it had.
+#[derive(Serialize, Deserialize)]
+struct Snapshot {
+    #[serde(flatten)]
+    rec: Record,
+    power: Power,
+    pid: Option<u32>,
 }
 
 struct Running {
@@ -140,6 +147,17 @@ struct Running {
 struct Vm {
     rec: Record,
     run: Option<Running>,
+}
+
+impl Vm {
+    /// On exactly while its QEMU process runs.
+    fn power(&self) -> Power {
+        if self.run.is_some() {
+            Power::On
+        } else {
+            Power::Off
+        }
+    }
 }
 
 /// What one QEMU process is started with.
@@ -433,8 +451,6 @@ impl QemuDriver {
             return;
         }
         let expected = vm.run.take().is_some_and(|r| r.expected_exit);
-        vm.rec.power = Power::Off;
-        vm.rec.pid = None;
         if !expected {
             // The guest powered itself off, or QEMU died: a state change the API must show.
             tracing::warn!(instance = %id, %status, "QEMU process ended without being asked");
@@ -493,8 +509,6 @@ impl QemuDriver {
         std::fs::write(dir.join("qemu.pid"), pid.to_string()).map_err(failed)?;
         let (tx, exited) = watch::channel(false);
         self.with_vm(id, |vm| {
-            vm.rec.pid = Some(pid);
-            vm.rec.power = Power::On;
             vm.run = Some(Running {
                 pid,
                 exited: exited.clone(),
@@ -729,11 +743,7 @@ impl QemuDriver {
     async fn power_off(&self, id: Uuid, mode: StopMode) -> Result<(), DriverError> {
         let kind = self.stop_process(id, mode).await?;
         if kind != "none" {
-            self.with_vm(id, |vm| {
-                vm.rec.power = Power::Off;
-                vm.rec.pid = None;
-                Self::record_event(vm, "stop", kind);
-            })?;
+            self.with_vm(id, |vm| Self::record_event(vm, "stop", kind))?;
         }
         Ok(())
     }
@@ -775,9 +785,7 @@ impl QemuDriver {
 
     /// Running on the system disk: change it live through the agent.
     fn live(&self, id: Uuid) -> Result<bool, DriverError> {
-        self.with_vm(id, |vm| {
-            vm.rec.power == Power::On && vm.rec.booted == Boot::System
-        })
+        self.with_vm(id, |vm| vm.run.is_some() && vm.rec.booted == Boot::System)
     }
 
     async fn agent(
@@ -835,7 +843,12 @@ impl QemuDriver {
     }
 
     fn snapshot_of(vm: &Vm) -> serde_json::Value {
-        serde_json::to_value(&vm.rec).expect("record serializes")
+        serde_json::to_value(Snapshot {
+            rec: vm.rec.clone(),
+            power: vm.power(),
+            pid: vm.run.as_ref().map(|r| r.pid),
+        })
+        .expect("record serializes")
     }
 }
 
@@ -884,9 +897,7 @@ impl Driver for QemuDriver {
                     generation,
                     user: user.clone(),
                     ssh_port: self.alloc_port()?,
-                    power: Power::Off,
                     booted: Boot::System,
-                    pid: None,
                     pending,
                     keys: keys.clone(),
                     rescue_image: None,
@@ -1064,7 +1075,7 @@ impl Driver for QemuDriver {
 
     fn facts(&self, vm: Uuid) -> Option<Facts> {
         self.vms.lock().get(&vm).map(|v| Facts {
-            power: v.rec.power,
+            power: v.power(),
             booted: v.rec.booted,
         })
     }
@@ -1074,13 +1085,16 @@ impl Driver for QemuDriver {
     }
 
     fn restore(&self, vm: Uuid, data: serde_json::Value) -> Result<(), DriverError> {
-        let mut rec: Record =
-            serde_json::from_value(data).map_err(|e| DriverError::Failed(e.to_string()))?;
+        let Snapshot {
+            rec,
+            power,
+            pid: committed_pid,
+        } = serde_json::from_value(data).map_err(|e| DriverError::Failed(e.to_string()))?;
         let mut run = None;
         // The pid file is written at spawn, before the step that started QEMU is committed: a
         // restart in the middle of a boot finds that guest through it (and must not start a
         // second QEMU on the same disk).
-        let pid = rec.pid.filter(|p| pid_alive_for(*p, vm)).or_else(|| {
+        let pid = committed_pid.filter(|p| pid_alive_for(*p, vm)).or_else(|| {
             std::fs::read_to_string(self.vm_dir(vm).join("qemu.pid"))
                 .ok()
                 .and_then(|p| p.trim().parse().ok())
@@ -1088,8 +1102,6 @@ impl Driver for QemuDriver {
         });
         match pid {
             Some(pid) => {
-                rec.pid = Some(pid);
-                rec.power = Power::On;
                 // Still running from before the restart: adopt it and watch it by polling.
                 let (tx, exited) = watch::channel(false);
                 run = Some(Running {
@@ -1109,14 +1121,11 @@ impl Driver for QemuDriver {
                 });
                 tracing::info!(instance = %vm, pid, "adopted a running guest");
             }
-            _ => {
-                if rec.power == Power::On {
-                    tracing::warn!(instance = %vm, "guest is no longer running; marked stopped");
-                    let _ = self.events_tx.send(vm);
-                }
-                rec.power = Power::Off;
-                rec.pid = None;
+            None if power == Power::On => {
+                tracing::warn!(instance = %vm, "guest is no longer running; marked stopped");
+                let _ = self.events_tx.send(vm);
             }
+            None => {}
         }
         self.vms.lock().insert(vm, Vm { rec, run });
         Ok(())
@@ -1132,9 +1141,9 @@ impl Driver for QemuDriver {
                 Accel::Tcg => "tcg",
                 Accel::Kvm => "kvm",
             },
-            "power": v.rec.power,
+            "power": v.power(),
             "booted_from": v.rec.booted,
-            "pid": v.rec.pid,
+            "pid": v.run.as_ref().map(|r| r.pid),
             "ssh": format!("127.0.0.1:{}", v.rec.ssh_port),
             "user": v.rec.user,
             "authorized_keys": v.rec.keys,
@@ -1216,19 +1225,21 @@ mod tests {
     }
 
     fn record(pid: Option<u32>, power: Power) -> serde_json::Value {
-        serde_json::to_value(Record {
-            generation: "0123456789abcdef".into(),
-            user: "root".into(),
-            ssh_port: 2222,
+        serde_json::to_value(Snapshot {
+            rec: Record {
+                generation: "0123456789abcdef".into(),
+                user: "root".into(),
+                ssh_port: 2222,
+                booted: Boot::System,
+                pending: vec![],
+                keys: vec![],
+                rescue_image: None,
+                events: vec![],
+                last_boot_ms: None,
+                data_disks: vec![],
+            },
             power,
-            booted: Boot::System,
             pid,
-            pending: vec![],
-            keys: vec![],
-            rescue_image: None,
-            events: vec![],
-            last_boot_ms: None,
-            data_disks: vec![],
         })
         .unwrap()
     }
