@@ -1,0 +1,196 @@
+//! Hostile input through the whole handler (issue 10): attacker-sized shapes are answered with
+//! the dialect's error before authentication, without deep recursion. The handler runs on a
+//! thread with a 256 KiB stack so that any regression to recursion over attacker input fails
+//! reliably (the 40 KB GET below used to overflow even an 8 MiB stack).
+
+use nubis_api_tencent::{RawRequest, Reply, TencentApi};
+use nubis_auth::secret::SecretBox;
+use nubis_driver::sim::SimDriver;
+use nubis_engine::Engine;
+use nubis_store::SqliteStore;
+use serde_json::Value;
+use std::sync::Arc;
+
+const HOST: &str = "127.0.0.1:8080";
+const SMALL_STACK: usize = 256 * 1024;
+
+struct Req {
+    method: &'static str,
+    query: String,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+/// Runs every request through one handler, each on a fresh 256 KiB-stack thread.
+fn run_small_stack(reqs: Vec<Req>) -> Vec<Reply> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (api, _dir) = rt.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+        let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+        let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+            .await
+            .unwrap();
+        engine
+            .bootstrap(Some(("AKIDtest".into(), "secretsecret".into())), None)
+            .await
+            .unwrap();
+        (Arc::new(TencentApi::new(engine, false)), dir)
+    });
+    reqs.into_iter()
+        .map(|r| {
+            let api = Arc::clone(&api);
+            let handle = rt.handle().clone();
+            std::thread::Builder::new()
+                .stack_size(SMALL_STACK)
+                .spawn(move || {
+                    handle.block_on(api.handle(RawRequest {
+                        method: r.method,
+                        host: HOST,
+                        path: "/",
+                        raw_query: &r.query,
+                        headers: &r.headers,
+                        body: &r.body,
+                        now: 1,
+                    }))
+                })
+                .unwrap()
+                .join()
+                .expect("the handler must not crash")
+        })
+        .collect()
+}
+
+fn error_code(reply: &Reply) -> String {
+    let v: Value = serde_json::from_slice(&reply.body).expect("a JSON envelope");
+    assert!(v["Response"]["RequestId"].is_string(), "{v}");
+    v["Response"]["Error"]["Code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("an error envelope: {v}"))
+        .to_string()
+}
+
+fn get(query: String) -> Req {
+    Req {
+        method: "GET",
+        query,
+        headers: vec![("host".into(), HOST.into())],
+        body: Vec::new(),
+    }
+}
+
+fn post(content_type: &str, headers: &[(&str, &str)], body: Vec<u8>) -> Req {
+    let mut h: Vec<(String, String)> = vec![
+        ("host".into(), HOST.into()),
+        ("content-type".into(), content_type.into()),
+    ];
+    h.extend(headers.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Req {
+        method: "POST",
+        query: String::new(),
+        headers: h,
+        body,
+    }
+}
+
+const LEGACY: &str =
+    "Action=DescribeZones&Version=2017-03-12&SecretId=x&Signature=x&Timestamp=1&Nonce=1";
+
+/// Regression (issue 10): this exact unauthenticated 40 KB GET killed the process (stack
+/// overflow in `unflatten`/`has_hole` and in dropping the JSON it built).
+#[test]
+fn the_40kb_deep_get_is_refused_before_authentication() {
+    let deep = format!("{LEGACY}&a{}=1", ".b".repeat(20_000));
+    assert!(deep.len() > 40_000);
+    let replies = run_small_stack(vec![get(deep)]);
+    assert_eq!(error_code(&replies[0]), "UnknownParameter");
+}
+
+#[test]
+fn every_oversized_shape_gets_a_tencent_error() {
+    let many = (0..100_000).map(|i| format!("&p{i}=1")).collect::<String>();
+    let tc3 = [
+        (
+            "authorization",
+            "TC3-HMAC-SHA256 Credential=AKIDtest/1970-01-01/cvm/tc3_request, SignedHeaders=content-type;host, Signature=00",
+        ),
+        ("x-tc-action", "DescribeZones"),
+        ("x-tc-version", "2017-03-12"),
+        ("x-tc-timestamp", "1"),
+    ];
+    let cases: Vec<(Req, &str)> = vec![
+        // 100,000 parameters.
+        (get(format!("{LEGACY}{many}")), "InvalidParameter"),
+        // A 1 MB value.
+        (
+            get(format!("{LEGACY}&UserData={}", "A".repeat(1 << 20))),
+            "InvalidParameterValue",
+        ),
+        // A 10,000-byte name.
+        (
+            get(format!("{LEGACY}&{}=1", "N".repeat(10_000))),
+            "UnknownParameter",
+        ),
+        // The same deep name in a legacy form POST.
+        (
+            post(
+                "application/x-www-form-urlencoded",
+                &[],
+                format!("{LEGACY}&a{}=1", ".b".repeat(20_000)).into_bytes(),
+            ),
+            "UnknownParameter",
+        ),
+        // Deep JSON (TC3 POST): 100,000 nested arrays, far past serde_json's own limit of 128.
+        (
+            post(
+                "application/json",
+                &tc3,
+                format!("{{\"a\":{}}}", "[".repeat(100_000)).into_bytes(),
+            ),
+            "InvalidParameter",
+        ),
+        // Just past our own depth limit (17 levels).
+        (
+            post(
+                "application/json",
+                &tc3,
+                format!("{{\"a\":{}1{}}}", "[".repeat(16), "]".repeat(16)).into_bytes(),
+            ),
+            "InvalidParameter",
+        ),
+        // Index amplification: every pair asks for a 1001-entry list.
+        (
+            get(format!(
+                "{LEGACY}{}",
+                (0..990)
+                    .map(|i| format!("&A.{i}.B.1000=x"))
+                    .collect::<String>()
+            )),
+            "InvalidParameter",
+        ),
+    ];
+    let (reqs, want): (Vec<Req>, Vec<&str>) = cases.into_iter().unzip();
+    let replies = run_small_stack(reqs);
+    for (i, (reply, want)) in replies.iter().zip(want).enumerate() {
+        assert_eq!(error_code(reply), want, "case {i}");
+    }
+}
+
+/// Within the limits, a request still reaches authentication (shape checks do not refuse
+/// legitimate nesting), and an unknown key is not told apart from a deep name.
+#[test]
+fn legitimate_shapes_reach_authentication() {
+    let ok = format!(
+        "{LEGACY}&Filters.0.Name=zone&Filters.0.Values.0=a&TagSpecification.0.Tags.0.Key=k"
+    );
+    let deep_but_allowed = format!("{LEGACY}&a.b.c.d.e.f.g.h=1");
+    let replies = run_small_stack(vec![get(ok), get(deep_but_allowed)]);
+    for r in &replies {
+        // SecretId `x` does not exist.
+        assert_eq!(error_code(r), "AuthFailure.SecretIdNotFound");
+    }
+}
