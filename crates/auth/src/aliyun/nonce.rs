@@ -1,6 +1,8 @@
-//! Replay protection: a 15-minute memory of (AccessKeyId, nonce) pairs (spec §3c).
+//! Replay protection: a memory of (AccessKeyId, nonce) pairs for as long as the request that
+//! spent the nonce could be accepted again (spec §3c: 15 minutes).
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -8,62 +10,60 @@ use dashmap::DashMap;
 
 use super::{AuthError, MAX_CLOCK_SKEW_SECS};
 
-/// Default number of nonces remembered per AccessKeyId.
-const DEFAULT_MAX_PER_KEY: usize = 100_000;
+/// Default number of live nonces one AccessKeyId may hold. At the documented per-action rate
+/// limits (20–40 requests/s) one client reaches it only by sustaining over 110 signed
+/// requests/s for 15 minutes; memory stays under ~25 MB per key at the longest nonces.
+pub const DEFAULT_MAX_PER_KEY: usize = 100_000;
 /// Minimum spacing (seconds of `now`) between sweeps over all keys.
 const SWEEP_INTERVAL_SECS: i64 = 60;
 
-/// Remembers `(AccessKeyId, nonce)` pairs for 15 minutes (900 s) to reject
-/// replays with [`AuthError::SignatureNonceUsed`].
+/// Remembers `(AccessKeyId, nonce)` pairs to reject replays with
+/// [`AuthError::SignatureNonceUsed`].
 ///
-/// Memory is bounded: expired entries are dropped lazily on every call for the
-/// same key and by a sweep over all keys at most once a minute (which also drops
-/// keys with nothing left), and each key keeps at most 100 000 nonces, evicting
-/// the oldest first. Call it only for requests whose signature verified, so that
-/// the set of keys is bounded by the real AccessKeyIds.
+/// A nonce is remembered until `max(now, request timestamp) + 900 s`: as long as the request
+/// that spent it can pass [`super::check_timestamp`] (a client clock up to 900 s ahead
+/// included), and at least the 15 minutes the API documents. A nonce that is still live is
+/// **never** evicted: when a key holds [`DEFAULT_MAX_PER_KEY`] live nonces, a new one is
+/// refused with [`AuthError::NonceLimitExceeded`] (`Throttling`) instead, so memory stays
+/// bounded without ever letting a captured request through. Expired entries are dropped on
+/// every call for the same key and by a sweep over all keys at most once a minute.
 ///
-/// Note: a request is accepted while its timestamp is within ±900 s of server
-/// time, so one sent with a clock up to 900 s *ahead* stays acceptable for up to
-/// 1800 s after it is first seen. To close that window use
-/// [`NonceCache::with_limits`] with a 1800 s TTL.
+/// Record only requests whose signature verified and that passed the rate limiter, so that
+/// neither unauthenticated nor throttled requests fill the cache ([`NonceCache::is_used`]
+/// answers a replay earlier without recording anything).
 #[derive(Debug)]
 pub struct NonceCache {
-    ttl: i64,
     max_per_key: usize,
     keys: DashMap<String, KeyNonces>,
     last_sweep: AtomicI64,
 }
 
-/// Nonces of one AccessKeyId: first-seen time by nonce, plus insertion order for
-/// oldest-first eviction. An `order` entry whose time differs from the one in
-/// `seen` is stale (the nonce expired and was seen again) and is skipped.
+/// Nonces of one AccessKeyId: expiry by nonce, plus a min-heap of (expiry, nonce) to drop
+/// them in expiry order. Every `expiry` entry has exactly one heap entry: expired entries are
+/// dropped before any insert, so a nonce is only re-inserted once its old entry is gone.
 #[derive(Debug, Default)]
 struct KeyNonces {
-    seen: HashMap<Arc<str>, i64>,
-    order: VecDeque<(i64, Arc<str>)>,
+    expiry: HashMap<Arc<str>, i64>,
+    heap: BinaryHeap<Reverse<(i64, Arc<str>)>>,
 }
 
 impl KeyNonces {
-    /// Removes the oldest `order` entry (and its `seen` entry unless stale).
-    fn pop_oldest(&mut self) -> bool {
-        let Some((at, nonce)) = self.order.pop_front() else {
-            return false;
-        };
-        if self.seen.get(&nonce) == Some(&at) {
-            self.seen.remove(&nonce);
+    /// Drops entries whose expiry is before `now`.
+    fn evict_expired(&mut self, now: i64) {
+        while let Some(Reverse((at, _))) = self.heap.peek() {
+            if *at >= now {
+                break;
+            }
+            if let Some(Reverse((at, nonce))) = self.heap.pop()
+                && self.expiry.get(&nonce) == Some(&at)
+            {
+                self.expiry.remove(&nonce);
+            }
         }
-        true
     }
 
-    /// Drops entries first seen more than `ttl` seconds before `now`.
-    fn evict_expired(&mut self, now: i64, ttl: i64) {
-        while self
-            .order
-            .front()
-            .is_some_and(|(at, _)| now.saturating_sub(*at) > ttl)
-        {
-            self.pop_oldest();
-        }
+    fn is_live(&self, nonce: &str, now: i64) -> bool {
+        self.expiry.get(nonce).is_some_and(|at| *at >= now)
     }
 }
 
@@ -74,31 +74,38 @@ impl Default for NonceCache {
 }
 
 impl NonceCache {
-    /// A cache remembering nonces for 900 s, at most 100 000 per AccessKeyId.
+    /// A cache holding at most [`DEFAULT_MAX_PER_KEY`] live nonces per AccessKeyId.
     pub fn new() -> Self {
-        Self::with_limits(MAX_CLOCK_SKEW_SECS as i64, DEFAULT_MAX_PER_KEY)
+        Self::with_max_per_key(DEFAULT_MAX_PER_KEY)
     }
 
-    /// A cache remembering nonces for `ttl_secs` seconds, at most `max_per_key`
-    /// (at least 1) per AccessKeyId.
-    pub fn with_limits(ttl_secs: i64, max_per_key: usize) -> Self {
+    /// A cache holding at most `max_per_key` (at least 1) live nonces per AccessKeyId.
+    pub fn with_max_per_key(max_per_key: usize) -> Self {
         Self {
-            ttl: ttl_secs.max(0),
             max_per_key: max_per_key.max(1),
             keys: DashMap::new(),
             last_sweep: AtomicI64::new(i64::MIN),
         }
     }
 
-    /// Records `nonce` for `access_key_id` at `now` (unix seconds), or fails with
-    /// [`AuthError::SignatureNonceUsed`] if the pair was first seen at most
-    /// `ttl` (900) seconds before `now`. A rejected call does not extend the
-    /// entry's lifetime.
+    /// [`AuthError::SignatureNonceUsed`] if the pair is live at `now`; records nothing.
+    pub fn is_used(&self, access_key_id: &str, nonce: &str, now: i64) -> Result<(), AuthError> {
+        match self.keys.get(access_key_id) {
+            Some(nonces) if nonces.is_live(nonce, now) => Err(AuthError::SignatureNonceUsed),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records `nonce` for `access_key_id`, spent at `now` by a request stamped `request_ts`
+    /// (both unix seconds), or fails with [`AuthError::SignatureNonceUsed`] if the pair is
+    /// still live, or with [`AuthError::NonceLimitExceeded`] if the key already holds its
+    /// maximum of live nonces. A refused call changes nothing.
     pub fn check_and_insert(
         &self,
         access_key_id: &str,
         nonce: &str,
         now: i64,
+        request_ts: i64,
     ) -> Result<(), AuthError> {
         self.maybe_sweep(now);
 
@@ -107,28 +114,25 @@ impl NonceCache {
             None => self.keys.entry(access_key_id.to_owned()).or_default(),
         };
         let nonces = entry.value_mut();
-        nonces.evict_expired(now, self.ttl);
-
-        let live = |at: &i64| now.saturating_sub(*at) <= self.ttl;
-        if nonces.seen.get(nonce).is_some_and(live) {
+        nonces.evict_expired(now);
+        if nonces.is_live(nonce, now) {
             return Err(AuthError::SignatureNonceUsed);
         }
-
-        while nonces.seen.len() >= self.max_per_key && nonces.pop_oldest() {}
-        // Stale `order` entries only arise with out-of-order clocks; keep them bounded.
-        if nonces.order.len() >= self.max_per_key.saturating_mul(2) {
-            let KeyNonces { seen, order } = nonces;
-            order.retain(|(at, n)| seen.get(n) == Some(at));
+        if nonces.expiry.len() >= self.max_per_key {
+            return Err(AuthError::NonceLimitExceeded);
         }
+        let until = now
+            .max(request_ts)
+            .saturating_add(MAX_CLOCK_SKEW_SECS as i64);
         let nonce: Arc<str> = Arc::from(nonce);
-        nonces.seen.insert(Arc::clone(&nonce), now);
-        nonces.order.push_back((now, nonce));
+        nonces.expiry.insert(Arc::clone(&nonce), until);
+        nonces.heap.push(Reverse((until, nonce)));
         Ok(())
     }
 
     /// Number of remembered (key, nonce) pairs, expired ones included until evicted.
     pub fn len(&self) -> usize {
-        self.keys.iter().map(|e| e.value().seen.len()).sum()
+        self.keys.iter().map(|e| e.value().expiry.len()).sum()
     }
 
     /// Whether no pair is remembered.
@@ -149,8 +153,8 @@ impl NonceCache {
             return;
         }
         self.keys.retain(|_, nonces| {
-            nonces.evict_expired(now, self.ttl);
-            !nonces.seen.is_empty()
+            nonces.evict_expired(now);
+            !nonces.expiry.is_empty()
         });
     }
 }
@@ -164,84 +168,162 @@ mod tests {
     #[test]
     fn reuse_rejected_other_key_ok() {
         let cache = NonceCache::new();
-        assert_eq!(cache.check_and_insert("ak1", "n1", T0), Ok(()));
+        assert_eq!(cache.check_and_insert("ak1", "n1", T0, T0), Ok(()));
         assert_eq!(
-            cache.check_and_insert("ak1", "n1", T0 + 1),
+            cache.check_and_insert("ak1", "n1", T0 + 1, T0 + 1),
             Err(AuthError::SignatureNonceUsed)
         );
         assert_eq!(AuthError::SignatureNonceUsed.code(), "SignatureNonceUsed");
         // Same nonce, other key; other nonce, same key.
-        assert_eq!(cache.check_and_insert("ak2", "n1", T0 + 1), Ok(()));
-        assert_eq!(cache.check_and_insert("ak1", "n2", T0 + 1), Ok(()));
+        assert_eq!(cache.check_and_insert("ak2", "n1", T0 + 1, T0 + 1), Ok(()));
+        assert_eq!(cache.check_and_insert("ak1", "n2", T0 + 1, T0 + 1), Ok(()));
         assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn is_used_reports_without_recording() {
+        let cache = NonceCache::new();
+        assert_eq!(cache.is_used("ak", "n", T0), Ok(()));
+        assert!(cache.is_empty());
+        cache.check_and_insert("ak", "n", T0, T0).unwrap();
+        assert_eq!(
+            cache.is_used("ak", "n", T0 + 900),
+            Err(AuthError::SignatureNonceUsed)
+        );
+        assert_eq!(cache.is_used("ak", "n", T0 + 901), Ok(()));
+        assert_eq!(cache.is_used("other", "n", T0), Ok(()));
     }
 
     #[test]
     fn expires_after_900s() {
         let cache = NonceCache::new();
-        cache.check_and_insert("ak", "n", T0).unwrap();
+        cache.check_and_insert("ak", "n", T0, T0).unwrap();
         assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 900),
+            cache.check_and_insert("ak", "n", T0 + 900, T0 + 900),
             Err(AuthError::SignatureNonceUsed)
         );
         // The rejected reuse did not refresh it.
-        assert_eq!(cache.check_and_insert("ak", "n", T0 + 901), Ok(()));
+        assert_eq!(
+            cache.check_and_insert("ak", "n", T0 + 901, T0 + 901),
+            Ok(())
+        );
         // …and now it is remembered from T0 + 901.
         assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 1801),
+            cache.check_and_insert("ak", "n", T0 + 1801, T0 + 1801),
             Err(AuthError::SignatureNonceUsed)
         );
-        assert_eq!(cache.check_and_insert("ak", "n", T0 + 1802), Ok(()));
+        assert_eq!(
+            cache.check_and_insert("ak", "n", T0 + 1802, T0 + 1802),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_request_stamped_ahead_stays_unreplayable_until_its_timestamp_expires() {
+        // Stamped 900 s ahead: acceptable by its timestamp until T0 + 1800.
+        let cache = NonceCache::new();
+        cache.check_and_insert("ak", "n", T0, T0 + 900).unwrap();
+        assert_eq!(
+            cache.check_and_insert("ak", "n", T0 + 1800, T0 + 900),
+            Err(AuthError::SignatureNonceUsed)
+        );
+        assert_eq!(
+            cache.check_and_insert("ak", "n", T0 + 1801, T0 + 1801),
+            Ok(())
+        );
     }
 
     #[test]
     fn clock_going_backwards_still_rejects() {
         let cache = NonceCache::new();
-        cache.check_and_insert("ak", "n", T0).unwrap();
+        cache.check_and_insert("ak", "n", T0, T0).unwrap();
         assert_eq!(
-            cache.check_and_insert("ak", "n", T0 - 5),
+            cache.check_and_insert("ak", "n", T0 - 5, T0 - 5),
             Err(AuthError::SignatureNonceUsed)
         );
     }
 
     #[test]
     fn expired_entries_and_keys_are_evicted() {
-        // A short TTL so that expiry happens between sweeps (60 s apart).
-        let cache = NonceCache::with_limits(30, 100);
+        let cache = NonceCache::new();
         for i in 0..10 {
-            cache.check_and_insert("old", &format!("n{i}"), T0).unwrap();
+            cache
+                .check_and_insert("old", &format!("n{i}"), T0, T0)
+                .unwrap();
         }
-        cache.check_and_insert("other", "x", T0).unwrap();
+        cache.check_and_insert("other", "x", T0, T0).unwrap();
         assert_eq!(cache.len(), 11);
-        // Per-key lazy eviction (no sweep yet: T0 + 31 < T0 + 60).
-        cache.check_and_insert("old", "fresh", T0 + 31).unwrap();
-        assert_eq!(cache.keys.get("old").unwrap().seen.len(), 1);
-        assert_eq!(cache.len(), 2);
+        // A sweep at T0 + 890 finds nothing expired…
+        cache
+            .check_and_insert("x", "x", T0 + 890, T0 + 890)
+            .unwrap();
+        assert_eq!(cache.len(), 12);
+        // …then per-key lazy eviction on the next call for that key (sweeps run at most once
+        // a minute): `old` loses its ten, `other` keeps its expired one until the next sweep.
+        cache
+            .check_and_insert("old", "fresh", T0 + 901, T0 + 901)
+            .unwrap();
+        assert_eq!(cache.keys.get("old").unwrap().expiry.len(), 1);
+        assert_eq!(cache.keys.get("old").unwrap().heap.len(), 1);
+        assert_eq!(cache.len(), 3);
         // The global sweep drops expired keys entirely.
-        cache.check_and_insert("new", "y", T0 + 100).unwrap();
+        cache
+            .check_and_insert("new", "y", T0 + 1900, T0 + 1900)
+            .unwrap();
         assert!(cache.keys.get("other").is_none());
         assert!(cache.keys.get("old").is_none());
+        assert!(cache.keys.get("x").is_none());
         assert_eq!(cache.len(), 1);
         assert!(!cache.is_empty());
     }
 
     #[test]
-    fn per_key_cap_evicts_oldest_first() {
-        let cache = NonceCache::with_limits(900, 3);
-        for (i, n) in ["a", "b", "c", "d"].into_iter().enumerate() {
-            cache.check_and_insert("ak", n, T0 + i as i64).unwrap();
+    fn a_full_key_refuses_new_nonces_and_never_forgets_live_ones() {
+        let cache = NonceCache::with_max_per_key(3);
+        for (i, n) in ["a", "b", "c"].into_iter().enumerate() {
+            let t = T0 + i as i64;
+            cache.check_and_insert("ak", n, t, t).unwrap();
         }
-        assert_eq!(cache.len(), 3);
-        // `a` was evicted (a replay slips through once the cap is hit), the rest remain.
-        assert_eq!(cache.check_and_insert("ak", "a", T0 + 10), Ok(()));
         assert_eq!(
-            cache.check_and_insert("ak", "d", T0 + 10),
+            cache.check_and_insert("ak", "d", T0 + 10, T0 + 10),
+            Err(AuthError::NonceLimitExceeded)
+        );
+        assert_eq!(AuthError::NonceLimitExceeded.code(), "Throttling");
+        // The oldest is still remembered.
+        assert_eq!(
+            cache.check_and_insert("ak", "a", T0 + 10, T0 + 10),
             Err(AuthError::SignatureNonceUsed)
         );
-        assert_eq!(cache.check_and_insert("ak", "b", T0 + 10), Ok(()));
         // Other keys have their own budget.
-        assert_eq!(cache.check_and_insert("ak2", "c", T0 + 10), Ok(()));
+        assert_eq!(cache.check_and_insert("ak2", "a", T0 + 10, T0 + 10), Ok(()));
+        // Once `a` expires there is room again.
+        assert_eq!(
+            cache.check_and_insert("ak", "d", T0 + 901, T0 + 901),
+            Ok(())
+        );
         assert_eq!(cache.len(), 4);
+    }
+
+    /// Regression (issue 10): nonces used to be evicted by count, so a captured request was
+    /// accepted again once 100,000 newer nonces had been seen within the window.
+    #[test]
+    fn replay_after_100_000_newer_nonces_is_refused() {
+        let cache = NonceCache::new();
+        cache.check_and_insert("ak", "captured", T0, T0).unwrap();
+        let mut refused = 0;
+        for i in 0..DEFAULT_MAX_PER_KEY {
+            if cache
+                .check_and_insert("ak", &format!("n{i}"), T0 + 1, T0 + 1)
+                .is_err()
+            {
+                refused += 1;
+            }
+        }
+        assert_eq!(refused, 1, "the key's budget is full after 99,999 more");
+        assert_eq!(
+            cache.check_and_insert("ak", "captured", T0 + 2, T0),
+            Err(AuthError::SignatureNonceUsed)
+        );
     }
 
     #[test]
@@ -250,7 +332,7 @@ mod tests {
         let handles: Vec<_> = (0..8)
             .map(|_| {
                 let cache = Arc::clone(&cache);
-                std::thread::spawn(move || cache.check_and_insert("ak", "same", T0).is_ok())
+                std::thread::spawn(move || cache.check_and_insert("ak", "same", T0, T0).is_ok())
             })
             .collect();
         let admitted = handles
