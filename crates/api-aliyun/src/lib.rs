@@ -286,7 +286,7 @@ impl AliyunApi {
         // spent only below, once the request also passed the rate limiter.
         self.nonces
             .is_used(auth.access_key_id(), auth.nonce(), req.now)
-            .map_err(auth_err)?;
+            .map_err(|e| auth_err(e.into()))?;
 
         if version != VERSION {
             return Err(ApiError::new(
@@ -330,7 +330,7 @@ impl AliyunApi {
         // one is refused here).
         self.nonces
             .check_and_insert(auth.access_key_id(), auth.nonce(), req.now, ts)
-            .map_err(auth_err)?;
+            .map_err(|e| auth_err(e.into()))?;
         let p = params::Params::new(
             all.iter()
                 .filter(|(k, _)| !COMMON.contains(&k.as_str()))

@@ -9,6 +9,7 @@ pub mod wire;
 
 use errors::ApiError;
 use nubis_auth::bounds::{self, ShapeError};
+use nubis_auth::nonce::{self, NonceCache};
 use nubis_auth::ratelimit::RateLimiter;
 use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
 use nubis_core::{Principal, catalog, ids};
@@ -85,6 +86,8 @@ pub struct Reply {
 pub struct TencentApi {
     engine: Engine,
     limiter: RateLimiter,
+    /// Legacy-signature nonces, remembered for the 300 s timestamp window.
+    nonces: NonceCache,
 }
 
 /// Request context handed to each action.
@@ -272,6 +275,7 @@ impl TencentApi {
         Self {
             engine,
             limiter: RateLimiter::new(rate_limits),
+            nonces: NonceCache::with_limits(sig::MAX_CLOCK_SKEW_SECS, nonce::DEFAULT_MAX_PER_KEY),
         }
     }
 
@@ -354,6 +358,18 @@ impl TencentApi {
                     .map_err(auth_err)?;
             }
         }
+        // A legacy request's Nonce may be spent once within the window (docs/hostile-input.md):
+        // a replay is refused here, before it costs any rate budget, and the nonce is spent
+        // only once the request also passed the rate limiter (below).
+        let nonce = match &auth {
+            TencentAuth::Legacy { nonce, .. } => {
+                self.nonces
+                    .is_used(auth.secret_id(), nonce, req.now)
+                    .map_err(|e| auth_err(e.into()))?;
+                Some(nonce)
+            }
+            TencentAuth::Tc3 { .. } => None,
+        };
 
         if version != VERSION {
             return Err(ApiError::new(
@@ -395,6 +411,11 @@ impl TencentApi {
                 "RequestLimitExceeded",
                 format!("the request rate of {action} exceeds the limit"),
             ));
+        }
+        if let Some(nonce) = nonce {
+            self.nonces
+                .check_and_insert(auth.secret_id(), nonce, req.now, auth.timestamp())
+                .map_err(|e| auth_err(e.into()))?;
         }
         let ctx = Ctx {
             principal,

@@ -194,3 +194,101 @@ fn legitimate_shapes_reach_authentication() {
         assert_eq!(error_code(r), "AuthFailure.SecretIdNotFound");
     }
 }
+
+async fn engine_api(rate_limits: bool) -> (TencentApi, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+        .await
+        .unwrap();
+    engine
+        .bootstrap(Some(("AKIDtest".into(), "secretsecret".into())), None)
+        .await
+        .unwrap();
+    (TencentApi::new(engine, rate_limits), dir)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A legacy (HmacSHA256) signed GET of DescribeRegions with this nonce and timestamp.
+async fn legacy(api: &TencentApi, nonce: &str, ts: i64) -> String {
+    let mut params: Vec<(String, String)> = [
+        ("Action", "DescribeRegions"),
+        ("Version", "2017-03-12"),
+        ("Nonce", nonce),
+        ("SecretId", "AKIDtest"),
+        ("SignatureMethod", "HmacSHA256"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    params.push(("Timestamp".into(), ts.to_string()));
+    let sig = nubis_auth::tencent::sign_legacy(
+        "GET",
+        HOST,
+        "/",
+        &params,
+        "secretsecret",
+        nubis_auth::tencent::LegacyMethod::HmacSha256,
+    );
+    params.push(("Signature".into(), sig));
+    let query = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&params)
+        .finish();
+    let headers = vec![("host".to_string(), HOST.to_string())];
+    let reply = api
+        .handle(RawRequest {
+            method: "GET",
+            host: HOST,
+            path: "/",
+            raw_query: &query,
+            headers: &headers,
+            body: b"",
+            now: unix_now(),
+        })
+        .await;
+    let v: Value = serde_json::from_slice(&reply.body).unwrap();
+    v["Response"]["Error"]["Code"]
+        .as_str()
+        .unwrap_or("OK")
+        .to_string()
+}
+
+/// A captured legacy request cannot be replayed within its 5-minute window (the Nonce is
+/// documented as the anti-replay value); a throttled request does not spend its nonce.
+#[tokio::test]
+async fn legacy_nonces_are_spent_once_by_admitted_requests() {
+    let (api, _dir) = engine_api(true).await;
+    let ts = unix_now();
+    assert_eq!(legacy(&api, "11886", ts).await, "OK");
+    assert_eq!(
+        legacy(&api, "11886", ts).await,
+        "AuthFailure.SignatureFailure"
+    );
+    // Burst until DescribeRegions (20/s) is throttled.
+    let mut throttled = None;
+    for n in 0..100 {
+        let nonce = format!("{}", 1000 + n);
+        match legacy(&api, &nonce, ts).await.as_str() {
+            "OK" => {}
+            "RequestLimitExceeded" => {
+                throttled = Some(nonce);
+                break;
+            }
+            other => panic!("{other}"),
+        }
+    }
+    let nonce = throttled.expect("DescribeRegions hit its rate limit");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(legacy(&api, &nonce, ts).await, "OK");
+    assert_eq!(
+        legacy(&api, &nonce, ts).await,
+        "AuthFailure.SignatureFailure"
+    );
+}

@@ -18,11 +18,10 @@
 //! (only after the signature verified and the rate limiter passed, so that neither
 //! unauthenticated nor throttled requests can fill the cache).
 
-mod nonce;
 mod v1;
 mod v3;
 
-pub use nonce::{DEFAULT_MAX_PER_KEY as NONCES_PER_KEY, NonceCache};
+pub use crate::nonce::NonceCache;
 pub use v1::{sign_v1, verify_v1};
 pub use v3::{sign_v3, verify_v3};
 
@@ -239,6 +238,15 @@ pub fn check_nonce(nonce: &str) -> Result<(), AuthError> {
         Ok(())
     } else {
         Err(AuthError::InvalidSignatureNonce)
+    }
+}
+
+impl From<crate::nonce::NonceError> for AuthError {
+    fn from(e: crate::nonce::NonceError) -> Self {
+        match e {
+            crate::nonce::NonceError::Used => Self::SignatureNonceUsed,
+            crate::nonce::NonceError::Full => Self::NonceLimitExceeded,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Replay protection: a memory of (AccessKeyId, nonce) pairs for as long as the request that
-//! spent the nonce could be accepted again (spec §3c: 15 minutes).
+//! Replay protection: a memory of (key, nonce) pairs for as long as the request that spent the
+//! nonce could be accepted again. Alibaba (spec §3c: 15 minutes, `SignatureNonceUsed`) and
+//! Tencent's legacy signatures (5 minutes, docs/hostile-input.md) each keep one.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -8,7 +9,16 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 use dashmap::DashMap;
 
-use super::{AuthError, MAX_CLOCK_SKEW_SECS};
+/// Why a nonce was refused; each dialect answers with its own code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NonceError {
+    /// The (key, nonce) pair is still remembered: a replay.
+    #[error("the nonce was already used")]
+    Used,
+    /// The key already holds its maximum of live nonces (never evicted while live).
+    #[error("too many distinct nonces for this key within the replay window")]
+    Full,
+}
 
 /// Default number of live nonces one AccessKeyId may hold. At the documented per-action rate
 /// limits (20–40 requests/s) one client reaches it only by sustaining over 110 signed
@@ -17,15 +27,15 @@ pub const DEFAULT_MAX_PER_KEY: usize = 100_000;
 /// Minimum spacing (seconds of `now`) between sweeps over all keys.
 const SWEEP_INTERVAL_SECS: i64 = 60;
 
-/// Remembers `(AccessKeyId, nonce)` pairs to reject replays with
-/// [`AuthError::SignatureNonceUsed`].
+/// Remembers `(key, nonce)` pairs to reject replays with [`NonceError::Used`].
 ///
-/// A nonce is remembered until `max(now, request timestamp) + 900 s`: as long as the request
-/// that spent it can pass [`super::check_timestamp`] (a client clock up to 900 s ahead
-/// included), and at least the 15 minutes the API documents. A nonce that is still live is
-/// **never** evicted: when a key holds [`DEFAULT_MAX_PER_KEY`] live nonces, a new one is
-/// refused with [`AuthError::NonceLimitExceeded`] (`Throttling`) instead, so memory stays
-/// bounded without ever letting a captured request through. Expired entries are dropped on
+/// A nonce is remembered until `max(now, request timestamp) + window`, where `window` is the
+/// dialect's timestamp tolerance: as long as the request that spent it can pass the
+/// dialect's timestamp check (a client clock up to `window` ahead included), and at least
+/// `window` after it was spent. A nonce that is still live is **never** evicted: when a key
+/// holds its maximum ([`DEFAULT_MAX_PER_KEY`]) of live nonces, a new one is refused with
+/// [`NonceError::Full`] (a throttling error) instead, so memory stays bounded without ever
+/// letting a captured request through. Expired entries are dropped on
 /// every call for the same key and by a sweep over all keys at most once a minute.
 ///
 /// Record only requests whose signature verified and that passed the rate limiter, so that
@@ -33,6 +43,7 @@ const SWEEP_INTERVAL_SECS: i64 = 60;
 /// answers a replay earlier without recording anything).
 #[derive(Debug)]
 pub struct NonceCache {
+    window: i64,
     max_per_key: usize,
     keys: DashMap<String, KeyNonces>,
     last_sweep: AtomicI64,
@@ -74,39 +85,41 @@ impl Default for NonceCache {
 }
 
 impl NonceCache {
-    /// A cache holding at most [`DEFAULT_MAX_PER_KEY`] live nonces per AccessKeyId.
+    /// Alibaba's cache: a 900 s window, at most [`DEFAULT_MAX_PER_KEY`] live nonces per key.
     pub fn new() -> Self {
-        Self::with_max_per_key(DEFAULT_MAX_PER_KEY)
+        Self::with_limits(crate::aliyun::MAX_CLOCK_SKEW_SECS, DEFAULT_MAX_PER_KEY)
     }
 
-    /// A cache holding at most `max_per_key` (at least 1) live nonces per AccessKeyId.
-    pub fn with_max_per_key(max_per_key: usize) -> Self {
+    /// A cache for a timestamp tolerance of `window_secs`, holding at most `max_per_key`
+    /// (at least 1) live nonces per key.
+    pub fn with_limits(window_secs: u64, max_per_key: usize) -> Self {
         Self {
+            window: i64::try_from(window_secs).unwrap_or(i64::MAX),
             max_per_key: max_per_key.max(1),
             keys: DashMap::new(),
             last_sweep: AtomicI64::new(i64::MIN),
         }
     }
 
-    /// [`AuthError::SignatureNonceUsed`] if the pair is live at `now`; records nothing.
-    pub fn is_used(&self, access_key_id: &str, nonce: &str, now: i64) -> Result<(), AuthError> {
+    /// [`NonceError::Used`] if the pair is live at `now`; records nothing.
+    pub fn is_used(&self, access_key_id: &str, nonce: &str, now: i64) -> Result<(), NonceError> {
         match self.keys.get(access_key_id) {
-            Some(nonces) if nonces.is_live(nonce, now) => Err(AuthError::SignatureNonceUsed),
+            Some(nonces) if nonces.is_live(nonce, now) => Err(NonceError::Used),
             _ => Ok(()),
         }
     }
 
     /// Records `nonce` for `access_key_id`, spent at `now` by a request stamped `request_ts`
-    /// (both unix seconds), or fails with [`AuthError::SignatureNonceUsed`] if the pair is
-    /// still live, or with [`AuthError::NonceLimitExceeded`] if the key already holds its
-    /// maximum of live nonces. A refused call changes nothing.
+    /// (both unix seconds), or fails with [`NonceError::Used`] if the pair is still live, or
+    /// with [`NonceError::Full`] if the key already holds its maximum of live nonces. A
+    /// refused call changes nothing.
     pub fn check_and_insert(
         &self,
         access_key_id: &str,
         nonce: &str,
         now: i64,
         request_ts: i64,
-    ) -> Result<(), AuthError> {
+    ) -> Result<(), NonceError> {
         self.maybe_sweep(now);
 
         let mut entry = match self.keys.get_mut(access_key_id) {
@@ -116,14 +129,12 @@ impl NonceCache {
         let nonces = entry.value_mut();
         nonces.evict_expired(now);
         if nonces.is_live(nonce, now) {
-            return Err(AuthError::SignatureNonceUsed);
+            return Err(NonceError::Used);
         }
         if nonces.expiry.len() >= self.max_per_key {
-            return Err(AuthError::NonceLimitExceeded);
+            return Err(NonceError::Full);
         }
-        let until = now
-            .max(request_ts)
-            .saturating_add(MAX_CLOCK_SKEW_SECS as i64);
+        let until = now.max(request_ts).saturating_add(self.window);
         let nonce: Arc<str> = Arc::from(nonce);
         nonces.expiry.insert(Arc::clone(&nonce), until);
         nonces.heap.push(Reverse((until, nonce)));
@@ -171,9 +182,8 @@ mod tests {
         assert_eq!(cache.check_and_insert("ak1", "n1", T0, T0), Ok(()));
         assert_eq!(
             cache.check_and_insert("ak1", "n1", T0 + 1, T0 + 1),
-            Err(AuthError::SignatureNonceUsed)
+            Err(NonceError::Used)
         );
-        assert_eq!(AuthError::SignatureNonceUsed.code(), "SignatureNonceUsed");
         // Same nonce, other key; other nonce, same key.
         assert_eq!(cache.check_and_insert("ak2", "n1", T0 + 1, T0 + 1), Ok(()));
         assert_eq!(cache.check_and_insert("ak1", "n2", T0 + 1, T0 + 1), Ok(()));
@@ -186,10 +196,7 @@ mod tests {
         assert_eq!(cache.is_used("ak", "n", T0), Ok(()));
         assert!(cache.is_empty());
         cache.check_and_insert("ak", "n", T0, T0).unwrap();
-        assert_eq!(
-            cache.is_used("ak", "n", T0 + 900),
-            Err(AuthError::SignatureNonceUsed)
-        );
+        assert_eq!(cache.is_used("ak", "n", T0 + 900), Err(NonceError::Used));
         assert_eq!(cache.is_used("ak", "n", T0 + 901), Ok(()));
         assert_eq!(cache.is_used("other", "n", T0), Ok(()));
     }
@@ -200,7 +207,7 @@ mod tests {
         cache.check_and_insert("ak", "n", T0, T0).unwrap();
         assert_eq!(
             cache.check_and_insert("ak", "n", T0 + 900, T0 + 900),
-            Err(AuthError::SignatureNonceUsed)
+            Err(NonceError::Used)
         );
         // The rejected reuse did not refresh it.
         assert_eq!(
@@ -210,7 +217,7 @@ mod tests {
         // …and now it is remembered from T0 + 901.
         assert_eq!(
             cache.check_and_insert("ak", "n", T0 + 1801, T0 + 1801),
-            Err(AuthError::SignatureNonceUsed)
+            Err(NonceError::Used)
         );
         assert_eq!(
             cache.check_and_insert("ak", "n", T0 + 1802, T0 + 1802),
@@ -225,10 +232,25 @@ mod tests {
         cache.check_and_insert("ak", "n", T0, T0 + 900).unwrap();
         assert_eq!(
             cache.check_and_insert("ak", "n", T0 + 1800, T0 + 900),
-            Err(AuthError::SignatureNonceUsed)
+            Err(NonceError::Used)
         );
         assert_eq!(
             cache.check_and_insert("ak", "n", T0 + 1801, T0 + 1801),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn the_window_is_the_dialects() {
+        // Tencent: 300 s.
+        let cache = NonceCache::with_limits(300, 10);
+        cache.check_and_insert("id", "n", T0, T0).unwrap();
+        assert_eq!(
+            cache.check_and_insert("id", "n", T0 + 300, T0 + 300),
+            Err(NonceError::Used)
+        );
+        assert_eq!(
+            cache.check_and_insert("id", "n", T0 + 301, T0 + 301),
             Ok(())
         );
     }
@@ -239,7 +261,7 @@ mod tests {
         cache.check_and_insert("ak", "n", T0, T0).unwrap();
         assert_eq!(
             cache.check_and_insert("ak", "n", T0 - 5, T0 - 5),
-            Err(AuthError::SignatureNonceUsed)
+            Err(NonceError::Used)
         );
     }
 
@@ -279,20 +301,19 @@ mod tests {
 
     #[test]
     fn a_full_key_refuses_new_nonces_and_never_forgets_live_ones() {
-        let cache = NonceCache::with_max_per_key(3);
+        let cache = NonceCache::with_limits(900, 3);
         for (i, n) in ["a", "b", "c"].into_iter().enumerate() {
             let t = T0 + i as i64;
             cache.check_and_insert("ak", n, t, t).unwrap();
         }
         assert_eq!(
             cache.check_and_insert("ak", "d", T0 + 10, T0 + 10),
-            Err(AuthError::NonceLimitExceeded)
+            Err(NonceError::Full)
         );
-        assert_eq!(AuthError::NonceLimitExceeded.code(), "Throttling");
         // The oldest is still remembered.
         assert_eq!(
             cache.check_and_insert("ak", "a", T0 + 10, T0 + 10),
-            Err(AuthError::SignatureNonceUsed)
+            Err(NonceError::Used)
         );
         // Other keys have their own budget.
         assert_eq!(cache.check_and_insert("ak2", "a", T0 + 10, T0 + 10), Ok(()));
@@ -322,7 +343,7 @@ mod tests {
         assert_eq!(refused, 1, "the key's budget is full after 99,999 more");
         assert_eq!(
             cache.check_and_insert("ak", "captured", T0 + 2, T0),
-            Err(AuthError::SignatureNonceUsed)
+            Err(NonceError::Used)
         );
     }
 
