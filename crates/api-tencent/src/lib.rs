@@ -177,7 +177,8 @@ fn shape_err(e: ShapeError) -> ApiError {
 }
 
 /// Everything done to a request before its SecretId is looked up, callable without an engine
-/// (fuzz entry point). Cheap shape checks come first ([`wire::PAIR_LIMITS`] on the query and
+/// (fuzz entry point). Cheap checks come first: the documented request sizes
+/// ([`wire::MAX_GET_QUERY_BYTES`], [`wire::MAX_LEGACY_POST_BYTES`]), [`wire::PAIR_LIMITS`] on the query and
 /// the form body, [`wire::MAX_JSON_DEPTH`] on a JSON body), then the credentials
 /// ([`sig::parse_tc3`] / [`sig::parse_legacy`]), then the parameters are unflattened or
 /// parsed. None of it depends on whether a key exists.
@@ -186,6 +187,19 @@ pub fn parse_request(req: &RawRequest<'_>) -> Result<Parsed, ApiError> {
         return Err(ApiError::new(
             "UnsupportedProtocol",
             format!("HTTP method {} is not supported", req.method),
+        ));
+    }
+    let tc3 = header(req.headers, "authorization").is_some();
+    let too_large = if req.method == "GET" {
+        (req.raw_query.len() > wire::MAX_GET_QUERY_BYTES).then_some("a GET request's 32 KB")
+    } else {
+        (!tc3 && req.body.len() > wire::MAX_LEGACY_POST_BYTES)
+            .then_some("a legacy-signed POST request's 1 MB")
+    };
+    if let Some(limit) = too_large {
+        return Err(ApiError::new(
+            "RequestSizeLimitExceeded",
+            format!("The request exceeds {limit} size limit."),
         ));
     }
     let query = decode_pairs(req.raw_query.as_bytes());
@@ -202,7 +216,6 @@ pub fn parse_request(req: &RawRequest<'_>) -> Result<Parsed, ApiError> {
         bounds::check_json_depth(req.body, wire::MAX_JSON_DEPTH).map_err(shape_err)?;
     }
     let invalid = |m: String| ApiError::new("InvalidParameter", m);
-    let tc3 = header(req.headers, "authorization").is_some();
     // Legacy requests carry everything as parameters; TC3 requests carry the common ones as headers.
     if tc3 {
         let auth = sig::parse_tc3(req.headers).map_err(auth_err)?;

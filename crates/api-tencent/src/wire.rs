@@ -16,6 +16,12 @@ pub const MAX_INDEX: usize = 1000;
 /// Checked by one iterative pass before serde_json (whose own limit is 128) parses it.
 pub const MAX_JSON_DEPTH: usize = 16;
 
+/// Request sizes Tencent documents (API 3.0 "request structure"): a GET request at most
+/// 32 KB, a POST signed with the legacy HmacSHA1/HmacSHA256 at most 1 MB (TC3 POSTs may
+/// carry 10 MB; the listener's own body limit is lower). `RequestSizeLimitExceeded`.
+pub const MAX_GET_QUERY_BYTES: usize = 32 * 1024;
+pub const MAX_LEGACY_POST_BYTES: usize = 1024 * 1024;
+
 /// Shape limits on query/form parameters, checked before authentication
 /// (docs/hostile-input.md). The largest legitimate request (RunInstances with 20 data disks,
 /// tags, security groups) has a few hundred parameters, names under 64 bytes and values up to

@@ -101,13 +101,17 @@ const LEGACY: &str =
     "Action=DescribeZones&Version=2017-03-12&SecretId=x&Signature=x&Timestamp=1&Nonce=1";
 
 /// Regression (issue 10): this exact unauthenticated 40 KB GET killed the process (stack
-/// overflow in `unflatten`/`has_hole` and in dropping the JSON it built).
+/// overflow in `unflatten`/`has_hole` and in dropping the JSON it built). It is now refused by
+/// the documented 32 KB GET limit; a 30 KB one (15,000 parts) reaches the name checks.
 #[test]
 fn the_40kb_deep_get_is_refused_before_authentication() {
     let deep = format!("{LEGACY}&a{}=1", ".b".repeat(20_000));
     assert!(deep.len() > 40_000);
-    let replies = run_small_stack(vec![get(deep)]);
-    assert_eq!(error_code(&replies[0]), "UnknownParameter");
+    let under_32k = format!("{LEGACY}&a{}=1", ".b".repeat(15_000));
+    assert!(under_32k.len() < 32 * 1024);
+    let replies = run_small_stack(vec![get(deep), get(under_32k)]);
+    assert_eq!(error_code(&replies[0]), "RequestSizeLimitExceeded");
+    assert_eq!(error_code(&replies[1]), "UnknownParameter");
 }
 
 #[test]
@@ -122,12 +126,33 @@ fn every_oversized_shape_gets_a_tencent_error() {
         ("x-tc-version", "2017-03-12"),
         ("x-tc-timestamp", "1"),
     ];
+    let form = "application/x-www-form-urlencoded";
     let cases: Vec<(Req, &str)> = vec![
-        // 100,000 parameters.
-        (get(format!("{LEGACY}{many}")), "InvalidParameter"),
-        // A 1 MB value.
+        // 100,000 parameters (a 900 KB legacy POST, under its 1 MB limit).
         (
-            get(format!("{LEGACY}&UserData={}", "A".repeat(1 << 20))),
+            post(form, &[], format!("{LEGACY}{many}").into_bytes()),
+            "InvalidParameter",
+        ),
+        // Over the documented sizes: a 33 KB GET, a 1 MB + 1 legacy POST.
+        (
+            get(format!("{LEGACY}&UserData={}", "A".repeat(33 * 1024))),
+            "RequestSizeLimitExceeded",
+        ),
+        (
+            post(
+                form,
+                &[],
+                format!("{LEGACY}&UserData={}", "A".repeat(1 << 20)).into_bytes(),
+            ),
+            "RequestSizeLimitExceeded",
+        ),
+        // A 1 MB value in a TC3 form POST (TC3 may send 10 MB).
+        (
+            post(
+                form,
+                &tc3,
+                format!("UserData={}", "A".repeat(1 << 20)).into_bytes(),
+            ),
             "InvalidParameterValue",
         ),
         // A 10,000-byte name.
@@ -135,10 +160,10 @@ fn every_oversized_shape_gets_a_tencent_error() {
             get(format!("{LEGACY}&{}=1", "N".repeat(10_000))),
             "UnknownParameter",
         ),
-        // The same deep name in a legacy form POST.
+        // The 20,000-part name in a legacy form POST (40 KB, under 1 MB).
         (
             post(
-                "application/x-www-form-urlencoded",
+                form,
                 &[],
                 format!("{LEGACY}&a{}=1", ".b".repeat(20_000)).into_bytes(),
             ),
@@ -164,12 +189,17 @@ fn every_oversized_shape_gets_a_tencent_error() {
         ),
         // Index amplification: every pair asks for a 1001-entry list.
         (
-            get(format!(
-                "{LEGACY}{}",
-                (0..990)
-                    .map(|i| format!("&A.{i}.B.1000=x"))
-                    .collect::<String>()
-            )),
+            post(
+                form,
+                &[],
+                format!(
+                    "{LEGACY}{}",
+                    (0..990)
+                        .map(|i| format!("&A.{i}.B.1000=x"))
+                        .collect::<String>()
+                )
+                .into_bytes(),
+            ),
             "InvalidParameter",
         ),
     ];
