@@ -12,6 +12,7 @@
 
 pub mod aliyun;
 pub mod bounds;
+pub use bounds::ct_eq;
 pub mod nonce;
 
 /// `Credential`, `SignedHeaders` and `Signature` of an `Authorization` value after its
