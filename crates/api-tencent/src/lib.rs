@@ -128,7 +128,14 @@ fn is_form(headers: &[(String, String)]) -> bool {
 }
 
 pub fn decode_pairs(s: &[u8]) -> Vec<(String, String)> {
+    decode_at_most(s, usize::MAX)
+}
+
+/// The first `max` pairs of `s`; the rest is not decoded (a request with more than
+/// [`wire::PAIR_LIMITS`] allows is refused anyway).
+fn decode_at_most(s: &[u8], max: usize) -> Vec<(String, String)> {
     form_urlencoded::parse(s)
+        .take(max)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
@@ -202,11 +209,13 @@ pub fn parse_request(req: &RawRequest<'_>) -> Result<Parsed, ApiError> {
             format!("The request exceeds {limit} size limit."),
         ));
     }
-    let query = decode_pairs(req.raw_query.as_bytes());
+    // One pair past the limit is enough to refuse; the rest is never decoded.
+    let at_most = wire::PAIR_LIMITS.max_pairs.saturating_add(1);
+    let query = decode_at_most(req.raw_query.as_bytes(), at_most);
     bounds::check_pairs(&query, &wire::PAIR_LIMITS).map_err(shape_err)?;
     let form = req.method == "POST" && is_form(req.headers);
     let form_body = if form {
-        decode_pairs(req.body)
+        decode_at_most(req.body, at_most)
     } else {
         Vec::new()
     };
