@@ -29,8 +29,10 @@ pub struct Constraint {
     pub rule: Rule,
     /// The cloud's code for a violation …
     pub code: &'static str,
-    /// … unless the value is too long / too large / too many, when this code applies.
+    /// … unless the value is too long / too large / too many, when this code applies …
     pub code_high: Option<&'static str>,
+    /// … or too short / too small, when this one does.
+    pub code_low: Option<&'static str>,
     /// HTTP status of the error where the dialect has one (Alibaba); 0 where it has not.
     pub status: u16,
 }
@@ -41,6 +43,9 @@ impl Constraint {
         match v {
             Violation::TooLong { .. } | Violation::TooLarge { .. } | Violation::TooMany { .. } => {
                 self.code_high.unwrap_or(self.code)
+            }
+            Violation::TooShort { .. } | Violation::TooSmall { .. } => {
+                self.code_low.unwrap_or(self.code)
             }
             _ => self.code,
         }
@@ -253,6 +258,7 @@ mod tests {
         },
         code: "Bad",
         code_high: None,
+        code_low: None,
         status: 400,
     };
     const SIZE: Constraint = Constraint {
@@ -260,6 +266,7 @@ mod tests {
         rule: Rule::Int { min: 20, max: 100 },
         code: "Low",
         code_high: Some("High"),
+        code_low: None,
         status: 404,
     };
     const DISKS: Constraint = Constraint {
@@ -267,6 +274,7 @@ mod tests {
         rule: Rule::Count { max: 16 },
         code: "TooMany",
         code_high: None,
+        code_low: None,
         status: 400,
     };
 
