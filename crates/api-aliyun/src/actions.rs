@@ -549,6 +549,7 @@ fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .as_ref()
         .and_then(|n| engine.key_pair_by_name(&ctx.principal, n))
         .map(|k| k.id);
+    params::check_count(&params::TAGS, p.max_index("Tag"))?;
     let tags: Vec<(String, Option<String>)> = p
         .groups("Tag")
         .into_iter()
