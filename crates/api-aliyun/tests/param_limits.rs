@@ -411,7 +411,7 @@ async fn a_token_whose_instance_was_deleted_creates_anew() {
     wait(&api, |n| n == 1, &first, "Stopped").await;
     let (status, v) = call(&api, "DeleteInstance", &[("InstanceId", first.clone())]).await;
     assert_eq!(status, 200, "{v}");
-    for _ in 0..500 {
+    for _ in 0..3000 {
         if count(&api).await == 0 {
             break;
         }
@@ -433,7 +433,7 @@ async fn a_token_whose_instance_was_deleted_creates_anew() {
 }
 
 async fn wait(api: &Api, total: impl Fn(u64) -> bool, id: &str, status: &str) {
-    for _ in 0..500 {
+    for _ in 0..3000 {
         let (_, v) = call(
             api,
             "DescribeInstances",

@@ -108,7 +108,7 @@ fn fault(r: &Resp) -> (u16, &str, &str) {
 }
 
 async fn wait_status(api: &OpenStackApi, t: &str, id: &str, status: &str) -> Value {
-    for _ in 0..500 {
+    for _ in 0..3000 {
         let r = call(
             api,
             "GET",

@@ -261,7 +261,7 @@ async fn a_token_whose_instance_was_deleted_launches_anew() {
         .to_string();
     let again = call(&api, "RunInstances", &body).await;
     assert_eq!(again["Response"]["InstanceIdSet"], json!([first]));
-    for _ in 0..500 {
+    for _ in 0..3000 {
         let v = call(&api, "DescribeInstances", &json!({"InstanceIds": [first]})).await;
         if v["Response"]["InstanceSet"][0]["InstanceState"] == "RUNNING" {
             break;
@@ -270,7 +270,7 @@ async fn a_token_whose_instance_was_deleted_launches_anew() {
     }
     let v = call(&api, "TerminateInstances", &json!({"InstanceIds": [first]})).await;
     assert!(v["Response"]["Error"].is_null(), "{v}");
-    for _ in 0..500 {
+    for _ in 0..3000 {
         if total(&api).await == 0 {
             break;
         }

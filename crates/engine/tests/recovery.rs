@@ -164,7 +164,7 @@ fn client_token_of_deleted_instances_launches_anew() {
         )
         .await
         .unwrap();
-        for _ in 0..500 {
+        for _ in 0..3000 {
             if e.instance(id).is_none() {
                 break;
             }
