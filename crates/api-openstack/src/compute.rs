@@ -193,6 +193,8 @@ const fn nova_text(
 
 const SERVER_NAME: Constraint = nova_text("name", 1, 255, Some(nova_name));
 const SERVER_DESCRIPTION: Constraint = nova_text("description", 0, 255, None);
+/// `lock` action's `locked_reason` (2.73+).
+const LOCKED_REASON: Constraint = nova_text("locked_reason", 0, 255, None);
 const METADATA_KEY: Constraint = nova_text("metadata", 1, 255, None);
 const METADATA_VALUE: Constraint = nova_text("metadata", 0, 255, None);
 /// The default `metadata_items` quota.
@@ -209,6 +211,7 @@ const METADATA_ITEMS: Constraint = Constraint {
 const LIMITS: &[Constraint] = &[
     SERVER_NAME,
     SERVER_DESCRIPTION,
+    LOCKED_REASON,
     METADATA_KEY,
     METADATA_VALUE,
     METADATA_ITEMS,
@@ -983,7 +986,9 @@ impl Nova<'_> {
                     Value::Null => String::new(),
                     Value::Object(m) => {
                         check_keys(m, &["locked_reason"])?;
-                        opt_str(m, "locked_reason")?.unwrap_or("").to_string()
+                        let r = opt_str(m, "locked_reason")?;
+                        check_field(&LOCKED_REASON, r)?;
+                        r.unwrap_or("").to_string()
                     }
                     _ => {
                         return Err(Fault::bad_request(

@@ -227,7 +227,27 @@ async fn server_fields_within_their_limits() {
     )
     .await;
     assert_eq!(r.status, 400, "{}", r.body);
-    let s = call(&api, "GET", &path, &h, None).await;
+    let h73 = [
+        ("x-auth-token", t.as_str()),
+        ("x-openstack-nova-api-version", "2.73"),
+    ];
+    for reason in ["r".repeat(256), "bell\u{7}".to_string()] {
+        let r = call(
+            &api,
+            "POST",
+            &action,
+            &h73,
+            Some(json!({"lock": {"locked_reason": reason}})),
+        )
+        .await;
+        assert_eq!(r.status, 400, "{}", r.body);
+    }
+    let s = call(&api, "GET", &path, &h73, None).await;
+    assert_eq!(
+        s.body["server"]["locked"],
+        json!(false),
+        "a refused lock locked"
+    );
     assert_eq!(s.body["server"]["name"], json!("n".repeat(255)));
     assert_eq!(
         s.body["server"]["status"],
