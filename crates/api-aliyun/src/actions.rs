@@ -369,6 +369,7 @@ async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     params::check_text(host_name_rule(image_os), "HostName", host_name.as_deref())?;
     let description = p.text(&params::DESCRIPTION)?;
     let client_token = p.text(&params::CLIENT_TOKEN)?;
+    p.text(&params::USER_DATA)?;
     p.int(&params::BANDWIDTH_OUT, 0)?;
     let tags = tags(p)?;
     let disks = p.groups("DataDisk");
@@ -751,6 +752,7 @@ async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     // Every limit before any change: a refused request changes nothing.
     let name = p.text(&params::INSTANCE_NAME)?;
     let description = p.text(&params::DESCRIPTION)?;
+    p.text(&params::USER_DATA)?;
     let uuid = one_instance(engine, ctx, p)?;
     let host_name = p.opt("HostName");
     params::check_text(

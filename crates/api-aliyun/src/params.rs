@@ -112,6 +112,22 @@ pub const TAG_VALUE: Constraint = text(
     Some(no_url_prefix),
     "InvalidTagValue.Malformed",
 );
+fn user_data_shape(s: &str) -> bool {
+    limits::base64_decoded_len(s).is_some_and(|n| n <= 32 * 1024)
+}
+/// UserData: base64 of at most 32 KiB.
+pub const USER_DATA: Constraint = Constraint {
+    param: "UserData",
+    rule: Rule::Text {
+        min: 0,
+        max: limits::base64_len(32 * 1024),
+        shape: Some(user_data_shape),
+    },
+    code: "InvalidUserData.Base64FormatInvalid",
+    code_high: Some("InvalidUserData.SizeExceeded"),
+    code_low: None,
+    status: 400,
+};
 pub const AMOUNT: Constraint = int("Amount", 1, 100, "InvalidParameter");
 pub const BANDWIDTH_OUT: Constraint = int(
     "InternetMaxBandwidthOut",
@@ -160,6 +176,7 @@ pub const LIMITS: &[Constraint] = &[
     KEY_PAIR_NAME,
     TAG_KEY,
     TAG_VALUE,
+    USER_DATA,
     AMOUNT,
     BANDWIDTH_OUT,
     DATA_DISK_SIZE,
@@ -414,6 +431,9 @@ mod limit_tests {
     #[test]
     fn every_row_at_its_boundaries() {
         for c in LIMITS {
+            if c.param == "UserData" {
+                continue; // base64: its own test below
+            }
             let cases = limits::boundary_cases(c, fill(c));
             if let Rule::Count { max } = c.rule {
                 assert!(check_count(c, max).is_ok());
@@ -468,6 +488,22 @@ mod limit_tests {
         ] {
             assert_eq!(limits::check_text(c, v), Ok(()), "{v}");
         }
+    }
+
+    #[test]
+    fn user_data_is_base64_of_at_most_32_kib() {
+        let full = format!("{}==", "A".repeat(limits::base64_len(32 * 1024) - 2));
+        assert!(limits::check_text(&USER_DATA, &full).is_ok());
+        let code = |v: &str| {
+            reject(
+                &USER_DATA,
+                "UserData",
+                limits::check_text(&USER_DATA, v).unwrap_err(),
+            )
+            .code
+        };
+        assert_eq!(code(&format!("{full}AAAA")), "InvalidUserData.SizeExceeded");
+        assert_eq!(code("not base64"), "InvalidUserData.Base64FormatInvalid");
     }
 
     #[test]

@@ -269,6 +269,16 @@ fn cases() -> Vec<Case> {
             "InvalidTagValue.Malformed",
         ),
         (
+            vec![("UserData", "not base64".into())],
+            400,
+            "InvalidUserData.Base64FormatInvalid",
+        ),
+        (
+            vec![("UserData", "A".repeat(43_696))],
+            400,
+            "InvalidUserData.SizeExceeded",
+        ),
+        (
             vec![("InternetMaxBandwidthOut", "101".into())],
             400,
             "InvalidInternetMaxBandwidthOut.Malformed",

@@ -137,6 +137,25 @@ const KEY_NAME: Constraint = Constraint {
 const TAG_KEY: Constraint = text("Tags.N.Key", 1, 127, None, "InvalidParameterValue", None);
 const TAG_VALUE: Constraint = text("Tags.N.Value", 0, 255, None, "InvalidParameterValue", None);
 const INSTANCE_COUNT: Constraint = int("InstanceCount", 1, 500, "InvalidParameterValue.Range");
+/// MinCount: a positive integer not above InstanceCount (checked against it too).
+const MIN_COUNT: Constraint = int(
+    "MinCount",
+    1,
+    500,
+    "InvalidParameterValue.InvalidParameterMinCount",
+);
+/// UserData: base64 of at most 16 KiB.
+fn user_data_shape(s: &str) -> bool {
+    limits::base64_decoded_len(s).is_some_and(|n| n <= 16 * 1024)
+}
+const USER_DATA: Constraint = text(
+    "UserData",
+    0,
+    limits::base64_len(16 * 1024),
+    Some(user_data_shape),
+    "InvalidParameterValue.InvalidUserDataFormat",
+    Some("InvalidParameterValue.TooLong"),
+);
 /// Codes and parse bounds of disk sizes; the range itself is the disk type's (DISK_RANGES).
 const SYSTEM_DISK_SIZE: Constraint = int(
     "SystemDisk.DiskSize",
@@ -176,6 +195,8 @@ pub(crate) const LIMITS: &[Constraint] = &[
     TAG_KEY,
     TAG_VALUE,
     INSTANCE_COUNT,
+    MIN_COUNT,
+    USER_DATA,
     SYSTEM_DISK_SIZE,
     DATA_DISK_SIZE,
     DATA_DISKS,
@@ -757,6 +778,17 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
     // Documented limits, before anything is looked up.
     let count = r.instance_count.map(|c| c.0).unwrap_or(1);
     check_int(&INSTANCE_COUNT, "InstanceCount", count)?;
+    if let Some(min) = r.min_count.map(|m| m.0) {
+        check_int(&MIN_COUNT, "MinCount", min)?;
+        if min > count {
+            return Err(reject(
+                &MIN_COUNT,
+                "MinCount",
+                Violation::TooLarge { max: count },
+            ));
+        }
+    }
+    check_text(&USER_DATA, "UserData", r.user_data.as_deref())?;
     check_text(&INSTANCE_NAME, "InstanceName", r.instance_name.as_deref())?;
     let image_os = catalog::image(&image_id).map(|i| i.os);
     check_text(host_name_rule(image_os), "HostName", r.host_name.as_deref())?;
@@ -1359,6 +1391,9 @@ mod limit_tests {
                 assert_eq!(e.code, c.code, "{}", c.param);
                 continue;
             }
+            if c.param == "UserData" {
+                continue; // base64: its own test below
+            }
             let cases = limits::boundary_cases(c, "ab");
             assert!(!cases.is_empty());
             for (value, ok) in cases {
@@ -1417,6 +1452,33 @@ mod limit_tests {
         );
         assert!(limits::check_text(&HOST_NAME_LINUX, &"h".repeat(60)).is_ok());
         assert!(limits::check_text(&HOST_NAME_WINDOWS, &"h".repeat(16)).is_err());
+    }
+
+    #[test]
+    fn user_data_is_base64_of_at_most_16_kib() {
+        // 16 KiB = 5461 groups of 3 bytes and 1 byte more: 21,846 characters and "==".
+        let full = format!("{}==", "A".repeat(limits::base64_len(16 * 1024) - 2));
+        assert!(limits::check_text(&USER_DATA, &full).is_ok());
+        let code = |v: &str| {
+            reject(
+                &USER_DATA,
+                "UserData",
+                limits::check_text(&USER_DATA, v).unwrap_err(),
+            )
+            .code
+        };
+        assert_eq!(
+            code(&format!("{full}AAAA")),
+            "InvalidParameterValue.TooLong"
+        );
+        // One byte more fits the length but not the size.
+        let over = "A".repeat(limits::base64_len(16 * 1024));
+        assert_eq!(code(&over), "InvalidParameterValue.InvalidUserDataFormat");
+        assert_eq!(
+            code("not base64!"),
+            "InvalidParameterValue.InvalidUserDataFormat"
+        );
+        assert!(limits::check_text(&USER_DATA, "aGk=").is_ok());
     }
 
     #[test]

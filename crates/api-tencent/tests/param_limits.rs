@@ -177,6 +177,18 @@ async fn documented_limits_answer_their_codes_and_create_nothing() {
         (json!({"InstanceCount": 0}), "InvalidParameterValue.Range"),
         (json!({"InstanceCount": 501}), "InvalidParameterValue.Range"),
         (
+            json!({"InstanceCount": 2, "MinCount": 3}),
+            "InvalidParameterValue.InvalidParameterMinCount",
+        ),
+        (
+            json!({"UserData": "not base64!"}),
+            "InvalidParameterValue.InvalidUserDataFormat",
+        ),
+        (
+            json!({"UserData": "A".repeat(21_852)}),
+            "InvalidParameterValue.TooLong",
+        ),
+        (
             json!({"InstanceName": "n".repeat(129)}),
             "InvalidInstanceName.TooLong",
         ),

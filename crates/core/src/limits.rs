@@ -206,6 +206,31 @@ pub fn windows_host_name(s: &str) -> bool {
     host_name(s, true)
 }
 
+/// The decoded size of standard, padded base64 text; `None` if it is not that.
+pub fn base64_decoded_len(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    if !b.len().is_multiple_of(4) {
+        return None;
+    }
+    let pad = b.iter().rev().take_while(|c| **c == b'=').count();
+    if pad > 2 {
+        return None;
+    }
+    let body = &b[..b.len() - pad];
+    if !body
+        .iter()
+        .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+    {
+        return None;
+    }
+    Some(b.len() / 4 * 3 - pad)
+}
+
+/// Characters needed to carry `bytes` bytes in padded base64.
+pub const fn base64_len(bytes: usize) -> usize {
+    bytes.div_ceil(3) * 4
+}
+
 /// Only ASCII (idempotency tokens).
 pub fn ascii(s: &str) -> bool {
     s.is_ascii()
@@ -352,6 +377,19 @@ mod tests {
         ] {
             assert_eq!(host_name(h, win), ok, "{h} windows={win}");
         }
+    }
+
+    #[test]
+    fn base64_sizes() {
+        assert_eq!(base64_decoded_len(""), Some(0));
+        assert_eq!(base64_decoded_len("aGk="), Some(2));
+        assert_eq!(base64_decoded_len("aGVsbG8h"), Some(6));
+        assert_eq!(base64_decoded_len("aGk"), None);
+        assert_eq!(base64_decoded_len("a=Gk"), None);
+        assert_eq!(base64_decoded_len("a==="), None);
+        assert_eq!(base64_decoded_len("aG k"), None);
+        assert_eq!(base64_len(16384), 21848);
+        assert_eq!(base64_len(32768), 43692);
     }
 
     #[test]
