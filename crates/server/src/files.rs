@@ -76,7 +76,7 @@ pub fn raise_nofile() -> Option<u64> {
             }
         }
     }
-    Some(lim.rlim_cur as u64)
+    Some(lim.rlim_cur)
 }
 
 /// File descriptors kept back from the connection cap: the store, logs, qemu files, DNS.

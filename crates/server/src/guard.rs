@@ -3,7 +3,7 @@
 //! request is written in, judged from its head alone (no body is read to refuse one).
 
 use crate::limits::Limits;
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
@@ -122,6 +122,15 @@ impl Refusal {
     }
 }
 
+/// Status, content type, body, metrics code, request-id header.
+type Shape = (
+    u16,
+    &'static str,
+    Vec<u8>,
+    &'static str,
+    Option<(&'static str, String)>,
+);
+
 /// The refusal in the dialect's own shape: Tencent `RequestLimitExceeded` /
 /// `RequestSizeLimitExceeded` in its HTTP-200 envelope; Alibaba `Throttling` (400) /
 /// `InvalidParameter` (413); Nova `overLimit` and Keystone's error envelope with 429 / 413;
@@ -129,13 +138,7 @@ impl Refusal {
 pub fn refuse(dialect: Dialect, refusal: Refusal) -> (Response, &'static str) {
     let message = refusal.message();
     let throttled = refusal == Refusal::Throttled;
-    let (status, content_type, body, code, request_id_header): (
-        u16,
-        &'static str,
-        Vec<u8>,
-        &'static str,
-        Option<(&'static str, String)>,
-    ) = match dialect {
+    let (status, content_type, body, code, request_id_header): Shape = match dialect {
         Dialect::Tencent => {
             let code = if throttled {
                 "RequestLimitExceeded"
@@ -283,9 +286,7 @@ pub async fn layer(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
             );
         }
     };
-    let resp = next
-        .run(Request::from_parts(parts, Body::from(Bytes::from(body))))
-        .await;
+    let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     drop(permit);
     resp
 }
@@ -323,7 +324,8 @@ mod tests {
 
     #[test]
     fn classifies_from_the_head() {
-        let cases: &[(&str, &[(&'static str, &str)], Dialect)] = &[
+        type Case<'a> = (&'a str, &'a [(&'static str, &'a str)], Dialect);
+        let cases: &[Case] = &[
             ("/", &[("x-tc-action", "DescribeZones")], Dialect::Tencent),
             (
                 "/?Action=DescribeZones&Version=2017-03-12",
