@@ -451,6 +451,26 @@ fn oversize_bodies_get_each_dialects_shape() {
 }
 
 #[test]
+fn a_body_that_never_comes_is_cut_off_by_the_body_timeout() {
+    let srv = start(&[("NUBIS_BODY_TIMEOUT", "1s")], None, None);
+    let mut s = connect(&srv.addr);
+    s.write_all(
+        b"POST / HTTP/1.1\r\nHost: x\r\nX-TC-Action: DescribeInstances\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .expect("write");
+    let r = read_reply(&mut s);
+    assert_eq!(r.status, 408);
+    assert!(closed_by_server(&mut s, Duration::from_secs(5)));
+    assert!(
+        metric(
+            &srv.addr,
+            "nubis_connections_timed_out_total{phase=\"body\"}"
+        ) >= 1.0
+    );
+    assert_eq!(get(&srv.addr, "/healthz").status, 200);
+}
+
+#[test]
 fn junk_action_names_do_not_grow_metrics() {
     let srv = start(&[], None, None);
     let a = srv.addr.as_str();
