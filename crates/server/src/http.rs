@@ -350,3 +350,40 @@ async fn dispatch(
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_come_from_known_sets() {
+        assert_eq!(
+            action_label("tencent", "DescribeInstances"),
+            "DescribeInstances"
+        );
+        assert_eq!(action_label("tencent", "DescribeInstancez"), OTHER);
+        assert_eq!(action_label("aliyun", "DeleteInstance"), "DeleteInstance");
+        assert_eq!(action_label("aliyun", "RebootInstances\n"), OTHER);
+        assert_eq!(
+            action_label("openstack", "server.action.reboot"),
+            "server.action.reboot"
+        );
+        assert_eq!(action_label("openstack", "server.action.evil"), OTHER);
+        assert_eq!(action_label("other", "DescribeInstances"), OTHER);
+
+        assert_eq!(code_label("test", "InvalidParameter"), "InvalidParameter");
+        assert_eq!(code_label("test", "Bad Code"), OTHER);
+        assert_eq!(code_label("test", &"A".repeat(81)), OTHER);
+        let distinct: std::collections::HashSet<&str> = (0..300)
+            .map(|i| code_label("flood", &format!("Code{i}")))
+            .collect();
+        assert_eq!(
+            distinct.len(),
+            MAX_CODES_PER_DIALECT + 1,
+            "the cap, plus other"
+        );
+        assert!(distinct.contains(OTHER));
+        // Another dialect's cap is its own.
+        assert_eq!(code_label("test", "InvalidParameter"), "InvalidParameter");
+    }
+}
