@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -132,6 +132,29 @@ struct Cli {
     /// Seed for the random choice of instances and offsets (default: random).
     #[arg(long)]
     seed: Option<u64>,
+
+    /// slow-clients: connections held open beside the measured traffic (re-opened whenever
+    /// the server drops one).
+    #[arg(long, default_value_t = 1000)]
+    slow_connections: usize,
+
+    /// slow-clients: what the held connections do.
+    #[arg(long, value_enum, default_value_t = SlowKind::Mixed)]
+    slow_kind: SlowKind,
+
+    /// slow-clients: how often a dripping connection sends one more byte of its head.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    drip_every: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum SlowKind {
+    /// Connect and send nothing.
+    Idle,
+    /// Send half a request head, then one byte per --drip-every (slowloris).
+    Drip,
+    /// Half idle, half dripping.
+    Mixed,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -146,6 +169,9 @@ enum Scenario {
     BaselineHealthz,
     /// baseline-healthz, describe-by-id, describe-filter-page, reboot, in that order.
     All,
+    /// describe-by-id unloaded, then again while --slow-connections idle or slowloris
+    /// connections are held open: the kept throughput and how many the server dropped.
+    SlowClients,
 }
 
 impl Scenario {
@@ -156,6 +182,7 @@ impl Scenario {
             Scenario::Reboot => "reboot",
             Scenario::BaselineHealthz => "baseline-healthz",
             Scenario::All => "all",
+            Scenario::SlowClients => "slow-clients",
         }
     }
 
@@ -167,6 +194,7 @@ impl Scenario {
                 Scenario::DescribeFilterPage,
                 Scenario::Reboot,
             ],
+            Scenario::SlowClients => vec![Scenario::DescribeById],
             s => vec![s],
         }
     }
@@ -838,7 +866,7 @@ fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
         Scenario::Reboot => s
             .signer
             .tc3("RebootInstances", &json!({"InstanceIds": [random_id(rng)]})),
-        Scenario::All => unreachable!("expanded before running"),
+        Scenario::All | Scenario::SlowClients => unreachable!("expanded before running"),
     }
 }
 
@@ -1126,6 +1154,9 @@ async fn run(cli: &Cli, target: &str, server_pid: Option<u32>) -> Result<()> {
     };
     let ids = Arc::new(fleet.ids);
     let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
+    if cli.scenario == Scenario::SlowClients {
+        return slow_clients(cli, &signer, &ids, server_pid, seed).await;
+    }
     let mut results = Vec::new();
     for &scenario in &scenarios {
         for &concurrency in &cli.concurrency {
@@ -1165,6 +1196,240 @@ async fn run(cli: &Cli, target: &str, server_pid: Option<u32>) -> Result<()> {
     Ok(())
 }
 
+// ---------------------------------------------------------------------------------------
+// slow-clients: held idle / slowloris connections beside the measured traffic.
+
+#[derive(Default)]
+struct SlowStats {
+    /// Connections opened (first opens and re-opens).
+    opened: AtomicU64,
+    /// Connections the server closed.
+    dropped: AtomicU64,
+    /// Failed connects (refused, timed out, out of fds).
+    connect_errors: AtomicU64,
+    /// Connections open right now.
+    open: AtomicU64,
+}
+
+/// One held connection slot: connect, stall (send nothing, or drip a never-ending head),
+/// and when the server closes it, count the drop and connect again, until `stop`.
+async fn slow_client(
+    host: String,
+    drip: bool,
+    drip_every: Duration,
+    stats: Arc<SlowStats>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while !*stop.borrow() {
+        let connect = tokio::time::timeout(
+            Duration::from_secs(5),
+            tokio::net::TcpStream::connect(&host),
+        );
+        let mut s = match connect.await {
+            Ok(Ok(s)) => s,
+            _ => {
+                stats.connect_errors.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        stats.opened.fetch_add(1, Ordering::Relaxed);
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        let head = format!(
+            "POST / HTTP/1.1\r\nHost: {host}\r\nX-TC-Action: DescribeInstances\r\nX-Slow: "
+        );
+        let mut alive = !drip || s.write_all(head.as_bytes()).await.is_ok();
+        let mut buf = [0u8; 512];
+        let mut tick = tokio::time::interval(drip_every);
+        tick.tick().await;
+        while alive {
+            tokio::select! {
+                r = s.read(&mut buf) => {
+                    // EOF or reset: the server dropped us (a reply would also end the stall).
+                    if !matches!(r, Ok(n) if n > 0) {
+                        alive = false;
+                    }
+                }
+                _ = tick.tick(), if drip => {
+                    if s.write_all(b"a").await.is_err() {
+                        alive = false;
+                    }
+                }
+                _ = stop.changed() => break,
+            }
+        }
+        stats.open.fetch_sub(1, Ordering::Relaxed);
+        if !alive {
+            stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// A counter from the server's /metrics (summed over the lines that start with `prefix`).
+async fn server_counter(signer: &Signer, prefix: &str) -> Option<f64> {
+    let mut conn = Conn::new(&signer.host);
+    let req = Request::get("/metrics")
+        .header(header::HOST, &signer.host)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let (status, body) = conn.send(req).await.ok()?;
+    if status != StatusCode::OK {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    Some(
+        text.lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum(),
+    )
+}
+
+#[derive(Serialize)]
+struct SlowReport {
+    slow_connections: usize,
+    slow_kind: String,
+    unloaded: ScenarioResult,
+    loaded: ScenarioResult,
+    /// loaded req/s ÷ unloaded req/s.
+    kept: f64,
+    /// Held connections open when the loaded measurement started.
+    open_at_start: u64,
+    /// During the loaded measurement (warm-up included): connections the server closed, and
+    /// re-opens.
+    dropped: u64,
+    reopened: u64,
+    connect_errors: u64,
+    /// The server's own count of connections it closed for a header or idle timeout during
+    /// the loaded measurement (from /metrics).
+    server_timed_out: Option<f64>,
+}
+
+async fn slow_clients(
+    cli: &Cli,
+    signer: &Arc<Signer>,
+    ids: &Arc<Vec<String>>,
+    server_pid: Option<u32>,
+    seed: u64,
+) -> Result<()> {
+    let concurrency = cli.concurrency.first().copied().unwrap_or(32);
+    let scenario = Scenario::DescribeById;
+    eprintln!("slow-clients: {} unloaded ×{concurrency}", scenario.name());
+    let unloaded = run_scenario(cli, signer, ids, scenario, concurrency, server_pid, seed).await?;
+    if !cli.json {
+        println!("{}", line(&unloaded));
+    }
+
+    let stats = Arc::new(SlowStats::default());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut holders = Vec::new();
+    for i in 0..cli.slow_connections {
+        let drip = match cli.slow_kind {
+            SlowKind::Idle => false,
+            SlowKind::Drip => true,
+            SlowKind::Mixed => i % 2 == 1,
+        };
+        holders.push(tokio::spawn(slow_client(
+            signer.host.clone(),
+            drip,
+            cli.drip_every,
+            stats.clone(),
+            stop_rx.clone(),
+        )));
+    }
+    // Wait until (nearly) all are open, at most 10 s.
+    let ramp = Instant::now();
+    while (stats.open.load(Ordering::Relaxed) as usize) < cli.slow_connections * 95 / 100
+        && ramp.elapsed() < Duration::from_secs(10)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let open_at_start = stats.open.load(Ordering::Relaxed);
+    eprintln!(
+        "slow-clients: {open_at_start} of {} held connections open ({:?} {:?}); {} loaded ×{concurrency}",
+        cli.slow_connections,
+        cli.slow_kind,
+        ramp.elapsed(),
+        scenario.name()
+    );
+    let timed_out = "nubis_connections_timed_out_total";
+    let server_before = server_counter(signer, timed_out).await;
+    let (d0, o0, e0) = (
+        stats.dropped.load(Ordering::Relaxed),
+        stats.opened.load(Ordering::Relaxed),
+        stats.connect_errors.load(Ordering::Relaxed),
+    );
+    let mut loaded =
+        run_scenario(cli, signer, ids, scenario, concurrency, server_pid, seed).await?;
+    loaded.scenario = "describe-by-id+slow";
+    let (d1, o1, e1) = (
+        stats.dropped.load(Ordering::Relaxed),
+        stats.opened.load(Ordering::Relaxed),
+        stats.connect_errors.load(Ordering::Relaxed),
+    );
+    let server_after = server_counter(signer, timed_out).await;
+    let _ = stop_tx.send(true);
+    for h in holders {
+        let _ = h.await;
+    }
+    let report = SlowReport {
+        slow_connections: cli.slow_connections,
+        slow_kind: format!("{:?}", cli.slow_kind).to_lowercase(),
+        kept: loaded.req_per_s / unloaded.req_per_s.max(1e-9),
+        open_at_start,
+        dropped: d1 - d0,
+        reopened: o1 - o0,
+        connect_errors: e1 - e0,
+        server_timed_out: match (server_before, server_after) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        },
+        unloaded,
+        loaded,
+    };
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("{}", line(&report.loaded));
+    println!(
+        "slow-clients: kept {:.0}% of the unloaded throughput ({:.0} → {:.0} req/s) with {} {} connections held ({} open at the start); during the loaded run the server dropped {} of them ({} re-opened, {} connect errors; server-side timeouts: {})",
+        100.0 * report.kept,
+        report.unloaded.req_per_s,
+        report.loaded.req_per_s,
+        report.slow_connections,
+        report.slow_kind,
+        report.open_at_start,
+        report.dropped,
+        report.reopened,
+        report.connect_errors,
+        report
+            .server_timed_out
+            .map_or_else(|| "n/a".to_string(), |v| format!("{v:.0}")),
+    );
+    println!();
+    println!("{TABLE_HEADER}");
+    println!("{}", table_row(&report.unloaded));
+    println!("{}", table_row(&report.loaded));
+    Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one: a thousand held connections need it.
+fn raise_nofile() {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain syscalls on a stack value of the right type.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}
+
 async fn main_async(cli: Cli) -> Result<()> {
     if cli.concurrency.contains(&0) {
         bail!("--concurrency must be at least 1");
@@ -1189,6 +1454,8 @@ async fn main_async(cli: Cli) -> Result<()> {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // The spawned server inherits it too.
+    raise_nofile();
     let mut rt = tokio::runtime::Builder::new_multi_thread();
     rt.enable_all();
     if let Some(n) = cli.threads {

@@ -38,6 +38,33 @@ impl ApiError {
     }
 }
 
+/// An Alibaba RequestId: an upper-case UUID.
+pub fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
+
+/// The error body, `{"RequestId","HostId","Code","Message","Recommend"}`, as JSON or (with
+/// `Format=XML`) as `<Error>…</Error>`: (content type, bytes). The listener uses it too, for
+/// refusals made before a request reaches [`crate::AliyunApi`] (throttling, oversize bodies).
+pub fn render(e: &ApiError, request_id: &str, xml: bool) -> (&'static str, Vec<u8>) {
+    let recommend = format!(
+        "https://api.aliyun.com/troubleshoot?q={}&product=Ecs",
+        e.code
+    );
+    let v = serde_json::json!({"RequestId": request_id, "HostId": crate::HOST_ID, "Code": e.code, "Message": e.message, "Recommend": recommend});
+    if xml {
+        (
+            "text/xml;charset=utf-8",
+            crate::render::xml("Error", &v).into_bytes(),
+        )
+    } else {
+        (
+            "application/json;charset=utf-8",
+            serde_json::to_vec(&v).expect("a JSON object of strings serializes"),
+        )
+    }
+}
+
 pub fn map(e: DomainError) -> ApiError {
     let msg = e.to_string();
     let (status, code): (u16, &str) = match &e {

@@ -187,8 +187,7 @@ impl AliyunApi {
     }
 
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
-        // Alibaba RequestIds are upper-case UUIDs.
-        let request_id = uuid::Uuid::new_v4().to_string().to_uppercase();
+        let request_id = errors::new_request_id();
         let mut action = String::new();
         let all: Vec<(String, String)> = req.query.iter().chain(req.form).cloned().collect();
         let xml = all
@@ -197,37 +196,29 @@ impl AliyunApi {
         let result = self
             .handle_inner(&req, &all, &request_id, &mut action)
             .await;
-        let (status, mut value, error) = match result {
+        let (status, content_type, body, error) = match result {
             Ok(mut map) => {
                 map.insert("RequestId".into(), Value::String(request_id.clone()));
-                (200, Value::Object(map), None)
+                let value = Value::Object(map);
+                let (content_type, body) = if xml {
+                    (
+                        "text/xml;charset=utf-8",
+                        render::xml(&format!("{action}Response"), &value).into_bytes(),
+                    )
+                } else {
+                    (
+                        "application/json;charset=utf-8",
+                        serde_json::to_vec(&value).expect("json"),
+                    )
+                };
+                (200, content_type, body, None)
             }
             Err(e) => {
-                let recommend = format!(
-                    "https://api.aliyun.com/troubleshoot?q={}&product=Ecs",
-                    e.code
-                );
-                let v = serde_json::json!({"RequestId": request_id, "HostId": HOST_ID, "Code": e.code, "Message": e.message, "Recommend": recommend});
-                (e.status, v, Some(e.code))
+                let (content_type, body) = errors::render(&e, &request_id, xml);
+                (e.status, content_type, body, Some(e.code))
             }
         };
         let retry_after = error.as_deref() == Some("Throttling");
-        let (content_type, body) = if xml {
-            let root = if error.is_some() {
-                "Error".to_string()
-            } else {
-                format!("{action}Response")
-            };
-            (
-                "text/xml;charset=utf-8",
-                render::xml(&root, &value).into_bytes(),
-            )
-        } else {
-            (
-                "application/json;charset=utf-8",
-                serde_json::to_vec(&std::mem::take(&mut value)).expect("json"),
-            )
-        };
         Reply {
             request_id,
             action,

@@ -62,6 +62,29 @@ pub fn fault_name(status: u16) -> &'static str {
     }
 }
 
+/// Keystone's error envelope, `{"error":{"code","title","message"}}` (keystone/exception.py
+/// titles). The listener uses it for refusals made before a request reaches the dialect
+/// (throttling, oversize bodies).
+pub fn keystone_body(status: u16, message: &str) -> Value {
+    let title = match status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        409 => "Conflict",
+        413 => "Request Entity Too Large",
+        429 => "Too Many Requests",
+        _ => "Internal Server Error",
+    };
+    json!({"error": {"code": status, "title": title, "message": message}})
+}
+
+/// Glance's (webob's) plain-text error body: `"<status> <reason>\n\n<message>\n\n   "`.
+pub fn glance_text(status: u16, reason: &str, message: &str) -> String {
+    format!("{status} {reason}\n\n{message}\n\n   ")
+}
+
 /// Domain error → Nova fault. `server` is the UUID the request named (domain errors carry
 /// the canonical record's Tencent ID, which a Nova client has never seen).
 pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {

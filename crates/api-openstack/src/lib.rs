@@ -26,6 +26,48 @@ pub use tokens::{TOKEN_TTL_SECS, Token};
 /// Paths this dialect serves (each with everything under it).
 pub const PREFIXES: &[&str] = &["/identity", "/compute", "/image"];
 
+/// Every operation name a [`Reply`] can carry (`Reply::operation`), for metrics labels:
+/// anything else (an action name a client made up, say) is not a known operation.
+pub const OPERATIONS: &[&str] = &[
+    "identity.versions",
+    "identity.version",
+    "identity.token.issue",
+    "identity.token.validate",
+    "identity.token.revoke",
+    "compute.versions",
+    "compute.version",
+    "server",
+    "server.list",
+    "server.create",
+    "server.show",
+    "server.delete",
+    "server.update",
+    "server.action",
+    "server.action.reboot",
+    "server.action.os-start",
+    "server.action.os-stop",
+    "server.action.changePassword",
+    "server.action.rescue",
+    "server.action.unrescue",
+    "server.action.lock",
+    "server.action.unlock",
+    "server.action.rebuild",
+    "flavor.list",
+    "flavor.show",
+    "flavor.extra_specs",
+    "keypair",
+    "keypair.list",
+    "keypair.create",
+    "keypair.show",
+    "keypair.delete",
+    "availability_zone.list",
+    "limits",
+    "image.versions",
+    "image.list",
+    "image.show",
+    "unknown",
+];
+
 /// Is this request OpenStack's? (A path under one of [`PREFIXES`].)
 pub fn claims(path: &str) -> bool {
     route(path).is_some()
@@ -279,6 +321,55 @@ mod tests {
             "/healthz",
         ] {
             assert!(!claims(p), "{p}");
+        }
+    }
+
+    /// Every operation name written in the handlers (`.op("…")`, `("….".into(), …)`) and every
+    /// server action the action router matches is in [`OPERATIONS`].
+    #[test]
+    fn operations_cover_every_handler() {
+        let sources = [
+            include_str!("identity.rs"),
+            include_str!("compute.rs"),
+            include_str!("image.rs"),
+        ];
+        let mut seen = 0;
+        for src in sources {
+            for (open, close) in [(".op(\"", "\")"), ("(\"", "\".into(),")] {
+                for (i, _) in src.match_indices(open) {
+                    let rest = &src[i + open.len()..];
+                    let Some(end) = rest.find('"') else { continue };
+                    if !rest[end..].starts_with(close) {
+                        continue;
+                    }
+                    let name = &rest[..end];
+                    if name.contains('.')
+                        || ["server", "keypair", "limits", "unknown"].contains(&name)
+                    {
+                        assert!(OPERATIONS.contains(&name), "{name} is not in OPERATIONS");
+                        seen += 1;
+                    }
+                }
+            }
+        }
+        assert!(seen > 20, "the scan found only {seen} operation names");
+        let compute = include_str!("compute.rs");
+        let actions = &compute[compute.find("async fn action(").expect("the action router")..];
+        let body = &actions[..actions.find("\n    }\n").unwrap_or(actions.len())];
+        for line in body.lines() {
+            let t = line.trim_start();
+            if line.starts_with("            \"") && t.ends_with("=> {") {
+                let name = t
+                    .trim_start_matches('"')
+                    .split('"')
+                    .next()
+                    .unwrap_or_default();
+                let op = format!("server.action.{name}");
+                assert!(
+                    OPERATIONS.contains(&op.as_str()),
+                    "{op} is not in OPERATIONS"
+                );
+            }
         }
     }
 

@@ -18,6 +18,14 @@ impl ApiError {
     }
 }
 
+/// The whole error envelope, `{"Response":{"Error":{"Code","Message"},"RequestId"}}` (sent
+/// with HTTP 200). The listener uses it too, for refusals made before a request reaches
+/// [`crate::TencentApi`] (throttling, oversize bodies).
+pub fn envelope(e: &ApiError, request_id: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"Response": {"Error": {"Code": e.code, "Message": e.message}, "RequestId": request_id}}))
+        .expect("a JSON object of strings serializes")
+}
+
 /// `UnsupportedOperation.InstanceState<…>` suffix for a state.
 pub fn state_suffix(s: InstanceState) -> &'static str {
     match s {

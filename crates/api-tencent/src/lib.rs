@@ -308,19 +308,22 @@ impl TencentApi {
         let (body, error) = match result {
             Ok(actions::Payload::Map(mut map)) => {
                 map.insert("RequestId".into(), Value::String(request_id.clone()));
-                (serde_json::to_vec(&serde_json::json!({ "Response": map })).expect("json"), None)
+                (
+                    serde_json::to_vec(&serde_json::json!({ "Response": map })).expect("json"),
+                    None,
+                )
             }
             Ok(actions::Payload::Json(object)) => {
                 // `{…}` → `{"Response":{…,"RequestId":"…"}}` without re-parsing the page.
                 let inner = object.strip_suffix('}').unwrap_or(&object);
                 let sep = if inner.len() > 1 { "," } else { "" };
-                (format!(r#"{{"Response":{inner}{sep}"RequestId":"{request_id}"}}}}"#).into_bytes(), None)
+                (
+                    format!(r#"{{"Response":{inner}{sep}"RequestId":"{request_id}"}}}}"#)
+                        .into_bytes(),
+                    None,
+                )
             }
-            Err(e) => (
-                serde_json::to_vec(&serde_json::json!({"Response": {"Error": {"Code": e.code, "Message": e.message}, "RequestId": request_id}}))
-                    .expect("json"),
-                Some(e.code),
-            ),
+            Err(e) => (errors::envelope(&e, &request_id), Some(e.code)),
         };
         Reply {
             request_id,

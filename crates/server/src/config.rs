@@ -23,6 +23,8 @@ pub struct ServeArgs {
     /// Database URL; a postgres:// URL selects PostgreSQL.
     #[arg(long = "database", env = "NUBIS_DATABASE_URL")]
     pub database_url: Option<String>,
+    #[command(flatten)]
+    pub limits: crate::limits::LimitArgs,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -38,6 +40,8 @@ struct FileConfig {
     qemu_accel: Option<String>,
     qemu_binary: Option<PathBuf>,
     qemu_stop_timeout: Option<u64>,
+    /// The `[limits]` table.
+    limits: Option<crate::limits::LimitFile>,
 }
 
 #[derive(Debug)]
@@ -57,6 +61,8 @@ pub struct Config {
     pub qemu_stop_timeout: u64,
     /// qemu driver with kvm: how long the start-up probe boot may take (seconds).
     pub qemu_kvm_probe_timeout: u64,
+    /// Connection and request limits of the listener.
+    pub limits: crate::limits::Limits,
 }
 
 impl Config {
@@ -100,7 +106,9 @@ impl Config {
             })?,
             Err(_) => 30,
         };
+        let limits = crate::limits::Limits::resolve(args.limits, file.limits.unwrap_or_default())?;
         Ok(Self {
+            limits,
             qemu_kvm_probe_timeout,
             qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")

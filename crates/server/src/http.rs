@@ -3,7 +3,7 @@
 use crate::config::Config;
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -40,12 +40,19 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         engine,
         prometheus,
     };
+    let guard = crate::guard::Guard::new(cfg.limits);
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .nest("/admin/v1", crate::admin::routes())
         .fallback(dispatch)
-        .with_state(state))
+        .with_state(state)
+        // The guard has read (and bounded) every body before any extractor runs.
+        .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::guard::layer,
+        )))
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
@@ -143,10 +150,96 @@ fn observe(
         latency_us = elapsed.as_micros() as u64,
         "request"
     );
-    metrics::counter!("nubis_requests_total", "dialect" => dialect, "action" => action.to_string(), "code" => code.to_string())
+    record(
+        dialect,
+        action_label(dialect, action),
+        code_label(dialect, code),
+        elapsed,
+    );
+}
+
+/// A request refused before its dialect saw it (shed, oversize): counted like the others,
+/// under action `other`.
+pub(crate) fn observe_refusal(
+    dialect: &'static str,
+    code: &'static str,
+    status: u16,
+    start: Instant,
+) {
+    let elapsed = start.elapsed();
+    tracing::info!(
+        dialect,
+        code,
+        status,
+        latency_us = elapsed.as_micros() as u64,
+        "refused"
+    );
+    record(dialect, OTHER, code_label(dialect, code), elapsed);
+}
+
+fn record(
+    dialect: &'static str,
+    action: &'static str,
+    code: &'static str,
+    elapsed: std::time::Duration,
+) {
+    metrics::counter!("nubis_requests_total", "dialect" => dialect, "action" => action, "code" => code)
         .increment(1);
-    metrics::histogram!("nubis_request_duration_seconds", "dialect" => dialect, "action" => action.to_string())
+    metrics::histogram!("nubis_request_duration_seconds", "dialect" => dialect, "action" => action)
         .record(elapsed.as_secs_f64());
+}
+
+/// The label for everything outside a known set.
+const OTHER: &str = "other";
+
+/// An action is a label value only if the dialect serves it (the name comes from the request,
+/// before authentication: anything else would let a client mint label values).
+fn action_label(dialect: &str, action: &str) -> &'static str {
+    let known: &[&'static str] = match dialect {
+        "tencent" => nubis_api_tencent::ACTIONS,
+        "aliyun" => nubis_api_aliyun::ACTIONS,
+        "openstack" => nubis_api_openstack::OPERATIONS,
+        _ => &[],
+    };
+    known
+        .iter()
+        .find(|a| **a == action)
+        .copied()
+        .unwrap_or(OTHER)
+}
+
+/// Most distinct error codes one dialect may show as label values.
+const MAX_CODES_PER_DIALECT: usize = 128;
+
+/// Codes come from each dialect's own vocabulary (never from request text), OpenStack's are
+/// HTTP statuses. As a backstop, a code is a label value only if it is well formed and among
+/// the first [`MAX_CODES_PER_DIALECT`] of its dialect; anything else is `other`.
+fn code_label(dialect: &'static str, code: &str) -> &'static str {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Seen = HashMap<&'static str, HashMap<Box<str>, &'static str>>;
+    static SEEN: OnceLock<Mutex<Seen>> = OnceLock::new();
+    let well_formed = !code.is_empty()
+        && code.len() <= 80
+        && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+    if !well_formed {
+        return OTHER;
+    }
+    let mut seen = SEEN
+        .get_or_init(|| Mutex::new(HashMap::new()))
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    let codes = seen.entry(dialect).or_default();
+    if let Some(c) = codes.get(code) {
+        return c;
+    }
+    if codes.len() >= MAX_CODES_PER_DIALECT {
+        return OTHER;
+    }
+    // Leaked once per distinct code: at most MAX_CODES_PER_DIALECT short strings per dialect.
+    let c: &'static str = Box::leak(code.to_string().into_boxed_str());
+    codes.insert(code.into(), c);
+    c
 }
 
 async fn dispatch(
@@ -256,4 +349,41 @@ async fn dispatch(
         r#"{"error":{"code":"NotFound","message":"no API dialect claims this request"}}"#,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn label_values_come_from_known_sets() {
+        assert_eq!(
+            action_label("tencent", "DescribeInstances"),
+            "DescribeInstances"
+        );
+        assert_eq!(action_label("tencent", "DescribeInstancez"), OTHER);
+        assert_eq!(action_label("aliyun", "DeleteInstance"), "DeleteInstance");
+        assert_eq!(action_label("aliyun", "RebootInstances\n"), OTHER);
+        assert_eq!(
+            action_label("openstack", "server.action.reboot"),
+            "server.action.reboot"
+        );
+        assert_eq!(action_label("openstack", "server.action.evil"), OTHER);
+        assert_eq!(action_label("other", "DescribeInstances"), OTHER);
+
+        assert_eq!(code_label("test", "InvalidParameter"), "InvalidParameter");
+        assert_eq!(code_label("test", "Bad Code"), OTHER);
+        assert_eq!(code_label("test", &"A".repeat(81)), OTHER);
+        let distinct: std::collections::HashSet<&str> = (0..300)
+            .map(|i| code_label("flood", &format!("Code{i}")))
+            .collect();
+        assert_eq!(
+            distinct.len(),
+            MAX_CODES_PER_DIALECT + 1,
+            "the cap, plus other"
+        );
+        assert!(distinct.contains(OTHER));
+        // Another dialect's cap is its own.
+        assert_eq!(code_label("test", "InvalidParameter"), "InvalidParameter");
+    }
 }

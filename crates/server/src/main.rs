@@ -2,7 +2,11 @@
 
 mod admin;
 mod config;
+mod files;
+mod guard;
 mod http;
+mod limits;
+mod listener;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -36,6 +40,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Cmd::Serve(args) => {
+            // Before any thread or file exists: whatever the operator's umask, nothing this
+            // process creates is readable by other users.
+            files::private_umask();
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
@@ -45,7 +52,7 @@ fn main() -> Result<()> {
 }
 
 async fn serve(args: config::ServeArgs) -> Result<()> {
-    let cfg = config::Config::resolve(args)?;
+    let mut cfg = config::Config::resolve(args)?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NUBIS_LOG")
@@ -55,6 +62,19 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         .init();
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating data dir {}", cfg.data.display()))?;
+    // Data dirs of older versions (or made under a permissive umask) become private too.
+    files::secure_tree(&cfg.data)?;
+    if let Some(nofile) = files::raise_nofile() {
+        let fit = nofile.saturating_sub(files::RESERVED_FDS).max(1);
+        if (cfg.limits.max_connections as u64) > fit {
+            tracing::warn!(
+                max_connections = cfg.limits.max_connections,
+                nofile,
+                "the open-file limit allows fewer connections; capping them at {fit}"
+            );
+            cfg.limits.max_connections = fit as usize;
+        }
+    }
     if let Some(url) = &cfg.database_url {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             bail!(
@@ -134,9 +154,7 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
     let addr = listener.local_addr()?;
     print_banner(&addr.to_string(), &cfg, shown_key.as_ref());
     let app = http::router(engine, &cfg)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    listener::serve(listener, app, cfg.limits, shutdown()).await?;
     Ok(())
 }
 
@@ -149,6 +167,10 @@ fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
         .truncate(true)
         .mode(0o600)
         .open(path)?;
+    // `mode` applies only when the file is created: an existing one is made private here.
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(
+        files::FILE_MODE,
+    ))?;
     f.write_all(text.as_bytes())?;
     Ok(())
 }
