@@ -6,6 +6,7 @@
 //!   the legacy HmacSHA1/HmacSHA256 "v1" scheme): parsing, verification and signing.
 //! * [`secret`] — authenticated encryption of secrets at rest.
 //! * [`ratelimit`] — per-(account, action) request rate limiting.
+//! * [`login`] — throttling of failed logins per user and per source address.
 //! * [`password`] — SHA-512-crypt (`$6$`) password hashes for guest `/etc/shadow`.
 
 pub mod aliyun;
@@ -59,6 +60,13 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
         .map(|(_, v)| v.as_str())
 }
 
+/// Constant-time equality of two secrets (only their lengths may show in the timing).
+pub fn secret_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+pub mod login;
 pub mod password;
 pub mod ratelimit;
 pub mod secret;
