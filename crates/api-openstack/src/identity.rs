@@ -157,7 +157,8 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         };
         let (Some(name), Some(roles)) = (name, verified) else {
             api.logins.fail(&throttle_key, req.peer);
-            tracing::info!(user = %throttle_key, peer = ?req.peer, "keystone password login failed");
+            let shown: String = throttle_key.chars().take(64).collect();
+            tracing::info!(user = %shown, peer = ?req.peer, "keystone password login failed");
             return unauthorized(base);
         };
         api.logins.succeed(&throttle_key);

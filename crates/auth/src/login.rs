@@ -10,6 +10,8 @@
 //! none did, the new key goes untracked (its source is still counted).
 
 use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+use std::borrow::Cow;
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -25,6 +27,17 @@ pub const SOURCE_FAILURES: usize = 20;
 pub const WINDOW_SECS: u64 = 60;
 /// Keys tracked per kind (users, sources).
 pub const MAX_TRACKED: usize = 100_000;
+/// User keys longer than this are tracked by their SHA-256 (attacker-chosen names must not
+/// make the table large).
+const MAX_KEY_LEN: usize = 64;
+
+fn user_key(user: &str) -> Cow<'_, str> {
+    if user.len() <= MAX_KEY_LEN {
+        Cow::Borrowed(user)
+    } else {
+        Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(user.as_bytes()))))
+    }
+}
 
 #[derive(Debug)]
 struct Log {
@@ -106,7 +119,7 @@ impl LoginThrottle {
         source: Option<IpAddr>,
         now: Instant,
     ) -> Result<(), RetryAfter> {
-        let by_user = self.users.lock().blocked(user, self.window, now);
+        let by_user = self.users.lock().blocked(&user_key(user), self.window, now);
         let by_source = source.and_then(|ip| {
             self.sources
                 .lock()
@@ -127,7 +140,7 @@ impl LoginThrottle {
     }
 
     pub fn fail_at(&self, user: &str, source: Option<IpAddr>, now: Instant) {
-        self.users.lock().fail(user, self.window, now);
+        self.users.lock().fail(&user_key(user), self.window, now);
         if let Some(ip) = source {
             self.sources.lock().fail(&ip.to_string(), self.window, now);
         }
@@ -135,7 +148,7 @@ impl LoginThrottle {
 
     /// A successful login clears the user's failures.
     pub fn succeed(&self, user: &str) {
-        self.users.lock().entries.remove(user);
+        self.users.lock().entries.remove(user_key(user).as_ref());
     }
 }
 
@@ -190,6 +203,18 @@ mod tests {
         assert!(t.check_at("alice", None, t0).is_ok());
         t.fail_at("alice", None, t0);
         assert!(t.check_at("alice", None, t0).is_err());
+    }
+
+    #[test]
+    fn long_names_are_tracked_by_digest() {
+        let t = LoginThrottle::new(2, 100, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let long = "n".repeat(1 << 20);
+        t.fail_at(&long, None, t0);
+        t.fail_at(&long, None, t0);
+        assert!(t.check_at(&long, None, t0).is_err());
+        let users = t.users.lock();
+        assert!(users.entries.keys().all(|k| k.len() <= 71), "stored a long key");
     }
 
     #[test]
