@@ -14,11 +14,12 @@ import pytest
 import requests
 from keystoneauth1 import exceptions as ks_exc
 
-from nubis import ADMIN_KEY_ID, ADMIN_KEY_SECRET, ADMIN_PASSWORD, REGION, Cvm, ecs_client, expect_ecs_error, expect_error
+from nubis import ADMIN_KEY_ID, ADMIN_KEY_SECRET, ADMIN_PASSWORD, Cvm, ecs_client, expect_ecs_error, expect_error
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
 
+OS_REGION = "RegionOne"
 READER_PASSWORD = "Auditor@2026pw"
 
 
@@ -32,7 +33,7 @@ def connect(server, username: str = "admin", password: str = ADMIN_PASSWORD):
     return openstack.connect(
         auth_url=f"{server.base_url}/identity/v3", username=username, password=password,
         project_name="admin", user_domain_name="Default", project_domain_name="Default",
-        region_name=REGION, load_yaml_config=False, load_envvars=False,
+        region_name=OS_REGION, load_yaml_config=False, load_envvars=False,
     )
 
 
