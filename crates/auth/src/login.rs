@@ -35,7 +35,10 @@ fn user_key(user: &str) -> Cow<'_, str> {
     if user.len() <= MAX_KEY_LEN {
         Cow::Borrowed(user)
     } else {
-        Cow::Owned(format!("sha256:{}", hex::encode(Sha256::digest(user.as_bytes()))))
+        Cow::Owned(format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(user.as_bytes()))
+        ))
     }
 }
 
@@ -214,7 +217,10 @@ mod tests {
         t.fail_at(&long, None, t0);
         assert!(t.check_at(&long, None, t0).is_err());
         let users = t.users.lock();
-        assert!(users.entries.keys().all(|k| k.len() <= 71), "stored a long key");
+        assert!(
+            users.entries.keys().all(|k| k.len() <= 71),
+            "stored a long key"
+        );
     }
 
     #[test]
