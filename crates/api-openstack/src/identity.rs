@@ -140,7 +140,7 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         };
         // One throttle record per user however it is named (ID or name).
         let throttle_key = name.clone().unwrap_or(throttle_key);
-        if let Err(wait) = api.logins.check(&throttle_key, req.peer) {
+        if let Err(wait) = api.logins.attempt(&throttle_key, req.peer) {
             return too_many(wait.0);
         }
         // `admin` holds every role; other users (admin API `keystone-users`) the ones given.
@@ -156,12 +156,11 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
             }
         };
         let (Some(name), Some(roles)) = (name, verified) else {
-            api.logins.fail(&throttle_key, req.peer);
             let shown: String = throttle_key.chars().take(64).collect();
             tracing::info!(user = %shown, peer = ?req.peer, "keystone password login failed");
             return unauthorized(base);
         };
-        api.logins.succeed(&throttle_key);
+        api.logins.succeed(&throttle_key, req.peer);
         let stamp = api.engine.keystone_stamp(&name).unwrap_or_default();
         (
             ids::ADMIN_ACCOUNT.to_string(),

@@ -5,7 +5,10 @@
 //! failures (at most the limit's worth, so memory per key is bounded). A key with `limit`
 //! failures inside the window is refused — without looking at the password — until the oldest
 //! of them leaves the window; the caller answers 429 with that wait as `Retry-After`. A
-//! successful login clears the user's record (not the source's). At most [`MAX_TRACKED`] keys
+//! successful login clears the user's record (not the source's). Where the verdict takes time
+//! (a password hash), [`LoginThrottle::attempt`] counts the attempt before it and
+//! [`LoginThrottle::succeed`] takes it back, so parallel guesses cannot outrun the count;
+//! where it does not (a secret comparison), `check` then `fail` suffice. At most [`MAX_TRACKED`] keys
 //! are tracked per kind: when full, keys whose failures all left the window are swept, and if
 //! none did, the new key goes untracked (its source is still counted).
 
@@ -149,9 +152,55 @@ impl LoginThrottle {
         }
     }
 
-    /// A successful login clears the user's failures.
-    pub fn succeed(&self, user: &str) {
+    /// A successful login that was checked with [`LoginThrottle::check`] clears the user's
+    /// failures.
+    pub fn clear_user(&self, user: &str) {
         self.users.lock().entries.remove(user_key(user).as_ref());
+    }
+
+    /// Admit one password attempt of `user` from `source`, counting it as a failure at once
+    /// (so parallel attempts cannot all pass the check before any failure is recorded);
+    /// [`LoginThrottle::succeed`] takes it back when the password was right. Err while blocked
+    /// (nothing is counted then).
+    pub fn attempt(&self, user: &str, source: Option<IpAddr>) -> Result<(), RetryAfter> {
+        self.attempt_at(user, source, Instant::now())
+    }
+
+    pub fn attempt_at(
+        &self,
+        user: &str,
+        source: Option<IpAddr>,
+        now: Instant,
+    ) -> Result<(), RetryAfter> {
+        let key = user_key(user);
+        let source = source.map(|ip| ip.to_string());
+        let mut users = self.users.lock();
+        let mut sources = self.sources.lock();
+        let by_user = users.blocked(&key, self.window, now);
+        let by_source = source
+            .as_deref()
+            .and_then(|ip| sources.blocked(ip, self.window, now));
+        if let Some(wait) = by_user.into_iter().chain(by_source).max() {
+            return Err(RetryAfter(Duration::from_secs(
+                wait.as_secs() + u64::from(wait.subsec_nanos() > 0),
+            )));
+        }
+        users.fail(&key, self.window, now);
+        if let Some(ip) = &source {
+            sources.fail(ip, self.window, now);
+        }
+        Ok(())
+    }
+
+    /// The attempt admitted last for `user` from `source` succeeded: the user's failures are
+    /// cleared and the source's newest entry (that attempt) is taken back.
+    pub fn succeed(&self, user: &str, source: Option<IpAddr>) {
+        self.users.lock().entries.remove(user_key(user).as_ref());
+        if let Some(ip) = source
+            && let Some(times) = self.sources.lock().entries.get_mut(&ip.to_string())
+        {
+            times.pop_back();
+        }
     }
 }
 
@@ -201,11 +250,31 @@ mod tests {
         let t = LoginThrottle::new(2, 100, Duration::from_secs(60));
         let t0 = Instant::now();
         t.fail_at("alice", None, t0);
-        t.succeed("alice");
+        t.succeed("alice", None);
         t.fail_at("alice", None, t0);
         assert!(t.check_at("alice", None, t0).is_ok());
         t.fail_at("alice", None, t0);
         assert!(t.check_at("alice", None, t0).is_err());
+    }
+
+    #[test]
+    fn attempts_count_before_the_verdict() {
+        let t = LoginThrottle::new(3, 4, Duration::from_secs(60));
+        let t0 = Instant::now();
+        let src = ip("10.1.1.1");
+        // Three attempts in flight at once: the fourth is refused before any verdict.
+        for _ in 0..3 {
+            assert!(t.attempt_at("alice", src, t0).is_ok());
+        }
+        assert!(t.attempt_at("alice", src, t0).is_err());
+        // A success takes its own attempt back from the source and clears the user.
+        t.succeed("alice", src);
+        assert!(t.attempt_at("alice", src, t0).is_ok());
+        t.succeed("alice", src);
+        assert_eq!(t.sources.lock().entries["10.1.1.1"].len(), 2);
+        assert!(t.attempt_at("bob", src, t0).is_ok());
+        assert!(t.attempt_at("bob", src, t0).is_ok());
+        assert!(t.attempt_at("carol", src, t0).is_err(), "source full");
     }
 
     #[test]

@@ -103,6 +103,8 @@ async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next:
     let Some((id, secret)) = basic_credentials(req.headers()) else {
         return unauthorized();
     };
+    // check + fail (not `attempt`): nothing awaits between the check and the verdict, so
+    // parallel requests cannot slip past the count, and parallel good requests never count.
     if let Err(wait) = s.admin_logins.check(&id, peer.0) {
         let secs = wait.0.as_secs().max(1);
         let mut r = error(
@@ -124,7 +126,7 @@ async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next:
         tracing::info!(access_key_id = %shown, peer = ?peer.0, "admin API authentication failed");
         return unauthorized();
     }
-    s.admin_logins.succeed(&id);
+    s.admin_logins.clear_user(&id);
     next.run(req).await
 }
 
