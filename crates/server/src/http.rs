@@ -40,8 +40,11 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
         aliyun: Arc::new(AliyunApi::new(engine.clone(), cfg.rate_limits)),
         openstack: Arc::new(
-            OpenStackApi::new(engine.clone(), cfg.rate_limits)
-                .with_public_url(cfg.public_url.clone().unwrap_or_default()),
+            OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(
+                cfg.public_url
+                    .clone()
+                    .unwrap_or_else(|| nubis_api_openstack::DEFAULT_PUBLIC_URL.to_string()),
+            ),
         ),
         engine,
         prometheus,
