@@ -25,6 +25,10 @@ pub struct ServeArgs {
     pub database_url: Option<String>,
     #[command(flatten)]
     pub limits: crate::limits::LimitArgs,
+    /// Public base URL clients reach nubis at (Keystone catalog, links), e.g.
+    /// https://cloud.example.com; default http://<listen address>.
+    #[arg(long = "public-url", env = "NUBIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -34,6 +38,7 @@ struct FileConfig {
     data: Option<PathBuf>,
     driver: Option<String>,
     database_url: Option<String>,
+    public_url: Option<String>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
     qemu_images: Option<PathBuf>,
@@ -50,6 +55,9 @@ pub struct Config {
     pub data: PathBuf,
     pub driver: String,
     pub database_url: Option<String>,
+    /// Base of every URL nubis hands out (checked: http/https, host, optional path prefix).
+    /// None until given or, by default, set from the bound listen address at start.
+    pub public_url: Option<String>,
     pub rate_limits: bool,
     pub sim_time_scale: f64,
     /// qemu driver: the guest/build output directory.
@@ -107,8 +115,22 @@ impl Config {
             Err(_) => 30,
         };
         let limits = crate::limits::Limits::resolve(args.limits, file.limits.unwrap_or_default())?;
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let public_url = args
+            .public_url
+            .or(file.public_url)
+            .map(|u| {
+                nubis_api_openstack::check_public_url(&u)
+                    .context("--public-url / NUBIS_PUBLIC_URL / public_url")
+            })
+            .transpose()?;
         Ok(Self {
             limits,
+            listen,
+            public_url,
             qemu_kvm_probe_timeout,
             qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")
@@ -118,10 +140,6 @@ impl Config {
             qemu_binary: env_path("NUBIS_QEMU_BINARY")
                 .or(file.qemu_binary)
                 .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64")),
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
             data: args
                 .data
                 .or(file.data)

@@ -48,8 +48,8 @@ pub async fn serve(
             a = listener.accept() => a,
             _ = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _peer)) => stream,
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
             Err(e) if is_per_connection(&e) => continue,
             Err(e) => {
                 metrics::counter!("nubis_accept_errors_total").increment(1);
@@ -66,7 +66,7 @@ pub async fn serve(
         let (app, stop) = (app.clone(), stop_rx.clone());
         tokio::spawn(async move {
             metrics::gauge!("nubis_connections_open").increment(1.0);
-            connection(stream, app, limits, stop).await;
+            connection(stream, peer, app, limits, stop).await;
             metrics::gauge!("nubis_connections_open").decrement(1.0);
             drop(permit);
         });
@@ -178,6 +178,7 @@ impl Drop for Busy {
 
 async fn connection(
     stream: TcpStream,
+    peer: std::net::SocketAddr,
     app: Router,
     limits: Limits,
     mut stop: watch::Receiver<bool>,
@@ -188,8 +189,11 @@ async fn connection(
         clock: clock.clone(),
     });
     let svc_clock = clock.clone();
-    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         let app = app.clone();
+        // The client's address for per-source login throttling (`peer::Peer`).
+        req.extensions_mut()
+            .insert(axum::extract::ConnectInfo(peer));
         svc_clock.begin();
         let busy = Busy(svc_clock.clone());
         async move {

@@ -7,6 +7,7 @@ mod guard;
 mod http;
 mod limits;
 mod listener;
+mod peer;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -152,6 +153,13 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    if cfg.public_url.is_none() {
+        // Default: the address actually bound (so `--listen 127.0.0.1:0` works too).
+        cfg.public_url = Some(
+            nubis_api_openstack::check_public_url(&format!("http://{addr}"))
+                .context("the listen address as a public URL (set --public-url)")?,
+        );
+    }
     print_banner(&addr.to_string(), &cfg, shown_key.as_ref());
     let app = http::router(engine, &cfg)?;
     listener::serve(listener, app, cfg.limits, shutdown()).await?;
@@ -184,10 +192,12 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
         cfg.data.display(),
         cfg.driver
     );
+    let public = cfg.public_url.as_deref().unwrap_or_default();
+    println!("  public URL              {public}   (Keystone catalog and links; --public-url)");
     println!("  Tencent CVM 2017-03-12  http://{addr}/   region ap-guangzhou");
     println!("  Alibaba ECS 2014-05-26  http://{addr}/   region cn-hangzhou");
     println!(
-        "  OpenStack Keystone v3   http://{addr}/identity/v3   (Nova /compute/v2.1, Glance /image)   region RegionOne"
+        "  OpenStack Keystone v3   {public}/identity/v3   (Nova /compute/v2.1, Glance /image)   region RegionOne"
     );
     println!("  health                  http://{addr}/healthz   metrics http://{addr}/metrics");
     if cfg.driver == "qemu" {
@@ -211,7 +221,7 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
     );
     println!("openstack CLI / openstacksdk:");
     println!(
-        "  export OS_AUTH_URL=http://{addr}/identity/v3 OS_USERNAME=admin OS_PASSWORD=$NUBIS_ADMIN_PASSWORD OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3"
+        "  export OS_AUTH_URL={public}/identity/v3 OS_USERNAME=admin OS_PASSWORD=$NUBIS_ADMIN_PASSWORD OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3"
     );
     println!("aliyun-python-sdk-core:");
     println!(
