@@ -9,6 +9,9 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 
@@ -17,6 +20,9 @@ const RETRY_AFTER_SECS: &str = "1";
 
 pub struct Guard {
     inflight: Arc<Semaphore>,
+    /// Requests in flight per client address; an entry lives only while it is above zero,
+    /// so the map never holds more than `max_inflight` addresses.
+    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
     limits: Limits,
 }
 
@@ -24,8 +30,40 @@ impl Guard {
     pub fn new(limits: Limits) -> Arc<Self> {
         Arc::new(Self {
             inflight: Arc::new(Semaphore::new(limits.max_inflight)),
+            per_source: Arc::default(),
             limits,
         })
+    }
+
+    /// A slot of `source`'s share, or None when it already holds its share.
+    fn take_source(&self, source: Option<IpAddr>) -> Option<SourceSlot> {
+        let Some(ip) = source else {
+            return Some(SourceSlot(None));
+        };
+        let mut map = self.per_source.lock();
+        let n = map.entry(ip).or_insert(0);
+        if *n >= self.limits.max_inflight_per_source {
+            return None;
+        }
+        *n += 1;
+        Some(SourceSlot(Some((ip, self.per_source.clone()))))
+    }
+}
+
+/// One request of a source in flight; released on drop.
+struct SourceSlot(Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, usize>>>)>);
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        if let Some((ip, map)) = &self.0 {
+            let mut map = map.lock();
+            if let Some(n) = map.get_mut(ip) {
+                *n -= 1;
+                if *n == 0 {
+                    map.remove(ip);
+                }
+            }
+        }
     }
 }
 
@@ -252,6 +290,14 @@ pub async fn layer(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
         return next.run(req).await;
     }
     let start = std::time::Instant::now();
+    // The source's share first: one client holding slow bodies cannot take every slot.
+    let source = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    let Some(source_slot) = g.take_source(source) else {
+        return refused(&req, Refusal::Throttled, start);
+    };
     let Ok(permit) = g.inflight.clone().try_acquire_owned() else {
         return refused(&req, Refusal::Throttled, start);
     };
@@ -288,6 +334,7 @@ pub async fn layer(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
     };
     let resp = next.run(Request::from_parts(parts, Body::from(body))).await;
     drop(permit);
+    drop(source_slot);
     resp
 }
 

@@ -9,6 +9,8 @@ use std::time::Duration;
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_MAX_INFLIGHT: usize = 256;
+/// A quarter of the in-flight cap: one source can no longer hold every slot (slow bodies).
+pub const DEFAULT_MAX_INFLIGHT_PER_SOURCE: usize = 64;
 pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,6 +26,10 @@ pub struct LimitArgs {
     /// dialect's throttling error.
     #[arg(long, env = "NUBIS_MAX_INFLIGHT")]
     pub max_inflight: Option<usize>,
+    /// Requests one client address may have in flight at once (never more than
+    /// --max-inflight); more are refused with the dialect's throttling error.
+    #[arg(long, env = "NUBIS_MAX_INFLIGHT_PER_SOURCE")]
+    pub max_inflight_per_source: Option<usize>,
     /// Time a client has to send a whole request head (e.g. 10s, 500ms).
     #[arg(long, env = "NUBIS_HEADER_TIMEOUT", value_parser = parse_duration)]
     pub header_timeout: Option<Duration>,
@@ -44,6 +50,7 @@ pub struct LimitArgs {
 pub struct LimitFile {
     max_connections: Option<usize>,
     max_inflight: Option<usize>,
+    max_inflight_per_source: Option<usize>,
     header_timeout: Option<DurationValue>,
     body_timeout: Option<DurationValue>,
     idle_timeout: Option<DurationValue>,
@@ -81,6 +88,7 @@ enum SizeValue {
 pub struct Limits {
     pub max_connections: usize,
     pub max_inflight: usize,
+    pub max_inflight_per_source: usize,
     pub header_timeout: Duration,
     pub body_timeout: Duration,
     pub idle_timeout: Duration,
@@ -92,6 +100,7 @@ impl Default for Limits {
         Self {
             max_connections: DEFAULT_MAX_CONNECTIONS,
             max_inflight: DEFAULT_MAX_INFLIGHT,
+            max_inflight_per_source: DEFAULT_MAX_INFLIGHT_PER_SOURCE,
             header_timeout: DEFAULT_HEADER_TIMEOUT,
             body_timeout: DEFAULT_BODY_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
@@ -118,15 +127,21 @@ impl Limits {
                 .context("[limits] max_body")?,
             (None, None) => d.max_body,
         };
+        let max_inflight = args
+            .max_inflight
+            .or(file.max_inflight)
+            .unwrap_or(d.max_inflight);
         let limits = Self {
             max_connections: args
                 .max_connections
                 .or(file.max_connections)
                 .unwrap_or(d.max_connections),
-            max_inflight: args
-                .max_inflight
-                .or(file.max_inflight)
-                .unwrap_or(d.max_inflight),
+            max_inflight,
+            max_inflight_per_source: args
+                .max_inflight_per_source
+                .or(file.max_inflight_per_source)
+                .unwrap_or(d.max_inflight_per_source)
+                .min(max_inflight),
             header_timeout: dur(
                 args.header_timeout,
                 &file.header_timeout,
@@ -147,8 +162,13 @@ impl Limits {
             )?,
             max_body,
         };
-        if limits.max_connections == 0 || limits.max_inflight == 0 {
-            bail!("NUBIS_MAX_CONNECTIONS and NUBIS_MAX_INFLIGHT must be at least 1");
+        if limits.max_connections == 0
+            || limits.max_inflight == 0
+            || limits.max_inflight_per_source == 0
+        {
+            bail!(
+                "NUBIS_MAX_CONNECTIONS, NUBIS_MAX_INFLIGHT and NUBIS_MAX_INFLIGHT_PER_SOURCE must be at least 1"
+            );
         }
         for (name, v) in [
             ("NUBIS_HEADER_TIMEOUT", limits.header_timeout),

@@ -368,6 +368,88 @@ fn requests_over_the_inflight_cap_get_each_dialects_throttling_error() {
     assert!(shed >= 1.0, "shed requests are counted");
 }
 
+/// The finding of the hostile suite: 256 slow bodies from one client held every in-flight slot.
+/// One source now holds at most its share; another source still gets through.
+#[test]
+fn one_source_holding_slow_bodies_cannot_take_every_slot() {
+    let srv = start(
+        &[
+            ("NUBIS_MAX_INFLIGHT", "8"),
+            ("NUBIS_MAX_INFLIGHT_PER_SOURCE", "2"),
+            ("NUBIS_BODY_TIMEOUT", "60s"),
+        ],
+        None,
+        None,
+    );
+    let a = srv.addr.as_str();
+    let slow =
+        b"POST /identity/v3/auth/tokens HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{";
+    let holders: Vec<TcpStream> = (0..2)
+        .map(|_| {
+            let mut h = connect(a);
+            h.write_all(slow).expect("write");
+            h
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    // The same source (127.0.0.1) is over its share: the dialect's throttling error.
+    let r = post(a, "/identity/v3/auth/tokens", &[TC3_JSON], b"{}");
+    assert_eq!(r.status, 429, "{}", r.text());
+    assert_eq!(r.json()["error"]["code"], 429);
+    // Another source (127.0.0.2, still loopback) is served.
+    let port = srv.addr.rsplit(':').next().expect("port");
+    let other = std::net::SocketAddr::from(([127, 0, 0, 2], 0));
+    let sock = connect_from(other, a.parse().expect("addr"));
+    let mut s = sock;
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    s.write_all(
+        format!("GET /identity/v3 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n")
+            .as_bytes(),
+    )
+    .expect("write");
+    let r = read_reply(&mut s);
+    assert_eq!(r.status, 200, "{}", r.text());
+    drop(holders);
+    std::thread::sleep(Duration::from_millis(300));
+    // Released shares are forgotten: the first source is served again.
+    assert_ne!(
+        post(a, "/identity/v3/auth/tokens", &[TC3_JSON], b"{}").status,
+        429
+    );
+}
+
+/// A TCP connection from a chosen local address (std cannot bind before connecting, so this
+/// goes through libc).
+fn connect_from(local: std::net::SocketAddr, remote: std::net::SocketAddr) -> TcpStream {
+    use std::os::fd::FromRawFd;
+    let (std::net::SocketAddr::V4(l), std::net::SocketAddr::V4(r)) = (local, remote) else {
+        panic!("IPv4 only");
+    };
+    let sin = |a: std::net::SocketAddrV4| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: a.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*a.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket owned by the returned stream; the addresses outlive the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        assert!(fd >= 0, "socket");
+        let (la, ra) = (sin(l), sin(r));
+        assert_eq!(
+            libc::bind(fd, (&raw const la).cast(), len),
+            0,
+            "bind 127.0.0.2"
+        );
+        assert_eq!(libc::connect(fd, (&raw const ra).cast(), len), 0, "connect");
+        TcpStream::from_raw_fd(fd)
+    }
+}
+
 #[test]
 fn oversize_bodies_get_each_dialects_shape() {
     let srv = start(&[("NUBIS_MAX_BODY", "1024")], None, None);
