@@ -18,11 +18,14 @@ use tokio::sync::Semaphore;
 /// Seconds a throttled client is told to wait (`Retry-After`).
 const RETRY_AFTER_SECS: &str = "1";
 
+/// Requests in flight per client address.
+type Shares = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
 pub struct Guard {
     inflight: Arc<Semaphore>,
     /// Requests in flight per client address; an entry lives only while it is above zero,
     /// so the map never holds more than `max_inflight` addresses.
-    per_source: Arc<Mutex<HashMap<IpAddr, usize>>>,
+    per_source: Shares,
     limits: Limits,
 }
 
@@ -51,7 +54,7 @@ impl Guard {
 }
 
 /// One request of a source in flight; released on drop.
-struct SourceSlot(Option<(IpAddr, Arc<Mutex<HashMap<IpAddr, usize>>>)>);
+struct SourceSlot(Option<(IpAddr, Shares)>);
 
 impl Drop for SourceSlot {
     fn drop(&mut self) {
