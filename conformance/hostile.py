@@ -15,7 +15,6 @@ from typing import Any, Iterator
 
 import requests
 
-import nubis
 from nubis import Server, ecs_client
 
 # What a crashed or poisoned process leaves in its log (Rust panics, aborts, signals).
