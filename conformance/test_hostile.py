@@ -557,10 +557,10 @@ def test_keystone_token_abuse(hs):
 
 
 @pytest.fixture
-def throttle_server(server_factory, request):
+def throttle_server(server_factory):
     """A fresh server per throttling test: failed logins are counted per source, and
     every test here comes from 127.0.0.1."""
-    server = server_factory(f"hostile-{request.node.name[-40:]}", NUBIS_SIM_TIME_SCALE="0")
+    server = server_factory("hostile-throttle", NUBIS_SIM_TIME_SCALE="0")
     yield server
     server.stop()
 
