@@ -583,7 +583,7 @@ def test_keystone_failed_logins_are_throttled(throttle_server):
     """Wrong passwords for a known user, then unknown users: 401 in Keystone's shape until
     the threshold, then 429 with Retry-After (also for the right password meanwhile)."""
     server = throttle_server
-    with watch(server) as w:
+    with watch(server, logins=False) as w:
         def attempts(user_of, n=60):
             out = []
             for i in range(n):
@@ -612,7 +612,7 @@ def test_admin_basic_auth_is_throttled(throttle_server):
     """Admin API Basic auth with wrong secrets: 401 (admin error shape, WWW-Authenticate)
     until the threshold, then 429 with Retry-After."""
     server = throttle_server
-    with watch(server) as w:
+    with watch(server, logins=False) as w:
         got = []
         for i in range(60):
             r = w.request("GET", "/admin/v1/operations?instance=x", auth=(ADMIN_KEY_ID, f"wrong-{i}"))
