@@ -78,6 +78,7 @@ IDLE_TIMEOUT = 2
 BODY_TIMEOUT = 2
 SLOW_CONNECTIONS = 300
 SLOW_FD_LIMIT = 256  # below SLOW_CONNECTIONS: the issue's "low fd limit" case
+MAX_INFLIGHT = 2
 
 
 # --------------------------------------------------------------------------------------
@@ -309,7 +310,8 @@ def slow_server(server_factory):
         return server_factory("hostile-slow", NUBIS_SIM_TIME_SCALE="0",
                               NUBIS_HEADER_TIMEOUT=f"{HEADER_TIMEOUT}s",
                               NUBIS_IDLE_TIMEOUT=f"{IDLE_TIMEOUT}s",
-                              NUBIS_BODY_TIMEOUT=f"{BODY_TIMEOUT}s")
+                              NUBIS_BODY_TIMEOUT=f"{BODY_TIMEOUT}s",
+                              NUBIS_MAX_INFLIGHT=str(MAX_INFLIGHT))
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
@@ -364,6 +366,55 @@ def test_slow_and_idle_connections_are_dropped(slow_server):
         for s in socks:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_inflight_cap_sheds_in_each_dialects_shape(slow_server):
+    """Bursts of concurrent requests over the in-flight cap (2 here): each answer is a
+    success or the dialect's own throttling error (Tencent RequestLimitExceeded, Alibaba 400
+    Throttling, Keystone 429 and Nova 429 overLimit, these with Retry-After), some burst is
+    shed, and /healthz (outside the cap) answers throughout."""
+    server = slow_server
+    with watch(server) as w:
+        token, _ = keystone_token(w)
+
+        def tencent():
+            body = b"{}"
+            r = w.request("POST", "/", data=body, headers=tc3_headers(server, "DescribeZones", body))
+            return r.json()["Response"].get("Error") is None or tencent_error(r) == "RequestLimitExceeded"
+
+        def aliyun():
+            signed, _ = rpc_v1_sign(rpc_v1_params("DescribeRegions", {}))
+            r = w.request("POST", "/?" + urlencode(signed))
+            if r.status_code == 200:
+                return True
+            assert ali_error(r) == (400, "Throttling")
+            return retry_after(r) and False
+
+        def keystone():
+            r = w.request("POST", "/identity/v3/auth/tokens", json=keystone_body("admin", ADMIN_PASSWORD))
+            if r.status_code == 201:
+                return True
+            assert keystone_error(r) == 429
+            return retry_after(r) and False
+
+        def nova():
+            r = w.request("GET", "/compute/v2.1/servers/detail", headers={"X-Auth-Token": token})
+            if r.status_code == 200:
+                return True
+            assert nova_fault(r) == (429, "overLimit")
+            return retry_after(r) and False
+
+        for fn in (tencent, aliyun, keystone, nova):
+            shed = False
+            for _ in range(20):
+                with ThreadPoolExecutor(16) as pool:
+                    futures = [pool.submit(fn) for _ in range(16)]
+                    health = requests.get(f"{server.base_url}/healthz", timeout=30)
+                    assert health.status_code == 200
+                    shed = not all(f.result() for f in futures)
+                if shed:
+                    break
+            assert shed, f"{fn.__name__}: 20 bursts of 16 never went over an in-flight cap of {MAX_INFLIGHT}"
 
 
 # --------------------------------------------------------------------------------------
