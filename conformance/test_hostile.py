@@ -728,8 +728,6 @@ def test_admin_basic_auth_is_throttled(throttle_server):
 # Bad ranges and characters
 
 
-
-
 def ali_xml_parses(server) -> None:
     """Format=XML DescribeInstances, through the legacy SDK's raw path, is well-formed XML
     whatever names the fleet holds."""
