@@ -514,7 +514,8 @@ def test_junk_action_floods_keep_metrics_small(hs):
         unsigned_ali = {c for i, c in enumerate(got["aliyun"]) if i % 2}
         assert all(s in (400, 403, 404) for s, _ in unsigned_ali), unsigned_ali
         assert set(got["openstack"]) <= {404, 405}, set(got["openstack"])
-        _, text = metrics_size(hs)
+        size, text = metrics_size(hs)
+        print(f"/metrics: {before} bytes before, {size} after {3 * JUNK_PER_DIALECT} junk requests")
         leaked = [n for d in names.values() for n in d if n in text]
         assert not leaked, f"junk names became label values: {leaked[:5]}"
 
