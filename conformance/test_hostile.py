@@ -2,8 +2,8 @@
 during authentication, against a real `nubis serve`. After each class (`with watch(...)`):
 the process is alive, `/healthz` answers 200, no answer was a 5xx (nor a 200-wrapped
 internal error), the log holds no panic/abort/stack overflow/SIGSEGV, and the instances and
-key pairs listed through the official clients (Tencent SDK, aliyun SDK, openstacksdk) are
-the same as before. Each answer is checked against its dialect's documented error shape
+key pairs listed through the official clients (Tencent SDK, aliyun SDK, openstacksdk), and
+the Keystone users and access keys the admin API lists, are the same as before. Each answer is checked against its dialect's documented error shape
 (hostile.py). The module has its own servers (pytest-xdist --dist loadfile safe); a server
 that crashed is restarted on its data dir so one crash fails one test only."""
 
@@ -39,6 +39,7 @@ from hostile import (
 )
 from nubis import (
     ADMIN_KEY_ID,
+    Server,
     ADMIN_KEY_SECRET,
     ADMIN_PASSWORD,
     ALI_VERSION,
@@ -310,20 +311,21 @@ def test_oversize_bodies_get_each_dialects_error_shape(hs):
 
 
 @pytest.fixture(scope="module")
-def slow_server(server_factory):
-    """A server with short connection timeouts, a small in-flight cap and a low fd limit
-    (set in this process around the start, inherited by the child, then restored)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(SLOW_FD_LIMIT, hard), hard))
-    try:
-        # Per-action rate limits off: only the in-flight cap may shed here.
-        return server_factory("hostile-slow", NUBIS_SIM_TIME_SCALE="0", NUBIS_RATE_LIMITS="off",
-                              NUBIS_HEADER_TIMEOUT=f"{HEADER_TIMEOUT}s",
-                              NUBIS_IDLE_TIMEOUT=f"{IDLE_TIMEOUT}s",
-                              NUBIS_BODY_TIMEOUT=f"{BODY_TIMEOUT}s",
-                              NUBIS_MAX_INFLIGHT=str(MAX_INFLIGHT))
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+def slow_server(nubis_bin, tmp_path_factory):
+    """A server with short connection timeouts, a small in-flight cap, per-action rate
+    limits off (only the cap may shed here) and a low open-file limit, soft and hard (a
+    wrapper sets it: nubis may raise its soft limit up to the hard one)."""
+    root = tmp_path_factory.mktemp("hostile-slow")
+    wrapper = root / "nubis-low-fd-limit"
+    wrapper.write_text(f'#!/bin/sh\nulimit -n {SLOW_FD_LIMIT} || exit 99\nexec "{nubis_bin}" "$@"\n')
+    wrapper.chmod(0o755)
+    server = Server("hostile-slow", str(wrapper), root, {
+        "NUBIS_SIM_TIME_SCALE": "0", "NUBIS_RATE_LIMITS": "off",
+        "NUBIS_HEADER_TIMEOUT": f"{HEADER_TIMEOUT}s", "NUBIS_IDLE_TIMEOUT": f"{IDLE_TIMEOUT}s",
+        "NUBIS_BODY_TIMEOUT": f"{BODY_TIMEOUT}s", "NUBIS_MAX_INFLIGHT": str(MAX_INFLIGHT)})
+    server.start()
+    yield server
+    server.stop()
 
 
 def test_slow_and_idle_connections_are_dropped(slow_server):
@@ -349,7 +351,11 @@ def test_slow_and_idle_connections_are_dropped(slow_server):
                          b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"a\":")
             idle = open_socket(server)
             idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-            assert idle.recv(4096).startswith(b"HTTP/1.1 200"), "healthz on a fresh connection"
+            try:
+                first = idle.recv(4096)
+            except TimeoutError:
+                pytest.fail("/healthz on a new connection: no answer in 10 s while the slow ones are held")
+            assert first.startswith(b"HTTP/1.1 200"), first[:100]
             t0 = time.monotonic()
             # /healthz keeps answering while they are held (each try bounded by 3x the
             # header timeout plus the backlog the low fd limit leaves behind).
