@@ -863,8 +863,9 @@ def test_tencent_bad_ranges_and_characters(hs):
 
 
 def test_host_header_is_not_reflected_into_the_catalog(hs):
-    """A token request with `Host: evil.example:666`: the catalog points at the server's
-    own public URL (by default the listen address), not at the Host."""
+    """A token request with `Host: evil.example:666`: the catalog, the version documents,
+    WWW-Authenticate and Nova's links point at the server's own public URL (by default the
+    listen address), never at the Host."""
     with watch(hs) as w:
         for host, marker in (("evil.example:666", "evil.example"), ("evil.example", "evil.example"),
                              ("[::1]:1", "[::1]")):
@@ -877,6 +878,19 @@ def test_host_header_is_not_reflected_into_the_catalog(hs):
         r = w.request("POST", "/identity/v3/auth/tokens", json=keystone_body("admin", ADMIN_PASSWORD),
                       headers={"Host": "bad host\x7f"})
         assert r.status_code < 500
+        # Every other URL handed out too (h-creds docs/credentials.md "Public URL"): version
+        # documents, WWW-Authenticate, Nova links.
+        evil = {"Host": "evil.example:666"}
+        r = w.request("GET", "/identity", headers=evil)
+        hrefs = [link["href"] for v in r.json()["versions"]["values"] for link in v["links"]]
+        assert hrefs and all(h.startswith(hs.base_url) for h in hrefs), hrefs
+        r = w.request("GET", "/identity/v3/auth/tokens", headers={**evil, "X-Auth-Token": "nope"})
+        assert keystone_error(r) == 401
+        assert "evil.example" not in r.headers.get("WWW-Authenticate", ""), r.headers
+        token, _ = keystone_token(w)
+        r = w.request("GET", "/compute/v2.1/servers", headers={**evil, "X-Auth-Token": token})
+        hrefs = [link["href"] for srv in r.json()["servers"] for link in srv["links"]]
+        assert hrefs and all(h.startswith(hs.base_url) for h in hrefs), hrefs
 
 
 def test_reused_client_token_after_delete_aliyun(hs):
