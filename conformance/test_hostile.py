@@ -339,7 +339,7 @@ def test_slow_and_idle_connections_are_dropped(slow_server):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < SLOW_CONNECTIONS + 200:
         resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, SLOW_CONNECTIONS + 500), hard))
-    socks = []
+    socks, opened = [], []
     try:
         with watch(server, unchanged=False) as w:
             for _ in range(SLOW_CONNECTIONS):
@@ -349,9 +349,10 @@ def test_slow_and_idle_connections_are_dropped(slow_server):
             trickle = open_socket(server)
             trickle.sendall(b"G")
             body = open_socket(server)
+            idle = open_socket(server)
+            opened = [*socks, trickle, body, idle]
             body.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nX-TC-Action: DescribeZones\r\n"
                          b"Content-Type: application/json\r\nContent-Length: 100000\r\n\r\n{\"a\":")
-            idle = open_socket(server)
             idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             try:
                 first = idle.recv(4096)
@@ -371,7 +372,7 @@ def test_slow_and_idle_connections_are_dropped(slow_server):
                     trickle.sendall(b"E")
                 except OSError:
                     pass
-                return all(closed_by_peer(s) for s in [*socks, trickle, body, idle])
+                return all(closed_by_peer(s) for s in opened)
 
             assert wait_for(dropped, longest, 0.25), (
                 f"after {time.monotonic() - t0:.1f}s: {sum(not closed_by_peer(s) for s in socks)} of "
@@ -381,7 +382,7 @@ def test_slow_and_idle_connections_are_dropped(slow_server):
             assert r.status_code == 200
             w.note("slow", r.status_code)
     finally:
-        for s in socks:
+        for s in opened or socks:
             s.close()
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
