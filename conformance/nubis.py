@@ -384,6 +384,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class PortTaken(RuntimeError):
+    """nubis could not bind the port picked for it (someone took it in between)."""
+
+
 class Server:
     """One `nubis serve` process on a free port with its own data dir. stdout/stderr go to
     `log_path` (the conftest prints the part of it written during a failing test)."""
@@ -416,25 +420,46 @@ class Server:
         return env
 
     def start(self, timeout: float = 60) -> "Server":
+        """Start on a free port and wait for /healthz. The port is picked by binding port 0 and
+        closing it, so another process (a server of another xdist worker, or a client's
+        ephemeral source port) can take it before nubis binds it: then nubis exits with
+        "binding ... Address in use" and the start is retried on a new port. /healthz counts
+        only once this process has logged its own banner for this port (a healthz answered
+        by whoever else holds the port must not pass for ours)."""
+        for attempt in range(5):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "Server":
         assert self.proc is None, "already running"
         self.port = free_port()
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== {self.name}: starting on port {self.port} =====\n".encode())
             log.flush()
+            offset = log.tell()
             self.proc = subprocess.Popen(
                 [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", str(self.data_dir)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env(),
             )
         if self not in RUNNING_SERVERS:
             RUNNING_SERVERS.append(self)
+        banner = f"127.0.0.1:{self.port}"  # in the banner ("nubis listening on http://...")
         deadline = time.monotonic() + timeout
         while True:
             rc = self.proc.poll()
             if rc is not None:
                 self.proc = None
+                since = self.log_tail(200, offset)
+                if "address already in use" in since.lower() or "os error 98" in since.lower():
+                    raise PortTaken(since)
                 raise RuntimeError(f"nubis ({self.name}) exited with {rc} at start-up:\n{self.log_tail()}")
             try:
-                if requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
+                if banner in self.log_tail(400, offset) and \
+                        requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
                     return self
             except requests.RequestException:
                 pass

@@ -25,7 +25,10 @@ def reset(cvm, ids, password, **params):
     return cvm.call("ResetInstancesPassword", InstanceIds=ids, Password=password, **params)["RequestId"]
 
 
-def test_reset_stopped_linux(cvm, admin, stopped):
+def test_reset_stopped_linux(slow_cvm, slow_admin, slow_make_instance):
+    # OPERATING right after the request: on the slow server, where the reset lasts 2.5 s
+    # (0.5 s at the default scale; conftest.SLOW_TIME_SCALE).
+    cvm, admin, stopped = slow_cvm, slow_admin, slow_make_instance(state="STOPPED")
     pw = new_password()
     rid = reset(cvm, [stopped.id], pw)
     inst = describe(cvm, stopped.id)
