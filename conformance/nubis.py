@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -365,6 +366,23 @@ class Admin:
         got = self.get(f"operations/by-request/{request_id}")
         return got if isinstance(got, list) else [got]
 
+    # The operation records come from the store, and the engine records an operation's end
+    # just after it shows in memory (the instance, its LatestOperation and lock): right after
+    # an instance settles, its record may still say OPERATING for a moment (longer on a loaded
+    # machine: one SQLite commit). Tests that read the records wait for them to settle.
+
+    def finished_by_request(self, request_id: str, timeout: float = 30) -> list[dict]:
+        """by_request once every operation of the request is recorded as finished."""
+        return wait_until(lambda: (ops := self.by_request(request_id))
+                          and all(o["state"] != "OPERATING" for o in ops) and ops,
+                          timeout, 0.05, f"the operations of {request_id} to be recorded finished")
+
+    def finished_operations(self, iid: str, timeout: float = 30) -> list[dict]:
+        """operations(iid) once none of them is recorded as OPERATING."""
+        return wait_until(lambda: (ops := self.operations(iid))
+                          and all(o["state"] != "OPERATING" for o in ops) and ops,
+                          timeout, 0.05, f"the operations of {iid} to be recorded finished")
+
 
 def system_disk(guest: dict) -> str:
     disks = [d["id"] for d in guest["disks"] if d["role"] == "system"]
@@ -376,6 +394,7 @@ def system_disk(guest: dict) -> str:
 # A nubis server process
 
 RUNNING_SERVERS: list["Server"] = []
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def free_port() -> int:
@@ -415,6 +434,7 @@ class Server:
             "NUBIS_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "NUBIS_SIM_TIME_SCALE": "0.1",
             "RUST_BACKTRACE": "1",
+            "NO_COLOR": "1",  # plain log lines (tracing's ANSI colours) in nubis.log
         })
         env.update(self.env_overrides)
         return env
@@ -494,6 +514,7 @@ class Server:
                 text = f.read().decode(errors="replace")
         except FileNotFoundError:
             return "(no log)"
+        text = ANSI_ESCAPE.sub("", text)
         return "\n".join(text.splitlines()[-lines:])
 
     # -- addresses and clients
@@ -617,7 +638,6 @@ def tc3_post(server: Server, action: str, params: dict, *, timestamp: int | None
 # so one test body can drive either generation, and raise EcsError on an error answer.
 
 import importlib  # noqa: E402
-import re  # noqa: E402
 import uuid  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 

@@ -69,7 +69,7 @@ def test_batch_of_two(cvm, admin, catalog):
     for inst in (a, b):
         assert_op(wait_op(cvm, inst.id, rid), "ResetInstancesPassword", rid)
         assert admin.check_password(inst.id, inst.user, pw)
-    ops = admin.by_request(rid)
+    ops = admin.finished_by_request(rid)
     assert len(ops) == 2 and {o["state"] for o in ops} == {"SUCCESS"}, ops
 
 

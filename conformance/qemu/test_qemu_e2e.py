@@ -437,7 +437,7 @@ def test_windows_image_cannot_launch(qserver):
                      InstanceName=unique_name("win"), LoginSettings={"Password": "Nubis-2024-win"})["InstanceIdSet"]
     inst = wait_settled(cvm, iid, "LAUNCH_FAILED", timeout=60)
     assert (inst["LatestOperation"], inst["LatestOperationState"]) == ("RunInstances", "FAILED"), inst
-    [op] = admin.operations(iid)
+    [op] = admin.finished_operations(iid)
     assert op["state"] == "FAILED" and "Linux guests only" in op["error"], op
     uuid = admin.instance(iid)["id"]
     assert not (qserver.data_dir / "qemu" / "vms" / uuid).exists()
@@ -539,7 +539,7 @@ def test_bad_qemu_configuration(nubis_bin, tmp_path_factory, env, message):
                          LoginSettings={"Password": new_password()})["InstanceIdSet"]
         inst = wait_settled(cvm, iid, "LAUNCH_FAILED", timeout=60)
         assert inst["LatestOperationState"] == "FAILED"
-        [op] = s.admin.operations(iid)
+        [op] = s.admin.finished_operations(iid)
         assert "/nonexistent/qemu" in op["error"], op
     finally:
         s.stop()
