@@ -15,6 +15,7 @@ import hmac
 import json
 import os
 import random
+import re
 import secrets
 import shutil
 import signal
@@ -385,6 +386,23 @@ class Admin:
         got = self.get(f"operations/by-request/{request_id}")
         return got if isinstance(got, list) else [got]
 
+    # The operation records come from the store, and the engine records an operation's end
+    # just after it shows in memory (the instance, its LatestOperation and lock): right after
+    # an instance settles, its record may still say OPERATING for a moment (longer on a loaded
+    # machine: one SQLite commit). Tests that read the records wait for them to settle.
+
+    def finished_by_request(self, request_id: str, timeout: float = 30) -> list[dict]:
+        """by_request once every operation of the request is recorded as finished."""
+        return wait_until(lambda: (ops := self.by_request(request_id))
+                          and all(o["state"] != "OPERATING" for o in ops) and ops,
+                          timeout, 0.05, f"the operations of {request_id} to be recorded finished")
+
+    def finished_operations(self, iid: str, timeout: float = 30) -> list[dict]:
+        """operations(iid) once none of them is recorded as OPERATING."""
+        return wait_until(lambda: (ops := self.operations(iid))
+                          and all(o["state"] != "OPERATING" for o in ops) and ops,
+                          timeout, 0.05, f"the operations of {iid} to be recorded finished")
+
 
 def system_disk(guest: dict) -> str:
     disks = [d["id"] for d in guest["disks"] if d["role"] == "system"]
@@ -396,12 +414,17 @@ def system_disk(guest: dict) -> str:
 # A nubis server process
 
 RUNNING_SERVERS: list["Server"] = []
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+class PortTaken(RuntimeError):
+    """nubis could not bind the port picked for it (someone took it in between)."""
 
 
 class Server:
@@ -431,30 +454,52 @@ class Server:
             "NUBIS_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "NUBIS_SIM_TIME_SCALE": "0.1",
             "RUST_BACKTRACE": "1",
+            "NO_COLOR": "1",  # plain log lines (tracing's ANSI colours) in nubis.log
         })
         env.update(self.env_overrides)
         return env
 
     def start(self, timeout: float = 60) -> "Server":
+        """Start on a free port and wait for /healthz. The port is picked by binding port 0 and
+        closing it, so another process (a server of another xdist worker, or a client's
+        ephemeral source port) can take it before nubis binds it: then nubis exits with
+        "binding ... Address in use" and the start is retried on a new port. /healthz counts
+        only once this process has logged its own banner for this port (a healthz answered
+        by whoever else holds the port must not pass for ours)."""
+        for attempt in range(5):
+            try:
+                return self._start_once(timeout)
+            except PortTaken:
+                if attempt == 4:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> "Server":
         assert self.proc is None, "already running"
         self.port = free_port()
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== {self.name}: starting on port {self.port} =====\n".encode())
             log.flush()
+            offset = log.tell()
             self.proc = subprocess.Popen(
                 [self.binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--data", str(self.data_dir)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env(),
             )
         if self not in RUNNING_SERVERS:
             RUNNING_SERVERS.append(self)
+        banner = f"127.0.0.1:{self.port}"  # in the banner ("nubis listening on http://...")
         deadline = time.monotonic() + timeout
         while True:
             rc = self.proc.poll()
             if rc is not None:
                 self.proc = None
+                since = self.log_tail(200, offset)
+                if "address already in use" in since.lower() or "os error 98" in since.lower():
+                    raise PortTaken(since)
                 raise RuntimeError(f"nubis ({self.name}) exited with {rc} at start-up:\n{self.log_tail()}")
             try:
-                if requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
+                if banner in self.log_tail(400, offset) and \
+                        requests.get(f"{self.base_url}/healthz", timeout=2).status_code == 200:
                     return self
             except requests.RequestException:
                 pass
@@ -489,6 +534,7 @@ class Server:
                 text = f.read().decode(errors="replace")
         except FileNotFoundError:
             return "(no log)"
+        text = ANSI_ESCAPE.sub("", text)
         return "\n".join(text.splitlines()[-lines:])
 
     # -- addresses and clients
@@ -612,7 +658,6 @@ def tc3_post(server: Server, action: str, params: dict, *, timestamp: int | None
 # so one test body can drive either generation, and raise EcsError on an error answer.
 
 import importlib  # noqa: E402
-import re  # noqa: E402
 import uuid  # noqa: E402
 from urllib.parse import quote  # noqa: E402
 

@@ -44,11 +44,10 @@ def pair(request, server, ali_catalog):
                     InstanceType=ali_catalog.instance_type, Amount=2, InstanceName=name,
                     Password=password, ClientToken=token)
     ids = resp["InstanceIdSets"]["InstanceIdSet"]
-    first = {iid: i["Status"] for iid, i in ecs_instances(ecs, ids).items()}
     for iid in ids:
         ecs_wait_settled(ecs, server.admin, iid, "Running")
     return {"ecs": ecs, "ids": ids, "name": name, "password": password, "token": token,
-            "request_id": resp["RequestId"], "first": first}
+            "request_id": resp["RequestId"]}
 
 
 def test_run_instances(pair, admin, ali_catalog):
@@ -74,9 +73,16 @@ def test_run_instances(pair, admin, ali_catalog):
         assert admin.check_password(iid, "root", pair["password"])
 
 
-def test_run_instances_start_pending(pair):
-    """Created asynchronously: Pending right after the call, then Running."""
-    assert pair["first"] == {iid: "Pending" for iid in pair["ids"]}
+def test_run_instances_start_pending(slow_server, slow_ali_catalog, slow_ecs_any):
+    """Created asynchronously: Pending right after the call, then Running. On the slow server,
+    where a create lasts 3.5 s (0.7 s at the default scale; conftest.SLOW_TIME_SCALE)."""
+    cat, ecs = slow_ali_catalog, slow_ecs_any
+    resp = ecs.call("RunInstances", ZoneId=cat.zone, ImageId=cat.linux_image, InstanceType=cat.instance_type,
+                    Amount=2, InstanceName=unique_name("pending"), Password=new_password())
+    ids = resp["InstanceIdSets"]["InstanceIdSet"]
+    assert {iid: i["Status"] for iid, i in ecs_instances(ecs, ids).items()} == {iid: "Pending" for iid in ids}
+    for iid in ids:
+        ecs_wait_settled(ecs, slow_server.admin, iid, "Running")
 
 
 def test_client_token_is_idempotent(pair, ali_catalog):
@@ -158,7 +164,9 @@ def test_describe_instance_status(pair):
 
 @pytest.mark.parametrize("force, kind", [(None, "graceful"), (False, "graceful"), (True, "hard")],
                          ids=["default", "forcestop-false", "forcestop-true"])
-def test_reboot(ecs_any, admin, ali_running, force, kind):
+def test_reboot(slow_ecs_any, slow_admin, slow_ali_running, force, kind):
+    # Starting right after the request: on the slow server (conftest.SLOW_TIME_SCALE).
+    ecs_any, admin, ali_running = slow_ecs_any, slow_admin, slow_ali_running
     iid = ali_running.id
     before = len(reboots(admin, iid))
     rid = ecs_any.call("RebootInstance", InstanceId=iid, ForceStop=force)["RequestId"]
@@ -182,7 +190,9 @@ def test_reboot_dry_run_changes_nothing(ecs_any, admin, ali_running):
     assert len(reboots(admin, iid)) == before
 
 
-def test_stop_then_start(ecs_any, admin, ali_running):
+def test_stop_then_start(slow_ecs_any, slow_admin, slow_ali_running):
+    # Stopping / Starting right after the request: on the slow server (conftest.SLOW_TIME_SCALE).
+    ecs_any, admin, ali_running = slow_ecs_any, slow_admin, slow_ali_running
     iid = ali_running.id
     ecs_any.call("StopInstance", InstanceId=iid)
     assert ecs_describe(ecs_any, iid)["Status"] == "Stopping"

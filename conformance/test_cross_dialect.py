@@ -26,6 +26,14 @@ from nubis import (
 pytestmark = pytest.mark.timeout(180)
 
 
+@pytest.fixture(scope="session")
+def server(slow_server):
+    """Every test here asserts a transitional state seen through the other API right after
+    the request (REBOOTING, Stopping): the whole module runs on the slow server
+    (conftest.SLOW_TIME_SCALE), so `cvm`, `admin`, `running`... are that server's."""
+    return slow_server
+
+
 def tencent_settled_after(cvm, ins_id, state, request_id, timeout=60):
     """Poll Tencent until `state`, not OPERATING, with `request_id` (any case) as the latest
     operation's RequestId (Alibaba RequestIds are upper-case UUIDs)."""

@@ -85,7 +85,7 @@ def test_kill_9_loses_no_accepted_operation(server_factory, catalog):
 
         # Every accepted request has its operation(s), each finished exactly once.
         for rid, action, iid, _ in accepted:
-            ops = admin.by_request(rid)
+            ops = admin.finished_by_request(rid, timeout=120)
             assert len(ops) == 1, f"{action} {rid}: operations {ops}"
             op = ops[0]
             assert op["state"] in ("SUCCESS", "FAILED"), op
@@ -104,6 +104,6 @@ def test_kill_9_loses_no_accepted_operation(server_factory, catalog):
         # password (a reset whose response was lost in the kill is not in `accepted`).
         passwords = {rid: pw for rid, _, _, pw in accepted if pw}
         for iid in ids:
-            resets = [o for o in admin.operations(iid) if "reset" in o["action"].lower()]
+            resets = [o for o in admin.finished_operations(iid, timeout=120) if "reset" in o["action"].lower()]
             if resets and resets[0]["request_id"] in passwords and resets[0]["state"] == "SUCCESS":
                 assert admin.check_password(iid, users[iid], passwords[resets[0]["request_id"]]), resets[0]

@@ -48,13 +48,21 @@ class Key:
 @pytest.fixture
 def created_key(cvm) -> Key:
     """A key pair made by CreateKeyPair."""
-    kp = cvm.call("CreateKeyPair", KeyName=key_name("created"), ProjectId=0)["KeyPair"]
-    return Key(kp["KeyId"], kp["KeyName"], kp["PublicKey"])
+    return create_key(cvm)
 
 
 @pytest.fixture
 def imported_key(cvm, tmp_path) -> Key:
     """A key pair made by ImportKeyPair from a fresh ssh-keygen key."""
+    return import_key(cvm, tmp_path)
+
+
+def create_key(cvm) -> Key:
+    kp = cvm.call("CreateKeyPair", KeyName=key_name("created"), ProjectId=0)["KeyPair"]
+    return Key(kp["KeyId"], kp["KeyName"], kp["PublicKey"])
+
+
+def import_key(cvm, tmp_path) -> Key:
     pub, name = ssh_public_key(tmp_path), key_name("imported")
     return Key(cvm.call("ImportKeyPair", KeyName=name, ProjectId=0, PublicKey=pub)["KeyId"], name, pub)
 
@@ -92,7 +100,11 @@ def test_duplicate_key_name(cvm):
     expect_error("InvalidKeyPairName.Duplicate", cvm.call, "CreateKeyPair", KeyName=name, ProjectId=0)
 
 
-def test_associate_with_stopped_instance(cvm, admin, stopped, created_key, imported_key):
+def test_associate_with_stopped_instance(slow_cvm, slow_admin, slow_make_instance, tmp_path):
+    # OPERATING right after the request: on the slow server, where the key change lasts
+    # 2.5 s (0.5 s at the default scale; conftest.SLOW_TIME_SCALE).
+    cvm, admin, stopped = slow_cvm, slow_admin, slow_make_instance(state="STOPPED")
+    created_key, imported_key = create_key(cvm), import_key(cvm, tmp_path)
     keys = [created_key.id, imported_key.id]
     rid = associate(cvm, [stopped.id], keys)
     inst = describe(cvm, stopped.id)

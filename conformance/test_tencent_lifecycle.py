@@ -35,13 +35,23 @@ def trio(server, catalog):
                     InstanceCount=3, InstanceName=name, LoginSettings={"Password": password},
                     ClientToken=token)
     ids = resp["InstanceIdSet"]
-    # Created asynchronously: PENDING right after the call.
-    first = describe_many(cvm, ids)
-    for iid in ids:
-        assert first[iid]["InstanceState"] == "PENDING", first[iid]
     for iid in ids:
         wait_settled(cvm, iid, "RUNNING")
     return {"ids": ids, "name": name, "password": password, "token": token, "request_id": resp["RequestId"]}
+
+
+def test_run_instances_start_pending(slow_cvm, slow_catalog):
+    """Created asynchronously: PENDING right after the call (on the slow server: a create
+    lasts 3.5 s there, 0.7 s on the default one, see conftest.SLOW_TIME_SCALE)."""
+    resp = slow_cvm.call("RunInstances", Placement={"Zone": slow_catalog.zone},
+                         ImageId=slow_catalog.linux_image, InstanceCount=2,
+                         InstanceName=unique_name("pending"), LoginSettings={"Password": new_password()})
+    ids = resp["InstanceIdSet"]
+    first = describe_many(slow_cvm, ids)
+    for iid in ids:
+        assert first[iid]["InstanceState"] == "PENDING", first[iid]
+    for iid in ids:
+        wait_settled(slow_cvm, iid, "RUNNING")
 
 
 def test_run_instances_creates_running_instances(cvm, admin, catalog, trio):
@@ -150,7 +160,9 @@ def test_describe_instances_status(cvm, trio):
     }
 
 
-def test_stop_then_start(cvm, admin, running):
+def test_stop_then_start(slow_cvm, slow_admin, slow_running):
+    # STOPPING / STARTING right after the request: on the slow server (conftest.SLOW_TIME_SCALE).
+    cvm, admin, running = slow_cvm, slow_admin, slow_running
     rid = cvm.call("StopInstances", InstanceIds=[running.id])["RequestId"]
     inst = describe(cvm, running.id)
     assert inst["InstanceState"] == "STOPPING"
@@ -168,7 +180,9 @@ def test_stop_then_start(cvm, admin, running):
 
 
 @pytest.mark.parametrize("stop_type", [None, "SOFT", "HARD", "SOFT_FIRST"])
-def test_reboot(cvm, admin, running, stop_type):
+def test_reboot(slow_cvm, slow_admin, slow_running, stop_type):
+    # REBOOTING right after the request: on the slow server (conftest.SLOW_TIME_SCALE).
+    cvm, admin, running = slow_cvm, slow_admin, slow_running
     before = len(admin.guest(running.id)["restarts"])
     params = {"StopType": stop_type} if stop_type else {}
     rid = cvm.call("RebootInstances", InstanceIds=[running.id], **params)["RequestId"]

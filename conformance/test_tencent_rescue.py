@@ -35,7 +35,10 @@ def enter(cvm, iid, password, **params):
     {"ForceStop": True},
     {"ForceStop": False},
 ], ids=["default", "soft", "hard", "soft-first-username", "forcestop-true", "forcestop-false"])
-def test_enter_and_exit_rescue(cvm, admin, running, params):
+def test_enter_and_exit_rescue(slow_cvm, slow_admin, slow_running, params):
+    # ENTER_/EXIT_RESCUE_MODE right after the request: on the slow server
+    # (conftest.SLOW_TIME_SCALE; an exit lasts 0.35 s at the default scale).
+    cvm, admin, running = slow_cvm, slow_admin, slow_running
     before = admin.guest(running.id)
     sys_disk = system_disk(before)
     assert before["booted_from"] == "system" and before["boot_disk"] == sys_disk
@@ -190,20 +193,24 @@ STATE_CASES = [
 
 
 @pytest.mark.parametrize("start, move, shows, code", STATE_CASES, ids=[c[2] for c in STATE_CASES])
-def test_state_errors(cvm, make_instance, start, move, shows, code):
-    inst = make_instance(state=start)
+def test_state_errors(slow_cvm, slow_make_instance, start, move, shows, code):
+    # Two requests inside the transitional state: on the slow server (conftest.SLOW_TIME_SCALE).
+    cvm = slow_cvm
+    inst = slow_make_instance(state=start)
     move(cvm, inst)
     expect_error(code, enter, cvm, inst.id, new_password())
     assert describe(cvm, inst.id)["InstanceState"] == shows
 
 
-def test_pending(cvm, catalog):
-    inst = launch(cvm, catalog, state=None)[0]
+def test_pending(slow_cvm, slow_catalog):
+    cvm = slow_cvm  # on the slow server (conftest.SLOW_TIME_SCALE)
+    inst = launch(cvm, slow_catalog, state=None)[0]
     expect_error("UnsupportedOperation.InstanceStatePending", enter, cvm, inst.id, new_password())
     assert describe(cvm, inst.id)["InstanceState"] == "PENDING"
 
 
-def test_other_actions_while_entering_rescue(cvm, running):
+def test_other_actions_while_entering_rescue(slow_cvm, slow_running):
+    cvm, running = slow_cvm, slow_running  # on the slow server (conftest.SLOW_TIME_SCALE)
     enter(cvm, running.id, new_password())
     code = "UnsupportedOperation.InstanceStateEnterRescueMode"
     expect_error(code, cvm.call, "RebootInstances", InstanceIds=[running.id])
@@ -269,10 +276,12 @@ def test_reinstall_failed(cvm, admin, running):
     wait_settled(cvm, running.id, "RESCUE_MODE", rid)
 
 
-def test_operation_in_progress_on_stopped_instance(cvm, tmp_path, stopped):
+def test_operation_in_progress_on_stopped_instance(slow_cvm, tmp_path, slow_make_instance):
     """A password reset on a STOPPED instance keeps the state and holds the lock: another
     action gets OperationDenied.InstanceOperationInProgress, the same one
-    MutexOperation.TaskRunning."""
+    MutexOperation.TaskRunning. (Four requests inside the reset: on the slow server, where it
+    lasts 2.5 s, 0.5 s at the default scale; conftest.SLOW_TIME_SCALE.)"""
+    cvm, stopped = slow_cvm, slow_make_instance(state="STOPPED")
     key = cvm.call("ImportKeyPair", KeyName=f"busy_{stopped.id[4:]}", ProjectId=0,
                    PublicKey=ssh_public_key(tmp_path))["KeyId"]
     rid = cvm.call("ResetInstancesPassword", InstanceIds=[stopped.id], Password=new_password())["RequestId"]

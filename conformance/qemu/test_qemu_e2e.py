@@ -66,10 +66,12 @@ def kill_guests(data_dir: Path) -> None:
 @pytest.fixture(scope="module")
 def qserver(nubis_bin, tmp_path_factory):
     assert (IMAGES / "stamp").is_file(), f"no guest images in {IMAGES}: run guest/build"
+    # The default soft-stop timeout (30 s): every soft stop and reboot here must end
+    # graceful. A TCG guest's ACPI shutdown took 0.3-0.9 s at load 8 on 2 cores, so the 5 s
+    # this server once used held, but only by the load's grace; the timeout costs time only
+    # when a guest ignores ACPI, which test_guest_that_ignores_acpi does on its own server.
     s = nubis.Server("qemu", nubis_bin, tmp_path_factory.mktemp("qemu"),
-                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES),
-                      # a guest that ignores ACPI is given up on after 5 s, not 30
-                      "NUBIS_QEMU_STOP_TIMEOUT": "5"})
+                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES)})
     s.start()
     yield s
     s.stop()
@@ -336,9 +338,23 @@ def test_restart_adopts_guests_and_notices_crashes(qserver, keys):
     terminate(cvm, admin, iid, qserver.data_dir)
 
 
-def test_guest_that_ignores_acpi(qserver, keys):
+@pytest.fixture
+def quick_giving_up(nubis_bin, tmp_path_factory):
+    """A qemu server that gives up a soft stop after 5 s, not 30: for a guest that ignores
+    ACPI on purpose (no graceful stop is expected from it)."""
+    s = nubis.Server("qemu-stop5", nubis_bin, tmp_path_factory.mktemp("qemu-stop5"),
+                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES),
+                      "NUBIS_QEMU_STOP_TIMEOUT": "5"})
+    s.start()
+    yield s
+    s.stop()
+    kill_guests(s.data_dir)
+
+
+def test_guest_that_ignores_acpi(quick_giving_up, keys):
     """A guest whose ACPI handler is gone: SOFT gives up and leaves it running, SOFT_FIRST
     falls back to a hard stop (Tencent StopType)."""
+    qserver = quick_giving_up
     cvm, admin = qserver.cvm(), qserver.admin
     key1 = keys["first"][0]
     iid, ep = keyed_instance(cvm, keys["first"])
@@ -437,7 +453,7 @@ def test_windows_image_cannot_launch(qserver):
                      InstanceName=unique_name("win"), LoginSettings={"Password": "Nubis-2024-win"})["InstanceIdSet"]
     inst = wait_settled(cvm, iid, "LAUNCH_FAILED", timeout=60)
     assert (inst["LatestOperation"], inst["LatestOperationState"]) == ("RunInstances", "FAILED"), inst
-    [op] = admin.operations(iid)
+    [op] = admin.finished_operations(iid)
     assert op["state"] == "FAILED" and "Linux guests only" in op["error"], op
     uuid = admin.instance(iid)["id"]
     assert not (qserver.data_dir / "qemu" / "vms" / uuid).exists()
@@ -539,7 +555,7 @@ def test_bad_qemu_configuration(nubis_bin, tmp_path_factory, env, message):
                          LoginSettings={"Password": new_password()})["InstanceIdSet"]
         inst = wait_settled(cvm, iid, "LAUNCH_FAILED", timeout=60)
         assert inst["LatestOperationState"] == "FAILED"
-        [op] = s.admin.operations(iid)
+        [op] = s.admin.finished_operations(iid)
         assert "/nonexistent/qemu" in op["error"], op
     finally:
         s.stop()

@@ -65,6 +65,21 @@ async fn wait_unlocked(e: &Engine, id: uuid::Uuid) -> nubis_core::Instance {
     panic!("instance stayed locked");
 }
 
+/// The operations of a request once the store records them as finished. The engine shows an
+/// operation's end in memory (state, lock, latest operation) and commits it just after, so
+/// `wait_unlocked` alone does not mean the end is on disk; on a loaded machine the commit can
+/// come noticeably later (this test failed in 7 of 30 runs of the suite under load).
+async fn wait_recorded(e: &Engine, request_id: &str) -> Vec<nubis_core::Operation> {
+    for _ in 0..3000 {
+        let ops = e.admin_operations_by_request(request_id).await.unwrap();
+        if !ops.is_empty() && ops.iter().all(|o| o.state != OpState::Operating) {
+            return ops;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the operations of {request_id} were never recorded as finished");
+}
+
 #[test]
 fn unfinished_operation_resumes_after_crash() {
     let dir = tempfile::tempdir().unwrap();
@@ -78,6 +93,9 @@ fn unfinished_operation_resumes_after_crash() {
             .remove(0);
         let inst = wait_unlocked(&e, inst.uuid).await;
         assert_eq!(inst.state, InstanceState::Running);
+        // The create's end must be on disk before the "crash", or the second life resumes it
+        // (PENDING for 4,000 s at its time scale) and refuses the reboot.
+        wait_recorded(&e, "req-create").await;
         drop(e);
         let e = engine(dir.path(), 1000.0).await;
         e.submit(
@@ -103,7 +121,7 @@ fn unfinished_operation_resumes_after_crash() {
         let e = engine(dir.path(), 0.0).await;
         let inst = wait_unlocked(&e, id).await;
         assert_eq!(inst.state, InstanceState::Running);
-        let ops = e.admin_operations_by_request(&rid).await.unwrap();
+        let ops = wait_recorded(&e, &rid).await;
         assert_eq!(ops.len(), 1);
         assert_eq!(ops[0].state, OpState::Success);
         assert_eq!(ops[0].attempts, 2);
