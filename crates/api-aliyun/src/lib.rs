@@ -10,6 +10,7 @@ pub mod render;
 pub use actions::ACTIONS;
 use errors::ApiError;
 use nubis_auth::aliyun::{self as sig, AliyunAuth, NonceCache};
+use nubis_auth::bounds::{self, PairLimits};
 use nubis_auth::ratelimit::RateLimiter;
 use nubis_core::{Principal, catalog};
 use nubis_engine::Engine;
@@ -36,6 +37,17 @@ pub fn rate_limit(action: &str) -> u32 {
         20
     }
 }
+
+/// Shape limits on query/form parameters, checked before authentication (docs/hostile-input.md).
+/// The largest legitimate request (RunInstances with 16 data disks, 20 tags, network
+/// interfaces) has a few hundred parameters, names under 64 bytes with at most 4 parts, and
+/// values up to 32 KB (base64 UserData); every limit is at least twice that.
+pub const PAIR_LIMITS: PairLimits = PairLimits {
+    max_pairs: 1000,
+    max_name_bytes: 256,
+    max_value_bytes: 64 * 1024,
+    max_segments: 8,
+};
 
 /// Parameters every RPC request may carry besides the action's own.
 const COMMON: &[&str] = &[
@@ -91,6 +103,70 @@ pub fn claims(headers: &[(String, String)], params: &[(String, String)]) -> bool
             && params.iter().any(|(k, v)| k == "Version" && v == VERSION))
 }
 
+/// What [`parse_request`] reads off a request before any key is looked up.
+#[derive(Debug)]
+pub struct Parsed {
+    pub auth: AliyunAuth,
+    pub action: String,
+    pub version: String,
+}
+
+fn shape_err(e: bounds::ShapeError) -> ApiError {
+    ApiError::new(400, "InvalidParameter", e.to_string())
+}
+
+/// The action and version a request names: `x-acs-action`/`x-acs-version` for ACS3, the
+/// `Action`/`Version` parameters otherwise.
+pub fn action_and_version(
+    headers: &[(String, String)],
+    all: &[(String, String)],
+) -> (String, String) {
+    let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if header(headers, "authorization").is_some_and(|a| a.starts_with("ACS3-")) {
+        (
+            header(headers, "x-acs-action")
+                .unwrap_or_default()
+                .to_string(),
+            header(headers, "x-acs-version")
+                .unwrap_or_default()
+                .to_string(),
+        )
+    } else {
+        (
+            get("Action").unwrap_or_default(),
+            get("Version").unwrap_or_default(),
+        )
+    }
+}
+
+/// Everything done to a request before its AccessKeyId is looked up, callable without an
+/// engine (fuzz entry point): the shape limits ([`PAIR_LIMITS`]) on the query and the form
+/// body, then the signature parameters/headers ([`sig::parse`], nonce shape included), the
+/// action and the version. `all` is the query followed by the form parameters.
+pub fn parse_request(req: &RawRequest<'_>, all: &[(String, String)]) -> Result<Parsed, ApiError> {
+    if req.method != "GET" && req.method != "POST" {
+        return Err(ApiError::new(
+            400,
+            "UnsupportedHTTPMethod",
+            format!("HTTP method {} is not supported", req.method),
+        ));
+    }
+    bounds::check_pairs(req.query, &PAIR_LIMITS).map_err(shape_err)?;
+    bounds::check_pairs(req.form, &PAIR_LIMITS).map_err(shape_err)?;
+    if req.query.len() + req.form.len() > PAIR_LIMITS.max_pairs {
+        return Err(shape_err(bounds::ShapeError::TooManyParameters {
+            max: PAIR_LIMITS.max_pairs,
+        }));
+    }
+    let (action, version) = action_and_version(req.headers, all);
+    let auth = sig::parse(all, req.headers).map_err(auth_err)?;
+    Ok(Parsed {
+        auth,
+        action,
+        version,
+    })
+}
+
 pub struct AliyunApi {
     engine: Engine,
     limiter: RateLimiter,
@@ -106,8 +182,7 @@ impl AliyunApi {
         Self {
             engine,
             limiter: RateLimiter::new(rate_limits),
-            // Twice the timestamp window: a request stamped up to 15 min ahead stays unreplayable.
-            nonces: NonceCache::with_limits(2 * 900, 100_000),
+            nonces: NonceCache::new(),
         }
     }
 
@@ -171,33 +246,15 @@ impl AliyunApi {
         request_id: &str,
         action_out: &mut String,
     ) -> Result<Map<String, Value>, ApiError> {
-        if req.method != "GET" && req.method != "POST" {
-            return Err(ApiError::new(
-                400,
-                "UnsupportedHTTPMethod",
-                format!("HTTP method {} is not supported", req.method),
-            ));
-        }
+        // Named before anything is checked so even a refused request is logged with its action.
+        *action_out = action_and_version(req.headers, all).0;
+        let Parsed {
+            auth,
+            action,
+            version,
+        } = parse_request(req, all)?;
         let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-        let v3 = header(req.headers, "authorization").is_some_and(|a| a.starts_with("ACS3-"));
-        let (action, version) = if v3 {
-            (
-                header(req.headers, "x-acs-action")
-                    .unwrap_or_default()
-                    .to_string(),
-                header(req.headers, "x-acs-version")
-                    .unwrap_or_default()
-                    .to_string(),
-            )
-        } else {
-            (
-                get("Action").unwrap_or_default(),
-                get("Version").unwrap_or_default(),
-            )
-        };
-        *action_out = action.clone();
 
-        let auth: AliyunAuth = sig::parse(all, req.headers).map_err(auth_err)?;
         let (principal, secret) =
             self.engine
                 .access_key(auth.access_key_id())
@@ -225,10 +282,11 @@ impl AliyunApi {
             )
             .map_err(auth_err)?,
         }
-        // Only a genuine request may spend a nonce.
+        // A replay is refused before it costs the key's owner any rate budget; the nonce is
+        // spent only below, once the request also passed the rate limiter.
         self.nonces
-            .check_and_insert(auth.access_key_id(), auth.nonce(), req.now)
-            .map_err(auth_err)?;
+            .is_used(auth.access_key_id(), auth.nonce(), req.now)
+            .map_err(|e| auth_err(e.into()))?;
 
         if version != VERSION {
             return Err(ApiError::new(
@@ -268,6 +326,11 @@ impl AliyunApi {
                 "Request was denied due to request throttling.",
             ));
         }
+        // Only a genuine, admitted request spends a nonce (atomic: of two concurrent copies
+        // one is refused here).
+        self.nonces
+            .check_and_insert(auth.access_key_id(), auth.nonce(), req.now, ts)
+            .map_err(|e| auth_err(e.into()))?;
         let p = params::Params::new(
             all.iter()
                 .filter(|(k, _)| !COMMON.contains(&k.as_str()))

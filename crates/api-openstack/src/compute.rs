@@ -107,7 +107,12 @@ pub(crate) async fn handle(
         p: api.admin_principal(),
         request_id,
     };
-    let mut segs: Vec<&str> = after.trim_start_matches('/').split('/').collect();
+    let Some(mut segs) = crate::path_segments(after) else {
+        return with_version(
+            fault(Fault::not_found("The resource could not be found.")),
+            v,
+        );
+    };
     // The old `/v2.1/{project_id}/...` form.
     if segs.first() == Some(&ids::project_id(&token.account).as_str()) {
         segs.remove(0);
@@ -160,7 +165,12 @@ fn bad_method() -> Fault {
     Fault::new(405, "The method is not allowed for the requested URL.")
 }
 
+/// Deepest request body accepted (Nova's deepest, `block_device_mapping_v2` in a server,
+/// nests 4 levels); checked in one pass before serde_json (limit 128) parses.
+pub(crate) const MAX_JSON_DEPTH: usize = 32;
+
 fn json_body(body: &[u8]) -> Result<Value, Fault> {
+    nubis_auth::bounds::check_json_depth(body, MAX_JSON_DEPTH).map_err(|_| Fault::malformed())?;
     serde_json::from_slice(body).map_err(|_| Fault::malformed())
 }
 

@@ -34,7 +34,9 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         );
     };
     let owner = ids::project_id(&token.account);
-    let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let Some(segs) = crate::path_segments(path) else {
+        return not_found();
+    };
     match segs.as_slice() {
         ["v2", "images"] if get => list(req, &owner).op("image.list"),
         ["v2", "images", id] if get => {

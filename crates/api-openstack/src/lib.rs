@@ -28,11 +28,38 @@ pub const PREFIXES: &[&str] = &["/identity", "/compute", "/image"];
 
 /// Is this request OpenStack's? (A path under one of [`PREFIXES`].)
 pub fn claims(path: &str) -> bool {
-    PREFIXES.iter().any(|p| {
-        path.strip_prefix(p)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    route(path).is_some()
+}
+
+/// The service a path belongs to (`identity`, `compute` or `image`) and the rest of the path
+/// after its prefix; `None` for paths outside [`PREFIXES`] (`/identityx` included). Pure and
+/// linear: the routing entry point fuzzing drives without an engine.
+pub fn route(path: &str) -> Option<(&'static str, &str)> {
+    [
+        ("/identity", "identity"),
+        ("/compute", "compute"),
+        ("/image", "image"),
+    ]
+    .into_iter()
+    .find_map(|(prefix, service)| {
+        path.strip_prefix(prefix)
+            .filter(|rest| rest.is_empty() || rest.starts_with('/'))
+            .map(|rest| (service, rest))
     })
 }
+
+/// Path segments after a service prefix, as the routers match them: trailing `/` dropped,
+/// split on `/`. At most [`MAX_PATH_SEGMENTS`] are returned; a longer path cannot name any
+/// route, and `None` says so without building the whole list.
+pub fn path_segments(rest: &str) -> Option<Vec<&str>> {
+    let rest = rest.trim_end_matches('/').trim_start_matches('/');
+    let segs: Vec<&str> = rest.split('/').take(MAX_PATH_SEGMENTS + 1).collect();
+    (segs.len() <= MAX_PATH_SEGMENTS).then_some(segs)
+}
+
+/// The deepest route (`/v2.1/{project}/servers/{id}/os-volume_attachments/{id}`) has 6
+/// segments; anything past this is not found.
+pub const MAX_PATH_SEGMENTS: usize = 16;
 
 pub struct RawRequest<'a> {
     pub method: &'a str,
@@ -155,17 +182,14 @@ impl OpenStackApi {
 
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
         let request_id = format!("req-{}", uuid::Uuid::new_v4());
-        let (service, mut reply) = if let Some(rest) = req.path.strip_prefix("/identity") {
-            ("identity", identity::handle(self, &req, rest).await)
-        } else if let Some(rest) = req.path.strip_prefix("/compute") {
-            (
+        let (service, mut reply) = match route(req.path) {
+            Some(("identity", rest)) => ("identity", identity::handle(self, &req, rest).await),
+            Some(("compute", rest)) => (
                 "compute",
                 compute::handle(self, &req, rest, &request_id).await,
-            )
-        } else if let Some(rest) = req.path.strip_prefix("/image") {
-            ("image", image::handle(self, &req, rest).await)
-        } else {
-            ("", Reply::text(404, "Not Found"))
+            ),
+            Some(("image", rest)) => ("image", image::handle(self, &req, rest).await),
+            _ => ("", Reply::text(404, "Not Found")),
         };
         reply.service = service;
         reply
@@ -256,6 +280,31 @@ mod tests {
         ] {
             assert!(!claims(p), "{p}");
         }
+    }
+
+    #[test]
+    fn route_splits_service_and_rest() {
+        assert_eq!(route("/identity"), Some(("identity", "")));
+        assert_eq!(
+            route("/compute/v2.1/servers"),
+            Some(("compute", "/v2.1/servers"))
+        );
+        assert_eq!(route("/image/v2/images"), Some(("image", "/v2/images")));
+        assert_eq!(route("/imagex"), None);
+        assert_eq!(route(""), None);
+    }
+
+    #[test]
+    fn path_segments_are_bounded() {
+        assert_eq!(
+            path_segments("/v2.1/servers/x/"),
+            Some(vec!["v2.1", "servers", "x"])
+        );
+        assert_eq!(path_segments(""), Some(vec![""]));
+        let deep = "/a".repeat(100_000);
+        assert_eq!(path_segments(&deep), None);
+        let at_limit = "/a".repeat(MAX_PATH_SEGMENTS);
+        assert_eq!(path_segments(&at_limit).map(|s| s.len()), Some(16));
     }
 
     #[test]

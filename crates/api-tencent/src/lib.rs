@@ -8,6 +8,8 @@ pub mod render;
 pub mod wire;
 
 use errors::ApiError;
+use nubis_auth::bounds::{self, ShapeError};
+use nubis_auth::nonce::{self, NonceCache};
 use nubis_auth::ratelimit::RateLimiter;
 use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
 use nubis_core::{Principal, catalog, ids};
@@ -84,6 +86,8 @@ pub struct Reply {
 pub struct TencentApi {
     engine: Engine,
     limiter: RateLimiter,
+    /// Legacy-signature nonces, remembered for the 300 s timestamp window.
+    nonces: NonceCache,
 }
 
 /// Request context handed to each action.
@@ -129,11 +133,162 @@ pub fn decode_pairs(s: &[u8]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The action a request names (`X-TC-Action`, else the `Action` parameter), read without any
+/// check, for logs.
+fn named_action(req: &RawRequest<'_>) -> String {
+    if let Some(a) = header(req.headers, "x-tc-action") {
+        return a.to_string();
+    }
+    let find = |bytes: &[u8]| {
+        form_urlencoded::parse(bytes)
+            .find(|(k, _)| k == "Action")
+            .map(|(_, v)| v.into_owned())
+    };
+    find(req.raw_query.as_bytes())
+        .or_else(|| {
+            (req.method == "POST" && is_form(req.headers))
+                .then(|| find(req.body))
+                .flatten()
+        })
+        .unwrap_or_default()
+}
+
+/// What [`parse_request`] reads off a request before any key is looked up.
+#[derive(Debug)]
+pub struct Parsed {
+    pub auth: TencentAuth,
+    pub action: String,
+    pub version: String,
+    pub region: Option<String>,
+    /// The action's own parameters, unflattened (or the JSON body's object).
+    pub params: Map<String, Value>,
+    /// Decoded query and form-body pairs (the legacy signature is verified over them).
+    pub query: Vec<(String, String)>,
+    pub form_body: Vec<(String, String)>,
+}
+
+fn shape_err(e: ShapeError) -> ApiError {
+    let code = match e {
+        ShapeError::NameTooLong { .. } | ShapeError::TooManySegments { .. } => "UnknownParameter",
+        ShapeError::ValueTooLong { .. } => "InvalidParameterValue",
+        ShapeError::TooManyParameters { .. } | ShapeError::TooDeep { .. } => "InvalidParameter",
+    };
+    ApiError::new(code, e.to_string())
+}
+
+/// Everything done to a request before its SecretId is looked up, callable without an engine
+/// (fuzz entry point). Cheap checks come first: the documented request sizes
+/// ([`wire::MAX_GET_QUERY_BYTES`], [`wire::MAX_LEGACY_POST_BYTES`]), [`wire::PAIR_LIMITS`] on the query and
+/// the form body, [`wire::MAX_JSON_DEPTH`] on a JSON body), then the credentials
+/// ([`sig::parse_tc3`] / [`sig::parse_legacy`]), then the parameters are unflattened or
+/// parsed. None of it depends on whether a key exists.
+pub fn parse_request(req: &RawRequest<'_>) -> Result<Parsed, ApiError> {
+    if req.method != "GET" && req.method != "POST" {
+        return Err(ApiError::new(
+            "UnsupportedProtocol",
+            format!("HTTP method {} is not supported", req.method),
+        ));
+    }
+    let tc3 = header(req.headers, "authorization").is_some();
+    let too_large = if req.method == "GET" {
+        (req.raw_query.len() > wire::MAX_GET_QUERY_BYTES).then_some("a GET request's 32 KB")
+    } else {
+        (!tc3 && req.body.len() > wire::MAX_LEGACY_POST_BYTES)
+            .then_some("a legacy-signed POST request's 1 MB")
+    };
+    if let Some(limit) = too_large {
+        return Err(ApiError::new(
+            "RequestSizeLimitExceeded",
+            format!("The request exceeds {limit} size limit."),
+        ));
+    }
+    let query = decode_pairs(req.raw_query.as_bytes());
+    bounds::check_pairs(&query, &wire::PAIR_LIMITS).map_err(shape_err)?;
+    let form = req.method == "POST" && is_form(req.headers);
+    let form_body = if form {
+        decode_pairs(req.body)
+    } else {
+        Vec::new()
+    };
+    bounds::check_pairs(&form_body, &wire::PAIR_LIMITS).map_err(shape_err)?;
+    let json_body = req.method == "POST" && !form;
+    if json_body {
+        bounds::check_json_depth(req.body, wire::MAX_JSON_DEPTH).map_err(shape_err)?;
+    }
+    let invalid = |m: String| ApiError::new("InvalidParameter", m);
+    // Legacy requests carry everything as parameters; TC3 requests carry the common ones as headers.
+    if tc3 {
+        let auth = sig::parse_tc3(req.headers).map_err(auth_err)?;
+        let action = header(req.headers, "x-tc-action")
+            .unwrap_or_default()
+            .to_string();
+        let version = header(req.headers, "x-tc-version")
+            .unwrap_or_default()
+            .to_string();
+        let region = header(req.headers, "x-tc-region")
+            .filter(|r| !r.is_empty())
+            .map(str::to_string);
+        let params = if req.method == "GET" {
+            wire::unflatten(&query).map_err(invalid)?
+        } else if form {
+            wire::unflatten(&form_body).map_err(invalid)?
+        } else {
+            let body = if req.body.is_empty() {
+                b"{}".as_slice()
+            } else {
+                req.body
+            };
+            match serde_json::from_slice::<Value>(body) {
+                Ok(Value::Object(m)) => m,
+                _ => {
+                    return Err(ApiError::new(
+                        "InvalidParameter",
+                        "the request body is not a JSON object",
+                    ));
+                }
+            }
+        };
+        Ok(Parsed {
+            auth,
+            action,
+            version,
+            region,
+            params,
+            query,
+            form_body,
+        })
+    } else {
+        let all = if req.method == "GET" {
+            &query
+        } else {
+            &form_body
+        };
+        let auth = sig::parse_legacy(all).map_err(auth_err)?;
+        let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+        let rest: Vec<(String, String)> = all
+            .iter()
+            .filter(|(k, _)| !COMMON_LEGACY.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let params = wire::unflatten(&rest).map_err(invalid)?;
+        Ok(Parsed {
+            auth,
+            action: get("Action").unwrap_or_default(),
+            version: get("Version").unwrap_or_default(),
+            region: get("Region").filter(|r| !r.is_empty()),
+            params,
+            query,
+            form_body,
+        })
+    }
+}
+
 impl TencentApi {
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
         Self {
             engine,
             limiter: RateLimiter::new(rate_limits),
+            nonces: NonceCache::with_limits(sig::MAX_CLOCK_SKEW_SECS, nonce::DEFAULT_MAX_PER_KEY),
         }
     }
 
@@ -172,92 +327,17 @@ impl TencentApi {
         request_id: &str,
         action_out: &mut String,
     ) -> Result<actions::Payload, ApiError> {
-        if req.method != "GET" && req.method != "POST" {
-            return Err(ApiError::new(
-                "UnsupportedProtocol",
-                format!("HTTP method {} is not supported", req.method),
-            ));
-        }
-        let query = decode_pairs(req.raw_query.as_bytes());
-        let form_body = if req.method == "POST" && is_form(req.headers) {
-            decode_pairs(req.body)
-        } else {
-            Vec::new()
-        };
-        let tc3 = header(req.headers, "authorization").is_some();
-        // Named before authentication so even a refused request is logged with its action.
-        *action_out = header(req.headers, "x-tc-action")
-            .map(str::to_string)
-            .or_else(|| {
-                query
-                    .iter()
-                    .chain(&form_body)
-                    .find(|(k, _)| k == "Action")
-                    .map(|(_, v)| v.clone())
-            })
-            .unwrap_or_default();
-        // Legacy requests carry everything as parameters; TC3 requests carry the common ones as headers.
-        let (auth, action, version, region, params): (
-            TencentAuth,
-            String,
-            String,
-            Option<String>,
-            Map<String, Value>,
-        ) = if tc3 {
-            let auth = sig::parse_tc3(req.headers).map_err(auth_err)?;
-            let action = header(req.headers, "x-tc-action")
-                .unwrap_or_default()
-                .to_string();
-            let version = header(req.headers, "x-tc-version")
-                .unwrap_or_default()
-                .to_string();
-            let region = header(req.headers, "x-tc-region")
-                .filter(|r| !r.is_empty())
-                .map(str::to_string);
-            let params = if req.method == "GET" {
-                wire::unflatten(&query).map_err(|m| ApiError::new("InvalidParameter", m))?
-            } else if is_form(req.headers) {
-                wire::unflatten(&form_body).map_err(|m| ApiError::new("InvalidParameter", m))?
-            } else {
-                let body = if req.body.is_empty() {
-                    b"{}".as_slice()
-                } else {
-                    req.body
-                };
-                match serde_json::from_slice::<Value>(body) {
-                    Ok(Value::Object(m)) => m,
-                    _ => {
-                        return Err(ApiError::new(
-                            "InvalidParameter",
-                            "the request body is not a JSON object",
-                        ));
-                    }
-                }
-            };
-            (auth, action, version, region, params)
-        } else {
-            let all = if req.method == "GET" {
-                query.clone()
-            } else {
-                form_body.clone()
-            };
-            let auth = sig::parse_legacy(&all).map_err(auth_err)?;
-            let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-            let rest: Vec<(String, String)> = all
-                .iter()
-                .filter(|(k, _)| !COMMON_LEGACY.contains(&k.as_str()))
-                .cloned()
-                .collect();
-            let params =
-                wire::unflatten(&rest).map_err(|m| ApiError::new("InvalidParameter", m))?;
-            (
-                auth,
-                get("Action").unwrap_or_default(),
-                get("Version").unwrap_or_default(),
-                get("Region").filter(|r| !r.is_empty()),
-                params,
-            )
-        };
+        // Named before anything is checked so even a refused request is logged with its action.
+        *action_out = named_action(req);
+        let Parsed {
+            auth,
+            action,
+            version,
+            region,
+            params,
+            query,
+            form_body,
+        } = parse_request(req)?;
         *action_out = action.clone();
 
         // Authentication: key exists, timestamp fresh, signature right.
@@ -291,6 +371,18 @@ impl TencentApi {
                     .map_err(auth_err)?;
             }
         }
+        // A legacy request's Nonce may be spent once within the window (docs/hostile-input.md):
+        // a replay is refused here, before it costs any rate budget, and the nonce is spent
+        // only once the request also passed the rate limiter (below).
+        let nonce = match &auth {
+            TencentAuth::Legacy { nonce, .. } => {
+                self.nonces
+                    .is_used(auth.secret_id(), nonce, req.now)
+                    .map_err(|e| auth_err(e.into()))?;
+                Some(nonce)
+            }
+            TencentAuth::Tc3 { .. } => None,
+        };
 
         if version != VERSION {
             return Err(ApiError::new(
@@ -332,6 +424,11 @@ impl TencentApi {
                 "RequestLimitExceeded",
                 format!("the request rate of {action} exceeds the limit"),
             ));
+        }
+        if let Some(nonce) = nonce {
+            self.nonces
+                .check_and_insert(auth.secret_id(), nonce, req.now, auth.timestamp())
+                .map_err(|e| auth_err(e.into()))?;
         }
         let ctx = Ctx {
             principal,

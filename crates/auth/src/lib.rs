@@ -6,9 +6,13 @@
 //!   the legacy HmacSHA1/HmacSHA256 "v1" scheme): parsing, verification and signing.
 //! * [`secret`] — authenticated encryption of secrets at rest.
 //! * [`ratelimit`] — per-(account, action) request rate limiting.
+//! * [`bounds`] — shape limits checked before authentication, and [`bounds::ct_eq`].
+//! * [`nonce`] — replay protection (nonces remembered for the timestamp window).
 //! * [`password`] — SHA-512-crypt (`$6$`) password hashes for guest `/etc/shadow`.
 
 pub mod aliyun;
+pub mod bounds;
+pub mod nonce;
 
 /// `Credential`, `SignedHeaders` and `Signature` of an `Authorization` value after its
 /// algorithm name: TC3 and ACS3 share the layout.

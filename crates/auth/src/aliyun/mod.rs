@@ -14,14 +14,14 @@
 //! [`AliyunAuth::access_key_id`] (unknown key → `InvalidAccessKeyId.NotFound`,
 //! the caller's error) → [`parse_timestamp`] + [`check_timestamp`] on
 //! [`AliyunAuth::timestamp`] → [`verify_v1`] / [`verify_v3`] →
-//! [`NonceCache::check_and_insert`] (only after the signature verified, so that
-//! unauthenticated requests cannot fill the cache).
+//! [`NonceCache::is_used`] → the caller's rate limiter → [`NonceCache::check_and_insert`]
+//! (only after the signature verified and the rate limiter passed, so that neither
+//! unauthenticated nor throttled requests can fill the cache).
 
-mod nonce;
 mod v1;
 mod v3;
 
-pub use nonce::NonceCache;
+pub use crate::nonce::NonceCache;
 pub use v1::{sign_v1, verify_v1};
 pub use v3::{sign_v3, verify_v3};
 
@@ -31,6 +31,11 @@ use time::format_description::well_known::Rfc3339;
 /// Maximum allowed |server time − request timestamp| in seconds, and how long a
 /// nonce is remembered (spec §3c: 15 minutes).
 pub const MAX_CLOCK_SKEW_SECS: u64 = 900;
+
+/// Longest accepted `SignatureNonce` / `x-acs-signature-nonce`, in bytes. The SDKs send 32 hex
+/// digits (Tea, Go), a 36-character UUID (Python core) or a UUID followed by a millisecond
+/// timestamp and a thread id (Java core, ~55); twice the longest leaves room for others.
+pub const MAX_NONCE_LEN: usize = 128;
 
 /// `Authorization` scheme of the v3 signature.
 pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
@@ -119,6 +124,17 @@ pub enum AuthError {
     /// The (AccessKeyId, nonce) pair was seen within the last 15 minutes.
     #[error("Specified signature nonce was used already.")]
     SignatureNonceUsed,
+    /// The nonce is longer than [`MAX_NONCE_LEN`] or not printable ASCII.
+    #[error(
+        "The specified parameter SignatureNonce is not valid: it must be 1 to 128 printable ASCII characters."
+    )]
+    InvalidSignatureNonce,
+    /// The AccessKeyId already holds [`NonceCache`]'s maximum of live nonces: refused
+    /// (never evicting a live nonce) until some expire.
+    #[error(
+        "Request was denied due to request throttling: too many distinct signature nonces for this AccessKey within 15 minutes."
+    )]
+    NonceLimitExceeded,
     /// Signature mismatch. The message ends with `:` + the server's StringToSign
     /// (quirk Q1: the legacy Python core does `Message.split(':')[1]`).
     #[error(
@@ -144,6 +160,8 @@ impl AuthError {
             Self::InvalidTimeStampFormat => "InvalidTimeStamp.Format",
             Self::TimeStampExpired => "InvalidTimeStamp.Expired",
             Self::SignatureNonceUsed => "SignatureNonceUsed",
+            Self::InvalidSignatureNonce => "InvalidParameter",
+            Self::NonceLimitExceeded => "Throttling",
             Self::SignatureDoesNotMatch { .. } => "SignatureDoesNotMatch",
             Self::IncompleteSignature(_) => "IncompleteSignature",
             Self::ContentSha256Mismatch => "InvalidParameter",
@@ -180,20 +198,21 @@ impl AuthError {
 ///   any other `Authorization` scheme → `IncompleteSignature`; nothing at all →
 ///   [`AuthError::MissingAuth`].
 ///
-/// The timestamp is returned as sent; validate it with [`parse_timestamp`].
+/// The nonce must pass [`check_nonce`] (else `InvalidParameter`). The timestamp is returned
+/// as sent; validate it with [`parse_timestamp`].
 pub fn parse(
     params: &[(String, String)],
     headers: &[(String, String)],
 ) -> Result<AliyunAuth, AuthError> {
     let authorization = header(headers, "authorization").map(str::trim);
     if let Some(value) = authorization.filter(|v| v.starts_with(ACS3_ALGORITHM)) {
-        return v3::parse_authorization(value, headers);
+        return v3::parse_authorization(value, headers).and_then(nonce_checked);
     }
     if params
         .iter()
         .any(|(k, _)| k == "AccessKeyId" || k == "Signature")
     {
-        return v1::parse_params(params);
+        return v1::parse_params(params).and_then(nonce_checked);
     }
     match authorization {
         Some(value) if value.starts_with("ACS3-") => Err(AuthError::InvalidSignatureMethod),
@@ -201,6 +220,33 @@ pub fn parse(
             "unsupported Authorization scheme; expected ACS3-HMAC-SHA256".to_owned(),
         )),
         None => Err(AuthError::MissingAuth),
+    }
+}
+
+fn nonce_checked(auth: AliyunAuth) -> Result<AliyunAuth, AuthError> {
+    check_nonce(auth.nonce())?;
+    Ok(auth)
+}
+
+/// A nonce must be 1 to [`MAX_NONCE_LEN`] printable ASCII characters (no blanks, no
+/// controls): anything else is [`AuthError::InvalidSignatureNonce`].
+pub fn check_nonce(nonce: &str) -> Result<(), AuthError> {
+    if !nonce.is_empty()
+        && nonce.len() <= MAX_NONCE_LEN
+        && nonce.bytes().all(|b| b.is_ascii_graphic())
+    {
+        Ok(())
+    } else {
+        Err(AuthError::InvalidSignatureNonce)
+    }
+}
+
+impl From<crate::nonce::NonceError> for AuthError {
+    fn from(e: crate::nonce::NonceError) -> Self {
+        match e {
+            crate::nonce::NonceError::Used => Self::SignatureNonceUsed,
+            crate::nonce::NonceError::Full => Self::NonceLimitExceeded,
+        }
     }
 }
 
@@ -338,6 +384,8 @@ mod tests {
             (InvalidTimeStampFormat, "InvalidTimeStamp.Format"),
             (TimeStampExpired, "InvalidTimeStamp.Expired"),
             (SignatureNonceUsed, "SignatureNonceUsed"),
+            (InvalidSignatureNonce, "InvalidParameter"),
+            (NonceLimitExceeded, "Throttling"),
             (
                 SignatureDoesNotMatch {
                     string_to_sign: "GET&%2F&x".into(),
@@ -407,6 +455,42 @@ mod tests {
             ),
             Err(AuthError::MissingParameter("Signature"))
         );
+    }
+
+    #[test]
+    fn nonce_shape() {
+        assert_eq!(check_nonce("3ee8c1b8-83d3-44af-a94f-4e0ad82fd6cf"), Ok(()));
+        assert_eq!(check_nonce(&"a".repeat(MAX_NONCE_LEN)), Ok(()));
+        for bad in [
+            String::new(),
+            "a".repeat(MAX_NONCE_LEN + 1),
+            "a".repeat(1 << 20),
+            "with space".into(),
+            "ctl\u{1}".into(),
+            "nonce-é".into(),
+        ] {
+            assert_eq!(check_nonce(&bad), Err(AuthError::InvalidSignatureNonce));
+        }
+        // Regression (issue 10): a 1 MB SignatureNonce used to be parsed and stored.
+        let huge = "n".repeat(1 << 20);
+        let params = pairs(&[
+            ("AccessKeyId", "testid"),
+            ("Signature", "x"),
+            ("SignatureMethod", "HMAC-SHA1"),
+            ("SignatureVersion", "1.0"),
+            ("SignatureNonce", &huge),
+            ("Timestamp", "2024-01-01T12:00:00Z"),
+        ]);
+        assert_eq!(parse(&params, &[]), Err(AuthError::InvalidSignatureNonce));
+        let headers = pairs(&[
+            (
+                "authorization",
+                "ACS3-HMAC-SHA256 Credential=testid,SignedHeaders=host,Signature=00",
+            ),
+            ("x-acs-signature-nonce", &huge),
+            ("x-acs-date", "2024-01-01T12:00:00Z"),
+        ]);
+        assert_eq!(parse(&[], &headers), Err(AuthError::InvalidSignatureNonce));
     }
 
     #[test]

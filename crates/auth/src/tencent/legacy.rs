@@ -91,7 +91,8 @@ pub fn sign_legacy(
 /// Neither `Signature` nor `SecretId` present → [`AuthError::MissingAuth`] (not a
 /// legacy request at all); one of `Signature`, `SecretId`, `Timestamp`, `Nonce`
 /// missing → `MissingParameter`; bad `Timestamp` or unknown `SignatureMethod` →
-/// `InvalidParameterValue`; malformed SecretId → `InvalidSecretId`.
+/// `InvalidParameterValue`, and so is a `Nonce` that is not 1 to
+/// [`super::MAX_NONCE_LEN`] printable ASCII characters; malformed SecretId → `InvalidSecretId`.
 /// An absent `SignatureMethod` means HmacSHA1.
 pub fn parse_legacy(params: &[(String, String)]) -> Result<TencentAuth, AuthError> {
     let signature = param(params, "Signature");
@@ -108,6 +109,12 @@ pub fn parse_legacy(params: &[(String, String)]) -> Result<TencentAuth, AuthErro
         .parse::<i64>()
         .map_err(|_| AuthError::InvalidParameterValue("Timestamp"))?;
     let nonce = param(params, "Nonce").ok_or(AuthError::MissingParameter("Nonce"))?;
+    if nonce.is_empty()
+        || nonce.len() > super::MAX_NONCE_LEN
+        || !nonce.bytes().all(|b| b.is_ascii_graphic())
+    {
+        return Err(AuthError::InvalidParameterValue("Nonce"));
+    }
     let method = match param(params, "SignatureMethod") {
         None => LegacyMethod::HmacSha1,
         Some("HmacSHA1") => LegacyMethod::HmacSha1,
@@ -367,6 +374,14 @@ mod tests {
             parse_legacy(&replaced("Timestamp", "yesterday")),
             Err(AuthError::InvalidParameterValue("Timestamp"))
         );
+        for bad in ["", "1 2", &"9".repeat(65)] {
+            assert_eq!(
+                parse_legacy(&replaced("Nonce", bad)),
+                Err(AuthError::InvalidParameterValue("Nonce")),
+                "{bad:?}"
+            );
+        }
+        assert!(parse_legacy(&replaced("Nonce", &"9".repeat(64))).is_ok());
         assert_eq!(
             parse_legacy(&replaced("SignatureMethod", "HmacMD5")),
             Err(AuthError::InvalidParameterValue("SignatureMethod"))

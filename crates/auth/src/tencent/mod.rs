@@ -139,7 +139,29 @@ pub enum AuthError {
     /// SecretId is well-formed but unknown; produced by the caller's key lookup.
     #[error("The SecretId is not found, please ensure that your SecretId is correct.")]
     SecretIdNotFound,
+    /// A legacy request's `Nonce` was already spent with this SecretId within the timestamp
+    /// window: a replay (docs/hostile-input.md).
+    #[error(
+        "The provided credentials could not be validated: the Nonce was already used with this SecretId within the last 5 minutes."
+    )]
+    NonceUsed,
+    /// The SecretId already holds its maximum of live legacy nonces.
+    #[error("The request rate exceeds the limit: too many distinct Nonce values within 5 minutes.")]
+    NonceLimitExceeded,
 }
+
+impl From<crate::nonce::NonceError> for AuthError {
+    fn from(e: crate::nonce::NonceError) -> Self {
+        match e {
+            crate::nonce::NonceError::Used => Self::NonceUsed,
+            crate::nonce::NonceError::Full => Self::NonceLimitExceeded,
+        }
+    }
+}
+
+/// Longest accepted legacy `Nonce`, in bytes. The SDKs send a random positive integer (at
+/// most 19 digits); anything that is not 1 to 64 printable ASCII characters is refused.
+pub const MAX_NONCE_LEN: usize = 64;
 
 impl AuthError {
     /// Tencent error code for the response envelope (spec §4b).
@@ -154,6 +176,8 @@ impl AuthError {
             Self::SignatureFailure => "AuthFailure.SignatureFailure",
             Self::InvalidSecretId => "AuthFailure.InvalidSecretId",
             Self::SecretIdNotFound => "AuthFailure.SecretIdNotFound",
+            Self::NonceUsed => "AuthFailure.SignatureFailure",
+            Self::NonceLimitExceeded => "RequestLimitExceeded",
         }
     }
 }
@@ -254,6 +278,8 @@ mod tests {
             (SignatureFailure, "AuthFailure.SignatureFailure"),
             (InvalidSecretId, "AuthFailure.InvalidSecretId"),
             (SecretIdNotFound, "AuthFailure.SecretIdNotFound"),
+            (NonceUsed, "AuthFailure.SignatureFailure"),
+            (NonceLimitExceeded, "RequestLimitExceeded"),
         ];
         for (err, code) in cases {
             assert_eq!(err.code(), code);
