@@ -167,6 +167,26 @@ class RateLimitRetryer(StandardRetryer):
     def should_retry(resp, err):
         return isinstance(err, TencentCloudSDKException) and str(err.code).startswith("RequestLimitExceeded")
 
+    def send_request(self, fn):
+        # The SDK's StandardRetryer.send_request keeps the first attempt's error across
+        # attempts: once a call was throttled, a later success is retried again and the call
+        # finally raises the stale RequestLimitExceeded (and repeats a RunInstances 20 times).
+        # Same loop, with the error reset per attempt.
+        err = None
+        for n in range(self._max_attempts):
+            try:
+                return_value, err = fn(), None
+            except TencentCloudSDKException as e:
+                return_value, err = None, e
+            if not self.should_retry(return_value, err):
+                if err:
+                    raise err
+                return return_value
+            sleep = self._backoff_fn(n)
+            self.on_retry(n, sleep, return_value, err)
+            time.sleep(sleep)
+        raise err
+
 
 class Cvm:
     """An official CvmClient plus two conveniences: `call` builds the SDK's typed request

@@ -1,9 +1,10 @@
 //! One function per action: parse, call the engine, render.
 
 use crate::errors::{ApiError, map};
-use crate::params::Params;
+use crate::params::{self, Params};
 use crate::render;
 use crate::{Ctx, KNOWN_REGIONS};
+use nubis_core::limits::{self, Constraint};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog, ids};
 use nubis_engine::{Command, CreateSpec, Engine, IdKind};
 use serde_json::{Map, Value, json};
@@ -59,15 +60,12 @@ fn instances(
     engine: &Engine,
     ctx: &Ctx,
     ids_in: Vec<String>,
-    max: usize,
     name: &str,
 ) -> Result<Vec<Uuid>, ApiError> {
     if ids_in.is_empty() {
         return Err(ApiError::missing(name));
     }
-    if ids_in.len() > max {
-        return Err(ApiError::invalid(name, format!("at most {max} IDs")));
-    }
+    params::check_count(&params::INSTANCE_IDS, ids_in.len())?;
     let mut unique: Vec<String> = Vec::new();
     for i in ids_in {
         if !unique.contains(&i) {
@@ -194,17 +192,20 @@ fn describe_zones(ctx: &Ctx) -> Out {
     Ok(obj(json!({"Zones": {"Zone": zones}})))
 }
 
-fn page(p: &Params, max: i64) -> Result<(usize, usize), ApiError> {
-    let number = p.int("PageNumber", 1, 1, i64::from(i32::MAX))?;
-    let size = p.int("PageSize", 10, 1, max)?;
-    Ok(((number - 1) as usize * size as usize, size as usize))
+/// PageNumber/PageSize within their rows (`size_row`: the action's PageSize limit).
+fn page(p: &Params, size_row: &Constraint) -> Result<(usize, usize), ApiError> {
+    let number = p.int(&params::PAGE_NUMBER, 1)?;
+    let size = p.int(size_row, 10)?;
+    // Both are positive by their rows; the product fits in 64 bits.
+    let (number, size) = (number.max(1) as usize, size.max(1) as usize);
+    Ok(((number - 1).saturating_mul(size), size))
 }
 
 fn describe_images(ctx: &Ctx, p: &Params) -> Out {
     let region_name = catalog::region(&region(ctx)?)
         .map(|r| r.aliyun)
         .unwrap_or_default();
-    let (offset, size) = page(p, 100)?;
+    let (offset, size) = page(p, &params::PAGE_SIZE_100)?;
     let ids: Option<Vec<String>> = p
         .opt("ImageId")
         .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
@@ -272,11 +273,167 @@ fn describe_instance_types(p: &Params) -> Out {
     ))
 }
 
+/// The OS a HostName is for: the image's (Linux rules when the image is unknown; the engine
+/// then refuses the image).
+fn host_name_rule(os: Option<nubis_core::OsFamily>) -> &'static Constraint {
+    if os == Some(nubis_core::OsFamily::Windows) {
+        &params::HOST_NAME_WINDOWS
+    } else {
+        &params::HOST_NAME_LINUX
+    }
+}
+
+/// A disk's category key in [`params::DISK_RANGES`] (ESSD by performance level) and its range.
+fn disk_range(
+    category: &str,
+    level: Option<&str>,
+    level_param: &str,
+    category_code: &'static str,
+    category_param: &str,
+) -> Result<&'static nubis_core::limits::DiskRange, ApiError> {
+    let key = match (category, level) {
+        ("cloud_essd", Some(pl)) => {
+            if !["PL0", "PL1", "PL2", "PL3"].contains(&pl) {
+                return Err(ApiError::invalid(level_param, pl));
+            }
+            format!("cloud_essd:{pl}")
+        }
+        (c, _) => c.to_string(),
+    };
+    limits::disk_range(params::DISK_RANGES, &key).ok_or_else(|| {
+        ApiError::new(
+            400,
+            category_code,
+            format!("The specified parameter \"{category_param}\" is not valid."),
+        )
+    })
+}
+
+/// A disk size: an integer in the category's range (`range`), else the row's code.
+fn disk_size(
+    row: &Constraint,
+    name: &str,
+    raw: Option<&str>,
+    default: i64,
+    range: (i64, i64),
+) -> Result<u32, ApiError> {
+    let n = match raw {
+        None | Some("") => default,
+        Some(v) => limits::check_int_str(row, v).map_err(|e| params::reject(row, name, e))?,
+    };
+    let bounded = Constraint {
+        rule: limits::Rule::Int {
+            min: range.0,
+            max: range.1,
+        },
+        ..*row
+    };
+    limits::check_int(&bounded, n).map_err(|e| params::reject(&bounded, name, e))?;
+    u32::try_from(n).map_err(|_| params::reject(row, name, limits::Violation::TooSmall { min: 1 }))
+}
+
+/// Tag.N.Key / Tag.N.Value: at most 20, each within its limits.
+fn tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
+    let groups = p.groups("Tag");
+    params::check_count(&params::TAGS, groups.len().max(p.max_index("Tag")))?;
+    let mut out = Vec::with_capacity(groups.len());
+    for g in groups {
+        let Some(key) = g.get("Key").filter(|k| !k.is_empty()) else {
+            if g.contains_key("Value") {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidTag.Mismatch",
+                    "The specified Tag.n.Key and Tag.n.Value are not match.",
+                ));
+            }
+            continue;
+        };
+        params::check_text(&params::TAG_KEY, "Tag.N.Key", Some(key))?;
+        let value = g.get("Value").cloned().unwrap_or_default();
+        params::check_text(&params::TAG_VALUE, "Tag.N.Value", Some(&value))?;
+        out.push((key.clone(), value));
+    }
+    Ok(out)
+}
+
 async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     let region = region(ctx)?;
     let run = ctx.action == "RunInstances";
     let image_id = p.required("ImageId")?;
     let type_name = p.required("InstanceType")?;
+    // Parameter limits first: a bad value is reported before anything is looked up.
+    let count = if run { p.int(&params::AMOUNT, 1)? } else { 1 };
+    let image_os = catalog::image(&image_id).map(|i| i.os);
+    let name = p.text(&params::INSTANCE_NAME)?;
+    let host_name = p.opt("HostName");
+    params::check_text(host_name_rule(image_os), "HostName", host_name.as_deref())?;
+    let description = p.text(&params::DESCRIPTION)?;
+    let client_token = p.text(&params::CLIENT_TOKEN)?;
+    p.int(&params::BANDWIDTH_OUT, 0)?;
+    let tags = tags(p)?;
+    let disks = p.groups("DataDisk");
+    params::check_count(
+        &params::DATA_DISKS,
+        disks.len().max(p.max_index("DataDisk")),
+    )?;
+    let mut data_disks = Vec::with_capacity(disks.len());
+    for (n, g) in disks.iter().enumerate() {
+        let category = g
+            .get("Category")
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "cloud_essd".into());
+        let range = disk_range(
+            &category,
+            g.get("PerformanceLevel")
+                .map(String::as_str)
+                .filter(|l| !l.is_empty()),
+            &format!("DataDisk.{}.PerformanceLevel", n + 1),
+            "InvalidDataDiskCategory.ValueNotSupported",
+            &format!("DataDisk.{}.Category", n + 1),
+        )?;
+        let size = disk_size(
+            &params::DATA_DISK_SIZE,
+            &format!("DataDisk.{}.Size", n + 1),
+            g.get("Size").map(String::as_str),
+            40,
+            range.data,
+        )?;
+        data_disks.push((size, category));
+    }
+    let system_category = p
+        .opt("SystemDisk.Category")
+        .unwrap_or_else(|| "cloud_essd".into());
+    let system_range = disk_range(
+        &system_category,
+        p.opt("SystemDisk.PerformanceLevel").as_deref(),
+        "SystemDisk.PerformanceLevel",
+        "InvalidSystemDiskCategory.ValueNotSupported",
+        "SystemDisk.Category",
+    )?
+    .system
+    .ok_or_else(|| {
+        ApiError::new(
+            400,
+            "InvalidSystemDiskCategory.ValueNotSupported",
+            "The specified parameter \"SystemDisk.Category\" is not valid.",
+        )
+    })?;
+    let image_size = catalog::image(&image_id).map_or(0, |i| i64::from(i.size_gib));
+    let system_disk_gib = disk_size(
+        &params::SYSTEM_DISK_SIZE,
+        "SystemDisk.Size",
+        p.str("SystemDisk.Size"),
+        image_size.max(40),
+        system_range,
+    )?;
+    if i64::from(system_disk_gib) < image_size {
+        return Err(ApiError::new(
+            404,
+            "InvalidSystemDiskSize.LessThanImageSize",
+            "The specified parameter SystemDisk.Size is less than the image size.",
+        ));
+    }
     let ty = catalog::instance_type_by_aliyun(&type_name).ok_or_else(|| {
         ApiError::new(
             404,
@@ -296,55 +453,34 @@ async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
                     format!("The specified zone `{z}` does not exist."),
                 )
             })?,
-        None => &catalog::region(&region).expect("resolved region").zones[0],
+        None => catalog::region(&region)
+            .and_then(|r| r.zones.first())
+            .ok_or_else(|| map(DomainError::UnsupportedRegion(region.clone())))?,
     };
-    let count = if run { p.int("Amount", 1, 1, 100)? } else { 1 };
     let key_ids = match p.opt("KeyPairName") {
         Some(name) => vec![key_id_by_name(engine, ctx, &name)?],
         None => Vec::new(),
     };
-    let tags = p
-        .groups("Tag")
-        .into_iter()
-        .filter_map(|g| {
-            Some((
-                g.get("Key")?.clone(),
-                g.get("Value").cloned().unwrap_or_default(),
-            ))
-        })
-        .collect();
     let spec = CreateSpec {
         region,
         zone: zone.id.to_string(),
         instance_type: ty.name.to_string(),
         image_id,
-        count: count as u32,
-        name: p.opt("InstanceName"),
-        host_name: p.opt("HostName"),
+        // 1..=100 by the AMOUNT row.
+        count: u32::try_from(count).unwrap_or(1),
+        name,
+        host_name,
         password: p.opt("Password"),
         key_ids,
-        client_token: p.opt("ClientToken"),
-        system_disk_gib: p.int("SystemDisk.Size", 40, 20, 32768)? as u32,
-        system_disk_type: p
-            .opt("SystemDisk.Category")
-            .unwrap_or_else(|| "cloud_essd".into()),
-        data_disks: p
-            .groups("DataDisk")
-            .into_iter()
-            .map(|g| {
-                (
-                    g.get("Size").and_then(|s| s.parse().ok()).unwrap_or(40),
-                    g.get("Category")
-                        .cloned()
-                        .unwrap_or_else(|| "cloud_essd".into()),
-                )
-            })
-            .collect(),
+        client_token,
+        system_disk_gib,
+        system_disk_type: system_category,
+        data_disks,
         project_id: 0,
         charge_type: "POSTPAID_BY_HOUR".into(),
         security_group_ids: p.opt("SecurityGroupId").into_iter().collect(),
         tags,
-        description: p.opt("Description"),
+        description,
         start: run,
     };
     let created = engine
@@ -357,8 +493,14 @@ async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             json!({"InstanceIdSets": {"InstanceIdSet": ids}, "OrderId": "", "TradePrice": 0.0}),
         ))
     } else {
+        // The engine never answers an empty list; should it, that is our fault, not a panic.
+        let first = created.first().ok_or_else(|| {
+            map(DomainError::Internal(
+                "instance creation returned no instance".into(),
+            ))
+        })?;
         Ok(obj(
-            json!({"InstanceId": created[0].aliyun_id, "OrderId": "", "TradePrice": 0.0}),
+            json!({"InstanceId": first.aliyun_id, "OrderId": "", "TradePrice": 0.0}),
         ))
     }
 }
@@ -375,9 +517,7 @@ fn wildcard(pattern: &str, value: &str) -> bool {
 fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
     let ids = p.json_list("InstanceIds")?;
-    if ids.as_ref().is_some_and(|i| i.len() > 100) {
-        return Err(ApiError::invalid("InstanceIds", "at most 100 IDs"));
-    }
+    params::check_count(&params::INSTANCE_IDS, ids.as_ref().map_or(0, Vec::len))?;
     let token_mode = p.str("NextToken").is_some() || p.str("MaxResults").is_some();
     if token_mode && (p.str("PageNumber").is_some() || p.str("PageSize").is_some()) {
         return Err(ApiError::new(
@@ -387,7 +527,7 @@ fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         ));
     }
     let (offset, size) = if token_mode {
-        let size = p.int("MaxResults", 10, 1, 100)? as usize;
+        let size = p.int(&params::MAX_RESULTS, 10)?.max(1) as usize;
         let offset = match p.opt("NextToken") {
             None => 0,
             Some(t) => t
@@ -396,7 +536,7 @@ fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         };
         (offset, size)
     } else {
-        page(p, 100)?
+        page(p, &params::PAGE_SIZE_100)?
     };
     let zone = p.opt("ZoneId");
     let status = p.opt("Status");
@@ -409,6 +549,7 @@ fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .as_ref()
         .and_then(|n| engine.key_pair_by_name(&ctx.principal, n))
         .map(|k| k.id);
+    params::check_count(&params::TAGS, p.max_index("Tag"))?;
     let tags: Vec<(String, Option<String>)> = p
         .groups("Tag")
         .into_iter()
@@ -465,11 +606,9 @@ fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
 
 fn describe_instance_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
-    let (offset, size) = page(p, 50)?;
+    let (offset, size) = page(p, &params::PAGE_SIZE_50)?;
     let ids = p.list("InstanceId");
-    if ids.len() > 100 {
-        return Err(ApiError::invalid("InstanceId", "at most 100 IDs"));
-    }
+    params::check_count(&params::INSTANCE_IDS, ids.len())?;
     let zone = p.opt("ZoneId");
     let region = ctx.region.clone();
     let (total, page) = engine.query(
@@ -549,7 +688,7 @@ async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
     let cmd = command(ctx, p)?;
     let ids = p.list("InstanceId");
-    let targets = instances(engine, ctx, ids.clone(), 100, "InstanceId")?;
+    let targets = instances(engine, ctx, ids.clone(), "InstanceId")?;
     let dry = p.bool("DryRun")?;
     let before: Vec<&'static str> = targets
         .iter()
@@ -609,12 +748,16 @@ async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
 }
 
 async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    // Every limit before any change: a refused request changes nothing.
+    let name = p.text(&params::INSTANCE_NAME)?;
+    let description = p.text(&params::DESCRIPTION)?;
     let uuid = one_instance(engine, ctx, p)?;
-    if let Some(name) = p.opt("InstanceName")
-        && (name.chars().count() < 2 || name.chars().count() > 128)
-    {
-        return Err(ApiError::invalid("InstanceName", "2 to 128 characters"));
-    }
+    let host_name = p.opt("HostName");
+    params::check_text(
+        host_name_rule(engine.instance(uuid).map(|i| i.os)),
+        "HostName",
+        host_name.as_deref(),
+    )?;
     if let Some(password) = p.opt("Password") {
         // Alibaba: the new password takes effect after the next restart; nothing restarts now.
         let cmd = Command::ResetPassword {
@@ -628,38 +771,16 @@ async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             .map_err(map)?;
     }
     engine
-        .modify(
-            &ctx.principal,
-            uuid,
-            p.opt("InstanceName"),
-            p.opt("Description"),
-            p.opt("HostName"),
-        )
+        .modify(&ctx.principal, uuid, name, description, host_name)
         .await
         .map_err(map)?;
     Ok(Map::new())
 }
 
-fn check_key_name(name: &str) -> Result<(), ApiError> {
-    let n = name.chars().count();
-    if !(2..=128).contains(&n)
-        || !name.starts_with(|c: char| c.is_ascii_alphabetic())
-        || name.starts_with("http://")
-        || name.starts_with("https://")
-    {
-        return Err(ApiError::new(
-            400,
-            "InvalidKeyPairName.Malformed",
-            "The specified KeyPairName is not valid.",
-        ));
-    }
-    Ok(())
-}
-
 async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
     let name = p.required("KeyPairName")?;
-    check_key_name(&name)?;
+    params::check_text(&params::KEY_PAIR_NAME, "KeyPairName", Some(&name))?;
     let import = ctx.action == "ImportKeyPair";
     let public = if import {
         Some(p.required("PublicKeyBody")?)
@@ -691,7 +812,7 @@ async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
 
 fn describe_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
-    let (offset, size) = page(p, 50)?;
+    let (offset, size) = page(p, &params::PAGE_SIZE_50)?;
     let name = p.opt("KeyPairName");
     let fp = p.opt("KeyPairFingerPrint");
     let include_public = p.bool("IncludePublicKey")?;
@@ -717,9 +838,10 @@ async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     let names = p
         .json_list("KeyPairNames")?
         .ok_or_else(|| ApiError::missing("KeyPairNames"))?;
-    if names.is_empty() || names.len() > 100 {
+    if names.is_empty() {
         return Err(ApiError::invalid("KeyPairNames", "1 to 100 names"));
     }
+    params::check_count(&params::KEY_PAIR_NAMES, names.len())?;
     let ids: Vec<String> = names
         .iter()
         .map(|n| key_id_by_name(engine, ctx, n))
@@ -739,9 +861,10 @@ async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     let ids = p
         .json_list("InstanceIds")?
         .ok_or_else(|| ApiError::missing("InstanceIds"))?;
-    if ids.is_empty() || ids.len() > 50 {
+    if ids.is_empty() {
         return Err(ApiError::invalid("InstanceIds", "1 to 50 IDs"));
     }
+    params::check_count(&params::KEY_PAIR_INSTANCE_IDS, ids.len())?;
     let key_id = key_id_by_name(engine, ctx, &name)?;
     let mut results = Vec::new();
     let mut failed = 0;

@@ -1,7 +1,257 @@
-//! RPC parameters: a flat name → value map with typed, 1-based list and JSON-array access.
+//! RPC parameters: a flat name → value map with typed, 1-based list and JSON-array access;
+//! and the documented limits of every parameter the dialect accepts ([`LIMITS`], checked by
+//! `nubis_core::limits`; docs/parameter-limits.md lists each row with its source).
 
 use crate::errors::ApiError;
+use nubis_core::limits::{
+    self, Constraint, DiskRange, Rule, Violation, aliyun_key_name, aliyun_name, ascii,
+    linux_host_name, no_url_prefix, windows_host_name,
+};
 use std::collections::HashMap;
+
+const fn text(
+    param: &'static str,
+    min: usize,
+    max: usize,
+    shape: Option<fn(&str) -> bool>,
+    code: &'static str,
+) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Text { min, max, shape },
+        code,
+        code_high: None,
+        code_low: None,
+        status: 400,
+    }
+}
+
+const fn int(param: &'static str, min: i64, max: i64, code: &'static str) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Int { min, max },
+        code,
+        code_high: None,
+        code_low: None,
+        status: 400,
+    }
+}
+
+const fn count(param: &'static str, max: usize, code: &'static str) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Count { max },
+        code,
+        code_high: None,
+        code_low: None,
+        status: 400,
+    }
+}
+
+/// A tag key: not `aliyun`/`acs:` prefixed, not a URL (ECS Tag.N.Key).
+fn tag_key(s: &str) -> bool {
+    no_url_prefix(s) && !s.starts_with("aliyun") && !s.starts_with("acs:")
+}
+
+/// ECS InstanceName: 2–128, starts with a letter, letters/digits/`.`/`_`/`:`/`-`.
+pub const INSTANCE_NAME: Constraint = text(
+    "InstanceName",
+    2,
+    128,
+    Some(aliyun_name),
+    "InvalidInstanceName.Malformed",
+);
+/// ECS HostName of a Linux (non-Windows) instance: 2–64.
+pub const HOST_NAME_LINUX: Constraint = text(
+    "HostName",
+    2,
+    64,
+    Some(linux_host_name),
+    "InvalidHostName.Malformed",
+);
+/// ECS HostName of a Windows instance: 2–15, no dots, not all digits.
+pub const HOST_NAME_WINDOWS: Constraint = text(
+    "HostName",
+    2,
+    15,
+    Some(windows_host_name),
+    "InvalidHostName.Malformed",
+);
+pub const DESCRIPTION: Constraint = text(
+    "Description",
+    2,
+    256,
+    Some(no_url_prefix),
+    "InvalidDescription.Malformed",
+);
+pub const CLIENT_TOKEN: Constraint = text(
+    "ClientToken",
+    1,
+    64,
+    Some(ascii),
+    "InvalidClientToken.ValueNotSupported",
+);
+pub const KEY_PAIR_NAME: Constraint = text(
+    "KeyPairName",
+    2,
+    128,
+    Some(aliyun_key_name),
+    "InvalidKeyPairName.Malformed",
+);
+pub const TAG_KEY: Constraint = text(
+    "Tag.N.Key",
+    1,
+    128,
+    Some(tag_key),
+    "InvalidTagKey.Malformed",
+);
+pub const TAG_VALUE: Constraint = text(
+    "Tag.N.Value",
+    0,
+    128,
+    Some(no_url_prefix),
+    "InvalidTagValue.Malformed",
+);
+pub const AMOUNT: Constraint = int("Amount", 1, 100, "InvalidParameter");
+pub const BANDWIDTH_OUT: Constraint = int(
+    "InternetMaxBandwidthOut",
+    0,
+    100,
+    "InvalidInternetMaxBandwidthOut.Malformed",
+);
+/// Not a range of its own: every size is checked against [`DISK_RANGES`]; this row carries
+/// the codes (and bounds the parse).
+pub const DATA_DISK_SIZE: Constraint = int(
+    "DataDisk.N.Size",
+    1,
+    65536,
+    "InvalidDataDiskSize.ValueNotSupported",
+);
+/// As [`DATA_DISK_SIZE`]; ECS documents these two codes with HTTP 404.
+pub const SYSTEM_DISK_SIZE: Constraint = Constraint {
+    param: "SystemDisk.Size",
+    rule: Rule::Int { min: 1, max: 2048 },
+    code: "InvalidSystemDiskSize.LessThanMinSize",
+    code_high: Some("InvalidSystemDiskSize.MoreThanMaxSize"),
+    code_low: None,
+    status: 404,
+};
+pub const DATA_DISKS: Constraint = count("DataDisk.N", 16, "InstanceDiskNumber.LimitExceed");
+pub const TAGS: Constraint = count("Tag.N", 20, "InvalidTagCount");
+pub const PAGE_NUMBER: Constraint = int("PageNumber", 1, i32::MAX as i64, "InvalidParameter");
+/// DescribeInstances, DescribeImages.
+pub const PAGE_SIZE_100: Constraint = int("PageSize", 1, 100, "InvalidParameter");
+/// DescribeInstanceStatus, DescribeKeyPairs.
+pub const PAGE_SIZE_50: Constraint = int("PageSize", 1, 50, "InvalidParameter");
+pub const MAX_RESULTS: Constraint = int("MaxResults", 1, 100, "InvalidParameter");
+/// DescribeInstances `InstanceIds` (JSON array), batch `InstanceId.N`.
+pub const INSTANCE_IDS: Constraint = count("InstanceIds", 100, "InvalidParameter");
+/// AttachKeyPair / DetachKeyPair `InstanceIds`.
+pub const KEY_PAIR_INSTANCE_IDS: Constraint = count("InstanceIds", 50, "InvalidParameter");
+pub const KEY_PAIR_NAMES: Constraint = count("KeyPairNames", 100, "InvalidParameter");
+
+/// Every limit of the dialect (the table docs/parameter-limits.md mirrors).
+pub const LIMITS: &[Constraint] = &[
+    INSTANCE_NAME,
+    HOST_NAME_LINUX,
+    HOST_NAME_WINDOWS,
+    DESCRIPTION,
+    CLIENT_TOKEN,
+    KEY_PAIR_NAME,
+    TAG_KEY,
+    TAG_VALUE,
+    AMOUNT,
+    BANDWIDTH_OUT,
+    DATA_DISK_SIZE,
+    SYSTEM_DISK_SIZE,
+    DATA_DISKS,
+    TAGS,
+    PAGE_NUMBER,
+    PAGE_SIZE_100,
+    PAGE_SIZE_50,
+    MAX_RESULTS,
+    INSTANCE_IDS,
+    KEY_PAIR_INSTANCE_IDS,
+    KEY_PAIR_NAMES,
+];
+
+/// Disk sizes (GiB) by category (ESSD by performance level, PL1 the default), as the ECS
+/// RunInstances reference gives them (`DataDisk.N.Size`, `SystemDisk.Size`).
+pub const DISK_RANGES: &[DiskRange] = &[
+    DiskRange {
+        category: "cloud_efficiency",
+        data: (20, 32768),
+        system: Some((20, 2048)),
+    },
+    DiskRange {
+        category: "cloud_ssd",
+        data: (20, 32768),
+        system: Some((20, 2048)),
+    },
+    DiskRange {
+        category: "cloud_essd",
+        data: (20, 65536),
+        system: Some((20, 2048)),
+    },
+    DiskRange {
+        category: "cloud_essd:PL0",
+        data: (1, 65536),
+        system: Some((1, 2048)),
+    },
+    DiskRange {
+        category: "cloud_essd:PL1",
+        data: (20, 65536),
+        system: Some((20, 2048)),
+    },
+    DiskRange {
+        category: "cloud_essd:PL2",
+        data: (461, 65536),
+        system: Some((461, 2048)),
+    },
+    DiskRange {
+        category: "cloud_essd:PL3",
+        data: (1261, 65536),
+        system: Some((1261, 2048)),
+    },
+    DiskRange {
+        category: "cloud",
+        data: (5, 2000),
+        system: Some((20, 500)),
+    },
+    DiskRange {
+        category: "cloud_auto",
+        data: (1, 65536),
+        system: Some((1, 2048)),
+    },
+    DiskRange {
+        category: "cloud_essd_entry",
+        data: (10, 32768),
+        system: Some((20, 2048)),
+    },
+];
+
+/// The dialect's error for a value that breaks `c` (`name`: the parameter as sent, e.g.
+/// `DataDisk.3.Size`).
+pub fn reject(c: &Constraint, name: &str, v: Violation) -> ApiError {
+    ApiError::new(
+        c.status,
+        c.code_for(&v),
+        format!("The specified parameter \"{name}\" is not valid: it {v}."),
+    )
+}
+
+/// Check an optional text value.
+pub fn check_text(c: &Constraint, name: &str, value: Option<&str>) -> Result<(), ApiError> {
+    match value {
+        Some(v) => limits::check_text(c, v).map_err(|e| reject(c, name, e)),
+        None => Ok(()),
+    }
+}
+
+/// Check a list length.
+pub fn check_count(c: &Constraint, got: usize) -> Result<(), ApiError> {
+    limits::check_count(c, got).map_err(|e| reject(c, c.param, e))
+}
 
 pub struct Params(HashMap<String, String>);
 
@@ -32,14 +282,32 @@ impl Params {
         }
     }
 
-    pub fn int(&self, name: &str, default: i64, min: i64, max: i64) -> Result<i64, ApiError> {
-        match self.str(name) {
+    /// An integer parameter within its table row `c` (named `c.param`); `default` if absent.
+    pub fn int(&self, c: &Constraint, default: i64) -> Result<i64, ApiError> {
+        match self.str(c.param) {
             None | Some("") => Ok(default),
-            Some(v) => match v.trim().parse::<i64>() {
-                Ok(n) if (min..=max).contains(&n) => Ok(n),
-                _ => Err(ApiError::invalid(name, v)),
-            },
+            Some(v) => limits::check_int_str(c, v).map_err(|e| reject(c, c.param, e)),
         }
+    }
+
+    /// A non-empty text parameter within its table row `c` (named `c.param`).
+    pub fn text(&self, c: &Constraint) -> Result<Option<String>, ApiError> {
+        let v = self.opt(c.param);
+        check_text(c, c.param, v.as_deref())?;
+        Ok(v)
+    }
+
+    /// The largest `N` of `Name.N…` parameters (0 if none): a list may not skip past its limit.
+    pub fn max_index(&self, name: &str) -> usize {
+        let prefix = format!("{name}.");
+        self.0
+            .keys()
+            .filter_map(|k| {
+                let rest = k.strip_prefix(&prefix)?;
+                rest.split('.').next()?.parse::<usize>().ok()
+            })
+            .max()
+            .unwrap_or(0)
     }
 
     /// `Name.1`, `Name.2`, … in order (repeat lists are 1-based).
@@ -124,8 +392,104 @@ mod tests {
         ]);
         assert!(ps.bool("DryRun").unwrap());
         assert!(ps.bool("Flag").is_err());
-        assert!(ps.int("PageSize", 10, 1, 100).is_err());
+        assert!(ps.int(&PAGE_SIZE_100, 10).is_err());
         assert_eq!(ps.json_list("Ids").unwrap().unwrap(), ["i-a"]);
         assert!(ps.json_list("Bad").is_err());
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// A character valid in every position of each text row, to build lengths from.
+    fn fill(c: &Constraint) -> &'static str {
+        match c.param {
+            "ClientToken" | "Tag.N.Key" | "Tag.N.Value" | "Description" => "a",
+            _ => "ab",
+        }
+    }
+
+    /// Every row at its boundaries: min−1, min, max, max+1 and a control character.
+    #[test]
+    fn every_row_at_its_boundaries() {
+        for c in LIMITS {
+            let cases = limits::boundary_cases(c, fill(c));
+            if let Rule::Count { max } = c.rule {
+                assert!(check_count(c, max).is_ok());
+                let e = check_count(c, max + 1).unwrap_err();
+                assert_eq!(e.code, c.code, "{}", c.param);
+                continue;
+            }
+            assert!(!cases.is_empty());
+            for (value, ok) in cases {
+                let got = match c.rule {
+                    Rule::Text { .. } => limits::check_text(c, &value).map(|_| ()),
+                    _ => limits::check_int_str(c, &value).map(|_| ()),
+                };
+                assert_eq!(got.is_ok(), ok, "{} = {value:?}: {got:?}", c.param);
+                if let Err(v) = got {
+                    let e = reject(c, c.param, v);
+                    assert!(
+                        e.code == c.code
+                            || Some(e.code.as_str()) == c.code_high
+                            || Some(e.code.as_str()) == c.code_low
+                    );
+                    assert!((400..500).contains(&e.status));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn documented_shapes() {
+        let bad = [
+            (&INSTANCE_NAME, "1abc"),
+            (&INSTANCE_NAME, "ab cd"),
+            (&INSTANCE_NAME, "https://x"),
+            (&HOST_NAME_LINUX, "a..b"),
+            (&HOST_NAME_LINUX, "-ab"),
+            (&HOST_NAME_WINDOWS, "a.b"),
+            (&HOST_NAME_WINDOWS, "123"),
+            (&DESCRIPTION, "http://x"),
+            (&CLIENT_TOKEN, "tök"),
+            (&KEY_PAIR_NAME, "a.b"),
+            (&TAG_KEY, "aliyun-x"),
+            (&TAG_KEY, "acs:x"),
+        ];
+        for (c, v) in bad {
+            assert_eq!(limits::check_text(c, v), Err(Violation::BadShape), "{v}");
+        }
+        for (c, v) in [
+            (&INSTANCE_NAME, "web:01_a.b-c"),
+            (&INSTANCE_NAME, "服务器"),
+            (&HOST_NAME_LINUX, "web-1.example"),
+            (&DESCRIPTION, "any text, even 中文!"),
+        ] {
+            assert_eq!(limits::check_text(c, v), Ok(()), "{v}");
+        }
+    }
+
+    #[test]
+    fn system_disk_codes_split_low_and_high() {
+        let low = limits::check_int(&SYSTEM_DISK_SIZE, 0).unwrap_err();
+        let high = limits::check_int(&SYSTEM_DISK_SIZE, 2049).unwrap_err();
+        assert_eq!(
+            reject(&SYSTEM_DISK_SIZE, "SystemDisk.Size", low).code,
+            "InvalidSystemDiskSize.LessThanMinSize"
+        );
+        assert_eq!(
+            reject(&SYSTEM_DISK_SIZE, "SystemDisk.Size", high).code,
+            "InvalidSystemDiskSize.MoreThanMaxSize"
+        );
+    }
+
+    #[test]
+    fn every_disk_range_is_inside_the_parse_bounds() {
+        for d in DISK_RANGES {
+            assert!(d.data.0 >= 1 && d.data.1 <= 65536, "{}", d.category);
+            let (lo, hi) = d.system.unwrap();
+            assert!(lo >= 1 && hi <= 2048, "{}", d.category);
+        }
     }
 }

@@ -156,36 +156,105 @@ pub fn key_pair(k: &KeyPair, include_public: bool) -> Value {
 
 /// The XML form (Format=XML): objects become elements; a list under key K becomes repeated
 /// `<K>` elements, which is exactly how `{"Instances": {"Instance": [...]}}` reads in XML.
+///
+/// Well-formed XML 1.0 for ANY value (this is the entry point the fuzz targets drive): exactly
+/// one root element (a top-level list becomes `<root><item>…</item>…</root>`), text and names
+/// escaped, characters XML 1.0 cannot carry (controls other than tab/newline/CR, U+FFFE,
+/// U+FFFF) replaced by U+FFFD, element names reduced to XML name characters. The walk uses an
+/// explicit stack: no recursion, whatever the depth of `v`.
 pub fn xml(root: &str, v: &Value) -> String {
+    enum Frame<'a> {
+        Node(&'a str, &'a Value),
+        Close(&'a str),
+    }
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>");
-    element(&mut out, root, v);
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    match v {
+        Value::Array(items) => {
+            open(&mut out, root);
+            stack.push(Frame::Close(root));
+            stack.extend(items.iter().rev().map(|i| Frame::Node("item", i)));
+        }
+        _ => stack.push(Frame::Node(root, v)),
+    }
+    while let Some(frame) = stack.pop() {
+        match frame {
+            Frame::Close(name) => close(&mut out, name),
+            Frame::Node(name, v) => match v {
+                Value::Array(items) => {
+                    stack.extend(items.iter().rev().map(|i| Frame::Node(name, i)));
+                }
+                Value::Object(map) => {
+                    open(&mut out, name);
+                    stack.push(Frame::Close(name));
+                    stack.extend(map.iter().rev().map(|(k, c)| Frame::Node(k.as_str(), c)));
+                }
+                Value::Null => {
+                    out.push('<');
+                    push_name(&mut out, name);
+                    out.push_str("/>");
+                }
+                Value::String(s) => {
+                    open(&mut out, name);
+                    push_text(&mut out, s);
+                    close(&mut out, name);
+                }
+                other => {
+                    open(&mut out, name);
+                    out.push_str(&other.to_string());
+                    close(&mut out, name);
+                }
+            },
+        }
+    }
     out
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+fn open(out: &mut String, name: &str) {
+    out.push('<');
+    push_name(out, name);
+    out.push('>');
 }
 
-fn element(out: &mut String, name: &str, v: &Value) {
-    match v {
-        Value::Array(items) => {
-            for item in items {
-                element(out, name, item);
-            }
+fn close(out: &mut String, name: &str) {
+    out.push_str("</");
+    push_name(out, name);
+    out.push('>');
+}
+
+/// An XML element name: ASCII letters, digits, `_`, `-`, `.` (others become `_`), starting
+/// with a letter or `_`, never `xml…`-reserved in practice (our names are PascalCase).
+fn push_name(out: &mut String, name: &str) {
+    if !name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_') {
+        out.push('_');
+    }
+    out.extend(name.chars().map(|c| {
+        if c.is_ascii_alphanumeric() || "_-.".contains(c) {
+            c
+        } else {
+            '_'
         }
-        Value::Object(map) => {
-            out.push_str(&format!("<{name}>"));
-            for (k, child) in map {
-                element(out, k, child);
-            }
-            out.push_str(&format!("</{name}>"));
+    }));
+}
+
+/// Is `c` a character XML 1.0 documents may contain?
+pub fn xml_char(c: char) -> bool {
+    matches!(c as u32, 0x9 | 0xA | 0xD | 0x20..=0xD7FF | 0xE000..=0xFFFD | 0x10000..=0x10FFFF)
+}
+
+/// Escaped character data; `\r` as a reference so parsers do not fold it into `\n`.
+fn push_text(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\r' => out.push_str("&#13;"),
+            c if xml_char(c) => out.push(c),
+            _ => out.push('\u{FFFD}'),
         }
-        Value::Null => out.push_str(&format!("<{name}/>")),
-        Value::String(s) => out.push_str(&format!("<{name}>{}</{name}>", escape(s))),
-        other => out.push_str(&format!("<{name}>{other}</{name}>")),
     }
 }
 
@@ -200,6 +269,51 @@ mod tests {
             xml("DescribeInstancesResponse", &v),
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><DescribeInstancesResponse><Instances><Instance><InstanceId>a</InstanceId></Instance><Instance><InstanceId>b&lt;</InstanceId></Instance></Instances><RequestId>R</RequestId></DescribeInstancesResponse>"
         );
+    }
+
+    /// Regression (issue 10): a stored name with control characters made every later
+    /// Format=XML DescribeInstances unparseable.
+    #[test]
+    fn xml_replaces_characters_xml_cannot_carry() {
+        let v = json!({"InstanceName": "a\u{0}b\u{1b}c\u{7}\u{fffe}\u{ffff}d\te\nf\rg&<>\"'"});
+        let x = xml("R", &v);
+        assert_eq!(
+            x,
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><R><InstanceName>a\u{fffd}b\u{fffd}c\u{fffd}\u{fffd}\u{fffd}d\te\nf&#13;g&amp;&lt;&gt;&quot;&apos;</InstanceName></R>"
+        );
+        assert!(x.chars().all(xml_char));
+    }
+
+    #[test]
+    fn xml_always_has_one_root_and_valid_names() {
+        assert_eq!(
+            xml("R", &json!([1, "x"])),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><R><item>1</item><item>x</item></R>"
+        );
+        assert_eq!(
+            xml("R", &json!([])),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><R></R>"
+        );
+        assert_eq!(
+            xml("R", &json!({"a b": 1, "1x": null, "<x>": "y"})),
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?><R><_1x/><__x_>y</__x_><a_b>1</a_b></R>"
+        );
+    }
+
+    #[test]
+    fn xml_depth_does_not_recurse() {
+        let mut v = json!("leaf");
+        for _ in 0..100_000 {
+            let mut m = serde_json::Map::new();
+            m.insert("A".into(), v);
+            v = Value::Object(m);
+        }
+        let x = xml("R", &v);
+        assert!(x.ends_with("</A></R>"));
+        // Dropping a deep Value recurses in serde_json; unwind it by hand.
+        while let Value::Object(mut m) = v {
+            v = m.remove("A").unwrap_or(Value::Null);
+        }
     }
 
     #[test]

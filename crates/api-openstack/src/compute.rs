@@ -6,6 +6,7 @@ use crate::microversion::{self, Version};
 use crate::render::{self, ServerCtx};
 use crate::state::Extra;
 use crate::{OpenStackApi, RawRequest, Reply, ids};
+use nubis_core::limits::{self, Constraint, Rule};
 use nubis_core::{
     DomainError, Instance, InstanceState, Principal, ResourceKind, Step, StopMode, WhenRunning,
     catalog, password,
@@ -172,6 +173,76 @@ pub(crate) const MAX_JSON_DEPTH: usize = 32;
 fn json_body(body: &[u8]) -> Result<Value, Fault> {
     nubis_auth::bounds::check_json_depth(body, MAX_JSON_DEPTH).map_err(|_| Fault::malformed())?;
     serde_json::from_slice(body).map_err(|_| Fault::malformed())
+}
+
+// -- documented limits (Nova's request schemas) ------------------------------------------
+//
+// One row per parameter, checked by nubis_core::limits; docs/parameter-limits.md mirrors it.
+// Nova answers every schema violation with 400 badRequest; metadata beyond the quota is 403.
+
+/// Nova's `name` format: no leading or trailing whitespace (printable is checked for every row).
+fn nova_name(s: &str) -> bool {
+    s.trim() == s
+}
+
+const fn nova_text(
+    param: &'static str,
+    min: usize,
+    max: usize,
+    shape: Option<fn(&str) -> bool>,
+) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Text { min, max, shape },
+        code: "badRequest",
+        code_high: None,
+        code_low: None,
+        status: 400,
+    }
+}
+
+const SERVER_NAME: Constraint = nova_text("name", 1, 255, Some(nova_name));
+const SERVER_DESCRIPTION: Constraint = nova_text("description", 0, 255, None);
+const METADATA_KEY: Constraint = nova_text("metadata", 1, 255, None);
+const METADATA_VALUE: Constraint = nova_text("metadata", 0, 255, None);
+/// The default `metadata_items` quota.
+const METADATA_ITEMS: Constraint = Constraint {
+    param: "metadata",
+    rule: Rule::Count { max: 128 },
+    code: "forbidden",
+    code_high: None,
+    code_low: None,
+    status: 403,
+};
+
+#[allow(dead_code)] // walked by the table tests; docs/parameter-limits.md mirrors it
+const LIMITS: &[Constraint] = &[
+    SERVER_NAME,
+    SERVER_DESCRIPTION,
+    METADATA_KEY,
+    METADATA_VALUE,
+    METADATA_ITEMS,
+];
+
+/// Nova's schema error for a text field.
+fn check_field(c: &Constraint, value: Option<&str>) -> Result<(), Fault> {
+    match value {
+        Some(v) if limits::check_text(c, v).is_err() => {
+            let shown: String = v
+                .chars()
+                .take(64)
+                .filter(|c| limits::printable(*c))
+                .collect();
+            Err(Fault::new(
+                c.status,
+                format!(
+                    "Invalid input for field/attribute {}. Value: {shown}.",
+                    c.param
+                ),
+            ))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn unexpected(key: &str) -> Fault {
@@ -526,11 +597,7 @@ impl Nova<'_> {
         )?;
         let name = opt_str(s, "name")?
             .ok_or_else(|| Fault::bad_request("'name' is a required property"))?;
-        if name.is_empty() || name.chars().count() > 255 || name.trim() != name {
-            return Err(Fault::bad_request(format!(
-                "Invalid input for field/attribute name. Value: {name}."
-            )));
-        }
+        check_field(&SERVER_NAME, Some(name))?;
         // Flavor: an id or a URL ending in one.
         let flavor = match s.get("flavorRef") {
             Some(Value::String(f)) => f
@@ -632,17 +699,30 @@ impl Nova<'_> {
         };
         let metadata = match s.get("metadata") {
             None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(m)) => m
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::String(v) if !k.is_empty() && k.len() <= 255 && v.len() <= 255 => {
-                        Ok((k.clone(), v.clone()))
-                    }
-                    _ => Err(Fault::bad_request(
-                        "Invalid input for field/attribute metadata.",
-                    )),
-                })
-                .collect::<Result<_, _>>()?,
+            Some(Value::Object(m)) => {
+                let items: Vec<(String, String)> = m
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Value::String(v)
+                            if limits::check_text(&METADATA_KEY, k).is_ok()
+                                && limits::check_text(&METADATA_VALUE, v).is_ok() =>
+                        {
+                            Ok((k.clone(), v.clone()))
+                        }
+                        _ => Err(Fault::bad_request(
+                            "Invalid input for field/attribute metadata.",
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
+                if limits::check_count(&METADATA_ITEMS, items.len()).is_err() {
+                    return Err(Fault::new(
+                        METADATA_ITEMS.status,
+                        "Quota exceeded for metadata items: Requested 129, but already used 0 of 128 metadata items"
+                            .replace("129", &items.len().to_string()),
+                    ));
+                }
+                items
+            }
             Some(_) => {
                 return Err(Fault::bad_request(
                     "Invalid input for field/attribute metadata.",
@@ -670,7 +750,9 @@ impl Nova<'_> {
             return Err(Fault::bad_request("min_count must be <= max_count"));
         }
         let description = if self.v.at_least(19) {
-            opt_str(s, "description")?.map(str::to_string)
+            let d = opt_str(s, "description")?;
+            check_field(&SERVER_DESCRIPTION, d)?;
+            d.map(str::to_string)
         } else if s.contains_key("description") {
             return Err(unexpected("description"));
         } else {
@@ -767,15 +849,9 @@ impl Nova<'_> {
         };
         check_keys(s, allowed)?;
         let name = opt_str(s, "name")?.map(str::to_string);
-        if name
-            .as_deref()
-            .is_some_and(|n| n.is_empty() || n.chars().count() > 255 || n.trim() != n)
-        {
-            return Err(Fault::bad_request(
-                "Invalid input for field/attribute name.",
-            ));
-        }
+        check_field(&SERVER_NAME, name.as_deref())?;
         let description = opt_str(s, "description")?.map(str::to_string);
+        check_field(&SERVER_DESCRIPTION, description.as_deref())?;
         self.api
             .engine
             .modify(&self.p, inst.uuid, name, description, None)
@@ -960,6 +1036,7 @@ impl Nova<'_> {
                 )?;
                 let image_ref = opt_str(m, "imageRef")?
                     .ok_or_else(|| Fault::bad_request("'imageRef' is a required property"))?;
+                check_field(&SERVER_NAME, opt_str(m, "name")?)?;
                 let image = render::image_by_ref(image_ref).ok_or_else(|| {
                     Fault::bad_request(format!("Invalid imageRef provided: {image_ref}"))
                 })?;
@@ -1376,6 +1453,31 @@ mod tests {
             assert!(
                 password::validate(&pw, nubis_core::OsFamily::Windows, &["Administrator"]).is_ok()
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn every_row_at_its_boundaries() {
+        for c in LIMITS {
+            if let Rule::Count { max } = c.rule {
+                assert!(limits::check_count(c, max).is_ok());
+                assert!(limits::check_count(c, max + 1).is_err());
+                continue;
+            }
+            for (value, ok) in limits::boundary_cases(c, "ab") {
+                assert_eq!(
+                    limits::check_text(c, &value).is_ok(),
+                    ok,
+                    "{} = {value:?}",
+                    c.param
+                );
+                assert_eq!(check_field(c, Some(&value)).is_ok(), ok);
+            }
         }
     }
 }

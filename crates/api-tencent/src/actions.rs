@@ -4,6 +4,7 @@ use crate::errors::{ApiError, map};
 use crate::render;
 use crate::wire::{Bool, Int};
 use crate::{Ctx, DOCUMENTED_REGIONS};
+use nubis_core::limits::{self, Constraint, DiskRange, Rule, Violation};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog, ids};
 use nubis_engine::{Command, CreateSpec, Engine, IdKind};
 use serde::Deserialize;
@@ -34,8 +35,238 @@ pub const ACTIONS: &[&str] = &[
     "DisassociateInstancesKeyPairs",
 ];
 
-const MAX_BATCH: usize = 100;
-const MAX_PAGE: i64 = 100;
+// -- documented limits -------------------------------------------------------------------
+//
+// Every limit of the dialect as data: one row per parameter (checked by nubis_core::limits),
+// the table docs/parameter-limits.md mirrors. Codes are CVM's.
+
+const fn text(
+    param: &'static str,
+    min: usize,
+    max: usize,
+    shape: Option<fn(&str) -> bool>,
+    code: &'static str,
+    code_high: Option<&'static str>,
+) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Text { min, max, shape },
+        code,
+        code_high,
+        code_low: None,
+        status: 0,
+    }
+}
+
+const fn int(param: &'static str, min: i64, max: i64, code: &'static str) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Int { min, max },
+        code,
+        code_high: None,
+        code_low: None,
+        status: 0,
+    }
+}
+
+const fn count(param: &'static str, max: usize, code: &'static str) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Count { max },
+        code,
+        code_high: None,
+        code_low: None,
+        status: 0,
+    }
+}
+
+fn key_name_chars(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// RunInstances InstanceName: at most 128 characters (the current reference; the error code's
+/// text still says 60 bytes).
+const INSTANCE_NAME: Constraint = text(
+    "InstanceName",
+    1,
+    128,
+    None,
+    "InvalidParameterValue",
+    Some("InvalidInstanceName.TooLong"),
+);
+/// HostName of a Linux (non-Windows) instance: 2–60, dot-separated segments.
+const HOST_NAME_LINUX: Constraint = text(
+    "HostName",
+    2,
+    60,
+    Some(limits::linux_host_name),
+    "InvalidParameter.HostNameIllegal",
+    None,
+);
+/// HostName of a Windows instance: 2–15, no dots, not all digits.
+const HOST_NAME_WINDOWS: Constraint = text(
+    "HostName",
+    2,
+    15,
+    Some(limits::windows_host_name),
+    "InvalidParameter.HostNameIllegal",
+    None,
+);
+const CLIENT_TOKEN: Constraint = text(
+    "ClientToken",
+    1,
+    64,
+    Some(limits::ascii),
+    "InvalidParameterValue",
+    Some("InvalidClientToken.TooLong"),
+);
+/// CreateKeyPair/ImportKeyPair KeyName: 1–25 letters, digits, `_`, a code per violation.
+const KEY_NAME: Constraint = Constraint {
+    param: "KeyName",
+    rule: Rule::Text {
+        min: 1,
+        max: 25,
+        shape: Some(key_name_chars),
+    },
+    code: "InvalidKeyPairNameIncludeIllegalChar",
+    code_high: Some("InvalidKeyPairNameTooLong"),
+    code_low: Some("InvalidKeyPairNameEmpty"),
+    status: 0,
+};
+/// TagSpecification.N.Tags.N.Key / .Value (Tencent Cloud tag rules).
+const TAG_KEY: Constraint = text("Tags.N.Key", 1, 127, None, "InvalidParameterValue", None);
+const TAG_VALUE: Constraint = text("Tags.N.Value", 0, 255, None, "InvalidParameterValue", None);
+const INSTANCE_COUNT: Constraint = int("InstanceCount", 1, 500, "InvalidParameterValue.Range");
+/// Codes and parse bounds of disk sizes; the range itself is the disk type's (DISK_RANGES).
+const SYSTEM_DISK_SIZE: Constraint = int(
+    "SystemDisk.DiskSize",
+    1,
+    32000,
+    "InvalidParameterValue.Range",
+);
+const DATA_DISK_SIZE: Constraint = int(
+    "DataDisks.N.DiskSize",
+    1,
+    32000,
+    "InvalidParameterValue.Range",
+);
+/// At most 21 data disks: up to 20 cloud disks and 1 local disk.
+const DATA_DISKS: Constraint = count("DataDisks", 21, "InvalidParameterValue.LimitExceeded");
+const CLOUD_DATA_DISKS: Constraint = count(
+    "DataDisks (cloud)",
+    20,
+    "InvalidParameterValue.LimitExceeded",
+);
+const TAGS: Constraint = count("Tags", 50, "InvalidParameterValue.LimitExceeded");
+const LIMIT: Constraint = int("Limit", 1, 100, "InvalidParameterValue");
+const OFFSET: Constraint = int("Offset", 0, i64::MAX, "InvalidParameterValue");
+/// InstanceIds / KeyIds of one request.
+const BATCH: Constraint = count("InstanceIds", 100, "InvalidParameterValue.LimitExceeded");
+const FILTERS: Constraint = count("Filters", 10, "InvalidFilterValue.LimitExceeded");
+const FILTER_VALUES: Constraint = count("Filters.N.Values", 5, "InvalidFilterValue.LimitExceeded");
+
+/// Every limit of the dialect.
+#[allow(dead_code)] // walked by the table tests; docs/parameter-limits.md mirrors it
+pub(crate) const LIMITS: &[Constraint] = &[
+    INSTANCE_NAME,
+    HOST_NAME_LINUX,
+    HOST_NAME_WINDOWS,
+    CLIENT_TOKEN,
+    KEY_NAME,
+    TAG_KEY,
+    TAG_VALUE,
+    INSTANCE_COUNT,
+    SYSTEM_DISK_SIZE,
+    DATA_DISK_SIZE,
+    DATA_DISKS,
+    CLOUD_DATA_DISKS,
+    TAGS,
+    LIMIT,
+    OFFSET,
+    BATCH,
+    FILTERS,
+    FILTER_VALUES,
+];
+
+/// Cloud disk sizes (GiB) by type (CVM storage overview). Local disks depend on the instance
+/// type, and no type in the catalogue has them: they are refused.
+pub(crate) const DISK_RANGES: &[DiskRange] = &[
+    DiskRange {
+        category: "CLOUD_BASIC",
+        data: (10, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_PREMIUM",
+        data: (10, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_SSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_BSSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_HSSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_TSSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+];
+
+const LOCAL_DISK_TYPES: &[&str] = &["LOCAL_BASIC", "LOCAL_SSD", "LOCAL_NVME", "LOCAL_PRO"];
+
+fn reject(c: &Constraint, name: &str, v: Violation) -> ApiError {
+    ApiError::new(
+        c.code_for(&v),
+        format!("The value of `{name}` is invalid: it {v}"),
+    )
+}
+
+fn check_text(c: &Constraint, name: &str, value: Option<&str>) -> Result<(), ApiError> {
+    match value {
+        Some(v) => limits::check_text(c, v).map_err(|e| reject(c, name, e)),
+        None => Ok(()),
+    }
+}
+
+fn check_int(c: &Constraint, name: &str, value: i64) -> Result<(), ApiError> {
+    limits::check_int(c, value).map_err(|e| reject(c, name, e))
+}
+
+fn check_count(c: &Constraint, name: &str, got: usize) -> Result<(), ApiError> {
+    limits::check_count(c, got).map_err(|e| reject(c, name, e))
+}
+
+/// A disk size within its type's range (`range`), else the row's code.
+fn disk_size(row: &Constraint, name: &str, size: i64, range: (i64, i64)) -> Result<u32, ApiError> {
+    let bounded = Constraint {
+        rule: Rule::Int {
+            min: range.0,
+            max: range.1,
+        },
+        ..*row
+    };
+    check_int(&bounded, name, size)?;
+    u32::try_from(size).map_err(|_| reject(row, name, Violation::TooSmall { min: range.0 }))
+}
+
+fn host_name_rule(os: Option<nubis_core::OsFamily>) -> &'static Constraint {
+    if os == Some(nubis_core::OsFamily::Windows) {
+        &HOST_NAME_WINDOWS
+    } else {
+        &HOST_NAME_LINUX
+    }
+}
 
 type Out = Result<Map<String, Value>, ApiError>;
 
@@ -122,16 +353,13 @@ fn when_running(force_stop: Option<Bool>) -> WhenRunning {
 fn offset_limit(offset: Option<Int>, limit: Option<Int>) -> Result<(usize, usize), ApiError> {
     let offset = offset.map(|o| o.0).unwrap_or(0);
     let limit = limit.map(|l| l.0).unwrap_or(20);
-    if offset < 0 {
-        return Err(bad_value("Offset", "must not be negative"));
-    }
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(bad_value(
-            "Limit",
-            format!("must be between 1 and {MAX_PAGE}"),
-        ));
-    }
-    Ok((offset as usize, limit as usize))
+    check_int(&OFFSET, "Offset", offset)?;
+    check_int(&LIMIT, "Limit", limit)?;
+    // Both non-negative by their rows.
+    Ok((
+        usize::try_from(offset).unwrap_or(usize::MAX),
+        usize::try_from(limit).unwrap_or(1),
+    ))
 }
 
 /// Check shape, batch size and existence (in this account and region) of instance IDs.
@@ -198,16 +426,7 @@ fn id_batch(
     kind: ResourceKind,
     valid: fn(&str) -> bool,
 ) -> Result<Vec<String>, ApiError> {
-    if list.len() > MAX_BATCH {
-        return Err(map(
-            &ctx.action,
-            DomainError::TooMany {
-                name: name.into(),
-                max: MAX_BATCH,
-                got: list.len(),
-            },
-        ));
-    }
+    check_count(&BATCH, name, list.len())?;
     if let Some(bad) = list.iter().find(|i| !valid(i)) {
         return Err(map(
             &ctx.action,
@@ -269,17 +488,9 @@ struct Filter {
 }
 
 fn check_filters(filters: &[Filter]) -> Result<(), ApiError> {
-    if filters.len() > 10 {
-        return Err(ApiError::new(
-            "InvalidFilterValue.LimitExceeded",
-            "at most 10 filters",
-        ));
-    }
-    if filters.iter().any(|f| f.values.len() > 5) {
-        return Err(ApiError::new(
-            "InvalidFilterValue.LimitExceeded",
-            "at most 5 values per filter",
-        ));
+    check_count(&FILTERS, "Filters", filters.len())?;
+    for f in filters {
+        check_count(&FILTER_VALUES, "Filters.N.Values", f.values.len())?;
     }
     Ok(())
 }
@@ -543,23 +754,13 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
             format!("malformed image ID `{image_id}`"),
         ));
     }
+    // Documented limits, before anything is looked up.
     let count = r.instance_count.map(|c| c.0).unwrap_or(1);
-    if !(1..=100).contains(&count) {
-        return Err(bad_value("InstanceCount", "must be between 1 and 100"));
-    }
-    if let Some(name) = &r.instance_name
-        && name.chars().count() > 128
-    {
-        return Err(ApiError::new(
-            "InvalidParameterValue.TooLong",
-            "`InstanceName` is longer than 128 characters",
-        ));
-    }
-    if let Some(token) = &r.client_token
-        && (token.len() > 64 || !token.is_ascii())
-    {
-        return Err(bad_value("ClientToken", "at most 64 ASCII characters"));
-    }
+    check_int(&INSTANCE_COUNT, "InstanceCount", count)?;
+    check_text(&INSTANCE_NAME, "InstanceName", r.instance_name.as_deref())?;
+    let image_os = catalog::image(&image_id).map(|i| i.os);
+    check_text(host_name_rule(image_os), "HostName", r.host_name.as_deref())?;
+    check_text(&CLIENT_TOKEN, "ClientToken", r.client_token.as_deref())?;
     let charge = r
         .instance_charge_type
         .unwrap_or_else(|| "POSTPAID_BY_HOUR".into());
@@ -601,18 +802,48 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
         cdc_id: None,
         disk_name: None,
     });
-    let size = system.disk_size.map(|s| s.0).unwrap_or(50);
-    if !(20..=1024).contains(&size) {
-        return Err(bad_value(
-            "SystemDisk.DiskSize",
-            "must be between 20 and 1024 GiB",
-        ));
+    let system_type = system.disk_type.unwrap_or_else(|| "CLOUD_PREMIUM".into());
+    let system_range = limits::disk_range(DISK_RANGES, &system_type)
+        .and_then(|d| d.system)
+        .ok_or_else(|| bad_value("SystemDisk.DiskType", &system_type))?;
+    let system_disk_gib = disk_size(
+        &SYSTEM_DISK_SIZE,
+        "SystemDisk.DiskSize",
+        system.disk_size.map(|s| s.0).unwrap_or(50),
+        system_range,
+    )?;
+    let disks = r.data_disks.unwrap_or_default();
+    check_count(&DATA_DISKS, "DataDisks", disks.len())?;
+    let mut data_disks = Vec::with_capacity(disks.len());
+    for (n, d) in disks.into_iter().enumerate() {
+        let ty = d.disk_type.unwrap_or_else(|| "CLOUD_PREMIUM".into());
+        if LOCAL_DISK_TYPES.contains(&ty.as_str()) {
+            return Err(ApiError::new(
+                "InvalidParameter.LocalDataDiskNotSupport",
+                format!("`DataDisks.{n}.DiskType` {ty}: no instance type here has local disks"),
+            ));
+        }
+        let range = limits::disk_range(DISK_RANGES, &ty)
+            .ok_or_else(|| bad_value(&format!("DataDisks.{n}.DiskType"), &ty))?;
+        let size = disk_size(
+            &DATA_DISK_SIZE,
+            &format!("DataDisks.{n}.DiskSize"),
+            d.disk_size.map(|s| s.0).unwrap_or(50),
+            range.data,
+        )?;
+        data_disks.push((size, ty));
     }
+    check_count(&CLOUD_DATA_DISKS, "DataDisks", data_disks.len())?;
     let mut tags = Vec::new();
     for spec in r.tag_specification.unwrap_or_default() {
         if spec.resource_type == "instance" {
             tags.extend(spec.tags.into_iter().map(|t| (t.key, t.value)));
         }
+    }
+    check_count(&TAGS, "TagSpecification.N.Tags", tags.len())?;
+    for (k, v) in &tags {
+        check_text(&TAG_KEY, "Tags.N.Key", Some(k))?;
+        check_text(&TAG_VALUE, "Tags.N.Value", Some(v))?;
     }
     let spec = CreateSpec {
         region,
@@ -621,25 +852,16 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
             .instance_type
             .unwrap_or_else(|| catalog::DEFAULT_INSTANCE_TYPE.into()),
         image_id,
-        count: count as u32,
+        // 1..=500 by INSTANCE_COUNT.
+        count: u32::try_from(count).unwrap_or(1),
         name: r.instance_name,
         host_name: r.host_name,
         password: login.password,
         key_ids,
         client_token: r.client_token,
-        system_disk_gib: size as u32,
-        system_disk_type: system.disk_type.unwrap_or_else(|| "CLOUD_PREMIUM".into()),
-        data_disks: r
-            .data_disks
-            .unwrap_or_default()
-            .into_iter()
-            .map(|d| {
-                (
-                    d.disk_size.map(|s| s.0).unwrap_or(50) as u32,
-                    d.disk_type.unwrap_or_else(|| "CLOUD_PREMIUM".into()),
-                )
-            })
-            .collect(),
+        system_disk_gib,
+        system_disk_type: system_type,
+        data_disks,
         project_id: placement.project_id.map(|p| p.0).unwrap_or(0),
         charge_type: charge,
         security_group_ids: r.security_group_ids.unwrap_or_default(),
@@ -975,25 +1197,7 @@ struct CreateKeyPairReq {
 }
 
 fn check_key_name(name: &str) -> Result<(), ApiError> {
-    if name.is_empty() {
-        return Err(ApiError::new(
-            "InvalidKeyPairNameEmpty",
-            "the key pair name is empty",
-        ));
-    }
-    if name.chars().count() > 25 {
-        return Err(ApiError::new(
-            "InvalidKeyPairNameTooLong",
-            "the key pair name is longer than 25 characters",
-        ));
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(ApiError::new(
-            "InvalidKeyPairNameIncludeIllegalChar",
-            "the key pair name may hold only letters, digits and underscores",
-        ));
-    }
-    Ok(())
+    check_text(&KEY_NAME, "KeyName", Some(name))
 }
 
 async fn create_key_pair(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
@@ -1138,4 +1342,89 @@ async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Ou
         .await
         .map_err(|e| map(&ctx.action, e))?;
     Ok(Map::new())
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// Every row at its boundaries: min−1, min, max, max+1 and a control character, with the
+    /// row's own codes.
+    #[test]
+    fn every_row_at_its_boundaries() {
+        for c in LIMITS {
+            if let Rule::Count { max } = c.rule {
+                assert!(check_count(c, c.param, max).is_ok());
+                let e = check_count(c, c.param, max + 1).unwrap_err();
+                assert_eq!(e.code, c.code, "{}", c.param);
+                continue;
+            }
+            let cases = limits::boundary_cases(c, "ab");
+            assert!(!cases.is_empty());
+            for (value, ok) in cases {
+                let got = match c.rule {
+                    Rule::Text { .. } => limits::check_text(c, &value).map(|_| ()),
+                    _ => limits::check_int_str(c, &value).map(|_| ()),
+                };
+                assert_eq!(got.is_ok(), ok, "{} = {value:?}: {got:?}", c.param);
+                if let Err(v) = got {
+                    let e = reject(c, c.param, v);
+                    assert!(
+                        [Some(c.code), c.code_high, c.code_low].contains(&Some(e.code.as_str())),
+                        "{}",
+                        c.param
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn documented_codes() {
+        let code = |c: &Constraint, v: &str| {
+            reject(c, c.param, limits::check_text(c, v).unwrap_err()).code
+        };
+        assert_eq!(
+            code(&INSTANCE_NAME, &"n".repeat(129)),
+            "InvalidInstanceName.TooLong"
+        );
+        assert_eq!(code(&INSTANCE_NAME, "a\u{1b}b"), "InvalidParameterValue");
+        assert_eq!(
+            code(&CLIENT_TOKEN, &"t".repeat(65)),
+            "InvalidClientToken.TooLong"
+        );
+        assert_eq!(code(&CLIENT_TOKEN, "tök"), "InvalidParameterValue");
+        assert_eq!(code(&KEY_NAME, ""), "InvalidKeyPairNameEmpty");
+        assert_eq!(
+            code(&KEY_NAME, &"k".repeat(26)),
+            "InvalidKeyPairNameTooLong"
+        );
+        assert_eq!(
+            code(&KEY_NAME, "a-b"),
+            "InvalidKeyPairNameIncludeIllegalChar"
+        );
+        assert_eq!(
+            code(&HOST_NAME_LINUX, "a..b"),
+            "InvalidParameter.HostNameIllegal"
+        );
+        assert_eq!(
+            code(&HOST_NAME_WINDOWS, "web.1"),
+            "InvalidParameter.HostNameIllegal"
+        );
+        assert_eq!(
+            code(&HOST_NAME_LINUX, &"h".repeat(61)),
+            "InvalidParameter.HostNameIllegal"
+        );
+        assert!(limits::check_text(&HOST_NAME_LINUX, &"h".repeat(60)).is_ok());
+        assert!(limits::check_text(&HOST_NAME_WINDOWS, &"h".repeat(16)).is_err());
+    }
+
+    #[test]
+    fn disk_ranges_fit_the_parse_bounds() {
+        for d in DISK_RANGES {
+            assert!(d.data.0 >= 1 && d.data.1 <= 32000, "{}", d.category);
+            let (lo, hi) = d.system.unwrap();
+            assert!(lo >= 1 && hi <= 32000, "{}", d.category);
+        }
+    }
 }

@@ -6,6 +6,7 @@
 pub mod catalog;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod model;
 pub mod password;
 pub mod rules;

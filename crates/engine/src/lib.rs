@@ -40,7 +40,10 @@ pub(crate) struct Fleet {
     pub accounts: HashMap<String, Account>,
     /// Access key id → (record, secret in clear; held only in memory).
     pub access_keys: HashMap<String, (AccessKey, String)>,
-    pub client_tokens: HashMap<(String, String), Vec<Uuid>>,
+    /// (account, ClientToken) → the instances that token launched. An entry lives while one of
+    /// its instances exists and for at most [`CLIENT_TOKEN_TTL_MS`] (docs/parameter-limits.md):
+    /// it is dropped with its last instance, so the map never outgrows the fleet.
+    pub client_tokens: HashMap<(String, String), TokenEntry>,
     /// Operations not yet finished.
     pub running: HashMap<Uuid, Operation>,
     /// KMS key registry (operator-managed); a key not in it counts as deleted.
@@ -51,7 +54,41 @@ pub(crate) struct Fleet {
     pub keystone_users: HashMap<String, (String, Vec<String>)>,
 }
 
+/// How long a ClientToken makes RunInstances/CreateInstance idempotent: 24 hours.
+pub const CLIENT_TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
+
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TokenEntry {
+    pub created_at_ms: i64,
+    pub ids: Vec<Uuid>,
+}
+
 impl Fleet {
+    /// The instances a ClientToken launched, if the token is still remembered: younger than
+    /// the TTL and with at least one instance that still exists. Otherwise it is forgotten
+    /// here and the same token launches anew.
+    pub(crate) fn token_instances(
+        &mut self,
+        account: &str,
+        token: &str,
+        now_ms: i64,
+    ) -> Option<Vec<Instance>> {
+        let key = (account.to_string(), token.to_string());
+        let entry = self.client_tokens.get(&key)?;
+        let live: Vec<Instance> = entry
+            .ids
+            .iter()
+            .filter_map(|id| self.instances.get(id))
+            .filter(|i| i.state.is_listed())
+            .cloned()
+            .collect();
+        if live.is_empty() || now_ms.saturating_sub(entry.created_at_ms) >= CLIENT_TOKEN_TTL_MS {
+            self.client_tokens.remove(&key);
+            return None;
+        }
+        Some(live)
+    }
+
     pub(crate) fn kms_state(&self, key: &str) -> KmsState {
         self.kms_keys.get(key).copied().unwrap_or(KmsState::Deleted)
     }
@@ -59,11 +96,20 @@ impl Fleet {
     pub(crate) fn insert_instance(&mut self, inst: Instance) {
         self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
         self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
-        if let Some(token) = &inst.client_token {
-            self.client_tokens
+        // A token older than the TTL (e.g. read back at start-up) is not remembered.
+        if let Some(token) = &inst.client_token
+            && inst.state.is_listed()
+            && now_ms().saturating_sub(inst.created_at_ms) < CLIENT_TOKEN_TTL_MS
+        {
+            let entry = self
+                .client_tokens
                 .entry((inst.account.clone(), token.clone()))
-                .or_default()
-                .push(inst.uuid);
+                .or_insert_with(|| TokenEntry {
+                    created_at_ms: inst.created_at_ms,
+                    ids: Vec::new(),
+                });
+            entry.created_at_ms = entry.created_at_ms.min(inst.created_at_ms);
+            entry.ids.push(inst.uuid);
         }
         self.instances.insert(inst.uuid, inst);
     }
@@ -72,6 +118,15 @@ impl Fleet {
         if let Some(inst) = self.instances.shift_remove(&id) {
             self.by_tencent.remove(&inst.tencent_id);
             self.by_aliyun.remove(&inst.aliyun_id);
+            if let Some(token) = &inst.client_token {
+                let key = (inst.account.clone(), token.clone());
+                if let Some(entry) = self.client_tokens.get_mut(&key) {
+                    entry.ids.retain(|u| *u != id);
+                    if entry.ids.is_empty() {
+                        self.client_tokens.remove(&key);
+                    }
+                }
+            }
         }
     }
 }
@@ -432,5 +487,101 @@ impl Engine {
             *m.entry(i.state).or_insert(0) += 1;
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod token_tests {
+    use super::*;
+    use nubis_core::{Disk, OsFamily, Restriction};
+
+    fn inst(n: u8, token: &str, created_at_ms: i64) -> Instance {
+        Instance {
+            uuid: Uuid::from_bytes([n; 16]),
+            tencent_id: format!("ins-{n:08}"),
+            aliyun_id: format!("i-{n:020}"),
+            account: "a".into(),
+            region: "local".into(),
+            zone: "local-a".into(),
+            name: "n".into(),
+            host_name: "h".into(),
+            instance_type: "S5.MEDIUM4".into(),
+            image_id: "img-tos31x64".into(),
+            os: OsFamily::Linux,
+            state: InstanceState::Running,
+            restriction: Restriction::None,
+            lock: None,
+            latest_op: None,
+            created_at_ms,
+            system_disk: Disk {
+                id: "disk-1".into(),
+                size_gib: 50,
+                disk_type: "CLOUD_PREMIUM".into(),
+            },
+            data_disks: vec![],
+            private_ip: "10.0.0.2".into(),
+            key_ids: vec![],
+            project_id: 0,
+            charge_type: "POSTPAID_BY_HOUR".into(),
+            security_group_ids: vec![],
+            tags: vec![],
+            stop_charging: false,
+            reinstall_failed: false,
+            application_role: None,
+            client_token: Some(token.into()),
+            disk_error: false,
+            kms_key_id: None,
+            description: String::new(),
+            locked: None,
+            ssh_endpoint: None,
+        }
+    }
+
+    #[test]
+    fn a_token_is_remembered_while_an_instance_lives_and_within_the_ttl() {
+        let now = now_ms();
+        let mut f = Fleet::default();
+        f.insert_instance(inst(1, "t", now));
+        f.insert_instance(inst(2, "t", now));
+        assert_eq!(f.token_instances("a", "t", now).map(|v| v.len()), Some(2));
+        assert!(
+            f.token_instances("b", "t", now).is_none(),
+            "tokens are per account"
+        );
+        f.remove_instance(Uuid::from_bytes([1; 16]));
+        assert_eq!(f.token_instances("a", "t", now).map(|v| v.len()), Some(1));
+        // Past the TTL the token is forgotten (and dropped from the map).
+        assert!(
+            f.token_instances("a", "t", now + CLIENT_TOKEN_TTL_MS)
+                .is_none()
+        );
+        assert!(f.client_tokens.is_empty());
+    }
+
+    #[test]
+    fn the_map_never_outgrows_the_fleet() {
+        let now = now_ms();
+        let mut f = Fleet::default();
+        for n in 0..50u8 {
+            f.insert_instance(inst(n, &format!("t{n}"), now));
+        }
+        assert_eq!(f.client_tokens.len(), 50);
+        for n in 0..50u8 {
+            f.remove_instance(Uuid::from_bytes([n; 16]));
+        }
+        assert!(f.client_tokens.is_empty());
+    }
+
+    #[test]
+    fn an_old_or_terminated_instance_does_not_index_its_token() {
+        let now = now_ms();
+        let mut f = Fleet::default();
+        f.insert_instance(inst(1, "old", now - CLIENT_TOKEN_TTL_MS - 1));
+        let mut gone = inst(2, "gone", now);
+        gone.state = InstanceState::Terminated;
+        f.insert_instance(gone);
+        assert!(f.client_tokens.is_empty());
+        assert!(f.token_instances("a", "old", now).is_none());
+        assert!(f.token_instances("a", "gone", now).is_none());
     }
 }

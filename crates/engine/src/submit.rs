@@ -397,7 +397,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Create instances. A repeated ClientToken returns the first call's instances.
+    /// Create instances. A repeated ClientToken returns the first call's instances that still
+    /// exist, while the token is remembered (see `Fleet::token_instances`); never an empty list.
     pub async fn create(
         &self,
         p: &Principal,
@@ -405,15 +406,14 @@ impl Engine {
         spec: CreateSpec,
         dry_run: bool,
     ) -> Result<Vec<Instance>, DomainError> {
-        if let Some(token) = &spec.client_token {
-            let fleet = self.inner.fleet.lock();
-            if let Some(ids) = fleet.client_tokens.get(&(p.account.clone(), token.clone())) {
-                return Ok(ids
-                    .iter()
-                    .filter_map(|id| fleet.instances.get(id))
-                    .cloned()
-                    .collect());
-            }
+        if let Some(token) = &spec.client_token
+            && let Some(found) =
+                self.inner
+                    .fleet
+                    .lock()
+                    .token_instances(&p.account, token, now_ms())
+        {
+            return Ok(found);
         }
         let image = catalog::image(&spec.image_id)
             .filter(|i| i.public)
@@ -456,6 +456,12 @@ impl Engine {
         let mut ops = Vec::new();
         {
             let mut fleet: parking_lot::MutexGuard<'_, Fleet> = self.inner.fleet.lock();
+            // A concurrent request with the same token may have won while we hashed.
+            if let Some(token) = &spec.client_token
+                && let Some(found) = fleet.token_instances(&p.account, token, now)
+            {
+                return Ok(found);
+            }
             for _ in 0..spec.count {
                 let uuid = Uuid::new_v4();
                 let name = spec.name.clone().unwrap_or_else(|| "未命名".to_string());
@@ -557,16 +563,9 @@ impl Engine {
             }
         }
         let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
-        if let Err(e) = self.commit_or_undo(writes, &ops, Vec::new(), &uuids).await {
-            if let Some(token) = &spec.client_token {
-                self.inner
-                    .fleet
-                    .lock()
-                    .client_tokens
-                    .remove(&(p.account.clone(), token.clone()));
-            }
-            return Err(e);
-        }
+        // On failure the created instances are removed, and with them their token.
+        self.commit_or_undo(writes, &ops, Vec::new(), &uuids)
+            .await?;
         for id in ops {
             self.spawn_runner(id);
         }

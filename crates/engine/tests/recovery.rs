@@ -140,3 +140,49 @@ fn client_token_is_idempotent() {
         assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 2);
     });
 }
+
+/// Regression (issue 10): a ClientToken whose instances were all deleted returned an empty
+/// list (the Alibaba handler then indexed it and panicked; Tencent answered an empty
+/// InstanceIdSet). Now the token is forgotten with its last instance and launches anew; a
+/// restart remembers a live token.
+#[test]
+fn client_token_of_deleted_instances_launches_anew() {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let e = engine(dir.path(), 0.0).await;
+        let mut s = spec();
+        s.client_token = Some("tok-del".into());
+        let first = e.create(&admin(), "r1", s.clone(), false).await.unwrap();
+        let id = first[0].uuid;
+        wait_unlocked(&e, id).await;
+        e.submit(
+            &admin(),
+            "r2",
+            &[id],
+            Command::Terminate { force: true },
+            false,
+        )
+        .await
+        .unwrap();
+        for _ in 0..500 {
+            if e.instance(id).is_none() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(e.instance(id).is_none(), "the instance was not removed");
+        let again = e.create(&admin(), "r3", s.clone(), false).await.unwrap();
+        assert_eq!(again.len(), 1, "a forgotten token must launch anew");
+        assert_ne!(again[0].uuid, id);
+        wait_unlocked(&e, again[0].uuid).await;
+        // The live token survives a restart.
+        drop(e);
+        let e = engine(dir.path(), 0.0).await;
+        let replay = e.create(&admin(), "r4", s, false).await.unwrap();
+        assert_eq!(
+            replay.iter().map(|i| i.uuid).collect::<Vec<_>>(),
+            vec![again[0].uuid]
+        );
+        assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 1);
+    });
+}

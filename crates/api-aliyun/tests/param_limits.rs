@@ -1,0 +1,494 @@
+//! Documented parameter limits through the whole pipeline (signature → action → limits →
+//! engine): the exact ECS code and status, nothing created or changed, never a panic; and the
+//! XML form stays well-formed whatever a stored record holds.
+
+use nubis_api_aliyun::{AliyunApi, RawRequest};
+use nubis_auth::aliyun::sign_v1;
+use nubis_auth::secret::SecretBox;
+use nubis_driver::sim::SimDriver;
+use nubis_engine::Engine;
+use nubis_store::SqliteStore;
+use serde_json::Value;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+const ID: &str = "testid";
+const SECRET: &str = "testsecret";
+const IMAGE: &str = "img-tos31x64";
+const TYPE: &str = "ecs.s5.medium4";
+const PASSWORD: &str = "Nubis@2026pw";
+
+struct Api {
+    api: AliyunApi,
+    engine: Engine,
+    _dir: tempfile::TempDir,
+}
+
+async fn api() -> Api {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+        .await
+        .unwrap();
+    engine
+        .bootstrap(Some((ID.into(), SECRET.into())), None)
+        .await
+        .unwrap();
+    Api {
+        api: AliyunApi::new(engine.clone(), false),
+        engine,
+        _dir: dir,
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+static NONCE: AtomicU64 = AtomicU64::new(0);
+
+/// A signed call; returns (status, body bytes).
+async fn raw(api: &Api, action: &str, extra: &[(&str, String)]) -> (u16, Vec<u8>) {
+    let ts = time::OffsetDateTime::from_unix_timestamp(now())
+        .unwrap()
+        .format(time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
+        ))
+        .unwrap();
+    let mut params: Vec<(String, String)> = [
+        ("Action", action.to_string()),
+        ("Version", "2014-05-26".into()),
+        ("Format", "JSON".into()),
+        ("AccessKeyId", ID.into()),
+        ("SignatureMethod", "HMAC-SHA1".into()),
+        ("SignatureVersion", "1.0".into()),
+        (
+            "SignatureNonce",
+            format!("n-{}", NONCE.fetch_add(1, Ordering::Relaxed)),
+        ),
+        ("Timestamp", ts),
+        ("RegionId", "cn-hangzhou".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    for (k, v) in extra {
+        params.retain(|(n, _)| n != k);
+        params.push((k.to_string(), v.clone()));
+    }
+    let sig = sign_v1("POST", &params, SECRET);
+    params.push(("Signature".into(), sig));
+    let reply = api
+        .api
+        .handle(RawRequest {
+            method: "POST",
+            path: "/",
+            query: &[],
+            form: &params,
+            headers: &[],
+            body: b"",
+            now: now(),
+        })
+        .await;
+    (reply.status, reply.body)
+}
+
+async fn call(api: &Api, action: &str, extra: &[(&str, String)]) -> (u16, Value) {
+    let (status, body) = raw(api, action, extra).await;
+    (status, serde_json::from_slice(&body).unwrap())
+}
+
+fn base() -> Vec<(&'static str, String)> {
+    vec![
+        ("ImageId", IMAGE.into()),
+        ("InstanceType", TYPE.into()),
+        ("Password", PASSWORD.into()),
+    ]
+}
+
+async fn count(api: &Api) -> u64 {
+    let (_, v) = call(api, "DescribeInstances", &[]).await;
+    v["TotalCount"].as_u64().unwrap()
+}
+
+/// Every case: (extra parameters, status, code). All on RunInstances and CreateInstance.
+type Case = (Vec<(&'static str, String)>, u16, &'static str);
+
+fn cases() -> Vec<Case> {
+    let long = "a".repeat(10_000);
+    vec![
+        // The issue's findings.
+        (
+            vec![("DataDisk.1.Size", "-1".into())],
+            400,
+            "InvalidDataDiskSize.ValueNotSupported",
+        ),
+        (
+            vec![("DataDisk.1.Size", "1000000000000".into())],
+            400,
+            "InvalidDataDiskSize.ValueNotSupported",
+        ),
+        (
+            vec![("InstanceName", long.clone())],
+            400,
+            "InvalidInstanceName.Malformed",
+        ),
+        (
+            vec![("HostName", long.clone())],
+            400,
+            "InvalidHostName.Malformed",
+        ),
+        (
+            vec![("ClientToken", long.clone())],
+            400,
+            "InvalidClientToken.ValueNotSupported",
+        ),
+        (
+            vec![("InstanceName", "web\u{1b}[31m\u{0}".into())],
+            400,
+            "InvalidInstanceName.Malformed",
+        ),
+        // Boundaries.
+        (
+            vec![("InstanceName", "a".into())],
+            400,
+            "InvalidInstanceName.Malformed",
+        ),
+        (
+            vec![("InstanceName", "a".repeat(129))],
+            400,
+            "InvalidInstanceName.Malformed",
+        ),
+        (
+            vec![("InstanceName", "1web".into())],
+            400,
+            "InvalidInstanceName.Malformed",
+        ),
+        (
+            vec![("HostName", "a".repeat(65))],
+            400,
+            "InvalidHostName.Malformed",
+        ),
+        (
+            vec![("HostName", "web..1".into())],
+            400,
+            "InvalidHostName.Malformed",
+        ),
+        (
+            vec![("ClientToken", "t".repeat(65))],
+            400,
+            "InvalidClientToken.ValueNotSupported",
+        ),
+        (
+            vec![("ClientToken", "tök".into())],
+            400,
+            "InvalidClientToken.ValueNotSupported",
+        ),
+        (
+            vec![("Description", "http://evil".into())],
+            400,
+            "InvalidDescription.Malformed",
+        ),
+        (
+            vec![("Description", "d".repeat(257))],
+            400,
+            "InvalidDescription.Malformed",
+        ),
+        (
+            vec![("DataDisk.17.Size", "40".into())],
+            400,
+            "InstanceDiskNumber.LimitExceed",
+        ),
+        (
+            vec![
+                ("DataDisk.1.Category", "cloud".into()),
+                ("DataDisk.1.Size", "4".into()),
+            ],
+            400,
+            "InvalidDataDiskSize.ValueNotSupported",
+        ),
+        (
+            vec![
+                ("DataDisk.1.Category", "cloud".into()),
+                ("DataDisk.1.Size", "2001".into()),
+            ],
+            400,
+            "InvalidDataDiskSize.ValueNotSupported",
+        ),
+        (
+            vec![("DataDisk.1.Size", "65537".into())],
+            400,
+            "InvalidDataDiskSize.ValueNotSupported",
+        ),
+        (
+            vec![("DataDisk.1.Category", "floppy".into())],
+            400,
+            "InvalidDataDiskCategory.ValueNotSupported",
+        ),
+        (
+            vec![("SystemDisk.Size", "19".into())],
+            404,
+            "InvalidSystemDiskSize.LessThanMinSize",
+        ),
+        (
+            vec![("SystemDisk.Size", "2049".into())],
+            404,
+            "InvalidSystemDiskSize.MoreThanMaxSize",
+        ),
+        (
+            vec![
+                ("SystemDisk.Category", "cloud".into()),
+                ("SystemDisk.Size", "501".into()),
+            ],
+            404,
+            "InvalidSystemDiskSize.MoreThanMaxSize",
+        ),
+        (
+            vec![("SystemDisk.Size", "-5".into())],
+            404,
+            "InvalidSystemDiskSize.LessThanMinSize",
+        ),
+        (
+            vec![("SystemDisk.Category", "tape".into())],
+            400,
+            "InvalidSystemDiskCategory.ValueNotSupported",
+        ),
+        (vec![("Tag.21.Key", "k".into())], 400, "InvalidTagCount"),
+        (
+            vec![("Tag.1.Key", "acs:x".into())],
+            400,
+            "InvalidTagKey.Malformed",
+        ),
+        (
+            vec![("Tag.1.Key", "k".into()), ("Tag.1.Value", "v".repeat(129))],
+            400,
+            "InvalidTagValue.Malformed",
+        ),
+        (
+            vec![("InternetMaxBandwidthOut", "101".into())],
+            400,
+            "InvalidInternetMaxBandwidthOut.Malformed",
+        ),
+    ]
+}
+
+#[tokio::test]
+async fn documented_limits_answer_their_codes_and_create_nothing() {
+    let api = api().await;
+    for action in ["RunInstances", "CreateInstance"] {
+        for (extra, status, code) in cases() {
+            let mut params = base();
+            params.extend(extra.iter().cloned());
+            let (got_status, v) = call(&api, action, &params).await;
+            let shown: Vec<String> = extra
+                .iter()
+                .map(|(k, v)| format!("{k}={}", v.chars().take(20).collect::<String>()))
+                .collect();
+            assert_eq!(
+                (got_status, v["Code"].as_str().unwrap_or("")),
+                (status, code),
+                "{action} {shown:?}: {v}"
+            );
+            assert!(v["RequestId"].is_string() && v["Recommend"].is_string());
+        }
+    }
+    assert_eq!(
+        count(&api).await,
+        0,
+        "a refused request created an instance"
+    );
+}
+
+#[tokio::test]
+async fn five_thousand_data_disks_are_refused() {
+    let api = api().await;
+    let mut params = base();
+    let sizes: Vec<(String, String)> = (1..=5000)
+        .map(|n| (format!("DataDisk.{n}.Size"), "40".to_string()))
+        .collect();
+    let borrowed: Vec<(&str, String)> =
+        sizes.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+    params.extend(borrowed);
+    let (status, v) = call(&api, "RunInstances", &params).await;
+    assert_eq!(
+        (status, v["Code"].as_str().unwrap()),
+        (400, "InstanceDiskNumber.LimitExceed")
+    );
+    assert_eq!(count(&api).await, 0);
+}
+
+#[tokio::test]
+async fn the_limits_themselves_are_accepted() {
+    let api = api().await;
+    let mut params = base();
+    params.extend([
+        ("InstanceName", format!("a{}", "b".repeat(127))),
+        ("HostName", "h".repeat(64)),
+        ("ClientToken", "t".repeat(64)),
+        ("Description", "d".repeat(256)),
+        ("SystemDisk.Size", "2048".into()),
+        ("InternetMaxBandwidthOut", "100".into()),
+        ("Tag.20.Key", "k".into()),
+    ]);
+    let disks: Vec<(String, String)> = (1..=16)
+        .map(|n| {
+            (
+                format!("DataDisk.{n}.Size"),
+                if n == 1 { "20" } else { "65536" }.to_string(),
+            )
+        })
+        .collect();
+    params.extend(disks.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    params.push(("DataDisk.2.Category", "cloud".into()));
+    params.push(("DataDisk.2.Size", "2000".into()));
+    let (status, v) = call(&api, "RunInstances", &params).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(count(&api).await, 1);
+}
+
+#[tokio::test]
+async fn modify_checks_every_limit_before_changing_anything() {
+    let api = api().await;
+    let (status, v) = call(&api, "CreateInstance", &base()).await;
+    assert_eq!(status, 200, "{v}");
+    let id = v["InstanceId"].as_str().unwrap().to_string();
+    for (k, val, code) in [
+        (
+            "InstanceName",
+            "x".repeat(10_000),
+            "InvalidInstanceName.Malformed",
+        ),
+        ("HostName", "a_b".to_string(), "InvalidHostName.Malformed"),
+        (
+            "Description",
+            "https://x".to_string(),
+            "InvalidDescription.Malformed",
+        ),
+    ] {
+        let params = [
+            ("InstanceId", id.clone()),
+            (k, val),
+            ("Password", "Other@2026pw".to_string()),
+        ];
+        let (status, v) = call(&api, "ModifyInstanceAttribute", &params).await;
+        assert_eq!((status, v["Code"].as_str().unwrap()), (400, code));
+    }
+    let inst = api.engine.query(&admin(), |_| true, 0, 10).1.remove(0);
+    assert!(
+        inst.latest_op
+            .is_some_and(|o| o.action == nubis_core::Action::Create)
+    );
+}
+
+fn admin() -> nubis_core::Principal {
+    nubis_core::Principal {
+        account: "admin".into(),
+        user: "admin".into(),
+        is_admin: true,
+    }
+}
+
+/// Regression (issue 10): CreateInstance with a ClientToken whose instance was deleted
+/// indexed an empty list and panicked the handler.
+#[tokio::test]
+async fn a_token_whose_instance_was_deleted_creates_anew() {
+    let api = api().await;
+    let mut params = base();
+    params.push(("ClientToken", "tok-1".into()));
+    let (status, v) = call(&api, "CreateInstance", &params).await;
+    assert_eq!(status, 200, "{v}");
+    let first = v["InstanceId"].as_str().unwrap().to_string();
+    let (_, again) = call(&api, "CreateInstance", &params).await;
+    assert_eq!(
+        again["InstanceId"],
+        first.as_str(),
+        "the token is idempotent"
+    );
+    wait(&api, |n| n == 1, &first, "Stopped").await;
+    let (status, v) = call(&api, "DeleteInstance", &[("InstanceId", first.clone())]).await;
+    assert_eq!(status, 200, "{v}");
+    for _ in 0..500 {
+        if count(&api).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(count(&api).await, 0);
+    let (status, v) = call(&api, "CreateInstance", &params).await;
+    assert_eq!(status, 200, "{v}");
+    assert_ne!(v["InstanceId"].as_str().unwrap(), first);
+    let (status, v) = call(&api, "RunInstances", &params).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(
+        v["InstanceIdSets"]["InstanceIdSet"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn wait(api: &Api, total: impl Fn(u64) -> bool, id: &str, status: &str) {
+    for _ in 0..500 {
+        let (_, v) = call(
+            api,
+            "DescribeInstances",
+            &[("InstanceIds", format!("[\"{id}\"]"))],
+        )
+        .await;
+        if total(v["TotalCount"].as_u64().unwrap())
+            && v["Instances"]["Instance"][0]["Status"] == status
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("{id} never became {status}");
+}
+
+/// Regression (issue 10): a stored name with control characters (written by another dialect
+/// or an older version) made every later Format=XML DescribeInstances unparseable.
+#[tokio::test]
+async fn xml_stays_well_formed_whatever_a_record_holds() {
+    let api = api().await;
+    let (status, v) = call(&api, "CreateInstance", &base()).await;
+    assert_eq!(status, 200, "{v}");
+    let uuid = api.engine.query(&admin(), |_| true, 0, 1).1[0].uuid;
+    let hostile = "a\u{0}b\u{1}\u{8}\u{b}\u{c}\u{1b}\u{7f}\u{fffe}\u{ffff}<x>&\"'\r\n]]>";
+    api.engine
+        .modify(
+            &admin(),
+            uuid,
+            Some(hostile.into()),
+            Some(hostile.into()),
+            Some(hostile.into()),
+        )
+        .await
+        .unwrap();
+    let (status, body) = raw(&api, "DescribeInstances", &[("Format", "XML".into())]).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).unwrap();
+    let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let name = doc
+        .descendants()
+        .find(|n| n.has_tag_name("InstanceName"))
+        .and_then(|n| n.text())
+        .unwrap();
+    assert_eq!(
+        name,
+        "a\u{fffd}b\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{fffd}\u{7f}\u{fffd}\u{fffd}<x>&\"'\r\n]]>"
+    );
+    // And the error form too.
+    let (status, body) = raw(
+        &api,
+        "DescribeInstances",
+        &[("Format", "XML".into()), ("PageSize", "1000".into())],
+    )
+    .await;
+    assert_eq!(status, 400);
+    roxmltree::Document::parse(std::str::from_utf8(&body).unwrap()).unwrap();
+}

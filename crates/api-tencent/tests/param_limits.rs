@@ -1,0 +1,287 @@
+//! Documented CVM parameter limits through the whole pipeline (TC3 signature → action →
+//! limits → engine): the exact code, nothing created, never a panic.
+
+use nubis_api_tencent::{RawRequest, TencentApi};
+use nubis_auth::secret::SecretBox;
+use nubis_auth::tencent::sign_tc3;
+use nubis_driver::sim::SimDriver;
+use nubis_engine::Engine;
+use nubis_store::SqliteStore;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+const ID: &str = "AKIDtest";
+const SECRET: &str = "secretsecret";
+const HOST: &str = "127.0.0.1:8080";
+
+async fn api() -> (TencentApi, Engine, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+        .await
+        .unwrap();
+    engine
+        .bootstrap(Some((ID.into(), SECRET.into())), None)
+        .await
+        .unwrap();
+    (TencentApi::new(engine.clone(), false), engine, dir)
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+async fn call(api: &TencentApi, action: &str, body: &Value) -> Value {
+    let body = body.to_string();
+    let ts = now();
+    let auth = sign_tc3(
+        "POST",
+        HOST,
+        "",
+        "application/json",
+        body.as_bytes(),
+        ID,
+        SECRET,
+        ts,
+        "cvm",
+    );
+    let headers: Vec<(String, String)> = [
+        ("authorization", auth),
+        ("content-type", "application/json".into()),
+        ("host", HOST.into()),
+        ("x-tc-action", action.into()),
+        ("x-tc-version", "2017-03-12".into()),
+        ("x-tc-timestamp", ts.to_string()),
+        ("x-tc-region", "ap-guangzhou".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let reply = api
+        .handle(RawRequest {
+            method: "POST",
+            host: HOST,
+            path: "/",
+            raw_query: "",
+            headers: &headers,
+            body: body.as_bytes(),
+            now: now(),
+        })
+        .await;
+    serde_json::from_slice(&reply.body).unwrap()
+}
+
+fn base() -> Value {
+    json!({
+        "Placement": {"Zone": "ap-guangzhou-3"},
+        "ImageId": "img-tos31x64",
+        "LoginSettings": {"Password": "Nubis@2026pw"},
+    })
+}
+
+fn with(extra: Value) -> Value {
+    let mut b = base();
+    for (k, v) in extra.as_object().unwrap() {
+        b[k] = v.clone();
+    }
+    b
+}
+
+async fn total(api: &TencentApi) -> u64 {
+    let v = call(api, "DescribeInstances", &json!({})).await;
+    v["Response"]["TotalCount"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn documented_limits_answer_their_codes_and_create_nothing() {
+    let (api, _engine, _dir) = api().await;
+    let long = "a".repeat(10_000);
+    let disks = |n: usize, size: i64| {
+        json!(vec![
+            json!({"DiskSize": size, "DiskType": "CLOUD_PREMIUM"});
+            n
+        ])
+    };
+    let cases: Vec<(Value, &str)> = vec![
+        // The issue's findings.
+        (
+            json!({"DataDisks": [{"DiskSize": -1}]}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"DataDisks": [{"DiskSize": 1_000_000_000_000_i64}]}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"SystemDisk": {"DiskSize": -1}}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"SystemDisk": {"DiskSize": 1_000_000_000_000_i64}}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"DataDisks": disks(5000, 50)}),
+            "InvalidParameterValue.LimitExceeded",
+        ),
+        (json!({"InstanceName": long}), "InvalidInstanceName.TooLong"),
+        (
+            json!({"HostName": "a".repeat(10_000)}),
+            "InvalidParameter.HostNameIllegal",
+        ),
+        (
+            json!({"ClientToken": "a".repeat(10_000)}),
+            "InvalidClientToken.TooLong",
+        ),
+        (
+            json!({"InstanceName": "web\u{1b}[2J\u{0}"}),
+            "InvalidParameterValue",
+        ),
+        // Boundaries.
+        (
+            json!({"DataDisks": disks(21, 50)}),
+            "InvalidParameterValue.LimitExceeded",
+        ),
+        (
+            json!({"DataDisks": [{"DiskSize": 9, "DiskType": "CLOUD_PREMIUM"}]}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"DataDisks": [{"DiskSize": 19, "DiskType": "CLOUD_SSD"}]}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"DataDisks": [{"DiskSize": 32001}]}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"DataDisks": [{"DiskSize": 50, "DiskType": "FLOPPY"}]}),
+            "InvalidParameterValue",
+        ),
+        (
+            json!({"DataDisks": [{"DiskSize": 50, "DiskType": "LOCAL_SSD"}]}),
+            "InvalidParameter.LocalDataDiskNotSupport",
+        ),
+        (
+            json!({"SystemDisk": {"DiskSize": 19}}),
+            "InvalidParameterValue.Range",
+        ),
+        (
+            json!({"SystemDisk": {"DiskSize": 1025}}),
+            "InvalidParameterValue.Range",
+        ),
+        (json!({"InstanceCount": 0}), "InvalidParameterValue.Range"),
+        (json!({"InstanceCount": 501}), "InvalidParameterValue.Range"),
+        (
+            json!({"InstanceName": "n".repeat(129)}),
+            "InvalidInstanceName.TooLong",
+        ),
+        (
+            json!({"HostName": "h".repeat(61)}),
+            "InvalidParameter.HostNameIllegal",
+        ),
+        (
+            json!({"HostName": "-web"}),
+            "InvalidParameter.HostNameIllegal",
+        ),
+        (
+            json!({"HostName": "a_b"}),
+            "InvalidParameter.HostNameIllegal",
+        ),
+        (
+            json!({"ClientToken": "t".repeat(65)}),
+            "InvalidClientToken.TooLong",
+        ),
+        (json!({"ClientToken": "tök"}), "InvalidParameterValue"),
+        (
+            json!({"TagSpecification": [{"ResourceType": "instance", "Tags": [{"Key": "k".repeat(128), "Value": "v"}]}]}),
+            "InvalidParameterValue",
+        ),
+    ];
+    for (extra, code) in cases {
+        let v = call(&api, "RunInstances", &with(extra.clone())).await;
+        let shown: String = extra.to_string().chars().take(80).collect();
+        assert_eq!(
+            v["Response"]["Error"]["Code"].as_str(),
+            Some(code),
+            "{shown}: {v}"
+        );
+        assert!(v["Response"]["RequestId"].is_string());
+    }
+    assert_eq!(
+        total(&api).await,
+        0,
+        "a refused request created an instance"
+    );
+}
+
+#[tokio::test]
+async fn the_limits_themselves_are_accepted() {
+    let (api, _engine, _dir) = api().await;
+    let mut disks = vec![json!({"DiskSize": 10, "DiskType": "CLOUD_PREMIUM"})];
+    disks.extend(vec![
+        json!({"DiskSize": 32000, "DiskType": "CLOUD_SSD"});
+        19
+    ]);
+    let v = call(
+        &api,
+        "RunInstances",
+        &with(json!({
+            "InstanceName": "n".repeat(128),
+            "HostName": "h".repeat(60),
+            "ClientToken": "t".repeat(64),
+            "SystemDisk": {"DiskSize": 1024},
+            "DataDisks": disks,
+            "InstanceCount": 2,
+        })),
+    )
+    .await;
+    assert_eq!(
+        v["Response"]["InstanceIdSet"].as_array().map(Vec::len),
+        Some(2),
+        "{v}"
+    );
+    assert_eq!(total(&api).await, 2);
+}
+
+/// Regression (issue 10): a ClientToken whose instance was deleted answered an empty
+/// InstanceIdSet; now it launches anew.
+#[tokio::test]
+async fn a_token_whose_instance_was_deleted_launches_anew() {
+    let (api, _engine, _dir) = api().await;
+    let body = with(json!({"ClientToken": "tok-1"}));
+    let v = call(&api, "RunInstances", &body).await;
+    let first = v["Response"]["InstanceIdSet"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let again = call(&api, "RunInstances", &body).await;
+    assert_eq!(again["Response"]["InstanceIdSet"], json!([first]));
+    for _ in 0..500 {
+        let v = call(&api, "DescribeInstances", &json!({"InstanceIds": [first]})).await;
+        if v["Response"]["InstanceSet"][0]["InstanceState"] == "RUNNING" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let v = call(&api, "TerminateInstances", &json!({"InstanceIds": [first]})).await;
+    assert!(v["Response"]["Error"].is_null(), "{v}");
+    for _ in 0..500 {
+        if total(&api).await == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(total(&api).await, 0);
+    let v = call(&api, "RunInstances", &body).await;
+    let ids = v["Response"]["InstanceIdSet"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 1, "{v}");
+    assert_ne!(ids[0], first.as_str());
+}
