@@ -255,16 +255,23 @@ impl AliyunApi {
         } = parse_request(req, all)?;
         let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
 
-        let (principal, secret) =
-            self.engine
-                .access_key(auth.access_key_id())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        404,
-                        "InvalidAccessKeyId.NotFound",
-                        "Specified access key is not found.",
-                    )
-                })?;
+        let (principal, secret) = match self.engine.lookup_access_key(auth.access_key_id()) {
+            nubis_engine::KeyLookup::Active(p, s) => (p, s),
+            nubis_engine::KeyLookup::Disabled => {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidAccessKeyId.Inactive",
+                    "Specified access key is disabled.",
+                ));
+            }
+            nubis_engine::KeyLookup::Unknown => {
+                return Err(ApiError::new(
+                    404,
+                    "InvalidAccessKeyId.NotFound",
+                    "Specified access key is not found.",
+                ));
+            }
+        };
         let ts = sig::parse_timestamp(auth.timestamp()).map_err(auth_err)?;
         sig::check_timestamp(ts, req.now).map_err(auth_err)?;
         match &auth {

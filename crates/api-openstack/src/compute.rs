@@ -57,7 +57,7 @@ pub(crate) async fn handle(
     rest: &str,
     request_id: &str,
 ) -> Reply {
-    let base = req.base_url();
+    let base = api.base_url();
     let get = matches!(req.method, "GET" | "HEAD");
     let path = rest.trim_end_matches('/');
     if path.is_empty() {
@@ -86,7 +86,7 @@ pub(crate) async fn handle(
         return Reply::json(200, &json!({"version": v})).op("compute.version");
     }
     let token = req.header("x-auth-token").unwrap_or_default();
-    let Some(token) = api.tokens.get(token) else {
+    let Some(token) = api.token(token) else {
         return fault(Fault::new(
             401,
             "The request you have made requires authentication.",

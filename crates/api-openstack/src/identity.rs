@@ -5,7 +5,7 @@
 
 use crate::ids::{self, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME};
 use crate::render::keystone_time;
-use crate::tokens::{Scope, TOKEN_TTL_SECS, Token, now};
+use crate::tokens::{Scope, TOKEN_TTL_SECS, Token, digest, now};
 use crate::{OpenStackApi, RawRequest, Reply};
 use serde_json::{Value, json};
 
@@ -21,6 +21,7 @@ pub(crate) fn error(status: u16, message: &str) -> Reply {
         404 => "Not Found",
         405 => "Method Not Allowed",
         409 => "Conflict",
+        429 => "Too Many Requests",
         _ => "Internal Server Error",
     };
     Reply::json(
@@ -49,7 +50,7 @@ fn v3(base: &str) -> Value {
 }
 
 pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str) -> Reply {
-    let base = req.base_url();
+    let base = api.base_url();
     let path = rest.trim_end_matches('/');
     let get = matches!(req.method, "GET" | "HEAD");
     match path {
@@ -106,7 +107,8 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         _ => return malformed("methods"),
     };
     // Who: a password, or an existing token (re-scoping keeps its expiry).
-    let (account, expires_at, user_name, roles) = if methods.iter().any(|m| m == "password") {
+    let (account, expires_at, user_name, roles, stamp) = if methods.iter().any(|m| m == "password")
+    {
         let Some(user) = identity
             .get("password")
             .and_then(|p| p.get("user"))
@@ -117,46 +119,63 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         let Some(password) = user.get("password").and_then(Value::as_str) else {
             return malformed("password.user.password");
         };
-        let name = match (user.get("id"), user.get("name")) {
-            (Some(Value::String(id)), _) if *id == ids::user_id(ids::ADMIN_ACCOUNT) => {
-                ADMIN_USER.to_string()
-            }
-            (Some(Value::String(_)), _) => return unauthorized(base),
+        // Who is named: `admin` by ID, or a user of the Default domain by name. Anyone else
+        // (an unknown ID, another domain) is answered like a wrong password, after the same work.
+        let (throttle_key, name) = match (user.get("id"), user.get("name")) {
+            (Some(Value::String(id)), _) => (
+                format!("id:{id}"),
+                (*id == ids::user_id(ids::ADMIN_ACCOUNT)).then(|| ADMIN_USER.to_string()),
+            ),
+            (Some(_), _) => return malformed("password.user.id"),
             (None, Some(Value::String(name))) => {
                 let Some(domain) = user.get("domain") else {
                     return malformed("password.user.domain");
                 };
-                if !is_default_domain(domain) {
-                    return unauthorized(base);
-                }
-                name.clone()
+                (
+                    format!("name:{name}"),
+                    is_default_domain(domain).then(|| name.clone()),
+                )
             }
             _ => return malformed("password.user.id or name"),
         };
+        // One throttle record per user however it is named (ID or name).
+        let throttle_key = name.clone().unwrap_or(throttle_key);
+        if let Err(wait) = api.logins.check(&throttle_key, req.peer) {
+            return too_many(wait.0);
+        }
         // `admin` holds every role; other users (admin API `keystone-users`) the ones given.
-        let roles = if name == ADMIN_USER {
-            if !api.check_admin_password(password).await {
-                return unauthorized(base);
-            }
-            ids::ROLES.iter().map(|r| r.to_string()).collect()
-        } else {
-            match api.engine.verify_keystone_user(&name, password).await {
-                Some(roles) => roles,
-                None => return unauthorized(base),
+        let verified = match name.as_deref() {
+            Some(ADMIN_USER) => api
+                .check_admin_password(password)
+                .await
+                .then(|| ids::ROLES.iter().map(|r| r.to_string()).collect()),
+            Some(other) => api.engine.verify_keystone_user(other, password).await,
+            None => {
+                // Same work as a wrong password.
+                api.engine.verify_keystone_user("", password).await
             }
         };
+        let (Some(name), Some(roles)) = (name, verified) else {
+            api.logins.fail(&throttle_key, req.peer);
+            let shown: String = throttle_key.chars().take(64).collect();
+            tracing::info!(user = %shown, peer = ?req.peer, "keystone password login failed");
+            return unauthorized(base);
+        };
+        api.logins.succeed(&throttle_key);
+        let stamp = api.engine.keystone_stamp(&name).unwrap_or_default();
         (
             ids::ADMIN_ACCOUNT.to_string(),
             now() + TOKEN_TTL_SECS,
             name,
             roles,
+            stamp,
         )
     } else if methods.iter().any(|m| m == "token") {
         let Some(id) = str_at(identity, &["token", "id"]) else {
             return malformed("token.id");
         };
-        match api.tokens.get(id) {
-            Some(t) => (t.account, t.expires_at, t.user_name, t.roles),
+        match api.token(id) {
+            Some(t) => (t.account, t.expires_at, t.user_name, t.roles, t.stamp),
             None => return unauthorized(base),
         }
     } else {
@@ -200,35 +219,52 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         issued_at: now(),
         expires_at,
         audit_id: String::new(),
+        stamp,
     });
     let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
     Reply::json(201, &token_body(&token, base, catalog)).header("x-subject-token", id)
 }
 
-/// The caller's own token must be valid; the subject token is the one looked at.
+/// The caller's own token must be valid; the subject token is the one looked at. A token may
+/// be looked at (or revoked) by itself, by another token of the same user, or by an admin —
+/// Keystone's `identity:validate_token` / `revoke_token` default rule (`token_subject` or
+/// admin); anyone else gets 403.
 fn subject(
     api: &OpenStackApi,
     req: &RawRequest<'_>,
     base: &str,
+    action: &str,
 ) -> Result<(String, Token), Box<Reply>> {
-    let caller = req.header("x-auth-token").unwrap_or_default();
-    if api.tokens.get(caller).is_none() {
+    let Some(caller) = api.token(req.header("x-auth-token").unwrap_or_default()) else {
         return Err(Box::new(unauthorized(base)));
-    }
+    };
     let Some(id) = req.header("x-subject-token") else {
         return Err(Box::new(error(404, "Could not find token.")));
     };
-    match api.tokens.get(id) {
-        Some(t) => Ok((id.to_string(), t)),
-        None => Err(Box::new(error(
-            404,
-            &format!("Could not find token: {id}."),
-        ))),
+    let Some(t) = api.token_digest(&digest(id)) else {
+        return Err(Box::new(error(404, "Could not find token.")));
+    };
+    if !(caller.is_admin() || caller.user_name == t.user_name) {
+        return Err(Box::new(error(
+            403,
+            &format!("You are not authorized to perform the requested action: {action}."),
+        )));
     }
+    Ok((id.to_string(), t))
+}
+
+/// 429 in Keystone's envelope, with the wait in `Retry-After` (whole seconds).
+fn too_many(wait: std::time::Duration) -> Reply {
+    let secs = wait.as_secs().max(1);
+    error(
+        429,
+        &format!("Too many failed authentication attempts; retry after {secs} seconds."),
+    )
+    .header("retry-after", secs.to_string())
 }
 
 fn validate(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
-    match subject(api, req, base) {
+    match subject(api, req, base, "identity:validate_token") {
         Ok((id, token)) => {
             let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
             Reply::json(200, &token_body(&token, base, catalog)).header("x-subject-token", id)
@@ -238,7 +274,7 @@ fn validate(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
 }
 
 fn revoke(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
-    match subject(api, req, base) {
+    match subject(api, req, base, "identity:revoke_token") {
         Ok((id, _)) => {
             api.tokens.revoke(&id);
             Reply::empty(204)

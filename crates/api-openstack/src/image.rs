@@ -14,7 +14,7 @@ fn not_found() -> Reply {
 }
 
 pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str) -> Reply {
-    let base = req.base_url();
+    let base = api.base_url();
     let get = matches!(req.method, "GET" | "HEAD");
     let path = rest.trim_end_matches('/');
     if path.is_empty() || path == "/versions" {
@@ -27,7 +27,7 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         return Reply::json(status, &versions).op("image.versions");
     }
     let token = req.header("x-auth-token").unwrap_or_default();
-    let Some(token) = api.tokens.get(token) else {
+    let Some(token) = api.token(token) else {
         return keystone_error(401, UNAUTHORIZED).header(
             "www-authenticate",
             format!("Keystone uri=\"{base}/identity\""),

@@ -20,8 +20,12 @@ use nubis_engine::Engine;
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
+use std::net::IpAddr;
 
-pub use tokens::{TOKEN_TTL_SECS, Token};
+pub use tokens::{MAX_PER_USER as MAX_TOKENS_PER_USER, TOKEN_TTL_SECS, Token};
+
+/// Where URLs point when no public URL is configured (nubis' default listen address).
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 /// Paths this dialect serves (each with everything under it).
 pub const PREFIXES: &[&str] = &["/identity", "/compute", "/image"];
@@ -63,13 +67,16 @@ pub const MAX_PATH_SEGMENTS: usize = 16;
 
 pub struct RawRequest<'a> {
     pub method: &'a str,
-    /// The Host header as received (catalog URLs are built from it).
+    /// The Host header as received. Informational only: URLs in replies are built from the
+    /// configured public URL, never from this.
     pub host: &'a str,
     pub path: &'a str,
     pub raw_query: &'a str,
     /// Lower-case names.
     pub headers: &'a [(String, String)],
     pub body: &'a [u8],
+    /// The client's address (failed logins are throttled per source), when the listener knows it.
+    pub peer: Option<IpAddr>,
 }
 
 impl RawRequest<'_> {
@@ -82,18 +89,60 @@ impl RawRequest<'_> {
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect()
     }
+}
 
-    /// `http://host:port`, from the Host header.
-    pub(crate) fn base_url(&self) -> String {
-        let host = self
-            .host
-            .trim()
-            .trim_start_matches("http://")
-            .trim_start_matches("https://")
-            .trim_end_matches('/');
-        let host = if host.is_empty() { "localhost" } else { host };
-        format!("http://{host}")
+/// Why a public base URL was refused.
+#[derive(Debug, thiserror::Error)]
+#[error("public URL {url:?}: {reason}")]
+pub struct PublicUrlError {
+    pub url: String,
+    pub reason: &'static str,
+}
+
+/// Check an operator-given public base URL: `http://` or `https://`, a host (and optional
+/// port), and nothing after it but an optional path prefix of plain segments (no query, no
+/// fragment, no user info). Returns it without a trailing `/`.
+pub fn check_public_url(url: &str) -> Result<String, PublicUrlError> {
+    let err = |reason| PublicUrlError {
+        url: url.to_string(),
+        reason,
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| err("the scheme must be http:// or https://"))?;
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    if authority.is_empty() {
+        return Err(err("no host"));
     }
+    let host_ok = |c: char| c.is_ascii_alphanumeric() || "-._:[]".contains(c);
+    if !authority.chars().all(host_ok) {
+        return Err(err(
+            "the host may hold only letters, digits, `-`, `.`, `:` and brackets",
+        ));
+    }
+    if let Some((_, port)) = authority
+        .rsplit_once(':')
+        .filter(|_| !authority.ends_with(']'))
+        && !port.parse::<u16>().is_ok_and(|p| p > 0)
+    {
+        return Err(err("the port must be a number from 1 to 65535"));
+    }
+    let seg_ok = |c: char| c.is_ascii_alphanumeric() || "-._~".contains(c);
+    let path = path.trim_end_matches('/');
+    if !path.split('/').all(|seg| {
+        path.is_empty() || (!seg.is_empty() && seg != "." && seg != ".." && seg.chars().all(seg_ok))
+    }) {
+        return Err(err(
+            "the path may only be a prefix of plain segments (no query, fragment or `..`)",
+        ));
+    }
+    let base = format!("{}{authority}", &url[..url.len() - rest.len()]);
+    Ok(if path.is_empty() {
+        base
+    } else {
+        format!("{base}/{path}")
+    })
 }
 
 pub struct Reply {
@@ -152,6 +201,10 @@ pub struct OpenStackApi {
     pub(crate) engine: Engine,
     pub(crate) limiter: nubis_auth::ratelimit::RateLimiter,
     pub(crate) tokens: tokens::Tokens,
+    /// Failed password logins, per user and per source address.
+    pub(crate) logins: nubis_auth::login::LoginThrottle,
+    /// Base of every URL in replies (catalog, links), e.g. `http://127.0.0.1:8080`.
+    pub(crate) public_url: String,
     /// Request ID of a reboot → it is a hard one (operations never change their mode).
     pub(crate) reboot_modes: Mutex<HashMap<String, bool>>,
 }
@@ -162,8 +215,45 @@ impl OpenStackApi {
             engine,
             limiter: nubis_auth::ratelimit::RateLimiter::new(rate_limits),
             tokens: tokens::Tokens::default(),
+            logins: Default::default(),
+            public_url: DEFAULT_PUBLIC_URL.to_string(),
             reboot_modes: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Serve URLs under `public_url` (checked by [`check_public_url`]) instead of the default.
+    pub fn with_public_url(mut self, public_url: String) -> Self {
+        self.public_url = public_url;
+        self
+    }
+
+    /// Use this login throttle (tests use small windows).
+    pub fn with_login_throttle(mut self, t: nubis_auth::login::LoginThrottle) -> Self {
+        self.logins = t;
+        self
+    }
+
+    /// Live Keystone tokens of `user` (at most [`MAX_TOKENS_PER_USER`]).
+    pub fn live_tokens_of(&self, user: &str) -> usize {
+        self.tokens.count_of(user)
+    }
+
+    pub(crate) fn base_url(&self) -> String {
+        self.public_url.clone()
+    }
+
+    /// A live token whose user still holds the credential it was issued under.
+    pub(crate) fn token(&self, id: &str) -> Option<Token> {
+        self.token_digest(&tokens::digest(id))
+    }
+
+    pub(crate) fn token_digest(&self, key: &tokens::Digest32) -> Option<Token> {
+        let t = self.tokens.get_digest(key)?;
+        if self.engine.keystone_stamp(&t.user_name).as_deref() != Some(t.stamp.as_str()) {
+            self.tokens.revoke_digest(key);
+            return None;
+        }
+        Some(t)
     }
 
     /// Does `password` belong to the admin user? (The engine keeps only its hash.)
@@ -305,6 +395,36 @@ mod tests {
         assert_eq!(path_segments(&deep), None);
         let at_limit = "/a".repeat(MAX_PATH_SEGMENTS);
         assert_eq!(path_segments(&at_limit).map(|s| s.len()), Some(16));
+    }
+
+    #[test]
+    fn public_urls() {
+        for (given, want) in [
+            ("http://127.0.0.1:8080", "http://127.0.0.1:8080"),
+            ("https://cloud.example.com/", "https://cloud.example.com"),
+            ("http://[::1]:8080", "http://[::1]:8080"),
+            ("https://edge.example/nubis/", "https://edge.example/nubis"),
+        ] {
+            assert_eq!(check_public_url(given).unwrap(), want);
+        }
+        for bad in [
+            "",
+            "ftp://x",
+            "cloud.example.com",
+            "http://",
+            "http:///x",
+            "http://x:0",
+            "http://x:99999",
+            "http://x:port",
+            "http://user@x",
+            "http://x/?q=1",
+            "http://x/#f",
+            "http://x/a/../b",
+            "http://x/a b",
+            "http://x\r\nSet-Cookie:1",
+        ] {
+            assert!(check_public_url(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -1,12 +1,23 @@
 //! Keystone tokens: opaque random strings held in memory with their expiry. They do not
 //! survive a restart; clients re-authenticate on the 401 they then get.
+//!
+//! Only the SHA-256 of a token ID is kept (the map key): a memory dump or a debug print shows
+//! no usable token, and a lookup compares digests, not the secret itself. Each user holds at
+//! most [`MAX_PER_USER`] live tokens: issuing one more (by password or by re-scoping) evicts
+//! that user's oldest. A token also dies when its user's password changes or the user is
+//! deleted (the `stamp` it was issued under no longer matches).
 
 use base64::Engine as _;
 use parking_lot::Mutex;
 use rand::RngCore;
-use std::collections::HashMap;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, VecDeque};
 
 pub const TOKEN_TTL_SECS: i64 = 3600;
+/// Live tokens per user; the oldest is evicted beyond it. (Keystone has no such bound; a
+/// client needs one token per scope it uses, which is a handful, and 100 leaves room for
+/// many parallel clients of one user.)
+pub const MAX_PER_USER: usize = 100;
 /// Above this many live tokens, expired ones are swept on the next issue.
 const SWEEP_ABOVE: usize = 10_000;
 
@@ -32,12 +43,18 @@ pub struct Token {
     pub issued_at: i64,
     pub expires_at: i64,
     pub audit_id: String,
+    /// The user's credential stamp at issue (see `Engine::keystone_stamp`).
+    pub stamp: String,
 }
 
 impl Token {
     /// May this token change things? (Nova's default policy: member or admin.)
     pub fn can_write(&self) -> bool {
         self.roles.iter().any(|r| r == "admin" || r == "member")
+    }
+
+    pub fn is_admin(&self) -> bool {
+        self.roles.iter().any(|r| r == "admin")
     }
 }
 
@@ -54,9 +71,23 @@ pub(crate) fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The key a token is stored under.
+pub(crate) type Digest32 = [u8; 32];
+
+pub(crate) fn digest(id: &str) -> Digest32 {
+    Sha256::digest(id.as_bytes()).into()
+}
+
+#[derive(Default)]
+struct Live {
+    tokens: HashMap<Digest32, Token>,
+    /// Each user's tokens, oldest first (may name tokens already revoked or expired).
+    by_user: HashMap<String, VecDeque<Digest32>>,
+}
+
 #[derive(Default)]
 pub struct Tokens {
-    live: Mutex<HashMap<String, Token>>,
+    live: Mutex<Live>,
 }
 
 impl Tokens {
@@ -64,22 +95,42 @@ impl Tokens {
     pub fn issue(&self, mut token: Token) -> (String, Token) {
         let id = random_url_safe(32);
         token.audit_id = random_url_safe(16);
-        let mut live = self.live.lock();
-        if live.len() > SWEEP_ABOVE {
-            let t = now();
-            live.retain(|_, tok| tok.expires_at > t);
+        let key = digest(&id);
+        let mut guard = self.live.lock();
+        let live = &mut *guard;
+        let t = now();
+        if live.tokens.len() > SWEEP_ABOVE {
+            live.tokens.retain(|_, tok| tok.expires_at > t);
+            let tokens = &live.tokens;
+            live.by_user.retain(|_, q| {
+                q.retain(|k| tokens.contains_key(k));
+                !q.is_empty()
+            });
         }
-        live.insert(id.clone(), token.clone());
+        let queue = live.by_user.entry(token.user_name.clone()).or_default();
+        queue.retain(|k| live.tokens.get(k).is_some_and(|tok| tok.expires_at > t));
+        while queue.len() >= MAX_PER_USER {
+            if let Some(old) = queue.pop_front() {
+                live.tokens.remove(&old);
+            }
+        }
+        queue.push_back(key);
+        live.tokens.insert(key, token.clone());
         (id, token)
     }
 
     /// A live token, or None when unknown, revoked or expired.
+    #[cfg(test)]
     pub fn get(&self, id: &str) -> Option<Token> {
+        self.get_digest(&digest(id))
+    }
+
+    pub(crate) fn get_digest(&self, key: &Digest32) -> Option<Token> {
         let mut live = self.live.lock();
-        match live.get(id) {
+        match live.tokens.get(key) {
             Some(t) if t.expires_at > now() => Some(t.clone()),
             Some(_) => {
-                live.remove(id);
+                live.tokens.remove(key);
                 None
             }
             None => None,
@@ -87,7 +138,22 @@ impl Tokens {
     }
 
     pub fn revoke(&self, id: &str) -> bool {
-        self.live.lock().remove(id).is_some()
+        self.revoke_digest(&digest(id))
+    }
+
+    pub(crate) fn revoke_digest(&self, key: &Digest32) -> bool {
+        self.live.lock().tokens.remove(key).is_some()
+    }
+
+    /// Live tokens of `user` (for tests and metrics).
+    pub fn count_of(&self, user: &str) -> usize {
+        let live = self.live.lock();
+        let t = now();
+        live.by_user.get(user).map_or(0, |q| {
+            q.iter()
+                .filter(|k| live.tokens.get(*k).is_some_and(|tok| tok.expires_at > t))
+                .count()
+        })
     }
 }
 
@@ -95,30 +161,59 @@ impl Tokens {
 mod tests {
     use super::*;
 
-    fn tok(expires_at: i64) -> Token {
+    fn tok(user: &str, expires_at: i64) -> Token {
         Token {
             account: "admin".into(),
-            user_name: "admin".into(),
+            user_name: user.into(),
             roles: vec!["admin".into()],
             scope: Scope::Project,
             methods: vec!["password".into()],
             issued_at: now(),
             expires_at,
             audit_id: String::new(),
+            stamp: String::new(),
         }
     }
 
     #[test]
     fn issue_get_expire_revoke() {
         let t = Tokens::default();
-        let (a, issued) = t.issue(tok(now() + 60));
+        let (a, issued) = t.issue(tok("admin", now() + 60));
         assert_eq!(issued.audit_id.len(), 22);
         assert!(t.get(&a).is_some());
-        let (b, _) = t.issue(tok(now() - 1));
+        let (b, _) = t.issue(tok("admin", now() - 1));
         assert_ne!(a, b);
         assert!(t.get(&b).is_none(), "expired");
         assert!(t.revoke(&a));
         assert!(t.get(&a).is_none());
         assert!(!t.revoke(&a));
+    }
+
+    #[test]
+    fn only_digests_are_kept() {
+        let t = Tokens::default();
+        let (id, _) = t.issue(tok("admin", now() + 60));
+        let live = t.live.lock();
+        assert!(live.tokens.contains_key(&digest(&id)));
+        assert_eq!(live.tokens.len(), 1);
+        // The ID appears nowhere in what is stored.
+        let dump = format!("{:?}", live.tokens.values().collect::<Vec<_>>());
+        assert!(!dump.contains(&id));
+    }
+
+    #[test]
+    fn bounded_per_user_oldest_evicted() {
+        let t = Tokens::default();
+        let (first, _) = t.issue(tok("alice", now() + 60));
+        let (bob, _) = t.issue(tok("bob", now() + 60));
+        let mut last = String::new();
+        for _ in 0..MAX_PER_USER {
+            last = t.issue(tok("alice", now() + 60)).0;
+        }
+        assert_eq!(t.count_of("alice"), MAX_PER_USER);
+        assert!(t.get(&first).is_none(), "the oldest was evicted");
+        assert!(t.get(&last).is_some());
+        assert!(t.get(&bob).is_some(), "other users are untouched");
+        assert!(t.live.lock().tokens.len() <= MAX_PER_USER + 1);
     }
 }

@@ -12,6 +12,10 @@ use std::time::Duration;
 
 const KEY_ID: &str = "testid";
 const PASSWORD: &str = "Adm1n-Passw0rd";
+/// The configured public URL; every request carries a hostile Host header that must not leak
+/// into any URL nubis returns.
+const PUBLIC_URL: &str = "http://127.0.0.1:9999";
+const HOSTILE_HOST: &str = "evil.example:666";
 
 async fn api() -> (OpenStackApi, Engine, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
@@ -27,7 +31,7 @@ async fn api() -> (OpenStackApi, Engine, tempfile::TempDir) {
         )
         .await
         .unwrap();
-    let api = OpenStackApi::new(engine.clone(), false);
+    let api = OpenStackApi::new(engine.clone(), false).with_public_url(PUBLIC_URL.into());
     (api, engine, dir)
 }
 
@@ -62,13 +66,19 @@ async fn call(
     let r: Reply = api
         .handle(RawRequest {
             method,
-            host: "127.0.0.1:9999",
+            host: HOSTILE_HOST,
             path,
             raw_query: query,
             headers: &headers,
             body: body.as_bytes(),
+            peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
         })
         .await;
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("evil.example")
+            && !r.headers.iter().any(|(_, v)| v.contains("evil.example")),
+        "{method} {path}: the Host header leaked into the reply"
+    );
     assert!(
         r.headers
             .iter()
@@ -366,4 +376,193 @@ async fn server_through_rescue() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("never deleted");
+}
+
+fn user_auth(name: &str, password: &str) -> Value {
+    json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": name, "domain": {"name": "Default"}, "password": password}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
+}
+
+async fn user_token(api: &OpenStackApi, name: &str, password: &str) -> String {
+    let r = call(
+        api,
+        "POST",
+        "/identity/v3/auth/tokens",
+        &[],
+        Some(user_auth(name, password)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.header("x-subject-token").unwrap().to_string()
+}
+
+async fn look(api: &OpenStackApi, method: &str, caller: &str, subject: &str) -> Resp {
+    call(
+        api,
+        method,
+        "/identity/v3/auth/tokens",
+        &[("x-auth-token", caller), ("x-subject-token", subject)],
+        None,
+    )
+    .await
+}
+
+/// A reader's token may look at and revoke only its own user's tokens; an admin's any.
+#[tokio::test]
+async fn tokens_are_validated_and_revoked_only_by_their_user_or_an_admin() {
+    let (api, engine, _d) = api().await;
+    for name in ["auditor", "other"] {
+        engine
+            .add_keystone_user(name, "Auditor@2026pw", vec!["reader".into()])
+            .await
+            .unwrap();
+    }
+    let admin = token(&api).await;
+    let reader = user_token(&api, "auditor", "Auditor@2026pw").await;
+    let reader2 = user_token(&api, "auditor", "Auditor@2026pw").await;
+    let other = user_token(&api, "other", "Auditor@2026pw").await;
+    for method in ["GET", "HEAD", "DELETE"] {
+        let r = look(&api, method, &reader, &admin).await;
+        assert_eq!(r.status, 403, "{method}");
+        let r = look(&api, method, &other, &reader).await;
+        assert_eq!(r.status, 403, "{method}");
+    }
+    let r = look(&api, "GET", &reader, &admin).await;
+    assert_eq!(
+        (&r.body["error"]["code"], &r.body["error"]["title"]),
+        (&json!(403), &json!("Forbidden"))
+    );
+    assert!(r.header("x-subject-token").is_none());
+    // Nothing was revoked by the refused DELETEs.
+    assert_eq!(look(&api, "GET", &admin, &admin).await.status, 200);
+    assert_eq!(look(&api, "GET", &admin, &reader).await.status, 200);
+    // Itself, and the same user's other token.
+    assert_eq!(look(&api, "GET", &reader, &reader).await.status, 200);
+    assert_eq!(look(&api, "GET", &reader2, &reader).await.status, 200);
+    // An admin revokes anyone's.
+    assert_eq!(look(&api, "DELETE", &admin, &other).await.status, 204);
+    assert_eq!(look(&api, "GET", &admin, &other).await.status, 404);
+    assert_eq!(look(&api, "DELETE", &reader, &reader2).await.status, 204);
+    assert_eq!(look(&api, "GET", &reader, &reader2).await.status, 404);
+}
+
+/// Re-scoping keeps the original's expiry and counts toward the per-user bound; the oldest
+/// token of that user is evicted, other users keep theirs.
+#[tokio::test]
+async fn tokens_are_bounded_per_user_and_rescoping_keeps_expiry() {
+    let (api, engine, _d) = api().await;
+    engine
+        .add_keystone_user("auditor", "Auditor@2026pw", vec!["reader".into()])
+        .await
+        .unwrap();
+    let reader = user_token(&api, "auditor", "Auditor@2026pw").await;
+    let first = token(&api).await;
+    let expires = look(&api, "GET", &first, &first).await.body["token"]["expires_at"].clone();
+    let rescope = json!({"auth": {"identity": {"methods": ["token"], "token": {"id": first}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    let mut last = String::new();
+    for _ in 0..nubis_api_openstack::MAX_TOKENS_PER_USER + 5 {
+        let r = call(
+            &api,
+            "POST",
+            "/identity/v3/auth/tokens",
+            &[],
+            Some(rescope.clone()),
+        )
+        .await;
+        if r.status != 201 {
+            // The original itself was evicted by its own re-scopes: that ends the chain.
+            assert_eq!(r.status, 401);
+            break;
+        }
+        assert_eq!(r.body["token"]["expires_at"], expires);
+        last = r.header("x-subject-token").unwrap().to_string();
+    }
+    assert_eq!(
+        api.live_tokens_of("admin"),
+        nubis_api_openstack::MAX_TOKENS_PER_USER
+    );
+    assert_eq!(
+        look(&api, "GET", &last, &first).await.status,
+        404,
+        "oldest evicted"
+    );
+    assert_eq!(look(&api, "GET", &last, &reader).await.status, 200);
+    assert_eq!(api.live_tokens_of("auditor"), 1);
+}
+
+/// A user's tokens die with a password change or the user's deletion.
+#[tokio::test]
+async fn tokens_die_with_their_users_credential() {
+    let (api, engine, _d) = api().await;
+    engine
+        .add_keystone_user("auditor", "Auditor@2026pw", vec!["reader".into()])
+        .await
+        .unwrap();
+    let admin = token(&api).await;
+    let t = user_token(&api, "auditor", "Auditor@2026pw").await;
+    engine
+        .update_keystone_user("auditor", Some("Changed@2026pw"), None)
+        .await
+        .unwrap();
+    assert_eq!(look(&api, "GET", &admin, &t).await.status, 404);
+    let t = user_token(&api, "auditor", "Changed@2026pw").await;
+    engine.delete_keystone_user("auditor").await.unwrap();
+    let r = call(
+        &api,
+        "GET",
+        "/compute/v2.1/flavors",
+        &[("x-auth-token", &t)],
+        None,
+    )
+    .await;
+    assert_eq!(r.status, 401);
+}
+
+/// Failed logins: per user, then per source address; 429 in Keystone's shape with
+/// Retry-After, even for the right password while blocked.
+#[tokio::test]
+async fn failed_logins_are_throttled_per_user_and_per_source() {
+    let (api, engine, _d) = api().await;
+    let api = api.with_login_throttle(nubis_auth::login::LoginThrottle::new(
+        3,
+        5,
+        Duration::from_secs(60),
+    ));
+    engine
+        .add_keystone_user("auditor", "Auditor@2026pw", vec!["reader".into()])
+        .await
+        .unwrap();
+    let login = |body: Value| {
+        let api = &api;
+        async move { call(api, "POST", "/identity/v3/auth/tokens", &[], Some(body)).await }
+    };
+    for _ in 0..3 {
+        assert_eq!(login(password_auth("wrong")).await.status, 401);
+    }
+    let r = login(password_auth(PASSWORD)).await;
+    assert_eq!(r.status, 429, "{}", r.body);
+    assert_eq!(
+        (&r.body["error"]["code"], &r.body["error"]["title"]),
+        (&json!(429), &json!("Too Many Requests"))
+    );
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(r.header("x-subject-token").is_none());
+    // The admin by ID shares the record.
+    let by_id = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "id": nubis_api_openstack::ids::user_id("admin"), "password": PASSWORD}}}}});
+    assert_eq!(login(by_id).await.status, 429);
+    // Another user still logs in, until the source address has had 5 failures.
+    assert_eq!(
+        login(user_auth("auditor", "Auditor@2026pw")).await.status,
+        201
+    );
+    assert_eq!(login(user_auth("nobody", "x")).await.status, 401);
+    assert_eq!(login(user_auth("auditor", "wrong")).await.status, 401);
+    assert_eq!(
+        login(user_auth("auditor", "Auditor@2026pw")).await.status,
+        429
+    );
 }

@@ -8,6 +8,7 @@
 //! * [`ratelimit`] — per-(account, action) request rate limiting.
 //! * [`bounds`] — shape limits checked before authentication, and [`bounds::ct_eq`].
 //! * [`nonce`] — replay protection (nonces remembered for the timestamp window).
+//! * [`login`] — throttling of failed logins per user and per source address.
 //! * [`password`] — SHA-512-crypt (`$6$`) password hashes for guest `/etc/shadow`.
 
 pub mod aliyun;
@@ -63,6 +64,13 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
         .map(|(_, v)| v.as_str())
 }
 
+/// Constant-time equality of two secrets (only their lengths may show in the timing).
+pub fn secret_eq(a: &str, b: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    a.as_bytes().ct_eq(b.as_bytes()).into()
+}
+
+pub mod login;
 pub mod password;
 pub mod ratelimit;
 pub mod secret;

@@ -37,9 +37,37 @@ pub fn verify(password: &str, hash: &str) -> bool {
     })
 }
 
+/// Checks `password` against `hash`, or — when there is no hash (the user does not exist) —
+/// against a fixed hash of the same cost, and answers false. Unknown users and wrong
+/// passwords then cost the same work, so response times do not reveal which user names exist.
+pub fn verify_or_dummy(password: &str, stored: Option<&str>) -> bool {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    match stored {
+        Some(h) => verify(password, h),
+        None => {
+            let dummy = DUMMY.get_or_init(|| hash("nubis: no such user"));
+            let _ = verify(password, dummy);
+            false
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dummy_never_matches_and_costs_the_same() {
+        let h = hash("Nubis#2024");
+        assert!(verify_or_dummy("Nubis#2024", Some(&h)));
+        assert!(!verify_or_dummy("Nubis#2024", None));
+        assert!(!verify_or_dummy("nubis: no such user", None));
+        // Same rounds: the dummy is an ordinary hash of this module's cost.
+        let _ = verify_or_dummy("x", None);
+        let rounds = |h: &str| h.split('$').nth(2).map(str::to_string);
+        let dummy = hash("y");
+        assert_eq!(rounds(&dummy), rounds(&h));
+    }
 
     #[test]
     fn hash_then_verify() {

@@ -155,6 +155,31 @@ pub struct AccessKey {
     pub id: String,
     pub account: String,
     pub sealed_secret: String,
+    /// A disabled key is refused by every dialect (and may be enabled again).
+    #[serde(default = "enabled_default")]
+    pub enabled: bool,
+    /// Where the key came from. Keys stored before origins were recorded were all made by
+    /// the bootstrap (the admin API could not create keys then).
+    #[serde(default)]
+    pub origin: KeyOrigin,
+    /// Creation time (ms since the epoch; 0 for keys stored before it was recorded).
+    #[serde(default)]
+    pub created_at_ms: i64,
+}
+
+fn enabled_default() -> bool {
+    true
+}
+
+/// Who made an access key: the bootstrap (given by `NUBIS_ADMIN_ACCESS_KEY_*` or generated at
+/// first start; replaced when the environment names another key) or the admin API (kept
+/// until deleted there).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyOrigin {
+    #[default]
+    Bootstrap,
+    AdminApi,
 }
 
 /// Who is asking: resolved from a credential before any resource is touched.

@@ -87,6 +87,46 @@ pub fn validate_username(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Keystone's limit on user names (the `name` column is 255 characters).
+pub const MAX_KEYSTONE_NAME_LEN: usize = 255;
+/// Shortest Keystone user password nubis accepts (Keystone itself has no minimum by default;
+/// 8 is the floor the clouds' own password rules use).
+pub const MIN_KEYSTONE_PASSWORD_LEN: usize = 8;
+/// Keystone's `max_password_length` default.
+pub const MAX_KEYSTONE_PASSWORD_LEN: usize = 4096;
+
+/// A Keystone user name: 1 to 255 characters, none of them control characters (newlines
+/// included) and no `:` (HTTP Basic and `user:password` forms could not carry it).
+pub fn check_keystone_user_name(name: &str) -> Result<(), String> {
+    let len = name.chars().count();
+    if len == 0 || len > MAX_KEYSTONE_NAME_LEN {
+        return Err(format!(
+            "must be 1 to {MAX_KEYSTONE_NAME_LEN} characters long"
+        ));
+    }
+    if let Some(c) = name.chars().find(|c| c.is_control() || *c == ':') {
+        return Err(format!("character {c:?} is not allowed"));
+    }
+    if name.trim() != name {
+        return Err("must not begin or end with white space".into());
+    }
+    Ok(())
+}
+
+/// A Keystone user password: 8 to 4096 characters, no control characters.
+pub fn check_keystone_password(password: &str) -> Result<(), String> {
+    let len = password.chars().count();
+    if !(MIN_KEYSTONE_PASSWORD_LEN..=MAX_KEYSTONE_PASSWORD_LEN).contains(&len) {
+        return Err(format!(
+            "must be {MIN_KEYSTONE_PASSWORD_LEN} to {MAX_KEYSTONE_PASSWORD_LEN} characters long"
+        ));
+    }
+    if password.chars().any(char::is_control) {
+        return Err("control characters are not allowed".into());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +181,20 @@ mod tests {
             if validate(&pw, Linux, &[]).is_ok() {
                 prop_assert!((8..=30).contains(&pw.len()));
             }
+        }
+    }
+
+    #[test]
+    fn keystone_user_names_and_passwords() {
+        for ok in ["auditor", "Jane Doe", "ops@example.com", &"x".repeat(255)] {
+            assert!(check_keystone_user_name(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a:b", "a\nb", "tab\there", " lead", &"x".repeat(256)] {
+            assert!(check_keystone_user_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(check_keystone_password("Auditor@2026pw").is_ok());
+        for bad in ["", "short", "has\nnewline", &"p".repeat(4097)] {
+            assert!(check_keystone_password(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -12,7 +12,7 @@ mod keys;
 mod runner;
 mod submit;
 
-pub use accounts::Generated;
+pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use keys::{NewKeyPair, md5_fingerprint};
 pub use submit::{Command, CreateSpec};
 
@@ -138,6 +138,9 @@ pub(crate) struct Inner {
     pub fleet: Mutex<Fleet>,
     /// Fault injection: behave as if the database were unreachable.
     pub store_down: std::sync::atomic::AtomicBool,
+    /// Serializes credential changes (check, commit, apply): two concurrent disables must not
+    /// both see the other key enabled, two creates of one user must not both succeed.
+    pub credentials: tokio::sync::Mutex<()>,
 }
 
 /// Cheap to clone; shared by every dialect.
@@ -266,6 +269,7 @@ impl Engine {
                 secrets,
                 fleet: Mutex::new(fleet),
                 store_down: Default::default(),
+                credentials: Default::default(),
             }),
         };
         let known: Vec<Uuid> = engine
@@ -305,74 +309,6 @@ impl Engine {
             ));
         }
         Ok(())
-    }
-
-    /// Resolve an access key to its principal and secret (for signature checks).
-    pub fn access_key(&self, id: &str) -> Option<(Principal, String)> {
-        let fleet = self.inner.fleet.lock();
-        let (key, secret) = fleet.access_keys.get(id)?;
-        let account = fleet.accounts.get(&key.account)?;
-        Some((
-            Principal {
-                account: account.id.clone(),
-                user: account.name.clone(),
-                is_admin: account.is_admin,
-            },
-            secret.clone(),
-        ))
-    }
-
-    /// Does `password` belong to the admin user? (Checked against the stored hash, off the
-    /// async workers: SHA-512 crypt is deliberately slow.)
-    pub async fn verify_admin_password(&self, password: &str) -> bool {
-        let Some(hash) = self.inner.fleet.lock().admin_password_hash.clone() else {
-            return false;
-        };
-        let pw = password.to_string();
-        tokio::task::spawn_blocking(move || nubis_auth::password::verify(&pw, &hash))
-            .await
-            .unwrap_or(false)
-    }
-
-    /// Add or replace a Keystone user of the admin account with the given roles.
-    pub async fn add_keystone_user(
-        &self,
-        name: &str,
-        password: &str,
-        roles: Vec<String>,
-    ) -> Result<(), DomainError> {
-        if name.is_empty() || name == "admin" {
-            return Err(DomainError::invalid(
-                "name",
-                "must be non-empty and not `admin`",
-            ));
-        }
-        let pw = password.to_string();
-        let hash = tokio::task::spawn_blocking(move || nubis_auth::password::hash(&pw))
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
-        let value = serde_json::to_string(&(&hash, &roles)).expect("serializable");
-        self.commit(vec![Write::Meta {
-            key: format!("keystone_user:{name}"),
-            value,
-        }])
-        .await?;
-        self.inner
-            .fleet
-            .lock()
-            .keystone_users
-            .insert(name.to_string(), (hash, roles));
-        Ok(())
-    }
-
-    /// The roles of Keystone user `name` if `password` is theirs.
-    pub async fn verify_keystone_user(&self, name: &str, password: &str) -> Option<Vec<String>> {
-        let (hash, roles) = self.inner.fleet.lock().keystone_users.get(name).cloned()?;
-        let pw = password.to_string();
-        let ok = tokio::task::spawn_blocking(move || nubis_auth::password::verify(&pw, &hash))
-            .await
-            .unwrap_or(false);
-        ok.then_some(roles)
     }
 
     /// The bootstrap admin account's principal.

@@ -1,19 +1,23 @@
 //! The admin API (docs/admin-api.md): inspection and fault switches for operators and tests.
 
 use crate::http::AppState;
+use crate::peer::Peer;
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::{StatusCode, header, request::Parts};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 use base64::Engine as _;
 use nubis_core::{DomainError, Restriction};
 use nubis_engine::admin::AdminAttributes;
+use nubis_engine::{CredentialError, KeyInfo, KeyLookup};
 use serde::Deserialize;
 use serde_json::json;
 
-pub fn routes() -> Router<AppState> {
+/// Every admin route, behind [`authenticate`] (which runs before any extractor).
+pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/instances/{id}", get(instance))
         .route("/instances/{id}/guest", get(guest))
@@ -24,9 +28,27 @@ pub fn routes() -> Router<AppState> {
         .route("/instances/{id}/live-migrate", post(live_migrate))
         .route("/faults", post(global_faults))
         .route("/kms-keys/{key}", post(kms_key))
-        .route("/keystone-users", post(keystone_user))
+        .route(
+            "/keystone-users",
+            get(list_keystone_users).post(create_keystone_user),
+        )
+        .route(
+            "/keystone-users/{name}",
+            patch(update_keystone_user).delete(delete_keystone_user),
+        )
+        .route(
+            "/access-keys",
+            get(list_access_keys).post(create_access_key),
+        )
+        .route(
+            "/access-keys/{id}",
+            get(show_access_key)
+                .patch(update_access_key)
+                .delete(delete_access_key),
+        )
         .route("/operations", get(operations))
         .route("/operations/by-request/{rid}", get(by_request))
+        .route_layer(middleware::from_fn_with_state(state, authenticate))
 }
 
 fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Response {
@@ -46,61 +68,127 @@ fn domain(e: DomainError) -> Response {
     }
 }
 
-/// HTTP Basic with an admin account's access key.
-fn authorized(s: &AppState, headers: &axum::http::HeaderMap) -> bool {
-    let Some(value) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-    else {
-        return false;
-    };
-    let Some(b64) = value.strip_prefix("Basic ") else {
-        return false;
-    };
-    let Ok(raw) = base64::engine::general_purpose::STANDARD.decode(b64.trim()) else {
-        return false;
-    };
-    let Ok(text) = String::from_utf8(raw) else {
-        return false;
-    };
-    let Some((id, secret)) = text.split_once(':') else {
-        return false;
-    };
-    s.engine
-        .access_key(id)
-        .is_some_and(|(p, real)| p.is_admin && real == secret)
+// ------------------------------------------------------------------------------------------
+// Authentication: one layer over every route, before any body or path is looked at.
+
+const UNAUTHORIZED: &str = "admin credentials required (HTTP Basic with an admin access key)";
+
+/// `Authorization: Basic base64(id:secret)` → (id, secret).
+fn basic_credentials(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, b64) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(b64.trim())
+        .ok()?;
+    let text = String::from_utf8(raw).ok()?;
+    let (id, secret) = text.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
 }
 
-macro_rules! guard {
-    ($s:expr, $h:expr) => {
-        if !authorized(&$s, &$h) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "Unauthorized",
-                "admin credentials required (HTTP Basic with an admin access key)",
-            );
+/// HTTP Basic with an enabled key of an admin account; the secret compared in constant time.
+/// Failed attempts are throttled per key ID and per source address (the same
+/// `nubis_auth::login` rule as Keystone passwords): 429 with `Retry-After` while blocked.
+async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next: Next) -> Response {
+    let unauthorized = || {
+        let mut r = error(StatusCode::UNAUTHORIZED, "Unauthorized", UNAUTHORIZED);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Basic realm=\"nubis admin\""),
+        );
+        r
+    };
+    let Some((id, secret)) = basic_credentials(req.headers()) else {
+        return unauthorized();
+    };
+    if let Err(wait) = s.admin_logins.check(&id, peer.0) {
+        let secs = wait.0.as_secs().max(1);
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!("too many failed authentication attempts; retry after {secs} seconds"),
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        return r;
+    }
+    let ok = match s.engine.lookup_access_key(&id) {
+        KeyLookup::Active(p, real) => nubis_auth::secret_eq(&real, &secret) && p.is_admin,
+        KeyLookup::Disabled | KeyLookup::Unknown => false,
+    };
+    if !ok {
+        s.admin_logins.fail(&id, peer.0);
+        let shown: String = id.chars().take(64).collect();
+        tracing::info!(access_key_id = %shown, peer = ?peer.0, "admin API authentication failed");
+        return unauthorized();
+    }
+    s.admin_logins.succeed(&id);
+    next.run(req).await
+}
+
+// ------------------------------------------------------------------------------------------
+// Extractors whose rejections answer the admin API's JSON error shape.
+
+/// `Json<T>`, rejected as `{"error": {"code": "InvalidBody", ...}}` with axum's status
+/// (400 malformed, 415 wrong content type, 422 wrong fields).
+pub struct AdminJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for AdminJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Self(v)),
+            Err(e) => Err(error(e.status(), "InvalidBody", e.body_text())),
         }
-    };
+    }
 }
 
-async fn instance(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    guard!(s, headers);
+pub struct AdminQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for AdminQuery<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(v)) => Ok(Self(v)),
+            Err(e) => Err(error(e.status(), "InvalidQuery", e.body_text())),
+        }
+    }
+}
+
+pub struct AdminPath<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Send> FromRequestParts<S> for AdminPath<T> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(v)) => Ok(Self(v)),
+            Err(e) => Err(error(e.status(), "InvalidPath", e.body_text())),
+        }
+    }
+}
+
+fn credential(e: CredentialError) -> Response {
+    match e {
+        CredentialError::NotFound(_) => error(StatusCode::NOT_FOUND, "NotFound", e),
+        CredentialError::Conflict(_) => error(StatusCode::CONFLICT, "Conflict", e),
+        CredentialError::Invalid { .. } => error(StatusCode::BAD_REQUEST, "InvalidValue", e),
+        CredentialError::Domain(d) => domain(d),
+    }
+}
+
+async fn instance(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
     s.engine
         .admin_instance(&id)
         .map(|v| Json(v).into_response())
         .unwrap_or_else(domain)
 }
 
-async fn guest(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    guard!(s, headers);
+async fn guest(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
     s.engine
         .admin_guest(&id)
         .map(|v| Json(v).into_response())
@@ -116,11 +204,9 @@ struct PasswordCheck {
 
 async fn check_password(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<PasswordCheck>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(b): AdminJson<PasswordCheck>,
 ) -> Response {
-    guard!(s, headers);
     s.engine
         .admin_check_password(&id, &b.user, &b.password)
         .map(|ok| Json(json!({"accepted": ok})).into_response())
@@ -135,11 +221,9 @@ struct RestrictBody {
 
 async fn restrict(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<RestrictBody>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(b): AdminJson<RestrictBody>,
 ) -> Response {
-    guard!(s, headers);
     let Some(r) = Restriction::parse(&b.restriction) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -163,11 +247,9 @@ struct FaultBody {
 
 async fn faults(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<FaultBody>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(b): AdminJson<FaultBody>,
 ) -> Response {
-    guard!(s, headers);
     s.engine
         .admin_fault(&id, b.soft_stop_fails, b.disk_error)
         .await
@@ -177,11 +259,9 @@ async fn faults(
 
 async fn attributes(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(id): Path<String>,
-    Json(b): Json<AdminAttributes>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(b): AdminJson<AdminAttributes>,
 ) -> Response {
-    guard!(s, headers);
     s.engine
         .admin_attributes(&id, b)
         .await
@@ -189,12 +269,7 @@ async fn attributes(
         .unwrap_or_else(domain)
 }
 
-async fn live_migrate(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    guard!(s, headers);
+async fn live_migrate(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
     match s.engine.admin_live_migrate(&id).await {
         Ok(rid) => Json(json!({"request_id": rid})).into_response(),
         Err(
@@ -214,10 +289,8 @@ struct GlobalFaults {
 
 async fn global_faults(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Json(b): Json<GlobalFaults>,
+    AdminJson(b): AdminJson<GlobalFaults>,
 ) -> Response {
-    guard!(s, headers);
     s.engine.admin_store_down(b.store_unavailable);
     StatusCode::NO_CONTENT.into_response()
 }
@@ -230,17 +303,18 @@ struct KmsBody {
 
 async fn kms_key(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(key): Path<String>,
-    Json(b): Json<KmsBody>,
+    AdminPath(key): AdminPath<String>,
+    AdminJson(b): AdminJson<KmsBody>,
 ) -> Response {
-    guard!(s, headers);
     s.engine
         .admin_kms_key(&key, b.state)
         .await
         .map(|_| StatusCode::NO_CONTENT.into_response())
         .unwrap_or_else(domain)
 }
+
+// ------------------------------------------------------------------------------------------
+// Keystone users
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,28 +324,132 @@ struct KeystoneUserBody {
     roles: Vec<String>,
 }
 
-async fn keystone_user(
+async fn create_keystone_user(
     State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Json(b): Json<KeystoneUserBody>,
+    AdminJson(b): AdminJson<KeystoneUserBody>,
 ) -> Response {
-    guard!(s, headers);
-    if b.roles.is_empty()
-        || b.roles
-            .iter()
-            .any(|r| !["admin", "member", "reader"].contains(&r.as_str()))
-    {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "InvalidValue",
-            "roles: one or more of admin, member, reader",
-        );
-    }
     s.engine
         .add_keystone_user(&b.name, &b.password, b.roles)
         .await
         .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(domain)
+        .unwrap_or_else(credential)
+}
+
+async fn list_keystone_users(State(s): State<AppState>) -> Response {
+    let users: Vec<_> = s
+        .engine
+        .keystone_users()
+        .into_iter()
+        .map(|u| json!({"name": u.name, "roles": u.roles}))
+        .collect();
+    Json(json!({"keystone_users": users})).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeystoneUserPatch {
+    password: Option<String>,
+    roles: Option<Vec<String>>,
+}
+
+async fn update_keystone_user(
+    State(s): State<AppState>,
+    AdminPath(name): AdminPath<String>,
+    AdminJson(b): AdminJson<KeystoneUserPatch>,
+) -> Response {
+    s.engine
+        .update_keystone_user(&name, b.password.as_deref(), b.roles)
+        .await
+        .map(|_| StatusCode::NO_CONTENT.into_response())
+        .unwrap_or_else(credential)
+}
+
+async fn delete_keystone_user(
+    State(s): State<AppState>,
+    AdminPath(name): AdminPath<String>,
+) -> Response {
+    s.engine
+        .delete_keystone_user(&name)
+        .await
+        .map(|_| StatusCode::NO_CONTENT.into_response())
+        .unwrap_or_else(credential)
+}
+
+// ------------------------------------------------------------------------------------------
+// Access keys
+
+fn key_json(k: &KeyInfo) -> serde_json::Value {
+    json!({
+        "id": k.id,
+        "account": k.account,
+        "enabled": k.enabled,
+        "origin": match k.origin {
+            nubis_core::KeyOrigin::Bootstrap => "bootstrap",
+            nubis_core::KeyOrigin::AdminApi => "admin_api",
+        },
+        "created_at": k.created_at_ms,
+    })
+}
+
+async fn list_access_keys(State(s): State<AppState>) -> Response {
+    let keys: Vec<_> = s.engine.access_keys().iter().map(key_json).collect();
+    Json(json!({"access_keys": keys})).into_response()
+}
+
+async fn show_access_key(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    match s.engine.access_keys().iter().find(|k| k.id == id) {
+        Some(k) => Json(json!({"access_key": key_json(k)})).into_response(),
+        None => credential(CredentialError::NotFound(format!("access key {id}"))),
+    }
+}
+
+/// The body is optional (`{}` or none at all): nothing about a new key is chosen by the caller.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewKey {}
+
+async fn create_access_key(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
+    if !body.iter().all(u8::is_ascii_whitespace)
+        && let Err(e) = serde_json::from_slice::<NewKey>(&body)
+    {
+        return error(StatusCode::BAD_REQUEST, "InvalidBody", e);
+    }
+    match s.engine.create_access_key().await {
+        Ok((k, secret)) => {
+            let mut v = key_json(&k);
+            v["secret"] = json!(secret);
+            (StatusCode::CREATED, Json(json!({"access_key": v}))).into_response()
+        }
+        Err(e) => credential(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyPatch {
+    enabled: bool,
+}
+
+async fn update_access_key(
+    State(s): State<AppState>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(b): AdminJson<KeyPatch>,
+) -> Response {
+    match s.engine.set_access_key_enabled(&id, b.enabled).await {
+        Ok(k) => Json(json!({"access_key": key_json(&k)})).into_response(),
+        Err(e) => credential(e),
+    }
+}
+
+async fn delete_access_key(
+    State(s): State<AppState>,
+    AdminPath(id): AdminPath<String>,
+) -> Response {
+    s.engine
+        .delete_access_key(&id)
+        .await
+        .map(|_| StatusCode::NO_CONTENT.into_response())
+        .unwrap_or_else(credential)
 }
 
 fn op_json(o: &nubis_core::Operation) -> serde_json::Value {
@@ -295,26 +473,432 @@ struct OpsQuery {
     instance: String,
 }
 
-async fn operations(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Query(q): Query<OpsQuery>,
-) -> Response {
-    guard!(s, headers);
+async fn operations(State(s): State<AppState>, AdminQuery(q): AdminQuery<OpsQuery>) -> Response {
     match s.engine.admin_operations(&q.instance).await {
         Ok(ops) => Json(ops.iter().map(op_json).collect::<Vec<_>>()).into_response(),
         Err(e) => domain(e),
     }
 }
 
-async fn by_request(
-    State(s): State<AppState>,
-    headers: axum::http::HeaderMap,
-    Path(rid): Path<String>,
-) -> Response {
-    guard!(s, headers);
+async fn by_request(State(s): State<AppState>, AdminPath(rid): AdminPath<String>) -> Response {
     match s.engine.admin_operations_by_request(&rid).await {
         Ok(ops) => Json(ops.iter().map(op_json).collect::<Vec<_>>()).into_response(),
         Err(e) => domain(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The admin API in process (`tower::ServiceExt::oneshot`) over a temporary SQLite store.
+
+    use super::*;
+    use axum::body::Body;
+    use axum::extract::ConnectInfo;
+    use axum::http::Request;
+    use nubis_api_aliyun::AliyunApi;
+    use nubis_api_openstack::OpenStackApi;
+    use nubis_api_tencent::TencentApi;
+    use nubis_auth::secret::SecretBox;
+    use nubis_driver::sim::SimDriver;
+    use nubis_engine::Engine;
+    use nubis_store::SqliteStore;
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    const ID: &str = "AKIDadmin";
+    const SECRET: &str = "adminsecret";
+
+    async fn app() -> (Router, Engine, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+        let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+        let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+            .await
+            .unwrap();
+        engine
+            .bootstrap(
+                Some((ID.into(), SECRET.into())),
+                Some("Adm1n-Passw0rd".into()),
+            )
+            .await
+            .unwrap();
+        let state = AppState {
+            tencent: Arc::new(TencentApi::new(engine.clone(), false)),
+            aliyun: Arc::new(AliyunApi::new(engine.clone(), false)),
+            openstack: Arc::new(OpenStackApi::new(engine.clone(), false)),
+            engine: engine.clone(),
+            prometheus: metrics_exporter_prometheus::PrometheusBuilder::new()
+                .build_recorder()
+                .handle(),
+            admin_logins: Default::default(),
+        };
+        let router = Router::new()
+            .nest("/admin/v1", routes(state.clone()))
+            .with_state(state);
+        (router, engine, dir)
+    }
+
+    fn basic(id: &str, secret: &str) -> String {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+        )
+    }
+
+    struct Resp {
+        status: StatusCode,
+        headers: axum::http::HeaderMap,
+        body: serde_json::Value,
+    }
+
+    async fn send(
+        app: &Router,
+        method: &str,
+        path: &str,
+        auth: Option<(&str, &str)>,
+        body: &str,
+        peer: Option<&str>,
+    ) -> Resp {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(format!("/admin/v1{path}"))
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some((id, secret)) = auth {
+            req = req.header(header::AUTHORIZATION, basic(id, secret));
+        }
+        let mut req = req.body(Body::from(body.to_string())).unwrap();
+        if let Some(p) = peer {
+            req.extensions_mut()
+                .insert(ConnectInfo::<std::net::SocketAddr>(p.parse().unwrap()));
+        }
+        let r = app.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let bytes = axum::body::to_bytes(r.into_body(), 1 << 20).await.unwrap();
+        let body = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| panic!("{method} {path}: not JSON: {bytes:?}"))
+        };
+        Resp {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    const ADMIN: Option<(&str, &str)> = Some((ID, SECRET));
+
+    /// Authentication runs before any extractor: garbage without credentials is 401, and
+    /// extractor rejections answer the admin API's JSON shape.
+    #[tokio::test]
+    async fn authentication_comes_before_bodies_and_rejections_are_json() {
+        let (app, _e, _d) = app().await;
+        let cases = [
+            ("POST", "/faults", "{not json"),
+            ("POST", "/keystone-users", "[]"),
+            ("POST", "/instances/x/restrict", "{\"restriction\": 5}"),
+            ("GET", "/operations", ""),
+            ("PATCH", "/access-keys/x", "nope"),
+            ("POST", "/access-keys", "{\"x\":1}"),
+            ("DELETE", "/keystone-users/x", ""),
+        ];
+        for (n, (method, path, body)) in cases.into_iter().enumerate() {
+            // A wrong secret for the real key only 4 times: the fifth would start throttling.
+            let wrong = if n < 4 {
+                (ID, "wrong")
+            } else {
+                ("AKIDother", "wrong")
+            };
+            let nobody = format!("AKIDnobody{n}");
+            for auth in [None, Some(wrong), Some((nobody.as_str(), SECRET))] {
+                let r = send(&app, method, path, auth, body, None).await;
+                assert_eq!(
+                    r.status,
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} {auth:?}"
+                );
+                assert_eq!(r.body["error"]["code"], "Unauthorized");
+                assert!(r.headers.contains_key(header::WWW_AUTHENTICATE));
+            }
+        }
+        for (method, path, body, status, code) in [
+            ("POST", "/faults", "{not json", 400, "InvalidBody"),
+            ("POST", "/faults", "{\"bogus\": true}", 422, "InvalidBody"),
+            ("POST", "/keystone-users", "[]", 422, "InvalidBody"),
+            ("GET", "/operations", "", 400, "InvalidQuery"),
+            ("PATCH", "/access-keys/x", "nope", 400, "InvalidBody"),
+            ("POST", "/access-keys", "{\"x\":1}", 400, "InvalidBody"),
+        ] {
+            let r = send(&app, method, path, ADMIN, body, None).await;
+            assert_eq!(r.status.as_u16(), status, "{method} {path}: {}", r.body);
+            assert_eq!(r.body["error"]["code"], code, "{method} {path}");
+            assert!(r.body["error"]["message"].is_string());
+        }
+    }
+
+    #[tokio::test]
+    async fn access_keys_list_create_disable_delete() {
+        let (app, engine, _d) = app().await;
+        let r = send(&app, "GET", "/access-keys", ADMIN, "", None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let keys = r.body["access_keys"].as_array().unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0]["id"], ID);
+        assert_eq!(keys[0]["origin"], "bootstrap");
+        assert!(
+            !r.body.to_string().contains(SECRET),
+            "secrets are never listed"
+        );
+        // The only key: neither disabled nor deleted.
+        let r = send(
+            &app,
+            "PATCH",
+            &format!("/access-keys/{ID}"),
+            ADMIN,
+            r#"{"enabled":false}"#,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("last enabled key")
+        );
+        let r = send(
+            &app,
+            "DELETE",
+            &format!("/access-keys/{ID}"),
+            ADMIN,
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        // Create: the secret once.
+        let r = send(&app, "POST", "/access-keys", ADMIN, "", None).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let id = r.body["access_key"]["id"].as_str().unwrap().to_string();
+        let secret = r.body["access_key"]["secret"].as_str().unwrap().to_string();
+        assert_eq!(r.body["access_key"]["origin"], "admin_api");
+        assert!(engine.access_key(&id).is_some());
+        let r = send(&app, "GET", "/access-keys", ADMIN, "", None).await;
+        assert_eq!(r.body["access_keys"].as_array().unwrap().len(), 2);
+        assert!(!r.body.to_string().contains(&secret));
+        let r = send(&app, "GET", &format!("/access-keys/{id}"), ADMIN, "", None).await;
+        assert_eq!(r.body["access_key"]["enabled"], true);
+        assert!(r.body["access_key"].get("secret").is_none());
+        // The new key authenticates; disable the bootstrap key with it.
+        let new = Some((id.as_str(), secret.as_str()));
+        let r = send(
+            &app,
+            "PATCH",
+            &format!("/access-keys/{ID}"),
+            new,
+            r#"{"enabled":false}"#,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["access_key"]["enabled"], false);
+        let r = send(&app, "GET", "/access-keys", ADMIN, "", None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "a disabled key is refused"
+        );
+        // Now the new key is the last one.
+        let r = send(&app, "DELETE", &format!("/access-keys/{id}"), new, "", None).await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        let r = send(
+            &app,
+            "PATCH",
+            &format!("/access-keys/{ID}"),
+            new,
+            r#"{"enabled":true}"#,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK);
+        let r = send(
+            &app,
+            "DELETE",
+            &format!("/access-keys/{id}"),
+            ADMIN,
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = send(&app, "GET", "/access-keys", new, "", None).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNAUTHORIZED,
+            "a deleted key is refused"
+        );
+        let r = send(
+            &app,
+            "DELETE",
+            &format!("/access-keys/{id}"),
+            ADMIN,
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+
+    #[tokio::test]
+    async fn keystone_users_are_checked_and_conflicts_are_409() {
+        let (app, _e, _d) = app().await;
+        let body = |name: &str, pw: &str| {
+            json!({"name": name, "password": pw, "roles": ["reader"]}).to_string()
+        };
+        let long = "x".repeat(256);
+        for (name, pw) in [
+            ("auditor", ""),
+            ("auditor", "short"),
+            ("a:b", "Auditor@2026pw"),
+            ("line\nbreak", "Auditor@2026pw"),
+            ("", "Auditor@2026pw"),
+            (long.as_str(), "Auditor@2026pw"),
+        ] {
+            let r = send(
+                &app,
+                "POST",
+                "/keystone-users",
+                ADMIN,
+                &body(name, pw),
+                None,
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?} {pw:?}");
+            assert_eq!(r.body["error"]["code"], "InvalidValue");
+        }
+        let r = send(
+            &app,
+            "POST",
+            "/keystone-users",
+            ADMIN,
+            &body("auditor", "Auditor@2026pw"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = send(
+            &app,
+            "POST",
+            "/keystone-users",
+            ADMIN,
+            &body("auditor", "Other@2026pw"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        assert_eq!(r.body["error"]["code"], "Conflict");
+        let r = send(
+            &app,
+            "POST",
+            "/keystone-users",
+            ADMIN,
+            &body("admin", "Other@2026pw"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        let r = send(
+            &app,
+            "PATCH",
+            "/keystone-users/auditor",
+            ADMIN,
+            r#"{"roles":["member"]}"#,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = send(&app, "GET", "/keystone-users", ADMIN, "", None).await;
+        assert_eq!(
+            r.body,
+            json!({"keystone_users": [{"name": "auditor", "roles": ["member"]}]})
+        );
+        let r = send(
+            &app,
+            "PATCH",
+            "/keystone-users/auditor",
+            ADMIN,
+            r#"{"password":""}"#,
+            None,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST);
+        let r = send(&app, "DELETE", "/keystone-users/auditor", ADMIN, "", None).await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        let r = send(&app, "DELETE", "/keystone-users/auditor", ADMIN, "", None).await;
+        assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+
+    /// 5 failures per key ID or 20 per source address in 60 s: then 429 with Retry-After, even
+    /// with the right secret.
+    #[tokio::test]
+    async fn failed_basic_auth_is_throttled_per_key_and_per_source() {
+        let (app, _e, _d) = app().await;
+        let limit = nubis_auth::login::USER_FAILURES;
+        for _ in 0..limit {
+            let r = send(
+                &app,
+                "GET",
+                "/access-keys",
+                Some((ID, "wrong")),
+                "",
+                Some("10.0.0.1:1"),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        }
+        let r = send(&app, "GET", "/access-keys", ADMIN, "", Some("10.0.0.2:1")).await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.body["error"]["code"], "TooManyRequests");
+        let wait: u64 = r.headers[header::RETRY_AFTER]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((1..=60).contains(&wait));
+        // Per source: many key IDs from one address.
+        for n in 0..nubis_auth::login::SOURCE_FAILURES {
+            let r = send(
+                &app,
+                "GET",
+                "/access-keys",
+                Some((&format!("AKIDx{n}"), "x")),
+                "",
+                Some("192.0.2.9:5"),
+            )
+            .await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        }
+        let r = send(
+            &app,
+            "GET",
+            "/access-keys",
+            Some(("AKIDfresh", "x")),
+            "",
+            Some("192.0.2.9:6"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+        let r = send(
+            &app,
+            "GET",
+            "/access-keys",
+            Some(("AKIDfresh", "x")),
+            "",
+            Some("192.0.2.10:6"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
 }

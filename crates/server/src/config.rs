@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// Database URL; a postgres:// URL selects PostgreSQL.
     #[arg(long = "database", env = "NUBIS_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Public base URL clients reach nubis at (Keystone catalog, links), e.g.
+    /// https://cloud.example.com; default http://<listen address>.
+    #[arg(long = "public-url", env = "NUBIS_PUBLIC_URL")]
+    pub public_url: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -32,6 +36,7 @@ struct FileConfig {
     data: Option<PathBuf>,
     driver: Option<String>,
     database_url: Option<String>,
+    public_url: Option<String>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
     qemu_images: Option<PathBuf>,
@@ -46,6 +51,9 @@ pub struct Config {
     pub data: PathBuf,
     pub driver: String,
     pub database_url: Option<String>,
+    /// Base of every URL nubis hands out (checked: http/https, host, optional path prefix).
+    /// None until given or, by default, set from the bound listen address at start.
+    pub public_url: Option<String>,
     pub rate_limits: bool,
     pub sim_time_scale: f64,
     /// qemu driver: the guest/build output directory.
@@ -100,7 +108,21 @@ impl Config {
             })?,
             Err(_) => 30,
         };
+        let listen = args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| "127.0.0.1:8080".into());
+        let public_url = args
+            .public_url
+            .or(file.public_url)
+            .map(|u| {
+                nubis_api_openstack::check_public_url(&u)
+                    .context("--public-url / NUBIS_PUBLIC_URL / public_url")
+            })
+            .transpose()?;
         Ok(Self {
+            listen,
+            public_url,
             qemu_kvm_probe_timeout,
             qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")
@@ -110,10 +132,6 @@ impl Config {
             qemu_binary: env_path("NUBIS_QEMU_BINARY")
                 .or(file.qemu_binary)
                 .unwrap_or_else(|| PathBuf::from("qemu-system-x86_64")),
-            listen: args
-                .listen
-                .or(file.listen)
-                .unwrap_or_else(|| "127.0.0.1:8080".into()),
             data: args
                 .data
                 .or(file.data)

@@ -1,6 +1,7 @@
 //! One listener for every dialect: requests are claimed by the dialect whose markers they carry.
 
 use crate::config::Config;
+use crate::peer::Peer;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub aliyun: Arc<AliyunApi>,
     pub openstack: Arc<OpenStackApi>,
     pub prometheus: PrometheusHandle,
+    /// Failed admin API logins, per access key ID and per source address.
+    pub admin_logins: Arc<nubis_auth::login::LoginThrottle>,
 }
 
 pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
@@ -36,14 +39,18 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
     let state = AppState {
         tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
         aliyun: Arc::new(AliyunApi::new(engine.clone(), cfg.rate_limits)),
-        openstack: Arc::new(OpenStackApi::new(engine.clone(), cfg.rate_limits)),
+        openstack: Arc::new(
+            OpenStackApi::new(engine.clone(), cfg.rate_limits)
+                .with_public_url(cfg.public_url.clone().unwrap_or_default()),
+        ),
         engine,
         prometheus,
+        admin_logins: Default::default(),
     };
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
-        .nest("/admin/v1", crate::admin::routes())
+        .nest("/admin/v1", crate::admin::routes(state.clone()))
         .fallback(dispatch)
         .with_state(state))
 }
@@ -80,6 +87,7 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+#[allow(clippy::too_many_arguments)] // the request's parts, passed through as they are
 async fn openstack(
     s: &AppState,
     method: &Method,
@@ -87,6 +95,7 @@ async fn openstack(
     headers: &HeaderMap,
     hdrs: &[(String, String)],
     body: &Bytes,
+    peer: Peer,
     start: Instant,
 ) -> Response {
     let host = headers
@@ -102,6 +111,7 @@ async fn openstack(
             raw_query: uri.query().unwrap_or(""),
             headers: hdrs,
             body,
+            peer: peer.0,
         })
         .await;
     observe(
@@ -151,6 +161,7 @@ fn observe(
 
 async fn dispatch(
     State(s): State<AppState>,
+    peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
@@ -168,7 +179,7 @@ async fn dispatch(
         .collect();
     let raw_query = uri.query().unwrap_or("");
     if nubis_api_openstack::claims(uri.path()) {
-        return openstack(&s, &method, &uri, &headers, &hdrs, &body, start).await;
+        return openstack(&s, &method, &uri, &headers, &hdrs, &body, peer, start).await;
     }
     let is_form = headers
         .get(header::CONTENT_TYPE)

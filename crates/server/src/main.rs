@@ -3,6 +3,7 @@
 mod admin;
 mod config;
 mod http;
+mod peer;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -45,7 +46,7 @@ fn main() -> Result<()> {
 }
 
 async fn serve(args: config::ServeArgs) -> Result<()> {
-    let cfg = config::Config::resolve(args)?;
+    let mut cfg = config::Config::resolve(args)?;
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NUBIS_LOG")
@@ -132,11 +133,22 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", cfg.listen))?;
     let addr = listener.local_addr()?;
+    if cfg.public_url.is_none() {
+        // Default: the address actually bound (so `--listen 127.0.0.1:0` works too).
+        cfg.public_url = Some(
+            nubis_api_openstack::check_public_url(&format!("http://{addr}"))
+                .context("the listen address as a public URL (set --public-url)")?,
+        );
+    }
     print_banner(&addr.to_string(), &cfg, shown_key.as_ref());
     let app = http::router(engine, &cfg)?;
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    // The peer address feeds the per-source throttling of failed logins (`peer::Peer`).
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 
@@ -162,10 +174,12 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
         cfg.data.display(),
         cfg.driver
     );
+    let public = cfg.public_url.as_deref().unwrap_or_default();
+    println!("  public URL              {public}   (Keystone catalog and links; --public-url)");
     println!("  Tencent CVM 2017-03-12  http://{addr}/   region ap-guangzhou");
     println!("  Alibaba ECS 2014-05-26  http://{addr}/   region cn-hangzhou");
     println!(
-        "  OpenStack Keystone v3   http://{addr}/identity/v3   (Nova /compute/v2.1, Glance /image)   region RegionOne"
+        "  OpenStack Keystone v3   {public}/identity/v3   (Nova /compute/v2.1, Glance /image)   region RegionOne"
     );
     println!("  health                  http://{addr}/healthz   metrics http://{addr}/metrics");
     if cfg.driver == "qemu" {
@@ -189,7 +203,7 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
     );
     println!("openstack CLI / openstacksdk:");
     println!(
-        "  export OS_AUTH_URL=http://{addr}/identity/v3 OS_USERNAME=admin OS_PASSWORD=$NUBIS_ADMIN_PASSWORD OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3"
+        "  export OS_AUTH_URL={public}/identity/v3 OS_USERNAME=admin OS_PASSWORD=$NUBIS_ADMIN_PASSWORD OS_PROJECT_NAME=admin OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3"
     );
     println!("aliyun-python-sdk-core:");
     println!(

@@ -25,6 +25,8 @@ pub enum StoreError {
 pub enum Write {
     Account(Account),
     AccessKey(AccessKey),
+    /// Forget an access key (its ID).
+    DeleteAccessKey(String),
     Instance(Box<Instance>),
     Operation(Operation),
     KeyPair(KeyPair),
@@ -38,6 +40,7 @@ pub enum Write {
         key: String,
         value: String,
     },
+    DeleteMeta(String),
 }
 
 /// Everything the engine needs in memory at start-up.

@@ -82,6 +82,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             )?
             .execute(params![k.id, k.account, json(k)])?;
         }
+        Write::DeleteAccessKey(id) => {
+            tx.prepare_cached("DELETE FROM access_keys WHERE id = ?1")?
+                .execute([id])?;
+        }
         Write::Instance(i) => {
             tx.prepare_cached(
                 "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
@@ -117,6 +121,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
         Write::Meta { key, value } => {
             tx.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value")?
                 .execute(params![key, value])?;
+        }
+        Write::DeleteMeta(key) => {
+            tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?
+                .execute([key])?;
         }
     }
     Ok(())
