@@ -5,9 +5,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use nubis_auth::aliyun::{
-    AliyunAuth, NonceCache, check_timestamp, parse, parse_timestamp, percent_encode, sign_v1,
-    verify_v1, verify_v3,
+    AliyunAuth, check_timestamp, parse, parse_timestamp, percent_encode, sign_v1, verify_v1,
+    verify_v3,
 };
+use nubis_auth::nonce::NonceCache;
 use nubis_fuzz::{KEY_ID, NOW, SECRET, aliyun_stamp, headers, line, pairs, text};
 
 const AUTH_PARAMS: &[&str] = &[
@@ -42,7 +43,10 @@ fuzz_target!(|data: &[u8]| {
                 let _ = verify_v3(method, "/", &query, &hdrs, body, &auth, SECRET);
             }
         }
-        let _ = nonces.check_and_insert(auth.access_key_id(), auth.nonce(), NOW);
+        if let Ok(ts) = parse_timestamp(auth.timestamp()) {
+            let _ = nonces.is_used(auth.access_key_id(), auth.nonce(), NOW);
+            let _ = nonces.check_and_insert(auth.access_key_id(), auth.nonce(), NOW, ts);
+        }
     }
     let _ = parse_timestamp(&text(q));
     let _ = percent_encode(&text(body));

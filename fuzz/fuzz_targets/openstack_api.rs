@@ -34,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         raw_query: query,
         headers: &hdrs,
         body,
+        peer: None,
     }));
     check_reply(
         "openstack",

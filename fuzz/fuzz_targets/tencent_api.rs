@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use nubis_api_tencent::RawRequest;
 use nubis_auth::tencent::{LegacyMethod, sign_legacy, sign_tc3};
 use nubis_fuzz::{
-    HOST, KEY_ID, NOW, SECRET, dialects, encode, line, must_json, pairs, runtime, text,
+    HOST, KEY_ID, NOW, SECRET, dialects, encode, line, must_json, nonce_n, pairs, runtime, text,
 };
 
 const LEGACY_COMMON: &[&str] = &[
@@ -73,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
                         ("Version", "2017-03-12".to_string()),
                         ("Region", "ap-guangzhou".to_string()),
                         ("Timestamp", NOW.to_string()),
-                        ("Nonce", "12345".to_string()),
+                        ("Nonce", nonce_n().to_string()),
                         ("SecretId", KEY_ID.to_string()),
                     ]
                     .map(|(k, v)| (k.to_string(), v)),

@@ -16,6 +16,9 @@ pub mod config;
 #[allow(dead_code, unused_imports)]
 #[path = "../../crates/server/src/http.rs"]
 pub mod http;
+#[allow(dead_code, unused_imports)]
+#[path = "../../crates/server/src/peer.rs"]
+pub mod peer;
 
 use nubis_api_aliyun::AliyunApi;
 use nubis_api_openstack::OpenStackApi;
@@ -55,6 +58,10 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 pub fn new_engine() -> Engine {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.keep();
+    new_engine_in(&path)
+}
+
+fn new_engine_in(path: &std::path::Path) -> Engine {
     runtime().block_on(async {
         let store = SqliteStore::open(&path.join("nubis.db")).expect("store");
         let secrets = SecretBox::load_or_create(path.join("master.key")).expect("secrets");
@@ -74,6 +81,8 @@ fn instance_count(engine: &Engine) -> usize {
 }
 
 pub struct Dialects {
+    _dir: tempfile::TempDir,
+    calls: std::cell::Cell<u32>,
     pub engine: Engine,
     pub tencent: TencentApi,
     pub aliyun: AliyunApi,
@@ -84,17 +93,29 @@ thread_local! {
     static DIALECTS: RefCell<Option<Arc<Dialects>>> = const { RefCell::new(None) };
 }
 
-/// The three dialects over one engine (rate limits off), replaced when the fleet grew large.
+/// Calls after which the dialects are replaced: the fixed clock never expires a nonce, and a
+/// key holds at most 100,000 live ones.
+const MAX_CALLS: u32 = 50_000;
+
+/// The three dialects over one engine (rate limits off), replaced when the fleet grew large
+/// or after [`MAX_CALLS`].
 pub fn dialects() -> Arc<Dialects> {
     DIALECTS.with(|d| {
         let mut d = d.borrow_mut();
         if let Some(cur) = d.as_ref()
+            && cur.calls.get() < MAX_CALLS
             && instance_count(&cur.engine) <= MAX_INSTANCES
         {
+            cur.calls.set(cur.calls.get() + 1);
             return cur.clone();
         }
-        let engine = new_engine();
+        // Drop the old one (and its directory) first.
+        *d = None;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let engine = new_engine_in(dir.path());
         let fresh = Arc::new(Dialects {
+            _dir: dir,
+            calls: std::cell::Cell::new(0),
             tencent: TencentApi::new(engine.clone(), false),
             aliyun: AliyunApi::new(engine.clone(), false),
             openstack: OpenStackApi::new(engine.clone(), false),
@@ -118,10 +139,15 @@ pub fn router() -> axum::Router {
     .clone()
 }
 
-/// A unique nonce per call (Alibaba refuses a replayed one).
+/// A unique number per call (for Tencent's numeric legacy `Nonce`).
+pub fn nonce_n() -> u64 {
+    static N: AtomicU64 = AtomicU64::new(1);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A unique nonce per call (a replayed one is refused).
 pub fn nonce() -> String {
-    static N: AtomicU64 = AtomicU64::new(0);
-    format!("fuzz-{}", N.fetch_add(1, Ordering::Relaxed))
+    format!("fuzz-{}", nonce_n())
 }
 
 /// `YYYY-MM-DDThh:mm:ssZ` of [`NOW`].
@@ -260,17 +286,21 @@ pub fn check_reply(what: &str, status: u16, content_type: Option<&str>, body: &[
     }
 }
 
-/// An admin Keystone token for the current engine (issued once per engine).
+/// An admin Keystone token for the current engine, issued again every 2,000 calls (the
+/// fuzzer may revoke it, or push it out of the per-user bound). When the login is refused
+/// (throttled after the fuzzer's wrong passwords) the previous token is kept.
 pub fn openstack_token(d: &Arc<Dialects>) -> String {
     thread_local! {
-        static TOKEN: RefCell<Option<(usize, String)>> = const { RefCell::new(None) };
+        static TOKEN: RefCell<Option<(usize, u32, String)>> = const { RefCell::new(None) };
     }
     let key = Arc::as_ptr(d) as usize;
     TOKEN.with(|t| {
         let mut t = t.borrow_mut();
-        if let Some((k, tok)) = t.as_ref()
+        if let Some((k, uses, tok)) = t.as_mut()
             && *k == key
+            && *uses < 2000
         {
+            *uses += 1;
             return tok.clone();
         }
         let body = serde_json::json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
@@ -284,14 +314,19 @@ pub fn openstack_token(d: &Arc<Dialects>) -> String {
             raw_query: "",
             headers: &[("content-type".into(), "application/json".into())],
             body: body.as_bytes(),
+            peer: None,
         }));
-        let tok = reply
+        let fresh = reply
             .headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case("x-subject-token"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| panic!("no token: {}", String::from_utf8_lossy(&reply.body)));
-        *t = Some((key, tok.clone()));
+            .map(|(_, v)| v.clone());
+        let tok = match (fresh, t.as_ref()) {
+            (Some(tok), _) => tok,
+            (None, Some((k, _, old))) if *k == key => old.clone(),
+            (None, _) => String::new(),
+        };
+        *t = Some((key, 0, tok.clone()));
         tok
     })
 }
