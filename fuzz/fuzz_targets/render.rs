@@ -107,7 +107,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     // Tencent.
-    let t = serde_json::to_vec(&json!({"Response": {"InstanceSet": [nubis_api_tencent::render::instance(&inst)], "KeyPairSet": [nubis_api_tencent::render::key_pair(&key, &[inst.tencent_id.clone()])], "RequestId": "r"}}))
+    let t = serde_json::to_vec(&json!({"Response": {"InstanceSet": [nubis_api_tencent::render::instance(&inst)], "KeyPairSet": [nubis_api_tencent::render::key_pair(&key, std::slice::from_ref(&inst.tencent_id))], "RequestId": "r"}}))
         .expect("serialize");
     let v = must_json("tencent instance", &t);
     assert_eq!(

@@ -29,6 +29,7 @@ use nubis_engine::Engine;
 use nubis_store::SqliteStore;
 use serde_json::Value;
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -90,7 +91,7 @@ pub struct Dialects {
 }
 
 thread_local! {
-    static DIALECTS: RefCell<Option<Arc<Dialects>>> = const { RefCell::new(None) };
+    static DIALECTS: RefCell<Option<Rc<Dialects>>> = const { RefCell::new(None) };
 }
 
 /// Calls after which the dialects are replaced: the fixed clock never expires a nonce, and a
@@ -99,7 +100,7 @@ const MAX_CALLS: u32 = 50_000;
 
 /// The three dialects over one engine (rate limits off), replaced when the fleet grew large
 /// or after [`MAX_CALLS`].
-pub fn dialects() -> Arc<Dialects> {
+pub fn dialects() -> Rc<Dialects> {
     DIALECTS.with(|d| {
         let mut d = d.borrow_mut();
         if let Some(cur) = d.as_ref()
@@ -113,7 +114,7 @@ pub fn dialects() -> Arc<Dialects> {
         *d = None;
         let dir = tempfile::tempdir().expect("tempdir");
         let engine = new_engine_in(dir.path());
-        let fresh = Arc::new(Dialects {
+        let fresh = Rc::new(Dialects {
             _dir: dir,
             calls: std::cell::Cell::new(0),
             tencent: TencentApi::new(engine.clone(), false),
@@ -289,11 +290,11 @@ pub fn check_reply(what: &str, status: u16, content_type: Option<&str>, body: &[
 /// An admin Keystone token for the current engine, issued again every 2,000 calls (the
 /// fuzzer may revoke it, or push it out of the per-user bound). When the login is refused
 /// (throttled after the fuzzer's wrong passwords) the previous token is kept.
-pub fn openstack_token(d: &Arc<Dialects>) -> String {
+pub fn openstack_token(d: &Rc<Dialects>) -> String {
     thread_local! {
         static TOKEN: RefCell<Option<(usize, u32, String)>> = const { RefCell::new(None) };
     }
-    let key = Arc::as_ptr(d) as usize;
+    let key = Rc::as_ptr(d) as usize;
     TOKEN.with(|t| {
         let mut t = t.borrow_mut();
         if let Some((k, uses, tok)) = t.as_mut()
