@@ -58,6 +58,7 @@ fn run_small_stack(reqs: Vec<Req>) -> Vec<(u16, Value)> {
                 raw_query: "",
                 headers: &[],
                 body: &body,
+                peer: None,
             })
             .await;
         let token = r
@@ -85,6 +86,7 @@ fn run_small_stack(reqs: Vec<Req>) -> Vec<(u16, Value)> {
                         raw_query: "",
                         headers: &r.headers,
                         body: &r.body,
+                        peer: None,
                     }));
                     (
                         reply.status,

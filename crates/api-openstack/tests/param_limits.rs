@@ -67,6 +67,7 @@ async fn call(
             raw_query: query,
             headers: &headers,
             body: body.as_bytes(),
+            peer: None,
         })
         .await;
     assert!(
