@@ -14,6 +14,12 @@ pub mod admin;
 #[path = "../../crates/server/src/config.rs"]
 pub mod config;
 #[allow(dead_code, unused_imports)]
+#[path = "../../crates/server/src/guard.rs"]
+pub mod guard;
+#[allow(dead_code, unused_imports)]
+#[path = "../../crates/server/src/limits.rs"]
+pub mod limits;
+#[allow(dead_code, unused_imports)]
 #[path = "../../crates/server/src/http.rs"]
 pub mod http;
 #[allow(dead_code, unused_imports)]
