@@ -12,22 +12,9 @@ use serde_json::{Value, json};
 const ADMIN_USER: &str = "admin";
 const ADMIN_PROJECT: &str = "admin";
 
-/// Keystone's error envelope.
+/// Keystone's error envelope (one title table: `errors::keystone_body`).
 pub(crate) fn error(status: u16, message: &str) -> Reply {
-    let title = match status {
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        409 => "Conflict",
-        429 => "Too Many Requests",
-        _ => "Internal Server Error",
-    };
-    Reply::json(
-        status,
-        &json!({"error": {"code": status, "title": title, "message": message}}),
-    )
+    Reply::json(status, &crate::errors::keystone_body(status, message))
 }
 
 pub(crate) const UNAUTHORIZED: &str = "The request you have made requires authentication.";
