@@ -483,6 +483,8 @@ async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         tags,
         description,
         start: run,
+        attrs: Default::default(),
+        rule: nubis_core::password::PasswordRule::Complexity,
     };
     let created = engine
         .create(&ctx.principal, &ctx.request_id, spec, p.bool("DryRun")?)
@@ -766,6 +768,7 @@ async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             user: None,
             password,
             when_running: WhenRunning::NextBoot,
+            rule: nubis_core::password::PasswordRule::Complexity,
         };
         engine
             .submit(&ctx.principal, &ctx.request_id, &[uuid], cmd, false)

@@ -9,7 +9,7 @@ use crate::{OpenStackApi, RawRequest, Reply, ids};
 use nubis_core::limits::{self, Constraint, Rule};
 use nubis_core::{
     DomainError, Instance, InstanceState, Principal, ResourceKind, Step, StopMode, WhenRunning,
-    catalog, password,
+    catalog, password, password::PasswordRule,
 };
 use nubis_driver::Power;
 use nubis_engine::{Command, CreateSpec, IdKind};
@@ -106,6 +106,7 @@ pub(crate) async fn handle(
         base,
         v,
         p: api.admin_principal(),
+        admin_role: token.is_admin(),
         request_id,
     };
     let Some(mut segs) = crate::path_segments(after) else {
@@ -159,6 +160,8 @@ struct Nova<'a> {
     base: String,
     v: Version,
     p: Principal,
+    /// The token carries the `admin` role (Nova's `context.is_admin`).
+    admin_role: bool,
     request_id: &'a str,
 }
 
@@ -254,6 +257,69 @@ fn unexpected(key: &str) -> Fault {
     ))
 }
 
+/// The value as a schema error shows it: at most 64 printable characters.
+fn shown(v: &str) -> String {
+    v.chars()
+        .take(64)
+        .filter(|c| limits::printable(*c))
+        .collect()
+}
+
+fn invalid_value(key: &str, v: &str) -> Fault {
+    Fault::bad_request(format!(
+        "Invalid input for field/attribute {key}. Value: {}.",
+        shown(v)
+    ))
+}
+
+/// `accessIPv4` / `accessIPv6` (Nova's `ipv4` / `ipv6` formats), in canonical form.
+fn access_ip(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, Fault> {
+    let format = if key == "accessIPv6" { "ipv6" } else { "ipv4" };
+    match obj.get(key) {
+        None => Ok(None),
+        Some(Value::String(s)) => {
+            let parsed = if format == "ipv6" {
+                s.parse::<std::net::Ipv6Addr>().map(|a| a.to_string()).ok()
+            } else {
+                s.parse::<std::net::Ipv4Addr>().map(|a| a.to_string()).ok()
+            };
+            parsed.map(Some).ok_or_else(|| {
+                let v = shown(s);
+                Fault::bad_request(format!(
+                    "Invalid input for field/attribute {key}. Value: {v}. '{v}' is not a '{format}'"
+                ))
+            })
+        }
+        Some(other) => {
+            let v = shown(&other.to_string());
+            Err(Fault::bad_request(format!(
+                "Invalid input for field/attribute {key}. Value: {v}. {v} is not of type 'string'"
+            )))
+        }
+    }
+}
+
+/// `user_data` (base64, at most 65535 characters; null clears it). Outer None: not given.
+fn user_data_field(obj: &Map<String, Value>) -> Result<Option<Option<String>>, Fault> {
+    use base64::Engine as _;
+    match obj.get("user_data") {
+        None => Ok(None),
+        Some(Value::Null) => Ok(Some(None)),
+        Some(Value::String(s))
+            if s.len() <= 65535
+                && base64::engine::general_purpose::STANDARD
+                    .decode(s.as_bytes())
+                    .is_ok() =>
+        {
+            Ok(Some(Some(s.clone())))
+        }
+        Some(other) => Err(invalid_value(
+            "user_data",
+            other.as_str().unwrap_or(&other.to_string()),
+        )),
+    }
+}
+
 fn check_keys(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), Fault> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(unexpected(k)),
@@ -329,23 +395,117 @@ fn param<'q>(q: &'q [(String, String)], key: &str) -> Option<&'q str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
-/// Nova's name filter is a regular expression matched anywhere; anchors and plain text are
-/// what clients send.
-fn name_matches(pattern: &str, name: &str) -> bool {
-    let (start, p) = match pattern.strip_prefix('^') {
-        Some(p) => (true, p),
-        None => (false, pattern),
+/// Compiled size cap of a `name` filter: a hostile pattern is refused, not run.
+const NAME_REGEX_SIZE_LIMIT: usize = 1 << 20;
+
+fn query_fault(key: &str, v: &str, format: &str) -> Fault {
+    let v = shown(v);
+    Fault::bad_request(format!(
+        "Invalid input for query parameters {key}. Value: {v}. '{v}' is not a '{format}'"
+    ))
+}
+
+/// Nova's `name` filter: a regular expression searched anywhere in the name (its query
+/// schema's `regex` format: one that does not compile is 400).
+fn name_filter(pattern: &str) -> Result<regex::Regex, Fault> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(NAME_REGEX_SIZE_LIMIT)
+        .dfa_size_limit(NAME_REGEX_SIZE_LIMIT)
+        .build()
+        .map_err(|_| query_fault("name", pattern, "regex"))
+}
+
+/// An ISO 8601 time as Nova's `date-time` query format takes it (oslo `parse_isotime`): a
+/// date, optionally a time (`T` or a space; seconds and fractions optional) and a zone (`Z`
+/// or ±hh[:mm]; none is UTC). Milliseconds since the epoch.
+fn parse_isotime(s: &str) -> Option<i64> {
+    use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
+    let num = |t: &str| -> Option<u32> {
+        (!t.is_empty() && t.len() <= 9 && t.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| t.parse().ok())
+            .flatten()
     };
-    let (end, p) = match p.strip_suffix('$') {
-        Some(p) => (true, p),
-        None => (false, p),
+    let (date, rest) = match s.find(['T', 't', ' ']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
     };
-    match (start, end) {
-        (true, true) => name == p,
-        (true, false) => name.starts_with(p),
-        (false, true) => name.ends_with(p),
-        (false, false) => name.contains(p),
+    let mut d = date.split('-');
+    let (y, mo, da) = (d.next()?, d.next(), d.next());
+    if d.next().is_some() || y.len() != 4 {
+        return None;
     }
+    let year = num(y)? as i32;
+    let month = match mo {
+        Some(m) if m.len() == 2 => num(m)? as u8,
+        Some(_) => return None,
+        None => 1,
+    };
+    let day = match da {
+        Some(x) if x.len() == 2 => num(x)? as u8,
+        Some(_) => return None,
+        None => 1,
+    };
+    let date = Date::from_calendar_date(year, Month::try_from(month).ok()?, day).ok()?;
+    let (clock, offset) = match rest {
+        None => ("", UtcOffset::UTC),
+        Some(r) => {
+            let (clock, zone) = match r.find(['Z', 'z', '+', '-']) {
+                Some(i) => (&r[..i], &r[i..]),
+                None => (r, ""),
+            };
+            let offset = match zone {
+                "" | "Z" | "z" => UtcOffset::UTC,
+                z => {
+                    let sign: i8 = if z.starts_with('-') { -1 } else { 1 };
+                    let body = &z[1..];
+                    let (h, m) = match body.split_once(':') {
+                        Some((h, m)) => (h, m),
+                        None if body.len() == 4 => body.split_at(2),
+                        None => (body, "00"),
+                    };
+                    if h.len() != 2 || m.len() != 2 {
+                        return None;
+                    }
+                    UtcOffset::from_hms(sign * num(h)? as i8, sign * num(m)? as i8, 0).ok()?
+                }
+            };
+            (clock, offset)
+        }
+    };
+    let time = if clock.is_empty() {
+        Time::MIDNIGHT
+    } else {
+        let (hms, frac) = match clock.split_once(['.', ',']) {
+            Some((a, f)) => (a, Some(f)),
+            None => (clock, None),
+        };
+        let mut t = hms.split(':');
+        let h = t.next().filter(|x| x.len() == 2).and_then(num)?;
+        let m = match t.next() {
+            Some(x) if x.len() == 2 => num(x)?,
+            Some(_) => return None,
+            None => 0,
+        };
+        let sec = match t.next() {
+            Some(x) if x.len() == 2 => num(x)?,
+            Some(_) => return None,
+            None => 0,
+        };
+        if t.next().is_some() {
+            return None;
+        }
+        let nanos = match frac {
+            None => 0,
+            Some(f) => {
+                let digits: String = f.chars().take(9).collect();
+                let n = num(&digits)?;
+                n * 10u32.pow(9 - digits.len() as u32)
+            }
+        };
+        Time::from_hms_nano(h as u8, m as u8, sec as u8, nanos).ok()?
+    };
+    let at = PrimitiveDateTime::new(date, time).assume_offset(offset);
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).ok()
 }
 
 impl Nova<'_> {
@@ -419,6 +579,17 @@ impl Nova<'_> {
             .ok_or_else(|| Fault::server_not_found(id))
     }
 
+    /// The caller's key pair by name (Nova: 400 "Invalid key_name provided.").
+    fn key_id(&self, name: &str) -> Result<String, Fault> {
+        self.api
+            .engine
+            .key_pairs(&self.p)
+            .into_iter()
+            .find(|(kp, _)| kp.name == name && kp.account == self.p.account)
+            .map(|(kp, _)| kp.id)
+            .ok_or_else(|| Fault::bad_request("Invalid key_name provided."))
+    }
+
     fn key_names(&self) -> HashMap<String, String> {
         self.api.engine.key_pair_names(&self.p)
     }
@@ -487,7 +658,26 @@ impl Nova<'_> {
             // Deleted servers are not kept.
             return Ok(Reply::json(200, &json!({"servers": []})));
         }
-        let name = param(&q, "name");
+        let name = param(&q, "name").map(name_filter).transpose()?;
+        let since = match param(&q, "changes-since") {
+            None => None,
+            Some(t) => {
+                Some(parse_isotime(t).ok_or_else(|| query_fault("changes-since", t, "date-time"))?)
+            }
+        };
+        let before = match param(&q, "changes-before").filter(|_| self.v.at_least(66)) {
+            None => None,
+            Some(t) => Some(
+                parse_isotime(t).ok_or_else(|| query_fault("changes-before", t, "date-time"))?,
+            ),
+        };
+        if let (Some(s), Some(b)) = (since, before)
+            && b < s
+        {
+            return Err(Fault::bad_request(
+                "The value of changes-since must be less than or equal to changes-before.",
+            ));
+        }
         let status = param(&q, "status").map(str::to_ascii_uppercase);
         let image = param(&q, "image").map(|i| render::image_by_ref(i).map(|x| x.id));
         let flavor = param(&q, "flavor").map(|f| f.rsplit('/').next().unwrap_or(f));
@@ -500,7 +690,9 @@ impl Nova<'_> {
             &self.p,
             |i| {
                 i.region == region().id
-                    && name.is_none_or(|n| name_matches(n, &i.name))
+                    && name.as_ref().is_none_or(|n| n.is_match(&i.name))
+                    && since.is_none_or(|t| i.updated_ms() >= t)
+                    && before.is_none_or(|t| i.updated_ms() <= t)
                     && image.is_none_or(|m| m == Some(i.image_id.as_str()))
                     && flavor.is_none_or(|f| f == i.instance_type)
                     && ip.is_none_or(|a| i.private_ip.contains(a))
@@ -688,17 +880,7 @@ impl Nova<'_> {
         };
         let key_ids = match opt_str(s, "key_name")? {
             None => Vec::new(),
-            Some(k) => {
-                let found = self
-                    .api
-                    .engine
-                    .key_pairs(&self.p)
-                    .into_iter()
-                    .find(|(kp, _)| kp.name == k && kp.account == self.p.account)
-                    .map(|(kp, _)| kp.id)
-                    .ok_or_else(|| Fault::bad_request("Invalid key_name provided."))?;
-                vec![found]
-            }
+            Some(k) => vec![self.key_id(k)?],
         };
         let metadata = match s.get("metadata") {
             None | Some(Value::Null) => Vec::new(),
@@ -761,6 +943,9 @@ impl Nova<'_> {
         } else {
             None
         };
+        let access_ipv4 = access_ip(s, "accessIPv4")?;
+        let access_ipv6 = access_ip(s, "accessIPv6")?;
+        let user_data = user_data_field(s)?.flatten();
         let admin_pass = match opt_str(s, "adminPass")? {
             Some(p) => p.to_string(),
             None => generate_password(),
@@ -785,6 +970,12 @@ impl Nova<'_> {
             tags: metadata,
             description,
             start: true,
+            attrs: nubis_core::UserAttrs {
+                access_ipv4,
+                access_ipv6,
+                user_data,
+            },
+            rule: PasswordRule::Free,
         };
         let created = self
             .api
@@ -824,10 +1015,17 @@ impl Nova<'_> {
             .map_err(|e| map(e, Some(inst.uuid)))
     }
 
+    /// Nova deletes a server in any state (an action in flight is superseded; a server being
+    /// deleted is left to finish); a server locked by its owner only by an admin.
     async fn delete_server(&self, id: &str) -> Res {
         let inst = self.server(id)?;
-        self.submit(&inst, Command::Terminate { force: true })
-            .await?;
+        self.submit(
+            &inst,
+            Command::Delete {
+                admin: self.admin_role,
+            },
+        )
+        .await?;
         Ok(Reply::empty(204))
     }
 
@@ -838,29 +1036,71 @@ impl Nova<'_> {
             .get("server")
             .and_then(Value::as_object)
             .ok_or_else(|| Fault::bad_request("'server' is a required property"))?;
-        let allowed: &[&str] = if self.v.at_least(19) {
-            &[
-                "name",
-                "description",
-                "accessIPv4",
-                "accessIPv6",
-                "OS-DCF:diskConfig",
-                "hostname",
-            ]
-        } else {
-            &["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"]
-        };
-        check_keys(s, allowed)?;
+        // Nova's update schemas: 2.1, 2.19 (description), 2.90 (hostname).
+        let mut allowed = vec!["name", "accessIPv4", "accessIPv6", "OS-DCF:diskConfig"];
+        if self.v.at_least(19) {
+            allowed.push("description");
+        }
+        if self.v.at_least(90) {
+            allowed.push("hostname");
+        }
+        check_keys(s, &allowed)?;
         let name = opt_str(s, "name")?.map(str::to_string);
         check_field(&SERVER_NAME, name.as_deref())?;
         let description = opt_str(s, "description")?.map(str::to_string);
         check_field(&SERVER_DESCRIPTION, description.as_deref())?;
+        let hostname = self.hostname_field(s)?;
+        let v4 = access_ip(s, "accessIPv4")?;
+        let v6 = access_ip(s, "accessIPv6")?;
         self.api
             .engine
-            .modify(&self.p, inst.uuid, name, description, None)
+            .modify_with_attrs(&self.p, inst.uuid, name, description, hostname, |a| {
+                if let Some(v4) = v4 {
+                    a.access_ipv4 = Some(v4);
+                }
+                if let Some(v6) = v6 {
+                    a.access_ipv6 = Some(v6);
+                }
+            })
             .await
             .map_err(|e| map(e, Some(inst.uuid)))?;
-        self.show_server(id).await
+        let now = self.server(id)?;
+        Ok(Reply::json(
+            200,
+            &json!({"server": self.changed_view(&now, false).await}),
+        ))
+    }
+
+    /// `hostname` (2.90+): a label of 2-63 characters; from 2.94 a dotted name up to 255.
+    fn hostname_field(&self, obj: &Map<String, Value>) -> Result<Option<String>, Fault> {
+        let Some(h) = opt_str(obj, "hostname")? else {
+            return Ok(None);
+        };
+        let label = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        };
+        let ok = if self.v.at_least(94) {
+            h.len() <= 255 && h.split('.').all(label)
+        } else {
+            h.len() >= 2 && label(h)
+        };
+        if !ok {
+            return Err(invalid_value("hostname", h));
+        }
+        Ok(Some(h.to_string()))
+    }
+
+    /// The server as PUT and rebuild answer: before 2.75 the basic view (with what 2.9, 2.19,
+    /// 2.26, 2.63, 2.71 and 2.73 add; rebuild also 2.54's key_name and 2.57's user_data);
+    /// from 2.75 the full show view (rebuild: `user_data` instead of the admin attribute).
+    async fn changed_view(&self, inst: &Instance, rebuild: bool) -> Value {
+        let keys = self.key_names();
+        let full = self.view(inst, &keys, true).await;
+        render::changed_server(full, inst, self.v, rebuild)
     }
 
     // -- actions ------------------------------------------------------------------------
@@ -943,6 +1183,7 @@ impl Nova<'_> {
                         user: None,
                         password: pw.to_string(),
                         when_running: WhenRunning::NextBoot,
+                        rule: PasswordRule::Free,
                     },
                 )
                 .await?;
@@ -985,6 +1226,7 @@ impl Nova<'_> {
                         password: pw.clone(),
                         mode: StopMode::SoftFirst,
                         image_id,
+                        rule: PasswordRule::Free,
                     },
                 )
                 .await?;
@@ -1026,22 +1268,57 @@ impl Nova<'_> {
                 let m = arg.as_object().ok_or_else(|| {
                     Fault::bad_request("Invalid input for field/attribute rebuild.")
                 })?;
-                check_keys(
-                    m,
-                    &[
-                        "imageRef",
-                        "adminPass",
-                        "name",
-                        "metadata",
-                        "accessIPv4",
-                        "accessIPv6",
-                        "OS-DCF:diskConfig",
-                        "preserve_ephemeral",
-                    ],
-                )?;
+                // Nova's rebuild schemas by microversion.
+                let mut allowed = vec![
+                    "imageRef",
+                    "adminPass",
+                    "name",
+                    "metadata",
+                    "accessIPv4",
+                    "accessIPv6",
+                    "OS-DCF:diskConfig",
+                    "preserve_ephemeral",
+                ];
+                for (key, from, until) in [
+                    ("personality", 1, 57),
+                    ("description", 19, u16::MAX),
+                    ("key_name", 54, u16::MAX),
+                    ("user_data", 57, u16::MAX),
+                    ("trusted_image_certificates", 63, u16::MAX),
+                    ("hostname", 90, u16::MAX),
+                ] {
+                    if self.v.at_least(from) && !self.v.at_least(until) {
+                        allowed.push(key);
+                    }
+                }
+                check_keys(m, &allowed)?;
                 let image_ref = opt_str(m, "imageRef")?
                     .ok_or_else(|| Fault::bad_request("'imageRef' is a required property"))?;
-                check_field(&SERVER_NAME, opt_str(m, "name")?)?;
+                let name = opt_str(m, "name")?.map(str::to_string);
+                check_field(&SERVER_NAME, name.as_deref())?;
+                let description = opt_str(m, "description")?.map(str::to_string);
+                check_field(&SERVER_DESCRIPTION, description.as_deref())?;
+                let hostname = self.hostname_field(m)?;
+                let v4 = access_ip(m, "accessIPv4")?;
+                let v6 = access_ip(m, "accessIPv6")?;
+                let user_data = user_data_field(m)?;
+                if let Some(certs) = m.get("trusted_image_certificates")
+                    && !certs.is_null()
+                {
+                    // No image is signed: Nova refuses certificates for unsigned images.
+                    return Err(Fault::bad_request(
+                        "Image certificate validation is not supported for this image.",
+                    ));
+                }
+                // key_name (2.54+): a key pair of the caller, or null to remove the keys.
+                let key_ids = match m.get("key_name") {
+                    None => None,
+                    Some(Value::Null) => Some(Vec::new()),
+                    Some(Value::String(k)) => Some(vec![self.key_id(k)?]),
+                    Some(other) => {
+                        return Err(invalid_value("key_name", &other.to_string()));
+                    }
+                };
                 let image = render::image_by_ref(image_ref).ok_or_else(|| {
                     Fault::bad_request(format!("Invalid imageRef provided: {image_ref}"))
                 })?;
@@ -1053,59 +1330,31 @@ impl Nova<'_> {
                     Command::Rebuild {
                         image_id: image.id.to_string(),
                         password: Some(pw.clone()),
+                        rule: PasswordRule::Free,
+                        key_ids,
                     },
                 )
                 .await?;
-                if let Some(name) = opt_str(m, "name")? {
-                    let _ = self
-                        .api
-                        .engine
-                        .modify(&self.p, inst.uuid, Some(name.to_string()), None, None)
-                        .await;
-                }
-                let now = self.api.engine.instance(inst.uuid).unwrap_or(inst.clone());
-                // The rebuild body carries only the basic server fields (Nova's schema).
-                let full = self.view(&now, &HashMap::new(), true).await;
-                const BASIC: &[&str] = &[
-                    "id",
-                    "name",
-                    "status",
-                    "image",
-                    "flavor",
-                    "user_id",
-                    "tenant_id",
-                    "created",
-                    "updated",
-                    "metadata",
-                    "links",
-                    "addresses",
-                    "hostId",
-                    "progress",
-                    "OS-DCF:diskConfig",
-                    "accessIPv4",
-                    "accessIPv6",
-                ];
-                let mut server: serde_json::Map<String, Value> = full
-                    .as_object()
-                    .map(|o| {
-                        o.iter()
-                            .filter(|(k, _)| BASIC.contains(&k.as_str()))
-                            .map(|(k, v)| (k.clone(), v.clone()))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                if let Some(Value::Object(nets)) = server.get_mut("addresses") {
-                    for list in nets.values_mut() {
-                        if let Value::Array(items) = list {
-                            for item in items.iter_mut() {
-                                if let Value::Object(o) = item {
-                                    o.retain(|k, _| k == "version" || k == "addr");
-                                }
-                            }
+                // The rebuild is accepted and committed; its attributes follow (a server
+                // deleted meanwhile has none to change).
+                let _ = self
+                    .api
+                    .engine
+                    .modify_with_attrs(&self.p, inst.uuid, name, description, hostname, |a| {
+                        if let Some(v4) = v4 {
+                            a.access_ipv4 = Some(v4);
                         }
-                    }
-                }
-                server.insert("adminPass".into(), json!(pw));
+                        if let Some(v6) = v6 {
+                            a.access_ipv6 = Some(v6);
+                        }
+                        if let Some(u) = user_data {
+                            a.user_data = u;
+                        }
+                    })
+                    .await;
+                let now = self.api.engine.instance(inst.uuid).unwrap_or(inst.clone());
+                let mut server = self.changed_view(&now, true).await;
+                server["adminPass"] = json!(pw);
                 Ok(Reply::json(202, &json!({ "server": server })))
             }
             "unrescue" => {
@@ -1442,12 +1691,42 @@ mod tests {
 
     #[test]
     fn names_and_hostnames() {
-        assert!(name_matches("web", "my-web-1"));
-        assert!(name_matches("^my", "my-web-1"));
-        assert!(!name_matches("^web", "my-web-1"));
-        assert!(name_matches("^my-web-1$", "my-web-1"));
+        let m = |p: &str, n: &str| name_filter(p).unwrap().is_match(n);
+        assert!(m("web", "my-web-1"));
+        assert!(m("^my", "my-web-1"));
+        assert!(!m("^web", "my-web-1"));
+        assert!(m("^my-web-1$", "my-web-1"));
+        assert!(m("web-[0-9]+$", "my-web-12"));
+        assert!(!m("^my-web-[a-z]$", "my-web-1"));
+        assert_eq!(name_filter("(").unwrap_err().status, 400);
+        // A pattern whose automaton is huge is refused, not run.
+        assert!(name_filter("(\\w{1000}){1000}").is_err());
         assert_eq!(hostname_of("My Server_1"), "my-server-1");
         assert_eq!(hostname_of("***"), "server");
+    }
+
+    #[test]
+    fn isotimes() {
+        let t = |s: &str| parse_isotime(s);
+        let base = t("2024-03-01T12:30:00Z").unwrap();
+        assert_eq!(base, 1_709_296_200_000);
+        assert_eq!(t("2024-03-01T12:30:00"), Some(base));
+        assert_eq!(t("2024-03-01 12:30:00.000000"), Some(base));
+        assert_eq!(t("2024-03-01T14:30:00+02:00"), Some(base));
+        assert_eq!(t("2024-03-01T12:30Z"), Some(base));
+        assert_eq!(t("2024-03-01T12:30:00.5Z"), Some(base + 500));
+        assert_eq!(t("2024-03-01"), Some(base - 45_000_000));
+        for bad in [
+            "",
+            "yesterday",
+            "2024-13-01",
+            "2024-02-30",
+            "2024-03-01T25:00",
+            "24-03-01",
+            "2024-03-01T12:30:00+2",
+        ] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
     }
 
     #[test]

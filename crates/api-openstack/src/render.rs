@@ -211,7 +211,7 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     put("image", image);
     put("flavor", flavor);
     put("created", json!(created));
-    put("updated", json!(created));
+    put("updated", json!(iso_seconds(inst.updated_ms())));
     put(
         "addresses",
         json!({ ids::NETWORK_NAME: [{
@@ -221,8 +221,14 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
             "OS-EXT-IPS-MAC:mac_addr": mac_of(inst),
         }]}),
     );
-    put("accessIPv4", json!(""));
-    put("accessIPv6", json!(""));
+    put(
+        "accessIPv4",
+        json!(inst.attrs.access_ipv4.as_deref().unwrap_or("")),
+    );
+    put(
+        "accessIPv6",
+        json!(inst.attrs.access_ipv6.as_deref().unwrap_or("")),
+    );
     put("links", links(c.base, &format!("servers/{}", inst.uuid)));
     put("OS-DCF:diskConfig", json!("MANUAL"));
     put("progress", json!(0));
@@ -271,7 +277,7 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
             put("OS-EXT-SRV-ATTR:kernel_id", json!(""));
             put("OS-EXT-SRV-ATTR:ramdisk_id", json!(""));
             put("OS-EXT-SRV-ATTR:root_device_name", json!("/dev/vda"));
-            put("OS-EXT-SRV-ATTR:user_data", Value::Null);
+            put("OS-EXT-SRV-ATTR:user_data", json!(inst.attrs.user_data));
         }
         if v.at_least(16) {
             put("host_status", json!(if scheduled { "UP" } else { "" }));
@@ -315,6 +321,74 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     }
     if v.at_least(96) {
         put("pinned_availability_zone", Value::Null);
+    }
+    Value::Object(m)
+}
+
+/// The basic server view (`_view_builder.show` with every extension off): what PUT and
+/// rebuild answer before 2.75.
+const BASIC: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "tenant_id",
+    "user_id",
+    "metadata",
+    "hostId",
+    "image",
+    "flavor",
+    "created",
+    "updated",
+    "addresses",
+    "accessIPv4",
+    "accessIPv6",
+    "links",
+    "OS-DCF:diskConfig",
+    "progress",
+    "fault",
+    // Added by microversions whatever the extensions (present in `full` only from theirs).
+    "locked",
+    "description",
+    "tags",
+    "trusted_image_certificates",
+    "server_groups",
+    "locked_reason",
+];
+
+/// The server as PUT (`rebuild` false) and rebuild answer, from the full show view (built
+/// with `show`): before 2.75 the basic view, with rebuild's `key_name` (2.54) and `user_data`
+/// (2.57); from 2.75 the full view, rebuild showing `user_data` instead of the admin
+/// attribute `OS-EXT-SRV-ATTR:user_data`.
+pub fn changed_server(full: Value, inst: &Instance, v: Version, rebuild: bool) -> Value {
+    let Value::Object(mut m) = full else {
+        return full;
+    };
+    if v.at_least(75) {
+        if rebuild {
+            m.remove("OS-EXT-SRV-ATTR:user_data");
+            m.insert("user_data".into(), json!(inst.attrs.user_data));
+        }
+        return Value::Object(m);
+    }
+    let key_name = m.get("key_name").cloned().unwrap_or(Value::Null);
+    m.retain(|k, _| BASIC.contains(&k.as_str()));
+    // Addresses without the extended attributes.
+    if let Some(Value::Object(nets)) = m.get_mut("addresses") {
+        for list in nets.values_mut() {
+            if let Value::Array(items) = list {
+                for item in items.iter_mut() {
+                    if let Value::Object(o) = item {
+                        o.retain(|k, _| k == "version" || k == "addr");
+                    }
+                }
+            }
+        }
+    }
+    if rebuild && v.at_least(54) {
+        m.insert("key_name".into(), key_name);
+    }
+    if rebuild && v.at_least(57) {
+        m.insert("user_data".into(), json!(inst.attrs.user_data));
     }
     Value::Object(m)
 }

@@ -900,6 +900,8 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
         tags,
         description: None,
         start: true,
+        attrs: Default::default(),
+        rule: nubis_core::password::PasswordRule::Complexity,
     };
     let dry = r.dry_run.is_some_and(|d| d.0);
     let created = engine
@@ -1155,6 +1157,7 @@ async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) 
         user: r.user_name,
         password,
         when_running: when_running(r.force_stop),
+        rule: nubis_core::password::PasswordRule::Complexity,
     };
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
@@ -1187,6 +1190,7 @@ async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) ->
         password,
         mode,
         image_id: None,
+        rule: nubis_core::password::PasswordRule::Complexity,
     };
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)

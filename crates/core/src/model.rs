@@ -83,6 +83,32 @@ pub struct Instance {
     /// one (qemu); shown as the `nubis:ssh` tag / metadata item.
     #[serde(default)]
     pub ssh_endpoint: Option<String>,
+    /// What the user set and reads back, with no effect on the lifecycle.
+    #[serde(default)]
+    pub attrs: UserAttrs,
+    /// Last change of the record (ms since the epoch; 0 in records from before it was kept:
+    /// read as the creation time). Nova's `updated` and `changes-since`.
+    #[serde(default)]
+    pub updated_at_ms: i64,
+}
+
+impl Instance {
+    /// When the record last changed.
+    pub fn updated_ms(&self) -> i64 {
+        self.updated_at_ms.max(self.created_at_ms)
+    }
+}
+
+/// Attributes a user sets and reads back (Nova accessIPv4/accessIPv6, user_data). Addresses
+/// are kept in canonical form; user data as given (base64).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserAttrs {
+    #[serde(default)]
+    pub access_ipv4: Option<String>,
+    #[serde(default)]
+    pub access_ipv6: Option<String>,
+    #[serde(default)]
+    pub user_data: Option<String>,
 }
 
 /// The tag (Tencent, Alibaba) and metadata item (Nova) that shows a guest's SSH forward.

@@ -62,6 +62,35 @@ pub fn validate(password: &str, os: OsFamily, usernames: &[&str]) -> Result<(), 
     Ok(())
 }
 
+/// Which rule a new password is held to; the clouds differ. Tencent and Alibaba document a
+/// complexity rule ([`validate`]); Nova has none (its schema asks only for a string), so any
+/// string up to [`MAX_FREE_LEN`] characters is taken (the bound keeps hashing cheap).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum PasswordRule {
+    #[default]
+    Complexity,
+    Free,
+}
+
+/// Longest password taken under [`PasswordRule::Free`] (Keystone's `max_password_length`).
+pub const MAX_FREE_LEN: usize = 4096;
+
+/// Check a new password under `rule`.
+pub fn check(
+    rule: PasswordRule,
+    password: &str,
+    os: OsFamily,
+    usernames: &[&str],
+) -> Result<(), String> {
+    match rule {
+        PasswordRule::Complexity => validate(password, os, usernames),
+        PasswordRule::Free if password.chars().count() > MAX_FREE_LEN => {
+            Err(format!("must be at most {MAX_FREE_LEN} characters long"))
+        }
+        PasswordRule::Free => Ok(()),
+    }
+}
+
 /// The strictest rule set that covers every instance of a batch: Windows rules as soon as one
 /// Windows instance is in it.
 pub fn batch_os(oses: impl IntoIterator<Item = OsFamily>) -> OsFamily {

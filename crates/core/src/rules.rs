@@ -66,6 +66,9 @@ pub enum Step {
         image_id: String,
         user: String,
         password_hash: Option<String>,
+        /// Public keys to inject instead of the instance's current ones (Nova 2.54 key_name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<Vec<String>>,
     },
     /// Host maintenance: one of three phases of a simulated live migration.
     LiveMigrate {
@@ -153,6 +156,12 @@ pub enum ActionRequest {
     Terminate {
         force: bool,
     },
+    /// Delete in any state (Nova's delete): an operation in flight is superseded, an instance
+    /// already being deleted is left to finish. An owner's lock refuses it unless `admin`
+    /// (Nova's `check_instance_lock`: admins pass).
+    Delete {
+        admin: bool,
+    },
     ResetPassword {
         user: String,
         password_hash: String,
@@ -178,6 +187,8 @@ pub enum ActionRequest {
         image_id: String,
         user: String,
         password_hash: Option<String>,
+        /// Replace the injected public keys (None: keep them).
+        keys: Option<Vec<String>>,
     },
 }
 
@@ -187,7 +198,7 @@ impl ActionRequest {
             Self::Start => Action::Start,
             Self::Stop { .. } => Action::Stop,
             Self::Reboot { .. } => Action::Reboot,
-            Self::Terminate { .. } => Action::Terminate,
+            Self::Terminate { .. } | Self::Delete { .. } => Action::Terminate,
             Self::ResetPassword { .. } => Action::ResetPassword,
             Self::EnterRescue { .. } => Action::EnterRescue,
             Self::ExitRescue => Action::ExitRescue,
@@ -228,6 +239,49 @@ pub struct Plan {
     pub display: Option<InstanceState>,
     /// Instance attribute changes applied on acceptance.
     pub stop_charging: Option<bool>,
+    /// The operation holding the instance's lock, if any, ends as superseded by this one
+    /// (a delete in any state). Its step in flight finishes first; no later step runs.
+    pub supersedes: bool,
+}
+
+impl Plan {
+    /// Nothing to do: the request is already being carried out (a delete of an instance that
+    /// is being deleted). Accepted without a new operation.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}
+
+/// What a delete in any state does, by state. Exhaustive on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Destroy now; an operation in flight is superseded.
+    Destroy,
+    /// Already being deleted: nothing more to do.
+    AlreadyDeleting,
+    /// Gone: nothing to delete.
+    Gone,
+}
+
+pub fn deletion(state: InstanceState) -> Deletion {
+    use InstanceState as S;
+    match state {
+        S::Pending
+        | S::LaunchFailed
+        | S::Running
+        | S::Starting
+        | S::Stopping
+        | S::Stopped
+        | S::Rebooting
+        | S::EnteringRescue
+        | S::Rescue
+        | S::ExitingRescue
+        | S::EnteringLiveMigrate
+        | S::LiveMigrating
+        | S::ExitingLiveMigrate => Deletion::Destroy,
+        S::Terminating => Deletion::AlreadyDeleting,
+        S::Terminated => Deletion::Gone,
+    }
 }
 
 /// Is `action` allowed in `state`? `force` opens Running to guest changes (ForceStop) and to
@@ -352,9 +406,31 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             restriction: inst.restriction,
         });
     }
-    // An owner's lock stops every action but the operator's host maintenance.
-    if inst.locked.is_some() && action != Action::LiveMigrate {
+    // An owner's lock stops every action but the operator's host maintenance (and an
+    // admin's delete through Nova).
+    let lock_override = matches!(req, ActionRequest::Delete { admin: true });
+    if inst.locked.is_some() && action != Action::LiveMigrate && !lock_override {
         return Err(DomainError::Locked { id });
+    }
+    if let ActionRequest::Delete { .. } = req {
+        let steps = match deletion(inst.state) {
+            Deletion::Destroy => vec![Step::Destroy],
+            Deletion::AlreadyDeleting => Vec::new(),
+            Deletion::Gone => {
+                return Err(DomainError::NotFound {
+                    kind: crate::error::ResourceKind::Instance,
+                    id,
+                });
+            }
+        };
+        let supersedes = !steps.is_empty() && inst.lock.is_some();
+        return Ok(Plan {
+            action,
+            steps,
+            display: None,
+            stop_charging: None,
+            supersedes,
+        });
     }
     if let Some(why) = unsupported(inst, action) {
         return Err(DomainError::Unsupported { id, why });
@@ -407,7 +483,9 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
         ActionRequest::Start => (vec![Step::PowerOn], None),
         ActionRequest::Stop { mode, .. } => (vec![Step::PowerOff { mode: *mode }], None),
         ActionRequest::Reboot { mode } => (vec![Step::Reboot { mode: *mode }], None),
-        ActionRequest::Terminate { .. } => (vec![Step::Destroy], None),
+        ActionRequest::Terminate { .. } | ActionRequest::Delete { .. } => {
+            (vec![Step::Destroy], None)
+        }
         ActionRequest::ResetPassword {
             user,
             password_hash,
@@ -455,11 +533,13 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             image_id,
             user,
             password_hash,
+            keys,
         } => {
             let reinstall = Step::Reprovision {
                 image_id: image_id.clone(),
                 user: user.clone(),
                 password_hash: password_hash.clone(),
+                keys: keys.clone(),
             };
             // A running instance is stopped, reinstalled and started again; a stopped one
             // stays stopped.
@@ -498,6 +578,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
         steps,
         display,
         stop_charging,
+        supersedes: false,
     })
 }
 
@@ -546,6 +627,8 @@ mod tests {
             description: String::new(),
             locked: None,
             ssh_endpoint: None,
+            attrs: Default::default(),
+            updated_at_ms: 0,
         }
     }
 
@@ -782,5 +865,60 @@ mod tests {
         assert_eq!(p.display, Some(S::EnteringRescue));
         let p = plan(&inst(S::Stopped), &rescue, &PlanContext::default()).unwrap();
         assert_eq!(p.steps.len(), 1);
+    }
+
+    #[test]
+    fn delete_in_every_state_supersedes_the_operation_in_flight() {
+        let ctx = PlanContext::default();
+        for s in S::ALL {
+            let mut i = inst(s);
+            i.lock = Some(OpLock {
+                operation_id: uuid::Uuid::nil(),
+                action: Action::Reboot,
+            });
+            let got = plan(&i, &ActionRequest::Delete { admin: false }, &ctx);
+            match deletion(s) {
+                Deletion::Destroy => {
+                    let p = got.unwrap();
+                    assert_eq!(p.steps, vec![Step::Destroy], "{s:?}");
+                    assert!(p.supersedes && p.action == Action::Terminate, "{s:?}");
+                }
+                Deletion::AlreadyDeleting => assert!(got.unwrap().is_empty(), "{s:?}"),
+                Deletion::Gone => assert!(matches!(got, Err(DomainError::NotFound { .. }))),
+            }
+        }
+        // Nothing in flight: nothing superseded.
+        let p = plan(
+            &inst(S::Pending),
+            &ActionRequest::Delete { admin: false },
+            &ctx,
+        )
+        .unwrap();
+        assert!(!p.supersedes);
+        // Terminate keeps its state rules (Tencent, Alibaba).
+        assert!(matches!(
+            plan(
+                &inst(S::Pending),
+                &ActionRequest::Terminate { force: true },
+                &ctx
+            ),
+            Err(DomainError::StateConflict { .. })
+        ));
+    }
+
+    #[test]
+    fn an_owner_lock_refuses_delete_unless_admin() {
+        let ctx = PlanContext::default();
+        let mut i = inst(S::Running);
+        i.locked = Some("why".into());
+        assert!(matches!(
+            plan(&i, &ActionRequest::Delete { admin: false }, &ctx),
+            Err(DomainError::Locked { .. })
+        ));
+        assert!(plan(&i, &ActionRequest::Delete { admin: true }, &ctx).is_ok());
+        assert!(matches!(
+            plan(&i, &ActionRequest::Terminate { force: true }, &ctx),
+            Err(DomainError::Locked { .. })
+        ));
     }
 }

@@ -212,6 +212,7 @@ impl Driver for SimDriver {
                 image_id,
                 user,
                 password_hash,
+                keys,
             } => {
                 self.wait(self.timings.provision).await;
                 self.with_vm(id, |vm| {
@@ -225,7 +226,10 @@ impl Driver for SimDriver {
                     vm.system = System {
                         image_id: image_id.clone(),
                         users,
-                        authorized_keys: std::mem::take(&mut vm.system.authorized_keys),
+                        authorized_keys: match keys {
+                            Some(keys) => keys.clone(),
+                            None => std::mem::take(&mut vm.system.authorized_keys),
+                        },
                         host_key_fingerprint: host_key(),
                     };
                     if let Some(d) = vm.disks.iter_mut().find(|d| d.role == "system") {

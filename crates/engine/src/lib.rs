@@ -141,6 +141,9 @@ pub(crate) struct Inner {
     /// Serializes credential changes (check, commit, apply): two concurrent disables must not
     /// both see the other key enabled, two creates of one user must not both succeed.
     pub credentials: tokio::sync::Mutex<()>,
+    /// One gate per instance with work in flight: steps on one instance never overlap (a
+    /// delete that supersedes an operation waits for that operation's step in flight).
+    pub gates: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// Cheap to clone; shared by every dialect.
@@ -270,6 +273,7 @@ impl Engine {
                 fleet: Mutex::new(fleet),
                 store_down: Default::default(),
                 credentials: Default::default(),
+                gates: Default::default(),
             }),
         };
         let known: Vec<Uuid> = engine
@@ -470,6 +474,8 @@ mod token_tests {
             description: String::new(),
             locked: None,
             ssh_endpoint: None,
+            attrs: Default::default(),
+            updated_at_ms: 0,
         }
     }
 

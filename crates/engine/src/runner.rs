@@ -59,6 +59,7 @@ impl Engine {
                     }
                     tracing::warn!(instance = %inst.tencent_id, from = ?inst.state, to = ?state, "guest changed outside an operation");
                     inst.state = state;
+                    inst.updated_at_ms = now_ms();
                     let mut w = vec![Write::Instance(Box::new(inst.clone()))];
                     w.extend(engine.guest_write(id));
                     w
@@ -89,8 +90,27 @@ impl Engine {
         }
     }
 
+    /// The gate of an instance's steps (made on first use, dropped with the instance).
+    fn gate(&self, instance: Uuid) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+        self.inner.gates.lock().entry(instance).or_default().clone()
+    }
+
     async fn run(&self, op_id: Uuid) {
+        let Some(instance) = self
+            .inner
+            .fleet
+            .lock()
+            .running
+            .get(&op_id)
+            .map(|op| op.instance)
+        else {
+            return;
+        };
+        let gate = self.gate(instance);
         loop {
+            // Held from reading the next step to recording it: an operation superseded
+            // meanwhile (a delete) is seen here and runs no further step.
+            let _turn = gate.lock().await;
             let next = {
                 let fleet = self.inner.fleet.lock();
                 let Some(op) = fleet.running.get(&op_id) else {
@@ -129,6 +149,7 @@ impl Engine {
                     .driver
                     .ssh_endpoint(spec.uuid)
                     .map(|a| a.to_string());
+                inst.updated_at_ms = now_ms();
                 if let Some(step) = op.steps.get(op.steps_done as usize) {
                     inst.state = op
                         .display
@@ -164,6 +185,7 @@ impl Engine {
             if let Some(inst) = fleet.instances.get_mut(&op.instance) {
                 inst.state = settle(&op, facts, success);
                 inst.lock = None;
+                inst.updated_at_ms = now_ms();
                 inst.ssh_endpoint = self
                     .inner
                     .driver
@@ -179,6 +201,7 @@ impl Engine {
                 if inst.state == InstanceState::Terminated {
                     w.push(Write::DeleteGuest(inst.uuid));
                     fleet.remove_instance(op.instance);
+                    self.inner.gates.lock().remove(&op.instance);
                 } else {
                     w.extend(self.guest_write(op.instance));
                 }

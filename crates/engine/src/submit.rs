@@ -4,7 +4,7 @@ use crate::{Engine, Fleet, default_user, now_ms};
 use nubis_core::{
     Action, ActionRequest, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock, OpState,
     Operation, OsFamily, PlanContext, Principal, ResourceKind, Restriction, Step, StopMode,
-    WhenRunning, catalog, ids, password, rules,
+    WhenRunning, catalog, ids, password, password::PasswordRule, rules,
 };
 use nubis_store::Write;
 use uuid::Uuid;
@@ -19,6 +19,9 @@ pub enum Command {
     Rebuild {
         image_id: String,
         password: Option<String>,
+        rule: PasswordRule,
+        /// Replace the instance's key pairs (None: keep them).
+        key_ids: Option<Vec<String>>,
     },
     Start,
     Stop {
@@ -32,14 +35,21 @@ pub enum Command {
     Terminate {
         force: bool,
     },
+    /// Delete in any state, superseding an operation in flight (Nova's delete; core
+    /// `ActionRequest::Delete`). `admin`: the caller may pass an owner's lock.
+    Delete {
+        admin: bool,
+    },
     ResetPassword {
         user: Option<String>,
         password: String,
         when_running: WhenRunning,
+        rule: PasswordRule,
     },
     EnterRescue {
         user: Option<String>,
         password: String,
+        rule: PasswordRule,
         mode: StopMode,
         /// Boot this catalogue image instead of the rescue image (Nova rescue_image_ref).
         image_id: Option<String>,
@@ -71,6 +81,8 @@ pub struct CreateSpec {
     pub system_disk_gib: u32,
     pub system_disk_type: String,
     pub data_disks: Vec<(u32, String)>,
+    /// The rule the password is held to (the dialect's cloud's).
+    pub rule: PasswordRule,
     pub project_id: i64,
     pub charge_type: String,
     pub security_group_ids: Vec<String>,
@@ -78,6 +90,8 @@ pub struct CreateSpec {
     pub description: Option<String>,
     /// Boot after provisioning (RunInstances) or leave stopped (Alibaba CreateInstance).
     pub start: bool,
+    /// Access addresses and user data to show (Nova).
+    pub attrs: nubis_core::UserAttrs,
 }
 
 fn rescue_user_default() -> &'static str {
@@ -122,19 +136,21 @@ impl Engine {
         cmd: &Command,
     ) -> Result<Vec<ActionRequest>, DomainError> {
         let insts = self.instances_by_id(p, targets);
-        let hash_checked =
-            |user: &Option<String>, pw: &str, os: OsFamily| -> Result<(), DomainError> {
-                if let Some(u) = user {
-                    password::check_username_len("UserName", u)?;
-                    password::validate_username(u)
-                        .map_err(|r| DomainError::invalid("UserName", r))?;
-                }
-                let users: Vec<&str> = match user {
-                    Some(u) => vec![u.as_str()],
-                    None => insts.iter().map(default_user).collect(),
-                };
-                password::validate(pw, os, &users).map_err(DomainError::InvalidPassword)
+        let hash_checked = |user: &Option<String>,
+                            pw: &str,
+                            os: OsFamily,
+                            rule: PasswordRule|
+         -> Result<(), DomainError> {
+            if let Some(u) = user {
+                password::check_username_len("UserName", u)?;
+                password::validate_username(u).map_err(|r| DomainError::invalid("UserName", r))?;
+            }
+            let users: Vec<&str> = match user {
+                Some(u) => vec![u.as_str()],
+                None => insts.iter().map(default_user).collect(),
             };
+            password::check(rule, pw, os, &users).map_err(DomainError::InvalidPassword)
+        };
         let reqs = match cmd {
             Command::Start => insts.iter().map(|_| ActionRequest::Start).collect(),
             Command::Stop {
@@ -155,9 +171,18 @@ impl Engine {
                 .iter()
                 .map(|_| ActionRequest::Terminate { force: *force })
                 .collect(),
+            Command::Delete { admin } => insts
+                .iter()
+                .map(|_| ActionRequest::Delete { admin: *admin })
+                .collect(),
             Command::ExitRescue => insts.iter().map(|_| ActionRequest::ExitRescue).collect(),
             Command::LiveMigrate => insts.iter().map(|_| ActionRequest::LiveMigrate).collect(),
-            Command::Rebuild { image_id, password } => {
+            Command::Rebuild {
+                image_id,
+                password,
+                rule,
+                key_ids,
+            } => {
                 let image = catalog::image(image_id)
                     .filter(|i| i.public)
                     .ok_or_else(|| DomainError::NotFound {
@@ -166,9 +191,17 @@ impl Engine {
                     })?;
                 let hash = match password {
                     Some(pw) => {
-                        password::validate(pw, image.os, &[image.default_user])
+                        password::check(*rule, pw, image.os, &[image.default_user])
                             .map_err(DomainError::InvalidPassword)?;
                         Some(hash(pw).await)
+                    }
+                    None => None,
+                };
+                let keys = match key_ids {
+                    Some(ids) => {
+                        let keys = self.public_keys(p, ids)?;
+                        Self::check_key_support(ids, &keys)?;
+                        Some(keys)
                     }
                     None => None,
                 };
@@ -178,6 +211,7 @@ impl Engine {
                         image_id: image.id.to_string(),
                         user: image.default_user.to_string(),
                         password_hash: hash.clone(),
+                        keys: keys.clone(),
                     })
                     .collect()
             }
@@ -185,11 +219,13 @@ impl Engine {
                 user,
                 password,
                 when_running,
+                rule,
             } => {
                 hash_checked(
                     user,
                     password,
                     password::batch_os(insts.iter().map(|i| i.os)),
+                    *rule,
                 )?;
                 let hash = hash(password).await;
                 insts
@@ -206,9 +242,10 @@ impl Engine {
                 password,
                 mode,
                 image_id,
+                rule,
             } => {
                 // The rescue system is Linux whatever the instance runs.
-                hash_checked(user, password, OsFamily::Linux)?;
+                hash_checked(user, password, OsFamily::Linux, *rule)?;
                 let hash = hash(password).await;
                 let user = user
                     .clone()
@@ -272,12 +309,15 @@ impl Engine {
             });
         }
         let key_ids = match &cmd {
-            Command::AssociateKeys { key_ids, .. } | Command::DisassociateKeys { key_ids, .. } => {
-                key_ids.clone()
-            }
+            Command::AssociateKeys { key_ids, .. }
+            | Command::DisassociateKeys { key_ids, .. }
+            | Command::Rebuild {
+                key_ids: Some(key_ids),
+                ..
+            } => key_ids.clone(),
             _ => Vec::new(),
         };
-        let (writes, ops, undo) = {
+        let (writes, ops, undo, superseded) = {
             let mut fleet = self.inner.fleet.lock();
             let mut plans = Vec::with_capacity(targets.len());
             for (id, req) in targets.iter().zip(&reqs) {
@@ -299,8 +339,26 @@ impl Engine {
             let mut writes = Vec::with_capacity(targets.len() * 2);
             let mut ops = Vec::with_capacity(targets.len());
             let mut undo = Vec::with_capacity(targets.len());
+            let mut superseded = Vec::new();
             let now = now_ms();
             for (id, plan) in targets.iter().zip(plans) {
+                // Already being carried out (a delete of an instance being deleted).
+                if plan.is_empty() {
+                    continue;
+                }
+                let inst = fleet.instances.get(id).expect("checked above");
+                // The operation in flight ends here as superseded: its runner finishes the
+                // step it is in (steps on one instance never overlap) and runs no more.
+                if plan.supersedes
+                    && let Some(lock) = inst.lock.clone()
+                    && let Some(mut old) = fleet.running.remove(&lock.operation_id)
+                {
+                    superseded.push(old.clone());
+                    old.state = OpState::Failed;
+                    old.error = Some(format!("superseded by {}", plan.action.as_str()));
+                    old.finished_at_ms = Some(now);
+                    writes.push(Write::Operation(old));
+                }
                 let op = Operation {
                     id: Uuid::now_v7(),
                     request_id: request_id.to_string(),
@@ -321,6 +379,7 @@ impl Engine {
                 undo.push(inst.clone());
                 let mut op = op;
                 op.from_state = inst.state;
+                inst.updated_at_ms = now;
                 inst.state = op
                     .display
                     .unwrap_or_else(|| op.steps[0].showing(inst.state));
@@ -356,6 +415,12 @@ impl Engine {
                             inst.image_id = image.id.to_string();
                             inst.os = image.os;
                         }
+                        if let Command::Rebuild {
+                            key_ids: Some(ids), ..
+                        } = &cmd
+                        {
+                            inst.key_ids = ids.clone();
+                        }
                     }
                     _ => {}
                 }
@@ -364,9 +429,31 @@ impl Engine {
                 fleet.running.insert(op.id, op.clone());
                 ops.push(op.id);
             }
-            (writes, ops, undo)
+            (writes, ops, undo, superseded)
         };
-        self.commit_or_undo(writes, &ops, undo, &[]).await?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        if let Err(e) = self.commit_or_undo(writes, &ops, undo, &[]).await {
+            // The superseded operations go on: back in the table, with a runner (a second
+            // runner beside a surviving one is harmless: each step runs under the gate and
+            // reads the recorded progress).
+            let back: Vec<Uuid> = {
+                let mut fleet = self.inner.fleet.lock();
+                superseded
+                    .into_iter()
+                    .map(|op| {
+                        let id = op.id;
+                        fleet.running.insert(id, op);
+                        id
+                    })
+                    .collect()
+            };
+            for id in back {
+                self.spawn_runner(id);
+            }
+            return Err(e);
+        }
         for id in ops {
             self.spawn_runner(id);
         }
@@ -432,7 +519,7 @@ impl Engine {
             return Err(DomainError::InvalidZone(spec.zone.clone()));
         }
         if let Some(pw) = &spec.password {
-            password::validate(pw, image.os, &[image.default_user])
+            password::check(spec.rule, pw, image.os, &[image.default_user])
                 .map_err(DomainError::InvalidPassword)?;
         }
         let keys = self.public_keys(p, &spec.key_ids)?;
@@ -519,6 +606,8 @@ impl Engine {
                     description: spec.description.clone().unwrap_or_default(),
                     locked: None,
                     ssh_endpoint: None,
+                    attrs: spec.attrs.clone(),
+                    updated_at_ms: now,
                 };
                 let op = Operation {
                     id: Uuid::now_v7(),
@@ -592,6 +681,41 @@ impl Engine {
         self.update_instance(p, id, |i| i.locked = locked).await
     }
 
+    /// Change what a user set and reads back (access addresses, user data): no operation.
+    pub async fn set_attrs(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        f: impl FnOnce(&mut nubis_core::UserAttrs),
+    ) -> Result<(), DomainError> {
+        self.update_instance(p, id, |inst| f(&mut inst.attrs)).await
+    }
+
+    /// [`Engine::modify`] and [`Engine::set_attrs`] in one commit.
+    pub async fn modify_with_attrs(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        name: Option<String>,
+        description: Option<String>,
+        host_name: Option<String>,
+        f: impl FnOnce(&mut nubis_core::UserAttrs),
+    ) -> Result<(), DomainError> {
+        self.update_instance(p, id, |inst| {
+            if let Some(n) = name {
+                inst.name = n;
+            }
+            if let Some(d) = description {
+                inst.description = d;
+            }
+            if let Some(h) = host_name {
+                inst.host_name = h;
+            }
+            f(&mut inst.attrs);
+        })
+        .await
+    }
+
     /// Change descriptive attributes (name, description, host name): no operation, no lock.
     pub async fn modify(
         &self,
@@ -635,6 +759,7 @@ impl Engine {
                 })?;
             let before = inst.clone();
             f(inst);
+            inst.updated_at_ms = now_ms();
             (before, inst.clone())
         };
         if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {

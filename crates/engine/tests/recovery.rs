@@ -39,6 +39,8 @@ fn spec() -> CreateSpec {
         tags: vec![],
         description: None,
         start: true,
+        attrs: Default::default(),
+        rule: nubis_core::password::PasswordRule::Complexity,
     }
 }
 

@@ -911,6 +911,7 @@ impl Driver for QemuDriver {
             Step::Reprovision {
                 user,
                 password_hash,
+                keys,
                 ..
             } => {
                 self.power_off(id, StopMode::Hard).await?;
@@ -920,6 +921,9 @@ impl Driver for QemuDriver {
                 self.with_vm(id, |vm| {
                     vm.rec.generation = generation;
                     vm.rec.user = user.clone();
+                    if let Some(keys) = keys {
+                        vm.rec.keys = keys.clone();
+                    }
                     vm.rec.pending = first_boot(id, user, password_hash.as_deref(), &vm.rec.keys);
                 })
             }
