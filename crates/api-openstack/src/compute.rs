@@ -17,6 +17,9 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
 
+mod images;
+mod metadata;
+
 type Res = Result<Reply, Fault>;
 
 fn version_entry(base: &str) -> Value {
@@ -551,11 +554,17 @@ impl Nova<'_> {
                 "DELETE" => ("keypair.delete".into(), self.delete_keypair(name).await),
                 _ => ("keypair".into(), Err(bad_method())),
             },
+            ["servers", id, "metadata"] => self.server_metadata(id, None).await,
+            ["servers", id, "metadata", key] => self.server_metadata(id, Some(key)).await,
+            ["images", ..] => self.images(segs),
             ["os-availability-zone"] if get => ("availability_zone.list".into(), Ok(zones())),
             ["limits"] if get => ("limits".into(), Ok(self.limits())),
-            ["servers" | "flavors" | "os-keypairs", ..] | ["os-availability-zone" | "limits"] => {
-                ("unknown".into(), Err(bad_method()))
-            }
+            // A route that exists answers 405 to a method it lacks; any other path is 404.
+            ["flavors"]
+            | ["flavors", _]
+            | ["flavors", _, "os-extra_specs"]
+            | ["os-availability-zone"]
+            | ["limits"] => ("unknown".into(), Err(bad_method())),
             _ => (
                 "unknown".into(),
                 Err(Fault::not_found("The resource could not be found.")),
@@ -883,37 +892,10 @@ impl Nova<'_> {
             Some(k) => vec![self.key_id(k)?],
         };
         let metadata = match s.get("metadata") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Object(m)) => {
-                let items: Vec<(String, String)> = m
-                    .iter()
-                    .map(|(k, v)| match v {
-                        Value::String(v)
-                            if limits::check_text(&METADATA_KEY, k).is_ok()
-                                && limits::check_text(&METADATA_VALUE, v).is_ok() =>
-                        {
-                            Ok((k.clone(), v.clone()))
-                        }
-                        _ => Err(Fault::bad_request(
-                            "Invalid input for field/attribute metadata.",
-                        )),
-                    })
-                    .collect::<Result<_, _>>()?;
-                if limits::check_count(&METADATA_ITEMS, items.len()).is_err() {
-                    return Err(Fault::new(
-                        METADATA_ITEMS.status,
-                        "Quota exceeded for metadata items: Requested 129, but already used 0 of 128 metadata items"
-                            .replace("129", &items.len().to_string()),
-                    ));
-                }
-                items
-            }
-            Some(_) => {
-                return Err(Fault::bad_request(
-                    "Invalid input for field/attribute metadata.",
-                ));
-            }
+            None => Vec::new(),
+            Some(m) => metadata::parse("metadata", m)?,
         };
+        metadata::check_quota(metadata.len())?;
         let count_of = |key: &str| -> Result<Option<u32>, Fault> {
             match s.get(key) {
                 None | Some(Value::Null) => Ok(None),
@@ -1325,6 +1307,14 @@ impl Nova<'_> {
                 let pw = opt_str(m, "adminPass")?
                     .map(str::to_string)
                     .unwrap_or_else(generate_password);
+                // Given metadata replace the server's (quota checked before any work).
+                let new_metadata = m
+                    .get("metadata")
+                    .map(|v| metadata::parse("metadata", v))
+                    .transpose()?;
+                if let Some(items) = &new_metadata {
+                    metadata::check_quota(items.len())?;
+                }
                 self.submit(
                     &inst,
                     Command::Rebuild {
@@ -1335,6 +1325,13 @@ impl Nova<'_> {
                     },
                 )
                 .await?;
+                if let Some(items) = new_metadata {
+                    self.api
+                        .engine
+                        .update_tags(&self.p, inst.uuid, |_| Ok::<_, DomainError>(items))
+                        .await
+                        .map_err(|e| map(e, Some(inst.uuid)))?;
+                }
                 // The rebuild is accepted and committed; its attributes follow (a server
                 // deleted meanwhile has none to change).
                 let _ = self

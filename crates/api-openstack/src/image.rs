@@ -37,6 +37,10 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
     let Some(segs) = crate::path_segments(path) else {
         return not_found();
     };
+    // Glance's routes have no trailing `/`: `/v2/images/` names no image (an empty ID).
+    if rest.len() > path.len() && segs.starts_with(&["v2", "images"]) {
+        return not_found().op("image.show");
+    }
     match segs.as_slice() {
         ["v2", "images"] if get => list(req, &owner).op("image.list"),
         ["v2", "images", id] if get => {

@@ -56,6 +56,13 @@ pub const OPERATIONS: &[&str] = &[
     "server.action.lock",
     "server.action.unlock",
     "server.action.rebuild",
+    "server.metadata",
+    "server.metadata.list",
+    "server.metadata.merge",
+    "server.metadata.replace",
+    "server.metadata.show",
+    "server.metadata.set",
+    "server.metadata.delete",
     "flavor.list",
     "flavor.show",
     "flavor.extra_specs",
@@ -69,6 +76,10 @@ pub const OPERATIONS: &[&str] = &[
     "image.versions",
     "image.list",
     "image.show",
+    "image.proxy",
+    "image.proxy.list",
+    "image.proxy.show",
+    "image.proxy.delete",
     "unknown",
 ];
 
@@ -421,6 +432,8 @@ mod tests {
         let sources = [
             include_str!("identity.rs"),
             include_str!("compute.rs"),
+            include_str!("compute/images.rs"),
+            include_str!("compute/metadata.rs"),
             include_str!("image.rs"),
         ];
         let mut seen = 0;

@@ -739,6 +739,39 @@ impl Engine {
         .await
     }
 
+    /// Change the tags (Nova server metadata) of a visible instance: `f` sees the instance
+    /// under the fleet lock and returns its new tags or refuses (so a rule such as
+    /// [`nubis_core::rules::metadata_change`] and a count limit hold against concurrent
+    /// writers); the change is committed before this returns the tags written.
+    pub async fn update_tags<E: From<DomainError>>(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        f: impl FnOnce(&Instance) -> Result<Vec<(String, String)>, E>,
+    ) -> Result<Vec<(String, String)>, E> {
+        let (before, after) = {
+            let mut fleet = self.inner.fleet.lock();
+            let inst = fleet
+                .instances
+                .get_mut(&id)
+                .filter(|i| i.state.is_listed() && (p.is_admin || i.account == p.account))
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: ResourceKind::Instance,
+                    id: id.to_string(),
+                })?;
+            let tags = f(inst)?;
+            let before = inst.clone();
+            inst.tags = tags;
+            (before, inst.clone())
+        };
+        let tags = after.tags.clone();
+        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
+            self.inner.fleet.lock().instances.insert(id, before);
+            return Err(e.into());
+        }
+        Ok(tags)
+    }
+
     /// Change an attribute of a visible instance and commit it; memory is put back if the
     /// store refuses.
     pub(crate) async fn update_instance(

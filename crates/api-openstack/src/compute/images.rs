@@ -1,0 +1,332 @@
+//! Nova's image proxy, `/images`, `/images/detail`, `/images/{id}` (nova/api/openstack/compute/
+//! images.py and views/images.py), served up to microversion 2.35 and 404 from 2.36 as Nova
+//! does. The images are Glance's (the catalogue's public images, [`render::image`]): list,
+//! detail and show render them as Nova's view; `DELETE` is proxied the way Nova proxies it and
+//! answers what Glance answers for a protected image (403). Snapshots do not exist, so no
+//! image carries a `server` link.
+
+use super::{Nova, Res, bad_method};
+use crate::errors::Fault;
+use crate::{Reply, ids, render};
+use nubis_core::catalog;
+use serde_json::{Map, Value, json};
+
+/// Last microversion with the proxy APIs (api_version_request.MAX_PROXY_API_SUPPORT_VERSION).
+const MAX_PROXY_MINOR: u16 = 35;
+/// Nova's `[api] max_limit`.
+const MAX_LIMIT: usize = 1000;
+/// The keys of a Glance image that are not custom properties (Nova's `metadata` holds the
+/// others, glance.py `_extract_attributes`).
+const GLANCE_BASE: &[&str] = &[
+    "id",
+    "name",
+    "status",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "disk_format",
+    "container_format",
+    "min_disk",
+    "min_ram",
+    "size",
+    "virtual_size",
+    "checksum",
+    "os_hash_algo",
+    "os_hash_value",
+    "owner",
+    "tags",
+    "created_at",
+    "updated_at",
+    "file",
+    "self",
+    "schema",
+    "locations",
+    "direct_url",
+];
+
+fn not_found() -> Fault {
+    Fault::not_found("Image not found.")
+}
+
+/// Nova's query schema for `limit`, `page_size` and `offset` (parameter_types.positive_integer).
+fn positive(q: &[(String, String)], key: &str) -> Result<Option<usize>, Fault> {
+    let Some((_, v)) = q.iter().find(|(k, _)| k == key) else {
+        return Ok(None);
+    };
+    let bad = |m: String| {
+        Fault::bad_request(format!(
+            "Invalid input for query parameters {key}. Value: {v}. {m}"
+        ))
+    };
+    if !v.chars().all(|c| c.is_ascii_digit()) {
+        return Err(bad(format!("'{v}' does not match '^[0-9]*$'")));
+    }
+    if v.is_empty() {
+        return Err(bad("'' should be non-empty".into()));
+    }
+    let n = v.trim_start_matches('0');
+    if n.is_empty() {
+        return Err(bad("0 is less than the minimum of 1".into()));
+    }
+    // Digits only: anything too long for usize is far above every cap.
+    Ok(Some(n.parse::<usize>().unwrap_or(usize::MAX)))
+}
+
+/// A Glance image as Nova's views show it; `detail` false is the index's basic form.
+fn view(i: &catalog::Image, base: &str, owner: &str, detail: bool) -> Value {
+    let id = ids::image_uuid(i.id).to_string();
+    let glance = render::image(i, owner);
+    let mut links = render::links(base, &format!("images/{id}"));
+    if let Value::Array(l) = &mut links {
+        l.push(
+            json!({"rel": "alternate", "type": "application/vnd.openstack.image",
+            "href": format!("{base}/image/images/{id}")}),
+        );
+    }
+    if !detail {
+        return json!({"id": id, "name": glance["name"], "links": links});
+    }
+    let metadata: Map<String, Value> = glance
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| !GLANCE_BASE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = match glance["status"].as_str() {
+        Some("active") => ("ACTIVE", 100),
+        Some("queued") => ("SAVING", 25),
+        Some("saving") => ("SAVING", 50),
+        Some("deleted" | "pending_delete") => ("DELETED", 0),
+        Some("killed") => ("ERROR", 0),
+        _ => ("UNKNOWN", 0),
+    };
+    json!({
+        "id": id,
+        "name": glance["name"],
+        "minRam": glance["min_ram"],
+        "minDisk": glance["min_disk"],
+        "metadata": metadata,
+        "created": glance["created_at"],
+        "updated": glance["updated_at"],
+        "status": status.0,
+        "progress": status.1,
+        "OS-EXT-IMG-SIZE:size": glance["size"],
+        "links": links,
+    })
+}
+
+/// Glance's image statuses (what its `status` filter accepts).
+const GLANCE_STATUSES: &[&str] = &[
+    "queued",
+    "saving",
+    "active",
+    "killed",
+    "deleted",
+    "pending_delete",
+    "deactivated",
+    "uploading",
+    "importing",
+];
+
+impl Nova<'_> {
+    /// Everything under `/images`.
+    pub(super) fn images(&self, segs: &[&str]) -> (String, Res) {
+        let m = self.req.method;
+        let get = m == "GET" || m == "HEAD";
+        if self.v.at_least(MAX_PROXY_MINOR + 1) {
+            return (
+                "unknown".into(),
+                Err(Fault::not_found("The resource could not be found.")),
+            );
+        }
+        match segs {
+            ["images"] if get => ("image.proxy.list".into(), self.list_images(false)),
+            ["images", "detail"] if get => ("image.proxy.list".into(), self.list_images(true)),
+            ["images"] | ["images", "detail"] => ("image.proxy".into(), Err(bad_method())),
+            ["images", id] => match m {
+                _ if get => ("image.proxy.show".into(), self.show_image(id)),
+                "DELETE" => ("image.proxy.delete".into(), self.delete_image(id)),
+                _ => ("image.proxy".into(), Err(bad_method())),
+            },
+            _ => (
+                "unknown".into(),
+                Err(Fault::not_found("The resource could not be found.")),
+            ),
+        }
+    }
+
+    fn owner(&self) -> String {
+        ids::project_id(&self.p.account)
+    }
+
+    fn image_by_id(id: &str) -> Option<&'static catalog::Image> {
+        catalog::IMAGES
+            .iter()
+            .find(|i| i.public && ids::image_uuid(i.id).to_string() == id)
+    }
+
+    fn show_image(&self, id: &str) -> Res {
+        let i = Self::image_by_id(id).ok_or_else(not_found)?;
+        Ok(Reply::json(
+            200,
+            &json!({"image": view(i, &self.base, &self.owner(), true)}),
+        ))
+    }
+
+    /// Nova asks Glance to delete; every image here is a protected public one, which Glance
+    /// refuses (403) and Nova reports as not allowed.
+    fn delete_image(&self, id: &str) -> Res {
+        Self::image_by_id(id).ok_or_else(not_found)?;
+        Err(Fault::new(403, "You are not allowed to delete the image."))
+    }
+
+    fn list_images(&self, detail: bool) -> Res {
+        let q = self.req.query();
+        let limit = positive(&q, "limit")?;
+        let page_size = positive(&q, "page_size")?;
+        let offset = positive(&q, "offset")?.unwrap_or(0);
+        let owner = self.owner();
+        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+        let mut images: Vec<&catalog::Image> =
+            catalog::IMAGES.iter().filter(|i| i.public).collect();
+        if let Some(name) = get("name") {
+            images.retain(|i| i.name == name);
+        }
+        if let Some(status) = get("status") {
+            let status = status.to_ascii_lowercase();
+            if !GLANCE_STATUSES.contains(&status.as_str()) {
+                return Err(Fault::bad_request(format!(
+                    "Invalid status value: {status}"
+                )));
+            }
+            images.retain(|_| status == "active");
+        }
+        for (key, field) in [("minRam", "min_ram"), ("minDisk", "min_disk")] {
+            if let Some(v) = get(key) {
+                let min: u64 = v.parse().map_err(|_| {
+                    Fault::bad_request(format!("Invalid {field} filter value: {v}"))
+                })?;
+                images.retain(|i| render::image(i, &owner)[field].as_u64().unwrap_or(0) >= min);
+            }
+        }
+        if let Some(since) = get("changes-since") {
+            let since = parse_time(since).ok_or_else(|| {
+                Fault::bad_request(format!("Invalid changes-since value: {since}"))
+            })?;
+            images.retain(|i| {
+                render::image(i, &owner)["updated_at"]
+                    .as_str()
+                    .and_then(parse_time)
+                    .is_some_and(|t| t >= since)
+            });
+        }
+        // Snapshots only: no image was taken from a server, none has an image_type.
+        if get("server").is_some() || get("type").is_some() {
+            images.clear();
+        }
+        for (k, want) in q.iter().filter(|(k, _)| k.starts_with("property-")) {
+            let prop = &k["property-".len()..];
+            images.retain(|i| render::image(i, &owner)[prop].as_str() == Some(want.as_str()));
+        }
+        if let Some(marker) = get("marker") {
+            match images
+                .iter()
+                .position(|i| ids::image_uuid(i.id).to_string() == marker)
+            {
+                Some(at) => images.drain(..=at).for_each(drop),
+                None => {
+                    return Err(Fault::bad_request(format!(
+                        "marker could not be found: {marker}"
+                    )));
+                }
+            }
+        }
+        images.drain(..offset.min(images.len()));
+        let limit = limit.or(page_size).unwrap_or(MAX_LIMIT).min(MAX_LIMIT);
+        images.truncate(limit);
+        let list: Vec<Value> = images
+            .iter()
+            .map(|i| view(i, &self.base, &owner, detail))
+            .collect();
+        let mut body = json!({ "images": list });
+        // Nova links the next page whenever a page is full.
+        if images.len() == limit
+            && let Some(last) = images.last()
+        {
+            let path = if detail { "images/detail" } else { "images" };
+            body["images_links"] = json!([{"rel": "next", "href": format!(
+                "{}/compute/v2.1/{path}?limit={limit}&marker={}", self.base, ids::image_uuid(last.id))}]);
+        }
+        Ok(Reply::json(200, &body))
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS` with an optional `Z`, fraction or UTC offset, as seconds since the
+/// epoch (UTC).
+fn parse_time(s: &str) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Some(t.unix_timestamp());
+    }
+    // Without a zone: UTC.
+    time::OffsetDateTime::parse(&format!("{s}Z"), &Rfc3339)
+        .ok()
+        .map(|t| t.unix_timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pagination_params_as_nova_checks_them() {
+        let q = |v: &str| vec![("limit".to_string(), v.to_string())];
+        assert_eq!(positive(&q("5"), "limit").unwrap(), Some(5));
+        assert_eq!(
+            positive(&q("abc"), "limit").unwrap_err().message,
+            "Invalid input for query parameters limit. Value: abc. 'abc' does not match '^[0-9]*$'"
+        );
+        assert_eq!(
+            positive(&q("0"), "limit").unwrap_err().message,
+            "Invalid input for query parameters limit. Value: 0. 0 is less than the minimum of 1"
+        );
+        assert!(positive(&q(""), "limit").is_err());
+        assert!(positive(&q("-1"), "limit").is_err());
+        assert_eq!(
+            positive(&q("99999999999999999999999"), "limit").unwrap(),
+            Some(usize::MAX)
+        );
+    }
+
+    #[test]
+    fn view_fields() {
+        let i = catalog::IMAGES.iter().find(|i| i.public).unwrap();
+        let v = view(i, "http://h", "p", true);
+        for k in [
+            "id",
+            "name",
+            "minRam",
+            "minDisk",
+            "metadata",
+            "created",
+            "updated",
+            "status",
+            "progress",
+            "OS-EXT-IMG-SIZE:size",
+            "links",
+        ] {
+            assert!(v.get(k).is_some(), "{k}");
+        }
+        assert_eq!(v["status"], "ACTIVE");
+        assert_eq!(v["progress"], 100);
+        assert_eq!(v["metadata"]["nubis_image_id"], i.id);
+        assert!(v["metadata"].get("owner").is_none());
+        assert_eq!(v["links"].as_array().map(Vec::len), Some(3));
+        assert_eq!(parse_time("2024-01-01T00:00:00Z"), Some(1_704_067_200));
+        assert_eq!(parse_time("2024-01-01T00:00:00"), Some(1_704_067_200));
+        assert_eq!(parse_time("yesterday"), None);
+    }
+}
