@@ -70,7 +70,7 @@ pub enum TencentAuth {
         secret_id: String,
         /// Credential scope date, `YYYY-MM-DD` as sent (checked by [`verify_tc3`]).
         date: String,
-        /// Credential scope service as sent (must be [`SERVICE`]).
+        /// Credential scope service as sent (`cvm`, or the first label of the Host: see [`verify_tc3`]).
         service: String,
         /// `SignedHeaders` entries in the order listed.
         signed_headers: Vec<String>,
