@@ -86,7 +86,8 @@ pub struct Reply {
 pub struct TencentApi {
     engine: Engine,
     limiter: RateLimiter,
-    /// Legacy-signature nonces, remembered for the 300 s timestamp window.
+    /// Accepted legacy requests (by MAC: [`sig::legacy_replay_key`]), remembered for the
+    /// 300 s timestamp window.
     nonces: NonceCache,
 }
 
@@ -383,15 +384,18 @@ impl TencentApi {
                     .map_err(auth_err)?;
             }
         }
-        // A legacy request's Nonce may be spent once within the window (docs/hostile-input.md):
-        // a replay is refused here, before it costs any rate budget, and the nonce is spent
-        // only once the request also passed the rate limiter (below).
-        let nonce = match &auth {
-            TencentAuth::Legacy { nonce, .. } => {
+        // A legacy request may be accepted once within the window (docs/hostile-input.md): it
+        // is remembered by its MAC, which covers its Timestamp and Nonce. A replay is refused
+        // here, before it costs any rate budget, and the request is remembered only once it
+        // also passed the rate limiter (below).
+        let replay_key = match &auth {
+            TencentAuth::Legacy { .. } => {
+                let key =
+                    sig::legacy_replay_key(&auth).ok_or(auth_err(AuthError::SignatureFailure))?;
                 self.nonces
-                    .is_used(auth.secret_id(), nonce, req.now)
+                    .is_used(auth.secret_id(), &key, req.now)
                     .map_err(|e| auth_err(e.into()))?;
-                Some(nonce)
+                Some(key)
             }
             TencentAuth::Tc3 { .. } => None,
         };
@@ -437,9 +441,9 @@ impl TencentApi {
                 format!("the request rate of {action} exceeds the limit"),
             ));
         }
-        if let Some(nonce) = nonce {
+        if let Some(key) = &replay_key {
             self.nonces
-                .check_and_insert(auth.secret_id(), nonce, req.now, auth.timestamp())
+                .check_and_insert(auth.secret_id(), key, req.now, auth.timestamp())
                 .map_err(|e| auth_err(e.into()))?;
         }
         let ctx = Ctx {

@@ -322,3 +322,22 @@ async fn legacy_nonces_are_spent_once_by_admitted_requests() {
         "AuthFailure.SignatureFailure"
     );
 }
+
+/// tencentcloud-sdk-nodejs draws the legacy Nonce from 65,536 values
+/// (`Math.round(Math.random() * 65535)`), so honest requests repeat one within minutes: only
+/// the same request again (the same MAC: same parameters, Timestamp and Nonce) is a replay.
+#[tokio::test]
+async fn legacy_nonce_reused_by_another_request_is_not_a_replay() {
+    let (api, _dir) = engine_api(true).await;
+    let ts = unix_now();
+    assert_eq!(legacy(&api, "4242", ts).await, "OK");
+    assert_eq!(legacy(&api, "4242", ts - 1).await, "OK");
+    assert_eq!(legacy(&api, "4242", ts - 2).await, "OK");
+    // Each of them replayed: refused.
+    for t in [ts, ts - 1, ts - 2] {
+        assert_eq!(
+            legacy(&api, "4242", t).await,
+            "AuthFailure.SignatureFailure"
+        );
+    }
+}

@@ -130,6 +130,25 @@ pub fn parse_legacy(params: &[(String, String)]) -> Result<TencentAuth, AuthErro
     })
 }
 
+/// What identifies a legacy request for replay protection: the MAC it carries (hex of the
+/// decoded `Signature`), `None` for TC3 credentials or a signature that is not base64.
+///
+/// The MAC covers every signed parameter (`Timestamp` and `Nonce` included), so a replay —
+/// the same request again — carries the same MAC, whatever its Host's case or its
+/// signature's URL encoding, while two different requests never share one. Keying on the
+/// `Nonce` alone refused honest clients: tencentcloud-sdk-nodejs draws it from 65,536 values
+/// (`Math.round(Math.random() * 65535)`), so a few hundred requests within 5 minutes
+/// repeat one (docs/hostile-input.md).
+pub fn legacy_replay_key(auth: &TencentAuth) -> Option<String> {
+    let TencentAuth::Legacy { signature, .. } = auth else {
+        return None;
+    };
+    BASE64
+        .decode(signature.replace(' ', "+"))
+        .ok()
+        .map(hex::encode)
+}
+
 /// Verifies a legacy signature over `params` (decoded, `Signature` may be
 /// included and is skipped). `host` is the Host header as received; like TC3 it
 /// is tried verbatim first, then lower-cased. Comparison is constant-time.
@@ -418,5 +437,36 @@ mod tests {
             verify_legacy("GET", HOST, "/", &base, &tc3, SECRET_KEY),
             Err(AuthError::InvalidAuthorization(_))
         ));
+    }
+
+    #[test]
+    fn replay_key_is_the_mac() {
+        let auth = |signature: &str| TencentAuth::Legacy {
+            secret_id: "AKID1".into(),
+            method: LegacyMethod::HmacSha256,
+            signature: signature.into(),
+            timestamp: 1,
+            nonce: "7".into(),
+        };
+        let sig = BASE64.encode([0xfb_u8; 32]); // contains '+' and '/'
+        assert!(sig.contains('+'));
+        let key = legacy_replay_key(&auth(&sig)).unwrap();
+        assert_eq!(key, "fb".repeat(32));
+        // An unencoded '+' that the form parser turned into a space is the same request.
+        assert_eq!(legacy_replay_key(&auth(&sig.replace('+', " "))), Some(key));
+        assert_ne!(
+            legacy_replay_key(&auth(&BASE64.encode([0xfa_u8; 32]))),
+            legacy_replay_key(&auth(&sig))
+        );
+        assert_eq!(legacy_replay_key(&auth("not base64!")), None);
+        let tc3 = TencentAuth::Tc3 {
+            secret_id: "AKID1".into(),
+            date: "2019-02-25".into(),
+            service: "cvm".into(),
+            signed_headers: vec!["host".into()],
+            signature: "00".into(),
+            timestamp: 1,
+        };
+        assert_eq!(legacy_replay_key(&tc3), None);
     }
 }

@@ -14,7 +14,7 @@
 mod legacy;
 mod tc3;
 
-pub use legacy::{parse_legacy, sign_legacy, verify_legacy};
+pub use legacy::{legacy_replay_key, parse_legacy, sign_legacy, verify_legacy};
 pub use tc3::{SERVICE, parse_tc3, sign_tc3, verify_tc3};
 
 use time::OffsetDateTime;
@@ -70,7 +70,7 @@ pub enum TencentAuth {
         secret_id: String,
         /// Credential scope date, `YYYY-MM-DD` as sent (checked by [`verify_tc3`]).
         date: String,
-        /// Credential scope service as sent (must be [`SERVICE`]).
+        /// Credential scope service as sent (`cvm`, or the first label of the Host: see [`verify_tc3`]).
         service: String,
         /// `SignedHeaders` entries in the order listed.
         signed_headers: Vec<String>,
@@ -139,10 +139,11 @@ pub enum AuthError {
     /// SecretId is well-formed but unknown; produced by the caller's key lookup.
     #[error("The SecretId is not found, please ensure that your SecretId is correct.")]
     SecretIdNotFound,
-    /// A legacy request's `Nonce` was already spent with this SecretId within the timestamp
-    /// window: a replay (docs/hostile-input.md).
+    /// The same legacy request (same signed parameters, `Timestamp` and `Nonce` included) was
+    /// already accepted with this SecretId within the timestamp window: a replay
+    /// (docs/hostile-input.md, [`legacy_replay_key`]).
     #[error(
-        "The provided credentials could not be validated: the Nonce was already used with this SecretId within the last 5 minutes."
+        "The provided credentials could not be validated: this request (same Timestamp, Nonce and signature) was already received with this SecretId within the last 5 minutes."
     )]
     NonceUsed,
     /// The SecretId already holds its maximum of live legacy nonces.

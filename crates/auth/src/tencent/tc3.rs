@@ -5,7 +5,9 @@ use sha2::{Digest, Sha256};
 
 use super::{AuthError, HttpRequestParts, TencentAuth, header, utc_date, validate_secret_id};
 
-/// The only service this emulator accepts in the credential scope.
+/// The service of the one API version served (CVM 2017-03-12): what the Python, Go and
+/// Java SDKs and `tccli` put in the credential scope. The only other service accepted is
+/// the one the Node SDK derives from the endpoint (see [`service_accepted`]).
 pub const SERVICE: &str = "cvm";
 
 const ALGORITHM: &str = "TC3-HMAC-SHA256";
@@ -181,15 +183,18 @@ pub fn parse_tc3(headers: &[(String, String)]) -> Result<TencentAuth, AuthError>
 /// Verifies a TC3 signature against the request (spec §3a step 7, minus the
 /// SecretId lookup and [`super::check_timestamp`], which the caller does).
 ///
-/// * The credential service must be [`SERVICE`] (else `InvalidAuthorization`, as
-///   the real API answers) and the credential date must be the UTC date of the
-///   timestamp (else `SignatureFailure`).
+/// * The credential service must be one [`service_accepted`] allows (else
+///   `InvalidAuthorization`, as the real API answers) and the credential date must
+///   be the UTC date of the timestamp (else `SignatureFailure`).
 /// * The headers listed in `SignedHeaders` are signed in that order; `host` is
 ///   taken from [`HttpRequestParts::host`]. A listed header absent from the
 ///   request is `InvalidAuthorization`.
-/// * Header values are tried as received first, then with the host lower-cased,
-///   then with all values lower-cased: the SDKs sign the configured endpoint
-///   verbatim while the docs say values are lower-cased.
+/// * The host is tried as received, then — when it ends in `:<port>` — without the
+///   port: the Node SDK signs `URL.hostname` but sends `Host: URL.host`.
+/// * For each host, header values are tried as received first, then with the host
+///   lower-cased, then with all values lower-cased: the SDKs sign the configured
+///   endpoint verbatim while the docs say values are lower-cased. At most six
+///   canonical forms, identical ones computed once.
 /// * The signature is compared in constant time.
 pub fn verify_tc3(
     req: &HttpRequestParts<'_>,
@@ -209,7 +214,7 @@ pub fn verify_tc3(
             "expected TC3-HMAC-SHA256 credentials".to_owned(),
         ));
     };
-    if service != SERVICE {
+    if !service_accepted(service, req.host) {
         return Err(AuthError::InvalidAuthorization(
             "`Service` in Credential not valid.".to_owned(),
         ));
@@ -245,17 +250,22 @@ pub fn verify_tc3(
     let signed_line = signed_headers.join(";");
     let key = signing_key(secret_key, date, service);
 
-    let mut tried: Vec<String> = Vec::with_capacity(3);
-    for lower in [Lowercase::None, Lowercase::Host, Lowercase::All] {
+    let hosts = [Some(req.host.trim()), strip_port(req.host.trim())];
+    let attempts = hosts.into_iter().flatten().flat_map(|host| {
+        [Lowercase::None, Lowercase::Host, Lowercase::All].map(|lower| (host, lower))
+    });
+    let mut tried: Vec<String> = Vec::with_capacity(6);
+    for (host, lower) in attempts {
         let headers: String = values
             .iter()
             .map(|(name, value)| {
-                let lower_it =
-                    lower == Lowercase::All || (lower == Lowercase::Host && name == "host");
+                let is_host = name == "host";
+                let value = if is_host { host } else { value };
+                let lower_it = lower == Lowercase::All || (lower == Lowercase::Host && is_host);
                 let value = if lower_it {
                     value.to_ascii_lowercase()
                 } else {
-                    (*value).to_owned()
+                    value.to_owned()
                 };
                 format!("{name}:{value}\n")
             })
@@ -273,6 +283,35 @@ pub fn verify_tc3(
         tried.push(headers);
     }
     Err(AuthError::SignatureFailure)
+}
+
+/// Whether `service` may be the credential scope's service of a request sent with
+/// `Host: host` (docs/credentials.md, "TC3 credential scope"):
+///
+/// * [`SERVICE`] — the service of the API version being called (`cvm` for CVM
+///   2017-03-12), what every SDK sends to `cvm.tencentcloudapi.com`;
+/// * the first label of the Host as received (up to the first `.`), compared
+///   ASCII-case-insensitively — what the Node SDK signs: `endpoint.split(".")[0]`, so
+///   `127` for `127.0.0.1:PORT` and `localhost:PORT` for `localhost:PORT`.
+///
+/// Anything else is refused. Accepting the host's label weakens nothing: the service
+/// only feeds the key derivation, and the signature still needs the secret key.
+fn service_accepted(service: &str, host: &str) -> bool {
+    if service == SERVICE {
+        return true;
+    }
+    let host = host.trim();
+    let label = host.split_once('.').map_or(host, |(first, _)| first);
+    !label.is_empty() && service.eq_ignore_ascii_case(label)
+}
+
+/// `host` without a trailing `:<port>` (1–5 digits), if it has one and something is
+/// left: `127.0.0.1:8080` → `127.0.0.1`, `[::1]:8080` → `[::1]`; `[::1]` → `None`.
+fn strip_port(host: &str) -> Option<&str> {
+    let (name, port) = host.rsplit_once(':')?;
+    let is_port = (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
+    let name_ok = !name.is_empty() && (!name.starts_with('[') || name.ends_with(']'));
+    (is_port && name_ok).then_some(name)
 }
 
 /// Which signed header values to lower-case on a verification attempt.
@@ -695,6 +734,219 @@ mod tests {
             verify_tc3(&req, &auth, SECRET_KEY),
             Err(AuthError::SignatureFailure)
         );
+    }
+
+    /// What the Node SDK (tencentcloud-sdk-nodejs-common 4.1.x) sends for `endpoint`:
+    /// the scope's service is `endpoint.split(".")[0]`, the signed host is
+    /// `URL.hostname` (no port) and the `Host` header `URL.host` (with the port).
+    /// `URL` lower-cases the host; the service keeps the endpoint's case.
+    /// Returns (Host header as sent, headers, parsed credentials).
+    fn node_sdk(
+        method: &str,
+        endpoint: &str,
+        query: &str,
+        body: &[u8],
+    ) -> (String, Vec<(String, String)>, TencentAuth) {
+        let url_host = endpoint.to_ascii_lowercase();
+        let hostname = strip_port(&url_host).unwrap_or(&url_host).to_owned();
+        node_sdk_signed(method, endpoint, &hostname, query, body)
+    }
+
+    fn node_sdk_signed(
+        method: &str,
+        endpoint: &str,
+        signed_host: &str,
+        query: &str,
+        body: &[u8],
+    ) -> (String, Vec<(String, String)>, TencentAuth) {
+        let service = endpoint.split('.').next().unwrap_or_default();
+        let ct = if method == "GET" {
+            "application/x-www-form-urlencoded"
+        } else {
+            "application/json"
+        };
+        let a = sign_tc3(
+            method,
+            signed_host,
+            query,
+            ct,
+            body,
+            SECRET_ID,
+            SECRET_KEY,
+            TS,
+            service,
+        );
+        let url_host = endpoint.to_ascii_lowercase();
+        let headers = hdrs(&[
+            ("content-type", ct),
+            ("host", &url_host),
+            ("x-tc-timestamp", "1551113065"),
+            ("authorization", &a),
+        ]);
+        let auth = parse_tc3(&headers).unwrap();
+        (url_host, headers, auth)
+    }
+
+    #[test]
+    fn node_sdk_ip_endpoint_with_port_verifies() {
+        // Scope service `127`, signed `host:127.0.0.1`, sent `Host: 127.0.0.1:18080`.
+        let (host, headers, auth) = node_sdk("POST", HOST, "", b"{}");
+        assert!(matches!(&auth, TencentAuth::Tc3 { service, .. } if service == "127"));
+        let req = parts("POST", &host, "", &headers, b"{}");
+        assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+        assert_eq!(
+            verify_tc3(&req, &auth, "wrong-key"),
+            Err(AuthError::SignatureFailure)
+        );
+
+        let (host, headers, auth) = node_sdk("GET", HOST, V2_QUERY, b"");
+        let req = parts("GET", &host, V2_QUERY, &headers, b"");
+        assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+        let req = parts("GET", &host, "Limit=21", &headers, b"");
+        assert_eq!(
+            verify_tc3(&req, &auth, SECRET_KEY),
+            Err(AuthError::SignatureFailure)
+        );
+    }
+
+    #[test]
+    fn node_sdk_host_name_with_port_verifies() {
+        // Scope service `localhost:18080` (there is no dot), signed `host:localhost`.
+        let (host, headers, auth) = node_sdk("POST", "localhost:18080", "", b"{\"Limit\":1}");
+        assert!(matches!(&auth, TencentAuth::Tc3 { service, .. } if service == "localhost:18080"));
+        let req = parts("POST", &host, "", &headers, b"{\"Limit\":1}");
+        assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+
+        // A dotted name: service `api`, signed `host:api.nubis.test`.
+        let (host, headers, auth) = node_sdk("GET", "api.nubis.test:8443", V2_QUERY, b"");
+        let req = parts("GET", &host, V2_QUERY, &headers, b"");
+        assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+
+        // Bracketed IPv6 with a port: service `[::1]:18080`, signed `host:[::1]`.
+        let (host, headers, auth) = node_sdk("POST", "[::1]:18080", "", b"{}");
+        let req = parts("POST", &host, "", &headers, b"{}");
+        assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+
+        // The URL parser lower-cases the host the SDK signs and sends, not the service.
+        let (host, headers, auth) = node_sdk("POST", "LocalHost:18080", "", b"{}");
+        assert_eq!(host, "localhost:18080");
+        assert!(matches!(&auth, TencentAuth::Tc3 { service, .. } if service == "LocalHost:18080"));
+        let req = parts("POST", &host, "", &headers, b"{}");
+        assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+    }
+
+    #[test]
+    fn host_port_fallback_is_exact() {
+        // Signed with another host, or another port, or a shorter name: still refused.
+        for signed in ["127.0.0.2", "127.0.0.1:1", "127.0.0", "localhost", ""] {
+            let (host, headers, auth) = node_sdk_signed("POST", HOST, signed, "", b"{}");
+            let req = parts("POST", &host, "", &headers, b"{}");
+            assert_eq!(
+                verify_tc3(&req, &auth, SECRET_KEY),
+                Err(AuthError::SignatureFailure),
+                "signed host {signed:?}"
+            );
+        }
+        // Sent without a port, signed with one: nothing to strip, refused.
+        let a = sign_tc3(
+            "POST",
+            HOST,
+            "",
+            "application/json",
+            b"{}",
+            SECRET_ID,
+            SECRET_KEY,
+            TS,
+            "cvm",
+        );
+        let headers = sdk_headers("application/json", &a);
+        let auth = parse_tc3(&headers).unwrap();
+        let req = parts("POST", "127.0.0.1", "", &headers, b"{}");
+        assert_eq!(
+            verify_tc3(&req, &auth, SECRET_KEY),
+            Err(AuthError::SignatureFailure)
+        );
+        // The Python SDK's form (signed with the port, service cvm) still verifies.
+        let req = parts("POST", HOST, "", &headers, b"{}");
+        assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+    }
+
+    #[test]
+    fn node_sdk_service_must_match_the_host_it_was_sent_to() {
+        // Signed for 127.0.0.1:18080 (service `127`) but sent to another host: the service
+        // is the first thing checked, so it is an authorization error, not a signature one.
+        let (_, headers, auth) = node_sdk("POST", HOST, "", b"{}");
+        for host in [
+            "localhost:18080",
+            "10.0.0.1:18080",
+            "cvm.tencentcloudapi.com",
+        ] {
+            let req = parts("POST", host, "", &headers, b"{}");
+            assert!(
+                matches!(
+                    verify_tc3(&req, &auth, SECRET_KEY),
+                    Err(AuthError::InvalidAuthorization(_))
+                ),
+                "host {host}"
+            );
+        }
+    }
+
+    #[test]
+    fn service_accepted_table() {
+        let cases = [
+            // (service, Host as received, accepted)
+            ("cvm", "127.0.0.1:18080", true),
+            ("cvm", "localhost:18080", true),
+            ("cvm", "cvm.tencentcloudapi.com", true),
+            ("cvm", "", true),
+            ("127", "127.0.0.1:18080", true),
+            ("127", " 127.0.0.1:18080 ", true),
+            ("localhost:18080", "localhost:18080", true),
+            ("LOCALHOST:18080", "localhost:18080", true),
+            ("cvm", "CVM.tencentcloudapi.com", true),
+            ("api", "api.nubis.test:8443", true),
+            // Refused: another service, the wrong label, a part of it, or an empty one.
+            ("cbs", "127.0.0.1:18080", false),
+            ("CVM", "127.0.0.1:18080", false),
+            ("cbs", "cvm.tencentcloudapi.com", false),
+            ("tencentcloudapi", "cvm.tencentcloudapi.com", false),
+            ("127.0.0.1", "127.0.0.1:18080", false),
+            ("127.0.0.1:18080", "127.0.0.1:18080", false),
+            ("localhost", "localhost:18080", false),
+            ("18080", "localhost:18080", false),
+            ("128", "127.0.0.1:18080", false),
+            ("", "127.0.0.1:18080", false),
+            ("", ".example", false),
+            ("", "", false),
+        ];
+        for (service, host, want) in cases {
+            assert_eq!(
+                service_accepted(service, host),
+                want,
+                "{service:?} @ {host:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn strip_port_table() {
+        let cases = [
+            ("127.0.0.1:18080", Some("127.0.0.1")),
+            ("localhost:1", Some("localhost")),
+            ("[::1]:8080", Some("[::1]")),
+            ("[::1]", None),
+            ("localhost", None),
+            ("localhost:", None),
+            ("localhost:123456", None),
+            ("localhost:80a", None),
+            (":8080", None),
+            ("[::1:8080", None),
+            ("http://127.0.0.1:8080", Some("http://127.0.0.1")),
+        ];
+        for (host, want) in cases {
+            assert_eq!(strip_port(host), want, "{host:?}");
+        }
     }
 
     #[test]
