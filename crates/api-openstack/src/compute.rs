@@ -942,7 +942,7 @@ impl Nova<'_> {
                     Command::ResetPassword {
                         user: None,
                         password: pw.to_string(),
-                        when_running: WhenRunning::NextBoot,
+                        when_running: WhenRunning::Live,
                     },
                 )
                 .await?;

@@ -15,6 +15,6 @@ pub mod state;
 pub use error::{DomainError, ResourceKind, Unsupported};
 pub use model::*;
 pub use rules::{
-    ActionRequest, KmsState, MigratePhase, Plan, PlanContext, Step, StopMode, WhenRunning,
+    Accept, ActionRequest, KmsState, MigratePhase, Plan, PlanContext, Step, StopMode, WhenRunning,
 };
 pub use state::{Action, InstanceState, OpState, Restriction};

@@ -2,9 +2,9 @@
 
 use crate::{Engine, Fleet, default_user, now_ms};
 use nubis_core::{
-    Action, ActionRequest, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock, OpState,
-    Operation, OsFamily, PlanContext, Principal, ResourceKind, Restriction, Step, StopMode,
-    WhenRunning, catalog, ids, password, rules,
+    Accept, Action, ActionRequest, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock,
+    OpState, Operation, OsFamily, PlanContext, Principal, ResourceKind, Restriction, Step,
+    StopMode, WhenRunning, catalog, ids, password, rules,
 };
 use nubis_store::Write;
 use uuid::Uuid;
@@ -277,7 +277,7 @@ impl Engine {
             }
             _ => Vec::new(),
         };
-        let (writes, ops, undo) = {
+        let (mut writes, ops, undo, staged, joined) = {
             let mut fleet = self.inner.fleet.lock();
             let mut plans = Vec::with_capacity(targets.len());
             for (id, req) in targets.iter().zip(&reqs) {
@@ -288,8 +288,15 @@ impl Engine {
                         kind: ResourceKind::Instance,
                         id: id.to_string(),
                     })?;
+                let create_leaves_stopped = inst
+                    .lock
+                    .as_ref()
+                    .filter(|l| l.action == Action::Create)
+                    .and_then(|l| fleet.running.get(&l.operation_id))
+                    .is_some_and(|op| !op.steps.contains(&Step::PowerOn));
                 let ctx = PlanContext {
                     kms: inst.kms_key_id.as_ref().map(|k| fleet.kms_state(k)),
+                    create_leaves_stopped,
                 };
                 plans.push(rules::plan(inst, req, &ctx)?);
             }
@@ -299,38 +306,69 @@ impl Engine {
             let mut writes = Vec::with_capacity(targets.len() * 2);
             let mut ops = Vec::with_capacity(targets.len());
             let mut undo = Vec::with_capacity(targets.len());
+            let mut staged = Vec::new();
+            let mut joined = Vec::new();
             let now = now_ms();
             for (id, plan) in targets.iter().zip(plans) {
+                let inst = fleet.instances.get_mut(id).expect("checked above");
+                if plan.accept == Accept::JoinCreate {
+                    // The create's operation boots the instance once provisioned.
+                    let Some(op_id) = inst.lock.as_ref().map(|l| l.operation_id) else {
+                        continue;
+                    };
+                    undo.push(inst.clone());
+                    if let Some(sc) = plan.stop_charging {
+                        inst.stop_charging = sc;
+                    }
+                    writes.push(Write::Instance(Box::new(inst.clone())));
+                    if let Some(op) = fleet.running.get_mut(&op_id) {
+                        joined.push((op_id, op.steps.len()));
+                        op.steps.extend(plan.steps);
+                        writes.push(Write::Operation(op.clone()));
+                    }
+                    continue;
+                }
+                let next_boot = plan.accept == Accept::NextBoot;
                 let op = Operation {
                     id: Uuid::now_v7(),
                     request_id: request_id.to_string(),
                     account: p.account.clone(),
                     instance: *id,
                     action: plan.action,
+                    steps_done: if next_boot {
+                        u32::try_from(plan.steps.len()).unwrap_or(u32::MAX)
+                    } else {
+                        0
+                    },
                     steps: plan.steps,
-                    steps_done: 0,
                     display: plan.display,
-                    from_state: InstanceState::Running,
-                    state: OpState::Operating,
+                    from_state: inst.state,
+                    state: if next_boot {
+                        OpState::Success
+                    } else {
+                        OpState::Operating
+                    },
                     attempts: 1,
                     error: None,
                     created_at_ms: now,
-                    finished_at_ms: None,
+                    finished_at_ms: next_boot.then_some(now),
                 };
-                let inst = fleet.instances.get_mut(id).expect("checked above");
                 undo.push(inst.clone());
-                let mut op = op;
-                op.from_state = inst.state;
-                inst.state = op
-                    .display
-                    .unwrap_or_else(|| op.steps[0].showing(inst.state));
-                inst.lock = Some(OpLock {
-                    operation_id: op.id,
-                    action: op.action,
-                });
+                if next_boot {
+                    // Recorded at once: no lock, the state stays, the steps are staged below.
+                    staged.push((crate::vm_spec(inst), op.steps.clone()));
+                } else {
+                    inst.state = op
+                        .display
+                        .unwrap_or_else(|| op.steps[0].showing(inst.state));
+                    inst.lock = Some(OpLock {
+                        operation_id: op.id,
+                        action: op.action,
+                    });
+                }
                 inst.latest_op = Some(LatestOp {
                     action: op.action,
-                    state: OpState::Operating,
+                    state: op.state,
                     request_id: request_id.to_string(),
                     error: None,
                 });
@@ -361,12 +399,59 @@ impl Engine {
                 }
                 writes.push(Write::Instance(Box::new(inst.clone())));
                 writes.push(Write::Operation(op.clone()));
-                fleet.running.insert(op.id, op.clone());
-                ops.push(op.id);
+                if !next_boot {
+                    fleet.running.insert(op.id, op.clone());
+                    ops.push(op.id);
+                }
             }
-            (writes, ops, undo)
+            (writes, ops, undo, staged, joined)
         };
-        self.commit_or_undo(writes, &ops, undo, &[]).await?;
+        // Next-boot changes reach the guest's disk before they are recorded, so a recorded
+        // change is never missing from the guest; if staging or the commit fails, the guest
+        // is put back as it was.
+        let mut before = Vec::with_capacity(staged.len());
+        let mut failed = None;
+        for (spec, steps) in &staged {
+            before.push((spec.uuid, self.inner.driver.snapshot(spec.uuid)));
+            for step in steps {
+                if let Err(e) = self.inner.driver.stage(spec, step).await {
+                    failed = Some(DomainError::Internal(e.to_string()));
+                    break;
+                }
+            }
+            if failed.is_some() {
+                break;
+            }
+            writes.extend(self.guest_write(spec.uuid));
+        }
+        let result = match failed {
+            Some(e) => Err(e),
+            None => self.commit(writes).await,
+        };
+        if result.is_err() {
+            let mut fleet = self.inner.fleet.lock();
+            for op in &ops {
+                fleet.running.remove(op);
+            }
+            for (op_id, len) in &joined {
+                if let Some(op) = fleet.running.get_mut(op_id) {
+                    op.steps.truncate(*len);
+                }
+            }
+            for inst in undo {
+                fleet.instances.insert(inst.uuid, inst);
+            }
+        }
+        if result.is_err() {
+            for (vm, snapshot) in before {
+                if let Some(data) = snapshot
+                    && let Err(e) = self.inner.driver.restore(vm, data)
+                {
+                    tracing::error!(error = %e, %vm, "cannot put a staged guest change back");
+                }
+            }
+            return result;
+        }
         for id in ops {
             self.spawn_runner(id);
         }
