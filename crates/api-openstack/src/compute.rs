@@ -785,6 +785,8 @@ impl Nova<'_> {
             tags: metadata,
             description,
             start: true,
+            user_data: None,
+            internet_max_bandwidth_out: 0,
         };
         let created = self
             .api

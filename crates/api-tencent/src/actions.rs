@@ -900,6 +900,8 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
         tags,
         description: None,
         start: true,
+        user_data: None,
+        internet_max_bandwidth_out: 0,
     };
     let dry = r.dry_run.is_some_and(|d| d.0);
     let created = engine

@@ -83,6 +83,9 @@ pub struct Instance {
     /// one (qemu); shown as the `nubis:ssh` tag / metadata item.
     #[serde(default)]
     pub ssh_endpoint: Option<String>,
+    /// Public bandwidth cap in Mbit/s given at create (Alibaba InternetMaxBandwidthOut).
+    #[serde(default)]
+    pub internet_max_bandwidth_out: u32,
 }
 
 /// The tag (Tencent, Alibaba) and metadata item (Nova) that shows a guest's SSH forward.

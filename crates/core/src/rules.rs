@@ -594,6 +594,7 @@ mod tests {
             description: String::new(),
             locked: None,
             ssh_endpoint: None,
+            internet_max_bandwidth_out: 0,
         }
     }
 

@@ -470,6 +470,7 @@ mod token_tests {
             description: String::new(),
             locked: None,
             ssh_endpoint: None,
+            internet_max_bandwidth_out: 0,
         }
     }
 

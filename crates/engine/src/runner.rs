@@ -191,6 +191,7 @@ impl Engine {
                 w.push(Write::Instance(Box::new(inst.clone())));
                 if inst.state == InstanceState::Terminated {
                     w.push(Write::DeleteGuest(inst.uuid));
+                    w.push(Write::DeleteUserData(inst.uuid));
                     fleet.remove_instance(op.instance);
                 } else {
                     w.extend(self.guest_write(op.instance));

@@ -78,6 +78,10 @@ pub struct CreateSpec {
     pub description: Option<String>,
     /// Boot after provisioning (RunInstances) or leave stopped (Alibaba CreateInstance).
     pub start: bool,
+    /// User data (base64, as given), stored beside the instance (`Store::user_data`).
+    pub user_data: Option<String>,
+    /// Public bandwidth cap in Mbit/s (Alibaba InternetMaxBandwidthOut).
+    pub internet_max_bandwidth_out: u32,
 }
 
 fn rescue_user_default() -> &'static str {
@@ -604,6 +608,7 @@ impl Engine {
                     description: spec.description.clone().unwrap_or_default(),
                     locked: None,
                     ssh_endpoint: None,
+                    internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
                 };
                 let op = Operation {
                     id: Uuid::now_v7(),
@@ -640,6 +645,12 @@ impl Engine {
                     error: None,
                 });
                 writes.push(Write::Instance(Box::new(inst.clone())));
+                if let Some(data) = &spec.user_data {
+                    writes.push(Write::UserData {
+                        instance: uuid,
+                        data: data.clone(),
+                    });
+                }
                 writes.push(Write::Operation(op.clone()));
                 fleet.running.insert(op.id, op.clone());
                 ops.push(op.id);
@@ -667,6 +678,28 @@ async fn hash(password: &str) -> String {
 }
 
 impl Engine {
+    /// The user data a visible instance was created with (None: it was given none).
+    pub async fn user_data(&self, p: &Principal, id: Uuid) -> Result<Option<String>, DomainError> {
+        let visible = self
+            .inner
+            .fleet
+            .lock()
+            .instances
+            .get(&id)
+            .is_some_and(|i| i.state.is_listed() && (p.is_admin || i.account == p.account));
+        if !visible {
+            return Err(DomainError::NotFound {
+                kind: ResourceKind::Instance,
+                id: id.to_string(),
+            });
+        }
+        self.inner
+            .store
+            .user_data(id)
+            .await
+            .map_err(crate::store_err)
+    }
+
     /// Lock (with a reason) or unlock an instance: an attribute, no operation.
     pub async fn set_locked(
         &self,

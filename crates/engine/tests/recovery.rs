@@ -39,6 +39,8 @@ fn spec() -> CreateSpec {
         tags: vec![],
         description: None,
         start: true,
+        user_data: None,
+        internet_max_bandwidth_out: 0,
     }
 }
 
