@@ -34,6 +34,9 @@ pub const ACTIONS: &[&str] = &[
     "DeleteKeyPairs",
     "AttachKeyPair",
     "DetachKeyPair",
+    "DescribeInstanceAttribute",
+    "DescribeUserData",
+    "DescribeInstanceVncUrl",
 ];
 
 type Out = Result<Map<String, Value>, ApiError>;
@@ -75,7 +78,7 @@ fn instances(
     // A malformed ID can never exist: the real API answers NotFound for it too.
     let uuids = engine
         .resolve(&ctx.principal, IdKind::Aliyun, &unique)
-        .map_err(map)?;
+        .map_err(|e| domain(engine, ctx, e))?;
     for (uuid, id) in uuids.iter().zip(&unique) {
         if engine
             .instance(*uuid)
@@ -95,7 +98,7 @@ fn one_instance(engine: &Engine, ctx: &Ctx, p: &Params) -> Result<Uuid, ApiError
     // Single-instance actions take the region from the instance.
     let uuid = engine
         .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(&id))
-        .map_err(map)?[0];
+        .map_err(|e| domain(engine, ctx, e))?[0];
     if let Some(r) = &ctx.region
         && engine.instance(uuid).is_none_or(|i| &i.region != r)
     {
@@ -129,6 +132,24 @@ fn key_name_of(engine: &Engine, ctx: &Ctx, i: &Instance) -> String {
         .unwrap_or_default()
 }
 
+/// A domain error as Alibaba names things: instances by their `i-` ID, key pairs by name
+/// (core and the engine name them by Tencent, canonical or key-pair ID).
+fn domain(engine: &Engine, ctx: &Ctx, e: DomainError) -> ApiError {
+    map(e.map_ids(|kind, id| match kind {
+        ResourceKind::Instance => {
+            let uuid = Uuid::parse_str(id).ok().or_else(|| {
+                engine
+                    .resolve(&ctx.principal, IdKind::Tencent, &[id.to_string()])
+                    .ok()
+                    .and_then(|u| u.first().copied())
+            })?;
+            engine.instance(uuid).map(|i| i.aliyun_id)
+        }
+        ResourceKind::KeyPair => engine.key_pair_name(&ctx.principal, id),
+        ResourceKind::Image | ResourceKind::InstanceType | ResourceKind::Zone => None,
+    }))
+}
+
 pub(crate) async fn dispatch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     match ctx.action.as_str() {
         "DescribeRegions" => Ok(describe_regions()),
@@ -149,6 +170,9 @@ pub(crate) async fn dispatch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         "DescribeKeyPairs" => describe_key_pairs(engine, ctx, p),
         "DeleteKeyPairs" => delete_key_pairs(engine, ctx, p).await,
         "AttachKeyPair" | "DetachKeyPair" => attach(engine, ctx, p).await,
+        "DescribeInstanceAttribute" => describe_instance_attribute(engine, ctx, p),
+        "DescribeUserData" => describe_user_data(engine, ctx, p).await,
+        "DescribeInstanceVncUrl" => describe_instance_vnc_url(engine, ctx, p),
         other => Err(ApiError::new(
             404,
             "InvalidAction.NotFound",
@@ -369,8 +393,9 @@ async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     params::check_text(host_name_rule(image_os), "HostName", host_name.as_deref())?;
     let description = p.text(&params::DESCRIPTION)?;
     let client_token = p.text(&params::CLIENT_TOKEN)?;
-    p.text(&params::USER_DATA)?;
-    p.int(&params::BANDWIDTH_OUT, 0)?;
+    let user_data = p.text(&params::USER_DATA)?;
+    // 0..=100 by its row.
+    let bandwidth_out = u32::try_from(p.int(&params::BANDWIDTH_OUT, 0)?).unwrap_or(0);
     let tags = tags(p)?;
     let disks = p.groups("DataDisk");
     params::check_count(
@@ -485,11 +510,13 @@ async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         start: run,
         attrs: Default::default(),
         rule: nubis_core::password::PasswordRule::Complexity,
+        user_data,
+        internet_max_bandwidth_out: bandwidth_out,
     };
     let created = engine
         .create(&ctx.principal, &ctx.request_id, spec, p.bool("DryRun")?)
         .await
-        .map_err(map)?;
+        .map_err(|e| domain(engine, ctx, e))?;
     if run {
         let ids: Vec<&str> = created.iter().map(|i| i.aliyun_id.as_str()).collect();
         Ok(obj(
@@ -681,7 +708,7 @@ async fn power_one(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             p.bool("DryRun")?,
         )
         .await
-        .map_err(map)?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
@@ -720,7 +747,7 @@ async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
                     "Request validation has been passed with DryRun flag set.".into(),
                 )),
                 Err(e) => {
-                    let e = map(e);
+                    let e = domain(engine, ctx, e);
                     results.push((e.code, e.message));
                 }
             }
@@ -729,7 +756,7 @@ async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         engine
             .submit(&ctx.principal, &ctx.request_id, &targets, cmd, dry)
             .await
-            .map_err(map)?;
+            .map_err(|e| domain(engine, ctx, e))?;
         results = targets
             .iter()
             .map(|_| ("200".to_string(), "success".to_string()))
@@ -773,12 +800,12 @@ async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         engine
             .submit(&ctx.principal, &ctx.request_id, &[uuid], cmd, false)
             .await
-            .map_err(map)?;
+            .map_err(|e| domain(engine, ctx, e))?;
     }
     engine
         .modify(&ctx.principal, uuid, name, description, host_name)
         .await
-        .map_err(map)?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
@@ -801,7 +828,7 @@ async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
                 "InvalidKeyPair.PublicKeyBody",
                 format!("The public key is not valid: {reason}"),
             ),
-            e => map(e),
+            e => domain(engine, ctx, e),
         })?;
     let fp = render::fingerprint(&created.key_pair.public_key);
     if import {
@@ -854,7 +881,7 @@ async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     engine
         .delete_key_pairs(&ctx.principal, &ids)
         .await
-        .map_err(map)?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
@@ -876,7 +903,7 @@ async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     for id in &ids {
         let outcome = match engine.resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
         {
-            Err(e) => Err(map(e)),
+            Err(e) => Err(domain(engine, ctx, e)),
             Ok(uuids) => {
                 let cmd = if ctx.action == "AttachKeyPair" {
                     Command::AssociateKeys {
@@ -892,7 +919,7 @@ async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
                 engine
                     .submit(&ctx.principal, &ctx.request_id, &uuids, cmd, false)
                     .await
-                    .map_err(map)
+                    .map_err(|e| domain(engine, ctx, e))
             }
         };
         match outcome {
@@ -907,4 +934,110 @@ async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     Ok(obj(
         json!({"TotalCount": ids.len().to_string(), "FailCount": failed.to_string(), "KeyPairName": name, "Results": {"Result": results}}),
     ))
+}
+
+/// DescribeInstanceAttribute: one instance by ID (no RegionId), the fields of the Tea
+/// model `DescribeInstanceAttributeResponseBody`.
+fn describe_instance_attribute(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    let uuid = one_instance(engine, ctx, p)?;
+    let inst = engine.instance(uuid).ok_or_else(|| {
+        map(DomainError::NotFound {
+            kind: ResourceKind::Instance,
+            id: p.opt("InstanceId").unwrap_or_default(),
+        })
+    })?;
+    let full = render::instance(&inst, &key_name_of(engine, ctx, &inst));
+    let mut out = Map::new();
+    for field in [
+        "InstanceId",
+        "InstanceName",
+        "Description",
+        "HostName",
+        "RegionId",
+        "ZoneId",
+        "InstanceType",
+        "Cpu",
+        "Memory",
+        "Status",
+        "OperationLocks",
+        "ImageId",
+        "CreationTime",
+        "ExpiredTime",
+        "InstanceChargeType",
+        "InternetChargeType",
+        "InternetMaxBandwidthIn",
+        "InternetMaxBandwidthOut",
+        "InstanceNetworkType",
+        "VpcAttributes",
+        "PublicIpAddress",
+        "InnerIpAddress",
+        "EipAddress",
+        "SecurityGroupIds",
+        "StoppedMode",
+        "SerialNumber",
+        "CreditSpecification",
+        "ClusterId",
+        "VlanId",
+    ] {
+        if let Some(v) = full.get(field) {
+            out.insert(field.to_string(), v.clone());
+        }
+    }
+    // Typed as a string here ("optimized" / "none"), a boolean in DescribeInstances.
+    out.insert("IoOptimized".into(), json!("optimized"));
+    out.insert(
+        "DedicatedHostAttribute".into(),
+        json!({"DedicatedHostId": "", "DedicatedHostName": ""}),
+    );
+    Ok(out)
+}
+
+/// DescribeUserData: the UserData given at create, base64 as given ("" when none).
+async fn describe_user_data(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    let region_name = catalog::region(&region(ctx)?)
+        .map(|r| r.aliyun)
+        .unwrap_or_default();
+    let uuid = one_instance(engine, ctx, p)?;
+    let data = engine
+        .user_data(&ctx.principal, uuid)
+        .await
+        .map_err(|e| domain(engine, ctx, e))?;
+    let id = engine
+        .instance(uuid)
+        .map(|i| i.aliyun_id)
+        .unwrap_or_default();
+    Ok(obj(
+        json!({"InstanceId": id, "RegionId": region_name, "UserData": data.unwrap_or_default()}),
+    ))
+}
+
+/// DescribeInstanceVncUrl: a one-time WebSocket address under this server's `/console`
+/// (docs/aliyun-errors.md "DescribeInstanceVncUrl"). The token is random per call and
+/// recorded nowhere: the address grants nothing until the web console serves it.
+fn describe_instance_vnc_url(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let uuid = one_instance(engine, ctx, p)?;
+    let id = engine
+        .instance(uuid)
+        .map(|i| i.aliyun_id)
+        .unwrap_or_default();
+    let token: String = uuid::Uuid::new_v4().simple().to_string();
+    let host = if ctx.host.is_empty() {
+        "127.0.0.1"
+    } else {
+        ctx.host.as_str()
+    };
+    let url = format!("ws://{host}/console/vnc/{id}?s={token}");
+    // Percent-encoded, as ECS returns it (the console page takes it as one query value).
+    let encoded: String = url
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Ok(obj(json!({"VncUrl": encoded})))
 }

@@ -66,7 +66,21 @@ pub fn render(e: &ApiError, request_id: &str, xml: bool) -> (&'static str, Vec<u
 }
 
 pub fn map(e: DomainError) -> ApiError {
-    let msg = e.to_string();
+    let msg = match &e {
+        // ECS's own wording, with what holds the instance in Alibaba's names.
+        DomainError::OperationInProgress { id, running, .. } => format!(
+            "Request was denied due to conflict with a previous request: {} is in progress on instance {id}.",
+            crate::render::action(*running)
+        ),
+        DomainError::Unsupported { id, .. } => {
+            format!("The specified instance {id} does not support this operation.")
+        }
+        DomainError::KeyPairInUse(name) => {
+            format!("The specified key pair {name} is still attached to instances.")
+        }
+        DomainError::Locked { id } => format!("The instance {id} is locked by its owner."),
+        e => e.to_string(),
+    };
     let (status, code): (u16, &str) = match &e {
         DomainError::MissingParameter(_) => (400, "MissingParameter"),
         DomainError::UnknownParameter(_)
@@ -223,11 +237,47 @@ mod tests {
                 "InvalidInstanceId.NotFound",
             ),
             (DomainError::DryRunOk, 400, "DryRunOperation"),
+            (
+                DomainError::OperationInProgress {
+                    id: id(),
+                    running: Action::ResetPassword,
+                    same_action: false,
+                },
+                403,
+                "OperationConflict",
+            ),
             (DomainError::Internal("x".into()), 500, "InternalError"),
         ];
         for (e, status, code) in cases {
             let m = map(e);
             assert_eq!((m.status, m.code.as_str()), (status, code));
         }
+    }
+
+    /// Regression (issue 11): messages named instances by their Tencent ID.
+    #[test]
+    fn messages_name_resources_the_alibaba_way() {
+        let e = DomainError::OperationInProgress {
+            id: "ins-aaaaaaaa".into(),
+            running: Action::ResetPassword,
+            same_action: false,
+        }
+        .map_ids(|kind, id| {
+            (kind == ResourceKind::Instance && id == "ins-aaaaaaaa")
+                .then(|| "i-aaaaaaaaaaaaaaaaaaaa".to_string())
+        });
+        let m = map(e);
+        assert!(
+            m.message.contains(
+                "ModifyInstanceAttribute is in progress on instance i-aaaaaaaaaaaaaaaaaaaa"
+            ),
+            "{}",
+            m.message
+        );
+        let m = map(DomainError::KeyPairInUse("skey-1".into()).map_ids(|_, _| Some("mine".into())));
+        assert_eq!(
+            m.message,
+            "The specified key pair mine is still attached to instances."
+        );
     }
 }

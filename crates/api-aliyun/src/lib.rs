@@ -92,6 +92,8 @@ pub(crate) struct Ctx {
     pub request_id: String,
     pub region: Option<String>,
     pub action: String,
+    /// The Host header as received (for URLs that point back at this server).
+    pub host: String,
 }
 
 use nubis_auth::header;
@@ -340,6 +342,7 @@ impl AliyunApi {
             request_id: request_id.to_string(),
             region,
             action,
+            host: header(req.headers, "host").unwrap_or_default().to_string(),
         };
         actions::dispatch(&self.engine, &ctx, &p).await
     }

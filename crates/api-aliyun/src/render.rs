@@ -106,7 +106,7 @@ pub fn instance(i: &Instance, key_name: &str) -> Value {
         "InstanceChargeType": "PostPaid",
         "InternetChargeType": "PayByTraffic",
         "InternetMaxBandwidthIn": 0,
-        "InternetMaxBandwidthOut": 0,
+        "InternetMaxBandwidthOut": i.internet_max_bandwidth_out,
         "InstanceNetworkType": "vpc",
         "VpcAttributes": {"VpcId": "vpc-nubis000", "VSwitchId": "vsw-nubis000", "PrivateIpAddress": {"IpAddress": [i.private_ip]}, "NatIpAddress": ""},
         "PublicIpAddress": {"IpAddress": []},

@@ -648,6 +648,11 @@ impl Nova<'_> {
 
     async fn view(&self, inst: &Instance, keys: &HashMap<String, String>, show: bool) -> Value {
         let extra = self.extra(inst).await;
+        let user_data = if render::shows_user_data(self.p.is_admin, self.v) {
+            self.user_data(inst).await
+        } else {
+            None
+        };
         render::server(
             inst,
             &ServerCtx {
@@ -657,6 +662,7 @@ impl Nova<'_> {
                 extra,
                 key_name: inst.key_ids.first().and_then(|k| keys.get(k).cloned()),
                 show,
+                user_data,
             },
         )
     }
@@ -955,9 +961,10 @@ impl Nova<'_> {
             attrs: nubis_core::UserAttrs {
                 access_ipv4,
                 access_ipv6,
-                user_data,
             },
             rule: PasswordRule::Free,
+            user_data,
+            internet_max_bandwidth_out: 0,
         };
         let created = self
             .api
@@ -1082,7 +1089,22 @@ impl Nova<'_> {
     async fn changed_view(&self, inst: &Instance, rebuild: bool) -> Value {
         let keys = self.key_names();
         let full = self.view(inst, &keys, true).await;
-        render::changed_server(full, inst, self.v, rebuild)
+        let user_data = if rebuild && self.v.at_least(57) {
+            self.user_data(inst).await
+        } else {
+            None
+        };
+        render::changed_server(full, user_data.as_deref(), self.v, rebuild)
+    }
+
+    /// The stored user data (None: none given, or the server is gone meanwhile).
+    async fn user_data(&self, inst: &Instance) -> Option<String> {
+        self.api
+            .engine
+            .user_data(&self.p, inst.uuid)
+            .await
+            .ok()
+            .flatten()
     }
 
     // -- actions ------------------------------------------------------------------------
@@ -1164,7 +1186,7 @@ impl Nova<'_> {
                     Command::ResetPassword {
                         user: None,
                         password: pw.to_string(),
-                        when_running: WhenRunning::NextBoot,
+                        when_running: WhenRunning::Live,
                         rule: PasswordRule::Free,
                     },
                 )
@@ -1344,11 +1366,14 @@ impl Nova<'_> {
                         if let Some(v6) = v6 {
                             a.access_ipv6 = Some(v6);
                         }
-                        if let Some(u) = user_data {
-                            a.user_data = u;
-                        }
                     })
                     .await;
+                if let Some(u) = user_data {
+                    match self.api.engine.set_user_data(&self.p, inst.uuid, u).await {
+                        Ok(()) | Err(DomainError::NotFound { .. }) => {}
+                        Err(e) => return Err(map(e, Some(inst.uuid))),
+                    }
+                }
                 let now = self.api.engine.instance(inst.uuid).unwrap_or(inst.clone());
                 let mut server = self.changed_view(&now, true).await;
                 server["adminPass"] = json!(pw);

@@ -146,6 +146,13 @@ pub struct ServerCtx<'a> {
     pub key_name: Option<String>,
     /// `GET /servers/{id}` (some fields appear there and not in lists).
     pub show: bool,
+    /// The stored user data, read only when the view shows it ([`shows_user_data`]).
+    pub user_data: Option<String>,
+}
+
+/// Does the full view show `OS-EXT-SRV-ATTR:user_data` (admin, 2.3+)?
+pub fn shows_user_data(admin: bool, v: Version) -> bool {
+    admin && v.at_least(3)
 }
 
 pub fn server_brief(inst: &Instance, base: &str) -> Value {
@@ -277,7 +284,7 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
             put("OS-EXT-SRV-ATTR:kernel_id", json!(""));
             put("OS-EXT-SRV-ATTR:ramdisk_id", json!(""));
             put("OS-EXT-SRV-ATTR:root_device_name", json!("/dev/vda"));
-            put("OS-EXT-SRV-ATTR:user_data", json!(inst.attrs.user_data));
+            put("OS-EXT-SRV-ATTR:user_data", json!(c.user_data));
         }
         if v.at_least(16) {
             put("host_status", json!(if scheduled { "UP" } else { "" }));
@@ -359,14 +366,14 @@ const BASIC: &[&str] = &[
 /// with `show`): before 2.75 the basic view, with rebuild's `key_name` (2.54) and `user_data`
 /// (2.57); from 2.75 the full view, rebuild showing `user_data` instead of the admin
 /// attribute `OS-EXT-SRV-ATTR:user_data`.
-pub fn changed_server(full: Value, inst: &Instance, v: Version, rebuild: bool) -> Value {
+pub fn changed_server(full: Value, user_data: Option<&str>, v: Version, rebuild: bool) -> Value {
     let Value::Object(mut m) = full else {
         return full;
     };
     if v.at_least(75) {
         if rebuild {
             m.remove("OS-EXT-SRV-ATTR:user_data");
-            m.insert("user_data".into(), json!(inst.attrs.user_data));
+            m.insert("user_data".into(), json!(user_data));
         }
         return Value::Object(m);
     }
@@ -388,7 +395,7 @@ pub fn changed_server(full: Value, inst: &Instance, v: Version, rebuild: bool) -
         m.insert("key_name".into(), key_name);
     }
     if rebuild && v.at_least(57) {
-        m.insert("user_data".into(), json!(inst.attrs.user_data));
+        m.insert("user_data".into(), json!(user_data));
     }
     Value::Object(m)
 }

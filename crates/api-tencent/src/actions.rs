@@ -902,6 +902,8 @@ async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -
         start: true,
         attrs: Default::default(),
         rule: nubis_core::password::PasswordRule::Complexity,
+        user_data: None,
+        internet_max_bandwidth_out: 0,
     };
     let dry = r.dry_run.is_some_and(|d| d.0);
     let created = engine

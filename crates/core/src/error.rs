@@ -148,6 +148,49 @@ impl std::fmt::Display for ResourceKind {
 }
 
 impl DomainError {
+    /// The same error naming resources the way a dialect does: `name(kind, id)` gives the
+    /// dialect's name for a resource core or the engine named by its Tencent, canonical or
+    /// key-pair ID (None: keep the ID). IDs a client typed (malformed ones) are kept.
+    pub fn map_ids(self, name: impl Fn(ResourceKind, &str) -> Option<String>) -> Self {
+        let inst = |id: String| name(ResourceKind::Instance, &id).unwrap_or(id);
+        let key = |id: String| name(ResourceKind::KeyPair, &id).unwrap_or(id);
+        match self {
+            Self::NotFound { kind, id } => Self::NotFound {
+                kind,
+                id: name(kind, &id).unwrap_or(id),
+            },
+            Self::KeyPairNotSupported(id) => Self::KeyPairNotSupported(key(id)),
+            Self::KeyPairInUse(id) => Self::KeyPairInUse(key(id)),
+            Self::StateConflict { id, state, action } => Self::StateConflict {
+                id: inst(id),
+                state,
+                action,
+            },
+            Self::Restricted { id, restriction } => Self::Restricted {
+                id: inst(id),
+                restriction,
+            },
+            Self::Unsupported { id, why } => Self::Unsupported { id: inst(id), why },
+            Self::Locked { id } => Self::Locked { id: inst(id) },
+            Self::DiskError { id } => Self::DiskError { id: inst(id) },
+            Self::KmsKey { id, key, state } => Self::KmsKey {
+                id: inst(id),
+                key,
+                state,
+            },
+            Self::OperationInProgress {
+                id,
+                running,
+                same_action,
+            } => Self::OperationInProgress {
+                id: inst(id),
+                running,
+                same_action,
+            },
+            other => other,
+        }
+    }
+
     pub fn invalid(name: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::InvalidValue {
             name: name.into(),

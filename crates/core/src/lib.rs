@@ -15,7 +15,7 @@ pub mod state;
 pub use error::{DomainError, ResourceKind, Unsupported};
 pub use model::*;
 pub use rules::{
-    ActionRequest, KmsState, MetadataRefusal, MigratePhase, Plan, PlanContext, Step, StopMode,
-    WhenRunning,
+    Accept, ActionRequest, KmsState, MetadataRefusal, MigratePhase, Plan, PlanContext, Step,
+    StopMode, WhenRunning,
 };
 pub use state::{Action, InstanceState, OpState, Restriction};

@@ -90,6 +90,9 @@ pub struct Instance {
     /// read as the creation time). Nova's `updated` and `changes-since`.
     #[serde(default)]
     pub updated_at_ms: i64,
+    /// Public bandwidth cap in Mbit/s given at create (Alibaba InternetMaxBandwidthOut).
+    #[serde(default)]
+    pub internet_max_bandwidth_out: u32,
 }
 
 impl Instance {
@@ -99,16 +102,15 @@ impl Instance {
     }
 }
 
-/// Attributes a user sets and reads back (Nova accessIPv4/accessIPv6, user_data). Addresses
-/// are kept in canonical form; user data as given (base64).
+/// Attributes a user sets and reads back (Nova accessIPv4/accessIPv6), kept in canonical
+/// form. User data is not here: it is stored beside the instance (`Store::user_data`) and read
+/// only when asked for, so the fleet in memory stays small.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserAttrs {
     #[serde(default)]
     pub access_ipv4: Option<String>,
     #[serde(default)]
     pub access_ipv6: Option<String>,
-    #[serde(default)]
-    pub user_data: Option<String>,
 }
 
 /// The tag (Tencent, Alibaba) and metadata item (Nova) that shows a guest's SSH forward.

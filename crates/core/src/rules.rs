@@ -117,8 +117,12 @@ pub enum WhenRunning {
     Refuse,
     /// Stop (soft, then hard), change, start again (Tencent ForceStop).
     StopAndStart,
-    /// Accept and write the change for the next boot (Alibaba: "takes effect after a restart").
+    /// Accept and record the change for the next boot at once: no restart, no lock, no long
+    /// operation (Alibaba: "takes effect after a restart"). See [`Accept::NextBoot`].
     NextBoot,
+    /// Change the running guest now, as an operation holding the instance's lock (Nova
+    /// changePassword, which the guest agent applies live).
+    Live,
 }
 
 /// State of a KMS key that encrypts an instance's disks.
@@ -139,6 +143,24 @@ pub enum KmsState {
 pub struct PlanContext {
     /// State of the key encrypting the instance's disks, if they are encrypted.
     pub kms: Option<KmsState>,
+    /// The operation holding the instance's lock creates it and leaves it stopped (Alibaba
+    /// CreateInstance): a start may join it.
+    pub create_leaves_stopped: bool,
+}
+
+/// How the engine takes an accepted plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accept {
+    /// An operation: the instance's lock is taken and the steps run through the driver.
+    Operation,
+    /// A guest change on a running instance for its next boot: recorded at once (the
+    /// operation is finished when the client hears of it), no lock, nothing restarts. The
+    /// driver stages the steps without a long wait.
+    NextBoot,
+    /// A start of an instance still being created by an operation that would leave it
+    /// stopped: the steps are appended to that operation, which boots it once provisioned.
+    JoinCreate,
 }
 
 /// A mutating request on one instance, already parsed and validated for shape by a dialect.
@@ -239,6 +261,8 @@ pub struct Plan {
     pub display: Option<InstanceState>,
     /// Instance attribute changes applied on acceptance.
     pub stop_charging: Option<bool>,
+    /// How the engine takes it.
+    pub accept: Accept,
     /// The operation holding the instance's lock, if any, ends as superseded by this one
     /// (a delete in any state). Its step in flight finishes first; no later step runs.
     pub supersedes: bool,
@@ -430,12 +454,22 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             display: None,
             stop_charging: None,
             supersedes,
+            accept: Accept::Operation,
         });
     }
     if let Some(why) = unsupported(inst, action) {
         return Err(DomainError::Unsupported { id, why });
     }
-    if !allowed(action, inst.state, req.force()) {
+    // A created instance is started from Pending: the start joins the create that would
+    // otherwise leave it stopped (Alibaba CreateInstance then StartInstance).
+    let joins_create = *req == ActionRequest::Start
+        && inst.state == InstanceState::Pending
+        && ctx.create_leaves_stopped
+        && inst
+            .lock
+            .as_ref()
+            .is_some_and(|l| l.action == Action::Create);
+    if !joins_create && !allowed(action, inst.state, req.force()) {
         return Err(DomainError::StateConflict {
             id,
             state: inst.state,
@@ -457,6 +491,16 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
                 state: kms,
             });
         }
+    }
+    if joins_create {
+        return Ok(Plan {
+            action,
+            steps: vec![Step::PowerOn],
+            display: None,
+            stop_charging: Some(false),
+            supersedes: false,
+            accept: Accept::JoinCreate,
+        });
     }
     if let Some(lock) = &inst.lock {
         return Err(DomainError::OperationInProgress {
@@ -573,12 +617,18 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
         ActionRequest::Start => Some(false),
         _ => None,
     };
+    let accept = if running && req.when_running() == WhenRunning::NextBoot {
+        Accept::NextBoot
+    } else {
+        Accept::Operation
+    };
     Ok(Plan {
         action,
         steps,
         display,
         stop_charging,
         supersedes: false,
+        accept,
     })
 }
 
@@ -676,6 +726,7 @@ mod tests {
             ssh_endpoint: None,
             attrs: Default::default(),
             updated_at_ms: 0,
+            internet_max_bandwidth_out: 0,
         }
     }
 
@@ -992,6 +1043,89 @@ mod tests {
         assert!(matches!(
             plan(&i, &ActionRequest::Terminate { force: true }, &ctx),
             Err(DomainError::Locked { .. })
+        ));
+    }
+
+    fn keys(when_running: WhenRunning) -> ActionRequest {
+        ActionRequest::AssociateKeys {
+            keys: vec!["ssh-ed25519 AAAA".into()],
+            when_running,
+        }
+    }
+
+    /// Regression (issue 11): a next-boot change on a running instance was an operation of
+    /// the guest-change duration holding the lock; it is recorded at once, with no lock.
+    #[test]
+    fn next_boot_on_running_is_accepted_without_an_operation() {
+        let ctx = PlanContext::default();
+        for req in [
+            keys(WhenRunning::NextBoot),
+            ActionRequest::ResetPassword {
+                user: "root".into(),
+                password_hash: "h".into(),
+                when_running: WhenRunning::NextBoot,
+            },
+        ] {
+            let p = plan(&inst(S::Running), &req, &ctx).unwrap();
+            assert_eq!(p.accept, Accept::NextBoot);
+            assert_eq!(p.steps.len(), 1);
+            // On a stopped instance it is an ordinary operation (the lock shows it running).
+            let p = plan(&inst(S::Stopped), &req, &ctx).unwrap();
+            assert_eq!(p.accept, Accept::Operation);
+        }
+        // A lock still refuses it, as any other change.
+        let mut i = inst(S::Running);
+        i.lock = Some(OpLock {
+            operation_id: uuid::Uuid::nil(),
+            action: Action::Reboot,
+        });
+        assert!(matches!(
+            plan(&i, &keys(WhenRunning::NextBoot), &ctx).unwrap_err(),
+            DomainError::OperationInProgress { .. }
+        ));
+        // Live changes (Nova) and ForceStop (Tencent) stay operations.
+        for w in [WhenRunning::Live, WhenRunning::StopAndStart] {
+            let p = plan(&inst(S::Running), &keys(w), &ctx).unwrap();
+            assert_eq!(p.accept, Accept::Operation);
+        }
+    }
+
+    /// Regression (issue 11): StartInstance right after CreateInstance (libcloud's
+    /// create_node) was refused in Pending; it joins the create.
+    #[test]
+    fn start_joins_a_create_that_leaves_the_instance_stopped() {
+        let mut i = inst(S::Pending);
+        i.lock = Some(OpLock {
+            operation_id: uuid::Uuid::nil(),
+            action: Action::Create,
+        });
+        let joining = PlanContext {
+            create_leaves_stopped: true,
+            ..PlanContext::default()
+        };
+        let p = plan(&i, &ActionRequest::Start, &joining).unwrap();
+        assert_eq!(p.accept, Accept::JoinCreate);
+        assert_eq!(p.steps, vec![Step::PowerOn]);
+        // A create that boots anyway (RunInstances): Pending refuses the start.
+        assert!(matches!(
+            plan(&i, &ActionRequest::Start, &PlanContext::default()).unwrap_err(),
+            DomainError::StateConflict {
+                state: S::Pending,
+                ..
+            }
+        ));
+        // Only a start joins; a stop in Pending is still a state conflict.
+        assert!(matches!(
+            plan(
+                &i,
+                &ActionRequest::Stop {
+                    mode: StopMode::Soft,
+                    stop_charging: false
+                },
+                &joining
+            )
+            .unwrap_err(),
+            DomainError::StateConflict { .. }
         ));
     }
 }

@@ -83,6 +83,13 @@ pub struct Facts {
 pub trait Driver: Send + Sync + 'static {
     /// Run one step. Must be idempotent: a resumed operation may repeat the interrupted step.
     async fn execute(&self, vm: &VmSpec, step: &Step) -> Result<(), DriverError>;
+    /// Stage a guest change (password, keys) of a running guest for its next boot, without a
+    /// long wait: the engine records such a change at once, holding no lock (core
+    /// `Accept::NextBoot`). The default runs the step (a driver whose live change is quick,
+    /// e.g. qemu's guest agent).
+    async fn stage(&self, vm: &VmSpec, step: &Step) -> Result<(), DriverError> {
+        self.execute(vm, step).await
+    }
     fn facts(&self, vm: Uuid) -> Option<Facts>;
     /// The driver's durable state for this VM; the engine commits it with each step.
     fn snapshot(&self, vm: Uuid) -> Option<serde_json::Value>;

@@ -159,10 +159,41 @@ impl SimDriver {
         })?;
         Ok(kind)
     }
+
+    /// Write a password or key change to the guest's system disk.
+    fn guest_change(&self, id: Uuid, step: &Step) -> Result<(), DriverError> {
+        self.with_vm(id, |vm| match step {
+            Step::SetPassword {
+                user,
+                password_hash,
+            } => {
+                vm.system.users.insert(user.clone(), password_hash.clone());
+            }
+            Step::AddKeys { keys } => {
+                for k in keys {
+                    if !vm.system.authorized_keys.contains(k) {
+                        vm.system.authorized_keys.push(k.clone());
+                    }
+                }
+            }
+            Step::RemoveKeys { keys } => vm.system.authorized_keys.retain(|k| !keys.contains(k)),
+            _ => {}
+        })
+    }
 }
 
 #[async_trait]
 impl Driver for SimDriver {
+    /// A next-boot change is written to the guest's disk at once (no guest-change wait).
+    async fn stage(&self, spec: &VmSpec, step: &Step) -> Result<(), DriverError> {
+        match step {
+            Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => {
+                self.guest_change(spec.uuid, step)
+            }
+            other => self.execute(spec, other).await,
+        }
+    }
+
     async fn execute(&self, spec: &VmSpec, step: &Step) -> Result<(), DriverError> {
         let id = spec.uuid;
         match step {
@@ -273,30 +304,9 @@ impl Driver for SimDriver {
                     Self::record(vm, "reboot", kind);
                 })
             }
-            Step::SetPassword {
-                user,
-                password_hash,
-            } => {
+            Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => {
                 self.wait(self.timings.guest_change).await;
-                self.with_vm(id, |vm| {
-                    vm.system.users.insert(user.clone(), password_hash.clone());
-                })
-            }
-            Step::AddKeys { keys } => {
-                self.wait(self.timings.guest_change).await;
-                self.with_vm(id, |vm| {
-                    for k in keys {
-                        if !vm.system.authorized_keys.contains(k) {
-                            vm.system.authorized_keys.push(k.clone());
-                        }
-                    }
-                })
-            }
-            Step::RemoveKeys { keys } => {
-                self.wait(self.timings.guest_change).await;
-                self.with_vm(id, |vm| {
-                    vm.system.authorized_keys.retain(|k| !keys.contains(k))
-                })
+                self.guest_change(id, step)
             }
             Step::BootRescue {
                 user,

@@ -476,6 +476,7 @@ mod token_tests {
             ssh_endpoint: None,
             attrs: Default::default(),
             updated_at_ms: 0,
+            internet_max_bandwidth_out: 0,
         }
     }
 

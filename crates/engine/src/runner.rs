@@ -124,8 +124,11 @@ impl Engine {
                     .map(|s| (vm_spec(inst), s.clone(), op.action))
             };
             let Some((spec, step, action)) = next else {
-                self.finish(op_id, None).await;
-                return;
+                if self.finish(op_id, None).await {
+                    return;
+                }
+                // A step was appended meanwhile (a start joined the create): run it.
+                continue;
             };
             tracing::debug!(?step, action = action.as_str(), "step");
             if let Err(e) = self.inner.driver.execute(&spec, &step).await {
@@ -166,12 +169,22 @@ impl Engine {
         }
     }
 
-    async fn finish(&self, op_id: Uuid, error: Option<String>) {
+    /// End an operation; false (and nothing done) when it succeeded so far but steps were
+    /// appended since its worker last looked.
+    async fn finish(&self, op_id: Uuid, error: Option<String>) -> bool {
         let success = error.is_none();
         let writes = {
             let mut fleet = self.inner.fleet.lock();
+            if success
+                && fleet
+                    .running
+                    .get(&op_id)
+                    .is_some_and(|op| (op.steps_done as usize) < op.steps.len())
+            {
+                return false;
+            }
             let Some(mut op) = fleet.running.remove(&op_id) else {
-                return;
+                return true;
             };
             op.state = if success {
                 OpState::Success
@@ -200,6 +213,7 @@ impl Engine {
                 w.push(Write::Instance(Box::new(inst.clone())));
                 if inst.state == InstanceState::Terminated {
                     w.push(Write::DeleteGuest(inst.uuid));
+                    w.push(Write::DeleteUserData(inst.uuid));
                     fleet.remove_instance(op.instance);
                     self.inner.gates.lock().remove(&op.instance);
                 } else {
@@ -210,6 +224,7 @@ impl Engine {
             w
         };
         self.record(writes).await;
+        true
     }
 }
 

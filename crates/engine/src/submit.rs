@@ -2,9 +2,9 @@
 
 use crate::{Engine, Fleet, default_user, now_ms};
 use nubis_core::{
-    Action, ActionRequest, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock, OpState,
-    Operation, OsFamily, PlanContext, Principal, ResourceKind, Restriction, Step, StopMode,
-    WhenRunning, catalog, ids, password, password::PasswordRule, rules,
+    Accept, Action, ActionRequest, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock,
+    OpState, Operation, OsFamily, PlanContext, Principal, ResourceKind, Restriction, Step,
+    StopMode, WhenRunning, catalog, ids, password, password::PasswordRule, rules,
 };
 use nubis_store::Write;
 use uuid::Uuid;
@@ -92,6 +92,10 @@ pub struct CreateSpec {
     pub start: bool,
     /// Access addresses and user data to show (Nova).
     pub attrs: nubis_core::UserAttrs,
+    /// User data (base64, as given), stored beside the instance (`Store::user_data`).
+    pub user_data: Option<String>,
+    /// Public bandwidth cap in Mbit/s (Alibaba InternetMaxBandwidthOut).
+    pub internet_max_bandwidth_out: u32,
 }
 
 fn rescue_user_default() -> &'static str {
@@ -317,7 +321,7 @@ impl Engine {
             } => key_ids.clone(),
             _ => Vec::new(),
         };
-        let (writes, ops, undo, superseded) = {
+        let (mut writes, ops, undo, superseded, staged, joined) = {
             let mut fleet = self.inner.fleet.lock();
             let mut plans = Vec::with_capacity(targets.len());
             for (id, req) in targets.iter().zip(&reqs) {
@@ -328,8 +332,15 @@ impl Engine {
                         kind: ResourceKind::Instance,
                         id: id.to_string(),
                     })?;
+                let create_leaves_stopped = inst
+                    .lock
+                    .as_ref()
+                    .filter(|l| l.action == Action::Create)
+                    .and_then(|l| fleet.running.get(&l.operation_id))
+                    .is_some_and(|op| !op.steps.contains(&Step::PowerOn));
                 let ctx = PlanContext {
                     kms: inst.kms_key_id.as_ref().map(|k| fleet.kms_state(k)),
+                    create_leaves_stopped,
                 };
                 plans.push(rules::plan(inst, req, &ctx)?);
             }
@@ -340,17 +351,19 @@ impl Engine {
             let mut ops = Vec::with_capacity(targets.len());
             let mut undo = Vec::with_capacity(targets.len());
             let mut superseded = Vec::new();
+            let mut staged = Vec::new();
+            let mut joined = Vec::new();
             let now = now_ms();
             for (id, plan) in targets.iter().zip(plans) {
                 // Already being carried out (a delete of an instance being deleted).
                 if plan.is_empty() {
                     continue;
                 }
-                let inst = fleet.instances.get(id).expect("checked above");
                 // The operation in flight ends here as superseded: its runner finishes the
                 // step it is in (steps on one instance never overlap) and runs no more.
+                let held = fleet.instances.get(id).and_then(|i| i.lock.clone());
                 if plan.supersedes
-                    && let Some(lock) = inst.lock.clone()
+                    && let Some(lock) = held
                     && let Some(mut old) = fleet.running.remove(&lock.operation_id)
                 {
                     superseded.push(old.clone());
@@ -359,37 +372,67 @@ impl Engine {
                     old.finished_at_ms = Some(now);
                     writes.push(Write::Operation(old));
                 }
+                let inst = fleet.instances.get_mut(id).expect("checked above");
+                if plan.accept == Accept::JoinCreate {
+                    // The create's operation boots the instance once provisioned.
+                    let Some(op_id) = inst.lock.as_ref().map(|l| l.operation_id) else {
+                        continue;
+                    };
+                    undo.push(inst.clone());
+                    inst.updated_at_ms = now;
+                    if let Some(sc) = plan.stop_charging {
+                        inst.stop_charging = sc;
+                    }
+                    writes.push(Write::Instance(Box::new(inst.clone())));
+                    if let Some(op) = fleet.running.get_mut(&op_id) {
+                        joined.push((op_id, op.steps.len()));
+                        op.steps.extend(plan.steps);
+                        writes.push(Write::Operation(op.clone()));
+                    }
+                    continue;
+                }
+                let next_boot = plan.accept == Accept::NextBoot;
                 let op = Operation {
                     id: Uuid::now_v7(),
                     request_id: request_id.to_string(),
                     account: p.account.clone(),
                     instance: *id,
                     action: plan.action,
+                    steps_done: if next_boot {
+                        u32::try_from(plan.steps.len()).unwrap_or(u32::MAX)
+                    } else {
+                        0
+                    },
                     steps: plan.steps,
-                    steps_done: 0,
                     display: plan.display,
-                    from_state: InstanceState::Running,
-                    state: OpState::Operating,
+                    from_state: inst.state,
+                    state: if next_boot {
+                        OpState::Success
+                    } else {
+                        OpState::Operating
+                    },
                     attempts: 1,
                     error: None,
                     created_at_ms: now,
-                    finished_at_ms: None,
+                    finished_at_ms: next_boot.then_some(now),
                 };
-                let inst = fleet.instances.get_mut(id).expect("checked above");
                 undo.push(inst.clone());
-                let mut op = op;
-                op.from_state = inst.state;
                 inst.updated_at_ms = now;
-                inst.state = op
-                    .display
-                    .unwrap_or_else(|| op.steps[0].showing(inst.state));
-                inst.lock = Some(OpLock {
-                    operation_id: op.id,
-                    action: op.action,
-                });
+                if next_boot {
+                    // Recorded at once: no lock, the state stays, the steps are staged below.
+                    staged.push((crate::vm_spec(inst), op.steps.clone()));
+                } else {
+                    inst.state = op
+                        .display
+                        .unwrap_or_else(|| op.steps[0].showing(inst.state));
+                    inst.lock = Some(OpLock {
+                        operation_id: op.id,
+                        action: op.action,
+                    });
+                }
                 inst.latest_op = Some(LatestOp {
                     action: op.action,
-                    state: OpState::Operating,
+                    state: op.state,
                     request_id: request_id.to_string(),
                     error: None,
                 });
@@ -426,15 +469,53 @@ impl Engine {
                 }
                 writes.push(Write::Instance(Box::new(inst.clone())));
                 writes.push(Write::Operation(op.clone()));
-                fleet.running.insert(op.id, op.clone());
-                ops.push(op.id);
+                if !next_boot {
+                    fleet.running.insert(op.id, op.clone());
+                    ops.push(op.id);
+                }
             }
-            (writes, ops, undo, superseded)
+            (writes, ops, undo, superseded, staged, joined)
         };
         if writes.is_empty() {
             return Ok(());
         }
-        if let Err(e) = self.commit_or_undo(writes, &ops, undo, &[]).await {
+        // Next-boot changes reach the guest's disk before they are recorded, so a recorded
+        // change is never missing from the guest; if staging or the commit fails, the guest
+        // is put back as it was.
+        let mut before = Vec::with_capacity(staged.len());
+        let mut failed = None;
+        for (spec, steps) in &staged {
+            before.push((spec.uuid, self.inner.driver.snapshot(spec.uuid)));
+            for step in steps {
+                if let Err(e) = self.inner.driver.stage(spec, step).await {
+                    failed = Some(DomainError::Internal(e.to_string()));
+                    break;
+                }
+            }
+            if failed.is_some() {
+                break;
+            }
+            writes.extend(self.guest_write(spec.uuid));
+        }
+        let result = match failed {
+            Some(e) => Err(e),
+            None => self.commit(writes).await,
+        };
+        if result.is_err() {
+            let mut fleet = self.inner.fleet.lock();
+            for op in &ops {
+                fleet.running.remove(op);
+            }
+            for (op_id, len) in &joined {
+                if let Some(op) = fleet.running.get_mut(op_id) {
+                    op.steps.truncate(*len);
+                }
+            }
+            for inst in undo {
+                fleet.instances.insert(inst.uuid, inst);
+            }
+        }
+        if result.is_err() {
             // The superseded operations go on: back in the table, with a runner (a second
             // runner beside a surviving one is harmless: each step runs under the gate and
             // reads the recorded progress).
@@ -452,7 +533,16 @@ impl Engine {
             for id in back {
                 self.spawn_runner(id);
             }
-            return Err(e);
+        }
+        if result.is_err() {
+            for (vm, snapshot) in before {
+                if let Some(data) = snapshot
+                    && let Err(e) = self.inner.driver.restore(vm, data)
+                {
+                    tracing::error!(error = %e, %vm, "cannot put a staged guest change back");
+                }
+            }
+            return result;
         }
         for id in ops {
             self.spawn_runner(id);
@@ -608,6 +698,7 @@ impl Engine {
                     ssh_endpoint: None,
                     attrs: spec.attrs.clone(),
                     updated_at_ms: now,
+                    internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
                 };
                 let op = Operation {
                     id: Uuid::now_v7(),
@@ -644,6 +735,12 @@ impl Engine {
                     error: None,
                 });
                 writes.push(Write::Instance(Box::new(inst.clone())));
+                if let Some(data) = &spec.user_data {
+                    writes.push(Write::UserData {
+                        instance: uuid,
+                        data: data.clone(),
+                    });
+                }
                 writes.push(Write::Operation(op.clone()));
                 fleet.running.insert(op.id, op.clone());
                 ops.push(op.id);
@@ -671,6 +768,43 @@ async fn hash(password: &str) -> String {
 }
 
 impl Engine {
+    /// The user data a visible instance was created with (None: it was given none).
+    pub async fn user_data(&self, p: &Principal, id: Uuid) -> Result<Option<String>, DomainError> {
+        let visible = self
+            .inner
+            .fleet
+            .lock()
+            .instances
+            .get(&id)
+            .is_some_and(|i| i.state.is_listed() && (p.is_admin || i.account == p.account));
+        if !visible {
+            return Err(DomainError::NotFound {
+                kind: ResourceKind::Instance,
+                id: id.to_string(),
+            });
+        }
+        self.inner
+            .store
+            .user_data(id)
+            .await
+            .map_err(crate::store_err)
+    }
+
+    /// Replace (or with None remove) a visible instance's user data (Nova rebuild `user_data`).
+    pub async fn set_user_data(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        data: Option<String>,
+    ) -> Result<(), DomainError> {
+        self.user_data(p, id).await?;
+        let write = match data {
+            Some(data) => Write::UserData { instance: id, data },
+            None => Write::DeleteUserData(id),
+        };
+        self.commit(vec![write]).await
+    }
+
     /// Lock (with a reason) or unlock an instance: an attribute, no operation.
     pub async fn set_locked(
         &self,

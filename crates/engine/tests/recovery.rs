@@ -41,6 +41,8 @@ fn spec() -> CreateSpec {
         start: true,
         attrs: Default::default(),
         rule: nubis_core::password::PasswordRule::Complexity,
+        user_data: None,
+        internet_max_bandwidth_out: 0,
     }
 }
 

@@ -36,6 +36,12 @@ pub enum Write {
         data: serde_json::Value,
     },
     DeleteGuest(Uuid),
+    /// The user data an instance was created with (base64, as given).
+    UserData {
+        instance: Uuid,
+        data: String,
+    },
+    DeleteUserData(Uuid),
     Meta {
         key: String,
         value: String,
@@ -70,4 +76,6 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Operation>, StoreError>;
     async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError>;
+    /// The user data an instance was created with, read on demand (it is not kept in memory).
+    async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError>;
 }

@@ -11,7 +11,10 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_init.sql")),
+    (2, include_str!("../migrations/0002_user_data.sql")),
+];
 /// Upper bound on writes merged into one transaction.
 const MAX_GROUP: usize = 512;
 
@@ -116,6 +119,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
         }
         Write::DeleteGuest(id) => {
             tx.prepare_cached("DELETE FROM guests WHERE instance = ?1")?
+                .execute([id.to_string()])?;
+        }
+        Write::UserData { instance, data } => {
+            tx.prepare_cached("INSERT INTO user_data (instance, data) VALUES (?1, ?2) ON CONFLICT(instance) DO UPDATE SET data = excluded.data")?
+                .execute(params![instance.to_string(), data])?;
+        }
+        Write::DeleteUserData(id) => {
+            tx.prepare_cached("DELETE FROM user_data WHERE instance = ?1")?
                 .execute([id.to_string()])?;
         }
         Write::Meta { key, value } => {
@@ -311,6 +322,20 @@ impl Store for SqliteStore {
                 "SELECT data FROM operations WHERE request_id = ?1 ORDER BY rowid",
                 &rid,
             )
+        })
+        .await
+    }
+
+    async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {
+        let id = instance.to_string();
+        self.read(move |conn| {
+            conn.query_row(
+                "SELECT data FROM user_data WHERE instance = ?1",
+                [&id],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()
+            .map_err(unavailable)
         })
         .await
     }

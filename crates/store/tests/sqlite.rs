@@ -70,3 +70,29 @@ async fn concurrent_commits_are_grouped_and_all_land() {
     }
     assert_eq!(s.load().await.unwrap().key_pairs.len(), 200);
 }
+
+/// Migration 2 (issue 11): user data lives in its own table, read on demand, and goes with
+/// its instance.
+#[tokio::test]
+async fn user_data_round_trips_and_is_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.db");
+    let id = uuid::Uuid::new_v4();
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.user_data(id).await.unwrap(), None);
+        s.commit(vec![Write::UserData {
+            instance: id,
+            data: "IyEvYmluL3NoCg==".into(),
+        }])
+        .await
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(
+        s.user_data(id).await.unwrap().as_deref(),
+        Some("IyEvYmluL3NoCg==")
+    );
+    s.commit(vec![Write::DeleteUserData(id)]).await.unwrap();
+    assert_eq!(s.user_data(id).await.unwrap(), None);
+}
