@@ -2,7 +2,9 @@
 // @alicloud/openapi-core) the way its users configure it, from a JSON job on stdin:
 //
 //   {"endpoint": "127.0.0.1:8080", "protocol": "http",
-//    "signature": "acs3" | "v1",      // acs3: Config default (ACS3-HMAC-SHA256, doRequest);
+//    "signature": "acs3" | "acs3-sm3" | "v1",
+//                                    // acs3: Config default (ACS3-HMAC-SHA256, doRequest);
+//                                    // acs3-sm3: signatureAlgorithm "ACS3-HMAC-SM3" (doRequest);
 //                                    // v1: signatureAlgorithm "v2" (RPC HMAC-SHA1, doRPCRequest)
 //    "accessKeyId": "...", "accessKeySecret": "...", "regionId": "cn-hangzhou",
 //    "retryThrottling": true,        // default: the SDK's RetryOptions retry Throttling
@@ -13,6 +15,8 @@
 //      {"action": "DescribeRegions", "config": {"accessKeySecret": "wrong"}},  // another client
 //      {"action": "wait", "params": {"InstanceId": {"$ref": "run.InstanceIdSets.InstanceIdSet.0"},
 //                                    "Status": "Running" | null, "Settled": true, "Timeout": 60}},
+//      {"action": "repeat", "params": {"Action": "RebootInstance", "Params": {...}, "Max": 200,
+//                                      "UntilCode": "Throttling"}, "config": {"retryThrottling": false}},
 //      ...]}
 //
 // Each call builds the SDK's own request model (new Ecs.<Action>Request({...}), camelCase
@@ -20,7 +24,8 @@
 // calls client.<action>WithOptions(request, new RuntimeOptions({...})). Prints one JSON
 // document: {"results": [{"action", "body"} | {"action", "error": {code, statusCode, message,
 // requestId, data}}]} where body is the typed response model read back with toMap() (so a
-// field the typed model cannot read is missing here, as it is for the SDK's users).
+// field the typed model cannot read is missing here, as it is for the SDK's users), and
+// `unread` / `mistyped` audit the raw JSON body against the model (see audit()).
 //
 // A parameter value {"$ref": "<call name>.<path>"} is taken from an earlier call's body.
 // `wait` polls DescribeInstances through the same SDK client until the instance shows
@@ -58,7 +63,7 @@ function clientOf(job, over) {
     readTimeout: 60000,
     connectTimeout: 10000,
   });
-  if (job.retryThrottling !== false) {
+  if (pick("retryThrottling") !== false) {
     // The SDK's own retry policy, as users configure it: Throttling answers are retried after
     // the server's x-acs-retry-after (openapi-core getThrottlingTimeLeft). The default server
     // keeps rate limits on, and a batch may send more than 20 calls of one action a second.
@@ -69,6 +74,8 @@ function clientOf(job, over) {
   }
   if (job.signature === "v1") {
     config.signatureAlgorithm = "v2"; // openapi-core callApi: "v2" selects doRPCRequest (HMAC-SHA1 1.0)
+  } else if (job.signature === "acs3-sm3") {
+    config.signatureAlgorithm = "ACS3-HMAC-SM3"; // doRequest with the SM3 hash and HMAC
   } else if (job.signature !== "acs3") {
     throw new Error(`unknown signature path ${job.signature}`);
   }
@@ -142,8 +149,40 @@ function errorOf(e) {
     statusCode: e.statusCode,
     message: e.message,
     requestId: e.requestId,
+    retryAfter: e.retryAfter,
     data: e.data,
   };
+}
+
+// What the typed response model makes of the raw JSON body: `unread` lists the paths of
+// fields the model has no name for (a user of the SDK never sees them), `mistyped` those
+// whose JSON type is not the model's (the Node SDK coerces them; stricter SDKs fail).
+function audit(Cls, raw, path, out) {
+  const names = Cls.names();
+  const types = Cls.types();
+  const byWire = {};
+  for (const [field, wireName] of Object.entries(names)) byWire[wireName] = field;
+  for (const [key, value] of Object.entries(raw)) {
+    const field = byWire[key];
+    if (field === undefined) {
+      out.unread.push(`${path}${key}`);
+      continue;
+    }
+    auditValue(types[field], value, `${path}${key}`, out);
+  }
+}
+
+function auditValue(type, value, path, out) {
+  if (value === null) return;
+  if (typeof type === "function") {
+    if (typeof value === "object" && !Array.isArray(value)) audit(type, value, `${path}.`, out);
+    else out.mistyped.push(`${path}: ${Array.isArray(value) ? "array" : typeof value} for ${type.name}`);
+  } else if (type && typeof type === "object" && type.type === "array") {
+    if (Array.isArray(value)) value.forEach((v, i) => auditValue(type.itemType, v, `${path}[${i}]`, out));
+    else out.mistyped.push(`${path}: ${typeof value} for an array`);
+  } else if (typeof type === "string" && ["string", "number", "boolean"].includes(type)) {
+    if (typeof value !== type) out.mistyped.push(`${path}: ${typeof value} ${JSON.stringify(value)} for ${type}`);
+  }
 }
 
 async function call(client, action, params, runtime) {
@@ -157,8 +196,23 @@ async function call(client, action, params, runtime) {
   if (runtime && runtime.extendsParameters) {
     rt.extendsParameters = new $dara.ExtendsParameters(runtime.extendsParameters);
   }
-  const resp = await method.call(client, req, rt);
-  return { statusCode: resp.statusCode, body: resp.body.toMap() };
+  // Observe (not change) the raw answer the method reads, to audit the typed model against it.
+  let raw;
+  const callApi = client.callApi;
+  client.callApi = async function (...args) {
+    const got = await callApi.apply(this, args);
+    raw = got.body;
+    return got;
+  };
+  let resp;
+  try {
+    resp = await method.call(client, req, rt);
+  } finally {
+    client.callApi = callApi;
+  }
+  const out = { unread: [], mistyped: [] };
+  audit(Ecs[`${action}ResponseBody`], raw, "", out);
+  return { statusCode: resp.statusCode, body: resp.body.toMap(), ...out };
 }
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -203,10 +257,26 @@ async function main() {
     if (c.action === "wait") {
       const got = await wait(client, job, params);
       result = { action: "wait", body: got.body };
+    } else if (c.action === "repeat") {
+      // Send one call back to back until it fails with UntilCode (at most Max times).
+      const cl = c.config ? clientOf(job, c.config) : client;
+      let count = 0;
+      let last = null;
+      while (count < params.Max) {
+        count += 1;
+        try {
+          await call(cl, params.Action, params.Params || {}, c.runtime);
+          last = null;
+        } catch (e) {
+          last = errorOf(e);
+          if (last.code === params.UntilCode) break;
+        }
+      }
+      result = { action: "repeat", body: { Count: count }, error: last || undefined };
     } else {
       try {
         const got = await call(c.config ? clientOf(job, c.config) : client, c.action, params, c.runtime);
-        result = { action: c.action, statusCode: got.statusCode, body: got.body };
+        result = { action: c.action, statusCode: got.statusCode, body: got.body, unread: got.unread, mistyped: got.mistyped };
       } catch (e) {
         result = { action: c.action, error: errorOf(e) };
       }
