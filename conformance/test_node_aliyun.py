@@ -503,7 +503,7 @@ def test_throttling(server_factory, sig):
     iid = random_aliyun_instance_id()
     r = node(srv, sig, [
         {"action": "repeat", "config": {"retryThrottling": False},
-         "params": {"Action": "RebootInstance", "Params": {"InstanceId": iid}, "Max": 2000,
+         "params": {"Action": "RebootInstance", "Params": {"InstanceId": iid}, "Max": 2000, "Parallel": 10,
                     "UntilCode": "Throttling"}},
         call("RebootInstance", InstanceId=iid),
     ])

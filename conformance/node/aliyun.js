@@ -16,7 +16,7 @@
 //      {"action": "wait", "params": {"InstanceId": {"$ref": "run.InstanceIdSets.InstanceIdSet.0"},
 //                                    "Status": "Running" | null, "Settled": true, "Timeout": 60}},
 //      {"action": "repeat", "params": {"Action": "RebootInstance", "Params": {...}, "Max": 200,
-//                                      "UntilCode": "Throttling"}, "config": {"retryThrottling": false}},
+//                                      "Parallel": 10, "UntilCode": "Throttling"}, "config": {"retryThrottling": false}},
 //      ...]}
 //
 // Each call builds the SDK's own request model (new Ecs.<Action>Request({...}), camelCase
@@ -258,21 +258,25 @@ async function main() {
       const got = await wait(client, job, params);
       result = { action: "wait", body: got.body };
     } else if (c.action === "repeat") {
-      // Send one call back to back until it fails with UntilCode (at most Max times).
+      // Send one call in rounds of `Parallel` at once until one fails with UntilCode (at
+      // most Max calls in all). The answer is that failure (or none) and the count sent.
       const cl = c.config ? clientOf(job, c.config) : client;
+      const parallel = params.Parallel || 1;
       let count = 0;
-      let last = null;
-      while (count < params.Max) {
-        count += 1;
-        try {
-          await call(cl, params.Action, params.Params || {}, c.runtime);
-          last = null;
-        } catch (e) {
-          last = errorOf(e);
-          if (last.code === params.UntilCode) break;
+      let hit = null;
+      while (hit === null && count < params.Max) {
+        const round = Math.min(parallel, params.Max - count);
+        count += round;
+        const settled = await Promise.allSettled(
+          Array.from({ length: round }, () => call(cl, params.Action, params.Params || {}, c.runtime)));
+        for (const s of settled) {
+          if (s.status === "rejected") {
+            const e = errorOf(s.reason);
+            if (e.code === params.UntilCode && hit === null) hit = e;
+          }
         }
       }
-      result = { action: "repeat", body: { Count: count }, error: last || undefined };
+      result = { action: "repeat", body: { Count: count }, error: hit || undefined };
     } else {
       try {
         const got = await call(c.config ? clientOf(job, c.config) : client, c.action, params, c.runtime);
