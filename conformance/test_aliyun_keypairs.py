@@ -54,6 +54,8 @@ def test_create_import_describe_delete(ecs_any, tmp_path):
     imported_key = ssh_public_key(tmp_path)
     imported = ecs_any.call("ImportKeyPair", KeyPairName=f"{prefix}-imported", PublicKeyBody=imported_key)
     assert imported["KeyPairName"] == f"{prefix}-imported" and imported["KeyPairFingerPrint"], imported
+    # The response model has no KeyPairId (CreateKeyPair's has); the legacy client shows the raw JSON.
+    assert set(imported) == {"RequestId", "KeyPairName", "KeyPairFingerPrint"}, imported
 
     one = ecs_any.call("DescribeKeyPairs", KeyPairName=f"{prefix}-imported", IncludePublicKey=True)
     assert one["TotalCount"] == 1

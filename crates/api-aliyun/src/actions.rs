@@ -832,9 +832,9 @@ async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         })?;
     let fp = render::fingerprint(&created.key_pair.public_key);
     if import {
-        Ok(obj(
-            json!({"KeyPairName": name, "KeyPairFingerPrint": fp, "KeyPairId": created.key_pair.id}),
-        ))
+        // ImportKeyPair answers no KeyPairId (the API's and the SDKs' response models have
+        // none; CreateKeyPair's have one).
+        Ok(obj(json!({"KeyPairName": name, "KeyPairFingerPrint": fp})))
     } else {
         Ok(obj(
             json!({"KeyPairName": name, "KeyPairFingerPrint": fp, "KeyPairId": created.key_pair.id, "PrivateKeyBody": created.private_key}),

@@ -8,7 +8,8 @@
 //!   too: the legacy PHP SDK (`aliyun-php-sdk-core`, `ShaHmac256Signer`) sends it.
 //! * **ACS3-HMAC-SHA256** ([`sign_v3`], [`verify_v3`]) — the Tea/Darabonba SDKs'
 //!   default; credentials travel in the `Authorization` header plus `x-acs-*`
-//!   headers.
+//!   headers. **ACS3-HMAC-SM3** ([`sign_v3_with`]) is the same with SM3 for SHA-256,
+//!   the SDKs' `signatureAlgorithm` option.
 //!
 //! A server typically does: [`parse`] → look the secret up by
 //! [`AliyunAuth::access_key_id`] (unknown key → `InvalidAccessKeyId.NotFound`,
@@ -23,7 +24,7 @@ mod v3;
 
 pub use crate::nonce::NonceCache;
 pub use v1::{sign_v1, verify_v1};
-pub use v3::{sign_v3, verify_v3};
+pub use v3::{sign_v3, sign_v3_with, verify_v3};
 
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -37,8 +38,37 @@ pub const MAX_CLOCK_SKEW_SECS: u64 = 900;
 /// timestamp and a thread id (Java core, ~55); twice the longest leaves room for others.
 pub const MAX_NONCE_LEN: usize = 128;
 
-/// `Authorization` scheme of the v3 signature.
+/// `Authorization` scheme of the v3 signature (the SDKs' default).
 pub const ACS3_ALGORITHM: &str = "ACS3-HMAC-SHA256";
+
+/// The v3 signature algorithms nubis verifies: the SDKs' default and the one their
+/// `signatureAlgorithm` option offers besides (`ACS3-RSA-SHA256`, which needs a registered
+/// public key, is refused as `InvalidSignatureMethod`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acs3Algorithm {
+    /// `ACS3-HMAC-SHA256`: SHA-256 hashes, HMAC-SHA256.
+    HmacSha256,
+    /// `ACS3-HMAC-SM3`: SM3 (GB/T 32905) hashes, HMAC-SM3; the payload hash still travels
+    /// in `x-acs-content-sha256`.
+    HmacSm3,
+}
+
+impl Acs3Algorithm {
+    /// The `Authorization` scheme name, also the first line of the StringToSign.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HmacSha256 => ACS3_ALGORITHM,
+            Self::HmacSm3 => "ACS3-HMAC-SM3",
+        }
+    }
+
+    /// The algorithm named exactly `name`, if nubis verifies it.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [Self::HmacSha256, Self::HmacSm3]
+            .into_iter()
+            .find(|a| a.name() == name)
+    }
+}
 
 /// Parsed credentials of a request, before verification.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +89,10 @@ pub enum AliyunAuth {
         version: String,
     },
     /// From `Authorization: ACS3-HMAC-SHA256 Credential=…,SignedHeaders=…,Signature=…`
-    /// plus the `x-acs-signature-nonce` and `x-acs-date` headers.
+    /// (or `ACS3-HMAC-SM3 …`) plus the `x-acs-signature-nonce` and `x-acs-date` headers.
     V3 {
+        /// The scheme of the `Authorization` header.
+        algorithm: Acs3Algorithm,
         access_key_id: String,
         /// `SignedHeaders` entries in the order listed (as sent).
         signed_headers: Vec<String>,
@@ -184,7 +216,7 @@ impl AuthError {
 /// `params` are the decoded query + form-body parameters in request order;
 /// `headers` the request headers (names matched case-insensitively).
 ///
-/// * `Authorization: ACS3-HMAC-SHA256 …` → [`AliyunAuth::V3`]; an unparsable
+/// * `Authorization: ACS3-HMAC-SHA256 …` or `ACS3-HMAC-SM3 …` → [`AliyunAuth::V3`]; an unparsable
 ///   header is `IncompleteSignature`; missing `x-acs-signature-nonce` /
 ///   `x-acs-date` is `MissingParameter`.
 /// * Otherwise, if `AccessKeyId` or `Signature` is among `params` →
@@ -194,7 +226,7 @@ impl AuthError {
 ///   `SignatureMethod` must be HMAC-SHA1 or HMAC-SHA256
 ///   (`InvalidSignatureMethod`), `SignatureVersion` must be `1.0`
 ///   (`IncompleteSignature`).
-/// * Otherwise: another `ACS3-*` algorithm (SM3, RSA) → `InvalidSignatureMethod`;
+/// * Otherwise: another `ACS3-*` algorithm (RSA) → `InvalidSignatureMethod`;
 ///   any other `Authorization` scheme → `IncompleteSignature`; nothing at all →
 ///   [`AuthError::MissingAuth`].
 ///
@@ -205,7 +237,13 @@ pub fn parse(
     headers: &[(String, String)],
 ) -> Result<AliyunAuth, AuthError> {
     let authorization = header(headers, "authorization").map(str::trim);
-    if let Some(value) = authorization.filter(|v| v.starts_with(ACS3_ALGORITHM)) {
+    let scheme = |v: &str| {
+        v.split(char::is_whitespace)
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if let Some(value) = authorization.filter(|v| Acs3Algorithm::from_name(&scheme(v)).is_some()) {
         return v3::parse_authorization(value, headers).and_then(nonce_checked);
     }
     if params
@@ -435,10 +473,21 @@ mod tests {
                 &[],
                 &pairs(&[(
                     "authorization",
-                    "ACS3-HMAC-SM3 Credential=a,SignedHeaders=host,Signature=00"
+                    "ACS3-RSA-SHA256 Credential=a,SignedHeaders=host,Signature=00"
                 )])
             ),
             Err(AuthError::InvalidSignatureMethod)
+        );
+        // ACS3-HMAC-SM3 is a v3 request (here one without its nonce header).
+        assert_eq!(
+            parse(
+                &[],
+                &pairs(&[(
+                    "authorization",
+                    "ACS3-HMAC-SM3 Credential=a,SignedHeaders=host,Signature=00"
+                )])
+            ),
+            Err(AuthError::MissingParameter("x-acs-signature-nonce"))
         );
         assert!(matches!(
             parse(
@@ -508,6 +557,7 @@ mod tests {
             ("ak", "n1", "2024-01-01T12:00:00Z")
         );
         let v3 = AliyunAuth::V3 {
+            algorithm: Acs3Algorithm::HmacSha256,
             access_key_id: "ak3".into(),
             signed_headers: vec!["host".into()],
             signature: "00".into(),

@@ -439,6 +439,7 @@ mod tests {
     #[test]
     fn rejects_v3_credentials() {
         let auth = AliyunAuth::V3 {
+            algorithm: crate::aliyun::Acs3Algorithm::HmacSha256,
             access_key_id: "testid".into(),
             signed_headers: vec![],
             signature: String::new(),

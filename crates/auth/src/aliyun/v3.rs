@@ -1,11 +1,10 @@
-//! ACS3-HMAC-SHA256 signatures (spec §3b).
+//! ACS3-HMAC-SHA256 and ACS3-HMAC-SM3 signatures (spec §3b).
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+use sm3::Sm3;
 
-use super::{ACS3_ALGORITHM, AliyunAuth, AuthError, header, percent_encode};
-
-type HmacSha256 = Hmac<Sha256>;
+use super::{Acs3Algorithm, AliyunAuth, AuthError, header, percent_encode};
 
 const CONTENT_SHA256: &str = "x-acs-content-sha256";
 const NONCE: &str = "x-acs-signature-nonce";
@@ -15,9 +14,45 @@ fn sha256_hex(data: &[u8]) -> String {
     hex::encode(Sha256::digest(data))
 }
 
-fn keyed(secret: &str, msg: &str) -> HmacSha256 {
+impl Acs3Algorithm {
+    /// Hex hash of `data` (payload and canonical request).
+    fn hash_hex(self, data: &[u8]) -> String {
+        match self {
+            Self::HmacSha256 => sha256_hex(data),
+            Self::HmacSm3 => hex::encode(Sm3::digest(data)),
+        }
+    }
+
+    /// HMAC of `msg` keyed with `secret`.
+    fn mac(self, secret: &str, msg: &str) -> Vec<u8> {
+        match self {
+            Self::HmacSha256 => keyed::<Hmac<Sha256>>(secret, msg)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+            Self::HmacSm3 => keyed::<Hmac<Sm3>>(secret, msg)
+                .finalize()
+                .into_bytes()
+                .to_vec(),
+        }
+    }
+
+    /// Whether `provided` is the HMAC of `msg` keyed with `secret` (constant time).
+    fn verify(self, secret: &str, msg: &str, provided: &[u8]) -> bool {
+        match self {
+            Self::HmacSha256 => keyed::<Hmac<Sha256>>(secret, msg)
+                .verify_slice(provided)
+                .is_ok(),
+            Self::HmacSm3 => keyed::<Hmac<Sm3>>(secret, msg)
+                .verify_slice(provided)
+                .is_ok(),
+        }
+    }
+}
+
+fn keyed<M: Mac + hmac::digest::KeyInit>(secret: &str, msg: &str) -> M {
     let mut mac =
-        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
+        <M as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
     mac.update(msg.as_bytes());
     mac
 }
@@ -26,8 +61,8 @@ fn incomplete(why: &str) -> AuthError {
     AuthError::IncompleteSignature(why.to_owned())
 }
 
-/// Parses `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<a;b>,Signature=<hex>`
-/// (blanks after the commas tolerated) plus the nonce and date headers.
+/// Parses `ACS3-HMAC-SHA256 Credential=<id>,SignedHeaders=<a;b>,Signature=<hex>` (or
+/// `ACS3-HMAC-SM3 …`; blanks after the commas tolerated) plus the nonce and date headers.
 pub(super) fn parse_authorization(
     value: &str,
     headers: &[(String, String)],
@@ -35,9 +70,7 @@ pub(super) fn parse_authorization(
     let (algorithm, rest) = value.split_once(char::is_whitespace).ok_or_else(|| {
         incomplete("expected `ACS3-HMAC-SHA256 Credential=...,SignedHeaders=...,Signature=...`")
     })?;
-    if algorithm != ACS3_ALGORITHM {
-        return Err(AuthError::InvalidSignatureMethod);
-    }
+    let algorithm = Acs3Algorithm::from_name(algorithm).ok_or(AuthError::InvalidSignatureMethod)?;
 
     let crate::AuthorizationFields {
         credential,
@@ -74,6 +107,7 @@ pub(super) fn parse_authorization(
     let date = required(DATE)?;
 
     Ok(AliyunAuth::V3 {
+        algorithm,
         access_key_id: access_key_id.to_owned(),
         signed_headers,
         signature: signature.to_owned(),
@@ -136,6 +170,7 @@ fn canonical_headers<S: AsRef<str>>(
 
 /// Steps 4–5. `canonical_headers` already ends in `\n`.
 fn string_to_sign(
+    algorithm: Acs3Algorithm,
     method: &str,
     path: &str,
     query: &str,
@@ -147,8 +182,9 @@ fn string_to_sign(
     let canonical_request =
         format!("{method}\n{path}\n{query}\n{canonical_headers}\n{signed_headers}\n{payload_hash}");
     format!(
-        "{ACS3_ALGORITHM}\n{}",
-        sha256_hex(canonical_request.as_bytes())
+        "{}\n{}",
+        algorithm.name(),
+        algorithm.hash_hex(canonical_request.as_bytes())
     )
 }
 
@@ -169,10 +205,32 @@ pub fn sign_v3(
     signed_headers: &[&str],
     secret: &str,
 ) -> String {
+    sign_v3_with(
+        Acs3Algorithm::HmacSha256,
+        method,
+        path,
+        query,
+        headers,
+        signed_headers,
+        secret,
+    )
+}
+
+/// [`sign_v3`] with the given algorithm (the empty-body payload hash is that algorithm's).
+pub fn sign_v3_with(
+    algorithm: Acs3Algorithm,
+    method: &str,
+    path: &str,
+    query: &[(String, String)],
+    headers: &[(String, String)],
+    signed_headers: &[&str],
+    secret: &str,
+) -> String {
     let payload_hash = header(headers, CONTENT_SHA256)
         .map(|v| v.trim().to_owned())
-        .unwrap_or_else(|| sha256_hex(b""));
+        .unwrap_or_else(|| algorithm.hash_hex(b""));
     let sts = string_to_sign(
+        algorithm,
         method,
         path,
         &canonical_query(query, false),
@@ -180,17 +238,18 @@ pub fn sign_v3(
         &signed_headers.join(";"),
         &payload_hash,
     );
-    hex::encode(keyed(secret, &sts).finalize().into_bytes())
+    hex::encode(algorithm.mac(secret, &sts))
 }
 
-/// Verifies an ACS3-HMAC-SHA256 signature.
+/// Verifies an ACS3-HMAC-SHA256 or ACS3-HMAC-SM3 signature (the algorithm `auth` names).
 ///
 /// `method` and `path` as received (`path` as the client signed it, i.e.
 /// decoded; `/` for ECS), `query` the decoded query params, `headers` all
 /// request headers, `body` the raw body, `auth` what [`super::parse`] returned.
 ///
 /// 1. `x-acs-content-sha256` must be present (`MissingParameter`) and equal the
-///    hex SHA-256 of `body`, case-insensitively (`ContentSha256Mismatch`).
+///    hex SHA-256 (SM3 for ACS3-HMAC-SM3) of `body`, case-insensitively
+///    (`ContentSha256Mismatch`).
 /// 2. Every `x-acs-*` header of the request must be listed in `SignedHeaders`
 ///    (`IncompleteSignature`): otherwise e.g. the action or date could be
 ///    changed without invalidating the signature. The SDKs sign all of them.
@@ -213,6 +272,7 @@ pub fn verify_v3(
     secret: &str,
 ) -> Result<(), AuthError> {
     let AliyunAuth::V3 {
+        algorithm,
         signed_headers,
         signature,
         ..
@@ -226,7 +286,7 @@ pub fn verify_v3(
     let payload_hash = header(headers, CONTENT_SHA256)
         .map(str::trim)
         .ok_or(AuthError::MissingParameter(CONTENT_SHA256))?;
-    if !payload_hash.eq_ignore_ascii_case(&sha256_hex(body)) {
+    if !payload_hash.eq_ignore_ascii_case(&algorithm.hash_hex(body)) {
         return Err(AuthError::ContentSha256Mismatch);
     }
 
@@ -262,10 +322,10 @@ pub fn verify_v3(
     let mut first_sts = None;
     for q in &queries {
         for h in &header_blocks {
-            let sts = string_to_sign(method, path, q, h, &signed_line, payload_hash);
+            let sts = string_to_sign(*algorithm, method, path, q, h, &signed_line, payload_hash);
             let matches = provided
                 .as_deref()
-                .is_some_and(|p| keyed(secret, &sts).verify_slice(p).is_ok());
+                .is_some_and(|p| algorithm.verify(secret, &sts, p));
             if matches {
                 return Ok(());
             }
@@ -279,7 +339,7 @@ pub fn verify_v3(
 
 #[cfg(test)]
 mod tests {
-    use super::super::parse;
+    use super::super::{ACS3_ALGORITHM, parse};
     use super::*;
 
     const SECRET: &str = "testsecret";
@@ -337,6 +397,94 @@ mod tests {
         V2_SIGNED.split(';').collect()
     }
 
+    /// ACS3-HMAC-SM3 as @alicloud/openapi-core 1.0.8 signs it (`getAuthorization` with
+    /// `signatureAlgorithm: "ACS3-HMAC-SM3"`, Node's `sm3` hash and HMAC), over the v2
+    /// vector's request; SM3("abc") is GB/T 32905's own example.
+    #[test]
+    fn vector_sm3_from_the_node_sdk() {
+        const EMPTY_SM3: &str = "1ab21d8355cfa17f8e61194831e81a8f22bec8c728fefb747ed035eb5082aa2b";
+        const SIGNED: &str =
+            "host;x-acs-action;x-acs-content-sha256;x-acs-date;x-acs-signature-nonce;x-acs-version";
+        const SIG: &str = "31ebef71e289e29a0c995881855a8fab7ce8e9cda2a0892f1b107bb6dc1ae6fe";
+        assert_eq!(
+            Acs3Algorithm::HmacSm3.hash_hex(b"abc"),
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        );
+        assert_eq!(Acs3Algorithm::HmacSm3.hash_hex(b""), EMPTY_SM3);
+
+        let query = v2_query();
+        let headers: Vec<(String, String)> = v2_headers()
+            .into_iter()
+            .map(|(k, v)| {
+                let v = if k == CONTENT_SHA256 {
+                    EMPTY_SM3.to_owned()
+                } else {
+                    v
+                };
+                (k, v)
+            })
+            .collect();
+        let signed: Vec<&str> = SIGNED.split(';').collect();
+        assert_eq!(
+            sign_v3_with(
+                Acs3Algorithm::HmacSm3,
+                "POST",
+                "/",
+                &query,
+                &headers,
+                &signed,
+                SECRET
+            ),
+            SIG
+        );
+
+        let value =
+            format!("ACS3-HMAC-SM3 Credential=testid,SignedHeaders={SIGNED},Signature={SIG}");
+        let with_auth = with_header(headers.clone(), "Authorization", &value);
+        let auth = parse(&query, &with_auth).unwrap();
+        assert!(matches!(
+            auth,
+            AliyunAuth::V3 {
+                algorithm: Acs3Algorithm::HmacSm3,
+                ..
+            }
+        ));
+        assert_eq!(
+            verify_v3("POST", "/", &query, &with_auth, b"", &auth, SECRET),
+            Ok(())
+        );
+        assert!(matches!(
+            verify_v3("POST", "/", &query, &with_auth, b"", &auth, "wrong"),
+            Err(AuthError::SignatureDoesNotMatch { string_to_sign }) if string_to_sign.starts_with("ACS3-HMAC-SM3\n")
+        ));
+        // The payload hash is SM3's: a SHA-256 one does not match the (empty) body.
+        let sha_payload = with_header(
+            headers
+                .into_iter()
+                .filter(|(k, _)| k != CONTENT_SHA256)
+                .collect(),
+            CONTENT_SHA256,
+            EMPTY_SHA256,
+        );
+        let sha_payload = with_header(sha_payload, "Authorization", &value);
+        let auth = parse(&query, &sha_payload).unwrap();
+        assert_eq!(
+            verify_v3("POST", "/", &query, &sha_payload, b"", &auth, SECRET),
+            Err(AuthError::ContentSha256Mismatch)
+        );
+        // The same signature under the SHA-256 scheme name is not valid.
+        let as_sha = with_header(
+            v2_headers(),
+            "Authorization",
+            &format!("{ACS3_ALGORITHM} Credential=testid,SignedHeaders={SIGNED},Signature={SIG}"),
+        );
+        let auth = parse(&query, &as_sha).unwrap();
+        assert!(matches!(
+            verify_v3("POST", "/", &query, &as_sha, b"", &auth, SECRET),
+            Err(AuthError::SignatureDoesNotMatch { .. })
+        ));
+    }
+
     #[test]
     fn vector_v2() {
         let (query, headers) = (v2_query(), v2_headers());
@@ -374,6 +522,7 @@ mod tests {
         assert_eq!(
             auth,
             AliyunAuth::V3 {
+                algorithm: Acs3Algorithm::HmacSha256,
                 access_key_id: "testid".into(),
                 signed_headers: signed.iter().map(|s| s.to_string()).collect(),
                 signature: V2_SIG.into(),
@@ -392,6 +541,7 @@ mod tests {
             Ok(())
         );
         let upper = AliyunAuth::V3 {
+            algorithm: Acs3Algorithm::HmacSha256,
             access_key_id: "testid".into(),
             signed_headers: signed.iter().map(|s| s.to_string()).collect(),
             signature: V2_SIG.to_ascii_uppercase(),
@@ -499,6 +649,7 @@ mod tests {
         let headers = v2_headers();
         let signed = v2_signed();
         let sts = string_to_sign(
+            Acs3Algorithm::HmacSha256,
             "POST",
             "/",
             &canonical_query(&query, true),
@@ -506,7 +657,7 @@ mod tests {
             V2_SIGNED,
             EMPTY_SHA256,
         );
-        let sig = hex::encode(keyed(SECRET, &sts).finalize().into_bytes());
+        let sig = hex::encode(Acs3Algorithm::HmacSha256.mac(SECRET, &sts));
         let headers = with_header(
             headers,
             "authorization",
@@ -541,6 +692,7 @@ mod tests {
         assert_eq!(verify_v3("POST", "/", &[], &h, b"", &auth, SECRET), Ok(()));
         // … and sorted, as the Tea SDKs sign them.
         let sts = string_to_sign(
+            Acs3Algorithm::HmacSha256,
             "POST",
             "/",
             "",
@@ -548,7 +700,7 @@ mod tests {
             &signed_line,
             EMPTY_SHA256,
         );
-        let sig = hex::encode(keyed(SECRET, &sts).finalize().into_bytes());
+        let sig = hex::encode(Acs3Algorithm::HmacSha256.mac(SECRET, &sts));
         let h = with_header(
             headers,
             "authorization",
