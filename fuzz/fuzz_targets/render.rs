@@ -86,6 +86,12 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         description: s(u)?,
         locked: u.arbitrary()?,
         ssh_endpoint: u.arbitrary()?,
+        attrs: nubis_core::UserAttrs {
+            access_ipv4: u.arbitrary()?,
+            access_ipv6: u.arbitrary()?,
+        },
+        updated_at_ms: u.arbitrary()?,
+        internet_max_bandwidth_out: u.arbitrary()?,
     };
     let key = KeyPair {
         id: s(u)?,
@@ -137,6 +143,7 @@ fuzz_target!(|data: &[u8]| {
         extra: Extra::default(),
         key_name: Some(key.name.clone()),
         show: u.arbitrary().unwrap_or(true),
+        user_data: u.arbitrary().unwrap_or_default(),
     };
     let n = serde_json::to_vec(
         &json!({"server": server(&inst, &ctx), "keypair": key_pair_detail(&key, ctx.version)}),

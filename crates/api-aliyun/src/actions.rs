@@ -5,7 +5,7 @@ use crate::params::{self, Params};
 use crate::render;
 use crate::{Ctx, KNOWN_REGIONS};
 use nubis_core::limits::{self, Constraint};
-use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog, ids};
+use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
 use nubis_engine::{Command, CreateSpec, Engine, IdKind};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -930,7 +930,6 @@ async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             }
         }
     }
-    let _ = ids::is_aliyun_instance_id; // IDs are checked by lookup: a malformed one is simply not found.
     Ok(obj(
         json!({"TotalCount": ids.len().to_string(), "FailCount": failed.to_string(), "KeyPairName": name, "Results": {"Result": results}}),
     ))

@@ -859,18 +859,8 @@ impl Engine {
         description: Option<String>,
         host_name: Option<String>,
     ) -> Result<(), DomainError> {
-        self.update_instance(p, id, |inst| {
-            if let Some(n) = name {
-                inst.name = n;
-            }
-            if let Some(d) = description {
-                inst.description = d;
-            }
-            if let Some(h) = host_name {
-                inst.host_name = h;
-            }
-        })
-        .await
+        self.modify_with_attrs(p, id, name, description, host_name, |_| {})
+            .await
     }
 
     /// Change the tags (Nova server metadata) of a visible instance: `f` sees the instance
