@@ -1021,12 +1021,13 @@ fn describe_instance_vnc_url(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .map(|i| i.aliyun_id)
         .unwrap_or_default();
     let token: String = uuid::Uuid::new_v4().simple().to_string();
-    let host = if ctx.host.is_empty() {
-        "127.0.0.1"
-    } else {
-        ctx.host.as_str()
+    // ws:// or wss:// beside the public http(s) URL (checked at start to be one of them).
+    let base = ctx.public_url.trim_end_matches('/');
+    let base = match base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}"),
+        None => format!("ws://{}", base.strip_prefix("http://").unwrap_or(base)),
     };
-    let url = format!("ws://{host}/console/vnc/{id}?s={token}");
+    let url = format!("{base}/console/vnc/{id}?s={token}");
     // Percent-encoded, as ECS returns it (the console page takes it as one query value).
     let encoded: String = url
         .bytes()

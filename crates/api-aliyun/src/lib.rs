@@ -92,8 +92,9 @@ pub(crate) struct Ctx {
     pub request_id: String,
     pub region: Option<String>,
     pub action: String,
-    /// The Host header as received (for URLs that point back at this server).
-    pub host: String,
+    /// This server's public base URL (`--public-url`), for URLs that point back at it; never
+    /// the request's Host header.
+    pub public_url: String,
 }
 
 use nubis_auth::header;
@@ -173,7 +174,11 @@ pub struct AliyunApi {
     engine: Engine,
     limiter: RateLimiter,
     nonces: NonceCache,
+    public_url: String,
 }
+
+/// The base of URLs handed out when no `--public-url` is given.
+pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
 fn auth_err(e: sig::AuthError) -> ApiError {
     ApiError::new(e.http_status(), e.code(), e.message())
@@ -185,7 +190,14 @@ impl AliyunApi {
             engine,
             limiter: RateLimiter::new(rate_limits),
             nonces: NonceCache::new(),
+            public_url: DEFAULT_PUBLIC_URL.to_string(),
         }
+    }
+
+    /// Hand out URLs under this base (the server's `--public-url`).
+    pub fn with_public_url(mut self, public_url: String) -> Self {
+        self.public_url = public_url;
+        self
     }
 
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
@@ -342,7 +354,7 @@ impl AliyunApi {
             request_id: request_id.to_string(),
             region,
             action,
-            host: header(req.headers, "host").unwrap_or_default().to_string(),
+            public_url: self.public_url.clone(),
         };
         actions::dispatch(&self.engine, &ctx, &p).await
     }

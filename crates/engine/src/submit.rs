@@ -873,27 +873,12 @@ impl Engine {
         id: Uuid,
         f: impl FnOnce(&Instance) -> Result<Vec<(String, String)>, E>,
     ) -> Result<Vec<(String, String)>, E> {
-        let (before, after) = {
-            let mut fleet = self.inner.fleet.lock();
-            let inst = fleet
-                .instances
-                .get_mut(&id)
-                .filter(|i| i.state.is_listed() && (p.is_admin || i.account == p.account))
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: ResourceKind::Instance,
-                    id: id.to_string(),
-                })?;
+        self.try_update_instance(p, id, |inst| {
             let tags = f(inst)?;
-            let before = inst.clone();
-            inst.tags = tags;
-            (before, inst.clone())
-        };
-        let tags = after.tags.clone();
-        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
-            self.inner.fleet.lock().instances.insert(id, before);
-            return Err(e.into());
-        }
-        Ok(tags)
+            inst.tags = tags.clone();
+            Ok(tags)
+        })
+        .await
     }
 
     /// Change an attribute of a visible instance and commit it; memory is put back if the
@@ -904,7 +889,21 @@ impl Engine {
         id: Uuid,
         f: impl FnOnce(&mut Instance),
     ) -> Result<(), DomainError> {
-        let (before, after) = {
+        self.try_update_instance(p, id, |inst| {
+            f(inst);
+            Ok::<_, DomainError>(())
+        })
+        .await
+    }
+
+    /// [`Self::update_instance`] with a change that may refuse (nothing changes then).
+    async fn try_update_instance<T, E: From<DomainError>>(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        f: impl FnOnce(&mut Instance) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let (before, after, out) = {
             let mut fleet = self.inner.fleet.lock();
             let inst = fleet
                 .instances
@@ -915,14 +914,19 @@ impl Engine {
                     id: id.to_string(),
                 })?;
             let before = inst.clone();
-            f(inst);
+            let out = f(inst);
+            if out.is_err() {
+                *inst = before;
+                drop(fleet);
+                return out;
+            }
             inst.updated_at_ms = now_ms();
-            (before, inst.clone())
+            (before, inst.clone(), out)
         };
         if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
             self.inner.fleet.lock().instances.insert(id, before);
-            return Err(e);
+            return Err(e.into());
         }
-        Ok(())
+        out
     }
 }

@@ -36,15 +36,17 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
             ],
         )?
         .install_recorder()?;
+    let public_url = cfg
+        .public_url
+        .clone()
+        .unwrap_or_else(|| nubis_api_openstack::DEFAULT_PUBLIC_URL.to_string());
     let state = AppState {
         tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
-        aliyun: Arc::new(AliyunApi::new(engine.clone(), cfg.rate_limits)),
+        aliyun: Arc::new(
+            AliyunApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url.clone()),
+        ),
         openstack: Arc::new(
-            OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(
-                cfg.public_url
-                    .clone()
-                    .unwrap_or_else(|| nubis_api_openstack::DEFAULT_PUBLIC_URL.to_string()),
-            ),
+            OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url),
         ),
         engine,
         prometheus,
