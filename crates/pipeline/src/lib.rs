@@ -1,0 +1,20 @@
+//! The one request pipeline every API service plugs into (docs/architecture.md, "The
+//! pipeline").
+//!
+//! A service (Tencent CVM, Alibaba ECS, Nova, …) declares its actions once in a
+//! [`Registry`]; dispatch, rate limits, metrics labels, the policy action each needs and the
+//! committed catalogue (docs/catalogue/) are derived from it. A request then takes the same
+//! steps in every service ([`handle`]): identify and authenticate (the service's scheme:
+//! [`Service::authenticate`]), check the version and the action against the registry,
+//! resolve the region, apply the per-account per-action rate limit, authorize (the one
+//! point policies plug into: [`Authorizer`]), spend the replay token, run the action's
+//! handler, render. A service supplies only what differs: its envelope, its error codes, its
+//! parameter style.
+
+mod gate;
+mod registry;
+mod service;
+
+pub use gate::{Admitted, AllowAll, Authorizer, Denied, Gate, Refusal};
+pub use registry::{ActionSpec, RegionUse, Registry};
+pub use service::{Authenticated, Ctx, OTHER, Reply, Service, handle};
