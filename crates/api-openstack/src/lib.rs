@@ -432,6 +432,12 @@ mod tests {
         let sources = [
             include_str!("identity.rs"),
             include_str!("compute.rs"),
+            include_str!("compute/servers.rs"),
+            include_str!("compute/create.rs"),
+            include_str!("compute/actions.rs"),
+            include_str!("compute/flavors.rs"),
+            include_str!("compute/keypairs.rs"),
+            include_str!("compute/limits.rs"),
             include_str!("compute/images.rs"),
             include_str!("compute/metadata.rs"),
             include_str!("image.rs"),
@@ -456,7 +462,7 @@ mod tests {
             }
         }
         assert!(seen > 20, "the scan found only {seen} operation names");
-        let compute = include_str!("compute.rs");
+        let compute = include_str!("compute/actions.rs");
         let actions = &compute[compute.find("async fn action(").expect("the action router")..];
         let body = &actions[..actions.find("\n    }\n").unwrap_or(actions.len())];
         for line in body.lines() {
