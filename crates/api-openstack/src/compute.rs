@@ -3,15 +3,22 @@
 
 use crate::errors::Fault;
 use crate::microversion::{self, Version};
+use crate::routes::{self, Found, Scope, Spec};
+use crate::tokens::Token;
 use crate::{OpenStackApi, RawRequest, Reply, ids};
 use nubis_core::limits::{self as core_limits, Constraint, Rule};
 use nubis_core::{Principal, catalog};
+use nubis_pipeline::Refusal;
 use serde_json::{Map, Value, json};
+
+pub use declared::{Compute, NovaFn, REGISTRY};
 
 mod actions;
 mod create;
+mod declared;
 mod flavors;
 mod images;
+mod instance_actions;
 mod keypairs;
 mod limits;
 mod metadata;
@@ -32,8 +39,6 @@ fn version_entry(base: &str) -> Value {
 
 /// Nova's default `max_request_body_size`.
 const MAX_BODY: usize = 114_688;
-/// Writes per second per account and resource (`POST servers`, `DELETE os-keypairs`, …).
-const WRITE_LIMIT_PER_SECOND: u32 = 20;
 
 fn fault(f: Fault) -> Reply {
     Reply::json(f.status, &f.body())
@@ -51,6 +56,33 @@ fn with_version(mut r: Reply, v: Version) -> Reply {
     r
 }
 
+/// `GET /compute`: the version list.
+fn versions(base: &str) -> Reply {
+    let legacy = json!({"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+        "updated": "2025-07-04T12:00:00Z", "links": [{"rel": "self", "href": format!("{base}/compute/v2/")}]});
+    Reply::json(200, &json!({"versions": [legacy, version_entry(base)]}))
+}
+
+/// `GET /compute/v2.1`: the version document.
+fn version(base: &str) -> Reply {
+    let mut v = version_entry(base);
+    v["media-types"] = json!([{"base": "application/json",
+        "type": "application/vnd.openstack.compute+json;version=2.1"}]);
+    v["links"] = json!([
+        {"rel": "self", "href": format!("{base}/compute/v2.1/")},
+        {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+    ]);
+    Reply::json(200, &json!({"version": v}))
+}
+
+fn not_found() -> Fault {
+    Fault::not_found("The resource could not be found.")
+}
+
+/// The steps of a Nova request: the version documents need no token; everything else under
+/// `/v2.1` is authenticated (401), versioned (the microversion headers), bounded (404 for a
+/// path too deep, 413 for a body too large), routed by the registry (404, 405), admitted by
+/// the gate (429 over the write limit, 403 by policy) and handled.
 pub(crate) async fn handle(
     api: &OpenStackApi,
     req: &RawRequest<'_>,
@@ -58,33 +90,23 @@ pub(crate) async fn handle(
     request_id: &str,
 ) -> Reply {
     let base = api.base_url();
-    let get = matches!(req.method, "GET" | "HEAD");
     let path = rest.trim_end_matches('/');
-    if path.is_empty() {
-        if !get {
-            return fault(Fault::new(405, "The method is not allowed."));
-        }
-        let legacy = json!({"id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
-            "updated": "2025-07-04T12:00:00Z", "links": [{"rel": "self", "href": format!("{base}/compute/v2/")}]});
-        return Reply::json(200, &json!({"versions": [legacy, version_entry(&base)]}))
-            .op("compute.versions");
+    if path.is_empty() || path == "/v2.1" {
+        let segs: Vec<&str> = ["compute"].into_iter().chain(path.get(1..)).collect();
+        return match routes::find(&REGISTRY, req.method, &segs, 1, Scope::Public) {
+            Found::Op(spec, _) => match spec.handler.handler {
+                Compute::Doc(doc) => doc(&base).op(spec.name),
+                Compute::Nova(_) => fault(not_found()),
+            },
+            Found::WrongMethod(label) => {
+                fault(Fault::new(405, "The method is not allowed.")).op(label)
+            }
+            Found::Nothing => fault(not_found()),
+        };
     }
     let Some(after) = path.strip_prefix("/v2.1") else {
-        return fault(Fault::not_found("The resource could not be found."));
+        return fault(not_found());
     };
-    if after.is_empty() {
-        if !get {
-            return fault(Fault::new(405, "The method is not allowed."));
-        }
-        let mut v = version_entry(&base);
-        v["media-types"] = json!([{"base": "application/json",
-            "type": "application/vnd.openstack.compute+json;version=2.1"}]);
-        v["links"] = json!([
-            {"rel": "self", "href": format!("{base}/compute/v2.1/")},
-            {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
-        ]);
-        return Reply::json(200, &json!({"version": v})).op("compute.version");
-    }
     let token = req.header("x-auth-token").unwrap_or_default();
     let Some(token) = api.token(token) else {
         return fault(Fault::new(
@@ -100,20 +122,8 @@ pub(crate) async fn handle(
         Ok(v) => v,
         Err(f) => return with_version(fault(f), Version::MIN),
     };
-    let nova = Nova {
-        api,
-        req,
-        base,
-        v,
-        p: api.admin_principal(),
-        admin_role: token.is_admin(),
-        request_id,
-    };
     let Some(mut segs) = crate::path_segments(after) else {
-        return with_version(
-            fault(Fault::not_found("The resource could not be found.")),
-            v,
-        );
+        return with_version(fault(not_found()), v);
     };
     // The old `/v2.1/{project_id}/...` form.
     if segs.first() == Some(&ids::project_id(&token.account).as_str()) {
@@ -123,38 +133,22 @@ pub(crate) async fn handle(
     if req.body.len() > MAX_BODY {
         return with_version(fault(Fault::new(413, "Request is too large.")), v);
     }
-    // Nova's default policy: readers may look, members and admins may change.
-    if !get && !token.can_write() {
-        let target = segs.iter().take(2).copied().collect::<Vec<_>>().join(":");
-        return with_version(
-            fault(Fault::new(
-                403,
-                format!("Policy doesn't allow os_compute_api:{target} to be performed."),
-            )),
-            v,
-        );
-    }
-    // Writes are rate-limited per account and resource, counted before any work.
-    if !get {
-        let key = format!("{} {}", req.method, segs.first().copied().unwrap_or(""));
-        if api
-            .limiter
-            .check(&token.account, &key, WRITE_LIMIT_PER_SECOND)
-            .is_err()
-        {
-            return with_version(fault(Fault::new(429, "This request was rate-limited.")), v)
-                .header("retry-after", "1".to_string());
-        }
-    }
-    let (op, result) = nova.route(&segs).await;
-    let reply = match result {
-        Ok(r) => r,
-        Err(f) => fault(f),
+    let segs: Vec<&str> = ["compute", "v2.1"].into_iter().chain(segs).collect();
+    let nova = Nova {
+        api,
+        req,
+        base,
+        v,
+        p: api.admin_principal(),
+        admin_role: token.is_admin(),
+        request_id,
     };
-    with_version(reply.op(op), v)
+    let (label, result) = nova.dispatch(&token, &segs).await;
+    let reply = result.unwrap_or_else(fault);
+    with_version(reply.op(label), v)
 }
 
-struct Nova<'a> {
+pub(crate) struct Nova<'a> {
     api: &'a OpenStackApi,
     req: &'a RawRequest<'a>,
     base: String,
@@ -358,66 +352,100 @@ fn param<'q>(q: &'q [(String, String)], key: &str) -> Option<&'q str> {
 }
 
 impl Nova<'_> {
-    async fn route(&self, segs: &[&str]) -> (String, Res) {
-        let m = self.req.method;
-        let get = m == "GET" || m == "HEAD";
-        match segs {
-            ["servers"] => match m {
-                _ if get => ("server.list".into(), self.list_servers(false).await),
-                "POST" => ("server.create".into(), self.create_server().await),
-                _ => ("server".into(), Err(bad_method())),
-            },
-            ["servers", "detail"] if get => ("server.list".into(), self.list_servers(true).await),
-            ["servers", id] => match m {
-                _ if get => ("server.show".into(), self.show_server(id).await),
-                "DELETE" => ("server.delete".into(), self.delete_server(id).await),
-                "PUT" => ("server.update".into(), self.update_server(id).await),
-                _ => ("server".into(), Err(bad_method())),
-            },
-            ["servers", id, "action"] => {
-                if m != "POST" {
-                    return ("server.action".into(), Err(bad_method()));
+    /// The operation the request names, through the gate, to its handler; with its label.
+    async fn dispatch(&self, token: &Token, segs: &[&str]) -> (&'static str, Res) {
+        let minor = self.v.1;
+        let found = routes::find(
+            &REGISTRY,
+            self.req.method,
+            segs,
+            minor,
+            Scope::Authenticated,
+        );
+        let (spec, params) = match found {
+            Found::Op(spec, params) => (spec, params),
+            Found::WrongMethod(label) => return (label, Err(bad_method())),
+            Found::Nothing => return (routes::UNKNOWN, Err(not_found())),
+        };
+        let mut arg = Value::Null;
+        let spec = if spec.handler.action.is_some() {
+            match self.server_action(params.first().copied().unwrap_or_default()) {
+                Ok((spec, a)) => {
+                    arg = a;
+                    spec
                 }
-                let mut name = String::from("server.action");
-                let r = self.action(id, &mut name).await;
-                (name, r)
+                Err(f) => return (routes::family(spec.name), Err(f)),
             }
-            ["flavors"] if get => ("flavor.list".into(), self.list_flavors(false)),
-            ["flavors", "detail"] if get => ("flavor.list".into(), self.list_flavors(true)),
-            ["flavors", id] if get => ("flavor.show".into(), self.show_flavor(id)),
-            ["flavors", id, "os-extra_specs"] if get => (
-                "flavor.extra_specs".into(),
-                self.show_flavor(id)
-                    .map(|_| Reply::json(200, &json!({"extra_specs": {}}))),
-            ),
-            ["os-keypairs"] => match m {
-                _ if get => ("keypair.list".into(), self.list_keypairs()),
-                "POST" => ("keypair.create".into(), self.create_keypair().await),
-                _ => ("keypair".into(), Err(bad_method())),
-            },
-            ["os-keypairs", name] => match m {
-                _ if get => ("keypair.show".into(), self.show_keypair(name)),
-                "DELETE" => ("keypair.delete".into(), self.delete_keypair(name).await),
-                _ => ("keypair".into(), Err(bad_method())),
-            },
-            ["servers", id, "metadata"] => self.server_metadata(id, None).await,
-            ["servers", id, "metadata", key] => self.server_metadata(id, Some(key)).await,
-            ["images", ..] => self.images(segs),
-            ["os-availability-zone"] if get => {
-                ("availability_zone.list".into(), Ok(limits::zones()))
-            }
-            ["limits"] if get => ("limits".into(), Ok(self.limits())),
-            // A route that exists answers 405 to a method it lacks; any other path is 404.
-            ["flavors"]
-            | ["flavors", _]
-            | ["flavors", _, "os-extra_specs"]
-            | ["os-availability-zone"]
-            | ["limits"] => ("unknown".into(), Err(bad_method())),
-            _ => (
-                "unknown".into(),
-                Err(Fault::not_found("The resource could not be found.")),
-            ),
+        } else {
+            spec
+        };
+        let who = routes::principal_of(token);
+        let roles = routes::Roles {
+            token,
+            need: spec.handler.need,
+        };
+        let admitted =
+            self.api
+                .gate
+                .admit_with(&REGISTRY, &who, "", spec.name, None, |_| None, &roles);
+        if let Err(refusal) = admitted {
+            let throttled = matches!(refusal, Refusal::Throttled(_));
+            let reply = fault(refused(refusal));
+            return (
+                spec.name,
+                Ok(if throttled {
+                    reply.header("retry-after", "1")
+                } else {
+                    reply
+                }),
+            );
         }
+        let result = match &spec.handler.handler {
+            Compute::Nova(NovaFn(call)) => call(self, &params, &arg).await,
+            Compute::Doc(doc) => Ok(doc(&self.base)),
+        };
+        (spec.name, result)
+    }
+
+    /// `POST /servers/{id}/action`: the declared action the body's one key names, and its
+    /// argument. An unknown server is 404 before an unknown action is 400.
+    fn server_action(&self, id: &str) -> Result<(&'static Spec<Compute>, Value), Fault> {
+        let body = json_body(self.req.body)?;
+        let Value::Object(obj) = body else {
+            return Err(Fault::malformed());
+        };
+        let mut items = obj.into_iter();
+        let (Some((name, arg)), None) = (items.next(), items.next()) else {
+            return Err(Fault::malformed());
+        };
+        let spec = REGISTRY
+            .actions
+            .iter()
+            .find(|s| s.handler.action == Some(name.as_str()));
+        match spec {
+            Some(spec) => Ok((spec, arg)),
+            None => {
+                self.server(id)?;
+                Err(Fault::bad_request(format!(
+                    "There is no such action: {name}"
+                )))
+            }
+        }
+    }
+}
+
+/// The gate's refusal as Nova words it.
+fn refused(r: Refusal) -> Fault {
+    match r {
+        Refusal::Throttled(_) => Fault::new(429, "This request was rate-limited."),
+        Refusal::Denied(d) => Fault::new(
+            403,
+            format!("Policy doesn't allow {} to be performed.", d.policy_action),
+        ),
+        Refusal::UnknownAction(_)
+        | Refusal::UnknownVersion(_)
+        | Refusal::MissingRegion
+        | Refusal::UnknownRegion(_) => not_found(),
     }
 }
 

@@ -80,4 +80,10 @@ impl Nova<'_> {
             &json!({"flavor": render::flavor(t, self.v, &self.base, true)}),
         ))
     }
+
+    /// Extra specs: no flavor has any.
+    pub(super) fn flavor_extra_specs(&self, id: &str) -> Res {
+        self.show_flavor(id)
+            .map(|_| Reply::json(200, &json!({"extra_specs": {}})))
+    }
 }

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 /// Compiled size cap of a `name` filter: a hostile pattern is refused, not run.
 const NAME_REGEX_SIZE_LIMIT: usize = 1 << 20;
 
-fn query_fault(key: &str, v: &str, format: &str) -> Fault {
+pub(super) fn query_fault(key: &str, v: &str, format: &str) -> Fault {
     let v = shown(v);
     Fault::bad_request(format!(
         "Invalid input for query parameters {key}. Value: {v}. '{v}' is not a '{format}'"
@@ -38,7 +38,7 @@ fn name_filter(pattern: &str) -> Result<regex::Regex, Fault> {
 /// An ISO 8601 time as Nova's `date-time` query format takes it (oslo `parse_isotime`): a
 /// date, optionally a time (`T` or a space; seconds and fractions optional) and a zone (`Z`
 /// or ±hh[:mm]; none is UTC). Milliseconds since the epoch.
-fn parse_isotime(s: &str) -> Option<i64> {
+pub(super) fn parse_isotime(s: &str) -> Option<i64> {
     use time::{Date, Month, PrimitiveDateTime, Time, UtcOffset};
     let num = |t: &str| -> Option<u32> {
         (!t.is_empty() && t.len() <= 9 && t.bytes().all(|b| b.is_ascii_digit()))
