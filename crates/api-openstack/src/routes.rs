@@ -81,6 +81,7 @@ pub const fn server_action<H>(
     name: &'static str,
     action: &'static str,
     policy: &'static str,
+    body: &'static str,
     handler: H,
 ) -> Spec<H> {
     let mut s = op(
@@ -89,7 +90,7 @@ pub const fn server_action<H>(
         ACTION_PATH,
         Need::Member,
         policy,
-        action,
+        body,
         handler,
     );
     s.handler.action = Some(action);
