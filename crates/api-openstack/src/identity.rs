@@ -5,9 +5,13 @@
 
 use crate::ids::{self, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME};
 use crate::render::keystone_time;
+use crate::routes::{self, Found, Need, Roles, Route, no_limit, op};
 use crate::tokens::{Scope, TOKEN_TTL_SECS, Token, digest, now};
 use crate::{OpenStackApi, RawRequest, Reply};
+use nubis_pipeline::{Refusal, Registry};
 use serde_json::{Value, json};
+use std::future::Future;
+use std::pin::Pin;
 
 const ADMIN_USER: &str = "admin";
 const ADMIN_PROJECT: &str = "admin";
@@ -36,23 +40,131 @@ fn v3(base: &str) -> Value {
     })
 }
 
+/// `GET /identity`: the version list (300 Multiple Choices, as Keystone answers).
+fn versions(base: &str) -> Reply {
+    Reply::json(300, &json!({"versions": {"values": [v3(base)]}}))
+}
+
+/// `GET /identity/v3`.
+fn version(base: &str) -> Reply {
+    Reply::json(200, &json!({"version": v3(base)}))
+}
+
+/// How a Keystone operation is answered.
+pub enum Keystone {
+    /// A version document, built from the public base URL.
+    Doc(fn(&str) -> Reply),
+    Call(KeystoneFn),
+}
+
+type KeystoneCall = for<'a> fn(&'a Ctx<'a>) -> Pin<Box<dyn Future<Output = Reply> + Send + 'a>>;
+
+/// A handler of a Keystone request.
+pub struct KeystoneFn(pub(crate) KeystoneCall);
+
+impl std::fmt::Debug for Keystone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Doc(_) => "Doc",
+            Self::Call(_) => "Call",
+        })
+    }
+}
+
+/// A Keystone request: the caller's token when the operation needs one.
+pub(crate) struct Ctx<'a> {
+    api: &'a OpenStackApi,
+    req: &'a RawRequest<'a>,
+    base: &'a str,
+    caller: Option<Token>,
+}
+
+use Need::{Public, Token as AnyToken};
+
+/// Every Keystone operation, declared once (docs/catalogue/openstack-identity.md). Keystone
+/// has no rate limit of its own: failed logins are throttled per user and source instead.
+#[rustfmt::skip]
+pub static REGISTRY: Registry<Route<Keystone>> = Registry {
+    cloud: "openstack",
+    service: "identity",
+    version: "",
+    actions: &[
+        op("identity.versions", "GET", "/identity", Public, NO_RULE, "—", Keystone::Doc(versions)),
+        op("identity.version", "GET", "/identity/v3", Public, NO_RULE, "—", Keystone::Doc(version)),
+        op("identity.token.issue", "POST", "/identity/v3/auth/tokens", Public, NO_RULE, "{\"auth\"}",
+            Keystone::Call(KeystoneFn(|c| Box::pin(issue(c.api, c.req, c.base))))),
+        op("identity.token.validate", "GET", "/identity/v3/auth/tokens", AnyToken, "identity:validate_token", "—",
+            Keystone::Call(KeystoneFn(|c| Box::pin(std::future::ready(validate(c)))))),
+        no_limit(op("identity.token.revoke", "DELETE", "/identity/v3/auth/tokens", AnyToken,
+            "identity:revoke_token", "—", Keystone::Call(KeystoneFn(|c| Box::pin(std::future::ready(revoke(c))))))),
+    ],
+};
+
+/// The policy column of operations without a rule (Keystone checks none to issue a token).
+const NO_RULE: &str = "(none)";
+
 pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str) -> Reply {
     let base = api.base_url();
     let path = rest.trim_end_matches('/');
-    let get = matches!(req.method, "GET" | "HEAD");
-    match path {
-        "" if get => {
-            Reply::json(300, &json!({"versions": {"values": [v3(&base)]}})).op("identity.versions")
+    let Some(segs) = routes::full_segments("identity", path) else {
+        return error(404, "The resource could not be found.");
+    };
+    let spec = match routes::find(&REGISTRY, req.method, &segs, 0, routes::Scope::All) {
+        Found::Op(spec, _) => spec,
+        Found::WrongMethod(label) => {
+            return error(405, "The method is not allowed for the requested URL.").op(label);
         }
-        "/v3" if get => Reply::json(200, &json!({"version": v3(&base)})).op("identity.version"),
-        "/v3/auth/tokens" => match req.method {
-            "POST" => issue(api, req, &base).await.op("identity.token.issue"),
-            "GET" | "HEAD" => validate(api, req, &base).op("identity.token.validate"),
-            "DELETE" => revoke(api, req, &base).op("identity.token.revoke"),
-            _ => error(405, "The method is not allowed for the requested URL."),
-        },
-        "" | "/v3" => error(405, "The method is not allowed for the requested URL."),
-        _ => error(404, "The resource could not be found."),
+        Found::Nothing => return error(404, "The resource could not be found."),
+    };
+    let caller = if spec.handler.need == Public {
+        None
+    } else {
+        let Some(caller) = api.token(req.header("x-auth-token").unwrap_or_default()) else {
+            return unauthorized(&base).op(spec.name);
+        };
+        let roles = Roles {
+            token: &caller,
+            need: spec.handler.need,
+        };
+        let who = routes::principal_of(&caller);
+        if let Err(r) = api
+            .gate
+            .admit_with(&REGISTRY, &who, "", spec.name, None, |_| None, &roles)
+        {
+            return refused(r).op(spec.name);
+        }
+        Some(caller)
+    };
+    let reply = match &spec.handler.handler {
+        Keystone::Doc(doc) => doc(&base),
+        Keystone::Call(KeystoneFn(call)) => {
+            let ctx = Ctx {
+                api,
+                req,
+                base: &base,
+                caller,
+            };
+            call(&ctx).await
+        }
+    };
+    reply.op(spec.name)
+}
+
+/// The gate's refusal in Keystone's envelope.
+fn refused(r: Refusal) -> Reply {
+    match r {
+        Refusal::Throttled(_) => error(429, "Too many requests.").header("retry-after", "1"),
+        Refusal::Denied(d) => error(
+            403,
+            &format!(
+                "You are not authorized to perform the requested action: {}.",
+                d.policy_action
+            ),
+        ),
+        Refusal::UnknownAction(_)
+        | Refusal::UnknownVersion(_)
+        | Refusal::MissingRegion
+        | Refusal::UnknownRegion(_) => error(404, "The resource could not be found."),
     }
 }
 
@@ -215,19 +327,14 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
 /// be looked at (or revoked) by itself, by another token of the same user, or by an admin —
 /// Keystone's `identity:validate_token` / `revoke_token` default rule (`token_subject` or
 /// admin); anyone else gets 403.
-fn subject(
-    api: &OpenStackApi,
-    req: &RawRequest<'_>,
-    base: &str,
-    action: &str,
-) -> Result<(String, Token), Box<Reply>> {
-    let Some(caller) = api.token(req.header("x-auth-token").unwrap_or_default()) else {
-        return Err(Box::new(unauthorized(base)));
+fn subject(c: &Ctx<'_>, action: &str) -> Result<(String, Token), Box<Reply>> {
+    let Some(caller) = c.caller.as_ref() else {
+        return Err(Box::new(unauthorized(c.base)));
     };
-    let Some(id) = req.header("x-subject-token") else {
+    let Some(id) = c.req.header("x-subject-token") else {
         return Err(Box::new(error(404, "Could not find token.")));
     };
-    let Some(t) = api.token_digest(&digest(id)) else {
+    let Some(t) = c.api.token_digest(&digest(id)) else {
         return Err(Box::new(error(404, "Could not find token.")));
     };
     if !(caller.is_admin() || caller.user_name == t.user_name) {
@@ -249,20 +356,20 @@ fn too_many(wait: std::time::Duration) -> Reply {
     .header("retry-after", secs.to_string())
 }
 
-fn validate(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
-    match subject(api, req, base, "identity:validate_token") {
+fn validate(c: &Ctx<'_>) -> Reply {
+    match subject(c, "identity:validate_token") {
         Ok((id, token)) => {
-            let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
-            Reply::json(200, &token_body(&token, base, catalog)).header("x-subject-token", id)
+            let catalog = !c.req.query().iter().any(|(k, _)| k == "nocatalog");
+            Reply::json(200, &token_body(&token, c.base, catalog)).header("x-subject-token", id)
         }
         Err(r) => *r,
     }
 }
 
-fn revoke(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
-    match subject(api, req, base, "identity:revoke_token") {
+fn revoke(c: &Ctx<'_>) -> Reply {
+    match subject(c, "identity:revoke_token") {
         Ok((id, _)) => {
-            api.tokens.revoke(&id);
+            c.api.tokens.revoke(&id);
             Reply::empty(204)
         }
         Err(r) => *r,

@@ -2,8 +2,10 @@
 
 use crate::identity::{UNAUTHORIZED, error as keystone_error};
 use crate::render;
+use crate::routes::{self, Found, Need, Roles, Route, Scope, op};
 use crate::{OpenStackApi, RawRequest, Reply, ids};
 use nubis_core::catalog;
+use nubis_pipeline::{Refusal, Registry};
 use serde_json::json;
 
 fn not_found() -> Reply {
@@ -13,18 +15,67 @@ fn not_found() -> Reply {
     )
 }
 
+fn version_list(base: &str) -> serde_json::Value {
+    let v = |id: &str, status: &str| json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{base}/image/v2/")}]});
+    json!({"versions": [v("v2.15", "CURRENT"), v("v2.0", "SUPPORTED")]})
+}
+
+/// How a Glance operation is answered.
+pub enum Glance {
+    /// A version document, built from the public base URL.
+    Doc(fn(&str) -> Reply),
+    /// The request, the caller's project and the path's `{…}` segments.
+    Call(GlanceFn),
+}
+
+/// A handler of an authenticated Glance request.
+pub struct GlanceFn(pub(crate) fn(&RawRequest<'_>, &str, &[&str]) -> Reply);
+
+impl std::fmt::Debug for Glance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Doc(_) => "Doc",
+            Self::Call(_) => "Call",
+        })
+    }
+}
+
+/// Every Glance operation, declared once (docs/catalogue/openstack-image.md); the policy
+/// names are Glance's (`glance/policies/image.py`).
+#[rustfmt::skip]
+pub static REGISTRY: Registry<Route<Glance>> = Registry {
+    cloud: "openstack",
+    service: "image",
+    version: "",
+    actions: &[
+        op("image.versions", "GET", "/image", Need::Public, "(none)", "—",
+            Glance::Doc(|base| Reply::json(300, &version_list(base)))),
+        op("image.versions.list", "GET", "/image/versions", Need::Public, "(none)", "—",
+            Glance::Doc(|base| Reply::json(200, &version_list(base)))),
+        op("image.list", "GET", "/image/v2/images", Need::Token, "get_images", "—",
+            Glance::Call(GlanceFn(|req, owner, _| list(req, owner)))),
+        op("image.show", "GET", "/image/v2/images/{id}", Need::Token, "get_image", "—",
+            Glance::Call(GlanceFn(|_, owner, p| show(owner, p.first().copied().unwrap_or_default())))),
+    ],
+};
+
+fn not_allowed() -> Reply {
+    Reply::text(405, "405 Method Not Allowed")
+}
+
 pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str) -> Reply {
     let base = api.base_url();
-    let get = matches!(req.method, "GET" | "HEAD");
     let path = rest.trim_end_matches('/');
     if path.is_empty() || path == "/versions" {
-        if !get {
-            return Reply::text(405, "405 Method Not Allowed");
-        }
-        let v = |id: &str, status: &str| json!({"id": id, "status": status, "links": [{"rel": "self", "href": format!("{base}/image/v2/")}]});
-        let versions = json!({"versions": [v("v2.15", "CURRENT"), v("v2.0", "SUPPORTED")]});
-        let status = if path.is_empty() { 300 } else { 200 };
-        return Reply::json(status, &versions).op("image.versions");
+        let segs = routes::full_segments("image", path).unwrap_or_default();
+        return match routes::find(&REGISTRY, req.method, &segs, 0, Scope::Public) {
+            Found::Op(spec, _) => match &spec.handler.handler {
+                Glance::Doc(doc) => doc(&base).op(spec.name),
+                Glance::Call(_) => not_found(),
+            },
+            Found::WrongMethod(label) => not_allowed().op(label),
+            Found::Nothing => not_found(),
+        };
     }
     let token = req.header("x-auth-token").unwrap_or_default();
     let Some(token) = api.token(token) else {
@@ -41,19 +92,53 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
     if rest.len() > path.len() && segs.starts_with(&["v2", "images"]) {
         return not_found().op("image.show");
     }
-    match segs.as_slice() {
-        ["v2", "images"] if get => list(req, &owner).op("image.list"),
-        ["v2", "images", id] if get => {
-            match catalog::IMAGES
-                .iter()
-                .find(|i| i.public && ids::image_uuid(i.id).to_string() == *id)
-            {
-                Some(i) => Reply::json(200, &render::image(i, &owner)).op("image.show"),
-                None => not_found().op("image.show"),
+    let under_images = segs.starts_with(&["v2", "images"]);
+    let segs: Vec<&str> = ["image"].into_iter().chain(segs).collect();
+    let (spec, params) = match routes::find(&REGISTRY, req.method, &segs, 0, Scope::Authenticated) {
+        Found::Op(spec, params) => (spec, params),
+        Found::WrongMethod(label) => return not_allowed().op(label),
+        // Anything else under /v2/images is a method Glance does not route.
+        Found::Nothing if under_images => return not_allowed().op("image"),
+        Found::Nothing => return not_found(),
+    };
+    let roles = Roles {
+        token: &token,
+        need: spec.handler.need,
+    };
+    let who = routes::principal_of(&token);
+    if let Err(r) = api
+        .gate
+        .admit_with(&REGISTRY, &who, "", spec.name, None, |_| None, &roles)
+    {
+        let reply = match r {
+            Refusal::Throttled(_) => {
+                Reply::text(429, "429 Too Many Requests").header("retry-after", "1")
             }
-        }
-        ["v2", "images", ..] => Reply::text(405, "405 Method Not Allowed"),
-        _ => not_found(),
+            Refusal::Denied(d) => Reply::text(
+                403,
+                &format!(
+                    "403 Forbidden\n\nYou are not authorized to {}.\n\n   ",
+                    d.policy_action
+                ),
+            ),
+            _ => not_found(),
+        };
+        return reply.op(spec.name);
+    }
+    let reply = match &spec.handler.handler {
+        Glance::Call(GlanceFn(call)) => call(req, &owner, &params),
+        Glance::Doc(doc) => doc(&base),
+    };
+    reply.op(spec.name)
+}
+
+fn show(owner: &str, id: &str) -> Reply {
+    match catalog::IMAGES
+        .iter()
+        .find(|i| i.public && ids::image_uuid(i.id).to_string() == id)
+    {
+        Some(i) => Reply::json(200, &render::image(i, owner)),
+        None => not_found(),
     }
 }
 

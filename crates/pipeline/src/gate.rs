@@ -106,6 +106,30 @@ impl Gate {
         region: Option<&str>,
         resolve: impl FnOnce(&str) -> Option<String>,
     ) -> Result<Admitted<H>, Refusal> {
+        self.admit_with(
+            registry,
+            principal,
+            version,
+            action,
+            region,
+            resolve,
+            &*self.authorizer,
+        )
+    }
+
+    /// [`Gate::admit`] with `authorizer` instead of the gate's own, for a service whose
+    /// credentials come with the request (Keystone: the token's roles).
+    #[allow(clippy::too_many_arguments)] // admit's arguments plus the authorizer
+    pub fn admit_with<H>(
+        &self,
+        registry: &'static Registry<H>,
+        principal: &Principal,
+        version: &str,
+        action: &str,
+        region: Option<&str>,
+        resolve: impl FnOnce(&str) -> Option<String>,
+        authorizer: &dyn Authorizer,
+    ) -> Result<Admitted<H>, Refusal> {
         if !registry.version.is_empty() && version != registry.version {
             return Err(Refusal::UnknownVersion(version.to_string()));
         }
@@ -120,7 +144,7 @@ impl Gate {
         self.limiter
             .check(&principal.account, spec.name, spec.rate_limit)
             .map_err(|_| Refusal::Throttled(spec.name))?;
-        self.authorizer
+        authorizer
             .authorize(principal, spec.policy, region.as_deref())
             .map_err(Refusal::Denied)?;
         Ok(Admitted { spec, region })
@@ -246,5 +270,8 @@ mod tests {
             })
         );
         assert_eq!(e.to_string(), "alice is not allowed to perform svc:Act");
+        // A per-request authorizer replaces the gate's own.
+        let admitted = gate.admit_with(&REG, &alice(), "v1", "Opt", None, resolve, &AllowAll);
+        assert!(admitted.is_ok());
     }
 }

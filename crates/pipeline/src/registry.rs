@@ -32,6 +32,9 @@ pub struct ActionSpec<H> {
     pub handler: H,
 }
 
+/// A service's own catalogue column: its heading and how a row's cell is written.
+pub type Column<H> = (&'static str, fn(&ActionSpec<H>) -> String);
+
 /// Every action of one API service.
 #[derive(Debug)]
 pub struct Registry<H: 'static> {
@@ -63,6 +66,12 @@ impl<H> Registry<H> {
 
     /// The committed catalogue (docs/catalogue/<cloud>-<service>.md): one row per action.
     pub fn catalogue(&self) -> String {
+        self.catalogue_with(&[])
+    }
+
+    /// [`Registry::catalogue`] with the service's own columns after the action's name (the
+    /// method and path of a REST service, say).
+    pub fn catalogue_with(&self, columns: &[Column<H>]) -> String {
         let mut out = String::new();
         let version = if self.version.is_empty() {
             String::new()
@@ -78,8 +87,13 @@ impl<H> Registry<H> {
             "\nGenerated from the service's action registry; a test fails when the code and this\n\
              file drift (regenerate: `NUBIS_UPDATE_CATALOGUE=1 cargo test --release -p <crate> catalogue`).\n\n",
         );
-        out.push_str("| action | parameters | rate limit (/s per account) | mutates | DryRun | region | policy action |\n");
-        out.push_str("|---|---|---:|---|---|---|---|\n");
+        let heads: String = columns.iter().map(|(h, _)| format!(" {h} |")).collect();
+        let rules: String = columns.iter().map(|_| "---|").collect();
+        let _ = writeln!(
+            out,
+            "| action |{heads} parameters | rate limit (/s per account) | mutates | DryRun | region | policy action |"
+        );
+        let _ = writeln!(out, "|---|{rules}---|---:|---|---|---|---|");
         for a in self.actions {
             let limit = if a.rate_limit == 0 {
                 "—".to_string()
@@ -91,9 +105,13 @@ impl<H> Registry<H> {
                 RegionUse::Required => "required",
                 RegionUse::Optional => "optional",
             };
+            let cells: String = columns
+                .iter()
+                .map(|(_, f)| format!(" {} |", f(a)))
+                .collect();
             let _ = writeln!(
                 out,
-                "| {} | {} | {limit} | {} | {} | {region} | {} |",
+                "| {} |{cells} {} | {limit} | {} | {} | {region} | {} |",
                 a.name,
                 a.params,
                 yes(a.mutates),
@@ -108,7 +126,16 @@ impl<H> Registry<H> {
     /// `NUBIS_UPDATE_CATALOGUE=1` it writes the file instead. Returns the difference as an
     /// error message.
     pub fn check_catalogue(&self, path: &std::path::Path) -> Result<(), String> {
-        let want = self.catalogue();
+        self.check_catalogue_with(path, &[])
+    }
+
+    /// [`Registry::check_catalogue`] of [`Registry::catalogue_with`] `columns`.
+    pub fn check_catalogue_with(
+        &self,
+        path: &std::path::Path,
+        columns: &[Column<H>],
+    ) -> Result<(), String> {
+        let want = self.catalogue_with(columns);
         if std::env::var_os("NUBIS_UPDATE_CATALOGUE").is_some() {
             if let Some(dir) = path.parent() {
                 std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
@@ -212,5 +239,15 @@ mod tests {
             assert!(e.contains("line 8"), "{e}");
         }
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn service_columns_follow_the_name() {
+        let cols: &[Column<u8>] = &[("handler", |a| a.handler.to_string())];
+        let c = REG.catalogue_with(cols);
+        assert!(c.contains("| action | handler | parameters |"), "{c}");
+        assert!(c.contains("|---|---|---|---:|"), "{c}");
+        assert!(c.contains("| A | 0 | P | 10 |"), "{c}");
+        assert_eq!(REG.catalogue(), REG.catalogue_with(&[]));
     }
 }

@@ -129,7 +129,7 @@ async fn openstack(
     observe(
         "openstack",
         &reply.request_id,
-        &reply.operation,
+        reply.operation,
         &reply.status.to_string(),
         reply.status,
         start,
@@ -213,7 +213,8 @@ fn action_label(dialect: &str, action: &str) -> &'static str {
     let known: &[&'static str] = match dialect {
         "tencent" => nubis_api_tencent::ACTIONS,
         "aliyun" => nubis_api_aliyun::ACTIONS,
-        "openstack" => nubis_api_openstack::OPERATIONS,
+        // OpenStack's labels come from its route registries.
+        "openstack" => return nubis_api_openstack::label(action).unwrap_or(OTHER),
         _ => &[],
     };
     known

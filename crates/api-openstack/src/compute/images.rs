@@ -5,14 +5,14 @@
 //! answers what Glance answers for a protected image (403). Snapshots do not exist, so no
 //! image carries a `server` link.
 
-use super::{Nova, Res, bad_method};
+use super::{Nova, Res};
 use crate::errors::Fault;
 use crate::{Reply, ids, render};
 use nubis_core::catalog;
 use serde_json::{Map, Value, json};
 
 /// Last microversion with the proxy APIs (api_version_request.MAX_PROXY_API_SUPPORT_VERSION).
-const MAX_PROXY_MINOR: u16 = 35;
+pub(super) const MAX_PROXY_MINOR: u16 = 35;
 /// Nova's `[api] max_limit`.
 const MAX_LIMIT: usize = 1000;
 /// The keys of a Glance image that are not custom properties (Nova's `metadata` holds the
@@ -132,32 +132,6 @@ const GLANCE_STATUSES: &[&str] = &[
 ];
 
 impl Nova<'_> {
-    /// Everything under `/images`.
-    pub(super) fn images(&self, segs: &[&str]) -> (String, Res) {
-        let m = self.req.method;
-        let get = m == "GET" || m == "HEAD";
-        if self.v.at_least(MAX_PROXY_MINOR + 1) {
-            return (
-                "unknown".into(),
-                Err(Fault::not_found("The resource could not be found.")),
-            );
-        }
-        match segs {
-            ["images"] if get => ("image.proxy.list".into(), self.list_images(false)),
-            ["images", "detail"] if get => ("image.proxy.list".into(), self.list_images(true)),
-            ["images"] | ["images", "detail"] => ("image.proxy".into(), Err(bad_method())),
-            ["images", id] => match m {
-                _ if get => ("image.proxy.show".into(), self.show_image(id)),
-                "DELETE" => ("image.proxy.delete".into(), self.delete_image(id)),
-                _ => ("image.proxy".into(), Err(bad_method())),
-            },
-            _ => (
-                "unknown".into(),
-                Err(Fault::not_found("The resource could not be found.")),
-            ),
-        }
-    }
-
     fn owner(&self) -> String {
         ids::project_id(&self.p.account)
     }
@@ -168,7 +142,7 @@ impl Nova<'_> {
             .find(|i| i.public && ids::image_uuid(i.id).to_string() == id)
     }
 
-    fn show_image(&self, id: &str) -> Res {
+    pub(super) fn show_image(&self, id: &str) -> Res {
         let i = Self::image_by_id(id).ok_or_else(not_found)?;
         Ok(Reply::json(
             200,
@@ -178,12 +152,12 @@ impl Nova<'_> {
 
     /// Nova asks Glance to delete; every image here is a protected public one, which Glance
     /// refuses (403) and Nova reports as not allowed.
-    fn delete_image(&self, id: &str) -> Res {
+    pub(super) fn delete_image(&self, id: &str) -> Res {
         Self::image_by_id(id).ok_or_else(not_found)?;
         Err(Fault::new(403, "You are not allowed to delete the image."))
     }
 
-    fn list_images(&self, detail: bool) -> Res {
+    pub(super) fn list_images(&self, detail: bool) -> Res {
         let q = self.req.query();
         let limit = positive(&q, "limit")?;
         let page_size = positive(&q, "page_size")?;

@@ -5,7 +5,7 @@
 //! ([`nubis_core::rules::metadata_change`]), checked with the `metadata_items` quota under the
 //! fleet lock, so concurrent writers cannot pass the quota together.
 
-use super::{METADATA_ITEMS, Nova, Res, bad_method, json_body};
+use super::{METADATA_ITEMS, Nova, Res, json_body};
 use crate::Reply;
 use crate::errors::{Fault, map};
 use crate::state::{nova_state, task_of};
@@ -202,36 +202,12 @@ fn as_map(tags: &[(String, String)]) -> Map<String, Value> {
 }
 
 impl Nova<'_> {
-    /// `/servers/{id}/metadata` (`key` None) and `/servers/{id}/metadata/{key}`.
-    pub(super) async fn server_metadata(&self, id: &str, key: Option<&str>) -> (String, Res) {
-        let m = self.req.method;
-        let get = m == "GET" || m == "HEAD";
-        match (key, m) {
-            (None, _) if get => ("server.metadata.list".into(), self.metadata_list(id)),
-            (None, "POST") => (
-                "server.metadata.merge".into(),
-                self.metadata_write(id, false).await,
-            ),
-            (None, "PUT") => (
-                "server.metadata.replace".into(),
-                self.metadata_write(id, true).await,
-            ),
-            (Some(k), _) if get => ("server.metadata.show".into(), self.metadata_show(id, k)),
-            (Some(k), "PUT") => ("server.metadata.set".into(), self.metadata_set(id, k).await),
-            (Some(k), "DELETE") => (
-                "server.metadata.delete".into(),
-                self.metadata_delete(id, k).await,
-            ),
-            _ => ("server.metadata".into(), Err(bad_method())),
-        }
-    }
-
-    fn metadata_list(&self, id: &str) -> Res {
+    pub(super) fn metadata_list(&self, id: &str) -> Res {
         let inst = self.server(id)?;
         Ok(Reply::json(200, &json!({"metadata": shown(&inst)})))
     }
 
-    fn metadata_show(&self, id: &str, key: &str) -> Res {
+    pub(super) fn metadata_show(&self, id: &str, key: &str) -> Res {
         let inst = self.server(id)?;
         let value = inst
             .shown_tags()
@@ -243,7 +219,7 @@ impl Nova<'_> {
 
     /// `POST` merges the given items into the server's, `PUT` replaces them all; both answer
     /// 200 with the metadata now set (`POST`: all of it; `PUT`: the given).
-    async fn metadata_write(&self, id: &str, replace: bool) -> Res {
+    pub(super) async fn metadata_write(&self, id: &str, replace: bool) -> Res {
         let body = json_body(self.req.body)?;
         let given = parse("metadata", &body_of(&body, "metadata")?)?;
         let inst = self.server(id)?;
@@ -266,7 +242,7 @@ impl Nova<'_> {
     }
 
     /// `PUT /metadata/{key}` with `{"meta": {key: value}}`.
-    async fn metadata_set(&self, id: &str, key: &str) -> Res {
+    pub(super) async fn metadata_set(&self, id: &str, key: &str) -> Res {
         let body = json_body(self.req.body)?;
         let meta = body_of(&body, "meta")?;
         match meta.as_object().map(Map::len) {
@@ -296,7 +272,7 @@ impl Nova<'_> {
         Ok(Reply::json(200, &json!({ "meta": meta })))
     }
 
-    async fn metadata_delete(&self, id: &str, key: &str) -> Res {
+    pub(super) async fn metadata_delete(&self, id: &str, key: &str) -> Res {
         let inst = self.server(id)?;
         if !inst.tags.iter().any(|(k, _)| k == key) {
             return Err(Fault::not_found("Metadata item was not found"));

@@ -1,0 +1,316 @@
+//! Server actions, `POST /servers/{id}/action`: reboot, start, stop, changePassword, rescue,
+//! unrescue, lock, unlock, rebuild.
+
+use super::create::generate_password;
+use super::{
+    LOCKED_REASON, Nova, Res, SERVER_DESCRIPTION, SERVER_NAME, access_ip, check_field, check_keys,
+    invalid_value, metadata, opt_str, unexpected, user_data_field,
+};
+use crate::errors::{Fault, map};
+use crate::{OpenStackApi, Reply, render};
+use nubis_core::{DomainError, StopMode, WhenRunning, password::PasswordRule};
+use nubis_engine::Command;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+impl Nova<'_> {
+    /// `reboot`.
+    pub(super) async fn reboot(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let m = arg
+            .as_object()
+            .ok_or_else(|| Fault::bad_request("Invalid input for field/attribute reboot."))?;
+        check_keys(m, &["type"])?;
+        let hard = match opt_str(m, "type")? {
+            Some(t) if t.eq_ignore_ascii_case("hard") => true,
+            Some(t) if t.eq_ignore_ascii_case("soft") => false,
+            Some(t) => {
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for field/attribute type. Value: {t}. '{t}' is not one of ['HARD', 'Hard', 'hard', 'SOFT', 'Soft', 'soft']"
+                )));
+            }
+            None => return Err(Fault::bad_request("'type' is a required property")),
+        };
+        // A soft reboot falls back to a hard one when the guest ignores ACPI (as
+        // libvirt does after its timeout).
+        let mode = if hard {
+            StopMode::Hard
+        } else {
+            StopMode::SoftFirst
+        };
+        remember_reboot(self.api, self.request_id, hard);
+        self.submit(&inst, Command::Reboot { mode }).await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `os-start`.
+    pub(super) async fn start(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        empty_arg("os-start", arg)?;
+        self.submit(&inst, Command::Start).await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `os-stop`.
+    pub(super) async fn stop(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        empty_arg("os-stop", arg)?;
+        self.submit(
+            &inst,
+            Command::Stop {
+                mode: StopMode::SoftFirst,
+                stop_charging: false,
+            },
+        )
+        .await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `changePassword`.
+    pub(super) async fn change_password(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let m = arg.as_object().ok_or_else(|| {
+            Fault::bad_request("Invalid input for field/attribute changePassword.")
+        })?;
+        check_keys(m, &["adminPass"])?;
+        let pw = opt_str(m, "adminPass")?
+            .ok_or_else(|| Fault::bad_request("'adminPass' is a required property"))?;
+        // Set live, without a restart (the guest agent's way).
+        self.submit(
+            &inst,
+            Command::ResetPassword {
+                user: None,
+                password: pw.to_string(),
+                when_running: WhenRunning::Live,
+                rule: PasswordRule::Free,
+            },
+        )
+        .await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `rescue`.
+    pub(super) async fn rescue(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let mut image_id = None;
+        let given = match arg {
+            Value::Null => None,
+            // The seed's form; it means "the server's own image".
+            Value::String(s) if s == "none" => None,
+            Value::Object(m) => {
+                check_keys(m, &["adminPass", "rescue_image_ref"])?;
+                if let Some(r) = opt_str(m, "rescue_image_ref")? {
+                    if Uuid::parse_str(r).is_err() {
+                        return Err(Fault::bad_request(format!(
+                            "Invalid input for field/attribute rescue_image_ref. Value: {r}. '{r}' is not a 'uuid'"
+                        )));
+                    }
+                    let Some(image) = render::image_by_ref(r) else {
+                        return Err(Fault::bad_request(format!(
+                            "Requested rescue image '{r}' is not supported"
+                        )));
+                    };
+                    image_id = Some(image.id.to_string());
+                }
+                opt_str(m, "adminPass")?.map(str::to_string)
+            }
+            _ => {
+                return Err(Fault::bad_request(
+                    "Invalid input for field/attribute rescue.",
+                ));
+            }
+        };
+        let pw = given.unwrap_or_else(generate_password);
+        self.submit(
+            &inst,
+            Command::EnterRescue {
+                user: None,
+                password: pw.clone(),
+                mode: StopMode::SoftFirst,
+                image_id,
+                rule: PasswordRule::Free,
+            },
+        )
+        .await?;
+        // 200, not 202: what Nova answers (shared/specs/openstack.md §2.5).
+        Ok(Reply::json(200, &json!({"adminPass": pw})))
+    }
+
+    /// `lock`.
+    pub(super) async fn lock(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let reason = match arg {
+            Value::Null => String::new(),
+            Value::Object(m) => {
+                check_keys(m, &["locked_reason"])?;
+                let r = opt_str(m, "locked_reason")?;
+                check_field(&LOCKED_REASON, r)?;
+                r.unwrap_or("").to_string()
+            }
+            _ => {
+                return Err(Fault::bad_request(
+                    "Invalid input for field/attribute lock.",
+                ));
+            }
+        };
+        self.api
+            .engine
+            .set_locked(&self.p, inst.uuid, Some(reason))
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `unlock`.
+    pub(super) async fn unlock(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        empty_arg("unlock", arg)?;
+        self.api
+            .engine
+            .set_locked(&self.p, inst.uuid, None)
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `rebuild`.
+    pub(super) async fn rebuild(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let m = arg
+            .as_object()
+            .ok_or_else(|| Fault::bad_request("Invalid input for field/attribute rebuild."))?;
+        // Nova's rebuild schemas by microversion.
+        let mut allowed = vec![
+            "imageRef",
+            "adminPass",
+            "name",
+            "metadata",
+            "accessIPv4",
+            "accessIPv6",
+            "OS-DCF:diskConfig",
+            "preserve_ephemeral",
+        ];
+        for (key, from, until) in [
+            ("personality", 1, 57),
+            ("description", 19, u16::MAX),
+            ("key_name", 54, u16::MAX),
+            ("user_data", 57, u16::MAX),
+            ("trusted_image_certificates", 63, u16::MAX),
+            ("hostname", 90, u16::MAX),
+        ] {
+            if self.v.at_least(from) && !self.v.at_least(until) {
+                allowed.push(key);
+            }
+        }
+        check_keys(m, &allowed)?;
+        let image_ref = opt_str(m, "imageRef")?
+            .ok_or_else(|| Fault::bad_request("'imageRef' is a required property"))?;
+        let name = opt_str(m, "name")?.map(str::to_string);
+        check_field(&SERVER_NAME, name.as_deref())?;
+        let description = opt_str(m, "description")?.map(str::to_string);
+        check_field(&SERVER_DESCRIPTION, description.as_deref())?;
+        let hostname = self.hostname_field(m)?;
+        let v4 = access_ip(m, "accessIPv4")?;
+        let v6 = access_ip(m, "accessIPv6")?;
+        let user_data = user_data_field(m)?;
+        if let Some(certs) = m.get("trusted_image_certificates")
+            && !certs.is_null()
+        {
+            // No image is signed: Nova refuses certificates for unsigned images.
+            return Err(Fault::bad_request(
+                "Image certificate validation is not supported for this image.",
+            ));
+        }
+        // key_name (2.54+): a key pair of the caller, or null to remove the keys.
+        let key_ids = match m.get("key_name") {
+            None => None,
+            Some(Value::Null) => Some(Vec::new()),
+            Some(Value::String(k)) => Some(vec![self.key_id(k)?]),
+            Some(other) => {
+                return Err(invalid_value("key_name", &other.to_string()));
+            }
+        };
+        let image = render::image_by_ref(image_ref)
+            .ok_or_else(|| Fault::bad_request(format!("Invalid imageRef provided: {image_ref}")))?;
+        let pw = opt_str(m, "adminPass")?
+            .map(str::to_string)
+            .unwrap_or_else(generate_password);
+        // Given metadata replace the server's (quota checked before any work).
+        let new_metadata = m
+            .get("metadata")
+            .map(|v| metadata::parse("metadata", v))
+            .transpose()?;
+        if let Some(items) = &new_metadata {
+            metadata::check_quota(items.len())?;
+        }
+        self.submit(
+            &inst,
+            Command::Rebuild {
+                image_id: image.id.to_string(),
+                password: Some(pw.clone()),
+                rule: PasswordRule::Free,
+                key_ids,
+            },
+        )
+        .await?;
+        if let Some(items) = new_metadata {
+            self.api
+                .engine
+                .update_tags(&self.p, inst.uuid, |_| Ok::<_, DomainError>(items))
+                .await
+                .map_err(|e| map(e, Some(inst.uuid)))?;
+        }
+        // The rebuild is accepted and committed; its attributes follow (a server
+        // deleted meanwhile has none to change).
+        let _ = self
+            .api
+            .engine
+            .modify_with_attrs(&self.p, inst.uuid, name, description, hostname, |a| {
+                if let Some(v4) = v4 {
+                    a.access_ipv4 = Some(v4);
+                }
+                if let Some(v6) = v6 {
+                    a.access_ipv6 = Some(v6);
+                }
+            })
+            .await;
+        if let Some(u) = user_data {
+            match self.api.engine.set_user_data(&self.p, inst.uuid, u).await {
+                Ok(()) | Err(DomainError::NotFound { .. }) => {}
+                Err(e) => return Err(map(e, Some(inst.uuid))),
+            }
+        }
+        let now = self.api.engine.instance(inst.uuid).unwrap_or(inst.clone());
+        let mut server = self.changed_view(&now, true).await;
+        server["adminPass"] = json!(pw);
+        Ok(Reply::json(202, &json!({ "server": server })))
+    }
+
+    /// `unrescue`.
+    pub(super) async fn unrescue(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        empty_arg("unrescue", arg)?;
+        self.submit(&inst, Command::ExitRescue).await?;
+        Ok(Reply::empty(202))
+    }
+}
+
+/// An action that takes no argument: `null` or `{}`.
+fn empty_arg(name: &str, arg: &Value) -> Result<(), Fault> {
+    match arg {
+        Value::Null => Ok(()),
+        Value::Object(m) if m.is_empty() => Ok(()),
+        Value::Object(m) => Err(unexpected(m.keys().next().map_or("", |k| k))),
+        _ => Err(Fault::bad_request(format!(
+            "Invalid input for field/attribute {name}."
+        ))),
+    }
+}
+
+pub(super) fn remember_reboot(api: &OpenStackApi, request_id: &str, hard: bool) {
+    let mut m = api.reboot_modes.lock();
+    if m.len() > 10_000 {
+        m.clear();
+    }
+    m.insert(request_id.to_string(), hard);
+}

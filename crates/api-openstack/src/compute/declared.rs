@@ -1,0 +1,159 @@
+//! Every Nova operation, declared once: its label, method and path, the token it needs, its
+//! oslo.policy rule (nova/policies/*.py), its body and its handler. Routing, rate limits,
+//! authorization, metrics labels and docs/catalogue/openstack-compute.md derive from here.
+
+use super::images::MAX_PROXY_MINOR;
+use super::{Nova, Res, version, versions};
+use crate::Reply;
+use crate::routes::{Need, Route, op, server_action, until};
+use nubis_pipeline::Registry;
+use serde_json::Value;
+use std::future::Future;
+use std::pin::Pin;
+
+/// How a Nova operation is answered.
+pub enum Compute {
+    /// A version document (no token): built from the public base URL.
+    Doc(fn(&str) -> Reply),
+    /// Everything else: the request's context, the path's `{…}` segments, the action's
+    /// argument (`null` outside server actions).
+    Nova(NovaFn),
+}
+
+type NovaCall = for<'a> fn(
+    &'a Nova<'a>,
+    &'a [&'a str],
+    &'a Value,
+) -> Pin<Box<dyn Future<Output = Res> + Send + 'a>>;
+
+/// A handler that needs an authenticated Nova request.
+pub struct NovaFn(pub(crate) NovaCall);
+
+impl std::fmt::Debug for Compute {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Doc(_) => "Doc",
+            Self::Nova(_) => "Nova",
+        })
+    }
+}
+
+/// The `i`-th `{…}` segment of the path (the route guarantees it is there).
+fn at<'a>(params: &[&'a str], i: usize) -> &'a str {
+    params.get(i).copied().unwrap_or_default()
+}
+
+/// A handler from an expression over `n` (the request), `p` (the path's segments) and `a`
+/// (the action's argument).
+macro_rules! nova {
+    ($n:pat, $p:pat, $a:pat => $e:expr) => {
+        Compute::Nova(NovaFn(|$n, $p, $a| Box::pin(async move { $e })))
+    };
+}
+
+/// The policy column of operations Nova checks no rule for (version documents; flavors and
+/// the image proxy, which any token may read).
+const NO_RULE: &str = "(none)";
+/// The body column of operations that take none.
+const NO_BODY: &str = "—";
+
+use Need::{Member, Public, Token};
+
+#[rustfmt::skip]
+pub static REGISTRY: Registry<Route<Compute>> = Registry {
+    cloud: "openstack",
+    service: "compute",
+    version: "",
+    actions: &[
+        op("compute.versions", "GET", "/compute", Public, NO_RULE, NO_BODY, Compute::Doc(versions)),
+        op("compute.version", "GET", "/compute/v2.1", Public, NO_RULE, NO_BODY, Compute::Doc(version)),
+        // -- servers
+        op("server.list", "GET", "/compute/v2.1/servers", Token, "os_compute_api:servers:index", NO_BODY,
+            nova!(n, _, _ => n.list_servers(false).await)),
+        op("server.detail", "GET", "/compute/v2.1/servers/detail", Token, "os_compute_api:servers:detail", NO_BODY,
+            nova!(n, _, _ => n.list_servers(true).await)),
+        op("server.create", "POST", "/compute/v2.1/servers", Member, "os_compute_api:servers:create", "{\"server\"}",
+            nova!(n, _, _ => n.create_server().await)),
+        op("server.show", "GET", "/compute/v2.1/servers/{id}", Token, "os_compute_api:servers:show", NO_BODY,
+            nova!(n, p, _ => n.show_server(at(p, 0)).await)),
+        op("server.update", "PUT", "/compute/v2.1/servers/{id}", Member, "os_compute_api:servers:update", "{\"server\"}",
+            nova!(n, p, _ => n.update_server(at(p, 0)).await)),
+        op("server.delete", "DELETE", "/compute/v2.1/servers/{id}", Member, "os_compute_api:servers:delete", NO_BODY,
+            nova!(n, p, _ => n.delete_server(at(p, 0)).await)),
+        // -- server actions
+        server_action("server.action.reboot", "reboot", "os_compute_api:servers:reboot", "{\"reboot\"}",
+            nova!(n, p, a => n.reboot(at(p, 0), a).await)),
+        server_action("server.action.os-start", "os-start", "os_compute_api:servers:start", "{\"os-start\"}",
+            nova!(n, p, a => n.start(at(p, 0), a).await)),
+        server_action("server.action.os-stop", "os-stop", "os_compute_api:servers:stop", "{\"os-stop\"}",
+            nova!(n, p, a => n.stop(at(p, 0), a).await)),
+        server_action("server.action.changePassword", "changePassword", "os_compute_api:os-admin-password", "{\"changePassword\"}",
+            nova!(n, p, a => n.change_password(at(p, 0), a).await)),
+        server_action("server.action.rescue", "rescue", "os_compute_api:os-rescue", "{\"rescue\"}",
+            nova!(n, p, a => n.rescue(at(p, 0), a).await)),
+        server_action("server.action.unrescue", "unrescue", "os_compute_api:os-unrescue", "{\"unrescue\"}",
+            nova!(n, p, a => n.unrescue(at(p, 0), a).await)),
+        server_action("server.action.lock", "lock", "os_compute_api:os-lock-server:lock", "{\"lock\"}",
+            nova!(n, p, a => n.lock(at(p, 0), a).await)),
+        server_action("server.action.unlock", "unlock", "os_compute_api:os-lock-server:unlock", "{\"unlock\"}",
+            nova!(n, p, a => n.unlock(at(p, 0), a).await)),
+        server_action("server.action.rebuild", "rebuild", "os_compute_api:servers:rebuild", "{\"rebuild\"}",
+            nova!(n, p, a => n.rebuild(at(p, 0), a).await)),
+        // -- server metadata
+        op("server.metadata.list", "GET", "/compute/v2.1/servers/{id}/metadata", Token,
+            "os_compute_api:server-metadata:index", NO_BODY,
+            nova!(n, p, _ => n.metadata_list(at(p, 0)))),
+        op("server.metadata.merge", "POST", "/compute/v2.1/servers/{id}/metadata", Member,
+            "os_compute_api:server-metadata:create", "{\"metadata\"}",
+            nova!(n, p, _ => n.metadata_write(at(p, 0), false).await)),
+        op("server.metadata.replace", "PUT", "/compute/v2.1/servers/{id}/metadata", Member,
+            "os_compute_api:server-metadata:update_all", "{\"metadata\"}",
+            nova!(n, p, _ => n.metadata_write(at(p, 0), true).await)),
+        op("server.metadata.show", "GET", "/compute/v2.1/servers/{id}/metadata/{key}", Token,
+            "os_compute_api:server-metadata:show", NO_BODY,
+            nova!(n, p, _ => n.metadata_show(at(p, 0), at(p, 1)))),
+        op("server.metadata.set", "PUT", "/compute/v2.1/servers/{id}/metadata/{key}", Member,
+            "os_compute_api:server-metadata:update", "{\"meta\"}",
+            nova!(n, p, _ => n.metadata_set(at(p, 0), at(p, 1)).await)),
+        op("server.metadata.delete", "DELETE", "/compute/v2.1/servers/{id}/metadata/{key}", Member,
+            "os_compute_api:server-metadata:delete", NO_BODY,
+            nova!(n, p, _ => n.metadata_delete(at(p, 0), at(p, 1)).await)),
+        // -- instance actions
+        op("instance_action.list", "GET", "/compute/v2.1/servers/{id}/os-instance-actions", Token,
+            "os_compute_api:os-instance-actions:list", NO_BODY,
+            nova!(n, p, _ => n.list_instance_actions(at(p, 0)).await)),
+        // -- flavors
+        op("flavor.list", "GET", "/compute/v2.1/flavors", Token, NO_RULE, NO_BODY,
+            nova!(n, _, _ => n.list_flavors(false))),
+        op("flavor.detail", "GET", "/compute/v2.1/flavors/detail", Token, NO_RULE, NO_BODY,
+            nova!(n, _, _ => n.list_flavors(true))),
+        op("flavor.show", "GET", "/compute/v2.1/flavors/{id}", Token, NO_RULE, NO_BODY,
+            nova!(n, p, _ => n.show_flavor(at(p, 0)))),
+        op("flavor.extra_specs", "GET", "/compute/v2.1/flavors/{id}/os-extra_specs", Token,
+            "os_compute_api:os-flavor-extra-specs:index", NO_BODY,
+            nova!(n, p, _ => n.flavor_extra_specs(at(p, 0)))),
+        // -- key pairs
+        op("keypair.list", "GET", "/compute/v2.1/os-keypairs", Token, "os_compute_api:os-keypairs:index", NO_BODY,
+            nova!(n, _, _ => n.list_keypairs())),
+        op("keypair.create", "POST", "/compute/v2.1/os-keypairs", Member, "os_compute_api:os-keypairs:create",
+            "{\"keypair\"}", nova!(n, _, _ => n.create_keypair().await)),
+        op("keypair.show", "GET", "/compute/v2.1/os-keypairs/{name}", Token, "os_compute_api:os-keypairs:show",
+            NO_BODY, nova!(n, p, _ => n.show_keypair(at(p, 0)))),
+        op("keypair.delete", "DELETE", "/compute/v2.1/os-keypairs/{name}", Member,
+            "os_compute_api:os-keypairs:delete", NO_BODY, nova!(n, p, _ => n.delete_keypair(at(p, 0)).await)),
+        // -- the image proxy (gone from 2.36)
+        until(op("image.proxy.list", "GET", "/compute/v2.1/images", Token, NO_RULE, NO_BODY,
+            nova!(n, _, _ => n.list_images(false))), MAX_PROXY_MINOR),
+        until(op("image.proxy.detail", "GET", "/compute/v2.1/images/detail", Token, NO_RULE, NO_BODY,
+            nova!(n, _, _ => n.list_images(true))), MAX_PROXY_MINOR),
+        until(op("image.proxy.show", "GET", "/compute/v2.1/images/{id}", Token, NO_RULE, NO_BODY,
+            nova!(n, p, _ => n.show_image(at(p, 0)))), MAX_PROXY_MINOR),
+        until(op("image.proxy.delete", "DELETE", "/compute/v2.1/images/{id}", Member, NO_RULE, NO_BODY,
+            nova!(n, p, _ => n.delete_image(at(p, 0)))), MAX_PROXY_MINOR),
+        // -- supporting endpoints
+        op("availability_zone.list", "GET", "/compute/v2.1/os-availability-zone", Token,
+            "os_compute_api:os-availability-zone:list", NO_BODY, nova!(_, _, _ => Ok(super::limits::zones()))),
+        op("limits", "GET", "/compute/v2.1/limits", Token, "os_compute_api:limits", NO_BODY,
+            nova!(n, _, _ => Ok(n.limits()))),
+    ],
+};

@@ -1,0 +1,324 @@
+//! Every registered OpenStack operation (Keystone, Nova, Glance) against the checks every
+//! operation must pass: no token → 401 in its service's envelope, an unknown body field → 400
+//! where the schema forbids one, a burst over the write limit → 429. Operations a check does
+//! not apply to are listed here by name, and the lists are checked against the registries, so
+//! a new operation cannot be skipped silently.
+
+use nubis_api_openstack::{COMPUTE, IDENTITY, IMAGE, Need, OpenStackApi, RawRequest, Route};
+use nubis_auth::secret::SecretBox;
+use nubis_driver::sim::SimDriver;
+use nubis_engine::Engine;
+use nubis_pipeline::ActionSpec;
+use nubis_store::SqliteStore;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+const PASSWORD: &str = "Adm1n-Passw0rd";
+/// A server that does not exist: limited operations are counted before the lookup.
+const MISSING: &str = "00000000-0000-4000-8000-000000000000";
+
+/// Operations that need no token (the 401 check does not apply).
+const PUBLIC: &[&str] = &[
+    "identity.versions",
+    "identity.version",
+    "identity.token.issue",
+    "compute.versions",
+    "compute.version",
+    "image.versions",
+    "image.versions.list",
+];
+
+/// Operations with a body whose schema allows fields it does not know (Keystone's auth).
+const OPEN_BODY: &[&str] = &["identity.token.issue"];
+
+/// Operations without a rate limit: reads, the public ones, Keystone's token operations.
+const UNLIMITED: &[&str] = &[
+    "identity.versions",
+    "identity.version",
+    "identity.token.issue",
+    "identity.token.validate",
+    "identity.token.revoke",
+    "compute.versions",
+    "compute.version",
+    "server.list",
+    "server.detail",
+    "server.show",
+    "server.metadata.list",
+    "server.metadata.show",
+    "instance_action.list",
+    "flavor.list",
+    "flavor.detail",
+    "flavor.show",
+    "flavor.extra_specs",
+    "keypair.list",
+    "keypair.show",
+    "image.proxy.list",
+    "image.proxy.detail",
+    "image.proxy.show",
+    "availability_zone.list",
+    "limits",
+    "image.versions",
+    "image.versions.list",
+    "image.list",
+    "image.show",
+];
+
+/// One registered operation, whatever its service.
+struct Op {
+    service: &'static str,
+    name: &'static str,
+    method: &'static str,
+    path: &'static str,
+    action: Option<&'static str>,
+    need: Need,
+    rate_limit: u32,
+    body: &'static str,
+}
+
+fn of<H>(service: &'static str, specs: &'static [ActionSpec<Route<H>>]) -> Vec<Op> {
+    specs
+        .iter()
+        .map(|a| Op {
+            service,
+            name: a.name,
+            method: a.handler.method,
+            path: a.handler.path,
+            action: a.handler.action,
+            need: a.handler.need,
+            rate_limit: a.rate_limit,
+            body: a.params,
+        })
+        .collect()
+}
+
+fn every_op() -> Vec<Op> {
+    let mut ops = of("identity", IDENTITY.actions);
+    ops.extend(of("compute", COMPUTE.actions));
+    ops.extend(of("image", IMAGE.actions));
+    ops
+}
+
+fn names(ops: &[Op], keep: impl Fn(&Op) -> bool) -> BTreeSet<&'static str> {
+    ops.iter().filter(|o| keep(o)).map(|o| o.name).collect()
+}
+
+fn set(list: &[&'static str]) -> BTreeSet<&'static str> {
+    list.iter().copied().collect()
+}
+
+async fn api(rate_limits: bool) -> (OpenStackApi, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
+    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
+        .await
+        .unwrap();
+    engine.bootstrap(None, Some(PASSWORD.into())).await.unwrap();
+    (OpenStackApi::new(engine, rate_limits), dir)
+}
+
+async fn call(
+    api: &OpenStackApi,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<&Value>,
+) -> (u16, Vec<(String, String)>, Value) {
+    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    if let Some(t) = token {
+        headers.push(("x-auth-token".into(), t.into()));
+        // A subject no token has: Keystone's token operations answer 404 and revoke nothing.
+        headers.push(("x-subject-token".into(), "missing".into()));
+    }
+    let body = body.map(Value::to_string).unwrap_or_default();
+    let r = api
+        .handle(RawRequest {
+            method,
+            host: "127.0.0.1",
+            path,
+            raw_query: "",
+            headers: &headers,
+            body: body.as_bytes(),
+            peer: None,
+        })
+        .await;
+    let json = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    (r.status, r.headers, json)
+}
+
+async fn token(api: &OpenStackApi) -> String {
+    let auth = json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+        "name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}},
+        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}});
+    let (status, headers, body) =
+        call(api, "POST", "/identity/v3/auth/tokens", None, Some(&auth)).await;
+    assert_eq!(status, 201, "{body}");
+    headers
+        .into_iter()
+        .find(|(k, _)| k == "x-subject-token")
+        .map(|(_, v)| v)
+        .unwrap()
+}
+
+/// The operation's path with its `{…}` segments filled: `server` for `{id}`, `k` for names.
+fn path_of(op: &Op, server: &str) -> String {
+    op.path
+        .replace("{id}", server)
+        .replace("{key}", "k")
+        .replace("{name}", "k")
+}
+
+/// A body naming a field the operation's schema does not have (`None`: it takes no body).
+fn with_unknown_field(op: &Op) -> Option<Value> {
+    if op.body == "—" {
+        return None;
+    }
+    Some(match (op.action, op.name) {
+        (Some(action), _) => json!({ action: {"bogus": 1} }),
+        // Metadata bodies are maps of any keys: the unknown field is beside them.
+        (None, "server.metadata.merge" | "server.metadata.replace") => {
+            json!({"metadata": {"k": "v"}, "bogus": 1})
+        }
+        (None, "server.metadata.set") => json!({"meta": {"k": "v"}, "bogus": 1}),
+        (None, "server.create" | "server.update") => json!({"server": {"bogus": 1}}),
+        (None, "keypair.create") => json!({"keypair": {"bogus": 1}}),
+        (None, "identity.token.issue") => {
+            json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
+                "name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}}},
+                "bogus": 1})
+        }
+        (None, other) => panic!("{other} declares a body this test does not know"),
+    })
+}
+
+#[test]
+fn the_lists_match_the_registries() {
+    let ops = every_op();
+    assert_eq!(names(&ops, |o| o.need == Need::Public), set(PUBLIC));
+    assert_eq!(names(&ops, |o| o.rate_limit == 0), set(UNLIMITED));
+    let all = names(&ops, |_| true);
+    assert!(set(OPEN_BODY).is_subset(&all));
+    assert_eq!(all.len(), ops.len(), "an operation name is declared twice");
+}
+
+#[tokio::test]
+async fn no_token_is_401_in_the_services_envelope() {
+    let (api, _d) = api(false).await;
+    for op in every_op() {
+        let path = path_of(&op, MISSING);
+        let body = op.action.map(|a| json!({ a: null }));
+        let (status, headers, json) = call(&api, op.method, &path, None, body.as_ref()).await;
+        if op.need == Need::Public {
+            assert_ne!(status, 401, "{}: needs no token", op.name);
+            continue;
+        }
+        assert_eq!(status, 401, "{} {path}: {json}", op.name);
+        let message = "The request you have made requires authentication.";
+        match op.service {
+            // Nova's fault envelope.
+            "compute" => assert_eq!(
+                json,
+                json!({"unauthorized": {"code": 401, "message": message}}),
+                "{}",
+                op.name
+            ),
+            // Keystone's (Glance answers with Keystone's middleware).
+            _ => assert_eq!(
+                json,
+                json!({"error": {"code": 401, "title": "Unauthorized", "message": message}}),
+                "{}",
+                op.name
+            ),
+        }
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "www-authenticate" && v.starts_with("Keystone uri=")),
+            "{}",
+            op.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_body_field_is_400() {
+    let (api, _d) = api(false).await;
+    let t = token(&api).await;
+    let create =
+        json!({"server": {"name": "cov", "imageRef": "img-deb12x64", "flavorRef": "S5.SMALL2"}});
+    let (status, _, created) = call(
+        &api,
+        "POST",
+        "/compute/v2.1/servers",
+        Some(&t),
+        Some(&create),
+    )
+    .await;
+    assert_eq!(status, 202, "{created}");
+    let server = created["server"]["id"].as_str().unwrap().to_string();
+    let mut checked = 0;
+    for op in every_op() {
+        let Some(body) = with_unknown_field(&op) else {
+            continue;
+        };
+        let path = path_of(&op, &server);
+        let (status, _, json) = call(&api, op.method, &path, Some(&t), Some(&body)).await;
+        if OPEN_BODY.contains(&op.name) {
+            assert!(
+                status < 400,
+                "{}: extra fields are allowed: {json}",
+                op.name
+            );
+            continue;
+        }
+        assert_eq!(status, 400, "{} {path}: {json}", op.name);
+        let message = json["badRequest"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("'bogus' was unexpected"),
+            "{}: {message}",
+            op.name
+        );
+        checked += 1;
+    }
+    assert!(checked >= 14, "only {checked} operations take a body");
+}
+
+#[tokio::test]
+async fn writes_over_their_limit_are_429_and_reads_are_not_limited() {
+    let (api, _d) = api(true).await;
+    let t = token(&api).await;
+    for op in every_op() {
+        if op.need == Need::Public {
+            continue;
+        }
+        let path = path_of(&op, MISSING);
+        // A body that fails fast: limits are counted before any work.
+        let body = with_unknown_field(&op).filter(|_| op.rate_limit > 0);
+        let tries = op.rate_limit.max(20) * 3;
+        let mut limited = None;
+        for _ in 0..tries {
+            let r = call(&api, op.method, &path, Some(&t), body.as_ref()).await;
+            if r.0 == 429 {
+                limited = Some(r);
+                break;
+            }
+        }
+        if op.rate_limit == 0 {
+            assert!(limited.is_none(), "{} has no limit", op.name);
+            continue;
+        }
+        let (_, headers, json) = limited.unwrap_or_else(|| panic!("{} was not limited", op.name));
+        assert!(
+            headers.iter().any(|(k, v)| k == "retry-after" && v == "1"),
+            "{}",
+            op.name
+        );
+        assert_eq!(
+            json,
+            json!({"overLimit": {"code": 429, "message": "This request was rate-limited."}}),
+            "{}",
+            op.name
+        );
+    }
+}
