@@ -8,6 +8,7 @@ use crate::render;
 use crate::wire::Int;
 use crate::{Ctx, DOCUMENTED_REGIONS};
 use nubis_core::{catalog, ids};
+use nubis_engine::Engine;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -15,7 +16,7 @@ use serde_json::{Map, Value, json};
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub(super) struct DescribeRegionsReq {}
 
-pub(super) fn describe_regions(params: Map<String, Value>) -> Out {
+pub(super) async fn describe_regions(_: &Engine, _: &Ctx, params: Map<String, Value>) -> Out {
     let _: DescribeRegionsReq = parse(params)?;
     let set: Vec<Value> = DOCUMENTED_REGIONS
         .iter()
@@ -27,7 +28,7 @@ pub(super) fn describe_regions(params: Map<String, Value>) -> Out {
     Ok(obj(json!({"TotalCount": set.len(), "RegionSet": set})))
 }
 
-pub(super) fn describe_zones(ctx: &Ctx, params: Map<String, Value>) -> Out {
+pub(super) async fn describe_zones(_: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
     let _: DescribeRegionsReq = parse(params)?;
     let region = ctx
         .region
@@ -53,7 +54,7 @@ pub(super) struct DescribeImagesReq {
     instance_type: Option<String>,
 }
 
-pub(super) fn describe_images(params: Map<String, Value>) -> Out {
+pub(super) async fn describe_images(_: &Engine, _: &Ctx, params: Map<String, Value>) -> Out {
     let r: DescribeImagesReq = parse(params)?;
     if r.image_ids.is_some() && r.filters.is_some() {
         return Err(ApiError::new(
@@ -125,7 +126,11 @@ pub(super) struct FiltersOnly {
     filters: Option<Vec<Filter>>,
 }
 
-pub(super) fn describe_instance_type_configs(ctx: &Ctx, params: Map<String, Value>) -> Out {
+pub(super) async fn describe_instance_type_configs(
+    _: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
     let r: FiltersOnly = parse(params)?;
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;

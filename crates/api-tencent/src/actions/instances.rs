@@ -3,7 +3,7 @@
 use super::params::*;
 use super::{Out, Payload, obj};
 use crate::Ctx;
-use crate::errors::{ApiError, map};
+use crate::errors::ApiError;
 use crate::render;
 use crate::wire::{Bool, Int};
 use nubis_core::{Instance, ResourceKind, ids};
@@ -39,7 +39,7 @@ pub(super) const INSTANCE_FILTERS: &[&str] = &[
     "security-group-id",
 ];
 
-pub(super) fn matches(i: &Instance, f: &Filter) -> bool {
+fn matches(i: &Instance, f: &Filter) -> bool {
     f.values.iter().any(|v| match f.name.as_str() {
         "zone" => render::zone_name(&i.zone) == v,
         "project-id" => i.project_id.to_string() == *v,
@@ -63,7 +63,7 @@ pub(super) fn matches(i: &Instance, f: &Filter) -> bool {
 }
 
 /// DescribeInstances / DescribeInstancesStatus share their selection rules.
-pub(super) fn select(
+fn select(
     engine: &Engine,
     ctx: &Ctx,
     ids_in: Option<Vec<String>>,
@@ -120,7 +120,7 @@ pub(super) fn select(
     ))
 }
 
-pub(super) fn describe_instances(
+pub(super) async fn describe_instances(
     engine: &Engine,
     ctx: &Ctx,
     params: Map<String, Value>,
@@ -150,7 +150,7 @@ pub(super) struct DescribeStatusReq {
     limit: Option<Int>,
 }
 
-pub(super) fn describe_instances_status(
+pub(super) async fn describe_instances_status(
     engine: &Engine,
     ctx: &Ctx,
     params: Map<String, Value>,
@@ -176,32 +176,65 @@ pub(super) struct PowerReq {
     release_prepaid_data_disks: Option<Bool>,
 }
 
-pub(super) async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+/// The four power actions share [`PowerReq`]; each refuses its siblings' parameters.
+#[derive(Clone, Copy)]
+enum Power {
+    Start,
+    Stop,
+    Reboot,
+    Terminate,
+}
+
+pub(super) async fn start_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    power(engine, ctx, params, Power::Start).await
+}
+
+pub(super) async fn stop_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    power(engine, ctx, params, Power::Stop).await
+}
+
+pub(super) async fn reboot_instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    power(engine, ctx, params, Power::Reboot).await
+}
+
+pub(super) async fn terminate_instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    power(engine, ctx, params, Power::Terminate).await
+}
+
+async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, op: Power) -> Out {
     let r: PowerReq = parse(params)?;
     // Reject parameters that belong to a sibling action.
-    let foreign = match ctx.action.as_str() {
-        "StartInstances" => [
+    let foreign = match op {
+        Power::Start => [
             r.stop_type.is_some(),
             r.force_stop.is_some(),
             r.force_reboot.is_some(),
             r.stopped_mode.is_some(),
             r.release_address.is_some() || r.release_prepaid_data_disks.is_some(),
         ],
-        "StopInstances" => [
+        Power::Stop => [
             false,
             false,
             r.force_reboot.is_some(),
             false,
             r.release_address.is_some() || r.release_prepaid_data_disks.is_some(),
         ],
-        "RebootInstances" => [
+        Power::Reboot => [
             false,
             r.force_stop.is_some(),
             false,
             r.stopped_mode.is_some(),
             r.release_address.is_some() || r.release_prepaid_data_disks.is_some(),
         ],
-        _ => [
+        Power::Terminate => [
             r.stop_type.is_some(),
             r.force_stop.is_some(),
             r.force_reboot.is_some(),
@@ -216,9 +249,9 @@ pub(super) async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>
         ));
     }
     let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
-    let cmd = match ctx.action.as_str() {
-        "StartInstances" => Command::Start,
-        "StopInstances" => {
+    let cmd = match op {
+        Power::Start => Command::Start,
+        Power::Stop => {
             let stop_charging = match r.stopped_mode.as_deref() {
                 None | Some("KEEP_CHARGING") => false,
                 Some("STOP_CHARGING") => true,
@@ -229,15 +262,15 @@ pub(super) async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>
                 stop_charging,
             }
         }
-        "RebootInstances" => Command::Reboot {
+        Power::Reboot => Command::Reboot {
             mode: stop_mode(r.stop_type.as_deref(), r.force_reboot)?,
         },
-        _ => Command::Terminate { force: true },
+        Power::Terminate => Command::Terminate { force: true },
     };
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     Ok(Map::new())
 }
 
@@ -254,7 +287,7 @@ pub(super) async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<Strin
     let r: ResetPasswordReq = parse(params)?;
     let password = required(r.password, "Password")?;
     if let Some(u) = &r.user_name {
-        nubis_core::password::check_username_len("UserName", u).map_err(|e| map(&ctx.action, e))?;
+        nubis_core::password::check_username_len("UserName", u).map_err(|e| ctx.err(e))?;
     }
     let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
     let cmd = Command::ResetPassword {
@@ -266,7 +299,7 @@ pub(super) async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<Strin
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     Ok(Map::new())
 }
 
@@ -286,7 +319,7 @@ pub(super) async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String,
     let password = required(r.password, "Password")?;
     let mode = stop_mode(r.stop_type.as_deref(), r.force_stop)?;
     if let Some(u) = &r.username {
-        nubis_core::password::check_username_len("Username", u).map_err(|e| map(&ctx.action, e))?;
+        nubis_core::password::check_username_len("Username", u).map_err(|e| ctx.err(e))?;
     }
     let targets = instances(engine, ctx, Some(vec![id]), "InstanceId")?;
     let cmd = Command::EnterRescue {
@@ -299,7 +332,7 @@ pub(super) async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String,
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     Ok(Map::new())
 }
 
@@ -322,6 +355,6 @@ pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, 
             false,
         )
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     Ok(Map::new())
 }

@@ -4,7 +4,7 @@ use super::limits::{KEY_NAME, check_text};
 use super::params::*;
 use super::{Out, obj};
 use crate::Ctx;
-use crate::errors::{ApiError, map};
+use crate::errors::ApiError;
 use crate::render;
 use crate::wire::{Bool, Int};
 use nubis_core::{DomainError, ResourceKind, ids};
@@ -22,13 +22,26 @@ pub(super) struct CreateKeyPairReq {
     tag_specification: Option<Vec<TagSpecification>>,
 }
 
-pub(super) fn check_key_name(name: &str) -> Result<(), ApiError> {
+fn check_key_name(name: &str) -> Result<(), ApiError> {
     check_text(&KEY_NAME, "KeyName", Some(name))
 }
 
 pub(super) async fn create_key_pair(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    create_or_import(engine, ctx, params, false).await
+}
+
+pub(super) async fn import_key_pair(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    create_or_import(engine, ctx, params, true).await
+}
+
+/// CreateKeyPair and ImportKeyPair share [`CreateKeyPairReq`]; only an import takes PublicKey.
+async fn create_or_import(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+    import: bool,
+) -> Out {
     let r: CreateKeyPairReq = parse(params)?;
-    let import = ctx.action == "ImportKeyPair";
     if !import && r.public_key.is_some() {
         return Err(ApiError::new(
             "UnknownParameter",
@@ -51,7 +64,7 @@ pub(super) async fn create_key_pair(engine: &Engine, ctx: &Ctx, params: Map<Stri
                 "InvalidPublicKey.Malformed",
                 format!("invalid public key: {reason}"),
             ),
-            e => map(&ctx.action, e),
+            e => ctx.err(e),
         })?;
     if import {
         return Ok(obj(json!({"KeyId": created.key_pair.id})));
@@ -70,7 +83,11 @@ pub(super) struct DescribeKeyPairsReq {
     limit: Option<Int>,
 }
 
-pub(super) fn describe_key_pairs(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+pub(super) async fn describe_key_pairs(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
     let r: DescribeKeyPairsReq = parse(params)?;
     if r.key_ids.is_some() && r.filters.is_some() {
         return Err(ApiError::new(
@@ -82,13 +99,10 @@ pub(super) fn describe_key_pairs(engine: &Engine, ctx: &Ctx, params: Map<String,
     if let Some(ids) = &r.key_ids
         && let Some(bad) = ids.iter().find(|k| !ids::is_key_id(k))
     {
-        return Err(map(
-            &ctx.action,
-            DomainError::Malformed {
-                kind: ResourceKind::KeyPair,
-                id: bad.clone(),
-            },
-        ));
+        return Err(ctx.err(DomainError::Malformed {
+            kind: ResourceKind::KeyPair,
+            id: bad.clone(),
+        }));
     }
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;
@@ -139,7 +153,7 @@ pub(super) async fn delete_key_pairs(
     engine
         .delete_key_pairs(&ctx.principal, &keys)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     Ok(Map::new())
 }
 
@@ -151,12 +165,28 @@ pub(super) struct AssociateReq {
     force_stop: Option<Bool>,
 }
 
-pub(super) async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+pub(super) async fn associate_key_pairs(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    associate(engine, ctx, params, true).await
+}
+
+pub(super) async fn disassociate_key_pairs(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    associate(engine, ctx, params, false).await
+}
+
+async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, associate: bool) -> Out {
     let r: AssociateReq = parse(params)?;
     let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
     let keys = key_ids(ctx, r.key_ids)?;
     let when_running = when_running(r.force_stop);
-    let cmd = if ctx.action == "AssociateInstancesKeyPairs" {
+    let cmd = if associate {
         Command::AssociateKeys {
             key_ids: keys,
             when_running,
@@ -170,6 +200,6 @@ pub(super) async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Va
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     Ok(Map::new())
 }

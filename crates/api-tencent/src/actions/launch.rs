@@ -4,7 +4,7 @@ use super::limits::*;
 use super::params::*;
 use super::{Out, obj};
 use crate::Ctx;
-use crate::errors::{ApiError, map};
+use crate::errors::ApiError;
 use crate::wire::{Bool, Int};
 use nubis_core::limits::{self, Violation};
 use nubis_core::{catalog, ids};
@@ -242,7 +242,7 @@ pub(super) async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String
     let created = engine
         .create(&ctx.principal, &ctx.request_id, spec, dry)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     let ids: Vec<&str> = created.iter().map(|i| i.tencent_id.as_str()).collect();
     Ok(obj(json!({"InstanceIdSet": ids})))
 }

@@ -3,7 +3,7 @@
 
 use super::limits::{BATCH, FILTER_VALUES, FILTERS, LIMIT, OFFSET, check_count, check_int};
 use crate::Ctx;
-use crate::errors::{ApiError, map};
+use crate::errors::ApiError;
 use crate::wire::{Bool, Int};
 use nubis_core::{DomainError, ResourceKind, StopMode, WhenRunning, ids};
 use nubis_engine::{Engine, IdKind};
@@ -112,19 +112,16 @@ pub(super) fn instances(
     )?;
     let uuids = engine
         .resolve(&ctx.principal, IdKind::Tencent, &unique)
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| ctx.err(e))?;
     for (uuid, id) in uuids.iter().zip(&unique) {
         if engine
             .instance(*uuid)
             .is_none_or(|i| Some(&i.region) != ctx.region.as_ref())
         {
-            return Err(map(
-                &ctx.action,
-                DomainError::NotFound {
-                    kind: ResourceKind::Instance,
-                    id: id.clone(),
-                },
-            ));
+            return Err(ctx.err(DomainError::NotFound {
+                kind: ResourceKind::Instance,
+                id: id.clone(),
+            }));
         }
     }
     Ok(uuids)
@@ -162,13 +159,10 @@ pub(super) fn id_batch(
 ) -> Result<Vec<String>, ApiError> {
     check_count(&BATCH, name, list.len())?;
     if let Some(bad) = list.iter().find(|i| !valid(i)) {
-        return Err(map(
-            &ctx.action,
-            DomainError::Malformed {
-                kind,
-                id: bad.clone(),
-            },
-        ));
+        return Err(ctx.err(DomainError::Malformed {
+            kind,
+            id: bad.clone(),
+        }));
     }
     let mut unique: Vec<String> = Vec::with_capacity(list.len());
     for i in list {
