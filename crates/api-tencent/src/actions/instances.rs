@@ -6,6 +6,7 @@ use crate::Ctx;
 use crate::errors::ApiError;
 use crate::render;
 use crate::wire::{Bool, Int};
+use nubis_core::allowance::{CountedOperation, allowance};
 use nubis_core::{Instance, ResourceKind, ids};
 use nubis_engine::{Command, Engine, IdKind};
 use serde::Deserialize;
@@ -357,4 +358,39 @@ pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, 
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(Map::new())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct OperationLimitReq {
+    instance_ids: Option<Vec<String>>,
+    operation: Option<String>,
+}
+
+/// DescribeInstancesOperationLimit: each instance's allowance of a counted operation. The
+/// region is optional, as documented: without one, the account's instances in any region.
+pub(super) async fn describe_operation_limit(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    let r: OperationLimitReq = parse(params)?;
+    let operation = required(r.operation, "Operation")?;
+    let op = match operation.as_str() {
+        "INSTANCE_DEGRADE" => CountedOperation::Degrade,
+        "INTERNET_CHARGE_TYPE_CHANGE" => CountedOperation::InternetChargeTypeChange,
+        other => {
+            return Err(bad_value(
+                "Operation",
+                format!("`{other}` is not one of INSTANCE_DEGRADE, INTERNET_CHARGE_TYPE_CHANGE"),
+            ));
+        }
+    };
+    let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
+    let set: Vec<Value> = targets
+        .iter()
+        .filter_map(|id| engine.instance(*id))
+        .map(|i| render::operation_limit(&i, &operation, allowance(&i, op)))
+        .collect();
+    Ok(obj(json!({ "InstanceOperationLimitSet": set })))
 }

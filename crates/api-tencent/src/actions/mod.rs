@@ -117,6 +117,15 @@ const SPECS: &[ActionSpec<Handler>] = &[
         DescribeInstancesReq,
         describe_instances
     ),
+    ActionSpec {
+        rate_limit: 10,
+        region: RegionUse::Optional,
+        ..action!(
+            "DescribeInstancesOperationLimit",
+            OperationLimitReq,
+            describe_operation_limit
+        )
+    },
     action!(
         "DescribeInstancesStatus",
         DescribeStatusReq,

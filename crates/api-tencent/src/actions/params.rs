@@ -96,7 +96,8 @@ pub(super) fn offset_limit(
     ))
 }
 
-/// Check shape, batch size and existence (in this account and region) of instance IDs.
+/// Check shape, batch size and existence (in this account, and in the region when the request
+/// names one) of instance IDs.
 pub(super) fn instances(
     engine: &Engine,
     ctx: &Ctx,
@@ -116,7 +117,7 @@ pub(super) fn instances(
     for (uuid, id) in uuids.iter().zip(&unique) {
         if engine
             .instance(*uuid)
-            .is_none_or(|i| Some(&i.region) != ctx.region.as_ref())
+            .is_none_or(|i| ctx.region.as_ref().is_some_and(|r| *r != i.region))
         {
             return Err(ctx.err(DomainError::NotFound {
                 kind: ResourceKind::Instance,
