@@ -116,7 +116,7 @@ fuzz_target!(|data: &[u8]| {
         v["Response"]["RequestId"].is_string(),
         "no Response.RequestId: {v}"
     );
-    if let Some(code) = &reply.error {
+    if let Some(code) = &reply.code {
         assert_eq!(v["Response"]["Error"]["Code"].as_str(), Some(code.as_str()));
         assert_ne!(
             code, "AuthFailure.SignatureFailure",

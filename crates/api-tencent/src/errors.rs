@@ -47,9 +47,29 @@ pub fn state_suffix(s: InstanceState) -> &'static str {
     }
 }
 
-/// Map a domain error for `action`. Codes that differ between actions (password errors) are
-/// chosen here, per action, from each action's documented list.
-pub fn map(action: &str, e: DomainError) -> ApiError {
+/// The codes an action's documented error list spells its own way. Each action declares its
+/// set in the registry ([`crate::REGISTRY`]); most use [`Codes::DEFAULT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Codes {
+    /// The password breaks the rules.
+    pub invalid_password: &'static str,
+    /// The action does not apply to a Windows instance or image.
+    pub windows_os: &'static str,
+    /// The store or the driver failed.
+    pub internal: &'static str,
+}
+
+impl Codes {
+    pub const DEFAULT: Self = Self {
+        invalid_password: "InvalidParameterValue.InvalidPassword",
+        windows_os: "UnsupportedOperation.InstanceOsWindows",
+        internal: "InternalError",
+    };
+}
+
+/// Map a domain error with an action's [`Codes`] (the codes that differ between actions, such
+/// as password errors, come from each action's documented list).
+pub fn map(codes: &Codes, e: DomainError) -> ApiError {
     let msg = e.to_string();
     let code: String = match &e {
         DomainError::MissingParameter(_) => "MissingParameter".into(),
@@ -75,10 +95,7 @@ pub fn map(action: &str, e: DomainError) -> ApiError {
             ResourceKind::InstanceType => "InvalidInstanceType.Malformed".into(),
             ResourceKind::Zone => "InvalidZone.MismatchRegion".into(),
         },
-        DomainError::InvalidPassword(_) => match action {
-            "EnterRescueMode" | "RunInstances" => "InvalidPassword".into(),
-            _ => "InvalidParameterValue.InvalidPassword".into(),
-        },
+        DomainError::InvalidPassword(_) => codes.invalid_password.into(),
         DomainError::DuplicateKeyName(_) => "InvalidKeyPairName.Duplicate".into(),
         DomainError::KeyPairNotSupported(_) => "InvalidParameterValue.KeyPairNotSupported".into(),
         DomainError::KeyPairInUse(_) => "ResourceInUse".into(),
@@ -97,10 +114,7 @@ pub fn map(action: &str, e: DomainError) -> ApiError {
             Unsupported::EdgeZone => "UnsupportedOperation.EdgeZoneNotSupportCloudDisk".into(),
             Unsupported::SpecialInstanceType => "UnsupportedOperation.SpecialInstanceType".into(),
             Unsupported::InstanceKind => "InvalidInstance.NotSupported".into(),
-            Unsupported::WindowsOs if action == "RunInstances" => {
-                "UnsupportedOperation.KeyPairUnsupportedWindows".into()
-            }
-            Unsupported::WindowsOs => "UnsupportedOperation.InstanceOsWindows".into(),
+            Unsupported::WindowsOs => codes.windows_os.into(),
             Unsupported::StoppedModeStopCharging => {
                 "UnsupportedOperation.StoppedModeStopCharging".into()
             }
@@ -124,10 +138,7 @@ pub fn map(action: &str, e: DomainError) -> ApiError {
         DomainError::PolicyDenied(_) => "UnauthorizedOperation".into(),
         DomainError::UnsupportedRegion(_) => "UnsupportedRegion".into(),
         DomainError::InvalidZone(_) => "InvalidZone.MismatchRegion".into(),
-        DomainError::Unavailable(_) | DomainError::Internal(_) => match action {
-            "ResetInstancesPassword" | "AssociateInstancesKeyPairs" => "InternalServerError".into(),
-            _ => "InternalError".into(),
-        },
+        DomainError::Unavailable(_) | DomainError::Internal(_) => codes.internal.into(),
     };
     ApiError { code, message: msg }
 }
@@ -137,8 +148,12 @@ mod tests {
     use super::*;
     use nubis_core::Action;
 
+    /// The code `action` (as the registry declares it) answers `e` with.
     fn code(action: &str, e: DomainError) -> String {
-        map(action, e).code
+        let codes = crate::REGISTRY
+            .get(action)
+            .map_or(Codes::DEFAULT, |a| a.handler.codes);
+        map(&codes, e).code
     }
 
     #[test]
@@ -244,6 +259,38 @@ mod tests {
             code("X", DomainError::RateLimited { retry_after_ms: 1 }),
             "RequestLimitExceeded"
         );
+    }
+
+    #[test]
+    fn per_action_codes_come_from_the_registry() {
+        let windows = || DomainError::Unsupported {
+            id: "ins-aaaaaaaa".into(),
+            why: Unsupported::WindowsOs,
+        };
+        assert_eq!(
+            code("RunInstances", DomainError::InvalidPassword("x".into())),
+            "InvalidPassword"
+        );
+        assert_eq!(
+            code("RunInstances", windows()),
+            "UnsupportedOperation.KeyPairUnsupportedWindows"
+        );
+        assert_eq!(
+            code("AssociateInstancesKeyPairs", windows()),
+            "UnsupportedOperation.InstanceOsWindows"
+        );
+        for (action, want) in [
+            ("ResetInstancesPassword", "InternalServerError"),
+            ("AssociateInstancesKeyPairs", "InternalServerError"),
+            ("DisassociateInstancesKeyPairs", "InternalError"),
+            ("StopInstances", "InternalError"),
+        ] {
+            assert_eq!(
+                code(action, DomainError::Internal("x".into())),
+                want,
+                "{action}"
+            );
+        }
     }
 
     #[test]

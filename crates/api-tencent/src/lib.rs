@@ -1,19 +1,24 @@
 //! Tencent Cloud CVM API 3.0 (2017-03-12): parse, verify, translate. No rule about states,
 //! locks or passwords lives here; the engine and core decide, this crate renders.
+//!
+//! The dialect is a [`nubis_pipeline::Service`]: it supplies its authentication (TC3 and the
+//! legacy HmacSHA1/256 signature), its envelope and its codes; the pipeline runs the checks
+//! every service shares, against the action registry [`REGISTRY`].
 
 mod actions;
-pub use actions::ACTIONS;
+pub use actions::{ACTIONS, Handler, Payload, REGISTRY, rate_limit};
+pub use nubis_pipeline::Reply;
 pub mod errors;
 pub mod render;
 pub mod wire;
 
-use errors::ApiError;
+use errors::{ApiError, Codes};
 use nubis_auth::bounds::{self, ShapeError};
 use nubis_auth::nonce::{self, NonceCache};
-use nubis_auth::ratelimit::RateLimiter;
 use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
-use nubis_core::{Principal, catalog, ids};
+use nubis_core::{DomainError, Principal, catalog, ids};
 use nubis_engine::Engine;
+use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Registry, Service};
 use serde_json::{Map, Value};
 
 pub const VERSION: &str = "2017-03-12";
@@ -43,25 +48,6 @@ pub const DOCUMENTED_REGIONS: &[(&str, &str)] = &[
     ("sa-saopaulo", "South America (São Paulo)"),
 ];
 
-/// Documented per-second limits per account (docs/tencent-errors.md lists them).
-pub fn rate_limit(action: &str) -> u32 {
-    match action {
-        "EnterRescueMode" | "ExitRescueMode" | "DescribeRegions" | "DescribeZones" => 20,
-        "ResetInstancesPassword"
-        | "AssociateInstancesKeyPairs"
-        | "DisassociateInstancesKeyPairs"
-        | "RunInstances"
-        | "StartInstances"
-        | "StopInstances"
-        | "RebootInstances"
-        | "TerminateInstances"
-        | "CreateKeyPair"
-        | "ImportKeyPair"
-        | "DeleteKeyPairs" => 10,
-        _ => 40,
-    }
-}
-
 /// A raw HTTP request as the listener hands it over.
 pub struct RawRequest<'a> {
     pub method: &'a str,
@@ -75,29 +61,40 @@ pub struct RawRequest<'a> {
     pub now: i64,
 }
 
-/// What the listener sends back and logs.
-pub struct Reply {
-    pub request_id: String,
-    pub action: String,
-    pub error: Option<String>,
-    pub body: Vec<u8>,
-}
-
 pub struct TencentApi {
     engine: Engine,
-    limiter: RateLimiter,
+    /// Rate limits and authorization (the pipeline's checks).
+    gate: Gate,
     /// Accepted legacy requests (by MAC: [`sig::legacy_replay_key`]), remembered for the
     /// 300 s timestamp window.
     nonces: NonceCache,
 }
 
 /// Request context handed to each action.
-pub(crate) struct Ctx {
+pub struct Ctx {
     pub principal: Principal,
     pub request_id: String,
     /// Canonical region ID.
     pub region: Option<String>,
-    pub action: String,
+    /// The declared action name.
+    pub action: &'static str,
+    /// The action's own spellings of some codes.
+    pub codes: Codes,
+}
+
+impl Ctx {
+    /// A domain error in this action's codes.
+    pub(crate) fn err(&self, e: DomainError) -> ApiError {
+        errors::map(&self.codes, e)
+    }
+}
+
+/// A legacy request's replay token: spent once the request passed the gate.
+#[derive(Debug)]
+pub struct LegacyReplay {
+    secret_id: String,
+    key: String,
+    timestamp: i64,
 }
 
 use nubis_auth::header;
@@ -297,51 +294,56 @@ impl TencentApi {
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
         Self {
             engine,
-            limiter: RateLimiter::new(rate_limits),
+            gate: Gate::new(rate_limits),
             nonces: NonceCache::with_limits(sig::MAX_CLOCK_SKEW_SECS, nonce::DEFAULT_MAX_PER_KEY),
         }
     }
 
-    pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
-        let request_id = ids::new_request_id();
-        let mut action = String::new();
-        let result = self.handle_inner(&req, &request_id, &mut action).await;
-        let (body, error) = match result {
-            Ok(actions::Payload::Map(mut map)) => {
-                map.insert("RequestId".into(), Value::String(request_id.clone()));
-                (
-                    serde_json::to_vec(&serde_json::json!({ "Response": map })).expect("json"),
-                    None,
-                )
-            }
-            Ok(actions::Payload::Json(object)) => {
-                // `{…}` → `{"Response":{…,"RequestId":"…"}}` without re-parsing the page.
-                let inner = object.strip_suffix('}').unwrap_or(&object);
-                let sep = if inner.len() > 1 { "," } else { "" };
-                (
-                    format!(r#"{{"Response":{inner}{sep}"RequestId":"{request_id}"}}}}"#)
-                        .into_bytes(),
-                    None,
-                )
-            }
-            Err(e) => (errors::envelope(&e, &request_id), Some(e.code)),
-        };
-        Reply {
-            request_id,
-            action,
-            error,
-            body,
-        }
+    /// Authorize with `authorizer` (CAM policies) instead of allowing every authenticated key.
+    pub fn with_authorizer(mut self, authorizer: impl Authorizer + 'static) -> Self {
+        self.gate = self.gate.with_authorizer(authorizer);
+        self
     }
 
-    async fn handle_inner(
+    /// Runs one request through the pipeline ([`nubis_pipeline::handle`]).
+    pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
+        nubis_pipeline::handle(self, &req).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for TencentApi {
+    type Raw<'a> = RawRequest<'a>;
+    type Params = Map<String, Value>;
+    type Replay = LegacyReplay;
+    type Handler = Handler;
+    type Output = Payload;
+    type Error = ApiError;
+
+    fn registry(&self) -> &'static Registry<Handler> {
+        &REGISTRY
+    }
+
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    fn request_id(&self) -> String {
+        ids::new_request_id()
+    }
+
+    fn named_action(&self, req: &RawRequest<'_>) -> String {
+        named_action(req)
+    }
+
+    /// Shape and credentials ([`parse_request`]), then the key, the timestamp, the signature
+    /// and, for a legacy request, whether its MAC was already accepted within the window
+    /// (docs/hostile-input.md). A replay is refused here, before it costs any rate budget; the
+    /// MAC is remembered only once the request also passed the gate ([`Service::spend`]).
+    fn authenticate(
         &self,
         req: &RawRequest<'_>,
-        request_id: &str,
-        action_out: &mut String,
-    ) -> Result<actions::Payload, ApiError> {
-        // Named before anything is checked so even a refused request is logged with its action.
-        *action_out = named_action(req);
+    ) -> Result<Authenticated<Map<String, Value>, LegacyReplay>, ApiError> {
         let Parsed {
             auth,
             action,
@@ -351,9 +353,6 @@ impl TencentApi {
             query,
             form_body,
         } = parse_request(req)?;
-        *action_out = action.clone();
-
-        // Authentication: key exists, timestamp fresh, signature right.
         let (principal, secret) = self.engine.access_key(auth.secret_id()).ok_or_else(|| {
             if sig::validate_secret_id(auth.secret_id()).is_err() {
                 auth_err(AuthError::InvalidSecretId)
@@ -362,7 +361,7 @@ impl TencentApi {
             }
         })?;
         sig::check_timestamp(auth.timestamp(), req.now).map_err(auth_err)?;
-        match &auth {
+        let replay = match &auth {
             TencentAuth::Tc3 { .. } => {
                 let parts = HttpRequestParts {
                     method: req.method,
@@ -373,6 +372,7 @@ impl TencentApi {
                     body: req.body,
                 };
                 sig::verify_tc3(&parts, &auth, &secret).map_err(auth_err)?;
+                None
             }
             TencentAuth::Legacy { .. } => {
                 let all = if req.method == "GET" {
@@ -382,77 +382,127 @@ impl TencentApi {
                 };
                 sig::verify_legacy(req.method, req.host, req.path, all, &auth, &secret)
                     .map_err(auth_err)?;
-            }
-        }
-        // A legacy request may be accepted once within the window (docs/hostile-input.md): it
-        // is remembered by its MAC, which covers its Timestamp and Nonce. A replay is refused
-        // here, before it costs any rate budget, and the request is remembered only once it
-        // also passed the rate limiter (below).
-        let replay_key = match &auth {
-            TencentAuth::Legacy { .. } => {
                 let key =
                     sig::legacy_replay_key(&auth).ok_or(auth_err(AuthError::SignatureFailure))?;
                 self.nonces
                     .is_used(auth.secret_id(), &key, req.now)
                     .map_err(|e| auth_err(e.into()))?;
-                Some(key)
+                Some(LegacyReplay {
+                    secret_id: auth.secret_id().to_string(),
+                    key,
+                    timestamp: auth.timestamp(),
+                })
             }
-            TencentAuth::Tc3 { .. } => None,
         };
-
-        if version != VERSION {
-            return Err(ApiError::new(
-                "NoSuchVersion",
-                format!("the API version `{version}` does not exist"),
-            ));
-        }
-        if !actions::ACTIONS.contains(&action.as_str()) {
-            return Err(ApiError::new(
-                "InvalidAction",
-                format!("the action `{action}` does not exist"),
-            ));
-        }
-        let region = match region {
-            None if action == "DescribeRegions" => None,
-            None => {
-                return Err(ApiError::new(
-                    "MissingParameter",
-                    "the parameter `Region` is required",
-                ));
-            }
-            Some(r) => match catalog::region_by_tencent(&r) {
-                Some(reg) => Some(reg.id.to_string()),
-                None => {
-                    return Err(ApiError::new(
-                        "UnsupportedRegion",
-                        format!("the region `{r}` is not supported"),
-                    ));
-                }
-            },
-        };
-        // Counted before any work is done.
-        if self
-            .limiter
-            .check(&principal.account, &action, rate_limit(&action))
-            .is_err()
-        {
-            return Err(ApiError::new(
-                "RequestLimitExceeded",
-                format!("the request rate of {action} exceeds the limit"),
-            ));
-        }
-        if let Some(key) = &replay_key {
-            self.nonces
-                .check_and_insert(auth.secret_id(), key, req.now, auth.timestamp())
-                .map_err(|e| auth_err(e.into()))?;
-        }
-        let ctx = Ctx {
+        Ok(Authenticated {
             principal,
-            request_id: request_id.to_string(),
+            version,
+            action,
             region,
-            action: action.clone(),
+            params,
+            replay,
+        })
+    }
+
+    fn resolve_region(&self, name: &str) -> Option<String> {
+        catalog::region_by_tencent(name).map(|r| r.id.to_string())
+    }
+
+    fn refuse(&self, refusal: Refusal) -> ApiError {
+        match refusal {
+            Refusal::UnknownVersion(v) => ApiError::new(
+                "NoSuchVersion",
+                format!("the API version `{v}` does not exist"),
+            ),
+            Refusal::UnknownAction(a) => {
+                ApiError::new("InvalidAction", format!("the action `{a}` does not exist"))
+            }
+            Refusal::MissingRegion => {
+                ApiError::new("MissingParameter", "the parameter `Region` is required")
+            }
+            Refusal::UnknownRegion(r) => ApiError::new(
+                "UnsupportedRegion",
+                format!("the region `{r}` is not supported"),
+            ),
+            Refusal::Throttled(a) => ApiError::new(
+                "RequestLimitExceeded",
+                format!("the request rate of {a} exceeds the limit"),
+            ),
+            // CAM's refusal, worded as CAM words it.
+            Refusal::Denied(d) => ApiError::new(
+                "AuthFailure.UnauthorizedOperation",
+                format!(
+                    "You are not authorized to perform this operation. Check your CAM policies, \
+                     and ensure that you are using the correct access keys. You are not \
+                     authorized to perform operation ({}) resource (*) has no permission",
+                    d.policy_action
+                ),
+            ),
+        }
+    }
+
+    fn spend(&self, req: &RawRequest<'_>, token: LegacyReplay) -> Result<(), ApiError> {
+        self.nonces
+            .check_and_insert(&token.secret_id, &token.key, req.now, token.timestamp)
+            .map_err(|e| auth_err(e.into()))
+    }
+
+    async fn call(
+        &self,
+        handler: &'static Handler,
+        ctx: &nubis_pipeline::Ctx,
+        params: Map<String, Value>,
+    ) -> Result<Payload, ApiError> {
+        let ctx = Ctx {
+            principal: ctx.principal.clone(),
+            request_id: ctx.request_id.clone(),
+            region: ctx.region.clone(),
+            action: ctx.action,
+            codes: handler.codes,
         };
-        actions::dispatch(&self.engine, &ctx, params).await
+        (handler.run)(&self.engine, &ctx, params).await
+    }
+
+    /// `{"Response": {…, "RequestId"}}` or the error envelope, always HTTP 200 with exactly
+    /// `application/json` (the Python SDK ignores errors under any other spelling).
+    fn render(
+        &self,
+        _: &RawRequest<'_>,
+        request_id: &str,
+        action: &str,
+        result: Result<Payload, ApiError>,
+    ) -> Reply {
+        let (body, code) = match result {
+            Ok(Payload::Map(mut map)) => {
+                map.insert("RequestId".into(), Value::String(request_id.to_string()));
+                (
+                    serde_json::to_vec(&serde_json::json!({ "Response": map })).expect("json"),
+                    None,
+                )
+            }
+            Ok(Payload::Json(object)) => {
+                // `{…}` → `{"Response":{…,"RequestId":"…"}}` without re-parsing the page.
+                let inner = object.strip_suffix('}').unwrap_or(&object);
+                let sep = if inner.len() > 1 { "," } else { "" };
+                (
+                    format!(r#"{{"Response":{inner}{sep}"RequestId":"{request_id}"}}}}"#)
+                        .into_bytes(),
+                    None,
+                )
+            }
+            Err(e) => (errors::envelope(&e, request_id), Some(e.code)),
+        };
+        Reply {
+            request_id: request_id.to_string(),
+            cloud: REGISTRY.cloud,
+            action: action.to_string(),
+            label: OTHER,
+            code,
+            status: 200,
+            content_type: "application/json",
+            headers: vec![("X-TC-RequestId", request_id.to_string())],
+            body,
+        }
     }
 }
 

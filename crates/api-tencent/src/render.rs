@@ -1,5 +1,6 @@
 //! Domain records rendered as Tencent CVM JSON (exact types: the Go SDK is strict).
 
+use nubis_core::allowance::Allowance;
 use nubis_core::{Action, Instance, InstanceState, KeyPair, Restriction, catalog};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -260,6 +261,12 @@ pub fn instance(i: &Instance) -> InstanceOut<'_> {
         host_name: &i.host_name,
         license_type: "TencentCloud",
     }
+}
+
+/// One OperationCountLimit: -1 where the operation is not counted for the instance.
+pub fn operation_limit(i: &Instance, operation: &str, a: Allowance) -> Value {
+    let count = |n: Option<u32>| n.map_or(-1, i64::from);
+    json!({"Operation": operation, "InstanceId": i.tencent_id, "CurrentCount": count(a.used), "LimitCount": count(a.limit)})
 }
 
 pub fn key_pair(k: &KeyPair, instances: &[String]) -> Value {

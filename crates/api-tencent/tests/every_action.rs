@@ -25,6 +25,10 @@ const TABLE: &[(&str, &str)] = &[
         r#"{"Placement":{"Zone":"ap-guangzhou-3"},"ImageId":"img-tos31x64"}"#,
     ),
     ("DescribeInstances", "{}"),
+    (
+        "DescribeInstancesOperationLimit",
+        r#"{"InstanceIds":["ins-aaaaaaaa"],"Operation":"INSTANCE_DEGRADE"}"#,
+    ),
     ("DescribeInstancesStatus", "{}"),
     ("StartInstances", r#"{"InstanceIds":["ins-aaaaaaaa"]}"#),
     ("StopInstances", r#"{"InstanceIds":["ins-aaaaaaaa"]}"#),

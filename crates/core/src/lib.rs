@@ -3,6 +3,7 @@
 //! Dialects ask this crate whether an action is allowed and what it will do (a [`Plan`]),
 //! then translate its [`DomainError`]s into their own codes.
 
+pub mod allowance;
 pub mod catalog;
 pub mod error;
 pub mod ids;

@@ -155,6 +155,20 @@ fn observe(
     status: u16,
     start: Instant,
 ) {
+    let label = action_label(dialect, action);
+    observe_labelled(dialect, request_id, action, label, code, status, start);
+}
+
+/// [`observe`] with the action's label already known (a pipeline service's reply carries it).
+fn observe_labelled(
+    dialect: &'static str,
+    request_id: &str,
+    action: &str,
+    label: &'static str,
+    code: &str,
+    status: u16,
+    start: Instant,
+) {
     let elapsed = start.elapsed();
     tracing::info!(
         dialect,
@@ -165,12 +179,7 @@ fn observe(
         latency_us = elapsed.as_micros() as u64,
         "request"
     );
-    record(
-        dialect,
-        action_label(dialect, action),
-        code_label(dialect, code),
-        elapsed,
-    );
+    record(dialect, label, code_label(dialect, code), elapsed);
 }
 
 /// A request refused before its dialect saw it (shed, oversize): counted like the others,
@@ -190,6 +199,29 @@ pub(crate) fn observe_refusal(
         "refused"
     );
     record(dialect, OTHER, code_label(dialect, code), elapsed);
+}
+
+/// The log line, the metrics and the response of a request a service answered through the
+/// pipeline ([`nubis_api_tencent::Reply`] is `nubis_pipeline::Reply`): the action label is the
+/// registry's, the status, content type and headers the service's.
+fn reply_response(reply: nubis_api_tencent::Reply, start: Instant) -> Response {
+    observe_labelled(
+        reply.cloud,
+        &reply.request_id,
+        &reply.action,
+        reply.label,
+        reply.code.as_deref().unwrap_or("OK"),
+        reply.status,
+        start,
+    );
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, reply.content_type);
+    for (k, v) in &reply.headers {
+        resp = resp.header(*k, v.as_str());
+    }
+    resp.body(Body::from(reply.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 fn record(
@@ -305,21 +337,7 @@ async fn dispatch(
                 now: now(),
             })
             .await;
-        observe(
-            "tencent",
-            &reply.request_id,
-            &reply.action,
-            reply.error.as_deref().unwrap_or("OK"),
-            200,
-            start,
-        );
-        // Exactly `application/json`: the Python SDK ignores errors under any other spelling.
-        return Response::builder()
-            .status(StatusCode::OK)
-            .header(header::CONTENT_TYPE, "application/json")
-            .header("X-TC-RequestId", reply.request_id)
-            .body(Body::from(reply.body))
-            .expect("valid response");
+        return reply_response(reply, start);
     }
     if uri.path() == "/" && nubis_api_aliyun::claims(&hdrs, &params) {
         let query = nubis_api_tencent::decode_pairs(raw_query.as_bytes());

@@ -1,0 +1,166 @@
+//! The catalogue: regions, zones, images, instance types.
+
+use super::Out;
+use super::obj;
+use super::params::{Filter, check_filters, offset_limit, parse};
+use crate::errors::ApiError;
+use crate::render;
+use crate::wire::Int;
+use crate::{Ctx, DOCUMENTED_REGIONS};
+use nubis_core::{catalog, ids};
+use nubis_engine::Engine;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct DescribeRegionsReq {}
+
+pub(super) async fn describe_regions(_: &Engine, _: &Ctx, params: Map<String, Value>) -> Out {
+    let _: DescribeRegionsReq = parse(params)?;
+    let set: Vec<Value> = DOCUMENTED_REGIONS
+        .iter()
+        .map(|(r, name)| {
+            let served = catalog::region_by_tencent(r).is_some();
+            json!({"Region": r, "RegionName": name, "RegionState": if served { "AVAILABLE" } else { "UNAVAILABLE" }})
+        })
+        .collect();
+    Ok(obj(json!({"TotalCount": set.len(), "RegionSet": set})))
+}
+
+pub(super) async fn describe_zones(_: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    let _: DescribeRegionsReq = parse(params)?;
+    let region = ctx
+        .region
+        .as_deref()
+        .and_then(catalog::region)
+        .expect("region checked");
+    let set: Vec<Value> = region
+        .zones
+        .iter()
+        .map(|z| json!({"Zone": z.tencent, "ZoneName": z.name, "ZoneId": z.tencent_zone_id, "ZoneState": "AVAILABLE"}))
+        .collect();
+    Ok(obj(json!({"TotalCount": set.len(), "ZoneSet": set})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+#[allow(dead_code)] // some fields are accepted for compatibility only
+pub(super) struct DescribeImagesReq {
+    image_ids: Option<Vec<String>>,
+    filters: Option<Vec<Filter>>,
+    offset: Option<Int>,
+    limit: Option<Int>,
+    instance_type: Option<String>,
+}
+
+pub(super) async fn describe_images(_: &Engine, _: &Ctx, params: Map<String, Value>) -> Out {
+    let r: DescribeImagesReq = parse(params)?;
+    if r.image_ids.is_some() && r.filters.is_some() {
+        return Err(ApiError::new(
+            "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
+            "`ImageIds` and `Filters` cannot be specified together",
+        ));
+    }
+    let (offset, limit) = offset_limit(r.offset, r.limit)?;
+    let filters = r.filters.unwrap_or_default();
+    check_filters(&filters)?;
+    if let Some(ids) = &r.image_ids
+        && let Some(bad) = ids.iter().find(|i| !ids::is_image_id(i))
+    {
+        return Err(ApiError::new(
+            "InvalidImageId.Malformed",
+            format!("malformed image ID `{bad}`"),
+        ));
+    }
+    for f in &filters {
+        if ![
+            "image-id",
+            "image-type",
+            "image-name",
+            "platform",
+            "image-family",
+            "image-state",
+        ]
+        .contains(&f.name.as_str())
+        {
+            return Err(ApiError::new(
+                "InvalidFilter",
+                format!("unknown filter `{}`", f.name),
+            ));
+        }
+    }
+    let matching: Vec<&catalog::Image> = catalog::IMAGES
+        .iter()
+        .filter(|m| m.public)
+        .filter(|m| {
+            r.image_ids
+                .as_ref()
+                .is_none_or(|ids| ids.iter().any(|i| i == m.id))
+        })
+        .filter(|m| {
+            filters.iter().all(|f| {
+                f.values.iter().any(|v| match f.name.as_str() {
+                    "image-id" => v == m.id,
+                    "image-type" => v == "PUBLIC_IMAGE",
+                    "image-name" => m.name.contains(v.as_str()),
+                    "platform" => v == m.platform,
+                    "image-state" => v == "NORMAL",
+                    _ => false,
+                })
+            })
+        })
+        .collect();
+    let set: Vec<Value> = matching
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|m| render::image(m))
+        .collect();
+    Ok(obj(json!({"TotalCount": matching.len(), "ImageSet": set})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct FiltersOnly {
+    filters: Option<Vec<Filter>>,
+}
+
+pub(super) async fn describe_instance_type_configs(
+    _: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    let r: FiltersOnly = parse(params)?;
+    let filters = r.filters.unwrap_or_default();
+    check_filters(&filters)?;
+    for f in &filters {
+        if !["zone", "instance-family", "instance-type"].contains(&f.name.as_str()) {
+            return Err(ApiError::new(
+                "InvalidFilter",
+                format!("unknown filter `{}`", f.name),
+            ));
+        }
+    }
+    let region = ctx
+        .region
+        .as_deref()
+        .and_then(catalog::region)
+        .expect("region checked");
+    let mut set = Vec::new();
+    for z in region.zones {
+        for t in catalog::INSTANCE_TYPES {
+            let ok = filters.iter().all(|f| {
+                f.values.iter().any(|v| match f.name.as_str() {
+                    "zone" => v == z.tencent,
+                    "instance-family" => v == t.family,
+                    _ => v == t.name,
+                })
+            });
+            if ok {
+                set.push(json!({"Zone": z.tencent, "InstanceType": t.name, "InstanceFamily": t.family, "GPU": 0, "CPU": t.cpu, "Memory": t.memory_gib, "FPGA": 0, "GpuCount": 0.0}));
+            }
+        }
+    }
+    Ok(obj(json!({"InstanceTypeConfigSet": set})))
+}

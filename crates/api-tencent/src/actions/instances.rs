@@ -1,0 +1,396 @@
+//! Instances: describe them and operate on them (power, password, rescue).
+
+use super::params::*;
+use super::{Out, Payload, obj};
+use crate::Ctx;
+use crate::errors::ApiError;
+use crate::render;
+use crate::wire::{Bool, Int};
+use nubis_core::allowance::{CountedOperation, allowance};
+use nubis_core::{Instance, ResourceKind, ids};
+use nubis_engine::{Command, Engine, IdKind};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct DescribeInstancesReq {
+    instance_ids: Option<Vec<String>>,
+    filters: Option<Vec<Filter>>,
+    offset: Option<Int>,
+    limit: Option<Int>,
+}
+
+pub(super) const INSTANCE_FILTERS: &[&str] = &[
+    "zone",
+    "project-id",
+    "instance-id",
+    "uuid",
+    "instance-name",
+    "instance-state",
+    "instance-charge-type",
+    "private-ip-address",
+    "instance-type",
+    "image-id",
+    "tag-key",
+    "tag-value",
+    "vpc-id",
+    "subnet-id",
+    "security-group-id",
+];
+
+fn matches(i: &Instance, f: &Filter) -> bool {
+    f.values.iter().any(|v| match f.name.as_str() {
+        "zone" => render::zone_name(&i.zone) == v,
+        "project-id" => i.project_id.to_string() == *v,
+        "instance-id" => i.tencent_id == *v,
+        "uuid" => i.uuid.to_string() == *v,
+        "instance-name" => i.name.contains(v.as_str()),
+        "instance-state" => render::state(i.state) == v,
+        "instance-charge-type" => i.charge_type == *v,
+        "private-ip-address" => i.private_ip == *v,
+        "instance-type" => i.instance_type == *v,
+        "image-id" => i.image_id == *v,
+        "tag-key" => i.tags.iter().any(|(k, _)| k == v),
+        "tag-value" => i.tags.iter().any(|(_, tv)| tv == v),
+        "vpc-id" => v == "vpc-nubis000",
+        "subnet-id" => v == "subnet-nubis000",
+        "security-group-id" => i.security_group_ids.contains(v),
+        name => name
+            .strip_prefix("tag:")
+            .is_some_and(|k| i.tags.iter().any(|(tk, tv)| tk == k && tv == v)),
+    })
+}
+
+/// DescribeInstances / DescribeInstancesStatus share their selection rules.
+fn select(
+    engine: &Engine,
+    ctx: &Ctx,
+    ids_in: Option<Vec<String>>,
+    filters: Option<Vec<Filter>>,
+    offset: Option<Int>,
+    limit: Option<Int>,
+) -> Result<(usize, Vec<Instance>), ApiError> {
+    if ids_in.is_some() && filters.is_some() {
+        return Err(ApiError::new(
+            "InvalidParameter",
+            "`InstanceIds` and `Filters` cannot be specified together",
+        ));
+    }
+    let (offset, limit) = offset_limit(offset, limit)?;
+    let region = ctx.region.clone();
+    if let Some(list) = ids_in {
+        let list = id_batch(
+            ctx,
+            list,
+            "InstanceIds",
+            ResourceKind::Instance,
+            ids::is_tencent_instance_id,
+        )?;
+        // Unknown IDs are simply absent, as the real API does.
+        let found: Vec<Uuid> = list
+            .iter()
+            .filter_map(|id| {
+                engine
+                    .resolve(&ctx.principal, IdKind::Tencent, std::slice::from_ref(id))
+                    .ok()
+            })
+            .flatten()
+            .collect();
+        let mut all: Vec<Instance> = engine.instances_by_id(&ctx.principal, &found);
+        all.retain(|i| Some(&i.region) == region.as_ref());
+        let total = all.len();
+        return Ok((total, all.into_iter().skip(offset).take(limit).collect()));
+    }
+    let filters = filters.unwrap_or_default();
+    check_filters(&filters)?;
+    for f in &filters {
+        if !INSTANCE_FILTERS.contains(&f.name.as_str()) && !f.name.starts_with("tag:") {
+            return Err(ApiError::new(
+                "InvalidFilter",
+                format!("unknown filter `{}`", f.name),
+            ));
+        }
+    }
+    Ok(engine.query(
+        &ctx.principal,
+        |i| Some(&i.region) == region.as_ref() && filters.iter().all(|f| matches(i, f)),
+        offset,
+        limit,
+    ))
+}
+
+pub(super) async fn describe_instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Result<Payload, ApiError> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "PascalCase")]
+    struct Page<'a> {
+        total_count: usize,
+        instance_set: Vec<render::InstanceOut<'a>>,
+    }
+    let r: DescribeInstancesReq = parse(params)?;
+    let (total, page) = select(engine, ctx, r.instance_ids, r.filters, r.offset, r.limit)?;
+    let out = Page {
+        total_count: total,
+        instance_set: page.iter().map(render::instance).collect(),
+    };
+    Ok(Payload::Json(
+        serde_json::to_string(&out).expect("serializable"),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct DescribeStatusReq {
+    instance_ids: Option<Vec<String>>,
+    offset: Option<Int>,
+    limit: Option<Int>,
+}
+
+pub(super) async fn describe_instances_status(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    let r: DescribeStatusReq = parse(params)?;
+    let (total, page) = select(engine, ctx, r.instance_ids, None, r.offset, r.limit)?;
+    let set: Vec<Value> = page
+        .iter()
+        .map(|i| json!({"InstanceId": i.tencent_id, "InstanceState": render::state(i.state)}))
+        .collect();
+    Ok(obj(json!({"TotalCount": total, "InstanceStatusSet": set})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct PowerReq {
+    instance_ids: Option<Vec<String>>,
+    stop_type: Option<String>,
+    force_stop: Option<Bool>,
+    force_reboot: Option<Bool>,
+    stopped_mode: Option<String>,
+    release_address: Option<Bool>,
+    release_prepaid_data_disks: Option<Bool>,
+}
+
+/// The four power actions share [`PowerReq`]; each refuses its siblings' parameters.
+#[derive(Clone, Copy)]
+enum Power {
+    Start,
+    Stop,
+    Reboot,
+    Terminate,
+}
+
+pub(super) async fn start_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    power(engine, ctx, params, Power::Start).await
+}
+
+pub(super) async fn stop_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    power(engine, ctx, params, Power::Stop).await
+}
+
+pub(super) async fn reboot_instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    power(engine, ctx, params, Power::Reboot).await
+}
+
+pub(super) async fn terminate_instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    power(engine, ctx, params, Power::Terminate).await
+}
+
+async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, op: Power) -> Out {
+    let r: PowerReq = parse(params)?;
+    // Reject parameters that belong to a sibling action.
+    let foreign = match op {
+        Power::Start => [
+            r.stop_type.is_some(),
+            r.force_stop.is_some(),
+            r.force_reboot.is_some(),
+            r.stopped_mode.is_some(),
+            r.release_address.is_some() || r.release_prepaid_data_disks.is_some(),
+        ],
+        Power::Stop => [
+            false,
+            false,
+            r.force_reboot.is_some(),
+            false,
+            r.release_address.is_some() || r.release_prepaid_data_disks.is_some(),
+        ],
+        Power::Reboot => [
+            false,
+            r.force_stop.is_some(),
+            false,
+            r.stopped_mode.is_some(),
+            r.release_address.is_some() || r.release_prepaid_data_disks.is_some(),
+        ],
+        Power::Terminate => [
+            r.stop_type.is_some(),
+            r.force_stop.is_some(),
+            r.force_reboot.is_some(),
+            r.stopped_mode.is_some(),
+            false,
+        ],
+    };
+    if foreign.iter().any(|f| *f) {
+        return Err(ApiError::new(
+            "UnknownParameter",
+            format!("a parameter is not recognized by {}", ctx.action),
+        ));
+    }
+    let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
+    let cmd = match op {
+        Power::Start => Command::Start,
+        Power::Stop => {
+            let stop_charging = match r.stopped_mode.as_deref() {
+                None | Some("KEEP_CHARGING") => false,
+                Some("STOP_CHARGING") => true,
+                Some(other) => return Err(bad_value("StoppedMode", other)),
+            };
+            Command::Stop {
+                mode: stop_mode(r.stop_type.as_deref(), r.force_stop)?,
+                stop_charging,
+            }
+        }
+        Power::Reboot => Command::Reboot {
+            mode: stop_mode(r.stop_type.as_deref(), r.force_reboot)?,
+        },
+        Power::Terminate => Command::Terminate { force: true },
+    };
+    engine
+        .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Map::new())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct ResetPasswordReq {
+    instance_ids: Option<Vec<String>>,
+    password: Option<String>,
+    user_name: Option<String>,
+    force_stop: Option<Bool>,
+}
+
+pub(super) async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    let r: ResetPasswordReq = parse(params)?;
+    let password = required(r.password, "Password")?;
+    if let Some(u) = &r.user_name {
+        nubis_core::password::check_username_len("UserName", u).map_err(|e| ctx.err(e))?;
+    }
+    let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
+    let cmd = Command::ResetPassword {
+        user: r.user_name,
+        password,
+        when_running: when_running(r.force_stop),
+        rule: nubis_core::password::PasswordRule::Complexity,
+    };
+    engine
+        .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Map::new())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct EnterRescueReq {
+    instance_id: Option<String>,
+    password: Option<String>,
+    username: Option<String>,
+    force_stop: Option<Bool>,
+    stop_type: Option<String>,
+}
+
+pub(super) async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    let r: EnterRescueReq = parse(params)?;
+    let id = required(r.instance_id, "InstanceId")?;
+    let password = required(r.password, "Password")?;
+    let mode = stop_mode(r.stop_type.as_deref(), r.force_stop)?;
+    if let Some(u) = &r.username {
+        nubis_core::password::check_username_len("Username", u).map_err(|e| ctx.err(e))?;
+    }
+    let targets = instances(engine, ctx, Some(vec![id]), "InstanceId")?;
+    let cmd = Command::EnterRescue {
+        user: r.username,
+        password,
+        mode,
+        image_id: None,
+        rule: nubis_core::password::PasswordRule::Complexity,
+    };
+    engine
+        .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Map::new())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct ExitRescueReq {
+    instance_id: Option<String>,
+}
+
+pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
+    let r: ExitRescueReq = parse(params)?;
+    let id = required(r.instance_id, "InstanceId")?;
+    let targets = instances(engine, ctx, Some(vec![id]), "InstanceId")?;
+    engine
+        .submit(
+            &ctx.principal,
+            &ctx.request_id,
+            &targets,
+            Command::ExitRescue,
+            false,
+        )
+        .await
+        .map_err(|e| ctx.err(e))?;
+    Ok(Map::new())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct OperationLimitReq {
+    instance_ids: Option<Vec<String>>,
+    operation: Option<String>,
+}
+
+/// DescribeInstancesOperationLimit: each instance's allowance of a counted operation. The
+/// region is optional, as documented: without one, the account's instances in any region.
+pub(super) async fn describe_operation_limit(
+    engine: &Engine,
+    ctx: &Ctx,
+    params: Map<String, Value>,
+) -> Out {
+    let r: OperationLimitReq = parse(params)?;
+    let operation = required(r.operation, "Operation")?;
+    let op = match operation.as_str() {
+        "INSTANCE_DEGRADE" => CountedOperation::Degrade,
+        "INTERNET_CHARGE_TYPE_CHANGE" => CountedOperation::InternetChargeTypeChange,
+        other => {
+            return Err(bad_value(
+                "Operation",
+                format!("`{other}` is not one of INSTANCE_DEGRADE, INTERNET_CHARGE_TYPE_CHANGE"),
+            ));
+        }
+    };
+    let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
+    let set: Vec<Value> = targets
+        .iter()
+        .filter_map(|id| engine.instance(*id))
+        .map(|i| render::operation_limit(&i, &operation, allowance(&i, op)))
+        .collect();
+    Ok(obj(json!({ "InstanceOperationLimitSet": set })))
+}

@@ -1,0 +1,385 @@
+//! Every documented limit of the dialect as data, and the checks that apply it.
+
+use crate::errors::ApiError;
+use nubis_core::limits::{self, Constraint, DiskRange, Rule, Violation};
+
+// -- documented limits -------------------------------------------------------------------
+//
+// Every limit of the dialect as data: one row per parameter (checked by nubis_core::limits),
+// the table docs/parameter-limits.md mirrors. Codes are CVM's.
+
+pub(super) const fn text(
+    param: &'static str,
+    min: usize,
+    max: usize,
+    shape: Option<fn(&str) -> bool>,
+    code: &'static str,
+    code_high: Option<&'static str>,
+) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Text { min, max, shape },
+        code,
+        code_high,
+        code_low: None,
+        status: 0,
+    }
+}
+
+pub(super) const fn int(param: &'static str, min: i64, max: i64, code: &'static str) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Int { min, max },
+        code,
+        code_high: None,
+        code_low: None,
+        status: 0,
+    }
+}
+
+pub(super) const fn count(param: &'static str, max: usize, code: &'static str) -> Constraint {
+    Constraint {
+        param,
+        rule: Rule::Count { max },
+        code,
+        code_high: None,
+        code_low: None,
+        status: 0,
+    }
+}
+
+pub(super) fn key_name_chars(s: &str) -> bool {
+    s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// RunInstances InstanceName: at most 128 characters (the current reference; the error code's
+/// text still says 60 bytes).
+pub(super) const INSTANCE_NAME: Constraint = text(
+    "InstanceName",
+    1,
+    128,
+    None,
+    "InvalidParameterValue",
+    Some("InvalidInstanceName.TooLong"),
+);
+/// HostName of a Linux (non-Windows) instance: 2–60, dot-separated segments.
+pub(super) const HOST_NAME_LINUX: Constraint = text(
+    "HostName",
+    2,
+    60,
+    Some(limits::linux_host_name),
+    "InvalidParameter.HostNameIllegal",
+    None,
+);
+/// HostName of a Windows instance: 2–15, no dots, not all digits.
+pub(super) const HOST_NAME_WINDOWS: Constraint = text(
+    "HostName",
+    2,
+    15,
+    Some(limits::windows_host_name),
+    "InvalidParameter.HostNameIllegal",
+    None,
+);
+pub(super) const CLIENT_TOKEN: Constraint = text(
+    "ClientToken",
+    1,
+    64,
+    Some(limits::ascii),
+    "InvalidParameterValue",
+    Some("InvalidClientToken.TooLong"),
+);
+/// CreateKeyPair/ImportKeyPair KeyName: 1–25 letters, digits, `_`, a code per violation.
+pub(super) const KEY_NAME: Constraint = Constraint {
+    param: "KeyName",
+    rule: Rule::Text {
+        min: 1,
+        max: 25,
+        shape: Some(key_name_chars),
+    },
+    code: "InvalidKeyPairNameIncludeIllegalChar",
+    code_high: Some("InvalidKeyPairNameTooLong"),
+    code_low: Some("InvalidKeyPairNameEmpty"),
+    status: 0,
+};
+/// TagSpecification.N.Tags.N.Key / .Value (Tencent Cloud tag rules).
+pub(super) const TAG_KEY: Constraint =
+    text("Tags.N.Key", 1, 127, None, "InvalidParameterValue", None);
+pub(super) const TAG_VALUE: Constraint =
+    text("Tags.N.Value", 0, 255, None, "InvalidParameterValue", None);
+pub(super) const INSTANCE_COUNT: Constraint =
+    int("InstanceCount", 1, 500, "InvalidParameterValue.Range");
+/// MinCount: a positive integer not above InstanceCount (checked against it too).
+pub(super) const MIN_COUNT: Constraint = int(
+    "MinCount",
+    1,
+    500,
+    "InvalidParameterValue.InvalidParameterMinCount",
+);
+/// UserData: base64 of at most 16 KiB.
+pub(super) fn user_data_shape(s: &str) -> bool {
+    limits::base64_decoded_len(s).is_some_and(|n| n <= 16 * 1024)
+}
+pub(super) const USER_DATA: Constraint = text(
+    "UserData",
+    0,
+    limits::base64_len(16 * 1024),
+    Some(user_data_shape),
+    "InvalidParameterValue.InvalidUserDataFormat",
+    Some("InvalidParameterValue.TooLong"),
+);
+/// Codes and parse bounds of disk sizes; the range itself is the disk type's (DISK_RANGES).
+pub(super) const SYSTEM_DISK_SIZE: Constraint = int(
+    "SystemDisk.DiskSize",
+    1,
+    32000,
+    "InvalidParameterValue.Range",
+);
+pub(super) const DATA_DISK_SIZE: Constraint = int(
+    "DataDisks.N.DiskSize",
+    1,
+    32000,
+    "InvalidParameterValue.Range",
+);
+/// At most 21 data disks: up to 20 cloud disks and 1 local disk.
+pub(super) const DATA_DISKS: Constraint =
+    count("DataDisks", 21, "InvalidParameterValue.LimitExceeded");
+pub(super) const CLOUD_DATA_DISKS: Constraint = count(
+    "DataDisks (cloud)",
+    20,
+    "InvalidParameterValue.LimitExceeded",
+);
+pub(super) const TAGS: Constraint = count("Tags", 50, "InvalidParameterValue.LimitExceeded");
+pub(super) const LIMIT: Constraint = int("Limit", 1, 100, "InvalidParameterValue");
+pub(super) const OFFSET: Constraint = int("Offset", 0, i64::MAX, "InvalidParameterValue");
+/// InstanceIds / KeyIds of one request.
+pub(super) const BATCH: Constraint =
+    count("InstanceIds", 100, "InvalidParameterValue.LimitExceeded");
+pub(super) const FILTERS: Constraint = count("Filters", 10, "InvalidFilterValue.LimitExceeded");
+pub(super) const FILTER_VALUES: Constraint =
+    count("Filters.N.Values", 5, "InvalidFilterValue.LimitExceeded");
+
+/// Every limit of the dialect.
+#[allow(dead_code)] // walked by the table tests; docs/parameter-limits.md mirrors it
+pub(crate) const LIMITS: &[Constraint] = &[
+    INSTANCE_NAME,
+    HOST_NAME_LINUX,
+    HOST_NAME_WINDOWS,
+    CLIENT_TOKEN,
+    KEY_NAME,
+    TAG_KEY,
+    TAG_VALUE,
+    INSTANCE_COUNT,
+    MIN_COUNT,
+    USER_DATA,
+    SYSTEM_DISK_SIZE,
+    DATA_DISK_SIZE,
+    DATA_DISKS,
+    CLOUD_DATA_DISKS,
+    TAGS,
+    LIMIT,
+    OFFSET,
+    BATCH,
+    FILTERS,
+    FILTER_VALUES,
+];
+
+/// Cloud disk sizes (GiB) by type (CVM storage overview). Local disks depend on the instance
+/// type, and no type in the catalogue has them: they are refused.
+pub(crate) const DISK_RANGES: &[DiskRange] = &[
+    DiskRange {
+        category: "CLOUD_BASIC",
+        data: (10, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_PREMIUM",
+        data: (10, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_SSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_BSSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_HSSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+    DiskRange {
+        category: "CLOUD_TSSD",
+        data: (20, 32000),
+        system: Some((20, 1024)),
+    },
+];
+
+pub(super) const LOCAL_DISK_TYPES: &[&str] =
+    &["LOCAL_BASIC", "LOCAL_SSD", "LOCAL_NVME", "LOCAL_PRO"];
+
+pub(super) fn reject(c: &Constraint, name: &str, v: Violation) -> ApiError {
+    ApiError::new(
+        c.code_for(&v),
+        format!("The value of `{name}` is invalid: it {v}"),
+    )
+}
+
+pub(super) fn check_text(c: &Constraint, name: &str, value: Option<&str>) -> Result<(), ApiError> {
+    match value {
+        Some(v) => limits::check_text(c, v).map_err(|e| reject(c, name, e)),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn check_int(c: &Constraint, name: &str, value: i64) -> Result<(), ApiError> {
+    limits::check_int(c, value).map_err(|e| reject(c, name, e))
+}
+
+pub(super) fn check_count(c: &Constraint, name: &str, got: usize) -> Result<(), ApiError> {
+    limits::check_count(c, got).map_err(|e| reject(c, name, e))
+}
+
+/// A disk size within its type's range (`range`), else the row's code.
+pub(super) fn disk_size(
+    row: &Constraint,
+    name: &str,
+    size: i64,
+    range: (i64, i64),
+) -> Result<u32, ApiError> {
+    let bounded = Constraint {
+        rule: Rule::Int {
+            min: range.0,
+            max: range.1,
+        },
+        ..*row
+    };
+    check_int(&bounded, name, size)?;
+    u32::try_from(size).map_err(|_| reject(row, name, Violation::TooSmall { min: range.0 }))
+}
+
+pub(super) fn host_name_rule(os: Option<nubis_core::OsFamily>) -> &'static Constraint {
+    if os == Some(nubis_core::OsFamily::Windows) {
+        &HOST_NAME_WINDOWS
+    } else {
+        &HOST_NAME_LINUX
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    /// Every row at its boundaries: min−1, min, max, max+1 and a control character, with the
+    /// row's own codes.
+    #[test]
+    fn every_row_at_its_boundaries() {
+        for c in LIMITS {
+            if let Rule::Count { max } = c.rule {
+                assert!(check_count(c, c.param, max).is_ok());
+                let e = check_count(c, c.param, max + 1).unwrap_err();
+                assert_eq!(e.code, c.code, "{}", c.param);
+                continue;
+            }
+            if c.param == "UserData" {
+                continue; // base64: its own test below
+            }
+            let cases = limits::boundary_cases(c, "ab");
+            assert!(!cases.is_empty());
+            for (value, ok) in cases {
+                let got = match c.rule {
+                    Rule::Text { .. } => limits::check_text(c, &value).map(|_| ()),
+                    _ => limits::check_int_str(c, &value).map(|_| ()),
+                };
+                assert_eq!(got.is_ok(), ok, "{} = {value:?}: {got:?}", c.param);
+                if let Err(v) = got {
+                    let e = reject(c, c.param, v);
+                    assert!(
+                        [Some(c.code), c.code_high, c.code_low].contains(&Some(e.code.as_str())),
+                        "{}",
+                        c.param
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn documented_codes() {
+        let code = |c: &Constraint, v: &str| {
+            reject(c, c.param, limits::check_text(c, v).unwrap_err()).code
+        };
+        assert_eq!(
+            code(&INSTANCE_NAME, &"n".repeat(129)),
+            "InvalidInstanceName.TooLong"
+        );
+        assert_eq!(code(&INSTANCE_NAME, "a\u{1b}b"), "InvalidParameterValue");
+        assert_eq!(
+            code(&CLIENT_TOKEN, &"t".repeat(65)),
+            "InvalidClientToken.TooLong"
+        );
+        assert_eq!(code(&CLIENT_TOKEN, "tök"), "InvalidParameterValue");
+        assert_eq!(code(&KEY_NAME, ""), "InvalidKeyPairNameEmpty");
+        assert_eq!(
+            code(&KEY_NAME, &"k".repeat(26)),
+            "InvalidKeyPairNameTooLong"
+        );
+        assert_eq!(
+            code(&KEY_NAME, "a-b"),
+            "InvalidKeyPairNameIncludeIllegalChar"
+        );
+        assert_eq!(
+            code(&HOST_NAME_LINUX, "a..b"),
+            "InvalidParameter.HostNameIllegal"
+        );
+        assert_eq!(
+            code(&HOST_NAME_WINDOWS, "web.1"),
+            "InvalidParameter.HostNameIllegal"
+        );
+        assert_eq!(
+            code(&HOST_NAME_LINUX, &"h".repeat(61)),
+            "InvalidParameter.HostNameIllegal"
+        );
+        assert!(limits::check_text(&HOST_NAME_LINUX, &"h".repeat(60)).is_ok());
+        assert!(limits::check_text(&HOST_NAME_WINDOWS, &"h".repeat(16)).is_err());
+    }
+
+    #[test]
+    fn user_data_is_base64_of_at_most_16_kib() {
+        // 16 KiB = 5461 groups of 3 bytes and 1 byte more: 21,846 characters and "==".
+        let full = format!("{}==", "A".repeat(limits::base64_len(16 * 1024) - 2));
+        assert!(limits::check_text(&USER_DATA, &full).is_ok());
+        let code = |v: &str| {
+            reject(
+                &USER_DATA,
+                "UserData",
+                limits::check_text(&USER_DATA, v).unwrap_err(),
+            )
+            .code
+        };
+        assert_eq!(
+            code(&format!("{full}AAAA")),
+            "InvalidParameterValue.TooLong"
+        );
+        // One byte more fits the length but not the size.
+        let over = "A".repeat(limits::base64_len(16 * 1024));
+        assert_eq!(code(&over), "InvalidParameterValue.InvalidUserDataFormat");
+        assert_eq!(
+            code("not base64!"),
+            "InvalidParameterValue.InvalidUserDataFormat"
+        );
+        assert!(limits::check_text(&USER_DATA, "aGk=").is_ok());
+    }
+
+    #[test]
+    fn disk_ranges_fit_the_parse_bounds() {
+        for d in DISK_RANGES {
+            assert!(d.data.0 >= 1 && d.data.1 <= 32000, "{}", d.category);
+            let (lo, hi) = d.system.unwrap();
+            assert!(lo >= 1 && hi <= 32000, "{}", d.category);
+        }
+    }
+}

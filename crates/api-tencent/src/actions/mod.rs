@@ -1,0 +1,226 @@
+//! One function per action: parse strictly, call the engine, render. Split by resource:
+//! [`catalogue`] (regions, zones, images, instance types), [`launch`] (RunInstances),
+//! [`instances`] (describe and operate), [`keypairs`]; [`limits`] holds the documented
+//! parameter limits and [`params`] the parsing helpers they share.
+
+mod catalogue;
+mod instances;
+mod keypairs;
+mod launch;
+mod limits;
+mod params;
+
+use crate::Ctx;
+use crate::errors::{ApiError, Codes};
+use catalogue::*;
+use instances::*;
+use keypairs::*;
+use launch::*;
+use nubis_engine::Engine;
+use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use serde_json::{Map, Value};
+use std::future::Future;
+use std::pin::Pin;
+
+/// How an action runs: parse its parameters, call the engine, render its answer.
+pub type Run = for<'a> fn(
+    &'a Engine,
+    &'a Ctx,
+    Map<String, Value>,
+) -> Pin<Box<dyn Future<Output = Result<Payload, ApiError>> + Send + 'a>>;
+
+/// What the registry holds for each action besides its declaration: how it runs and the error
+/// codes its documented list spells its own way.
+#[derive(Debug)]
+pub struct Handler {
+    pub(crate) run: Run,
+    pub codes: Codes,
+}
+
+/// The declaration every action starts from: policy `cvm:<Action>`, 40 requests/s, read-only,
+/// no DryRun, region required, [`Codes::DEFAULT`]. `$params` must name the type the handler
+/// parses into.
+macro_rules! action {
+    ($name:literal, $params:ident, $run:path) => {
+        action!($name, $params, $run, Codes::DEFAULT)
+    };
+    ($name:literal, $params:ident, $run:path, $codes:expr) => {{
+        let _ = std::marker::PhantomData::<$params>;
+        ActionSpec {
+            name: $name,
+            rate_limit: 40,
+            mutates: false,
+            dry_run: false,
+            policy: concat!("cvm:", $name),
+            params: stringify!($params),
+            region: RegionUse::Required,
+            handler: Handler {
+                run: |engine, ctx, params| {
+                    Box::pin(async move { $run(engine, ctx, params).await.map(Payload::from) })
+                },
+                codes: $codes,
+            },
+        }
+    }};
+}
+
+/// Actions that change something: 10 requests/s (EnterRescueMode and ExitRescueMode: 20).
+const fn mutating(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
+    ActionSpec {
+        rate_limit: 10,
+        mutates: true,
+        ..spec
+    }
+}
+
+const PASSWORD_CODES: Codes = Codes {
+    invalid_password: "InvalidPassword",
+    ..Codes::DEFAULT
+};
+const INTERNAL_SERVER_ERROR: Codes = Codes {
+    internal: "InternalServerError",
+    ..Codes::DEFAULT
+};
+
+/// Every action of the dialect, once; rate limits are the documented per-account quotas
+/// (docs/tencent-errors.md).
+const SPECS: &[ActionSpec<Handler>] = &[
+    ActionSpec {
+        rate_limit: 20,
+        region: RegionUse::Optional,
+        ..action!("DescribeRegions", DescribeRegionsReq, describe_regions)
+    },
+    ActionSpec {
+        rate_limit: 20,
+        ..action!("DescribeZones", DescribeRegionsReq, describe_zones)
+    },
+    action!("DescribeImages", DescribeImagesReq, describe_images),
+    action!(
+        "DescribeInstanceTypeConfigs",
+        FiltersOnly,
+        describe_instance_type_configs
+    ),
+    ActionSpec {
+        dry_run: true,
+        ..mutating(action!(
+            "RunInstances",
+            RunInstancesReq,
+            run_instances,
+            Codes {
+                windows_os: "UnsupportedOperation.KeyPairUnsupportedWindows",
+                ..PASSWORD_CODES
+            }
+        ))
+    },
+    action!(
+        "DescribeInstances",
+        DescribeInstancesReq,
+        describe_instances
+    ),
+    ActionSpec {
+        rate_limit: 10,
+        region: RegionUse::Optional,
+        ..action!(
+            "DescribeInstancesOperationLimit",
+            OperationLimitReq,
+            describe_operation_limit
+        )
+    },
+    action!(
+        "DescribeInstancesStatus",
+        DescribeStatusReq,
+        describe_instances_status
+    ),
+    mutating(action!("StartInstances", PowerReq, start_instances)),
+    mutating(action!("StopInstances", PowerReq, stop_instances)),
+    mutating(action!("RebootInstances", PowerReq, reboot_instances)),
+    mutating(action!("TerminateInstances", PowerReq, terminate_instances)),
+    mutating(action!(
+        "ResetInstancesPassword",
+        ResetPasswordReq,
+        reset_password,
+        INTERNAL_SERVER_ERROR
+    )),
+    ActionSpec {
+        rate_limit: 20,
+        ..mutating(action!(
+            "EnterRescueMode",
+            EnterRescueReq,
+            enter_rescue,
+            PASSWORD_CODES
+        ))
+    },
+    ActionSpec {
+        rate_limit: 20,
+        ..mutating(action!("ExitRescueMode", ExitRescueReq, exit_rescue))
+    },
+    mutating(action!("CreateKeyPair", CreateKeyPairReq, create_key_pair)),
+    mutating(action!("ImportKeyPair", CreateKeyPairReq, import_key_pair)),
+    action!("DescribeKeyPairs", DescribeKeyPairsReq, describe_key_pairs),
+    mutating(action!(
+        "DeleteKeyPairs",
+        DeleteKeyPairsReq,
+        delete_key_pairs
+    )),
+    mutating(action!(
+        "AssociateInstancesKeyPairs",
+        AssociateReq,
+        associate_key_pairs,
+        INTERNAL_SERVER_ERROR
+    )),
+    mutating(action!(
+        "DisassociateInstancesKeyPairs",
+        AssociateReq,
+        disassociate_key_pairs
+    )),
+];
+
+/// The dialect's action registry: dispatch, rate limits, metrics labels and
+/// docs/catalogue/tencent-cvm.md all come from it.
+pub static REGISTRY: Registry<Handler> = Registry {
+    cloud: "tencent",
+    service: "cvm",
+    version: crate::VERSION,
+    actions: SPECS,
+};
+
+/// The names of the served actions, in declaration order.
+pub const ACTIONS: &[&str] = &names::<{ SPECS.len() }>();
+
+const fn names<const N: usize>() -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = SPECS[i].name;
+        i += 1;
+    }
+    out
+}
+
+/// The documented per-second limit of `action` per account (0 for an action that is not
+/// served: it is refused before any limit applies).
+pub fn rate_limit(action: &str) -> u32 {
+    REGISTRY.get(action).map_or(0, |a| a.rate_limit)
+}
+
+pub(super) type Out = Result<Map<String, Value>, ApiError>;
+
+/// An action's answer: fields to put next to RequestId, or (for large pages) a JSON object
+/// already serialized.
+pub enum Payload {
+    Map(Map<String, Value>),
+    Json(String),
+}
+
+impl From<Map<String, Value>> for Payload {
+    fn from(m: Map<String, Value>) -> Self {
+        Self::Map(m)
+    }
+}
+
+pub(super) fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,25 @@
+//! The committed action catalogue (docs/catalogue/tencent-cvm.md) is the registry's: a test
+//! fails when they drift (regenerate with `NUBIS_UPDATE_CATALOGUE=1`).
+
+use nubis_api_tencent::{ACTIONS, REGISTRY, rate_limit};
+use std::path::Path;
+
+#[test]
+fn catalogue_matches_the_registry() {
+    REGISTRY.validate().unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/catalogue/tencent-cvm.md");
+    if let Err(e) = REGISTRY.check_catalogue(&path) {
+        panic!("{e}");
+    }
+}
+
+#[test]
+fn derived_lists_follow_the_registry() {
+    assert_eq!(REGISTRY.names().collect::<Vec<_>>(), ACTIONS);
+    for a in REGISTRY.actions {
+        assert_eq!(rate_limit(a.name), a.rate_limit);
+        assert_eq!(REGISTRY.label(a.name), Some(a.name));
+    }
+    assert_eq!(rate_limit("NoSuchAction"), 0);
+    assert_eq!(REGISTRY.label("NoSuchAction"), None);
+}
