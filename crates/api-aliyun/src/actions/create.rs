@@ -84,9 +84,9 @@ fn tags(p: &Params) -> Result<Vec<(String, String)>, ApiError> {
     Ok(out)
 }
 
-pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+/// `run`: RunInstances (started, a batch) rather than CreateInstance (one, stopped).
+pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params, run: bool) -> Out {
     let region = region(ctx)?;
-    let run = ctx.action == "RunInstances";
     let image_id = p.required("ImageId")?;
     let type_name = p.required("InstanceType")?;
     // Parameter limits first: a bad value is reported before anything is looked up.

@@ -1,11 +1,11 @@
 //! Key pairs: create, import, describe, delete, attach and detach.
 use super::*;
 
-pub(super) async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+/// `import`: ImportKeyPair (the caller's public key) rather than CreateKeyPair.
+pub(super) async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params, import: bool) -> Out {
     region(ctx)?;
     let name = p.required("KeyPairName")?;
     params::check_text(&params::KEY_PAIR_NAME, "KeyPairName", Some(&name))?;
-    let import = ctx.action == "ImportKeyPair";
     let public = if import {
         Some(p.required("PublicKeyBody")?)
     } else {

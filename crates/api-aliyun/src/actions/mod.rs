@@ -24,37 +24,124 @@ use crate::{Ctx, KNOWN_REGIONS};
 use nubis_core::limits::{self, Constraint};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
 use nubis_engine::{Command, CreateSpec, Engine, IdKind};
+use nubis_pipeline::{ActionSpec, RegionUse, Registry};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
-pub const ACTIONS: &[&str] = &[
-    "DescribeRegions",
-    "DescribeZones",
-    "DescribeImages",
-    "DescribeInstanceTypes",
-    "RunInstances",
-    "CreateInstance",
-    "DescribeInstances",
-    "DescribeInstanceStatus",
-    "StartInstance",
-    "StartInstances",
-    "StopInstance",
-    "StopInstances",
-    "RebootInstance",
-    "RebootInstances",
-    "DeleteInstance",
-    "DeleteInstances",
-    "ModifyInstanceAttribute",
-    "CreateKeyPair",
-    "ImportKeyPair",
-    "DescribeKeyPairs",
-    "DeleteKeyPairs",
-    "AttachKeyPair",
-    "DetachKeyPair",
-    "DescribeInstanceAttribute",
-    "DescribeUserData",
-    "DescribeInstanceVncUrl",
+/// Per-account, per-action quotas (requests per second; docs/aliyun-errors.md): reads get
+/// twice the budget of writes.
+const READ_LIMIT: u32 = 40;
+const WRITE_LIMIT: u32 = 20;
+
+/// How an action runs: the engine, the request's context, its parameters.
+type HandlerFn = for<'a> fn(&'a Engine, &'a Ctx, &'a Params) -> BoxFuture<'a, Out>;
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// An action's handler in [`REGISTRY`].
+#[derive(Clone, Copy)]
+pub struct Handler(HandlerFn);
+
+impl Handler {
+    pub(crate) fn run<'a>(
+        &self,
+        engine: &'a Engine,
+        ctx: &'a Ctx,
+        p: &'a Params,
+    ) -> BoxFuture<'a, Out> {
+        (self.0)(engine, ctx, p)
+    }
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handler")
+    }
+}
+
+/// A handler that answers without waiting.
+fn ready<'a>(out: Out) -> BoxFuture<'a, Out> {
+    Box::pin(std::future::ready(out))
+}
+
+/// One declaration per action: `action!(read|write Name, <region>, [dry_run,] handler)`.
+/// The policy action is `ecs:<Name>` and the parameter type the official SDKs'
+/// `<Name>Request` model (the dialect reads parameters as a flat map and, like ECS, does not
+/// refuse unknown ones). `<region>`: `RequiredByAction` (the handler answers
+/// `MissingRegionId` after the rate limit, as ECS orders it) or `Optional`.
+macro_rules! action {
+    (@spec $name:literal, $limit:expr, $mutates:expr, $dry:expr, $region:ident, $h:expr) => {
+        ActionSpec {
+            name: $name,
+            rate_limit: $limit,
+            mutates: $mutates,
+            dry_run: $dry,
+            policy: concat!("ecs:", $name),
+            params: concat!($name, "Request"),
+            region: RegionUse::$region,
+            handler: Handler($h),
+        }
+    };
+    (read $name:literal, $region:ident, $h:expr) => {
+        action!(@spec $name, READ_LIMIT, false, false, $region, $h)
+    };
+    (write $name:literal, $region:ident, dry_run, $h:expr) => {
+        action!(@spec $name, WRITE_LIMIT, true, true, $region, $h)
+    };
+    (write $name:literal, $region:ident, $h:expr) => {
+        action!(@spec $name, WRITE_LIMIT, true, false, $region, $h)
+    };
+}
+
+const SPECS: &[ActionSpec<Handler>] = &[
+    action!(read "DescribeRegions", Optional, |_, _, _| ready(Ok(describe_regions()))),
+    action!(read "DescribeZones", RequiredByAction, |_, c, _| ready(describe_zones(c))),
+    action!(read "DescribeImages", RequiredByAction, |_, c, p| ready(describe_images(c, p))),
+    action!(read "DescribeInstanceTypes", Optional, |_, _, p| ready(describe_instance_types(p))),
+    action!(write "RunInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, true))),
+    action!(write "CreateInstance", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, false))),
+    action!(read "DescribeInstances", RequiredByAction, |e, c, p| ready(describe_instances(e, c, p))),
+    action!(read "DescribeInstanceStatus", RequiredByAction, |e, c, p| ready(describe_instance_status(e, c, p))),
+    action!(write "StartInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "StartInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "StopInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "StopInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "RebootInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "RebootInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "DeleteInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "DeleteInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "ModifyInstanceAttribute", Optional, |e, c, p| Box::pin(modify(e, c, p))),
+    action!(write "CreateKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, false))),
+    action!(write "ImportKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, true))),
+    action!(read "DescribeKeyPairs", RequiredByAction, |e, c, p| ready(describe_key_pairs(e, c, p))),
+    action!(write "DeleteKeyPairs", RequiredByAction, |e, c, p| Box::pin(delete_key_pairs(e, c, p))),
+    action!(write "AttachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p))),
+    action!(write "DetachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p))),
+    action!(read "DescribeInstanceAttribute", Optional, |e, c, p| ready(describe_instance_attribute(e, c, p))),
+    action!(read "DescribeUserData", RequiredByAction, |e, c, p| Box::pin(describe_user_data(e, c, p))),
+    action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
 ];
+
+/// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy
+/// actions and docs/catalogue/aliyun-ecs.md come from here.
+pub static REGISTRY: Registry<Handler> = Registry {
+    cloud: "aliyun",
+    service: "ecs",
+    version: crate::VERSION,
+    actions: SPECS,
+};
+
+/// The declared action names, in declaration order (derived from [`REGISTRY`]).
+pub const ACTIONS: &[&str] = &names::<{ SPECS.len() }>();
+
+const fn names<const N: usize>() -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = SPECS[i].name;
+        i += 1;
+    }
+    out
+}
 
 type Out = Result<Map<String, Value>, ApiError>;
 
@@ -165,37 +252,6 @@ fn domain(engine: &Engine, ctx: &Ctx, e: DomainError) -> ApiError {
         ResourceKind::KeyPair => engine.key_pair_name(&ctx.principal, id),
         ResourceKind::Image | ResourceKind::InstanceType | ResourceKind::Zone => None,
     }))
-}
-
-pub(crate) async fn dispatch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
-    match ctx.action.as_str() {
-        "DescribeRegions" => Ok(describe_regions()),
-        "DescribeZones" => describe_zones(ctx),
-        "DescribeImages" => describe_images(ctx, p),
-        "DescribeInstanceTypes" => describe_instance_types(p),
-        "RunInstances" | "CreateInstance" => create(engine, ctx, p).await,
-        "DescribeInstances" => describe_instances(engine, ctx, p),
-        "DescribeInstanceStatus" => describe_instance_status(engine, ctx, p),
-        "StartInstance" | "StopInstance" | "RebootInstance" | "DeleteInstance" => {
-            power_one(engine, ctx, p).await
-        }
-        "StartInstances" | "StopInstances" | "RebootInstances" | "DeleteInstances" => {
-            power_batch(engine, ctx, p).await
-        }
-        "ModifyInstanceAttribute" => modify(engine, ctx, p).await,
-        "CreateKeyPair" | "ImportKeyPair" => create_key_pair(engine, ctx, p).await,
-        "DescribeKeyPairs" => describe_key_pairs(engine, ctx, p),
-        "DeleteKeyPairs" => delete_key_pairs(engine, ctx, p).await,
-        "AttachKeyPair" | "DetachKeyPair" => attach(engine, ctx, p).await,
-        "DescribeInstanceAttribute" => describe_instance_attribute(engine, ctx, p),
-        "DescribeUserData" => describe_user_data(engine, ctx, p).await,
-        "DescribeInstanceVncUrl" => describe_instance_vnc_url(engine, ctx, p),
-        other => Err(ApiError::new(
-            404,
-            "InvalidAction.NotFound",
-            format!("Specified api `{other}` is not found"),
-        )),
-    }
 }
 
 /// PageNumber/PageSize within their rows (`size_row`: the action's PageSize limit).

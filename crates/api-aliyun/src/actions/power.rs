@@ -9,6 +9,8 @@ fn stopped_mode(p: &Params) -> Result<bool, ApiError> {
     }
 }
 
+/// The command an action name stands for (power_one and power_batch share it; the batch's
+/// body is left as it is while the engine's batch API changes under it).
 fn command(ctx: &Ctx, p: &Params) -> Result<Command, ApiError> {
     let hard = |name: &str| -> Result<StopMode, ApiError> {
         Ok(if p.bool(name)? {
@@ -17,7 +19,7 @@ fn command(ctx: &Ctx, p: &Params) -> Result<Command, ApiError> {
             StopMode::SoftFirst
         })
     };
-    Ok(match ctx.action.as_str() {
+    Ok(match ctx.action {
         "StartInstance" | "StartInstances" => Command::Start,
         "StopInstance" | "StopInstances" => Command::Stop {
             mode: hard("ForceStop")?,
