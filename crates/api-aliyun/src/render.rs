@@ -24,6 +24,44 @@ pub fn status(s: InstanceState) -> &'static str {
     }
 }
 
+/// DescribeInstancesFullStatus `Status`: the lifecycle status [`status`] names, with its
+/// code (ECS documents Running = 1; the others follow the same numbering).
+pub fn status_code(s: InstanceState) -> (u32, &'static str) {
+    let name = status(s);
+    let code = match name {
+        "Pending" => 0,
+        "Running" => 1,
+        "Starting" => 2,
+        "Stopping" => 64,
+        _ => 80,
+    };
+    (code, name)
+}
+
+/// DescribeInstancesFullStatus `HealthStatus`: what the guest's state says about its health
+/// (ECS: Starting → Initializing, Running → Ok, a guest that is not running → NotApplicable;
+/// a live migration is maintenance). Only the names are documented as values; the codes are
+/// nubis's (Warning = 64 as ECS documents it, unused: nubis raises no warnings).
+pub fn health(s: InstanceState) -> (u32, &'static str) {
+    match s {
+        InstanceState::Running => (0, "Ok"),
+        InstanceState::EnteringLiveMigrate
+        | InstanceState::LiveMigrating
+        | InstanceState::ExitingLiveMigrate => (128, "Maintaining"),
+        InstanceState::Pending
+        | InstanceState::Starting
+        | InstanceState::Rebooting
+        | InstanceState::ExitingRescue => (2, "Initializing"),
+        InstanceState::Stopping
+        | InstanceState::EnteringRescue
+        | InstanceState::Terminating
+        | InstanceState::Stopped
+        | InstanceState::Rescue
+        | InstanceState::LaunchFailed
+        | InstanceState::Terminated => (4, "NotApplicable"),
+    }
+}
+
 /// The Alibaba action name for an operation, whichever dialect started it.
 pub fn action(a: Action) -> &'static str {
     match a {

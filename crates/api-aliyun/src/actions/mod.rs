@@ -12,7 +12,7 @@ use catalogue::{describe_images, describe_instance_types, describe_regions, desc
 use create::create;
 use instances::{
     describe_instance_attribute, describe_instance_status, describe_instance_vnc_url,
-    describe_instances, describe_user_data, modify,
+    describe_instances, describe_instances_full_status, describe_user_data, modify,
 };
 use keypairs::{attach, create_key_pair, delete_key_pairs, describe_key_pairs};
 use power::{power_batch, power_one};
@@ -118,6 +118,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
     action!(write "DetachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p))),
     action!(read "DescribeInstanceAttribute", Optional, |e, c, p| ready(describe_instance_attribute(e, c, p))),
     action!(read "DescribeUserData", RequiredByAction, |e, c, p| Box::pin(describe_user_data(e, c, p))),
+    action!(read "DescribeInstancesFullStatus", RequiredByAction, |e, c, p| ready(describe_instances_full_status(e, c, p))),
     action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
 ];
 
