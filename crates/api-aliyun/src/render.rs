@@ -300,6 +300,32 @@ fn push_text(out: &mut String, s: &str) {
 mod tests {
     use super::*;
 
+    /// DescribeInstancesFullStatus: every state has a lifecycle code that agrees with its
+    /// name, and only a running guest is healthy.
+    #[test]
+    fn full_status_codes_and_health() {
+        for s in InstanceState::ALL {
+            let (code, name) = status_code(s);
+            assert_eq!(name, status(s));
+            let want = match name {
+                "Pending" => 0,
+                "Running" => 1,
+                "Starting" => 2,
+                "Stopping" => 64,
+                "Stopped" => 80,
+                other => panic!("{other}"),
+            };
+            assert_eq!(code, want, "{s:?}");
+            let (_, health) = health(s);
+            assert_eq!(health == "Ok", s == InstanceState::Running, "{s:?}");
+            if name != "Running" && name != "Starting" && name != "Pending" {
+                assert_eq!(health, "NotApplicable", "{s:?}");
+            }
+        }
+        assert_eq!(health(InstanceState::LiveMigrating), (128, "Maintaining"));
+        assert_eq!(health(InstanceState::Starting), (2, "Initializing"));
+    }
+
     #[test]
     fn xml_lists_repeat_their_element() {
         let v = json!({"RequestId": "R", "Instances": {"Instance": [{"InstanceId": "a"}, {"InstanceId": "b<"}]}});
