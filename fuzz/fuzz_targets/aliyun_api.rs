@@ -84,7 +84,7 @@ fuzz_target!(|data: &[u8]| {
     } else {
         let v = must_json("aliyun reply", &reply.body);
         assert!(v["RequestId"].is_string(), "no RequestId: {v}");
-        if let Some(code) = &reply.error {
+        if let Some(code) = &reply.code {
             assert_eq!(v["Code"].as_str(), Some(code.as_str()));
             assert_ne!(
                 code, "SignatureDoesNotMatch",

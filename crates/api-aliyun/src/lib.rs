@@ -7,13 +7,14 @@ pub mod errors;
 pub mod params;
 pub mod render;
 
-pub use actions::ACTIONS;
+pub use actions::{ACTIONS, Handler, REGISTRY};
 use errors::ApiError;
 use nubis_auth::aliyun::{self as sig, AliyunAuth, NonceCache};
 use nubis_auth::bounds::{self, PairLimits};
-use nubis_auth::ratelimit::RateLimiter;
 use nubis_core::{Principal, catalog};
 use nubis_engine::Engine;
+pub use nubis_pipeline::Reply;
+use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Service};
 use serde_json::{Map, Value};
 
 pub const VERSION: &str = "2014-05-26";
@@ -29,13 +30,10 @@ pub const KNOWN_REGIONS: &[(&str, &str)] = &[
     ("ap-southeast-1", "新加坡"),
 ];
 
-/// Per-account, per-action limits (requests per second; docs/aliyun-errors.md).
+/// An action's per-account limit (requests per second) as [`REGISTRY`] declares it; 0 for
+/// an undeclared name.
 pub fn rate_limit(action: &str) -> u32 {
-    if action.starts_with("Describe") {
-        40
-    } else {
-        20
-    }
+    REGISTRY.get(action).map_or(0, |a| a.rate_limit)
 }
 
 /// Shape limits on query/form parameters, checked before authentication (docs/hostile-input.md).
@@ -77,21 +75,26 @@ pub struct RawRequest<'a> {
     pub now: i64,
 }
 
-pub struct Reply {
-    pub request_id: String,
-    pub action: String,
-    pub error: Option<String>,
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-    pub retry_after: bool,
+/// A request on its way through the pipeline: the listener's parts and all its parameters
+/// (the query, then the form body).
+pub struct Incoming<'a> {
+    req: RawRequest<'a>,
+    all: Vec<(String, String)>,
+}
+
+/// The SignatureNonce a request spends once it is admitted.
+pub struct Nonce {
+    access_key_id: String,
+    nonce: String,
+    timestamp: i64,
 }
 
 pub(crate) struct Ctx {
     pub principal: Principal,
     pub request_id: String,
     pub region: Option<String>,
-    pub action: String,
+    /// The declared action name.
+    pub action: &'static str,
     /// This server's public base URL (`--public-url`), for URLs that point back at it; never
     /// the request's Host header.
     pub public_url: String,
@@ -172,7 +175,7 @@ pub fn parse_request(req: &RawRequest<'_>, all: &[(String, String)]) -> Result<P
 
 pub struct AliyunApi {
     engine: Engine,
-    limiter: RateLimiter,
+    gate: Gate,
     nonces: NonceCache,
     public_url: String,
 }
@@ -188,7 +191,7 @@ impl AliyunApi {
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
         Self {
             engine,
-            limiter: RateLimiter::new(rate_limits),
+            gate: Gate::new(rate_limits),
             nonces: NonceCache::new(),
             public_url: DEFAULT_PUBLIC_URL.to_string(),
         }
@@ -200,66 +203,58 @@ impl AliyunApi {
         self
     }
 
-    pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
-        let request_id = errors::new_request_id();
-        let mut action = String::new();
-        let all: Vec<(String, String)> = req.query.iter().chain(req.form).cloned().collect();
-        let xml = all
-            .iter()
-            .any(|(k, v)| k == "Format" && v.eq_ignore_ascii_case("XML"));
-        let result = self
-            .handle_inner(&req, &all, &request_id, &mut action)
-            .await;
-        let (status, content_type, body, error) = match result {
-            Ok(mut map) => {
-                map.insert("RequestId".into(), Value::String(request_id.clone()));
-                let value = Value::Object(map);
-                let (content_type, body) = if xml {
-                    (
-                        "text/xml;charset=utf-8",
-                        render::xml(&format!("{action}Response"), &value).into_bytes(),
-                    )
-                } else {
-                    (
-                        "application/json;charset=utf-8",
-                        serde_json::to_vec(&value).expect("json"),
-                    )
-                };
-                (200, content_type, body, None)
-            }
-            Err(e) => {
-                let (content_type, body) = errors::render(&e, &request_id, xml);
-                (e.status, content_type, body, Some(e.code))
-            }
-        };
-        let retry_after = error.as_deref() == Some("Throttling");
-        Reply {
-            request_id,
-            action,
-            error,
-            status,
-            content_type,
-            body,
-            retry_after,
+    /// Ask `authorizer` (RAM policies) instead of allowing every authenticated key.
+    pub fn with_authorizer(self, authorizer: impl Authorizer + 'static) -> Self {
+        Self {
+            gate: self.gate.with_authorizer(authorizer),
+            ..self
         }
     }
 
-    async fn handle_inner(
+    pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
+        let all = req.query.iter().chain(req.form).cloned().collect();
+        nubis_pipeline::handle(self, &Incoming { req, all }).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Service for AliyunApi {
+    type Raw<'a> = Incoming<'a>;
+    type Params = params::Params;
+    type Replay = Nonce;
+    type Handler = Handler;
+    type Output = Map<String, Value>;
+    type Error = ApiError;
+
+    fn registry(&self) -> &'static nubis_pipeline::Registry<Handler> {
+        &REGISTRY
+    }
+
+    fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
+    fn request_id(&self) -> String {
+        errors::new_request_id()
+    }
+
+    fn named_action(&self, raw: &Incoming<'_>) -> String {
+        action_and_version(raw.req.headers, &raw.all).0
+    }
+
+    /// Shapes, the key (disabled or unknown), the clock window, the v1 or ACS3 signature,
+    /// then the nonce: a replay is refused before it costs the key's owner any rate budget
+    /// (the nonce is spent only once the request passed the gate).
+    fn authenticate(
         &self,
-        req: &RawRequest<'_>,
-        all: &[(String, String)],
-        request_id: &str,
-        action_out: &mut String,
-    ) -> Result<Map<String, Value>, ApiError> {
-        // Named before anything is checked so even a refused request is logged with its action.
-        *action_out = action_and_version(req.headers, all).0;
+        raw: &Incoming<'_>,
+    ) -> Result<Authenticated<params::Params, Nonce>, ApiError> {
+        let (req, all) = (&raw.req, raw.all.as_slice());
         let Parsed {
             auth,
             action,
             version,
         } = parse_request(req, all)?;
-        let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-
         let (principal, secret) = match self.engine.lookup_access_key(auth.access_key_id()) {
             nubis_engine::KeyLookup::Active(p, s) => (p, s),
             nubis_engine::KeyLookup::Disabled => {
@@ -294,68 +289,155 @@ impl AliyunApi {
             )
             .map_err(auth_err)?,
         }
-        // A replay is refused before it costs the key's owner any rate budget; the nonce is
-        // spent only below, once the request also passed the rate limiter.
         self.nonces
             .is_used(auth.access_key_id(), auth.nonce(), req.now)
             .map_err(|e| auth_err(e.into()))?;
-
-        if version != VERSION {
-            return Err(ApiError::new(
-                400,
-                "InvalidVersion",
-                format!("Specified parameter Version `{version}` is not valid."),
-            ));
-        }
-        if !ACTIONS.contains(&action.as_str()) {
-            return Err(ApiError::new(
-                404,
-                "InvalidAction.NotFound",
-                format!("Specified api `{action}` is not found"),
-            ));
-        }
-        let region = match get("RegionId").filter(|r| !r.is_empty()) {
-            None => None,
-            Some(r) => match catalog::region_by_aliyun(&r) {
-                Some(reg) => Some(reg.id.to_string()),
-                None => {
-                    return Err(ApiError::new(
-                        404,
-                        "InvalidRegionId.NotFound",
-                        format!("The specified RegionId `{r}` does not exist."),
-                    ));
-                }
-            },
-        };
-        if self
-            .limiter
-            .check(&principal.account, &action, rate_limit(&action))
-            .is_err()
-        {
-            return Err(ApiError::new(
-                400,
-                "Throttling",
-                "Request was denied due to request throttling.",
-            ));
-        }
-        // Only a genuine, admitted request spends a nonce (atomic: of two concurrent copies
-        // one is refused here).
-        self.nonces
-            .check_and_insert(auth.access_key_id(), auth.nonce(), req.now, ts)
-            .map_err(|e| auth_err(e.into()))?;
-        let p = params::Params::new(
+        let region = all
+            .iter()
+            .find(|(k, _)| k == "RegionId")
+            .map(|(_, v)| v.clone());
+        let params = params::Params::new(
             all.iter()
                 .filter(|(k, _)| !COMMON.contains(&k.as_str()))
                 .cloned()
                 .collect(),
         );
-        let ctx = Ctx {
+        Ok(Authenticated {
             principal,
-            request_id: request_id.to_string(),
-            region,
+            version,
             action,
+            region,
+            params,
+            replay: Some(Nonce {
+                access_key_id: auth.access_key_id().to_string(),
+                nonce: auth.nonce().to_string(),
+                timestamp: ts,
+            }),
+        })
+    }
+
+    fn resolve_region(&self, name: &str) -> Option<String> {
+        catalog::region_by_aliyun(name).map(|r| r.id.to_string())
+    }
+
+    fn refuse(&self, refusal: Refusal) -> ApiError {
+        match refusal {
+            Refusal::UnknownVersion(version) => ApiError::new(
+                400,
+                "InvalidVersion",
+                format!("Specified parameter Version `{version}` is not valid."),
+            ),
+            Refusal::UnknownAction(action) => ApiError::new(
+                404,
+                "InvalidAction.NotFound",
+                format!("Specified api `{action}` is not found"),
+            ),
+            Refusal::MissingRegion => ApiError::new(
+                400,
+                "MissingRegionId",
+                "RegionId is mandatory for this action.",
+            ),
+            Refusal::UnknownRegion(r) => ApiError::new(
+                404,
+                "InvalidRegionId.NotFound",
+                format!("The specified RegionId `{r}` does not exist."),
+            ),
+            Refusal::Throttled(_) => ApiError::new(
+                400,
+                "Throttling",
+                "Request was denied due to request throttling.",
+            ),
+            // ECS's answer to a call RAM policies do not allow.
+            Refusal::Denied(_) => ApiError::new(
+                403,
+                "Forbidden.RAM",
+                "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+            ),
+        }
+    }
+
+    /// Atomic: of two concurrent copies of one request, one is refused here.
+    fn spend(&self, raw: &Incoming<'_>, token: Nonce) -> Result<(), ApiError> {
+        self.nonces
+            .check_and_insert(
+                &token.access_key_id,
+                &token.nonce,
+                raw.req.now,
+                token.timestamp,
+            )
+            .map_err(|e| auth_err(e.into()))
+    }
+
+    async fn call(
+        &self,
+        handler: &'static Handler,
+        ctx: &nubis_pipeline::Ctx,
+        params: params::Params,
+    ) -> Result<Map<String, Value>, ApiError> {
+        let ctx = Ctx {
+            principal: ctx.principal.clone(),
+            request_id: ctx.request_id.clone(),
+            region: ctx.region.clone(),
+            action: ctx.action,
             public_url: self.public_url.clone(),
         };
-        actions::dispatch(&self.engine, &ctx, &p).await
+        handler.run(&self.engine, &ctx, &params).await
+    }
+
+    /// JSON, or XML with `Format=XML`; a throttled request gets the headers the SDKs read
+    /// to back off.
+    fn render(
+        &self,
+        raw: &Incoming<'_>,
+        request_id: &str,
+        action: &str,
+        result: Result<Map<String, Value>, ApiError>,
+    ) -> Reply {
+        let xml = raw
+            .all
+            .iter()
+            .any(|(k, v)| k == "Format" && v.eq_ignore_ascii_case("XML"));
+        let (status, content_type, body, code) = match result {
+            Ok(mut map) => {
+                map.insert("RequestId".into(), Value::String(request_id.to_string()));
+                let value = Value::Object(map);
+                let (content_type, body) = if xml {
+                    (
+                        "text/xml;charset=utf-8",
+                        render::xml(&format!("{action}Response"), &value).into_bytes(),
+                    )
+                } else {
+                    (
+                        "application/json;charset=utf-8",
+                        serde_json::to_vec(&value).expect("json"),
+                    )
+                };
+                (200, content_type, body, None)
+            }
+            Err(e) => {
+                let (content_type, body) = errors::render(&e, request_id, xml);
+                (e.status, content_type, body, Some(e.code))
+            }
+        };
+        let headers = if code.as_deref() == Some("Throttling") {
+            // `x-acs-retry-after` (ms) is what the Tea SDK reads to raise ThrottlingException.
+            vec![
+                ("retry-after", "1".to_string()),
+                ("x-acs-retry-after", "1000".to_string()),
+            ]
+        } else {
+            Vec::new()
+        };
+        Reply {
+            request_id: request_id.to_string(),
+            cloud: REGISTRY.cloud,
+            action: action.to_string(),
+            label: OTHER,
+            code,
+            status,
+            content_type,
+            headers,
+            body,
+        }
     }
 }

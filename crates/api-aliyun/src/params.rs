@@ -165,6 +165,16 @@ pub const INSTANCE_IDS: Constraint = count("InstanceIds", 100, "InvalidParameter
 /// AttachKeyPair / DetachKeyPair `InstanceIds`.
 pub const KEY_PAIR_INSTANCE_IDS: Constraint = count("InstanceIds", 50, "InvalidParameter");
 pub const KEY_PAIR_NAMES: Constraint = count("KeyPairNames", 100, "InvalidParameter");
+/// DescribeInstancesFullStatus `InstanceId.N`: its own code and status (ECS reference).
+pub const FULL_STATUS_INSTANCE_IDS: Constraint = Constraint {
+    status: 403,
+    ..count("InstanceId.N", 100, "InstanceIdLimitExceeded")
+};
+/// DescribeInstancesFullStatus `EventId.N`.
+pub const FULL_STATUS_EVENT_IDS: Constraint = Constraint {
+    status: 403,
+    ..count("EventId.N", 100, "EventIdLimitExceeded")
+};
 
 /// Every limit of the dialect (the table docs/parameter-limits.md mirrors).
 pub const LIMITS: &[Constraint] = &[
@@ -190,6 +200,8 @@ pub const LIMITS: &[Constraint] = &[
     INSTANCE_IDS,
     KEY_PAIR_INSTANCE_IDS,
     KEY_PAIR_NAMES,
+    FULL_STATUS_INSTANCE_IDS,
+    FULL_STATUS_EVENT_IDS,
 ];
 
 /// Disk sizes (GiB) by category (ESSD by performance level, PL1 the default), as the ECS

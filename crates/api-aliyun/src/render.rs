@@ -24,6 +24,44 @@ pub fn status(s: InstanceState) -> &'static str {
     }
 }
 
+/// DescribeInstancesFullStatus `Status`: the lifecycle status [`status`] names, with its
+/// code (ECS documents Running = 1; the others follow the same numbering).
+pub fn status_code(s: InstanceState) -> (u32, &'static str) {
+    let name = status(s);
+    let code = match name {
+        "Pending" => 0,
+        "Running" => 1,
+        "Starting" => 2,
+        "Stopping" => 64,
+        _ => 80,
+    };
+    (code, name)
+}
+
+/// DescribeInstancesFullStatus `HealthStatus`: what the guest's state says about its health
+/// (ECS: Starting → Initializing, Running → Ok, a guest that is not running → NotApplicable;
+/// a live migration is maintenance). Only the names are documented as values; the codes are
+/// nubis's (Warning = 64 as ECS documents it, unused: nubis raises no warnings).
+pub fn health(s: InstanceState) -> (u32, &'static str) {
+    match s {
+        InstanceState::Running => (0, "Ok"),
+        InstanceState::EnteringLiveMigrate
+        | InstanceState::LiveMigrating
+        | InstanceState::ExitingLiveMigrate => (128, "Maintaining"),
+        InstanceState::Pending
+        | InstanceState::Starting
+        | InstanceState::Rebooting
+        | InstanceState::ExitingRescue => (2, "Initializing"),
+        InstanceState::Stopping
+        | InstanceState::EnteringRescue
+        | InstanceState::Terminating
+        | InstanceState::Stopped
+        | InstanceState::Rescue
+        | InstanceState::LaunchFailed
+        | InstanceState::Terminated => (4, "NotApplicable"),
+    }
+}
+
 /// The Alibaba action name for an operation, whichever dialect started it.
 pub fn action(a: Action) -> &'static str {
     match a {
@@ -261,6 +299,32 @@ fn push_text(out: &mut String, s: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// DescribeInstancesFullStatus: every state has a lifecycle code that agrees with its
+    /// name, and only a running guest is healthy.
+    #[test]
+    fn full_status_codes_and_health() {
+        for s in InstanceState::ALL {
+            let (code, name) = status_code(s);
+            assert_eq!(name, status(s));
+            let want = match name {
+                "Pending" => 0,
+                "Running" => 1,
+                "Starting" => 2,
+                "Stopping" => 64,
+                "Stopped" => 80,
+                other => panic!("{other}"),
+            };
+            assert_eq!(code, want, "{s:?}");
+            let (_, health) = health(s);
+            assert_eq!(health == "Ok", s == InstanceState::Running, "{s:?}");
+            if name != "Running" && name != "Starting" && name != "Pending" {
+                assert_eq!(health, "NotApplicable", "{s:?}");
+            }
+        }
+        assert_eq!(health(InstanceState::LiveMigrating), (128, "Maintaining"));
+        assert_eq!(health(InstanceState::Starting), (2, "Initializing"));
+    }
 
     #[test]
     fn xml_lists_repeat_their_element() {

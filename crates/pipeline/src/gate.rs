@@ -187,6 +187,7 @@ mod tests {
         actions: &[
             spec("Req", RegionUse::Required),
             spec("Opt", RegionUse::Optional),
+            spec("Late", RegionUse::RequiredByAction),
         ],
     };
 
@@ -224,6 +225,12 @@ mod tests {
             Err(Refusal::UnknownRegion("there".into()))
         );
         assert_eq!(admit("v1", "Opt", None), Ok(None));
+        // The action refuses a missing region itself, after the rate limit.
+        assert_eq!(admit("v1", "Late", None), Ok(None));
+        assert_eq!(
+            admit("v1", "Late", Some("there")),
+            Err(Refusal::UnknownRegion("there".into()))
+        );
         assert_eq!(
             admit("v1", "Req", Some("here")),
             Ok(Some("canonical".into()))

@@ -9,6 +9,11 @@ pub enum RegionUse {
     Required,
     /// Resolved when given (an unknown one is still refused); the handler decides otherwise.
     Optional,
+    /// Required, but refused by the action itself, after the rate limit, authorization and
+    /// the replay token (where the service checks it as a parameter: Alibaba's
+    /// `MissingRegionId`). The gate treats it as [`RegionUse::Optional`]; the catalogue
+    /// shows it as required.
+    RequiredByAction,
 }
 
 /// What a service declares about one action. `H` is the service's handler type (usually a
@@ -102,7 +107,7 @@ impl<H> Registry<H> {
             };
             let yes = |b: bool| if b { "yes" } else { "no" };
             let region = match a.region {
-                RegionUse::Required => "required",
+                RegionUse::Required | RegionUse::RequiredByAction => "required",
                 RegionUse::Optional => "optional",
             };
             let cells: String = columns

@@ -182,6 +182,27 @@ fn observe_labelled(
     record(dialect, label, code_label(dialect, code), elapsed);
 }
 
+/// [`observe`] for a service on the shared pipeline: the label and the cloud are the reply's.
+fn observe_reply(reply: &nubis_api_aliyun::Reply, start: Instant) {
+    let elapsed = start.elapsed();
+    let code = reply.code.as_deref().unwrap_or("OK");
+    tracing::info!(
+        dialect = reply.cloud,
+        request_id = reply.request_id.as_str(),
+        action = reply.action.as_str(),
+        code,
+        status = reply.status,
+        latency_us = elapsed.as_micros() as u64,
+        "request"
+    );
+    record(
+        reply.cloud,
+        reply.label,
+        code_label(reply.cloud, code),
+        elapsed,
+    );
+}
+
 /// A request refused before its dialect saw it (shed, oversize): counted like the others,
 /// under action `other`.
 pub(crate) fn observe_refusal(
@@ -358,22 +379,13 @@ async fn dispatch(
                 now: now(),
             })
             .await;
-        observe(
-            "aliyun",
-            &reply.request_id,
-            &reply.action,
-            reply.error.as_deref().unwrap_or("OK"),
-            reply.status,
-            start,
-        );
+        observe_reply(&reply, start);
         let mut resp = Response::builder()
             .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
             .header(header::CONTENT_TYPE, reply.content_type);
-        if reply.retry_after {
-            // `x-acs-retry-after` (ms) is what the Tea SDK reads to raise ThrottlingException.
-            resp = resp
-                .header(header::RETRY_AFTER, "1")
-                .header("x-acs-retry-after", "1000");
+        // Throttling's `Retry-After` and `x-acs-retry-after` (ms, what the Tea SDK reads).
+        for (k, v) in &reply.headers {
+            resp = resp.header(*k, v.as_str());
         }
         return resp.body(Body::from(reply.body)).expect("valid response");
     }

@@ -1,0 +1,314 @@
+//! Describing and modifying instances: DescribeInstances/InstanceStatus, ModifyInstanceAttribute,
+//! DescribeInstanceAttribute, DescribeUserData, DescribeInstanceVncUrl.
+use super::create::host_name_rule;
+use super::*;
+
+pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let ids = p.json_list("InstanceIds")?;
+    params::check_count(&params::INSTANCE_IDS, ids.as_ref().map_or(0, Vec::len))?;
+    let token_mode = p.str("NextToken").is_some() || p.str("MaxResults").is_some();
+    if token_mode && (p.str("PageNumber").is_some() || p.str("PageSize").is_some()) {
+        return Err(ApiError::new(
+            400,
+            "InvalidParameter",
+            "NextToken/MaxResults and PageNumber/PageSize cannot be used together.",
+        ));
+    }
+    let (offset, size) = if token_mode {
+        let size = p.int(&params::MAX_RESULTS, 10)?.max(1) as usize;
+        let offset = match p.opt("NextToken") {
+            None => 0,
+            Some(t) => t
+                .parse::<usize>()
+                .map_err(|_| ApiError::invalid("NextToken", &t))?,
+        };
+        (offset, size)
+    } else {
+        page(p, &params::PAGE_SIZE_100)?
+    };
+    let zone = p.opt("ZoneId");
+    let status = p.opt("Status");
+    let name = p.opt("InstanceName");
+    let image = p.opt("ImageId");
+    let itype = p.opt("InstanceType");
+    let lock = p.opt("LockReason");
+    let key_name = p.opt("KeyPairName");
+    let key_id = key_name
+        .as_ref()
+        .and_then(|n| engine.key_pair_by_name(&ctx.principal, n))
+        .map(|k| k.id);
+    params::check_count(&params::TAGS, p.max_index("Tag"))?;
+    let tags: Vec<(String, Option<String>)> = p
+        .groups("Tag")
+        .into_iter()
+        .filter_map(|g| Some((g.get("Key")?.clone(), g.get("Value").cloned())))
+        .collect();
+    let region = ctx.region.clone();
+    let filter = |i: &Instance| {
+        Some(&i.region) == region.as_ref()
+            && ids.as_ref().is_none_or(|ids| ids.contains(&i.aliyun_id))
+            && zone
+                .as_deref()
+                .is_none_or(|z| render::zone_name(&i.zone) == z)
+            && status
+                .as_deref()
+                .is_none_or(|s| render::status(i.state) == s)
+            && name.as_deref().is_none_or(|n| wildcard(n, &i.name))
+            && image.as_deref().is_none_or(|m| i.image_id == m)
+            && itype.as_deref().is_none_or(|t| {
+                catalog::instance_type(&i.instance_type).is_some_and(|ty| ty.aliyun == t)
+            })
+            && (key_name.is_none() || key_id.as_ref().is_some_and(|k| i.key_ids.contains(k)))
+    };
+    let filter = |i: &Instance| {
+        filter(i)
+            && lock
+                .as_deref()
+                .is_none_or(|l| render::locks(i).iter().any(|x| x["LockReason"] == l))
+            && tags.iter().all(|(k, v)| {
+                i.tags
+                    .iter()
+                    .any(|(tk, tv)| tk == k && v.as_ref().is_none_or(|v| v == tv))
+            })
+    };
+    let (total, page) = engine.query(&ctx.principal, filter, offset, size);
+    let list: Vec<Value> = page
+        .iter()
+        .map(|i| render::instance(i, &key_name_of(engine, ctx, i)))
+        .collect();
+    let mut out = json!({"Instances": {"Instance": list}, "TotalCount": total});
+    if token_mode {
+        let next = offset + page.len();
+        out["NextToken"] = json!(if next < total {
+            next.to_string()
+        } else {
+            String::new()
+        });
+    } else {
+        out["PageNumber"] = json!(offset / size + 1);
+        out["PageSize"] = json!(size);
+        out["NextToken"] = json!("");
+    }
+    Ok(obj(out))
+}
+
+pub(super) fn describe_instance_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let (offset, size) = page(p, &params::PAGE_SIZE_50)?;
+    let ids = p.list("InstanceId");
+    params::check_count(&params::INSTANCE_IDS, ids.len())?;
+    let zone = p.opt("ZoneId");
+    let region = ctx.region.clone();
+    let (total, page) = engine.query(
+        &ctx.principal,
+        |i| {
+            Some(&i.region) == region.as_ref()
+                && (ids.is_empty() || ids.contains(&i.aliyun_id))
+                && zone
+                    .as_deref()
+                    .is_none_or(|z| render::zone_name(&i.zone) == z)
+        },
+        offset,
+        size,
+    );
+    let list: Vec<Value> = page
+        .iter()
+        .map(|i| json!({"InstanceId": i.aliyun_id, "Status": render::status(i.state)}))
+        .collect();
+    Ok(obj(
+        json!({"InstanceStatuses": {"InstanceStatus": list}, "TotalCount": total, "PageNumber": offset / size + 1, "PageSize": size}),
+    ))
+}
+
+pub(super) async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    // Every limit before any change: a refused request changes nothing.
+    let name = p.text(&params::INSTANCE_NAME)?;
+    let description = p.text(&params::DESCRIPTION)?;
+    p.text(&params::USER_DATA)?;
+    let uuid = one_instance(engine, ctx, p)?;
+    let host_name = p.opt("HostName");
+    params::check_text(
+        host_name_rule(engine.instance(uuid).map(|i| i.os)),
+        "HostName",
+        host_name.as_deref(),
+    )?;
+    if let Some(password) = p.opt("Password") {
+        // Alibaba: the new password takes effect after the next restart; nothing restarts now.
+        let cmd = Command::ResetPassword {
+            user: None,
+            password,
+            when_running: WhenRunning::NextBoot,
+            rule: nubis_core::password::PasswordRule::Complexity,
+        };
+        engine
+            .submit(&ctx.principal, &ctx.request_id, &[uuid], cmd, false)
+            .await
+            .map_err(|e| domain(engine, ctx, e))?;
+    }
+    engine
+        .modify(&ctx.principal, uuid, name, description, host_name)
+        .await
+        .map_err(|e| domain(engine, ctx, e))?;
+    Ok(Map::new())
+}
+
+/// DescribeInstanceAttribute: one instance by ID (no RegionId), the fields of the Tea
+/// model `DescribeInstanceAttributeResponseBody`.
+pub(super) fn describe_instance_attribute(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    let uuid = one_instance(engine, ctx, p)?;
+    let inst = engine.instance(uuid).ok_or_else(|| {
+        map(DomainError::NotFound {
+            kind: ResourceKind::Instance,
+            id: p.opt("InstanceId").unwrap_or_default(),
+        })
+    })?;
+    let full = render::instance(&inst, &key_name_of(engine, ctx, &inst));
+    let mut out = Map::new();
+    for field in [
+        "InstanceId",
+        "InstanceName",
+        "Description",
+        "HostName",
+        "RegionId",
+        "ZoneId",
+        "InstanceType",
+        "Cpu",
+        "Memory",
+        "Status",
+        "OperationLocks",
+        "ImageId",
+        "CreationTime",
+        "ExpiredTime",
+        "InstanceChargeType",
+        "InternetChargeType",
+        "InternetMaxBandwidthIn",
+        "InternetMaxBandwidthOut",
+        "InstanceNetworkType",
+        "VpcAttributes",
+        "PublicIpAddress",
+        "InnerIpAddress",
+        "EipAddress",
+        "SecurityGroupIds",
+        "StoppedMode",
+        "SerialNumber",
+        "CreditSpecification",
+        "ClusterId",
+        "VlanId",
+    ] {
+        if let Some(v) = full.get(field) {
+            out.insert(field.to_string(), v.clone());
+        }
+    }
+    // Typed as a string here ("optimized" / "none"), a boolean in DescribeInstances.
+    out.insert("IoOptimized".into(), json!("optimized"));
+    out.insert(
+        "DedicatedHostAttribute".into(),
+        json!({"DedicatedHostId": "", "DedicatedHostName": ""}),
+    );
+    Ok(out)
+}
+
+/// DescribeUserData: the UserData given at create, base64 as given ("" when none).
+pub(super) async fn describe_user_data(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    let region_name = catalog::region(&region(ctx)?)
+        .map(|r| r.aliyun)
+        .unwrap_or_default();
+    let uuid = one_instance(engine, ctx, p)?;
+    let data = engine
+        .user_data(&ctx.principal, uuid)
+        .await
+        .map_err(|e| domain(engine, ctx, e))?;
+    let id = engine
+        .instance(uuid)
+        .map(|i| i.aliyun_id)
+        .unwrap_or_default();
+    Ok(obj(
+        json!({"InstanceId": id, "RegionId": region_name, "UserData": data.unwrap_or_default()}),
+    ))
+}
+
+/// DescribeInstanceVncUrl: a one-time WebSocket address under this server's `/console`
+/// (docs/aliyun-errors.md "DescribeInstanceVncUrl"). The token is random per call and
+/// recorded nowhere: the address grants nothing until the web console serves it.
+pub(super) fn describe_instance_vnc_url(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let uuid = one_instance(engine, ctx, p)?;
+    let id = engine
+        .instance(uuid)
+        .map(|i| i.aliyun_id)
+        .unwrap_or_default();
+    let token: String = uuid::Uuid::new_v4().simple().to_string();
+    // ws:// or wss:// beside the public http(s) URL (checked at start to be one of them).
+    let base = ctx.public_url.trim_end_matches('/');
+    let base = match base.strip_prefix("https://") {
+        Some(rest) => format!("wss://{rest}"),
+        None => format!("ws://{}", base.strip_prefix("http://").unwrap_or(base)),
+    };
+    let url = format!("{base}/console/vnc/{id}?s={token}");
+    // Percent-encoded, as ECS returns it (the console page takes it as one query value).
+    let encoded: String = url
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    Ok(obj(json!({"VncUrl": encoded})))
+}
+
+/// DescribeInstancesFullStatus: each instance's lifecycle status and health and its scheduled
+/// system events. nubis schedules no system events: the set is empty and a filter by event
+/// (ID or type) matches no instance; the event time ranges only narrow events.
+pub(super) fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let (offset, size) = page(p, &params::PAGE_SIZE_100)?;
+    let ids = p.list("InstanceId");
+    params::check_count(&params::FULL_STATUS_INSTANCE_IDS, ids.len())?;
+    let event_ids = p.list("EventId");
+    params::check_count(&params::FULL_STATUS_EVENT_IDS, event_ids.len())?;
+    let by_event = !event_ids.is_empty()
+        || !p.list("InstanceEventType").is_empty()
+        || p.opt("EventType").is_some();
+    let status = p.opt("Status");
+    // ECS's health names; one version of its reference spells the healthy one `OK`.
+    let health = p
+        .opt("HealthStatus")
+        .map(|h| if h == "OK" { "Ok".into() } else { h });
+    let region = ctx.region.clone();
+    let (total, page) = engine.query(
+        &ctx.principal,
+        |i| {
+            !by_event
+                && Some(&i.region) == region.as_ref()
+                && (ids.is_empty() || ids.contains(&i.aliyun_id))
+                && status
+                    .as_deref()
+                    .is_none_or(|s| render::status(i.state) == s)
+                && health
+                    .as_deref()
+                    .is_none_or(|h| render::health(i.state).1 == h)
+        },
+        offset,
+        size,
+    );
+    let list: Vec<Value> = page
+        .iter()
+        .map(|i| {
+            let (code, name) = render::status_code(i.state);
+            let (health_code, health) = render::health(i.state);
+            json!({
+                "InstanceId": i.aliyun_id,
+                "Status": {"Code": code, "Name": name},
+                "HealthStatus": {"Code": health_code, "Name": health},
+                "ScheduledSystemEventSet": {"ScheduledSystemEventType": []},
+            })
+        })
+        .collect();
+    Ok(obj(
+        json!({"InstanceFullStatusSet": {"InstanceFullStatusType": list}, "TotalCount": total, "PageNumber": offset / size + 1, "PageSize": size}),
+    ))
+}

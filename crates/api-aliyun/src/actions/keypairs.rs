@@ -1,0 +1,128 @@
+//! Key pairs: create, import, describe, delete, attach and detach.
+use super::*;
+
+/// `import`: ImportKeyPair (the caller's public key) rather than CreateKeyPair.
+pub(super) async fn create_key_pair(engine: &Engine, ctx: &Ctx, p: &Params, import: bool) -> Out {
+    region(ctx)?;
+    let name = p.required("KeyPairName")?;
+    params::check_text(&params::KEY_PAIR_NAME, "KeyPairName", Some(&name))?;
+    let public = if import {
+        Some(p.required("PublicKeyBody")?)
+    } else {
+        None
+    };
+    let created = engine
+        .create_key_pair(&ctx.principal, &name, 0, public.as_deref())
+        .await
+        .map_err(|e| match e {
+            DomainError::InvalidValue { reason, .. } => ApiError::new(
+                400,
+                "InvalidKeyPair.PublicKeyBody",
+                format!("The public key is not valid: {reason}"),
+            ),
+            e => domain(engine, ctx, e),
+        })?;
+    let fp = render::fingerprint(&created.key_pair.public_key);
+    if import {
+        // ImportKeyPair answers no KeyPairId (the API's and the SDKs' response models have
+        // none; CreateKeyPair's have one).
+        Ok(obj(json!({"KeyPairName": name, "KeyPairFingerPrint": fp})))
+    } else {
+        Ok(obj(
+            json!({"KeyPairName": name, "KeyPairFingerPrint": fp, "KeyPairId": created.key_pair.id, "PrivateKeyBody": created.private_key}),
+        ))
+    }
+}
+
+pub(super) fn describe_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let (offset, size) = page(p, &params::PAGE_SIZE_50)?;
+    let name = p.opt("KeyPairName");
+    let fp = p.opt("KeyPairFingerPrint");
+    let include_public = p.bool("IncludePublicKey")?;
+    let all: Vec<Value> = engine
+        .key_pairs(&ctx.principal)
+        .into_iter()
+        .filter(|(k, _)| name.as_deref().is_none_or(|n| wildcard(n, &k.name)))
+        .filter(|(k, _)| {
+            fp.as_deref()
+                .is_none_or(|f| render::fingerprint(&k.public_key) == f)
+        })
+        .map(|(k, _)| render::key_pair(&k, include_public))
+        .collect();
+    let total = all.len();
+    let list: Vec<Value> = all.into_iter().skip(offset).take(size).collect();
+    Ok(obj(
+        json!({"KeyPairs": {"KeyPair": list}, "TotalCount": total, "PageNumber": offset / size + 1, "PageSize": size}),
+    ))
+}
+
+pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let names = p
+        .json_list("KeyPairNames")?
+        .ok_or_else(|| ApiError::missing("KeyPairNames"))?;
+    if names.is_empty() {
+        return Err(ApiError::invalid("KeyPairNames", "1 to 100 names"));
+    }
+    params::check_count(&params::KEY_PAIR_NAMES, names.len())?;
+    let ids: Vec<String> = names
+        .iter()
+        .map(|n| key_id_by_name(engine, ctx, n))
+        .collect::<Result<_, _>>()?;
+    engine
+        .delete_key_pairs(&ctx.principal, &ids)
+        .await
+        .map_err(|e| domain(engine, ctx, e))?;
+    Ok(Map::new())
+}
+
+/// Attach/Detach report per instance (Results.Result); counts and Success are strings, as
+/// the Tea models type them.
+pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let name = p.required("KeyPairName")?;
+    let ids = p
+        .json_list("InstanceIds")?
+        .ok_or_else(|| ApiError::missing("InstanceIds"))?;
+    if ids.is_empty() {
+        return Err(ApiError::invalid("InstanceIds", "1 to 50 IDs"));
+    }
+    params::check_count(&params::KEY_PAIR_INSTANCE_IDS, ids.len())?;
+    let key_id = key_id_by_name(engine, ctx, &name)?;
+    let mut results = Vec::new();
+    let mut failed = 0;
+    for id in &ids {
+        let outcome = match engine.resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
+        {
+            Err(e) => Err(domain(engine, ctx, e)),
+            Ok(uuids) => {
+                let cmd = if ctx.action == "AttachKeyPair" {
+                    Command::AssociateKeys {
+                        key_ids: vec![key_id.clone()],
+                        when_running: WhenRunning::NextBoot,
+                    }
+                } else {
+                    Command::DisassociateKeys {
+                        key_ids: vec![key_id.clone()],
+                        when_running: WhenRunning::NextBoot,
+                    }
+                };
+                engine
+                    .submit(&ctx.principal, &ctx.request_id, &uuids, cmd, false)
+                    .await
+                    .map_err(|e| domain(engine, ctx, e))
+            }
+        };
+        match outcome {
+            Ok(()) => results.push(json!({"InstanceId": id, "Success": "true", "Code": "200", "Message": "successful"})),
+            Err(e) => {
+                failed += 1;
+                results.push(json!({"InstanceId": id, "Success": "false", "Code": e.code, "Message": e.message}));
+            }
+        }
+    }
+    Ok(obj(
+        json!({"TotalCount": ids.len().to_string(), "FailCount": failed.to_string(), "KeyPairName": name, "Results": {"Result": results}}),
+    ))
+}

@@ -1,0 +1,274 @@
+//! One function per action: parse, call the engine, render. One file per resource:
+//! [`catalogue`] (regions, zones, images, types), [`create`], [`instances`] (describe, modify,
+//! attributes, user data, VNC), [`power`] (start, stop, reboot, delete), [`keypairs`].
+
+mod catalogue;
+mod create;
+mod instances;
+mod keypairs;
+mod power;
+
+use catalogue::{describe_images, describe_instance_types, describe_regions, describe_zones};
+use create::create;
+use instances::{
+    describe_instance_attribute, describe_instance_status, describe_instance_vnc_url,
+    describe_instances, describe_instances_full_status, describe_user_data, modify,
+};
+use keypairs::{attach, create_key_pair, delete_key_pairs, describe_key_pairs};
+use power::{power_batch, power_one};
+
+use crate::errors::{ApiError, map};
+use crate::params::{self, Params};
+use crate::render;
+use crate::{Ctx, KNOWN_REGIONS};
+use nubis_core::limits::{self, Constraint};
+use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
+use nubis_engine::{Command, CreateSpec, Engine, IdKind};
+use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// Per-account, per-action quotas (requests per second; docs/aliyun-errors.md): reads get
+/// twice the budget of writes.
+const READ_LIMIT: u32 = 40;
+const WRITE_LIMIT: u32 = 20;
+
+/// How an action runs: the engine, the request's context, its parameters.
+type HandlerFn = for<'a> fn(&'a Engine, &'a Ctx, &'a Params) -> BoxFuture<'a, Out>;
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// An action's handler in [`REGISTRY`].
+#[derive(Clone, Copy)]
+pub struct Handler(HandlerFn);
+
+impl Handler {
+    pub(crate) fn run<'a>(
+        &self,
+        engine: &'a Engine,
+        ctx: &'a Ctx,
+        p: &'a Params,
+    ) -> BoxFuture<'a, Out> {
+        (self.0)(engine, ctx, p)
+    }
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Handler")
+    }
+}
+
+/// A handler that answers without waiting.
+fn ready<'a>(out: Out) -> BoxFuture<'a, Out> {
+    Box::pin(std::future::ready(out))
+}
+
+/// One declaration per action: `action!(read|write Name, <region>, [dry_run,] handler)`.
+/// The policy action is `ecs:<Name>` and the parameter type the official SDKs'
+/// `<Name>Request` model (the dialect reads parameters as a flat map and, like ECS, does not
+/// refuse unknown ones). `<region>`: `RequiredByAction` (the handler answers
+/// `MissingRegionId` after the rate limit, as ECS orders it) or `Optional`.
+macro_rules! action {
+    (@spec $name:literal, $limit:expr, $mutates:expr, $dry:expr, $region:ident, $h:expr) => {
+        ActionSpec {
+            name: $name,
+            rate_limit: $limit,
+            mutates: $mutates,
+            dry_run: $dry,
+            policy: concat!("ecs:", $name),
+            params: concat!($name, "Request"),
+            region: RegionUse::$region,
+            handler: Handler($h),
+        }
+    };
+    (read $name:literal, $region:ident, $h:expr) => {
+        action!(@spec $name, READ_LIMIT, false, false, $region, $h)
+    };
+    (write $name:literal, $region:ident, dry_run, $h:expr) => {
+        action!(@spec $name, WRITE_LIMIT, true, true, $region, $h)
+    };
+    (write $name:literal, $region:ident, $h:expr) => {
+        action!(@spec $name, WRITE_LIMIT, true, false, $region, $h)
+    };
+}
+
+const SPECS: &[ActionSpec<Handler>] = &[
+    action!(read "DescribeRegions", Optional, |_, _, _| ready(Ok(describe_regions()))),
+    action!(read "DescribeZones", RequiredByAction, |_, c, _| ready(describe_zones(c))),
+    action!(read "DescribeImages", RequiredByAction, |_, c, p| ready(describe_images(c, p))),
+    action!(read "DescribeInstanceTypes", Optional, |_, _, p| ready(describe_instance_types(p))),
+    action!(write "RunInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, true))),
+    action!(write "CreateInstance", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, false))),
+    action!(read "DescribeInstances", RequiredByAction, |e, c, p| ready(describe_instances(e, c, p))),
+    action!(read "DescribeInstanceStatus", RequiredByAction, |e, c, p| ready(describe_instance_status(e, c, p))),
+    action!(write "StartInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "StartInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "StopInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "StopInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "RebootInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "RebootInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "DeleteInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
+    action!(write "DeleteInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "ModifyInstanceAttribute", Optional, |e, c, p| Box::pin(modify(e, c, p))),
+    action!(write "CreateKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, false))),
+    action!(write "ImportKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, true))),
+    action!(read "DescribeKeyPairs", RequiredByAction, |e, c, p| ready(describe_key_pairs(e, c, p))),
+    action!(write "DeleteKeyPairs", RequiredByAction, |e, c, p| Box::pin(delete_key_pairs(e, c, p))),
+    action!(write "AttachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p))),
+    action!(write "DetachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p))),
+    action!(read "DescribeInstanceAttribute", Optional, |e, c, p| ready(describe_instance_attribute(e, c, p))),
+    action!(read "DescribeUserData", RequiredByAction, |e, c, p| Box::pin(describe_user_data(e, c, p))),
+    action!(read "DescribeInstancesFullStatus", RequiredByAction, |e, c, p| ready(describe_instances_full_status(e, c, p))),
+    action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
+];
+
+/// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy
+/// actions and docs/catalogue/aliyun-ecs.md come from here.
+pub static REGISTRY: Registry<Handler> = Registry {
+    cloud: "aliyun",
+    service: "ecs",
+    version: crate::VERSION,
+    actions: SPECS,
+};
+
+/// The declared action names, in declaration order (derived from [`REGISTRY`]).
+pub const ACTIONS: &[&str] = &names::<{ SPECS.len() }>();
+
+const fn names<const N: usize>() -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = SPECS[i].name;
+        i += 1;
+    }
+    out
+}
+
+type Out = Result<Map<String, Value>, ApiError>;
+
+fn obj(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    }
+}
+
+fn region(ctx: &Ctx) -> Result<String, ApiError> {
+    ctx.region.clone().ok_or_else(|| {
+        ApiError::new(
+            400,
+            "MissingRegionId",
+            "RegionId is mandatory for this action.",
+        )
+    })
+}
+
+/// Shape and existence of Alibaba instance IDs, in this account and region.
+fn instances(
+    engine: &Engine,
+    ctx: &Ctx,
+    ids_in: Vec<String>,
+    name: &str,
+) -> Result<Vec<Uuid>, ApiError> {
+    if ids_in.is_empty() {
+        return Err(ApiError::missing(name));
+    }
+    params::check_count(&params::INSTANCE_IDS, ids_in.len())?;
+    let mut unique: Vec<String> = Vec::new();
+    for i in ids_in {
+        if !unique.contains(&i) {
+            unique.push(i);
+        }
+    }
+    // A malformed ID can never exist: the real API answers NotFound for it too.
+    let uuids = engine
+        .resolve(&ctx.principal, IdKind::Aliyun, &unique)
+        .map_err(|e| domain(engine, ctx, e))?;
+    for (uuid, id) in uuids.iter().zip(&unique) {
+        if engine
+            .instance(*uuid)
+            .is_none_or(|i| Some(&i.region) != ctx.region.as_ref())
+        {
+            return Err(map(DomainError::NotFound {
+                kind: ResourceKind::Instance,
+                id: id.clone(),
+            }));
+        }
+    }
+    Ok(uuids)
+}
+
+fn one_instance(engine: &Engine, ctx: &Ctx, p: &Params) -> Result<Uuid, ApiError> {
+    let id = p.required("InstanceId")?;
+    // Single-instance actions take the region from the instance.
+    let uuid = engine
+        .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(&id))
+        .map_err(|e| domain(engine, ctx, e))?[0];
+    if let Some(r) = &ctx.region
+        && engine.instance(uuid).is_none_or(|i| &i.region != r)
+    {
+        return Err(map(DomainError::NotFound {
+            kind: ResourceKind::Instance,
+            id,
+        }));
+    }
+    Ok(uuid)
+}
+
+/// A key pair's ID from its name; InvalidKeyPairName.NotFound when the caller has none.
+fn key_id_by_name(engine: &Engine, ctx: &Ctx, name: &str) -> Result<String, ApiError> {
+    engine
+        .key_pair_by_name(&ctx.principal, name)
+        .map(|k| k.id)
+        .ok_or_else(|| {
+            map(DomainError::NotFound {
+                kind: ResourceKind::KeyPair,
+                id: name.to_string(),
+            })
+        })
+}
+
+fn key_name_of(engine: &Engine, ctx: &Ctx, i: &Instance) -> String {
+    let Some(first) = i.key_ids.first() else {
+        return String::new();
+    };
+    engine
+        .key_pair_name(&ctx.principal, first)
+        .unwrap_or_default()
+}
+
+/// A domain error as Alibaba names things: instances by their `i-` ID, key pairs by name
+/// (core and the engine name them by Tencent, canonical or key-pair ID).
+fn domain(engine: &Engine, ctx: &Ctx, e: DomainError) -> ApiError {
+    map(e.map_ids(|kind, id| match kind {
+        ResourceKind::Instance => {
+            let uuid = Uuid::parse_str(id).ok().or_else(|| {
+                engine
+                    .resolve(&ctx.principal, IdKind::Tencent, &[id.to_string()])
+                    .ok()
+                    .and_then(|u| u.first().copied())
+            })?;
+            engine.instance(uuid).map(|i| i.aliyun_id)
+        }
+        ResourceKind::KeyPair => engine.key_pair_name(&ctx.principal, id),
+        ResourceKind::Image | ResourceKind::InstanceType | ResourceKind::Zone => None,
+    }))
+}
+
+/// PageNumber/PageSize within their rows (`size_row`: the action's PageSize limit).
+fn page(p: &Params, size_row: &Constraint) -> Result<(usize, usize), ApiError> {
+    let number = p.int(&params::PAGE_NUMBER, 1)?;
+    let size = p.int(size_row, 10)?;
+    // Both are positive by their rows; the product fits in 64 bits.
+    let (number, size) = (number.max(1) as usize, size.max(1) as usize);
+    Ok(((number - 1).saturating_mul(size), size))
+}
+
+fn wildcard(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == value,
+        Some((pre, post)) => {
+            value.len() >= pre.len() + post.len() && value.starts_with(pre) && value.ends_with(post)
+        }
+    }
+}
