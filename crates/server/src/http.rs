@@ -182,27 +182,6 @@ fn observe_labelled(
     record(dialect, label, code_label(dialect, code), elapsed);
 }
 
-/// [`observe`] for a service on the shared pipeline: the label and the cloud are the reply's.
-fn observe_reply(reply: &nubis_api_aliyun::Reply, start: Instant) {
-    let elapsed = start.elapsed();
-    let code = reply.code.as_deref().unwrap_or("OK");
-    tracing::info!(
-        dialect = reply.cloud,
-        request_id = reply.request_id.as_str(),
-        action = reply.action.as_str(),
-        code,
-        status = reply.status,
-        latency_us = elapsed.as_micros() as u64,
-        "request"
-    );
-    record(
-        reply.cloud,
-        reply.label,
-        code_label(reply.cloud, code),
-        elapsed,
-    );
-}
-
 /// A request refused before its dialect saw it (shed, oversize): counted like the others,
 /// under action `other`.
 pub(crate) fn observe_refusal(
@@ -223,7 +202,7 @@ pub(crate) fn observe_refusal(
 }
 
 /// The log line, the metrics and the response of a request a service answered through the
-/// pipeline ([`nubis_api_tencent::Reply`] is `nubis_pipeline::Reply`): the action label is the
+/// pipeline (`nubis_pipeline::Reply`, whichever service): the action label is the
 /// registry's, the status, content type and headers the service's.
 fn reply_response(reply: nubis_api_tencent::Reply, start: Instant) -> Response {
     observe_labelled(
@@ -263,18 +242,14 @@ const OTHER: &str = "other";
 /// An action is a label value only if the dialect serves it (the name comes from the request,
 /// before authentication: anything else would let a client mint label values).
 fn action_label(dialect: &str, action: &str) -> &'static str {
-    let known: &[&'static str] = match dialect {
-        "tencent" => nubis_api_tencent::ACTIONS,
-        "aliyun" => nubis_api_aliyun::ACTIONS,
-        // OpenStack's labels come from its route registries.
-        "openstack" => return nubis_api_openstack::label(action).unwrap_or(OTHER),
-        _ => &[],
-    };
-    known
-        .iter()
-        .find(|a| **a == action)
-        .copied()
-        .unwrap_or(OTHER)
+    match dialect {
+        "tencent" => nubis_api_tencent::REGISTRY.label(action),
+        "aliyun" => nubis_api_aliyun::REGISTRY.label(action),
+        // OpenStack's labels come from its three route registries.
+        "openstack" => nubis_api_openstack::label(action),
+        _ => None,
+    }
+    .unwrap_or(OTHER)
 }
 
 /// Most distinct error codes one dialect may show as label values.
@@ -379,15 +354,9 @@ async fn dispatch(
                 now: now(),
             })
             .await;
-        observe_reply(&reply, start);
-        let mut resp = Response::builder()
-            .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-            .header(header::CONTENT_TYPE, reply.content_type);
-        // Throttling's `Retry-After` and `x-acs-retry-after` (ms, what the Tea SDK reads).
-        for (k, v) in &reply.headers {
-            resp = resp.header(*k, v.as_str());
-        }
-        return resp.body(Body::from(reply.body)).expect("valid response");
+        // Throttling's `Retry-After` and `x-acs-retry-after` (ms, what the Tea SDK reads) are
+        // among the reply's headers.
+        return reply_response(reply, start);
     }
     tracing::info!(method = %method, path = %uri.path(), "unrouted request");
     (
