@@ -6,7 +6,7 @@ use crate::render;
 use crate::{Ctx, KNOWN_REGIONS};
 use nubis_core::limits::{self, Constraint};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
-use nubis_engine::{Command, CreateSpec, Engine, IdKind};
+use nubis_engine::{AttrChange, Batch, BatchMode, Command, CreateSpec, Engine, IdKind, KeyNaming};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -133,21 +133,9 @@ fn key_name_of(engine: &Engine, ctx: &Ctx, i: &Instance) -> String {
 }
 
 /// A domain error as Alibaba names things: instances by their `i-` ID, key pairs by name
-/// (core and the engine name them by Tencent, canonical or key-pair ID).
+/// (the engine names them by canonical ID and key-pair ID).
 fn domain(engine: &Engine, ctx: &Ctx, e: DomainError) -> ApiError {
-    map(e.map_ids(|kind, id| match kind {
-        ResourceKind::Instance => {
-            let uuid = Uuid::parse_str(id).ok().or_else(|| {
-                engine
-                    .resolve(&ctx.principal, IdKind::Tencent, &[id.to_string()])
-                    .ok()
-                    .and_then(|u| u.first().copied())
-            })?;
-            engine.instance(uuid).map(|i| i.aliyun_id)
-        }
-        ResourceKind::KeyPair => engine.key_pair_name(&ctx.principal, id),
-        ResourceKind::Image | ResourceKind::InstanceType | ResourceKind::Zone => None,
-    }))
+    map(e.render(&engine.names(&ctx.principal, IdKind::Aliyun, KeyNaming::Name)))
 }
 
 pub(crate) async fn dispatch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
@@ -729,39 +717,32 @@ async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
                 .unwrap_or("")
         })
         .collect();
-    let success_first = match p.opt("BatchOptimization").as_deref() {
-        None | Some("AllTogether") => false,
-        Some("SuccessFirst") => true,
+    let mode = match p.opt("BatchOptimization").as_deref() {
+        None | Some("AllTogether") => BatchMode::AllOrNothing,
+        Some("SuccessFirst") => BatchMode::SuccessFirst,
         Some(other) => return Err(ApiError::invalid("BatchOptimization", other)),
     };
-    let mut results: Vec<(String, String)> = Vec::new();
-    if success_first {
-        for uuid in &targets {
-            match engine
-                .submit(&ctx.principal, &ctx.request_id, &[*uuid], cmd.clone(), dry)
-                .await
-            {
-                Ok(()) => results.push(("200".into(), "success".into())),
-                Err(DomainError::DryRunOk) => results.push((
-                    "DRYRUN.SUCCESS".into(),
-                    "Request validation has been passed with DryRun flag set.".into(),
-                )),
-                Err(e) => {
-                    let e = domain(engine, ctx, e);
-                    results.push((e.code, e.message));
-                }
+    let batch = Batch {
+        dry_run: dry,
+        ..Batch::new(&targets, cmd, mode)
+    };
+    let results: Vec<(String, String)> = engine
+        .submit_batch(&ctx.principal, &ctx.request_id, batch)
+        .await
+        .map_err(|e| domain(engine, ctx, e))?
+        .into_iter()
+        .map(|r| match r {
+            Ok(()) => ("200".into(), "success".into()),
+            Err(DomainError::DryRunOk) => (
+                "DRYRUN.SUCCESS".into(),
+                "Request validation has been passed with DryRun flag set.".into(),
+            ),
+            Err(e) => {
+                let e = domain(engine, ctx, e);
+                (e.code, e.message)
             }
-        }
-    } else {
-        engine
-            .submit(&ctx.principal, &ctx.request_id, &targets, cmd, dry)
-            .await
-            .map_err(|e| domain(engine, ctx, e))?;
-        results = targets
-            .iter()
-            .map(|_| ("200".to_string(), "success".to_string()))
-            .collect();
-    }
+        })
+        .collect();
     let responses: Vec<Value> = targets
         .iter()
         .zip(&ids)
@@ -797,10 +778,20 @@ async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             when_running: WhenRunning::NextBoot,
             rule: nubis_core::password::PasswordRule::Complexity,
         };
+        // The password and the attributes in one commit.
+        let batch = Batch {
+            attrs: AttrChange {
+                name,
+                description,
+                host_name,
+            },
+            ..Batch::new(std::slice::from_ref(&uuid), cmd, BatchMode::AllOrNothing)
+        };
         engine
-            .submit(&ctx.principal, &ctx.request_id, &[uuid], cmd, false)
+            .submit_batch(&ctx.principal, &ctx.request_id, batch)
             .await
             .map_err(|e| domain(engine, ctx, e))?;
+        return Ok(Map::new());
     }
     engine
         .modify(&ctx.principal, uuid, name, description, host_name)
@@ -898,30 +889,62 @@ async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     }
     params::check_count(&params::KEY_PAIR_INSTANCE_IDS, ids.len())?;
     let key_id = key_id_by_name(engine, ctx, &name)?;
+    // Each ID resolved on its own (an unknown one fails alone); the known ones are accepted
+    // together, each that can be, in one commit.
+    let resolved: Vec<Result<Uuid, ApiError>> = ids
+        .iter()
+        .map(|id| {
+            engine
+                .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
+                .map_err(|e| domain(engine, ctx, e))
+                .and_then(|u| {
+                    u.first().copied().ok_or_else(|| {
+                        map(DomainError::NotFound {
+                            kind: ResourceKind::Instance,
+                            id: id.clone(),
+                        })
+                    })
+                })
+        })
+        .collect();
+    let known: Vec<Uuid> = resolved
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .copied()
+        .collect();
+    let cmd = if ctx.action == "AttachKeyPair" {
+        Command::AssociateKeys {
+            key_ids: vec![key_id.clone()],
+            when_running: WhenRunning::NextBoot,
+        }
+    } else {
+        Command::DisassociateKeys {
+            key_ids: vec![key_id.clone()],
+            when_running: WhenRunning::NextBoot,
+        }
+    };
+    let mut accepted = if known.is_empty() {
+        Vec::new()
+    } else {
+        engine
+            .submit_batch(
+                &ctx.principal,
+                &ctx.request_id,
+                Batch::new(&known, cmd, BatchMode::SuccessFirst),
+            )
+            .await
+            .map_err(|e| domain(engine, ctx, e))?
+    }
+    .into_iter();
     let mut results = Vec::new();
     let mut failed = 0;
-    for id in &ids {
-        let outcome = match engine.resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
-        {
-            Err(e) => Err(domain(engine, ctx, e)),
-            Ok(uuids) => {
-                let cmd = if ctx.action == "AttachKeyPair" {
-                    Command::AssociateKeys {
-                        key_ids: vec![key_id.clone()],
-                        when_running: WhenRunning::NextBoot,
-                    }
-                } else {
-                    Command::DisassociateKeys {
-                        key_ids: vec![key_id.clone()],
-                        when_running: WhenRunning::NextBoot,
-                    }
-                };
-                engine
-                    .submit(&ctx.principal, &ctx.request_id, &uuids, cmd, false)
-                    .await
-                    .map_err(|e| domain(engine, ctx, e))
-            }
-        };
+    for (id, r) in ids.iter().zip(resolved) {
+        let outcome = r.and_then(|_| {
+            accepted
+                .next()
+                .unwrap_or(Ok(()))
+                .map_err(|e| domain(engine, ctx, e))
+        });
         match outcome {
             Ok(()) => results.push(json!({"InstanceId": id, "Success": "true", "Code": "200", "Message": "successful"})),
             Err(e) => {

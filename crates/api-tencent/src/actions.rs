@@ -6,7 +6,7 @@ use crate::wire::{Bool, Int};
 use crate::{Ctx, DOCUMENTED_REGIONS};
 use nubis_core::limits::{self, Constraint, DiskRange, Rule, Violation};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog, ids};
-use nubis_engine::{Command, CreateSpec, Engine, IdKind};
+use nubis_engine::{Command, CreateSpec, Engine, IdKind, KeyNaming};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
@@ -464,6 +464,15 @@ fn id_batch(
         }
     }
     Ok(unique)
+}
+
+/// A domain error from the engine as Tencent names things: instances by their `ins-` ID, key
+/// pairs by ID (the engine names instances by canonical ID).
+fn domain(engine: &Engine, ctx: &Ctx, e: DomainError) -> ApiError {
+    map(
+        &ctx.action,
+        e.render(&engine.names(&ctx.principal, IdKind::Tencent, KeyNaming::Id)),
+    )
 }
 
 pub(crate) async fn dispatch(
@@ -1135,7 +1144,7 @@ async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
@@ -1164,7 +1173,7 @@ async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) 
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
@@ -1197,7 +1206,7 @@ async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) ->
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
@@ -1220,7 +1229,7 @@ async fn exit_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> 
             false,
         )
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
@@ -1378,7 +1387,7 @@ async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Ou
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| map(&ctx.action, e))?;
+        .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())
 }
 
