@@ -908,7 +908,7 @@ impl Nova<'_> {
                 Some(v) => v
                     .as_u64()
                     .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                    .filter(|n| (1..=100).contains(n))
+                    .filter(|n| (1..=u64::from(limits::batch::LAUNCH)).contains(n))
                     .map(|n| Some(n as u32))
                     .ok_or_else(|| {
                         Fault::bad_request(format!(

@@ -136,7 +136,12 @@ const KEY_NAME: Constraint = Constraint {
 /// TagSpecification.N.Tags.N.Key / .Value (Tencent Cloud tag rules).
 const TAG_KEY: Constraint = text("Tags.N.Key", 1, 127, None, "InvalidParameterValue", None);
 const TAG_VALUE: Constraint = text("Tags.N.Value", 0, 255, None, "InvalidParameterValue", None);
-const INSTANCE_COUNT: Constraint = int("InstanceCount", 1, 500, "InvalidParameterValue.Range");
+const INSTANCE_COUNT: Constraint = int(
+    "InstanceCount",
+    1,
+    limits::batch::TENCENT_LAUNCH as i64,
+    "InvalidParameterValue.Range",
+);
 /// MinCount: a positive integer not above InstanceCount (checked against it too).
 const MIN_COUNT: Constraint = int(
     "MinCount",
@@ -180,7 +185,11 @@ const TAGS: Constraint = count("Tags", 50, "InvalidParameterValue.LimitExceeded"
 const LIMIT: Constraint = int("Limit", 1, 100, "InvalidParameterValue");
 const OFFSET: Constraint = int("Offset", 0, i64::MAX, "InvalidParameterValue");
 /// InstanceIds / KeyIds of one request.
-const BATCH: Constraint = count("InstanceIds", 100, "InvalidParameterValue.LimitExceeded");
+const BATCH: Constraint = count(
+    "InstanceIds",
+    limits::batch::INSTANCES,
+    "InvalidParameterValue.LimitExceeded",
+);
 const FILTERS: Constraint = count("Filters", 10, "InvalidFilterValue.LimitExceeded");
 const FILTER_VALUES: Constraint = count("Filters.N.Values", 5, "InvalidFilterValue.LimitExceeded");
 

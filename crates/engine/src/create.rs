@@ -1,11 +1,10 @@
 //! Creating instances: core plans the create ([`nubis_core::rules::plan_create`]); the engine
 //! gives each new instance its IDs and address and commits the records with their operations.
 
-use crate::submit::new_operation;
+use crate::submit::start_operation;
 use crate::{Engine, Fleet, now_ms};
 use nubis_core::{
-    CreateSpec, Disk, DomainError, Instance, InstanceState, LatestOp, OpLock, Principal,
-    Restriction, ids, rules,
+    CreateSpec, Disk, DomainError, Instance, InstanceState, Principal, Restriction, ids, rules,
 };
 use nubis_store::Write;
 use uuid::Uuid;
@@ -58,25 +57,7 @@ impl Engine {
             }
             for _ in 0..spec.count {
                 let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
-                let op = new_operation(
-                    request_id,
-                    &p.account,
-                    inst.uuid,
-                    inst.state,
-                    plan.clone(),
-                    now,
-                );
-                inst.state = plan.shows(inst.state);
-                inst.lock = Some(OpLock {
-                    operation_id: op.id,
-                    action: op.action,
-                });
-                inst.latest_op = Some(LatestOp {
-                    action: op.action,
-                    state: op.state,
-                    request_id: request_id.to_string(),
-                    error: None,
-                });
+                let op = start_operation(&mut inst, request_id, &p.account, plan.clone(), now);
                 writes.push(Write::Instance(Box::new(inst.clone())));
                 if let Some(data) = &spec.user_data {
                     writes.push(Write::UserData {

@@ -68,22 +68,23 @@ struct Acceptance {
     joined: Vec<(Uuid, usize)>,
 }
 
-/// A new operation carrying out `plan` on an instance now in `from_state`.
-pub(crate) fn new_operation(
+/// The operation carrying out `plan` on `inst`, started: the instance shows the plan's state
+/// and holds the lock, and its latest operation is this one. A next-boot change is recorded
+/// done at once (the driver stages it before the commit): no lock, the state stays.
+pub(crate) fn start_operation(
+    inst: &mut Instance,
     request_id: &str,
     account: &str,
-    instance: Uuid,
-    from_state: nubis_core::InstanceState,
     plan: Plan,
     now: i64,
 ) -> Operation {
-    // A next-boot change is recorded done at once: the driver stages it before the commit.
     let next_boot = plan.accept == Accept::NextBoot;
-    Operation {
+    let shows = plan.shows(inst.state);
+    let op = Operation {
         id: Uuid::now_v7(),
         request_id: request_id.to_string(),
         account: account.to_string(),
-        instance,
+        instance: inst.uuid,
         action: plan.action,
         steps_done: if next_boot {
             u32::try_from(plan.steps.len()).unwrap_or(u32::MAX)
@@ -92,7 +93,7 @@ pub(crate) fn new_operation(
         },
         steps: plan.steps,
         display: plan.display,
-        from_state,
+        from_state: inst.state,
         state: if next_boot {
             OpState::Success
         } else {
@@ -103,7 +104,21 @@ pub(crate) fn new_operation(
         created_at_ms: now,
         finished_at_ms: next_boot.then_some(now),
         settle: Some(plan.settle),
+    };
+    if !next_boot {
+        inst.state = shows;
+        inst.lock = Some(OpLock {
+            operation_id: op.id,
+            action: op.action,
+        });
     }
+    inst.latest_op = Some(LatestOp {
+        action: op.action,
+        state: op.state,
+        request_id: request_id.to_string(),
+        error: None,
+    });
+    op
 }
 
 impl Engine {
@@ -422,24 +437,10 @@ fn accept(
         return;
     }
     let next_boot = plan.accept == Accept::NextBoot;
-    let shows = plan.shows(inst.state);
-    let op = new_operation(request_id, &p.account, id, inst.state, plan, now);
+    let op = start_operation(inst, request_id, &p.account, plan, now);
     if next_boot {
-        // Recorded at once: no lock, the state stays, the steps are staged.
         acc.staged.push((crate::vm_spec(inst), op.steps.clone()));
-    } else {
-        inst.state = shows;
-        inst.lock = Some(OpLock {
-            operation_id: op.id,
-            action: op.action,
-        });
     }
-    inst.latest_op = Some(LatestOp {
-        action: op.action,
-        state: op.state,
-        request_id: request_id.to_string(),
-        error: None,
-    });
     acc.writes.push(Write::Instance(Box::new(inst.clone())));
     acc.writes.push(Write::Operation(op.clone()));
     if !next_boot {

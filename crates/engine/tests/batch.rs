@@ -4,12 +4,13 @@
 
 use nubis_auth::secret::SecretBox;
 use nubis_core::{
-    Command, CreateSpec, DomainError, Instance, InstanceState, OpState, Principal, StopMode,
-    WhenRunning,
+    Command, CreateSpec, DomainError, Instance, InstanceState, OpState, StopMode, WhenRunning,
 };
 use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::{AttrChange, Batch, BatchMode, Engine};
 use nubis_store::{Snapshot, SqliteStore, Store, StoreError, Write};
+mod common;
+use common::{admin, spec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,42 +52,6 @@ impl Store for Counting {
     }
 }
 
-fn admin() -> Principal {
-    Principal {
-        account: "admin".into(),
-        user: "admin".into(),
-        is_admin: true,
-    }
-}
-
-fn spec(count: u32) -> CreateSpec {
-    CreateSpec {
-        region: "local".into(),
-        zone: "local-a".into(),
-        instance_type: "S5.MEDIUM4".into(),
-        image_id: "img-tos31x64".into(),
-        count,
-        name: Some("b".into()),
-        host_name: None,
-        password: Some("Nubis@2026pw".into()),
-        key_ids: vec![],
-        client_token: None,
-        system_disk_gib: 50,
-        system_disk_type: "CLOUD_PREMIUM".into(),
-        data_disks: vec![],
-        rule: nubis_core::password::PasswordRule::Complexity,
-        project_id: 0,
-        charge_type: "POSTPAID_BY_HOUR".into(),
-        security_group_ids: vec![],
-        tags: vec![],
-        description: None,
-        start: true,
-        attrs: Default::default(),
-        user_data: None,
-        internet_max_bandwidth_out: 0,
-    }
-}
-
 /// An engine whose instances launch at once and whose stops never end (within a test), with
 /// `n` running instances whose creation is on disk.
 async fn fleet(dir: &std::path::Path, n: u32) -> (Engine, Arc<AtomicUsize>, Vec<Uuid>) {
@@ -116,7 +81,12 @@ async fn fleet(dir: &std::path::Path, n: u32) -> (Engine, Arc<AtomicUsize>, Vec<
         .await
         .unwrap();
     let ids: Vec<Uuid> = e
-        .create(&admin(), "req-create", spec(n), false)
+        .create(
+            &admin(),
+            "req-create",
+            CreateSpec { count: n, ..spec() },
+            false,
+        )
         .await
         .unwrap()
         .iter()

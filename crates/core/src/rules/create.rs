@@ -109,35 +109,7 @@ pub fn plan_create(
 mod tests {
     use super::*;
     use crate::error::Unsupported;
-    use crate::password::PasswordRule;
-
-    fn spec() -> CreateSpec {
-        CreateSpec {
-            region: "local".into(),
-            zone: "local-a".into(),
-            instance_type: "S5.MEDIUM4".into(),
-            image_id: "img-tos31x64".into(),
-            count: 1,
-            name: None,
-            host_name: None,
-            password: Some("Nubis@2026pw".into()),
-            key_ids: vec![],
-            client_token: None,
-            system_disk_gib: 50,
-            system_disk_type: "CLOUD_PREMIUM".into(),
-            data_disks: vec![],
-            rule: PasswordRule::Complexity,
-            project_id: 0,
-            charge_type: "POSTPAID_BY_HOUR".into(),
-            security_group_ids: vec![],
-            tags: vec![],
-            description: None,
-            start: true,
-            attrs: Default::default(),
-            user_data: None,
-            internet_max_bandwidth_out: 0,
-        }
-    }
+    use crate::rules::fixture::spec;
 
     const ED: &str = "ssh-ed25519 AAAA";
 

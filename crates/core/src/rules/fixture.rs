@@ -1,6 +1,8 @@
-//! A test instance for the rules' tables.
+//! A test instance and a test create for the rules' tables.
 
 use crate::model::{Disk, Instance, OsFamily};
+use crate::password::PasswordRule;
+use crate::request::CreateSpec;
 use crate::state::{InstanceState, Restriction};
 
 pub fn inst(state: InstanceState) -> Instance {
@@ -44,6 +46,35 @@ pub fn inst(state: InstanceState) -> Instance {
         ssh_endpoint: None,
         attrs: Default::default(),
         updated_at_ms: 0,
+        internet_max_bandwidth_out: 0,
+    }
+}
+
+/// A create of one Linux instance that boots.
+pub fn spec() -> CreateSpec {
+    CreateSpec {
+        region: "local".into(),
+        zone: "local-a".into(),
+        instance_type: "S5.MEDIUM4".into(),
+        image_id: "img-tos31x64".into(),
+        count: 1,
+        name: None,
+        host_name: None,
+        password: Some("Nubis@2026pw".into()),
+        key_ids: vec![],
+        client_token: None,
+        system_disk_gib: 50,
+        system_disk_type: "CLOUD_PREMIUM".into(),
+        data_disks: vec![],
+        rule: PasswordRule::Complexity,
+        project_id: 0,
+        charge_type: "POSTPAID_BY_HOUR".into(),
+        security_group_ids: vec![],
+        tags: vec![],
+        description: None,
+        start: true,
+        attrs: Default::default(),
+        user_data: None,
         internet_max_bandwidth_out: 0,
     }
 }
