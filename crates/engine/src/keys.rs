@@ -69,6 +69,8 @@ impl Engine {
     ) -> Result<KeyPair, DomainError> {
         let kp = {
             let fleet = self.inner.fleet.lock();
+            // Names are unique within the caller's own account (an admin's too): ownership,
+            // not visibility.
             if fleet
                 .key_pairs
                 .values()
