@@ -113,17 +113,25 @@ fn stop() -> Command {
     }
 }
 
+/// Three running instances, the first of which is then stopping (for ever): a stop of it is
+/// refused.
+async fn one_stopping(dir: &std::path::Path) -> (Engine, Arc<AtomicUsize>, [Uuid; 3]) {
+    let (e, commits, ids) = fleet(dir, 3).await;
+    let [a, b, c] = ids[..] else {
+        panic!("three instances")
+    };
+    e.submit(&admin(), "req-a", &[a], stop(), false)
+        .await
+        .unwrap();
+    assert_eq!(state(&e, a).state, InstanceState::Stopping);
+    (e, commits, [a, b, c])
+}
+
 #[test]
 fn all_or_nothing_leaves_nothing_on_one_refusal() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let (e, commits, ids) = fleet(dir.path(), 3).await;
-        let [a, b, c] = ids[..] else { panic!() };
-        // A is stopping (for ever): a stop of it is refused.
-        e.submit(&admin(), "req-a", &[a], stop(), false)
-            .await
-            .unwrap();
-        assert_eq!(state(&e, a).state, InstanceState::Stopping);
+        let (e, commits, [a, b, c]) = one_stopping(dir.path()).await;
         let before = commits.load(Ordering::SeqCst);
         let err = e
             .submit_batch(
@@ -162,11 +170,7 @@ fn all_or_nothing_leaves_nothing_on_one_refusal() {
 fn success_first_accepts_the_admissible_in_one_commit() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let dir = tempfile::tempdir().unwrap();
-        let (e, commits, ids) = fleet(dir.path(), 3).await;
-        let [a, b, c] = ids[..] else { panic!() };
-        e.submit(&admin(), "req-a", &[a], stop(), false)
-            .await
-            .unwrap();
+        let (e, commits, [a, b, c]) = one_stopping(dir.path()).await;
         let before = commits.load(Ordering::SeqCst);
         // A dry run reports each instance and writes nothing.
         let dry = e
