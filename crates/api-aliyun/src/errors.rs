@@ -254,18 +254,29 @@ mod tests {
         }
     }
 
-    /// Regression (issue 11): messages named instances by their Tencent ID.
+    /// Alibaba's names for the test's resources.
+    struct AlibabaNames;
+
+    impl nubis_core::Names for AlibabaNames {
+        fn instance(&self, canonical: &str) -> Option<String> {
+            (canonical == "00000000-0000-0000-0000-00000000000a")
+                .then(|| "i-aaaaaaaaaaaaaaaaaaaa".to_string())
+        }
+        fn key_pair(&self, _id: &str) -> Option<String> {
+            Some("mine".into())
+        }
+    }
+
+    /// Regression (issue 11): messages named instances by their Tencent ID. Errors carry the
+    /// canonical ID; rendered with Alibaba's names they name the `i-` ID and the key's name.
     #[test]
     fn messages_name_resources_the_alibaba_way() {
         let e = DomainError::OperationInProgress {
-            id: "ins-aaaaaaaa".into(),
+            id: "00000000-0000-0000-0000-00000000000a".into(),
             running: Action::ResetPassword,
             same_action: false,
         }
-        .map_ids(|kind, id| {
-            (kind == ResourceKind::Instance && id == "ins-aaaaaaaa")
-                .then(|| "i-aaaaaaaaaaaaaaaaaaaa".to_string())
-        });
+        .render(&AlibabaNames);
         let m = map(e);
         assert!(
             m.message.contains(
@@ -274,7 +285,7 @@ mod tests {
             "{}",
             m.message
         );
-        let m = map(DomainError::KeyPairInUse("skey-1".into()).map_ids(|_, _| Some("mine".into())));
+        let m = map(DomainError::KeyPairInUse("skey-1".into()).render(&AlibabaNames));
         assert_eq!(
             m.message,
             "The specified key pair mine is still attached to instances."

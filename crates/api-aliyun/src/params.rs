@@ -128,7 +128,12 @@ pub const USER_DATA: Constraint = Constraint {
     code_low: None,
     status: 400,
 };
-pub const AMOUNT: Constraint = int("Amount", 1, 100, "InvalidParameter");
+pub const AMOUNT: Constraint = int(
+    "Amount",
+    1,
+    limits::batch::LAUNCH as i64,
+    "InvalidParameter",
+);
 pub const BANDWIDTH_OUT: Constraint = int(
     "InternetMaxBandwidthOut",
     0,
@@ -161,14 +166,24 @@ pub const PAGE_SIZE_100: Constraint = int("PageSize", 1, 100, "InvalidParameter"
 pub const PAGE_SIZE_50: Constraint = int("PageSize", 1, 50, "InvalidParameter");
 pub const MAX_RESULTS: Constraint = int("MaxResults", 1, 100, "InvalidParameter");
 /// DescribeInstances `InstanceIds` (JSON array), batch `InstanceId.N`.
-pub const INSTANCE_IDS: Constraint = count("InstanceIds", 100, "InvalidParameter");
+pub const INSTANCE_IDS: Constraint =
+    count("InstanceIds", limits::batch::INSTANCES, "InvalidParameter");
 /// AttachKeyPair / DetachKeyPair `InstanceIds`.
-pub const KEY_PAIR_INSTANCE_IDS: Constraint = count("InstanceIds", 50, "InvalidParameter");
-pub const KEY_PAIR_NAMES: Constraint = count("KeyPairNames", 100, "InvalidParameter");
+pub const KEY_PAIR_INSTANCE_IDS: Constraint = count(
+    "InstanceIds",
+    limits::batch::KEY_PAIR_INSTANCES,
+    "InvalidParameter",
+);
+pub const KEY_PAIR_NAMES: Constraint =
+    count("KeyPairNames", limits::batch::KEY_PAIRS, "InvalidParameter");
 /// DescribeInstancesFullStatus `InstanceId.N`: its own code and status (ECS reference).
 pub const FULL_STATUS_INSTANCE_IDS: Constraint = Constraint {
     status: 403,
-    ..count("InstanceId.N", 100, "InstanceIdLimitExceeded")
+    ..count(
+        "InstanceId.N",
+        limits::batch::INSTANCES,
+        "InstanceIdLimitExceeded",
+    )
 };
 /// DescribeInstancesFullStatus `EventId.N`.
 pub const FULL_STATUS_EVENT_IDS: Constraint = Constraint {

@@ -17,7 +17,7 @@ use nubis_auth::bounds::{self, ShapeError};
 use nubis_auth::nonce::{self, NonceCache};
 use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
 use nubis_core::{DomainError, Principal, catalog, ids};
-use nubis_engine::Engine;
+use nubis_engine::{Engine, IdKind, KeyNaming};
 use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Registry, Service};
 use serde_json::{Map, Value};
 
@@ -86,6 +86,12 @@ impl Ctx {
     /// A domain error in this action's codes.
     pub(crate) fn err(&self, e: DomainError) -> ApiError {
         errors::map(&self.codes, e)
+    }
+
+    /// An engine's domain error as Tencent names things: instances by their `ins-` ID, key
+    /// pairs by ID (the engine names instances by canonical ID).
+    pub(crate) fn domain(&self, engine: &Engine, e: DomainError) -> ApiError {
+        self.err(e.render(&engine.names(&self.principal, IdKind::Tencent, KeyNaming::Id)))
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Unsupported {
     ApplicationRole,
 }
 
+/// Core and the engine name the resources an error is about by canonical ID (instances by
+/// UUID, key pairs by ID); a dialect renders its own names with [`DomainError::render`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DomainError {
     /// A required parameter is absent.
@@ -94,7 +96,7 @@ pub enum DomainError {
     KmsKey {
         id: String,
         key: String,
-        state: crate::rules::KmsState,
+        state: crate::op::KmsState,
     },
     /// Another operation holds the instance's lock.
     #[error("instance `{id}` has an operation in progress ({running:?})")]
@@ -126,6 +128,15 @@ pub enum DomainError {
     Internal(String),
 }
 
+/// How a dialect names resources in its messages: Tencent instances by `ins-` ID, Alibaba
+/// instances by `i-` ID and key pairs by name, Nova servers by UUID (the canonical ID).
+pub trait Names {
+    /// The dialect's ID for the instance with this canonical ID.
+    fn instance(&self, canonical: &str) -> Option<String>;
+    /// The dialect's name for the key pair with this ID.
+    fn key_pair(&self, id: &str) -> Option<String>;
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResourceKind {
     Instance,
@@ -148,16 +159,27 @@ impl std::fmt::Display for ResourceKind {
 }
 
 impl DomainError {
-    /// The same error naming resources the way a dialect does: `name(kind, id)` gives the
-    /// dialect's name for a resource core or the engine named by its Tencent, canonical or
-    /// key-pair ID (None: keep the ID). IDs a client typed (malformed ones) are kept.
-    pub fn map_ids(self, name: impl Fn(ResourceKind, &str) -> Option<String>) -> Self {
-        let inst = |id: String| name(ResourceKind::Instance, &id).unwrap_or(id);
-        let key = |id: String| name(ResourceKind::KeyPair, &id).unwrap_or(id);
+    /// The same error naming resources the way a dialect does. Core and the engine name an
+    /// instance by its canonical ID (the UUID) and a key pair by its ID; `names` gives the
+    /// dialect's name for each (None: keep the canonical one, e.g. a resource the caller may
+    /// not see). IDs a client typed (malformed or unknown ones) are kept as typed.
+    pub fn render(self, names: &impl Names) -> Self {
+        let inst = |id: String| names.instance(&id).unwrap_or(id);
+        let key = |id: String| names.key_pair(&id).unwrap_or(id);
         match self {
-            Self::NotFound { kind, id } => Self::NotFound {
-                kind,
-                id: name(kind, &id).unwrap_or(id),
+            Self::NotFound {
+                kind: ResourceKind::Instance,
+                id,
+            } => Self::NotFound {
+                kind: ResourceKind::Instance,
+                id: inst(id),
+            },
+            Self::NotFound {
+                kind: ResourceKind::KeyPair,
+                id,
+            } => Self::NotFound {
+                kind: ResourceKind::KeyPair,
+                id: key(id),
             },
             Self::KeyPairNotSupported(id) => Self::KeyPairNotSupported(key(id)),
             Self::KeyPairInUse(id) => Self::KeyPairInUse(key(id)),
@@ -196,5 +218,52 @@ impl DomainError {
             name: name.into(),
             reason: reason.into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::{Action, InstanceState};
+
+    /// Instances by an `x-` prefix of their canonical ID; key pairs by an upper-case name.
+    struct Prefixed;
+
+    impl Names for Prefixed {
+        fn instance(&self, canonical: &str) -> Option<String> {
+            uuid::Uuid::parse_str(canonical)
+                .ok()
+                .map(|u| format!("x-{}", &u.simple().to_string()[..8]))
+        }
+        fn key_pair(&self, id: &str) -> Option<String> {
+            Some(id.to_uppercase())
+        }
+    }
+
+    #[test]
+    fn render_names_canonical_ids_and_keeps_typed_ones() {
+        let id = "01234567-89ab-cdef-0123-456789abcdef".to_string();
+        let e = DomainError::StateConflict {
+            id: id.clone(),
+            state: InstanceState::Stopped,
+            action: Action::Reboot,
+        }
+        .render(&Prefixed);
+        assert!(e.to_string().contains("`x-01234567`"), "{e}");
+        let e = DomainError::KeyPairInUse("skey-1".into()).render(&Prefixed);
+        assert_eq!(e, DomainError::KeyPairInUse("SKEY-1".into()));
+        // A client's unknown ID is not canonical: kept as typed.
+        let e = DomainError::NotFound {
+            kind: ResourceKind::Instance,
+            id: "ins-typed".into(),
+        }
+        .render(&Prefixed);
+        assert!(e.to_string().contains("ins-typed"), "{e}");
+        // Images and others are not renamed.
+        let e = DomainError::NotFound {
+            kind: ResourceKind::Image,
+            id: "skey-x".into(),
+        };
+        assert_eq!(e.clone().render(&Prefixed), e);
     }
 }

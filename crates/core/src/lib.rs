@@ -1,22 +1,30 @@
 //! The nubis domain: one fleet, described once. No I/O lives here.
 //!
-//! Dialects ask this crate whether an action is allowed and what it will do (a [`Plan`]),
-//! then translate its [`DomainError`]s into their own codes.
+//! Dialects parse a request into a [`Command`]; the engine prepares it and asks [`rules`]
+//! whether it is allowed and what it will do (a [`Plan`]), then the dialects translate its
+//! [`DomainError`]s into their own codes.
+//!
+//! Layers, each depending only on those above it: `state` → `op` (the vocabulary of
+//! operations) → `model`, `error` → `password`, `catalog`, `keys`, `request` → `rules`.
 
 pub mod allowance;
 pub mod catalog;
 pub mod error;
 pub mod ids;
+pub mod keys;
 pub mod limits;
 pub mod model;
+pub mod op;
 pub mod password;
+pub mod request;
 pub mod rules;
 pub mod state;
 
-pub use error::{DomainError, ResourceKind, Unsupported};
+pub use error::{DomainError, Names, ResourceKind, Unsupported};
 pub use model::*;
-pub use rules::{
-    Accept, ActionRequest, KmsState, MetadataRefusal, MigratePhase, Plan, PlanContext, Step,
-    StopMode, WhenRunning,
+pub use op::{Accept, KmsState, MigratePhase, Outcome, Settle, Step, StopMode, WhenRunning};
+pub use request::{
+    ActionRequest, Command, CreateSpec, PasswordHash, Prepared, PublicKey, Raw, Request, Stage,
 };
+pub use rules::{CreatePlan, Effect, MetadataRefusal, Plan, PlanContext};
 pub use state::{Action, InstanceState, OpState, Restriction};

@@ -405,3 +405,26 @@ mod tests {
         assert!(!aliyun_key_name("a.b"));
     }
 }
+
+/// Batch limits: how many things one request may name. Every dialect's limit tables use these
+/// (with its own codes), and the engine holds every batch to them.
+pub mod batch {
+    /// Instance IDs one batch action names (Tencent `InstanceIds.N`, Alibaba `InstanceIds`).
+    pub const INSTANCES: usize = 100;
+    /// Instances one Alibaba AttachKeyPair / DetachKeyPair names.
+    pub const KEY_PAIR_INSTANCES: usize = 50;
+    /// Key pairs one delete names (Alibaba `KeyPairNames`).
+    pub const KEY_PAIRS: usize = 100;
+    /// Instances one Tencent RunInstances launches (`InstanceCount`).
+    pub const TENCENT_LAUNCH: u32 = 500;
+    /// Instances one Alibaba RunInstances (`Amount`) or Nova create (`min_count`/`max_count`)
+    /// launches.
+    pub const LAUNCH: u32 = 100;
+}
+
+/// The most instances any one create launches (the largest of the dialects' limits).
+pub const MAX_LAUNCH_COUNT: u32 = if batch::TENCENT_LAUNCH > batch::LAUNCH {
+    batch::TENCENT_LAUNCH
+} else {
+    batch::LAUNCH
+};

@@ -1,6 +1,6 @@
 //! Records of the fleet. Dialect-neutral: external IDs for every dialect live side by side.
 
-use crate::rules::Step;
+use crate::op::{Settle, Step};
 use crate::state::{Action, InstanceState, OpState, Restriction};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -146,6 +146,25 @@ pub struct Operation {
     pub error: Option<String>,
     pub created_at_ms: i64,
     pub finished_at_ms: Option<i64>,
+    /// How the instance settles when the operation ends, as planned (None in records from
+    /// before plans carried it: see [`Operation::settlement`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<Settle>,
+}
+
+impl Operation {
+    /// How the instance settles when the operation ends.
+    pub fn settlement(&self) -> Settle {
+        self.settle
+            .unwrap_or_else(|| Settle::for_action(self.action))
+    }
+
+    /// The state shown while the next step runs, for an instance now in `current`; None
+    /// when every step is done.
+    pub fn shows_next(&self, current: InstanceState) -> Option<InstanceState> {
+        let step = self.steps.get(self.steps_done as usize)?;
+        Some(self.display.unwrap_or_else(|| step.showing(current)))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,4 +235,13 @@ pub struct Principal {
     pub account: String,
     pub user: String,
     pub is_admin: bool,
+}
+
+impl Principal {
+    /// May this principal see (and act on) a resource of `account`? The single visibility
+    /// and ownership check: admins see everything, others their own account's resources
+    /// (policies arrive with a later issue).
+    pub fn sees(&self, account: &str) -> bool {
+        self.is_admin || self.account == account
+    }
 }

@@ -2,6 +2,7 @@
 
 use crate::{Engine, now_ms};
 use base64::Engine as _;
+use nubis_core::keys::INJECTABLE;
 use nubis_core::{DomainError, KeyPair, KeyType, Principal, ResourceKind, ids};
 use nubis_store::Write;
 
@@ -11,23 +12,9 @@ pub struct NewKeyPair {
     pub private_key: Option<String>,
 }
 
-/// Key types the guests accept; anything else parses but cannot be injected.
-const INJECTABLE: &[&str] = &[
-    "ssh-rsa",
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-];
-/// Key types we accept for import (ssh-dss is refused later, on association, as the clouds do).
-const KNOWN: &[&str] = &[
-    "ssh-rsa",
-    "ssh-ed25519",
-    "ecdsa-sha2-nistp256",
-    "ecdsa-sha2-nistp384",
-    "ecdsa-sha2-nistp521",
-    "ssh-dss",
-];
+/// Key types we accept for import besides those guests take ([`nubis_core::keys::INJECTABLE`]):
+/// ssh-dss is refused later, on association, as the clouds do.
+const IMPORT_ONLY: &[&str] = &["ssh-dss"];
 
 /// Check an OpenSSH public key line: `<type> <base64 blob> [comment]`, with the blob's own
 /// type string matching. Returns the normalised `<type> <blob>` text.
@@ -36,7 +23,7 @@ pub fn parse_public_key(text: &str) -> Result<String, String> {
     let (Some(ty), Some(blob)) = (parts.next(), parts.next()) else {
         return Err("expected \"<type> <base64>\"".into());
     };
-    if !KNOWN.contains(&ty) {
+    if !(INJECTABLE.contains(&ty) || IMPORT_ONLY.contains(&ty)) {
         return Err(format!("unsupported key type {ty}"));
     }
     let raw = base64::engine::general_purpose::STANDARD
@@ -51,13 +38,6 @@ pub fn parse_public_key(text: &str) -> Result<String, String> {
         return Err("key type does not match its data".into());
     }
     Ok(format!("{ty} {blob}"))
-}
-
-pub(crate) fn injectable(public_key: &str) -> bool {
-    public_key
-        .split_whitespace()
-        .next()
-        .is_some_and(|t| INJECTABLE.contains(&t))
 }
 
 impl Engine {
@@ -89,6 +69,8 @@ impl Engine {
     ) -> Result<KeyPair, DomainError> {
         let kp = {
             let fleet = self.inner.fleet.lock();
+            // Names are unique within the caller's own account (an admin's too): ownership,
+            // not visibility.
             if fleet
                 .key_pairs
                 .values()
@@ -164,7 +146,7 @@ impl Engine {
         let mut out: Vec<(KeyPair, Vec<String>)> = fleet
             .key_pairs
             .values()
-            .filter(|k| p.is_admin || k.account == p.account)
+            .filter(|k| p.sees(&k.account))
             .map(|k| {
                 let users = fleet
                     .instances
@@ -186,7 +168,7 @@ impl Engine {
         fleet
             .key_pairs
             .values()
-            .filter(|k| (p.is_admin || k.account == p.account) && k.name == name)
+            .filter(|k| p.sees(&k.account) && k.name == name)
             .min_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)))
             .cloned()
     }
@@ -197,7 +179,7 @@ impl Engine {
         fleet
             .key_pairs
             .values()
-            .filter(|k| p.is_admin || k.account == p.account)
+            .filter(|k| p.sees(&k.account))
             .map(|k| (k.id.clone(), k.name.clone()))
             .collect()
     }
@@ -208,7 +190,7 @@ impl Engine {
         fleet
             .key_pairs
             .get(id)
-            .filter(|k| p.is_admin || k.account == p.account)
+            .filter(|k| p.sees(&k.account))
             .map(|k| k.name.clone())
     }
 
@@ -221,11 +203,7 @@ impl Engine {
         {
             let fleet = self.inner.fleet.lock();
             for id in key_ids {
-                if !fleet
-                    .key_pairs
-                    .get(id)
-                    .is_some_and(|k| p.is_admin || k.account == p.account)
-                {
+                if !fleet.key_pairs.get(id).is_some_and(|k| p.sees(&k.account)) {
                     return Err(DomainError::NotFound {
                         kind: ResourceKind::KeyPair,
                         id: id.clone(),
@@ -275,6 +253,7 @@ pub fn md5_fingerprint(public_key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nubis_core::keys::injectable;
 
     #[test]
     fn public_key_parsing() {

@@ -8,19 +8,25 @@
 
 mod accounts;
 pub mod admin;
+mod create;
 mod keys;
+mod names;
 mod runner;
 mod submit;
+mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use keys::{NewKeyPair, md5_fingerprint};
-pub use submit::{Command, CreateSpec};
+pub use names::{DialectNames, KeyNaming};
+pub use nubis_core::{Command, CreateSpec};
+pub use submit::{Batch, BatchMode};
+pub use update::AttrChange;
 
 use indexmap::IndexMap;
 use nubis_auth::secret::SecretBox;
 use nubis_core::{
     AccessKey, Account, DomainError, Instance, InstanceState, KeyPair, KmsState, Operation,
-    Principal, ResourceKind, catalog,
+    Principal, ResourceKind,
 };
 use nubis_driver::{Driver, VmSpec};
 use nubis_store::{Store, StoreError, Write};
@@ -183,9 +189,7 @@ pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
 
 /// The image's administrator account (root, ubuntu, Administrator).
 pub fn default_user(inst: &Instance) -> &'static str {
-    catalog::image(&inst.image_id)
-        .map(|i| i.default_user)
-        .unwrap_or("root")
+    nubis_core::rules::default_user(inst)
 }
 
 /// Which external ID namespace a lookup uses.
@@ -329,10 +333,10 @@ impl Engine {
             })
     }
 
-    /// The single authorization point for actions on instances. Admins may do everything;
-    /// others only touch their own account's resources (policies arrive with a later issue).
-    fn visible(p: &Principal, inst: &Instance) -> bool {
-        p.is_admin || inst.account == p.account
+    /// May `p` see and act on this instance? Listed (not terminated) and visible to `p`
+    /// ([`Principal::sees`], the one ownership check).
+    pub(crate) fn visible(p: &Principal, inst: &Instance) -> bool {
+        inst.state.is_listed() && p.sees(&inst.account)
     }
 
     /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.
@@ -351,7 +355,7 @@ impl Engine {
                     IdKind::Uuid => Uuid::parse_str(id).ok(),
                 };
                 uuid.and_then(|u| fleet.instances.get(&u))
-                    .filter(|i| i.state.is_listed() && Self::visible(p, i))
+                    .filter(|i| Self::visible(p, i))
                     .map(|i| i.uuid)
                     .ok_or_else(|| DomainError::NotFound {
                         kind: ResourceKind::Instance,
@@ -377,7 +381,7 @@ impl Engine {
         let mut total = 0;
         let mut page = Vec::new();
         for inst in fleet.instances.values().rev() {
-            if !inst.state.is_listed() || !Self::visible(p, inst) || !filter(inst) {
+            if !Self::visible(p, inst) || !filter(inst) {
                 continue;
             }
             if total >= offset && page.len() < limit {
@@ -393,7 +397,7 @@ impl Engine {
         let fleet = self.inner.fleet.lock();
         ids.iter()
             .filter_map(|id| fleet.instances.get(id))
-            .filter(|i| i.state.is_listed() && Self::visible(p, i))
+            .filter(|i| Self::visible(p, i))
             .cloned()
             .collect()
     }

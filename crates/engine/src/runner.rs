@@ -1,7 +1,7 @@
 //! Workers: run an operation's remaining steps through the driver, recording each one.
 
 use crate::{Engine, now_ms, vm_spec};
-use nubis_core::{Action, InstanceState, LatestOp, OpState, Operation};
+use nubis_core::{InstanceState, LatestOp, OpState};
 use nubis_driver::{Boot, Facts, Power};
 use nubis_store::Write;
 use std::time::Duration;
@@ -9,31 +9,9 @@ use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
 
-/// The state an instance settles in once an operation ends, from what the driver reports.
-fn settle(op: &Operation, facts: Option<Facts>, success: bool) -> InstanceState {
-    if op.action == Action::Terminate && success {
-        return InstanceState::Terminated;
-    }
-    if op.action == Action::Create && !success {
-        return InstanceState::LaunchFailed;
-    }
-    current(facts, op.from_state)
-}
-
-fn current(facts: Option<Facts>, fallback: InstanceState) -> InstanceState {
-    match facts {
-        Some(Facts {
-            booted: Boot::Rescue,
-            ..
-        }) => InstanceState::Rescue,
-        Some(Facts {
-            power: Power::On, ..
-        }) => InstanceState::Running,
-        Some(Facts {
-            power: Power::Off, ..
-        }) => InstanceState::Stopped,
-        None => fallback,
-    }
+/// The state the driver's facts show, if it reports any (core's reading of them).
+fn observed(facts: Option<Facts>) -> Option<InstanceState> {
+    facts.map(|f| nubis_core::op::observed(f.power == Power::On, f.booted == Boot::Rescue))
 }
 
 impl Engine {
@@ -53,7 +31,7 @@ impl Engine {
                     if inst.lock.is_some() {
                         continue;
                     }
-                    let state = current(facts, inst.state);
+                    let state = observed(facts).unwrap_or(inst.state);
                     if state == inst.state {
                         continue;
                     }
@@ -153,10 +131,8 @@ impl Engine {
                     .ssh_endpoint(spec.uuid)
                     .map(|a| a.to_string());
                 inst.updated_at_ms = now_ms();
-                if let Some(step) = op.steps.get(op.steps_done as usize) {
-                    inst.state = op
-                        .display
-                        .unwrap_or_else(|| step.showing(current(facts, inst.state)));
+                if let Some(state) = op.shows_next(observed(facts).unwrap_or(inst.state)) {
+                    inst.state = state;
                 }
                 let mut w = vec![
                     Write::Operation(op),
@@ -196,7 +172,9 @@ impl Engine {
             let facts = self.inner.driver.facts(op.instance);
             let mut w = vec![Write::Operation(op.clone())];
             if let Some(inst) = fleet.instances.get_mut(&op.instance) {
-                inst.state = settle(&op, facts, success);
+                inst.state = op
+                    .settlement()
+                    .state(success, observed(facts), op.from_state);
                 inst.lock = None;
                 inst.updated_at_ms = now_ms();
                 inst.ssh_endpoint = self
@@ -231,6 +209,7 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nubis_core::{Action, Operation};
 
     fn op(action: Action) -> Operation {
         Operation {
@@ -248,7 +227,14 @@ mod tests {
             error: None,
             created_at_ms: 0,
             finished_at_ms: None,
+            // As recorded before plans carried it: core's rule for the action applies.
+            settle: None,
         }
+    }
+
+    fn settle(op: &Operation, facts: Option<Facts>, success: bool) -> InstanceState {
+        op.settlement()
+            .state(success, observed(facts), op.from_state)
     }
 
     #[test]

@@ -2,49 +2,16 @@
 //! step, and no lock survives its operation.
 
 use nubis_auth::secret::SecretBox;
-use nubis_core::{InstanceState, OpState, Principal, StopMode};
+use nubis_core::{InstanceState, OpState, StopMode};
 use nubis_driver::sim::SimDriver;
-use nubis_engine::{Command, CreateSpec, Engine};
+use nubis_engine::{Command, Engine};
 use nubis_store::{SqliteStore, Store};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn admin() -> Principal {
-    Principal {
-        account: "admin".into(),
-        user: "admin".into(),
-        is_admin: true,
-    }
-}
-
-fn spec() -> CreateSpec {
-    CreateSpec {
-        region: "local".into(),
-        zone: "local-a".into(),
-        instance_type: "S5.MEDIUM4".into(),
-        image_id: "img-tos31x64".into(),
-        count: 1,
-        name: Some("r".into()),
-        host_name: None,
-        password: Some("Nubis@2026pw".into()),
-        key_ids: vec![],
-        client_token: None,
-        system_disk_gib: 50,
-        system_disk_type: "CLOUD_PREMIUM".into(),
-        data_disks: vec![],
-        project_id: 0,
-        charge_type: "POSTPAID_BY_HOUR".into(),
-        security_group_ids: vec![],
-        tags: vec![],
-        description: None,
-        start: true,
-        attrs: Default::default(),
-        rule: nubis_core::password::PasswordRule::Complexity,
-        user_data: None,
-        internet_max_bandwidth_out: 0,
-    }
-}
+mod common;
+use common::{admin, spec};
 
 async fn engine(dir: &Path, scale: f64) -> Engine {
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("nubis.db")).unwrap());

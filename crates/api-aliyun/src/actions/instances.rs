@@ -141,10 +141,20 @@ pub(super) async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             when_running: WhenRunning::NextBoot,
             rule: nubis_core::password::PasswordRule::Complexity,
         };
+        // The password and the attributes in one commit.
+        let batch = Batch {
+            attrs: AttrChange {
+                name,
+                description,
+                host_name,
+            },
+            ..Batch::new(std::slice::from_ref(&uuid), cmd, BatchMode::AllOrNothing)
+        };
         engine
-            .submit(&ctx.principal, &ctx.request_id, &[uuid], cmd, false)
+            .submit_batch(&ctx.principal, &ctx.request_id, batch)
             .await
             .map_err(|e| domain(engine, ctx, e))?;
+        return Ok(Map::new());
     }
     engine
         .modify(&ctx.principal, uuid, name, description, host_name)

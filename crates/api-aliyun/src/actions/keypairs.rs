@@ -90,30 +90,62 @@ pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     }
     params::check_count(&params::KEY_PAIR_INSTANCE_IDS, ids.len())?;
     let key_id = key_id_by_name(engine, ctx, &name)?;
+    // Each ID resolved on its own (an unknown one fails alone); the known ones are accepted
+    // together, each that can be, in one commit.
+    let resolved: Vec<Result<Uuid, ApiError>> = ids
+        .iter()
+        .map(|id| {
+            engine
+                .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
+                .map_err(|e| domain(engine, ctx, e))
+                .and_then(|u| {
+                    u.first().copied().ok_or_else(|| {
+                        map(DomainError::NotFound {
+                            kind: ResourceKind::Instance,
+                            id: id.clone(),
+                        })
+                    })
+                })
+        })
+        .collect();
+    let known: Vec<Uuid> = resolved
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .copied()
+        .collect();
+    let cmd = if ctx.action == "AttachKeyPair" {
+        Command::AssociateKeys {
+            key_ids: vec![key_id.clone()],
+            when_running: WhenRunning::NextBoot,
+        }
+    } else {
+        Command::DisassociateKeys {
+            key_ids: vec![key_id.clone()],
+            when_running: WhenRunning::NextBoot,
+        }
+    };
+    let mut accepted = if known.is_empty() {
+        Vec::new()
+    } else {
+        engine
+            .submit_batch(
+                &ctx.principal,
+                &ctx.request_id,
+                Batch::new(&known, cmd, BatchMode::SuccessFirst),
+            )
+            .await
+            .map_err(|e| domain(engine, ctx, e))?
+    }
+    .into_iter();
     let mut results = Vec::new();
     let mut failed = 0;
-    for id in &ids {
-        let outcome = match engine.resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
-        {
-            Err(e) => Err(domain(engine, ctx, e)),
-            Ok(uuids) => {
-                let cmd = if ctx.action == "AttachKeyPair" {
-                    Command::AssociateKeys {
-                        key_ids: vec![key_id.clone()],
-                        when_running: WhenRunning::NextBoot,
-                    }
-                } else {
-                    Command::DisassociateKeys {
-                        key_ids: vec![key_id.clone()],
-                        when_running: WhenRunning::NextBoot,
-                    }
-                };
-                engine
-                    .submit(&ctx.principal, &ctx.request_id, &uuids, cmd, false)
-                    .await
-                    .map_err(|e| domain(engine, ctx, e))
-            }
-        };
+    for (id, r) in ids.iter().zip(resolved) {
+        let outcome = r.and_then(|_| {
+            accepted
+                .next()
+                .unwrap_or(Ok(()))
+                .map_err(|e| domain(engine, ctx, e))
+        });
         match outcome {
             Ok(()) => results.push(json!({"InstanceId": id, "Success": "true", "Code": "200", "Message": "successful"})),
             Err(e) => {

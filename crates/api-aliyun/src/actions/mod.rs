@@ -23,7 +23,7 @@ use crate::render;
 use crate::{Ctx, KNOWN_REGIONS};
 use nubis_core::limits::{self, Constraint};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
-use nubis_engine::{Command, CreateSpec, Engine, IdKind};
+use nubis_engine::{AttrChange, Batch, BatchMode, Command, CreateSpec, Engine, IdKind, KeyNaming};
 use nubis_pipeline::{ActionSpec, RegionUse, Registry};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
@@ -238,21 +238,9 @@ fn key_name_of(engine: &Engine, ctx: &Ctx, i: &Instance) -> String {
 }
 
 /// A domain error as Alibaba names things: instances by their `i-` ID, key pairs by name
-/// (core and the engine name them by Tencent, canonical or key-pair ID).
+/// (the engine names them by canonical ID and key-pair ID).
 fn domain(engine: &Engine, ctx: &Ctx, e: DomainError) -> ApiError {
-    map(e.map_ids(|kind, id| match kind {
-        ResourceKind::Instance => {
-            let uuid = Uuid::parse_str(id).ok().or_else(|| {
-                engine
-                    .resolve(&ctx.principal, IdKind::Tencent, &[id.to_string()])
-                    .ok()
-                    .and_then(|u| u.first().copied())
-            })?;
-            engine.instance(uuid).map(|i| i.aliyun_id)
-        }
-        ResourceKind::KeyPair => engine.key_pair_name(&ctx.principal, id),
-        ResourceKind::Image | ResourceKind::InstanceType | ResourceKind::Zone => None,
-    }))
+    map(e.render(&engine.names(&ctx.principal, IdKind::Aliyun, KeyNaming::Name)))
 }
 
 /// PageNumber/PageSize within their rows (`size_row`: the action's PageSize limit).

@@ -70,39 +70,32 @@ pub(super) async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
                 .unwrap_or("")
         })
         .collect();
-    let success_first = match p.opt("BatchOptimization").as_deref() {
-        None | Some("AllTogether") => false,
-        Some("SuccessFirst") => true,
+    let mode = match p.opt("BatchOptimization").as_deref() {
+        None | Some("AllTogether") => BatchMode::AllOrNothing,
+        Some("SuccessFirst") => BatchMode::SuccessFirst,
         Some(other) => return Err(ApiError::invalid("BatchOptimization", other)),
     };
-    let mut results: Vec<(String, String)> = Vec::new();
-    if success_first {
-        for uuid in &targets {
-            match engine
-                .submit(&ctx.principal, &ctx.request_id, &[*uuid], cmd.clone(), dry)
-                .await
-            {
-                Ok(()) => results.push(("200".into(), "success".into())),
-                Err(DomainError::DryRunOk) => results.push((
-                    "DRYRUN.SUCCESS".into(),
-                    "Request validation has been passed with DryRun flag set.".into(),
-                )),
-                Err(e) => {
-                    let e = domain(engine, ctx, e);
-                    results.push((e.code, e.message));
-                }
+    let batch = Batch {
+        dry_run: dry,
+        ..Batch::new(&targets, cmd, mode)
+    };
+    let results: Vec<(String, String)> = engine
+        .submit_batch(&ctx.principal, &ctx.request_id, batch)
+        .await
+        .map_err(|e| domain(engine, ctx, e))?
+        .into_iter()
+        .map(|r| match r {
+            Ok(()) => ("200".into(), "success".into()),
+            Err(DomainError::DryRunOk) => (
+                "DRYRUN.SUCCESS".into(),
+                "Request validation has been passed with DryRun flag set.".into(),
+            ),
+            Err(e) => {
+                let e = domain(engine, ctx, e);
+                (e.code, e.message)
             }
-        }
-    } else {
-        engine
-            .submit(&ctx.principal, &ctx.request_id, &targets, cmd, dry)
-            .await
-            .map_err(|e| domain(engine, ctx, e))?;
-        results = targets
-            .iter()
-            .map(|_| ("200".to_string(), "success".to_string()))
-            .collect();
-    }
+        })
+        .collect();
     let responses: Vec<Value> = targets
         .iter()
         .zip(&ids)

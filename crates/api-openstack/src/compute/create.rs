@@ -6,7 +6,7 @@ use super::{
 };
 use crate::errors::{Fault, map};
 use crate::{Reply, ids, render};
-use nubis_core::{DomainError, catalog, password, password::PasswordRule};
+use nubis_core::{DomainError, catalog, limits, password, password::PasswordRule};
 use nubis_engine::CreateSpec;
 use serde_json::{Value, json};
 
@@ -194,7 +194,7 @@ impl Nova<'_> {
                 Some(v) => v
                     .as_u64()
                     .or_else(|| v.as_str().and_then(|x| x.parse().ok()))
-                    .filter(|n| (1..=100).contains(n))
+                    .filter(|n| (1..=u64::from(limits::batch::LAUNCH)).contains(n))
                     .map(|n| Some(n as u32))
                     .ok_or_else(|| {
                         Fault::bad_request(format!(

@@ -271,7 +271,7 @@ async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, op: Power
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| ctx.err(e))?;
+        .map_err(|e| ctx.domain(engine, e))?;
     Ok(Map::new())
 }
 
@@ -300,7 +300,7 @@ pub(super) async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<Strin
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| ctx.err(e))?;
+        .map_err(|e| ctx.domain(engine, e))?;
     Ok(Map::new())
 }
 
@@ -333,7 +333,7 @@ pub(super) async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String,
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| ctx.err(e))?;
+        .map_err(|e| ctx.domain(engine, e))?;
     Ok(Map::new())
 }
 
@@ -356,7 +356,7 @@ pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, 
             false,
         )
         .await
-        .map_err(|e| ctx.err(e))?;
+        .map_err(|e| ctx.domain(engine, e))?;
     Ok(Map::new())
 }
 

@@ -200,6 +200,6 @@ async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, assoc
     engine
         .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
         .await
-        .map_err(|e| ctx.err(e))?;
+        .map_err(|e| ctx.domain(engine, e))?;
     Ok(Map::new())
 }

@@ -106,8 +106,12 @@ pub(super) const TAG_KEY: Constraint =
     text("Tags.N.Key", 1, 127, None, "InvalidParameterValue", None);
 pub(super) const TAG_VALUE: Constraint =
     text("Tags.N.Value", 0, 255, None, "InvalidParameterValue", None);
-pub(super) const INSTANCE_COUNT: Constraint =
-    int("InstanceCount", 1, 500, "InvalidParameterValue.Range");
+pub(super) const INSTANCE_COUNT: Constraint = int(
+    "InstanceCount",
+    1,
+    limits::batch::TENCENT_LAUNCH as i64,
+    "InvalidParameterValue.Range",
+);
 /// MinCount: a positive integer not above InstanceCount (checked against it too).
 pub(super) const MIN_COUNT: Constraint = int(
     "MinCount",
@@ -152,8 +156,11 @@ pub(super) const TAGS: Constraint = count("Tags", 50, "InvalidParameterValue.Lim
 pub(super) const LIMIT: Constraint = int("Limit", 1, 100, "InvalidParameterValue");
 pub(super) const OFFSET: Constraint = int("Offset", 0, i64::MAX, "InvalidParameterValue");
 /// InstanceIds / KeyIds of one request.
-pub(super) const BATCH: Constraint =
-    count("InstanceIds", 100, "InvalidParameterValue.LimitExceeded");
+pub(super) const BATCH: Constraint = count(
+    "InstanceIds",
+    limits::batch::INSTANCES,
+    "InvalidParameterValue.LimitExceeded",
+);
 pub(super) const FILTERS: Constraint = count("Filters", 10, "InvalidFilterValue.LimitExceeded");
 pub(super) const FILTER_VALUES: Constraint =
     count("Filters.N.Values", 5, "InvalidFilterValue.LimitExceeded");

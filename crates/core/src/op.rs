@@ -1,0 +1,254 @@
+//! The vocabulary of operations: the durable steps an operation runs, how a guest stops, what a
+//! guest change does to a running instance, and how the instance settles when the operation
+//! ends. Data only; [`crate::rules`] decides which of it a request gets.
+//!
+//! This module depends on nothing but [`crate::state`], so the records ([`crate::model`]) and
+//! the errors ([`crate::error`]) can name it without depending on the rules.
+
+use crate::state::{Action, InstanceState};
+use serde::{Deserialize, Serialize};
+
+/// How to stop a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopMode {
+    /// ACPI shutdown only; fails if the guest ignores it.
+    Soft,
+    /// Power off.
+    Hard,
+    /// ACPI shutdown, then power off if the guest does not comply.
+    SoftFirst,
+}
+
+/// One durable step of an operation. Steps are idempotent so a resumed operation may repeat
+/// the step that was interrupted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Create the system disk from the image and set initial credentials.
+    Provision {
+        image_id: String,
+        user: String,
+        password_hash: Option<String>,
+        keys: Vec<String>,
+    },
+    PowerOn,
+    PowerOff {
+        mode: StopMode,
+    },
+    Reboot {
+        mode: StopMode,
+    },
+    SetPassword {
+        user: String,
+        password_hash: String,
+    },
+    AddKeys {
+        keys: Vec<String>,
+    },
+    RemoveKeys {
+        keys: Vec<String>,
+    },
+    /// Boot a fresh rescue system with the original disk attached second.
+    BootRescue {
+        user: String,
+        password_hash: String,
+        /// The image to boot (Nova rescue_image_ref); the rescue image when absent.
+        #[serde(default)]
+        image_id: Option<String>,
+    },
+    /// Leave rescue: boot the original system disk again.
+    BootSystem,
+    Destroy,
+    /// Replace the system disk with a fresh copy of an image and set new credentials.
+    Reprovision {
+        image_id: String,
+        user: String,
+        password_hash: Option<String>,
+        /// Public keys to inject instead of the instance's current ones (Nova 2.54 key_name).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        keys: Option<Vec<String>>,
+    },
+    /// Host maintenance: one of three phases of a simulated live migration.
+    LiveMigrate {
+        phase: MigratePhase,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MigratePhase {
+    Enter,
+    Migrate,
+    Exit,
+}
+
+impl Step {
+    /// The state an instance shows while this step runs, unless the operation overrides it.
+    pub fn showing(&self, current: InstanceState) -> InstanceState {
+        match self {
+            Step::Provision { .. } | Step::Reprovision { .. } => InstanceState::Pending,
+            Step::PowerOn => InstanceState::Starting,
+            Step::PowerOff { .. } => InstanceState::Stopping,
+            Step::Reboot { .. } => InstanceState::Rebooting,
+            Step::Destroy => InstanceState::Terminating,
+            Step::BootRescue { .. } => InstanceState::EnteringRescue,
+            Step::BootSystem => InstanceState::ExitingRescue,
+            Step::LiveMigrate {
+                phase: MigratePhase::Enter,
+            } => InstanceState::EnteringLiveMigrate,
+            Step::LiveMigrate {
+                phase: MigratePhase::Migrate,
+            } => InstanceState::LiveMigrating,
+            Step::LiveMigrate {
+                phase: MigratePhase::Exit,
+            } => InstanceState::ExitingLiveMigrate,
+            Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => current,
+        }
+    }
+}
+
+/// What a guest change (password, keys) does to a running instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WhenRunning {
+    /// Refuse: only stopped instances (Tencent without ForceStop).
+    Refuse,
+    /// Stop (soft, then hard), change, start again (Tencent ForceStop).
+    StopAndStart,
+    /// Accept and record the change for the next boot at once: no restart, no lock, no long
+    /// operation (Alibaba: "takes effect after a restart"). See [`Accept::NextBoot`].
+    NextBoot,
+    /// Change the running guest now, as an operation holding the instance's lock (Nova
+    /// changePassword, which the guest agent applies live).
+    Live,
+}
+
+/// State of a KMS key that encrypts an instance's disks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KmsState {
+    Enabled,
+    Disabled,
+    /// The account may not use the key.
+    Unauthorized,
+    /// The compute service may not call KMS for this account.
+    KmsUnauthorized,
+    Deleted,
+}
+
+/// How the engine takes an accepted plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Accept {
+    /// An operation: the instance's lock is taken and the steps run through the driver.
+    Operation,
+    /// A guest change on a running instance for its next boot: recorded at once (the
+    /// operation is finished when the client hears of it), no lock, nothing restarts. The
+    /// driver stages the steps without a long wait.
+    NextBoot,
+    /// A start of an instance still being created by an operation that would leave it
+    /// stopped: the steps are appended to that operation, which boots it once provisioned.
+    JoinCreate,
+}
+
+/// The state an instance takes when its operation ends one way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// What the driver reports (power, boot source); the state the operation started from if
+    /// it reports nothing.
+    Observed,
+    /// Gone: the record is removed with its guest.
+    Terminated,
+    /// The launch failed.
+    LaunchFailed,
+}
+
+/// How an instance's state is derived when its operation ends: part of the plan, recorded
+/// with the operation, so the runner that ends it (perhaps after a restart) decides nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Settle {
+    pub success: Outcome,
+    pub failure: Outcome,
+}
+
+impl Settle {
+    /// What [`crate::rules`] plans for an action. Also read for operations recorded before
+    /// plans carried their settlement.
+    pub fn for_action(action: Action) -> Self {
+        let (success, failure) = match action {
+            Action::Terminate => (Outcome::Terminated, Outcome::Observed),
+            Action::Create => (Outcome::Observed, Outcome::LaunchFailed),
+            Action::Start
+            | Action::Stop
+            | Action::Reboot
+            | Action::ResetPassword
+            | Action::EnterRescue
+            | Action::ExitRescue
+            | Action::AssociateKeys
+            | Action::DisassociateKeys
+            | Action::LiveMigrate
+            | Action::Rebuild => (Outcome::Observed, Outcome::Observed),
+        };
+        Self { success, failure }
+    }
+
+    /// The state to settle in: `observed` is what the driver reports (None: nothing),
+    /// `before` the state the operation started from.
+    pub fn state(
+        &self,
+        success: bool,
+        observed: Option<InstanceState>,
+        before: InstanceState,
+    ) -> InstanceState {
+        match if success { self.success } else { self.failure } {
+            Outcome::Observed => observed.unwrap_or(before),
+            Outcome::Terminated => InstanceState::Terminated,
+            Outcome::LaunchFailed => InstanceState::LaunchFailed,
+        }
+    }
+}
+
+/// The state a guest's facts show: booted from the rescue system → rescue; otherwise by power.
+pub fn observed(powered_on: bool, rescue_booted: bool) -> InstanceState {
+    if rescue_booted {
+        InstanceState::Rescue
+    } else if powered_on {
+        InstanceState::Running
+    } else {
+        InstanceState::Stopped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use InstanceState as S;
+
+    #[test]
+    fn settlement_by_action_and_outcome() {
+        let s = Settle::for_action(Action::Stop);
+        assert_eq!(s.state(true, Some(S::Stopped), S::Running), S::Stopped);
+        // A soft stop the guest ignored leaves it running.
+        assert_eq!(s.state(false, Some(S::Running), S::Running), S::Running);
+        assert_eq!(s.state(true, None, S::Running), S::Running);
+        let s = Settle::for_action(Action::Create);
+        assert_eq!(
+            s.state(false, Some(S::Running), S::Pending),
+            S::LaunchFailed
+        );
+        assert_eq!(s.state(true, Some(S::Running), S::Pending), S::Running);
+        let s = Settle::for_action(Action::Terminate);
+        assert_eq!(s.state(true, None, S::Running), S::Terminated);
+        assert_eq!(s.state(false, Some(S::Stopped), S::Running), S::Stopped);
+    }
+
+    #[test]
+    fn facts_show_rescue_first_then_power() {
+        assert_eq!(observed(true, true), S::Rescue);
+        assert_eq!(observed(false, true), S::Rescue);
+        assert_eq!(observed(true, false), S::Running);
+        assert_eq!(observed(false, false), S::Stopped);
+    }
+}

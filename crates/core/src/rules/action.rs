@@ -1,0 +1,355 @@
+//! The plan of a request on one existing instance: refused with the domain error a dialect
+//! translates, or the steps an operation runs (a saga: stop → change → start), what accepting
+//! it changes on the record, and how the instance settles when it ends.
+
+use super::table::{Deletion, allowed, deletion, unsupported};
+use crate::catalog;
+use crate::error::{DomainError, ResourceKind};
+use crate::model::{Instance, OsFamily};
+use crate::op::{Accept, KmsState, MigratePhase, Settle, Step, StopMode, WhenRunning};
+use crate::request::{ActionRequest, PublicKey, Request};
+use crate::state::{Action, InstanceState, Restriction};
+
+/// Facts from outside the instance record that a decision needs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PlanContext {
+    /// State of the key encrypting the instance's disks, if they are encrypted.
+    pub kms: Option<KmsState>,
+    /// The operation holding the instance's lock creates it and leaves it stopped (Alibaba
+    /// CreateInstance): a start may join it.
+    pub create_leaves_stopped: bool,
+}
+
+/// A change to the instance record made when a plan is accepted (in the same commit as the
+/// operation), not when its steps run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    /// Stopped with StoppedMode=STOP_CHARGING (true), or charged again (a start).
+    StopCharging(bool),
+    /// Key pairs associated (by ID; ones already there are kept once).
+    AddKeys(Vec<String>),
+    /// Key pairs disassociated (by ID).
+    RemoveKeys(Vec<String>),
+    /// The key pairs, replaced (a rebuild with new keys).
+    SetKeys(Vec<String>),
+    /// The system disk's image and with it the OS (a rebuild).
+    SetImage { image_id: String, os: OsFamily },
+}
+
+impl Effect {
+    pub fn apply(&self, inst: &mut Instance) {
+        match self {
+            Self::StopCharging(on) => inst.stop_charging = *on,
+            Self::AddKeys(ids) => {
+                for k in ids {
+                    if !inst.key_ids.contains(k) {
+                        inst.key_ids.push(k.clone());
+                    }
+                }
+            }
+            Self::RemoveKeys(ids) => inst.key_ids.retain(|k| !ids.contains(k)),
+            Self::SetKeys(ids) => inst.key_ids = ids.clone(),
+            Self::SetImage { image_id, os } => {
+                inst.image_id = image_id.clone();
+                inst.os = *os;
+            }
+        }
+    }
+}
+
+/// What an accepted request will do to one instance.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub action: Action,
+    pub steps: Vec<Step>,
+    /// State shown for the whole operation, overriding each step's own.
+    pub display: Option<InstanceState>,
+    /// Changes to the record on acceptance.
+    pub effects: Vec<Effect>,
+    /// How the engine takes it.
+    pub accept: Accept,
+    /// The operation holding the instance's lock, if any, ends as superseded by this one
+    /// (a delete in any state). Its step in flight finishes first; no later step runs.
+    pub supersedes: bool,
+    /// The state the instance takes when the operation ends.
+    pub settle: Settle,
+}
+
+impl Plan {
+    /// Nothing to do: the request is already being carried out (a delete of an instance that
+    /// is being deleted). Accepted without a new operation.
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+
+    /// The state an instance in `current` shows once the plan is accepted as an operation.
+    pub fn shows(&self, current: InstanceState) -> InstanceState {
+        self.display
+            .or_else(|| self.steps.first().map(|s| s.showing(current)))
+            .unwrap_or(current)
+    }
+
+    fn new(action: Action, steps: Vec<Step>) -> Self {
+        Self {
+            action,
+            steps,
+            display: None,
+            effects: Vec::new(),
+            accept: Accept::Operation,
+            supersedes: false,
+            settle: Settle::for_action(action),
+        }
+    }
+}
+
+/// The image's administrator account (root, ubuntu, Administrator).
+pub fn default_user(inst: &Instance) -> &'static str {
+    image_user(&inst.image_id)
+}
+
+fn image_user(image_id: &str) -> &'static str {
+    catalog::image(image_id)
+        .map(|i| i.default_user)
+        .unwrap_or("root")
+}
+
+fn ids(keys: &[PublicKey]) -> Vec<String> {
+    keys.iter().map(|k| k.id.clone()).collect()
+}
+
+fn public(keys: &[PublicKey]) -> Vec<String> {
+    keys.iter().map(|k| k.key.clone()).collect()
+}
+
+/// Decide a request on one instance. Order (as the clouds behave): restriction → instance kind
+/// → state → lock. Parameter shape and existence were checked before; rate limits too. Errors
+/// name the instance by its canonical ID (dialects render their own).
+pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<Plan, DomainError> {
+    let action = req.action();
+    let id = inst.uuid.to_string();
+    if inst.restriction != Restriction::None {
+        return Err(DomainError::Restricted {
+            id,
+            restriction: inst.restriction,
+        });
+    }
+    // An owner's lock stops every action but the operator's host maintenance (and an
+    // admin's delete through Nova).
+    let lock_override = matches!(req, Request::Delete { admin: true });
+    if inst.locked.is_some() && action != Action::LiveMigrate && !lock_override {
+        return Err(DomainError::Locked { id });
+    }
+    if let Request::Delete { .. } = req {
+        let steps = match deletion(inst.state) {
+            Deletion::Destroy => vec![Step::Destroy],
+            Deletion::AlreadyDeleting => Vec::new(),
+            Deletion::Gone => {
+                return Err(DomainError::NotFound {
+                    kind: ResourceKind::Instance,
+                    id,
+                });
+            }
+        };
+        let supersedes = !steps.is_empty() && inst.lock.is_some();
+        return Ok(Plan {
+            supersedes,
+            ..Plan::new(action, steps)
+        });
+    }
+    if let Some(why) = unsupported(inst, action) {
+        return Err(DomainError::Unsupported { id, why });
+    }
+    // A created instance is started from Pending: the start joins the create that would
+    // otherwise leave it stopped (Alibaba CreateInstance then StartInstance).
+    let joins_create = *req == Request::Start
+        && inst.state == InstanceState::Pending
+        && ctx.create_leaves_stopped
+        && inst
+            .lock
+            .as_ref()
+            .is_some_and(|l| l.action == Action::Create);
+    if !joins_create && !allowed(action, inst.state, req.force()) {
+        return Err(DomainError::StateConflict {
+            id,
+            state: inst.state,
+            action,
+        });
+    }
+    // Actions that boot or restart the guest need its disks readable.
+    if matches!(
+        action,
+        Action::Start | Action::Reboot | Action::EnterRescue | Action::ExitRescue
+    ) {
+        if inst.disk_error {
+            return Err(DomainError::DiskError { id });
+        }
+        if let Some(kms) = ctx.kms.filter(|k| *k != KmsState::Enabled) {
+            return Err(DomainError::KmsKey {
+                id,
+                key: inst.kms_key_id.clone().unwrap_or_default(),
+                state: kms,
+            });
+        }
+    }
+    if joins_create {
+        return Ok(Plan {
+            effects: vec![Effect::StopCharging(false)],
+            accept: Accept::JoinCreate,
+            ..Plan::new(action, vec![Step::PowerOn])
+        });
+    }
+    if let Some(lock) = &inst.lock {
+        return Err(DomainError::OperationInProgress {
+            id,
+            running: lock.action,
+            same_action: lock.action == action,
+        });
+    }
+    let running = inst.state == InstanceState::Running;
+    // ForceStop: try a clean shutdown first, then power off (the seeds' ForceStop semantics).
+    let around = |change: Vec<Step>| -> Vec<Step> {
+        if running && req.when_running() == WhenRunning::StopAndStart {
+            let mut steps = vec![Step::PowerOff {
+                mode: StopMode::SoftFirst,
+            }];
+            steps.extend(change);
+            steps.push(Step::PowerOn);
+            steps
+        } else {
+            change
+        }
+    };
+    let mut effects = Vec::new();
+    let (steps, display) = match req {
+        Request::Start => {
+            effects.push(Effect::StopCharging(false));
+            (vec![Step::PowerOn], None)
+        }
+        Request::Stop {
+            mode,
+            stop_charging,
+        } => {
+            effects.push(Effect::StopCharging(*stop_charging));
+            (vec![Step::PowerOff { mode: *mode }], None)
+        }
+        Request::Reboot { mode } => (vec![Step::Reboot { mode: *mode }], None),
+        Request::Terminate { .. } | Request::Delete { .. } => (vec![Step::Destroy], None),
+        Request::ResetPassword { user, password, .. } => (
+            around(vec![Step::SetPassword {
+                user: user
+                    .clone()
+                    .unwrap_or_else(|| default_user(inst).to_string()),
+                password_hash: password.0.clone(),
+            }]),
+            None,
+        ),
+        Request::AssociateKeys { key_ids, .. } => {
+            effects.push(Effect::AddKeys(ids(key_ids)));
+            (
+                around(vec![Step::AddKeys {
+                    keys: public(key_ids),
+                }]),
+                None,
+            )
+        }
+        Request::DisassociateKeys { key_ids, .. } => {
+            effects.push(Effect::RemoveKeys(ids(key_ids)));
+            (
+                around(vec![Step::RemoveKeys {
+                    keys: public(key_ids),
+                }]),
+                None,
+            )
+        }
+        Request::EnterRescue {
+            user,
+            password,
+            mode,
+            image_id,
+            ..
+        } => {
+            let mut steps = Vec::new();
+            if running {
+                steps.push(Step::PowerOff { mode: *mode });
+            }
+            steps.push(Step::BootRescue {
+                // The rescue system is Linux whatever the instance runs.
+                user: user.clone().unwrap_or_else(|| "root".to_string()),
+                password_hash: password.0.clone(),
+                image_id: image_id.clone(),
+            });
+            (steps, Some(InstanceState::EnteringRescue))
+        }
+        Request::ExitRescue => (
+            vec![
+                Step::PowerOff {
+                    mode: StopMode::SoftFirst,
+                },
+                Step::BootSystem,
+            ],
+            Some(InstanceState::ExitingRescue),
+        ),
+        Request::Rebuild {
+            image_id,
+            password,
+            key_ids,
+            ..
+        } => {
+            if let Some(image) = catalog::image(image_id) {
+                effects.push(Effect::SetImage {
+                    image_id: image.id.to_string(),
+                    os: image.os,
+                });
+            }
+            if let Some(keys) = key_ids {
+                effects.push(Effect::SetKeys(ids(keys)));
+            }
+            let reinstall = Step::Reprovision {
+                image_id: image_id.clone(),
+                user: image_user(image_id).to_string(),
+                password_hash: password.as_ref().map(|h| h.0.clone()),
+                keys: key_ids.as_deref().map(public),
+            };
+            // A running instance is stopped, reinstalled and started again; a stopped one
+            // stays stopped.
+            let steps = if running {
+                vec![
+                    Step::PowerOff {
+                        mode: StopMode::SoftFirst,
+                    },
+                    reinstall,
+                    Step::PowerOn,
+                ]
+            } else {
+                vec![reinstall]
+            };
+            (steps, None)
+        }
+        Request::LiveMigrate => (
+            [
+                MigratePhase::Enter,
+                MigratePhase::Migrate,
+                MigratePhase::Exit,
+            ]
+            .into_iter()
+            .map(|phase| Step::LiveMigrate { phase })
+            .collect(),
+            None,
+        ),
+    };
+    let accept = if running && req.when_running() == WhenRunning::NextBoot {
+        Accept::NextBoot
+    } else {
+        Accept::Operation
+    };
+    Ok(Plan {
+        display,
+        effects,
+        accept,
+        ..Plan::new(action, steps)
+    })
+}
+
+#[cfg(test)]
+#[path = "action_tests.rs"]
+mod tests;

@@ -1,0 +1,463 @@
+//! The plan of a request on one instance, case by case.
+
+use super::*;
+use crate::error::Unsupported;
+use crate::model::OpLock;
+use crate::request::PasswordHash;
+use crate::rules::fixture::inst;
+use InstanceState as S;
+
+fn reset(force: bool) -> ActionRequest {
+    ActionRequest::ResetPassword {
+        user: Some("root".into()),
+        password: PasswordHash("$6$x".into()),
+        rule: Default::default(),
+        when_running: if force {
+            WhenRunning::StopAndStart
+        } else {
+            WhenRunning::Refuse
+        },
+    }
+}
+
+#[test]
+fn running_without_force_is_a_state_conflict() {
+    let e = plan(&inst(S::Running), &reset(false), &PlanContext::default()).unwrap_err();
+    assert!(matches!(
+        e,
+        DomainError::StateConflict {
+            state: S::Running,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn force_stop_wraps_change_in_stop_and_start() {
+    let p = plan(&inst(S::Running), &reset(true), &PlanContext::default()).unwrap();
+    assert_eq!(
+        p.steps.first(),
+        Some(&Step::PowerOff {
+            mode: StopMode::SoftFirst
+        })
+    );
+    assert_eq!(p.steps.last(), Some(&Step::PowerOn));
+    let p = plan(&inst(S::Stopped), &reset(true), &PlanContext::default()).unwrap();
+    assert_eq!(p.steps.len(), 1);
+}
+
+#[test]
+fn lock_gives_mutex_or_in_progress_after_state() {
+    let mut i = inst(S::Stopped);
+    i.lock = Some(OpLock {
+        operation_id: uuid::Uuid::nil(),
+        action: Action::ResetPassword,
+    });
+    let e = plan(&i, &reset(false), &PlanContext::default()).unwrap_err();
+    assert!(matches!(
+        e,
+        DomainError::OperationInProgress {
+            same_action: true,
+            ..
+        }
+    ));
+    let e = plan(
+        &i,
+        &ActionRequest::EnterRescue {
+            user: Some("root".into()),
+            password: PasswordHash("h".into()),
+            rule: Default::default(),
+            mode: StopMode::Soft,
+            image_id: None,
+        },
+        &PlanContext::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        DomainError::OperationInProgress {
+            same_action: false,
+            ..
+        }
+    ));
+    // The state error wins when the state forbids the action anyway.
+    let e = plan(
+        &i,
+        &ActionRequest::Reboot {
+            mode: StopMode::Soft,
+        },
+        &PlanContext::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        DomainError::StateConflict {
+            state: S::Stopped,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_lock_stops_everything_but_maintenance() {
+    let mut i = inst(S::Running);
+    i.locked = Some(String::new());
+    let e = plan(
+        &i,
+        &ActionRequest::Reboot {
+            mode: StopMode::Soft,
+        },
+        &PlanContext::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, DomainError::Locked { .. }));
+    assert!(plan(&i, &ActionRequest::LiveMigrate, &PlanContext::default()).is_ok());
+}
+
+#[test]
+fn restriction_wins_over_state() {
+    let mut i = inst(S::Rebooting);
+    i.restriction = Restriction::Frozen;
+    assert!(matches!(
+        plan(&i, &reset(true), &PlanContext::default()).unwrap_err(),
+        DomainError::Restricted { .. }
+    ));
+}
+
+#[test]
+fn catalogue_kinds() {
+    let mut i = inst(S::Running);
+    i.os = OsFamily::Windows;
+    let e = plan(
+        &i,
+        &ActionRequest::AssociateKeys {
+            key_ids: vec![],
+            when_running: WhenRunning::StopAndStart,
+        },
+        &PlanContext::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        DomainError::Unsupported {
+            why: Unsupported::WindowsOs,
+            ..
+        }
+    ));
+    let mut i = inst(S::Running);
+    i.instance_type = "SR1.MEDIUM4".into();
+    let rescue = ActionRequest::EnterRescue {
+        user: Some("root".into()),
+        password: PasswordHash("h".into()),
+        rule: Default::default(),
+        mode: StopMode::Soft,
+        image_id: None,
+    };
+    assert!(matches!(
+        plan(&i, &rescue, &PlanContext::default()).unwrap_err(),
+        DomainError::Unsupported {
+            why: Unsupported::ArmArchitecture,
+            ..
+        }
+    ));
+    let mut i = inst(S::Stopped);
+    i.stop_charging = true;
+    assert!(matches!(
+        plan(&i, &rescue, &PlanContext::default()).unwrap_err(),
+        DomainError::Unsupported {
+            why: Unsupported::StoppedModeStopCharging,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn rescue_from_running_stops_first() {
+    let rescue = ActionRequest::EnterRescue {
+        user: Some("root".into()),
+        password: PasswordHash("h".into()),
+        rule: Default::default(),
+        mode: StopMode::Hard,
+        image_id: None,
+    };
+    let p = plan(&inst(S::Running), &rescue, &PlanContext::default()).unwrap();
+    assert_eq!(
+        p.steps[0],
+        Step::PowerOff {
+            mode: StopMode::Hard
+        }
+    );
+    assert_eq!(p.display, Some(S::EnteringRescue));
+    let p = plan(&inst(S::Stopped), &rescue, &PlanContext::default()).unwrap();
+    assert_eq!(p.steps.len(), 1);
+}
+
+#[test]
+fn delete_in_every_state_supersedes_the_operation_in_flight() {
+    let ctx = PlanContext::default();
+    for s in S::ALL {
+        let mut i = inst(s);
+        i.lock = Some(OpLock {
+            operation_id: uuid::Uuid::nil(),
+            action: Action::Reboot,
+        });
+        let got = plan(&i, &ActionRequest::Delete { admin: false }, &ctx);
+        match deletion(s) {
+            Deletion::Destroy => {
+                let p = got.unwrap();
+                assert_eq!(p.steps, vec![Step::Destroy], "{s:?}");
+                assert!(p.supersedes && p.action == Action::Terminate, "{s:?}");
+            }
+            Deletion::AlreadyDeleting => assert!(got.unwrap().is_empty(), "{s:?}"),
+            Deletion::Gone => assert!(matches!(got, Err(DomainError::NotFound { .. }))),
+        }
+    }
+    // Nothing in flight: nothing superseded.
+    let p = plan(
+        &inst(S::Pending),
+        &ActionRequest::Delete { admin: false },
+        &ctx,
+    )
+    .unwrap();
+    assert!(!p.supersedes);
+    // Terminate keeps its state rules (Tencent, Alibaba).
+    assert!(matches!(
+        plan(
+            &inst(S::Pending),
+            &ActionRequest::Terminate { force: true },
+            &ctx
+        ),
+        Err(DomainError::StateConflict { .. })
+    ));
+}
+
+#[test]
+fn an_owner_lock_refuses_delete_unless_admin() {
+    let ctx = PlanContext::default();
+    let mut i = inst(S::Running);
+    i.locked = Some("why".into());
+    assert!(matches!(
+        plan(&i, &ActionRequest::Delete { admin: false }, &ctx),
+        Err(DomainError::Locked { .. })
+    ));
+    assert!(plan(&i, &ActionRequest::Delete { admin: true }, &ctx).is_ok());
+    assert!(matches!(
+        plan(&i, &ActionRequest::Terminate { force: true }, &ctx),
+        Err(DomainError::Locked { .. })
+    ));
+}
+
+fn keys(when_running: WhenRunning) -> ActionRequest {
+    ActionRequest::AssociateKeys {
+        key_ids: vec![PublicKey {
+            id: "skey-1".into(),
+            key: "ssh-ed25519 AAAA".into(),
+        }],
+        when_running,
+    }
+}
+
+/// Regression (issue 11): a next-boot change on a running instance was an operation of
+/// the guest-change duration holding the lock; it is recorded at once, with no lock.
+#[test]
+fn next_boot_on_running_is_accepted_without_an_operation() {
+    let ctx = PlanContext::default();
+    for req in [
+        keys(WhenRunning::NextBoot),
+        ActionRequest::ResetPassword {
+            user: Some("root".into()),
+            password: PasswordHash("h".into()),
+            rule: Default::default(),
+            when_running: WhenRunning::NextBoot,
+        },
+    ] {
+        let p = plan(&inst(S::Running), &req, &ctx).unwrap();
+        assert_eq!(p.accept, Accept::NextBoot);
+        assert_eq!(p.steps.len(), 1);
+        // On a stopped instance it is an ordinary operation (the lock shows it running).
+        let p = plan(&inst(S::Stopped), &req, &ctx).unwrap();
+        assert_eq!(p.accept, Accept::Operation);
+    }
+    // A lock still refuses it, as any other change.
+    let mut i = inst(S::Running);
+    i.lock = Some(OpLock {
+        operation_id: uuid::Uuid::nil(),
+        action: Action::Reboot,
+    });
+    assert!(matches!(
+        plan(&i, &keys(WhenRunning::NextBoot), &ctx).unwrap_err(),
+        DomainError::OperationInProgress { .. }
+    ));
+    // Live changes (Nova) and ForceStop (Tencent) stay operations.
+    for w in [WhenRunning::Live, WhenRunning::StopAndStart] {
+        let p = plan(&inst(S::Running), &keys(w), &ctx).unwrap();
+        assert_eq!(p.accept, Accept::Operation);
+    }
+}
+
+/// Regression (issue 11): StartInstance right after CreateInstance (libcloud's
+/// create_node) was refused in Pending; it joins the create.
+#[test]
+fn start_joins_a_create_that_leaves_the_instance_stopped() {
+    let mut i = inst(S::Pending);
+    i.lock = Some(OpLock {
+        operation_id: uuid::Uuid::nil(),
+        action: Action::Create,
+    });
+    let joining = PlanContext {
+        create_leaves_stopped: true,
+        ..PlanContext::default()
+    };
+    let p = plan(&i, &ActionRequest::Start, &joining).unwrap();
+    assert_eq!(p.accept, Accept::JoinCreate);
+    assert_eq!(p.steps, vec![Step::PowerOn]);
+    // A create that boots anyway (RunInstances): Pending refuses the start.
+    assert!(matches!(
+        plan(&i, &ActionRequest::Start, &PlanContext::default()).unwrap_err(),
+        DomainError::StateConflict {
+            state: S::Pending,
+            ..
+        }
+    ));
+    // Only a start joins; a stop in Pending is still a state conflict.
+    assert!(matches!(
+        plan(
+            &i,
+            &ActionRequest::Stop {
+                mode: StopMode::Soft,
+                stop_charging: false
+            },
+            &joining
+        )
+        .unwrap_err(),
+        DomainError::StateConflict { .. }
+    ));
+}
+
+/// What accepting a plan changes on the record, and how it settles: plan data, per request.
+#[test]
+fn effects_and_settlement_are_in_the_plan() {
+    let ctx = PlanContext::default();
+    let key = |id: &str| PublicKey {
+        id: id.into(),
+        key: "ssh-ed25519 AAAA".into(),
+    };
+    let cases: Vec<(InstanceState, ActionRequest, Vec<Effect>)> = vec![
+        (
+            S::Running,
+            ActionRequest::Stop {
+                mode: StopMode::Soft,
+                stop_charging: true,
+            },
+            vec![Effect::StopCharging(true)],
+        ),
+        (
+            S::Stopped,
+            ActionRequest::Start,
+            vec![Effect::StopCharging(false)],
+        ),
+        (
+            S::Stopped,
+            ActionRequest::AssociateKeys {
+                key_ids: vec![key("skey-1")],
+                when_running: WhenRunning::Refuse,
+            },
+            vec![Effect::AddKeys(vec!["skey-1".into()])],
+        ),
+        (
+            S::Stopped,
+            ActionRequest::DisassociateKeys {
+                key_ids: vec![key("skey-1")],
+                when_running: WhenRunning::Refuse,
+            },
+            vec![Effect::RemoveKeys(vec!["skey-1".into()])],
+        ),
+        (
+            S::Running,
+            ActionRequest::Rebuild {
+                image_id: "img-win22x64".into(),
+                password: None,
+                rule: Default::default(),
+                key_ids: Some(vec![key("skey-2")]),
+            },
+            vec![
+                Effect::SetImage {
+                    image_id: "img-win22x64".into(),
+                    os: OsFamily::Windows,
+                },
+                Effect::SetKeys(vec!["skey-2".into()]),
+            ],
+        ),
+        (
+            S::Running,
+            ActionRequest::Reboot {
+                mode: StopMode::Soft,
+            },
+            vec![],
+        ),
+    ];
+    for (state, req, effects) in cases {
+        let p = plan(&inst(state), &req, &ctx).unwrap();
+        assert_eq!(p.effects, effects, "{req:?}");
+        assert_eq!(p.settle, crate::op::Settle::for_action(req.action()));
+    }
+    let p = plan(
+        &inst(S::Stopped),
+        &ActionRequest::Terminate { force: false },
+        &ctx,
+    )
+    .unwrap();
+    assert_eq!(p.settle.state(true, None, S::Stopped), S::Terminated);
+    // Effects on the record: keys associated once, removed, replaced.
+    let mut i = inst(S::Stopped);
+    Effect::AddKeys(vec!["k1".into(), "k2".into()]).apply(&mut i);
+    Effect::AddKeys(vec!["k2".into()]).apply(&mut i);
+    assert_eq!(i.key_ids, ["k1", "k2"]);
+    Effect::RemoveKeys(vec!["k1".into()]).apply(&mut i);
+    assert_eq!(i.key_ids, ["k2"]);
+    Effect::SetKeys(vec!["k3".into()]).apply(&mut i);
+    assert_eq!(i.key_ids, ["k3"]);
+}
+
+/// Without a user the password is set for each instance's image's administrator; rescue
+/// logs in as root; a rebuild as the new image's administrator.
+#[test]
+fn users_default_per_instance_and_image() {
+    let ctx = PlanContext::default();
+    let mut i = inst(S::Stopped);
+    i.image_id = "img-ubt22x64".into();
+    let req = ActionRequest::ResetPassword {
+        user: None,
+        password: PasswordHash("h".into()),
+        when_running: WhenRunning::Refuse,
+        rule: Default::default(),
+    };
+    assert_eq!(
+        plan(&i, &req, &ctx).unwrap().steps,
+        vec![Step::SetPassword {
+            user: "ubuntu".into(),
+            password_hash: "h".into()
+        }]
+    );
+    let rescue = ActionRequest::EnterRescue {
+        user: None,
+        password: PasswordHash("h".into()),
+        rule: Default::default(),
+        mode: StopMode::Soft,
+        image_id: None,
+    };
+    assert!(matches!(
+        &plan(&i, &rescue, &ctx).unwrap().steps[..],
+        [Step::BootRescue { user, .. }] if user == "root"
+    ));
+    let rebuild = ActionRequest::Rebuild {
+        image_id: "img-win22x64".into(),
+        password: None,
+        rule: Default::default(),
+        key_ids: None,
+    };
+    assert!(matches!(
+        &plan(&i, &rebuild, &ctx).unwrap().steps[..],
+        [Step::Reprovision { user, keys: None, .. }] if user == "Administrator"
+    ));
+}

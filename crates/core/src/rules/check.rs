@@ -1,0 +1,178 @@
+//! Checks of a raw request against its targets, before anything is hashed or locked: the
+//! parameters whose validity depends on the instances (password rules follow the strictest OS
+//! of the batch) or on the catalogue (a rebuild's image).
+
+use super::action::default_user;
+use crate::catalog;
+use crate::error::{DomainError, ResourceKind};
+use crate::model::{Instance, OsFamily};
+use crate::password::{self, PasswordRule};
+use crate::request::{Command, Request};
+
+/// Check `user` (if given) and `pw` under `rule` for `os`; `users` are the accounts the
+/// password is for when no user is given.
+fn check_login(
+    user: &Option<String>,
+    pw: &str,
+    os: OsFamily,
+    rule: PasswordRule,
+    targets: &[Instance],
+) -> Result<(), DomainError> {
+    if let Some(u) = user {
+        password::check_username_len("UserName", u)?;
+        password::validate_username(u).map_err(|r| DomainError::invalid("UserName", r))?;
+    }
+    let users: Vec<&str> = match user {
+        Some(u) => vec![u.as_str()],
+        None => targets.iter().map(default_user).collect(),
+    };
+    password::check(rule, pw, os, &users).map_err(DomainError::InvalidPassword)
+}
+
+/// Check a request's parameters against its targets. Key pairs are resolved and checked by
+/// [`Command::prepare`]; the instances' states by [`super::plan`].
+pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainError> {
+    match cmd {
+        Request::Rebuild {
+            image_id,
+            password,
+            rule,
+            ..
+        } => {
+            let image = catalog::image(image_id)
+                .filter(|i| i.public)
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: ResourceKind::Image,
+                    id: image_id.clone(),
+                })?;
+            if let Some(pw) = password {
+                password::check(*rule, pw, image.os, &[image.default_user])
+                    .map_err(DomainError::InvalidPassword)?;
+            }
+            Ok(())
+        }
+        // One password for the batch: held to the strictest OS in it.
+        Request::ResetPassword {
+            user,
+            password,
+            rule,
+            ..
+        } => check_login(
+            user,
+            password,
+            password::batch_os(targets.iter().map(|i| i.os)),
+            *rule,
+            targets,
+        ),
+        // The rescue system is Linux whatever the instance runs.
+        Request::EnterRescue {
+            user,
+            password,
+            rule,
+            ..
+        } => check_login(user, password, OsFamily::Linux, *rule, targets),
+        Request::LiveMigrate
+        | Request::Start
+        | Request::Stop { .. }
+        | Request::Reboot { .. }
+        | Request::Terminate { .. }
+        | Request::Delete { .. }
+        | Request::ExitRescue
+        | Request::AssociateKeys { .. }
+        | Request::DisassociateKeys { .. } => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::op::{StopMode, WhenRunning};
+    use crate::rules::fixture::inst;
+    use crate::state::InstanceState;
+
+    fn reset(pw: &str, user: Option<&str>) -> Command {
+        Command::ResetPassword {
+            user: user.map(str::to_string),
+            password: pw.into(),
+            when_running: WhenRunning::Refuse,
+            rule: PasswordRule::Complexity,
+        }
+    }
+
+    /// A password fit for Linux (8 characters) is refused as soon as one Windows instance
+    /// is in the batch (12 at least), and a Windows password may not hold the user name.
+    #[test]
+    fn a_batch_is_held_to_its_strictest_os() {
+        let linux = inst(InstanceState::Stopped);
+        let mut windows = inst(InstanceState::Stopped);
+        windows.os = OsFamily::Windows;
+        windows.image_id = "img-win22x64".into();
+        let short = "Abcdef1!";
+        assert_eq!(
+            check_request(&reset(short, None), std::slice::from_ref(&linux)),
+            Ok(())
+        );
+        assert!(matches!(
+            check_request(&reset(short, None), &[linux.clone(), windows.clone()]),
+            Err(DomainError::InvalidPassword(_))
+        ));
+        assert_eq!(
+            check_request(
+                &reset("Abcdefgh12!x", None),
+                &[linux.clone(), windows.clone()]
+            ),
+            Ok(())
+        );
+        assert!(matches!(
+            check_request(&reset("Xroot12345!a", Some("root")), &[windows]),
+            Err(DomainError::InvalidPassword(_))
+        ));
+        // Rescue is Linux whatever the instance.
+        let mut w = inst(InstanceState::Stopped);
+        w.os = OsFamily::Windows;
+        let rescue = Command::EnterRescue {
+            user: None,
+            password: short.into(),
+            rule: PasswordRule::Complexity,
+            mode: StopMode::SoftFirst,
+            image_id: None,
+        };
+        assert_eq!(check_request(&rescue, &[w]), Ok(()));
+    }
+
+    #[test]
+    fn user_names_and_images_are_checked() {
+        let i = inst(InstanceState::Stopped);
+        assert!(matches!(
+            check_request(
+                &reset("Abcdef1!", Some("bad name")),
+                std::slice::from_ref(&i)
+            ),
+            Err(DomainError::InvalidValue { .. })
+        ));
+        assert!(matches!(
+            check_request(
+                &reset("Abcdef1!", Some(&"u".repeat(65))),
+                std::slice::from_ref(&i)
+            ),
+            Err(DomainError::TooLong { .. })
+        ));
+        let rebuild = |image: &str| Command::Rebuild {
+            image_id: image.into(),
+            password: Some("Abcdef1!".into()),
+            rule: PasswordRule::Complexity,
+            key_ids: None,
+        };
+        assert!(matches!(
+            check_request(
+                &rebuild(crate::catalog::RESCUE_IMAGE),
+                std::slice::from_ref(&i)
+            ),
+            Err(DomainError::NotFound {
+                kind: ResourceKind::Image,
+                ..
+            })
+        ));
+        assert_eq!(check_request(&rebuild("img-tos31x64"), &[i]), Ok(()));
+    }
+}

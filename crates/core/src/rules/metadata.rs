@@ -1,0 +1,85 @@
+//! Metadata (Nova server metadata; the tags of the other dialects): when it may change.
+
+use crate::model::Instance;
+use crate::state::{Action, InstanceState, Restriction};
+
+/// Why an instance's metadata (Nova server metadata, the same records as the tags of the other
+/// dialects) may not change now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataRefusal {
+    /// Locked by its owner, or restricted by the operator.
+    Locked,
+    /// Not settled in a state that allows it: the state, and the action holding the
+    /// instance's lock, if any.
+    Busy {
+        state: InstanceState,
+        running: Option<Action>,
+    },
+}
+
+/// May the instance's metadata change now? Nova's rule (compute/api.py
+/// `update_instance_metadata`, `delete_instance_metadata`): not while locked, then only in a
+/// settled active or stopped state with no task running. Checked under the fleet lock by
+/// whoever writes the change. Exhaustive on purpose: a new state must be decided here too.
+pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
+    use InstanceState as S;
+    if inst.locked.is_some() || inst.restriction != Restriction::None {
+        return Err(MetadataRefusal::Locked);
+    }
+    let busy = || MetadataRefusal::Busy {
+        state: inst.state,
+        running: inst.lock.as_ref().map(|l| l.action),
+    };
+    match inst.state {
+        S::Running | S::Stopped if inst.lock.is_none() => Ok(()),
+        S::Running
+        | S::Stopped
+        | S::Pending
+        | S::LaunchFailed
+        | S::Starting
+        | S::Stopping
+        | S::Rebooting
+        | S::EnteringRescue
+        | S::Rescue
+        | S::ExitingRescue
+        | S::Terminating
+        | S::EnteringLiveMigrate
+        | S::LiveMigrating
+        | S::ExitingLiveMigrate
+        | S::Terminated => Err(busy()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::OpLock;
+    use crate::rules::fixture::inst;
+    use InstanceState as S;
+
+    #[test]
+    fn metadata_changes_only_when_settled_and_unlocked() {
+        for s in InstanceState::ALL {
+            let ok = matches!(s, S::Running | S::Stopped);
+            assert_eq!(metadata_change(&inst(s)).is_ok(), ok, "{s:?}");
+        }
+        let mut i = inst(S::Stopped);
+        i.lock = Some(OpLock {
+            operation_id: uuid::Uuid::nil(),
+            action: Action::ResetPassword,
+        });
+        assert_eq!(
+            metadata_change(&i),
+            Err(MetadataRefusal::Busy {
+                state: S::Stopped,
+                running: Some(Action::ResetPassword)
+            })
+        );
+        let mut i = inst(S::Running);
+        i.locked = Some(String::new());
+        assert_eq!(metadata_change(&i), Err(MetadataRefusal::Locked));
+        let mut i = inst(S::Rebooting);
+        i.locked = Some(String::new());
+        assert_eq!(metadata_change(&i), Err(MetadataRefusal::Locked));
+    }
+}

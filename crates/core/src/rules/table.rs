@@ -1,0 +1,229 @@
+//! The state table: which action is allowed in which state, what a delete does in each, and
+//! which catalogue facts forbid an action whatever the state. Exhaustive matches on purpose: a
+//! new state or action must be decided here.
+
+use crate::catalog::{self, Arch, TypeKind};
+use crate::error::Unsupported;
+use crate::model::{Instance, OsFamily};
+use crate::state::{Action, InstanceState};
+
+/// What a delete in any state does, by state. Exhaustive on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deletion {
+    /// Destroy now; an operation in flight is superseded.
+    Destroy,
+    /// Already being deleted: nothing more to do.
+    AlreadyDeleting,
+    /// Gone: nothing to delete.
+    Gone,
+}
+
+pub fn deletion(state: InstanceState) -> Deletion {
+    use InstanceState as S;
+    match state {
+        S::Pending
+        | S::LaunchFailed
+        | S::Running
+        | S::Starting
+        | S::Stopping
+        | S::Stopped
+        | S::Rebooting
+        | S::EnteringRescue
+        | S::Rescue
+        | S::ExitingRescue
+        | S::EnteringLiveMigrate
+        | S::LiveMigrating
+        | S::ExitingLiveMigrate => Deletion::Destroy,
+        S::Terminating => Deletion::AlreadyDeleting,
+        S::Terminated => Deletion::Gone,
+    }
+}
+
+/// Is `action` allowed in `state`? `force` opens Running to guest changes (ForceStop) and to
+/// termination (Alibaba `Force`).
+/// Exhaustive on purpose: a new state must be decided for every action.
+pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
+    use InstanceState as S;
+    match state {
+        S::Running => match action {
+            Action::Stop
+            | Action::Reboot
+            | Action::EnterRescue
+            | Action::LiveMigrate
+            | Action::Rebuild => true,
+            Action::ResetPassword
+            | Action::AssociateKeys
+            | Action::DisassociateKeys
+            | Action::Terminate => force,
+            Action::Start | Action::ExitRescue | Action::Create => false,
+        },
+        S::Stopped => match action {
+            Action::Start
+            | Action::Terminate
+            | Action::ResetPassword
+            | Action::EnterRescue
+            | Action::AssociateKeys
+            | Action::DisassociateKeys
+            | Action::Rebuild => true,
+            Action::Stop
+            | Action::Reboot
+            | Action::ExitRescue
+            | Action::LiveMigrate
+            | Action::Create => false,
+        },
+        // A broken instance in rescue may be given up on: every cloud lets it be deleted.
+        S::Rescue => matches!(action, Action::ExitRescue | Action::Terminate),
+        S::LaunchFailed => action == Action::Terminate,
+        S::Pending
+        | S::Starting
+        | S::Stopping
+        | S::Rebooting
+        | S::EnteringRescue
+        | S::ExitingRescue
+        | S::Terminating
+        | S::EnteringLiveMigrate
+        | S::LiveMigrating
+        | S::ExitingLiveMigrate
+        | S::Terminated => false,
+    }
+}
+
+/// Key pairs are Linux-only: the one rule, for creates (the image's OS) and for key changes
+/// on an instance (its OS).
+pub(super) fn keys_unsupported(os: OsFamily) -> Option<Unsupported> {
+    match os {
+        OsFamily::Windows => Some(Unsupported::WindowsOs),
+        OsFamily::Linux => None,
+    }
+}
+
+/// Catalogue facts that forbid `action` for this instance, whatever its state.
+pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported> {
+    let ty = catalog::instance_type(&inst.instance_type);
+    let kind = ty.map(|t| t.kind).unwrap_or(TypeKind::Standard);
+    let arm = ty.is_some_and(|t| t.arch == Arch::Arm64);
+    let edge = catalog::zone(&inst.zone).is_some_and(|z| z.edge);
+    let stopped_uncharged = inst.stop_charging && inst.state == InstanceState::Stopped;
+    match action {
+        Action::EnterRescue => {
+            if kind == TypeKind::BareMetal {
+                Some(Unsupported::InstanceKind)
+            } else if arm {
+                Some(Unsupported::ArmArchitecture)
+            } else if edge {
+                Some(Unsupported::EdgeZone)
+            } else if kind == TypeKind::Special {
+                Some(Unsupported::SpecialInstanceType)
+            } else if inst.reinstall_failed {
+                Some(Unsupported::ReinstallFailed)
+            } else if stopped_uncharged {
+                Some(Unsupported::StoppedModeStopCharging)
+            } else {
+                None
+            }
+        }
+        Action::ResetPassword => {
+            if kind == TypeKind::BareMetal {
+                Some(Unsupported::InstanceKind)
+            } else if inst.application_role.is_some() {
+                Some(Unsupported::ApplicationRole)
+            } else if kind == TypeKind::Special {
+                Some(Unsupported::SpecialInstanceType)
+            } else if inst.reinstall_failed {
+                Some(Unsupported::ReinstallFailed)
+            } else if stopped_uncharged {
+                Some(Unsupported::StoppedModeStopCharging)
+            } else {
+                None
+            }
+        }
+        Action::AssociateKeys | Action::DisassociateKeys => {
+            if kind == TypeKind::BareMetal {
+                Some(Unsupported::InstanceKind)
+            } else if let Some(why) = keys_unsupported(inst.os) {
+                Some(why)
+            } else if stopped_uncharged {
+                Some(Unsupported::StoppedModeStopCharging)
+            } else {
+                None
+            }
+        }
+        Action::Create
+        | Action::Start
+        | Action::Stop
+        | Action::Reboot
+        | Action::Terminate
+        | Action::ExitRescue
+        | Action::LiveMigrate
+        | Action::Rebuild => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use InstanceState as S;
+
+    /// The whole table: every action × every state.
+    #[test]
+    fn state_table() {
+        let ok = |a, s: &[S]| -> Vec<(Action, S)> { s.iter().map(|s| (a, *s)).collect() };
+        let mut expected: Vec<(Action, S)> = vec![];
+        expected.extend(ok(Action::Start, &[S::Stopped]));
+        expected.extend(ok(Action::Stop, &[S::Running]));
+        expected.extend(ok(Action::Reboot, &[S::Running]));
+        expected.extend(ok(
+            Action::Terminate,
+            &[S::Stopped, S::LaunchFailed, S::Rescue],
+        ));
+        expected.extend(ok(Action::ResetPassword, &[S::Stopped]));
+        expected.extend(ok(Action::EnterRescue, &[S::Running, S::Stopped]));
+        expected.extend(ok(Action::ExitRescue, &[S::Rescue]));
+        expected.extend(ok(Action::AssociateKeys, &[S::Stopped]));
+        expected.extend(ok(Action::DisassociateKeys, &[S::Stopped]));
+        expected.extend(ok(Action::LiveMigrate, &[S::Running]));
+        expected.extend(ok(Action::Rebuild, &[S::Running, S::Stopped]));
+        let actions = [
+            Action::Create,
+            Action::Start,
+            Action::Stop,
+            Action::Reboot,
+            Action::Terminate,
+            Action::ResetPassword,
+            Action::EnterRescue,
+            Action::ExitRescue,
+            Action::AssociateKeys,
+            Action::DisassociateKeys,
+            Action::LiveMigrate,
+            Action::Rebuild,
+        ];
+        for a in actions {
+            for s in S::ALL {
+                assert_eq!(
+                    allowed(a, s, false),
+                    expected.contains(&(a, s)),
+                    "{a:?} in {s:?}"
+                );
+            }
+        }
+        // Force additionally opens Running for guest changes and termination, nothing else.
+        for a in [
+            Action::ResetPassword,
+            Action::AssociateKeys,
+            Action::DisassociateKeys,
+            Action::Terminate,
+        ] {
+            assert!(allowed(a, S::Running, true));
+            assert!(!allowed(a, S::Rebooting, true));
+        }
+    }
+
+    #[test]
+    fn keys_are_linux_only() {
+        assert_eq!(
+            keys_unsupported(OsFamily::Windows),
+            Some(Unsupported::WindowsOs)
+        );
+        assert_eq!(keys_unsupported(OsFamily::Linux), None);
+    }
+}
