@@ -1,77 +1,18 @@
 //! Every action × the checks that come before any work: signature, replayed nonce, stale
 //! timestamp, rate limit. The table must name every action the dialect serves.
 
-use nubis_api_aliyun::{ACTIONS, AliyunApi, RawRequest, rate_limit};
-use nubis_auth::aliyun::sign_v1;
-use nubis_auth::secret::SecretBox;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_api_aliyun::{ACTIONS, AliyunApi, rate_limit};
+use nubis_testkit::aliyun;
+use nubis_testkit::{KEY_ID, SECRET, now};
 use serde_json::Value;
-use std::sync::Arc;
-
-const ID: &str = "testid";
-const SECRET: &str = "testsecret";
-
-async fn api(rate_limits: bool) -> (AliyunApi, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(Some((ID.into(), SECRET.into())), None)
-        .await
-        .unwrap();
-    (AliyunApi::new(engine, rate_limits), dir)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn stamp(ts: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ts).unwrap();
-    t.format(time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap()
-}
 
 async fn call(api: &AliyunApi, action: &str, secret: &str, ts: i64, nonce: &str) -> (u16, Value) {
-    let mut params: Vec<(String, String)> = [
-        ("Action", action.to_string()),
-        ("Version", "2014-05-26".into()),
-        ("Format", "JSON".into()),
-        ("AccessKeyId", ID.into()),
-        ("SignatureMethod", "HMAC-SHA1".into()),
-        ("SignatureVersion", "1.0".into()),
-        ("SignatureNonce", nonce.into()),
-        ("Timestamp", stamp(ts)),
-        ("RegionId", "cn-hangzhou".into()),
-        ("InstanceId", "i-aaaaaaaaaaaaaaaaaaaa".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let sig = sign_v1("POST", &params, secret);
-    params.push(("Signature".into(), sig));
-    let reply = api
-        .handle(RawRequest {
-            method: "POST",
-            path: "/",
-            query: &params,
-            form: &[],
-            headers: &[],
-            body: b"",
-            now: now(),
-        })
-        .await;
-    (reply.status, serde_json::from_slice(&reply.body).unwrap())
+    let extra = [
+        ("RegionId", "cn-hangzhou".to_string()),
+        ("InstanceId", "i-aaaaaaaaaaaaaaaaaaaa".to_string()),
+    ];
+    let reply = aliyun::v1(api, "POST", action, (KEY_ID, secret), ts, nonce, &extra).await;
+    (reply.status, aliyun::json(&reply))
 }
 
 fn code(v: &Value) -> &str {
@@ -88,7 +29,7 @@ fn actions_are_listed_once() {
 
 #[tokio::test]
 async fn signature_nonce_and_timestamp_come_first() {
-    let (api, _dir) = api(false).await;
+    let (api, _engine, _dir) = aliyun::api(false).await;
     for (n, action) in ACTIONS.iter().enumerate() {
         let (status, v) = call(&api, action, "wrong", now(), &format!("bad-{n}")).await;
         assert_eq!(
@@ -122,7 +63,7 @@ async fn signature_nonce_and_timestamp_come_first() {
 
 #[tokio::test]
 async fn rate_limit_is_counted_before_validation() {
-    let (api, _dir) = api(true).await;
+    let (api, _engine, _dir) = aliyun::api(true).await;
     for action in ACTIONS {
         let limit = rate_limit(action);
         let mut limited = false;
@@ -140,7 +81,7 @@ async fn rate_limit_is_counted_before_validation() {
 
 #[tokio::test]
 async fn unknown_action_and_access_key() {
-    let (api, _dir) = api(false).await;
+    let (api, _engine, _dir) = aliyun::api(false).await;
     let (status, v) = call(&api, "NoSuchAction", SECRET, now(), "x1").await;
     assert_eq!((status, code(&v)), (404, "InvalidAction.NotFound"));
 }

@@ -2,47 +2,10 @@
 //! answered with Alibaba's error before authentication; nonces are spent only by admitted
 //! requests. Handlers run on a 256 KiB-stack thread so a regression to recursion fails.
 
-use nubis_api_aliyun::{AliyunApi, RawRequest, Reply};
-use nubis_auth::aliyun::sign_v1;
-use nubis_auth::secret::SecretBox;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_api_aliyun::{AliyunApi, Reply};
+use nubis_testkit::aliyun::{self, In};
+use nubis_testkit::{KEY_ID, SECRET, now};
 use serde_json::Value;
-use std::sync::Arc;
-
-const ID: &str = "testid";
-const SECRET: &str = "testsecret";
-const SMALL_STACK: usize = 256 * 1024;
-
-async fn api(rate_limits: bool) -> (Arc<AliyunApi>, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(Some((ID.into(), SECRET.into())), None)
-        .await
-        .unwrap();
-    (Arc::new(AliyunApi::new(engine, rate_limits)), dir)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
-fn stamp(ts: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ts).unwrap();
-    t.format(time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap()
-}
 
 fn pairs(query: &str) -> Vec<(String, String)> {
     form_urlencoded::parse(query.as_bytes())
@@ -60,36 +23,12 @@ fn status_code(reply: &Reply) -> (u16, String) {
 
 /// Runs each query through one handler on a fresh 256 KiB-stack thread.
 fn run_small_stack(queries: Vec<String>) -> Vec<Reply> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (api, _dir) = rt.block_on(api(false));
-    queries
-        .into_iter()
-        .map(|q| {
-            let api = Arc::clone(&api);
-            let handle = rt.handle().clone();
-            std::thread::Builder::new()
-                .stack_size(SMALL_STACK)
-                .spawn(move || {
-                    let query = pairs(&q);
-                    handle.block_on(api.handle(RawRequest {
-                        method: "GET",
-                        path: "/",
-                        query: &query,
-                        form: &[],
-                        headers: &[],
-                        body: b"",
-                        now: now(),
-                    }))
-                })
-                .unwrap()
-                .join()
-                .expect("the handler must not crash")
-        })
-        .collect()
+    let rt = nubis_testkit::small_stack_runtime();
+    let (api, _engine, _dir) = rt.block_on(aliyun::api(false));
+    nubis_testkit::on_small_stacks(&rt, queries, |q| {
+        let api = &api;
+        async move { aliyun::send(api, "GET", In::Query, &pairs(&q)).await }
+    })
 }
 
 const COMMON: &str = "Action=DescribeZones&Version=2014-05-26&AccessKeyId=x&Signature=x&SignatureMethod=HMAC-SHA1&SignatureVersion=1.0&SignatureNonce=n&Timestamp=2024-01-01T12:00:00Z";
@@ -147,42 +86,16 @@ fn legitimate_shapes_reach_authentication() {
 }
 
 async fn signed(api: &AliyunApi, action: &str, ts: i64, nonce: &str) -> (u16, String) {
-    let mut params: Vec<(String, String)> = [
-        ("Action", action.to_string()),
-        ("Version", "2014-05-26".into()),
-        ("Format", "JSON".into()),
-        ("AccessKeyId", ID.into()),
-        ("SignatureMethod", "HMAC-SHA1".into()),
-        ("SignatureVersion", "1.0".into()),
-        ("SignatureNonce", nonce.into()),
-        ("Timestamp", stamp(ts)),
-        ("RegionId", "cn-hangzhou".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let sig = sign_v1("GET", &params, SECRET);
-    params.push(("Signature".into(), sig));
-    let reply = api
-        .handle(RawRequest {
-            method: "GET",
-            path: "/",
-            query: &params,
-            form: &[],
-            headers: &[],
-            body: b"",
-            now: now(),
-        })
-        .await;
-    let v: Value = serde_json::from_slice(&reply.body).unwrap();
-    (reply.status, v["Code"].as_str().unwrap_or("OK").to_string())
+    let extra = [("RegionId", "cn-hangzhou".to_string())];
+    let reply = aliyun::v1(api, "GET", action, (KEY_ID, SECRET), ts, nonce, &extra).await;
+    aliyun::status_and_code(&reply)
 }
 
 /// Regression (issue 10): the nonce was recorded before the rate limiter, so a request
 /// refused with `Throttling` had spent its nonce and its retry failed with SignatureNonceUsed.
 #[tokio::test]
 async fn a_throttled_request_does_not_spend_its_nonce() {
-    let (api, _dir) = api(true).await;
+    let (api, _engine, _dir) = aliyun::api(true).await;
     let ts = now();
     let mut throttled = None;
     for n in 0..100 {
@@ -209,7 +122,7 @@ async fn a_throttled_request_does_not_spend_its_nonce() {
 /// A replay is refused even while the key is throttled (and costs no rate budget).
 #[tokio::test]
 async fn a_replay_is_refused_before_the_rate_limiter() {
-    let (api, _dir) = api(true).await;
+    let (api, _engine, _dir) = aliyun::api(true).await;
     let ts = now();
     assert_eq!(signed(&api, "DescribeRegions", ts, "once").await.1, "OK");
     for _ in 0..100 {

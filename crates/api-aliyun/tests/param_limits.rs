@@ -2,18 +2,13 @@
 //! engine): the exact ECS code and status, nothing created or changed, never a panic; and the
 //! XML form stays well-formed whatever a stored record holds.
 
-use nubis_api_aliyun::{AliyunApi, RawRequest};
-use nubis_auth::aliyun::sign_v1;
-use nubis_auth::secret::SecretBox;
-use nubis_driver::sim::SimDriver;
+use nubis_api_aliyun::AliyunApi;
 use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_testkit::aliyun::{self, In};
+use nubis_testkit::{KEY_ID, SECRET, admin, now};
 use serde_json::Value;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const ID: &str = "testid";
-const SECRET: &str = "testsecret";
 const IMAGE: &str = "img-tos31x64";
 const TYPE: &str = "ecs.s5.medium4";
 const PASSWORD: &str = "Nubis@2026pw";
@@ -21,79 +16,23 @@ const PASSWORD: &str = "Nubis@2026pw";
 struct Api {
     api: AliyunApi,
     engine: Engine,
-    _dir: tempfile::TempDir,
+    _dir: nubis_testkit::TempDir,
 }
 
 async fn api() -> Api {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(Some((ID.into(), SECRET.into())), None)
-        .await
-        .unwrap();
-    Api {
-        api: AliyunApi::new(engine.clone(), false),
-        engine,
-        _dir: dir,
-    }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    let (api, engine, _dir) = aliyun::api(false).await;
+    Api { api, engine, _dir }
 }
 
 static NONCE: AtomicU64 = AtomicU64::new(0);
 
 /// A signed call; returns (status, body bytes).
 async fn raw(api: &Api, action: &str, extra: &[(&str, String)]) -> (u16, Vec<u8>) {
-    let ts = time::OffsetDateTime::from_unix_timestamp(now())
-        .unwrap()
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap();
-    let mut params: Vec<(String, String)> = [
-        ("Action", action.to_string()),
-        ("Version", "2014-05-26".into()),
-        ("Format", "JSON".into()),
-        ("AccessKeyId", ID.into()),
-        ("SignatureMethod", "HMAC-SHA1".into()),
-        ("SignatureVersion", "1.0".into()),
-        (
-            "SignatureNonce",
-            format!("n-{}", NONCE.fetch_add(1, Ordering::Relaxed)),
-        ),
-        ("Timestamp", ts),
-        ("RegionId", "cn-hangzhou".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    for (k, v) in extra {
-        params.retain(|(n, _)| n != k);
-        params.push((k.to_string(), v.clone()));
-    }
-    let sig = sign_v1("POST", &params, SECRET);
-    params.push(("Signature".into(), sig));
-    let reply = api
-        .api
-        .handle(RawRequest {
-            method: "POST",
-            path: "/",
-            query: &[],
-            form: &params,
-            headers: &[],
-            body: b"",
-            now: now(),
-        })
-        .await;
+    let mut all = vec![("RegionId", "cn-hangzhou".to_string())];
+    all.extend_from_slice(extra);
+    let nonce = format!("n-{}", NONCE.fetch_add(1, Ordering::Relaxed));
+    let params = aliyun::signed_v1("POST", action, (KEY_ID, SECRET), now(), &nonce, &all);
+    let reply = aliyun::send(&api.api, "POST", In::Form, &params).await;
     (reply.status, reply.body)
 }
 
@@ -398,14 +337,6 @@ async fn modify_checks_every_limit_before_changing_anything() {
         inst.latest_op
             .is_some_and(|o| o.action == nubis_core::Action::Create)
     );
-}
-
-fn admin() -> nubis_core::Principal {
-    nubis_core::Principal {
-        account: "admin".into(),
-        user: "admin".into(),
-        is_admin: true,
-    }
 }
 
 /// Regression (issue 10): CreateInstance with a ClientToken whose instance was deleted

@@ -2,16 +2,9 @@
 //! paths get the service's own error, on a 256 KiB stack so recursion over attacker input
 //! would fail the test.
 
-use nubis_api_openstack::{OpenStackApi, RawRequest};
-use nubis_auth::secret::SecretBox;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_store::SqliteStore;
-use serde_json::{Value, json};
-use std::sync::Arc;
-
-const PASSWORD: &str = "Adm1n-Passw0rd";
-const SMALL_STACK: usize = 256 * 1024;
+use nubis_api_openstack::RawRequest;
+use nubis_testkit::openstack::{self, Wire};
+use serde_json::Value;
 
 struct Req {
     method: &'static str,
@@ -20,84 +13,34 @@ struct Req {
     body: Vec<u8>,
 }
 
-fn password_auth() -> Vec<u8> {
-    json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"id": "default"}, "password": PASSWORD}}}}})
-    .to_string()
-    .into_bytes()
-}
-
 /// Gets an admin token, then runs each request (token added) on a fresh small-stack thread.
 fn run_small_stack(reqs: Vec<Req>) -> Vec<(u16, Value)> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (api, token, _dir) = rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-        let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-        let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-            .await
-            .unwrap();
-        engine
-            .bootstrap(
-                Some(("testid".into(), "secret".into())),
-                Some(PASSWORD.into()),
-            )
-            .await
-            .unwrap();
-        let api = Arc::new(OpenStackApi::new(engine, false));
-        let body = password_auth();
-        let r = api
-            .handle(RawRequest {
-                method: "POST",
-                host: "127.0.0.1:9999",
-                path: "/identity/v3/auth/tokens",
-                raw_query: "",
-                headers: &[],
-                body: &body,
-                peer: None,
-            })
-            .await;
-        let token = r
-            .headers
-            .iter()
-            .find(|(k, _)| k == "x-subject-token")
-            .map(|(_, v)| v.clone())
-            .expect("a token");
-        (api, token, dir)
-    });
-    reqs.into_iter()
-        .map(|mut r| {
-            r.headers.push(("x-auth-token".into(), token.clone()));
-            r.headers
-                .push(("content-type".into(), "application/json".into()));
-            let api = Arc::clone(&api);
-            let handle = rt.handle().clone();
-            std::thread::Builder::new()
-                .stack_size(SMALL_STACK)
-                .spawn(move || {
-                    let reply = handle.block_on(api.handle(RawRequest {
-                        method: r.method,
-                        host: "127.0.0.1:9999",
-                        path: &r.path,
-                        raw_query: "",
-                        headers: &r.headers,
-                        body: &r.body,
-                        peer: None,
-                    }));
-                    (
-                        reply.status,
-                        serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
-                    )
+    let rt = nubis_testkit::small_stack_runtime();
+    let (api, _engine, _dir) = rt.block_on(openstack::api());
+    let token = rt.block_on(openstack::token(&api));
+    nubis_testkit::on_small_stacks(&rt, reqs, |mut r| {
+        r.headers.push(("x-auth-token".into(), token.clone()));
+        r.headers
+            .push(("content-type".into(), "application/json".into()));
+        let api = &api;
+        async move {
+            let reply = api
+                .handle(RawRequest {
+                    method: r.method,
+                    host: Wire::LOCAL.host,
+                    path: &r.path,
+                    raw_query: "",
+                    headers: &r.headers,
+                    body: &r.body,
+                    peer: None,
                 })
-                .unwrap()
-                .join()
-                .expect("the handler must not crash")
-        })
-        .collect()
+                .await;
+            (
+                reply.status,
+                serde_json::from_slice(&reply.body).unwrap_or(Value::Null),
+            )
+        }
+    })
 }
 
 #[test]

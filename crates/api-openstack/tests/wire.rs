@@ -1,53 +1,36 @@
 //! The dialect end to end over an in-process engine (sim driver, time scale 0): Keystone
 //! tokens, Nova auth and microversions, a server through rescue, and the fault envelopes.
 
-use nubis_api_openstack::{OpenStackApi, RawRequest, Reply};
-use nubis_auth::secret::SecretBox;
-use nubis_driver::sim::SimDriver;
+use nubis_api_openstack::{OpenStackApi, Reply};
 use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_testkit::openstack::{self, Resp, Wire, fault, password_auth, user_auth};
+use nubis_testkit::{PASSWORD, TempDir};
 use serde_json::{Value, json};
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-const KEY_ID: &str = "testid";
-const PASSWORD: &str = "Adm1n-Passw0rd";
 /// The configured public URL; every request carries a hostile Host header that must not leak
 /// into any URL nubis returns.
 const PUBLIC_URL: &str = "http://127.0.0.1:9999";
 const HOSTILE_HOST: &str = "evil.example:666";
 
-async fn api() -> (OpenStackApi, Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(
-            Some((KEY_ID.into(), "secret".into())),
-            Some(PASSWORD.into()),
-        )
-        .await
-        .unwrap();
-    let api = OpenStackApi::new(engine.clone(), false).with_public_url(PUBLIC_URL.into());
-    (api, engine, dir)
+const WIRE: Wire = Wire {
+    host: HOSTILE_HOST,
+    peer: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+    check: host_does_not_leak,
+};
+
+fn host_does_not_leak(method: &str, path: &str, r: &Reply) {
+    assert!(
+        !String::from_utf8_lossy(&r.body).contains("evil.example")
+            && !r.headers.iter().any(|(_, v)| v.contains("evil.example")),
+        "{method} {path}: the Host header leaked into the reply"
+    );
 }
 
-struct Resp {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
-}
-
-impl Resp {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
+async fn api() -> (OpenStackApi, Engine, TempDir) {
+    let (api, engine, dir) = openstack::api().await;
+    (api.with_public_url(PUBLIC_URL.into()), engine, dir)
 }
 
 async fn call(
@@ -57,64 +40,19 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<Value>,
 ) -> Resp {
-    let (path, query) = path.split_once('?').unwrap_or((path, ""));
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let r: Reply = api
-        .handle(RawRequest {
-            method,
-            host: HOSTILE_HOST,
-            path,
-            raw_query: query,
-            headers: &headers,
-            body: body.as_bytes(),
-            peer: Some(std::net::Ipv4Addr::LOCALHOST.into()),
-        })
-        .await;
-    assert!(
-        !String::from_utf8_lossy(&r.body).contains("evil.example")
-            && !r.headers.iter().any(|(_, v)| v.contains("evil.example")),
-        "{method} {path}: the Host header leaked into the reply"
-    );
-    assert!(
-        r.headers
-            .iter()
-            .any(|(k, v)| k == "x-openstack-request-id" && v.starts_with("req-")),
-        "{method} {path}: no request id"
-    );
-    Resp {
-        status: r.status,
-        body: serde_json::from_slice(&r.body).unwrap_or(Value::Null),
-        headers: r.headers,
-    }
-}
-
-fn password_auth(password: &str) -> Value {
-    json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": "admin", "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
+    openstack::call_via(api, &WIRE, method, path, headers, body).await
 }
 
 async fn token(api: &OpenStackApi) -> String {
-    let r = call(
-        api,
-        "POST",
-        "/identity/v3/auth/tokens",
-        &[],
-        Some(password_auth(PASSWORD)),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.header("x-subject-token").unwrap().to_string()
+    user_token(api, "admin", PASSWORD).await
 }
 
-fn fault(r: &Resp) -> (u16, &str, &str) {
-    let (name, inner) = r.body.as_object().unwrap().iter().next().unwrap();
-    assert_eq!(inner["code"], json!(r.status));
-    (r.status, name.as_str(), inner["message"].as_str().unwrap())
+async fn user_token(api: &OpenStackApi, name: &str, password: &str) -> String {
+    openstack::user_token_via(api, &WIRE, name, password).await
+}
+
+async fn wait_status(api: &OpenStackApi, t: &str, id: &str, status: &str) -> Value {
+    openstack::wait_status_via(api, &WIRE, t, id, status).await
 }
 
 #[tokio::test]
@@ -253,25 +191,6 @@ async fn microversions() {
     assert_eq!(r.header("openstack-api-version"), Some("compute 2.75"));
 }
 
-async fn wait_status(api: &OpenStackApi, t: &str, id: &str, status: &str) -> Value {
-    for _ in 0..500 {
-        let r = call(
-            api,
-            "GET",
-            &format!("/compute/v2.1/servers/{id}"),
-            &[("x-auth-token", t)],
-            None,
-        )
-        .await;
-        let s = &r.body["server"];
-        if s["status"] == json!(status) && s["OS-EXT-STS:task_state"].is_null() {
-            return s.clone();
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    panic!("{id} never became {status}");
-}
-
 #[tokio::test]
 async fn server_through_rescue() {
     let (api, engine, _d) = api().await;
@@ -376,25 +295,6 @@ async fn server_through_rescue() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("never deleted");
-}
-
-fn user_auth(name: &str, password: &str) -> Value {
-    json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
-        "name": name, "domain": {"name": "Default"}, "password": password}}},
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
-}
-
-async fn user_token(api: &OpenStackApi, name: &str, password: &str) -> String {
-    let r = call(
-        api,
-        "POST",
-        "/identity/v3/auth/tokens",
-        &[],
-        Some(user_auth(name, password)),
-    )
-    .await;
-    assert_eq!(r.status, 201, "{}", r.body);
-    r.header("x-subject-token").unwrap().to_string()
 }
 
 async fn look(api: &OpenStackApi, method: &str, caller: &str, subject: &str) -> Resp {

@@ -1,18 +1,10 @@
 //! Every action × the checks that come before any work: authentication, unknown parameters,
 //! rate limits. The table must name every action the dialect serves.
 
-use nubis_api_tencent::{RawRequest, TencentApi, rate_limit};
-use nubis_auth::secret::SecretBox;
-use nubis_auth::tencent::sign_tc3;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_api_tencent::{TencentApi, rate_limit};
+use nubis_testkit::tencent::{self, code};
+use nubis_testkit::{KEY_ID, SECRET, now};
 use serde_json::Value;
-use std::sync::Arc;
-
-const ID: &str = "AKIDtest";
-const SECRET: &str = "secretsecret";
-const HOST: &str = "127.0.0.1:8080";
 
 /// Each action with a minimal well-formed body (IDs need not exist: the checks below come first).
 const TABLE: &[(&str, &str)] = &[
@@ -60,67 +52,8 @@ const TABLE: &[(&str, &str)] = &[
     ),
 ];
 
-async fn api(rate_limits: bool) -> (TencentApi, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(Some((ID.into(), SECRET.into())), None)
-        .await
-        .unwrap();
-    (TencentApi::new(engine, rate_limits), dir)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 async fn call(api: &TencentApi, action: &str, body: &str, secret: &str, ts: i64) -> Value {
-    let auth = sign_tc3(
-        "POST",
-        HOST,
-        "",
-        "application/json",
-        body.as_bytes(),
-        ID,
-        secret,
-        ts,
-        "cvm",
-    );
-    let headers: Vec<(String, String)> = [
-        ("authorization", auth),
-        ("content-type", "application/json".into()),
-        ("host", HOST.into()),
-        ("x-tc-action", action.into()),
-        ("x-tc-version", "2017-03-12".into()),
-        ("x-tc-timestamp", ts.to_string()),
-        ("x-tc-region", "ap-guangzhou".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let reply = api
-        .handle(RawRequest {
-            method: "POST",
-            host: HOST,
-            path: "/",
-            raw_query: "",
-            headers: &headers,
-            body: body.as_bytes(),
-            now: now(),
-        })
-        .await;
-    serde_json::from_slice(&reply.body).unwrap()
-}
-
-fn code(v: &Value) -> Option<&str> {
-    v["Response"]["Error"]["Code"].as_str()
+    tencent::tc3(api, action, body, KEY_ID, secret, ts).await
 }
 
 #[tokio::test]
@@ -134,7 +67,7 @@ async fn table_covers_every_action() {
 
 #[tokio::test]
 async fn bad_signature_and_stale_timestamp_are_refused_first() {
-    let (api, _dir) = api(true).await;
+    let (api, _engine, _dir) = tencent::api(true).await;
     for (action, body) in TABLE {
         let v = call(&api, action, body, "wrong", now()).await;
         assert_eq!(code(&v), Some("AuthFailure.SignatureFailure"), "{action}");
@@ -150,7 +83,7 @@ async fn bad_signature_and_stale_timestamp_are_refused_first() {
 
 #[tokio::test]
 async fn unknown_parameters_are_refused() {
-    let (api, _dir) = api(false).await;
+    let (api, _engine, _dir) = tencent::api(false).await;
     for (action, body) in TABLE {
         let mut b: Value = serde_json::from_str(body).unwrap();
         b["NoSuchParameter"] = Value::from(1);
@@ -161,7 +94,7 @@ async fn unknown_parameters_are_refused() {
 
 #[tokio::test]
 async fn rate_limit_is_counted_before_validation() {
-    let (api, _dir) = api(true).await;
+    let (api, _engine, _dir) = tencent::api(true).await;
     for (action, _) in TABLE {
         // Even malformed requests count: the limit is checked before any work.
         let limit = rate_limit(action);
@@ -228,7 +161,7 @@ fn random_bodies_get_an_envelope() {
     let body = proptest::collection::btree_map(proptest::sample::select(NAMES), value, 0..5);
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let (api, _dir) = rt.block_on(api(false));
+    let (api, _engine, _dir) = rt.block_on(tencent::api(false));
     let mut runner = TestRunner::new(Config {
         cases: 400,
         ..Config::default()

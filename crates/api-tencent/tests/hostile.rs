@@ -3,16 +3,10 @@
 //! thread with a 256 KiB stack so that any regression to recursion over attacker input fails
 //! reliably (the 40 KB GET below used to overflow even an 8 MiB stack).
 
-use nubis_api_tencent::{RawRequest, Reply, TencentApi};
-use nubis_auth::secret::SecretBox;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_api_tencent::{Reply, TencentApi};
+use nubis_testkit::tencent::{self, HOST, code_or_ok};
+use nubis_testkit::{KEY_ID, SECRET, now};
 use serde_json::Value;
-use std::sync::Arc;
-
-const HOST: &str = "127.0.0.1:8080";
-const SMALL_STACK: usize = 256 * 1024;
 
 struct Req {
     method: &'static str,
@@ -23,46 +17,12 @@ struct Req {
 
 /// Runs every request through one handler, each on a fresh 256 KiB-stack thread.
 fn run_small_stack(reqs: Vec<Req>) -> Vec<Reply> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let (api, _dir) = rt.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-        let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-        let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-            .await
-            .unwrap();
-        engine
-            .bootstrap(Some(("AKIDtest".into(), "secretsecret".into())), None)
-            .await
-            .unwrap();
-        (Arc::new(TencentApi::new(engine, false)), dir)
-    });
-    reqs.into_iter()
-        .map(|r| {
-            let api = Arc::clone(&api);
-            let handle = rt.handle().clone();
-            std::thread::Builder::new()
-                .stack_size(SMALL_STACK)
-                .spawn(move || {
-                    handle.block_on(api.handle(RawRequest {
-                        method: r.method,
-                        host: HOST,
-                        path: "/",
-                        raw_query: &r.query,
-                        headers: &r.headers,
-                        body: &r.body,
-                        now: 1,
-                    }))
-                })
-                .unwrap()
-                .join()
-                .expect("the handler must not crash")
-        })
-        .collect()
+    let rt = nubis_testkit::small_stack_runtime();
+    let (api, _engine, _dir) = rt.block_on(tencent::api(false));
+    nubis_testkit::on_small_stacks(&rt, reqs, |r| {
+        let api = &api;
+        async move { tencent::send(api, r.method, &r.query, &r.headers, &r.body, 1).await }
+    })
 }
 
 fn error_code(reply: &Reply) -> String {
@@ -225,77 +185,25 @@ fn legitimate_shapes_reach_authentication() {
     }
 }
 
-async fn engine_api(rate_limits: bool) -> (TencentApi, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(Some(("AKIDtest".into(), "secretsecret".into())), None)
-        .await
-        .unwrap();
-    (TencentApi::new(engine, rate_limits), dir)
-}
-
-fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
-
 /// A legacy (HmacSHA256) signed GET of DescribeRegions with this nonce and timestamp.
 async fn legacy(api: &TencentApi, nonce: &str, ts: i64) -> String {
-    let mut params: Vec<(String, String)> = [
-        ("Action", "DescribeRegions"),
-        ("Version", "2017-03-12"),
-        ("Nonce", nonce),
-        ("SecretId", "AKIDtest"),
-        ("SignatureMethod", "HmacSHA256"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    params.push(("Timestamp".into(), ts.to_string()));
-    let sig = nubis_auth::tencent::sign_legacy(
-        "GET",
-        HOST,
-        "/",
-        &params,
-        "secretsecret",
-        nubis_auth::tencent::LegacyMethod::HmacSha256,
-    );
-    params.push(("Signature".into(), sig));
-    let query = form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(&params)
-        .finish();
-    let headers = vec![("host".to_string(), HOST.to_string())];
-    let reply = api
-        .handle(RawRequest {
-            method: "GET",
-            host: HOST,
-            path: "/",
-            raw_query: &query,
-            headers: &headers,
-            body: b"",
-            now: unix_now(),
-        })
-        .await;
-    let v: Value = serde_json::from_slice(&reply.body).unwrap();
-    v["Response"]["Error"]["Code"]
-        .as_str()
-        .unwrap_or("OK")
-        .to_string()
+    let params = [
+        ("Action", "DescribeRegions".to_string()),
+        ("Version", "2017-03-12".into()),
+        ("Nonce", nonce.into()),
+        ("SecretId", KEY_ID.into()),
+        ("SignatureMethod", "HmacSHA256".into()),
+        ("Timestamp", ts.to_string()),
+    ];
+    code_or_ok(&tencent::legacy_get(api, &params, SECRET).await)
 }
 
 /// A captured legacy request cannot be replayed within its 5-minute window (the Nonce is
 /// documented as the anti-replay value); a throttled request does not spend its nonce.
 #[tokio::test]
 async fn legacy_nonces_are_spent_once_by_admitted_requests() {
-    let (api, _dir) = engine_api(true).await;
-    let ts = unix_now();
+    let (api, _engine, _dir) = tencent::api(true).await;
+    let ts = now();
     assert_eq!(legacy(&api, "11886", ts).await, "OK");
     assert_eq!(
         legacy(&api, "11886", ts).await,
@@ -328,8 +236,8 @@ async fn legacy_nonces_are_spent_once_by_admitted_requests() {
 /// the same request again (the same MAC: same parameters, Timestamp and Nonce) is a replay.
 #[tokio::test]
 async fn legacy_nonce_reused_by_another_request_is_not_a_replay() {
-    let (api, _dir) = engine_api(true).await;
-    let ts = unix_now();
+    let (api, _engine, _dir) = tencent::api(true).await;
+    let ts = now();
     assert_eq!(legacy(&api, "4242", ts).await, "OK");
     assert_eq!(legacy(&api, "4242", ts - 1).await, "OK");
     assert_eq!(legacy(&api, "4242", ts - 2).await, "OK");

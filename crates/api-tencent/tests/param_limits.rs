@@ -1,78 +1,12 @@
 //! Documented CVM parameter limits through the whole pipeline (TC3 signature → action →
 //! limits → engine): the exact code, nothing created, never a panic.
 
-use nubis_api_tencent::{RawRequest, TencentApi};
-use nubis_auth::secret::SecretBox;
-use nubis_auth::tencent::sign_tc3;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_api_tencent::TencentApi;
+use nubis_testkit::tencent::{self, api};
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-const ID: &str = "AKIDtest";
-const SECRET: &str = "secretsecret";
-const HOST: &str = "127.0.0.1:8080";
-
-async fn api() -> (TencentApi, Engine, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(Some((ID.into(), SECRET.into())), None)
-        .await
-        .unwrap();
-    (TencentApi::new(engine.clone(), false), engine, dir)
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
-}
 
 async fn call(api: &TencentApi, action: &str, body: &Value) -> Value {
-    let body = body.to_string();
-    let ts = now();
-    let auth = sign_tc3(
-        "POST",
-        HOST,
-        "",
-        "application/json",
-        body.as_bytes(),
-        ID,
-        SECRET,
-        ts,
-        "cvm",
-    );
-    let headers: Vec<(String, String)> = [
-        ("authorization", auth),
-        ("content-type", "application/json".into()),
-        ("host", HOST.into()),
-        ("x-tc-action", action.into()),
-        ("x-tc-version", "2017-03-12".into()),
-        ("x-tc-timestamp", ts.to_string()),
-        ("x-tc-region", "ap-guangzhou".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let reply = api
-        .handle(RawRequest {
-            method: "POST",
-            host: HOST,
-            path: "/",
-            raw_query: "",
-            headers: &headers,
-            body: body.as_bytes(),
-            now: now(),
-        })
-        .await;
-    serde_json::from_slice(&reply.body).unwrap()
+    tencent::call(api, action, &body.to_string()).await
 }
 
 fn base() -> Value {
@@ -98,7 +32,7 @@ async fn total(api: &TencentApi) -> u64 {
 
 #[tokio::test]
 async fn documented_limits_answer_their_codes_and_create_nothing() {
-    let (api, _engine, _dir) = api().await;
+    let (api, _engine, _dir) = api(false).await;
     let long = "a".repeat(10_000);
     let disks = |n: usize, size: i64| {
         json!(vec![
@@ -233,7 +167,7 @@ async fn documented_limits_answer_their_codes_and_create_nothing() {
 
 #[tokio::test]
 async fn the_limits_themselves_are_accepted() {
-    let (api, _engine, _dir) = api().await;
+    let (api, _engine, _dir) = api(false).await;
     let mut disks = vec![json!({"DiskSize": 10, "DiskType": "CLOUD_PREMIUM"})];
     disks.extend(vec![
         json!({"DiskSize": 32000, "DiskType": "CLOUD_SSD"});
@@ -264,7 +198,7 @@ async fn the_limits_themselves_are_accepted() {
 /// InstanceIdSet; now it launches anew.
 #[tokio::test]
 async fn a_token_whose_instance_was_deleted_launches_anew() {
-    let (api, _engine, _dir) = api().await;
+    let (api, _engine, _dir) = api(false).await;
     let body = with(json!({"ClientToken": "tok-1"}));
     let v = call(&api, "RunInstances", &body).await;
     let first = v["Response"]["InstanceIdSet"][0]

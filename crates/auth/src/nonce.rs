@@ -176,6 +176,11 @@ mod tests {
 
     const T0: i64 = 1_704_110_400;
 
+    /// Nonce "n" of key "ak", received at `now`, stamped `ts`.
+    fn ak_n(cache: &NonceCache, now: i64, ts: i64) -> Result<(), NonceError> {
+        cache.check_and_insert("ak", "n", now, ts)
+    }
+
     #[test]
     fn reuse_rejected_other_key_ok() {
         let cache = NonceCache::new();
@@ -195,7 +200,7 @@ mod tests {
         let cache = NonceCache::new();
         assert_eq!(cache.is_used("ak", "n", T0), Ok(()));
         assert!(cache.is_empty());
-        cache.check_and_insert("ak", "n", T0, T0).unwrap();
+        ak_n(&cache, T0, T0).unwrap();
         assert_eq!(cache.is_used("ak", "n", T0 + 900), Err(NonceError::Used));
         assert_eq!(cache.is_used("ak", "n", T0 + 901), Ok(()));
         assert_eq!(cache.is_used("other", "n", T0), Ok(()));
@@ -204,40 +209,22 @@ mod tests {
     #[test]
     fn expires_after_900s() {
         let cache = NonceCache::new();
-        cache.check_and_insert("ak", "n", T0, T0).unwrap();
-        assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 900, T0 + 900),
-            Err(NonceError::Used)
-        );
+        ak_n(&cache, T0, T0).unwrap();
+        assert_eq!(ak_n(&cache, T0 + 900, T0 + 900), Err(NonceError::Used));
         // The rejected reuse did not refresh it.
-        assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 901, T0 + 901),
-            Ok(())
-        );
+        assert_eq!(ak_n(&cache, T0 + 901, T0 + 901), Ok(()));
         // …and now it is remembered from T0 + 901.
-        assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 1801, T0 + 1801),
-            Err(NonceError::Used)
-        );
-        assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 1802, T0 + 1802),
-            Ok(())
-        );
+        assert_eq!(ak_n(&cache, T0 + 1801, T0 + 1801), Err(NonceError::Used));
+        assert_eq!(ak_n(&cache, T0 + 1802, T0 + 1802), Ok(()));
     }
 
     #[test]
     fn a_request_stamped_ahead_stays_unreplayable_until_its_timestamp_expires() {
         // Stamped 900 s ahead: acceptable by its timestamp until T0 + 1800.
         let cache = NonceCache::new();
-        cache.check_and_insert("ak", "n", T0, T0 + 900).unwrap();
-        assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 1800, T0 + 900),
-            Err(NonceError::Used)
-        );
-        assert_eq!(
-            cache.check_and_insert("ak", "n", T0 + 1801, T0 + 1801),
-            Ok(())
-        );
+        ak_n(&cache, T0, T0 + 900).unwrap();
+        assert_eq!(ak_n(&cache, T0 + 1800, T0 + 900), Err(NonceError::Used));
+        assert_eq!(ak_n(&cache, T0 + 1801, T0 + 1801), Ok(()));
     }
 
     #[test]
@@ -258,11 +245,8 @@ mod tests {
     #[test]
     fn clock_going_backwards_still_rejects() {
         let cache = NonceCache::new();
-        cache.check_and_insert("ak", "n", T0, T0).unwrap();
-        assert_eq!(
-            cache.check_and_insert("ak", "n", T0 - 5, T0 - 5),
-            Err(NonceError::Used)
-        );
+        ak_n(&cache, T0, T0).unwrap();
+        assert_eq!(ak_n(&cache, T0 - 5, T0 - 5), Err(NonceError::Used));
     }
 
     #[test]

@@ -442,22 +442,24 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn rescue_boots_rescue_image_with_original_disk_second() {
+    /// A driver (time scale 0) with one guest provisioned for root.
+    async fn provisioned(password_hash: Option<String>, keys: Vec<String>) -> (SimDriver, VmSpec) {
         let d = SimDriver::new(0.0);
         let s = spec();
+        let step = Step::Provision {
+            image_id: s.image_id.clone(),
+            user: "root".into(),
+            password_hash,
+            keys,
+        };
+        d.execute(&s, &step).await.unwrap();
+        (d, s)
+    }
+
+    #[tokio::test]
+    async fn rescue_boots_rescue_image_with_original_disk_second() {
         let hash = nubis_auth::password::hash("Orig1nal!pw");
-        d.execute(
-            &s,
-            &Step::Provision {
-                image_id: s.image_id.clone(),
-                user: "root".into(),
-                password_hash: Some(hash),
-                keys: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        let (d, s) = provisioned(Some(hash), vec![]).await;
         d.execute(&s, &Step::PowerOn).await.unwrap();
         let before = d.inspect(s.uuid).unwrap()["host_key_fingerprint"].clone();
         let rescue_hash = nubis_auth::password::hash("Resc0e!pw");
@@ -484,19 +486,7 @@ mod tests {
 
     #[tokio::test]
     async fn soft_stop_fault() {
-        let d = SimDriver::new(0.0);
-        let s = spec();
-        d.execute(
-            &s,
-            &Step::Provision {
-                image_id: s.image_id.clone(),
-                user: "root".into(),
-                password_hash: None,
-                keys: vec![],
-            },
-        )
-        .await
-        .unwrap();
+        let (d, s) = provisioned(None, vec![]).await;
         d.execute(&s, &Step::PowerOn).await.unwrap();
         d.set_soft_stop_fails(s.uuid, true).unwrap();
         assert!(matches!(
@@ -524,19 +514,7 @@ mod tests {
 
     #[tokio::test]
     async fn snapshot_restore_round_trip() {
-        let d = SimDriver::new(0.0);
-        let s = spec();
-        d.execute(
-            &s,
-            &Step::Provision {
-                image_id: s.image_id.clone(),
-                user: "root".into(),
-                password_hash: None,
-                keys: vec!["ssh-ed25519 AAAA k".into()],
-            },
-        )
-        .await
-        .unwrap();
+        let (d, s) = provisioned(None, vec!["ssh-ed25519 AAAA k".into()]).await;
         let snap = d.snapshot(s.uuid).unwrap();
         let d2 = SimDriver::new(0.0);
         d2.restore(s.uuid, snap).unwrap();

@@ -9,8 +9,7 @@ use nubis_core::{
 use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::{AttrChange, Batch, BatchMode, Engine};
 use nubis_store::{Snapshot, SqliteStore, Store, StoreError, Write};
-mod common;
-use common::{admin, spec};
+use nubis_testkit::{admin, linux_spec as spec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;

@@ -3,28 +3,13 @@
 //! deleted; the last enabled admin key stays; Keystone users are validated and never replaced
 //! silently; unknown users cost the same work as wrong passwords.
 
-use nubis_auth::secret::SecretBox;
 use nubis_core::KeyOrigin;
-use nubis_driver::sim::SimDriver;
 use nubis_engine::{CredentialError, Engine, KeyLookup};
-use nubis_store::{SqliteStore, Store};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 async fn start(dir: &Path, key: Option<(&str, &str)>, password: Option<&str>) -> Engine {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("nubis.db")).unwrap());
-    let secrets = SecretBox::load_or_create(dir.join("master.key")).unwrap();
-    let e = Engine::start(store, Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    e.bootstrap(
-        key.map(|(a, b)| (a.to_string(), b.to_string())),
-        password.map(str::to_string),
-    )
-    .await
-    .unwrap();
-    e
+    nubis_testkit::engine_in(dir, 0.0, key, password).await
 }
 
 fn secret_of(e: &Engine, id: &str) -> Option<String> {
@@ -80,11 +65,7 @@ async fn changed_key_id_revokes_the_old_bootstrap_key_but_not_admin_api_keys() {
 #[tokio::test]
 async fn generated_key_is_replaced_by_a_given_one() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nubis.db")).unwrap());
-    let secrets = SecretBox::load_or_create(dir.path().join("master.key")).unwrap();
-    let e = Engine::start(store, Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
+    let e = nubis_testkit::start_in(dir.path(), 0.0).await;
     let generated = e.bootstrap(None, None).await.unwrap().unwrap();
     let (gid, _) = generated.access_key.unwrap();
     drop(e);

@@ -1,28 +1,14 @@
 //! Crash recovery: work accepted before a crash finishes after the restart, exactly once per
 //! step, and no lock survives its operation.
 
-use nubis_auth::secret::SecretBox;
 use nubis_core::{InstanceState, OpState, StopMode};
-use nubis_driver::sim::SimDriver;
 use nubis_engine::{Command, Engine};
-use nubis_store::{SqliteStore, Store};
+use nubis_testkit::{KEY_ID, SECRET, admin, linux_spec as spec};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-mod common;
-use common::{admin, spec};
-
 async fn engine(dir: &Path, scale: f64) -> Engine {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.join("nubis.db")).unwrap());
-    let secrets = SecretBox::load_or_create(dir.join("master.key")).unwrap();
-    let e = Engine::start(store, Arc::new(SimDriver::new(scale)), secrets)
-        .await
-        .unwrap();
-    e.bootstrap(Some(("AKIDtest".into(), "secret".into())), None)
-        .await
-        .unwrap();
-    e
+    nubis_testkit::engine_in(dir, scale, Some((KEY_ID, SECRET)), None).await
 }
 
 async fn wait_unlocked(e: &Engine, id: uuid::Uuid) -> nubis_core::Instance {

@@ -502,30 +502,13 @@ mod tests {
     use nubis_api_aliyun::AliyunApi;
     use nubis_api_openstack::OpenStackApi;
     use nubis_api_tencent::TencentApi;
-    use nubis_auth::secret::SecretBox;
-    use nubis_driver::sim::SimDriver;
     use nubis_engine::Engine;
-    use nubis_store::SqliteStore;
+    use nubis_testkit::{KEY_ID as ID, SECRET};
     use std::sync::Arc;
     use tower::ServiceExt;
 
-    const ID: &str = "AKIDadmin";
-    const SECRET: &str = "adminsecret";
-
     async fn app() -> (Router, Engine, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-        let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-        let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-            .await
-            .unwrap();
-        engine
-            .bootstrap(
-                Some((ID.into(), SECRET.into())),
-                Some("Adm1n-Passw0rd".into()),
-            )
-            .await
-            .unwrap();
+        let (engine, dir) = nubis_testkit::engine().await;
         let state = AppState {
             tencent: Arc::new(TencentApi::new(engine.clone(), false)),
             aliyun: Arc::new(AliyunApi::new(engine.clone(), false)),
@@ -594,6 +577,36 @@ mod tests {
 
     const ADMIN: Option<(&str, &str)> = Some((ID, SECRET));
 
+    /// A request with the admin key's credentials, from no particular address.
+    async fn as_admin(app: &Router, method: &str, path: &str, body: &str) -> Resp {
+        send(app, method, path, ADMIN, body, None).await
+    }
+
+    /// PATCH /access-keys/{id} {"enabled": …} with `auth`.
+    async fn set_enabled(app: &Router, auth: Option<(&str, &str)>, id: &str, on: bool) -> Resp {
+        let body = json!({ "enabled": on }).to_string();
+        send(
+            app,
+            "PATCH",
+            &format!("/access-keys/{id}"),
+            auth,
+            &body,
+            None,
+        )
+        .await
+    }
+
+    /// GET /access-keys with `auth` from address `peer`.
+    async fn list_keys_from(app: &Router, auth: Option<(&str, &str)>, peer: &str) -> Resp {
+        send(app, "GET", "/access-keys", auth, "", Some(peer)).await
+    }
+
+    /// POST /keystone-users: a reader named `name` with this password.
+    async fn add_reader(app: &Router, name: &str, password: &str) -> Resp {
+        let body = json!({"name": name, "password": password, "roles": ["reader"]}).to_string();
+        as_admin(app, "POST", "/keystone-users", &body).await
+    }
+
     /// Authentication runs before any extractor: garbage without credentials is 401, and
     /// extractor rejections answer the admin API's JSON shape.
     #[tokio::test]
@@ -635,7 +648,7 @@ mod tests {
             ("PATCH", "/access-keys/x", "nope", 400, "InvalidBody"),
             ("POST", "/access-keys", "{\"x\":1}", 400, "InvalidBody"),
         ] {
-            let r = send(&app, method, path, ADMIN, body, None).await;
+            let r = as_admin(&app, method, path, body).await;
             assert_eq!(r.status.as_u16(), status, "{method} {path}: {}", r.body);
             assert_eq!(r.body["error"]["code"], code, "{method} {path}");
             assert!(r.body["error"]["message"].is_string());
@@ -645,7 +658,7 @@ mod tests {
     #[tokio::test]
     async fn access_keys_list_create_disable_delete() {
         let (app, engine, _d) = app().await;
-        let r = send(&app, "GET", "/access-keys", ADMIN, "", None).await;
+        let r = as_admin(&app, "GET", "/access-keys", "").await;
         assert_eq!(r.status, StatusCode::OK);
         let keys = r.body["access_keys"].as_array().unwrap();
         assert_eq!(keys.len(), 1);
@@ -656,15 +669,7 @@ mod tests {
             "secrets are never listed"
         );
         // The only key: neither disabled nor deleted.
-        let r = send(
-            &app,
-            "PATCH",
-            &format!("/access-keys/{ID}"),
-            ADMIN,
-            r#"{"enabled":false}"#,
-            None,
-        )
-        .await;
+        let r = set_enabled(&app, ADMIN, ID, false).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert!(
             r.body["error"]["message"]
@@ -672,43 +677,27 @@ mod tests {
                 .unwrap()
                 .contains("last enabled key")
         );
-        let r = send(
-            &app,
-            "DELETE",
-            &format!("/access-keys/{ID}"),
-            ADMIN,
-            "",
-            None,
-        )
-        .await;
+        let r = as_admin(&app, "DELETE", &format!("/access-keys/{ID}"), "").await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         // Create: the secret once.
-        let r = send(&app, "POST", "/access-keys", ADMIN, "", None).await;
+        let r = as_admin(&app, "POST", "/access-keys", "").await;
         assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
         let id = r.body["access_key"]["id"].as_str().unwrap().to_string();
         let secret = r.body["access_key"]["secret"].as_str().unwrap().to_string();
         assert_eq!(r.body["access_key"]["origin"], "admin_api");
         assert!(engine.access_key(&id).is_some());
-        let r = send(&app, "GET", "/access-keys", ADMIN, "", None).await;
+        let r = as_admin(&app, "GET", "/access-keys", "").await;
         assert_eq!(r.body["access_keys"].as_array().unwrap().len(), 2);
         assert!(!r.body.to_string().contains(&secret));
-        let r = send(&app, "GET", &format!("/access-keys/{id}"), ADMIN, "", None).await;
+        let r = as_admin(&app, "GET", &format!("/access-keys/{id}"), "").await;
         assert_eq!(r.body["access_key"]["enabled"], true);
         assert!(r.body["access_key"].get("secret").is_none());
         // The new key authenticates; disable the bootstrap key with it.
         let new = Some((id.as_str(), secret.as_str()));
-        let r = send(
-            &app,
-            "PATCH",
-            &format!("/access-keys/{ID}"),
-            new,
-            r#"{"enabled":false}"#,
-            None,
-        )
-        .await;
+        let r = set_enabled(&app, new, ID, false).await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(r.body["access_key"]["enabled"], false);
-        let r = send(&app, "GET", "/access-keys", ADMIN, "", None).await;
+        let r = as_admin(&app, "GET", "/access-keys", "").await;
         assert_eq!(
             r.status,
             StatusCode::UNAUTHORIZED,
@@ -717,25 +706,9 @@ mod tests {
         // Now the new key is the last one.
         let r = send(&app, "DELETE", &format!("/access-keys/{id}"), new, "", None).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
-        let r = send(
-            &app,
-            "PATCH",
-            &format!("/access-keys/{ID}"),
-            new,
-            r#"{"enabled":true}"#,
-            None,
-        )
-        .await;
+        let r = set_enabled(&app, new, ID, true).await;
         assert_eq!(r.status, StatusCode::OK);
-        let r = send(
-            &app,
-            "DELETE",
-            &format!("/access-keys/{id}"),
-            ADMIN,
-            "",
-            None,
-        )
-        .await;
+        let r = as_admin(&app, "DELETE", &format!("/access-keys/{id}"), "").await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let r = send(&app, "GET", "/access-keys", new, "", None).await;
         assert_eq!(
@@ -743,24 +716,13 @@ mod tests {
             StatusCode::UNAUTHORIZED,
             "a deleted key is refused"
         );
-        let r = send(
-            &app,
-            "DELETE",
-            &format!("/access-keys/{id}"),
-            ADMIN,
-            "",
-            None,
-        )
-        .await;
+        let r = as_admin(&app, "DELETE", &format!("/access-keys/{id}"), "").await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     }
 
     #[tokio::test]
     async fn keystone_users_are_checked_and_conflicts_are_409() {
         let (app, _e, _d) = app().await;
-        let body = |name: &str, pw: &str| {
-            json!({"name": name, "password": pw, "roles": ["reader"]}).to_string()
-        };
         let long = "x".repeat(256);
         for (name, pw) in [
             ("auditor", ""),
@@ -770,77 +732,41 @@ mod tests {
             ("", "Auditor@2026pw"),
             (long.as_str(), "Auditor@2026pw"),
         ] {
-            let r = send(
-                &app,
-                "POST",
-                "/keystone-users",
-                ADMIN,
-                &body(name, pw),
-                None,
-            )
-            .await;
+            let r = add_reader(&app, name, pw).await;
             assert_eq!(r.status, StatusCode::BAD_REQUEST, "{name:?} {pw:?}");
             assert_eq!(r.body["error"]["code"], "InvalidValue");
         }
-        let r = send(
-            &app,
-            "POST",
-            "/keystone-users",
-            ADMIN,
-            &body("auditor", "Auditor@2026pw"),
-            None,
-        )
-        .await;
+        let r = add_reader(&app, "auditor", "Auditor@2026pw").await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = send(
-            &app,
-            "POST",
-            "/keystone-users",
-            ADMIN,
-            &body("auditor", "Other@2026pw"),
-            None,
-        )
-        .await;
+        let r = add_reader(&app, "auditor", "Other@2026pw").await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.body["error"]["code"], "Conflict");
-        let r = send(
-            &app,
-            "POST",
-            "/keystone-users",
-            ADMIN,
-            &body("admin", "Other@2026pw"),
-            None,
-        )
-        .await;
+        let r = add_reader(&app, "admin", "Other@2026pw").await;
         assert_eq!(r.status, StatusCode::CONFLICT);
-        let r = send(
+        let r = as_admin(
             &app,
             "PATCH",
             "/keystone-users/auditor",
-            ADMIN,
             r#"{"roles":["member"]}"#,
-            None,
         )
         .await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = send(&app, "GET", "/keystone-users", ADMIN, "", None).await;
+        let r = as_admin(&app, "GET", "/keystone-users", "").await;
         assert_eq!(
             r.body,
             json!({"keystone_users": [{"name": "auditor", "roles": ["member"]}]})
         );
-        let r = send(
+        let r = as_admin(
             &app,
             "PATCH",
             "/keystone-users/auditor",
-            ADMIN,
             r#"{"password":""}"#,
-            None,
         )
         .await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
-        let r = send(&app, "DELETE", "/keystone-users/auditor", ADMIN, "", None).await;
+        let r = as_admin(&app, "DELETE", "/keystone-users/auditor", "").await;
         assert_eq!(r.status, StatusCode::NO_CONTENT);
-        let r = send(&app, "DELETE", "/keystone-users/auditor", ADMIN, "", None).await;
+        let r = as_admin(&app, "DELETE", "/keystone-users/auditor", "").await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     }
 
@@ -851,18 +777,10 @@ mod tests {
         let (app, _e, _d) = app().await;
         let limit = nubis_auth::login::USER_FAILURES;
         for _ in 0..limit {
-            let r = send(
-                &app,
-                "GET",
-                "/access-keys",
-                Some((ID, "wrong")),
-                "",
-                Some("10.0.0.1:1"),
-            )
-            .await;
+            let r = list_keys_from(&app, Some((ID, "wrong")), "10.0.0.1:1").await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         }
-        let r = send(&app, "GET", "/access-keys", ADMIN, "", Some("10.0.0.2:1")).await;
+        let r = list_keys_from(&app, ADMIN, "10.0.0.2:1").await;
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.body["error"]["code"], "TooManyRequests");
         let wait: u64 = r.headers[header::RETRY_AFTER]
@@ -873,36 +791,12 @@ mod tests {
         assert!((1..=60).contains(&wait));
         // Per source: many key IDs from one address.
         for n in 0..nubis_auth::login::SOURCE_FAILURES {
-            let r = send(
-                &app,
-                "GET",
-                "/access-keys",
-                Some((&format!("AKIDx{n}"), "x")),
-                "",
-                Some("192.0.2.9:5"),
-            )
-            .await;
+            let r = list_keys_from(&app, Some((&format!("AKIDx{n}"), "x")), "192.0.2.9:5").await;
             assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         }
-        let r = send(
-            &app,
-            "GET",
-            "/access-keys",
-            Some(("AKIDfresh", "x")),
-            "",
-            Some("192.0.2.9:6"),
-        )
-        .await;
+        let r = list_keys_from(&app, Some(("AKIDfresh", "x")), "192.0.2.9:6").await;
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
-        let r = send(
-            &app,
-            "GET",
-            "/access-keys",
-            Some(("AKIDfresh", "x")),
-            "",
-            Some("192.0.2.10:6"),
-        )
-        .await;
+        let r = list_keys_from(&app, Some(("AKIDfresh", "x")), "192.0.2.10:6").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
 }

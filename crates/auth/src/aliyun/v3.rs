@@ -393,6 +393,15 @@ mod tests {
         ])
     }
 
+    /// The v2 vector's headers with its Authorization.
+    fn v2_signed_headers() -> Vec<(String, String)> {
+        with_header(
+            v2_headers(),
+            "authorization",
+            &authorization("testid", V2_SIGNED, V2_SIG),
+        )
+    }
+
     fn v2_signed() -> Vec<&'static str> {
         V2_SIGNED.split(';').collect()
     }
@@ -557,11 +566,7 @@ mod tests {
     #[test]
     fn wrong_secret_reports_string_to_sign() {
         let query = v2_query();
-        let headers = with_header(
-            v2_headers(),
-            "authorization",
-            &authorization("testid", V2_SIGNED, V2_SIG),
-        );
+        let headers = v2_signed_headers();
         let auth = parse(&query, &headers).unwrap();
         let err = verify_v3("POST", "/", &query, &headers, b"", &auth, "wrong").unwrap_err();
         assert_eq!(
@@ -713,11 +718,7 @@ mod tests {
     #[test]
     fn content_sha256_and_unsigned_acs_headers() {
         let query = v2_query();
-        let headers = with_header(
-            v2_headers(),
-            "authorization",
-            &authorization("testid", V2_SIGNED, V2_SIG),
-        );
+        let headers = v2_signed_headers();
         let auth = parse(&query, &headers).unwrap();
         assert_eq!(
             verify_v3("POST", "/", &query, &headers, b"x", &auth, SECRET),

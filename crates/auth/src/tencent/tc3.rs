@@ -343,6 +343,30 @@ mod tests {
             .collect()
     }
 
+    /// A JSON POST of `{}` to `host` for `service`, signed with the test key at `TS`.
+    fn sign_post_json(host: &str, service: &str) -> String {
+        sign_tc3(
+            "POST",
+            host,
+            "",
+            "application/json",
+            b"{}",
+            SECRET_ID,
+            SECRET_KEY,
+            TS,
+            service,
+        )
+    }
+
+    /// The least a JSON POST signed with `authorization` carries (the host comes separately).
+    fn json_headers(authorization: &str) -> Vec<(String, String)> {
+        hdrs(&[
+            ("content-type", "application/json"),
+            ("x-tc-timestamp", "1551113065"),
+            ("authorization", authorization),
+        ])
+    }
+
     /// Headers the Python SDK sends for a request signed with `authorization`.
     fn sdk_headers(content_type: &str, authorization: &str) -> Vec<(String, String)> {
         hdrs(&[
@@ -499,22 +523,8 @@ mod tests {
     fn host_is_used_verbatim_then_lowercased() {
         // Quirk Q1: tccli puts the scheme into the Host header and signs it.
         let odd_host = "http://127.0.0.1:8080";
-        let a = sign_tc3(
-            "POST",
-            odd_host,
-            "",
-            "application/json",
-            b"{}",
-            SECRET_ID,
-            SECRET_KEY,
-            TS,
-            "cvm",
-        );
-        let headers = hdrs(&[
-            ("content-type", "application/json"),
-            ("x-tc-timestamp", "1551113065"),
-            ("authorization", &a),
-        ]);
+        let a = sign_post_json(odd_host, "cvm");
+        let headers = json_headers(&a);
         let auth = parse_tc3(&headers).unwrap();
         let req = parts("POST", odd_host, "", &headers, b"{}");
         assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
@@ -526,22 +536,8 @@ mod tests {
         );
 
         // Client signed the lower-cased host but sent it mixed-case.
-        let a = sign_tc3(
-            "POST",
-            "cvm.tencentcloudapi.com",
-            "",
-            "application/json",
-            b"{}",
-            SECRET_ID,
-            SECRET_KEY,
-            TS,
-            "cvm",
-        );
-        let headers = hdrs(&[
-            ("content-type", "application/json"),
-            ("x-tc-timestamp", "1551113065"),
-            ("authorization", &a),
-        ]);
+        let a = sign_post_json("cvm.tencentcloudapi.com", "cvm");
+        let headers = json_headers(&a);
         let auth = parse_tc3(&headers).unwrap();
         let req = parts("POST", "CVM.TencentCloudAPI.com", "", &headers, b"{}");
         assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
@@ -665,11 +661,7 @@ mod tests {
         let a = format!(
             "TC3-HMAC-SHA256 Credential={SECRET_ID}/2019-02-25/cvm/tc3_request, SignedHeaders=content-type; host, Signature={sig}"
         );
-        let headers = hdrs(&[
-            ("content-type", "application/json"),
-            ("x-tc-timestamp", "1551113065"),
-            ("authorization", &a),
-        ]);
+        let headers = json_headers(&a);
         let auth = parse_tc3(&headers).unwrap();
         let req = parts("POST", "h:1", "", &headers, b"{}");
         assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
@@ -677,17 +669,7 @@ mod tests {
 
     #[test]
     fn credential_scope_checks() {
-        let a = sign_tc3(
-            "POST",
-            HOST,
-            "",
-            "application/json",
-            b"{}",
-            SECRET_ID,
-            SECRET_KEY,
-            TS,
-            "cvm",
-        );
+        let a = sign_post_json(HOST, "cvm");
         let headers = sdk_headers("application/json", &a);
         let req = parts("POST", HOST, "", &headers, b"{}");
         let auth = parse_tc3(&headers).unwrap();
@@ -707,17 +689,7 @@ mod tests {
         );
 
         // Service other than cvm → InvalidAuthorization, as the real API answers.
-        let a = sign_tc3(
-            "POST",
-            HOST,
-            "",
-            "application/json",
-            b"{}",
-            SECRET_ID,
-            SECRET_KEY,
-            TS,
-            "cbs",
-        );
+        let a = sign_post_json(HOST, "cbs");
         let headers = sdk_headers("application/json", &a);
         let auth = parse_tc3(&headers).unwrap();
         assert!(matches!(
@@ -848,17 +820,7 @@ mod tests {
             );
         }
         // Sent without a port, signed with one: nothing to strip, refused.
-        let a = sign_tc3(
-            "POST",
-            HOST,
-            "",
-            "application/json",
-            b"{}",
-            SECRET_ID,
-            SECRET_KEY,
-            TS,
-            "cvm",
-        );
+        let a = sign_post_json(HOST, "cvm");
         let headers = sdk_headers("application/json", &a);
         let auth = parse_tc3(&headers).unwrap();
         let req = parts("POST", "127.0.0.1", "", &headers, b"{}");

@@ -1,0 +1,83 @@
+//! The config drive ("cidata"): the changes a stopped guest applies to its own system disk at
+//! its next boot (password, keys, hostname; see guest/README.md), and the ext4 image that
+//! carries them.
+
+use super::process::run_tool;
+use super::{QemuDriver, failed};
+use crate::DriverError;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+use uuid::Uuid;
+
+/// A change the guest applies to its own system disk (config drive line, see guest/README.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub(super) enum Change {
+    Password { user: String, hash: String },
+    KeyAdd { user: String, key: String },
+    KeyRemove { user: String, key: String },
+    Hostname { name: String },
+}
+
+impl Change {
+    pub(super) fn line(&self) -> String {
+        match self {
+            Change::Password { user, hash } => format!("password {user} {hash}"),
+            Change::KeyAdd { user, key } => format!("key-add {user} {}", one_line(key)),
+            Change::KeyRemove { user, key } => format!("key-remove {user} {}", one_line(key)),
+            Change::Hostname { name } => format!("hostname {name}"),
+        }
+    }
+}
+
+/// What a fresh system disk is told at its first boot: hostname, the user's password ("*" =
+/// none) and the instance's keys.
+pub(super) fn first_boot(id: Uuid, user: &str, hash: Option<&str>, keys: &[String]) -> Vec<Change> {
+    let mut changes = vec![
+        Change::Hostname {
+            name: format!("ins-{}", &id.simple().to_string()[..8]),
+        },
+        Change::Password {
+            user: user.into(),
+            hash: hash.unwrap_or("*").into(),
+        },
+    ];
+    changes.extend(keys.iter().map(|k| Change::KeyAdd {
+        user: user.into(),
+        key: k.clone(),
+    }));
+    changes
+}
+
+pub(super) fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+impl QemuDriver {
+    pub(super) async fn write_config_drive(
+        &self,
+        dir: &Path,
+        img: &Path,
+        changes: &[Change],
+    ) -> Result<(), DriverError> {
+        let src = dir.join("cidata");
+        let _ = std::fs::remove_dir_all(&src);
+        std::fs::create_dir_all(&src).map_err(failed)?;
+        let mut text: String = changes.iter().map(|c| c.line() + "\n").collect();
+        if text.is_empty() {
+            text.push('\n');
+        }
+        std::fs::write(src.join("nubis.conf"), text).map_err(failed)?;
+        let f = std::fs::File::create(img).map_err(failed)?;
+        f.set_len(4 << 20).map_err(failed)?;
+        drop(f);
+        let (img_s, src_s) = (img.display().to_string(), src.display().to_string());
+        let r = run_tool(
+            "mkfs.ext4",
+            &["-q", "-F", "-L", "cidata", "-d", &src_s, &img_s],
+        )
+        .await;
+        let _ = std::fs::remove_dir_all(&src);
+        r
+    }
+}

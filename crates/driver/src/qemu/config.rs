@@ -1,0 +1,165 @@
+//! The QEMU configuration: the accelerator and settings the server is started with, where each
+//! instance's files live (VM directory, base images, sockets), and the command line one QEMU
+//! process is started with.
+
+use super::QemuDriver;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use uuid::Uuid;
+
+/// Hardware acceleration. KVM hangs or aborts on the machines this was built on, so it is an
+/// explicit opt-in and every boot has a timeout either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Tcg,
+    Kvm,
+}
+
+#[derive(Debug, Clone)]
+pub struct QemuConfig {
+    /// Output of guest/build: vmlinux, initrd.cpio, system.qcow2, rescue.qcow2, stamp.
+    pub images: PathBuf,
+    /// Where disks and per-VM files live (`<data>/qemu`).
+    pub state_dir: PathBuf,
+    pub qemu_binary: PathBuf,
+    pub accel: Accel,
+    pub memory_mib: u32,
+    pub boot_timeout: Duration,
+    /// How long a soft stop waits for the guest to power off after the ACPI button.
+    pub soft_stop_timeout: Duration,
+}
+
+impl QemuConfig {
+    pub fn new(images: PathBuf, state_dir: PathBuf) -> Self {
+        Self {
+            images,
+            state_dir,
+            qemu_binary: PathBuf::from("qemu-system-x86_64"),
+            accel: Accel::Tcg,
+            memory_mib: 128,
+            boot_timeout: Duration::from_secs(60),
+            soft_stop_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+pub(super) const IMAGE_FILES: [&str; 4] =
+    ["vmlinux", "initrd.cpio", "system.qcow2", "rescue.qcow2"];
+pub(super) const AGENT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What one QEMU process is started with.
+pub(super) struct Launch<'a> {
+    pub(super) id: Uuid,
+    pub(super) generation: &'a str,
+    pub(super) dir: &'a Path,
+    /// In boot order: vda, vdb, …
+    pub(super) disks: &'a [PathBuf],
+    pub(super) cidata: Option<&'a Path>,
+    pub(super) port: u16,
+    pub(super) qmp: &'a Path,
+    pub(super) qga: &'a Path,
+    pub(super) accel: Accel,
+}
+
+impl QemuDriver {
+    pub(super) fn vm_dir(&self, id: Uuid) -> PathBuf {
+        self.cfg.state_dir.join("vms").join(id.to_string())
+    }
+
+    pub(super) fn base(&self, generation: &str, file: &str) -> PathBuf {
+        self.cfg.state_dir.join("base").join(generation).join(file)
+    }
+
+    /// Sockets need short paths (108 bytes); a deep data dir puts them under /tmp instead.
+    pub(super) fn sock(&self, id: Uuid, name: &str) -> PathBuf {
+        let p = self.vm_dir(id).join(name);
+        if p.as_os_str().len() < 100 {
+            return p;
+        }
+        use sha2::Digest;
+        let h = sha2::Sha256::digest(self.cfg.state_dir.as_os_str().as_encoded_bytes());
+        let dir = std::env::temp_dir().join(format!("nubis-{}", hex8(&h)));
+        let _ = std::fs::create_dir_all(&dir);
+        dir.join(format!("{}.{name}", &id.simple().to_string()[..12]))
+    }
+
+    /// The QEMU command line for one VM.
+    pub(super) fn qemu_args(&self, l: &Launch<'_>) -> Vec<String> {
+        let (id, dir, port) = (l.id, l.dir, l.port);
+        let accel = match l.accel {
+            Accel::Tcg => "tcg,tb-size=32",
+            Accel::Kvm => "kvm",
+        };
+        let mut args: Vec<String> = vec![
+            "-name".into(),
+            format!("nubis-{id},debug-threads=off"),
+            "-uuid".into(),
+            id.to_string(),
+            "-nodefaults".into(),
+            "-no-user-config".into(),
+            "-machine".into(),
+            "pc".into(),
+            "-accel".into(),
+            accel.into(),
+            "-m".into(),
+            self.cfg.memory_mib.to_string(),
+            "-smp".into(),
+            "1".into(),
+            "-display".into(),
+            "none".into(),
+            "-serial".into(),
+            format!("file:{}", dir.join("serial.log").display()),
+            "-kernel".into(),
+            self.base(l.generation, "vmlinux").display().to_string(),
+            "-initrd".into(),
+            self.base(l.generation, "initrd.cpio").display().to_string(),
+            "-append".into(),
+            "console=ttyS0 root=/dev/vda rw panic=-1".into(),
+        ];
+        // Explicit devices in command-line order: PCI slots, and so vda, vdb, …, follow it
+        // (an `if=virtio` drive would be placed after every explicit device).
+        for (i, d) in l.disks.iter().enumerate() {
+            args.extend([
+                "-drive".into(),
+                format!(
+                    "file={},if=none,id=disk{i},format=qcow2,cache=writeback,discard=unmap",
+                    d.display()
+                ),
+                "-device".into(),
+                format!("virtio-blk-pci,drive=disk{i}"),
+            ]);
+        }
+        if let Some(cidata) = l.cidata {
+            args.extend([
+                "-drive".into(),
+                format!(
+                    "file={},if=none,id=cidata,format=raw,readonly=on",
+                    cidata.display()
+                ),
+                "-device".into(),
+                "virtio-blk-pci,drive=cidata,serial=cidata".into(),
+            ]);
+        }
+        args.extend([
+            "-netdev".into(),
+            format!("user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:{port}-:22"),
+            "-device".into(),
+            "virtio-net-pci,netdev=n0".into(),
+            "-device".into(),
+            "virtio-rng-pci".into(),
+            "-qmp".into(),
+            format!("unix:{},server=on,wait=off", l.qmp.display()),
+            "-chardev".into(),
+            format!("socket,id=qga0,path={},server=on,wait=off", l.qga.display()),
+            "-device".into(),
+            "virtio-serial-pci".into(),
+            "-device".into(),
+            "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0".into(),
+        ]);
+        args
+    }
+}
+
+fn hex8(b: &[u8]) -> String {
+    b.iter().take(4).map(|x| format!("{x:02x}")).collect()
+}
