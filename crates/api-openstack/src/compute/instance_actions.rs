@@ -124,6 +124,7 @@ mod tests {
             error: None,
             created_at_ms: 1_709_296_200_000,
             finished_at_ms: Some(1_709_296_201_000),
+            settle: None,
         };
         let v = view(&op, false);
         assert_eq!(v["action"], "reboot");
