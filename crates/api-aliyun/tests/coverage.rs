@@ -6,15 +6,10 @@
 
 use nubis_api_aliyun::{AliyunApi, REGISTRY, RawRequest, Reply};
 use nubis_auth::aliyun::sign_v3;
-use nubis_auth::secret::SecretBox;
-use nubis_core::Principal;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_pipeline::{Authorizer, Denied, RegionUse};
-use nubis_store::SqliteStore;
+use nubis_pipeline::RegionUse;
+use nubis_testkit::DenyAll;
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 const KEY: &str = "coverage-key";
 const SECRET: &str = "coverage-secret";
@@ -35,30 +30,14 @@ struct Fixture {
     _dir: tempfile::TempDir,
 }
 
-async fn fixture(rate_limits: bool, authorizer: Option<Recorder>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine
-        .bootstrap(Some((KEY.into(), SECRET.into())), None)
-        .await
-        .unwrap();
+async fn fixture(rate_limits: bool, authorizer: Option<DenyAll>) -> Fixture {
+    let (engine, dir) = nubis_testkit::engine_with(Some((KEY, SECRET)), None).await;
     let api = AliyunApi::new(engine, rate_limits);
     let api = match authorizer {
         Some(a) => api.with_authorizer(a),
         None => api,
     };
     Fixture { api, _dir: dir }
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
 }
 
 fn fresh_nonce() -> String {
@@ -69,7 +48,7 @@ fn fresh_nonce() -> String {
 /// An ACS3-HMAC-SHA256 request as the Tea SDKs send an RPC call: parameters in the query,
 /// an empty POST body, every `x-acs-*` header signed.
 async fn call(fx: &Fixture, action: &str, params: &[(&str, &str)], secret: &str) -> Reply {
-    let ts = now();
+    let ts = nubis_testkit::now();
     let date = time::OffsetDateTime::from_unix_timestamp(ts)
         .unwrap()
         .format(time::macros::format_description!(
@@ -216,28 +195,9 @@ async fn every_action_uses_the_region_as_declared() {
     }
 }
 
-/// Denies everything and records the policy actions it was asked about.
-#[derive(Clone, Default)]
-struct Recorder(Arc<Mutex<Vec<&'static str>>>);
-
-impl Authorizer for Recorder {
-    fn authorize(
-        &self,
-        principal: &Principal,
-        policy_action: &'static str,
-        _: Option<&str>,
-    ) -> Result<(), Denied> {
-        self.0.lock().unwrap().push(policy_action);
-        Err(Denied {
-            principal: principal.user.clone(),
-            policy_action,
-        })
-    }
-}
-
 #[tokio::test]
 async fn a_ram_denial_is_forbidden_ram_for_the_declared_policy_action() {
-    let recorder = Recorder::default();
+    let recorder = DenyAll::default();
     let fx = fixture(false, Some(recorder.clone())).await;
     for a in REGISTRY.actions {
         let reply = call(&fx, a.name, BASE, SECRET).await;
@@ -247,11 +207,11 @@ async fn a_ram_denial_is_forbidden_ram_for_the_declared_policy_action() {
             "{}",
             a.name
         );
-        assert_eq!(recorder.0.lock().unwrap().pop(), Some(a.policy));
+        assert_eq!(recorder.pop(), Some(a.policy));
     }
     // Authentication comes first: a bad signature never reaches the authorizer.
     call(&fx, "DescribeRegions", BASE, "not-the-secret").await;
-    assert!(recorder.0.lock().unwrap().is_empty());
+    assert!(recorder.is_empty());
 }
 
 /// ECS ignores parameters an action does not take; so does every action here.

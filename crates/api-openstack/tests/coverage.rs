@@ -5,16 +5,11 @@
 //! a new operation cannot be skipped silently.
 
 use nubis_api_openstack::{COMPUTE, IDENTITY, IMAGE, Need, OpenStackApi, RawRequest, Route};
-use nubis_auth::secret::SecretBox;
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
 use nubis_pipeline::ActionSpec;
-use nubis_store::SqliteStore;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
-const PASSWORD: &str = "Adm1n-Passw0rd";
+use nubis_testkit::PASSWORD;
 /// A server that does not exist: limited operations are counted before the lookup.
 const MISSING: &str = "00000000-0000-4000-8000-000000000000";
 
@@ -108,13 +103,7 @@ fn set(list: &[&'static str]) -> BTreeSet<&'static str> {
 }
 
 async fn api(rate_limits: bool) -> (OpenStackApi, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-    let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-    let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-        .await
-        .unwrap();
-    engine.bootstrap(None, Some(PASSWORD.into())).await.unwrap();
+    let (engine, dir) = nubis_testkit::engine_with(None, Some(PASSWORD)).await;
     (OpenStackApi::new(engine, rate_limits), dir)
 }
 

@@ -7,9 +7,8 @@ mod legacy;
 
 use legacy::{Client, REGION, code};
 use nubis_api_tencent::REGISTRY;
-use nubis_core::Principal;
-use nubis_pipeline::{Authorizer, Denied, RegionUse};
-use std::sync::{Arc, Mutex};
+use nubis_pipeline::RegionUse;
+use nubis_testkit::DenyAll;
 
 /// A valid request of each action that takes DryRun (must name every one that declares it).
 const DRY_RUN: &[(&str, &[(&str, &str)])] = &[(
@@ -89,28 +88,10 @@ async fn every_action_is_throttled_at_its_declared_limit() {
     }
 }
 
-/// Denies everything and remembers which policy actions it was asked about.
-struct DenyAll(Arc<Mutex<Vec<&'static str>>>);
-
-impl Authorizer for DenyAll {
-    fn authorize(
-        &self,
-        principal: &Principal,
-        policy_action: &'static str,
-        _: Option<&str>,
-    ) -> Result<(), Denied> {
-        self.0.lock().unwrap().push(policy_action);
-        Err(Denied {
-            principal: principal.user.clone(),
-            policy_action,
-        })
-    }
-}
-
 #[tokio::test]
 async fn every_action_asks_its_cam_policy_and_renders_the_refusal() {
-    let asked = Arc::new(Mutex::new(Vec::new()));
-    let deny = DenyAll(Arc::clone(&asked));
+    let asked = DenyAll::default();
+    let deny = asked.clone();
     let c = Client::new(false, |a| a.with_authorizer(deny)).await;
     for a in REGISTRY.actions {
         let v = c.call(a.name, &[]).await;
@@ -125,7 +106,7 @@ async fn every_action_asks_its_cam_policy_and_renders_the_refusal() {
             message.contains(&format!("operation (cvm:{})", a.name)),
             "{message}"
         );
-        assert_eq!(asked.lock().unwrap().pop(), Some(a.policy));
+        assert_eq!(asked.pop(), Some(a.policy));
         assert_eq!(a.policy, format!("cvm:{}", a.name));
     }
 }

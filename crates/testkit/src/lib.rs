@@ -10,10 +10,11 @@ use nubis_auth::secret::SecretBox;
 use nubis_core::{CreateSpec, Principal};
 use nubis_driver::sim::SimDriver;
 use nubis_engine::Engine;
+use nubis_pipeline::{Authorizer, Denied};
 use nubis_store::{SqliteStore, Store};
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub use tempfile::TempDir;
 
@@ -77,6 +78,46 @@ pub fn admin() -> Principal {
         account: "admin".into(),
         user: "admin".into(),
         is_admin: true,
+    }
+}
+
+/// An authorizer that denies everything and records the policy actions it was asked about
+/// (clones share the record, so a test keeps one while the API owns another).
+#[derive(Clone, Default)]
+pub struct DenyAll(Arc<Mutex<Vec<&'static str>>>);
+
+impl DenyAll {
+    /// The policy action asked about last, taken off the record.
+    pub fn pop(&self) -> Option<&'static str> {
+        self.asked().pop()
+    }
+
+    /// Whether no policy action is left on the record.
+    pub fn is_empty(&self) -> bool {
+        self.asked().is_empty()
+    }
+
+    fn asked(&self) -> std::sync::MutexGuard<'_, Vec<&'static str>> {
+        // A test that panicked while holding the lock has failed already; the record stays
+        // readable for the assertions that follow.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Authorizer for DenyAll {
+    fn authorize(
+        &self,
+        principal: &Principal,
+        policy_action: &'static str,
+        _: Option<&str>,
+    ) -> Result<(), Denied> {
+        self.asked().push(policy_action);
+        Err(Denied {
+            principal: principal.user.clone(),
+            policy_action,
+        })
     }
 }
 

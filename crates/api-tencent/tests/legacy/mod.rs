@@ -5,13 +5,8 @@
 #![allow(dead_code)] // each test file uses part of it
 
 use nubis_api_tencent::{RawRequest, TencentApi};
-use nubis_auth::secret::SecretBox;
 use nubis_auth::tencent::{LegacyMethod, sign_legacy};
-use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_store::SqliteStore;
 use serde_json::Value;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const ID: &str = "AKIDlegacy";
@@ -28,16 +23,7 @@ pub struct Client {
 impl Client {
     /// A server with rate limits on or off; `configure` may add an authorizer.
     pub async fn new(rate_limits: bool, configure: impl FnOnce(TencentApi) -> TencentApi) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(&dir.path().join("n.db")).unwrap();
-        let secrets = SecretBox::load_or_create(dir.path().join("k")).unwrap();
-        let engine = Engine::start(Arc::new(store), Arc::new(SimDriver::new(0.0)), secrets)
-            .await
-            .unwrap();
-        engine
-            .bootstrap(Some((ID.into(), SECRET.into())), None)
-            .await
-            .unwrap();
+        let (engine, dir) = nubis_testkit::engine_with(Some((ID, SECRET)), None).await;
         Self {
             api: configure(TencentApi::new(engine, rate_limits)),
             nonce: AtomicU64::new(1),
@@ -53,10 +39,7 @@ impl Client {
         region: Option<&str>,
         params: &[(&str, &str)],
     ) -> Value {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let now = nubis_testkit::now();
         let nonce = self.nonce.fetch_add(1, Ordering::Relaxed).to_string();
         let mut pairs: Vec<(String, String)> = [
             ("Action", action),
