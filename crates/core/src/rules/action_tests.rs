@@ -20,6 +20,23 @@ fn reset(force: bool) -> ActionRequest {
     }
 }
 
+/// Rescue as root in `mode`.
+fn rescue(mode: StopMode) -> ActionRequest {
+    ActionRequest::EnterRescue {
+        user: Some("root".into()),
+        password: PasswordHash("h".into()),
+        rule: Default::default(),
+        mode,
+        image_id: None,
+    }
+}
+
+fn soft_reboot() -> ActionRequest {
+    ActionRequest::Reboot {
+        mode: StopMode::Soft,
+    }
+}
+
 #[test]
 fn running_without_force_is_a_state_conflict() {
     let e = plan(&inst(S::Running), &reset(false), &PlanContext::default()).unwrap_err();
@@ -61,18 +78,7 @@ fn lock_gives_mutex_or_in_progress_after_state() {
             ..
         }
     ));
-    let e = plan(
-        &i,
-        &ActionRequest::EnterRescue {
-            user: Some("root".into()),
-            password: PasswordHash("h".into()),
-            rule: Default::default(),
-            mode: StopMode::Soft,
-            image_id: None,
-        },
-        &PlanContext::default(),
-    )
-    .unwrap_err();
+    let e = plan(&i, &rescue(StopMode::Soft), &PlanContext::default()).unwrap_err();
     assert!(matches!(
         e,
         DomainError::OperationInProgress {
@@ -81,14 +87,7 @@ fn lock_gives_mutex_or_in_progress_after_state() {
         }
     ));
     // The state error wins when the state forbids the action anyway.
-    let e = plan(
-        &i,
-        &ActionRequest::Reboot {
-            mode: StopMode::Soft,
-        },
-        &PlanContext::default(),
-    )
-    .unwrap_err();
+    let e = plan(&i, &soft_reboot(), &PlanContext::default()).unwrap_err();
     assert!(matches!(
         e,
         DomainError::StateConflict {
@@ -102,14 +101,7 @@ fn lock_gives_mutex_or_in_progress_after_state() {
 fn a_lock_stops_everything_but_maintenance() {
     let mut i = inst(S::Running);
     i.locked = Some(String::new());
-    let e = plan(
-        &i,
-        &ActionRequest::Reboot {
-            mode: StopMode::Soft,
-        },
-        &PlanContext::default(),
-    )
-    .unwrap_err();
+    let e = plan(&i, &soft_reboot(), &PlanContext::default()).unwrap_err();
     assert!(matches!(e, DomainError::Locked { .. }));
     assert!(plan(&i, &ActionRequest::LiveMigrate, &PlanContext::default()).is_ok());
 }
@@ -146,13 +138,7 @@ fn catalogue_kinds() {
     ));
     let mut i = inst(S::Running);
     i.instance_type = "SR1.MEDIUM4".into();
-    let rescue = ActionRequest::EnterRescue {
-        user: Some("root".into()),
-        password: PasswordHash("h".into()),
-        rule: Default::default(),
-        mode: StopMode::Soft,
-        image_id: None,
-    };
+    let rescue = rescue(StopMode::Soft);
     assert!(matches!(
         plan(&i, &rescue, &PlanContext::default()).unwrap_err(),
         DomainError::Unsupported {
@@ -173,13 +159,7 @@ fn catalogue_kinds() {
 
 #[test]
 fn rescue_from_running_stops_first() {
-    let rescue = ActionRequest::EnterRescue {
-        user: Some("root".into()),
-        password: PasswordHash("h".into()),
-        rule: Default::default(),
-        mode: StopMode::Hard,
-        image_id: None,
-    };
+    let rescue = rescue(StopMode::Hard);
     let p = plan(&inst(S::Running), &rescue, &PlanContext::default()).unwrap();
     assert_eq!(
         p.steps[0],
