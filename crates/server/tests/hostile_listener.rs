@@ -91,6 +91,10 @@ impl Reply {
             )
         })
     }
+    /// A Tencent error reply's code.
+    fn tencent_code(&self) -> serde_json::Value {
+        self.json()["Response"]["Error"]["Code"].clone()
+    }
     fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
@@ -161,6 +165,16 @@ fn get(addr: &str, path: &str) -> Reply {
     send(
         addr,
         format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+}
+
+/// A TC3-style DescribeInstances with `body`.
+fn tc3_describe(addr: &str, body: &[u8]) -> Reply {
+    post(
+        addr,
+        "/",
+        &[("X-TC-Action", "DescribeInstances"), TC3_JSON],
+        body,
     )
 }
 
@@ -308,17 +322,9 @@ fn requests_over_the_inflight_cap_get_each_dialects_throttling_error() {
         .expect("write");
     std::thread::sleep(Duration::from_millis(300));
 
-    let r = post(
-        a,
-        "/",
-        &[("X-TC-Action", "DescribeInstances"), TC3_JSON],
-        b"{}",
-    );
+    let r = tc3_describe(a, b"{}");
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json()["Response"]["Error"]["Code"],
-        "RequestLimitExceeded"
-    );
+    assert_eq!(r.tencent_code(), "RequestLimitExceeded");
     assert!(r.json()["Response"]["RequestId"].is_string());
 
     let r = get(
@@ -351,16 +357,8 @@ fn requests_over_the_inflight_cap_get_each_dialects_throttling_error() {
     // Once the slot is free again, the dialect answers for itself.
     drop(holder);
     std::thread::sleep(Duration::from_millis(300));
-    let r = post(
-        a,
-        "/",
-        &[("X-TC-Action", "DescribeInstances"), TC3_JSON],
-        b"{}",
-    );
-    assert_ne!(
-        r.json()["Response"]["Error"]["Code"],
-        "RequestLimitExceeded"
-    );
+    let r = tc3_describe(a, b"{}");
+    assert_ne!(r.tencent_code(), "RequestLimitExceeded");
     let shed = metric(
         a,
         "nubis_requests_total{dialect=\"tencent\",action=\"other\",code=\"RequestLimitExceeded\"}",
@@ -457,17 +455,9 @@ fn oversize_bodies_get_each_dialects_shape() {
     let big = vec![b'x'; 4096];
 
     // Declared too large: refused before a byte of the body is read.
-    let r = post(
-        a,
-        "/",
-        &[("X-TC-Action", "DescribeInstances"), TC3_JSON],
-        &big,
-    );
+    let r = tc3_describe(a, &big);
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json()["Response"]["Error"]["Code"],
-        "RequestSizeLimitExceeded"
-    );
+    assert_eq!(r.tencent_code(), "RequestSizeLimitExceeded");
 
     // Chunked (no length): refused once the limit is passed.
     let mut s = connect(a);
@@ -482,10 +472,7 @@ fn oversize_bodies_get_each_dialects_shape() {
     }
     let r = read_reply(&mut s);
     assert_eq!(r.status, 200);
-    assert_eq!(
-        r.json()["Response"]["Error"]["Code"],
-        "RequestSizeLimitExceeded"
-    );
+    assert_eq!(r.tencent_code(), "RequestSizeLimitExceeded");
 
     // Legacy Tencent: everything in the form body.
     let r = post(
@@ -494,10 +481,7 @@ fn oversize_bodies_get_each_dialects_shape() {
         &[("Content-Type", "application/x-www-form-urlencoded")],
         &big,
     );
-    assert_eq!(
-        r.json()["Response"]["Error"]["Code"],
-        "RequestSizeLimitExceeded"
-    );
+    assert_eq!(r.tencent_code(), "RequestSizeLimitExceeded");
 
     let r = post(
         a,
@@ -519,16 +503,8 @@ fn oversize_bodies_get_each_dialects_shape() {
     assert_eq!(r.json()["error"]["title"], "Request Entity Too Large");
 
     // Under the limit: the dialect itself answers (here: not authenticated).
-    let r = post(
-        a,
-        "/",
-        &[("X-TC-Action", "DescribeInstances"), TC3_JSON],
-        b"{}",
-    );
-    assert_ne!(
-        r.json()["Response"]["Error"]["Code"],
-        "RequestSizeLimitExceeded"
-    );
+    let r = tc3_describe(a, b"{}");
+    assert_ne!(r.tencent_code(), "RequestSizeLimitExceeded");
     assert_eq!(get(a, "/healthz").status, 200);
 }
 
