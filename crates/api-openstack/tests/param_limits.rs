@@ -2,20 +2,8 @@
 //! nothing created or changed; a name with control characters never reaches the store.
 
 use nubis_api_openstack::OpenStackApi;
-use nubis_testkit::openstack::{api, call, fault, token, wait_status};
+use nubis_testkit::openstack::{api, call, debian_image, fault, token, wait_status};
 use serde_json::{Value, json};
-
-async fn image(api: &OpenStackApi, h: &[(&str, &str)]) -> String {
-    let images = call(
-        api,
-        "GET",
-        "/image/v2/images?name=Debian%2012.5%2064bit",
-        h,
-        None,
-    )
-    .await;
-    images.body["images"][0]["id"].as_str().unwrap().to_string()
-}
 
 async fn servers(api: &OpenStackApi, h: &[(&str, &str)]) -> usize {
     let r = call(api, "GET", "/compute/v2.1/servers", h, None).await;
@@ -30,7 +18,7 @@ async fn server_fields_within_their_limits() {
         ("x-auth-token", t.as_str()),
         ("x-openstack-nova-api-version", "2.19"),
     ];
-    let image = image(&api, &h).await;
+    let image = debian_image(&api, &h).await;
     let many: serde_json::Map<String, Value> =
         (0..129).map(|n| (format!("k{n}"), json!("v"))).collect();
     let bad = [

@@ -51,6 +51,18 @@ async fn user_token(api: &OpenStackApi, name: &str, password: &str) -> String {
     openstack::user_token_via(api, &WIRE, name, password).await
 }
 
+/// The flavor list with token `t`.
+async fn flavors(api: &OpenStackApi, t: &str) -> Resp {
+    call(
+        api,
+        "GET",
+        "/compute/v2.1/flavors",
+        &[("x-auth-token", t)],
+        None,
+    )
+    .await
+}
+
 async fn wait_status(api: &OpenStackApi, t: &str, id: &str, status: &str) -> Value {
     openstack::wait_status_via(api, &WIRE, t, id, status).await
 }
@@ -73,14 +85,7 @@ async fn keystone_tokens() {
     assert_eq!(r.status, 401);
     assert_eq!(r.body["error"]["title"], json!("Unauthorized"));
     let t = token(&api).await;
-    let r = call(
-        &api,
-        "GET",
-        "/identity/v3/auth/tokens",
-        &[("x-auth-token", &t), ("x-subject-token", &t)],
-        None,
-    )
-    .await;
+    let r = look(&api, "GET", &t, &t).await;
     assert_eq!(r.status, 200);
     let catalog = r.body["token"]["catalog"].as_array().unwrap();
     let compute = catalog.iter().find(|s| s["type"] == "compute").unwrap();
@@ -95,23 +100,9 @@ async fn keystone_tokens() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(roles, ["admin", "member", "reader"]);
-    let r = call(
-        &api,
-        "DELETE",
-        "/identity/v3/auth/tokens",
-        &[("x-auth-token", &t), ("x-subject-token", &t)],
-        None,
-    )
-    .await;
+    let r = look(&api, "DELETE", &t, &t).await;
     assert_eq!(r.status, 204);
-    let r = call(
-        &api,
-        "GET",
-        "/compute/v2.1/flavors",
-        &[("x-auth-token", &t)],
-        None,
-    )
-    .await;
+    let r = flavors(&api, &t).await;
     assert_eq!(r.status, 401);
 }
 
@@ -152,14 +143,7 @@ async fn every_authenticated_route_needs_a_token() {
 async fn microversions() {
     let (api, _e, _d) = api().await;
     let t = token(&api).await;
-    let r = call(
-        &api,
-        "GET",
-        "/compute/v2.1/flavors",
-        &[("x-auth-token", &t)],
-        None,
-    )
-    .await;
+    let r = flavors(&api, &t).await;
     assert_eq!(r.header("x-openstack-nova-api-version"), Some("2.1"));
     assert_eq!(r.header("openstack-api-version"), Some("compute 2.1"));
     assert!(r.header("x-compute-request-id").is_some());
@@ -196,15 +180,7 @@ async fn server_through_rescue() {
     let (api, engine, _d) = api().await;
     let t = token(&api).await;
     let h = [("x-auth-token", t.as_str())];
-    let images = call(
-        &api,
-        "GET",
-        "/image/v2/images?name=Debian%2012.5%2064bit",
-        &h,
-        None,
-    )
-    .await;
-    let image = images.body["images"][0]["id"].as_str().unwrap().to_string();
+    let image = openstack::debian_image_via(&api, &WIRE, &h).await;
     let r = call(
         &api,
         "POST",
@@ -409,14 +385,7 @@ async fn tokens_die_with_their_users_credential() {
     assert_eq!(look(&api, "GET", &admin, &t).await.status, 404);
     let t = user_token(&api, "auditor", "Changed@2026pw").await;
     engine.delete_keystone_user("auditor").await.unwrap();
-    let r = call(
-        &api,
-        "GET",
-        "/compute/v2.1/flavors",
-        &[("x-auth-token", &t)],
-        None,
-    )
-    .await;
+    let r = flavors(&api, &t).await;
     assert_eq!(r.status, 401);
 }
 

@@ -137,6 +137,28 @@ pub async fn token(api: &OpenStackApi) -> String {
     user_token_via(api, &Wire::LOCAL, "admin", PASSWORD).await
 }
 
+/// The ID of the Debian 12.5 image, looked up with headers `h` (a token, a microversion).
+pub async fn debian_image_via(api: &OpenStackApi, wire: &Wire, h: &[(&str, &str)]) -> String {
+    let images = call_via(
+        api,
+        wire,
+        "GET",
+        "/image/v2/images?name=Debian%2012.5%2064bit",
+        h,
+        None,
+    )
+    .await;
+    images.body["images"][0]["id"]
+        .as_str()
+        .expect("the Debian image")
+        .to_string()
+}
+
+/// [`debian_image_via`] over [`Wire::LOCAL`].
+pub async fn debian_image(api: &OpenStackApi, h: &[(&str, &str)]) -> String {
+    debian_image_via(api, &Wire::LOCAL, h).await
+}
+
 /// A fault's (status, name, message); its `code` must be the status.
 pub fn fault(r: &Resp) -> (u16, &str, &str) {
     let (name, inner) = r
