@@ -437,50 +437,15 @@ impl Engine {
 #[cfg(test)]
 mod token_tests {
     use super::*;
-    use nubis_core::{Disk, OsFamily, Restriction};
 
     fn inst(n: u8, token: &str, created_at_ms: i64) -> Instance {
         Instance {
             uuid: Uuid::from_bytes([n; 16]),
             tencent_id: format!("ins-{n:08}"),
             aliyun_id: format!("i-{n:020}"),
-            account: "a".into(),
-            region: "local".into(),
-            zone: "local-a".into(),
-            name: "n".into(),
-            host_name: "h".into(),
-            instance_type: "S5.MEDIUM4".into(),
-            image_id: "img-tos31x64".into(),
-            os: OsFamily::Linux,
-            state: InstanceState::Running,
-            restriction: Restriction::None,
-            lock: None,
-            latest_op: None,
             created_at_ms,
-            system_disk: Disk {
-                id: "disk-1".into(),
-                size_gib: 50,
-                disk_type: "CLOUD_PREMIUM".into(),
-            },
-            data_disks: vec![],
-            private_ip: "10.0.0.2".into(),
-            key_ids: vec![],
-            project_id: 0,
-            charge_type: "POSTPAID_BY_HOUR".into(),
-            security_group_ids: vec![],
-            tags: vec![],
-            stop_charging: false,
-            reinstall_failed: false,
-            application_role: None,
             client_token: Some(token.into()),
-            disk_error: false,
-            kms_key_id: None,
-            description: String::new(),
-            locked: None,
-            ssh_endpoint: None,
-            attrs: Default::default(),
-            updated_at_ms: 0,
-            internet_max_bandwidth_out: 0,
+            ..nubis_core::rules::fixture::inst(InstanceState::Running)
         }
     }
 

@@ -124,29 +124,8 @@ impl Authorizer for DenyAll {
 /// A create of one Linux instance that boots.
 pub fn linux_spec() -> CreateSpec {
     CreateSpec {
-        region: "local".into(),
-        zone: "local-a".into(),
-        instance_type: "S5.MEDIUM4".into(),
-        image_id: "img-tos31x64".into(),
-        count: 1,
         name: Some("r".into()),
-        host_name: None,
-        password: Some("Nubis@2026pw".into()),
-        key_ids: vec![],
-        client_token: None,
-        system_disk_gib: 50,
-        system_disk_type: "CLOUD_PREMIUM".into(),
-        data_disks: vec![],
-        project_id: 0,
-        charge_type: "POSTPAID_BY_HOUR".into(),
-        security_group_ids: vec![],
-        tags: vec![],
-        description: None,
-        start: true,
-        attrs: Default::default(),
-        rule: nubis_core::password::PasswordRule::Complexity,
-        user_data: None,
-        internet_max_bandwidth_out: 0,
+        ..nubis_core::rules::fixture::spec()
     }
 }
 

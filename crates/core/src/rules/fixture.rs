@@ -1,10 +1,12 @@
-//! A test instance and a test create for the rules' tables.
+//! A test instance and a test create for the rules' tables, and (feature `fixtures`, through
+//! the test kit) for the other crates' tests.
 
 use crate::model::{Disk, Instance, OsFamily};
 use crate::password::PasswordRule;
 use crate::request::CreateSpec;
 use crate::state::{InstanceState, Restriction};
 
+/// A Linux instance in `state`, with nothing in flight.
 pub fn inst(state: InstanceState) -> Instance {
     Instance {
         uuid: uuid::Uuid::nil(),

@@ -16,8 +16,8 @@ pub mod create;
 pub mod metadata;
 pub mod table;
 
-#[cfg(test)]
-pub(crate) mod fixture;
+#[cfg(any(test, feature = "fixtures"))]
+pub mod fixture;
 
 pub use action::{Effect, Plan, PlanContext, default_user, plan};
 pub use check::check_request;
