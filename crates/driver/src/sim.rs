@@ -132,32 +132,49 @@ impl SimDriver {
         if !on {
             return Ok("none");
         }
-        let kind = match mode {
-            StopMode::Hard => {
-                self.wait(self.timings.hard_stop).await;
-                "hard"
-            }
-            StopMode::Soft | StopMode::SoftFirst if !ignores_acpi => {
-                self.wait(self.timings.soft_stop).await;
-                "graceful"
-            }
-            StopMode::Soft => {
-                self.wait(self.timings.soft_stop_timeout).await;
-                return Err(DriverError::SoftStopTimeout(
-                    self.timings.soft_stop_timeout as u64,
-                ));
-            }
-            StopMode::SoftFirst => {
-                self.wait(self.timings.soft_stop_timeout + self.timings.hard_stop)
-                    .await;
-                "hard"
-            }
-        };
+        let kind = self
+            .soft_or_hard(
+                mode,
+                ignores_acpi,
+                self.timings.soft_stop,
+                self.timings.hard_stop,
+            )
+            .await?;
         self.with_vm(id, |vm| {
             vm.power = Power::Off;
             Self::record(vm, "stop", kind);
         })?;
         Ok(kind)
+    }
+
+    /// How a stop or a reboot in `mode` goes (`soft` and `hard` are its two durations):
+    /// waits as long as the guest takes and returns the kind that happened.
+    async fn soft_or_hard(
+        &self,
+        mode: StopMode,
+        ignores_acpi: bool,
+        soft: f64,
+        hard: f64,
+    ) -> Result<&'static str, DriverError> {
+        let timeout = self.timings.soft_stop_timeout;
+        match mode {
+            StopMode::Hard => {
+                self.wait(hard).await;
+                Ok("hard")
+            }
+            StopMode::Soft | StopMode::SoftFirst if !ignores_acpi => {
+                self.wait(soft).await;
+                Ok("graceful")
+            }
+            StopMode::Soft => {
+                self.wait(timeout).await;
+                Err(DriverError::SoftStopTimeout(timeout as u64))
+            }
+            StopMode::SoftFirst => {
+                self.wait(timeout + hard).await;
+                Ok("hard")
+            }
+        }
     }
 
     /// Write a password or key change to the guest's system disk.
@@ -278,27 +295,14 @@ impl Driver for SimDriver {
             Step::PowerOff { mode } => self.power_off(id, *mode).await.map(|_| ()),
             Step::Reboot { mode } => {
                 let ignores_acpi = self.with_vm(id, |vm| vm.soft_stop_fails)?;
-                let kind = match (mode, ignores_acpi) {
-                    (StopMode::Hard, _) => {
-                        self.wait(self.timings.hard_reboot).await;
-                        "hard"
-                    }
-                    (_, false) => {
-                        self.wait(self.timings.soft_reboot).await;
-                        "graceful"
-                    }
-                    (StopMode::Soft, true) => {
-                        self.wait(self.timings.soft_stop_timeout).await;
-                        return Err(DriverError::SoftStopTimeout(
-                            self.timings.soft_stop_timeout as u64,
-                        ));
-                    }
-                    (StopMode::SoftFirst, true) => {
-                        self.wait(self.timings.soft_stop_timeout + self.timings.hard_reboot)
-                            .await;
-                        "hard"
-                    }
-                };
+                let kind = self
+                    .soft_or_hard(
+                        *mode,
+                        ignores_acpi,
+                        self.timings.soft_reboot,
+                        self.timings.hard_reboot,
+                    )
+                    .await?;
                 self.with_vm(id, |vm| {
                     vm.power = Power::On;
                     Self::record(vm, "reboot", kind);
