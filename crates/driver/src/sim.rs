@@ -93,6 +93,15 @@ fn host_key() -> String {
     )
 }
 
+/// A stop or a reboot as the simulator plays it: how long the soft and the hard way take,
+/// the event it records and the power it leaves.
+struct PowerChange {
+    event: &'static str,
+    soft: f64,
+    hard: f64,
+    after: Power,
+}
+
 impl SimDriver {
     pub fn new(scale: f64) -> Self {
         Self::with_timings(scale, Timings::default())
@@ -132,49 +141,48 @@ impl SimDriver {
         if !on {
             return Ok("none");
         }
-        let kind = self
-            .soft_or_hard(
-                mode,
-                ignores_acpi,
-                self.timings.soft_stop,
-                self.timings.hard_stop,
-            )
-            .await?;
-        self.with_vm(id, |vm| {
-            vm.power = Power::Off;
-            Self::record(vm, "stop", kind);
-        })?;
-        Ok(kind)
+        let stop = PowerChange {
+            event: "stop",
+            soft: self.timings.soft_stop,
+            hard: self.timings.hard_stop,
+            after: Power::Off,
+        };
+        self.power_change(id, mode, ignores_acpi, stop).await
     }
 
-    /// How a stop or a reboot in `mode` goes (`soft` and `hard` are its two durations):
-    /// waits as long as the guest takes and returns the kind that happened.
-    async fn soft_or_hard(
+    /// A stop or a reboot in `mode`: waits as long as the guest takes, then records the
+    /// event with the kind that happened (returned) and leaves the power as `change` says.
+    async fn power_change(
         &self,
+        id: Uuid,
         mode: StopMode,
         ignores_acpi: bool,
-        soft: f64,
-        hard: f64,
+        change: PowerChange,
     ) -> Result<&'static str, DriverError> {
         let timeout = self.timings.soft_stop_timeout;
-        match mode {
+        let kind = match mode {
             StopMode::Hard => {
-                self.wait(hard).await;
-                Ok("hard")
+                self.wait(change.hard).await;
+                "hard"
             }
             StopMode::Soft | StopMode::SoftFirst if !ignores_acpi => {
-                self.wait(soft).await;
-                Ok("graceful")
+                self.wait(change.soft).await;
+                "graceful"
             }
             StopMode::Soft => {
                 self.wait(timeout).await;
-                Err(DriverError::SoftStopTimeout(timeout as u64))
+                return Err(DriverError::SoftStopTimeout(timeout as u64));
             }
             StopMode::SoftFirst => {
-                self.wait(timeout + hard).await;
-                Ok("hard")
+                self.wait(timeout + change.hard).await;
+                "hard"
             }
-        }
+        };
+        self.with_vm(id, |vm| {
+            vm.power = change.after;
+            Self::record(vm, change.event, kind);
+        })?;
+        Ok(kind)
     }
 
     /// Write a password or key change to the guest's system disk.
@@ -295,18 +303,15 @@ impl Driver for SimDriver {
             Step::PowerOff { mode } => self.power_off(id, *mode).await.map(|_| ()),
             Step::Reboot { mode } => {
                 let ignores_acpi = self.with_vm(id, |vm| vm.soft_stop_fails)?;
-                let kind = self
-                    .soft_or_hard(
-                        *mode,
-                        ignores_acpi,
-                        self.timings.soft_reboot,
-                        self.timings.hard_reboot,
-                    )
-                    .await?;
-                self.with_vm(id, |vm| {
-                    vm.power = Power::On;
-                    Self::record(vm, "reboot", kind);
-                })
+                let reboot = PowerChange {
+                    event: "reboot",
+                    soft: self.timings.soft_reboot,
+                    hard: self.timings.hard_reboot,
+                    after: Power::On,
+                };
+                self.power_change(id, *mode, ignores_acpi, reboot)
+                    .await
+                    .map(|_| ())
             }
             Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => {
                 self.wait(self.timings.guest_change).await;
