@@ -57,6 +57,25 @@ struct System {
     host_key_fingerprint: String,
 }
 
+impl System {
+    /// A system disk as an image install writes it: one user (locked without a password
+    /// hash), the given keys, a new host key.
+    fn fresh(
+        image_id: &str,
+        user: &str,
+        password_hash: &Option<String>,
+        authorized_keys: Vec<String>,
+    ) -> Self {
+        let hash = password_hash.clone().unwrap_or_else(|| "!".into());
+        Self {
+            image_id: image_id.to_string(),
+            users: BTreeMap::from([(user.to_string(), hash)]),
+            authorized_keys,
+            host_key_fingerprint: host_key(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SimDisk {
     id: String,
@@ -229,21 +248,11 @@ impl Driver for SimDriver {
                 keys,
             } => {
                 self.wait(self.timings.provision).await;
-                let mut users = BTreeMap::new();
-                users.insert(
-                    user.clone(),
-                    password_hash.clone().unwrap_or_else(|| "!".into()),
-                );
                 let vm = SimVm {
                     os: spec.os,
                     power: Power::Off,
                     booted: Boot::System,
-                    system: System {
-                        image_id: image_id.clone(),
-                        users,
-                        authorized_keys: keys.clone(),
-                        host_key_fingerprint: host_key(),
-                    },
+                    system: System::fresh(image_id, user, password_hash, keys.clone()),
                     rescue: None,
                     disks: std::iter::once(SimDisk {
                         id: spec.system_disk.clone(),
@@ -272,22 +281,13 @@ impl Driver for SimDriver {
             } => {
                 self.wait(self.timings.provision).await;
                 self.with_vm(id, |vm| {
-                    let mut users = BTreeMap::new();
-                    users.insert(
-                        user.clone(),
-                        password_hash.clone().unwrap_or_else(|| "!".into()),
-                    );
                     // A fresh system disk: new users and host key; the instance's key pairs are
                     // injected again.
-                    vm.system = System {
-                        image_id: image_id.clone(),
-                        users,
-                        authorized_keys: match keys {
-                            Some(keys) => keys.clone(),
-                            None => std::mem::take(&mut vm.system.authorized_keys),
-                        },
-                        host_key_fingerprint: host_key(),
+                    let keys = match keys {
+                        Some(keys) => keys.clone(),
+                        None => std::mem::take(&mut vm.system.authorized_keys),
                     };
+                    vm.system = System::fresh(image_id, user, password_hash, keys);
                     if let Some(d) = vm.disks.iter_mut().find(|d| d.role == "system") {
                         d.image_id = image_id.clone();
                     }
