@@ -165,13 +165,13 @@ fn list(req: &RawRequest<'_>, owner: &str) -> Reply {
     if let Some(vis) = get("visibility") {
         images.retain(|_| vis == "public" || vis == "all");
     }
-    if let Some(marker) = get("marker") {
-        if !skip_past(&mut images, |i| ids::image_uuid(i.id).to_string() == marker) {
-            return Reply::text(
-                400,
-                &format!("400 Bad Request\n\nmarker could not be found: {marker}\n\n   "),
-            );
-        }
+    if let Some(marker) = get("marker")
+        && !skip_past(&mut images, |i| ids::image_uuid(i.id).to_string() == marker)
+    {
+        return Reply::text(
+            400,
+            &format!("400 Bad Request\n\nmarker could not be found: {marker}\n\n   "),
+        );
     }
     let limit = match get("limit").map(str::parse::<usize>) {
         None => 25,

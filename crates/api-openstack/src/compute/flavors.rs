@@ -48,10 +48,10 @@ impl Nova<'_> {
                 )));
             }
         }
-        if let Some(marker) = param(&q, "marker") {
-            if !skip_past(&mut types, |t| t.name == marker) {
-                return Err(Fault::bad_request(format!("marker [{marker}] not found")));
-            }
+        if let Some(marker) = param(&q, "marker")
+            && !skip_past(&mut types, |t| t.name == marker)
+        {
+            return Err(Fault::bad_request(format!("marker [{marker}] not found")));
         }
         let limit = limit.map(|l| l as usize).unwrap_or(1000);
         let cut = types.len() > limit;

@@ -205,12 +205,12 @@ impl Nova<'_> {
             let prop = &k["property-".len()..];
             images.retain(|i| render::image(i, &owner)[prop].as_str() == Some(want.as_str()));
         }
-        if let Some(marker) = get("marker") {
-            if !skip_past(&mut images, |i| ids::image_uuid(i.id).to_string() == marker) {
-                return Err(Fault::bad_request(format!(
-                    "marker could not be found: {marker}"
-                )));
-            }
+        if let Some(marker) = get("marker")
+            && !skip_past(&mut images, |i| ids::image_uuid(i.id).to_string() == marker)
+        {
+            return Err(Fault::bad_request(format!(
+                "marker could not be found: {marker}"
+            )));
         }
         images.drain(..offset.min(images.len()));
         let limit = limit.or(page_size).unwrap_or(MAX_LIMIT).min(MAX_LIMIT);

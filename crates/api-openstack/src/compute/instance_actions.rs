@@ -80,12 +80,12 @@ impl Nova<'_> {
                 since.is_none_or(|t| updated_ms(o) >= t)
                     && before.is_none_or(|t| updated_ms(o) <= t)
             });
-            if let Some(marker) = param(&q, "marker") {
-                if !skip_past(&mut ops, |o| o.request_id == marker) {
-                    return Err(Fault::bad_request(format!(
-                        "Marker {marker} could not be found."
-                    )));
-                }
+            if let Some(marker) = param(&q, "marker")
+                && !skip_past(&mut ops, |o| o.request_id == marker)
+            {
+                return Err(Fault::bad_request(format!(
+                    "Marker {marker} could not be found."
+                )));
             }
             if let Some(limit) = int_param(&q, "limit")? {
                 let limit = usize::try_from(limit).map_err(|_| {

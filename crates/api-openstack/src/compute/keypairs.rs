@@ -33,10 +33,10 @@ impl Nova<'_> {
         let mut cut = false;
         let mut limit = usize::MAX;
         if self.v.at_least(35) {
-            if let Some(marker) = param(&q, "marker") {
-                if !skip_past(&mut keys, |k| k.name == marker) {
-                    return Err(Fault::bad_request(format!("marker [{marker}] not found")));
-                }
+            if let Some(marker) = param(&q, "marker")
+                && !skip_past(&mut keys, |k| k.name == marker)
+            {
+                return Err(Fault::bad_request(format!("marker [{marker}] not found")));
             }
             if let Some(l) = int_param(&q, "limit")? {
                 if l < 0 {

@@ -295,10 +295,10 @@ impl Nova<'_> {
             0,
             usize::MAX,
         );
-        if let Some(marker) = param(&q, "marker") {
-            if !skip_past(&mut all, |i| i.uuid.to_string() == marker) {
-                return Err(Fault::bad_request(format!("marker [{marker}] not found")));
-            }
+        if let Some(marker) = param(&q, "marker")
+            && !skip_past(&mut all, |i| i.uuid.to_string() == marker)
+        {
+            return Err(Fault::bad_request(format!("marker [{marker}] not found")));
         }
         let limit = limit.map(|l| l as usize).unwrap_or(1000);
         let cut = all.len() > limit;
