@@ -347,6 +347,18 @@ fn int_param(q: &[(String, String)], key: &str) -> Result<Option<i64>, Fault> {
     }
 }
 
+/// Drops the listing up to and including the marker (paging resumes after it); false when
+/// no entry is the marker, which every listing refuses in its own words.
+pub(crate) fn skip_past<T>(list: &mut Vec<T>, is_marker: impl Fn(&T) -> bool) -> bool {
+    match list.iter().position(is_marker) {
+        Some(at) => {
+            list.drain(..=at);
+            true
+        }
+        None => false,
+    }
+}
+
 fn param<'q>(q: &'q [(String, String)], key: &str) -> Option<&'q str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }

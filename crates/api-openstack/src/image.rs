@@ -1,5 +1,6 @@
 //! Glance v2, minimal and read-only: the catalogue's public images.
 
+use crate::compute::skip_past;
 use crate::identity::{UNAUTHORIZED, error as keystone_error};
 use crate::render;
 use crate::routes::{self, Found, Need, Roles, Route, Scope, op};
@@ -164,19 +165,13 @@ fn list(req: &RawRequest<'_>, owner: &str) -> Reply {
     if let Some(vis) = get("visibility") {
         images.retain(|_| vis == "public" || vis == "all");
     }
-    if let Some(marker) = get("marker") {
-        match images
-            .iter()
-            .position(|i| ids::image_uuid(i.id).to_string() == marker)
-        {
-            Some(at) => images.drain(..=at).for_each(drop),
-            None => {
-                return Reply::text(
-                    400,
-                    &format!("400 Bad Request\n\nmarker could not be found: {marker}\n\n   "),
-                );
-            }
-        }
+    if let Some(marker) = get("marker")
+        && !skip_past(&mut images, |i| ids::image_uuid(i.id).to_string() == marker)
+    {
+        return Reply::text(
+            400,
+            &format!("400 Bad Request\n\nmarker could not be found: {marker}\n\n   "),
+        );
     }
     let limit = match get("limit").map(str::parse::<usize>) {
         None => 25,

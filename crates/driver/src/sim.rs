@@ -57,6 +57,25 @@ struct System {
     host_key_fingerprint: String,
 }
 
+impl System {
+    /// A system disk as an image install writes it: one user (locked without a password
+    /// hash), the given keys, a new host key.
+    fn fresh(
+        image_id: &str,
+        user: &str,
+        password_hash: &Option<String>,
+        authorized_keys: Vec<String>,
+    ) -> Self {
+        let hash = password_hash.clone().unwrap_or_else(|| "!".into());
+        Self {
+            image_id: image_id.to_string(),
+            users: BTreeMap::from([(user.to_string(), hash)]),
+            authorized_keys,
+            host_key_fingerprint: host_key(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SimDisk {
     id: String,
@@ -91,6 +110,15 @@ fn host_key() -> String {
         "SHA256:{}",
         base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
     )
+}
+
+/// A stop or a reboot as the simulator plays it: how long the soft and the hard way take,
+/// the event it records and the power it leaves.
+struct PowerChange {
+    event: &'static str,
+    soft: f64,
+    hard: f64,
+    after: Power,
 }
 
 impl SimDriver {
@@ -132,30 +160,46 @@ impl SimDriver {
         if !on {
             return Ok("none");
         }
+        let stop = PowerChange {
+            event: "stop",
+            soft: self.timings.soft_stop,
+            hard: self.timings.hard_stop,
+            after: Power::Off,
+        };
+        self.power_change(id, mode, ignores_acpi, stop).await
+    }
+
+    /// A stop or a reboot in `mode`: waits as long as the guest takes, then records the
+    /// event with the kind that happened (returned) and leaves the power as `change` says.
+    async fn power_change(
+        &self,
+        id: Uuid,
+        mode: StopMode,
+        ignores_acpi: bool,
+        change: PowerChange,
+    ) -> Result<&'static str, DriverError> {
+        let timeout = self.timings.soft_stop_timeout;
         let kind = match mode {
             StopMode::Hard => {
-                self.wait(self.timings.hard_stop).await;
+                self.wait(change.hard).await;
                 "hard"
             }
             StopMode::Soft | StopMode::SoftFirst if !ignores_acpi => {
-                self.wait(self.timings.soft_stop).await;
+                self.wait(change.soft).await;
                 "graceful"
             }
             StopMode::Soft => {
-                self.wait(self.timings.soft_stop_timeout).await;
-                return Err(DriverError::SoftStopTimeout(
-                    self.timings.soft_stop_timeout as u64,
-                ));
+                self.wait(timeout).await;
+                return Err(DriverError::SoftStopTimeout(timeout as u64));
             }
             StopMode::SoftFirst => {
-                self.wait(self.timings.soft_stop_timeout + self.timings.hard_stop)
-                    .await;
+                self.wait(timeout + change.hard).await;
                 "hard"
             }
         };
         self.with_vm(id, |vm| {
-            vm.power = Power::Off;
-            Self::record(vm, "stop", kind);
+            vm.power = change.after;
+            Self::record(vm, change.event, kind);
         })?;
         Ok(kind)
     }
@@ -204,21 +248,11 @@ impl Driver for SimDriver {
                 keys,
             } => {
                 self.wait(self.timings.provision).await;
-                let mut users = BTreeMap::new();
-                users.insert(
-                    user.clone(),
-                    password_hash.clone().unwrap_or_else(|| "!".into()),
-                );
                 let vm = SimVm {
                     os: spec.os,
                     power: Power::Off,
                     booted: Boot::System,
-                    system: System {
-                        image_id: image_id.clone(),
-                        users,
-                        authorized_keys: keys.clone(),
-                        host_key_fingerprint: host_key(),
-                    },
+                    system: System::fresh(image_id, user, password_hash, keys.clone()),
                     rescue: None,
                     disks: std::iter::once(SimDisk {
                         id: spec.system_disk.clone(),
@@ -247,22 +281,13 @@ impl Driver for SimDriver {
             } => {
                 self.wait(self.timings.provision).await;
                 self.with_vm(id, |vm| {
-                    let mut users = BTreeMap::new();
-                    users.insert(
-                        user.clone(),
-                        password_hash.clone().unwrap_or_else(|| "!".into()),
-                    );
                     // A fresh system disk: new users and host key; the instance's key pairs are
                     // injected again.
-                    vm.system = System {
-                        image_id: image_id.clone(),
-                        users,
-                        authorized_keys: match keys {
-                            Some(keys) => keys.clone(),
-                            None => std::mem::take(&mut vm.system.authorized_keys),
-                        },
-                        host_key_fingerprint: host_key(),
+                    let keys = match keys {
+                        Some(keys) => keys.clone(),
+                        None => std::mem::take(&mut vm.system.authorized_keys),
                     };
+                    vm.system = System::fresh(image_id, user, password_hash, keys);
                     if let Some(d) = vm.disks.iter_mut().find(|d| d.role == "system") {
                         d.image_id = image_id.clone();
                     }
@@ -278,31 +303,15 @@ impl Driver for SimDriver {
             Step::PowerOff { mode } => self.power_off(id, *mode).await.map(|_| ()),
             Step::Reboot { mode } => {
                 let ignores_acpi = self.with_vm(id, |vm| vm.soft_stop_fails)?;
-                let kind = match (mode, ignores_acpi) {
-                    (StopMode::Hard, _) => {
-                        self.wait(self.timings.hard_reboot).await;
-                        "hard"
-                    }
-                    (_, false) => {
-                        self.wait(self.timings.soft_reboot).await;
-                        "graceful"
-                    }
-                    (StopMode::Soft, true) => {
-                        self.wait(self.timings.soft_stop_timeout).await;
-                        return Err(DriverError::SoftStopTimeout(
-                            self.timings.soft_stop_timeout as u64,
-                        ));
-                    }
-                    (StopMode::SoftFirst, true) => {
-                        self.wait(self.timings.soft_stop_timeout + self.timings.hard_reboot)
-                            .await;
-                        "hard"
-                    }
+                let reboot = PowerChange {
+                    event: "reboot",
+                    soft: self.timings.soft_reboot,
+                    hard: self.timings.hard_reboot,
+                    after: Power::On,
                 };
-                self.with_vm(id, |vm| {
-                    vm.power = Power::On;
-                    Self::record(vm, "reboot", kind);
-                })
+                self.power_change(id, *mode, ignores_acpi, reboot)
+                    .await
+                    .map(|_| ())
             }
             Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => {
                 self.wait(self.timings.guest_change).await;

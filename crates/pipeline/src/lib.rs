@@ -16,5 +16,5 @@ mod registry;
 mod service;
 
 pub use gate::{Admitted, AllowAll, Authorizer, Denied, Gate, Refusal};
-pub use registry::{ActionSpec, Column, RegionUse, Registry};
+pub use registry::{ActionSpec, Column, RegionUse, Registry, spec_names};
 pub use service::{Authenticated, Ctx, OTHER, Reply, Service, handle};

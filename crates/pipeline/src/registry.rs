@@ -37,6 +37,18 @@ pub struct ActionSpec<H> {
     pub handler: H,
 }
 
+/// The names of `specs` in declaration order, as a constant array (`N` is `specs.len()`):
+/// a dialect's `ACTIONS`.
+pub const fn spec_names<H, const N: usize>(specs: &[ActionSpec<H>]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let mut i = 0;
+    while i < N {
+        out[i] = specs[i].name;
+        i += 1;
+    }
+    out
+}
+
 /// A service's own catalogue column: its heading and how a row's cell is written.
 pub type Column<H> = (&'static str, fn(&ActionSpec<H>) -> String);
 

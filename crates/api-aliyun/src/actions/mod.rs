@@ -24,7 +24,7 @@ use crate::{Ctx, KNOWN_REGIONS};
 use nubis_core::limits::{self, Constraint};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
 use nubis_engine::{AttrChange, Batch, BatchMode, Command, CreateSpec, Engine, IdKind, KeyNaming};
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use nubis_pipeline::{ActionSpec, RegionUse, Registry, spec_names};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -132,17 +132,7 @@ pub static REGISTRY: Registry<Handler> = Registry {
 };
 
 /// The declared action names, in declaration order (derived from [`REGISTRY`]).
-pub const ACTIONS: &[&str] = &names::<{ SPECS.len() }>();
-
-const fn names<const N: usize>() -> [&'static str; N] {
-    let mut out = [""; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = SPECS[i].name;
-        i += 1;
-    }
-    out
-}
+pub const ACTIONS: &[&str] = &spec_names::<_, { SPECS.len() }>(SPECS);
 
 type Out = Result<Map<String, Value>, ApiError>;
 

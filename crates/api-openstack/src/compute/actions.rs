@@ -3,8 +3,8 @@
 
 use super::create::generate_password;
 use super::{
-    LOCKED_REASON, Nova, Res, SERVER_DESCRIPTION, SERVER_NAME, access_ip, check_field, check_keys,
-    invalid_value, metadata, opt_str, unexpected, user_data_field,
+    LOCKED_REASON, Nova, Res, check_field, check_keys, invalid_value, metadata, opt_str,
+    unexpected, user_data_field,
 };
 use crate::errors::{Fault, map};
 use crate::{OpenStackApi, Reply, render};
@@ -205,13 +205,7 @@ impl Nova<'_> {
         check_keys(m, &allowed)?;
         let image_ref = opt_str(m, "imageRef")?
             .ok_or_else(|| Fault::bad_request("'imageRef' is a required property"))?;
-        let name = opt_str(m, "name")?.map(str::to_string);
-        check_field(&SERVER_NAME, name.as_deref())?;
-        let description = opt_str(m, "description")?.map(str::to_string);
-        check_field(&SERVER_DESCRIPTION, description.as_deref())?;
-        let hostname = self.hostname_field(m)?;
-        let v4 = access_ip(m, "accessIPv4")?;
-        let v6 = access_ip(m, "accessIPv6")?;
+        let edits = self.server_edits(m)?;
         let user_data = user_data_field(m)?;
         if let Some(certs) = m.get("trusted_image_certificates")
             && !certs.is_null()
@@ -262,18 +256,7 @@ impl Nova<'_> {
         }
         // The rebuild is accepted and committed; its attributes follow (a server
         // deleted meanwhile has none to change).
-        let _ = self
-            .api
-            .engine
-            .modify_with_attrs(&self.p, inst.uuid, name, description, hostname, |a| {
-                if let Some(v4) = v4 {
-                    a.access_ipv4 = Some(v4);
-                }
-                if let Some(v6) = v6 {
-                    a.access_ipv6 = Some(v6);
-                }
-            })
-            .await;
+        let _ = self.apply_edits(inst.uuid, edits).await;
         if let Some(u) = user_data {
             match self.api.engine.set_user_data(&self.p, inst.uuid, u).await {
                 Ok(()) | Err(DomainError::NotFound { .. }) => {}

@@ -1,6 +1,6 @@
 //! Flavors: the catalogue's instance types, read-only.
 
-use super::{Nova, Res, int_param, param};
+use super::{Nova, Res, int_param, param, skip_past};
 use crate::errors::Fault;
 use crate::{Reply, render};
 use nubis_core::catalog;
@@ -48,13 +48,10 @@ impl Nova<'_> {
                 )));
             }
         }
-        if let Some(marker) = param(&q, "marker") {
-            match types.iter().position(|t| t.name == marker) {
-                Some(at) => {
-                    types.drain(..=at);
-                }
-                None => return Err(Fault::bad_request(format!("marker [{marker}] not found"))),
-            }
+        if let Some(marker) = param(&q, "marker")
+            && !skip_past(&mut types, |t| t.name == marker)
+        {
+            return Err(Fault::bad_request(format!("marker [{marker}] not found")));
         }
         let limit = limit.map(|l| l as usize).unwrap_or(1000);
         let cut = types.len() > limit;

@@ -5,7 +5,7 @@
 //! answers what Glance answers for a protected image (403). Snapshots do not exist, so no
 //! image carries a `server` link.
 
-use super::{Nova, Res};
+use super::{Nova, Res, skip_past};
 use crate::errors::Fault;
 use crate::{Reply, ids, render};
 use nubis_core::catalog;
@@ -205,18 +205,12 @@ impl Nova<'_> {
             let prop = &k["property-".len()..];
             images.retain(|i| render::image(i, &owner)[prop].as_str() == Some(want.as_str()));
         }
-        if let Some(marker) = get("marker") {
-            match images
-                .iter()
-                .position(|i| ids::image_uuid(i.id).to_string() == marker)
-            {
-                Some(at) => images.drain(..=at).for_each(drop),
-                None => {
-                    return Err(Fault::bad_request(format!(
-                        "marker could not be found: {marker}"
-                    )));
-                }
-            }
+        if let Some(marker) = get("marker")
+            && !skip_past(&mut images, |i| ids::image_uuid(i.id).to_string() == marker)
+        {
+            return Err(Fault::bad_request(format!(
+                "marker could not be found: {marker}"
+            )));
         }
         images.drain(..offset.min(images.len()));
         let limit = limit.or(page_size).unwrap_or(MAX_LIMIT).min(MAX_LIMIT);

@@ -3,7 +3,7 @@
 
 use super::servers::parse_isotime;
 use super::servers::query_fault;
-use super::{Nova, Res, int_param, param};
+use super::{Nova, Res, int_param, param, skip_past};
 use crate::errors::{Fault, map};
 use crate::{Reply, ids, render};
 use nubis_core::{Action, OpState, Operation};
@@ -80,14 +80,12 @@ impl Nova<'_> {
                 since.is_none_or(|t| updated_ms(o) >= t)
                     && before.is_none_or(|t| updated_ms(o) <= t)
             });
-            if let Some(marker) = param(&q, "marker") {
-                let at = ops
-                    .iter()
-                    .position(|o| o.request_id == marker)
-                    .ok_or_else(|| {
-                        Fault::bad_request(format!("Marker {marker} could not be found."))
-                    })?;
-                ops.drain(..=at);
+            if let Some(marker) = param(&q, "marker")
+                && !skip_past(&mut ops, |o| o.request_id == marker)
+            {
+                return Err(Fault::bad_request(format!(
+                    "Marker {marker} could not be found."
+                )));
             }
             if let Some(limit) = int_param(&q, "limit")? {
                 let limit = usize::try_from(limit).map_err(|_| {

@@ -1,6 +1,6 @@
 //! Key pairs, `/os-keypairs`: list, show, create (imported or generated), delete.
 
-use super::{Nova, Res, check_keys, int_param, json_body, opt_str, param};
+use super::{Nova, Res, check_keys, int_param, json_body, opt_str, param, skip_past};
 use crate::errors::{Fault, map};
 use crate::{Reply, ids, render};
 use nubis_core::{DomainError, ResourceKind};
@@ -33,15 +33,10 @@ impl Nova<'_> {
         let mut cut = false;
         let mut limit = usize::MAX;
         if self.v.at_least(35) {
-            if let Some(marker) = param(&q, "marker") {
-                match keys.iter().position(|k| k.name == marker) {
-                    Some(at) => {
-                        keys.drain(..=at);
-                    }
-                    None => {
-                        return Err(Fault::bad_request(format!("marker [{marker}] not found")));
-                    }
-                }
+            if let Some(marker) = param(&q, "marker")
+                && !skip_past(&mut keys, |k| k.name == marker)
+            {
+                return Err(Fault::bad_request(format!("marker [{marker}] not found")));
             }
             if let Some(l) = int_param(&q, "limit")? {
                 if l < 0 {

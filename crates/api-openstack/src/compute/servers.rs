@@ -3,17 +3,27 @@
 use super::actions::remember_reboot;
 use super::{
     Nova, Res, SERVER_DESCRIPTION, SERVER_NAME, access_ip, check_field, check_keys, int_param,
-    invalid_value, json_body, opt_str, param, region, shown,
+    invalid_value, json_body, opt_str, param, region, shown, skip_past,
 };
 use crate::Reply;
 use crate::errors::{Fault, map};
 use crate::render::{self, ServerCtx};
 use crate::state::Extra;
-use nubis_core::{Instance, InstanceState, Step, StopMode};
+use nubis_core::{DomainError, Instance, InstanceState, Step, StopMode};
 use nubis_driver::Power;
 use nubis_engine::{Command, IdKind};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
+use uuid::Uuid;
+
+/// A server's own attributes as a request sets them (`PUT /servers/{id}`, `rebuild`).
+pub(super) struct ServerEdits {
+    name: Option<String>,
+    description: Option<String>,
+    hostname: Option<String>,
+    access_ipv4: Option<String>,
+    access_ipv6: Option<String>,
+}
 
 /// Compiled size cap of a `name` filter: a hostile pattern is refused, not run.
 const NAME_REGEX_SIZE_LIMIT: usize = 1 << 20;
@@ -285,15 +295,10 @@ impl Nova<'_> {
             0,
             usize::MAX,
         );
-        if let Some(marker) = param(&q, "marker") {
-            match all.iter().position(|i| i.uuid.to_string() == marker) {
-                Some(at) => {
-                    all.drain(..=at);
-                }
-                None => {
-                    return Err(Fault::bad_request(format!("marker [{marker}] not found")));
-                }
-            }
+        if let Some(marker) = param(&q, "marker")
+            && !skip_past(&mut all, |i| i.uuid.to_string() == marker)
+        {
+            return Err(Fault::bad_request(format!("marker [{marker}] not found")));
         }
         let limit = limit.map(|l| l as usize).unwrap_or(1000);
         let cut = all.len() > limit;
@@ -363,23 +368,8 @@ impl Nova<'_> {
             allowed.push("hostname");
         }
         check_keys(s, &allowed)?;
-        let name = opt_str(s, "name")?.map(str::to_string);
-        check_field(&SERVER_NAME, name.as_deref())?;
-        let description = opt_str(s, "description")?.map(str::to_string);
-        check_field(&SERVER_DESCRIPTION, description.as_deref())?;
-        let hostname = self.hostname_field(s)?;
-        let v4 = access_ip(s, "accessIPv4")?;
-        let v6 = access_ip(s, "accessIPv6")?;
-        self.api
-            .engine
-            .modify_with_attrs(&self.p, inst.uuid, name, description, hostname, |a| {
-                if let Some(v4) = v4 {
-                    a.access_ipv4 = Some(v4);
-                }
-                if let Some(v6) = v6 {
-                    a.access_ipv6 = Some(v6);
-                }
-            })
+        let edits = self.server_edits(s)?;
+        self.apply_edits(inst.uuid, edits)
             .await
             .map_err(|e| map(e, Some(inst.uuid)))?;
         let now = self.server(id)?;
@@ -387,6 +377,44 @@ impl Nova<'_> {
             200,
             &json!({"server": self.changed_view(&now, false).await}),
         ))
+    }
+
+    /// The attributes a server update and a rebuild both take, read and checked in Nova's
+    /// order.
+    pub(super) fn server_edits(&self, obj: &Map<String, Value>) -> Result<ServerEdits, Fault> {
+        let name = opt_str(obj, "name")?.map(str::to_string);
+        check_field(&SERVER_NAME, name.as_deref())?;
+        let description = opt_str(obj, "description")?.map(str::to_string);
+        check_field(&SERVER_DESCRIPTION, description.as_deref())?;
+        Ok(ServerEdits {
+            name,
+            description,
+            hostname: self.hostname_field(obj)?,
+            access_ipv4: access_ip(obj, "accessIPv4")?,
+            access_ipv6: access_ip(obj, "accessIPv6")?,
+        })
+    }
+
+    /// Writes [`ServerEdits`] in one commit; an absent attribute stays as it is.
+    pub(super) async fn apply_edits(&self, id: Uuid, e: ServerEdits) -> Result<(), DomainError> {
+        let ServerEdits {
+            name,
+            description,
+            hostname,
+            access_ipv4,
+            access_ipv6,
+        } = e;
+        self.api
+            .engine
+            .modify_with_attrs(&self.p, id, name, description, hostname, |a| {
+                if let Some(v4) = access_ipv4 {
+                    a.access_ipv4 = Some(v4);
+                }
+                if let Some(v6) = access_ipv6 {
+                    a.access_ipv6 = Some(v6);
+                }
+            })
+            .await
     }
 
     /// `hostname` (2.90+): a label of 2-63 characters; from 2.94 a dotted name up to 255.

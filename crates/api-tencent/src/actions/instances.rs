@@ -268,11 +268,7 @@ async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, op: Power
         },
         Power::Terminate => Command::Terminate { force: true },
     };
-    engine
-        .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
-        .await
-        .map_err(|e| ctx.domain(engine, e))?;
-    Ok(Map::new())
+    submit(engine, ctx, &targets, cmd).await
 }
 
 #[derive(Deserialize)]
@@ -297,11 +293,7 @@ pub(super) async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<Strin
         when_running: when_running(r.force_stop),
         rule: nubis_core::password::PasswordRule::Complexity,
     };
-    engine
-        .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
-        .await
-        .map_err(|e| ctx.domain(engine, e))?;
-    Ok(Map::new())
+    submit(engine, ctx, &targets, cmd).await
 }
 
 #[derive(Deserialize)]
@@ -330,11 +322,7 @@ pub(super) async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String,
         image_id: None,
         rule: nubis_core::password::PasswordRule::Complexity,
     };
-    engine
-        .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
-        .await
-        .map_err(|e| ctx.domain(engine, e))?;
-    Ok(Map::new())
+    submit(engine, ctx, &targets, cmd).await
 }
 
 #[derive(Deserialize)]
@@ -347,17 +335,7 @@ pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, 
     let r: ExitRescueReq = parse(params)?;
     let id = required(r.instance_id, "InstanceId")?;
     let targets = instances(engine, ctx, Some(vec![id]), "InstanceId")?;
-    engine
-        .submit(
-            &ctx.principal,
-            &ctx.request_id,
-            &targets,
-            Command::ExitRescue,
-            false,
-        )
-        .await
-        .map_err(|e| ctx.domain(engine, e))?;
-    Ok(Map::new())
+    submit(engine, ctx, &targets, Command::ExitRescue).await
 }
 
 #[derive(Deserialize)]

@@ -197,9 +197,5 @@ async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, assoc
             when_running,
         }
     };
-    engine
-        .submit(&ctx.principal, &ctx.request_id, &targets, cmd, false)
-        .await
-        .map_err(|e| ctx.domain(engine, e))?;
-    Ok(Map::new())
+    submit(engine, ctx, &targets, cmd).await
 }

@@ -17,7 +17,7 @@ use instances::*;
 use keypairs::*;
 use launch::*;
 use nubis_engine::Engine;
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use nubis_pipeline::{ActionSpec, RegionUse, Registry, spec_names};
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -185,17 +185,7 @@ pub static REGISTRY: Registry<Handler> = Registry {
 };
 
 /// The names of the served actions, in declaration order.
-pub const ACTIONS: &[&str] = &names::<{ SPECS.len() }>();
-
-const fn names<const N: usize>() -> [&'static str; N] {
-    let mut out = [""; N];
-    let mut i = 0;
-    while i < N {
-        out[i] = SPECS[i].name;
-        i += 1;
-    }
-    out
-}
+pub const ACTIONS: &[&str] = &spec_names::<_, { SPECS.len() }>(SPECS);
 
 /// The documented per-second limit of `action` per account (0 for an action that is not
 /// served: it is refused before any limit applies).

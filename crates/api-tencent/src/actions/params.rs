@@ -6,7 +6,7 @@ use crate::Ctx;
 use crate::errors::ApiError;
 use crate::wire::{Bool, Int};
 use nubis_core::{DomainError, ResourceKind, StopMode, WhenRunning, ids};
-use nubis_engine::{Engine, IdKind};
+use nubis_engine::{Command, Engine, IdKind};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -201,4 +201,18 @@ pub(super) struct Tag {
 pub(super) struct TagSpecification {
     pub(super) resource_type: String,
     pub(super) tags: Vec<Tag>,
+}
+
+/// Runs one command on every target for the actions whose answer is an empty body.
+pub(super) async fn submit(
+    engine: &Engine,
+    ctx: &Ctx,
+    targets: &[Uuid],
+    cmd: Command,
+) -> Result<Map<String, Value>, ApiError> {
+    engine
+        .submit(&ctx.principal, &ctx.request_id, targets, cmd, false)
+        .await
+        .map_err(|e| ctx.domain(engine, e))?;
+    Ok(Map::new())
 }

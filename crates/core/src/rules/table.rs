@@ -104,49 +104,34 @@ pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported
     let arm = ty.is_some_and(|t| t.arch == Arch::Arm64);
     let edge = catalog::zone(&inst.zone).is_some_and(|z| z.edge);
     let stopped_uncharged = inst.stop_charging && inst.state == InstanceState::Stopped;
+    // Each action lists its refusals in the order they are reported: the first that holds.
+    let bare_metal = (kind == TypeKind::BareMetal).then_some(Unsupported::InstanceKind);
+    let special = (kind == TypeKind::Special).then_some(Unsupported::SpecialInstanceType);
+    let reinstall_failed = inst
+        .reinstall_failed
+        .then_some(Unsupported::ReinstallFailed);
+    let stopped = stopped_uncharged.then_some(Unsupported::StoppedModeStopCharging);
+    let first = |in_order: &[Option<Unsupported>]| in_order.iter().flatten().next().copied();
     match action {
-        Action::EnterRescue => {
-            if kind == TypeKind::BareMetal {
-                Some(Unsupported::InstanceKind)
-            } else if arm {
-                Some(Unsupported::ArmArchitecture)
-            } else if edge {
-                Some(Unsupported::EdgeZone)
-            } else if kind == TypeKind::Special {
-                Some(Unsupported::SpecialInstanceType)
-            } else if inst.reinstall_failed {
-                Some(Unsupported::ReinstallFailed)
-            } else if stopped_uncharged {
-                Some(Unsupported::StoppedModeStopCharging)
-            } else {
-                None
-            }
-        }
-        Action::ResetPassword => {
-            if kind == TypeKind::BareMetal {
-                Some(Unsupported::InstanceKind)
-            } else if inst.application_role.is_some() {
-                Some(Unsupported::ApplicationRole)
-            } else if kind == TypeKind::Special {
-                Some(Unsupported::SpecialInstanceType)
-            } else if inst.reinstall_failed {
-                Some(Unsupported::ReinstallFailed)
-            } else if stopped_uncharged {
-                Some(Unsupported::StoppedModeStopCharging)
-            } else {
-                None
-            }
-        }
+        Action::EnterRescue => first(&[
+            bare_metal,
+            arm.then_some(Unsupported::ArmArchitecture),
+            edge.then_some(Unsupported::EdgeZone),
+            special,
+            reinstall_failed,
+            stopped,
+        ]),
+        Action::ResetPassword => first(&[
+            bare_metal,
+            inst.application_role
+                .is_some()
+                .then_some(Unsupported::ApplicationRole),
+            special,
+            reinstall_failed,
+            stopped,
+        ]),
         Action::AssociateKeys | Action::DisassociateKeys => {
-            if kind == TypeKind::BareMetal {
-                Some(Unsupported::InstanceKind)
-            } else if let Some(why) = keys_unsupported(inst.os) {
-                Some(why)
-            } else if stopped_uncharged {
-                Some(Unsupported::StoppedModeStopCharging)
-            } else {
-                None
-            }
+            first(&[bare_metal, keys_unsupported(inst.os), stopped])
         }
         Action::Create
         | Action::Start
