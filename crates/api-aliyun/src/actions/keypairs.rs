@@ -63,7 +63,8 @@ pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> 
         .json_list("KeyPairNames")?
         .ok_or_else(|| ApiError::missing("KeyPairNames"))?;
     if names.is_empty() {
-        return Err(ApiError::invalid("KeyPairNames", "1 to 100 names"));
+        let want = format!("1 to {} names", limits::batch::KEY_PAIRS);
+        return Err(ApiError::invalid("KeyPairNames", want));
     }
     params::check_count(&params::KEY_PAIR_NAMES, names.len())?;
     let ids: Vec<String> = names
@@ -86,7 +87,8 @@ pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .json_list("InstanceIds")?
         .ok_or_else(|| ApiError::missing("InstanceIds"))?;
     if ids.is_empty() {
-        return Err(ApiError::invalid("InstanceIds", "1 to 50 IDs"));
+        let want = format!("1 to {} IDs", limits::batch::KEY_PAIR_INSTANCES);
+        return Err(ApiError::invalid("InstanceIds", want));
     }
     params::check_count(&params::KEY_PAIR_INSTANCE_IDS, ids.len())?;
     let key_id = key_id_by_name(engine, ctx, &name)?;

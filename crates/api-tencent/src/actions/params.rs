@@ -150,7 +150,8 @@ pub(super) fn non_empty(list: Option<Vec<String>>, name: &str) -> Result<Vec<Str
     Ok(list)
 }
 
-/// A batch of IDs: at most 100, each of the right shape; duplicates dropped, order kept.
+/// A batch of IDs: at most `limits::batch::INSTANCES`, each of the right shape; duplicates
+/// dropped, order kept.
 pub(super) fn id_batch(
     ctx: &Ctx,
     list: Vec<String>,
