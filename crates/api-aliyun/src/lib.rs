@@ -7,7 +7,7 @@ pub mod errors;
 pub mod params;
 pub mod render;
 
-pub use actions::{ACTIONS, Handler, REGISTRY};
+pub use actions::{ACTIONS, Handler, REGISTRY, SERVICES};
 use errors::ApiError;
 use nubis_auth::aliyun::{self as sig, AliyunAuth, NonceCache};
 use nubis_auth::bounds::{self, PairLimits};
@@ -102,11 +102,13 @@ pub(crate) struct Ctx {
 
 use nubis_auth::header;
 
-/// Is this request Alibaba's? (`x-acs-action`, or `Action` + `Version=2014-05-26`.)
+/// Is this request Alibaba's? (`x-acs-action`, or `Action` and a `Version` one of [`SERVICES`] serves.)
 pub fn claims(headers: &[(String, String)], params: &[(String, String)]) -> bool {
     header(headers, "x-acs-action").is_some()
         || (params.iter().any(|(k, _)| k == "Action")
-            && params.iter().any(|(k, v)| k == "Version" && v == VERSION))
+            && params
+                .iter()
+                .any(|(k, v)| k == "Version" && SERVICES.serves(v)))
 }
 
 /// What [`parse_request`] reads off a request before any key is looked up.
@@ -226,8 +228,8 @@ impl Service for AliyunApi {
     type Output = Map<String, Value>;
     type Error = ApiError;
 
-    fn registry(&self) -> &'static nubis_pipeline::Registry<Handler> {
-        &REGISTRY
+    fn services(&self) -> &'static nubis_pipeline::Services<Handler> {
+        &SERVICES
     }
 
     fn gate(&self) -> &Gate {

@@ -6,7 +6,7 @@
 //! every service shares, against the action registry [`REGISTRY`].
 
 mod actions;
-pub use actions::{ACTIONS, Handler, Payload, REGISTRY, rate_limit};
+pub use actions::{ACTIONS, Handler, Payload, REGISTRY, SERVICES, rate_limit};
 pub use nubis_pipeline::Reply;
 pub mod errors;
 pub mod render;
@@ -18,7 +18,7 @@ use nubis_auth::nonce::{self, NonceCache};
 use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
 use nubis_core::{DomainError, Principal, catalog, ids};
 use nubis_engine::{Engine, IdKind, KeyNaming};
-use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Registry, Service};
+use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Service};
 use serde_json::{Map, Value};
 
 pub const VERSION: &str = "2017-03-12";
@@ -119,11 +119,13 @@ const COMMON_LEGACY: &[&str] = &[
     "RequestClient",
 ];
 
-/// Is this request Tencent's? (`X-TC-Action`, or `Action` + `Version=2017-03-12`.)
+/// Is this request Tencent's? (`X-TC-Action`, or `Action` and a `Version` one of [`SERVICES`] serves.)
 pub fn claims(headers: &[(String, String)], params: &[(String, String)]) -> bool {
     header(headers, "x-tc-action").is_some()
         || (params.iter().any(|(k, _)| k == "Action")
-            && params.iter().any(|(k, v)| k == "Version" && v == VERSION))
+            && params
+                .iter()
+                .any(|(k, v)| k == "Version" && SERVICES.serves(v)))
 }
 
 fn is_form(headers: &[(String, String)]) -> bool {
@@ -326,8 +328,8 @@ impl Service for TencentApi {
     type Output = Payload;
     type Error = ApiError;
 
-    fn registry(&self) -> &'static Registry<Handler> {
-        &REGISTRY
+    fn services(&self) -> &'static nubis_pipeline::Services<Handler> {
+        &SERVICES
     }
 
     fn gate(&self) -> &Gate {
@@ -377,7 +379,12 @@ impl Service for TencentApi {
                     headers: req.headers,
                     body: req.body,
                 };
-                sig::verify_tc3(&parts, &auth, &secret).map_err(auth_err)?;
+                // The credential scope names the service of the version called (`cvm`,
+                // `cam`, …); an unknown version is checked as CVM and refused by the gate.
+                let service = SERVICES
+                    .by_version(&version)
+                    .map_or(sig::SERVICE, |r| r.service);
+                sig::verify_tc3_for(&parts, &auth, &secret, service).map_err(auth_err)?;
                 None
             }
             TencentAuth::Legacy { .. } => {

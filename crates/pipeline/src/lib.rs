@@ -2,7 +2,8 @@
 //! pipeline").
 //!
 //! A service (Tencent CVM, Alibaba ECS, Nova, …) declares its actions once in a
-//! [`Registry`]; dispatch, rate limits, metrics labels, the policy action each needs and the
+//! [`Registry`]; the services of one cloud that share its signature scheme are one
+//! [`Services`] set, told apart by the version a request names; dispatch, rate limits, metrics labels, the policy action each needs and the
 //! committed catalogue (docs/catalogue/) are derived from it. A request then takes the same
 //! steps in every service ([`handle`]): identify and authenticate (the service's scheme:
 //! [`Service::authenticate`]), check the version and the action against the registry,
@@ -16,5 +17,5 @@ mod registry;
 mod service;
 
 pub use gate::{Admitted, AllowAll, Authorizer, Denied, Gate, Refusal};
-pub use registry::{ActionSpec, Column, RegionUse, Registry, spec_names};
+pub use registry::{ActionSpec, Column, RegionUse, Registry, Services, spec_names};
 pub use service::{Authenticated, Ctx, OTHER, Reply, Service, handle};

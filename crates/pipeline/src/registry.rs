@@ -64,6 +64,47 @@ pub struct Registry<H: 'static> {
     pub actions: &'static [ActionSpec<H>],
 }
 
+/// The API services one cloud serves behind one signature scheme and envelope (Tencent CVM,
+/// CAM, STS, …), told apart by the version a request names (the operator contract: "within a
+/// cloud the version names the service"). The listener claims a request for the cloud by
+/// these versions; the pipeline picks the registry by them.
+#[derive(Debug)]
+pub struct Services<H: 'static> {
+    /// The cloud, as in each registry.
+    pub cloud: &'static str,
+    pub registries: &'static [&'static Registry<H>],
+}
+
+impl<H> Services<H> {
+    /// The service that serves `version`.
+    pub fn by_version(&self, version: &str) -> Option<&'static Registry<H>> {
+        self.registries
+            .iter()
+            .copied()
+            .find(|r| r.version == version)
+    }
+
+    /// Whether some service of the cloud serves `version`.
+    pub fn serves(&self, version: &str) -> bool {
+        self.by_version(version).is_some()
+    }
+
+    /// The versions served, one per service.
+    pub fn versions(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.registries.iter().map(|r| r.version)
+    }
+
+    /// `action` as a metrics label: a name declared by the service of `version` when the
+    /// version is known, else by any service of the cloud (a request refused before its
+    /// version was read).
+    pub fn label(&self, version: Option<&str>, action: &str) -> Option<&'static str> {
+        match version.and_then(|v| self.by_version(v)) {
+            Some(r) => r.label(action),
+            None => self.registries.iter().find_map(|r| r.label(action)),
+        }
+    }
+}
+
 impl<H> Registry<H> {
     /// The action declared under `name` (exact, case-sensitive: the clouds are).
     pub fn get(&self, name: &str) -> Option<&'static ActionSpec<H>> {

@@ -1,7 +1,7 @@
 //! What a service supplies, and the one function that runs a request through the pipeline.
 
 use crate::gate::{Gate, Refusal};
-use crate::registry::Registry;
+use crate::registry::Services;
 use nubis_core::Principal;
 
 /// The context every action handler gets.
@@ -69,7 +69,8 @@ pub trait Service: Send + Sync + 'static {
     /// The service's error: its code, status and envelope.
     type Error: Send;
 
-    fn registry(&self) -> &'static Registry<Self::Handler>;
+    /// The cloud's services on this signature scheme; the request's version picks one.
+    fn services(&self) -> &'static Services<Self::Handler>;
     fn gate(&self) -> &Gate;
     /// A new RequestId in the service's format.
     fn request_id(&self) -> String;
@@ -108,26 +109,43 @@ pub trait Service: Send + Sync + 'static {
 /// rate limit, authorization), spend the replay token, run, render.
 pub async fn handle<S: Service>(svc: &S, raw: &S::Raw<'_>) -> Reply {
     let request_id = svc.request_id();
-    let mut action = svc.named_action(raw);
-    let result = run(svc, raw, &request_id, &mut action).await;
-    let mut reply = svc.render(raw, &request_id, &action, result);
-    reply.label = svc.registry().label(&action).unwrap_or(OTHER);
-    reply.cloud = svc.registry().cloud;
+    let mut named = Named {
+        action: svc.named_action(raw),
+        version: None,
+    };
+    let result = run(svc, raw, &request_id, &mut named).await;
+    let mut reply = svc.render(raw, &request_id, &named.action, result);
+    let services = svc.services();
+    reply.label = services
+        .label(named.version.as_deref(), &named.action)
+        .unwrap_or(OTHER);
+    reply.cloud = services.cloud;
     reply
+}
+
+/// What the request names, as far as it was read: for the log line and the metrics label.
+struct Named {
+    action: String,
+    version: Option<String>,
 }
 
 async fn run<S: Service>(
     svc: &S,
     raw: &S::Raw<'_>,
     request_id: &str,
-    action_out: &mut String,
+    named: &mut Named,
 ) -> Result<S::Output, S::Error> {
     let a = svc.authenticate(raw)?;
-    action_out.clone_from(&a.action);
+    named.action.clone_from(&a.action);
+    named.version = Some(a.version.clone());
+    let registry = svc
+        .services()
+        .by_version(&a.version)
+        .ok_or_else(|| svc.refuse(Refusal::UnknownVersion(a.version.clone())))?;
     let admitted = svc
         .gate()
         .admit(
-            svc.registry(),
+            registry,
             &a.principal,
             &a.version,
             &a.action,
@@ -145,4 +163,181 @@ async fn run<S: Service>(
         action: admitted.spec.name,
     };
     svc.call(&admitted.spec.handler, &ctx, a.params).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::{ActionSpec, RegionUse, Registry};
+
+    const fn spec(name: &'static str, handler: &'static str) -> ActionSpec<&'static str> {
+        ActionSpec {
+            name,
+            rate_limit: 0,
+            mutates: false,
+            dry_run: false,
+            policy: "t:A",
+            params: "()",
+            region: RegionUse::Optional,
+            handler,
+        }
+    }
+
+    static COMPUTE: Registry<&'static str> = Registry {
+        cloud: "t",
+        service: "compute",
+        version: "2017-03-12",
+        actions: &[spec("Describe", "compute.describe")],
+    };
+    static IDENTITY: Registry<&'static str> = Registry {
+        cloud: "t",
+        service: "identity",
+        version: "2019-01-16",
+        actions: &[
+            spec("Describe", "identity.describe"),
+            spec("AddUser", "identity.add"),
+        ],
+    };
+    static SERVICES: Services<&'static str> = Services {
+        cloud: "t",
+        registries: &[&COMPUTE, &IDENTITY],
+    };
+
+    /// A service whose raw request is (version, action) and whose handlers return their tag.
+    struct Fake(Gate);
+
+    #[async_trait::async_trait]
+    impl Service for Fake {
+        type Raw<'a> = (&'a str, &'a str);
+        type Params = ();
+        type Replay = ();
+        type Handler = &'static str;
+        type Output = String;
+        type Error = String;
+
+        fn services(&self) -> &'static Services<&'static str> {
+            &SERVICES
+        }
+        fn gate(&self) -> &Gate {
+            &self.0
+        }
+        fn request_id(&self) -> String {
+            "rid".into()
+        }
+        fn named_action(&self, raw: &(&str, &str)) -> String {
+            raw.1.into()
+        }
+        fn authenticate(&self, raw: &(&str, &str)) -> Result<Authenticated<(), ()>, String> {
+            Ok(Authenticated {
+                principal: Principal {
+                    account: "a".into(),
+                    user: "u".into(),
+                    is_admin: false,
+                },
+                version: raw.0.into(),
+                action: raw.1.into(),
+                region: None,
+                params: (),
+                replay: None,
+            })
+        }
+        fn resolve_region(&self, _: &str) -> Option<String> {
+            None
+        }
+        fn refuse(&self, refusal: Refusal) -> String {
+            refusal.to_string()
+        }
+        fn spend(&self, _: &(&str, &str), _: ()) -> Result<(), String> {
+            Ok(())
+        }
+        async fn call(
+            &self,
+            handler: &'static &'static str,
+            _: &Ctx,
+            _: (),
+        ) -> Result<String, String> {
+            Ok((*handler).to_string())
+        }
+        fn render(
+            &self,
+            _: &(&str, &str),
+            request_id: &str,
+            action: &str,
+            result: Result<String, String>,
+        ) -> Reply {
+            let (status, body) = match result {
+                Ok(b) => (200, b),
+                Err(e) => (400, e),
+            };
+            Reply {
+                request_id: request_id.into(),
+                cloud: "",
+                action: action.into(),
+                label: "",
+                code: None,
+                status,
+                content_type: "text/plain",
+                headers: Vec::new(),
+                body: body.into_bytes(),
+            }
+        }
+    }
+
+    async fn ask(version: &str, action: &str) -> (u16, String, &'static str) {
+        let r = handle(&Fake(Gate::new(false)), &(version, action)).await;
+        assert_eq!(r.cloud, "t");
+        (r.status, String::from_utf8(r.body).unwrap(), r.label)
+    }
+
+    #[tokio::test]
+    async fn the_version_picks_the_service() {
+        assert_eq!(
+            ask("2017-03-12", "Describe").await,
+            (200, "compute.describe".into(), "Describe")
+        );
+        assert_eq!(
+            ask("2019-01-16", "Describe").await,
+            (200, "identity.describe".into(), "Describe")
+        );
+        assert_eq!(
+            ask("2019-01-16", "AddUser").await,
+            (200, "identity.add".into(), "AddUser")
+        );
+        // An action of another service of the cloud is unknown under this version, and is
+        // not a label of it.
+        assert_eq!(
+            ask("2017-03-12", "AddUser").await,
+            (400, "the action `AddUser` does not exist".into(), OTHER)
+        );
+        // An unknown version is refused before the action is looked at; the label falls
+        // back to any service that declares the name.
+        assert_eq!(
+            ask("2099-01-01", "AddUser").await,
+            (
+                400,
+                "the API version `2099-01-01` does not exist".into(),
+                "AddUser"
+            )
+        );
+        assert_eq!(
+            ask("2099-01-01", "Nope").await,
+            (
+                400,
+                "the API version `2099-01-01` does not exist".into(),
+                OTHER
+            )
+        );
+    }
+
+    #[test]
+    fn services_know_their_versions() {
+        assert!(SERVICES.serves("2019-01-16"));
+        assert!(!SERVICES.serves(""));
+        assert_eq!(
+            SERVICES.versions().collect::<Vec<_>>(),
+            ["2017-03-12", "2019-01-16"]
+        );
+        assert_eq!(SERVICES.label(Some("2017-03-12"), "AddUser"), None);
+        assert_eq!(SERVICES.label(None, "AddUser"), Some("AddUser"));
+    }
 }

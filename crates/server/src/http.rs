@@ -243,8 +243,8 @@ const OTHER: &str = "other";
 /// before authentication: anything else would let a client mint label values).
 fn action_label(dialect: &str, action: &str) -> &'static str {
     match dialect {
-        "tencent" => nubis_api_tencent::REGISTRY.label(action),
-        "aliyun" => nubis_api_aliyun::REGISTRY.label(action),
+        "tencent" => nubis_api_tencent::SERVICES.label(None, action),
+        "aliyun" => nubis_api_aliyun::SERVICES.label(None, action),
         // OpenStack's labels come from its three route registries.
         "openstack" => nubis_api_openstack::label(action),
         _ => None,

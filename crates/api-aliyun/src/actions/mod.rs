@@ -24,7 +24,7 @@ use crate::{Ctx, KNOWN_REGIONS};
 use nubis_core::limits::{self, Constraint};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
 use nubis_engine::{AttrChange, Batch, BatchMode, Command, CreateSpec, Engine, IdKind, KeyNaming};
-use nubis_pipeline::{ActionSpec, RegionUse, Registry, spec_names};
+use nubis_pipeline::{ActionSpec, RegionUse, Registry, Services, spec_names};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
@@ -129,6 +129,12 @@ pub static REGISTRY: Registry<Handler> = Registry {
     service: "ecs",
     version: crate::VERSION,
     actions: SPECS,
+};
+
+/// The Alibaba Cloud RPC services on this listener (RPC v1 and ACS3 signatures): ECS for now; RAM, STS and ActionTrail join it by version.
+pub static SERVICES: Services<Handler> = Services {
+    cloud: "aliyun",
+    registries: &[&REGISTRY],
 };
 
 /// The declared action names, in declaration order (derived from [`REGISTRY`]).

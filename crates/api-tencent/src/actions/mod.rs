@@ -17,7 +17,7 @@ use instances::*;
 use keypairs::*;
 use launch::*;
 use nubis_engine::Engine;
-use nubis_pipeline::{ActionSpec, RegionUse, Registry, spec_names};
+use nubis_pipeline::{ActionSpec, RegionUse, Registry, Services, spec_names};
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -182,6 +182,12 @@ pub static REGISTRY: Registry<Handler> = Registry {
     service: "cvm",
     version: crate::VERSION,
     actions: SPECS,
+};
+
+/// The Tencent Cloud API services on this listener (TC3 and the legacy signatures): CVM for now; CAM, STS and CloudAudit join it by version.
+pub static SERVICES: Services<Handler> = Services {
+    cloud: "tencent",
+    registries: &[&REGISTRY],
 };
 
 /// The names of the served actions, in declaration order.

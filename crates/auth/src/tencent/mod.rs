@@ -15,7 +15,7 @@ mod legacy;
 mod tc3;
 
 pub use legacy::{legacy_replay_key, parse_legacy, sign_legacy, verify_legacy};
-pub use tc3::{SERVICE, parse_tc3, sign_tc3, verify_tc3};
+pub use tc3::{SERVICE, parse_tc3, sign_tc3, verify_tc3, verify_tc3_for};
 
 use time::OffsetDateTime;
 use time::macros::format_description;

@@ -5,9 +5,11 @@ use sha2::{Digest, Sha256};
 
 use super::{AuthError, HttpRequestParts, TencentAuth, header, utc_date, validate_secret_id};
 
-/// The service of the one API version served (CVM 2017-03-12): what the Python, Go and
-/// Java SDKs and `tccli` put in the credential scope. The only other service accepted is
-/// the one the Node SDK derives from the endpoint (see [`service_accepted`]).
+/// The service of CVM 2017-03-12: what the Python, Go and Java SDKs and `tccli` put in the
+/// credential scope of a CVM call ([`verify_tc3`]). A call of another service (CAM 2019-01-16
+/// signs `cam`) is verified with [`verify_tc3_for`] and that service's name. The only other
+/// service accepted is the one the Node SDK derives from the endpoint (see
+/// [`service_accepted`]).
 pub const SERVICE: &str = "cvm";
 
 const ALGORITHM: &str = "TC3-HMAC-SHA256";
@@ -201,6 +203,18 @@ pub fn verify_tc3(
     auth: &TencentAuth,
     secret_key: &str,
 ) -> Result<(), AuthError> {
+    verify_tc3_for(req, auth, secret_key, SERVICE)
+}
+
+/// [`verify_tc3`] for a call of the API service `expected` (the service of the version the
+/// request names: `cvm`, `cam`, `sts`, …): the credential scope must name it (or the Host's
+/// first label, see [`service_accepted`]).
+pub fn verify_tc3_for(
+    req: &HttpRequestParts<'_>,
+    auth: &TencentAuth,
+    secret_key: &str,
+    expected: &str,
+) -> Result<(), AuthError> {
     let TencentAuth::Tc3 {
         date,
         service,
@@ -214,7 +228,7 @@ pub fn verify_tc3(
             "expected TC3-HMAC-SHA256 credentials".to_owned(),
         ));
     };
-    if !service_accepted(service, req.host) {
+    if !service_accepted(service, expected, req.host) {
         return Err(AuthError::InvalidAuthorization(
             "`Service` in Credential not valid.".to_owned(),
         ));
@@ -288,7 +302,7 @@ pub fn verify_tc3(
 /// Whether `service` may be the credential scope's service of a request sent with
 /// `Host: host` (docs/credentials.md, "TC3 credential scope"):
 ///
-/// * [`SERVICE`] — the service of the API version being called (`cvm` for CVM
+/// * `expected` — the service of the API version being called (`cvm` for CVM
 ///   2017-03-12), what every SDK sends to `cvm.tencentcloudapi.com`;
 /// * the first label of the Host as received (up to the first `.`), compared
 ///   ASCII-case-insensitively — what the Node SDK signs: `endpoint.split(".")[0]`, so
@@ -296,8 +310,8 @@ pub fn verify_tc3(
 ///
 /// Anything else is refused. Accepting the host's label weakens nothing: the service
 /// only feeds the key derivation, and the signature still needs the secret key.
-fn service_accepted(service: &str, host: &str) -> bool {
-    if service == SERVICE {
+fn service_accepted(service: &str, expected: &str, host: &str) -> bool {
+    if service == expected {
         return true;
     }
     let host = host.trim();
@@ -541,6 +555,24 @@ mod tests {
         let auth = parse_tc3(&headers).unwrap();
         let req = parts("POST", "CVM.TencentCloudAPI.com", "", &headers, b"{}");
         assert_eq!(verify_tc3(&req, &auth, SECRET_KEY), Ok(()));
+    }
+
+    #[test]
+    fn another_service_verifies_with_its_own_scope() {
+        let a = sign_post_json("127.0.0.1:18080", "cam");
+        let headers = json_headers(&a);
+        let auth = parse_tc3(&headers).unwrap();
+        let req = parts("POST", "127.0.0.1:18080", "", &headers, b"{}");
+        assert_eq!(verify_tc3_for(&req, &auth, SECRET_KEY, "cam"), Ok(()));
+        // Signed for CAM, checked as a CVM call: the scope is refused, as the real API does.
+        assert!(matches!(
+            verify_tc3(&req, &auth, SECRET_KEY),
+            Err(AuthError::InvalidAuthorization(_))
+        ));
+        assert_eq!(
+            verify_tc3_for(&req, &auth, "wrong-key", "cam"),
+            Err(AuthError::SignatureFailure)
+        );
     }
 
     #[test]
@@ -884,11 +916,16 @@ mod tests {
         ];
         for (service, host, want) in cases {
             assert_eq!(
-                service_accepted(service, host),
+                service_accepted(service, SERVICE, host),
                 want,
                 "{service:?} @ {host:?}"
             );
         }
+        // Another API service's calls name that service; `cvm` is then refused (unless it
+        // is the Host's first label).
+        assert!(service_accepted("cam", "cam", "127.0.0.1:18080"));
+        assert!(!service_accepted("cvm", "cam", "127.0.0.1:18080"));
+        assert!(service_accepted("cvm", "cam", "cvm.tencentcloudapi.com"));
     }
 
     #[test]
