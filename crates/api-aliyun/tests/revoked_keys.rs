@@ -2,7 +2,7 @@
 //! with `InvalidAccessKeyId.NotFound` (404); a key created through the admin API works at once.
 
 use nubis_api_aliyun::AliyunApi;
-use nubis_testkit::{aliyun, now};
+use nubis_testkit::{KeyAnswers, aliyun, key_lifecycle, now};
 
 async fn call(api: &AliyunApi, id: &str, secret: &str) -> (u16, String) {
     let nonce = uuid::Uuid::new_v4().to_string();
@@ -21,21 +21,19 @@ async fn call(api: &AliyunApi, id: &str, secret: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn disabled_and_deleted_keys_are_refused() {
-    let (engine, _dir) = nubis_testkit::engine_with(Some(("bootid", "bootsecret")), None).await;
+    let boot = ("bootid", "bootsecret");
+    let (engine, _dir) = nubis_testkit::engine_with(Some(boot), None).await;
     let api = AliyunApi::new(engine.clone(), false);
-    let (k, secret) = engine.create_access_key().await.unwrap();
-    assert_eq!(call(&api, &k.id, &secret).await, (200, "OK".into()));
-    engine
-        .set_access_key_enabled("bootid", false)
-        .await
-        .unwrap();
-    assert_eq!(
-        call(&api, "bootid", "bootsecret").await,
-        (400, "InvalidAccessKeyId.Inactive".into())
-    );
-    engine.delete_access_key("bootid").await.unwrap();
-    assert_eq!(
-        call(&api, "bootid", "bootsecret").await,
-        (404, "InvalidAccessKeyId.NotFound".into())
-    );
+    let answer = |status: u16, code: &str| (status, code.to_string());
+    key_lifecycle(
+        &engine,
+        boot,
+        async |id: &str, secret: &str| call(&api, id, secret).await,
+        KeyAnswers {
+            ok: answer(200, "OK"),
+            disabled: answer(400, "InvalidAccessKeyId.Inactive"),
+            deleted: answer(404, "InvalidAccessKeyId.NotFound"),
+        },
+    )
+    .await;
 }

@@ -3,34 +3,19 @@
 //! -p nubis-api-openstack --test catalogue`).
 
 use nubis_api_openstack::{COMPUTE, IDENTITY, IMAGE, catalogue_columns};
-use std::path::PathBuf;
-
-fn doc(service: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../docs/catalogue")
-        .join(format!("openstack-{service}.md"))
-}
+use nubis_testkit::check_catalogue;
 
 #[test]
 fn identity_catalogue_matches_the_registry() {
-    IDENTITY.validate().unwrap();
-    IDENTITY
-        .check_catalogue_with(&doc("identity"), &catalogue_columns())
-        .unwrap();
+    check_catalogue(&IDENTITY, &catalogue_columns());
 }
 
 #[test]
 fn compute_catalogue_matches_the_registry() {
-    COMPUTE.validate().unwrap();
-    COMPUTE
-        .check_catalogue_with(&doc("compute"), &catalogue_columns())
-        .unwrap();
+    check_catalogue(&COMPUTE, &catalogue_columns());
 }
 
 #[test]
 fn image_catalogue_matches_the_registry() {
-    IMAGE.validate().unwrap();
-    IMAGE
-        .check_catalogue_with(&doc("image"), &catalogue_columns())
-        .unwrap();
+    check_catalogue(&IMAGE, &catalogue_columns());
 }

@@ -2,7 +2,7 @@
 //! nothing created or changed; a name with control characters never reaches the store.
 
 use nubis_api_openstack::OpenStackApi;
-use nubis_testkit::openstack::{api, call, debian_image, fault, token, wait_status};
+use nubis_testkit::openstack::{api, call, create_server, debian_image, fault, token, wait_status};
 use serde_json::{Value, json};
 
 async fn servers(api: &OpenStackApi, h: &[(&str, &str)]) -> usize {
@@ -42,14 +42,7 @@ async fn server_fields_within_their_limits() {
         for (k, v) in fields.as_object().unwrap() {
             server[k] = v.clone();
         }
-        let r = call(
-            &api,
-            "POST",
-            "/compute/v2.1/servers",
-            &h,
-            Some(json!({"server": server})),
-        )
-        .await;
+        let r = create_server(&api, &h, server).await;
         assert_eq!(r.status, status, "{fields}: {}", r.body);
         fault(&r);
     }
@@ -59,55 +52,47 @@ async fn server_fields_within_their_limits() {
         "a refused request created a server"
     );
     // The limits themselves are accepted.
-    let r = call(
+    let r = create_server(
         &api,
-        "POST",
-        "/compute/v2.1/servers",
         &h,
-        Some(
-            json!({"server": {"name": "n".repeat(255), "imageRef": image, "flavorRef": "S5.SMALL2",
-            "description": "d".repeat(255)}}),
-        ),
+        json!({"name": "n".repeat(255), "imageRef": image, "flavorRef": "S5.SMALL2",
+            "description": "d".repeat(255)}),
     )
     .await;
     assert_eq!(r.status, 202, "{}", r.body);
     let id = r.body["server"]["id"].as_str().unwrap().to_string();
     wait_status(&api, &t, &id, "ACTIVE").await;
-    // Update and rebuild refuse the same names and change nothing.
+    // Update and rebuild refuse the same names, lock its reason, and nothing changes.
     let path = format!("/compute/v2.1/servers/{id}");
-    let r = call(
-        &api,
-        "PUT",
-        &path,
-        &h,
-        Some(json!({"server": {"name": "a\u{0}b"}})),
-    )
-    .await;
-    assert_eq!(r.status, 400, "{}", r.body);
     let action = format!("{path}/action");
-    let r = call(
-        &api,
-        "POST",
-        &action,
-        &h,
-        Some(json!({"rebuild": {"imageRef": image, "name": "x\u{1}"}})),
-    )
-    .await;
-    assert_eq!(r.status, 400, "{}", r.body);
     let h73 = [
         ("x-auth-token", t.as_str()),
         ("x-openstack-nova-api-version", "2.73"),
     ];
-    for reason in ["r".repeat(256), "bell\u{7}".to_string()] {
-        let r = call(
-            &api,
+    let refused = [
+        ("PUT", &path, &h, json!({"server": {"name": "a\u{0}b"}})),
+        (
+            "POST",
+            &action,
+            &h,
+            json!({"rebuild": {"imageRef": image, "name": "x\u{1}"}}),
+        ),
+        (
             "POST",
             &action,
             &h73,
-            Some(json!({"lock": {"locked_reason": reason}})),
-        )
-        .await;
-        assert_eq!(r.status, 400, "{}", r.body);
+            json!({"lock": {"locked_reason": "r".repeat(256)}}),
+        ),
+        (
+            "POST",
+            &action,
+            &h73,
+            json!({"lock": {"locked_reason": "bell\u{7}"}}),
+        ),
+    ];
+    for (method, to, headers, body) in refused {
+        let r = call(&api, method, to, headers, Some(body)).await;
+        assert_eq!(r.status, 400, "{method} {to}: {}", r.body);
     }
     let s = call(&api, "GET", &path, &h73, None).await;
     assert_eq!(

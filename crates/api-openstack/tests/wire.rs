@@ -63,6 +63,14 @@ async fn flavors(api: &OpenStackApi, t: &str) -> Resp {
     .await
 }
 
+/// Adds Keystone user `name` with the reader role and password `Auditor@2026pw`.
+async fn add_reader(engine: &Engine, name: &str) {
+    engine
+        .add_keystone_user(name, "Auditor@2026pw", vec!["reader".into()])
+        .await
+        .unwrap();
+}
+
 async fn wait_status(api: &OpenStackApi, t: &str, id: &str, status: &str) -> Value {
     openstack::wait_status_via(api, &WIRE, t, id, status).await
 }
@@ -181,15 +189,12 @@ async fn server_through_rescue() {
     let t = token(&api).await;
     let h = [("x-auth-token", t.as_str())];
     let image = openstack::debian_image_via(&api, &WIRE, &h).await;
-    let r = call(
+    let r = openstack::create_server_via(
         &api,
-        "POST",
-        "/compute/v2.1/servers",
+        &WIRE,
         &h,
-        Some(
-            json!({"server": {"name": "w1", "imageRef": image, "flavorRef": "S5.SMALL2",
-            "adminPass": "Own-Passw0rd"}}),
-        ),
+        json!({"name": "w1", "imageRef": image, "flavorRef": "S5.SMALL2",
+            "adminPass": "Own-Passw0rd"}),
     )
     .await;
     assert_eq!(r.status, 202, "{}", r.body);
@@ -289,10 +294,7 @@ async fn look(api: &OpenStackApi, method: &str, caller: &str, subject: &str) -> 
 async fn tokens_are_validated_and_revoked_only_by_their_user_or_an_admin() {
     let (api, engine, _d) = api().await;
     for name in ["auditor", "other"] {
-        engine
-            .add_keystone_user(name, "Auditor@2026pw", vec!["reader".into()])
-            .await
-            .unwrap();
+        add_reader(&engine, name).await;
     }
     let admin = token(&api).await;
     let reader = user_token(&api, "auditor", "Auditor@2026pw").await;
@@ -328,10 +330,7 @@ async fn tokens_are_validated_and_revoked_only_by_their_user_or_an_admin() {
 #[tokio::test]
 async fn tokens_are_bounded_per_user_and_rescoping_keeps_expiry() {
     let (api, engine, _d) = api().await;
-    engine
-        .add_keystone_user("auditor", "Auditor@2026pw", vec!["reader".into()])
-        .await
-        .unwrap();
+    add_reader(&engine, "auditor").await;
     let reader = user_token(&api, "auditor", "Auditor@2026pw").await;
     let first = token(&api).await;
     let expires = look(&api, "GET", &first, &first).await.body["token"]["expires_at"].clone();
@@ -372,10 +371,7 @@ async fn tokens_are_bounded_per_user_and_rescoping_keeps_expiry() {
 #[tokio::test]
 async fn tokens_die_with_their_users_credential() {
     let (api, engine, _d) = api().await;
-    engine
-        .add_keystone_user("auditor", "Auditor@2026pw", vec!["reader".into()])
-        .await
-        .unwrap();
+    add_reader(&engine, "auditor").await;
     let admin = token(&api).await;
     let t = user_token(&api, "auditor", "Auditor@2026pw").await;
     engine
@@ -399,10 +395,7 @@ async fn failed_logins_are_throttled_per_user_and_per_source() {
         5,
         Duration::from_secs(60),
     ));
-    engine
-        .add_keystone_user("auditor", "Auditor@2026pw", vec!["reader".into()])
-        .await
-        .unwrap();
+    add_reader(&engine, "auditor").await;
     let login = |body: Value| {
         let api = &api;
         async move { call(api, "POST", "/identity/v3/auth/tokens", &[], Some(body)).await }

@@ -2,8 +2,8 @@
 //! created through the admin API works at once.
 
 use nubis_api_tencent::TencentApi;
-use nubis_testkit::now;
 use nubis_testkit::tencent::{self, code_or_ok};
+use nubis_testkit::{KeyAnswers, key_lifecycle, now};
 
 async fn code(api: &TencentApi, id: &str, secret: &str) -> String {
     code_or_ok(&tencent::tc3(api, "DescribeZones", "{}", id, secret, now()).await)
@@ -11,27 +11,19 @@ async fn code(api: &TencentApi, id: &str, secret: &str) -> String {
 
 #[tokio::test]
 async fn disabled_and_deleted_keys_are_refused() {
-    let (engine, _dir) = nubis_testkit::engine_with(Some(("AKIDboot", "bootsecret")), None).await;
+    let boot = ("AKIDboot", "bootsecret");
+    let (engine, _dir) = nubis_testkit::engine_with(Some(boot), None).await;
     let api = TencentApi::new(engine.clone(), false);
-    let (k, secret) = engine.create_access_key().await.unwrap();
-    assert_eq!(code(&api, &k.id, &secret).await, "OK");
-    assert_eq!(code(&api, "AKIDboot", "bootsecret").await, "OK");
-    engine
-        .set_access_key_enabled("AKIDboot", false)
-        .await
-        .unwrap();
-    assert_eq!(
-        code(&api, "AKIDboot", "bootsecret").await,
-        "AuthFailure.SecretIdNotFound"
-    );
-    engine
-        .set_access_key_enabled("AKIDboot", true)
-        .await
-        .unwrap();
-    assert_eq!(code(&api, "AKIDboot", "bootsecret").await, "OK");
-    engine.delete_access_key(&k.id).await.unwrap();
-    assert_eq!(
-        code(&api, &k.id, &secret).await,
-        "AuthFailure.SecretIdNotFound"
-    );
+    let refused = "AuthFailure.SecretIdNotFound".to_string();
+    key_lifecycle(
+        &engine,
+        boot,
+        async |id: &str, secret: &str| code(&api, id, secret).await,
+        KeyAnswers {
+            ok: "OK".to_string(),
+            disabled: refused.clone(),
+            deleted: refused,
+        },
+    )
+    .await;
 }

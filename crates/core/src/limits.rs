@@ -270,6 +270,52 @@ pub fn boundary_cases(c: &Constraint, fill: &str) -> Vec<(String, bool)> {
     }
 }
 
+/// One value at a row's boundary, and what the checker says of it (see [`check_table`]).
+#[cfg(any(test, feature = "fixtures"))]
+#[derive(Debug)]
+pub struct Probe<'t> {
+    pub row: &'t Constraint,
+    /// The value (Text and Int rows) or the number of items (Count rows).
+    pub value: String,
+    pub got: Result<(), Violation>,
+}
+
+/// The table test of a dialect's limits: every row of `table` at its boundaries
+/// ([`boundary_cases`] of Text and Int rows, lengths built from `fill(row)`; `max` and `max + 1`
+/// items of Count rows) must fit or not as expected. Returns every probe, so that the dialect
+/// checks how it renders the refused ones (its codes, its statuses).
+#[cfg(any(test, feature = "fixtures"))]
+pub fn check_table<'t>(
+    table: impl IntoIterator<Item = &'t Constraint>,
+    fill: impl Fn(&Constraint) -> &'static str,
+) -> Vec<Probe<'t>> {
+    let mut probes = Vec::new();
+    for c in table {
+        let cases: Vec<(String, bool, Result<(), Violation>)> = match c.rule {
+            Rule::Count { max } => [(max, true), (max + 1, false)]
+                .into_iter()
+                .map(|(n, ok)| (n.to_string(), ok, check_count(c, n)))
+                .collect(),
+            Rule::Text { .. } | Rule::Int { .. } => boundary_cases(c, fill(c))
+                .into_iter()
+                .map(|(v, ok)| {
+                    let got = match c.rule {
+                        Rule::Text { .. } => check_text(c, &v),
+                        _ => check_int_str(c, &v).map(|_| ()),
+                    };
+                    (v, ok, got)
+                })
+                .collect(),
+        };
+        assert!(!cases.is_empty(), "{}", c.param);
+        for (value, ok, got) in cases {
+            assert_eq!(got.is_ok(), ok, "{} = {value:?}: {got:?}", c.param);
+            probes.push(Probe { row: c, value, got });
+        }
+    }
+    probes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -306,9 +352,7 @@ mod tests {
     #[test]
     fn text_boundaries() {
         let c = &NAME;
-        for (v, ok) in boundary_cases(c, "ab") {
-            assert_eq!(check_text(c, &v).is_ok(), ok, "{v:?}");
-        }
+        check_table([c], |_| "ab");
         assert_eq!(check_text(c, "a"), Err(Violation::TooShort { min: 2 }));
         assert_eq!(check_text(c, "abcdef"), Err(Violation::TooLong { max: 5 }));
         assert_eq!(check_text(c, "a\u{0}b"), Err(Violation::BadChar));
@@ -321,9 +365,7 @@ mod tests {
     #[test]
     fn int_and_count_boundaries_and_codes() {
         let c = &SIZE;
-        for (v, ok) in boundary_cases(c, "") {
-            assert_eq!(check_int_str(c, &v).is_ok(), ok, "{v}");
-        }
+        check_table([c], |_| "");
         assert_eq!(c.code_for(&check_int(c, 19).unwrap_err()), "Low");
         assert_eq!(c.code_for(&check_int(c, 101).unwrap_err()), "High");
         assert_eq!(check_int_str(c, "1e3"), Err(Violation::NotInteger));
@@ -336,6 +378,29 @@ mod tests {
         assert_eq!(
             check_count(d, 17),
             Err(Violation::TooMany { max: 16, got: 17 })
+        );
+    }
+
+    #[test]
+    fn a_table_is_probed_at_every_boundary() {
+        let probes = check_table([&NAME, &SIZE, &DISKS], |_| "ab");
+        assert_eq!(probes.len(), 12);
+        let refused: Vec<(&str, &str)> = probes
+            .iter()
+            .filter(|p| p.got.is_err())
+            .map(|p| (p.row.param, p.value.as_str()))
+            .collect();
+        assert_eq!(
+            refused,
+            [
+                ("Name", "a"),
+                ("Name", "ababab"),
+                ("Name", "a\u{7}b"),
+                ("Size", "19"),
+                ("Size", "101"),
+                ("Size", "x"),
+                ("Disks", "17"),
+            ]
         );
     }
 

@@ -9,7 +9,7 @@ use nubis_core::{
 use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::{AttrChange, Batch, BatchMode, Engine};
 use nubis_store::{Snapshot, SqliteStore, Store, StoreError, Write};
-use nubis_testkit::{admin, linux_spec as spec};
+use nubis_testkit::{TempDir, admin, linux_spec as spec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -51,15 +51,40 @@ impl Store for Counting {
     }
 }
 
+/// An engine over [`Counting`] in its own directory, and its instances.
+struct Fleet {
+    e: Engine,
+    commits: Arc<AtomicUsize>,
+    ids: Vec<Uuid>,
+    _dir: TempDir,
+}
+
+impl Fleet {
+    /// The commits so far.
+    fn commits(&self) -> usize {
+        self.commits.load(Ordering::SeqCst)
+    }
+
+    /// `batch`, submitted by the admin as request `request_id`.
+    async fn submit(
+        &self,
+        request_id: &str,
+        batch: Batch<'_>,
+    ) -> Result<Vec<Result<(), DomainError>>, DomainError> {
+        self.e.submit_batch(&admin(), request_id, batch).await
+    }
+}
+
 /// An engine whose instances launch at once and whose stops never end (within a test), with
 /// `n` running instances whose creation is on disk.
-async fn fleet(dir: &std::path::Path, n: u32) -> (Engine, Arc<AtomicUsize>, Vec<Uuid>) {
+async fn fleet(n: u32) -> Fleet {
+    let dir = tempfile::tempdir().unwrap();
     let commits = Arc::new(AtomicUsize::new(0));
     let store: Arc<dyn Store> = Arc::new(Counting {
-        inner: SqliteStore::open(&dir.join("nubis.db")).unwrap(),
+        inner: SqliteStore::open(&dir.path().join("nubis.db")).unwrap(),
         commits: commits.clone(),
     });
-    let secrets = SecretBox::load_or_create(dir.join("master.key")).unwrap();
+    let secrets = SecretBox::load_or_create(dir.path().join("master.key")).unwrap();
     let timings = Timings {
         provision: 0.0,
         boot: 0.0,
@@ -94,7 +119,12 @@ async fn fleet(dir: &std::path::Path, n: u32) -> (Engine, Arc<AtomicUsize>, Vec<
     for _ in 0..3000 {
         let ops = e.admin_operations_by_request("req-create").await.unwrap();
         if ops.len() == n as usize && ops.iter().all(|o| o.state == OpState::Success) {
-            return (e, commits, ids);
+            return Fleet {
+                e,
+                commits,
+                ids,
+                _dir: dir,
+            };
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -112,157 +142,150 @@ fn stop() -> Command {
     }
 }
 
+/// Alibaba's password change of a running instance: written for its next boot.
+fn next_boot_password(password: &str) -> Command {
+    Command::ResetPassword {
+        user: None,
+        password: password.into(),
+        when_running: WhenRunning::NextBoot,
+        rule: nubis_core::password::PasswordRule::Complexity,
+    }
+}
+
 /// Three running instances, the first of which is then stopping (for ever): a stop of it is
 /// refused.
-async fn one_stopping(dir: &std::path::Path) -> (Engine, Arc<AtomicUsize>, [Uuid; 3]) {
-    let (e, commits, ids) = fleet(dir, 3).await;
-    let [a, b, c] = ids[..] else {
+async fn one_stopping() -> (Fleet, [Uuid; 3]) {
+    let f = fleet(3).await;
+    let [a, b, c] = f.ids[..] else {
         panic!("three instances")
     };
-    e.submit(&admin(), "req-a", &[a], stop(), false)
+    f.e.submit(&admin(), "req-a", &[a], stop(), false)
         .await
         .unwrap();
-    assert_eq!(state(&e, a).state, InstanceState::Stopping);
-    (e, commits, [a, b, c])
+    assert_eq!(state(&f.e, a).state, InstanceState::Stopping);
+    (f, [a, b, c])
 }
 
-#[test]
-fn all_or_nothing_leaves_nothing_on_one_refusal() {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let (e, commits, [a, b, c]) = one_stopping(dir.path()).await;
-        let before = commits.load(Ordering::SeqCst);
-        let err = e
-            .submit_batch(
-                &admin(),
-                "req-all",
-                Batch::new(&[b, a, c], stop(), BatchMode::AllOrNothing),
-            )
-            .await
-            .unwrap_err();
-        // The error names the instance by its canonical ID (dialects render their own).
-        assert_eq!(
-            err,
-            DomainError::StateConflict {
-                id: a.to_string(),
-                state: InstanceState::Stopping,
-                action: nubis_core::Action::Stop,
-            }
-        );
-        for id in [b, c] {
-            let i = state(&e, id);
-            assert_eq!((i.state, i.lock), (InstanceState::Running, None));
-            assert_eq!(i.latest_op.unwrap().request_id, "req-create");
+#[tokio::test(flavor = "multi_thread")]
+async fn all_or_nothing_leaves_nothing_on_one_refusal() {
+    let (f, [a, b, c]) = one_stopping().await;
+    let e = &f.e;
+    let before = f.commits();
+    let err = f
+        .submit(
+            "req-all",
+            Batch::new(&[b, a, c], stop(), BatchMode::AllOrNothing),
+        )
+        .await
+        .unwrap_err();
+    // The error names the instance by its canonical ID (dialects render their own).
+    assert_eq!(
+        err,
+        DomainError::StateConflict {
+            id: a.to_string(),
+            state: InstanceState::Stopping,
+            action: nubis_core::Action::Stop,
         }
-        assert_eq!(e.running_operations(), 1);
-        assert_eq!(commits.load(Ordering::SeqCst), before, "nothing written");
-        assert!(
-            e.admin_operations_by_request("req-all")
-                .await
-                .unwrap()
-                .is_empty()
-        );
-    });
+    );
+    for id in [b, c] {
+        let i = state(e, id);
+        assert_eq!((i.state, i.lock), (InstanceState::Running, None));
+        assert_eq!(i.latest_op.unwrap().request_id, "req-create");
+    }
+    assert_eq!(e.running_operations(), 1);
+    assert_eq!(f.commits(), before, "nothing written");
+    assert!(
+        e.admin_operations_by_request("req-all")
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
-#[test]
-fn success_first_accepts_the_admissible_in_one_commit() {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let (e, commits, [a, b, c]) = one_stopping(dir.path()).await;
-        let before = commits.load(Ordering::SeqCst);
-        // A dry run reports each instance and writes nothing.
-        let dry = e
-            .submit_batch(
-                &admin(),
-                "req-dry",
-                Batch {
-                    dry_run: true,
-                    ..Batch::new(&[a, b, c], stop(), BatchMode::SuccessFirst)
-                },
-            )
-            .await
-            .unwrap();
-        assert!(matches!(dry[0], Err(DomainError::StateConflict { .. })));
-        assert_eq!(
-            dry[1..],
-            [Err(DomainError::DryRunOk), Err(DomainError::DryRunOk)]
-        );
-        assert_eq!(state(&e, b).state, InstanceState::Running);
-        assert_eq!(commits.load(Ordering::SeqCst), before);
-        // B is named twice: acted on once, reported twice.
-        let results = e
-            .submit_batch(
-                &admin(),
-                "req-sf",
-                Batch::new(&[a, b, c, b], stop(), BatchMode::SuccessFirst),
-            )
-            .await
-            .unwrap();
-        assert_eq!(results.len(), 4);
-        assert!(matches!(
-            &results[0],
-            Err(DomainError::StateConflict { id, .. }) if *id == a.to_string()
-        ));
-        assert_eq!(results[1..], [Ok(()), Ok(()), Ok(())]);
-        assert_eq!(commits.load(Ordering::SeqCst), before + 1, "one commit");
-        for id in [b, c] {
-            let i = state(&e, id);
-            assert_eq!(i.state, InstanceState::Stopping);
-            assert!(i.lock.is_some());
-        }
-        let ops = e.admin_operations_by_request("req-sf").await.unwrap();
-        assert_eq!(ops.len(), 2);
-        assert_eq!(e.running_operations(), 3);
-    });
+#[tokio::test(flavor = "multi_thread")]
+async fn success_first_accepts_the_admissible_in_one_commit() {
+    let (f, [a, b, c]) = one_stopping().await;
+    let e = &f.e;
+    let before = f.commits();
+    // A dry run reports each instance and writes nothing.
+    let dry = f
+        .submit(
+            "req-dry",
+            Batch {
+                dry_run: true,
+                ..Batch::new(&[a, b, c], stop(), BatchMode::SuccessFirst)
+            },
+        )
+        .await
+        .unwrap();
+    assert!(matches!(dry[0], Err(DomainError::StateConflict { .. })));
+    assert_eq!(
+        dry[1..],
+        [Err(DomainError::DryRunOk), Err(DomainError::DryRunOk)]
+    );
+    assert_eq!(state(e, b).state, InstanceState::Running);
+    assert_eq!(f.commits(), before);
+    // B is named twice: acted on once, reported twice.
+    let results = f
+        .submit(
+            "req-sf",
+            Batch::new(&[a, b, c, b], stop(), BatchMode::SuccessFirst),
+        )
+        .await
+        .unwrap();
+    assert_eq!(results.len(), 4);
+    assert!(matches!(
+        &results[0],
+        Err(DomainError::StateConflict { id, .. }) if *id == a.to_string()
+    ));
+    assert_eq!(results[1..], [Ok(()), Ok(()), Ok(())]);
+    assert_eq!(f.commits(), before + 1, "one commit");
+    for id in [b, c] {
+        let i = state(e, id);
+        assert_eq!(i.state, InstanceState::Stopping);
+        assert!(i.lock.is_some());
+    }
+    let ops = e.admin_operations_by_request("req-sf").await.unwrap();
+    assert_eq!(ops.len(), 2);
+    assert_eq!(e.running_operations(), 3);
 }
 
 /// Alibaba ModifyInstanceAttribute with a Password: the next-boot password and the new
 /// attributes are one commit.
-#[test]
-fn attributes_ride_in_the_batch_commit() {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let (e, commits, ids) = fleet(dir.path(), 1).await;
-        let before = commits.load(Ordering::SeqCst);
-        let cmd = Command::ResetPassword {
-            user: None,
-            password: "Nubis@2027pw".into(),
-            when_running: WhenRunning::NextBoot,
-            rule: nubis_core::password::PasswordRule::Complexity,
-        };
-        let batch = Batch {
-            attrs: AttrChange {
-                name: Some("renamed".into()),
-                description: Some("d".into()),
-                host_name: None,
-            },
-            ..Batch::new(&ids, cmd, BatchMode::AllOrNothing)
-        };
-        e.submit_batch(&admin(), "req-mod", batch).await.unwrap();
-        assert_eq!(commits.load(Ordering::SeqCst), before + 1, "one commit");
-        let i = state(&e, ids[0]);
-        assert_eq!((i.name.as_str(), i.description.as_str()), ("renamed", "d"));
-        assert_eq!(i.state, InstanceState::Running);
-        assert_eq!(i.latest_op.unwrap().state, OpState::Success);
-        // A refused password changes no attribute either.
-        let bad = Command::ResetPassword {
-            user: None,
-            password: "short".into(),
-            when_running: WhenRunning::NextBoot,
-            rule: nubis_core::password::PasswordRule::Complexity,
-        };
-        let batch = Batch {
-            attrs: AttrChange {
-                name: Some("again".into()),
-                ..AttrChange::default()
-            },
-            ..Batch::new(&ids, bad, BatchMode::AllOrNothing)
-        };
-        assert!(matches!(
-            e.submit_batch(&admin(), "req-bad", batch).await,
-            Err(DomainError::InvalidPassword(_))
-        ));
-        assert_eq!(state(&e, ids[0]).name, "renamed");
-    });
+#[tokio::test(flavor = "multi_thread")]
+async fn attributes_ride_in_the_batch_commit() {
+    let f = fleet(1).await;
+    let (e, ids) = (&f.e, &f.ids);
+    let before = f.commits();
+    let batch = Batch {
+        attrs: AttrChange {
+            name: Some("renamed".into()),
+            description: Some("d".into()),
+            host_name: None,
+        },
+        ..Batch::new(
+            ids,
+            next_boot_password("Nubis@2027pw"),
+            BatchMode::AllOrNothing,
+        )
+    };
+    f.submit("req-mod", batch).await.unwrap();
+    assert_eq!(f.commits(), before + 1, "one commit");
+    let i = state(e, ids[0]);
+    assert_eq!((i.name.as_str(), i.description.as_str()), ("renamed", "d"));
+    assert_eq!(i.state, InstanceState::Running);
+    assert_eq!(i.latest_op.unwrap().state, OpState::Success);
+    // A refused password changes no attribute either.
+    let batch = Batch {
+        attrs: AttrChange {
+            name: Some("again".into()),
+            ..AttrChange::default()
+        },
+        ..Batch::new(ids, next_boot_password("short"), BatchMode::AllOrNothing)
+    };
+    assert!(matches!(
+        f.submit("req-bad", batch).await,
+        Err(DomainError::InvalidPassword(_))
+    ));
+    assert_eq!(state(e, ids[0]).name, "renamed");
 }

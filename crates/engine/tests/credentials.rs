@@ -12,6 +12,14 @@ async fn start(dir: &Path, key: Option<(&str, &str)>, password: Option<&str>) ->
     nubis_testkit::engine_in(dir, 0.0, key, password).await
 }
 
+/// Restarts `e` with no bootstrap environment; key `id` then looks up as `want` (durable).
+async fn restart_and_look_up(e: Engine, dir: &Path, id: &str, want: KeyLookup) -> Engine {
+    drop(e);
+    let e = start(dir, None, None).await;
+    assert_eq!(e.lookup_access_key(id), want, "{id}: durable");
+    e
+}
+
 fn secret_of(e: &Engine, id: &str) -> Option<String> {
     e.access_key(id).map(|(_, s)| s)
 }
@@ -19,25 +27,16 @@ fn secret_of(e: &Engine, id: &str) -> Option<String> {
 #[tokio::test]
 async fn changed_secret_for_the_same_id_replaces_the_secret() {
     let dir = tempfile::tempdir().unwrap();
-    let e = start(
-        dir.path(),
-        Some(("AKIDboot", "old-secret")),
-        Some("Old@Passw0rd"),
-    )
-    .await;
-    assert_eq!(secret_of(&e, "AKIDboot").as_deref(), Some("old-secret"));
-    drop(e);
-    let e = start(
-        dir.path(),
-        Some(("AKIDboot", "new-secret")),
-        Some("Old@Passw0rd"),
-    )
-    .await;
-    assert_eq!(secret_of(&e, "AKIDboot").as_deref(), Some("new-secret"));
-    drop(e);
-    // And it stays replaced on a restart without changes.
-    let e = start(dir.path(), Some(("AKIDboot", "new-secret")), None).await;
-    assert_eq!(secret_of(&e, "AKIDboot").as_deref(), Some("new-secret"));
+    // Each start (a restart of the last) with this secret and password: the key has the
+    // secret. The last start changes nothing, and the secret stays replaced.
+    for (secret, password) in [
+        ("old-secret", Some("Old@Passw0rd")),
+        ("new-secret", Some("Old@Passw0rd")),
+        ("new-secret", None),
+    ] {
+        let e = start(dir.path(), Some(("AKIDboot", secret)), password).await;
+        assert_eq!(secret_of(&e, "AKIDboot").as_deref(), Some(secret));
+    }
 }
 
 #[tokio::test]
@@ -54,10 +53,8 @@ async fn changed_key_id_revokes_the_old_bootstrap_key_but_not_admin_api_keys() {
         Some(created_secret.as_str()),
         "keys made through the admin API survive a rotation"
     );
-    drop(e);
     // Durable: the old key does not come back from the store.
-    let e = start(dir.path(), None, None).await;
-    assert_eq!(e.lookup_access_key("AKIDfirst"), KeyLookup::Unknown);
+    let e = restart_and_look_up(e, dir.path(), "AKIDfirst", KeyLookup::Unknown).await;
     let ids: Vec<_> = e.access_keys().into_iter().map(|k| k.id).collect();
     assert_eq!(ids.len(), 2, "{ids:?}");
 }
@@ -120,26 +117,14 @@ async fn access_key_lifecycle_and_the_last_admin_key() {
         Err(CredentialError::Conflict(_))
     ));
     // A disabled key may go.
-    drop(e);
-    let e = start(dir.path(), None, None).await;
-    assert_eq!(
-        e.lookup_access_key("AKIDboot"),
-        KeyLookup::Disabled,
-        "durable"
-    );
+    let e = restart_and_look_up(e, dir.path(), "AKIDboot", KeyLookup::Disabled).await;
     e.delete_access_key("AKIDboot").await.unwrap();
     assert_eq!(e.lookup_access_key("AKIDboot"), KeyLookup::Unknown);
     assert!(matches!(
         e.delete_access_key("AKIDboot").await,
         Err(CredentialError::NotFound(_))
     ));
-    drop(e);
-    let e = start(dir.path(), None, None).await;
-    assert_eq!(
-        e.lookup_access_key("AKIDboot"),
-        KeyLookup::Unknown,
-        "durable"
-    );
+    let e = restart_and_look_up(e, dir.path(), "AKIDboot", KeyLookup::Unknown).await;
     assert_eq!(e.access_keys().len(), 1);
 }
 
@@ -233,20 +218,14 @@ async fn unknown_user_costs_what_a_wrong_password_costs() {
     const N: u32 = 30;
     let (mut wrong, mut unknown) = (Duration::ZERO, Duration::ZERO);
     for _ in 0..N {
-        let t = Instant::now();
-        assert!(
-            e.verify_keystone_user("auditor", "Wrong@2026pw")
-                .await
-                .is_none()
-        );
-        wrong += t.elapsed();
-        let t = Instant::now();
-        assert!(
-            e.verify_keystone_user("nobody", "Wrong@2026pw")
-                .await
-                .is_none()
-        );
-        unknown += t.elapsed();
+        for (user, spent) in [("auditor", &mut wrong), ("nobody", &mut unknown)] {
+            let t = Instant::now();
+            assert!(
+                e.verify_keystone_user(user, "Wrong@2026pw").await.is_none(),
+                "{user}"
+            );
+            *spent += t.elapsed();
+        }
     }
     let (wrong, unknown) = (wrong / N, unknown / N);
     eprintln!("wrong password {wrong:?}, unknown user {unknown:?} per attempt");

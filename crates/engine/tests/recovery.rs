@@ -1,14 +1,27 @@
 //! Crash recovery: work accepted before a crash finishes after the restart, exactly once per
 //! step, and no lock survives its operation.
 
-use nubis_core::{InstanceState, OpState, StopMode};
+use nubis_core::{CreateSpec, InstanceState, OpState, StopMode};
 use nubis_engine::{Command, Engine};
-use nubis_testkit::{KEY_ID, SECRET, admin, linux_spec as spec};
+use nubis_testkit::{KEY_ID, SECRET, TempDir, admin, linux_spec as spec};
 use std::path::Path;
 use std::time::Duration;
 
 async fn engine(dir: &Path, scale: f64) -> Engine {
     nubis_testkit::engine_in(dir, scale, Some((KEY_ID, SECRET)), None).await
+}
+
+/// [`engine`] at time scale 0 in a fresh directory.
+async fn fresh() -> (Engine, TempDir) {
+    nubis_testkit::engine_with(Some((KEY_ID, SECRET)), None).await
+}
+
+/// A create with idempotency token `token`.
+fn with_token(token: &str) -> CreateSpec {
+    CreateSpec {
+        client_token: Some(token.into()),
+        ..spec()
+    }
 }
 
 async fn wait_unlocked(e: &Engine, id: uuid::Uuid) -> nubis_core::Instance {
@@ -87,77 +100,68 @@ fn unfinished_operation_resumes_after_crash() {
     });
 }
 
-#[test]
-fn dry_run_changes_nothing() {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(dir.path(), 0.0).await;
-        let err = e.create(&admin(), "r1", spec(), true).await.unwrap_err();
-        assert_eq!(err, nubis_core::DomainError::DryRunOk);
-        assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 0);
-    });
+#[tokio::test(flavor = "multi_thread")]
+async fn dry_run_changes_nothing() {
+    let (e, _dir) = fresh().await;
+    let err = e.create(&admin(), "r1", spec(), true).await.unwrap_err();
+    assert_eq!(err, nubis_core::DomainError::DryRunOk);
+    assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 0);
 }
 
-#[test]
-fn client_token_is_idempotent() {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(dir.path(), 0.0).await;
-        let mut s = spec();
-        s.client_token = Some("tok".into());
-        s.count = 2;
-        let a = e.create(&admin(), "r1", s.clone(), false).await.unwrap();
-        let b = e.create(&admin(), "r2", s, false).await.unwrap();
-        assert_eq!(
-            a.iter().map(|i| i.uuid).collect::<Vec<_>>(),
-            b.iter().map(|i| i.uuid).collect::<Vec<_>>()
-        );
-        assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 2);
-    });
+#[tokio::test(flavor = "multi_thread")]
+async fn client_token_is_idempotent() {
+    let (e, _dir) = fresh().await;
+    let s = CreateSpec {
+        count: 2,
+        ..with_token("tok")
+    };
+    let a = e.create(&admin(), "r1", s.clone(), false).await.unwrap();
+    let b = e.create(&admin(), "r2", s, false).await.unwrap();
+    assert_eq!(
+        a.iter().map(|i| i.uuid).collect::<Vec<_>>(),
+        b.iter().map(|i| i.uuid).collect::<Vec<_>>()
+    );
+    assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 2);
 }
 
 /// Regression (issue 10): a ClientToken whose instances were all deleted returned an empty
 /// list (the Alibaba handler then indexed it and panicked; Tencent answered an empty
 /// InstanceIdSet). Now the token is forgotten with its last instance and launches anew; a
 /// restart remembers a live token.
-#[test]
-fn client_token_of_deleted_instances_launches_anew() {
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let e = engine(dir.path(), 0.0).await;
-        let mut s = spec();
-        s.client_token = Some("tok-del".into());
-        let first = e.create(&admin(), "r1", s.clone(), false).await.unwrap();
-        let id = first[0].uuid;
-        wait_unlocked(&e, id).await;
-        e.submit(
-            &admin(),
-            "r2",
-            &[id],
-            Command::Terminate { force: true },
-            false,
-        )
-        .await
-        .unwrap();
-        for _ in 0..3000 {
-            if e.instance(id).is_none() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
+#[tokio::test(flavor = "multi_thread")]
+async fn client_token_of_deleted_instances_launches_anew() {
+    let (e, dir) = fresh().await;
+    let s = with_token("tok-del");
+    let first = e.create(&admin(), "r1", s.clone(), false).await.unwrap();
+    let id = first[0].uuid;
+    wait_unlocked(&e, id).await;
+    e.submit(
+        &admin(),
+        "r2",
+        &[id],
+        Command::Terminate { force: true },
+        false,
+    )
+    .await
+    .unwrap();
+    for _ in 0..3000 {
+        if e.instance(id).is_none() {
+            break;
         }
-        assert!(e.instance(id).is_none(), "the instance was not removed");
-        let again = e.create(&admin(), "r3", s.clone(), false).await.unwrap();
-        assert_eq!(again.len(), 1, "a forgotten token must launch anew");
-        assert_ne!(again[0].uuid, id);
-        wait_unlocked(&e, again[0].uuid).await;
-        // The live token survives a restart.
-        drop(e);
-        let e = engine(dir.path(), 0.0).await;
-        let replay = e.create(&admin(), "r4", s, false).await.unwrap();
-        assert_eq!(
-            replay.iter().map(|i| i.uuid).collect::<Vec<_>>(),
-            vec![again[0].uuid]
-        );
-        assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 1);
-    });
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(e.instance(id).is_none(), "the instance was not removed");
+    let again = e.create(&admin(), "r3", s.clone(), false).await.unwrap();
+    assert_eq!(again.len(), 1, "a forgotten token must launch anew");
+    assert_ne!(again[0].uuid, id);
+    wait_unlocked(&e, again[0].uuid).await;
+    // The live token survives a restart.
+    drop(e);
+    let e = engine(dir.path(), 0.0).await;
+    let replay = e.create(&admin(), "r4", s, false).await.unwrap();
+    assert_eq!(
+        replay.iter().map(|i| i.uuid).collect::<Vec<_>>(),
+        vec![again[0].uuid]
+    );
+    assert_eq!(e.query(&admin(), |_| true, 0, 100).0, 1);
 }

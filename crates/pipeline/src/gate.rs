@@ -57,6 +57,49 @@ impl Authorizer for AllowAll {
     }
 }
 
+/// Denies everything and records the policy actions it was asked about (clones share the
+/// record, so a test keeps one while the gate owns another). For tests (feature `fixtures`).
+#[cfg(any(test, feature = "fixtures"))]
+#[derive(Clone, Default)]
+pub struct DenyAll(std::sync::Arc<std::sync::Mutex<Vec<&'static str>>>);
+
+#[cfg(any(test, feature = "fixtures"))]
+impl DenyAll {
+    /// The policy action asked about last, taken off the record.
+    pub fn pop(&self) -> Option<&'static str> {
+        self.asked().pop()
+    }
+
+    /// Whether no policy action is left on the record.
+    pub fn is_empty(&self) -> bool {
+        self.asked().is_empty()
+    }
+
+    fn asked(&self) -> std::sync::MutexGuard<'_, Vec<&'static str>> {
+        // A test that panicked while holding the lock has failed already; the record stays
+        // readable for the assertions that follow.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(any(test, feature = "fixtures"))]
+impl Authorizer for DenyAll {
+    fn authorize(
+        &self,
+        principal: &Principal,
+        policy_action: &'static str,
+        _: Option<&str>,
+    ) -> Result<(), Denied> {
+        self.asked().push(policy_action);
+        Err(Denied {
+            principal: principal.user.clone(),
+            policy_action,
+        })
+    }
+}
+
 /// What passed the gate: the action's declaration and the canonical region.
 #[derive(Debug)]
 pub struct Admitted<H: 'static> {
@@ -251,21 +294,8 @@ mod tests {
 
     #[test]
     fn the_authorizer_is_asked_with_the_policy_action() {
-        struct DenyAct;
-        impl Authorizer for DenyAct {
-            fn authorize(
-                &self,
-                p: &Principal,
-                a: &'static str,
-                _: Option<&str>,
-            ) -> Result<(), Denied> {
-                Err(Denied {
-                    principal: p.user.clone(),
-                    policy_action: a,
-                })
-            }
-        }
-        let gate = Gate::new(false).with_authorizer(DenyAct);
+        let asked = DenyAll::default();
+        let gate = Gate::new(false).with_authorizer(asked.clone());
         let e = gate
             .admit(&REG, &alice(), "v1", "Opt", None, resolve)
             .unwrap_err();
@@ -277,6 +307,8 @@ mod tests {
             })
         );
         assert_eq!(e.to_string(), "alice is not allowed to perform svc:Act");
+        assert_eq!(asked.pop(), Some("svc:Act"));
+        assert!(asked.is_empty());
         // A per-request authorizer replaces the gate's own.
         let admitted = gate.admit_with(&REG, &alice(), "v1", "Opt", None, resolve, &AllowAll);
         assert!(admitted.is_ok());

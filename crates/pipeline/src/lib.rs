@@ -16,6 +16,8 @@ mod gate;
 mod registry;
 mod service;
 
+#[cfg(feature = "fixtures")]
+pub use gate::DenyAll;
 pub use gate::{Admitted, AllowAll, Authorizer, Denied, Gate, Refusal};
 pub use registry::{ActionSpec, Column, RegionUse, Registry, Services, spec_names};
 pub use service::{Authenticated, Ctx, OTHER, Reply, Service, handle};

@@ -216,6 +216,14 @@ fn metric(addr: &str, line_start: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// `nubis_connections_timed_out_total` of one phase (`header`, `idle`, `body`).
+fn timed_out(addr: &str, phase: &str) -> f64 {
+    metric(
+        addr,
+        &format!("nubis_connections_timed_out_total{{phase=\"{phase}\"}}"),
+    )
+}
+
 const TC3_JSON: (&str, &str) = ("Content-Type", "application/json");
 
 #[test]
@@ -251,12 +259,7 @@ fn half_sent_heads_are_dropped_after_the_header_timeout_while_healthz_answers() 
             "slow connection {i} still open"
         );
     }
-    assert!(
-        metric(
-            &srv.addr,
-            "nubis_connections_timed_out_total{phase=\"header\"}"
-        ) >= 100.0
-    );
+    assert!(timed_out(&srv.addr, "header") >= 100.0);
     assert_eq!(get(&srv.addr, "/healthz").status, 200);
 }
 
@@ -299,12 +302,7 @@ fn idle_keep_alive_connections_are_closed_after_the_idle_timeout() {
     let t = Instant::now();
     assert!(closed_by_server(&mut s, Duration::from_secs(10)));
     assert!(t.elapsed() < Duration::from_secs(10));
-    assert!(
-        metric(
-            &srv.addr,
-            "nubis_connections_timed_out_total{phase=\"idle\"}"
-        ) >= 1.0
-    );
+    assert!(timed_out(&srv.addr, "idle") >= 1.0);
 }
 
 #[test]
@@ -519,12 +517,7 @@ fn a_body_that_never_comes_is_cut_off_by_the_body_timeout() {
     let r = read_reply(&mut s);
     assert_eq!(r.status, 408);
     assert!(closed_by_server(&mut s, Duration::from_secs(5)));
-    assert!(
-        metric(
-            &srv.addr,
-            "nubis_connections_timed_out_total{phase=\"body\"}"
-        ) >= 1.0
-    );
+    assert!(timed_out(&srv.addr, "body") >= 1.0);
     assert_eq!(get(&srv.addr, "/healthz").status, 200);
 }
 

@@ -10,12 +10,14 @@ use nubis_auth::secret::SecretBox;
 use nubis_core::{CreateSpec, Principal};
 use nubis_driver::sim::SimDriver;
 use nubis_engine::Engine;
-use nubis_pipeline::{Authorizer, Denied};
+use nubis_pipeline::{Column, Registry};
 use nubis_store::{SqliteStore, Store};
+use std::fmt::Debug;
 use std::future::Future;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+pub use nubis_pipeline::DenyAll;
 pub use tempfile::TempDir;
 
 #[cfg(feature = "aliyun")]
@@ -81,43 +83,75 @@ pub fn admin() -> Principal {
     }
 }
 
-/// An authorizer that denies everything and records the policy actions it was asked about
-/// (clones share the record, so a test keeps one while the API owns another).
-#[derive(Clone, Default)]
-pub struct DenyAll(Arc<Mutex<Vec<&'static str>>>);
-
-impl DenyAll {
-    /// The policy action asked about last, taken off the record.
-    pub fn pop(&self) -> Option<&'static str> {
-        self.asked().pop()
-    }
-
-    /// Whether no policy action is left on the record.
-    pub fn is_empty(&self) -> bool {
-        self.asked().is_empty()
-    }
-
-    fn asked(&self) -> std::sync::MutexGuard<'_, Vec<&'static str>> {
-        // A test that panicked while holding the lock has failed already; the record stays
-        // readable for the assertions that follow.
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
+/// What a dialect answers a request signed with a key that works, is disabled, is deleted.
+pub struct KeyAnswers<T> {
+    pub ok: T,
+    pub disabled: T,
+    pub deleted: T,
 }
 
-impl Authorizer for DenyAll {
-    fn authorize(
-        &self,
-        principal: &Principal,
-        policy_action: &'static str,
-        _: Option<&str>,
-    ) -> Result<(), Denied> {
-        self.asked().push(policy_action);
-        Err(Denied {
-            principal: principal.user.clone(),
-            policy_action,
-        })
+/// The access-key life every signing dialect honours, one scenario for all: `call(id, secret)`
+/// is one request signed with that key through the dialect's API over `engine`, whose
+/// bootstrap key is `boot`. A key created through the admin API works at once; a disabled key
+/// is refused until it is enabled again; a deleted key is refused, whether it was enabled or
+/// disabled.
+pub async fn key_lifecycle<T: PartialEq + Debug>(
+    engine: &Engine,
+    boot: (&str, &str),
+    call: impl AsyncFn(&str, &str) -> T,
+    want: KeyAnswers<T>,
+) {
+    let (boot_id, boot_secret) = boot;
+    let (k, secret) = engine.create_access_key().await.expect("a new key");
+    assert_eq!(call(&k.id, &secret).await, want.ok, "a new key");
+    assert_eq!(
+        call(boot_id, boot_secret).await,
+        want.ok,
+        "the bootstrap key"
+    );
+    engine
+        .set_access_key_enabled(boot_id, false)
+        .await
+        .expect("disable");
+    assert_eq!(call(boot_id, boot_secret).await, want.disabled, "disabled");
+    engine
+        .set_access_key_enabled(boot_id, true)
+        .await
+        .expect("enable");
+    assert_eq!(call(boot_id, boot_secret).await, want.ok, "enabled again");
+    engine.delete_access_key(&k.id).await.expect("delete");
+    assert_eq!(call(&k.id, &secret).await, want.deleted, "deleted");
+    // A disabled key may be deleted once another is enabled.
+    let (other, other_secret) = engine.create_access_key().await.expect("a new key");
+    engine
+        .set_access_key_enabled(boot_id, false)
+        .await
+        .expect("disable");
+    engine.delete_access_key(boot_id).await.expect("delete");
+    assert_eq!(
+        call(boot_id, boot_secret).await,
+        want.deleted,
+        "deleted while disabled"
+    );
+    assert_eq!(
+        call(&other.id, &other_secret).await,
+        want.ok,
+        "the other key"
+    );
+}
+
+/// Checks that `registry`'s declarations are valid and that its committed catalogue,
+/// `docs/catalogue/<cloud>-<service>.md` (with the service's own `columns`), is what it
+/// declares; under `NUBIS_UPDATE_CATALOGUE=1` the file is written instead.
+pub fn check_catalogue<H>(registry: &Registry<H>, columns: &[Column<H>]) {
+    if let Err(e) = registry.validate() {
+        panic!("{}-{}: {e}", registry.cloud, registry.service);
+    }
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../docs/catalogue")
+        .join(format!("{}-{}.md", registry.cloud, registry.service));
+    if let Err(e) = registry.check_catalogue_with(&path, columns) {
+        panic!("{}: {e}", path.display());
     }
 }
 

@@ -102,6 +102,23 @@ pub async fn call(
     call_via(api, &Wire::LOCAL, method, path, headers, body).await
 }
 
+/// A server create (`POST /compute/v2.1/servers`) of `server`, the body's `server` object,
+/// with headers `h` (a token, a microversion), as `wire` delivers it.
+pub async fn create_server_via(
+    api: &OpenStackApi,
+    wire: &Wire,
+    h: &[(&str, &str)],
+    server: Value,
+) -> Resp {
+    let body = json!({ "server": server });
+    call_via(api, wire, "POST", "/compute/v2.1/servers", h, Some(body)).await
+}
+
+/// [`create_server_via`] over [`Wire::LOCAL`].
+pub async fn create_server(api: &OpenStackApi, h: &[(&str, &str)], server: Value) -> Resp {
+    create_server_via(api, &Wire::LOCAL, h, server).await
+}
+
 /// A Keystone password authentication of user `name` in domain Default, scoped to project
 /// admin.
 pub fn user_auth(name: &str, password: &str) -> Value {

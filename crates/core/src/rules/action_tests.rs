@@ -2,9 +2,8 @@
 
 use super::*;
 use crate::error::Unsupported;
-use crate::model::OpLock;
 use crate::request::PasswordHash;
-use crate::rules::fixture::inst;
+use crate::rules::fixture::{inst, locked};
 use InstanceState as S;
 
 fn reset(force: bool) -> ActionRequest {
@@ -65,11 +64,7 @@ fn force_stop_wraps_change_in_stop_and_start() {
 
 #[test]
 fn lock_gives_mutex_or_in_progress_after_state() {
-    let mut i = inst(S::Stopped);
-    i.lock = Some(OpLock {
-        operation_id: uuid::Uuid::nil(),
-        action: Action::ResetPassword,
-    });
+    let i = locked(S::Stopped, Action::ResetPassword);
     let e = plan(&i, &reset(false), &PlanContext::default()).unwrap_err();
     assert!(matches!(
         e,
@@ -176,11 +171,7 @@ fn rescue_from_running_stops_first() {
 fn delete_in_every_state_supersedes_the_operation_in_flight() {
     let ctx = PlanContext::default();
     for s in S::ALL {
-        let mut i = inst(s);
-        i.lock = Some(OpLock {
-            operation_id: uuid::Uuid::nil(),
-            action: Action::Reboot,
-        });
+        let i = locked(s, Action::Reboot);
         let got = plan(&i, &ActionRequest::Delete { admin: false }, &ctx);
         match deletion(s) {
             Deletion::Destroy => {
@@ -259,11 +250,7 @@ fn next_boot_on_running_is_accepted_without_an_operation() {
         assert_eq!(p.accept, Accept::Operation);
     }
     // A lock still refuses it, as any other change.
-    let mut i = inst(S::Running);
-    i.lock = Some(OpLock {
-        operation_id: uuid::Uuid::nil(),
-        action: Action::Reboot,
-    });
+    let i = locked(S::Running, Action::Reboot);
     assert!(matches!(
         plan(&i, &keys(WhenRunning::NextBoot), &ctx).unwrap_err(),
         DomainError::OperationInProgress { .. }
@@ -279,11 +266,7 @@ fn next_boot_on_running_is_accepted_without_an_operation() {
 /// create_node) was refused in Pending; it joins the create.
 #[test]
 fn start_joins_a_create_that_leaves_the_instance_stopped() {
-    let mut i = inst(S::Pending);
-    i.lock = Some(OpLock {
-        operation_id: uuid::Uuid::nil(),
-        action: Action::Create,
-    });
+    let i = locked(S::Pending, Action::Create);
     let joining = PlanContext {
         create_leaves_stopped: true,
         ..PlanContext::default()

@@ -1,10 +1,10 @@
 //! A test instance and a test create for the rules' tables, and (feature `fixtures`, through
 //! the test kit) for the other crates' tests.
 
-use crate::model::{Disk, Instance, OsFamily};
+use crate::model::{Disk, Instance, OpLock, OsFamily};
 use crate::password::PasswordRule;
 use crate::request::CreateSpec;
-use crate::state::{InstanceState, Restriction};
+use crate::state::{Action, InstanceState, Restriction};
 
 /// A Linux instance in `state`, with nothing in flight.
 pub fn inst(state: InstanceState) -> Instance {
@@ -49,6 +49,17 @@ pub fn inst(state: InstanceState) -> Instance {
         attrs: Default::default(),
         updated_at_ms: 0,
         internet_max_bandwidth_out: 0,
+    }
+}
+
+/// [`inst`] in `state`, locked by an operation of `action`.
+pub fn locked(state: InstanceState, action: Action) -> Instance {
+    Instance {
+        lock: Some(OpLock {
+            operation_id: uuid::Uuid::nil(),
+            action,
+        }),
+        ..inst(state)
     }
 }
 

@@ -53,8 +53,7 @@ pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::OpLock;
-    use crate::rules::fixture::inst;
+    use crate::rules::fixture::{inst, locked};
     use InstanceState as S;
 
     #[test]
@@ -63,11 +62,7 @@ mod tests {
             let ok = matches!(s, S::Running | S::Stopped);
             assert_eq!(metadata_change(&inst(s)).is_ok(), ok, "{s:?}");
         }
-        let mut i = inst(S::Stopped);
-        i.lock = Some(OpLock {
-            operation_id: uuid::Uuid::nil(),
-            action: Action::ResetPassword,
-        });
+        let i = locked(S::Stopped, Action::ResetPassword);
         assert_eq!(
             metadata_change(&i),
             Err(MetadataRefusal::Busy {
