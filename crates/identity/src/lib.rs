@@ -3,11 +3,16 @@
 //! evaluation (`eval`) and TOTP (`totp`). No I/O, no async, no store: the store, the
 //! pipeline's `Authorizer` and the CAM/RAM/STS/Keystone APIs build on it (docs/identity.md).
 
+pub mod eval;
 pub mod model;
 pub mod policy;
 pub mod secret;
 pub mod totp;
 
+pub use eval::{
+    Allowed, AuthzRequest, Decision, Denied, MfaSource, OperationProtection, RequestContext,
+    StatementRef, evaluate,
+};
 pub use model::{
     Account, Credential, KeystoneIdentity, KeystoneScope, MfaDevice, Principal, PrincipalKind,
 };
