@@ -293,6 +293,8 @@ pub mod limits {
     pub const OSLO_MAX_DEPTH: usize = 32;
     /// Predicate nodes of one rule after `rule:` references are expanded.
     pub const OSLO_MAX_EXPANDED_NODES: usize = 4096;
+    /// Predicate nodes of a whole oslo policy after expansion (bounds its memory).
+    pub const OSLO_MAX_TOTAL_NODES: usize = 65_536;
 }
 
 /// Why a policy document was refused. `kind()` is stable; the message names the part.

@@ -9,7 +9,7 @@
 
 use super::limits::{
     OSLO_MAX_DEPTH, OSLO_MAX_EXPANDED_NODES, OSLO_MAX_FILE_BYTES, OSLO_MAX_RULE_CHARS,
-    OSLO_MAX_RULES,
+    OSLO_MAX_RULES, OSLO_MAX_TOTAL_NODES,
 };
 use super::{
     ActionMatch, CompiledPolicy, Effect, Grammar, PolicyError, Predicate, Statement, Template,
@@ -317,6 +317,7 @@ pub fn compile(
         .map(|r| Ok((r.name.clone(), parse_rule(&r.name, &r.check)?)))
         .collect::<Result<BTreeMap<_, _>, PolicyError>>()?;
     let mut statements = Vec::with_capacity(rules.len());
+    let mut total = 0usize;
     for r in rules {
         let Some(body) = parsed.get(&r.name) else {
             continue;
@@ -326,6 +327,13 @@ pub fn compile(
             nodes: 0,
         };
         let when = ex.expand(&r.name, body, &mut vec![r.name.clone()], 0)?;
+        total += ex.nodes;
+        if total > OSLO_MAX_TOTAL_NODES {
+            return Err(PolicyError::TooMany {
+                what: "expanded rule nodes",
+                limit: OSLO_MAX_TOTAL_NODES,
+            });
+        }
         statements.push(Statement {
             effect: Effect::Allow,
             actions: ActionMatch::Exact(r.name.clone()),
@@ -626,6 +634,18 @@ mod tests {
             ));
         }
         assert_eq!(compile("t", &rules, false).unwrap_err().kind(), "TooDeep");
+        // Each rule within its budget, the policy over the total.
+        let mut rules = vec![rd("r0", "@")];
+        for i in 1..11 {
+            rules.push(rd(
+                &format!("r{i}"),
+                &format!("rule:r{} or rule:r{}", i - 1, i - 1),
+            ));
+        }
+        for i in 0..40 {
+            rules.push(rd(&format!("big{i}"), "rule:r10"));
+        }
+        assert_eq!(compile("t", &rules, false).unwrap_err().kind(), "TooMany");
     }
 
     #[test]
