@@ -410,7 +410,8 @@ impl Env<'_> {
         let Some(have) = self.values(&c.key) else {
             return match c.op {
                 ConditionOp::Null => c.values.contains(&Value::Bool(true)),
-                _ => c.if_exists,
+                // "Every value matches" holds vacuously for a key with no values.
+                _ => c.if_exists || c.set == SetQualifier::ForAllValues,
             };
         };
         if c.op == ConditionOp::Null {

@@ -6,6 +6,7 @@
 pub mod eval;
 pub mod model;
 pub mod policy;
+pub mod resource;
 pub mod secret;
 pub mod totp;
 

@@ -186,6 +186,25 @@ fn ip_time_and_tag_conditions() {
         assert_eq!(evaluate(&[&ram_tag], &r).is_allowed(), want_ram, "{t:?}");
     }
 
+    // for_all_value: every tag must match; no tags at all match vacuously.
+    let all_tags = cam(
+        r#"{"version":"2.0","statement":[{"effect":"allow","action":"*","resource":"*","condition":{"for_all_value:string_like":{"qcs:resource_tag":["dept&*"]}}}]}"#,
+    );
+    let all_rows: &[(Tags, bool)] = &[
+        (&[("dept", "rd")], true),
+        (&[("dept", "rd"), ("dept", "ops")], true),
+        (&[("dept", "rd"), ("env", "dev")], false),
+        (&[], true),
+    ];
+    for &(t, want) in all_rows {
+        let mut r = req(&alice, "cvm:RebootInstances", INS_A);
+        r.context.resource_tags = t
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        assert_eq!(evaluate(&[&all_tags], &r).is_allowed(), want, "{t:?}");
+    }
+
     // `_if_exist`: met when the request has no value for the key.
     let if_exist = cam(
         r#"{"version":"2.0","statement":[{"effect":"allow","action":"*","resource":"*","condition":{"string_equal_if_exist":{"cvm:region":"ap-guangzhou"}}}]}"#,

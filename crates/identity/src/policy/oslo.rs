@@ -350,8 +350,8 @@ pub fn compile(
     })
 }
 
-/// Parses a policy file: a JSON object mapping rule names to rule strings (the format
-/// `policy.json` has; YAML files with the same flat map are a later addition).
+/// Parses a policy file: a map of rule names to rule strings, in JSON (`policy.json`) or
+/// YAML (`policy.yaml`, oslo's default format; a file of comments only is an empty map).
 pub fn parse_policy_file(text: &str) -> Result<Vec<(String, String)>, PolicyError> {
     if text.len() > OSLO_MAX_FILE_BYTES {
         return Err(PolicyError::TooLarge {
@@ -359,24 +359,84 @@ pub fn parse_policy_file(text: &str) -> Result<Vec<(String, String)>, PolicyErro
             limit: OSLO_MAX_FILE_BYTES,
         });
     }
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
-    let obj = v.as_object().ok_or(PolicyError::NotAnObject)?;
-    if obj.len() > OSLO_MAX_RULES {
+    let rules = if text.trim_start().starts_with('{') {
+        // JSON first (exact errors); a YAML flow mapping is the fallback.
+        parse_json(text).or_else(|json_err| parse_yaml(text).map_err(|_| json_err))?
+    } else {
+        parse_yaml(text)?
+    };
+    if rules.len() > OSLO_MAX_RULES {
         return Err(PolicyError::TooMany {
             what: "rules",
             limit: OSLO_MAX_RULES,
         });
     }
+    Ok(rules)
+}
+
+fn parse_json(text: &str) -> Result<Vec<(String, String)>, PolicyError> {
+    let v: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| PolicyError::Syntax(e.to_string()))?;
+    let obj = v.as_object().ok_or(PolicyError::NotAnObject)?;
     obj.iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => Ok((k.clone(), s.clone())),
-            _ => Err(PolicyError::WrongType {
-                field: k.clone(),
-                expected: "a rule string (the list-of-lists syntax is not supported)",
-            }),
+            _ => Err(not_a_rule(k)),
         })
         .collect()
+}
+
+fn not_a_rule(key: &str) -> PolicyError {
+    PolicyError::WrongType {
+        field: key.to_string(),
+        expected: "a rule string (the list-of-lists syntax is not supported)",
+    }
+}
+
+/// A flat YAML map, read from the parser's events: anything nested, tagged or aliased is
+/// refused as soon as it appears, so no tree of attacker-chosen depth is ever built.
+fn parse_yaml(text: &str) -> Result<Vec<(String, String)>, PolicyError> {
+    use yaml_rust2::parser::{Event, Parser};
+    let mut parser = Parser::new_from_str(text);
+    let mut out = Vec::new();
+    let (mut documents, mut in_map, mut map_done) = (0usize, false, false);
+    let mut key: Option<String> = None;
+    loop {
+        let (event, _) = parser
+            .next_token()
+            .map_err(|e| PolicyError::Syntax(e.to_string()))?;
+        match event {
+            Event::StreamStart | Event::Nothing | Event::DocumentEnd => {}
+            Event::StreamEnd => break,
+            Event::DocumentStart => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(PolicyError::Unsupported("several YAML documents".into()));
+                }
+            }
+            Event::MappingStart(_, None) if !in_map && !map_done => in_map = true,
+            Event::MappingEnd if in_map => {
+                in_map = false;
+                map_done = true;
+            }
+            Event::Scalar(s, _, _, None) if in_map => match key.take() {
+                None => key = Some(s),
+                Some(k) => {
+                    if out.len() >= OSLO_MAX_RULES {
+                        return Err(PolicyError::TooMany {
+                            what: "rules",
+                            limit: OSLO_MAX_RULES,
+                        });
+                    }
+                    out.push((k, s));
+                }
+            },
+            Event::Alias(_) => return Err(PolicyError::Unsupported("YAML aliases".into())),
+            _ if in_map => return Err(not_a_rule(key.as_deref().unwrap_or("a key"))),
+            _ => return Err(PolicyError::NotAnObject),
+        }
+    }
+    Ok(out)
 }
 
 /// The upstream Nova defaults (nova/policies/base.py and the files of the actions nubis
@@ -497,7 +557,7 @@ pub fn nova_rules(overrides: &[(String, String)]) -> Vec<RuleDefault> {
     rules
 }
 
-/// Nova's policy: the defaults, overridden by `policy_file` (JSON) if given; scope is
+/// Nova's policy: the defaults, overridden by `policy_file` (JSON or YAML) if given; scope is
 /// enforced (Nova's default since 2023.2).
 pub fn nova(policy_file: Option<&str>) -> Result<CompiledPolicy, PolicyError> {
     let overrides = match policy_file {
@@ -649,6 +709,37 @@ mod tests {
     }
 
     #[test]
+    fn yaml_and_json_policy_files() {
+        // The shape `oslopolicy-sample-generator` writes: comments, quoted names and rules.
+        let yaml = "# Reboot a server\n#\"os_compute_api:servers:reboot\": \"rule:project_member_or_admin\"\n\
+                    \"os_compute_api:servers:reboot\": \"role:admin\"\n\
+                    \"custom\": \"@\"\nplain: role:x and not role:y\nempty: \"\"\n";
+        let rules = parse_policy_file(yaml).unwrap();
+        assert_eq!(
+            rules,
+            [
+                ("os_compute_api:servers:reboot", "role:admin"),
+                ("custom", "@"),
+                ("plain", "role:x and not role:y"),
+                ("empty", ""),
+            ]
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+        );
+        assert_eq!(parse_policy_file("# only comments\n").unwrap(), []);
+        assert_eq!(parse_policy_file("").unwrap(), []);
+        assert_eq!(
+            parse_policy_file("{a: 'role:x'}").unwrap(),
+            [("a".into(), "role:x".into())]
+        );
+        let json = r#"{"a": "role:x", "b": "@"}"#;
+        assert_eq!(parse_policy_file(json).unwrap().len(), 2);
+        let many: String = (0..=OSLO_MAX_RULES)
+            .map(|i| format!("r{i}: '@'\n"))
+            .collect();
+        assert_eq!(parse_policy_file(&many).unwrap_err().kind(), "TooMany");
+    }
+
+    #[test]
     fn nova_defaults_compile_and_files_override() {
         let nova = nova(None).unwrap();
         assert!(nova.enforce_scope);
@@ -672,9 +763,22 @@ mod tests {
             ("{", "Syntax"),
             (r#"{"a": ["role:x"]}"#, "WrongType"),
             (r#"{"a": "rule:nope"}"#, "UnknownRule"),
+            ("- role:x\n", "NotAnObject"),
+            ("just text", "NotAnObject"),
+            ("a: [role:x]\n", "WrongType"),
+            ("a:\n  b: role:x\n", "WrongType"),
+            ("a: &x role:x\nb: *x\n", "Unsupported"),
+            ("a: !tag role:x\n", "WrongType"),
+            ("a: role:x\n---\nb: role:y\n", "Unsupported"),
+            ("a: 'unterminated\n", "Syntax"),
+            ("a: role:x\n\tb: c\n", "Syntax"),
         ] {
             assert_eq!(super::nova(Some(bad)).unwrap_err().kind(), kind, "{bad}");
         }
+        let deep = "[".repeat(100_000);
+        // Refused (by the scanner or at the first event) without building a deep tree.
+        assert!(super::nova(Some(&deep)).is_err());
+        assert!(super::nova(Some(&format!("a: {deep}"))).is_err());
         let big = " ".repeat(OSLO_MAX_FILE_BYTES + 1);
         assert_eq!(super::nova(Some(&big)).unwrap_err().kind(), "TooLarge");
     }
