@@ -105,7 +105,10 @@ fn check(name: &str, tok: &str) -> Result<Rule, PolicyError> {
         {
             return Err(syntax(name, format!("`{kind}` is not a credential name")));
         }
-        _ if kind.as_bytes()[0].is_ascii_digit() || kind == "True" || kind == "False" => {
+        _ if kind.starts_with(|c: char| c.is_ascii_digit())
+            || kind == "True"
+            || kind == "False" =>
+        {
             return Err(PolicyError::Unsupported(format!(
                 "the literal check `{tok}`"
             )));
