@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 # Every target, and its dictionary / maximum input length.
-FUZZ_TARGETS=(auth_tencent auth_aliyun tencent_wire aliyun_params render tencent_api aliyun_api openstack_api admin_api router)
+FUZZ_TARGETS=(auth_tencent auth_aliyun tencent_wire aliyun_params render tencent_api aliyun_api openstack_api admin_api router policy_cam policy_ram policy_oslo)
 
 fuzz_dict() {
   case $1 in
@@ -18,6 +18,7 @@ fuzz_dict() {
     openstack_api) echo openstack ;;
     admin_api) echo admin ;;
     router) echo router ;;
+    policy_cam | policy_ram | policy_oslo) echo policy ;;
     *) echo "" ;;
   esac
 }

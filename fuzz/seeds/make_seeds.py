@@ -129,6 +129,24 @@ OPENSTACK = [
 ]
 
 
+POLICY_CAM = [
+    '{"version":"2.0","statement":[{"effect":"allow","action":"cos:PutObject","resource":"*","condition":{"ip_equal":{"qcs:ip":["10.217.182.3/24","111.21.33.72/24"]}}}]}',
+    '{"version":"2.0","statement":[{"effect":"allow","action":"name/vpc:AcceptVpcPeeringConnection","resource":"qcs::vpc:sh::pcx/2341","condition":{"string_equal_if_exist":{"vpc:region":"sh"}}}]}',
+    '{"version":"2.0","statement":[{"effect":"allow","action":["cvm:RebootInstances"],"resource":"*","condition":{"for_any_value:string_equal":{"qcs:resource_tag":["dept&rd"]}}}]}',
+    '{"version":"2.0","statement":[{"effect":"deny","action":["cvm:Describe*"],"resource":["qcs::cvm:ap-guangzhou:uin/100000000001:instance/ins-abcdefgh"],"condition":{"date_less_than":{"qcs:current_time":"2026-06-01T00:01:00Z"},"numeric_equal":{"qcs:mfa":1}}}]}',
+]
+POLICY_RAM = [
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":["ecs:DescribeInstances","ecs:Start*"],"Resource":["acs:ecs:cn-hangzhou:1234567890123456:instance/i-bp1abc","acs:ecs:*:*:keypair/*"],"Condition":{"StringEquals":{"ecs:tag/env":["dev"]},"IpAddress":{"acs:SourceIp":["10.0.0.0/8"]}}}]}',
+    '{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"true"}}}]}',
+    '{"Version":"1","Statement":[{"Effect":"Allow","NotAction":["ram:*"],"Resource":"*","Condition":{"DateLessThan":{"acs:CurrentTime":"2030-01-01T00:00:00+08:00"},"NotIpAddress":{"acs:SourceIp":"192.0.2.0/24"},"StringLike":{"acs:RequestTag/owner":"b*"}}},{"Effect":"Deny","Action":"ecs:Delete*","Resource":"*"}]}',
+]
+POLICY_OSLO = [
+    '{"os_compute_api:servers:reboot": "rule:project_reader_or_admin"}',
+    '{"context_is_admin": "role:admin or (role:reader and not user_id:%(user_id)s)", "os_compute_api:servers:show": "is_admin:True or project_id:%(project_id)s"}',
+    '{"custom": "@", "other": "!", "x": "rule:custom and (role:member or rule:other)"}',
+]
+
+
 def main():
     # Tencent API: mode 0 JSON, 1 GET, 2 form, 3 legacy GET, 4 legacy POST.
     for i, (action, body) in enumerate(TENCENT):
@@ -197,6 +215,13 @@ def main():
     ]
     for i, s in enumerate(ali):
         put("auth_aliyun", f"{i:02}", s)
+    # Policies: the clouds' documentation examples (CAM, RAM) and oslo policy files / rules.
+    for i, doc in enumerate(POLICY_CAM):
+        put("policy_cam", f"{i:02}", doc)
+    for i, doc in enumerate(POLICY_RAM):
+        put("policy_ram", f"{i:02}", doc)
+    for i, doc in enumerate(POLICY_OSLO):
+        put("policy_oslo", f"{i:02}", doc)
     # Render: arbitrary bytes (Unstructured); some printable, some with control chars and markup.
     put("render", "00", b"web-1\x00host\x00tag\x00<&>\"'\x01\x1b]\x7f" * 8)
     put("render", "01", "名前\u202e\ufeff\U0001F600\n\r\t".encode() * 6)
@@ -249,6 +274,15 @@ def dicts():
     write("aliyun", aliyun)
     write("openstack", openstack)
     write("admin", admin)
+    write("policy", common + ["version", "statement", "effect", "action", "resource", "condition", "allow", "deny",
+        "2.0", "Version", "Statement", "Effect", "Action", "NotAction", "Resource", "Condition", "Allow", "Deny",
+        "qcs:ip", "qcs:current_time", "qcs:mfa", "qcs:resource_tag", "qcs:", "acs:SourceIp", "acs:CurrentTime",
+        "acs:MFAPresent", "acs:ResourceTag/", "acs:", "ecs:tag/", "string_equal", "_if_exist", "for_any_value:",
+        "for_all_value:", "ip_equal", "date_less_than", "numeric_equal", "bool_equal", "null_equal",
+        "StringEquals", "StringLike", "IpAddress", "NotIpAddress", "DateLessThan", "Bool", "NumericLessThan",
+        "10.0.0.0/8", "2026-01-01T00:00:00Z", "*", "?", "uin/", "instance/", "cvm:", "ecs:", "rule:", "role:",
+        "is_admin:True", "project_id:%(project_id)s", "user_id:%(user_id)s", "%(", ")s", " and ", " or ",
+        "not ", "(", ")", "@", "!", "context_is_admin", "os_compute_api:servers:reboot"])
     write("router", tencent + aliyun + openstack + admin + ["/healthz", "/metrics", "/admin/v1", "/identity", "/compute", "/image",
         "content-type: application/x-www-form-urlencoded", "host: "])
 
