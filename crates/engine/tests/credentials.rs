@@ -214,21 +214,22 @@ async fn unknown_user_costs_what_a_wrong_password_costs() {
         .unwrap();
     // Warm the dummy hash.
     e.verify_keystone_user("nobody", "x").await;
-    // Interleaved, so load on the machine falls on both alike.
+    // Interleaved, and compared by their fastest attempt: load on the machine only ever
+    // adds time, so the minimum of many attempts is the work itself (a mean let one
+    // preempted attempt fail the test on a busy CI machine).
     const N: u32 = 30;
-    let (mut wrong, mut unknown) = (Duration::ZERO, Duration::ZERO);
+    let (mut wrong, mut unknown) = (Duration::MAX, Duration::MAX);
     for _ in 0..N {
-        for (user, spent) in [("auditor", &mut wrong), ("nobody", &mut unknown)] {
+        for (user, fastest) in [("auditor", &mut wrong), ("nobody", &mut unknown)] {
             let t = Instant::now();
             assert!(
                 e.verify_keystone_user(user, "Wrong@2026pw").await.is_none(),
                 "{user}"
             );
-            *spent += t.elapsed();
+            *fastest = (*fastest).min(t.elapsed());
         }
     }
-    let (wrong, unknown) = (wrong / N, unknown / N);
-    eprintln!("wrong password {wrong:?}, unknown user {unknown:?} per attempt");
+    eprintln!("wrong password {wrong:?}, unknown user {unknown:?} (fastest of {N})");
     let ratio = unknown.as_secs_f64() / wrong.as_secs_f64();
     assert!(
         (0.5..2.0).contains(&ratio),
