@@ -65,6 +65,7 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
         .map(|(_, v)| v.as_str())
 }
 
+mod hmacs;
 pub mod login;
 pub mod password;
 pub mod ratelimit;

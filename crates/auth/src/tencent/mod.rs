@@ -60,6 +60,13 @@ impl LegacyMethod {
             Self::HmacSha256 => "HmacSHA256",
         }
     }
+
+    pub(crate) fn hash(self) -> crate::hmacs::Hash {
+        match self {
+            Self::HmacSha1 => crate::hmacs::Hash::Sha1,
+            Self::HmacSha256 => crate::hmacs::Hash::Sha256,
+        }
+    }
 }
 
 /// Parsed credentials of a request, before verification.
