@@ -60,6 +60,22 @@ pub(crate) struct Fleet {
     pub keystone_users: HashMap<String, (String, Vec<String>)>,
 }
 
+/// The instance `found` under `id` if `p` may see it ([`Engine::visible`]); otherwise
+/// NotFound, the same answer as for an instance that does not exist. `found` is the fleet's
+/// `get` or `get_mut`.
+pub(crate) fn visible_or_not_found<I: std::borrow::Borrow<Instance>>(
+    found: Option<I>,
+    p: &Principal,
+    id: Uuid,
+) -> Result<I, DomainError> {
+    found
+        .filter(|i| Engine::visible(p, i.borrow()))
+        .ok_or_else(|| DomainError::NotFound {
+            kind: ResourceKind::Instance,
+            id: id.to_string(),
+        })
+}
+
 /// How long a ClientToken makes RunInstances/CreateInstance idempotent: 24 hours.
 pub const CLIENT_TOKEN_TTL_MS: i64 = 24 * 3600 * 1000;
 

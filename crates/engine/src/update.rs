@@ -2,8 +2,8 @@
 //! names and descriptions, tags (Nova metadata). Each is one commit; memory is put back if the
 //! store refuses.
 
-use crate::{Engine, now_ms};
-use nubis_core::{DomainError, Instance, Principal, ResourceKind};
+use crate::{Engine, now_ms, visible_or_not_found};
+use nubis_core::{DomainError, Instance, Principal};
 use nubis_store::Write;
 use uuid::Uuid;
 
@@ -38,19 +38,7 @@ impl AttrChange {
 impl Engine {
     /// The user data a visible instance was created with (None: it was given none).
     pub async fn user_data(&self, p: &Principal, id: Uuid) -> Result<Option<String>, DomainError> {
-        let visible = self
-            .inner
-            .fleet
-            .lock()
-            .instances
-            .get(&id)
-            .is_some_and(|i| Self::visible(p, i));
-        if !visible {
-            return Err(DomainError::NotFound {
-                kind: ResourceKind::Instance,
-                id: id.to_string(),
-            });
-        }
+        visible_or_not_found(self.inner.fleet.lock().instances.get(&id), p, id)?;
         self.inner
             .store
             .user_data(id)
@@ -170,14 +158,7 @@ impl Engine {
     ) -> Result<T, E> {
         let (before, after, out) = {
             let mut fleet = self.inner.fleet.lock();
-            let inst = fleet
-                .instances
-                .get_mut(&id)
-                .filter(|i| Self::visible(p, i))
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: ResourceKind::Instance,
-                    id: id.to_string(),
-                })?;
+            let inst = visible_or_not_found(fleet.instances.get_mut(&id), p, id)?;
             let before = inst.clone();
             let out = f(inst);
             if out.is_err() {
