@@ -86,16 +86,9 @@ impl Engine {
         &self,
         p: &Principal,
         id: Uuid,
-        name: Option<String>,
-        description: Option<String>,
-        host_name: Option<String>,
+        change: AttrChange,
         f: impl FnOnce(&mut nubis_core::UserAttrs),
     ) -> Result<(), DomainError> {
-        let change = AttrChange {
-            name,
-            description,
-            host_name,
-        };
         self.update_instance(p, id, |inst| {
             change.apply(inst);
             f(&mut inst.attrs);
@@ -108,12 +101,9 @@ impl Engine {
         &self,
         p: &Principal,
         id: Uuid,
-        name: Option<String>,
-        description: Option<String>,
-        host_name: Option<String>,
+        change: AttrChange,
     ) -> Result<(), DomainError> {
-        self.modify_with_attrs(p, id, name, description, host_name, |_| {})
-            .await
+        self.modify_with_attrs(p, id, change, |_| {}).await
     }
 
     /// Change the tags (Nova server metadata) of a visible instance: `f` sees the instance
