@@ -243,7 +243,12 @@ pub fn md5_fingerprint(public_key: &str) -> String {
         .nth(1)
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .unwrap_or_default();
-    md5::Md5::digest(&blob)
+    colon_hex(&md5::Md5::digest(&blob))
+}
+
+/// A digest as fingerprints show it: lower-case hex bytes joined by `:`.
+pub fn colon_hex(digest: &[u8]) -> String {
+    digest
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

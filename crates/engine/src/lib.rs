@@ -16,7 +16,7 @@ mod submit;
 mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
-pub use keys::{NewKeyPair, md5_fingerprint};
+pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
 pub use submit::{Batch, BatchMode};
