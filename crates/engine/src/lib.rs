@@ -216,6 +216,17 @@ pub enum IdKind {
     Uuid,
 }
 
+impl IdKind {
+    /// `inst`'s ID in this namespace.
+    pub fn id_of(self, inst: &Instance) -> String {
+        match self {
+            Self::Tencent => inst.tencent_id.clone(),
+            Self::Aliyun => inst.aliyun_id.clone(),
+            Self::Uuid => inst.uuid.to_string(),
+        }
+    }
+}
+
 impl Engine {
     /// Load the fleet from the store, re-adopt VMs in the driver, resume unfinished work.
     pub async fn start(

@@ -161,8 +161,8 @@ impl Nova<'_> {
             .engine
             .key_pairs(&self.p)
             .into_iter()
-            .find(|(kp, _)| kp.name == name && kp.account == self.p.account)
-            .map(|(kp, _)| kp.id)
+            .find(|kp| kp.name == name && kp.account == self.p.account)
+            .map(|kp| kp.id)
             .ok_or_else(|| Fault::bad_request("Invalid key_name provided."))
     }
 
