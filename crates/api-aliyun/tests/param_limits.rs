@@ -3,7 +3,7 @@
 //! XML form stays well-formed whatever a stored record holds.
 
 use nubis_api_aliyun::AliyunApi;
-use nubis_engine::Engine;
+use nubis_engine::{AttrChange, Engine};
 use nubis_testkit::aliyun::{self, In};
 use nubis_testkit::{KEY_ID, SECRET, admin, now};
 use serde_json::Value;
@@ -410,9 +410,11 @@ async fn xml_stays_well_formed_whatever_a_record_holds() {
         .modify(
             &admin(),
             uuid,
-            Some(hostile.into()),
-            Some(hostile.into()),
-            Some(hostile.into()),
+            AttrChange {
+                name: Some(hostile.into()),
+                description: Some(hostile.into()),
+                host_name: Some(hostile.into()),
+            },
         )
         .await
         .unwrap();

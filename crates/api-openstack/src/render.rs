@@ -416,11 +416,7 @@ pub fn key_fingerprint(k: &KeyPair) -> String {
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .unwrap_or_default();
-            sha1::Sha1::digest(&der)
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect::<Vec<_>>()
-                .join(":")
+            nubis_engine::colon_hex(&sha1::Sha1::digest(&der))
         }
     }
 }

@@ -65,8 +65,32 @@ pub fn header<'h>(headers: &'h [(String, String)], name: &str) -> Option<&'h str
         .map(|(_, v)| v.as_str())
 }
 
+mod hmacs;
 pub mod login;
 pub mod password;
 pub mod ratelimit;
 pub mod secret;
 pub mod tencent;
+
+/// The timestamp-window cases both clouds' `check_timestamp` must pass: inclusive at
+/// `window` seconds either way, `expired` one second past it, and no overflow on absurd
+/// inputs.
+#[cfg(test)]
+pub(crate) fn assert_timestamp_window<E: Clone + PartialEq + std::fmt::Debug>(
+    check_timestamp: impl Fn(i64, i64) -> Result<(), E>,
+    now: i64,
+    window: i64,
+    expired: E,
+) {
+    let cases = [
+        (now, now, Ok(())),
+        (now - window, now, Ok(())),
+        (now + window, now, Ok(())),
+        (now - window - 1, now, Err(expired.clone())),
+        (now + window + 1, now, Err(expired.clone())),
+        (i64::MIN, i64::MAX, Err(expired)),
+    ];
+    for (ts, now, want) in cases {
+        assert_eq!(check_timestamp(ts, now), want, "ts {ts}, now {now}");
+    }
+}

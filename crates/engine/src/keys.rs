@@ -1,10 +1,11 @@
 //! SSH key pairs.
 
-use crate::{Engine, now_ms};
+use crate::{Engine, IdKind, now_ms};
 use base64::Engine as _;
 use nubis_core::keys::INJECTABLE;
 use nubis_core::{DomainError, KeyPair, KeyType, Principal, ResourceKind, ids};
 use nubis_store::Write;
+use std::collections::{HashMap, HashSet};
 
 /// What CreateKeyPair returns once: the private key is never stored.
 pub struct NewKeyPair {
@@ -140,24 +141,34 @@ impl Engine {
         })
     }
 
-    /// The caller's key pairs with the instances each is associated with, oldest first.
-    pub fn key_pairs(&self, p: &Principal) -> Vec<(KeyPair, Vec<String>)> {
+    /// The caller's key pairs, oldest first: the canonical records, named by each dialect its
+    /// own way (Tencent by `skey-` ID, Alibaba and Nova by name).
+    pub fn key_pairs(&self, p: &Principal) -> Vec<KeyPair> {
         let fleet = self.inner.fleet.lock();
-        let mut out: Vec<(KeyPair, Vec<String>)> = fleet
+        let mut out: Vec<KeyPair> = fleet
             .key_pairs
             .values()
             .filter(|k| p.sees(&k.account))
-            .map(|k| {
-                let users = fleet
-                    .instances
-                    .values()
-                    .filter(|i| i.state.is_listed() && i.key_ids.contains(&k.id))
-                    .map(|i| i.tencent_id.clone())
-                    .collect();
-                (k.clone(), users)
-            })
+            .cloned()
             .collect();
-        out.sort_by(|a, b| (a.0.created_at_ms, &a.0.id).cmp(&(b.0.created_at_ms, &b.0.id)));
+        out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+        out
+    }
+
+    /// Key pair ID → the listed instances associated with it, oldest first, by their IDs in
+    /// `kind` (the dialect's namespace); for the key pairs `p` sees, absent when none is.
+    pub fn key_pair_instances(&self, p: &Principal, kind: IdKind) -> HashMap<String, Vec<String>> {
+        let fleet = self.inner.fleet.lock();
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for inst in fleet.instances.values().filter(|i| i.state.is_listed()) {
+            // A key named twice on one instance is one association.
+            let keys: HashSet<&String> = inst.key_ids.iter().collect();
+            for key in keys {
+                if fleet.key_pairs.get(key).is_some_and(|k| p.sees(&k.account)) {
+                    out.entry(key.clone()).or_default().push(kind.id_of(inst));
+                }
+            }
+        }
         out
     }
 
@@ -174,7 +185,7 @@ impl Engine {
     }
 
     /// ID → name of every key pair `p` sees (for rendering instances; no instance scan).
-    pub fn key_pair_names(&self, p: &Principal) -> std::collections::HashMap<String, String> {
+    pub fn key_pair_names(&self, p: &Principal) -> HashMap<String, String> {
         let fleet = self.inner.fleet.lock();
         fleet
             .key_pairs
@@ -243,7 +254,12 @@ pub fn md5_fingerprint(public_key: &str) -> String {
         .nth(1)
         .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
         .unwrap_or_default();
-    md5::Md5::digest(&blob)
+    colon_hex(&md5::Md5::digest(&blob))
+}
+
+/// A digest as fingerprints show it: lower-case hex bytes joined by `:`.
+pub fn colon_hex(digest: &[u8]) -> String {
+    digest
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()

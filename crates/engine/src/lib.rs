@@ -16,7 +16,7 @@ mod submit;
 mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
-pub use keys::{NewKeyPair, md5_fingerprint};
+pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
 pub use submit::{Batch, BatchMode};
@@ -58,6 +58,22 @@ pub(crate) struct Fleet {
     pub admin_password_hash: Option<String>,
     /// Further Keystone users of the admin account: name → (password hash, roles).
     pub keystone_users: HashMap<String, (String, Vec<String>)>,
+}
+
+/// The instance `found` under `id` if `p` may see it ([`Engine::visible`]); otherwise
+/// NotFound, the same answer as for an instance that does not exist. `found` is the fleet's
+/// `get` or `get_mut`.
+pub(crate) fn visible_or_not_found<I: std::borrow::Borrow<Instance>>(
+    found: Option<I>,
+    p: &Principal,
+    id: Uuid,
+) -> Result<I, DomainError> {
+    found
+        .filter(|i| Engine::visible(p, i.borrow()))
+        .ok_or_else(|| DomainError::NotFound {
+            kind: ResourceKind::Instance,
+            id: id.to_string(),
+        })
 }
 
 /// How long a ClientToken makes RunInstances/CreateInstance idempotent: 24 hours.
@@ -198,6 +214,17 @@ pub enum IdKind {
     Tencent,
     Aliyun,
     Uuid,
+}
+
+impl IdKind {
+    /// `inst`'s ID in this namespace.
+    pub fn id_of(self, inst: &Instance) -> String {
+        match self {
+            Self::Tencent => inst.tencent_id.clone(),
+            Self::Aliyun => inst.aliyun_id.clone(),
+            Self::Uuid => inst.uuid.to_string(),
+        }
+    }
 }
 
 impl Engine {

@@ -48,11 +48,7 @@ impl Names for DialectNames<'_> {
             .instances
             .get(&uuid)
             .filter(|i| self.principal.sees(&i.account))?;
-        Some(match self.instances {
-            IdKind::Tencent => inst.tencent_id.clone(),
-            IdKind::Aliyun => inst.aliyun_id.clone(),
-            IdKind::Uuid => inst.uuid.to_string(),
-        })
+        Some(self.instances.id_of(inst))
     }
 
     fn key_pair(&self, id: &str) -> Option<String> {

@@ -3,7 +3,7 @@
 //! locks and the plans' effects in one commit.
 
 use crate::update::AttrChange;
-use crate::{Engine, Fleet, now_ms};
+use crate::{Engine, Fleet, now_ms, visible_or_not_found};
 use nubis_core::limits::batch;
 use nubis_core::{
     Accept, Action, ActionRequest, Command, DomainError, Instance, LatestOp, OpLock, OpState,
@@ -365,14 +365,7 @@ fn plan_one(
     id: Uuid,
     req: &ActionRequest,
 ) -> Result<Plan, DomainError> {
-    let inst = fleet
-        .instances
-        .get(&id)
-        .filter(|i| Engine::visible(p, i))
-        .ok_or_else(|| DomainError::NotFound {
-            kind: ResourceKind::Instance,
-            id: id.to_string(),
-        })?;
+    let inst = visible_or_not_found(fleet.instances.get(&id), p, id)?;
     let create_leaves_stopped = inst
         .lock
         .as_ref()

@@ -2,8 +2,8 @@
 //! names and descriptions, tags (Nova metadata). Each is one commit; memory is put back if the
 //! store refuses.
 
-use crate::{Engine, now_ms};
-use nubis_core::{DomainError, Instance, Principal, ResourceKind};
+use crate::{Engine, now_ms, visible_or_not_found};
+use nubis_core::{DomainError, Instance, Principal};
 use nubis_store::Write;
 use uuid::Uuid;
 
@@ -38,19 +38,7 @@ impl AttrChange {
 impl Engine {
     /// The user data a visible instance was created with (None: it was given none).
     pub async fn user_data(&self, p: &Principal, id: Uuid) -> Result<Option<String>, DomainError> {
-        let visible = self
-            .inner
-            .fleet
-            .lock()
-            .instances
-            .get(&id)
-            .is_some_and(|i| Self::visible(p, i));
-        if !visible {
-            return Err(DomainError::NotFound {
-                kind: ResourceKind::Instance,
-                id: id.to_string(),
-            });
-        }
+        visible_or_not_found(self.inner.fleet.lock().instances.get(&id), p, id)?;
         self.inner
             .store
             .user_data(id)
@@ -98,16 +86,9 @@ impl Engine {
         &self,
         p: &Principal,
         id: Uuid,
-        name: Option<String>,
-        description: Option<String>,
-        host_name: Option<String>,
+        change: AttrChange,
         f: impl FnOnce(&mut nubis_core::UserAttrs),
     ) -> Result<(), DomainError> {
-        let change = AttrChange {
-            name,
-            description,
-            host_name,
-        };
         self.update_instance(p, id, |inst| {
             change.apply(inst);
             f(&mut inst.attrs);
@@ -120,12 +101,9 @@ impl Engine {
         &self,
         p: &Principal,
         id: Uuid,
-        name: Option<String>,
-        description: Option<String>,
-        host_name: Option<String>,
+        change: AttrChange,
     ) -> Result<(), DomainError> {
-        self.modify_with_attrs(p, id, name, description, host_name, |_| {})
-            .await
+        self.modify_with_attrs(p, id, change, |_| {}).await
     }
 
     /// Change the tags (Nova server metadata) of a visible instance: `f` sees the instance
@@ -170,14 +148,7 @@ impl Engine {
     ) -> Result<T, E> {
         let (before, after, out) = {
             let mut fleet = self.inner.fleet.lock();
-            let inst = fleet
-                .instances
-                .get_mut(&id)
-                .filter(|i| Self::visible(p, i))
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: ResourceKind::Instance,
-                    id: id.to_string(),
-                })?;
+            let inst = visible_or_not_found(fleet.instances.get_mut(&id), p, id)?;
             let before = inst.clone();
             let out = f(inst);
             if out.is_err() {

@@ -185,18 +185,48 @@ fn credential(e: CredentialError) -> Response {
     }
 }
 
+/// An engine error as the admin API answers it.
+trait AdminError {
+    fn response(self) -> Response;
+}
+
+impl AdminError for DomainError {
+    fn response(self) -> Response {
+        domain(self)
+    }
+}
+
+impl AdminError for CredentialError {
+    fn response(self) -> Response {
+        credential(self)
+    }
+}
+
+/// 204 when the engine did it, its error's answer otherwise.
+fn no_content<T, E: AdminError>(r: Result<T, E>) -> Response {
+    match r {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.response(),
+    }
+}
+
+/// 200 with `body` of what the engine answered, its error's answer otherwise.
+fn json_ok<T, E: AdminError>(
+    r: Result<T, E>,
+    body: impl FnOnce(T) -> serde_json::Value,
+) -> Response {
+    match r {
+        Ok(v) => Json(body(v)).into_response(),
+        Err(e) => e.response(),
+    }
+}
+
 async fn instance(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
-    s.engine
-        .admin_instance(&id)
-        .map(|v| Json(v).into_response())
-        .unwrap_or_else(domain)
+    json_ok(s.engine.admin_instance(&id), |v| v)
 }
 
 async fn guest(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
-    s.engine
-        .admin_guest(&id)
-        .map(|v| Json(v).into_response())
-        .unwrap_or_else(domain)
+    json_ok(s.engine.admin_guest(&id), |v| v)
 }
 
 #[derive(Deserialize)]
@@ -211,10 +241,10 @@ async fn check_password(
     AdminPath(id): AdminPath<String>,
     AdminJson(b): AdminJson<PasswordCheck>,
 ) -> Response {
-    s.engine
-        .admin_check_password(&id, &b.user, &b.password)
-        .map(|ok| Json(json!({"accepted": ok})).into_response())
-        .unwrap_or_else(domain)
+    json_ok(
+        s.engine.admin_check_password(&id, &b.user, &b.password),
+        |ok| json!({"accepted": ok}),
+    )
 }
 
 #[derive(Deserialize)]
@@ -235,11 +265,7 @@ async fn restrict(
             "restriction: none, expired, isolating, frozen, banned or security",
         );
     };
-    s.engine
-        .admin_restrict(&id, r)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(domain)
+    no_content(s.engine.admin_restrict(&id, r).await)
 }
 
 #[derive(Deserialize)]
@@ -254,11 +280,11 @@ async fn faults(
     AdminPath(id): AdminPath<String>,
     AdminJson(b): AdminJson<FaultBody>,
 ) -> Response {
-    s.engine
-        .admin_fault(&id, b.soft_stop_fails, b.disk_error)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(domain)
+    no_content(
+        s.engine
+            .admin_fault(&id, b.soft_stop_fails, b.disk_error)
+            .await,
+    )
 }
 
 async fn attributes(
@@ -266,11 +292,7 @@ async fn attributes(
     AdminPath(id): AdminPath<String>,
     AdminJson(b): AdminJson<AdminAttributes>,
 ) -> Response {
-    s.engine
-        .admin_attributes(&id, b)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(domain)
+    no_content(s.engine.admin_attributes(&id, b).await)
 }
 
 async fn live_migrate(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
@@ -310,11 +332,7 @@ async fn kms_key(
     AdminPath(key): AdminPath<String>,
     AdminJson(b): AdminJson<KmsBody>,
 ) -> Response {
-    s.engine
-        .admin_kms_key(&key, b.state)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(domain)
+    no_content(s.engine.admin_kms_key(&key, b.state).await)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -332,11 +350,11 @@ async fn create_keystone_user(
     State(s): State<AppState>,
     AdminJson(b): AdminJson<KeystoneUserBody>,
 ) -> Response {
-    s.engine
-        .add_keystone_user(&b.name, &b.password, b.roles)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(credential)
+    no_content(
+        s.engine
+            .add_keystone_user(&b.name, &b.password, b.roles)
+            .await,
+    )
 }
 
 async fn list_keystone_users(State(s): State<AppState>) -> Response {
@@ -361,22 +379,18 @@ async fn update_keystone_user(
     AdminPath(name): AdminPath<String>,
     AdminJson(b): AdminJson<KeystoneUserPatch>,
 ) -> Response {
-    s.engine
-        .update_keystone_user(&name, b.password.as_deref(), b.roles)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(credential)
+    no_content(
+        s.engine
+            .update_keystone_user(&name, b.password.as_deref(), b.roles)
+            .await,
+    )
 }
 
 async fn delete_keystone_user(
     State(s): State<AppState>,
     AdminPath(name): AdminPath<String>,
 ) -> Response {
-    s.engine
-        .delete_keystone_user(&name)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(credential)
+    no_content(s.engine.delete_keystone_user(&name).await)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -439,21 +453,17 @@ async fn update_access_key(
     AdminPath(id): AdminPath<String>,
     AdminJson(b): AdminJson<KeyPatch>,
 ) -> Response {
-    match s.engine.set_access_key_enabled(&id, b.enabled).await {
-        Ok(k) => Json(json!({"access_key": key_json(&k)})).into_response(),
-        Err(e) => credential(e),
-    }
+    json_ok(
+        s.engine.set_access_key_enabled(&id, b.enabled).await,
+        |k| json!({"access_key": key_json(&k)}),
+    )
 }
 
 async fn delete_access_key(
     State(s): State<AppState>,
     AdminPath(id): AdminPath<String>,
 ) -> Response {
-    s.engine
-        .delete_access_key(&id)
-        .await
-        .map(|_| StatusCode::NO_CONTENT.into_response())
-        .unwrap_or_else(credential)
+    no_content(s.engine.delete_access_key(&id).await)
 }
 
 fn op_json(o: &nubis_core::Operation) -> serde_json::Value {
@@ -472,23 +482,21 @@ fn op_json(o: &nubis_core::Operation) -> serde_json::Value {
     })
 }
 
+fn ops_json(ops: Vec<nubis_core::Operation>) -> serde_json::Value {
+    ops.iter().map(op_json).collect()
+}
+
 #[derive(Deserialize)]
 struct OpsQuery {
     instance: String,
 }
 
 async fn operations(State(s): State<AppState>, AdminQuery(q): AdminQuery<OpsQuery>) -> Response {
-    match s.engine.admin_operations(&q.instance).await {
-        Ok(ops) => Json(ops.iter().map(op_json).collect::<Vec<_>>()).into_response(),
-        Err(e) => domain(e),
-    }
+    json_ok(s.engine.admin_operations(&q.instance).await, ops_json)
 }
 
 async fn by_request(State(s): State<AppState>, AdminPath(rid): AdminPath<String>) -> Response {
-    match s.engine.admin_operations_by_request(&rid).await {
-        Ok(ops) => Json(ops.iter().map(op_json).collect::<Vec<_>>()).into_response(),
-        Err(e) => domain(e),
-    }
+    json_ok(s.engine.admin_operations_by_request(&rid).await, ops_json)
 }
 
 #[cfg(test)]

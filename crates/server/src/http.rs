@@ -99,6 +99,15 @@ fn now() -> i64 {
         .unwrap_or(0)
 }
 
+/// The Host header exactly as received (empty when absent): the dialects that sign or show
+/// it take it verbatim.
+fn host(headers: &HeaderMap) -> String {
+    headers
+        .get(header::HOST)
+        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
+        .unwrap_or_default()
+}
+
 #[allow(clippy::too_many_arguments)] // the request's parts, passed through as they are
 async fn openstack(
     s: &AppState,
@@ -110,10 +119,7 @@ async fn openstack(
     peer: Peer,
     start: Instant,
 ) -> Response {
-    let host = headers
-        .get(header::HOST)
-        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
-        .unwrap_or_default();
+    let host = host(headers);
     let reply = s
         .openstack
         .handle(OpenStackRequest {
@@ -317,10 +323,7 @@ async fn dispatch(
         params.extend(nubis_api_tencent::decode_pairs(&body));
     }
     if uri.path() == "/" && nubis_api_tencent::claims(&hdrs, &params) {
-        let host = headers
-            .get(header::HOST)
-            .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned())
-            .unwrap_or_default();
+        let host = host(&headers);
         let reply = s
             .tencent
             .handle(RawRequest {

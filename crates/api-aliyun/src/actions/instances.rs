@@ -133,6 +133,11 @@ pub(super) async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         "HostName",
         host_name.as_deref(),
     )?;
+    let attrs = AttrChange {
+        name,
+        description,
+        host_name,
+    };
     if let Some(password) = p.opt("Password") {
         // Alibaba: the new password takes effect after the next restart; nothing restarts now.
         let cmd = Command::ResetPassword {
@@ -143,11 +148,7 @@ pub(super) async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         };
         // The password and the attributes in one commit.
         let batch = Batch {
-            attrs: AttrChange {
-                name,
-                description,
-                host_name,
-            },
+            attrs,
             ..Batch::new(std::slice::from_ref(&uuid), cmd, BatchMode::AllOrNothing)
         };
         engine
@@ -157,7 +158,7 @@ pub(super) async fn modify(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         return Ok(Map::new());
     }
     engine
-        .modify(&ctx.principal, uuid, name, description, host_name)
+        .modify(&ctx.principal, uuid, attrs)
         .await
         .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())

@@ -43,12 +43,12 @@ pub(super) fn describe_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
     let all: Vec<Value> = engine
         .key_pairs(&ctx.principal)
         .into_iter()
-        .filter(|(k, _)| name.as_deref().is_none_or(|n| wildcard(n, &k.name)))
-        .filter(|(k, _)| {
+        .filter(|k| name.as_deref().is_none_or(|n| wildcard(n, &k.name)))
+        .filter(|k| {
             fp.as_deref()
                 .is_none_or(|f| render::fingerprint(&k.public_key) == f)
         })
-        .map(|(k, _)| render::key_pair(&k, include_public))
+        .map(|k| render::key_pair(&k, include_public))
         .collect();
     let total = all.len();
     let list: Vec<Value> = all.into_iter().skip(offset).take(size).collect();

@@ -14,7 +14,6 @@ impl Nova<'_> {
             .engine
             .key_pairs(&self.p)
             .into_iter()
-            .map(|(k, _)| k)
             .filter(|k| k.account == self.p.account)
             .collect()
     }

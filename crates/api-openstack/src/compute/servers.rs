@@ -11,7 +11,7 @@ use crate::render::{self, ServerCtx};
 use crate::state::Extra;
 use nubis_core::{DomainError, Instance, InstanceState, Step, StopMode};
 use nubis_driver::Power;
-use nubis_engine::{Command, IdKind};
+use nubis_engine::{AttrChange, Command, IdKind};
 use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -161,8 +161,8 @@ impl Nova<'_> {
             .engine
             .key_pairs(&self.p)
             .into_iter()
-            .find(|(kp, _)| kp.name == name && kp.account == self.p.account)
-            .map(|(kp, _)| kp.id)
+            .find(|kp| kp.name == name && kp.account == self.p.account)
+            .map(|kp| kp.id)
             .ok_or_else(|| Fault::bad_request("Invalid key_name provided."))
     }
 
@@ -406,14 +406,23 @@ impl Nova<'_> {
         } = e;
         self.api
             .engine
-            .modify_with_attrs(&self.p, id, name, description, hostname, |a| {
-                if let Some(v4) = access_ipv4 {
-                    a.access_ipv4 = Some(v4);
-                }
-                if let Some(v6) = access_ipv6 {
-                    a.access_ipv6 = Some(v6);
-                }
-            })
+            .modify_with_attrs(
+                &self.p,
+                id,
+                AttrChange {
+                    name,
+                    description,
+                    host_name: hostname,
+                },
+                |a| {
+                    if let Some(v4) = access_ipv4 {
+                        a.access_ipv4 = Some(v4);
+                    }
+                    if let Some(v6) = access_ipv6 {
+                        a.access_ipv6 = Some(v6);
+                    }
+                },
+            )
             .await
     }
 

@@ -8,7 +8,7 @@ use crate::errors::ApiError;
 use crate::render;
 use crate::wire::{Bool, Int};
 use nubis_core::{DomainError, ResourceKind, ids};
-use nubis_engine::{Command, Engine};
+use nubis_engine::{Command, Engine, IdKind};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -116,11 +116,12 @@ pub(super) async fn describe_key_pairs(
             ));
         }
     }
+    let associated = engine.key_pair_instances(&ctx.principal, IdKind::Tencent);
     let all: Vec<Value> = engine
         .key_pairs(&ctx.principal)
         .into_iter()
-        .filter(|(k, _)| r.key_ids.as_ref().is_none_or(|ids| ids.contains(&k.id)))
-        .filter(|(k, _)| {
+        .filter(|k| r.key_ids.as_ref().is_none_or(|ids| ids.contains(&k.id)))
+        .filter(|k| {
             filters.iter().all(|f| {
                 f.values.iter().any(|v| match f.name.as_str() {
                     "project-id" => k.project_id.to_string() == *v,
@@ -130,7 +131,7 @@ pub(super) async fn describe_key_pairs(
                 })
             })
         })
-        .map(|(k, insts)| render::key_pair(&k, &insts))
+        .map(|k| render::key_pair(&k, associated.get(&k.id).map_or(&[], Vec::as_slice)))
         .collect();
     let total = all.len();
     let set: Vec<Value> = all.into_iter().skip(offset).take(limit).collect();

@@ -363,21 +363,11 @@ mod tests {
 
     #[test]
     fn timestamp_window_is_inclusive_900s() {
-        let now = 1_704_110_400;
-        assert_eq!(check_timestamp(now, now), Ok(()));
-        assert_eq!(check_timestamp(now - 900, now), Ok(()));
-        assert_eq!(check_timestamp(now + 900, now), Ok(()));
-        assert_eq!(
-            check_timestamp(now - 901, now),
-            Err(AuthError::TimeStampExpired)
-        );
-        assert_eq!(
-            check_timestamp(now + 901, now),
-            Err(AuthError::TimeStampExpired)
-        );
-        assert_eq!(
-            check_timestamp(i64::MIN, i64::MAX),
-            Err(AuthError::TimeStampExpired)
+        crate::assert_timestamp_window(
+            check_timestamp,
+            1_704_110_400,
+            900,
+            AuthError::TimeStampExpired,
         );
     }
 

@@ -2,32 +2,21 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
-use sha2::Sha256;
 
 use super::{AliyunAuth, AuthError, percent_encode};
+use crate::hmacs::{Hash, mac, mac_matches};
 
 /// The parameter carrying the signature; never signed itself.
 const SIGNATURE: &str = "Signature";
 
-/// HMAC flavour named by `SignatureMethod`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Method {
-    HmacSha1,
-    HmacSha256,
-}
-
-impl Method {
-    fn from_param(value: &str) -> Option<Self> {
-        if value.eq_ignore_ascii_case("HMAC-SHA1") {
-            Some(Self::HmacSha1)
-        } else if value.eq_ignore_ascii_case("HMAC-SHA256") {
-            Some(Self::HmacSha256)
-        } else {
-            None
-        }
+/// The HMAC's hash named by `SignatureMethod`.
+fn method_hash(value: &str) -> Option<Hash> {
+    if value.eq_ignore_ascii_case("HMAC-SHA1") {
+        Some(Hash::Sha1)
+    } else if value.eq_ignore_ascii_case("HMAC-SHA256") {
+        Some(Hash::Sha256)
+    } else {
+        None
     }
 }
 
@@ -52,7 +41,7 @@ pub(super) fn parse_params(params: &[(String, String)]) -> Result<AliyunAuth, Au
     let access_key_id = single(params, "AccessKeyId")?;
     let signature = single(params, SIGNATURE)?;
     let method = single(params, "SignatureMethod")?;
-    if Method::from_param(method).is_none() {
+    if method_hash(method).is_none() {
         return Err(AuthError::InvalidSignatureMethod);
     }
     let version = single(params, "SignatureVersion")?;
@@ -96,37 +85,9 @@ pub(super) fn string_to_sign(method: &str, params: &[(String, String)]) -> Strin
     format!("{method}&%2F&{}", percent_encode(&canonical))
 }
 
-/// HMAC keyed with `AccessKeySecret + "&"` over `msg`.
-fn keyed<M: Mac + KeyInit>(secret: &str, msg: &str) -> M {
-    let mut mac = <M as Mac>::new_from_slice(format!("{secret}&").as_bytes())
-        .expect("HMAC accepts keys of any length");
-    mac.update(msg.as_bytes());
-    mac
-}
-
-fn mac_bytes(method: Method, secret: &str, msg: &str) -> Vec<u8> {
-    match method {
-        Method::HmacSha1 => keyed::<Hmac<Sha1>>(secret, msg)
-            .finalize()
-            .into_bytes()
-            .to_vec(),
-        Method::HmacSha256 => keyed::<Hmac<Sha256>>(secret, msg)
-            .finalize()
-            .into_bytes()
-            .to_vec(),
-    }
-}
-
-/// Constant-time comparison (hmac's `verify_slice`).
-fn mac_matches(method: Method, secret: &str, msg: &str, expected: &[u8]) -> bool {
-    match method {
-        Method::HmacSha1 => keyed::<Hmac<Sha1>>(secret, msg)
-            .verify_slice(expected)
-            .is_ok(),
-        Method::HmacSha256 => keyed::<Hmac<Sha256>>(secret, msg)
-            .verify_slice(expected)
-            .is_ok(),
-    }
+/// The HMAC key: `AccessKeySecret + "&"`.
+fn key(secret: &str) -> Vec<u8> {
+    format!("{secret}&").into_bytes()
 }
 
 /// Computes the base64 v1 signature of a request (spec §3a step 5).
@@ -140,10 +101,10 @@ pub fn sign_v1(method: &str, params: &[(String, String)], secret: &str) -> Strin
     let signature_method = params
         .iter()
         .find(|(k, _)| k == "SignatureMethod")
-        .and_then(|(_, v)| Method::from_param(v))
-        .unwrap_or(Method::HmacSha1);
+        .and_then(|(_, v)| method_hash(v))
+        .unwrap_or(Hash::Sha1);
     let sts = string_to_sign(method, params);
-    BASE64.encode(mac_bytes(signature_method, secret, &sts))
+    BASE64.encode(mac(signature_method, &key(secret), &sts))
 }
 
 /// Verifies a v1 signature. `method` is the HTTP method as received, `params`
@@ -171,13 +132,13 @@ pub fn verify_v1(
         ));
     };
     let signature_method =
-        Method::from_param(signature_method).ok_or(AuthError::InvalidSignatureMethod)?;
+        method_hash(signature_method).ok_or(AuthError::InvalidSignatureMethod)?;
     let sts = string_to_sign(method, params);
     // A client that forgets to URL-encode the signature has its `+` decoded to a
     // space by the form parser; base64 never contains spaces, so undo that.
     let matches = BASE64
         .decode(signature.trim().replace(' ', "+"))
-        .is_ok_and(|provided| mac_matches(signature_method, secret, &sts, &provided));
+        .is_ok_and(|provided| mac_matches(signature_method, &key(secret), &sts, &provided));
     if matches {
         Ok(())
     } else {

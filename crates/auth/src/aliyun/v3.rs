@@ -1,10 +1,10 @@
 //! ACS3-HMAC-SHA256 and ACS3-HMAC-SM3 signatures (spec §3b).
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use sm3::Sm3;
 
 use super::{Acs3Algorithm, AliyunAuth, AuthError, header, percent_encode};
+use crate::hmacs::{self, Hash};
 
 const CONTENT_SHA256: &str = "x-acs-content-sha256";
 const NONCE: &str = "x-acs-signature-nonce";
@@ -25,36 +25,20 @@ impl Acs3Algorithm {
 
     /// HMAC of `msg` keyed with `secret`.
     fn mac(self, secret: &str, msg: &str) -> Vec<u8> {
-        match self {
-            Self::HmacSha256 => keyed::<Hmac<Sha256>>(secret, msg)
-                .finalize()
-                .into_bytes()
-                .to_vec(),
-            Self::HmacSm3 => keyed::<Hmac<Sm3>>(secret, msg)
-                .finalize()
-                .into_bytes()
-                .to_vec(),
-        }
+        hmacs::mac(self.hash(), secret.as_bytes(), msg)
     }
 
     /// Whether `provided` is the HMAC of `msg` keyed with `secret` (constant time).
     fn verify(self, secret: &str, msg: &str, provided: &[u8]) -> bool {
+        hmacs::mac_matches(self.hash(), secret.as_bytes(), msg, provided)
+    }
+
+    fn hash(self) -> Hash {
         match self {
-            Self::HmacSha256 => keyed::<Hmac<Sha256>>(secret, msg)
-                .verify_slice(provided)
-                .is_ok(),
-            Self::HmacSm3 => keyed::<Hmac<Sm3>>(secret, msg)
-                .verify_slice(provided)
-                .is_ok(),
+            Self::HmacSha256 => Hash::Sha256,
+            Self::HmacSm3 => Hash::Sm3,
         }
     }
-}
-
-fn keyed<M: Mac + hmac::digest::KeyInit>(secret: &str, msg: &str) -> M {
-    let mut mac =
-        <M as Mac>::new_from_slice(secret.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg.as_bytes());
-    mac
 }
 
 fn incomplete(why: &str) -> AuthError {

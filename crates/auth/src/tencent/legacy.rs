@@ -2,12 +2,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
-use sha2::Sha256;
 
 use super::{AuthError, LegacyMethod, TencentAuth, validate_secret_id};
+use crate::hmacs::{mac, mac_matches};
 
 /// First value of a parameter.
 fn param<'p>(params: &'p [(String, String)], name: &str) -> Option<&'p str> {
@@ -37,39 +34,6 @@ fn string_to_sign(method: &str, host: &str, path: &str, params: &[(String, Strin
     out
 }
 
-/// HMAC of `msg` keyed with the secret key.
-fn keyed_mac<M: Mac + KeyInit>(secret_key: &str, msg: &str) -> M {
-    let mut mac =
-        <M as Mac>::new_from_slice(secret_key.as_bytes()).expect("HMAC accepts keys of any length");
-    mac.update(msg.as_bytes());
-    mac
-}
-
-fn legacy_mac(method: LegacyMethod, secret_key: &str, msg: &str) -> Vec<u8> {
-    match method {
-        LegacyMethod::HmacSha1 => keyed_mac::<Hmac<Sha1>>(secret_key, msg)
-            .finalize()
-            .into_bytes()
-            .to_vec(),
-        LegacyMethod::HmacSha256 => keyed_mac::<Hmac<Sha256>>(secret_key, msg)
-            .finalize()
-            .into_bytes()
-            .to_vec(),
-    }
-}
-
-/// Constant-time check (hmac's `verify_slice`) of `expected` against the MAC of `msg`.
-fn legacy_mac_matches(method: LegacyMethod, secret_key: &str, msg: &str, expected: &[u8]) -> bool {
-    match method {
-        LegacyMethod::HmacSha1 => keyed_mac::<Hmac<Sha1>>(secret_key, msg)
-            .verify_slice(expected)
-            .is_ok(),
-        LegacyMethod::HmacSha256 => keyed_mac::<Hmac<Sha256>>(secret_key, msg)
-            .verify_slice(expected)
-            .is_ok(),
-    }
-}
-
 /// Computes the base64 legacy signature over `params` (any `Signature` entry is
 /// skipped). `params` must already contain everything the client sends and signs,
 /// including `SecretId`, `Timestamp`, `Nonce` and — for HmacSHA256 —
@@ -83,7 +47,7 @@ pub fn sign_legacy(
     signature_method: LegacyMethod,
 ) -> String {
     let sts = string_to_sign(method, host, path, params);
-    BASE64.encode(legacy_mac(signature_method, secret_key, &sts))
+    BASE64.encode(mac(signature_method.hash(), secret_key.as_bytes(), &sts))
 }
 
 /// Extracts legacy credentials from decoded request params.
@@ -185,7 +149,12 @@ pub fn verify_legacy(
     };
     for h in hosts {
         let sts = string_to_sign(method, h, path, params);
-        if legacy_mac_matches(*signature_method, secret_key, &sts, &provided) {
+        if mac_matches(
+            signature_method.hash(),
+            secret_key.as_bytes(),
+            &sts,
+            &provided,
+        ) {
             return Ok(());
         }
     }

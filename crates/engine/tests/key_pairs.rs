@@ -1,0 +1,63 @@
+//! Key pairs are canonical records; the instances a key pair is associated with are named in
+//! the namespace of the dialect that asks.
+
+use nubis_core::{CreateSpec, Instance, Principal};
+use nubis_engine::IdKind;
+use nubis_testkit::{admin, linux_spec};
+
+/// How a test reads an instance's ID in one namespace straight from its record.
+type IdField = fn(&Instance) -> String;
+
+#[tokio::test]
+async fn key_pairs_are_canonical_and_each_dialect_names_their_instances() {
+    let (e, _dir) = nubis_testkit::engine().await;
+    let p = admin();
+    let used = e
+        .create_key_pair(&p, "used", 0, None)
+        .await
+        .unwrap()
+        .key_pair;
+    let unused = e
+        .create_key_pair(&p, "unused", 0, None)
+        .await
+        .unwrap()
+        .key_pair;
+    let insts = e
+        .create(
+            &p,
+            "req-keys",
+            CreateSpec {
+                count: 2,
+                key_ids: vec![used.id.clone()],
+                ..linux_spec()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+
+    let mut want = vec![used.clone(), unused.clone()];
+    want.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
+    assert_eq!(e.key_pairs(&p), want);
+
+    let by_field: [(IdKind, IdField); 3] = [
+        (IdKind::Tencent, |i| i.tencent_id.clone()),
+        (IdKind::Aliyun, |i| i.aliyun_id.clone()),
+        (IdKind::Uuid, |i| i.uuid.to_string()),
+    ];
+    for (kind, id) in by_field {
+        let associated = e.key_pair_instances(&p, kind);
+        let want: Vec<String> = insts.iter().map(id).collect();
+        assert_eq!(associated.get(&used.id), Some(&want), "{kind:?}");
+        assert_eq!(associated.get(&unused.id), None, "{kind:?}");
+    }
+
+    // Another account sees neither the key pairs nor their associations.
+    let other = Principal {
+        account: "other".into(),
+        user: "other".into(),
+        is_admin: false,
+    };
+    assert!(e.key_pairs(&other).is_empty());
+    assert!(e.key_pair_instances(&other, IdKind::Tencent).is_empty());
+}
