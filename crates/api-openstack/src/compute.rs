@@ -377,16 +377,7 @@ impl Nova<'_> {
         } else {
             spec
         };
-        let who = routes::principal_of(token);
-        let roles = routes::Roles {
-            token,
-            need: spec.handler.need,
-        };
-        let admitted =
-            self.api
-                .gate
-                .admit_with(&REGISTRY, &who, "", spec.name, None, |_| None, &roles);
-        if let Err(refusal) = admitted {
+        if let Err(refusal) = routes::admit(&self.api.gate, &REGISTRY, token, spec) {
             let throttled = matches!(refusal, Refusal::Throttled(_));
             let reply = fault(refused(refusal));
             return (
