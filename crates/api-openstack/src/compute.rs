@@ -345,6 +345,29 @@ pub(crate) fn skip_past<T>(list: &mut Vec<T>, is_marker: impl Fn(&T) -> bool) ->
     }
 }
 
+/// A listing's reply: `{"<collection>": items}` and, when the page ends before the listing
+/// does (`next`: the marker, the last item shown), `<collection>_links` with the next page's
+/// URL (`path` under /compute/v2.1, the same `limit`).
+fn listing(
+    base: &str,
+    collection: &str,
+    path: &str,
+    items: Vec<Value>,
+    limit: usize,
+    next: Option<String>,
+) -> Res {
+    let mut body = serde_json::Map::new();
+    body.insert(collection.to_string(), Value::Array(items));
+    if let Some(marker) = next {
+        let href = format!("{base}/compute/v2.1/{path}?limit={limit}&marker={marker}");
+        body.insert(
+            format!("{collection}_links"),
+            json!([{"rel": "next", "href": href}]),
+        );
+    }
+    Ok(Reply::json(200, &Value::Object(body)))
+}
+
 fn param<'q>(q: &'q [(String, String)], key: &str) -> Option<&'q str> {
     q.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
