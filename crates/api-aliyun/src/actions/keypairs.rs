@@ -57,16 +57,23 @@ pub(super) fn describe_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
     ))
 }
 
+/// The JSON list parameter of count row `c` (`c.param`), required and of 1 to the row's
+/// maximum items; `items` names them in the error ("names", "IDs").
+fn batch(p: &Params, c: &Constraint, items: &str) -> Result<Vec<String>, ApiError> {
+    let list = p
+        .json_list(c.param)?
+        .ok_or_else(|| ApiError::missing(c.param))?;
+    if list.is_empty() {
+        let max = c.max_count().unwrap_or_default();
+        return Err(ApiError::invalid(c.param, format!("1 to {max} {items}")));
+    }
+    params::check_count(c, list.len())?;
+    Ok(list)
+}
+
 pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
-    let names = p
-        .json_list("KeyPairNames")?
-        .ok_or_else(|| ApiError::missing("KeyPairNames"))?;
-    if names.is_empty() {
-        let want = format!("1 to {} names", limits::batch::KEY_PAIRS);
-        return Err(ApiError::invalid("KeyPairNames", want));
-    }
-    params::check_count(&params::KEY_PAIR_NAMES, names.len())?;
+    let names = batch(p, &params::KEY_PAIR_NAMES, "names")?;
     let ids: Vec<String> = names
         .iter()
         .map(|n| key_id_by_name(engine, ctx, n))
@@ -83,14 +90,7 @@ pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> 
 pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
     let name = p.required("KeyPairName")?;
-    let ids = p
-        .json_list("InstanceIds")?
-        .ok_or_else(|| ApiError::missing("InstanceIds"))?;
-    if ids.is_empty() {
-        let want = format!("1 to {} IDs", limits::batch::KEY_PAIR_INSTANCES);
-        return Err(ApiError::invalid("InstanceIds", want));
-    }
-    params::check_count(&params::KEY_PAIR_INSTANCE_IDS, ids.len())?;
+    let ids = batch(p, &params::KEY_PAIR_INSTANCE_IDS, "IDs")?;
     let key_id = key_id_by_name(engine, ctx, &name)?;
     // Each ID resolved on its own (an unknown one fails alone); the known ones are accepted
     // together, each that can be, in one commit.
