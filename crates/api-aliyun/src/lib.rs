@@ -14,7 +14,7 @@ use nubis_auth::bounds::{self, PairLimits};
 use nubis_core::{Principal, catalog};
 use nubis_engine::Engine;
 pub use nubis_pipeline::Reply;
-use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Service};
+use nubis_pipeline::{Authenticated, Authorizer, Gate, Refusal, Rendered, Service};
 use serde_json::{Map, Value};
 
 pub const VERSION: &str = "2014-05-26";
@@ -392,7 +392,7 @@ impl Service for AliyunApi {
         request_id: &str,
         action: &str,
         result: Result<Map<String, Value>, ApiError>,
-    ) -> Reply {
+    ) -> Rendered {
         let xml = raw
             .all
             .iter()
@@ -428,11 +428,7 @@ impl Service for AliyunApi {
         } else {
             Vec::new()
         };
-        Reply {
-            request_id: request_id.to_string(),
-            cloud: REGISTRY.cloud,
-            action: action.to_string(),
-            label: OTHER,
+        Rendered {
             code,
             status,
             content_type,

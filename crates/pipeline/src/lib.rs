@@ -17,4 +17,4 @@ mod service;
 
 pub use gate::{Admitted, AllowAll, Authorizer, Denied, Gate, Refusal};
 pub use registry::{ActionSpec, Column, RegionUse, Registry, spec_names};
-pub use service::{Authenticated, Ctx, OTHER, Reply, Service, handle};
+pub use service::{Authenticated, Ctx, OTHER, Rendered, Reply, Service, handle};

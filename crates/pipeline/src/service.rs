@@ -49,6 +49,18 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// What a service's rendering decides; the pipeline adds the RequestId, the cloud and the
+/// action to make the [`Reply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The error code, if the request failed.
+    pub code: Option<String>,
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
 /// The label for an action that is not declared.
 pub const OTHER: &str = "other";
 
@@ -101,7 +113,7 @@ pub trait Service: Send + Sync + 'static {
         request_id: &str,
         action: &str,
         result: Result<Self::Output, Self::Error>,
-    ) -> Reply;
+    ) -> Rendered;
 }
 
 /// Runs one request through the pipeline: authenticate, admit (version, action, region,
@@ -110,10 +122,24 @@ pub async fn handle<S: Service>(svc: &S, raw: &S::Raw<'_>) -> Reply {
     let request_id = svc.request_id();
     let mut action = svc.named_action(raw);
     let result = run(svc, raw, &request_id, &mut action).await;
-    let mut reply = svc.render(raw, &request_id, &action, result);
-    reply.label = svc.registry().label(&action).unwrap_or(OTHER);
-    reply.cloud = svc.registry().cloud;
-    reply
+    let Rendered {
+        code,
+        status,
+        content_type,
+        headers,
+        body,
+    } = svc.render(raw, &request_id, &action, result);
+    Reply {
+        cloud: svc.registry().cloud,
+        label: svc.registry().label(&action).unwrap_or(OTHER),
+        request_id,
+        action,
+        code,
+        status,
+        content_type,
+        headers,
+        body,
+    }
 }
 
 async fn run<S: Service>(
