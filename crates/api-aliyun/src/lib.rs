@@ -93,8 +93,6 @@ pub(crate) struct Ctx {
     pub principal: Principal,
     pub request_id: String,
     pub region: Option<String>,
-    /// The declared action name.
-    pub action: &'static str,
     /// This server's public base URL (`--public-url`), for URLs that point back at it; never
     /// the request's Host header.
     pub public_url: String,
@@ -378,7 +376,6 @@ impl Service for AliyunApi {
             principal: ctx.principal.clone(),
             request_id: ctx.request_id.clone(),
             region: ctx.region.clone(),
-            action: ctx.action,
             public_url: self.public_url.clone(),
         };
         handler.run(&self.engine, &ctx, &params).await

@@ -85,9 +85,35 @@ pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> 
     Ok(Map::new())
 }
 
+/// Which way AttachKeyPair / DetachKeyPair change an instance's keys, as the registry entry
+/// declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyChange {
+    Attach,
+    Detach,
+}
+
+impl KeyChange {
+    /// The command for key pair `key_id`: written for the next boot on a running instance.
+    fn command(self, key_id: String) -> Command {
+        let key_ids = vec![key_id];
+        let when_running = WhenRunning::NextBoot;
+        match self {
+            Self::Attach => Command::AssociateKeys {
+                key_ids,
+                when_running,
+            },
+            Self::Detach => Command::DisassociateKeys {
+                key_ids,
+                when_running,
+            },
+        }
+    }
+}
+
 /// Attach/Detach report per instance (Results.Result); counts and Success are strings, as
 /// the Tea models type them.
-pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params, change: KeyChange) -> Out {
     region(ctx)?;
     let name = p.required("KeyPairName")?;
     let ids = batch(p, &params::KEY_PAIR_INSTANCE_IDS, "IDs")?;
@@ -115,17 +141,7 @@ pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .filter_map(|r| r.as_ref().ok())
         .copied()
         .collect();
-    let cmd = if ctx.action == "AttachKeyPair" {
-        Command::AssociateKeys {
-            key_ids: vec![key_id.clone()],
-            when_running: WhenRunning::NextBoot,
-        }
-    } else {
-        Command::DisassociateKeys {
-            key_ids: vec![key_id.clone()],
-            when_running: WhenRunning::NextBoot,
-        }
-    };
+    let cmd = change.command(key_id);
     let mut accepted = if known.is_empty() {
         Vec::new()
     } else {
@@ -159,4 +175,30 @@ pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     Ok(obj(
         json!({"TotalCount": ids.len().to_string(), "FailCount": failed.to_string(), "KeyPairName": name, "Results": {"Result": results}}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AttachKeyPair associates, DetachKeyPair disassociates: each for the next boot.
+    #[test]
+    fn each_change_has_its_command() {
+        let key_ids = vec!["k".to_string()];
+        let when_running = WhenRunning::NextBoot;
+        assert_eq!(
+            KeyChange::Attach.command("k".into()),
+            Command::AssociateKeys {
+                key_ids: key_ids.clone(),
+                when_running,
+            }
+        );
+        assert_eq!(
+            KeyChange::Detach.command("k".into()),
+            Command::DisassociateKeys {
+                key_ids,
+                when_running,
+            }
+        );
+    }
 }
