@@ -2,7 +2,7 @@
 
 use super::Out;
 use super::obj;
-use super::params::{Filter, check_filters, offset_limit};
+use super::params::{Filter, check_filters, ids_or_filters, offset_limit};
 use crate::errors::ApiError;
 use crate::render;
 use crate::wire::Int;
@@ -53,12 +53,12 @@ pub(super) struct DescribeImagesReq {
 }
 
 pub(super) async fn describe_images(_: &Engine, _: &Ctx, r: DescribeImagesReq) -> Out {
-    if r.image_ids.is_some() && r.filters.is_some() {
-        return Err(ApiError::new(
-            "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
-            "`ImageIds` and `Filters` cannot be specified together",
-        ));
-    }
+    ids_or_filters(
+        &r.image_ids,
+        "ImageIds",
+        &r.filters,
+        "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
+    )?;
     let (offset, limit) = offset_limit(r.offset, r.limit)?;
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;

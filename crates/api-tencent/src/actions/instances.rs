@@ -72,12 +72,7 @@ fn select(
     offset: Option<Int>,
     limit: Option<Int>,
 ) -> Result<(usize, Vec<Instance>), ApiError> {
-    if ids_in.is_some() && filters.is_some() {
-        return Err(ApiError::new(
-            "InvalidParameter",
-            "`InstanceIds` and `Filters` cannot be specified together",
-        ));
-    }
+    ids_or_filters(&ids_in, "InstanceIds", &filters, "InvalidParameter")?;
     let (offset, limit) = offset_limit(offset, limit)?;
     let region = ctx.region.clone();
     if let Some(list) = ids_in {

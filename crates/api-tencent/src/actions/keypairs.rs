@@ -75,12 +75,7 @@ pub(super) struct DescribeKeyPairsReq {
 }
 
 pub(super) async fn describe_key_pairs(engine: &Engine, ctx: &Ctx, r: DescribeKeyPairsReq) -> Out {
-    if r.key_ids.is_some() && r.filters.is_some() {
-        return Err(ApiError::new(
-            "InvalidParameter",
-            "`KeyIds` and `Filters` cannot be specified together",
-        ));
-    }
+    ids_or_filters(&r.key_ids, "KeyIds", &r.filters, "InvalidParameter")?;
     let (offset, limit) = offset_limit(r.offset, r.limit)?;
     if let Some(ids) = &r.key_ids
         && let Some(bad) = ids.iter().find(|k| !ids::is_key_id(k))
