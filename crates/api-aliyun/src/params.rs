@@ -372,18 +372,21 @@ impl Params {
     }
 }
 
+/// Parameters from literal pairs, for the dialect's unit tests.
+#[cfg(test)]
+pub(crate) fn test_params(pairs: &[(&str, &str)]) -> Params {
+    Params::new(
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        )
-    }
+    use test_params as p;
 
     #[test]
     fn lists_are_one_based_and_ordered() {

@@ -123,15 +123,6 @@ pub(super) async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params, power: P
 mod tests {
     use super::*;
 
-    fn params(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
-    }
-
     /// Each power action reads its own parameters: a reboot is hard by the parameter its
     /// entry names and no other, a delete is forced by `Force`.
     #[test]
@@ -167,7 +158,7 @@ mod tests {
             ),
         ];
         for (power, pairs, want) in cases {
-            let got = command(power, &params(pairs)).unwrap();
+            let got = command(power, &params::test_params(pairs)).unwrap();
             assert_eq!(got, want, "{power:?} {pairs:?}");
         }
     }
