@@ -14,7 +14,7 @@ use nubis_auth::bounds::{self, PairLimits};
 use nubis_core::{Principal, catalog};
 use nubis_engine::Engine;
 pub use nubis_pipeline::Reply;
-use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Service};
+use nubis_pipeline::{Authenticated, Authorizer, Gate, Refusal, Rendered, Service};
 use serde_json::{Map, Value};
 
 pub const VERSION: &str = "2014-05-26";
@@ -93,8 +93,6 @@ pub(crate) struct Ctx {
     pub principal: Principal,
     pub request_id: String,
     pub region: Option<String>,
-    /// The declared action name.
-    pub action: &'static str,
     /// This server's public base URL (`--public-url`), for URLs that point back at it; never
     /// the request's Host header.
     pub public_url: String,
@@ -380,7 +378,6 @@ impl Service for AliyunApi {
             principal: ctx.principal.clone(),
             request_id: ctx.request_id.clone(),
             region: ctx.region.clone(),
-            action: ctx.action,
             public_url: self.public_url.clone(),
         };
         handler.run(&self.engine, &ctx, &params).await
@@ -394,7 +391,7 @@ impl Service for AliyunApi {
         request_id: &str,
         action: &str,
         result: Result<Map<String, Value>, ApiError>,
-    ) -> Reply {
+    ) -> Rendered {
         let xml = raw
             .all
             .iter()
@@ -430,11 +427,7 @@ impl Service for AliyunApi {
         } else {
             Vec::new()
         };
-        Reply {
-            request_id: request_id.to_string(),
-            cloud: REGISTRY.cloud,
-            action: action.to_string(),
-            label: OTHER,
+        Rendered {
             code,
             status,
             content_type,

@@ -4,11 +4,12 @@
 
 use crate::errors::ApiError;
 use nubis_core::limits::{
-    self, Constraint, DiskRange, Rule, Violation, aliyun_key_name, aliyun_name, ascii,
-    linux_host_name, no_url_prefix, windows_host_name,
+    self, Constraint, DiskRange, Violation, aliyun_key_name, aliyun_name, ascii, linux_host_name,
+    no_url_prefix, windows_host_name,
 };
 use std::collections::HashMap;
 
+// Every ECS parameter error is HTTP 400 unless its row says otherwise.
 const fn text(
     param: &'static str,
     min: usize,
@@ -16,36 +17,15 @@ const fn text(
     shape: Option<fn(&str) -> bool>,
     code: &'static str,
 ) -> Constraint {
-    Constraint {
-        param,
-        rule: Rule::Text { min, max, shape },
-        code,
-        code_high: None,
-        code_low: None,
-        status: 400,
-    }
+    Constraint::text(param, min, max, shape, code).with_status(400)
 }
 
 const fn int(param: &'static str, min: i64, max: i64, code: &'static str) -> Constraint {
-    Constraint {
-        param,
-        rule: Rule::Int { min, max },
-        code,
-        code_high: None,
-        code_low: None,
-        status: 400,
-    }
+    Constraint::int(param, min, max, code).with_status(400)
 }
 
 const fn count(param: &'static str, max: usize, code: &'static str) -> Constraint {
-    Constraint {
-        param,
-        rule: Rule::Count { max },
-        code,
-        code_high: None,
-        code_low: None,
-        status: 400,
-    }
+    Constraint::count(param, max, code).with_status(400)
 }
 
 /// A tag key: not `aliyun`/`acs:` prefixed, not a URL (ECS Tag.N.Key).
@@ -116,18 +96,14 @@ fn user_data_shape(s: &str) -> bool {
     limits::base64_decoded_len(s).is_some_and(|n| n <= 32 * 1024)
 }
 /// UserData: base64 of at most 32 KiB.
-pub const USER_DATA: Constraint = Constraint {
-    param: "UserData",
-    rule: Rule::Text {
-        min: 0,
-        max: limits::base64_len(32 * 1024),
-        shape: Some(user_data_shape),
-    },
-    code: "InvalidUserData.Base64FormatInvalid",
-    code_high: Some("InvalidUserData.SizeExceeded"),
-    code_low: None,
-    status: 400,
-};
+pub const USER_DATA: Constraint = text(
+    "UserData",
+    0,
+    limits::base64_len(32 * 1024),
+    Some(user_data_shape),
+    "InvalidUserData.Base64FormatInvalid",
+)
+.with_code_high("InvalidUserData.SizeExceeded");
 pub const AMOUNT: Constraint = int(
     "Amount",
     1,
@@ -149,14 +125,14 @@ pub const DATA_DISK_SIZE: Constraint = int(
     "InvalidDataDiskSize.ValueNotSupported",
 );
 /// As [`DATA_DISK_SIZE`]; ECS documents these two codes with HTTP 404.
-pub const SYSTEM_DISK_SIZE: Constraint = Constraint {
-    param: "SystemDisk.Size",
-    rule: Rule::Int { min: 1, max: 2048 },
-    code: "InvalidSystemDiskSize.LessThanMinSize",
-    code_high: Some("InvalidSystemDiskSize.MoreThanMaxSize"),
-    code_low: None,
-    status: 404,
-};
+pub const SYSTEM_DISK_SIZE: Constraint = Constraint::int(
+    "SystemDisk.Size",
+    1,
+    2048,
+    "InvalidSystemDiskSize.LessThanMinSize",
+)
+.with_code_high("InvalidSystemDiskSize.MoreThanMaxSize")
+.with_status(404);
 pub const DATA_DISKS: Constraint = count("DataDisk.N", 16, "InstanceDiskNumber.LimitExceed");
 pub const TAGS: Constraint = count("Tag.N", 20, "InvalidTagCount");
 pub const PAGE_NUMBER: Constraint = int("PageNumber", 1, i32::MAX as i64, "InvalidParameter");
@@ -177,19 +153,15 @@ pub const KEY_PAIR_INSTANCE_IDS: Constraint = count(
 pub const KEY_PAIR_NAMES: Constraint =
     count("KeyPairNames", limits::batch::KEY_PAIRS, "InvalidParameter");
 /// DescribeInstancesFullStatus `InstanceId.N`: its own code and status (ECS reference).
-pub const FULL_STATUS_INSTANCE_IDS: Constraint = Constraint {
-    status: 403,
-    ..count(
-        "InstanceId.N",
-        limits::batch::INSTANCES,
-        "InstanceIdLimitExceeded",
-    )
-};
+pub const FULL_STATUS_INSTANCE_IDS: Constraint = Constraint::count(
+    "InstanceId.N",
+    limits::batch::INSTANCES,
+    "InstanceIdLimitExceeded",
+)
+.with_status(403);
 /// DescribeInstancesFullStatus `EventId.N`.
-pub const FULL_STATUS_EVENT_IDS: Constraint = Constraint {
-    status: 403,
-    ..count("EventId.N", 100, "EventIdLimitExceeded")
-};
+pub const FULL_STATUS_EVENT_IDS: Constraint =
+    Constraint::count("EventId.N", 100, "EventIdLimitExceeded").with_status(403);
 
 /// Every limit of the dialect (the table docs/parameter-limits.md mirrors).
 pub const LIMITS: &[Constraint] = &[
@@ -400,18 +372,21 @@ impl Params {
     }
 }
 
+/// Parameters from literal pairs, for the dialect's unit tests.
+#[cfg(test)]
+pub(crate) fn test_params(pairs: &[(&str, &str)]) -> Params {
+    Params::new(
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn p(pairs: &[(&str, &str)]) -> Params {
-        Params::new(
-            pairs
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-        )
-    }
+    use test_params as p;
 
     #[test]
     fn lists_are_one_based_and_ordered() {
@@ -454,28 +429,19 @@ mod limit_tests {
         }
     }
 
-    /// Every row at its boundaries (core's table test), each refusal with the row's codes and a
-    /// 4xx status.
+    /// Every row at its boundaries (UserData, base64: its own test below), with the row's own
+    /// codes and a 4xx status.
     #[test]
     fn every_row_at_its_boundaries() {
-        // UserData is base64: its own test below.
-        let rows = LIMITS.iter().filter(|c| c.param != "UserData");
-        for p in limits::check_table(rows, fill) {
-            let (c, Err(v)) = (p.row, p.got) else {
-                continue;
-            };
-            let e = reject(c, c.param, v);
-            if let Rule::Count { .. } = c.rule {
-                assert_eq!(e.code, c.code, "{}", c.param);
-                continue;
-            }
-            assert!(
-                e.code == c.code
-                    || Some(e.code.as_str()) == c.code_high
-                    || Some(e.code.as_str()) == c.code_low
-            );
-            assert!((400..500).contains(&e.status));
-        }
+        nubis_testkit::limits::every_row_at_its_boundaries(
+            LIMITS.iter().filter(|c| c.param != "UserData"),
+            fill,
+            |c, v| {
+                let e = reject(c, c.param, v);
+                assert!((400..500).contains(&e.status), "{}", c.param);
+                e.code
+            },
+        );
     }
 
     #[test]
@@ -509,18 +475,13 @@ mod limit_tests {
 
     #[test]
     fn user_data_is_base64_of_at_most_32_kib() {
-        let full = format!("{}==", "A".repeat(limits::base64_len(32 * 1024) - 2));
-        assert!(limits::check_text(&USER_DATA, &full).is_ok());
-        let code = |v: &str| {
-            reject(
-                &USER_DATA,
-                "UserData",
-                limits::check_text(&USER_DATA, v).unwrap_err(),
-            )
-            .code
-        };
-        assert_eq!(code(&format!("{full}AAAA")), "InvalidUserData.SizeExceeded");
-        assert_eq!(code("not base64"), "InvalidUserData.Base64FormatInvalid");
+        nubis_testkit::limits::base64_row(
+            &USER_DATA,
+            32 * 1024,
+            |c, v| reject(c, "UserData", v).code,
+            "InvalidUserData.SizeExceeded",
+            &[("not base64", "InvalidUserData.Base64FormatInvalid")],
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::ids::{self, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME};
 use crate::render::keystone_time;
-use crate::routes::{self, Found, Need, Roles, Route, no_limit, op};
+use crate::routes::{self, Found, Need, Route, no_limit, op};
 use crate::tokens::{Scope, TOKEN_TTL_SECS, Token, digest, now};
 use crate::{OpenStackApi, RawRequest, Reply};
 use nubis_pipeline::{Refusal, Registry};
@@ -122,15 +122,7 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         let Some(caller) = api.token(req.header("x-auth-token").unwrap_or_default()) else {
             return unauthorized(&base).op(spec.name);
         };
-        let roles = Roles {
-            token: &caller,
-            need: spec.handler.need,
-        };
-        let who = routes::principal_of(&caller);
-        if let Err(r) = api
-            .gate
-            .admit_with(&REGISTRY, &who, "", spec.name, None, |_| None, &roles)
-        {
+        if let Err(r) = routes::admit(&api.gate, &REGISTRY, &caller, spec) {
             return refused(r).op(spec.name);
         }
         Some(caller)

@@ -3,7 +3,7 @@
 use crate::compute::skip_past;
 use crate::identity::{UNAUTHORIZED, error as keystone_error};
 use crate::render;
-use crate::routes::{self, Found, Need, Roles, Route, Scope, op};
+use crate::routes::{self, Found, Need, Route, Scope, op};
 use crate::{OpenStackApi, RawRequest, Reply, ids};
 use nubis_core::catalog;
 use nubis_pipeline::{Refusal, Registry};
@@ -102,15 +102,7 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         Found::Nothing if under_images => return not_allowed().op("image"),
         Found::Nothing => return not_found(),
     };
-    let roles = Roles {
-        token: &token,
-        need: spec.handler.need,
-    };
-    let who = routes::principal_of(&token);
-    if let Err(r) = api
-        .gate
-        .admit_with(&REGISTRY, &who, "", spec.name, None, |_| None, &roles)
-    {
+    if let Err(r) = routes::admit(&api.gate, &REGISTRY, &token, spec) {
         let reply = match r {
             Refusal::Throttled(_) => {
                 Reply::text(429, "429 Too Many Requests").header("retry-after", "1")

@@ -99,36 +99,16 @@ mod tests {
             ask(&[("openstack-api-version", "image 2.5, compute latest")]).unwrap(),
             Version::MAX
         );
-        assert_eq!(
-            ask(&[("x-openstack-nova-api-version", "2.200")])
-                .unwrap_err()
-                .status,
-            406
-        );
-        assert_eq!(
-            ask(&[("x-openstack-nova-api-version", "2.0")])
-                .unwrap_err()
-                .status,
-            406
-        );
-        assert_eq!(
-            ask(&[("x-openstack-nova-api-version", "3.1")])
-                .unwrap_err()
-                .status,
-            406
-        );
-        assert_eq!(
-            ask(&[("x-openstack-nova-api-version", "two")])
-                .unwrap_err()
-                .status,
-            400
-        );
-        assert_eq!(
-            ask(&[("x-openstack-nova-api-version", "2.")])
-                .unwrap_err()
-                .status,
-            400
-        );
+        for (value, status) in [
+            ("2.200", 406),
+            ("2.0", 406),
+            ("3.1", 406),
+            ("two", 400),
+            ("2.", 400),
+        ] {
+            let got = ask(&[("x-openstack-nova-api-version", value)]);
+            assert_eq!(got.unwrap_err().status, status, "{value}");
+        }
         assert!(Version(2, 47).at_least(47) && !Version(2, 46).at_least(47));
         assert!(Version(2, 100) > Version(2, 96));
     }

@@ -6,7 +6,7 @@
 
 use crate::tokens::Token;
 use nubis_core::Principal;
-use nubis_pipeline::{ActionSpec, Authorizer, Column, Denied, RegionUse, Registry};
+use nubis_pipeline::{ActionSpec, Authorizer, Column, Denied, Gate, Refusal, RegionUse, Registry};
 
 /// Requests per second per account for every operation that changes something (as before the
 /// registry: Nova itself has no rate limit; this is nubis's guard against runaway clients).
@@ -245,8 +245,25 @@ pub fn columns<H>() -> [Column<Route<H>>; 3] {
     ]
 }
 
+/// The gate's checks for an OpenStack operation, which names no version and no region: the
+/// rate limit of the token's account, then the operation's [`Need`] against the token's roles.
+pub fn admit<H>(
+    gate: &Gate,
+    registry: &'static Registry<Route<H>>,
+    token: &Token,
+    spec: &Spec<H>,
+) -> Result<(), Refusal> {
+    let roles = Roles {
+        token,
+        need: spec.handler.need,
+    };
+    let who = principal_of(token);
+    gate.admit_with(registry, &who, "", spec.name, None, |_| None, &roles)
+        .map(drop)
+}
+
 /// The gate's principal for a token: its account (the rate limits' key, as before) and user.
-pub fn principal_of(token: &Token) -> Principal {
+fn principal_of(token: &Token) -> Principal {
     Principal {
         account: token.account.clone(),
         user: token.user_name.clone(),
@@ -256,9 +273,9 @@ pub fn principal_of(token: &Token) -> Principal {
 
 /// The authorization point for a Keystone token: the operation's [`Need`] against the roles
 /// the token carries.
-pub struct Roles<'t> {
-    pub token: &'t Token,
-    pub need: Need,
+struct Roles<'t> {
+    token: &'t Token,
+    need: Need,
 }
 
 impl Authorizer for Roles<'_> {

@@ -159,106 +159,96 @@ mod tests {
     #[test]
     fn one_code_per_variant() {
         let id = || "ins-aaaaaaaa".to_string();
-        assert_eq!(
-            code(
+        let cases = [
+            (
                 "X",
                 DomainError::StateConflict {
                     id: id(),
                     state: InstanceState::Rebooting,
-                    action: Action::Stop
-                }
+                    action: Action::Stop,
+                },
+                "UnsupportedOperation.InstanceStateRebooting",
             ),
-            "UnsupportedOperation.InstanceStateRebooting"
-        );
-        assert_eq!(
-            code(
+            (
                 "X",
                 DomainError::StateConflict {
                     id: id(),
                     state: InstanceState::EnteringRescue,
-                    action: Action::Stop
-                }
+                    action: Action::Stop,
+                },
+                "UnsupportedOperation.InstanceStateEnterRescueMode",
             ),
-            "UnsupportedOperation.InstanceStateEnterRescueMode"
-        );
-        assert_eq!(
-            code(
+            (
                 "X",
                 DomainError::OperationInProgress {
                     id: id(),
                     running: Action::ResetPassword,
-                    same_action: true
-                }
+                    same_action: true,
+                },
+                "MutexOperation.TaskRunning",
             ),
-            "MutexOperation.TaskRunning"
-        );
-        assert_eq!(
-            code(
+            (
                 "X",
                 DomainError::OperationInProgress {
                     id: id(),
                     running: Action::ResetPassword,
-                    same_action: false
-                }
+                    same_action: false,
+                },
+                "OperationDenied.InstanceOperationInProgress",
             ),
-            "OperationDenied.InstanceOperationInProgress"
-        );
-        assert_eq!(
-            code(
+            (
                 "X",
                 DomainError::Malformed {
                     kind: ResourceKind::Instance,
-                    id: "ins-1122".into()
-                }
+                    id: "ins-1122".into(),
+                },
+                "InvalidInstanceId.Malformed",
             ),
-            "InvalidInstanceId.Malformed"
-        );
-        assert_eq!(
-            code(
+            (
                 "X",
                 DomainError::Malformed {
                     kind: ResourceKind::Instance,
-                    id: "abc".into()
-                }
+                    id: "abc".into(),
+                },
+                "InvalidParameterValue.InstanceIdMalformed",
             ),
-            "InvalidParameterValue.InstanceIdMalformed"
-        );
-        assert_eq!(
-            code(
+            (
                 "ResetInstancesPassword",
-                DomainError::InvalidPassword("x".into())
+                DomainError::InvalidPassword("x".into()),
+                "InvalidParameterValue.InvalidPassword",
             ),
-            "InvalidParameterValue.InvalidPassword"
-        );
-        assert_eq!(
-            code("EnterRescueMode", DomainError::InvalidPassword("x".into())),
-            "InvalidPassword"
-        );
-        assert_eq!(
-            code(
+            (
+                "EnterRescueMode",
+                DomainError::InvalidPassword("x".into()),
+                "InvalidPassword",
+            ),
+            (
                 "X",
                 DomainError::Restricted {
                     id: id(),
-                    restriction: Restriction::Expired
-                }
+                    restriction: Restriction::Expired,
+                },
+                "UnsupportedOperation.InstanceStateShutdown",
             ),
-            "UnsupportedOperation.InstanceStateShutdown"
-        );
-        assert_eq!(
-            code(
+            (
                 "X",
                 DomainError::TooMany {
                     name: "InstanceIds".into(),
                     max: 100,
-                    got: 101
-                }
+                    got: 101,
+                },
+                "InvalidParameterValue.LimitExceeded",
             ),
-            "InvalidParameterValue.LimitExceeded"
-        );
-        assert_eq!(
-            code("X", DomainError::RateLimited { retry_after_ms: 1 }),
-            "RequestLimitExceeded"
-        );
+            (
+                "X",
+                DomainError::RateLimited { retry_after_ms: 1 },
+                "RequestLimitExceeded",
+            ),
+        ];
+        for (action, e, want) in cases {
+            let shown = format!("{e:?}");
+            assert_eq!(code(action, e), want, "{action}: {shown}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use nubis_auth::nonce::{self, NonceCache};
 use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
 use nubis_core::{DomainError, Principal, catalog, ids};
 use nubis_engine::{Engine, IdKind, KeyNaming};
-use nubis_pipeline::{Authenticated, Authorizer, Gate, OTHER, Refusal, Service};
+use nubis_pipeline::{Authenticated, Authorizer, Gate, Refusal, Rendered, Service};
 use serde_json::{Map, Value};
 
 pub const VERSION: &str = "2017-03-12";
@@ -482,9 +482,9 @@ impl Service for TencentApi {
         &self,
         _: &RawRequest<'_>,
         request_id: &str,
-        action: &str,
+        _: &str,
         result: Result<Payload, ApiError>,
-    ) -> Reply {
+    ) -> Rendered {
         let (body, code) = match result {
             Ok(Payload::Map(mut map)) => {
                 map.insert("RequestId".into(), Value::String(request_id.to_string()));
@@ -505,11 +505,7 @@ impl Service for TencentApi {
             }
             Err(e) => (errors::envelope(&e, request_id), Some(e.code)),
         };
-        Reply {
-            request_id: request_id.to_string(),
-            cloud: REGISTRY.cloud,
-            action: action.to_string(),
-            label: OTHER,
+        Rendered {
             code,
             status: 200,
             content_type: "application/json",

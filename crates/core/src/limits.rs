@@ -38,6 +38,67 @@ pub struct Constraint {
 }
 
 impl Constraint {
+    /// A `Text` row with one code and no status (`with_*` add the rest).
+    pub const fn text(
+        param: &'static str,
+        min: usize,
+        max: usize,
+        shape: Option<fn(&str) -> bool>,
+        code: &'static str,
+    ) -> Self {
+        Self::new(param, Rule::Text { min, max, shape }, code)
+    }
+
+    /// An `Int` row with one code and no status.
+    pub const fn int(param: &'static str, min: i64, max: i64, code: &'static str) -> Self {
+        Self::new(param, Rule::Int { min, max }, code)
+    }
+
+    /// A `Count` row with one code and no status.
+    pub const fn count(param: &'static str, max: usize, code: &'static str) -> Self {
+        Self::new(param, Rule::Count { max }, code)
+    }
+
+    const fn new(param: &'static str, rule: Rule, code: &'static str) -> Self {
+        Self {
+            param,
+            rule,
+            code,
+            code_high: None,
+            code_low: None,
+            status: 0,
+        }
+    }
+
+    /// The row with its HTTP status.
+    pub const fn with_status(self, status: u16) -> Self {
+        Self { status, ..self }
+    }
+
+    /// The row with a code of its own for a value too long / too large / too many.
+    pub const fn with_code_high(self, code: &'static str) -> Self {
+        Self {
+            code_high: Some(code),
+            ..self
+        }
+    }
+
+    /// The row with a code of its own for a value too short / too small.
+    pub const fn with_code_low(self, code: &'static str) -> Self {
+        Self {
+            code_low: Some(code),
+            ..self
+        }
+    }
+
+    /// A `Count` row's maximum.
+    pub const fn max_count(&self) -> Option<usize> {
+        match self.rule {
+            Rule::Count { max } => Some(max),
+            _ => None,
+        }
+    }
+
     /// The code for `v`.
     pub fn code_for(&self, v: &Violation) -> &'static str {
         match v {
@@ -153,6 +214,32 @@ pub struct DiskRange {
 /// The range row of `category` (`None`: the category is not one the cloud offers).
 pub fn disk_range<'a>(table: &'a [DiskRange], category: &str) -> Option<&'a DiskRange> {
     table.iter().find(|d| d.category == category)
+}
+
+/// Check a disk size against its category's `range` (a [`DiskRange`]'s) under the codes of
+/// the size row `c`, which only bounds the parse.
+pub fn check_disk_size(c: &Constraint, size: i64, range: (i64, i64)) -> Result<u32, Violation> {
+    let (min, max) = range;
+    let bounded = Constraint {
+        rule: Rule::Int { min, max },
+        ..*c
+    };
+    check_int(&bounded, size)?;
+    u32::try_from(size).map_err(|_| Violation::TooSmall { min })
+}
+
+/// The HostName row for an image's OS: the Windows rules for Windows, else the Linux ones
+/// (also when the image is unknown: the engine then refuses the image).
+pub fn host_name_row<'a>(
+    os: Option<crate::OsFamily>,
+    linux: &'a Constraint,
+    windows: &'a Constraint,
+) -> &'a Constraint {
+    if os == Some(crate::OsFamily::Windows) {
+        windows
+    } else {
+        linux
+    }
 }
 
 // -- shapes the clouds document ------------------------------------------------------------

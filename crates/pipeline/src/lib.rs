@@ -20,4 +20,4 @@ mod service;
 pub use gate::DenyAll;
 pub use gate::{Admitted, AllowAll, Authorizer, Denied, Gate, Refusal};
 pub use registry::{ActionSpec, Column, RegionUse, Registry, Services, spec_names};
-pub use service::{Authenticated, Ctx, OTHER, Reply, Service, handle};
+pub use service::{Authenticated, Ctx, OTHER, Rendered, Reply, Service, handle};

@@ -49,6 +49,18 @@ pub struct Reply {
     pub body: Vec<u8>,
 }
 
+/// What a service's rendering decides; the pipeline adds the RequestId, the cloud and the
+/// action to make the [`Reply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The error code, if the request failed.
+    pub code: Option<String>,
+    pub status: u16,
+    pub content_type: &'static str,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: Vec<u8>,
+}
+
 /// The label for an action that is not declared.
 pub const OTHER: &str = "other";
 
@@ -102,7 +114,7 @@ pub trait Service: Send + Sync + 'static {
         request_id: &str,
         action: &str,
         result: Result<Self::Output, Self::Error>,
-    ) -> Reply;
+    ) -> Rendered;
 }
 
 /// Runs one request through the pipeline: authenticate, admit (version, action, region,
@@ -114,13 +126,27 @@ pub async fn handle<S: Service>(svc: &S, raw: &S::Raw<'_>) -> Reply {
         version: None,
     };
     let result = run(svc, raw, &request_id, &mut named).await;
-    let mut reply = svc.render(raw, &request_id, &named.action, result);
+    let Rendered {
+        code,
+        status,
+        content_type,
+        headers,
+        body,
+    } = svc.render(raw, &request_id, &named.action, result);
     let services = svc.services();
-    reply.label = services
-        .label(named.version.as_deref(), &named.action)
-        .unwrap_or(OTHER);
-    reply.cloud = services.cloud;
-    reply
+    Reply {
+        cloud: services.cloud,
+        label: services
+            .label(named.version.as_deref(), &named.action)
+            .unwrap_or(OTHER),
+        request_id,
+        action: named.action,
+        code,
+        status,
+        content_type,
+        headers,
+        body,
+    }
 }
 
 /// What the request names, as far as it was read: for the log line and the metrics label.
@@ -261,19 +287,15 @@ mod tests {
         fn render(
             &self,
             _: &(&str, &str),
-            request_id: &str,
-            action: &str,
+            _: &str,
+            _: &str,
             result: Result<String, String>,
-        ) -> Reply {
+        ) -> Rendered {
             let (status, body) = match result {
                 Ok(b) => (200, b),
                 Err(e) => (400, e),
             };
-            Reply {
-                request_id: request_id.into(),
-                cloud: "",
-                action: action.into(),
-                label: "",
+            Rendered {
                 code: None,
                 status,
                 content_type: "text/plain",

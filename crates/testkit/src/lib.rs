@@ -22,6 +22,7 @@ pub use tempfile::TempDir;
 
 #[cfg(feature = "aliyun")]
 pub mod aliyun;
+pub mod limits;
 #[cfg(feature = "openstack")]
 pub mod openstack;
 #[cfg(feature = "tencent")]

@@ -4,11 +4,7 @@ use super::*;
 /// The OS a HostName is for: the image's (Linux rules when the image is unknown; the engine
 /// then refuses the image).
 pub(super) fn host_name_rule(os: Option<nubis_core::OsFamily>) -> &'static Constraint {
-    if os == Some(nubis_core::OsFamily::Windows) {
-        &params::HOST_NAME_WINDOWS
-    } else {
-        &params::HOST_NAME_LINUX
-    }
+    limits::host_name_row(os, &params::HOST_NAME_LINUX, &params::HOST_NAME_WINDOWS)
 }
 
 /// A disk's category key in [`params::DISK_RANGES`] (ESSD by performance level) and its range.
@@ -49,15 +45,7 @@ fn disk_size(
         None | Some("") => default,
         Some(v) => limits::check_int_str(row, v).map_err(|e| params::reject(row, name, e))?,
     };
-    let bounded = Constraint {
-        rule: limits::Rule::Int {
-            min: range.0,
-            max: range.1,
-        },
-        ..*row
-    };
-    limits::check_int(&bounded, n).map_err(|e| params::reject(&bounded, name, e))?;
-    u32::try_from(n).map_err(|_| params::reject(row, name, limits::Violation::TooSmall { min: 1 }))
+    limits::check_disk_size(row, n, range).map_err(|e| params::reject(row, name, e))
 }
 
 /// Tag.N.Key / Tag.N.Value: at most 20, each within its limits.

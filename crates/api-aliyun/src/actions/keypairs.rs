@@ -57,16 +57,23 @@ pub(super) fn describe_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
     ))
 }
 
+/// The JSON list parameter of count row `c` (`c.param`), required and of 1 to the row's
+/// maximum items; `items` names them in the error ("names", "IDs").
+fn batch(p: &Params, c: &Constraint, items: &str) -> Result<Vec<String>, ApiError> {
+    let list = p
+        .json_list(c.param)?
+        .ok_or_else(|| ApiError::missing(c.param))?;
+    if list.is_empty() {
+        let max = c.max_count().unwrap_or_default();
+        return Err(ApiError::invalid(c.param, format!("1 to {max} {items}")));
+    }
+    params::check_count(c, list.len())?;
+    Ok(list)
+}
+
 pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
-    let names = p
-        .json_list("KeyPairNames")?
-        .ok_or_else(|| ApiError::missing("KeyPairNames"))?;
-    if names.is_empty() {
-        let want = format!("1 to {} names", limits::batch::KEY_PAIRS);
-        return Err(ApiError::invalid("KeyPairNames", want));
-    }
-    params::check_count(&params::KEY_PAIR_NAMES, names.len())?;
+    let names = batch(p, &params::KEY_PAIR_NAMES, "names")?;
     let ids: Vec<String> = names
         .iter()
         .map(|n| key_id_by_name(engine, ctx, n))
@@ -78,19 +85,38 @@ pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> 
     Ok(Map::new())
 }
 
+/// Which way AttachKeyPair / DetachKeyPair change an instance's keys, as the registry entry
+/// declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum KeyChange {
+    Attach,
+    Detach,
+}
+
+impl KeyChange {
+    /// The command for key pair `key_id`: written for the next boot on a running instance.
+    fn command(self, key_id: String) -> Command {
+        let key_ids = vec![key_id];
+        let when_running = WhenRunning::NextBoot;
+        match self {
+            Self::Attach => Command::AssociateKeys {
+                key_ids,
+                when_running,
+            },
+            Self::Detach => Command::DisassociateKeys {
+                key_ids,
+                when_running,
+            },
+        }
+    }
+}
+
 /// Attach/Detach report per instance (Results.Result); counts and Success are strings, as
 /// the Tea models type them.
-pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params, change: KeyChange) -> Out {
     region(ctx)?;
     let name = p.required("KeyPairName")?;
-    let ids = p
-        .json_list("InstanceIds")?
-        .ok_or_else(|| ApiError::missing("InstanceIds"))?;
-    if ids.is_empty() {
-        let want = format!("1 to {} IDs", limits::batch::KEY_PAIR_INSTANCES);
-        return Err(ApiError::invalid("InstanceIds", want));
-    }
-    params::check_count(&params::KEY_PAIR_INSTANCE_IDS, ids.len())?;
+    let ids = batch(p, &params::KEY_PAIR_INSTANCE_IDS, "IDs")?;
     let key_id = key_id_by_name(engine, ctx, &name)?;
     // Each ID resolved on its own (an unknown one fails alone); the known ones are accepted
     // together, each that can be, in one commit.
@@ -115,17 +141,7 @@ pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .filter_map(|r| r.as_ref().ok())
         .copied()
         .collect();
-    let cmd = if ctx.action == "AttachKeyPair" {
-        Command::AssociateKeys {
-            key_ids: vec![key_id.clone()],
-            when_running: WhenRunning::NextBoot,
-        }
-    } else {
-        Command::DisassociateKeys {
-            key_ids: vec![key_id.clone()],
-            when_running: WhenRunning::NextBoot,
-        }
-    };
+    let cmd = change.command(key_id);
     let mut accepted = if known.is_empty() {
         Vec::new()
     } else {
@@ -159,4 +175,30 @@ pub(super) async fn attach(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     Ok(obj(
         json!({"TotalCount": ids.len().to_string(), "FailCount": failed.to_string(), "KeyPairName": name, "Results": {"Result": results}}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// AttachKeyPair associates, DetachKeyPair disassociates: each for the next boot.
+    #[test]
+    fn each_change_has_its_command() {
+        let key_ids = vec!["k".to_string()];
+        let when_running = WhenRunning::NextBoot;
+        assert_eq!(
+            KeyChange::Attach.command("k".into()),
+            Command::AssociateKeys {
+                key_ids: key_ids.clone(),
+                when_running,
+            }
+        );
+        assert_eq!(
+            KeyChange::Detach.command("k".into()),
+            Command::DisassociateKeys {
+                key_ids,
+                when_running,
+            }
+        );
+    }
 }

@@ -14,8 +14,8 @@ use instances::{
     describe_instance_attribute, describe_instance_status, describe_instance_vnc_url,
     describe_instances, describe_instances_full_status, describe_user_data, modify,
 };
-use keypairs::{attach, create_key_pair, delete_key_pairs, describe_key_pairs};
-use power::{power_batch, power_one};
+use keypairs::{KeyChange, attach, create_key_pair, delete_key_pairs, describe_key_pairs};
+use power::{Power, power_batch, power_one};
 
 use crate::errors::{ApiError, map};
 use crate::params::{self, Params};
@@ -101,21 +101,21 @@ const SPECS: &[ActionSpec<Handler>] = &[
     action!(write "CreateInstance", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, false))),
     action!(read "DescribeInstances", RequiredByAction, |e, c, p| ready(describe_instances(e, c, p))),
     action!(read "DescribeInstanceStatus", RequiredByAction, |e, c, p| ready(describe_instance_status(e, c, p))),
-    action!(write "StartInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
-    action!(write "StartInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
-    action!(write "StopInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
-    action!(write "StopInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
-    action!(write "RebootInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
-    action!(write "RebootInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
-    action!(write "DeleteInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p))),
-    action!(write "DeleteInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p))),
+    action!(write "StartInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Start))),
+    action!(write "StartInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Start))),
+    action!(write "StopInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Stop))),
+    action!(write "StopInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Stop))),
+    action!(write "RebootInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Reboot { force: "ForceStop" }))),
+    action!(write "RebootInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Reboot { force: "ForceReboot" }))),
+    action!(write "DeleteInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Delete))),
+    action!(write "DeleteInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Delete))),
     action!(write "ModifyInstanceAttribute", Optional, |e, c, p| Box::pin(modify(e, c, p))),
     action!(write "CreateKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, false))),
     action!(write "ImportKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, true))),
     action!(read "DescribeKeyPairs", RequiredByAction, |e, c, p| ready(describe_key_pairs(e, c, p))),
     action!(write "DeleteKeyPairs", RequiredByAction, |e, c, p| Box::pin(delete_key_pairs(e, c, p))),
-    action!(write "AttachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p))),
-    action!(write "DetachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p))),
+    action!(write "AttachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p, KeyChange::Attach))),
+    action!(write "DetachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p, KeyChange::Detach))),
     action!(read "DescribeInstanceAttribute", Optional, |e, c, p| ready(describe_instance_attribute(e, c, p))),
     action!(read "DescribeUserData", RequiredByAction, |e, c, p| Box::pin(describe_user_data(e, c, p))),
     action!(read "DescribeInstancesFullStatus", RequiredByAction, |e, c, p| ready(describe_instances_full_status(e, c, p))),

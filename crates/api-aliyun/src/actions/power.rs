@@ -9,9 +9,22 @@ fn stopped_mode(p: &Params) -> Result<bool, ApiError> {
     }
 }
 
-/// The command an action name stands for (power_one and power_batch share it; the batch's
-/// body is left as it is while the engine's batch API changes under it).
-fn command(ctx: &Ctx, p: &Params) -> Result<Command, ApiError> {
+/// What a power action does, as its registry entry declares it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Power {
+    Start,
+    Stop,
+    /// `force`: the parameter that asks for a hard reboot (RebootInstance `ForceStop`,
+    /// RebootInstances `ForceReboot`).
+    Reboot {
+        force: &'static str,
+    },
+    Delete,
+}
+
+/// The command of a power action (power_one and power_batch share it; the batch's body is
+/// left as it is while the engine's batch API changes under it).
+fn command(power: Power, p: &Params) -> Result<Command, ApiError> {
     let hard = |name: &str| -> Result<StopMode, ApiError> {
         Ok(if p.bool(name)? {
             StopMode::Hard
@@ -19,26 +32,21 @@ fn command(ctx: &Ctx, p: &Params) -> Result<Command, ApiError> {
             StopMode::SoftFirst
         })
     };
-    Ok(match ctx.action {
-        "StartInstance" | "StartInstances" => Command::Start,
-        "StopInstance" | "StopInstances" => Command::Stop {
+    Ok(match power {
+        Power::Start => Command::Start,
+        Power::Stop => Command::Stop {
             mode: hard("ForceStop")?,
             stop_charging: stopped_mode(p)?,
         },
-        "RebootInstance" => Command::Reboot {
-            mode: hard("ForceStop")?,
-        },
-        "RebootInstances" => Command::Reboot {
-            mode: hard("ForceReboot")?,
-        },
-        _ => Command::Terminate {
+        Power::Reboot { force } => Command::Reboot { mode: hard(force)? },
+        Power::Delete => Command::Terminate {
             force: p.bool("Force")?,
         },
     })
 }
 
-pub(super) async fn power_one(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
-    let cmd = command(ctx, p)?;
+pub(super) async fn power_one(engine: &Engine, ctx: &Ctx, p: &Params, power: Power) -> Out {
+    let cmd = command(power, p)?;
     let uuid = one_instance(engine, ctx, p)?;
     engine
         .submit(
@@ -55,9 +63,9 @@ pub(super) async fn power_one(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
 
 /// Batch actions: `AllTogether` (default) is all or nothing; `SuccessFirst` acts on each
 /// instance it can and reports per instance.
-pub(super) async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+pub(super) async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params, power: Power) -> Out {
     region(ctx)?;
-    let cmd = command(ctx, p)?;
+    let cmd = command(power, p)?;
     let ids = p.list("InstanceId");
     let targets = instances(engine, ctx, ids.clone(), "InstanceId")?;
     let dry = p.bool("DryRun")?;
@@ -109,4 +117,49 @@ pub(super) async fn power_batch(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     Ok(obj(
         json!({"InstanceResponses": {"InstanceResponse": responses}}),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each power action reads its own parameters: a reboot is hard by the parameter its
+    /// entry names and no other, a delete is forced by `Force`.
+    #[test]
+    fn each_action_reads_its_own_parameters() {
+        let one = Power::Reboot { force: "ForceStop" };
+        let batch = Power::Reboot {
+            force: "ForceReboot",
+        };
+        let hard = |mode| Command::Reboot { mode };
+        let cases = [
+            (one, &[("ForceStop", "true")], hard(StopMode::Hard)),
+            (one, &[("ForceReboot", "true")], hard(StopMode::SoftFirst)),
+            (batch, &[("ForceReboot", "true")], hard(StopMode::Hard)),
+            (batch, &[("ForceStop", "true")], hard(StopMode::SoftFirst)),
+            (Power::Start, &[("ForceStop", "true")], Command::Start),
+            (
+                Power::Stop,
+                &[("StoppedMode", "StopCharging")],
+                Command::Stop {
+                    mode: StopMode::SoftFirst,
+                    stop_charging: true,
+                },
+            ),
+            (
+                Power::Delete,
+                &[("Force", "true")],
+                Command::Terminate { force: true },
+            ),
+            (
+                Power::Delete,
+                &[("ForceStop", "true")],
+                Command::Terminate { force: false },
+            ),
+        ];
+        for (power, pairs, want) in cases {
+            let got = command(power, &params::test_params(pairs)).unwrap();
+            assert_eq!(got, want, "{power:?} {pairs:?}");
+        }
+    }
 }

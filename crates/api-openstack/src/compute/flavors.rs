@@ -1,6 +1,6 @@
 //! Flavors: the catalogue's instance types, read-only.
 
-use super::{Nova, Res, int_param, param, skip_past};
+use super::{Nova, Res, int_param, listing, param, skip_past};
 use crate::errors::Fault;
 use crate::{Reply, render};
 use nubis_core::catalog;
@@ -60,13 +60,9 @@ impl Nova<'_> {
             .iter()
             .map(|t| render::flavor(t, self.v, &self.base, detail))
             .collect();
-        let mut body = json!({ "flavors": flavors });
-        if cut && let Some(last) = types.last() {
-            let path = if detail { "flavors/detail" } else { "flavors" };
-            body["flavors_links"] = json!([{"rel": "next", "href": format!(
-                "{}/compute/v2.1/{path}?limit={limit}&marker={}", self.base, last.name)}]);
-        }
-        Ok(Reply::json(200, &body))
+        let path = if detail { "flavors/detail" } else { "flavors" };
+        let next = types.last().filter(|_| cut).map(|t| t.name.to_string());
+        listing(&self.base, "flavors", path, flavors, limit, next)
     }
 
     pub(super) fn show_flavor(&self, id: &str) -> Res {

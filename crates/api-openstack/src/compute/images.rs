@@ -5,7 +5,7 @@
 //! answers what Glance answers for a protected image (403). Snapshots do not exist, so no
 //! image carries a `server` link.
 
-use super::{Nova, Res, skip_past};
+use super::{Nova, Res, listing, skip_past};
 use crate::errors::Fault;
 use crate::{Reply, ids, render};
 use nubis_core::catalog;
@@ -219,16 +219,12 @@ impl Nova<'_> {
             .iter()
             .map(|i| view(i, &self.base, &owner, detail))
             .collect();
-        let mut body = json!({ "images": list });
+        let path = if detail { "images/detail" } else { "images" };
         // Nova links the next page whenever a page is full.
-        if images.len() == limit
-            && let Some(last) = images.last()
-        {
-            let path = if detail { "images/detail" } else { "images" };
-            body["images_links"] = json!([{"rel": "next", "href": format!(
-                "{}/compute/v2.1/{path}?limit={limit}&marker={}", self.base, ids::image_uuid(last.id))}]);
-        }
-        Ok(Reply::json(200, &body))
+        let next = (images.last())
+            .filter(|_| images.len() == limit)
+            .map(|i| ids::image_uuid(i.id).to_string());
+        listing(&self.base, "images", path, list, limit, next)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Key pairs, `/os-keypairs`: list, show, create (imported or generated), delete.
 
-use super::{Nova, Res, check_keys, int_param, json_body, opt_str, param, skip_past};
+use super::{Nova, Res, check_keys, int_param, json_body, listing, opt_str, param, skip_past};
 use crate::errors::{Fault, map};
 use crate::{Reply, ids, render};
 use nubis_core::{DomainError, ResourceKind};
@@ -50,12 +50,8 @@ impl Nova<'_> {
             .iter()
             .map(|k| json!({"keypair": render::key_pair(k, self.v)}))
             .collect();
-        let mut body = json!({ "keypairs": list });
-        if cut && let Some(last) = keys.last() {
-            body["keypairs_links"] = json!([{"rel": "next", "href": format!(
-                "{}/compute/v2.1/os-keypairs?limit={limit}&marker={}", self.base, last.name)}]);
-        }
-        Ok(Reply::json(200, &body))
+        let next = keys.last().filter(|_| cut).map(|k| k.name.clone());
+        listing(&self.base, "keypairs", "os-keypairs", list, limit, next)
     }
 
     pub(super) fn show_keypair(&self, name: &str) -> Res {

@@ -131,10 +131,7 @@ pub(super) fn parse(field: &str, v: &Value) -> Result<Vec<(String, String)>, Fau
 
 /// The `metadata_items` quota (403, compute/api.py `_check_metadata_properties_quota`).
 pub(super) fn check_quota(items: usize) -> Result<(), Fault> {
-    let max = match METADATA_ITEMS.rule {
-        limits::Rule::Count { max } => max,
-        _ => 0,
-    };
+    let max = METADATA_ITEMS.max_count().unwrap_or_default();
     limits::check_count(&METADATA_ITEMS, items).map_err(|_| {
         Fault::new(
             METADATA_ITEMS.status,

@@ -3,7 +3,7 @@
 use super::actions::remember_reboot;
 use super::{
     Nova, Res, SERVER_DESCRIPTION, SERVER_NAME, access_ip, check_field, check_keys, int_param,
-    invalid_value, json_body, opt_str, param, region, shown, skip_past,
+    invalid_value, json_body, listing, opt_str, param, region, shown, skip_past,
 };
 use crate::Reply;
 use crate::errors::{Fault, map};
@@ -312,13 +312,9 @@ impl Nova<'_> {
                 render::server_brief(inst, &self.base)
             });
         }
-        let mut body = json!({ "servers": servers });
-        if cut && let Some(last) = all.last() {
-            let path = if detail { "servers/detail" } else { "servers" };
-            body["servers_links"] = json!([{"rel": "next", "href": format!(
-                "{}/compute/v2.1/{path}?limit={limit}&marker={}", self.base, last.uuid)}]);
-        }
-        Ok(Reply::json(200, &body))
+        let path = if detail { "servers/detail" } else { "servers" };
+        let next = all.last().filter(|_| cut).map(|i| i.uuid.to_string());
+        listing(&self.base, "servers", path, servers, limit, next)
     }
 
     pub(super) async fn show_server(&self, id: &str) -> Res {

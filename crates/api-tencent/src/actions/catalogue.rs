@@ -2,7 +2,7 @@
 
 use super::Out;
 use super::obj;
-use super::params::{Filter, check_filters, offset_limit, parse};
+use super::params::{Filter, check_filters, ids_or_filters, offset_limit};
 use crate::errors::ApiError;
 use crate::render;
 use crate::wire::Int;
@@ -10,14 +10,13 @@ use crate::{Ctx, DOCUMENTED_REGIONS};
 use nubis_core::{catalog, ids};
 use nubis_engine::Engine;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub(super) struct DescribeRegionsReq {}
 
-pub(super) async fn describe_regions(_: &Engine, _: &Ctx, params: Map<String, Value>) -> Out {
-    let _: DescribeRegionsReq = parse(params)?;
+pub(super) async fn describe_regions(_: &Engine, _: &Ctx, _: DescribeRegionsReq) -> Out {
     let set: Vec<Value> = DOCUMENTED_REGIONS
         .iter()
         .map(|(r, name)| {
@@ -28,8 +27,7 @@ pub(super) async fn describe_regions(_: &Engine, _: &Ctx, params: Map<String, Va
     Ok(obj(json!({"TotalCount": set.len(), "RegionSet": set})))
 }
 
-pub(super) async fn describe_zones(_: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    let _: DescribeRegionsReq = parse(params)?;
+pub(super) async fn describe_zones(_: &Engine, ctx: &Ctx, _: DescribeRegionsReq) -> Out {
     let region = ctx
         .region
         .as_deref()
@@ -54,14 +52,13 @@ pub(super) struct DescribeImagesReq {
     instance_type: Option<String>,
 }
 
-pub(super) async fn describe_images(_: &Engine, _: &Ctx, params: Map<String, Value>) -> Out {
-    let r: DescribeImagesReq = parse(params)?;
-    if r.image_ids.is_some() && r.filters.is_some() {
-        return Err(ApiError::new(
-            "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
-            "`ImageIds` and `Filters` cannot be specified together",
-        ));
-    }
+pub(super) async fn describe_images(_: &Engine, _: &Ctx, r: DescribeImagesReq) -> Out {
+    ids_or_filters(
+        &r.image_ids,
+        "ImageIds",
+        &r.filters,
+        "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
+    )?;
     let (offset, limit) = offset_limit(r.offset, r.limit)?;
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;
@@ -126,12 +123,7 @@ pub(super) struct FiltersOnly {
     filters: Option<Vec<Filter>>,
 }
 
-pub(super) async fn describe_instance_type_configs(
-    _: &Engine,
-    ctx: &Ctx,
-    params: Map<String, Value>,
-) -> Out {
-    let r: FiltersOnly = parse(params)?;
+pub(super) async fn describe_instance_type_configs(_: &Engine, ctx: &Ctx, r: FiltersOnly) -> Out {
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;
     for f in &filters {

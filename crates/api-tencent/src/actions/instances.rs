@@ -10,7 +10,7 @@ use nubis_core::allowance::{CountedOperation, allowance};
 use nubis_core::{Instance, ResourceKind, ids};
 use nubis_engine::{Command, Engine, IdKind};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 #[derive(Deserialize)]
@@ -72,12 +72,7 @@ fn select(
     offset: Option<Int>,
     limit: Option<Int>,
 ) -> Result<(usize, Vec<Instance>), ApiError> {
-    if ids_in.is_some() && filters.is_some() {
-        return Err(ApiError::new(
-            "InvalidParameter",
-            "`InstanceIds` and `Filters` cannot be specified together",
-        ));
-    }
+    ids_or_filters(&ids_in, "InstanceIds", &filters, "InvalidParameter")?;
     let (offset, limit) = offset_limit(offset, limit)?;
     let region = ctx.region.clone();
     if let Some(list) = ids_in {
@@ -124,7 +119,7 @@ fn select(
 pub(super) async fn describe_instances(
     engine: &Engine,
     ctx: &Ctx,
-    params: Map<String, Value>,
+    r: DescribeInstancesReq,
 ) -> Result<Payload, ApiError> {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "PascalCase")]
@@ -132,7 +127,6 @@ pub(super) async fn describe_instances(
         total_count: usize,
         instance_set: Vec<render::InstanceOut<'a>>,
     }
-    let r: DescribeInstancesReq = parse(params)?;
     let (total, page) = select(engine, ctx, r.instance_ids, r.filters, r.offset, r.limit)?;
     let out = Page {
         total_count: total,
@@ -154,9 +148,8 @@ pub(super) struct DescribeStatusReq {
 pub(super) async fn describe_instances_status(
     engine: &Engine,
     ctx: &Ctx,
-    params: Map<String, Value>,
+    r: DescribeStatusReq,
 ) -> Out {
-    let r: DescribeStatusReq = parse(params)?;
     let (total, page) = select(engine, ctx, r.instance_ids, None, r.offset, r.limit)?;
     let set: Vec<Value> = page
         .iter()
@@ -179,39 +172,14 @@ pub(super) struct PowerReq {
 
 /// The four power actions share [`PowerReq`]; each refuses its siblings' parameters.
 #[derive(Clone, Copy)]
-enum Power {
+pub(super) enum Power {
     Start,
     Stop,
     Reboot,
     Terminate,
 }
 
-pub(super) async fn start_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    power(engine, ctx, params, Power::Start).await
-}
-
-pub(super) async fn stop_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    power(engine, ctx, params, Power::Stop).await
-}
-
-pub(super) async fn reboot_instances(
-    engine: &Engine,
-    ctx: &Ctx,
-    params: Map<String, Value>,
-) -> Out {
-    power(engine, ctx, params, Power::Reboot).await
-}
-
-pub(super) async fn terminate_instances(
-    engine: &Engine,
-    ctx: &Ctx,
-    params: Map<String, Value>,
-) -> Out {
-    power(engine, ctx, params, Power::Terminate).await
-}
-
-async fn power(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, op: Power) -> Out {
-    let r: PowerReq = parse(params)?;
+pub(super) async fn power(engine: &Engine, ctx: &Ctx, r: PowerReq, op: Power) -> Out {
     // Reject parameters that belong to a sibling action.
     let foreign = match op {
         Power::Start => [
@@ -280,8 +248,7 @@ pub(super) struct ResetPasswordReq {
     force_stop: Option<Bool>,
 }
 
-pub(super) async fn reset_password(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    let r: ResetPasswordReq = parse(params)?;
+pub(super) async fn reset_password(engine: &Engine, ctx: &Ctx, r: ResetPasswordReq) -> Out {
     let password = required(r.password, "Password")?;
     if let Some(u) = &r.user_name {
         nubis_core::password::check_username_len("UserName", u).map_err(|e| ctx.err(e))?;
@@ -306,8 +273,7 @@ pub(super) struct EnterRescueReq {
     stop_type: Option<String>,
 }
 
-pub(super) async fn enter_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    let r: EnterRescueReq = parse(params)?;
+pub(super) async fn enter_rescue(engine: &Engine, ctx: &Ctx, r: EnterRescueReq) -> Out {
     let id = required(r.instance_id, "InstanceId")?;
     let password = required(r.password, "Password")?;
     let mode = stop_mode(r.stop_type.as_deref(), r.force_stop)?;
@@ -331,8 +297,7 @@ pub(super) struct ExitRescueReq {
     instance_id: Option<String>,
 }
 
-pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    let r: ExitRescueReq = parse(params)?;
+pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, r: ExitRescueReq) -> Out {
     let id = required(r.instance_id, "InstanceId")?;
     let targets = instances(engine, ctx, Some(vec![id]), "InstanceId")?;
     submit(engine, ctx, &targets, Command::ExitRescue).await
@@ -350,9 +315,8 @@ pub(super) struct OperationLimitReq {
 pub(super) async fn describe_operation_limit(
     engine: &Engine,
     ctx: &Ctx,
-    params: Map<String, Value>,
+    r: OperationLimitReq,
 ) -> Out {
-    let r: OperationLimitReq = parse(params)?;
     let operation = required(r.operation, "Operation")?;
     let op = match operation.as_str() {
         "INSTANCE_DEGRADE" => CountedOperation::Degrade,

@@ -26,22 +26,13 @@ fn check_key_name(name: &str) -> Result<(), ApiError> {
     check_text(&KEY_NAME, "KeyName", Some(name))
 }
 
-pub(super) async fn create_key_pair(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    create_or_import(engine, ctx, params, false).await
-}
-
-pub(super) async fn import_key_pair(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    create_or_import(engine, ctx, params, true).await
-}
-
 /// CreateKeyPair and ImportKeyPair share [`CreateKeyPairReq`]; only an import takes PublicKey.
-async fn create_or_import(
+pub(super) async fn create_or_import(
     engine: &Engine,
     ctx: &Ctx,
-    params: Map<String, Value>,
+    r: CreateKeyPairReq,
     import: bool,
 ) -> Out {
-    let r: CreateKeyPairReq = parse(params)?;
     if !import && r.public_key.is_some() {
         return Err(ApiError::new(
             "UnknownParameter",
@@ -83,18 +74,8 @@ pub(super) struct DescribeKeyPairsReq {
     limit: Option<Int>,
 }
 
-pub(super) async fn describe_key_pairs(
-    engine: &Engine,
-    ctx: &Ctx,
-    params: Map<String, Value>,
-) -> Out {
-    let r: DescribeKeyPairsReq = parse(params)?;
-    if r.key_ids.is_some() && r.filters.is_some() {
-        return Err(ApiError::new(
-            "InvalidParameter",
-            "`KeyIds` and `Filters` cannot be specified together",
-        ));
-    }
+pub(super) async fn describe_key_pairs(engine: &Engine, ctx: &Ctx, r: DescribeKeyPairsReq) -> Out {
+    ids_or_filters(&r.key_ids, "KeyIds", &r.filters, "InvalidParameter")?;
     let (offset, limit) = offset_limit(r.offset, r.limit)?;
     if let Some(ids) = &r.key_ids
         && let Some(bad) = ids.iter().find(|k| !ids::is_key_id(k))
@@ -144,12 +125,7 @@ pub(super) struct DeleteKeyPairsReq {
     key_ids: Option<Vec<String>>,
 }
 
-pub(super) async fn delete_key_pairs(
-    engine: &Engine,
-    ctx: &Ctx,
-    params: Map<String, Value>,
-) -> Out {
-    let r: DeleteKeyPairsReq = parse(params)?;
+pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, r: DeleteKeyPairsReq) -> Out {
     let keys = key_ids(ctx, r.key_ids)?;
     engine
         .delete_key_pairs(&ctx.principal, &keys)
@@ -166,24 +142,9 @@ pub(super) struct AssociateReq {
     force_stop: Option<Bool>,
 }
 
-pub(super) async fn associate_key_pairs(
-    engine: &Engine,
-    ctx: &Ctx,
-    params: Map<String, Value>,
-) -> Out {
-    associate(engine, ctx, params, true).await
-}
-
-pub(super) async fn disassociate_key_pairs(
-    engine: &Engine,
-    ctx: &Ctx,
-    params: Map<String, Value>,
-) -> Out {
-    associate(engine, ctx, params, false).await
-}
-
-async fn associate(engine: &Engine, ctx: &Ctx, params: Map<String, Value>, associate: bool) -> Out {
-    let r: AssociateReq = parse(params)?;
+/// AssociateInstancesKeyPairs (`associate`) and DisassociateInstancesKeyPairs share
+/// [`AssociateReq`].
+pub(super) async fn associate(engine: &Engine, ctx: &Ctx, r: AssociateReq, associate: bool) -> Out {
     let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
     let keys = key_ids(ctx, r.key_ids)?;
     let when_running = when_running(r.force_stop);

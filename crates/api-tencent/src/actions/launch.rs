@@ -10,7 +10,7 @@ use nubis_core::limits::{self, Violation};
 use nubis_core::{catalog, ids};
 use nubis_engine::{CreateSpec, Engine};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -86,8 +86,7 @@ pub(super) struct RunInstancesReq {
     enable_jumbo_frame: Option<Bool>,
 }
 
-pub(super) async fn run_instances(engine: &Engine, ctx: &Ctx, params: Map<String, Value>) -> Out {
-    let r: RunInstancesReq = parse(params)?;
+pub(super) async fn run_instances(engine: &Engine, ctx: &Ctx, r: RunInstancesReq) -> Out {
     let placement = required(r.placement, "Placement")?;
     let zone_name = required(placement.zone, "Placement.Zone")?;
     let image_id = required(r.image_id, "ImageId")?;

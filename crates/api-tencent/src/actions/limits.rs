@@ -1,52 +1,12 @@
 //! Every documented limit of the dialect as data, and the checks that apply it.
 
 use crate::errors::ApiError;
-use nubis_core::limits::{self, Constraint, DiskRange, Rule, Violation};
+use nubis_core::limits::{self, Constraint, DiskRange, Violation};
 
 // -- documented limits -------------------------------------------------------------------
 //
 // Every limit of the dialect as data: one row per parameter (checked by nubis_core::limits),
 // the table docs/parameter-limits.md mirrors. Codes are CVM's.
-
-pub(super) const fn text(
-    param: &'static str,
-    min: usize,
-    max: usize,
-    shape: Option<fn(&str) -> bool>,
-    code: &'static str,
-    code_high: Option<&'static str>,
-) -> Constraint {
-    Constraint {
-        param,
-        rule: Rule::Text { min, max, shape },
-        code,
-        code_high,
-        code_low: None,
-        status: 0,
-    }
-}
-
-pub(super) const fn int(param: &'static str, min: i64, max: i64, code: &'static str) -> Constraint {
-    Constraint {
-        param,
-        rule: Rule::Int { min, max },
-        code,
-        code_high: None,
-        code_low: None,
-        status: 0,
-    }
-}
-
-pub(super) const fn count(param: &'static str, max: usize, code: &'static str) -> Constraint {
-    Constraint {
-        param,
-        rule: Rule::Count { max },
-        code,
-        code_high: None,
-        code_low: None,
-        status: 0,
-    }
-}
 
 pub(super) fn key_name_chars(s: &str) -> bool {
     s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -54,66 +14,56 @@ pub(super) fn key_name_chars(s: &str) -> bool {
 
 /// RunInstances InstanceName: at most 128 characters (the current reference; the error code's
 /// text still says 60 bytes).
-pub(super) const INSTANCE_NAME: Constraint = text(
-    "InstanceName",
-    1,
-    128,
-    None,
-    "InvalidParameterValue",
-    Some("InvalidInstanceName.TooLong"),
-);
+pub(super) const INSTANCE_NAME: Constraint =
+    Constraint::text("InstanceName", 1, 128, None, "InvalidParameterValue")
+        .with_code_high("InvalidInstanceName.TooLong");
 /// HostName of a Linux (non-Windows) instance: 2–60, dot-separated segments.
-pub(super) const HOST_NAME_LINUX: Constraint = text(
+pub(super) const HOST_NAME_LINUX: Constraint = Constraint::text(
     "HostName",
     2,
     60,
     Some(limits::linux_host_name),
     "InvalidParameter.HostNameIllegal",
-    None,
 );
 /// HostName of a Windows instance: 2–15, no dots, not all digits.
-pub(super) const HOST_NAME_WINDOWS: Constraint = text(
+pub(super) const HOST_NAME_WINDOWS: Constraint = Constraint::text(
     "HostName",
     2,
     15,
     Some(limits::windows_host_name),
     "InvalidParameter.HostNameIllegal",
-    None,
 );
-pub(super) const CLIENT_TOKEN: Constraint = text(
+pub(super) const CLIENT_TOKEN: Constraint = Constraint::text(
     "ClientToken",
     1,
     64,
     Some(limits::ascii),
     "InvalidParameterValue",
-    Some("InvalidClientToken.TooLong"),
-);
+)
+.with_code_high("InvalidClientToken.TooLong");
 /// CreateKeyPair/ImportKeyPair KeyName: 1–25 letters, digits, `_`, a code per violation.
-pub(super) const KEY_NAME: Constraint = Constraint {
-    param: "KeyName",
-    rule: Rule::Text {
-        min: 1,
-        max: 25,
-        shape: Some(key_name_chars),
-    },
-    code: "InvalidKeyPairNameIncludeIllegalChar",
-    code_high: Some("InvalidKeyPairNameTooLong"),
-    code_low: Some("InvalidKeyPairNameEmpty"),
-    status: 0,
-};
+pub(super) const KEY_NAME: Constraint = Constraint::text(
+    "KeyName",
+    1,
+    25,
+    Some(key_name_chars),
+    "InvalidKeyPairNameIncludeIllegalChar",
+)
+.with_code_high("InvalidKeyPairNameTooLong")
+.with_code_low("InvalidKeyPairNameEmpty");
 /// TagSpecification.N.Tags.N.Key / .Value (Tencent Cloud tag rules).
 pub(super) const TAG_KEY: Constraint =
-    text("Tags.N.Key", 1, 127, None, "InvalidParameterValue", None);
+    Constraint::text("Tags.N.Key", 1, 127, None, "InvalidParameterValue");
 pub(super) const TAG_VALUE: Constraint =
-    text("Tags.N.Value", 0, 255, None, "InvalidParameterValue", None);
-pub(super) const INSTANCE_COUNT: Constraint = int(
+    Constraint::text("Tags.N.Value", 0, 255, None, "InvalidParameterValue");
+pub(super) const INSTANCE_COUNT: Constraint = Constraint::int(
     "InstanceCount",
     1,
     limits::batch::TENCENT_LAUNCH as i64,
     "InvalidParameterValue.Range",
 );
 /// MinCount: a positive integer not above InstanceCount (checked against it too).
-pub(super) const MIN_COUNT: Constraint = int(
+pub(super) const MIN_COUNT: Constraint = Constraint::int(
     "MinCount",
     1,
     500,
@@ -123,22 +73,22 @@ pub(super) const MIN_COUNT: Constraint = int(
 pub(super) fn user_data_shape(s: &str) -> bool {
     limits::base64_decoded_len(s).is_some_and(|n| n <= 16 * 1024)
 }
-pub(super) const USER_DATA: Constraint = text(
+pub(super) const USER_DATA: Constraint = Constraint::text(
     "UserData",
     0,
     limits::base64_len(16 * 1024),
     Some(user_data_shape),
     "InvalidParameterValue.InvalidUserDataFormat",
-    Some("InvalidParameterValue.TooLong"),
-);
+)
+.with_code_high("InvalidParameterValue.TooLong");
 /// Codes and parse bounds of disk sizes; the range itself is the disk type's (DISK_RANGES).
-pub(super) const SYSTEM_DISK_SIZE: Constraint = int(
+pub(super) const SYSTEM_DISK_SIZE: Constraint = Constraint::int(
     "SystemDisk.DiskSize",
     1,
     32000,
     "InvalidParameterValue.Range",
 );
-pub(super) const DATA_DISK_SIZE: Constraint = int(
+pub(super) const DATA_DISK_SIZE: Constraint = Constraint::int(
     "DataDisks.N.DiskSize",
     1,
     32000,
@@ -146,24 +96,27 @@ pub(super) const DATA_DISK_SIZE: Constraint = int(
 );
 /// At most 21 data disks: up to 20 cloud disks and 1 local disk.
 pub(super) const DATA_DISKS: Constraint =
-    count("DataDisks", 21, "InvalidParameterValue.LimitExceeded");
-pub(super) const CLOUD_DATA_DISKS: Constraint = count(
+    Constraint::count("DataDisks", 21, "InvalidParameterValue.LimitExceeded");
+pub(super) const CLOUD_DATA_DISKS: Constraint = Constraint::count(
     "DataDisks (cloud)",
     20,
     "InvalidParameterValue.LimitExceeded",
 );
-pub(super) const TAGS: Constraint = count("Tags", 50, "InvalidParameterValue.LimitExceeded");
-pub(super) const LIMIT: Constraint = int("Limit", 1, 100, "InvalidParameterValue");
-pub(super) const OFFSET: Constraint = int("Offset", 0, i64::MAX, "InvalidParameterValue");
+pub(super) const TAGS: Constraint =
+    Constraint::count("Tags", 50, "InvalidParameterValue.LimitExceeded");
+pub(super) const LIMIT: Constraint = Constraint::int("Limit", 1, 100, "InvalidParameterValue");
+pub(super) const OFFSET: Constraint =
+    Constraint::int("Offset", 0, i64::MAX, "InvalidParameterValue");
 /// InstanceIds / KeyIds of one request.
-pub(super) const BATCH: Constraint = count(
+pub(super) const BATCH: Constraint = Constraint::count(
     "InstanceIds",
     limits::batch::INSTANCES,
     "InvalidParameterValue.LimitExceeded",
 );
-pub(super) const FILTERS: Constraint = count("Filters", 10, "InvalidFilterValue.LimitExceeded");
+pub(super) const FILTERS: Constraint =
+    Constraint::count("Filters", 10, "InvalidFilterValue.LimitExceeded");
 pub(super) const FILTER_VALUES: Constraint =
-    count("Filters.N.Values", 5, "InvalidFilterValue.LimitExceeded");
+    Constraint::count("Filters.N.Values", 5, "InvalidFilterValue.LimitExceeded");
 
 /// Every limit of the dialect.
 #[allow(dead_code)] // walked by the table tests; docs/parameter-limits.md mirrors it
@@ -257,49 +210,26 @@ pub(super) fn disk_size(
     size: i64,
     range: (i64, i64),
 ) -> Result<u32, ApiError> {
-    let bounded = Constraint {
-        rule: Rule::Int {
-            min: range.0,
-            max: range.1,
-        },
-        ..*row
-    };
-    check_int(&bounded, name, size)?;
-    u32::try_from(size).map_err(|_| reject(row, name, Violation::TooSmall { min: range.0 }))
+    limits::check_disk_size(row, size, range).map_err(|e| reject(row, name, e))
 }
 
 pub(super) fn host_name_rule(os: Option<nubis_core::OsFamily>) -> &'static Constraint {
-    if os == Some(nubis_core::OsFamily::Windows) {
-        &HOST_NAME_WINDOWS
-    } else {
-        &HOST_NAME_LINUX
-    }
+    limits::host_name_row(os, &HOST_NAME_LINUX, &HOST_NAME_WINDOWS)
 }
 
 #[cfg(test)]
 mod limit_tests {
     use super::*;
 
-    /// Every row at its boundaries (core's table test), each refusal with the row's own codes.
+    /// Every row at its boundaries (UserData, base64: its own test below), with the row's own
+    /// codes.
     #[test]
     fn every_row_at_its_boundaries() {
-        // UserData is base64: its own test below.
-        let rows = LIMITS.iter().filter(|c| c.param != "UserData");
-        for p in limits::check_table(rows, |_| "ab") {
-            let (c, Err(v)) = (p.row, p.got) else {
-                continue;
-            };
-            let e = reject(c, c.param, v);
-            if let Rule::Count { .. } = c.rule {
-                assert_eq!(e.code, c.code, "{}", c.param);
-                continue;
-            }
-            assert!(
-                [Some(c.code), c.code_high, c.code_low].contains(&Some(e.code.as_str())),
-                "{}",
-                c.param
-            );
-        }
+        nubis_testkit::limits::every_row_at_its_boundaries(
+            LIMITS.iter().filter(|c| c.param != "UserData"),
+            |_| "ab",
+            |c, v| reject(c, c.param, v).code,
+        );
     }
 
     #[test]
@@ -345,26 +275,17 @@ mod limit_tests {
     #[test]
     fn user_data_is_base64_of_at_most_16_kib() {
         // 16 KiB = 5461 groups of 3 bytes and 1 byte more: 21,846 characters and "==".
-        let full = format!("{}==", "A".repeat(limits::base64_len(16 * 1024) - 2));
-        assert!(limits::check_text(&USER_DATA, &full).is_ok());
-        let code = |v: &str| {
-            reject(
-                &USER_DATA,
-                "UserData",
-                limits::check_text(&USER_DATA, v).unwrap_err(),
-            )
-            .code
-        };
-        assert_eq!(
-            code(&format!("{full}AAAA")),
-            "InvalidParameterValue.TooLong"
-        );
         // One byte more fits the length but not the size.
         let over = "A".repeat(limits::base64_len(16 * 1024));
-        assert_eq!(code(&over), "InvalidParameterValue.InvalidUserDataFormat");
-        assert_eq!(
-            code("not base64!"),
-            "InvalidParameterValue.InvalidUserDataFormat"
+        nubis_testkit::limits::base64_row(
+            &USER_DATA,
+            16 * 1024,
+            |c, v| reject(c, "UserData", v).code,
+            "InvalidParameterValue.TooLong",
+            &[
+                (&over, "InvalidParameterValue.InvalidUserDataFormat"),
+                ("not base64!", "InvalidParameterValue.InvalidUserDataFormat"),
+            ],
         );
         assert!(limits::check_text(&USER_DATA, "aGk=").is_ok());
     }

@@ -38,14 +38,14 @@ pub struct Handler {
 }
 
 /// The declaration every action starts from: policy `cvm:<Action>`, 40 requests/s, read-only,
-/// no DryRun, region required, [`Codes::DEFAULT`]. `$params` must name the type the handler
-/// parses into.
+/// no DryRun, region required, [`Codes::DEFAULT`]. The parameters are parsed strictly into
+/// `$params` ([`params::parse`]) and handed to `$run`; `$run[args]` passes `args` after them
+/// (one handler serving sibling actions).
 macro_rules! action {
-    ($name:literal, $params:ident, $run:path) => {
-        action!($name, $params, $run, Codes::DEFAULT)
+    ($name:literal, $params:ident, $run:path $([$($arg:expr),+])?) => {
+        action!($name, $params, $run $([$($arg),+])?, Codes::DEFAULT)
     };
-    ($name:literal, $params:ident, $run:path, $codes:expr) => {{
-        let _ = std::marker::PhantomData::<$params>;
+    ($name:literal, $params:ident, $run:path $([$($arg:expr),+])?, $codes:expr) => {{
         ActionSpec {
             name: $name,
             rate_limit: 40,
@@ -56,7 +56,12 @@ macro_rules! action {
             region: RegionUse::Required,
             handler: Handler {
                 run: |engine, ctx, params| {
-                    Box::pin(async move { $run(engine, ctx, params).await.map(Payload::from) })
+                    Box::pin(async move {
+                        let req: $params = params::parse(params)?;
+                        $run(engine, ctx, req $($(, $arg)+)?)
+                            .await
+                            .map(Payload::from)
+                    })
                 },
                 codes: $codes,
             },
@@ -131,10 +136,14 @@ const SPECS: &[ActionSpec<Handler>] = &[
         DescribeStatusReq,
         describe_instances_status
     ),
-    mutating(action!("StartInstances", PowerReq, start_instances)),
-    mutating(action!("StopInstances", PowerReq, stop_instances)),
-    mutating(action!("RebootInstances", PowerReq, reboot_instances)),
-    mutating(action!("TerminateInstances", PowerReq, terminate_instances)),
+    mutating(action!("StartInstances", PowerReq, power[Power::Start])),
+    mutating(action!("StopInstances", PowerReq, power[Power::Stop])),
+    mutating(action!("RebootInstances", PowerReq, power[Power::Reboot])),
+    mutating(action!(
+        "TerminateInstances",
+        PowerReq,
+        power[Power::Terminate]
+    )),
     mutating(action!(
         "ResetInstancesPassword",
         ResetPasswordReq,
@@ -154,8 +163,16 @@ const SPECS: &[ActionSpec<Handler>] = &[
         rate_limit: 20,
         ..mutating(action!("ExitRescueMode", ExitRescueReq, exit_rescue))
     },
-    mutating(action!("CreateKeyPair", CreateKeyPairReq, create_key_pair)),
-    mutating(action!("ImportKeyPair", CreateKeyPairReq, import_key_pair)),
+    mutating(action!(
+        "CreateKeyPair",
+        CreateKeyPairReq,
+        create_or_import[false]
+    )),
+    mutating(action!(
+        "ImportKeyPair",
+        CreateKeyPairReq,
+        create_or_import[true]
+    )),
     action!("DescribeKeyPairs", DescribeKeyPairsReq, describe_key_pairs),
     mutating(action!(
         "DeleteKeyPairs",
@@ -165,13 +182,13 @@ const SPECS: &[ActionSpec<Handler>] = &[
     mutating(action!(
         "AssociateInstancesKeyPairs",
         AssociateReq,
-        associate_key_pairs,
+        associate[true],
         INTERNAL_SERVER_ERROR
     )),
     mutating(action!(
         "DisassociateInstancesKeyPairs",
         AssociateReq,
-        disassociate_key_pairs
+        associate[false]
     )),
 ];
 

@@ -81,6 +81,23 @@ pub(super) fn when_running(force_stop: Option<Bool>) -> WhenRunning {
     }
 }
 
+/// A Describe action takes IDs or Filters, never both (`ids_name`: the IDs parameter;
+/// `code`: the action's code for the conflict).
+pub(super) fn ids_or_filters(
+    ids: &Option<Vec<String>>,
+    ids_name: &str,
+    filters: &Option<Vec<Filter>>,
+    code: &'static str,
+) -> Result<(), ApiError> {
+    if ids.is_some() && filters.is_some() {
+        return Err(ApiError::new(
+            code,
+            format!("`{ids_name}` and `Filters` cannot be specified together"),
+        ));
+    }
+    Ok(())
+}
+
 pub(super) fn offset_limit(
     offset: Option<Int>,
     limit: Option<Int>,
