@@ -28,12 +28,14 @@ fuzz_target!(|data: &[u8]| {
         hdrs.push(("content-type".into(), "application/json".into()));
     }
     let reply = runtime().block_on(d.openstack.handle(RawRequest {
-        method: &method,
-        host: "127.0.0.1:8080",
-        path: &path,
-        raw_query: query,
-        headers: &hdrs,
-        body,
+        http: nubis_auth::HttpRequestParts {
+            method: &method,
+            host: "127.0.0.1:8080",
+            path: &path,
+            raw_query: query,
+            headers: &hdrs,
+            body,
+        },
         peer: None,
     }));
     check_reply(

@@ -103,12 +103,14 @@ fuzz_target!(|data: &[u8]| {
             }
         };
     let reply = runtime().block_on(d.tencent.handle(RawRequest {
-        method,
-        host: HOST,
-        path: "/",
-        raw_query: &raw_query,
-        headers: &headers,
-        body: &body,
+        http: nubis_auth::HttpRequestParts {
+            method,
+            host: HOST,
+            path: "/",
+            raw_query: &raw_query,
+            headers: &headers,
+            body: &body,
+        },
         now: NOW,
     }));
     let v = must_json("tencent reply", &reply.body);

@@ -315,12 +315,14 @@ pub fn openstack_token(d: &Rc<Dialects>) -> String {
             "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}}}})
         .to_string();
         let reply = runtime().block_on(d.openstack.handle(nubis_api_openstack::RawRequest {
-            method: "POST",
-            host: "127.0.0.1:8080",
-            path: "/identity/v3/auth/tokens",
-            raw_query: "",
-            headers: &[("content-type".into(), "application/json".into())],
-            body: body.as_bytes(),
+            http: nubis_auth::HttpRequestParts {
+                method: "POST",
+                host: "127.0.0.1:8080",
+                path: "/identity/v3/auth/tokens",
+                raw_query: "",
+                headers: &[("content-type".into(), "application/json".into())],
+                body: body.as_bytes(),
+            },
             peer: None,
         }));
         let fresh = reply

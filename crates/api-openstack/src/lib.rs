@@ -16,6 +16,7 @@ mod routes;
 pub mod state;
 mod tokens;
 
+use nubis_auth::HttpRequestParts;
 use nubis_core::Principal;
 use nubis_engine::Engine;
 use parking_lot::Mutex;
@@ -82,18 +83,20 @@ pub fn path_segments(rest: &str) -> Option<Vec<&str>> {
 /// segments; anything past this is not found.
 pub const MAX_PATH_SEGMENTS: usize = 16;
 
+/// A raw HTTP request as the listener hands it over. Its Host header is informational only:
+/// URLs in replies are built from the configured public URL, never from it.
 pub struct RawRequest<'a> {
-    pub method: &'a str,
-    /// The Host header as received. Informational only: URLs in replies are built from the
-    /// configured public URL, never from this.
-    pub host: &'a str,
-    pub path: &'a str,
-    pub raw_query: &'a str,
-    /// Lower-case names.
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
+    pub http: HttpRequestParts<'a>,
     /// The client's address (failed logins are throttled per source), when the listener knows it.
     pub peer: Option<IpAddr>,
+}
+
+/// The request's parts are read as `req.method`, `req.path`, …: the dialect only adds `peer`.
+impl<'a> std::ops::Deref for RawRequest<'a> {
+    type Target = HttpRequestParts<'a>;
+    fn deref(&self) -> &HttpRequestParts<'a> {
+        &self.http
+    }
 }
 
 impl RawRequest<'_> {

@@ -123,12 +123,14 @@ async fn call(
     let body = body.map(Value::to_string).unwrap_or_default();
     let r = api
         .handle(RawRequest {
-            method,
-            host: "127.0.0.1",
-            path,
-            raw_query: "",
-            headers: &headers,
-            body: body.as_bytes(),
+            http: nubis_auth::HttpRequestParts {
+                method,
+                host: "127.0.0.1",
+                path,
+                raw_query: "",
+                headers: &headers,
+                body: body.as_bytes(),
+            },
             peer: None,
         })
         .await;

@@ -26,12 +26,14 @@ fn run_small_stack(reqs: Vec<Req>) -> Vec<(u16, Value)> {
         async move {
             let reply = api
                 .handle(RawRequest {
-                    method: r.method,
-                    host: Wire::LOCAL.host,
-                    path: &r.path,
-                    raw_query: "",
-                    headers: &r.headers,
-                    body: &r.body,
+                    http: nubis_auth::HttpRequestParts {
+                        method: r.method,
+                        host: Wire::LOCAL.host,
+                        path: &r.path,
+                        raw_query: "",
+                        headers: &r.headers,
+                        body: &r.body,
+                    },
                     peer: None,
                 })
                 .await;

@@ -48,17 +48,19 @@ pub const DOCUMENTED_REGIONS: &[(&str, &str)] = &[
     ("sa-saopaulo", "South America (São Paulo)"),
 ];
 
-/// A raw HTTP request as the listener hands it over.
+/// A raw HTTP request as the listener hands it over (the Host header exactly as received:
+/// tccli sends `http://host:port`), and the time it arrived.
 pub struct RawRequest<'a> {
-    pub method: &'a str,
-    /// The Host header exactly as received (tccli sends `http://host:port`).
-    pub host: &'a str,
-    pub path: &'a str,
-    pub raw_query: &'a str,
-    /// Lower-case names.
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
+    pub http: HttpRequestParts<'a>,
     pub now: i64,
+}
+
+/// The request's parts are read as `req.method`, `req.host`, …: the dialect only adds `now`.
+impl<'a> std::ops::Deref for RawRequest<'a> {
+    type Target = HttpRequestParts<'a>;
+    fn deref(&self) -> &HttpRequestParts<'a> {
+        &self.http
+    }
 }
 
 pub struct TencentApi {
@@ -371,20 +373,12 @@ impl Service for TencentApi {
         sig::check_timestamp(auth.timestamp(), req.now).map_err(auth_err)?;
         let replay = match &auth {
             TencentAuth::Tc3 { .. } => {
-                let parts = HttpRequestParts {
-                    method: req.method,
-                    host: req.host,
-                    path: req.path,
-                    raw_query: req.raw_query,
-                    headers: req.headers,
-                    body: req.body,
-                };
                 // The credential scope names the service of the version called (`cvm`,
                 // `cam`, …); an unknown version is checked as CVM and refused by the gate.
                 let service = SERVICES
                     .by_version(&version)
                     .map_or(sig::SERVICE, |r| r.service);
-                sig::verify_tc3_for(&parts, &auth, &secret, service).map_err(auth_err)?;
+                sig::verify_tc3_for(&req.http, &auth, &secret, service).map_err(auth_err)?;
                 None
             }
             TencentAuth::Legacy { .. } => {

@@ -16,6 +16,28 @@ pub mod bounds;
 pub use bounds::ct_eq;
 pub mod nonce;
 
+/// An HTTP request as the listener received it, untouched: what signatures are verified over
+/// (Tencent TC3 and legacy) and what the dialects parse. A dialect's own request type
+/// embeds it and adds what it needs (`now`, the peer address).
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequestParts<'a> {
+    /// HTTP method exactly as received (`POST`, `GET`).
+    pub method: &'a str,
+    /// `Host` header exactly as received. The SDK copies its configured endpoint
+    /// verbatim into it (quirk Q1: may even be `http://127.0.0.1:8080`), and signs
+    /// that same string, so never reconstruct it.
+    pub host: &'a str,
+    /// Request path. TC3 always signs `/` (the SDKs hard-code it), so this is
+    /// informational for TC3; the legacy scheme signs the path it is given.
+    pub path: &'a str,
+    /// Query string as sent, without the leading `?`, not decoded.
+    pub raw_query: &'a str,
+    /// Request headers; names lower-case (looked up case-insensitively anyway).
+    pub headers: &'a [(String, String)],
+    /// Raw request body.
+    pub body: &'a [u8],
+}
+
 /// `Credential`, `SignedHeaders` and `Signature` of an `Authorization` value after its
 /// algorithm name: TC3 and ACS3 share the layout.
 pub(crate) struct AuthorizationFields<'a> {

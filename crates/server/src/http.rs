@@ -123,12 +123,14 @@ async fn openstack(
     let reply = s
         .openstack
         .handle(OpenStackRequest {
-            method: method.as_str(),
-            host: &host,
-            path: uri.path(),
-            raw_query: uri.query().unwrap_or(""),
-            headers: hdrs,
-            body,
+            http: nubis_auth::HttpRequestParts {
+                method: method.as_str(),
+                host: &host,
+                path: uri.path(),
+                raw_query: uri.query().unwrap_or(""),
+                headers: hdrs,
+                body,
+            },
             peer: peer.0,
         })
         .await;
@@ -327,12 +329,14 @@ async fn dispatch(
         let reply = s
             .tencent
             .handle(RawRequest {
-                method: method.as_str(),
-                host: &host,
-                path: uri.path(),
-                raw_query,
-                headers: &hdrs,
-                body: &body,
+                http: nubis_auth::HttpRequestParts {
+                    method: method.as_str(),
+                    host: &host,
+                    path: uri.path(),
+                    raw_query,
+                    headers: &hdrs,
+                    body: &body,
+                },
                 now: now(),
             })
             .await;

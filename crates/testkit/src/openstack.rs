@@ -68,12 +68,14 @@ pub async fn call_via(
     let body = body.map(|b| b.to_string()).unwrap_or_default();
     let r: Reply = api
         .handle(RawRequest {
-            method,
-            host: wire.host,
-            path,
-            raw_query: query,
-            headers: &headers,
-            body: body.as_bytes(),
+            http: nubis_auth::HttpRequestParts {
+                method,
+                host: wire.host,
+                path,
+                raw_query: query,
+                headers: &headers,
+                body: body.as_bytes(),
+            },
             peer: wire.peer,
         })
         .await;

@@ -59,12 +59,14 @@ pub async fn send(
     now: i64,
 ) -> Reply {
     api.handle(RawRequest {
-        method,
-        host: HOST,
-        path: "/",
-        raw_query,
-        headers,
-        body,
+        http: nubis_auth::HttpRequestParts {
+            method,
+            host: HOST,
+            path: "/",
+            raw_query,
+            headers,
+            body,
+        },
         now,
     })
     .await

@@ -63,12 +63,14 @@ impl Client {
         let reply = self
             .api
             .handle(RawRequest {
-                method: "GET",
-                host: HOST,
-                path: "/",
-                raw_query: &query,
-                headers: &headers,
-                body: b"",
+                http: nubis_auth::HttpRequestParts {
+                    method: "GET",
+                    host: HOST,
+                    path: "/",
+                    raw_query: &query,
+                    headers: &headers,
+                    body: b"",
+                },
                 now,
             })
             .await;

@@ -23,25 +23,7 @@ use time::macros::format_description;
 /// Maximum allowed |server time − request timestamp| in seconds (spec §3d).
 pub const MAX_CLOCK_SKEW_SECS: u64 = 300;
 
-/// What the HTTP layer hands us for TC3 verification.
-#[derive(Debug, Clone, Copy)]
-pub struct HttpRequestParts<'a> {
-    /// HTTP method exactly as received (`POST`, `GET`).
-    pub method: &'a str,
-    /// `Host` header exactly as received. The SDK copies its configured endpoint
-    /// verbatim into it (quirk Q1: may even be `http://127.0.0.1:8080`), and signs
-    /// that same string, so never reconstruct it.
-    pub host: &'a str,
-    /// Request path. TC3 always signs `/` (the SDKs hard-code it), so this is
-    /// informational for TC3; the legacy scheme signs the path it is given.
-    pub path: &'a str,
-    /// Query string as sent, without the leading `?`, not decoded.
-    pub raw_query: &'a str,
-    /// Request headers; names lower-case (looked up case-insensitively anyway).
-    pub headers: &'a [(String, String)],
-    /// Raw request body.
-    pub body: &'a [u8],
-}
+pub use crate::HttpRequestParts;
 
 /// HMAC flavour of the legacy v1 signature (`SignatureMethod` parameter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
