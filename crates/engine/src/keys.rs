@@ -3,7 +3,7 @@
 use crate::{Engine, IdKind, now_ms};
 use base64::Engine as _;
 use nubis_core::keys::INJECTABLE;
-use nubis_core::{DomainError, KeyPair, KeyType, Principal, ResourceKind, ids};
+use nubis_core::{DomainError, Instance, KeyPair, KeyType, Principal, ResourceKind, ids};
 use nubis_store::Write;
 use std::collections::{HashMap, HashSet};
 
@@ -160,7 +160,10 @@ impl Engine {
     pub fn key_pair_instances(&self, p: &Principal, kind: IdKind) -> HashMap<String, Vec<String>> {
         let fleet = self.inner.fleet.lock();
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
-        for inst in fleet.instances.values().filter(|i| i.state.is_listed()) {
+        // Only instances `p` sees: an admin may put one account's key on another account's
+        // instance, which must not show that instance's ID to the key's owner.
+        let seen = |i: &&Instance| i.state.is_listed() && p.sees(&i.account);
+        for inst in fleet.instances.values().filter(seen) {
             // A key named twice on one instance is one association.
             let keys: HashSet<&String> = inst.key_ids.iter().collect();
             for key in keys {

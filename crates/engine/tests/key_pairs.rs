@@ -60,4 +60,30 @@ async fn key_pairs_are_canonical_and_each_dialect_names_their_instances() {
     };
     assert!(e.key_pairs(&other).is_empty());
     assert!(e.key_pair_instances(&other, IdKind::Tencent).is_empty());
+
+    // A key of `other` that an admin put on an admin instance: its owner sees the key pair
+    // but not the instance of another account.
+    let theirs = e
+        .create_key_pair(&other, "theirs", 0, None)
+        .await
+        .unwrap()
+        .key_pair;
+    let admins = e
+        .create(
+            &p,
+            "req-cross",
+            CreateSpec {
+                key_ids: vec![theirs.id.clone()],
+                ..linux_spec()
+            },
+            false,
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.key_pairs(&other), vec![theirs.clone()]);
+    assert!(e.key_pair_instances(&other, IdKind::Tencent).is_empty());
+    assert_eq!(
+        e.key_pair_instances(&p, IdKind::Tencent).get(&theirs.id),
+        Some(&vec![admins[0].tencent_id.clone()])
+    );
 }
