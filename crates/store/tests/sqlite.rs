@@ -27,6 +27,7 @@ async fn writes_survive_reopen_and_migrations_run_once() {
                 id: "a".into(),
                 name: "a".into(),
                 is_admin: false,
+                ..Account::default()
             }),
             Write::KeyPair(kp("skey-1")),
         ])
