@@ -8,6 +8,9 @@ pub struct ApiError {
     pub status: u16,
     pub code: String,
     pub message: String,
+    /// `AccessDeniedDetail` of a refusal by policy (docs/identity-wire.md D11): an object the
+    /// Tea SDK copies into `exception.access_denied_detail`.
+    pub access_denied: Option<Box<serde_json::Value>>,
 }
 
 impl ApiError {
@@ -16,6 +19,7 @@ impl ApiError {
             status,
             code: code.into(),
             message: message.into(),
+            access_denied: None,
         }
     }
 
@@ -51,7 +55,10 @@ pub fn render(e: &ApiError, request_id: &str, xml: bool) -> (&'static str, Vec<u
         "https://api.aliyun.com/troubleshoot?q={}&product=Ecs",
         e.code
     );
-    let v = serde_json::json!({"RequestId": request_id, "HostId": crate::HOST_ID, "Code": e.code, "Message": e.message, "Recommend": recommend});
+    let mut v = serde_json::json!({"RequestId": request_id, "HostId": crate::HOST_ID, "Code": e.code, "Message": e.message, "Recommend": recommend});
+    if let Some(detail) = &e.access_denied {
+        v["AccessDeniedDetail"] = (**detail).clone();
+    }
     if xml {
         (
             "text/xml;charset=utf-8",
@@ -154,6 +161,7 @@ pub fn map(e: DomainError) -> ApiError {
         status,
         code: code.to_string(),
         message,
+        access_denied: None,
     }
 }
 

@@ -117,6 +117,26 @@ pub struct Parsed {
     pub version: String,
 }
 
+/// RAM's denial detail (docs/identity-wire.md §6, D11). `EncodedDiagnosticMessage` is
+/// opaque to clients: nubis puts base64 of its own reason there.
+fn access_denied_detail(d: &nubis_pipeline::Denied) -> Value {
+    use base64::Engine as _;
+    let reason = serde_json::json!({
+        "action": d.policy_action,
+        "resource": d.detail.resource,
+        "explicit": d.detail.explicit,
+    });
+    serde_json::json!({
+        "PolicyType": "AccountLevelIdentityBasedPolicy",
+        "AuthPrincipalOwnerId": d.detail.owner_id,
+        "EncodedDiagnosticMessage": base64::engine::general_purpose::STANDARD.encode(reason.to_string()),
+        "AuthPrincipalType": d.detail.principal_type,
+        "AuthPrincipalDisplayName": d.principal,
+        "NoPermissionType": if d.detail.explicit { "ExplicitDeny" } else { "ImplicitDeny" },
+        "AuthAction": d.policy_action,
+    })
+}
+
 fn shape_err(e: bounds::ShapeError) -> ApiError {
     ApiError::new(400, "InvalidParameter", e.to_string())
 }
@@ -348,11 +368,15 @@ impl Service for AliyunApi {
                 "Request was denied due to request throttling.",
             ),
             // ECS's answer to a call RAM policies do not allow.
-            Refusal::Denied(_) => ApiError::new(
-                403,
-                "Forbidden.RAM",
-                "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
-            ),
+            Refusal::Denied(d) => {
+                let mut e = ApiError::new(
+                    403,
+                    "Forbidden.RAM",
+                    "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+                );
+                e.access_denied = Some(Box::new(access_denied_detail(&d)));
+                e
+            }
         }
     }
 

@@ -207,6 +207,12 @@ async fn a_ram_denial_is_forbidden_ram_for_the_declared_policy_action() {
             "{}",
             a.name
         );
+        // RAM's denial detail, an object the Tea SDK copies into the exception (D11).
+        let detail = &body(&reply)["AccessDeniedDetail"];
+        assert_eq!(detail["AuthAction"], a.policy, "{}", a.name);
+        assert_eq!(detail["NoPermissionType"], "ImplicitDeny");
+        assert_eq!(detail["PolicyType"], "AccountLevelIdentityBasedPolicy");
+        assert!(detail["EncodedDiagnosticMessage"].is_string());
         assert_eq!(recorder.pop(), Some(a.policy));
     }
     // Authentication comes first: a bad signature never reaches the authorizer.

@@ -288,6 +288,7 @@ impl OpenStackApi {
             account: ids::ADMIN_ACCOUNT.into(),
             user: "admin".into(),
             is_admin: true,
+            sub_user: None,
         })
     }
 

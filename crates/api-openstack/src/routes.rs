@@ -268,6 +268,7 @@ fn principal_of(token: &Token) -> Principal {
         account: token.account.clone(),
         user: token.user_name.clone(),
         is_admin: token.is_admin(),
+        sub_user: None,
     }
 }
 
@@ -291,6 +292,7 @@ impl Authorizer for Roles<'_> {
             Need::Member => Err(Denied {
                 principal: principal.user.clone(),
                 policy_action,
+                detail: Default::default(),
             }),
         }
     }

@@ -441,8 +441,13 @@ impl Service for TencentApi {
                 format!(
                     "You are not authorized to perform this operation. Check your CAM policies, \
                      and ensure that you are using the correct access keys. You are not \
-                     authorized to perform operation ({}) resource (*) has no permission",
-                    d.policy_action
+                     authorized to perform operation ({}) resource ({}) has no permission",
+                    d.policy_action,
+                    if d.detail.resource.is_empty() {
+                        "*"
+                    } else {
+                        &d.detail.resource
+                    }
                 ),
             ),
         }

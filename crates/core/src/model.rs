@@ -189,11 +189,77 @@ pub enum KeyType {
     X509,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A tenant. The bootstrap admin account has no cloud account numbers (0 / empty): it is
+/// never refused by a policy, so no denial names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Account {
     pub id: String,
     pub name: String,
     pub is_admin: bool,
+    /// Tencent owner UIN (`uin/<n>` in `qcs` resource names); unique among accounts.
+    #[serde(default)]
+    pub tencent_owner_uin: u64,
+    /// Tencent AppId; unique among accounts.
+    #[serde(default)]
+    pub tencent_app_id: u64,
+    /// Alibaba account ID (decimal digits; the 4th field of `acs` resource names); unique.
+    #[serde(default)]
+    pub aliyun_account_id: String,
+    /// Creation time (ms since the epoch; 0 for the bootstrap account stored before it was
+    /// recorded).
+    #[serde(default)]
+    pub created_at_ms: i64,
+}
+
+/// A sub-user of an account (Tencent CAM sub-account, Alibaba RAM user). Its numeric ID is
+/// the Tencent sub-account UIN and (as a decimal string) the Alibaba UserId.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubUser {
+    pub id: u64,
+    pub account: String,
+    /// Unique within the account; a name valid for both CAM and RAM (1–64 of
+    /// `A-Za-z0-9 . @ _ -`).
+    pub name: String,
+    pub created_at_ms: i64,
+}
+
+/// The grammar of a stored policy document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PolicyGrammar {
+    /// Tencent CAM (`{"version":"2.0","statement":[…]}`).
+    Cam,
+    /// Alibaba RAM (`{"Version":"1","Statement":[…]}`).
+    Ram,
+}
+
+impl PolicyGrammar {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Cam => "cam",
+            Self::Ram => "ram",
+        }
+    }
+}
+
+/// A policy of an account: the document as given (compiled on write and on load, never
+/// stored compiled).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub id: u64,
+    pub account: String,
+    /// Unique within the account.
+    pub name: String,
+    pub grammar: PolicyGrammar,
+    pub document: String,
+    pub created_at_ms: i64,
+}
+
+/// A policy attached to a sub-user (both of the same account).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Attachment {
+    pub user: u64,
+    pub policy: u64,
 }
 
 /// An API credential. The secret is sealed at rest (see nubis-auth `secret`).
@@ -212,6 +278,9 @@ pub struct AccessKey {
     /// Creation time (ms since the epoch; 0 for keys stored before it was recorded).
     #[serde(default)]
     pub created_at_ms: i64,
+    /// The sub-user the key belongs to; `None`: the account itself (its root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<u64>,
 }
 
 fn enabled_default() -> bool {
@@ -233,8 +302,12 @@ pub enum KeyOrigin {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub account: String,
+    /// A display name: the account's name for its root, the sub-user's name otherwise.
     pub user: String,
     pub is_admin: bool,
+    /// The sub-user calling (its ID); `None`: the account root (or the bootstrap admin).
+    /// Policies decide what a sub-user may do ([`Principal::sees`] still decides tenancy).
+    pub sub_user: Option<u64>,
 }
 
 impl Principal {

@@ -51,6 +51,8 @@ pub enum KeyLookup {
 pub struct KeyInfo {
     pub id: String,
     pub account: String,
+    /// The sub-user's ID; `None`: the account root.
+    pub user: Option<u64>,
     pub enabled: bool,
     pub origin: KeyOrigin,
     pub created_at_ms: i64,
@@ -61,6 +63,7 @@ impl From<&AccessKey> for KeyInfo {
         Self {
             id: k.id.clone(),
             account: k.account.clone(),
+            user: k.user,
             enabled: k.enabled,
             origin: k.origin,
             created_at_ms: k.created_at_ms,
@@ -147,6 +150,8 @@ impl Engine {
             id: ADMIN_ACCOUNT.into(),
             name: "admin".into(),
             is_admin: true,
+            created_at_ms: now_ms(),
+            ..Account::default()
         };
         let access = AccessKey {
             id: id.clone(),
@@ -155,6 +160,7 @@ impl Engine {
             enabled: true,
             origin: KeyOrigin::Bootstrap,
             created_at_ms: now_ms(),
+            user: None,
         };
         let password_hash = nubis_auth::password::hash(&password);
         self.commit(vec![
@@ -226,6 +232,7 @@ impl Engine {
                     enabled: true,
                     origin: KeyOrigin::Bootstrap,
                     created_at_ms: now_ms(),
+                    user: None,
                 };
                 tracing::warn!(
                     access_key_id = id,
@@ -277,14 +284,25 @@ impl Engine {
         let Some(account) = fleet.accounts.get(&key.account) else {
             return KeyLookup::Unknown;
         };
-        KeyLookup::Active(
-            Principal {
+        let principal = match key.user {
+            None => Principal {
                 account: account.id.clone(),
                 user: account.name.clone(),
                 is_admin: account.is_admin,
+                sub_user: None,
             },
-            secret.clone(),
-        )
+            // A sub-user is never an admin, even in the admin account: policies decide.
+            Some(id) => match self.inner.directory.read().users.get(&id) {
+                Some(u) if u.account == account.id => Principal {
+                    account: account.id.clone(),
+                    user: u.name.clone(),
+                    is_admin: false,
+                    sub_user: Some(id),
+                },
+                _ => return KeyLookup::Unknown,
+            },
+        };
+        KeyLookup::Active(principal, secret.clone())
     }
 
     /// Every access key, oldest first (no secrets).
@@ -301,10 +319,23 @@ impl Engine {
 
     /// Create an access key in the admin account; the secret is returned once, here.
     pub async fn create_access_key(&self) -> Result<(KeyInfo, String), CredentialError> {
+        self.create_access_key_for(None, None).await
+    }
+
+    /// Create an access key for the root of `account` (`None`: the bootstrap admin) or for
+    /// its sub-user `user`; the secret is returned once, here.
+    pub async fn create_access_key_for(
+        &self,
+        account: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<(KeyInfo, String), CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let (account, user) = self.key_owner(account, user)?;
         let (id, secret) = new_key_pair();
         let key = AccessKey {
             id: id.clone(),
-            account: ADMIN_ACCOUNT.into(),
+            account,
+            user,
             sealed_secret: self.inner.secrets.seal(&secret),
             enabled: true,
             origin: KeyOrigin::AdminApi,
@@ -327,13 +358,16 @@ impl Engine {
         key: &AccessKey,
     ) -> Result<(), CredentialError> {
         let is_admin = |account: &str| fleet.accounts.get(account).is_some_and(|a| a.is_admin);
-        if !key.enabled || !is_admin(&key.account) {
+        // Only root keys of the admin account open the admin API.
+        if !key.enabled || key.user.is_some() || !is_admin(&key.account) {
             return Ok(());
         }
         let others = fleet
             .access_keys
             .values()
-            .filter(|(k, _)| k.id != key.id && k.enabled && k.account == key.account)
+            .filter(|(k, _)| {
+                k.id != key.id && k.enabled && k.account == key.account && k.user.is_none()
+            })
             .count();
         if others == 0 {
             return Err(CredentialError::Conflict(format!(

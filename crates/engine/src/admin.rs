@@ -59,6 +59,7 @@ impl Engine {
             account: String::new(),
             user: "admin".into(),
             is_admin: true,
+            sub_user: None,
         };
         self.update_instance(&operator, uuid, f).await
     }
@@ -102,6 +103,7 @@ impl Engine {
             account: String::new(),
             user: "admin".into(),
             is_admin: true,
+            sub_user: None,
         };
         let rid = nubis_core::ids::new_request_id();
         self.submit(&admin, &rid, &[uuid], crate::Command::LiveMigrate, false)

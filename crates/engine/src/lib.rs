@@ -13,6 +13,7 @@ mod keys;
 mod names;
 mod runner;
 mod submit;
+mod tenancy;
 mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
@@ -20,6 +21,7 @@ pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
 pub use submit::{Batch, BatchMode};
+pub use tenancy::NewAccount;
 pub use update::AttrChange;
 
 use indexmap::IndexMap;
@@ -158,6 +160,8 @@ pub(crate) struct Inner {
     pub driver: Arc<dyn Driver>,
     pub secrets: SecretBox,
     pub fleet: Mutex<Fleet>,
+    /// Sub-users, policies, attachments. Lock order: `fleet` before `directory`.
+    pub directory: parking_lot::RwLock<tenancy::Directory>,
     /// Fault injection: behave as if the database were unreachable.
     pub store_down: std::sync::atomic::AtomicBool,
     /// Serializes credential changes (check, commit, apply): two concurrent disables must not
@@ -265,6 +269,7 @@ impl Engine {
                 fleet.kms_keys.insert(id.to_string(), state);
             }
         }
+        let directory = Engine::load_directory(snap.sub_users, snap.policies, snap.attachments)?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
         }
@@ -302,6 +307,7 @@ impl Engine {
                 driver,
                 secrets,
                 fleet: Mutex::new(fleet),
+                directory: parking_lot::RwLock::new(directory),
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),
@@ -357,6 +363,7 @@ impl Engine {
                 account: a.id.clone(),
                 user: a.name.clone(),
                 is_admin: true,
+                sub_user: None,
             })
     }
 

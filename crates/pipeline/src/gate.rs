@@ -34,6 +34,22 @@ pub enum Refusal {
 pub struct Denied {
     pub principal: String,
     pub policy_action: &'static str,
+    /// What the dialects need to explain the refusal (Alibaba's `AccessDeniedDetail`).
+    pub detail: DenyDetail,
+}
+
+/// Why and to whom a refusal happened, in the cloud's terms.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DenyDetail {
+    /// A `Deny` statement matched (otherwise nothing allowed the action: implicit deny).
+    pub explicit: bool,
+    /// The principal's account as the cloud numbers it (Alibaba account ID, Tencent owner
+    /// UIN); empty when unknown.
+    pub owner_id: String,
+    /// `SubUser`, `AssumedRoleUser` or empty (Alibaba's `AuthPrincipalType`).
+    pub principal_type: &'static str,
+    /// The resource the decision was about (the service-level name at the gate).
+    pub resource: String,
 }
 
 /// The one authorization point of the pipeline. Identity and policies (CAM, RAM, Keystone)
@@ -96,6 +112,7 @@ impl Authorizer for DenyAll {
         Err(Denied {
             principal: principal.user.clone(),
             policy_action,
+            detail: DenyDetail::default(),
         })
     }
 }
@@ -239,6 +256,7 @@ mod tests {
             account: "alice".into(),
             user: "alice".into(),
             is_admin: false,
+            sub_user: None,
         }
     }
 
@@ -303,7 +321,8 @@ mod tests {
             e,
             Refusal::Denied(Denied {
                 principal: "alice".into(),
-                policy_action: "svc:Act"
+                policy_action: "svc:Act",
+                detail: DenyDetail::default(),
             })
         );
         assert_eq!(e.to_string(), "alice is not allowed to perform svc:Act");

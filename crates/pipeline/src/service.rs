@@ -259,6 +259,7 @@ mod tests {
                     account: "a".into(),
                     user: "u".into(),
                     is_admin: false,
+                    sub_user: None,
                 },
                 version: raw.0.into(),
                 action: raw.1.into(),

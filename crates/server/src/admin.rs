@@ -4,11 +4,12 @@ use crate::http::AppState;
 use crate::peer::Peer;
 use axum::Json;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{StatusCode, header, request::Parts};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, patch, post};
+use axum::routing::{get, patch, post, put};
 use base64::Engine as _;
 use nubis_core::{DomainError, Restriction};
 use nubis_engine::admin::AdminAttributes;
@@ -16,9 +17,49 @@ use nubis_engine::{CredentialError, KeyInfo, KeyLookup};
 use serde::Deserialize;
 use serde_json::json;
 
+/// Bodies of the tenancy routes: a policy document is at most 6,144 characters (up to 4
+/// bytes each in UTF-8, more when JSON-escaped); everything else is a few names.
+const TENANCY_BODY_LIMIT: usize = 64 * 1024;
+
+/// Accounts, sub-users, policies and attachments (issue 13).
+fn tenancy_routes() -> Router<AppState> {
+    Router::new()
+        .route("/accounts", get(list_accounts).post(create_account))
+        .route(
+            "/accounts/{account}",
+            get(show_account).delete(delete_account),
+        )
+        .route(
+            "/accounts/{account}/users",
+            get(list_users).post(create_user),
+        )
+        .route(
+            "/accounts/{account}/users/{user}",
+            get(show_user).delete(delete_user),
+        )
+        .route(
+            "/accounts/{account}/users/{user}/policies",
+            get(list_attached),
+        )
+        .route(
+            "/accounts/{account}/users/{user}/policies/{policy}",
+            put(attach).delete(detach),
+        )
+        .route(
+            "/accounts/{account}/policies",
+            get(list_policies).post(create_policy),
+        )
+        .route(
+            "/accounts/{account}/policies/{policy}",
+            get(show_policy).delete(delete_policy),
+        )
+        .layer(DefaultBodyLimit::max(TENANCY_BODY_LIMIT))
+}
+
 /// Every admin route, behind [`authenticate`] (which runs before any extractor).
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
+        .merge(tenancy_routes())
         .route("/instances/{id}", get(instance))
         .route("/instances/{id}/guest", get(guest))
         .route("/instances/{id}/check-password", post(check_password))
@@ -400,6 +441,7 @@ fn key_json(k: &KeyInfo) -> serde_json::Value {
     json!({
         "id": k.id,
         "account": k.account,
+        "user_id": k.user,
         "enabled": k.enabled,
         "origin": match k.origin {
             nubis_core::KeyOrigin::Bootstrap => "bootstrap",
@@ -421,18 +463,28 @@ async fn show_access_key(State(s): State<AppState>, AdminPath(id): AdminPath<Str
     }
 }
 
-/// The body is optional (`{}` or none at all): nothing about a new key is chosen by the caller.
+/// The body is optional (`{}` or none at all): a key of the admin account's root. `account`
+/// names another account (its root's key), `user` one of its sub-users.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct NewKey {}
+struct NewKey {
+    account: Option<String>,
+    user: Option<String>,
+}
 
 async fn create_access_key(State(s): State<AppState>, body: axum::body::Bytes) -> Response {
-    if !body.iter().all(u8::is_ascii_whitespace)
-        && let Err(e) = serde_json::from_slice::<NewKey>(&body)
-    {
-        return error(StatusCode::BAD_REQUEST, "InvalidBody", e);
+    let mut new = NewKey::default();
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        match serde_json::from_slice::<NewKey>(&body) {
+            Ok(b) => new = b,
+            Err(e) => return error(StatusCode::BAD_REQUEST, "InvalidBody", e),
+        }
     }
-    match s.engine.create_access_key().await {
+    match s
+        .engine
+        .create_access_key_for(new.account.as_deref(), new.user.as_deref())
+        .await
+    {
         Ok((k, secret)) => {
             let mut v = key_json(&k);
             v["secret"] = json!(secret);
@@ -464,6 +516,205 @@ async fn delete_access_key(
     AdminPath(id): AdminPath<String>,
 ) -> Response {
     no_content(s.engine.delete_access_key(&id).await)
+}
+
+// ------------------------------------------------------------------------------------------
+// Accounts, sub-users, policies (docs/admin-api.md "Accounts and policies")
+
+fn account_json(a: &nubis_core::Account) -> serde_json::Value {
+    json!({
+        "id": a.id,
+        "name": a.name,
+        "admin": a.is_admin,
+        "tencent_owner_uin": a.tencent_owner_uin,
+        "tencent_app_id": a.tencent_app_id,
+        "aliyun_account_id": a.aliyun_account_id,
+        "created_at": a.created_at_ms,
+    })
+}
+
+fn user_json(u: &nubis_core::SubUser) -> serde_json::Value {
+    json!({"id": u.id, "account": u.account, "name": u.name, "created_at": u.created_at_ms})
+}
+
+fn policy_json(p: &nubis_core::PolicyRecord) -> serde_json::Value {
+    json!({
+        "id": p.id,
+        "account": p.account,
+        "name": p.name,
+        "grammar": p.grammar.as_str(),
+        "document": p.document,
+        "created_at": p.created_at_ms,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewAccountBody {
+    name: String,
+    tencent_owner_uin: Option<u64>,
+    tencent_app_id: Option<u64>,
+    aliyun_account_id: Option<String>,
+}
+
+async fn create_account(
+    State(s): State<AppState>,
+    AdminJson(b): AdminJson<NewAccountBody>,
+) -> Response {
+    let new = nubis_engine::NewAccount {
+        name: b.name,
+        tencent_owner_uin: b.tencent_owner_uin,
+        tencent_app_id: b.tencent_app_id,
+        aliyun_account_id: b.aliyun_account_id,
+    };
+    match s.engine.create_account(new).await {
+        Ok(a) => (
+            StatusCode::CREATED,
+            Json(json!({"account": account_json(&a)})),
+        )
+            .into_response(),
+        Err(e) => credential(e),
+    }
+}
+
+async fn list_accounts(State(s): State<AppState>) -> Response {
+    let v: Vec<_> = s.engine.accounts().iter().map(account_json).collect();
+    Json(json!({"accounts": v})).into_response()
+}
+
+async fn show_account(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    match s.engine.account(&id) {
+        Some(a) => Json(json!({"account": account_json(&a)})).into_response(),
+        None => credential(CredentialError::NotFound(format!("account {id}"))),
+    }
+}
+
+async fn delete_account(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    no_content(s.engine.delete_account(&id).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NameBody {
+    name: String,
+}
+
+async fn create_user(
+    State(s): State<AppState>,
+    AdminPath(account): AdminPath<String>,
+    AdminJson(b): AdminJson<NameBody>,
+) -> Response {
+    match s.engine.create_sub_user(&account, &b.name).await {
+        Ok(u) => (StatusCode::CREATED, Json(json!({"user": user_json(&u)}))).into_response(),
+        Err(e) => credential(e),
+    }
+}
+
+async fn list_users(State(s): State<AppState>, AdminPath(account): AdminPath<String>) -> Response {
+    json_ok(
+        s.engine.sub_users(&account),
+        |v| json!({"users": v.iter().map(user_json).collect::<Vec<_>>()}),
+    )
+}
+
+async fn show_user(
+    State(s): State<AppState>,
+    AdminPath((account, user)): AdminPath<(String, String)>,
+) -> Response {
+    json_ok(
+        s.engine.sub_user(&account, &user),
+        |u| json!({"user": user_json(&u)}),
+    )
+}
+
+async fn delete_user(
+    State(s): State<AppState>,
+    AdminPath((account, user)): AdminPath<(String, String)>,
+) -> Response {
+    no_content(s.engine.delete_sub_user(&account, &user).await)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewPolicyBody {
+    name: String,
+    grammar: nubis_core::PolicyGrammar,
+    /// The document as text, exactly as the cloud's CreatePolicy takes it.
+    document: String,
+}
+
+async fn create_policy(
+    State(s): State<AppState>,
+    AdminPath(account): AdminPath<String>,
+    AdminJson(b): AdminJson<NewPolicyBody>,
+) -> Response {
+    match s
+        .engine
+        .create_policy(&account, &b.name, b.grammar, &b.document)
+        .await
+    {
+        Ok(p) => (
+            StatusCode::CREATED,
+            Json(json!({"policy": policy_json(&p)})),
+        )
+            .into_response(),
+        Err(e) => credential(e),
+    }
+}
+
+async fn list_policies(
+    State(s): State<AppState>,
+    AdminPath(account): AdminPath<String>,
+) -> Response {
+    json_ok(
+        s.engine.policies(&account),
+        |v| json!({"policies": v.iter().map(policy_json).collect::<Vec<_>>()}),
+    )
+}
+
+async fn show_policy(
+    State(s): State<AppState>,
+    AdminPath((account, name)): AdminPath<(String, String)>,
+) -> Response {
+    match s.engine.policy(&account, &name) {
+        Ok(p) => {
+            let mut v = policy_json(&p);
+            v["users"] = json!(s.engine.policy_users(&p));
+            Json(json!({"policy": v})).into_response()
+        }
+        Err(e) => credential(e),
+    }
+}
+
+async fn delete_policy(
+    State(s): State<AppState>,
+    AdminPath((account, name)): AdminPath<(String, String)>,
+) -> Response {
+    no_content(s.engine.delete_policy(&account, &name).await)
+}
+
+async fn list_attached(
+    State(s): State<AppState>,
+    AdminPath((account, user)): AdminPath<(String, String)>,
+) -> Response {
+    json_ok(
+        s.engine.attached_policies(&account, &user),
+        |v| json!({"policies": v.iter().map(policy_json).collect::<Vec<_>>()}),
+    )
+}
+
+async fn attach(
+    State(s): State<AppState>,
+    AdminPath((account, user, policy)): AdminPath<(String, String, String)>,
+) -> Response {
+    no_content(s.engine.set_attached(&account, &user, &policy, true).await)
+}
+
+async fn detach(
+    State(s): State<AppState>,
+    AdminPath((account, user, policy)): AdminPath<(String, String, String)>,
+) -> Response {
+    no_content(s.engine.set_attached(&account, &user, &policy, false).await)
 }
 
 fn op_json(o: &nubis_core::Operation) -> serde_json::Value {
@@ -776,6 +1027,244 @@ mod tests {
         assert_eq!(r.status, StatusCode::NO_CONTENT);
         let r = as_admin(&app, "DELETE", "/keystone-users/auditor", "").await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
+    }
+
+    /// Accounts, sub-users, policies, attachments and their keys, every bad input with its
+    /// answer; a sub-user's key never opens the admin API.
+    #[tokio::test]
+    async fn tenancy_endpoints_validate_and_conflict() {
+        let (app, engine, _d) = app().await;
+        let ro = r#"{"version":"2.0","statement":[{"effect":"allow","action":"cvm:Describe*","resource":"*"}]}"#;
+        let post = |path: &'static str, body: serde_json::Value| {
+            let app = app.clone();
+            async move { as_admin(&app, "POST", path, &body.to_string()).await }
+        };
+        // Accounts.
+        let r = post(
+            "/accounts",
+            json!({"name": "team-a", "tencent_owner_uin": 100000000007u64}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["account"]["tencent_owner_uin"], 100000000007u64);
+        assert!(
+            r.body["account"]["aliyun_account_id"]
+                .as_str()
+                .unwrap()
+                .len()
+                == 16
+        );
+        let big = "x".repeat(TENANCY_BODY_LIMIT + 1);
+        for (body, status, code) in [
+            (json!({"name": "Team A"}), 400, "InvalidValue"),
+            (json!({"name": ""}), 400, "InvalidValue"),
+            (
+                json!({"name": "t", "tencent_owner_uin": 0}),
+                400,
+                "InvalidValue",
+            ),
+            (
+                json!({"name": "t", "tencent_owner_uin": -1}),
+                422,
+                "InvalidBody",
+            ),
+            (
+                json!({"name": "t", "aliyun_account_id": "12ab"}),
+                400,
+                "InvalidValue",
+            ),
+            (json!({"name": "t", "bogus": 1}), 422, "InvalidBody"),
+            (json!({"name": "team-a"}), 409, "Conflict"),
+            (
+                json!({"name": "t", "tencent_owner_uin": 100000000007u64}),
+                409,
+                "Conflict",
+            ),
+            (json!({"name": big}), 413, ""),
+        ] {
+            let r = post("/accounts", body.clone()).await;
+            assert_eq!(r.status.as_u16(), status, "{body}: {}", r.body);
+            if !code.is_empty() {
+                assert_eq!(r.body["error"]["code"], code, "{body}");
+            }
+        }
+        let r = as_admin(&app, "GET", "/accounts", "").await;
+        assert_eq!(r.body["accounts"].as_array().unwrap().len(), 2);
+        let r = as_admin(&app, "GET", "/accounts/team-a", "").await;
+        assert_eq!(r.body["account"]["admin"], false);
+        assert_eq!(
+            as_admin(&app, "GET", "/accounts/nope", "").await.status,
+            StatusCode::NOT_FOUND
+        );
+
+        // Sub-users.
+        let r = post("/accounts/team-a/users", json!({"name": "dev"})).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let uid = r.body["user"]["id"].as_u64().unwrap();
+        for (path, body, status) in [
+            ("/accounts/team-a/users", json!({"name": "a b"}), 400),
+            ("/accounts/team-a/users", json!({"name": "dev"}), 409),
+            ("/accounts/team-a/users", json!({"nom": "x"}), 422),
+            ("/accounts/nope/users", json!({"name": "dev"}), 404),
+        ] {
+            let r = post(path, body.clone()).await;
+            assert_eq!(r.status.as_u16(), status, "{path} {body}: {}", r.body);
+        }
+        let r = as_admin(&app, "GET", "/accounts/team-a/users", "").await;
+        assert_eq!(r.body["users"][0]["name"], "dev");
+        let r = as_admin(&app, "GET", "/accounts/team-a/users/dev", "").await;
+        assert_eq!(r.body["user"]["id"], uid);
+
+        // Policies: the parser's error comes back.
+        let r = post(
+            "/accounts/team-a/policies",
+            json!({"name": "ro", "grammar": "cam", "document": ro}),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        assert_eq!(r.body["policy"]["document"], ro);
+        for (body, status) in [
+            (
+                json!({"name": "bad", "grammar": "cam", "document": "{\"version\":\"2.0\"}"}),
+                400,
+            ),
+            (
+                json!({"name": "bad", "grammar": "cam", "document": "not json"}),
+                400,
+            ),
+            (
+                json!({"name": "bad", "grammar": "ram", "document": ro}),
+                400,
+            ),
+            (
+                json!({"name": "bad", "grammar": "oslo", "document": ro}),
+                422,
+            ),
+            (
+                json!({"name": "a b", "grammar": "cam", "document": ro}),
+                400,
+            ),
+            (json!({"name": "ro", "grammar": "cam", "document": ro}), 409),
+            (
+                json!({"name": "x", "grammar": "cam", "document": "x".repeat(7000)}),
+                400,
+            ),
+        ] {
+            let r = post("/accounts/team-a/policies", body.clone()).await;
+            assert_eq!(r.status.as_u16(), status, "{body}: {}", r.body);
+        }
+        let r = post(
+            "/accounts/team-a/policies",
+            json!({"name": "bad", "grammar": "cam", "document": "{\"version\":\"2.0\"}"}),
+        )
+        .await;
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("statement")
+        );
+
+        // Attach / detach.
+        let path = "/accounts/team-a/users/dev/policies/ro";
+        assert_eq!(
+            as_admin(&app, "PUT", path, "").await.status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            as_admin(&app, "PUT", path, "").await.status,
+            StatusCode::CONFLICT
+        );
+        for missing in [
+            "/accounts/team-a/users/nobody/policies/ro",
+            "/accounts/team-a/users/dev/policies/nothing",
+            "/accounts/nope/users/dev/policies/ro",
+        ] {
+            assert_eq!(
+                as_admin(&app, "PUT", missing, "").await.status,
+                StatusCode::NOT_FOUND,
+                "{missing}"
+            );
+        }
+        let r = as_admin(&app, "GET", "/accounts/team-a/users/dev/policies", "").await;
+        assert_eq!(r.body["policies"][0]["name"], "ro");
+        let r = as_admin(&app, "GET", "/accounts/team-a/policies/ro", "").await;
+        assert_eq!(r.body["policy"]["users"], json!(["dev"]));
+        let r = as_admin(&app, "DELETE", "/accounts/team-a/policies/ro", "").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "attached");
+
+        // Keys of a root and of a sub-user; neither opens the admin API.
+        for (body, status) in [
+            (json!({"account": "nope"}), 404),
+            (json!({"account": "team-a", "user": "nobody"}), 404),
+            (json!({"account": "team-a", "user": 5}), 400),
+        ] {
+            let r = post("/access-keys", body.clone()).await;
+            assert_eq!(r.status.as_u16(), status, "{body}: {}", r.body);
+        }
+        let mut keys = Vec::new();
+        for body in [
+            json!({"account": "team-a"}),
+            json!({"account": "team-a", "user": "dev"}),
+        ] {
+            let r = post("/access-keys", body).await;
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+            assert_eq!(r.body["access_key"]["account"], "team-a");
+            let k = &r.body["access_key"];
+            keys.push((
+                k["id"].as_str().unwrap().to_string(),
+                k["secret"].as_str().unwrap().to_string(),
+                k["user_id"].clone(),
+            ));
+        }
+        assert_eq!(keys[0].2, serde_json::Value::Null);
+        assert_eq!(keys[1].2, uid);
+        for (id, secret, _) in &keys {
+            let r = send(&app, "GET", "/accounts", Some((id, secret)), "", None).await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+        }
+        assert_eq!(engine.access_key(&keys[1].0).unwrap().0.sub_user, Some(uid));
+
+        // Deletions in dependency order.
+        let r = as_admin(&app, "DELETE", "/accounts/team-a", "").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "owns keys");
+        let r = as_admin(&app, "DELETE", "/accounts/team-a/users/dev", "").await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "has a key");
+        assert_eq!(
+            as_admin(&app, "DELETE", "/accounts/admin", "").await.status,
+            StatusCode::CONFLICT
+        );
+        for (id, _, _) in &keys {
+            let r = as_admin(&app, "DELETE", &format!("/access-keys/{id}"), "").await;
+            assert_eq!(r.status, StatusCode::NO_CONTENT);
+        }
+        assert_eq!(
+            as_admin(&app, "DELETE", path, "").await.status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(
+            as_admin(&app, "DELETE", path, "").await.status,
+            StatusCode::NOT_FOUND
+        );
+        for p in [
+            "/accounts/team-a/users/dev",
+            "/accounts/team-a/policies/ro",
+            "/accounts/team-a",
+        ] {
+            assert_eq!(
+                as_admin(&app, "DELETE", p, "").await.status,
+                StatusCode::NO_CONTENT,
+                "{p}"
+            );
+            assert_eq!(
+                as_admin(&app, "DELETE", p, "").await.status,
+                StatusCode::NOT_FOUND,
+                "{p}"
+            );
+        }
+        // Unauthenticated: 401 before anything.
+        let r = send(&app, "POST", "/accounts", None, "{}", None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     }
 
     /// 5 failures per key ID or 20 per source address in 60 s: then 429 with Retry-After, even

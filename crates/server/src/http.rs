@@ -41,9 +41,14 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .clone()
         .unwrap_or_else(|| nubis_api_openstack::DEFAULT_PUBLIC_URL.to_string());
     let state = AppState {
-        tencent: Arc::new(TencentApi::new(engine.clone(), cfg.rate_limits)),
+        tencent: Arc::new(
+            TencentApi::new(engine.clone(), cfg.rate_limits)
+                .with_authorizer(crate::authz::PolicyAuthorizer::tencent(engine.clone())),
+        ),
         aliyun: Arc::new(
-            AliyunApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url.clone()),
+            AliyunApi::new(engine.clone(), cfg.rate_limits)
+                .with_public_url(public_url.clone())
+                .with_authorizer(crate::authz::PolicyAuthorizer::aliyun(engine.clone())),
         ),
         openstack: Arc::new(
             OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url),

@@ -1,6 +1,7 @@
 //! `nubis`: the control plane binary.
 
 mod admin;
+mod authz;
 mod config;
 mod files;
 mod guard;

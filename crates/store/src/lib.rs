@@ -6,7 +6,9 @@ mod sqlite;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
-use nubis_core::{AccessKey, Account, Instance, KeyPair, Operation};
+use nubis_core::{
+    AccessKey, Account, Attachment, Instance, KeyPair, Operation, PolicyRecord, SubUser,
+};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -24,6 +26,15 @@ pub enum StoreError {
 #[derive(Debug, Clone)]
 pub enum Write {
     Account(Account),
+    /// Forget an account (its ID); its sub-users, policies and attachments go with the same
+    /// batch's other writes, not by cascade.
+    DeleteAccount(String),
+    SubUser(SubUser),
+    DeleteSubUser(u64),
+    Policy(PolicyRecord),
+    DeletePolicy(u64),
+    Attach(Attachment),
+    Detach(Attachment),
     AccessKey(AccessKey),
     /// Forget an access key (its ID).
     DeleteAccessKey(String),
@@ -54,6 +65,9 @@ pub enum Write {
 pub struct Snapshot {
     pub accounts: Vec<Account>,
     pub access_keys: Vec<AccessKey>,
+    pub sub_users: Vec<SubUser>,
+    pub policies: Vec<PolicyRecord>,
+    pub attachments: Vec<Attachment>,
     /// Instances that are not terminated.
     pub instances: Vec<Instance>,
     /// Operations still OPERATING (left behind by a crash).

@@ -14,6 +14,7 @@ use uuid::Uuid;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_user_data.sql")),
+    (3, include_str!("../migrations/0003_tenancy.sql")),
 ];
 /// Upper bound on writes merged into one transaction.
 const MAX_GROUP: usize = 512;
@@ -76,14 +77,58 @@ fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
 fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
     match w {
         Write::Account(a) => {
-            tx.prepare_cached("INSERT INTO accounts (id, data) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET data = excluded.data")?
-                .execute(params![a.id, json(a)])?;
+            // The bootstrap admin has no cloud numbers: NULL, so the unique indexes ignore it.
+            let uin = (a.tencent_owner_uin != 0).then_some(a.tencent_owner_uin as i64);
+            let app = (a.tencent_app_id != 0).then_some(a.tencent_app_id as i64);
+            let ali = (!a.aliyun_account_id.is_empty()).then_some(a.aliyun_account_id.as_str());
+            tx.prepare_cached(
+                "INSERT INTO accounts (id, data, tencent_owner_uin, tencent_app_id, aliyun_account_id) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, tencent_owner_uin = excluded.tencent_owner_uin, \
+                 tencent_app_id = excluded.tencent_app_id, aliyun_account_id = excluded.aliyun_account_id",
+            )?
+            .execute(params![a.id, json(a), uin, app, ali])?;
+        }
+        Write::DeleteAccount(id) => {
+            tx.prepare_cached("DELETE FROM accounts WHERE id = ?1")?
+                .execute([id])?;
+        }
+        Write::SubUser(u) => {
+            tx.prepare_cached(
+                "INSERT INTO sub_users (id, account, name, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![u.id as i64, u.account, u.name, json(u)])?;
+        }
+        Write::DeleteSubUser(id) => {
+            tx.prepare_cached("DELETE FROM sub_users WHERE id = ?1")?
+                .execute([*id as i64])?;
+        }
+        Write::Policy(p) => {
+            tx.prepare_cached(
+                "INSERT INTO policies (id, account, name, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![p.id as i64, p.account, p.name, json(p)])?;
+        }
+        Write::DeletePolicy(id) => {
+            tx.prepare_cached("DELETE FROM policies WHERE id = ?1")?
+                .execute([*id as i64])?;
+        }
+        Write::Attach(a) => {
+            tx.prepare_cached(
+                "INSERT INTO policy_attachments (user_id, policy_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![a.user as i64, a.policy as i64])?;
+        }
+        Write::Detach(a) => {
+            tx.prepare_cached(
+                "DELETE FROM policy_attachments WHERE user_id = ?1 AND policy_id = ?2",
+            )?
+            .execute(params![a.user as i64, a.policy as i64])?;
         }
         Write::AccessKey(k) => {
             tx.prepare_cached(
-                "INSERT INTO access_keys (id, account, data) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+                "INSERT INTO access_keys (id, account, data, user_id) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![k.id, k.account, json(k)])?;
+            .execute(params![k.id, k.account, json(k), k.user.map(|u| u as i64)])?;
         }
         Write::DeleteAccessKey(id) => {
             tx.prepare_cached("DELETE FROM access_keys WHERE id = ?1")?
@@ -227,6 +272,23 @@ fn all<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Result<V
     rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
 }
 
+fn attachments(conn: &Connection) -> Result<Vec<nubis_core::Attachment>, StoreError> {
+    let mut stmt = conn
+        .prepare("SELECT user_id, policy_id FROM policy_attachments ORDER BY user_id, policy_id")
+        .map_err(unavailable)?;
+    let rows = stmt
+        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .map_err(unavailable)?;
+    rows.map(|r| {
+        let (user, policy) = r.map_err(unavailable)?;
+        Ok(nubis_core::Attachment {
+            user: user as u64,
+            policy: policy as u64,
+        })
+    })
+    .collect()
+}
+
 fn ops(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<Operation>, StoreError> {
     let mut stmt = conn.prepare(sql).map_err(unavailable)?;
     let rows = stmt
@@ -264,6 +326,9 @@ impl Store for SqliteStore {
             Ok(Snapshot {
                 accounts: all(conn, "SELECT data FROM accounts")?,
                 access_keys: all(conn, "SELECT data FROM access_keys")?,
+                sub_users: all(conn, "SELECT data FROM sub_users ORDER BY id")?,
+                policies: all(conn, "SELECT data FROM policies ORDER BY id")?,
+                attachments: attachments(conn)?,
                 instances: all(
                     conn,
                     "SELECT data FROM instances WHERE state != 'terminated'",

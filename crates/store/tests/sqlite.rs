@@ -27,6 +27,7 @@ async fn writes_survive_reopen_and_migrations_run_once() {
                 id: "a".into(),
                 name: "a".into(),
                 is_admin: false,
+                ..Account::default()
             }),
             Write::KeyPair(kp("skey-1")),
         ])
@@ -95,4 +96,105 @@ async fn user_data_round_trips_and_is_deleted() {
     );
     s.commit(vec![Write::DeleteUserData(id)]).await.unwrap();
     assert_eq!(s.user_data(id).await.unwrap(), None);
+}
+
+/// A database written before migration 0003 (accounts and keys without the tenancy columns
+/// and fields) opens, keeps its records, and takes the new tables and unique numbers.
+#[tokio::test]
+async fn a_database_from_before_tenancy_is_migrated() {
+    use nubis_core::{Attachment, PolicyGrammar, PolicyRecord, SubUser};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("n.db");
+    {
+        let conn = rusqlite::Connection::open(&path).unwrap();
+        conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .unwrap();
+        conn.execute_batch(include_str!("../migrations/0002_user_data.sql"))
+            .unwrap();
+        conn.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY);
+             INSERT INTO schema_version VALUES (1), (2);
+             INSERT INTO accounts VALUES ('admin', '{\"id\":\"admin\",\"name\":\"admin\",\"is_admin\":true}');
+             INSERT INTO access_keys VALUES ('AKIDold', 'admin', '{\"id\":\"AKIDold\",\"account\":\"admin\",\"sealed_secret\":\"x\"}');",
+        )
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.accounts[0].tencent_owner_uin, 0);
+    assert!(snap.accounts[0].is_admin);
+    assert_eq!(snap.access_keys[0].user, None);
+    let team = |id: &str, uin: u64| Account {
+        id: id.into(),
+        name: id.into(),
+        tencent_owner_uin: uin,
+        tencent_app_id: uin,
+        aliyun_account_id: uin.to_string(),
+        ..Account::default()
+    };
+    s.commit(vec![
+        Write::Account(team("a", 7)),
+        Write::SubUser(SubUser {
+            id: 100000000001,
+            account: "a".into(),
+            name: "dev".into(),
+            created_at_ms: 1,
+        }),
+        Write::Policy(PolicyRecord {
+            id: 10000001,
+            account: "a".into(),
+            name: "p".into(),
+            grammar: PolicyGrammar::Cam,
+            document: "{}".into(),
+            created_at_ms: 1,
+        }),
+        Write::Attach(Attachment {
+            user: 100000000001,
+            policy: 10000001,
+        }),
+    ])
+    .await
+    .unwrap();
+    // The database keeps the numbers unique, whatever the memory of one node thinks.
+    assert!(s.commit(vec![Write::Account(team("b", 7))]).await.is_err());
+    // And a sub-user name per account.
+    let dup = SubUser {
+        id: 100000000002,
+        account: "a".into(),
+        name: "dev".into(),
+        created_at_ms: 1,
+    };
+    assert!(s.commit(vec![Write::SubUser(dup)]).await.is_err());
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.accounts.len(), 2);
+    assert_eq!(snap.sub_users.len(), 1);
+    assert_eq!(snap.policies[0].name, "p");
+    assert_eq!(
+        snap.attachments,
+        [Attachment {
+            user: 100000000001,
+            policy: 10000001
+        }]
+    );
+    s.commit(vec![
+        Write::Detach(Attachment {
+            user: 100000000001,
+            policy: 10000001,
+        }),
+        Write::DeletePolicy(10000001),
+        Write::DeleteSubUser(100000000001),
+        Write::DeleteAccount("a".into()),
+    ])
+    .await
+    .unwrap();
+    let snap = s.load().await.unwrap();
+    assert_eq!(
+        (
+            snap.accounts.len(),
+            snap.sub_users.len(),
+            snap.policies.len(),
+            snap.attachments.len()
+        ),
+        (1, 0, 0, 0)
+    );
 }

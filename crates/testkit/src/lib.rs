@@ -81,6 +81,7 @@ pub fn admin() -> Principal {
         account: "admin".into(),
         user: "admin".into(),
         is_admin: true,
+        sub_user: None,
     }
 }
 

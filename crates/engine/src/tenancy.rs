@@ -1,0 +1,695 @@
+//! Accounts beyond the bootstrap admin, their sub-users, policies and attachments, and the
+//! authorization of a principal's action against them (`nubis_identity::evaluate`).
+//!
+//! The store is the truth (unique constraints included); memory holds what was committed,
+//! with every policy compiled on write and again on load, so a sub-user's request is
+//! evaluated without touching the database.
+
+use crate::accounts::{ADMIN_ACCOUNT, CredentialError};
+use crate::{Engine, now_ms};
+use nubis_core::{Account, Attachment, PolicyGrammar, PolicyRecord, Principal, SubUser};
+use nubis_identity::{CompiledPolicy, Decision};
+use nubis_store::Write;
+use rand::Rng;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+/// Sub-users, policies (with their compiled form) and attachments of every account.
+#[derive(Default)]
+pub(crate) struct Directory {
+    pub users: HashMap<u64, SubUser>,
+    pub policies: HashMap<u64, (PolicyRecord, Arc<CompiledPolicy>)>,
+    /// Sub-user ID → the IDs of its attached policies.
+    pub attached: HashMap<u64, BTreeSet<u64>>,
+}
+
+impl Directory {
+    fn user(&self, account: &str, name: &str) -> Option<&SubUser> {
+        self.users
+            .values()
+            .find(|u| u.account == account && u.name == name)
+    }
+
+    fn policy(&self, account: &str, name: &str) -> Option<&PolicyRecord> {
+        self.policies
+            .values()
+            .map(|(p, _)| p)
+            .find(|p| p.account == account && p.name == name)
+    }
+}
+
+/// Compile a stored or submitted document with its grammar's parser.
+pub(crate) fn compile(
+    name: &str,
+    grammar: PolicyGrammar,
+    document: &str,
+) -> Result<CompiledPolicy, nubis_identity::PolicyError> {
+    match grammar {
+        PolicyGrammar::Cam => nubis_identity::policy::cam::compile(name, document),
+        PolicyGrammar::Ram => nubis_identity::policy::ram::compile(name, document),
+    }
+}
+
+/// What the admin API asks for when it creates an account; absent numbers are generated.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub name: String,
+    pub tencent_owner_uin: Option<u64>,
+    pub tencent_app_id: Option<u64>,
+    pub aliyun_account_id: Option<String>,
+}
+
+/// Largest number nubis hands out or accepts as a UIN, AppId or ID: stored as SQLite
+/// INTEGER (i64), and far above any real one.
+const MAX_NUMBER: u64 = 999_999_999_999_999;
+
+fn invalid(name: &'static str, reason: impl Into<String>) -> CredentialError {
+    CredentialError::Invalid {
+        name,
+        reason: reason.into(),
+    }
+}
+
+fn not_found(what: String) -> CredentialError {
+    CredentialError::NotFound(what)
+}
+
+/// Account names are their IDs: 1–64 of lower-case letters, digits and `-`, starting with a
+/// letter or digit (safe in URLs, logs and resource names).
+fn check_account_name(name: &str) -> Result<(), CredentialError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "name",
+            "1-64 of a-z, 0-9 and -, not starting with -",
+        ))
+    }
+}
+
+/// A sub-user name valid in both clouds: RAM's UserName rule (1–64 of `A-Za-z0-9.@_-`) is
+/// within CAM's (which also allows `+=,`).
+fn check_user_name(name: &str) -> Result<(), CredentialError> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".@_-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("name", "1-64 of A-Z, a-z, 0-9 and . @ _ -"))
+    }
+}
+
+/// Policy names as each cloud's CreatePolicy takes them: CAM 1–128 of `A-Za-z0-9+=,.@_-`,
+/// RAM 1–128 of letters, digits and `-`.
+fn check_policy_name(name: &str, grammar: PolicyGrammar) -> Result<(), CredentialError> {
+    let (extra, rule): (&[u8], &str) = match grammar {
+        PolicyGrammar::Cam => (b"+=,.@_-", "1-128 of A-Z, a-z, 0-9 and + = , . @ _ -"),
+        PolicyGrammar::Ram => (b"-", "1-128 of A-Z, a-z, 0-9 and -"),
+    };
+    let ok = (1..=128).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid("name", rule))
+    }
+}
+
+fn check_number(name: &'static str, n: u64) -> Result<u64, CredentialError> {
+    if (1..=MAX_NUMBER).contains(&n) {
+        Ok(n)
+    } else {
+        Err(invalid(name, format!("a number from 1 to {MAX_NUMBER}")))
+    }
+}
+
+fn check_aliyun_id(id: &str) -> Result<(), CredentialError> {
+    let ok = (1..=20).contains(&id.len())
+        && id.bytes().all(|b| b.is_ascii_digit())
+        && !id.starts_with('0');
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "aliyun_account_id",
+            "1-20 decimal digits, not starting with 0",
+        ))
+    }
+}
+
+/// A random number in `range` that `taken` does not hold.
+fn fresh(range: std::ops::RangeInclusive<u64>, taken: impl Fn(u64) -> bool) -> u64 {
+    let mut rng = rand::rng();
+    loop {
+        let n = rng.random_range(range.clone());
+        if !taken(n) {
+            return n;
+        }
+    }
+}
+
+impl Engine {
+    /// Every account, by ID.
+    pub fn accounts(&self) -> Vec<Account> {
+        let mut v: Vec<Account> = self.inner.fleet.lock().accounts.values().cloned().collect();
+        v.sort_by(|a, b| a.id.cmp(&b.id));
+        v
+    }
+
+    pub fn account(&self, id: &str) -> Option<Account> {
+        self.inner.fleet.lock().accounts.get(id).cloned()
+    }
+
+    /// Create an account; its cloud numbers are the given ones (each unique) or generated.
+    pub async fn create_account(&self, new: NewAccount) -> Result<Account, CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        check_account_name(&new.name)?;
+        let uin = new
+            .tencent_owner_uin
+            .map(|n| check_number("tencent_owner_uin", n))
+            .transpose()?;
+        let app = new
+            .tencent_app_id
+            .map(|n| check_number("tencent_app_id", n))
+            .transpose()?;
+        if let Some(id) = &new.aliyun_account_id {
+            check_aliyun_id(id)?;
+        }
+        let account = {
+            let fleet = self.inner.fleet.lock();
+            if fleet.accounts.contains_key(&new.name) {
+                return Err(CredentialError::Conflict(format!(
+                    "account {} already exists",
+                    new.name
+                )));
+            }
+            let taken = |f: &dyn Fn(&Account) -> bool| fleet.accounts.values().any(f);
+            if let Some(n) = uin
+                && taken(&|a| a.tencent_owner_uin == n)
+            {
+                return Err(CredentialError::Conflict(format!(
+                    "tencent_owner_uin {n} belongs to another account"
+                )));
+            }
+            if let Some(n) = app
+                && taken(&|a| a.tencent_app_id == n)
+            {
+                return Err(CredentialError::Conflict(format!(
+                    "tencent_app_id {n} belongs to another account"
+                )));
+            }
+            if let Some(id) = &new.aliyun_account_id
+                && taken(&|a| &a.aliyun_account_id == id)
+            {
+                return Err(CredentialError::Conflict(format!(
+                    "aliyun_account_id {id} belongs to another account"
+                )));
+            }
+            // Shapes of the real numbers: 12-digit UINs, 10-digit AppIds, 16-digit Alibaba IDs.
+            let uin = uin.unwrap_or_else(|| {
+                fresh(100_000_000_000..=999_999_999_999, |n| {
+                    taken(&|a| a.tencent_owner_uin == n)
+                })
+            });
+            let app = app.unwrap_or_else(|| {
+                fresh(1_250_000_000..=1_399_999_999, |n| {
+                    taken(&|a| a.tencent_app_id == n)
+                })
+            });
+            let ali = new.aliyun_account_id.clone().unwrap_or_else(|| {
+                fresh(1_000_000_000_000_000..=1_999_999_999_999_999, |n| {
+                    taken(&|a| a.aliyun_account_id == n.to_string())
+                })
+                .to_string()
+            });
+            Account {
+                id: new.name.clone(),
+                name: new.name.clone(),
+                is_admin: false,
+                tencent_owner_uin: uin,
+                tencent_app_id: app,
+                aliyun_account_id: ali,
+                created_at_ms: now_ms(),
+            }
+        };
+        self.commit(vec![Write::Account(account.clone())]).await?;
+        self.inner
+            .fleet
+            .lock()
+            .accounts
+            .insert(account.id.clone(), account.clone());
+        tracing::info!(account = %account.id, "account created");
+        Ok(account)
+    }
+
+    /// Delete an account with its sub-users, policies and attachments. Refused for the
+    /// bootstrap admin and while the account owns instances, key pairs or access keys.
+    pub async fn delete_account(&self, id: &str) -> Result<(), CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let mut writes = vec![Write::DeleteAccount(id.to_string())];
+        {
+            let fleet = self.inner.fleet.lock();
+            let account = fleet
+                .accounts
+                .get(id)
+                .ok_or_else(|| not_found(format!("account {id}")))?;
+            if account.is_admin {
+                return Err(CredentialError::Conflict(format!(
+                    "account {id} is the bootstrap admin account"
+                )));
+            }
+            let owns = |what: &str, n: usize| {
+                if n == 0 {
+                    Ok(())
+                } else {
+                    Err(CredentialError::Conflict(format!(
+                        "account {id} still owns {n} {what}: delete them first"
+                    )))
+                }
+            };
+            owns(
+                "instance(s)",
+                fleet
+                    .instances
+                    .values()
+                    .filter(|i| i.account == id && i.state.is_listed())
+                    .count(),
+            )?;
+            owns(
+                "key pair(s)",
+                fleet.key_pairs.values().filter(|k| k.account == id).count(),
+            )?;
+            owns(
+                "access key(s)",
+                fleet
+                    .access_keys
+                    .values()
+                    .filter(|(k, _)| k.account == id)
+                    .count(),
+            )?;
+            let dir = self.inner.directory.read();
+            for u in dir.users.values().filter(|u| u.account == id) {
+                for p in dir.attached.get(&u.id).into_iter().flatten() {
+                    writes.push(Write::Detach(Attachment {
+                        user: u.id,
+                        policy: *p,
+                    }));
+                }
+                writes.push(Write::DeleteSubUser(u.id));
+            }
+            for (p, _) in dir.policies.values().filter(|(p, _)| p.account == id) {
+                writes.push(Write::DeletePolicy(p.id));
+            }
+        }
+        self.commit(writes).await?;
+        self.inner.fleet.lock().accounts.remove(id);
+        let mut dir = self.inner.directory.write();
+        let users: Vec<u64> = dir
+            .users
+            .values()
+            .filter(|u| u.account == id)
+            .map(|u| u.id)
+            .collect();
+        for u in users {
+            dir.users.remove(&u);
+            dir.attached.remove(&u);
+        }
+        dir.policies.retain(|_, (p, _)| p.account != id);
+        tracing::info!(account = id, "account deleted");
+        Ok(())
+    }
+
+    fn check_account(&self, account: &str) -> Result<(), CredentialError> {
+        if self.inner.fleet.lock().accounts.contains_key(account) {
+            Ok(())
+        } else {
+            Err(not_found(format!("account {account}")))
+        }
+    }
+
+    /// A sub-user of `account`; its ID is generated (unique across accounts).
+    pub async fn create_sub_user(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<SubUser, CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        self.check_account(account)?;
+        check_user_name(name)?;
+        let user = {
+            let dir = self.inner.directory.read();
+            if dir.user(account, name).is_some() {
+                return Err(CredentialError::Conflict(format!(
+                    "sub-user {name} already exists in account {account}"
+                )));
+            }
+            SubUser {
+                // A CAM sub-account UIN's shape (12 digits).
+                id: fresh(100_000_000_000..=999_999_999_999, |n| {
+                    dir.users.contains_key(&n)
+                }),
+                account: account.to_string(),
+                name: name.to_string(),
+                created_at_ms: now_ms(),
+            }
+        };
+        self.commit(vec![Write::SubUser(user.clone())]).await?;
+        self.inner
+            .directory
+            .write()
+            .users
+            .insert(user.id, user.clone());
+        tracing::info!(account, user = name, "sub-user created");
+        Ok(user)
+    }
+
+    /// The sub-users of `account`, by name.
+    pub fn sub_users(&self, account: &str) -> Result<Vec<SubUser>, CredentialError> {
+        self.check_account(account)?;
+        let mut v: Vec<SubUser> = self
+            .inner
+            .directory
+            .read()
+            .users
+            .values()
+            .filter(|u| u.account == account)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    pub fn sub_user(&self, account: &str, name: &str) -> Result<SubUser, CredentialError> {
+        self.check_account(account)?;
+        self.inner
+            .directory
+            .read()
+            .user(account, name)
+            .cloned()
+            .ok_or_else(|| not_found(format!("sub-user {name} of account {account}")))
+    }
+
+    /// Delete a sub-user; its policies are detached with it. Refused while it has access
+    /// keys (as RAM refuses; deleting a key is the operator's explicit choice).
+    pub async fn delete_sub_user(&self, account: &str, name: &str) -> Result<(), CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let user = self.sub_user(account, name)?;
+        let keys = self
+            .inner
+            .fleet
+            .lock()
+            .access_keys
+            .values()
+            .filter(|(k, _)| k.user == Some(user.id))
+            .count();
+        if keys > 0 {
+            return Err(CredentialError::Conflict(format!(
+                "sub-user {name} still has {keys} access key(s): delete them first"
+            )));
+        }
+        let mut writes: Vec<Write> = self
+            .inner
+            .directory
+            .read()
+            .attached
+            .get(&user.id)
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                Write::Detach(Attachment {
+                    user: user.id,
+                    policy: *p,
+                })
+            })
+            .collect();
+        writes.push(Write::DeleteSubUser(user.id));
+        self.commit(writes).await?;
+        let mut dir = self.inner.directory.write();
+        dir.users.remove(&user.id);
+        dir.attached.remove(&user.id);
+        tracing::info!(account, user = name, "sub-user deleted");
+        Ok(())
+    }
+
+    /// Create a policy; the document is compiled now and refused with the parser's error.
+    pub async fn create_policy(
+        &self,
+        account: &str,
+        name: &str,
+        grammar: PolicyGrammar,
+        document: &str,
+    ) -> Result<PolicyRecord, CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        self.check_account(account)?;
+        check_policy_name(name, grammar)?;
+        let compiled =
+            compile(name, grammar, document).map_err(|e| invalid("document", e.to_string()))?;
+        let record = {
+            let dir = self.inner.directory.read();
+            if dir.policy(account, name).is_some() {
+                return Err(CredentialError::Conflict(format!(
+                    "policy {name} already exists in account {account}"
+                )));
+            }
+            PolicyRecord {
+                // A CAM PolicyId's shape.
+                id: fresh(10_000_000..=999_999_999, |n| dir.policies.contains_key(&n)),
+                account: account.to_string(),
+                name: name.to_string(),
+                grammar,
+                document: document.to_string(),
+                created_at_ms: now_ms(),
+            }
+        };
+        self.commit(vec![Write::Policy(record.clone())]).await?;
+        self.inner
+            .directory
+            .write()
+            .policies
+            .insert(record.id, (record.clone(), Arc::new(compiled)));
+        tracing::info!(account, policy = name, "policy created");
+        Ok(record)
+    }
+
+    pub fn policies(&self, account: &str) -> Result<Vec<PolicyRecord>, CredentialError> {
+        self.check_account(account)?;
+        let mut v: Vec<PolicyRecord> = self
+            .inner
+            .directory
+            .read()
+            .policies
+            .values()
+            .filter(|(p, _)| p.account == account)
+            .map(|(p, _)| p.clone())
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    pub fn policy(&self, account: &str, name: &str) -> Result<PolicyRecord, CredentialError> {
+        self.check_account(account)?;
+        self.inner
+            .directory
+            .read()
+            .policy(account, name)
+            .cloned()
+            .ok_or_else(|| not_found(format!("policy {name} of account {account}")))
+    }
+
+    /// The sub-users a policy is attached to (their names).
+    pub fn policy_users(&self, policy: &PolicyRecord) -> Vec<String> {
+        let dir = self.inner.directory.read();
+        let mut v: Vec<String> = dir
+            .attached
+            .iter()
+            .filter(|(_, ps)| ps.contains(&policy.id))
+            .filter_map(|(u, _)| dir.users.get(u).map(|u| u.name.clone()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Delete a policy; refused while it is attached (as RAM refuses).
+    pub async fn delete_policy(&self, account: &str, name: &str) -> Result<(), CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let policy = self.policy(account, name)?;
+        let users = self.policy_users(&policy);
+        if !users.is_empty() {
+            return Err(CredentialError::Conflict(format!(
+                "policy {name} is attached to {}: detach it first",
+                users.join(", ")
+            )));
+        }
+        self.commit(vec![Write::DeletePolicy(policy.id)]).await?;
+        self.inner.directory.write().policies.remove(&policy.id);
+        tracing::info!(account, policy = name, "policy deleted");
+        Ok(())
+    }
+
+    /// The policies attached to a sub-user, by name.
+    pub fn attached_policies(
+        &self,
+        account: &str,
+        user: &str,
+    ) -> Result<Vec<PolicyRecord>, CredentialError> {
+        let user = self.sub_user(account, user)?;
+        let dir = self.inner.directory.read();
+        let mut v: Vec<PolicyRecord> = dir
+            .attached
+            .get(&user.id)
+            .into_iter()
+            .flatten()
+            .filter_map(|p| dir.policies.get(p).map(|(p, _)| p.clone()))
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(v)
+    }
+
+    /// Attach (`on`) or detach a policy of the account to one of its sub-users. Attaching an
+    /// attached policy is a conflict, detaching an unattached one not found (RAM's
+    /// `EntityAlreadyExists.User.Policy` / `EntityNotExist.User.Policy`).
+    pub async fn set_attached(
+        &self,
+        account: &str,
+        user: &str,
+        policy: &str,
+        on: bool,
+    ) -> Result<(), CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let u = self.sub_user(account, user)?;
+        let p = self.policy(account, policy)?;
+        let is = self
+            .inner
+            .directory
+            .read()
+            .attached
+            .get(&u.id)
+            .is_some_and(|s| s.contains(&p.id));
+        let link = Attachment {
+            user: u.id,
+            policy: p.id,
+        };
+        match (on, is) {
+            (true, true) => {
+                return Err(CredentialError::Conflict(format!(
+                    "policy {policy} is already attached to {user}"
+                )));
+            }
+            (false, false) => {
+                return Err(not_found(format!(
+                    "attachment of policy {policy} to {user}"
+                )));
+            }
+            (true, false) => self.commit(vec![Write::Attach(link)]).await?,
+            (false, true) => self.commit(vec![Write::Detach(link)]).await?,
+        }
+        let mut dir = self.inner.directory.write();
+        let set = dir.attached.entry(u.id).or_default();
+        if on {
+            set.insert(p.id);
+        } else {
+            set.remove(&p.id);
+        }
+        tracing::info!(
+            account,
+            user,
+            policy,
+            attached = on,
+            "policy attachment changed"
+        );
+        Ok(())
+    }
+
+    /// May `p` perform `action` (the registry's policy name, `cvm:RebootInstances`)? The
+    /// bootstrap admin and an account root may do anything (tenancy is
+    /// [`Principal::sees`]'s, checked when resources are touched); a sub-user needs an
+    /// attached policy whose statement allows the action on `resource`, and no matching
+    /// deny.
+    pub fn authorize(
+        &self,
+        p: &Principal,
+        action: &str,
+        resource: &str,
+        context: nubis_identity::RequestContext,
+    ) -> Decision {
+        use nubis_identity::{Allowed, AuthzRequest, Denied};
+        let Some(user) = p.sub_user else {
+            return Decision::Allow(Allowed::AccountRoot);
+        };
+        let dir = self.inner.directory.read();
+        // A key whose sub-user is gone resolves to nothing already; this guards a race.
+        if dir.users.get(&user).is_none_or(|u| u.account != p.account) {
+            return Decision::Deny(Denied::NoStatementAllowed);
+        }
+        let policies: Vec<&CompiledPolicy> = dir
+            .attached
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
+            .collect();
+        let principal = nubis_identity::Principal::user(p.account.clone(), user.to_string());
+        nubis_identity::evaluate(
+            &policies,
+            &AuthzRequest {
+                principal: &principal,
+                action,
+                resource,
+                resource_account: None,
+                target: Default::default(),
+                context,
+                protection: None,
+            },
+        )
+    }
+
+    /// The account a new key goes to (`None`: the bootstrap admin) and its sub-user.
+    pub(crate) fn key_owner(
+        &self,
+        account: Option<&str>,
+        user: Option<&str>,
+    ) -> Result<(String, Option<u64>), CredentialError> {
+        let account = account.unwrap_or(ADMIN_ACCOUNT);
+        self.check_account(account)?;
+        match user {
+            None => Ok((account.to_string(), None)),
+            Some(name) => Ok((account.to_string(), Some(self.sub_user(account, name)?.id))),
+        }
+    }
+
+    /// Start-up: sub-users, policies (recompiled) and attachments from the store.
+    pub(crate) fn load_directory(
+        snap_users: Vec<SubUser>,
+        snap_policies: Vec<PolicyRecord>,
+        snap_attachments: Vec<Attachment>,
+    ) -> Result<Directory, nubis_core::DomainError> {
+        let mut dir = Directory::default();
+        for u in snap_users {
+            dir.users.insert(u.id, u);
+        }
+        for p in snap_policies {
+            // A document that compiled on write and no longer does is a parser change that
+            // must not silently drop (or widen) a sub-user's permissions: refuse to start.
+            let c = compile(&p.name, p.grammar, &p.document).map_err(|e| {
+                nubis_core::DomainError::Internal(format!(
+                    "stored policy {} of account {} no longer compiles: {e}",
+                    p.name, p.account
+                ))
+            })?;
+            dir.policies.insert(p.id, (p, Arc::new(c)));
+        }
+        for a in snap_attachments {
+            dir.attached.entry(a.user).or_default().insert(a.policy);
+        }
+        Ok(dir)
+    }
+}
