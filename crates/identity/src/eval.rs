@@ -56,13 +56,20 @@ pub struct OperationProtection {
     pub validity: Duration,
 }
 
-/// The CVM actions of the seeds that change a guest's credentials or boot it into rescue.
+/// The CVM actions operation protection guards: the seeds' actions that change a guest's
+/// credentials or boot it into rescue (issue 13), and the served actions whose documented
+/// errors list `UnauthorizedOperation.MFANotFound` (docs/identity-wire.md §4, D8: reboot,
+/// stop, terminate). The union, so that neither a seed scenario nor a client written against
+/// the cloud's error lists misses its MFA code.
 pub const TENCENT_SENSITIVE_ACTIONS: &[&str] = &[
     "cvm:ResetInstancesPassword",
     "cvm:AssociateInstancesKeyPairs",
     "cvm:DisassociateInstancesKeyPairs",
     "cvm:EnterRescueMode",
     "cvm:ExitRescueMode",
+    "cvm:RebootInstances",
+    "cvm:StopInstances",
+    "cvm:TerminateInstances",
 ];
 
 /// How long an MFA authentication covers sensitive actions (nubis's default; configurable).

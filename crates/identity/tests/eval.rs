@@ -310,7 +310,10 @@ fn tencent_operation_protection() {
             Some(Duration::hours(3)),
             "MfaExpired",
         ),
-        ("guarded", "cvm:RebootInstances", None, "AllowedByStatement"),
+        // The cloud's documented MFA list is guarded too; reads never are.
+        ("guarded", "cvm:RebootInstances", None, "MfaNotFound"),
+        ("guarded", "cvm:TerminateInstances", None, "MfaNotFound"),
+        ("guarded", "cvm:DescribeInstances", None, "AllowedByStatement"),
         (
             "unguarded",
             "cvm:ResetInstancesPassword",
