@@ -313,7 +313,12 @@ fn tencent_operation_protection() {
         // The cloud's documented MFA list is guarded too; reads never are.
         ("guarded", "cvm:RebootInstances", None, "MfaNotFound"),
         ("guarded", "cvm:TerminateInstances", None, "MfaNotFound"),
-        ("guarded", "cvm:DescribeInstances", None, "AllowedByStatement"),
+        (
+            "guarded",
+            "cvm:DescribeInstances",
+            None,
+            "AllowedByStatement",
+        ),
         (
             "unguarded",
             "cvm:ResetInstancesPassword",
