@@ -289,6 +289,7 @@ impl OpenStackApi {
             user: "admin".into(),
             is_admin: true,
             sub_user: None,
+            ..Default::default()
         })
     }
 

@@ -269,6 +269,7 @@ fn principal_of(token: &Token) -> Principal {
         user: token.user_name.clone(),
         is_admin: token.is_admin(),
         sub_user: None,
+        ..Default::default()
     }
 }
 

@@ -298,8 +298,10 @@ pub enum KeyOrigin {
     AdminApi,
 }
 
-/// Who is asking: resolved from a credential before any resource is touched.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Who is asking: resolved from a credential before any resource is touched. Built with
+/// `..Default::default()` for the fields a caller does not set, so that a field added for a
+/// new kind of credential does not touch every construction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Principal {
     pub account: String,
     /// A display name: the account's name for its root, the sub-user's name otherwise.
@@ -308,6 +310,9 @@ pub struct Principal {
     /// The sub-user calling (its ID); `None`: the account root (or the bootstrap admin).
     /// Policies decide what a sub-user may do ([`Principal::sees`] still decides tenancy).
     pub sub_user: Option<u64>,
+    /// The ID of the credential the request was signed with (an access key ID), for the
+    /// audit trail; empty for Keystone tokens and for the server's own calls.
+    pub credential: String,
 }
 
 impl Principal {

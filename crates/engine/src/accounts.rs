@@ -290,6 +290,7 @@ impl Engine {
                 user: account.name.clone(),
                 is_admin: account.is_admin,
                 sub_user: None,
+                credential: id.to_string(),
             },
             // A sub-user is never an admin, even in the admin account: policies decide.
             Some(id) => match self.inner.directory.read().users.get(&id) {
@@ -298,6 +299,7 @@ impl Engine {
                     user: u.name.clone(),
                     is_admin: false,
                     sub_user: Some(id),
+                    credential: key.id.clone(),
                 },
                 _ => return KeyLookup::Unknown,
             },

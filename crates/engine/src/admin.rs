@@ -60,6 +60,7 @@ impl Engine {
             user: "admin".into(),
             is_admin: true,
             sub_user: None,
+            ..Default::default()
         };
         self.update_instance(&operator, uuid, f).await
     }
@@ -104,6 +105,7 @@ impl Engine {
             user: "admin".into(),
             is_admin: true,
             sub_user: None,
+            ..Default::default()
         };
         let rid = nubis_core::ids::new_request_id();
         self.submit(&admin, &rid, &[uuid], crate::Command::LiveMigrate, false)

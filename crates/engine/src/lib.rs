@@ -364,6 +364,7 @@ impl Engine {
                 user: a.name.clone(),
                 is_admin: true,
                 sub_user: None,
+                ..Default::default()
             })
     }
 

@@ -58,6 +58,7 @@ async fn key_pairs_are_canonical_and_each_dialect_names_their_instances() {
         user: "other".into(),
         is_admin: false,
         sub_user: None,
+        ..Default::default()
     };
     assert!(e.key_pairs(&other).is_empty());
     assert!(e.key_pair_instances(&other, IdKind::Tencent).is_empty());

@@ -257,6 +257,7 @@ mod tests {
             user: "alice".into(),
             is_admin: false,
             sub_user: None,
+            ..Default::default()
         }
     }
 

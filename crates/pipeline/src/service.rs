@@ -260,6 +260,7 @@ mod tests {
                     user: "u".into(),
                     is_admin: false,
                     sub_user: None,
+                    ..Default::default()
                 },
                 version: raw.0.into(),
                 action: raw.1.into(),

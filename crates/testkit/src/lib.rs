@@ -82,6 +82,7 @@ pub fn admin() -> Principal {
         user: "admin".into(),
         is_admin: true,
         sub_user: None,
+        ..Default::default()
     }
 }
 
