@@ -20,11 +20,11 @@ pub mod config;
 #[path = "../../crates/server/src/guard.rs"]
 pub mod guard;
 #[allow(dead_code, unused_imports)]
-#[path = "../../crates/server/src/limits.rs"]
-pub mod limits;
-#[allow(dead_code, unused_imports)]
 #[path = "../../crates/server/src/http.rs"]
 pub mod http;
+#[allow(dead_code, unused_imports)]
+#[path = "../../crates/server/src/limits.rs"]
+pub mod limits;
 #[allow(dead_code, unused_imports)]
 #[path = "../../crates/server/src/peer.rs"]
 pub mod peer;
