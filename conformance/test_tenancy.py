@@ -167,6 +167,32 @@ def test_tencent_accounts_do_not_see_each_other(tenancy_server, t, tc_catalog):
     assert kp["KeyId"] in [k["KeyId"] for k in a.call("DescribeKeyPairs", Limit=100)["KeyPairSet"]]
 
 
+def test_tencent_policy_naming_an_instance_covers_only_it(tenancy_server, t, tc_catalog):
+    """Resource-level CAM: an allow on one instance's `qcs::cvm:…:instance/ins-…` lets the
+    sub-user reboot and see that instance only; the other is refused (named) or left out
+    (listed)."""
+    acct = t.account()
+    root = cvm_as(tenancy_server, t.key(acct))
+    mine, other = launch(root, tc_catalog, count=2)
+    owner = t._do("GET", f"accounts/{acct}")["account"]["tencent_owner_uin"]
+    dev = t.user(acct)
+    t.policy(acct, dev, "one-instance", "cam", {"version": "2.0", "statement": [{
+        "effect": "allow", "action": ["cvm:RebootInstances", "cvm:DescribeInstances"],
+        "resource": f"qcs::cvm:ap-guangzhou:uin/{owner}:instance/{mine.id}"}]})
+    sub = cvm_as(tenancy_server, t.key(acct, dev))
+    listed = [i["InstanceId"] for i in sub.call("DescribeInstances", Limit=100)["InstanceSet"]]
+    assert listed == [mine.id]
+    before = actions_of(t, other.id)
+    e = expect_error("AuthFailure.UnauthorizedOperation", sub.call, "RebootInstances", InstanceIds=[other.id])
+    assert other.id in e.message and "cvm:RebootInstances" in e.message
+    expect_error("AuthFailure.UnauthorizedOperation", sub.call, "RebootInstances",
+                 InstanceIds=[mine.id, other.id])
+    assert actions_of(t, other.id) == before, "nothing was started for the refused calls"
+    # An action the statement does not name stays refused on the named instance too.
+    expect_error("AuthFailure.UnauthorizedOperation", sub.call, "StopInstances", InstanceIds=[mine.id])
+    sub.call("RebootInstances", InstanceIds=[mine.id])
+
+
 # -- Alibaba ---------------------------------------------------------------------------
 
 
@@ -228,3 +254,25 @@ def test_aliyun_accounts_do_not_see_each_other(tenancy_server, t, ali_catalog):
                      KeyPairName=name, InstanceIds=[inst.id])
     assert ecs_instances(a, [inst.id])[inst.id]["Status"] == "Running"
     assert [k["KeyPairName"] for k in a.call("DescribeKeyPairs", KeyPairName=name)["KeyPairs"]["KeyPair"]] == [name]
+
+
+@pytest.mark.parametrize("generation", ALI_GENERATIONS)
+def test_aliyun_deny_naming_an_instance_refuses_only_it(tenancy_server, t, ali_catalog, generation):
+    """Resource-level RAM: a deny on `acs:ecs:*:*:instance/<id>` beats the service-wide
+    allow for that instance only."""
+    acct = t.account()
+    root = ecs_as(tenancy_server, generation, t.key(acct))
+    kept = ali_launch(root, tenancy_server.admin, ali_catalog)[0]
+    guarded = ali_launch(root, tenancy_server.admin, ali_catalog)[0]
+    dev = t.user(acct)
+    t.policy(acct, dev, "all-ecs", "ram", {"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "ecs:*", "Resource": "*"},
+        {"Effect": "Deny", "Action": "ecs:RebootInstance",
+         "Resource": f"acs:ecs:*:*:instance/{guarded.id}"}]})
+    sub = ecs_as(tenancy_server, generation, t.key(acct, dev))
+    before = actions_of(t, guarded.id)
+    expect_ecs_error(403, "Forbidden.RAM", sub.call, "RebootInstance", InstanceId=guarded.id)
+    assert actions_of(t, guarded.id) == before
+    sub.call("RebootInstance", InstanceId=kept.id)
+    # Other actions on the guarded instance are not named by the deny.
+    assert ecs_instances(sub, [guarded.id])[guarded.id]["Status"] == "Running"

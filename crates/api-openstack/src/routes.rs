@@ -63,6 +63,8 @@ pub const fn op<H>(
         mutates: !reads,
         dry_run: false,
         policy,
+        // Keystone tokens are scoped by project through the oslo rules' target.
+        per_resource: false,
         params: body,
         region: RegionUse::Optional,
         handler: Route {

@@ -135,7 +135,9 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         } => "OperationDenied.InstanceOperationInProgress".into(),
         DomainError::RateLimited { .. } => "RequestLimitExceeded".into(),
         DomainError::DryRunOk => "DryRunOperation".into(),
-        DomainError::PolicyDenied(_) => "UnauthorizedOperation".into(),
+        // A policy naming the instance refused it: the same code as a refusal at the gate
+        // (docs/identity-wire.md D10).
+        DomainError::PolicyDenied(_) => "AuthFailure.UnauthorizedOperation".into(),
         DomainError::UnsupportedRegion(_) => "UnsupportedRegion".into(),
         DomainError::InvalidZone(_) => "InvalidZone.MismatchRegion".into(),
         DomainError::Unavailable(_) | DomainError::Internal(_) => codes.internal.into(),

@@ -313,13 +313,48 @@ pub struct Principal {
     /// The ID of the credential the request was signed with (an access key ID), for the
     /// audit trail; empty for Keystone tokens and for the server's own calls.
     pub credential: String,
+    /// Policies that name particular instances, checked on each instance the action
+    /// touches (set by the pipeline's authorization for a sub-user whose policies have
+    /// such statements; `None`: the action-level decision covers every resource).
+    pub guard: Option<ResourceGuard>,
 }
 
 impl Principal {
     /// May this principal see (and act on) a resource of `account`? The single visibility
-    /// and ownership check: admins see everything, others their own account's resources
-    /// (policies arrive with a later issue).
+    /// and ownership check: admins see everything, others their own account's resources.
     pub fn sees(&self, account: &str) -> bool {
         self.is_admin || self.account == account
     }
+
+    /// May this principal act on `inst`, which it [`sees`](Self::sees)? Only a
+    /// [`ResourceGuard`] can say no, with the reason a dialect shows.
+    pub fn may_touch(&self, inst: &Instance) -> Result<(), String> {
+        self.guard.as_ref().map_or(Ok(()), |g| g.0.instance(inst))
+    }
 }
+
+/// Resource-level authorization: what a policy decides for one resource. Implemented where
+/// the policies live (the server's CAM/RAM authorizer); core and the engine only ask.
+pub trait ResourcePolicy: Send + Sync {
+    /// `Err(reason)` when the policies refuse the action on `inst`.
+    fn instance(&self, inst: &Instance) -> Result<(), String>;
+}
+
+/// A shared [`ResourcePolicy`] carried by a [`Principal`]. Two guards are equal only when
+/// they are the same guard.
+#[derive(Clone)]
+pub struct ResourceGuard(pub std::sync::Arc<dyn ResourcePolicy>);
+
+impl std::fmt::Debug for ResourceGuard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ResourceGuard")
+    }
+}
+
+impl PartialEq for ResourceGuard {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for ResourceGuard {}

@@ -62,20 +62,24 @@ pub(crate) struct Fleet {
     pub keystone_users: HashMap<String, (String, Vec<String>)>,
 }
 
-/// The instance `found` under `id` if `p` may see it ([`Engine::visible`]); otherwise
-/// NotFound, the same answer as for an instance that does not exist. `found` is the fleet's
-/// `get` or `get_mut`.
+/// The instance `found` under `id` if `p` may act on it: NotFound when `p` may not see it
+/// ([`Engine::visible`] without the policy check: the same answer as for an instance that
+/// does not exist), PolicyDenied when a policy naming instances refuses it
+/// ([`Principal::may_touch`]). `found` is the fleet's `get` or `get_mut`.
 pub(crate) fn visible_or_not_found<I: std::borrow::Borrow<Instance>>(
     found: Option<I>,
     p: &Principal,
     id: Uuid,
 ) -> Result<I, DomainError> {
-    found
-        .filter(|i| Engine::visible(p, i.borrow()))
+    let inst = found
+        .filter(|i| Engine::seen(p, i.borrow()))
         .ok_or_else(|| DomainError::NotFound {
             kind: ResourceKind::Instance,
             id: id.to_string(),
-        })
+        })?;
+    p.may_touch(inst.borrow())
+        .map_err(DomainError::PolicyDenied)?;
+    Ok(inst)
 }
 
 /// How long a ClientToken makes RunInstances/CreateInstance idempotent: 24 hours.
@@ -368,9 +372,15 @@ impl Engine {
             })
     }
 
-    /// May `p` see and act on this instance? Listed (not terminated) and visible to `p`
-    /// ([`Principal::sees`], the one ownership check).
+    /// May `p` see and act on this instance? Listed (not terminated), visible to `p`
+    /// ([`Principal::sees`], the one ownership check) and not refused by a policy naming it
+    /// (listings leave such instances out).
     pub(crate) fn visible(p: &Principal, inst: &Instance) -> bool {
+        Self::seen(p, inst) && p.may_touch(inst).is_ok()
+    }
+
+    /// Listed and of an account `p` sees: what tenancy alone decides.
+    fn seen(p: &Principal, inst: &Instance) -> bool {
         inst.state.is_listed() && p.sees(&inst.account)
     }
 
@@ -389,13 +399,16 @@ impl Engine {
                     IdKind::Aliyun => fleet.by_aliyun.get(id).copied(),
                     IdKind::Uuid => Uuid::parse_str(id).ok(),
                 };
-                uuid.and_then(|u| fleet.instances.get(&u))
-                    .filter(|i| Self::visible(p, i))
-                    .map(|i| i.uuid)
+                let inst = uuid
+                    .and_then(|u| fleet.instances.get(&u))
+                    .filter(|i| Self::seen(p, i))
                     .ok_or_else(|| DomainError::NotFound {
                         kind: ResourceKind::Instance,
                         id: id.clone(),
-                    })
+                    })?;
+                // A named instance the policies refuse is refused, not hidden.
+                p.may_touch(inst).map_err(DomainError::PolicyDenied)?;
+                Ok(inst.uuid)
             })
             .collect()
     }

@@ -625,10 +625,48 @@ impl Engine {
         let Some(user) = p.sub_user else {
             return Decision::Allow(Allowed::AccountRoot);
         };
-        let dir = self.inner.directory.read();
+        let principal = nubis_identity::Principal::user(p.account.clone(), user.to_string());
+        self.with_policies(p, |policies| {
+            nubis_identity::evaluate(
+                policies,
+                &AuthzRequest {
+                    principal: &principal,
+                    action,
+                    resource,
+                    resource_account: None,
+                    target: Default::default(),
+                    context,
+                    protection: None,
+                },
+            )
+        })
         // A key whose sub-user is gone resolves to nothing already; this guards a race.
+        .unwrap_or(Decision::Deny(Denied::NoStatementAllowed))
+    }
+
+    /// Do `p`'s policies name particular resources for `action`, so that the decision about
+    /// `service_resource` alone is not final ([`nubis_identity::names_resources`])? False for
+    /// roots.
+    pub fn names_resources(&self, p: &Principal, action: &str, service_resource: &str) -> bool {
+        p.sub_user.is_some()
+            && self
+                .with_policies(p, |policies| {
+                    nubis_identity::names_resources(policies, action, service_resource)
+                })
+                .unwrap_or(false)
+    }
+
+    /// `f` over the compiled policies attached to `p`'s sub-user (None: no such sub-user in
+    /// `p`'s account).
+    fn with_policies<R>(
+        &self,
+        p: &Principal,
+        f: impl FnOnce(&[&CompiledPolicy]) -> R,
+    ) -> Option<R> {
+        let user = p.sub_user?;
+        let dir = self.inner.directory.read();
         if dir.users.get(&user).is_none_or(|u| u.account != p.account) {
-            return Decision::Deny(Denied::NoStatementAllowed);
+            return None;
         }
         let policies: Vec<&CompiledPolicy> = dir
             .attached
@@ -637,19 +675,7 @@ impl Engine {
             .flatten()
             .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
             .collect();
-        let principal = nubis_identity::Principal::user(p.account.clone(), user.to_string());
-        nubis_identity::evaluate(
-            &policies,
-            &AuthzRequest {
-                principal: &principal,
-                action,
-                resource,
-                resource_account: None,
-                target: Default::default(),
-                context,
-                protection: None,
-            },
-        )
+        Some(f(&policies))
     }
 
     /// The account a new key goes to (`None`: the bootstrap admin) and its sub-user.

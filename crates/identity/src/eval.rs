@@ -219,6 +219,17 @@ pub fn evaluate(policies: &[&CompiledPolicy], req: &AuthzRequest<'_>) -> Decisio
     }
 }
 
+/// Could `policies` decide `action` differently for different resources of the service?
+/// True when a statement covering the action names resources that `service_resource` (the
+/// name of every resource of the service in the account and region, ending in `*`) does not
+/// match, e.g. `acs:ecs:*:*:instance/i-1`: such a statement applies only once a particular
+/// resource is named, so the decision about `service_resource` alone is not final.
+pub fn names_resources(policies: &[&CompiledPolicy], action: &str, service_resource: &str) -> bool {
+    policies.iter().flat_map(|p| &p.statements).any(|st| {
+        st.actions.matches(action) && st.resources.iter().any(|r| !r.matches(service_resource))
+    })
+}
+
 fn by_statements(policies: &[&CompiledPolicy], req: &AuthzRequest<'_>) -> Decision {
     let mut hard_deny = None;
     let mut mfa_deny = None;

@@ -12,7 +12,7 @@ pub mod totp;
 
 pub use eval::{
     Allowed, AuthzRequest, Decision, Denied, MfaSource, OperationProtection, RequestContext,
-    StatementRef, evaluate,
+    StatementRef, evaluate, names_resources,
 };
 pub use model::{
     Account, Credential, KeystoneIdentity, KeystoneScope, MfaDevice, Principal, PrincipalKind,

@@ -3,7 +3,7 @@
 
 use crate::registry::{ActionSpec, RegionUse, Registry};
 use nubis_auth::ratelimit::RateLimiter;
-use nubis_core::Principal;
+use nubis_core::{Principal, ResourceGuard};
 
 /// Why the gate refused a request; each service renders it with its own code and envelope.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,6 +61,24 @@ pub trait Authorizer: Send + Sync {
         policy_action: &'static str,
         region: Option<&str>,
     ) -> Result<(), Denied>;
+
+    /// [`Authorizer::authorize`] for an action that may be decided per resource:
+    /// `per_resource` says the action checks every instance it touches against the
+    /// principal's [`ResourceGuard`] (its registry entry's `per_resource`). An authorizer
+    /// whose policies name particular instances returns the guard that decides them; the
+    /// gate hands it to the action with the principal. By default the action-level decision
+    /// covers every resource.
+    fn authorize_scoped(
+        &self,
+        principal: &Principal,
+        policy_action: &'static str,
+        region: Option<&str>,
+        per_resource: bool,
+    ) -> Result<Option<ResourceGuard>, Denied> {
+        let _ = per_resource;
+        self.authorize(principal, policy_action, region)
+            .map(|()| None)
+    }
 }
 
 /// Allows everything an authenticated principal asks for.
@@ -117,11 +135,13 @@ impl Authorizer for DenyAll {
     }
 }
 
-/// What passed the gate: the action's declaration and the canonical region.
+/// What passed the gate: the action's declaration, the canonical region and the guard of
+/// policies that decide per instance ([`Authorizer::authorize_scoped`]).
 #[derive(Debug)]
 pub struct Admitted<H: 'static> {
     pub spec: &'static ActionSpec<H>,
     pub region: Option<String>,
+    pub guard: Option<ResourceGuard>,
 }
 
 /// The per-service state the checks need: the rate limiter and the authorizer.
@@ -204,10 +224,14 @@ impl Gate {
         self.limiter
             .check(&principal.account, spec.name, spec.rate_limit)
             .map_err(|_| Refusal::Throttled(spec.name))?;
-        authorizer
-            .authorize(principal, spec.policy, region.as_deref())
+        let guard = authorizer
+            .authorize_scoped(principal, spec.policy, region.as_deref(), spec.per_resource)
             .map_err(Refusal::Denied)?;
-        Ok(Admitted { spec, region })
+        Ok(Admitted {
+            spec,
+            region,
+            guard,
+        })
     }
 
     /// The rate limit alone, for services whose operations are not all in a registry yet.
@@ -234,6 +258,7 @@ mod tests {
             mutates: false,
             dry_run: false,
             policy: "svc:Act",
+            per_resource: false,
             params: "()",
             region,
             handler: (),

@@ -31,6 +31,10 @@ pub struct ActionSpec<H> {
     /// The policy action it needs, in the cloud's grammar (`cvm:RunInstances`,
     /// `ecs:RebootInstance`, `os_compute_api:servers:reboot`).
     pub policy: &'static str,
+    /// Whether the action checks each instance it touches against the principal's
+    /// resource guard, so that policies naming particular instances can decide it
+    /// ([`crate::Authorizer::authorize_scoped`]). False: only service-wide statements apply.
+    pub per_resource: bool,
     /// The name of its parameter type (documentation; the handler parses into it).
     pub params: &'static str,
     pub region: RegionUse,
@@ -250,6 +254,7 @@ mod tests {
             mutates: true,
             dry_run: false,
             policy: "x:Y",
+            per_resource: false,
             params: "P",
             region: RegionUse::Required,
             handler: 0,

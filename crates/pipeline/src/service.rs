@@ -183,7 +183,10 @@ async fn run<S: Service>(
         svc.spend(raw, token)?;
     }
     let ctx = Ctx {
-        principal: a.principal,
+        principal: Principal {
+            guard: admitted.guard,
+            ..a.principal
+        },
         request_id: request_id.to_string(),
         region: admitted.region,
         action: admitted.spec.name,
@@ -203,6 +206,7 @@ mod tests {
             mutates: false,
             dry_run: false,
             policy: "t:A",
+            per_resource: false,
             params: "()",
             region: RegionUse::Optional,
             handler,

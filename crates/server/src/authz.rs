@@ -2,20 +2,24 @@
 //! caller's account, evaluated by `nubis_identity::evaluate` (through the engine, which holds
 //! them compiled).
 //!
-//! The gate runs before the request's parameters are parsed, so the resources a request
-//! names are not known here: the decision is about the service-level resource of the
-//! principal's account in the request's region — `qcs::cvm:<region>:uin/<owner>:*` and
-//! `acs:ecs:<region>:<account>:*`. A statement therefore applies only if its `resource` is
-//! `*` or a wildcard that covers that name (`qcs::cvm:*:*:*`, `acs:ecs:*:*:*`, …); a
-//! statement naming particular instances (`…:instance/ins-1`, `…:instance/*`) matches
-//! nothing yet — neither to allow nor to deny — until resource-level authorization arrives.
-//! Conditions see the request time; the source address, MFA and tags are not passed yet,
-//! so a condition on them does not hold (docs/identity.md "Wiring").
+//! The gate runs before the request's parameters are parsed, so it decides about the
+//! service-level resource of the principal's account in the request's region —
+//! `qcs::cvm:<region>:uin/<owner>:*`, `acs:ecs:<region>:<account>:*` (the cloud's region
+//! name). A statement whose resources that name does not match (`…:instance/ins-1`,
+//! `…:instance/*`) applies only to particular resources: for an action the registry marks
+//! `per_resource`, the gate then admits the request with a [`ResourceGuard`] that the engine
+//! asks about every instance the action touches (`…:instance/<the cloud's ID>`): a named
+//! instance the policies refuse is refused with the cloud's authorization error, a listed
+//! one is left out. For any other action such statements do not count (a statement allowing
+//! `RunInstances` on one instance allows no creation). Conditions see the request time; the
+//! source address, MFA and tags are not passed yet, so a condition on them does not hold
+//! (docs/identity.md "Wiring").
 
-use nubis_core::Principal;
+use nubis_core::{Instance, Principal, ResourceGuard, ResourcePolicy, catalog};
 use nubis_engine::Engine;
 use nubis_identity::{Decision, Denied as Why, RequestContext};
 use nubis_pipeline::{Authorizer, Denied, DenyDetail};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cloud {
@@ -45,43 +49,72 @@ impl PolicyAuthorizer {
     }
 }
 
-/// The service-level resource name of `service` for the account in `region` (see the
-/// module docs), and the account's number in this cloud.
-fn service_resource(
+/// How a cloud names the principal's account and the resources in it.
+#[derive(Debug, Clone)]
+struct Names {
     cloud: Cloud,
-    service: &str,
-    region: &str,
-    account: &nubis_core::Account,
-) -> (String, String) {
-    match cloud {
-        Cloud::Tencent => {
-            let uin = account.tencent_owner_uin.to_string();
-            (format!("qcs::{service}:{region}:uin/{uin}:*"), uin)
+    service: String,
+    /// The account's number in this cloud (owner UIN, Alibaba account ID); empty if unknown.
+    owner_id: String,
+}
+
+impl Names {
+    fn of(engine: &Engine, cloud: Cloud, policy_action: &str, account: &str) -> Self {
+        let service = policy_action
+            .split_once(':')
+            .map_or("", |(s, _)| s)
+            .to_string();
+        let owner_id = engine
+            .account(account)
+            .map(|a| match cloud {
+                Cloud::Tencent => a.tencent_owner_uin.to_string(),
+                Cloud::Aliyun => a.aliyun_account_id,
+            })
+            .unwrap_or_default();
+        Self {
+            cloud,
+            service,
+            owner_id,
         }
-        Cloud::Aliyun => (
-            format!("acs:{service}:{region}:{}:*", account.aliyun_account_id),
-            account.aliyun_account_id.clone(),
-        ),
+    }
+
+    /// The cloud's name of a canonical region ID (empty: no region).
+    fn region(&self, canonical: Option<&str>) -> &'static str {
+        canonical
+            .and_then(catalog::region)
+            .map_or("", |r| match self.cloud {
+                Cloud::Tencent => r.tencent,
+                Cloud::Aliyun => r.aliyun,
+            })
+    }
+
+    /// `…:<relative>` in the account and region: `*` for the service-level name.
+    fn resource(&self, region: Option<&str>, relative: &str) -> String {
+        let (service, region, owner) = (&self.service, self.region(region), &self.owner_id);
+        match self.cloud {
+            Cloud::Tencent => format!("qcs::{service}:{region}:uin/{owner}:{relative}"),
+            Cloud::Aliyun => format!("acs:{service}:{region}:{owner}:{relative}"),
+        }
+    }
+
+    fn instance(&self, inst: &Instance) -> String {
+        let id = match self.cloud {
+            Cloud::Tencent => &inst.tencent_id,
+            Cloud::Aliyun => &inst.aliyun_id,
+        };
+        self.resource(Some(&inst.region), &format!("instance/{id}"))
     }
 }
 
-impl Authorizer for PolicyAuthorizer {
-    fn authorize(
+impl PolicyAuthorizer {
+    /// The decision about `resource`, as the pipeline's refusal.
+    fn decide(
         &self,
         principal: &Principal,
         policy_action: &'static str,
-        region: Option<&str>,
+        names: &Names,
+        resource: String,
     ) -> Result<(), Denied> {
-        // The bootstrap admin and account roots need no policy (tenancy is
-        // `Principal::sees`'s, when resources are touched).
-        if principal.sub_user.is_none() {
-            return Ok(());
-        }
-        let service = policy_action.split_once(':').map_or("", |(s, _)| s);
-        let (resource, owner_id) = match self.engine.account(&principal.account) {
-            Some(a) => service_resource(self.cloud, service, region.unwrap_or(""), &a),
-            None => (String::new(), String::new()),
-        };
         let context = RequestContext::at(time::OffsetDateTime::now_utc());
         let explicit = match self
             .engine
@@ -96,11 +129,93 @@ impl Authorizer for PolicyAuthorizer {
             policy_action,
             detail: DenyDetail {
                 explicit,
-                owner_id,
+                owner_id: names.owner_id.clone(),
                 principal_type: "SubUser",
                 resource,
             },
         })
+    }
+}
+
+impl Authorizer for PolicyAuthorizer {
+    fn authorize(
+        &self,
+        principal: &Principal,
+        policy_action: &'static str,
+        region: Option<&str>,
+    ) -> Result<(), Denied> {
+        self.authorize_scoped(principal, policy_action, region, false)
+            .map(|_| ())
+    }
+
+    fn authorize_scoped(
+        &self,
+        principal: &Principal,
+        policy_action: &'static str,
+        region: Option<&str>,
+        per_resource: bool,
+    ) -> Result<Option<ResourceGuard>, Denied> {
+        // The bootstrap admin and account roots need no policy (tenancy is
+        // `Principal::sees`'s, when resources are touched).
+        if principal.sub_user.is_none() {
+            return Ok(None);
+        }
+        let names = Names::of(&self.engine, self.cloud, policy_action, &principal.account);
+        let service_wide = names.resource(region, "*");
+        let particular = per_resource
+            && self
+                .engine
+                .names_resources(principal, policy_action, &service_wide);
+        match self.decide(principal, policy_action, &names, service_wide) {
+            // Statements on particular instances may still refuse some (a deny) or allow
+            // some (an allow); an explicit service-wide deny is final.
+            Ok(()) if particular => Ok(Some(self.guard(principal, policy_action, names))),
+            Err(d) if particular && !d.detail.explicit => {
+                Ok(Some(self.guard(principal, policy_action, names)))
+            }
+            other => other.map(|()| None),
+        }
+    }
+}
+
+impl PolicyAuthorizer {
+    fn guard(
+        &self,
+        principal: &Principal,
+        policy_action: &'static str,
+        names: Names,
+    ) -> ResourceGuard {
+        ResourceGuard(Arc::new(InstanceGuard {
+            authorizer: PolicyAuthorizer {
+                engine: self.engine.clone(),
+                cloud: self.cloud,
+            },
+            principal: principal.clone(),
+            policy_action,
+            names,
+        }))
+    }
+}
+
+/// The policies' decision per instance, for one admitted request.
+struct InstanceGuard {
+    authorizer: PolicyAuthorizer,
+    principal: Principal,
+    policy_action: &'static str,
+    names: Names,
+}
+
+impl ResourcePolicy for InstanceGuard {
+    fn instance(&self, inst: &Instance) -> Result<(), String> {
+        let resource = self.names.instance(inst);
+        self.authorizer
+            .decide(&self.principal, self.policy_action, &self.names, resource)
+            .map_err(|d| {
+                format!(
+                    "you are not authorized to perform operation ({})\nresource ({}) has no permission",
+                    d.policy_action, d.detail.resource
+                )
+            })
     }
 }
 
@@ -155,17 +270,17 @@ mod tests {
         let admin = engine.admin_principal().unwrap();
         for p in [&admin, &root] {
             assert!(
-                tc.authorize(p, "cvm:RebootInstances", Some("ap-guangzhou"))
+                tc.authorize(p, "cvm:RebootInstances", Some("local"))
                     .is_ok()
             );
             assert!(
-                ali.authorize(p, "ecs:RebootInstance", Some("cn-hangzhou"))
+                ali.authorize(p, "ecs:RebootInstance", Some("local"))
                     .is_ok()
             );
         }
         // No policy: everything refused, implicitly.
         let e = tc
-            .authorize(&dev, "cvm:DescribeInstances", Some("ap-guangzhou"))
+            .authorize(&dev, "cvm:DescribeInstances", Some("local"))
             .unwrap_err();
         assert!(!e.detail.explicit);
         assert_eq!(e.principal, "dev");
@@ -178,16 +293,16 @@ mod tests {
         // another action namespace, so the Alibaba side stays closed.
         policy(&engine, "ro", PolicyGrammar::Cam, READ_ONLY_CAM).await;
         assert!(
-            tc.authorize(&dev, "cvm:DescribeInstances", Some("ap-guangzhou"))
+            tc.authorize(&dev, "cvm:DescribeInstances", Some("local"))
                 .is_ok()
         );
         assert!(tc.authorize(&dev, "cvm:DescribeInstances", None).is_ok());
         assert!(
-            tc.authorize(&dev, "cvm:RebootInstances", Some("ap-guangzhou"))
+            tc.authorize(&dev, "cvm:RebootInstances", Some("local"))
                 .is_err()
         );
         let e = ali
-            .authorize(&dev, "ecs:DescribeInstances", Some("cn-hangzhou"))
+            .authorize(&dev, "ecs:DescribeInstances", Some("local"))
             .unwrap_err();
         assert_eq!(e.detail.owner_id, "1000000000000001");
         assert_eq!(e.detail.resource, "acs:ecs:cn-hangzhou:1000000000000001:*");
@@ -200,11 +315,11 @@ mod tests {
         )
         .await;
         let e = tc
-            .authorize(&dev, "cvm:DescribeInstances", Some("ap-guangzhou"))
+            .authorize(&dev, "cvm:DescribeInstances", Some("local"))
             .unwrap_err();
         assert!(e.detail.explicit);
         assert!(
-            tc.authorize(&dev, "cvm:DescribeImages", Some("ap-guangzhou"))
+            tc.authorize(&dev, "cvm:DescribeImages", Some("local"))
                 .is_ok()
         );
         // Detaching the deny gives the permission back.
@@ -213,7 +328,7 @@ mod tests {
             .await
             .unwrap();
         assert!(
-            tc.authorize(&dev, "cvm:DescribeInstances", Some("ap-guangzhou"))
+            tc.authorize(&dev, "cvm:DescribeInstances", Some("local"))
                 .is_ok()
         );
     }
@@ -233,7 +348,7 @@ mod tests {
         )
         .await;
         assert!(
-            ali.authorize(&dev, "ecs:RebootInstance", Some("cn-hangzhou"))
+            ali.authorize(&dev, "ecs:RebootInstance", Some("local"))
                 .is_err()
         );
         policy(
@@ -251,11 +366,11 @@ mod tests {
         )
         .await;
         assert!(
-            ali.authorize(&dev, "ecs:RebootInstance", Some("cn-hangzhou"))
+            ali.authorize(&dev, "ecs:RebootInstance", Some("local"))
                 .is_ok()
         );
         assert!(
-            ali.authorize(&dev, "ecs:StopInstance", Some("cn-hangzhou"))
+            ali.authorize(&dev, "ecs:StopInstance", Some("local"))
                 .is_ok(),
             "a deny on instance/* does not cover the service-level name"
         );
@@ -268,8 +383,215 @@ mod tests {
         )
         .await;
         assert!(
-            ali.authorize(&dev, "ecs:RebootInstance", Some("cn-hangzhou"))
+            ali.authorize(&dev, "ecs:RebootInstance", Some("local"))
                 .is_ok()
+        );
+    }
+}
+
+#[cfg(test)]
+mod per_instance {
+    use super::*;
+    use nubis_core::{DomainError, PolicyGrammar};
+    use nubis_engine::IdKind;
+
+    /// Account `team-a` with sub-user `dev` holding `docs` (RAM documents), two instances of
+    /// the account (made by its root) and the admin's engine.
+    async fn setup(docs: &[&str]) -> (Engine, tempfile::TempDir, Principal, [Instance; 2]) {
+        let (engine, dir) = nubis_testkit::engine().await;
+        engine
+            .create_account(nubis_engine::NewAccount {
+                name: "team-a".into(),
+                tencent_owner_uin: Some(100000000001),
+                aliyun_account_id: Some("1000000000000001".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        engine.create_sub_user("team-a", "dev").await.unwrap();
+        let (root, _) = engine
+            .create_access_key_for(Some("team-a"), None)
+            .await
+            .unwrap();
+        let (dev, _) = engine
+            .create_access_key_for(Some("team-a"), Some("dev"))
+            .await
+            .unwrap();
+        let root = engine.access_key(&root.id).unwrap().0;
+        let dev = engine.access_key(&dev.id).unwrap().0;
+        for (i, doc) in docs.iter().enumerate() {
+            let name = format!("p{i}");
+            engine
+                .create_policy("team-a", &name, PolicyGrammar::Ram, doc)
+                .await
+                .unwrap();
+            engine
+                .set_attached("team-a", "dev", &name, true)
+                .await
+                .unwrap();
+        }
+        let mut made = Vec::new();
+        for _ in 0..2 {
+            made.extend(
+                engine
+                    .create(&root, "r", nubis_testkit::linux_spec(), false)
+                    .await
+                    .unwrap(),
+            );
+        }
+        let [a, b]: [Instance; 2] = made.try_into().unwrap();
+        (engine, dir, dev, [a, b])
+    }
+
+    fn admitted(
+        ali: &PolicyAuthorizer,
+        dev: &Principal,
+        action: &'static str,
+        per_resource: bool,
+    ) -> Result<Principal, Denied> {
+        let guard = ali.authorize_scoped(dev, action, Some("local"), per_resource)?;
+        Ok(Principal {
+            guard,
+            ..dev.clone()
+        })
+    }
+
+    fn reboot_one(id: &str) -> String {
+        format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Allow","Action":"ecs:RebootInstance","Resource":"acs:ecs:cn-hangzhou:*:instance/{id}"}}]}}"#
+        )
+    }
+
+    /// An allow naming one instance: that instance may be rebooted, another is refused with
+    /// the policy's reason, listings show only it, and an action that names no instance is
+    /// not opened by it.
+    #[tokio::test]
+    async fn an_allow_naming_an_instance_covers_only_it() {
+        let (engine, _d, dev, [a, b]) = setup(&[]).await;
+        let doc = reboot_one(&a.aliyun_id);
+        engine
+            .create_policy("team-a", "one", PolicyGrammar::Ram, &doc)
+            .await
+            .unwrap();
+        engine
+            .set_attached("team-a", "dev", "one", true)
+            .await
+            .unwrap();
+        let ali = PolicyAuthorizer::aliyun(engine.clone());
+        let p = admitted(&ali, &dev, "ecs:RebootInstance", true).unwrap();
+        assert!(p.guard.is_some());
+        assert_eq!(
+            engine.resolve(&p, IdKind::Aliyun, std::slice::from_ref(&a.aliyun_id)),
+            Ok(vec![a.uuid])
+        );
+        match engine.resolve(&p, IdKind::Aliyun, std::slice::from_ref(&b.aliyun_id)) {
+            Err(DomainError::PolicyDenied(m)) => assert!(
+                m.contains(&format!(
+                    "acs:ecs:cn-hangzhou:1000000000000001:instance/{}",
+                    b.aliyun_id
+                )),
+                "{m}"
+            ),
+            other => panic!("{other:?}"),
+        }
+        let (total, listed) = engine.query(&p, |_| true, 0, 10);
+        assert_eq!((total, listed[0].uuid), (1, a.uuid));
+        // Without per-resource checking the statement does not count: refused at the gate.
+        assert!(admitted(&ali, &dev, "ecs:RebootInstance", false).is_err());
+        assert!(admitted(&ali, &dev, "ecs:RunInstances", false).is_err());
+        // Another instance's ID in the resource allows nothing on this one.
+        assert!(admitted(&ali, &dev, "ecs:StopInstance", true).is_err());
+    }
+
+    /// A deny naming instances beats a service-wide allow for those instances only; a
+    /// service-wide deny is final at the gate.
+    #[tokio::test]
+    async fn a_deny_naming_an_instance_refuses_only_it() {
+        let (engine, _d, dev, [a, b]) = setup(&[
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*"}]}"#,
+        ])
+        .await;
+        let deny = format!(
+            r#"{{"Version":"1","Statement":[{{"Effect":"Deny","Action":["ecs:StopInstance","ecs:DescribeInstances"],"Resource":"acs:ecs:*:*:instance/{}"}}]}}"#,
+            b.aliyun_id
+        );
+        engine
+            .create_policy("team-a", "deny-b", PolicyGrammar::Ram, &deny)
+            .await
+            .unwrap();
+        engine
+            .set_attached("team-a", "dev", "deny-b", true)
+            .await
+            .unwrap();
+        let ali = PolicyAuthorizer::aliyun(engine.clone());
+        let p = admitted(&ali, &dev, "ecs:StopInstance", true).unwrap();
+        assert!(
+            engine
+                .resolve(&p, IdKind::Aliyun, std::slice::from_ref(&a.aliyun_id))
+                .is_ok()
+        );
+        assert!(matches!(
+            engine.resolve(&p, IdKind::Aliyun, std::slice::from_ref(&b.aliyun_id)),
+            Err(DomainError::PolicyDenied(_))
+        ));
+        let p = admitted(&ali, &dev, "ecs:DescribeInstances", true).unwrap();
+        let (total, listed) = engine.query(&p, |_| true, 0, 10);
+        assert_eq!((total, listed[0].uuid), (1, a.uuid));
+        // Actions the deny does not name need no guard.
+        assert_eq!(
+            admitted(&ali, &dev, "ecs:RebootInstance", true)
+                .unwrap()
+                .guard,
+            None
+        );
+        // A service-wide explicit deny is final, whatever else names instances.
+        engine
+            .create_policy(
+                "team-a",
+                "no-stop",
+                PolicyGrammar::Ram,
+                r#"{"Version":"1","Statement":[{"Effect":"Deny","Action":"ecs:StopInstance","Resource":"*"}]}"#,
+            )
+            .await
+            .unwrap();
+        engine
+            .set_attached("team-a", "dev", "no-stop", true)
+            .await
+            .unwrap();
+        let e = admitted(&ali, &dev, "ecs:StopInstance", true).unwrap_err();
+        assert!(e.detail.explicit);
+    }
+
+    /// Tencent names instances by `ins-` ID in the cloud's region name.
+    #[tokio::test]
+    async fn tencent_resources_use_the_ins_id_and_region_name() {
+        let (engine, _d, dev, [a, b]) = setup(&[]).await;
+        let doc = format!(
+            r#"{{"version":"2.0","statement":[{{"effect":"allow","action":"cvm:RebootInstances","resource":"qcs::cvm:ap-guangzhou:uin/100000000001:instance/{}"}}]}}"#,
+            a.tencent_id
+        );
+        engine
+            .create_policy("team-a", "cam-one", PolicyGrammar::Cam, &doc)
+            .await
+            .unwrap();
+        engine
+            .set_attached("team-a", "dev", "cam-one", true)
+            .await
+            .unwrap();
+        let tc = PolicyAuthorizer::tencent(engine.clone());
+        let guard = tc
+            .authorize_scoped(&dev, "cvm:RebootInstances", Some("local"), true)
+            .unwrap();
+        let p = Principal { guard, ..dev };
+        assert!(
+            engine
+                .resolve(&p, IdKind::Tencent, &[a.tencent_id.clone()])
+                .is_ok()
+        );
+        assert!(
+            engine
+                .resolve(&p, IdKind::Tencent, &[b.tencent_id.clone()])
+                .is_err()
         );
     }
 }

@@ -76,6 +76,7 @@ macro_rules! action {
             mutates: $mutates,
             dry_run: $dry,
             policy: concat!("ecs:", $name),
+            per_resource: false,
             params: concat!($name, "Request"),
             region: RegionUse::$region,
             handler: Handler($h),
@@ -92,6 +93,15 @@ macro_rules! action {
     };
 }
 
+/// An action on instances the request names or lists: policies naming particular instances
+/// decide it per instance (the engine asks the principal's guard).
+const fn per_instance(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
+    ActionSpec {
+        per_resource: true,
+        ..spec
+    }
+}
+
 const SPECS: &[ActionSpec<Handler>] = &[
     action!(read "DescribeRegions", Optional, |_, _, _| ready(Ok(describe_regions()))),
     action!(read "DescribeZones", RequiredByAction, |_, c, _| ready(describe_zones(c))),
@@ -99,27 +109,61 @@ const SPECS: &[ActionSpec<Handler>] = &[
     action!(read "DescribeInstanceTypes", Optional, |_, _, p| ready(describe_instance_types(p))),
     action!(write "RunInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, true))),
     action!(write "CreateInstance", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, false))),
-    action!(read "DescribeInstances", RequiredByAction, |e, c, p| ready(describe_instances(e, c, p))),
-    action!(read "DescribeInstanceStatus", RequiredByAction, |e, c, p| ready(describe_instance_status(e, c, p))),
-    action!(write "StartInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Start))),
-    action!(write "StartInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Start))),
-    action!(write "StopInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Stop))),
-    action!(write "StopInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Stop))),
-    action!(write "RebootInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Reboot { force: "ForceStop" }))),
-    action!(write "RebootInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Reboot { force: "ForceReboot" }))),
-    action!(write "DeleteInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Delete))),
-    action!(write "DeleteInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Delete))),
-    action!(write "ModifyInstanceAttribute", Optional, |e, c, p| Box::pin(modify(e, c, p))),
+    per_instance(
+        action!(read "DescribeInstances", RequiredByAction, |e, c, p| ready(describe_instances(e, c, p))),
+    ),
+    per_instance(
+        action!(read "DescribeInstanceStatus", RequiredByAction, |e, c, p| ready(describe_instance_status(e, c, p))),
+    ),
+    per_instance(
+        action!(write "StartInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Start))),
+    ),
+    per_instance(
+        action!(write "StartInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Start))),
+    ),
+    per_instance(
+        action!(write "StopInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Stop))),
+    ),
+    per_instance(
+        action!(write "StopInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Stop))),
+    ),
+    per_instance(
+        action!(write "RebootInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Reboot { force: "ForceStop" }))),
+    ),
+    per_instance(
+        action!(write "RebootInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Reboot { force: "ForceReboot" }))),
+    ),
+    per_instance(
+        action!(write "DeleteInstance", Optional, dry_run, |e, c, p| Box::pin(power_one(e, c, p, Power::Delete))),
+    ),
+    per_instance(
+        action!(write "DeleteInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(power_batch(e, c, p, Power::Delete))),
+    ),
+    per_instance(
+        action!(write "ModifyInstanceAttribute", Optional, |e, c, p| Box::pin(modify(e, c, p))),
+    ),
     action!(write "CreateKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, false))),
     action!(write "ImportKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, true))),
     action!(read "DescribeKeyPairs", RequiredByAction, |e, c, p| ready(describe_key_pairs(e, c, p))),
     action!(write "DeleteKeyPairs", RequiredByAction, |e, c, p| Box::pin(delete_key_pairs(e, c, p))),
-    action!(write "AttachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p, KeyChange::Attach))),
-    action!(write "DetachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p, KeyChange::Detach))),
-    action!(read "DescribeInstanceAttribute", Optional, |e, c, p| ready(describe_instance_attribute(e, c, p))),
-    action!(read "DescribeUserData", RequiredByAction, |e, c, p| Box::pin(describe_user_data(e, c, p))),
-    action!(read "DescribeInstancesFullStatus", RequiredByAction, |e, c, p| ready(describe_instances_full_status(e, c, p))),
-    action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
+    per_instance(
+        action!(write "AttachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p, KeyChange::Attach))),
+    ),
+    per_instance(
+        action!(write "DetachKeyPair", RequiredByAction, |e, c, p| Box::pin(attach(e, c, p, KeyChange::Detach))),
+    ),
+    per_instance(
+        action!(read "DescribeInstanceAttribute", Optional, |e, c, p| ready(describe_instance_attribute(e, c, p))),
+    ),
+    per_instance(
+        action!(read "DescribeUserData", RequiredByAction, |e, c, p| Box::pin(describe_user_data(e, c, p))),
+    ),
+    per_instance(
+        action!(read "DescribeInstancesFullStatus", RequiredByAction, |e, c, p| ready(describe_instances_full_status(e, c, p))),
+    ),
+    per_instance(
+        action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
+    ),
 ];
 
 /// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy

@@ -52,6 +52,7 @@ macro_rules! action {
             mutates: false,
             dry_run: false,
             policy: concat!("cvm:", $name),
+            per_resource: false,
             params: stringify!($params),
             region: RegionUse::Required,
             handler: Handler {
@@ -76,6 +77,20 @@ const fn mutating(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
         mutates: true,
         ..spec
     }
+}
+
+/// An action on instances the request names or lists: policies naming particular instances
+/// decide it per instance (the engine asks the principal's guard).
+const fn per_instance(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
+    ActionSpec {
+        per_resource: true,
+        ..spec
+    }
+}
+
+/// A mutating action on instances ([`mutating`], [`per_instance`]).
+const fn on_instances(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
+    per_instance(mutating(spec))
 }
 
 const PASSWORD_CODES: Codes = Codes {
@@ -117,34 +132,34 @@ const SPECS: &[ActionSpec<Handler>] = &[
             }
         ))
     },
-    action!(
+    per_instance(action!(
         "DescribeInstances",
         DescribeInstancesReq,
         describe_instances
-    ),
+    )),
     ActionSpec {
         rate_limit: 10,
         region: RegionUse::Optional,
-        ..action!(
+        ..per_instance(action!(
             "DescribeInstancesOperationLimit",
             OperationLimitReq,
             describe_operation_limit
-        )
+        ))
     },
-    action!(
+    per_instance(action!(
         "DescribeInstancesStatus",
         DescribeStatusReq,
         describe_instances_status
-    ),
-    mutating(action!("StartInstances", PowerReq, power[Power::Start])),
-    mutating(action!("StopInstances", PowerReq, power[Power::Stop])),
-    mutating(action!("RebootInstances", PowerReq, power[Power::Reboot])),
-    mutating(action!(
+    )),
+    on_instances(action!("StartInstances", PowerReq, power[Power::Start])),
+    on_instances(action!("StopInstances", PowerReq, power[Power::Stop])),
+    on_instances(action!("RebootInstances", PowerReq, power[Power::Reboot])),
+    on_instances(action!(
         "TerminateInstances",
         PowerReq,
         power[Power::Terminate]
     )),
-    mutating(action!(
+    on_instances(action!(
         "ResetInstancesPassword",
         ResetPasswordReq,
         reset_password,
@@ -152,7 +167,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
     )),
     ActionSpec {
         rate_limit: 20,
-        ..mutating(action!(
+        ..on_instances(action!(
             "EnterRescueMode",
             EnterRescueReq,
             enter_rescue,
@@ -161,7 +176,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
     },
     ActionSpec {
         rate_limit: 20,
-        ..mutating(action!("ExitRescueMode", ExitRescueReq, exit_rescue))
+        ..on_instances(action!("ExitRescueMode", ExitRescueReq, exit_rescue))
     },
     mutating(action!(
         "CreateKeyPair",
@@ -179,13 +194,13 @@ const SPECS: &[ActionSpec<Handler>] = &[
         DeleteKeyPairsReq,
         delete_key_pairs
     )),
-    mutating(action!(
+    on_instances(action!(
         "AssociateInstancesKeyPairs",
         AssociateReq,
         associate[true],
         INTERNAL_SERVER_ERROR
     )),
-    mutating(action!(
+    on_instances(action!(
         "DisassociateInstancesKeyPairs",
         AssociateReq,
         associate[false]
