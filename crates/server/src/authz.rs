@@ -585,12 +585,12 @@ mod per_instance {
         let p = Principal { guard, ..dev };
         assert!(
             engine
-                .resolve(&p, IdKind::Tencent, &[a.tencent_id.clone()])
+                .resolve(&p, IdKind::Tencent, std::slice::from_ref(&a.tencent_id))
                 .is_ok()
         );
         assert!(
             engine
-                .resolve(&p, IdKind::Tencent, &[b.tencent_id.clone()])
+                .resolve(&p, IdKind::Tencent, std::slice::from_ref(&b.tencent_id))
                 .is_err()
         );
     }
