@@ -192,6 +192,17 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         }
         DomainError::RateLimited { .. } => Fault::new(429, "This request was rate-limited."),
         DomainError::DryRunOk => Fault::bad_request("Dry runs are not supported"),
+        // nova/api/openstack/compute/{servers,keypairs}.py: OverQuota → 403 forbidden.
+        DomainError::QuotaExceeded(overs) => {
+            if overs
+                .iter()
+                .any(|o| o.resource == nubis_core::QuotaResource::KeyPairs)
+            {
+                Fault::new(403, "Quota exceeded, too many key pairs.")
+            } else {
+                Fault::new(403, nubis_core::error::quota_message(&overs))
+            }
+        }
         DomainError::PolicyDenied(m) => Fault::new(403, m),
         DomainError::UnsupportedRegion(r) => {
             Fault::bad_request(format!("Region {r} is not served"))

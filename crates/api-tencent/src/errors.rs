@@ -135,6 +135,16 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         } => "OperationDenied.InstanceOperationInProgress".into(),
         DomainError::RateLimited { .. } => "RequestLimitExceeded".into(),
         DomainError::DryRunOk => "DryRunOperation".into(),
+        DomainError::QuotaExceeded(overs) => {
+            if overs
+                .iter()
+                .any(|o| o.resource == nubis_core::QuotaResource::KeyPairs)
+            {
+                "InvalidKeyPair.LimitExceeded".into()
+            } else {
+                "LimitExceeded.InstanceQuota".into()
+            }
+        }
         DomainError::PolicyDenied(_) => "UnauthorizedOperation".into(),
         DomainError::UnsupportedRegion(_) => "UnsupportedRegion".into(),
         DomainError::InvalidZone(_) => "InvalidZone.MismatchRegion".into(),

@@ -30,6 +30,10 @@ fn tenancy_routes() -> Router<AppState> {
             get(show_account).delete(delete_account),
         )
         .route(
+            "/accounts/{account}/quotas",
+            get(show_quota).put(put_quota).delete(reset_quota),
+        )
+        .route(
             "/accounts/{account}/users",
             get(list_users).post(create_user),
         )
@@ -591,6 +595,38 @@ async fn show_account(State(s): State<AppState>, AdminPath(id): AdminPath<String
 
 async fn delete_account(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
     no_content(s.engine.delete_account(&id).await)
+}
+
+/// An account's quotas: what applies, the defaults it falls back to, what was set for it
+/// and what it holds (docs/quotas.md).
+fn quota_json(v: &nubis_engine::QuotaView) -> serde_json::Value {
+    let limits = |l: &nubis_core::QuotaLimits| {
+        json!({"instances": l.instances, "cores": l.cores, "ram_mib": l.ram_mib, "key_pairs": l.key_pairs})
+    };
+    let u = &v.usage;
+    json!({"quota": {
+        "account": v.account,
+        "limits": limits(&v.limits),
+        "defaults": limits(&v.defaults),
+        "overrides": v.overrides,
+        "usage": {"instances": u.instances, "cores": u.cores, "ram_mib": u.ram_mib, "key_pairs": u.key_pairs},
+    }})
+}
+
+async fn show_quota(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    json_ok(s.engine.quota(&id), |v| quota_json(&v))
+}
+
+async fn put_quota(
+    State(s): State<AppState>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(b): AdminJson<nubis_core::QuotaOverrides>,
+) -> Response {
+    json_ok(s.engine.set_quota(&id, &b).await, |v| quota_json(&v))
+}
+
+async fn reset_quota(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    json_ok(s.engine.reset_quota(&id).await, |v| quota_json(&v))
 }
 
 #[derive(Deserialize)]
