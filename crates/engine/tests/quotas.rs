@@ -44,6 +44,17 @@ fn over(r: Result<impl std::fmt::Debug, DomainError>) -> Vec<QuotaResource> {
     }
 }
 
+/// Until every operation has finished (time scale 0: at once, but on the runners' tasks).
+async fn settle(e: &Engine) {
+    for _ in 0..500 {
+        if e.running_operations() == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("operations did not finish");
+}
+
 fn spec(count: u32, instance_type: &str) -> CreateSpec {
     CreateSpec {
         count,
@@ -97,6 +108,7 @@ async fn the_instance_over_the_limit_is_refused_and_nothing_is_created() {
         .unwrap();
 
     // A terminated instance gives its share back.
+    settle(&e).await;
     let ids: Vec<_> = e.query(&p, |_| true, 0, 1).1.iter().map(|i| i.uuid).collect();
     e.submit(&p, "r6", &ids, Command::Terminate { force: true }, false)
         .await
@@ -151,6 +163,7 @@ async fn two_creates_racing_for_the_last_slot_one_wins() {
         assert_eq!(won, 1, "round {round}");
         assert_eq!(e.quota("team-a").unwrap().usage.instances, 3);
         // Free the slot again for the next round.
+        settle(&e).await;
         let newest: Vec<_> = e.query(&p, |_| true, 0, 1).1.iter().map(|i| i.uuid).collect();
         e.submit(&p, &format!("free-{round}"), &newest, Command::Terminate { force: true }, false)
             .await
