@@ -271,6 +271,26 @@ mod tests {
                 "OperationConflict",
             ),
             (DomainError::Internal("x".into()), 500, "InternalError"),
+            (
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::Instances,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                403,
+                "QuotaExceed.ElasticQuota",
+            ),
+            (
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::KeyPairs,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                403,
+                "QuotaExceed.KeyPair",
+            ),
         ];
         for (e, status, code) in cases {
             let m = map(e);

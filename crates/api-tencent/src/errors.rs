@@ -254,6 +254,26 @@ mod tests {
                 DomainError::RateLimited { retry_after_ms: 1 },
                 "RequestLimitExceeded",
             ),
+            (
+                "RunInstances",
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::Cores,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                "LimitExceeded.InstanceQuota",
+            ),
+            (
+                "CreateKeyPair",
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::KeyPairs,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                "InvalidKeyPair.LimitExceeded",
+            ),
         ];
         for (action, e, want) in cases {
             let shown = format!("{e:?}");

@@ -31,10 +31,11 @@ impl Engine {
         let planned = rules::plan_create(&spec, |key_ids| self.public_keys(p, key_ids))?;
         // Early, so a dry run and a hopeless request stop here; the check that counts is the
         // one under the lock below, with the acceptance.
-        self.inner
-            .fleet
-            .lock()
-            .check_create_quota(&p.account, planned.instance_type, spec.count)?;
+        self.inner.fleet.lock().check_create_quota(
+            &p.account,
+            planned.instance_type,
+            spec.count,
+        )?;
         if dry_run {
             return Err(DomainError::DryRunOk);
         }

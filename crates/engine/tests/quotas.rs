@@ -109,7 +109,12 @@ async fn the_instance_over_the_limit_is_refused_and_nothing_is_created() {
 
     // A terminated instance gives its share back.
     settle(&e).await;
-    let ids: Vec<_> = e.query(&p, |_| true, 0, 1).1.iter().map(|i| i.uuid).collect();
+    let ids: Vec<_> = e
+        .query(&p, |_| true, 0, 1)
+        .1
+        .iter()
+        .map(|i| i.uuid)
+        .collect();
     e.submit(&p, "r6", &ids, Command::Terminate { force: true }, false)
         .await
         .unwrap();
@@ -147,8 +152,13 @@ async fn two_creates_racing_for_the_last_slot_one_wins() {
             .map(|n| {
                 let (e, p) = (e.clone(), p.clone());
                 tokio::spawn(async move {
-                    e.create(&p, &format!("race-{round}-{n}"), spec(1, "S5.SMALL2"), false)
-                        .await
+                    e.create(
+                        &p,
+                        &format!("race-{round}-{n}"),
+                        spec(1, "S5.SMALL2"),
+                        false,
+                    )
+                    .await
                 })
             })
             .collect();
@@ -164,10 +174,21 @@ async fn two_creates_racing_for_the_last_slot_one_wins() {
         assert_eq!(e.quota("team-a").unwrap().usage.instances, 3);
         // Free the slot again for the next round.
         settle(&e).await;
-        let newest: Vec<_> = e.query(&p, |_| true, 0, 1).1.iter().map(|i| i.uuid).collect();
-        e.submit(&p, &format!("free-{round}"), &newest, Command::Terminate { force: true }, false)
-            .await
-            .unwrap();
+        let newest: Vec<_> = e
+            .query(&p, |_| true, 0, 1)
+            .1
+            .iter()
+            .map(|i| i.uuid)
+            .collect();
+        e.submit(
+            &p,
+            &format!("free-{round}"),
+            &newest,
+            Command::Terminate { force: true },
+            false,
+        )
+        .await
+        .unwrap();
         for _ in 0..200 {
             if e.quota("team-a").unwrap().usage.instances == 2 {
                 break;

@@ -47,15 +47,13 @@ pub(super) fn describe_account_attributes(e: &Engine, ctx: &Ctx, p: &Params) -> 
         return Err(ApiError::invalid("AttributeName", bad));
     }
     let zone = match p.opt("ZoneId") {
-        Some(z) => Some(
-            region
-                .zones
-                .iter()
-                .find(|x| x.aliyun == z)
-                .ok_or_else(|| {
-                    ApiError::new(404, "InvalidZoneId.NotFound", "The specified zone does not exist.")
-                })?,
-        ),
+        Some(z) => Some(region.zones.iter().find(|x| x.aliyun == z).ok_or_else(|| {
+            ApiError::new(
+                404,
+                "InvalidZoneId.NotFound",
+                "The specified zone does not exist.",
+            )
+        })?),
         None => None,
     };
     let q = e

@@ -10,11 +10,9 @@ impl Nova<'_> {
     /// `GET /limits`: the project's quotas (the account's, docs/quotas.md) and what it
     /// uses; `-1` is unlimited, as Nova shows it.
     pub(super) fn limits(&self) -> Result<Reply, crate::errors::Fault> {
-        let q = self
-            .api
-            .engine
-            .quota(&self.p.account)
-            .map_err(|e| crate::errors::map(nubis_core::DomainError::Internal(e.to_string()), None))?;
+        let q = self.api.engine.quota(&self.p.account).map_err(|e| {
+            crate::errors::map(nubis_core::DomainError::Internal(e.to_string()), None)
+        })?;
         let mut abs = json!({
             "maxServerMeta": 128,
             "maxImageMeta": 128,
@@ -44,7 +42,10 @@ impl Nova<'_> {
             abs["maxPersonality"] = json!(5);
             abs["maxPersonalitySize"] = json!(10240);
         }
-        Ok(Reply::json(200, &json!({"limits": {"rate": [], "absolute": abs}})))
+        Ok(Reply::json(
+            200,
+            &json!({"limits": {"rate": [], "absolute": abs}}),
+        ))
     }
 }
 

@@ -52,7 +52,9 @@ impl Nova<'_> {
             .into_iter()
             .find(|a| ids::project_id(&a.id) == project)
             .map(|a| a.id)
-            .ok_or_else(|| Fault::bad_request(format!("Project ID {project} is not a valid project.")))
+            .ok_or_else(|| {
+                Fault::bad_request(format!("Project ID {project} is not a valid project."))
+            })
     }
 
     /// Readers see their own project; another project's quotas need the admin role.
@@ -60,11 +62,20 @@ impl Nova<'_> {
         if self.admin_role || account == self.p.account {
             Ok(())
         } else {
-            Err(Fault::new(403, format!("Policy doesn't allow {rule} to be performed.")))
+            Err(Fault::new(
+                403,
+                format!("Policy doesn't allow {rule} to be performed."),
+            ))
         }
     }
 
-    fn quota_set(&self, id: Option<&str>, limits: &QuotaLimits, usage: Option<&QuotaUsage>, view: View) -> Value {
+    fn quota_set(
+        &self,
+        id: Option<&str>,
+        limits: &QuotaLimits,
+        usage: Option<&QuotaUsage>,
+        view: View,
+    ) -> Value {
         let mut m = Map::new();
         if let Some(id) = id {
             m.insert("id".into(), json!(id));
@@ -113,7 +124,10 @@ impl Nova<'_> {
         }
         let account = self.project_account(project)?;
         let body = json_body(self.req.body)?;
-        let Some(Value::Object(set)) = body.get("quota_set").filter(|_| body.as_object().is_some_and(|o| o.len() == 1)) else {
+        let Some(Value::Object(set)) = body
+            .get("quota_set")
+            .filter(|_| body.as_object().is_some_and(|o| o.len() == 1))
+        else {
             return Err(Fault::bad_request(
                 "Invalid input for field/attribute quota_set. Value: None. 'quota_set' is a required property",
             ));
@@ -124,9 +138,27 @@ impl Nova<'_> {
             if k == "force" {
                 force = match v {
                     Value::Bool(b) => *b,
-                    Value::String(s) if matches!(s.to_ascii_lowercase().as_str(), "true" | "yes" | "1" | "on") => true,
-                    Value::String(s) if matches!(s.to_ascii_lowercase().as_str(), "false" | "no" | "0" | "off") => false,
-                    _ => return Err(Fault::bad_request(format!("Invalid input for field/attribute force. Value: {v}. {v} is not of type 'boolean', 'string'"))),
+                    Value::String(s)
+                        if matches!(
+                            s.to_ascii_lowercase().as_str(),
+                            "true" | "yes" | "1" | "on"
+                        ) =>
+                    {
+                        true
+                    }
+                    Value::String(s)
+                        if matches!(
+                            s.to_ascii_lowercase().as_str(),
+                            "false" | "no" | "0" | "off"
+                        ) =>
+                    {
+                        false
+                    }
+                    _ => {
+                        return Err(Fault::bad_request(format!(
+                            "Invalid input for field/attribute force. Value: {v}. {v} is not of type 'boolean', 'string'"
+                        )));
+                    }
                 };
                 continue;
             }
@@ -191,7 +223,10 @@ impl Nova<'_> {
                 nubis_engine::CredentialError::Domain(d) => map(d, None),
                 other => Fault::bad_request(other.to_string()),
             })?;
-        Ok(Reply::json(200, &json!({"quota_set": self.quota_set(None, &q.limits, None, View::Limit)})))
+        Ok(Reply::json(
+            200,
+            &json!({"quota_set": self.quota_set(None, &q.limits, None, View::Limit)}),
+        ))
     }
 
     /// `DELETE /os-quota-sets/{project}` (admin): back to the defaults; 202.

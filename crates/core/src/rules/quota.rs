@@ -334,7 +334,9 @@ mod tests {
         };
         assert!(check_create(&zero, &QuotaUsage::default(), t("S5.SMALL2"), 1).is_err());
         let e = check_key_pair(&zero, &QuotaUsage::default()).unwrap_err();
-        assert!(matches!(&e, DomainError::QuotaExceeded(o) if o[0].resource == QuotaResource::KeyPairs && o[0].limit == 0));
+        assert!(
+            matches!(&e, DomainError::QuotaExceeded(o) if o[0].resource == QuotaResource::KeyPairs && o[0].limit == 0)
+        );
     }
 
     #[test]
