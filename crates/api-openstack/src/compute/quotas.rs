@@ -116,13 +116,7 @@ impl Nova<'_> {
     /// `PUT /os-quota-sets/{project}` (admin): `{"quota_set": {"instances": 5, "force": true}}`.
     /// Without `force`, a limit below what the project uses is refused (400), as Nova does.
     pub(super) async fn update_quota_set(&self, project: &str) -> Res {
-        if !self.admin_role {
-            return Err(Fault::new(
-                403,
-                "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.",
-            ));
-        }
-        let account = self.project_account(project)?;
+        // Nova's order: the body's schema, the policy, then the project.
         let body = json_body(self.req.body)?;
         let Some(Value::Object(set)) = body
             .get("quota_set")
@@ -192,6 +186,13 @@ impl Nova<'_> {
                 }
             }
         }
+        if !self.admin_role {
+            return Err(Fault::new(
+                403,
+                "Policy doesn't allow os_compute_api:os-quota-sets:update to be performed.",
+            ));
+        }
+        let account = self.project_account(project)?;
         if !force {
             let q = self
                 .api
