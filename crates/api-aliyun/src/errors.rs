@@ -140,6 +140,16 @@ pub fn map(e: DomainError) -> ApiError {
                 "Request validation has been passed with DryRun flag set.",
             );
         }
+        DomainError::QuotaExceeded(overs) => {
+            if overs
+                .iter()
+                .any(|o| o.resource == nubis_core::QuotaResource::KeyPairs)
+            {
+                (403, "QuotaExceed.KeyPair")
+            } else {
+                (403, "QuotaExceed.ElasticQuota")
+            }
+        }
         DomainError::PolicyDenied(_) => (403, "Forbidden.RAM"),
         DomainError::UnsupportedRegion(_) => (404, "InvalidRegionId.NotFound"),
         DomainError::InvalidZone(_) => (404, "InvalidZoneId.NotFound"),
@@ -153,6 +163,12 @@ pub fn map(e: DomainError) -> ApiError {
             "The specified operation is denied as your prepay instance is expired (prepay mode) or in arrears (afterpay mode).".to_string()
         }
         "DiskError" => "IncorrectDiskStatus.".to_string(),
+        // The documented messages (CreateKeyPair, RunInstances error tables), then nubis's
+        // detail.
+        "QuotaExceed.KeyPair" => format!("The key pair quota exceeds. {msg}"),
+        "QuotaExceed.ElasticQuota" => {
+            format!("No additional quota is available for the specified ECS instance type. {msg}")
+        }
         "InvalidInstanceId.NotFound" => "The specified InstanceId does not exist.".to_string(),
         "InternalError" => "The request processing has failed due to some unknown error.".to_string(),
         _ => msg,
@@ -255,6 +271,26 @@ mod tests {
                 "OperationConflict",
             ),
             (DomainError::Internal("x".into()), 500, "InternalError"),
+            (
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::Instances,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                403,
+                "QuotaExceed.ElasticQuota",
+            ),
+            (
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::KeyPairs,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                403,
+                "QuotaExceed.KeyPair",
+            ),
         ];
         for (e, status, code) in cases {
             let m = map(e);

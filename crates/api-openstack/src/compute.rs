@@ -22,6 +22,7 @@ mod instance_actions;
 mod keypairs;
 mod limits;
 mod metadata;
+mod quotas;
 mod servers;
 
 type Res = Result<Reply, Fault>;

@@ -192,6 +192,17 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         }
         DomainError::RateLimited { .. } => Fault::new(429, "This request was rate-limited."),
         DomainError::DryRunOk => Fault::bad_request("Dry runs are not supported"),
+        // nova/api/openstack/compute/{servers,keypairs}.py: OverQuota → 403 forbidden.
+        DomainError::QuotaExceeded(overs) => {
+            if overs
+                .iter()
+                .any(|o| o.resource == nubis_core::QuotaResource::KeyPairs)
+            {
+                Fault::new(403, "Quota exceeded, too many key pairs.")
+            } else {
+                Fault::new(403, nubis_core::error::quota_message(&overs))
+            }
+        }
         DomainError::PolicyDenied(m) => Fault::new(403, m),
         DomainError::UnsupportedRegion(r) => {
             Fault::bad_request(format!("Region {r} is not served"))
@@ -327,6 +338,24 @@ mod tests {
             (DomainError::RateLimited { retry_after_ms: 1 }, 429),
             (DomainError::Unavailable("db".into()), 503),
             (DomainError::Internal("bug".into()), 500),
+            (
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::Instances,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                403,
+            ),
+            (
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::KeyPairs,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                403,
+            ),
         ];
         for (e, status) in cases {
             let dbg = format!("{e:?}");
@@ -335,5 +364,42 @@ mod tests {
             // The Tencent ID never leaks into a Nova message.
             assert!(!f.message.contains("ins-"), "{dbg}: {}", f.message);
         }
+    }
+
+    #[test]
+    fn quota_messages_are_novas() {
+        let o = |resource, requested, used, limit| nubis_core::QuotaOver {
+            resource,
+            requested,
+            used,
+            limit,
+        };
+        let f = map(
+            DomainError::QuotaExceeded(vec![o(nubis_core::QuotaResource::Instances, 1, 10, 10)]),
+            None,
+        );
+        assert_eq!(
+            (f.status, f.message.as_str()),
+            (
+                403,
+                "Quota exceeded for instances: Requested 1, but already used 10 of 10 instances"
+            )
+        );
+        let f = map(
+            DomainError::QuotaExceeded(vec![
+                o(nubis_core::QuotaResource::Cores, 4, 18, 20),
+                o(nubis_core::QuotaResource::Ram, 8192, 40960, 51200),
+            ]),
+            None,
+        );
+        assert_eq!(
+            f.message,
+            "Quota exceeded for cores, ram: Requested 4, 8192, but already used 18, 40960 of 20, 51200 cores, ram"
+        );
+        let f = map(
+            DomainError::QuotaExceeded(vec![o(nubis_core::QuotaResource::KeyPairs, 1, 100, 100)]),
+            None,
+        );
+        assert_eq!(f.message, "Quota exceeded, too many key pairs.");
     }
 }

@@ -53,6 +53,9 @@ const UNLIMITED: &[&str] = &[
     "image.proxy.show",
     "availability_zone.list",
     "limits",
+    "quota_set.show",
+    "quota_set.defaults",
+    "quota_set.detail",
     "image.versions",
     "image.versions.list",
     "image.list",
@@ -174,6 +177,7 @@ fn with_unknown_field(op: &Op) -> Option<Value> {
         (None, "server.metadata.set") => json!({"meta": {"k": "v"}, "bogus": 1}),
         (None, "server.create" | "server.update") => json!({"server": {"bogus": 1}}),
         (None, "keypair.create") => json!({"keypair": {"bogus": 1}}),
+        (None, "quota_set.update") => json!({"quota_set": {"bogus": 1}}),
         (None, "identity.token.issue") => {
             json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
                 "name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}}},

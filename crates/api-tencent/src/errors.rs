@@ -135,6 +135,16 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         } => "OperationDenied.InstanceOperationInProgress".into(),
         DomainError::RateLimited { .. } => "RequestLimitExceeded".into(),
         DomainError::DryRunOk => "DryRunOperation".into(),
+        DomainError::QuotaExceeded(overs) => {
+            if overs
+                .iter()
+                .any(|o| o.resource == nubis_core::QuotaResource::KeyPairs)
+            {
+                "InvalidKeyPair.LimitExceeded".into()
+            } else {
+                "LimitExceeded.InstanceQuota".into()
+            }
+        }
         // A policy naming the instance refused it: the same code as a refusal at the gate
         // (docs/identity-wire.md D10).
         DomainError::PolicyDenied(_) => "AuthFailure.UnauthorizedOperation".into(),
@@ -245,6 +255,26 @@ mod tests {
                 "X",
                 DomainError::RateLimited { retry_after_ms: 1 },
                 "RequestLimitExceeded",
+            ),
+            (
+                "RunInstances",
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::Cores,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                "LimitExceeded.InstanceQuota",
+            ),
+            (
+                "CreateKeyPair",
+                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
+                    resource: nubis_core::QuotaResource::KeyPairs,
+                    requested: 1,
+                    used: 2,
+                    limit: 2,
+                }]),
+                "InvalidKeyPair.LimitExceeded",
             ),
         ];
         for (action, e, want) in cases {

@@ -12,6 +12,7 @@ const TABLE: &[(&str, &str)] = &[
     ("DescribeZones", "{}"),
     ("DescribeImages", "{}"),
     ("DescribeInstanceTypeConfigs", "{}"),
+    ("DescribeAccountQuota", "{}"),
     (
         "RunInstances",
         r#"{"Placement":{"Zone":"ap-guangzhou-3"},"ImageId":"img-tos31x64"}"#,

@@ -111,6 +111,10 @@ pub enum DomainError {
     /// A dry run passed every check.
     #[error("dry run succeeded")]
     DryRunOk,
+    /// The account's quota cannot hold what the request would create (every resource it
+    /// would exceed, in [`crate::rules::quota::QuotaResource`] order; never empty).
+    #[error("{}", quota_message(.0))]
+    QuotaExceeded(Vec<crate::rules::quota::QuotaOver>),
     /// The principal may not do this.
     #[error("not authorized: {0}")]
     PolicyDenied(String),
@@ -126,6 +130,21 @@ pub enum DomainError {
     /// A fault inside nubis (never bad input).
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+/// Nova's wording (`TooManyInstances`, nova/exception.py): "Quota exceeded for cores,
+/// instances: Requested 2, 1, but already used 20, 10 of 20, 10 cores, instances".
+pub fn quota_message(overs: &[crate::rules::quota::QuotaOver]) -> String {
+    let join = |f: &dyn Fn(&crate::rules::quota::QuotaOver) -> String| {
+        overs.iter().map(f).collect::<Vec<_>>().join(", ")
+    };
+    let names = join(&|o| o.resource.nova_name().to_string());
+    format!(
+        "Quota exceeded for {names}: Requested {}, but already used {} of {} {names}",
+        join(&|o| o.requested.to_string()),
+        join(&|o| o.used.to_string()),
+        join(&|o| o.limit.to_string()),
+    )
 }
 
 /// How a dialect names resources in its messages: Tencent instances by `ins-` ID, Alibaba

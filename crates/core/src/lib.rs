@@ -26,5 +26,8 @@ pub use op::{Accept, KmsState, MigratePhase, Outcome, Settle, Step, StopMode, Wh
 pub use request::{
     ActionRequest, Command, CreateSpec, PasswordHash, Prepared, PublicKey, Raw, Request, Stage,
 };
+pub use rules::quota::{
+    AccountQuota, QuotaLimits, QuotaOver, QuotaOverrides, QuotaResource, QuotaUsage,
+};
 pub use rules::{CreatePlan, Effect, MetadataRefusal, Plan, PlanContext};
 pub use state::{Action, InstanceState, OpState, Restriction};

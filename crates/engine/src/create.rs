@@ -29,6 +29,13 @@ impl Engine {
             return Ok(found);
         }
         let planned = rules::plan_create(&spec, |key_ids| self.public_keys(p, key_ids))?;
+        // Early, so a dry run and a hopeless request stop here; the check that counts is the
+        // one under the lock below, with the acceptance.
+        self.inner.fleet.lock().check_create_quota(
+            &p.account,
+            planned.instance_type,
+            spec.count,
+        )?;
         if dry_run {
             return Err(DomainError::DryRunOk);
         }
@@ -55,6 +62,9 @@ impl Engine {
             {
                 return Ok(found);
             }
+            // The quota, in the same lock hold that inserts the instances: a concurrent
+            // create sees these before their commit (and loses them if it fails).
+            fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
             for _ in 0..spec.count {
                 let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
                 let op = start_operation(&mut inst, request_id, &p.account, plan.clone(), now);

@@ -69,7 +69,7 @@ impl Engine {
         key_type: KeyType,
     ) -> Result<KeyPair, DomainError> {
         let kp = {
-            let fleet = self.inner.fleet.lock();
+            let mut fleet = self.inner.fleet.lock();
             // Names are unique within the caller's own account (an admin's too): ownership,
             // not visibility.
             if fleet
@@ -79,11 +79,12 @@ impl Engine {
             {
                 return Err(DomainError::DuplicateKeyName(name.to_string()));
             }
+            fleet.check_key_pair_quota(&p.account)?;
             let mut id = ids::new_key_id();
             while fleet.key_pairs.contains_key(&id) {
                 id = ids::new_key_id();
             }
-            KeyPair {
+            let kp = KeyPair {
                 id,
                 key_type,
                 account: p.account.clone(),
@@ -92,14 +93,16 @@ impl Engine {
                 description: String::new(),
                 public_key,
                 created_at_ms: now_ms(),
-            }
+            };
+            // In the fleet before the commit (taken out again if it fails), so a concurrent
+            // create of the same name or of the last key pair the quota allows sees it.
+            fleet.key_pairs.insert(kp.id.clone(), kp.clone());
+            kp
         };
-        self.commit(vec![Write::KeyPair(kp.clone())]).await?;
-        self.inner
-            .fleet
-            .lock()
-            .key_pairs
-            .insert(kp.id.clone(), kp.clone());
+        if let Err(e) = self.commit(vec![Write::KeyPair(kp.clone())]).await {
+            self.inner.fleet.lock().key_pairs.remove(&kp.id);
+            return Err(e);
+        }
         Ok(kp)
     }
 

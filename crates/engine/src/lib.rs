@@ -11,6 +11,7 @@ pub mod admin;
 mod create;
 mod keys;
 mod names;
+mod quotas;
 mod runner;
 mod submit;
 mod tenancy;
@@ -20,6 +21,7 @@ pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserI
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
+pub use quotas::{QuotaDefaults, QuotaView};
 pub use submit::{Batch, BatchMode};
 pub use tenancy::NewAccount;
 pub use update::AttrChange;
@@ -60,6 +62,10 @@ pub(crate) struct Fleet {
     pub admin_password_hash: Option<String>,
     /// Further Keystone users of the admin account: name → (password hash, roles).
     pub keystone_users: HashMap<String, (String, Vec<String>)>,
+    /// Per-account quota overrides (account → what the operator set).
+    pub quotas: HashMap<String, nubis_core::QuotaOverrides>,
+    /// The configured default quotas.
+    pub quota_defaults: QuotaDefaults,
 }
 
 /// The instance `found` under `id` if `p` may act on it: NotFound when `p` may not see it
@@ -276,6 +282,9 @@ impl Engine {
         let directory = Engine::load_directory(snap.sub_users, snap.policies, snap.attachments)?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
+        }
+        for q in snap.quotas {
+            fleet.quotas.insert(q.account, q.overrides);
         }
         let mut instances = snap.instances;
         instances.sort_by_key(|i| (i.created_at_ms, i.uuid));

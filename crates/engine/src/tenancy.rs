@@ -255,7 +255,10 @@ impl Engine {
     /// bootstrap admin and while the account owns instances, key pairs or access keys.
     pub async fn delete_account(&self, id: &str) -> Result<(), CredentialError> {
         let _serial = self.inner.credentials.lock().await;
-        let mut writes = vec![Write::DeleteAccount(id.to_string())];
+        let mut writes = vec![
+            Write::DeleteAccount(id.to_string()),
+            Write::DeleteQuota(id.to_string()),
+        ];
         {
             let fleet = self.inner.fleet.lock();
             let account = fleet
@@ -311,7 +314,11 @@ impl Engine {
             }
         }
         self.commit(writes).await?;
-        self.inner.fleet.lock().accounts.remove(id);
+        {
+            let mut fleet = self.inner.fleet.lock();
+            fleet.accounts.remove(id);
+            fleet.quotas.remove(id);
+        }
         let mut dir = self.inner.directory.write();
         let users: Vec<u64> = dir
             .users

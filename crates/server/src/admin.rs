@@ -30,6 +30,10 @@ fn tenancy_routes() -> Router<AppState> {
             get(show_account).delete(delete_account),
         )
         .route(
+            "/accounts/{account}/quotas",
+            get(show_quota).put(put_quota).delete(reset_quota),
+        )
+        .route(
             "/accounts/{account}/users",
             get(list_users).post(create_user),
         )
@@ -591,6 +595,36 @@ async fn show_account(State(s): State<AppState>, AdminPath(id): AdminPath<String
 
 async fn delete_account(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
     no_content(s.engine.delete_account(&id).await)
+}
+
+/// An account's quotas: what applies, the defaults it falls back to, what was set for it
+/// and what it holds (docs/quotas.md).
+fn quota_json(v: &nubis_engine::QuotaView) -> serde_json::Value {
+    let limits = |l: &nubis_core::QuotaLimits| json!({"instances": l.instances, "cores": l.cores, "ram_mib": l.ram_mib, "key_pairs": l.key_pairs});
+    let u = &v.usage;
+    json!({"quota": {
+        "account": v.account,
+        "limits": limits(&v.limits),
+        "defaults": limits(&v.defaults),
+        "overrides": v.overrides,
+        "usage": {"instances": u.instances, "cores": u.cores, "ram_mib": u.ram_mib, "key_pairs": u.key_pairs},
+    }})
+}
+
+async fn show_quota(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    json_ok(s.engine.quota(&id), |v| quota_json(&v))
+}
+
+async fn put_quota(
+    State(s): State<AppState>,
+    AdminPath(id): AdminPath<String>,
+    AdminJson(b): AdminJson<nubis_core::QuotaOverrides>,
+) -> Response {
+    json_ok(s.engine.set_quota(&id, &b).await, |v| quota_json(&v))
+}
+
+async fn reset_quota(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    json_ok(s.engine.reset_quota(&id).await, |v| quota_json(&v))
 }
 
 #[derive(Deserialize)]
@@ -1295,5 +1329,71 @@ mod tests {
         assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
         let r = list_keys_from(&app, Some(("AKIDfresh", "x")), "192.0.2.10:6").await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn quotas_are_shown_set_validated_and_reset() {
+        let (app, _e, _d) = app().await;
+        let r = as_admin(&app, "POST", "/accounts", r#"{"name": "team-q"}"#).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.body);
+        let r = as_admin(&app, "GET", "/accounts/team-q/quotas", "").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(
+            r.body["quota"]["limits"],
+            json!({"instances": 10, "cores": 20, "ram_mib": 51200, "key_pairs": 100})
+        );
+        assert_eq!(r.body["quota"]["usage"]["instances"], 0);
+        let r = as_admin(
+            &app,
+            "PUT",
+            "/accounts/team-q/quotas",
+            r#"{"instances": 3, "key_pairs": -1}"#,
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["quota"]["limits"]["instances"], 3);
+        assert_eq!(r.body["quota"]["limits"]["key_pairs"], -1);
+        assert_eq!(
+            r.body["quota"]["overrides"],
+            json!({"instances": 3, "key_pairs": -1})
+        );
+        for (path, body, status, code) in [
+            (
+                "/accounts/team-q/quotas",
+                r#"{"instances": -2}"#,
+                400,
+                "InvalidValue",
+            ),
+            (
+                "/accounts/team-q/quotas",
+                r#"{"cores": 2147483648}"#,
+                400,
+                "InvalidValue",
+            ),
+            (
+                "/accounts/team-q/quotas",
+                r#"{"vcpus": 1}"#,
+                422,
+                "InvalidBody",
+            ),
+            (
+                "/accounts/team-q/quotas",
+                r#"{"cores": 1.5}"#,
+                422,
+                "InvalidBody",
+            ),
+            ("/accounts/team-q/quotas", "not json", 400, "InvalidBody"),
+            ("/accounts/nope/quotas", r#"{"cores": 1}"#, 404, "NotFound"),
+        ] {
+            let r = as_admin(&app, "PUT", path, body).await;
+            assert_eq!(r.status.as_u16(), status, "{body}: {}", r.body);
+            assert_eq!(r.body["error"]["code"], code, "{body}");
+        }
+        let r = as_admin(&app, "DELETE", "/accounts/team-q/quotas", "").await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert_eq!(r.body["quota"]["limits"]["instances"], 10);
+        assert_eq!(r.body["quota"]["overrides"], json!({}));
+        let r = as_admin(&app, "GET", "/accounts/admin/quotas", "").await;
+        assert_eq!(r.body["quota"]["limits"]["instances"], -1);
     }
 }

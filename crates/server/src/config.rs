@@ -47,6 +47,19 @@ struct FileConfig {
     qemu_stop_timeout: Option<u64>,
     /// The `[limits]` table.
     limits: Option<crate::limits::LimitFile>,
+    /// The `[quotas]` table: default quotas of every account but the bootstrap admin.
+    quotas: Option<QuotaFile>,
+}
+
+/// `[quotas]`: each limit `-1` (unlimited) or `0…2147483647`; a key not given keeps Nova's
+/// default (10 instances, 20 cores, 51200 MiB, 100 key pairs).
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct QuotaFile {
+    instances: Option<i64>,
+    cores: Option<i64>,
+    ram_mib: Option<i64>,
+    key_pairs: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -71,6 +84,24 @@ pub struct Config {
     pub qemu_kvm_probe_timeout: u64,
     /// Connection and request limits of the listener.
     pub limits: crate::limits::Limits,
+    /// Default quotas of every account but the bootstrap admin (which is unlimited unless
+    /// set through the admin API).
+    pub quotas: nubis_core::QuotaLimits,
+}
+
+/// `NUBIS_QUOTA_<NAME>` (wins) or the file's value, else `default`; checked.
+fn quota_value(name: &str, file: Option<i64>, default: i64) -> Result<i64> {
+    let var = format!("NUBIS_QUOTA_{}", name.to_uppercase());
+    let v = match std::env::var(&var) {
+        Ok(v) => v
+            .parse()
+            .with_context(|| format!("{var}={v:?} is not an integer"))?,
+        Err(_) => file.unwrap_or(default),
+    };
+    if !(-1..=nubis_core::rules::quota::MAX_LIMIT).contains(&v) {
+        anyhow::bail!("quota {name} = {v}: expected -1 (unlimited) or 0…2147483647");
+    }
+    Ok(v)
 }
 
 impl Config {
@@ -115,6 +146,14 @@ impl Config {
             Err(_) => 30,
         };
         let limits = crate::limits::Limits::resolve(args.limits, file.limits.unwrap_or_default())?;
+        let q = file.quotas.unwrap_or_default();
+        let d = nubis_core::QuotaLimits::NOVA_DEFAULTS;
+        let quotas = nubis_core::QuotaLimits {
+            instances: quota_value("instances", q.instances, d.instances)?,
+            cores: quota_value("cores", q.cores, d.cores)?,
+            ram_mib: quota_value("ram_mib", q.ram_mib, d.ram_mib)?,
+            key_pairs: quota_value("key_pairs", q.key_pairs, d.key_pairs)?,
+        };
         let listen = args
             .listen
             .or(file.listen)
@@ -129,6 +168,7 @@ impl Config {
             .transpose()?;
         Ok(Self {
             limits,
+            quotas,
             listen,
             public_url,
             qemu_kvm_probe_timeout,

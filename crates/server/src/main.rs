@@ -113,6 +113,12 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
     let engine = Engine::start(Arc::new(store), driver, secrets)
         .await
         .context("starting the engine")?;
+    engine
+        .set_quota_defaults(nubis_engine::QuotaDefaults {
+            accounts: cfg.quotas,
+            ..Default::default()
+        })
+        .context("quota defaults")?;
 
     let env_key = match (
         std::env::var("NUBIS_ADMIN_ACCESS_KEY_ID"),

@@ -7,7 +7,8 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use nubis_core::{
-    AccessKey, Account, Attachment, Instance, KeyPair, Operation, PolicyRecord, SubUser,
+    AccessKey, Account, AccountQuota, Attachment, Instance, KeyPair, Operation, PolicyRecord,
+    SubUser,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -29,6 +30,10 @@ pub enum Write {
     /// Forget an account (its ID); its sub-users, policies and attachments go with the same
     /// batch's other writes, not by cascade.
     DeleteAccount(String),
+    /// An account's quota overrides (replacing the stored ones).
+    Quota(AccountQuota),
+    /// Forget an account's quota overrides (its ID): the defaults apply again.
+    DeleteQuota(String),
     SubUser(SubUser),
     DeleteSubUser(u64),
     Policy(PolicyRecord),
@@ -73,6 +78,8 @@ pub struct Snapshot {
     /// Operations still OPERATING (left behind by a crash).
     pub unfinished: Vec<Operation>,
     pub key_pairs: Vec<KeyPair>,
+    /// Per-account quota overrides.
+    pub quotas: Vec<AccountQuota>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
     pub meta: Vec<(String, String)>,
 }

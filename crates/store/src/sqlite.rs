@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_user_data.sql")),
     (3, include_str!("../migrations/0003_tenancy.sql")),
+    (7, include_str!("../migrations/0007_quotas.sql")),
 ];
 /// Upper bound on writes merged into one transaction.
 const MAX_GROUP: usize = 512;
@@ -91,6 +92,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
         Write::DeleteAccount(id) => {
             tx.prepare_cached("DELETE FROM accounts WHERE id = ?1")?
                 .execute([id])?;
+        }
+        Write::Quota(q) => {
+            tx.prepare_cached(
+                "INSERT INTO quotas (account, data) VALUES (?1, ?2) ON CONFLICT(account) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![q.account, json(q)])?;
+        }
+        Write::DeleteQuota(account) => {
+            tx.prepare_cached("DELETE FROM quotas WHERE account = ?1")?
+                .execute([account])?;
         }
         Write::SubUser(u) => {
             tx.prepare_cached(
@@ -338,6 +349,7 @@ impl Store for SqliteStore {
                     "SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms",
                 )?,
                 key_pairs: all(conn, "SELECT data FROM key_pairs")?,
+                quotas: all(conn, "SELECT data FROM quotas")?,
                 guests,
                 meta,
             })

@@ -2,12 +2,14 @@
 //! [`catalogue`] (regions, zones, images, types), [`create`], [`instances`] (describe, modify,
 //! attributes, user data, VNC), [`power`] (start, stop, reboot, delete), [`keypairs`].
 
+mod account;
 mod catalogue;
 mod create;
 mod instances;
 mod keypairs;
 mod power;
 
+use account::describe_account_attributes;
 use catalogue::{describe_images, describe_instance_types, describe_regions, describe_zones};
 use create::create;
 use instances::{
@@ -164,6 +166,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
     per_instance(
         action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
     ),
+    action!(read "DescribeAccountAttributes", RequiredByAction, |e, c, p| ready(describe_account_attributes(e, c, p))),
 ];
 
 /// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy

@@ -154,6 +154,17 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         op("availability_zone.list", "GET", "/compute/v2.1/os-availability-zone", Token,
             "os_compute_api:os-availability-zone:list", NO_BODY, nova!(_, _, _ => Ok(super::limits::zones()))),
         op("limits", "GET", "/compute/v2.1/limits", Token, "os_compute_api:limits", NO_BODY,
-            nova!(n, _, _ => Ok(n.limits()))),
+            nova!(n, _, _ => n.limits())),
+        // -- quotas (docs/quotas.md): reads of the own project, the rest by admins
+        op("quota_set.show", "GET", "/compute/v2.1/os-quota-sets/{project}", Token,
+            "os_compute_api:os-quota-sets:show", NO_BODY, nova!(n, p, _ => n.show_quota_set(at(p, 0), "show"))),
+        op("quota_set.defaults", "GET", "/compute/v2.1/os-quota-sets/{project}/defaults", Token,
+            "os_compute_api:os-quota-sets:defaults", NO_BODY, nova!(n, p, _ => n.show_quota_set(at(p, 0), "defaults"))),
+        op("quota_set.detail", "GET", "/compute/v2.1/os-quota-sets/{project}/detail", Token,
+            "os_compute_api:os-quota-sets:detail", NO_BODY, nova!(n, p, _ => n.show_quota_set(at(p, 0), "detail"))),
+        op("quota_set.update", "PUT", "/compute/v2.1/os-quota-sets/{project}", Member,
+            "os_compute_api:os-quota-sets:update", "{\"quota_set\"}", nova!(n, p, _ => n.update_quota_set(at(p, 0)).await)),
+        op("quota_set.delete", "DELETE", "/compute/v2.1/os-quota-sets/{project}", Member,
+            "os_compute_api:os-quota-sets:delete", NO_BODY, nova!(n, p, _ => n.delete_quota_set(at(p, 0)).await)),
     ],
 };

@@ -2,39 +2,29 @@
 
 use super::{Nova, region};
 use crate::Reply;
-use nubis_core::catalog;
 use serde_json::{Value, json};
 
 impl Nova<'_> {
     // -- supporting endpoints -----------------------------------------------------------
 
-    pub(super) fn limits(&self) -> Reply {
-        let (_, servers) =
-            self.api
-                .engine
-                .query(&self.p, |i| i.account == self.p.account, 0, usize::MAX);
-        let cores: u32 = servers
-            .iter()
-            .filter_map(|i| catalog::instance_type(&i.instance_type))
-            .map(|t| t.cpu)
-            .sum();
-        let ram: u32 = servers
-            .iter()
-            .filter_map(|i| catalog::instance_type(&i.instance_type))
-            .map(|t| t.memory_gib * 1024)
-            .sum();
+    /// `GET /limits`: the project's quotas (the account's, docs/quotas.md) and what it
+    /// uses; `-1` is unlimited, as Nova shows it.
+    pub(super) fn limits(&self) -> Result<Reply, crate::errors::Fault> {
+        let q = self.api.engine.quota(&self.p.account).map_err(|e| {
+            crate::errors::map(nubis_core::DomainError::Internal(e.to_string()), None)
+        })?;
         let mut abs = json!({
             "maxServerMeta": 128,
             "maxImageMeta": 128,
-            "maxTotalKeypairs": 100,
+            "maxTotalKeypairs": q.limits.key_pairs,
             "maxServerGroups": 10,
             "maxServerGroupMembers": 10,
-            "maxTotalCores": 1000,
-            "maxTotalInstances": 1000,
-            "maxTotalRAMSize": 4_096_000,
-            "totalCoresUsed": cores,
-            "totalRAMUsed": ram,
-            "totalInstancesUsed": servers.len(),
+            "maxTotalCores": q.limits.cores,
+            "maxTotalInstances": q.limits.instances,
+            "maxTotalRAMSize": q.limits.ram_mib,
+            "totalCoresUsed": q.usage.cores,
+            "totalRAMUsed": q.usage.ram_mib,
+            "totalInstancesUsed": q.usage.instances,
             "totalServerGroupsUsed": 0,
         });
         if !self.v.at_least(36) {
@@ -52,7 +42,10 @@ impl Nova<'_> {
             abs["maxPersonality"] = json!(5);
             abs["maxPersonalitySize"] = json!(10240);
         }
-        Reply::json(200, &json!({"limits": {"rate": [], "absolute": abs}}))
+        Ok(Reply::json(
+            200,
+            &json!({"limits": {"rate": [], "absolute": abs}}),
+        ))
     }
 }
 

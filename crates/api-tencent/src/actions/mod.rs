@@ -3,6 +3,7 @@
 //! [`instances`] (describe and operate), [`keypairs`]; [`limits`] holds the documented
 //! parameter limits and [`params`] the parsing helpers they share.
 
+mod account;
 mod catalogue;
 mod instances;
 mod keypairs;
@@ -12,6 +13,7 @@ mod params;
 
 use crate::Ctx;
 use crate::errors::{ApiError, Codes};
+use account::*;
 use catalogue::*;
 use instances::*;
 use keypairs::*;
@@ -115,6 +117,11 @@ const SPECS: &[ActionSpec<Handler>] = &[
         ..action!("DescribeZones", DescribeRegionsReq, describe_zones)
     },
     action!("DescribeImages", DescribeImagesReq, describe_images),
+    action!(
+        "DescribeAccountQuota",
+        DescribeAccountQuotaReq,
+        describe_account_quota
+    ),
     action!(
         "DescribeInstanceTypeConfigs",
         FiltersOnly,

@@ -9,11 +9,13 @@
 //!   changes on the record, how the instance settles when it ends.
 //! - [`create`]: [`plan_create`], the same for a create.
 //! - [`metadata`]: when an instance's metadata may change.
+//! - [`quota`]: whether a create fits the account's quotas.
 
 pub mod action;
 pub mod check;
 pub mod create;
 pub mod metadata;
+pub mod quota;
 pub mod table;
 
 #[cfg(any(test, feature = "fixtures"))]
