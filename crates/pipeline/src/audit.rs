@@ -109,7 +109,8 @@ pub fn collect_resources(v: &Value, out: &mut Vec<String>) {
     }
 }
 
-fn collect_in_map(m: &Map<String, Value>, out: &mut Vec<String>) {
+/// [`collect_resources`] over an object's entries.
+pub fn collect_in_map(m: &Map<String, Value>, out: &mut Vec<String>) {
     for (k, v) in m {
         if names_resource(k) {
             push_ids(v, out);

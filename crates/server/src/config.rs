@@ -45,6 +45,7 @@ struct FileConfig {
     qemu_accel: Option<String>,
     qemu_binary: Option<PathBuf>,
     qemu_stop_timeout: Option<u64>,
+    audit_retention_days: Option<u32>,
     /// The `[limits]` table.
     limits: Option<crate::limits::LimitFile>,
 }
@@ -71,6 +72,8 @@ pub struct Config {
     pub qemu_kvm_probe_timeout: u64,
     /// Connection and request limits of the listener.
     pub limits: crate::limits::Limits,
+    /// Audit events older than this many days are swept (hourly); 0 keeps them forever.
+    pub audit_retention_days: u32,
 }
 
 impl Config {
@@ -114,6 +117,12 @@ impl Config {
             })?,
             Err(_) => 30,
         };
+        let audit_retention_days = match std::env::var("NUBIS_AUDIT_RETENTION_DAYS") {
+            Ok(v) => v.parse().with_context(|| {
+                format!("NUBIS_AUDIT_RETENTION_DAYS={v:?} is not a number of days")
+            })?,
+            Err(_) => file.audit_retention_days.unwrap_or(90),
+        };
         let limits = crate::limits::Limits::resolve(args.limits, file.limits.unwrap_or_default())?;
         let listen = args
             .listen
@@ -128,6 +137,7 @@ impl Config {
             })
             .transpose()?;
         Ok(Self {
+            audit_retention_days,
             limits,
             listen,
             public_url,
