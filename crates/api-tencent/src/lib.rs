@@ -6,6 +6,7 @@
 //! every service shares, against the action registry [`REGISTRY`].
 
 mod actions;
+pub mod cloudaudit;
 pub use actions::{ACTIONS, Handler, Payload, REGISTRY, SERVICES, rate_limit};
 pub use nubis_pipeline::Reply;
 pub mod errors;

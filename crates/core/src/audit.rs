@@ -94,7 +94,13 @@ pub fn cut(s: &str, max: usize) -> String {
 /// One condition on events besides the account and the time window; several are AND-ed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuditFilter {
+    /// The cloud whose API was called (`tencent`, `aliyun`, `openstack`, `admin`).
+    Cloud(String),
     Action(String),
+    /// The action is one of these (at most [`MAX_RESOURCES`] names).
+    ActionIn(Vec<String>),
+    /// The action is none of these (at most [`MAX_RESOURCES`] names).
+    ActionNotIn(Vec<String>),
     RequestId(String),
     EventId(String),
     /// The credential (access key ID).
@@ -119,6 +125,43 @@ pub struct AuditCursor {
     pub id: String,
 }
 
+impl AuditCursor {
+    /// The opaque page token of this cursor for the query described by `bind` (the query's
+    /// parameters, canonically written by the caller): a token is good only for the query
+    /// that made it.
+    pub fn token(&self, bind: &str) -> String {
+        format!("{:x}.{}.{:016x}", self.time_ms, self.id, fnv1a(bind))
+    }
+
+    /// The cursor of a token [`AuditCursor::token`] made for the same `bind`; `None` for
+    /// anything else.
+    pub fn parse(token: &str, bind: &str) -> Option<Self> {
+        if token.len() > MAX_FIELD {
+            return None;
+        }
+        let mut parts = token.split('.');
+        let (t, id, h) = (parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || h != format!("{:016x}", fnv1a(bind)) {
+            return None;
+        }
+        let valid_id = !id.is_empty()
+            && id.len() <= 64
+            && id.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        Some(Self {
+            time_ms: i64::from_str_radix(t, 16).ok().filter(|t| *t >= 0)?,
+            id: valid_id.then(|| id.to_string())?,
+        })
+    }
+}
+
+/// FNV-1a, 64 bits: binds a page token to its query (not a secret: a client that forges a
+/// token only pages its own trail differently).
+fn fnv1a(s: &str) -> u64 {
+    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// A lookup: the account (`None`: every account, for the bootstrap admin), a time window
 /// (inclusive, ms), filters, a cursor, a page size, the direction.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -137,6 +180,29 @@ pub struct AuditQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn page_tokens_are_bound_to_their_query() {
+        let c = AuditCursor {
+            time_ms: 1_700_000_000_123,
+            id: AuditEvent::new_id(),
+        };
+        let t = c.token("q1");
+        assert_eq!(AuditCursor::parse(&t, "q1"), Some(c.clone()));
+        assert_eq!(AuditCursor::parse(&t, "q2"), None);
+        for bad in [
+            "",
+            "x",
+            "1.2",
+            "zz.abc.0",
+            &format!("{t}.x"),
+            &"a".repeat(300),
+        ] {
+            assert_eq!(AuditCursor::parse(bad, "q1"), None, "{bad}");
+        }
+        let forged = format!("-1.{}.{:016x}", c.id, fnv1a("q1"));
+        assert_eq!(AuditCursor::parse(&forged, "q1"), None);
+    }
 
     #[test]
     fn cut_respects_characters() {

@@ -330,6 +330,18 @@ fn audit_sql(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
     }
     for f in &q.filters {
         let (frag, arg) = match f {
+            AuditFilter::ActionIn(names) | AuditFilter::ActionNotIn(names) => {
+                let not = if matches!(f, AuditFilter::ActionNotIn(_)) {
+                    " NOT"
+                } else {
+                    ""
+                };
+                let marks = vec!["?"; names.len()].join(", ");
+                sql.push_str(&format!(" AND action{not} IN ({marks})"));
+                args.extend(names.iter().map(|n| V::Text(n.clone())));
+                continue;
+            }
+            AuditFilter::Cloud(v) => (" AND json_extract(data, '$.cloud') = ?", V::Text(v.clone())),
             AuditFilter::Action(v) => (" AND action = ?", V::Text(v.clone())),
             AuditFilter::RequestId(v) => (" AND request_id = ?", V::Text(v.clone())),
             AuditFilter::EventId(v) => (" AND id = ?", V::Text(v.clone())),

@@ -329,6 +329,35 @@ async fn audit_lookups_filter_page_and_sweep() {
     let mut other = q(vec![AuditFilter::Principal("7".into())]);
     other.account = Some("b".into());
     assert_eq!(ids(s.audit_events(other).await.unwrap()), ["x"]);
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![
+                AuditFilter::Cloud("tencent".into()),
+                AuditFilter::ActionIn(vec!["RebootInstances".into(), "X".into()])
+            ]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ActionNotIn(vec![
+                "RebootInstances".into()
+            ])]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::Cloud("aliyun".into())]))
+            .await
+            .unwrap())
+        .len(),
+        0
+    );
     // The window is inclusive.
     let mut window = q(vec![]);
     window.since_ms = 1002;
