@@ -3,6 +3,7 @@
 //! locks or passwords lives here; the engine and core decide, this crate renders.
 
 mod actions;
+pub mod actiontrail;
 pub mod errors;
 pub mod params;
 pub mod render;
@@ -382,13 +383,24 @@ impl Service for AliyunApi {
                 "Throttling",
                 "Request was denied due to request throttling.",
             ),
-            // ECS's answer to a call RAM policies do not allow.
+            // ECS's answer to a call RAM policies do not allow; the other services' (D11).
             Refusal::Denied(d) => {
-                let mut e = ApiError::new(
-                    403,
-                    "Forbidden.RAM",
-                    "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
-                );
+                let mut e = if d.policy_action.starts_with("ecs:") {
+                    ApiError::new(
+                        403,
+                        "Forbidden.RAM",
+                        "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+                    )
+                } else {
+                    ApiError::new(
+                        403,
+                        "NoPermission",
+                        format!(
+                            "You are not authorized to do this action. You should be authorized by RAM. Action: {}",
+                            d.policy_action
+                        ),
+                    )
+                };
                 e.access_denied = Some(Box::new(access_denied_detail(&d)));
                 e
             }
