@@ -70,12 +70,17 @@ fuzz_target!(|data: &[u8]| {
     };
     let d = dialects();
     let reply = runtime().block_on(d.aliyun.handle(RawRequest {
-        method,
-        path: "/",
+        http: nubis_auth::HttpRequestParts {
+            method: method,
+            host: "",
+            path: "/",
+            raw_query: "",
+            headers: &headers,
+            body: b"",
+            peer: None,
+        },
         query: &query,
         form: &form,
-        headers: &headers,
-        body: b"",
         now: NOW,
     }));
     must_not_5xx("aliyun", reply.status, &reply.body);

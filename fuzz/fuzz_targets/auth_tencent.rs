@@ -31,6 +31,7 @@ fuzz_target!(|data: &[u8]| {
             raw_query: &raw_query,
             headers: &hdrs,
             body,
+            peer: None,
         };
         let _ = verify_tc3(&parts, &auth, SECRET);
     }
@@ -75,6 +76,7 @@ fuzz_target!(|data: &[u8]| {
         raw_query: ok_query,
         headers: &signed,
         body: ok_body,
+        peer: None,
     };
     assert_eq!(
         verify_tc3(&parts, &auth, SECRET),

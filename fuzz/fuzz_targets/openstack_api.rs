@@ -35,8 +35,8 @@ fuzz_target!(|data: &[u8]| {
             raw_query: query,
             headers: &hdrs,
             body,
+            peer: None,
         },
-        peer: None,
     }));
     check_reply(
         "openstack",

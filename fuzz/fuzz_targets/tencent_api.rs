@@ -110,6 +110,7 @@ fuzz_target!(|data: &[u8]| {
             raw_query: &raw_query,
             headers: &headers,
             body: &body,
+            peer: None,
         },
         now: NOW,
     }));

@@ -325,8 +325,8 @@ pub fn openstack_token(d: &Rc<Dialects>) -> String {
                 raw_query: "",
                 headers: &[("content-type".into(), "application/json".into())],
                 body: body.as_bytes(),
+                peer: None,
             },
-            peer: None,
         }));
         let fresh = reply
             .headers

@@ -3,6 +3,7 @@
 //! locks or passwords lives here; the engine and core decide, this crate renders.
 
 mod actions;
+pub mod actiontrail;
 pub mod errors;
 pub mod params;
 pub mod render;
@@ -62,17 +63,24 @@ const COMMON: &[&str] = &[
     "SecurityToken",
 ];
 
+/// A request as the listener hands it over: its parts (method, path, lower-case headers,
+/// body, the peer address; the Host header and raw query are informational: the parameters
+/// are the decoded `query` and `form`), and the time it arrived.
 pub struct RawRequest<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
+    pub http: nubis_auth::HttpRequestParts<'a>,
     /// Decoded query parameters, in order.
     pub query: &'a [(String, String)],
     /// Decoded form-body parameters, in order (empty unless form-encoded).
     pub form: &'a [(String, String)],
-    /// Lower-case names.
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
     pub now: i64,
+}
+
+/// The request's parts are read as `req.method`, `req.headers`, ….
+impl<'a> std::ops::Deref for RawRequest<'a> {
+    type Target = nubis_auth::HttpRequestParts<'a>;
+    fn deref(&self) -> &nubis_auth::HttpRequestParts<'a> {
+        &self.http
+    }
 }
 
 /// A request on its way through the pipeline: the listener's parts and all its parameters
@@ -231,6 +239,14 @@ impl AliyunApi {
         }
     }
 
+    /// Record every authenticated request in the audit trail (docs/audit.md).
+    pub fn with_auditor(self, auditor: std::sync::Arc<dyn nubis_pipeline::Auditor>) -> Self {
+        Self {
+            gate: self.gate.with_auditor(auditor),
+            ..self
+        }
+    }
+
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
         let all = req.query.iter().chain(req.form).cloned().collect();
         nubis_pipeline::handle(self, &Incoming { req, all }).await
@@ -367,17 +383,40 @@ impl Service for AliyunApi {
                 "Throttling",
                 "Request was denied due to request throttling.",
             ),
-            // ECS's answer to a call RAM policies do not allow.
+            // ECS's answer to a call RAM policies do not allow; the other services' (D11).
             Refusal::Denied(d) => {
-                let mut e = ApiError::new(
-                    403,
-                    "Forbidden.RAM",
-                    "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
-                );
+                let mut e = if d.policy_action.starts_with("ecs:") {
+                    ApiError::new(
+                        403,
+                        "Forbidden.RAM",
+                        "User not authorized to operate on the specified resource, or this API doesn't support RAM.",
+                    )
+                } else {
+                    ApiError::new(
+                        403,
+                        "NoPermission",
+                        format!(
+                            "You are not authorized to do this action. You should be authorized by RAM. Action: {}",
+                            d.policy_action
+                        ),
+                    )
+                };
                 e.access_denied = Some(Box::new(access_denied_detail(&d)));
                 e
             }
         }
+    }
+
+    fn source(&self, raw: &Incoming<'_>) -> nubis_pipeline::Source {
+        nubis_pipeline::Source::of(raw.req.peer, raw.req.headers)
+    }
+
+    fn audit_params(&self, params: &params::Params) -> Value {
+        params.to_json()
+    }
+
+    fn audit_output(&self, output: &Map<String, Value>, into: &mut Vec<String>) {
+        nubis_pipeline::audit::collect_in_map(output, into);
     }
 
     /// Atomic: of two concurrent copies of one request, one is refused here.

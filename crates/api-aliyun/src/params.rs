@@ -276,6 +276,16 @@ impl Params {
         Self(pairs.into_iter().collect())
     }
 
+    /// The parameters as one JSON object of strings (the audit trail's copy).
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::Value::Object(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
+        )
+    }
+
     pub fn str(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(String::as_str)
     }

@@ -32,3 +32,8 @@ fn declarations_follow_ecs_conventions() {
     }
     assert_eq!(rate_limit("NoSuchAction"), 0);
 }
+
+#[test]
+fn actiontrail_catalogue_matches_its_registry() {
+    nubis_testkit::check_catalogue(&nubis_api_aliyun::actiontrail::REGISTRY, &[]);
+}

@@ -80,12 +80,17 @@ async fn call(fx: &Fixture, action: &str, params: &[(&str, &str)], secret: &str)
     ));
     fx.api
         .handle(RawRequest {
-            method: "POST",
-            path: "/",
+            http: nubis_auth::HttpRequestParts {
+                method: "POST",
+                host: "",
+                path: "/",
+                raw_query: "",
+                headers: &headers,
+                body: b"",
+                peer: None,
+            },
             query: &query,
             form: &[],
-            headers: &headers,
-            body: b"",
             now: ts,
         })
         .await

@@ -22,7 +22,6 @@ use nubis_engine::Engine;
 use parking_lot::Mutex;
 use serde_json::Value;
 use std::collections::HashMap;
-use std::net::IpAddr;
 
 pub use tokens::{MAX_PER_USER as MAX_TOKENS_PER_USER, TOKEN_TTL_SECS, Token};
 
@@ -85,13 +84,13 @@ pub const MAX_PATH_SEGMENTS: usize = 16;
 
 /// A raw HTTP request as the listener hands it over. Its Host header is informational only:
 /// URLs in replies are built from the configured public URL, never from it.
+/// The client's address (`http.peer`: failed logins are throttled per source) is among the
+/// request's parts.
 pub struct RawRequest<'a> {
     pub http: HttpRequestParts<'a>,
-    /// The client's address (failed logins are throttled per source), when the listener knows it.
-    pub peer: Option<IpAddr>,
 }
 
-/// The request's parts are read as `req.method`, `req.path`, …: the dialect only adds `peer`.
+/// The request's parts are read as `req.method`, `req.path`, `req.peer`, ….
 impl<'a> std::ops::Deref for RawRequest<'a> {
     type Target = HttpRequestParts<'a>;
     fn deref(&self) -> &HttpRequestParts<'a> {

@@ -133,8 +133,8 @@ async fn call(
                 raw_query: "",
                 headers: &headers,
                 body: body.as_bytes(),
+                peer: None,
             },
-            peer: None,
         })
         .await;
     let json = serde_json::from_slice(&r.body).unwrap_or(Value::Null);

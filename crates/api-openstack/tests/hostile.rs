@@ -33,8 +33,8 @@ fn run_small_stack(reqs: Vec<Req>) -> Vec<(u16, Value)> {
                         raw_query: "",
                         headers: &r.headers,
                         body: &r.body,
+                        peer: None,
                     },
-                    peer: None,
                 })
                 .await;
             (

@@ -6,6 +6,7 @@
 //! every service shares, against the action registry [`REGISTRY`].
 
 mod actions;
+pub mod cloudaudit;
 pub use actions::{ACTIONS, Handler, Payload, REGISTRY, SERVICES, rate_limit};
 pub use nubis_pipeline::Reply;
 pub mod errors;
@@ -315,6 +316,12 @@ impl TencentApi {
         self
     }
 
+    /// Record every authenticated request in the audit trail (docs/audit.md).
+    pub fn with_auditor(mut self, auditor: std::sync::Arc<dyn nubis_pipeline::Auditor>) -> Self {
+        self.gate = self.gate.with_auditor(auditor);
+        self
+    }
+
     /// Runs one request through the pipeline ([`nubis_pipeline::handle`]).
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
         nubis_pipeline::handle(self, &req).await
@@ -450,6 +457,20 @@ impl Service for TencentApi {
                     }
                 ),
             ),
+        }
+    }
+
+    fn source(&self, req: &RawRequest<'_>) -> nubis_pipeline::Source {
+        nubis_pipeline::Source::of(req.peer, req.headers)
+    }
+
+    fn audit_params(&self, params: &Map<String, Value>) -> Value {
+        Value::Object(params.clone())
+    }
+
+    fn audit_output(&self, output: &Payload, into: &mut Vec<String>) {
+        if let Payload::Map(m) = output {
+            nubis_pipeline::audit::collect_in_map(m, into);
         }
     }
 

@@ -18,3 +18,8 @@ fn derived_lists_follow_the_registry() {
     assert_eq!(rate_limit("NoSuchAction"), 0);
     assert_eq!(REGISTRY.label("NoSuchAction"), None);
 }
+
+#[test]
+fn cloudaudit_catalogue_matches_its_registry() {
+    nubis_testkit::check_catalogue(&nubis_api_tencent::cloudaudit::REGISTRY, &[]);
+}

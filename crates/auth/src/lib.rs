@@ -36,6 +36,9 @@ pub struct HttpRequestParts<'a> {
     pub headers: &'a [(String, String)],
     /// Raw request body.
     pub body: &'a [u8],
+    /// The client's address as the listener saw it (None when unknown, as in-process tests
+    /// drive the dialects): per-source login throttling, the audit trail.
+    pub peer: Option<std::net::IpAddr>,
 }
 
 /// `Credential`, `SignedHeaders` and `Signature` of an `Authorization` value after its

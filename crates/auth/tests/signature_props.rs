@@ -33,6 +33,7 @@ fn verify_post(
         raw_query: "",
         headers,
         body,
+        peer: None,
     };
     verify_tc3(&req, &auth, secret_key)
 }
@@ -84,7 +85,7 @@ proptest! {
             ("authorization".to_owned(), a),
         ];
         let auth = parse_tc3(&headers).unwrap();
-        let req = HttpRequestParts { method: "GET", host: HOST, path: "/", raw_query: &query, headers: &headers, body: b"" };
+        let req = HttpRequestParts { method: "GET", host: HOST, path: "/", raw_query: &query, headers: &headers, body: b"", peer: None };
         prop_assert_eq!(verify_tc3(&req, &auth, key), Ok(()));
     }
 

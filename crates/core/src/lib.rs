@@ -8,6 +8,7 @@
 //! operations) → `model`, `error` → `password`, `catalog`, `keys`, `request` → `rules`.
 
 pub mod allowance;
+pub mod audit;
 pub mod catalog;
 pub mod error;
 pub mod ids;

@@ -8,6 +8,7 @@
 
 mod accounts;
 pub mod admin;
+mod audit;
 mod create;
 mod keys;
 mod names;

@@ -49,6 +49,15 @@ impl Store for Counting {
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {
         self.inner.user_data(instance).await
     }
+    async fn audit_events(
+        &self,
+        q: nubis_core::audit::AuditQuery,
+    ) -> Result<Vec<nubis_core::audit::AuditEvent>, StoreError> {
+        self.inner.audit_events(q).await
+    }
+    async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        self.inner.sweep_audit(before_ms, max).await
+    }
 }
 
 /// An engine over [`Counting`] in its own directory, and its instances.

@@ -144,10 +144,12 @@ pub struct Admitted<H: 'static> {
     pub guard: Option<ResourceGuard>,
 }
 
-/// The per-service state the checks need: the rate limiter and the authorizer.
+/// The per-service state the checks need: the rate limiter and the authorizer; and where
+/// the audit trail goes, if anywhere.
 pub struct Gate {
     limiter: RateLimiter,
     authorizer: Box<dyn Authorizer>,
+    auditor: Option<std::sync::Arc<dyn crate::Auditor>>,
 }
 
 impl std::fmt::Debug for Gate {
@@ -164,7 +166,19 @@ impl Gate {
         Self {
             limiter: RateLimiter::new(rate_limits),
             authorizer: Box::new(AllowAll),
+            auditor: None,
         }
+    }
+
+    /// Record every authenticated request with `auditor` (docs/audit.md).
+    pub fn with_auditor(mut self, auditor: std::sync::Arc<dyn crate::Auditor>) -> Self {
+        self.auditor = Some(auditor);
+        self
+    }
+
+    /// The audit trail's recorder, if one is installed.
+    pub fn auditor(&self) -> Option<&dyn crate::Auditor> {
+        self.auditor.as_deref()
     }
 
     /// Use `authorizer` instead of [`AllowAll`].

@@ -12,10 +12,12 @@
 //! handler, render. A service supplies only what differs: its envelope, its error codes, its
 //! parameter style.
 
+pub mod audit;
 mod gate;
 mod registry;
 mod service;
 
+pub use audit::{Auditor, Source};
 #[cfg(feature = "fixtures")]
 pub use gate::DenyAll;
 pub use gate::{Admitted, AllowAll, Authorizer, Denied, DenyDetail, Gate, Refusal};

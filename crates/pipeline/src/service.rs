@@ -1,8 +1,10 @@
 //! What a service supplies, and the one function that runs a request through the pipeline.
 
+use crate::audit::{Draft, Source, collect_resources, now_ms, parameters_text};
 use crate::gate::{Gate, Refusal};
 use crate::registry::Services;
 use nubis_core::Principal;
+use serde_json::Value;
 
 /// The context every action handler gets.
 #[derive(Debug, Clone)]
@@ -107,6 +109,18 @@ pub trait Service: Send + Sync + 'static {
         ctx: &Ctx,
         params: Self::Params,
     ) -> Result<Self::Output, Self::Error>;
+    /// Where the request came from (peer address, user agent), for the audit trail.
+    fn source(&self, _raw: &Self::Raw<'_>) -> Source {
+        Source::default()
+    }
+    /// The request's own parameters as JSON, for the audit trail (the pipeline removes the
+    /// secrets and finds resource IDs in it).
+    fn audit_params(&self, _params: &Self::Params) -> Value {
+        Value::Null
+    }
+    /// IDs of what a mutating action made (RunInstances' instances), added to its event's
+    /// resources.
+    fn audit_output(&self, _output: &Self::Output, _into: &mut Vec<String>) {}
     /// The envelope: the output or the error, with the RequestId.
     fn render(
         &self,
@@ -124,8 +138,14 @@ pub async fn handle<S: Service>(svc: &S, raw: &S::Raw<'_>) -> Reply {
     let mut named = Named {
         action: svc.named_action(raw),
         version: None,
+        audit: None,
     };
     let result = run(svc, raw, &request_id, &mut named).await;
+    if let (Some(draft), Ok(out)) = (named.audit.as_mut(), &result)
+        && draft.read_only == Some(false)
+    {
+        svc.audit_output(out, &mut draft.resources);
+    }
     let Rendered {
         code,
         status,
@@ -134,6 +154,11 @@ pub async fn handle<S: Service>(svc: &S, raw: &S::Raw<'_>) -> Reply {
         body,
     } = svc.render(raw, &request_id, &named.action, result);
     let services = svc.services();
+    if let (Some(auditor), Some(draft)) = (svc.gate().auditor(), named.audit.take()) {
+        auditor
+            .record(draft.finish(services.cloud, &request_id, code.clone(), status))
+            .await;
+    }
     Reply {
         cloud: services.cloud,
         label: services
@@ -153,6 +178,8 @@ pub async fn handle<S: Service>(svc: &S, raw: &S::Raw<'_>) -> Reply {
 struct Named {
     action: String,
     version: Option<String>,
+    /// The audit event's makings, once the request is authenticated (and a trail is kept).
+    audit: Option<Draft>,
 }
 
 async fn run<S: Service>(
@@ -164,10 +191,25 @@ async fn run<S: Service>(
     let a = svc.authenticate(raw)?;
     named.action.clone_from(&a.action);
     named.version = Some(a.version.clone());
-    let registry = svc
-        .services()
-        .by_version(&a.version)
-        .ok_or_else(|| svc.refuse(Refusal::UnknownVersion(a.version.clone())))?;
+    let service = svc.services().by_version(&a.version);
+    if svc.gate().auditor().is_some() {
+        let params = svc.audit_params(&a.params);
+        let mut resources = Vec::new();
+        collect_resources(&params, &mut resources);
+        named.audit = Some(Draft {
+            time_ms: now_ms(),
+            principal: a.principal.clone(),
+            service: service.map(|r| r.service.to_string()).unwrap_or_default(),
+            version: a.version.clone(),
+            action: a.action.clone(),
+            read_only: service.and_then(|r| r.get(&a.action)).map(|s| !s.mutates),
+            region: a.region.clone(),
+            resources,
+            source: svc.source(raw),
+            parameters: parameters_text(params),
+        });
+    }
+    let registry = service.ok_or_else(|| svc.refuse(Refusal::UnknownVersion(a.version.clone())))?;
     let admitted = svc
         .gate()
         .admit(
@@ -258,6 +300,9 @@ mod tests {
             raw.1.into()
         }
         fn authenticate(&self, raw: &(&str, &str)) -> Result<Authenticated<(), ()>, String> {
+            if raw.1 == "BadSignature" {
+                return Err("SignatureFailure".into());
+            }
             Ok(Authenticated {
                 principal: Principal {
                     account: "a".into(),
@@ -279,6 +324,18 @@ mod tests {
         fn refuse(&self, refusal: Refusal) -> String {
             refusal.to_string()
         }
+        fn source(&self, _: &(&str, &str)) -> Source {
+            Source {
+                peer: Some(std::net::IpAddr::from([10, 0, 0, 1])),
+                user_agent: "ua/1".into(),
+            }
+        }
+        fn audit_params(&self, _: &()) -> Value {
+            serde_json::json!({"InstanceIds": ["ins-1"], "Password": "hunter2"})
+        }
+        fn audit_output(&self, out: &String, into: &mut Vec<String>) {
+            into.push(format!("made-by-{out}"));
+        }
         fn spend(&self, _: &(&str, &str), _: ()) -> Result<(), String> {
             Ok(())
         }
@@ -297,12 +354,12 @@ mod tests {
             _: &str,
             result: Result<String, String>,
         ) -> Rendered {
-            let (status, body) = match result {
-                Ok(b) => (200, b),
-                Err(e) => (400, e),
+            let (status, body, code) = match result {
+                Ok(b) => (200, b, None),
+                Err(e) => (400, e.clone(), Some(e)),
             };
             Rendered {
-                code: None,
+                code,
                 status,
                 content_type: "text/plain",
                 headers: Vec::new(),
@@ -355,6 +412,65 @@ mod tests {
                 OTHER
             )
         );
+    }
+
+    /// Keeps what it is given.
+    #[derive(Default)]
+    struct Trail(std::sync::Mutex<Vec<nubis_core::audit::AuditEvent>>);
+
+    #[async_trait::async_trait]
+    impl crate::Auditor for std::sync::Arc<Trail> {
+        async fn record(&self, e: nubis_core::audit::AuditEvent) {
+            self.0.lock().unwrap().push(e);
+        }
+    }
+
+    #[tokio::test]
+    async fn authenticated_requests_are_recorded_allowed_or_refused() {
+        let trail = std::sync::Arc::new(Trail::default());
+        let fake = Fake(Gate::new(false).with_auditor(std::sync::Arc::new(trail.clone())));
+        let ok = handle(&fake, &("2019-01-16", "AddUser")).await;
+        let refused = handle(&fake, &("2019-01-16", "Nope")).await;
+        let unknown_version = handle(&fake, &("2099-01-01", "AddUser")).await;
+        let _ = handle(&fake, &("2019-01-16", "BadSignature")).await;
+        let events = std::mem::take(&mut *trail.0.lock().unwrap());
+        assert_eq!(
+            events.len(),
+            3,
+            "a request that fails authentication is not recorded"
+        );
+        let e = &events[0];
+        assert_eq!(e.request_id, ok.request_id);
+        assert_eq!(
+            (e.cloud.as_str(), e.service.as_str(), e.action.as_str()),
+            ("t", "identity", "AddUser")
+        );
+        assert_eq!(
+            (e.error_code.as_deref(), e.status, e.read_only),
+            (None, 200, Some(true))
+        );
+        assert_eq!((e.account.as_str(), e.user.as_str()), ("a", "u"));
+        assert_eq!(
+            (e.source_ip.as_str(), e.user_agent.as_str()),
+            ("10.0.0.1", "ua/1")
+        );
+        assert_eq!(
+            e.resources,
+            ["ins-1"],
+            "a read-only action's output is not searched"
+        );
+        assert!(!e.parameters.contains("hunter2") && !e.parameters.contains("Password"));
+        assert!(e.parameters.contains("ins-1"));
+        let r = &events[1];
+        assert_eq!(r.request_id, refused.request_id);
+        assert_eq!(
+            r.error_code.as_deref(),
+            Some("the action `Nope` does not exist")
+        );
+        assert_eq!((r.status, r.read_only), (400, None));
+        let v = &events[2];
+        assert_eq!(v.request_id, unknown_version.request_id);
+        assert_eq!((v.service.as_str(), v.version.as_str()), ("", "2099-01-01"));
     }
 
     #[test]

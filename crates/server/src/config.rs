@@ -45,6 +45,7 @@ struct FileConfig {
     qemu_accel: Option<String>,
     qemu_binary: Option<PathBuf>,
     qemu_stop_timeout: Option<u64>,
+    audit_retention_days: Option<u32>,
     /// The `[limits]` table.
     limits: Option<crate::limits::LimitFile>,
     /// The `[quotas]` table: default quotas of every account but the bootstrap admin.
@@ -84,6 +85,8 @@ pub struct Config {
     pub qemu_kvm_probe_timeout: u64,
     /// Connection and request limits of the listener.
     pub limits: crate::limits::Limits,
+    /// Audit events older than this many days are swept (hourly); 0 keeps them forever.
+    pub audit_retention_days: u32,
     /// Default quotas of every account but the bootstrap admin (which is unlimited unless
     /// set through the admin API).
     pub quotas: nubis_core::QuotaLimits,
@@ -145,6 +148,12 @@ impl Config {
             })?,
             Err(_) => 30,
         };
+        let audit_retention_days = match std::env::var("NUBIS_AUDIT_RETENTION_DAYS") {
+            Ok(v) => v.parse().with_context(|| {
+                format!("NUBIS_AUDIT_RETENTION_DAYS={v:?} is not a number of days")
+            })?,
+            Err(_) => file.audit_retention_days.unwrap_or(90),
+        };
         let limits = crate::limits::Limits::resolve(args.limits, file.limits.unwrap_or_default())?;
         let q = file.quotas.unwrap_or_default();
         let d = nubis_core::QuotaLimits::NOVA_DEFAULTS;
@@ -167,6 +176,7 @@ impl Config {
             })
             .transpose()?;
         Ok(Self {
+            audit_retention_days,
             limits,
             quotas,
             listen,

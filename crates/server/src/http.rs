@@ -40,15 +40,19 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .public_url
         .clone()
         .unwrap_or_else(|| nubis_api_openstack::DEFAULT_PUBLIC_URL.to_string());
+    let auditor: Arc<dyn nubis_pipeline::Auditor> =
+        Arc::new(crate::audit::EngineAuditor(engine.clone()));
     let state = AppState {
         tencent: Arc::new(
             TencentApi::new(engine.clone(), cfg.rate_limits)
-                .with_authorizer(crate::authz::PolicyAuthorizer::tencent(engine.clone())),
+                .with_authorizer(crate::authz::PolicyAuthorizer::tencent(engine.clone()))
+                .with_auditor(auditor.clone()),
         ),
         aliyun: Arc::new(
             AliyunApi::new(engine.clone(), cfg.rate_limits)
                 .with_public_url(public_url.clone())
-                .with_authorizer(crate::authz::PolicyAuthorizer::aliyun(engine.clone())),
+                .with_authorizer(crate::authz::PolicyAuthorizer::aliyun(engine.clone()))
+                .with_auditor(auditor.clone()),
         ),
         openstack: Arc::new(
             OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url),
@@ -135,8 +139,8 @@ async fn openstack(
                 raw_query: uri.query().unwrap_or(""),
                 headers: hdrs,
                 body,
+                peer: peer.0,
             },
-            peer: peer.0,
         })
         .await;
     observe(
@@ -341,6 +345,7 @@ async fn dispatch(
                     raw_query,
                     headers: &hdrs,
                     body: &body,
+                    peer: peer.0,
                 },
                 now: now(),
             })
@@ -354,15 +359,21 @@ async fn dispatch(
         } else {
             Vec::new()
         };
+        let host = host(&headers);
         let reply = s
             .aliyun
             .handle(AliyunRequest {
-                method: method.as_str(),
-                path: uri.path(),
+                http: nubis_auth::HttpRequestParts {
+                    method: method.as_str(),
+                    host: &host,
+                    path: uri.path(),
+                    raw_query,
+                    headers: &hdrs,
+                    body: &body,
+                    peer: peer.0,
+                },
                 query: &query,
                 form: &form,
-                headers: &hdrs,
-                body: &body,
                 now: now(),
             })
             .await;

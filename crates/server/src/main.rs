@@ -1,6 +1,7 @@
 //! `nubis`: the control plane binary.
 
 mod admin;
+mod audit;
 mod authz;
 mod config;
 mod files;
@@ -119,6 +120,12 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
             ..Default::default()
         })
         .context("quota defaults")?;
+    if cfg.audit_retention_days > 0 {
+        engine.spawn_audit_sweeper(
+            Duration::from_secs(u64::from(cfg.audit_retention_days) * 86_400),
+            Duration::from_secs(3600),
+        );
+    }
 
     let env_key = match (
         std::env::var("NUBIS_ADMIN_ACCESS_KEY_ID"),

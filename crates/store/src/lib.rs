@@ -6,6 +6,7 @@ mod sqlite;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
+use nubis_core::audit::{AuditEvent, AuditQuery};
 use nubis_core::{
     AccessKey, Account, AccountQuota, Attachment, Instance, KeyPair, Operation, PolicyRecord,
     SubUser,
@@ -63,6 +64,8 @@ pub enum Write {
         value: String,
     },
     DeleteMeta(String),
+    /// One event of the audit trail (docs/audit.md).
+    AuditEvent(Box<AuditEvent>),
 }
 
 /// Everything the engine needs in memory at start-up.
@@ -99,4 +102,9 @@ pub trait Store: Send + Sync + 'static {
     async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError>;
     /// The user data an instance was created with, read on demand (it is not kept in memory).
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError>;
+    /// Audit events matching `q`, in its order: at most `q.limit + 1` (one more than a page,
+    /// so the caller knows whether another page follows).
+    async fn audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Deletes up to `max` audit events older than `before_ms`; returns how many it deleted.
+    async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
 }

@@ -4,6 +4,7 @@
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::Operation;
+use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::mpsc;
@@ -15,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_user_data.sql")),
     (3, include_str!("../migrations/0003_tenancy.sql")),
+    (5, include_str!("../migrations/0005_audit.sql")),
     (7, include_str!("../migrations/0007_quotas.sql")),
 ];
 /// Upper bound on writes merged into one transaction.
@@ -193,6 +195,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?
                 .execute([key])?;
         }
+        Write::AuditEvent(e) => {
+            tx.prepare_cached(
+                "INSERT INTO audit_events (id, account, time_ms, action, request_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT(id) DO NOTHING",
+            )?
+            .execute(params![e.id, e.account, e.time_ms, e.action, e.request_id, json(e)])?;
+        }
     }
     Ok(())
 }
@@ -308,6 +317,90 @@ fn ops(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<Operation>, StoreE
     rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
 }
 
+/// The SQL of an audit lookup and its arguments. Only fixed fragments are put into the text;
+/// every value is a bound argument.
+fn audit_sql(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
+    use rusqlite::types::Value as V;
+    let mut sql = String::from("SELECT data FROM audit_events WHERE time_ms >= ? AND time_ms <= ?");
+    let mut args = vec![V::Integer(q.since_ms), V::Integer(q.until_ms)];
+    if let Some(a) = &q.account {
+        sql.push_str(" AND account = ?");
+        args.push(V::Text(a.clone()));
+    }
+    if let Some(c) = &q.after {
+        sql.push_str(if q.oldest_first {
+            " AND (time_ms > ? OR (time_ms = ? AND id > ?))"
+        } else {
+            " AND (time_ms < ? OR (time_ms = ? AND id < ?))"
+        });
+        args.extend([
+            V::Integer(c.time_ms),
+            V::Integer(c.time_ms),
+            V::Text(c.id.clone()),
+        ]);
+    }
+    for f in &q.filters {
+        let (frag, arg) = match f {
+            AuditFilter::ActionIn(names) | AuditFilter::ActionNotIn(names) => {
+                let not = if matches!(f, AuditFilter::ActionNotIn(_)) {
+                    " NOT"
+                } else {
+                    ""
+                };
+                let marks = vec!["?"; names.len()].join(", ");
+                sql.push_str(&format!(" AND action{not} IN ({marks})"));
+                args.extend(names.iter().map(|n| V::Text(n.clone())));
+                continue;
+            }
+            AuditFilter::Cloud(v) => (" AND json_extract(data, '$.cloud') = ?", V::Text(v.clone())),
+            AuditFilter::Action(v) => (" AND action = ?", V::Text(v.clone())),
+            AuditFilter::RequestId(v) => (" AND request_id = ?", V::Text(v.clone())),
+            AuditFilter::EventId(v) => (" AND id = ?", V::Text(v.clone())),
+            AuditFilter::Credential(v) => (
+                " AND json_extract(data, '$.credential') = ?",
+                V::Text(v.clone()),
+            ),
+            AuditFilter::User(v) => (" AND json_extract(data, '$.user') = ?", V::Text(v.clone())),
+            AuditFilter::Principal(v) => (
+                " AND COALESCE(CAST(json_extract(data, '$.sub_user') AS TEXT), 'root') = ?",
+                V::Text(v.clone()),
+            ),
+            AuditFilter::Resource(v) => (
+                " AND EXISTS (SELECT 1 FROM json_each(audit_events.data, '$.resources') r WHERE r.value = ?)",
+                V::Text(v.clone()),
+            ),
+            AuditFilter::ErrorCode(v) => (
+                " AND COALESCE(json_extract(data, '$.error_code'), '') = ?",
+                V::Text(v.clone()),
+            ),
+            AuditFilter::SourceIp(v) => (
+                " AND json_extract(data, '$.source_ip') = ?",
+                V::Text(v.clone()),
+            ),
+            AuditFilter::Service(v) => (
+                " AND json_extract(data, '$.service') = ?",
+                V::Text(v.clone()),
+            ),
+            AuditFilter::ReadOnly(b) => (
+                " AND json_extract(data, '$.read_only') = ?",
+                V::Integer(i64::from(*b)),
+            ),
+        };
+        sql.push_str(frag);
+        args.push(arg);
+    }
+    sql.push_str(if q.oldest_first {
+        " ORDER BY time_ms ASC, id ASC"
+    } else {
+        " ORDER BY time_ms DESC, id DESC"
+    });
+    sql.push_str(" LIMIT ?");
+    args.push(V::Integer(
+        i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX),
+    ));
+    (sql, args)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn load(&self) -> Result<Snapshot, StoreError> {
@@ -399,6 +492,33 @@ impl Store for SqliteStore {
                 "SELECT data FROM operations WHERE request_id = ?1 ORDER BY rowid",
                 &rid,
             )
+        })
+        .await
+    }
+
+    async fn audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let (sql, args) = audit_sql(&q);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+            let rows = stmt
+                .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
+                .map_err(unavailable)?;
+            rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
+    /// On the reader connection (WAL: one writer at a time, `busy_timeout` waits for the
+    /// writer thread's transaction), in bounded batches so the writer is never held long.
+    async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
+        let max = i64::try_from(max).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            conn.execute(
+                "DELETE FROM audit_events WHERE id IN \
+                 (SELECT id FROM audit_events WHERE time_ms < ?1 ORDER BY time_ms LIMIT ?2)",
+                params![before_ms, max],
+            )
+            .map_err(unavailable)
         })
         .await
     }

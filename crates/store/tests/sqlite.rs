@@ -198,3 +198,205 @@ async fn a_database_from_before_tenancy_is_migrated() {
         (1, 0, 0, 0)
     );
 }
+
+fn event(id: &str, account: &str, time_ms: i64, action: &str) -> nubis_core::audit::AuditEvent {
+    nubis_core::audit::AuditEvent {
+        id: id.into(),
+        time_ms,
+        account: account.into(),
+        user: "u".into(),
+        sub_user: (account == "b").then_some(7),
+        is_admin: false,
+        credential: format!("AKID{account}"),
+        cloud: "tencent".into(),
+        service: "cvm".into(),
+        version: "2017-03-12".into(),
+        action: action.into(),
+        read_only: Some(action.starts_with("Describe")),
+        region: None,
+        resources: vec![format!("ins-{id}")],
+        source_ip: "127.0.0.1".into(),
+        user_agent: "ua".into(),
+        request_id: format!("req-{id}"),
+        error_code: (action == "RebootInstances")
+            .then(|| "AuthFailure.UnauthorizedOperation".into()),
+        error_message: None,
+        status: 200,
+        parameters: "{}".into(),
+    }
+}
+
+#[tokio::test]
+async fn audit_lookups_filter_page_and_sweep() {
+    use nubis_core::audit::{AuditCursor, AuditFilter, AuditQuery};
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let mut writes = Vec::new();
+    for i in 0..10i64 {
+        let action = if i % 2 == 0 {
+            "DescribeInstances"
+        } else {
+            "RebootInstances"
+        };
+        writes.push(Write::AuditEvent(Box::new(event(
+            &format!("e{i:02}"),
+            "a",
+            1000 + i,
+            action,
+        ))));
+    }
+    writes.push(Write::AuditEvent(Box::new(event(
+        "x",
+        "b",
+        1005,
+        "RebootInstances",
+    ))));
+    s.commit(writes).await.unwrap();
+    let q = |filters: Vec<AuditFilter>| AuditQuery {
+        account: Some("a".into()),
+        since_ms: 0,
+        until_ms: i64::MAX,
+        filters,
+        after: None,
+        limit: 50,
+        oldest_first: false,
+    };
+    let ids =
+        |v: Vec<nubis_core::audit::AuditEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    // Tenancy: the account's own events only, newest first.
+    let all = ids(s.audit_events(q(vec![])).await.unwrap());
+    assert_eq!(all.len(), 10);
+    assert_eq!(all[0], "e09");
+    assert!(!all.contains(&"x".to_string()));
+    // Filters are AND-ed.
+    let got = ids(s
+        .audit_events(q(vec![
+            AuditFilter::Action("RebootInstances".into()),
+            AuditFilter::Resource("ins-e03".into()),
+        ]))
+        .await
+        .unwrap());
+    assert_eq!(got, ["e03"]);
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::RequestId("req-e04".into())]))
+            .await
+            .unwrap()),
+        ["e04"]
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ErrorCode(String::new())]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ErrorCode(
+                "AuthFailure.UnauthorizedOperation".into()
+            )]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ReadOnly(true)]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::Credential("AKIDa".into())]))
+            .await
+            .unwrap())
+        .len(),
+        10
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::Principal("root".into())]))
+            .await
+            .unwrap())
+        .len(),
+        10
+    );
+    let mut other = q(vec![AuditFilter::Principal("7".into())]);
+    other.account = Some("b".into());
+    assert_eq!(ids(s.audit_events(other).await.unwrap()), ["x"]);
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![
+                AuditFilter::Cloud("tencent".into()),
+                AuditFilter::ActionIn(vec!["RebootInstances".into(), "X".into()])
+            ]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ActionNotIn(vec![
+                "RebootInstances".into()
+            ])]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::Cloud("aliyun".into())]))
+            .await
+            .unwrap())
+        .len(),
+        0
+    );
+    // The window is inclusive.
+    let mut window = q(vec![]);
+    window.since_ms = 1002;
+    window.until_ms = 1004;
+    assert_eq!(
+        ids(s.audit_events(window).await.unwrap()),
+        ["e04", "e03", "e02"]
+    );
+    // Pages: limit + 1 rows, then from the cursor; both directions.
+    let mut page = q(vec![]);
+    page.limit = 3;
+    let first = s.audit_events(page.clone()).await.unwrap();
+    assert_eq!(first.len(), 4);
+    page.after = Some(AuditCursor {
+        time_ms: first[2].time_ms,
+        id: first[2].id.clone(),
+    });
+    assert_eq!(
+        ids(s.audit_events(page.clone()).await.unwrap()),
+        ["e06", "e05", "e04", "e03"]
+    );
+    page.oldest_first = true;
+    page.after = Some(AuditCursor {
+        time_ms: 1001,
+        id: "e01".into(),
+    });
+    assert_eq!(
+        ids(s.audit_events(page).await.unwrap()),
+        ["e02", "e03", "e04", "e05"]
+    );
+    // Every account's events for the admin.
+    let mut admin = q(vec![]);
+    admin.account = None;
+    assert_eq!(s.audit_events(admin.clone()).await.unwrap().len(), 11);
+    // Retention: only events older than the cut go, in bounded batches.
+    assert_eq!(s.sweep_audit(1003, 2).await.unwrap(), 2);
+    assert_eq!(s.sweep_audit(1003, 100).await.unwrap(), 1);
+    assert_eq!(s.sweep_audit(1003, 100).await.unwrap(), 0);
+    let left = ids(s.audit_events(admin).await.unwrap());
+    assert_eq!(left.len(), 8);
+    assert!(left.iter().all(|id| id.as_str() >= "e03" || id == "x"));
+}

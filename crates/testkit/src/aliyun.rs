@@ -72,12 +72,17 @@ pub async fn send(api: &AliyunApi, method: &str, place: In, params: &[(String, S
         In::Form => (&[][..], params),
     };
     api.handle(RawRequest {
-        method,
-        path: "/",
+        http: nubis_auth::HttpRequestParts {
+            method,
+            host: "",
+            path: "/",
+            raw_query: "",
+            headers: &[],
+            body: b"",
+            peer: None,
+        },
         query,
         form,
-        headers: &[],
-        body: b"",
         now: now(),
     })
     .await
@@ -137,12 +142,17 @@ pub fn acs3_headers(
 pub async fn acs3(api: &AliyunApi, action: &str, query: &[(String, String)], nonce: &str) -> Reply {
     let headers = acs3_headers(action, query, now(), nonce);
     api.handle(RawRequest {
-        method: "POST",
-        path: "/",
+        http: nubis_auth::HttpRequestParts {
+            method: "POST",
+            host: "",
+            path: "/",
+            raw_query: "",
+            headers: &headers,
+            body: b"",
+            peer: None,
+        },
         query,
         form: &[],
-        headers: &headers,
-        body: b"",
         now: now(),
     })
     .await

@@ -75,8 +75,8 @@ pub async fn call_via(
                 raw_query: query,
                 headers: &headers,
                 body: body.as_bytes(),
+                peer: wire.peer,
             },
-            peer: wire.peer,
         })
         .await;
     (wire.check)(method, path, &r);

@@ -66,6 +66,7 @@ pub async fn send(
             raw_query,
             headers,
             body,
+            peer: None,
         },
         now,
     })

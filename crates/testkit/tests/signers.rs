@@ -60,12 +60,17 @@ async fn aliyun_v1_in_query_and_form_and_acs3_are_accepted() {
     let headers = aliyun::acs3_headers("DescribeRegions", &query, now(), "b");
     let r = api
         .handle(nubis_api_aliyun::RawRequest {
-            method: "POST",
-            path: "/",
+            http: nubis_auth::HttpRequestParts {
+                method: "POST",
+                host: "",
+                path: "/",
+                raw_query: "",
+                headers: &headers,
+                body: b"",
+                peer: None,
+            },
             query: &other,
             form: &[],
-            headers: &headers,
-            body: b"",
             now: now(),
         })
         .await;

@@ -41,7 +41,7 @@ type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + 
 
 /// An action's handler in [`REGISTRY`].
 #[derive(Clone, Copy)]
-pub struct Handler(HandlerFn);
+pub struct Handler(pub(crate) HandlerFn);
 
 impl Handler {
     pub(crate) fn run<'a>(
@@ -178,16 +178,17 @@ pub static REGISTRY: Registry<Handler> = Registry {
     actions: SPECS,
 };
 
-/// The Alibaba Cloud RPC services on this listener (RPC v1 and ACS3 signatures): ECS for now; RAM, STS and ActionTrail join it by version.
+/// The Alibaba Cloud RPC services on this listener (RPC v1 and ACS3 signatures), told apart
+/// by version: ECS, ActionTrail (RAM and STS join them).
 pub static SERVICES: Services<Handler> = Services {
     cloud: "aliyun",
-    registries: &[&REGISTRY],
+    registries: &[&REGISTRY, &crate::actiontrail::REGISTRY],
 };
 
 /// The declared action names, in declaration order (derived from [`REGISTRY`]).
 pub const ACTIONS: &[&str] = &spec_names::<_, { SPECS.len() }>(SPECS);
 
-type Out = Result<Map<String, Value>, ApiError>;
+pub(crate) type Out = Result<Map<String, Value>, ApiError>;
 
 fn obj(v: Value) -> Map<String, Value> {
     match v {

@@ -9,7 +9,7 @@ mod instances;
 mod keypairs;
 mod launch;
 mod limits;
-mod params;
+pub(crate) mod params;
 
 use crate::Ctx;
 use crate::errors::{ApiError, Codes};
@@ -223,10 +223,11 @@ pub static REGISTRY: Registry<Handler> = Registry {
     actions: SPECS,
 };
 
-/// The Tencent Cloud API services on this listener (TC3 and the legacy signatures): CVM for now; CAM, STS and CloudAudit join it by version.
+/// The Tencent Cloud API services on this listener (TC3 and the legacy signatures), told
+/// apart by version: CVM, CloudAudit (CAM and STS join them).
 pub static SERVICES: Services<Handler> = Services {
     cloud: "tencent",
-    registries: &[&REGISTRY],
+    registries: &[&REGISTRY, &crate::cloudaudit::REGISTRY],
 };
 
 /// The names of the served actions, in declaration order.

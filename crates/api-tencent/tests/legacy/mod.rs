@@ -70,6 +70,7 @@ impl Client {
                     raw_query: &query,
                     headers: &headers,
                     body: b"",
+                    peer: None,
                 },
                 now,
             })

@@ -408,6 +408,7 @@ mod tests {
             raw_query,
             headers,
             body,
+            peer: None,
         }
     }
 

@@ -1,0 +1,75 @@
+//! The audit trail (docs/audit.md): events are committed through the store's grouped writer
+//! like any accepted change; lookups read the store; old events are swept.
+
+use crate::{Engine, store_err};
+use nubis_core::audit::{AuditEvent, AuditQuery};
+use nubis_core::{DomainError, Principal};
+use nubis_store::Write;
+use std::time::Duration;
+
+/// Events deleted per sweep statement: the writer is never held for long.
+const SWEEP_BATCH: usize = 5_000;
+
+impl Engine {
+    /// Commits one event. The caller waits for the group commit that carries it (the reply
+    /// waits: an answered call is in the trail).
+    pub async fn record_audit(&self, event: AuditEvent) -> Result<(), DomainError> {
+        self.commit(vec![Write::AuditEvent(Box::new(event))]).await
+    }
+
+    /// The caller's own account's events matching `q` (whatever account `q` names: a trail
+    /// is its account's alone, the bootstrap admin's included; the admin API reads every
+    /// account's with [`Engine::admin_audit_events`]). At most `q.limit + 1` events.
+    pub async fn audit_events(
+        &self,
+        p: &Principal,
+        mut q: AuditQuery,
+    ) -> Result<Vec<AuditEvent>, DomainError> {
+        q.account = Some(p.account.clone());
+        self.admin_audit_events(q).await
+    }
+
+    /// Events of the account `q` names, or of every account.
+    pub async fn admin_audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, DomainError> {
+        self.check_store()?;
+        self.inner.store.audit_events(q).await.map_err(store_err)
+    }
+
+    /// Deletes every event older than `before_ms`; returns how many.
+    pub async fn sweep_audit(&self, before_ms: i64) -> Result<usize, DomainError> {
+        let mut total = 0;
+        loop {
+            self.check_store()?;
+            let n = self
+                .inner
+                .store
+                .sweep_audit(before_ms, SWEEP_BATCH)
+                .await
+                .map_err(store_err)?;
+            total += n;
+            if n < SWEEP_BATCH {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
+    /// Sweeps events older than `retention` now and then every `every`, for as long as the
+    /// runtime lives.
+    pub fn spawn_audit_sweeper(&self, retention: Duration, every: Duration) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                let cut = crate::now_ms()
+                    .saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+                match engine.sweep_audit(cut).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "audit events past retention swept"),
+                    Err(e) => tracing::warn!(error = %e, "audit retention sweep failed"),
+                }
+            }
+        });
+    }
+}
