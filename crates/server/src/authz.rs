@@ -51,16 +51,16 @@ fn service_resource(
     cloud: Cloud,
     service: &str,
     region: &str,
-    account: &nubis_core::Account,
+    numbers: &nubis_engine::Numbers,
 ) -> (String, String) {
     match cloud {
-        Cloud::Tencent => {
-            let uin = account.tencent_owner_uin.to_string();
-            (format!("qcs::{service}:{region}:uin/{uin}:*"), uin)
-        }
+        Cloud::Tencent => (
+            format!("qcs::{service}:{region}:uin/{}:*", numbers.tencent),
+            numbers.tencent.to_string(),
+        ),
         Cloud::Aliyun => (
-            format!("acs:{service}:{region}:{}:*", account.aliyun_account_id),
-            account.aliyun_account_id.clone(),
+            format!("acs:{service}:{region}:{}:*", numbers.aliyun),
+            numbers.aliyun.to_string(),
         ),
     }
 }
@@ -78,8 +78,10 @@ impl Authorizer for PolicyAuthorizer {
             return Ok(());
         }
         let service = policy_action.split_once(':').map_or("", |(s, _)| s);
-        let (resource, owner_id) = match self.engine.account(&principal.account) {
-            Some(a) => service_resource(self.cloud, service, region.unwrap_or(""), &a),
+        // The account's numbers from the tenancy directory (shared strings under a read
+        // lock), not a clone of the account under the fleet mutex.
+        let (resource, owner_id) = match self.engine.account_numbers(&principal.account) {
+            Some(n) => service_resource(self.cloud, service, region.unwrap_or(""), &n),
             None => (String::new(), String::new()),
         };
         let context = RequestContext::at(time::OffsetDateTime::now_utc());

@@ -8,7 +8,7 @@ mod instances;
 mod keypairs;
 mod launch;
 mod limits;
-mod params;
+pub(crate) mod params;
 
 use crate::Ctx;
 use crate::errors::{ApiError, Codes};
@@ -204,7 +204,7 @@ pub static REGISTRY: Registry<Handler> = Registry {
 /// The Tencent Cloud API services on this listener (TC3 and the legacy signatures): CVM for now; CAM, STS and CloudAudit join it by version.
 pub static SERVICES: Services<Handler> = Services {
     cloud: "tencent",
-    registries: &[&REGISTRY],
+    registries: &[&REGISTRY, &crate::cam::REGISTRY],
 };
 
 /// The names of the served actions, in declaration order.
