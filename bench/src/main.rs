@@ -1245,7 +1245,9 @@ async fn authz_sub_user(root: &Signer) -> Result<Signer> {
     let mut conn = Conn::new(&root.host);
     let name = format!("bench-{}", unix_now());
     let user = cam_call(&mut conn, root, "AddUser", json!({"Name": name})).await?;
-    let uin = user["Uin"].as_u64().ok_or_else(|| anyhow!("AddUser: no Uin"))?;
+    let uin = user["Uin"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("AddUser: no Uin"))?;
     let others = [
         "RebootInstances",
         "StartInstances",
@@ -1285,7 +1287,13 @@ async fn authz_sub_user(root: &Signer) -> Result<Signer> {
         )
         .await?;
     }
-    let key = cam_call(&mut conn, root, "CreateAccessKey", json!({"TargetUin": uin})).await?;
+    let key = cam_call(
+        &mut conn,
+        root,
+        "CreateAccessKey",
+        json!({"TargetUin": uin}),
+    )
+    .await?;
     let key = &key["AccessKey"];
     Ok(Signer {
         host: root.host.clone(),

@@ -48,8 +48,12 @@ async fn refusals_are_typed() {
         Err(IamError::Document(d)) if d.kind() == "Syntax"
     ));
     assert!(matches!(
-        e.iam_create_policy("team-a", "p", PolicyGrammar::Cam, CAM_RO, &"d".repeat(1025)).await,
-        Err(IamError::Invalid { name: "description", .. })
+        e.iam_create_policy("team-a", "p", PolicyGrammar::Cam, CAM_RO, &"d".repeat(1025))
+            .await,
+        Err(IamError::Invalid {
+            name: "description",
+            ..
+        })
     ));
     let p = e
         .iam_create_policy("team-a", "p", PolicyGrammar::Cam, CAM_RO, "read")
@@ -57,7 +61,8 @@ async fn refusals_are_typed() {
         .unwrap();
     assert_eq!(p.description, "read");
     assert!(matches!(
-        e.iam_create_policy("team-a", "p", PolicyGrammar::Ram, CAM_RO, "").await,
+        e.iam_create_policy("team-a", "p", PolicyGrammar::Ram, CAM_RO, "")
+            .await,
         Err(IamError::PolicyExists(_) | IamError::Document(_))
     ));
     // A policy of the other grammar does not exist for that cloud.
@@ -175,7 +180,8 @@ async fn a_clash_with_another_node_is_a_conflict_not_an_outage() {
         .await
         .unwrap();
     assert!(matches!(
-        b.iam_create_policy("team-a", "p", PolicyGrammar::Cam, CAM_RO, "").await,
+        b.iam_create_policy("team-a", "p", PolicyGrammar::Cam, CAM_RO, "")
+            .await,
         Err(IamError::PolicyExists(_))
     ));
     a.create_account(NewAccount {
