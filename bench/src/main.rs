@@ -36,6 +36,9 @@ use serde_json::{Value, json};
 const DEFAULT_SECRET_ID: &str = "AKIDnubisbench000000000000000000";
 const DEFAULT_SECRET_KEY: &str = "nubisbenchsecretkey0000000000000";
 const API_VERSION: &str = "2017-03-12";
+const CAM_VERSION: &str = "2019-01-16";
+/// Policies attached to the sub-user of `authz-overhead` (issue 13's figure).
+const AUTHZ_POLICIES: usize = 20;
 const SERVICE: &str = "cvm";
 const CONTENT_TYPE: &str = "application/json";
 /// Linux reports process CPU times in USER_HZ ticks, which is 100 on every
@@ -172,6 +175,10 @@ enum Scenario {
     /// describe-by-id unloaded, then again while --slow-connections idle or slowloris
     /// connections are held open: the kept throughput and how many the server dropped.
     SlowClients,
+    /// describe-by-id signed by the account root, then by a CAM sub-user with 20 attached
+    /// policies (made through CAM before measuring), alternating twice: the authorization
+    /// overhead as the sub-user's throughput loss.
+    AuthzOverhead,
 }
 
 impl Scenario {
@@ -183,6 +190,7 @@ impl Scenario {
             Scenario::BaselineHealthz => "baseline-healthz",
             Scenario::All => "all",
             Scenario::SlowClients => "slow-clients",
+            Scenario::AuthzOverhead => "authz-overhead",
         }
     }
 
@@ -194,7 +202,7 @@ impl Scenario {
                 Scenario::DescribeFilterPage,
                 Scenario::Reboot,
             ],
-            Scenario::SlowClients => vec![Scenario::DescribeById],
+            Scenario::SlowClients | Scenario::AuthzOverhead => vec![Scenario::DescribeById],
             s => vec![s],
         }
     }
@@ -294,6 +302,17 @@ struct Signer {
 
 impl Signer {
     fn tc3(&self, action: &str, body: &Value) -> Request<Full<Bytes>> {
+        self.tc3_for(SERVICE, API_VERSION, action, body)
+    }
+
+    /// A TC3-signed request of another Tencent service on the same listener (CAM).
+    fn tc3_for(
+        &self,
+        service: &str,
+        version: &str,
+        action: &str,
+        body: &Value,
+    ) -> Request<Full<Bytes>> {
         let body = serde_json::to_vec(body).expect("JSON values serialize");
         let ts = unix_now();
         let auth = nubis_auth::tencent::sign_tc3(
@@ -305,13 +324,13 @@ impl Signer {
             &self.secret_id,
             &self.secret_key,
             ts,
-            SERVICE,
+            service,
         );
         Request::post("/")
             .header(header::HOST, &self.host)
             .header(header::CONTENT_TYPE, CONTENT_TYPE)
             .header("X-TC-Action", action)
-            .header("X-TC-Version", API_VERSION)
+            .header("X-TC-Version", version)
             .header("X-TC-Timestamp", ts.to_string())
             .header("X-TC-Region", &self.region)
             .header(header::AUTHORIZATION, auth)
@@ -350,7 +369,21 @@ struct ApiError {
 
 /// One signed call for setup work: the `Response` object, or the API error as `Err`.
 async fn call(conn: &mut Conn, signer: &Signer, action: &str, body: Value) -> Result<Value> {
-    let (status, bytes) = conn.send(signer.tc3(action, &body)).await?;
+    send_call(conn, signer.tc3(action, &body), action).await
+}
+
+/// [`call`] of a CAM action.
+async fn cam_call(conn: &mut Conn, signer: &Signer, action: &str, body: Value) -> Result<Value> {
+    send_call(
+        conn,
+        signer.tc3_for("cam", CAM_VERSION, action, &body),
+        action,
+    )
+    .await
+}
+
+async fn send_call(conn: &mut Conn, req: Request<Full<Bytes>>, action: &str) -> Result<Value> {
+    let (status, bytes) = conn.send(req).await?;
     let mut v: Value = serde_json::from_slice(&bytes)
         .with_context(|| format!("{action}: HTTP {status}, body is not JSON"))?;
     let resp = v
@@ -866,7 +899,9 @@ fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
         Scenario::Reboot => s
             .signer
             .tc3("RebootInstances", &json!({"InstanceIds": [random_id(rng)]})),
-        Scenario::All | Scenario::SlowClients => unreachable!("expanded before running"),
+        Scenario::All | Scenario::SlowClients | Scenario::AuthzOverhead => {
+            unreachable!("expanded before running")
+        }
     }
 }
 
@@ -1157,6 +1192,9 @@ async fn run(cli: &Cli, target: &str, server_pid: Option<u32>) -> Result<()> {
     if cli.scenario == Scenario::SlowClients {
         return slow_clients(cli, &signer, &ids, server_pid, seed).await;
     }
+    if cli.scenario == Scenario::AuthzOverhead {
+        return authz_overhead(cli, &signer, &ids, server_pid, seed).await;
+    }
     let mut results = Vec::new();
     for &scenario in &scenarios {
         for &concurrency in &cli.concurrency {
@@ -1192,6 +1230,133 @@ async fn run(cli: &Cli, target: &str, server_pid: Option<u32>) -> Result<()> {
         for r in &results {
             println!("{}", table_row(r));
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// authz-overhead: the same describe-by-id signed by the account root and by a sub-user.
+
+/// A CAM sub-user of the signer's account with [`AUTHZ_POLICIES`] attached policies, made
+/// through CAM: 19 that do not allow DescribeInstances (each allows some other CVM actions
+/// and denies one more; every statement is evaluated, as an explicit deny anywhere wins) and
+/// one read-only policy that does. Returns the sub-user's signer.
+async fn authz_sub_user(root: &Signer) -> Result<Signer> {
+    let mut conn = Conn::new(&root.host);
+    let name = format!("bench-{}", unix_now());
+    let user = cam_call(&mut conn, root, "AddUser", json!({"Name": name})).await?;
+    let uin = user["Uin"]
+        .as_u64()
+        .ok_or_else(|| anyhow!("AddUser: no Uin"))?;
+    let others = [
+        "RebootInstances",
+        "StartInstances",
+        "StopInstances",
+        "ResetInstancesPassword",
+        "CreateKeyPair",
+        "DeleteKeyPairs",
+        "EnterRescueMode",
+        "ExitRescueMode",
+        "RunInstances",
+        "TerminateInstances",
+    ];
+    for i in 0..AUTHZ_POLICIES {
+        let doc = if i == AUTHZ_POLICIES - 1 {
+            json!({"version": "2.0", "statement": [
+                {"effect": "allow", "action": ["cvm:Describe*"], "resource": "*"}]})
+        } else {
+            let allow = others[i % others.len()];
+            let deny = others[(i + 1) % others.len()];
+            json!({"version": "2.0", "statement": [
+                {"effect": "allow", "action": [format!("cvm:{allow}"), "cvm:DescribeZones"], "resource": "qcs::cvm:*:*:*"},
+                {"effect": "deny", "action": format!("cvm:{deny}"), "resource": "*",
+                 "condition": {"ip_equal": {"qcs:ip": ["10.0.0.0/8"]}}}]})
+        };
+        let policy = cam_call(
+            &mut conn,
+            root,
+            "CreatePolicy",
+            json!({"PolicyName": format!("{name}-{i}"), "PolicyDocument": doc.to_string()}),
+        )
+        .await?;
+        cam_call(
+            &mut conn,
+            root,
+            "AttachUserPolicy",
+            json!({"PolicyId": policy["PolicyId"], "AttachUin": uin}),
+        )
+        .await?;
+    }
+    let key = cam_call(
+        &mut conn,
+        root,
+        "CreateAccessKey",
+        json!({"TargetUin": uin}),
+    )
+    .await?;
+    let key = &key["AccessKey"];
+    Ok(Signer {
+        host: root.host.clone(),
+        secret_id: key["AccessKeyId"].as_str().unwrap_or_default().to_string(),
+        secret_key: key["SecretAccessKey"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        region: root.region.clone(),
+    })
+}
+
+async fn authz_overhead(
+    cli: &Cli,
+    root: &Arc<Signer>,
+    ids: &Arc<Vec<String>>,
+    server_pid: Option<u32>,
+    seed: u64,
+) -> Result<()> {
+    let sub = Arc::new(authz_sub_user(root).await?);
+    println!(
+        "sub-user key {} with {AUTHZ_POLICIES} attached CAM policies",
+        sub.secret_id
+    );
+    let mut results = Vec::new();
+    for &concurrency in &cli.concurrency {
+        let (mut root_rps, mut sub_rps) = (Vec::new(), Vec::new());
+        // Alternate, so that drift in the machine's load hits both sides alike.
+        for round in 0..2 {
+            for (who, signer) in [("root", root), ("sub-user", &sub)] {
+                let r = run_scenario(
+                    cli,
+                    signer,
+                    ids,
+                    Scenario::DescribeById,
+                    concurrency,
+                    server_pid,
+                    seed.wrapping_add(round),
+                )
+                .await?;
+                println!("{who:>8}: {}", line(&r));
+                if !r.error_codes.is_empty() {
+                    eprintln!("  errors: {}", codes(&r.error_codes));
+                }
+                if who == "root" {
+                    root_rps.push(r.ok_per_s);
+                } else {
+                    sub_rps.push(r.ok_per_s);
+                }
+                results.push((who, r));
+            }
+        }
+        let root_mean = root_rps.iter().sum::<f64>() / root_rps.len() as f64;
+        let sub_mean = sub_rps.iter().sum::<f64>() / sub_rps.len() as f64;
+        println!(
+            "authz-overhead c={concurrency}: root {root_mean:.0} req/s, sub-user ({AUTHZ_POLICIES} policies) {sub_mean:.0} req/s, loss {:.1}%",
+            100.0 * (1.0 - sub_mean / root_mean)
+        );
+    }
+    println!();
+    println!("{TABLE_HEADER}");
+    for (who, r) in &results {
+        println!("{} ({who})", table_row(r));
     }
     Ok(())
 }

@@ -6,6 +6,7 @@ mod actions;
 pub mod actiontrail;
 pub mod errors;
 pub mod params;
+pub mod ram;
 pub mod render;
 
 pub use actions::{ACTIONS, Handler, REGISTRY, SERVICES};
@@ -328,10 +329,12 @@ impl Service for AliyunApi {
         self.nonces
             .is_used(auth.access_key_id(), auth.nonce(), req.now)
             .map_err(|e| auth_err(e.into()))?;
+        // RAM is global (D3): a RegionId the request names is accepted and ignored.
         let region = all
             .iter()
             .find(|(k, _)| k == "RegionId")
-            .map(|(_, v)| v.clone());
+            .map(|(_, v)| v.clone())
+            .filter(|_| version != ram::VERSION);
         let params = params::Params::new(
             all.iter()
                 .filter(|(k, _)| !COMMON.contains(&k.as_str()))
@@ -383,7 +386,20 @@ impl Service for AliyunApi {
                 "Throttling",
                 "Request was denied due to request throttling.",
             ),
-            // ECS's answer to a call RAM policies do not allow; the other services' (D11).
+            // RAM's own refusal of a RAM call (D11).
+            Refusal::Denied(d) if d.policy_action.starts_with("ram:") => {
+                let mut e = ApiError::new(
+                    403,
+                    "NoPermission",
+                    format!(
+                        "You are not authorized to do this action. You should be authorized by RAM: {}.",
+                        d.policy_action
+                    ),
+                );
+                e.access_denied = Some(Box::new(access_denied_detail(&d)));
+                e
+            }
+            // ECS's answer to a call RAM policies do not allow.
             Refusal::Denied(d) => {
                 let mut e = if d.policy_action.starts_with("ecs:") {
                     ApiError::new(

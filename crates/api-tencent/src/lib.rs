@@ -6,6 +6,7 @@
 //! every service shares, against the action registry [`REGISTRY`].
 
 mod actions;
+pub mod cam;
 pub mod cloudaudit;
 pub use actions::{ACTIONS, Handler, Payload, REGISTRY, SERVICES, rate_limit};
 pub use nubis_pipeline::Reply;
@@ -378,6 +379,8 @@ impl Service for TencentApi {
             }
         })?;
         sig::check_timestamp(auth.timestamp(), req.now).map_err(auth_err)?;
+        // CAM is region-less (D3): a region the request names is accepted and ignored.
+        let region = region.filter(|_| version != cam::VERSION);
         let replay = match &auth {
             TencentAuth::Tc3 { .. } => {
                 // The credential scope names the service of the version called (`cvm`,

@@ -252,6 +252,9 @@ pub struct PolicyRecord {
     pub name: String,
     pub grammar: PolicyGrammar,
     pub document: String,
+    /// As CAM's and RAM's CreatePolicy take it (empty: none).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
     pub created_at_ms: i64,
 }
 

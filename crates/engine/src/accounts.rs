@@ -24,7 +24,7 @@ pub const ADMIN_ACCOUNT: &str = "admin";
 /// The Keystone user whose password is the admin account's bootstrap password.
 pub const ADMIN_USER: &str = "admin";
 
-fn random(n: usize) -> String {
+pub(crate) fn random(n: usize) -> String {
     const CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
     (0..n)
@@ -33,7 +33,7 @@ fn random(n: usize) -> String {
 }
 
 /// A fresh key pair: Tencent's SecretId shape (`AKID` + 32), a 32-character secret.
-fn new_key_pair() -> (String, String) {
+pub(crate) fn new_key_pair() -> (String, String) {
     (format!("AKID{}", random(32)), random(32))
 }
 
@@ -335,25 +335,13 @@ impl Engine {
     ) -> Result<(KeyInfo, String), CredentialError> {
         let _serial = self.inner.credentials.lock().await;
         let (account, user) = self.key_owner(account, user)?;
-        let (id, secret) = new_key_pair();
-        let key = AccessKey {
-            id: id.clone(),
-            account,
-            user,
-            sealed_secret: self.inner.secrets.seal(&secret),
-            enabled: true,
-            origin: KeyOrigin::AdminApi,
-            created_at_ms: now_ms(),
-        };
-        self.commit(vec![Write::AccessKey(key.clone())]).await?;
-        let info = KeyInfo::from(&key);
-        self.inner
-            .fleet
-            .lock()
-            .access_keys
-            .insert(id.clone(), (key, secret.clone()));
-        tracing::info!(access_key_id = %id, "access key created");
-        Ok((info, secret))
+        Ok(self.new_key(&account, user).await?)
+    }
+
+    /// May `key` be disabled or deleted? Not if it is the last enabled root key of an admin
+    /// account (only those open the admin API).
+    pub(crate) fn may_remove(fleet: &crate::Fleet, key: &AccessKey) -> bool {
+        Self::check_not_last_admin_key(fleet, key).is_ok()
     }
 
     /// Refuse to take away the last enabled key of an admin account.

@@ -10,6 +10,7 @@ mod accounts;
 pub mod admin;
 mod audit;
 mod create;
+mod iam;
 mod keys;
 mod names;
 mod quotas;
@@ -19,12 +20,13 @@ mod tenancy;
 mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
+pub use iam::{Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, Who};
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
 pub use quotas::{QuotaDefaults, QuotaView};
 pub use submit::{Batch, BatchMode};
-pub use tenancy::NewAccount;
+pub use tenancy::{NewAccount, Numbers};
 pub use update::AttrChange;
 
 use indexmap::IndexMap;
@@ -200,6 +202,10 @@ pub(crate) fn store_err(e: StoreError) -> DomainError {
     match e {
         StoreError::Unavailable(m) => DomainError::Unavailable(m),
         StoreError::Corrupt(m) => DomainError::Internal(m),
+        // Only tenancy tables carry uniqueness constraints beyond primary keys; their
+        // writers commit through `Engine::commit_iam`, which answers a conflict. Elsewhere a
+        // clash is a bug.
+        StoreError::Conflict(m) => DomainError::Internal(m),
     }
 }
 
@@ -280,7 +286,12 @@ impl Engine {
                 fleet.kms_keys.insert(id.to_string(), state);
             }
         }
-        let directory = Engine::load_directory(snap.sub_users, snap.policies, snap.attachments)?;
+        let directory = Engine::load_directory(
+            &fleet.accounts,
+            snap.sub_users,
+            snap.policies,
+            snap.attachments,
+        )?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
         }

@@ -6,6 +6,7 @@
 //! evaluated without touching the database.
 
 use crate::accounts::{ADMIN_ACCOUNT, CredentialError};
+use crate::iam::Dependents;
 use crate::{Engine, now_ms};
 use nubis_core::{Account, Attachment, PolicyGrammar, PolicyRecord, Principal, SubUser};
 use nubis_identity::{CompiledPolicy, Decision};
@@ -21,16 +22,37 @@ pub(crate) struct Directory {
     pub policies: HashMap<u64, (PolicyRecord, Arc<CompiledPolicy>)>,
     /// Sub-user ID → the IDs of its attached policies.
     pub attached: HashMap<u64, BTreeSet<u64>>,
+    /// Account ID → its cloud numbers, for the authorizer (which would otherwise clone the
+    /// whole account under the fleet lock on every sub-user request).
+    pub numbers: HashMap<String, Numbers>,
+}
+
+/// An account's numbers as the clouds' resource names spell them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Numbers {
+    /// The Tencent owner UIN, in decimal (`uin/<n>`).
+    pub tencent: Arc<str>,
+    /// The Alibaba account ID.
+    pub aliyun: Arc<str>,
+}
+
+impl Numbers {
+    fn of(a: &Account) -> Self {
+        Self {
+            tencent: a.tencent_owner_uin.to_string().into(),
+            aliyun: a.aliyun_account_id.as_str().into(),
+        }
+    }
 }
 
 impl Directory {
-    fn user(&self, account: &str, name: &str) -> Option<&SubUser> {
+    pub(crate) fn user(&self, account: &str, name: &str) -> Option<&SubUser> {
         self.users
             .values()
             .find(|u| u.account == account && u.name == name)
     }
 
-    fn policy(&self, account: &str, name: &str) -> Option<&PolicyRecord> {
+    pub(crate) fn policy(&self, account: &str, name: &str) -> Option<&PolicyRecord> {
         self.policies
             .values()
             .map(|(p, _)| p)
@@ -92,38 +114,6 @@ fn check_account_name(name: &str) -> Result<(), CredentialError> {
     }
 }
 
-/// A sub-user name valid in both clouds: RAM's UserName rule (1–64 of `A-Za-z0-9.@_-`) is
-/// within CAM's (which also allows `+=,`).
-fn check_user_name(name: &str) -> Result<(), CredentialError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".@_-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid("name", "1-64 of A-Z, a-z, 0-9 and . @ _ -"))
-    }
-}
-
-/// Policy names as each cloud's CreatePolicy takes them: CAM 1–128 of `A-Za-z0-9+=,.@_-`,
-/// RAM 1–128 of letters, digits and `-`.
-fn check_policy_name(name: &str, grammar: PolicyGrammar) -> Result<(), CredentialError> {
-    let (extra, rule): (&[u8], &str) = match grammar {
-        PolicyGrammar::Cam => (b"+=,.@_-", "1-128 of A-Z, a-z, 0-9 and + = , . @ _ -"),
-        PolicyGrammar::Ram => (b"-", "1-128 of A-Z, a-z, 0-9 and -"),
-    };
-    let ok = (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid("name", rule))
-    }
-}
-
 fn check_number(name: &'static str, n: u64) -> Result<u64, CredentialError> {
     if (1..=MAX_NUMBER).contains(&n) {
         Ok(n)
@@ -147,7 +137,7 @@ fn check_aliyun_id(id: &str) -> Result<(), CredentialError> {
 }
 
 /// A random number in `range` that `taken` does not hold.
-fn fresh(range: std::ops::RangeInclusive<u64>, taken: impl Fn(u64) -> bool) -> u64 {
+pub(crate) fn fresh(range: std::ops::RangeInclusive<u64>, taken: impl Fn(u64) -> bool) -> u64 {
     let mut rng = rand::rng();
     loop {
         let n = rng.random_range(range.clone());
@@ -158,6 +148,11 @@ fn fresh(range: std::ops::RangeInclusive<u64>, taken: impl Fn(u64) -> bool) -> u
 }
 
 impl Engine {
+    /// The cloud numbers of `account` (cheap: shared strings, no fleet lock).
+    pub fn account_numbers(&self, account: &str) -> Option<Numbers> {
+        self.inner.directory.read().numbers.get(account).cloned()
+    }
+
     /// Every account, by ID.
     pub fn accounts(&self) -> Vec<Account> {
         let mut v: Vec<Account> = self.inner.fleet.lock().accounts.values().cloned().collect();
@@ -241,12 +236,19 @@ impl Engine {
                 created_at_ms: now_ms(),
             }
         };
-        self.commit(vec![Write::Account(account.clone())]).await?;
+        self.commit_iam(vec![Write::Account(account.clone())])
+            .await
+            .map_err(CredentialError::from)?;
         self.inner
             .fleet
             .lock()
             .accounts
             .insert(account.id.clone(), account.clone());
+        self.inner
+            .directory
+            .write()
+            .numbers
+            .insert(account.id.clone(), Numbers::of(&account));
         tracing::info!(account = %account.id, "account created");
         Ok(account)
     }
@@ -331,6 +333,7 @@ impl Engine {
             dir.attached.remove(&u);
         }
         dir.policies.retain(|_, (p, _)| p.account != id);
+        dir.numbers.remove(id);
         tracing::info!(account = id, "account deleted");
         Ok(())
     }
@@ -349,34 +352,7 @@ impl Engine {
         account: &str,
         name: &str,
     ) -> Result<SubUser, CredentialError> {
-        let _serial = self.inner.credentials.lock().await;
-        self.check_account(account)?;
-        check_user_name(name)?;
-        let user = {
-            let dir = self.inner.directory.read();
-            if dir.user(account, name).is_some() {
-                return Err(CredentialError::Conflict(format!(
-                    "sub-user {name} already exists in account {account}"
-                )));
-            }
-            SubUser {
-                // A CAM sub-account UIN's shape (12 digits).
-                id: fresh(100_000_000_000..=999_999_999_999, |n| {
-                    dir.users.contains_key(&n)
-                }),
-                account: account.to_string(),
-                name: name.to_string(),
-                created_at_ms: now_ms(),
-            }
-        };
-        self.commit(vec![Write::SubUser(user.clone())]).await?;
-        self.inner
-            .directory
-            .write()
-            .users
-            .insert(user.id, user.clone());
-        tracing::info!(account, user = name, "sub-user created");
-        Ok(user)
+        Ok(self.iam_create_user(account, name).await?)
     }
 
     /// The sub-users of `account`, by name.
@@ -408,42 +384,9 @@ impl Engine {
     /// Delete a sub-user; its policies are detached with it. Refused while it has access
     /// keys (as RAM refuses; deleting a key is the operator's explicit choice).
     pub async fn delete_sub_user(&self, account: &str, name: &str) -> Result<(), CredentialError> {
-        let _serial = self.inner.credentials.lock().await;
         let user = self.sub_user(account, name)?;
-        let keys = self
-            .inner
-            .fleet
-            .lock()
-            .access_keys
-            .values()
-            .filter(|(k, _)| k.user == Some(user.id))
-            .count();
-        if keys > 0 {
-            return Err(CredentialError::Conflict(format!(
-                "sub-user {name} still has {keys} access key(s): delete them first"
-            )));
-        }
-        let mut writes: Vec<Write> = self
-            .inner
-            .directory
-            .read()
-            .attached
-            .get(&user.id)
-            .into_iter()
-            .flatten()
-            .map(|p| {
-                Write::Detach(Attachment {
-                    user: user.id,
-                    policy: *p,
-                })
-            })
-            .collect();
-        writes.push(Write::DeleteSubUser(user.id));
-        self.commit(writes).await?;
-        let mut dir = self.inner.directory.write();
-        dir.users.remove(&user.id);
-        dir.attached.remove(&user.id);
-        tracing::info!(account, user = name, "sub-user deleted");
+        self.iam_delete_user(account, user.id, Dependents::Refuse, Dependents::Remove)
+            .await?;
         Ok(())
     }
 
@@ -455,36 +398,9 @@ impl Engine {
         grammar: PolicyGrammar,
         document: &str,
     ) -> Result<PolicyRecord, CredentialError> {
-        let _serial = self.inner.credentials.lock().await;
-        self.check_account(account)?;
-        check_policy_name(name, grammar)?;
-        let compiled =
-            compile(name, grammar, document).map_err(|e| invalid("document", e.to_string()))?;
-        let record = {
-            let dir = self.inner.directory.read();
-            if dir.policy(account, name).is_some() {
-                return Err(CredentialError::Conflict(format!(
-                    "policy {name} already exists in account {account}"
-                )));
-            }
-            PolicyRecord {
-                // A CAM PolicyId's shape.
-                id: fresh(10_000_000..=999_999_999, |n| dir.policies.contains_key(&n)),
-                account: account.to_string(),
-                name: name.to_string(),
-                grammar,
-                document: document.to_string(),
-                created_at_ms: now_ms(),
-            }
-        };
-        self.commit(vec![Write::Policy(record.clone())]).await?;
-        self.inner
-            .directory
-            .write()
-            .policies
-            .insert(record.id, (record.clone(), Arc::new(compiled)));
-        tracing::info!(account, policy = name, "policy created");
-        Ok(record)
+        Ok(self
+            .iam_create_policy(account, name, grammar, document, "")
+            .await?)
     }
 
     pub fn policies(&self, account: &str) -> Result<Vec<PolicyRecord>, CredentialError> {
@@ -527,18 +443,9 @@ impl Engine {
 
     /// Delete a policy; refused while it is attached (as RAM refuses).
     pub async fn delete_policy(&self, account: &str, name: &str) -> Result<(), CredentialError> {
-        let _serial = self.inner.credentials.lock().await;
         let policy = self.policy(account, name)?;
-        let users = self.policy_users(&policy);
-        if !users.is_empty() {
-            return Err(CredentialError::Conflict(format!(
-                "policy {name} is attached to {}: detach it first",
-                users.join(", ")
-            )));
-        }
-        self.commit(vec![Write::DeletePolicy(policy.id)]).await?;
-        self.inner.directory.write().policies.remove(&policy.id);
-        tracing::info!(account, policy = name, "policy deleted");
+        self.iam_delete_policies(account, &[policy.id], policy.grammar, Dependents::Refuse)
+            .await?;
         Ok(())
     }
 
@@ -571,49 +478,9 @@ impl Engine {
         policy: &str,
         on: bool,
     ) -> Result<(), CredentialError> {
-        let _serial = self.inner.credentials.lock().await;
         let u = self.sub_user(account, user)?;
         let p = self.policy(account, policy)?;
-        let is = self
-            .inner
-            .directory
-            .read()
-            .attached
-            .get(&u.id)
-            .is_some_and(|s| s.contains(&p.id));
-        let link = Attachment {
-            user: u.id,
-            policy: p.id,
-        };
-        match (on, is) {
-            (true, true) => {
-                return Err(CredentialError::Conflict(format!(
-                    "policy {policy} is already attached to {user}"
-                )));
-            }
-            (false, false) => {
-                return Err(not_found(format!(
-                    "attachment of policy {policy} to {user}"
-                )));
-            }
-            (true, false) => self.commit(vec![Write::Attach(link)]).await?,
-            (false, true) => self.commit(vec![Write::Detach(link)]).await?,
-        }
-        let mut dir = self.inner.directory.write();
-        let set = dir.attached.entry(u.id).or_default();
-        if on {
-            set.insert(p.id);
-        } else {
-            set.remove(&p.id);
-        }
-        tracing::info!(
-            account,
-            user,
-            policy,
-            attached = on,
-            "policy attachment changed"
-        );
-        Ok(())
+        Ok(self.iam_set_attached(account, u.id, p.id, None, on).await?)
     }
 
     /// May `p` perform `action` (the registry's policy name, `cvm:RebootInstances`)? The
@@ -701,11 +568,15 @@ impl Engine {
 
     /// Start-up: sub-users, policies (recompiled) and attachments from the store.
     pub(crate) fn load_directory(
+        accounts: &HashMap<String, Account>,
         snap_users: Vec<SubUser>,
         snap_policies: Vec<PolicyRecord>,
         snap_attachments: Vec<Attachment>,
     ) -> Result<Directory, nubis_core::DomainError> {
         let mut dir = Directory::default();
+        for a in accounts.values() {
+            dir.numbers.insert(a.id.clone(), Numbers::of(a));
+        }
         for u in snap_users {
             dir.users.insert(u.id, u);
         }

@@ -55,7 +55,7 @@ struct Names {
     cloud: Cloud,
     service: String,
     /// The account's number in this cloud (owner UIN, Alibaba account ID); empty if unknown.
-    owner_id: String,
+    owner_id: Arc<str>,
 }
 
 impl Names {
@@ -64,13 +64,15 @@ impl Names {
             .split_once(':')
             .map_or("", |(s, _)| s)
             .to_string();
+        // The account's numbers from the tenancy directory (shared strings under a read
+        // lock), not a clone of the account under the fleet mutex.
         let owner_id = engine
-            .account(account)
-            .map(|a| match cloud {
-                Cloud::Tencent => a.tencent_owner_uin.to_string(),
-                Cloud::Aliyun => a.aliyun_account_id,
+            .account_numbers(account)
+            .map(|n| match cloud {
+                Cloud::Tencent => n.tencent,
+                Cloud::Aliyun => n.aliyun,
             })
-            .unwrap_or_default();
+            .unwrap_or_else(|| Arc::from(""));
         Self {
             cloud,
             service,
@@ -129,7 +131,7 @@ impl PolicyAuthorizer {
             policy_action,
             detail: DenyDetail {
                 explicit,
-                owner_id: names.owner_id.clone(),
+                owner_id: names.owner_id.to_string(),
                 principal_type: "SubUser",
                 resource,
             },

@@ -22,11 +22,17 @@ pub enum StoreError {
     /// A stored document does not decode (a bug or a foreign write).
     #[error("corrupt record: {0}")]
     Corrupt(String),
+    /// The batch breaks a uniqueness constraint (another writer to the same database got
+    /// there first): nothing of it was committed. The caller answers its conflict code.
+    #[error("conflicting write: {0}")]
+    Conflict(String),
 }
 
 /// One change. A batch of them commits atomically.
 #[derive(Debug, Clone)]
 pub enum Write {
+    /// A new account (insert only: accounts, sub-users and policies are never rewritten, so
+    /// a clash with another writer is a [`StoreError::Conflict`]).
     Account(Account),
     /// Forget an account (its ID); its sub-users, policies and attachments go with the same
     /// batch's other writes, not by cascade.

@@ -34,6 +34,15 @@ fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// A failed write: a broken uniqueness constraint is a [`StoreError::Conflict`] (the
+/// caller's domain error), anything else the store being unavailable.
+fn write_error(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+        _ => unavailable(e),
+    }
+}
+
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(unavailable)?;
     conn.execute_batch(
@@ -84,10 +93,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             let uin = (a.tencent_owner_uin != 0).then_some(a.tencent_owner_uin as i64);
             let app = (a.tencent_app_id != 0).then_some(a.tencent_app_id as i64);
             let ali = (!a.aliyun_account_id.is_empty()).then_some(a.aliyun_account_id.as_str());
+            // Accounts, sub-users and policies are written once and never updated: a plain
+            // insert, so a second node creating the same ID or name gets a constraint
+            // violation (StoreError::Conflict), not a silent overwrite.
             tx.prepare_cached(
-                "INSERT INTO accounts (id, data, tencent_owner_uin, tencent_app_id, aliyun_account_id) VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT(id) DO UPDATE SET data = excluded.data, tencent_owner_uin = excluded.tencent_owner_uin, \
-                 tencent_app_id = excluded.tencent_app_id, aliyun_account_id = excluded.aliyun_account_id",
+                "INSERT INTO accounts (id, data, tencent_owner_uin, tencent_app_id, aliyun_account_id) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
             .execute(params![a.id, json(a), uin, app, ali])?;
         }
@@ -107,7 +117,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
         }
         Write::SubUser(u) => {
             tx.prepare_cached(
-                "INSERT INTO sub_users (id, account, name, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+                "INSERT INTO sub_users (id, account, name, data) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![u.id as i64, u.account, u.name, json(u)])?;
         }
@@ -117,7 +127,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
         }
         Write::Policy(p) => {
             tx.prepare_cached(
-                "INSERT INTO policies (id, account, name, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+                "INSERT INTO policies (id, account, name, data) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![p.id as i64, p.account, p.name, json(p)])?;
         }
@@ -244,7 +254,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                         }
                         tx.commit()
                     })();
-                    let _ = reply.send(r.map_err(unavailable));
+                    let _ = reply.send(r.map_err(write_error));
                 }
             }
         }

@@ -146,6 +146,7 @@ async fn a_database_from_before_tenancy_is_migrated() {
             name: "p".into(),
             grammar: PolicyGrammar::Cam,
             document: "{}".into(),
+            description: String::new(),
             created_at_ms: 1,
         }),
         Write::Attach(Attachment {
@@ -156,7 +157,10 @@ async fn a_database_from_before_tenancy_is_migrated() {
     .await
     .unwrap();
     // The database keeps the numbers unique, whatever the memory of one node thinks.
-    assert!(s.commit(vec![Write::Account(team("b", 7))]).await.is_err());
+    assert!(matches!(
+        s.commit(vec![Write::Account(team("b", 7))]).await,
+        Err(nubis_store::StoreError::Conflict(_))
+    ));
     // And a sub-user name per account.
     let dup = SubUser {
         id: 100000000002,
@@ -164,7 +168,10 @@ async fn a_database_from_before_tenancy_is_migrated() {
         name: "dev".into(),
         created_at_ms: 1,
     };
-    assert!(s.commit(vec![Write::SubUser(dup)]).await.is_err());
+    assert!(matches!(
+        s.commit(vec![Write::SubUser(dup)]).await,
+        Err(nubis_store::StoreError::Conflict(_))
+    ));
     let snap = s.load().await.unwrap();
     assert_eq!(snap.accounts.len(), 2);
     assert_eq!(snap.sub_users.len(), 1);

@@ -36,8 +36,9 @@ const READ_LIMIT: u32 = 40;
 const WRITE_LIMIT: u32 = 20;
 
 /// How an action runs: the engine, the request's context, its parameters.
-type HandlerFn = for<'a> fn(&'a Engine, &'a Ctx, &'a Params) -> BoxFuture<'a, Out>;
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type HandlerFn = for<'a> fn(&'a Engine, &'a Ctx, &'a Params) -> BoxFuture<'a, Out>;
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// An action's handler in [`REGISTRY`].
 #[derive(Clone, Copy)]
@@ -182,7 +183,7 @@ pub static REGISTRY: Registry<Handler> = Registry {
 /// by version: ECS, ActionTrail (RAM and STS join them).
 pub static SERVICES: Services<Handler> = Services {
     cloud: "aliyun",
-    registries: &[&REGISTRY, &crate::actiontrail::REGISTRY],
+    registries: &[&REGISTRY, &crate::ram::REGISTRY, &crate::actiontrail::REGISTRY],
 };
 
 /// The declared action names, in declaration order (derived from [`REGISTRY`]).

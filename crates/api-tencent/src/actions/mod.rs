@@ -227,7 +227,7 @@ pub static REGISTRY: Registry<Handler> = Registry {
 /// apart by version: CVM, CloudAudit (CAM and STS join them).
 pub static SERVICES: Services<Handler> = Services {
     cloud: "tencent",
-    registries: &[&REGISTRY, &crate::cloudaudit::REGISTRY],
+    registries: &[&REGISTRY, &crate::cam::REGISTRY, &crate::cloudaudit::REGISTRY],
 };
 
 /// The names of the served actions, in declaration order.

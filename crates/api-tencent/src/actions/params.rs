@@ -34,7 +34,7 @@ pub(crate) fn parse<T: DeserializeOwned>(params: Map<String, Value>) -> Result<T
     })
 }
 
-pub(super) fn required<T>(v: Option<T>, name: &str) -> Result<T, ApiError> {
+pub(crate) fn required<T>(v: Option<T>, name: &str) -> Result<T, ApiError> {
     v.ok_or_else(|| {
         ApiError::new(
             "MissingParameter",

@@ -6,6 +6,10 @@
 pub struct Pattern {
     text: Vec<char>,
     lower: Vec<char>,
+    /// The pattern's bytes and their ASCII lower case, when it is ASCII (every action and
+    /// almost every resource): matched against an ASCII text without allocating, which the
+    /// authorizer does for every statement of every attached policy on every request.
+    ascii: Option<(Box<[u8]>, Box<[u8]>)>,
 }
 
 impl Pattern {
@@ -13,6 +17,12 @@ impl Pattern {
         Self {
             text: text.chars().collect(),
             lower: text.to_lowercase().chars().collect(),
+            ascii: text.is_ascii().then(|| {
+                (
+                    text.as_bytes().into(),
+                    text.to_ascii_lowercase().into_bytes().into(),
+                )
+            }),
         }
     }
 
@@ -21,43 +31,55 @@ impl Pattern {
     }
 
     pub fn matches(&self, s: &str) -> bool {
+        if let Some((bytes, _)) = &self.ascii
+            && s.is_ascii()
+        {
+            return glob(bytes, s.as_bytes(), b'*', b'?', |p, c| p == c);
+        }
         let s: Vec<char> = s.chars().collect();
-        glob(&self.text, &s)
+        glob(&self.text, &s, '*', '?', |p, c| p == c)
     }
 
     pub fn matches_ignore_case(&self, s: &str) -> bool {
+        if let Some((_, lower)) = &self.ascii
+            && s.is_ascii()
+        {
+            return glob(lower, s.as_bytes(), b'*', b'?', |p, c| {
+                p == c.to_ascii_lowercase()
+            });
+        }
         let s: Vec<char> = s.to_lowercase().chars().collect();
-        glob(&self.lower, &s)
+        glob(&self.lower, &s, '*', '?', |p, c| p == c)
     }
 }
 
 /// The classic greedy matcher: on a mismatch after a `*`, retry with the star taking one
-/// more character.
-fn glob(p: &[char], s: &[char]) -> bool {
+/// more character. `eq(pattern_char, text_char)`.
+fn glob<T: Copy + PartialEq>(p: &[T], s: &[T], star: T, one: T, eq: impl Fn(T, T) -> bool) -> bool {
     let (mut pi, mut si) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
+    let mut resume: Option<(usize, usize)> = None;
     while si < s.len() {
         match p.get(pi) {
-            Some('*') => {
-                star = Some((pi, si));
+            Some(&c) if c == star => {
+                resume = Some((pi, si));
                 pi += 1;
             }
-            Some(&c) if c == '?' || s.get(si) == Some(&c) => {
+            Some(&c) if c == one || s.get(si).is_some_and(|&x| eq(c, x)) => {
                 pi += 1;
                 si += 1;
             }
-            _ => match star {
+            _ => match resume {
                 Some((sp, ss)) => {
                     pi = sp + 1;
                     si = ss + 1;
-                    star = Some((sp, ss + 1));
+                    resume = Some((sp, ss + 1));
                 }
                 None => return false,
             },
         }
     }
     p.get(pi..)
-        .is_some_and(|rest| rest.iter().all(|&c| c == '*'))
+        .is_some_and(|rest| rest.iter().all(|&c| c == star))
 }
 
 #[cfg(test)]
@@ -98,6 +120,23 @@ mod tests {
         }
         assert!(Pattern::new("cvm:describe*").matches_ignore_case("CVM:DescribeZones"));
         assert!(!Pattern::new("cvm:describe*").matches("cvm:DescribeZones"));
+        // The ASCII fast path and the general one agree, either side non-ASCII.
+        for &(p, s, want) in cases {
+            let p = Pattern::new(p);
+            assert_eq!(
+                p.matches_ignore_case(&s.to_uppercase()),
+                want,
+                "{p:?} ~ {s}"
+            );
+            assert_eq!(
+                p.matches(&format!("{s}é")),
+                p.matches_ignore_case(&format!("{s}é"))
+            );
+        }
+        assert!(Pattern::new("é*").matches("éa"));
+        assert!(Pattern::new("É*").matches_ignore_case("éA"));
+        assert!(!Pattern::new("a?").matches("aéb"));
+        assert!(Pattern::new("a?b").matches("aéb"));
     }
 
     #[test]
