@@ -9,6 +9,7 @@
 mod accounts;
 pub mod admin;
 mod create;
+mod credentials;
 mod keys;
 mod names;
 mod runner;
@@ -17,6 +18,10 @@ mod tenancy;
 mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
+pub use credentials::{
+    AssumeRole, IssuedCredential, Issuer, MfaRefusal, SWEEP_GRACE_MS, TempRefusal, base32,
+    tencent_serial, unbase32,
+};
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
@@ -162,6 +167,9 @@ pub(crate) struct Inner {
     pub fleet: Mutex<Fleet>,
     /// Sub-users, policies, attachments. Lock order: `fleet` before `directory`.
     pub directory: parking_lot::RwLock<tenancy::Directory>,
+    /// Roles, MFA devices and flags, temporary credentials. Lock order: `creds` before
+    /// `fleet` and `directory` (never taken while holding either).
+    pub creds: parking_lot::RwLock<credentials::Creds>,
     /// Fault injection: behave as if the database were unreachable.
     pub store_down: std::sync::atomic::AtomicBool,
     /// Serializes credential changes (check, commit, apply): two concurrent disables must not
@@ -270,6 +278,13 @@ impl Engine {
             }
         }
         let directory = Engine::load_directory(snap.sub_users, snap.policies, snap.attachments)?;
+        let creds = credentials::Creds::load(
+            snap.roles,
+            snap.mfa_devices,
+            snap.mfa_flags,
+            snap.temp_credentials,
+            &secrets,
+        )?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
         }
@@ -308,6 +323,7 @@ impl Engine {
                 secrets,
                 fleet: Mutex::new(fleet),
                 directory: parking_lot::RwLock::new(directory),
+                creds: parking_lot::RwLock::new(creds),
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),

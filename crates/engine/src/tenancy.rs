@@ -522,7 +522,12 @@ impl Engine {
     pub async fn delete_policy(&self, account: &str, name: &str) -> Result<(), CredentialError> {
         let _serial = self.inner.credentials.lock().await;
         let policy = self.policy(account, name)?;
-        let users = self.policy_users(&policy);
+        let mut users = self.policy_users(&policy);
+        users.extend(
+            self.policy_roles(policy.id)
+                .into_iter()
+                .map(|r| format!("role {r}")),
+        );
         if !users.is_empty() {
             return Err(CredentialError::Conflict(format!(
                 "policy {name} is attached to {}: detach it first",
@@ -621,35 +626,7 @@ impl Engine {
         resource: &str,
         context: nubis_identity::RequestContext,
     ) -> Decision {
-        use nubis_identity::{Allowed, AuthzRequest, Denied};
-        let Some(user) = p.sub_user else {
-            return Decision::Allow(Allowed::AccountRoot);
-        };
-        let dir = self.inner.directory.read();
-        // A key whose sub-user is gone resolves to nothing already; this guards a race.
-        if dir.users.get(&user).is_none_or(|u| u.account != p.account) {
-            return Decision::Deny(Denied::NoStatementAllowed);
-        }
-        let policies: Vec<&CompiledPolicy> = dir
-            .attached
-            .get(&user)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
-            .collect();
-        let principal = nubis_identity::Principal::user(p.account.clone(), user.to_string());
-        nubis_identity::evaluate(
-            &policies,
-            &AuthzRequest {
-                principal: &principal,
-                action,
-                resource,
-                resource_account: None,
-                target: Default::default(),
-                context,
-                protection: None,
-            },
-        )
+        self.authorize_with(p, action, resource, context, None)
     }
 
     /// The account a new key goes to (`None`: the bootstrap admin) and its sub-user.

@@ -7,7 +7,8 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use nubis_core::{
-    AccessKey, Account, Attachment, Instance, KeyPair, Operation, PolicyRecord, SubUser,
+    AccessKey, Account, Attachment, Instance, KeyPair, MfaDeviceRecord, MfaFlags, Operation,
+    PolicyRecord, RoleRecord, SubUser, TempCredentialRecord,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -58,6 +59,15 @@ pub enum Write {
         value: String,
     },
     DeleteMeta(String),
+    Role(RoleRecord),
+    DeleteRole(u64),
+    MfaDevice(MfaDeviceRecord),
+    /// Forget an MFA device (its `id`).
+    DeleteMfaDevice(String),
+    MfaFlags(MfaFlags),
+    TempCredential(TempCredentialRecord),
+    /// Forget temporary credentials that expired before this time (ms).
+    SweepTempCredentials(i64),
 }
 
 /// Everything the engine needs in memory at start-up.
@@ -75,6 +85,11 @@ pub struct Snapshot {
     pub key_pairs: Vec<KeyPair>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
     pub meta: Vec<(String, String)>,
+    pub roles: Vec<RoleRecord>,
+    pub mfa_devices: Vec<MfaDeviceRecord>,
+    pub mfa_flags: Vec<MfaFlags>,
+    /// Temporary credentials not yet swept (expired ones included).
+    pub temp_credentials: Vec<TempCredentialRecord>,
 }
 
 #[async_trait]
