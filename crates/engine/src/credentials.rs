@@ -34,6 +34,9 @@ pub const MAX_ROLE_POLICIES: usize = 20;
 pub const MAX_POLICY_BYTES: usize = 6144;
 /// Virtual MFA devices per account (RAM's default quota).
 pub const MAX_MFA_DEVICES: usize = 1000;
+/// The shortest STS DurationSeconds by default (Alibaba's documented minimum, used for
+/// Tencent too; `NUBIS_STS_MIN_DURATION_SECS` lowers it for tests).
+pub const DEFAULT_STS_MIN_DURATION_SECS: u64 = 900;
 /// Prefix of every session token nubis issues (a token without it is malformed).
 const TOKEN_PREFIX: &str = "nbs1";
 /// Random bytes in a token (base64url: 64 characters).
@@ -225,6 +228,20 @@ pub struct AssumeRole<'a> {
 
 impl Engine {
     // ---------------------------------------------------------------- temporary credentials
+
+    /// The shortest STS DurationSeconds accepted.
+    pub fn sts_min_duration_secs(&self) -> u64 {
+        self.inner
+            .sts_min_duration_secs
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Configure [`Engine::sts_min_duration_secs`] (server start-up).
+    pub fn set_sts_min_duration_secs(&self, secs: u64) {
+        self.inner
+            .sts_min_duration_secs
+            .store(secs, std::sync::atomic::Ordering::Relaxed);
+    }
 
     /// Checks temporary credential `id` with the request's `token` at `now_ms`; on success
     /// its principal (with the session) and secret, for the signature check.

@@ -170,6 +170,8 @@ pub(crate) struct Inner {
     /// Roles, MFA devices and flags, temporary credentials. Lock order: `creds` before
     /// `fleet` and `directory` (never taken while holding either).
     pub creds: parking_lot::RwLock<credentials::Creds>,
+    /// The shortest STS DurationSeconds accepted (config; the clouds' 900 s by default).
+    pub sts_min_duration_secs: std::sync::atomic::AtomicU64,
     /// Fault injection: behave as if the database were unreachable.
     pub store_down: std::sync::atomic::AtomicBool,
     /// Serializes credential changes (check, commit, apply): two concurrent disables must not
@@ -324,6 +326,9 @@ impl Engine {
                 fleet: Mutex::new(fleet),
                 directory: parking_lot::RwLock::new(directory),
                 creds: parking_lot::RwLock::new(creds),
+                sts_min_duration_secs: std::sync::atomic::AtomicU64::new(
+                    credentials::DEFAULT_STS_MIN_DURATION_SECS,
+                ),
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),

@@ -18,6 +18,6 @@ mod service;
 
 #[cfg(feature = "fixtures")]
 pub use gate::DenyAll;
-pub use gate::{Admitted, AllowAll, Authorizer, Denied, DenyDetail, Gate, Refusal};
+pub use gate::{Admitted, AllowAll, Authorizer, Denied, DenyDetail, Gate, MfaDenial, Refusal};
 pub use registry::{ActionSpec, Column, RegionUse, Registry, Services, spec_names};
 pub use service::{Authenticated, Ctx, OTHER, Rendered, Reply, Service, handle};

@@ -14,8 +14,8 @@
 
 use nubis_core::Principal;
 use nubis_engine::Engine;
-use nubis_identity::{Decision, Denied as Why, RequestContext};
-use nubis_pipeline::{Authorizer, Denied, DenyDetail};
+use nubis_identity::{Decision, Denied as Why, MfaSource, OperationProtection, RequestContext};
+use nubis_pipeline::{Authorizer, Denied, DenyDetail, MfaDenial};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cloud {
@@ -23,10 +23,14 @@ enum Cloud {
     Aliyun,
 }
 
-/// CAM (Tencent) or RAM (Alibaba) policies gate every action of a sub-user.
+/// CAM (Tencent) or RAM (Alibaba) policies gate every action of a sub-user and of an
+/// assumed role's session; Tencent operation protection (D6, D8) gates a protected
+/// sub-user's sensitive actions.
 pub struct PolicyAuthorizer {
     engine: Engine,
     cloud: Cloud,
+    /// Tencent operation protection (sensitive actions, MFA validity).
+    protection: Option<OperationProtection>,
 }
 
 impl PolicyAuthorizer {
@@ -34,6 +38,7 @@ impl PolicyAuthorizer {
         Self {
             engine,
             cloud: Cloud::Tencent,
+            protection: Some(OperationProtection::tencent()),
         }
     }
 
@@ -41,7 +46,17 @@ impl PolicyAuthorizer {
         Self {
             engine,
             cloud: Cloud::Aliyun,
+            protection: None,
         }
+    }
+
+    /// How long an MFA authentication covers sensitive actions (`NUBIS_MFA_MAX_AGE_SECS`,
+    /// default 1800 s) and keeps `qcs:mfaPresent` true.
+    pub fn with_mfa_max_age(mut self, max_age: std::time::Duration) -> Self {
+        if let Some(p) = &mut self.protection {
+            p.validity = time::Duration::try_from(max_age).unwrap_or(p.validity);
+        }
+        self
     }
 }
 
@@ -73,8 +88,8 @@ impl Authorizer for PolicyAuthorizer {
         region: Option<&str>,
     ) -> Result<(), Denied> {
         // The bootstrap admin and account roots need no policy (tenancy is
-        // `Principal::sees`'s, when resources are touched).
-        if principal.sub_user.is_none() {
+        // `Principal::sees`'s, when resources are touched); sub-users and role sessions do.
+        if principal.is_root() {
             return Ok(());
         }
         let service = policy_action.split_once(':').map_or("", |(s, _)| s);
@@ -83,13 +98,27 @@ impl Authorizer for PolicyAuthorizer {
             None => (String::new(), String::new()),
         };
         let context = RequestContext::at(time::OffsetDateTime::now_utc());
-        let explicit = match self
-            .engine
-            .authorize(principal, policy_action, &resource, context)
-        {
+        let (explicit, mfa) = match self.engine.authorize_with(
+            principal,
+            policy_action,
+            &resource,
+            context,
+            self.protection.as_ref(),
+        ) {
             Decision::Allow(_) => return Ok(()),
-            Decision::Deny(Why::ExplicitDeny(_)) => true,
-            Decision::Deny(_) => false,
+            Decision::Deny(Why::ExplicitDeny(_)) => (true, MfaDenial::None),
+            // A statement that holds only with MFA is a policy refusal in both clouds (D6,
+            // D9): explicit when it is a `Deny … MFAPresent false`. Only operation
+            // protection answers with Tencent's MFA codes.
+            Decision::Deny(Why::MfaNotFound(MfaSource::Statement(s))) => (
+                self.engine.statement_is_deny(principal, &s),
+                MfaDenial::None,
+            ),
+            Decision::Deny(Why::MfaNotFound(MfaSource::OperationProtection)) => {
+                (false, MfaDenial::NotFound)
+            }
+            Decision::Deny(Why::MfaExpired { .. }) => (false, MfaDenial::Expired),
+            Decision::Deny(_) => (false, MfaDenial::None),
         };
         Err(Denied {
             principal: principal.user.clone(),
@@ -97,8 +126,13 @@ impl Authorizer for PolicyAuthorizer {
             detail: DenyDetail {
                 explicit,
                 owner_id,
-                principal_type: "SubUser",
+                principal_type: if principal.role().is_some() {
+                    "AssumedRoleUser"
+                } else {
+                    "SubUser"
+                },
                 resource,
+                mfa,
             },
         })
     }

@@ -71,6 +71,12 @@ pub struct Config {
     pub qemu_kvm_probe_timeout: u64,
     /// Connection and request limits of the listener.
     pub limits: crate::limits::Limits,
+    /// How long an MFA authentication covers Tencent's sensitive actions
+    /// (`NUBIS_MFA_MAX_AGE_SECS`, default 1800 s; D6).
+    pub mfa_max_age_secs: u64,
+    /// The shortest STS DurationSeconds accepted (`NUBIS_STS_MIN_DURATION_SECS`, default
+    /// 900 s, the clouds' minimum; tests lower it to watch a credential expire).
+    pub sts_min_duration_secs: u64,
 }
 
 impl Config {
@@ -114,6 +120,18 @@ impl Config {
             })?,
             Err(_) => 30,
         };
+        let secs = |k: &str, default: u64| -> Result<u64> {
+            match std::env::var(k) {
+                Ok(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .with_context(|| format!("{k}={v:?} is not a number of seconds (1-86400)")),
+                Err(_) => Ok(default),
+            }
+        };
+        let mfa_max_age_secs = secs("NUBIS_MFA_MAX_AGE_SECS", 1800)?;
+        let sts_min_duration_secs = secs("NUBIS_STS_MIN_DURATION_SECS", 900)?;
         let limits = crate::limits::Limits::resolve(args.limits, file.limits.unwrap_or_default())?;
         let listen = args
             .listen
@@ -129,6 +147,8 @@ impl Config {
             .transpose()?;
         Ok(Self {
             limits,
+            mfa_max_age_secs,
+            sts_min_duration_secs,
             listen,
             public_url,
             qemu_kvm_probe_timeout,

@@ -18,6 +18,7 @@ use keypairs::*;
 use launch::*;
 use nubis_engine::Engine;
 use nubis_pipeline::{ActionSpec, RegionUse, Registry, Services, spec_names};
+pub(crate) use params::parse;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -204,7 +205,7 @@ pub static REGISTRY: Registry<Handler> = Registry {
 /// The Tencent Cloud API services on this listener (TC3 and the legacy signatures): CVM for now; CAM, STS and CloudAudit join it by version.
 pub static SERVICES: Services<Handler> = Services {
     cloud: "tencent",
-    registries: &[&REGISTRY],
+    registries: &[&REGISTRY, &crate::cam::REGISTRY, &crate::sts::REGISTRY],
 };
 
 /// The names of the served actions, in declaration order.
@@ -231,7 +232,7 @@ impl From<Map<String, Value>> for Payload {
     }
 }
 
-pub(super) fn obj(v: Value) -> Map<String, Value> {
+pub(crate) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),

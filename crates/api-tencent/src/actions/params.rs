@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 /// Strict parsing: unknown names → UnknownParameter, absent required → MissingParameter,
 /// wrong types → InvalidParameter.
-pub(super) fn parse<T: DeserializeOwned>(params: Map<String, Value>) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(params: Map<String, Value>) -> Result<T, ApiError> {
     serde_json::from_value(Value::Object(params)).map_err(|e| {
         let m = e.to_string();
         let quoted = m.split('`').nth(1).unwrap_or("").to_string();
