@@ -17,6 +17,10 @@ use nubis_engine::Engine;
 use nubis_identity::{Decision, Denied as Why, MfaSource, OperationProtection, RequestContext};
 use nubis_pipeline::{Authorizer, Denied, DenyDetail, MfaDenial};
 
+/// Actions every authenticated caller may perform whatever its policies say: asking who one
+/// is (STS GetCallerIdentity needs no permission on either cloud).
+const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity"];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cloud {
     Tencent,
@@ -89,7 +93,7 @@ impl Authorizer for PolicyAuthorizer {
     ) -> Result<(), Denied> {
         // The bootstrap admin and account roots need no policy (tenancy is
         // `Principal::sees`'s, when resources are touched); sub-users and role sessions do.
-        if principal.is_root() {
+        if principal.is_root() || NEEDS_NO_PERMISSION.contains(&policy_action) {
             return Ok(());
         }
         let service = policy_action.split_once(':').map_or("", |(s, _)| s);
