@@ -513,6 +513,21 @@ impl Engine {
             .cloned()
     }
 
+    /// The account's roles, by name.
+    pub fn roles_of(&self, account: &str) -> Vec<RoleRecord> {
+        let mut v: Vec<RoleRecord> = self
+            .inner
+            .creds
+            .read()
+            .roles
+            .values()
+            .filter(|r| r.account == account)
+            .cloned()
+            .collect();
+        v.sort_by(|a, b| a.name.cmp(&b.name));
+        v
+    }
+
     pub fn role_by_id(&self, account: &str, id: u64) -> Option<RoleRecord> {
         self.inner
             .creds

@@ -34,12 +34,13 @@ const READ_LIMIT: u32 = 40;
 const WRITE_LIMIT: u32 = 20;
 
 /// How an action runs: the engine, the request's context, its parameters.
-type HandlerFn = for<'a> fn(&'a Engine, &'a Ctx, &'a Params) -> BoxFuture<'a, Out>;
-type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+pub(crate) type HandlerFn = for<'a> fn(&'a Engine, &'a Ctx, &'a Params) -> BoxFuture<'a, Out>;
+pub(crate) type BoxFuture<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 
 /// An action's handler in [`REGISTRY`].
 #[derive(Clone, Copy)]
-pub struct Handler(HandlerFn);
+pub struct Handler(pub(crate) HandlerFn);
 
 impl Handler {
     pub(crate) fn run<'a>(
@@ -134,15 +135,15 @@ pub static REGISTRY: Registry<Handler> = Registry {
 /// The Alibaba Cloud RPC services on this listener (RPC v1 and ACS3 signatures): ECS for now; RAM, STS and ActionTrail join it by version.
 pub static SERVICES: Services<Handler> = Services {
     cloud: "aliyun",
-    registries: &[&REGISTRY],
+    registries: &[&REGISTRY, &crate::ram::REGISTRY, &crate::sts::REGISTRY],
 };
 
 /// The declared action names, in declaration order (derived from [`REGISTRY`]).
 pub const ACTIONS: &[&str] = &spec_names::<_, { SPECS.len() }>(SPECS);
 
-type Out = Result<Map<String, Value>, ApiError>;
+pub(crate) type Out = Result<Map<String, Value>, ApiError>;
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(crate) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),
