@@ -8,6 +8,7 @@ pub mod errors;
 pub mod params;
 pub mod ram;
 pub mod render;
+pub mod sts;
 
 pub use actions::{ACTIONS, Handler, REGISTRY, SERVICES};
 use errors::ApiError;
@@ -212,6 +213,38 @@ pub struct AliyunApi {
 /// The base of URLs handed out when no `--public-url` is given.
 pub const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
+/// An STS credential's refusal (D5).
+fn temp_err(e: nubis_engine::TempRefusal) -> ApiError {
+    use nubis_engine::TempRefusal as T;
+    match e {
+        T::Unknown => ApiError::new(
+            404,
+            "InvalidAccessKeyId.NotFound",
+            "Specified access key is not found.",
+        ),
+        T::MissingToken => ApiError::new(
+            400,
+            "MissingSecurityToken",
+            "SecurityToken is mandatory for this action.",
+        ),
+        T::Malformed => ApiError::new(
+            400,
+            "InvalidSecurityToken.Malformed",
+            "Specified SecurityToken is malformed.",
+        ),
+        T::Mismatch => ApiError::new(
+            400,
+            "InvalidSecurityToken.MismatchWithAccessKey",
+            "Specified SecurityToken mismatch with the AccessKey.",
+        ),
+        T::Expired => ApiError::new(
+            403,
+            "InvalidSecurityToken.Expired",
+            "Specified SecurityToken is expired.",
+        ),
+    }
+}
+
 fn auth_err(e: sig::AuthError) -> ApiError {
     ApiError::new(e.http_status(), e.code(), e.message())
 }
@@ -300,6 +333,29 @@ impl Service for AliyunApi {
                     "InvalidAccessKeyId.Inactive",
                     "Specified access key is disabled.",
                 ));
+            }
+            nubis_engine::KeyLookup::Unknown
+                if self.engine.is_temp_credential(auth.access_key_id()) =>
+            {
+                // An STS credential's token: `SecurityToken` (RPC v1, signed) or
+                // `x-acs-security-token` (ACS3, signed), D5.
+                let token = match &auth {
+                    AliyunAuth::V1 { .. } => all
+                        .iter()
+                        .find(|(k, _)| k == "SecurityToken")
+                        .map(|(_, v)| v.as_str()),
+                    AliyunAuth::V3 { .. } => {
+                        if header(req.headers, "x-acs-accesskey-id")
+                            .is_some_and(|k| k != auth.access_key_id())
+                        {
+                            return Err(temp_err(nubis_engine::TempRefusal::Mismatch));
+                        }
+                        header(req.headers, "x-acs-security-token")
+                    }
+                };
+                self.engine
+                    .temp_credential(auth.access_key_id(), token, req.now.saturating_mul(1000))
+                    .map_err(temp_err)?
             }
             nubis_engine::KeyLookup::Unknown => {
                 return Err(ApiError::new(

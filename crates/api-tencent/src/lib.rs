@@ -8,6 +8,7 @@
 mod actions;
 pub mod cam;
 pub mod cloudaudit;
+pub mod sts;
 pub use actions::{ACTIONS, Handler, Payload, REGISTRY, SERVICES, rate_limit};
 pub use nubis_pipeline::Reply;
 pub mod errors;
@@ -19,8 +20,8 @@ use nubis_auth::bounds::{self, ShapeError};
 use nubis_auth::nonce::{self, NonceCache};
 use nubis_auth::tencent::{self as sig, AuthError, HttpRequestParts, TencentAuth};
 use nubis_core::{DomainError, Principal, catalog, ids};
-use nubis_engine::{Engine, IdKind, KeyNaming};
-use nubis_pipeline::{Authenticated, Authorizer, Gate, Refusal, Rendered, Service};
+use nubis_engine::{Engine, IdKind, KeyNaming, TempRefusal};
+use nubis_pipeline::{Authenticated, Authorizer, Gate, MfaDenial, Refusal, Rendered, Service};
 use serde_json::{Map, Value};
 
 pub const VERSION: &str = "2017-03-12";
@@ -371,13 +372,36 @@ impl Service for TencentApi {
             query,
             form_body,
         } = parse_request(req)?;
-        let (principal, secret) = self.engine.access_key(auth.secret_id()).ok_or_else(|| {
-            if sig::validate_secret_id(auth.secret_id()).is_err() {
-                auth_err(AuthError::InvalidSecretId)
-            } else {
-                auth_err(AuthError::SecretIdNotFound)
+        // A temporary SecretId's token: `X-TC-Token` (TC3, unsigned) or the signed `Token`
+        // parameter (legacy) (docs/identity-wire.md §2).
+        let token = match &auth {
+            TencentAuth::Tc3 { .. } => header(req.headers, "x-tc-token").map(str::to_string),
+            TencentAuth::Legacy { .. } => {
+                let all = if req.method == "GET" {
+                    &query
+                } else {
+                    &form_body
+                };
+                all.iter()
+                    .find(|(k, _)| k == "Token")
+                    .map(|(_, v)| v.clone())
             }
-        })?;
+        };
+        let (principal, secret) = match self.engine.access_key(auth.secret_id()) {
+            Some(found) => found,
+            None if self.engine.is_temp_credential(auth.secret_id()) => self
+                .engine
+                .temp_credential(
+                    auth.secret_id(),
+                    token.as_deref(),
+                    req.now.saturating_mul(1000),
+                )
+                .map_err(temp_err)?,
+            None if sig::validate_secret_id(auth.secret_id()).is_err() => {
+                return Err(auth_err(AuthError::InvalidSecretId));
+            }
+            None => return Err(auth_err(AuthError::SecretIdNotFound)),
+        };
         sig::check_timestamp(auth.timestamp(), req.now).map_err(auth_err)?;
         // CAM is region-less (D3): a region the request names is accepted and ignored.
         let region = region.filter(|_| version != cam::VERSION);
@@ -444,6 +468,15 @@ impl Service for TencentApi {
             Refusal::Throttled(a) => ApiError::new(
                 "RequestLimitExceeded",
                 format!("the request rate of {a} exceeds the limit"),
+            ),
+            // Operation protection (D6): the seeds' codes and messages.
+            Refusal::Denied(d) if d.detail.mfa == MfaDenial::NotFound => ApiError::new(
+                "UnauthorizedOperation.MFANotFound",
+                "Unauthorized operation. Make sure Multi-Factor Authentication (MFA) exists.",
+            ),
+            Refusal::Denied(d) if d.detail.mfa == MfaDenial::Expired => ApiError::new(
+                "UnauthorizedOperation.MFAExpired",
+                "Unauthorized operation. Make sure Multi-Factor Authentication (MFA) is valid.",
             ),
             // CAM's refusal, worded as CAM words it.
             Refusal::Denied(d) => ApiError::new(
@@ -540,4 +573,17 @@ impl Service for TencentApi {
 
 fn auth_err(e: AuthError) -> ApiError {
     ApiError::new(e.code(), e.to_string())
+}
+
+/// A temporary credential's refusal (D4): an unknown SecretId is `SecretIdNotFound`, every
+/// token case `AuthFailure.TokenFailure` with a message naming it.
+fn temp_err(e: TempRefusal) -> ApiError {
+    let why = match e {
+        TempRefusal::Unknown => return auth_err(AuthError::SecretIdNotFound),
+        TempRefusal::MissingToken => "token missing: a temporary SecretId needs its Token",
+        TempRefusal::Malformed => "token malformed",
+        TempRefusal::Mismatch => "token does not belong to this SecretId",
+        TempRefusal::Expired => "token expired",
+    };
+    ApiError::new("AuthFailure.TokenFailure", format!("token 错误: {why}"))
 }

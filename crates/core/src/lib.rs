@@ -10,6 +10,7 @@
 pub mod allowance;
 pub mod audit;
 pub mod catalog;
+pub mod credentials;
 pub mod error;
 pub mod ids;
 pub mod keys;
@@ -21,6 +22,7 @@ pub mod request;
 pub mod rules;
 pub mod state;
 
+pub use credentials::*;
 pub use error::{DomainError, Names, ResourceKind, Unsupported};
 pub use model::*;
 pub use op::{Accept, KmsState, MigratePhase, Outcome, Settle, Step, StopMode, WhenRunning};

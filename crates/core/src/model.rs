@@ -320,6 +320,32 @@ pub struct Principal {
     /// touches (set by the pipeline's authorization for a sub-user whose policies have
     /// such statements; `None`: the action-level decision covers every resource).
     pub guard: Option<ResourceGuard>,
+    /// Set when the request was signed with a temporary credential (STS): its expiry, its
+    /// MFA authentication time and, for an assumed role, the role session.
+    pub session: Option<Session>,
+}
+
+/// What a temporary credential (STS) adds to its principal.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Expiry (ms since the epoch).
+    pub expires_at_ms: i64,
+    /// When the MFA authentication the credential was issued after happened (ms), if any.
+    pub mfa_at_ms: Option<i64>,
+    /// The assumed role (its numeric ID) and the session name; `None`: the caller's own
+    /// session (Tencent GetSessionToken).
+    pub role: Option<RoleSession>,
+}
+
+/// An assumed role's session: policies come from the role (narrowed by the session policy).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleSession {
+    pub role_id: u64,
+    pub role_name: String,
+    pub session_name: String,
+    /// The session policy given to AssumeRole (same grammar as the role's cloud), if any:
+    /// the session may do only what both the role and this policy allow.
+    pub policy: Option<String>,
 }
 
 impl Principal {
@@ -333,6 +359,17 @@ impl Principal {
     /// [`ResourceGuard`] can say no, with the reason a dialect shows.
     pub fn may_touch(&self, inst: &Instance) -> Result<(), String> {
         self.guard.as_ref().map_or(Ok(()), |g| g.0.instance(inst))
+    }
+
+    /// The assumed role's session, if the principal is one.
+    pub fn role(&self) -> Option<&RoleSession> {
+        self.session.as_ref().and_then(|s| s.role.as_ref())
+    }
+
+    /// Whether the account's root (or the bootstrap admin) itself is asking: no sub-user,
+    /// no assumed role. Roots need no policy.
+    pub fn is_root(&self) -> bool {
+        self.sub_user.is_none() && self.role().is_none()
     }
 }
 

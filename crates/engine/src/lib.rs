@@ -10,6 +10,7 @@ mod accounts;
 pub mod admin;
 mod audit;
 mod create;
+mod credentials;
 mod iam;
 mod keys;
 mod names;
@@ -20,6 +21,10 @@ mod tenancy;
 mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
+pub use credentials::{
+    AssumeRole, IssuedCredential, Issuer, MfaRefusal, SWEEP_GRACE_MS, TempRefusal, base32,
+    tencent_serial, unbase32,
+};
 pub use iam::{Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, Who};
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
@@ -175,6 +180,11 @@ pub(crate) struct Inner {
     pub fleet: Mutex<Fleet>,
     /// Sub-users, policies, attachments. Lock order: `fleet` before `directory`.
     pub directory: parking_lot::RwLock<tenancy::Directory>,
+    /// Roles, MFA devices and flags, temporary credentials. Lock order: `creds` before
+    /// `fleet` and `directory` (never taken while holding either).
+    pub creds: parking_lot::RwLock<credentials::Creds>,
+    /// The shortest STS DurationSeconds accepted (config; the clouds' 900 s by default).
+    pub sts_min_duration_secs: std::sync::atomic::AtomicU64,
     /// Fault injection: behave as if the database were unreachable.
     pub store_down: std::sync::atomic::AtomicBool,
     /// Serializes credential changes (check, commit, apply): two concurrent disables must not
@@ -292,6 +302,13 @@ impl Engine {
             snap.policies,
             snap.attachments,
         )?;
+        let creds = credentials::Creds::load(
+            snap.roles,
+            snap.mfa_devices,
+            snap.mfa_flags,
+            snap.temp_credentials,
+            &secrets,
+        )?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
         }
@@ -333,6 +350,10 @@ impl Engine {
                 secrets,
                 fleet: Mutex::new(fleet),
                 directory: parking_lot::RwLock::new(directory),
+                creds: parking_lot::RwLock::new(creds),
+                sts_min_duration_secs: std::sync::atomic::AtomicU64::new(
+                    credentials::DEFAULT_STS_MIN_DURATION_SECS,
+                ),
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),

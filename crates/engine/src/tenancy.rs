@@ -444,6 +444,18 @@ impl Engine {
     /// Delete a policy; refused while it is attached (as RAM refuses).
     pub async fn delete_policy(&self, account: &str, name: &str) -> Result<(), CredentialError> {
         let policy = self.policy(account, name)?;
+        let roles = self.policy_roles(policy.id);
+        if !roles.is_empty() {
+            // A role's policy: refused like a user's (RAM `DeleteConflict.Policy.*`).
+            return Err(CredentialError::Conflict(format!(
+                "policy {name} is attached to role(s) {}: detach it first",
+                roles
+                    .iter()
+                    .map(|r| r.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         self.iam_delete_policies(account, &[policy.id], policy.grammar, Dependents::Refuse)
             .await?;
         Ok(())
@@ -495,34 +507,14 @@ impl Engine {
         resource: &str,
         context: nubis_identity::RequestContext,
     ) -> Decision {
-        use nubis_identity::{Allowed, AuthzRequest, Denied};
-        let Some(user) = p.sub_user else {
-            return Decision::Allow(Allowed::AccountRoot);
-        };
-        let principal = nubis_identity::Principal::user(p.account.clone(), user.to_string());
-        self.with_policies(p, |policies| {
-            nubis_identity::evaluate(
-                policies,
-                &AuthzRequest {
-                    principal: &principal,
-                    action,
-                    resource,
-                    resource_account: None,
-                    target: Default::default(),
-                    context,
-                    protection: None,
-                },
-            )
-        })
-        // A key whose sub-user is gone resolves to nothing already; this guards a race.
-        .unwrap_or(Decision::Deny(Denied::NoStatementAllowed))
+        self.authorize_with(p, action, resource, context, None)
     }
 
     /// Do `p`'s policies name particular resources for `action`, so that the decision about
     /// `service_resource` alone is not final ([`nubis_identity::names_resources`])? False for
     /// roots.
     pub fn names_resources(&self, p: &Principal, action: &str, service_resource: &str) -> bool {
-        p.sub_user.is_some()
+        !p.is_root()
             && self
                 .with_policies(p, |policies| {
                     nubis_identity::names_resources(policies, action, service_resource)
@@ -530,13 +522,30 @@ impl Engine {
                 .unwrap_or(false)
     }
 
-    /// `f` over the compiled policies attached to `p`'s sub-user (None: no such sub-user in
-    /// `p`'s account).
+    /// `f` over the compiled policies that govern `p`: an assumed role's (with the session
+    /// policy) or the sub-user's attached ones (None: no such role or sub-user in `p`'s
+    /// account).
     fn with_policies<R>(
         &self,
         p: &Principal,
         f: impl FnOnce(&[&CompiledPolicy]) -> R,
     ) -> Option<R> {
+        if let Some(role) = p.role() {
+            let creds = self.inner.creds.read();
+            let r = creds
+                .roles
+                .get(&role.role_id)
+                .filter(|r| r.account == p.account)?;
+            let session = creds.temps.get(&p.credential).and_then(|t| t.2.clone());
+            let dir = self.inner.directory.read();
+            let mut policies: Vec<&CompiledPolicy> = r
+                .policies
+                .iter()
+                .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
+                .collect();
+            policies.extend(session.as_deref());
+            return Some(f(&policies));
+        }
         let user = p.sub_user?;
         let dir = self.inner.directory.read();
         if dir.users.get(&user).is_none_or(|u| u.account != p.account) {

@@ -236,7 +236,12 @@ fn by_statements(policies: &[&CompiledPolicy], req: &AuthzRequest<'_>) -> Decisi
     let mut allow = None;
     let mut mfa_allow = None;
     let mut scope = None;
-    let has_mfa = req.context.mfa_authenticated_at.is_some();
+    // MFA is present while its authentication is within the service's MFA validity (D6);
+    // without operation protection any MFA authentication counts.
+    let has_mfa = req.context.mfa_authenticated_at.is_some_and(|at| {
+        req.protection
+            .is_none_or(|p| req.context.now - at <= p.validity)
+    });
     for policy in policies {
         let mut env = Env {
             req,

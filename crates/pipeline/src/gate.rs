@@ -50,6 +50,21 @@ pub struct DenyDetail {
     pub principal_type: &'static str,
     /// The resource the decision was about (the service-level name at the gate).
     pub resource: String,
+    /// The refusal is about MFA (Tencent `UnauthorizedOperation.MFANotFound` /
+    /// `.MFAExpired`), not a policy.
+    pub mfa: MfaDenial,
+}
+
+/// Whether a refusal asks for MFA.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MfaDenial {
+    /// A policy refusal.
+    #[default]
+    None,
+    /// MFA is needed and the credential has none.
+    NotFound,
+    /// The credential's MFA authentication is older than allowed.
+    Expired,
 }
 
 /// The one authorization point of the pipeline. Identity and policies (CAM, RAM, Keystone)

@@ -20,6 +20,6 @@ mod service;
 pub use audit::{Auditor, Source};
 #[cfg(feature = "fixtures")]
 pub use gate::DenyAll;
-pub use gate::{Admitted, AllowAll, Authorizer, Denied, DenyDetail, Gate, Refusal};
+pub use gate::{Admitted, AllowAll, Authorizer, Denied, DenyDetail, Gate, MfaDenial, Refusal};
 pub use registry::{ActionSpec, Column, RegionUse, Registry, Services, spec_names};
 pub use service::{Authenticated, Ctx, OTHER, Rendered, Reply, Service, handle};

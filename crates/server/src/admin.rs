@@ -46,6 +46,10 @@ fn tenancy_routes() -> Router<AppState> {
             get(list_attached),
         )
         .route(
+            "/accounts/{account}/users/{user}/mfa-device",
+            post(bind_soft_token),
+        )
+        .route(
             "/accounts/{account}/users/{user}/policies/{policy}",
             put(attach).delete(detach),
         )
@@ -640,6 +644,28 @@ async fn create_user(
 ) -> Response {
     match s.engine.create_sub_user(&account, &b.name).await {
         Ok(u) => (StatusCode::CREATED, Json(json!({"user": user_json(&u)}))).into_response(),
+        Err(e) => credential(e),
+    }
+}
+
+/// Bind a Tencent soft token (virtual MFA, TOTP) to a sub-user (D7: CAM has no API for
+/// it). The Base32 seed is shown only here.
+async fn bind_soft_token(
+    State(s): State<AppState>,
+    AdminPath((account, user)): AdminPath<(String, String)>,
+) -> Response {
+    match s.engine.bind_soft_token(&account, &user).await {
+        Ok((serial, seed)) => (
+            StatusCode::CREATED,
+            Json(json!({"mfa_device": {
+                "serial_number": serial,
+                "base32_seed": seed,
+                "algorithm": "SHA1",
+                "digits": 6,
+                "period": 30,
+            }})),
+        )
+            .into_response(),
         Err(e) => credential(e),
     }
 }

@@ -17,9 +17,13 @@
 
 use nubis_core::{Instance, Principal, ResourceGuard, ResourcePolicy, catalog};
 use nubis_engine::Engine;
-use nubis_identity::{Decision, Denied as Why, RequestContext};
-use nubis_pipeline::{Authorizer, Denied, DenyDetail};
+use nubis_identity::{Decision, Denied as Why, MfaSource, OperationProtection, RequestContext};
+use nubis_pipeline::{Authorizer, Denied, DenyDetail, MfaDenial};
 use std::sync::Arc;
+
+/// Actions every authenticated caller may perform whatever its policies say: asking who one
+/// is (STS GetCallerIdentity needs no permission on either cloud).
+const NEEDS_NO_PERMISSION: &[&str] = &["sts:GetCallerIdentity"];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Cloud {
@@ -27,10 +31,14 @@ enum Cloud {
     Aliyun,
 }
 
-/// CAM (Tencent) or RAM (Alibaba) policies gate every action of a sub-user.
+/// CAM (Tencent) or RAM (Alibaba) policies gate every action of a sub-user and of an
+/// assumed role's session; Tencent operation protection (D6, D8) gates a protected
+/// sub-user's sensitive actions.
 pub struct PolicyAuthorizer {
     engine: Engine,
     cloud: Cloud,
+    /// Tencent operation protection (sensitive actions, MFA validity).
+    protection: Option<OperationProtection>,
 }
 
 impl PolicyAuthorizer {
@@ -38,6 +46,7 @@ impl PolicyAuthorizer {
         Self {
             engine,
             cloud: Cloud::Tencent,
+            protection: Some(OperationProtection::tencent()),
         }
     }
 
@@ -45,7 +54,17 @@ impl PolicyAuthorizer {
         Self {
             engine,
             cloud: Cloud::Aliyun,
+            protection: None,
         }
+    }
+
+    /// How long an MFA authentication covers sensitive actions (`NUBIS_MFA_MAX_AGE_SECS`,
+    /// default 1800 s) and keeps `qcs:mfaPresent` true.
+    pub fn with_mfa_max_age(mut self, max_age: std::time::Duration) -> Self {
+        if let Some(p) = &mut self.protection {
+            p.validity = time::Duration::try_from(max_age).unwrap_or(p.validity);
+        }
+        self
     }
 }
 
@@ -118,13 +137,27 @@ impl PolicyAuthorizer {
         resource: String,
     ) -> Result<(), Denied> {
         let context = RequestContext::at(time::OffsetDateTime::now_utc());
-        let explicit = match self
-            .engine
-            .authorize(principal, policy_action, &resource, context)
-        {
+        let (explicit, mfa) = match self.engine.authorize_with(
+            principal,
+            policy_action,
+            &resource,
+            context,
+            self.protection.as_ref(),
+        ) {
             Decision::Allow(_) => return Ok(()),
-            Decision::Deny(Why::ExplicitDeny(_)) => true,
-            Decision::Deny(_) => false,
+            Decision::Deny(Why::ExplicitDeny(_)) => (true, MfaDenial::None),
+            // A statement that holds only with MFA is a policy refusal in both clouds (D6,
+            // D9): explicit when it is a `Deny … MFAPresent false`. Only operation
+            // protection answers with Tencent's MFA codes.
+            Decision::Deny(Why::MfaNotFound(MfaSource::Statement(s))) => (
+                self.engine.statement_is_deny(principal, &s),
+                MfaDenial::None,
+            ),
+            Decision::Deny(Why::MfaNotFound(MfaSource::OperationProtection)) => {
+                (false, MfaDenial::NotFound)
+            }
+            Decision::Deny(Why::MfaExpired { .. }) => (false, MfaDenial::Expired),
+            Decision::Deny(_) => (false, MfaDenial::None),
         };
         Err(Denied {
             principal: principal.user.clone(),
@@ -132,8 +165,13 @@ impl PolicyAuthorizer {
             detail: DenyDetail {
                 explicit,
                 owner_id: names.owner_id.to_string(),
-                principal_type: "SubUser",
+                principal_type: if principal.role().is_some() {
+                    "AssumedRoleUser"
+                } else {
+                    "SubUser"
+                },
                 resource,
+                mfa,
             },
         })
     }
@@ -158,8 +196,8 @@ impl Authorizer for PolicyAuthorizer {
         per_resource: bool,
     ) -> Result<Option<ResourceGuard>, Denied> {
         // The bootstrap admin and account roots need no policy (tenancy is
-        // `Principal::sees`'s, when resources are touched).
-        if principal.sub_user.is_none() {
+        // `Principal::sees`'s, when resources are touched); sub-users and role sessions do.
+        if principal.is_root() || NEEDS_NO_PERMISSION.contains(&policy_action) {
             return Ok(None);
         }
         let names = Names::of(&self.engine, self.cloud, policy_action, &principal.account);
@@ -191,6 +229,7 @@ impl PolicyAuthorizer {
             authorizer: PolicyAuthorizer {
                 engine: self.engine.clone(),
                 cloud: self.cloud,
+                protection: self.protection.clone(),
             },
             principal: principal.clone(),
             policy_action,

@@ -90,6 +90,12 @@ pub struct Config {
     /// Default quotas of every account but the bootstrap admin (which is unlimited unless
     /// set through the admin API).
     pub quotas: nubis_core::QuotaLimits,
+    /// How long an MFA authentication covers Tencent's sensitive actions
+    /// (`NUBIS_MFA_MAX_AGE_SECS`, default 1800 s; D6).
+    pub mfa_max_age_secs: u64,
+    /// The shortest STS DurationSeconds accepted (`NUBIS_STS_MIN_DURATION_SECS`, default
+    /// 900 s, the clouds' minimum; tests lower it to watch a credential expire).
+    pub sts_min_duration_secs: u64,
 }
 
 /// `NUBIS_QUOTA_<NAME>` (wins) or the file's value, else `default`; checked.
@@ -154,6 +160,18 @@ impl Config {
             })?,
             Err(_) => file.audit_retention_days.unwrap_or(90),
         };
+        let secs = |k: &str, default: u64| -> Result<u64> {
+            match std::env::var(k) {
+                Ok(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=86_400).contains(n))
+                    .with_context(|| format!("{k}={v:?} is not a number of seconds (1-86400)")),
+                Err(_) => Ok(default),
+            }
+        };
+        let mfa_max_age_secs = secs("NUBIS_MFA_MAX_AGE_SECS", 1800)?;
+        let sts_min_duration_secs = secs("NUBIS_STS_MIN_DURATION_SECS", 900)?;
         let limits = crate::limits::Limits::resolve(args.limits, file.limits.unwrap_or_default())?;
         let q = file.quotas.unwrap_or_default();
         let d = nubis_core::QuotaLimits::NOVA_DEFAULTS;
@@ -179,6 +197,8 @@ impl Config {
             audit_retention_days,
             limits,
             quotas,
+            mfa_max_age_secs,
+            sts_min_duration_secs,
             listen,
             public_url,
             qemu_kvm_probe_timeout,

@@ -40,12 +40,16 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .public_url
         .clone()
         .unwrap_or_else(|| nubis_api_openstack::DEFAULT_PUBLIC_URL.to_string());
+    engine.set_sts_min_duration_secs(cfg.sts_min_duration_secs);
     let auditor: Arc<dyn nubis_pipeline::Auditor> =
         Arc::new(crate::audit::EngineAuditor(engine.clone()));
     let state = AppState {
         tencent: Arc::new(
             TencentApi::new(engine.clone(), cfg.rate_limits)
-                .with_authorizer(crate::authz::PolicyAuthorizer::tencent(engine.clone()))
+                .with_authorizer(
+                    crate::authz::PolicyAuthorizer::tencent(engine.clone())
+                        .with_mfa_max_age(std::time::Duration::from_secs(cfg.mfa_max_age_secs)),
+                )
                 .with_auditor(auditor.clone()),
         ),
         aliyun: Arc::new(

@@ -8,8 +8,8 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditQuery};
 use nubis_core::{
-    AccessKey, Account, AccountQuota, Attachment, Instance, KeyPair, Operation, PolicyRecord,
-    SubUser,
+    AccessKey, Account, AccountQuota, Attachment, Instance, KeyPair, MfaDeviceRecord, MfaFlags,
+    Operation, PolicyRecord, RoleRecord, SubUser, TempCredentialRecord,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -72,6 +72,15 @@ pub enum Write {
     DeleteMeta(String),
     /// One event of the audit trail (docs/audit.md).
     AuditEvent(Box<AuditEvent>),
+    Role(RoleRecord),
+    DeleteRole(u64),
+    MfaDevice(MfaDeviceRecord),
+    /// Forget an MFA device (its `id`).
+    DeleteMfaDevice(String),
+    MfaFlags(MfaFlags),
+    TempCredential(TempCredentialRecord),
+    /// Forget temporary credentials that expired before this time (ms).
+    SweepTempCredentials(i64),
 }
 
 /// Everything the engine needs in memory at start-up.
@@ -91,6 +100,11 @@ pub struct Snapshot {
     pub quotas: Vec<AccountQuota>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
     pub meta: Vec<(String, String)>,
+    pub roles: Vec<RoleRecord>,
+    pub mfa_devices: Vec<MfaDeviceRecord>,
+    pub mfa_flags: Vec<MfaFlags>,
+    /// Temporary credentials not yet swept (expired ones included).
+    pub temp_credentials: Vec<TempCredentialRecord>,
 }
 
 #[async_trait]

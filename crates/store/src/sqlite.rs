@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_user_data.sql")),
     (3, include_str!("../migrations/0003_tenancy.sql")),
+    (4, include_str!("../migrations/0004_credentials.sql")),
     (5, include_str!("../migrations/0005_audit.sql")),
     (7, include_str!("../migrations/0007_quotas.sql")),
 ];
@@ -211,6 +212,43 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                  ON CONFLICT(id) DO NOTHING",
             )?
             .execute(params![e.id, e.account, e.time_ms, e.action, e.request_id, json(e)])?;
+        }
+        Write::Role(r) => {
+            tx.prepare_cached(
+                "INSERT INTO roles (id, account, name, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![r.id as i64, r.account, r.name, json(r)])?;
+        }
+        Write::DeleteRole(id) => {
+            tx.prepare_cached("DELETE FROM roles WHERE id = ?1")?
+                .execute([*id as i64])?;
+        }
+        Write::MfaDevice(d) => {
+            tx.prepare_cached(
+                "INSERT INTO mfa_devices (id, account, user_id, data) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT(id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data",
+            )?
+            .execute(params![d.id, d.account, d.user.map(|u| u as i64), json(d)])?;
+        }
+        Write::DeleteMfaDevice(id) => {
+            tx.prepare_cached("DELETE FROM mfa_devices WHERE id = ?1")?
+                .execute([id])?;
+        }
+        Write::MfaFlags(f) => {
+            tx.prepare_cached(
+                "INSERT INTO mfa_flags (user_id, data) VALUES (?1, ?2) ON CONFLICT(user_id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![f.user as i64, json(f)])?;
+        }
+        Write::TempCredential(c) => {
+            tx.prepare_cached(
+                "INSERT INTO temp_credentials (id, account, expires_at_ms, data) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![c.id, c.account, c.expires_at_ms, json(c)])?;
+        }
+        Write::SweepTempCredentials(before_ms) => {
+            tx.prepare_cached("DELETE FROM temp_credentials WHERE expires_at_ms < ?1")?
+                .execute([*before_ms])?;
         }
     }
     Ok(())
@@ -455,6 +493,10 @@ impl Store for SqliteStore {
                 quotas: all(conn, "SELECT data FROM quotas")?,
                 guests,
                 meta,
+                roles: all(conn, "SELECT data FROM roles ORDER BY id")?,
+                mfa_devices: all(conn, "SELECT data FROM mfa_devices ORDER BY id")?,
+                mfa_flags: all(conn, "SELECT data FROM mfa_flags ORDER BY user_id")?,
+                temp_credentials: all(conn, "SELECT data FROM temp_credentials")?,
             })
         })
         .await

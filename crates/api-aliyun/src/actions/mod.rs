@@ -183,7 +183,12 @@ pub static REGISTRY: Registry<Handler> = Registry {
 /// by version: ECS, ActionTrail (RAM and STS join them).
 pub static SERVICES: Services<Handler> = Services {
     cloud: "aliyun",
-    registries: &[&REGISTRY, &crate::ram::REGISTRY, &crate::actiontrail::REGISTRY],
+    registries: &[
+        &REGISTRY,
+        &crate::ram::REGISTRY,
+        &crate::sts::REGISTRY,
+        &crate::actiontrail::REGISTRY,
+    ],
 };
 
 /// The declared action names, in declaration order (derived from [`REGISTRY`]).
@@ -191,7 +196,7 @@ pub const ACTIONS: &[&str] = &spec_names::<_, { SPECS.len() }>(SPECS);
 
 pub(crate) type Out = Result<Map<String, Value>, ApiError>;
 
-fn obj(v: Value) -> Map<String, Value> {
+pub(crate) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),

@@ -37,6 +37,7 @@ const SPECS: &[ActionSpec<Handler>] = &[ActionSpec {
     mutates: false,
     dry_run: false,
     policy: "actiontrail:LookupEvents",
+    per_resource: false,
     params: "LookupEventsRequest",
     region: RegionUse::Optional,
     handler: Handler(|e, c, p| Box::pin(lookup_events(e, c, p))),

@@ -6,7 +6,9 @@
 //! (`nubis_engine::iam`), rendered here with RAM's codes, statuses and messages.
 
 mod keys;
+mod mfa;
 mod policies;
+mod roles;
 mod users;
 
 use crate::Handler;
@@ -29,6 +31,7 @@ macro_rules! ram {
             mutates: $mutates,
             dry_run: false,
             policy: concat!("ram:", $name),
+            per_resource: false,
             params: concat!($name, "Request"),
             region: RegionUse::Optional,
             handler: Handler(|e, c, p| Box::pin($h(e, c, p))),
@@ -59,6 +62,21 @@ const SPECS: &[ActionSpec<Handler>] = &[
     ram!("AttachPolicyToUser", WRITE, true, attach_policy_to_user),
     ram!("DetachPolicyFromUser", WRITE, true, detach_policy_from_user),
     ram!("ListPoliciesForUser", READ, false, list_policies_for_user),
+    ram!("CreateRole", WRITE, true, roles::create_role),
+    ram!("GetRole", READ, false, roles::get_role),
+    ram!(
+        "AttachPolicyToRole",
+        WRITE,
+        true,
+        roles::attach_policy_to_role
+    ),
+    ram!(
+        "CreateVirtualMFADevice",
+        WRITE,
+        true,
+        mfa::create_virtual_mfa_device
+    ),
+    ram!("BindMFADevice", WRITE, true, mfa::bind_mfa_device),
 ];
 
 /// The RAM service's registry: dispatch, rate limits, labels, policy actions and
@@ -249,4 +267,30 @@ fn iam_err(e: IamError) -> ApiError {
         }
     };
     ApiError::new(status, code, msg)
+}
+
+/// RAM's name rule failures: `InvalidParameter.<Param>.Length` / `.InvalidChars` (400).
+fn check_name(param: &str, v: &str, max: usize, extra: &[u8]) -> Result<(), ApiError> {
+    if v.is_empty() || v.len() > max {
+        return Err(ApiError::new(
+            400,
+            format!("InvalidParameter.{param}.Length"),
+            format!("The parameter - \"{param}\" beyond the length limit."),
+        ));
+    }
+    if !v
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
+    {
+        return Err(ApiError::new(
+            400,
+            format!("InvalidParameter.{param}.InvalidChars"),
+            format!("The parameter - \"{param}\" contains invalid chars."),
+        ));
+    }
+    Ok(())
+}
+
+fn internal(e: nubis_engine::CredentialError) -> ApiError {
+    ApiError::new(500, "InternalError", e.to_string())
 }

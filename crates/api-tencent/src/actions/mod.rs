@@ -20,6 +20,7 @@ use keypairs::*;
 use launch::*;
 use nubis_engine::Engine;
 use nubis_pipeline::{ActionSpec, RegionUse, Registry, Services, spec_names};
+pub(crate) use params::parse;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -227,7 +228,12 @@ pub static REGISTRY: Registry<Handler> = Registry {
 /// apart by version: CVM, CloudAudit (CAM and STS join them).
 pub static SERVICES: Services<Handler> = Services {
     cloud: "tencent",
-    registries: &[&REGISTRY, &crate::cam::REGISTRY, &crate::cloudaudit::REGISTRY],
+    registries: &[
+        &REGISTRY,
+        &crate::cam::REGISTRY,
+        &crate::sts::REGISTRY,
+        &crate::cloudaudit::REGISTRY,
+    ],
 };
 
 /// The names of the served actions, in declaration order.
@@ -254,7 +260,7 @@ impl From<Map<String, Value>> for Payload {
     }
 }
 
-pub(super) fn obj(v: Value) -> Map<String, Value> {
+pub(crate) fn obj(v: Value) -> Map<String, Value> {
     match v {
         Value::Object(m) => m,
         _ => Map::new(),

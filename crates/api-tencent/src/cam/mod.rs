@@ -5,12 +5,16 @@
 //! (key limit, conflicts, cascades) are the engine's (`nubis_engine::iam`), rendered here.
 
 mod keys;
+mod mfa;
 mod policies;
+mod roles;
 mod users;
 
 use crate::Ctx;
 use crate::actions::{Handler, Payload};
 use crate::errors::{ApiError, Codes};
+use crate::wire::Int;
+use nubis_core::SubUser;
 use nubis_engine::{Engine, IamError};
 use nubis_pipeline::{ActionSpec, RegionUse, Registry};
 use serde_json::{Map, Value};
@@ -21,13 +25,14 @@ pub const VERSION: &str = "2019-01-16";
 /// One CAM action: policy `cam:<Action>`, region optional (and ignored), 20 requests/s per
 /// account (CAM's default API quota), parameters parsed strictly into `$params`.
 macro_rules! cam {
-    ($name:literal, $params:ident, $run:path, $mutates:expr) => {
+    ($name:literal, $params:ty, $run:path, $mutates:expr) => {
         ActionSpec {
             name: $name,
             rate_limit: 20,
             mutates: $mutates,
             dry_run: false,
             policy: concat!("cam:", $name),
+            per_resource: false,
             params: stringify!($params),
             region: RegionUse::Optional,
             handler: Handler {
@@ -91,6 +96,21 @@ const SPECS: &[ActionSpec<Handler>] = &[
         "ListAttachedUserPolicies",
         ListAttachedReq,
         list_attached_user_policies,
+        false
+    ),
+    cam!("CreateRole", roles::CreateRoleReq, roles::create_role, true),
+    cam!("GetRole", roles::GetRoleReq, roles::get_role, false),
+    cam!(
+        "AttachRolePolicy",
+        roles::AttachRolePolicyReq,
+        roles::attach_role_policy,
+        true
+    ),
+    cam!("SetMfaFlag", mfa::SetMfaFlagReq, mfa::set_mfa_flag, true),
+    cam!(
+        "DescribeSafeAuthFlagColl",
+        mfa::DescribeSafeAuthFlagCollReq,
+        mfa::describe_safe_auth_flag_coll,
         false
     ),
 ];
@@ -183,4 +203,39 @@ fn id_param(v: Option<crate::wire::Int>, name: &str, code: &str) -> Result<u64, 
         .ok()
         .filter(|n| *n > 0)
         .ok_or_else(|| ApiError::new(code, format!("The value of `{name}` is invalid: {}", v.0)))
+}
+
+// The role and MFA actions' helpers.
+
+fn err(code: &str, message: impl Into<String>) -> ApiError {
+    ApiError::new(code, message)
+}
+
+/// A CAM UIN parameter: a positive integer.
+fn uin(v: Int, name: &str) -> Result<u64, ApiError> {
+    u64::try_from(v.0).ok().filter(|n| *n > 0).ok_or_else(|| {
+        err(
+            "InvalidParameter.ParamError",
+            format!("{name} must be a UIN"),
+        )
+    })
+}
+
+/// The caller's account's sub-user with UIN `uin` (another account's is not found).
+fn sub_user(engine: &Engine, account: &str, uin: u64) -> Result<SubUser, ApiError> {
+    engine
+        .sub_users(account)
+        .ok()
+        .and_then(|us| us.into_iter().find(|u| u.id == uin))
+        .ok_or_else(|| {
+            err(
+                "ResourceNotFound.UserNotExist",
+                format!("sub-user {uin} does not exist"),
+            )
+        })
+}
+
+/// CAM datetimes (D17), as the role and MFA actions name it.
+fn datetime(ms: i64) -> String {
+    cam_time(ms)
 }

@@ -44,6 +44,7 @@ const SPECS: &[ActionSpec<Handler>] = &[ActionSpec {
     mutates: false,
     dry_run: false,
     policy: "cloudaudit:LookUpEvents",
+    per_resource: false,
     params: "LookUpEventsReq",
     region: RegionUse::Optional,
     handler: Handler {

@@ -81,7 +81,8 @@ fn key(name: &str) -> Option<ContextKey> {
         "qcs:ip" => ContextKey::SourceIp,
         "qcs:current_time" => ContextKey::CurrentTime,
         // CAM's operator table spells it `qcs:mfa` and writes the example key as `mfa`.
-        "qcs:mfa" | "mfa" => ContextKey::MfaPresent,
+        // `qcs:mfaPresent`: the key Tencent's guide "使用 MFA 保护 API 请求" uses.
+        "qcs:mfa" | "mfa" | "qcs:mfaPresent" => ContextKey::MfaPresent,
         "qcs:resource_tag" => ContextKey::ResourceTag(None),
         "qcs:request_tag" => ContextKey::RequestTag(None),
         _ => match name.strip_prefix("qcs:tag/") {
