@@ -93,6 +93,10 @@ pub struct Instance {
     /// Public bandwidth cap in Mbit/s given at create (Alibaba InternetMaxBandwidthOut).
     #[serde(default)]
     pub internet_max_bandwidth_out: u32,
+    /// The Keystone project (ID) of an instance created through Nova with a project-scoped
+    /// token; `None`: the account's default project (instances of the other dialects).
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 impl Instance {
@@ -313,6 +317,18 @@ pub struct Principal {
     /// The ID of the credential the request was signed with (an access key ID), for the
     /// audit trail; empty for Keystone tokens and for the server's own calls.
     pub credential: String,
+    /// A Keystone project-scoped caller's project: it sees only that project's instances
+    /// (unless an admin). `None`: every instance of the account (the other dialects).
+    pub project: Option<ProjectScope>,
+}
+
+/// The Keystone project a caller acts in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectScope {
+    pub id: String,
+    /// The project is its account's default project, which also holds the instances that
+    /// carry no project (those the other dialects created).
+    pub is_default: bool,
 }
 
 impl Principal {
@@ -321,5 +337,17 @@ impl Principal {
     /// (policies arrive with a later issue).
     pub fn sees(&self, account: &str) -> bool {
         self.is_admin || self.account == account
+    }
+
+    /// May this principal see a resource of Keystone project `project` (`None`: the
+    /// account's default project)? Admins and callers without a project scope see every
+    /// project of the accounts they see.
+    pub fn sees_project(&self, project: Option<&str>) -> bool {
+        match (&self.project, project) {
+            _ if self.is_admin => true,
+            (None, _) => true,
+            (Some(s), Some(p)) => s.id == p,
+            (Some(s), None) => s.is_default,
+        }
     }
 }

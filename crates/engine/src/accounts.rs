@@ -291,6 +291,7 @@ impl Engine {
                 is_admin: account.is_admin,
                 sub_user: None,
                 credential: id.to_string(),
+                project: None,
             },
             // A sub-user is never an admin, even in the admin account: policies decide.
             Some(id) => match self.inner.directory.read().users.get(&id) {
@@ -300,6 +301,7 @@ impl Engine {
                     is_admin: false,
                     sub_user: Some(id),
                     credential: key.id.clone(),
+                    project: None,
                 },
                 _ => return KeyLookup::Unknown,
             },

@@ -10,6 +10,7 @@ mod accounts;
 pub mod admin;
 mod create;
 mod keys;
+pub mod keystone;
 mod names;
 mod runner;
 mod submit;
@@ -162,6 +163,9 @@ pub(crate) struct Inner {
     pub fleet: Mutex<Fleet>,
     /// Sub-users, policies, attachments. Lock order: `fleet` before `directory`.
     pub directory: parking_lot::RwLock<tenancy::Directory>,
+    /// The Keystone directory. Never held while taking `fleet` (so `fleet` may be held
+    /// while taking it).
+    pub keystone: parking_lot::RwLock<keystone::KsDir>,
     /// Fault injection: behave as if the database were unreachable.
     pub store_down: std::sync::atomic::AtomicBool,
     /// Serializes credential changes (check, commit, apply): two concurrent disables must not
@@ -270,6 +274,7 @@ impl Engine {
             }
         }
         let directory = Engine::load_directory(snap.sub_users, snap.policies, snap.attachments)?;
+        let keystone_dir = keystone::KsDir::load(&snap.keystone)?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
         }
@@ -308,6 +313,7 @@ impl Engine {
                 secrets,
                 fleet: Mutex::new(fleet),
                 directory: parking_lot::RwLock::new(directory),
+                keystone: parking_lot::RwLock::new(keystone_dir),
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),
@@ -371,7 +377,7 @@ impl Engine {
     /// May `p` see and act on this instance? Listed (not terminated) and visible to `p`
     /// ([`Principal::sees`], the one ownership check).
     pub(crate) fn visible(p: &Principal, inst: &Instance) -> bool {
-        inst.state.is_listed() && p.sees(&inst.account)
+        inst.state.is_listed() && p.sees(&inst.account) && p.sees_project(inst.project.as_deref())
     }
 
     /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.

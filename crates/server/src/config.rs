@@ -39,6 +39,7 @@ struct FileConfig {
     driver: Option<String>,
     database_url: Option<String>,
     public_url: Option<String>,
+    nova_policy_file: Option<PathBuf>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
     qemu_images: Option<PathBuf>,
@@ -71,7 +72,13 @@ pub struct Config {
     pub qemu_kvm_probe_timeout: u64,
     /// Connection and request limits of the listener.
     pub limits: crate::limits::Limits,
+    /// Nova oslo.policy overrides (the text of `NUBIS_NOVA_POLICY_FILE` / `nova_policy_file`,
+    /// JSON or YAML), checked when the API is built.
+    pub nova_policy: Option<String>,
 }
+
+/// Largest Nova policy file read (the oslo parser's own bound).
+const MAX_POLICY_FILE: u64 = 256 * 1024;
 
 impl Config {
     pub fn resolve(args: ServeArgs) -> Result<Self> {
@@ -127,7 +134,26 @@ impl Config {
                     .context("--public-url / NUBIS_PUBLIC_URL / public_url")
             })
             .transpose()?;
+        let nova_policy = match env_path("NUBIS_NOVA_POLICY_FILE").or(file.nova_policy_file) {
+            None => None,
+            Some(p) => {
+                let size = std::fs::metadata(&p)
+                    .with_context(|| format!("NUBIS_NOVA_POLICY_FILE {}", p.display()))?
+                    .len();
+                if size > MAX_POLICY_FILE {
+                    anyhow::bail!(
+                        "NUBIS_NOVA_POLICY_FILE {}: {size} bytes, at most {MAX_POLICY_FILE}",
+                        p.display()
+                    );
+                }
+                Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("NUBIS_NOVA_POLICY_FILE {}", p.display()))?,
+                )
+            }
+        };
         Ok(Self {
+            nova_policy,
             limits,
             listen,
             public_url,

@@ -40,6 +40,13 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .public_url
         .clone()
         .unwrap_or_else(|| nubis_api_openstack::DEFAULT_PUBLIC_URL.to_string());
+    let mut openstack =
+        OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url.clone());
+    if let Some(policy) = &cfg.nova_policy {
+        openstack = openstack
+            .with_nova_policy(policy)
+            .map_err(|e| anyhow::anyhow!("NUBIS_NOVA_POLICY_FILE / nova_policy_file: {e}"))?;
+    }
     let state = AppState {
         tencent: Arc::new(
             TencentApi::new(engine.clone(), cfg.rate_limits)
@@ -50,9 +57,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
                 .with_public_url(public_url.clone())
                 .with_authorizer(crate::authz::PolicyAuthorizer::aliyun(engine.clone())),
         ),
-        openstack: Arc::new(
-            OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url),
-        ),
+        openstack: Arc::new(openstack),
         engine,
         prometheus,
         admin_logins: Default::default(),

@@ -58,6 +58,16 @@ pub enum Write {
         value: String,
     },
     DeleteMeta(String),
+    /// A Keystone directory object (migration 0006): its kind (`domain`, `project`, `user`,
+    /// …), ID, name in its namespace (unique per kind) and JSON document.
+    Keystone {
+        kind: &'static str,
+        id: String,
+        name_key: String,
+        data: String,
+    },
+    /// Forget a Keystone directory object (kind, ID).
+    DeleteKeystone { kind: &'static str, id: String },
 }
 
 /// Everything the engine needs in memory at start-up.
@@ -75,6 +85,8 @@ pub struct Snapshot {
     pub key_pairs: Vec<KeyPair>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
     pub meta: Vec<(String, String)>,
+    /// Keystone directory objects: (kind, JSON document).
+    pub keystone: Vec<(String, String)>,
 }
 
 #[async_trait]

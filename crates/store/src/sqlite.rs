@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_init.sql")),
     (2, include_str!("../migrations/0002_user_data.sql")),
     (3, include_str!("../migrations/0003_tenancy.sql")),
+    (6, include_str!("../migrations/0006_keystone.sql")),
 ];
 /// Upper bound on writes merged into one transaction.
 const MAX_GROUP: usize = 512;
@@ -182,6 +183,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM meta WHERE key = ?1")?
                 .execute([key])?;
         }
+        Write::Keystone {
+            kind,
+            id,
+            name_key,
+            data,
+        } => {
+            tx.prepare_cached("INSERT INTO keystone_objects (kind, id, name_key, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(kind, id) DO UPDATE SET name_key = excluded.name_key, data = excluded.data")?
+                .execute(params![kind, id, name_key, data])?;
+        }
+        Write::DeleteKeystone { kind, id } => {
+            tx.prepare_cached("DELETE FROM keystone_objects WHERE kind = ?1 AND id = ?2")?
+                .execute(params![kind, id])?;
+        }
     }
     Ok(())
 }
@@ -323,7 +337,18 @@ impl Store for SqliteStore {
             for row in rows {
                 meta.push(row.map_err(unavailable)?);
             }
+            let mut keystone = Vec::new();
+            let mut stmt = conn
+                .prepare("SELECT kind, data FROM keystone_objects ORDER BY rowid")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                keystone.push(row.map_err(unavailable)?);
+            }
             Ok(Snapshot {
+                keystone,
                 accounts: all(conn, "SELECT data FROM accounts")?,
                 access_keys: all(conn, "SELECT data FROM access_keys")?,
                 sub_users: all(conn, "SELECT data FROM sub_users ORDER BY id")?,

@@ -273,8 +273,35 @@ impl Nova<'_> {
         if limit.is_some_and(|l| l < 0) {
             return Err(Fault::bad_request("limit must be >= 0"));
         }
+        // Nova lists the token's project; `all_tenants` (admins only: the get_all_tenants
+        // rule) lists every project.
+        let all_tenants = param(&q, "all_tenants").is_some_and(|v| {
+            !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no")
+        });
+        if all_tenants {
+            let rule = if detail {
+                "os_compute_api:servers:detail:get_all_tenants"
+            } else {
+                "os_compute_api:servers:index:get_all_tenants"
+            };
+            if !crate::routes::allowed(
+                &self.api.nova_policy,
+                self.token,
+                rule,
+                super::nova_target(self.token),
+            ) {
+                return Err(Fault::new(
+                    403,
+                    format!("Policy doesn't allow {rule} to be performed."),
+                ));
+            }
+        }
+        let lister = nubis_core::Principal {
+            is_admin: self.p.is_admin && all_tenants,
+            ..self.p.clone()
+        };
         let (_, mut all) = self.api.engine.query(
-            &self.p,
+            &lister,
             |i| {
                 i.region == region().id
                     && name.as_ref().is_none_or(|n| n.is_match(&i.name))
