@@ -317,10 +317,17 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
             },
             None => None,
         };
+        // Keystone lists the original token's methods and `token`.
+        let mut all = t.methods;
+        for m in methods {
+            if !all.contains(&m) {
+                all.push(m);
+            }
+        }
         Authenticated {
             user,
             expires_at: t.expires_at,
-            methods: t.methods,
+            methods: all,
             stamp: t.stamp,
             app_cred,
         }
@@ -466,7 +473,7 @@ async fn by_app_cred(
     Ok(Authenticated {
         user,
         // A token never outlives its application credential (D18).
-        expires_at: ac.expires_at.map_or(ttl, |e| e.min(ttl)),
+        expires_at: ac.expires_at.map_or(ttl, |us| (us / 1_000_000).min(ttl)),
         methods,
         stamp,
         app_cred: Some(ac),
@@ -486,7 +493,22 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
             project = Some(e.ks_project(&ac.project_id).map_err(|_| unauth())?);
             Scope::Project
         }
-        (None | Some(Value::Null), None) => Scope::Unscoped,
+        // No scope: the user's default project, when it holds a role there (Keystone).
+        (None | Some(Value::Null), None) => match who
+            .user
+            .default_project_id
+            .as_ref()
+            .and_then(|p| e.ks_project(p).ok())
+            .filter(|p| {
+                !e.ks_roles_on(&who.user.id, &ks::Target::Project(p.id.clone()))
+                    .is_empty()
+            }) {
+            Some(p) => {
+                project = Some(p);
+                Scope::Project
+            }
+            None => Scope::Unscoped,
+        },
         (Some(Value::String(s)), None) if s == "unscoped" => Scope::Unscoped,
         (Some(s @ Value::Object(_)), _) => {
             if let Some(p) = s.get("project") {

@@ -956,21 +956,22 @@ fn app_cred_view(c: &Ctx<'_>, a: &AppCred, secret: Option<&str>) -> Value {
 }
 
 /// Keystone prints an application credential's expiry with microseconds, no zone.
-fn expires_text(secs: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(secs)
+fn expires_text(us: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(us.div_euclid(1_000_000))
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
     format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.000000",
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}",
         t.year(),
         u8::from(t.month()),
         t.day(),
         t.hour(),
         t.minute(),
-        t.second()
+        t.second(),
+        us.rem_euclid(1_000_000)
     )
 }
 
-/// D18: `YYYY-MM-DDThh:mm:ss[.ffffff][Z|±hh:mm]`; without a zone, UTC.
+/// D18: `YYYY-MM-DDThh:mm:ss[.ffffff][Z|±hh:mm]`; without a zone, UTC. Unix microseconds.
 pub(crate) fn parse_expiry(s: &str) -> Option<i64> {
     let (date, rest) = s.split_once('T')?;
     let mut d = date.splitn(3, '-');
@@ -990,7 +991,11 @@ pub(crate) fn parse_expiry(s: &str) -> Option<i64> {
     } else {
         (rest, 0)
     };
-    let clock = clock.split('.').next()?;
+    let (clock, fraction) = clock.split_once('.').unwrap_or((clock, ""));
+    if fraction.len() > 9 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let micros: i64 = format!("{fraction:0<6}").get(..6)?.parse().ok()?;
     let mut t = clock.splitn(3, ':');
     let (h, mi, se) = (
         t.next()?.parse::<u8>().ok()?,
@@ -999,7 +1004,8 @@ pub(crate) fn parse_expiry(s: &str) -> Option<i64> {
     );
     let date = time::Date::from_calendar_date(y, time::Month::try_from(mo).ok()?, da).ok()?;
     let time = time::Time::from_hms(h, mi, se).ok()?;
-    Some(time::PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp() - offset_secs)
+    let secs = time::PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp() - offset_secs;
+    Some(secs * 1_000_000 + micros)
 }
 
 pub(crate) async fn list_app_creds(c: &Ctx<'_>) -> Reply {
@@ -1120,9 +1126,11 @@ mod tests {
     #[test]
     fn expiry_is_utc_without_a_zone() {
         let base = parse_expiry("2027-01-01T00:00:00").unwrap();
-        assert_eq!(base, 1_798_761_600);
+        assert_eq!(base, 1_798_761_600_000_000);
         assert_eq!(parse_expiry("2027-01-01T00:00:00Z"), Some(base));
-        assert_eq!(parse_expiry("2027-01-01T00:00:00.123456"), Some(base));
+        assert_eq!(parse_expiry("2027-01-01T00:00:00.123456"), Some(base + 123_456));
+        assert_eq!(parse_expiry("2027-01-01T00:00:00.5"), Some(base + 500_000));
+        assert_eq!(expires_text(base + 123_456), "2027-01-01T00:00:00.123456");
         assert_eq!(parse_expiry("2027-01-01T01:00:00+01:00"), Some(base));
         assert_eq!(parse_expiry("2026-12-31T23:00:00-01:00"), Some(base));
         assert_eq!(parse_expiry("2027-13-01T00:00:00"), None);

@@ -11,7 +11,7 @@
 //! the admin account the bootstrap `admin` project).
 //!
 //! Built in (never stored, not deletable): domain `default`, project `admin`, roles `admin`,
-//! `manager`, `member`, `reader`, user `admin` (password: `NUBIS_ADMIN_PASSWORD`) holding
+//! `member`, `reader`, user `admin` (password: `NUBIS_ADMIN_PASSWORD`) holding
 //! `admin` on project `admin`, and the admin API's Keystone users (`keystone-users`), who hold
 //! their roles on project `admin`.
 
@@ -28,7 +28,9 @@ use uuid::Uuid;
 pub const DEFAULT_DOMAIN_ID: &str = "default";
 pub const DEFAULT_DOMAIN_NAME: &str = "Default";
 pub const ADMIN_PROJECT_NAME: &str = "admin";
-pub const BUILTIN_ROLES: &[&str] = &["admin", "manager", "member", "reader"];
+/// The roles the bootstrap admin's tokens always carried. Keystone's `manager` (implied by
+/// `admin`) is not built in: an operator who creates it gets it implied.
+pub const BUILTIN_ROLES: &[&str] = &["admin", "member", "reader"];
 /// Bounds (nubis): names as Keystone's schema (1–255 characters), descriptions, objects.
 pub const MAX_NAME: usize = 255;
 pub const MAX_DESCRIPTION: usize = 4096;
@@ -181,7 +183,7 @@ pub struct AppCred {
     pub secret_hash: String,
     /// Role IDs (a subset of the user's roles on the project at creation).
     pub roles: Vec<String>,
-    /// Unix seconds; `None`: never.
+    /// Unix microseconds; `None`: never.
     pub expires_at: Option<i64>,
     pub unrestricted: bool,
 }
@@ -325,11 +327,18 @@ fn del(kind: &'static str, id: &str) -> Write {
     }
 }
 
+/// Keystone's schema: domain, project and group names at most 64 characters.
+pub const MAX_SHORT_NAME: usize = 64;
+
 fn check_name(name: &str) -> Result<(), KsError> {
+    check_name_max(name, MAX_NAME)
+}
+
+fn check_name_max(name: &str, max: usize) -> Result<(), KsError> {
     let n = name.chars().count();
-    if n == 0 || n > MAX_NAME || name.trim().is_empty() || name.chars().any(char::is_control) {
+    if n == 0 || n > max || name.trim().is_empty() || name.chars().any(char::is_control) {
         return Err(KsError::Invalid(format!(
-            "Invalid input for field 'name': the name must have 1 to {MAX_NAME} printable characters."
+            "Invalid input for field 'name': the name must have 1 to {max} printable characters."
         )));
     }
     Ok(())
@@ -402,6 +411,7 @@ pub struct NewAppCred {
     pub secret: Option<String>,
     /// Role IDs; empty: every role the user holds on the project.
     pub roles: Vec<String>,
+    /// Unix microseconds.
     pub expires_at: Option<i64>,
     pub unrestricted: bool,
 }
@@ -432,8 +442,8 @@ pub enum DomainRef {
     Name(String),
 }
 
-fn now_secs() -> i64 {
-    now_ms() / 1000
+fn now_us() -> i64 {
+    now_ms() * 1000
 }
 
 impl Engine {
@@ -519,7 +529,8 @@ impl Engine {
             domain_id: DEFAULT_DOMAIN_ID.into(),
             enabled: true,
             password_hash: None,
-            default_project_id: Some(default_project_id(ADMIN_ACCOUNT)),
+            // None: an unscoped login stays unscoped, as it always was.
+            default_project_id: None,
             description: Some("The bootstrap admin (NUBIS_ADMIN_PASSWORD)".into()),
             email: None,
         }
@@ -684,7 +695,11 @@ impl Engine {
             })
             .filter_map(|a| dir.roles.get(&a.role_id).map(|r| r.name.to_lowercase()))
             .collect();
+        // Implied roles that exist in the directory.
         nubis_identity::model::expand_implied(names)
+            .into_iter()
+            .filter(|n| dir.roles.values().any(|r| r.name.eq_ignore_ascii_case(n)))
+            .collect()
     }
 
     /// The projects `user` holds a role on.
@@ -754,7 +769,7 @@ impl Engine {
         self.ks()
             .app_creds
             .get(id)
-            .is_some_and(|a| a.expires_at.is_none_or(|e| e > now_secs()))
+            .is_some_and(|a| a.expires_at.is_none_or(|e| e > now_us()))
     }
 
     // -- authentication ------------------------------------------------------------------
@@ -806,7 +821,7 @@ impl Engine {
         .await
         .unwrap_or(false);
         let ac = ac.filter(|_| ok)?;
-        if ac.expires_at.is_some_and(|e| e <= now_secs()) || self.ks_stamp(&ac.user_id).is_none()
+        if ac.expires_at.is_some_and(|e| e <= now_us()) || self.ks_stamp(&ac.user_id).is_none()
         {
             return None;
         }
@@ -840,7 +855,7 @@ impl Engine {
         enabled: bool,
     ) -> Result<Domain, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        check_name(name)?;
+        check_name_max(name, MAX_SHORT_NAME)?;
         check_description(description)?;
         let d = {
             let dir = self.ks();
@@ -890,7 +905,7 @@ impl Engine {
         }
         let mut d = self.ks_domain(id)?;
         if let Some(n) = &p.name {
-            check_name(n)?;
+            check_name_max(n, MAX_SHORT_NAME)?;
             if self.ks().domains.values().any(|x| &x.name == n && x.id != id) {
                 return Err(conflict("domain", n, None));
             }
@@ -979,7 +994,7 @@ impl Engine {
         enabled: bool,
     ) -> Result<Project, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        check_name(name)?;
+        check_name_max(name, MAX_SHORT_NAME)?;
         check_description(description)?;
         let p = {
             let dir = self.ks();
@@ -1024,7 +1039,7 @@ impl Engine {
         }
         let mut p = self.ks_project(id)?;
         if let Some(n) = &patch.name {
-            check_name(n)?;
+            check_name_max(n, MAX_SHORT_NAME)?;
             if self
                 .ks()
                 .projects
@@ -1318,7 +1333,7 @@ impl Engine {
         description: &str,
     ) -> Result<Group, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        check_name(name)?;
+        check_name_max(name, MAX_SHORT_NAME)?;
         check_description(description)?;
         let g = {
             let dir = self.ks();
@@ -1359,7 +1374,7 @@ impl Engine {
         let _serial = self.inner.credentials.lock().await;
         let mut g = self.ks_group(id)?;
         if let Some(n) = &p.name {
-            check_name(n)?;
+            check_name_max(n, MAX_SHORT_NAME)?;
             if self
                 .ks()
                 .groups
@@ -1650,7 +1665,7 @@ impl Engine {
         }
         self.ks_user(user)?;
         self.ks_project(project)?;
-        if new.expires_at.is_some_and(|e| e <= now_secs()) {
+        if new.expires_at.is_some_and(|e| e <= now_us()) {
             return Err(KsError::Invalid(
                 "Invalid input for field 'expires_at': the expiration time is in the past."
                     .into(),
@@ -1754,7 +1769,7 @@ fn legacy_user(name: &str) -> User {
         domain_id: DEFAULT_DOMAIN_ID.into(),
         enabled: true,
         password_hash: None,
-        default_project_id: Some(default_project_id(ADMIN_ACCOUNT)),
+        default_project_id: None,
         description: Some("Managed through the admin API (keystone-users)".into()),
         email: None,
     }

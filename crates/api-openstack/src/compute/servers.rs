@@ -296,6 +296,11 @@ impl Nova<'_> {
                 ));
             }
         }
+        // With all_tenants an admin may narrow to one project (`project_id` or `tenant_id`).
+        let of_project = param(&q, "project_id")
+            .or_else(|| param(&q, "tenant_id"))
+            .filter(|_| all_tenants)
+            .map(str::to_string);
         let lister = nubis_core::Principal {
             is_admin: self.p.is_admin && all_tenants,
             ..self.p.clone()
@@ -304,6 +309,12 @@ impl Nova<'_> {
             &lister,
             |i| {
                 i.region == region().id
+                    && of_project.as_deref().is_none_or(|p| {
+                        i.project
+                            .clone()
+                            .unwrap_or_else(|| crate::ids::project_id(&i.account))
+                            == p
+                    })
                     && name.as_ref().is_none_or(|n| n.is_match(&i.name))
                     && since.is_none_or(|t| i.updated_ms() >= t)
                     && before.is_none_or(|t| i.updated_ms() <= t)
