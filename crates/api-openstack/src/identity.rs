@@ -8,12 +8,11 @@ use crate::render::keystone_time;
 use crate::routes::{self, Found, Need, Route, no_limit, op};
 use crate::tokens::{ProjectRef, Scope, TOKEN_TTL_SECS, Token, digest, now};
 use crate::{OpenStackApi, RawRequest, Reply};
-use nubis_pipeline::{Refusal, Registry};
 use nubis_engine::keystone::{self as ks, DomainRef, UserRef};
+use nubis_pipeline::{Refusal, Registry};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
-
 
 /// Keystone's error envelope (one title table: `errors::keystone_body`).
 pub(crate) fn error(status: u16, message: &str) -> Reply {
@@ -80,22 +79,37 @@ pub(crate) struct Ctx<'a> {
     pub(crate) params: Vec<&'a str>,
 }
 
-use Need::{Public, Token as AnyToken};
 use crate::identity_admin::{self as a, On};
+use Need::{Public, Token as AnyToken};
 
-/// An admin operation: any token at the door, its Keystone rule at the gate.
+/// An admin operation: any token at the door, its Keystone rule at the gate; no rate limit
+/// (Keystone has none of its own).
 macro_rules! ks {
     ($name:literal, $method:literal, $path:literal, $policy:literal, $body:literal, $f:path) => {
-        op($name, $method, $path, AnyToken, $policy, $body,
-            Keystone::Call(KeystoneFn(|c| Box::pin($f(c)))))
+        no_limit(op(
+            $name,
+            $method,
+            $path,
+            AnyToken,
+            $policy,
+            $body,
+            Keystone::Call(KeystoneFn(|c| Box::pin($f(c)))),
+        ))
     };
 }
 
 /// A grant operation on one of the four (target, actor) path shapes.
 macro_rules! grant {
     ($name:literal, $method:literal, $path:literal, $policy:literal, $f:ident, $on:expr) => {
-        op($name, $method, $path, AnyToken, $policy, "—",
-            Keystone::Call(KeystoneFn(|c| Box::pin(a::$f(c, $on)))))
+        no_limit(op(
+            $name,
+            $method,
+            $path,
+            AnyToken,
+            $policy,
+            "—",
+            Keystone::Call(KeystoneFn(|c| Box::pin(a::$f(c, $on)))),
+        ))
     };
 }
 
@@ -523,7 +537,11 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
                     _ => return Err(Box::new(malformed("scope.project.id or name"))),
                 };
                 let p = found.ok_or_else(unauth)?;
-                if who.app_cred.as_ref().is_some_and(|ac| ac.project_id != p.id) {
+                if who
+                    .app_cred
+                    .as_ref()
+                    .is_some_and(|ac| ac.project_id != p.id)
+                {
                     return Err(unauth());
                 }
                 project = Some(p);

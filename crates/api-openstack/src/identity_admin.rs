@@ -4,9 +4,9 @@
 //! keystone`), render Keystone's shapes. Who may call what is the Keystone policy below,
 //! evaluated by nubis-identity's oslo.policy evaluation at the gate (docs/identity.md).
 
+use crate::Reply;
 use crate::errors::keystone_body;
 use crate::identity::Ctx;
-use crate::Reply;
 use nubis_engine::keystone::{
     self as ks, Actor, AppCred, Assignment, AssignmentFilter, Domain, Group, KsError, NewAppCred,
     NewUser, Patch, Project, Role, Target, User, UserPatch,
@@ -48,8 +48,14 @@ pub const KEYSTONE_RULES: &[(&str, &str)] = &[
     ("identity:update_user", "rule:admin_required"),
     ("identity:delete_user", "rule:admin_required"),
     ("identity:change_password", "rule:owner"),
-    ("identity:list_user_projects", "rule:admin_required or rule:owner"),
-    ("identity:list_groups_for_user", "rule:admin_required or rule:owner"),
+    (
+        "identity:list_user_projects",
+        "rule:admin_required or rule:owner",
+    ),
+    (
+        "identity:list_groups_for_user",
+        "rule:admin_required or rule:owner",
+    ),
     ("identity:list_groups", "rule:admin_required"),
     ("identity:get_group", "rule:admin_required"),
     ("identity:create_group", "rule:admin_required"),
@@ -97,10 +103,7 @@ pub(crate) fn policy() -> CompiledPolicy {
 }
 
 /// The oslo target of an admin request, from its path's `{…}` names and values.
-pub(crate) fn target(
-    path: &str,
-    params: &[&str],
-) -> std::collections::BTreeMap<String, String> {
+pub(crate) fn target(path: &str, params: &[&str]) -> std::collections::BTreeMap<String, String> {
     let names = path
         .split('/')
         .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')));
@@ -137,7 +140,10 @@ fn ks_err(e: KsError) -> Reply {
     };
     if status >= 500 {
         tracing::warn!(error = %e, "keystone directory change failed");
-        return err(status, "An unexpected error prevented the server from fulfilling your request.");
+        return err(
+            status,
+            "An unexpected error prevented the server from fulfilling your request.",
+        );
     }
     err(status, &e.to_string())
 }
@@ -191,7 +197,10 @@ fn req_str(m: &Map<String, Value>, key: &str) -> Result<String, Reply> {
 
 /// D19: Keystone's boolean query values.
 fn truthy(v: &str) -> bool {
-    matches!(v.to_ascii_lowercase().as_str(), "" | "true" | "1" | "yes" | "on")
+    matches!(
+        v.to_ascii_lowercase().as_str(),
+        "" | "true" | "1" | "yes" | "on"
+    )
 }
 
 fn query(c: &Ctx<'_>) -> Vec<(String, String)> {
@@ -269,9 +278,7 @@ fn filter_name_domain<T>(
         .into_iter()
         .filter(|x| q(qs, "name").is_none_or(|n| name(x) == n))
         .filter(|x| q(qs, "domain_id").is_none_or(|d| domain(x) == Some(d)))
-        .filter(|x| {
-            q(qs, "enabled").is_none_or(|e| enabled(x).is_none_or(|v| v == truthy(e)))
-        })
+        .filter(|x| q(qs, "enabled").is_none_or(|e| enabled(x).is_none_or(|v| v == truthy(e))))
         .collect()
 }
 
@@ -306,34 +313,38 @@ fn patch_of(m: &Map<String, Value>) -> Result<Patch, Reply> {
 }
 
 pub(crate) async fn create_domain(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "domain")?;
-        let name = req_str(&m, "name")?;
-        let desc = opt_str(&m, "description")?.unwrap_or_default();
-        let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
-        let d = c
-            .api
-            .engine
-            .ks_create_domain(&name, &desc, enabled)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(201, "domain", domain_view(c, &d)))
-    }
-    .await)
+    done(
+        async {
+            let m = body_obj(c, "domain")?;
+            let name = req_str(&m, "name")?;
+            let desc = opt_str(&m, "description")?.unwrap_or_default();
+            let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
+            let d = c
+                .api
+                .engine
+                .ks_create_domain(&name, &desc, enabled)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(201, "domain", domain_view(c, &d)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn update_domain(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let p = patch_of(&body_obj(c, "domain")?)?;
-        let d = c
-            .api
-            .engine
-            .ks_update_domain(param(c, 0), p)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(200, "domain", domain_view(c, &d)))
-    }
-    .await)
+    done(
+        async {
+            let p = patch_of(&body_obj(c, "domain")?)?;
+            let d = c
+                .api
+                .engine
+                .ks_update_domain(param(c, 0), p)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(200, "domain", domain_view(c, &d)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn delete_domain(c: &Ctx<'_>) -> Reply {
@@ -370,57 +381,61 @@ pub(crate) async fn get_project(c: &Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn create_project(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "project")?;
-        let name = req_str(&m, "name")?;
-        if opt_bool(&m, "is_domain")? == Some(true) {
-            return Err(err(
-                400,
-                "Projects acting as domains are not supported: create a domain.",
-            ));
+    done(
+        async {
+            let m = body_obj(c, "project")?;
+            let name = req_str(&m, "name")?;
+            if opt_bool(&m, "is_domain")? == Some(true) {
+                return Err(err(
+                    400,
+                    "Projects acting as domains are not supported: create a domain.",
+                ));
+            }
+            // The token's domain when none is named (Keystone's rule).
+            let domain = match opt_str(&m, "domain_id")? {
+                Some(d) => d,
+                None => c
+                    .caller
+                    .as_ref()
+                    .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
+                    .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string()),
+            };
+            if let Some(parent) = opt_str(&m, "parent_id")?
+                && parent != domain
+            {
+                return Err(err(
+                    400,
+                    "Nested projects are not supported: parent_id must be the domain.",
+                ));
+            }
+            let desc = opt_str(&m, "description")?.unwrap_or_default();
+            let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
+            let p = c
+                .api
+                .engine
+                .ks_create_project(&name, &domain, &desc, enabled)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(201, "project", project_view(c, &p)))
         }
-        // The token's domain when none is named (Keystone's rule).
-        let domain = match opt_str(&m, "domain_id")? {
-            Some(d) => d,
-            None => c
-                .caller
-                .as_ref()
-                .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
-                .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string()),
-        };
-        if let Some(parent) = opt_str(&m, "parent_id")?
-            && parent != domain
-        {
-            return Err(err(
-                400,
-                "Nested projects are not supported: parent_id must be the domain.",
-            ));
-        }
-        let desc = opt_str(&m, "description")?.unwrap_or_default();
-        let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
-        let p = c
-            .api
-            .engine
-            .ks_create_project(&name, &domain, &desc, enabled)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(201, "project", project_view(c, &p)))
-    }
-    .await)
+        .await,
+    )
 }
 
 pub(crate) async fn update_project(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let p = patch_of(&body_obj(c, "project")?)?;
-        let p = c
-            .api
-            .engine
-            .ks_update_project(param(c, 0), p)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(200, "project", project_view(c, &p)))
-    }
-    .await)
+    done(
+        async {
+            let p = patch_of(&body_obj(c, "project")?)?;
+            let p = c
+                .api
+                .engine
+                .ks_update_project(param(c, 0), p)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(200, "project", project_view(c, &p)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn delete_project(c: &Ctx<'_>) -> Reply {
@@ -453,55 +468,59 @@ pub(crate) async fn get_user(c: &Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn create_user(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "user")?;
-        let domain_id = match opt_str(&m, "domain_id")? {
-            Some(d) => d,
-            None => c
-                .caller
-                .as_ref()
-                .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
-                .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string()),
-        };
-        let new = NewUser {
-            name: req_str(&m, "name")?,
-            domain_id,
-            password: opt_str(&m, "password")?,
-            enabled: opt_bool(&m, "enabled")?.unwrap_or(true),
-            default_project_id: opt_str(&m, "default_project_id")?,
-            description: opt_str(&m, "description")?,
-            email: opt_str(&m, "email")?,
-        };
-        let u = c.api.engine.ks_create_user(new).await.map_err(ks_err)?;
-        Ok(one(201, "user", user_view(c, &u)))
-    }
-    .await)
+    done(
+        async {
+            let m = body_obj(c, "user")?;
+            let domain_id = match opt_str(&m, "domain_id")? {
+                Some(d) => d,
+                None => c
+                    .caller
+                    .as_ref()
+                    .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
+                    .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string()),
+            };
+            let new = NewUser {
+                name: req_str(&m, "name")?,
+                domain_id,
+                password: opt_str(&m, "password")?,
+                enabled: opt_bool(&m, "enabled")?.unwrap_or(true),
+                default_project_id: opt_str(&m, "default_project_id")?,
+                description: opt_str(&m, "description")?,
+                email: opt_str(&m, "email")?,
+            };
+            let u = c.api.engine.ks_create_user(new).await.map_err(ks_err)?;
+            Ok(one(201, "user", user_view(c, &u)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn update_user(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "user")?;
-        let patch = UserPatch {
-            name: opt_str(&m, "name")?,
-            description: opt_str(&m, "description")?,
-            enabled: opt_bool(&m, "enabled")?,
-            password: opt_str(&m, "password")?,
-            email: opt_str(&m, "email")?,
-            default_project_id: match m.get("default_project_id") {
-                None => None,
-                Some(Value::Null) => Some(None),
-                Some(_) => Some(opt_str(&m, "default_project_id")?),
-            },
-        };
-        let u = c
-            .api
-            .engine
-            .ks_update_user(param(c, 0), patch)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(200, "user", user_view(c, &u)))
-    }
-    .await)
+    done(
+        async {
+            let m = body_obj(c, "user")?;
+            let patch = UserPatch {
+                name: opt_str(&m, "name")?,
+                description: opt_str(&m, "description")?,
+                enabled: opt_bool(&m, "enabled")?,
+                password: opt_str(&m, "password")?,
+                email: opt_str(&m, "email")?,
+                default_project_id: match m.get("default_project_id") {
+                    None => None,
+                    Some(Value::Null) => Some(None),
+                    Some(_) => Some(opt_str(&m, "default_project_id")?),
+                },
+            };
+            let u = c
+                .api
+                .engine
+                .ks_update_user(param(c, 0), patch)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(200, "user", user_view(c, &u)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn delete_user(c: &Ctx<'_>) -> Reply {
@@ -512,22 +531,24 @@ pub(crate) async fn delete_user(c: &Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn change_password(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "user")?;
-        let original = req_str(&m, "original_password")?;
-        let new = req_str(&m, "password")?;
-        c.api
-            .engine
-            .ks_change_password(param(c, 0), &original, &new)
-            .await
-            .map_err(|e| match e {
-                // Keystone answers a wrong original password with 401.
-                KsError::Forbidden(m) => err(401, &m),
-                e => ks_err(e),
-            })?;
-        Ok(Reply::empty(204))
-    }
-    .await)
+    done(
+        async {
+            let m = body_obj(c, "user")?;
+            let original = req_str(&m, "original_password")?;
+            let new = req_str(&m, "password")?;
+            c.api
+                .engine
+                .ks_change_password(param(c, 0), &original, &new)
+                .await
+                .map_err(|e| match e {
+                    // Keystone answers a wrong original password with 401.
+                    KsError::Forbidden(m) => err(401, &m),
+                    e => ks_err(e),
+                })?;
+            Ok(Reply::empty(204))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn user_projects(c: &Ctx<'_>) -> Reply {
@@ -562,7 +583,11 @@ pub(crate) async fn user_groups(c: &Ctx<'_>) -> Reply {
 
 /// `GET /v3/auth/projects`: the projects the caller's user holds a role on.
 pub(crate) async fn auth_projects(c: &Ctx<'_>) -> Reply {
-    let user = c.caller.as_ref().map(|t| t.user_id.clone()).unwrap_or_default();
+    let user = c
+        .caller
+        .as_ref()
+        .map(|t| t.user_id.clone())
+        .unwrap_or_default();
     let v = c
         .api
         .engine
@@ -575,7 +600,11 @@ pub(crate) async fn auth_projects(c: &Ctx<'_>) -> Reply {
 
 /// `GET /v3/auth/domains`: the domains the caller's user holds a role on.
 pub(crate) async fn auth_domains(c: &Ctx<'_>) -> Reply {
-    let user = c.caller.as_ref().map(|t| t.user_id.clone()).unwrap_or_default();
+    let user = c
+        .caller
+        .as_ref()
+        .map(|t| t.user_id.clone())
+        .unwrap_or_default();
     let v = c
         .api
         .engine
@@ -609,39 +638,43 @@ pub(crate) async fn get_group(c: &Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn create_group(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "group")?;
-        let name = req_str(&m, "name")?;
-        let domain = opt_str(&m, "domain_id")?.unwrap_or_else(|| {
-            c.caller
-                .as_ref()
-                .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
-                .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string())
-        });
-        let desc = opt_str(&m, "description")?.unwrap_or_default();
-        let g = c
-            .api
-            .engine
-            .ks_create_group(&name, &domain, &desc)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(201, "group", group_view(c, &g)))
-    }
-    .await)
+    done(
+        async {
+            let m = body_obj(c, "group")?;
+            let name = req_str(&m, "name")?;
+            let domain = opt_str(&m, "domain_id")?.unwrap_or_else(|| {
+                c.caller
+                    .as_ref()
+                    .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
+                    .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string())
+            });
+            let desc = opt_str(&m, "description")?.unwrap_or_default();
+            let g = c
+                .api
+                .engine
+                .ks_create_group(&name, &domain, &desc)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(201, "group", group_view(c, &g)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn update_group(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let p = patch_of(&body_obj(c, "group")?)?;
-        let g = c
-            .api
-            .engine
-            .ks_update_group(param(c, 0), p)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(200, "group", group_view(c, &g)))
-    }
-    .await)
+    done(
+        async {
+            let p = patch_of(&body_obj(c, "group")?)?;
+            let g = c
+                .api
+                .engine
+                .ks_update_group(param(c, 0), p)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(200, "group", group_view(c, &g)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn delete_group(c: &Ctx<'_>) -> Reply {
@@ -720,36 +753,40 @@ pub(crate) async fn get_role(c: &Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn create_role(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "role")?;
-        let name = req_str(&m, "name")?;
-        if opt_str(&m, "domain_id")?.is_some() {
-            return Err(err(400, "Domain-specific roles are not supported."));
+    done(
+        async {
+            let m = body_obj(c, "role")?;
+            let name = req_str(&m, "name")?;
+            if opt_str(&m, "domain_id")?.is_some() {
+                return Err(err(400, "Domain-specific roles are not supported."));
+            }
+            let desc = opt_str(&m, "description")?.unwrap_or_default();
+            let r = c
+                .api
+                .engine
+                .ks_create_role(&name, &desc)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(201, "role", role_view(c, &r)))
         }
-        let desc = opt_str(&m, "description")?.unwrap_or_default();
-        let r = c
-            .api
-            .engine
-            .ks_create_role(&name, &desc)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(201, "role", role_view(c, &r)))
-    }
-    .await)
+        .await,
+    )
 }
 
 pub(crate) async fn update_role(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let p = patch_of(&body_obj(c, "role")?)?;
-        let r = c
-            .api
-            .engine
-            .ks_update_role(param(c, 0), p)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(200, "role", role_view(c, &r)))
-    }
-    .await)
+    done(
+        async {
+            let p = patch_of(&body_obj(c, "role")?)?;
+            let r = c
+                .api
+                .engine
+                .ks_update_role(param(c, 0), p)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(200, "role", role_view(c, &r)))
+        }
+        .await,
+    )
 }
 
 pub(crate) async fn delete_role(c: &Ctx<'_>) -> Reply {
@@ -1004,7 +1041,10 @@ pub(crate) fn parse_expiry(s: &str) -> Option<i64> {
     );
     let date = time::Date::from_calendar_date(y, time::Month::try_from(mo).ok()?, da).ok()?;
     let time = time::Time::from_hms(h, mi, se).ok()?;
-    let secs = time::PrimitiveDateTime::new(date, time).assume_utc().unix_timestamp() - offset_secs;
+    let secs = time::PrimitiveDateTime::new(date, time)
+        .assume_utc()
+        .unix_timestamp()
+        - offset_secs;
     Some(secs * 1_000_000 + micros)
 }
 
@@ -1045,78 +1085,80 @@ pub(crate) async fn delete_app_cred(c: &Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
-    done(async {
-        let m = body_obj(c, "application_credential")?;
-        let Some(project) = c.caller.as_ref().and_then(|t| t.project.clone()) else {
-            return Err(err(
-                400,
-                "Application credentials need a project-scoped token.",
-            ));
-        };
-        if c.caller.as_ref().is_some_and(|t| t.app_cred.is_some()) {
-            return Err(err(
-                403,
-                "Using an application credential to create another is not allowed.",
-            ));
-        }
-        let name = req_str(&m, "name")?;
-        let mut roles = Vec::new();
-        match m.get("roles") {
-            None | Some(Value::Null) => {}
-            Some(Value::Array(items)) => {
-                if items.len() > 64 {
-                    return Err(err(400, "Invalid input for field 'roles': at most 64."));
-                }
-                for r in items {
-                    let by_id = r.get("id").and_then(Value::as_str);
-                    let by_name = r.get("name").and_then(Value::as_str);
-                    let found = c.api.engine.ks_roles().into_iter().find(|x| {
-                        by_id.is_some_and(|i| i == x.id)
-                            || by_name.is_some_and(|n| n.eq_ignore_ascii_case(&x.name))
-                    });
-                    match found {
-                        Some(x) => roles.push(x.id),
-                        None => {
-                            let shown = by_id.or(by_name).unwrap_or("?");
-                            return Err(err(404, &format!("Could not find role: {shown}.")));
+    done(
+        async {
+            let m = body_obj(c, "application_credential")?;
+            let Some(project) = c.caller.as_ref().and_then(|t| t.project.clone()) else {
+                return Err(err(
+                    400,
+                    "Application credentials need a project-scoped token.",
+                ));
+            };
+            if c.caller.as_ref().is_some_and(|t| t.app_cred.is_some()) {
+                return Err(err(
+                    403,
+                    "Using an application credential to create another is not allowed.",
+                ));
+            }
+            let name = req_str(&m, "name")?;
+            let mut roles = Vec::new();
+            match m.get("roles") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(items)) => {
+                    if items.len() > 64 {
+                        return Err(err(400, "Invalid input for field 'roles': at most 64."));
+                    }
+                    for r in items {
+                        let by_id = r.get("id").and_then(Value::as_str);
+                        let by_name = r.get("name").and_then(Value::as_str);
+                        let found = c.api.engine.ks_roles().into_iter().find(|x| {
+                            by_id.is_some_and(|i| i == x.id)
+                                || by_name.is_some_and(|n| n.eq_ignore_ascii_case(&x.name))
+                        });
+                        match found {
+                            Some(x) => roles.push(x.id),
+                            None => {
+                                let shown = by_id.or(by_name).unwrap_or("?");
+                                return Err(err(404, &format!("Could not find role: {shown}.")));
+                            }
                         }
                     }
                 }
+                Some(_) => {
+                    return Err(err(400, "Invalid input for field 'roles': not a list."));
+                }
             }
-            Some(_) => {
-                return Err(err(400, "Invalid input for field 'roles': not a list."));
-            }
+            let expires_at = match opt_str(&m, "expires_at")? {
+                None => None,
+                Some(s) => Some(parse_expiry(&s).ok_or_else(|| {
+                    err(
+                        400,
+                        &format!("Invalid input for field 'expires_at': {s} is not a date-time."),
+                    )
+                })?),
+            };
+            let new = NewAppCred {
+                name,
+                description: opt_str(&m, "description")?.unwrap_or_default(),
+                secret: opt_str(&m, "secret")?,
+                roles,
+                expires_at,
+                unrestricted: opt_bool(&m, "unrestricted")?.unwrap_or(false),
+            };
+            let (a, secret) = c
+                .api
+                .engine
+                .ks_create_app_cred(param(c, 0), &project.id, new)
+                .await
+                .map_err(ks_err)?;
+            Ok(one(
+                201,
+                "application_credential",
+                app_cred_view(c, &a, Some(&secret)),
+            ))
         }
-        let expires_at = match opt_str(&m, "expires_at")? {
-            None => None,
-            Some(s) => Some(parse_expiry(&s).ok_or_else(|| {
-                err(
-                    400,
-                    &format!("Invalid input for field 'expires_at': {s} is not a date-time."),
-                )
-            })?),
-        };
-        let new = NewAppCred {
-            name,
-            description: opt_str(&m, "description")?.unwrap_or_default(),
-            secret: opt_str(&m, "secret")?,
-            roles,
-            expires_at,
-            unrestricted: opt_bool(&m, "unrestricted")?.unwrap_or(false),
-        };
-        let (a, secret) = c
-            .api
-            .engine
-            .ks_create_app_cred(param(c, 0), &project.id, new)
-            .await
-            .map_err(ks_err)?;
-        Ok(one(
-            201,
-            "application_credential",
-            app_cred_view(c, &a, Some(&secret)),
-        ))
-    }
-    .await)
+        .await,
+    )
 }
 
 #[cfg(test)]
@@ -1128,7 +1170,10 @@ mod tests {
         let base = parse_expiry("2027-01-01T00:00:00").unwrap();
         assert_eq!(base, 1_798_761_600_000_000);
         assert_eq!(parse_expiry("2027-01-01T00:00:00Z"), Some(base));
-        assert_eq!(parse_expiry("2027-01-01T00:00:00.123456"), Some(base + 123_456));
+        assert_eq!(
+            parse_expiry("2027-01-01T00:00:00.123456"),
+            Some(base + 123_456)
+        );
         assert_eq!(parse_expiry("2027-01-01T00:00:00.5"), Some(base + 500_000));
         assert_eq!(expires_text(base + 123_456), "2027-01-01T00:00:00.123456");
         assert_eq!(parse_expiry("2027-01-01T01:00:00+01:00"), Some(base));
@@ -1142,10 +1187,14 @@ mod tests {
     fn keystone_rules_compile_and_name_targets() {
         let p = policy();
         assert!(crate::routes::has_rule(&p, "identity:create_user"));
-        let t = target("/identity/v3/users/{user_id}/application_credentials/{credential_id}", &["u", "c"]);
+        let t = target(
+            "/identity/v3/users/{user_id}/application_credentials/{credential_id}",
+            &["u", "c"],
+        );
         assert_eq!(t.get("target.user.id").map(String::as_str), Some("u"));
         assert_eq!(
-            t.get("target.application_credential.id").map(String::as_str),
+            t.get("target.application_credential.id")
+                .map(String::as_str),
             Some("c")
         );
     }

@@ -289,8 +289,7 @@ impl OpenStackApi {
     pub(crate) fn token_digest(&self, key: &tokens::Digest32) -> Option<Token> {
         let t = self.tokens.get_digest(key)?;
         if self.engine.ks_stamp(&t.user_id).as_deref() != Some(t.stamp.as_str())
-            || t
-                .app_cred
+            || t.app_cred
                 .as_ref()
                 .is_some_and(|a| !self.engine.ks_app_cred_live(a))
         {

@@ -359,7 +359,9 @@ fn conflict(kind: &str, name: &str, scope: Option<&str>) -> KsError {
             "Conflict occurred attempting to store {kind} - Duplicate entry found with name {name} at domain ID {d}."
         ),
         None => {
-            format!("Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}.")
+            format!(
+                "Conflict occurred attempting to store {kind} - Duplicate entry found with name {name}."
+            )
         }
     })
 }
@@ -433,7 +435,10 @@ pub struct AssignmentFilter {
 pub enum UserRef {
     Id(String),
     /// Name in a domain given by ID or by name.
-    Name { name: String, domain: DomainRef },
+    Name {
+        name: String,
+        domain: DomainRef,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -683,7 +688,11 @@ impl Engine {
     /// The role names `user` holds on `target` (directly or through its groups), with the
     /// roles they imply.
     pub fn ks_roles_on(&self, user: &str, target: &Target) -> BTreeSet<String> {
-        let groups: BTreeSet<String> = self.ks_user_groups(user).into_iter().map(|g| g.id).collect();
+        let groups: BTreeSet<String> = self
+            .ks_user_groups(user)
+            .into_iter()
+            .map(|g| g.id)
+            .collect();
         let all = self.all_assignments();
         let dir = self.ks();
         let names: BTreeSet<String> = all
@@ -821,8 +830,7 @@ impl Engine {
         .await
         .unwrap_or(false);
         let ac = ac.filter(|_| ok)?;
-        if ac.expires_at.is_some_and(|e| e <= now_us()) || self.ks_stamp(&ac.user_id).is_none()
-        {
+        if ac.expires_at.is_some_and(|e| e <= now_us()) || self.ks_stamp(&ac.user_id).is_none() {
             return None;
         }
         Some(ac)
@@ -906,7 +914,12 @@ impl Engine {
         let mut d = self.ks_domain(id)?;
         if let Some(n) = &p.name {
             check_name_max(n, MAX_SHORT_NAME)?;
-            if self.ks().domains.values().any(|x| &x.name == n && x.id != id) {
+            if self
+                .ks()
+                .domains
+                .values()
+                .any(|x| &x.name == n && x.id != id)
+            {
                 return Err(conflict("domain", n, None));
             }
             d.name = n.clone();
@@ -956,7 +969,10 @@ impl Engine {
             let fleet = self.inner.fleet.lock();
             fleet.instances.values().any(|i| i.account == d.account)
                 || fleet.key_pairs.values().any(|k| k.account == d.account)
-                || fleet.access_keys.values().any(|(k, _)| k.account == d.account)
+                || fleet
+                    .access_keys
+                    .values()
+                    .any(|(k, _)| k.account == d.account)
         };
         if busy {
             return Err(KsError::Conflict(format!(
@@ -1150,7 +1166,11 @@ impl Engine {
         if let Some(d) = &new.description {
             check_description(d)?;
         }
-        if new.email.as_ref().is_some_and(|e| e.chars().count() > MAX_NAME) {
+        if new
+            .email
+            .as_ref()
+            .is_some_and(|e| e.chars().count() > MAX_NAME)
+        {
             return Err(KsError::Invalid(
                 "Invalid input for field 'email': at most 255 characters.".into(),
             ));
@@ -1667,8 +1687,7 @@ impl Engine {
         self.ks_project(project)?;
         if new.expires_at.is_some_and(|e| e <= now_us()) {
             return Err(KsError::Invalid(
-                "Invalid input for field 'expires_at': the expiration time is in the past."
-                    .into(),
+                "Invalid input for field 'expires_at': the expiration time is in the past.".into(),
             ));
         }
         let held: BTreeSet<String> = self.ks_roles_on(user, &Target::Project(project.into()));

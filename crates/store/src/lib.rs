@@ -67,7 +67,10 @@ pub enum Write {
         data: String,
     },
     /// Forget a Keystone directory object (kind, ID).
-    DeleteKeystone { kind: &'static str, id: String },
+    DeleteKeystone {
+        kind: &'static str,
+        id: String,
+    },
 }
 
 /// Everything the engine needs in memory at start-up.

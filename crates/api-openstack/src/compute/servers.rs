@@ -276,7 +276,10 @@ impl Nova<'_> {
         // Nova lists the token's project; `all_tenants` (admins only: the get_all_tenants
         // rule) lists every project.
         let all_tenants = param(&q, "all_tenants").is_some_and(|v| {
-            !matches!(v.to_ascii_lowercase().as_str(), "0" | "false" | "off" | "no")
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "off" | "no"
+            )
         });
         if all_tenants {
             let rule = if detail {
