@@ -123,7 +123,7 @@ pub(crate) fn target(path: &str, params: &[&str]) -> std::collections::BTreeMap<
     t
 }
 
-type Res = Result<Reply, Reply>;
+type Res = Result<Reply, Box<Reply>>;
 
 fn err(status: u16, message: &str) -> Reply {
     Reply::json(status, &keystone_body(status, message))
@@ -149,7 +149,16 @@ fn ks_err(e: KsError) -> Reply {
 }
 
 fn done(r: Res) -> Reply {
-    r.unwrap_or_else(|e| e)
+    r.unwrap_or_else(|e| *e)
+}
+
+/// An error reply as the body parsers return it.
+fn bad(status: u16, message: &str) -> Box<Reply> {
+    Box::new(err(status, message))
+}
+
+fn ks_bad(e: KsError) -> Box<Reply> {
+    Box::new(ks_err(e))
 }
 
 fn param<'a>(c: &'a Ctx<'_>, i: usize) -> &'a str {
@@ -157,42 +166,42 @@ fn param<'a>(c: &'a Ctx<'_>, i: usize) -> &'a str {
 }
 
 /// The body's one object under `key`.
-fn body_obj(c: &Ctx<'_>, key: &str) -> Result<Map<String, Value>, Reply> {
+fn body_obj(c: &Ctx<'_>, key: &str) -> Result<Map<String, Value>, Box<Reply>> {
     let v: Value = serde_json::from_slice(c.req.body)
-        .map_err(|_| err(400, "Malformed request body: not JSON."))?;
+        .map_err(|_| bad(400, "Malformed request body: not JSON."))?;
     match v.get(key) {
         Some(Value::Object(m)) => Ok(m.clone()),
-        _ => Err(err(
+        _ => Err(bad(
             400,
             &format!("Expecting to find {key} in request body."),
         )),
     }
 }
 
-fn opt_str(m: &Map<String, Value>, key: &str) -> Result<Option<String>, Reply> {
+fn opt_str(m: &Map<String, Value>, key: &str) -> Result<Option<String>, Box<Reply>> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(err(
+        Some(_) => Err(bad(
             400,
             &format!("Invalid input for field '{key}': it is not a string."),
         )),
     }
 }
 
-fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>, Reply> {
+fn opt_bool(m: &Map<String, Value>, key: &str) -> Result<Option<bool>, Box<Reply>> {
     match m.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Bool(b)) => Ok(Some(*b)),
-        Some(_) => Err(err(
+        Some(_) => Err(bad(
             400,
             &format!("Invalid input for field '{key}': it is not a boolean."),
         )),
     }
 }
 
-fn req_str(m: &Map<String, Value>, key: &str) -> Result<String, Reply> {
-    opt_str(m, key)?.ok_or_else(|| err(400, &format!("'{key}' is a required property.")))
+fn req_str(m: &Map<String, Value>, key: &str) -> Result<String, Box<Reply>> {
+    opt_str(m, key)?.ok_or_else(|| bad(400, &format!("'{key}' is a required property.")))
 }
 
 /// D19: Keystone's boolean query values.
@@ -304,7 +313,7 @@ pub(crate) async fn get_domain(c: &Ctx<'_>) -> Reply {
     }
 }
 
-fn patch_of(m: &Map<String, Value>) -> Result<Patch, Reply> {
+fn patch_of(m: &Map<String, Value>) -> Result<Patch, Box<Reply>> {
     Ok(Patch {
         name: opt_str(m, "name")?,
         description: opt_str(m, "description")?,
@@ -324,7 +333,7 @@ pub(crate) async fn create_domain(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_create_domain(&name, &desc, enabled)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(201, "domain", domain_view(c, &d)))
         }
         .await,
@@ -340,7 +349,7 @@ pub(crate) async fn update_domain(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_update_domain(param(c, 0), p)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(200, "domain", domain_view(c, &d)))
         }
         .await,
@@ -386,7 +395,7 @@ pub(crate) async fn create_project(c: &Ctx<'_>) -> Reply {
             let m = body_obj(c, "project")?;
             let name = req_str(&m, "name")?;
             if opt_bool(&m, "is_domain")? == Some(true) {
-                return Err(err(
+                return Err(bad(
                     400,
                     "Projects acting as domains are not supported: create a domain.",
                 ));
@@ -403,7 +412,7 @@ pub(crate) async fn create_project(c: &Ctx<'_>) -> Reply {
             if let Some(parent) = opt_str(&m, "parent_id")?
                 && parent != domain
             {
-                return Err(err(
+                return Err(bad(
                     400,
                     "Nested projects are not supported: parent_id must be the domain.",
                 ));
@@ -415,7 +424,7 @@ pub(crate) async fn create_project(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_create_project(&name, &domain, &desc, enabled)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(201, "project", project_view(c, &p)))
         }
         .await,
@@ -431,7 +440,7 @@ pub(crate) async fn update_project(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_update_project(param(c, 0), p)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(200, "project", project_view(c, &p)))
         }
         .await,
@@ -488,7 +497,7 @@ pub(crate) async fn create_user(c: &Ctx<'_>) -> Reply {
                 description: opt_str(&m, "description")?,
                 email: opt_str(&m, "email")?,
             };
-            let u = c.api.engine.ks_create_user(new).await.map_err(ks_err)?;
+            let u = c.api.engine.ks_create_user(new).await.map_err(ks_bad)?;
             Ok(one(201, "user", user_view(c, &u)))
         }
         .await,
@@ -516,7 +525,7 @@ pub(crate) async fn update_user(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_update_user(param(c, 0), patch)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(200, "user", user_view(c, &u)))
         }
         .await,
@@ -654,7 +663,7 @@ pub(crate) async fn create_group(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_create_group(&name, &domain, &desc)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(201, "group", group_view(c, &g)))
         }
         .await,
@@ -670,7 +679,7 @@ pub(crate) async fn update_group(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_update_group(param(c, 0), p)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(200, "group", group_view(c, &g)))
         }
         .await,
@@ -758,7 +767,7 @@ pub(crate) async fn create_role(c: &Ctx<'_>) -> Reply {
             let m = body_obj(c, "role")?;
             let name = req_str(&m, "name")?;
             if opt_str(&m, "domain_id")?.is_some() {
-                return Err(err(400, "Domain-specific roles are not supported."));
+                return Err(bad(400, "Domain-specific roles are not supported."));
             }
             let desc = opt_str(&m, "description")?.unwrap_or_default();
             let r = c
@@ -766,7 +775,7 @@ pub(crate) async fn create_role(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_create_role(&name, &desc)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(201, "role", role_view(c, &r)))
         }
         .await,
@@ -782,7 +791,7 @@ pub(crate) async fn update_role(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_update_role(param(c, 0), p)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(200, "role", role_view(c, &r)))
         }
         .await,
@@ -1089,13 +1098,13 @@ pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
         async {
             let m = body_obj(c, "application_credential")?;
             let Some(project) = c.caller.as_ref().and_then(|t| t.project.clone()) else {
-                return Err(err(
+                return Err(bad(
                     400,
                     "Application credentials need a project-scoped token.",
                 ));
             };
             if c.caller.as_ref().is_some_and(|t| t.app_cred.is_some()) {
-                return Err(err(
+                return Err(bad(
                     403,
                     "Using an application credential to create another is not allowed.",
                 ));
@@ -1106,7 +1115,7 @@ pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
                 None | Some(Value::Null) => {}
                 Some(Value::Array(items)) => {
                     if items.len() > 64 {
-                        return Err(err(400, "Invalid input for field 'roles': at most 64."));
+                        return Err(bad(400, "Invalid input for field 'roles': at most 64."));
                     }
                     for r in items {
                         let by_id = r.get("id").and_then(Value::as_str);
@@ -1119,13 +1128,13 @@ pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
                             Some(x) => roles.push(x.id),
                             None => {
                                 let shown = by_id.or(by_name).unwrap_or("?");
-                                return Err(err(404, &format!("Could not find role: {shown}.")));
+                                return Err(bad(404, &format!("Could not find role: {shown}.")));
                             }
                         }
                     }
                 }
                 Some(_) => {
-                    return Err(err(400, "Invalid input for field 'roles': not a list."));
+                    return Err(bad(400, "Invalid input for field 'roles': not a list."));
                 }
             }
             let expires_at = match opt_str(&m, "expires_at")? {
@@ -1150,7 +1159,7 @@ pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
                 .engine
                 .ks_create_app_cred(param(c, 0), &project.id, new)
                 .await
-                .map_err(ks_err)?;
+                .map_err(ks_bad)?;
             Ok(one(
                 201,
                 "application_credential",
