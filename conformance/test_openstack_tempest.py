@@ -35,3 +35,23 @@ def test_tempest_compute_rescue_actions_keypairs(nubis_bin):
     tail = out[out.rfind(mark):] if mark in out else out
     assert p.returncode == 0, f"scripts/tempest-run exited {p.returncode}:\n{tail[-20000:]}"
     print(tail[-20000:])  # shown with -rP / -s
+
+
+@pytest.mark.timeout(TEMPEST_TIMEOUT + 300)
+def test_tempest_identity_admin_and_two_projects(nubis_bin):
+    """conformance/tempest/tests-identity.txt with dynamic credentials: Tempest creates its
+    projects and users through the Keystone admin API (issue 13 item 5)."""
+    env = dict(os.environ, NUBIS_BIN=nubis_bin, TEMPEST_TIMEOUT=str(TEMPEST_TIMEOUT),
+               TEMPEST_CREDENTIALS="dynamic",
+               TEMPEST_TESTS=str(REPO / "conformance" / "tempest" / "tests-identity.txt"))
+    p = subprocess.run(
+        [str(REPO / "scripts" / "tempest-run")],
+        cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=TEMPEST_TIMEOUT + 240,
+    )
+    out = p.stdout
+    mark = "==== tempest results ===="
+    tail = out[out.rfind(mark):] if mark in out else out
+    assert p.returncode == 0, f"scripts/tempest-run exited {p.returncode}:\n{tail[-20000:]}"
+    print(tail[-20000:])

@@ -29,6 +29,8 @@ import requests
 HERE = Path(__file__).resolve().parent
 # The committed list; TEMPEST_TESTS=<file> runs another one (same format) instead.
 TESTS = Path(os.environ.get("TEMPEST_TESTS") or HERE / "tests.txt").resolve()
+# TEMPEST_CREDENTIALS=dynamic: Tempest creates its projects and users (tests-identity.txt).
+DYNAMIC = os.environ.get("TEMPEST_CREDENTIALS", "pre-provisioned") == "dynamic"
 
 # Catalogue images (core/catalog.rs) whose administrator is root, and instance types.
 PREFERRED_IMAGES = ("img-tos31x64", "img-deb12x64")
@@ -126,6 +128,9 @@ def render(args: argparse.Namespace) -> None:
     conf = fill((HERE / "tempest.conf.in").read_text(), {
         "WORKSPACE": str(ws),
         "BASE_URL": base,
+        "ADMIN_PASSWORD": password,
+        "DYNAMIC": "true" if DYNAMIC else "false",
+        "NEUTRON": "false" if DYNAMIC else "true",
         "ACCOUNTS_FILE": str(accounts),
         "IMAGE_REF": image_ref,
         "IMAGE_REF_ALT": image_alt,
@@ -134,6 +139,7 @@ def render(args: argparse.Namespace) -> None:
         "MAX_MICROVERSION": max_mv,
     }, "tempest.conf.in")
     (etc / "tempest.conf").write_text(conf)
+    (etc / "tempest.conf").chmod(0o600)  # it holds the admin password
     ids = test_ids(TESTS)
     (ws / "load-list.txt").write_text("".join(i + "\n" for i in ids))
     print(f"tempest.conf: image_ref={image_ref} image_ref_alt={image_alt} "

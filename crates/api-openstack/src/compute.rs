@@ -5,7 +5,7 @@ use crate::errors::Fault;
 use crate::microversion::{self, Version};
 use crate::routes::{self, Found, Scope, Spec};
 use crate::tokens::Token;
-use crate::{OpenStackApi, RawRequest, Reply, ids};
+use crate::{OpenStackApi, RawRequest, Reply};
 use nubis_core::limits::{self as core_limits, Constraint};
 use nubis_core::{Principal, catalog};
 use nubis_pipeline::Refusal;
@@ -127,7 +127,11 @@ pub(crate) async fn handle(
         return with_version(fault(not_found()), v);
     };
     // The old `/v2.1/{project_id}/...` form.
-    if segs.first() == Some(&ids::project_id(&token.account).as_str()) {
+    if token
+        .project
+        .as_ref()
+        .is_some_and(|p| segs.first() == Some(&p.id.as_str()))
+    {
         segs.remove(0);
     }
     // Nova refuses bodies over max_request_body_size (112 KiB) before reading them.
@@ -140,8 +144,9 @@ pub(crate) async fn handle(
         req,
         base,
         v,
-        p: api.admin_principal(),
+        p: api.principal(&token),
         admin_role: token.is_admin(),
+        token: &token,
         request_id,
     };
     let (label, result) = nova.dispatch(&token, &segs).await;
@@ -157,6 +162,7 @@ pub(crate) struct Nova<'a> {
     p: Principal,
     /// The token carries the `admin` role (Nova's `context.is_admin`).
     admin_role: bool,
+    token: &'a Token,
     request_id: &'a str,
 }
 
@@ -401,7 +407,14 @@ impl Nova<'_> {
         } else {
             spec
         };
-        if let Err(refusal) = routes::admit(&self.api.gate, &REGISTRY, token, spec) {
+        if let Err(refusal) = routes::admit(
+            &self.api.gate,
+            &REGISTRY,
+            token,
+            spec,
+            &self.api.nova_policy,
+            nova_target(token),
+        ) {
             let throttled = matches!(refusal, Refusal::Throttled(_));
             let reply = fault(refused(refusal));
             return (
@@ -445,6 +458,19 @@ impl Nova<'_> {
             }
         }
     }
+}
+
+/// The oslo target of a Nova request before any server is looked at: the token's own project
+/// and user (Nova's default target). A server of another project is then not found for
+/// anyone but an admin (the engine's project visibility), as Nova's project-filtered lookups
+/// answer.
+pub(crate) fn nova_target(token: &Token) -> std::collections::BTreeMap<String, String> {
+    let mut t = std::collections::BTreeMap::new();
+    if let Some(p) = &token.project {
+        t.insert("project_id".to_string(), p.id.clone());
+    }
+    t.insert("user_id".to_string(), token.user_id.clone());
+    t
 }
 
 /// The gate's refusal as Nova words it.

@@ -3,18 +3,16 @@
 //! One user exists: `admin` in domain `Default`, member of project `admin`, with the roles
 //! admin, member and reader. Its password is the admin account's Keystone password.
 
-use crate::ids::{self, DEFAULT_DOMAIN_ID, DEFAULT_DOMAIN_NAME};
+use crate::ids;
 use crate::render::keystone_time;
 use crate::routes::{self, Found, Need, Route, no_limit, op};
-use crate::tokens::{Scope, TOKEN_TTL_SECS, Token, digest, now};
+use crate::tokens::{ProjectRef, Scope, TOKEN_TTL_SECS, Token, digest, now};
 use crate::{OpenStackApi, RawRequest, Reply};
+use nubis_engine::keystone::{self as ks, DomainRef, UserRef};
 use nubis_pipeline::{Refusal, Registry};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
-
-const ADMIN_USER: &str = "admin";
-const ADMIN_PROJECT: &str = "admin";
 
 /// Keystone's error envelope (one title table: `errors::keystone_body`).
 pub(crate) fn error(status: u16, message: &str) -> Reply {
@@ -73,13 +71,47 @@ impl std::fmt::Debug for Keystone {
 
 /// A Keystone request: the caller's token when the operation needs one.
 pub(crate) struct Ctx<'a> {
-    api: &'a OpenStackApi,
-    req: &'a RawRequest<'a>,
-    base: &'a str,
-    caller: Option<Token>,
+    pub(crate) api: &'a OpenStackApi,
+    pub(crate) req: &'a RawRequest<'a>,
+    pub(crate) base: &'a str,
+    pub(crate) caller: Option<Token>,
+    /// The path's `{…}` segments, in order.
+    pub(crate) params: Vec<&'a str>,
 }
 
+use crate::identity_admin::{self as a, On};
 use Need::{Public, Token as AnyToken};
+
+/// An admin operation: any token at the door, its Keystone rule at the gate; no rate limit
+/// (Keystone has none of its own).
+macro_rules! ks {
+    ($name:literal, $method:literal, $path:literal, $policy:literal, $body:literal, $f:path) => {
+        no_limit(op(
+            $name,
+            $method,
+            $path,
+            AnyToken,
+            $policy,
+            $body,
+            Keystone::Call(KeystoneFn(|c| Box::pin($f(c)))),
+        ))
+    };
+}
+
+/// A grant operation on one of the four (target, actor) path shapes.
+macro_rules! grant {
+    ($name:literal, $method:literal, $path:literal, $policy:literal, $f:ident, $on:expr) => {
+        no_limit(op(
+            $name,
+            $method,
+            $path,
+            AnyToken,
+            $policy,
+            "—",
+            Keystone::Call(KeystoneFn(|c| Box::pin(a::$f(c, $on)))),
+        ))
+    };
+}
 
 /// Every Keystone operation, declared once (docs/catalogue/openstack-identity.md). Keystone
 /// has no rate limit of its own: failed logins are throttled per user and source instead.
@@ -97,6 +129,61 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
             Keystone::Call(KeystoneFn(|c| Box::pin(std::future::ready(validate(c)))))),
         no_limit(op("identity.token.revoke", "DELETE", "/identity/v3/auth/tokens", AnyToken,
             "identity:revoke_token", "—", Keystone::Call(KeystoneFn(|c| Box::pin(std::future::ready(revoke(c))))))),
+        ks!("identity.auth.projects", "GET", "/identity/v3/auth/projects", "identity:get_auth_projects", "—", a::auth_projects),
+        ks!("identity.auth.domains", "GET", "/identity/v3/auth/domains", "identity:get_auth_domains", "—", a::auth_domains),
+        ks!("identity.domain.list", "GET", "/identity/v3/domains", "identity:list_domains", "—", a::list_domains),
+        ks!("identity.domain.create", "POST", "/identity/v3/domains", "identity:create_domain", "{\"domain\"}", a::create_domain),
+        ks!("identity.domain.show", "GET", "/identity/v3/domains/{domain_id}", "identity:get_domain", "—", a::get_domain),
+        ks!("identity.domain.update", "PATCH", "/identity/v3/domains/{domain_id}", "identity:update_domain", "{\"domain\"}", a::update_domain),
+        ks!("identity.domain.delete", "DELETE", "/identity/v3/domains/{domain_id}", "identity:delete_domain", "—", a::delete_domain),
+        ks!("identity.project.list", "GET", "/identity/v3/projects", "identity:list_projects", "—", a::list_projects),
+        ks!("identity.project.create", "POST", "/identity/v3/projects", "identity:create_project", "{\"project\"}", a::create_project),
+        ks!("identity.project.show", "GET", "/identity/v3/projects/{project_id}", "identity:get_project", "—", a::get_project),
+        ks!("identity.project.update", "PATCH", "/identity/v3/projects/{project_id}", "identity:update_project", "{\"project\"}", a::update_project),
+        ks!("identity.project.delete", "DELETE", "/identity/v3/projects/{project_id}", "identity:delete_project", "—", a::delete_project),
+        ks!("identity.user.list", "GET", "/identity/v3/users", "identity:list_users", "—", a::list_users),
+        ks!("identity.user.create", "POST", "/identity/v3/users", "identity:create_user", "{\"user\"}", a::create_user),
+        ks!("identity.user.show", "GET", "/identity/v3/users/{user_id}", "identity:get_user", "—", a::get_user),
+        ks!("identity.user.update", "PATCH", "/identity/v3/users/{user_id}", "identity:update_user", "{\"user\"}", a::update_user),
+        ks!("identity.user.delete", "DELETE", "/identity/v3/users/{user_id}", "identity:delete_user", "—", a::delete_user),
+        ks!("identity.user.password", "POST", "/identity/v3/users/{user_id}/password", "identity:change_password", "{\"user\"}", a::change_password),
+        ks!("identity.user.projects", "GET", "/identity/v3/users/{user_id}/projects", "identity:list_user_projects", "—", a::user_projects),
+        ks!("identity.user.groups", "GET", "/identity/v3/users/{user_id}/groups", "identity:list_groups_for_user", "—", a::user_groups),
+        ks!("identity.group.list", "GET", "/identity/v3/groups", "identity:list_groups", "—", a::list_groups),
+        ks!("identity.group.create", "POST", "/identity/v3/groups", "identity:create_group", "{\"group\"}", a::create_group),
+        ks!("identity.group.show", "GET", "/identity/v3/groups/{group_id}", "identity:get_group", "—", a::get_group),
+        ks!("identity.group.update", "PATCH", "/identity/v3/groups/{group_id}", "identity:update_group", "{\"group\"}", a::update_group),
+        ks!("identity.group.delete", "DELETE", "/identity/v3/groups/{group_id}", "identity:delete_group", "—", a::delete_group),
+        ks!("identity.group.users", "GET", "/identity/v3/groups/{group_id}/users", "identity:list_users_in_group", "—", a::group_users),
+        ks!("identity.group.member.add", "PUT", "/identity/v3/groups/{group_id}/users/{user_id}", "identity:add_user_to_group", "—", a::add_member),
+        ks!("identity.group.member.remove", "DELETE", "/identity/v3/groups/{group_id}/users/{user_id}", "identity:remove_user_from_group", "—", a::remove_member),
+        ks!("identity.group.member.check", "GET", "/identity/v3/groups/{group_id}/users/{user_id}", "identity:check_user_in_group", "—", a::check_member),
+        ks!("identity.role.list", "GET", "/identity/v3/roles", "identity:list_roles", "—", a::list_roles),
+        ks!("identity.role.create", "POST", "/identity/v3/roles", "identity:create_role", "{\"role\"}", a::create_role),
+        ks!("identity.role.show", "GET", "/identity/v3/roles/{role_id}", "identity:get_role", "—", a::get_role),
+        ks!("identity.role.update", "PATCH", "/identity/v3/roles/{role_id}", "identity:update_role", "{\"role\"}", a::update_role),
+        ks!("identity.role.delete", "DELETE", "/identity/v3/roles/{role_id}", "identity:delete_role", "—", a::delete_role),
+        grant!("identity.grant.project_user.list", "GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles", "identity:list_grants", list_grants, On::ProjectUser),
+        grant!("identity.grant.project_user.put", "PUT", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:create_grant", put_grant, On::ProjectUser),
+        grant!("identity.grant.project_user.check", "GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:check_grant", check_grant, On::ProjectUser),
+        grant!("identity.grant.project_user.delete", "DELETE", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:revoke_grant", delete_grant, On::ProjectUser),
+        grant!("identity.grant.project_group.list", "GET", "/identity/v3/projects/{project_id}/groups/{group_id}/roles", "identity:list_grants", list_grants, On::ProjectGroup),
+        grant!("identity.grant.project_group.put", "PUT", "/identity/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}", "identity:create_grant", put_grant, On::ProjectGroup),
+        grant!("identity.grant.project_group.check", "GET", "/identity/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}", "identity:check_grant", check_grant, On::ProjectGroup),
+        grant!("identity.grant.project_group.delete", "DELETE", "/identity/v3/projects/{project_id}/groups/{group_id}/roles/{role_id}", "identity:revoke_grant", delete_grant, On::ProjectGroup),
+        grant!("identity.grant.domain_user.list", "GET", "/identity/v3/domains/{domain_id}/users/{user_id}/roles", "identity:list_grants", list_grants, On::DomainUser),
+        grant!("identity.grant.domain_user.put", "PUT", "/identity/v3/domains/{domain_id}/users/{user_id}/roles/{role_id}", "identity:create_grant", put_grant, On::DomainUser),
+        grant!("identity.grant.domain_user.check", "GET", "/identity/v3/domains/{domain_id}/users/{user_id}/roles/{role_id}", "identity:check_grant", check_grant, On::DomainUser),
+        grant!("identity.grant.domain_user.delete", "DELETE", "/identity/v3/domains/{domain_id}/users/{user_id}/roles/{role_id}", "identity:revoke_grant", delete_grant, On::DomainUser),
+        grant!("identity.grant.domain_group.list", "GET", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles", "identity:list_grants", list_grants, On::DomainGroup),
+        grant!("identity.grant.domain_group.put", "PUT", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:create_grant", put_grant, On::DomainGroup),
+        grant!("identity.grant.domain_group.check", "GET", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:check_grant", check_grant, On::DomainGroup),
+        grant!("identity.grant.domain_group.delete", "DELETE", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:revoke_grant", delete_grant, On::DomainGroup),
+        ks!("identity.role_assignment.list", "GET", "/identity/v3/role_assignments", "identity:list_role_assignments", "—", a::role_assignments),
+        ks!("identity.application_credential.list", "GET", "/identity/v3/users/{user_id}/application_credentials", "identity:list_application_credentials", "—", a::list_app_creds),
+        ks!("identity.application_credential.create", "POST", "/identity/v3/users/{user_id}/application_credentials", "identity:create_application_credential", "{\"application_credential\"}", a::create_app_cred),
+        ks!("identity.application_credential.show", "GET", "/identity/v3/users/{user_id}/application_credentials/{credential_id}", "identity:get_application_credential", "—", a::get_app_cred),
+        ks!("identity.application_credential.delete", "DELETE", "/identity/v3/users/{user_id}/application_credentials/{credential_id}", "identity:delete_application_credential", "—", a::delete_app_cred),
     ],
 };
 
@@ -109,8 +196,8 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
     let Some(segs) = routes::full_segments("identity", path) else {
         return error(404, "The resource could not be found.");
     };
-    let spec = match routes::find(&REGISTRY, req.method, &segs, 0, routes::Scope::All) {
-        Found::Op(spec, _) => spec,
+    let (spec, params) = match routes::find(&REGISTRY, req.method, &segs, 0, routes::Scope::All) {
+        Found::Op(spec, params) => (spec, params),
         Found::WrongMethod(label) => {
             return error(405, "The method is not allowed for the requested URL.").op(label);
         }
@@ -122,7 +209,15 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         let Some(caller) = api.token(req.header("x-auth-token").unwrap_or_default()) else {
             return unauthorized(&base).op(spec.name);
         };
-        if let Err(r) = routes::admit(&api.gate, &REGISTRY, &caller, spec) {
+        let target = crate::identity_admin::target(spec.handler.path, &params);
+        if let Err(r) = routes::admit(
+            &api.gate,
+            &REGISTRY,
+            &caller,
+            spec,
+            &api.keystone_policy,
+            target,
+        ) {
             return refused(r).op(spec.name);
         }
         Some(caller)
@@ -135,6 +230,7 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
                 req,
                 base: &base,
                 caller,
+                params,
             };
             call(&ctx).await
         }
@@ -164,12 +260,12 @@ fn str_at<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     path.iter().try_fold(v, |v, k| v.get(k))?.as_str()
 }
 
-/// `{"id": "default"}` or `{"name": "Default"}` names the one domain.
-fn is_default_domain(d: &Value) -> bool {
+/// A domain named in a request body: `{"id": …}` or `{"name": …}`.
+fn domain_ref(d: &Value) -> Option<DomainRef> {
     match (d.get("id"), d.get("name")) {
-        (Some(Value::String(id)), _) => id == DEFAULT_DOMAIN_ID,
-        (None, Some(Value::String(name))) => name == DEFAULT_DOMAIN_NAME,
-        _ => false,
+        (Some(Value::String(id)), _) => Some(DomainRef::Id(id.clone())),
+        (None, Some(Value::String(name))) => Some(DomainRef::Name(name.clone())),
+        _ => None,
     }
 }
 
@@ -178,6 +274,16 @@ fn malformed(what: &str) -> Reply {
         400,
         &format!("Expecting to find {what} in the request body."),
     )
+}
+
+/// Who authenticated, before the scope is chosen.
+struct Authenticated {
+    user: ks::User,
+    expires_at: i64,
+    methods: Vec<String>,
+    stamp: String,
+    /// An application credential fixes the project and the roles.
+    app_cred: Option<ks::AppCred>,
 }
 
 async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
@@ -197,122 +303,336 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
             .collect(),
         _ => return malformed("methods"),
     };
-    // Who: a password, or an existing token (re-scoping keeps its expiry).
-    let (account, expires_at, user_name, roles, stamp) = if methods.iter().any(|m| m == "password")
-    {
-        let Some(user) = identity
-            .get("password")
-            .and_then(|p| p.get("user"))
-            .filter(|u| u.is_object())
-        else {
-            return malformed("password.user");
-        };
-        let Some(password) = user.get("password").and_then(Value::as_str) else {
-            return malformed("password.user.password");
-        };
-        // Who is named: `admin` by ID, or a user of the Default domain by name. Anyone else
-        // (an unknown ID, another domain) is answered like a wrong password, after the same work.
-        let (throttle_key, name) = match (user.get("id"), user.get("name")) {
-            (Some(Value::String(id)), _) => (
-                format!("id:{id}"),
-                (*id == ids::user_id(ids::ADMIN_ACCOUNT)).then(|| ADMIN_USER.to_string()),
-            ),
-            (Some(_), _) => return malformed("password.user.id"),
-            (None, Some(Value::String(name))) => {
-                let Some(domain) = user.get("domain") else {
-                    return malformed("password.user.domain");
-                };
-                (
-                    format!("name:{name}"),
-                    is_default_domain(domain).then(|| name.clone()),
-                )
-            }
-            _ => return malformed("password.user.id or name"),
-        };
-        // One throttle record per user however it is named (ID or name).
-        let throttle_key = name.clone().unwrap_or(throttle_key);
-        if let Err(wait) = api.logins.attempt(&throttle_key, req.peer) {
-            return too_many(wait.0);
+    let who = if methods.iter().any(|m| m == "password") {
+        match by_password(api, req, base, identity, methods).await {
+            Ok(w) => w,
+            Err(r) => return *r,
         }
-        // `admin` holds every role; other users (admin API `keystone-users`) the ones given.
-        let verified = match name.as_deref() {
-            Some(ADMIN_USER) => api
-                .check_admin_password(password)
-                .await
-                .then(|| ids::ROLES.iter().map(|r| r.to_string()).collect()),
-            Some(other) => api.engine.verify_keystone_user(other, password).await,
-            None => {
-                // Same work as a wrong password.
-                api.engine.verify_keystone_user("", password).await
-            }
-        };
-        let (Some(name), Some(roles)) = (name, verified) else {
-            let shown: String = throttle_key.chars().take(64).collect();
-            tracing::info!(user = %shown, peer = ?req.peer, "keystone password login failed");
-            return unauthorized(base);
-        };
-        api.logins.succeed(&throttle_key, req.peer);
-        let stamp = api.engine.keystone_stamp(&name).unwrap_or_default();
-        (
-            ids::ADMIN_ACCOUNT.to_string(),
-            now() + TOKEN_TTL_SECS,
-            name,
-            roles,
-            stamp,
-        )
+    } else if methods.iter().any(|m| m == "application_credential") {
+        match by_app_cred(api, req, base, identity, methods).await {
+            Ok(w) => w,
+            Err(r) => return *r,
+        }
     } else if methods.iter().any(|m| m == "token") {
+        // Re-scoping keeps the original's expiry (and its application credential).
         let Some(id) = str_at(identity, &["token", "id"]) else {
             return malformed("token.id");
         };
-        match api.token(id) {
-            Some(t) => (t.account, t.expires_at, t.user_name, t.roles, t.stamp),
-            None => return unauthorized(base),
+        let Some(t) = api.token(id) else {
+            return unauthorized(base);
+        };
+        let Ok(user) = api.engine.ks_user(&t.user_id) else {
+            return unauthorized(base);
+        };
+        let app_cred = match &t.app_cred {
+            Some(ac) => match api.engine.ks_app_cred(&t.user_id, ac) {
+                Ok(ac) => Some(ac),
+                Err(_) => return unauthorized(base),
+            },
+            None => None,
+        };
+        // Keystone lists the original token's methods and `token`.
+        let mut all = t.methods;
+        for m in methods {
+            if !all.contains(&m) {
+                all.push(m);
+            }
+        }
+        Authenticated {
+            user,
+            expires_at: t.expires_at,
+            methods: all,
+            stamp: t.stamp,
+            app_cred,
         }
     } else {
         return unauthorized(base);
     };
-    // What for.
-    let scope = match auth.get("scope") {
-        None | Some(Value::Null) => Scope::Unscoped,
-        Some(Value::String(s)) if s == "unscoped" => Scope::Unscoped,
-        Some(s @ Value::Object(_)) => {
+    let token = match scoped(api, auth, who) {
+        Ok(t) => t,
+        Err(e) => return *e,
+    };
+    let (id, token) = api.tokens.issue(token);
+    let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
+    Reply::json(201, &token_body(api, &token, catalog)).header("x-subject-token", id)
+}
+
+async fn by_password(
+    api: &OpenStackApi,
+    req: &RawRequest<'_>,
+    base: &str,
+    identity: &Value,
+    methods: Vec<String>,
+) -> Result<Authenticated, Box<Reply>> {
+    let Some(user) = identity
+        .get("password")
+        .and_then(|p| p.get("user"))
+        .filter(|u| u.is_object())
+    else {
+        return Err(Box::new(malformed("password.user")));
+    };
+    let Some(password) = user.get("password").and_then(Value::as_str) else {
+        return Err(Box::new(malformed("password.user.password")));
+    };
+    let who = match (user.get("id"), user.get("name")) {
+        (Some(Value::String(id)), _) => UserRef::Id(id.clone()),
+        (Some(_), _) => return Err(Box::new(malformed("password.user.id"))),
+        (None, Some(Value::String(name))) => {
+            let Some(domain) = user.get("domain") else {
+                return Err(Box::new(malformed("password.user.domain")));
+            };
+            let Some(domain) = domain_ref(domain) else {
+                return Err(Box::new(malformed("password.user.domain.id or name")));
+            };
+            UserRef::Name {
+                name: name.clone(),
+                domain,
+            }
+        }
+        _ => return Err(Box::new(malformed("password.user.id or name"))),
+    };
+    // One throttle record per user however it is named (ID or name): the user's name when
+    // it exists (the bootstrap users keep their name as before), else what was given.
+    let resolved = match &who {
+        UserRef::Id(id) => api.engine.ks_user(id).ok(),
+        UserRef::Name { name, domain } => api.engine.ks_domain_by_ref(domain).and_then(|d| {
+            api.engine
+                .ks_users()
+                .into_iter()
+                .find(|u| &u.name == name && u.domain_id == d.id)
+        }),
+    };
+    let throttle_key = match (&resolved, &who) {
+        (Some(u), _) if u.domain_id == ks::DEFAULT_DOMAIN_ID => u.name.clone(),
+        (Some(u), _) => format!("id:{}", u.id),
+        (None, UserRef::Id(id)) => format!("id:{id}"),
+        (None, UserRef::Name { name, .. }) => format!("name:{name}"),
+    };
+    if let Err(wait) = api.logins.attempt(&throttle_key, req.peer) {
+        return Err(Box::new(too_many(wait.0)));
+    }
+    let Some(user) = api.engine.ks_authenticate(&who, password).await else {
+        let shown: String = throttle_key.chars().take(64).collect();
+        tracing::info!(user = %shown, peer = ?req.peer, "keystone password login failed");
+        return Err(Box::new(unauthorized(base)));
+    };
+    api.logins.succeed(&throttle_key, req.peer);
+    let stamp = api.engine.ks_stamp(&user.id).unwrap_or_default();
+    Ok(Authenticated {
+        user,
+        expires_at: now() + TOKEN_TTL_SECS,
+        methods,
+        stamp,
+        app_cred: None,
+    })
+}
+
+async fn by_app_cred(
+    api: &OpenStackApi,
+    req: &RawRequest<'_>,
+    base: &str,
+    identity: &Value,
+    methods: Vec<String>,
+) -> Result<Authenticated, Box<Reply>> {
+    let Some(ac) = identity
+        .get("application_credential")
+        .filter(|a| a.is_object())
+    else {
+        return Err(Box::new(malformed("application_credential")));
+    };
+    let Some(secret) = ac.get("secret").and_then(Value::as_str) else {
+        return Err(Box::new(malformed("application_credential.secret")));
+    };
+    // By ID, or by name with its user (ID, or name and domain).
+    let id = match (ac.get("id"), ac.get("name")) {
+        (Some(Value::String(id)), _) => Some(id.clone()),
+        (None, Some(Value::String(name))) => {
+            let user = ac.get("user").filter(|u| u.is_object());
+            let uid = match user.map(|u| (u.get("id"), u.get("name"), u.get("domain"))) {
+                Some((Some(Value::String(id)), _, _)) => Some(id.clone()),
+                Some((None, Some(Value::String(n)), Some(d))) => domain_ref(d)
+                    .and_then(|d| api.engine.ks_domain_by_ref(&d))
+                    .and_then(|d| {
+                        api.engine
+                            .ks_users()
+                            .into_iter()
+                            .find(|u| &u.name == n && u.domain_id == d.id)
+                            .map(|u| u.id)
+                    }),
+                _ => return Err(Box::new(malformed("application_credential.user"))),
+            };
+            uid.and_then(|u| api.engine.ks_app_cred_named(&u, name))
+                .map(|a| a.id)
+        }
+        _ => return Err(Box::new(malformed("application_credential.id or name"))),
+    };
+    let throttle_key = format!("appcred:{}", id.as_deref().unwrap_or("?"));
+    if let Err(wait) = api.logins.attempt(&throttle_key, req.peer) {
+        return Err(Box::new(too_many(wait.0)));
+    }
+    let found = api
+        .engine
+        .ks_authenticate_app_cred(id.as_deref().unwrap_or_default(), secret)
+        .await;
+    let Some(ac) = found else {
+        tracing::info!(peer = ?req.peer, "keystone application credential login failed");
+        return Err(Box::new(unauthorized(base)));
+    };
+    api.logins.succeed(&throttle_key, req.peer);
+    let Ok(user) = api.engine.ks_user(&ac.user_id) else {
+        return Err(Box::new(unauthorized(base)));
+    };
+    let stamp = api.engine.ks_stamp(&user.id).unwrap_or_default();
+    let ttl = now() + TOKEN_TTL_SECS;
+    Ok(Authenticated {
+        user,
+        // A token never outlives its application credential (D18).
+        expires_at: ac.expires_at.map_or(ttl, |us| (us / 1_000_000).min(ttl)),
+        methods,
+        stamp,
+        app_cred: Some(ac),
+    })
+}
+
+/// The token for `who` on the scope the request asks for (an application credential's own
+/// project when it names none); 401 when the user holds no role there.
+fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token, Box<Reply>> {
+    let e = &api.engine;
+    let unauth = || Box::new(unauthorized(&api.base_url()));
+    let user_domain = e.ks_domain(&who.user.domain_id).map_err(|_| unauth())?;
+    let mut project = None;
+    let mut domain = None;
+    let scope = match (auth.get("scope"), &who.app_cred) {
+        (None | Some(Value::Null), Some(ac)) => {
+            project = Some(e.ks_project(&ac.project_id).map_err(|_| unauth())?);
+            Scope::Project
+        }
+        // No scope: the user's default project, when it holds a role there (Keystone).
+        (None | Some(Value::Null), None) => match who
+            .user
+            .default_project_id
+            .as_ref()
+            .and_then(|p| e.ks_project(p).ok())
+            .filter(|p| {
+                !e.ks_roles_on(&who.user.id, &ks::Target::Project(p.id.clone()))
+                    .is_empty()
+            }) {
+            Some(p) => {
+                project = Some(p);
+                Scope::Project
+            }
+            None => Scope::Unscoped,
+        },
+        (Some(Value::String(s)), None) if s == "unscoped" => Scope::Unscoped,
+        (Some(s @ Value::Object(_)), _) => {
             if let Some(p) = s.get("project") {
-                let ok = match (p.get("id"), p.get("name")) {
-                    (Some(Value::String(id)), _) => *id == ids::project_id(&account),
+                let found = match (p.get("id"), p.get("name")) {
+                    (Some(Value::String(id)), _) => e.ks_project(id).ok(),
                     (None, Some(Value::String(name))) => {
-                        name == ADMIN_PROJECT && p.get("domain").is_some_and(is_default_domain)
+                        let Some(d) = p.get("domain").and_then(domain_ref) else {
+                            return Err(Box::new(malformed("scope.project.domain")));
+                        };
+                        e.ks_project_named(name, &d)
                     }
-                    _ => return malformed("scope.project.id or name"),
+                    _ => return Err(Box::new(malformed("scope.project.id or name"))),
                 };
-                if !ok {
-                    return unauthorized(base);
+                let p = found.ok_or_else(unauth)?;
+                if who
+                    .app_cred
+                    .as_ref()
+                    .is_some_and(|ac| ac.project_id != p.id)
+                {
+                    return Err(unauth());
                 }
+                project = Some(p);
                 Scope::Project
             } else if let Some(d) = s.get("domain") {
-                if !is_default_domain(d) {
-                    return unauthorized(base);
+                let d = domain_ref(d)
+                    .and_then(|d| e.ks_domain_by_ref(&d))
+                    .ok_or_else(unauth)?;
+                if who.app_cred.is_some() {
+                    return Err(unauth());
                 }
+                domain = Some(d);
                 Scope::Domain
             } else {
                 // System scope and anything else: not offered.
-                return unauthorized(base);
+                return Err(unauth());
             }
         }
-        Some(_) => return malformed("scope"),
+        (Some(_), _) => return Err(Box::new(malformed("scope"))),
     };
-    let (id, token) = api.tokens.issue(Token {
-        account: account.clone(),
-        user_name,
+    let (account, roles, project_ref, domain_pair) = match (&project, &domain) {
+        (Some(p), _) => {
+            let d = e.ks_domain(&p.domain_id).map_err(|_| unauth())?;
+            if !p.enabled || !d.enabled {
+                return Err(unauth());
+            }
+            let mut roles = e.ks_roles_on(&who.user.id, &ks::Target::Project(p.id.clone()));
+            if let Some(ac) = &who.app_cred {
+                // The credential's roles, while the user still holds them.
+                let names: std::collections::BTreeSet<String> = ac
+                    .roles
+                    .iter()
+                    .filter_map(|r| e.ks_role(r).ok())
+                    .map(|r| r.name.to_lowercase())
+                    .collect();
+                roles = nubis_identity::model::expand_implied(names)
+                    .intersection(&roles)
+                    .cloned()
+                    .collect();
+            }
+            let pr = ProjectRef {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                domain_id: d.id.clone(),
+                domain_name: d.name.clone(),
+            };
+            (d.account, roles, Some(pr), None)
+        }
+        (None, Some(d)) => {
+            if !d.enabled {
+                return Err(unauth());
+            }
+            let roles = e.ks_roles_on(&who.user.id, &ks::Target::Domain(d.id.clone()));
+            (
+                d.account.clone(),
+                roles,
+                None,
+                Some((d.id.clone(), d.name.clone())),
+            )
+        }
+        (None, None) => (user_domain.account.clone(), Default::default(), None, None),
+    };
+    if scope != Scope::Unscoped && roles.is_empty() {
+        return Err(unauth());
+    }
+    // Role order as before: admin, member, reader first (the bootstrap user's tokens look as
+    // they did), then the rest by name.
+    let mut roles: Vec<String> = roles.into_iter().collect();
+    roles.sort_by_key(|r| {
+        (
+            ids::ROLES.iter().position(|x| x == r).unwrap_or(usize::MAX),
+            r.clone(),
+        )
+    });
+    Ok(Token {
+        account,
+        user_id: who.user.id.clone(),
+        user_name: who.user.name.clone(),
+        user_domain_id: user_domain.id.clone(),
+        user_domain_name: user_domain.name.clone(),
         roles,
         scope,
-        methods,
+        project: project_ref,
+        domain: domain_pair,
+        methods: who.methods,
         issued_at: now(),
-        expires_at,
+        expires_at: who.expires_at,
         audit_id: String::new(),
-        stamp,
-    });
-    let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
-    Reply::json(201, &token_body(&token, base, catalog)).header("x-subject-token", id)
+        stamp: who.stamp,
+        app_cred: who.app_cred.map(|a| a.id),
+    })
 }
 
 /// The caller's own token must be valid; the subject token is the one looked at. A token may
@@ -324,12 +644,16 @@ fn subject(c: &Ctx<'_>, action: &str) -> Result<(String, Token), Box<Reply>> {
         return Err(Box::new(unauthorized(c.base)));
     };
     let Some(id) = c.req.header("x-subject-token") else {
-        return Err(Box::new(error(404, "Could not find token.")));
+        // D20: Keystone's ValidationError.
+        return Err(Box::new(error(
+            400,
+            "Expecting to find X-Subject-Token in the request headers.",
+        )));
     };
     let Some(t) = c.api.token_digest(&digest(id)) else {
         return Err(Box::new(error(404, "Could not find token.")));
     };
-    if !(caller.is_admin() || caller.user_name == t.user_name) {
+    if !(caller.is_admin() || caller.user_id == t.user_id) {
         return Err(Box::new(error(
             403,
             &format!("You are not authorized to perform the requested action: {action}."),
@@ -352,7 +676,7 @@ fn validate(c: &Ctx<'_>) -> Reply {
     match subject(c, "identity:validate_token") {
         Ok((id, token)) => {
             let catalog = !c.req.query().iter().any(|(k, _)| k == "nocatalog");
-            Reply::json(200, &token_body(&token, c.base, catalog)).header("x-subject-token", id)
+            Reply::json(200, &token_body(c.api, &token, catalog)).header("x-subject-token", id)
         }
         Err(r) => *r,
     }
@@ -366,10 +690,6 @@ fn revoke(c: &Ctx<'_>) -> Reply {
         }
         Err(r) => *r,
     }
-}
-
-fn domain() -> Value {
-    json!({"id": DEFAULT_DOMAIN_ID, "name": DEFAULT_DOMAIN_NAME})
 }
 
 pub(crate) fn catalog(base: &str) -> Value {
@@ -399,13 +719,14 @@ pub(crate) fn catalog(base: &str) -> Value {
     ])
 }
 
-pub(crate) fn token_body(t: &Token, base: &str, with_catalog: bool) -> Value {
+pub(crate) fn token_body(api: &OpenStackApi, t: &Token, with_catalog: bool) -> Value {
+    let base = &api.base_url();
     let mut tok = json!({
         "methods": t.methods,
         "user": {
-            "id": if t.user_name == ADMIN_USER { ids::user_id(&t.account) } else { other_user_id(&t.user_name) },
+            "id": t.user_id,
             "name": t.user_name,
-            "domain": domain(),
+            "domain": {"id": t.user_domain_id, "name": t.user_domain_name},
             "password_expires_at": null,
         },
         "audit_ids": [t.audit_id],
@@ -415,23 +736,26 @@ pub(crate) fn token_body(t: &Token, base: &str, with_catalog: bool) -> Value {
     let roles: Vec<Value> = t
         .roles
         .iter()
-        .map(|r| json!({"id": ids::role_id(r), "name": r}))
+        .map(|r| json!({"id": role_id_of(api, r), "name": r}))
         .collect();
-    match t.scope {
-        Scope::Unscoped => {}
-        Scope::Project => {
+    match (&t.scope, &t.project, &t.domain) {
+        (Scope::Project, Some(p), _) => {
             tok["project"] = json!({
-                "id": ids::project_id(&t.account),
-                "name": ADMIN_PROJECT,
-                "domain": domain(),
+                "id": p.id,
+                "name": p.name,
+                "domain": {"id": p.domain_id, "name": p.domain_name},
             });
             tok["is_domain"] = json!(false);
             tok["roles"] = json!(roles);
         }
-        Scope::Domain => {
-            tok["domain"] = domain();
+        (Scope::Domain, _, Some((id, name))) => {
+            tok["domain"] = json!({"id": id, "name": name});
             tok["roles"] = json!(roles);
         }
+        _ => {}
+    }
+    if let Some(ac) = &t.app_cred {
+        tok["application_credential"] = json!({"id": ac, "restricted": true});
     }
     if t.scope != Scope::Unscoped && with_catalog {
         tok["catalog"] = catalog(base);
@@ -439,8 +763,11 @@ pub(crate) fn token_body(t: &Token, base: &str, with_catalog: bool) -> Value {
     json!({"token": tok})
 }
 
-/// A stable ID for a Keystone user other than `admin`.
-fn other_user_id(name: &str) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(format!("keystone-user:{name}")))[..32].to_string()
+/// A role's ID from its (lower-case) name.
+fn role_id_of(api: &OpenStackApi, name: &str) -> String {
+    api.engine
+        .ks_roles()
+        .into_iter()
+        .find(|r| r.name.eq_ignore_ascii_case(name))
+        .map_or_else(|| ids::role_id(name), |r| r.id)
 }

@@ -102,7 +102,14 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         Found::Nothing if under_images => return not_allowed().op("image"),
         Found::Nothing => return not_found(),
     };
-    if let Err(r) = routes::admit(&api.gate, &REGISTRY, &token, spec) {
+    if let Err(r) = routes::admit(
+        &api.gate,
+        &REGISTRY,
+        &token,
+        spec,
+        &api.nova_policy,
+        crate::compute::nova_target(&token),
+    ) {
         let reply = match r {
             Refusal::Throttled(_) => {
                 Reply::text(429, "429 Too Many Requests").header("retry-after", "1")

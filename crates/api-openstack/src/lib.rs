@@ -9,6 +9,7 @@
 mod compute;
 pub mod errors;
 mod identity;
+mod identity_admin;
 mod image;
 pub mod microversion;
 pub mod render;
@@ -227,6 +228,10 @@ pub struct OpenStackApi {
     pub(crate) public_url: String,
     /// Request ID of a reboot → it is a hard one (operations never change their mode).
     pub(crate) reboot_modes: Mutex<HashMap<String, bool>>,
+    /// Nova's oslo.policy: upstream defaults, overridden by the operator's policy file.
+    pub(crate) nova_policy: nubis_identity::CompiledPolicy,
+    /// Keystone's rules (docs/identity.md, "Keystone admin API").
+    pub(crate) keystone_policy: nubis_identity::CompiledPolicy,
 }
 
 impl OpenStackApi {
@@ -238,7 +243,20 @@ impl OpenStackApi {
             logins: Default::default(),
             public_url: DEFAULT_PUBLIC_URL.to_string(),
             reboot_modes: Mutex::new(HashMap::new()),
+            nova_policy: nubis_identity::policy::oslo::nova(None)
+                .expect("Nova's default rules compile"),
+            keystone_policy: identity_admin::policy(),
         }
+    }
+
+    /// Use Nova policy rules from an oslo.policy file (JSON or YAML text) over the defaults;
+    /// refused with the parser's error (a typo never silently locks everyone out).
+    pub fn with_nova_policy(
+        mut self,
+        policy_file: &str,
+    ) -> Result<Self, nubis_identity::PolicyError> {
+        self.nova_policy = nubis_identity::policy::oslo::nova(Some(policy_file))?;
+        Ok(self)
     }
 
     /// Serve URLs under `public_url` (checked by [`check_public_url`]) instead of the default.
@@ -269,27 +287,31 @@ impl OpenStackApi {
 
     pub(crate) fn token_digest(&self, key: &tokens::Digest32) -> Option<Token> {
         let t = self.tokens.get_digest(key)?;
-        if self.engine.keystone_stamp(&t.user_name).as_deref() != Some(t.stamp.as_str()) {
+        if self.engine.ks_stamp(&t.user_id).as_deref() != Some(t.stamp.as_str())
+            || t.app_cred
+                .as_ref()
+                .is_some_and(|a| !self.engine.ks_app_cred_live(a))
+        {
             self.tokens.revoke_digest(key);
             return None;
         }
         Some(t)
     }
 
-    /// Does `password` belong to the admin user? (The engine keeps only its hash.)
-    pub(crate) async fn check_admin_password(&self, password: &str) -> bool {
-        self.engine.verify_admin_password(password).await
-    }
-
-    /// The principal every Keystone user acts as (only `admin` exists so far).
-    pub(crate) fn admin_principal(&self) -> Principal {
-        self.engine.admin_principal().unwrap_or_else(|| Principal {
-            account: ids::ADMIN_ACCOUNT.into(),
-            user: "admin".into(),
-            is_admin: true,
+    /// The engine's principal for a token: its account; an admin (Nova's `context_is_admin`,
+    /// role `admin`) sees every account, anyone else only its project's instances.
+    pub(crate) fn principal(&self, token: &Token) -> Principal {
+        Principal {
+            account: token.account.clone(),
+            user: token.user_name.clone(),
+            is_admin: token.is_admin(),
             sub_user: None,
+            project: token.project.as_ref().map(|p| nubis_core::ProjectScope {
+                id: p.id.clone(),
+                is_default: p.id == ids::project_id(&token.account),
+            }),
             ..Default::default()
-        })
+        }
     }
 
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {

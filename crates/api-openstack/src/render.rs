@@ -171,7 +171,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     let zone = catalog::zone(&inst.zone)
         .map(|z| z.openstack)
         .unwrap_or("nova");
-    let project = ids::project_id(&inst.account);
+    let project = inst
+        .project
+        .clone()
+        .unwrap_or_else(|| ids::project_id(&inst.account));
     let scheduled = st.vm_state != "building";
     let host_id = if scheduled {
         hex::encode(sha2::Sha224::digest(format!("{project}{HOST}")))

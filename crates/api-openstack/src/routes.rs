@@ -6,7 +6,10 @@
 
 use crate::tokens::Token;
 use nubis_core::Principal;
+use nubis_identity::CompiledPolicy;
+use nubis_identity::policy::ActionMatch;
 use nubis_pipeline::{ActionSpec, Authorizer, Column, Denied, Gate, Refusal, RegionUse, Registry};
+use std::collections::BTreeMap;
 
 /// Requests per second per account for every operation that changes something (as before the
 /// registry: Nova itself has no rate limit; this is nubis's guard against runaway clients).
@@ -248,19 +251,25 @@ pub fn columns<H>() -> [Column<Route<H>>; 3] {
 }
 
 /// The gate's checks for an OpenStack operation, which names no version and no region: the
-/// rate limit of the token's account, then the operation's [`Need`] against the token's roles.
+/// rate limit of the token's account, then the operation's oslo.policy rule (its `policy`
+/// name) evaluated by nubis-identity on the token against `target`; an operation whose rule
+/// the policy does not hold falls back to its [`Need`].
 pub fn admit<H>(
     gate: &Gate,
     registry: &'static Registry<Route<H>>,
     token: &Token,
     spec: &Spec<H>,
+    policy: &CompiledPolicy,
+    target: BTreeMap<String, String>,
 ) -> Result<(), Refusal> {
-    let roles = Roles {
+    let oslo = Oslo {
         token,
         need: spec.handler.need,
+        policy,
+        target,
     };
     let who = principal_of(token);
-    gate.admit_with(registry, &who, "", spec.name, None, |_| None, &roles)
+    gate.admit_with(registry, &who, "", spec.name, None, |_| None, &oslo)
         .map(drop)
 }
 
@@ -275,28 +284,73 @@ fn principal_of(token: &Token) -> Principal {
     }
 }
 
-/// The authorization point for a Keystone token: the operation's [`Need`] against the roles
-/// the token carries.
-struct Roles<'t> {
-    token: &'t Token,
-    need: Need,
+/// Does `policy` hold a rule named `action`?
+pub fn has_rule(policy: &CompiledPolicy, action: &str) -> bool {
+    policy
+        .statements
+        .iter()
+        .any(|s| matches!(&s.actions, ActionMatch::Exact(n) if n == action))
 }
 
-impl Authorizer for Roles<'_> {
+/// Is `action` allowed for `token` on `target` by `policy`?
+pub fn allowed(
+    policy: &CompiledPolicy,
+    token: &Token,
+    action: &str,
+    target: BTreeMap<String, String>,
+) -> bool {
+    let principal = nubis_identity::Principal {
+        account: token.account.clone(),
+        kind: nubis_identity::PrincipalKind::Keystone(token.identity()),
+        operation_protection: false,
+    };
+    nubis_identity::evaluate(
+        &[policy],
+        &nubis_identity::AuthzRequest {
+            principal: &principal,
+            action,
+            resource: "",
+            resource_account: None,
+            target,
+            context: nubis_identity::RequestContext::at(time::OffsetDateTime::now_utc()),
+            protection: None,
+        },
+    )
+    .is_allowed()
+}
+
+/// The authorization point for a Keystone token: the operation's oslo rule, or its [`Need`]
+/// against the roles the token carries when the policy has no such rule.
+struct Oslo<'t> {
+    token: &'t Token,
+    need: Need,
+    policy: &'t CompiledPolicy,
+    target: BTreeMap<String, String>,
+}
+
+impl Authorizer for Oslo<'_> {
     fn authorize(
         &self,
         principal: &Principal,
         policy_action: &'static str,
         _region: Option<&str>,
     ) -> Result<(), Denied> {
-        match self.need {
-            Need::Public | Need::Token => Ok(()),
-            Need::Member if self.token.can_write() => Ok(()),
-            Need::Member => Err(Denied {
+        let ok = match self.need {
+            Need::Public => true,
+            _ if has_rule(self.policy, policy_action) => {
+                allowed(self.policy, self.token, policy_action, self.target.clone())
+            }
+            Need::Token => true,
+            Need::Member => self.token.can_write(),
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Denied {
                 principal: principal.user.clone(),
                 policy_action,
                 detail: Default::default(),
-            }),
+            })
         }
     }
 }

@@ -25,26 +25,44 @@ const SWEEP_ABOVE: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     Unscoped,
-    /// Project of an account.
+    /// A project (see [`Token::project`]).
     Project,
-    /// The Default domain.
+    /// A domain (see [`Token::domain`]).
     Domain,
+}
+
+/// A project as a token names it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProjectRef {
+    pub id: String,
+    pub name: String,
+    pub domain_id: String,
+    pub domain_name: String,
 }
 
 #[derive(Debug, Clone)]
 pub struct Token {
-    /// The account whose user authenticated.
+    /// The account the token acts in: its project's (or domain's) domain's account; for an
+    /// unscoped token, the user's domain's.
     pub account: String,
+    pub user_id: String,
     pub user_name: String,
-    /// Keystone roles on the project (`admin`, `member`, `reader`).
+    pub user_domain_id: String,
+    pub user_domain_name: String,
+    /// Keystone role names on the scope, implied roles included.
     pub roles: Vec<String>,
     pub scope: Scope,
+    pub project: Option<ProjectRef>,
+    /// The domain of a domain-scoped token: (ID, name).
+    pub domain: Option<(String, String)>,
     pub methods: Vec<String>,
     pub issued_at: i64,
     pub expires_at: i64,
     pub audit_id: String,
-    /// The user's credential stamp at issue (see `Engine::keystone_stamp`).
+    /// The user's credential stamp at issue (see `Engine::ks_stamp`).
     pub stamp: String,
+    /// The application credential the token was issued for, if any: the token dies with it.
+    pub app_cred: Option<String>,
 }
 
 impl Token {
@@ -55,6 +73,25 @@ impl Token {
 
     pub fn is_admin(&self) -> bool {
         self.roles.iter().any(|r| r == "admin")
+    }
+
+    /// The identity nubis-identity's oslo evaluation sees.
+    pub fn identity(&self) -> nubis_identity::KeystoneIdentity {
+        use nubis_identity::KeystoneScope;
+        let scope = match (&self.scope, &self.project, &self.domain) {
+            (Scope::Project, Some(p), _) => KeystoneScope::Project {
+                id: p.id.clone(),
+                domain_id: p.domain_id.clone(),
+            },
+            (Scope::Domain, _, Some((id, _))) => KeystoneScope::Domain { id: id.clone() },
+            _ => KeystoneScope::Unscoped,
+        };
+        nubis_identity::KeystoneIdentity {
+            user_id: self.user_id.clone(),
+            user_domain_id: self.user_domain_id.clone(),
+            scope,
+            roles: self.roles.iter().map(|r| r.to_lowercase()).collect(),
+        }
     }
 }
 
@@ -164,14 +201,20 @@ mod tests {
     fn tok(user: &str, expires_at: i64) -> Token {
         Token {
             account: "admin".into(),
+            user_id: user.into(),
             user_name: user.into(),
+            user_domain_id: "default".into(),
+            user_domain_name: "Default".into(),
             roles: vec!["admin".into()],
             scope: Scope::Project,
+            project: None,
+            domain: None,
             methods: vec!["password".into()],
             issued_at: now(),
             expires_at,
             audit_id: String::new(),
             stamp: String::new(),
+            app_cred: None,
         }
     }
 

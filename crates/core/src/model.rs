@@ -93,6 +93,10 @@ pub struct Instance {
     /// Public bandwidth cap in Mbit/s given at create (Alibaba InternetMaxBandwidthOut).
     #[serde(default)]
     pub internet_max_bandwidth_out: u32,
+    /// The Keystone project (ID) of an instance created through Nova with a project-scoped
+    /// token; `None`: the account's default project (instances of the other dialects).
+    #[serde(default)]
+    pub project: Option<String>,
 }
 
 impl Instance {
@@ -323,6 +327,9 @@ pub struct Principal {
     /// Set when the request was signed with a temporary credential (STS): its expiry, its
     /// MFA authentication time and, for an assumed role, the role session.
     pub session: Option<Session>,
+    /// A Keystone project-scoped caller's project: it sees only that project's instances
+    /// (unless an admin). `None`: every instance of the account (the other dialects).
+    pub project: Option<ProjectScope>,
 }
 
 /// What a temporary credential (STS) adds to its principal.
@@ -348,6 +355,15 @@ pub struct RoleSession {
     pub policy: Option<String>,
 }
 
+/// The Keystone project a caller acts in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProjectScope {
+    pub id: String,
+    /// The project is its account's default project, which also holds the instances that
+    /// carry no project (those the other dialects created).
+    pub is_default: bool,
+}
+
 impl Principal {
     /// May this principal see (and act on) a resource of `account`? The single visibility
     /// and ownership check: admins see everything, others their own account's resources.
@@ -370,6 +386,18 @@ impl Principal {
     /// no assumed role. Roots need no policy.
     pub fn is_root(&self) -> bool {
         self.sub_user.is_none() && self.role().is_none()
+    }
+
+    /// May this principal see a resource of Keystone project `project` (`None`: the
+    /// account's default project)? Admins and callers without a project scope see every
+    /// project of the accounts they see.
+    pub fn sees_project(&self, project: Option<&str>) -> bool {
+        match (&self.project, project) {
+            _ if self.is_admin => true,
+            (None, _) => true,
+            (Some(s), Some(p)) => s.id == p,
+            (Some(s), None) => s.is_default,
+        }
     }
 }
 

@@ -160,5 +160,6 @@ fn new_instance(
         attrs: spec.attrs.clone(),
         updated_at_ms: now,
         internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
+        project: p.project.as_ref().map(|s| s.id.clone()),
     }
 }

@@ -13,6 +13,7 @@ mod create;
 mod credentials;
 mod iam;
 mod keys;
+pub mod keystone;
 mod names;
 mod quotas;
 mod runner;
@@ -185,6 +186,9 @@ pub(crate) struct Inner {
     pub creds: parking_lot::RwLock<credentials::Creds>,
     /// The shortest STS DurationSeconds accepted (config; the clouds' 900 s by default).
     pub sts_min_duration_secs: std::sync::atomic::AtomicU64,
+    /// The Keystone directory. Never held while taking `fleet` (so `fleet` may be held
+    /// while taking it).
+    pub keystone: parking_lot::RwLock<keystone::KsDir>,
     /// Fault injection: behave as if the database were unreachable.
     pub store_down: std::sync::atomic::AtomicBool,
     /// Serializes credential changes (check, commit, apply): two concurrent disables must not
@@ -309,6 +313,7 @@ impl Engine {
             snap.temp_credentials,
             &secrets,
         )?;
+        let keystone_dir = keystone::KsDir::load(&snap.keystone)?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
         }
@@ -354,6 +359,7 @@ impl Engine {
                 sts_min_duration_secs: std::sync::atomic::AtomicU64::new(
                     credentials::DEFAULT_STS_MIN_DURATION_SECS,
                 ),
+                keystone: parking_lot::RwLock::new(keystone_dir),
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),
@@ -423,7 +429,7 @@ impl Engine {
 
     /// Listed and of an account `p` sees: what tenancy alone decides.
     fn seen(p: &Principal, inst: &Instance) -> bool {
-        inst.state.is_listed() && p.sees(&inst.account)
+        inst.state.is_listed() && p.sees(&inst.account) && p.sees_project(inst.project.as_deref())
     }
 
     /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.

@@ -39,6 +39,7 @@ struct FileConfig {
     driver: Option<String>,
     database_url: Option<String>,
     public_url: Option<String>,
+    nova_policy_file: Option<PathBuf>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
     qemu_images: Option<PathBuf>,
@@ -96,6 +97,9 @@ pub struct Config {
     /// The shortest STS DurationSeconds accepted (`NUBIS_STS_MIN_DURATION_SECS`, default
     /// 900 s, the clouds' minimum; tests lower it to watch a credential expire).
     pub sts_min_duration_secs: u64,
+    /// Nova oslo.policy overrides (the text of `NUBIS_NOVA_POLICY_FILE` / `nova_policy_file`,
+    /// JSON or YAML), checked when the API is built.
+    pub nova_policy: Option<String>,
 }
 
 /// `NUBIS_QUOTA_<NAME>` (wins) or the file's value, else `default`; checked.
@@ -112,6 +116,9 @@ fn quota_value(name: &str, file: Option<i64>, default: i64) -> Result<i64> {
     }
     Ok(v)
 }
+
+/// Largest Nova policy file read (the oslo parser's own bound).
+const MAX_POLICY_FILE: u64 = 256 * 1024;
 
 impl Config {
     pub fn resolve(args: ServeArgs) -> Result<Self> {
@@ -193,8 +200,27 @@ impl Config {
                     .context("--public-url / NUBIS_PUBLIC_URL / public_url")
             })
             .transpose()?;
+        let nova_policy = match env_path("NUBIS_NOVA_POLICY_FILE").or(file.nova_policy_file) {
+            None => None,
+            Some(p) => {
+                let size = std::fs::metadata(&p)
+                    .with_context(|| format!("NUBIS_NOVA_POLICY_FILE {}", p.display()))?
+                    .len();
+                if size > MAX_POLICY_FILE {
+                    anyhow::bail!(
+                        "NUBIS_NOVA_POLICY_FILE {}: {size} bytes, at most {MAX_POLICY_FILE}",
+                        p.display()
+                    );
+                }
+                Some(
+                    std::fs::read_to_string(&p)
+                        .with_context(|| format!("NUBIS_NOVA_POLICY_FILE {}", p.display()))?,
+                )
+            }
+        };
         Ok(Self {
             audit_retention_days,
+            nova_policy,
             limits,
             quotas,
             mfa_max_age_secs,

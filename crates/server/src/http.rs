@@ -43,6 +43,13 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
     engine.set_sts_min_duration_secs(cfg.sts_min_duration_secs);
     let auditor: Arc<dyn nubis_pipeline::Auditor> =
         Arc::new(crate::audit::EngineAuditor(engine.clone()));
+    let mut openstack =
+        OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url.clone());
+    if let Some(policy) = &cfg.nova_policy {
+        openstack = openstack
+            .with_nova_policy(policy)
+            .map_err(|e| anyhow::anyhow!("NUBIS_NOVA_POLICY_FILE / nova_policy_file: {e}"))?;
+    }
     let state = AppState {
         tencent: Arc::new(
             TencentApi::new(engine.clone(), cfg.rate_limits)
@@ -58,9 +65,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
                 .with_authorizer(crate::authz::PolicyAuthorizer::aliyun(engine.clone()))
                 .with_auditor(auditor.clone()),
         ),
-        openstack: Arc::new(
-            OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url),
-        ),
+        openstack: Arc::new(openstack),
         engine,
         prometheus,
         admin_logins: Default::default(),

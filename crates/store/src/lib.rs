@@ -81,6 +81,19 @@ pub enum Write {
     TempCredential(TempCredentialRecord),
     /// Forget temporary credentials that expired before this time (ms).
     SweepTempCredentials(i64),
+    /// A Keystone directory object (migration 0006): its kind (`domain`, `project`, `user`,
+    /// …), ID, name in its namespace (unique per kind) and JSON document.
+    Keystone {
+        kind: &'static str,
+        id: String,
+        name_key: String,
+        data: String,
+    },
+    /// Forget a Keystone directory object (kind, ID).
+    DeleteKeystone {
+        kind: &'static str,
+        id: String,
+    },
 }
 
 /// Everything the engine needs in memory at start-up.
@@ -105,6 +118,8 @@ pub struct Snapshot {
     pub mfa_flags: Vec<MfaFlags>,
     /// Temporary credentials not yet swept (expired ones included).
     pub temp_credentials: Vec<TempCredentialRecord>,
+    /// Keystone directory objects: (kind, JSON document).
+    pub keystone: Vec<(String, String)>,
 }
 
 #[async_trait]

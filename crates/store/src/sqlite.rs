@@ -18,6 +18,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("../migrations/0003_tenancy.sql")),
     (4, include_str!("../migrations/0004_credentials.sql")),
     (5, include_str!("../migrations/0005_audit.sql")),
+    (6, include_str!("../migrations/0006_keystone.sql")),
     (7, include_str!("../migrations/0007_quotas.sql")),
 ];
 /// Upper bound on writes merged into one transaction.
@@ -250,6 +251,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM temp_credentials WHERE expires_at_ms < ?1")?
                 .execute([*before_ms])?;
         }
+        Write::Keystone {
+            kind,
+            id,
+            name_key,
+            data,
+        } => {
+            tx.prepare_cached("INSERT INTO keystone_objects (kind, id, name_key, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(kind, id) DO UPDATE SET name_key = excluded.name_key, data = excluded.data")?
+                .execute(params![kind, id, name_key, data])?;
+        }
+        Write::DeleteKeystone { kind, id } => {
+            tx.prepare_cached("DELETE FROM keystone_objects WHERE kind = ?1 AND id = ?2")?
+                .execute(params![kind, id])?;
+        }
     }
     Ok(())
 }
@@ -475,7 +489,18 @@ impl Store for SqliteStore {
             for row in rows {
                 meta.push(row.map_err(unavailable)?);
             }
+            let mut keystone = Vec::new();
+            let mut stmt = conn
+                .prepare("SELECT kind, data FROM keystone_objects ORDER BY rowid")
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+                .map_err(unavailable)?;
+            for row in rows {
+                keystone.push(row.map_err(unavailable)?);
+            }
             Ok(Snapshot {
+                keystone,
                 accounts: all(conn, "SELECT data FROM accounts")?,
                 access_keys: all(conn, "SELECT data FROM access_keys")?,
                 sub_users: all(conn, "SELECT data FROM sub_users ORDER BY id")?,

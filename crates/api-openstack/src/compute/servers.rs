@@ -273,10 +273,51 @@ impl Nova<'_> {
         if limit.is_some_and(|l| l < 0) {
             return Err(Fault::bad_request("limit must be >= 0"));
         }
+        // Nova lists the token's project; `all_tenants` (admins only: the get_all_tenants
+        // rule) lists every project.
+        let all_tenants = param(&q, "all_tenants").is_some_and(|v| {
+            !matches!(
+                v.to_ascii_lowercase().as_str(),
+                "0" | "false" | "off" | "no"
+            )
+        });
+        if all_tenants {
+            let rule = if detail {
+                "os_compute_api:servers:detail:get_all_tenants"
+            } else {
+                "os_compute_api:servers:index:get_all_tenants"
+            };
+            if !crate::routes::allowed(
+                &self.api.nova_policy,
+                self.token,
+                rule,
+                super::nova_target(self.token),
+            ) {
+                return Err(Fault::new(
+                    403,
+                    format!("Policy doesn't allow {rule} to be performed."),
+                ));
+            }
+        }
+        // With all_tenants an admin may narrow to one project (`project_id` or `tenant_id`).
+        let of_project = param(&q, "project_id")
+            .or_else(|| param(&q, "tenant_id"))
+            .filter(|_| all_tenants)
+            .map(str::to_string);
+        let lister = nubis_core::Principal {
+            is_admin: self.p.is_admin && all_tenants,
+            ..self.p.clone()
+        };
         let (_, mut all) = self.api.engine.query(
-            &self.p,
+            &lister,
             |i| {
                 i.region == region().id
+                    && of_project.as_deref().is_none_or(|p| {
+                        i.project
+                            .clone()
+                            .unwrap_or_else(|| crate::ids::project_id(&i.account))
+                            == p
+                    })
                     && name.as_ref().is_none_or(|n| n.is_match(&i.name))
                     && since.is_none_or(|t| i.updated_ms() >= t)
                     && before.is_none_or(|t| i.updated_ms() <= t)

@@ -49,6 +49,7 @@ pub fn inst(state: InstanceState) -> Instance {
         attrs: Default::default(),
         updated_at_ms: 0,
         internet_max_bandwidth_out: 0,
+        project: None,
     }
 }
 
