@@ -55,7 +55,9 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
                 .with_auditor(auditor.clone()),
         ),
         openstack: Arc::new(
-            OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url),
+            OpenStackApi::new(engine.clone(), cfg.rate_limits)
+                .with_public_url(public_url)
+                .with_auditor(auditor),
         ),
         engine,
         prometheus,
