@@ -271,6 +271,12 @@ impl OpenStackApi {
         self
     }
 
+    /// Record every request that carries a live token in the audit trail (docs/audit.md).
+    pub fn with_auditor(mut self, auditor: std::sync::Arc<dyn nubis_pipeline::Auditor>) -> Self {
+        self.gate = self.gate.with_auditor(auditor);
+        self
+    }
+
     /// Live Keystone tokens of `user` (at most [`MAX_TOKENS_PER_USER`]).
     pub fn live_tokens_of(&self, user: &str) -> usize {
         self.tokens.count_of(user)
@@ -315,14 +321,83 @@ impl OpenStackApi {
     }
 
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
+        // The caller, when the request carries a live token: read before the request runs
+        // (it may revoke its own token), only when a trail is kept.
+        let caller = self
+            .gate
+            .auditor()
+            .and_then(|_| self.token(req.header("x-auth-token")?))
+            .map(|t| (t, audit_now_ms()));
+        let reply = self.route(&req).await;
+        if let (Some(auditor), Some((token, time_ms))) = (self.gate.auditor(), caller) {
+            auditor
+                .record(self.audit_event(&req, &reply, &token, time_ms))
+                .await;
+        }
+        reply
+    }
+
+    /// The trail's event of a request a token authenticated. The token's ID is a secret: the
+    /// credential is its `audit_id` (Keystone's own non-secret token identifier).
+    fn audit_event(
+        &self,
+        req: &RawRequest<'_>,
+        reply: &Reply,
+        token: &tokens::Token,
+        time_ms: i64,
+    ) -> nubis_core::audit::AuditEvent {
+        use nubis_core::audit::{AuditEvent, MAX_FIELD, cut};
+        let mut params = serde_json::from_slice::<Value>(req.body).unwrap_or(Value::Null);
+        let mut resources: Vec<String> = req
+            .path
+            .split('/')
+            .filter(|s| uuid::Uuid::parse_str(s).is_ok())
+            .map(str::to_string)
+            .collect();
+        nubis_pipeline::audit::collect_resources(&params, &mut resources);
+        if let Value::Object(m) = &mut params {
+            m.insert("nubis:path".into(), Value::String(cut(req.path, MAX_FIELD)));
+        }
+        let is_admin = self
+            .engine
+            .admin_principal()
+            .is_some_and(|a| a.account == token.account);
+        let source = nubis_pipeline::Source::of(req.peer, req.headers);
+        let failed = reply.status >= 400;
+        AuditEvent {
+            id: AuditEvent::new_id(),
+            time_ms,
+            account: token.account.clone(),
+            user: token.user_name.clone(),
+            sub_user: None,
+            is_admin,
+            credential: token.audit_id.clone(),
+            cloud: "openstack".into(),
+            service: reply.service.to_string(),
+            version: String::new(),
+            action: reply.operation.to_string(),
+            read_only: Some(matches!(req.method, "GET" | "HEAD")),
+            region: None,
+            resources,
+            source_ip: source.peer.map(|p| p.to_string()).unwrap_or_default(),
+            user_agent: source.user_agent,
+            request_id: reply.request_id.clone(),
+            error_code: failed.then(|| reply.status.to_string()),
+            error_message: None,
+            status: reply.status,
+            parameters: nubis_pipeline::audit::parameters_text(params),
+        }
+    }
+
+    async fn route(&self, req: &RawRequest<'_>) -> Reply {
         let request_id = format!("req-{}", uuid::Uuid::new_v4());
         let (service, mut reply) = match route(req.path) {
-            Some(("identity", rest)) => ("identity", identity::handle(self, &req, rest).await),
+            Some(("identity", rest)) => ("identity", identity::handle(self, req, rest).await),
             Some(("compute", rest)) => (
                 "compute",
-                compute::handle(self, &req, rest, &request_id).await,
+                compute::handle(self, req, rest, &request_id).await,
             ),
-            Some(("image", rest)) => ("image", image::handle(self, &req, rest).await),
+            Some(("image", rest)) => ("image", image::handle(self, req, rest).await),
             _ => ("", Reply::text(404, "Not Found")),
         };
         reply.service = service;
@@ -340,6 +415,13 @@ impl OpenStackApi {
         reply.request_id = request_id;
         reply
     }
+}
+
+fn audit_now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 /// Stable OpenStack identifiers derived from nubis records.

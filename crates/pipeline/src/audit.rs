@@ -127,10 +127,10 @@ fn push_ids(v: &Value, out: &mut Vec<String>) {
                 a.iter().for_each(|x| push_ids(x, out));
             }
         }
-        Value::String(s) => {
-            if !s.is_empty() && out.len() < MAX_RESOURCES && !out.iter().any(|o| o == s) {
-                out.push(cut(s, MAX_FIELD));
-            }
+        Value::String(s)
+            if !s.is_empty() && out.len() < MAX_RESOURCES && !out.iter().any(|o| o == s) =>
+        {
+            out.push(cut(s, MAX_FIELD));
         }
         Value::Array(a) => a.iter().for_each(|x| push_ids(x, out)),
         Value::Object(m) => collect_in_map(m, out),

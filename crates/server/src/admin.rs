@@ -96,6 +96,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
                 .delete(delete_access_key),
         )
         .route("/operations", get(operations))
+        .route("/audit-events", get(audit_events))
         .route("/operations/by-request/{rid}", get(by_request))
         .route_layer(middleware::from_fn_with_state(state, authenticate))
 }
@@ -165,20 +166,80 @@ async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next:
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         return r;
     }
-    let ok = match s.engine.lookup_access_key(&id) {
-        KeyLookup::Active(p, real) => {
-            nubis_auth::ct_eq(real.as_bytes(), secret.as_bytes()) && p.is_admin
+    let principal = match s.engine.lookup_access_key(&id) {
+        KeyLookup::Active(p, real)
+            if nubis_auth::ct_eq(real.as_bytes(), secret.as_bytes()) && p.is_admin =>
+        {
+            Some(p)
         }
-        KeyLookup::Disabled | KeyLookup::Unknown => false,
+        _ => None,
     };
-    if !ok {
+    let Some(principal) = principal else {
         s.admin_logins.fail(&id, peer.0);
         let shown: String = id.chars().take(64).collect();
         tracing::info!(access_key_id = %shown, peer = ?peer.0, "admin API authentication failed");
         return unauthorized();
-    }
+    };
     s.admin_logins.clear_user(&id);
-    next.run(req).await
+    // The audit trail (docs/audit.md): the call, its path and query (never its body: keys and
+    // passwords travel there), once answered.
+    let time_ms = now_ms();
+    let request_id = nubis_core::ids::new_request_id();
+    let method = req.method().as_str().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let path = req.uri().path().to_string();
+    let query: serde_json::Map<String, serde_json::Value> =
+        form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .take(64)
+            .map(|(k, v)| (k.into_owned(), serde_json::Value::String(v.into_owned())))
+            .collect();
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let params = json!({"path": path, "query": query});
+    let event = nubis_core::audit::AuditEvent {
+        id: nubis_core::audit::AuditEvent::new_id(),
+        time_ms,
+        account: principal.account,
+        user: principal.user,
+        sub_user: principal.sub_user,
+        is_admin: principal.is_admin,
+        credential: principal.credential,
+        cloud: "admin".into(),
+        service: "admin".into(),
+        version: "v1".into(),
+        action: nubis_core::audit::cut(&format!("{method} {route}"), nubis_core::audit::MAX_FIELD),
+        read_only: Some(method == "GET"),
+        region: None,
+        resources: Vec::new(),
+        source_ip: peer.0.map(|p| p.to_string()).unwrap_or_default(),
+        user_agent: nubis_core::audit::cut(&user_agent, nubis_core::audit::MAX_FIELD),
+        request_id: request_id.clone(),
+        error_code: (status >= 400).then(|| status.to_string()),
+        error_message: None,
+        status,
+        parameters: nubis_pipeline::audit::parameters_text(params),
+    };
+    nubis_pipeline::Auditor::record(&crate::audit::EngineAuditor(s.engine.clone()), event).await;
+    if let Ok(v) = header::HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-nubis-request-id", v);
+    }
+    resp
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
 }
 
 // ------------------------------------------------------------------------------------------
@@ -810,6 +871,102 @@ async fn by_request(State(s): State<AppState>, AdminPath(rid): AdminPath<String>
     json_ok(s.engine.admin_operations_by_request(&rid).await, ops_json)
 }
 
+// ------------------------------------------------------------------------------------------
+// The audit trail (docs/audit.md, docs/admin-api.md)
+
+/// Most events one page of `/audit-events` holds.
+const AUDIT_MAX_LIMIT: usize = 1000;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditEventsQuery {
+    account: Option<String>,
+    cloud: Option<String>,
+    action: Option<String>,
+    request_id: Option<String>,
+    credential: Option<String>,
+    resource: Option<String>,
+    /// Unix seconds, inclusive.
+    since: Option<i64>,
+    until: Option<i64>,
+    limit: Option<usize>,
+    next: Option<String>,
+}
+
+/// Every account's events (or one account's), newest first, filters AND-ed; `next` pages.
+async fn audit_events(
+    State(s): State<AppState>,
+    AdminQuery(q): AdminQuery<AuditEventsQuery>,
+) -> Response {
+    use nubis_core::audit::{AuditCursor, AuditFilter, AuditQuery};
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > AUDIT_MAX_LIMIT {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidValue",
+            format!("limit must be 1 to {AUDIT_MAX_LIMIT}"),
+        );
+    }
+    let since_ms = q.since.unwrap_or(0).saturating_mul(1000);
+    let until_ms = q
+        .until
+        .map_or(i64::MAX, |u| u.saturating_mul(1000).saturating_add(999));
+    if since_ms > until_ms {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "InvalidValue",
+            "since is after until",
+        );
+    }
+    let bind = format!(
+        "{:?}|{:?}|{:?}|{:?}|{:?}|{:?}|{since_ms}|{until_ms}|{limit}",
+        q.account, q.cloud, q.action, q.request_id, q.credential, q.resource
+    );
+    let after = match q.next.as_deref() {
+        None | Some("") => None,
+        Some(t) => match AuditCursor::parse(t, &bind) {
+            Some(c) => Some(c),
+            None => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "InvalidValue",
+                    "next is not a token of this query",
+                );
+            }
+        },
+    };
+    let mut filters = Vec::new();
+    filters.extend(q.cloud.map(AuditFilter::Cloud));
+    filters.extend(q.action.map(AuditFilter::Action));
+    filters.extend(q.request_id.map(AuditFilter::RequestId));
+    filters.extend(q.credential.map(AuditFilter::Credential));
+    filters.extend(q.resource.map(AuditFilter::Resource));
+    let query = AuditQuery {
+        account: q.account,
+        since_ms,
+        until_ms,
+        filters,
+        after,
+        limit,
+        oldest_first: false,
+    };
+    match s.engine.admin_audit_events(query).await {
+        Ok(mut events) => {
+            let more = events.len() > limit;
+            events.truncate(limit);
+            let next = events.last().filter(|_| more).map(|e| {
+                AuditCursor {
+                    time_ms: e.time_ms,
+                    id: e.id.clone(),
+                }
+                .token(&bind)
+            });
+            Json(json!({"events": events, "next": next})).into_response()
+        }
+        Err(e) => domain(e),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     //! The admin API in process (`tower::ServiceExt::oneshot`) over a temporary SQLite store.
@@ -924,6 +1081,84 @@ mod tests {
     async fn add_reader(app: &Router, name: &str, password: &str) -> Resp {
         let body = json!({"name": name, "password": password, "roles": ["reader"]}).to_string();
         as_admin(app, "POST", "/keystone-users", &body).await
+    }
+
+    /// Admin calls are in the trail (never their bodies), and the trail pages.
+    #[tokio::test]
+    async fn audit_events_are_listed_filtered_and_paged() {
+        let (app, _engine, _dir) = app().await;
+        let made = as_admin(&app, "POST", "/access-keys", "").await;
+        assert_eq!(made.status, StatusCode::CREATED, "{:?}", made.body);
+        let new_secret = made.body["access_key"]["secret"]
+            .as_str()
+            .unwrap_or("no-secret")
+            .to_string();
+        let listed = send(
+            &app,
+            "GET",
+            "/access-keys?x=1",
+            Some((ID, SECRET)),
+            "",
+            Some("192.0.2.9:1"),
+        )
+        .await;
+        assert_eq!(listed.status, StatusCode::OK);
+        // An unauthenticated call is not in the trail.
+        assert_eq!(
+            send(&app, "GET", "/access-keys", None, "", None)
+                .await
+                .status,
+            StatusCode::UNAUTHORIZED
+        );
+        let all = as_admin(&app, "GET", "/audit-events", "").await;
+        assert_eq!(all.status, StatusCode::OK, "{:?}", all.body);
+        let events = all.body["events"].as_array().unwrap();
+        assert_eq!(events.len(), 2, "{:?}", all.body);
+        let text = all.body.to_string();
+        assert!(
+            !text.contains(SECRET) && !text.contains(&new_secret),
+            "{text}"
+        );
+        let e = &events[0];
+        assert_eq!(e["action"], "GET /admin/v1/access-keys");
+        assert_eq!(e["source_ip"], "192.0.2.9");
+        assert_eq!(e["credential"], ID);
+        assert_eq!(e["status"], 200);
+        let rid = listed.headers["x-nubis-request-id"].to_str().unwrap();
+        assert_eq!(e["request_id"], rid);
+        let by_rid = as_admin(&app, "GET", &format!("/audit-events?request_id={rid}"), "").await;
+        assert_eq!(by_rid.body["events"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            as_admin(&app, "GET", "/audit-events?account=nobody", "")
+                .await
+                .body["events"],
+            json!([])
+        );
+        // Pages of one, newest first; a token is bound to its query.
+        let first = as_admin(&app, "GET", "/audit-events?limit=1&until=9999999999", "").await;
+        let next = first.body["next"].as_str().unwrap().to_string();
+        let second = as_admin(
+            &app,
+            "GET",
+            &format!("/audit-events?limit=1&until=9999999999&next={next}"),
+            "",
+        )
+        .await;
+        assert_eq!(second.status, StatusCode::OK);
+        assert_ne!(
+            first.body["events"][0]["id"],
+            second.body["events"][0]["id"]
+        );
+        for bad in [
+            format!("/audit-events?limit=2&next={next}"),
+            "/audit-events?limit=0".to_string(),
+            "/audit-events?limit=1001".to_string(),
+            "/audit-events?since=10&until=5".to_string(),
+            "/audit-events?bogus=1".to_string(),
+        ] {
+            let r = as_admin(&app, "GET", &bad, "").await;
+            assert_eq!(r.status, StatusCode::BAD_REQUEST, "{bad}: {:?}", r.body);
+        }
     }
 
     /// Authentication runs before any extractor: garbage without credentials is 401, and

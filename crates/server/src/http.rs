@@ -65,7 +65,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
                 .with_authorizer(crate::authz::PolicyAuthorizer::aliyun(engine.clone()))
                 .with_auditor(auditor.clone()),
         ),
-        openstack: Arc::new(openstack),
+        openstack: Arc::new(openstack.with_auditor(auditor)),
         engine,
         prometheus,
         admin_logins: Default::default(),
