@@ -9,7 +9,14 @@ pub struct Pattern {
     /// The pattern's bytes and their ASCII lower case, when it is ASCII (every action and
     /// almost every resource): matched against an ASCII text without allocating, which the
     /// authorizer does for every statement of every attached policy on every request.
-    ascii: Option<(Box<[u8]>, Box<[u8]>)>,
+    ascii: Option<Ascii>,
+}
+
+/// An ASCII pattern's bytes, as given and lower-cased.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Ascii {
+    exact: Box<[u8]>,
+    lower: Box<[u8]>,
 }
 
 impl Pattern {
@@ -17,11 +24,9 @@ impl Pattern {
         Self {
             text: text.chars().collect(),
             lower: text.to_lowercase().chars().collect(),
-            ascii: text.is_ascii().then(|| {
-                (
-                    text.as_bytes().into(),
-                    text.to_ascii_lowercase().into_bytes().into(),
-                )
+            ascii: text.is_ascii().then(|| Ascii {
+                exact: text.as_bytes().into(),
+                lower: text.to_ascii_lowercase().into_bytes().into(),
             }),
         }
     }
@@ -31,20 +36,20 @@ impl Pattern {
     }
 
     pub fn matches(&self, s: &str) -> bool {
-        if let Some((bytes, _)) = &self.ascii
+        if let Some(a) = &self.ascii
             && s.is_ascii()
         {
-            return glob(bytes, s.as_bytes(), b'*', b'?', |p, c| p == c);
+            return glob(&a.exact, s.as_bytes(), b'*', b'?', |p, c| p == c);
         }
         let s: Vec<char> = s.chars().collect();
         glob(&self.text, &s, '*', '?', |p, c| p == c)
     }
 
     pub fn matches_ignore_case(&self, s: &str) -> bool {
-        if let Some((_, lower)) = &self.ascii
+        if let Some(a) = &self.ascii
             && s.is_ascii()
         {
-            return glob(lower, s.as_bytes(), b'*', b'?', |p, c| {
+            return glob(&a.lower, s.as_bytes(), b'*', b'?', |p, c| {
                 p == c.to_ascii_lowercase()
             });
         }
