@@ -315,7 +315,7 @@ pub struct Principal {
     pub credential: String,
     /// Set when the request was signed with a temporary credential (STS): its expiry, its
     /// MFA authentication time and, for an assumed role, the role session.
-    pub session: Option<Session>,
+    pub session: Option<Box<Session>>,
 }
 
 /// What a temporary credential (STS) adds to its principal.
