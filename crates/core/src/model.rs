@@ -326,7 +326,7 @@ pub struct Principal {
     pub guard: Option<ResourceGuard>,
     /// Set when the request was signed with a temporary credential (STS): its expiry, its
     /// MFA authentication time and, for an assumed role, the role session.
-    pub session: Option<Session>,
+    pub session: Option<Box<Session>>,
     /// A Keystone project-scoped caller's project: it sees only that project's instances
     /// (unless an admin). `None`: every instance of the account (the other dialects).
     pub project: Option<ProjectScope>,

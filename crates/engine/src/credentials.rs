@@ -305,11 +305,11 @@ impl Engine {
             is_admin: account.is_admin && sub_user.is_none() && role.is_none(),
             sub_user,
             credential: rec.id.clone(),
-            session: Some(Session {
+            session: Some(Box::new(Session {
                 expires_at_ms: rec.expires_at_ms,
                 mfa_at_ms: rec.mfa_at_ms,
                 role,
-            }),
+            })),
             ..Default::default()
         })
     }

@@ -11,9 +11,10 @@
 //! asks about every instance the action touches (`…:instance/<the cloud's ID>`): a named
 //! instance the policies refuse is refused with the cloud's authorization error, a listed
 //! one is left out. For any other action such statements do not count (a statement allowing
-//! `RunInstances` on one instance allows no creation). Conditions see the request time; the
-//! source address, MFA and tags are not passed yet, so a condition on them does not hold
-//! (docs/identity.md "Wiring").
+//! `RunInstances` on one instance allows no creation). Conditions see the request time and the
+//! credential's MFA time; the source address and tags are not passed yet, so a condition on
+//! them does not hold (docs/identity.md "Wiring"). Tencent operation protection (D6, D8) is
+//! decided here too, by the same evaluation; the dialect renders its `MfaDenial`.
 
 use nubis_core::{Instance, Principal, ResourceGuard, ResourcePolicy, catalog};
 use nubis_engine::Engine;
@@ -427,6 +428,119 @@ mod tests {
             ali.authorize(&dev, "ecs:RebootInstance", Some("local"))
                 .is_ok()
         );
+    }
+    /// Operation protection (D6, D8) as the Tencent gate sees it: a protected sub-user's
+    /// sensitive action without MFA is `MfaDenial::NotFound`, with an MFA older than the
+    /// validity `Expired`; a policy refusal stays a policy refusal; the root is never gated;
+    /// GetCallerIdentity needs no permission.
+    #[tokio::test]
+    async fn operation_protection_renders_both_mfa_refusals() {
+        let (engine, _d, root, dev) = setup().await;
+        policy(
+            &engine,
+            "all",
+            PolicyGrammar::Cam,
+            r#"{"version":"2.0","statement":[{"effect":"allow","action":"cvm:*","resource":"*"}]}"#,
+        )
+        .await;
+        let tc = PolicyAuthorizer::tencent(engine.clone())
+            .with_mfa_max_age(std::time::Duration::from_secs(60));
+        let region = Some("ap-guangzhou");
+        assert!(
+            tc.authorize(&dev, "cvm:ResetInstancesPassword", region)
+                .is_ok()
+        );
+        engine
+            .set_mfa_flags(
+                dev.sub_user.unwrap(),
+                None,
+                Some(nubis_core::MfaFactors {
+                    stoken: 1,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        let e = tc
+            .authorize(&dev, "cvm:ResetInstancesPassword", region)
+            .unwrap_err();
+        assert_eq!(e.detail.mfa, MfaDenial::NotFound);
+        assert!(tc.authorize(&dev, "cvm:DescribeInstances", region).is_ok());
+        assert!(
+            tc.authorize(&root, "cvm:ResetInstancesPassword", region)
+                .is_ok()
+        );
+        let issue = |mfa_ago_ms: i64| {
+            let engine = engine.clone();
+            let dev = dev.clone();
+            async move {
+                let now = time::OffsetDateTime::now_utc().unix_timestamp() * 1000;
+                let c = engine
+                    .issue_session_token(
+                        &dev,
+                        nubis_engine::Issuer::Tencent,
+                        600,
+                        Some(now - mfa_ago_ms),
+                    )
+                    .await
+                    .unwrap();
+                engine
+                    .temp_credential(&c.id, Some(&c.token), now)
+                    .unwrap()
+                    .0
+            }
+        };
+        let fresh = issue(1_000).await;
+        assert!(
+            tc.authorize(&fresh, "cvm:ResetInstancesPassword", region)
+                .is_ok()
+        );
+        let stale = issue(120_000).await;
+        let e = tc
+            .authorize(&stale, "cvm:AssociateInstancesKeyPairs", region)
+            .unwrap_err();
+        assert_eq!(e.detail.mfa, MfaDenial::Expired);
+        // Alibaba has no operation protection.
+        let ali = PolicyAuthorizer::aliyun(engine.clone());
+        assert_eq!(
+            ali.authorize(&dev, "ecs:RebootInstance", Some("cn-hangzhou"))
+                .unwrap_err()
+                .detail
+                .mfa,
+            MfaDenial::None
+        );
+        assert!(ali.authorize(&dev, "sts:GetCallerIdentity", None).is_ok());
+    }
+
+    /// D9: RAM callers with an AccessKey have `acs:MFAPresent` false: an Allow that needs
+    /// MFA leaves an implicit deny, a Deny on its absence is explicit.
+    #[tokio::test]
+    async fn ram_mfa_present_is_false_for_access_key_callers() {
+        let (engine, _d, _root, dev) = setup().await;
+        let ali = PolicyAuthorizer::aliyun(engine.clone());
+        policy(
+            &engine,
+            "needs-mfa",
+            PolicyGrammar::Ram,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"true"}}}]}"#,
+        )
+        .await;
+        let e = ali
+            .authorize(&dev, "ecs:DescribeInstances", Some("cn-hangzhou"))
+            .unwrap_err();
+        assert!(!e.detail.explicit);
+        assert_eq!(e.detail.mfa, MfaDenial::None);
+        policy(
+            &engine,
+            "deny-without-mfa",
+            PolicyGrammar::Ram,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*"},{"Effect":"Deny","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"false"}}}]}"#,
+        )
+        .await;
+        let e = ali
+            .authorize(&dev, "ecs:DescribeInstances", Some("cn-hangzhou"))
+            .unwrap_err();
+        assert!(e.detail.explicit);
     }
 }
 
