@@ -39,8 +39,8 @@ impl Api {
                     raw_query: query,
                     headers: &headers,
                     body: body.as_bytes(),
+                    peer: None,
                 },
-                peer: None,
             })
             .await;
         let json = serde_json::from_slice(&r.body).unwrap_or(Value::Null);

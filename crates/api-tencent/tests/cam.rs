@@ -87,6 +87,7 @@ impl Cam {
                     raw_query: "",
                     headers: &headers,
                     body: body.as_bytes(),
+                    peer: None,
                 },
                 now: ts,
             })
