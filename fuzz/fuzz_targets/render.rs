@@ -80,6 +80,7 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         stop_charging: u.arbitrary()?,
         reinstall_failed: u.arbitrary()?,
         application_role: u.arbitrary()?,
+        project: u.arbitrary()?,
         client_token: u.arbitrary()?,
         disk_error: u.arbitrary()?,
         kms_key_id: u.arbitrary()?,
