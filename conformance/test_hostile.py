@@ -441,7 +441,7 @@ def test_inflight_cap_sheds_in_each_dialects_shape(slow_server):
             # Answered once the slots held for the previous dialect are free again.
             wait_until(fn, 3 * BODY_TIMEOUT + 10, 0.1, f"{fn.__name__} answered without load")
             shed = False
-            for _ in range(5):  # the held slots expire after BODY_TIMEOUT: hold them anew
+            for _ in range(10):  # the held slots expire after BODY_TIMEOUT: hold them anew
                 held = hold()
                 try:
                     for _ in range(20):
