@@ -244,6 +244,20 @@ def closed_by_peer(s: socket.socket, wait: float = 0.0) -> bool:
         return True
 
 
+def answered(s: socket.socket) -> bool:
+    """Has the server sent anything on `s`, or closed it? (Reads nothing.)"""
+    s.setblocking(False)
+    try:
+        s.recv(1, socket.MSG_PEEK)  # data, or b"" at the peer's close
+        return True
+    except BlockingIOError:
+        return False
+    except OSError:
+        return True
+    finally:
+        s.settimeout(10)
+
+
 def raw_request(server: Server, data: bytes, timeout: float = 30) -> tuple[int | None, bytes]:
     """Send bytes, read one answer: (status or None if closed without one, raw response)."""
     with open_socket(server, timeout) as s:

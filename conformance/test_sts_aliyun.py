@@ -9,6 +9,8 @@ Own server: `NUBIS_STS_MIN_DURATION_SECS` lowered so a credential expires within
 
 from __future__ import annotations
 
+import base64
+
 import json
 import time
 
@@ -222,6 +224,8 @@ def test_virtual_mfa_device_create_and_bind(srv):
     req.set_VirtualMFADeviceName("dev-phone")
     d = legacy_do(srv, root, req)["VirtualMFADevice"]
     assert d["SerialNumber"] == f"acs:ram::{s.ali_id}:mfa/dev-phone" and len(d["Base32StringSeed"]) == 32
+    # The QR code an authenticator app scans: a PNG (its content is checked in Rust).
+    assert base64.b64decode(d["QRCodePNG"]).startswith(b"\x89PNG\r\n\x1a\n")
     expect_ecs_error(409, "EntityAlreadyExists.VirtualMFADevice", legacy_do, srv, root, req)
     now = time.time()
 

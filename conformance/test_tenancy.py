@@ -276,3 +276,46 @@ def test_aliyun_deny_naming_an_instance_refuses_only_it(tenancy_server, t, ali_c
     sub.call("RebootInstance", InstanceId=kept.id)
     # Other actions on the guarded instance are not named by the deny.
     assert ecs_instances(sub, [guarded.id])[guarded.id]["Status"] == "Running"
+
+
+# -- Conditions on the source address (acs:SourceIp, qcs:ip) ---------------------------
+# The suite's clients are on loopback: 127.0.0.0/8 is "our" network, 10.0.0.0/8 another.
+
+
+@pytest.mark.parametrize("generation", ALI_GENERATIONS)
+def test_aliyun_source_ip_condition(tenancy_server, t, generation):
+    acct = t.account()
+    dev = t.user(acct)
+    t.policy(acct, dev, "describe-from-elsewhere", "ram", {"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*",
+         "Condition": {"IpAddress": {"acs:SourceIp": ["10.0.0.0/8"]}}}]})
+    sub = ecs_as(tenancy_server, generation, t.key(acct, dev))
+    e = expect_ecs_error(403, "Forbidden.RAM", sub.call, "DescribeZones")
+    if generation == "tea":
+        assert e.native.access_denied_detail["NoPermissionType"] == "ImplicitDeny"
+    t.policy(acct, dev, "describe-from-here", "ram", {"Version": "1", "Statement": [
+        {"Effect": "Allow", "Action": "ecs:Describe*", "Resource": "*",
+         "Condition": {"IpAddress": {"acs:SourceIp": ["127.0.0.0/8"]}}},
+        {"Effect": "Deny", "Action": "ecs:DescribeRegions", "Resource": "*",
+         "Condition": {"NotIpAddress": {"acs:SourceIp": "10.0.0.0/8"}}}]})
+    assert sub.call("DescribeZones")["Zones"]["Zone"]
+    e = expect_ecs_error(403, "Forbidden.RAM", sub.call, "DescribeRegions")
+    if generation == "tea":
+        assert e.native.access_denied_detail["NoPermissionType"] == "ExplicitDeny"
+
+
+def test_tencent_source_ip_condition(tenancy_server, t):
+    acct = t.account()
+    dev = t.user(acct)
+    t.policy(acct, dev, "describe-from-elsewhere", "cam", {"version": "2.0", "statement": [
+        {"effect": "allow", "action": "cvm:Describe*", "resource": "*",
+         "condition": {"ip_equal": {"qcs:ip": ["10.0.0.0/8"]}}}]})
+    sub = cvm_as(tenancy_server, t.key(acct, dev))
+    expect_error("AuthFailure.UnauthorizedOperation", sub.call, "DescribeZones")
+    t.policy(acct, dev, "describe-from-here", "cam", {"version": "2.0", "statement": [
+        {"effect": "allow", "action": "cvm:Describe*", "resource": "*",
+         "condition": {"ip_equal": {"qcs:ip": ["127.0.0.0/8"]}}},
+        {"effect": "deny", "action": "cvm:DescribeRegions", "resource": "*",
+         "condition": {"ip_not_equal": {"qcs:ip": ["10.0.0.0/8"]}}}]})
+    assert sub.call("DescribeZones")["ZoneSet"]
+    expect_error("AuthFailure.UnauthorizedOperation", sub.call, "DescribeRegions")

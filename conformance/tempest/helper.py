@@ -5,7 +5,9 @@
       max microversion, two Linux image UUIDs from Glance, two flavors), render
       tempest.conf.in and accounts.yaml.in into DIR/etc, and write DIR/load-list.txt
       (tests.txt, or the file $TEMPEST_TESTS names, without comments). The Keystone
-      password comes from NUBIS_ADMIN_PASSWORD.
+      password comes from NUBIS_ADMIN_PASSWORD. With TEMPEST_CREDENTIALS=two-projects it
+      first creates two projects with a member and a reader each through the Keystone
+      admin API and renders accounts-two-projects.yaml.in instead of accounts.yaml.in.
       Overrides: TEMPEST_IMAGE_REF, TEMPEST_IMAGE_REF_ALT, TEMPEST_FLAVOR_REF,
       TEMPEST_FLAVOR_REF_ALT, TEMPEST_MAX_MICROVERSION.
 
@@ -20,6 +22,7 @@ import argparse
 import io
 import os
 import re
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -29,8 +32,13 @@ import requests
 HERE = Path(__file__).resolve().parent
 # The committed list; TEMPEST_TESTS=<file> runs another one (same format) instead.
 TESTS = Path(os.environ.get("TEMPEST_TESTS") or HERE / "tests.txt").resolve()
-# TEMPEST_CREDENTIALS=dynamic: Tempest creates its projects and users (tests-identity.txt).
-DYNAMIC = os.environ.get("TEMPEST_CREDENTIALS", "pre-provisioned") == "dynamic"
+# TEMPEST_CREDENTIALS: `pre-provisioned` (tests.txt: the bootstrap admin twice, one
+# project), `dynamic` (tests-identity.txt: Tempest creates its projects and users) or
+# `two-projects` (tests-two-projects.txt: pre-provisioned accounts in two projects that
+# this helper creates through the Keystone admin API, plus the admin).
+MODES = ("pre-provisioned", "dynamic", "two-projects")
+MODE = os.environ.get("TEMPEST_CREDENTIALS") or "pre-provisioned"
+DYNAMIC = MODE == "dynamic"
 
 # Catalogue images (core/catalog.rs) whose administrator is root, and instance types.
 PREFERRED_IMAGES = ("img-tos31x64", "img-deb12x64")
@@ -62,7 +70,46 @@ def fill(template: str, values: dict[str, str], name: str) -> str:
     return template
 
 
+def create_two_projects(s: requests.Session, base: str, h: dict[str, str]) -> dict[str, str]:
+    """Create two projects, each with a `member` and a `reader` user (random passwords),
+    through the Keystone admin API; return the placeholders of accounts-two-projects.yaml.in."""
+    ks = f"{base}/identity/v3"
+
+    def call(method: str, path: str, body: dict | None = None, ok: int = 201) -> dict:
+        r = s.request(method, ks + path, headers=h, json=body, timeout=30)
+        if r.status_code != ok:
+            die(f"{method} /identity/v3{path}: {r.status_code} {r.text[:500]}")
+        return r.json() if r.content else {}
+
+    roles = {}
+    for name in ("member", "reader"):
+        found = call("GET", f"/roles?name={name}", ok=200)["roles"]
+        if not found:
+            die(f"Keystone has no role {name!r}")
+        roles[name] = found[0]["id"]
+    tag = secrets.token_hex(3)
+    values = {}
+    for i in (1, 2):
+        project = f"tempest-{tag}-project-{i}"
+        pid = call("POST", "/projects", {"project": {
+            "name": project, "domain_id": "default",
+            "description": f"Tempest two-project run, project {i}"}})["project"]["id"]
+        values[f"PROJECT_{i}"] = project
+        for role in ("member", "reader"):
+            user = f"tempest-{tag}-{role}-{i}"
+            password = "Tp1!" + secrets.token_hex(12)
+            uid = call("POST", "/users", {"user": {
+                "name": user, "domain_id": "default", "password": password,
+                "default_project_id": pid}})["user"]["id"]
+            call("PUT", f"/projects/{pid}/users/{uid}/roles/{roles[role]}", ok=204)
+            values[f"{role.upper()}_{i}"] = user
+            values[f"PASSWORD_{role.upper()}_{i}"] = password.replace("'", "''")
+    return values
+
+
 def render(args: argparse.Namespace) -> None:
+    if MODE not in MODES:
+        die(f"TEMPEST_CREDENTIALS={MODE!r}: expected one of {', '.join(MODES)}")
     base = args.base_url.rstrip("/")
     ws = Path(args.workspace).resolve()
     password = os.environ.get("NUBIS_ADMIN_PASSWORD")
@@ -119,11 +166,16 @@ def render(args: argparse.Namespace) -> None:
     etc = ws / "etc"
     etc.mkdir(parents=True, exist_ok=True)
     accounts = etc / "accounts.yaml"
-    accounts.write_text(fill((HERE / "accounts.yaml.in").read_text(), {
+    template = "accounts.yaml.in"
+    values = {
         # Single-quoted YAML scalars: a quote is written twice.
         "ADMIN_PASSWORD": password.replace("'", "''"),
         "ADMIN_USER_ID": user_id,
-    }, "accounts.yaml.in"))
+    }
+    if MODE == "two-projects":
+        template = "accounts-two-projects.yaml.in"
+        values.update(create_two_projects(s, base, h))
+    accounts.write_text(fill((HERE / template).read_text(), values, template))
     accounts.chmod(0o600)
     conf = fill((HERE / "tempest.conf.in").read_text(), {
         "WORKSPACE": str(ws),

@@ -103,6 +103,7 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         description: s(u)?,
         public_key: s(u)?,
         created_at_ms: u.arbitrary()?,
+        user_id: u.arbitrary()?,
     };
     Ok((inst, key))
 }

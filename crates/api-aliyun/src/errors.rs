@@ -184,7 +184,18 @@ pub fn map(e: DomainError) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nubis_core::{Action, InstanceState};
+    use nubis_core::{Action, InstanceState, QuotaOver, QuotaResource};
+
+    /// A request for one more `resource` than its limit of 2 allows.
+    fn over(resource: QuotaResource) -> DomainError {
+        let over = QuotaOver {
+            resource,
+            requested: 1,
+            used: 2,
+            limit: 2,
+        };
+        DomainError::QuotaExceeded(vec![over])
+    }
 
     #[test]
     fn seed_codes_and_statuses() {
@@ -272,25 +283,11 @@ mod tests {
             ),
             (DomainError::Internal("x".into()), 500, "InternalError"),
             (
-                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
-                    resource: nubis_core::QuotaResource::Instances,
-                    requested: 1,
-                    used: 2,
-                    limit: 2,
-                }]),
+                over(QuotaResource::Instances),
                 403,
                 "QuotaExceed.ElasticQuota",
             ),
-            (
-                DomainError::QuotaExceeded(vec![nubis_core::QuotaOver {
-                    resource: nubis_core::QuotaResource::KeyPairs,
-                    requested: 1,
-                    used: 2,
-                    limit: 2,
-                }]),
-                403,
-                "QuotaExceed.KeyPair",
-            ),
+            (over(QuotaResource::KeyPairs), 403, "QuotaExceed.KeyPair"),
         ];
         for (e, status, code) in cases {
             let m = map(e);

@@ -250,6 +250,121 @@ fn auth_err(e: sig::AuthError) -> ApiError {
 }
 
 impl AliyunApi {
+    /// [`Service::authenticate`]; with `expired_ok`, an expired STS credential whose token
+    /// binds it is checked on (for the trail's attribution only: the `bool` says so) instead
+    /// of refused.
+    fn authenticate_as(
+        &self,
+        raw: &Incoming<'_>,
+        expired_ok: bool,
+    ) -> Result<(Authenticated<params::Params, Nonce>, bool), ApiError> {
+        let mut expired = false;
+        let (req, all) = (&raw.req, raw.all.as_slice());
+        let Parsed {
+            auth,
+            action,
+            version,
+        } = parse_request(req, all)?;
+        let (principal, secret) = match self.engine.lookup_access_key(auth.access_key_id()) {
+            nubis_engine::KeyLookup::Active(p, s) => (*p, s),
+            nubis_engine::KeyLookup::Disabled => {
+                return Err(ApiError::new(
+                    400,
+                    "InvalidAccessKeyId.Inactive",
+                    "Specified access key is disabled.",
+                ));
+            }
+            nubis_engine::KeyLookup::Unknown
+                if self.engine.is_temp_credential(auth.access_key_id()) =>
+            {
+                // An STS credential's token: `SecurityToken` (RPC v1, signed) or
+                // `x-acs-security-token` (ACS3, signed), D5.
+                let token = match &auth {
+                    AliyunAuth::V1 { .. } => all
+                        .iter()
+                        .find(|(k, _)| k == "SecurityToken")
+                        .map(|(_, v)| v.as_str()),
+                    AliyunAuth::V3 { .. } => {
+                        if header(req.headers, "x-acs-accesskey-id")
+                            .is_some_and(|k| k != auth.access_key_id())
+                        {
+                            return Err(temp_err(nubis_engine::TempRefusal::Mismatch));
+                        }
+                        header(req.headers, "x-acs-security-token")
+                    }
+                };
+                let id = auth.access_key_id();
+                match self
+                    .engine
+                    .temp_credential(id, token, req.now.saturating_mul(1000))
+                {
+                    Ok(found) => found,
+                    Err(nubis_engine::TempRefusal::Expired) if expired_ok => {
+                        expired = true;
+                        self.engine
+                            .expired_temp_credential(id, token)
+                            .ok_or(temp_err(nubis_engine::TempRefusal::Expired))?
+                    }
+                    Err(e) => return Err(temp_err(e)),
+                }
+            }
+            nubis_engine::KeyLookup::Unknown => {
+                return Err(ApiError::new(
+                    404,
+                    "InvalidAccessKeyId.NotFound",
+                    "Specified access key is not found.",
+                ));
+            }
+        };
+        let ts = sig::parse_timestamp(auth.timestamp()).map_err(auth_err)?;
+        sig::check_timestamp(ts, req.now).map_err(auth_err)?;
+        match &auth {
+            AliyunAuth::V1 { .. } => {
+                sig::verify_v1(req.method, all, &auth, &secret).map_err(auth_err)?
+            }
+            AliyunAuth::V3 { .. } => sig::verify_v3(
+                req.method,
+                req.path,
+                req.query,
+                req.headers,
+                req.body,
+                &auth,
+                &secret,
+            )
+            .map_err(auth_err)?,
+        }
+        self.nonces
+            .is_used(auth.access_key_id(), auth.nonce(), req.now)
+            .map_err(|e| auth_err(e.into()))?;
+        // RAM is global (D3): a RegionId the request names is accepted and ignored.
+        let region = all
+            .iter()
+            .find(|(k, _)| k == "RegionId")
+            .map(|(_, v)| v.clone())
+            .filter(|_| version != ram::VERSION);
+        let params = params::Params::new(
+            all.iter()
+                .filter(|(k, _)| !COMMON.contains(&k.as_str()))
+                .cloned()
+                .collect(),
+        );
+        Ok((
+            Authenticated {
+                principal,
+                version,
+                action,
+                region,
+                params,
+                replay: Some(Nonce {
+                    access_key_id: auth.access_key_id().to_string(),
+                    nonce: auth.nonce().to_string(),
+                    timestamp: ts,
+                }),
+            },
+            expired,
+        ))
+    }
+
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
         Self {
             engine,
@@ -319,96 +434,23 @@ impl Service for AliyunApi {
         &self,
         raw: &Incoming<'_>,
     ) -> Result<Authenticated<params::Params, Nonce>, ApiError> {
-        let (req, all) = (&raw.req, raw.all.as_slice());
-        let Parsed {
-            auth,
-            action,
-            version,
-        } = parse_request(req, all)?;
-        let (principal, secret) = match self.engine.lookup_access_key(auth.access_key_id()) {
-            nubis_engine::KeyLookup::Active(p, s) => (p, s),
-            nubis_engine::KeyLookup::Disabled => {
-                return Err(ApiError::new(
-                    400,
-                    "InvalidAccessKeyId.Inactive",
-                    "Specified access key is disabled.",
-                ));
-            }
-            nubis_engine::KeyLookup::Unknown
-                if self.engine.is_temp_credential(auth.access_key_id()) =>
-            {
-                // An STS credential's token: `SecurityToken` (RPC v1, signed) or
-                // `x-acs-security-token` (ACS3, signed), D5.
-                let token = match &auth {
-                    AliyunAuth::V1 { .. } => all
-                        .iter()
-                        .find(|(k, _)| k == "SecurityToken")
-                        .map(|(_, v)| v.as_str()),
-                    AliyunAuth::V3 { .. } => {
-                        if header(req.headers, "x-acs-accesskey-id")
-                            .is_some_and(|k| k != auth.access_key_id())
-                        {
-                            return Err(temp_err(nubis_engine::TempRefusal::Mismatch));
-                        }
-                        header(req.headers, "x-acs-security-token")
-                    }
-                };
-                self.engine
-                    .temp_credential(auth.access_key_id(), token, req.now.saturating_mul(1000))
-                    .map_err(temp_err)?
-            }
-            nubis_engine::KeyLookup::Unknown => {
-                return Err(ApiError::new(
-                    404,
-                    "InvalidAccessKeyId.NotFound",
-                    "Specified access key is not found.",
-                ));
-            }
-        };
-        let ts = sig::parse_timestamp(auth.timestamp()).map_err(auth_err)?;
-        sig::check_timestamp(ts, req.now).map_err(auth_err)?;
-        match &auth {
-            AliyunAuth::V1 { .. } => {
-                sig::verify_v1(req.method, all, &auth, &secret).map_err(auth_err)?
-            }
-            AliyunAuth::V3 { .. } => sig::verify_v3(
-                req.method,
-                req.path,
-                req.query,
-                req.headers,
-                req.body,
-                &auth,
-                &secret,
-            )
-            .map_err(auth_err)?,
+        self.authenticate_as(raw, false).map(|(a, _)| a)
+    }
+
+    /// An expired STS credential is attributable when its token binds it and the signature
+    /// checks out (docs/audit.md): the trail records the refusal under it.
+    fn attributable(
+        &self,
+        raw: &Incoming<'_>,
+        error: &ApiError,
+    ) -> Option<Authenticated<params::Params, Nonce>> {
+        if error.code != "InvalidSecurityToken.Expired" {
+            return None;
         }
-        self.nonces
-            .is_used(auth.access_key_id(), auth.nonce(), req.now)
-            .map_err(|e| auth_err(e.into()))?;
-        // RAM is global (D3): a RegionId the request names is accepted and ignored.
-        let region = all
-            .iter()
-            .find(|(k, _)| k == "RegionId")
-            .map(|(_, v)| v.clone())
-            .filter(|_| version != ram::VERSION);
-        let params = params::Params::new(
-            all.iter()
-                .filter(|(k, _)| !COMMON.contains(&k.as_str()))
-                .cloned()
-                .collect(),
-        );
-        Ok(Authenticated {
-            principal,
-            version,
-            action,
-            region,
-            params,
-            replay: Some(Nonce {
-                access_key_id: auth.access_key_id().to_string(),
-                nonce: auth.nonce().to_string(),
-                timestamp: ts,
-            }),
-        })
+        match self.authenticate_as(raw, true) {
+            Ok((a, true)) => Some(a),
+            _ => None,
+        }
     }
 
     fn resolve_region(&self, name: &str) -> Option<String> {

@@ -2,6 +2,7 @@
 //! Tea SDK's models require it), exact JSON types for the Go SDK. And the XML form.
 
 use nubis_core::{Action, Instance, InstanceState, KeyPair, OsFamily, Restriction, catalog};
+use nubis_pipeline::shapes::iso_minutes;
 use serde_json::{Value, json};
 
 /// Alibaba Status for a core state (DESIGN.md "One state, three spellings").
@@ -80,16 +81,6 @@ pub fn action(a: Action) -> &'static str {
     }
 }
 
-/// `yyyy-MM-ddTHH:mmZ`, Alibaba's minute-precision UTC time.
-pub fn time_minutes(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]Z"
-    ))
-    .unwrap_or_default()
-}
-
 pub fn zone_name(id: &str) -> &str {
     catalog::zone(id).map(|z| z.aliyun).unwrap_or(id)
 }
@@ -137,8 +128,8 @@ pub fn instance(i: &Instance, key_name: &str) -> Value {
         "OSName": image.map(|m| m.os_name).unwrap_or(""),
         "OSNameEn": image.map(|m| m.os_name).unwrap_or(""),
         "OSType": if i.os == OsFamily::Windows { "windows" } else { "linux" },
-        "CreationTime": time_minutes(i.created_at_ms),
-        "StartTime": time_minutes(i.created_at_ms),
+        "CreationTime": iso_minutes(i.created_at_ms),
+        "StartTime": iso_minutes(i.created_at_ms),
         "ExpiredTime": "2099-12-31T15:59Z",
         "AutoReleaseTime": "",
         "InstanceChargeType": "PostPaid",
@@ -182,7 +173,7 @@ pub fn key_pair(k: &KeyPair, include_public: bool) -> Value {
     let mut v = json!({
         "KeyPairName": k.name,
         "KeyPairFingerPrint": fingerprint(&k.public_key),
-        "CreationTime": time_minutes(k.created_at_ms),
+        "CreationTime": iso_minutes(k.created_at_ms),
         "ResourceGroupId": "",
         "Tags": {"Tag": []},
     });

@@ -2,23 +2,9 @@
 //! calls with their RequestIds and codes, one attribute, pages both ways, errors, tenancy.
 
 use nubis_api_aliyun::AliyunApi;
-use nubis_engine::{Engine, NewAccount};
-use nubis_testkit::aliyun::{json, v1};
-use nubis_testkit::{KEY_ID, SECRET, now};
+use nubis_testkit::aliyun::{audited_api, json, rpc};
+use nubis_testkit::{KEY_ID, SECRET, items, now, strs};
 use serde_json::Value;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-struct ToEngine(Engine);
-
-#[async_trait::async_trait]
-impl nubis_pipeline::Auditor for ToEngine {
-    async fn record(&self, e: nubis_core::audit::AuditEvent) {
-        self.0.record_audit(e).await.unwrap();
-    }
-}
-
-static NONCE: AtomicU64 = AtomicU64::new(1);
 
 async fn ecs(
     api: &AliyunApi,
@@ -26,25 +12,12 @@ async fn ecs(
     action: &str,
     extra: &[(&str, &str)],
 ) -> (String, Value) {
-    call(api, key, "2014-05-26", action, extra).await
-}
-
-async fn call(
-    api: &AliyunApi,
-    key: (&str, &str),
-    version: &str,
-    action: &str,
-    extra: &[(&str, &str)],
-) -> (String, Value) {
-    let mut e: Vec<(&str, String)> = vec![("Version", version.to_string())];
-    e.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    let nonce = format!("n{}", NONCE.fetch_add(1, Ordering::SeqCst));
-    let r = v1(api, "POST", action, key, now(), &nonce, &e).await;
+    let r = rpc(api, key, "2014-05-26", action, extra).await;
     (r.request_id.clone(), json(&r))
 }
 
 async fn lookup(api: &AliyunApi, key: (&str, &str), extra: &[(&str, &str)]) -> Value {
-    call(api, key, "2020-07-06", "LookupEvents", extra).await.1
+    json(&rpc(api, key, "2020-07-06", "LookupEvents", extra).await)
 }
 
 fn code(v: &Value) -> &str {
@@ -53,9 +26,7 @@ fn code(v: &Value) -> &str {
 
 #[tokio::test]
 async fn calls_are_found_paged_and_filtered() {
-    let (engine, _dir) = nubis_testkit::engine().await;
-    let api =
-        AliyunApi::new(engine.clone(), false).with_auditor(Arc::new(ToEngine(engine.clone())));
+    let (api, _engine, _dir) = audited_api().await;
     let k = (KEY_ID, SECRET);
     let (ok, _) = ecs(&api, k, "DescribeInstances", &[("RegionId", "cn-hangzhou")]).await;
     let (bad, v) = ecs(
@@ -96,9 +67,7 @@ async fn calls_are_found_paged_and_filtered() {
         ],
     )
     .await;
-    let names: Vec<&Value> = r["Events"]
-        .as_array()
-        .unwrap()
+    let names: Vec<&Value> = items(&r["Events"])
         .iter()
         .map(|e| &e["eventName"])
         .collect();
@@ -163,9 +132,7 @@ async fn calls_are_found_paged_and_filtered() {
 
 #[tokio::test]
 async fn bad_lookups_are_refused() {
-    let (engine, _dir) = nubis_testkit::engine().await;
-    let api =
-        AliyunApi::new(engine.clone(), false).with_auditor(Arc::new(ToEngine(engine.clone())));
+    let (api, _engine, _dir) = audited_api().await;
     let k = (KEY_ID, SECRET);
     for extra in [
         vec![("MaxResults", "51")],
@@ -206,21 +173,8 @@ async fn bad_lookups_are_refused() {
 
 #[tokio::test]
 async fn an_account_sees_only_its_own_events() {
-    let (engine, _dir) = nubis_testkit::engine().await;
-    let api =
-        AliyunApi::new(engine.clone(), false).with_auditor(Arc::new(ToEngine(engine.clone())));
-    engine
-        .create_account(NewAccount {
-            name: "team-b".into(),
-            aliyun_account_id: Some("1000000000000002".into()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let (b, b_secret) = engine
-        .create_access_key_for(Some("team-b"), None)
-        .await
-        .unwrap();
+    let (api, engine, _dir) = audited_api().await;
+    let (b, b_secret) = nubis_testkit::team_b(&engine).await;
     let (mine, _) = ecs(
         &api,
         (KEY_ID, SECRET),
@@ -230,24 +184,17 @@ async fn an_account_sees_only_its_own_events() {
     .await;
     let (theirs, _) = ecs(
         &api,
-        (&b.id, &b_secret),
+        (&b, &b_secret),
         "DescribeInstances",
         &[("RegionId", "cn-hangzhou")],
     )
     .await;
-    let r = lookup(&api, (&b.id, &b_secret), &[]).await;
-    let ids: Vec<&str> = r["Events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["requestId"].as_str().unwrap())
-        .collect();
+    let r = lookup(&api, (&b, &b_secret), &[]).await;
+    let ids = strs(&r["Events"], "requestId");
     assert!(ids.contains(&theirs.as_str()));
     assert!(!ids.contains(&mine.as_str()));
     assert!(
-        r["Events"]
-            .as_array()
-            .unwrap()
+        items(&r["Events"])
             .iter()
             .all(|e| e["userIdentity"]["accountId"] == "1000000000000002")
     );

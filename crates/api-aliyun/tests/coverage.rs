@@ -4,25 +4,14 @@
 //! (accepted, as ECS does) and DryRun where declared. A declaration that is not true fails
 //! here.
 
-use nubis_api_aliyun::{AliyunApi, REGISTRY, RawRequest, Reply};
-use nubis_auth::aliyun::sign_v3;
+use nubis_api_aliyun::{AliyunApi, REGISTRY, Reply};
 use nubis_pipeline::RegionUse;
-use nubis_testkit::DenyAll;
+use nubis_testkit::{DenyAll, aliyun};
 use serde_json::Value;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 const KEY: &str = "coverage-key";
 const SECRET: &str = "coverage-secret";
-/// SHA-256 of the empty body.
-const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-const SIGNED: &[&str] = &[
-    "host",
-    "x-acs-action",
-    "x-acs-content-sha256",
-    "x-acs-date",
-    "x-acs-signature-nonce",
-    "x-acs-version",
-];
 const NO_SUCH_INSTANCE: &str = "i-aaaaaaaaaaaaaaaaaaaa";
 
 struct Fixture {
@@ -49,51 +38,12 @@ fn fresh_nonce() -> String {
 /// an empty POST body, every `x-acs-*` header signed.
 async fn call(fx: &Fixture, action: &str, params: &[(&str, &str)], secret: &str) -> Reply {
     let ts = nubis_testkit::now();
-    let date = time::OffsetDateTime::from_unix_timestamp(ts)
-        .unwrap()
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap();
     let query: Vec<(String, String)> = params
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let mut headers: Vec<(String, String)> = [
-        ("host", "ecs.cn-hangzhou.aliyuncs.com".to_string()),
-        ("x-acs-action", action.to_string()),
-        ("x-acs-content-sha256", EMPTY_SHA256.to_string()),
-        ("x-acs-date", date),
-        ("x-acs-signature-nonce", fresh_nonce()),
-        ("x-acs-version", "2014-05-26".to_string()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let sig = sign_v3("POST", "/", &query, &headers, SIGNED, secret);
-    headers.push((
-        "authorization".into(),
-        format!(
-            "ACS3-HMAC-SHA256 Credential={KEY},SignedHeaders={},Signature={sig}",
-            SIGNED.join(";")
-        ),
-    ));
-    fx.api
-        .handle(RawRequest {
-            http: nubis_auth::HttpRequestParts {
-                method: "POST",
-                host: "",
-                path: "/",
-                raw_query: "",
-                headers: &headers,
-                body: b"",
-                peer: None,
-            },
-            query: &query,
-            form: &[],
-            now: ts,
-        })
-        .await
+    let headers = aliyun::acs3_headers_by((KEY, secret), action, &query, ts, &fresh_nonce());
+    aliyun::request(&fx.api, "POST", &headers, &query, &[], ts).await
 }
 
 fn body(reply: &Reply) -> Value {

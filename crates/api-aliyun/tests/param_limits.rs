@@ -57,171 +57,43 @@ async fn count(api: &Api) -> u64 {
 /// Every case: (extra parameters, status, code). All on RunInstances and CreateInstance.
 type Case = (Vec<(&'static str, String)>, u16, &'static str);
 
+#[rustfmt::skip]
 fn cases() -> Vec<Case> {
     let long = "a".repeat(10_000);
     vec![
         // The findings.
-        (
-            vec![("DataDisk.1.Size", "-1".into())],
-            400,
-            "InvalidDataDiskSize.ValueNotSupported",
-        ),
-        (
-            vec![("DataDisk.1.Size", "1000000000000".into())],
-            400,
-            "InvalidDataDiskSize.ValueNotSupported",
-        ),
-        (
-            vec![("InstanceName", long.clone())],
-            400,
-            "InvalidInstanceName.Malformed",
-        ),
-        (
-            vec![("HostName", long.clone())],
-            400,
-            "InvalidHostName.Malformed",
-        ),
-        (
-            vec![("ClientToken", long.clone())],
-            400,
-            "InvalidClientToken.ValueNotSupported",
-        ),
-        (
-            vec![("InstanceName", "web\u{1b}[31m\u{0}".into())],
-            400,
-            "InvalidInstanceName.Malformed",
-        ),
+        (vec![("DataDisk.1.Size", "-1".into())], 400, "InvalidDataDiskSize.ValueNotSupported"),
+        (vec![("DataDisk.1.Size", "1000000000000".into())], 400, "InvalidDataDiskSize.ValueNotSupported"),
+        (vec![("InstanceName", long.clone())], 400, "InvalidInstanceName.Malformed"),
+        (vec![("HostName", long.clone())], 400, "InvalidHostName.Malformed"),
+        (vec![("ClientToken", long.clone())], 400, "InvalidClientToken.ValueNotSupported"),
+        (vec![("InstanceName", "web\u{1b}[31m\u{0}".into())], 400, "InvalidInstanceName.Malformed"),
         // Boundaries.
-        (
-            vec![("InstanceName", "a".into())],
-            400,
-            "InvalidInstanceName.Malformed",
-        ),
-        (
-            vec![("InstanceName", "a".repeat(129))],
-            400,
-            "InvalidInstanceName.Malformed",
-        ),
-        (
-            vec![("InstanceName", "1web".into())],
-            400,
-            "InvalidInstanceName.Malformed",
-        ),
-        (
-            vec![("HostName", "a".repeat(65))],
-            400,
-            "InvalidHostName.Malformed",
-        ),
-        (
-            vec![("HostName", "web..1".into())],
-            400,
-            "InvalidHostName.Malformed",
-        ),
-        (
-            vec![("ClientToken", "t".repeat(65))],
-            400,
-            "InvalidClientToken.ValueNotSupported",
-        ),
-        (
-            vec![("ClientToken", "tök".into())],
-            400,
-            "InvalidClientToken.ValueNotSupported",
-        ),
-        (
-            vec![("Description", "http://evil".into())],
-            400,
-            "InvalidDescription.Malformed",
-        ),
-        (
-            vec![("Description", "d".repeat(257))],
-            400,
-            "InvalidDescription.Malformed",
-        ),
-        (
-            vec![("DataDisk.17.Size", "40".into())],
-            400,
-            "InstanceDiskNumber.LimitExceed",
-        ),
-        (
-            vec![
-                ("DataDisk.1.Category", "cloud".into()),
-                ("DataDisk.1.Size", "4".into()),
-            ],
-            400,
-            "InvalidDataDiskSize.ValueNotSupported",
-        ),
-        (
-            vec![
-                ("DataDisk.1.Category", "cloud".into()),
-                ("DataDisk.1.Size", "2001".into()),
-            ],
-            400,
-            "InvalidDataDiskSize.ValueNotSupported",
-        ),
-        (
-            vec![("DataDisk.1.Size", "65537".into())],
-            400,
-            "InvalidDataDiskSize.ValueNotSupported",
-        ),
-        (
-            vec![("DataDisk.1.Category", "floppy".into())],
-            400,
-            "InvalidDataDiskCategory.ValueNotSupported",
-        ),
-        (
-            vec![("SystemDisk.Size", "19".into())],
-            404,
-            "InvalidSystemDiskSize.LessThanMinSize",
-        ),
-        (
-            vec![("SystemDisk.Size", "2049".into())],
-            404,
-            "InvalidSystemDiskSize.MoreThanMaxSize",
-        ),
-        (
-            vec![
-                ("SystemDisk.Category", "cloud".into()),
-                ("SystemDisk.Size", "501".into()),
-            ],
-            404,
-            "InvalidSystemDiskSize.MoreThanMaxSize",
-        ),
-        (
-            vec![("SystemDisk.Size", "-5".into())],
-            404,
-            "InvalidSystemDiskSize.LessThanMinSize",
-        ),
-        (
-            vec![("SystemDisk.Category", "tape".into())],
-            400,
-            "InvalidSystemDiskCategory.ValueNotSupported",
-        ),
+        (vec![("InstanceName", "a".into())], 400, "InvalidInstanceName.Malformed"),
+        (vec![("InstanceName", "a".repeat(129))], 400, "InvalidInstanceName.Malformed"),
+        (vec![("InstanceName", "1web".into())], 400, "InvalidInstanceName.Malformed"),
+        (vec![("HostName", "a".repeat(65))], 400, "InvalidHostName.Malformed"),
+        (vec![("HostName", "web..1".into())], 400, "InvalidHostName.Malformed"),
+        (vec![("ClientToken", "t".repeat(65))], 400, "InvalidClientToken.ValueNotSupported"),
+        (vec![("ClientToken", "tök".into())], 400, "InvalidClientToken.ValueNotSupported"),
+        (vec![("Description", "http://evil".into())], 400, "InvalidDescription.Malformed"),
+        (vec![("Description", "d".repeat(257))], 400, "InvalidDescription.Malformed"),
+        (vec![("DataDisk.17.Size", "40".into())], 400, "InstanceDiskNumber.LimitExceed"),
+        (vec![("DataDisk.1.Category", "cloud".into()), ("DataDisk.1.Size", "4".into())], 400, "InvalidDataDiskSize.ValueNotSupported"),
+        (vec![("DataDisk.1.Category", "cloud".into()), ("DataDisk.1.Size", "2001".into())], 400, "InvalidDataDiskSize.ValueNotSupported"),
+        (vec![("DataDisk.1.Size", "65537".into())], 400, "InvalidDataDiskSize.ValueNotSupported"),
+        (vec![("DataDisk.1.Category", "floppy".into())], 400, "InvalidDataDiskCategory.ValueNotSupported"),
+        (vec![("SystemDisk.Size", "19".into())], 404, "InvalidSystemDiskSize.LessThanMinSize"),
+        (vec![("SystemDisk.Size", "2049".into())], 404, "InvalidSystemDiskSize.MoreThanMaxSize"),
+        (vec![("SystemDisk.Category", "cloud".into()), ("SystemDisk.Size", "501".into())], 404, "InvalidSystemDiskSize.MoreThanMaxSize"),
+        (vec![("SystemDisk.Size", "-5".into())], 404, "InvalidSystemDiskSize.LessThanMinSize"),
+        (vec![("SystemDisk.Category", "tape".into())], 400, "InvalidSystemDiskCategory.ValueNotSupported"),
         (vec![("Tag.21.Key", "k".into())], 400, "InvalidTagCount"),
-        (
-            vec![("Tag.1.Key", "acs:x".into())],
-            400,
-            "InvalidTagKey.Malformed",
-        ),
-        (
-            vec![("Tag.1.Key", "k".into()), ("Tag.1.Value", "v".repeat(129))],
-            400,
-            "InvalidTagValue.Malformed",
-        ),
-        (
-            vec![("UserData", "not base64".into())],
-            400,
-            "InvalidUserData.Base64FormatInvalid",
-        ),
-        (
-            vec![("UserData", "A".repeat(43_696))],
-            400,
-            "InvalidUserData.SizeExceeded",
-        ),
-        (
-            vec![("InternetMaxBandwidthOut", "101".into())],
-            400,
-            "InvalidInternetMaxBandwidthOut.Malformed",
-        ),
+        (vec![("Tag.1.Key", "acs:x".into())], 400, "InvalidTagKey.Malformed"),
+        (vec![("Tag.1.Key", "k".into()), ("Tag.1.Value", "v".repeat(129))], 400, "InvalidTagValue.Malformed"),
+        (vec![("UserData", "not base64".into())], 400, "InvalidUserData.Base64FormatInvalid"),
+        (vec![("UserData", "A".repeat(43_696))], 400, "InvalidUserData.SizeExceeded"),
+        (vec![("InternetMaxBandwidthOut", "101".into())], 400, "InvalidInternetMaxBandwidthOut.Malformed"),
     ]
 }
 

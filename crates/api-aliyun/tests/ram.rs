@@ -3,13 +3,10 @@
 //! cascading deletes), paging, and tenancy.
 
 use nubis_api_aliyun::{AliyunApi, ram};
-use nubis_engine::{Engine, KeyLookup, NewAccount};
-use nubis_testkit::aliyun::{json as body, v1};
-use nubis_testkit::now;
+use nubis_engine::{Engine, KeyLookup};
+use nubis_testkit::aliyun::{json as body, rpc};
+use nubis_testkit::strs;
 use serde_json::Value;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static NONCE: AtomicU64 = AtomicU64::new(0);
 
 struct Caller {
     id: String,
@@ -27,44 +24,17 @@ const READ_ONLY: &str =
 
 impl Ram {
     async fn new() -> Self {
-        let (engine, dir) = nubis_testkit::engine().await;
-        Self {
-            api: AliyunApi::new(engine.clone(), false),
-            engine,
-            _dir: dir,
-        }
+        let (api, engine, _dir) = nubis_testkit::aliyun::api(false).await;
+        Self { api, engine, _dir }
     }
 
     async fn account(&self, name: &str) -> Caller {
-        self.engine
-            .create_account(NewAccount {
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let (k, secret) = self
-            .engine
-            .create_access_key_for(Some(name), None)
-            .await
-            .unwrap();
-        Caller { id: k.id, secret }
+        let (id, secret) = nubis_testkit::account(&self.engine, name).await;
+        Caller { id, secret }
     }
 
     async fn call(&self, c: &Caller, action: &str, params: &[(&str, &str)]) -> (u16, Value) {
-        let nonce = format!("n-{}", NONCE.fetch_add(1, Ordering::Relaxed));
-        let mut extra: Vec<(&str, String)> = vec![("Version", ram::VERSION.to_string())];
-        extra.extend(params.iter().map(|(k, v)| (*k, v.to_string())));
-        let reply = v1(
-            &self.api,
-            "POST",
-            action,
-            (&c.id, &c.secret),
-            now(),
-            &nonce,
-            &extra,
-        )
-        .await;
+        let reply = rpc(&self.api, (&c.id, &c.secret), ram::VERSION, action, params).await;
         (reply.status, body(&reply))
     }
 
@@ -82,7 +52,18 @@ impl Ram {
             .unwrap_or_else(|| panic!("{action} {params:?} succeeded: {v}"));
         (status, code.to_string())
     }
+
+    /// Each call is refused with its status and code, in turn.
+    async fn refuses(&self, c: &Caller, calls: &[Refusal<'_>]) {
+        for (action, params, status, code) in calls {
+            let got = self.err(c, action, params).await;
+            assert_eq!(got, is((*status, code)), "{action} {params:?}");
+        }
+    }
 }
+
+/// A call and how it is refused: action, parameters, status, code.
+type Refusal<'a> = (&'a str, &'a [(&'a str, &'a str)], u16, &'a str);
 
 fn is(want: (u16, &str)) -> (u16, String) {
     (want.0, want.1.to_string())
@@ -90,8 +71,7 @@ fn is(want: (u16, &str)) -> (u16, String) {
 
 #[test]
 fn catalogue_matches_the_registry() {
-    nubis_testkit::check_catalogue(&ram::REGISTRY, &[]);
-    assert!(nubis_api_aliyun::SERVICES.serves(ram::VERSION));
+    nubis_testkit::check_served(&nubis_api_aliyun::SERVICES, &[&ram::REGISTRY]);
 }
 
 #[tokio::test]
@@ -108,46 +88,17 @@ async fn users_are_created_listed_and_never_deleted_with_dependents() {
     let uid = v["User"]["UserId"].as_str().unwrap().to_string();
     assert!(uid.parse::<u64>().is_ok());
     assert!(v["User"]["CreateDate"].as_str().unwrap().ends_with('Z'));
-    assert_eq!(
-        t.err(&root, "CreateUser", &[("UserName", "dev")]).await,
-        is((409, "EntityAlreadyExists.User"))
-    );
-    assert_eq!(
-        t.err(&root, "CreateUser", &[("UserName", "a b")]).await,
-        is((400, "InvalidParameter.UserName.InvalidChars"))
-    );
-    assert_eq!(
-        t.err(&root, "CreateUser", &[("UserName", &"x".repeat(65))])
-            .await,
-        is((400, "InvalidParameter.UserName.Length"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "CreateUser",
-            &[("UserName", "y"), ("DisplayName", &"d".repeat(129))]
-        )
-        .await,
-        is((400, "InvalidParameter.DisplayName.Length"))
-    );
-    assert_eq!(
-        t.err(&root, "CreateUser", &[("UserName", "y"), ("Email", "nope")])
-            .await,
-        is((400, "InvalidParameter.Email.Format"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "CreateUser",
-            &[("UserName", "y"), ("MobilePhone", "12345")]
-        )
-        .await,
-        is((400, "InvalidParameter.MobilePhone.Format"))
-    );
-    assert_eq!(
-        t.err(&root, "CreateUser", &[]).await,
-        is((400, "MissingParameter"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("CreateUser", &[("UserName", "dev")], 409, "EntityAlreadyExists.User"),
+        ("CreateUser", &[("UserName", "a b")], 400, "InvalidParameter.UserName.InvalidChars"),
+        ("CreateUser", &[("UserName", &"x".repeat(65))], 400, "InvalidParameter.UserName.Length"),
+        ("CreateUser", &[("UserName", "y"), ("DisplayName", &"d".repeat(129))], 400, "InvalidParameter.DisplayName.Length"),
+        ("CreateUser", &[("UserName", "y"), ("Email", "nope")], 400, "InvalidParameter.Email.Format"),
+        ("CreateUser", &[("UserName", "y"), ("MobilePhone", "12345")], 400, "InvalidParameter.MobilePhone.Format"),
+        ("CreateUser", &[], 400, "MissingParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     let got = t.ok(&root, "GetUser", &[("UserName", "dev")]).await;
     assert_eq!(got["User"]["UserId"].as_str(), Some(uid.as_str()));
     assert_eq!(
@@ -160,15 +111,7 @@ async fn users_are_created_listed_and_never_deleted_with_dependents() {
     }
     let page1 = t.ok(&root, "ListUsers", &[("MaxItems", "2")]).await;
     assert_eq!(page1["IsTruncated"], true);
-    let names = |v: &Value| -> Vec<String> {
-        v["Users"]["User"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["UserName"].as_str().unwrap().to_string())
-            .collect()
-    };
-    assert_eq!(names(&page1), ["dev", "u1"]);
+    assert_eq!(strs(&page1["Users"]["User"], "UserName"), ["dev", "u1"]);
     let marker = page1["Marker"].as_str().unwrap().to_string();
     let page2 = t
         .ok(
@@ -177,17 +120,15 @@ async fn users_are_created_listed_and_never_deleted_with_dependents() {
             &[("MaxItems", "2"), ("Marker", &marker)],
         )
         .await;
-    assert_eq!(names(&page2), ["u2", "u3"]);
+    assert_eq!(strs(&page2["Users"]["User"], "UserName"), ["u2", "u3"]);
     assert_eq!(page2["IsTruncated"], false);
     assert!(page2.get("Marker").is_none());
-    assert_eq!(
-        t.err(&root, "ListUsers", &[("MaxItems", "0")]).await,
-        is((400, "InvalidParameter.MaxItems"))
-    );
-    assert_eq!(
-        t.err(&root, "ListUsers", &[("MaxItems", "1001")]).await,
-        is((400, "InvalidParameter.MaxItems"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("ListUsers", &[("MaxItems", "0")], 400, "InvalidParameter.MaxItems"),
+        ("ListUsers", &[("MaxItems", "1001")], 400, "InvalidParameter.MaxItems"),
+    ];
+    t.refuses(&root, refusals).await;
     // Never cascades: keys, then policies, must go first.
     let key = t.ok(&root, "CreateAccessKey", &[("UserName", "dev")]).await;
     let key = key["AccessKey"]["AccessKeyId"]
@@ -242,16 +183,12 @@ async fn access_keys_are_two_per_principal() {
     );
     let k1 = k["AccessKey"]["AccessKeyId"].as_str().unwrap().to_string();
     t.ok(&root, "CreateAccessKey", &[("UserName", "dev")]).await;
-    assert_eq!(
-        t.err(&root, "CreateAccessKey", &[("UserName", "dev")])
-            .await,
-        is((409, "LimitExceeded.User.AccessKey"))
-    );
-    assert_eq!(
-        t.err(&root, "CreateAccessKey", &[("UserName", "ghost")])
-            .await,
-        is((404, "EntityNotExist.User"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("CreateAccessKey", &[("UserName", "dev")], 409, "LimitExceeded.User.AccessKey"),
+        ("CreateAccessKey", &[("UserName", "ghost")], 404, "EntityNotExist.User"),
+    ];
+    t.refuses(&root, refusals).await;
     // The root: its own key plus one.
     t.ok(&root, "CreateAccessKey", &[]).await;
     assert_eq!(
@@ -274,42 +211,14 @@ async fn access_keys_are_two_per_principal() {
     )
     .await;
     assert_eq!(t.engine.lookup_access_key(&k1), KeyLookup::Disabled);
-    assert_eq!(
-        t.err(
-            &root,
-            "UpdateAccessKey",
-            &[
-                ("UserAccessKeyId", &k1),
-                ("Status", "Off"),
-                ("UserName", "dev")
-            ]
-        )
-        .await,
-        is((400, "InvalidParameter.Status"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "UpdateAccessKey",
-            &[("UserAccessKeyId", &k1), ("UserName", "dev")]
-        )
-        .await,
-        is((400, "MissingParameter"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "DeleteAccessKey",
-            &[("UserAccessKeyId", &k1), ("UserName", "other")]
-        )
-        .await,
-        is((404, "EntityNotExist.User.AccessKey"))
-    );
-    assert_eq!(
-        t.err(&root, "DeleteAccessKey", &[("UserAccessKeyId", &k1)])
-            .await,
-        is((404, "EntityNotExist.User.AccessKey"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("UpdateAccessKey", &[("UserAccessKeyId", &k1), ("Status", "Off"), ("UserName", "dev")], 400, "InvalidParameter.Status"),
+        ("UpdateAccessKey", &[("UserAccessKeyId", &k1), ("UserName", "dev")], 400, "MissingParameter"),
+        ("DeleteAccessKey", &[("UserAccessKeyId", &k1), ("UserName", "other")], 404, "EntityNotExist.User.AccessKey"),
+        ("DeleteAccessKey", &[("UserAccessKeyId", &k1)], 404, "EntityNotExist.User.AccessKey"),
+    ];
+    t.refuses(&root, refusals).await;
     t.ok(
         &root,
         "DeleteAccessKey",
@@ -342,24 +251,12 @@ async fn policies_are_created_attached_and_deleted_with_rams_codes() {
         ),
         (Some("Custom"), Some("v1"))
     );
-    assert_eq!(
-        t.err(
-            &root,
-            "CreatePolicy",
-            &[("PolicyName", "ro"), ("PolicyDocument", READ_ONLY)]
-        )
-        .await,
-        is((409, "EntityAlreadyExists.Policy"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "CreatePolicy",
-            &[("PolicyName", "a_b"), ("PolicyDocument", READ_ONLY)]
-        )
-        .await,
-        is((400, "InvalidParameter.PolicyName.InvalidChars"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("CreatePolicy", &[("PolicyName", "ro"), ("PolicyDocument", READ_ONLY)], 409, "EntityAlreadyExists.Policy"),
+        ("CreatePolicy", &[("PolicyName", "a_b"), ("PolicyDocument", READ_ONLY)], 400, "InvalidParameter.PolicyName.InvalidChars"),
+    ];
+    t.refuses(&root, refusals).await;
     for doc in [
         "{",
         r#"{"Version":"2","Statement":[]}"#,
@@ -376,28 +273,12 @@ async fn policies_are_created_attached_and_deleted_with_rams_codes() {
             "{doc}"
         );
     }
-    assert_eq!(
-        t.err(
-            &root,
-            "CreatePolicy",
-            &[("PolicyName", "big"), ("PolicyDocument", &"x".repeat(6145))]
-        )
-        .await,
-        is((400, "InvalidParameter.PolicyDocument.Length"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "CreatePolicy",
-            &[
-                ("PolicyName", "d"),
-                ("PolicyDocument", READ_ONLY),
-                ("Description", &"d".repeat(1025))
-            ]
-        )
-        .await,
-        is((400, "InvalidParameter.Description.Length"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("CreatePolicy", &[("PolicyName", "big"), ("PolicyDocument", &"x".repeat(6145))], 400, "InvalidParameter.PolicyDocument.Length"),
+        ("CreatePolicy", &[("PolicyName", "d"), ("PolicyDocument", READ_ONLY), ("Description", &"d".repeat(1025))], 400, "InvalidParameter.Description.Length"),
+    ];
+    t.refuses(&root, refusals).await;
     let got = t
         .ok(
             &root,
@@ -410,28 +291,13 @@ async fn policies_are_created_attached_and_deleted_with_rams_codes() {
         Some(READ_ONLY)
     );
     assert_eq!(got["Policy"]["Description"], "read");
-    assert_eq!(
-        t.err(
-            &root,
-            "GetPolicy",
-            &[("PolicyName", "ro"), ("PolicyType", "System")]
-        )
-        .await,
-        is((404, "EntityNotExist.Policy"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "GetPolicy",
-            &[("PolicyName", "ro"), ("PolicyType", "Mine")]
-        )
-        .await,
-        is((400, "InvalidParameter.PolicyType"))
-    );
-    assert_eq!(
-        t.err(&root, "GetPolicy", &[("PolicyName", "ro")]).await,
-        is((400, "MissingParameter"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("GetPolicy", &[("PolicyName", "ro"), ("PolicyType", "System")], 404, "EntityNotExist.Policy"),
+        ("GetPolicy", &[("PolicyName", "ro"), ("PolicyType", "Mine")], 400, "InvalidParameter.PolicyType"),
+        ("GetPolicy", &[("PolicyName", "ro")], 400, "MissingParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     let list = t
         .ok(&root, "ListPolicies", &[("PolicyType", "Custom")])
         .await;
@@ -447,49 +313,23 @@ async fn policies_are_created_attached_and_deleted_with_rams_codes() {
         ("UserName", "dev"),
     ];
     t.ok(&root, "AttachPolicyToUser", &attach).await;
-    assert_eq!(
-        t.err(&root, "AttachPolicyToUser", &attach).await,
-        is((409, "EntityAlreadyExists.User.Policy"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "AttachPolicyToUser",
-            &[
-                ("PolicyName", "ro"),
-                ("PolicyType", "Custom"),
-                ("UserName", "ghost")
-            ]
-        )
-        .await,
-        is((404, "EntityNotExist.User"))
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "AttachPolicyToUser",
-            &[
-                ("PolicyName", "nope"),
-                ("PolicyType", "Custom"),
-                ("UserName", "dev")
-            ]
-        )
-        .await,
-        is((404, "EntityNotExist.Policy"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("AttachPolicyToUser", &attach, 409, "EntityAlreadyExists.User.Policy"),
+        ("AttachPolicyToUser", &[("PolicyName", "ro"), ("PolicyType", "Custom"), ("UserName", "ghost")], 404, "EntityNotExist.User"),
+        ("AttachPolicyToUser", &[("PolicyName", "nope"), ("PolicyType", "Custom"), ("UserName", "dev")], 404, "EntityNotExist.Policy"),
+    ];
+    t.refuses(&root, refusals).await;
     let attached = t
         .ok(&root, "ListPoliciesForUser", &[("UserName", "dev")])
         .await;
     assert_eq!(attached["Policies"]["Policy"][0]["PolicyName"], "ro");
-    assert_eq!(
-        t.err(&root, "ListPoliciesForUser", &[("UserName", "ghost")])
-            .await,
-        is((404, "EntityNotExist.User"))
-    );
-    assert_eq!(
-        t.err(&root, "DeletePolicy", &[("PolicyName", "ro")]).await,
-        is((409, "DeleteConflict.Policy.User"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("ListPoliciesForUser", &[("UserName", "ghost")], 404, "EntityNotExist.User"),
+        ("DeletePolicy", &[("PolicyName", "ro")], 409, "DeleteConflict.Policy.User"),
+    ];
+    t.refuses(&root, refusals).await;
     t.ok(&root, "DetachPolicyFromUser", &attach).await;
     assert_eq!(
         t.err(&root, "DetachPolicyFromUser", &attach).await,
@@ -520,23 +360,13 @@ async fn ram_is_global_and_tenant_scoped() {
         &[("PolicyName", "ro"), ("PolicyDocument", READ_ONLY)],
     )
     .await;
-    assert_eq!(
-        t.err(&b, "GetUser", &[("UserName", "dev")]).await,
-        is((404, "EntityNotExist.User"))
-    );
-    assert_eq!(
-        t.err(
-            &b,
-            "GetPolicy",
-            &[("PolicyName", "ro"), ("PolicyType", "Custom")]
-        )
-        .await,
-        is((404, "EntityNotExist.Policy"))
-    );
-    assert_eq!(
-        t.err(&b, "CreateAccessKey", &[("UserName", "dev")]).await,
-        is((404, "EntityNotExist.User"))
-    );
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("GetUser", &[("UserName", "dev")], 404, "EntityNotExist.User"),
+        ("GetPolicy", &[("PolicyName", "ro"), ("PolicyType", "Custom")], 404, "EntityNotExist.Policy"),
+        ("CreateAccessKey", &[("UserName", "dev")], 404, "EntityNotExist.User"),
+    ];
+    t.refuses(&b, refusals).await;
     // An ECS action under RAM's version does not exist.
     assert_eq!(
         t.err(&a, "DescribeInstances", &[]).await,

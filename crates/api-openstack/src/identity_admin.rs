@@ -9,11 +9,12 @@ use crate::errors::keystone_body;
 use crate::identity::Ctx;
 use nubis_engine::keystone::{
     self as ks, Actor, AppCred, Assignment, AssignmentFilter, Domain, Group, KsError, NewAppCred,
-    NewUser, Patch, Project, Role, Target, User, UserPatch,
+    NewUser, Object, Patch, Patchable, Project, Role, Target, User, UserPatch,
 };
 use nubis_identity::CompiledPolicy;
 use nubis_identity::policy::oslo::{RuleDefault, compile};
 use serde_json::{Map, Value, json};
+use std::future::Future;
 
 /// Keystone's rules as nubis enforces them (a subset of Keystone's defaults, whose
 /// system-scope alternatives nubis does not offer): `admin` for everything that reads or
@@ -148,7 +149,17 @@ fn ks_err(e: KsError) -> Reply {
     err(status, &e.to_string())
 }
 
-fn done(r: Res) -> Reply {
+/// A request with a JSON body: its object under `key` (or Keystone's 400), then `f`'s reply
+/// or refusal.
+async fn with_body<F, Fut>(c: &Ctx<'_>, key: &str, f: F) -> Reply
+where
+    F: FnOnce(Map<String, Value>) -> Fut,
+    Fut: Future<Output = Res>,
+{
+    let r = match body_obj(c, key) {
+        Ok(m) => f(m).await,
+        Err(e) => Err(e),
+    };
     r.unwrap_or_else(|e| *e)
 }
 
@@ -224,7 +235,7 @@ fn url(c: &Ctx<'_>, rest: &str) -> String {
     format!("{}/identity/v3/{rest}", c.base)
 }
 
-fn list(c: &Ctx<'_>, collection: &str, items: Vec<Value>) -> Reply {
+fn listing(c: &Ctx<'_>, collection: &str, items: Vec<Value>) -> Reply {
     let mut self_url = url(c, collection);
     if !c.req.raw_query.is_empty() {
         self_url = format!("{self_url}?{}", c.req.raw_query);
@@ -235,80 +246,106 @@ fn list(c: &Ctx<'_>, collection: &str, items: Vec<Value>) -> Reply {
     )
 }
 
-fn domain_view(c: &Ctx<'_>, d: &Domain) -> Value {
-    json!({"id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
-        "tags": [], "options": {}, "links": {"self": url(c, &format!("domains/{}", d.id))}})
-}
-
-fn project_view(c: &Ctx<'_>, p: &Project) -> Value {
-    json!({"id": p.id, "name": p.name, "description": p.description, "domain_id": p.domain_id,
-        "enabled": p.enabled, "is_domain": false, "parent_id": p.domain_id, "tags": [],
-        "options": {}, "links": {"self": url(c, &format!("projects/{}", p.id))}})
-}
-
-fn user_view(c: &Ctx<'_>, u: &User) -> Value {
-    let mut v = json!({"id": u.id, "name": u.name, "domain_id": u.domain_id, "enabled": u.enabled,
-        "password_expires_at": null, "options": {},
-        "links": {"self": url(c, &format!("users/{}", u.id))}});
-    if let Some(p) = &u.default_project_id {
-        v["default_project_id"] = json!(p);
-    }
-    if let Some(d) = &u.description {
-        v["description"] = json!(d);
-    }
-    if let Some(e) = &u.email {
-        v["email"] = json!(e);
-    }
-    v
-}
-
-fn group_view(c: &Ctx<'_>, g: &Group) -> Value {
-    json!({"id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description,
-        "links": {"self": url(c, &format!("groups/{}", g.id))}})
-}
-
-fn role_view(c: &Ctx<'_>, r: &Role) -> Value {
-    json!({"id": r.id, "name": r.name, "domain_id": null, "description": r.description,
-        "options": {}, "links": {"self": url(c, &format!("roles/{}", r.id))}})
-}
-
 fn one(status: u16, key: &str, v: Value) -> Reply {
     Reply::json(status, &json!({key: v}))
 }
 
-fn filter_name_domain<T>(
-    qs: &[(String, String)],
-    items: Vec<T>,
-    name: impl Fn(&T) -> &str,
-    domain: impl Fn(&T) -> Option<&str>,
-    enabled: impl Fn(&T) -> Option<bool>,
-) -> Vec<T> {
-    items
-        .into_iter()
-        .filter(|x| q(qs, "name").is_none_or(|n| name(x) == n))
-        .filter(|x| q(qs, "domain_id").is_none_or(|d| domain(x) == Some(d)))
-        .filter(|x| q(qs, "enabled").is_none_or(|e| enabled(x).is_none_or(|v| v == truthy(e))))
-        .collect()
+/// 204, or the directory's refusal.
+fn no_content(r: Result<(), KsError>) -> Reply {
+    match r {
+        Ok(()) => Reply::empty(204),
+        Err(e) => ks_err(e),
+    }
 }
 
-// -- domains ------------------------------------------------------------------------------
+/// A kind the admin API lists, shows and deletes the same way (domains, projects, users,
+/// groups, roles): its JSON key is its `Object::KIND`, its collection its `PLURAL`.
+pub(crate) trait Kind: Object {
+    /// Keystone's fields of `v` but its links.
+    fn fields(v: &Self) -> Value;
+    /// A list filter of the kind's own (`name`, `domain_id`, `enabled` are common).
+    fn listed(_qs: &[(String, String)], _v: &Self) -> bool {
+        true
+    }
+}
 
-pub(crate) async fn list_domains(c: &Ctx<'_>) -> Reply {
+impl Kind for Domain {
+    fn fields(d: &Self) -> Value {
+        json!({"id": d.id, "name": d.name, "description": d.description, "enabled": d.enabled,
+            "tags": [], "options": {}})
+    }
+}
+
+impl Kind for Project {
+    fn fields(p: &Self) -> Value {
+        json!({"id": p.id, "name": p.name, "description": p.description, "domain_id": p.domain_id,
+            "enabled": p.enabled, "is_domain": false, "parent_id": p.domain_id, "tags": [],
+            "options": {}})
+    }
+    fn listed(qs: &[(String, String)], p: &Self) -> bool {
+        q(qs, "parent_id").is_none_or(|d| d == p.domain_id)
+    }
+}
+
+impl Kind for User {
+    fn fields(u: &Self) -> Value {
+        let mut v = json!({"id": u.id, "name": u.name, "domain_id": u.domain_id,
+            "enabled": u.enabled, "password_expires_at": null, "options": {}});
+        if let Some(p) = &u.default_project_id {
+            v["default_project_id"] = json!(p);
+        }
+        if let Some(d) = &u.description {
+            v["description"] = json!(d);
+        }
+        if let Some(e) = &u.email {
+            v["email"] = json!(e);
+        }
+        v
+    }
+}
+
+impl Kind for Group {
+    fn fields(g: &Self) -> Value {
+        json!({"id": g.id, "name": g.name, "domain_id": g.domain_id, "description": g.description})
+    }
+}
+
+impl Kind for Role {
+    fn fields(r: &Self) -> Value {
+        json!({"id": r.id, "name": r.name, "domain_id": null, "description": r.description,
+            "options": {}})
+    }
+}
+
+/// `v` as Keystone shows it, with its link.
+fn view<K: Kind>(c: &Ctx<'_>, v: &K) -> Value {
+    let mut j = K::fields(v);
+    j["links"] = json!({"self": url(c, &format!("{}/{}", K::PLURAL, v.id()))});
+    j
+}
+
+fn listing_of<K: Kind>(c: &Ctx<'_>, items: &[K]) -> Reply {
+    let v = items.iter().map(|x| view(c, x)).collect();
+    listing(c, K::PLURAL, v)
+}
+
+/// `GET /v3/<kind>s` with Keystone's filters.
+pub(crate) async fn list<K: Kind>(c: &Ctx<'_>) -> Reply {
     let qs = query(c);
-    let items = filter_name_domain(
-        &qs,
-        c.api.engine.ks_domains(),
-        |d| &d.name,
-        |_| None,
-        |d| Some(d.enabled),
-    );
-    let v = items.iter().map(|d| domain_view(c, d)).collect();
-    list(c, "domains", v)
+    let mut items = c.api.engine.ks_list::<K>();
+    items.retain(|x| {
+        q(&qs, "name").is_none_or(|n| x.name() == n)
+            && q(&qs, "domain_id").is_none_or(|d| x.domain() == Some(d))
+            && q(&qs, "enabled").is_none_or(|e| x.enabled().is_none_or(|v| v == truthy(e)))
+            && K::listed(&qs, x)
+    });
+    listing_of(c, &items)
 }
 
-pub(crate) async fn get_domain(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_domain(param(c, 0)) {
-        Ok(d) => one(200, "domain", domain_view(c, &d)),
+/// `GET /v3/<kind>s/{id}`.
+pub(crate) async fn show<K: Kind>(c: &Ctx<'_>) -> Reply {
+    match c.api.engine.ks_get::<K>(param(c, 0)) {
+        Ok(v) => one(200, K::KIND, view(c, &v)),
         Err(e) => ks_err(e),
     }
 }
@@ -321,415 +358,204 @@ fn patch_of(m: &Map<String, Value>) -> Result<Patch, Box<Reply>> {
     })
 }
 
+/// `PATCH /v3/<kind>s/{id}` of a domain, project, group or role.
+pub(crate) async fn update<K: Kind + Patchable>(c: &Ctx<'_>) -> Reply {
+    with_body(c, K::KIND, |m| async move {
+        let p = patch_of(&m)?;
+        let engine = &c.api.engine;
+        let v = engine.ks_update::<K>(param(c, 0), p).await;
+        Ok(one(200, K::KIND, view(c, &v.map_err(ks_bad)?)))
+    })
+    .await
+}
+
+/// `DELETE /v3/<kind>s/{id}`.
+pub(crate) async fn delete<K: Kind>(c: &Ctx<'_>) -> Reply {
+    no_content(c.api.engine.ks_delete::<K>(param(c, 0)).await)
+}
+
+/// 201 with the new object.
+fn created<K: Kind>(c: &Ctx<'_>, v: Result<K, KsError>) -> Res {
+    Ok(one(201, K::KIND, view(c, &v.map_err(ks_bad)?)))
+}
+
+/// The body's `domain_id`, else the token's domain (Keystone's rule).
+fn domain_or_token(c: &Ctx<'_>, m: &Map<String, Value>) -> Result<String, Box<Reply>> {
+    Ok(opt_str(m, "domain_id")?.unwrap_or_else(|| {
+        c.caller
+            .as_ref()
+            .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
+            .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string())
+    }))
+}
+
+// -- domains ------------------------------------------------------------------------------
+
 pub(crate) async fn create_domain(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "domain")?;
-            let name = req_str(&m, "name")?;
-            let desc = opt_str(&m, "description")?.unwrap_or_default();
-            let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
-            let d = c
-                .api
-                .engine
-                .ks_create_domain(&name, &desc, enabled)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(201, "domain", domain_view(c, &d)))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn update_domain(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let p = patch_of(&body_obj(c, "domain")?)?;
-            let d = c
-                .api
-                .engine
-                .ks_update_domain(param(c, 0), p)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(200, "domain", domain_view(c, &d)))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn delete_domain(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_delete_domain(param(c, 0)).await {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
+    with_body(c, "domain", |m| async move {
+        let name = req_str(&m, "name")?;
+        let desc = opt_str(&m, "description")?.unwrap_or_default();
+        let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
+        created(
+            c,
+            c.api.engine.ks_create_domain(&name, &desc, enabled).await,
+        )
+    })
+    .await
 }
 
 // -- projects -----------------------------------------------------------------------------
 
-pub(crate) async fn list_projects(c: &Ctx<'_>) -> Reply {
-    let qs = query(c);
-    let items = filter_name_domain(
-        &qs,
-        c.api.engine.ks_projects(),
-        |p| &p.name,
-        |p| Some(&p.domain_id),
-        |p| Some(p.enabled),
-    );
-    let items: Vec<Project> = items
-        .into_iter()
-        .filter(|p| q(&qs, "parent_id").is_none_or(|d| d == p.domain_id))
-        .collect();
-    let v = items.iter().map(|p| project_view(c, p)).collect();
-    list(c, "projects", v)
-}
-
-pub(crate) async fn get_project(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_project(param(c, 0)) {
-        Ok(p) => one(200, "project", project_view(c, &p)),
-        Err(e) => ks_err(e),
-    }
-}
-
 pub(crate) async fn create_project(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "project")?;
-            let name = req_str(&m, "name")?;
-            if opt_bool(&m, "is_domain")? == Some(true) {
-                return Err(bad(
-                    400,
-                    "Projects acting as domains are not supported: create a domain.",
-                ));
-            }
-            // The token's domain when none is named (Keystone's rule).
-            let domain = match opt_str(&m, "domain_id")? {
-                Some(d) => d,
-                None => c
-                    .caller
-                    .as_ref()
-                    .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
-                    .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string()),
-            };
-            if let Some(parent) = opt_str(&m, "parent_id")?
-                && parent != domain
-            {
-                return Err(bad(
-                    400,
-                    "Nested projects are not supported: parent_id must be the domain.",
-                ));
-            }
-            let desc = opt_str(&m, "description")?.unwrap_or_default();
-            let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
-            let p = c
-                .api
-                .engine
+    with_body(c, "project", |m| async move {
+        let name = req_str(&m, "name")?;
+        if opt_bool(&m, "is_domain")? == Some(true) {
+            return Err(bad(
+                400,
+                "Projects acting as domains are not supported: create a domain.",
+            ));
+        }
+        let domain = domain_or_token(c, &m)?;
+        if let Some(parent) = opt_str(&m, "parent_id")?
+            && parent != domain
+        {
+            return Err(bad(
+                400,
+                "Nested projects are not supported: parent_id must be the domain.",
+            ));
+        }
+        let desc = opt_str(&m, "description")?.unwrap_or_default();
+        let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
+        let engine = &c.api.engine;
+        created(
+            c,
+            engine
                 .ks_create_project(&name, &domain, &desc, enabled)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(201, "project", project_view(c, &p)))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn update_project(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let p = patch_of(&body_obj(c, "project")?)?;
-            let p = c
-                .api
-                .engine
-                .ks_update_project(param(c, 0), p)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(200, "project", project_view(c, &p)))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn delete_project(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_delete_project(param(c, 0)).await {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
+                .await,
+        )
+    })
+    .await
 }
 
 // -- users --------------------------------------------------------------------------------
 
-pub(crate) async fn list_users(c: &Ctx<'_>) -> Reply {
-    let qs = query(c);
-    let items = filter_name_domain(
-        &qs,
-        c.api.engine.ks_users(),
-        |u| &u.name,
-        |u| Some(&u.domain_id),
-        |u| Some(u.enabled),
-    );
-    let v = items.iter().map(|u| user_view(c, u)).collect();
-    list(c, "users", v)
-}
-
-pub(crate) async fn get_user(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_user(param(c, 0)) {
-        Ok(u) => one(200, "user", user_view(c, &u)),
-        Err(e) => ks_err(e),
-    }
-}
-
 pub(crate) async fn create_user(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "user")?;
-            let domain_id = match opt_str(&m, "domain_id")? {
-                Some(d) => d,
-                None => c
-                    .caller
-                    .as_ref()
-                    .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
-                    .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string()),
-            };
-            let new = NewUser {
-                name: req_str(&m, "name")?,
-                domain_id,
-                password: opt_str(&m, "password")?,
-                enabled: opt_bool(&m, "enabled")?.unwrap_or(true),
-                default_project_id: opt_str(&m, "default_project_id")?,
-                description: opt_str(&m, "description")?,
-                email: opt_str(&m, "email")?,
-            };
-            let u = c.api.engine.ks_create_user(new).await.map_err(ks_bad)?;
-            Ok(one(201, "user", user_view(c, &u)))
-        }
-        .await,
-    )
+    with_body(c, "user", |m| async move {
+        let new = NewUser {
+            domain_id: domain_or_token(c, &m)?,
+            name: req_str(&m, "name")?,
+            password: opt_str(&m, "password")?,
+            enabled: opt_bool(&m, "enabled")?.unwrap_or(true),
+            default_project_id: opt_str(&m, "default_project_id")?,
+            description: opt_str(&m, "description")?,
+            email: opt_str(&m, "email")?,
+        };
+        created(c, c.api.engine.ks_create_user(new).await)
+    })
+    .await
 }
 
 pub(crate) async fn update_user(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "user")?;
-            let patch = UserPatch {
-                name: opt_str(&m, "name")?,
-                description: opt_str(&m, "description")?,
-                enabled: opt_bool(&m, "enabled")?,
-                password: opt_str(&m, "password")?,
-                email: opt_str(&m, "email")?,
-                default_project_id: match m.get("default_project_id") {
-                    None => None,
-                    Some(Value::Null) => Some(None),
-                    Some(_) => Some(opt_str(&m, "default_project_id")?),
-                },
-            };
-            let u = c
-                .api
-                .engine
-                .ks_update_user(param(c, 0), patch)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(200, "user", user_view(c, &u)))
-        }
-        .await,
-    )
+    with_body(c, "user", |m| async move {
+        let patch = UserPatch {
+            name: opt_str(&m, "name")?,
+            description: opt_str(&m, "description")?,
+            enabled: opt_bool(&m, "enabled")?,
+            password: opt_str(&m, "password")?,
+            email: opt_str(&m, "email")?,
+            default_project_id: match m.get("default_project_id") {
+                None => None,
+                Some(Value::Null) => Some(None),
+                Some(_) => Some(opt_str(&m, "default_project_id")?),
+            },
+        };
+        let u = c.api.engine.ks_update_user(param(c, 0), patch).await;
+        Ok(one(200, "user", view(c, &u.map_err(ks_bad)?)))
+    })
+    .await
 }
 
-pub(crate) async fn delete_user(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_delete_user(param(c, 0)).await {
-        Ok(()) => Reply::empty(204),
+pub(crate) async fn change_password(c: &Ctx<'_>) -> Reply {
+    with_body(c, "user", |m| async move {
+        let original = req_str(&m, "original_password")?;
+        let new = req_str(&m, "password")?;
+        c.api
+            .engine
+            .ks_change_password(param(c, 0), &original, &new)
+            .await
+            .map_err(|e| match e {
+                // Keystone answers a wrong original password with 401.
+                KsError::Forbidden(m) => err(401, &m),
+                e => ks_err(e),
+            })?;
+        Ok(Reply::empty(204))
+    })
+    .await
+}
+
+/// `GET /v3/users/{id}/projects` and `…/groups`: the user must exist.
+async fn of_user<K: Kind>(c: &Ctx<'_>, items: impl FnOnce(&str) -> Vec<K>) -> Reply {
+    let user = param(c, 0);
+    match c.api.engine.ks_user(user) {
+        Ok(_) => listing_of(c, &items(user)),
         Err(e) => ks_err(e),
     }
 }
 
-pub(crate) async fn change_password(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "user")?;
-            let original = req_str(&m, "original_password")?;
-            let new = req_str(&m, "password")?;
-            c.api
-                .engine
-                .ks_change_password(param(c, 0), &original, &new)
-                .await
-                .map_err(|e| match e {
-                    // Keystone answers a wrong original password with 401.
-                    KsError::Forbidden(m) => err(401, &m),
-                    e => ks_err(e),
-                })?;
-            Ok(Reply::empty(204))
-        }
-        .await,
-    )
-}
-
 pub(crate) async fn user_projects(c: &Ctx<'_>) -> Reply {
-    let user = param(c, 0);
-    if let Err(e) = c.api.engine.ks_user(user) {
-        return ks_err(e);
-    }
-    let v = c
-        .api
-        .engine
-        .ks_user_projects(user)
-        .iter()
-        .map(|p| project_view(c, p))
-        .collect();
-    list(c, "projects", v)
+    of_user(c, |u| c.api.engine.ks_user_projects(u)).await
 }
 
 pub(crate) async fn user_groups(c: &Ctx<'_>) -> Reply {
-    let user = param(c, 0);
-    if let Err(e) = c.api.engine.ks_user(user) {
-        return ks_err(e);
-    }
-    let v = c
-        .api
-        .engine
-        .ks_user_groups(user)
-        .iter()
-        .map(|g| group_view(c, g))
-        .collect();
-    list(c, "groups", v)
+    of_user(c, |u| c.api.engine.ks_user_groups(u)).await
+}
+
+/// The caller's user.
+fn caller_user(c: &Ctx<'_>) -> String {
+    c.caller
+        .as_ref()
+        .map(|t| t.user_id.clone())
+        .unwrap_or_default()
 }
 
 /// `GET /v3/auth/projects`: the projects the caller's user holds a role on.
 pub(crate) async fn auth_projects(c: &Ctx<'_>) -> Reply {
-    let user = c
-        .caller
-        .as_ref()
-        .map(|t| t.user_id.clone())
-        .unwrap_or_default();
-    let v = c
-        .api
-        .engine
-        .ks_user_projects(&user)
-        .iter()
-        .map(|p| project_view(c, p))
-        .collect();
-    list(c, "projects", v)
+    listing_of(c, &c.api.engine.ks_user_projects(&caller_user(c)))
 }
 
 /// `GET /v3/auth/domains`: the domains the caller's user holds a role on.
 pub(crate) async fn auth_domains(c: &Ctx<'_>) -> Reply {
-    let user = c
-        .caller
-        .as_ref()
-        .map(|t| t.user_id.clone())
-        .unwrap_or_default();
-    let v = c
-        .api
-        .engine
-        .ks_user_domains(&user)
-        .iter()
-        .map(|d| domain_view(c, d))
-        .collect();
-    list(c, "domains", v)
+    listing_of(c, &c.api.engine.ks_user_domains(&caller_user(c)))
 }
 
 // -- groups -------------------------------------------------------------------------------
 
-pub(crate) async fn list_groups(c: &Ctx<'_>) -> Reply {
-    let qs = query(c);
-    let items = filter_name_domain(
-        &qs,
-        c.api.engine.ks_groups(),
-        |g| &g.name,
-        |g| Some(&g.domain_id),
-        |_| None,
-    );
-    let v = items.iter().map(|g| group_view(c, g)).collect();
-    list(c, "groups", v)
-}
-
-pub(crate) async fn get_group(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_group(param(c, 0)) {
-        Ok(g) => one(200, "group", group_view(c, &g)),
-        Err(e) => ks_err(e),
-    }
-}
-
 pub(crate) async fn create_group(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "group")?;
-            let name = req_str(&m, "name")?;
-            let domain = opt_str(&m, "domain_id")?.unwrap_or_else(|| {
-                c.caller
-                    .as_ref()
-                    .and_then(|t| t.project.as_ref().map(|p| p.domain_id.clone()))
-                    .unwrap_or_else(|| ks::DEFAULT_DOMAIN_ID.to_string())
-            });
-            let desc = opt_str(&m, "description")?.unwrap_or_default();
-            let g = c
-                .api
-                .engine
-                .ks_create_group(&name, &domain, &desc)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(201, "group", group_view(c, &g)))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn update_group(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let p = patch_of(&body_obj(c, "group")?)?;
-            let g = c
-                .api
-                .engine
-                .ks_update_group(param(c, 0), p)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(200, "group", group_view(c, &g)))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn delete_group(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_delete_group(param(c, 0)).await {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
+    with_body(c, "group", |m| async move {
+        let name = req_str(&m, "name")?;
+        let domain = domain_or_token(c, &m)?;
+        let desc = opt_str(&m, "description")?.unwrap_or_default();
+        created(c, c.api.engine.ks_create_group(&name, &domain, &desc).await)
+    })
+    .await
 }
 
 pub(crate) async fn group_users(c: &Ctx<'_>) -> Reply {
     match c.api.engine.ks_group_users(param(c, 0)) {
-        Ok(users) => {
-            let v = users.iter().map(|u| user_view(c, u)).collect();
-            list(c, "users", v)
-        }
+        Ok(users) => listing_of(c, &users),
         Err(e) => ks_err(e),
     }
 }
 
-pub(crate) async fn add_member(c: &Ctx<'_>) -> Reply {
-    match c
-        .api
-        .engine
-        .ks_set_member(param(c, 0), param(c, 1), true)
-        .await
-    {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
-}
-
-pub(crate) async fn remove_member(c: &Ctx<'_>) -> Reply {
-    match c
-        .api
-        .engine
-        .ks_set_member(param(c, 0), param(c, 1), false)
-        .await
-    {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
+/// `PUT` (`on`) or `DELETE /v3/groups/{group}/users/{user}`.
+pub(crate) async fn set_member(c: &Ctx<'_>, on: bool) -> Reply {
+    let (g, u) = (param(c, 0), param(c, 1));
+    no_content(c.api.engine.ks_set_member(g, u, on).await)
 }
 
 pub(crate) async fn check_member(c: &Ctx<'_>) -> Reply {
     let (g, u) = (param(c, 0), param(c, 1));
-    if let Err(e) = c.api.engine.ks_group(g).and(c.api.engine.ks_user(u)) {
+    if let Err(e) = c.api.engine.ks_get::<Group>(g).and(c.api.engine.ks_user(u)) {
         return ks_err(e);
     }
     if c.api.engine.ks_is_member(g, u) {
@@ -741,68 +567,16 @@ pub(crate) async fn check_member(c: &Ctx<'_>) -> Reply {
 
 // -- roles --------------------------------------------------------------------------------
 
-pub(crate) async fn list_roles(c: &Ctx<'_>) -> Reply {
-    let qs = query(c);
-    let items = filter_name_domain(
-        &qs,
-        c.api.engine.ks_roles(),
-        |r| &r.name,
-        |_| None,
-        |_| None,
-    );
-    let v = items.iter().map(|r| role_view(c, r)).collect();
-    list(c, "roles", v)
-}
-
-pub(crate) async fn get_role(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_role(param(c, 0)) {
-        Ok(r) => one(200, "role", role_view(c, &r)),
-        Err(e) => ks_err(e),
-    }
-}
-
 pub(crate) async fn create_role(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "role")?;
-            let name = req_str(&m, "name")?;
-            if opt_str(&m, "domain_id")?.is_some() {
-                return Err(bad(400, "Domain-specific roles are not supported."));
-            }
-            let desc = opt_str(&m, "description")?.unwrap_or_default();
-            let r = c
-                .api
-                .engine
-                .ks_create_role(&name, &desc)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(201, "role", role_view(c, &r)))
+    with_body(c, "role", |m| async move {
+        let name = req_str(&m, "name")?;
+        if opt_str(&m, "domain_id")?.is_some() {
+            return Err(bad(400, "Domain-specific roles are not supported."));
         }
-        .await,
-    )
-}
-
-pub(crate) async fn update_role(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let p = patch_of(&body_obj(c, "role")?)?;
-            let r = c
-                .api
-                .engine
-                .ks_update_role(param(c, 0), p)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(200, "role", role_view(c, &r)))
-        }
-        .await,
-    )
-}
-
-pub(crate) async fn delete_role(c: &Ctx<'_>) -> Reply {
-    match c.api.engine.ks_delete_role(param(c, 0)).await {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
+        let desc = opt_str(&m, "description")?.unwrap_or_default();
+        created(c, c.api.engine.ks_create_role(&name, &desc).await)
+    })
+    .await
 }
 
 // -- grants -------------------------------------------------------------------------------
@@ -835,18 +609,9 @@ fn grant_of(c: &Ctx<'_>, on: On) -> Assignment {
     }
 }
 
-pub(crate) async fn put_grant(c: &Ctx<'_>, on: On) -> Reply {
-    match c.api.engine.ks_set_grant(grant_of(c, on), true).await {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
-}
-
-pub(crate) async fn delete_grant(c: &Ctx<'_>, on: On) -> Reply {
-    match c.api.engine.ks_set_grant(grant_of(c, on), false).await {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
+/// `PUT` (`grant`) or `DELETE` a grant.
+pub(crate) async fn set_grant(c: &Ctx<'_>, on: On, grant: bool) -> Reply {
+    no_content(c.api.engine.ks_set_grant(grant_of(c, on), grant).await)
 }
 
 pub(crate) async fn check_grant(c: &Ctx<'_>, on: On) -> Reply {
@@ -863,35 +628,23 @@ pub(crate) async fn check_grant(c: &Ctx<'_>, on: On) -> Reply {
 
 pub(crate) async fn list_grants(c: &Ctx<'_>, on: On) -> Reply {
     let (target, actor) = grant_parts(c, on);
+    let e = &c.api.engine;
+    if let Err(missing) = e.ks_check_target(&target).and(e.ks_check_actor(&actor)) {
+        return ks_err(missing);
+    }
     let mut f = AssignmentFilter::default();
-    let checked = match (&target, &actor) {
-        (Target::Project(p), _) => c.api.engine.ks_project(p).map(drop),
-        (Target::Domain(d), _) => c.api.engine.ks_domain(d).map(drop),
+    match target {
+        Target::Project(p) => f.project = Some(p),
+        Target::Domain(d) => f.domain = Some(d),
     }
-    .and(match &actor {
-        Actor::User(u) => c.api.engine.ks_user(u).map(drop),
-        Actor::Group(g) => c.api.engine.ks_group(g).map(drop),
-    });
-    if let Err(e) = checked {
-        return ks_err(e);
+    match actor {
+        Actor::User(u) => f.user = Some(u),
+        Actor::Group(g) => f.group = Some(g),
     }
-    match &target {
-        Target::Project(p) => f.project = Some(p.clone()),
-        Target::Domain(d) => f.domain = Some(d.clone()),
-    }
-    match &actor {
-        Actor::User(u) => f.user = Some(u.clone()),
-        Actor::Group(g) => f.group = Some(g.clone()),
-    }
-    let roles: Vec<Value> = c
-        .api
-        .engine
-        .ks_assignments(&f)
-        .iter()
-        .filter_map(|a| c.api.engine.ks_role(&a.role_id).ok())
-        .map(|r| role_view(c, &r))
+    let roles: Vec<Role> = (e.ks_assignments(&f).iter())
+        .filter_map(|a| e.ks_role(&a.role_id).ok())
         .collect();
-    list(c, "roles", roles)
+    listing_of(c, &roles)
 }
 
 // -- role assignments ---------------------------------------------------------------------
@@ -936,7 +689,7 @@ pub(crate) async fn role_assignments(c: &Ctx<'_>) -> Reply {
                 }
                 let actor_named = match &a.actor {
                     Actor::User(u) => e.ks_user(u).ok().map(|u| (u.name, u.domain_id)),
-                    Actor::Group(g) => e.ks_group(g).ok().map(|g| (g.name, g.domain_id)),
+                    Actor::Group(g) => e.ks_get::<Group>(g).ok().map(|g| (g.name, g.domain_id)),
                 };
                 if let Some((n, d)) = actor_named {
                     actor["name"] = json!(n);
@@ -971,7 +724,7 @@ pub(crate) async fn role_assignments(c: &Ctx<'_>) -> Reply {
             })
         })
         .collect();
-    list(c, "role_assignments", items)
+    listing(c, "role_assignments", items)
 }
 
 // -- application credentials --------------------------------------------------------------
@@ -1071,7 +824,7 @@ pub(crate) async fn list_app_creds(c: &Ctx<'_>) -> Reply {
         .filter(|a| q(&qs, "name").is_none_or(|n| n == a.name))
         .map(|a| app_cred_view(c, a, None))
         .collect();
-    list(c, "application_credentials", v)
+    listing(c, "application_credentials", v)
 }
 
 pub(crate) async fn get_app_cred(c: &Ctx<'_>) -> Reply {
@@ -1082,92 +835,82 @@ pub(crate) async fn get_app_cred(c: &Ctx<'_>) -> Reply {
 }
 
 pub(crate) async fn delete_app_cred(c: &Ctx<'_>) -> Reply {
-    match c
-        .api
-        .engine
-        .ks_delete_app_cred(param(c, 0), param(c, 1))
-        .await
-    {
-        Ok(()) => Reply::empty(204),
-        Err(e) => ks_err(e),
-    }
+    let (user, id) = (param(c, 0), param(c, 1));
+    no_content(c.api.engine.ks_delete_app_cred(user, id).await)
 }
 
 pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
-    done(
-        async {
-            let m = body_obj(c, "application_credential")?;
-            let Some(project) = c.caller.as_ref().and_then(|t| t.project.clone()) else {
-                return Err(bad(
-                    400,
-                    "Application credentials need a project-scoped token.",
-                ));
-            };
-            if c.caller.as_ref().is_some_and(|t| t.app_cred.is_some()) {
-                return Err(bad(
-                    403,
-                    "Using an application credential to create another is not allowed.",
-                ));
-            }
-            let name = req_str(&m, "name")?;
-            let mut roles = Vec::new();
-            match m.get("roles") {
-                None | Some(Value::Null) => {}
-                Some(Value::Array(items)) => {
-                    if items.len() > 64 {
-                        return Err(bad(400, "Invalid input for field 'roles': at most 64."));
-                    }
-                    for r in items {
-                        let by_id = r.get("id").and_then(Value::as_str);
-                        let by_name = r.get("name").and_then(Value::as_str);
-                        let found = c.api.engine.ks_roles().into_iter().find(|x| {
-                            by_id.is_some_and(|i| i == x.id)
-                                || by_name.is_some_and(|n| n.eq_ignore_ascii_case(&x.name))
-                        });
-                        match found {
-                            Some(x) => roles.push(x.id),
-                            None => {
-                                let shown = by_id.or(by_name).unwrap_or("?");
-                                return Err(bad(404, &format!("Could not find role: {shown}.")));
-                            }
+    with_body(c, "application_credential", |m| async move {
+        let Some(project) = c.caller.as_ref().and_then(|t| t.project.clone()) else {
+            return Err(bad(
+                400,
+                "Application credentials need a project-scoped token.",
+            ));
+        };
+        if c.caller.as_ref().is_some_and(|t| t.app_cred.is_some()) {
+            return Err(bad(
+                403,
+                "Using an application credential to create another is not allowed.",
+            ));
+        }
+        let name = req_str(&m, "name")?;
+        let mut roles = Vec::new();
+        match m.get("roles") {
+            None | Some(Value::Null) => {}
+            Some(Value::Array(items)) => {
+                if items.len() > 64 {
+                    return Err(bad(400, "Invalid input for field 'roles': at most 64."));
+                }
+                for r in items {
+                    let by_id = r.get("id").and_then(Value::as_str);
+                    let by_name = r.get("name").and_then(Value::as_str);
+                    let found = c.api.engine.ks_roles().into_iter().find(|x| {
+                        by_id.is_some_and(|i| i == x.id)
+                            || by_name.is_some_and(|n| n.eq_ignore_ascii_case(&x.name))
+                    });
+                    match found {
+                        Some(x) => roles.push(x.id),
+                        None => {
+                            let shown = by_id.or(by_name).unwrap_or("?");
+                            return Err(bad(404, &format!("Could not find role: {shown}.")));
                         }
                     }
                 }
-                Some(_) => {
-                    return Err(bad(400, "Invalid input for field 'roles': not a list."));
-                }
             }
-            let expires_at = match opt_str(&m, "expires_at")? {
-                None => None,
-                Some(s) => Some(parse_expiry(&s).ok_or_else(|| {
-                    err(
-                        400,
-                        &format!("Invalid input for field 'expires_at': {s} is not a date-time."),
-                    )
-                })?),
-            };
-            let new = NewAppCred {
-                name,
-                description: opt_str(&m, "description")?.unwrap_or_default(),
-                secret: opt_str(&m, "secret")?,
-                roles,
-                expires_at,
-                unrestricted: opt_bool(&m, "unrestricted")?.unwrap_or(false),
-            };
-            let (a, secret) = c
-                .api
-                .engine
-                .ks_create_app_cred(param(c, 0), &project.id, new)
-                .await
-                .map_err(ks_bad)?;
-            Ok(one(
-                201,
-                "application_credential",
-                app_cred_view(c, &a, Some(&secret)),
-            ))
+            Some(_) => {
+                return Err(bad(400, "Invalid input for field 'roles': not a list."));
+            }
         }
-        .await,
-    )
+        let expires_at = match opt_str(&m, "expires_at")? {
+            None => None,
+            Some(s) => Some(parse_expiry(&s).ok_or_else(|| {
+                err(
+                    400,
+                    &format!("Invalid input for field 'expires_at': {s} is not a date-time."),
+                )
+            })?),
+        };
+        let new = NewAppCred {
+            name,
+            description: opt_str(&m, "description")?.unwrap_or_default(),
+            secret: opt_str(&m, "secret")?,
+            roles,
+            expires_at,
+            unrestricted: opt_bool(&m, "unrestricted")?.unwrap_or(false),
+        };
+        let (a, secret) = c
+            .api
+            .engine
+            .ks_create_app_cred(param(c, 0), &project.id, new)
+            .await
+            .map_err(ks_bad)?;
+        Ok(one(
+            201,
+            "application_credential",
+            app_cred_view(c, &a, Some(&secret)),
+        ))
+    })
+    .await
 }
 
 #[cfg(test)]

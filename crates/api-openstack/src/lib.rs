@@ -297,11 +297,26 @@ impl OpenStackApi {
             || t.app_cred
                 .as_ref()
                 .is_some_and(|a| !self.engine.ks_app_cred_live(a))
+            || !self.roles_still_held(&t)
         {
             self.tokens.revoke_digest(key);
             return None;
         }
         Some(t)
+    }
+
+    /// Does the token's user still hold every role the token carries on its scope? Keystone
+    /// revokes a user's tokens on a project (or domain) when a role assignment there is
+    /// deleted; a token whose role was taken away dies here the same way.
+    fn roles_still_held(&self, t: &Token) -> bool {
+        use nubis_engine::keystone::Target;
+        let target = match (&t.scope, &t.project, &t.domain) {
+            (tokens::Scope::Project, Some(p), _) => Target::Project(p.id.clone()),
+            (tokens::Scope::Domain, _, Some((id, _))) => Target::Domain(id.clone()),
+            _ => return true,
+        };
+        let held = self.engine.ks_roles_on(&t.user_id, &target);
+        t.roles.iter().all(|r| held.contains(&r.to_lowercase()))
     }
 
     /// The engine's principal for a token: its account; an admin (Nova's `context_is_admin`,
@@ -312,6 +327,7 @@ impl OpenStackApi {
             user: token.user_name.clone(),
             is_admin: token.is_admin(),
             sub_user: None,
+            keystone_user: Some(token.user_id.clone()),
             project: token.project.as_ref().map(|p| nubis_core::ProjectScope {
                 id: p.id.clone(),
                 is_default: p.id == ids::project_id(&token.account),
@@ -328,7 +344,21 @@ impl OpenStackApi {
             .auditor()
             .and_then(|_| self.token(req.header("x-auth-token")?))
             .map(|t| (t, audit_now_ms()));
+        let started = audit_now_ms();
         let reply = self.route(&req).await;
+        // A login (password, application credential, token) that issued a token is recorded
+        // under the token it issued: its caller is now authenticated (docs/audit.md).
+        let caller = caller.or_else(|| {
+            self.gate.auditor()?;
+            if reply.operation != "identity.token.issue" || reply.status != 201 {
+                return None;
+            }
+            let (_, issued) = reply
+                .headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("x-subject-token"))?;
+            self.token(issued).map(|t| (t, started))
+        });
         if let (Some(auditor), Some((token, time_ms))) = (self.gate.auditor(), caller) {
             auditor
                 .record(self.audit_event(&req, &reply, &token, time_ms))
@@ -371,6 +401,7 @@ impl OpenStackApi {
             user: token.user_name.clone(),
             sub_user: None,
             is_admin,
+            role: None,
             credential: token.audit_id.clone(),
             cloud: "openstack".into(),
             service: reply.service.to_string(),

@@ -448,7 +448,8 @@ pub fn key_pair_detail(k: &KeyPair, v: Version) -> Value {
     let mut m = key_pair(k, v);
     let digest = sha2::Sha256::digest(k.id.as_bytes());
     let id = u32::from_be_bytes([digest[0], digest[1], digest[2], digest[3]]) & 0x7fff_ffff;
-    m.insert("user_id".into(), json!(ids::user_id(&k.account)));
+    let user = (k.user_id.clone()).unwrap_or_else(|| ids::user_id(&k.account));
+    m.insert("user_id".into(), json!(user));
     m.insert("deleted".into(), json!(false));
     m.insert("created_at".into(), json!(iso_micro(k.created_at_ms)));
     m.insert("updated_at".into(), Value::Null);

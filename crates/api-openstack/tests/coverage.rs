@@ -4,7 +4,7 @@
 //! not apply to are listed here by name, and the lists are checked against the registries, so
 //! a new operation cannot be skipped silently.
 
-use nubis_api_openstack::{COMPUTE, IDENTITY, IMAGE, Need, OpenStackApi, RawRequest, Route};
+use nubis_api_openstack::{COMPUTE, IDENTITY, IMAGE, Need, OpenStackApi, Route};
 use nubis_pipeline::ActionSpec;
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
@@ -42,6 +42,7 @@ const UNLIMITED: &[&str] = &[
     "server.metadata.list",
     "server.metadata.show",
     "instance_action.list",
+    "instance_action.show",
     "flavor.list",
     "flavor.detail",
     "flavor.show",
@@ -52,6 +53,7 @@ const UNLIMITED: &[&str] = &[
     "image.proxy.detail",
     "image.proxy.show",
     "availability_zone.list",
+    "availability_zone.detail",
     "limits",
     "quota_set.show",
     "quota_set.defaults",
@@ -172,28 +174,14 @@ async fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> (u16, Vec<(String, String)>, Value) {
-    let mut headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let mut headers = vec![("content-type", "application/json")];
     if let Some(t) = token {
-        headers.push(("x-auth-token".into(), t.into()));
+        headers.push(("x-auth-token", t));
         // A subject no token has: Keystone's token operations answer 404 and revoke nothing.
-        headers.push(("x-subject-token".into(), "missing".into()));
+        headers.push(("x-subject-token", "missing"));
     }
-    let body = body.map(Value::to_string).unwrap_or_default();
-    let r = api
-        .handle(RawRequest {
-            http: nubis_auth::HttpRequestParts {
-                method,
-                host: "127.0.0.1",
-                path,
-                raw_query: "",
-                headers: &headers,
-                body: body.as_bytes(),
-                peer: None,
-            },
-        })
-        .await;
-    let json = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-    (r.status, r.headers, json)
+    let r = nubis_testkit::openstack::call(api, method, path, &headers, body.cloned()).await;
+    (r.status, r.headers, r.body)
 }
 
 async fn token(api: &OpenStackApi) -> String {

@@ -185,6 +185,21 @@ pub struct Parsed {
     pub form_body: Vec<(String, String)>,
 }
 
+impl Parsed {
+    /// The pairs a legacy signature covers: the query of a GET, the form body of a POST.
+    pub fn legacy_pairs(&self, method: &str) -> &[(String, String)] {
+        legacy_pairs(method, &self.query, &self.form_body)
+    }
+}
+
+fn legacy_pairs<'a>(
+    method: &str,
+    query: &'a [(String, String)],
+    form_body: &'a [(String, String)],
+) -> &'a [(String, String)] {
+    if method == "GET" { query } else { form_body }
+}
+
 fn shape_err(e: ShapeError) -> ApiError {
     let code = match e {
         ShapeError::NameTooLong { .. } | ShapeError::TooManySegments { .. } => "UnknownParameter",
@@ -278,11 +293,7 @@ pub fn parse_request(req: &RawRequest<'_>) -> Result<Parsed, ApiError> {
             form_body,
         })
     } else {
-        let all = if req.method == "GET" {
-            &query
-        } else {
-            &form_body
-        };
+        let all = legacy_pairs(req.method, &query, &form_body);
         let auth = sig::parse_legacy(all).map_err(auth_err)?;
         let get = |k: &str| all.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let rest: Vec<(String, String)> = all
@@ -303,7 +314,98 @@ pub fn parse_request(req: &RawRequest<'_>) -> Result<Parsed, ApiError> {
     }
 }
 
+/// What Tencent's authentication yields.
+type TencentAuthenticated = Authenticated<Map<String, Value>, LegacyReplay>;
+
 impl TencentApi {
+    /// Shape and credentials ([`parse_request`]), then the key, the timestamp, the signature
+    /// and, for a legacy request, whether its MAC was already accepted within the window.
+    /// With `expired_ok`, an expired temporary credential whose token binds it is checked on
+    /// (for the trail's attribution only: the `bool` says so) instead of refused.
+    fn authenticate_as(
+        &self,
+        req: &RawRequest<'_>,
+        expired_ok: bool,
+    ) -> Result<(TencentAuthenticated, bool), ApiError> {
+        let mut expired = false;
+        let parsed = parse_request(req)?;
+        let auth = &parsed.auth;
+        // A temporary SecretId's token: `X-TC-Token` (TC3, unsigned) or the signed `Token`
+        // parameter (legacy) (docs/identity-wire.md §2).
+        let token = match auth {
+            TencentAuth::Tc3 { .. } => header(req.headers, "x-tc-token").map(str::to_string),
+            TencentAuth::Legacy { .. } => parsed
+                .legacy_pairs(req.method)
+                .iter()
+                .find(|(k, _)| k == "Token")
+                .map(|(_, v)| v.clone()),
+        };
+        let (principal, secret) = match self.engine.access_key(auth.secret_id()) {
+            Some(found) => found,
+            None if self.engine.is_temp_credential(auth.secret_id()) => {
+                let id = auth.secret_id();
+                match self.engine.temp_credential(
+                    id,
+                    token.as_deref(),
+                    req.now.saturating_mul(1000),
+                ) {
+                    Ok(found) => found,
+                    Err(TempRefusal::Expired) if expired_ok => {
+                        expired = true;
+                        self.engine
+                            .expired_temp_credential(id, token.as_deref())
+                            .ok_or(temp_err(TempRefusal::Expired))?
+                    }
+                    Err(e) => return Err(temp_err(e)),
+                }
+            }
+            None if sig::validate_secret_id(auth.secret_id()).is_err() => {
+                return Err(auth_err(AuthError::InvalidSecretId));
+            }
+            None => return Err(auth_err(AuthError::SecretIdNotFound)),
+        };
+        sig::check_timestamp(auth.timestamp(), req.now).map_err(auth_err)?;
+        let replay = match auth {
+            TencentAuth::Tc3 { .. } => {
+                // The credential scope names the service of the version called (`cvm`,
+                // `cam`, …); an unknown version is checked as CVM and refused by the gate.
+                let service = SERVICES
+                    .by_version(&parsed.version)
+                    .map_or(sig::SERVICE, |r| r.service);
+                sig::verify_tc3_for(&req.http, auth, &secret, service).map_err(auth_err)?;
+                None
+            }
+            TencentAuth::Legacy { .. } => {
+                let all = parsed.legacy_pairs(req.method);
+                sig::verify_legacy(req.method, req.host, req.path, all, auth, &secret)
+                    .map_err(auth_err)?;
+                let key =
+                    sig::legacy_replay_key(auth).ok_or(auth_err(AuthError::SignatureFailure))?;
+                self.nonces
+                    .is_used(auth.secret_id(), &key, req.now)
+                    .map_err(|e| auth_err(e.into()))?;
+                Some(LegacyReplay {
+                    secret_id: auth.secret_id().to_string(),
+                    key,
+                    timestamp: auth.timestamp(),
+                })
+            }
+        };
+        // CAM is region-less (D3): a region the request names is accepted and ignored.
+        let region = parsed.region.filter(|_| parsed.version != cam::VERSION);
+        Ok((
+            Authenticated {
+                principal,
+                version: parsed.version,
+                action: parsed.action,
+                region,
+                params: parsed.params,
+                replay,
+            },
+            expired,
+        ))
+    }
+
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
         Self {
             engine,
@@ -363,86 +465,23 @@ impl Service for TencentApi {
         &self,
         req: &RawRequest<'_>,
     ) -> Result<Authenticated<Map<String, Value>, LegacyReplay>, ApiError> {
-        let Parsed {
-            auth,
-            action,
-            version,
-            region,
-            params,
-            query,
-            form_body,
-        } = parse_request(req)?;
-        // A temporary SecretId's token: `X-TC-Token` (TC3, unsigned) or the signed `Token`
-        // parameter (legacy) (docs/identity-wire.md §2).
-        let token = match &auth {
-            TencentAuth::Tc3 { .. } => header(req.headers, "x-tc-token").map(str::to_string),
-            TencentAuth::Legacy { .. } => {
-                let all = if req.method == "GET" {
-                    &query
-                } else {
-                    &form_body
-                };
-                all.iter()
-                    .find(|(k, _)| k == "Token")
-                    .map(|(_, v)| v.clone())
-            }
-        };
-        let (principal, secret) = match self.engine.access_key(auth.secret_id()) {
-            Some(found) => found,
-            None if self.engine.is_temp_credential(auth.secret_id()) => self
-                .engine
-                .temp_credential(
-                    auth.secret_id(),
-                    token.as_deref(),
-                    req.now.saturating_mul(1000),
-                )
-                .map_err(temp_err)?,
-            None if sig::validate_secret_id(auth.secret_id()).is_err() => {
-                return Err(auth_err(AuthError::InvalidSecretId));
-            }
-            None => return Err(auth_err(AuthError::SecretIdNotFound)),
-        };
-        sig::check_timestamp(auth.timestamp(), req.now).map_err(auth_err)?;
-        // CAM is region-less (D3): a region the request names is accepted and ignored.
-        let region = region.filter(|_| version != cam::VERSION);
-        let replay = match &auth {
-            TencentAuth::Tc3 { .. } => {
-                // The credential scope names the service of the version called (`cvm`,
-                // `cam`, …); an unknown version is checked as CVM and refused by the gate.
-                let service = SERVICES
-                    .by_version(&version)
-                    .map_or(sig::SERVICE, |r| r.service);
-                sig::verify_tc3_for(&req.http, &auth, &secret, service).map_err(auth_err)?;
-                None
-            }
-            TencentAuth::Legacy { .. } => {
-                let all = if req.method == "GET" {
-                    &query
-                } else {
-                    &form_body
-                };
-                sig::verify_legacy(req.method, req.host, req.path, all, &auth, &secret)
-                    .map_err(auth_err)?;
-                let key =
-                    sig::legacy_replay_key(&auth).ok_or(auth_err(AuthError::SignatureFailure))?;
-                self.nonces
-                    .is_used(auth.secret_id(), &key, req.now)
-                    .map_err(|e| auth_err(e.into()))?;
-                Some(LegacyReplay {
-                    secret_id: auth.secret_id().to_string(),
-                    key,
-                    timestamp: auth.timestamp(),
-                })
-            }
-        };
-        Ok(Authenticated {
-            principal,
-            version,
-            action,
-            region,
-            params,
-            replay,
-        })
+        self.authenticate_as(req, false).map(|(a, _)| a)
+    }
+
+    /// An expired temporary credential is attributable when its token binds it and the
+    /// signature checks out (docs/audit.md): the trail records the refusal under it.
+    fn attributable(
+        &self,
+        req: &RawRequest<'_>,
+        error: &ApiError,
+    ) -> Option<Authenticated<Map<String, Value>, LegacyReplay>> {
+        if error.code != "AuthFailure.TokenFailure" {
+            return None;
+        }
+        match self.authenticate_as(req, true) {
+            Ok((a, true)) => Some(a),
+            _ => None,
+        }
     }
 
     fn resolve_region(&self, name: &str) -> Option<String> {

@@ -2,6 +2,7 @@
 
 use nubis_core::allowance::Allowance;
 use nubis_core::{Action, Instance, InstanceState, KeyPair, Restriction, catalog};
+use nubis_pipeline::shapes::iso_seconds;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -40,15 +41,6 @@ pub fn action(a: Action) -> &'static str {
         Action::LiveMigrate => "MigrateInstance",
         Action::Rebuild => "ResetInstance",
     }
-}
-
-pub fn time_ms(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
 }
 
 pub fn zone_name(id: &str) -> &str {
@@ -223,7 +215,7 @@ pub fn instance(i: &Instance) -> InstanceOut<'_> {
         image_id: &i.image_id,
         os_name: image.map(|m| m.os_name).unwrap_or(""),
         renew_flag: None,
-        created_time: time_ms(i.created_at_ms),
+        created_time: iso_seconds(i.created_at_ms),
         expired_time: None,
         security_group_ids: &i.security_group_ids,
         login_settings: LoginOut {
@@ -278,7 +270,7 @@ pub fn key_pair(k: &KeyPair, instances: &[String]) -> Value {
         "PublicKey": k.public_key,
         "PrivateKey": null,
         "AssociatedInstanceIds": instances,
-        "CreatedTime": time_ms(k.created_at_ms),
+        "CreatedTime": iso_seconds(k.created_at_ms),
         "Tags": [],
     })
 }

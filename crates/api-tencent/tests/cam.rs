@@ -2,13 +2,11 @@
 //! CAM's code, the rules the engine keeps (two keys per principal, unique names, cascades),
 //! and tenancy (another account's users, keys and policies do not exist here).
 
-use nubis_api_tencent::{RawRequest, TencentApi, cam};
-use nubis_auth::tencent::sign_tc3;
-use nubis_engine::{Engine, KeyLookup, NewAccount};
-use nubis_testkit::now;
+use nubis_api_tencent::{TencentApi, cam};
+use nubis_engine::{Engine, KeyLookup};
+use nubis_testkit::tencent::{To, tc3_to};
+use nubis_testkit::{items, strs};
 use serde_json::{Value, json};
-
-const HOST: &str = "127.0.0.1:8080";
 
 /// An account's root: its access key.
 struct Caller {
@@ -24,76 +22,25 @@ struct Cam {
 
 impl Cam {
     async fn new() -> Self {
-        let (engine, dir) = nubis_testkit::engine().await;
-        Self {
-            api: TencentApi::new(engine.clone(), false),
-            engine,
-            _dir: dir,
-        }
+        let (api, engine, _dir) = nubis_testkit::tencent::api(false).await;
+        Self { api, engine, _dir }
     }
 
     /// A new account and its root's key.
     async fn account(&self, name: &str) -> Caller {
-        self.engine
-            .create_account(NewAccount {
-                name: name.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        let (k, secret) = self
-            .engine
-            .create_access_key_for(Some(name), None)
-            .await
-            .unwrap();
-        Caller { id: k.id, secret }
+        let (id, secret) = nubis_testkit::account(&self.engine, name).await;
+        Caller { id, secret }
     }
 
     async fn raw(&self, c: &Caller, action: &str, body: &Value, region: Option<&str>) -> Value {
-        let body = body.to_string();
-        let ts = now();
-        let auth = sign_tc3(
-            "POST",
-            HOST,
-            "",
-            "application/json",
-            body.as_bytes(),
-            &c.id,
-            &c.secret,
-            ts,
-            "cam",
-        );
-        let mut headers: Vec<(String, String)> = [
-            ("authorization", auth),
-            ("content-type", "application/json".into()),
-            ("host", HOST.into()),
-            ("x-tc-action", action.into()),
-            ("x-tc-version", cam::VERSION.into()),
-            ("x-tc-timestamp", ts.to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
-        if let Some(r) = region {
-            headers.push(("x-tc-region".into(), r.into()));
-        }
-        let reply = self
-            .api
-            .handle(RawRequest {
-                http: nubis_auth::HttpRequestParts {
-                    method: "POST",
-                    host: HOST,
-                    path: "/",
-                    raw_query: "",
-                    headers: &headers,
-                    body: body.as_bytes(),
-                    peer: None,
-                },
-                now: ts,
-            })
-            .await;
-        let v: Value = serde_json::from_slice(&reply.body).unwrap();
-        v["Response"].clone()
+        let to = To {
+            version: cam::VERSION,
+            service: "cam",
+            region,
+        };
+        tc3_to(&self.api, to, (&c.id, &c.secret), action, body)
+            .await
+            .1
     }
 
     async fn call(&self, c: &Caller, action: &str, body: Value) -> Value {
@@ -115,14 +62,33 @@ impl Cam {
         assert!(v.get("Error").is_none(), "{action} {body}: {v}");
         v
     }
+
+    /// AddUser's answer's Uin.
+    async fn add_user(&self, c: &Caller, name: &str) -> u64 {
+        let v = self.ok(c, "AddUser", json!({ "Name": name })).await;
+        v["Uin"].as_u64().expect("a Uin")
+    }
+
+    /// CreatePolicy's answer's PolicyId.
+    async fn create_policy(&self, c: &Caller, body: Value) -> u64 {
+        let v = self.ok(c, "CreatePolicy", body).await;
+        v["PolicyId"].as_u64().expect("a PolicyId")
+    }
+
+    /// Each call (action, body) is refused with its code, in turn.
+    async fn refuses(&self, c: &Caller, calls: &[(&str, Value, &str)]) {
+        for (action, body, code) in calls {
+            let got = self.err(c, action, body.clone()).await;
+            assert_eq!(got, *code, "{action} {body}");
+        }
+    }
 }
 
 const READ_ONLY: &str = r#"{"version":"2.0","statement":[{"effect":"allow","action":["cvm:Describe*"],"resource":"*"}]}"#;
 
 #[test]
 fn catalogue_matches_the_registry() {
-    nubis_testkit::check_catalogue(&cam::REGISTRY, &[]);
-    assert!(nubis_api_tencent::SERVICES.serves(cam::VERSION));
+    nubis_testkit::check_served(&nubis_api_tencent::SERVICES, &[&cam::REGISTRY]);
 }
 
 #[tokio::test]
@@ -133,35 +99,17 @@ async fn users_are_added_listed_and_deleted_with_cams_codes() {
     let uin = v["Uin"].as_u64().unwrap();
     assert_eq!(v["Uid"].as_u64(), Some(uin));
     assert!(v.get("SecretId").is_none());
-    assert_eq!(
-        t.err(&root, "AddUser", json!({"Name": "dev"})).await,
-        "InvalidParameter.SubUserNameInUse"
-    );
-    assert_eq!(
-        t.err(&root, "AddUser", json!({"Name": "a b"})).await,
-        "InvalidParameter.UserNameIllegal"
-    );
-    assert_eq!(
-        t.err(&root, "AddUser", json!({"Name": "x".repeat(65)}))
-            .await,
-        "InvalidParameter.UserNameIllegal"
-    );
-    assert_eq!(t.err(&root, "AddUser", json!({})).await, "MissingParameter");
-    assert_eq!(
-        t.err(&root, "AddUser", json!({"Name": "y", "Nope": 1}))
-            .await,
-        "UnknownParameter"
-    );
-    assert_eq!(
-        t.err(&root, "AddUser", json!({"Name": "y", "UseApi": 2}))
-            .await,
-        "InvalidParameter.ParamError"
-    );
-    assert_eq!(
-        t.err(&root, "AddUser", json!({"Name": "y", "UseApi": "x"}))
-            .await,
-        "InvalidParameter"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("AddUser", json!({"Name": "dev"}), "InvalidParameter.SubUserNameInUse"),
+        ("AddUser", json!({"Name": "a b"}), "InvalidParameter.UserNameIllegal"),
+        ("AddUser", json!({"Name": "x".repeat(65)}), "InvalidParameter.UserNameIllegal"),
+        ("AddUser", json!({}), "MissingParameter"),
+        ("AddUser", json!({"Name": "y", "Nope": 1}), "UnknownParameter"),
+        ("AddUser", json!({"Name": "y", "UseApi": 2}), "InvalidParameter.ParamError"),
+        ("AddUser", json!({"Name": "y", "UseApi": "x"}), "InvalidParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     // UseApi=1 hands out a working key.
     let v = t
         .ok(
@@ -181,19 +129,14 @@ async fn users_are_added_listed_and_deleted_with_cams_codes() {
         (Some(uin), Some("dev"))
     );
     assert_eq!(got["ConsoleLogin"], 0);
-    assert_eq!(
-        t.err(&root, "GetUser", json!({"Name": "nobody"})).await,
-        "ResourceNotFound.UserNotExist"
-    );
-    assert_eq!(t.err(&root, "GetUser", json!({})).await, "MissingParameter");
+    #[rustfmt::skip]
+    let refusals = &[
+        ("GetUser", json!({"Name": "nobody"}), "ResourceNotFound.UserNotExist"),
+        ("GetUser", json!({}), "MissingParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     let list = t.ok(&root, "ListUsers", json!({})).await;
-    let names: Vec<&str> = list["Data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| u["Name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["dev", "ops"]);
+    assert_eq!(strs(&list["Data"], "Name"), ["dev", "ops"]);
     let ct = list["Data"][0]["CreateTime"].as_str().unwrap();
     assert_eq!((ct.len(), &ct[10..11]), (19, " "), "{ct}");
     assert_eq!(
@@ -201,15 +144,12 @@ async fn users_are_added_listed_and_deleted_with_cams_codes() {
         "UnknownParameter"
     );
     // A user with keys is deleted only with Force, which deletes the keys too.
-    assert_eq!(
-        t.err(&root, "DeleteUser", json!({"Name": "ops"})).await,
-        "OperationDenied.HaveKeys"
-    );
-    assert_eq!(
-        t.err(&root, "DeleteUser", json!({"Name": "ops", "Force": 0}))
-            .await,
-        "OperationDenied.HaveKeys"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("DeleteUser", json!({"Name": "ops"}), "OperationDenied.HaveKeys"),
+        ("DeleteUser", json!({"Name": "ops", "Force": 0}), "OperationDenied.HaveKeys"),
+    ];
+    t.refuses(&root, refusals).await;
     t.ok(&root, "DeleteUser", json!({"Name": "ops", "Force": 1}))
         .await;
     assert_eq!(t.engine.lookup_access_key(&sid), KeyLookup::Unknown);
@@ -219,14 +159,11 @@ async fn users_are_added_listed_and_deleted_with_cams_codes() {
     );
     // Attached policies go with the user.
     let pid = t
-        .ok(
+        .create_policy(
             &root,
-            "CreatePolicy",
             json!({"PolicyName": "ro", "PolicyDocument": READ_ONLY}),
         )
-        .await["PolicyId"]
-        .as_u64()
-        .unwrap();
+        .await;
     t.ok(
         &root,
         "AttachUserPolicy",
@@ -241,12 +178,8 @@ async fn users_are_added_listed_and_deleted_with_cams_codes() {
 async fn access_keys_are_two_per_principal_and_scoped_to_their_owner() {
     let t = Cam::new().await;
     let root = t.account("team-a").await;
-    let uin = t.ok(&root, "AddUser", json!({"Name": "dev"})).await["Uin"]
-        .as_u64()
-        .unwrap();
-    let other = t.ok(&root, "AddUser", json!({"Name": "other"})).await["Uin"]
-        .as_u64()
-        .unwrap();
+    let uin = t.add_user(&root, "dev").await;
+    let other = t.add_user(&root, "other").await;
     let k1 = t
         .ok(
             &root,
@@ -270,29 +203,14 @@ async fn access_keys_are_two_per_principal_and_scoped_to_their_owner() {
     );
     // The root already has one key (the caller's): one more, then the limit.
     t.ok(&root, "CreateAccessKey", json!({})).await;
-    assert_eq!(
-        t.err(&root, "CreateAccessKey", json!({})).await,
-        "OperationDenied.AccessKeyOverLimit"
-    );
-    assert_eq!(
-        t.err(&root, "CreateAccessKey", json!({"TargetUin": 123}))
-            .await,
-        "InvalidParameter.UserNotExist"
-    );
-    assert_eq!(
-        t.err(&root, "CreateAccessKey", json!({"TargetUin": -1}))
-            .await,
-        "InvalidParameter.UserNotExist"
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "CreateAccessKey",
-            json!({"Description": "no spaces"})
-        )
-        .await,
-        "InvalidParameter.ParamError"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("CreateAccessKey", json!({}), "OperationDenied.AccessKeyOverLimit"),
+        ("CreateAccessKey", json!({"TargetUin": 123}), "InvalidParameter.UserNotExist"),
+        ("CreateAccessKey", json!({"TargetUin": -1}), "InvalidParameter.UserNotExist"),
+        ("CreateAccessKey", json!({"Description": "no spaces"}), "InvalidParameter.ParamError"),
+    ];
+    t.refuses(&root, refusals).await;
     let list = t
         .ok(&root, "ListAccessKeys", json!({"TargetUin": uin}))
         .await;
@@ -310,50 +228,24 @@ async fn access_keys_are_two_per_principal_and_scoped_to_their_owner() {
         .ok(&root, "ListAccessKeys", json!({"TargetUin": uin}))
         .await;
     assert!(
-        list["AccessKeys"]
-            .as_array()
-            .unwrap()
+        items(&list["AccessKeys"])
             .iter()
             .any(|k| k["Status"] == "Inactive")
     );
-    assert_eq!(
-        t.err(
-            &root,
-            "UpdateAccessKey",
-            json!({"AccessKeyId": k1, "Status": "Off", "TargetUin": uin})
-        )
-        .await,
-        "InvalidParameter.ParamError"
-    );
-    assert_eq!(
-        t.err(&root, "UpdateAccessKey", json!({"AccessKeyId": k1}))
-            .await,
-        "MissingParameter"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("UpdateAccessKey", json!({"AccessKeyId": k1, "Status": "Off", "TargetUin": uin}), "InvalidParameter.ParamError"),
+        ("UpdateAccessKey", json!({"AccessKeyId": k1}), "MissingParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     // Another principal's key does not exist under this one.
-    assert_eq!(
-        t.err(
-            &root,
-            "UpdateAccessKey",
-            json!({"AccessKeyId": k1, "Status": "Active", "TargetUin": other})
-        )
-        .await,
-        "ResourceNotFound.SecretNotExist"
-    );
-    assert_eq!(
-        t.err(&root, "DeleteAccessKey", json!({"AccessKeyId": k1}))
-            .await,
-        "ResourceNotFound.SecretNotExist"
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "DeleteAccessKey",
-            json!({"AccessKeyId": "AKIDnope", "TargetUin": uin})
-        )
-        .await,
-        "ResourceNotFound.SecretNotExist"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("UpdateAccessKey", json!({"AccessKeyId": k1, "Status": "Active", "TargetUin": other}), "ResourceNotFound.SecretNotExist"),
+        ("DeleteAccessKey", json!({"AccessKeyId": k1}), "ResourceNotFound.SecretNotExist"),
+        ("DeleteAccessKey", json!({"AccessKeyId": "AKIDnope", "TargetUin": uin}), "ResourceNotFound.SecretNotExist"),
+    ];
+    t.refuses(&root, refusals).await;
     t.ok(
         &root,
         "DeleteAccessKey",
@@ -370,19 +262,14 @@ async fn access_keys_are_two_per_principal_and_scoped_to_their_owner() {
 async fn policies_are_created_attached_and_deleted_with_cams_codes() {
     let t = Cam::new().await;
     let root = t.account("team-a").await;
-    let uin = t.ok(&root, "AddUser", json!({"Name": "dev"})).await["Uin"]
-        .as_u64()
-        .unwrap();
+    let uin = t.add_user(&root, "dev").await;
     let create = |name: &str, doc: &str| json!({"PolicyName": name, "PolicyDocument": doc});
     let pid = t
-        .ok(
+        .create_policy(
             &root,
-            "CreatePolicy",
             json!({"PolicyName": "ro", "PolicyDocument": READ_ONLY, "Description": "read"}),
         )
-        .await["PolicyId"]
-        .as_u64()
-        .unwrap();
+        .await;
     for (doc, code) in [
         ("{", "InvalidParameter.PolicyDocumentError"),
         (
@@ -412,32 +299,15 @@ async fn policies_are_created_attached_and_deleted_with_cams_codes() {
         r#"{{"version":"2.0","statement":[{{"effect":"allow","action":"cvm:*","resource":"{}"}}]}}"#,
         "*".repeat(7000)
     );
-    assert_eq!(
-        t.err(&root, "CreatePolicy", create("big", &huge)).await,
-        "InvalidParameter.PolicyDocumentLengthOverLimit"
-    );
-    assert_eq!(
-        t.err(&root, "CreatePolicy", create("ro", READ_ONLY)).await,
-        "FailedOperation.PolicyNameInUse"
-    );
-    assert_eq!(
-        t.err(&root, "CreatePolicy", create("a b", READ_ONLY)).await,
-        "InvalidParameter.PolicyNameError"
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "CreatePolicy",
-            json!({"PolicyName": "d", "PolicyDocument": READ_ONLY, "Description": "x".repeat(301)})
-        )
-        .await,
-        "InvalidParameter.DescriptionLengthOverlimit"
-    );
-    assert_eq!(
-        t.err(&root, "CreatePolicy", json!({"PolicyName": "d"}))
-            .await,
-        "MissingParameter"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("CreatePolicy", create("big", &huge), "InvalidParameter.PolicyDocumentLengthOverLimit"),
+        ("CreatePolicy", create("ro", READ_ONLY), "FailedOperation.PolicyNameInUse"),
+        ("CreatePolicy", create("a b", READ_ONLY), "InvalidParameter.PolicyNameError"),
+        ("CreatePolicy", json!({"PolicyName": "d", "PolicyDocument": READ_ONLY, "Description": "x".repeat(301)}), "InvalidParameter.DescriptionLengthOverlimit"),
+        ("CreatePolicy", json!({"PolicyName": "d"}), "MissingParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     // Read back.
     let got = t.ok(&root, "GetPolicy", json!({"PolicyId": pid})).await;
     assert_eq!(
@@ -449,14 +319,12 @@ async fn policies_are_created_attached_and_deleted_with_cams_codes() {
         ),
         (Some("ro"), Some(READ_ONLY), Some("read"), Some(1))
     );
-    assert_eq!(
-        t.err(&root, "GetPolicy", json!({"PolicyId": 1})).await,
-        "ResourceNotFound.PolicyIdNotFound"
-    );
-    assert_eq!(
-        t.err(&root, "GetPolicy", json!({"PolicyId": 0})).await,
-        "InvalidParameter.PolicyIdError"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("GetPolicy", json!({"PolicyId": 1}), "ResourceNotFound.PolicyIdNotFound"),
+        ("GetPolicy", json!({"PolicyId": 0}), "InvalidParameter.PolicyIdError"),
+    ];
+    t.refuses(&root, refusals).await;
     let list = t
         .ok(
             &root,
@@ -470,60 +338,36 @@ async fn policies_are_created_attached_and_deleted_with_cams_codes() {
         t.ok(&root, "ListPolicies", json!({"Scope": "QCS"})).await["TotalNum"],
         0
     );
-    assert_eq!(
-        t.err(&root, "ListPolicies", json!({"Rp": 0})).await,
-        "InvalidParameter.ParamError"
-    );
-    assert_eq!(
-        t.err(&root, "ListPolicies", json!({"Page": 201})).await,
-        "InvalidParameter.ParamError"
-    );
-    assert_eq!(
-        t.err(&root, "ListPolicies", json!({"Scope": "Mine"})).await,
-        "InvalidParameter.ScopeError"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("ListPolicies", json!({"Rp": 0}), "InvalidParameter.ParamError"),
+        ("ListPolicies", json!({"Page": 201}), "InvalidParameter.ParamError"),
+        ("ListPolicies", json!({"Scope": "Mine"}), "InvalidParameter.ScopeError"),
+    ];
+    t.refuses(&root, refusals).await;
     // Attach (twice: idempotent), list, detach (twice).
     let attach = json!({"PolicyId": pid, "AttachUin": uin});
     t.ok(&root, "AttachUserPolicy", attach.clone()).await;
     t.ok(&root, "AttachUserPolicy", attach).await;
-    assert_eq!(
-        t.err(
-            &root,
-            "AttachUserPolicy",
-            json!({"PolicyId": pid, "AttachUin": 42})
-        )
-        .await,
-        "ResourceNotFound.UserNotExist"
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "AttachUserPolicy",
-            json!({"PolicyId": 42, "AttachUin": uin})
-        )
-        .await,
-        "ResourceNotFound.PolicyIdNotFound"
-    );
-    assert_eq!(
-        t.err(&root, "AttachUserPolicy", json!({"PolicyId": pid}))
-            .await,
-        "MissingParameter"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("AttachUserPolicy", json!({"PolicyId": pid, "AttachUin": 42}), "ResourceNotFound.UserNotExist"),
+        ("AttachUserPolicy", json!({"PolicyId": 42, "AttachUin": uin}), "ResourceNotFound.PolicyIdNotFound"),
+        ("AttachUserPolicy", json!({"PolicyId": pid}), "MissingParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     let attached = t
         .ok(&root, "ListAttachedUserPolicies", json!({"TargetUin": uin}))
         .await;
     assert_eq!(attached["TotalNum"], 1);
     assert_eq!(attached["List"][0]["PolicyName"], "ro");
     assert_eq!(attached["List"][0]["PolicyType"], "User");
-    assert_eq!(
-        t.err(&root, "ListAttachedUserPolicies", json!({"TargetUin": 42}))
-            .await,
-        "ResourceNotFound.UserNotExist"
-    );
-    assert_eq!(
-        t.err(&root, "ListAttachedUserPolicies", json!({})).await,
-        "MissingParameter"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("ListAttachedUserPolicies", json!({"TargetUin": 42}), "ResourceNotFound.UserNotExist"),
+        ("ListAttachedUserPolicies", json!({}), "MissingParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     let detach = json!({"PolicyId": pid, "DetachUin": uin});
     t.ok(&root, "DetachUserPolicy", detach.clone()).await;
     t.ok(&root, "DetachUserPolicy", detach).await;
@@ -545,23 +389,13 @@ async fn policies_are_created_attached_and_deleted_with_cams_codes() {
         "ResourceNotFound.PolicyIdNotFound"
     );
     t.ok(&root, "GetPolicy", json!({"PolicyId": pid})).await;
-    assert_eq!(
-        t.err(&root, "DeletePolicy", json!({"PolicyId": []})).await,
-        "InvalidParameter.ParamError"
-    );
-    assert_eq!(
-        t.err(
-            &root,
-            "DeletePolicy",
-            json!({"PolicyId": (1..=101).collect::<Vec<u64>>()})
-        )
-        .await,
-        "InvalidParameter.OperatePoliciesOverLimit"
-    );
-    assert_eq!(
-        t.err(&root, "DeletePolicy", json!({"PolicyId": pid})).await,
-        "InvalidParameter"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("DeletePolicy", json!({"PolicyId": []}), "InvalidParameter.ParamError"),
+        ("DeletePolicy", json!({"PolicyId": (1..=101).collect::<Vec<u64>>()}), "InvalidParameter.OperatePoliciesOverLimit"),
+        ("DeletePolicy", json!({"PolicyId": pid}), "InvalidParameter"),
+    ];
+    t.refuses(&root, refusals).await;
     t.ok(&root, "DeletePolicy", json!({"PolicyId": [pid]}))
         .await;
     assert_eq!(
@@ -586,36 +420,21 @@ async fn another_accounts_users_keys_and_policies_do_not_exist_here() {
     let key = uin["SecretId"].as_str().unwrap().to_string();
     let uin = uin["Uin"].as_u64().unwrap();
     let pid = t
-        .ok(
-            &a,
-            "CreatePolicy",
-            json!({"PolicyName": "ro", "PolicyDocument": READ_ONLY}),
-        )
-        .await["PolicyId"]
-        .as_u64()
-        .unwrap();
+        .create_policy(&a, json!({"PolicyName": "ro", "PolicyDocument": READ_ONLY}))
+        .await;
     assert_eq!(
         t.err(&b, "GetUser", json!({"Name": "dev"})).await,
         "ResourceNotFound.UserNotExist"
     );
     assert_eq!(t.ok(&b, "ListUsers", json!({})).await["Data"], json!([]));
-    assert_eq!(
-        t.err(&b, "ListAccessKeys", json!({"TargetUin": uin})).await,
-        "InvalidParameter.UserNotExist"
-    );
-    assert_eq!(
-        t.err(&b, "DeleteAccessKey", json!({"AccessKeyId": key}))
-            .await,
-        "ResourceNotFound.SecretNotExist"
-    );
-    assert_eq!(
-        t.err(&b, "GetPolicy", json!({"PolicyId": pid})).await,
-        "ResourceNotFound.PolicyIdNotFound"
-    );
-    assert_eq!(
-        t.err(&b, "DeletePolicy", json!({"PolicyId": [pid]})).await,
-        "ResourceNotFound.PolicyIdNotFound"
-    );
+    #[rustfmt::skip]
+    let refusals = &[
+        ("ListAccessKeys", json!({"TargetUin": uin}), "InvalidParameter.UserNotExist"),
+        ("DeleteAccessKey", json!({"AccessKeyId": key}), "ResourceNotFound.SecretNotExist"),
+        ("GetPolicy", json!({"PolicyId": pid}), "ResourceNotFound.PolicyIdNotFound"),
+        ("DeletePolicy", json!({"PolicyId": [pid]}), "ResourceNotFound.PolicyIdNotFound"),
+    ];
+    t.refuses(&b, refusals).await;
     // B may use the same names: they are per account.
     t.ok(&b, "AddUser", json!({"Name": "dev"})).await;
     t.ok(

@@ -2,84 +2,22 @@
 //! account are found with their RequestIds and codes, window and limit errors, pages,
 //! tenancy, no secret in any event.
 
-use nubis_api_tencent::{RawRequest, Reply, TencentApi};
-use nubis_auth::tencent::sign_tc3;
-use nubis_engine::{Engine, NewAccount};
-use nubis_testkit::{KEY_ID, SECRET, now};
+use nubis_api_tencent::{Reply, TencentApi};
+use nubis_testkit::tencent::{CVM, To, audited_api, tc3_to, tc3_token_at};
+use nubis_testkit::{KEY_ID, SECRET, items, now, strs};
 use serde_json::{Value, json};
-use std::sync::Arc;
-
-struct ToEngine(Engine);
-
-#[async_trait::async_trait]
-impl nubis_pipeline::Auditor for ToEngine {
-    async fn record(&self, e: nubis_core::audit::AuditEvent) {
-        self.0.record_audit(e).await.unwrap();
-    }
-}
-
-const HOST: &str = "127.0.0.1:8080";
-
-async fn call(
-    api: &TencentApi,
-    key: (&str, &str),
-    version: &str,
-    service: &str,
-    action: &str,
-    body: Value,
-) -> (Reply, Value) {
-    let body = body.to_string();
-    let ts = now();
-    let auth = sign_tc3(
-        "POST",
-        HOST,
-        "",
-        "application/json",
-        body.as_bytes(),
-        key.0,
-        key.1,
-        ts,
-        service,
-    );
-    let headers: Vec<(String, String)> = [
-        ("authorization", auth),
-        ("content-type", "application/json".into()),
-        ("host", HOST.into()),
-        ("x-tc-action", action.into()),
-        ("x-tc-version", version.into()),
-        ("x-tc-timestamp", ts.to_string()),
-        ("x-tc-region", "ap-guangzhou".into()),
-        ("user-agent", "test-agent/1.0".into()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    let reply = api
-        .handle(RawRequest {
-            http: nubis_auth::HttpRequestParts {
-                method: "POST",
-                host: HOST,
-                path: "/",
-                raw_query: "",
-                headers: &headers,
-                body: body.as_bytes(),
-                peer: Some([192, 0, 2, 7].into()),
-            },
-            now: ts,
-        })
-        .await;
-    let v: Value = serde_json::from_slice(&reply.body).unwrap();
-    (reply, v["Response"].clone())
-}
 
 async fn cvm(api: &TencentApi, key: (&str, &str), action: &str, body: Value) -> (Reply, Value) {
-    call(api, key, "2017-03-12", "cvm", action, body).await
+    tc3_to(api, CVM, key, action, &body).await
 }
 
 async fn lookup(api: &TencentApi, key: (&str, &str), body: Value) -> Value {
-    call(api, key, "2019-03-19", "cloudaudit", "LookUpEvents", body)
-        .await
-        .1
+    let to = To {
+        version: "2019-03-19",
+        service: "cloudaudit",
+        region: Some("ap-guangzhou"),
+    };
+    tc3_to(api, to, key, "LookUpEvents", &body).await.1
 }
 
 fn code(v: &Value) -> &str {
@@ -99,9 +37,7 @@ fn with(mut base: Value, extra: Value) -> Value {
 
 #[tokio::test]
 async fn calls_are_found_with_their_request_ids_and_codes() {
-    let (engine, _dir) = nubis_testkit::engine().await;
-    let api =
-        TencentApi::new(engine.clone(), false).with_auditor(Arc::new(ToEngine(engine.clone())));
+    let (api, _engine, _dir) = audited_api().await;
     let admin = (KEY_ID, SECRET);
     let (ok, _) = cvm(&api, admin, "DescribeInstances", json!({})).await;
     let (bad, v) = cvm(
@@ -163,9 +99,7 @@ async fn calls_are_found_with_their_request_ids_and_codes() {
         ),
     )
     .await;
-    let got: Vec<&Value> = r["Events"]
-        .as_array()
-        .unwrap()
+    let got: Vec<&Value> = items(&r["Events"])
         .iter()
         .map(|e| &e["RequestID"])
         .collect();
@@ -184,12 +118,27 @@ async fn calls_are_found_with_their_request_ids_and_codes() {
     )
     .await;
     assert!(
-        r["Events"]
-            .as_array()
-            .unwrap()
+        items(&r["Events"])
             .iter()
             .all(|e| e["EventName"] == "RebootInstances")
     );
+
+    // TotalCount is every match of the query, not the page's count.
+    let reboots = json!({"LookupAttributes": [
+        {"AttributeKey": "EventName", "AttributeValue": "RebootInstances"}]});
+    let all = lookup(&api, admin, with(window(), reboots.clone())).await;
+    let n = all["Events"].as_array().unwrap().len();
+    assert!(n >= 2, "{all}");
+    assert_eq!(all["TotalCount"], json!(n));
+    let page = lookup(
+        &api,
+        admin,
+        with(with(window(), reboots), json!({"MaxResults": 1})),
+    )
+    .await;
+    assert_eq!(page["Events"].as_array().unwrap().len(), 1);
+    assert_eq!(page["TotalCount"], json!(n), "{page}");
+    assert_eq!(page["ListOver"], json!(false));
 
     // Pages of one, newest first, chained by NextToken; the token is bound to its query.
     let mut seen = Vec::new();
@@ -202,13 +151,7 @@ async fn calls_are_found_with_their_request_ids_and_codes() {
         }
         let r = lookup(&api, admin, body).await;
         assert_eq!(code(&r), "OK", "{r}");
-        seen.extend(
-            r["Events"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|e| e["EventId"].clone()),
-        );
+        seen.extend(items(&r["Events"]).iter().map(|e| e["EventId"].clone()));
         match r["NextToken"].as_str() {
             Some(t) => {
                 assert_eq!(r["ListOver"], json!(false));
@@ -232,9 +175,7 @@ async fn calls_are_found_with_their_request_ids_and_codes() {
 
 #[tokio::test]
 async fn bad_lookups_get_cloudaudit_codes() {
-    let (engine, _dir) = nubis_testkit::engine().await;
-    let api =
-        TencentApi::new(engine.clone(), false).with_auditor(Arc::new(ToEngine(engine.clone())));
+    let (api, _engine, _dir) = audited_api().await;
     let k = (KEY_ID, SECRET);
     let n = now();
     for (body, want) in [
@@ -293,48 +234,77 @@ async fn bad_lookups_get_cloudaudit_codes() {
 
 #[tokio::test]
 async fn an_account_sees_only_its_own_events() {
-    let (engine, _dir) = nubis_testkit::engine().await;
-    let api =
-        TencentApi::new(engine.clone(), false).with_auditor(Arc::new(ToEngine(engine.clone())));
-    engine
-        .create_account(NewAccount {
-            name: "team-b".into(),
-            tencent_owner_uin: Some(100000000002),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let (b, b_secret) = engine
-        .create_access_key_for(Some("team-b"), None)
-        .await
-        .unwrap();
+    let (api, engine, _dir) = audited_api().await;
+    let (b, b_secret) = nubis_testkit::team_b(&engine).await;
     let (mine, _) = cvm(&api, (KEY_ID, SECRET), "DescribeInstances", json!({})).await;
-    let (theirs, _) = cvm(&api, (&b.id, &b_secret), "DescribeInstances", json!({})).await;
-    let r = lookup(&api, (&b.id, &b_secret), window()).await;
-    let ids: Vec<&str> = r["Events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["RequestID"].as_str().unwrap())
-        .collect();
+    let (theirs, _) = cvm(&api, (&b, &b_secret), "DescribeInstances", json!({})).await;
+    let r = lookup(&api, (&b, &b_secret), window()).await;
+    let ids = strs(&r["Events"], "RequestID");
     assert!(ids.contains(&theirs.request_id.as_str()));
     assert!(
         !ids.contains(&mine.request_id.as_str()),
         "another account's event is not visible"
     );
     assert!(
-        r["Events"]
-            .as_array()
-            .unwrap()
+        items(&r["Events"])
             .iter()
             .all(|e| e["AccountID"] == 100000000002u64)
     );
     // Even by its RequestId.
     let r = lookup(
         &api,
-        (&b.id, &b_secret),
+        (&b, &b_secret),
         with(window(), json!({"LookupAttributes": [{"AttributeKey": "RequestId", "AttributeValue": mine.request_id}]})),
     )
     .await;
     assert_eq!(r["Events"], json!([]));
+}
+
+/// An identified but expired temporary credential (its token binds it, its signature checks
+/// out) is recorded with AuthFailure.TokenFailure under its key; a foreign token or a bad
+/// signature is not authenticated and is not recorded (docs/audit.md).
+#[tokio::test]
+async fn an_expired_temporary_credential_is_recorded_a_foreign_token_is_not() {
+    let (api, engine, _dir) = audited_api().await;
+    let (root, _) = engine.access_key(KEY_ID).unwrap();
+    let tmp = engine
+        .issue_session_token(&root, nubis_engine::Issuer::Tencent, 60, None)
+        .await
+        .unwrap();
+    let key = (tmp.id.as_str(), tmp.secret.as_str());
+    let empty = json!({});
+    let describe =
+        |key, token, ts| tc3_token_at(&api, CVM, key, token, ts, "DescribeInstances", &empty);
+    let (live, v) = describe(key, Some(&tmp.token), now()).await;
+    assert_eq!(code(&v), "OK", "{v}");
+    // Received two minutes later: past the expiry.
+    let later = now() + 120;
+    let (expired, v) = describe(key, Some(&tmp.token), later).await;
+    assert_eq!(code(&v), "AuthFailure.TokenFailure", "{v}");
+    let (foreign, v) = describe(key, Some("garbage"), later).await;
+    assert_eq!(code(&v), "AuthFailure.TokenFailure", "{v}");
+    let forged = (tmp.id.as_str(), "not-the-secret-at-all-0123456789");
+    let (unsigned, v) = describe(forged, Some(&tmp.token), later).await;
+    assert_eq!(code(&v), "AuthFailure.TokenFailure", "{v}");
+
+    let r = lookup(&api, (KEY_ID, SECRET), window()).await;
+    let events = r["Events"].as_array().unwrap();
+    let find = |rid: &str| events.iter().find(|e| e["RequestID"] == rid);
+    assert!(find(&live.request_id).is_some(), "{r}");
+    let e = find(&expired.request_id).expect("the expired credential's call is recorded");
+    let inner: Value = serde_json::from_str(e["CloudAuditEvent"].as_str().unwrap()).unwrap();
+    assert_eq!(inner["apiErrorCode"], "AuthFailure.TokenFailure");
+    assert_eq!(
+        (&e["SecretId"], &e["EventName"]),
+        (&json!(tmp.id), &json!("DescribeInstances"))
+    );
+    assert!(
+        find(&foreign.request_id).is_none(),
+        "a foreign token is not recorded"
+    );
+    assert!(
+        find(&unsigned.request_id).is_none(),
+        "a bad signature is not recorded"
+    );
+    assert!(!r.to_string().contains(&tmp.token) && !r.to_string().contains(&tmp.secret));
 }

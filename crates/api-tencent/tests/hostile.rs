@@ -21,7 +21,7 @@ fn run_small_stack(reqs: Vec<Req>) -> Vec<Reply> {
     let (api, _engine, _dir) = rt.block_on(tencent::api(false));
     nubis_testkit::on_small_stacks(&rt, reqs, |r| {
         let api = &api;
-        async move { tencent::send(api, r.method, &r.query, &r.headers, &r.body, 1).await }
+        async move { tencent::send(api, None, r.method, &r.query, &r.headers, &r.body, 1).await }
     })
 }
 

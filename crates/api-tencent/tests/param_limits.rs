@@ -40,113 +40,39 @@ async fn documented_limits_answer_their_codes_and_create_nothing() {
             n
         ])
     };
+    #[rustfmt::skip]
     let cases: Vec<(Value, &str)> = vec![
         // The findings.
-        (
-            json!({"DataDisks": [{"DiskSize": -1}]}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"DataDisks": [{"DiskSize": 1_000_000_000_000_i64}]}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"SystemDisk": {"DiskSize": -1}}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"SystemDisk": {"DiskSize": 1_000_000_000_000_i64}}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"DataDisks": disks(5000, 50)}),
-            "InvalidParameterValue.LimitExceeded",
-        ),
+        (json!({"DataDisks": [{"DiskSize": -1}]}), "InvalidParameterValue.Range"),
+        (json!({"DataDisks": [{"DiskSize": 1_000_000_000_000_i64}]}), "InvalidParameterValue.Range"),
+        (json!({"SystemDisk": {"DiskSize": -1}}), "InvalidParameterValue.Range"),
+        (json!({"SystemDisk": {"DiskSize": 1_000_000_000_000_i64}}), "InvalidParameterValue.Range"),
+        (json!({"DataDisks": disks(5000, 50)}), "InvalidParameterValue.LimitExceeded"),
         (json!({"InstanceName": long}), "InvalidInstanceName.TooLong"),
-        (
-            json!({"HostName": "a".repeat(10_000)}),
-            "InvalidParameter.HostNameIllegal",
-        ),
-        (
-            json!({"ClientToken": "a".repeat(10_000)}),
-            "InvalidClientToken.TooLong",
-        ),
-        (
-            json!({"InstanceName": "web\u{1b}[2J\u{0}"}),
-            "InvalidParameterValue",
-        ),
+        (json!({"HostName": "a".repeat(10_000)}), "InvalidParameter.HostNameIllegal"),
+        (json!({"ClientToken": "a".repeat(10_000)}), "InvalidClientToken.TooLong"),
+        (json!({"InstanceName": "web\u{1b}[2J\u{0}"}), "InvalidParameterValue"),
         // Boundaries.
-        (
-            json!({"DataDisks": disks(21, 50)}),
-            "InvalidParameterValue.LimitExceeded",
-        ),
-        (
-            json!({"DataDisks": [{"DiskSize": 9, "DiskType": "CLOUD_PREMIUM"}]}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"DataDisks": [{"DiskSize": 19, "DiskType": "CLOUD_SSD"}]}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"DataDisks": [{"DiskSize": 32001}]}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"DataDisks": [{"DiskSize": 50, "DiskType": "FLOPPY"}]}),
-            "InvalidParameterValue",
-        ),
-        (
-            json!({"DataDisks": [{"DiskSize": 50, "DiskType": "LOCAL_SSD"}]}),
-            "InvalidParameter.LocalDataDiskNotSupport",
-        ),
-        (
-            json!({"SystemDisk": {"DiskSize": 19}}),
-            "InvalidParameterValue.Range",
-        ),
-        (
-            json!({"SystemDisk": {"DiskSize": 1025}}),
-            "InvalidParameterValue.Range",
-        ),
+        (json!({"DataDisks": disks(21, 50)}), "InvalidParameterValue.LimitExceeded"),
+        (json!({"DataDisks": [{"DiskSize": 9, "DiskType": "CLOUD_PREMIUM"}]}), "InvalidParameterValue.Range"),
+        (json!({"DataDisks": [{"DiskSize": 19, "DiskType": "CLOUD_SSD"}]}), "InvalidParameterValue.Range"),
+        (json!({"DataDisks": [{"DiskSize": 32001}]}), "InvalidParameterValue.Range"),
+        (json!({"DataDisks": [{"DiskSize": 50, "DiskType": "FLOPPY"}]}), "InvalidParameterValue"),
+        (json!({"DataDisks": [{"DiskSize": 50, "DiskType": "LOCAL_SSD"}]}), "InvalidParameter.LocalDataDiskNotSupport"),
+        (json!({"SystemDisk": {"DiskSize": 19}}), "InvalidParameterValue.Range"),
+        (json!({"SystemDisk": {"DiskSize": 1025}}), "InvalidParameterValue.Range"),
         (json!({"InstanceCount": 0}), "InvalidParameterValue.Range"),
         (json!({"InstanceCount": 501}), "InvalidParameterValue.Range"),
-        (
-            json!({"InstanceCount": 2, "MinCount": 3}),
-            "InvalidParameterValue.InvalidParameterMinCount",
-        ),
-        (
-            json!({"UserData": "not base64!"}),
-            "InvalidParameterValue.InvalidUserDataFormat",
-        ),
-        (
-            json!({"UserData": "A".repeat(21_852)}),
-            "InvalidParameterValue.TooLong",
-        ),
-        (
-            json!({"InstanceName": "n".repeat(129)}),
-            "InvalidInstanceName.TooLong",
-        ),
-        (
-            json!({"HostName": "h".repeat(61)}),
-            "InvalidParameter.HostNameIllegal",
-        ),
-        (
-            json!({"HostName": "-web"}),
-            "InvalidParameter.HostNameIllegal",
-        ),
-        (
-            json!({"HostName": "a_b"}),
-            "InvalidParameter.HostNameIllegal",
-        ),
-        (
-            json!({"ClientToken": "t".repeat(65)}),
-            "InvalidClientToken.TooLong",
-        ),
+        (json!({"InstanceCount": 2, "MinCount": 3}), "InvalidParameterValue.InvalidParameterMinCount"),
+        (json!({"UserData": "not base64!"}), "InvalidParameterValue.InvalidUserDataFormat"),
+        (json!({"UserData": "A".repeat(21_852)}), "InvalidParameterValue.TooLong"),
+        (json!({"InstanceName": "n".repeat(129)}), "InvalidInstanceName.TooLong"),
+        (json!({"HostName": "h".repeat(61)}), "InvalidParameter.HostNameIllegal"),
+        (json!({"HostName": "-web"}), "InvalidParameter.HostNameIllegal"),
+        (json!({"HostName": "a_b"}), "InvalidParameter.HostNameIllegal"),
+        (json!({"ClientToken": "t".repeat(65)}), "InvalidClientToken.TooLong"),
         (json!({"ClientToken": "tök"}), "InvalidParameterValue"),
-        (
-            json!({"TagSpecification": [{"ResourceType": "instance", "Tags": [{"Key": "k".repeat(128), "Value": "v"}]}]}),
-            "InvalidParameterValue",
-        ),
+        (json!({"TagSpecification": [{"ResourceType": "instance", "Tags": [{"Key": "k".repeat(128), "Value": "v"}]}]}), "InvalidParameterValue"),
     ];
     for (extra, code) in cases {
         let v = call(&api, "RunInstances", &with(extra.clone())).await;

@@ -28,6 +28,9 @@ pub struct AuditEvent {
     /// The caller is the bootstrap admin.
     #[serde(default)]
     pub is_admin: bool,
+    /// The role a role session (STS AssumeRole) acts as; `None`: the caller's own credential.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<AuditRole>,
     /// The ID of the credential the request was signed with (access key ID; empty for
     /// Keystone tokens, whose IDs are secrets).
     pub credential: String,
@@ -59,6 +62,14 @@ pub struct AuditEvent {
     pub status: u16,
     /// The request's own parameters as JSON text, secrets removed.
     pub parameters: String,
+}
+
+/// The assumed role of a role session, as the trails name it (ActionTrail's `assumed-role`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRole {
+    pub id: u64,
+    pub name: String,
+    pub session: String,
 }
 
 impl AuditEvent {

@@ -154,6 +154,12 @@ pub struct Operation {
     /// before plans carried it: see [`Operation::settlement`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle: Option<Settle>,
+    /// Who asked for it, when a Keystone token did: the user ID and the project (Nova's
+    /// instance actions name them; `None`: the account's, as before).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_id: Option<String>,
 }
 
 impl Operation {
@@ -182,6 +188,11 @@ pub struct KeyPair {
     pub description: String,
     pub public_key: String,
     pub created_at_ms: i64,
+    /// The Keystone user that made it through Nova: Nova key pairs belong to their user, so
+    /// other Keystone users of the account do not see it. `None`: made through another
+    /// dialect or the admin API, shared by the whole account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
 }
 
 /// OpenSSH key pairs are what guests take; X.509 ones exist for Nova's `"type": "x509"`.
@@ -330,6 +341,11 @@ pub struct Principal {
     /// A Keystone project-scoped caller's project: it sees only that project's instances
     /// (unless an admin). `None`: every instance of the account (the other dialects).
     pub project: Option<ProjectScope>,
+    /// The address the request came from (the TCP peer), for policy conditions on it
+    /// (`qcs:ip`, `acs:SourceIp`); `None` for the server's own calls.
+    pub source_ip: Option<std::net::IpAddr>,
+    /// A Keystone token's user ID (what Nova's instance actions name as `user_id`).
+    pub keystone_user: Option<String>,
 }
 
 /// What a temporary credential (STS) adds to its principal.
@@ -369,6 +385,17 @@ impl Principal {
     /// and ownership check: admins see everything, others their own account's resources.
     pub fn sees(&self, account: &str) -> bool {
         self.is_admin || self.account == account
+    }
+
+    /// Does this principal see key pair `k`? Its account's (or, for an admin, any), and for a
+    /// Keystone user who is no admin only its own and the account's shared ones (Nova key
+    /// pairs belong to a user).
+    pub fn sees_key_pair(&self, k: &KeyPair) -> bool {
+        self.sees(&k.account)
+            && (self.is_admin
+                || self.keystone_user.is_none()
+                || k.user_id.is_none()
+                || k.user_id == self.keystone_user)
     }
 
     /// May this principal act on `inst`, which it [`sees`](Self::sees)? Only a

@@ -40,7 +40,7 @@ pub(crate) fn new_key_pair() -> (String, String) {
 /// What resolving an access key ID finds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyLookup {
-    Active(Principal, String),
+    Active(Box<Principal>, String),
     /// Stored but disabled.
     Disabled,
     Unknown,
@@ -122,11 +122,8 @@ impl Engine {
                 let hash = tokio::task::spawn_blocking(move || nubis_auth::password::hash(&pw))
                     .await
                     .map_err(|e| DomainError::Internal(e.to_string()))?;
-                self.commit(vec![Write::Meta {
-                    key: "admin_password_hash".into(),
-                    value: hash.clone(),
-                }])
-                .await?;
+                self.commit_meta("admin_password_hash".into(), hash.clone())
+                    .await?;
                 self.inner.fleet.lock().admin_password_hash = Some(hash);
                 tracing::warn!(
                     user = ADMIN_USER,
@@ -266,7 +263,7 @@ impl Engine {
     /// and unknown keys resolve to nothing.
     pub fn access_key(&self, id: &str) -> Option<(Principal, String)> {
         match self.lookup_access_key(id) {
-            KeyLookup::Active(p, s) => Some((p, s)),
+            KeyLookup::Active(p, s) => Some((*p, s)),
             _ => None,
         }
     }
@@ -306,7 +303,7 @@ impl Engine {
                 _ => return KeyLookup::Unknown,
             },
         };
-        KeyLookup::Active(principal, secret.clone())
+        KeyLookup::Active(Box::new(principal), secret.clone())
     }
 
     /// Every access key, oldest first (no secrets).
@@ -529,11 +526,8 @@ impl Engine {
             });
         }
         let value = serde_json::to_string(&(&hash, &roles)).expect("serializable");
-        self.commit(vec![Write::Meta {
-            key: format!("keystone_user:{name}"),
-            value,
-        }])
-        .await?;
+        self.commit_meta(format!("keystone_user:{name}"), value)
+            .await?;
         self.inner
             .fleet
             .lock()

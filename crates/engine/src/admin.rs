@@ -33,6 +33,17 @@ fn not_found(id: &str) -> DomainError {
     }
 }
 
+/// The operator, as the principal of an admin command.
+fn operator() -> nubis_core::Principal {
+    nubis_core::Principal {
+        account: String::new(),
+        user: "admin".into(),
+        is_admin: true,
+        sub_user: None,
+        ..Default::default()
+    }
+}
+
 impl Engine {
     /// Any external ID (Tencent, Alibaba, UUID) to the canonical one.
     pub fn resolve_any(&self, id: &str) -> Option<Uuid> {
@@ -55,14 +66,7 @@ impl Engine {
         f: impl FnOnce(&mut nubis_core::Instance),
     ) -> Result<(), DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
-        let operator = nubis_core::Principal {
-            account: String::new(),
-            user: "admin".into(),
-            is_admin: true,
-            sub_user: None,
-            ..Default::default()
-        };
-        self.update_instance(&operator, uuid, f).await
+        self.update_instance(&operator(), uuid, f).await
     }
 
     pub async fn admin_restrict(&self, id: &str, r: Restriction) -> Result<(), DomainError> {
@@ -100,16 +104,15 @@ impl Engine {
     /// migration states. Returns the RequestId of the operation.
     pub async fn admin_live_migrate(&self, id: &str) -> Result<String, DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
-        let admin = nubis_core::Principal {
-            account: String::new(),
-            user: "admin".into(),
-            is_admin: true,
-            sub_user: None,
-            ..Default::default()
-        };
         let rid = nubis_core::ids::new_request_id();
-        self.submit(&admin, &rid, &[uuid], crate::Command::LiveMigrate, false)
-            .await?;
+        self.submit(
+            &operator(),
+            &rid,
+            &[uuid],
+            crate::Command::LiveMigrate,
+            false,
+        )
+        .await?;
         Ok(rid)
     }
 
@@ -155,11 +158,7 @@ impl Engine {
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
-        self.commit(vec![Write::Meta {
-            key: format!("kms:{key}"),
-            value,
-        }])
-        .await?;
+        self.commit_meta(format!("kms:{key}"), value).await?;
         self.inner
             .fleet
             .lock()

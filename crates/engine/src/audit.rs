@@ -17,6 +17,19 @@ impl Engine {
         self.commit(vec![Write::AuditEvent(Box::new(event))]).await
     }
 
+    /// The principal and secret of a temporary credential whose token binds it but whose
+    /// expiry has passed: the one refusal at authentication the trail still attributes
+    /// (docs/audit.md). The caller must still verify the request's signature with the secret.
+    /// `None` when the token does not bind the credential (or it is unknown).
+    pub fn expired_temp_credential(
+        &self,
+        id: &str,
+        token: Option<&str>,
+    ) -> Option<(Principal, String)> {
+        // Checked as of the epoch's start, the expiry never refuses; every other check does.
+        self.temp_credential(id, token, 0).ok()
+    }
+
     /// The caller's own account's events matching `q` (whatever account `q` names: a trail
     /// is its account's alone, the bootstrap admin's included; the admin API reads every
     /// account's with [`Engine::admin_audit_events`]). At most `q.limit + 1` events.
@@ -27,6 +40,22 @@ impl Engine {
     ) -> Result<Vec<AuditEvent>, DomainError> {
         q.account = Some(p.account.clone());
         self.admin_audit_events(q).await
+    }
+
+    /// How many of the caller's own account's events match `q` in all (its cursor and page
+    /// size aside): CloudAudit's `TotalCount`.
+    pub async fn count_audit_events(
+        &self,
+        p: &Principal,
+        mut q: AuditQuery,
+    ) -> Result<u64, DomainError> {
+        q.account = Some(p.account.clone());
+        self.check_store()?;
+        self.inner
+            .store
+            .count_audit_events(q)
+            .await
+            .map_err(store_err)
     }
 
     /// Events of the account `q` names, or of every account.

@@ -67,7 +67,7 @@ impl Engine {
             fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
             for _ in 0..spec.count {
                 let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
-                let op = start_operation(&mut inst, request_id, &p.account, plan.clone(), now);
+                let op = start_operation(&mut inst, request_id, p, plan.clone(), now);
                 writes.push(Write::Instance(Box::new(inst.clone())));
                 if let Some(data) = &spec.user_data {
                     writes.push(Write::UserData {

@@ -8,6 +8,7 @@
 //! "expired" codes rather than "unknown key").
 
 use crate::accounts::CredentialError;
+use crate::tenancy::Governed;
 use crate::{Engine, now_ms};
 use base64::Engine as _;
 use nubis_core::{
@@ -446,9 +447,7 @@ impl Engine {
         max_session_secs: u64,
     ) -> Result<RoleRecord, CredentialError> {
         let _serial = self.inner.credentials.lock().await;
-        if self.account(account).is_none() {
-            return Err(CredentialError::NotFound(format!("account {account}")));
-        }
+        self.check_account(account)?;
         if trust_policy.len() > MAX_POLICY_BYTES
             || serde_json::from_str::<serde_json::Value>(trust_policy)
                 .map_or(true, |v| !v.is_object())
@@ -637,9 +636,7 @@ impl Engine {
         user: &str,
     ) -> Result<(String, String), CredentialError> {
         let _serial = self.inner.credentials.lock().await;
-        let acct = self
-            .account(account)
-            .ok_or_else(|| CredentialError::NotFound(format!("account {account}")))?;
+        let acct = self.found_account(account)?;
         let u = self.sub_user(account, user)?;
         if self.device_of(u.id).is_some() {
             return Err(CredentialError::Conflict(format!(
@@ -667,9 +664,7 @@ impl Engine {
         name: &str,
     ) -> Result<(String, String), CredentialError> {
         let _serial = self.inner.credentials.lock().await;
-        let acct = self
-            .account(account)
-            .ok_or_else(|| CredentialError::NotFound(format!("account {account}")))?;
+        let acct = self.found_account(account)?;
         let serial = format!("acs:ram::{}:mfa/{name}", acct.aliyun_account_id);
         {
             let creds = self.inner.creds.read();
@@ -898,58 +893,38 @@ impl Engine {
                 },
             )
         };
-        if let Some(role) = p.role() {
-            let creds = self.inner.creds.read();
-            let Some(r) = creds
-                .roles
-                .get(&role.role_id)
-                .filter(|r| r.account == p.account)
-            else {
-                return Decision::Deny(Denied::NoStatementAllowed);
-            };
-            let session_policy = creds.temps.get(&p.credential).and_then(|t| t.2.clone());
-            let dir = self.inner.directory.read();
-            let policies: Vec<&CompiledPolicy> = r
-                .policies
-                .iter()
-                .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
-                .collect();
-            let principal = nubis_identity::Principal {
-                account: p.account.clone(),
-                kind: nubis_identity::PrincipalKind::RoleSession {
-                    role: r.name.clone(),
-                    session: role.session_name.clone(),
+        if p.is_root() {
+            return Decision::Allow(Allowed::AccountRoot);
+        }
+        // Before the directory's lock (lock order).
+        let protected = p.role().is_none()
+            && p.sub_user
+                .is_some_and(|u| self.mfa_flags(u).action.stoken == 1);
+        self.with_policies(p, |g| {
+            let principal = match g.who {
+                Governed::Role { role, session, .. } => nubis_identity::Principal {
+                    account: p.account.clone(),
+                    kind: nubis_identity::PrincipalKind::RoleSession {
+                        role: role.to_string(),
+                        session: session.to_string(),
+                    },
+                    operation_protection: false,
                 },
-                operation_protection: false,
+                Governed::User(user) => {
+                    nubis_identity::Principal::user(p.account.clone(), user.to_string())
+                        .with_operation_protection(protected)
+                }
             };
-            let by_role = ask(&policies, &principal);
-            return match (&by_role, session_policy) {
-                (Decision::Allow(_), Some(s)) => match ask(&[s.as_ref()], &principal) {
-                    Decision::Allow(_) => by_role,
+            let by_attached = ask(&g.attached, &principal);
+            match (&by_attached, g.session_policy()) {
+                (Decision::Allow(_), Some(s)) => match ask(&[s], &principal) {
+                    Decision::Allow(_) => by_attached,
                     denied => denied,
                 },
-                _ => by_role,
-            };
-        }
-        let Some(user) = p.sub_user else {
-            return Decision::Allow(Allowed::AccountRoot);
-        };
-        // Before the directory's lock (lock order).
-        let protected = self.mfa_flags(user).action.stoken == 1;
-        let dir = self.inner.directory.read();
-        if dir.users.get(&user).is_none_or(|u| u.account != p.account) {
-            return Decision::Deny(Denied::NoStatementAllowed);
-        }
-        let policies: Vec<&CompiledPolicy> = dir
-            .attached
-            .get(&user)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
-            .collect();
-        let principal = nubis_identity::Principal::user(p.account.clone(), user.to_string())
-            .with_operation_protection(protected);
-        ask(&policies, &principal)
+                _ => by_attached,
+            }
+        })
+        .unwrap_or(Decision::Deny(Denied::NoStatementAllowed))
     }
 
     /// Whether statement `s` of the principal's policies is a `Deny` (Alibaba renders a

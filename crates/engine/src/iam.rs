@@ -8,7 +8,7 @@
 //! check gives ([`IamError::UserExists`], …), never as an unavailable store.
 
 use crate::accounts::{CredentialError, new_key_pair};
-use crate::tenancy::{compile, fresh};
+use crate::tenancy::{Directory, compile, fresh};
 use crate::{Engine, KeyInfo, now_ms, store_err};
 use nubis_core::{AccessKey, Attachment, DomainError, KeyOrigin, PolicyGrammar, PolicyRecord};
 use nubis_core::{Principal, SubUser};
@@ -150,41 +150,57 @@ impl From<IamError> for CredentialError {
     }
 }
 
-/// A sub-user name valid in both clouds: RAM's UserName rule (1–64 of `A-Za-z0-9.@_-`) is
-/// within CAM's (which also allows `+=,`).
-pub(crate) fn check_user_name(name: &str) -> Result<(), IamError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".@_-".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(IamError::Invalid {
-            name: "name",
-            reason: "1-64 of A-Z, a-z, 0-9 and . @ _ -".into(),
-        })
+/// A name rule: 1 to `max` bytes of ASCII letters, digits and the `extra` punctuation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NameRule {
+    pub max: usize,
+    pub extra: &'static [u8],
+    /// The rule in words, for refusals.
+    pub text: &'static str,
+}
+
+impl NameRule {
+    pub fn allows(&self, name: &str) -> bool {
+        (1..=self.max).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || self.extra.contains(&b))
+    }
+
+    fn check(&self, name: &str) -> Result<(), IamError> {
+        if self.allows(name) {
+            Ok(())
+        } else {
+            Err(IamError::Invalid {
+                name: "name",
+                reason: self.text.into(),
+            })
+        }
     }
 }
 
+/// A sub-user name valid in both clouds: RAM's UserName rule (1–64 of `A-Za-z0-9.@_-`) is
+/// within CAM's (which also allows `+=,`).
+pub const USER_NAME: NameRule = NameRule {
+    max: 64,
+    extra: b".@_-",
+    text: "1-64 of A-Z, a-z, 0-9 and . @ _ -",
+};
+
 /// Policy names as each cloud's CreatePolicy takes them: CAM 1–128 of `A-Za-z0-9+=,.@_-`,
 /// RAM 1–128 of letters, digits and `-`.
-pub(crate) fn check_policy_name(name: &str, grammar: PolicyGrammar) -> Result<(), IamError> {
-    let (extra, rule): (&[u8], &str) = match grammar {
-        PolicyGrammar::Cam => (b"+=,.@_-", "1-128 of A-Z, a-z, 0-9 and + = , . @ _ -"),
-        PolicyGrammar::Ram => (b"-", "1-128 of A-Z, a-z, 0-9 and -"),
-    };
-    let ok = (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(IamError::Invalid {
-            name: "name",
-            reason: rule.into(),
-        })
+pub const fn policy_name(grammar: PolicyGrammar) -> NameRule {
+    match grammar {
+        PolicyGrammar::Cam => NameRule {
+            max: 128,
+            extra: b"+=,.@_-",
+            text: "1-128 of A-Z, a-z, 0-9 and + = , . @ _ -",
+        },
+        PolicyGrammar::Ram => NameRule {
+            max: 128,
+            extra: b"-",
+            text: "1-128 of A-Z, a-z, 0-9 and -",
+        },
     }
 }
 
@@ -212,7 +228,24 @@ impl Engine {
         }
     }
 
-    fn iam_account(&self, account: &str) -> Result<bool, IamError> {
+    /// Commit a new record, then `apply` it to the directory. A clash in the store is
+    /// `exists` (a node sharing the database created it first), the same conflict as the
+    /// in-memory check gives.
+    async fn commit_new(
+        &self,
+        write: Write,
+        exists: impl FnOnce() -> IamError,
+        apply: impl FnOnce(&mut Directory),
+    ) -> Result<(), IamError> {
+        self.commit_iam(vec![write])
+            .await
+            .map_err(|e| e.clash(exists))?;
+        apply(&mut self.inner.directory.write());
+        Ok(())
+    }
+
+    /// Whether `account` is the bootstrap admin account (refused: no such account).
+    pub(crate) fn iam_account(&self, account: &str) -> Result<bool, IamError> {
         self.inner
             .fleet
             .lock()
@@ -226,13 +259,14 @@ impl Engine {
     pub async fn iam_create_user(&self, account: &str, name: &str) -> Result<SubUser, IamError> {
         let _serial = self.inner.credentials.lock().await;
         self.iam_account(account)?;
-        check_user_name(name)?;
+        USER_NAME.check(name)?;
+        let exists = || IamError::UserExists(name.to_string());
         let user = {
             let dir = self.inner.directory.read();
             if dir.user(account, name).is_some() {
-                return Err(IamError::UserExists(name.to_string()));
+                return Err(exists());
             }
-            if dir.users.values().filter(|u| u.account == account).count() >= MAX_USERS {
+            if dir.users_of(account).count() >= MAX_USERS {
                 return Err(IamError::UserLimit { max: MAX_USERS });
             }
             SubUser {
@@ -245,14 +279,10 @@ impl Engine {
                 created_at_ms: now_ms(),
             }
         };
-        self.commit_iam(vec![Write::SubUser(user.clone())])
-            .await
-            .map_err(|e| e.clash(|| IamError::UserExists(name.to_string())))?;
-        self.inner
-            .directory
-            .write()
-            .users
-            .insert(user.id, user.clone());
+        self.commit_new(Write::SubUser(user.clone()), exists, |dir| {
+            dir.users.insert(user.id, user.clone());
+        })
+        .await?;
         tracing::info!(account, user = name, "sub-user created");
         Ok(user)
     }
@@ -264,9 +294,7 @@ impl Engine {
             .inner
             .directory
             .read()
-            .users
-            .values()
-            .filter(|u| u.account == account)
+            .users_of(account)
             .cloned()
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));
@@ -500,20 +528,16 @@ impl Engine {
     ) -> Result<PolicyRecord, IamError> {
         let _serial = self.inner.credentials.lock().await;
         self.iam_account(account)?;
-        check_policy_name(name, grammar)?;
+        policy_name(grammar).check(name)?;
         check_description(description)?;
         let compiled = compile(name, grammar, document).map_err(IamError::Document)?;
+        let exists = || IamError::PolicyExists(name.to_string());
         let record = {
             let dir = self.inner.directory.read();
             if dir.policy(account, name).is_some() {
-                return Err(IamError::PolicyExists(name.to_string()));
+                return Err(exists());
             }
-            let held = dir
-                .policies
-                .values()
-                .filter(|(p, _)| p.account == account)
-                .count();
-            if held >= MAX_POLICIES {
+            if dir.policies_of(account).count() >= MAX_POLICIES {
                 return Err(IamError::PolicyLimit { max: MAX_POLICIES });
             }
             PolicyRecord {
@@ -527,14 +551,11 @@ impl Engine {
                 created_at_ms: now_ms(),
             }
         };
-        self.commit_iam(vec![Write::Policy(record.clone())])
-            .await
-            .map_err(|e| e.clash(|| IamError::PolicyExists(name.to_string())))?;
-        self.inner
-            .directory
-            .write()
-            .policies
-            .insert(record.id, (record.clone(), Arc::new(compiled)));
+        self.commit_new(Write::Policy(record.clone()), exists, |dir| {
+            dir.policies
+                .insert(record.id, (record.clone(), Arc::new(compiled)));
+        })
+        .await?;
         tracing::info!(account, policy = name, "policy created");
         Ok(record)
     }
@@ -550,10 +571,8 @@ impl Engine {
             .inner
             .directory
             .read()
-            .policies
-            .values()
-            .map(|(p, _)| p)
-            .filter(|p| p.account == account && grammar.is_none_or(|g| p.grammar == g))
+            .policies_of(account)
+            .filter(|p| grammar.is_none_or(|g| p.grammar == g))
             .cloned()
             .collect();
         v.sort_by(|a, b| a.name.cmp(&b.name));

@@ -93,6 +93,7 @@ impl Engine {
                 description: String::new(),
                 public_key,
                 created_at_ms: now_ms(),
+                user_id: p.keystone_user.clone(),
             };
             // In the fleet before the commit (taken out again if it fails), so a concurrent
             // create of the same name or of the last key pair the quota allows sees it.
@@ -151,7 +152,7 @@ impl Engine {
         let mut out: Vec<KeyPair> = fleet
             .key_pairs
             .values()
-            .filter(|k| p.sees(&k.account))
+            .filter(|k| p.sees_key_pair(k))
             .cloned()
             .collect();
         out.sort_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)));
@@ -170,7 +171,7 @@ impl Engine {
             // A key named twice on one instance is one association.
             let keys: HashSet<&String> = inst.key_ids.iter().collect();
             for key in keys {
-                if fleet.key_pairs.get(key).is_some_and(|k| p.sees(&k.account)) {
+                if fleet.key_pairs.get(key).is_some_and(|k| p.sees_key_pair(k)) {
                     out.entry(key.clone()).or_default().push(kind.id_of(inst));
                 }
             }
@@ -185,7 +186,7 @@ impl Engine {
         fleet
             .key_pairs
             .values()
-            .filter(|k| p.sees(&k.account) && k.name == name)
+            .filter(|k| p.sees_key_pair(k) && k.name == name)
             .min_by(|a, b| (a.created_at_ms, &a.id).cmp(&(b.created_at_ms, &b.id)))
             .cloned()
     }
@@ -196,7 +197,7 @@ impl Engine {
         fleet
             .key_pairs
             .values()
-            .filter(|k| p.sees(&k.account))
+            .filter(|k| p.sees_key_pair(k))
             .map(|k| (k.id.clone(), k.name.clone()))
             .collect()
     }
@@ -207,7 +208,7 @@ impl Engine {
         fleet
             .key_pairs
             .get(id)
-            .filter(|k| p.sees(&k.account))
+            .filter(|k| p.sees_key_pair(k))
             .map(|k| k.name.clone())
     }
 
@@ -220,7 +221,7 @@ impl Engine {
         {
             let fleet = self.inner.fleet.lock();
             for id in key_ids {
-                if !fleet.key_pairs.get(id).is_some_and(|k| p.sees(&k.account)) {
+                if !fleet.key_pairs.get(id).is_some_and(|k| p.sees_key_pair(k)) {
                     return Err(DomainError::NotFound {
                         kind: ResourceKind::KeyPair,
                         id: id.clone(),

@@ -20,6 +20,7 @@ use crate::{Engine, now_ms};
 use nubis_core::{Account, DomainError};
 use nubis_store::Write;
 use rand::RngCore;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use thiserror::Error;
@@ -106,16 +107,20 @@ pub struct User {
     pub email: Option<String>,
 }
 
-impl std::fmt::Debug for User {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("domain_id", &self.domain_id)
-            .field("enabled", &self.enabled)
-            .finish_non_exhaustive()
-    }
+/// `Debug` showing only the named fields (never a password or secret hash).
+macro_rules! debug_fields {
+    ($t:ident: $($field:ident),*) => {
+        impl std::fmt::Debug for $t {
+            fn fmt(&self, out: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                out.debug_struct(stringify!($t))
+                    $(.field(stringify!($field), &self.$field))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
 }
+
+debug_fields!(User: id, name, domain_id, enabled);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Group {
@@ -144,6 +149,22 @@ pub enum Actor {
 pub enum Target {
     Project(String),
     Domain(String),
+}
+
+impl Target {
+    pub fn project(&self) -> Option<&String> {
+        match self {
+            Self::Project(p) => Some(p),
+            Self::Domain(_) => None,
+        }
+    }
+
+    pub fn domain(&self) -> Option<&String> {
+        match self {
+            Self::Domain(d) => Some(d),
+            Self::Project(_) => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -188,16 +209,7 @@ pub struct AppCred {
     pub unrestricted: bool,
 }
 
-impl std::fmt::Debug for AppCred {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppCred")
-            .field("id", &self.id)
-            .field("name", &self.name)
-            .field("user_id", &self.user_id)
-            .field("project_id", &self.project_id)
-            .finish_non_exhaustive()
-    }
-}
+debug_fields!(AppCred: id, name, user_id, project_id);
 
 /// Why a directory change or lookup failed; the dialect renders Keystone's envelope.
 #[derive(Debug, Error)]
@@ -220,7 +232,7 @@ pub enum KsError {
 
 /// The directory in memory.
 #[derive(Default)]
-pub(crate) struct KsDir {
+pub struct KsDir {
     domains: BTreeMap<String, Domain>,
     projects: BTreeMap<String, Project>,
     users: BTreeMap<String, User>,
@@ -229,6 +241,289 @@ pub(crate) struct KsDir {
     members: BTreeSet<(String, String)>,
     assignments: BTreeSet<Assignment>,
     app_creds: BTreeMap<String, AppCred>,
+}
+
+/// What deleting an object may take with it.
+pub enum Link<'a> {
+    Grant(&'a Assignment),
+    /// (group, user).
+    Member(&'a (String, String)),
+    Cred(&'a AppCred),
+}
+
+/// A kind of directory object: where the directory keeps it, how it is stored and named,
+/// and what is special about it (built-in objects, what deleting one checks and takes
+/// along). The engine's reads and writes are written once over it.
+pub trait Object: Clone + Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Its kind in `keystone_objects`.
+    const KIND: &'static str;
+    /// Its name in "Could not find …".
+    const NOUN: &'static str = Self::KIND;
+    /// Its plural in the bound's refusal.
+    const PLURAL: &'static str;
+    /// The longest name (Keystone's schema).
+    const MAX_NAME: usize = MAX_SHORT_NAME;
+    #[doc(hidden)]
+    fn table(dir: &KsDir) -> &BTreeMap<String, Self>;
+    #[doc(hidden)]
+    fn table_mut(dir: &mut KsDir) -> &mut BTreeMap<String, Self>;
+    fn id(&self) -> &str;
+    fn name(&self) -> &str;
+    /// The domain its name is unique in (`None`: unique everywhere).
+    fn domain(&self) -> Option<&str> {
+        None
+    }
+    fn enabled(&self) -> Option<bool> {
+        None
+    }
+    /// The enabled flag of a kind that has one, to patch.
+    #[doc(hidden)]
+    fn enabled_mut(&mut self) -> Option<&mut bool> {
+        None
+    }
+    /// Does `name` clash with this object's name?
+    fn same_name(&self, name: &str) -> bool {
+        self.name() == name
+    }
+    /// The store's lookup column (unique per kind).
+    fn name_key(&self) -> String {
+        match self.domain() {
+            Some(d) => format!("{d}/{}", self.name()),
+            None => self.name().to_string(),
+        }
+    }
+    /// `Some(what)` when `id` is built in: it cannot be changed or deleted.
+    fn builtin(_e: &Engine, _id: &str) -> Option<String> {
+        None
+    }
+    /// One object, the built-in ones included.
+    fn find(e: &Engine, id: &str) -> Option<Self> {
+        Self::table(&e.ks()).get(id).cloned()
+    }
+    /// Every object, the built-in ones included.
+    fn all(e: &Engine) -> Vec<Self> {
+        Self::table(&e.ks()).values().cloned().collect()
+    }
+    /// Does deleting object `id` take `link` with it?
+    fn takes(_id: &str, _link: Link<'_>) -> bool {
+        false
+    }
+    /// What deleting `v` checks beyond built-in and existence; the writes it adds.
+    fn check_delete(_e: &Engine, _v: &Self) -> Result<Vec<Write>, KsError> {
+        Ok(Vec::new())
+    }
+    /// After `v`'s deletion is committed and applied.
+    fn after_delete(_e: &Engine, _v: &Self) {}
+}
+
+/// A kind changed by a `Patch` (domains, projects, groups, roles).
+pub trait Patchable: Object {
+    /// The name and the description, to patch.
+    #[doc(hidden)]
+    fn fields(&mut self) -> (&mut String, &mut String);
+}
+
+macro_rules! patchable {
+    ($($t:ty),*) => {$(
+        impl Patchable for $t {
+            fn fields(&mut self) -> (&mut String, &mut String) {
+                (&mut self.name, &mut self.description)
+            }
+        }
+    )*};
+}
+
+patchable!(Domain, Project, Group, Role);
+
+/// An `Object` impl: the table, the ID and name fields, then what is special.
+macro_rules! object {
+    ($t:ty, $table:ident, $kind:literal, $plural:literal; $($extra:tt)*) => {
+        impl Object for $t {
+            const KIND: &'static str = $kind;
+            const PLURAL: &'static str = $plural;
+            fn table(dir: &KsDir) -> &BTreeMap<String, Self> {
+                &dir.$table
+            }
+            fn table_mut(dir: &mut KsDir) -> &mut BTreeMap<String, Self> {
+                &mut dir.$table
+            }
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.name
+            }
+            $($extra)*
+        }
+    };
+}
+
+object! {
+    Domain, domains, "domain", "domains";
+    fn enabled(&self) -> Option<bool> {
+        Some(self.enabled)
+    }
+    fn enabled_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.enabled)
+    }
+    fn builtin(_e: &Engine, id: &str) -> Option<String> {
+        (id == DEFAULT_DOMAIN_ID).then(|| "Domain default".into())
+    }
+    fn takes(id: &str, link: Link<'_>) -> bool {
+        matches!(link, Link::Grant(a) if a.target == Target::Domain(id.into()))
+    }
+    /// A disabled domain (Keystone's rule) that holds no projects, users or groups and
+    /// whose account holds no instances; its account goes with it.
+    fn check_delete(e: &Engine, d: &Self) -> Result<Vec<Write>, KsError> {
+        let id = &d.id;
+        if d.enabled {
+            return Err(KsError::Forbidden(
+                "Cannot delete a domain that is enabled, please disable it first.".into(),
+            ));
+        }
+        {
+            let dir = e.ks();
+            if dir.projects.values().any(|p| &p.domain_id == id)
+                || dir.users.values().any(|u| &u.domain_id == id)
+                || dir.groups.values().any(|g| &g.domain_id == id)
+            {
+                return Err(KsError::Conflict(format!(
+                    "Domain {id} still holds projects, users or groups: delete them first."
+                )));
+            }
+        }
+        let fleet = e.inner.fleet.lock();
+        if fleet.instances.values().any(|i| i.account == d.account)
+            || fleet.key_pairs.values().any(|k| k.account == d.account)
+            || fleet.access_keys.values().any(|(k, _)| k.account == d.account)
+        {
+            return Err(KsError::Conflict(format!(
+                "Domain {id} (account {}) still holds instances, key pairs or access keys.",
+                d.account
+            )));
+        }
+        Ok(vec![Write::DeleteAccount(d.account.clone())])
+    }
+    fn after_delete(e: &Engine, d: &Self) {
+        e.inner.fleet.lock().accounts.remove(&d.account);
+    }
+}
+
+object! {
+    Project, projects, "project", "projects";
+    fn domain(&self) -> Option<&str> {
+        Some(&self.domain_id)
+    }
+    fn builtin(_e: &Engine, id: &str) -> Option<String> {
+        (id == default_project_id(ADMIN_ACCOUNT)).then(|| "Project admin".into())
+    }
+    fn enabled(&self) -> Option<bool> {
+        Some(self.enabled)
+    }
+    fn enabled_mut(&mut self) -> Option<&mut bool> {
+        Some(&mut self.enabled)
+    }
+    fn takes(id: &str, link: Link<'_>) -> bool {
+        match link {
+            Link::Grant(a) => a.target == Target::Project(id.into()),
+            Link::Cred(c) => c.project_id == id,
+            Link::Member(_) => false,
+        }
+    }
+    /// Refused while instances carry the project (they would be left to admins only).
+    fn check_delete(e: &Engine, p: &Self) -> Result<Vec<Write>, KsError> {
+        let busy = e.inner.fleet.lock().instances.values().any(|i| {
+            i.state.is_listed() && i.project.as_deref() == Some(p.id.as_str())
+        });
+        if busy {
+            return Err(KsError::Conflict(format!(
+                "Project {} still holds servers: delete them first.",
+                p.id
+            )));
+        }
+        Ok(Vec::new())
+    }
+}
+
+object! {
+    User, users, "user", "users";
+    const MAX_NAME: usize = MAX_NAME;
+    fn domain(&self) -> Option<&str> {
+        Some(&self.domain_id)
+    }
+    fn enabled(&self) -> Option<bool> {
+        Some(self.enabled)
+    }
+    fn builtin(e: &Engine, id: &str) -> Option<String> {
+        e.is_builtin_user(id).then(|| format!("User {id}"))
+    }
+    fn find(e: &Engine, id: &str) -> Option<Self> {
+        if id == admin_user_id() {
+            return Some(e.admin_ks_user());
+        }
+        if let Some(n) = e.legacy_name(id) {
+            return Some(legacy_user(&n));
+        }
+        e.ks().users.get(id).cloned()
+    }
+    /// The built-in admin, the admin API's users, the directory's.
+    fn all(e: &Engine) -> Vec<Self> {
+        let mut v = vec![e.admin_ks_user()];
+        let legacy: Vec<String> = e.inner.fleet.lock().keystone_users.keys().cloned().collect();
+        v.extend(legacy.iter().map(|n| legacy_user(n)));
+        v.extend(e.ks().users.values().cloned());
+        v
+    }
+    fn takes(id: &str, link: Link<'_>) -> bool {
+        match link {
+            Link::Grant(a) => a.actor == Actor::User(id.into()),
+            Link::Member((_, u)) => u == id,
+            Link::Cred(c) => c.user_id == id,
+        }
+    }
+}
+
+object! {
+    Group, groups, "group", "groups";
+    fn domain(&self) -> Option<&str> {
+        Some(&self.domain_id)
+    }
+    fn takes(id: &str, link: Link<'_>) -> bool {
+        match link {
+            Link::Grant(a) => a.actor == Actor::Group(id.into()),
+            Link::Member((g, _)) => g == id,
+            Link::Cred(_) => false,
+        }
+    }
+}
+
+object! {
+    Role, roles, "role", "roles";
+    const MAX_NAME: usize = MAX_NAME;
+    fn same_name(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+    fn name_key(&self) -> String {
+        self.name.to_lowercase()
+    }
+    fn builtin(_e: &Engine, id: &str) -> Option<String> {
+        BUILTIN_ROLES
+            .iter()
+            .any(|r| builtin_role_id(r) == id)
+            .then(|| format!("Role {id}"))
+    }
+    fn takes(id: &str, link: Link<'_>) -> bool {
+        matches!(link, Link::Grant(a) if a.role_id == id)
+    }
+}
+
+object! {
+    AppCred, app_creds, "app_cred", "application credentials";
+    const NOUN: &'static str = "application credential";
+    const MAX_NAME: usize = MAX_NAME;
+    fn name_key(&self) -> String {
+        format!("{}/{}", self.user_id, self.name)
+    }
 }
 
 impl KsDir {
@@ -265,49 +560,35 @@ impl KsDir {
                 },
             );
         }
-        let bad = |e: serde_json::Error| DomainError::Internal(format!("keystone object: {e}"));
         for (kind, data) in rows {
             match kind.as_str() {
-                "domain" => {
-                    let v: Domain = serde_json::from_str(data).map_err(bad)?;
-                    d.domains.insert(v.id.clone(), v);
-                }
-                "project" => {
-                    let v: Project = serde_json::from_str(data).map_err(bad)?;
-                    d.projects.insert(v.id.clone(), v);
-                }
-                "user" => {
-                    let v: User = serde_json::from_str(data).map_err(bad)?;
-                    d.users.insert(v.id.clone(), v);
-                }
-                "group" => {
-                    let v: Group = serde_json::from_str(data).map_err(bad)?;
-                    d.groups.insert(v.id.clone(), v);
-                }
-                "role" => {
-                    let v: Role = serde_json::from_str(data).map_err(bad)?;
-                    d.roles.insert(v.id.clone(), v);
-                }
-                "membership" => {
-                    let v: Membership = serde_json::from_str(data).map_err(bad)?;
+                "domain" => d.load_one::<Domain>(data),
+                "project" => d.load_one::<Project>(data),
+                "user" => d.load_one::<User>(data),
+                "group" => d.load_one::<Group>(data),
+                "role" => d.load_one::<Role>(data),
+                "app_cred" => d.load_one::<AppCred>(data),
+                "membership" => serde_json::from_str::<Membership>(data).map(|v| {
                     d.members.insert((v.group_id, v.user_id));
-                }
-                "assignment" => {
-                    let v: Assignment = serde_json::from_str(data).map_err(bad)?;
+                }),
+                "assignment" => serde_json::from_str::<Assignment>(data).map(|v| {
                     d.assignments.insert(v);
-                }
-                "app_cred" => {
-                    let v: AppCred = serde_json::from_str(data).map_err(bad)?;
-                    d.app_creds.insert(v.id.clone(), v);
-                }
+                }),
                 other => {
                     return Err(DomainError::Internal(format!(
                         "unknown keystone object kind {other}"
                     )));
                 }
             }
+            .map_err(|e| DomainError::Internal(format!("keystone object: {e}")))?;
         }
         Ok(d)
+    }
+
+    fn load_one<K: Object>(&mut self, data: &str) -> Result<(), serde_json::Error> {
+        let v: K = serde_json::from_str(data)?;
+        K::table_mut(self).insert(v.id().to_string(), v);
+        Ok(())
     }
 }
 
@@ -349,6 +630,14 @@ fn check_description(d: &str) -> Result<(), KsError> {
         return Err(KsError::Invalid(format!(
             "Invalid input for field 'description': at most {MAX_DESCRIPTION} characters."
         )));
+    }
+    Ok(())
+}
+
+/// Refused when another object of `v`'s kind holds its name where names are unique.
+fn unique<'a, K: Object>(mut all: impl Iterator<Item = &'a K>, v: &K) -> Result<(), KsError> {
+    if all.any(|x| x.id() != v.id() && x.domain() == v.domain() && x.same_name(v.name())) {
+        return Err(conflict(K::KIND, v.name(), v.domain()));
     }
     Ok(())
 }
@@ -458,16 +747,18 @@ impl Engine {
 
     // -- reads ---------------------------------------------------------------------------
 
-    pub fn ks_domains(&self) -> Vec<Domain> {
-        self.ks().domains.values().cloned().collect()
+    /// One object of kind `K`, the built-in ones included.
+    pub fn ks_get<K: Object>(&self, id: &str) -> Result<K, KsError> {
+        K::find(self, id).ok_or_else(|| KsError::NotFound(K::NOUN, id.into()))
+    }
+
+    /// Every object of kind `K`, the built-in ones included.
+    pub fn ks_list<K: Object>(&self) -> Vec<K> {
+        K::all(self)
     }
 
     pub fn ks_domain(&self, id: &str) -> Result<Domain, KsError> {
-        self.ks()
-            .domains
-            .get(id)
-            .cloned()
-            .ok_or_else(|| KsError::NotFound("domain", id.into()))
+        self.ks_get(id)
     }
 
     pub fn ks_domain_by_ref(&self, d: &DomainRef) -> Option<Domain> {
@@ -487,16 +778,8 @@ impl Engine {
             .cloned()
     }
 
-    pub fn ks_projects(&self) -> Vec<Project> {
-        self.ks().projects.values().cloned().collect()
-    }
-
     pub fn ks_project(&self, id: &str) -> Result<Project, KsError> {
-        self.ks()
-            .projects
-            .get(id)
-            .cloned()
-            .ok_or_else(|| KsError::NotFound("project", id.into()))
+        self.ks_get(id)
     }
 
     /// A project by name in a domain.
@@ -511,20 +794,15 @@ impl Engine {
 
     /// Every user: the built-in admin, the admin API's users, the directory's.
     pub fn ks_users(&self) -> Vec<User> {
-        let mut v = vec![self.admin_ks_user()];
-        for name in self
-            .inner
-            .fleet
-            .lock()
-            .keystone_users
-            .keys()
-            .cloned()
-            .collect::<Vec<_>>()
-        {
-            v.push(legacy_user(&name));
-        }
-        v.extend(self.ks().users.values().cloned());
-        v
+        self.ks_list()
+    }
+
+    /// A user by name in a domain given by ID or by name.
+    pub fn ks_user_named(&self, name: &str, domain: &DomainRef) -> Option<User> {
+        let d = self.ks_domain_by_ref(domain)?;
+        self.ks_users()
+            .into_iter()
+            .find(|u| u.name == name && u.domain_id == d.id)
     }
 
     fn admin_ks_user(&self) -> User {
@@ -557,41 +835,15 @@ impl Engine {
     }
 
     pub fn ks_user(&self, id: &str) -> Result<User, KsError> {
-        if id == admin_user_id() {
-            return Ok(self.admin_ks_user());
-        }
-        if let Some(n) = self.legacy_name(id) {
-            return Ok(legacy_user(&n));
-        }
-        self.ks()
-            .users
-            .get(id)
-            .cloned()
-            .ok_or_else(|| KsError::NotFound("user", id.into()))
-    }
-
-    pub fn ks_groups(&self) -> Vec<Group> {
-        self.ks().groups.values().cloned().collect()
-    }
-
-    pub fn ks_group(&self, id: &str) -> Result<Group, KsError> {
-        self.ks()
-            .groups
-            .get(id)
-            .cloned()
-            .ok_or_else(|| KsError::NotFound("group", id.into()))
+        self.ks_get(id)
     }
 
     pub fn ks_roles(&self) -> Vec<Role> {
-        self.ks().roles.values().cloned().collect()
+        self.ks_list()
     }
 
     pub fn ks_role(&self, id: &str) -> Result<Role, KsError> {
-        self.ks()
-            .roles
-            .get(id)
-            .cloned()
-            .ok_or_else(|| KsError::NotFound("role", id.into()))
+        self.ks_get(id)
     }
 
     /// The groups `user` is a member of.
@@ -605,7 +857,7 @@ impl Engine {
     }
 
     pub fn ks_group_users(&self, group: &str) -> Result<Vec<User>, KsError> {
-        self.ks_group(group)?;
+        self.ks_get::<Group>(group)?;
         let ids: Vec<String> = self
             .ks()
             .members
@@ -711,46 +963,31 @@ impl Engine {
             .collect()
     }
 
-    /// The projects `user` holds a role on.
-    pub fn ks_user_projects(&self, user: &str) -> Vec<Project> {
-        let projects: BTreeSet<String> = self
-            .ks_assignments(&AssignmentFilter {
-                user: Some(user.into()),
-                effective: true,
-                ..Default::default()
-            })
-            .into_iter()
-            .filter_map(|a| match a.target {
-                Target::Project(p) => Some(p),
-                Target::Domain(_) => None,
-            })
+    /// The objects of kind `K` `user` holds a role on (directly or through its groups):
+    /// the targets `on` picks of its assignments.
+    fn ks_held<K: Object>(&self, user: &str, on: impl Fn(&Target) -> Option<&String>) -> Vec<K> {
+        let f = AssignmentFilter {
+            user: Some(user.into()),
+            effective: true,
+            ..Default::default()
+        };
+        let held: BTreeSet<String> = (self.ks_assignments(&f).iter())
+            .filter_map(|a| on(&a.target).cloned())
             .collect();
         let dir = self.ks();
-        projects
-            .iter()
-            .filter_map(|p| dir.projects.get(p).cloned())
+        (held.iter())
+            .filter_map(|id| K::table(&dir).get(id).cloned())
             .collect()
+    }
+
+    /// The projects `user` holds a role on.
+    pub fn ks_user_projects(&self, user: &str) -> Vec<Project> {
+        self.ks_held(user, Target::project)
     }
 
     /// The domains `user` holds a role on.
     pub fn ks_user_domains(&self, user: &str) -> Vec<Domain> {
-        let domains: BTreeSet<String> = self
-            .ks_assignments(&AssignmentFilter {
-                user: Some(user.into()),
-                effective: true,
-                ..Default::default()
-            })
-            .into_iter()
-            .filter_map(|a| match a.target {
-                Target::Domain(d) => Some(d),
-                Target::Project(_) => None,
-            })
-            .collect();
-        let dir = self.ks();
-        domains
-            .iter()
-            .filter_map(|d| dir.domains.get(d).cloned())
-            .collect()
+        self.ks_held(user, Target::domain)
     }
 
     /// A stamp of the user's current credential and state: it changes when the password is
@@ -788,14 +1025,7 @@ impl Engine {
     pub async fn ks_authenticate(&self, who: &UserRef, password: &str) -> Option<User> {
         let found = match who {
             UserRef::Id(id) => self.ks_user(id).ok(),
-            UserRef::Name { name, domain } => {
-                let d = self.ks_domain_by_ref(domain);
-                d.and_then(|d| {
-                    self.ks_users()
-                        .into_iter()
-                        .find(|u| &u.name == name && u.domain_id == d.id)
-                })
-            }
+            UserRef::Name { name, domain } => self.ks_user_named(name, domain),
         };
         let Some(user) = found else {
             self.verify_keystone_user("", password).await;
@@ -856,6 +1086,117 @@ impl Engine {
         Ok(())
     }
 
+    fn refuse_builtin<K: Object>(&self, id: &str) -> Result<(), KsError> {
+        match K::builtin(self, id) {
+            Some(what) => Err(builtin(&what)),
+            None => Ok(()),
+        }
+    }
+
+    /// Commit `v` (after `writes`) and put it in the directory.
+    async fn ks_save<K: Object>(&self, v: &K, mut writes: Vec<Write>) -> Result<(), KsError> {
+        writes.push(put(K::KIND, v.id(), v.name_key(), v));
+        self.commit(writes).await?;
+        K::table_mut(&mut self.inner.keystone.write()).insert(v.id().to_string(), v.clone());
+        Ok(())
+    }
+
+    /// Create `v` (its description `description`) with `writes`: its name, its description,
+    /// room for one more, its domain, a name unique where it must be. Under the serial lock.
+    async fn ks_create<K: Object>(
+        &self,
+        v: K,
+        description: &str,
+        writes: Vec<Write>,
+    ) -> Result<K, KsError> {
+        check_name_max(v.name(), K::MAX_NAME)?;
+        check_description(description)?;
+        {
+            let dir = self.ks();
+            self.ks_bound(K::table(&dir).len(), K::PLURAL)?;
+            if let Some(d) = v.domain()
+                && !dir.domains.contains_key(d)
+            {
+                return Err(KsError::NotFound("domain", d.into()));
+            }
+            unique(K::table(&dir).values(), &v)?;
+        }
+        self.ks_save(&v, writes).await?;
+        Ok(v)
+    }
+
+    /// Change a domain, project, group or role.
+    pub async fn ks_update<K: Patchable>(&self, id: &str, p: Patch) -> Result<K, KsError> {
+        let _serial = self.inner.credentials.lock().await;
+        self.refuse_builtin::<K>(id)?;
+        let mut v: K = self.ks_get(id)?;
+        if let Some(n) = p.name {
+            check_name_max(&n, K::MAX_NAME)?;
+            *v.fields().0 = n;
+            unique(K::table(&self.ks()).values(), &v)?;
+        }
+        if let Some(d) = p.description {
+            check_description(&d)?;
+            *v.fields().1 = d;
+        }
+        if let (Some(e), Some(flag)) = (p.enabled, v.enabled_mut()) {
+            *flag = e;
+        }
+        self.ks_save(&v, Vec::new()).await?;
+        Ok(v)
+    }
+
+    /// Delete an object with what it takes along (role assignments, memberships,
+    /// application credentials), once its kind's checks pass.
+    pub async fn ks_delete<K: Object>(&self, id: &str) -> Result<(), KsError> {
+        let _serial = self.inner.credentials.lock().await;
+        self.refuse_builtin::<K>(id)?;
+        let v: K = self.ks_get(id)?;
+        let extra = K::check_delete(self, &v)?;
+        let (grants, members, creds) = {
+            let dir = self.ks();
+            let g: Vec<Assignment> = (dir.assignments.iter())
+                .filter(|a| K::takes(id, Link::Grant(a)))
+                .cloned()
+                .collect();
+            let m: Vec<(String, String)> = (dir.members.iter())
+                .filter(|m| K::takes(id, Link::Member(m)))
+                .cloned()
+                .collect();
+            let c: Vec<String> = (dir.app_creds.values())
+                .filter(|a| K::takes(id, Link::Cred(a)))
+                .map(|a| a.id.clone())
+                .collect();
+            (g, m, c)
+        };
+        let mut writes: Vec<Write> = grants.iter().map(|a| del("assignment", &a.key())).collect();
+        writes.extend(
+            members
+                .iter()
+                .map(|(g, u)| del("membership", &format!("{g}:{u}"))),
+        );
+        writes.extend(creds.iter().map(|c| del("app_cred", c)));
+        writes.push(del(K::KIND, id));
+        writes.extend(extra);
+        self.commit(writes).await?;
+        {
+            let mut dir = self.inner.keystone.write();
+            K::table_mut(&mut dir).remove(id);
+            for a in &grants {
+                dir.assignments.remove(a);
+            }
+            for m in &members {
+                dir.members.remove(m);
+            }
+            for c in &creds {
+                dir.app_creds.remove(c);
+            }
+        }
+        K::after_delete(self, &v);
+        Ok(())
+    }
+
+    /// A domain is an account (`ks-<domain id>`), created with it.
     pub async fn ks_create_domain(
         &self,
         name: &str,
@@ -863,22 +1204,13 @@ impl Engine {
         enabled: bool,
     ) -> Result<Domain, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        check_name_max(name, MAX_SHORT_NAME)?;
-        check_description(description)?;
-        let d = {
-            let dir = self.ks();
-            self.ks_bound(dir.domains.len(), "domains")?;
-            if dir.domains.values().any(|d| d.name == name) {
-                return Err(conflict("domain", name, None));
-            }
-            let id = new_id();
-            Domain {
-                account: format!("ks-{id}"),
-                id,
-                name: name.into(),
-                description: description.into(),
-                enabled,
-            }
+        let id = new_id();
+        let d = Domain {
+            account: format!("ks-{id}"),
+            id,
+            name: name.into(),
+            description: description.into(),
+            enabled,
         };
         let account = Account {
             id: d.account.clone(),
@@ -887,119 +1219,16 @@ impl Engine {
             created_at_ms: now_ms(),
             ..Account::default()
         };
-        self.commit(vec![
-            Write::Account(account.clone()),
-            put("domain", &d.id, d.name.clone(), &d),
-        ])
-        .await?;
+        let d = self
+            .ks_create(d, description, vec![Write::Account(account.clone())])
+            .await?;
         self.inner
             .fleet
             .lock()
             .accounts
             .insert(account.id.clone(), account);
-        self.inner
-            .keystone
-            .write()
-            .domains
-            .insert(d.id.clone(), d.clone());
         tracing::info!(domain = %d.id, account = %d.account, "keystone domain created");
         Ok(d)
-    }
-
-    pub async fn ks_update_domain(&self, id: &str, p: Patch) -> Result<Domain, KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        if id == DEFAULT_DOMAIN_ID {
-            return Err(builtin("Domain default"));
-        }
-        let mut d = self.ks_domain(id)?;
-        if let Some(n) = &p.name {
-            check_name_max(n, MAX_SHORT_NAME)?;
-            if self
-                .ks()
-                .domains
-                .values()
-                .any(|x| &x.name == n && x.id != id)
-            {
-                return Err(conflict("domain", n, None));
-            }
-            d.name = n.clone();
-        }
-        if let Some(desc) = &p.description {
-            check_description(desc)?;
-            d.description = desc.clone();
-        }
-        if let Some(e) = p.enabled {
-            d.enabled = e;
-        }
-        self.commit(vec![put("domain", &d.id, d.name.clone(), &d)])
-            .await?;
-        self.inner
-            .keystone
-            .write()
-            .domains
-            .insert(d.id.clone(), d.clone());
-        Ok(d)
-    }
-
-    /// Delete a disabled domain (Keystone's rule) that holds no projects, users or groups
-    /// and whose account holds no instances; its account goes with it.
-    pub async fn ks_delete_domain(&self, id: &str) -> Result<(), KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        if id == DEFAULT_DOMAIN_ID {
-            return Err(builtin("Domain default"));
-        }
-        let d = self.ks_domain(id)?;
-        if d.enabled {
-            return Err(KsError::Forbidden(
-                "Cannot delete a domain that is enabled, please disable it first.".into(),
-            ));
-        }
-        {
-            let dir = self.ks();
-            if dir.projects.values().any(|p| p.domain_id == id)
-                || dir.users.values().any(|u| u.domain_id == id)
-                || dir.groups.values().any(|g| g.domain_id == id)
-            {
-                return Err(KsError::Conflict(format!(
-                    "Domain {id} still holds projects, users or groups: delete them first."
-                )));
-            }
-        }
-        let busy = {
-            let fleet = self.inner.fleet.lock();
-            fleet.instances.values().any(|i| i.account == d.account)
-                || fleet.key_pairs.values().any(|k| k.account == d.account)
-                || fleet
-                    .access_keys
-                    .values()
-                    .any(|(k, _)| k.account == d.account)
-        };
-        if busy {
-            return Err(KsError::Conflict(format!(
-                "Domain {id} (account {}) still holds instances, key pairs or access keys.",
-                d.account
-            )));
-        }
-        let grants: Vec<Assignment> = self
-            .ks()
-            .assignments
-            .iter()
-            .filter(|a| a.target == Target::Domain(id.into()))
-            .cloned()
-            .collect();
-        let mut writes: Vec<Write> = grants.iter().map(|a| del("assignment", &a.key())).collect();
-        writes.push(del("domain", id));
-        writes.push(Write::DeleteAccount(d.account.clone()));
-        self.commit(writes).await?;
-        {
-            let mut dir = self.inner.keystone.write();
-            dir.domains.remove(id);
-            for a in &grants {
-                dir.assignments.remove(a);
-            }
-        }
-        self.inner.fleet.lock().accounts.remove(&d.account);
-        Ok(())
     }
 
     pub async fn ks_create_project(
@@ -1010,133 +1239,40 @@ impl Engine {
         enabled: bool,
     ) -> Result<Project, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        check_name_max(name, MAX_SHORT_NAME)?;
-        check_description(description)?;
-        let p = {
-            let dir = self.ks();
-            self.ks_bound(dir.projects.len(), "projects")?;
-            if !dir.domains.contains_key(domain_id) {
-                return Err(KsError::NotFound("domain", domain_id.into()));
-            }
-            if dir
-                .projects
-                .values()
-                .any(|p| p.name == name && p.domain_id == domain_id)
-            {
-                return Err(conflict("project", name, Some(domain_id)));
-            }
-            Project {
-                id: new_id(),
-                name: name.into(),
-                domain_id: domain_id.into(),
-                description: description.into(),
-                enabled,
-            }
+        let p = Project {
+            id: new_id(),
+            name: name.into(),
+            domain_id: domain_id.into(),
+            description: description.into(),
+            enabled,
         };
-        self.commit(vec![put(
-            "project",
-            &p.id,
-            format!("{}/{}", p.domain_id, p.name),
-            &p,
-        )])
-        .await?;
-        self.inner
-            .keystone
-            .write()
-            .projects
-            .insert(p.id.clone(), p.clone());
-        Ok(p)
+        self.ks_create(p, description, Vec::new()).await
     }
 
-    pub async fn ks_update_project(&self, id: &str, patch: Patch) -> Result<Project, KsError> {
+    pub async fn ks_create_group(
+        &self,
+        name: &str,
+        domain_id: &str,
+        description: &str,
+    ) -> Result<Group, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        if id == default_project_id(ADMIN_ACCOUNT) {
-            return Err(builtin("Project admin"));
-        }
-        let mut p = self.ks_project(id)?;
-        if let Some(n) = &patch.name {
-            check_name_max(n, MAX_SHORT_NAME)?;
-            if self
-                .ks()
-                .projects
-                .values()
-                .any(|x| &x.name == n && x.domain_id == p.domain_id && x.id != id)
-            {
-                return Err(conflict("project", n, Some(&p.domain_id)));
-            }
-            p.name = n.clone();
-        }
-        if let Some(d) = &patch.description {
-            check_description(d)?;
-            p.description = d.clone();
-        }
-        if let Some(e) = patch.enabled {
-            p.enabled = e;
-        }
-        self.commit(vec![put(
-            "project",
-            &p.id,
-            format!("{}/{}", p.domain_id, p.name),
-            &p,
-        )])
-        .await?;
-        self.inner
-            .keystone
-            .write()
-            .projects
-            .insert(p.id.clone(), p.clone());
-        Ok(p)
+        let g = Group {
+            id: new_id(),
+            name: name.into(),
+            domain_id: domain_id.into(),
+            description: description.into(),
+        };
+        self.ks_create(g, description, Vec::new()).await
     }
 
-    /// Delete a project with its role assignments and application credentials. Refused
-    /// while instances carry it (they would be left to admins only).
-    pub async fn ks_delete_project(&self, id: &str) -> Result<(), KsError> {
+    pub async fn ks_create_role(&self, name: &str, description: &str) -> Result<Role, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        if id == default_project_id(ADMIN_ACCOUNT) {
-            return Err(builtin("Project admin"));
-        }
-        self.ks_project(id)?;
-        let busy = self
-            .inner
-            .fleet
-            .lock()
-            .instances
-            .values()
-            .any(|i| i.state.is_listed() && i.project.as_deref() == Some(id));
-        if busy {
-            return Err(KsError::Conflict(format!(
-                "Project {id} still holds servers: delete them first."
-            )));
-        }
-        let (grants, creds) = {
-            let dir = self.ks();
-            let g: Vec<Assignment> = dir
-                .assignments
-                .iter()
-                .filter(|a| a.target == Target::Project(id.into()))
-                .cloned()
-                .collect();
-            let c: Vec<String> = dir
-                .app_creds
-                .values()
-                .filter(|a| a.project_id == id)
-                .map(|a| a.id.clone())
-                .collect();
-            (g, c)
+        let r = Role {
+            id: new_id(),
+            name: name.into(),
+            description: description.into(),
         };
-        let mut writes: Vec<Write> = grants.iter().map(|a| del("assignment", &a.key())).collect();
-        writes.extend(creds.iter().map(|c| del("app_cred", c)));
-        writes.push(del("project", id));
-        self.commit(writes).await?;
-        let mut dir = self.inner.keystone.write();
-        dir.projects.remove(id);
-        for a in &grants {
-            dir.assignments.remove(a);
-        }
-        for c in &creds {
-            dir.app_creds.remove(c);
-        }
-        Ok(())
+        self.ks_create(r, description, Vec::new()).await
     }
 
     async fn hash_password(&self, pw: &str) -> Result<String, KsError> {
@@ -1147,17 +1283,6 @@ impl Engine {
         tokio::task::spawn_blocking(move || nubis_auth::password::hash(&pw))
             .await
             .map_err(|e| KsError::Domain(DomainError::Internal(e.to_string())))
-    }
-
-    fn check_user_unique(&self, name: &str, domain: &str, except: &str) -> Result<(), KsError> {
-        if self
-            .ks_users()
-            .iter()
-            .any(|u| u.name == name && u.domain_id == domain && u.id != except)
-        {
-            return Err(conflict("user", name, Some(domain)));
-        }
-        Ok(())
     }
 
     pub async fn ks_create_user(&self, new: NewUser) -> Result<User, KsError> {
@@ -1177,7 +1302,7 @@ impl Engine {
         }
         {
             let dir = self.ks();
-            self.ks_bound(dir.users.len(), "users")?;
+            self.ks_bound(dir.users.len(), User::PLURAL)?;
             if !dir.domains.contains_key(&new.domain_id) {
                 return Err(KsError::NotFound("domain", new.domain_id.clone()));
             }
@@ -1187,47 +1312,33 @@ impl Engine {
                 return Err(KsError::NotFound("project", p.clone()));
             }
         }
-        self.check_user_unique(&new.name, &new.domain_id, "")?;
-        let password_hash = match &new.password {
-            Some(pw) => Some(self.hash_password(pw).await?),
-            None => None,
-        };
-        let u = User {
+        let mut u = User {
             id: new_id(),
             name: new.name,
             domain_id: new.domain_id,
             enabled: new.enabled,
-            password_hash,
+            password_hash: None,
             default_project_id: new.default_project_id,
             description: new.description,
             email: new.email,
         };
-        self.commit(vec![put(
-            "user",
-            &u.id,
-            format!("{}/{}", u.domain_id, u.name),
-            &u,
-        )])
-        .await?;
-        self.inner
-            .keystone
-            .write()
-            .users
-            .insert(u.id.clone(), u.clone());
+        unique(self.ks_users().iter(), &u)?;
+        if let Some(pw) = &new.password {
+            u.password_hash = Some(self.hash_password(pw).await?);
+        }
+        self.ks_save(&u, Vec::new()).await?;
         tracing::info!(user = %u.id, "keystone user created");
         Ok(u)
     }
 
     pub async fn ks_update_user(&self, id: &str, p: UserPatch) -> Result<User, KsError> {
         let _serial = self.inner.credentials.lock().await;
-        if self.is_builtin_user(id) {
-            return Err(builtin(&format!("User {id}")));
-        }
+        self.refuse_builtin::<User>(id)?;
         let mut u = self.ks_user(id)?;
         if let Some(n) = &p.name {
             check_name(n)?;
-            self.check_user_unique(n, &u.domain_id, id)?;
             u.name = n.clone();
+            unique(self.ks_users().iter(), &u)?;
         }
         if let Some(d) = &p.description {
             check_description(d)?;
@@ -1248,18 +1359,7 @@ impl Engine {
         if let Some(pw) = &p.password {
             u.password_hash = Some(self.hash_password(pw).await?);
         }
-        self.commit(vec![put(
-            "user",
-            &u.id,
-            format!("{}/{}", u.domain_id, u.name),
-            &u,
-        )])
-        .await?;
-        self.inner
-            .keystone
-            .write()
-            .users
-            .insert(u.id.clone(), u.clone());
+        self.ks_save(&u, Vec::new()).await?;
         Ok(u)
     }
 
@@ -1270,9 +1370,7 @@ impl Engine {
         original: &str,
         new: &str,
     ) -> Result<(), KsError> {
-        if self.is_builtin_user(id) {
-            return Err(builtin(&format!("User {id}")));
-        }
+        self.refuse_builtin::<User>(id)?;
         let u = self.ks_user(id)?;
         if self
             .ks_authenticate(&UserRef::Id(u.id.clone()), original)
@@ -1294,171 +1392,24 @@ impl Engine {
         .map(drop)
     }
 
-    /// Delete a user with its memberships, role assignments and application credentials.
-    pub async fn ks_delete_user(&self, id: &str) -> Result<(), KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        if self.is_builtin_user(id) {
-            return Err(builtin(&format!("User {id}")));
-        }
-        self.ks_user(id)?;
-        let (grants, members, creds) = {
-            let dir = self.ks();
-            let g: Vec<Assignment> = dir
-                .assignments
-                .iter()
-                .filter(|a| a.actor == Actor::User(id.into()))
-                .cloned()
-                .collect();
-            let m: Vec<(String, String)> = dir
-                .members
-                .iter()
-                .filter(|(_, u)| u == id)
-                .cloned()
-                .collect();
-            let c: Vec<String> = dir
-                .app_creds
-                .values()
-                .filter(|a| a.user_id == id)
-                .map(|a| a.id.clone())
-                .collect();
-            (g, m, c)
-        };
-        let mut writes: Vec<Write> = grants.iter().map(|a| del("assignment", &a.key())).collect();
-        writes.extend(
-            members
-                .iter()
-                .map(|(g, u)| del("membership", &format!("{g}:{u}"))),
-        );
-        writes.extend(creds.iter().map(|c| del("app_cred", c)));
-        writes.push(del("user", id));
-        self.commit(writes).await?;
-        let mut dir = self.inner.keystone.write();
-        dir.users.remove(id);
-        for a in &grants {
-            dir.assignments.remove(a);
-        }
-        for m in &members {
-            dir.members.remove(m);
-        }
-        for c in &creds {
-            dir.app_creds.remove(c);
-        }
-        Ok(())
-    }
-
-    pub async fn ks_create_group(
+    /// Add (`on`) or remove a link kept in a set (a membership, a role assignment) under
+    /// store ID `id`: adding twice is accepted (Keystone's PUT), removing an absent one is
+    /// `absent`. `apply` changes the set once the change is committed.
+    async fn ks_set_link<T: Serialize>(
         &self,
-        name: &str,
-        domain_id: &str,
-        description: &str,
-    ) -> Result<Group, KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        check_name_max(name, MAX_SHORT_NAME)?;
-        check_description(description)?;
-        let g = {
-            let dir = self.ks();
-            self.ks_bound(dir.groups.len(), "groups")?;
-            if !dir.domains.contains_key(domain_id) {
-                return Err(KsError::NotFound("domain", domain_id.into()));
-            }
-            if dir
-                .groups
-                .values()
-                .any(|g| g.name == name && g.domain_id == domain_id)
-            {
-                return Err(conflict("group", name, Some(domain_id)));
-            }
-            Group {
-                id: new_id(),
-                name: name.into(),
-                domain_id: domain_id.into(),
-                description: description.into(),
-            }
+        (kind, id, v): (&'static str, String, &T),
+        (on, is): (bool, bool),
+        absent: impl FnOnce() -> KsError,
+        apply: impl FnOnce(&mut KsDir, bool),
+    ) -> Result<(), KsError> {
+        let write = match (on, is) {
+            (true, true) => return Ok(()),
+            (false, false) => return Err(absent()),
+            (true, false) => put(kind, &id, id.clone(), v),
+            (false, true) => del(kind, &id),
         };
-        self.commit(vec![put(
-            "group",
-            &g.id,
-            format!("{}/{}", g.domain_id, g.name),
-            &g,
-        )])
-        .await?;
-        self.inner
-            .keystone
-            .write()
-            .groups
-            .insert(g.id.clone(), g.clone());
-        Ok(g)
-    }
-
-    pub async fn ks_update_group(&self, id: &str, p: Patch) -> Result<Group, KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        let mut g = self.ks_group(id)?;
-        if let Some(n) = &p.name {
-            check_name_max(n, MAX_SHORT_NAME)?;
-            if self
-                .ks()
-                .groups
-                .values()
-                .any(|x| &x.name == n && x.domain_id == g.domain_id && x.id != id)
-            {
-                return Err(conflict("group", n, Some(&g.domain_id)));
-            }
-            g.name = n.clone();
-        }
-        if let Some(d) = &p.description {
-            check_description(d)?;
-            g.description = d.clone();
-        }
-        self.commit(vec![put(
-            "group",
-            &g.id,
-            format!("{}/{}", g.domain_id, g.name),
-            &g,
-        )])
-        .await?;
-        self.inner
-            .keystone
-            .write()
-            .groups
-            .insert(g.id.clone(), g.clone());
-        Ok(g)
-    }
-
-    pub async fn ks_delete_group(&self, id: &str) -> Result<(), KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        self.ks_group(id)?;
-        let (grants, members) = {
-            let dir = self.ks();
-            let g: Vec<Assignment> = dir
-                .assignments
-                .iter()
-                .filter(|a| a.actor == Actor::Group(id.into()))
-                .cloned()
-                .collect();
-            let m: Vec<(String, String)> = dir
-                .members
-                .iter()
-                .filter(|(g, _)| g == id)
-                .cloned()
-                .collect();
-            (g, m)
-        };
-        let mut writes: Vec<Write> = grants.iter().map(|a| del("assignment", &a.key())).collect();
-        writes.extend(
-            members
-                .iter()
-                .map(|(g, u)| del("membership", &format!("{g}:{u}"))),
-        );
-        writes.push(del("group", id));
-        self.commit(writes).await?;
-        let mut dir = self.inner.keystone.write();
-        dir.groups.remove(id);
-        for a in &grants {
-            dir.assignments.remove(a);
-        }
-        for m in &members {
-            dir.members.remove(m);
-        }
+        self.commit(vec![write]).await?;
+        apply(&mut self.inner.keystone.write(), on);
         Ok(())
     }
 
@@ -1466,149 +1417,48 @@ impl Engine {
     /// removing a non-member is 404.
     pub async fn ks_set_member(&self, group: &str, user: &str, on: bool) -> Result<(), KsError> {
         let _serial = self.inner.credentials.lock().await;
-        self.ks_group(group)?;
-        if self.is_builtin_user(user) {
-            return Err(builtin(&format!("User {user}")));
-        }
+        self.ks_get::<Group>(group)?;
+        self.refuse_builtin::<User>(user)?;
         self.ks_user(user)?;
         let key = (group.to_string(), user.to_string());
         let is = self.ks().members.contains(&key);
-        let id = format!("{group}:{user}");
-        match (on, is) {
-            (true, true) => return Ok(()),
-            (false, false) => {
-                return Err(KsError::NotFound(
-                    "membership",
-                    format!("user {user} in group {group}"),
-                ));
-            }
-            (true, false) => {
-                let m = Membership {
-                    group_id: group.into(),
-                    user_id: user.into(),
-                };
-                self.commit(vec![put("membership", &id, id.clone(), &m)])
-                    .await?;
-                self.inner.keystone.write().members.insert(key);
-            }
-            (false, true) => {
-                self.commit(vec![del("membership", &id)]).await?;
-                self.inner.keystone.write().members.remove(&key);
-            }
-        }
-        Ok(())
-    }
-
-    pub async fn ks_create_role(&self, name: &str, description: &str) -> Result<Role, KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        check_name(name)?;
-        check_description(description)?;
-        let r = {
-            let dir = self.ks();
-            self.ks_bound(dir.roles.len(), "roles")?;
-            if dir
-                .roles
-                .values()
-                .any(|r| r.name.eq_ignore_ascii_case(name))
-            {
-                return Err(conflict("role", name, None));
-            }
-            Role {
-                id: new_id(),
-                name: name.into(),
-                description: description.into(),
+        let m = Membership {
+            group_id: group.into(),
+            user_id: user.into(),
+        };
+        let absent = || KsError::NotFound("membership", format!("user {user} in group {group}"));
+        let apply = |dir: &mut KsDir, on| {
+            if on {
+                dir.members.insert(key);
+            } else {
+                dir.members.remove(&key);
             }
         };
-        self.commit(vec![put("role", &r.id, r.name.to_lowercase(), &r)])
-            .await?;
-        self.inner
-            .keystone
-            .write()
-            .roles
-            .insert(r.id.clone(), r.clone());
-        Ok(r)
+        let id = format!("{group}:{user}");
+        self.ks_set_link(("membership", id, &m), (on, is), absent, apply)
+            .await
     }
 
-    fn is_builtin_role(id: &str) -> bool {
-        BUILTIN_ROLES.iter().any(|r| builtin_role_id(r) == id)
+    /// Does the actor exist?
+    pub fn ks_check_actor(&self, a: &Actor) -> Result<(), KsError> {
+        match a {
+            Actor::User(u) => self.ks_user(u).map(drop),
+            Actor::Group(g) => self.ks_get::<Group>(g).map(drop),
+        }
     }
 
-    pub async fn ks_update_role(&self, id: &str, p: Patch) -> Result<Role, KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        if Self::is_builtin_role(id) {
-            return Err(builtin(&format!("Role {id}")));
+    /// Does the target exist?
+    pub fn ks_check_target(&self, t: &Target) -> Result<(), KsError> {
+        match t {
+            Target::Project(p) => self.ks_project(p).map(drop),
+            Target::Domain(d) => self.ks_domain(d).map(drop),
         }
-        let mut r = self.ks_role(id)?;
-        if let Some(n) = &p.name {
-            check_name(n)?;
-            if self
-                .ks()
-                .roles
-                .values()
-                .any(|x| x.name.eq_ignore_ascii_case(n) && x.id != id)
-            {
-                return Err(conflict("role", n, None));
-            }
-            r.name = n.clone();
-        }
-        if let Some(d) = &p.description {
-            check_description(d)?;
-            r.description = d.clone();
-        }
-        self.commit(vec![put("role", &r.id, r.name.to_lowercase(), &r)])
-            .await?;
-        self.inner
-            .keystone
-            .write()
-            .roles
-            .insert(r.id.clone(), r.clone());
-        Ok(r)
-    }
-
-    /// Delete a role with its assignments.
-    pub async fn ks_delete_role(&self, id: &str) -> Result<(), KsError> {
-        let _serial = self.inner.credentials.lock().await;
-        if Self::is_builtin_role(id) {
-            return Err(builtin(&format!("Role {id}")));
-        }
-        self.ks_role(id)?;
-        let grants: Vec<Assignment> = self
-            .ks()
-            .assignments
-            .iter()
-            .filter(|a| a.role_id == id)
-            .cloned()
-            .collect();
-        let mut writes: Vec<Write> = grants.iter().map(|a| del("assignment", &a.key())).collect();
-        writes.push(del("role", id));
-        self.commit(writes).await?;
-        let mut dir = self.inner.keystone.write();
-        dir.roles.remove(id);
-        for a in &grants {
-            dir.assignments.remove(a);
-        }
-        Ok(())
     }
 
     fn check_grant_parts(&self, a: &Assignment) -> Result<(), KsError> {
-        match &a.actor {
-            Actor::User(u) => {
-                self.ks_user(u)?;
-            }
-            Actor::Group(g) => {
-                self.ks_group(g)?;
-            }
-        }
-        match &a.target {
-            Target::Project(p) => {
-                self.ks_project(p)?;
-            }
-            Target::Domain(d) => {
-                self.ks_domain(d)?;
-            }
-        }
-        self.ks_role(&a.role_id)?;
-        Ok(())
+        self.ks_check_actor(&a.actor)?;
+        self.ks_check_target(&a.target)?;
+        self.ks_role(&a.role_id).map(drop)
     }
 
     /// Is the assignment held (built-in ones included)?
@@ -1622,29 +1472,24 @@ impl Engine {
     pub async fn ks_set_grant(&self, a: Assignment, on: bool) -> Result<(), KsError> {
         let _serial = self.inner.credentials.lock().await;
         self.check_grant_parts(&a)?;
-        if let Actor::User(u) = &a.actor
-            && self.is_builtin_user(u)
-        {
-            return Err(builtin(&format!("User {u}")));
+        if let Actor::User(u) = &a.actor {
+            self.refuse_builtin::<User>(u)?;
         }
         let is = self.ks().assignments.contains(&a);
-        match (on, is) {
-            (true, true) => {}
-            (false, false) => {
-                return Err(KsError::NotFound("role assignment", a.key()));
-            }
-            (true, false) => {
-                self.ks_bound(self.ks().assignments.len(), "role assignments")?;
-                self.commit(vec![put("assignment", &a.key(), a.key(), &a)])
-                    .await?;
-                self.inner.keystone.write().assignments.insert(a);
-            }
-            (false, true) => {
-                self.commit(vec![del("assignment", &a.key())]).await?;
-                self.inner.keystone.write().assignments.remove(&a);
-            }
+        if on && !is {
+            self.ks_bound(self.ks().assignments.len(), "role assignments")?;
         }
-        Ok(())
+        let key = a.key();
+        let absent = || KsError::NotFound("role assignment", a.key());
+        let apply = |dir: &mut KsDir, on| {
+            if on {
+                dir.assignments.insert(a.clone());
+            } else {
+                dir.assignments.remove(&a);
+            }
+        };
+        self.ks_set_link(("assignment", key, &a), (on, is), absent, apply)
+            .await
     }
 
     pub fn ks_app_creds(&self, user: &str) -> Vec<AppCred> {
@@ -1757,18 +1602,7 @@ impl Engine {
             expires_at: new.expires_at,
             unrestricted: new.unrestricted,
         };
-        self.commit(vec![put(
-            "app_cred",
-            &ac.id,
-            format!("{}/{}", ac.user_id, ac.name),
-            &ac,
-        )])
-        .await?;
-        self.inner
-            .keystone
-            .write()
-            .app_creds
-            .insert(ac.id.clone(), ac.clone());
+        self.ks_save(&ac, Vec::new()).await?;
         Ok((ac, secret))
     }
 

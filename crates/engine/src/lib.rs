@@ -26,7 +26,10 @@ pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, SWEEP_GRACE_MS, TempRefusal, base32,
     tencent_serial, unbase32,
 };
-pub use iam::{Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, Who};
+pub use iam::{
+    Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, NameRule,
+    USER_NAME, Who, policy_name,
+};
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
@@ -501,6 +504,11 @@ impl Engine {
     pub(crate) async fn commit(&self, writes: Vec<Write>) -> Result<(), DomainError> {
         self.check_store()?;
         self.inner.store.commit(writes).await.map_err(store_err)
+    }
+
+    /// Commit one key of the store's meta table.
+    pub(crate) async fn commit_meta(&self, key: String, value: String) -> Result<(), DomainError> {
+        self.commit(vec![Write::Meta { key, value }]).await
     }
 
     pub(crate) fn guest_write(&self, id: Uuid) -> Option<Write> {

@@ -173,9 +173,7 @@ impl Engine {
     /// Forget an account's overrides: the defaults apply again.
     pub async fn reset_quota(&self, account: &str) -> Result<QuotaView, CredentialError> {
         let _serial = self.inner.credentials.lock().await;
-        if !self.inner.fleet.lock().accounts.contains_key(account) {
-            return Err(CredentialError::NotFound(format!("account {account}")));
-        }
+        self.check_account(account)?;
         self.commit(vec![Write::DeleteQuota(account.to_string())])
             .await?;
         let mut fleet = self.inner.fleet.lock();

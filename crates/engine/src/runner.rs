@@ -229,6 +229,8 @@ mod tests {
             finished_at_ms: None,
             // As recorded before plans carried it: core's rule for the action applies.
             settle: None,
+            user_id: None,
+            project_id: None,
         }
     }
 

@@ -74,7 +74,7 @@ struct Acceptance {
 pub(crate) fn start_operation(
     inst: &mut Instance,
     request_id: &str,
-    account: &str,
+    caller: &Principal,
     plan: Plan,
     now: i64,
 ) -> Operation {
@@ -83,7 +83,7 @@ pub(crate) fn start_operation(
     let op = Operation {
         id: Uuid::now_v7(),
         request_id: request_id.to_string(),
-        account: account.to_string(),
+        account: caller.account.clone(),
         instance: inst.uuid,
         action: plan.action,
         steps_done: if next_boot {
@@ -104,6 +104,8 @@ pub(crate) fn start_operation(
         created_at_ms: now,
         finished_at_ms: next_boot.then_some(now),
         settle: Some(plan.settle),
+        user_id: caller.keystone_user.clone(),
+        project_id: caller.project.as_ref().map(|p| p.id.clone()),
     };
     if !next_boot {
         inst.state = shows;
@@ -135,7 +137,7 @@ impl Engine {
                 fleet
                     .key_pairs
                     .get(id)
-                    .filter(|k| p.sees(&k.account))
+                    .filter(|k| p.sees_key_pair(k))
                     .map(|k| k.public_key.clone())
                     .ok_or_else(|| DomainError::NotFound {
                         kind: ResourceKind::KeyPair,
@@ -430,7 +432,7 @@ fn accept(
         return;
     }
     let next_boot = plan.accept == Accept::NextBoot;
-    let op = start_operation(inst, request_id, &p.account, plan, now);
+    let op = start_operation(inst, request_id, p, plan, now);
     if next_boot {
         acc.staged.push((crate::vm_spec(inst), op.steps.clone()));
     }

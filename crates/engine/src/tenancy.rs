@@ -6,7 +6,7 @@
 //! evaluated without touching the database.
 
 use crate::accounts::{ADMIN_ACCOUNT, CredentialError};
-use crate::iam::Dependents;
+use crate::iam::{Dependents, IamError};
 use crate::{Engine, now_ms};
 use nubis_core::{Account, Attachment, PolicyGrammar, PolicyRecord, Principal, SubUser};
 use nubis_identity::{CompiledPolicy, Decision};
@@ -58,6 +58,57 @@ impl Directory {
             .map(|(p, _)| p)
             .find(|p| p.account == account && p.name == name)
     }
+
+    /// The sub-users of `account`.
+    pub(crate) fn users_of<'a>(&'a self, account: &'a str) -> impl Iterator<Item = &'a SubUser> {
+        self.users.values().filter(move |u| u.account == account)
+    }
+
+    /// The policies of `account`.
+    pub(crate) fn policies_of<'a>(
+        &'a self,
+        account: &'a str,
+    ) -> impl Iterator<Item = &'a PolicyRecord> {
+        self.policies
+            .values()
+            .map(|(p, _)| p)
+            .filter(move |p| p.account == account)
+    }
+
+    /// The compiled form of policy `id`.
+    pub(crate) fn compiled(&self, id: &u64) -> Option<&CompiledPolicy> {
+        self.policies.get(id).map(|(_, c)| c.as_ref())
+    }
+}
+
+/// The compiled policies that govern a role session or a sub-user ([`Engine::with_policies`]).
+pub(crate) struct Governing<'a> {
+    /// The assumed role's attached policies, or the sub-user's.
+    pub attached: Vec<&'a CompiledPolicy>,
+    pub who: Governed<'a>,
+}
+
+/// Whom [`Governing`]'s policies govern.
+pub(crate) enum Governed<'a> {
+    /// A role session: the role's name, the session's, and its session policy, which narrows
+    /// the role's.
+    Role {
+        role: &'a str,
+        session: &'a str,
+        policy: Option<&'a CompiledPolicy>,
+    },
+    /// A sub-user, by ID.
+    User(u64),
+}
+
+impl<'a> Governing<'a> {
+    /// A role session's session policy.
+    pub fn session_policy(&self) -> Option<&'a CompiledPolicy> {
+        match self.who {
+            Governed::Role { policy, .. } => policy,
+            Governed::User(_) => None,
+        }
+    }
 }
 
 /// Compile a stored or submitted document with its grammar's parser.
@@ -96,6 +147,22 @@ fn not_found(what: String) -> CredentialError {
     CredentialError::NotFound(what)
 }
 
+/// A lookup of the identity rules ([`Engine::iam_user`], …) in the admin API's words:
+/// "account X", "sub-user N of account X", "policy N of account X" are not found.
+fn admin_lookup<T>(account: &str, found: Result<T, IamError>) -> Result<T, CredentialError> {
+    found.map_err(|e| match e {
+        IamError::AccountNotFound(_) => not_found(format!("account {account}")),
+        IamError::UserNotFound(name) => not_found(format!("sub-user {name} of account {account}")),
+        IamError::PolicyNotFound(name) => not_found(format!("policy {name} of account {account}")),
+        e => e.into(),
+    })
+}
+
+/// Refused as an invalid `name` unless `ok`: `rule` says what it must be.
+fn require(ok: bool, name: &'static str, rule: &str) -> Result<(), CredentialError> {
+    if ok { Ok(()) } else { Err(invalid(name, rule)) }
+}
+
 /// Account names are their IDs: 1–64 of lower-case letters, digits and `-`, starting with a
 /// letter or digit (safe in URLs, logs and resource names).
 fn check_account_name(name: &str) -> Result<(), CredentialError> {
@@ -104,36 +171,23 @@ fn check_account_name(name: &str) -> Result<(), CredentialError> {
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "name",
-            "1-64 of a-z, 0-9 and -, not starting with -",
-        ))
-    }
+    require(ok, "name", "1-64 of a-z, 0-9 and -, not starting with -")
 }
 
 fn check_number(name: &'static str, n: u64) -> Result<u64, CredentialError> {
-    if (1..=MAX_NUMBER).contains(&n) {
-        Ok(n)
-    } else {
-        Err(invalid(name, format!("a number from 1 to {MAX_NUMBER}")))
-    }
+    let rule = format!("a number from 1 to {MAX_NUMBER}");
+    require((1..=MAX_NUMBER).contains(&n), name, &rule).map(|()| n)
 }
 
 fn check_aliyun_id(id: &str) -> Result<(), CredentialError> {
     let ok = (1..=20).contains(&id.len())
         && id.bytes().all(|b| b.is_ascii_digit())
         && !id.starts_with('0');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(
-            "aliyun_account_id",
-            "1-20 decimal digits, not starting with 0",
-        ))
-    }
+    require(
+        ok,
+        "aliyun_account_id",
+        "1-20 decimal digits, not starting with 0",
+    )
 }
 
 /// A random number in `range` that `taken` does not hold.
@@ -302,7 +356,7 @@ impl Engine {
                     .count(),
             )?;
             let dir = self.inner.directory.read();
-            for u in dir.users.values().filter(|u| u.account == id) {
+            for u in dir.users_of(id) {
                 for p in dir.attached.get(&u.id).into_iter().flatten() {
                     writes.push(Write::Detach(Attachment {
                         user: u.id,
@@ -311,7 +365,7 @@ impl Engine {
                 }
                 writes.push(Write::DeleteSubUser(u.id));
             }
-            for (p, _) in dir.policies.values().filter(|(p, _)| p.account == id) {
+            for p in dir.policies_of(id) {
                 writes.push(Write::DeletePolicy(p.id));
             }
         }
@@ -338,12 +392,15 @@ impl Engine {
         Ok(())
     }
 
-    fn check_account(&self, account: &str) -> Result<(), CredentialError> {
-        if self.inner.fleet.lock().accounts.contains_key(account) {
-            Ok(())
-        } else {
-            Err(not_found(format!("account {account}")))
-        }
+    /// Refused with the admin API's not found unless `account` exists.
+    pub(crate) fn check_account(&self, account: &str) -> Result<(), CredentialError> {
+        admin_lookup(account, self.iam_account(account).map(drop))
+    }
+
+    /// Account `id`, or the admin API's not found.
+    pub(crate) fn found_account(&self, id: &str) -> Result<Account, CredentialError> {
+        self.account(id)
+            .ok_or_else(|| not_found(format!("account {id}")))
     }
 
     /// A sub-user of `account`; its ID is generated (unique across accounts).
@@ -357,28 +414,11 @@ impl Engine {
 
     /// The sub-users of `account`, by name.
     pub fn sub_users(&self, account: &str) -> Result<Vec<SubUser>, CredentialError> {
-        self.check_account(account)?;
-        let mut v: Vec<SubUser> = self
-            .inner
-            .directory
-            .read()
-            .users
-            .values()
-            .filter(|u| u.account == account)
-            .cloned()
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
+        admin_lookup(account, self.iam_users(account))
     }
 
     pub fn sub_user(&self, account: &str, name: &str) -> Result<SubUser, CredentialError> {
-        self.check_account(account)?;
-        self.inner
-            .directory
-            .read()
-            .user(account, name)
-            .cloned()
-            .ok_or_else(|| not_found(format!("sub-user {name} of account {account}")))
+        admin_lookup(account, self.iam_user(account, name))
     }
 
     /// Delete a sub-user; its policies are detached with it. Refused while it has access
@@ -403,29 +443,13 @@ impl Engine {
             .await?)
     }
 
+    /// The policies of `account` (every grammar), by name.
     pub fn policies(&self, account: &str) -> Result<Vec<PolicyRecord>, CredentialError> {
-        self.check_account(account)?;
-        let mut v: Vec<PolicyRecord> = self
-            .inner
-            .directory
-            .read()
-            .policies
-            .values()
-            .filter(|(p, _)| p.account == account)
-            .map(|(p, _)| p.clone())
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
+        admin_lookup(account, self.iam_policies(account, None))
     }
 
     pub fn policy(&self, account: &str, name: &str) -> Result<PolicyRecord, CredentialError> {
-        self.check_account(account)?;
-        self.inner
-            .directory
-            .read()
-            .policy(account, name)
-            .cloned()
-            .ok_or_else(|| not_found(format!("policy {name} of account {account}")))
+        admin_lookup(account, self.iam_policy(account, name, None))
     }
 
     /// The sub-users a policy is attached to (their names).
@@ -468,16 +492,7 @@ impl Engine {
         user: &str,
     ) -> Result<Vec<PolicyRecord>, CredentialError> {
         let user = self.sub_user(account, user)?;
-        let dir = self.inner.directory.read();
-        let mut v: Vec<PolicyRecord> = dir
-            .attached
-            .get(&user.id)
-            .into_iter()
-            .flatten()
-            .filter_map(|p| dir.policies.get(p).map(|(p, _)| p.clone()))
-            .collect();
-        v.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(v)
+        admin_lookup(account, self.iam_attached(account, user.id))
     }
 
     /// Attach (`on`) or detach a policy of the account to one of its sub-users. Attaching an
@@ -514,51 +529,72 @@ impl Engine {
     /// `service_resource` alone is not final ([`nubis_identity::names_resources`])? False for
     /// roots.
     pub fn names_resources(&self, p: &Principal, action: &str, service_resource: &str) -> bool {
+        let names = |policies: &[&CompiledPolicy]| {
+            nubis_identity::names_resources(policies, action, service_resource)
+        };
         !p.is_root()
             && self
-                .with_policies(p, |policies| {
-                    nubis_identity::names_resources(policies, action, service_resource)
+                .with_policies(p, |g| {
+                    names(&g.attached) || g.session_policy().is_some_and(|s| names(&[s]))
                 })
                 .unwrap_or(false)
     }
 
-    /// `f` over the compiled policies that govern `p`: an assumed role's (with the session
-    /// policy) or the sub-user's attached ones (None: no such role or sub-user in `p`'s
-    /// account).
-    fn with_policies<R>(
+    /// `f` over the compiled policies that govern `p`, who is not a root: an assumed role's
+    /// (with the session policy) or the sub-user's attached ones (None: no such role or
+    /// sub-user in `p`'s account, or a root). The one place that collects them, for
+    /// [`Engine::authorize_with`] and [`Engine::names_resources`].
+    pub(crate) fn with_policies<R>(
         &self,
         p: &Principal,
-        f: impl FnOnce(&[&CompiledPolicy]) -> R,
+        f: impl FnOnce(&Governing<'_>) -> R,
     ) -> Option<R> {
-        if let Some(role) = p.role() {
-            let creds = self.inner.creds.read();
-            let r = creds
-                .roles
-                .get(&role.role_id)
-                .filter(|r| r.account == p.account)?;
-            let session = creds.temps.get(&p.credential).and_then(|t| t.2.clone());
-            let dir = self.inner.directory.read();
-            let mut policies: Vec<&CompiledPolicy> = r
-                .policies
-                .iter()
-                .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
-                .collect();
-            policies.extend(session.as_deref());
-            return Some(f(&policies));
-        }
-        let user = p.sub_user?;
+        // Lock order: the credentials before the directory.
+        let creds;
+        let role = match p.role() {
+            Some(session) => {
+                creds = self.inner.creds.read();
+                let r = creds
+                    .roles
+                    .get(&session.role_id)
+                    .filter(|r| r.account == p.account)?;
+                let policy = creds.temps.get(&p.credential).and_then(|t| t.2.as_deref());
+                Some((r, session, policy))
+            }
+            None => None,
+        };
         let dir = self.inner.directory.read();
-        if dir.users.get(&user).is_none_or(|u| u.account != p.account) {
-            return None;
-        }
-        let policies: Vec<&CompiledPolicy> = dir
-            .attached
-            .get(&user)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| dir.policies.get(id).map(|(_, c)| c.as_ref()))
-            .collect();
-        Some(f(&policies))
+        let governing = match role {
+            Some((r, session, policy)) => Governing {
+                attached: r
+                    .policies
+                    .iter()
+                    .filter_map(|id| dir.compiled(id))
+                    .collect(),
+                who: Governed::Role {
+                    role: &r.name,
+                    session: &session.session_name,
+                    policy,
+                },
+            },
+            None => {
+                let user = p.sub_user?;
+                if dir.users.get(&user).is_none_or(|u| u.account != p.account) {
+                    return None;
+                }
+                Governing {
+                    attached: dir
+                        .attached
+                        .get(&user)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|id| dir.compiled(id))
+                        .collect(),
+                    who: Governed::User(user),
+                }
+            }
+        };
+        Some(f(&governing))
     }
 
     /// The account a new key goes to (`None`: the bootstrap admin) and its sub-user.

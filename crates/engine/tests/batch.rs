@@ -151,6 +151,11 @@ fn stop() -> Command {
     }
 }
 
+/// A soft stop of `ids`, accepted as `mode` says.
+fn stops(ids: &[Uuid], mode: BatchMode) -> Batch<'_> {
+    Batch::new(ids, stop(), mode)
+}
+
 /// Alibaba's password change of a running instance: written for its next boot.
 fn next_boot_password(password: &str) -> Command {
     Command::ResetPassword {
@@ -181,10 +186,7 @@ async fn all_or_nothing_leaves_nothing_on_one_refusal() {
     let e = &f.e;
     let before = f.commits();
     let err = f
-        .submit(
-            "req-all",
-            Batch::new(&[b, a, c], stop(), BatchMode::AllOrNothing),
-        )
+        .submit("req-all", stops(&[b, a, c], BatchMode::AllOrNothing))
         .await
         .unwrap_err();
     // The error names the instance by its canonical ID (dialects render their own).
@@ -222,7 +224,7 @@ async fn success_first_accepts_the_admissible_in_one_commit() {
             "req-dry",
             Batch {
                 dry_run: true,
-                ..Batch::new(&[a, b, c], stop(), BatchMode::SuccessFirst)
+                ..stops(&[a, b, c], BatchMode::SuccessFirst)
             },
         )
         .await
@@ -236,10 +238,7 @@ async fn success_first_accepts_the_admissible_in_one_commit() {
     assert_eq!(f.commits(), before);
     // B is named twice: acted on once, reported twice.
     let results = f
-        .submit(
-            "req-sf",
-            Batch::new(&[a, b, c, b], stop(), BatchMode::SuccessFirst),
-        )
+        .submit("req-sf", stops(&[a, b, c, b], BatchMode::SuccessFirst))
         .await
         .unwrap();
     assert_eq!(results.len(), 4);

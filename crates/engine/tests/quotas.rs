@@ -55,6 +55,28 @@ async fn settle(e: &Engine) {
     panic!("operations did not finish");
 }
 
+/// Terminate `p`'s newest instance once every operation has finished, and wait (up to two
+/// seconds) until its account holds `instances` again.
+async fn terminate_newest(e: &Engine, p: &Principal, request_id: &str, instances: u64) {
+    settle(e).await;
+    let newest: Vec<_> = e
+        .query(p, |_| true, 0, 1)
+        .1
+        .iter()
+        .map(|i| i.uuid)
+        .collect();
+    let terminate = Command::Terminate { force: true };
+    e.submit(p, request_id, &newest, terminate, false)
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if e.quota(&p.account).unwrap().usage.instances == instances {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 fn spec(count: u32, instance_type: &str) -> CreateSpec {
     CreateSpec {
         count,
@@ -108,22 +130,7 @@ async fn the_instance_over_the_limit_is_refused_and_nothing_is_created() {
         .unwrap();
 
     // A terminated instance gives its share back.
-    settle(&e).await;
-    let ids: Vec<_> = e
-        .query(&p, |_| true, 0, 1)
-        .1
-        .iter()
-        .map(|i| i.uuid)
-        .collect();
-    e.submit(&p, "r6", &ids, Command::Terminate { force: true }, false)
-        .await
-        .unwrap();
-    for _ in 0..200 {
-        if e.quota("team-a").unwrap().usage.instances == 2 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    terminate_newest(&e, &p, "r6", 2).await;
     assert_eq!(e.quota("team-a").unwrap().usage.cores, 4);
     e.create(&p, "r7", spec(1, "S5.SMALL2"), false)
         .await
@@ -173,28 +180,7 @@ async fn two_creates_racing_for_the_last_slot_one_wins() {
         assert_eq!(won, 1, "round {round}");
         assert_eq!(e.quota("team-a").unwrap().usage.instances, 3);
         // Free the slot again for the next round.
-        settle(&e).await;
-        let newest: Vec<_> = e
-            .query(&p, |_| true, 0, 1)
-            .1
-            .iter()
-            .map(|i| i.uuid)
-            .collect();
-        e.submit(
-            &p,
-            &format!("free-{round}"),
-            &newest,
-            Command::Terminate { force: true },
-            false,
-        )
-        .await
-        .unwrap();
-        for _ in 0..200 {
-            if e.quota("team-a").unwrap().usage.instances == 2 {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        terminate_newest(&e, &p, &format!("free-{round}"), 2).await;
         assert_eq!(e.quota("team-a").unwrap().usage.instances, 2);
     }
 }

@@ -3,9 +3,10 @@
 //! restart, the sweep, a code accepted once, role sessions narrowed by their session policy,
 //! operation protection's two MFA refusals.
 
-use nubis_core::{MfaFactors, PolicyGrammar, Principal};
+use nubis_core::{MfaFactors, PolicyGrammar, Principal, RoleRecord};
 use nubis_engine::{
-    AssumeRole, CredentialError, Engine, Issuer, MfaRefusal, NewAccount, TempRefusal, unbase32,
+    AssumeRole, CredentialError, Engine, IssuedCredential, Issuer, MfaRefusal, NewAccount,
+    TempRefusal, unbase32,
 };
 use nubis_identity::totp::{self, TotpParams};
 use nubis_identity::{Decision, Denied, MfaSource, OperationProtection, RequestContext};
@@ -46,6 +47,38 @@ async fn team(e: &Engine) -> Principal {
     e.access_key(&k.id).unwrap().0
 }
 
+/// A new engine in a temporary directory with [`team`]: the directory, the engine, `dev`.
+async fn with_team() -> (tempfile::TempDir, Engine, Principal) {
+    let dir = tempfile::tempdir().unwrap();
+    let e = start(dir.path()).await;
+    let dev = team(&e).await;
+    (dir, e, dev)
+}
+
+/// A session token of `p` for `secs` seconds (GetSessionToken).
+async fn session_token(
+    e: &Engine,
+    p: &Principal,
+    issuer: Issuer,
+    secs: u64,
+    mfa_at_ms: Option<i64>,
+) -> IssuedCredential {
+    e.issue_session_token(p, issuer, secs, mfa_at_ms)
+        .await
+        .unwrap()
+}
+
+/// Session `s1` of `role` for 900 seconds, narrowed by `policy`, without MFA.
+fn assume_request<'a>(role: &'a RoleRecord, policy: Option<&'a str>) -> AssumeRole<'a> {
+    AssumeRole {
+        role,
+        session_name: "s1",
+        duration_secs: 900,
+        policy,
+        mfa_at_ms: None,
+    }
+}
+
 fn ask(e: &Engine, p: &Principal, action: &str, validity_secs: i64) -> Decision {
     let mut prot = OperationProtection::tencent();
     prot.validity = time::Duration::seconds(validity_secs);
@@ -66,13 +99,8 @@ fn code_now(seed_b32: &str, offset_steps: i64) -> String {
 
 #[tokio::test]
 async fn temporary_credential_refusals_and_durability() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = start(dir.path()).await;
-    let dev = team(&e).await;
-    let c = e
-        .issue_session_token(&dev, Issuer::Tencent, 60, None)
-        .await
-        .unwrap();
+    let (dir, e, dev) = with_team().await;
+    let c = session_token(&e, &dev, Issuer::Tencent, 60, None).await;
     assert!(c.id.starts_with("AKID") && c.id.len() == 36);
     let now = now_ms();
     let (p, secret) = e.temp_credential(&c.id, Some(&c.token), now).unwrap();
@@ -88,10 +116,7 @@ async fn temporary_credential_refusals_and_durability() {
         e.temp_credential(&c.id, Some("junk"), now),
         Err(TempRefusal::Malformed)
     );
-    let other = e
-        .issue_session_token(&dev, Issuer::Aliyun, 60, None)
-        .await
-        .unwrap();
+    let other = session_token(&e, &dev, Issuer::Aliyun, 60, None).await;
     assert!(other.id.starts_with("STS."));
     assert_eq!(
         e.temp_credential(&c.id, Some(&other.token), now),
@@ -119,23 +144,16 @@ async fn temporary_credential_refusals_and_durability() {
 
 #[tokio::test]
 async fn an_expired_credential_is_kept_during_the_sweep_grace() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = start(dir.path()).await;
-    let dev = team(&e).await;
+    let (dir, e, dev) = with_team().await;
     // A zero duration expires at once (the API's minimum forbids it; the engine does not
     // care).
-    let old = e
-        .issue_session_token(&dev, Issuer::Tencent, 0, None)
-        .await
-        .unwrap();
+    let old = session_token(&e, &dev, Issuer::Tencent, 0, None).await;
     assert_eq!(
         e.temp_credential(&old.id, Some(&old.token), old.expires_at_ms),
         Err(TempRefusal::Expired)
     );
     // The next issue sweeps only what expired more than the grace ago.
-    e.issue_session_token(&dev, Issuer::Tencent, 60, None)
-        .await
-        .unwrap();
+    session_token(&e, &dev, Issuer::Tencent, 60, None).await;
     assert!(e.is_temp_credential(&old.id), "kept during the grace");
     drop(e);
     let e = start(dir.path()).await;
@@ -147,9 +165,7 @@ async fn an_expired_credential_is_kept_during_the_sweep_grace() {
 
 #[tokio::test]
 async fn mfa_codes_are_accepted_once_and_operation_protection_answers_both_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = start(dir.path()).await;
-    let dev = team(&e).await;
+    let (dir, e, dev) = with_team().await;
     let serial = nubis_engine::tencent_serial(100000000001);
     // No device yet.
     assert_eq!(
@@ -186,10 +202,7 @@ async fn mfa_codes_are_accepted_once_and_operation_protection_answers_both_codes
         Decision::Deny(Denied::MfaNotFound(MfaSource::OperationProtection))
     );
     assert!(ask(&e, &dev, "cvm:DescribeInstances", 1800).is_allowed());
-    let c = e
-        .issue_session_token(&dev, Issuer::Tencent, 600, Some(mfa_at - 10_000))
-        .await
-        .unwrap();
+    let c = session_token(&e, &dev, Issuer::Tencent, 600, Some(mfa_at - 10_000)).await;
     let (session, _) = e.temp_credential(&c.id, Some(&c.token), now_ms()).unwrap();
     assert!(ask(&e, &session, "cvm:AssociateInstancesKeyPairs", 1800).is_allowed());
     assert!(matches!(
@@ -204,9 +217,7 @@ async fn mfa_codes_are_accepted_once_and_operation_protection_answers_both_codes
 
 #[tokio::test]
 async fn role_sessions_are_allowed_what_the_role_and_the_session_policy_allow() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = start(dir.path()).await;
-    let dev = team(&e).await;
+    let (dir, e, dev) = with_team().await;
     let role = e
         .create_role("team", "reader", PolicyGrammar::Cam, TRUST, "", 3600)
         .await
@@ -245,17 +256,7 @@ async fn role_sessions_are_allowed_what_the_role_and_the_session_policy_allow() 
         let role = role.clone();
         async move {
             let c = e
-                .assume_role(
-                    &dev,
-                    Issuer::Tencent,
-                    AssumeRole {
-                        role: &role,
-                        session_name: "s1",
-                        duration_secs: 900,
-                        policy,
-                        mfa_at_ms: None,
-                    },
-                )
+                .assume_role(&dev, Issuer::Tencent, assume_request(&role, policy))
                 .await
                 .unwrap();
             e.temp_credential(&c.id, Some(&c.token), now_ms())
@@ -275,18 +276,8 @@ async fn role_sessions_are_allowed_what_the_role_and_the_session_policy_allow() 
     assert!(!ask(&e, &narrow, "cvm:DescribeZones", 1800).is_allowed());
     // A session policy that does not compile is refused.
     assert!(matches!(
-        e.assume_role(
-            &dev,
-            Issuer::Tencent,
-            AssumeRole {
-                role: &role,
-                session_name: "s1",
-                duration_secs: 900,
-                policy: Some("{}"),
-                mfa_at_ms: None,
-            },
-        )
-        .await,
+        e.assume_role(&dev, Issuer::Tencent, assume_request(&role, Some("{}")))
+            .await,
         Err(CredentialError::Invalid { .. })
     ));
     // Roles are durable.
@@ -300,9 +291,7 @@ async fn role_sessions_are_allowed_what_the_role_and_the_session_policy_allow() 
 
 #[tokio::test]
 async fn virtual_mfa_devices_bind_with_two_successive_codes() {
-    let dir = tempfile::tempdir().unwrap();
-    let e = start(dir.path()).await;
-    team(&e).await;
+    let (_dir, e, _) = with_team().await;
     let (serial, seed) = e.create_virtual_mfa("team", "phone").await.unwrap();
     assert!(serial.ends_with(":mfa/phone"));
     assert!(matches!(

@@ -74,9 +74,27 @@ fn cam_compiles_to_the_internal_form() {
     assert_eq!(c.key, ContextKey::Other("vpc:region".into()));
 }
 
+/// A document of the one statement `body`: CAM's, RAM's.
+fn cam_doc(body: &str) -> String {
+    format!(r#"{{"version":"2.0","statement":[{body}]}}"#)
+}
+fn ram_doc(body: &str) -> String {
+    format!(r#"{{"Version":"1","Statement":[{body}]}}"#)
+}
+
+/// A document that allows an action (`cvm:A`, `ecs:A`) on everything under `condition`.
+fn cam_cond(condition: &str) -> String {
+    let st = r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":"#;
+    cam_doc(&format!("{st}{condition}}}"))
+}
+fn ram_cond(condition: &str) -> String {
+    let st = r#"{"Effect":"Allow","Action":"ecs:A","Resource":"*","Condition":"#;
+    ram_doc(&format!("{st}{condition}}}"))
+}
+
 #[test]
 fn cam_malformed_documents_have_kinds() {
-    let st = |body: &str| format!(r#"{{"version":"2.0","statement":[{body}]}}"#);
+    let (st, cond) = (cam_doc, cam_cond);
     let cases: Vec<(String, &str)> = vec![
         ("".into(), "Syntax"),
         ("{".into(), "Syntax"),
@@ -150,72 +168,40 @@ fn cam_malformed_documents_have_kinds() {
             st(r#"{"effect":"allow","not_action":"cvm:A","resource":"*"}"#),
             "Unsupported",
         ),
+        (cond("[]"), "WrongType"),
         (
-            st(r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":[]}"#),
-            "WrongType",
-        ),
-        (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"ip_like":{"qcs:ip":"1.1.1.1"}}}"#,
-            ),
+            cond(r#"{"ip_like":{"qcs:ip":"1.1.1.1"}}"#),
             "UnknownConditionOperator",
         ),
         (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"null_equal_if_exist":{"a:b":true}}}"#,
-            ),
+            cond(r#"{"null_equal_if_exist":{"a:b":true}}"#),
             "UnknownConditionOperator",
         ),
+        (cond(r#"{"ip_equal":"1.1.1.1"}"#), "WrongType"),
+        (cond(r#"{"ip_equal":{}}"#), "Empty"),
         (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"ip_equal":"1.1.1.1"}}"#,
-            ),
-            "WrongType",
-        ),
-        (
-            st(r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"ip_equal":{}}}"#),
-            "Empty",
-        ),
-        (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"ip_equal":{"qcs:ip ":"1.1.1.1"}}}"#,
-            ),
+            cond(r#"{"ip_equal":{"qcs:ip ":"1.1.1.1"}}"#),
             "InvalidConditionKey",
         ),
         (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"ip_equal":{"qcs:ip":"1.1.1.1/40"}}}"#,
-            ),
+            cond(r#"{"ip_equal":{"qcs:ip":"1.1.1.1/40"}}"#),
             "InvalidConditionValue",
         ),
         (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"date_less_than":{"qcs:current_time":"2016-06-01T 00:01:00Z"}}}"#,
-            ),
+            cond(r#"{"date_less_than":{"qcs:current_time":"2016-06-01T 00:01:00Z"}}"#),
             "InvalidConditionValue",
         ),
         (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"numeric_equal":{"qcs:mfa":"one"}}}"#,
-            ),
+            cond(r#"{"numeric_equal":{"qcs:mfa":"one"}}"#),
             "InvalidConditionValue",
         ),
         (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"bool_equal":{"a:b":"yes"}}}"#,
-            ),
+            cond(r#"{"bool_equal":{"a:b":"yes"}}"#),
             "InvalidConditionValue",
         ),
+        (cond(r#"{"string_equal":{"a:b":[]}}"#), "Empty"),
         (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"string_equal":{"a:b":[]}}}"#,
-            ),
-            "Empty",
-        ),
-        (
-            st(
-                r#"{"effect":"allow","action":"cvm:A","resource":"*","condition":{"string_equal":{"a:b":{"x":1}}}}"#,
-            ),
+            cond(r#"{"string_equal":{"a:b":{"x":1}}}"#),
             "InvalidConditionValue",
         ),
     ];
@@ -314,7 +300,7 @@ fn ram_examples_compile() {
 
 #[test]
 fn ram_malformed_documents_have_kinds() {
-    let st = |body: &str| format!(r#"{{"Version":"1","Statement":[{body}]}}"#);
+    let (st, cond) = (ram_doc, ram_cond);
     let cases: Vec<(String, &str)> = vec![
         ("not json".into(), "Syntax"),
         ("null".into(), "NotAnObject"),
@@ -352,39 +338,27 @@ fn ram_malformed_documents_have_kinds() {
             "InvalidResource",
         ),
         (
-            st(
-                r#"{"Effect":"Allow","Action":"ecs:A","Resource":"*","Condition":{"ip_equal":{"acs:SourceIp":"1.1.1.1"}}}"#,
-            ),
+            cond(r#"{"ip_equal":{"acs:SourceIp":"1.1.1.1"}}"#),
             "UnknownConditionOperator",
         ),
         (
-            st(
-                r#"{"Effect":"Allow","Action":"ecs:A","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"maybe"}}}"#,
-            ),
+            cond(r#"{"Bool":{"acs:MFAPresent":"maybe"}}"#),
             "InvalidConditionValue",
         ),
         (
-            st(
-                r#"{"Effect":"Allow","Action":"ecs:A","Resource":"*","Condition":{"DateLessThan":{"acs:CurrentTime":"yesterday"}}}"#,
-            ),
+            cond(r#"{"DateLessThan":{"acs:CurrentTime":"yesterday"}}"#),
             "InvalidConditionValue",
         ),
         (
-            st(
-                r#"{"Effect":"Allow","Action":"ecs:A","Resource":"*","Condition":{"IpAddress":{"acs:SourceIp":"10.0.0.0/8x"}}}"#,
-            ),
+            cond(r#"{"IpAddress":{"acs:SourceIp":"10.0.0.0/8x"}}"#),
             "InvalidConditionValue",
         ),
         (
-            st(
-                r#"{"Effect":"Allow","Action":"ecs:A","Resource":"*","Condition":{"NumericEquals":{"a:b":"NaN"}}}"#,
-            ),
+            cond(r#"{"NumericEquals":{"a:b":"NaN"}}"#),
             "InvalidConditionValue",
         ),
         (
-            st(
-                r#"{"Effect":"Allow","Action":"ecs:A","Resource":"*","Condition":{"StringEquals":{"acs:Resource Tag":"x"}}}"#,
-            ),
+            cond(r#"{"StringEquals":{"acs:Resource Tag":"x"}}"#),
             "InvalidConditionKey",
         ),
     ];

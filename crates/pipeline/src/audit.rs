@@ -4,7 +4,7 @@
 //! caller is unknown: the trail would be an attacker's to fill).
 
 use nubis_core::Principal;
-use nubis_core::audit::{AuditEvent, MAX_FIELD, MAX_RESOURCES, cut};
+use nubis_core::audit::{AuditEvent, AuditRole, MAX_FIELD, MAX_RESOURCES, cut};
 use serde_json::{Map, Value};
 use std::net::IpAddr;
 
@@ -161,6 +161,16 @@ impl Draft {
         code: Option<String>,
         status: u16,
     ) -> AuditEvent {
+        let role = self
+            .principal
+            .session
+            .as_ref()
+            .and_then(|s| s.role.as_ref())
+            .map(|r| AuditRole {
+                id: r.role_id,
+                name: r.role_name.clone(),
+                session: r.session_name.clone(),
+            });
         AuditEvent {
             id: AuditEvent::new_id(),
             time_ms: self.time_ms,
@@ -168,6 +178,7 @@ impl Draft {
             user: self.principal.user,
             sub_user: self.principal.sub_user,
             is_admin: self.principal.is_admin,
+            role,
             credential: self.principal.credential,
             cloud: cloud.to_string(),
             service: self.service,

@@ -16,6 +16,7 @@ pub mod audit;
 mod gate;
 mod registry;
 mod service;
+pub mod shapes;
 
 pub use audit::{Auditor, Source};
 #[cfg(feature = "fixtures")]

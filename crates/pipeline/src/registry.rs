@@ -110,6 +110,21 @@ impl<H> Services<H> {
 }
 
 impl<H> Registry<H> {
+    /// The registry of `cloud`'s `service`, serving `version` with `actions`.
+    pub const fn new(
+        cloud: &'static str,
+        service: &'static str,
+        version: &'static str,
+        actions: &'static [ActionSpec<H>],
+    ) -> Self {
+        Self {
+            cloud,
+            service,
+            version,
+            actions,
+        }
+    }
+
     /// The action declared under `name` (exact, case-sensitive: the clouds are).
     pub fn get(&self, name: &str) -> Option<&'static ActionSpec<H>> {
         self.actions.iter().find(|a| a.name == name)

@@ -96,6 +96,19 @@ pub trait Service: Send + Sync + 'static {
         &self,
         raw: &Self::Raw<'_>,
     ) -> Result<Authenticated<Self::Params, Self::Replay>, Self::Error>;
+    /// Who made a request [`Service::authenticate`] refused with `error`, when the refusal is
+    /// nonetheless attributable (docs/audit.md): a temporary credential that is identified —
+    /// its token binds it, the signature under its secret checks out — but expired. The
+    /// trail records such a refusal under that principal; every other refusal (an unknown
+    /// key, a bad signature or token) is not authenticated and is not recorded (`None`, the
+    /// default).
+    fn attributable(
+        &self,
+        _raw: &Self::Raw<'_>,
+        _error: &Self::Error,
+    ) -> Option<Authenticated<Self::Params, Self::Replay>> {
+        None
+    }
     /// The canonical region ID of the service's region name, if this server serves it.
     fn resolve_region(&self, name: &str) -> Option<String>;
     /// The gate's refusal in the service's words.
@@ -182,21 +195,25 @@ struct Named {
     audit: Option<Draft>,
 }
 
-async fn run<S: Service>(
-    svc: &S,
-    raw: &S::Raw<'_>,
-    request_id: &str,
-    named: &mut Named,
-) -> Result<S::Output, S::Error> {
-    let a = svc.authenticate(raw)?;
-    named.action.clone_from(&a.action);
-    named.version = Some(a.version.clone());
-    let service = svc.services().by_version(&a.version);
-    if svc.gate().auditor().is_some() {
+impl Named {
+    /// What an authenticated (or attributable) request names, and its audit event's makings
+    /// when a trail is kept.
+    fn note<S: Service>(
+        &mut self,
+        svc: &S,
+        a: &Authenticated<S::Params, S::Replay>,
+        source: Source,
+    ) {
+        self.action.clone_from(&a.action);
+        self.version = Some(a.version.clone());
+        if svc.gate().auditor().is_none() {
+            return;
+        }
+        let service = svc.services().by_version(&a.version);
         let params = svc.audit_params(&a.params);
         let mut resources = Vec::new();
         collect_resources(&params, &mut resources);
-        named.audit = Some(Draft {
+        self.audit = Some(Draft {
             time_ms: now_ms(),
             principal: a.principal.clone(),
             service: service.map(|r| r.service.to_string()).unwrap_or_default(),
@@ -205,10 +222,34 @@ async fn run<S: Service>(
             read_only: service.and_then(|r| r.get(&a.action)).map(|s| !s.mutates),
             region: a.region.clone(),
             resources,
-            source: svc.source(raw),
+            source,
             parameters: parameters_text(params),
         });
     }
+}
+
+async fn run<S: Service>(
+    svc: &S,
+    raw: &S::Raw<'_>,
+    request_id: &str,
+    named: &mut Named,
+) -> Result<S::Output, S::Error> {
+    let mut a = match svc.authenticate(raw) {
+        Ok(a) => a,
+        Err(e) => {
+            if svc.gate().auditor().is_some()
+                && let Some(a) = svc.attributable(raw, &e)
+            {
+                named.note(svc, &a, svc.source(raw));
+            }
+            return Err(e);
+        }
+    };
+    // Policy conditions on the source address (`qcs:ip`, `acs:SourceIp`) see the peer.
+    let source = svc.source(raw);
+    a.principal.source_ip = source.peer;
+    named.note(svc, &a, source);
+    let service = svc.services().by_version(&a.version);
     let registry = service.ok_or_else(|| svc.refuse(Refusal::UnknownVersion(a.version.clone())))?;
     let admitted = svc
         .gate()
@@ -275,6 +316,18 @@ mod tests {
         registries: &[&COMPUTE, &IDENTITY],
     };
 
+    /// The fake's request (version, action) authenticated as `principal`.
+    fn as_who(raw: &(&str, &str), principal: Principal) -> Authenticated<(), ()> {
+        Authenticated {
+            principal,
+            version: raw.0.into(),
+            action: raw.1.into(),
+            region: None,
+            params: (),
+            replay: None,
+        }
+    }
+
     /// A service whose raw request is (version, action) and whose handlers return their tag.
     struct Fake(Gate);
 
@@ -300,22 +353,37 @@ mod tests {
             raw.1.into()
         }
         fn authenticate(&self, raw: &(&str, &str)) -> Result<Authenticated<(), ()>, String> {
-            if raw.1 == "BadSignature" {
-                return Err("SignatureFailure".into());
+            match raw.1 {
+                "BadSignature" => return Err("SignatureFailure".into()),
+                "Expired" => return Err("TokenExpired".into()),
+                _ => {}
             }
-            Ok(Authenticated {
-                principal: Principal {
+            Ok(as_who(
+                raw,
+                Principal {
                     account: "a".into(),
                     user: "u".into(),
                     is_admin: false,
                     sub_user: None,
                     ..Default::default()
                 },
-                version: raw.0.into(),
-                action: raw.1.into(),
-                region: None,
-                params: (),
-                replay: None,
+            ))
+        }
+        fn attributable(
+            &self,
+            raw: &(&str, &str),
+            error: &String,
+        ) -> Option<Authenticated<(), ()>> {
+            (error == "TokenExpired").then(|| {
+                as_who(
+                    raw,
+                    Principal {
+                        account: "a".into(),
+                        user: "role/session".into(),
+                        credential: "tmp-1".into(),
+                        ..Default::default()
+                    },
+                )
             })
         }
         fn resolve_region(&self, _: &str) -> Option<String> {
@@ -471,6 +539,31 @@ mod tests {
         let v = &events[2];
         assert_eq!(v.request_id, unknown_version.request_id);
         assert_eq!((v.service.as_str(), v.version.as_str()), ("", "2099-01-01"));
+    }
+
+    #[tokio::test]
+    async fn an_identified_but_expired_credential_is_recorded_under_its_principal() {
+        let trail = std::sync::Arc::new(Trail::default());
+        let fake = Fake(Gate::new(false).with_auditor(std::sync::Arc::new(trail.clone())));
+        let expired = handle(&fake, &("2019-01-16", "Expired")).await;
+        let _ = handle(&fake, &("2019-01-16", "BadSignature")).await;
+        assert_eq!(expired.code.as_deref(), Some("TokenExpired"));
+        let events = std::mem::take(&mut *trail.0.lock().unwrap());
+        assert_eq!(events.len(), 1, "only the attributable refusal: {events:?}");
+        let e = &events[0];
+        assert_eq!(e.request_id, expired.request_id);
+        assert_eq!(
+            (e.user.as_str(), e.credential.as_str(), e.action.as_str()),
+            ("role/session", "tmp-1", "Expired")
+        );
+        assert_eq!(
+            (e.error_code.as_deref(), e.status),
+            (Some("TokenExpired"), 400)
+        );
+        assert_eq!(e.source_ip, "10.0.0.1");
+        // Without a trail nothing is asked.
+        let plain = handle(&Fake(Gate::new(false)), &("2019-01-16", "Expired")).await;
+        assert_eq!(plain.code.as_deref(), Some("TokenExpired"));
     }
 
     #[test]

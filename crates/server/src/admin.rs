@@ -170,7 +170,7 @@ async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next:
         KeyLookup::Active(p, real)
             if nubis_auth::ct_eq(real.as_bytes(), secret.as_bytes()) && p.is_admin =>
         {
-            Some(p)
+            Some(*p)
         }
         _ => None,
     };
@@ -212,6 +212,7 @@ async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next:
         user: principal.user,
         sub_user: principal.sub_user,
         is_admin: principal.is_admin,
+        role: None,
         credential: principal.credential,
         cloud: "admin".into(),
         service: "admin".into(),

@@ -11,9 +11,9 @@
 //! asks about every instance the action touches (`…:instance/<the cloud's ID>`): a named
 //! instance the policies refuse is refused with the cloud's authorization error, a listed
 //! one is left out. For any other action such statements do not count (a statement allowing
-//! `RunInstances` on one instance allows no creation). Conditions see the request time and the
-//! credential's MFA time; the source address and tags are not passed yet, so a condition on
-//! them does not hold (docs/identity.md "Wiring"). Tencent operation protection (D6, D8) is
+//! `RunInstances` on one instance allows no creation). Conditions see the request time, the
+//! credential's MFA time and the request's source address (the TCP peer); tags are not
+//! passed yet, so a condition on them does not hold (docs/identity.md "Wiring"). Tencent operation protection (D6, D8) is
 //! decided here too, by the same evaluation; the dialect renders its `MfaDenial`.
 
 use nubis_core::{Instance, Principal, ResourceGuard, ResourcePolicy, catalog};
@@ -137,7 +137,10 @@ impl PolicyAuthorizer {
         names: &Names,
         resource: String,
     ) -> Result<(), Denied> {
-        let context = RequestContext::at(time::OffsetDateTime::now_utc());
+        let context = RequestContext {
+            source_ip: principal.source_ip,
+            ..RequestContext::at(time::OffsetDateTime::now_utc())
+        };
         let (explicit, mfa) = match self.engine.authorize_with(
             principal,
             policy_action,
@@ -268,7 +271,9 @@ mod tests {
 
     const READ_ONLY_CAM: &str = r#"{"version":"2.0","statement":[{"effect":"allow","action":["cvm:Describe*"],"resource":"*"}]}"#;
 
-    async fn setup() -> (Engine, tempfile::TempDir, Principal, Principal) {
+    /// Account `team-a` (both clouds' numbers) with sub-user `dev`: the engine, its
+    /// directory, and the principals of the root's and of dev's access keys.
+    pub(super) async fn setup() -> (Engine, tempfile::TempDir, Principal, Principal) {
         let (engine, dir) = nubis_testkit::engine().await;
         engine
             .create_account(nubis_engine::NewAccount {
@@ -542,6 +547,59 @@ mod tests {
             .unwrap_err();
         assert!(e.detail.explicit);
     }
+
+    /// `acs:SourceIp` / `qcs:ip` see the request's peer address: an Allow limited to a
+    /// network allows callers from it only (and none whose address is unknown); a Deny on a
+    /// network refuses only callers from it.
+    #[tokio::test]
+    async fn source_ip_conditions_see_the_peer() {
+        let (engine, _d, _root, dev) = setup().await;
+        let from = |ip: Option<&str>| Principal {
+            source_ip: ip.map(|ip| ip.parse().unwrap()),
+            ..dev.clone()
+        };
+        let (inside, outside, unknown) =
+            (from(Some("127.0.0.1")), from(Some("10.1.2.3")), from(None));
+        let ali = PolicyAuthorizer::aliyun(engine.clone());
+        policy(
+            &engine,
+            "office-only",
+            PolicyGrammar::Ram,
+            r#"{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:Describe*","Resource":"*","Condition":{"IpAddress":{"acs:SourceIp":["127.0.0.0/8"]}}}]}"#,
+        )
+        .await;
+        let region = Some("cn-hangzhou");
+        assert!(
+            ali.authorize(&inside, "ecs:DescribeInstances", region)
+                .is_ok()
+        );
+        for p in [&outside, &unknown] {
+            let e = ali
+                .authorize(p, "ecs:DescribeInstances", region)
+                .unwrap_err();
+            assert!(!e.detail.explicit);
+        }
+        let tc = PolicyAuthorizer::tencent(engine.clone());
+        policy(
+            &engine,
+            "no-reboot-from-10",
+            PolicyGrammar::Cam,
+            r#"{"version":"2.0","statement":[{"effect":"allow","action":"cvm:RebootInstances","resource":"*"},{"effect":"deny","action":"cvm:RebootInstances","resource":"*","condition":{"ip_equal":{"qcs:ip":["10.0.0.0/8"]}}}]}"#,
+        )
+        .await;
+        assert!(
+            tc.authorize(&inside, "cvm:RebootInstances", Some("local"))
+                .is_ok()
+        );
+        assert!(
+            tc.authorize(&unknown, "cvm:RebootInstances", Some("local"))
+                .is_ok()
+        );
+        let e = tc
+            .authorize(&outside, "cvm:RebootInstances", Some("local"))
+            .unwrap_err();
+        assert!(e.detail.explicit);
+    }
 }
 
 #[cfg(test)]
@@ -553,27 +611,7 @@ mod per_instance {
     /// Account `team-a` with sub-user `dev` holding `docs` (RAM documents), two instances of
     /// the account (made by its root) and the admin's engine.
     async fn setup(docs: &[&str]) -> (Engine, tempfile::TempDir, Principal, [Instance; 2]) {
-        let (engine, dir) = nubis_testkit::engine().await;
-        engine
-            .create_account(nubis_engine::NewAccount {
-                name: "team-a".into(),
-                tencent_owner_uin: Some(100000000001),
-                aliyun_account_id: Some("1000000000000001".into()),
-                ..Default::default()
-            })
-            .await
-            .unwrap();
-        engine.create_sub_user("team-a", "dev").await.unwrap();
-        let (root, _) = engine
-            .create_access_key_for(Some("team-a"), None)
-            .await
-            .unwrap();
-        let (dev, _) = engine
-            .create_access_key_for(Some("team-a"), Some("dev"))
-            .await
-            .unwrap();
-        let root = engine.access_key(&root.id).unwrap().0;
-        let dev = engine.access_key(&dev.id).unwrap().0;
+        let (engine, dir, root, dev) = super::tests::setup().await;
         for (i, doc) in docs.iter().enumerate() {
             let name = format!("p{i}");
             engine

@@ -126,32 +126,12 @@ fn host(headers: &HeaderMap) -> String {
         .unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)] // the request's parts, passed through as they are
 async fn openstack(
     s: &AppState,
-    method: &Method,
-    uri: &Uri,
-    headers: &HeaderMap,
-    hdrs: &[(String, String)],
-    body: &Bytes,
-    peer: Peer,
+    http: nubis_auth::HttpRequestParts<'_>,
     start: Instant,
 ) -> Response {
-    let host = host(headers);
-    let reply = s
-        .openstack
-        .handle(OpenStackRequest {
-            http: nubis_auth::HttpRequestParts {
-                method: method.as_str(),
-                host: &host,
-                path: uri.path(),
-                raw_query: uri.query().unwrap_or(""),
-                headers: hdrs,
-                body,
-                peer: peer.0,
-            },
-        })
-        .await;
+    let reply = s.openstack.handle(OpenStackRequest { http }).await;
     observe(
         "openstack",
         &reply.request_id,
@@ -195,17 +175,10 @@ fn observe_labelled(
     status: u16,
     start: Instant,
 ) {
-    let elapsed = start.elapsed();
+    let latency_us = record_since(dialect, label, code, start);
     tracing::info!(
-        dialect,
-        request_id,
-        action,
-        code,
-        status,
-        latency_us = elapsed.as_micros() as u64,
-        "request"
+        dialect, request_id, action, code, status, latency_us, "request"
     );
-    record(dialect, label, code_label(dialect, code), elapsed);
 }
 
 /// A request refused before its dialect saw it (shed, oversize): counted like the others,
@@ -216,15 +189,15 @@ pub(crate) fn observe_refusal(
     status: u16,
     start: Instant,
 ) {
+    let latency_us = record_since(dialect, OTHER, code, start);
+    tracing::info!(dialect, code, status, latency_us, "refused");
+}
+
+/// Count a request that began at `start` in the metrics; its latency in µs, for the log.
+fn record_since(dialect: &'static str, label: &'static str, code: &str, start: Instant) -> u64 {
     let elapsed = start.elapsed();
-    tracing::info!(
-        dialect,
-        code,
-        status,
-        latency_us = elapsed.as_micros() as u64,
-        "refused"
-    );
-    record(dialect, OTHER, code_label(dialect, code), elapsed);
+    record(dialect, label, code_label(dialect, code), elapsed);
+    elapsed.as_micros() as u64
 }
 
 /// The log line, the metrics and the response of a request a service answered through the
@@ -331,8 +304,18 @@ async fn dispatch(
         })
         .collect();
     let raw_query = uri.query().unwrap_or("");
+    let host = host(&headers);
+    let http = nubis_auth::HttpRequestParts {
+        method: method.as_str(),
+        host: &host,
+        path: uri.path(),
+        raw_query,
+        headers: &hdrs,
+        body: &body,
+        peer: peer.0,
+    };
     if nubis_api_openstack::claims(uri.path()) {
-        return openstack(&s, &method, &uri, &headers, &hdrs, &body, peer, start).await;
+        return openstack(&s, http, start).await;
     }
     let is_form = headers
         .get(header::CONTENT_TYPE)
@@ -343,22 +326,7 @@ async fn dispatch(
         params.extend(nubis_api_tencent::decode_pairs(&body));
     }
     if uri.path() == "/" && nubis_api_tencent::claims(&hdrs, &params) {
-        let host = host(&headers);
-        let reply = s
-            .tencent
-            .handle(RawRequest {
-                http: nubis_auth::HttpRequestParts {
-                    method: method.as_str(),
-                    host: &host,
-                    path: uri.path(),
-                    raw_query,
-                    headers: &hdrs,
-                    body: &body,
-                    peer: peer.0,
-                },
-                now: now(),
-            })
-            .await;
+        let reply = s.tencent.handle(RawRequest { http, now: now() }).await;
         return reply_response(reply, start);
     }
     if uri.path() == "/" && nubis_api_aliyun::claims(&hdrs, &params) {
@@ -368,19 +336,10 @@ async fn dispatch(
         } else {
             Vec::new()
         };
-        let host = host(&headers);
         let reply = s
             .aliyun
             .handle(AliyunRequest {
-                http: nubis_auth::HttpRequestParts {
-                    method: method.as_str(),
-                    host: &host,
-                    path: uri.path(),
-                    raw_query,
-                    headers: &hdrs,
-                    body: &body,
-                    peer: peer.0,
-                },
+                http,
                 query: &query,
                 form: &form,
                 now: now(),

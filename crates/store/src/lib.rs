@@ -140,6 +140,16 @@ pub trait Store: Send + Sync + 'static {
     /// Audit events matching `q`, in its order: at most `q.limit + 1` (one more than a page,
     /// so the caller knows whether another page follows).
     async fn audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// How many audit events match `q` in all (its cursor, limit and order aside): CloudAudit's
+    /// `TotalCount`. The default reads them; [`SqliteStore`] counts in SQL.
+    async fn count_audit_events(&self, q: AuditQuery) -> Result<u64, StoreError> {
+        let all = AuditQuery {
+            after: None,
+            limit: usize::MAX,
+            ..q
+        };
+        Ok(self.audit_events(all).await?.len() as u64)
+    }
     /// Deletes up to `max` audit events older than `before_ms`; returns how many it deleted.
     async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
 }

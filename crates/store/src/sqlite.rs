@@ -5,6 +5,7 @@ use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::Operation;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::mpsc;
@@ -354,21 +355,27 @@ fn all<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Result<V
     rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
 }
 
-fn attachments(conn: &Connection) -> Result<Vec<nubis_core::Attachment>, StoreError> {
-    let mut stmt = conn
-        .prepare("SELECT user_id, policy_id FROM policy_attachments ORDER BY user_id, policy_id")
-        .map_err(unavailable)?;
+/// Every row of a query of two columns.
+fn pairs<A: FromSql, B: FromSql>(conn: &Connection, sql: &str) -> Result<Vec<(A, B)>, StoreError> {
+    let mut stmt = conn.prepare(sql).map_err(unavailable)?;
     let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))
+        .query_map([], |r| Ok((r.get::<_, A>(0)?, r.get::<_, B>(1)?)))
         .map_err(unavailable)?;
-    rows.map(|r| {
-        let (user, policy) = r.map_err(unavailable)?;
-        Ok(nubis_core::Attachment {
+    rows.map(|r| r.map_err(unavailable)).collect()
+}
+
+fn attachments(conn: &Connection) -> Result<Vec<nubis_core::Attachment>, StoreError> {
+    let rows: Vec<(i64, i64)> = pairs(
+        conn,
+        "SELECT user_id, policy_id FROM policy_attachments ORDER BY user_id, policy_id",
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(user, policy)| nubis_core::Attachment {
             user: user as u64,
             policy: policy as u64,
         })
-    })
-    .collect()
+        .collect())
 }
 
 fn ops(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<Operation>, StoreError> {
@@ -381,15 +388,19 @@ fn ops(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<Operation>, StoreE
 
 /// The SQL of an audit lookup and its arguments. Only fixed fragments are put into the text;
 /// every value is a bound argument.
-fn audit_sql(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
+/// With `count`, the SQL counts every match instead (the cursor, order and limit aside).
+fn audit_sql(q: &AuditQuery, count: bool) -> (String, Vec<rusqlite::types::Value>) {
     use rusqlite::types::Value as V;
-    let mut sql = String::from("SELECT data FROM audit_events WHERE time_ms >= ? AND time_ms <= ?");
+    let mut sql = format!(
+        "SELECT {} FROM audit_events WHERE time_ms >= ? AND time_ms <= ?",
+        if count { "COUNT(*)" } else { "data" }
+    );
     let mut args = vec![V::Integer(q.since_ms), V::Integer(q.until_ms)];
     if let Some(a) = &q.account {
         sql.push_str(" AND account = ?");
         args.push(V::Text(a.clone()));
     }
-    if let Some(c) = &q.after {
+    if let Some(c) = q.after.as_ref().filter(|_| !count) {
         sql.push_str(if q.oldest_first {
             " AND (time_ms > ? OR (time_ms = ? AND id > ?))"
         } else {
@@ -424,7 +435,9 @@ fn audit_sql(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
             ),
             AuditFilter::User(v) => (" AND json_extract(data, '$.user') = ?", V::Text(v.clone())),
             AuditFilter::Principal(v) => (
-                " AND COALESCE(CAST(json_extract(data, '$.sub_user') AS TEXT), 'root') = ?",
+                // A role session has no sub-user either: it is not the root.
+                " AND COALESCE(CAST(json_extract(data, '$.sub_user') AS TEXT), \
+                 CASE WHEN json_extract(data, '$.role') IS NULL THEN 'root' END) = ?",
                 V::Text(v.clone()),
             ),
             AuditFilter::Resource(v) => (
@@ -451,6 +464,9 @@ fn audit_sql(q: &AuditQuery) -> (String, Vec<rusqlite::types::Value>) {
         sql.push_str(frag);
         args.push(arg);
     }
+    if count {
+        return (sql, args);
+    }
     sql.push_str(if q.oldest_first {
         " ORDER BY time_ms ASC, id ASC"
     } else {
@@ -468,37 +484,15 @@ impl Store for SqliteStore {
     async fn load(&self) -> Result<Snapshot, StoreError> {
         self.read(|conn| {
             let mut guests = Vec::new();
-            let mut stmt = conn
-                .prepare("SELECT instance, data FROM guests")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                .map_err(unavailable)?;
-            for row in rows {
-                let (id, data) = row.map_err(unavailable)?;
+            for (id, data) in pairs::<String, String>(conn, "SELECT instance, data FROM guests")? {
                 let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 guests.push((id, decode(&data)?));
             }
-            let mut meta = Vec::new();
-            let mut stmt = conn
-                .prepare("SELECT key, value FROM meta")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                .map_err(unavailable)?;
-            for row in rows {
-                meta.push(row.map_err(unavailable)?);
-            }
-            let mut keystone = Vec::new();
-            let mut stmt = conn
-                .prepare("SELECT kind, data FROM keystone_objects ORDER BY rowid")
-                .map_err(unavailable)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
-                .map_err(unavailable)?;
-            for row in rows {
-                keystone.push(row.map_err(unavailable)?);
-            }
+            let meta = pairs(conn, "SELECT key, value FROM meta")?;
+            let keystone = pairs(
+                conn,
+                "SELECT kind, data FROM keystone_objects ORDER BY rowid",
+            )?;
             Ok(Snapshot {
                 keystone,
                 accounts: all(conn, "SELECT data FROM accounts")?,
@@ -574,13 +568,25 @@ impl Store for SqliteStore {
     }
 
     async fn audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        let (sql, args) = audit_sql(&q);
+        let (sql, args) = audit_sql(&q, false);
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
             let rows = stmt
                 .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
                 .map_err(unavailable)?;
             rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
+    async fn count_audit_events(&self, q: AuditQuery) -> Result<u64, StoreError> {
+        let (sql, args) = audit_sql(&q, true);
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(&sql).map_err(unavailable)?;
+            let n: i64 = stmt
+                .query_row(rusqlite::params_from_iter(args), |r| r.get(0))
+                .map_err(unavailable)?;
+            Ok(u64::try_from(n).unwrap_or(0))
         })
         .await
     }

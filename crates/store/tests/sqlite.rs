@@ -13,6 +13,7 @@ fn kp(id: &str) -> KeyPair {
         description: String::new(),
         public_key: "ssh-ed25519 AAAA".into(),
         created_at_ms: 1,
+        user_id: None,
     }
 }
 
@@ -214,6 +215,7 @@ fn event(id: &str, account: &str, time_ms: i64, action: &str) -> nubis_core::aud
         user: "u".into(),
         sub_user: (account == "b").then_some(7),
         is_admin: false,
+        role: None,
         credential: format!("AKID{account}"),
         cloud: "tencent".into(),
         service: "cvm".into(),
@@ -233,9 +235,29 @@ fn event(id: &str, account: &str, time_ms: i64, action: &str) -> nubis_core::aud
     }
 }
 
+/// Every event of `account` (any time, newest first, 50 at most) that passes `filters`.
+fn audit_query(
+    account: &str,
+    filters: Vec<nubis_core::audit::AuditFilter>,
+) -> nubis_core::audit::AuditQuery {
+    nubis_core::audit::AuditQuery {
+        account: Some(account.into()),
+        since_ms: 0,
+        until_ms: i64::MAX,
+        filters,
+        after: None,
+        limit: 50,
+        oldest_first: false,
+    }
+}
+
+fn ids(v: Vec<nubis_core::audit::AuditEvent>) -> Vec<String> {
+    v.into_iter().map(|e| e.id).collect()
+}
+
 #[tokio::test]
 async fn audit_lookups_filter_page_and_sweep() {
-    use nubis_core::audit::{AuditCursor, AuditFilter, AuditQuery};
+    use nubis_core::audit::{AuditCursor, AuditFilter};
     let dir = tempfile::tempdir().unwrap();
     let s = SqliteStore::open(&dir.path().join("n.db")).unwrap();
     let mut writes = Vec::new();
@@ -259,17 +281,7 @@ async fn audit_lookups_filter_page_and_sweep() {
         "RebootInstances",
     ))));
     s.commit(writes).await.unwrap();
-    let q = |filters: Vec<AuditFilter>| AuditQuery {
-        account: Some("a".into()),
-        since_ms: 0,
-        until_ms: i64::MAX,
-        filters,
-        after: None,
-        limit: 50,
-        oldest_first: false,
-    };
-    let ids =
-        |v: Vec<nubis_core::audit::AuditEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let q = |filters| audit_query("a", filters);
     // Tenancy: the account's own events only, newest first.
     let all = ids(s.audit_events(q(vec![])).await.unwrap());
     assert_eq!(all.len(), 10);
@@ -395,6 +407,18 @@ async fn audit_lookups_filter_page_and_sweep() {
         ids(s.audit_events(page).await.unwrap()),
         ["e02", "e03", "e04", "e05"]
     );
+    // The total of a query counts every match, whatever its page and cursor.
+    let mut paged = q(vec![AuditFilter::Action("RebootInstances".into())]);
+    paged.limit = 2;
+    paged.after = Some(AuditCursor {
+        time_ms: 1009,
+        id: "e09".into(),
+    });
+    assert_eq!(s.count_audit_events(paged).await.unwrap(), 5);
+    assert_eq!(s.count_audit_events(q(vec![])).await.unwrap(), 10);
+    let mut none = q(vec![AuditFilter::Cloud("aliyun".into())]);
+    none.account = None;
+    assert_eq!(s.count_audit_events(none).await.unwrap(), 0);
     // Every account's events for the admin.
     let mut admin = q(vec![]);
     admin.account = None;
@@ -406,4 +430,30 @@ async fn audit_lookups_filter_page_and_sweep() {
     let left = ids(s.audit_events(admin).await.unwrap());
     assert_eq!(left.len(), 8);
     assert!(left.iter().all(|id| id.as_str() >= "e03" || id == "x"));
+}
+
+/// `Principal("root")` selects the account's own calls: not a sub-user's, nor a role
+/// session's (which has no sub-user either).
+#[tokio::test]
+async fn the_root_filter_leaves_out_role_sessions() {
+    use nubis_core::audit::{AuditFilter, AuditRole};
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStore::open(&dir.path().join("n.db")).unwrap();
+    let mut role = event("r", "c", 1000, "DescribeInstances");
+    role.role = Some(AuditRole {
+        id: 4,
+        name: "ops".into(),
+        session: "s1".into(),
+    });
+    let root = event("o", "c", 1001, "DescribeInstances");
+    s.commit(vec![
+        Write::AuditEvent(Box::new(role)),
+        Write::AuditEvent(Box::new(root)),
+    ])
+    .await
+    .unwrap();
+    let q = |filters| audit_query("c", filters);
+    assert_eq!(ids(s.audit_events(q(vec![])).await.unwrap()), ["o", "r"]);
+    let by_root = q(vec![AuditFilter::Principal("root".into())]);
+    assert_eq!(ids(s.audit_events(by_root).await.unwrap()), ["o"]);
 }

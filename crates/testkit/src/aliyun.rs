@@ -7,6 +7,7 @@ use nubis_api_aliyun::{AliyunApi, RawRequest, Reply};
 use nubis_auth::aliyun::{ACS3_ALGORITHM, sign_v1, sign_v3};
 use nubis_engine::Engine;
 use serde_json::Value;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The API (with or without rate limits) over [`crate::engine`].
 pub async fn api(rate_limits: bool) -> (AliyunApi, Engine, TempDir) {
@@ -71,19 +72,31 @@ pub async fn send(api: &AliyunApi, method: &str, place: In, params: &[(String, S
         In::Query => (params, &[][..]),
         In::Form => (&[][..], params),
     };
+    request(api, method, &[], query, form, now()).await
+}
+
+/// One request to path `/` with these headers, query and form body (no raw body) at `now`.
+pub async fn request(
+    api: &AliyunApi,
+    method: &str,
+    headers: &[(String, String)],
+    query: &[(String, String)],
+    form: &[(String, String)],
+    now: i64,
+) -> Reply {
     api.handle(RawRequest {
         http: nubis_auth::HttpRequestParts {
             method,
             host: "",
             path: "/",
             raw_query: "",
-            headers: &[],
+            headers,
             body: b"",
             peer: None,
         },
         query,
         form,
-        now: now(),
+        now,
     })
     .await
 }
@@ -102,6 +115,22 @@ pub async fn v1(
     send(api, method, In::Query, &params).await
 }
 
+/// A v1-signed POST of `action` under `version` by `key` (ID, secret) with these parameters
+/// and a nonce of its own, signed and received now.
+pub async fn rpc(
+    api: &AliyunApi,
+    key: (&str, &str),
+    version: &str,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Reply {
+    static NONCE: AtomicU64 = AtomicU64::new(0);
+    let nonce = format!("rpc-{}", NONCE.fetch_add(1, Ordering::Relaxed));
+    let mut extra: Vec<(&str, String)> = vec![("Version", version.to_string())];
+    extra.extend(params.iter().map(|(k, v)| (*k, v.to_string())));
+    v1(api, "POST", action, key, now(), &nonce, &extra).await
+}
+
 /// The SHA-256 of an empty body, hex: what the SDKs send as `x-acs-content-sha256` for a
 /// request without one.
 const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -109,6 +138,17 @@ const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495
 /// The headers of an ACS3-HMAC-SHA256 signed POST of `action` (parameters in `query`, no
 /// body) by [`KEY_ID`] at `ts` with this nonce, every header signed.
 pub fn acs3_headers(
+    action: &str,
+    query: &[(String, String)],
+    ts: i64,
+    nonce: &str,
+) -> Vec<(String, String)> {
+    acs3_headers_by((KEY_ID, SECRET), action, query, ts, nonce)
+}
+
+/// [`acs3_headers`] signed with `key` (ID, secret).
+pub fn acs3_headers_by(
+    (id, secret): (&str, &str),
     action: &str,
     query: &[(String, String)],
     ts: i64,
@@ -127,11 +167,11 @@ pub fn acs3_headers(
     .collect();
     let names: Vec<String> = headers.iter().map(|(k, _)| k.clone()).collect();
     let signed: Vec<&str> = names.iter().map(String::as_str).collect();
-    let sig = sign_v3("POST", "/", query, &headers, &signed, SECRET);
+    let sig = sign_v3("POST", "/", query, &headers, &signed, secret);
     headers.push((
         "authorization".into(),
         format!(
-            "{ACS3_ALGORITHM} Credential={KEY_ID},SignedHeaders={},Signature={sig}",
+            "{ACS3_ALGORITHM} Credential={id},SignedHeaders={},Signature={sig}",
             signed.join(";")
         ),
     ));
@@ -141,21 +181,7 @@ pub fn acs3_headers(
 /// An ACS3-signed POST ([`acs3_headers`]) received now.
 pub async fn acs3(api: &AliyunApi, action: &str, query: &[(String, String)], nonce: &str) -> Reply {
     let headers = acs3_headers(action, query, now(), nonce);
-    api.handle(RawRequest {
-        http: nubis_auth::HttpRequestParts {
-            method: "POST",
-            host: "",
-            path: "/",
-            raw_query: "",
-            headers: &headers,
-            body: b"",
-            peer: None,
-        },
-        query,
-        form: &[],
-        now: now(),
-    })
-    .await
+    request(api, "POST", &headers, query, &[], now()).await
 }
 
 /// The JSON of a reply.
@@ -167,4 +193,10 @@ pub fn json(reply: &Reply) -> Value {
 pub fn status_and_code(reply: &Reply) -> (u16, String) {
     let v = json(reply);
     (reply.status, v["Code"].as_str().unwrap_or("OK").to_string())
+}
+
+/// [`api`] (no rate limits) recording every call in the engine's audit trail.
+pub async fn audited_api() -> (AliyunApi, Engine, TempDir) {
+    let (api, engine, dir) = api(false).await;
+    (api.with_auditor(crate::audit_trail(&engine)), engine, dir)
 }

@@ -7,10 +7,11 @@
 //! set up must fail loudly.
 
 use nubis_auth::secret::SecretBox;
+use nubis_core::audit::AuditEvent;
 use nubis_core::{CreateSpec, Principal};
 use nubis_driver::sim::SimDriver;
-use nubis_engine::Engine;
-use nubis_pipeline::{Column, Registry};
+use nubis_engine::{Engine, NewAccount};
+use nubis_pipeline::{Auditor, Column, Registry, Services};
 use nubis_store::{SqliteStore, Store};
 use std::fmt::Debug;
 use std::future::Future;
@@ -73,6 +74,66 @@ pub async fn engine_with(key: Option<(&str, &str)>, password: Option<&str>) -> (
     let dir = tempfile::tempdir().expect("a temporary directory");
     let e = engine_in(dir.path(), 0.0, key, password).await;
     (e, dir)
+}
+
+/// Creates `account` and an access key of its root: the key's ID and secret.
+pub async fn account_with_key(engine: &Engine, account: NewAccount) -> (String, String) {
+    let name = account.name.clone();
+    engine
+        .create_account(account)
+        .await
+        .expect("create the account");
+    let (key, secret) = engine
+        .create_access_key_for(Some(&name), None)
+        .await
+        .expect("create the root's key");
+    (key.id, secret)
+}
+
+/// [`account_with_key`] for an account with nothing but its name.
+pub async fn account(engine: &Engine, name: &str) -> (String, String) {
+    let account = NewAccount {
+        name: name.into(),
+        ..Default::default()
+    };
+    account_with_key(engine, account).await
+}
+
+/// `team-b`, a second account with fixed numbers in both clouds (Tencent owner UIN
+/// 100000000002, Alibaba account ID 1000000000000002), and its root's key.
+pub async fn team_b(engine: &Engine) -> (String, String) {
+    let account = NewAccount {
+        name: "team-b".into(),
+        tencent_owner_uin: Some(100000000002),
+        aliyun_account_id: Some("1000000000000002".into()),
+        ..Default::default()
+    };
+    account_with_key(engine, account).await
+}
+
+/// The elements of the JSON array `list` (panics on another shape).
+pub fn items(list: &serde_json::Value) -> &[serde_json::Value] {
+    list.as_array().expect("a JSON array")
+}
+
+/// The string `field` of each element of the JSON array `list` (panics on another shape).
+pub fn strs<'a>(list: &'a serde_json::Value, field: &str) -> Vec<&'a str> {
+    let field = |item: &'a serde_json::Value| item[field].as_str().expect("a string field");
+    items(list).iter().map(field).collect()
+}
+
+/// An audit trail into `engine`'s store, as the server records it (a failure panics).
+pub fn audit_trail(engine: &Engine) -> Arc<dyn Auditor> {
+    Arc::new(ToEngine(engine.clone()))
+}
+
+struct ToEngine(Engine);
+
+#[async_trait::async_trait]
+impl Auditor for ToEngine {
+    async fn record(&self, e: AuditEvent) {
+        self.0.record_audit(e).await.expect("record the event");
+    }
 }
 
 /// The admin principal the bootstrap creates.
@@ -155,6 +216,15 @@ pub fn check_catalogue<H>(registry: &Registry<H>, columns: &[Column<H>]) {
         .join(format!("{}-{}.md", registry.cloud, registry.service));
     if let Err(e) = registry.check_catalogue_with(&path, columns) {
         panic!("{}: {e}", path.display());
+    }
+}
+
+/// [`check_catalogue`] for each of `registries`, each served by `services` under its version.
+pub fn check_served<H>(services: &Services<H>, registries: &[&Registry<H>]) {
+    for r in registries {
+        check_catalogue(r, &[]);
+        let name = format!("{}-{}", r.cloud, r.service);
+        assert!(services.serves(r.version), "{name} is not served");
     }
 }
 

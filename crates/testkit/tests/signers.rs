@@ -58,22 +58,7 @@ async fn aliyun_v1_in_query_and_form_and_acs3_are_accepted() {
     // The same headers over another query: the signature covers the query.
     let other = [("RegionId".to_string(), "cn-beijing".to_string())];
     let headers = aliyun::acs3_headers("DescribeRegions", &query, now(), "b");
-    let r = api
-        .handle(nubis_api_aliyun::RawRequest {
-            http: nubis_auth::HttpRequestParts {
-                method: "POST",
-                host: "",
-                path: "/",
-                raw_query: "",
-                headers: &headers,
-                body: b"",
-                peer: None,
-            },
-            query: &other,
-            form: &[],
-            now: now(),
-        })
-        .await;
+    let r = aliyun::request(&api, "POST", &headers, &other, &[], now()).await;
     assert_eq!(
         aliyun::status_and_code(&r),
         (400, "SignatureDoesNotMatch".into())

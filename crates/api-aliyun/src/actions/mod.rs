@@ -26,14 +26,14 @@ use crate::{Ctx, KNOWN_REGIONS};
 use nubis_core::limits::{self, Constraint};
 use nubis_core::{DomainError, Instance, ResourceKind, StopMode, WhenRunning, catalog};
 use nubis_engine::{AttrChange, Batch, BatchMode, Command, CreateSpec, Engine, IdKind, KeyNaming};
-use nubis_pipeline::{ActionSpec, RegionUse, Registry, Services, spec_names};
+use nubis_pipeline::{ActionSpec, Registry, Services, spec_names};
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 /// Per-account, per-action quotas (requests per second; docs/aliyun-errors.md): reads get
 /// twice the budget of writes.
-const READ_LIMIT: u32 = 40;
-const WRITE_LIMIT: u32 = 20;
+pub(crate) const READ_LIMIT: u32 = 40;
+pub(crate) const WRITE_LIMIT: u32 = 20;
 
 /// How an action runs: the engine, the request's context, its parameters.
 pub(crate) type HandlerFn = for<'a> fn(&'a Engine, &'a Ctx, &'a Params) -> BoxFuture<'a, Out>;
@@ -72,29 +72,38 @@ fn ready<'a>(out: Out) -> BoxFuture<'a, Out> {
 /// refuse unknown ones). `<region>`: `RequiredByAction` (the handler answers
 /// `MissingRegionId` after the rate limit, as ECS orders it) or `Optional`.
 macro_rules! action {
-    (@spec $name:literal, $limit:expr, $mutates:expr, $dry:expr, $region:ident, $h:expr) => {
-        ActionSpec {
+    (@spec $service:ident $name:literal, $limit:expr, $mutates:expr, $dry:expr, $region:ident, $h:expr) => {
+        ::nubis_pipeline::ActionSpec {
             name: $name,
             rate_limit: $limit,
             mutates: $mutates,
             dry_run: $dry,
-            policy: concat!("ecs:", $name),
+            policy: concat!(stringify!($service), ":", $name),
             per_resource: false,
             params: concat!($name, "Request"),
-            region: RegionUse::$region,
-            handler: Handler($h),
+            region: ::nubis_pipeline::RegionUse::$region,
+            handler: $crate::actions::Handler($h),
         }
     };
     (read $name:literal, $region:ident, $h:expr) => {
-        action!(@spec $name, READ_LIMIT, false, false, $region, $h)
+        action!(@spec ecs $name, READ_LIMIT, false, false, $region, $h)
     };
     (write $name:literal, $region:ident, dry_run, $h:expr) => {
-        action!(@spec $name, WRITE_LIMIT, true, true, $region, $h)
+        action!(@spec ecs $name, WRITE_LIMIT, true, true, $region, $h)
     };
     (write $name:literal, $region:ident, $h:expr) => {
-        action!(@spec $name, WRITE_LIMIT, true, false, $region, $h)
+        action!(@spec ecs $name, WRITE_LIMIT, true, false, $region, $h)
+    };
+    // A global service's action (RAM, STS, ActionTrail): `<service>:<Name>`, region optional
+    // (and ignored, D3), the parameters read by `$run` (an async handler).
+    ($service:ident read $name:literal, $run:path) => {
+        action!(@spec $service $name, $crate::actions::READ_LIMIT, false, false, Optional, |e, c, p| Box::pin($run(e, c, p)))
+    };
+    ($service:ident write $name:literal, $run:path) => {
+        action!(@spec $service $name, $crate::actions::WRITE_LIMIT, true, false, Optional, |e, c, p| Box::pin($run(e, c, p)))
     };
 }
+pub(crate) use action;
 
 /// An action on instances the request names or lists: policies naming particular instances
 /// decide it per instance (the engine asks the principal's guard).
@@ -172,12 +181,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
 
 /// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy
 /// actions and docs/catalogue/aliyun-ecs.md come from here.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "aliyun",
-    service: "ecs",
-    version: crate::VERSION,
-    actions: SPECS,
-};
+pub static REGISTRY: Registry<Handler> = Registry::new("aliyun", "ecs", crate::VERSION, SPECS);
 
 /// The Alibaba Cloud RPC services on this listener (RPC v1 and ACS3 signatures), told apart
 /// by version: ECS, ActionTrail (RAM and STS join them).

@@ -2,12 +2,12 @@
 //! `LookupEvents` over the caller's account's audit trail — its Alibaba API calls.
 
 use crate::Ctx;
-use crate::actions::{Handler, Out};
+use crate::actions::{Handler, Out, action};
 use crate::errors::ApiError;
 use crate::params::Params;
 use nubis_core::audit::{AuditCursor, AuditEvent, AuditFilter, AuditQuery};
 use nubis_engine::Engine;
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use nubis_pipeline::{ActionSpec, Registry, shapes};
 use serde_json::{Map, Value, json};
 
 pub const VERSION: &str = "2020-07-06";
@@ -31,49 +31,26 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "EventAccessKeyId",
 ];
 
+/// 20 requests/s per account.
 const SPECS: &[ActionSpec<Handler>] = &[ActionSpec {
-    name: "LookupEvents",
     rate_limit: 20,
-    mutates: false,
-    dry_run: false,
-    policy: "actiontrail:LookupEvents",
-    per_resource: false,
-    params: "LookupEventsRequest",
-    region: RegionUse::Optional,
-    handler: Handler(|e, c, p| Box::pin(lookup_events(e, c, p))),
+    ..action!(actiontrail read "LookupEvents", lookup_events)
 }];
 
 /// ActionTrail's registry, served beside ECS by its version.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "aliyun",
-    service: "actiontrail",
-    version: VERSION,
-    actions: SPECS,
-};
+pub static REGISTRY: Registry<Handler> = Registry::new("aliyun", "actiontrail", VERSION, SPECS);
 
 fn invalid(message: String) -> ApiError {
     ApiError::new(400, "InvalidParameter", message)
 }
 
-const ISO: &[time::format_description::FormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-
 /// `YYYY-MM-DDThh:mm:ssZ` as ms since the epoch.
 fn parse_time(name: &str, v: &str) -> Result<i64, ApiError> {
-    time::PrimitiveDateTime::parse(v, ISO)
-        .map(|t| t.assume_utc().unix_timestamp().saturating_mul(1000))
-        .map_err(|_| {
-            invalid(format!(
-                "The parameter {name} must be a time like 2020-07-06T00:00:00Z."
-            ))
-        })
-}
-
-fn iso(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(ISO)
-        .unwrap_or_default()
+    shapes::parse_iso_seconds(v).ok_or_else(|| {
+        invalid(format!(
+            "The parameter {name} must be a time like 2020-07-06T00:00:00Z."
+        ))
+    })
 }
 
 async fn lookup_events(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
@@ -198,8 +175,8 @@ async fn lookup_events(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         "Events".into(),
         Value::Array(events.iter().map(|e| event(e, &account_id)).collect()),
     );
-    out.insert("StartTime".into(), json!(iso(since)));
-    out.insert("EndTime".into(), json!(iso(until)));
+    out.insert("StartTime".into(), json!(shapes::iso_seconds(since)));
+    out.insert("EndTime".into(), json!(shapes::iso_seconds(until)));
     Ok(out)
 }
 
@@ -221,9 +198,15 @@ fn service_name(s: &str) -> String {
 /// One event as ActionTrail's event reference names its fields (camelCase keys; the SDKs
 /// type events as free maps).
 pub(crate) fn event(e: &AuditEvent, account_id: &str) -> Value {
-    let (kind, principal_id, user_name) = match e.sub_user {
-        Some(id) => ("ram-user", id.to_string(), e.user.clone()),
-        None => ("root-account", account_id.to_string(), "root".to_string()),
+    let (kind, principal_id, user_name) = match (&e.role, e.sub_user) {
+        // A role session: `<roleId>:<session>` and `<roleName>:<session>`.
+        (Some(r), _) => (
+            "assumed-role",
+            format!("{}:{}", r.id, r.session),
+            format!("{}:{}", r.name, r.session),
+        ),
+        (None, Some(id)) => ("ram-user", id.to_string(), e.user.clone()),
+        (None, None) => ("root-account", account_id.to_string(), "root".to_string()),
     };
     let parameters: Value = serde_json::from_str(&e.parameters).unwrap_or_else(|_| json!({}));
     json!({
@@ -231,7 +214,7 @@ pub(crate) fn event(e: &AuditEvent, account_id: &str) -> Value {
         "eventVersion": "1",
         "eventSource": if e.service.is_empty() { String::new() } else { format!("{}.aliyuncs.com", e.service) },
         "eventName": e.action,
-        "eventTime": iso(e.time_ms),
+        "eventTime": shapes::iso_seconds(e.time_ms),
         "eventType": "ApiCall",
         "eventRW": match e.read_only { Some(true) => "Read", Some(false) => "Write", None => "" },
         "acsRegion": e.region.clone().unwrap_or_default(),

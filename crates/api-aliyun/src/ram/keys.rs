@@ -5,11 +5,13 @@
 //! here (`EntityNotExist.User.AccessKey`). Two keys per principal (`LimitExceeded.User.AccessKey`,
 //! D15). Key IDs are nubis's one shape for both clouds (`AKID…`), not `LTAI…`.
 
-use super::{Out, iam_err, obj, ram_time};
+use super::{Out, iam_err};
 use crate::Ctx;
+use crate::actions::obj;
 use crate::errors::ApiError;
 use crate::params::Params;
 use nubis_engine::{Engine, KeyInfo, Who};
+use nubis_pipeline::shapes::{iso_seconds, key_status};
 use serde_json::{Value, json};
 
 fn target(engine: &Engine, ctx: &Ctx, p: &Params) -> Result<Who, ApiError> {
@@ -22,15 +24,11 @@ fn target(engine: &Engine, ctx: &Ctx, p: &Params) -> Result<Who, ApiError> {
     }
 }
 
-fn status(enabled: bool) -> &'static str {
-    if enabled { "Active" } else { "Inactive" }
-}
-
 fn key_json(k: &KeyInfo) -> Value {
     json!({
         "AccessKeyId": k.id,
-        "Status": status(k.enabled),
-        "CreateDate": ram_time(k.created_at_ms),
+        "Status": key_status(k.enabled),
+        "CreateDate": iso_seconds(k.created_at_ms),
     })
 }
 

@@ -28,12 +28,62 @@ pub(crate) async fn create_virtual_mfa_device(engine: &Engine, ctx: &Ctx, p: &Pa
             ),
             e => internal(e),
         })?;
-    // nubis draws no QR code: QRCodePNG is empty (the seed is what an app needs).
+    let qr = qr_png(&otpauth_uri(&name, &seed)).map_err(|e| {
+        ApiError::new(
+            500,
+            "InternalError",
+            format!("the QR code could not be drawn: {e}"),
+        )
+    })?;
     Ok(obj(json!({"VirtualMFADevice": {
         "SerialNumber": serial,
         "Base32StringSeed": seed,
-        "QRCodePNG": "",
+        "QRCodePNG": qr,
     }})))
+}
+
+/// What an authenticator app scans: the device's TOTP seed (RFC 6238 defaults: SHA-1, six
+/// digits, 30 s) under its name.
+fn otpauth_uri(name: &str, seed: &str) -> String {
+    format!("otpauth://totp/nubis:{name}?secret={seed}&issuer=nubis")
+}
+
+/// Pixels per QR module and the quiet zone around the code, in modules.
+const QR_SCALE: usize = 4;
+const QR_QUIET: usize = 4;
+
+/// `uri` as a QR code in a grayscale PNG, base64 (RAM's `QRCodePNG`).
+fn qr_png(uri: &str) -> Result<String, String> {
+    use base64::Engine as _;
+    let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|e| e.to_string())?;
+    let width = code.width();
+    let side = (width + 2 * QR_QUIET) * QR_SCALE;
+    let mut pixels = vec![255u8; side * side];
+    for (i, color) in code.to_colors().iter().enumerate() {
+        if *color != qrcode::Color::Dark {
+            continue;
+        }
+        let (x, y) = (
+            (i % width + QR_QUIET) * QR_SCALE,
+            (i / width + QR_QUIET) * QR_SCALE,
+        );
+        for row in y..y + QR_SCALE {
+            if let Some(run) = pixels.get_mut(row * side + x..row * side + x + QR_SCALE) {
+                run.fill(0);
+            }
+        }
+    }
+    let side = u32::try_from(side).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, side, side);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+    writer
+        .write_image_data(&pixels)
+        .map_err(|e| e.to_string())?;
+    writer.finish().map_err(|e| e.to_string())?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(out))
 }
 
 fn code(p: &Params, name: &str) -> Result<String, ApiError> {
@@ -88,4 +138,40 @@ pub(crate) async fn bind_mfa_device(engine: &Engine, ctx: &Ctx, p: &Params) -> O
             e => internal(e),
         })?;
     Ok(Default::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    /// The PNG holds exactly the QR code of the URI: every module's centre pixel is dark
+    /// where the code's module is, and the quiet zone is light.
+    #[test]
+    fn the_png_is_the_qr_code_of_the_otpauth_uri() {
+        let uri = otpauth_uri("dev-phone", "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP");
+        let png_bytes = base64::engine::general_purpose::STANDARD
+            .decode(qr_png(&uri).unwrap())
+            .unwrap();
+        let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes))
+            .read_info()
+            .unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!(info.color_type, png::ColorType::Grayscale);
+        let code = qrcode::QrCode::new(uri.as_bytes()).unwrap();
+        let width = code.width();
+        let side = (width + 2 * QR_QUIET) * QR_SCALE;
+        assert_eq!((info.width as usize, info.height as usize), (side, side));
+        let pixel = |mx: usize, my: usize| buf[(my * QR_SCALE + 2) * side + mx * QR_SCALE + 2];
+        for (i, color) in code.to_colors().iter().enumerate() {
+            let (mx, my) = (i % width + QR_QUIET, i / width + QR_QUIET);
+            assert_eq!(
+                pixel(mx, my) == 0,
+                *color == qrcode::Color::Dark,
+                "module {i}"
+            );
+        }
+        assert!((0..width + 2 * QR_QUIET).all(|m| pixel(m, 0) == 255 && pixel(0, m) == 255));
+    }
 }

@@ -12,100 +12,48 @@ mod roles;
 mod users;
 
 use crate::Handler;
+use crate::actions::{Out, action};
 use crate::errors::ApiError;
 use crate::params::Params;
 use nubis_engine::IamError;
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
-use serde_json::{Map, Value};
+use nubis_pipeline::{ActionSpec, Registry, shapes};
+use serde_json::Value;
 
 /// The RAM API version; it names the service on the shared Alibaba listener.
 pub const VERSION: &str = "2015-05-01";
 
-/// One RAM action: policy `ram:<Action>`, region optional (and ignored), 20 requests/s per
-/// account (reads 40), parameters read from the flat map by the handler.
-macro_rules! ram {
-    ($name:literal, $limit:expr, $mutates:expr, $h:path) => {
-        ActionSpec {
-            name: $name,
-            rate_limit: $limit,
-            mutates: $mutates,
-            dry_run: false,
-            policy: concat!("ram:", $name),
-            per_resource: false,
-            params: concat!($name, "Request"),
-            region: RegionUse::Optional,
-            handler: Handler(|e, c, p| Box::pin($h(e, c, p))),
-        }
-    };
-}
-
-const READ: u32 = 40;
-const WRITE: u32 = 20;
-
 use keys::*;
+use mfa::*;
 use policies::*;
+use roles::*;
 use users::*;
 
 const SPECS: &[ActionSpec<Handler>] = &[
-    ram!("CreateUser", WRITE, true, create_user),
-    ram!("GetUser", READ, false, get_user),
-    ram!("ListUsers", READ, false, list_users),
-    ram!("DeleteUser", WRITE, true, delete_user),
-    ram!("CreateAccessKey", WRITE, true, create_access_key),
-    ram!("ListAccessKeys", READ, false, list_access_keys),
-    ram!("UpdateAccessKey", WRITE, true, update_access_key),
-    ram!("DeleteAccessKey", WRITE, true, delete_access_key),
-    ram!("CreatePolicy", WRITE, true, create_policy),
-    ram!("GetPolicy", READ, false, get_policy),
-    ram!("ListPolicies", READ, false, list_policies),
-    ram!("DeletePolicy", WRITE, true, delete_policy),
-    ram!("AttachPolicyToUser", WRITE, true, attach_policy_to_user),
-    ram!("DetachPolicyFromUser", WRITE, true, detach_policy_from_user),
-    ram!("ListPoliciesForUser", READ, false, list_policies_for_user),
-    ram!("CreateRole", WRITE, true, roles::create_role),
-    ram!("GetRole", READ, false, roles::get_role),
-    ram!(
-        "AttachPolicyToRole",
-        WRITE,
-        true,
-        roles::attach_policy_to_role
-    ),
-    ram!(
-        "CreateVirtualMFADevice",
-        WRITE,
-        true,
-        mfa::create_virtual_mfa_device
-    ),
-    ram!("BindMFADevice", WRITE, true, mfa::bind_mfa_device),
+    action!(ram write "CreateUser", create_user),
+    action!(ram read "GetUser", get_user),
+    action!(ram read "ListUsers", list_users),
+    action!(ram write "DeleteUser", delete_user),
+    action!(ram write "CreateAccessKey", create_access_key),
+    action!(ram read "ListAccessKeys", list_access_keys),
+    action!(ram write "UpdateAccessKey", update_access_key),
+    action!(ram write "DeleteAccessKey", delete_access_key),
+    action!(ram write "CreatePolicy", create_policy),
+    action!(ram read "GetPolicy", get_policy),
+    action!(ram read "ListPolicies", list_policies),
+    action!(ram write "DeletePolicy", delete_policy),
+    action!(ram write "AttachPolicyToUser", attach_policy_to_user),
+    action!(ram write "DetachPolicyFromUser", detach_policy_from_user),
+    action!(ram read "ListPoliciesForUser", list_policies_for_user),
+    action!(ram write "CreateRole", create_role),
+    action!(ram read "GetRole", get_role),
+    action!(ram write "AttachPolicyToRole", attach_policy_to_role),
+    action!(ram write "CreateVirtualMFADevice", create_virtual_mfa_device),
+    action!(ram write "BindMFADevice", bind_mfa_device),
 ];
 
 /// The RAM service's registry: dispatch, rate limits, labels, policy actions and
 /// docs/catalogue/aliyun-ram.md come from it.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "aliyun",
-    service: "ram",
-    version: VERSION,
-    actions: SPECS,
-};
-
-type Out = Result<Map<String, Value>, ApiError>;
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-/// RAM's time: `YYYY-MM-DDThh:mm:ssZ`, UTC.
-fn ram_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-    ))
-    .unwrap_or_default()
-}
+pub static REGISTRY: Registry<Handler> = Registry::new("aliyun", "ram", VERSION, SPECS);
 
 /// A text parameter: `InvalidParameter.<Name>.Length` outside `min..=max` characters,
 /// `.InvalidChars` when a character fails `ok` (RAM's error list and messages).
@@ -116,21 +64,29 @@ fn check_text(
     max: usize,
     ok: impl Fn(char) -> bool,
 ) -> Result<(), ApiError> {
-    if !(min..=max).contains(&value.chars().count()) {
-        return Err(ApiError::new(
-            400,
-            format!("InvalidParameter.{name}.Length"),
-            format!("The parameter - \"{name}\" beyond the length limit."),
-        ));
-    }
-    if !value.chars().all(ok) {
-        return Err(ApiError::new(
-            400,
-            format!("InvalidParameter.{name}.InvalidChars"),
-            format!("The parameter - \"{name}\" contains invalid chars."),
-        ));
-    }
-    Ok(())
+    let length = (min..=max).contains(&value.chars().count());
+    refuse_text(name, length, length && value.chars().all(ok))
+}
+
+/// A name (RoleName, VirtualMFADeviceName): 1–`max` bytes of ASCII letters, digits and
+/// `extra`, refused as [`check_text`] refuses.
+fn check_name(param: &str, v: &str, max: usize, extra: &[u8]) -> Result<(), ApiError> {
+    let length = (1..=max).contains(&v.len());
+    refuse_text(param, length, shapes::ascii_name(v, 1..=max, extra))
+}
+
+/// RAM's refusal of a text parameter whose `length` or characters (`chars`) are wrong.
+fn refuse_text(name: &str, length: bool, chars: bool) -> Result<(), ApiError> {
+    let (suffix, what) = match (length, chars) {
+        (false, _) => ("Length", "beyond the length limit"),
+        (true, false) => ("InvalidChars", "contains invalid chars"),
+        (true, true) => return Ok(()),
+    };
+    Err(ApiError::new(
+        400,
+        format!("InvalidParameter.{name}.{suffix}"),
+        format!("The parameter - \"{name}\" {what}."),
+    ))
 }
 
 /// `UserName`: 1–64 of `A-Za-z0-9.@_-`.
@@ -179,116 +135,34 @@ fn paging(out: &mut Value, next: Option<String>) {
     }
 }
 
-/// An engine refusal in RAM's codes, statuses and messages (§6 error table).
+/// An engine refusal in RAM's codes, statuses and messages (§6 error table; `None`: the
+/// engine's own words).
 fn iam_err(e: IamError) -> ApiError {
-    let detail = e.to_string();
-    let (status, code, msg): (u16, &str, String) = match &e {
-        IamError::UserNotFound(_) => (
-            404,
-            "EntityNotExist.User",
-            "The user does not exist.".into(),
-        ),
-        IamError::PolicyNotFound(_) => (
-            404,
-            "EntityNotExist.Policy",
-            "The policy does not exist.".into(),
-        ),
-        IamError::KeyNotFound(_) => (
-            404,
-            "EntityNotExist.User.AccessKey",
-            "The user access key does not exist.".into(),
-        ),
-        IamError::UserExists(_) => (
-            409,
-            "EntityAlreadyExists.User",
-            "The user does already EXIST.".into(),
-        ),
-        IamError::PolicyExists(_) => (
-            409,
-            "EntityAlreadyExists.Policy",
-            "The policy does already EXIST.".into(),
-        ),
-        IamError::KeyLimit { .. } => (
-            409,
-            "LimitExceeded.User.AccessKey",
-            "The count of access keys of the user beyond the current limits.".into(),
-        ),
-        IamError::UserLimit { .. } => (
-            409,
-            "LimitExceeded.User",
-            "The count of users beyond the current limits.".into(),
-        ),
-        IamError::PolicyLimit { .. } => (
-            409,
-            "LimitExceeded.Policy",
-            "The count of policies beyond the current limits.".into(),
-        ),
-        IamError::AttachmentLimit { .. } => (
-            409,
-            "LimitExceeded.User.Policy",
-            "The count of policies attached to the user beyond the current limits.".into(),
-        ),
-        IamError::UserHasKeys { .. } => (
-            409,
-            "DeleteConflict.User.AccessKey",
-            "The user CAN NOT has any access key while deleting the user.".into(),
-        ),
-        IamError::UserHasPolicies { .. } => (
-            409,
-            "DeleteConflict.User.Policy",
-            "The user CAN NOT be attached with any policy while deleting the user.".into(),
-        ),
-        IamError::PolicyAttached { .. } => (
-            409,
-            "DeleteConflict.Policy.User",
-            "The policy CAN NOT be attached to any user while deleting the policy.".into(),
-        ),
-        IamError::AlreadyAttached { .. } => (
-            409,
-            "EntityAlreadyExists.User.Policy",
-            "The policy does already attached to the user.".into(),
-        ),
-        IamError::NotAttached { .. } => (
-            404,
-            "EntityNotExist.User.Policy",
-            "The policy is not attached to the user.".into(),
-        ),
-        IamError::LastAdminKey(_) => (409, "DeleteConflict.User.AccessKey", detail),
-        IamError::Document(d) if d.kind() == "TooLarge" => (
-            400,
-            "InvalidParameter.PolicyDocument.Length",
-            "The parameter - \"PolicyDocument\" beyond the length limit.".into(),
-        ),
-        IamError::Document(_) => (400, "MalformedPolicyDocument", detail),
-        IamError::Invalid { .. } => (400, "InvalidParameter", detail),
-        IamError::Conflict(_) => (409, "EntityAlreadyExists", detail),
-        IamError::AccountNotFound(_) | IamError::Domain(_) => {
-            (500, "InternalError", "An internal error occurred.".into())
-        }
+    #[rustfmt::skip]
+    let (status, code, msg): (u16, &str, Option<&str>) = match &e {
+        IamError::UserNotFound(_) => (404, "EntityNotExist.User", Some("The user does not exist.")),
+        IamError::PolicyNotFound(_) => (404, "EntityNotExist.Policy", Some("The policy does not exist.")),
+        IamError::KeyNotFound(_) => (404, "EntityNotExist.User.AccessKey", Some("The user access key does not exist.")),
+        IamError::UserExists(_) => (409, "EntityAlreadyExists.User", Some("The user does already EXIST.")),
+        IamError::PolicyExists(_) => (409, "EntityAlreadyExists.Policy", Some("The policy does already EXIST.")),
+        IamError::KeyLimit { .. } => (409, "LimitExceeded.User.AccessKey", Some("The count of access keys of the user beyond the current limits.")),
+        IamError::UserLimit { .. } => (409, "LimitExceeded.User", Some("The count of users beyond the current limits.")),
+        IamError::PolicyLimit { .. } => (409, "LimitExceeded.Policy", Some("The count of policies beyond the current limits.")),
+        IamError::AttachmentLimit { .. } => (409, "LimitExceeded.User.Policy", Some("The count of policies attached to the user beyond the current limits.")),
+        IamError::UserHasKeys { .. } => (409, "DeleteConflict.User.AccessKey", Some("The user CAN NOT has any access key while deleting the user.")),
+        IamError::UserHasPolicies { .. } => (409, "DeleteConflict.User.Policy", Some("The user CAN NOT be attached with any policy while deleting the user.")),
+        IamError::PolicyAttached { .. } => (409, "DeleteConflict.Policy.User", Some("The policy CAN NOT be attached to any user while deleting the policy.")),
+        IamError::AlreadyAttached { .. } => (409, "EntityAlreadyExists.User.Policy", Some("The policy does already attached to the user.")),
+        IamError::NotAttached { .. } => (404, "EntityNotExist.User.Policy", Some("The policy is not attached to the user.")),
+        IamError::LastAdminKey(_) => (409, "DeleteConflict.User.AccessKey", None),
+        IamError::Document(d) if d.kind() == "TooLarge" => (400, "InvalidParameter.PolicyDocument.Length", Some("The parameter - \"PolicyDocument\" beyond the length limit.")),
+        IamError::Document(_) => (400, "MalformedPolicyDocument", None),
+        IamError::Invalid { .. } => (400, "InvalidParameter", None),
+        IamError::Conflict(_) => (409, "EntityAlreadyExists", None),
+        IamError::AccountNotFound(_) | IamError::Domain(_) => (500, "InternalError", Some("An internal error occurred.")),
     };
+    let msg = msg.map_or_else(|| e.to_string(), str::to_string);
     ApiError::new(status, code, msg)
-}
-
-/// RAM's name rule failures: `InvalidParameter.<Param>.Length` / `.InvalidChars` (400).
-fn check_name(param: &str, v: &str, max: usize, extra: &[u8]) -> Result<(), ApiError> {
-    if v.is_empty() || v.len() > max {
-        return Err(ApiError::new(
-            400,
-            format!("InvalidParameter.{param}.Length"),
-            format!("The parameter - \"{param}\" beyond the length limit."),
-        ));
-    }
-    if !v
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || extra.contains(&b))
-    {
-        return Err(ApiError::new(
-            400,
-            format!("InvalidParameter.{param}.InvalidChars"),
-            format!("The parameter - \"{param}\" contains invalid chars."),
-        ));
-    }
-    Ok(())
 }
 
 fn internal(e: nubis_engine::CredentialError) -> ApiError {

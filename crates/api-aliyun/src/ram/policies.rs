@@ -6,12 +6,14 @@
 //! version, `v1`. A CAM policy of the same account belongs to the Tencent API. Deleting an
 //! attached policy is refused (`DeleteConflict.Policy.User`).
 
-use super::{Out, check_text, iam_err, obj, page, paging, ram_time};
+use super::{Out, check_text, iam_err, page, paging};
 use crate::Ctx;
+use crate::actions::obj;
 use crate::errors::ApiError;
 use crate::params::Params;
 use nubis_core::{PolicyGrammar, PolicyRecord};
 use nubis_engine::{Dependents, Engine, IamError};
+use nubis_pipeline::shapes::iso_seconds;
 use serde_json::{Value, json};
 
 const RAM: Option<PolicyGrammar> = Some(PolicyGrammar::Ram);
@@ -60,8 +62,8 @@ fn policy_json(engine: &Engine, p: &PolicyRecord) -> Value {
         "Description": p.description,
         "DefaultVersion": "v1",
         "AttachmentCount": engine.iam_attachment_count(p.id),
-        "CreateDate": ram_time(p.created_at_ms),
-        "UpdateDate": ram_time(p.created_at_ms),
+        "CreateDate": iso_seconds(p.created_at_ms),
+        "UpdateDate": iso_seconds(p.created_at_ms),
     })
 }
 
@@ -89,7 +91,7 @@ pub(super) async fn create_policy(engine: &Engine, ctx: &Ctx, p: &Params) -> Out
         "PolicyType": "Custom",
         "Description": rec.description,
         "DefaultVersion": "v1",
-        "CreateDate": ram_time(rec.created_at_ms),
+        "CreateDate": iso_seconds(rec.created_at_ms),
     }})))
 }
 
@@ -103,7 +105,7 @@ pub(super) async fn get_policy(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             "VersionId": "v1",
             "IsDefaultVersion": true,
             "PolicyDocument": rec.document,
-            "CreateDate": ram_time(rec.created_at_ms),
+            "CreateDate": iso_seconds(rec.created_at_ms),
         },
     })))
 }
@@ -183,7 +185,7 @@ pub(super) async fn list_policies_for_user(engine: &Engine, ctx: &Ctx, p: &Param
                 "PolicyType": "Custom",
                 "Description": r.description,
                 "DefaultVersion": "v1",
-                "AttachDate": ram_time(r.created_at_ms),
+                "AttachDate": iso_seconds(r.created_at_ms),
             })
         })
         .collect();

@@ -5,9 +5,9 @@ use crate::Ctx;
 use crate::actions::{Out, obj};
 use crate::errors::ApiError;
 use crate::params::Params;
-use crate::sts::iso;
 use nubis_core::{PolicyGrammar, RoleRecord};
 use nubis_engine::{CredentialError, Engine};
+use nubis_pipeline::shapes::iso_seconds;
 use serde_json::json;
 
 fn role_json(engine: &Engine, r: &RoleRecord) -> serde_json::Value {
@@ -22,8 +22,8 @@ fn role_json(engine: &Engine, r: &RoleRecord) -> serde_json::Value {
         "Description": r.description,
         "AssumeRolePolicyDocument": r.trust_policy,
         "MaxSessionDuration": r.max_session_secs,
-        "CreateDate": iso(r.created_at_ms),
-        "UpdateDate": iso(r.updated_at_ms.max(r.created_at_ms)),
+        "CreateDate": iso_seconds(r.created_at_ms),
+        "UpdateDate": iso_seconds(r.updated_at_ms.max(r.created_at_ms)),
         "IsServiceLinkedRole": false,
         "AllowConsoleLogin": false,
     })

@@ -5,12 +5,14 @@
 //! comments: the parameters are checked for shape and not kept, and the answers show the
 //! user name as `DisplayName` and empty strings for the rest.
 
-use super::{Out, check_text, check_user_name, iam_err, obj, page, paging, ram_time};
+use super::{Out, check_text, check_user_name, iam_err, page, paging};
 use crate::Ctx;
+use crate::actions::obj;
 use crate::errors::ApiError;
 use crate::params::Params;
 use nubis_core::SubUser;
 use nubis_engine::{Dependents, Engine};
+use nubis_pipeline::shapes::iso_seconds;
 use serde_json::{Value, json};
 
 fn user_json(u: &SubUser) -> Value {
@@ -21,8 +23,8 @@ fn user_json(u: &SubUser) -> Value {
         "MobilePhone": "",
         "Email": "",
         "Comments": "",
-        "CreateDate": ram_time(u.created_at_ms),
-        "UpdateDate": ram_time(u.created_at_ms),
+        "CreateDate": iso_seconds(u.created_at_ms),
+        "UpdateDate": iso_seconds(u.created_at_ms),
     })
 }
 

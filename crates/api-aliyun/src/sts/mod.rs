@@ -3,60 +3,34 @@
 //! AccessKey caller, D9).
 
 use crate::Ctx;
-use crate::actions::{BoxFuture, Handler};
+use crate::actions::{Handler, Out, action};
 use crate::errors::ApiError;
 use crate::params::Params;
 use nubis_core::Account;
 use nubis_engine::{AssumeRole, Engine, Issuer};
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
-use serde_json::{Map, Value, json};
+use nubis_pipeline::{ActionSpec, Registry, shapes};
+use serde_json::json;
 
 pub const VERSION: &str = "2015-04-01";
 
-type Out = Result<Map<String, Value>, ApiError>;
-
-/// STS actions: policy `sts:<Action>`, 100 requests/s, region optional (D3).
-macro_rules! sts {
-    ($name:literal, $mutates:expr, $run:path) => {
-        ActionSpec {
-            name: $name,
-            rate_limit: 100,
-            mutates: $mutates,
-            dry_run: false,
-            policy: concat!("sts:", $name),
-            per_resource: false,
-            params: concat!($name, "Request"),
-            region: RegionUse::Optional,
-            handler: Handler(|e, c, p| -> BoxFuture<'_, Out> { Box::pin($run(e, c, p)) }),
-        }
-    };
+/// STS's quota: 100 requests/s per account, every action.
+const fn sts(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
+    ActionSpec {
+        rate_limit: 100,
+        ..spec
+    }
 }
 
 const SPECS: &[ActionSpec<Handler>] = &[
-    sts!("AssumeRole", true, assume_role),
-    sts!("GetCallerIdentity", false, get_caller_identity),
+    sts(action!(sts write "AssumeRole", assume_role)),
+    sts(action!(sts read "GetCallerIdentity", get_caller_identity)),
 ];
 
 /// Alibaba STS, served beside ECS by version.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "aliyun",
-    service: "sts",
-    version: VERSION,
-    actions: SPECS,
-};
+pub static REGISTRY: Registry<Handler> = Registry::new("aliyun", "sts", VERSION, SPECS);
 
 fn bad(code: &str, message: impl Into<String>) -> ApiError {
     ApiError::new(400, code, message)
-}
-
-/// ISO 8601 UTC, as STS and RAM print times.
-pub(crate) fn iso(ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(ms / 1000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
-        .format(time::macros::format_description!(
-            "[year]-[month]-[day]T[hour]:[minute]:[second]Z"
-        ))
-        .unwrap_or_default()
 }
 
 /// `acs:ram::<account-id>:role/<name>`: the account and the role name.
@@ -76,11 +50,7 @@ fn account_of(engine: &Engine, id: &str) -> Option<Account> {
 async fn assume_role(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     let arn = p.required("RoleArn")?;
     let session = p.required("RoleSessionName")?;
-    if !(2..=64).contains(&session.len())
-        || !session
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".@-_".contains(&b))
-    {
+    if !shapes::ascii_name(&session, 2..=64, b".@-_") {
         return Err(bad(
             "InvalidParameter.RoleSessionName",
             "The parameter RoleSessionName is wrongly formed: 2-64 of letters, digits, . @ - _",
@@ -166,7 +136,7 @@ async fn assume_role(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
             "AccessKeyId": issued.id,
             "AccessKeySecret": issued.secret,
             "SecurityToken": issued.token,
-            "Expiration": iso(issued.expires_at_ms),
+            "Expiration": shapes::iso_seconds(issued.expires_at_ms),
         },
         "AssumedRoleUser": {
             "Arn": format!("acs:ram::{}:role/{lower}/{session}", account.aliyun_account_id),

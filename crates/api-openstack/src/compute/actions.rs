@@ -1,5 +1,5 @@
 //! Server actions, `POST /servers/{id}/action`: reboot, start, stop, changePassword, rescue,
-//! unrescue, lock, unlock, rebuild.
+//! unrescue, lock, unlock, injectNetworkInfo, rebuild.
 
 use super::create::generate_password;
 use super::{
@@ -170,6 +170,15 @@ impl Nova<'_> {
             .set_locked(&self.p, inst.uuid, None)
             .await
             .map_err(|e| map(e, Some(inst.uuid)))?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `injectNetworkInfo` (admins): Nova asks the compute host to push the network info into
+    /// the guest, which its current virt drivers do not do (the base driver's method is a
+    /// no-op). So: the server must exist and the argument be empty, then 202.
+    pub(super) fn inject_network_info(&self, id: &str, arg: &Value) -> Res {
+        self.server(id)?;
+        empty_arg("injectNetworkInfo", arg)?;
         Ok(Reply::empty(202))
     }
 

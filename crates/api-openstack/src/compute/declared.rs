@@ -97,6 +97,8 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             nova!(n, p, a => n.lock(at(p, 0), a).await)),
         server_action("server.action.unlock", "unlock", "os_compute_api:os-lock-server:unlock", "{\"unlock\"}",
             nova!(n, p, a => n.unlock(at(p, 0), a).await)),
+        server_action("server.action.injectNetworkInfo", "injectNetworkInfo", "os_compute_api:os-admin-actions:inject_network_info",
+            "{\"injectNetworkInfo\"}", nova!(n, p, a => n.inject_network_info(at(p, 0), a))),
         server_action("server.action.rebuild", "rebuild", "os_compute_api:servers:rebuild", "{\"rebuild\"}",
             nova!(n, p, a => n.rebuild(at(p, 0), a).await)),
         // -- server metadata
@@ -122,6 +124,9 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         op("instance_action.list", "GET", "/compute/v2.1/servers/{id}/os-instance-actions", Token,
             "os_compute_api:os-instance-actions:list", NO_BODY,
             nova!(n, p, _ => n.list_instance_actions(at(p, 0)).await)),
+        op("instance_action.show", "GET", "/compute/v2.1/servers/{id}/os-instance-actions/{request_id}",
+            Token, "os_compute_api:os-instance-actions:show", NO_BODY,
+            nova!(n, p, _ => n.show_instance_action(at(p, 0), at(p, 1)).await)),
         // -- flavors
         op("flavor.list", "GET", "/compute/v2.1/flavors", Token, NO_RULE, NO_BODY,
             nova!(n, _, _ => n.list_flavors(false))),
@@ -153,6 +158,8 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         // -- supporting endpoints
         op("availability_zone.list", "GET", "/compute/v2.1/os-availability-zone", Token,
             "os_compute_api:os-availability-zone:list", NO_BODY, nova!(_, _, _ => Ok(super::limits::zones()))),
+        op("availability_zone.detail", "GET", "/compute/v2.1/os-availability-zone/detail", Token,
+            "os_compute_api:os-availability-zone:detail", NO_BODY, nova!(_, _, _ => Ok(super::limits::zone_detail()))),
         op("limits", "GET", "/compute/v2.1/limits", Token, "os_compute_api:limits", NO_BODY,
             nova!(n, _, _ => n.limits())),
         // -- quotas (docs/quotas.md): reads of the own project, the rest by admins

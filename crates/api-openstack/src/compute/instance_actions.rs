@@ -12,17 +12,18 @@ use serde_json::{Value, json};
 /// Nova's name for the action (`nova/compute/instance_actions.py`); core's where Nova has none.
 fn nova_action(a: Action) -> &'static str {
     match a {
-        Action::Create => "create",
-        Action::Start => "start",
-        Action::Stop => "stop",
-        Action::Reboot => "reboot",
-        Action::Terminate => "delete",
         Action::ResetPassword => "changePassword",
-        Action::EnterRescue => "rescue",
-        Action::ExitRescue => "unrescue",
         Action::LiveMigrate => "live-migration",
-        Action::Rebuild => "rebuild",
         Action::AssociateKeys | Action::DisassociateKeys => a.as_str(),
+        // The same name as in Nova's conflict messages.
+        Action::Create
+        | Action::Start
+        | Action::Stop
+        | Action::Reboot
+        | Action::Terminate
+        | Action::EnterRescue
+        | Action::ExitRescue
+        | Action::Rebuild => crate::state::action_name(a),
     }
 }
 
@@ -31,8 +32,9 @@ fn view(op: &Operation, with_updated: bool) -> Value {
         "action": nova_action(op.action),
         "instance_uuid": op.instance,
         "request_id": op.request_id,
-        "user_id": ids::user_id(&op.account),
-        "project_id": ids::project_id(&op.account),
+        // The Keystone caller's; the account's for what the other dialects asked.
+        "user_id": op.user_id.clone().unwrap_or_else(|| ids::user_id(&op.account)),
+        "project_id": op.project_id.clone().unwrap_or_else(|| ids::project_id(&op.account)),
         "start_time": render::iso_micro(op.created_at_ms),
         // Nova writes "Error" when an event of the action failed.
         "message": (op.state == OpState::Failed).then_some("Error"),
@@ -45,12 +47,83 @@ fn view(op: &Operation, with_updated: bool) -> Value {
     v
 }
 
+/// The compute manager's event of the action (Nova's `wrap_instance_event` names it after
+/// the manager's method).
+fn nova_event(a: Action) -> &'static str {
+    match a {
+        Action::Create => "compute__do_build_and_run_instance",
+        Action::Start => "compute_start_instance",
+        Action::Stop => "compute_stop_instance",
+        Action::Reboot => "compute_reboot_instance",
+        Action::Terminate => "compute_terminate_instance",
+        Action::ResetPassword => "compute_set_admin_password",
+        Action::EnterRescue => "compute_rescue_instance",
+        Action::ExitRescue => "compute_unrescue_instance",
+        Action::LiveMigrate => "compute_live_migration",
+        Action::Rebuild => "compute_rebuild_instance",
+        Action::AssociateKeys => "compute_associate_key_pairs",
+        Action::DisassociateKeys => "compute_disassociate_key_pairs",
+    }
+}
+
+/// The action's one event: finished with its result, or still running (no finish, no
+/// result). `traceback` only for those the events rule allows (Nova's rule from 2.51).
+fn event(op: &Operation, traceback: bool) -> Value {
+    let mut v = json!({
+        "event": nova_event(op.action),
+        "start_time": render::iso_micro(op.created_at_ms),
+        "finish_time": op.finished_at_ms.map(render::iso_micro),
+        "result": match op.state {
+            OpState::Operating => None,
+            OpState::Success => Some("Success"),
+            OpState::Failed => Some("Error"),
+        },
+    });
+    if traceback {
+        v["traceback"] = Value::Null;
+    }
+    v
+}
+
 /// When the action last changed (Nova's `updated_at`, what changes-since compares).
 fn updated_ms(op: &Operation) -> i64 {
     op.finished_at_ms.unwrap_or(op.created_at_ms)
 }
 
 impl Nova<'_> {
+    /// `GET /servers/{id}/os-instance-actions/{request_id}`: one action; its events for those
+    /// the `os-instance-actions:events` rule allows (admins) and, from 2.51, for everyone
+    /// (without the traceback).
+    pub(super) async fn show_instance_action(&self, id: &str, request_id: &str) -> Res {
+        let inst = self.server(id)?;
+        let ops = self
+            .api
+            .engine
+            .admin_operations(&inst.uuid.to_string())
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))?;
+        let op = ops
+            .iter()
+            .find(|o| o.account == inst.account && o.request_id == request_id)
+            .ok_or_else(|| {
+                Fault::not_found(format!(
+                    "Action for request_id {request_id} on instance {} not found",
+                    inst.uuid
+                ))
+            })?;
+        let mut v = view(op, self.v.at_least(58));
+        let admin = crate::routes::allowed(
+            &self.api.nova_policy,
+            self.token,
+            "os_compute_api:os-instance-actions:events",
+            crate::compute::nova_target(self.token),
+        );
+        if admin || self.v.at_least(51) {
+            v["events"] = json!([event(op, admin)]);
+        }
+        Ok(Reply::json(200, &json!({ "instanceAction": v })))
+    }
+
     /// The server's actions; from 2.58 with `updated_at` and `limit`, `marker` (a request
     /// ID) and `changes-since`, from 2.66 `changes-before`.
     pub(super) async fn list_instance_actions(&self, id: &str) -> Res {
@@ -123,6 +196,8 @@ mod tests {
             created_at_ms: 1_709_296_200_000,
             finished_at_ms: Some(1_709_296_201_000),
             settle: None,
+            user_id: None,
+            project_id: None,
         };
         let v = view(&op, false);
         assert_eq!(v["action"], "reboot");
@@ -130,5 +205,35 @@ mod tests {
         assert_eq!(v["start_time"], "2024-03-01T12:30:00.000000");
         assert!(v.get("updated_at").is_none());
         assert_eq!(view(&op, true)["updated_at"], "2024-03-01T12:30:01.000000");
+        assert_eq!(v["user_id"], ids::user_id("admin"));
+        let e = event(&op, true);
+        assert_eq!(
+            (&e["event"], &e["result"], &e["finish_time"]),
+            (
+                &json!("compute_reboot_instance"),
+                &json!("Error"),
+                &json!("2024-03-01T12:30:01.000000")
+            )
+        );
+        assert!(e.as_object().unwrap().contains_key("traceback"));
+        assert!(
+            !event(&op, false)
+                .as_object()
+                .unwrap()
+                .contains_key("traceback")
+        );
+        let running = Operation {
+            state: OpState::Operating,
+            finished_at_ms: None,
+            user_id: Some("u1".into()),
+            project_id: Some("p1".into()),
+            ..op
+        };
+        let (v, e) = (view(&running, false), event(&running, false));
+        assert_eq!(
+            (&v["user_id"], &v["project_id"]),
+            (&json!("u1"), &json!("p1"))
+        );
+        assert!(e["result"].is_null() && e["finish_time"].is_null());
     }
 }

@@ -18,10 +18,16 @@ impl Nova<'_> {
             .collect()
     }
 
+    /// The Keystone user asking (Nova key pairs are per user); the account's own user ID
+    /// for a caller without one.
+    fn caller_user_id(&self) -> String {
+        (self.p.keystone_user.clone()).unwrap_or_else(|| ids::user_id(&self.p.account))
+    }
+
     pub(super) fn keypair_not_found(&self, name: &str) -> Fault {
         Fault::not_found(format!(
             "Keypair {name} not found for user {}",
-            ids::user_id(&self.p.account)
+            self.caller_user_id()
         ))
     }
 
@@ -109,6 +115,7 @@ impl Nova<'_> {
             }
         };
         if let Some(uid) = opt_str(kp, "user_id")?
+            && uid != self.caller_user_id()
             && uid != ids::user_id(&self.p.account)
         {
             return Err(Fault::bad_request(format!(
@@ -142,7 +149,7 @@ impl Nova<'_> {
         if let Some(given) = public_key {
             view.insert("public_key".into(), json!(given));
         }
-        view.insert("user_id".into(), json!(ids::user_id(&self.p.account)));
+        view.insert("user_id".into(), json!(self.caller_user_id()));
         if let Some(private) = created.private_key {
             view.insert("private_key".into(), json!(private));
         }

@@ -57,3 +57,31 @@ pub(super) fn zones() -> Reply {
         .collect();
     Reply::json(200, &json!({"availabilityZoneInfo": info}))
 }
+
+/// `GET /os-availability-zone/detail` (admins: the os-availability-zone:detail rule): the
+/// zones with their hosts and the services on them. nubis has one compute host,
+/// `render::HOST`, which serves every zone of the region (servers show it whatever their
+/// zone), and its control services in Nova's `internal` zone; all are up, seen now.
+pub(super) fn zone_detail() -> Reply {
+    let now = crate::render::iso_micro(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0),
+    );
+    let up = json!({"available": true, "active": true, "updated_at": now});
+    let host = crate::render::HOST;
+    let mut info = vec![json!({
+        "zoneName": "internal",
+        "zoneState": {"available": true},
+        "hosts": {host: {"nova-conductor": up, "nova-scheduler": up}},
+    })];
+    info.extend(region().zones.iter().map(|z| {
+        json!({
+            "zoneName": z.openstack,
+            "zoneState": {"available": true},
+            "hosts": {host: {"nova-compute": up}},
+        })
+    }));
+    Reply::json(200, &json!({"availabilityZoneInfo": info}))
+}

@@ -269,6 +269,17 @@ impl Nova<'_> {
         let image = param(&q, "image").map(|i| render::image_by_ref(i).map(|x| x.id));
         let flavor = param(&q, "flavor").map(|f| f.rsplit('/').next().unwrap_or(f));
         let ip = param(&q, "ip");
+        // `host` is one of the filters only the allow_all_filters rule (admins) may use; for
+        // anyone else Nova drops it. It keeps the servers scheduled to that compute host:
+        // nubis has one, `render::HOST`; a server still building is on none.
+        let host = param(&q, "host").filter(|_| {
+            crate::routes::allowed(
+                &self.api.nova_policy,
+                self.token,
+                "os_compute_api:servers:allow_all_filters",
+                super::nova_target(self.token),
+            )
+        });
         let limit = int_param(&q, "limit")?;
         if limit.is_some_and(|l| l < 0) {
             return Err(Fault::bad_request("limit must be >= 0"));
@@ -324,6 +335,11 @@ impl Nova<'_> {
                     && image.is_none_or(|m| m == Some(i.image_id.as_str()))
                     && flavor.is_none_or(|f| f == i.instance_type)
                     && ip.is_none_or(|a| i.private_ip.contains(a))
+                    && host.is_none_or(|h| {
+                        h == render::HOST
+                            && crate::state::nova_state(i.state, Extra::default()).vm_state
+                                != "building"
+                    })
                     && status.as_deref().is_none_or(|s| {
                         let extra = Extra {
                             lock: i.lock.as_ref().map(|l| l.action),

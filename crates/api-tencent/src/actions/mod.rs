@@ -20,7 +20,6 @@ use keypairs::*;
 use launch::*;
 use nubis_engine::Engine;
 use nubis_pipeline::{ActionSpec, RegionUse, Registry, Services, spec_names};
-pub(crate) use params::parse;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -40,37 +39,63 @@ pub struct Handler {
     pub codes: Codes,
 }
 
-/// The declaration every action starts from: policy `cvm:<Action>`, 40 requests/s, read-only,
-/// no DryRun, region required, [`Codes::DEFAULT`]. The parameters are parsed strictly into
-/// `$params` ([`params::parse`]) and handed to `$run`; `$run[args]` passes `args` after them
-/// (one handler serving sibling actions).
+/// The declaration every action starts from: policy `cvm:<Action>` (or `<service>:<Action>`
+/// with `action!(service: …)`), 40 requests/s, read-only, no DryRun, region required,
+/// [`Codes::DEFAULT`]. The parameters are parsed strictly into `$params` ([`params::parse`])
+/// and handed to `$run`; `$run[args]` passes `args` after them (one handler serving sibling
+/// actions).
 macro_rules! action {
-    ($name:literal, $params:ident, $run:path $([$($arg:expr),+])?) => {
-        action!($name, $params, $run $([$($arg),+])?, Codes::DEFAULT)
-    };
-    ($name:literal, $params:ident, $run:path $([$($arg:expr),+])?, $codes:expr) => {{
-        ActionSpec {
+    ($service:ident: $name:literal, $params:ty, $run:path $([$($arg:expr),+])?, $codes:expr) => {{
+        ::nubis_pipeline::ActionSpec {
             name: $name,
             rate_limit: 40,
             mutates: false,
             dry_run: false,
-            policy: concat!("cvm:", $name),
+            policy: concat!(stringify!($service), ":", $name),
             per_resource: false,
             params: stringify!($params),
-            region: RegionUse::Required,
-            handler: Handler {
+            region: ::nubis_pipeline::RegionUse::Required,
+            handler: $crate::actions::Handler {
                 run: |engine, ctx, params| {
                     Box::pin(async move {
-                        let req: $params = params::parse(params)?;
+                        let req: $params = $crate::actions::params::parse(params)?;
                         $run(engine, ctx, req $($(, $arg)+)?)
                             .await
-                            .map(Payload::from)
+                            .map($crate::actions::Payload::from)
                     })
                 },
                 codes: $codes,
             },
         }
     }};
+    ($service:ident: $name:literal, $params:ty, $run:path $([$($arg:expr),+])?) => {
+        action!($service: $name, $params, $run $([$($arg),+])?, $crate::errors::Codes::DEFAULT)
+    };
+    ($name:literal, $params:ty, $run:path $([$($arg:expr),+])?) => {
+        action!(cvm: $name, $params, $run $([$($arg),+])?)
+    };
+    ($name:literal, $params:ty, $run:path $([$($arg:expr),+])?, $codes:expr) => {
+        action!(cvm: $name, $params, $run $([$($arg),+])?, $codes)
+    };
+}
+pub(crate) use action;
+
+/// An action of a global service (CAM, STS: docs/identity-wire.md): 20 requests/s per
+/// account, any region accepted and ignored (D3).
+pub(crate) const fn global(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
+    ActionSpec {
+        rate_limit: 20,
+        region: RegionUse::Optional,
+        ..spec
+    }
+}
+
+/// A [`global`] action that changes something.
+pub(crate) const fn global_write(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
+    ActionSpec {
+        mutates: true,
+        ..global(spec)
+    }
 }
 
 /// Actions that change something: 10 requests/s (EnterRescueMode and ExitRescueMode: 20).
@@ -217,12 +242,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
 
 /// The dialect's action registry: dispatch, rate limits, metrics labels and
 /// docs/catalogue/tencent-cvm.md all come from it.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "tencent",
-    service: "cvm",
-    version: crate::VERSION,
-    actions: SPECS,
-};
+pub static REGISTRY: Registry<Handler> = Registry::new("tencent", "cvm", crate::VERSION, SPECS);
 
 /// The Tencent Cloud API services on this listener (TC3 and the legacy signatures), told
 /// apart by version: CVM, CloudAudit (CAM and STS join them).

@@ -6,12 +6,14 @@
 //! two keys per principal is the engine's (`OperationDenied.AccessKeyOverLimit`, D15).
 //! `Description` is checked (1–1024 of `[\w+=,.@:/-]`) but not kept: listings show none.
 
-use super::{Out, cam_time, iam_err, obj, owner_uin};
+use super::{Out, iam_err, owner_uin};
 use crate::Ctx;
+use crate::actions::obj;
 use crate::actions::params::required;
 use crate::errors::ApiError;
 use crate::wire::Int;
 use nubis_engine::{Engine, IamError, KeyInfo, Who};
+use nubis_pipeline::shapes::{datetime, key_status};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -45,15 +47,11 @@ fn target(engine: &Engine, ctx: &Ctx, uin: Option<Int>) -> Result<Who, ApiError>
         })
 }
 
-fn status(enabled: bool) -> &'static str {
-    if enabled { "Active" } else { "Inactive" }
-}
-
 fn key_json(k: &KeyInfo) -> Value {
     json!({
         "AccessKeyId": k.id,
-        "Status": status(k.enabled),
-        "CreateTime": cam_time(k.created_at_ms),
+        "Status": key_status(k.enabled),
+        "CreateTime": datetime(k.created_at_ms),
         "Description": "",
     })
 }

@@ -11,137 +11,53 @@ mod roles;
 mod users;
 
 use crate::Ctx;
-use crate::actions::{Handler, Payload};
-use crate::errors::{ApiError, Codes};
+use crate::actions::{Handler, action, global, global_write};
+use crate::errors::ApiError;
 use crate::wire::Int;
 use nubis_core::SubUser;
 use nubis_engine::{Engine, IamError};
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use nubis_pipeline::{ActionSpec, Registry};
 use serde_json::{Map, Value};
 
 /// The CAM API version; it names the service on the shared Tencent listener.
 pub const VERSION: &str = "2019-01-16";
 
-/// One CAM action: policy `cam:<Action>`, region optional (and ignored), 20 requests/s per
-/// account (CAM's default API quota), parameters parsed strictly into `$params`.
-macro_rules! cam {
-    ($name:literal, $params:ty, $run:path, $mutates:expr) => {
-        ActionSpec {
-            name: $name,
-            rate_limit: 20,
-            mutates: $mutates,
-            dry_run: false,
-            policy: concat!("cam:", $name),
-            per_resource: false,
-            params: stringify!($params),
-            region: RegionUse::Optional,
-            handler: Handler {
-                run: |engine, ctx, params| {
-                    Box::pin(async move {
-                        let req: $params = crate::actions::params::parse(params)?;
-                        $run(engine, ctx, req).await.map(Payload::from)
-                    })
-                },
-                codes: Codes::DEFAULT,
-            },
-        }
-    };
-}
-
 use keys::*;
+use mfa::*;
 use policies::*;
+use roles::*;
 use users::*;
 
 const SPECS: &[ActionSpec<Handler>] = &[
-    cam!("AddUser", AddUserReq, add_user, true),
-    cam!("GetUser", GetUserReq, get_user, false),
-    cam!("ListUsers", ListUsersReq, list_users, false),
-    cam!("DeleteUser", DeleteUserReq, delete_user, true),
-    cam!(
-        "CreateAccessKey",
-        CreateAccessKeyReq,
-        create_access_key,
-        true
-    ),
-    cam!("ListAccessKeys", ListAccessKeysReq, list_access_keys, false),
-    cam!(
-        "UpdateAccessKey",
-        UpdateAccessKeyReq,
-        update_access_key,
-        true
-    ),
-    cam!(
-        "DeleteAccessKey",
-        DeleteAccessKeyReq,
-        delete_access_key,
-        true
-    ),
-    cam!("CreatePolicy", CreatePolicyReq, create_policy, true),
-    cam!("GetPolicy", GetPolicyReq, get_policy, false),
-    cam!("ListPolicies", ListPoliciesReq, list_policies, false),
-    cam!("DeletePolicy", DeletePolicyReq, delete_policy, true),
-    cam!(
-        "AttachUserPolicy",
-        AttachUserPolicyReq,
-        attach_user_policy,
-        true
-    ),
-    cam!(
-        "DetachUserPolicy",
-        DetachUserPolicyReq,
-        detach_user_policy,
-        true
-    ),
-    cam!(
-        "ListAttachedUserPolicies",
-        ListAttachedReq,
-        list_attached_user_policies,
-        false
-    ),
-    cam!("CreateRole", roles::CreateRoleReq, roles::create_role, true),
-    cam!("GetRole", roles::GetRoleReq, roles::get_role, false),
-    cam!(
-        "AttachRolePolicy",
-        roles::AttachRolePolicyReq,
-        roles::attach_role_policy,
-        true
-    ),
-    cam!("SetMfaFlag", mfa::SetMfaFlagReq, mfa::set_mfa_flag, true),
-    cam!(
-        "DescribeSafeAuthFlagColl",
-        mfa::DescribeSafeAuthFlagCollReq,
-        mfa::describe_safe_auth_flag_coll,
-        false
+    global_write(action!(cam: "AddUser", AddUserReq, add_user)),
+    global(action!(cam: "GetUser", GetUserReq, get_user)),
+    global(action!(cam: "ListUsers", ListUsersReq, list_users)),
+    global_write(action!(cam: "DeleteUser", DeleteUserReq, delete_user)),
+    global_write(action!(cam: "CreateAccessKey", CreateAccessKeyReq, create_access_key)),
+    global(action!(cam: "ListAccessKeys", ListAccessKeysReq, list_access_keys)),
+    global_write(action!(cam: "UpdateAccessKey", UpdateAccessKeyReq, update_access_key)),
+    global_write(action!(cam: "DeleteAccessKey", DeleteAccessKeyReq, delete_access_key)),
+    global_write(action!(cam: "CreatePolicy", CreatePolicyReq, create_policy)),
+    global(action!(cam: "GetPolicy", GetPolicyReq, get_policy)),
+    global(action!(cam: "ListPolicies", ListPoliciesReq, list_policies)),
+    global_write(action!(cam: "DeletePolicy", DeletePolicyReq, delete_policy)),
+    global_write(action!(cam: "AttachUserPolicy", AttachUserPolicyReq, attach_user_policy)),
+    global_write(action!(cam: "DetachUserPolicy", DetachUserPolicyReq, detach_user_policy)),
+    global(action!(cam: "ListAttachedUserPolicies", ListAttachedReq, list_attached_user_policies)),
+    global_write(action!(cam: "CreateRole", roles::CreateRoleReq, create_role)),
+    global(action!(cam: "GetRole", roles::GetRoleReq, get_role)),
+    global_write(action!(cam: "AttachRolePolicy", roles::AttachRolePolicyReq, attach_role_policy)),
+    global_write(action!(cam: "SetMfaFlag", mfa::SetMfaFlagReq, set_mfa_flag)),
+    global(
+        action!(cam: "DescribeSafeAuthFlagColl", mfa::DescribeSafeAuthFlagCollReq, describe_safe_auth_flag_coll),
     ),
 ];
 
 /// The CAM service's registry: dispatch, rate limits, labels, policy actions and
 /// docs/catalogue/tencent-cam.md come from it.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "tencent",
-    service: "cam",
-    version: VERSION,
-    actions: SPECS,
-};
+pub static REGISTRY: Registry<Handler> = Registry::new("tencent", "cam", VERSION, SPECS);
 
 type Out = Result<Map<String, Value>, ApiError>;
-
-fn obj(v: Value) -> Map<String, Value> {
-    match v {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    }
-}
-
-/// CAM's datetime: `YYYY-MM-DD hh:mm:ss`, in UTC (D17).
-fn cam_time(ms: i64) -> String {
-    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    t.format(time::macros::format_description!(
-        "[year]-[month]-[day] [hour]:[minute]:[second]"
-    ))
-    .unwrap_or_default()
-}
 
 /// The caller's owner UIN (the account's Tencent number).
 fn owner_uin(engine: &Engine, ctx: &Ctx) -> u64 {
@@ -233,9 +149,4 @@ fn sub_user(engine: &Engine, account: &str, uin: u64) -> Result<SubUser, ApiErro
                 format!("sub-user {uin} does not exist"),
             )
         })
-}
-
-/// CAM datetimes (D17), as the role and MFA actions name it.
-fn datetime(ms: i64) -> String {
-    cam_time(ms)
 }

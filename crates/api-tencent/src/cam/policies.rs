@@ -6,13 +6,15 @@
 //! attached policy and detaching an unattached one succeed (the call is idempotent, as
 //! CAM's error lists name no code for either). Deleting an attached policy detaches it.
 
-use super::{Out, cam_time, iam_err, id_param, obj, owner_uin};
+use super::{Out, iam_err, id_param, owner_uin};
 use crate::Ctx;
+use crate::actions::obj;
 use crate::actions::params::required;
 use crate::errors::ApiError;
 use crate::wire::Int;
 use nubis_core::{PolicyGrammar, PolicyRecord};
 use nubis_engine::{Dependents, Engine, IamError};
+use nubis_pipeline::shapes::{ascii_name, datetime};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -22,11 +24,7 @@ const CAM: Option<PolicyGrammar> = Some(PolicyGrammar::Cam);
 const MAX_DELETE: usize = 100;
 
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=128).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b));
-    if ok {
+    if ascii_name(name, 1..=128, b"+=,.@_-") {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -121,7 +119,7 @@ pub(super) struct GetPolicyReq {
 pub(super) async fn get_policy(engine: &Engine, ctx: &Ctx, r: GetPolicyReq) -> Out {
     let id = id_param(r.policy_id, "PolicyId", "InvalidParameter.PolicyIdError")?;
     let p = policy(engine, ctx, id)?;
-    let t = cam_time(p.created_at_ms);
+    let t = datetime(p.created_at_ms);
     Ok(obj(json!({
         "PolicyName": p.name,
         "Description": p.description,
@@ -179,7 +177,7 @@ pub(super) async fn list_policies(engine: &Engine, ctx: &Ctx, r: ListPoliciesReq
         .take(rp)
         .map(|p| {
             let n = engine.iam_attachment_count(p.id);
-            let t = cam_time(p.created_at_ms);
+            let t = datetime(p.created_at_ms);
             json!({
                 "PolicyId": p.id,
                 "PolicyName": p.name,
@@ -312,7 +310,7 @@ pub(super) async fn list_attached_user_policies(
             json!({
                 "PolicyId": p.id,
                 "PolicyName": p.name,
-                "AddTime": cam_time(p.created_at_ms),
+                "AddTime": datetime(p.created_at_ms),
                 "CreateMode": 2,
                 "PolicyType": "User",
                 "Remark": p.description,

@@ -1,11 +1,12 @@
 //! CAM roles: CreateRole, GetRole, AttachRolePolicy (for STS AssumeRole).
 
-use super::{Out, datetime, err};
+use super::{Out, err};
 use crate::Ctx;
 use crate::errors::ApiError;
 use crate::wire::Int;
 use nubis_core::{PolicyGrammar, RoleRecord};
 use nubis_engine::{CredentialError, Engine};
+use nubis_pipeline::shapes::datetime;
 use serde::Deserialize;
 use serde_json::json;
 

@@ -5,24 +5,22 @@
 //! values (ConsoleLogin 0, empty strings, Remark null). The sub-user's ID is both its Uin
 //! and its Uid (D17).
 
-use super::{Out, cam_time, iam_err, obj};
+use super::{Out, iam_err};
 use crate::Ctx;
+use crate::actions::obj;
 use crate::actions::params::required;
 use crate::errors::ApiError;
 use crate::wire::{Bool, Int};
 use nubis_core::SubUser;
 use nubis_engine::{Dependents, Engine, Who};
+use nubis_pipeline::shapes::{ascii_name, datetime};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 /// CAM's user name rule (`[\w+=,.@-]`, 1–64) narrowed to what both clouds accept: RAM's
 /// `[A-Za-z0-9.@_-]` (a sub-user is one principal for both APIs).
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let ok = (1..=64).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b".@_-".contains(&b));
-    if ok {
+    if ascii_name(name, 1..=64, b".@_-") {
         Ok(())
     } else {
         Err(ApiError::new(
@@ -137,7 +135,7 @@ pub(super) async fn list_users(engine: &Engine, ctx: &Ctx, _: ListUsersReq) -> O
         .iter()
         .map(|u| {
             let mut v = user_json(u);
-            v["CreateTime"] = json!(cam_time(u.created_at_ms));
+            v["CreateTime"] = json!(datetime(u.created_at_ms));
             v["NickName"] = json!(u.name);
             v
         })

@@ -1,13 +1,12 @@
 //! Tencent CloudAudit 2019-03-19 (docs/identity-wire.md §5, D12, D13; docs/audit.md):
 //! `LookUpEvents` over the caller's account's audit trail — its Tencent API calls.
 
-use crate::actions::params::parse;
-use crate::actions::{Handler, Payload};
-use crate::errors::{ApiError, Codes};
-use crate::{Ctx, render};
+use crate::Ctx;
+use crate::actions::{Handler, Payload, action, global};
+use crate::errors::ApiError;
 use nubis_core::audit::{AuditCursor, AuditEvent, AuditFilter, AuditQuery};
 use nubis_engine::Engine;
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use nubis_pipeline::{ActionSpec, Registry, shapes};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -38,28 +37,12 @@ pub const ATTRIBUTE_KEYS: &[&str] = &[
     "Tags",
 ];
 
-const SPECS: &[ActionSpec<Handler>] = &[ActionSpec {
-    name: "LookUpEvents",
-    rate_limit: 20,
-    mutates: false,
-    dry_run: false,
-    policy: "cloudaudit:LookUpEvents",
-    per_resource: false,
-    params: "LookUpEventsReq",
-    region: RegionUse::Optional,
-    handler: Handler {
-        run: |engine, ctx, params| Box::pin(look_up_events(engine, ctx, params)),
-        codes: Codes::DEFAULT,
-    },
-}];
+const SPECS: &[ActionSpec<Handler>] = &[global(
+    action!(cloudaudit: "LookUpEvents", LookUpEventsReq, look_up_events),
+)];
 
 /// CloudAudit's registry, served beside CVM by its version.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "tencent",
-    service: "cloudaudit",
-    version: VERSION,
-    actions: SPECS,
-};
+pub static REGISTRY: Registry<Handler> = Registry::new("tencent", "cloudaudit", VERSION, SPECS);
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
@@ -136,9 +119,8 @@ fn filter(key: &str, value: String, owner_uin: u64) -> Result<Option<Vec<AuditFi
 async fn look_up_events(
     engine: &Engine,
     ctx: &Ctx,
-    params: Map<String, Value>,
+    r: LookUpEventsReq,
 ) -> Result<Payload, ApiError> {
-    let r: LookUpEventsReq = parse(params)?;
     let start = integer(&r.start_time).map_err(|()| time_error())?;
     let end = integer(&r.end_time).map_err(|()| time_error())?;
     let (Some(start), Some(end)) = (start, end) else {
@@ -211,24 +193,29 @@ async fn look_up_events(
             )
         })?),
     };
-    let mut events = if matches_nothing {
-        Vec::new()
+    let query = AuditQuery {
+        account: None,
+        since_ms: start.saturating_mul(1000),
+        until_ms: end.saturating_mul(1000).saturating_add(999),
+        filters,
+        after,
+        limit: max as usize,
+        oldest_first: false,
+    };
+    let search_err =
+        |e: nubis_core::DomainError| ApiError::new("InternalError.SearchError", e.to_string());
+    let (mut events, total) = if matches_nothing {
+        (Vec::new(), 0)
     } else {
-        engine
-            .audit_events(
-                &ctx.principal,
-                AuditQuery {
-                    account: None,
-                    since_ms: start.saturating_mul(1000),
-                    until_ms: end.saturating_mul(1000).saturating_add(999),
-                    filters,
-                    after,
-                    limit: max as usize,
-                    oldest_first: false,
-                },
-            )
+        let total = engine
+            .count_audit_events(&ctx.principal, query.clone())
             .await
-            .map_err(|e| ApiError::new("InternalError.SearchError", e.to_string()))?
+            .map_err(search_err)?;
+        let events = engine
+            .audit_events(&ctx.principal, query)
+            .await
+            .map_err(search_err)?;
+        (events, total)
     };
     let more = events.len() > max as usize;
     events.truncate(max as usize);
@@ -242,7 +229,7 @@ async fn look_up_events(
     let rendered: Vec<Value> = events.iter().map(|e| event(e, owner_uin)).collect();
     let mut out = Map::new();
     out.insert("ListOver".into(), json!(!more));
-    out.insert("TotalCount".into(), json!(rendered.len()));
+    out.insert("TotalCount".into(), json!(total));
     out.insert("Events".into(), Value::Array(rendered));
     if let Some(next) = next {
         out.insert("NextToken".into(), json!(next));
@@ -250,21 +237,15 @@ async fn look_up_events(
     Ok(Payload::Map(out))
 }
 
-/// `2019-03-20 12:36:27` (UTC, docs/identity-wire.md D17).
-fn datetime(ms: i64) -> String {
-    render::time_ms(ms)
-        .replace('T', " ")
-        .trim_end_matches('Z')
-        .to_string()
-}
-
 /// One event as the SDK models it (`Event`): `EventTime` a string of unix seconds,
 /// `CloudAuditEvent` a JSON document serialised into a string (D12).
 pub(crate) fn event(e: &AuditEvent, owner_uin: u64) -> Value {
-    let (user_type, principal_id, username) = match (e.sub_user, e.is_admin) {
-        (Some(uin), _) => ("CAMUser", uin.to_string(), e.user.clone()),
-        (None, true) => ("root", owner_uin.to_string(), "root".to_string()),
-        (None, false) => ("root", owner_uin.to_string(), "root".to_string()),
+    let (user_type, principal_id, username) = match (&e.role, e.sub_user) {
+        // A role session: CloudAudit names the role as the operator (STS GetCallerIdentity's
+        // `CAMRole`, `<roleId>:<session>`).
+        (Some(r), _) => ("CAMRole", format!("{}:{}", r.id, r.session), r.name.clone()),
+        (None, Some(uin)) => ("CAMUser", uin.to_string(), e.user.clone()),
+        (None, None) => ("root", owner_uin.to_string(), "root".to_string()),
     };
     let source = if e.service.is_empty() {
         String::new()
@@ -290,7 +271,7 @@ pub(crate) fn event(e: &AuditEvent, owner_uin: u64) -> Value {
         "eventName": e.action,
         "eventRegion": region,
         "eventSource": source,
-        "eventTime": datetime(e.time_ms),
+        "eventTime": shapes::datetime(e.time_ms),
         "eventType": "ApiCall",
         "eventVersion": 2,
         "httpCode": e.status,

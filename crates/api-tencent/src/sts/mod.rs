@@ -2,67 +2,26 @@
 //! session), `AssumeRole` (a role session), `GetCallerIdentity`. Parse strictly, call the
 //! engine, render; who may assume a role and how codes are checked live in the engine.
 
-use crate::actions::{Handler, Payload, parse};
-use crate::errors::{ApiError, Codes};
+use crate::Ctx;
+use crate::actions::{Handler, action, global, global_write};
+use crate::errors::ApiError;
 use crate::wire::Int;
-use crate::{Ctx, render};
 use nubis_core::Principal;
 use nubis_engine::{AssumeRole, Engine, IssuedCredential, Issuer, MfaRefusal};
-use nubis_pipeline::{ActionSpec, RegionUse, Registry};
+use nubis_pipeline::{ActionSpec, Registry, shapes};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 pub const VERSION: &str = "2018-08-13";
 
-/// STS actions: policy `sts:<Action>`, 20 requests/s, region optional (the SDK sends one,
-/// D3).
-macro_rules! sts {
-    ($name:literal, $params:ident, $run:path, $mutates:expr) => {
-        ActionSpec {
-            name: $name,
-            rate_limit: 20,
-            mutates: $mutates,
-            dry_run: false,
-            policy: concat!("sts:", $name),
-            per_resource: false,
-            params: stringify!($params),
-            region: RegionUse::Optional,
-            handler: Handler {
-                run: |engine, ctx, params| {
-                    Box::pin(async move {
-                        let req: $params = parse(params)?;
-                        $run(engine, ctx, req).await.map(Payload::from)
-                    })
-                },
-                codes: Codes::DEFAULT,
-            },
-        }
-    };
-}
-
 const SPECS: &[ActionSpec<Handler>] = &[
-    sts!(
-        "GetSessionToken",
-        GetSessionTokenReq,
-        get_session_token,
-        true
-    ),
-    sts!("AssumeRole", AssumeRoleReq, assume_role, true),
-    sts!(
-        "GetCallerIdentity",
-        GetCallerIdentityReq,
-        get_caller_identity,
-        false
-    ),
+    global_write(action!(sts: "GetSessionToken", GetSessionTokenReq, get_session_token)),
+    global_write(action!(sts: "AssumeRole", AssumeRoleReq, assume_role)),
+    global(action!(sts: "GetCallerIdentity", GetCallerIdentityReq, get_caller_identity)),
 ];
 
 /// Tencent STS, served beside CVM by version.
-pub static REGISTRY: Registry<Handler> = Registry {
-    cloud: "tencent",
-    service: "sts",
-    version: VERSION,
-    actions: SPECS,
-};
+pub static REGISTRY: Registry<Handler> = Registry::new("tencent", "sts", VERSION, SPECS);
 
 type Out = Result<Map<String, Value>, ApiError>;
 
@@ -113,13 +72,9 @@ pub(crate) struct TagRef {
 #[serde(deny_unknown_fields)]
 pub(crate) struct GetCallerIdentityReq {}
 
+/// A required string: present and not empty.
 fn required(v: Option<String>, name: &str) -> Result<String, ApiError> {
-    v.filter(|s| !s.is_empty()).ok_or_else(|| {
-        err(
-            "MissingParameter",
-            format!("The parameter `{name}` is required"),
-        )
-    })
+    crate::actions::params::required(v.filter(|s| !s.is_empty()), name)
 }
 
 /// The MFA serial `qcs::cam:uin/<uin>::mfa/<type>`: the UIN must be the owner's or the
@@ -203,7 +158,10 @@ fn credentials(c: &IssuedCredential) -> Map<String, Value> {
         json!({"Token": c.token, "TmpSecretId": c.id, "TmpSecretKey": c.secret}),
     );
     m.insert("ExpiredTime".into(), json!(c.expires_at_ms / 1000));
-    m.insert("Expiration".into(), json!(render::time_ms(c.expires_at_ms)));
+    m.insert(
+        "Expiration".into(),
+        json!(shapes::iso_seconds(c.expires_at_ms)),
+    );
     m
 }
 
@@ -280,17 +238,11 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-fn session_name_ok(s: &str) -> bool {
-    (2..=128).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
-}
-
 async fn assume_role(engine: &Engine, ctx: &Ctx, r: AssumeRoleReq) -> Out {
     let p = &ctx.principal;
     let arn = required(r.role_arn, "RoleArn")?;
     let session = required(r.role_session_name, "RoleSessionName")?;
-    if !session_name_ok(&session) {
+    if !shapes::ascii_name(&session, 2..=128, b"+=,.@_-") {
         return Err(err(
             "InvalidParameter.ParamError",
             "RoleSessionName must be 2-128 of A-Z a-z 0-9 + = , . @ _ -",
