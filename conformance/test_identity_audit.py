@@ -506,3 +506,33 @@ def test_openstack_scenarios_are_in_the_trail_and_instance_actions(srv, t):
         assert all(ev["result"] == "Success" for ev in shown.events), shown.events
     a.compute.delete_server(srv_a.id, ignore_missing=False)
     a.compute.wait_for_delete(srv_a, wait=60, interval=0.2)
+
+
+def test_keystone_login_refused_on_scope_is_in_the_trail(srv, t):
+    """A login whose password is right but whose user holds no role on the project it asks
+    for (Keystone: 401) is the user's own call: recorded under that user. A wrong password
+    proves nothing: not recorded (docs/audit.md)."""
+    pa, pb, user = unique_name("pa"), unique_name("pb"), unique_name("us")
+    for p in (pa, pb):
+        cli(srv, "project", "create", "--domain", "default", p)
+    cli(srv, "user", "create", "--domain", "default", "--password", PASSWORD, user)
+    cli(srv, "role", "add", "--user", user, "--project", pa, "member")
+
+    refused = connect_as(srv, user, PASSWORD, pb)
+    wrong = connect_as(srv, user, PASSWORD + "x", pa)
+    recs = [Recorder(refused, user), Recorder(wrong, user)]
+    for conn in (refused, wrong):
+        # openstacksdk wraps keystoneauth's Unauthorized in an SDKException.
+        with pytest.raises(os_exc.SDKException, match=r"HTTP 401"):
+            conn.authorize()
+    (scope_login,), (password_login,) = ([r for r in rec.seen if r[1].endswith("/auth/tokens")]
+                                         for rec in recs)
+    assert scope_login[2] == password_login[2] == 401, recs[0].seen + recs[1].seen
+
+    got = t._do("GET", f"audit-events?request_id={scope_login[3]}")["events"]
+    assert len(got) == 1, got
+    e = got[0]
+    assert (e["cloud"], e["user"], e["action"], e["error_code"], e["status"]) == (
+        "openstack", user, "identity.token.issue", "401", 401), e
+    no_secret_in(json.dumps(e), PASSWORD)
+    assert t._do("GET", f"audit-events?request_id={password_login[3]}")["events"] == []

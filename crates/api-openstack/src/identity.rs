@@ -348,9 +348,14 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
     } else {
         return unauthorized(base);
     };
+    let proven = proven(api, &who);
     let token = match scoped(api, auth, who) {
         Ok(t) => t,
-        Err(e) => return *e,
+        Err(mut e) => {
+            // The user proved who it is: the refusal is theirs in the audit trail.
+            e.refused_login = proven.map(Box::new);
+            return *e;
+        }
     };
     let (id, token) = api.tokens.issue(token);
     let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
@@ -491,6 +496,29 @@ async fn by_app_cred(
         methods,
         stamp,
         app_cred: Some(ac),
+    })
+}
+
+/// Who a login proved to be, before its scope is looked at: an unscoped identity that is
+/// never issued (the audit trail's caller of a login refused on its scope).
+fn proven(api: &OpenStackApi, who: &Authenticated) -> Option<Token> {
+    let domain = api.engine.ks_domain(&who.user.domain_id).ok()?;
+    Some(Token {
+        account: domain.account.clone(),
+        user_id: who.user.id.clone(),
+        user_name: who.user.name.clone(),
+        user_domain_id: domain.id,
+        user_domain_name: domain.name,
+        roles: Vec::new(),
+        scope: Scope::Unscoped,
+        project: None,
+        domain: None,
+        methods: who.methods.clone(),
+        issued_at: now(),
+        expires_at: who.expires_at,
+        audit_id: String::new(),
+        stamp: who.stamp.clone(),
+        app_cred: who.app_cred.as_ref().map(|a| a.id.clone()),
     })
 }
 

@@ -176,6 +176,9 @@ pub struct Reply {
     /// The operation's label (for logs and metrics), e.g. `server.action.reboot`: see [`label`].
     pub operation: &'static str,
     pub request_id: String,
+    /// A login that proved the user's password (or credential) but was refused on the scope
+    /// it asked for: the user it proved, for the audit trail (no token was issued).
+    pub(crate) refused_login: Option<Box<Token>>,
 }
 
 impl Reply {
@@ -188,6 +191,7 @@ impl Reply {
             service: "",
             operation: "",
             request_id: String::new(),
+            refused_login: None,
         }
     }
 
@@ -348,9 +352,16 @@ impl OpenStackApi {
         let reply = self.route(&req).await;
         // A login (password, application credential, token) that issued a token is recorded
         // under the token it issued: its caller is now authenticated (docs/audit.md).
+        // A login refused on its scope after the user proved who it is, under that user.
         let caller = caller.or_else(|| {
             self.gate.auditor()?;
-            if reply.operation != "identity.token.issue" || reply.status != 201 {
+            if reply.operation != "identity.token.issue" {
+                return None;
+            }
+            if let Some(user) = &reply.refused_login {
+                return Some(((**user).clone(), started));
+            }
+            if reply.status != 201 {
                 return None;
             }
             let (_, issued) = reply
