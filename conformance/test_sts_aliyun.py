@@ -272,3 +272,50 @@ def test_mfa_present_condition_as_d9(srv, generation):
     e = expect_ecs_error(403, "Forbidden.RAM", ecs.call, "DescribeInstances")
     if generation == "tea":
         assert e.data["AccessDeniedDetail"]["NoPermissionType"] == "ExplicitDeny"
+
+
+@pytest.mark.parametrize("generation", ALI_GENERATIONS)
+def test_role_lifecycle_list_update_detach_delete(srv, generation):
+    """ListRoles, UpdateRole, ListPoliciesForRole, DetachPolicyFromRole and DeleteRole through
+    both RAM SDK generations: a role with attached policies is not deleted
+    (DeleteConflict.Role.Policy); a deleted role's sessions stop working at once."""
+    from test_ram import ram_client
+
+    s = Setup(srv)
+    ram = ram_client(srv, generation, s.root)
+    arns = sorted(s.role(unique_name(f"r{i}").replace("_", "-")) for i in range(3))
+    names = [a.rsplit("/", 1)[1] for a in arns]
+    first = ram.call("ListRoles", MaxItems=2)
+    assert first["IsTruncated"] is True, first
+    page2 = ram.call("ListRoles", MaxItems=2, Marker=first["Marker"])
+    listed = [r["RoleName"].lower() for r in first["Roles"]["Role"] + page2["Roles"]["Role"]]
+    assert listed == names and page2["IsTruncated"] is False, (first, page2)
+    assert "AssumeRolePolicyDocument" not in first["Roles"]["Role"][0]
+    expect_ecs_error(400, "InvalidParameter.MaxItems", ram.call, "ListRoles", MaxItems=1001)
+
+    updated = ram.call("UpdateRole", RoleName=names[0], NewDescription="readers",
+                       NewMaxSessionDuration=7200)["Role"]
+    assert updated["Description"] == "readers" and updated["MaxSessionDuration"] == 7200, updated
+    expect_ecs_error(400, "InvalidParameter.NewMaxSessionDuration", ram.call, "UpdateRole",
+                     RoleName=names[0], NewMaxSessionDuration=60)
+    expect_ecs_error(400, "MalformedPolicyDocument", ram.call, "UpdateRole", RoleName=names[0],
+                     NewAssumeRolePolicyDocument="{not json")
+    expect_ecs_error(404, "EntityNotExist.Role", ram.call, "UpdateRole", RoleName="nope", NewDescription="x")
+
+    assert [p["PolicyName"] for p in
+            ram.call("ListPoliciesForRole", RoleName=names[0])["Policies"]["Policy"]] == ["ro"]
+    creds = assume_legacy(s, arns[0])
+    ecs = ecs_with_token(srv, generation, (creds["AccessKeyId"], creds["AccessKeySecret"]),
+                         creds["SecurityToken"])
+    ecs.call("DescribeInstances")
+    expect_ecs_error(409, "DeleteConflict.Role.Policy", ram.call, "DeleteRole", RoleName=names[0])
+    ecs.call("DescribeInstances")  # a refused delete changed nothing
+    ram.call("DetachPolicyFromRole", PolicyType="Custom", PolicyName="ro", RoleName=names[0])
+    expect_ecs_error(404, "EntityNotExist.Role.Policy", ram.call, "DetachPolicyFromRole",
+                     PolicyType="Custom", PolicyName="ro", RoleName=names[0])
+    assert ram.call("ListPoliciesForRole", RoleName=names[0])["Policies"]["Policy"] == []
+    ram.call("DeleteRole", RoleName=names[0])
+    expect_ecs_error(404, "InvalidAccessKeyId.NotFound", ecs.call, "DescribeInstances")
+    expect_ecs_error(404, "EntityNotExist.Role", ram.call, "GetRole", RoleName=names[0])
+    expect_ecs_error(404, "EntityNotExist.Role", ram.call, "DeleteRole", RoleName=names[0])
+    assert [r["RoleName"].lower() for r in ram.call("ListRoles")["Roles"]["Role"]] == names[1:]

@@ -320,3 +320,60 @@ def test_set_mfa_flag_refusals(sts_server):
         cam, "DescribeSafeAuthFlagColl", cam_models, SubUin=1))
     flags = call(cam, "DescribeSafeAuthFlagColl", cam_models, SubUin=s.uin)
     assert flags["ActionFlag"]["Stoken"] == 0 and flags["LoginFlag"]["Phone"] == 0
+
+
+def test_role_lifecycle_list_update_detach_delete(sts_server):
+    """DescribeRoleList, UpdateRoleDescription, UpdateAssumeRolePolicy, ListAttachedRolePolicies,
+    DetachRolePolicy and DeleteRole through tencentcloud-sdk-python: CAM deletes a role with its
+    attachments, and the role's live sessions stop working at once (docs/identity-wire.md §3)."""
+    s = Setup(sts_server)
+    root_cam = cam_with(sts_server, s.root_cred())
+    trust = {"version": "2.0", "statement": [{"action": "name/sts:AssumeRole", "effect": "allow",
+                                              "principal": {"qcs": [f"qcs::cam::uin/{s.owner}:root"]}}]}
+    names = sorted(unique_name(f"r{i}").replace("_", "-") for i in range(3))
+    ids = [call(root_cam, "CreateRole", cam_models, RoleName=n, PolicyDocument=json.dumps(trust),
+                SessionDuration=3600)["RoleId"] for n in names]
+    listed = call(root_cam, "DescribeRoleList", cam_models, Page=1, Rp=2)
+    assert listed["TotalNum"] == 3 and [r["RoleName"] for r in listed["List"]] == names[:2], listed
+    assert [r["RoleName"] for r in call(root_cam, "DescribeRoleList", cam_models, Page=2, Rp=2)["List"]] == names[2:]
+    expect_error("MissingParameter", lambda: call(root_cam, "DescribeRoleList", cam_models, Rp=2))
+    expect_error("InvalidParameter.ParamError", lambda: call(root_cam, "DescribeRoleList", cam_models,
+                                                             Page=1, Rp=201))
+
+    call(root_cam, "UpdateRoleDescription", cam_models, RoleId=ids[0], Description="readers")
+    expect_error("InvalidParameter.DescriptionLengthOverlimit", lambda: call(
+        root_cam, "UpdateRoleDescription", cam_models, RoleId=ids[0], Description="x" * 301))
+    narrower = dict(trust, statement=[dict(trust["statement"][0], effect="deny")])
+    call(root_cam, "UpdateAssumeRolePolicy", cam_models, RoleName=names[0], PolicyDocument=json.dumps(narrower))
+    expect_error("InvalidParameter.PolicyDocumentError", lambda: call(
+        root_cam, "UpdateAssumeRolePolicy", cam_models, RoleName=names[0], PolicyDocument="[1]"))
+    info = call(root_cam, "GetRole", cam_models, RoleId=ids[0])["RoleInfo"]
+    assert info["Description"] == "readers" and json.loads(info["PolicyDocument"]) == narrower, info
+    call(root_cam, "UpdateAssumeRolePolicy", cam_models, RoleName=names[0], PolicyDocument=json.dumps(trust))
+
+    s.t._do("POST", f"accounts/{s.account}/policies",
+            {"name": "ro", "grammar": "cam", "document": json.dumps(CAM_READ_ONLY)}, 201)
+    call(root_cam, "AttachRolePolicy", cam_models, PolicyName="ro", AttachRoleId=ids[0])
+    attached = call(root_cam, "ListAttachedRolePolicies", cam_models, Page=1, Rp=20, RoleId=ids[0])
+    assert attached["TotalNum"] == 1 and attached["List"][0]["PolicyName"] == "ro", attached
+    assert call(root_cam, "ListAttachedRolePolicies", cam_models, Page=1, Rp=20, RoleId=ids[0],
+                PolicyType="QCS")["TotalNum"] == 0
+    call(root_cam, "DetachRolePolicy", cam_models, PolicyName="ro", DetachRoleId=ids[0])
+    expect_error("FailedOperation", lambda: call(root_cam, "DetachRolePolicy", cam_models,
+                                                 PolicyName="ro", DetachRoleId=ids[0]))
+    expect_error("InvalidParameter.PolicyIdNotExist", lambda: call(
+        root_cam, "DetachRolePolicy", cam_models, PolicyName="nope", DetachRoleId=ids[0]))
+    call(root_cam, "AttachRolePolicy", cam_models, PolicyName="ro", AttachRoleId=ids[0])
+
+    sts = sts_with(sts_server, s.user_cred())
+    c = call(sts, "AssumeRole", sts_models, RoleArn=info["RoleArn"], RoleSessionName="s1",
+             DurationSeconds=900)["Credentials"]
+    cvm = cvm_with(sts_server, credential.Credential(c["TmpSecretId"], c["TmpSecretKey"], c["Token"]))
+    call(cvm, "DescribeInstances", cvm_models)
+    # Deleted with its attachment; the session dies with it, and the name is free again.
+    call(root_cam, "DeleteRole", cam_models, RoleId=ids[0])
+    expect_error("AuthFailure.SecretIdNotFound", lambda: call(cvm, "DescribeInstances", cvm_models))
+    expect_error("InvalidParameter.RoleNotExist", lambda: call(root_cam, "GetRole", cam_models, RoleId=ids[0]))
+    expect_error("InvalidParameter.RoleNotExist", lambda: call(root_cam, "DeleteRole", cam_models, RoleId=ids[0]))
+    assert call(root_cam, "DescribeRoleList", cam_models, Page=1, Rp=20)["TotalNum"] == 2
+    call(root_cam, "CreateRole", cam_models, RoleName=names[0], PolicyDocument=json.dumps(trust))

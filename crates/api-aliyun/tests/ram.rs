@@ -373,3 +373,78 @@ async fn ram_is_global_and_tenant_scoped() {
         is((404, "InvalidAction.NotFound"))
     );
 }
+
+#[tokio::test]
+async fn roles_are_listed_updated_and_deleted_only_without_policies() {
+    let t = Ram::new().await;
+    let root = t.account("team-r").await;
+    let trust = r#"{"Version":"1","Statement":[{"Action":"sts:AssumeRole","Effect":"Allow","Principal":{"RAM":["acs:ram::1:root"]}}]}"#;
+    for name in ["r-a", "r-b", "r-c"] {
+        t.ok(
+            &root,
+            "CreateRole",
+            &[("RoleName", name), ("AssumeRolePolicyDocument", trust)],
+        )
+        .await;
+    }
+    t.ok(
+        &root,
+        "CreatePolicy",
+        &[("PolicyName", "ro"), ("PolicyDocument", READ_ONLY)],
+    )
+    .await;
+    let attach = [
+        ("PolicyType", "Custom"),
+        ("PolicyName", "ro"),
+        ("RoleName", "r-a"),
+    ];
+    t.ok(&root, "AttachPolicyToRole", &attach).await;
+
+    let v = t.ok(&root, "ListRoles", &[("MaxItems", "2")]).await;
+    let names = |v: &Value| strs(&v["Roles"]["Role"], "RoleName").join(",");
+    assert_eq!(
+        (names(&v), v["IsTruncated"].as_bool(), v["Marker"].as_str()),
+        ("r-a,r-b".to_string(), Some(true), Some("r-c"))
+    );
+    let v = t
+        .ok(
+            &root,
+            "UpdateRole",
+            &[("RoleName", "r-b"), ("NewDescription", "d")],
+        )
+        .await;
+    assert_eq!(v["Role"]["Description"], "d");
+    let listed = t
+        .ok(&root, "ListPoliciesForRole", &[("RoleName", "r-a")])
+        .await;
+    assert_eq!(listed["Policies"]["Policy"][0]["PolicyName"], "ro");
+
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        ("DeleteRole", &[("RoleName", "r-a")], 409, "DeleteConflict.Role.Policy"),
+        ("DeleteRole", &[("RoleName", "nope")], 404, "EntityNotExist.Role"),
+        ("DeleteRole", &[("RoleName", "a b")], 400, "InvalidParameter.RoleName.InvalidChars"),
+        ("DeleteRole", &[], 400, "MissingParameter"),
+        ("ListRoles", &[("MaxItems", "0")], 400, "InvalidParameter.MaxItems"),
+        ("UpdateRole", &[("RoleName", "r-b"), ("NewMaxSessionDuration", "43201")], 400, "InvalidParameter.NewMaxSessionDuration"),
+        ("UpdateRole", &[("RoleName", "r-b"), ("NewAssumeRolePolicyDocument", "[]")], 400, "MalformedPolicyDocument"),
+        ("DetachPolicyFromRole", &[("PolicyType", "Custom"), ("PolicyName", "ro"), ("RoleName", "r-b")], 404, "EntityNotExist.Role.Policy"),
+        ("DetachPolicyFromRole", &[("PolicyType", "Custom"), ("PolicyName", "nope"), ("RoleName", "r-a")], 404, "EntityNotExist.Policy"),
+        ("DetachPolicyFromRole", &[("PolicyType", "Mine"), ("PolicyName", "ro"), ("RoleName", "r-a")], 400, "InvalidParameter.PolicyType"),
+    ];
+    t.refuses(&root, refusals).await;
+    // A refused change changed nothing.
+    let v = t.ok(&root, "GetRole", &[("RoleName", "r-b")]).await;
+    assert_eq!(
+        (&v["Role"]["Description"], &v["Role"]["MaxSessionDuration"]),
+        (&Value::from("d"), &Value::from(3600))
+    );
+    t.ok(&root, "DetachPolicyFromRole", &attach).await;
+    t.ok(&root, "DeleteRole", &[("RoleName", "r-a")]).await;
+    let v = t.ok(&root, "ListRoles", &[]).await;
+    assert_eq!(names(&v), "r-b,r-c");
+    // Another account sees none of them.
+    let other = t.account("team-s").await;
+    let refused = t.err(&other, "DeleteRole", &[("RoleName", "r-b")]).await;
+    assert_eq!(refused, is((404, "EntityNotExist.Role")));
+}

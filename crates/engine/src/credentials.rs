@@ -216,6 +216,29 @@ impl Creds {
     }
 }
 
+/// A role's trust policy: a JSON object of at most [`MAX_POLICY_BYTES`] (who may assume
+/// the role is read from it when a role is assumed, see [`Engine::may_assume`]).
+fn check_trust_policy(doc: &str) -> Result<(), CredentialError> {
+    if doc.len() > MAX_POLICY_BYTES
+        || serde_json::from_str::<serde_json::Value>(doc).map_or(true, |v| !v.is_object())
+    {
+        return Err(invalid(
+            "PolicyDocument",
+            "the trust policy is not a JSON object of at most 6144 bytes",
+        ));
+    }
+    Ok(())
+}
+
+/// What UpdateRole (RAM), UpdateAssumeRolePolicy and UpdateRoleDescription (CAM) change;
+/// `None` keeps the field.
+#[derive(Debug, Clone, Default)]
+pub struct RoleUpdate<'a> {
+    pub trust_policy: Option<&'a str>,
+    pub description: Option<&'a str>,
+    pub max_session_secs: Option<u64>,
+}
+
 /// What AssumeRole asks for.
 #[derive(Debug, Clone)]
 pub struct AssumeRole<'a> {
@@ -448,15 +471,7 @@ impl Engine {
     ) -> Result<RoleRecord, CredentialError> {
         let _serial = self.inner.credentials.lock().await;
         self.check_account(account)?;
-        if trust_policy.len() > MAX_POLICY_BYTES
-            || serde_json::from_str::<serde_json::Value>(trust_policy)
-                .map_or(true, |v| !v.is_object())
-        {
-            return Err(invalid(
-                "PolicyDocument",
-                "the trust policy is not a JSON object of at most 6144 bytes",
-            ));
-        }
+        check_trust_policy(trust_policy)?;
         let record = {
             let creds = self.inner.creds.read();
             let mine = creds.roles.values().filter(|r| r.account == account);
@@ -585,6 +600,87 @@ impl Engine {
         tracing::info!(account, role = %r.name, policy, "policy attached to role");
         self.inner.creds.write().roles.insert(r.id, r);
         Ok(())
+    }
+
+    /// Detach policy `policy` from role `role`: not found when the role is not the
+    /// account's or the policy is not attached to it.
+    pub async fn detach_role_policy(
+        &self,
+        account: &str,
+        role: u64,
+        policy: u64,
+    ) -> Result<(), CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let mut r = self
+            .role_by_id(account, role)
+            .ok_or_else(|| CredentialError::NotFound(format!("role {role}")))?;
+        let Some(at) = r.policies.iter().position(|p| *p == policy) else {
+            return Err(CredentialError::NotFound(format!(
+                "policy {policy} attached to role {}",
+                r.name
+            )));
+        };
+        r.policies.remove(at);
+        r.updated_at_ms = now_ms();
+        self.commit(vec![Write::Role(r.clone())]).await?;
+        tracing::info!(account, role = %r.name, policy, "policy detached from role");
+        self.inner.creds.write().roles.insert(r.id, r);
+        Ok(())
+    }
+
+    /// Delete role `role`. A role with attached policies is a conflict unless `detach`
+    /// (CAM deletes the attachments with the role; RAM refuses). Its sessions stop working
+    /// at once: a role session's principal is made from its role on every request.
+    pub async fn delete_role(
+        &self,
+        account: &str,
+        role: u64,
+        detach: bool,
+    ) -> Result<RoleRecord, CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let r = self
+            .role_by_id(account, role)
+            .ok_or_else(|| CredentialError::NotFound(format!("role {role}")))?;
+        if !detach && !r.policies.is_empty() {
+            return Err(CredentialError::Conflict(format!(
+                "role {} still has {} attached policies",
+                r.name,
+                r.policies.len()
+            )));
+        }
+        self.commit(vec![Write::DeleteRole(r.id)]).await?;
+        self.inner.creds.write().roles.remove(&r.id);
+        tracing::info!(account, role = %r.name, "role deleted");
+        Ok(r)
+    }
+
+    /// Change a role's trust policy, description or session ceiling (the dialect checked
+    /// the description's and the duration's ranges).
+    pub async fn update_role(
+        &self,
+        account: &str,
+        role: u64,
+        change: RoleUpdate<'_>,
+    ) -> Result<RoleRecord, CredentialError> {
+        let _serial = self.inner.credentials.lock().await;
+        let mut r = self
+            .role_by_id(account, role)
+            .ok_or_else(|| CredentialError::NotFound(format!("role {role}")))?;
+        if let Some(doc) = change.trust_policy {
+            check_trust_policy(doc)?;
+            r.trust_policy = doc.to_string();
+        }
+        if let Some(d) = change.description {
+            r.description = d.to_string();
+        }
+        if let Some(secs) = change.max_session_secs {
+            r.max_session_secs = secs;
+        }
+        r.updated_at_ms = now_ms();
+        self.commit(vec![Write::Role(r.clone())]).await?;
+        tracing::info!(account, role = %r.name, "role updated");
+        self.inner.creds.write().roles.insert(r.id, r.clone());
+        Ok(r)
     }
 
     /// The names of the roles a policy is attached to (a policy attached to a role is not

@@ -23,8 +23,8 @@ mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use credentials::{
-    AssumeRole, IssuedCredential, Issuer, MfaRefusal, SWEEP_GRACE_MS, TempRefusal, base32,
-    tencent_serial, unbase32,
+    AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,
+    base32, tencent_serial, unbase32,
 };
 pub use iam::{
     Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, NameRule,

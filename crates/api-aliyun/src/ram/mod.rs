@@ -46,7 +46,12 @@ const SPECS: &[ActionSpec<Handler>] = &[
     action!(ram read "ListPoliciesForUser", list_policies_for_user),
     action!(ram write "CreateRole", create_role),
     action!(ram read "GetRole", get_role),
+    action!(ram read "ListRoles", list_roles),
+    action!(ram write "UpdateRole", update_role),
+    action!(ram write "DeleteRole", delete_role),
     action!(ram write "AttachPolicyToRole", attach_policy_to_role),
+    action!(ram write "DetachPolicyFromRole", detach_policy_from_role),
+    action!(ram read "ListPoliciesForRole", list_policies_for_role),
     action!(ram write "CreateVirtualMFADevice", create_virtual_mfa_device),
     action!(ram write "BindMFADevice", bind_mfa_device),
 ];

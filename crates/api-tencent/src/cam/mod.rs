@@ -46,7 +46,19 @@ const SPECS: &[ActionSpec<Handler>] = &[
     global(action!(cam: "ListAttachedUserPolicies", ListAttachedReq, list_attached_user_policies)),
     global_write(action!(cam: "CreateRole", roles::CreateRoleReq, create_role)),
     global(action!(cam: "GetRole", roles::GetRoleReq, get_role)),
+    global(action!(cam: "DescribeRoleList", roles::DescribeRoleListReq, describe_role_list)),
+    global_write(action!(cam: "DeleteRole", roles::DeleteRoleReq, delete_role)),
+    global_write(
+        action!(cam: "UpdateAssumeRolePolicy", roles::UpdateAssumeRolePolicyReq, update_assume_role_policy),
+    ),
+    global_write(
+        action!(cam: "UpdateRoleDescription", roles::UpdateRoleDescriptionReq, update_role_description),
+    ),
     global_write(action!(cam: "AttachRolePolicy", roles::AttachRolePolicyReq, attach_role_policy)),
+    global_write(action!(cam: "DetachRolePolicy", roles::DetachRolePolicyReq, detach_role_policy)),
+    global(
+        action!(cam: "ListAttachedRolePolicies", roles::ListAttachedRolePoliciesReq, list_attached_role_policies),
+    ),
     global_write(action!(cam: "SetMfaFlag", mfa::SetMfaFlagReq, set_mfa_flag)),
     global(
         action!(cam: "DescribeSafeAuthFlagColl", mfa::DescribeSafeAuthFlagCollReq, describe_safe_auth_flag_coll),

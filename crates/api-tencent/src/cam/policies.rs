@@ -37,7 +37,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 /// Page and Rp: 1–200 each (defaults 1 and 20).
-fn page(page: Option<Int>, rp: Option<Int>) -> Result<(usize, usize), ApiError> {
+pub(super) fn page(page: Option<Int>, rp: Option<Int>) -> Result<(usize, usize), ApiError> {
     let get = |v: Option<Int>, name: &str, default: i64| {
         let n = v.map_or(default, |i| i.0);
         if (1..=200).contains(&n) {

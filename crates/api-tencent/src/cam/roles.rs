@@ -1,14 +1,17 @@
-//! CAM roles: CreateRole, GetRole, AttachRolePolicy (for STS AssumeRole).
+//! CAM roles (for STS AssumeRole): CreateRole, GetRole, DescribeRoleList, DeleteRole,
+//! UpdateAssumeRolePolicy, UpdateRoleDescription, AttachRolePolicy, DetachRolePolicy,
+//! ListAttachedRolePolicies. CAM deletes a role's policy attachments with it; the role's
+//! sessions stop working at once (docs/identity-wire.md §3).
 
 use super::{Out, err};
 use crate::Ctx;
 use crate::errors::ApiError;
 use crate::wire::Int;
-use nubis_core::{PolicyGrammar, RoleRecord};
-use nubis_engine::{CredentialError, Engine};
+use nubis_core::{PolicyGrammar, PolicyRecord, RoleRecord};
+use nubis_engine::{CredentialError, Engine, RoleUpdate};
 use nubis_pipeline::shapes::datetime;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// CAM's SessionDuration ceiling (seconds).
 const MAX_SESSION: i64 = 43_200;
@@ -32,6 +35,9 @@ pub(crate) struct GetRoleReq {
     role_name: Option<String>,
 }
 
+/// DeleteRole names its role as GetRole does.
+pub(crate) type DeleteRoleReq = GetRoleReq;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub(crate) struct AttachRolePolicyReq {
@@ -39,6 +45,64 @@ pub(crate) struct AttachRolePolicyReq {
     policy_name: Option<String>,
     attach_role_id: Option<String>,
     attach_role_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(crate) struct DetachRolePolicyReq {
+    policy_id: Option<Int>,
+    policy_name: Option<String>,
+    detach_role_id: Option<String>,
+    detach_role_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+#[allow(dead_code)] // Tags is accepted, not used: nubis keeps no role tags
+pub(crate) struct DescribeRoleListReq {
+    page: Option<Int>,
+    rp: Option<Int>,
+    tags: Option<Vec<super::super::sts::TagRef>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(crate) struct ListAttachedRolePoliciesReq {
+    page: Option<Int>,
+    rp: Option<Int>,
+    role_id: Option<String>,
+    role_name: Option<String>,
+    policy_type: Option<String>,
+    keyword: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(crate) struct UpdateAssumeRolePolicyReq {
+    policy_document: Option<String>,
+    role_id: Option<String>,
+    role_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(crate) struct UpdateRoleDescriptionReq {
+    description: Option<String>,
+    role_id: Option<String>,
+    role_name: Option<String>,
+}
+
+/// CAM's Description ceiling (characters).
+const MAX_DESCRIPTION: usize = 300;
+
+fn check_description(d: &str) -> Result<(), ApiError> {
+    if d.chars().count() > MAX_DESCRIPTION {
+        return Err(err(
+            "InvalidParameter.DescriptionLengthOverlimit",
+            "Description is longer than 300 characters",
+        ));
+    }
+    Ok(())
 }
 
 fn role_name_ok(s: &str) -> bool {
@@ -70,12 +134,7 @@ pub(crate) async fn create_role(engine: &Engine, ctx: &Ctx, r: CreateRoleReq) ->
         ));
     }
     let description = r.description.unwrap_or_default();
-    if description.chars().count() > 300 {
-        return Err(err(
-            "InvalidParameter.DescriptionLengthOverlimit",
-            "Description is longer than 300 characters",
-        ));
-    }
+    check_description(&description)?;
     let secs = match r.session_duration {
         None => MAX_SESSION,
         Some(Int(n)) if (0..=MAX_SESSION).contains(&n) => n,
@@ -142,7 +201,14 @@ pub(crate) async fn get_role(engine: &Engine, ctx: &Ctx, r: GetRoleReq) -> Out {
         r.role_name.as_deref(),
     )?;
     let owner = engine.account(account).map_or(0, |a| a.tencent_owner_uin);
-    Ok(super::super::actions::obj(json!({"RoleInfo": {
+    Ok(super::super::actions::obj(
+        json!({"RoleInfo": role_info(owner, &role)}),
+    ))
+}
+
+/// A `RoleInfo` (GetRole, DescribeRoleList).
+fn role_info(owner: u64, role: &RoleRecord) -> Value {
+    json!({
         "RoleId": role.id.to_string(),
         "RoleName": role.name,
         "PolicyDocument": role.trust_policy,
@@ -155,7 +221,110 @@ pub(crate) async fn get_role(engine: &Engine, ctx: &Ctx, r: GetRoleReq) -> Out {
         "DeletionTaskId": null,
         "Tags": [],
         "RoleArn": format!("qcs::cam::uin/{owner}:roleName/{}", role.name),
-    }})))
+    })
+}
+
+pub(crate) async fn describe_role_list(engine: &Engine, ctx: &Ctx, r: DescribeRoleListReq) -> Out {
+    let account = &ctx.principal.account;
+    // Page and Rp are required here (DescribeRoleList's parameter table).
+    if r.page.is_none() {
+        return Err(missing("Page"));
+    }
+    if r.rp.is_none() {
+        return Err(missing("Rp"));
+    }
+    let (offset, rp) = super::policies::page(r.page, r.rp)?;
+    let owner = engine.account(account).map_or(0, |a| a.tencent_owner_uin);
+    let roles = engine.roles_of(account);
+    let list: Vec<Value> = roles
+        .iter()
+        .skip(offset)
+        .take(rp)
+        .map(|role| role_info(owner, role))
+        .collect();
+    Ok(super::super::actions::obj(
+        json!({"List": list, "TotalNum": roles.len()}),
+    ))
+}
+
+pub(crate) async fn delete_role(engine: &Engine, ctx: &Ctx, r: DeleteRoleReq) -> Out {
+    let account = &ctx.principal.account;
+    let role = find_role(
+        engine,
+        account,
+        r.role_id.as_deref(),
+        r.role_name.as_deref(),
+    )?;
+    engine
+        .delete_role(account, role.id, true)
+        .await
+        .map_err(role_err)?;
+    Ok(Default::default())
+}
+
+pub(crate) async fn update_assume_role_policy(
+    engine: &Engine,
+    ctx: &Ctx,
+    r: UpdateAssumeRolePolicyReq,
+) -> Out {
+    let account = &ctx.principal.account;
+    let doc = r
+        .policy_document
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| missing("PolicyDocument"))?;
+    let role = find_role(
+        engine,
+        account,
+        r.role_id.as_deref(),
+        r.role_name.as_deref(),
+    )?;
+    let change = RoleUpdate {
+        trust_policy: Some(&doc),
+        ..Default::default()
+    };
+    engine
+        .update_role(account, role.id, change)
+        .await
+        .map_err(role_err)?;
+    Ok(Default::default())
+}
+
+pub(crate) async fn update_role_description(
+    engine: &Engine,
+    ctx: &Ctx,
+    r: UpdateRoleDescriptionReq,
+) -> Out {
+    let account = &ctx.principal.account;
+    let description = r.description.ok_or_else(|| missing("Description"))?;
+    check_description(&description)?;
+    let role = find_role(
+        engine,
+        account,
+        r.role_id.as_deref(),
+        r.role_name.as_deref(),
+    )?;
+    let change = RoleUpdate {
+        description: Some(&description),
+        ..Default::default()
+    };
+    engine
+        .update_role(account, role.id, change)
+        .await
+        .map_err(role_err)?;
+    Ok(Default::default())
+}
+
+/// A role change the engine refused, in CAM's codes.
+fn role_err(e: CredentialError) -> ApiError {
+    match e {
+        CredentialError::NotFound(_) => {
+            err("InvalidParameter.RoleNotExist", "the role does not exist")
+        }
+        CredentialError::Invalid { reason, .. } => {
+            err("InvalidParameter.PolicyDocumentError", reason)
+        }
+        e => err("InternalError", e.to_string()),
+    }
 }
 
 pub(crate) async fn attach_role_policy(engine: &Engine, ctx: &Ctx, r: AttachRolePolicyReq) -> Out {
@@ -166,10 +335,102 @@ pub(crate) async fn attach_role_policy(engine: &Engine, ctx: &Ctx, r: AttachRole
         r.attach_role_id.as_deref(),
         r.attach_role_name.as_deref(),
     )?;
-    let id = match (
-        r.policy_id,
-        r.policy_name.as_deref().filter(|s| !s.is_empty()),
-    ) {
+    let policy = find_policy(engine, account, r.policy_id, r.policy_name.as_deref())?;
+    match engine.attach_role_policy(account, role.id, policy.id).await {
+        // Attaching an attached policy changes nothing.
+        Ok(()) | Err(CredentialError::Conflict(_)) => Ok(Default::default()),
+        Err(CredentialError::Invalid { reason, .. }) => {
+            Err(err("InvalidParameter.AttachmentFull", reason))
+        }
+        Err(e) => Err(err("InternalError", e.to_string())),
+    }
+}
+
+pub(crate) async fn detach_role_policy(engine: &Engine, ctx: &Ctx, r: DetachRolePolicyReq) -> Out {
+    let account = &ctx.principal.account;
+    let role = find_role(
+        engine,
+        account,
+        r.detach_role_id.as_deref(),
+        r.detach_role_name.as_deref(),
+    )?;
+    let policy = find_policy(engine, account, r.policy_id, r.policy_name.as_deref())?;
+    match engine.detach_role_policy(account, role.id, policy.id).await {
+        Ok(()) => Ok(Default::default()),
+        // As DetachUserPolicy answers a policy that is not attached.
+        Err(CredentialError::NotFound(m)) => Err(err("FailedOperation", m)),
+        Err(e) => Err(err("InternalError", e.to_string())),
+    }
+}
+
+pub(crate) async fn list_attached_role_policies(
+    engine: &Engine,
+    ctx: &Ctx,
+    r: ListAttachedRolePoliciesReq,
+) -> Out {
+    let account = &ctx.principal.account;
+    if r.page.is_none() {
+        return Err(missing("Page"));
+    }
+    if r.rp.is_none() {
+        return Err(missing("Rp"));
+    }
+    let (offset, rp) = super::policies::page(r.page, r.rp)?;
+    let role = find_role(
+        engine,
+        account,
+        r.role_id.as_deref(),
+        r.role_name.as_deref(),
+    )?;
+    // nubis has only custom ("User") policies: a filter on preset ("QCS") ones finds none.
+    let kind_ok = match r.policy_type.as_deref() {
+        None | Some("") | Some("User") => true,
+        Some("QCS") => false,
+        Some(other) => {
+            return Err(err(
+                "InvalidParameter.ParamError",
+                format!("PolicyType must be User or QCS, not {other}"),
+            ));
+        }
+    };
+    let keyword = r.keyword.unwrap_or_default();
+    let policies = engine.policies(account).unwrap_or_default();
+    let attached: Vec<&PolicyRecord> = role
+        .policies
+        .iter()
+        .filter_map(|id| policies.iter().find(|p| p.id == *id))
+        .filter(|p| kind_ok && p.name.contains(keyword.as_str()))
+        .collect();
+    let list: Vec<Value> = attached
+        .iter()
+        .skip(offset)
+        .take(rp)
+        .map(|p| {
+            json!({
+                "PolicyId": p.id,
+                "PolicyName": p.name,
+                "AddTime": datetime(p.created_at_ms),
+                "PolicyType": "User",
+                "CreateMode": 2,
+                "Deactived": 0,
+                "DeactivedDetail": [],
+                "Description": p.description,
+            })
+        })
+        .collect();
+    Ok(super::super::actions::obj(
+        json!({"List": list, "TotalNum": attached.len()}),
+    ))
+}
+
+/// The account's CAM policy named by ID or name (only CAM policies govern the Tencent API).
+fn find_policy(
+    engine: &Engine,
+    account: &str,
+    policy_id: Option<Int>,
+    policy_name: Option<&str>,
+) -> Result<PolicyRecord, ApiError> {
+    let id = match (policy_id, policy_name.filter(|s| !s.is_empty())) {
         (Some(Int(id)), _) => u64::try_from(id).ok(),
         (None, Some(_)) => None,
         (None, None) => {
@@ -179,13 +440,12 @@ pub(crate) async fn attach_role_policy(engine: &Engine, ctx: &Ctx, r: AttachRole
             ));
         }
     };
-    let name = if r.policy_id.is_some() {
+    let name = if policy_id.is_some() {
         None
     } else {
-        r.policy_name.as_deref()
+        policy_name
     };
-    // Only CAM policies govern the Tencent API.
-    let policy = engine
+    engine
         .policies(account)
         .ok()
         .and_then(|ps| {
@@ -201,13 +461,5 @@ pub(crate) async fn attach_role_policy(engine: &Engine, ctx: &Ctx, r: AttachRole
                 "InvalidParameter.PolicyIdNotExist",
                 "the policy does not exist",
             )
-        })?;
-    match engine.attach_role_policy(account, role.id, policy.id).await {
-        // Attaching an attached policy changes nothing.
-        Ok(()) | Err(CredentialError::Conflict(_)) => Ok(Default::default()),
-        Err(CredentialError::Invalid { reason, .. }) => {
-            Err(err("InvalidParameter.AttachmentFull", reason))
-        }
-        Err(e) => Err(err("InternalError", e.to_string())),
-    }
+        })
 }
