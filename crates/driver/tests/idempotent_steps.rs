@@ -1,0 +1,354 @@
+//! Every step of every plan core makes, run twice on the simulated fleet: the guest ends in
+//! the facts one run leaves, with no error and no extra effect (a second reboot or stop, a
+//! new host key, a password applied twice). Also the crash cases: the step interrupted at
+//! any point and run again, and the driver restored from the snapshot committed before the
+//! step (a restart that lost the step's commit) and the step run again.
+//!
+//! The script below walks one guest through its whole life, one step at a time; each step
+//! starts from the state the script reached. `kind` matches every `Step` variant without a
+//! wildcard: a new variant does not compile here until it has a kind, and the coverage test
+//! fails until the script runs it.
+
+use nubis_core::{MigratePhase, OsFamily, Step, StopMode};
+use nubis_driver::sim::SimDriver;
+use nubis_driver::{Driver, DriverError, Turn, VmSpec};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::time::Duration;
+use uuid::Uuid;
+
+const ORIGINAL: &str = "Orig1nal!pw";
+const CHANGED: &str = "Chang3d!pw";
+const RESCUE: &str = "Resc0e!pw";
+const REBUILT: &str = "Rebu1lt!pw";
+const KEY_A: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA a";
+const KEY_B: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB b";
+
+/// The step's kind. No wildcard arm: a new `Step` variant must be named here.
+fn kind(step: &Step) -> &'static str {
+    match step {
+        Step::Provision { .. } => "provision",
+        Step::PowerOn => "power_on",
+        Step::PowerOff { .. } => "power_off",
+        Step::Reboot { .. } => "reboot",
+        Step::SetPassword { .. } => "set_password",
+        Step::AddKeys { .. } => "add_keys",
+        Step::RemoveKeys { .. } => "remove_keys",
+        Step::BootRescue { .. } => "boot_rescue",
+        Step::BootSystem => "boot_system",
+        Step::Destroy => "destroy",
+        Step::Reprovision { .. } => "reprovision",
+        Step::LiveMigrate { .. } => "live_migrate",
+    }
+}
+
+/// Every kind `kind` can return.
+const KINDS: [&str; 12] = [
+    "provision",
+    "power_on",
+    "power_off",
+    "reboot",
+    "set_password",
+    "add_keys",
+    "remove_keys",
+    "boot_rescue",
+    "boot_system",
+    "destroy",
+    "reprovision",
+    "live_migrate",
+];
+
+fn spec() -> VmSpec {
+    VmSpec {
+        uuid: Uuid::new_v4(),
+        os: OsFamily::Linux,
+        image_id: "img-tos31x64".into(),
+        system_disk: "disk-aaaaaaaa".into(),
+        data_disks: vec![("disk-dddddddd".into(), 20)],
+        default_user: "root".into(),
+    }
+}
+
+fn hash(pw: &str) -> String {
+    nubis_auth::password::hash(pw)
+}
+
+/// What the script does at one point: a step, or a fault switched on or off between steps.
+enum Act {
+    Step(Step),
+    IgnoreAcpi(bool),
+}
+
+/// One guest's life, as the plans of core's actions string steps together (create, start,
+/// password and key changes live and stopped, every stop and reboot mode, a guest that
+/// ignores ACPI, live migration, rescue with and without an image, rebuilds, delete).
+fn script(s: &VmSpec) -> Vec<Act> {
+    let stop = |mode| Act::Step(Step::PowerOff { mode });
+    let reboot = |mode| Act::Step(Step::Reboot { mode });
+    vec![
+        Act::Step(Step::Provision {
+            image_id: s.image_id.clone(),
+            user: "root".into(),
+            password_hash: Some(hash(ORIGINAL)),
+            keys: vec![KEY_A.into()],
+        }),
+        Act::Step(Step::PowerOn),
+        Act::Step(Step::SetPassword {
+            user: "root".into(),
+            password_hash: hash(CHANGED),
+        }),
+        Act::Step(Step::AddKeys {
+            keys: vec![KEY_B.into()],
+        }),
+        Act::Step(Step::RemoveKeys {
+            keys: vec![KEY_A.into()],
+        }),
+        reboot(StopMode::Soft),
+        reboot(StopMode::Hard),
+        reboot(StopMode::SoftFirst),
+        Act::Step(Step::LiveMigrate {
+            phase: MigratePhase::Enter,
+        }),
+        Act::Step(Step::LiveMigrate {
+            phase: MigratePhase::Migrate,
+        }),
+        Act::Step(Step::LiveMigrate {
+            phase: MigratePhase::Exit,
+        }),
+        stop(StopMode::Soft),
+        // Stopped: changes for the next boot, and a stop of a stopped guest.
+        Act::Step(Step::SetPassword {
+            user: "root".into(),
+            password_hash: hash(ORIGINAL),
+        }),
+        Act::Step(Step::AddKeys {
+            keys: vec![KEY_A.into()],
+        }),
+        stop(StopMode::Hard),
+        Act::Step(Step::PowerOn),
+        Act::IgnoreAcpi(true),
+        stop(StopMode::Soft), // fails (the guest ignores ACPI), the same way twice
+        reboot(StopMode::SoftFirst),
+        stop(StopMode::SoftFirst),
+        Act::IgnoreAcpi(false),
+        Act::Step(Step::BootRescue {
+            user: "root".into(),
+            password_hash: hash(RESCUE),
+            image_id: None,
+        }),
+        stop(StopMode::SoftFirst),
+        Act::Step(Step::BootSystem),
+        // Rescue straight from a running guest (the step stops it itself).
+        Act::Step(Step::BootRescue {
+            user: "root".into(),
+            password_hash: hash(RESCUE),
+            image_id: Some("img-tos31x64".into()),
+        }),
+        Act::Step(Step::BootSystem),
+        stop(StopMode::SoftFirst),
+        Act::Step(Step::Reprovision {
+            image_id: "img-ubt2204x64".into(),
+            user: "ubuntu".into(),
+            password_hash: Some(hash(REBUILT)),
+            keys: None,
+        }),
+        Act::Step(Step::Reprovision {
+            image_id: s.image_id.clone(),
+            user: "root".into(),
+            password_hash: None,
+            keys: Some(vec![KEY_B.into()]),
+        }),
+        Act::Step(Step::PowerOn),
+        Act::Step(Step::Destroy),
+    ]
+}
+
+/// The guest as an operator sees it, without the times of its power events, plus which of
+/// the script's passwords log in: the facts a repeated step must leave unchanged.
+fn facts(d: &SimDriver, id: Uuid) -> Value {
+    let Some(mut g) = d.inspect(id) else {
+        return Value::Null;
+    };
+    if let Some(events) = g["restarts"].as_array_mut() {
+        for e in events {
+            e.as_object_mut().map(|o| o.remove("at"));
+        }
+    }
+    let logins: Vec<Value> = ["root", "ubuntu"]
+        .iter()
+        .flat_map(|u| {
+            [ORIGINAL, CHANGED, RESCUE, REBUILT]
+                .iter()
+                .map(move |p| serde_json::json!([u, p, d.check_password(id, u, p)]))
+        })
+        .collect();
+    g["logins"] = Value::Array(logins);
+    g
+}
+
+/// `facts` of a guest installed by another driver: each install draws its own host key, so
+/// only runs on one driver compare the keys (a repeated install must keep them).
+fn but_host_keys(mut g: Value) -> Value {
+    if let Some(o) = g["system"].as_object_mut() {
+        o.remove("host_key_fingerprint");
+    }
+    if let Some(o) = g.as_object_mut() {
+        o.remove("host_key_fingerprint");
+    }
+    g
+}
+
+/// A driver holding the state `snap` (None: the VM does not exist yet).
+fn driver_at(scale: f64, id: Uuid, snap: &Option<Value>) -> SimDriver {
+    let d = SimDriver::new(scale);
+    if let Some(s) = snap {
+        d.restore(id, s.clone()).unwrap();
+    }
+    d
+}
+
+/// How long one run of a step may take at `SCALE` before the harness calls it hung.
+const SCALE: f64 = 0.0005;
+
+async fn run(d: &SimDriver, s: &VmSpec, step: &Step, turn: Turn) -> Result<(), DriverError> {
+    tokio::time::timeout(Duration::from_secs(20), d.execute_turn(s, step, turn))
+        .await
+        .expect("a step of the simulated fleet hung")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_twice_and_resumed_ends_as_one_run() {
+    let s = spec();
+    let id = s.uuid;
+    let op = Uuid::new_v4();
+    // The reference: the script run once, step by step.
+    let reference = SimDriver::new(SCALE);
+    let mut covered = BTreeSet::new();
+    for (i, act) in script(&s).into_iter().enumerate() {
+        let step = match act {
+            Act::Step(step) => step,
+            Act::IgnoreAcpi(on) => {
+                reference.set_soft_stop_fails(id, on).unwrap();
+                continue;
+            }
+        };
+        covered.insert(kind(&step));
+        let turn = Turn {
+            op,
+            index: i as u32,
+        };
+        let before = reference.snapshot(id);
+        let once = run(&reference, &s, &step, turn).await;
+        let after = facts(&reference, id);
+        let what = format!("step {i} {step:?}");
+
+        // Twice in a row (a step delivered again, an operation resumed on the same host).
+        let d = driver_at(SCALE, id, &before);
+        let first = run(&d, &s, &step, turn).await;
+        let after_first = facts(&d, id);
+        let second = run(&d, &s, &step, turn).await;
+        assert_eq!(first, once, "{what}: the first run");
+        assert_eq!(second, once, "{what}: the second run must end as the first");
+        assert_eq!(facts(&d, id), after_first, "{what}: run twice");
+        let after = but_host_keys(after);
+        assert_eq!(but_host_keys(after_first), after, "{what}: one run");
+
+        // The commit of the step lost in a restart: the driver is restored from the snapshot
+        // committed before it, and the resumed operation runs it again.
+        let d = driver_at(SCALE, id, &before);
+        let _ = run(&d, &s, &step, turn).await;
+        let resumed = driver_at(SCALE, id, &before);
+        assert_eq!(
+            run(&resumed, &s, &step, turn).await,
+            once,
+            "{what}: resumed"
+        );
+        assert_eq!(but_host_keys(facts(&resumed, id)), after, "{what}: resumed");
+
+        // Interrupted at several points (the runner's task dropped mid-step), then run
+        // again: whatever the cut, the guest ends as after one run.
+        for cut_us in [0, 50, 400, 1500, 4000] {
+            let d = driver_at(SCALE, id, &before);
+            let _ = tokio::time::timeout(
+                Duration::from_micros(cut_us),
+                d.execute_turn(&s, &step, turn),
+            )
+            .await;
+            assert_eq!(
+                run(&d, &s, &step, turn).await,
+                once,
+                "{what}: repeated after a cut at {cut_us} µs"
+            );
+            assert_eq!(
+                but_host_keys(facts(&d, id)),
+                after,
+                "{what}: repeated after a cut at {cut_us} µs"
+            );
+        }
+    }
+    let missing: Vec<_> = KINDS.iter().filter(|k| !covered.contains(*k)).collect();
+    assert!(
+        missing.is_empty(),
+        "steps the script never runs: {missing:?}"
+    );
+}
+
+/// The same step in a new operation is a new request, not a repeat: a second reboot reboots.
+#[tokio::test]
+async fn the_same_step_of_another_turn_runs_again() {
+    let s = spec();
+    let d = SimDriver::new(0.0);
+    let turn = |index| Turn {
+        op: Uuid::new_v4(),
+        index,
+    };
+    let provision = Step::Provision {
+        image_id: s.image_id.clone(),
+        user: "root".into(),
+        password_hash: None,
+        keys: vec![],
+    };
+    d.execute_turn(&s, &provision, turn(0)).await.unwrap();
+    d.execute_turn(&s, &Step::PowerOn, turn(1)).await.unwrap();
+    let reboot = Step::Reboot {
+        mode: StopMode::Hard,
+    };
+    d.execute_turn(&s, &reboot, turn(0)).await.unwrap();
+    d.execute_turn(&s, &reboot, turn(0)).await.unwrap();
+    let events = d.inspect(s.uuid).unwrap()["restarts"].clone();
+    assert_eq!(events.as_array().map(Vec::len), Some(2), "{events}");
+}
+
+/// A rescue guest that is up is not stopped and booted again by a repeated BootRescue, even
+/// run without a turn (the state shows it is done).
+#[tokio::test]
+async fn a_repeated_rescue_boot_keeps_the_running_rescue_guest() {
+    let s = spec();
+    let d = SimDriver::new(0.0);
+    d.execute(
+        &s,
+        &Step::Provision {
+            image_id: s.image_id.clone(),
+            user: "root".into(),
+            password_hash: None,
+            keys: vec![],
+        },
+    )
+    .await
+    .unwrap();
+    let rescue = Step::BootRescue {
+        user: "root".into(),
+        password_hash: hash(RESCUE),
+        image_id: None,
+    };
+    d.execute(&s, &rescue).await.unwrap();
+    let once = facts(&d, s.uuid);
+    d.execute(&s, &rescue).await.unwrap();
+    assert_eq!(facts(&d, s.uuid), once, "the rescue guest was booted again");
+    d.execute(&s, &Step::BootSystem).await.unwrap();
+    let once = facts(&d, s.uuid);
+    d.execute(&s, &Step::BootSystem).await.unwrap();
+    assert_eq!(facts(&d, s.uuid), once, "the system was booted again");
+}
