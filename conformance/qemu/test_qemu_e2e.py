@@ -655,7 +655,7 @@ def step_repl(nubis_bin) -> Path:
     """Built next to the nubis binary (an example of nubis-driver; quick once nubis is)."""
     subprocess.run(["cargo", "build", "--release", "-q", "-p", "nubis-driver", "--example",
                     "step_repl"], check=True, cwd=nubis.REPO, stdin=subprocess.DEVNULL)
-    path = nubis.REPO / "target" / "release" / "examples" / "step_repl"
+    path = Path(nubis_bin).parent / "examples" / "step_repl"  # the same target dir
     assert path.is_file(), path
     return path
 
