@@ -4,12 +4,20 @@
 //! any point and run again, and the driver restored from the snapshot committed before the
 //! step (a restart that lost the step's commit) and the step run again.
 //!
-//! The script below walks one guest through its whole life, one step at a time; each step
-//! starts from the state the script reached. `kind` matches every `Step` variant without a
-//! wildcard: a new variant does not compile here until it has a kind, and the coverage test
-//! fails until the script runs it.
+//! Two walks: every plan core makes (`rules::plan` for every action request, in every state
+//! it is allowed in, and the create plans), each step run twice from the state the plan's
+//! earlier steps reached; and one guest's whole life with faults, each step also cut off at
+//! several points. `kind` matches every `Step` variant and `request_kind` every request
+//! variant without a wildcard: a new variant does not compile here until it is named, and
+//! the coverage checks fail until a plan or the script runs it.
 
-use nubis_core::{MigratePhase, OsFamily, Step, StopMode};
+use nubis_core::password::PasswordRule;
+use nubis_core::request::{ActionRequest, PasswordHash, PublicKey, Request};
+use nubis_core::rules::{fixture, plan};
+use nubis_core::{
+    Accept, CreatePlan, InstanceState, MigratePhase, OsFamily, PlanContext, Step, StopMode,
+    WhenRunning, catalog,
+};
 use nubis_driver::sim::SimDriver;
 use nubis_driver::{Driver, DriverError, Turn, VmSpec};
 use serde_json::Value;
@@ -351,4 +359,233 @@ async fn a_repeated_rescue_boot_keeps_the_running_rescue_guest() {
     let once = facts(&d, s.uuid);
     d.execute(&s, &Step::BootSystem).await.unwrap();
     assert_eq!(facts(&d, s.uuid), once, "the system was booted again");
+}
+
+/// The request's variant. No wildcard arm: a new request must be named here (and given a
+/// case in `requests`).
+fn request_kind(r: &ActionRequest) -> &'static str {
+    match r {
+        Request::LiveMigrate => "live_migrate",
+        Request::Rebuild { .. } => "rebuild",
+        Request::Start => "start",
+        Request::Stop { .. } => "stop",
+        Request::Reboot { .. } => "reboot",
+        Request::Terminate { .. } => "terminate",
+        Request::Delete { .. } => "delete",
+        Request::ResetPassword { .. } => "reset_password",
+        Request::EnterRescue { .. } => "enter_rescue",
+        Request::ExitRescue => "exit_rescue",
+        Request::AssociateKeys { .. } => "associate_keys",
+        Request::DisassociateKeys { .. } => "disassociate_keys",
+    }
+}
+
+const REQUEST_KINDS: [&str; 12] = [
+    "live_migrate",
+    "rebuild",
+    "start",
+    "stop",
+    "reboot",
+    "terminate",
+    "delete",
+    "reset_password",
+    "enter_rescue",
+    "exit_rescue",
+    "associate_keys",
+    "disassociate_keys",
+];
+
+fn key(id: &str, key: &str) -> PublicKey {
+    PublicKey {
+        id: id.into(),
+        key: key.into(),
+    }
+}
+
+/// Every action request, in each of the modes that make a different plan.
+fn requests() -> Vec<ActionRequest> {
+    let modes = [StopMode::Soft, StopMode::Hard, StopMode::SoftFirst];
+    let whens = [
+        WhenRunning::Refuse,
+        WhenRunning::StopAndStart,
+        WhenRunning::NextBoot,
+        WhenRunning::Live,
+    ];
+    let mut r = vec![
+        Request::LiveMigrate,
+        Request::Start,
+        Request::ExitRescue,
+        Request::Terminate { force: true },
+        Request::Delete { admin: false },
+    ];
+    for mode in modes {
+        r.push(Request::Stop {
+            mode,
+            stop_charging: false,
+        });
+        r.push(Request::Reboot { mode });
+        r.push(Request::EnterRescue {
+            user: None,
+            password: PasswordHash(hash(RESCUE)),
+            rule: PasswordRule::Complexity,
+            mode,
+            image_id: None,
+        });
+    }
+    r.push(Request::EnterRescue {
+        user: Some("root".into()),
+        password: PasswordHash(hash(RESCUE)),
+        rule: PasswordRule::Complexity,
+        mode: StopMode::SoftFirst,
+        image_id: Some("img-tos31x64".into()),
+    });
+    for when_running in whens {
+        r.push(Request::ResetPassword {
+            user: None,
+            password: PasswordHash(hash(CHANGED)),
+            when_running,
+            rule: PasswordRule::Complexity,
+        });
+        r.push(Request::AssociateKeys {
+            key_ids: vec![key("skey-b", KEY_B)],
+            when_running,
+        });
+        r.push(Request::DisassociateKeys {
+            key_ids: vec![key("skey-a", KEY_A)],
+            when_running,
+        });
+    }
+    for (password, key_ids) in [
+        (Some(PasswordHash(hash(REBUILT))), None),
+        (None, Some(vec![key("skey-b", KEY_B)])),
+    ] {
+        r.push(Request::Rebuild {
+            image_id: "img-ubt2204x64".into(),
+            password,
+            rule: PasswordRule::Complexity,
+            key_ids,
+        });
+    }
+    r
+}
+
+/// A simulated guest in `state`, as the plans that lead there leave it (provisioned with a
+/// password and key A; started; in rescue).
+async fn guest_in(state: InstanceState, s: &VmSpec) -> SimDriver {
+    let d = SimDriver::new(0.0);
+    let mut steps = vec![Step::Provision {
+        image_id: s.image_id.clone(),
+        user: "root".into(),
+        password_hash: Some(hash(ORIGINAL)),
+        keys: vec![KEY_A.into()],
+    }];
+    match state {
+        InstanceState::Running => steps.push(Step::PowerOn),
+        InstanceState::Rescue => steps.push(Step::BootRescue {
+            user: "root".into(),
+            password_hash: hash(RESCUE),
+            image_id: None,
+        }),
+        _ => {}
+    }
+    for step in steps {
+        d.execute(s, &step).await.unwrap();
+    }
+    d
+}
+
+/// Runs a plan's steps from `d`'s state, each twice as one turn (or, for a next-boot plan,
+/// staged twice), checking the guest after the second run is the guest after the first, and
+/// that a driver restored from the snapshot before the step and running it again (a restart
+/// that lost the step's commit) ends there too. Returns the kinds run.
+async fn run_plan_twice(
+    d: &SimDriver,
+    s: &VmSpec,
+    steps: &[Step],
+    accept: Accept,
+    what: &str,
+) -> BTreeSet<&'static str> {
+    let op = Uuid::new_v4();
+    let mut kinds = BTreeSet::new();
+    for (i, step) in steps.iter().enumerate() {
+        kinds.insert(kind(step));
+        let what = format!("{what}, step {i} {step:?}");
+        let turn = Turn {
+            op,
+            index: i as u32,
+        };
+        let before = d.snapshot(s.uuid);
+        let once = match accept {
+            Accept::NextBoot => d.stage(s, step).await,
+            Accept::Operation | Accept::JoinCreate => d.execute_turn(s, step, turn).await,
+        };
+        let after = facts(d, s.uuid);
+        let twice = match accept {
+            Accept::NextBoot => d.stage(s, step).await,
+            Accept::Operation | Accept::JoinCreate => d.execute_turn(s, step, turn).await,
+        };
+        assert_eq!(twice, once, "{what}: the second run");
+        assert_eq!(facts(d, s.uuid), after, "{what}: run twice");
+        let resumed = driver_at(0.0, s.uuid, &before);
+        let again = resumed.execute_turn(s, step, turn).await;
+        assert_eq!(again, once, "{what}: resumed");
+        assert_eq!(
+            but_host_keys(facts(&resumed, s.uuid)),
+            but_host_keys(after),
+            "{what}: resumed"
+        );
+        if once.is_err() {
+            break; // the operation ends here
+        }
+    }
+    kinds
+}
+
+#[tokio::test]
+async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
+    let s = spec();
+    let ctx = PlanContext {
+        kms: None,
+        create_leaves_stopped: false,
+    };
+    let mut kinds = BTreeSet::new();
+    let mut planned = BTreeSet::new();
+    // Creates: provision, then boot or not.
+    let image = catalog::image(&s.image_id).unwrap();
+    for start in [true, false] {
+        let create = CreatePlan {
+            image,
+            instance_type: &catalog::INSTANCE_TYPES[0],
+            keys: vec![key("skey-a", KEY_A)],
+            start,
+        };
+        let p = create.plan(Some(hash(ORIGINAL)));
+        let d = SimDriver::new(0.0);
+        let what = format!("create start={start}");
+        kinds.extend(run_plan_twice(&d, &s, &p.steps, p.accept, &what).await);
+    }
+    for state in [
+        InstanceState::Running,
+        InstanceState::Stopped,
+        InstanceState::Rescue,
+    ] {
+        let mut inst = fixture::inst(state);
+        inst.key_ids = vec!["skey-a".into()];
+        for req in requests() {
+            let Ok(p) = plan(&inst, &req, &ctx) else {
+                continue; // not allowed in this state: core refuses it, no step runs
+            };
+            planned.insert(request_kind(&req));
+            let d = guest_in(state, &s).await;
+            let what = format!("{} from {state:?}", request_kind(&req));
+            kinds.extend(run_plan_twice(&d, &s, &p.steps, p.accept, &what).await);
+        }
+    }
+    let missing: Vec<_> = REQUEST_KINDS
+        .iter()
+        .filter(|k| !planned.contains(*k))
+        .collect();
+    assert!(missing.is_empty(), "requests no state plans: {missing:?}");
+    let missing: Vec<_> = KINDS.iter().filter(|k| !kinds.contains(*k)).collect();
+    assert!(missing.is_empty(), "steps no plan makes: {missing:?}");
 }
