@@ -513,6 +513,46 @@ def test_restart_in_the_middle_of_a_boot(qserver, keys):
     terminate(cvm, admin, iid, qserver.data_dir)
 
 
+def test_restart_in_the_middle_of_a_rescue_boot(qserver, keys):
+    """nubis killed while EnterRescueMode is booting the rescue guest: the resumed BootRescue
+    adopts that QEMU (it used to trust the record's boot source, set only after the boot, and
+    killed the rescue guest to boot another one); the operation ends RESCUE_MODE. Leaving
+    rescue is interrupted the same way and adopted likewise."""
+    cvm, admin = qserver.cvm(), qserver.admin
+    iid, ep = keyed_instance(cvm, keys["first"])
+    rid = cvm.call("StopInstances", InstanceIds=[iid])["RequestId"]
+    wait_settled(cvm, iid, "STOPPED", rid, timeout=60)
+    uuid = admin.instance(iid)["id"]
+    rescue_pw = new_password()
+    rid = cvm.call("EnterRescueMode", InstanceId=iid, Password=rescue_pw)["RequestId"]
+    pid = wait_until(lambda: admin.guest(iid)["pid"], 30, 0.02, "the rescue QEMU to start")
+    qserver.kill()
+    qserver.start()
+    cvm = qserver.cvm()
+    inst = wait_settled(cvm, iid, "RESCUE_MODE", rid, timeout=120)
+    nubis.assert_op(inst, "EnterRescueMode", rid)
+    assert admin.guest(iid)["pid"] == pid, "the booting rescue guest was killed, not adopted"
+    assert qemus_of(uuid) == [pid]
+    assert [e["kind"] for e in admin.guest(iid)["restarts"]].count("rescue") == 1
+    with Login(ep, "root", password=rescue_pw) as s:
+        assert s.run("cat /etc/nubis-role") == "rescue"
+
+    rid = cvm.call("ExitRescueMode", InstanceId=iid)["RequestId"]
+    pid = wait_until(lambda: (p := admin.guest(iid)["pid"]) and p != pid and p, 60, 0.02,
+                     "the system QEMU to start")
+    qserver.kill()
+    qserver.start()
+    cvm = qserver.cvm()
+    inst = wait_settled(cvm, iid, "RUNNING", rid, timeout=120)
+    nubis.assert_op(inst, "ExitRescueMode", rid)
+    assert admin.guest(iid)["pid"] == pid, "the booting system guest was killed, not adopted"
+    assert admin.guest(iid)["booted_from"] == "system"
+    assert qemus_of(uuid) == [pid]
+    with Login(ep, "root", key=keys["first"][0]) as s:
+        assert s.run("cat /etc/nubis-role") == "system"
+    terminate(cvm, admin, iid, qserver.data_dir)
+
+
 def test_admin_switches_that_need_the_guest_model_say_so(qserver, keys):
     """check-password and the soft-stop fault belong to the sim's guest model: under qemu the
     admin API answers 400 InvalidValue with the reason (and 404 for an unknown instance)."""
@@ -559,3 +599,185 @@ def test_bad_qemu_configuration(nubis_bin, tmp_path_factory, env, message):
         assert "/nonexistent/qemu" in op["error"], op
     finally:
         s.stop()
+
+
+class StepRepl:
+    """The qemu driver on one guest, step by step (crates/driver/examples/step_repl.rs)."""
+
+    def __init__(self, binary: Path, state: Path, uuid: str):
+        self.uuid, self.state = uuid, state
+        self.proc = subprocess.Popen([str(binary), str(IMAGES), str(state), uuid], text=True,
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+
+    def send(self, cmd: dict) -> dict:
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        assert line, f"step_repl ended ({self.proc.wait()})"
+        return json.loads(line)
+
+    def step(self, step: dict, turn: int | None, cut: bool = False) -> dict:
+        t = None if turn is None else {"op": OP, "index": turn}
+        out = self.send({"cmd": "step", "step": step, "turn": t, "cut": "new_pid" if cut else None})
+        if not cut:
+            assert out["error"] is None, (step, out["error"])
+        return out
+
+    def twice(self, step: dict, turn: int) -> dict:
+        """The step twice as one turn: the second run must leave the guest as the first."""
+        first = self.step(step, turn)
+        second = self.step(step, turn)
+        for g in (first["guest"], second["guest"]):
+            if g:
+                g.pop("last_boot_ms", None)
+        assert second["guest"] == first["guest"], step
+        return second["guest"]
+
+    def qemus(self) -> list[int]:
+        """The VM's QEMU processes (this tool names the VM on its own command line too)."""
+        return [p for p in qemus_of(self.uuid) if p != self.proc.pid]
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+OP = "6f1d3c2a-0000-4000-8000-1d3e00000001"
+
+
+def crypt(password: str) -> str:
+    return subprocess.run(["openssl", "passwd", "-6", password], check=True, text=True,
+                          capture_output=True).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def step_repl(nubis_bin) -> Path:
+    """Built next to the nubis binary (an example of nubis-driver; quick once nubis is)."""
+    subprocess.run(["cargo", "build", "--release", "-q", "-p", "nubis-driver", "--example",
+                    "step_repl"], check=True, cwd=nubis.REPO, stdin=subprocess.DEVNULL)
+    path = Path(nubis_bin).parent / "examples" / "step_repl"  # the same target dir
+    assert path.is_file(), path
+    return path
+
+
+def test_every_step_kind_twice_on_a_real_guest(step_repl, tmp_path, keys):
+    """Every kind of step core plans, run twice on one real guest as one turn (a resumed
+    operation): the guest ends as after one run, checked from inside (boot ID, logins, keys,
+    role). Rescue and system boots are also cut off in the middle and resumed by a driver
+    restored from the snapshot before the step (nubis killed mid-boot): the booting QEMU is
+    adopted, not killed. A finished reboot whose commit was lost is not done again."""
+    uuid = "6f1d3c2a-0000-4000-8000-1d3e0000a001"
+    key1, pub1 = keys["first"]
+    key2, pub2 = keys["second"]
+    pw1, pw2, pw3, rescue_pw = (new_password() for _ in range(4))
+    r = StepRepl(step_repl, tmp_path / "qemu", uuid)
+    turn = iter(range(1000))
+    t0 = time.monotonic()
+    try:
+        g = r.twice({"step": "provision", "image_id": "img-tos31x64", "user": "root",
+                     "password_hash": crypt(pw1), "keys": [pub1]}, next(turn))
+        assert g["power"] == "off"
+        g = r.twice({"step": "power_on"}, next(turn))
+        assert [e["event"] for e in g["restarts"]] == ["start"], g["restarts"]
+        ep = g["ssh"]
+        with Login(ep, "root", key=key1) as s:
+            boot = boot_id(s)
+            host_key = s.host_key
+        # Live changes through the agent: applied once, no restart.
+        r.twice({"step": "set_password", "user": "root", "password_hash": crypt(pw2)}, next(turn))
+        r.twice({"step": "add_keys", "keys": [pub2]}, next(turn))
+        with Login(ep, "root", password=pw2) as s:
+            assert boot_id(s) == boot
+            assert s.run(f"grep -cxF '{pub2}' /root/.ssh/authorized_keys") == "1"
+        r.twice({"step": "remove_keys", "keys": [pub2]}, next(turn))
+        assert refused(ep, "root", key=key2)
+        for phase in ("enter", "migrate", "exit"):
+            r.twice({"step": "live_migrate", "phase": phase}, next(turn))
+        # A reboot run twice reboots once.
+        g = r.twice({"step": "reboot", "mode": "soft_first"}, next(turn))
+        assert [e["event"] for e in g["restarts"]].count("reboot") == 1, g["restarts"]
+        with Login(ep, "root", key=key1) as s:
+            rebooted = boot_id(s)
+        assert rebooted != boot
+        # A reboot that finished, its commit lost in a restart: not done again.
+        before = r.send({"cmd": "inspect"})["snapshot"]
+        reboot_turn = next(turn)
+        r.step({"step": "reboot", "mode": "hard"}, reboot_turn)
+        with Login(ep, "root", key=key1) as s:
+            rebooted = boot_id(s)
+        r.send({"cmd": "restart", "snapshot": before})
+        r.step({"step": "reboot", "mode": "hard"}, reboot_turn)
+        with Login(ep, "root", key=key1) as s:
+            assert boot_id(s) == rebooted, "a finished reboot was done again after a restart"
+        # Stopped: one stop event, changes queued once for the next boot.
+        g = r.twice({"step": "power_off", "mode": "soft_first"}, next(turn))
+        assert [e["event"] for e in g["restarts"]].count("stop") == 1, g["restarts"]
+        g = r.twice({"step": "add_keys", "keys": [pub2]}, next(turn))
+        assert g["pending_changes"] == ["key-add root"], g["pending_changes"]
+        r.twice({"step": "set_password", "user": "root", "password_hash": crypt(pw3)}, next(turn))
+        r.twice({"step": "power_on"}, next(turn))
+        with Login(ep, "root", key=key2) as s:
+            assert s.run(f"grep -cxF '{pub2}' /root/.ssh/authorized_keys") == "1"
+            assert s.host_key == host_key
+        with Login(ep, "root", password=pw3):
+            pass
+
+        # Rescue from a running guest, nubis killed in the middle of the rescue boot: the
+        # resumed step adopts the booting rescue QEMU.
+        rescue = {"step": "boot_rescue", "user": "root", "password_hash": crypt(rescue_pw),
+                  "image_id": None}
+        before = r.send({"cmd": "inspect"})["snapshot"]
+        rescue_turn = next(turn)
+        cut = r.step(rescue, rescue_turn, cut=True)
+        assert cut["cut"], "the rescue boot ended before the cut"
+        pid = cut["guest"]["pid"]
+        g = r.send({"cmd": "restart", "snapshot": before})["guest"]
+        assert g["pid"] == pid and g["booted_from"] == "system", g
+        g = r.step(rescue, rescue_turn)["guest"]
+        assert g["pid"] == pid, "the booting rescue guest was killed instead of adopted"
+        assert g["booted_from"] == "rescue"
+        assert r.qemus() == [pid]
+        # Repeated again, as the same turn and as a bare step: nothing happens.
+        r.twice(rescue, rescue_turn)
+        assert r.step(rescue, None)["guest"]["pid"] == pid
+        with Login(ep, "root", password=rescue_pw) as s:
+            assert s.run("cat /etc/nubis-role") == "rescue"
+            assert s.run("hostname") == "rescue"
+            rescue_boot = boot_id(s)
+
+        # Leave rescue: the stop once, the system boot cut and resumed likewise.
+        g = r.twice({"step": "power_off", "mode": "soft_first"}, next(turn))
+        before = r.send({"cmd": "inspect"})["snapshot"]
+        system_turn = next(turn)
+        cut = r.step({"step": "boot_system"}, system_turn, cut=True)
+        assert cut["cut"], "the system boot ended before the cut"
+        pid = cut["guest"]["pid"]
+        r.send({"cmd": "restart", "snapshot": before})
+        g = r.step({"step": "boot_system"}, system_turn)["guest"]
+        assert g["pid"] == pid and g["booted_from"] == "system", g
+        g = r.twice({"step": "boot_system"}, system_turn)
+        assert r.step({"step": "boot_system"}, None)["guest"]["pid"] == pid
+        assert not (tmp_path / "qemu" / "vms" / uuid / "rescue.qcow2").exists()
+        with Login(ep, "root", key=key1) as s:
+            assert s.run("cat /etc/nubis-role") == "system"
+            assert s.host_key == host_key
+            assert boot_id(s) != rescue_boot
+
+        # Rebuild of the stopped guest, twice: one fresh disk, booted once.
+        r.twice({"step": "power_off", "mode": "hard"}, next(turn))
+        r.twice({"step": "reprovision", "image_id": "img-tos31x64", "user": "root",
+                 "password_hash": crypt(pw1), "keys": [pub2]}, next(turn))
+        r.twice({"step": "power_on"}, next(turn))
+        assert refused(ep, "root", key=key1)
+        with Login(ep, "root", key=key2) as s:
+            assert s.host_key != host_key, "the rebuilt disk has a new host key"
+            assert s.run("cat /etc/nubis-role") == "system"
+        with Login(ep, "root", password=pw1):
+            pass
+        r.twice({"step": "destroy"}, next(turn))
+        assert r.qemus() == []
+        assert not (tmp_path / "qemu" / "vms" / uuid).exists()
+    finally:
+        r.close()
+        kill_guests(tmp_path)
+    timed("every step kind twice on one guest", t0)

@@ -79,10 +79,29 @@ pub struct Facts {
     pub booted: Boot,
 }
 
+/// Which step of which operation a driver runs: the engine's runner names every step it runs
+/// so a driver can tell a repeat (a resumed operation, a step delivered twice) of the step it
+/// last finished from a new request that happens to be the same step (a second reboot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Turn {
+    pub op: Uuid,
+    /// The step's position in the operation's plan.
+    pub index: u32,
+}
+
 #[async_trait]
 pub trait Driver: Send + Sync + 'static {
-    /// Run one step. Must be idempotent: a resumed operation may repeat the interrupted step.
+    /// Run one step. Must be idempotent: a resumed operation may repeat the interrupted step,
+    /// so a step run twice (or interrupted, then run again) leaves the guest as one run does.
+    /// Steps whose effect is observable (power, boot source, disks, the guest's users and
+    /// keys) check it; see docs/qemu-driver.md, "Idempotent steps".
     async fn execute(&self, vm: &VmSpec, step: &Step) -> Result<(), DriverError>;
+    /// Run `step` as step `turn` of an operation (what the engine's runner calls). A step
+    /// whose effect cannot be observed afterwards (a reboot leaves the guest as it was) is
+    /// skipped when the driver already finished this very turn. The default runs the step.
+    async fn execute_turn(&self, vm: &VmSpec, step: &Step, _turn: Turn) -> Result<(), DriverError> {
+        self.execute(vm, step).await
+    }
     /// Stage a guest change (password, keys) of a running guest for its next boot, without a
     /// long wait: the engine records such a change at once, holding no lock (core
     /// `Accept::NextBoot`). The default runs the step (a driver whose live change is quick,

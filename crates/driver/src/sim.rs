@@ -2,7 +2,7 @@
 //! keys, disks, boot source, SSH host key) and takes realistic time for each step, scaled by
 //! `NUBIS_SIM_TIME_SCALE` so tests can run fast and still see in-between states.
 
-use crate::{Boot, Driver, DriverError, Facts, Power, PowerEvent, VmSpec};
+use crate::{Boot, Driver, DriverError, Facts, Power, PowerEvent, Turn, VmSpec};
 use async_trait::async_trait;
 use base64::Engine as _;
 use nubis_core::{OsFamily, Step, StopMode, catalog};
@@ -95,6 +95,10 @@ struct SimVm {
     system_disk: String,
     restarts: Vec<PowerEvent>,
     soft_stop_fails: bool,
+    /// The last operation step this VM finished (committed with the snapshot): a repeat of it
+    /// is skipped (see [`Driver::execute_turn`]).
+    #[serde(default)]
+    last_turn: Option<Turn>,
 }
 
 pub struct SimDriver {
@@ -238,6 +242,25 @@ impl Driver for SimDriver {
         }
     }
 
+    async fn execute_turn(
+        &self,
+        spec: &VmSpec,
+        step: &Step,
+        turn: Turn,
+    ) -> Result<(), DriverError> {
+        let id = spec.uuid;
+        let done = self.vms.lock().get(&id).and_then(|vm| vm.last_turn) == Some(turn);
+        if done {
+            return Ok(()); // this very step already ran: a reboot or reinstall is not redone
+        }
+        self.execute(spec, step).await?;
+        // Destroy leaves no VM to mark; its repeat finds nothing to remove.
+        if let Some(vm) = self.vms.lock().get_mut(&id) {
+            vm.last_turn = Some(turn);
+        }
+        Ok(())
+    }
+
     async fn execute(&self, spec: &VmSpec, step: &Step) -> Result<(), DriverError> {
         let id = spec.uuid;
         match step {
@@ -268,6 +291,7 @@ impl Driver for SimDriver {
                     system_disk: spec.system_disk.clone(),
                     restarts: Vec::new(),
                     soft_stop_fails: false,
+                    last_turn: None,
                 };
                 // Idempotent: a repeated provision keeps what the first one made.
                 self.vms.lock().entry(id).or_insert(vm);
@@ -322,13 +346,15 @@ impl Driver for SimDriver {
                 password_hash,
                 ..
             } => {
+                // Already up (a repeated step): checked before the stop below, which would
+                // kill the rescue guest and boot a new one (new host key, a stop event).
+                if self.with_vm(id, |vm| vm.booted == Boot::Rescue && vm.power == Power::On)? {
+                    return Ok(());
+                }
                 // Never boot the rescue system over a running guest.
                 self.power_off(id, StopMode::Hard).await?;
                 self.wait(self.timings.rescue_boot).await;
                 self.with_vm(id, |vm| {
-                    if vm.booted == Boot::Rescue && vm.power == Power::On {
-                        return; // already done (repeated step)
-                    }
                     let mut users = BTreeMap::new();
                     users.insert(user.clone(), password_hash.clone());
                     vm.rescue = Some(System {
@@ -349,6 +375,10 @@ impl Driver for SimDriver {
                 })
             }
             Step::BootSystem => {
+                // Already running its own system (a repeated step): no second boot.
+                if self.with_vm(id, |vm| vm.booted == Boot::System && vm.power == Power::On)? {
+                    return Ok(());
+                }
                 self.power_off(id, StopMode::Hard).await?;
                 self.wait(self.timings.boot).await;
                 self.with_vm(id, |vm| {

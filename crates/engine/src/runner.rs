@@ -2,7 +2,7 @@
 
 use crate::{Engine, now_ms, vm_spec};
 use nubis_core::{InstanceState, LatestOp, OpState};
-use nubis_driver::{Boot, Facts, Power};
+use nubis_driver::{Boot, Facts, Power, Turn};
 use nubis_store::Write;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -99,9 +99,9 @@ impl Engine {
                 };
                 op.steps
                     .get(op.steps_done as usize)
-                    .map(|s| (vm_spec(inst), s.clone(), op.action))
+                    .map(|s| (vm_spec(inst), s.clone(), op.action, op.steps_done))
             };
-            let Some((spec, step, action)) = next else {
+            let Some((spec, step, action, index)) = next else {
                 if self.finish(op_id, None).await {
                     return;
                 }
@@ -109,7 +109,10 @@ impl Engine {
                 continue;
             };
             tracing::debug!(?step, action = action.as_str(), "step");
-            if let Err(e) = self.inner.driver.execute(&spec, &step).await {
+            // Named by its turn: a driver that finished this very step before a restart (its
+            // commit lost) does not repeat an effect it cannot observe, such as a reboot.
+            let turn = Turn { op: op_id, index };
+            if let Err(e) = self.inner.driver.execute_turn(&spec, &step, turn).await {
                 tracing::info!(error = %e, "operation failed");
                 self.finish(op_id, Some(e.to_string())).await;
                 return;

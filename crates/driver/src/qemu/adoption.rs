@@ -5,7 +5,7 @@
 use super::cidata::Change;
 use super::process::{Running, kill};
 use super::{QemuDriver, Vm};
-use crate::{Boot, DriverError, Power, PowerEvent};
+use crate::{Boot, DriverError, Power, PowerEvent, Turn};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -29,6 +29,10 @@ pub(super) struct Record {
     /// Data disk files in the VM directory, attached after the system disk.
     #[serde(default)]
     pub(super) data_disks: Vec<String>,
+    /// The last operation step finished on this VM; the `turn` file in the VM directory holds
+    /// the same, written when the step ends, before the engine commits this record.
+    #[serde(default)]
+    pub(super) last_turn: Option<Turn>,
 }
 
 /// The committed form: the record and, derived at commit time, the process it had.
@@ -47,6 +51,41 @@ pub(super) fn pid_alive_for(pid: u32, uuid: Uuid) -> bool {
 }
 
 impl QemuDriver {
+    /// Did this VM finish step `turn`? Its record says so (the record and the mark travel
+    /// together: a restart that lost the step's commit restores both from before the step,
+    /// and the step runs again on what it finds). A step whose whole effect is outside the
+    /// record (`outside_record`: a reboot) is also done when the `turn` file, written as the
+    /// step ended, says so: its repeat could not be told from a second reboot.
+    pub(super) fn turn_done(&self, id: Uuid, turn: Turn, outside_record: bool) -> bool {
+        let Some(recorded) = self.vms.lock().get(&id).map(|vm| vm.rec.last_turn) else {
+            return false; // no record (not provisioned, or destroyed): run the step
+        };
+        recorded == Some(turn)
+            || outside_record
+                && std::fs::read(self.vm_dir(id).join("turn"))
+                    .ok()
+                    .and_then(|b| serde_json::from_slice::<Turn>(&b).ok())
+                    == Some(turn)
+    }
+
+    /// Mark step `turn` finished (record and `turn` file; written aside and renamed, so a
+    /// crash leaves the old mark or the new one).
+    pub(super) fn mark_turn(&self, id: Uuid, turn: Turn) -> Result<(), DriverError> {
+        let Some(()) = self
+            .vms
+            .lock()
+            .get_mut(&id)
+            .map(|vm| vm.rec.last_turn = Some(turn))
+        else {
+            return Ok(()); // destroyed: nothing left to repeat on
+        };
+        let dir = self.vm_dir(id);
+        let json = serde_json::to_vec(&turn).map_err(|e| DriverError::Failed(e.to_string()))?;
+        std::fs::write(dir.join("turn.new"), json)
+            .and_then(|()| std::fs::rename(dir.join("turn.new"), dir.join("turn")))
+            .map_err(|e| DriverError::Failed(format!("cannot mark the step done: {e}")))
+    }
+
     pub(super) fn snapshot_of(vm: &Vm) -> serde_json::Value {
         serde_json::to_value(Snapshot {
             rec: vm.rec.clone(),

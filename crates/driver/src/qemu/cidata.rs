@@ -20,6 +20,24 @@ pub(super) enum Change {
 }
 
 impl Change {
+    /// What the change sets: a later change of the same target overrides an earlier one.
+    fn target(&self) -> (&str, &str) {
+        match self {
+            Change::Password { user, .. } => ("password", user),
+            Change::KeyAdd { key, .. } | Change::KeyRemove { key, .. } => ("key", key),
+            Change::Hostname { .. } => ("hostname", ""),
+        }
+    }
+
+    /// Queue `self` for the next boot unless the last queued change of its target already is
+    /// `self` (a repeated step): the queue, and so the config drive, stays as one run left it.
+    pub(super) fn queue(self, pending: &mut Vec<Change>) {
+        let last = pending.iter().rev().find(|c| c.target() == self.target());
+        if last != Some(&self) {
+            pending.push(self);
+        }
+    }
+
     pub(super) fn line(&self) -> String {
         match self {
             Change::Password { user, hash } => format!("password {user} {hash}"),

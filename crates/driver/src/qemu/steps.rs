@@ -53,6 +53,7 @@ impl QemuDriver {
                     events: Vec::new(),
                     last_boot_ms: None,
                     data_disks,
+                    last_turn: None,
                 };
                 self.vms.lock().insert(id, Vm { rec, run: None });
                 Ok(())
@@ -77,11 +78,10 @@ impl QemuDriver {
                 })
             }
             Step::PowerOn => {
-                if let Some(exited) = self.exited_rx(id)? {
+                if self.exited_rx(id)?.is_some() {
                     // Already running: this step was interrupted by a restart after QEMU
                     // started. The guest has its config drive; done when SSH answers.
-                    let port = self.with_vm(id, |vm| vm.rec.ssh_port)?;
-                    self.wait_ssh(id, port, exited, Instant::now()).await?;
+                    self.await_adopted_boot(id).await?;
                     return self.with_vm(id, |vm| {
                         if vm.rec.booted == Boot::System {
                             vm.rec.pending.clear();
@@ -106,10 +106,11 @@ impl QemuDriver {
                     .await
                 } else {
                     self.with_vm(id, |vm| {
-                        vm.rec.pending.push(Change::Password {
+                        Change::Password {
                             user: user.clone(),
                             hash: password_hash.clone(),
-                        })
+                        }
+                        .queue(&mut vm.rec.pending)
                     })
                 }
             }
@@ -124,10 +125,13 @@ impl QemuDriver {
                     .await?;
                 } else {
                     self.with_vm(id, |vm| {
-                        vm.rec.pending.extend(keys.iter().map(|k| Change::KeyAdd {
-                            user: user.clone(),
-                            key: k.clone(),
-                        }))
+                        for k in keys {
+                            Change::KeyAdd {
+                                user: user.clone(),
+                                key: k.clone(),
+                            }
+                            .queue(&mut vm.rec.pending);
+                        }
                     })?;
                 }
                 self.with_vm(id, |vm| {
@@ -149,12 +153,13 @@ impl QemuDriver {
                     .await?;
                 } else {
                     self.with_vm(id, |vm| {
-                        vm.rec
-                            .pending
-                            .extend(keys.iter().map(|k| Change::KeyRemove {
+                        for k in keys {
+                            Change::KeyRemove {
                                 user: user.clone(),
                                 key: k.clone(),
-                            }))
+                            }
+                            .queue(&mut vm.rec.pending);
+                        }
                     })?;
                 }
                 self.with_vm(id, |vm| vm.rec.keys.retain(|k| !keys.contains(k)))
@@ -164,9 +169,18 @@ impl QemuDriver {
                 password_hash,
                 image_id,
             } => {
-                let (on, booted) = self.with_vm(id, |vm| (vm.run.is_some(), vm.rec.booted))?;
-                if on && booted == Boot::Rescue {
-                    return Ok(()); // repeated step
+                // Read from the process, not from the record: a restart in the middle of this
+                // boot adopts a rescue guest whose boot was never recorded, and stopping it
+                // here would kill it only to boot another one.
+                if self.up_from(id)? == Some(Boot::Rescue) {
+                    self.await_adopted_boot(id).await?;
+                    return self.with_vm(id, |vm| {
+                        if vm.rec.booted != Boot::Rescue {
+                            vm.rec.booted = Boot::Rescue;
+                            vm.rec.rescue_image = image_id.clone();
+                            Self::record_event(vm, "start", "rescue");
+                        }
+                    });
                 }
                 // Never boot the rescue system over a running guest.
                 self.power_off(id, StopMode::Hard).await?;
@@ -200,6 +214,21 @@ impl QemuDriver {
                 })
             }
             Step::BootSystem => {
+                // Its own system already up (this step booted it before a restart, or ran
+                // before): no stop, no second boot. The guest read the queued changes from the
+                // config drive of that boot.
+                if self.up_from(id)? == Some(Boot::System) {
+                    self.await_adopted_boot(id).await?;
+                    let _ = std::fs::remove_file(self.vm_dir(id).join("rescue.qcow2"));
+                    return self.with_vm(id, |vm| {
+                        vm.rec.rescue_image = None;
+                        if vm.rec.booted != Boot::System {
+                            vm.rec.booted = Boot::System;
+                            vm.rec.pending.clear();
+                            Self::record_event(vm, "start", "boot");
+                        }
+                    });
+                }
                 self.power_off(id, StopMode::SoftFirst).await?;
                 let _ = std::fs::remove_file(self.vm_dir(id).join("rescue.qcow2"));
                 self.with_vm(id, |vm| vm.rec.rescue_image = None)?;
@@ -224,6 +253,32 @@ impl QemuDriver {
             // One host: a live migration moves nothing; the guest keeps running.
             Step::LiveMigrate { .. } => Ok(()),
         }
+    }
+
+    /// A guest whose QEMU is already up (adopted after a restart, or booted by an earlier run
+    /// of the step) is done booting when its SSH server answers.
+    async fn await_adopted_boot(&self, id: Uuid) -> Result<(), DriverError> {
+        let port = self.with_vm(id, |vm| vm.rec.ssh_port)?;
+        let exited = self.exited_rx(id)?.ok_or_else(|| failed("QEMU ended"))?;
+        self.wait_ssh(id, port, exited, Instant::now()).await
+    }
+
+    /// What the running QEMU boots, read from its command line (None: not running). A rescue
+    /// boot puts the rescue disk first; the system's own boots never attach it.
+    pub(super) fn up_from(&self, id: Uuid) -> Result<Option<Boot>, DriverError> {
+        let Some(pid) = self.with_vm(id, |vm| vm.run.as_ref().map(|r| r.pid))? else {
+            return Ok(None);
+        };
+        let rescue = format!("file={},", self.vm_dir(id).join("rescue.qcow2").display());
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            return Ok(None); // ended meanwhile: its supervisor reports it
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        Ok(Some(if cmdline.contains(&rescue) {
+            Boot::Rescue
+        } else {
+            Boot::System
+        }))
     }
 
     /// Running on the system disk: change it live through the agent.
