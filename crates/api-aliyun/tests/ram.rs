@@ -53,6 +53,12 @@ impl Ram {
         (status, code.to_string())
     }
 
+    /// The caller's read-only RAM policy `ro`.
+    async fn read_only_policy(&self, c: &Caller) {
+        let doc = [("PolicyName", "ro"), ("PolicyDocument", READ_ONLY)];
+        self.ok(c, "CreatePolicy", &doc).await;
+    }
+
     /// Each call is refused with its status and code, in turn.
     async fn refuses(&self, c: &Caller, calls: &[Refusal<'_>]) {
         for (action, params, status, code) in calls {
@@ -135,12 +141,7 @@ async fn users_are_created_listed_and_never_deleted_with_dependents() {
         .as_str()
         .unwrap()
         .to_string();
-    t.ok(
-        &root,
-        "CreatePolicy",
-        &[("PolicyName", "ro"), ("PolicyDocument", READ_ONLY)],
-    )
-    .await;
+    t.read_only_policy(&root).await;
     let attach = [
         ("PolicyName", "ro"),
         ("PolicyType", "Custom"),
@@ -387,12 +388,7 @@ async fn roles_are_listed_updated_and_deleted_only_without_policies() {
         )
         .await;
     }
-    t.ok(
-        &root,
-        "CreatePolicy",
-        &[("PolicyName", "ro"), ("PolicyDocument", READ_ONLY)],
-    )
-    .await;
+    t.read_only_policy(&root).await;
     let attach = [
         ("PolicyType", "Custom"),
         ("PolicyName", "ro"),

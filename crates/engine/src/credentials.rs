@@ -567,13 +567,15 @@ impl Engine {
             .map(|p| p.id)
     }
 
-    /// Attach policy `policy` (an ID of the account's) to role `role`. Attaching it again
-    /// is a conflict.
-    pub async fn attach_role_policy(
+    /// Attach (`attach`) or detach policy `policy` (an ID of the account's) to or from role
+    /// `role`. Attaching an attached policy is a conflict; detaching one that is not
+    /// attached is not found, as is a role or policy that is not the account's.
+    pub async fn set_role_policy(
         &self,
         account: &str,
         role: u64,
         policy: u64,
+        attach: bool,
     ) -> Result<(), CredentialError> {
         let _serial = self.inner.credentials.lock().await;
         let mut r = self
@@ -582,50 +584,42 @@ impl Engine {
         if self.policy_ref(account, Some(policy), None).is_none() {
             return Err(CredentialError::NotFound(format!("policy {policy}")));
         }
-        if r.policies.contains(&policy) {
-            return Err(CredentialError::Conflict(format!(
-                "policy {policy} is already attached to role {}",
-                r.name
-            )));
+        let at = r.policies.iter().position(|p| *p == policy);
+        match (attach, at) {
+            (true, Some(_)) => {
+                return Err(CredentialError::Conflict(format!(
+                    "policy {policy} is already attached to role {}",
+                    r.name
+                )));
+            }
+            (true, None) if r.policies.len() >= MAX_ROLE_POLICIES => {
+                return Err(CredentialError::Invalid {
+                    name: "AttachmentFull",
+                    reason: format!("a role has at most {MAX_ROLE_POLICIES} policies"),
+                });
+            }
+            (true, None) => r.policies.push(policy),
+            (false, Some(at)) => {
+                r.policies.remove(at);
+            }
+            (false, None) => {
+                return Err(CredentialError::NotFound(format!(
+                    "policy {policy} attached to role {}",
+                    r.name
+                )));
+            }
         }
-        if r.policies.len() >= MAX_ROLE_POLICIES {
-            return Err(CredentialError::Invalid {
-                name: "AttachmentFull",
-                reason: format!("a role has at most {MAX_ROLE_POLICIES} policies"),
-            });
-        }
-        r.policies.push(policy);
-        r.updated_at_ms = now_ms();
-        self.commit(vec![Write::Role(r.clone())]).await?;
-        tracing::info!(account, role = %r.name, policy, "policy attached to role");
-        self.inner.creds.write().roles.insert(r.id, r);
+        let r = self.save_role(r).await?;
+        tracing::info!(account, role = %r.name, policy, attach, "role policies changed");
         Ok(())
     }
 
-    /// Detach policy `policy` from role `role`: not found when the role is not the
-    /// account's or the policy is not attached to it.
-    pub async fn detach_role_policy(
-        &self,
-        account: &str,
-        role: u64,
-        policy: u64,
-    ) -> Result<(), CredentialError> {
-        let _serial = self.inner.credentials.lock().await;
-        let mut r = self
-            .role_by_id(account, role)
-            .ok_or_else(|| CredentialError::NotFound(format!("role {role}")))?;
-        let Some(at) = r.policies.iter().position(|p| *p == policy) else {
-            return Err(CredentialError::NotFound(format!(
-                "policy {policy} attached to role {}",
-                r.name
-            )));
-        };
-        r.policies.remove(at);
+    /// Commit a changed role (stamped now), then make it visible.
+    async fn save_role(&self, mut r: RoleRecord) -> Result<RoleRecord, CredentialError> {
         r.updated_at_ms = now_ms();
         self.commit(vec![Write::Role(r.clone())]).await?;
-        tracing::info!(account, role = %r.name, policy, "policy detached from role");
-        self.inner.creds.write().roles.insert(r.id, r);
-        Ok(())
+        self.inner.creds.write().roles.insert(r.id, r.clone());
+        Ok(r)
     }
 
     /// Delete role `role`. A role with attached policies is a conflict unless `detach`
@@ -676,10 +670,8 @@ impl Engine {
         if let Some(secs) = change.max_session_secs {
             r.max_session_secs = secs;
         }
-        r.updated_at_ms = now_ms();
-        self.commit(vec![Write::Role(r.clone())]).await?;
+        let r = self.save_role(r).await?;
         tracing::info!(account, role = %r.name, "role updated");
-        self.inner.creds.write().roles.insert(r.id, r.clone());
         Ok(r)
     }
 

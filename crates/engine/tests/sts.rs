@@ -236,9 +236,11 @@ async fn role_sessions_are_allowed_what_the_role_and_the_session_policy_allow() 
         .await
         .unwrap();
     let read = e.policy("team", "read").unwrap().id;
-    e.attach_role_policy("team", role.id, read).await.unwrap();
+    e.set_role_policy("team", role.id, read, true)
+        .await
+        .unwrap();
     assert!(matches!(
-        e.attach_role_policy("team", role.id, read).await,
+        e.set_role_policy("team", role.id, read, true).await,
         Err(CredentialError::Conflict(_))
     ));
     assert!(

@@ -237,7 +237,7 @@ fn role_and_policy(
 pub(crate) async fn detach_policy_from_role(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     let (role, policy) = role_and_policy(engine, ctx, p)?;
     engine
-        .detach_role_policy(&ctx.principal.account, role.id, policy.id)
+        .set_role_policy(&ctx.principal.account, role.id, policy.id, false)
         .await
         .map_err(|e| match e {
             CredentialError::NotFound(_) => ApiError::new(
@@ -254,7 +254,7 @@ pub(crate) async fn attach_policy_to_role(engine: &Engine, ctx: &Ctx, p: &Params
     let account = &ctx.principal.account;
     let (role, policy) = role_and_policy(engine, ctx, p)?;
     engine
-        .attach_role_policy(account, role.id, policy.id)
+        .set_role_policy(account, role.id, policy.id, true)
         .await
         .map_err(|e| match e {
             CredentialError::Conflict(_) => ApiError::new(

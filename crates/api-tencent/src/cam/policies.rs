@@ -307,20 +307,27 @@ pub(super) async fn list_attached_user_policies(
         .skip(offset)
         .take(rp)
         .map(|p| {
-            json!({
-                "PolicyId": p.id,
-                "PolicyName": p.name,
-                "AddTime": datetime(p.created_at_ms),
-                "CreateMode": 2,
-                "PolicyType": "User",
-                "Remark": p.description,
-                "OperateOwnerUin": owner,
-                "OperateUin": owner,
-                "OperateUinType": 0,
-                "Deactived": 0,
-                "DeactivedDetail": [],
-            })
+            let mut v = attached_policy(p);
+            v["Remark"] = Value::from(p.description.as_str());
+            v["OperateOwnerUin"] = Value::from(owner.as_str());
+            v["OperateUin"] = Value::from(owner.as_str());
+            v["OperateUinType"] = Value::from(0);
+            v
         })
         .collect();
     Ok(obj(json!({ "TotalNum": attached.len(), "List": list })))
+}
+
+/// The fields a listing of attached policies shows for each (a user's, a role's): nubis's
+/// policies are all custom ones (`PolicyType` User, `CreateMode` 2), never deactivated.
+pub(super) fn attached_policy(p: &PolicyRecord) -> Value {
+    json!({
+        "PolicyId": p.id,
+        "PolicyName": p.name,
+        "AddTime": datetime(p.created_at_ms),
+        "CreateMode": 2,
+        "PolicyType": "User",
+        "Deactived": 0,
+        "DeactivedDetail": [],
+    })
 }

@@ -38,6 +38,18 @@ pub(crate) struct GetRoleReq {
 /// DeleteRole names its role as GetRole does.
 pub(crate) type DeleteRoleReq = GetRoleReq;
 
+impl GetRoleReq {
+    /// The caller's role the request names.
+    fn role(&self, engine: &Engine, account: &str) -> Result<RoleRecord, ApiError> {
+        find_role(
+            engine,
+            account,
+            self.role_id.as_deref(),
+            self.role_name.as_deref(),
+        )
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub(crate) struct AttachRolePolicyReq {
@@ -194,12 +206,7 @@ fn find_role(
 
 pub(crate) async fn get_role(engine: &Engine, ctx: &Ctx, r: GetRoleReq) -> Out {
     let account = &ctx.principal.account;
-    let role = find_role(
-        engine,
-        account,
-        r.role_id.as_deref(),
-        r.role_name.as_deref(),
-    )?;
+    let role = r.role(engine, account)?;
     let owner = engine.account(account).map_or(0, |a| a.tencent_owner_uin);
     Ok(super::super::actions::obj(
         json!({"RoleInfo": role_info(owner, &role)}),
@@ -227,13 +234,7 @@ fn role_info(owner: u64, role: &RoleRecord) -> Value {
 pub(crate) async fn describe_role_list(engine: &Engine, ctx: &Ctx, r: DescribeRoleListReq) -> Out {
     let account = &ctx.principal.account;
     // Page and Rp are required here (DescribeRoleList's parameter table).
-    if r.page.is_none() {
-        return Err(missing("Page"));
-    }
-    if r.rp.is_none() {
-        return Err(missing("Rp"));
-    }
-    let (offset, rp) = super::policies::page(r.page, r.rp)?;
+    let (offset, rp) = required_page(r.page, r.rp)?;
     let owner = engine.account(account).map_or(0, |a| a.tencent_owner_uin);
     let roles = engine.roles_of(account);
     let list: Vec<Value> = roles
@@ -249,12 +250,7 @@ pub(crate) async fn describe_role_list(engine: &Engine, ctx: &Ctx, r: DescribeRo
 
 pub(crate) async fn delete_role(engine: &Engine, ctx: &Ctx, r: DeleteRoleReq) -> Out {
     let account = &ctx.principal.account;
-    let role = find_role(
-        engine,
-        account,
-        r.role_id.as_deref(),
-        r.role_name.as_deref(),
-    )?;
+    let role = r.role(engine, account)?;
     engine
         .delete_role(account, role.id, true)
         .await
@@ -267,26 +263,15 @@ pub(crate) async fn update_assume_role_policy(
     ctx: &Ctx,
     r: UpdateAssumeRolePolicyReq,
 ) -> Out {
-    let account = &ctx.principal.account;
     let doc = r
         .policy_document
         .filter(|s| !s.is_empty())
         .ok_or_else(|| missing("PolicyDocument"))?;
-    let role = find_role(
-        engine,
-        account,
-        r.role_id.as_deref(),
-        r.role_name.as_deref(),
-    )?;
     let change = RoleUpdate {
         trust_policy: Some(&doc),
         ..Default::default()
     };
-    engine
-        .update_role(account, role.id, change)
-        .await
-        .map_err(role_err)?;
-    Ok(Default::default())
+    change_role(engine, ctx, (r.role_id, r.role_name), change).await
 }
 
 pub(crate) async fn update_role_description(
@@ -294,24 +279,40 @@ pub(crate) async fn update_role_description(
     ctx: &Ctx,
     r: UpdateRoleDescriptionReq,
 ) -> Out {
-    let account = &ctx.principal.account;
     let description = r.description.ok_or_else(|| missing("Description"))?;
     check_description(&description)?;
-    let role = find_role(
-        engine,
-        account,
-        r.role_id.as_deref(),
-        r.role_name.as_deref(),
-    )?;
     let change = RoleUpdate {
         description: Some(&description),
         ..Default::default()
     };
+    change_role(engine, ctx, (r.role_id, r.role_name), change).await
+}
+
+/// Apply `change` to the caller's role named by (RoleId, RoleName).
+async fn change_role(
+    engine: &Engine,
+    ctx: &Ctx,
+    (id, name): (Option<String>, Option<String>),
+    change: RoleUpdate<'_>,
+) -> Out {
+    let account = &ctx.principal.account;
+    let role = find_role(engine, account, id.as_deref(), name.as_deref())?;
     engine
         .update_role(account, role.id, change)
         .await
         .map_err(role_err)?;
     Ok(Default::default())
+}
+
+/// Page and Rp where both are required (DescribeRoleList, ListAttachedRolePolicies).
+fn required_page(page: Option<Int>, rp: Option<Int>) -> Result<(usize, usize), ApiError> {
+    if page.is_none() {
+        return Err(missing("Page"));
+    }
+    if rp.is_none() {
+        return Err(missing("Rp"));
+    }
+    super::policies::page(page, rp)
 }
 
 /// A role change the engine refused, in CAM's codes.
@@ -328,35 +329,36 @@ fn role_err(e: CredentialError) -> ApiError {
 }
 
 pub(crate) async fn attach_role_policy(engine: &Engine, ctx: &Ctx, r: AttachRolePolicyReq) -> Out {
+    let role = (r.attach_role_id, r.attach_role_name);
+    set_role_policy(engine, ctx, role, (r.policy_id, r.policy_name), true).await
+}
+
+pub(crate) async fn detach_role_policy(engine: &Engine, ctx: &Ctx, r: DetachRolePolicyReq) -> Out {
+    let role = (r.detach_role_id, r.detach_role_name);
+    set_role_policy(engine, ctx, role, (r.policy_id, r.policy_name), false).await
+}
+
+/// Attach or detach the policy named by (PolicyId, PolicyName) to or from the role named
+/// by (RoleId, RoleName).
+async fn set_role_policy(
+    engine: &Engine,
+    ctx: &Ctx,
+    (role_id, role_name): (Option<String>, Option<String>),
+    (policy_id, policy_name): (Option<Int>, Option<String>),
+    attach: bool,
+) -> Out {
     let account = &ctx.principal.account;
-    let role = find_role(
-        engine,
-        account,
-        r.attach_role_id.as_deref(),
-        r.attach_role_name.as_deref(),
-    )?;
-    let policy = find_policy(engine, account, r.policy_id, r.policy_name.as_deref())?;
-    match engine.attach_role_policy(account, role.id, policy.id).await {
+    let role = find_role(engine, account, role_id.as_deref(), role_name.as_deref())?;
+    let policy = find_policy(engine, account, policy_id, policy_name.as_deref())?;
+    match engine
+        .set_role_policy(account, role.id, policy.id, attach)
+        .await
+    {
         // Attaching an attached policy changes nothing.
         Ok(()) | Err(CredentialError::Conflict(_)) => Ok(Default::default()),
         Err(CredentialError::Invalid { reason, .. }) => {
             Err(err("InvalidParameter.AttachmentFull", reason))
         }
-        Err(e) => Err(err("InternalError", e.to_string())),
-    }
-}
-
-pub(crate) async fn detach_role_policy(engine: &Engine, ctx: &Ctx, r: DetachRolePolicyReq) -> Out {
-    let account = &ctx.principal.account;
-    let role = find_role(
-        engine,
-        account,
-        r.detach_role_id.as_deref(),
-        r.detach_role_name.as_deref(),
-    )?;
-    let policy = find_policy(engine, account, r.policy_id, r.policy_name.as_deref())?;
-    match engine.detach_role_policy(account, role.id, policy.id).await {
-        Ok(()) => Ok(Default::default()),
         // As DetachUserPolicy answers a policy that is not attached.
         Err(CredentialError::NotFound(m)) => Err(err("FailedOperation", m)),
         Err(e) => Err(err("InternalError", e.to_string())),
@@ -369,13 +371,7 @@ pub(crate) async fn list_attached_role_policies(
     r: ListAttachedRolePoliciesReq,
 ) -> Out {
     let account = &ctx.principal.account;
-    if r.page.is_none() {
-        return Err(missing("Page"));
-    }
-    if r.rp.is_none() {
-        return Err(missing("Rp"));
-    }
-    let (offset, rp) = super::policies::page(r.page, r.rp)?;
+    let (offset, rp) = required_page(r.page, r.rp)?;
     let role = find_role(
         engine,
         account,
@@ -406,16 +402,9 @@ pub(crate) async fn list_attached_role_policies(
         .skip(offset)
         .take(rp)
         .map(|p| {
-            json!({
-                "PolicyId": p.id,
-                "PolicyName": p.name,
-                "AddTime": datetime(p.created_at_ms),
-                "PolicyType": "User",
-                "CreateMode": 2,
-                "Deactived": 0,
-                "DeactivedDetail": [],
-                "Description": p.description,
-            })
+            let mut v = super::policies::attached_policy(p);
+            v["Description"] = Value::from(p.description.as_str());
+            v
         })
         .collect();
     Ok(super::super::actions::obj(
