@@ -758,3 +758,31 @@ async fn the_root_filter_leaves_out_role_sessions(backend: Backend) {
     let by_root = q(vec![AuditFilter::Principal("root".into())]);
     assert_eq!(ids(s.audit_events(by_root).await.unwrap()), ["o"]);
 }
+
+/// The server dropping every connection (a restart, a failover, an operator's
+/// pg_terminate_backend) costs no more than the requests in flight: the pool replaces the
+/// dead connections and the next commits and reads succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_reconnects_after_its_connections_are_killed() {
+    let db = Db::new(Backend::Postgres).await;
+    let s = db.open().await;
+    s.commit(vec![Write::KeyPair(kp("skey-1"))]).await.unwrap();
+    s.ping().await.unwrap();
+    let pg = db.pg.as_ref().unwrap();
+    let killed: i64 = admin_client()
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            &[&pg.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "no connection of the store was found to kill");
+    // The client learns of the kill from the server's message, asynchronously.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    s.commit(vec![Write::KeyPair(kp("skey-2"))]).await.unwrap();
+    s.ping().await.unwrap();
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.key_pairs.len(), 2);
+}
