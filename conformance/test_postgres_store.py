@@ -19,6 +19,7 @@ import pytest
 
 from conftest import catalog_of
 from nubis import (
+    Server,
     ali_catalog_of,
     describe_many,
     ali_launch,
@@ -199,3 +200,22 @@ def test_kill_9_on_postgres_loses_no_accepted_operation(server_factory, database
     for inst in insts.values():
         assert inst["InstanceState"] in ("RUNNING", "STOPPED"), inst
         assert inst["LatestOperationState"] in ("SUCCESS", "FAILED"), inst
+
+
+@pytest.mark.parametrize("url, messages", [
+    ("mysql://root:s3cretPW@127.0.0.1/test", ["unsupported --database URL: expected postgres://"]),
+    ("sqlite:///tmp/s3cretPW.db", ["unsupported --database URL: expected postgres://"]),
+    # Nothing listens on port 1: refused at start, not served without its store.
+    ("postgres://postgres:s3cretPW@127.0.0.1:1/test?connect_timeout=2",
+     ["opening the PostgreSQL store", "store unavailable: "]),
+    ("postgres://postgres:s3cretPW@127.0.0.1:5432/test?sslmode=bogus",
+     ["opening the PostgreSQL store", "store unavailable: database URL: invalid connection string"]),
+])
+def test_a_bad_database_url_stops_the_start(nubis_bin, tmp_path, url, messages):
+    server = Server("bad-db", nubis_bin, tmp_path, {"NUBIS_DATABASE_URL": url})
+    with pytest.raises(RuntimeError, match="exited with 1 at start-up") as e:
+        server.start(timeout=30)
+    for message in messages:
+        assert message in str(e.value), str(e.value)
+    # The error (and the log it quotes) does not echo the URL's password.
+    assert "s3cretPW" not in str(e.value)
