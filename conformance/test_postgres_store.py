@@ -5,7 +5,8 @@ end; an unreachable PostgreSQL fails the test (it is never skipped).
 
 One scenario through the three dialects' own SDKs (Tencent, Alibaba, openstacksdk): create,
 describe, reboot, terminate; then a restart on the same database shows the same instances,
-states and operations again."""
+states and operations again. Also: kill -9 under load loses no accepted operation (as
+test_durability.py on SQLite), and a bad or unreachable database URL stops the start."""
 
 from __future__ import annotations
 
