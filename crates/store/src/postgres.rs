@@ -373,6 +373,16 @@ async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 // One bad batch must not fail its neighbours: retry each job alone.
                 tracing::warn!(error = %describe(&e), jobs = jobs.len(), "group commit failed; retrying jobs one by one");
                 for (writes, reply) in jobs {
+                    // A group cut short by a lost connection is retried on a new one.
+                    if client.is_closed() {
+                        match pool.get().await {
+                            Ok(c) => client = c,
+                            Err(e) => {
+                                let _ = reply.send(Err(unavailable(e)));
+                                continue;
+                            }
+                        }
+                    }
                     let r = run(&mut client, writes.iter()).await;
                     let _ = reply.send(r.map_err(write_error));
                 }
