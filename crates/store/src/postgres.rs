@@ -373,7 +373,9 @@ async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 // One bad batch must not fail its neighbours: retry each job alone.
                 tracing::warn!(error = %describe(&e), jobs = jobs.len(), "group commit failed; retrying jobs one by one");
                 for (writes, reply) in jobs {
-                    // A group cut short by a lost connection is retried on a new one.
+                    // A group cut short by a lost connection is retried on a new one. (If
+                    // its COMMIT landed and only the answer was lost, the upserts repeat
+                    // harmlessly; a plain insert then reports Conflict.)
                     if client.is_closed() {
                         match pool.get().await {
                             Ok(c) => client = c,
