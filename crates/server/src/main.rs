@@ -18,7 +18,7 @@ use nubis_driver::Driver;
 use nubis_driver::qemu::{Accel, QemuConfig, QemuDriver};
 use nubis_driver::sim::SimDriver;
 use nubis_engine::Engine;
-use nubis_store::SqliteStore;
+use nubis_store::{PgStore, SqliteStore, Store};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,18 +78,22 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
             cfg.limits.max_connections = fit as usize;
         }
     }
-    if let Some(url) = &cfg.database_url {
-        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            bail!(
-                "the PostgreSQL store is not built yet (planned); use the embedded SQLite store (omit --database)"
-            );
-        }
-        bail!("unsupported --database URL {url:?}: expected postgres://…");
-    }
     let secrets = SecretBox::load_or_create(cfg.data.join("master.key"))
         .context("loading the secrets key")?;
-    let store =
-        SqliteStore::open(&cfg.data.join("nubis.db")).context("opening the SQLite store")?;
+    // The data dir keeps master.key and admin-credentials whichever store holds the fleet.
+    let store: Arc<dyn Store> = match cfg.database_url.as_deref() {
+        None => Arc::new(
+            SqliteStore::open(&cfg.data.join("nubis.db")).context("opening the SQLite store")?,
+        ),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Arc::new(
+                PgStore::open(url)
+                    .await
+                    .context("opening the PostgreSQL store")?,
+            )
+        }
+        Some(_) => bail!("unsupported --database URL: expected postgres://… or postgresql://…"),
+    };
     let driver: Arc<dyn Driver> = match cfg.driver.as_str() {
         "sim" => Arc::new(SimDriver::new(cfg.sim_time_scale)),
         "qemu" => {
@@ -111,7 +115,7 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         }
         other => bail!("unknown driver {other:?}: expected sim or qemu"),
     };
-    let engine = Engine::start(Arc::new(store), driver, secrets)
+    let engine = Engine::start(store, driver, secrets)
         .await
         .context("starting the engine")?;
     engine
@@ -202,9 +206,14 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
         .map(|(a, b)| (a.as_str(), b.as_str()))
         .unwrap_or(("<see admin-credentials in the data dir>", "<secret>"));
     println!(
-        "nubis listening on http://{addr} (data: {}, driver: {}, store: sqlite)",
+        "nubis listening on http://{addr} (data: {}, driver: {}, store: {})",
         cfg.data.display(),
-        cfg.driver
+        cfg.driver,
+        if cfg.database_url.is_some() {
+            "postgres"
+        } else {
+            "sqlite"
+        }
     );
     let public = cfg.public_url.as_deref().unwrap_or_default();
     println!("  public URL              {public}   (Keystone catalog and links; --public-url)");

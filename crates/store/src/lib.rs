@@ -1,8 +1,11 @@
 //! Persistence for nubis. The engine keeps the fleet in memory and writes through this trait;
 //! every accepted mutation is committed here before the client gets its RequestId.
 
+pub mod migrations;
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -141,7 +144,7 @@ pub trait Store: Send + Sync + 'static {
     /// so the caller knows whether another page follows).
     async fn audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
     /// How many audit events match `q` in all (its cursor, limit and order aside): CloudAudit's
-    /// `TotalCount`. The default reads them; [`SqliteStore`] counts in SQL.
+    /// `TotalCount`. The default reads them; [`SqliteStore`] and [`PgStore`] count in SQL.
     async fn count_audit_events(&self, q: AuditQuery) -> Result<u64, StoreError> {
         let all = AuditQuery {
             after: None,

@@ -1,6 +1,7 @@
 //! SQLite backend: WAL, fsync on commit, and group commit — one writer thread drains every
 //! batch waiting in its queue into a single transaction, so concurrent requests share an fsync.
 
+use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::Operation;
@@ -13,15 +14,6 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-const MIGRATIONS: &[(i64, &str)] = &[
-    (1, include_str!("../migrations/0001_init.sql")),
-    (2, include_str!("../migrations/0002_user_data.sql")),
-    (3, include_str!("../migrations/0003_tenancy.sql")),
-    (4, include_str!("../migrations/0004_credentials.sql")),
-    (5, include_str!("../migrations/0005_audit.sql")),
-    (6, include_str!("../migrations/0006_keystone.sql")),
-    (7, include_str!("../migrations/0007_quotas.sql")),
-];
 /// Upper bound on writes merged into one transaction.
 const MAX_GROUP: usize = 512;
 
@@ -56,8 +48,7 @@ fn open(path: &Path) -> Result<Connection, StoreError> {
 }
 
 fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
-    conn.execute_batch("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY)")
-        .map_err(unavailable)?;
+    conn.execute_batch(SCHEMA_VERSION).map_err(unavailable)?;
     let current: i64 = conn
         .query_row(
             "SELECT COALESCE(MAX(version), 0) FROM schema_version",

@@ -1,0 +1,788 @@
+//! The store's cases, each run against both backends: a SQLite file in a temporary directory
+//! (`sqlite::…`) and a fresh PostgreSQL database (`postgres::…`) made on the server named by
+//! `NUBIS_TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/test`) and dropped
+//! when the case ends. An unreachable PostgreSQL fails the `postgres::` cases: never skipped.
+
+use nubis_core::{Account, KeyPair};
+use nubis_store::{PgStore, SqliteStore, Store, StoreError, Write};
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// One database of a case, which stores are opened on (again and again: a reopen is a
+/// restart).
+struct Db {
+    dir: tempfile::TempDir,
+    pg: Option<PgDb>,
+}
+
+impl Db {
+    async fn new(backend: Backend) -> Self {
+        let pg = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(PgDb::create().await),
+        };
+        Db {
+            dir: tempfile::tempdir().unwrap(),
+            pg,
+        }
+    }
+
+    async fn open(&self) -> Arc<dyn Store> {
+        match &self.pg {
+            None => Arc::new(SqliteStore::open(&self.dir.path().join("n.db")).unwrap()),
+            Some(pg) => Arc::new(PgStore::open(&pg.url).await.unwrap()),
+        }
+    }
+}
+
+fn server_url() -> String {
+    std::env::var("NUBIS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    let url = server_url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (NUBIS_TEST_DATABASE_URL): {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A database of its own, with a random name, dropped on drop (even when the case panics).
+struct PgDb {
+    name: String,
+    url: String,
+}
+
+impl PgDb {
+    async fn create() -> Self {
+        let name = format!("nubis_test_{}", uuid::Uuid::new_v4().simple());
+        admin_client()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        PgDb {
+            url: with_database(&server_url(), &name),
+            name,
+        }
+    }
+}
+
+impl Drop for PgDb {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs inside the case's runtime, which cannot be blocked on: a thread of its own.
+        let done = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async { admin_client().await.batch_execute(&sql).await })
+        })
+        .join();
+        if !matches!(done, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {done:?}", self.name);
+        }
+    }
+}
+
+/// Each case once per backend: `sqlite::case` and `postgres::case`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(super::Backend::Sqlite).await
+            })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                super::$case(super::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+on_both_backends!(
+    writes_survive_reopen_and_migrations_run_once,
+    concurrent_commits_are_grouped_and_all_land,
+    a_conflicting_batch_fails_alone_and_commits_nothing,
+    user_data_round_trips_and_is_deleted,
+    a_database_from_before_tenancy_is_migrated,
+    operations_and_directory_objects_keep_their_order,
+    audit_lookups_filter_page_and_sweep,
+    the_root_filter_leaves_out_role_sessions,
+);
+
+fn kp(id: &str) -> KeyPair {
+    KeyPair {
+        id: id.into(),
+        key_type: Default::default(),
+        account: "a".into(),
+        name: id.into(),
+        project_id: 0,
+        description: String::new(),
+        public_key: "ssh-ed25519 AAAA".into(),
+        created_at_ms: 1,
+        user_id: None,
+    }
+}
+
+async fn writes_survive_reopen_and_migrations_run_once(backend: Backend) {
+    let db = Db::new(backend).await;
+    {
+        let s = db.open().await;
+        s.commit(vec![
+            Write::Account(Account {
+                id: "a".into(),
+                name: "a".into(),
+                is_admin: false,
+                ..Account::default()
+            }),
+            Write::KeyPair(kp("skey-1")),
+        ])
+        .await
+        .unwrap();
+        s.commit(vec![
+            Write::KeyPair(kp("skey-2")),
+            Write::DeleteKeyPair("skey-1".into()),
+        ])
+        .await
+        .unwrap();
+        s.ping().await.unwrap();
+    }
+    let s = db.open().await;
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.accounts.len(), 1);
+    assert_eq!(
+        snap.key_pairs
+            .iter()
+            .map(|k| k.id.as_str())
+            .collect::<Vec<_>>(),
+        ["skey-2"]
+    );
+}
+
+async fn concurrent_commits_are_grouped_and_all_land(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let tasks: Vec<_> = (0..200)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                s.commit(vec![Write::KeyPair(kp(&format!("skey-{n}")))])
+                    .await
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(s.load().await.unwrap().key_pairs.len(), 200);
+}
+
+/// Migration 2 (issue 11): user data lives in its own table, read on demand, and goes with
+/// its instance.
+async fn user_data_round_trips_and_is_deleted(backend: Backend) {
+    let db = Db::new(backend).await;
+    let id = uuid::Uuid::new_v4();
+    {
+        let s = db.open().await;
+        assert_eq!(s.user_data(id).await.unwrap(), None);
+        s.commit(vec![Write::UserData {
+            instance: id,
+            data: "IyEvYmluL3NoCg==".into(),
+        }])
+        .await
+        .unwrap();
+    }
+    let s = db.open().await;
+    assert_eq!(
+        s.user_data(id).await.unwrap().as_deref(),
+        Some("IyEvYmluL3NoCg==")
+    );
+    s.commit(vec![Write::DeleteUserData(id)]).await.unwrap();
+    assert_eq!(s.user_data(id).await.unwrap(), None);
+}
+
+/// A database written before migration 0003 (accounts and keys without the tenancy columns
+/// and fields) opens, keeps its records, and takes the new tables and unique numbers.
+async fn a_database_from_before_tenancy_is_migrated(backend: Backend) {
+    use nubis_core::{Attachment, PolicyGrammar, PolicyRecord, SubUser};
+    // Both dialects take these rows as they are.
+    const OLD_ROWS: &str = "INSERT INTO schema_version VALUES (1), (2);
+             INSERT INTO accounts VALUES ('admin', '{\"id\":\"admin\",\"name\":\"admin\",\"is_admin\":true}');
+             INSERT INTO access_keys VALUES ('AKIDold', 'admin', '{\"id\":\"AKIDold\",\"account\":\"admin\",\"sealed_secret\":\"x\"}');";
+    let db = Db::new(backend).await;
+    match &db.pg {
+        None => {
+            let conn = rusqlite::Connection::open(db.dir.path().join("n.db")).unwrap();
+            conn.execute_batch(include_str!("../migrations/0001_init.sql"))
+                .unwrap();
+            conn.execute_batch(include_str!("../migrations/0002_user_data.sql"))
+                .unwrap();
+            conn.execute_batch("CREATE TABLE schema_version (version INTEGER PRIMARY KEY);")
+                .unwrap();
+            conn.execute_batch(OLD_ROWS).unwrap();
+        }
+        Some(pg) => {
+            use nubis_store::migrations::{MIGRATIONS, SCHEMA_VERSION, postgres};
+            let (c, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            for (version, sql) in &MIGRATIONS[..2] {
+                c.batch_execute(&postgres(*version, sql)).await.unwrap();
+            }
+            c.batch_execute(&postgres(0, SCHEMA_VERSION)).await.unwrap();
+            c.batch_execute(OLD_ROWS).await.unwrap();
+        }
+    }
+    let s = db.open().await;
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.accounts[0].tencent_owner_uin, 0);
+    assert!(snap.accounts[0].is_admin);
+    assert_eq!(snap.access_keys[0].user, None);
+    s.commit(vec![
+        Write::Account(team("a", 7)),
+        Write::SubUser(SubUser {
+            id: 100000000001,
+            account: "a".into(),
+            name: "dev".into(),
+            created_at_ms: 1,
+        }),
+        Write::Policy(PolicyRecord {
+            id: 10000001,
+            account: "a".into(),
+            name: "p".into(),
+            grammar: PolicyGrammar::Cam,
+            document: "{}".into(),
+            description: String::new(),
+            created_at_ms: 1,
+        }),
+        Write::Attach(Attachment {
+            user: 100000000001,
+            policy: 10000001,
+        }),
+    ])
+    .await
+    .unwrap();
+    // The database keeps the numbers unique, whatever the memory of one node thinks.
+    assert!(matches!(
+        s.commit(vec![Write::Account(team("b", 7))]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // And a sub-user name per account.
+    let dup = SubUser {
+        id: 100000000002,
+        account: "a".into(),
+        name: "dev".into(),
+        created_at_ms: 1,
+    };
+    assert!(matches!(
+        s.commit(vec![Write::SubUser(dup)]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.accounts.len(), 2);
+    assert_eq!(snap.sub_users.len(), 1);
+    assert_eq!(snap.policies[0].name, "p");
+    assert_eq!(
+        snap.attachments,
+        [Attachment {
+            user: 100000000001,
+            policy: 10000001
+        }]
+    );
+    s.commit(vec![
+        Write::Detach(Attachment {
+            user: 100000000001,
+            policy: 10000001,
+        }),
+        Write::DeletePolicy(10000001),
+        Write::DeleteSubUser(100000000001),
+        Write::DeleteAccount("a".into()),
+    ])
+    .await
+    .unwrap();
+    let snap = s.load().await.unwrap();
+    assert_eq!(
+        (
+            snap.accounts.len(),
+            snap.sub_users.len(),
+            snap.policies.len(),
+            snap.attachments.len()
+        ),
+        (1, 0, 0, 0)
+    );
+}
+
+fn team(id: &str, uin: u64) -> Account {
+    Account {
+        id: id.into(),
+        name: id.into(),
+        tencent_owner_uin: uin,
+        tencent_app_id: uin,
+        aliyun_account_id: uin.to_string(),
+        ..Account::default()
+    }
+}
+
+/// A batch that breaks a uniqueness constraint answers Conflict, commits none of its writes,
+/// and does not fail the batches committed beside it (the writers group them).
+async fn a_conflicting_batch_fails_alone_and_commits_nothing(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    s.commit(vec![Write::Account(team("a", 7))]).await.unwrap();
+    let tasks: Vec<_> = (0..40)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                if n == 20 {
+                    s.commit(vec![
+                        Write::KeyPair(kp("skey-bad")),
+                        Write::Account(team("b", 7)),
+                    ])
+                    .await
+                } else {
+                    s.commit(vec![Write::KeyPair(kp(&format!("skey-{n}")))])
+                        .await
+                }
+            })
+        })
+        .collect();
+    for (n, t) in tasks.into_iter().enumerate() {
+        let r = t.await.unwrap();
+        if n == 20 {
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        } else {
+            r.unwrap();
+        }
+    }
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.key_pairs.len(), 39);
+    assert!(snap.key_pairs.iter().all(|k| k.id != "skey-bad"));
+    assert_eq!(snap.accounts.len(), 1);
+}
+
+fn op(instance: uuid::Uuid, request_id: &str, created_at_ms: i64) -> nubis_core::Operation {
+    use nubis_core::{Action, InstanceState, OpState, Operation};
+    Operation {
+        id: uuid::Uuid::new_v4(),
+        request_id: request_id.into(),
+        account: "a".into(),
+        instance,
+        action: Action::Reboot,
+        steps: Vec::new(),
+        steps_done: 0,
+        display: None,
+        from_state: InstanceState::Running,
+        state: OpState::Operating,
+        attempts: 0,
+        error: None,
+        created_at_ms,
+        finished_at_ms: None,
+        settle: None,
+        user_id: None,
+        project_id: None,
+    }
+}
+
+/// Operations created in the same millisecond list in the order they were written (their
+/// IDs are random, so no other order passes); so do Keystone directory objects at load. A
+/// rewrite keeps a record's place.
+async fn operations_and_directory_objects_keep_their_order(backend: Backend) {
+    use nubis_core::OpState;
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let instance = uuid::Uuid::new_v4();
+    let ops: Vec<_> = (0..6).map(|_| op(instance, "req-1", 1000)).collect();
+    for o in &ops {
+        s.commit(vec![Write::Operation(o.clone())]).await.unwrap();
+    }
+    let mut done = ops[0].clone();
+    done.steps_done = 1;
+    done.state = OpState::Success;
+    s.commit(vec![Write::Operation(done)]).await.unwrap();
+    let ids = |v: Vec<nubis_core::Operation>| v.into_iter().map(|o| o.id).collect::<Vec<_>>();
+    let written = ids(ops.clone());
+    assert_eq!(
+        ids(s.operations_of_request("req-1").await.unwrap()),
+        written
+    );
+    assert!(s.operations_of_request("req-2").await.unwrap().is_empty());
+    let newest: Vec<_> = written.iter().rev().take(4).copied().collect();
+    assert_eq!(
+        ids(s.operations_of_instance(instance, 4).await.unwrap()),
+        newest
+    );
+    let ks = |kind: &'static str, id: &str, data: &str| Write::Keystone {
+        kind,
+        id: id.into(),
+        name_key: id.into(),
+        data: data.into(),
+    };
+    s.commit(vec![
+        ks("project", "p1", "{\"v\":1}"),
+        ks("domain", "d1", "{}"),
+        ks("user", "u1", "{}"),
+    ])
+    .await
+    .unwrap();
+    s.commit(vec![ks("project", "p1", "{\"v\":2}")])
+        .await
+        .unwrap();
+    let snap = db.open().await.load().await.unwrap();
+    assert_eq!(ids(snap.unfinished), written[1..]);
+    assert_eq!(
+        snap.keystone,
+        [
+            ("project".to_string(), "{\"v\":2}".to_string()),
+            ("domain".into(), "{}".into()),
+            ("user".into(), "{}".into()),
+        ]
+    );
+}
+
+/// Two nodes starting at once on an empty database: the advisory lock lets one migrate, the
+/// others find every version applied (and none fails on another's tables).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_nodes_starting_together_migrate_once() {
+    let db = Db::new(Backend::Postgres).await;
+    let pg = db.pg.as_ref().unwrap();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let url = pg.url.clone();
+            tokio::spawn(async move { PgStore::open(&url).await.map(drop) })
+        })
+        .collect();
+    for o in opens {
+        o.await.unwrap().unwrap();
+    }
+    let (c, conn) = tokio_postgres::connect(&pg.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let versions: Vec<i64> = c
+        .query("SELECT version FROM schema_version ORDER BY version", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let expected: Vec<i64> = nubis_store::migrations::MIGRATIONS
+        .iter()
+        .map(|(v, _)| *v)
+        .collect();
+    assert_eq!(versions, expected);
+}
+
+/// An unreachable server is an error at open, not a hang or a panic.
+#[tokio::test]
+async fn postgres_unreachable_is_unavailable() {
+    // Port 1 on the loopback: nothing listens there.
+    let r = PgStore::open("postgres://postgres@127.0.0.1:1/none?connect_timeout=2").await;
+    assert!(
+        matches!(r, Err(StoreError::Unavailable(_))),
+        "{:?}",
+        r.err()
+    );
+}
+
+fn event(id: &str, account: &str, time_ms: i64, action: &str) -> nubis_core::audit::AuditEvent {
+    nubis_core::audit::AuditEvent {
+        id: id.into(),
+        time_ms,
+        account: account.into(),
+        user: "u".into(),
+        sub_user: (account == "b").then_some(7),
+        is_admin: false,
+        role: None,
+        credential: format!("AKID{account}"),
+        cloud: "tencent".into(),
+        service: "cvm".into(),
+        version: "2017-03-12".into(),
+        action: action.into(),
+        read_only: Some(action.starts_with("Describe")),
+        region: None,
+        resources: vec![format!("ins-{id}")],
+        source_ip: "127.0.0.1".into(),
+        user_agent: "ua".into(),
+        request_id: format!("req-{id}"),
+        error_code: (action == "RebootInstances")
+            .then(|| "AuthFailure.UnauthorizedOperation".into()),
+        error_message: None,
+        status: 200,
+        parameters: "{}".into(),
+    }
+}
+
+/// Every event of `account` (any time, newest first, 50 at most) that passes `filters`.
+fn audit_query(
+    account: &str,
+    filters: Vec<nubis_core::audit::AuditFilter>,
+) -> nubis_core::audit::AuditQuery {
+    nubis_core::audit::AuditQuery {
+        account: Some(account.into()),
+        since_ms: 0,
+        until_ms: i64::MAX,
+        filters,
+        after: None,
+        limit: 50,
+        oldest_first: false,
+    }
+}
+
+fn ids(v: Vec<nubis_core::audit::AuditEvent>) -> Vec<String> {
+    v.into_iter().map(|e| e.id).collect()
+}
+
+async fn audit_lookups_filter_page_and_sweep(backend: Backend) {
+    use nubis_core::audit::{AuditCursor, AuditFilter};
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let mut writes = Vec::new();
+    for i in 0..10i64 {
+        let action = if i % 2 == 0 {
+            "DescribeInstances"
+        } else {
+            "RebootInstances"
+        };
+        writes.push(Write::AuditEvent(Box::new(event(
+            &format!("e{i:02}"),
+            "a",
+            1000 + i,
+            action,
+        ))));
+    }
+    writes.push(Write::AuditEvent(Box::new(event(
+        "x",
+        "b",
+        1005,
+        "RebootInstances",
+    ))));
+    s.commit(writes).await.unwrap();
+    let q = |filters| audit_query("a", filters);
+    // Tenancy: the account's own events only, newest first.
+    let all = ids(s.audit_events(q(vec![])).await.unwrap());
+    assert_eq!(all.len(), 10);
+    assert_eq!(all[0], "e09");
+    assert!(!all.contains(&"x".to_string()));
+    // Filters are AND-ed.
+    let got = ids(s
+        .audit_events(q(vec![
+            AuditFilter::Action("RebootInstances".into()),
+            AuditFilter::Resource("ins-e03".into()),
+        ]))
+        .await
+        .unwrap());
+    assert_eq!(got, ["e03"]);
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::RequestId("req-e04".into())]))
+            .await
+            .unwrap()),
+        ["e04"]
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ErrorCode(String::new())]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ErrorCode(
+                "AuthFailure.UnauthorizedOperation".into()
+            )]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ReadOnly(true)]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::Credential("AKIDa".into())]))
+            .await
+            .unwrap())
+        .len(),
+        10
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::Principal("root".into())]))
+            .await
+            .unwrap())
+        .len(),
+        10
+    );
+    let mut other = q(vec![AuditFilter::Principal("7".into())]);
+    other.account = Some("b".into());
+    assert_eq!(ids(s.audit_events(other).await.unwrap()), ["x"]);
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![
+                AuditFilter::Cloud("tencent".into()),
+                AuditFilter::ActionIn(vec!["RebootInstances".into(), "X".into()])
+            ]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::ActionNotIn(vec![
+                "RebootInstances".into()
+            ])]))
+            .await
+            .unwrap())
+        .len(),
+        5
+    );
+    assert_eq!(
+        ids(s
+            .audit_events(q(vec![AuditFilter::Cloud("aliyun".into())]))
+            .await
+            .unwrap())
+        .len(),
+        0
+    );
+    // The window is inclusive.
+    let mut window = q(vec![]);
+    window.since_ms = 1002;
+    window.until_ms = 1004;
+    assert_eq!(
+        ids(s.audit_events(window).await.unwrap()),
+        ["e04", "e03", "e02"]
+    );
+    // Pages: limit + 1 rows, then from the cursor; both directions.
+    let mut page = q(vec![]);
+    page.limit = 3;
+    let first = s.audit_events(page.clone()).await.unwrap();
+    assert_eq!(first.len(), 4);
+    page.after = Some(AuditCursor {
+        time_ms: first[2].time_ms,
+        id: first[2].id.clone(),
+    });
+    assert_eq!(
+        ids(s.audit_events(page.clone()).await.unwrap()),
+        ["e06", "e05", "e04", "e03"]
+    );
+    page.oldest_first = true;
+    page.after = Some(AuditCursor {
+        time_ms: 1001,
+        id: "e01".into(),
+    });
+    assert_eq!(
+        ids(s.audit_events(page).await.unwrap()),
+        ["e02", "e03", "e04", "e05"]
+    );
+    // The total of a query counts every match, whatever its page and cursor.
+    let mut paged = q(vec![AuditFilter::Action("RebootInstances".into())]);
+    paged.limit = 2;
+    paged.after = Some(AuditCursor {
+        time_ms: 1009,
+        id: "e09".into(),
+    });
+    assert_eq!(s.count_audit_events(paged).await.unwrap(), 5);
+    assert_eq!(s.count_audit_events(q(vec![])).await.unwrap(), 10);
+    let mut none = q(vec![AuditFilter::Cloud("aliyun".into())]);
+    none.account = None;
+    assert_eq!(s.count_audit_events(none).await.unwrap(), 0);
+    // Every account's events for the admin.
+    let mut admin = q(vec![]);
+    admin.account = None;
+    assert_eq!(s.audit_events(admin.clone()).await.unwrap().len(), 11);
+    // Retention: only events older than the cut go, in bounded batches.
+    assert_eq!(s.sweep_audit(1003, 2).await.unwrap(), 2);
+    assert_eq!(s.sweep_audit(1003, 100).await.unwrap(), 1);
+    assert_eq!(s.sweep_audit(1003, 100).await.unwrap(), 0);
+    let left = ids(s.audit_events(admin).await.unwrap());
+    assert_eq!(left.len(), 8);
+    assert!(left.iter().all(|id| id.as_str() >= "e03" || id == "x"));
+}
+
+/// `Principal("root")` selects the account's own calls: not a sub-user's, nor a role
+/// session's (which has no sub-user either).
+async fn the_root_filter_leaves_out_role_sessions(backend: Backend) {
+    use nubis_core::audit::{AuditFilter, AuditRole};
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let mut role = event("r", "c", 1000, "DescribeInstances");
+    role.role = Some(AuditRole {
+        id: 4,
+        name: "ops".into(),
+        session: "s1".into(),
+    });
+    let root = event("o", "c", 1001, "DescribeInstances");
+    s.commit(vec![
+        Write::AuditEvent(Box::new(role)),
+        Write::AuditEvent(Box::new(root)),
+    ])
+    .await
+    .unwrap();
+    let q = |filters| audit_query("c", filters);
+    assert_eq!(ids(s.audit_events(q(vec![])).await.unwrap()), ["o", "r"]);
+    let by_root = q(vec![AuditFilter::Principal("root".into())]);
+    assert_eq!(ids(s.audit_events(by_root).await.unwrap()), ["o"]);
+}
+
+/// The server dropping every connection (a restart, a failover, an operator's
+/// pg_terminate_backend) costs no more than the requests in flight: the pool replaces the
+/// dead connections and the next commits and reads succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_store_reconnects_after_its_connections_are_killed() {
+    let db = Db::new(Backend::Postgres).await;
+    let s = db.open().await;
+    s.commit(vec![Write::KeyPair(kp("skey-1"))]).await.unwrap();
+    s.ping().await.unwrap();
+    let pg = db.pg.as_ref().unwrap();
+    let killed: i64 = admin_client()
+        .await
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            &[&pg.name],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(killed >= 1, "no connection of the store was found to kill");
+    // The client learns of the kill from the server's message, asynchronously.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    s.commit(vec![Write::KeyPair(kp("skey-2"))]).await.unwrap();
+    s.ping().await.unwrap();
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.key_pairs.len(), 2);
+}
