@@ -11,9 +11,6 @@ use sha2::Digest;
 
 /// System disk of every server (GiB): what flavors advertise and create allocates.
 pub const ROOT_DISK_GIB: u32 = 50;
-/// The simulated compute host.
-pub const HOST: &str = "nubis-sim";
-
 fn datetime(ms: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -176,8 +173,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         .clone()
         .unwrap_or_else(|| ids::project_id(&inst.account));
     let scheduled = st.vm_state != "building";
+    // The compute host of the server's zone (docs/nova-operator.md).
+    let host = crate::compute::host_of_zone(&inst.zone);
     let host_id = if scheduled {
-        hex::encode(sha2::Sha224::digest(format!("{project}{HOST}")))
+        hex::encode(sha2::Sha224::digest(format!("{project}{host}")))
     } else {
         String::new()
     };
@@ -271,10 +270,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         );
     }
     if c.admin {
-        put("OS-EXT-SRV-ATTR:host", json!(scheduled.then_some(HOST)));
+        put("OS-EXT-SRV-ATTR:host", json!(scheduled.then_some(&host)));
         put(
             "OS-EXT-SRV-ATTR:hypervisor_hostname",
-            json!(scheduled.then_some(HOST)),
+            json!(scheduled.then_some(&host)),
         );
         put("OS-EXT-SRV-ATTR:instance_name", json!(instance_name));
         if v.at_least(3) {
