@@ -145,6 +145,9 @@ pub struct ServerCtx<'a> {
     pub show: bool,
     /// The stored user data, read only when the view shows it ([`shows_user_data`]).
     pub user_data: Option<String>,
+    /// The zone an aggregate gives the server's host, which Nova shows instead of the one
+    /// the server was created in (docs/nova-operator.md).
+    pub host_zone: Option<String>,
 }
 
 /// Does the full view show `OS-EXT-SRV-ATTR:user_data` (admin, 2.3+)?
@@ -241,7 +244,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     put("links", links(c.base, &format!("servers/{}", inst.uuid)));
     put("OS-DCF:diskConfig", json!("MANUAL"));
     put("progress", json!(0));
-    put("OS-EXT-AZ:availability_zone", json!(zone));
+    put(
+        "OS-EXT-AZ:availability_zone",
+        json!(c.host_zone.as_deref().filter(|_| scheduled).unwrap_or(zone)),
+    );
     put("config_drive", json!(""));
     put("key_name", json!(c.key_name));
     put(

@@ -1392,6 +1392,60 @@ async fn tenant_usage_from_launch_times() {
         )
         .await;
     assert_eq!(s, json!({"tenant_usage": {}}));
+    // Paging from 2.40 over the servers: limit, the next link, marker.
+    let second = t.server().await;
+    let v240 = Some("compute 2.40");
+    let p = t
+        .ok(
+            v240,
+            "GET",
+            &format!("/os-simple-tenant-usage?{q}&detailed=1&limit=1"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        p["tenant_usages"][0]["server_usages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let next = p["tenant_usages_links"][0]["href"].as_str().unwrap();
+    let marker = next.rsplit("marker=").next().unwrap();
+    assert_eq!(marker, server["id"].as_str().unwrap());
+    let p = t
+        .ok(
+            v240,
+            "GET",
+            &format!("/os-simple-tenant-usage/{project}?{q}&marker={marker}"),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(
+        p["tenant_usage"]["server_usages"][0]["instance_id"],
+        second["id"]
+    );
+    assert!(p.get("tenant_usage_links").is_none());
+    t.refused(
+        v240,
+        "GET",
+        &format!("/os-simple-tenant-usage?{q}&marker=nope"),
+        None,
+        400,
+        "marker [nope] not found",
+    )
+    .await;
+    t.refused(
+        v240,
+        "GET",
+        &format!("/os-simple-tenant-usage?{q}&limit=-1"),
+        None,
+        400,
+        "Invalid input for query parameters limit. Value: -1. -1 is less than the minimum of 0",
+    )
+    .await;
     // Bad windows.
     t.refused(
         None,
@@ -1491,4 +1545,65 @@ async fn operator_changes_survive_a_restart() {
         )
         .await;
     assert_eq!(c["aggregate"]["id"], json!(2));
+}
+
+/// A zone an aggregate gives a host is a zone servers can be created in: the server lands on
+/// that host, and every server on the host shows the aggregate's zone, as Nova computes it.
+#[tokio::test]
+async fn an_aggregate_zone_places_servers_on_its_host() {
+    let (t, _d) = fresh().await;
+    let image = openstack::debian_image(&t.api, &[("x-auth-token", &t.admin)]).await;
+    let create = |az: &str| json!({"name": "z", "imageRef": image, "flavorRef": "S5.SMALL2", "availability_zone": az});
+    let h = [("x-auth-token", t.admin.as_str())];
+    let r = openstack::create_server(&t.api, &h, create("rackaz")).await;
+    assert_eq!(
+        fault(&r),
+        (
+            400,
+            "badRequest",
+            "The requested availability zone is not available"
+        )
+    );
+    t.ok(
+        None,
+        "POST",
+        "/os-aggregates",
+        Some(json!({"aggregate": {"name": "rack", "availability_zone": "rackaz"}})),
+        200,
+    )
+    .await;
+    // A zoned aggregate with no host places nothing.
+    let r = openstack::create_server(&t.api, &h, create("rackaz")).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    t.ok(
+        None,
+        "POST",
+        "/os-aggregates/1/action",
+        Some(json!({"add_host": {"host": "nubis-nova-b"}})),
+        200,
+    )
+    .await;
+    let r = openstack::create_server(&t.api, &h, create("rackaz")).await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = openstack::wait_status(&t.api, &t.admin, &id, "ACTIVE").await;
+    assert_eq!(s["OS-EXT-SRV-ATTR:host"], json!("nubis-nova-b"));
+    assert_eq!(s["OS-EXT-AZ:availability_zone"], json!("rackaz"));
+    // A server created in the catalog zone of that host shows the aggregate's zone too.
+    let r = openstack::create_server(&t.api, &h, create("nova-b")).await;
+    let other = r.body["server"]["id"].as_str().unwrap().to_string();
+    let s = openstack::wait_status(&t.api, &t.admin, &other, "ACTIVE").await;
+    assert_eq!(s["OS-EXT-AZ:availability_zone"], json!("rackaz"));
+    t.ok(
+        None,
+        "POST",
+        "/os-aggregates/1/action",
+        Some(json!({"remove_host": {"host": "nubis-nova-b"}})),
+        200,
+    )
+    .await;
+    let s = t
+        .ok(None, "GET", &format!("/servers/{other}"), None, 200)
+        .await;
+    assert_eq!(s["server"]["OS-EXT-AZ:availability_zone"], json!("nova-b"));
 }

@@ -286,6 +286,29 @@ impl Nova<'_> {
         }
     }
 
+    /// The zone an aggregate gives `host`, if one does.
+    pub(super) fn aggregate_zone_of(&self, host: &str) -> Option<String> {
+        self.aggregates()
+            .iter()
+            .filter(|a| a.hosts.iter().any(|h| h == host))
+            .find_map(|a| a.availability_zone().map(str::to_string))
+    }
+
+    /// The catalog zone a create's `availability_zone` names: a catalog zone by its Nova
+    /// name, or a zone an aggregate gives one of its hosts (the first such host's zone, as
+    /// Nova's scheduler would pick a host of that aggregate).
+    pub(super) fn zone_named(&self, az: &str) -> Option<&'static catalog::Zone> {
+        if let Some(z) = region().zones.iter().find(|z| z.openstack == az) {
+            return Some(z);
+        }
+        let live = self.live_hosts();
+        self.aggregates()
+            .iter()
+            .filter(|a| a.availability_zone() == Some(az))
+            .flat_map(|a| a.hosts.iter())
+            .find_map(|h| live.iter().find(|l| &l.name() == h).map(|l| l.zone))
+    }
+
     /// Commit dialect records (the store's meta table).
     pub(super) async fn put_records(
         &self,

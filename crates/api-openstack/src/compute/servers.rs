@@ -235,6 +235,7 @@ impl Nova<'_> {
                 key_name: inst.key_ids.first().and_then(|k| keys.get(k).cloned()),
                 show,
                 user_data,
+                host_zone: self.aggregate_zone_of(&super::hosts::host_of_zone(&inst.zone)),
             },
         )
     }

@@ -75,20 +75,55 @@ impl Nova<'_> {
         Ok((start, stop))
     }
 
-    /// Usage per project of the servers that ran within `[start, stop]`.
-    fn usage_by_project(
+    /// The servers that ran within `[start, stop]` (of project `only`), paged from 2.40 by
+    /// `limit` and `marker` (a server's UUID) over all of them; with the last one's UUID when
+    /// the page is full (Nova then links the next page).
+    fn usage_servers(
         &self,
-        start: i64,
+        q: &[(String, String)],
         stop: i64,
         only: Option<&str>,
+    ) -> Result<(Vec<Instance>, Option<String>), Fault> {
+        let mut list: Vec<Instance> = self
+            .all_instances()
+            .into_iter()
+            .filter(|i| i.created_at_ms <= stop && only.is_none_or(|p| p == project_of(i)))
+            .collect();
+        if !self.v.at_least(40) {
+            return Ok((list, None));
+        }
+        list.sort_by_key(|i| (i.created_at_ms, i.uuid));
+        if let Some(marker) = param(q, "marker")
+            && !super::skip_past(&mut list, |i| i.uuid.to_string() == marker)
+        {
+            return Err(Fault::bad_request(format!("marker [{marker}] not found")));
+        }
+        let Some(limit) = super::int_param(q, "limit")? else {
+            return Ok((list, None));
+        };
+        let limit = usize::try_from(limit).map_err(|_| {
+            Fault::bad_request(format!(
+                "Invalid input for query parameters limit. Value: {limit}. {limit} is less than the minimum of 0"
+            ))
+        })?;
+        list.truncate(limit);
+        let next = (limit > 0 && list.len() == limit)
+            .then(|| list.last().map(|i| i.uuid.to_string()))
+            .flatten();
+        Ok((list, next))
+    }
+
+    /// Usage per project of `servers` within `[start, stop]`.
+    fn usage_by_project(
+        &self,
+        servers: Vec<Instance>,
+        start: i64,
+        stop: i64,
     ) -> BTreeMap<String, Totals> {
         let now = hosts::now_ms();
         let mut out: BTreeMap<String, Totals> = BTreeMap::new();
-        for i in self.all_instances() {
+        for i in servers {
             let project = project_of(&i);
-            if only.is_some_and(|p| p != project) || i.created_at_ms > stop {
-                continue;
-            }
             let h = hours(i.created_at_ms.max(start), stop.min(now));
             let (vcpus, memory_mb, local_gb) = instance_resources(&i);
             let st = crate::state::nova_state(i.state, crate::state::Extra::default());
@@ -138,12 +173,21 @@ impl Nova<'_> {
         let (start, stop) =
             self.usage_window(&q, &["start", "end", "detailed", "limit", "marker"])?;
         let detailed = param(&q, "detailed") == Some("1");
+        let (servers, next) = self.usage_servers(&q, stop, None)?;
         let list: Vec<Value> = self
-            .usage_by_project(start, stop, None)
+            .usage_by_project(servers, start, stop)
             .into_iter()
             .map(|(p, t)| Self::usage_entry(&p, t, start, stop, detailed))
             .collect();
-        Ok(Reply::json(200, &json!({"tenant_usages": list})))
+        let mut body = Map::new();
+        body.insert("tenant_usages".into(), json!(list));
+        if let Some(marker) = next {
+            body.insert(
+                "tenant_usages_links".into(),
+                self.usage_next(&q, "os-simple-tenant-usage", &marker),
+            );
+        }
+        Ok(Reply::json(200, &Value::Object(body)))
     }
 
     /// `GET /os-simple-tenant-usage/{tenant}?start&end`: a project's readers and admins; `{}`
@@ -158,14 +202,34 @@ impl Nova<'_> {
         }
         let q = self.req.query();
         let (start, stop) = self.usage_window(&q, &["start", "end", "limit", "marker"])?;
+        let (servers, next) = self.usage_servers(&q, stop, Some(tenant))?;
         let usage = self
-            .usage_by_project(start, stop, Some(tenant))
+            .usage_by_project(servers, start, stop)
             .remove(tenant)
             .map_or_else(
                 || json!({}),
                 |t| Self::usage_entry(tenant, t, start, stop, true),
             );
-        Ok(Reply::json(200, &json!({"tenant_usage": usage})))
+        let mut body = Map::new();
+        body.insert("tenant_usage".into(), usage);
+        if let Some(marker) = next {
+            body.insert(
+                "tenant_usage_links".into(),
+                self.usage_next(&q, &format!("os-simple-tenant-usage/{tenant}"), &marker),
+            );
+        }
+        Ok(Reply::json(200, &Value::Object(body)))
+    }
+
+    /// The `next` link of a full page: the same query with `marker` moved on.
+    fn usage_next(&self, q: &[(String, String)], path: &str, marker: &str) -> Value {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in q.iter().filter(|(k, _)| k != "marker") {
+            query.append_pair(k, v);
+        }
+        query.append_pair("marker", marker);
+        let href = format!("{}/compute/v2.1/{path}?{}", self.base, query.finish());
+        json!([{"rel": "next", "href": href}])
     }
 }
 
