@@ -12,11 +12,15 @@ use nubis_pipeline::Refusal;
 use serde_json::{Map, Value, json};
 
 pub use declared::{Compute, NovaFn, REGISTRY};
+pub(crate) use hosts::{Operator, host_of_zone};
 
 mod actions;
+mod aggregates;
 mod create;
 mod declared;
 mod flavors;
+mod hosts;
+mod hypervisors;
 mod images;
 mod instance_actions;
 mod keypairs;
@@ -24,6 +28,8 @@ mod limits;
 mod metadata;
 mod quotas;
 mod servers;
+mod services;
+mod usage;
 
 type Res = Result<Reply, Fault>;
 
@@ -397,7 +403,10 @@ impl Nova<'_> {
         };
         let mut arg = Value::Null;
         let spec = if spec.handler.action.is_some() {
-            match self.server_action(params.first().copied().unwrap_or_default()) {
+            match self.named_action(
+                spec.handler.path,
+                params.first().copied().unwrap_or_default(),
+            ) {
                 Ok((spec, a)) => {
                     arg = a;
                     spec
@@ -433,9 +442,10 @@ impl Nova<'_> {
         (spec.name, result)
     }
 
-    /// `POST /servers/{id}/action`: the declared action the body's one key names, and its
-    /// argument. An unknown server is 404 before an unknown action is 400.
-    fn server_action(&self, id: &str) -> Result<(&'static Spec<Compute>, Value), Fault> {
+    /// `POST /servers/{id}/action` (or another resource's `…/{id}/action`, `path`): the
+    /// declared action of that path the body's one key names, and its argument. An unknown
+    /// server is 404 before an unknown action is 400.
+    fn named_action(&self, path: &str, id: &str) -> Result<(&'static Spec<Compute>, Value), Fault> {
         let body = json_body(self.req.body)?;
         let Value::Object(obj) = body else {
             return Err(Fault::malformed());
@@ -447,11 +457,13 @@ impl Nova<'_> {
         let spec = REGISTRY
             .actions
             .iter()
-            .find(|s| s.handler.action == Some(name.as_str()));
+            .find(|s| s.handler.path == path && s.handler.action == Some(name.as_str()));
         match spec {
             Some(spec) => Ok((spec, arg)),
             None => {
-                self.server(id)?;
+                if path == routes::ACTION_PATH {
+                    self.server(id)?;
+                }
                 Err(Fault::bad_request(format!(
                     "There is no such action: {name}"
                 )))

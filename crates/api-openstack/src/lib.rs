@@ -236,6 +236,8 @@ pub struct OpenStackApi {
     pub(crate) nova_policy: nubis_identity::CompiledPolicy,
     /// Keystone's rules (docs/identity.md, "Keystone admin API").
     pub(crate) keystone_policy: nubis_identity::CompiledPolicy,
+    /// Nova's operator views: the write lock of their records, deleted services.
+    pub(crate) operator: compute::Operator,
 }
 
 impl OpenStackApi {
@@ -250,6 +252,7 @@ impl OpenStackApi {
             nova_policy: nubis_identity::policy::oslo::nova(None)
                 .expect("Nova's default rules compile"),
             keystone_policy: identity_admin::policy(),
+            operator: Default::default(),
         }
     }
 

@@ -11,9 +11,6 @@ use sha2::Digest;
 
 /// System disk of every server (GiB): what flavors advertise and create allocates.
 pub const ROOT_DISK_GIB: u32 = 50;
-/// The simulated compute host.
-pub const HOST: &str = "nubis-sim";
-
 fn datetime(ms: i64) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
@@ -148,6 +145,9 @@ pub struct ServerCtx<'a> {
     pub show: bool,
     /// The stored user data, read only when the view shows it ([`shows_user_data`]).
     pub user_data: Option<String>,
+    /// The zone an aggregate gives the server's host, which Nova shows instead of the one
+    /// the server was created in (docs/nova-operator.md).
+    pub host_zone: Option<String>,
 }
 
 /// Does the full view show `OS-EXT-SRV-ATTR:user_data` (admin, 2.3+)?
@@ -176,8 +176,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         .clone()
         .unwrap_or_else(|| ids::project_id(&inst.account));
     let scheduled = st.vm_state != "building";
+    // The compute host of the server's zone (docs/nova-operator.md).
+    let host = crate::compute::host_of_zone(&inst.zone);
     let host_id = if scheduled {
-        hex::encode(sha2::Sha224::digest(format!("{project}{HOST}")))
+        hex::encode(sha2::Sha224::digest(format!("{project}{host}")))
     } else {
         String::new()
     };
@@ -242,7 +244,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     put("links", links(c.base, &format!("servers/{}", inst.uuid)));
     put("OS-DCF:diskConfig", json!("MANUAL"));
     put("progress", json!(0));
-    put("OS-EXT-AZ:availability_zone", json!(zone));
+    put(
+        "OS-EXT-AZ:availability_zone",
+        json!(c.host_zone.as_deref().filter(|_| scheduled).unwrap_or(zone)),
+    );
     put("config_drive", json!(""));
     put("key_name", json!(c.key_name));
     put(
@@ -271,10 +276,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         );
     }
     if c.admin {
-        put("OS-EXT-SRV-ATTR:host", json!(scheduled.then_some(HOST)));
+        put("OS-EXT-SRV-ATTR:host", json!(scheduled.then_some(&host)));
         put(
             "OS-EXT-SRV-ATTR:hypervisor_hostname",
-            json!(scheduled.then_some(HOST)),
+            json!(scheduled.then_some(&host)),
         );
         put("OS-EXT-SRV-ATTR:instance_name", json!(instance_name));
         if v.at_least(3) {

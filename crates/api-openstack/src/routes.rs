@@ -102,6 +102,21 @@ pub const fn server_action<H>(
     s
 }
 
+/// An action of another resource than servers: `POST <path>` with `{"<action>": …}`
+/// (Nova's aggregates).
+pub const fn resource_action<H>(
+    name: &'static str,
+    path: &'static str,
+    action: &'static str,
+    policy: &'static str,
+    body: &'static str,
+    handler: H,
+) -> Spec<H> {
+    let mut s = op(name, "POST", path, Need::Member, policy, body, handler);
+    s.handler.action = Some(action);
+    s
+}
+
 /// `spec` without a rate limit (Keystone's token operations have none).
 pub const fn no_limit<H>(mut spec: Spec<H>) -> Spec<H> {
     spec.rate_limit = 0;

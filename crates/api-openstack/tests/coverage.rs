@@ -54,6 +54,18 @@ const UNLIMITED: &[&str] = &[
     "image.proxy.show",
     "availability_zone.list",
     "availability_zone.detail",
+    "hypervisor.list",
+    "hypervisor.detail",
+    "hypervisor.statistics",
+    "hypervisor.show",
+    "hypervisor.uptime",
+    "hypervisor.search",
+    "hypervisor.servers",
+    "service.list",
+    "aggregate.list",
+    "aggregate.show",
+    "usage.list",
+    "usage.show",
     "limits",
     "quota_set.show",
     "quota_set.defaults",
@@ -221,6 +233,12 @@ fn with_unknown_field(op: &Op) -> Option<Value> {
         (None, "server.create" | "server.update") => json!({"server": {"bogus": 1}}),
         (None, "keypair.create") => json!({"keypair": {"bogus": 1}}),
         (None, "quota_set.update") => json!({"quota_set": {"bogus": 1}}),
+        (None, "aggregate.create" | "aggregate.update") => {
+            json!({"aggregate": {"name": "a", "bogus": 1}})
+        }
+        (None, "service.update") => {
+            json!({"host": "nubis-nova", "binary": "nova-compute", "bogus": 1})
+        }
         (None, "identity.token.issue") => {
             json!({"auth": {"identity": {"methods": ["password"], "password": {"user": {
                 "name": "admin", "domain": {"name": "Default"}, "password": PASSWORD}}}},

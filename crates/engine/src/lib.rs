@@ -11,6 +11,7 @@ pub mod admin;
 mod audit;
 mod create;
 mod credentials;
+mod dialect_meta;
 mod iam;
 mod keys;
 pub mod keystone;
@@ -72,6 +73,9 @@ pub(crate) struct Fleet {
     pub kms_keys: HashMap<String, KmsState>,
     /// SHA-512 crypt hash of the Keystone password of user `admin`.
     pub admin_password_hash: Option<String>,
+    /// Records a dialect keeps in the store's meta table (`dialect_meta.rs`), by key without
+    /// the namespace.
+    pub dialect_meta: std::collections::BTreeMap<String, String>,
     /// Further Keystone users of the admin account: name → (password hash, roles).
     pub keystone_users: HashMap<String, (String, Vec<String>)>,
     /// Per-account quota overrides (account → what the operator set).
@@ -291,6 +295,9 @@ impl Engine {
         for (key, value) in &snap.meta {
             if key == "admin_password_hash" {
                 fleet.admin_password_hash = Some(value.clone());
+            }
+            if let Some(k) = key.strip_prefix(dialect_meta::NAMESPACE) {
+                fleet.dialect_meta.insert(k.to_string(), value.clone());
             }
             if let Some(name) = key.strip_prefix("keystone_user:")
                 && let Ok(user) = serde_json::from_str::<(String, Vec<String>)>(value)

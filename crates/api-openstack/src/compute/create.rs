@@ -170,13 +170,9 @@ impl Nova<'_> {
                 .unwrap_or(&region().zones[0]),
             Some(az) => {
                 let az = az.split(':').next().unwrap_or(az);
-                region()
-                    .zones
-                    .iter()
-                    .find(|z| z.openstack == az)
-                    .ok_or_else(|| {
-                        Fault::bad_request("The requested availability zone is not available")
-                    })?
+                self.zone_named(az).ok_or_else(|| {
+                    Fault::bad_request("The requested availability zone is not available")
+                })?
             }
         };
         let key_ids = match opt_str(s, "key_name")? {

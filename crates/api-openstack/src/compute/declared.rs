@@ -5,7 +5,7 @@
 use super::images::MAX_PROXY_MINOR;
 use super::{Nova, Res, version, versions};
 use crate::Reply;
-use crate::routes::{Need, Route, op, server_action, until};
+use crate::routes::{Need, Route, op, resource_action, server_action, until};
 use nubis_pipeline::Registry;
 use serde_json::Value;
 use std::future::Future;
@@ -58,6 +58,13 @@ const NO_RULE: &str = "(none)";
 const NO_BODY: &str = "—";
 
 use Need::{Member, Public, Token};
+
+/// The path of the aggregate actions.
+const AGGREGATE_ACTION: &str = "/compute/v2.1/os-aggregates/{id}/action";
+/// `/os-hypervisors/statistics` and `/{id}/uptime` end at 2.87 (2.88 moved uptime into show).
+const MAX_HYPERVISOR_STATS_MINOR: u16 = 87;
+/// `/os-hypervisors/{pattern}/search` and `/servers` end at 2.52 (2.53 added query filters).
+const MAX_HYPERVISOR_SEARCH_MINOR: u16 = 52;
 
 #[rustfmt::skip]
 pub static REGISTRY: Registry<Route<Compute>> = Registry {
@@ -157,11 +164,61 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             nova!(n, p, _ => n.delete_image(at(p, 0)))), MAX_PROXY_MINOR),
         // -- supporting endpoints
         op("availability_zone.list", "GET", "/compute/v2.1/os-availability-zone", Token,
-            "os_compute_api:os-availability-zone:list", NO_BODY, nova!(_, _, _ => Ok(super::limits::zones()))),
+            "os_compute_api:os-availability-zone:list", NO_BODY, nova!(n, _, _ => Ok(n.zones()))),
         op("availability_zone.detail", "GET", "/compute/v2.1/os-availability-zone/detail", Token,
-            "os_compute_api:os-availability-zone:detail", NO_BODY, nova!(_, _, _ => Ok(super::limits::zone_detail()))),
+            "os_compute_api:os-availability-zone:detail", NO_BODY, nova!(n, _, _ => Ok(n.zone_detail()))),
         op("limits", "GET", "/compute/v2.1/limits", Token, "os_compute_api:limits", NO_BODY,
             nova!(n, _, _ => n.limits())),
+        // -- operator views (docs/nova-operator.md): admins only by Nova's default rules
+        op("hypervisor.list", "GET", "/compute/v2.1/os-hypervisors", Token,
+            "os_compute_api:os-hypervisors:list", NO_BODY, nova!(n, _, _ => n.list_hypervisors(false))),
+        op("hypervisor.detail", "GET", "/compute/v2.1/os-hypervisors/detail", Token,
+            "os_compute_api:os-hypervisors:list-detail", NO_BODY, nova!(n, _, _ => n.list_hypervisors(true))),
+        until(op("hypervisor.statistics", "GET", "/compute/v2.1/os-hypervisors/statistics", Token,
+            "os_compute_api:os-hypervisors:statistics", NO_BODY, nova!(n, _, _ => n.hypervisor_statistics())),
+            MAX_HYPERVISOR_STATS_MINOR),
+        op("hypervisor.show", "GET", "/compute/v2.1/os-hypervisors/{id}", Token,
+            "os_compute_api:os-hypervisors:show", NO_BODY, nova!(n, p, _ => n.show_hypervisor(at(p, 0)))),
+        until(op("hypervisor.uptime", "GET", "/compute/v2.1/os-hypervisors/{id}/uptime", Token,
+            "os_compute_api:os-hypervisors:uptime", NO_BODY, nova!(n, p, _ => n.hypervisor_uptime(at(p, 0)))),
+            MAX_HYPERVISOR_STATS_MINOR),
+        until(op("hypervisor.search", "GET", "/compute/v2.1/os-hypervisors/{id}/search", Token,
+            "os_compute_api:os-hypervisors:search", NO_BODY,
+            nova!(n, p, _ => n.search_hypervisors(at(p, 0), false))), MAX_HYPERVISOR_SEARCH_MINOR),
+        until(op("hypervisor.servers", "GET", "/compute/v2.1/os-hypervisors/{id}/servers", Token,
+            "os_compute_api:os-hypervisors:servers", NO_BODY,
+            nova!(n, p, _ => n.search_hypervisors(at(p, 0), true))), MAX_HYPERVISOR_SEARCH_MINOR),
+        op("service.list", "GET", "/compute/v2.1/os-services", Token, "os_compute_api:os-services:list",
+            NO_BODY, nova!(n, _, _ => n.list_services())),
+        op("service.update", "PUT", "/compute/v2.1/os-services/{id}", Member,
+            "os_compute_api:os-services:update", "{\"host\", \"binary\"} (2.1–2.52) or {\"status\"} (2.53+)",
+            nova!(n, p, _ => n.update_service(at(p, 0)).await)),
+        op("service.delete", "DELETE", "/compute/v2.1/os-services/{id}", Member,
+            "os_compute_api:os-services:delete", NO_BODY, nova!(n, p, _ => n.delete_service(at(p, 0)).await)),
+        op("aggregate.list", "GET", "/compute/v2.1/os-aggregates", Token, "os_compute_api:os-aggregates:index",
+            NO_BODY, nova!(n, _, _ => n.list_aggregates())),
+        op("aggregate.create", "POST", "/compute/v2.1/os-aggregates", Member,
+            "os_compute_api:os-aggregates:create", "{\"aggregate\"}", nova!(n, _, _ => n.create_aggregate().await)),
+        op("aggregate.show", "GET", "/compute/v2.1/os-aggregates/{id}", Token,
+            "os_compute_api:os-aggregates:show", NO_BODY, nova!(n, p, _ => n.show_aggregate(at(p, 0)))),
+        op("aggregate.update", "PUT", "/compute/v2.1/os-aggregates/{id}", Member,
+            "os_compute_api:os-aggregates:update", "{\"aggregate\"}",
+            nova!(n, p, _ => n.update_aggregate(at(p, 0)).await)),
+        op("aggregate.delete", "DELETE", "/compute/v2.1/os-aggregates/{id}", Member,
+            "os_compute_api:os-aggregates:delete", NO_BODY, nova!(n, p, _ => n.delete_aggregate(at(p, 0)).await)),
+        resource_action("aggregate.action.add_host", AGGREGATE_ACTION, "add_host",
+            "os_compute_api:os-aggregates:add_host", "{\"add_host\"}",
+            nova!(n, p, a => n.aggregate_host(at(p, 0), a, true).await)),
+        resource_action("aggregate.action.remove_host", AGGREGATE_ACTION, "remove_host",
+            "os_compute_api:os-aggregates:remove_host", "{\"remove_host\"}",
+            nova!(n, p, a => n.aggregate_host(at(p, 0), a, false).await)),
+        resource_action("aggregate.action.set_metadata", AGGREGATE_ACTION, "set_metadata",
+            "os_compute_api:os-aggregates:set_metadata", "{\"set_metadata\"}",
+            nova!(n, p, a => n.aggregate_metadata(at(p, 0), a).await)),
+        op("usage.list", "GET", "/compute/v2.1/os-simple-tenant-usage", Token,
+            "os_compute_api:os-simple-tenant-usage:list", NO_BODY, nova!(n, _, _ => n.list_usage())),
+        op("usage.show", "GET", "/compute/v2.1/os-simple-tenant-usage/{tenant}", Token,
+            "os_compute_api:os-simple-tenant-usage:show", NO_BODY, nova!(n, p, _ => n.show_usage(at(p, 0)))),
         // -- quotas (docs/quotas.md): reads of the own project, the rest by admins
         op("quota_set.show", "GET", "/compute/v2.1/os-quota-sets/{project}", Token,
             "os_compute_api:os-quota-sets:show", NO_BODY, nova!(n, p, _ => n.show_quota_set(at(p, 0), "show"))),

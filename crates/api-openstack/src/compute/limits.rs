@@ -2,7 +2,7 @@
 
 use super::{Nova, region};
 use crate::Reply;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 impl Nova<'_> {
     // -- supporting endpoints -----------------------------------------------------------
@@ -49,39 +49,91 @@ impl Nova<'_> {
     }
 }
 
-pub(super) fn zones() -> Reply {
-    let info: Vec<Value> = region()
-        .zones
-        .iter()
-        .map(|z| json!({"zoneName": z.openstack, "zoneState": {"available": true}, "hosts": null}))
-        .collect();
-    Reply::json(200, &json!({"availabilityZoneInfo": info}))
-}
+impl Nova<'_> {
+    /// Every zone with its compute hosts and their services' state (available: up; active:
+    /// enabled): the catalog's zones, which nubis schedules into whatever their hosts, then
+    /// the zones aggregates give hosts (`hosts.rs`).
+    fn compute_zones(&self) -> Vec<(String, Vec<(String, Value)>)> {
+        let aggregates = self.aggregates();
+        let now = crate::render::iso_micro(super::hosts::now_ms());
+        let mut zones: Vec<(String, Vec<(String, Value)>)> = region()
+            .zones
+            .iter()
+            .map(|z| (z.openstack.to_string(), Vec::new()))
+            .collect();
+        for s in self.live_services() {
+            if s.compute.is_none() {
+                continue;
+            }
+            let st = self.service_state(&s);
+            let zone = self.service_zone(&s, &aggregates);
+            let entry = json!({"available": !st.forced_down, "active": !st.disabled,
+                "updated_at": now});
+            match zones.iter_mut().find(|(z, _)| *z == zone) {
+                Some((_, hosts)) => hosts.push((s.host.clone(), entry)),
+                None => zones.push((zone, vec![(s.host.clone(), entry)])),
+            }
+        }
+        zones
+    }
 
-/// `GET /os-availability-zone/detail` (admins: the os-availability-zone:detail rule): the
-/// zones with their hosts and the services on them. nubis has one compute host,
-/// `render::HOST`, which serves every zone of the region (servers show it whatever their
-/// zone), and its control services in Nova's `internal` zone; all are up, seen now.
-pub(super) fn zone_detail() -> Reply {
-    let now = crate::render::iso_micro(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-            .unwrap_or(0),
-    );
-    let up = json!({"available": true, "active": true, "updated_at": now});
-    let host = crate::render::HOST;
-    let mut info = vec![json!({
-        "zoneName": "internal",
-        "zoneState": {"available": true},
-        "hosts": {host: {"nova-conductor": up, "nova-scheduler": up}},
-    })];
-    info.extend(region().zones.iter().map(|z| {
-        json!({
-            "zoneName": z.openstack,
-            "zoneState": {"available": true},
-            "hosts": {host: {"nova-compute": up}},
-        })
-    }));
-    Reply::json(200, &json!({"availabilityZoneInfo": info}))
+    /// A zone is available unless every compute service in it is disabled.
+    fn zone_available(hosts: &[(String, Value)]) -> bool {
+        hosts.is_empty() || hosts.iter().any(|(_, e)| e["active"] == json!(true))
+    }
+
+    /// `GET /os-availability-zone`.
+    pub(super) fn zones(&self) -> Reply {
+        let info: Vec<Value> = self
+            .compute_zones()
+            .iter()
+            .map(|(z, hosts)| {
+                json!({"zoneName": z, "zoneState": {"available": Self::zone_available(hosts)},
+                    "hosts": null})
+            })
+            .collect();
+        Reply::json(200, &json!({"availabilityZoneInfo": info}))
+    }
+
+    /// `GET /os-availability-zone/detail` (admins: the os-availability-zone:detail rule): the
+    /// zones with their hosts and the services on them; the control services in Nova's
+    /// `internal` zone.
+    pub(super) fn zone_detail(&self) -> Reply {
+        let now = crate::render::iso_micro(super::hosts::now_ms());
+        let mut control = Map::new();
+        for s in self.live_services() {
+            if s.compute.is_some() {
+                continue;
+            }
+            let st = self.service_state(&s);
+            control.insert(
+                s.binary.to_string(),
+                json!({"available": !st.forced_down, "active": !st.disabled, "updated_at": now}),
+            );
+        }
+        let mut info = Vec::new();
+        if !control.is_empty() {
+            info.push(json!({
+                "zoneName": super::hosts::INTERNAL_ZONE,
+                "zoneState": {"available": true},
+                "hosts": {super::hosts::CONTROL_HOST: control},
+            }));
+        }
+        for (z, hosts) in self.compute_zones() {
+            let available = Self::zone_available(&hosts);
+            let hosts: Value = if hosts.is_empty() {
+                Value::Null
+            } else {
+                let mut m = Map::new();
+                for (h, e) in hosts {
+                    m.insert(h, json!({"nova-compute": e}));
+                }
+                Value::Object(m)
+            };
+            info.push(
+                json!({"zoneName": z, "zoneState": {"available": available}, "hosts": hosts}),
+            );
+        }
+        Reply::json(200, &json!({"availabilityZoneInfo": info}))
+    }
 }

@@ -235,6 +235,7 @@ impl Nova<'_> {
                 key_name: inst.key_ids.first().and_then(|k| keys.get(k).cloned()),
                 show,
                 user_data,
+                host_zone: self.aggregate_zone_of(&super::hosts::host_of_zone(&inst.zone)),
             },
         )
     }
@@ -271,7 +272,7 @@ impl Nova<'_> {
         let ip = param(&q, "ip");
         // `host` is one of the filters only the allow_all_filters rule (admins) may use; for
         // anyone else Nova drops it. It keeps the servers scheduled to that compute host:
-        // nubis has one, `render::HOST`; a server still building is on none.
+        // each zone has one (`hosts.rs`); a server still building is on none.
         let host = param(&q, "host").filter(|_| {
             crate::routes::allowed(
                 &self.api.nova_policy,
@@ -336,7 +337,7 @@ impl Nova<'_> {
                     && flavor.is_none_or(|f| f == i.instance_type)
                     && ip.is_none_or(|a| i.private_ip.contains(a))
                     && host.is_none_or(|h| {
-                        h == render::HOST
+                        h == super::hosts::host_of_zone(&i.zone)
                             && crate::state::nova_state(i.state, Extra::default()).vm_state
                                 != "building"
                     })

@@ -534,6 +534,28 @@ pub const NOVA_ACTIONS: &[(&str, &str)] = &[
     ("os_compute_api:limits:other_project", ADMIN),
     ("os_compute_api:os-availability-zone:list", "@"),
     ("os_compute_api:os-availability-zone:detail", ADMIN),
+    // The operator views (nova/policies/{hypervisors,services,aggregates,
+    // simple_tenant_usage}.py): admins only, but a project's reader sees its own usage.
+    ("os_compute_api:os-hypervisors:list", ADMIN),
+    ("os_compute_api:os-hypervisors:list-detail", ADMIN),
+    ("os_compute_api:os-hypervisors:statistics", ADMIN),
+    ("os_compute_api:os-hypervisors:show", ADMIN),
+    ("os_compute_api:os-hypervisors:uptime", ADMIN),
+    ("os_compute_api:os-hypervisors:search", ADMIN),
+    ("os_compute_api:os-hypervisors:servers", ADMIN),
+    ("os_compute_api:os-services:list", ADMIN),
+    ("os_compute_api:os-services:update", ADMIN),
+    ("os_compute_api:os-services:delete", ADMIN),
+    ("os_compute_api:os-aggregates:index", ADMIN),
+    ("os_compute_api:os-aggregates:create", ADMIN),
+    ("os_compute_api:os-aggregates:show", ADMIN),
+    ("os_compute_api:os-aggregates:update", ADMIN),
+    ("os_compute_api:os-aggregates:delete", ADMIN),
+    ("os_compute_api:os-aggregates:add_host", ADMIN),
+    ("os_compute_api:os-aggregates:remove_host", ADMIN),
+    ("os_compute_api:os-aggregates:set_metadata", ADMIN),
+    ("os_compute_api:os-simple-tenant-usage:list", ADMIN),
+    ("os_compute_api:os-simple-tenant-usage:show", READER),
 ];
 
 /// Nova's defaults as rules (every one `scope_types=['project']`, as upstream registers
