@@ -146,6 +146,8 @@ fuzz_target!(|data: &[u8]| {
         key_name: Some(key.name.clone()),
         show: u.arbitrary().unwrap_or(true),
         user_data: u.arbitrary().unwrap_or_default(),
+        // An aggregate's zone for the server's host: attacker-chosen (an admin names it).
+        host_zone: u.arbitrary().unwrap_or_default(),
     };
     let n = serde_json::to_vec(
         &json!({"server": server(&inst, &ctx), "keypair": key_pair_detail(&key, ctx.version)}),
