@@ -21,6 +21,9 @@ from nubis import (
     Server,
     ali_catalog_of,
     ali_launch,
+    create_database,
+    database_url,
+    drop_database,
     ecs_client,
     launch,
 )
@@ -111,8 +114,15 @@ def server_factory(nubis_bin, tmp_path_factory):
     end of the session. Env values override the defaults (NUBIS_SIM_TIME_SCALE=0.1,
     rate limits on), e.g. start("bulk", NUBIS_RATE_LIMITS="off", NUBIS_SIM_TIME_SCALE="0")."""
     started: list[Server] = []
+    # NUBIS_TEST_STORE=postgres: every server not given a database gets a PostgreSQL database
+    # of its own (dropped at the end), so a module runs unchanged on either store.
+    on_postgres = os.environ.get("NUBIS_TEST_STORE", "sqlite") == "postgres"
+    databases: list[str] = []
 
     def start(name: str, **env: str) -> Server:
+        if on_postgres and "NUBIS_DATABASE_URL" not in env:
+            databases.append(create_database())
+            env["NUBIS_DATABASE_URL"] = database_url(databases[-1])
         s = Server(name, nubis_bin, tmp_path_factory.mktemp(name), env)
         started.append(s)
         return s.start()
@@ -120,6 +130,8 @@ def server_factory(nubis_bin, tmp_path_factory):
     yield start
     for s in started:
         s.stop()
+    for db in databases:
+        drop_database(db)
 
 
 @pytest.fixture(scope="session")

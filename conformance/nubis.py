@@ -423,6 +423,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# -- PostgreSQL (docs/postgres.md): databases of the machine's server for servers to use
+
+TEST_DATABASE_URL = os.environ.get("NUBIS_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
+
+
+def psql(url: str, sql: str) -> str:
+    """One statement through psql (PostgreSQL's own client; no Python driver needed)."""
+    r = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, f"psql {sql!r} on {url}: {r.stderr.strip()}"
+    return r.stdout.strip()
+
+
+def database_url(name: str, url: str = TEST_DATABASE_URL) -> str:
+    """`url` with its database replaced by `name`."""
+    base, _, query = url.partition("?")
+    scheme, _, rest = base.partition("://")
+    host = rest.split("/", 1)[0]
+    return f"{scheme}://{host}/{name}" + (f"?{query}" if query else "")
+
+
+def create_database() -> str:
+    """A new, empty database with a random name (drop it with `drop_database`)."""
+    name = f"nubis_conf_{secrets.token_hex(12)}"
+    psql(TEST_DATABASE_URL, f"CREATE DATABASE {name}")
+    return name
+
+
+def drop_database(name: str) -> None:
+    psql(TEST_DATABASE_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 class PortTaken(RuntimeError):
     """nubis could not bind the port picked for it (someone took it in between)."""
 
