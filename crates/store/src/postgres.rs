@@ -5,13 +5,14 @@
 //! any pooled connection. The schema is the SQLite one, translated in `migrations.rs`.
 
 use crate::migrations::{self, MIGRATIONS, SCHEMA_VERSION};
+use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::Operation;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
@@ -25,7 +26,6 @@ const POOL_SIZE: usize = 16;
 /// empty database apply each migration once ("nubis_m1" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6e75_6269_735f_6d31;
 
-type Job = (Vec<Write>, oneshot::Sender<Result<(), StoreError>>);
 type Param = Box<dyn ToSql + Sync + Send>;
 
 pub struct PgStore {
@@ -41,10 +41,6 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(&e))
 }
@@ -57,14 +53,6 @@ fn write_error(e: tokio_postgres::Error) -> StoreError {
         Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
         _ => pg(e),
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("records serialize")
-}
-
-fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Column 0 of every row, decoded from JSON.
@@ -638,15 +626,7 @@ impl Store for PgStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((writes, reply))
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+        shared::commit(writes, |job| self.tx.send(job).is_ok()).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -2,6 +2,7 @@
 //! batch waiting in its queue into a single transaction, so concurrent requests share an fsync.
 
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::Operation;
@@ -11,22 +12,15 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
 use uuid::Uuid;
 
 /// Upper bound on writes merged into one transaction.
 const MAX_GROUP: usize = 512;
 
-type Job = (Vec<Write>, oneshot::Sender<Result<(), StoreError>>);
-
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
     /// Reads use their own connection: WAL lets them run beside the writer.
     reader: Arc<Mutex<Connection>>,
-}
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 /// A failed write: a broken uniqueness constraint is a [`StoreError::Conflict`] (the
@@ -68,14 +62,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version, "applied migration");
     }
     Ok(())
-}
-
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("records serialize")
-}
-
-fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Upserts update rows in place (no delete + insert of the row and its index entries), and
@@ -513,15 +499,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((writes, reply))
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+        shared::commit(writes, |job| self.tx.send(job).is_ok()).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
