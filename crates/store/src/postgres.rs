@@ -17,8 +17,6 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
-/// Upper bound on writes merged into one transaction.
-const MAX_GROUP: usize = 512;
 /// Connections per node: the writer's plus concurrent reads (describes never read the
 /// database; operation history, user data and audit lookups do).
 const POOL_SIZE: usize = 16;
@@ -327,17 +325,7 @@ async fn run<'a>(
 /// The writer task: take one job, then everything else already queued, commit once.
 async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
-        let mut count = first.0.len();
-        let mut jobs = vec![first];
-        while count < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    count += job.0.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+        let mut jobs = shared::group(first, || rx.try_recv().ok());
         let mut client = match pool.get().await {
             Ok(c) => c,
             Err(e) => {
@@ -349,9 +337,7 @@ async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         };
         match run(&mut client, jobs.iter().flat_map(|(w, _)| w)).await {
-            Ok(()) => jobs.into_iter().for_each(|(_, reply)| {
-                let _ = reply.send(Ok(()));
-            }),
+            Ok(()) => shared::committed(jobs),
             Err(e) if jobs.len() == 1 => {
                 if let Some((_, reply)) = jobs.pop() {
                     let _ = reply.send(Err(write_error(e)));

@@ -4,6 +4,9 @@
 use crate::{StoreError, Write};
 use tokio::sync::oneshot;
 
+/// Upper bound on writes merged into one transaction.
+const MAX_GROUP: usize = 512;
+
 /// A batch of writes for the writer, and where its outcome goes.
 pub(crate) type Job = (Vec<Write>, oneshot::Sender<Result<(), StoreError>>);
 
@@ -34,4 +37,25 @@ pub(crate) async fn commit(
     }
     rx.await
         .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+}
+
+/// The writer's group commit: `first`, then the jobs already queued (`next` returns `None`
+/// when there is none), up to `MAX_GROUP` writes, for one transaction.
+pub(crate) fn group(first: Job, mut next: impl FnMut() -> Option<Job>) -> Vec<Job> {
+    let mut count = first.0.len();
+    let mut jobs = vec![first];
+    while count < MAX_GROUP {
+        let Some(job) = next() else { break };
+        count += job.0.len();
+        jobs.push(job);
+    }
+    jobs
+}
+
+/// Tell every job of a committed group that its writes are durable.
+pub(crate) fn committed(jobs: Vec<Job>) {
+    for (_, reply) in jobs {
+        // A caller that stopped waiting still had its writes committed.
+        let _ = reply.send(Ok(()));
+    }
 }

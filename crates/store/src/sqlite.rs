@@ -14,9 +14,6 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
-/// Upper bound on writes merged into one transaction.
-const MAX_GROUP: usize = 512;
-
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
     /// Reads use their own connection: WAL lets them run beside the writer.
@@ -249,17 +246,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
 /// The writer thread: take one job, then everything else already queued, commit once.
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        let mut count = jobs[0].0.len();
-        while count < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    count += job.0.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+        let jobs = shared::group(first, || rx.try_recv().ok());
         let result = (|| {
             let tx = conn.transaction()?;
             for (writes, _) in &jobs {
@@ -270,9 +257,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             tx.commit()
         })();
         match result {
-            Ok(()) => jobs.into_iter().for_each(|(_, reply)| {
-                let _ = reply.send(Ok(()));
-            }),
+            Ok(()) => shared::committed(jobs),
             Err(e) => {
                 // One bad batch must not fail its neighbours: retry each job alone.
                 tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying jobs one by one");
