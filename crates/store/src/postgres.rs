@@ -527,15 +527,8 @@ fn audit_sql(q: &AuditQuery, count: bool) -> (String, Vec<Param>) {
     if count {
         return (sql, args);
     }
-    sql.push_str(if q.oldest_first {
-        " ORDER BY time_ms ASC, id ASC"
-    } else {
-        " ORDER BY time_ms DESC, id DESC"
-    });
-    let limit = bind(
-        &mut args,
-        i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX),
-    );
+    sql.push_str(shared::audit_order(q));
+    let limit = bind(&mut args, shared::audit_limit(q));
     sql.push_str(&format!(" LIMIT {limit}"));
     (sql, args)
 }

@@ -2,6 +2,7 @@
 //! and the hand-off of writes to the backend's single writer (see docs/postgres.md).
 
 use crate::{StoreError, Write};
+use nubis_core::audit::AuditQuery;
 use tokio::sync::oneshot;
 
 /// Upper bound on writes merged into one transaction.
@@ -58,4 +59,20 @@ pub(crate) fn committed(jobs: Vec<Job>) {
         // A caller that stopped waiting still had its writes committed.
         let _ = reply.send(Ok(()));
     }
+}
+
+/// The order of an audit page, the same in both dialects: time, then ID as the tie-break the
+/// page cursor names.
+pub(crate) fn audit_order(q: &AuditQuery) -> &'static str {
+    if q.oldest_first {
+        " ORDER BY time_ms ASC, id ASC"
+    } else {
+        " ORDER BY time_ms DESC, id DESC"
+    }
+}
+
+/// The row limit of an audit page: one more than the page, so the caller knows whether
+/// another page follows.
+pub(crate) fn audit_limit(q: &AuditQuery) -> i64 {
+    i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX)
 }

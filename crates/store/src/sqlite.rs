@@ -429,15 +429,9 @@ fn audit_sql(q: &AuditQuery, count: bool) -> (String, Vec<rusqlite::types::Value
     if count {
         return (sql, args);
     }
-    sql.push_str(if q.oldest_first {
-        " ORDER BY time_ms ASC, id ASC"
-    } else {
-        " ORDER BY time_ms DESC, id DESC"
-    });
+    sql.push_str(shared::audit_order(q));
     sql.push_str(" LIMIT ?");
-    args.push(V::Integer(
-        i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX),
-    ));
+    args.push(V::Integer(shared::audit_limit(q)));
     (sql, args)
 }
 
