@@ -71,6 +71,18 @@ impl T {
         self.ok(v, method, path, Some(body)).await
     }
 
+    /// `POST /os-aggregates` of `aggregate` as the admin, asserting a 200; the body.
+    async fn create_aggregate(&self, v: Option<&str>, aggregate: Value) -> Value {
+        self.send(v, "POST", "/os-aggregates", json!({"aggregate": aggregate}))
+            .await
+    }
+
+    /// An action on aggregate `id` as the admin at 2.1, asserting a 200; the body.
+    async fn act(&self, id: impl std::fmt::Display, action: Value) -> Value {
+        let path = format!("/os-aggregates/{id}/action");
+        self.send(None, "POST", &path, action).await
+    }
+
     /// As the admin, asserting the fault's status and exact message.
     async fn refused(
         &self,
@@ -618,22 +630,10 @@ async fn service_delete() {
     ];
     t.refuses(refusals).await;
     // The edge host leaves its aggregates and every view.
-    let a = t
-        .send(
-            None,
-            "POST",
-            "/os-aggregates",
-            json!({"aggregate": {"name": "edge"}}),
-        )
-        .await;
+    let a = t.create_aggregate(None, json!({"name": "edge"})).await;
     let aid = a["aggregate"]["id"].clone();
-    t.send(
-        None,
-        "POST",
-        &format!("/os-aggregates/{aid}/action"),
-        json!({"add_host": {"host": "nubis-edge"}}),
-    )
-    .await;
+    t.act(&aid, json!({"add_host": {"host": "nubis-edge"}}))
+        .await;
     let r = t.admin(None, "DELETE", "/os-services/5", None).await;
     assert_eq!(r.status, 204, "{}", r.body);
     let l = t.get(None, "/os-services").await;
@@ -656,14 +656,7 @@ async fn service_delete() {
 #[tokio::test]
 async fn aggregates_crud_hosts_and_metadata() {
     let (t, _d) = fresh().await;
-    let c = t
-        .send(
-            None,
-            "POST",
-            "/os-aggregates",
-            json!({"aggregate": {"name": "rack1"}}),
-        )
-        .await;
+    let c = t.create_aggregate(None, json!({"name": "rack1"})).await;
     let agg = &c["aggregate"];
     assert_eq!(agg["id"], json!(1));
     assert_eq!(agg["availability_zone"], Value::Null);
@@ -680,11 +673,9 @@ async fn aggregates_crud_hosts_and_metadata() {
         (json!([]), json!({}))
     );
     let z = t
-        .send(
+        .create_aggregate(
             Some("compute 2.41"),
-            "POST",
-            "/os-aggregates",
-            json!({"aggregate": {"name": "zoned", "availability_zone": "az1"}}),
+            json!({"name": "zoned", "availability_zone": "az1"}),
         )
         .await;
     assert_eq!(z["aggregate"]["id"], json!(2));
@@ -736,19 +727,15 @@ async fn aggregates_crud_hosts_and_metadata() {
     );
     assert!(u["aggregate"]["updated_at"].is_string());
     let m = t
-        .send(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
+        .act(
+            1,
             json!({"set_metadata": {"metadata": {"k": "v", "ssd": "true"}}}),
         )
         .await;
     assert_eq!(m["aggregate"]["metadata"], json!({"k": "v", "ssd": "true"}));
     let m = t
-        .send(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
+        .act(
+            1,
             json!({"set_metadata": {"metadata": {"k": null, "gone": null}}}),
         )
         .await;
@@ -758,12 +745,7 @@ async fn aggregates_crud_hosts_and_metadata() {
 
     // Remove, delete.
     let r = t
-        .send(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            json!({"remove_host": {"host": "nubis-nova-b"}}),
-        )
+        .act(1, json!({"remove_host": {"host": "nubis-nova-b"}}))
         .await;
     assert_eq!(r["aggregate"]["hosts"], json!([]));
     let d = t.admin(None, "DELETE", "/os-aggregates/1", None).await;
@@ -778,34 +760,17 @@ async fn aggregates_crud_hosts_and_metadata() {
     )
     .await;
     // IDs are not reused.
-    let c = t
-        .send(
-            None,
-            "POST",
-            "/os-aggregates",
-            json!({"aggregate": {"name": "rack1"}}),
-        )
-        .await;
+    let c = t.create_aggregate(None, json!({"name": "rack1"})).await;
     assert_eq!(c["aggregate"]["id"], json!(3));
 }
 
 #[tokio::test]
 async fn aggregate_bad_inputs() {
     let (t, _d) = fresh().await;
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates",
-        json!({"aggregate": {"name": "a", "availability_zone": "az1"}}),
-    )
-    .await;
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates",
-        json!({"aggregate": {"name": "b", "availability_zone": "az2"}}),
-    )
-    .await;
+    t.create_aggregate(None, json!({"name": "a", "availability_zone": "az1"}))
+        .await;
+    t.create_aggregate(None, json!({"name": "b", "availability_zone": "az2"}))
+        .await;
     #[rustfmt::skip]
     let refusals: &[Refusal] = &[
         (None, "POST", "/os-aggregates", Some(json!({"aggregate": {"name": "a"}})), 409, "Aggregate a already exists."),
@@ -909,13 +874,7 @@ async fn aggregate_bad_inputs() {
         (None, "POST", "/os-aggregates/2/action", Some(json!({"add_host": {"host": "nubis-nova"}})), 409, "Cannot add host to aggregate 2. Reason: One or more hosts already in availability zone(s) ['az1']."),
     ];
     t.refuses(refusals).await;
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates/2/action",
-        json!({"add_host": {"host": "nubis-edge"}}),
-    )
-    .await;
+    t.act(2, json!({"add_host": {"host": "nubis-edge"}})).await;
     // Its own hosts are in no other zone: the zone may change.
     let u = t
         .send(
@@ -935,20 +894,8 @@ async fn aggregate_bad_inputs() {
         "Cannot remove aggregate 1. Reason: Host aggregate is not empty.",
     )
     .await;
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates",
-        json!({"aggregate": {"name": "c"}}),
-    )
-    .await;
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates/3/action",
-        json!({"add_host": {"host": "nubis-nova"}}),
-    )
-    .await;
+    t.create_aggregate(None, json!({"name": "c"})).await;
+    t.act(3, json!({"add_host": {"host": "nubis-nova"}})).await;
     #[rustfmt::skip]
     let refusals: &[Refusal] = &[
         (None, "PUT", "/os-aggregates/3", Some(json!({"aggregate": {"availability_zone": "az9"}})), 400, "Cannot update aggregate 3. Reason: One or more hosts already in availability zone(s) ['az1']."),
@@ -1082,27 +1029,11 @@ async fn operator_changes_survive_a_restart() {
             json!({"host": "nubis-edge", "binary": "nova-compute", "disabled_reason": "flaky"}),
         )
         .await;
-        t.send(
-            None,
-            "POST",
-            "/os-aggregates",
-            json!({"aggregate": {"name": "keep", "availability_zone": "kz"}}),
-        )
-        .await;
-        t.send(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            json!({"add_host": {"host": "nubis-edge"}}),
-        )
-        .await;
-        t.send(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            json!({"set_metadata": {"metadata": {"k": "v"}}}),
-        )
-        .await;
+        t.create_aggregate(None, json!({"name": "keep", "availability_zone": "kz"}))
+            .await;
+        t.act(1, json!({"add_host": {"host": "nubis-edge"}})).await;
+        t.act(1, json!({"set_metadata": {"metadata": {"k": "v"}}}))
+            .await;
     }
     let e = nubis_testkit::engine_in(dir.path(), 0.0, None, Some(PASSWORD)).await;
     let t = T::new(e).await;
@@ -1117,14 +1048,7 @@ async fn operator_changes_survive_a_restart() {
         json!({"availability_zone": "kz", "k": "v"})
     );
     // The sequence survives too.
-    let c = t
-        .send(
-            None,
-            "POST",
-            "/os-aggregates",
-            json!({"aggregate": {"name": "next"}}),
-        )
-        .await;
+    let c = t.create_aggregate(None, json!({"name": "next"})).await;
     assert_eq!(c["aggregate"]["id"], json!(2));
 }
 
@@ -1145,23 +1069,13 @@ async fn an_aggregate_zone_places_servers_on_its_host() {
             "The requested availability zone is not available"
         )
     );
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates",
-        json!({"aggregate": {"name": "rack", "availability_zone": "rackaz"}}),
-    )
-    .await;
+    t.create_aggregate(None, json!({"name": "rack", "availability_zone": "rackaz"}))
+        .await;
     // A zoned aggregate with no host places nothing.
     let r = openstack::create_server(&t.api, &h, create("rackaz")).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates/1/action",
-        json!({"add_host": {"host": "nubis-nova-b"}}),
-    )
-    .await;
+    t.act(1, json!({"add_host": {"host": "nubis-nova-b"}}))
+        .await;
     let r = openstack::create_server(&t.api, &h, create("rackaz")).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let id = r.body["server"]["id"].as_str().unwrap().to_string();
@@ -1173,13 +1087,8 @@ async fn an_aggregate_zone_places_servers_on_its_host() {
     let other = r.body["server"]["id"].as_str().unwrap().to_string();
     let s = openstack::wait_status(&t.api, &t.admin, &other, "ACTIVE").await;
     assert_eq!(s["OS-EXT-AZ:availability_zone"], json!("rackaz"));
-    t.send(
-        None,
-        "POST",
-        "/os-aggregates/1/action",
-        json!({"remove_host": {"host": "nubis-nova-b"}}),
-    )
-    .await;
+    t.act(1, json!({"remove_host": {"host": "nubis-nova-b"}}))
+        .await;
     let s = t.get(None, &format!("/servers/{other}")).await;
     assert_eq!(s["server"]["OS-EXT-AZ:availability_zone"], json!("nova-b"));
 }
