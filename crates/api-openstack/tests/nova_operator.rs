@@ -99,6 +99,22 @@ impl T {
         assert_eq!(m, message, "{method} {path}");
     }
 
+    /// As the admin, asserting that the fault's message ends with `suffix` (a validation
+    /// message whose start names the schema path); the fault's status.
+    async fn refused_ending(
+        &self,
+        v: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        suffix: &str,
+    ) -> u16 {
+        let r = self.admin(v, method, path, body).await;
+        let (status, _, m) = fault(&r);
+        assert!(m.ends_with(suffix), "{method} {path}: {}", r.body);
+        status
+    }
+
     /// Each call refused as `refused` checks, in order.
     async fn refuses(&self, calls: &[Refusal<'_>]) {
         for (v, method, path, body, status, message) in calls {
@@ -522,35 +538,25 @@ async fn service_update_bad_inputs() {
         (Some("compute 2.11"), "PUT", "/os-services/force-down", Some(host.clone()), 400, "Missing forced_down field"),
     ];
     t.refuses(refusals).await;
-    let r = t
-        .admin(
+    assert_eq!(
+        t.refused_ending(
             None,
             "PUT",
             "/os-services/disable",
             Some(json!({"host": "nubis-nova"})),
+            "'binary' is a required property"
         )
-        .await;
-    assert_eq!(fault(&r).0, 400);
-    assert!(
-        fault(&r).2.ends_with("'binary' is a required property"),
-        "{}",
-        r.body
+        .await,
+        400
     );
-    let r = t
-        .admin(
-            None,
-            "PUT",
-            "/os-services/disable",
-            Some(json!({"host": "nubis-nova", "binary": "nova-compute", "forced_down": true})),
-        )
-        .await;
-    assert!(
-        fault(&r)
-            .2
-            .ends_with("Additional properties are not allowed ('forced_down' was unexpected)"),
-        "{}",
-        r.body
-    );
+    t.refused_ending(
+        None,
+        "PUT",
+        "/os-services/disable",
+        Some(json!({"host": "nubis-nova", "binary": "nova-compute", "forced_down": true})),
+        "Additional properties are not allowed ('forced_down' was unexpected)",
+    )
+    .await;
     let r = t
         .admin(
             None,
@@ -582,36 +588,22 @@ async fn service_update_bad_inputs() {
         (V253, "PUT", &format!("/os-services/{missing}"), Some(json!({"status": "enabled", "disabled_reason": "x"})), 400, "Specifying 'disabled_reason' with status 'enabled' is invalid."),
     ];
     t.refuses(refusals).await;
-    let r = t
-        .admin(
-            V253,
-            "PUT",
-            &format!("/os-services/{missing}"),
-            Some(json!({"status": "off"})),
-        )
-        .await;
-    assert!(
-        fault(&r)
-            .2
-            .ends_with("\"off\" is not one of ['enabled', 'disabled']"),
-        "{}",
-        r.body
-    );
-    let r = t
-        .admin(
-            V253,
-            "PUT",
-            &format!("/os-services/{missing}"),
-            Some(json!({"host": "h"})),
-        )
-        .await;
-    assert!(
-        fault(&r)
-            .2
-            .ends_with("Additional properties are not allowed ('host' was unexpected)"),
-        "{}",
-        r.body
-    );
+    t.refused_ending(
+        V253,
+        "PUT",
+        &format!("/os-services/{missing}"),
+        Some(json!({"status": "off"})),
+        "\"off\" is not one of ['enabled', 'disabled']",
+    )
+    .await;
+    t.refused_ending(
+        V253,
+        "PUT",
+        &format!("/os-services/{missing}"),
+        Some(json!({"host": "h"})),
+        "Additional properties are not allowed ('host' was unexpected)",
+    )
+    .await;
     let l = t.get(V253, "/os-services?binary=nova-scheduler").await;
     let sched = l["services"][0]["id"].as_str().unwrap();
     t.refused(V253, "PUT", &format!("/os-services/{sched}"), Some(json!({"status": "disabled"})), 400,
