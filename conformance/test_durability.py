@@ -52,6 +52,52 @@ def load(server, ids, stop: threading.Event, accepted: list, refused: list, seed
         time.sleep(rng.uniform(0, 0.02))
 
 
+def kill_under_load(server, ids, accepted: list, refused: list, kill: int = 1, seed: int = 0):
+    """One round of the scenario, shared with test_postgres_store.py: four `load` threads
+    (seeds `seed`..`seed + 3`) for LOAD_SECONDS, kill -9, restart on the same store; then no
+    instance stays locked, every request in `accepted` (this round's and earlier ones') has
+    one operation finished once after at most `kill` restarts, resumed without re-applying
+    finished steps, and every instance is settled in the API."""
+    stop = threading.Event()
+    threads = [threading.Thread(target=load, args=(server, ids, stop, accepted, refused, seed + n))
+               for n in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(LOAD_SECONDS)
+    server.kill()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert accepted, "no request was accepted before the kill"
+    unexpected = [c for c in refused if not c.startswith(EXPECTED_REFUSALS)]
+    assert not unexpected, unexpected
+
+    server.start()
+    admin = server.admin
+
+    # No instance stays locked.
+    for iid in ids:
+        wait_until(lambda: admin.instance(iid)["lock"] is None, timeout=120,
+                   message=f"{iid} to be unlocked after restart {kill}")
+
+    # Every accepted request has its operation(s), each finished exactly once.
+    for rid, action, _, _ in accepted:
+        ops = admin.finished_by_request(rid, timeout=120)
+        assert len(ops) == 1, f"{action} {rid}: operations {ops}"
+        op = ops[0]
+        assert op["state"] in ("SUCCESS", "FAILED"), op
+        assert op["finished_at"], op
+        assert 1 <= op["attempts"] <= 1 + kill, op
+        assert 0 <= op["steps_done"] <= op.get("steps", MAX_STEPS[action]) <= MAX_STEPS[action], op
+
+    # Instances are settled and the API agrees with the admin view.
+    insts = describe_many(server.cvm(), ids)
+    assert sorted(insts) == sorted(ids)
+    for inst in insts.values():
+        assert inst["InstanceState"] in ("RUNNING", "STOPPED"), inst
+        assert inst["LatestOperationState"] in ("SUCCESS", "FAILED"), inst
+
+
 def test_kill_9_loses_no_accepted_operation(server_factory, catalog):
     server = server_factory("durability", NUBIS_SIM_TIME_SCALE="0.2", NUBIS_RATE_LIMITS="off")
     insts = launch(server.cvm(), catalog, count=INSTANCES)
@@ -61,44 +107,8 @@ def test_kill_9_loses_no_accepted_operation(server_factory, catalog):
     refused: list = []
 
     for kill in range(1, KILLS + 1):
-        stop = threading.Event()
-        threads = [threading.Thread(target=load, args=(server, ids, stop, accepted, refused, kill * 10 + n))
-                   for n in range(4)]
-        for t in threads:
-            t.start()
-        time.sleep(LOAD_SECONDS)
-        server.kill()
-        stop.set()
-        for t in threads:
-            t.join(timeout=30)
-        assert accepted, "no request was accepted before the kill"
-        unexpected = [c for c in refused if not c.startswith(EXPECTED_REFUSALS)]
-        assert not unexpected, unexpected
-
-        server.start()
+        kill_under_load(server, ids, accepted, refused, kill=kill, seed=kill * 10)
         admin = server.admin
-
-        # No instance stays locked.
-        for iid in ids:
-            wait_until(lambda: admin.instance(iid)["lock"] is None, timeout=120,
-                       message=f"{iid} to be unlocked after restart {kill}")
-
-        # Every accepted request has its operation(s), each finished exactly once.
-        for rid, action, iid, _ in accepted:
-            ops = admin.finished_by_request(rid, timeout=120)
-            assert len(ops) == 1, f"{action} {rid}: operations {ops}"
-            op = ops[0]
-            assert op["state"] in ("SUCCESS", "FAILED"), op
-            assert op["finished_at"], op
-            assert 1 <= op["attempts"] <= 1 + kill, op
-            assert 0 <= op["steps_done"] <= op.get("steps", MAX_STEPS[action]) <= MAX_STEPS[action], op
-
-        # Instances are settled and the API agrees with the admin view.
-        insts = describe_many(server.cvm(), ids)
-        assert sorted(insts) == sorted(ids)
-        for iid, inst in insts.items():
-            assert inst["InstanceState"] in ("RUNNING", "STOPPED"), inst
-            assert inst["LatestOperationState"] in ("SUCCESS", "FAILED"), inst
 
         # An instance whose newest password reset was accepted and succeeded takes that
         # password (a reset whose response was lost in the kill is not in `accepted`).

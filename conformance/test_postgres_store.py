@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-import time
 import uuid
 
 import pytest
@@ -22,7 +20,6 @@ from conftest import catalog_of
 from nubis import (
     Server,
     ali_catalog_of,
-    describe_many,
     ali_launch,
     assert_op,
     describe,
@@ -33,9 +30,8 @@ from nubis import (
     launch,
     wait_settled,
     wait_state,
-    wait_until,
 )
-from test_durability import EXPECTED_REFUSALS, MAX_STEPS, load
+from test_durability import kill_under_load
 from test_openstack_support import connect, create_server, wait_gone, wait_status
 
 pytestmark = [pytest.mark.timeout(300),
@@ -167,40 +163,7 @@ def test_kill_9_on_postgres_loses_no_accepted_operation(server_factory, database
     server = server_factory(f"pg-kill-{uuid.uuid4().hex[:8]}", NUBIS_DATABASE_URL=database,
                             NUBIS_SIM_TIME_SCALE="0.2", NUBIS_RATE_LIMITS="off")
     ids = [i.id for i in launch(server.cvm(), catalog_of(server), count=10)]
-    accepted: list = []
-    refused: list = []
-    stop = threading.Event()
-    threads = [threading.Thread(target=load, args=(server, ids, stop, accepted, refused, n))
-               for n in range(4)]
-    for t in threads:
-        t.start()
-    time.sleep(2.0)
-    server.kill()
-    stop.set()
-    for t in threads:
-        t.join(timeout=30)
-    assert accepted, "no request was accepted before the kill"
-    unexpected = [c for c in refused if not c.startswith(EXPECTED_REFUSALS)]
-    assert not unexpected, unexpected
-
-    server.start()
-    admin = server.admin
-    for iid in ids:
-        wait_until(lambda: admin.instance(iid)["lock"] is None, timeout=120,
-                   message=f"{iid} to be unlocked after the restart")
-    for rid, action, _, _ in accepted:
-        ops = admin.finished_by_request(rid, timeout=120)
-        assert len(ops) == 1, f"{action} {rid}: operations {ops}"
-        op = ops[0]
-        assert op["state"] in ("SUCCESS", "FAILED"), op
-        assert op["finished_at"], op
-        assert 1 <= op["attempts"] <= 2, op
-        assert 0 <= op["steps_done"] <= op.get("steps", MAX_STEPS[action]) <= MAX_STEPS[action], op
-    insts = describe_many(server.cvm(), ids)
-    assert sorted(insts) == sorted(ids)
-    for inst in insts.values():
-        assert inst["InstanceState"] in ("RUNNING", "STOPPED"), inst
-        assert inst["LatestOperationState"] in ("SUCCESS", "FAILED"), inst
+    kill_under_load(server, ids, accepted=[], refused=[])
 
 
 @pytest.mark.parametrize("url, messages", [

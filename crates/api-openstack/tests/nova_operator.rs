@@ -54,18 +54,33 @@ impl T {
         self.at(&self.admin, v, method, path, body).await
     }
 
-    /// As the admin, asserting the status; the body.
-    async fn ok(
-        &self,
-        v: Option<&str>,
-        method: &str,
-        path: &str,
-        body: Option<Value>,
-        want: u16,
-    ) -> Value {
+    /// As the admin, asserting a 200; the body.
+    async fn ok(&self, v: Option<&str>, method: &str, path: &str, body: Option<Value>) -> Value {
         let r = self.admin(v, method, path, body).await;
-        assert_eq!(r.status, want, "{method} {path}: {}", r.body);
+        assert_eq!(r.status, 200, "{method} {path}: {}", r.body);
         r.body
+    }
+
+    /// `GET path` as the admin, asserting a 200; the body.
+    async fn get(&self, v: Option<&str>, path: &str) -> Value {
+        self.ok(v, "GET", path, None).await
+    }
+
+    /// `method path` with `body` as the admin, asserting a 200; the body.
+    async fn send(&self, v: Option<&str>, method: &str, path: &str, body: Value) -> Value {
+        self.ok(v, method, path, Some(body)).await
+    }
+
+    /// `POST /os-aggregates` of `aggregate` as the admin, asserting a 200; the body.
+    async fn create_aggregate(&self, v: Option<&str>, aggregate: Value) -> Value {
+        self.send(v, "POST", "/os-aggregates", json!({"aggregate": aggregate}))
+            .await
+    }
+
+    /// An action on aggregate `id` as the admin at 2.1, asserting a 200; the body.
+    async fn act(&self, id: impl std::fmt::Display, action: Value) -> Value {
+        let path = format!("/os-aggregates/{id}/action");
+        self.send(None, "POST", &path, action).await
     }
 
     /// As the admin, asserting the fault's status and exact message.
@@ -84,6 +99,30 @@ impl T {
         assert_eq!(m, message, "{method} {path}");
     }
 
+    /// As the admin, asserting that the fault's message ends with `suffix` (a validation
+    /// message whose start names the schema path); the fault's status.
+    async fn refused_ending(
+        &self,
+        v: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        suffix: &str,
+    ) -> u16 {
+        let r = self.admin(v, method, path, body).await;
+        let (status, _, m) = fault(&r);
+        assert!(m.ends_with(suffix), "{method} {path}: {}", r.body);
+        status
+    }
+
+    /// Each call refused as `refused` checks, in order.
+    async fn refuses(&self, calls: &[Refusal<'_>]) {
+        for (v, method, path, body, status, message) in calls {
+            self.refused(*v, method, path, body.clone(), *status, message)
+                .await;
+        }
+    }
+
     async fn server(&self) -> Value {
         let image = openstack::debian_image(&self.api, &[("x-auth-token", &self.admin)]).await;
         let r = openstack::create_server(
@@ -99,6 +138,16 @@ impl T {
     }
 }
 
+/// An admin call and how it is refused: microversion, method, path, body, status, message.
+type Refusal<'a> = (
+    Option<&'a str>,
+    &'a str,
+    &'a str,
+    Option<Value>,
+    u16,
+    &'a str,
+);
+
 async fn fresh() -> (T, nubis_testkit::TempDir) {
     let (engine, dir) = nubis_testkit::engine().await;
     (T::new(engine).await, dir)
@@ -111,98 +160,29 @@ const V253: Option<&str> = Some("compute 2.53");
 #[tokio::test]
 async fn a_member_is_refused_with_the_rule_named() {
     let (t, _d) = fresh().await;
+    #[rustfmt::skip]
     let cases: &[(&str, &str, Option<Value>, &str)] = &[
         ("GET", "/os-hypervisors", None, "os-hypervisors:list"),
-        (
-            "GET",
-            "/os-hypervisors/detail",
-            None,
-            "os-hypervisors:list-detail",
-        ),
-        (
-            "GET",
-            "/os-hypervisors/statistics",
-            None,
-            "os-hypervisors:statistics",
-        ),
+        ("GET", "/os-hypervisors/detail", None, "os-hypervisors:list-detail"),
+        ("GET", "/os-hypervisors/statistics", None, "os-hypervisors:statistics"),
         ("GET", "/os-hypervisors/1", None, "os-hypervisors:show"),
-        (
-            "GET",
-            "/os-hypervisors/1/uptime",
-            None,
-            "os-hypervisors:uptime",
-        ),
-        (
-            "GET",
-            "/os-hypervisors/nubis/search",
-            None,
-            "os-hypervisors:search",
-        ),
-        (
-            "GET",
-            "/os-hypervisors/nubis/servers",
-            None,
-            "os-hypervisors:servers",
-        ),
+        ("GET", "/os-hypervisors/1/uptime", None, "os-hypervisors:uptime"),
+        ("GET", "/os-hypervisors/nubis/search", None, "os-hypervisors:search"),
+        ("GET", "/os-hypervisors/nubis/servers", None, "os-hypervisors:servers"),
         ("GET", "/os-services", None, "os-services:list"),
-        (
-            "PUT",
-            "/os-services/disable",
-            Some(json!({"host": "nubis-nova", "binary": "nova-compute"})),
-            "os-services:update",
-        ),
+        ("PUT", "/os-services/disable", Some(json!({"host": "nubis-nova", "binary": "nova-compute"})), "os-services:update"),
         ("DELETE", "/os-services/3", None, "os-services:delete"),
-        (
-            "GET",
-            "/os-availability-zone/detail",
-            None,
-            "os-availability-zone:detail",
-        ),
+        ("GET", "/os-availability-zone/detail", None, "os-availability-zone:detail"),
         ("GET", "/os-aggregates", None, "os-aggregates:index"),
-        (
-            "POST",
-            "/os-aggregates",
-            Some(json!({"aggregate": {"name": "a"}})),
-            "os-aggregates:create",
-        ),
+        ("POST", "/os-aggregates", Some(json!({"aggregate": {"name": "a"}})), "os-aggregates:create"),
         ("GET", "/os-aggregates/1", None, "os-aggregates:show"),
-        (
-            "PUT",
-            "/os-aggregates/1",
-            Some(json!({"aggregate": {"name": "b"}})),
-            "os-aggregates:update",
-        ),
+        ("PUT", "/os-aggregates/1", Some(json!({"aggregate": {"name": "b"}})), "os-aggregates:update"),
         ("DELETE", "/os-aggregates/1", None, "os-aggregates:delete"),
-        (
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"add_host": {"host": "nubis-nova"}})),
-            "os-aggregates:add_host",
-        ),
-        (
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"remove_host": {"host": "nubis-nova"}})),
-            "os-aggregates:remove_host",
-        ),
-        (
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"set_metadata": {"metadata": {}}})),
-            "os-aggregates:set_metadata",
-        ),
-        (
-            "GET",
-            "/os-simple-tenant-usage",
-            None,
-            "os-simple-tenant-usage:list",
-        ),
-        (
-            "GET",
-            "/os-simple-tenant-usage/someone-else",
-            None,
-            "os-simple-tenant-usage:show",
-        ),
+        ("POST", "/os-aggregates/1/action", Some(json!({"add_host": {"host": "nubis-nova"}})), "os-aggregates:add_host"),
+        ("POST", "/os-aggregates/1/action", Some(json!({"remove_host": {"host": "nubis-nova"}})), "os-aggregates:remove_host"),
+        ("POST", "/os-aggregates/1/action", Some(json!({"set_metadata": {"metadata": {}}})), "os-aggregates:set_metadata"),
+        ("GET", "/os-simple-tenant-usage", None, "os-simple-tenant-usage:list"),
+        ("GET", "/os-simple-tenant-usage/someone-else", None, "os-simple-tenant-usage:show"),
     ];
     for (method, path, body, rule) in cases {
         let r = t.at(&t.member, None, method, path, body.clone()).await;
@@ -241,7 +221,7 @@ async fn hypervisors_one_per_zone_and_the_servers_on_them() {
         json!("nubis-nova")
     );
 
-    let list = t.ok(None, "GET", "/os-hypervisors", None, 200).await;
+    let list = t.get(None, "/os-hypervisors").await;
     assert_eq!(
         list,
         json!({"hypervisors": [
@@ -250,7 +230,7 @@ async fn hypervisors_one_per_zone_and_the_servers_on_them() {
             {"id": 3, "hypervisor_hostname": "nubis-edge", "state": "up", "status": "enabled"},
         ]})
     );
-    let detail = t.ok(None, "GET", "/os-hypervisors/detail", None, 200).await;
+    let detail = t.get(None, "/os-hypervisors/detail").await;
     let h = &detail["hypervisors"][0];
     assert_eq!(h["running_vms"], json!(1));
     assert_eq!(h["vcpus_used"], json!(1));
@@ -261,23 +241,17 @@ async fn hypervisors_one_per_zone_and_the_servers_on_them() {
     );
     assert!(h["cpu_info"].is_string(), "a JSON string before 2.28");
     assert_eq!(detail["hypervisors"][1]["running_vms"], json!(0));
-    let show = t.ok(None, "GET", "/os-hypervisors/1", None, 200).await;
+    let show = t.get(None, "/os-hypervisors/1").await;
     assert_eq!(show["hypervisor"], *h);
-    let v228 = t
-        .ok(Some("compute 2.28"), "GET", "/os-hypervisors/1", None, 200)
-        .await;
+    let v228 = t.get(Some("compute 2.28"), "/os-hypervisors/1").await;
     assert!(v228["hypervisor"]["cpu_info"].is_object());
 
-    let stats = t
-        .ok(None, "GET", "/os-hypervisors/statistics", None, 200)
-        .await;
+    let stats = t.get(None, "/os-hypervisors/statistics").await;
     assert_eq!(stats["hypervisor_statistics"]["count"], json!(3));
     assert_eq!(stats["hypervisor_statistics"]["running_vms"], json!(1));
     assert_eq!(stats["hypervisor_statistics"]["vcpus"], json!(384));
 
-    let up = t
-        .ok(None, "GET", "/os-hypervisors/2/uptime", None, 200)
-        .await;
+    let up = t.get(None, "/os-hypervisors/2/uptime").await;
     assert!(
         up["hypervisor"]["uptime"]
             .as_str()
@@ -290,14 +264,10 @@ async fn hypervisors_one_per_zone_and_the_servers_on_them() {
         json!("nubis-nova-b")
     );
 
-    let search = t
-        .ok(None, "GET", "/os-hypervisors/nova/search", None, 200)
-        .await;
+    let search = t.get(None, "/os-hypervisors/nova/search").await;
     assert_eq!(search["hypervisors"].as_array().unwrap().len(), 2);
     assert!(search["hypervisors"][0].get("servers").is_none());
-    let on = t
-        .ok(None, "GET", "/os-hypervisors/nubis-nova/servers", None, 200)
-        .await;
+    let on = t.get(None, "/os-hypervisors/nubis-nova/servers").await;
     assert_eq!(
         on["hypervisors"][0]["servers"],
         json!([{"name": "op", "uuid": id}])
@@ -308,57 +278,31 @@ async fn hypervisors_one_per_zone_and_the_servers_on_them() {
     );
 
     // The admin's host filter names the same host.
-    let f = t
-        .ok(None, "GET", "/servers?host=nubis-nova", None, 200)
-        .await;
+    let f = t.get(None, "/servers?host=nubis-nova").await;
     assert_eq!(f["servers"].as_array().unwrap().len(), 1);
-    let f = t
-        .ok(None, "GET", "/servers?host=nubis-edge", None, 200)
-        .await;
+    let f = t.get(None, "/servers?host=nubis-edge").await;
     assert_eq!(f["servers"], json!([]));
 
     // 2.53: UUIDs, with_servers, the hostname pattern, paging.
-    let l = t
-        .ok(V253, "GET", "/os-hypervisors?with_servers=true", None, 200)
-        .await;
+    let l = t.get(V253, "/os-hypervisors?with_servers=true").await;
     let hid = l["hypervisors"][0]["id"].as_str().unwrap().to_string();
     assert!(uuid::Uuid::try_parse(&hid).is_ok());
     assert_eq!(l["hypervisors"][0]["servers"][0]["uuid"], json!(id));
     let s = t
-        .ok(
-            V253,
-            "GET",
-            &format!("/os-hypervisors/{hid}?with_servers=1"),
-            None,
-            200,
-        )
+        .get(V253, &format!("/os-hypervisors/{hid}?with_servers=1"))
         .await;
     assert_eq!(s["hypervisor"]["servers"][0]["name"], json!("op"));
     assert!(uuid::Uuid::try_parse(s["hypervisor"]["service"]["id"].as_str().unwrap()).is_ok());
     let p = t
-        .ok(
-            V253,
-            "GET",
-            "/os-hypervisors?hypervisor_hostname_pattern=edge",
-            None,
-            200,
-        )
+        .get(V253, "/os-hypervisors?hypervisor_hostname_pattern=edge")
         .await;
     assert_eq!(p["hypervisors"].as_array().unwrap().len(), 1);
-    let page = t
-        .ok(V253, "GET", "/os-hypervisors?limit=2", None, 200)
-        .await;
+    let page = t.get(V253, "/os-hypervisors?limit=2").await;
     assert_eq!(page["hypervisors"].as_array().unwrap().len(), 2);
     let next = page["hypervisors_links"][0]["href"].as_str().unwrap();
     let marker = next.rsplit("marker=").next().unwrap();
     let rest = t
-        .ok(
-            V253,
-            "GET",
-            &format!("/os-hypervisors?marker={marker}"),
-            None,
-            200,
-        )
+        .get(V253, &format!("/os-hypervisors?marker={marker}"))
         .await;
     assert_eq!(
         rest["hypervisors"][0]["hypervisor_hostname"],
@@ -367,28 +311,14 @@ async fn hypervisors_one_per_zone_and_the_servers_on_them() {
 
     // 2.88: no resource fields, uptime in the view, the statistics and uptime routes gone.
     let v288 = Some("compute 2.88");
-    let s = t
-        .ok(v288, "GET", &format!("/os-hypervisors/{hid}"), None, 200)
-        .await;
+    let s = t.get(v288, &format!("/os-hypervisors/{hid}")).await;
     assert!(s["hypervisor"].get("vcpus").is_none() && s["hypervisor"]["uptime"].is_string());
-    t.refused(
-        v288,
-        "GET",
-        "/os-hypervisors/statistics",
-        None,
-        404,
-        "The resource could not be found.",
-    )
-    .await;
-    t.refused(
-        v288,
-        "GET",
-        &format!("/os-hypervisors/{hid}/uptime"),
-        None,
-        404,
-        "The resource could not be found.",
-    )
-    .await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (v288, "GET", "/os-hypervisors/statistics", None, 404, "The resource could not be found."),
+        (v288, "GET", &format!("/os-hypervisors/{hid}/uptime"), None, 404, "The resource could not be found."),
+    ];
+    t.refuses(refusals).await;
 }
 
 #[tokio::test]
@@ -411,24 +341,12 @@ async fn hypervisor_bad_inputs() {
         )
         .await;
     }
-    t.refused(
-        V253,
-        "GET",
-        "/os-hypervisors/1",
-        None,
-        400,
-        "Invalid uuid 1",
-    )
-    .await;
-    t.refused(
-        V253,
-        "GET",
-        &format!("/os-hypervisors/{missing}"),
-        None,
-        404,
-        &format!("Hypervisor with ID '{missing}' could not be found."),
-    )
-    .await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (V253, "GET", "/os-hypervisors/1", None, 400, "Invalid uuid 1"),
+        (V253, "GET", &format!("/os-hypervisors/{missing}"), None, 404, &format!("Hypervisor with ID '{missing}' could not be found.")),
+    ];
+    t.refuses(refusals).await;
     for path in [
         "/os-hypervisors/nope/search",
         "/os-hypervisors/nope/servers",
@@ -444,46 +362,16 @@ async fn hypervisor_bad_inputs() {
         .await;
     }
     // Search and servers end at 2.52.
-    t.refused(
-        V253,
-        "GET",
-        "/os-hypervisors/nubis/search",
-        None,
-        404,
-        "The resource could not be found.",
-    )
-    .await;
-    t.refused(
-        V253,
-        "GET",
-        "/os-hypervisors?hypervisor_hostname_pattern=nope",
-        None,
-        404,
-        "No hypervisor matching 'nope' could be found.",
-    )
-    .await;
-    t.refused(V253, "GET", "/os-hypervisors?hypervisor_hostname_pattern=nova&limit=1", None, 400,
-        "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported.").await;
-    t.refused(
-        V253,
-        "GET",
-        "/os-hypervisors?marker=nope",
-        None,
-        400,
-        "marker [nope] not found",
-    )
-    .await;
-    t.refused(
-        V253,
-        "GET",
-        "/os-hypervisors?limit=-1",
-        None,
-        400,
-        "limit must be >= 0",
-    )
-    .await;
-    t.refused(V253, "GET", "/os-hypervisors?bogus=1", None, 400,
-        "Invalid input for query parameters bogus. Value: bogus. Additional properties are not allowed ('bogus' was unexpected)").await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (V253, "GET", "/os-hypervisors/nubis/search", None, 404, "The resource could not be found."),
+        (V253, "GET", "/os-hypervisors?hypervisor_hostname_pattern=nope", None, 404, "No hypervisor matching 'nope' could be found."),
+        (V253, "GET", "/os-hypervisors?hypervisor_hostname_pattern=nova&limit=1", None, 400, "Paging over hypervisors with the hypervisor_hostname_pattern query parameter is not supported."),
+        (V253, "GET", "/os-hypervisors?marker=nope", None, 400, "marker [nope] not found"),
+        (V253, "GET", "/os-hypervisors?limit=-1", None, 400, "limit must be >= 0"),
+        (V253, "GET", "/os-hypervisors?bogus=1", None, 400, "Invalid input for query parameters bogus. Value: bogus. Additional properties are not allowed ('bogus' was unexpected)"),
+    ];
+    t.refuses(refusals).await;
     let r = t
         .admin(V253, "GET", "/os-hypervisors?with_servers=maybe", None)
         .await;
@@ -505,7 +393,7 @@ async fn hypervisor_bad_inputs() {
 #[tokio::test]
 async fn services_list_and_filters() {
     let (t, _d) = fresh().await;
-    let l = t.ok(None, "GET", "/os-services", None, 200).await;
+    let l = t.get(None, "/os-services").await;
     let all = l["services"].as_array().unwrap();
     assert_eq!(all.len(), 5);
     assert_eq!(all[0]["binary"], json!("nova-scheduler"));
@@ -517,41 +405,19 @@ async fn services_list_and_filters() {
     assert_eq!(all[2]["state"], json!("up"));
     assert!(all[2].get("forced_down").is_none(), "forced_down from 2.11");
     let l = t
-        .ok(
-            Some("compute 2.11"),
-            "GET",
-            "/os-services?binary=nova-compute",
-            None,
-            200,
-        )
+        .get(Some("compute 2.11"), "/os-services?binary=nova-compute")
         .await;
     assert_eq!(l["services"].as_array().unwrap().len(), 3);
     assert_eq!(l["services"][0]["forced_down"], json!(false));
-    let l = t
-        .ok(None, "GET", "/os-services?host=nubis-control", None, 200)
-        .await;
+    let l = t.get(None, "/os-services?host=nubis-control").await;
     assert_eq!(l["services"].as_array().unwrap().len(), 2);
-    let l = t
-        .ok(
-            None,
-            "GET",
-            "/os-services?host=nubis-nova&binary=xxx",
-            None,
-            200,
-        )
-        .await;
+    let l = t.get(None, "/os-services?host=nubis-nova&binary=xxx").await;
     assert_eq!(l["services"], json!([]));
-    let l = t.ok(V253, "GET", "/os-services", None, 200).await;
+    let l = t.get(V253, "/os-services").await;
     assert!(uuid::Uuid::try_parse(l["services"][0]["id"].as_str().unwrap()).is_ok());
     // Unknown filters: ignored until 2.74, refused from 2.75.
     let l = t
-        .ok(
-            Some("compute 2.74"),
-            "GET",
-            "/os-services?xxx=nova-compute",
-            None,
-            200,
-        )
+        .get(Some("compute 2.74"), "/os-services?xxx=nova-compute")
         .await;
     assert_eq!(l["services"].as_array().unwrap().len(), 5);
     t.refused(Some("compute 2.75"), "GET", "/os-services?xxx=1", None, 400,
@@ -565,33 +431,23 @@ async fn services_enable_disable_and_force_down() {
     let mut body = host.clone();
     body["disabled_reason"] = json!("maintenance");
     let r = t
-        .ok(
-            None,
-            "PUT",
-            "/os-services/disable-log-reason",
-            Some(body),
-            200,
-        )
+        .send(None, "PUT", "/os-services/disable-log-reason", body)
         .await;
     assert_eq!(
         r,
         json!({"service": {"host": "nubis-nova-b", "binary": "nova-compute", "status": "disabled",
             "disabled_reason": "maintenance"}})
     );
-    let l = t
-        .ok(None, "GET", "/os-services?host=nubis-nova-b", None, 200)
-        .await;
+    let l = t.get(None, "/os-services?host=nubis-nova-b").await;
     assert_eq!(l["services"][0]["status"], json!("disabled"));
     assert_eq!(l["services"][0]["disabled_reason"], json!("maintenance"));
-    let h = t.ok(None, "GET", "/os-hypervisors/2", None, 200).await;
+    let h = t.get(None, "/os-hypervisors/2").await;
     assert_eq!(h["hypervisor"]["status"], json!("disabled"));
     assert_eq!(
         h["hypervisor"]["service"]["disabled_reason"],
         json!("maintenance")
     );
-    let az = t
-        .ok(None, "GET", "/os-availability-zone/detail", None, 200)
-        .await;
+    let az = t.get(None, "/os-availability-zone/detail").await;
     let zone = az["availabilityZoneInfo"]
         .as_array()
         .unwrap()
@@ -606,27 +462,24 @@ async fn services_enable_disable_and_force_down() {
     );
 
     let r = t
-        .ok(None, "PUT", "/os-services/enable", Some(host.clone()), 200)
+        .send(None, "PUT", "/os-services/enable", host.clone())
         .await;
     assert_eq!(r["service"]["status"], json!("enabled"));
-    let l = t
-        .ok(None, "GET", "/os-services?host=nubis-nova-b", None, 200)
-        .await;
+    let l = t.get(None, "/os-services?host=nubis-nova-b").await;
     assert_eq!(l["services"][0]["disabled_reason"], Value::Null);
     let r = t
-        .ok(None, "PUT", "/os-services/disable", Some(host.clone()), 200)
+        .send(None, "PUT", "/os-services/disable", host.clone())
         .await;
     assert_eq!(r["service"]["status"], json!("disabled"));
 
     let mut down = host.clone();
     down["forced_down"] = json!(true);
     let r = t
-        .ok(
+        .send(
             Some("compute 2.11"),
             "PUT",
             "/os-services/force-down",
-            Some(down.clone()),
-            200,
+            down.clone(),
         )
         .await;
     assert_eq!(
@@ -634,13 +487,7 @@ async fn services_enable_disable_and_force_down() {
         json!({"service": {"host": "nubis-nova-b", "binary": "nova-compute", "forced_down": true}})
     );
     let l = t
-        .ok(
-            Some("compute 2.11"),
-            "GET",
-            "/os-services?host=nubis-nova-b",
-            None,
-            200,
-        )
+        .get(Some("compute 2.11"), "/os-services?host=nubis-nova-b")
         .await;
     assert_eq!(
         (
@@ -651,17 +498,14 @@ async fn services_enable_disable_and_force_down() {
     );
 
     // 2.53: by UUID, the full view back.
-    let l = t
-        .ok(V253, "GET", "/os-services?host=nubis-nova-b", None, 200)
-        .await;
+    let l = t.get(V253, "/os-services?host=nubis-nova-b").await;
     let sid = l["services"][0]["id"].as_str().unwrap().to_string();
     let r = t
-        .ok(
+        .send(
             V253,
             "PUT",
             &format!("/os-services/{sid}"),
-            Some(json!({"status": "enabled", "forced_down": false})),
-            200,
+            json!({"status": "enabled", "forced_down": false}),
         )
         .await;
     assert_eq!(r["service"]["status"], json!("enabled"));
@@ -669,12 +513,11 @@ async fn services_enable_disable_and_force_down() {
     assert_eq!(r["service"]["id"], json!(sid));
     assert_eq!(r["service"]["zone"], json!("nova-b"));
     let r = t
-        .ok(
+        .send(
             V253,
             "PUT",
             &format!("/os-services/{sid}"),
-            Some(json!({"status": "disabled", "disabled_reason": "x"})),
-            200,
+            json!({"status": "disabled", "disabled_reason": "x"}),
         )
         .await;
     assert_eq!(r["service"]["disabled_reason"], json!("x"));
@@ -684,83 +527,36 @@ async fn services_enable_disable_and_force_down() {
 async fn service_update_bad_inputs() {
     let (t, _d) = fresh().await;
     let host = json!({"host": "nubis-nova", "binary": "nova-compute"});
-    t.refused(
-        None,
-        "PUT",
-        "/os-services/reboot",
-        Some(host.clone()),
-        404,
-        "Unknown action",
-    )
-    .await;
-    // force-down exists from 2.11.
-    t.refused(
-        Some("compute 2.10"),
-        "PUT",
-        "/os-services/force-down",
-        Some(host.clone()),
-        404,
-        "Unknown action",
-    )
-    .await;
-    t.refused(None, "PUT", "/os-services/disable", Some(json!({"host": "nubis-control", "binary": "nova-scheduler"})),
-        400, "Updating a nova-scheduler service is not supported. Only nova-compute services can be updated.").await;
-    t.refused(
-        None,
-        "PUT",
-        "/os-services/disable",
-        Some(json!({"host": "nowhere", "binary": "nova-compute"})),
-        404,
-        "Could not find binary nova-compute on host nowhere.",
-    )
-    .await;
-    t.refused(
-        None,
-        "PUT",
-        "/os-services/disable-log-reason",
-        Some(host.clone()),
-        400,
-        "Missing disabled reason field",
-    )
-    .await;
-    t.refused(
-        Some("compute 2.11"),
-        "PUT",
-        "/os-services/force-down",
-        Some(host.clone()),
-        400,
-        "Missing forced_down field",
-    )
-    .await;
-    let r = t
-        .admin(
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (None, "PUT", "/os-services/reboot", Some(host.clone()), 404, "Unknown action"),
+        // force-down exists from 2.11.
+        (Some("compute 2.10"), "PUT", "/os-services/force-down", Some(host.clone()), 404, "Unknown action"),
+        (None, "PUT", "/os-services/disable", Some(json!({"host": "nubis-control", "binary": "nova-scheduler"})), 400, "Updating a nova-scheduler service is not supported. Only nova-compute services can be updated."),
+        (None, "PUT", "/os-services/disable", Some(json!({"host": "nowhere", "binary": "nova-compute"})), 404, "Could not find binary nova-compute on host nowhere."),
+        (None, "PUT", "/os-services/disable-log-reason", Some(host.clone()), 400, "Missing disabled reason field"),
+        (Some("compute 2.11"), "PUT", "/os-services/force-down", Some(host.clone()), 400, "Missing forced_down field"),
+    ];
+    t.refuses(refusals).await;
+    assert_eq!(
+        t.refused_ending(
             None,
             "PUT",
             "/os-services/disable",
             Some(json!({"host": "nubis-nova"})),
+            "'binary' is a required property"
         )
-        .await;
-    assert_eq!(fault(&r).0, 400);
-    assert!(
-        fault(&r).2.ends_with("'binary' is a required property"),
-        "{}",
-        r.body
+        .await,
+        400
     );
-    let r = t
-        .admin(
-            None,
-            "PUT",
-            "/os-services/disable",
-            Some(json!({"host": "nubis-nova", "binary": "nova-compute", "forced_down": true})),
-        )
-        .await;
-    assert!(
-        fault(&r)
-            .2
-            .ends_with("Additional properties are not allowed ('forced_down' was unexpected)"),
-        "{}",
-        r.body
-    );
+    t.refused_ending(
+        None,
+        "PUT",
+        "/os-services/disable",
+        Some(json!({"host": "nubis-nova", "binary": "nova-compute", "forced_down": true})),
+        "Additional properties are not allowed ('forced_down' was unexpected)",
+    )
+    .await;
     let r = t
         .admin(
             None,
@@ -785,66 +581,30 @@ async fn service_update_bad_inputs() {
     )
     .await;
     let missing = "4a0b4ab4-6d2e-4a3e-9e3a-0a6a2b8d1f00";
-    t.refused(
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (V253, "PUT", &format!("/os-services/{missing}"), Some(json!({"status": "disabled"})), 404, &format!("Service {missing} not found.")),
+        (V253, "PUT", &format!("/os-services/{missing}"), Some(json!({})), 400, "No updates were requested. Fields 'status' or 'forced_down' should be specified."),
+        (V253, "PUT", &format!("/os-services/{missing}"), Some(json!({"status": "enabled", "disabled_reason": "x"})), 400, "Specifying 'disabled_reason' with status 'enabled' is invalid."),
+    ];
+    t.refuses(refusals).await;
+    t.refused_ending(
         V253,
         "PUT",
         &format!("/os-services/{missing}"),
-        Some(json!({"status": "disabled"})),
-        404,
-        &format!("Service {missing} not found."),
+        Some(json!({"status": "off"})),
+        "\"off\" is not one of ['enabled', 'disabled']",
     )
     .await;
-    t.refused(
+    t.refused_ending(
         V253,
         "PUT",
         &format!("/os-services/{missing}"),
-        Some(json!({})),
-        400,
-        "No updates were requested. Fields 'status' or 'forced_down' should be specified.",
+        Some(json!({"host": "h"})),
+        "Additional properties are not allowed ('host' was unexpected)",
     )
     .await;
-    t.refused(
-        V253,
-        "PUT",
-        &format!("/os-services/{missing}"),
-        Some(json!({"status": "enabled", "disabled_reason": "x"})),
-        400,
-        "Specifying 'disabled_reason' with status 'enabled' is invalid.",
-    )
-    .await;
-    let r = t
-        .admin(
-            V253,
-            "PUT",
-            &format!("/os-services/{missing}"),
-            Some(json!({"status": "off"})),
-        )
-        .await;
-    assert!(
-        fault(&r)
-            .2
-            .ends_with("\"off\" is not one of ['enabled', 'disabled']"),
-        "{}",
-        r.body
-    );
-    let r = t
-        .admin(
-            V253,
-            "PUT",
-            &format!("/os-services/{missing}"),
-            Some(json!({"host": "h"})),
-        )
-        .await;
-    assert!(
-        fault(&r)
-            .2
-            .ends_with("Additional properties are not allowed ('host' was unexpected)"),
-        "{}",
-        r.body
-    );
-    let l = t
-        .ok(V253, "GET", "/os-services?binary=nova-scheduler", None, 200)
-        .await;
+    let l = t.get(V253, "/os-services?binary=nova-scheduler").await;
     let sched = l["services"][0]["id"].as_str().unwrap();
     t.refused(V253, "PUT", &format!("/os-services/{sched}"), Some(json!({"status": "disabled"})), 400,
         "Updating a nova-scheduler service is not supported. Only nova-compute services can be updated.").await;
@@ -854,54 +614,25 @@ async fn service_update_bad_inputs() {
 async fn service_delete() {
     let (t, _d) = fresh().await;
     t.server().await;
-    t.refused(None, "DELETE", "/os-services/3", None, 409,
-        "Unable to delete compute service that is hosting instances. Migrate or delete the instances first.").await;
-    t.refused(
-        None,
-        "DELETE",
-        "/os-services/99",
-        None,
-        404,
-        "Service 99 not found.",
-    )
-    .await;
-    t.refused(
-        V253,
-        "DELETE",
-        "/os-services/3",
-        None,
-        400,
-        "Invalid uuid 3",
-    )
-    .await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (None, "DELETE", "/os-services/3", None, 409, "Unable to delete compute service that is hosting instances. Migrate or delete the instances first."),
+        (None, "DELETE", "/os-services/99", None, 404, "Service 99 not found."),
+        (V253, "DELETE", "/os-services/3", None, 400, "Invalid uuid 3"),
+    ];
+    t.refuses(refusals).await;
     // The edge host leaves its aggregates and every view.
-    let a = t
-        .ok(
-            None,
-            "POST",
-            "/os-aggregates",
-            Some(json!({"aggregate": {"name": "edge"}})),
-            200,
-        )
-        .await;
+    let a = t.create_aggregate(None, json!({"name": "edge"})).await;
     let aid = a["aggregate"]["id"].clone();
-    t.ok(
-        None,
-        "POST",
-        &format!("/os-aggregates/{aid}/action"),
-        Some(json!({"add_host": {"host": "nubis-edge"}})),
-        200,
-    )
-    .await;
+    t.act(&aid, json!({"add_host": {"host": "nubis-edge"}}))
+        .await;
     let r = t.admin(None, "DELETE", "/os-services/5", None).await;
     assert_eq!(r.status, 204, "{}", r.body);
-    let l = t.ok(None, "GET", "/os-services", None, 200).await;
+    let l = t.get(None, "/os-services").await;
     assert_eq!(l["services"].as_array().unwrap().len(), 4);
-    let h = t.ok(None, "GET", "/os-hypervisors", None, 200).await;
+    let h = t.get(None, "/os-hypervisors").await;
     assert_eq!(h["hypervisors"].as_array().unwrap().len(), 2);
-    let a = t
-        .ok(None, "GET", &format!("/os-aggregates/{aid}"), None, 200)
-        .await;
+    let a = t.get(None, &format!("/os-aggregates/{aid}")).await;
     assert_eq!(a["aggregate"]["hosts"], json!([]));
     t.refused(
         None,
@@ -917,15 +648,7 @@ async fn service_delete() {
 #[tokio::test]
 async fn aggregates_crud_hosts_and_metadata() {
     let (t, _d) = fresh().await;
-    let c = t
-        .ok(
-            None,
-            "POST",
-            "/os-aggregates",
-            Some(json!({"aggregate": {"name": "rack1"}})),
-            200,
-        )
-        .await;
+    let c = t.create_aggregate(None, json!({"name": "rack1"})).await;
     let agg = &c["aggregate"];
     assert_eq!(agg["id"], json!(1));
     assert_eq!(agg["availability_zone"], Value::Null);
@@ -933,7 +656,7 @@ async fn aggregates_crud_hosts_and_metadata() {
     assert!(
         agg.get("hosts").is_none() && agg.get("metadata").is_none() && agg.get("uuid").is_none()
     );
-    let s = t.ok(None, "GET", "/os-aggregates/1", None, 200).await;
+    let s = t.get(None, "/os-aggregates/1").await;
     assert_eq!(
         (
             s["aggregate"]["hosts"].clone(),
@@ -942,17 +665,14 @@ async fn aggregates_crud_hosts_and_metadata() {
         (json!([]), json!({}))
     );
     let z = t
-        .ok(
+        .create_aggregate(
             Some("compute 2.41"),
-            "POST",
-            "/os-aggregates",
-            Some(json!({"aggregate": {"name": "zoned", "availability_zone": "az1"}})),
-            200,
+            json!({"name": "zoned", "availability_zone": "az1"}),
         )
         .await;
     assert_eq!(z["aggregate"]["id"], json!(2));
     assert!(uuid::Uuid::try_parse(z["aggregate"]["uuid"].as_str().unwrap()).is_ok());
-    let s = t.ok(None, "GET", "/os-aggregates/2", None, 200).await;
+    let s = t.get(None, "/os-aggregates/2").await;
     assert_eq!(
         s["aggregate"]["metadata"],
         json!({"availability_zone": "az1"})
@@ -966,13 +686,11 @@ async fn aggregates_crud_hosts_and_metadata() {
         )
     };
     let (p, b) = add(2, "nubis-nova-b");
-    let r = t.ok(None, "POST", &p, Some(b), 200).await;
+    let r = t.send(None, "POST", &p, b).await;
     assert_eq!(r["aggregate"]["hosts"], json!(["nubis-nova-b"]));
-    let l = t
-        .ok(None, "GET", "/os-services?host=nubis-nova-b", None, 200)
-        .await;
+    let l = t.get(None, "/os-services?host=nubis-nova-b").await;
     assert_eq!(l["services"][0]["zone"], json!("az1"));
-    let zones = t.ok(None, "GET", "/os-availability-zone", None, 200).await;
+    let zones = t.get(None, "/os-availability-zone").await;
     let names: Vec<&str> = zones["availabilityZoneInfo"]
         .as_array()
         .unwrap()
@@ -981,16 +699,15 @@ async fn aggregates_crud_hosts_and_metadata() {
         .collect();
     assert_eq!(names, ["nova", "nova-b", "edge", "az1"]);
     let (p, b) = add(1, "nubis-nova-b");
-    t.ok(None, "POST", &p, Some(b), 200).await;
+    t.send(None, "POST", &p, b).await;
 
     // Update name and zone; metadata merge and removal.
     let u = t
-        .ok(
+        .send(
             None,
             "PUT",
             "/os-aggregates/2",
-            Some(json!({"aggregate": {"name": "zoned2", "availability_zone": "az2"}})),
-            200,
+            json!({"aggregate": {"name": "zoned2", "availability_zone": "az2"}}),
         )
         .await;
     assert_eq!(
@@ -1002,37 +719,25 @@ async fn aggregates_crud_hosts_and_metadata() {
     );
     assert!(u["aggregate"]["updated_at"].is_string());
     let m = t
-        .ok(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"set_metadata": {"metadata": {"k": "v", "ssd": "true"}}})),
-            200,
+        .act(
+            1,
+            json!({"set_metadata": {"metadata": {"k": "v", "ssd": "true"}}}),
         )
         .await;
     assert_eq!(m["aggregate"]["metadata"], json!({"k": "v", "ssd": "true"}));
     let m = t
-        .ok(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"set_metadata": {"metadata": {"k": null, "gone": null}}})),
-            200,
+        .act(
+            1,
+            json!({"set_metadata": {"metadata": {"k": null, "gone": null}}}),
         )
         .await;
     assert_eq!(m["aggregate"]["metadata"], json!({"ssd": "true"}));
-    let l = t.ok(None, "GET", "/os-aggregates", None, 200).await;
+    let l = t.get(None, "/os-aggregates").await;
     assert_eq!(l["aggregates"].as_array().unwrap().len(), 2);
 
     // Remove, delete.
     let r = t
-        .ok(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"remove_host": {"host": "nubis-nova-b"}})),
-            200,
-        )
+        .act(1, json!({"remove_host": {"host": "nubis-nova-b"}}))
         .await;
     assert_eq!(r["aggregate"]["hosts"], json!([]));
     let d = t.admin(None, "DELETE", "/os-aggregates/1", None).await;
@@ -1047,55 +752,23 @@ async fn aggregates_crud_hosts_and_metadata() {
     )
     .await;
     // IDs are not reused.
-    let c = t
-        .ok(
-            None,
-            "POST",
-            "/os-aggregates",
-            Some(json!({"aggregate": {"name": "rack1"}})),
-            200,
-        )
-        .await;
+    let c = t.create_aggregate(None, json!({"name": "rack1"})).await;
     assert_eq!(c["aggregate"]["id"], json!(3));
 }
 
 #[tokio::test]
 async fn aggregate_bad_inputs() {
     let (t, _d) = fresh().await;
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates",
-        Some(json!({"aggregate": {"name": "a", "availability_zone": "az1"}})),
-        200,
-    )
-    .await;
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates",
-        Some(json!({"aggregate": {"name": "b", "availability_zone": "az2"}})),
-        200,
-    )
-    .await;
-    t.refused(
-        None,
-        "POST",
-        "/os-aggregates",
-        Some(json!({"aggregate": {"name": "a"}})),
-        409,
-        "Aggregate a already exists.",
-    )
-    .await;
-    t.refused(
-        None,
-        "PUT",
-        "/os-aggregates/2",
-        Some(json!({"aggregate": {"name": "a"}})),
-        409,
-        "Aggregate a already exists.",
-    )
-    .await;
+    t.create_aggregate(None, json!({"name": "a", "availability_zone": "az1"}))
+        .await;
+    t.create_aggregate(None, json!({"name": "b", "availability_zone": "az2"}))
+        .await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (None, "POST", "/os-aggregates", Some(json!({"aggregate": {"name": "a"}})), 409, "Aggregate a already exists."),
+        (None, "PUT", "/os-aggregates/2", Some(json!({"aggregate": {"name": "a"}})), 409, "Aggregate a already exists."),
+    ];
+    t.refuses(refusals).await;
     let long = "a".repeat(256);
     for (body, tail) in [
         (
@@ -1163,106 +836,44 @@ async fn aggregate_bad_inputs() {
         )
         .await;
     }
-    t.refused(
-        None,
-        "GET",
-        "/os-aggregates/abc",
-        None,
-        400,
-        "Invalid input received: id must be an integer",
-    )
-    .await;
-    t.refused(
-        None,
-        "PUT",
-        "/os-aggregates/abc",
-        Some(json!({"aggregate": {"name": "z"}})),
-        400,
-        "Invalid input received: id must be an integer",
-    )
-    .await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (None, "GET", "/os-aggregates/abc", None, 400, "Invalid input received: id must be an integer"),
+        (None, "PUT", "/os-aggregates/abc", Some(json!({"aggregate": {"name": "z"}})), 400, "Invalid input received: id must be an integer"),
+    ];
+    t.refuses(refusals).await;
     let act = "/os-aggregates/1/action";
-    t.refused(
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (None, "POST", act, Some(json!({"add_host": {"host": "nonexist_host"}})), 404, "Compute host nonexist_host could not be found."),
+        (None, "POST", act, Some(json!({"remove_host": {"host": "nubis-nova"}})), 404, "Cannot remove host nubis-nova in aggregate 1"),
+        (None, "POST", "/os-aggregates/9/action", Some(json!({"add_host": {"host": "nubis-nova"}})), 404, "Aggregate 9 could not be found."),
+        (None, "POST", act, Some(json!({"bogus": {}})), 400, "There is no such action: bogus"),
+        (None, "POST", act, Some(json!({"reboot": {}})), 400, "There is no such action: reboot"),
+    ];
+    t.refuses(refusals).await;
+    t.send(
         None,
         "POST",
         act,
-        Some(json!({"add_host": {"host": "nonexist_host"}})),
-        404,
-        "Compute host nonexist_host could not be found.",
+        json!({"add_host": {"host": "nubis-nova"}}),
     )
     .await;
-    t.refused(
-        None,
-        "POST",
-        act,
-        Some(json!({"remove_host": {"host": "nubis-nova"}})),
-        404,
-        "Cannot remove host nubis-nova in aggregate 1",
-    )
-    .await;
-    t.refused(
-        None,
-        "POST",
-        "/os-aggregates/9/action",
-        Some(json!({"add_host": {"host": "nubis-nova"}})),
-        404,
-        "Aggregate 9 could not be found.",
-    )
-    .await;
-    t.refused(
-        None,
-        "POST",
-        act,
-        Some(json!({"bogus": {}})),
-        400,
-        "There is no such action: bogus",
-    )
-    .await;
-    t.refused(
-        None,
-        "POST",
-        act,
-        Some(json!({"reboot": {}})),
-        400,
-        "There is no such action: reboot",
-    )
-    .await;
-    t.ok(
-        None,
-        "POST",
-        act,
-        Some(json!({"add_host": {"host": "nubis-nova"}})),
-        200,
-    )
-    .await;
-    t.refused(
-        None,
-        "POST",
-        act,
-        Some(json!({"add_host": {"host": "nubis-nova"}})),
-        409,
-        "Aggregate 1 already has host nubis-nova.",
-    )
-    .await;
-    // A host is in one zone at most.
-    t.refused(None, "POST", "/os-aggregates/2/action", Some(json!({"add_host": {"host": "nubis-nova"}})), 409,
-        "Cannot add host to aggregate 2. Reason: One or more hosts already in availability zone(s) ['az1'].").await;
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates/2/action",
-        Some(json!({"add_host": {"host": "nubis-edge"}})),
-        200,
-    )
-    .await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (None, "POST", act, Some(json!({"add_host": {"host": "nubis-nova"}})), 409, "Aggregate 1 already has host nubis-nova."),
+        // A host is in one zone at most.
+        (None, "POST", "/os-aggregates/2/action", Some(json!({"add_host": {"host": "nubis-nova"}})), 409, "Cannot add host to aggregate 2. Reason: One or more hosts already in availability zone(s) ['az1']."),
+    ];
+    t.refuses(refusals).await;
+    t.act(2, json!({"add_host": {"host": "nubis-edge"}})).await;
     // Its own hosts are in no other zone: the zone may change.
     let u = t
-        .ok(
+        .send(
             None,
             "PUT",
             "/os-aggregates/2",
-            Some(json!({"aggregate": {"availability_zone": "az9"}})),
-            200,
+            json!({"aggregate": {"availability_zone": "az9"}}),
         )
         .await;
     assert_eq!(u["aggregate"]["availability_zone"], json!("az9"));
@@ -1275,28 +886,15 @@ async fn aggregate_bad_inputs() {
         "Cannot remove aggregate 1. Reason: Host aggregate is not empty.",
     )
     .await;
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates",
-        Some(json!({"aggregate": {"name": "c"}})),
-        200,
-    )
-    .await;
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates/3/action",
-        Some(json!({"add_host": {"host": "nubis-nova"}})),
-        200,
-    )
-    .await;
-    t.refused(None, "PUT", "/os-aggregates/3", Some(json!({"aggregate": {"availability_zone": "az9"}})), 400,
-        "Cannot update aggregate 3. Reason: One or more hosts already in availability zone(s) ['az1'].").await;
-    t.refused(None, "POST", "/os-aggregates/3/action", Some(json!({"set_metadata": {"metadata": {"availability_zone": "az9"}}})), 400,
-        "Cannot update metadata of aggregate 3. Reason: One or more hosts already in availability zone(s) ['az1'].").await;
-    t.refused(None, "POST", "/os-aggregates/3/action", Some(json!({"set_metadata": {"metadata": {"availability_zone": ""}}})), 400,
-        "Cannot update metadata of aggregate 3. Reason: Aggregate c does not support empty named availability zone.").await;
+    t.create_aggregate(None, json!({"name": "c"})).await;
+    t.act(3, json!({"add_host": {"host": "nubis-nova"}})).await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (None, "PUT", "/os-aggregates/3", Some(json!({"aggregate": {"availability_zone": "az9"}})), 400, "Cannot update aggregate 3. Reason: One or more hosts already in availability zone(s) ['az1']."),
+        (None, "POST", "/os-aggregates/3/action", Some(json!({"set_metadata": {"metadata": {"availability_zone": "az9"}}})), 400, "Cannot update metadata of aggregate 3. Reason: One or more hosts already in availability zone(s) ['az1']."),
+        (None, "POST", "/os-aggregates/3/action", Some(json!({"set_metadata": {"metadata": {"availability_zone": ""}}})), 400, "Cannot update metadata of aggregate 3. Reason: Aggregate c does not support empty named availability zone."),
+    ];
+    t.refuses(refusals).await;
     for (arg, tail) in [
         (
             json!({"set_metadata": {"metadata": {"bad/key": "v"}}}),
@@ -1333,13 +931,7 @@ async fn tenant_usage_from_launch_times() {
     let project = server["tenant_id"].as_str().unwrap().to_string();
     let q = "start=2020-01-01T00:00:00&end=2999-01-01T00:00:00.000000";
     let l = t
-        .ok(
-            None,
-            "GET",
-            &format!("/os-simple-tenant-usage?{q}&detailed=1"),
-            None,
-            200,
-        )
+        .get(None, &format!("/os-simple-tenant-usage?{q}&detailed=1"))
         .await;
     let u = &l["tenant_usages"][0];
     assert_eq!(u.as_object().unwrap().len(), 8, "{u}");
@@ -1357,51 +949,28 @@ async fn tenant_usage_from_launch_times() {
     assert_eq!(su["state"], json!("active"));
     assert_eq!(su["ended_at"], Value::Null);
     assert!(su["hours"].as_f64().unwrap() >= 0.0);
-    let l = t
-        .ok(
-            None,
-            "GET",
-            &format!("/os-simple-tenant-usage?{q}"),
-            None,
-            200,
-        )
-        .await;
+    let l = t.get(None, &format!("/os-simple-tenant-usage?{q}")).await;
     assert_eq!(l["tenant_usages"][0].as_object().unwrap().len(), 7);
     let s = t
-        .ok(
-            None,
-            "GET",
-            &format!("/os-simple-tenant-usage/{project}?{q}"),
-            None,
-            200,
-        )
+        .get(None, &format!("/os-simple-tenant-usage/{project}?{q}"))
         .await;
     assert_eq!(s["tenant_usage"].as_object().unwrap().len(), 8);
     // A window before the server: nothing.
     let s = t
-        .ok(None, "GET", &format!("/os-simple-tenant-usage/{project}?start=2020-01-01 00:00:00.0&end=2020-01-02T00:00:00"), None, 200)
+        .get(None, &format!("/os-simple-tenant-usage/{project}?start=2020-01-01 00:00:00.0&end=2020-01-02T00:00:00"))
         .await;
     assert_eq!(s, json!({"tenant_usage": {}}));
     let s = t
-        .ok(
-            None,
-            "GET",
-            &format!("/os-simple-tenant-usage/nobody?{q}"),
-            None,
-            200,
-        )
+        .get(None, &format!("/os-simple-tenant-usage/nobody?{q}"))
         .await;
     assert_eq!(s, json!({"tenant_usage": {}}));
     // Paging from 2.40 over the servers: limit, the next link, marker.
     let second = t.server().await;
     let v240 = Some("compute 2.40");
     let p = t
-        .ok(
+        .get(
             v240,
-            "GET",
             &format!("/os-simple-tenant-usage?{q}&detailed=1&limit=1"),
-            None,
-            200,
         )
         .await;
     assert_eq!(
@@ -1415,12 +984,9 @@ async fn tenant_usage_from_launch_times() {
     let marker = next.rsplit("marker=").next().unwrap();
     assert_eq!(marker, server["id"].as_str().unwrap());
     let p = t
-        .ok(
+        .get(
             v240,
-            "GET",
             &format!("/os-simple-tenant-usage/{project}?{q}&marker={marker}"),
-            None,
-            200,
         )
         .await;
     assert_eq!(
@@ -1428,54 +994,17 @@ async fn tenant_usage_from_launch_times() {
         second["id"]
     );
     assert!(p.get("tenant_usage_links").is_none());
-    t.refused(
-        v240,
-        "GET",
-        &format!("/os-simple-tenant-usage?{q}&marker=nope"),
-        None,
-        400,
-        "marker [nope] not found",
-    )
-    .await;
-    t.refused(
-        v240,
-        "GET",
-        &format!("/os-simple-tenant-usage?{q}&limit=-1"),
-        None,
-        400,
-        "Invalid input for query parameters limit. Value: -1. -1 is less than the minimum of 0",
-    )
-    .await;
-    // Bad windows.
-    t.refused(
-        None,
-        "GET",
-        "/os-simple-tenant-usage?start=2999-01-01T00:00:00&end=2020-01-01T00:00:00",
-        None,
-        400,
-        "Invalid start time. The start time cannot occur after the end time.",
-    )
-    .await;
-    t.refused(
-        None,
-        "GET",
-        "/os-simple-tenant-usage",
-        None,
-        400,
-        "Invalid start time. The start time cannot occur after the end time.",
-    )
-    .await;
-    t.refused(
-        None,
-        "GET",
-        &format!("/os-simple-tenant-usage/{project}?start=yesterday"),
-        None,
-        400,
-        "Invalid datetime string: Datetime is in invalid format",
-    )
-    .await;
-    t.refused(Some("compute 2.75"), "GET", &format!("/os-simple-tenant-usage?{q}&bogus=1"), None, 400,
-        "Invalid input for query parameters bogus. Value: bogus. Additional properties are not allowed ('bogus' was unexpected)").await;
+    #[rustfmt::skip]
+    let refusals: &[Refusal] = &[
+        (v240, "GET", &format!("/os-simple-tenant-usage?{q}&marker=nope"), None, 400, "marker [nope] not found"),
+        (v240, "GET", &format!("/os-simple-tenant-usage?{q}&limit=-1"), None, 400, "Invalid input for query parameters limit. Value: -1. -1 is less than the minimum of 0"),
+        // Bad windows.
+        (None, "GET", "/os-simple-tenant-usage?start=2999-01-01T00:00:00&end=2020-01-01T00:00:00", None, 400, "Invalid start time. The start time cannot occur after the end time."),
+        (None, "GET", "/os-simple-tenant-usage", None, 400, "Invalid start time. The start time cannot occur after the end time."),
+        (None, "GET", &format!("/os-simple-tenant-usage/{project}?start=yesterday"), None, 400, "Invalid datetime string: Datetime is in invalid format"),
+        (Some("compute 2.75"), "GET", &format!("/os-simple-tenant-usage?{q}&bogus=1"), None, 400, "Invalid input for query parameters bogus. Value: bogus. Additional properties are not allowed ('bogus' was unexpected)"),
+    ];
+    t.refuses(refusals).await;
 }
 
 /// Service states and aggregates are store records: a restart over the same store shows them.
@@ -1485,65 +1014,33 @@ async fn operator_changes_survive_a_restart() {
     {
         let e = nubis_testkit::engine_in(dir.path(), 0.0, None, Some(PASSWORD)).await;
         let t = T::new(e).await;
-        t.ok(
+        t.send(
             None,
             "PUT",
             "/os-services/disable-log-reason",
-            Some(
-                json!({"host": "nubis-edge", "binary": "nova-compute", "disabled_reason": "flaky"}),
-            ),
-            200,
+            json!({"host": "nubis-edge", "binary": "nova-compute", "disabled_reason": "flaky"}),
         )
         .await;
-        t.ok(
-            None,
-            "POST",
-            "/os-aggregates",
-            Some(json!({"aggregate": {"name": "keep", "availability_zone": "kz"}})),
-            200,
-        )
-        .await;
-        t.ok(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"add_host": {"host": "nubis-edge"}})),
-            200,
-        )
-        .await;
-        t.ok(
-            None,
-            "POST",
-            "/os-aggregates/1/action",
-            Some(json!({"set_metadata": {"metadata": {"k": "v"}}})),
-            200,
-        )
-        .await;
+        t.create_aggregate(None, json!({"name": "keep", "availability_zone": "kz"}))
+            .await;
+        t.act(1, json!({"add_host": {"host": "nubis-edge"}})).await;
+        t.act(1, json!({"set_metadata": {"metadata": {"k": "v"}}}))
+            .await;
     }
     let e = nubis_testkit::engine_in(dir.path(), 0.0, None, Some(PASSWORD)).await;
     let t = T::new(e).await;
-    let l = t
-        .ok(None, "GET", "/os-services?host=nubis-edge", None, 200)
-        .await;
+    let l = t.get(None, "/os-services?host=nubis-edge").await;
     assert_eq!(l["services"][0]["status"], json!("disabled"));
     assert_eq!(l["services"][0]["disabled_reason"], json!("flaky"));
     assert_eq!(l["services"][0]["zone"], json!("kz"));
-    let a = t.ok(None, "GET", "/os-aggregates/1", None, 200).await;
+    let a = t.get(None, "/os-aggregates/1").await;
     assert_eq!(a["aggregate"]["hosts"], json!(["nubis-edge"]));
     assert_eq!(
         a["aggregate"]["metadata"],
         json!({"availability_zone": "kz", "k": "v"})
     );
     // The sequence survives too.
-    let c = t
-        .ok(
-            None,
-            "POST",
-            "/os-aggregates",
-            Some(json!({"aggregate": {"name": "next"}})),
-            200,
-        )
-        .await;
+    let c = t.create_aggregate(None, json!({"name": "next"})).await;
     assert_eq!(c["aggregate"]["id"], json!(2));
 }
 
@@ -1564,25 +1061,13 @@ async fn an_aggregate_zone_places_servers_on_its_host() {
             "The requested availability zone is not available"
         )
     );
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates",
-        Some(json!({"aggregate": {"name": "rack", "availability_zone": "rackaz"}})),
-        200,
-    )
-    .await;
+    t.create_aggregate(None, json!({"name": "rack", "availability_zone": "rackaz"}))
+        .await;
     // A zoned aggregate with no host places nothing.
     let r = openstack::create_server(&t.api, &h, create("rackaz")).await;
     assert_eq!(r.status, 400, "{}", r.body);
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates/1/action",
-        Some(json!({"add_host": {"host": "nubis-nova-b"}})),
-        200,
-    )
-    .await;
+    t.act(1, json!({"add_host": {"host": "nubis-nova-b"}}))
+        .await;
     let r = openstack::create_server(&t.api, &h, create("rackaz")).await;
     assert_eq!(r.status, 202, "{}", r.body);
     let id = r.body["server"]["id"].as_str().unwrap().to_string();
@@ -1594,16 +1079,8 @@ async fn an_aggregate_zone_places_servers_on_its_host() {
     let other = r.body["server"]["id"].as_str().unwrap().to_string();
     let s = openstack::wait_status(&t.api, &t.admin, &other, "ACTIVE").await;
     assert_eq!(s["OS-EXT-AZ:availability_zone"], json!("rackaz"));
-    t.ok(
-        None,
-        "POST",
-        "/os-aggregates/1/action",
-        Some(json!({"remove_host": {"host": "nubis-nova-b"}})),
-        200,
-    )
-    .await;
-    let s = t
-        .ok(None, "GET", &format!("/servers/{other}"), None, 200)
+    t.act(1, json!({"remove_host": {"host": "nubis-nova-b"}}))
         .await;
+    let s = t.get(None, &format!("/servers/{other}")).await;
     assert_eq!(s["server"]["OS-EXT-AZ:availability_zone"], json!("nova-b"));
 }

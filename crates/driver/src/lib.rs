@@ -33,6 +33,21 @@ pub struct VmSpec {
     pub default_user: String,
 }
 
+impl VmSpec {
+    /// A Linux guest of the catalogue's stock image with root as its default user and a new
+    /// UUID: the one spec the driver's unit and integration tests both start from.
+    pub fn sample(data_disks: Vec<(String, u32)>) -> Self {
+        Self {
+            uuid: Uuid::new_v4(),
+            os: OsFamily::Linux,
+            image_id: "img-tos31x64".into(),
+            system_disk: "disk-aaaaaaaa".into(),
+            data_disks,
+            default_user: "root".into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Power {
@@ -98,9 +113,22 @@ pub trait Driver: Send + Sync + 'static {
     async fn execute(&self, vm: &VmSpec, step: &Step) -> Result<(), DriverError>;
     /// Run `step` as step `turn` of an operation (what the engine's runner calls). A step
     /// whose effect cannot be observed afterwards (a reboot leaves the guest as it was) is
-    /// skipped when the driver already finished this very turn. The default runs the step.
-    async fn execute_turn(&self, vm: &VmSpec, step: &Step, _turn: Turn) -> Result<(), DriverError> {
-        self.execute(vm, step).await
+    /// skipped when the driver already finished this very turn: the skip and the mark are the
+    /// driver's (`turn_done`, `mark_turn`), the order is the same for every driver.
+    async fn execute_turn(&self, vm: &VmSpec, step: &Step, turn: Turn) -> Result<(), DriverError> {
+        if self.turn_done(vm, step, turn) {
+            return Ok(());
+        }
+        self.execute(vm, step).await?;
+        self.mark_turn(vm.uuid, turn)
+    }
+    /// Whether `step` as `turn` already ran to its end on this VM. The default: never known.
+    fn turn_done(&self, _vm: &VmSpec, _step: &Step, _turn: Turn) -> bool {
+        false
+    }
+    /// Remember that `turn` ran to its end on this VM. The default remembers nothing.
+    fn mark_turn(&self, _vm: Uuid, _turn: Turn) -> Result<(), DriverError> {
+        Ok(())
     }
     /// Stage a guest change (password, keys) of a running guest for its next boot, without a
     /// long wait: the engine records such a change at once, holding no lock (core

@@ -242,18 +242,12 @@ impl Driver for SimDriver {
         }
     }
 
-    async fn execute_turn(
-        &self,
-        spec: &VmSpec,
-        step: &Step,
-        turn: Turn,
-    ) -> Result<(), DriverError> {
-        let id = spec.uuid;
-        let done = self.vms.lock().get(&id).and_then(|vm| vm.last_turn) == Some(turn);
-        if done {
-            return Ok(()); // this very step already ran: a reboot or reinstall is not redone
-        }
-        self.execute(spec, step).await?;
+    /// This very step already ran: a reboot or reinstall is not redone.
+    fn turn_done(&self, spec: &VmSpec, _step: &Step, turn: Turn) -> bool {
+        self.vms.lock().get(&spec.uuid).and_then(|vm| vm.last_turn) == Some(turn)
+    }
+
+    fn mark_turn(&self, id: Uuid, turn: Turn) -> Result<(), DriverError> {
         // Destroy leaves no VM to mark; its repeat finds nothing to remove.
         if let Some(vm) = self.vms.lock().get_mut(&id) {
             vm.last_turn = Some(turn);
@@ -471,14 +465,7 @@ mod tests {
     use super::*;
 
     fn spec() -> VmSpec {
-        VmSpec {
-            uuid: Uuid::new_v4(),
-            os: OsFamily::Linux,
-            image_id: "img-tos31x64".into(),
-            system_disk: "disk-aaaaaaaa".into(),
-            data_disks: vec![],
-            default_user: "root".into(),
-        }
+        VmSpec::sample(vec![])
     }
 
     /// A driver (time scale 0) with one guest provisioned for root.

@@ -15,8 +15,8 @@ use nubis_core::password::PasswordRule;
 use nubis_core::request::{ActionRequest, PasswordHash, PublicKey, Request};
 use nubis_core::rules::{fixture, plan};
 use nubis_core::{
-    Accept, CreatePlan, InstanceState, MigratePhase, OsFamily, PlanContext, Step, StopMode,
-    WhenRunning, catalog,
+    Accept, CreatePlan, InstanceState, MigratePhase, PlanContext, Step, StopMode, WhenRunning,
+    catalog,
 };
 use nubis_driver::sim::SimDriver;
 use nubis_driver::{Driver, DriverError, Turn, VmSpec};
@@ -69,14 +69,7 @@ const KINDS: [&str; 12] = [
 ];
 
 fn spec() -> VmSpec {
-    VmSpec {
-        uuid: Uuid::new_v4(),
-        os: OsFamily::Linux,
-        image_id: "img-tos31x64".into(),
-        system_disk: "disk-aaaaaaaa".into(),
-        data_disks: vec![("disk-dddddddd".into(), 20)],
-        default_user: "root".into(),
-    }
+    VmSpec::sample(vec![("disk-dddddddd".into(), 20)])
 }
 
 fn hash(pw: &str) -> String {

@@ -3,6 +3,7 @@
 
 pub mod migrations;
 mod postgres;
+mod shared;
 mod sqlite;
 
 pub use postgres::PgStore;

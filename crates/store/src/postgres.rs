@@ -5,19 +5,18 @@
 //! any pooled connection. The schema is the SQLite one, translated in `migrations.rs`.
 
 use crate::migrations::{self, MIGRATIONS, SCHEMA_VERSION};
+use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::Operation;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{IsolationLevel, NoTls, Row};
 use uuid::Uuid;
 
-/// Upper bound on writes merged into one transaction.
-const MAX_GROUP: usize = 512;
 /// Connections per node: the writer's plus concurrent reads (describes never read the
 /// database; operation history, user data and audit lookups do).
 const POOL_SIZE: usize = 16;
@@ -25,7 +24,6 @@ const POOL_SIZE: usize = 16;
 /// empty database apply each migration once ("nubis_m1" in ASCII).
 const MIGRATION_LOCK: i64 = 0x6e75_6269_735f_6d31;
 
-type Job = (Vec<Write>, oneshot::Sender<Result<(), StoreError>>);
 type Param = Box<dyn ToSql + Sync + Send>;
 
 pub struct PgStore {
@@ -41,10 +39,6 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
-}
-
 fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(&e))
 }
@@ -57,14 +51,6 @@ fn write_error(e: tokio_postgres::Error) -> StoreError {
         Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
         _ => pg(e),
     }
-}
-
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("records serialize")
-}
-
-fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Column 0 of every row, decoded from JSON.
@@ -339,17 +325,7 @@ async fn run<'a>(
 /// The writer task: take one job, then everything else already queued, commit once.
 async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
-        let mut count = first.0.len();
-        let mut jobs = vec![first];
-        while count < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    count += job.0.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+        let mut jobs = shared::group(first, || rx.try_recv().ok());
         let mut client = match pool.get().await {
             Ok(c) => c,
             Err(e) => {
@@ -361,9 +337,7 @@ async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
         };
         match run(&mut client, jobs.iter().flat_map(|(w, _)| w)).await {
-            Ok(()) => jobs.into_iter().for_each(|(_, reply)| {
-                let _ = reply.send(Ok(()));
-            }),
+            Ok(()) => shared::committed(jobs),
             Err(e) if jobs.len() == 1 => {
                 if let Some((_, reply)) = jobs.pop() {
                     let _ = reply.send(Err(write_error(e)));
@@ -553,15 +527,8 @@ fn audit_sql(q: &AuditQuery, count: bool) -> (String, Vec<Param>) {
     if count {
         return (sql, args);
     }
-    sql.push_str(if q.oldest_first {
-        " ORDER BY time_ms ASC, id ASC"
-    } else {
-        " ORDER BY time_ms DESC, id DESC"
-    });
-    let limit = bind(
-        &mut args,
-        i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX),
-    );
+    sql.push_str(shared::audit_order(q));
+    let limit = bind(&mut args, shared::audit_limit(q));
     sql.push_str(&format!(" LIMIT {limit}"));
     (sql, args)
 }
@@ -638,15 +605,7 @@ impl Store for PgStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((writes, reply))
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+        shared::commit(writes, |job| self.tx.send(job).is_ok()).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

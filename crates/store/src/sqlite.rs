@@ -2,6 +2,7 @@
 //! batch waiting in its queue into a single transaction, so concurrent requests share an fsync.
 
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
+use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::Operation;
@@ -11,22 +12,12 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
 use uuid::Uuid;
-
-/// Upper bound on writes merged into one transaction.
-const MAX_GROUP: usize = 512;
-
-type Job = (Vec<Write>, oneshot::Sender<Result<(), StoreError>>);
 
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
     /// Reads use their own connection: WAL lets them run beside the writer.
     reader: Arc<Mutex<Connection>>,
-}
-
-fn unavailable(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(e.to_string())
 }
 
 /// A failed write: a broken uniqueness constraint is a [`StoreError::Conflict`] (the
@@ -68,14 +59,6 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
         tracing::info!(version, "applied migration");
     }
     Ok(())
-}
-
-fn json<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_string(v).expect("records serialize")
-}
-
-fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
-    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 /// Upserts update rows in place (no delete + insert of the row and its index entries), and
@@ -263,17 +246,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
 /// The writer thread: take one job, then everything else already queued, commit once.
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
-        let mut count = jobs[0].0.len();
-        while count < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(job) => {
-                    count += job.0.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
-        }
+        let jobs = shared::group(first, || rx.try_recv().ok());
         let result = (|| {
             let tx = conn.transaction()?;
             for (writes, _) in &jobs {
@@ -284,9 +257,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
             tx.commit()
         })();
         match result {
-            Ok(()) => jobs.into_iter().for_each(|(_, reply)| {
-                let _ = reply.send(Ok(()));
-            }),
+            Ok(()) => shared::committed(jobs),
             Err(e) => {
                 // One bad batch must not fail its neighbours: retry each job alone.
                 tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying jobs one by one");
@@ -458,15 +429,9 @@ fn audit_sql(q: &AuditQuery, count: bool) -> (String, Vec<rusqlite::types::Value
     if count {
         return (sql, args);
     }
-    sql.push_str(if q.oldest_first {
-        " ORDER BY time_ms ASC, id ASC"
-    } else {
-        " ORDER BY time_ms DESC, id DESC"
-    });
+    sql.push_str(shared::audit_order(q));
     sql.push_str(" LIMIT ?");
-    args.push(V::Integer(
-        i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX),
-    ));
+    args.push(V::Integer(shared::audit_limit(q)));
     (sql, args)
 }
 
@@ -513,15 +478,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        if writes.is_empty() {
-            return Ok(());
-        }
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send((writes, reply))
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?;
-        rx.await
-            .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+        shared::commit(writes, |job| self.tx.send(job).is_ok()).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

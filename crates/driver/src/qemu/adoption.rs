@@ -56,7 +56,7 @@ impl QemuDriver {
     /// and the step runs again on what it finds). A step whose whole effect is outside the
     /// record (`outside_record`: a reboot) is also done when the `turn` file, written as the
     /// step ended, says so: its repeat could not be told from a second reboot.
-    pub(super) fn turn_done(&self, id: Uuid, turn: Turn, outside_record: bool) -> bool {
+    pub(super) fn turn_finished(&self, id: Uuid, turn: Turn, outside_record: bool) -> bool {
         let Some(recorded) = self.vms.lock().get(&id).map(|vm| vm.rec.last_turn) else {
             return false; // no record (not provisioned, or destroyed): run the step
         };
@@ -70,7 +70,7 @@ impl QemuDriver {
 
     /// Mark step `turn` finished (record and `turn` file; written aside and renamed, so a
     /// crash leaves the old mark or the new one).
-    pub(super) fn mark_turn(&self, id: Uuid, turn: Turn) -> Result<(), DriverError> {
+    pub(super) fn record_turn(&self, id: Uuid, turn: Turn) -> Result<(), DriverError> {
         let Some(()) = self
             .vms
             .lock()

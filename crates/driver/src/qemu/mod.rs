@@ -142,17 +142,12 @@ impl Driver for QemuDriver {
     /// A step this VM finished is not run again. After a restart that lost the step's commit
     /// only a reboot is skipped (by the `turn` file): the other steps change the record too
     /// and run again on what they find, which they check (see docs/qemu-driver.md).
-    async fn execute_turn(
-        &self,
-        spec: &VmSpec,
-        step: &Step,
-        turn: Turn,
-    ) -> Result<(), DriverError> {
-        if self.turn_done(spec.uuid, turn, matches!(step, Step::Reboot { .. })) {
-            return Ok(());
-        }
-        self.run_step(spec, step).await?;
-        self.mark_turn(spec.uuid, turn)
+    fn turn_done(&self, spec: &VmSpec, step: &Step, turn: Turn) -> bool {
+        self.turn_finished(spec.uuid, turn, matches!(step, Step::Reboot { .. }))
+    }
+
+    fn mark_turn(&self, id: Uuid, turn: Turn) -> Result<(), DriverError> {
+        self.record_turn(id, turn)
     }
 
     fn facts(&self, vm: Uuid) -> Option<Facts> {

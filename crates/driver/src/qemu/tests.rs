@@ -102,32 +102,12 @@ async fn restore_adopts_a_guest_started_by_an_uncommitted_step_and_watches_it() 
     let d = QemuDriver::new(QemuConfig::new(images(&dir), dir.join("state"))).unwrap();
     let mut events = d.take_events().unwrap();
     let id = Uuid::new_v4();
-    // Stands in for QEMU: a process whose command line names the VM. (`; :` keeps the
-    // shell alive: dash would otherwise exec `sleep` and the name would be gone.)
-    use std::os::unix::process::CommandExt;
-    let mut guest = std::process::Command::new("sh")
-        .args(["-c", "sleep 30; :", &id.to_string()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    // spawn() returns while the kernel may still be setting up the new argv.
-    for _ in 0..200 {
-        if pid_alive_for(guest.id(), id) {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    std::fs::create_dir_all(d.vm_dir(id)).unwrap();
-    std::fs::write(d.vm_dir(id).join("qemu.pid"), guest.id().to_string()).unwrap();
+    let guest = FakeQemu::start(&d, id, &[]);
     // The committed record still says "off, no pid": the boot step had not finished.
     d.restore(id, record(None, Power::Off)).unwrap();
     assert_eq!(d.facts(id).unwrap().power, Power::On);
-    assert_eq!(d.inspect(id).unwrap()["pid"], guest.id());
-    // SAFETY: kill(2) of the test's own process group.
-    unsafe { libc::kill(-(guest.id() as libc::pid_t), libc::SIGKILL) };
-    guest.wait().unwrap();
+    assert_eq!(d.inspect(id).unwrap()["pid"], guest.pid());
+    drop(guest); // kills the guest and reaps it
     let got = tokio::time::timeout(Duration::from_secs(5), events.recv()).await;
     assert_eq!(
         got.unwrap(),
@@ -175,6 +155,7 @@ impl FakeQemu {
             .process_group(0)
             .spawn()
             .unwrap();
+        // spawn() returns while the kernel may still be setting up the new argv.
         for _ in 0..200 {
             if pid_alive_for(child.id(), id) {
                 break;
@@ -353,12 +334,12 @@ async fn the_turn_file_skips_only_reboots_of_recorded_vms() {
     };
     std::fs::create_dir_all(d.vm_dir(id)).unwrap();
     std::fs::write(d.vm_dir(id).join("turn"), serde_json::to_vec(&t).unwrap()).unwrap();
-    assert!(!d.turn_done(id, t, true), "no record: not done");
+    assert!(!d.turn_finished(id, t, true), "no record: not done");
     d.restore(id, record(None, Power::Off)).unwrap();
-    assert!(d.turn_done(id, t, true));
-    assert!(!d.turn_done(id, t, false));
-    d.mark_turn(id, t).unwrap();
-    assert!(d.turn_done(id, t, false), "recorded");
+    assert!(d.turn_finished(id, t, true));
+    assert!(!d.turn_finished(id, t, false));
+    d.record_turn(id, t).unwrap();
+    assert!(d.turn_finished(id, t, false), "recorded");
 }
 
 /// Changes for a stopped guest's next boot are queued once however often the step runs;

@@ -1,0 +1,78 @@
+//! What the two backends share: the JSON form of records, the error of an unreachable store
+//! and the hand-off of writes to the backend's single writer (see docs/postgres.md).
+
+use crate::{StoreError, Write};
+use nubis_core::audit::AuditQuery;
+use tokio::sync::oneshot;
+
+/// Upper bound on writes merged into one transaction.
+const MAX_GROUP: usize = 512;
+
+/// A batch of writes for the writer, and where its outcome goes.
+pub(crate) type Job = (Vec<Write>, oneshot::Sender<Result<(), StoreError>>);
+
+pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("records serialize")
+}
+
+pub(crate) fn decode<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// `Store::commit` of both backends: hands `writes` to the writer through `send` (false when
+/// the writer is gone) and waits for it to commit them in one transaction.
+pub(crate) async fn commit(
+    writes: Vec<Write>,
+    send: impl FnOnce(Job) -> bool,
+) -> Result<(), StoreError> {
+    if writes.is_empty() {
+        return Ok(());
+    }
+    let (reply, rx) = oneshot::channel();
+    if !send((writes, reply)) {
+        return Err(StoreError::Unavailable("writer stopped".into()));
+    }
+    rx.await
+        .map_err(|_| StoreError::Unavailable("writer stopped".into()))?
+}
+
+/// The writer's group commit: `first`, then the jobs already queued (`next` returns `None`
+/// when there is none), up to `MAX_GROUP` writes, for one transaction.
+pub(crate) fn group(first: Job, mut next: impl FnMut() -> Option<Job>) -> Vec<Job> {
+    let mut count = first.0.len();
+    let mut jobs = vec![first];
+    while count < MAX_GROUP {
+        let Some(job) = next() else { break };
+        count += job.0.len();
+        jobs.push(job);
+    }
+    jobs
+}
+
+/// Tell every job of a committed group that its writes are durable.
+pub(crate) fn committed(jobs: Vec<Job>) {
+    for (_, reply) in jobs {
+        // A caller that stopped waiting still had its writes committed.
+        let _ = reply.send(Ok(()));
+    }
+}
+
+/// The order of an audit page, the same in both dialects: time, then ID as the tie-break the
+/// page cursor names.
+pub(crate) fn audit_order(q: &AuditQuery) -> &'static str {
+    if q.oldest_first {
+        " ORDER BY time_ms ASC, id ASC"
+    } else {
+        " ORDER BY time_ms DESC, id DESC"
+    }
+}
+
+/// The row limit of an audit page: one more than the page, so the caller knows whether
+/// another page follows.
+pub(crate) fn audit_limit(q: &AuditQuery) -> i64 {
+    i64::try_from(q.limit.saturating_add(1)).unwrap_or(i64::MAX)
+}
