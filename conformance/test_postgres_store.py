@@ -11,7 +11,6 @@ test_durability.py on SQLite), and a bad or unreachable database URL stops the s
 from __future__ import annotations
 
 import os
-import subprocess
 import uuid
 
 import pytest
@@ -19,6 +18,10 @@ import pytest
 from conftest import catalog_of
 from nubis import (
     Server,
+    create_database,
+    database_url,
+    drop_database,
+    psql,
     ali_catalog_of,
     ali_launch,
     assert_op,
@@ -38,33 +41,14 @@ pytestmark = [pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
 
-SERVER_URL = os.environ.get("NUBIS_TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-
-
-def psql(url: str, sql: str) -> str:
-    """One statement through psql (PostgreSQL's own client; no Python driver needed)."""
-    r = subprocess.run(["psql", url, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
-                       capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
-    assert r.returncode == 0, f"psql {sql!r} on {url}: {r.stderr.strip()}"
-    return r.stdout.strip()
-
-
-def with_database(url: str, name: str) -> str:
-    base, _, query = url.partition("?")
-    scheme, _, rest = base.partition("://")
-    host = rest.split("/", 1)[0]
-    return f"{scheme}://{host}/{name}" + (f"?{query}" if query else "")
-
-
 @pytest.fixture
 def database() -> str:
     """A fresh database's URL; the database is dropped after the test."""
-    name = f"nubis_conf_{uuid.uuid4().hex}"
-    psql(SERVER_URL, f"CREATE DATABASE {name}")
+    name = create_database()
     try:
-        yield with_database(SERVER_URL, name)
+        yield database_url(name)
     finally:
-        psql(SERVER_URL, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        drop_database(name)
 
 
 def test_three_dialects_on_postgres_survive_a_restart(server_factory, database):
