@@ -9,6 +9,7 @@
 mod accounts;
 pub mod admin;
 mod audit;
+mod console;
 mod create;
 mod credentials;
 mod dialect_meta;
