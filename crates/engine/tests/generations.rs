@@ -190,8 +190,11 @@ async fn a_delayed_older_record_is_refused_and_a_lost_race_replans() {
     assert_eq!(e.instance(id).unwrap(), now);
 
     // The same for an operation: the plan is made again on the newer record.
+    e.set_locked(&admin(), id, None).await.unwrap();
+    let now = e.instance(id).unwrap();
     let mut stopped = now.clone();
     stopped.state = InstanceState::Stopped;
+    stopped.locked = None;
     stopped.generation += 1;
     store
         .commit(vec![Write::Instance(Box::new(stopped))])
@@ -273,7 +276,9 @@ async fn nothing_is_visible_before_its_commit() {
     assert_eq!(page(&e).len(), 2);
     assert!(e.instance(created[0].uuid).is_some());
 
-    // A commit that fails leaves nothing behind either.
+    // A commit that fails leaves nothing behind either (once the new instance's runner,
+    // which commits too, is done).
+    wait_finished(&e, "req-create-2", 1).await;
     let (held, go) = holding.arm();
     holding
         .fail
