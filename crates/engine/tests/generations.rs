@@ -1,7 +1,8 @@
 //! Generation-checked writes, commit-then-apply (docs/postgres.md, "Generations"): a delayed
 //! write of an older instance record is refused and a writer that lost a race re-plans on the
-//! newer record; nothing a mutation changes is visible before its commit; two engines on one
-//! PostgreSQL database racing on one instance accept exactly one operation.
+//! newer record; nothing a mutation changes is visible before its commit; a runner that lost
+//! its instance's lock to another writer stops; two engines on one PostgreSQL database racing
+//! on one instance accept exactly one operation.
 
 use nubis_auth::secret::SecretBox;
 use nubis_core::{CreateSpec, DomainError, Instance, InstanceState, OpState, Operation, StopMode};
@@ -292,6 +293,80 @@ async fn nothing_is_visible_before_its_commit() {
     let r = task.await.unwrap();
     assert!(matches!(r, Err(DomainError::Unavailable(_))), "{r:?}");
     assert_eq!(e.instance(id).unwrap().name, "renamed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_whose_write_loses_its_lock_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("n.db")).unwrap());
+    let secrets = SecretBox::load_or_create(dir.path().join("master.key")).unwrap();
+    // A stop's one step takes a second: time to take its instance away meanwhile.
+    let driver = SimDriver::with_timings(
+        1.0,
+        Timings {
+            provision: 0.0,
+            boot: 0.0,
+            soft_stop: 1.0,
+            hard_stop: 1.0,
+            guest_change: 0.0,
+            ..Timings::default()
+        },
+    );
+    let e = Engine::start(store.clone(), Arc::new(driver), secrets)
+        .await
+        .unwrap();
+    e.bootstrap(Some(("AKIDtest".into(), "secret".into())), None)
+        .await
+        .unwrap();
+    let id = e
+        .create(&admin(), "req-create", spec(), false)
+        .await
+        .unwrap()[0]
+        .uuid;
+    wait_finished(&e, "req-create", 1).await;
+    let stop = Command::Stop {
+        mode: StopMode::Soft,
+        stop_charging: false,
+    };
+    e.submit(&admin(), "req-stop", &[id], stop, false)
+        .await
+        .unwrap();
+    let mut op = e
+        .admin_operations_by_request("req-stop")
+        .await
+        .unwrap()
+        .remove(0);
+    // Another node supersedes the stop while its step runs: its operation ends, the record
+    // names another lock holder.
+    let mut theirs = stored(&store, id).await;
+    theirs.lock = Some(nubis_core::OpLock {
+        operation_id: Uuid::now_v7(),
+        action: nubis_core::Action::Reboot,
+    });
+    theirs.name = "theirs".into();
+    theirs.generation += 1;
+    op.state = OpState::Failed;
+    op.error = Some("superseded elsewhere".into());
+    store
+        .commit(vec![
+            Write::Instance(Box::new(theirs.clone())),
+            Write::Operation(op.clone()),
+        ])
+        .await
+        .unwrap();
+    // The step ends, its record loses the race, the runner reads back and stops.
+    for _ in 0..500 {
+        if e.running_operations() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(e.running_operations(), 0, "the runner stopped");
+    assert_eq!(stored(&store, id).await, theirs, "and wrote nothing more");
+    assert_eq!(e.instance(id).unwrap(), theirs);
+    let ops = e.admin_operations_by_request("req-stop").await.unwrap();
+    assert_eq!(ops[0].state, OpState::Failed);
+    assert_eq!(ops[0].steps_done, 0);
 }
 
 /// The PostgreSQL server of the suite (`NUBIS_TEST_DATABASE_URL`).
