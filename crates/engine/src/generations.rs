@@ -35,9 +35,9 @@ impl From<DomainError> for Refused {
 
 impl Fleet {
     /// Put a committed record in memory if the fleet's copy is the generation it follows (an
-    /// instance not in memory is a new one). Otherwise memory already holds a newer record
-    /// (read back after another writer won) and keeps it. A terminated record leaves the
-    /// fleet. True when applied.
+    /// instance not in memory is taken only as a new one, generation 1). Otherwise memory
+    /// already holds a newer record (read back after another writer won) and keeps it. A
+    /// terminated record leaves the fleet. True when applied.
     pub(crate) fn apply_committed(&mut self, inst: Instance) -> bool {
         match self.instances.get_mut(&inst.uuid) {
             Some(cur) if cur.generation.checked_add(1) == Some(inst.generation) => {
@@ -49,7 +49,7 @@ impl Fleet {
                 true
             }
             Some(_) => false,
-            None if inst.state == InstanceState::Terminated => false,
+            None if inst.state == InstanceState::Terminated || inst.generation > 1 => false,
             None => {
                 self.insert_instance(inst);
                 true

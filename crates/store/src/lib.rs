@@ -60,8 +60,10 @@ pub enum Write {
     /// a terminated one keeps its row (and generation), so a delayed write from before the
     /// termination is refused like any other stale one.
     Instance(Box<Instance>),
-    /// An operation record, unconditional: every write of a running operation goes in the
-    /// same batch as its instance's conditional write, which fences it.
+    /// An operation record, unconditional: every write that moves a running operation on
+    /// (accepted, a step done, finished, superseded, steps appended) goes in the same batch
+    /// as its instance's conditional write, which fences it. (Start-up's count of attempts,
+    /// and the end of an operation whose instance is gone from memory, go alone.)
     Operation(Operation),
     KeyPair(KeyPair),
     DeleteKeyPair(String),
