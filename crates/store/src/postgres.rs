@@ -9,8 +9,8 @@ use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
-use nubis_core::Operation;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use nubis_core::{Instance, Operation};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
@@ -43,13 +43,39 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(&e))
 }
 
-/// A failed write: a broken integrity constraint (SQLSTATE class 23: unique, not-null, …) is
-/// a [`StoreError::Conflict`], as SQLite's constraint violations are; anything else the
+/// Why a batch did not apply: the server's error, or an instance write whose generation does
+/// not follow the stored one (`shared::stale`).
+#[derive(Debug)]
+enum Fail {
+    Db(tokio_postgres::Error),
+    Stale(String),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Db(e) => f.write_str(&describe(e)),
+            Self::Stale(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A failed write: a broken integrity constraint (SQLSTATE class 23: unique, not-null, …) or
+/// a stale instance generation is a [`StoreError::Conflict`], as on SQLite; anything else the
 /// store being unavailable.
-fn write_error(e: tokio_postgres::Error) -> StoreError {
-    match e.code() {
-        Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
-        _ => pg(e),
+fn write_error(e: Fail) -> StoreError {
+    match e {
+        Fail::Stale(m) => StoreError::Conflict(m),
+        Fail::Db(e) => match e.code() {
+            Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
+            _ => pg(e),
+        },
     }
 }
 
@@ -71,7 +97,42 @@ async fn exec(
 
 /// The same statements as SQLite's `apply`, in PostgreSQL's placeholders; statements are
 /// prepared once per connection.
-async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Error> {
+async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), Fail> {
+    if let Write::Instance(i) = w {
+        // Conditional (docs/postgres.md, "Generations"): an update lands only over the
+        // generation before this one. Under READ COMMITTED a concurrent writer of the same
+        // row waits for the first to commit, then re-checks the condition against its row.
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data, generation) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, data = excluded.data, generation = excluded.generation \
+                 WHERE instances.generation = excluded.generation - 1",
+            )
+            .await?;
+        let changed = tx
+            .execute(
+                &st,
+                &[
+                    &i.uuid.to_string(),
+                    &i.account,
+                    &i.tencent_id,
+                    &i.aliyun_id,
+                    &i.state.as_str(),
+                    &json(i),
+                    &shared::generation(i),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(Fail::Stale(shared::stale(i)));
+        }
+        return Ok(());
+    }
+    Ok(apply_unconditional(tx, w).await?)
+}
+
+/// Every other write: upserts and inserts whose failure is the server's.
+async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Error> {
     match w {
         Write::Account(a) => {
             // The bootstrap admin has no cloud numbers: NULL, so the unique indexes ignore it.
@@ -147,22 +208,8 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Er
         Write::DeleteAccessKey(id) => {
             exec(tx, "DELETE FROM access_keys WHERE id = $1", &[id]).await
         }
-        Write::Instance(i) => {
-            exec(
-                tx,
-                "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, data = excluded.data",
-                &[
-                    &i.uuid.to_string(),
-                    &i.account,
-                    &i.tencent_id,
-                    &i.aliyun_id,
-                    &i.state.as_str(),
-                    &json(i),
-                ],
-            )
-            .await
-        }
+        // Written by `apply`, conditionally.
+        Write::Instance(_) => Ok(()),
         Write::Operation(o) => {
             exec(
                 tx,
@@ -311,15 +358,12 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Er
 }
 
 /// Apply `writes` in one transaction on `client`.
-async fn run<'a>(
-    client: &mut Object,
-    writes: impl Iterator<Item = &'a Write>,
-) -> Result<(), tokio_postgres::Error> {
+async fn run<'a>(client: &mut Object, writes: impl Iterator<Item = &'a Write>) -> Result<(), Fail> {
     let tx = client.transaction().await?;
     for w in writes {
         apply(&tx, w).await?;
     }
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 /// The writer task: take one job, then everything else already queued, commit once.
@@ -345,7 +389,7 @@ async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
             }
             Err(e) => {
                 // One bad batch must not fail its neighbours: retry each job alone.
-                tracing::warn!(error = %describe(&e), jobs = jobs.len(), "group commit failed; retrying jobs one by one");
+                tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying jobs one by one");
                 for (writes, reply) in jobs {
                     // A group cut short by a lost connection is retried on a new one. (If
                     // its COMMIT landed and only the answer was lost, the upserts repeat
@@ -693,5 +737,16 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         row.map(|r| r.try_get(0).map_err(pg)).transpose()
+    }
+
+    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT data FROM instances WHERE uuid = ANY($1)", &[&ids])
+            .await
+            .map_err(pg)?;
+        docs(&rows)
     }
 }
