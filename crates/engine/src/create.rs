@@ -28,6 +28,11 @@ impl Engine {
         {
             return Ok(found);
         }
+        // Several nodes: the token's claim in the store decides (client_tokens.rs).
+        let claim = match self.claim_client_token(p, &spec, dry_run).await? {
+            crate::client_tokens::Claimed::Go(claim) => claim,
+            crate::client_tokens::Claimed::Replay(found) => return Ok(found),
+        };
         let planned = rules::plan_create(&spec, |key_ids| self.public_keys(p, key_ids))?;
         // Early, so a dry run and a hopeless request stop here; the check that counts is the
         // one under the lock below, with the acceptance.
@@ -83,9 +88,11 @@ impl Engine {
             }
         }
         let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
+        writes.extend(claim.write(&uuids));
         // On failure the created instances are removed, and with them their token.
         self.commit_or_undo(writes, &ops, Vec::new(), &uuids)
             .await?;
+        claim.committed();
         for id in ops {
             self.spawn_runner(id);
         }

@@ -9,6 +9,8 @@
 mod accounts;
 pub mod admin;
 mod audit;
+mod client_tokens;
+mod cluster_state;
 mod create;
 mod credentials;
 mod dialect_meta;
@@ -22,6 +24,7 @@ mod submit;
 mod tenancy;
 mod update;
 
+pub use cluster_state::Cluster;
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,

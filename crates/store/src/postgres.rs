@@ -39,14 +39,14 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn pg(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(&e))
 }
 
 /// A failed write: a broken integrity constraint (SQLSTATE class 23: unique, not-null, …) is
 /// a [`StoreError::Conflict`], as SQLite's constraint violations are; anything else the
 /// store being unavailable.
-fn write_error(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn write_error(e: tokio_postgres::Error) -> StoreError {
     match e.code() {
         Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
         _ => pg(e),
@@ -307,6 +307,19 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Er
             )
             .await
         }
+        Write::ClientToken {
+            account,
+            token,
+            claim,
+            instances,
+        } => {
+            exec(
+                tx,
+                crate::cluster::RECORD_CLAIM,
+                &[account, token, claim, &crate::cluster::ids_json(instances)],
+            )
+            .await
+        }
     }
 }
 
@@ -397,7 +410,7 @@ impl PgStore {
         Ok(Self { pool, tx })
     }
 
-    async fn client(&self) -> Result<Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(unavailable)
     }
 }
@@ -542,6 +555,14 @@ fn refs(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 #[async_trait]
 impl Store for PgStore {
     /// One read-only snapshot transaction: the tables are read as of one instant.
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn cluster(&self) -> Option<&dyn crate::ClusterState> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         let mut client = self.client().await?;
         let tx = client

@@ -22,7 +22,7 @@ pub struct SqliteStore {
 
 /// A failed write: a broken uniqueness constraint is a [`StoreError::Conflict`] (the
 /// caller's domain error), anything else the store being unavailable.
-fn write_error(e: rusqlite::Error) -> StoreError {
+pub(crate) fn write_error(e: rusqlite::Error) -> StoreError {
     match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
         _ => unavailable(e),
@@ -239,6 +239,20 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
             tx.prepare_cached("DELETE FROM keystone_objects WHERE kind = ?1 AND id = ?2")?
                 .execute(params![kind, id])?;
         }
+        Write::ClientToken {
+            account,
+            token,
+            claim,
+            instances,
+        } => {
+            tx.prepare_cached(&crate::cluster::RECORD_CLAIM.replace('$', "?"))?
+                .execute(params![
+                    account,
+                    token,
+                    claim,
+                    crate::cluster::ids_json(instances)
+                ])?;
+        }
     }
     Ok(())
 }
@@ -293,7 +307,7 @@ impl SqliteStore {
         })
     }
 
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -437,6 +451,10 @@ fn audit_sql(q: &AuditQuery, count: bool) -> (String, Vec<rusqlite::types::Value
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn cluster(&self) -> Option<&dyn crate::ClusterState> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         self.read(|conn| {
             let mut guests = Vec::new();
