@@ -127,7 +127,7 @@ impl RateLimiter {
         // Fast path; the read guard must be gone before `entry` locks the shard.
         if let Some(cell) = self.cells.get(probe) {
             if cell.per_second == per_second {
-                return self.admit(&cell.limiter);
+                return self.admit_cell(&cell.limiter);
             }
         }
         let mut cell = self
@@ -140,7 +140,7 @@ impl RateLimiter {
         if cell.per_second != per_second {
             *cell = self.new_cell(rate);
         }
-        self.admit(&cell.limiter)
+        self.admit_cell(&cell.limiter)
     }
 
     fn new_cell(&self, rate: NonZeroU32) -> Cell {
@@ -151,7 +151,7 @@ impl RateLimiter {
         }
     }
 
-    fn admit(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), RetryAfter> {
+    fn admit_cell(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), RetryAfter> {
         limiter
             .check()
             .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))
