@@ -406,7 +406,7 @@ mod tests {
         fn audit_output(&self, out: &String, into: &mut Vec<String>) {
             into.push(format!("made-by-{out}"));
         }
-        async fn spend(&self, _: &(&str, &str), _: ()) -> Result<(), String> {
+        async fn spend(&self, _: &Self::Raw<'_>, _: ()) -> Result<(), String> {
             Ok(())
         }
         async fn call(

@@ -963,7 +963,7 @@ async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backen
     .unwrap();
     let much_later = later + STALE * 10;
     assert!(c.claim_client_token("acct", "t2", "c", much_later, much_later - TTL, much_later - STALE).await.unwrap().is_some());
-    let expired = now + TTL + 1;
+    let expired = later + TTL + 1;
     assert!(c.claim_client_token("acct", "t2", "c", expired, expired - TTL, expired - STALE).await.unwrap().is_none());
 }
 
