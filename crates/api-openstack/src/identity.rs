@@ -363,7 +363,10 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         }
     };
     let Some((id, token)) = api.tokens.issue(token).await else {
-        return error(503, "The service is unavailable: the token could not be stored.");
+        return error(
+            503,
+            "The service is unavailable: the token could not be stored.",
+        );
     };
     let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
     Reply::json(201, &token_body(api, &token, catalog)).header("x-subject-token", id)

@@ -461,7 +461,10 @@ mod tests {
             assert_eq!(tencent.spend("ak", "n", T0 + 1, T0).await, Ok(()));
             // The cluster remembers it for the window from max(now, timestamp).
             let until = T0 + 900;
-            assert_eq!(cluster.0.lock().get(&("aliyun/ak".into(), "n".into())), Some(&until));
+            assert_eq!(
+                cluster.0.lock().get(&("aliyun/ak".into(), "n".into())),
+                Some(&until)
+            );
         });
     }
 

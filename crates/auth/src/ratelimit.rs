@@ -87,7 +87,10 @@ impl RateLimiter {
         action: &str,
         per_second: u32,
     ) -> Result<(), RetryAfter> {
-        let Some(shared) = self.shared.as_ref().filter(|_| self.enabled && per_second > 0)
+        let Some(shared) = self
+            .shared
+            .as_ref()
+            .filter(|_| self.enabled && per_second > 0)
         else {
             return self.check(account, action, per_second);
         };
@@ -99,9 +102,8 @@ impl RateLimiter {
             Ok(n) if n <= u64::from(per_second) => Ok(()),
             // The next window opens at the next whole second.
             Ok(_) => Err(RetryAfter(
-                Duration::from_secs(1).saturating_sub(Duration::from_nanos(u64::from(
-                    now.subsec_nanos(),
-                ))),
+                Duration::from_secs(1)
+                    .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos()))),
             )),
             Err(e) => {
                 tracing::warn!(error = %e, "the cluster's rate windows are unavailable; this node's limits decide");
@@ -315,7 +317,10 @@ mod tests {
             // second turned between the calls).
             for _ in 0..2 {
                 windows.0.lock().clear();
-                let started = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+                let started = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
                 let mut admitted = 0;
                 for i in 0..10 {
                     let node = if i % 2 == 0 { &a } else { &b };
@@ -323,7 +328,10 @@ mod tests {
                         admitted += 1;
                     }
                 }
-                let ended = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+                let ended = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
                 if started == ended {
                     assert_eq!(admitted, 4, "the quota is the cluster's, not each node's");
                     let RetryAfter(wait) = a.admit("acct", "RunInstances", 4).await.unwrap_err();

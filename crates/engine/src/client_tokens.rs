@@ -164,7 +164,8 @@ impl Engine {
                 None => {
                     if Instant::now() >= deadline {
                         return Err(DomainError::Unavailable(
-                            "another request with this ClientToken is still creating its instances".into(),
+                            "another request with this ClientToken is still creating its instances"
+                                .into(),
                         ));
                     }
                     tokio::time::sleep(POLL).await;

@@ -24,8 +24,8 @@ mod submit;
 mod tenancy;
 mod update;
 
-pub use cluster_state::Cluster;
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
+pub use cluster_state::Cluster;
 pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,
     base32, tencent_serial, unbase32,

@@ -401,15 +401,8 @@ mod tests {
         assert_eq!(asked.pop(), Some("svc:Act"));
         assert!(asked.is_empty());
         // A per-request authorizer replaces the gate's own.
-        let admitted = block_on(gate.admit_with(
-            &REG,
-            &alice(),
-            "v1",
-            "Opt",
-            None,
-            resolve,
-            &AllowAll,
-        ));
+        let admitted =
+            block_on(gate.admit_with(&REG, &alice(), "v1", "Opt", None, resolve, &AllowAll));
         assert!(admitted.is_ok());
     }
 }

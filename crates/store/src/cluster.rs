@@ -74,8 +74,11 @@ pub trait ClusterState: Send + Sync {
         stale_before_ms: i64,
     ) -> Result<Option<ClaimView>, StoreError>;
     /// The claim on `(account, token)`, if any.
-    async fn client_token(&self, account: &str, token: &str)
-    -> Result<Option<ClaimView>, StoreError>;
+    async fn client_token(
+        &self,
+        account: &str,
+        token: &str,
+    ) -> Result<Option<ClaimView>, StoreError>;
     /// Drops the claim on `(account, token)` if `claim` still holds it.
     async fn release_client_token(
         &self,
@@ -105,8 +108,11 @@ pub trait ClusterState: Send + Sync {
     /// Deletes what expired: nonces and Keystone tokens past their expiry, rate windows over
     /// a minute old, ClientToken claims claimed before `claims_before_ms`. Returns how many
     /// rows went.
-    async fn sweep_cluster_state(&self, now_ms: i64, claims_before_ms: i64)
-    -> Result<u64, StoreError>;
+    async fn sweep_cluster_state(
+        &self,
+        now_ms: i64,
+        claims_before_ms: i64,
+    ) -> Result<u64, StoreError>;
 }
 
 /// The statement in SQLite's placeholders.
@@ -432,7 +438,10 @@ impl ClusterState for PgStore {
             .await
             .map_err(crate::postgres::pg)?;
         let inserted = client
-            .execute(&st, &[&scope, &access_key_id, &nonce, &expires_at, &now, &max])
+            .execute(
+                &st,
+                &[&scope, &access_key_id, &nonce, &expires_at, &now, &max],
+            )
             .await
             .map_err(crate::postgres::pg)?;
         if inserted > 0 {

@@ -801,19 +801,69 @@ async fn nonces_are_spent_once_until_they_expire(backend: Backend) {
     let c = s.cluster().expect("cluster state");
     assert_eq!(backend_is_shared(backend), s.shared());
     let t = 1_700_000_000;
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n1", t, t + 900, 3).await.unwrap(), Spent);
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n1", t + 900, t + 1800, 3).await.unwrap(), Used);
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t + 900, t + 1800, 3)
+            .await
+            .unwrap(),
+        Used
+    );
     // Other dialect, other key: their own.
-    assert_eq!(c.spend_nonce("tencent", "ak", "n1", t, t + 300, 3).await.unwrap(), Spent);
-    assert_eq!(c.spend_nonce("aliyun", "ak2", "n1", t, t + 900, 3).await.unwrap(), Spent);
+    assert_eq!(
+        c.spend_nonce("tencent", "ak", "n1", t, t + 300, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak2", "n1", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
     // The key's cap: two more fill it, a fourth is refused; a replay is still a replay.
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n2", t, t + 900, 3).await.unwrap(), Spent);
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n3", t, t + 900, 3).await.unwrap(), Spent);
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n4", t, t + 900, 3).await.unwrap(), Full);
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n2", t, t + 900, 3).await.unwrap(), Used);
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n2", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n3", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n4", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Full
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n2", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Used
+    );
     // Expired: spendable again, and it is remembered anew.
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n1", t + 901, t + 1801, 3).await.unwrap(), Spent);
-    assert_eq!(c.spend_nonce("aliyun", "ak", "n1", t + 902, t + 1802, 3).await.unwrap(), Used);
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t + 901, t + 1801, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t + 902, t + 1802, 3)
+            .await
+            .unwrap(),
+        Used
+    );
     // A second store on the same database (another node) sees the same record, and of many
     // concurrent spends of one nonce exactly one wins.
     let other = db.open().await;
@@ -863,11 +913,24 @@ async fn rate_windows_count_every_request_once(backend: Backend) {
         counts.push(h.await.unwrap());
     }
     counts.sort_unstable();
-    assert_eq!(counts, (1..=40).collect::<Vec<u64>>(), "each count handed out once");
+    assert_eq!(
+        counts,
+        (1..=40).collect::<Vec<u64>>(),
+        "each count handed out once"
+    );
     let c = s.cluster().unwrap();
-    assert_eq!(c.count_request("acct", "RunInstances", 101).await.unwrap(), 1);
-    assert_eq!(c.count_request("acct", "StopInstances", 100).await.unwrap(), 1);
-    assert_eq!(c.count_request("other", "RunInstances", 100).await.unwrap(), 1);
+    assert_eq!(
+        c.count_request("acct", "RunInstances", 101).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        c.count_request("acct", "StopInstances", 100).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        c.count_request("other", "RunInstances", 100).await.unwrap(),
+        1
+    );
 }
 
 async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backend) {
@@ -884,7 +947,14 @@ async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backen
                 let won = s
                     .cluster()
                     .unwrap()
-                    .claim_client_token("acct", "tok", &format!("c{i}"), now, now - TTL, now - STALE)
+                    .claim_client_token(
+                        "acct",
+                        "tok",
+                        &format!("c{i}"),
+                        now,
+                        now - TTL,
+                        now - STALE,
+                    )
                     .await
                     .unwrap();
                 (i, won)
@@ -920,7 +990,14 @@ async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backen
     .await
     .unwrap();
     let c = other.cluster().unwrap();
-    assert!(c.client_token("acct", "tok").await.unwrap().unwrap().instances.is_none());
+    assert!(
+        c.client_token("acct", "tok")
+            .await
+            .unwrap()
+            .unwrap()
+            .instances
+            .is_none()
+    );
     s.commit(vec![
         Write::Instance(Box::new(inst.clone())),
         Write::ClientToken {
@@ -933,7 +1010,14 @@ async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backen
     .await
     .unwrap();
     let view = c
-        .claim_client_token("acct", "tok", "late", now + 1, now + 1 - TTL, now + 1 - STALE)
+        .claim_client_token(
+            "acct",
+            "tok",
+            "late",
+            now + 1,
+            now + 1 - TTL,
+            now + 1 - STALE,
+        )
         .await
         .unwrap()
         .expect("held");
@@ -944,15 +1028,35 @@ async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backen
     // Releasing with another claim does nothing; the holder's release frees the token.
     c.release_client_token("acct", "tok", "late").await.unwrap();
     assert!(c.client_token("acct", "tok").await.unwrap().is_some());
-    c.release_client_token("acct", "tok", &winner).await.unwrap();
+    c.release_client_token("acct", "tok", &winner)
+        .await
+        .unwrap();
     assert!(c.client_token("acct", "tok").await.unwrap().is_none());
     // A claim without instances goes stale (its create died) and is taken over; a recorded
     // one lasts the TTL.
-    assert!(c.claim_client_token("acct", "t2", "a", now, now - TTL, now - STALE).await.unwrap().is_none());
+    assert!(
+        c.claim_client_token("acct", "t2", "a", now, now - TTL, now - STALE)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let later = now + STALE + 1;
-    assert!(c.claim_client_token("acct", "t2", "b", now + 1, now + 1 - TTL, now + 1 - STALE).await.unwrap().is_some());
-    assert!(c.claim_client_token("acct", "t2", "b", later, later - TTL, later - STALE).await.unwrap().is_none());
-    assert_eq!(c.client_token("acct", "t2").await.unwrap().unwrap().claim, "b");
+    assert!(
+        c.claim_client_token("acct", "t2", "b", now + 1, now + 1 - TTL, now + 1 - STALE)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        c.claim_client_token("acct", "t2", "b", later, later - TTL, later - STALE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        c.client_token("acct", "t2").await.unwrap().unwrap().claim,
+        "b"
+    );
     s.commit(vec![Write::ClientToken {
         account: "acct".into(),
         token: "t2".into(),
@@ -962,9 +1066,26 @@ async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backen
     .await
     .unwrap();
     let much_later = later + STALE * 10;
-    assert!(c.claim_client_token("acct", "t2", "c", much_later, much_later - TTL, much_later - STALE).await.unwrap().is_some());
+    assert!(
+        c.claim_client_token(
+            "acct",
+            "t2",
+            "c",
+            much_later,
+            much_later - TTL,
+            much_later - STALE
+        )
+        .await
+        .unwrap()
+        .is_some()
+    );
     let expired = later + TTL + 1;
-    assert!(c.claim_client_token("acct", "t2", "c", expired, expired - TTL, expired - STALE).await.unwrap().is_none());
+    assert!(
+        c.claim_client_token("acct", "t2", "c", expired, expired - TTL, expired - STALE)
+            .await
+            .unwrap()
+            .is_none()
+    );
 }
 
 async fn keystone_tokens_are_kept_by_digest_bounded_and_revoked(backend: Backend) {
@@ -973,16 +1094,29 @@ async fn keystone_tokens_are_kept_by_digest_bounded_and_revoked(backend: Backend
     let c = s.cluster().unwrap();
     let now = 1_700_000_000;
     for i in 0..5 {
-        c.put_keystone_token(&format!("d{i}"), "alice", 1000 + i, now + 60, &format!("{{\"n\":{i}}}"), now, 3)
-            .await
-            .unwrap();
+        c.put_keystone_token(
+            &format!("d{i}"),
+            "alice",
+            1000 + i,
+            now + 60,
+            &format!("{{\"n\":{i}}}"),
+            now,
+            3,
+        )
+        .await
+        .unwrap();
     }
-    c.put_keystone_token("bob1", "bob", 1000, now + 60, "{}", now, 3).await.unwrap();
+    c.put_keystone_token("bob1", "bob", 1000, now + 60, "{}", now, 3)
+        .await
+        .unwrap();
     assert_eq!(c.keystone_tokens_of("alice", now).await.unwrap(), 3);
     // The oldest went; the newest three stay.
     assert_eq!(c.keystone_token("d0", now).await.unwrap(), None);
     assert_eq!(c.keystone_token("d1", now).await.unwrap(), None);
-    assert_eq!(c.keystone_token("d4", now).await.unwrap().as_deref(), Some("{\"n\":4}"));
+    assert_eq!(
+        c.keystone_token("d4", now).await.unwrap().as_deref(),
+        Some("{\"n\":4}")
+    );
     assert_eq!(c.keystone_tokens_of("bob", now).await.unwrap(), 1);
     // Expired: not found, not counted.
     assert_eq!(c.keystone_token("d4", now + 60).await.unwrap(), None);
@@ -1002,19 +1136,44 @@ async fn expired_cluster_state_is_swept(backend: Backend) {
     let c = s.cluster().unwrap();
     let now_s = 1_700_000_000;
     let now_ms = now_s * 1000;
-    c.spend_nonce("aliyun", "ak", "old", now_s - 1000, now_s - 100, 10).await.unwrap();
-    c.spend_nonce("aliyun", "ak", "live", now_s, now_s + 900, 10).await.unwrap();
+    c.spend_nonce("aliyun", "ak", "old", now_s - 1000, now_s - 100, 10)
+        .await
+        .unwrap();
+    c.spend_nonce("aliyun", "ak", "live", now_s, now_s + 900, 10)
+        .await
+        .unwrap();
     c.count_request("a", "X", now_s - 120).await.unwrap();
     c.count_request("a", "X", now_s).await.unwrap();
-    c.put_keystone_token("gone", "u", 1, now_s - 1, "{}", now_s - 10, 10).await.unwrap();
-    c.put_keystone_token("kept", "u", 2, now_s + 60, "{}", now_s - 10, 10).await.unwrap();
-    c.claim_client_token("a", "old", "x", now_ms - 100_000, 0, 0).await.unwrap();
-    c.claim_client_token("a", "new", "y", now_ms, 0, 0).await.unwrap();
-    let gone = c.sweep_cluster_state(now_ms, now_ms - 50_000).await.unwrap();
+    c.put_keystone_token("gone", "u", 1, now_s - 1, "{}", now_s - 10, 10)
+        .await
+        .unwrap();
+    c.put_keystone_token("kept", "u", 2, now_s + 60, "{}", now_s - 10, 10)
+        .await
+        .unwrap();
+    c.claim_client_token("a", "old", "x", now_ms - 100_000, 0, 0)
+        .await
+        .unwrap();
+    c.claim_client_token("a", "new", "y", now_ms, 0, 0)
+        .await
+        .unwrap();
+    let gone = c
+        .sweep_cluster_state(now_ms, now_ms - 50_000)
+        .await
+        .unwrap();
     assert_eq!(gone, 4);
-    assert_eq!(c.sweep_cluster_state(now_ms, now_ms - 50_000).await.unwrap(), 0);
+    assert_eq!(
+        c.sweep_cluster_state(now_ms, now_ms - 50_000)
+            .await
+            .unwrap(),
+        0
+    );
     use nubis_store::NonceSpend::Used;
-    assert_eq!(c.spend_nonce("aliyun", "ak", "live", now_s, now_s + 900, 10).await.unwrap(), Used);
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "live", now_s, now_s + 900, 10)
+            .await
+            .unwrap(),
+        Used
+    );
     assert!(c.keystone_token("kept", now_s).await.unwrap().is_some());
     assert!(c.client_token("a", "new").await.unwrap().is_some());
     assert!(c.client_token("a", "old").await.unwrap().is_none());
