@@ -154,7 +154,7 @@ impl NonceCache {
         };
         let until = now.max(request_ts).saturating_add(self.window);
         match shared
-            .spend(*scope, access_key_id, nonce, now, until, self.max_per_key)
+            .spend(scope, access_key_id, nonce, now, until, self.max_per_key)
             .await
         {
             Ok(spent) => spent,
