@@ -366,10 +366,17 @@ impl AliyunApi {
     }
 
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
+        let mut gate = Gate::new(rate_limits);
+        let mut nonces = NonceCache::new();
+        // On a shared store, replays and rate limits are the cluster's (docs/postgres.md).
+        if let Some(cluster) = engine.cluster() {
+            gate = gate.with_shared_limits(std::sync::Arc::new(cluster.clone()));
+            nonces = nonces.with_shared(std::sync::Arc::new(cluster), "aliyun");
+        }
         Self {
             engine,
-            gate: Gate::new(rate_limits),
-            nonces: NonceCache::new(),
+            gate,
+            nonces,
             public_url: DEFAULT_PUBLIC_URL.to_string(),
         }
     }
@@ -534,14 +541,15 @@ impl Service for AliyunApi {
     }
 
     /// Atomic: of two concurrent copies of one request, one is refused here.
-    fn spend(&self, raw: &Incoming<'_>, token: Nonce) -> Result<(), ApiError> {
+    async fn spend(&self, raw: &Incoming<'_>, token: Nonce) -> Result<(), ApiError> {
         self.nonces
-            .check_and_insert(
+            .spend(
                 &token.access_key_id,
                 &token.nonce,
                 raw.req.now,
                 token.timestamp,
             )
+            .await
             .map_err(|e| auth_err(e.into()))
     }
 

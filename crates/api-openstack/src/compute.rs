@@ -115,7 +115,7 @@ pub(crate) async fn handle(
         return fault(not_found());
     };
     let token = req.header("x-auth-token").unwrap_or_default();
-    let Some(token) = api.token(token) else {
+    let Some(token) = api.token(token).await else {
         return fault(Fault::new(
             401,
             "The request you have made requires authentication.",
@@ -423,7 +423,9 @@ impl Nova<'_> {
             spec,
             &self.api.nova_policy,
             nova_target(token),
-        ) {
+        )
+        .await
+        {
             let throttled = matches!(refusal, Refusal::Throttled(_));
             let reply = fault(refused(refusal));
             return (

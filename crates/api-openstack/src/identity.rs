@@ -126,9 +126,9 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         op("identity.token.issue", "POST", "/identity/v3/auth/tokens", Public, NO_RULE, "{\"auth\"}",
             Keystone::Call(KeystoneFn(|c| Box::pin(issue(c.api, c.req, c.base))))),
         op("identity.token.validate", "GET", "/identity/v3/auth/tokens", AnyToken, "identity:validate_token", "—",
-            Keystone::Call(KeystoneFn(|c| Box::pin(std::future::ready(validate(c)))))),
+            Keystone::Call(KeystoneFn(|c| Box::pin(validate(c))))),
         no_limit(op("identity.token.revoke", "DELETE", "/identity/v3/auth/tokens", AnyToken,
-            "identity:revoke_token", "—", Keystone::Call(KeystoneFn(|c| Box::pin(std::future::ready(revoke(c))))))),
+            "identity:revoke_token", "—", Keystone::Call(KeystoneFn(|c| Box::pin(revoke(c)))))),
         ks!("identity.auth.projects", "GET", "/identity/v3/auth/projects", "identity:get_auth_projects", "—", a::auth_projects),
         ks!("identity.auth.domains", "GET", "/identity/v3/auth/domains", "identity:get_auth_domains", "—", a::auth_domains),
         ks!("identity.domain.list", "GET", "/identity/v3/domains", "identity:list_domains", "—", a::list::<ks::Domain>),
@@ -206,7 +206,10 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
     let caller = if spec.handler.need == Public {
         None
     } else {
-        let Some(caller) = api.token(req.header("x-auth-token").unwrap_or_default()) else {
+        let Some(caller) = api
+            .token(req.header("x-auth-token").unwrap_or_default())
+            .await
+        else {
             return unauthorized(&base).op(spec.name);
         };
         let target = crate::identity_admin::target(spec.handler.path, &params);
@@ -217,7 +220,9 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
             spec,
             &api.keystone_policy,
             target,
-        ) {
+        )
+        .await
+        {
             return refused(r).op(spec.name);
         }
         Some(caller)
@@ -318,7 +323,7 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         let Some(id) = str_at(identity, &["token", "id"]) else {
             return malformed("token.id");
         };
-        let Some(t) = api.token(id) else {
+        let Some(t) = api.token(id).await else {
             return unauthorized(base);
         };
         let Ok(user) = api.engine.ks_user(&t.user_id) else {
@@ -357,7 +362,12 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
             return *e;
         }
     };
-    let (id, token) = api.tokens.issue(token);
+    let Some((id, token)) = api.tokens.issue(token).await else {
+        return error(
+            503,
+            "The service is unavailable: the token could not be stored.",
+        );
+    };
     let catalog = !req.query().iter().any(|(k, _)| k == "nocatalog");
     Reply::json(201, &token_body(api, &token, catalog)).header("x-subject-token", id)
 }
@@ -667,7 +677,7 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
 /// be looked at (or revoked) by itself, by another token of the same user, or by an admin —
 /// Keystone's `identity:validate_token` / `revoke_token` default rule (`token_subject` or
 /// admin); anyone else gets 403.
-fn subject(c: &Ctx<'_>, action: &str) -> Result<(String, Token), Box<Reply>> {
+async fn subject(c: &Ctx<'_>, action: &str) -> Result<(String, Token), Box<Reply>> {
     let Some(caller) = c.caller.as_ref() else {
         return Err(Box::new(unauthorized(c.base)));
     };
@@ -678,7 +688,7 @@ fn subject(c: &Ctx<'_>, action: &str) -> Result<(String, Token), Box<Reply>> {
             "Expecting to find X-Subject-Token in the request headers.",
         )));
     };
-    let Some(t) = c.api.token_digest(&digest(id)) else {
+    let Some(t) = c.api.token_digest(&digest(id)).await else {
         return Err(Box::new(error(404, "Could not find token.")));
     };
     if !(caller.is_admin() || caller.user_id == t.user_id) {
@@ -700,8 +710,8 @@ fn too_many(wait: std::time::Duration) -> Reply {
     .header("retry-after", secs.to_string())
 }
 
-fn validate(c: &Ctx<'_>) -> Reply {
-    match subject(c, "identity:validate_token") {
+async fn validate(c: &Ctx<'_>) -> Reply {
+    match subject(c, "identity:validate_token").await {
         Ok((id, token)) => {
             let catalog = !c.req.query().iter().any(|(k, _)| k == "nocatalog");
             Reply::json(200, &token_body(c.api, &token, catalog)).header("x-subject-token", id)
@@ -710,10 +720,10 @@ fn validate(c: &Ctx<'_>) -> Reply {
     }
 }
 
-fn revoke(c: &Ctx<'_>) -> Reply {
-    match subject(c, "identity:revoke_token") {
+async fn revoke(c: &Ctx<'_>) -> Reply {
+    match subject(c, "identity:revoke_token").await {
         Ok((id, _)) => {
-            c.api.tokens.revoke(&id);
+            c.api.tokens.revoke(&id).await;
             Reply::empty(204)
         }
         Err(r) => *r,

@@ -79,7 +79,7 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         };
     }
     let token = req.header("x-auth-token").unwrap_or_default();
-    let Some(token) = api.token(token) else {
+    let Some(token) = api.token(token).await else {
         return keystone_error(401, UNAUTHORIZED).header(
             "www-authenticate",
             format!("Keystone uri=\"{base}/identity\""),
@@ -109,7 +109,9 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
         spec,
         &api.nova_policy,
         crate::compute::nova_target(&token),
-    ) {
+    )
+    .await
+    {
         let reply = match r {
             Refusal::Throttled(_) => {
                 Reply::text(429, "429 Too Many Requests").header("retry-after", "1")

@@ -242,10 +242,16 @@ pub struct OpenStackApi {
 
 impl OpenStackApi {
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
+        // On a shared store, tokens and rate limits are the cluster's (docs/postgres.md).
+        let cluster = engine.cluster();
+        let mut gate = nubis_pipeline::Gate::new(rate_limits);
+        if let Some(c) = &cluster {
+            gate = gate.with_shared_limits(std::sync::Arc::new(c.clone()));
+        }
         Self {
             engine,
-            gate: nubis_pipeline::Gate::new(rate_limits),
-            tokens: tokens::Tokens::default(),
+            gate,
+            tokens: cluster.map(tokens::Tokens::shared).unwrap_or_default(),
             logins: Default::default(),
             public_url: DEFAULT_PUBLIC_URL.to_string(),
             reboot_modes: Mutex::new(HashMap::new()),
@@ -285,8 +291,8 @@ impl OpenStackApi {
     }
 
     /// Live Keystone tokens of `user` (at most [`MAX_TOKENS_PER_USER`]).
-    pub fn live_tokens_of(&self, user: &str) -> usize {
-        self.tokens.count_of(user)
+    pub async fn live_tokens_of(&self, user: &str) -> usize {
+        self.tokens.count_of(user).await
     }
 
     pub(crate) fn base_url(&self) -> String {
@@ -294,19 +300,19 @@ impl OpenStackApi {
     }
 
     /// A live token whose user still holds the credential it was issued under.
-    pub(crate) fn token(&self, id: &str) -> Option<Token> {
-        self.token_digest(&tokens::digest(id))
+    pub(crate) async fn token(&self, id: &str) -> Option<Token> {
+        self.token_digest(&tokens::digest(id)).await
     }
 
-    pub(crate) fn token_digest(&self, key: &tokens::Digest32) -> Option<Token> {
-        let t = self.tokens.get_digest(key)?;
+    pub(crate) async fn token_digest(&self, key: &tokens::Digest32) -> Option<Token> {
+        let t = self.tokens.get_digest(key).await?;
         if self.engine.ks_stamp(&t.user_id).as_deref() != Some(t.stamp.as_str())
             || t.app_cred
                 .as_ref()
                 .is_some_and(|a| !self.engine.ks_app_cred_live(a))
             || !self.roles_still_held(&t)
         {
-            self.tokens.revoke_digest(key);
+            self.tokens.revoke_digest(key).await;
             return None;
         }
         Some(t)
@@ -346,39 +352,45 @@ impl OpenStackApi {
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
         // The caller, when the request carries a live token: read before the request runs
         // (it may revoke its own token), only when a trail is kept.
-        let caller = self
-            .gate
-            .auditor()
-            .and_then(|_| self.token(req.header("x-auth-token")?))
-            .map(|t| (t, audit_now_ms()));
+        let caller = match (self.gate.auditor(), req.header("x-auth-token")) {
+            (Some(_), Some(id)) => self.token(id).await.map(|t| (t, audit_now_ms())),
+            _ => None,
+        };
         let started = audit_now_ms();
         let reply = self.route(&req).await;
         // A login (password, application credential, token) that issued a token is recorded
         // under the token it issued: its caller is now authenticated (docs/audit.md).
         // A login refused on its scope after the user proved who it is, under that user.
-        let caller = caller.or_else(|| {
-            self.gate.auditor()?;
-            if reply.operation != "identity.token.issue" {
-                return None;
-            }
-            if let Some(user) = &reply.refused_login {
-                return Some(((**user).clone(), started));
-            }
-            if reply.status != 201 {
-                return None;
-            }
-            let (_, issued) = reply
-                .headers
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case("x-subject-token"))?;
-            self.token(issued).map(|t| (t, started))
-        });
+        let caller = match caller {
+            Some(c) => Some(c),
+            None => self.login_caller(&reply, started).await,
+        };
         if let (Some(auditor), Some((token, time_ms))) = (self.gate.auditor(), caller) {
             auditor
                 .record(self.audit_event(&req, &reply, &token, time_ms))
                 .await;
         }
         reply
+    }
+
+    /// Who a login is recorded under, when a trail is kept: the user it refused on its scope
+    /// after the user proved who it is, or the token it issued.
+    async fn login_caller(&self, reply: &Reply, started: i64) -> Option<(Token, i64)> {
+        self.gate.auditor()?;
+        if reply.operation != "identity.token.issue" {
+            return None;
+        }
+        if let Some(user) = &reply.refused_login {
+            return Some(((**user).clone(), started));
+        }
+        if reply.status != 201 {
+            return None;
+        }
+        let (_, issued) = reply
+            .headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("x-subject-token"))?;
+        self.token(issued).await.map(|t| (t, started))
     }
 
     /// The trail's event of a request a token authenticated. The token's ID is a secret: the

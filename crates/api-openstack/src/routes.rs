@@ -269,7 +269,7 @@ pub fn columns<H>() -> [Column<Route<H>>; 3] {
 /// rate limit of the token's account, then the operation's oslo.policy rule (its `policy`
 /// name) evaluated by nubis-identity on the token against `target`; an operation whose rule
 /// the policy does not hold falls back to its [`Need`].
-pub fn admit<H>(
+pub async fn admit<H>(
     gate: &Gate,
     registry: &'static Registry<Route<H>>,
     token: &Token,
@@ -285,6 +285,7 @@ pub fn admit<H>(
     };
     let who = principal_of(token);
     gate.admit_with(registry, &who, "", spec.name, None, |_| None, &oslo)
+        .await
         .map(drop)
 }
 

@@ -1,5 +1,9 @@
-//! Keystone tokens: opaque random strings held in memory with their expiry. They do not
-//! survive a restart; clients re-authenticate on the 401 they then get.
+//! Keystone tokens: opaque random strings with their expiry. On SQLite (one process) they are
+//! held in memory and do not survive a restart; clients re-authenticate on the 401 they then
+//! get. On a shared store (PostgreSQL, several nodes) they live in the store's
+//! `keystone_tokens` table (docs/postgres.md "Cluster-wide state"): valid on every node, kept
+//! across restarts, and every lookup reads the store, so a revocation on one node holds on
+//! every node at its next request (nothing is cached: any copy could go stale).
 //!
 //! Only the SHA-256 of a token ID is kept (the map key): a memory dump or a debug print shows
 //! no usable token, and a lookup compares digests, not the secret itself. Each user holds at
@@ -22,7 +26,7 @@ pub const MAX_PER_USER: usize = 100;
 const SWEEP_ABOVE: usize = 10_000;
 
 /// What a token is scoped to.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Scope {
     Unscoped,
     /// A project (see [`Token::project`]).
@@ -32,7 +36,7 @@ pub enum Scope {
 }
 
 /// A project as a token names it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ProjectRef {
     pub id: String,
     pub name: String,
@@ -40,7 +44,7 @@ pub struct ProjectRef {
     pub domain_name: String,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Token {
     /// The account the token acts in: its project's (or domain's) domain's account; for an
     /// unscoped token, the user's domain's.
@@ -125,14 +129,54 @@ struct Live {
 #[derive(Default)]
 pub struct Tokens {
     live: Mutex<Live>,
+    /// The cluster's table, on a shared store: then `live` is unused.
+    shared: Option<nubis_engine::Cluster>,
 }
 
 impl Tokens {
+    /// Tokens kept in the cluster's store (see the module doc).
+    pub fn shared(cluster: nubis_engine::Cluster) -> Self {
+        Self {
+            live: Mutex::default(),
+            shared: Some(cluster),
+        }
+    }
+
     /// Issue a token; `expires_at` is capped by the caller (re-scoping keeps the original's).
-    pub fn issue(&self, mut token: Token) -> (String, Token) {
+    /// `None` when a shared store cannot record it.
+    pub async fn issue(&self, mut token: Token) -> Option<(String, Token)> {
         let id = random_url_safe(32);
         token.audit_id = random_url_safe(16);
         let key = digest(&id);
+        if let Some(cluster) = &self.shared {
+            let data = serde_json::to_string(&token).ok()?;
+            let issued_ms = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                .unwrap_or(0);
+            return match cluster
+                .put_keystone_token(
+                    &hex::encode(key),
+                    &token.user_name,
+                    issued_ms,
+                    token.expires_at,
+                    &data,
+                    now(),
+                    MAX_PER_USER,
+                )
+                .await
+            {
+                Ok(()) => Some((id, token)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not store a Keystone token");
+                    None
+                }
+            };
+        }
+        Some((id, self.issue_local(key, token)))
+    }
+
+    fn issue_local(&self, key: Digest32, token: Token) -> Token {
         let mut guard = self.live.lock();
         let live = &mut *guard;
         let t = now();
@@ -153,16 +197,27 @@ impl Tokens {
         }
         queue.push_back(key);
         live.tokens.insert(key, token.clone());
-        (id, token)
+        token
     }
 
     /// A live token, or None when unknown, revoked or expired.
     #[cfg(test)]
-    pub fn get(&self, id: &str) -> Option<Token> {
-        self.get_digest(&digest(id))
+    pub async fn get(&self, id: &str) -> Option<Token> {
+        self.get_digest(&digest(id)).await
     }
 
-    pub(crate) fn get_digest(&self, key: &Digest32) -> Option<Token> {
+    /// A live token by digest; on a shared store, read from it (an unreadable store or
+    /// record is no token: the client gets a 401).
+    pub(crate) async fn get_digest(&self, key: &Digest32) -> Option<Token> {
+        if let Some(cluster) = &self.shared {
+            return match cluster.keystone_token(&hex::encode(key), now()).await {
+                Ok(found) => found.and_then(|doc| serde_json::from_str(&doc).ok()),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read a Keystone token");
+                    None
+                }
+            };
+        }
         let mut live = self.live.lock();
         match live.tokens.get(key) {
             Some(t) if t.expires_at > now() => Some(t.clone()),
@@ -174,16 +229,31 @@ impl Tokens {
         }
     }
 
-    pub fn revoke(&self, id: &str) -> bool {
-        self.revoke_digest(&digest(id))
+    pub async fn revoke(&self, id: &str) -> bool {
+        self.revoke_digest(&digest(id)).await
     }
 
-    pub(crate) fn revoke_digest(&self, key: &Digest32) -> bool {
+    pub(crate) async fn revoke_digest(&self, key: &Digest32) -> bool {
+        if let Some(cluster) = &self.shared {
+            return match cluster.revoke_keystone_token(&hex::encode(key)).await {
+                Ok(gone) => gone,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not revoke a Keystone token");
+                    false
+                }
+            };
+        }
         self.live.lock().tokens.remove(key).is_some()
     }
 
     /// Live tokens of `user` (for tests and metrics).
-    pub fn count_of(&self, user: &str) -> usize {
+    pub async fn count_of(&self, user: &str) -> usize {
+        if let Some(cluster) = &self.shared {
+            return cluster
+                .keystone_tokens_of(user, now())
+                .await
+                .unwrap_or_default();
+        }
         let live = self.live.lock();
         let t = now();
         live.by_user.get(user).map_or(0, |q| {
@@ -218,24 +288,24 @@ mod tests {
         }
     }
 
-    #[test]
-    fn issue_get_expire_revoke() {
+    #[tokio::test]
+    async fn issue_get_expire_revoke() {
         let t = Tokens::default();
-        let (a, issued) = t.issue(tok("admin", now() + 60));
+        let (a, issued) = t.issue(tok("admin", now() + 60)).await.unwrap();
         assert_eq!(issued.audit_id.len(), 22);
-        assert!(t.get(&a).is_some());
-        let (b, _) = t.issue(tok("admin", now() - 1));
+        assert!(t.get(&a).await.is_some());
+        let (b, _) = t.issue(tok("admin", now() - 1)).await.unwrap();
         assert_ne!(a, b);
-        assert!(t.get(&b).is_none(), "expired");
-        assert!(t.revoke(&a));
-        assert!(t.get(&a).is_none());
-        assert!(!t.revoke(&a));
+        assert!(t.get(&b).await.is_none(), "expired");
+        assert!(t.revoke(&a).await);
+        assert!(t.get(&a).await.is_none());
+        assert!(!t.revoke(&a).await);
     }
 
-    #[test]
-    fn only_digests_are_kept() {
+    #[tokio::test]
+    async fn only_digests_are_kept() {
         let t = Tokens::default();
-        let (id, _) = t.issue(tok("admin", now() + 60));
+        let (id, _) = t.issue(tok("admin", now() + 60)).await.unwrap();
         let live = t.live.lock();
         assert!(live.tokens.contains_key(&digest(&id)));
         assert_eq!(live.tokens.len(), 1);
@@ -244,19 +314,19 @@ mod tests {
         assert!(!dump.contains(&id));
     }
 
-    #[test]
-    fn bounded_per_user_oldest_evicted() {
+    #[tokio::test]
+    async fn bounded_per_user_oldest_evicted() {
         let t = Tokens::default();
-        let (first, _) = t.issue(tok("alice", now() + 60));
-        let (bob, _) = t.issue(tok("bob", now() + 60));
+        let (first, _) = t.issue(tok("alice", now() + 60)).await.unwrap();
+        let (bob, _) = t.issue(tok("bob", now() + 60)).await.unwrap();
         let mut last = String::new();
         for _ in 0..MAX_PER_USER {
-            last = t.issue(tok("alice", now() + 60)).0;
+            last = t.issue(tok("alice", now() + 60)).await.unwrap().0;
         }
-        assert_eq!(t.count_of("alice"), MAX_PER_USER);
-        assert!(t.get(&first).is_none(), "the oldest was evicted");
-        assert!(t.get(&last).is_some());
-        assert!(t.get(&bob).is_some(), "other users are untouched");
+        assert_eq!(t.count_of("alice").await, MAX_PER_USER);
+        assert!(t.get(&first).await.is_none(), "the oldest was evicted");
+        assert!(t.get(&last).await.is_some());
+        assert!(t.get(&bob).await.is_some(), "other users are untouched");
         assert!(t.live.lock().tokens.len() <= MAX_PER_USER + 1);
     }
 }

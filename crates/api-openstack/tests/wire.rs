@@ -355,7 +355,7 @@ async fn tokens_are_bounded_per_user_and_rescoping_keeps_expiry() {
         last = r.header("x-subject-token").unwrap().to_string();
     }
     assert_eq!(
-        api.live_tokens_of("admin"),
+        api.live_tokens_of("admin").await,
         nubis_api_openstack::MAX_TOKENS_PER_USER
     );
     assert_eq!(
@@ -364,7 +364,7 @@ async fn tokens_are_bounded_per_user_and_rescoping_keeps_expiry() {
         "oldest evicted"
     );
     assert_eq!(look(&api, "GET", &last, &reader).await.status, 200);
-    assert_eq!(api.live_tokens_of("auditor"), 1);
+    assert_eq!(api.live_tokens_of("auditor").await, 1);
 }
 
 /// A user's tokens die with a password change or the user's deletion.

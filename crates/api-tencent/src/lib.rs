@@ -407,10 +407,18 @@ impl TencentApi {
     }
 
     pub fn new(engine: Engine, rate_limits: bool) -> Self {
+        let mut gate = Gate::new(rate_limits);
+        let mut nonces =
+            NonceCache::with_limits(sig::MAX_CLOCK_SKEW_SECS, nonce::DEFAULT_MAX_PER_KEY);
+        // On a shared store, replays and rate limits are the cluster's (docs/postgres.md).
+        if let Some(cluster) = engine.cluster() {
+            gate = gate.with_shared_limits(std::sync::Arc::new(cluster.clone()));
+            nonces = nonces.with_shared(std::sync::Arc::new(cluster), "tencent");
+        }
         Self {
             engine,
-            gate: Gate::new(rate_limits),
-            nonces: NonceCache::with_limits(sig::MAX_CLOCK_SKEW_SECS, nonce::DEFAULT_MAX_PER_KEY),
+            gate,
+            nonces,
         }
     }
 
@@ -549,9 +557,10 @@ impl Service for TencentApi {
         }
     }
 
-    fn spend(&self, req: &RawRequest<'_>, token: LegacyReplay) -> Result<(), ApiError> {
+    async fn spend(&self, req: &RawRequest<'_>, token: LegacyReplay) -> Result<(), ApiError> {
         self.nonces
-            .check_and_insert(&token.secret_id, &token.key, req.now, token.timestamp)
+            .spend(&token.secret_id, &token.key, req.now, token.timestamp)
+            .await
             .map_err(|e| auth_err(e.into()))
     }
 

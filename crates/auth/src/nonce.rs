@@ -1,6 +1,11 @@
 //! Replay protection: a memory of (key, nonce) pairs for as long as the request that spent the
 //! nonce could be accepted again. Alibaba (spec §3c: 15 minutes, `SignatureNonceUsed`) and
 //! Tencent's legacy signatures (5 minutes, docs/hostile-input.md) each keep one.
+//!
+//! Several nodes on one database share what they spend through [`SharedNonces`] (the store's
+//! `signature_nonces` table, docs/postgres.md "Cluster-wide state"): a request replayed to
+//! another node is refused there too. The in-memory cache stays in front of it, so a replay to
+//! the same node is refused before the request costs any rate budget.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,6 +23,22 @@ pub enum NonceError {
     /// The key already holds its maximum of live nonces (never evicted while live).
     #[error("too many distinct nonces for this key within the replay window")]
     Full,
+}
+
+/// Where several nodes spend nonces together (the store, on a shared database).
+#[async_trait::async_trait]
+pub trait SharedNonces: Send + Sync {
+    /// Spends `nonce` of `access_key_id` in `scope` until `expires_at` (unix seconds), or
+    /// refuses it as [`NonceCache::check_and_insert`] does; `Err` when the store cannot say.
+    async fn spend(
+        &self,
+        scope: &'static str,
+        access_key_id: &str,
+        nonce: &str,
+        now: i64,
+        expires_at: i64,
+        max_per_key: usize,
+    ) -> Result<Result<(), NonceError>, String>;
 }
 
 /// Default number of live nonces one AccessKeyId may hold. At the documented per-action rate
@@ -47,6 +68,14 @@ pub struct NonceCache {
     max_per_key: usize,
     keys: DashMap<String, KeyNonces>,
     last_sweep: AtomicI64,
+    /// The cluster's record and this cache's name in it (the dialect), on a shared store.
+    shared: Option<(Arc<dyn SharedNonces>, &'static str)>,
+}
+
+impl std::fmt::Debug for dyn SharedNonces {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SharedNonces")
+    }
 }
 
 /// Nonces of one AccessKeyId: expiry by nonce, plus a min-heap of (expiry, nonce) to drop
@@ -98,6 +127,41 @@ impl NonceCache {
             max_per_key: max_per_key.max(1),
             keys: DashMap::new(),
             last_sweep: AtomicI64::new(i64::MIN),
+            shared: None,
+        }
+    }
+
+    /// Spend nonces in `shared` too, under `scope` (the dialect's name): every node of the
+    /// cluster refuses a nonce any of them spent.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedNonces>, scope: &'static str) -> Self {
+        self.shared = Some((shared, scope));
+        self
+    }
+
+    /// [`NonceCache::check_and_insert`], then, on a shared store, the cluster's record: the
+    /// one to call when a request is admitted. If the store cannot answer, the node's own
+    /// record decides (a replay to this node is still refused; logged).
+    pub async fn spend(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        now: i64,
+        request_ts: i64,
+    ) -> Result<(), NonceError> {
+        self.check_and_insert(access_key_id, nonce, now, request_ts)?;
+        let Some((shared, scope)) = &self.shared else {
+            return Ok(());
+        };
+        let until = now.max(request_ts).saturating_add(self.window);
+        match shared
+            .spend(scope, access_key_id, nonce, now, until, self.max_per_key)
+            .await
+        {
+            Ok(spent) => spent,
+            Err(e) => {
+                tracing::warn!(error = %e, "the cluster's nonce record is unavailable; this node's decides");
+                Ok(())
+            }
         }
     }
 
@@ -329,6 +393,88 @@ mod tests {
             cache.check_and_insert("ak", "captured", T0 + 2, T0),
             Err(NonceError::Used)
         );
+    }
+
+    /// A stand-in for the store: one record several caches (nodes) share.
+    #[derive(Default)]
+    struct Cluster(parking_lot::Mutex<HashMap<(String, String), i64>>);
+
+    #[async_trait::async_trait]
+    impl SharedNonces for Cluster {
+        async fn spend(
+            &self,
+            scope: &'static str,
+            key: &str,
+            nonce: &str,
+            now: i64,
+            expires_at: i64,
+            _max: usize,
+        ) -> Result<Result<(), NonceError>, String> {
+            let mut m = self.0.lock();
+            let k = (format!("{scope}/{key}"), nonce.to_string());
+            if m.get(&k).is_some_and(|at| *at >= now) {
+                return Ok(Err(NonceError::Used));
+            }
+            m.insert(k, expires_at);
+            Ok(Ok(()))
+        }
+    }
+
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl SharedNonces for Down {
+        async fn spend(
+            &self,
+            _: &'static str,
+            _: &str,
+            _: &str,
+            _: i64,
+            _: i64,
+            _: usize,
+        ) -> Result<Result<(), NonceError>, String> {
+            Err("down".into())
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn a_nonce_spent_on_one_node_is_refused_on_another() {
+        let cluster: Arc<Cluster> = Arc::default();
+        let a = NonceCache::new().with_shared(cluster.clone(), "aliyun");
+        let b = NonceCache::new().with_shared(cluster.clone(), "aliyun");
+        let tencent = NonceCache::new().with_shared(cluster.clone(), "tencent");
+        block_on(async {
+            assert_eq!(a.spend("ak", "n", T0, T0).await, Ok(()));
+            // B has never seen it: its own record says nothing, the cluster's refuses.
+            assert_eq!(b.is_used("ak", "n", T0), Ok(()));
+            assert_eq!(b.spend("ak", "n", T0 + 1, T0).await, Err(NonceError::Used));
+            // Same node: refused by its own record first.
+            assert_eq!(a.spend("ak", "n", T0 + 1, T0).await, Err(NonceError::Used));
+            // Another dialect's namespace is its own.
+            assert_eq!(tencent.spend("ak", "n", T0 + 1, T0).await, Ok(()));
+            // The cluster remembers it for the window from max(now, timestamp).
+            let until = T0 + 900;
+            assert_eq!(
+                cluster.0.lock().get(&("aliyun/ak".into(), "n".into())),
+                Some(&until)
+            );
+        });
+    }
+
+    #[test]
+    fn a_store_that_cannot_answer_leaves_the_nodes_own_record() {
+        let c = NonceCache::new().with_shared(Arc::new(Down), "aliyun");
+        block_on(async {
+            assert_eq!(c.spend("ak", "n", T0, T0).await, Ok(()));
+            assert_eq!(c.spend("ak", "n", T0, T0).await, Err(NonceError::Used));
+        });
     }
 
     #[test]

@@ -6,11 +6,19 @@
 //! without allocating, so the hot path is one sharded read lock plus one atomic
 //! compare-and-swap. Cells are created on first use and never evicted: their
 //! number is bounded by accounts × actions, which is small for an emulator.
+//!
+//! Several nodes on one database count together instead ([`SharedWindows`], docs/postgres.md
+//! "Cluster-wide state"): fixed one-second windows counted in the store, a request admitted
+//! while its window's count is within the quota. Over any run of whole seconds that admits
+//! exactly `per_second` per second across the cluster, as the GCRA cell does on one node (both
+//! let one more second's worth through at the edge of the run: the GCRA its burst, the
+//! windows the second the run starts in).
 
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 use std::num::NonZeroU32;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use dashmap::DashMap;
 use governor::clock::{Clock, DefaultClock};
@@ -21,12 +29,31 @@ use governor::{DefaultDirectRateLimiter, Quota};
 #[error("rate limit exceeded, retry after {0:?}")]
 pub struct RetryAfter(pub Duration);
 
+/// Where several nodes count requests together (the store, on a shared database).
+#[async_trait::async_trait]
+pub trait SharedWindows: Send + Sync {
+    /// Counts one request of `action` by `account` in the one-second window `window_s` (unix
+    /// seconds); the window's count, this one included. `Err` when the store cannot say.
+    async fn hit(&self, account: &str, action: &str, window_s: i64) -> Result<u64, String>;
+}
+
 /// Rate limiter keyed by (account, action).
-#[derive(Debug)]
 pub struct RateLimiter {
     enabled: bool,
     clock: DefaultClock,
     cells: DashMap<CellKey, Cell>,
+    /// The cluster's windows, on a shared store.
+    shared: Option<Arc<dyn SharedWindows>>,
+}
+
+impl std::fmt::Debug for RateLimiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("enabled", &self.enabled)
+            .field("cells", &self.cells.len())
+            .field("shared", &self.shared.is_some())
+            .finish()
+    }
 }
 
 #[derive(Debug)]
@@ -42,6 +69,46 @@ impl RateLimiter {
             enabled,
             clock: DefaultClock::default(),
             cells: DashMap::new(),
+            shared: None,
+        }
+    }
+
+    /// Count in `shared` (the cluster's one-second windows) instead of this node's cells.
+    pub fn with_shared(mut self, shared: Arc<dyn SharedWindows>) -> Self {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// [`RateLimiter::check`], in the cluster's windows on a shared store. If the store
+    /// cannot answer, this node's cell decides (each node then admits the quota; logged).
+    pub async fn admit(
+        &self,
+        account: &str,
+        action: &str,
+        per_second: u32,
+    ) -> Result<(), RetryAfter> {
+        let Some(shared) = self
+            .shared
+            .as_ref()
+            .filter(|_| self.enabled && per_second > 0)
+        else {
+            return self.check(account, action, per_second);
+        };
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let window = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+        match shared.hit(account, action, window).await {
+            Ok(n) if n <= u64::from(per_second) => Ok(()),
+            // The next window opens at the next whole second.
+            Ok(_) => Err(RetryAfter(
+                Duration::from_secs(1)
+                    .saturating_sub(Duration::from_nanos(u64::from(now.subsec_nanos()))),
+            )),
+            Err(e) => {
+                tracing::warn!(error = %e, "the cluster's rate windows are unavailable; this node's limits decide");
+                self.check(account, action, per_second)
+            }
         }
     }
 
@@ -62,7 +129,7 @@ impl RateLimiter {
         // Fast path; the read guard must be gone before `entry` locks the shard.
         if let Some(cell) = self.cells.get(probe) {
             if cell.per_second == per_second {
-                return self.admit(&cell.limiter);
+                return self.admit_cell(&cell.limiter);
             }
         }
         let mut cell = self
@@ -75,7 +142,7 @@ impl RateLimiter {
         if cell.per_second != per_second {
             *cell = self.new_cell(rate);
         }
-        self.admit(&cell.limiter)
+        self.admit_cell(&cell.limiter)
     }
 
     fn new_cell(&self, rate: NonZeroU32) -> Cell {
@@ -86,7 +153,7 @@ impl RateLimiter {
         }
     }
 
-    fn admit(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), RetryAfter> {
+    fn admit_cell(&self, limiter: &DefaultDirectRateLimiter) -> Result<(), RetryAfter> {
         limiter
             .check()
             .map_err(|not_until| RetryAfter(not_until.wait_time_from(self.clock.now())))
@@ -206,6 +273,90 @@ mod tests {
         assert_eq!(rl.check("a", "X", 2), Ok(()));
         assert_eq!(rl.check("a", "X", 2), Ok(()));
         assert!(rl.check("a", "X", 2).is_err());
+    }
+
+    /// A stand-in for the store's windows.
+    #[derive(Default)]
+    struct Windows(parking_lot::Mutex<std::collections::HashMap<(String, String, i64), u64>>);
+
+    #[async_trait::async_trait]
+    impl SharedWindows for Windows {
+        async fn hit(&self, account: &str, action: &str, window_s: i64) -> Result<u64, String> {
+            let mut m = self.0.lock();
+            let n = m
+                .entry((account.into(), action.into(), window_s))
+                .or_default();
+            *n += 1;
+            Ok(*n)
+        }
+    }
+
+    struct Down;
+
+    #[async_trait::async_trait]
+    impl SharedWindows for Down {
+        async fn hit(&self, _: &str, _: &str, _: i64) -> Result<u64, String> {
+            Err("down".into())
+        }
+    }
+
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
+    #[test]
+    fn two_nodes_share_one_quota() {
+        let windows: Arc<Windows> = Arc::default();
+        let a = RateLimiter::new(true).with_shared(windows.clone());
+        let b = RateLimiter::new(true).with_shared(windows.clone());
+        block_on(async {
+            // Until the window's count passes the quota, in one second (retried once if the
+            // second turned between the calls).
+            for _ in 0..2 {
+                windows.0.lock().clear();
+                let started = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                let mut admitted = 0;
+                for i in 0..10 {
+                    let node = if i % 2 == 0 { &a } else { &b };
+                    if node.admit("acct", "RunInstances", 4).await.is_ok() {
+                        admitted += 1;
+                    }
+                }
+                let ended = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_secs();
+                if started == ended {
+                    assert_eq!(admitted, 4, "the quota is the cluster's, not each node's");
+                    let RetryAfter(wait) = a.admit("acct", "RunInstances", 4).await.unwrap_err();
+                    assert!(wait <= Duration::from_secs(1), "{wait:?}");
+                    // Other accounts and unlimited actions are not counted against it.
+                    assert_eq!(b.admit("other", "RunInstances", 4).await, Ok(()));
+                    assert_eq!(b.admit("acct", "Free", 0).await, Ok(()));
+                    return;
+                }
+            }
+            panic!("no whole second to test in");
+        });
+    }
+
+    #[test]
+    fn disabled_or_unreachable_falls_back_to_the_nodes_cells() {
+        let off = RateLimiter::new(false).with_shared(Arc::new(Down));
+        let down = RateLimiter::new(true).with_shared(Arc::new(Down));
+        block_on(async {
+            for _ in 0..10 {
+                assert_eq!(off.admit("a", "X", 1).await, Ok(()));
+            }
+            assert_eq!(down.admit("a", "X", 1).await, Ok(()));
+            assert!(down.admit("a", "X", 1).await.is_err());
+        });
     }
 
     #[test]

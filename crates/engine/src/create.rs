@@ -30,6 +30,11 @@ impl Engine {
         {
             return Ok(found);
         }
+        // Several nodes: the token's claim in the store decides (client_tokens.rs).
+        let claim = match self.claim_client_token(p, &spec, dry_run).await? {
+            crate::client_tokens::Claimed::Go(claim) => claim,
+            crate::client_tokens::Claimed::Replay(found) => return Ok(found),
+        };
         let planned = rules::plan_create(&spec, |key_ids| self.public_keys(p, key_ids))?;
         // Early, so a dry run and a hopeless request stop here; the check that counts is the
         // one under the lock below, with the acceptance.
@@ -98,6 +103,9 @@ impl Engine {
                 }
                 fleet.pending_creates.extend(created.iter().cloned());
             }
+            // The token's claim records these instances in the same commit (client_tokens.rs).
+            let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
+            writes.extend(claim.write(&uuids));
             let result = self.commit_fenced(writes).await;
             {
                 let mut fleet = self.inner.fleet.lock();
@@ -115,6 +123,7 @@ impl Engine {
             }
             match result {
                 Ok(()) => {
+                    claim.committed();
                     for op in ops {
                         self.spawn_runner(op.id);
                     }

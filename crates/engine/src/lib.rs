@@ -9,6 +9,8 @@
 mod accounts;
 pub mod admin;
 mod audit;
+mod client_tokens;
+mod cluster_state;
 mod console;
 mod create;
 mod credentials;
@@ -25,6 +27,7 @@ mod tenancy;
 mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
+pub use cluster_state::Cluster;
 pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,
     base32, tencent_serial, unbase32,

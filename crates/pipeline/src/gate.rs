@@ -185,6 +185,15 @@ impl Gate {
         }
     }
 
+    /// Count rate limits in the cluster's windows (a shared store, docs/postgres.md).
+    pub fn with_shared_limits(
+        mut self,
+        shared: std::sync::Arc<dyn nubis_auth::ratelimit::SharedWindows>,
+    ) -> Self {
+        self.limiter = self.limiter.with_shared(shared);
+        self
+    }
+
     /// Record every authenticated request with `auditor` (docs/audit.md).
     pub fn with_auditor(mut self, auditor: std::sync::Arc<dyn crate::Auditor>) -> Self {
         self.auditor = Some(auditor);
@@ -206,7 +215,7 @@ impl Gate {
     /// action, the region (`resolve` maps the service's region name to the canonical ID), the
     /// rate limit, the authorization. Nothing is spent on a refused request except the rate
     /// budget of a request refused by authorization (as the clouds count it).
-    pub fn admit<H>(
+    pub async fn admit<H>(
         &self,
         registry: &'static Registry<H>,
         principal: &Principal,
@@ -224,12 +233,13 @@ impl Gate {
             resolve,
             &*self.authorizer,
         )
+        .await
     }
 
     /// [`Gate::admit`] with `authorizer` instead of the gate's own, for a service whose
     /// credentials come with the request (Keystone: the token's roles).
     #[allow(clippy::too_many_arguments)] // admit's arguments plus the authorizer
-    pub fn admit_with<H>(
+    pub async fn admit_with<H>(
         &self,
         registry: &'static Registry<H>,
         principal: &Principal,
@@ -251,7 +261,8 @@ impl Gate {
             Some(r) => Some(resolve(r).ok_or_else(|| Refusal::UnknownRegion(r.to_string()))?),
         };
         self.limiter
-            .check(&principal.account, spec.name, spec.rate_limit)
+            .admit(&principal.account, spec.name, spec.rate_limit)
+            .await
             .map_err(|_| Refusal::Throttled(spec.name))?;
         let guard = authorizer
             .authorize_scoped(principal, spec.policy, region.as_deref(), spec.per_resource)
@@ -264,14 +275,15 @@ impl Gate {
     }
 
     /// The rate limit alone, for services whose operations are not all in a registry yet.
-    pub fn throttle(
+    pub async fn throttle(
         &self,
         account: &str,
         action: &'static str,
         per_second: u32,
     ) -> Result<(), Refusal> {
         self.limiter
-            .check(account, action, per_second)
+            .admit(account, action, per_second)
+            .await
             .map_err(|_| Refusal::Throttled(action))
     }
 }
@@ -319,12 +331,19 @@ mod tests {
         (r == "here").then(|| "canonical".to_string())
     }
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
+
     #[test]
     fn checks_run_in_order() {
         let gate = Gate::new(true);
         let p = alice();
         let admit = |v: &str, a: &str, r: Option<&str>| {
-            gate.admit(&REG, &p, v, a, r, resolve).map(|a| a.region)
+            block_on(gate.admit(&REG, &p, v, a, r, resolve)).map(|a| a.region)
         };
         assert_eq!(
             admit("v2", "Nope", None),
@@ -369,9 +388,7 @@ mod tests {
     fn the_authorizer_is_asked_with_the_policy_action() {
         let asked = DenyAll::default();
         let gate = Gate::new(false).with_authorizer(asked.clone());
-        let e = gate
-            .admit(&REG, &alice(), "v1", "Opt", None, resolve)
-            .unwrap_err();
+        let e = block_on(gate.admit(&REG, &alice(), "v1", "Opt", None, resolve)).unwrap_err();
         assert_eq!(
             e,
             Refusal::Denied(Denied {
@@ -384,7 +401,8 @@ mod tests {
         assert_eq!(asked.pop(), Some("svc:Act"));
         assert!(asked.is_empty());
         // A per-request authorizer replaces the gate's own.
-        let admitted = gate.admit_with(&REG, &alice(), "v1", "Opt", None, resolve, &AllowAll);
+        let admitted =
+            block_on(gate.admit_with(&REG, &alice(), "v1", "Opt", None, resolve, &AllowAll));
         assert!(admitted.is_ok());
     }
 }

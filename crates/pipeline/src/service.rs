@@ -113,8 +113,9 @@ pub trait Service: Send + Sync + 'static {
     fn resolve_region(&self, name: &str) -> Option<String>;
     /// The gate's refusal in the service's words.
     fn refuse(&self, refusal: Refusal) -> Self::Error;
-    /// Spends the replay token (atomically: of two concurrent copies one is refused).
-    fn spend(&self, raw: &Self::Raw<'_>, token: Self::Replay) -> Result<(), Self::Error>;
+    /// Spends the replay token (atomically: of two concurrent copies, on any nodes of a
+    /// cluster, one is refused).
+    async fn spend(&self, raw: &Self::Raw<'_>, token: Self::Replay) -> Result<(), Self::Error>;
     /// Runs the admitted action.
     async fn call(
         &self,
@@ -261,9 +262,10 @@ async fn run<S: Service>(
             a.region.as_deref(),
             |r| svc.resolve_region(r),
         )
+        .await
         .map_err(|r| svc.refuse(r))?;
     if let Some(token) = a.replay {
-        svc.spend(raw, token)?;
+        svc.spend(raw, token).await?;
     }
     let ctx = Ctx {
         principal: Principal {
@@ -404,7 +406,7 @@ mod tests {
         fn audit_output(&self, out: &String, into: &mut Vec<String>) {
             into.push(format!("made-by-{out}"));
         }
-        fn spend(&self, _: &(&str, &str), _: ()) -> Result<(), String> {
+        async fn spend(&self, _: &Self::Raw<'_>, _: ()) -> Result<(), String> {
             Ok(())
         }
         async fn call(

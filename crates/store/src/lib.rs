@@ -1,11 +1,13 @@
 //! Persistence for nubis. The engine keeps the fleet in memory and writes through this trait;
 //! every accepted mutation is committed here before the client gets its RequestId.
 
+mod cluster;
 pub mod migrations;
 mod postgres;
 mod shared;
 mod sqlite;
 
+pub use cluster::{ClaimView, ClusterState, NonceSpend};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -107,6 +109,15 @@ pub enum Write {
         kind: &'static str,
         id: String,
     },
+    /// The instances a ClientToken's create made, recorded on its claim (migration 0010) in
+    /// the create's own commit. A claim taken over since (`claim` no longer the row's) is
+    /// left alone.
+    ClientToken {
+        account: String,
+        token: String,
+        claim: String,
+        instances: Vec<Uuid>,
+    },
 }
 
 /// Everything the engine needs in memory at start-up.
@@ -168,4 +179,14 @@ pub trait Store: Send + Sync + 'static {
     /// The stored records of these instances (terminated ones included; unknown IDs are left
     /// out), as committed: what a writer refused for a stale generation reads back.
     async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError>;
+    /// Whether several processes may share this store (PostgreSQL): state that lives in one
+    /// process's memory is then not enough.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The cluster-wide state tables (migration 0010: nonces, rate windows, ClientToken
+    /// claims, Keystone tokens), when the backend has them.
+    fn cluster(&self) -> Option<&dyn ClusterState> {
+        None
+    }
 }

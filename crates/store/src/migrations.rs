@@ -24,6 +24,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_keystone.sql")),
     (7, include_str!("../migrations/0007_quotas.sql")),
     (8, include_str!("../migrations/0008_generations.sql")),
+    (10, include_str!("../migrations/0010_cluster_state.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.

@@ -39,7 +39,7 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
-fn pg(e: tokio_postgres::Error) -> StoreError {
+pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(&e))
 }
 
@@ -77,6 +77,11 @@ fn write_error(e: Fail) -> StoreError {
             _ => pg(e),
         },
     }
+}
+
+/// [`write_error`] of a plain database error (the cluster-state tables' writes).
+pub(crate) fn db_write_error(e: tokio_postgres::Error) -> StoreError {
+    write_error(Fail::Db(e))
 }
 
 /// Column 0 of every row, decoded from JSON.
@@ -354,6 +359,19 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             )
             .await
         }
+        Write::ClientToken {
+            account,
+            token,
+            claim,
+            instances,
+        } => {
+            exec(
+                tx,
+                crate::cluster::RECORD_CLAIM,
+                &[account, token, claim, &crate::cluster::ids_json(instances)],
+            )
+            .await
+        }
     }
 }
 
@@ -441,7 +459,7 @@ impl PgStore {
         Ok(Self { pool, tx })
     }
 
-    async fn client(&self) -> Result<Object, StoreError> {
+    pub(crate) async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(unavailable)
     }
 }
@@ -586,6 +604,14 @@ fn refs(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 #[async_trait]
 impl Store for PgStore {
     /// One read-only snapshot transaction: the tables are read as of one instant.
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn cluster(&self) -> Option<&dyn crate::ClusterState> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         let mut client = self.client().await?;
         let tx = client

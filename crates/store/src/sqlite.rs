@@ -56,6 +56,11 @@ fn write_error(e: Fail) -> StoreError {
     }
 }
 
+/// [`write_error`] of a plain database error (the cluster-state tables' writes).
+pub(crate) fn db_write_error(e: rusqlite::Error) -> StoreError {
+    write_error(Fail::Db(e))
+}
+
 fn open(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(unavailable)?;
     conn.execute_batch(
@@ -273,6 +278,20 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached("DELETE FROM keystone_objects WHERE kind = ?1 AND id = ?2")?
                 .execute(params![kind, id])?;
         }
+        Write::ClientToken {
+            account,
+            token,
+            claim,
+            instances,
+        } => {
+            tx.prepare_cached(&crate::cluster::RECORD_CLAIM.replace('$', "?"))?
+                .execute(params![
+                    account,
+                    token,
+                    claim,
+                    crate::cluster::ids_json(instances)
+                ])?;
+        }
     }
     Ok(())
 }
@@ -327,7 +346,7 @@ impl SqliteStore {
         })
     }
 
-    async fn read<T: Send + 'static>(
+    pub(crate) async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -471,6 +490,10 @@ fn audit_sql(q: &AuditQuery, count: bool) -> (String, Vec<rusqlite::types::Value
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn cluster(&self) -> Option<&dyn crate::ClusterState> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         self.read(|conn| {
             let mut guests = Vec::new();

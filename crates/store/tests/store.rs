@@ -136,6 +136,11 @@ on_both_backends!(
     a_stale_instance_write_is_refused_and_changes_nothing,
     racing_writers_of_one_generation_exactly_one_wins,
     a_stale_batch_in_a_group_fails_alone,
+    nonces_are_spent_once_until_they_expire,
+    rate_windows_count_every_request_once,
+    a_client_token_has_one_winner_and_records_its_instances,
+    keystone_tokens_are_kept_by_digest_bounded_and_revoked,
+    expired_cluster_state_is_swept,
 );
 
 fn kp(id: &str) -> KeyPair {
@@ -923,4 +928,392 @@ async fn a_stale_batch_in_a_group_fails_alone(backend: Backend) {
         let want = if n == 7 { (1, "v1") } else { (2, "v2") };
         assert_eq!((i.generation, i.name.as_str()), want, "instance {n}");
     }
+}
+
+// Cluster-wide state (migration 0010, docs/postgres.md "Cluster-wide state").
+
+async fn nonces_are_spent_once_until_they_expire(backend: Backend) {
+    use nubis_store::NonceSpend::{Full, Spent, Used};
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let c = s.cluster().expect("cluster state");
+    assert_eq!(backend_is_shared(backend), s.shared());
+    let t = 1_700_000_000;
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t + 900, t + 1800, 3)
+            .await
+            .unwrap(),
+        Used
+    );
+    // Other dialect, other key: their own.
+    assert_eq!(
+        c.spend_nonce("tencent", "ak", "n1", t, t + 300, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak2", "n1", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    // The key's cap: two more fill it, a fourth is refused; a replay is still a replay.
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n2", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n3", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n4", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Full
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n2", t, t + 900, 3)
+            .await
+            .unwrap(),
+        Used
+    );
+    // Expired: spendable again, and it is remembered anew.
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t + 901, t + 1801, 3)
+            .await
+            .unwrap(),
+        Spent
+    );
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "n1", t + 902, t + 1802, 3)
+            .await
+            .unwrap(),
+        Used
+    );
+    // A second store on the same database (another node) sees the same record, and of many
+    // concurrent spends of one nonce exactly one wins.
+    let other = db.open().await;
+    let spends: Vec<_> = (0..16)
+        .map(|i| {
+            let s = if i % 2 == 0 { s.clone() } else { other.clone() };
+            tokio::spawn(async move {
+                s.cluster()
+                    .unwrap()
+                    .spend_nonce("aliyun", "race", "once", t, t + 900, 100)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for h in spends {
+        if h.await.unwrap() == Spent {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+fn backend_is_shared(backend: Backend) -> bool {
+    matches!(backend, Backend::Postgres)
+}
+
+async fn rate_windows_count_every_request_once(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let other = db.open().await;
+    let hits: Vec<_> = (0..40)
+        .map(|i| {
+            let s = if i % 2 == 0 { s.clone() } else { other.clone() };
+            tokio::spawn(async move {
+                s.cluster()
+                    .unwrap()
+                    .count_request("acct", "RunInstances", 100)
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut counts = Vec::new();
+    for h in hits {
+        counts.push(h.await.unwrap());
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=40).collect::<Vec<u64>>(),
+        "each count handed out once"
+    );
+    let c = s.cluster().unwrap();
+    assert_eq!(
+        c.count_request("acct", "RunInstances", 101).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        c.count_request("acct", "StopInstances", 100).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        c.count_request("other", "RunInstances", 100).await.unwrap(),
+        1
+    );
+}
+
+async fn a_client_token_has_one_winner_and_records_its_instances(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let other = db.open().await;
+    const TTL: i64 = 86_400_000;
+    const STALE: i64 = 30_000;
+    let now = 1_700_000_000_000;
+    let claims: Vec<_> = (0..10)
+        .map(|i| {
+            let s = if i % 2 == 0 { s.clone() } else { other.clone() };
+            tokio::spawn(async move {
+                let won = s
+                    .cluster()
+                    .unwrap()
+                    .claim_client_token(
+                        "acct",
+                        "tok",
+                        &format!("c{i}"),
+                        now,
+                        now - TTL,
+                        now - STALE,
+                    )
+                    .await
+                    .unwrap();
+                (i, won)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for h in claims {
+        let (i, held) = h.await.unwrap();
+        match held {
+            None => winners.push(format!("c{i}")),
+            Some(view) => assert!(view.instances.is_none(), "nothing committed yet"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = winners.pop().unwrap();
+    // The winner's commit records its instances (with the instance rows themselves).
+    let inst = nubis_core::Instance {
+        uuid: uuid::Uuid::new_v4(),
+        tencent_id: "ins-00000001".into(),
+        aliyun_id: "i-00000000000000000001".into(),
+        account: "acct".into(),
+        client_token: Some("tok".into()),
+        ..nubis_core::rules::fixture::inst(nubis_core::InstanceState::Running)
+    };
+    // A loser's claim ID recorded nothing.
+    s.commit(vec![Write::ClientToken {
+        account: "acct".into(),
+        token: "tok".into(),
+        claim: "not-the-winner".into(),
+        instances: vec![inst.uuid],
+    }])
+    .await
+    .unwrap();
+    let c = other.cluster().unwrap();
+    assert!(
+        c.client_token("acct", "tok")
+            .await
+            .unwrap()
+            .unwrap()
+            .instances
+            .is_none()
+    );
+    s.commit(vec![
+        Write::Instance(Box::new(inst.clone())),
+        Write::ClientToken {
+            account: "acct".into(),
+            token: "tok".into(),
+            claim: winner.clone(),
+            instances: vec![inst.uuid],
+        },
+    ])
+    .await
+    .unwrap();
+    let view = c
+        .claim_client_token(
+            "acct",
+            "tok",
+            "late",
+            now + 1,
+            now + 1 - TTL,
+            now + 1 - STALE,
+        )
+        .await
+        .unwrap()
+        .expect("held");
+    assert_eq!(view.claim, winner);
+    let found = view.instances.expect("recorded");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].uuid, inst.uuid);
+    // Releasing with another claim does nothing; the holder's release frees the token.
+    c.release_client_token("acct", "tok", "late").await.unwrap();
+    assert!(c.client_token("acct", "tok").await.unwrap().is_some());
+    c.release_client_token("acct", "tok", &winner)
+        .await
+        .unwrap();
+    assert!(c.client_token("acct", "tok").await.unwrap().is_none());
+    // A claim without instances goes stale (its create died) and is taken over; a recorded
+    // one lasts the TTL.
+    assert!(
+        c.claim_client_token("acct", "t2", "a", now, now - TTL, now - STALE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let later = now + STALE + 1;
+    assert!(
+        c.claim_client_token("acct", "t2", "b", now + 1, now + 1 - TTL, now + 1 - STALE)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        c.claim_client_token("acct", "t2", "b", later, later - TTL, later - STALE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        c.client_token("acct", "t2").await.unwrap().unwrap().claim,
+        "b"
+    );
+    s.commit(vec![Write::ClientToken {
+        account: "acct".into(),
+        token: "t2".into(),
+        claim: "b".into(),
+        instances: vec![],
+    }])
+    .await
+    .unwrap();
+    let much_later = later + STALE * 10;
+    assert!(
+        c.claim_client_token(
+            "acct",
+            "t2",
+            "c",
+            much_later,
+            much_later - TTL,
+            much_later - STALE
+        )
+        .await
+        .unwrap()
+        .is_some()
+    );
+    let expired = later + TTL + 1;
+    assert!(
+        c.claim_client_token("acct", "t2", "c", expired, expired - TTL, expired - STALE)
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn keystone_tokens_are_kept_by_digest_bounded_and_revoked(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let c = s.cluster().unwrap();
+    let now = 1_700_000_000;
+    for i in 0..5 {
+        c.put_keystone_token(
+            &format!("d{i}"),
+            "alice",
+            1000 + i,
+            now + 60,
+            &format!("{{\"n\":{i}}}"),
+            now,
+            3,
+        )
+        .await
+        .unwrap();
+    }
+    c.put_keystone_token("bob1", "bob", 1000, now + 60, "{}", now, 3)
+        .await
+        .unwrap();
+    assert_eq!(c.keystone_tokens_of("alice", now).await.unwrap(), 3);
+    // The oldest went; the newest three stay.
+    assert_eq!(c.keystone_token("d0", now).await.unwrap(), None);
+    assert_eq!(c.keystone_token("d1", now).await.unwrap(), None);
+    assert_eq!(
+        c.keystone_token("d4", now).await.unwrap().as_deref(),
+        Some("{\"n\":4}")
+    );
+    assert_eq!(c.keystone_tokens_of("bob", now).await.unwrap(), 1);
+    // Expired: not found, not counted.
+    assert_eq!(c.keystone_token("d4", now + 60).await.unwrap(), None);
+    assert_eq!(c.keystone_tokens_of("alice", now + 60).await.unwrap(), 0);
+    // Another node (a restart, too) finds it; a revocation is seen by every store.
+    let other = db.open().await;
+    let o = other.cluster().unwrap();
+    assert!(o.keystone_token("d3", now).await.unwrap().is_some());
+    assert!(o.revoke_keystone_token("d3").await.unwrap());
+    assert!(!o.revoke_keystone_token("d3").await.unwrap());
+    assert_eq!(c.keystone_token("d3", now).await.unwrap(), None);
+}
+
+async fn expired_cluster_state_is_swept(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let c = s.cluster().unwrap();
+    let now_s = 1_700_000_000;
+    let now_ms = now_s * 1000;
+    c.spend_nonce("aliyun", "ak", "old", now_s - 1000, now_s - 100, 10)
+        .await
+        .unwrap();
+    c.spend_nonce("aliyun", "ak", "live", now_s, now_s + 900, 10)
+        .await
+        .unwrap();
+    c.count_request("a", "X", now_s - 120).await.unwrap();
+    c.count_request("a", "X", now_s).await.unwrap();
+    c.put_keystone_token("gone", "u", 1, now_s - 1, "{}", now_s - 10, 10)
+        .await
+        .unwrap();
+    c.put_keystone_token("kept", "u", 2, now_s + 60, "{}", now_s - 10, 10)
+        .await
+        .unwrap();
+    c.claim_client_token("a", "old", "x", now_ms - 100_000, 0, 0)
+        .await
+        .unwrap();
+    c.claim_client_token("a", "new", "y", now_ms, 0, 0)
+        .await
+        .unwrap();
+    let gone = c
+        .sweep_cluster_state(now_ms, now_ms - 50_000)
+        .await
+        .unwrap();
+    assert_eq!(gone, 4);
+    assert_eq!(
+        c.sweep_cluster_state(now_ms, now_ms - 50_000)
+            .await
+            .unwrap(),
+        0
+    );
+    use nubis_store::NonceSpend::Used;
+    assert_eq!(
+        c.spend_nonce("aliyun", "ak", "live", now_s, now_s + 900, 10)
+            .await
+            .unwrap(),
+        Used
+    );
+    assert!(c.keystone_token("kept", now_s).await.unwrap().is_some());
+    assert!(c.client_token("a", "new").await.unwrap().is_some());
+    assert!(c.client_token("a", "old").await.unwrap().is_none());
+    assert_eq!(c.count_request("a", "X", now_s).await.unwrap(), 2);
 }
