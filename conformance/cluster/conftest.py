@@ -68,6 +68,7 @@ backend nubis_nodes
 
 frontend stats
     bind 127.0.0.1:{stats_port}
+    no log
     stats enable
     stats uri /stats
     stats refresh 1s

@@ -255,7 +255,8 @@ def test_one_client_token_twenty_nodes_one_instance(cluster, lb):
         named = node.cvm().call("DescribeInstances",
                                 Filters=[{"Name": "instance-name", "Values": [name]}])
         assert [i["InstanceId"] for i in named["InstanceSet"]] == [iid], (node.name, named)
-    assert int(cluster_sql(cluster, f"SELECT count(*) FROM instances WHERE name = '{name}'")) == 1
+    # And one row in the database (the name is random and unique; the record is JSON).
+    assert int(cluster_sql(cluster, f"SELECT count(*) FROM instances WHERE data LIKE '%\"{name}\"%'")) == 1
     wait_settled(lb.cvm(), iid, "RUNNING")
     lb.cvm().call("TerminateInstances", InstanceIds=[iid])
 
@@ -307,7 +308,9 @@ def test_a_keystone_token_from_node_a_works_on_node_c_after_a_restarts(cluster, 
 def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
     victim = cluster.node("node-b")
     s = session()
-    cvm = lb.cvm(retry=False)
+    # Throttling (per-action limits) is retried as the suite always does; anything else —
+    # a 502/503 from HAProxy, a reset — fails the test.
+    cvm = lb.cvm()
 
     def one_round() -> str:
         """One health check and one signed call through the balancer; both must succeed."""
@@ -316,21 +319,27 @@ def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
         cvm.call("DescribeRegions")
         return answered_by(r)
 
-    assert {one_round() for _ in range(9)} == set(NODES)
+    def burst() -> set[str]:
+        """The nodes that answer 12 health checks in a row (round robin: every live one)."""
+        return {answered_by(s.get(f"{lb.base_url}/healthz", timeout=10)) for _ in range(12)}
+
+    assert burst() == set(NODES)
+    for _ in range(3):
+        one_round()
     log_offset = lb.log_path.stat().st_size
     victim.kill()
     killed_at = time.monotonic()
     # Until the health check notices, a request sent to the dead node is refused a connection
     # and HAProxy redispatches it: nothing fails in between either.
     seen_after = []
-    while lb.states().get(victim.name) == "UP":
+    # ("UP 1/2" after the first failed check, "DOWN" after the second.)
+    while not lb.states()[victim.name].startswith("DOWN"):
         assert time.monotonic() - killed_at < 10, "HAProxy still sees the killed node UP after 10 s"
         seen_after.append(one_round())
-    assert lb.states()[victim.name].startswith("DOWN"), lb.states()
     assert f"{victim.name} is DOWN" in lb.log_tail(200, log_offset)
     seen_after += [one_round() for _ in range(20)]
     assert victim.name not in seen_after[-20:]
-    assert set(seen_after[-20:]) == set(NODES) - {victim.name}
+    assert burst() == set(NODES) - {victim.name}
     # Writes keep working too.
     zone, image = tencent_catalog(cvm)
     [iid] = cvm.call("RunInstances", Placement={"Zone": zone}, ImageId=image, InstanceCount=1,
@@ -340,4 +349,4 @@ def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
     # Back: restarted on its port, the health check brings it in again.
     victim.start()
     wait_until(lb.all_up, 30, 0.1, "HAProxy to see the restarted node UP")
-    lb.cvm().call("TerminateInstances", InstanceIds=[iid])
+    assert burst() == set(NODES)
