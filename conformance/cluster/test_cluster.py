@@ -116,6 +116,17 @@ def test_every_node_names_itself(cluster, lb):
         assert start and f"node={node.name} " in start[-1], start
 
 
+@pytest.mark.parametrize("bad", ["two words", "x" * 65, "n\u00e9ud"])
+def test_a_bad_node_id_stops_the_start(nubis_bin, tmp_path, bad):
+    """A node ID goes into a header and every log line: anything but 1-64 of
+    A-Z a-z 0-9 . _ : - is refused at start, with the flag named."""
+    from nubis import Server
+    node = Server("bad-node-id", nubis_bin, tmp_path, {"NUBIS_NODE_ID": bad})
+    with pytest.raises(RuntimeError, match="exited with 1 at start-up") as e:
+        node.start(timeout=30)
+    assert "--node-id / NUBIS_NODE_ID / node_id" in str(e.value), str(e.value)
+
+
 def test_the_balancer_spreads_requests(lb):
     """Round robin: unsigned health checks and signed SDK calls through one keep-alive client
     land on every node."""
