@@ -463,7 +463,8 @@ class Server:
     """One `nubis serve` process on a free port with its own data dir. stdout/stderr go to
     `log_path` (the conftest prints the part of it written during a failing test)."""
 
-    def __init__(self, name: str, binary: str, root: Path, env: dict[str, str] | None = None):
+    def __init__(self, name: str, binary: str, root: Path, env: dict[str, str] | None = None,
+                 port: int = 0):
         self.name = name
         self.binary = binary
         self.root = root
@@ -474,7 +475,10 @@ class Server:
         self.home.mkdir(parents=True, exist_ok=True)
         self.env_overrides = dict(env or {})
         self.proc: subprocess.Popen | None = None
-        self.port = 0
+        # A fixed port (a cluster node behind a load balancer keeps its port across restarts);
+        # 0 picks a free one at every start.
+        self.fixed_port = port
+        self.port = port
         self.admin = Admin(self)
 
     # -- process control
@@ -508,7 +512,7 @@ class Server:
 
     def _start_once(self, timeout: float) -> "Server":
         assert self.proc is None, "already running"
-        self.port = free_port()
+        self.port = self.fixed_port or free_port()
         with open(self.log_path, "ab") as log:
             log.write(f"\n===== {self.name}: starting on port {self.port} =====\n".encode())
             log.flush()

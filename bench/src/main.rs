@@ -128,9 +128,10 @@ struct Cli {
     threads: Option<usize>,
 
     /// PID of the server behind --target, to report its CPU use per scenario
-    /// (--spawn knows it already).
-    #[arg(long, conflicts_with = "spawn")]
-    server_pid: Option<u32>,
+    /// (--spawn knows it already). A comma list (several nodes behind a load balancer,
+    /// bench/cluster.sh) reports their sum as the server's CPU.
+    #[arg(long, conflicts_with = "spawn", value_delimiter = ',')]
+    server_pid: Vec<u32>,
 
     /// Seed for the random choice of instances and offsets (default: random).
     #[arg(long)]
@@ -555,10 +556,19 @@ struct CpuMark {
 }
 
 impl CpuMark {
-    fn take(server_pid: Option<u32>) -> Self {
+    fn take(server_pids: &[u32]) -> Self {
+        // The sum over every server process; unknown when any of them cannot be read.
+        let server = if server_pids.is_empty() {
+            None
+        } else {
+            server_pids
+                .iter()
+                .map(|p| process_cpu_secs(&p.to_string()))
+                .sum::<Option<f64>>()
+        };
         Self {
             at: Instant::now(),
-            server: server_pid.and_then(|p| process_cpu_secs(&p.to_string())),
+            server,
             bench: process_cpu_secs("self"),
             machine: machine_jiffies(),
         }
@@ -991,7 +1001,7 @@ async fn run_scenario(
     ids: &Arc<Vec<String>>,
     scenario: Scenario,
     concurrency: usize,
-    server_pid: Option<u32>,
+    server_pids: &[u32],
     seed: u64,
 ) -> Result<ScenarioResult> {
     let now = Instant::now();
@@ -1027,7 +1037,7 @@ async fn run_scenario(
         )
         .await;
     }
-    let cpu_start = CpuMark::take(server_pid);
+    let cpu_start = CpuMark::take(server_pids);
     while Instant::now() < stop_at {
         tick(&pb);
         tokio::time::sleep_until(
@@ -1037,7 +1047,7 @@ async fn run_scenario(
         )
         .await;
     }
-    let cpu = CpuMark::take(server_pid).since(&cpu_start);
+    let cpu = CpuMark::take(server_pids).since(&cpu_start);
     pb.finish_and_clear();
 
     let mut stats = Stats::new();
@@ -1174,7 +1184,7 @@ fn host_of(target: &str) -> Result<String> {
     Ok(host.to_string())
 }
 
-async fn run(cli: &Cli, target: &str, server_pid: Option<u32>) -> Result<()> {
+async fn run(cli: &Cli, target: &str, server_pids: &[u32]) -> Result<()> {
     let host = host_of(target)?;
     let signer = Arc::new(Signer {
         host,
@@ -1196,16 +1206,16 @@ async fn run(cli: &Cli, target: &str, server_pid: Option<u32>) -> Result<()> {
     let ids = Arc::new(fleet.ids);
     let seed = cli.seed.unwrap_or_else(|| rand::rng().random());
     if cli.scenario == Scenario::SlowClients {
-        return slow_clients(cli, &signer, &ids, server_pid, seed).await;
+        return slow_clients(cli, &signer, &ids, server_pids, seed).await;
     }
     if cli.scenario == Scenario::AuthzOverhead {
-        return authz_overhead(cli, &signer, &ids, server_pid, seed).await;
+        return authz_overhead(cli, &signer, &ids, server_pids, seed).await;
     }
     let mut results = Vec::new();
     for &scenario in &scenarios {
         for &concurrency in &cli.concurrency {
             let r =
-                run_scenario(cli, &signer, &ids, scenario, concurrency, server_pid, seed).await?;
+                run_scenario(cli, &signer, &ids, scenario, concurrency, server_pids, seed).await?;
             if !cli.json {
                 println!("{}", line(&r));
             }
@@ -1316,7 +1326,7 @@ async fn authz_overhead(
     cli: &Cli,
     root: &Arc<Signer>,
     ids: &Arc<Vec<String>>,
-    server_pid: Option<u32>,
+    server_pids: &[u32],
     seed: u64,
 ) -> Result<()> {
     let sub = Arc::new(authz_sub_user(root).await?);
@@ -1336,7 +1346,7 @@ async fn authz_overhead(
                     ids,
                     Scenario::DescribeById,
                     concurrency,
-                    server_pid,
+                    server_pids,
                     seed.wrapping_add(round),
                 )
                 .await?;
@@ -1494,13 +1504,13 @@ async fn slow_clients(
     cli: &Cli,
     signer: &Arc<Signer>,
     ids: &Arc<Vec<String>>,
-    server_pid: Option<u32>,
+    server_pids: &[u32],
     seed: u64,
 ) -> Result<()> {
     let concurrency = cli.concurrency.first().copied().unwrap_or(32);
     let scenario = Scenario::DescribeById;
     eprintln!("slow-clients: {} unloaded ×{concurrency}", scenario.name());
-    let unloaded = run_scenario(cli, signer, ids, scenario, concurrency, server_pid, seed).await?;
+    let unloaded = run_scenario(cli, signer, ids, scenario, concurrency, server_pids, seed).await?;
     if !cli.json {
         println!("{}", line(&unloaded));
     }
@@ -1545,7 +1555,7 @@ async fn slow_clients(
         stats.connect_errors.load(Ordering::Relaxed),
     );
     let mut loaded =
-        run_scenario(cli, signer, ids, scenario, concurrency, server_pid, seed).await?;
+        run_scenario(cli, signer, ids, scenario, concurrency, server_pids, seed).await?;
     loaded.scenario = "describe-by-id+slow";
     let (d1, o1, e1) = (
         stats.dropped.load(Ordering::Relaxed),
@@ -1625,9 +1635,12 @@ async fn main_async(cli: Cli) -> Result<()> {
         }
         None => (None, cli.target.clone().expect("clap requires --target")),
     };
-    let server_pid = spawned.as_ref().map(|s| s.pid).or(cli.server_pid);
+    let server_pids = match &spawned {
+        Some(s) => vec![s.pid],
+        None => cli.server_pid.clone(),
+    };
     let result = tokio::select! {
-        r = run(&cli, &target, server_pid) => r,
+        r = run(&cli, &target, &server_pids) => r,
         _ = tokio::signal::ctrl_c() => Err(anyhow!("interrupted")),
     };
     if let Some(s) = spawned {

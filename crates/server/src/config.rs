@@ -29,6 +29,10 @@ pub struct ServeArgs {
     /// https://cloud.example.com; default http://<listen address>.
     #[arg(long = "public-url", env = "NUBIS_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// This node's name in a cluster (log lines, the X-Nubis-Node response header); default
+    /// <hostname>-<listen port>.
+    #[arg(long = "node-id", env = "NUBIS_NODE_ID")]
+    pub node_id: Option<String>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -39,6 +43,7 @@ struct FileConfig {
     driver: Option<String>,
     database_url: Option<String>,
     public_url: Option<String>,
+    node_id: Option<String>,
     nova_policy_file: Option<PathBuf>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
@@ -73,6 +78,9 @@ pub struct Config {
     /// Base of every URL nubis hands out (checked: http/https, host, optional path prefix).
     /// None until given or, by default, set from the bound listen address at start.
     pub public_url: Option<String>,
+    /// This node's name (checked); None until given or, by default, set from the host name
+    /// and the bound port at start ([`default_node_id`]).
+    pub node_id: Option<String>,
     pub rate_limits: bool,
     pub sim_time_scale: f64,
     /// qemu driver: the guest/build output directory.
@@ -119,6 +127,53 @@ fn quota_value(name: &str, file: Option<i64>, default: i64) -> Result<i64> {
 
 /// Largest Nova policy file read (the oslo parser's own bound).
 const MAX_POLICY_FILE: u64 = 256 * 1024;
+
+/// Longest node ID: it is sent in a header and written in every request's log line.
+const MAX_NODE_ID: usize = 64;
+
+/// A node ID is 1–64 of `A-Z a-z 0-9 . _ : -`: safe as a header value and a log field
+/// without quoting, and unambiguous in a load balancer's server list.
+pub fn check_node_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= MAX_NODE_ID
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b':' | b'-'));
+    if !ok {
+        anyhow::bail!(
+            "--node-id / NUBIS_NODE_ID / node_id {id:?}: expected 1-{MAX_NODE_ID} characters of A-Z a-z 0-9 . _ : -"
+        );
+    }
+    Ok(())
+}
+
+/// The default node ID, `<hostname>-<port>`: distinct for several nodes on one machine
+/// (distinct ports) and across machines (distinct host names). Characters a node ID may not
+/// hold are replaced, so any host name gives a valid ID.
+pub fn default_node_id(port: u16) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(MAX_NODE_ID - 6)
+        .collect();
+    let host = if host.is_empty() {
+        "nubis".into()
+    } else {
+        host
+    };
+    format!("{host}-{port}")
+}
 
 impl Config {
     pub fn resolve(args: ServeArgs) -> Result<Self> {
@@ -200,6 +255,11 @@ impl Config {
                     .context("--public-url / NUBIS_PUBLIC_URL / public_url")
             })
             .transpose()?;
+        let node_id = args
+            .node_id
+            .or(file.node_id)
+            .map(|n| check_node_id(&n).map(|()| n))
+            .transpose()?;
         let nova_policy = match env_path("NUBIS_NOVA_POLICY_FILE").or(file.nova_policy_file) {
             None => None,
             Some(p) => {
@@ -227,6 +287,7 @@ impl Config {
             sts_min_duration_secs,
             listen,
             public_url,
+            node_id,
             qemu_kvm_probe_timeout,
             qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")
@@ -245,5 +306,34 @@ impl Config {
             rate_limits,
             sim_time_scale,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn node_ids_are_checked() {
+        for good in ["a", "node-1", "api_2.eu:8080", &"n".repeat(MAX_NODE_ID)] {
+            assert!(check_node_id(good).is_ok(), "{good:?}");
+        }
+        for bad in [
+            "",
+            "two words",
+            "n\r\nX-Evil: 1",
+            "nœud",
+            &"n".repeat(MAX_NODE_ID + 1),
+        ] {
+            assert!(check_node_id(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_default_node_id_is_valid_and_names_the_port() {
+        let id = default_node_id(65535);
+        assert!(id.ends_with("-65535"), "{id}");
+        check_node_id(&id).unwrap();
+        assert_ne!(default_node_id(8080), default_node_id(8081));
     }
 }

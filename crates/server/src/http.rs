@@ -5,7 +5,7 @@ use crate::peer::Peer;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -71,6 +71,11 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         admin_logins: Default::default(),
     };
     let guard = crate::guard::Guard::new(cfg.limits);
+    let node = cfg.node_id.clone().unwrap_or_default();
+    // Checked at start (config::check_node_id), so it is a valid header value.
+    let node_header = HeaderValue::from_str(&node)?;
+    // Set once per process: every request log line carries it (observe_*).
+    let _ = NODE.set(node);
     Ok(Router::new()
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
@@ -82,7 +87,26 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .layer(axum::middleware::from_fn_with_state(
             guard,
             crate::guard::layer,
-        )))
+        ))
+        // Outermost: refusals by the guard name their node too.
+        .layer(axum::middleware::map_response(move |mut resp: Response| {
+            let v = node_header.clone();
+            async move {
+                resp.headers_mut().insert(NODE_HEADER, v);
+                resp
+            }
+        })))
+}
+
+/// The response header naming the node that answered (`--node-id`): behind a load balancer
+/// it tells a client, a test or an operator which node served a request.
+pub const NODE_HEADER: &str = "x-nubis-node";
+
+/// This process's node ID, for the request log lines.
+static NODE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn node() -> &'static str {
+    NODE.get().map(String::as_str).unwrap_or_default()
 }
 
 async fn healthz(State(s): State<AppState>) -> Response {
@@ -177,7 +201,14 @@ fn observe_labelled(
 ) {
     let latency_us = record_since(dialect, label, code, start);
     tracing::info!(
-        dialect, request_id, action, code, status, latency_us, "request"
+        node = %node(),
+        dialect,
+        request_id,
+        action,
+        code,
+        status,
+        latency_us,
+        "request"
     );
 }
 
@@ -190,7 +221,7 @@ pub(crate) fn observe_refusal(
     start: Instant,
 ) {
     let latency_us = record_since(dialect, OTHER, code, start);
-    tracing::info!(dialect, code, status, latency_us, "refused");
+    tracing::info!(node = %node(), dialect, code, status, latency_us, "refused");
 }
 
 /// Count a request that began at `start` in the metrics; its latency in µs, for the log.
@@ -349,7 +380,7 @@ async fn dispatch(
         // among the reply's headers.
         return reply_response(reply, start);
     }
-    tracing::info!(method = %method, path = %uri.path(), "unrouted request");
+    tracing::info!(node = %node(), method = %method, path = %uri.path(), "unrouted request");
     (
         StatusCode::NOT_FOUND,
         [(header::CONTENT_TYPE, "application/json")],

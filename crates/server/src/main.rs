@@ -178,6 +178,11 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
                 .context("the listen address as a public URL (set --public-url)")?,
         );
     }
+    let node = cfg
+        .node_id
+        .get_or_insert_with(|| config::default_node_id(addr.port()))
+        .clone();
+    tracing::info!(node = %node, listen = %addr, "node identity");
     print_banner(&addr.to_string(), &cfg, shown_key.as_ref());
     let app = http::router(engine, &cfg)?;
     listener::serve(listener, app, cfg.limits, shutdown()).await?;
@@ -216,6 +221,8 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
         }
     );
     let public = cfg.public_url.as_deref().unwrap_or_default();
+    let node = cfg.node_id.as_deref().unwrap_or_default();
+    println!("  node                    {node}   (X-Nubis-Node header; --node-id)");
     println!("  public URL              {public}   (Keystone catalog and links; --public-url)");
     println!("  Tencent CVM 2017-03-12  http://{addr}/   region ap-guangzhou");
     println!("  Alibaba ECS 2014-05-26  http://{addr}/   region cn-hangzhou");
