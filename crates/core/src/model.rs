@@ -90,6 +90,8 @@ pub struct Instance {
     /// read as the creation time). Nova's `updated` and `changes-since`.
     #[serde(default)]
     pub updated_at_ms: i64,
+    #[serde(default)]
+    pub generation: u64,
     /// Public bandwidth cap in Mbit/s given at create (Alibaba InternetMaxBandwidthOut).
     #[serde(default)]
     pub internet_max_bandwidth_out: u32,

@@ -159,6 +159,7 @@ fn new_instance(
         ssh_endpoint: None,
         attrs: spec.attrs.clone(),
         updated_at_ms: now,
+        generation: 0,
         internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
         project: p.project.as_ref().map(|s| s.id.clone()),
     }

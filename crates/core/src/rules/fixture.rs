@@ -48,6 +48,7 @@ pub fn inst(state: InstanceState) -> Instance {
         ssh_endpoint: None,
         attrs: Default::default(),
         updated_at_ms: 0,
+        generation: 0,
         internet_max_bandwidth_out: 0,
         project: None,
     }
