@@ -40,7 +40,10 @@ ensure_cargo_fuzz() {
 
 fuzz_build() {
   # Release + debug assertions (cargo-fuzz's default), no sanitizer: stable Rust.
-  cargo fuzz build -s none --fuzz-dir "$fuzz_dir" "$@"
+  # FUZZ_BUILD_FLAGS adds cargo-fuzz build flags (e.g. --no-trace-compares: see
+  # fuzz/results/NOTES.md); use a CARGO_TARGET_DIR of its own, the flags change every object.
+  # shellcheck disable=SC2086
+  cargo fuzz build -s none --fuzz-dir "$fuzz_dir" ${FUZZ_BUILD_FLAGS:-} "$@"
 }
 
 fuzz_bin() {

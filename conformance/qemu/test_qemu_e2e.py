@@ -460,7 +460,8 @@ def test_windows_image_cannot_launch(qserver):
 
 
 def test_nova_server_and_rebuild_on_a_real_guest(qserver, keys):
-    """A server created through Nova (key pair, adminPass) boots; rebuild gives it a fresh
+    """A server created through Nova (key pair, adminPass) boots, its console output is the
+    guest's serial log; rebuild gives it a fresh
     system disk from the image: what was written is gone, the new adminPass logs in, the key
     is injected again and the host key is new."""
     conn = connect(qserver)
@@ -472,9 +473,16 @@ def test_nova_server_and_rebuild_on_a_real_guest(qserver, keys):
     ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
     with Login(ep, "root", password=pw) as s:
         s.run("echo before > /root/marker && sync")
+        s.run("echo nubis-console-marker > /dev/ttyS0")
         host_key = s.host_key
     with Login(ep, "root", key=key1):
         pass
+    # os-getConsoleOutput is the guest's real serial log: the kernel's boot and what the
+    # guest itself wrote to its serial port.
+    out = conn.compute.get_server_console_output(srv.id)["output"]
+    assert "Linux version" in out and "nubis-console-marker" in out, out[-2000:]
+    tail = conn.compute.get_server_console_output(srv.id, length=5)["output"]
+    assert len(tail.split("\n")) == 5 and out.endswith(tail)
     new_pw = new_password()
     conn.compute.rebuild_server(srv.id, image=image_id(conn), admin_password=new_pw)
     wait_status(conn, srv.id, "ACTIVE", timeout=120)

@@ -92,6 +92,7 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
             access_ipv6: u.arbitrary()?,
         },
         updated_at_ms: u.arbitrary()?,
+        generation: u.arbitrary()?,
         internet_max_bandwidth_out: u.arbitrary()?,
     };
     let key = KeyPair {

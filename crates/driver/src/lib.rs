@@ -87,6 +87,79 @@ impl PowerEvent {
     }
 }
 
+/// The guest's console (serial port) output since its last boot, at most [`CONSOLE_MAX`]
+/// bytes (the end of it), and when it last changed: what Alibaba GetInstanceConsoleOutput and
+/// Nova os-getConsoleOutput show.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleLog {
+    pub text: String,
+    /// Milliseconds since the epoch.
+    pub updated_at_ms: i64,
+}
+
+impl ConsoleLog {
+    /// The text without control characters other than tab and newline (what Nova sends: it
+    /// drops `[\x00-\x08\x0B-\x1F]`, so a carriage return or an escape never reaches a client).
+    pub fn without_controls(&self) -> String {
+        self.text
+            .chars()
+            .filter(|c| !matches!(c, '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}'))
+            .collect()
+    }
+
+    /// The text without terminal formatting (Alibaba `RemoveSymbols`): ANSI escape sequences
+    /// (`ESC [ … final byte`) removed whole, then every other control character but newline
+    /// and tab.
+    pub fn without_symbols(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        let mut chars = self.text.chars().peekable();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                if chars.peek() == Some(&'[') {
+                    chars.next();
+                    // Parameters and intermediates, up to the final byte (@ to ~).
+                    for f in chars.by_ref() {
+                        if ('@'..='~').contains(&f) {
+                            break;
+                        }
+                    }
+                }
+                continue;
+            }
+            if c == '\n' || c == '\t' || !c.is_control() {
+                out.push(c);
+            }
+        }
+        out
+    }
+}
+
+/// How much console output is kept and shown: the clouds' 64 KiB.
+pub const CONSOLE_MAX: usize = 64 * 1024;
+
+#[cfg(test)]
+mod console_tests {
+    use super::ConsoleLog;
+
+    fn log(text: &str) -> ConsoleLog {
+        ConsoleLog {
+            text: text.into(),
+            updated_at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn symbols_and_controls_are_removed_as_each_cloud_does() {
+        let l = log("\u{1b}[0;32m  OK  \u{1b}[0m] Started\r\n\tlogin:\u{7}");
+        assert_eq!(l.without_symbols(), "  OK  ] Started\n\tlogin:");
+        // Nova drops the control characters only: the escape's printable tail stays.
+        assert_eq!(l.without_controls(), "[0;32m  OK  [0m] Started\n\tlogin:");
+        // A dangling escape at the end does not panic or loop.
+        assert_eq!(log("a\u{1b}[12").without_symbols(), "a");
+        assert_eq!(log("a\u{1b}").without_symbols(), "a");
+    }
+}
+
 /// Observable facts about a VM, from which the engine derives the instance's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts {
@@ -150,6 +223,10 @@ pub trait Driver: Send + Sync + 'static {
     fn set_soft_stop_fails(&self, vm: Uuid, fails: bool) -> Result<(), DriverError>;
     /// Where the guest's SSH server is reachable from the host, if the driver forwards one.
     fn ssh_endpoint(&self, _vm: Uuid) -> Option<std::net::SocketAddr> {
+        None
+    }
+    /// The VM's console output (`None`: an unknown VM).
+    fn console_output(&self, _vm: Uuid) -> Option<ConsoleLog> {
         None
     }
     /// VMs whose facts changed outside an operation (a guest powered itself off, QEMU died).

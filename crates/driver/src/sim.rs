@@ -2,7 +2,7 @@
 //! keys, disks, boot source, SSH host key) and takes realistic time for each step, scaled by
 //! `NUBIS_SIM_TIME_SCALE` so tests can run fast and still see in-between states.
 
-use crate::{Boot, Driver, DriverError, Facts, Power, PowerEvent, Turn, VmSpec};
+use crate::{Boot, ConsoleLog, Driver, DriverError, Facts, Power, PowerEvent, Turn, VmSpec};
 use async_trait::async_trait;
 use base64::Engine as _;
 use nubis_core::{OsFamily, Step, StopMode, catalog};
@@ -99,12 +99,81 @@ struct SimVm {
     /// is skipped (see [`Driver::execute_turn`]).
     #[serde(default)]
     last_turn: Option<Turn>,
+    /// When the power last changed (ms): the console output's LastUpdateTime.
+    #[serde(default)]
+    power_at_ms: i64,
 }
 
 pub struct SimDriver {
     scale: f64,
     timings: Timings,
     vms: Mutex<HashMap<Uuid, SimVm>>,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// The simulated serial console: the boot of the system (or rescue system) it last booted,
+/// then its power events, then a power-down if it is off. Made from the VM's state when
+/// asked, so it costs no memory or storage per VM.
+fn console_of(vm: &SimVm) -> ConsoleLog {
+    let rescue = vm.booted == Boot::Rescue;
+    let image = match (&vm.rescue, rescue) {
+        (Some(r), true) => r.image_id.as_str(),
+        _ => vm.system.image_id.as_str(),
+    };
+    let mut lines: Vec<String> = match vm.os {
+        OsFamily::Windows => vec![
+            "Windows Boot Manager".into(),
+            format!("Loading {image} (nubis sim)"),
+            "Starting Windows...".into(),
+            "Preparing network connections".into(),
+            "Applying computer settings".into(),
+            "Windows is ready: press Ctrl+Alt+Del to sign in".into(),
+        ],
+        _ => {
+            let mut l = vec![
+                "[    0.000000] Linux version 6.1.0-nubis-sim (nubis@sim) #1 SMP PREEMPT_DYNAMIC"
+                    .into(),
+                "[    0.000000] Command line: console=ttyS0 root=/dev/vda rw panic=-1".into(),
+                "[    0.000000] DMI: nubis sim VM, BIOS 1.16.3 04/01/2014".into(),
+                "[    0.004000] Hypervisor detected: KVM".into(),
+                "[    0.210000] virtio_blk virtio1: [vda] 41943040 512-byte logical blocks".into(),
+                "[    0.380000] EXT4-fs (vda): mounted filesystem with ordered data mode".into(),
+                "[    0.420000] Run /sbin/init as init process".into(),
+                "[  OK  ] Started Journal Service.".into(),
+                "[  OK  ] Reached target Network.".into(),
+                "[  OK  ] Started OpenBSD Secure Shell server.".into(),
+                "[  OK  ] Reached target Multi-User System.".into(),
+            ];
+            if rescue {
+                l.insert(7, format!("[    0.500000] nubis: rescue system {image}; the instance's disk is /dev/vdb"));
+            } else {
+                l.insert(7, format!("[    0.500000] nubis: booting {image}"));
+            }
+            l
+        }
+    };
+    for e in &vm.restarts {
+        lines.push(format!("{} nubis-sim: {} ({})", e.at, e.event, e.kind));
+    }
+    match vm.power {
+        Power::On => lines.push(String::new()),
+        Power::Off => {
+            lines.push("[  OK  ] Reached target Power-Off.".into());
+            lines.push("reboot: Power down".into());
+        }
+    }
+    if vm.power == Power::On && vm.os != OsFamily::Windows {
+        lines.push("nubis-sim login: ".into());
+    }
+    ConsoleLog {
+        text: lines.join("\n"),
+        updated_at_ms: vm.power_at_ms,
+    }
 }
 
 fn host_key() -> String {
@@ -203,6 +272,7 @@ impl SimDriver {
         };
         self.with_vm(id, |vm| {
             vm.power = change.after;
+            vm.power_at_ms = now_ms();
             Self::record(vm, change.event, kind);
         })?;
         Ok(kind)
@@ -286,6 +356,7 @@ impl Driver for SimDriver {
                     restarts: Vec::new(),
                     soft_stop_fails: false,
                     last_turn: None,
+                    power_at_ms: now_ms(),
                 };
                 // Idempotent: a repeated provision keeps what the first one made.
                 self.vms.lock().entry(id).or_insert(vm);
@@ -316,7 +387,10 @@ impl Driver for SimDriver {
                     return Ok(());
                 }
                 self.wait(self.timings.boot).await;
-                self.with_vm(id, |vm| vm.power = Power::On)
+                self.with_vm(id, |vm| {
+                    vm.power = Power::On;
+                    vm.power_at_ms = now_ms();
+                })
             }
             Step::PowerOff { mode } => self.power_off(id, *mode).await.map(|_| ()),
             Step::Reboot { mode } => {
@@ -366,6 +440,7 @@ impl Driver for SimDriver {
                     vm.disks.insert(0, rescue_disk);
                     vm.booted = Boot::Rescue;
                     vm.power = Power::On;
+                    vm.power_at_ms = now_ms();
                 })
             }
             Step::BootSystem => {
@@ -380,6 +455,7 @@ impl Driver for SimDriver {
                     vm.disks.retain(|d| d.role != "rescue");
                     vm.booted = Boot::System;
                     vm.power = Power::On;
+                    vm.power_at_ms = now_ms();
                 })
             }
             Step::Destroy => {
@@ -392,6 +468,10 @@ impl Driver for SimDriver {
                 Ok(())
             }
         }
+    }
+
+    fn console_output(&self, vm: Uuid) -> Option<ConsoleLog> {
+        self.vms.lock().get(&vm).map(console_of)
     }
 
     fn facts(&self, vm: Uuid) -> Option<Facts> {

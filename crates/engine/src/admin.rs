@@ -63,7 +63,7 @@ impl Engine {
     async fn update(
         &self,
         id: &str,
-        f: impl FnOnce(&mut nubis_core::Instance),
+        f: impl FnMut(&mut nubis_core::Instance),
     ) -> Result<(), DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
         self.update_instance(&operator(), uuid, f).await
@@ -90,11 +90,11 @@ impl Engine {
             if let Some(r) = a.reinstall_failed {
                 i.reinstall_failed = r;
             }
-            if let Some(role) = a.application_role {
-                i.application_role = role;
+            if let Some(role) = &a.application_role {
+                i.application_role = role.clone();
             }
-            if let Some(key) = a.kms_key_id {
-                i.kms_key_id = key;
+            if let Some(key) = &a.kms_key_id {
+                i.kms_key_id = key.clone();
             }
         })
         .await

@@ -1,6 +1,8 @@
 //! Creating instances: core plans the create ([`nubis_core::rules::plan_create`]); the engine
-//! gives each new instance its IDs and address and commits the records with their operations.
+//! gives each new instance its IDs and address and commits the records (generation 1) with
+//! their operations; they enter the fleet only once committed.
 
+use crate::generations::{RETRIES, Refused, busy};
 use crate::submit::start_operation;
 use crate::{Engine, Fleet, now_ms};
 use nubis_core::{
@@ -50,46 +52,80 @@ impl Engine {
         };
         let plan = planned.plan(hash);
         let key_ids: Vec<String> = planned.keys.iter().map(|k| k.id.clone()).collect();
-        let now = now_ms();
-        let mut created = Vec::new();
-        let mut writes = Vec::new();
-        let mut ops = Vec::new();
-        {
-            let mut fleet: parking_lot::MutexGuard<'_, Fleet> = self.inner.fleet.lock();
-            // A concurrent request with the same token may have won while we hashed.
-            if let Some(token) = &spec.client_token
-                && let Some(found) = fleet.token_instances(&p.account, token, now)
+        let mut attempt = 0;
+        loop {
+            let now = now_ms();
+            let mut created = Vec::new();
+            let mut writes = Vec::new();
+            let mut ops = Vec::new();
             {
-                return Ok(found);
-            }
-            // The quota, in the same lock hold that inserts the instances: a concurrent
-            // create sees these before their commit (and loses them if it fails).
-            fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
-            for _ in 0..spec.count {
-                let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
-                let op = start_operation(&mut inst, request_id, p, plan.clone(), now);
-                writes.push(Write::Instance(Box::new(inst.clone())));
-                if let Some(data) = &spec.user_data {
-                    writes.push(Write::UserData {
-                        instance: inst.uuid,
-                        data: data.clone(),
-                    });
+                let mut fleet: parking_lot::MutexGuard<'_, Fleet> = self.inner.fleet.lock();
+                // A concurrent request with the same token may have won while we hashed, or
+                // be committing now (its instances are then answered before their commit,
+                // as the one launch both requests ask for).
+                if let Some(token) = &spec.client_token {
+                    if let Some(found) = fleet.token_instances(&p.account, token, now) {
+                        return Ok(found);
+                    }
+                    let pending: Vec<Instance> = fleet
+                        .pending_creates
+                        .iter()
+                        .filter(|i| {
+                            i.account == p.account && i.client_token.as_ref() == Some(token)
+                        })
+                        .cloned()
+                        .collect();
+                    if !pending.is_empty() {
+                        return Ok(pending);
+                    }
                 }
-                writes.push(Write::Operation(op.clone()));
-                ops.push(op.id);
-                fleet.running.insert(op.id, op);
-                created.push(inst.clone());
-                fleet.insert_instance(inst);
+                // The quota, in the same lock hold that reserves the instances: a concurrent
+                // create counts these before their commit.
+                fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
+                for _ in 0..spec.count {
+                    let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
+                    let op = start_operation(&mut inst, request_id, p, plan.clone(), now);
+                    writes.push(Write::Instance(Box::new(inst.clone())));
+                    if let Some(data) = &spec.user_data {
+                        writes.push(Write::UserData {
+                            instance: inst.uuid,
+                            data: data.clone(),
+                        });
+                    }
+                    writes.push(Write::Operation(op.clone()));
+                    ops.push(op);
+                    created.push(inst);
+                }
+                fleet.pending_creates.extend(created.iter().cloned());
+            }
+            let result = self.commit_fenced(writes).await;
+            {
+                let mut fleet = self.inner.fleet.lock();
+                fleet
+                    .pending_creates
+                    .retain(|i| !created.iter().any(|c| c.uuid == i.uuid));
+                if result.is_ok() {
+                    for inst in &created {
+                        fleet.apply_committed(inst.clone());
+                    }
+                    for op in &ops {
+                        fleet.running.insert(op.id, op.clone());
+                    }
+                }
+            }
+            match result {
+                Ok(()) => {
+                    for op in ops {
+                        self.spawn_runner(op.id);
+                    }
+                    return Ok(created);
+                }
+                // Another node took one of the fresh IDs: draw new ones.
+                Err(Refused::Stale) if attempt < RETRIES => attempt += 1,
+                Err(Refused::Stale) => return Err(busy()),
+                Err(Refused::Failed(e)) => return Err(e),
             }
         }
-        let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
-        // On failure the created instances are removed, and with them their token.
-        self.commit_or_undo(writes, &ops, Vec::new(), &uuids)
-            .await?;
-        for id in ops {
-            self.spawn_runner(id);
-        }
-        Ok(created)
     }
 }
 
@@ -159,7 +195,7 @@ fn new_instance(
         ssh_endpoint: None,
         attrs: spec.attrs.clone(),
         updated_at_ms: now,
-        generation: 0,
+        generation: 1,
         internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
         project: p.project.as_ref().map(|s| s.id.clone()),
     }

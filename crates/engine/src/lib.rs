@@ -9,9 +9,11 @@
 mod accounts;
 pub mod admin;
 mod audit;
+mod console;
 mod create;
 mod credentials;
 mod dialect_meta;
+mod generations;
 mod iam;
 mod keys;
 pub mod keystone;
@@ -83,6 +85,10 @@ pub(crate) struct Fleet {
     pub quotas: HashMap<String, nubis_core::QuotaOverrides>,
     /// The configured default quotas.
     pub quota_defaults: QuotaDefaults,
+    /// Instances of creates being committed: not in the fleet (readers see nothing before its
+    /// commit), but counted by quotas and found by their ClientToken, so two racing creates
+    /// cannot both take the last slot or both launch for one token.
+    pub pending_creates: Vec<Instance>,
 }
 
 /// The instance `found` under `id` if `p` may act on it: NotFound when `p` may not see it
@@ -227,8 +233,9 @@ pub(crate) fn store_err(e: StoreError) -> DomainError {
         StoreError::Unavailable(m) => DomainError::Unavailable(m),
         StoreError::Corrupt(m) => DomainError::Internal(m),
         // Only tenancy tables carry uniqueness constraints beyond primary keys; their
-        // writers commit through `Engine::commit_iam`, which answers a conflict. Elsewhere a
-        // clash is a bug.
+        // writers commit through `Engine::commit_iam`, which answers a conflict. Instance
+        // writers commit through `Engine::commit_fenced`, which re-plans after a stale
+        // generation. Elsewhere a clash is a bug.
         StoreError::Conflict(m) => DomainError::Internal(m),
     }
 }
@@ -335,6 +342,7 @@ impl Engine {
             {
                 tracing::warn!(instance = %inst.tencent_id, "releasing a lock whose operation is gone");
                 inst.lock = None;
+                generations::bump(inst);
                 repairs.push(Write::Instance(Box::new(inst.clone())));
             }
         }

@@ -1,8 +1,8 @@
 //! Per-account quotas (docs/quotas.md). The limits are the configured defaults (the bootstrap
 //! admin's: unlimited) with the account's stored overrides applied; the usage is counted from
-//! the fleet (instances not terminated, key pairs), which holds every accepted record — a
-//! create's instances are in it, under the fleet lock, before their commit, and leave it if
-//! the commit fails. Core's rule ([`nubis_core::rules::quota`]) is asked under the same lock
+//! the fleet (instances not terminated, key pairs) and the creates being committed
+//! (`Fleet::pending_creates`, reserved under the fleet lock before their commit and released
+//! after it). Core's rule ([`nubis_core::rules::quota`]) is asked under the same lock
 //! hold that accepts the create, so two requests racing for the last slot cannot both pass.
 
 use crate::accounts::CredentialError;
@@ -65,7 +65,7 @@ impl Fleet {
     /// pairs.
     pub(crate) fn quota_usage_of(&self, account: &str) -> QuotaUsage {
         let mut u = QuotaUsage::default();
-        for i in self.instances.values() {
+        for i in self.instances.values().chain(&self.pending_creates) {
             if i.account == account && i.state.is_listed() {
                 match nubis_core::catalog::instance_type(&i.instance_type) {
                     Some(t) => u.add_instance(t),

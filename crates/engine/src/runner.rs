@@ -1,5 +1,9 @@
-//! Workers: run an operation's remaining steps through the driver, recording each one.
+//! Workers: run an operation's remaining steps through the driver, recording each one. Each
+//! record is planned on copies, committed generation-checked, then applied; a runner whose
+//! write lost a race reads its instance and operation back and stops if it no longer holds
+//! the instance's lock.
 
+use crate::generations::{self, RETRIES, Refused};
 use crate::{Engine, now_ms, vm_spec};
 use nubis_core::{InstanceState, LatestOp, OpState};
 use nubis_driver::{Boot, Facts, Power, Turn};
@@ -21,30 +25,45 @@ impl Engine {
         let engine = self.clone();
         tokio::spawn(async move {
             while let Some(id) = events.recv().await {
-                let writes = {
-                    let mut fleet = engine.inner.fleet.lock();
-                    let facts = engine.inner.driver.facts(id);
-                    let Some(inst) = fleet.instances.get_mut(&id) else {
-                        continue;
-                    };
-                    // A running operation settles the state itself when it ends.
-                    if inst.lock.is_some() {
-                        continue;
-                    }
-                    let state = observed(facts).unwrap_or(inst.state);
-                    if state == inst.state {
-                        continue;
-                    }
-                    tracing::warn!(instance = %inst.tencent_id, from = ?inst.state, to = ?state, "guest changed outside an operation");
-                    inst.state = state;
-                    inst.updated_at_ms = now_ms();
-                    let mut w = vec![Write::Instance(Box::new(inst.clone()))];
-                    w.extend(engine.guest_write(id));
-                    w
-                };
-                engine.record(writes).await;
+                engine.follow_facts(id).await;
             }
         });
+    }
+
+    async fn follow_facts(&self, id: Uuid) {
+        for _ in 0..=RETRIES {
+            let planned = {
+                let fleet = self.inner.fleet.lock();
+                let facts = self.inner.driver.facts(id);
+                let Some(current) = fleet.instances.get(&id) else {
+                    return;
+                };
+                // A running operation settles the state itself when it ends.
+                if current.lock.is_some() {
+                    return;
+                }
+                let state = observed(facts).unwrap_or(current.state);
+                if state == current.state {
+                    return;
+                }
+                tracing::warn!(instance = %current.tencent_id, from = ?current.state, to = ?state, "guest changed outside an operation");
+                let mut inst = current.clone();
+                inst.state = state;
+                inst.updated_at_ms = now_ms();
+                generations::bump(&mut inst);
+                inst
+            };
+            let mut w = vec![Write::Instance(Box::new(planned.clone()))];
+            w.extend(self.guest_write(id));
+            if self.record(w).await {
+                self.inner.fleet.lock().apply_committed(planned);
+                return;
+            }
+            if let Err(e) = self.reload_instances(&[id]).await {
+                tracing::error!(error = %e, "cannot read an instance back");
+                return;
+            }
+        }
     }
 
     pub(crate) fn spawn_runner(&self, op_id: Uuid) {
@@ -53,17 +72,75 @@ impl Engine {
         tokio::spawn(async move { engine.run(op_id).await }.instrument(span));
     }
 
-    /// Commit, retrying while the store is away: finished work must not be forgotten.
-    async fn record(&self, writes: Vec<Write>) {
+    /// Commit, retrying while the store is away: finished work must not be forgotten. False
+    /// when an instance record of the batch lost a race (the writer re-reads and re-plans).
+    async fn record(&self, writes: Vec<Write>) -> bool {
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.commit(writes.clone()).await {
-                Ok(()) => return,
-                Err(e) => {
+            match self.commit_fenced(writes.clone()).await {
+                Ok(()) => return true,
+                Err(Refused::Stale) => return false,
+                Err(Refused::Failed(e)) => {
                     tracing::error!(error = %e, "cannot record operation progress; retrying");
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(Duration::from_secs(5));
                 }
+            }
+        }
+    }
+
+    /// After a runner's write lost a race: read its instance and operation back. The
+    /// operation stays in the running table only while the store still has it running and
+    /// its instance still names it as the lock holder (the within-node fence: a superseded
+    /// runner stops here).
+    async fn catch_up(&self, op_id: Uuid, instance: Uuid) {
+        let mut delay = Duration::from_millis(50);
+        let stored = loop {
+            let request = self
+                .inner
+                .fleet
+                .lock()
+                .running
+                .get(&op_id)
+                .map(|op| op.request_id.clone());
+            let Some(request) = request else { return };
+            let read = async {
+                self.reload_instances(&[instance]).await?;
+                self.check_store()?;
+                self.inner
+                    .store
+                    .operations_of_request(&request)
+                    .await
+                    .map_err(crate::store_err)
+            };
+            match read.await {
+                Ok(ops) => break ops.into_iter().find(|o| o.id == op_id),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read an operation back; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let mut fleet = self.inner.fleet.lock();
+        let holds = fleet
+            .instances
+            .get(&instance)
+            .and_then(|i| i.lock.as_ref())
+            .is_some_and(|l| l.operation_id == op_id);
+        match stored {
+            Some(op) if holds && op.state == OpState::Operating => {
+                if let Some(cur) = fleet.running.get_mut(&op_id) {
+                    // Steps are only appended and only counted up: keep the further of each.
+                    if cur.steps.len() < op.steps.len() {
+                        cur.steps = op.steps;
+                    }
+                    cur.steps_done = cur.steps_done.max(op.steps_done);
+                }
+            }
+            _ => {
+                tracing::info!("operation no longer holds its instance; stopping");
+                fleet.running.remove(&op_id);
             }
         }
     }
@@ -117,34 +194,54 @@ impl Engine {
                 self.finish(op_id, Some(e.to_string())).await;
                 return;
             }
-            let writes = {
-                let mut fleet = self.inner.fleet.lock();
-                let facts = self.inner.driver.facts(spec.uuid);
-                let Some(op) = fleet.running.get_mut(&op_id) else {
-                    return;
+            if !self.record_step(op_id, spec.uuid, index).await {
+                return;
+            }
+        }
+    }
+
+    /// Record that step `index` is done (planned on copies, applied once committed); false
+    /// when the operation is no longer the instance's to run.
+    async fn record_step(&self, op_id: Uuid, instance: Uuid, index: u32) -> bool {
+        loop {
+            let (op, inst, writes) = {
+                let fleet = self.inner.fleet.lock();
+                let facts = self.inner.driver.facts(instance);
+                let Some(op) = fleet.running.get(&op_id) else {
+                    return false;
                 };
-                op.steps_done += 1;
-                let op = op.clone();
-                let Some(inst) = fleet.instances.get_mut(&op.instance) else {
-                    return;
+                let mut op = op.clone();
+                op.steps_done = op.steps_done.max(index.saturating_add(1));
+                let Some(current) = fleet.instances.get(&op.instance) else {
+                    return false;
                 };
+                let mut inst = current.clone();
                 inst.ssh_endpoint = self
                     .inner
                     .driver
-                    .ssh_endpoint(spec.uuid)
+                    .ssh_endpoint(instance)
                     .map(|a| a.to_string());
                 inst.updated_at_ms = now_ms();
                 if let Some(state) = op.shows_next(observed(facts).unwrap_or(inst.state)) {
                     inst.state = state;
                 }
+                generations::bump(&mut inst);
                 let mut w = vec![
-                    Write::Operation(op),
+                    Write::Operation(op.clone()),
                     Write::Instance(Box::new(inst.clone())),
                 ];
-                w.extend(self.guest_write(spec.uuid));
-                w
+                w.extend(self.guest_write(instance));
+                (op, inst, w)
             };
-            self.record(writes).await;
+            if self.record(writes).await {
+                let mut fleet = self.inner.fleet.lock();
+                if let Some(cur) = fleet.running.get_mut(&op_id) {
+                    cur.steps_done = cur.steps_done.max(op.steps_done);
+                }
+                fleet.apply_committed(inst);
+                return true;
+            }
+            self.catch_up(op_id, instance).await;
         }
     }
 
@@ -152,60 +249,71 @@ impl Engine {
     /// appended since its worker last looked.
     async fn finish(&self, op_id: Uuid, error: Option<String>) -> bool {
         let success = error.is_none();
-        let writes = {
-            let mut fleet = self.inner.fleet.lock();
-            if success
-                && fleet
-                    .running
-                    .get(&op_id)
-                    .is_some_and(|op| (op.steps_done as usize) < op.steps.len())
-            {
-                return false;
-            }
-            let Some(mut op) = fleet.running.remove(&op_id) else {
-                return true;
-            };
-            op.state = if success {
-                OpState::Success
-            } else {
-                OpState::Failed
-            };
-            op.error = error.clone();
-            op.finished_at_ms = Some(now_ms());
-            let facts = self.inner.driver.facts(op.instance);
-            let mut w = vec![Write::Operation(op.clone())];
-            if let Some(inst) = fleet.instances.get_mut(&op.instance) {
-                inst.state = op
-                    .settlement()
-                    .state(success, observed(facts), op.from_state);
-                inst.lock = None;
-                inst.updated_at_ms = now_ms();
-                inst.ssh_endpoint = self
-                    .inner
-                    .driver
-                    .ssh_endpoint(inst.uuid)
-                    .map(|a| a.to_string());
-                inst.latest_op = Some(LatestOp {
-                    action: op.action,
-                    state: op.state,
-                    request_id: op.request_id.clone(),
-                    error,
-                });
-                w.push(Write::Instance(Box::new(inst.clone())));
-                if inst.state == InstanceState::Terminated {
-                    w.push(Write::DeleteGuest(inst.uuid));
-                    w.push(Write::DeleteUserData(inst.uuid));
-                    fleet.remove_instance(op.instance);
-                    self.inner.gates.lock().remove(&op.instance);
+        loop {
+            let (op, inst, writes) = {
+                let fleet = self.inner.fleet.lock();
+                let Some(op) = fleet.running.get(&op_id) else {
+                    return true;
+                };
+                if success && (op.steps_done as usize) < op.steps.len() {
+                    return false;
+                }
+                let mut op = op.clone();
+                op.state = if success {
+                    OpState::Success
                 } else {
-                    w.extend(self.guest_write(op.instance));
+                    OpState::Failed
+                };
+                op.error = error.clone();
+                op.finished_at_ms = Some(now_ms());
+                let facts = self.inner.driver.facts(op.instance);
+                let mut w = vec![Write::Operation(op.clone())];
+                let inst = fleet.instances.get(&op.instance).map(|current| {
+                    let mut inst = current.clone();
+                    inst.state = op
+                        .settlement()
+                        .state(success, observed(facts), op.from_state);
+                    inst.lock = None;
+                    inst.updated_at_ms = now_ms();
+                    inst.ssh_endpoint = self
+                        .inner
+                        .driver
+                        .ssh_endpoint(inst.uuid)
+                        .map(|a| a.to_string());
+                    inst.latest_op = Some(LatestOp {
+                        action: op.action,
+                        state: op.state,
+                        request_id: op.request_id.clone(),
+                        error: error.clone(),
+                    });
+                    generations::bump(&mut inst);
+                    w.push(Write::Instance(Box::new(inst.clone())));
+                    if inst.state == InstanceState::Terminated {
+                        w.push(Write::DeleteGuest(inst.uuid));
+                        w.push(Write::DeleteUserData(inst.uuid));
+                    } else {
+                        w.extend(self.guest_write(op.instance));
+                    }
+                    inst
+                });
+                (op, inst, w)
+            };
+            if !self.record(writes).await {
+                self.catch_up(op_id, op.instance).await;
+                continue;
+            }
+            let mut fleet = self.inner.fleet.lock();
+            fleet.running.remove(&op_id);
+            if let Some(inst) = inst {
+                let gone = inst.state == InstanceState::Terminated;
+                fleet.apply_committed(inst);
+                if gone {
+                    self.inner.gates.lock().remove(&op.instance);
                 }
             }
             metrics::counter!("nubis_operations_total", "action" => op.action.as_str(), "state" => op.state.as_str()).increment(1);
-            w
-        };
-        self.record(writes).await;
-        true
+            return true;
+        }
     }
 }
 

@@ -1,7 +1,9 @@
 //! Accepting work on existing instances: prepare the request (core checks it against its
 //! targets, the password is hashed), ask core for a plan per instance, then write operations,
-//! locks and the plans' effects in one commit.
+//! locks and the plans' effects in one commit, generation-checked; the fleet takes them only
+//! once committed, and a batch that lost a race on a target plans again.
 
+use crate::generations::{self, RETRIES, Refused, busy};
 use crate::update::AttrChange;
 use crate::{Engine, Fleet, now_ms, visible_or_not_found};
 use nubis_core::limits::batch;
@@ -52,20 +54,21 @@ impl<'a> Batch<'a> {
 /// domain error; with a dry run an admissible one has `DryRunOk`.
 pub type BatchResults = Vec<Result<(), DomainError>>;
 
-/// What accepting plans changed, in memory and to be written.
+/// What accepting plans will change: the writes, and what the fleet takes once they are
+/// committed (nothing of it is in memory before).
 #[derive(Default)]
 struct Acceptance {
     writes: Vec<Write>,
+    /// The instances' new records, one generation on from what the plans read.
+    records: Vec<Instance>,
     /// New operations to run.
-    ops: Vec<Uuid>,
-    /// Instances as they were before (put back if the commit fails).
-    undo: Vec<Instance>,
-    /// Operations ended as superseded (put back if the commit fails).
-    superseded: Vec<Operation>,
+    ops: Vec<Operation>,
+    /// Operations ended as superseded (they leave the running table).
+    superseded: Vec<Uuid>,
     /// Next-boot changes for the driver to stage: (instance, steps).
     staged: Vec<(nubis_driver::VmSpec, Vec<Step>)>,
-    /// Creates that had steps appended: (operation, its step count before).
-    joined: Vec<(Uuid, usize)>,
+    /// Creates that had steps appended, with all their steps.
+    joined: Vec<Operation>,
 }
 
 /// The operation carrying out `plan` on `inst`, started: the instance shows the plan's state
@@ -225,54 +228,67 @@ impl Engine {
             }
             Err(e) => return Err(e),
         };
-        let mut results: BatchResults = Vec::with_capacity(targets.len());
-        let mut acc = {
-            let mut fleet = self.inner.fleet.lock();
-            let mut plans = Vec::with_capacity(targets.len());
-            let mut seen = std::collections::HashMap::with_capacity(targets.len());
-            for id in targets {
-                // An instance named twice is acted on once; each mention reports the result.
-                if let Some(first) = seen.get(id).and_then(|i: &usize| results.get(*i)) {
-                    results.push(first.clone());
-                    continue;
-                }
-                seen.insert(*id, results.len());
-                match plan_one(&fleet, p, *id, &req) {
-                    Ok(plan) => {
-                        results.push(if dry_run {
-                            Err(DomainError::DryRunOk)
-                        } else {
-                            Ok(())
-                        });
-                        plans.push((*id, plan));
+        let mut attempt = 0;
+        loop {
+            let mut results: BatchResults = Vec::with_capacity(targets.len());
+            let acc = {
+                let fleet = self.inner.fleet.lock();
+                let mut plans = Vec::with_capacity(targets.len());
+                let mut seen = std::collections::HashMap::with_capacity(targets.len());
+                for id in targets {
+                    // An instance named twice is acted on once; each mention reports the result.
+                    if let Some(first) = seen.get(id).and_then(|i: &usize| results.get(*i)) {
+                        results.push(first.clone());
+                        continue;
                     }
-                    Err(e) if all => return Err(e),
-                    Err(e) => results.push(Err(e)),
+                    seen.insert(*id, results.len());
+                    match plan_one(&fleet, p, *id, &req) {
+                        Ok(plan) => {
+                            results.push(if dry_run {
+                                Err(DomainError::DryRunOk)
+                            } else {
+                                Ok(())
+                            });
+                            plans.push((*id, plan));
+                        }
+                        Err(e) if all => return Err(e),
+                        Err(e) => results.push(Err(e)),
+                    }
                 }
-            }
-            if dry_run && all {
-                return Err(DomainError::DryRunOk);
-            }
-            if dry_run {
+                if dry_run && all {
+                    return Err(DomainError::DryRunOk);
+                }
+                if dry_run {
+                    return Ok(results);
+                }
+                let mut acc = Acceptance::default();
+                let now = now_ms();
+                for (id, plan) in plans {
+                    accept(&fleet, &mut acc, p, request_id, id, plan, &attrs, now);
+                }
+                acc
+            };
+            if acc.writes.is_empty() {
                 return Ok(results);
             }
-            let mut acc = Acceptance::default();
-            let now = now_ms();
-            for (id, plan) in plans {
-                accept(&mut fleet, &mut acc, p, request_id, id, plan, &attrs, now);
+            let touched: Vec<Uuid> = acc.records.iter().map(|i| i.uuid).collect();
+            match self.record_acceptance(acc).await {
+                Ok(()) => return Ok(results),
+                // Another writer changed a target since the plan read it: read it back and
+                // plan again (which answers its new state or lock).
+                Err(Refused::Stale) if attempt < RETRIES => {
+                    attempt += 1;
+                    self.reload_instances(&touched).await?;
+                }
+                Err(Refused::Stale) => return Err(busy()),
+                Err(Refused::Failed(e)) => return Err(e),
             }
-            acc
-        };
-        if acc.writes.is_empty() {
-            return Ok(results);
         }
-        self.record_acceptance(&mut acc).await?;
-        Ok(results)
     }
 
-    /// Stage next-boot changes, commit, start the runners; if staging or the commit fails,
-    /// put memory and the guests back as they were.
-    async fn record_acceptance(&self, acc: &mut Acceptance) -> Result<(), DomainError> {
+    /// Stage next-boot changes, commit, then apply to the fleet and start the runners; if
+    /// staging or the commit fails, put the guests back as they were (memory was not touched).
+    async fn record_acceptance(&self, mut acc: Acceptance) -> Result<(), Refused> {
         // Next-boot changes reach the guest's disk before they are recorded, so a recorded
         // change is never missing from the guest.
         let mut before = Vec::with_capacity(acc.staged.len());
@@ -288,38 +304,10 @@ impl Engine {
             acc.writes.extend(self.guest_write(spec.uuid));
         }
         let result = match failed {
-            Some(e) => Err(e),
-            None => self.commit(std::mem::take(&mut acc.writes)).await,
+            Some(e) => Err(Refused::Failed(e)),
+            None => self.commit_fenced(std::mem::take(&mut acc.writes)).await,
         };
         if let Err(e) = result {
-            let back: Vec<Uuid> = {
-                let mut fleet = self.inner.fleet.lock();
-                for op in &acc.ops {
-                    fleet.running.remove(op);
-                }
-                for (op_id, len) in &acc.joined {
-                    if let Some(op) = fleet.running.get_mut(op_id) {
-                        op.steps.truncate(*len);
-                    }
-                }
-                for inst in acc.undo.drain(..) {
-                    fleet.instances.insert(inst.uuid, inst);
-                }
-                // The superseded operations go on: back in the table, with a runner (a second
-                // runner beside a surviving one is harmless: each step runs under the gate
-                // and reads the recorded progress).
-                acc.superseded
-                    .drain(..)
-                    .map(|op| {
-                        let id = op.id;
-                        fleet.running.insert(id, op);
-                        id
-                    })
-                    .collect()
-            };
-            for id in back {
-                self.spawn_runner(id);
-            }
             for (vm, snapshot) in before {
                 if let Some(data) = snapshot
                     && let Err(e) = self.inner.driver.restore(vm, data)
@@ -329,32 +317,29 @@ impl Engine {
             }
             return Err(e);
         }
-        for id in &acc.ops {
-            self.spawn_runner(*id);
-        }
-        Ok(())
-    }
-
-    /// Commit accepted work; if the store refuses, put memory back as it was.
-    pub(crate) async fn commit_or_undo(
-        &self,
-        writes: Vec<Write>,
-        ops: &[Uuid],
-        undo: Vec<Instance>,
-        created: &[Uuid],
-    ) -> Result<(), DomainError> {
-        if let Err(e) = self.commit(writes).await {
+        {
             let mut fleet = self.inner.fleet.lock();
-            for op in ops {
-                fleet.running.remove(op);
+            // A superseded operation's runner sees it gone at its next step and stops.
+            for id in &acc.superseded {
+                fleet.running.remove(id);
             }
-            for id in created {
-                fleet.remove_instance(*id);
+            for op in &acc.joined {
+                if let Some(cur) = fleet.running.get_mut(&op.id) {
+                    // Steps are only ever appended: the longer list is the newer.
+                    if cur.steps.len() < op.steps.len() {
+                        cur.steps = op.steps.clone();
+                    }
+                }
             }
-            for inst in undo {
-                fleet.instances.insert(inst.uuid, inst);
+            for op in &acc.ops {
+                fleet.running.insert(op.id, op.clone());
             }
-            return Err(e);
+            for inst in acc.records {
+                fleet.apply_committed(inst);
+            }
+        }
+        for op in &acc.ops {
+            self.spawn_runner(op.id);
         }
         Ok(())
     }
@@ -381,11 +366,12 @@ fn plan_one(
     rules::plan(inst, req, &ctx)
 }
 
-/// Carry out an accepted plan in memory, recording what to write and how to undo it. The plan
-/// says everything: how it is taken (`accept`), what it supersedes, its effects on the record.
+/// Carry out an accepted plan on a copy of the instance, recording what to write and what
+/// the fleet takes after the commit. The plan says everything: how it is taken (`accept`),
+/// what it supersedes, its effects on the record.
 #[allow(clippy::too_many_arguments)]
 fn accept(
-    fleet: &mut Fleet,
+    fleet: &Fleet,
     acc: &mut Acceptance,
     p: &Principal,
     request_id: &str,
@@ -398,48 +384,52 @@ fn accept(
     if plan.is_empty() {
         return;
     }
+    let Some(current) = fleet.instances.get(&id) else {
+        return;
+    };
+    let mut inst = current.clone();
     // The operation in flight ends here as superseded: its runner finishes the step it is in
-    // (steps on one instance never overlap) and runs no more.
-    let held = fleet.instances.get(&id).and_then(|i| i.lock.clone());
+    // (steps on one instance never overlap) and runs no more. Its record is written with
+    // the instance's, so it stands or falls with that conditional write.
     if plan.supersedes
-        && let Some(lock) = held
-        && let Some(mut old) = fleet.running.remove(&lock.operation_id)
+        && let Some(lock) = &inst.lock
+        && let Some(old) = fleet.running.get(&lock.operation_id)
     {
-        acc.superseded.push(old.clone());
+        let mut old = old.clone();
         old.state = OpState::Failed;
         old.error = Some(format!("superseded by {}", plan.action.as_str()));
         old.finished_at_ms = Some(now);
+        acc.superseded.push(old.id);
         acc.writes.push(Write::Operation(old));
     }
-    let Some(inst) = fleet.instances.get_mut(&id) else {
-        return;
-    };
-    acc.undo.push(inst.clone());
     inst.updated_at_ms = now;
     for effect in &plan.effects {
-        effect.apply(inst);
+        effect.apply(&mut inst);
     }
-    attrs.apply(inst);
+    attrs.apply(&mut inst);
+    generations::bump(&mut inst);
     if plan.accept == Accept::JoinCreate {
         // The create's operation boots the instance once provisioned.
         let op_id = inst.lock.as_ref().map(|l| l.operation_id);
         acc.writes.push(Write::Instance(Box::new(inst.clone())));
-        if let Some(op) = op_id.and_then(|op_id| fleet.running.get_mut(&op_id)) {
-            acc.joined.push((op.id, op.steps.len()));
+        acc.records.push(inst);
+        if let Some(op) = op_id.and_then(|op_id| fleet.running.get(&op_id)) {
+            let mut op = op.clone();
             op.steps.extend(plan.steps);
             acc.writes.push(Write::Operation(op.clone()));
+            acc.joined.push(op);
         }
         return;
     }
     let next_boot = plan.accept == Accept::NextBoot;
-    let op = start_operation(inst, request_id, p, plan, now);
+    let op = start_operation(&mut inst, request_id, p, plan, now);
     if next_boot {
-        acc.staged.push((crate::vm_spec(inst), op.steps.clone()));
+        acc.staged.push((crate::vm_spec(&inst), op.steps.clone()));
     }
     acc.writes.push(Write::Instance(Box::new(inst.clone())));
     acc.writes.push(Write::Operation(op.clone()));
+    acc.records.push(inst);
     if !next_boot {
-        acc.ops.push(op.id);
-        fleet.running.insert(op.id, op);
+        acc.ops.push(op);
     }
 }

@@ -168,7 +168,7 @@ impl Engine {
             return Ok(());
         }
         let n = s.started.fetch_add(1, Ordering::SeqCst) + 1;
-        self.catch_up(&mut cursor).await?;
+        self.catch_up_journal(&mut cursor).await?;
         s.done.store(n, Ordering::SeqCst);
         Ok(())
     }
@@ -202,7 +202,7 @@ impl Engine {
         });
     }
 
-    async fn catch_up(&self, cursor: &mut Cursor) -> Result<(), DomainError> {
+    async fn catch_up_journal(&self, cursor: &mut Cursor) -> Result<(), DomainError> {
         loop {
             let batch = self
                 .inner

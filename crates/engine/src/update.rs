@@ -1,7 +1,8 @@
 //! Changes to an instance's attributes that are not operations: user data, the owner's lock,
-//! names and descriptions, tags (Nova metadata). Each is one commit; memory is put back if the
-//! store refuses.
+//! names and descriptions, tags (Nova metadata). Each is one generation-checked commit; memory
+//! takes the change once it is committed.
 
+use crate::generations::{self, RETRIES, Refused, busy};
 use crate::{Engine, now_ms, visible_or_not_found};
 use nubis_core::{DomainError, Instance, Principal};
 use nubis_store::Write;
@@ -68,17 +69,21 @@ impl Engine {
         id: Uuid,
         locked: Option<String>,
     ) -> Result<(), DomainError> {
-        self.update_instance(p, id, |i| i.locked = locked).await
+        self.update_instance(p, id, |i| i.locked = locked.clone())
+            .await
     }
 
     /// Change what a user set and reads back (access addresses, user data): no operation.
+    /// `f` runs once; should the write lose a race, the attributes it produced are written
+    /// over the newer record (they are the user's own, set whole).
     pub async fn set_attrs(
         &self,
         p: &Principal,
         id: Uuid,
         f: impl FnOnce(&mut nubis_core::UserAttrs),
     ) -> Result<(), DomainError> {
-        self.update_instance(p, id, |inst| f(&mut inst.attrs)).await
+        self.modify_with_attrs(p, id, AttrChange::default(), f)
+            .await
     }
 
     /// [`Engine::modify`] and [`Engine::set_attrs`] in one commit.
@@ -89,9 +94,18 @@ impl Engine {
         change: AttrChange,
         f: impl FnOnce(&mut nubis_core::UserAttrs),
     ) -> Result<(), DomainError> {
+        let mut f = Some(f);
+        let mut made: Option<nubis_core::UserAttrs> = None;
         self.update_instance(p, id, |inst| {
             change.apply(inst);
-            f(&mut inst.attrs);
+            match (f.take(), &made) {
+                (Some(f), _) => {
+                    f(&mut inst.attrs);
+                    made = Some(inst.attrs.clone());
+                }
+                (None, Some(attrs)) => inst.attrs = attrs.clone(),
+                (None, None) => {}
+            }
         })
         .await
     }
@@ -109,28 +123,36 @@ impl Engine {
     /// Change the tags (Nova server metadata) of a visible instance: `f` sees the instance
     /// under the fleet lock and returns its new tags or refuses (so a rule such as
     /// [`nubis_core::rules::metadata_change`] and a count limit hold against concurrent
-    /// writers); the change is committed before this returns the tags written.
+    /// writers in this node); the change is committed before this returns the tags written.
+    /// Should the write lose a race, the tags `f` computed are written over the newer record.
     pub async fn update_tags<E: From<DomainError>>(
         &self,
         p: &Principal,
         id: Uuid,
         f: impl FnOnce(&Instance) -> Result<Vec<(String, String)>, E>,
     ) -> Result<Vec<(String, String)>, E> {
+        let mut f = Some(f);
+        let mut made: Option<Vec<(String, String)>> = None;
         self.try_update_instance(p, id, |inst| {
-            let tags = f(inst)?;
+            let tags = match (f.take(), &made) {
+                (Some(f), _) => f(inst)?,
+                (None, Some(tags)) => tags.clone(),
+                (None, None) => inst.tags.clone(),
+            };
+            made = Some(tags.clone());
             inst.tags = tags.clone();
             Ok(tags)
         })
         .await
     }
 
-    /// Change an attribute of a visible instance and commit it; memory is put back if the
-    /// store refuses.
+    /// Change an attribute of a visible instance and commit it; the fleet takes the change
+    /// once committed.
     pub(crate) async fn update_instance(
         &self,
         p: &Principal,
         id: Uuid,
-        f: impl FnOnce(&mut Instance),
+        mut f: impl FnMut(&mut Instance),
     ) -> Result<(), DomainError> {
         self.try_update_instance(p, id, |inst| {
             f(inst);
@@ -139,30 +161,40 @@ impl Engine {
         .await
     }
 
-    /// [`Self::update_instance`] with a change that may refuse (nothing changes then).
+    /// [`Self::update_instance`] with a change that may refuse (nothing changes then). The
+    /// change is made on a copy, one generation on, committed, then applied; after a lost
+    /// race the instance is read back and `f` runs again on the newer record.
     async fn try_update_instance<T, E: From<DomainError>>(
         &self,
         p: &Principal,
         id: Uuid,
-        f: impl FnOnce(&mut Instance) -> Result<T, E>,
+        mut f: impl FnMut(&mut Instance) -> Result<T, E>,
     ) -> Result<T, E> {
-        let (before, after, out) = {
-            let mut fleet = self.inner.fleet.lock();
-            let inst = visible_or_not_found(fleet.instances.get_mut(&id), p, id)?;
-            let before = inst.clone();
-            let out = f(inst);
-            if out.is_err() {
-                *inst = before;
-                drop(fleet);
-                return out;
+        let mut attempt = 0;
+        loop {
+            let (after, out) = {
+                let fleet = self.inner.fleet.lock();
+                let mut inst = visible_or_not_found(fleet.instances.get(&id), p, id)?.clone();
+                let out = f(&mut inst)?;
+                inst.updated_at_ms = now_ms();
+                generations::bump(&mut inst);
+                (inst, out)
+            };
+            match self
+                .commit_fenced(vec![Write::Instance(Box::new(after.clone()))])
+                .await
+            {
+                Ok(()) => {
+                    self.inner.fleet.lock().apply_committed(after);
+                    return Ok(out);
+                }
+                Err(Refused::Stale) if attempt < RETRIES => {
+                    attempt += 1;
+                    self.reload_instances(&[id]).await?;
+                }
+                Err(Refused::Stale) => return Err(busy().into()),
+                Err(Refused::Failed(e)) => return Err(e.into()),
             }
-            inst.updated_at_ms = now_ms();
-            (before, inst.clone(), out)
-        };
-        if let Err(e) = self.commit(vec![Write::Instance(Box::new(after))]).await {
-            self.inner.fleet.lock().instances.insert(id, before);
-            return Err(e.into());
         }
-        out
     }
 }

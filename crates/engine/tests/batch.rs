@@ -58,6 +58,9 @@ impl Store for Counting {
     async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
         self.inner.sweep_audit(before_ms, max).await
     }
+    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
+        self.inner.instances(ids).await
+    }
 }
 
 /// An engine over [`Counting`] in its own directory, and its instances.

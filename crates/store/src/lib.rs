@@ -56,7 +56,16 @@ pub enum Write {
     AccessKey(AccessKey),
     /// Forget an access key (its ID).
     DeleteAccessKey(String),
+    /// A whole instance record, written only over its previous generation: the stored row
+    /// must have `generation - 1` (or not exist yet), else the batch fails with
+    /// [`StoreError::Conflict`] and nothing of it is committed. Instances are never deleted:
+    /// a terminated one keeps its row (and generation), so a delayed write from before the
+    /// termination is refused like any other stale one.
     Instance(Box<Instance>),
+    /// An operation record, unconditional: every write that moves a running operation on
+    /// (accepted, a step done, finished, superseded, steps appended) goes in the same batch
+    /// as its instance's conditional write, which fences it. (Start-up's count of attempts,
+    /// and the end of an operation whose instance is gone from memory, go alone.)
     Operation(Operation),
     KeyPair(KeyPair),
     DeleteKeyPair(String),
@@ -162,6 +171,9 @@ pub trait Store: Send + Sync + 'static {
     }
     /// Deletes up to `max` audit events older than `before_ms`; returns how many it deleted.
     async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError>;
+    /// The stored records of these instances (terminated ones included; unknown IDs are left
+    /// out), as committed: what a writer refused for a stale generation reads back.
+    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError>;
 
     // The change journal (docs/postgres.md, "Several nodes, one fleet").
 
@@ -188,11 +200,7 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_changes(&self, _before_ms: i64) -> Result<usize, StoreError> {
         Ok(0)
     }
-    /// The stored instances among `ids` (terminated ones included); absent ones are left out.
-    /// Only a [`Store::shared`] store must answer the three reads by ID.
-    async fn instances(&self, _ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
-        Err(by_id_unsupported())
-    }
+    /// Only a [`Store::shared`] store must answer these two reads by ID.
     /// The stored operations among `ids`.
     async fn operations(&self, _ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
         Err(by_id_unsupported())

@@ -23,6 +23,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_audit.sql")),
     (6, include_str!("../migrations/0006_keystone.sql")),
     (7, include_str!("../migrations/0007_quotas.sql")),
+    (8, include_str!("../migrations/0008_generations.sql")),
     (9, include_str!("../migrations/0009_changes.sql")),
 ];
 

@@ -47,13 +47,39 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(&e))
 }
 
-/// A failed write: a broken integrity constraint (SQLSTATE class 23: unique, not-null, …) is
-/// a [`StoreError::Conflict`], as SQLite's constraint violations are; anything else the
+/// Why a batch did not apply: the server's error, or an instance write whose generation does
+/// not follow the stored one (`shared::stale`).
+#[derive(Debug)]
+enum Fail {
+    Db(tokio_postgres::Error),
+    Stale(String),
+}
+
+impl From<tokio_postgres::Error> for Fail {
+    fn from(e: tokio_postgres::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Db(e) => f.write_str(&describe(e)),
+            Self::Stale(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A failed write: a broken integrity constraint (SQLSTATE class 23: unique, not-null, …) or
+/// a stale instance generation is a [`StoreError::Conflict`], as on SQLite; anything else the
 /// store being unavailable.
-fn write_error(e: tokio_postgres::Error) -> StoreError {
-    match e.code() {
-        Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
-        _ => pg(e),
+fn write_error(e: Fail) -> StoreError {
+    match e {
+        Fail::Stale(m) => StoreError::Conflict(m),
+        Fail::Db(e) => match e.code() {
+            Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
+            _ => pg(e),
+        },
     }
 }
 
@@ -75,7 +101,42 @@ async fn exec(
 
 /// The same statements as SQLite's `apply`, in PostgreSQL's placeholders; statements are
 /// prepared once per connection.
-async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Error> {
+async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), Fail> {
+    if let Write::Instance(i) = w {
+        // Conditional (docs/postgres.md, "Generations"): an update lands only over the
+        // generation before this one. Under READ COMMITTED a concurrent writer of the same
+        // row waits for the first to commit, then re-checks the condition against its row.
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data, generation) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, data = excluded.data, generation = excluded.generation \
+                 WHERE instances.generation = excluded.generation - 1",
+            )
+            .await?;
+        let changed = tx
+            .execute(
+                &st,
+                &[
+                    &i.uuid.to_string(),
+                    &i.account,
+                    &i.tencent_id,
+                    &i.aliyun_id,
+                    &i.state.as_str(),
+                    &json(i),
+                    &shared::generation(i),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(Fail::Stale(shared::stale(i)));
+        }
+        return Ok(());
+    }
+    Ok(apply_unconditional(tx, w).await?)
+}
+
+/// Every other write: upserts and inserts whose failure is the server's.
+async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Error> {
     match w {
         Write::Account(a) => {
             // The bootstrap admin has no cloud numbers: NULL, so the unique indexes ignore it.
@@ -151,22 +212,8 @@ async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Er
         Write::DeleteAccessKey(id) => {
             exec(tx, "DELETE FROM access_keys WHERE id = $1", &[id]).await
         }
-        Write::Instance(i) => {
-            exec(
-                tx,
-                "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (uuid) DO UPDATE SET state = excluded.state, data = excluded.data",
-                &[
-                    &i.uuid.to_string(),
-                    &i.account,
-                    &i.tencent_id,
-                    &i.aliyun_id,
-                    &i.state.as_str(),
-                    &json(i),
-                ],
-            )
-            .await
-        }
+        // Written by `apply`, conditionally.
+        Write::Instance(_) => Ok(()),
         Write::Operation(o) => {
             exec(
                 tx,
@@ -319,14 +366,14 @@ async fn run<'a>(
     client: &mut Object,
     node: &str,
     writes: impl Iterator<Item = &'a Write>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<(), Fail> {
     let writes: Vec<&Write> = writes.collect();
     let tx = client.transaction().await?;
     for w in &writes {
         apply(&tx, w).await?;
     }
     journal(&tx, node, &journal::records(writes.into_iter())).await?;
-    tx.commit().await
+    Ok(tx.commit().await?)
 }
 
 /// The journal rows of a transaction's records, numbered by bumping the counter. Last
@@ -387,7 +434,7 @@ async fn writer(pool: Pool, node: String, mut rx: mpsc::UnboundedReceiver<Job>) 
             }
             Err(e) => {
                 // One bad batch must not fail its neighbours: retry each job alone.
-                tracing::warn!(error = %describe(&e), jobs = jobs.len(), "group commit failed; retrying jobs one by one");
+                tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying jobs one by one");
                 for (writes, reply) in jobs {
                     // A group cut short by a lost connection is retried on a new one. (If
                     // its COMMIT landed and only the answer was lost, the upserts repeat
@@ -766,12 +813,6 @@ impl Store for PgStore {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        self.by_ids("SELECT data FROM instances WHERE uuid = ANY($1)", ids)
-            .await
-    }
-
     async fn operations(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         self.by_ids("SELECT data FROM operations WHERE id = ANY($1)", ids)
@@ -875,5 +916,16 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         row.map(|r| r.try_get(0).map_err(pg)).transpose()
+    }
+
+    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        let rows = self
+            .client()
+            .await?
+            .query("SELECT data FROM instances WHERE uuid = ANY($1)", &[&ids])
+            .await
+            .map_err(pg)?;
+        docs(&rows)
     }
 }

@@ -15,6 +15,19 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
     StoreError::Unavailable(e.to_string())
 }
 
+/// An instance's generation as the column stores it (SQL integers are signed).
+pub(crate) fn generation(i: &nubis_core::Instance) -> i64 {
+    i64::try_from(i.generation).unwrap_or(i64::MAX)
+}
+
+/// The message of a refused instance write: the stored record is not the one before it.
+pub(crate) fn stale(i: &nubis_core::Instance) -> String {
+    format!(
+        "instance {} changed meanwhile: generation {} does not follow the stored one",
+        i.uuid, i.generation
+    )
+}
+
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("records serialize")
 }

@@ -20,12 +20,39 @@ pub struct SqliteStore {
     reader: Arc<Mutex<Connection>>,
 }
 
-/// A failed write: a broken uniqueness constraint is a [`StoreError::Conflict`] (the
-/// caller's domain error), anything else the store being unavailable.
-fn write_error(e: rusqlite::Error) -> StoreError {
-    match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
-        _ => unavailable(e),
+/// Why a batch did not apply: the database's error, or an instance write whose generation
+/// does not follow the stored one (`shared::stale`).
+#[derive(Debug)]
+enum Fail {
+    Db(rusqlite::Error),
+    Stale(String),
+}
+
+impl From<rusqlite::Error> for Fail {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Db(e)
+    }
+}
+
+impl std::fmt::Display for Fail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Db(e) => e.fmt(f),
+            Self::Stale(m) => f.write_str(m),
+        }
+    }
+}
+
+/// A failed write: a broken uniqueness constraint or a stale instance generation is a
+/// [`StoreError::Conflict`] (the caller's domain error), anything else the store being
+/// unavailable.
+fn write_error(e: Fail) -> StoreError {
+    match e {
+        Fail::Stale(m) => StoreError::Conflict(m),
+        Fail::Db(e) => match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::ConstraintViolation) => StoreError::Conflict(e.to_string()),
+            _ => unavailable(e),
+        },
     }
 }
 
@@ -63,7 +90,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// Upserts update rows in place (no delete + insert of the row and its index entries), and
 /// statements are prepared once per connection.
-fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
+fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
     match w {
         Write::Account(a) => {
             // The bootstrap admin has no cloud numbers: NULL, so the unique indexes ignore it.
@@ -135,11 +162,18 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
                 .execute([id])?;
         }
         Write::Instance(i) => {
-            tx.prepare_cached(
-                "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                 ON CONFLICT(uuid) DO UPDATE SET state = excluded.state, data = excluded.data",
-            )?
-            .execute(params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), json(i)])?;
+            // Conditional (docs/postgres.md, "Generations"): an update lands only over the
+            // generation before this one; otherwise no row changes and the batch fails.
+            let changed = tx
+                .prepare_cached(
+                    "INSERT INTO instances (uuid, account, tencent_id, aliyun_id, state, data, generation) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT(uuid) DO UPDATE SET state = excluded.state, data = excluded.data, generation = excluded.generation \
+                     WHERE instances.generation = excluded.generation - 1",
+                )?
+                .execute(params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), json(i), shared::generation(i)])?;
+            if changed == 0 {
+                return Err(Fail::Stale(shared::stale(i)));
+            }
         }
         Write::Operation(o) => {
             tx.prepare_cached(
@@ -247,14 +281,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> rusqlite::Result<()> {
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
         let jobs = shared::group(first, || rx.try_recv().ok());
-        let result = (|| {
+        let result = (|| -> Result<(), Fail> {
             let tx = conn.transaction()?;
             for (writes, _) in &jobs {
                 for w in writes {
                     apply(&tx, w)?;
                 }
             }
-            tx.commit()
+            Ok(tx.commit()?)
         })();
         match result {
             Ok(()) => shared::committed(jobs),
@@ -262,12 +296,12 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                 // One bad batch must not fail its neighbours: retry each job alone.
                 tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying jobs one by one");
                 for (writes, reply) in jobs {
-                    let r = (|| {
+                    let r = (|| -> Result<(), Fail> {
                         let tx = conn.transaction()?;
                         for w in &writes {
                             apply(&tx, w)?;
                         }
-                        tx.commit()
+                        Ok(tx.commit()?)
                     })();
                     let _ = reply.send(r.map_err(write_error));
                 }
@@ -574,12 +608,6 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
-        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
-        self.read(move |conn| by_ids(conn, "SELECT data FROM instances WHERE uuid = ?1", &ids))
-            .await
-    }
-
     async fn operations(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
         let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
         self.read(move |conn| by_ids(conn, "SELECT data FROM operations WHERE id = ?1", &ids))
@@ -602,6 +630,27 @@ impl Store for SqliteStore {
             )
             .optional()
             .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT data FROM instances WHERE uuid = ?1")
+                .map_err(unavailable)?;
+            let mut out = Vec::with_capacity(ids.len());
+            for id in &ids {
+                let found = stmt
+                    .query_row([id], |r| r.get::<_, String>(0))
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some(data) = found {
+                    out.push(decode(&data)?);
+                }
+            }
+            Ok(out)
         })
         .await
     }

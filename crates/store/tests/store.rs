@@ -133,6 +133,9 @@ on_both_backends!(
     operations_and_directory_objects_keep_their_order,
     audit_lookups_filter_page_and_sweep,
     the_root_filter_leaves_out_role_sessions,
+    a_stale_instance_write_is_refused_and_changes_nothing,
+    racing_writers_of_one_generation_exactly_one_wins,
+    a_stale_batch_in_a_group_fails_alone,
 );
 
 fn kp(id: &str) -> KeyPair {
@@ -797,13 +800,16 @@ async fn postgres_journal_numbers_changes_in_commit_order() {
     let (one, two) = (db.open().await, db.open().await);
     assert!(one.shared());
     let head = one.journal_head().await.unwrap();
-    let instance = nubis_core::rules::fixture::inst(nubis_core::InstanceState::Running);
+    let instance = instance(1, 1, "one");
     let op = op(instance.uuid, "req-1", 5);
     one.commit(vec![
-        Write::Instance(Box::new(instance.clone())),
+        put(instance.clone()),
         Write::Operation(op.clone()),
-        // Twice in one batch: one row.
-        Write::Instance(Box::new(instance.clone())),
+        // Twice in one batch (its next generation): one row.
+        put(nubis_core::Instance {
+            generation: 2,
+            ..instance.clone()
+        }),
         Write::Guest {
             instance: instance.uuid,
             data: serde_json::json!({}),
@@ -889,4 +895,139 @@ async fn sqlite_keeps_no_journal() {
     let b = s.changes_since(0, 10).await.unwrap();
     assert!(b.changes.is_empty() && !b.reset);
     assert_eq!(s.key_pairs(&["skey-1".into()]).await.unwrap().len(), 1);
+}
+
+/// Instance `n` at generation `generation`, named `name`.
+fn instance(n: u8, generation: u64, name: &str) -> nubis_core::Instance {
+    nubis_core::Instance {
+        uuid: uuid::Uuid::from_bytes([n; 16]),
+        tencent_id: format!("ins-{n:08}"),
+        aliyun_id: format!("i-{n:020}"),
+        name: name.into(),
+        generation,
+        ..nubis_core::rules::fixture::inst(nubis_core::InstanceState::Running)
+    }
+}
+
+fn put(i: nubis_core::Instance) -> Write {
+    Write::Instance(Box::new(i))
+}
+
+/// The stored record of instance `n`.
+async fn stored(s: &Arc<dyn Store>, n: u8) -> nubis_core::Instance {
+    let mut found = s
+        .instances(&[uuid::Uuid::from_bytes([n; 16])])
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found.remove(0)
+}
+
+async fn a_stale_instance_write_is_refused_and_changes_nothing(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    s.commit(vec![put(instance(1, 1, "one"))]).await.unwrap();
+    s.commit(vec![put(instance(1, 2, "two"))]).await.unwrap();
+    // A delayed write of generation 2 (planned from generation 1, like the one above): the
+    // whole batch is refused, its other writes with it.
+    let r = s
+        .commit(vec![
+            Write::KeyPair(kp("skey-late")),
+            put(instance(1, 2, "late")),
+        ])
+        .await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    // An older one, and one skipping a generation, likewise.
+    for g in [1, 4] {
+        let r = s.commit(vec![put(instance(1, g, "late"))]).await;
+        assert!(matches!(r, Err(StoreError::Conflict(_))), "{g}: {r:?}");
+    }
+    let now = stored(&s, 1).await;
+    assert_eq!((now.generation, now.name.as_str()), (2, "two"));
+    assert!(s.load().await.unwrap().key_pairs.is_empty());
+    // The newer record survives a restart, and the next generation lands on it.
+    drop(s);
+    let s = db.open().await;
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.instances.len(), 1);
+    assert_eq!(snap.instances[0].name, "two");
+    s.commit(vec![put(instance(1, 3, "three"))]).await.unwrap();
+    assert_eq!(stored(&s, 1).await.name, "three");
+    // A terminated record keeps its row and generation: a write from before it is refused.
+    let mut gone = instance(1, 4, "three");
+    gone.state = nubis_core::InstanceState::Terminated;
+    s.commit(vec![put(gone)]).await.unwrap();
+    let r = s.commit(vec![put(instance(1, 4, "revived"))]).await;
+    assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+    assert!(s.load().await.unwrap().instances.is_empty());
+    assert_eq!(
+        stored(&s, 1).await.state,
+        nubis_core::InstanceState::Terminated
+    );
+    // Unknown IDs are left out of a read back.
+    assert!(
+        s.instances(&[uuid::Uuid::from_bytes([9; 16])])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn racing_writers_of_one_generation_exactly_one_wins(backend: Backend) {
+    let db = Db::new(backend).await;
+    // Two stores on one database: two nodes (on SQLite, two writer threads on one file).
+    let a = db.open().await;
+    let b = db.open().await;
+    a.commit(vec![put(instance(1, 1, "start"))]).await.unwrap();
+    for g in 2..12u64 {
+        let wa = a.clone();
+        let wb = b.clone();
+        let ta = tokio::spawn(async move { wa.commit(vec![put(instance(1, g, "a"))]).await });
+        let tb = tokio::spawn(async move { wb.commit(vec![put(instance(1, g, "b"))]).await });
+        let (ra, rb) = (ta.await.unwrap(), tb.await.unwrap());
+        let won: Vec<&str> = [("a", &ra), ("b", &rb)]
+            .into_iter()
+            .filter(|(_, r)| r.is_ok())
+            .map(|(w, _)| w)
+            .collect();
+        assert_eq!(won.len(), 1, "generation {g}: {ra:?} {rb:?}");
+        for r in [&ra, &rb] {
+            assert!(
+                r.is_ok() || matches!(r, Err(StoreError::Conflict(_))),
+                "{r:?}"
+            );
+        }
+        let now = stored(&a, 1).await;
+        assert_eq!((now.generation, now.name.as_str()), (g, won[0]));
+    }
+}
+
+async fn a_stale_batch_in_a_group_fails_alone(backend: Backend) {
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let base: Vec<Write> = (1..=30u8).map(|n| put(instance(n, 1, "v1"))).collect();
+    s.commit(base).await.unwrap();
+    // Many batches at once (grouped into shared transactions by the writer); instance 7's is
+    // stale, the others each move their instance on.
+    let tasks: Vec<_> = (1..=30u8)
+        .map(|n| {
+            let s = s.clone();
+            let g = if n == 7 { 1 } else { 2 };
+            tokio::spawn(async move { s.commit(vec![put(instance(n, g, "v2"))]).await })
+        })
+        .collect();
+    for (n, t) in (1..=30u8).zip(tasks) {
+        let r = t.await.unwrap();
+        if n == 7 {
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+        } else {
+            r.unwrap();
+        }
+    }
+    let mut snap = s.load().await.unwrap().instances;
+    snap.sort_by_key(|i| i.uuid);
+    for (n, i) in (1..=30u8).zip(&snap) {
+        let want = if n == 7 { (1, "v1") } else { (2, "v2") };
+        assert_eq!((i.generation, i.name.as_str()), want, "instance {n}");
+    }
 }

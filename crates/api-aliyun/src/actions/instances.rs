@@ -323,3 +323,30 @@ pub(super) fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p: &Par
         json!({"InstanceFullStatusSet": {"InstanceFullStatusType": list}, "TotalCount": total, "PageNumber": offset / size + 1, "PageSize": size}),
     ))
 }
+
+/// GetInstanceConsoleOutput: the guest's serial console since its last boot, base64. Windows
+/// guests have none on Alibaba Cloud ("Windows instances do not support"): their output is
+/// empty (docs/aliyun-errors.md). `RemoveSymbols=true` strips terminal control sequences.
+pub(super) fn get_instance_console_output(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
+    let remove_symbols = p.bool("RemoveSymbols")?;
+    let uuid = one_instance(engine, ctx, p)?;
+    let log = engine
+        .console_output(&ctx.principal, uuid)
+        .map_err(|e| domain(engine, ctx, e))?;
+    let inst = engine.instance(uuid);
+    let windows = inst
+        .as_ref()
+        .is_some_and(|i| i.os == nubis_core::OsFamily::Windows);
+    let text = match (windows, remove_symbols) {
+        (true, _) => String::new(),
+        (false, true) => log.without_symbols(),
+        (false, false) => log.text,
+    };
+    use base64::Engine as _;
+    Ok(obj(json!({
+        "InstanceId": inst.map(|i| i.aliyun_id).unwrap_or_default(),
+        "ConsoleOutput": base64::engine::general_purpose::STANDARD.encode(text),
+        "LastUpdateTime": nubis_pipeline::shapes::iso_seconds(log.updated_at_ms),
+    })))
+}

@@ -14,7 +14,8 @@ use catalogue::{describe_images, describe_instance_types, describe_regions, desc
 use create::create;
 use instances::{
     describe_instance_attribute, describe_instance_status, describe_instance_vnc_url,
-    describe_instances, describe_instances_full_status, describe_user_data, modify,
+    describe_instances, describe_instances_full_status, describe_user_data,
+    get_instance_console_output, modify,
 };
 use keypairs::{KeyChange, attach, create_key_pair, delete_key_pairs, describe_key_pairs};
 use power::{Power, power_batch, power_one};
@@ -175,6 +176,9 @@ const SPECS: &[ActionSpec<Handler>] = &[
     ),
     per_instance(
         action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
+    ),
+    per_instance(
+        action!(read "GetInstanceConsoleOutput", RequiredByAction, |e, c, p| ready(get_instance_console_output(e, c, p))),
     ),
     action!(read "DescribeAccountAttributes", RequiredByAction, |e, c, p| ready(describe_account_attributes(e, c, p))),
 ];

@@ -1,5 +1,5 @@
 //! Server actions, `POST /servers/{id}/action`: reboot, start, stop, changePassword, rescue,
-//! unrescue, lock, unlock, injectNetworkInfo, rebuild.
+//! unrescue, lock, unlock, injectNetworkInfo, rebuild, os-getConsoleOutput.
 
 use super::create::generate_password;
 use super::{
@@ -182,6 +182,45 @@ impl Nova<'_> {
         Ok(Reply::empty(202))
     }
 
+    /// `os-getConsoleOutput`: the guest's console since its last boot, its last `length` lines
+    /// cut as Nova's compute manager cuts them (Python's `lines[-length:]`, so `-1` drops the
+    /// first line and `0` gives nothing; absent or null: all of it), control characters
+    /// removed as Nova's API removes them.
+    pub(super) fn console_output(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let m = arg.as_object().ok_or_else(|| {
+            Fault::bad_request("Invalid input for field/attribute os-getConsoleOutput.")
+        })?;
+        check_keys(m, &["length"])?;
+        let length = match m.get("length") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(console_length(v)?),
+        };
+        let log = self
+            .api
+            .engine
+            .console_output(&self.p, inst.uuid)
+            .map_err(|e| map(e, Some(inst.uuid)))?;
+        let text = log.without_controls();
+        let output = match length {
+            None => text,
+            Some(0) => String::new(),
+            Some(n) => {
+                let lines: Vec<&str> = text.split('\n').collect();
+                // Python's lines[-n:]: for n > 0 the last n lines, for n = -1 all but the first.
+                let from = if n > 0 {
+                    lines
+                        .len()
+                        .saturating_sub(usize::try_from(n).unwrap_or(usize::MAX))
+                } else {
+                    1.min(lines.len())
+                };
+                lines.get(from..).unwrap_or_default().join("\n")
+            }
+        };
+        Ok(Reply::json(200, &json!({ "output": output })))
+    }
+
     /// `rebuild`.
     pub(super) async fn rebuild(&self, id: &str, arg: &Value) -> Res {
         let inst = self.server(id)?;
@@ -288,6 +327,46 @@ impl Nova<'_> {
 }
 
 /// An action that takes no argument: `null` or `{}`.
+/// `length` of os-getConsoleOutput as Nova's schema takes it: an integer or a string of
+/// digits (`^-?[0-9]+$`), at least -1.
+fn console_length(v: &Value) -> Result<i64, Fault> {
+    let bad = |shown: String, why: String| {
+        Fault::bad_request(format!(
+            "Invalid input for field/attribute length. Value: {shown}. {why}"
+        ))
+    };
+    let n = match v {
+        Value::Number(n) => n.as_i64().ok_or_else(|| {
+            bad(
+                n.to_string(),
+                format!("{n} is not of type 'integer', 'string', 'null'"),
+            )
+        })?,
+        Value::String(s) => {
+            let digits = s.strip_prefix('-').unwrap_or(s);
+            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+                let s = super::shown(s);
+                return Err(bad(s.clone(), format!("'{s}' does not match '^-?[0-9]+$'")));
+            }
+            // Digits beyond i64 are far more lines than any log has: all of it.
+            s.parse::<i64>().unwrap_or(i64::MAX)
+        }
+        other => {
+            return Err(bad(
+                other.to_string(),
+                format!("{other} is not of type 'integer', 'string', 'null'"),
+            ));
+        }
+    };
+    if n < -1 {
+        return Err(bad(
+            n.to_string(),
+            format!("{n} is less than the minimum of -1"),
+        ));
+    }
+    Ok(n)
+}
+
 fn empty_arg(name: &str, arg: &Value) -> Result<(), Fault> {
     match arg {
         Value::Null => Ok(()),

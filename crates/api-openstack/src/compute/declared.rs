@@ -106,6 +106,8 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             nova!(n, p, a => n.unlock(at(p, 0), a).await)),
         server_action("server.action.injectNetworkInfo", "injectNetworkInfo", "os_compute_api:os-admin-actions:inject_network_info",
             "{\"injectNetworkInfo\"}", nova!(n, p, a => n.inject_network_info(at(p, 0), a))),
+        server_action("server.action.os-getConsoleOutput", "os-getConsoleOutput", "os_compute_api:os-console-output",
+            "{\"os-getConsoleOutput\"}", nova!(n, p, a => n.console_output(at(p, 0), a))),
         server_action("server.action.rebuild", "rebuild", "os_compute_api:servers:rebuild", "{\"rebuild\"}",
             nova!(n, p, a => n.rebuild(at(p, 0), a).await)),
         // -- server metadata

@@ -22,7 +22,7 @@ mod tests;
 
 pub use config::{Accel, QemuConfig};
 
-use crate::{Driver, DriverError, Facts, Power, PowerEvent, Turn, VmSpec};
+use crate::{CONSOLE_MAX, ConsoleLog, Driver, DriverError, Facts, Power, PowerEvent, Turn, VmSpec};
 use adoption::Record;
 use async_trait::async_trait;
 use cidata::Change;
@@ -206,6 +206,33 @@ impl Driver for QemuDriver {
             .lock()
             .get(&vm)
             .map(|v| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, v.rec.ssh_port)))
+    }
+
+    /// The end of the guest's serial log (QEMU truncates it at each start of the process, so it
+    /// is the last boot's), read from the file as it is now.
+    fn console_output(&self, vm: Uuid) -> Option<ConsoleLog> {
+        if !self.vms.lock().contains_key(&vm) {
+            return None;
+        }
+        let path = self.vm_dir(vm).join("serial.log");
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Some(ConsoleLog {
+                text: String::new(),
+                updated_at_ms: 0,
+            });
+        };
+        let tail = bytes
+            .get(bytes.len().saturating_sub(CONSOLE_MAX)..)
+            .unwrap_or(&[]);
+        let updated_at_ms = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Some(ConsoleLog {
+            text: String::from_utf8_lossy(tail).into_owned(),
+            updated_at_ms,
+        })
     }
 
     fn take_events(&self) -> Option<mpsc::UnboundedReceiver<Uuid>> {

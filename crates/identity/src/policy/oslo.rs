@@ -508,6 +508,7 @@ pub const NOVA_ACTIONS: &[(&str, &str)] = &[
     ("os_compute_api:os-admin-password", MEMBER),
     ("os_compute_api:os-rescue", MEMBER),
     ("os_compute_api:os-unrescue", MEMBER),
+    ("os_compute_api:os-console-output", MEMBER),
     ("os_compute_api:os-admin-actions:inject_network_info", ADMIN),
     ("os_compute_api:os-lock-server:lock", MEMBER),
     ("os_compute_api:os-lock-server:unlock", MEMBER),
