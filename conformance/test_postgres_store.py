@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
 from conftest import catalog_of
 from nubis import (
-    REPO,
     Server,
     create_database,
     database_url,
@@ -37,6 +37,9 @@ from nubis import (
 )
 from test_durability import kill_under_load
 from test_openstack_support import connect, create_server, wait_gone, wait_status
+
+# The store's migrations, one file per version (crates/store/src/migrations.rs).
+MIGRATIONS = Path(__file__).resolve().parent.parent / "crates" / "store" / "migrations"
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -100,8 +103,8 @@ def test_three_dialects_on_postgres_survive_a_restart(server_factory, database):
 
     # The rows are in the database.
     assert int(psql(database, "SELECT count(*) FROM instances WHERE state != 'terminated'")) == 3
-    # Every migration file, in order (crates/store/migrations/NNNN_*.sql).
-    versions = sorted(int(p.name[:4]) for p in (REPO / "crates/store/migrations").glob("*.sql"))
+    # Every migration file, in order.
+    versions = sorted(int(p.name[:4]) for p in MIGRATIONS.glob("*.sql"))
     assert psql(database, "SELECT string_agg(version::text, ',' ORDER BY version) FROM schema_version") \
         == ",".join(map(str, versions))
 

@@ -8,9 +8,9 @@
 //! previous bootstrap key, another secret for the same ID replaces the secret, another
 //! `NUBIS_ADMIN_PASSWORD` replaces the admin's Keystone password.
 
-use crate::{Engine, now_ms};
+use crate::{Engine, now_ms, store_err};
 use nubis_core::{AccessKey, Account, DomainError, KeyOrigin, Principal};
-use nubis_store::Write;
+use nubis_store::{StoreError, Write};
 use rand::Rng;
 use thiserror::Error;
 
@@ -103,7 +103,16 @@ impl Engine {
     ) -> Result<Option<Generated>, DomainError> {
         let first = self.inner.fleet.lock().accounts.is_empty();
         if first {
-            return self.first_start(key, password).await.map(Some);
+            match self.first_start(key.clone(), password.clone()).await {
+                Ok(generated) => return Ok(Some(generated)),
+                // Another node on the same database bootstrapped first (its admin account
+                // is in): adopt what it stored, then rotate as on any later start.
+                Err(StoreError::Conflict(m)) if self.inner.store.shared() => {
+                    tracing::info!(reason = %m, "another node bootstrapped the admin account; adopting it");
+                    self.sync().await?;
+                }
+                Err(e) => return Err(store_err(e)),
+            }
         }
         if let Some((id, secret)) = key {
             self.rotate_bootstrap_key(&id, &secret).await?;
@@ -134,11 +143,13 @@ impl Engine {
         Ok(None)
     }
 
+    /// The admin account, its key and password, committed in one batch; a
+    /// [`StoreError::Conflict`] when another node's bootstrap is already stored.
     async fn first_start(
         &self,
         key: Option<(String, String)>,
         password: Option<String>,
-    ) -> Result<Generated, DomainError> {
+    ) -> Result<Generated, StoreError> {
         let key_generated = key.is_none();
         let password_generated = password.is_none();
         let (id, secret) = key.unwrap_or_else(new_key_pair);
@@ -160,15 +171,19 @@ impl Engine {
             user: None,
         };
         let password_hash = nubis_auth::password::hash(&password);
-        self.commit(vec![
-            Write::AccessKey(access.clone()),
-            Write::Account(account.clone()),
-            Write::Meta {
-                key: "admin_password_hash".into(),
-                value: password_hash.clone(),
-            },
-        ])
-        .await?;
+        self.check_store()
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        self.inner
+            .store
+            .commit(vec![
+                Write::AccessKey(access.clone()),
+                Write::Account(account.clone()),
+                Write::Meta {
+                    key: "admin_password_hash".into(),
+                    value: password_hash.clone(),
+                },
+            ])
+            .await?;
         let mut fleet = self.inner.fleet.lock();
         fleet.accounts.insert(account.id.clone(), account);
         fleet

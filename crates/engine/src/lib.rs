@@ -23,6 +23,7 @@ mod names;
 mod quotas;
 mod runner;
 mod submit;
+mod sync;
 mod tenancy;
 mod update;
 
@@ -213,6 +214,8 @@ pub(crate) struct Inner {
     /// One gate per instance with work in flight: steps on one instance never overlap (a
     /// delete that supersedes an operation waits for that operation's step in flight).
     pub gates: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
+    /// Catching up with other nodes' writes (`sync.rs`).
+    pub sync: sync::SyncState,
 }
 
 /// Cheap to clone; shared by every dialect.
@@ -286,6 +289,8 @@ impl Engine {
         driver: Arc<dyn Driver>,
         secrets: SecretBox,
     ) -> Result<Self, DomainError> {
+        // Before the snapshot: replaying from here may repeat a change, never miss one.
+        let journal_head = store.journal_head().await.map_err(store_err)?;
         let snap = store.load().await.map_err(store_err)?;
         let mut fleet = Fleet::default();
         for (id, data) in snap.guests {
@@ -302,24 +307,7 @@ impl Engine {
                 .map_err(|e| DomainError::Internal(format!("access key {}: {e}", k.id)))?;
             fleet.access_keys.insert(k.id.clone(), (k, secret));
         }
-        for (key, value) in &snap.meta {
-            if key == "admin_password_hash" {
-                fleet.admin_password_hash = Some(value.clone());
-            }
-            if let Some(k) = key.strip_prefix(dialect_meta::NAMESPACE) {
-                fleet.dialect_meta.insert(k.to_string(), value.clone());
-            }
-            if let Some(name) = key.strip_prefix("keystone_user:")
-                && let Ok(user) = serde_json::from_str::<(String, Vec<String>)>(value)
-            {
-                fleet.keystone_users.insert(name.to_string(), user);
-            }
-            if let Some(id) = key.strip_prefix("kms:")
-                && let Ok(state) = serde_json::from_value(serde_json::Value::String(value.clone()))
-            {
-                fleet.kms_keys.insert(id.to_string(), state);
-            }
-        }
+        sync::apply_meta(&mut fleet, &snap.meta);
         let directory = Engine::load_directory(
             &fleet.accounts,
             snap.sub_users,
@@ -384,6 +372,7 @@ impl Engine {
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),
+                sync: sync::SyncState::new(journal_head),
             }),
         };
         let known: Vec<Uuid> = engine
@@ -404,6 +393,7 @@ impl Engine {
         for id in resumed {
             engine.spawn_runner(id);
         }
+        engine.spawn_sync_tick();
         Ok(engine)
     }
 

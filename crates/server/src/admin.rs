@@ -166,6 +166,7 @@ async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next:
             .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
         return r;
     }
+    crate::http::catch_up(&s.engine).await;
     let principal = match s.engine.lookup_access_key(&id) {
         KeyLookup::Active(p, real)
             if nubis_auth::ct_eq(real.as_bytes(), secret.as_bytes()) && p.is_admin =>

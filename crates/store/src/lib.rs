@@ -2,12 +2,14 @@
 //! every accepted mutation is committed here before the client gets its RequestId.
 
 mod cluster;
+mod journal;
 pub mod migrations;
 mod postgres;
 mod shared;
 mod sqlite;
 
 pub use cluster::{ClaimView, ClusterState, NonceSpend};
+pub use journal::{Change, ChangeBatch, Identity, Record};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -146,6 +148,10 @@ pub struct Snapshot {
     pub keystone: Vec<(String, String)>,
 }
 
+fn by_id_unsupported() -> StoreError {
+    StoreError::Unavailable("this store does not read records by ID".into())
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     async fn load(&self) -> Result<Snapshot, StoreError>;
@@ -179,14 +185,56 @@ pub trait Store: Send + Sync + 'static {
     /// The stored records of these instances (terminated ones included; unknown IDs are left
     /// out), as committed: what a writer refused for a stale generation reads back.
     async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError>;
-    /// Whether several processes may share this store (PostgreSQL): state that lives in one
-    /// process's memory is then not enough.
-    fn shared(&self) -> bool {
-        false
-    }
     /// The cluster-wide state tables (migration 0010: nonces, rate windows, ClientToken
     /// claims, Keystone tokens), when the backend has them.
     fn cluster(&self) -> Option<&dyn ClusterState> {
         None
+    }
+
+    // The change journal (docs/postgres.md, "Several nodes, one fleet").
+
+    /// Whether other processes may write this database: then the engine replays the change
+    /// journal into its cache before each request. False (SQLite, one process): no journal
+    /// is kept and catching up costs nothing.
+    fn shared(&self) -> bool {
+        false
+    }
+    /// The journal's newest seq (0 without a journal). Read before [`Store::load`], it is a
+    /// cursor the snapshot is at least as new as.
+    async fn journal_head(&self) -> Result<u64, StoreError> {
+        Ok(0)
+    }
+    /// Up to `limit` changes after `cursor`, in commit order, and the cursor past them.
+    async fn changes_since(&self, cursor: u64, _limit: usize) -> Result<ChangeBatch, StoreError> {
+        Ok(ChangeBatch {
+            changes: Vec::new(),
+            cursor,
+            reset: false,
+        })
+    }
+    /// Forget journal rows older than `older_than_ms` (by the database's clock); returns how
+    /// many.
+    async fn prune_changes(&self, _older_than_ms: i64) -> Result<usize, StoreError> {
+        Ok(0)
+    }
+    /// Only a [`Store::shared`] store must answer these two reads by ID.
+    /// The stored operations among `ids`.
+    async fn operations(&self, _ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
+        Err(by_id_unsupported())
+    }
+    /// The stored key pairs among `ids`.
+    async fn key_pairs(&self, _ids: &[String]) -> Result<Vec<KeyPair>, StoreError> {
+        Err(by_id_unsupported())
+    }
+    /// The identity part of [`Store::load`] (accounts, keys, directory, credentials, Keystone,
+    /// quotas, meta) from one instant; the fleet's fields (instances, operations, key pairs,
+    /// guests) are left empty. The default reads everything.
+    async fn load_identity(&self) -> Result<Snapshot, StoreError> {
+        let mut s = self.load().await?;
+        s.instances.clear();
+        s.unfinished.clear();
+        s.key_pairs.clear();
+        s.guests.clear();
+        Ok(s)
     }
 }

@@ -4,13 +4,14 @@
 //! they were submitted (as on SQLite) and concurrent requests share one WAL flush. Reads take
 //! any pooled connection. The schema is the SQLite one, translated in `migrations.rs`.
 
+use crate::journal::{self, Change, ChangeBatch, Record};
 use crate::migrations::{self, MIGRATIONS, SCHEMA_VERSION};
 use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
-use nubis_core::{Instance, Operation};
+use nubis_core::{Instance, KeyPair, Operation};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
@@ -29,6 +30,9 @@ type Param = Box<dyn ToSql + Sync + Send>;
 pub struct PgStore {
     pool: Pool,
     tx: mpsc::UnboundedSender<Job>,
+    /// This store's name in the change journal (random per process): the rows it wrote are
+    /// [`Change::own`].
+    node: String,
 }
 
 /// The server's own words (tokio-postgres' Display says only "db error").
@@ -375,17 +379,58 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
     }
 }
 
-/// Apply `writes` in one transaction on `client`.
-async fn run<'a>(client: &mut Object, writes: impl Iterator<Item = &'a Write>) -> Result<(), Fail> {
+/// Apply `writes` in one transaction on `client`, with their journal rows.
+async fn run<'a>(
+    client: &mut Object,
+    node: &str,
+    writes: impl Iterator<Item = &'a Write>,
+) -> Result<(), Fail> {
+    let writes: Vec<&Write> = writes.collect();
     let tx = client.transaction().await?;
-    for w in writes {
+    for w in &writes {
         apply(&tx, w).await?;
     }
+    journal(&tx, node, &journal::records(writes.into_iter())).await?;
     Ok(tx.commit().await?)
 }
 
+/// The journal rows of a transaction's records, numbered by bumping the counter. Last
+/// before the commit: the counter row's lock, which orders committers of every node, is
+/// held only for the commit itself.
+async fn journal(
+    tx: &Transaction<'_>,
+    node: &str,
+    records: &[Record],
+) -> Result<(), tokio_postgres::Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    let n = records.len() as i64;
+    let bump = tx
+        .prepare_cached("UPDATE change_counter SET seq = seq + $1 WHERE id = 1 RETURNING seq")
+        .await?;
+    let last: i64 = tx.query_one(&bump, &[&n]).await?.try_get(0)?;
+    let (kinds, keys): (Vec<String>, Vec<String>) = records
+        .iter()
+        .map(|r| {
+            let (kind, key) = r.columns();
+            (kind.to_string(), key)
+        })
+        .unzip();
+    // One statement for all rows; `at_ms` is the database's clock, the one the retention
+    // sweep compares with (node clocks may differ).
+    exec(
+        tx,
+        "INSERT INTO changes (seq, kind, key, node, at_ms) \
+         SELECT $1 + t.i, t.kind, t.key, $2, (extract(epoch FROM clock_timestamp()) * 1000)::bigint \
+         FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS t(kind, key, i)",
+        &[&(last - n), &node, &kinds, &keys],
+    )
+    .await
+}
+
 /// The writer task: take one job, then everything else already queued, commit once.
-async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn writer(pool: Pool, node: String, mut rx: mpsc::UnboundedReceiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut jobs = shared::group(first, || rx.try_recv().ok());
         let mut client = match pool.get().await {
@@ -398,7 +443,7 @@ async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                 continue;
             }
         };
-        match run(&mut client, jobs.iter().flat_map(|(w, _)| w)).await {
+        match run(&mut client, &node, jobs.iter().flat_map(|(w, _)| w)).await {
             Ok(()) => shared::committed(jobs),
             Err(e) if jobs.len() == 1 => {
                 if let Some((_, reply)) = jobs.pop() {
@@ -421,7 +466,7 @@ async fn writer(pool: Pool, mut rx: mpsc::UnboundedReceiver<Job>) {
                             }
                         }
                     }
-                    let r = run(&mut client, writes.iter()).await;
+                    let r = run(&mut client, &node, writes.iter()).await;
                     let _ = reply.send(r.map_err(write_error));
                 }
             }
@@ -455,12 +500,101 @@ impl PgStore {
             .map_err(unavailable)?;
         migrate(&pool).await?;
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(writer(pool.clone(), rx));
-        Ok(Self { pool, tx })
+        let node = Uuid::new_v4().to_string();
+        tokio::spawn(writer(pool.clone(), node.clone(), rx));
+        Ok(Self { pool, tx, node })
     }
 
     pub(crate) async fn client(&self) -> Result<Object, StoreError> {
         self.pool.get().await.map_err(unavailable)
+    }
+
+    /// The JSON documents of the rows whose key is among `ids` (`sql` takes them as `$1`).
+    async fn by_ids<T: serde::de::DeserializeOwned>(
+        &self,
+        sql: &str,
+        ids: Vec<String>,
+    ) -> Result<Vec<T>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let client = self.client().await?;
+        let st = client.prepare_cached(sql).await.map_err(pg)?;
+        docs(&client.query(&st, &[&ids]).await.map_err(pg)?)
+    }
+
+    /// One read-only snapshot transaction: the tables are read as of one instant. Without
+    /// `fleet`, only the identity tables (for [`Store::load_identity`]).
+    async fn snapshot(&self, fleet: bool) -> Result<Snapshot, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .await
+            .map_err(pg)?;
+        let q = |sql: &'static str| {
+            let tx = &tx;
+            async move { tx.query(sql, &[]).await.map_err(pg) }
+        };
+        // The fleet's tables, read only for a full load.
+        let fq = |sql: &'static str| {
+            let tx = &tx;
+            async move {
+                match fleet {
+                    true => tx.query(sql, &[]).await.map_err(pg),
+                    false => Ok(Vec::new()),
+                }
+            }
+        };
+        let mut guests = Vec::new();
+        for r in fq("SELECT instance, data FROM guests").await? {
+            let id: String = r.try_get(0).map_err(pg)?;
+            let data: String = r.try_get(1).map_err(pg)?;
+            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            guests.push((id, decode(&data)?));
+        }
+        let text_pairs = |rows: Vec<Row>| -> Result<Vec<(String, String)>, StoreError> {
+            rows.iter()
+                .map(|r| Ok((r.try_get(0).map_err(pg)?, r.try_get(1).map_err(pg)?)))
+                .collect()
+        };
+        let meta = text_pairs(q("SELECT key, value FROM meta").await?)?;
+        let keystone =
+            text_pairs(q("SELECT kind, data FROM keystone_objects ORDER BY seq").await?)?;
+        let mut attachments = Vec::new();
+        for r in q("SELECT user_id, policy_id FROM policy_attachments ORDER BY user_id, policy_id")
+            .await?
+        {
+            attachments.push(nubis_core::Attachment {
+                user: r.try_get::<_, i64>(0).map_err(pg)? as u64,
+                policy: r.try_get::<_, i64>(1).map_err(pg)? as u64,
+            });
+        }
+        let snap = Snapshot {
+            keystone,
+            accounts: docs(&q("SELECT data FROM accounts").await?)?,
+            access_keys: docs(&q("SELECT data FROM access_keys").await?)?,
+            sub_users: docs(&q("SELECT data FROM sub_users ORDER BY id").await?)?,
+            policies: docs(&q("SELECT data FROM policies ORDER BY id").await?)?,
+            attachments,
+            instances: docs(&fq("SELECT data FROM instances WHERE state != 'terminated'").await?)?,
+            unfinished: docs(
+                &fq("SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms, seq")
+                    .await?,
+            )?,
+            key_pairs: docs(&fq("SELECT data FROM key_pairs").await?)?,
+            quotas: docs(&q("SELECT data FROM quotas").await?)?,
+            guests,
+            meta,
+            roles: docs(&q("SELECT data FROM roles ORDER BY id").await?)?,
+            mfa_devices: docs(&q("SELECT data FROM mfa_devices ORDER BY id").await?)?,
+            mfa_flags: docs(&q("SELECT data FROM mfa_flags ORDER BY user_id").await?)?,
+            temp_credentials: docs(&q("SELECT data FROM temp_credentials").await?)?,
+        };
+        tx.commit().await.map_err(pg)?;
+        Ok(snap)
     }
 }
 
@@ -603,75 +737,116 @@ fn refs(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
 
 #[async_trait]
 impl Store for PgStore {
-    /// One read-only snapshot transaction: the tables are read as of one instant.
-    fn shared(&self) -> bool {
-        true
-    }
-
     fn cluster(&self) -> Option<&dyn crate::ClusterState> {
         Some(self)
     }
 
     async fn load(&self) -> Result<Snapshot, StoreError> {
-        let mut client = self.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
+        self.snapshot(true).await
+    }
+
+    async fn load_identity(&self) -> Result<Snapshot, StoreError> {
+        self.snapshot(false).await
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    async fn journal_head(&self) -> Result<u64, StoreError> {
+        let seq: i64 = self
+            .client()
+            .await?
+            .query_one("SELECT seq FROM change_counter WHERE id = 1", &[])
+            .await
+            .map_err(pg)?
+            .try_get(0)
+            .map_err(pg)?;
+        Ok(u64::try_from(seq).unwrap_or(0))
+    }
+
+    /// One statement (one snapshot, one round trip): the counter row, joined with the rows
+    /// past `cursor` (none: one row of NULLs).
+    async fn changes_since(&self, cursor: u64, limit: usize) -> Result<ChangeBatch, StoreError> {
+        let from = i64::try_from(cursor).unwrap_or(i64::MAX);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT k.seq, k.pruned, c.seq, c.kind, c.key, c.node FROM change_counter k \
+                 LEFT JOIN LATERAL (SELECT seq, kind, key, node FROM changes WHERE seq > $1 ORDER BY seq LIMIT $2) c ON true \
+                 WHERE k.id = 1 ORDER BY c.seq",
+            )
             .await
             .map_err(pg)?;
-        let q = |sql: &'static str| {
-            let tx = &tx;
-            async move { tx.query(sql, &[]).await.map_err(pg) }
+        let rows = client.query(&st, &[&from, &limit]).await.map_err(pg)?;
+        let mut batch = ChangeBatch {
+            changes: Vec::with_capacity(rows.len()),
+            cursor,
+            reset: false,
         };
-        let mut guests = Vec::new();
-        for r in q("SELECT instance, data FROM guests").await? {
-            let id: String = r.try_get(0).map_err(pg)?;
-            let data: String = r.try_get(1).map_err(pg)?;
-            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            guests.push((id, decode(&data)?));
-        }
-        let text_pairs = |rows: Vec<Row>| -> Result<Vec<(String, String)>, StoreError> {
-            rows.iter()
-                .map(|r| Ok((r.try_get(0).map_err(pg)?, r.try_get(1).map_err(pg)?)))
-                .collect()
-        };
-        let meta = text_pairs(q("SELECT key, value FROM meta").await?)?;
-        let keystone =
-            text_pairs(q("SELECT kind, data FROM keystone_objects ORDER BY seq").await?)?;
-        let mut attachments = Vec::new();
-        for r in q("SELECT user_id, policy_id FROM policy_attachments ORDER BY user_id, policy_id")
-            .await?
-        {
-            attachments.push(nubis_core::Attachment {
-                user: r.try_get::<_, i64>(0).map_err(pg)? as u64,
-                policy: r.try_get::<_, i64>(1).map_err(pg)? as u64,
+        for r in &rows {
+            let head: i64 = r.try_get(0).map_err(pg)?;
+            let pruned: i64 = r.try_get(1).map_err(pg)?;
+            if from < pruned {
+                // Rows this node has not seen are gone: it reloads from the head.
+                batch.changes.clear();
+                batch.cursor = u64::try_from(head).unwrap_or(0);
+                batch.reset = true;
+                return Ok(batch);
+            }
+            let Some(seq) = r.try_get::<_, Option<i64>>(2).map_err(pg)? else {
+                continue;
+            };
+            let kind: String = r.try_get(3).map_err(pg)?;
+            let key: String = r.try_get(4).map_err(pg)?;
+            let node: String = r.try_get(5).map_err(pg)?;
+            let seq = u64::try_from(seq).unwrap_or(0);
+            batch.cursor = batch.cursor.max(seq);
+            batch.changes.push(Change {
+                seq,
+                own: node == self.node,
+                record: Record::parse(&kind, &key),
             });
         }
-        let snap = Snapshot {
-            keystone,
-            accounts: docs(&q("SELECT data FROM accounts").await?)?,
-            access_keys: docs(&q("SELECT data FROM access_keys").await?)?,
-            sub_users: docs(&q("SELECT data FROM sub_users ORDER BY id").await?)?,
-            policies: docs(&q("SELECT data FROM policies ORDER BY id").await?)?,
-            attachments,
-            instances: docs(&q("SELECT data FROM instances WHERE state != 'terminated'").await?)?,
-            unfinished: docs(
-                &q("SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms, seq")
-                    .await?,
-            )?,
-            key_pairs: docs(&q("SELECT data FROM key_pairs").await?)?,
-            quotas: docs(&q("SELECT data FROM quotas").await?)?,
-            guests,
-            meta,
-            roles: docs(&q("SELECT data FROM roles ORDER BY id").await?)?,
-            mfa_devices: docs(&q("SELECT data FROM mfa_devices ORDER BY id").await?)?,
-            mfa_flags: docs(&q("SELECT data FROM mfa_flags ORDER BY user_id").await?)?,
-            temp_credentials: docs(&q("SELECT data FROM temp_credentials").await?)?,
+        Ok(batch)
+    }
+
+    /// Rows older than `older_than_ms` by the database's clock. `pruned` moves up to the
+    /// largest seq deleted, in the same statement, so no reader misses a deleted row unseen.
+    async fn prune_changes(&self, older_than_ms: i64) -> Result<usize, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "WITH d AS (DELETE FROM changes \
+                   WHERE at_ms < (extract(epoch FROM clock_timestamp()) * 1000)::bigint - $1 RETURNING seq), \
+                 m AS (SELECT MAX(seq) AS s, COUNT(*) AS n FROM d) \
+                 UPDATE change_counter SET pruned = GREATEST(pruned, m.s) FROM m \
+                 WHERE id = 1 AND m.n > 0 RETURNING m.n",
+                &[&older_than_ms],
+            )
+            .await
+            .map_err(pg)?;
+        let n: i64 = match row {
+            Some(r) => r.try_get(0).map_err(pg)?,
+            None => 0,
         };
-        tx.commit().await.map_err(pg)?;
-        Ok(snap)
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn operations(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.by_ids("SELECT data FROM operations WHERE id = ANY($1)", ids)
+            .await
+    }
+
+    async fn key_pairs(&self, ids: &[String]) -> Result<Vec<KeyPair>, StoreError> {
+        self.by_ids(
+            "SELECT data FROM key_pairs WHERE id = ANY($1)",
+            ids.to_vec(),
+        )
+        .await
     }
 
     async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {

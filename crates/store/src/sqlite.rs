@@ -6,7 +6,7 @@ use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
-use nubis_core::{Instance, Operation};
+use nubis_core::{Instance, KeyPair, Operation};
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -401,6 +401,26 @@ fn ops(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<Operation>, StoreE
     rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
 }
 
+/// The documents of the rows `sql` finds for each of `ids` (one lookup each; absent: none).
+fn by_ids<T: serde::de::DeserializeOwned>(
+    conn: &Connection,
+    sql: &str,
+    ids: &[String],
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(unavailable)?;
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let data: Option<String> = stmt
+            .query_row([id], |r| r.get(0))
+            .optional()
+            .map_err(unavailable)?;
+        if let Some(d) = data {
+            out.push(decode(&d)?);
+        }
+    }
+    Ok(out)
+}
+
 /// The SQL of an audit lookup and its arguments. Only fixed fragments are put into the text;
 /// every value is a bound argument.
 /// With `count`, the SQL counts every match instead (the cursor, order and limit aside).
@@ -609,6 +629,18 @@ impl Store for SqliteStore {
             .map_err(unavailable)
         })
         .await
+    }
+
+    async fn operations(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {
+        let ids: Vec<String> = ids.iter().map(Uuid::to_string).collect();
+        self.read(move |conn| by_ids(conn, "SELECT data FROM operations WHERE id = ?1", &ids))
+            .await
+    }
+
+    async fn key_pairs(&self, ids: &[String]) -> Result<Vec<KeyPair>, StoreError> {
+        let ids = ids.to_vec();
+        self.read(move |conn| by_ids(conn, "SELECT data FROM key_pairs WHERE id = ?1", &ids))
+            .await
     }
 
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {

@@ -795,6 +795,113 @@ async fn postgres_store_reconnects_after_its_connections_are_killed() {
     assert_eq!(snap.key_pairs.len(), 2);
 }
 
+/// The change journal: each committed batch adds one row per record it wrote, numbered in
+/// commit order across stores on one database; each store sees its own rows as `own`; a
+/// cursor older than a prune asks for a reload; reads by ID find what the batches wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_journal_numbers_changes_in_commit_order() {
+    use nubis_store::{Identity, Record};
+    let db = Db::new(Backend::Postgres).await;
+    let (one, two) = (db.open().await, db.open().await);
+    assert!(one.shared());
+    let head = one.journal_head().await.unwrap();
+    let instance = instance(1, 1, "one");
+    let op = op(instance.uuid, "req-1", 5);
+    one.commit(vec![
+        put(instance.clone()),
+        Write::Operation(op.clone()),
+        // Twice in one batch (its next generation): one row.
+        put(nubis_core::Instance {
+            generation: 2,
+            ..instance.clone()
+        }),
+        Write::Guest {
+            instance: instance.uuid,
+            data: serde_json::json!({}),
+        },
+    ])
+    .await
+    .unwrap();
+    two.commit(vec![
+        Write::KeyPair(kp("skey-1")),
+        Write::Meta {
+            key: "k".into(),
+            value: "v".into(),
+        },
+    ])
+    .await
+    .unwrap();
+    let seen = two.changes_since(head, 100).await.unwrap();
+    assert!(!seen.reset);
+    let got: Vec<(u64, bool, Record)> = seen
+        .changes
+        .iter()
+        .map(|c| (c.seq - head, c.own, c.record.clone()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            (1, false, Record::Instance(instance.uuid)),
+            (2, false, Record::Operation(op.id)),
+            (3, true, Record::KeyPair("skey-1".into())),
+            (4, true, Record::Identity(Identity::Meta)),
+        ]
+    );
+    assert_eq!(seen.cursor, head + 4);
+    assert_eq!(one.journal_head().await.unwrap(), head + 4);
+    // Pages: the cursor moves past what was returned, no further.
+    let page = one.changes_since(head, 3).await.unwrap();
+    assert_eq!((page.changes.len(), page.cursor), (3, head + 3));
+    assert_eq!(page.changes[2].seq, head + 3);
+    let rest = one.changes_since(page.cursor, 3).await.unwrap();
+    assert_eq!((rest.changes.len(), rest.cursor), (1, head + 4));
+    let none = one.changes_since(head + 4, 3).await.unwrap();
+    assert_eq!((none.changes.len(), none.cursor), (0, head + 4));
+    // Reads by ID.
+    assert_eq!(
+        one.instances(&[instance.uuid, uuid::Uuid::nil()])
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| i.uuid)
+            .collect::<Vec<_>>(),
+        vec![instance.uuid]
+    );
+    assert_eq!(two.operations(&[op.id]).await.unwrap()[0].id, op.id);
+    assert_eq!(
+        one.key_pairs(&["skey-1".into(), "skey-2".into()])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // The identity snapshot leaves the fleet out.
+    let identity = two.load_identity().await.unwrap();
+    assert!(identity.instances.is_empty() && identity.key_pairs.is_empty());
+    assert_eq!(identity.meta, vec![("k".to_string(), "v".to_string())]);
+    // Nothing is pruned younger than the retention; everything older than -1 min.
+    assert_eq!(one.prune_changes(60_000).await.unwrap(), 0);
+    assert_eq!(one.prune_changes(-60_000).await.unwrap(), 4);
+    let behind = two.changes_since(head + 2, 100).await.unwrap();
+    assert!(behind.reset, "rows past the cursor were pruned");
+    assert_eq!(behind.cursor, head + 4, "reload from the head");
+    let current = two.changes_since(head + 4, 100).await.unwrap();
+    assert!(!current.reset && current.changes.is_empty());
+}
+
+/// SQLite is one process's store: no journal, nothing to catch up on.
+#[tokio::test]
+async fn sqlite_keeps_no_journal() {
+    let db = Db::new(Backend::Sqlite).await;
+    let s = db.open().await;
+    assert!(!s.shared());
+    s.commit(vec![Write::KeyPair(kp("skey-1"))]).await.unwrap();
+    assert_eq!(s.journal_head().await.unwrap(), 0);
+    let b = s.changes_since(0, 10).await.unwrap();
+    assert!(b.changes.is_empty() && !b.reset);
+    assert_eq!(s.key_pairs(&["skey-1".into()]).await.unwrap().len(), 1);
+}
+
 /// Instance `n` at generation `generation`, named `name`.
 fn instance(n: u8, generation: u64, name: &str) -> nubis_core::Instance {
     nubis_core::Instance {

@@ -1,0 +1,453 @@
+//! Several nodes, one fleet: two engines, each over its own `PgStore` on one fresh
+//! PostgreSQL database (like two `nubis serve` processes), see each other's writes after
+//! `sync()` (docs/postgres.md, "Several nodes, one fleet"). The database is made on the
+//! server named by `NUBIS_TEST_DATABASE_URL` (default
+//! `postgres://postgres@127.0.0.1:5432/test`) and dropped at the end; an unreachable server
+//! fails these tests.
+
+use nubis_auth::secret::SecretBox;
+use nubis_core::{DomainError, InstanceState, OpState, StopMode};
+use nubis_driver::sim::{SimDriver, Timings};
+use nubis_engine::keystone::DomainRef;
+use nubis_engine::{Command, Engine, IdKind, KeyLookup, NewAccount, Who};
+use nubis_store::{PgStore, Store};
+use nubis_testkit::{KEY_ID, PASSWORD, SECRET, admin, linux_spec as spec};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn server_url() -> String {
+    std::env::var("NUBIS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// `url` with its database name replaced.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, format!("?{q}")),
+        None => (url, String::new()),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    format!("{}/{name}{query}", &base[..host_end])
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    let url = server_url();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (NUBIS_TEST_DATABASE_URL): {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A database of its own, dropped on drop (even when the test panics), and the data dir the
+/// nodes share (`master.key`: every node must unseal the same secrets).
+struct Cluster {
+    name: String,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Cluster {
+    async fn new() -> Self {
+        let name = format!("nubis_test_{}", uuid::Uuid::new_v4().simple());
+        admin_client()
+            .await
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        Cluster {
+            url: with_database(&server_url(), &name),
+            name,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A node's store.
+    async fn store(&self) -> Arc<PgStore> {
+        Arc::new(PgStore::open(&self.url).await.unwrap())
+    }
+
+    /// A node, not bootstrapped, with the sim driver at these timings (seconds).
+    async fn start(&self, timings: Timings) -> (Engine, Arc<PgStore>) {
+        let store = self.store().await;
+        let e = start_on(self.dir.path(), store.clone(), timings).await;
+        (e, store)
+    }
+
+    /// A bootstrapped node whose operations end at once, except reboots (3 s).
+    async fn node(&self) -> Engine {
+        let (e, _) = self.start(slow_reboots()).await;
+        e.bootstrap(Some((KEY_ID.into(), SECRET.into())), Some(PASSWORD.into()))
+            .await
+            .unwrap();
+        e
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
+        let done = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async { admin_client().await.batch_execute(&sql).await })
+        })
+        .join();
+        if !matches!(done, Ok(Ok(()))) {
+            eprintln!("could not drop test database {}: {done:?}", self.name);
+        }
+    }
+}
+
+async fn start_on(dir: &Path, store: Arc<PgStore>, timings: Timings) -> Engine {
+    let secrets = SecretBox::load_or_create(dir.join("master.key")).unwrap();
+    let store: Arc<dyn Store> = store;
+    Engine::start(
+        store,
+        Arc::new(SimDriver::with_timings(1.0, timings)),
+        secrets,
+    )
+    .await
+    .unwrap()
+}
+
+/// Everything instant but reboots, which take 3 s: a reboot is in flight for a while.
+fn slow_reboots() -> Timings {
+    Timings {
+        provision: 0.0,
+        boot: 0.0,
+        soft_stop: 0.0,
+        hard_stop: 0.0,
+        soft_stop_timeout: 0.0,
+        soft_reboot: 3.0,
+        hard_reboot: 3.0,
+        guest_change: 0.0,
+        rescue_boot: 0.0,
+        destroy: 0.0,
+        live_migrate: 0.0,
+    }
+}
+
+/// Wait until `e` has recorded every operation of `request_id` as finished.
+async fn wait_recorded(e: &Engine, request_id: &str) {
+    for _ in 0..1000 {
+        let ops = e.admin_operations_by_request(request_id).await.unwrap();
+        if !ops.is_empty() && ops.iter().all(|o| o.state != OpState::Operating) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the operations of {request_id} were never recorded as finished");
+}
+
+fn ids_of(e: &Engine, kind: IdKind, id: &str) -> Result<Vec<uuid::Uuid>, DomainError> {
+    e.resolve(&admin(), kind, &[id.to_string()])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_made_on_one_node_is_seen_on_the_other_in_every_namespace() {
+    let c = Cluster::new().await;
+    let a = c.node().await;
+    let b = c.node().await;
+    let inst = a
+        .create(&admin(), "req-create", spec(), false)
+        .await
+        .unwrap()
+        .remove(0);
+    // No wait: what A committed before answering, B shows after one catch-up.
+    b.sync().await.unwrap();
+    for (kind, id) in [
+        (IdKind::Tencent, inst.tencent_id.clone()),
+        (IdKind::Aliyun, inst.aliyun_id.clone()),
+        (IdKind::Uuid, inst.uuid.to_string()),
+    ] {
+        assert_eq!(ids_of(&b, kind, &id).unwrap(), vec![inst.uuid], "{kind:?}");
+    }
+    wait_recorded(&a, "req-create").await;
+    b.sync().await.unwrap();
+    let seen = b.instance(inst.uuid).unwrap();
+    assert_eq!(seen.state, InstanceState::Running);
+    assert!(seen.lock.is_none());
+    assert_eq!(b.running_operations(), 0, "the create ended on A");
+    let (total, page) = b.query(&admin(), |_| true, 0, 10);
+    assert_eq!((total, page[0].uuid), (1, inst.uuid));
+    // B's own create is seen by A as well, and B keeps its own record.
+    let other = b
+        .create(&admin(), "req-create-b", spec(), false)
+        .await
+        .unwrap()
+        .remove(0);
+    a.sync().await.unwrap();
+    b.sync().await.unwrap();
+    assert!(a.instance(other.uuid).is_some());
+    assert!(b.instance(other.uuid).is_some());
+    assert_eq!(a.query(&admin(), |_| true, 0, 10).0, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reboot_and_a_terminate_accepted_on_one_node_show_on_the_other() {
+    let c = Cluster::new().await;
+    let a = c.node().await;
+    let b = c.node().await;
+    let inst = a
+        .create(&admin(), "req-create", spec(), false)
+        .await
+        .unwrap()
+        .remove(0);
+    wait_recorded(&a, "req-create").await;
+    let reboot = Command::Reboot {
+        mode: StopMode::Soft,
+    };
+    a.submit(&admin(), "req-reboot", &[inst.uuid], reboot.clone(), false)
+        .await
+        .unwrap();
+    b.sync().await.unwrap();
+    let seen = b.instance(inst.uuid).unwrap();
+    assert_eq!(seen.state, InstanceState::Rebooting);
+    let lock = seen.lock.clone().expect("B shows A's lock");
+    assert_eq!(b.running_operations(), 1, "A's reboot, shown on B");
+    let ops = b.admin_operations(&inst.uuid.to_string()).await.unwrap();
+    assert_eq!(ops[0].id, lock.operation_id);
+    assert_eq!(ops[0].request_id, "req-reboot");
+    assert_eq!(ops[0].state, OpState::Operating);
+    // B refuses a second reboot as A does: the state and lock are the same everywhere.
+    let on_b = b
+        .submit(
+            &admin(),
+            "req-reboot-b",
+            &[inst.uuid],
+            reboot.clone(),
+            false,
+        )
+        .await
+        .expect_err("B accepted a reboot of a rebooting instance");
+    let on_a = a
+        .submit(&admin(), "req-reboot-a", &[inst.uuid], reboot, false)
+        .await
+        .expect_err("A accepted a reboot of a rebooting instance");
+    assert_eq!(format!("{on_b:?}"), format!("{on_a:?}"));
+
+    // A's end of the reboot, on B.
+    wait_recorded(&a, "req-reboot").await;
+    b.sync().await.unwrap();
+    let seen = b.instance(inst.uuid).unwrap();
+    assert_eq!(seen.state, InstanceState::Running);
+    assert!(seen.lock.is_none());
+    let latest = seen.latest_op.expect("the reboot, as B shows it");
+    assert_eq!(
+        (latest.request_id.as_str(), latest.state),
+        ("req-reboot", OpState::Success)
+    );
+    assert_eq!(b.running_operations(), 0, "A's reboot left B's running set");
+
+    a.submit(
+        &admin(),
+        "req-terminate",
+        &[inst.uuid],
+        Command::Terminate { force: true },
+        false,
+    )
+    .await
+    .unwrap();
+    wait_recorded(&a, "req-terminate").await;
+    b.sync().await.unwrap();
+    assert!(b.instance(inst.uuid).is_none(), "terminated on A");
+    assert!(matches!(
+        ids_of(&b, IdKind::Tencent, &inst.tencent_id),
+        Err(DomainError::NotFound { .. })
+    ));
+    assert_eq!(b.running_operations(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_pairs_and_credentials_made_on_one_node_work_on_the_other() {
+    let c = Cluster::new().await;
+    let a = c.node().await;
+    let b = c.node().await;
+    let kp = a
+        .create_key_pair(&admin(), "kp1", 0, None)
+        .await
+        .unwrap()
+        .key_pair;
+    let spare = a
+        .create_key_pair(&admin(), "kp2", 0, None)
+        .await
+        .unwrap()
+        .key_pair;
+    b.sync().await.unwrap();
+    assert_eq!(b.key_pair_by_name(&admin(), "kp1").unwrap().id, kp.id);
+    // Usable on B: an instance created there with it.
+    let with_key = nubis_core::CreateSpec {
+        key_ids: vec![kp.id.clone()],
+        ..spec()
+    };
+    let inst = b
+        .create(&admin(), "req-create", with_key, false)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(inst.key_ids, vec![kp.id.clone()]);
+    a.delete_key_pairs(&admin(), std::slice::from_ref(&spare.id))
+        .await
+        .unwrap();
+    b.sync().await.unwrap();
+    assert!(
+        b.key_pair_by_name(&admin(), "kp2").is_none(),
+        "deleted on A"
+    );
+
+    // An account, a sub-user and its access key made on A sign requests on B.
+    a.create_account(NewAccount {
+        name: "team".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let alice = a.iam_create_user("team", "alice").await.unwrap();
+    let (key, secret) = a.iam_create_key("team", Who::User(alice.id)).await.unwrap();
+    b.sync().await.unwrap();
+    match b.lookup_access_key(&key.id) {
+        KeyLookup::Active(p, s) => {
+            assert_eq!(s, secret);
+            assert_eq!((p.account.as_str(), p.sub_user), ("team", Some(alice.id)));
+        }
+        other => panic!("B does not know A's key: {other:?}"),
+    }
+    assert_eq!(b.iam_user("team", "alice").unwrap().id, alice.id);
+    // A change to it, too.
+    a.iam_set_key_enabled("team", Who::User(alice.id), &key.id, false)
+        .await
+        .unwrap();
+    b.sync().await.unwrap();
+    assert_eq!(b.lookup_access_key(&key.id), KeyLookup::Disabled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identity_changes_reload_on_the_other_node() {
+    let c = Cluster::new().await;
+    let a = c.node().await;
+    let b = c.node().await;
+    a.add_keystone_user("ops", "0ps-Passw0rd", vec!["member".into()])
+        .await
+        .unwrap();
+    let project = a
+        .ks_create_project("web", "default", "", true)
+        .await
+        .unwrap();
+    a.create_account(NewAccount {
+        name: "team".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    a.set_quota(
+        "team",
+        &nubis_core::QuotaOverrides {
+            instances: Some(3),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    b.sync().await.unwrap();
+    assert_eq!(
+        b.verify_keystone_user("ops", "0ps-Passw0rd").await,
+        Some(vec!["member".to_string()])
+    );
+    let seen = b
+        .ks_project_named("web", &DomainRef::Id("default".into()))
+        .expect("A's project on B");
+    assert_eq!(seen.id, project.id);
+    assert_eq!(b.quota("team").unwrap().overrides.instances, Some(3));
+    // B's own identity change stays while A's arrive.
+    b.add_keystone_user("dev", "d3v-Passw0rd", vec!["reader".into()])
+        .await
+        .unwrap();
+    a.delete_keystone_user("ops").await.unwrap();
+    b.sync().await.unwrap();
+    assert!(
+        b.verify_keystone_user("ops", "0ps-Passw0rd")
+            .await
+            .is_none()
+    );
+    assert!(
+        b.verify_keystone_user("dev", "d3v-Passw0rd")
+            .await
+            .is_some()
+    );
+    a.sync().await.unwrap();
+    assert!(
+        a.verify_keystone_user("dev", "d3v-Passw0rd")
+            .await
+            .is_some()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_behind_the_pruned_journal_reloads_everything() {
+    let c = Cluster::new().await;
+    let (a, store) = c.start(slow_reboots()).await;
+    a.bootstrap(Some((KEY_ID.into(), SECRET.into())), None)
+        .await
+        .unwrap();
+    let b = c.node().await;
+    let inst = a
+        .create(&admin(), "req-create", spec(), false)
+        .await
+        .unwrap()
+        .remove(0);
+    a.create_account(NewAccount {
+        name: "team".into(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    // Every row gone (older than -60 s: all of them): B's cursor is below what was pruned.
+    assert!(store.prune_changes(-60_000).await.unwrap() > 0);
+    b.sync().await.unwrap();
+    assert!(b.instance(inst.uuid).is_some());
+    assert!(b.account("team").is_some());
+    // And it goes on from the head.
+    a.create_key_pair(&admin(), "kp", 0, None).await.unwrap();
+    b.sync().await.unwrap();
+    assert!(b.key_pair_by_name(&admin(), "kp").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_bootstrapping_at_once_share_one_admin() {
+    let c = Cluster::new().await;
+    let (a, _) = c.start(slow_reboots()).await;
+    let (b, _) = c.start(slow_reboots()).await;
+    // Both loaded an empty database; neither was given credentials, so each would generate.
+    let (ra, rb) = tokio::join!(a.bootstrap(None, None), b.bootstrap(None, None));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let generated: Vec<_> = [ra, rb].into_iter().flatten().collect();
+    assert_eq!(generated.len(), 1, "the first node wins, the other adopts");
+    let (id, secret) = generated[0].access_key.clone().unwrap();
+    for e in [&a, &b] {
+        e.sync().await.unwrap();
+        match e.lookup_access_key(&id) {
+            KeyLookup::Active(p, s) => assert!(p.is_admin && s == secret),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.accounts().len(), 1);
+    }
+    // A third node with the same key in its environment changes nothing.
+    let (third, _) = c.start(slow_reboots()).await;
+    assert!(
+        third
+            .bootstrap(Some((id.clone(), secret.clone())), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    a.sync().await.unwrap();
+    assert!(matches!(a.lookup_access_key(&id), KeyLookup::Active(..)));
+}
