@@ -215,6 +215,12 @@ pub trait Driver: Send + Sync + 'static {
     fn snapshot(&self, vm: Uuid) -> Option<serde_json::Value>;
     /// Re-adopt a VM after a restart from its last committed snapshot.
     fn restore(&self, vm: Uuid, data: serde_json::Value) -> Result<(), DriverError>;
+    /// Whether a VM's whole state is its snapshot (the sim): then any node sharing the store
+    /// can carry on from the store's copy. A real guest lives on one host (QEMU): only that
+    /// process may restore it.
+    fn portable(&self) -> bool {
+        false
+    }
     /// Admin inspection: the guest as the operator would see it (JSON, see docs/admin-api.md).
     fn inspect(&self, vm: Uuid) -> Option<serde_json::Value>;
     /// Would `user` log in with `password` on the booted system?

@@ -488,6 +488,10 @@ impl Driver for SimDriver {
             .map(|v| serde_json::to_value(v).expect("sim vm serializes"))
     }
 
+    fn portable(&self) -> bool {
+        true
+    }
+
     fn restore(&self, vm: Uuid, data: serde_json::Value) -> Result<(), DriverError> {
         let v: SimVm =
             serde_json::from_value(data).map_err(|e| DriverError::Failed(e.to_string()))?;

@@ -106,6 +106,7 @@ impl Engine {
             // The token's claim records these instances in the same commit (client_tokens.rs).
             let uuids: Vec<Uuid> = created.iter().map(|i| i.uuid).collect();
             writes.extend(claim.write(&uuids));
+            writes.extend(self.lease_writes(&ops));
             let result = self.commit_fenced(writes).await;
             {
                 let mut fleet = self.inner.fleet.lock();
@@ -124,6 +125,7 @@ impl Engine {
             match result {
                 Ok(()) => {
                     claim.committed();
+                    self.hold_new(&ops);
                     for op in ops {
                         self.spawn_runner(op.id);
                     }

@@ -19,6 +19,7 @@ mod generations;
 mod iam;
 mod keys;
 pub mod keystone;
+mod leases;
 mod names;
 mod quotas;
 mod runner;
@@ -38,6 +39,7 @@ pub use iam::{
     USER_NAME, Who, policy_name,
 };
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
+pub use leases::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
 pub use quotas::{QuotaDefaults, QuotaView};
@@ -216,6 +218,24 @@ pub(crate) struct Inner {
     pub gates: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Catching up with other nodes' writes (`sync.rs`).
     pub sync: sync::SyncState,
+    /// The operation leases this node holds (`leases.rs`).
+    pub leases: leases::Leases,
+}
+
+/// How an engine runs (the operator's flags).
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long an operation's lease lasts unrenewed on a shared store: a dead node's
+    /// operations are taken over this long after its last renewal.
+    pub lease_ttl: std::time::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            lease_ttl: DEFAULT_LEASE_TTL,
+        }
+    }
 }
 
 /// Cheap to clone; shared by every dialect.
@@ -240,6 +260,8 @@ pub(crate) fn store_err(e: StoreError) -> DomainError {
         // writers commit through `Engine::commit_fenced`, which re-plans after a stale
         // generation. Elsewhere a clash is a bug.
         StoreError::Conflict(m) => DomainError::Internal(m),
+        // Only runners write fences, and they stop on this (`runner.rs`).
+        StoreError::Fenced(m) => DomainError::Internal(m),
     }
 }
 
@@ -283,11 +305,23 @@ impl IdKind {
 }
 
 impl Engine {
-    /// Load the fleet from the store, re-adopt VMs in the driver, resume unfinished work.
+    /// [`Engine::start_with`] the default [`Options`].
     pub async fn start(
         store: Arc<dyn Store>,
         driver: Arc<dyn Driver>,
         secrets: SecretBox,
+    ) -> Result<Self, DomainError> {
+        Self::start_with(store, driver, secrets, Options::default()).await
+    }
+
+    /// Load the fleet from the store, re-adopt VMs in the driver, resume unfinished work: all
+    /// of it on a store of one process; on a shared store, what no live node holds a lease
+    /// on (`leases.rs`).
+    pub async fn start_with(
+        store: Arc<dyn Store>,
+        driver: Arc<dyn Driver>,
+        secrets: SecretBox,
+        options: Options,
     ) -> Result<Self, DomainError> {
         // Before the snapshot: replaying from here may repeat a change, never miss one.
         let journal_head = store.journal_head().await.map_err(store_err)?;
@@ -350,10 +384,17 @@ impl Engine {
             }
         }
         let mut resumed = Vec::new();
+        let mut foreign = std::collections::HashSet::new();
         for mut op in snap.unfinished {
-            op.attempts += 1;
-            repairs.push(Write::Operation(op.clone()));
-            resumed.push(op.id);
+            if store.shared() {
+                // Run by whichever node holds its lease; the lease tick adopts it here if
+                // that lease has expired.
+                foreign.insert(op.id);
+            } else {
+                op.attempts += 1;
+                repairs.push(Write::Operation(op.clone()));
+                resumed.push(op.id);
+            }
             fleet.running.insert(op.id, op);
         }
         store.commit(repairs).await.map_err(store_err)?;
@@ -372,7 +413,8 @@ impl Engine {
                 store_down: Default::default(),
                 credentials: Default::default(),
                 gates: Default::default(),
-                sync: sync::SyncState::new(journal_head),
+                sync: sync::SyncState::new(journal_head, foreign),
+                leases: leases::Leases::new(options.lease_ttl),
             }),
         };
         let known: Vec<Uuid> = engine
@@ -394,6 +436,7 @@ impl Engine {
             engine.spawn_runner(id);
         }
         engine.spawn_sync_tick();
+        engine.spawn_lease_tick();
         Ok(engine)
     }
 

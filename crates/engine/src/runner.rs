@@ -3,15 +3,26 @@
 //! write lost a race reads its instance and operation back and stops if it no longer holds
 //! the instance's lock.
 
-use crate::generations::{self, RETRIES, Refused};
-use crate::{Engine, now_ms, vm_spec};
+use crate::generations::{self, RETRIES};
+use crate::leases::Lease;
+use crate::{Engine, now_ms, store_err, vm_spec};
 use nubis_core::{InstanceState, LatestOp, OpState};
 use nubis_driver::{Boot, Facts, Power, Turn};
-use nubis_store::Write;
+use nubis_store::{StoreError, Write};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 use uuid::Uuid;
+
+/// A runner's commit.
+#[derive(Debug, PartialEq, Eq)]
+enum Recorded {
+    Done,
+    /// An instance record of the batch lost a race: the writer re-reads and re-plans.
+    Stale,
+    /// This node no longer holds the operation's lease: the runner stops.
+    Fenced,
+}
 
 /// The state the driver's facts show, if it reports any (core's reading of them).
 fn observed(facts: Option<Facts>) -> Option<InstanceState> {
@@ -55,7 +66,7 @@ impl Engine {
             };
             let mut w = vec![Write::Instance(Box::new(planned.clone()))];
             w.extend(self.guest_write(id));
-            if self.record(w).await {
+            if self.record(w).await == Recorded::Done {
                 self.inner.fleet.lock().apply_committed(planned);
                 return;
             }
@@ -69,23 +80,39 @@ impl Engine {
     pub(crate) fn spawn_runner(&self, op_id: Uuid) {
         let engine = self.clone();
         let span = tracing::info_span!("operation", op = %op_id);
-        tokio::spawn(async move { engine.run(op_id).await }.instrument(span));
+        tokio::spawn(
+            async move {
+                // Every commit of this runner carries this fence: if the node loses the lease
+                // (and perhaps takes it back for a new runner), this one records nothing more.
+                let Some(lease) = engine.lease_of(op_id) else {
+                    return;
+                };
+                engine.run(op_id, lease).await;
+                engine.release_lease(op_id, lease);
+            }
+            .instrument(span),
+        );
     }
 
-    /// Commit, retrying while the store is away: finished work must not be forgotten. False
-    /// when an instance record of the batch lost a race (the writer re-reads and re-plans).
-    async fn record(&self, writes: Vec<Write>) -> bool {
+    /// Commit, retrying while the store is away: finished work must not be forgotten.
+    async fn record(&self, writes: Vec<Write>) -> Recorded {
         let mut delay = Duration::from_millis(100);
         loop {
-            match self.commit_fenced(writes.clone()).await {
-                Ok(()) => return true,
-                Err(Refused::Stale) => return false,
-                Err(Refused::Failed(e)) => {
-                    tracing::error!(error = %e, "cannot record operation progress; retrying");
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(Duration::from_secs(5));
-                }
-            }
+            let failed = match self.check_store() {
+                Err(e) => e,
+                Ok(()) => match self.inner.store.commit(writes.clone()).await {
+                    Ok(()) => return Recorded::Done,
+                    Err(StoreError::Conflict(m)) => {
+                        tracing::debug!(reason = %m, "lost a race on an instance record");
+                        return Recorded::Stale;
+                    }
+                    Err(StoreError::Fenced(_)) => return Recorded::Fenced,
+                    Err(e) => store_err(e),
+                },
+            };
+            tracing::error!(error = %failed, "cannot record operation progress; retrying");
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -150,7 +177,7 @@ impl Engine {
         self.inner.gates.lock().entry(instance).or_default().clone()
     }
 
-    async fn run(&self, op_id: Uuid) {
+    async fn run(&self, op_id: Uuid, lease: Lease) {
         let Some(instance) = self
             .inner
             .fleet
@@ -166,6 +193,15 @@ impl Engine {
             // Held from reading the next step to recording it: an operation superseded
             // meanwhile (a delete) is seen here and runs no further step.
             let _turn = gate.lock().await;
+            if self.fence_write(op_id, lease).is_none() {
+                return;
+            }
+            // The guest as the last committed step left it, whichever node ran that step.
+            if let Err(e) = self.refresh_guest(instance).await {
+                tracing::warn!(error = %e, "cannot read the guest's state; retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
             let next = {
                 let fleet = self.inner.fleet.lock();
                 let Some(op) = fleet.running.get(&op_id) else {
@@ -179,7 +215,7 @@ impl Engine {
                     .map(|s| (vm_spec(inst), s.clone(), op.action, op.steps_done))
             };
             let Some((spec, step, action, index)) = next else {
-                if self.finish(op_id, None).await {
+                if self.finish(op_id, lease, None).await {
                     return;
                 }
                 // A step was appended meanwhile (a start joined the create): run it.
@@ -191,10 +227,10 @@ impl Engine {
             let turn = Turn { op: op_id, index };
             if let Err(e) = self.inner.driver.execute_turn(&spec, &step, turn).await {
                 tracing::info!(error = %e, "operation failed");
-                self.finish(op_id, Some(e.to_string())).await;
+                self.finish(op_id, lease, Some(e.to_string())).await;
                 return;
             }
-            if !self.record_step(op_id, spec.uuid, index).await {
+            if !self.record_step(op_id, lease, spec.uuid, index).await {
                 return;
             }
         }
@@ -202,8 +238,11 @@ impl Engine {
 
     /// Record that step `index` is done (planned on copies, applied once committed); false
     /// when the operation is no longer the instance's to run.
-    async fn record_step(&self, op_id: Uuid, instance: Uuid, index: u32) -> bool {
+    async fn record_step(&self, op_id: Uuid, lease: Lease, instance: Uuid, index: u32) -> bool {
         loop {
+            let Some(fence) = self.fence_write(op_id, lease) else {
+                return false;
+            };
             let (op, inst, writes) = {
                 let fleet = self.inner.fleet.lock();
                 let facts = self.inner.driver.facts(instance);
@@ -226,30 +265,38 @@ impl Engine {
                     inst.state = state;
                 }
                 generations::bump(&mut inst);
-                let mut w = vec![
-                    Write::Operation(op.clone()),
-                    Write::Instance(Box::new(inst.clone())),
-                ];
+                let mut w: Vec<Write> = fence.into_iter().collect();
+                w.push(Write::Operation(op.clone()));
+                w.push(Write::Instance(Box::new(inst.clone())));
                 w.extend(self.guest_write(instance));
                 (op, inst, w)
             };
-            if self.record(writes).await {
-                let mut fleet = self.inner.fleet.lock();
-                if let Some(cur) = fleet.running.get_mut(&op_id) {
-                    cur.steps_done = cur.steps_done.max(op.steps_done);
+            match self.record(writes).await {
+                Recorded::Done => {
+                    let mut fleet = self.inner.fleet.lock();
+                    if let Some(cur) = fleet.running.get_mut(&op_id) {
+                        cur.steps_done = cur.steps_done.max(op.steps_done);
+                    }
+                    fleet.apply_committed(inst);
+                    return true;
                 }
-                fleet.apply_committed(inst);
-                return true;
+                Recorded::Fenced => {
+                    self.lost_lease(op_id, lease);
+                    return false;
+                }
+                Recorded::Stale => self.catch_up(op_id, instance).await,
             }
-            self.catch_up(op_id, instance).await;
         }
     }
 
     /// End an operation; false (and nothing done) when it succeeded so far but steps were
     /// appended since its worker last looked.
-    async fn finish(&self, op_id: Uuid, error: Option<String>) -> bool {
+    async fn finish(&self, op_id: Uuid, lease: Lease, error: Option<String>) -> bool {
         let success = error.is_none();
         loop {
+            let Some(fence) = self.fence_write(op_id, lease) else {
+                return true;
+            };
             let (op, inst, writes) = {
                 let fleet = self.inner.fleet.lock();
                 let Some(op) = fleet.running.get(&op_id) else {
@@ -267,7 +314,12 @@ impl Engine {
                 op.error = error.clone();
                 op.finished_at_ms = Some(now_ms());
                 let facts = self.inner.driver.facts(op.instance);
-                let mut w = vec![Write::Operation(op.clone())];
+                let leased = fence.is_some();
+                let mut w: Vec<Write> = fence.into_iter().collect();
+                w.push(Write::Operation(op.clone()));
+                if leased {
+                    w.push(Write::EndLease(op_id));
+                }
                 let inst = fleet.instances.get(&op.instance).map(|current| {
                     let mut inst = current.clone();
                     inst.state = op
@@ -298,9 +350,16 @@ impl Engine {
                 });
                 (op, inst, w)
             };
-            if !self.record(writes).await {
-                self.catch_up(op_id, op.instance).await;
-                continue;
+            match self.record(writes).await {
+                Recorded::Done => {}
+                Recorded::Fenced => {
+                    self.lost_lease(op_id, lease);
+                    return true;
+                }
+                Recorded::Stale => {
+                    self.catch_up(op_id, op.instance).await;
+                    continue;
+                }
             }
             let mut fleet = self.inner.fleet.lock();
             fleet.running.remove(&op_id);

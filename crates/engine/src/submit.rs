@@ -294,6 +294,11 @@ impl Engine {
         let mut before = Vec::with_capacity(acc.staged.len());
         let mut failed = None;
         'staging: for (spec, steps) in &acc.staged {
+            // Staged over the guest as its last commit left it, whichever node wrote that.
+            if let Err(e) = self.refresh_guest(spec.uuid).await {
+                failed = Some(e);
+                break 'staging;
+            }
             before.push((spec.uuid, self.inner.driver.snapshot(spec.uuid)));
             for step in steps {
                 if let Err(e) = self.inner.driver.stage(spec, step).await {
@@ -303,6 +308,9 @@ impl Engine {
             }
             acc.writes.extend(self.guest_write(spec.uuid));
         }
+        // Each new operation's lease, in the commit that accepts it (`leases.rs`).
+        let leases = self.lease_writes(&acc.ops);
+        acc.writes.extend(leases);
         let result = match failed {
             Some(e) => Err(Refused::Failed(e)),
             None => self.commit_fenced(std::mem::take(&mut acc.writes)).await,
@@ -338,6 +346,7 @@ impl Engine {
                 fleet.apply_committed(inst);
             }
         }
+        self.hold_new(&acc.ops);
         for op in &acc.ops {
             self.spawn_runner(op.id);
         }

@@ -57,13 +57,14 @@ pub(crate) struct SyncState {
 }
 
 impl SyncState {
-    /// At `seq`: the journal head read before the start-up snapshot.
-    pub(crate) fn new(seq: u64) -> Self {
+    /// At `seq`: the journal head read before the start-up snapshot; `foreign`: the
+    /// unfinished operations it showed, run by other nodes.
+    pub(crate) fn new(seq: u64, foreign: HashSet<Uuid>) -> Self {
         Self {
             cursor: tokio::sync::Mutex::new(Cursor { seq, risk: None }),
             started: AtomicU64::new(0),
             done: AtomicU64::new(0),
-            foreign: Default::default(),
+            foreign: parking_lot::Mutex::new(foreign),
         }
     }
 }
@@ -322,6 +323,22 @@ impl Engine {
         }
         // Ids of foreign operations this node superseded itself.
         foreign.retain(|id| fleet.running.contains_key(id));
+    }
+
+    /// An operation this node runs from now on (taken over): in `running`, not foreign.
+    pub(crate) fn run_here(&self, op: Operation) {
+        let mut fleet = self.inner.fleet.lock();
+        self.inner.sync.foreign.lock().remove(&op.id);
+        fleet.running.insert(op.id, op);
+    }
+
+    /// An operation this node no longer runs (another took it over): still shown while
+    /// unfinished, updated from the journal like any other node's.
+    pub(crate) fn mark_foreign(&self, op: Uuid) {
+        let fleet = self.inner.fleet.lock();
+        if fleet.running.contains_key(&op) {
+            self.inner.sync.foreign.lock().insert(op);
+        }
     }
 
     /// Reload the identity state (accounts, keys, quotas, meta, sub-users, policies, roles,

@@ -9,7 +9,7 @@ use nubis_auth::secret::SecretBox;
 use nubis_core::{DomainError, InstanceState, OpState, StopMode};
 use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::keystone::DomainRef;
-use nubis_engine::{Command, Engine, IdKind, KeyLookup, NewAccount, Who};
+use nubis_engine::{Command, Engine, IdKind, KeyLookup, NewAccount, Options, Who};
 use nubis_store::{PgStore, Store};
 use nubis_testkit::{KEY_ID, PASSWORD, SECRET, admin, linux_spec as spec};
 use std::path::Path;
@@ -109,14 +109,21 @@ impl Drop for Cluster {
 async fn start_on(dir: &Path, store: Arc<PgStore>, timings: Timings) -> Engine {
     let secrets = SecretBox::load_or_create(dir.join("master.key")).unwrap();
     let store: Arc<dyn Store> = store;
-    Engine::start(
+    // Short leases: a dead node's operations move within a second or two.
+    let options = Options {
+        lease_ttl: LEASE_TTL,
+    };
+    Engine::start_with(
         store,
         Arc::new(SimDriver::with_timings(1.0, timings)),
         secrets,
+        options,
     )
     .await
     .unwrap()
 }
+
+const LEASE_TTL: Duration = Duration::from_secs(1);
 
 /// Everything instant but reboots, which take 3 s: a reboot is in flight for a while.
 fn slow_reboots() -> Timings {
@@ -450,4 +457,181 @@ async fn two_nodes_bootstrapping_at_once_share_one_admin() {
     );
     a.sync().await.unwrap();
     assert!(matches!(a.lookup_access_key(&id), KeyLookup::Active(..)));
+}
+
+// Leases and takeover (docs/cluster.md).
+
+/// Wait until the stored operations of `request_id` (read on `e`) have all finished; their
+/// count and states.
+async fn wait_finished(
+    e: &Engine,
+    request_id: &str,
+    within: Duration,
+) -> Vec<nubis_core::Operation> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let ops = e.admin_operations_by_request(request_id).await.unwrap();
+        if !ops.is_empty() && ops.iter().all(|o| o.state != OpState::Operating) {
+            return ops;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{request_id} not finished within {within:?}: {ops:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn lease_rows(c: &Cluster) -> Vec<(String, String, i64)> {
+    let (client, conn) = tokio_postgres::connect(&c.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .query(
+            "SELECT operation_id, node, fence FROM operation_leases ORDER BY operation_id",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect()
+}
+
+async fn run_sql(c: &Cluster, sql: &str) {
+    let (client, conn) = tokio_postgres::connect(&c.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client.batch_execute(sql).await.unwrap();
+}
+
+/// A node dies (its runtime, runners, lease renewals and database connections stop at once,
+/// as on kill -9) in the middle of a reboot it accepted: once the lease expires the other
+/// node takes the reboot over, finishes it exactly once from the last committed step, and
+/// no lock or lease survives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_operation_is_taken_over_once_its_lease_expires() {
+    let c = Arc::new(Cluster::new().await);
+    let b = c.node().await;
+    let inst = b
+        .create(&admin(), "req-create", spec(), false)
+        .await
+        .unwrap()
+        .remove(0);
+    wait_recorded(&b, "req-create").await;
+    let restarts = |e: &Engine| {
+        e.driver().inspect(inst.uuid).unwrap()["restarts"]
+            .as_array()
+            .map_or(0, Vec::len)
+    };
+    let restarted_before = restarts(&b);
+    // Node A on a runtime of its own, so that it can die alone.
+    let rt_a = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let on_a = c.clone();
+    let a = rt_a
+        .spawn(async move {
+            let a = on_a.node().await;
+            a.sync().await.unwrap();
+            let reboot = Command::Reboot {
+                mode: StopMode::Hard,
+            };
+            a.submit(&admin(), "req-reboot", &[inst.uuid], reboot, false)
+                .await
+                .unwrap();
+            a
+        })
+        .await
+        .unwrap();
+    b.sync().await.unwrap();
+    assert_eq!(
+        b.instance(inst.uuid).unwrap().state,
+        InstanceState::Rebooting
+    );
+    let held = lease_rows(&c).await;
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert_eq!(held[0].2, 1, "fence 1: A's own lease");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = tokio::time::Instant::now();
+    rt_a.shutdown_background();
+    drop(a);
+
+    let ops = wait_finished(&b, "req-reboot", LEASE_TTL + Duration::from_secs(10)).await;
+    let took = killed.elapsed();
+    assert_eq!(ops.len(), 1);
+    let op = &ops[0];
+    assert_eq!(op.state, OpState::Success, "{op:?}");
+    assert_eq!(op.attempts, 2, "resumed once, on B");
+    // The 3-s reboot ran again in full on B after the lease expired.
+    assert!(
+        took >= LEASE_TTL,
+        "taken over after {took:?}, before the lease expired"
+    );
+    b.sync().await.unwrap();
+    let seen = b.instance(inst.uuid).unwrap();
+    assert_eq!(seen.state, InstanceState::Running);
+    assert!(seen.lock.is_none(), "no lock outlives its operation");
+    assert_eq!(b.running_operations(), 0);
+    assert_eq!(
+        lease_rows(&c).await,
+        vec![],
+        "the lease ended with the operation"
+    );
+    // The guest rebooted once (the sim's restart history, as B carried it on).
+    assert_eq!(restarts(&b), restarted_before + 1);
+}
+
+/// A node whose lease was taken (stalled past its TTL while another node took over) records
+/// no further step: its commit carries the old fence and is refused whole; it shows the
+/// operation as another node's. When that lease expires in turn, it takes the operation
+/// back with a new fence and finishes it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_lost_its_lease_records_nothing_more() {
+    let c = Cluster::new().await;
+    let a = c.node().await;
+    let inst = a
+        .create(&admin(), "req-create", spec(), false)
+        .await
+        .unwrap()
+        .remove(0);
+    wait_recorded(&a, "req-create").await;
+    let reboot = Command::Reboot {
+        mode: StopMode::Hard,
+    };
+    a.submit(&admin(), "req-reboot", &[inst.uuid], reboot, false)
+        .await
+        .unwrap();
+    let before = a.admin_operations_by_request("req-reboot").await.unwrap()[0].clone();
+    assert_eq!(before.state, OpState::Operating);
+    // Another node takes the lease (a live one, renewed by nobody here).
+    run_sql(
+        &c,
+        "UPDATE operation_leases SET node = 'thief', fence = fence + 1, \
+         expires_at_ms = (extract(epoch FROM clock_timestamp()) * 1000)::bigint + 600000",
+    )
+    .await;
+    // A's reboot step ends after 3 s; its record is refused.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let ops = a.admin_operations_by_request("req-reboot").await.unwrap();
+    assert_eq!(ops[0].state, OpState::Operating);
+    assert_eq!(
+        ops[0].steps_done, before.steps_done,
+        "no step recorded under a lost lease: {:?}",
+        before.steps
+    );
+    assert_eq!(
+        a.instance(inst.uuid).unwrap().state,
+        InstanceState::Rebooting
+    );
+    // The thief's lease expires: A takes the reboot over (fence 3) and finishes it.
+    run_sql(&c, "UPDATE operation_leases SET expires_at_ms = 0").await;
+    let ops = wait_finished(&a, "req-reboot", Duration::from_secs(10)).await;
+    assert_eq!((ops[0].state, ops[0].attempts), (OpState::Success, 2));
+    assert!(a.instance(inst.uuid).unwrap().lock.is_none());
+    assert_eq!(lease_rows(&c).await, vec![]);
 }

@@ -5,6 +5,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Args, Debug, Default)]
 pub struct ServeArgs {
@@ -33,6 +34,11 @@ pub struct ServeArgs {
     /// <hostname>-<listen port>.
     #[arg(long = "node-id", env = "NUBIS_NODE_ID")]
     pub node_id: Option<String>,
+    /// With --database postgres://: how long an operation's lease lasts unrenewed, in
+    /// milliseconds (600-600000; default 10000). A dead node's operations are taken over by
+    /// another node this long after its last renewal (docs/cluster.md).
+    #[arg(long = "lease-ttl-ms", env = "NUBIS_LEASE_TTL_MS")]
+    pub lease_ttl_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -44,6 +50,7 @@ struct FileConfig {
     database_url: Option<String>,
     public_url: Option<String>,
     node_id: Option<String>,
+    lease_ttl_ms: Option<u64>,
     nova_policy_file: Option<PathBuf>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
@@ -81,6 +88,8 @@ pub struct Config {
     /// This node's name (checked); None until given or, by default, set from the host name
     /// and the bound port at start ([`default_node_id`]).
     pub node_id: Option<String>,
+    /// How long an operation's lease lasts unrenewed (shared store only).
+    pub lease_ttl: Duration,
     pub rate_limits: bool,
     pub sim_time_scale: f64,
     /// qemu driver: the guest/build output directory.
@@ -127,6 +136,20 @@ fn quota_value(name: &str, file: Option<i64>, default: i64) -> Result<i64> {
 
 /// Largest Nova policy file read (the oslo parser's own bound).
 const MAX_POLICY_FILE: u64 = 256 * 1024;
+
+/// The lease TTL given (milliseconds), checked; the engine's default otherwise.
+fn lease_ttl(ms: Option<u64>) -> Result<Duration> {
+    let Some(ms) = ms else {
+        return Ok(nubis_engine::DEFAULT_LEASE_TTL);
+    };
+    let min = nubis_engine::MIN_LEASE_TTL.as_millis() as u64;
+    if !(min..=600_000).contains(&ms) {
+        anyhow::bail!(
+            "--lease-ttl-ms / NUBIS_LEASE_TTL_MS / lease_ttl_ms {ms}: expected {min}-600000"
+        );
+    }
+    Ok(Duration::from_millis(ms))
+}
 
 /// Longest node ID: it is sent in a header and written in every request's log line.
 const MAX_NODE_ID: usize = 64;
@@ -260,6 +283,7 @@ impl Config {
             .or(file.node_id)
             .map(|n| check_node_id(&n).map(|()| n))
             .transpose()?;
+        let lease_ttl = lease_ttl(args.lease_ttl_ms.or(file.lease_ttl_ms))?;
         let nova_policy = match env_path("NUBIS_NOVA_POLICY_FILE").or(file.nova_policy_file) {
             None => None,
             Some(p) => {
@@ -288,6 +312,7 @@ impl Config {
             listen,
             public_url,
             node_id,
+            lease_ttl,
             qemu_kvm_probe_timeout,
             qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")

@@ -115,7 +115,10 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         }
         other => bail!("unknown driver {other:?}: expected sim or qemu"),
     };
-    let engine = Engine::start(store, driver, secrets)
+    let options = nubis_engine::Options {
+        lease_ttl: cfg.lease_ttl,
+    };
+    let engine = Engine::start_with(store, driver, secrets, options)
         .await
         .context("starting the engine")?;
     engine

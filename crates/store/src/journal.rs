@@ -91,7 +91,11 @@ impl Record {
             | Write::DeleteUserData(_)
             | Write::AuditEvent(_)
             // ClientToken claims are read from the store on every use (cluster state).
-            | Write::ClientToken { .. } => return None,
+            | Write::ClientToken { .. }
+            // Leases are read from the store by the lease tick (docs/cluster.md).
+            | Write::Lease { .. }
+            | Write::Fence { .. }
+            | Write::EndLease(_) => return None,
             Write::Meta { .. } | Write::DeleteMeta(_) => Record::Identity(I::Meta),
             Write::Role(_) | Write::DeleteRole(_) => Record::Identity(I::Roles),
             Write::MfaDevice(_) | Write::DeleteMfaDevice(_) | Write::MfaFlags(_) => {

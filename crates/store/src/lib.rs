@@ -34,6 +34,10 @@ pub enum StoreError {
     /// there first): nothing of it was committed. The caller answers its conflict code.
     #[error("conflicting write: {0}")]
     Conflict(String),
+    /// The batch carried a [`Write::Fence`] this node no longer holds (another node took the
+    /// operation over): nothing of it was committed, and the writer must stop.
+    #[error("fenced: {0}")]
+    Fenced(String),
 }
 
 /// One change. A batch of them commits atomically.
@@ -111,6 +115,21 @@ pub enum Write {
         kind: &'static str,
         id: String,
     },
+    /// A new operation's lease, held by this store's node for `ttl_ms` (migration 0011), in
+    /// the commit that accepts the operation: no other node takes it over while it is
+    /// renewed. Fence 1. Only a shared store keeps leases; SQLite ignores the lease writes.
+    Lease {
+        operation: Uuid,
+        ttl_ms: i64,
+    },
+    /// A precondition: this node still holds `operation`'s lease with this fence. Otherwise
+    /// the batch fails with [`StoreError::Fenced`] and nothing of it is committed.
+    Fence {
+        operation: Uuid,
+        fence: u64,
+    },
+    /// The operation ended: its lease goes.
+    EndLease(Uuid),
     /// The instances a ClientToken's create made, recorded on its claim (migration 0010) in
     /// the create's own commit. A claim taken over since (`claim` no longer the row's) is
     /// left alone.
@@ -217,6 +236,34 @@ pub trait Store: Send + Sync + 'static {
     async fn prune_changes(&self, _older_than_ms: i64) -> Result<usize, StoreError> {
         Ok(0)
     }
+
+    // Operation leases (docs/cluster.md, "Leases and takeover"). A store that is not shared
+    // keeps none: one process runs every operation.
+
+    /// Extend the leases this node holds (operation, fence) by `ttl_ms`; returns the
+    /// operations whose lease it still holds (the others were taken over).
+    async fn renew_leases(
+        &self,
+        held: &[(Uuid, u64)],
+        _ttl_ms: i64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        Ok(held.iter().map(|(id, _)| *id).collect())
+    }
+    /// Take over up to `limit` unfinished operations whose lease has expired (or that have
+    /// none) for `ttl_ms`; returns them with their new fences, oldest first. Two nodes
+    /// never both get one.
+    async fn take_over_leases(
+        &self,
+        _ttl_ms: i64,
+        _limit: usize,
+    ) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        Ok(Vec::new())
+    }
+    /// The store's copy of a guest's driver state (what the last commit of a step wrote).
+    async fn guest(&self, _id: Uuid) -> Result<Option<serde_json::Value>, StoreError> {
+        Err(by_id_unsupported())
+    }
+
     /// Only a [`Store::shared`] store must answer these two reads by ID.
     /// The stored operations among `ids`.
     async fn operations(&self, _ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {

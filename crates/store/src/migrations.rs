@@ -26,6 +26,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("../migrations/0008_generations.sql")),
     (9, include_str!("../migrations/0009_changes.sql")),
     (10, include_str!("../migrations/0010_cluster_state.sql")),
+    (11, include_str!("../migrations/0011_leases.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.

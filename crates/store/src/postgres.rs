@@ -43,6 +43,10 @@ fn describe(e: &tokio_postgres::Error) -> String {
     }
 }
 
+/// The database's clock in unix milliseconds: every node compares lease expiries with the
+/// same clock, whatever its own says.
+const NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
 pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Unavailable(describe(&e))
 }
@@ -53,6 +57,8 @@ pub(crate) fn pg(e: tokio_postgres::Error) -> StoreError {
 enum Fail {
     Db(tokio_postgres::Error),
     Stale(String),
+    /// A [`Write::Fence`] this node no longer holds.
+    Fenced(String),
 }
 
 impl From<tokio_postgres::Error> for Fail {
@@ -65,7 +71,7 @@ impl std::fmt::Display for Fail {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Db(e) => f.write_str(&describe(e)),
-            Self::Stale(m) => f.write_str(m),
+            Self::Stale(m) | Self::Fenced(m) => f.write_str(m),
         }
     }
 }
@@ -76,6 +82,7 @@ impl std::fmt::Display for Fail {
 fn write_error(e: Fail) -> StoreError {
     match e {
         Fail::Stale(m) => StoreError::Conflict(m),
+        Fail::Fenced(m) => StoreError::Fenced(m),
         Fail::Db(e) => match e.code() {
             Some(code) if code.code().starts_with("23") => StoreError::Conflict(describe(&e)),
             _ => pg(e),
@@ -106,7 +113,52 @@ async fn exec(
 
 /// The same statements as SQLite's `apply`, in PostgreSQL's placeholders; statements are
 /// prepared once per connection.
-async fn apply(tx: &Transaction<'_>, w: &Write) -> Result<(), Fail> {
+async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> {
+    match w {
+        Write::Lease { operation, ttl_ms } => {
+            exec(
+                tx,
+                &format!(
+                    "INSERT INTO operation_leases (operation_id, node, expires_at_ms, fence) \
+                     VALUES ($1, $2, {NOW_MS} + $3, 1)"
+                ),
+                &[&operation.to_string(), &node, ttl_ms],
+            )
+            .await?;
+            return Ok(());
+        }
+        Write::Fence { operation, fence } => {
+            // FOR SHARE: a takeover (an upsert of this row) waits for this commit, so a step
+            // recorded under the lease lands before the next holder reads the operation.
+            let st = tx
+                .prepare_cached(
+                    "SELECT 1 FROM operation_leases \
+                     WHERE operation_id = $1 AND node = $2 AND fence = $3 FOR SHARE",
+                )
+                .await?;
+            let fence = i64::try_from(*fence).unwrap_or(i64::MAX);
+            if tx
+                .query_opt(&st, &[&operation.to_string(), &node, &fence])
+                .await?
+                .is_none()
+            {
+                return Err(Fail::Fenced(format!(
+                    "operation {operation}: lease (fence {fence}) taken over by another node"
+                )));
+            }
+            return Ok(());
+        }
+        Write::EndLease(operation) => {
+            exec(
+                tx,
+                "DELETE FROM operation_leases WHERE operation_id = $1",
+                &[&operation.to_string()],
+            )
+            .await?;
+            return Ok(());
+        }
+        _ => {}
+    }
     if let Write::Instance(i) = w {
         // Conditional (docs/postgres.md, "Generations"): an update lands only over the
         // generation before this one. Under READ COMMITTED a concurrent writer of the same
@@ -363,6 +415,8 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             )
             .await
         }
+        // Handled in `apply`, which knows the node.
+        Write::Lease { .. } | Write::Fence { .. } | Write::EndLease(_) => Ok(()),
         Write::ClientToken {
             account,
             token,
@@ -388,7 +442,7 @@ async fn run<'a>(
     let writes: Vec<&Write> = writes.collect();
     let tx = client.transaction().await?;
     for w in &writes {
-        apply(&tx, w).await?;
+        apply(&tx, node, w).await?;
     }
     journal(&tx, node, &journal::records(writes.into_iter())).await?;
     Ok(tx.commit().await?)
@@ -833,6 +887,104 @@ impl Store for PgStore {
             None => 0,
         };
         Ok(usize::try_from(n).unwrap_or(0))
+    }
+
+    async fn renew_leases(
+        &self,
+        held: &[(Uuid, u64)],
+        ttl_ms: i64,
+    ) -> Result<Vec<Uuid>, StoreError> {
+        if held.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (ids, fences): (Vec<String>, Vec<i64>) = held
+            .iter()
+            .map(|(id, f)| (id.to_string(), i64::try_from(*f).unwrap_or(i64::MAX)))
+            .unzip();
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(&format!(
+                "UPDATE operation_leases l SET expires_at_ms = {NOW_MS} + $4 \
+                 FROM unnest($1::text[], $2::bigint[]) AS h(id, fence) \
+                 WHERE l.operation_id = h.id AND l.fence = h.fence AND l.node = $3 \
+                 RETURNING l.operation_id"
+            ))
+            .await
+            .map_err(pg)?;
+        let rows = client
+            .query(&st, &[&ids, &fences, &self.node, &ttl_ms])
+            .await
+            .map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let id: String = r.try_get(0).map_err(pg)?;
+                Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))
+            })
+            .collect()
+    }
+
+    /// One statement: the candidates (unfinished, lease missing or expired) are upserted;
+    /// the conflict arm re-checks the expiry on the row as it is when its lock is granted,
+    /// so of two nodes racing for one operation only the first gets it.
+    async fn take_over_leases(
+        &self,
+        ttl_ms: i64,
+        limit: usize,
+    ) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(&format!(
+                "INSERT INTO operation_leases (operation_id, node, expires_at_ms, fence) \
+                 SELECT o.id, $1, {NOW_MS} + $2, 1 FROM operations o \
+                 LEFT JOIN operation_leases l ON l.operation_id = o.id \
+                 WHERE o.state = 'OPERATING' AND (l.operation_id IS NULL OR l.expires_at_ms < {NOW_MS}) \
+                 ORDER BY o.created_at_ms, o.id LIMIT $3 \
+                 ON CONFLICT (operation_id) DO UPDATE SET node = excluded.node, \
+                   expires_at_ms = excluded.expires_at_ms, fence = operation_leases.fence + 1 \
+                 WHERE operation_leases.expires_at_ms < {NOW_MS} \
+                 RETURNING operation_id, fence"
+            ))
+            .await
+            .map_err(pg)?;
+        let rows = client
+            .query(&st, &[&self.node, &ttl_ms, &limit])
+            .await
+            .map_err(pg)?;
+        // Leases of operations that ended without their runner (superseded, or finished by
+        // a node that then lost its lease) are forgotten once long expired.
+        let sweep = client
+            .prepare_cached(&format!(
+                "DELETE FROM operation_leases l WHERE l.expires_at_ms < {NOW_MS} - 60000 \
+                 AND NOT EXISTS (SELECT 1 FROM operations o WHERE o.id = l.operation_id AND o.state = 'OPERATING')"
+            ))
+            .await
+            .map_err(pg)?;
+        client.execute(&sweep, &[]).await.map_err(pg)?;
+        let mut taken: Vec<(Uuid, u64)> = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let id: String = r.try_get(0).map_err(pg)?;
+            let fence: i64 = r.try_get(1).map_err(pg)?;
+            let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            taken.push((id, u64::try_from(fence).unwrap_or(0)));
+        }
+        Ok(taken)
+    }
+
+    async fn guest(&self, id: Uuid) -> Result<Option<serde_json::Value>, StoreError> {
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached("SELECT data FROM guests WHERE instance = $1")
+            .await
+            .map_err(pg)?;
+        match client
+            .query_opt(&st, &[&id.to_string()])
+            .await
+            .map_err(pg)?
+        {
+            Some(r) => Ok(Some(decode(&r.try_get::<_, String>(0).map_err(pg)?)?)),
+            None => Ok(None),
+        }
     }
 
     async fn operations(&self, ids: &[Uuid]) -> Result<Vec<Operation>, StoreError> {

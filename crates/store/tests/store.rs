@@ -1424,3 +1424,191 @@ async fn expired_cluster_state_is_swept(backend: Backend) {
     assert!(c.client_token("a", "old").await.unwrap().is_none());
     assert_eq!(c.count_request("a", "X", now_s).await.unwrap(), 2);
 }
+
+// Operation leases (docs/cluster.md, "Leases and takeover").
+
+/// An unfinished operation on instance `n`, with its lease for `ttl_ms` (negative: already
+/// expired), as an acceptance commits them.
+async fn leased_op(s: &Arc<dyn Store>, n: u8, ttl_ms: i64) -> nubis_core::Operation {
+    let op = op(
+        uuid::Uuid::from_bytes([n; 16]),
+        &format!("req-{n}"),
+        i64::from(n),
+    );
+    s.commit(vec![
+        put(instance(n, 1, "leased")),
+        Write::Operation(op.clone()),
+        Write::Lease {
+            operation: op.id,
+            ttl_ms,
+        },
+    ])
+    .await
+    .unwrap();
+    op
+}
+
+/// A lease is its node's until it expires; then exactly one other node takes it over, with
+/// the next fence; the old holder's fenced writes are refused whole, and its renewals too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_lease_is_taken_over_only_once_expired_and_fences_the_old_holder() {
+    let db = Db::new(Backend::Postgres).await;
+    let (a, b) = (db.open().await, db.open().await);
+    let live = leased_op(&a, 1, 60_000).await;
+    assert!(b.take_over_leases(60_000, 10).await.unwrap().is_empty());
+    // The holder records a step under its fence; another node cannot.
+    let fence = |fence| Write::Fence {
+        operation: live.id,
+        fence,
+    };
+    a.commit(vec![fence(1), put(instance(1, 2, "step"))])
+        .await
+        .unwrap();
+    let refused = b.commit(vec![fence(1), put(instance(1, 3, "b"))]).await;
+    assert!(matches!(refused, Err(StoreError::Fenced(_))), "{refused:?}");
+    assert_eq!(stored(&a, 1).await.generation, 2, "nothing of it landed");
+    assert_eq!(
+        a.renew_leases(&[(live.id, 1)], 60_000).await.unwrap(),
+        vec![live.id]
+    );
+    assert_eq!(
+        b.renew_leases(&[(live.id, 1)], 60_000).await.unwrap(),
+        Vec::<uuid::Uuid>::new()
+    );
+
+    // Expired: the first node to look takes it, fence 2; the next finds nothing.
+    let dead = leased_op(&a, 2, -1).await;
+    assert_eq!(
+        b.take_over_leases(60_000, 10).await.unwrap(),
+        vec![(dead.id, 2)]
+    );
+    assert!(a.take_over_leases(60_000, 10).await.unwrap().is_empty());
+    let stale = a
+        .commit(vec![
+            Write::Fence {
+                operation: dead.id,
+                fence: 1,
+            },
+            put(instance(2, 2, "late")),
+        ])
+        .await;
+    assert!(matches!(stale, Err(StoreError::Fenced(_))), "{stale:?}");
+    assert_eq!(stored(&a, 2).await.generation, 1);
+    assert_eq!(
+        a.renew_leases(&[(dead.id, 1)], 60_000).await.unwrap(),
+        Vec::<uuid::Uuid>::new()
+    );
+    assert_eq!(
+        b.renew_leases(&[(dead.id, 2)], 60_000).await.unwrap(),
+        vec![dead.id]
+    );
+    b.commit(vec![
+        Write::Fence {
+            operation: dead.id,
+            fence: 2,
+        },
+        put(instance(2, 2, "resumed")),
+    ])
+    .await
+    .unwrap();
+
+    // An operation that ended gives its lease up; one without a lease row (accepted before
+    // leases existed) is an orphan, taken over at once.
+    let mut done = dead.clone();
+    done.state = nubis_core::OpState::Success;
+    b.commit(vec![
+        Write::Fence {
+            operation: dead.id,
+            fence: 2,
+        },
+        Write::Operation(done),
+        Write::EndLease(dead.id),
+    ])
+    .await
+    .unwrap();
+    let orphan = op(uuid::Uuid::from_bytes([3; 16]), "req-3", 3);
+    a.commit(vec![
+        put(instance(3, 1, "o")),
+        Write::Operation(orphan.clone()),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(
+        a.take_over_leases(60_000, 10).await.unwrap(),
+        vec![(orphan.id, 1)]
+    );
+    assert!(b.take_over_leases(60_000, 10).await.unwrap().is_empty());
+}
+
+/// Two nodes sweeping the same expired leases at once: every operation goes to exactly one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_racing_takeovers_hand_each_operation_to_one_node() {
+    let db = Db::new(Backend::Postgres).await;
+    let (a, b) = (db.open().await, db.open().await);
+    let mut ops = Vec::new();
+    for n in 1..=40 {
+        ops.push(leased_op(&a, n, -1).await.id);
+    }
+    let sweep = |s: Arc<dyn Store>| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            for _ in 0..8 {
+                got.extend(s.take_over_leases(60_000, 7).await.unwrap());
+            }
+            got
+        })
+    };
+    let (x, y) = (sweep(a.clone()), sweep(b.clone()));
+    let (x, y) = (x.await.unwrap(), y.await.unwrap());
+    let mut all: Vec<uuid::Uuid> = x.iter().chain(&y).map(|(id, _)| *id).collect();
+    assert!(x.iter().chain(&y).all(|(_, fence)| *fence == 2));
+    all.sort();
+    ops.sort();
+    assert_eq!(
+        all,
+        ops,
+        "each taken exactly once: {} + {}",
+        x.len(),
+        y.len()
+    );
+}
+
+/// The store's copy of a guest's driver state is read by ID (a node carries on a sim guest
+/// another node stepped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_guest_is_read_by_id() {
+    let db = Db::new(Backend::Postgres).await;
+    let (a, b) = (db.open().await, db.open().await);
+    let id = uuid::Uuid::from_bytes([9; 16]);
+    assert_eq!(b.guest(id).await.unwrap(), None);
+    let data = serde_json::json!({"power": "On", "turns": [1, 2]});
+    a.commit(vec![Write::Guest {
+        instance: id,
+        data: data.clone(),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(b.guest(id).await.unwrap(), Some(data));
+}
+
+/// SQLite is one process: no leases are kept, every fence holds, nothing is taken over.
+#[tokio::test]
+async fn sqlite_keeps_no_leases() {
+    let db = Db::new(Backend::Sqlite).await;
+    let s = db.open().await;
+    let op = leased_op(&s, 1, -1).await;
+    s.commit(vec![
+        Write::Fence {
+            operation: op.id,
+            fence: 7,
+        },
+        put(instance(1, 2, "step")),
+    ])
+    .await
+    .unwrap();
+    assert!(s.take_over_leases(1_000, 10).await.unwrap().is_empty());
+    assert_eq!(
+        s.renew_leases(&[(op.id, 7)], 1_000).await.unwrap(),
+        vec![op.id]
+    );
+}
