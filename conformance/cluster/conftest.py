@@ -31,6 +31,7 @@ NODES = ("node-a", "node-b", "node-c")
 # Transitional states last long enough (a soft reboot 2.5 s, a create 3.5 s) that a request
 # sent right after another, to another node, lands inside them (conftest.SLOW_TIME_SCALE).
 TIME_SCALE = "0.5"
+LEASE_TTL_MS = 2000
 # Health checks every 300 ms, two failures take a node out, one success brings it back: a
 # dead node is out within about a second.
 CHECK_INTER_MS = 300
@@ -183,6 +184,9 @@ def node_env(name: str, database: str, public_url: str) -> dict[str, str]:
         # Keystone's catalog and every link point at the balancer, not at the node.
         "NUBIS_PUBLIC_URL": public_url,
         "NUBIS_SIM_TIME_SCALE": TIME_SCALE,
+        # A killed node's operations move to another node LEASE_TTL_MS after its last
+        # renewal (docs/cluster.md, "Leases and takeover").
+        "NUBIS_LEASE_TTL_MS": str(LEASE_TTL_MS),
     }
 
 

@@ -9,7 +9,9 @@ official SDKs, and node by node where a test must pick the node.
 - 20 simultaneous RunInstances with one ClientToken, spread over the nodes: one instance;
 - an Alibaba signature nonce spent on one node is refused by the others;
 - a Keystone token issued by node A works on node C after A restarts;
-- kill -9 of a node: HAProxy's health check takes it out and requests keep succeeding."""
+- kill -9 of a node: HAProxy's health check takes it out and requests keep succeeding;
+- kill -9 of a node in the middle of operations it accepted: each finishes exactly once on
+  another node within the lease TTL + 10 s, and no lock survives."""
 
 from __future__ import annotations
 
@@ -361,3 +363,53 @@ def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
     victim.start()
     wait_until(lb.all_up, 30, 0.1, "HAProxy to see the restarted node UP")
     assert burst() == set(NODES)
+
+
+def test_kill_9_in_the_middle_of_operations_each_finishes_once_on_another_node(cluster, lb):
+    """Operations accepted by node-c, which dies (kill -9) while they run: once their leases
+    expire the other nodes take them over and finish each exactly once (one record per
+    request, SUCCESS, resumed once; one reboot in the guest's history), within the lease TTL
+    + 10 s of the kill, and every instance is free for the next request."""
+    from conftest import LEASE_TTL_MS
+    cvm = lb.cvm()
+    zone, image = tencent_catalog(cvm)
+    ids = cvm.call("RunInstances", Placement={"Zone": zone}, ImageId=image, InstanceCount=4,
+                   InstanceName=unique_name("cl-take"),
+                   LoginSettings={"Password": new_password()})["InstanceIdSet"]
+    for iid in ids:
+        wait_settled(cvm, iid, "RUNNING")
+    rebooted, stopped = ids[:2], ids[2:]
+    restarts_before = {iid: len(lb.admin.guest(iid)["restarts"]) for iid in rebooted}
+    victim = cluster.node("node-c")
+    on_victim = victim.cvm()
+    reboot = on_victim.call("RebootInstances", InstanceIds=rebooted)["RequestId"]
+    stop = on_victim.call("StopInstances", InstanceIds=stopped)["RequestId"]
+    # In flight on node-c (a soft reboot and a soft stop take seconds here).
+    for iid in rebooted:
+        assert describe(cvm, iid)["InstanceState"] == "REBOOTING"
+    victim.kill()
+    killed_at = time.monotonic()
+    deadline = LEASE_TTL_MS / 1000 + 10
+    for iid in rebooted:
+        assert_op(wait_settled(cvm, iid, "RUNNING", reboot, timeout=deadline), "RebootInstances", reboot)
+    for iid in stopped:
+        assert_op(wait_settled(cvm, iid, "STOPPED", stop, timeout=deadline), "StopInstances", stop)
+    took = time.monotonic() - killed_at
+    assert took <= deadline, f"taken over and finished {took:.1f} s after the kill"
+    for request, expected in ((reboot, rebooted), (stop, stopped)):
+        ops = lb.admin.finished_by_request(request, timeout=10)
+        # Exactly once: one record per instance, finished, resumed once (attempt 2).
+        assert sorted(o["state"] for o in ops) == ["SUCCESS"] * len(expected), ops
+        assert all(o.get("attempts") == 2 for o in ops), ops
+    for iid in rebooted:
+        assert len(lb.admin.guest(iid)["restarts"]) == restarts_before[iid] + 1, iid
+    # No lock survives: each instance takes the next request at once, on any node.
+    start = cvm.call("StartInstances", InstanceIds=stopped)["RequestId"]
+    again = cvm.call("RebootInstances", InstanceIds=rebooted)["RequestId"]
+    for iid in stopped:
+        wait_settled(cvm, iid, "RUNNING", start)
+    for iid in rebooted:
+        wait_settled(cvm, iid, "RUNNING", again)
+    cvm.call("TerminateInstances", InstanceIds=ids)
+    victim.start()
+    wait_until(lb.all_up, 30, 0.1, "HAProxy to see the restarted node UP")

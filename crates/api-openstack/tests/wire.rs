@@ -216,6 +216,7 @@ async fn server_through_rescue() {
     assert!(
         engine
             .admin_check_password(&admin_id, "root", &rescue_pw)
+            .await
             .unwrap()
     );
     let r = call(
@@ -242,6 +243,7 @@ async fn server_through_rescue() {
     assert!(
         engine
             .admin_check_password(&admin_id, "root", "Own-Passw0rd")
+            .await
             .unwrap()
     );
     let r = call(

@@ -167,18 +167,20 @@ impl Engine {
         Ok(())
     }
 
-    pub fn admin_guest(&self, id: &str) -> Result<serde_json::Value, DomainError> {
+    pub async fn admin_guest(&self, id: &str) -> Result<serde_json::Value, DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        self.settled_guest(uuid).await?;
         self.inner.driver.inspect(uuid).ok_or_else(|| not_found(id))
     }
 
-    pub fn admin_check_password(
+    pub async fn admin_check_password(
         &self,
         id: &str,
         user: &str,
         password: &str,
     ) -> Result<bool, DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        self.settled_guest(uuid).await?;
         if self.inner.driver.facts(uuid).is_none() {
             return Err(not_found(id));
         }
@@ -193,8 +195,9 @@ impl Engine {
             })
     }
 
-    pub fn admin_instance(&self, id: &str) -> Result<serde_json::Value, DomainError> {
+    pub async fn admin_instance(&self, id: &str) -> Result<serde_json::Value, DomainError> {
         let uuid = self.resolve_any(id).ok_or_else(|| not_found(id))?;
+        self.settled_guest(uuid).await?;
         let inst = self.instance(uuid).ok_or_else(|| not_found(id))?;
         Ok(serde_json::json!({
             "id": inst.uuid,

@@ -140,6 +140,18 @@ impl Engine {
         Ok(())
     }
 
+    /// Before reading a guest the driver keeps (admin inspection): on a shared store, the
+    /// store's copy, read between steps (under the instance's gate, so a step in flight here
+    /// is not undone in memory before its commit).
+    pub(crate) async fn settled_guest(&self, id: Uuid) -> Result<(), DomainError> {
+        if !self.leased() || !self.inner.driver.portable() {
+            return Ok(());
+        }
+        let gate = self.gate(id);
+        let _turn = gate.lock().await;
+        self.refresh_guest(id).await
+    }
+
     /// Renew, then take over: every [`TAKE_OVER_EVERY`] (and every third of the TTL at the
     /// latest). The first round runs at once: a node starting up adopts what a dead node
     /// left.

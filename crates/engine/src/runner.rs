@@ -173,7 +173,7 @@ impl Engine {
     }
 
     /// The gate of an instance's steps (made on first use, dropped with the instance).
-    fn gate(&self, instance: Uuid) -> std::sync::Arc<tokio::sync::Mutex<()>> {
+    pub(crate) fn gate(&self, instance: Uuid) -> std::sync::Arc<tokio::sync::Mutex<()>> {
         self.inner.gates.lock().entry(instance).or_default().clone()
     }
 

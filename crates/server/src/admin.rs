@@ -334,11 +334,11 @@ fn json_ok<T, E: AdminError>(
 }
 
 async fn instance(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
-    json_ok(s.engine.admin_instance(&id), |v| v)
+    json_ok(s.engine.admin_instance(&id).await, |v| v)
 }
 
 async fn guest(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
-    json_ok(s.engine.admin_guest(&id), |v| v)
+    json_ok(s.engine.admin_guest(&id).await, |v| v)
 }
 
 #[derive(Deserialize)]
@@ -354,7 +354,9 @@ async fn check_password(
     AdminJson(b): AdminJson<PasswordCheck>,
 ) -> Response {
     json_ok(
-        s.engine.admin_check_password(&id, &b.user, &b.password),
+        s.engine
+            .admin_check_password(&id, &b.user, &b.password)
+            .await,
         |ok| json!({"accepted": ok}),
     )
 }
