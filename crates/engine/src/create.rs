@@ -21,7 +21,11 @@ impl Engine {
         spec: CreateSpec,
         dry_run: bool,
     ) -> Result<Vec<Instance>, DomainError> {
+        // One process: its memory knows every token. Several nodes: the claim in the store
+        // decides, and answers the instances in the order their create made them (a node
+        // that learnt them from the journal holds them in another order).
         if let Some(token) = &spec.client_token
+            && !self.inner.store.shared()
             && let Some(found) =
                 self.inner
                     .fleet
@@ -30,7 +34,7 @@ impl Engine {
         {
             return Ok(found);
         }
-        // Several nodes: the token's claim in the store decides (client_tokens.rs).
+        // The token's claim in the store (client_tokens.rs; a no-op on one process).
         let claim = match self.claim_client_token(p, &spec, dry_run).await? {
             crate::client_tokens::Claimed::Go(claim) => claim,
             crate::client_tokens::Claimed::Replay(found) => return Ok(found),
