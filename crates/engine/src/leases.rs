@@ -180,17 +180,17 @@ impl Engine {
         let leases = &self.inner.leases;
         let held: Vec<(Uuid, u64)> = leases.held.lock().iter().map(|(k, v)| (*k, *v)).collect();
         if !held.is_empty() {
-            let kept = self
+            let lost = self
                 .inner
                 .store
                 .renew_leases(&held, leases.ttl_ms())
                 .await
                 .map_err(store_err)?;
-            for (op, fence) in held {
+            for op in lost {
                 // Unless released or re-taken meanwhile.
-                let same = leases.held.lock().get(&op) == Some(&fence);
-                if !kept.contains(&op) && same {
-                    self.lost_lease(op, Some(fence));
+                let fence = leases.held.lock().get(&op).copied();
+                if held.contains(&(op, fence.unwrap_or(0))) {
+                    self.lost_lease(op, fence);
                 }
             }
         }

@@ -241,16 +241,17 @@ pub trait Store: Send + Sync + 'static {
     // keeps none: one process runs every operation.
 
     /// Extend the leases this node holds (operation, fence) by `ttl_ms`; returns the
-    /// operations whose lease it still holds (the others were taken over).
+    /// operations another node (or a newer fence) holds now: taken over. A lease that is gone
+    /// (its operation ended) is neither.
     async fn renew_leases(
         &self,
-        held: &[(Uuid, u64)],
+        _held: &[(Uuid, u64)],
         _ttl_ms: i64,
     ) -> Result<Vec<Uuid>, StoreError> {
-        Ok(held.iter().map(|(id, _)| *id).collect())
+        Ok(Vec::new())
     }
     /// Take over up to `limit` unfinished operations whose lease has expired (or that have
-    /// none) for `ttl_ms`; returns them with their new fences, oldest first. Two nodes
+    /// none) for `ttl_ms`; returns them with their new fences, by operation ID. Two nodes
     /// never both get one.
     async fn take_over_leases(
         &self,

@@ -433,6 +433,62 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
     }
 }
 
+/// `writes` with the lease fences first, by operation ID: every transaction that locks
+/// several lease rows (a group of runners' commits, a renewal) locks them in one order, so
+/// none deadlocks with another.
+fn fences_first<'a>(writes: &[&'a Write]) -> Vec<&'a Write> {
+    let fence_key = |w: &&Write| match w {
+        Write::Fence { operation, .. } => Some(*operation),
+        _ => None,
+    };
+    let mut fences: Vec<&Write> = writes
+        .iter()
+        .copied()
+        .filter(|w| fence_key(w).is_some())
+        .collect();
+    fences.sort_by_key(|w| fence_key(w).map(|id| id.to_string()));
+    fences.extend(writes.iter().copied().filter(|w| fence_key(w).is_none()));
+    fences
+}
+
+/// Each job in a savepoint of one transaction: a job that fails is rolled back alone and
+/// the others commit together (after a group commit failed on one stale job). `Err` only
+/// when the transaction itself failed (the connection, the commit).
+async fn run_each<'a>(
+    client: &mut Object,
+    node: &str,
+    jobs: impl Iterator<Item = &'a Vec<Write>>,
+) -> Result<Vec<Result<(), Fail>>, tokio_postgres::Error> {
+    let mut tx = client.transaction().await?;
+    let mut outcomes = Vec::new();
+    let mut records = Vec::new();
+    for writes in jobs {
+        let all: Vec<&Write> = writes.iter().collect();
+        let sp = tx.savepoint("job").await?;
+        let mut failed = None;
+        for w in fences_first(&all) {
+            if let Err(e) = apply(&sp, node, w).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        match failed {
+            None => {
+                sp.commit().await?;
+                records.extend(journal::records(writes.iter()));
+                outcomes.push(Ok(()));
+            }
+            Some(e) => {
+                sp.rollback().await?;
+                outcomes.push(Err(e));
+            }
+        }
+    }
+    journal(&tx, node, &records).await?;
+    tx.commit().await?;
+    Ok(outcomes)
+}
+
 /// Apply `writes` in one transaction on `client`, with their journal rows.
 async fn run<'a>(
     client: &mut Object,
@@ -441,7 +497,7 @@ async fn run<'a>(
 ) -> Result<(), Fail> {
     let writes: Vec<&Write> = writes.collect();
     let tx = client.transaction().await?;
-    for w in &writes {
+    for w in fences_first(&writes) {
         apply(&tx, node, w).await?;
     }
     journal(&tx, node, &journal::records(writes.into_iter())).await?;
@@ -504,8 +560,26 @@ async fn writer(pool: Pool, node: String, mut rx: mpsc::UnboundedReceiver<Job>) 
                     let _ = reply.send(Err(write_error(e)));
                 }
             }
+            Err(e) if !client.is_closed() => {
+                // One bad batch must not fail its neighbours: again, each job in a savepoint
+                // of one transaction (one more round of statements, not one per job).
+                tracing::debug!(error = %e, jobs = jobs.len(), "group commit failed; retrying with a savepoint per job");
+                match run_each(&mut client, &node, jobs.iter().map(|(w, _)| w)).await {
+                    Ok(outcomes) => {
+                        for ((_, reply), r) in jobs.into_iter().zip(outcomes) {
+                            let _ = reply.send(r.map_err(write_error));
+                        }
+                    }
+                    Err(e) => {
+                        let msg = describe(&e);
+                        for (_, reply) in jobs {
+                            let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                        }
+                    }
+                }
+            }
             Err(e) => {
-                // One bad batch must not fail its neighbours: retry each job alone.
+                // The connection went with the group: retry each job alone on a new one.
                 tracing::warn!(error = %e, jobs = jobs.len(), "group commit failed; retrying jobs one by one");
                 for (writes, reply) in jobs {
                     // A group cut short by a lost connection is retried on a new one. (If
@@ -903,11 +977,19 @@ impl Store for PgStore {
             .unzip();
         let client = self.client().await?;
         let st = client
+            // One statement: this node's rows renewed, locked in operation order as commits
+            // lock their fences (`fences_first`); the rows now another holder's returned.
+            // (The final SELECT reads the rows as they were before the update, whose
+            // holders and fences it does not change.)
             .prepare_cached(&format!(
-                "UPDATE operation_leases l SET expires_at_ms = {NOW_MS} + $4 \
-                 FROM unnest($1::text[], $2::bigint[]) AS h(id, fence) \
-                 WHERE l.operation_id = h.id AND l.fence = h.fence AND l.node = $3 \
-                 RETURNING l.operation_id"
+                "WITH h AS (SELECT * FROM unnest($1::text[], $2::bigint[]) AS h(id, fence)), \
+                 mine AS (SELECT l.operation_id FROM operation_leases l \
+                   JOIN h ON l.operation_id = h.id AND l.fence = h.fence AND l.node = $3 \
+                   ORDER BY l.operation_id FOR UPDATE OF l), \
+                 renewed AS (UPDATE operation_leases l SET expires_at_ms = {NOW_MS} + $4 \
+                   FROM mine WHERE l.operation_id = mine.operation_id RETURNING l.operation_id) \
+                 SELECT h.id FROM h JOIN operation_leases l ON l.operation_id = h.id \
+                 WHERE NOT (l.fence = h.fence AND l.node = $3)"
             ))
             .await
             .map_err(pg)?;
@@ -923,7 +1005,8 @@ impl Store for PgStore {
             .collect()
     }
 
-    /// One statement: the candidates (unfinished, lease missing or expired) are upserted;
+    /// One statement: the candidates (unfinished, lease missing or expired; in operation
+    /// order, the order every transaction locks lease rows in) are upserted;
     /// the conflict arm re-checks the expiry on the row as it is when its lock is granted,
     /// so of two nodes racing for one operation only the first gets it.
     async fn take_over_leases(
@@ -939,7 +1022,7 @@ impl Store for PgStore {
                  SELECT o.id, $1, {NOW_MS} + $2, 1 FROM operations o \
                  LEFT JOIN operation_leases l ON l.operation_id = o.id \
                  WHERE o.state = 'OPERATING' AND (l.operation_id IS NULL OR l.expires_at_ms < {NOW_MS}) \
-                 ORDER BY o.created_at_ms, o.id LIMIT $3 \
+                 ORDER BY o.id LIMIT $3 \
                  ON CONFLICT (operation_id) DO UPDATE SET node = excluded.node, \
                    expires_at_ms = excluded.expires_at_ms, fence = operation_leases.fence + 1 \
                  WHERE operation_leases.expires_at_ms < {NOW_MS} \
