@@ -8,66 +8,9 @@ use nubis_core::{CreateSpec, DomainError};
 use nubis_driver::sim::SimDriver;
 use nubis_engine::Engine;
 use nubis_store::{PgStore, SqliteStore, Store};
+use nubis_testkit::pg::PgDb;
 use nubis_testkit::{KEY_ID, SECRET, admin, linux_spec};
 use std::sync::Arc;
-
-fn server_url() -> String {
-    std::env::var("NUBIS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-async fn admin_client() -> tokio_postgres::Client {
-    let url = server_url();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (NUBIS_TEST_DATABASE_URL): {e}"));
-    tokio::spawn(conn);
-    client
-}
-
-/// A database of its own, dropped on drop.
-struct PgDb {
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    async fn create() -> Self {
-        let name = format!("nubis_test_{}", uuid::Uuid::new_v4().simple());
-        admin_client()
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        let base = server_url();
-        let (base, query) = match base.split_once('?') {
-            Some((b, q)) => (b.to_string(), format!("?{q}")),
-            None => (base.clone(), String::new()),
-        };
-        let cut = base.rfind('/').unwrap();
-        PgDb {
-            url: format!("{}/{name}{query}", &base[..cut]),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let done = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async { admin_client().await.batch_execute(&sql).await })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}: {done:?}", self.name);
-        }
-    }
-}
 
 /// A node: an engine on its own PgStore over `url`, bootstrapped like the server.
 async fn node(url: &str) -> (Engine, Arc<dyn Store>) {

@@ -11,64 +11,30 @@ use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::keystone::DomainRef;
 use nubis_engine::{Command, Engine, IdKind, KeyLookup, NewAccount, Options, Who};
 use nubis_store::{PgStore, Store};
+use nubis_testkit::pg::{PgDb, connect};
 use nubis_testkit::{KEY_ID, PASSWORD, SECRET, admin, linux_spec as spec};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-fn server_url() -> String {
-    std::env::var("NUBIS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    format!("{}/{name}{query}", &base[..host_end])
-}
-
-async fn admin_client() -> tokio_postgres::Client {
-    let url = server_url();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (NUBIS_TEST_DATABASE_URL): {e}"));
-    tokio::spawn(conn);
-    client
-}
-
-/// A database of its own, dropped on drop (even when the test panics), and the data dir the
-/// nodes share (`master.key`: every node must unseal the same secrets).
+/// A database of its own (dropped with it) and the data dir the nodes share (`master.key`:
+/// every node must unseal the same secrets).
 struct Cluster {
-    name: String,
-    url: String,
+    db: PgDb,
     dir: tempfile::TempDir,
 }
 
 impl Cluster {
     async fn new() -> Self {
-        let name = format!("nubis_test_{}", uuid::Uuid::new_v4().simple());
-        admin_client()
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
         Cluster {
-            url: with_database(&server_url(), &name),
-            name,
+            db: PgDb::create().await,
             dir: tempfile::tempdir().unwrap(),
         }
     }
 
     /// A node's store.
     async fn store(&self) -> Arc<PgStore> {
-        Arc::new(PgStore::open(&self.url).await.unwrap())
+        Arc::new(PgStore::open(&self.db.url).await.unwrap())
     }
 
     /// A node, not bootstrapped, with the sim driver at these timings (seconds).
@@ -85,24 +51,6 @@ impl Cluster {
             .await
             .unwrap();
         e
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime, which cannot be blocked on: a thread of its own.
-        let done = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async { admin_client().await.batch_execute(&sql).await })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}: {done:?}", self.name);
-        }
     }
 }
 
@@ -483,11 +431,8 @@ async fn wait_finished(
 }
 
 async fn lease_rows(c: &Cluster) -> Vec<(String, String, i64)> {
-    let (client, conn) = tokio_postgres::connect(&c.url, tokio_postgres::NoTls)
+    connect(&c.db.url)
         .await
-        .unwrap();
-    tokio::spawn(conn);
-    client
         .query(
             "SELECT operation_id, node, fence FROM operation_leases ORDER BY operation_id",
             &[],
@@ -500,11 +445,7 @@ async fn lease_rows(c: &Cluster) -> Vec<(String, String, i64)> {
 }
 
 async fn run_sql(c: &Cluster, sql: &str) {
-    let (client, conn) = tokio_postgres::connect(&c.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    client.batch_execute(sql).await.unwrap();
+    connect(&c.db.url).await.batch_execute(sql).await.unwrap();
 }
 
 /// A node dies (its runtime, runners, lease renewals and database connections stop at once,

@@ -9,6 +9,7 @@ use nubis_core::{CreateSpec, DomainError, Instance, InstanceState, OpState, Oper
 use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::{AttrChange, Command, Engine};
 use nubis_store::{PgStore, Snapshot, SqliteStore, Store, StoreError, Write};
+use nubis_testkit::pg::PgDb;
 use nubis_testkit::{TempDir, admin, linux_spec as spec};
 use std::sync::Arc;
 use std::time::Duration;
@@ -367,72 +368,6 @@ async fn a_runner_whose_write_loses_its_lock_stops() {
     let ops = e.admin_operations_by_request("req-stop").await.unwrap();
     assert_eq!(ops[0].state, OpState::Failed);
     assert_eq!(ops[0].steps_done, 0);
-}
-
-/// The PostgreSQL server of the suite (`NUBIS_TEST_DATABASE_URL`).
-fn server_url() -> String {
-    std::env::var("NUBIS_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-/// `url` with its database name replaced.
-fn with_database(url: &str, name: &str) -> String {
-    let (base, query) = match url.split_once('?') {
-        Some((b, q)) => (b, format!("?{q}")),
-        None => (url, String::new()),
-    };
-    let scheme_end = base.find("://").map_or(0, |i| i + 3);
-    let host_end = base[scheme_end..]
-        .find('/')
-        .map_or(base.len(), |i| scheme_end + i);
-    format!("{}/{name}{query}", &base[..host_end])
-}
-
-async fn pg_admin() -> tokio_postgres::Client {
-    let url = server_url();
-    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("PostgreSQL at {url} (NUBIS_TEST_DATABASE_URL): {e}"));
-    tokio::spawn(conn);
-    client
-}
-
-/// A database of its own, dropped on drop (even when the test panics).
-struct PgDb {
-    name: String,
-    url: String,
-}
-
-impl PgDb {
-    async fn create() -> Self {
-        let name = format!("nubis_test_{}", Uuid::new_v4().simple());
-        pg_admin()
-            .await
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
-        PgDb {
-            url: with_database(&server_url(), &name),
-            name,
-        }
-    }
-}
-
-impl Drop for PgDb {
-    fn drop(&mut self) {
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let done = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async { pg_admin().await.batch_execute(&sql).await })
-        })
-        .join();
-        if !matches!(done, Ok(Ok(()))) {
-            eprintln!("could not drop test database {}: {done:?}", self.name);
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

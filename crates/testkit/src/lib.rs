@@ -26,6 +26,7 @@ pub mod aliyun;
 pub mod limits;
 #[cfg(feature = "openstack")]
 pub mod openstack;
+pub mod pg;
 #[cfg(feature = "tencent")]
 pub mod tencent;
 
