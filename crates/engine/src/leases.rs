@@ -140,9 +140,9 @@ impl Engine {
         Ok(())
     }
 
-    /// Before reading a guest the driver keeps (admin inspection): on a shared store, the
-    /// store's copy, read between steps (under the instance's gate, so a step in flight here
-    /// is not undone in memory before its commit).
+    /// Before reading or staging on a guest the driver keeps (admin inspection, next-boot
+    /// changes): on a shared store, the store's copy, read between steps (under the
+    /// instance's gate, so a step in flight here is not undone in memory before its commit).
     pub(crate) async fn settled_guest(&self, id: Uuid) -> Result<(), DomainError> {
         if !self.leased() || !self.inner.driver.portable() {
             return Ok(());

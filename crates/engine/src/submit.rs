@@ -294,8 +294,9 @@ impl Engine {
         let mut before = Vec::with_capacity(acc.staged.len());
         let mut failed = None;
         'staging: for (spec, steps) in &acc.staged {
-            // Staged over the guest as its last commit left it, whichever node wrote that.
-            if let Err(e) = self.refresh_guest(spec.uuid).await {
+            // Staged over the guest as its last commit left it, whichever node wrote that
+            // (read between steps: a step in flight here is not undone in memory).
+            if let Err(e) = self.settled_guest(spec.uuid).await {
                 failed = Some(e);
                 break 'staging;
             }
