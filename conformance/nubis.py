@@ -1214,3 +1214,106 @@ def ali_error_of(resp: requests.Response) -> tuple[int, str | None]:
         return 200, None
     assert body.get("Code") and body.get("Message"), body
     return resp.status_code, body["Code"]
+
+
+# --------------------------------------------------------------------------------------
+# Host agents (docs/agents.md)
+
+
+def agent_headers(host: str, secret: str, path: str, body: bytes, *, date_ms: int | None = None,
+                  nonce: str | None = None) -> dict[str, str]:
+    """The signature headers of a POST between the control plane and an agent, made
+    independently of nubis (docs/agents.md, "Signed requests")."""
+    date = int(time.time() * 1000) if date_ms is None else date_ms
+    nonce = nonce or secrets.token_hex(16)
+    text = "\n".join(["NUBIS1-HMAC-SHA256", "POST", path, host, str(date), nonce,
+                      hashlib.sha256(body).hexdigest()])
+    sig = hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()
+    return {"x-nubis-host": host, "x-nubis-date": str(date), "x-nubis-nonce": nonce,
+            "x-nubis-signature": sig, "content-type": "application/json"}
+
+
+def register_host(admin: "Admin", host_id: str, zone: str) -> str:
+    """POST /admin/v1/hosts; the host's credential."""
+    r = admin.session.post(admin.url("hosts"), json={"id": host_id, "zone": zone}, timeout=30)
+    assert r.status_code == 201, f"registering host {host_id}: {r.status_code} {r.text}"
+    return r.json()["secret"]
+
+
+def host_views(admin: "Admin") -> dict[str, dict]:
+    return {h["id"]: h for h in admin.get("hosts")["hosts"]}
+
+
+class Agent:
+    """One `nubis agent` process (sim driver) for a control plane."""
+
+    def __init__(self, host_id: str, secret: str, binary: str, root: Path, control_url: str,
+                 vcpus: int = 8, memory_mib: int = 32768, env: dict[str, str] | None = None):
+        self.name = f"agent-{host_id}"
+        self.host_id = host_id
+        self.secret = secret
+        self.binary = binary
+        self.root = root
+        self.control_url = control_url
+        self.vcpus = vcpus
+        self.memory_mib = memory_mib
+        self.env_overrides = dict(env or {})
+        self.log_path = root / f"{self.name}.log"
+        self.proc: subprocess.Popen | None = None
+        self.url: str | None = None
+
+    def start(self, timeout: float = 30) -> "Agent":
+        assert self.proc is None, "already running"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("NUBIS_")}
+        env.update({"NUBIS_CONTROL_URL": self.control_url, "NUBIS_HOST_ID": self.host_id,
+                    "NUBIS_HOST_SECRET": self.secret, "NUBIS_SIM_TIME_SCALE": "0.1",
+                    "NUBIS_DATA": str(self.root / f"{self.name}-data"), "NO_COLOR": "1",
+                    "RUST_BACKTRACE": "1"})
+        env.update(self.env_overrides)
+        with open(self.log_path, "ab") as log:
+            log.write(f"\n===== {self.name}: starting =====\n".encode())
+            log.flush()
+            offset = log.tell()
+            self.proc = subprocess.Popen(
+                [self.binary, "agent", "--vcpus", str(self.vcpus), "--memory-mib", str(self.memory_mib)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.log_tail(offset)
+            m = re.search(r"listening on (http://\S+)", text)
+            if m:
+                self.url = m.group(1)
+                return self
+            if self.proc.poll() is not None:
+                self.proc = None
+                raise RuntimeError(f"{self.name} exited at start-up:\n{text}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"{self.name} not listening after {timeout}s:\n{text}")
+            time.sleep(0.05)
+
+    def log_tail(self, offset: int = 0, lines: int = 200) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(ANSI_ESCAPE.sub("", text).splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash of the host would."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+            self.proc = None

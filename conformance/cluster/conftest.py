@@ -1,7 +1,8 @@
 """The cluster suite's fixtures (docs/cluster.md): one PostgreSQL database, three `nubis serve`
 nodes on it (node-a, node-b, node-c; each its own data dir with a copy of node-a's
-master.key) and HAProxy round-robin in front of them with health checks on /healthz, for the
-whole session, torn down at the end (database dropped, pass or fail).
+master.key), HAProxy round-robin in front of them with health checks on /healthz, and two
+`nubis agent` hosts (sim) serving the suite's zone through the balancer (docs/agents.md), for
+the whole session, torn down at the end (database dropped, pass or fail).
 
 The parent conformance/conftest.py still applies: its failure hook prints the log tail of
 every running server, and the balancer registers itself among them, so a failing test shows
@@ -32,6 +33,11 @@ NODES = ("node-a", "node-b", "node-c")
 # sent right after another, to another node, lands inside them (conftest.SLOW_TIME_SCALE).
 TIME_SCALE = "0.5"
 LEASE_TTL_MS = 2000
+# A killed agent's host is lost this long after its last report (docs/agents.md).
+HOST_TIMEOUT_MS = 2000
+# The two agent hosts, in the zone every test of the suite launches in (local-a).
+AGENTS = ("host-1", "host-2")
+AGENT_ZONE = "ap-guangzhou-3"
 # Health checks every 300 ms, two failures take a node out, one success brings it back: a
 # dead node is out within about a second.
 CHECK_INTER_MS = 300
@@ -172,6 +178,7 @@ class Cluster:
     nodes: list[Server]
     lb: Balancer
     database_url: str
+    agents: dict[str, nubis.Agent]
 
     def node(self, name: str) -> Server:
         return next(n for n in self.nodes if n.name == name)
@@ -187,6 +194,7 @@ def node_env(name: str, database: str, public_url: str) -> dict[str, str]:
         # A killed node's operations move to another node LEASE_TTL_MS after its last
         # renewal (docs/cluster.md, "Leases and takeover").
         "NUBIS_LEASE_TTL_MS": str(LEASE_TTL_MS),
+        "NUBIS_HOST_TIMEOUT_MS": str(HOST_TIMEOUT_MS),
     }
 
 
@@ -198,6 +206,7 @@ def cluster(nubis_bin, tmp_path_factory) -> Cluster:
     public_url = f"http://127.0.0.1:{lb_port}"
     nodes: list[Server] = []
     lb: Balancer | None = None
+    agents: dict[str, nubis.Agent] = {}
     try:
         for name in NODES:
             root = tmp_path_factory.mktemp(name)
@@ -209,8 +218,18 @@ def cluster(nubis_bin, tmp_path_factory) -> Cluster:
             # One after the other: the first node bootstraps the empty database.
             nodes.append(node.start())
         lb = Balancer(tmp_path_factory.mktemp("haproxy"), lb_port, free_port(), nodes).start()
-        yield Cluster(nodes, lb, url)
+        # The agents register and report through the balancer, like any client.
+        agent_root = tmp_path_factory.mktemp("agents")
+        for host in AGENTS:
+            secret = nubis.register_host(lb.admin, host, AGENT_ZONE)
+            agents[host] = nubis.Agent(host, secret, nubis_bin, agent_root, lb.base_url,
+                                       env={"NUBIS_SIM_TIME_SCALE": TIME_SCALE}).start()
+        wait_until(lambda: all(h["health"] == "up" for h in nubis.host_views(lb.admin).values()),
+                   30, 0.1, "both agent hosts to report")
+        yield Cluster(nodes, lb, url, agents)
     finally:
+        for agent in agents.values():
+            agent.stop()
         if lb is not None:
             lb.stop()
         for node in nodes:
@@ -225,5 +244,10 @@ def lb(cluster) -> Balancer:
     for node in cluster.nodes:
         if node.proc is None:
             node.start()
+    for agent in cluster.agents.values():
+        if agent.proc is None:
+            agent.start()
     wait_until(cluster.lb.all_up, 30, 0.1, "HAProxy to see every node UP")
+    wait_until(lambda: all(h["health"] == "up" for h in nubis.host_views(cluster.lb.admin).values()),
+               30, 0.1, "both agent hosts up")
     return cluster.lb

@@ -40,6 +40,7 @@ from nubis import (
     ecs_wait_status,
     expect_ecs_error,
     expect_error,
+    host_views,
     new_password,
     rpc_v1_params,
     rpc_v1_send,
@@ -413,3 +414,45 @@ def test_kill_9_in_the_middle_of_operations_each_finishes_once_on_another_node(c
     cvm.call("TerminateInstances", InstanceIds=ids)
     victim.start()
     wait_until(lb.all_up, 30, 0.1, "HAProxy to see the restarted node UP")
+
+
+# --------------------------------------------------------------------------------------
+# Agent hosts (docs/agents.md)
+
+def test_instances_run_on_both_agents_and_a_killed_agent_comes_back(cluster, lb):
+    """Instances of the agents' zone spread over both hosts. kill -9 of one agent: once its
+    reports stop, Nova shows its server's host_status UNKNOWN on every node, a reboot sent
+    meanwhile waits (REBOOTING, OPERATING) while the other host's instance reboots; a new
+    agent process with the same credential restores its guests and the reboot finishes."""
+    from conftest import HOST_TIMEOUT_MS
+    cvm = lb.cvm()
+    zone, image = tencent_catalog(cvm)
+    ids = cvm.call("RunInstances", Placement={"Zone": zone}, ImageId=image, InstanceCount=2,
+                   InstanceName=unique_name("cl-agent"),
+                   LoginSettings={"Password": new_password()})["InstanceIdSet"]
+    for iid in ids:
+        wait_settled(cvm, iid, "RUNNING")
+    by_host = {lb.admin.instance(iid)["host"]: iid for iid in ids}
+    assert sorted(by_host) == ["host-1", "host-2"], by_host
+    lost, kept = by_host["host-1"], by_host["host-2"]
+    lost_uuid = lb.admin.instance(lost)["id"]
+    cluster.agents["host-1"].kill()
+    wait_until(lambda: host_views(lb.admin)["host-1"]["health"] == "lost",
+               HOST_TIMEOUT_MS / 1000 + 5, 0.1, "host-1 to be lost")
+    for node in cluster.nodes:
+        c = connect_node(node)
+        c.compute.default_microversion = "2.16"
+        assert c.compute.get_server(lost_uuid).host_status == "UNKNOWN", node.name
+    reboot = cvm.call("RebootInstances", InstanceIds=[lost])["RequestId"]
+    other = cvm.call("RebootInstances", InstanceIds=[kept])["RequestId"]
+    assert_op(wait_settled(cvm, kept, "RUNNING", other, timeout=30), "RebootInstances", other)
+    waiting = describe(cvm, lost)
+    assert (waiting["InstanceState"], waiting["LatestOperationState"]) == ("REBOOTING", "OPERATING"), waiting
+    cluster.agents["host-1"].start()
+    assert_op(wait_settled(cvm, lost, "RUNNING", reboot, timeout=30), "RebootInstances", reboot)
+    ops = lb.admin.finished_by_request(reboot, timeout=10)
+    assert [o["state"] for o in ops] == ["SUCCESS"], ops
+    c = connect_node(cluster.nodes[0])
+    c.compute.default_microversion = "2.16"
+    assert c.compute.get_server(lost_uuid).host_status == "UP"
+    cvm.call("TerminateInstances", InstanceIds=ids)

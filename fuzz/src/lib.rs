@@ -11,6 +11,9 @@
 #[path = "../../crates/server/src/admin.rs"]
 pub mod admin;
 #[allow(dead_code, unused_imports)]
+#[path = "../../crates/server/src/agent.rs"]
+pub mod agent;
+#[allow(dead_code, unused_imports)]
 #[path = "../../crates/server/src/audit.rs"]
 pub mod audit;
 #[allow(dead_code, unused_imports)]

@@ -153,6 +153,7 @@ pub fn map(e: DomainError) -> ApiError {
         DomainError::PolicyDenied(_) => (403, "Forbidden.RAM"),
         DomainError::UnsupportedRegion(_) => (404, "InvalidRegionId.NotFound"),
         DomainError::InvalidZone(_) => (404, "InvalidZoneId.NotFound"),
+        DomainError::SoldOut { .. } => (403, "OperationDenied.NoStock"),
         DomainError::Unavailable(_) => (503, "ServiceUnavailable"),
         DomainError::Internal(_) => (500, "InternalError"),
     };
@@ -170,6 +171,7 @@ pub fn map(e: DomainError) -> ApiError {
             format!("No additional quota is available for the specified ECS instance type. {msg}")
         }
         "InvalidInstanceId.NotFound" => "The specified InstanceId does not exist.".to_string(),
+        "OperationDenied.NoStock" => "The requested resource is sold out in the specified zone; try other types of resources or other regions and zones.".to_string(),
         "InternalError" => "The request processing has failed due to some unknown error.".to_string(),
         _ => msg,
     };

@@ -8,6 +8,10 @@ use nubis_core::{DomainError, KmsState, ResourceKind, Unsupported};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+/// nova.exception.NoValidHost: the fault of a server no host had room for.
+pub(crate) const NO_VALID_HOST: &str =
+    "No valid host was found. There are not enough hosts available.";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fault {
     pub status: u16,
@@ -210,6 +214,9 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         DomainError::InvalidZone(_) => {
             Fault::bad_request("The requested availability zone is not available")
         }
+        // Only a create refuses for want of room, and Nova's create does not refuse: its
+        // server goes to ERROR with `NO_VALID_HOST` (compute/create.rs).
+        DomainError::SoldOut { .. } => Fault::new(500, NO_VALID_HOST),
         DomainError::Unavailable(_) => Fault::new(503, "The service is unavailable."),
         DomainError::Internal(_) => Fault::new(
             500,

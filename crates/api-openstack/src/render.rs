@@ -148,6 +148,8 @@ pub struct ServerCtx<'a> {
     /// The zone an aggregate gives the server's host, which Nova shows instead of the one
     /// the server was created in (docs/nova-operator.md).
     pub host_zone: Option<String>,
+    /// Whether the agent host the server runs on answers (`None`: the embedded driver's).
+    pub host_health: Option<nubis_core::hosts::HostHealth>,
 }
 
 /// Does the full view show `OS-EXT-SRV-ATTR:user_data` (admin, 2.3+)?
@@ -176,8 +178,15 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         .clone()
         .unwrap_or_else(|| ids::project_id(&inst.account));
     let scheduled = st.vm_state != "building";
-    // The compute host of the server's zone (docs/nova-operator.md).
-    let host = crate::compute::host_of_zone(&inst.zone);
+    // The agent host it runs on, else the compute host of its zone (docs/nova-operator.md).
+    let host = inst
+        .host
+        .clone()
+        .unwrap_or_else(|| crate::compute::host_of_zone(&inst.zone));
+    // Nova's host_status for a compute service whose reports stopped (docs/agents.md).
+    let unknown = c
+        .host_health
+        .is_some_and(|h| h != nubis_core::hosts::HostHealth::Up);
     let host_id = if scheduled {
         hex::encode(sha2::Sha224::digest(format!("{project}{host}")))
     } else {
@@ -295,10 +304,22 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
             put("OS-EXT-SRV-ATTR:user_data", json!(c.user_data));
         }
         if v.at_least(16) {
-            put("host_status", json!(if scheduled { "UP" } else { "" }));
+            let status = match (scheduled, unknown) {
+                (false, _) => "",
+                (true, true) => "UNKNOWN",
+                (true, false) => "UP",
+            };
+            put("host_status", json!(status));
         }
-    } else if v.at_least(90) {
-        put("OS-EXT-SRV-ATTR:hostname", json!(inst.host_name));
+    } else {
+        if v.at_least(90) {
+            put("OS-EXT-SRV-ATTR:hostname", json!(inst.host_name));
+        }
+        // Nova's `servers:show:host_status:unknown-only` rule, granted to every reader: a
+        // server whose host stopped reporting says so.
+        if v.at_least(16) && scheduled && unknown {
+            put("host_status", json!("UNKNOWN"));
+        }
     }
     let locked = inst.locked.is_some() || inst.restriction != nubis_core::Restriction::None;
     if v.at_least(9) {

@@ -150,6 +150,9 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         DomainError::PolicyDenied(_) => "AuthFailure.UnauthorizedOperation".into(),
         DomainError::UnsupportedRegion(_) => "UnsupportedRegion".into(),
         DomainError::InvalidZone(_) => "InvalidZone.MismatchRegion".into(),
+        // No host of the zone has room (docs/agents.md): the RunInstances error table's
+        // "指定的实例类型库存不足".
+        DomainError::SoldOut { .. } => "ResourceInsufficient.SpecifiedInstanceType".into(),
         DomainError::Unavailable(_) | DomainError::Internal(_) => codes.internal.into(),
     };
     ApiError { code, message: msg }

@@ -4,6 +4,7 @@
 //!   ACS3-HMAC-SHA256): parsing, verification, signing and nonce replay protection.
 //! * [`tencent`] — Tencent Cloud API 3.0 request signatures (TC3-HMAC-SHA256 and
 //!   the legacy HmacSHA1/HmacSHA256 "v1" scheme): parsing, verification and signing.
+//! * [`agent`] — signed requests between the control plane and host agents.
 //! * [`secret`] — authenticated encryption of secrets at rest.
 //! * [`ratelimit`] — per-(account, action) request rate limiting.
 //! * [`bounds`] — shape limits checked before authentication, and [`bounds::ct_eq`].
@@ -11,6 +12,7 @@
 //! * [`login`] — throttling of failed logins per user and per source address.
 //! * [`password`] — SHA-512-crypt (`$6$`) password hashes for guest `/etc/shadow`.
 
+pub mod agent;
 pub mod aliyun;
 pub mod bounds;
 pub use bounds::ct_eq;

@@ -124,6 +124,10 @@ pub enum DomainError {
     /// Zone does not exist in the region.
     #[error("zone `{0}` is not available")]
     InvalidZone(String),
+    /// Hosts serve the zone, but none that is up has room for the instance type (the
+    /// clouds' sold-out answer; `crate::hosts::place`).
+    #[error("no host of zone `{zone}` has room for `{instance_type}`")]
+    SoldOut { zone: String, instance_type: String },
     /// The store is unreachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),

@@ -99,6 +99,9 @@ pub struct Instance {
     /// token; `None`: the account's default project (instances of the other dialects).
     #[serde(default)]
     pub project: Option<String>,
+    /// The agent host it runs on (`hosts::HostRecord::id`); `None`: the embedded driver.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 impl Instance {

@@ -57,6 +57,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         system_disk: "disk-idem0001".into(),
         data_disks: vec![],
         default_user: "root".into(),
+        host: None,
     };
     let mut driver: Arc<QemuDriver> = QemuDriver::new(cfg.clone())?;
     // stdin is read on a thread of its own (tokio is built without its stdio support).

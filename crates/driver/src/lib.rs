@@ -2,7 +2,10 @@
 //! decides policy (that is core's job).
 
 pub mod qemu;
+pub mod remote;
+pub mod router;
 pub mod sim;
+pub mod wire;
 
 use async_trait::async_trait;
 use nubis_core::{OsFamily, Step};
@@ -10,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use uuid::Uuid;
 
-#[derive(Debug, Error, Clone, PartialEq, Eq)]
+#[derive(Debug, Error, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DriverError {
     /// The guest ignored an ACPI shutdown within the timeout.
     #[error("the guest did not shut down within {0} s")]
@@ -19,10 +22,13 @@ pub enum DriverError {
     UnknownVm(Uuid),
     #[error("driver failure: {0}")]
     Failed(String),
+    /// The VM's host agent does not answer (docs/agents.md): the step waits for it.
+    #[error("host {0} is unreachable")]
+    Unreachable(String),
 }
 
 /// What a driver needs to know about the VM it acts on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VmSpec {
     pub uuid: Uuid,
     pub os: OsFamily,
@@ -31,6 +37,9 @@ pub struct VmSpec {
     /// Data disks: ID and size in GiB.
     pub data_disks: Vec<(String, u32)>,
     pub default_user: String,
+    /// The agent host it runs on; `None`: this process's driver ([`router::Router`]).
+    #[serde(default)]
+    pub host: Option<String>,
 }
 
 impl VmSpec {
@@ -44,6 +53,7 @@ impl VmSpec {
             system_disk: "disk-aaaaaaaa".into(),
             data_disks,
             default_user: "root".into(),
+            host: None,
         }
     }
 }
@@ -90,7 +100,7 @@ impl PowerEvent {
 /// The guest's console (serial port) output since its last boot, at most [`CONSOLE_MAX`]
 /// bytes (the end of it), and when it last changed: what Alibaba GetInstanceConsoleOutput and
 /// Nova os-getConsoleOutput show.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsoleLog {
     pub text: String,
     /// Milliseconds since the epoch.
@@ -161,7 +171,7 @@ mod console_tests {
 }
 
 /// Observable facts about a VM, from which the engine derives the instance's state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Facts {
     pub power: Power,
     pub booted: Boot,
@@ -225,6 +235,13 @@ pub trait Driver: Send + Sync + 'static {
     fn inspect(&self, vm: Uuid) -> Option<serde_json::Value>;
     /// Would `user` log in with `password` on the booted system?
     fn check_password(&self, vm: Uuid, user: &str, password: &str) -> Option<bool>;
+    /// [`Driver::check_password`] where the guest may be on another host (an agent's).
+    async fn verify_password(&self, vm: Uuid, user: &str, password: &str) -> Option<bool> {
+        self.check_password(vm, user, password)
+    }
+    /// Bring what the sync reads ([`Driver::facts`], [`Driver::inspect`], the console) up to
+    /// date where they are a copy of another host's (an agent's). The default has nothing to do.
+    async fn refresh(&self, _vm: Uuid) {}
     /// Fault injection: the guest ignores soft (ACPI) stops.
     fn set_soft_stop_fails(&self, vm: Uuid, fails: bool) -> Result<(), DriverError>;
     /// Where the guest's SSH server is reachable from the host, if the driver forwards one.

@@ -187,7 +187,8 @@ impl Engine {
         // A driver without a guest model (qemu) cannot tell without logging in.
         self.inner
             .driver
-            .check_password(uuid, user, password)
+            .verify_password(uuid, user, password)
+            .await
             .ok_or_else(|| DomainError::InvalidValue {
                 name: "check-password".into(),
                 reason: "this driver runs real guests: log in over SSH (the nubis:ssh tag) instead"
@@ -204,6 +205,7 @@ impl Engine {
             "tencent_id": inst.tencent_id,
             "aliyun_id": inst.aliyun_id,
             "state": inst.state.as_str(),
+            "host": inst.host,
             "restriction": inst.restriction,
             "lock": inst.lock.as_ref().map(|l| serde_json::json!({"operation_id": l.operation_id, "action": l.action.as_str()})),
             "guest": self.inner.driver.inspect(uuid),

@@ -5,11 +5,23 @@
 use crate::generations::{RETRIES, Refused, busy};
 use crate::submit::start_operation;
 use crate::{Engine, Fleet, now_ms};
+use nubis_core::hosts::{Capacity, Placement};
 use nubis_core::{
-    CreateSpec, Disk, DomainError, Instance, InstanceState, Principal, Restriction, ids, rules,
+    CreateSpec, Disk, DomainError, Instance, InstanceState, LatestOp, OpState, Principal,
+    Restriction, ids, rules,
 };
 use nubis_store::Write;
 use uuid::Uuid;
+
+/// What a create does when no host of the zone has room (`nubis_core::hosts::place`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SoldOut {
+    /// Refuse the request ([`DomainError::SoldOut`]): Tencent and Alibaba answer at once.
+    Refuse,
+    /// Accept it and record the instance as failed to launch, with this fault: Nova schedules
+    /// after accepting, so the server goes to ERROR ("No valid host was found").
+    Fail(&'static str),
+}
 
 impl Engine {
     /// Create instances. A repeated ClientToken returns the first call's instances that still
@@ -20,6 +32,19 @@ impl Engine {
         request_id: &str,
         spec: CreateSpec,
         dry_run: bool,
+    ) -> Result<Vec<Instance>, DomainError> {
+        self.create_with(p, request_id, spec, dry_run, SoldOut::Refuse)
+            .await
+    }
+
+    /// [`Engine::create`], saying what happens when no host has room.
+    pub async fn create_with(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        spec: CreateSpec,
+        dry_run: bool,
+        sold_out: SoldOut,
     ) -> Result<Vec<Instance>, DomainError> {
         // One process: its memory knows every token. Several nodes: the claim in the store
         // decides, and answers the instances in the order their create made them (a node
@@ -93,7 +118,25 @@ impl Engine {
                 fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
                 for _ in 0..spec.count {
                     let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
-                    let op = start_operation(&mut inst, request_id, p, plan.clone(), now);
+                    let need = Capacity::of(&inst);
+                    let mut unplaced = None;
+                    match self.place_instance(&fleet, &created, &inst.zone, &need) {
+                        Placement::Embedded => {}
+                        Placement::Host(h) => inst.host = Some(h),
+                        Placement::SoldOut => match sold_out {
+                            SoldOut::Refuse => {
+                                return Err(DomainError::SoldOut {
+                                    zone: inst.zone.clone(),
+                                    instance_type: inst.instance_type.clone(),
+                                });
+                            }
+                            SoldOut::Fail(fault) => unplaced = Some(fault),
+                        },
+                    }
+                    let mut op = start_operation(&mut inst, request_id, p, plan.clone(), now);
+                    if let Some(fault) = unplaced {
+                        fail_unplaced(&mut inst, &mut op, fault, now);
+                    }
                     writes.push(Write::Instance(Box::new(inst.clone())));
                     if let Some(data) = &spec.user_data {
                         writes.push(Write::UserData {
@@ -102,7 +145,9 @@ impl Engine {
                         });
                     }
                     writes.push(Write::Operation(op.clone()));
-                    ops.push(op);
+                    if unplaced.is_none() {
+                        ops.push(op);
+                    }
                     created.push(inst);
                 }
                 fleet.pending_creates.extend(created.iter().cloned());
@@ -142,6 +187,22 @@ impl Engine {
             }
         }
     }
+}
+
+/// An instance no host had room for, accepted as failed (Nova): its create operation ends at
+/// once with `fault`, no lock is taken.
+fn fail_unplaced(inst: &mut Instance, op: &mut nubis_core::Operation, fault: &str, now: i64) {
+    op.state = OpState::Failed;
+    op.error = Some(fault.to_string());
+    op.finished_at_ms = Some(now);
+    inst.state = InstanceState::LaunchFailed;
+    inst.lock = None;
+    inst.latest_op = Some(LatestOp {
+        action: op.action,
+        state: OpState::Failed,
+        request_id: op.request_id.clone(),
+        error: Some(fault.to_string()),
+    });
 }
 
 /// A new instance record from the spec and its plan, with fresh IDs, before it is accepted.
@@ -213,5 +274,6 @@ fn new_instance(
         generation: 1,
         internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
         project: p.project.as_ref().map(|s| s.id.clone()),
+        host: None,
     }
 }

@@ -144,6 +144,8 @@ impl Engine {
     /// changes): on a shared store, the store's copy, read between steps (under the
     /// instance's gate, so a step in flight here is not undone in memory before its commit).
     pub(crate) async fn settled_guest(&self, id: Uuid) -> Result<(), DomainError> {
+        // An agent's VM: ask its agent (a no-op for this process's own VMs).
+        self.inner.driver.refresh(id).await;
         if !self.leased() || !self.inner.driver.portable() {
             return Ok(());
         }

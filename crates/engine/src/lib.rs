@@ -16,6 +16,7 @@ mod create;
 mod credentials;
 mod dialect_meta;
 mod generations;
+mod hosts;
 mod iam;
 mod keys;
 pub mod keystone;
@@ -39,6 +40,8 @@ pub use iam::{
     USER_NAME, Who, policy_name,
 };
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
+pub use create::SoldOut;
+pub use hosts::{DEFAULT_HOST_TIMEOUT, HostCallError, HostView, REPORT_EVERY};
 pub use leases::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
@@ -94,6 +97,9 @@ pub(crate) struct Fleet {
     /// commit), but counted by quotas and found by their ClientToken, so two racing creates
     /// cannot both take the last slot or both launch for one token.
     pub pending_creates: Vec<Instance>,
+    /// Which agent host each instance runs on, for the driver router (`hosts.rs`): kept with
+    /// the instances, by `insert_instance` and `remove_instance`.
+    pub placements: Arc<nubis_driver::router::Placements>,
 }
 
 /// The instance `found` under `id` if `p` may act on it: NotFound when `p` may not see it
@@ -158,6 +164,7 @@ impl Fleet {
     pub(crate) fn insert_instance(&mut self, inst: Instance) {
         self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
         self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
+        self.placements.set(inst.uuid, inst.host.as_deref());
         // A token older than the TTL (e.g. read back at start-up) is not remembered.
         if let Some(token) = &inst.client_token
             && inst.state.is_listed()
@@ -178,6 +185,7 @@ impl Fleet {
 
     pub(crate) fn remove_instance(&mut self, id: Uuid) {
         if let Some(inst) = self.instances.shift_remove(&id) {
+            self.placements.set(id, None);
             self.by_tencent.remove(&inst.tencent_id);
             self.by_aliyun.remove(&inst.aliyun_id);
             if let Some(token) = &inst.client_token {
@@ -195,7 +203,11 @@ impl Fleet {
 
 pub(crate) struct Inner {
     pub store: Arc<dyn Store>,
+    /// The router over this process's driver and the agent hosts (`hosts.rs`).
     pub driver: Arc<dyn Driver>,
+    pub router: Arc<nubis_driver::router::Router>,
+    /// The host table as this node last read it.
+    pub hosts: hosts::HostCache,
     pub secrets: SecretBox,
     pub fleet: Mutex<Fleet>,
     /// Sub-users, policies, attachments. Lock order: `fleet` before `directory`.
@@ -228,12 +240,15 @@ pub struct Options {
     /// How long an operation's lease lasts unrenewed on a shared store: a dead node's
     /// operations are taken over this long after its last renewal.
     pub lease_ttl: std::time::Duration,
+    /// How long an agent host may stay silent before it is lost (`hosts.rs`).
+    pub host_timeout: std::time::Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             lease_ttl: DEFAULT_LEASE_TTL,
+            host_timeout: DEFAULT_HOST_TIMEOUT,
         }
     }
 }
@@ -265,6 +280,17 @@ pub(crate) fn store_err(e: StoreError) -> DomainError {
     }
 }
 
+/// A driver's refusal as the dialects see it: a host that does not answer is a service that
+/// is unavailable for now; anything else is nubis's fault.
+pub(crate) fn driver_err(e: nubis_driver::DriverError) -> DomainError {
+    match e {
+        nubis_driver::DriverError::Unreachable(host) => {
+            DomainError::Unavailable(format!("host {host} does not answer"))
+        }
+        e => DomainError::Internal(e.to_string()),
+    }
+}
+
 pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
     VmSpec {
         uuid: inst.uuid,
@@ -277,6 +303,7 @@ pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
             .map(|d| (d.id.clone(), d.size_gib))
             .collect(),
         default_user: default_user(inst).to_string(),
+        host: inst.host.clone(),
     }
 }
 
@@ -326,12 +353,12 @@ impl Engine {
         // Before the snapshot: replaying from here may repeat a change, never miss one.
         let journal_head = store.journal_head().await.map_err(store_err)?;
         let snap = store.load().await.map_err(store_err)?;
-        let mut fleet = Fleet::default();
-        for (id, data) in snap.guests {
-            if let Err(e) = driver.restore(id, data) {
-                tracing::warn!(instance = %id, error = %e, "could not restore VM state");
-            }
-        }
+        let router = Arc::new(nubis_driver::router::Router::new(driver));
+        let driver: Arc<dyn Driver> = router.clone();
+        let mut fleet = Fleet {
+            placements: router.placements(),
+            ..Fleet::default()
+        };
         for a in snap.accounts {
             fleet.accounts.insert(a.id.clone(), a);
         }
@@ -366,6 +393,12 @@ impl Engine {
         instances.sort_by_key(|i| (i.created_at_ms, i.uuid));
         for inst in instances {
             fleet.insert_instance(inst);
+        }
+        // After the instances: the router sends each VM's state to its host's driver.
+        for (id, data) in snap.guests {
+            if let Err(e) = driver.restore(id, data) {
+                tracing::warn!(instance = %id, error = %e, "could not restore VM state");
+            }
         }
         // No lock may outlive its operation.
         let unfinished: std::collections::HashSet<Uuid> =
@@ -402,6 +435,8 @@ impl Engine {
             inner: Arc::new(Inner {
                 store,
                 driver,
+                router,
+                hosts: hosts::HostCache::new(options.host_timeout),
                 secrets,
                 fleet: Mutex::new(fleet),
                 directory: parking_lot::RwLock::new(directory),
@@ -426,6 +461,10 @@ impl Engine {
             .copied()
             .collect();
         engine.inner.driver.reconcile(&known);
+        // Before resuming: an operation on an agent's VM needs its host's address.
+        if let Err(e) = engine.refresh_hosts().await {
+            tracing::warn!(error = %e, "reading the host table failed");
+        }
         if let Some(events) = engine.inner.driver.take_events() {
             engine.spawn_watcher(events);
         }
@@ -436,6 +475,7 @@ impl Engine {
             engine.spawn_runner(id);
         }
         engine.spawn_sync_tick();
+        engine.spawn_host_tick();
         engine.spawn_lease_tick();
         Ok(engine)
     }

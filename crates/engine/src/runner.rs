@@ -7,7 +7,10 @@ use crate::generations::{self, RETRIES};
 use crate::leases::Lease;
 use crate::{Engine, now_ms, store_err, vm_spec};
 use nubis_core::{InstanceState, LatestOp, OpState};
-use nubis_driver::{Boot, Facts, Power, Turn};
+use nubis_driver::{Boot, DriverError, Facts, Power, Turn};
+
+/// How often a step on an unreachable host is tried again.
+const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
 use nubis_store::{StoreError, Write};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -226,6 +229,13 @@ impl Engine {
             // commit lost) does not repeat an effect it cannot observe, such as a reboot.
             let turn = Turn { op: op_id, index };
             if let Err(e) = self.inner.driver.execute_turn(&spec, &step, turn).await {
+                if let DriverError::Unreachable(host) = &e {
+                    // A lost agent host (docs/agents.md): the step waits for it, lease held.
+                    tracing::warn!(%host, "the VM's host does not answer; the step waits");
+                    drop(_turn);
+                    tokio::time::sleep(UNREACHABLE_RETRY).await;
+                    continue;
+                }
                 tracing::info!(error = %e, "operation failed");
                 self.finish(op_id, lease, Some(e.to_string())).await;
                 return;

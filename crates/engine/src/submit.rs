@@ -303,7 +303,7 @@ impl Engine {
             before.push((spec.uuid, self.inner.driver.snapshot(spec.uuid)));
             for step in steps {
                 if let Err(e) = self.inner.driver.stage(spec, step).await {
-                    failed = Some(DomainError::Internal(e.to_string()));
+                    failed = Some(crate::driver_err(e));
                     break 'staging;
                 }
             }

@@ -77,6 +77,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
         .route("/instances/{id}/live-migrate", post(live_migrate))
         .route("/faults", post(global_faults))
         .route("/kms-keys/{key}", post(kms_key))
+        .route("/hosts", get(list_hosts).post(create_host))
+        .route("/hosts/{id}", axum::routing::delete(delete_host))
         .route(
             "/keystone-users",
             get(list_keystone_users).post(create_keystone_user),
@@ -112,7 +114,9 @@ fn error(status: StatusCode, code: &str, message: impl std::fmt::Display) -> Res
 fn domain(e: DomainError) -> Response {
     match e {
         DomainError::NotFound { .. } => error(StatusCode::NOT_FOUND, "NotFound", e),
-        DomainError::InvalidValue { .. } => error(StatusCode::BAD_REQUEST, "InvalidValue", e),
+        DomainError::InvalidValue { .. } | DomainError::InvalidZone(_) => {
+            error(StatusCode::BAD_REQUEST, "InvalidValue", e)
+        }
         DomainError::Unavailable(_) => error(StatusCode::SERVICE_UNAVAILABLE, "Unavailable", e),
         e => error(StatusCode::INTERNAL_SERVER_ERROR, "Internal", e),
     }
@@ -447,6 +451,43 @@ async fn kms_key(
     AdminJson(b): AdminJson<KmsBody>,
 ) -> Response {
     no_content(s.engine.admin_kms_key(&key, b.state).await)
+}
+
+// ------------------------------------------------------------------------------------------
+// Agent hosts (docs/agents.md)
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HostBody {
+    id: String,
+    zone: String,
+}
+
+/// Register a host: its credential is in this answer only (`nubis agent --host-secret`).
+async fn create_host(State(s): State<AppState>, AdminJson(b): AdminJson<HostBody>) -> Response {
+    match s.engine.create_host(&b.id, &b.zone).await {
+        Ok((host, secret)) => (
+            StatusCode::CREATED,
+            Json(json!({"host": host, "secret": secret})),
+        )
+            .into_response(),
+        Err(e) => domain(e),
+    }
+}
+
+async fn list_hosts(State(s): State<AppState>) -> Response {
+    Json(json!({"hosts": s.engine.hosts()})).into_response()
+}
+
+async fn delete_host(State(s): State<AppState>, AdminPath(id): AdminPath<String>) -> Response {
+    if !s.engine.hosts().iter().any(|h| h.id == id) {
+        return error(StatusCode::NOT_FOUND, "NotFound", format!("no host {id}"));
+    }
+    match s.engine.delete_host(&id).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(DomainError::InvalidParameter(m)) => error(StatusCode::CONFLICT, "Conflict", m),
+        Err(e) => domain(e),
+    }
 }
 
 // ------------------------------------------------------------------------------------------

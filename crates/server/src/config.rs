@@ -39,6 +39,11 @@ pub struct ServeArgs {
     /// another node this long after its last renewal (docs/cluster.md).
     #[arg(long = "lease-ttl-ms", env = "NUBIS_LEASE_TTL_MS")]
     pub lease_ttl_ms: Option<u64>,
+    /// How long an agent host may stay silent before it is lost, in milliseconds
+    /// (1000-600000; default 10000): its instances show as unknown, their work waits
+    /// (docs/agents.md).
+    #[arg(long = "host-timeout-ms", env = "NUBIS_HOST_TIMEOUT_MS")]
+    pub host_timeout_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Debug)]
@@ -51,6 +56,7 @@ struct FileConfig {
     public_url: Option<String>,
     node_id: Option<String>,
     lease_ttl_ms: Option<u64>,
+    host_timeout_ms: Option<u64>,
     nova_policy_file: Option<PathBuf>,
     rate_limits: Option<bool>,
     sim_time_scale: Option<f64>,
@@ -90,6 +96,8 @@ pub struct Config {
     pub node_id: Option<String>,
     /// How long an operation's lease lasts unrenewed (shared store only).
     pub lease_ttl: Duration,
+    /// How long an agent host may stay silent before it is lost.
+    pub host_timeout: Duration,
     pub rate_limits: bool,
     pub sim_time_scale: f64,
     /// qemu driver: the guest/build output directory.
@@ -284,6 +292,13 @@ impl Config {
             .map(|n| check_node_id(&n).map(|()| n))
             .transpose()?;
         let lease_ttl = lease_ttl(args.lease_ttl_ms.or(file.lease_ttl_ms))?;
+        let host_timeout = match args.host_timeout_ms.or(file.host_timeout_ms) {
+            None => nubis_engine::DEFAULT_HOST_TIMEOUT,
+            Some(ms @ 1000..=600_000) => Duration::from_millis(ms),
+            Some(ms) => anyhow::bail!(
+                "--host-timeout-ms / NUBIS_HOST_TIMEOUT_MS / host_timeout_ms {ms}: expected 1000-600000"
+            ),
+        };
         let nova_policy = match env_path("NUBIS_NOVA_POLICY_FILE").or(file.nova_policy_file) {
             None => None,
             Some(p) => {
@@ -313,6 +328,7 @@ impl Config {
             public_url,
             node_id,
             lease_ttl,
+            host_timeout,
             qemu_kvm_probe_timeout,
             qemu_stop_timeout,
             qemu_images: env_path("NUBIS_QEMU_IMAGES")

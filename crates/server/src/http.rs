@@ -80,6 +80,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .nest("/admin/v1", crate::admin::routes(state.clone()))
+        .merge(crate::agent::control_routes())
         .fallback(dispatch)
         .with_state(state)
         // The guard has read (and bounded) every body before any extractor runs.

@@ -1,11 +1,13 @@
 //! `nubis`: the control plane binary.
 
 mod admin;
+mod agent;
 mod audit;
 mod authz;
 mod config;
 mod files;
 mod guard;
+mod host;
 mod http;
 mod limits;
 mod listener;
@@ -37,6 +39,8 @@ struct Cli {
 enum Cmd {
     /// Serve every dialect on one listener.
     Serve(config::ServeArgs),
+    /// Run one compute host for a control plane (docs/agents.md).
+    Agent(host::AgentArgs),
 }
 
 fn main() -> Result<()> {
@@ -51,11 +55,17 @@ fn main() -> Result<()> {
                 .build()?;
             runtime.block_on(serve(args))
         }
+        Cmd::Agent(args) => {
+            files::private_umask();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(run_agent(args))
+        }
     }
 }
 
-async fn serve(args: config::ServeArgs) -> Result<()> {
-    let mut cfg = config::Config::resolve(args)?;
+fn init_logging() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("NUBIS_LOG")
@@ -63,6 +73,51 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         )
         .with_target(false)
         .init();
+}
+
+async fn run_agent(args: host::AgentArgs) -> Result<()> {
+    init_logging();
+    // The driver settings (NUBIS_QEMU_*, NUBIS_SIM_TIME_SCALE) are read as `serve` reads them.
+    let cfg = config::Config::resolve(config::ServeArgs {
+        driver: Some(args.driver.clone()),
+        data: Some(args.data.clone()),
+        ..Default::default()
+    })?;
+    std::fs::create_dir_all(&cfg.data)
+        .with_context(|| format!("creating data dir {}", cfg.data.display()))?;
+    files::secure_tree(&cfg.data)?;
+    let driver = build_driver(&cfg).await?;
+    host::run(args, driver).await
+}
+
+/// The hypervisor driver `cfg` names.
+async fn build_driver(cfg: &config::Config) -> Result<Arc<dyn Driver>> {
+    Ok(match cfg.driver.as_str() {
+        "sim" => Arc::new(SimDriver::new(cfg.sim_time_scale)),
+        "qemu" => {
+            let mut q = QemuConfig::new(
+                std::path::absolute(&cfg.qemu_images)?,
+                std::path::absolute(cfg.data.join("qemu"))?,
+            );
+            q.qemu_binary = cfg.qemu_binary.clone();
+            q.soft_stop_timeout = std::time::Duration::from_secs(cfg.qemu_stop_timeout);
+            if cfg.qemu_accel == "kvm" {
+                q.accel = Accel::Kvm;
+            }
+            let d = QemuDriver::new(q).context("starting the qemu driver")?;
+            let accel = d
+                .probe_accel(Duration::from_secs(cfg.qemu_kvm_probe_timeout))
+                .await;
+            tracing::info!(?accel, images = %cfg.qemu_images.display(), "qemu driver ready");
+            d
+        }
+        other => bail!("unknown driver {other:?}: expected sim or qemu"),
+    })
+}
+
+async fn serve(args: config::ServeArgs) -> Result<()> {
+    let mut cfg = config::Config::resolve(args)?;
+    init_logging();
     std::fs::create_dir_all(&cfg.data)
         .with_context(|| format!("creating data dir {}", cfg.data.display()))?;
     // Data dirs of older versions (or made under a permissive umask) become private too.
@@ -94,29 +149,10 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         }
         Some(_) => bail!("unsupported --database URL: expected postgres://… or postgresql://…"),
     };
-    let driver: Arc<dyn Driver> = match cfg.driver.as_str() {
-        "sim" => Arc::new(SimDriver::new(cfg.sim_time_scale)),
-        "qemu" => {
-            let mut q = QemuConfig::new(
-                std::path::absolute(&cfg.qemu_images)?,
-                std::path::absolute(cfg.data.join("qemu"))?,
-            );
-            q.qemu_binary = cfg.qemu_binary.clone();
-            q.soft_stop_timeout = std::time::Duration::from_secs(cfg.qemu_stop_timeout);
-            if cfg.qemu_accel == "kvm" {
-                q.accel = Accel::Kvm;
-            }
-            let d = QemuDriver::new(q).context("starting the qemu driver")?;
-            let accel = d
-                .probe_accel(Duration::from_secs(cfg.qemu_kvm_probe_timeout))
-                .await;
-            tracing::info!(?accel, images = %cfg.qemu_images.display(), "qemu driver ready");
-            d
-        }
-        other => bail!("unknown driver {other:?}: expected sim or qemu"),
-    };
+    let driver = build_driver(&cfg).await?;
     let options = nubis_engine::Options {
         lease_ttl: cfg.lease_ttl,
+        host_timeout: cfg.host_timeout,
     };
     let engine = Engine::start_with(store, driver, secrets, options)
         .await

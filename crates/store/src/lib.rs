@@ -2,6 +2,7 @@
 //! every accepted mutation is committed here before the client gets its RequestId.
 
 mod cluster;
+mod hosts;
 mod journal;
 pub mod migrations;
 mod postgres;
@@ -9,6 +10,7 @@ mod shared;
 mod sqlite;
 
 pub use cluster::{ClaimView, ClusterState, NonceSpend};
+pub use hosts::{HostDirectory, HostReport};
 pub use journal::{Change, ChangeBatch, Identity, Record};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -207,6 +209,10 @@ pub trait Store: Send + Sync + 'static {
     /// The cluster-wide state tables (migration 0010: nonces, rate windows, ClientToken
     /// claims, Keystone tokens), when the backend has them.
     fn cluster(&self) -> Option<&dyn ClusterState> {
+        None
+    }
+    /// The registered agent hosts (migration 0012), when the backend keeps them.
+    fn host_directory(&self) -> Option<&dyn HostDirectory> {
         None
     }
 

@@ -27,6 +27,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_changes.sql")),
     (10, include_str!("../migrations/0010_cluster_state.sql")),
     (11, include_str!("../migrations/0011_leases.sql")),
+    (12, include_str!("../migrations/0012_hosts.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.

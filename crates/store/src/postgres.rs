@@ -869,6 +869,10 @@ impl Store for PgStore {
         Some(self)
     }
 
+    fn host_directory(&self) -> Option<&dyn crate::HostDirectory> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         self.snapshot(true).await
     }

@@ -516,6 +516,10 @@ impl Store for SqliteStore {
         Some(self)
     }
 
+    fn host_directory(&self) -> Option<&dyn crate::HostDirectory> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         self.read(|conn| {
             let mut guests = Vec::new();

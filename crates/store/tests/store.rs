@@ -141,6 +141,7 @@ on_both_backends!(
     a_client_token_has_one_winner_and_records_its_instances,
     keystone_tokens_are_kept_by_digest_bounded_and_revoked,
     expired_cluster_state_is_swept,
+    hosts_are_registered_reported_and_forgotten,
 );
 
 fn kp(id: &str) -> KeyPair {
@@ -1670,4 +1671,60 @@ async fn postgres_renewals_and_fenced_commits_do_not_deadlock() {
     for w in writers {
         w.await.unwrap();
     }
+}
+
+async fn hosts_are_registered_reported_and_forgotten(backend: Backend) {
+    use nubis_core::hosts::{Capacity, HostRecord};
+    use nubis_store::HostReport;
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let d = s.host_directory().expect("host directory");
+    let h = HostRecord {
+        id: "host-1".into(),
+        zone: "local-a".into(),
+        sealed_secret: "sealed".into(),
+        created_at_ms: 5,
+        address: String::new(),
+        driver: String::new(),
+        capacity: Capacity::default(),
+        last_seen_ms: 0,
+    };
+    d.create_host(&h).await.unwrap();
+    assert!(matches!(
+        d.create_host(&h).await,
+        Err(nubis_store::StoreError::Conflict(_))
+    ));
+    assert_eq!(d.hosts().await.unwrap(), vec![h.clone()]);
+    let report = HostReport {
+        address: "http://127.0.0.1:7001".into(),
+        driver: "sim".into(),
+        capacity: Capacity {
+            vcpus: 8,
+            memory_mib: 1 << 40,
+            disk_gib: 100,
+        },
+        seen_ms: 1_000,
+        signed_ms: 900,
+    };
+    assert!(d.report_host("host-1", &report).await.unwrap());
+    // Not newer than the last signed report: a replay, not recorded.
+    let replay = HostReport {
+        seen_ms: 2_000,
+        ..report.clone()
+    };
+    assert!(!d.report_host("host-1", &replay).await.unwrap());
+    assert!(!d.report_host("nobody", &report).await.unwrap());
+    let stored = d.hosts().await.unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].address, report.address);
+    assert_eq!(stored[0].capacity, report.capacity, "wide values round-trip");
+    assert_eq!(stored[0].last_seen_ms, 1_000);
+    // Survives a reopen; forgotten once.
+    drop(s);
+    let s = db.open().await;
+    let d = s.host_directory().expect("host directory");
+    assert_eq!(d.hosts().await.unwrap().len(), 1);
+    assert!(d.delete_host("host-1").await.unwrap());
+    assert!(!d.delete_host("host-1").await.unwrap());
+    assert!(d.hosts().await.unwrap().is_empty());
 }

@@ -251,7 +251,14 @@ impl Nova<'_> {
         let created = self
             .api
             .engine
-            .create(&self.p, self.request_id, spec, false)
+            .create_with(
+                &self.p,
+                self.request_id,
+                spec,
+                false,
+                // Nova schedules after accepting: no room is a server in ERROR.
+                nubis_engine::SoldOut::Fail(crate::errors::NO_VALID_HOST),
+            )
             .await
             .map_err(|e| map(e, None))?;
         let first = created

@@ -236,6 +236,7 @@ impl Nova<'_> {
                 show,
                 user_data,
                 host_zone: self.aggregate_zone_of(&super::hosts::host_of_zone(&inst.zone)),
+                host_health: self.api.engine.host_health(inst),
             },
         )
     }

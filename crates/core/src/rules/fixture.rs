@@ -51,6 +51,7 @@ pub fn inst(state: InstanceState) -> Instance {
         generation: 0,
         internet_max_bandwidth_out: 0,
         project: None,
+        host: None,
     }
 }
 

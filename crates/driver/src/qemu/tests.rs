@@ -204,6 +204,7 @@ fn spec_of(id: Uuid) -> VmSpec {
         system_disk: "disk-aaaaaaaa".into(),
         data_disks: vec![],
         default_user: "root".into(),
+        host: None,
     }
 }
 

@@ -1,0 +1,403 @@
+//! Agent hosts (docs/agents.md): the operator registers a host and hands its credential to
+//! `nubis agent`; the agent reports every few seconds; the engine places new instances on the
+//! hosts of their zone (`nubis_core::hosts::place`) and drives their steps through the
+//! [`Router`]. Every node reads the host table again each second, so all nodes agree on which
+//! hosts are up within that second. A host whose reports stop is lost: its instances are shown
+//! as unknown (per dialect) and their operations wait for it.
+
+use crate::{Engine, Fleet, now_ms, store_err};
+use nubis_auth::agent::{AgentAuthError, Signed};
+use nubis_core::hosts::{Candidate, Capacity, HostHealth, HostRecord, Placement, place};
+use nubis_core::{DomainError, Instance, catalog};
+use nubis_driver::router::Router;
+use nubis_driver::wire::{Guests, Report};
+use nubis_store::{HostDirectory, HostReport, StoreError};
+use parking_lot::RwLock;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often an agent reports (it is told so in each answer) and every node re-reads the
+/// host table.
+pub const REPORT_EVERY: Duration = Duration::from_secs(2);
+/// How long a host may stay silent before it is lost: a few missed reports.
+pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What this node knows of the hosts: the table as last read.
+#[derive(Debug, Default)]
+pub(crate) struct HostCache {
+    hosts: RwLock<Vec<HostRecord>>,
+    timeout_ms: i64,
+}
+
+impl HostCache {
+    pub(crate) fn new(timeout: Duration) -> Self {
+        Self {
+            hosts: RwLock::default(),
+            timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+}
+
+/// A host as the admin API lists it (without its credential).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct HostView {
+    pub id: String,
+    pub zone: String,
+    pub address: String,
+    pub driver: String,
+    pub health: HostHealth,
+    pub capacity: Capacity,
+    /// What its instances take.
+    pub used: Capacity,
+    pub instances: usize,
+    pub last_seen_ms: i64,
+    pub created_at_ms: i64,
+}
+
+/// Why an agent's call was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum HostCallError {
+    #[error(transparent)]
+    Auth(#[from] AgentAuthError),
+    #[error("unknown host")]
+    UnknownHost,
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+}
+
+/// A zone named by any dialect's name or the catalogue's ID.
+fn zone_of(name: &str) -> Option<&'static catalog::Zone> {
+    catalog::zone(name)
+        .or_else(|| catalog::zone_by_tencent(name))
+        .or_else(|| catalog::zone_by_aliyun(name))
+        .or_else(|| catalog::ZONES.iter().find(|z| z.openstack == name))
+}
+
+fn directory(e: &Engine) -> Result<&dyn HostDirectory, DomainError> {
+    e.inner
+        .store
+        .host_directory()
+        .ok_or_else(|| DomainError::Unavailable("this store keeps no hosts".into()))
+}
+
+fn used_by_host(fleet: &Fleet) -> HashMap<&str, (Capacity, usize)> {
+    let mut used: HashMap<&str, (Capacity, usize)> = HashMap::new();
+    for inst in fleet.instances.values().chain(fleet.pending_creates.iter()) {
+        if let Some(h) = inst.host.as_deref()
+            && inst.state.is_listed()
+        {
+            let e = used.entry(h).or_default();
+            e.0.add(&Capacity::of(inst));
+            e.1 += 1;
+        }
+    }
+    used
+}
+
+impl Engine {
+    pub(crate) fn router(&self) -> &Router {
+        &self.inner.router
+    }
+
+    /// Read the host table again and point the router at every host that has reported (each
+    /// node does so every second; tests and the admin API do it at once).
+    pub async fn refresh_hosts(&self) -> Result<(), DomainError> {
+        let Ok(dir) = directory(self) else {
+            return Ok(());
+        };
+        let hosts = dir.hosts().await.map_err(store_err)?;
+        for h in &hosts {
+            if h.address.is_empty() {
+                continue;
+            }
+            match self.inner.secrets.open(&h.sealed_secret) {
+                Ok(secret) => self.router().set_host(&h.id, &h.address, &secret),
+                Err(e) => tracing::warn!(host = %h.id, error = %e, "cannot open a host's credential"),
+            }
+        }
+        let gone: Vec<String> = self
+            .inner
+            .hosts
+            .hosts
+            .read()
+            .iter()
+            .filter(|old| !hosts.iter().any(|h| h.id == old.id))
+            .map(|h| h.id.clone())
+            .collect();
+        for id in gone {
+            self.router().forget_host(&id);
+        }
+        *self.inner.hosts.hosts.write() = hosts;
+        Ok(())
+    }
+
+    pub(crate) fn spawn_host_tick(&self) {
+        if self.inner.store.host_directory().is_none() {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let Some(inner) = weak.upgrade() else {
+                    return;
+                };
+                let engine = Engine { inner };
+                if let Err(e) = engine.refresh_hosts().await {
+                    tracing::warn!(error = %e, "reading the host table failed");
+                }
+                drop(engine);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+
+    /// Register a host serving `zone` (any dialect's name of it); returns it and its
+    /// credential, which is shown only here.
+    pub async fn create_host(
+        &self,
+        id: &str,
+        zone: &str,
+    ) -> Result<(HostView, String), DomainError> {
+        if !nubis_core::hosts::valid_host_id(id) {
+            return Err(DomainError::InvalidValue {
+                name: "id".into(),
+                reason: "1 to 63 of a-z, 0-9 and -, not starting with -".into(),
+            });
+        }
+        let zone = zone_of(zone).ok_or_else(|| DomainError::InvalidZone(zone.to_string()))?;
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        let record = HostRecord {
+            id: id.to_string(),
+            zone: zone.id.to_string(),
+            sealed_secret: self.inner.secrets.seal(&secret),
+            created_at_ms: now_ms(),
+            address: String::new(),
+            driver: String::new(),
+            capacity: Capacity::default(),
+            last_seen_ms: 0,
+        };
+        self.check_store()?;
+        directory(self)?
+            .create_host(&record)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => DomainError::InvalidValue {
+                    name: "id".into(),
+                    reason: format!("host {id} already exists"),
+                },
+                e => store_err(e),
+            })?;
+        self.refresh_hosts().await?;
+        let view = self
+            .hosts()
+            .into_iter()
+            .find(|h| h.id == id)
+            .ok_or_else(|| DomainError::Internal("the new host is not in the table".into()))?;
+        Ok((view, secret))
+    }
+
+    /// Forget a host no instance is placed on.
+    pub async fn delete_host(&self, id: &str) -> Result<(), DomainError> {
+        let placed = self
+            .inner
+            .fleet
+            .lock()
+            .instances
+            .values()
+            .filter(|i| i.host.as_deref() == Some(id) && i.state.is_listed())
+            .count();
+        if placed > 0 {
+            return Err(DomainError::InvalidParameter(format!(
+                "host {id} still runs {placed} instance(s)"
+            )));
+        }
+        self.check_store()?;
+        if !directory(self)?.delete_host(id).await.map_err(store_err)? {
+            return Err(DomainError::InvalidValue {
+                name: "id".into(),
+                reason: format!("no host {id}"),
+            });
+        }
+        self.refresh_hosts().await
+    }
+
+    /// Every registered host as this node last read the table.
+    pub fn hosts(&self) -> Vec<HostView> {
+        let now = now_ms();
+        let fleet = self.inner.fleet.lock();
+        let used = used_by_host(&fleet);
+        self.inner
+            .hosts
+            .hosts
+            .read()
+            .iter()
+            .map(|h| {
+                let (u, n) = used.get(h.id.as_str()).copied().unwrap_or_default();
+                HostView {
+                    id: h.id.clone(),
+                    zone: h.zone.clone(),
+                    address: h.address.clone(),
+                    driver: h.driver.clone(),
+                    health: h.health(now, self.inner.hosts.timeout_ms),
+                    capacity: h.capacity,
+                    used: u,
+                    instances: n,
+                    last_seen_ms: h.last_seen_ms,
+                    created_at_ms: h.created_at_ms,
+                }
+            })
+            .collect()
+    }
+
+    /// The health of the host `inst` runs on; `None` for the embedded driver's instances.
+    pub fn host_health(&self, inst: &Instance) -> Option<HostHealth> {
+        let id = inst.host.as_deref()?;
+        let now = now_ms();
+        let hosts = self.inner.hosts.hosts.read();
+        Some(
+            hosts
+                .iter()
+                .find(|h| h.id == id)
+                .map_or(HostHealth::Lost, |h| h.health(now, self.inner.hosts.timeout_ms)),
+        )
+    }
+
+    /// Where a new instance of `zone` that takes `need` goes, given the fleet (its pending
+    /// creates included) and `batch`, the instances of this create placed so far.
+    pub(crate) fn place_instance(
+        &self,
+        fleet: &Fleet,
+        batch: &[Instance],
+        zone: &str,
+        need: &Capacity,
+    ) -> Placement {
+        let hosts = self.inner.hosts.hosts.read();
+        if !hosts.iter().any(|h| h.zone == zone) {
+            return Placement::Embedded;
+        }
+        let now = now_ms();
+        let mut used = used_by_host(fleet);
+        for inst in batch {
+            if let Some(h) = inst.host.as_deref() {
+                let e = used.entry(h).or_default();
+                e.0.add(&Capacity::of(inst));
+                e.1 += 1;
+            }
+        }
+        let candidates: Vec<Candidate<'_>> = hosts
+            .iter()
+            .map(|h| Candidate {
+                host: h,
+                health: h.health(now, self.inner.hosts.timeout_ms),
+                used: used.get(h.id.as_str()).map(|u| u.0).unwrap_or_default(),
+            })
+            .collect();
+        place(&candidates, zone, need)
+    }
+
+    /// The host a signed agent call comes from, checked: its record, its credential and the
+    /// signature over `method`, `path` and `body`.
+    async fn host_caller(
+        &self,
+        signed: &Signed<'_>,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<HostRecord, HostCallError> {
+        let known = || {
+            self.inner
+                .hosts
+                .hosts
+                .read()
+                .iter()
+                .find(|h| h.id == signed.host)
+                .cloned()
+        };
+        // The table as read within the last second: a host registered on another node a
+        // moment ago is known at the next read (its agent retries). No read on demand: an
+        // unsigned caller naming unknown hosts must not cost a query each.
+        let record = known().ok_or(HostCallError::UnknownHost)?;
+        let secret = self
+            .inner
+            .secrets
+            .open(&record.sealed_secret)
+            .map_err(|e| DomainError::Internal(format!("host credential: {e}")))?;
+        signed.verify(&secret, method, path, body, now_ms())?;
+        Ok(record)
+    }
+
+    /// An agent's report: recorded (a replay, not newer than the last, is refused), and the
+    /// host is reachable from this node at once.
+    pub async fn host_report(
+        &self,
+        signed: &Signed<'_>,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Duration, HostCallError> {
+        let record = self.host_caller(signed, "POST", path, body).await?;
+        let report: Report =
+            serde_json::from_slice(body).map_err(|e| HostCallError::Invalid(e.to_string()))?;
+        if nubis_driver::remote::authority(&report.address).is_none()
+            || report.address.len() > 200
+            || report.driver.len() > 16
+        {
+            return Err(HostCallError::Invalid(
+                "address must be http://host:port (at most 200 bytes), driver at most 16".into(),
+            ));
+        }
+        self.check_store()?;
+        let stored = directory(self)?
+            .report_host(
+                &record.id,
+                &HostReport {
+                    address: report.address,
+                    driver: report.driver,
+                    capacity: report.capacity,
+                    seen_ms: now_ms(),
+                    signed_ms: signed.date_ms,
+                },
+            )
+            .await
+            .map_err(store_err)?;
+        if !stored {
+            return Err(AgentAuthError::Replayed.into());
+        }
+        self.refresh_hosts().await?;
+        Ok(REPORT_EVERY)
+    }
+
+    /// What a (re)starting agent restores: the last committed state of every VM placed on it.
+    pub async fn host_guests(
+        &self,
+        signed: &Signed<'_>,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Guests, HostCallError> {
+        let record = self.host_caller(signed, "POST", path, body).await?;
+        let known: Vec<uuid::Uuid> = self
+            .inner
+            .fleet
+            .lock()
+            .instances
+            .values()
+            .filter(|i| i.host.as_deref() == Some(record.id.as_str()))
+            .map(|i| i.uuid)
+            .collect();
+        let mut guests = Vec::with_capacity(known.len());
+        for id in &known {
+            let data = if self.inner.store.shared() {
+                self.inner.store.guest(*id).await.map_err(store_err)?
+            } else {
+                // One process: every step's state passed through here.
+                self.inner.driver.snapshot(*id)
+            };
+            if let Some(d) = data {
+                guests.push((*id, d));
+            }
+        }
+        Ok(Guests { guests, known })
+    }
+}
