@@ -136,9 +136,17 @@ impl Signed<'_> {
         if (now_ms.saturating_sub(self.date_ms)).abs() > WINDOW_MS {
             return Err(AgentAuthError::Expired);
         }
-        mac(secret, method, path, self.host, self.date_ms, self.nonce, body)
-            .verify_slice(&self.signature)
-            .map_err(|_| AgentAuthError::BadSignature)
+        mac(
+            secret,
+            method,
+            path,
+            self.host,
+            self.date_ms,
+            self.nonce,
+            body,
+        )
+        .verify_slice(&self.signature)
+        .map_err(|_| AgentAuthError::BadSignature)
     }
 }
 
@@ -146,7 +154,7 @@ impl Signed<'_> {
 mod tests {
     use super::*;
 
-    fn lookup(h: &[(&'static str, String)]) -> impl Fn(&str) -> Option<&str> + '_ {
+    fn lookup<'a>(h: &'a [(&'static str, String)]) -> impl Fn(&str) -> Option<&'a str> + 'a {
         move |name| h.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
     }
 
@@ -155,18 +163,43 @@ mod tests {
         let h = sign("s3cret", "host-1", "POST", "/v1/execute", b"{}", 1_000_000);
         let s = parse(lookup(&h)).unwrap();
         assert_eq!(s.host, "host-1");
-        s.verify("s3cret", "POST", "/v1/execute", b"{}", 1_000_000).unwrap();
+        s.verify("s3cret", "POST", "/v1/execute", b"{}", 1_000_000)
+            .unwrap();
         let bad = Err(AgentAuthError::BadSignature);
-        assert_eq!(s.verify("other", "POST", "/v1/execute", b"{}", 1_000_000), bad);
-        assert_eq!(s.verify("s3cret", "GET", "/v1/execute", b"{}", 1_000_000), bad);
-        assert_eq!(s.verify("s3cret", "POST", "/v1/stage", b"{}", 1_000_000), bad);
-        assert_eq!(s.verify("s3cret", "POST", "/v1/execute", b"{ }", 1_000_000), bad);
         assert_eq!(
-            s.verify("s3cret", "POST", "/v1/execute", b"{}", 1_000_000 + WINDOW_MS + 1),
+            s.verify("other", "POST", "/v1/execute", b"{}", 1_000_000),
+            bad
+        );
+        assert_eq!(
+            s.verify("s3cret", "GET", "/v1/execute", b"{}", 1_000_000),
+            bad
+        );
+        assert_eq!(
+            s.verify("s3cret", "POST", "/v1/stage", b"{}", 1_000_000),
+            bad
+        );
+        assert_eq!(
+            s.verify("s3cret", "POST", "/v1/execute", b"{ }", 1_000_000),
+            bad
+        );
+        assert_eq!(
+            s.verify(
+                "s3cret",
+                "POST",
+                "/v1/execute",
+                b"{}",
+                1_000_000 + WINDOW_MS + 1
+            ),
             Err(AgentAuthError::Expired)
         );
         assert_eq!(
-            s.verify("s3cret", "POST", "/v1/execute", b"{}", 1_000_000 - WINDOW_MS - 1),
+            s.verify(
+                "s3cret",
+                "POST",
+                "/v1/execute",
+                b"{}",
+                1_000_000 - WINDOW_MS - 1
+            ),
             Err(AgentAuthError::Expired)
         );
     }
@@ -175,15 +208,51 @@ mod tests {
     fn headers_are_bounded_before_anything_is_computed() {
         let good = sign("k", "h", "POST", "/", b"", 5);
         for (name, value, want) in [
-            (HOST_HEADER, "H".to_string(), AgentAuthError::Malformed(HOST_HEADER)),
-            (HOST_HEADER, "h".repeat(64), AgentAuthError::Malformed(HOST_HEADER)),
-            (DATE_HEADER, "-5".into(), AgentAuthError::Malformed(DATE_HEADER)),
-            (DATE_HEADER, "9".repeat(16), AgentAuthError::Malformed(DATE_HEADER)),
-            (NONCE_HEADER, "short".into(), AgentAuthError::Malformed(NONCE_HEADER)),
-            (NONCE_HEADER, "n".repeat(65), AgentAuthError::Malformed(NONCE_HEADER)),
-            (SIGNATURE_HEADER, "ab".into(), AgentAuthError::Malformed(SIGNATURE_HEADER)),
-            (SIGNATURE_HEADER, "zz".repeat(32), AgentAuthError::Malformed(SIGNATURE_HEADER)),
-            (SIGNATURE_HEADER, String::new(), AgentAuthError::Malformed(SIGNATURE_HEADER)),
+            (
+                HOST_HEADER,
+                "H".to_string(),
+                AgentAuthError::Malformed(HOST_HEADER),
+            ),
+            (
+                HOST_HEADER,
+                "h".repeat(64),
+                AgentAuthError::Malformed(HOST_HEADER),
+            ),
+            (
+                DATE_HEADER,
+                "-5".into(),
+                AgentAuthError::Malformed(DATE_HEADER),
+            ),
+            (
+                DATE_HEADER,
+                "9".repeat(16),
+                AgentAuthError::Malformed(DATE_HEADER),
+            ),
+            (
+                NONCE_HEADER,
+                "short".into(),
+                AgentAuthError::Malformed(NONCE_HEADER),
+            ),
+            (
+                NONCE_HEADER,
+                "n".repeat(65),
+                AgentAuthError::Malformed(NONCE_HEADER),
+            ),
+            (
+                SIGNATURE_HEADER,
+                "ab".into(),
+                AgentAuthError::Malformed(SIGNATURE_HEADER),
+            ),
+            (
+                SIGNATURE_HEADER,
+                "zz".repeat(32),
+                AgentAuthError::Malformed(SIGNATURE_HEADER),
+            ),
+            (
+                SIGNATURE_HEADER,
+                String::new(),
+                AgentAuthError::Malformed(SIGNATURE_HEADER),
+            ),
         ] {
             let h: Vec<_> = good
                 .iter()
@@ -192,7 +261,11 @@ mod tests {
             assert_eq!(parse(lookup(&h)), Err(want), "{name}={value}");
         }
         for missing in [HOST_HEADER, DATE_HEADER, NONCE_HEADER, SIGNATURE_HEADER] {
-            let h: Vec<_> = good.iter().filter(|(k, _)| *k != missing).cloned().collect();
+            let h: Vec<_> = good
+                .iter()
+                .filter(|(k, _)| *k != missing)
+                .cloned()
+                .collect();
             assert_eq!(parse(lookup(&h)), Err(AgentAuthError::Missing(missing)));
         }
     }

@@ -34,7 +34,9 @@ impl Capacity {
     }
 
     fn fits(&self, need: &Capacity) -> bool {
-        self.vcpus >= need.vcpus && self.memory_mib >= need.memory_mib && self.disk_gib >= need.disk_gib
+        self.vcpus >= need.vcpus
+            && self.memory_mib >= need.memory_mib
+            && self.disk_gib >= need.disk_gib
     }
 
     fn minus(&self, used: &Capacity) -> Capacity {
@@ -141,8 +143,11 @@ pub fn place(candidates: &[Candidate<'_>], zone: &str, need: &Capacity) -> Place
         let better = match &best {
             None => true,
             Some((b, id)) => {
-                (free.vcpus, free.memory_mib, std::cmp::Reverse(c.host.id.as_str()))
-                    > (b.vcpus, b.memory_mib, std::cmp::Reverse(*id))
+                (
+                    free.vcpus,
+                    free.memory_mib,
+                    std::cmp::Reverse(c.host.id.as_str()),
+                ) > (b.vcpus, b.memory_mib, std::cmp::Reverse(*id))
             }
         };
         if better {

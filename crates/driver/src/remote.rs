@@ -57,7 +57,8 @@ pub async fn post(
     timeout: Duration,
 ) -> Result<Bytes, CallError> {
     let unreachable = |what: String| CallError::Unreachable(format!("{address}: {what}"));
-    let authority = authority(address).ok_or_else(|| unreachable("not an http:// address".into()))?;
+    let authority =
+        authority(address).ok_or_else(|| unreachable("not an http:// address".into()))?;
     let stream = tokio::time::timeout(CONNECT, tokio::net::TcpStream::connect(authority))
         .await
         .map_err(|_| unreachable("connect timed out".into()))?
@@ -149,9 +150,7 @@ impl RemoteDriver {
             }
             Err(CallError::Status(status, bytes)) => {
                 match serde_json::from_slice::<ErrorReply>(&bytes) {
-                    Ok(ErrorReply {
-                        error: Some(e), ..
-                    }) => Err(e),
+                    Ok(ErrorReply { error: Some(e), .. }) => Err(e),
                     Ok(ErrorReply { message, .. }) => Err(DriverError::Failed(format!(
                         "agent {} refused the call ({status}): {message}",
                         self.host

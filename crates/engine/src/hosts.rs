@@ -115,7 +115,9 @@ impl Engine {
             }
             match self.inner.secrets.open(&h.sealed_secret) {
                 Ok(secret) => self.router().set_host(&h.id, &h.address, &secret),
-                Err(e) => tracing::warn!(host = %h.id, error = %e, "cannot open a host's credential"),
+                Err(e) => {
+                    tracing::warn!(host = %h.id, error = %e, "cannot open a host's credential")
+                }
             }
         }
         let gone: Vec<String> = self
@@ -261,7 +263,9 @@ impl Engine {
             hosts
                 .iter()
                 .find(|h| h.id == id)
-                .map_or(HostHealth::Lost, |h| h.health(now, self.inner.hosts.timeout_ms)),
+                .map_or(HostHealth::Lost, |h| {
+                    h.health(now, self.inner.hosts.timeout_ms)
+                }),
         )
     }
 

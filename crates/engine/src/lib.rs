@@ -31,17 +31,17 @@ mod update;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use cluster_state::Cluster;
+pub use create::SoldOut;
 pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,
     base32, tencent_serial, unbase32,
 };
+pub use hosts::{DEFAULT_HOST_TIMEOUT, HostCallError, HostView, REPORT_EVERY};
 pub use iam::{
     Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, NameRule,
     USER_NAME, Who, policy_name,
 };
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
-pub use create::SoldOut;
-pub use hosts::{DEFAULT_HOST_TIMEOUT, HostCallError, HostView, REPORT_EVERY};
 pub use leases::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};

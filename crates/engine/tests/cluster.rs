@@ -60,6 +60,7 @@ async fn start_on(dir: &Path, store: Arc<PgStore>, timings: Timings) -> Engine {
     // Short leases: a dead node's operations move within a second or two.
     let options = Options {
         lease_ttl: LEASE_TTL,
+        ..Options::default()
     };
     Engine::start_with(
         store,

@@ -55,12 +55,16 @@ fn spec(count: u32, zone: &str) -> CreateSpec {
 
 async fn setup() -> (Engine, Arc<dyn Store>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let e = nubis_testkit::engine_in(dir.path(), 0.0, Some(("AKIDboot", "boot-secret")), None).await;
+    let e =
+        nubis_testkit::engine_in(dir.path(), 0.0, Some(("AKIDboot", "boot-secret")), None).await;
     // A second handle on the same database: what another process (the reporting node) writes.
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("nubis.db")).unwrap());
     for (id, zone) in [("host-a", "ap-guangzhou-3"), ("host-b", "cn-hangzhou-h")] {
         let (view, secret) = e.create_host(id, zone).await.unwrap();
-        assert_eq!((view.zone.as_str(), view.health), ("local-a", HostHealth::New));
+        assert_eq!(
+            (view.zone.as_str(), view.health),
+            ("local-a", HostHealth::New)
+        );
         assert_eq!(secret.len(), 64);
     }
     (e, store, dir)
@@ -84,10 +88,16 @@ async fn instances_spread_by_free_capacity_and_a_full_zone_is_sold_out() {
     assert_eq!(hosts, ["host-b", "host-a", "host-b", "host-a"]);
     let views = e.hosts();
     let b = views.iter().find(|h| h.id == "host-b").unwrap();
-    assert_eq!((b.instances, b.used.vcpus, b.health), (2, 4, HostHealth::Up));
+    assert_eq!(
+        (b.instances, b.used.vcpus, b.health),
+        (2, 4, HostHealth::Up)
+    );
     // 2 vCPUs left in all (on host-b): a batch of two does not fit and is refused whole.
     let before = e.query(&p, |_| true, 0, 100).0;
-    let err = e.create(&p, "r2", spec(2, "local-a"), false).await.unwrap_err();
+    let err = e
+        .create(&p, "r2", spec(2, "local-a"), false)
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
         DomainError::SoldOut {
@@ -100,14 +110,23 @@ async fn instances_spread_by_free_capacity_and_a_full_zone_is_sold_out() {
     assert_eq!(last[0].host.as_deref(), Some("host-b"));
     // Nova's way: accepted, the instance failed to launch with the fault, no operation runs.
     let failed = e
-        .create_with(&p, "r4", spec(1, "local-a"), false, SoldOut::Fail("No valid host"))
+        .create_with(
+            &p,
+            "r4",
+            spec(1, "local-a"),
+            false,
+            SoldOut::Fail("No valid host"),
+        )
         .await
         .unwrap();
     assert_eq!(failed[0].state, InstanceState::LaunchFailed);
     assert_eq!(failed[0].host, None);
     assert!(failed[0].lock.is_none());
     let op = failed[0].latest_op.as_ref().unwrap();
-    assert_eq!((op.state, op.error.as_deref()), (OpState::Failed, Some("No valid host")));
+    assert_eq!(
+        (op.state, op.error.as_deref()),
+        (OpState::Failed, Some("No valid host"))
+    );
     // A zone without hosts stays with the embedded driver, and runs at once.
     let local = e.create(&p, "r5", spec(1, "local-b"), false).await.unwrap();
     assert_eq!(local[0].host, None);

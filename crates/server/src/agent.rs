@@ -10,7 +10,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use nubis_auth::agent::{self, Signed};
+use nubis_auth::agent;
 use nubis_driver::wire::{self, ErrorReply};
 use nubis_engine::HostCallError;
 
@@ -41,9 +41,10 @@ pub fn control_routes() -> Router<AppState> {
 fn host_refusal(e: HostCallError) -> Response {
     match e {
         // Unknown host and bad signature answer alike: nothing tells which IDs exist.
-        HostCallError::Auth(_) | HostCallError::UnknownHost => {
-            refusal(StatusCode::UNAUTHORIZED, "the request is not signed by a registered host")
-        }
+        HostCallError::Auth(_) | HostCallError::UnknownHost => refusal(
+            StatusCode::UNAUTHORIZED,
+            "the request is not signed by a registered host",
+        ),
         HostCallError::Invalid(m) => refusal(StatusCode::BAD_REQUEST, m),
         HostCallError::Domain(nubis_core::DomainError::Unavailable(m)) => {
             refusal(StatusCode::SERVICE_UNAVAILABLE, m)
@@ -52,17 +53,16 @@ fn host_refusal(e: HostCallError) -> Response {
     }
 }
 
-fn signed(headers: &HeaderMap) -> Result<Signed<'_>, Response> {
-    agent::parse(header_of(headers)).map_err(|e| {
-        tracing::info!(error = %e, "agent call refused");
-        refusal(StatusCode::UNAUTHORIZED, e)
-    })
+/// An agent call whose signature headers do not parse.
+fn unsigned(e: agent::AgentAuthError) -> Response {
+    tracing::info!(error = %e, "agent call refused");
+    refusal(StatusCode::UNAUTHORIZED, e)
 }
 
 async fn report(State(s): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let sig = match signed(&headers) {
+    let sig = match agent::parse(header_of(&headers)) {
         Ok(sig) => sig,
-        Err(r) => return r,
+        Err(e) => return unsigned(e),
     };
     let host = sig.host.to_string();
     match s.engine.host_report(&sig, uri.path(), &body).await {
@@ -78,9 +78,9 @@ async fn report(State(s): State<AppState>, uri: Uri, headers: HeaderMap, body: B
 }
 
 async fn guests(State(s): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let sig = match signed(&headers) {
+    let sig = match agent::parse(header_of(&headers)) {
         Ok(sig) => sig,
-        Err(r) => return r,
+        Err(e) => return unsigned(e),
     };
     match s.engine.host_guests(&sig, uri.path(), &body).await {
         Ok(g) => {

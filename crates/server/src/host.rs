@@ -33,7 +33,11 @@ pub struct AgentArgs {
     #[arg(long = "host-id", env = "NUBIS_HOST_ID")]
     pub host_id: String,
     /// This host's credential, from its registration. Prefer the environment variable.
-    #[arg(long = "host-secret", env = "NUBIS_HOST_SECRET", hide_env_values = true)]
+    #[arg(
+        long = "host-secret",
+        env = "NUBIS_HOST_SECRET",
+        hide_env_values = true
+    )]
     pub host_secret: String,
     /// Address to listen on for the control plane's calls.
     #[arg(long, env = "NUBIS_AGENT_LISTEN", default_value = "127.0.0.1:0")]
@@ -81,7 +85,13 @@ fn now_ms() -> i64 {
 
 impl Agent {
     /// The control plane's signature over this call, and its nonce not seen before.
-    fn check(&self, method: &Method, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<(), AgentAuthError> {
+    fn check(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<(), AgentAuthError> {
         let sig = agent::parse(header_of(headers))?;
         if sig.host != self.host {
             return Err(AgentAuthError::BadSignature);
@@ -92,7 +102,8 @@ impl Agent {
         if nonces.len() >= MAX_NONCES {
             nonces.retain(|_, t| now.saturating_sub(*t) <= 2 * agent::WINDOW_MS);
         }
-        if nonces.len() >= MAX_NONCES || nonces.insert(sig.nonce.to_string(), sig.date_ms).is_some() {
+        if nonces.len() >= MAX_NONCES || nonces.insert(sig.nonce.to_string(), sig.date_ms).is_some()
+        {
             return Err(AgentAuthError::Replayed);
         }
         Ok(())
@@ -103,7 +114,14 @@ type Shared = Arc<Agent>;
 
 /// Check the call, parse its body, run `f`, answer its result as JSON (a driver's error as
 /// 409 with the error, so the control plane gets it back as it was).
-async fn handle<T, R, F>(a: &Agent, method: Method, uri: Uri, headers: HeaderMap, body: Bytes, f: F) -> Response
+async fn handle<T, R, F>(
+    a: &Agent,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+    f: F,
+) -> Response
 where
     T: DeserializeOwned,
     R: Serialize,
@@ -132,7 +150,11 @@ where
 impl Agent {
     /// Run a step in a task of its own, under the VM's gate: a control plane that hangs up
     /// (its node died) does not cut the step in half; it ends and marks its turn.
-    async fn step(self: &Arc<Self>, c: wire::StepCall, stage: bool) -> Result<VmReply, DriverError> {
+    async fn step(
+        self: &Arc<Self>,
+        c: wire::StepCall,
+        stage: bool,
+    ) -> Result<VmReply, DriverError> {
         let gate = self.gates.lock().entry(c.vm.uuid).or_default().clone();
         let d = self.driver.clone();
         let task = tokio::spawn(async move {
@@ -151,14 +173,18 @@ impl Agent {
 
 async fn execute(State(a): State<Shared>, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
     let agent = a.clone();
-    handle(&a, m, u, h, b, async |c: wire::StepCall| agent.step(c, false).await)
-        .await
+    handle(&a, m, u, h, b, async |c: wire::StepCall| {
+        agent.step(c, false).await
+    })
+    .await
 }
 
 async fn stage(State(a): State<Shared>, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
     let agent = a.clone();
-    handle(&a, m, u, h, b, async |c: wire::StepCall| agent.step(c, true).await)
-        .await
+    handle(&a, m, u, h, b, async |c: wire::StepCall| {
+        agent.step(c, true).await
+    })
+    .await
 }
 
 async fn vm(State(a): State<Shared>, m: Method, u: Uri, h: HeaderMap, b: Bytes) -> Response {
@@ -221,7 +247,8 @@ fn agent_routes(a: Shared) -> Router {
 
 /// The machine's CPUs and memory (MiB), for a qemu host's default capacity.
 fn machine_capacity() -> (u32, u64) {
-    let cpus = std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1));
+    let cpus =
+        std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(1));
     let mem_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|t| {
@@ -234,13 +261,29 @@ fn machine_capacity() -> (u32, u64) {
 }
 
 /// One signed call to the control plane, as JSON.
-async fn to_control<T: Serialize, R: DeserializeOwned>(args: &AgentArgs, path: &str, body: &T) -> Result<R> {
+async fn to_control<T: Serialize, R: DeserializeOwned>(
+    args: &AgentArgs,
+    path: &str,
+    body: &T,
+) -> Result<R> {
     let body = serde_json::to_vec(body)?;
-    match signed_post(&args.control, &args.host_id, &args.host_secret, path, body, Duration::from_secs(15)).await {
+    match signed_post(
+        &args.control,
+        &args.host_id,
+        &args.host_secret,
+        path,
+        body,
+        Duration::from_secs(15),
+    )
+    .await
+    {
         Ok(bytes) => Ok(serde_json::from_slice(&bytes)?),
         Err(CallError::Unreachable(why)) => bail!("control plane unreachable: {why}"),
         Err(CallError::Status(status, bytes)) => {
-            bail!("control plane answered {status}: {}", String::from_utf8_lossy(&bytes))
+            bail!(
+                "control plane answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            )
         }
     }
 }
@@ -256,7 +299,9 @@ pub async fn run(args: AgentArgs, driver: Arc<dyn Driver>) -> Result<()> {
     let qemu = args.driver == "qemu";
     let capacity = nubis_core::hosts::Capacity {
         vcpus: args.vcpus.unwrap_or(if qemu { cpus } else { 64 }),
-        memory_mib: args.memory_mib.unwrap_or(if qemu { mem } else { 256 * 1024 }),
+        memory_mib: args
+            .memory_mib
+            .unwrap_or(if qemu { mem } else { 256 * 1024 }),
         disk_gib: args.disk_gib.unwrap_or(10_240),
     };
     // The VMs placed here, restored before anything is served: a step never reaches a VM
@@ -281,7 +326,10 @@ pub async fn run(args: AgentArgs, driver: Arc<dyn Driver>) -> Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let addr = listener.local_addr()?;
-    let address = args.advertise.clone().unwrap_or_else(|| format!("http://{addr}"));
+    let address = args
+        .advertise
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"));
     if nubis_driver::remote::authority(&address).is_none() {
         bail!("--advertise {address}: expected http://host:port");
     }
@@ -299,7 +347,12 @@ pub async fn run(args: AgentArgs, driver: Arc<dyn Driver>) -> Result<()> {
     };
     println!(
         "nubis agent {} listening on http://{addr} (advertised {address}, driver {}, {} vCPUs, {} MiB, {} GiB), control plane {}",
-        args.host_id, args.driver, capacity.vcpus, capacity.memory_mib, capacity.disk_gib, args.control
+        args.host_id,
+        args.driver,
+        capacity.vcpus,
+        capacity.memory_mib,
+        capacity.disk_gib,
+        args.control
     );
     let reporter = tokio::spawn(async move {
         let mut every = nubis_engine::REPORT_EVERY;

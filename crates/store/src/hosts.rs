@@ -55,7 +55,18 @@ fn narrow(n: i64) -> u64 {
 }
 
 /// A row's columns, in `LIST` order, as read by either backend.
-type Row = (String, String, String, i64, String, String, i64, i64, i64, i64);
+type Row = (
+    String,
+    String,
+    String,
+    i64,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+);
 
 fn record(r: Row) -> HostRecord {
     HostRecord {

@@ -1717,7 +1717,10 @@ async fn hosts_are_registered_reported_and_forgotten(backend: Backend) {
     let stored = d.hosts().await.unwrap();
     assert_eq!(stored.len(), 1);
     assert_eq!(stored[0].address, report.address);
-    assert_eq!(stored[0].capacity, report.capacity, "wide values round-trip");
+    assert_eq!(
+        stored[0].capacity, report.capacity,
+        "wide values round-trip"
+    );
     assert_eq!(stored[0].last_seen_ms, 1_000);
     // Survives a reopen; forgotten once.
     drop(s);
