@@ -2,8 +2,6 @@
 //! Nonce per request, over a temporary SQLite store. The tests that walk the registry use it;
 //! every_action.rs covers the TC3 path.
 
-#![allow(dead_code)] // each test file uses part of it
-
 use nubis_api_tencent::{RawRequest, TencentApi};
 use nubis_auth::tencent::{LegacyMethod, sign_legacy};
 use serde_json::Value;

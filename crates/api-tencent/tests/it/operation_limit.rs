@@ -1,9 +1,7 @@
 //! DescribeInstancesOperationLimit: a subscription instance's degrade allowance, uncounted
 //! operations as -1, the region optional, and the documented parameter errors.
 
-mod legacy;
-
-use legacy::{Client, SECRET, code};
+use crate::legacy::{Client, SECRET, code};
 use serde_json::{Value, json};
 
 async fn launch(c: &Client, charge: &str) -> String {

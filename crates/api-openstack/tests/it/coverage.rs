@@ -246,7 +246,7 @@ fn with_unknown_field(op: &Op) -> Option<Value> {
         }
         // Keystone's entity schemas (domain, project, user, group, role) allow attributes
         // they do not know (Keystone stores them as extras; nubis ignores them):
-        // tests/keystone_admin.rs covers the admin bodies.
+        // keystone_admin.rs covers the admin bodies.
         (None, other) if other.starts_with("identity.") => return None,
         (None, other) => panic!("{other} declares a body this test does not know"),
     })

@@ -1,5 +1,5 @@
 //! Every action the registry declares × what the pipeline promises for it, through the ACS3
-//! scheme (tests/every_action.rs covers the v1 one): a bad signature, the declared rate limit,
+//! scheme (every_action.rs covers the v1 one): a bad signature, the declared rate limit,
 //! the declared region use, a RAM denial with the declared policy action, unknown parameters
 //! (accepted, as ECS does) and DryRun where declared. A declaration that is not true fails
 //! here.

@@ -1,6 +1,6 @@
 //! The committed action catalogue (docs/catalogue/aliyun-ecs.md) is what the registry
 //! declares; regenerate with `NUBIS_UPDATE_CATALOGUE=1 cargo test --release -p
-//! nubis-api-aliyun --test catalogue`.
+//! nubis-api-aliyun --test it catalogue::`.
 
 use nubis_api_aliyun::{ACTIONS, REGISTRY, rate_limit};
 use nubis_pipeline::RegionUse;

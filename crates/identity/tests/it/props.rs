@@ -5,6 +5,7 @@ use nubis_identity::policy::oslo::{self, RuleDefault};
 use nubis_identity::policy::{cam, ram};
 use nubis_identity::{AuthzRequest, Principal, RequestContext, evaluate};
 use proptest::prelude::*;
+use proptest::test_runner::FileFailurePersistence;
 use std::collections::BTreeMap;
 use time::macros::datetime;
 
@@ -107,8 +108,20 @@ fn decide(doc_parts: &[&[String]], r: &Req) -> String {
     evaluate(&refs, &req).kind().to_string()
 }
 
+/// 512 cases; failures are read from and saved to props.proptest-regressions beside this file.
+/// Said explicitly: proptest's default (`SourceParallel`) walks up to the first directory with a
+/// `main.rs`, tests/it, and would use tests/proptest-regressions/props.txt instead.
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
+        ..ProptestConfig::with_cases(512)
+    }
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(config())]
 
     #[test]
     fn parsers_never_panic(s in ".{0,400}") {

@@ -3,9 +3,7 @@
 //! `REGISTRY` itself (every_action.rs walks a hand-written table with TC3 bodies), so an action
 //! is covered the moment it is declared; requests are legacy-signed (HmacSHA256 GET).
 
-mod legacy;
-
-use legacy::{Client, REGION, code};
+use crate::legacy::{self, Client, REGION, code};
 use nubis_api_tencent::REGISTRY;
 use nubis_pipeline::RegionUse;
 use nubis_testkit::DenyAll;

@@ -1,0 +1,13 @@
+//! The crate's integration tests as modules of one test binary: one link instead of 11.
+
+mod batch;
+mod client_tokens;
+mod cluster;
+mod credentials;
+mod generations;
+mod iam;
+mod key_pairs;
+mod quotas;
+mod recovery;
+mod sts;
+mod tenancy;
