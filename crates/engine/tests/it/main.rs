@@ -1,10 +1,11 @@
-//! The crate's integration tests as modules of one test binary: one link instead of 11.
+//! The crate's integration tests as modules of one test binary: one link instead of 12.
 
 mod batch;
 mod client_tokens;
 mod cluster;
 mod credentials;
 mod generations;
+mod hosts;
 mod iam;
 mod key_pairs;
 mod quotas;
