@@ -30,10 +30,18 @@ fuzz_target!(|data: &[u8]| {
     // Round trip: a request signed now verifies, and only with its own body.
     let host = "host-1";
     let made = agent::sign(SECRET, host, "POST", &path, body, now_ms);
-    let get = |name: &str| made.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str());
+    let get = |name: &str| {
+        made.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let signed = agent::parse(get).expect("a signature nubis made parses");
     assert!(signed.verify(SECRET, "POST", &path, body, now_ms).is_ok());
     let mut other = body.to_vec();
     other.push(b'x');
-    assert!(signed.verify(SECRET, "POST", &path, &other, now_ms).is_err());
+    assert!(
+        signed
+            .verify(SECRET, "POST", &path, &other, now_ms)
+            .is_err()
+    );
 });

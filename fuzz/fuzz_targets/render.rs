@@ -9,6 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use nubis_api_openstack::microversion::Version;
 use nubis_api_openstack::render::{ServerCtx, key_pair_detail, server};
 use nubis_api_openstack::state::Extra;
+use nubis_core::hosts::HostHealth;
 use nubis_core::{Disk, Instance, InstanceState, KeyPair, OsFamily, Restriction, catalog};
 use nubis_fuzz::{must_json, must_xml};
 use serde_json::json;
@@ -81,6 +82,8 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         reinstall_failed: u.arbitrary()?,
         application_role: u.arbitrary()?,
         project: u.arbitrary()?,
+        // The agent host it runs on (any string: it is rendered as Nova's host).
+        host: u.arbitrary()?,
         client_token: u.arbitrary()?,
         disk_error: u.arbitrary()?,
         kms_key_id: u.arbitrary()?,
@@ -149,6 +152,13 @@ fuzz_target!(|data: &[u8]| {
         user_data: u.arbitrary().unwrap_or_default(),
         // An aggregate's zone for the server's host: attacker-chosen (an admin names it).
         host_zone: u.arbitrary().unwrap_or_default(),
+        // Whether the server's agent host answers.
+        host_health: [
+            None,
+            Some(HostHealth::Up),
+            Some(HostHealth::Lost),
+            Some(HostHealth::New),
+        ][u.choose_index(4).unwrap_or(0)],
     };
     let n = serde_json::to_vec(
         &json!({"server": server(&inst, &ctx), "keypair": key_pair_detail(&key, ctx.version)}),
