@@ -459,7 +459,47 @@ class PortTaken(RuntimeError):
     """nubis could not bind the port picked for it (someone took it in between)."""
 
 
-class Server:
+class Child:
+    """A process of the suite's (a server, an agent): killed or stopped, its log read back. A
+    running one is in RUNNING_SERVERS, whose logs the conftest shows for a failing test."""
+
+    name: str
+    root: Path
+    data_dir: Path
+    log_path: Path
+    proc: subprocess.Popen | None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would."""
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+            self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+            self.proc = None
+        if self in RUNNING_SERVERS:
+            RUNNING_SERVERS.remove(self)
+
+    def log_tail(self, lines: int = 200, offset: int = 0) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                text = f.read().decode(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        text = ANSI_ESCAPE.sub("", text)
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Server(Child):
     """One `nubis serve` process on a free port with its own data dir. stdout/stderr go to
     `log_path` (the conftest prints the part of it written during a failing test)."""
 
@@ -543,35 +583,6 @@ class Server:
                 self.stop()
                 raise RuntimeError(f"nubis ({self.name}) not healthy after {timeout}s:\n{self.log_tail()}")
             time.sleep(0.05)
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash would."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-            self.proc = None
-        if self in RUNNING_SERVERS:
-            RUNNING_SERVERS.remove(self)
-
-    def log_tail(self, lines: int = 200, offset: int = 0) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                text = f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        text = ANSI_ESCAPE.sub("", text)
-        return "\n".join(text.splitlines()[-lines:])
 
     # -- addresses and clients
     @property
@@ -1244,8 +1255,9 @@ def host_views(admin: "Admin") -> dict[str, dict]:
     return {h["id"]: h for h in admin.get("hosts")["hosts"]}
 
 
-class Agent:
-    """One `nubis agent` process (sim driver) for a control plane."""
+class Agent(Child):
+    """One `nubis agent` process (sim driver unless NUBIS_DRIVER says otherwise) for a
+    control plane; its data dir is `<root>/agent-<host>-data`."""
 
     def __init__(self, host_id: str, secret: str, binary: str, root: Path, control_url: str,
                  vcpus: int = 8, memory_mib: int = 32768, env: dict[str, str] | None = None):
@@ -1259,6 +1271,7 @@ class Agent:
         self.memory_mib = memory_mib
         self.env_overrides = dict(env or {})
         self.log_path = root / f"{self.name}.log"
+        self.data_dir = root / f"{self.name}-data"
         self.proc: subprocess.Popen | None = None
         self.url: str | None = None
 
@@ -1267,7 +1280,7 @@ class Agent:
         env = {k: v for k, v in os.environ.items() if not k.startswith("NUBIS_")}
         env.update({"NUBIS_CONTROL_URL": self.control_url, "NUBIS_HOST_ID": self.host_id,
                     "NUBIS_HOST_SECRET": self.secret, "NUBIS_SIM_TIME_SCALE": "0.1",
-                    "NUBIS_DATA": str(self.root / f"{self.name}-data"), "NO_COLOR": "1",
+                    "NUBIS_DATA": str(self.data_dir), "NO_COLOR": "1",
                     "RUST_BACKTRACE": "1"})
         env.update(self.env_overrides)
         with open(self.log_path, "ab") as log:
@@ -1277,9 +1290,11 @@ class Agent:
             self.proc = subprocess.Popen(
                 [self.binary, "agent", "--vcpus", str(self.vcpus), "--memory-mib", str(self.memory_mib)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        if self not in RUNNING_SERVERS:
+            RUNNING_SERVERS.append(self)
         deadline = time.monotonic() + timeout
         while True:
-            text = self.log_tail(offset)
+            text = self.log_tail(200, offset)
             m = re.search(r"listening on (http://\S+)", text)
             if m:
                 self.url = m.group(1)
@@ -1291,29 +1306,3 @@ class Agent:
                 self.stop()
                 raise RuntimeError(f"{self.name} not listening after {timeout}s:\n{text}")
             time.sleep(0.05)
-
-    def log_tail(self, offset: int = 0, lines: int = 200) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                text = f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(ANSI_ESCAPE.sub("", text).splitlines()[-lines:])
-
-    def kill(self) -> None:
-        """SIGKILL, as a crash of the host would."""
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
-            self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=30)
-            self.proc = None

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 
@@ -35,7 +34,7 @@ def qemu_host(nubis_bin, tmp_path_factory):
     yield server, agent
     agent.stop()
     server.stop()
-    for pidfile in (root / f"{agent.name}-data" / "qemu" / "vms").glob("*/qemu.pid"):
+    for pidfile in (agent.data_dir / "qemu" / "vms").glob("*/qemu.pid"):
         try:
             os.kill(int(pidfile.read_text().strip()), signal.SIGKILL)
         except (ValueError, ProcessLookupError):
@@ -52,7 +51,7 @@ def test_a_real_guest_on_a_qemu_agent_host(qemu_host, keys):
     wait_settled(cvm, iid, "RUNNING", timeout=240)
     view = server.admin.instance(iid)
     assert view["host"] == "qemu-1"
-    vm_dir = root_of(agent) / "qemu" / "vms" / view["id"]
+    vm_dir = agent.data_dir / "qemu" / "vms" / view["id"]
     assert vm_dir.is_dir(), "the guest's disks are on the agent's machine"
     ep = ssh_tag(describe(cvm, iid))
     with Login(ep, "root", key=key) as s:
@@ -77,7 +76,3 @@ def test_a_real_guest_on_a_qemu_agent_host(qemu_host, keys):
     cvm.call("TerminateInstances", InstanceIds=[iid])
     wait_until(lambda: describe(cvm, iid) is None, 120, 0.2, f"{iid} to go")
     wait_until(lambda: not vm_dir.exists(), 30, 0.2, "the agent to remove the guest's disks")
-
-
-def root_of(agent: nubis.Agent) -> Path:
-    return agent.root / f"{agent.name}-data"

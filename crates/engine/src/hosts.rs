@@ -14,7 +14,6 @@ use nubis_driver::wire::{Guests, Report};
 use nubis_store::{HostDirectory, HostReport, StoreError};
 use parking_lot::RwLock;
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// How often an agent reports (it is told so in each answer) and every node re-reads the
@@ -140,18 +139,9 @@ impl Engine {
         if self.inner.store.host_directory().is_none() {
             return;
         }
-        let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
-            loop {
-                let Some(inner) = weak.upgrade() else {
-                    return;
-                };
-                let engine = Engine { inner };
-                if let Err(e) = engine.refresh_hosts().await {
-                    tracing::warn!(error = %e, "reading the host table failed");
-                }
-                drop(engine);
-                tokio::time::sleep(Duration::from_secs(1)).await;
+        self.spawn_tick(Duration::from_secs(1), |e: Engine| async move {
+            if let Err(err) = e.refresh_hosts().await {
+                tracing::warn!(error = %err, "reading the host table failed");
             }
         });
     }

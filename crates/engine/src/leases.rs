@@ -162,17 +162,27 @@ impl Engine {
             return;
         }
         let every = TAKE_OVER_EVERY.min(self.inner.leases.ttl / 3);
+        self.spawn_tick(every, |e: Engine| async move {
+            if let Err(err) = e.lease_round().await {
+                tracing::warn!(error = %err, "renewing or taking over operation leases failed");
+            }
+        });
+    }
+
+    /// Run `round` now and then every `every`, as long as the engine lives (the task holds
+    /// it only while a round runs).
+    pub(crate) fn spawn_tick<F, R>(&self, every: std::time::Duration, round: F)
+    where
+        F: Fn(Engine) -> R + Send + 'static,
+        R: std::future::Future<Output = ()> + Send,
+    {
         let weak = Arc::downgrade(&self.inner);
         tokio::spawn(async move {
             loop {
                 let Some(inner) = weak.upgrade() else {
                     return;
                 };
-                let engine = Engine { inner };
-                if let Err(e) = engine.lease_round().await {
-                    tracing::warn!(error = %e, "renewing or taking over operation leases failed");
-                }
-                drop(engine);
+                round(Engine { inner }).await;
                 tokio::time::sleep(every).await;
             }
         });

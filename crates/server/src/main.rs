@@ -45,23 +45,15 @@ enum Cmd {
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
+    // Before any thread or file exists: whatever the operator's umask, nothing this process
+    // creates is readable by other users.
+    files::private_umask();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     match cli.command {
-        Cmd::Serve(args) => {
-            // Before any thread or file exists: whatever the operator's umask, nothing this
-            // process creates is readable by other users.
-            files::private_umask();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(serve(args))
-        }
-        Cmd::Agent(args) => {
-            files::private_umask();
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(run_agent(args))
-        }
+        Cmd::Serve(args) => runtime.block_on(serve(args)),
+        Cmd::Agent(args) => runtime.block_on(run_agent(args)),
     }
 }
 
