@@ -16,9 +16,7 @@ import csv
 import io
 import os
 import shutil
-import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,10 +86,10 @@ def haproxy_config(port: int, stats_port: int, nodes: list[tuple[str, int]]) -> 
                               inter=CHECK_INTER_MS, fall=CHECK_FALL, rise=CHECK_RISE)
 
 
-class Balancer:
+class Balancer(nubis.Child):
     """HAProxy from Debian as a child process (`haproxy -db -f <cfg>`, never the system
     service), round-robin over the nodes. Duck-types the parts of nubis.Server the suite's
-    helpers and the failure hook use."""
+    helpers use; stopping and its log are every child's (nubis.Child)."""
 
     def __init__(self, root: Path, port: int, stats_port: int, nodes: list[Server]):
         self.name = "haproxy"
@@ -124,18 +122,6 @@ class Balancer:
         assert self.proc.poll() is None, f"haproxy exited:\n{self.log_tail()}"
         return self
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-            self.proc = None
-        if self in nubis.RUNNING_SERVERS:
-            nubis.RUNNING_SERVERS.remove(self)
-
     def states(self) -> dict[str, str]:
         """Each node's state as HAProxy's health checks see it (UP, DOWN, …), from the stats
         page's CSV export."""
@@ -151,15 +137,6 @@ class Balancer:
         except requests.RequestException:
             return False
         return len(states) == len(self.nodes) and all(s == "UP" for s in states.values())
-
-    def log_tail(self, lines: int = 200, offset: int = 0) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(offset)
-                text = f.read().decode(errors="replace")
-        except FileNotFoundError:
-            return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
 
     @property
     def endpoint(self) -> str:
