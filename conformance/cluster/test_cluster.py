@@ -439,10 +439,12 @@ def test_instances_run_on_both_agents_and_a_killed_agent_comes_back(cluster, lb)
     cluster.agents["host-1"].kill()
     wait_until(lambda: host_views(lb.admin)["host-1"]["health"] == "lost",
                HOST_TIMEOUT_MS / 1000 + 5, 0.1, "host-1 to be lost")
+    # Every node reads the host table each second: they agree within that second.
     for node in cluster.nodes:
         c = connect_node(node)
         c.compute.default_microversion = "2.16"
-        assert c.compute.get_server(lost_uuid).host_status == "UNKNOWN", node.name
+        wait_until(lambda: c.compute.get_server(lost_uuid).host_status == "UNKNOWN", 3, 0.1,
+                   f"{node.name} to show host_status UNKNOWN")
     reboot = cvm.call("RebootInstances", InstanceIds=[lost])["RequestId"]
     other = cvm.call("RebootInstances", InstanceIds=[kept])["RequestId"]
     assert_op(wait_settled(cvm, kept, "RUNNING", other, timeout=30), "RebootInstances", other)
