@@ -456,5 +456,5 @@ def test_instances_run_on_both_agents_and_a_killed_agent_comes_back(cluster, lb)
     assert [o["state"] for o in ops] == ["SUCCESS"], ops
     c = connect_node(cluster.nodes[0])
     c.compute.default_microversion = "2.16"
-    assert c.compute.get_server(lost_uuid).host_status == "UP"
+    wait_until(lambda: c.compute.get_server(lost_uuid).host_status == "UP", 3, 0.1, "host_status UP")
     cvm.call("TerminateInstances", InstanceIds=ids)
