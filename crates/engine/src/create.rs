@@ -5,7 +5,7 @@
 use crate::generations::{RETRIES, Refused, busy};
 use crate::submit::start_operation;
 use crate::{Engine, Fleet, now_ms};
-use nubis_core::hosts::{Capacity, Placement};
+use nubis_core::hosts::Placement;
 use nubis_core::{
     CreateSpec, Disk, DomainError, Instance, InstanceState, LatestOp, OpState, Principal,
     Restriction, ids, rules,
@@ -116,11 +116,11 @@ impl Engine {
                 // The quota, in the same lock hold that reserves the instances: a concurrent
                 // create counts these before their commit.
                 fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
+                let mut placer = self.placer(&fleet);
                 for _ in 0..spec.count {
                     let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
-                    let need = Capacity::of(&inst);
                     let mut unplaced = None;
-                    match self.place_instance(&fleet, &created, &inst.zone, &need) {
+                    match placer.place(&inst) {
                         Placement::Embedded => {}
                         Placement::Host(h) => inst.host = Some(h),
                         Placement::SoldOut => match sold_out {
@@ -133,6 +133,7 @@ impl Engine {
                             SoldOut::Fail(fault) => unplaced = Some(fault),
                         },
                     }
+                    placer.placed(&inst);
                     let mut op = start_operation(&mut inst, request_id, p, plan.clone(), now);
                     if let Some(fault) = unplaced {
                         fail_unplaced(&mut inst, &mut op, fault, now);
@@ -150,6 +151,7 @@ impl Engine {
                     }
                     created.push(inst);
                 }
+                drop(placer);
                 fleet.pending_creates.extend(created.iter().cloned());
             }
             // The token's claim records these instances in the same commit (client_tokens.rs).

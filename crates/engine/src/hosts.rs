@@ -23,9 +23,12 @@ pub const REPORT_EVERY: Duration = Duration::from_secs(2);
 pub const DEFAULT_HOST_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What this node knows of the hosts: the table as last read.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct HostCache {
     hosts: RwLock<Vec<HostRecord>>,
+    /// Host ID → (sealed credential, opened): opened once per credential, not at every read
+    /// of the table or every signed call.
+    opened: parking_lot::Mutex<HashMap<String, (String, String)>>,
     timeout_ms: i64,
 }
 
@@ -33,6 +36,7 @@ impl HostCache {
     pub(crate) fn new(timeout: Duration) -> Self {
         Self {
             hosts: RwLock::default(),
+            opened: Default::default(),
             timeout_ms: i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX),
         }
     }
@@ -82,18 +86,66 @@ fn directory(e: &Engine) -> Result<&dyn HostDirectory, DomainError> {
         .ok_or_else(|| DomainError::Unavailable("this store keeps no hosts".into()))
 }
 
-fn used_by_host(fleet: &Fleet) -> HashMap<&str, (Capacity, usize)> {
-    let mut used: HashMap<&str, (Capacity, usize)> = HashMap::new();
+/// What each host's instances take, and how many they are: the fleet's and its pending
+/// creates'.
+type Usage = HashMap<String, (Capacity, usize)>;
+
+fn count_use(used: &mut Usage, inst: &Instance) {
+    if let Some(h) = inst.host.as_deref()
+        && inst.state.is_listed()
+    {
+        let e = used.entry(h.to_string()).or_default();
+        e.0.add(&Capacity::of(inst));
+        e.1 += 1;
+    }
+}
+
+fn used_by_host(fleet: &Fleet) -> Usage {
+    let mut used = Usage::new();
     for inst in fleet.instances.values().chain(fleet.pending_creates.iter()) {
-        if let Some(h) = inst.host.as_deref()
-            && inst.state.is_listed()
-        {
-            let e = used.entry(h).or_default();
-            e.0.add(&Capacity::of(inst));
-            e.1 += 1;
-        }
+        count_use(&mut used, inst);
     }
     used
+}
+
+/// The placements of one create, under the fleet's lock: the hosts as this node last read
+/// them and what their instances take, read once (a scan of the fleet, only if a host serves
+/// the zone) and counted on as the create's instances are placed.
+pub(crate) struct Placer<'a> {
+    fleet: &'a Fleet,
+    hosts: parking_lot::RwLockReadGuard<'a, Vec<HostRecord>>,
+    used: Option<Usage>,
+    now: i64,
+    timeout_ms: i64,
+}
+
+impl Placer<'_> {
+    /// Where `inst` goes (`nubis_core::hosts::place`); its host, if any, is `inst.host` for
+    /// the next call once the caller sets it.
+    pub(crate) fn place(&mut self, inst: &Instance) -> Placement {
+        if !self.hosts.iter().any(|h| h.zone == inst.zone) {
+            return Placement::Embedded;
+        }
+        let fleet = self.fleet;
+        let used = self.used.get_or_insert_with(|| used_by_host(fleet));
+        let candidates: Vec<Candidate<'_>> = self
+            .hosts
+            .iter()
+            .map(|h| Candidate {
+                host: h,
+                health: h.health(self.now, self.timeout_ms),
+                used: used.get(h.id.as_str()).map(|u| u.0).unwrap_or_default(),
+            })
+            .collect();
+        place(&candidates, &inst.zone, &Capacity::of(inst))
+    }
+
+    /// Count `inst` (placed) on its host for the instances placed after it.
+    pub(crate) fn placed(&mut self, inst: &Instance) {
+        if let Some(used) = &mut self.used {
+            count_use(used, inst);
+        }
+    }
 }
 
 impl Engine {
@@ -108,11 +160,16 @@ impl Engine {
             return Ok(());
         };
         let hosts = dir.hosts().await.map_err(store_err)?;
+        self.inner
+            .hosts
+            .opened
+            .lock()
+            .retain(|id, _| hosts.iter().any(|h| &h.id == id));
         for h in &hosts {
             if h.address.is_empty() {
                 continue;
             }
-            match self.inner.secrets.open(&h.sealed_secret) {
+            match self.host_secret(h) {
                 Ok(secret) => self.router().set_host(&h.id, &h.address, &secret),
                 Err(e) => {
                     tracing::warn!(host = %h.id, error = %e, "cannot open a host's credential")
@@ -259,37 +316,15 @@ impl Engine {
         )
     }
 
-    /// Where a new instance of `zone` that takes `need` goes, given the fleet (its pending
-    /// creates included) and `batch`, the instances of this create placed so far.
-    pub(crate) fn place_instance(
-        &self,
-        fleet: &Fleet,
-        batch: &[Instance],
-        zone: &str,
-        need: &Capacity,
-    ) -> Placement {
-        let hosts = self.inner.hosts.hosts.read();
-        if !hosts.iter().any(|h| h.zone == zone) {
-            return Placement::Embedded;
+    /// The placements of one create over `fleet` (held locked by the caller).
+    pub(crate) fn placer<'a>(&'a self, fleet: &'a Fleet) -> Placer<'a> {
+        Placer {
+            fleet,
+            hosts: self.inner.hosts.hosts.read(),
+            used: None,
+            now: now_ms(),
+            timeout_ms: self.inner.hosts.timeout_ms,
         }
-        let now = now_ms();
-        let mut used = used_by_host(fleet);
-        for inst in batch {
-            if let Some(h) = inst.host.as_deref() {
-                let e = used.entry(h).or_default();
-                e.0.add(&Capacity::of(inst));
-                e.1 += 1;
-            }
-        }
-        let candidates: Vec<Candidate<'_>> = hosts
-            .iter()
-            .map(|h| Candidate {
-                host: h,
-                health: h.health(now, self.inner.hosts.timeout_ms),
-                used: used.get(h.id.as_str()).map(|u| u.0).unwrap_or_default(),
-            })
-            .collect();
-        place(&candidates, zone, need)
     }
 
     /// The host a signed agent call comes from, checked: its record, its credential and the
@@ -314,13 +349,26 @@ impl Engine {
         // moment ago is known at the next read (its agent retries). No read on demand: an
         // unsigned caller naming unknown hosts must not cost a query each.
         let record = known().ok_or(HostCallError::UnknownHost)?;
+        let secret = self.host_secret(&record)?;
+        signed.verify(&secret, method, path, body, now_ms())?;
+        Ok(record)
+    }
+
+    /// A host's credential in clear, opened once per sealed value.
+    fn host_secret(&self, h: &HostRecord) -> Result<String, DomainError> {
+        let mut opened = self.inner.hosts.opened.lock();
+        if let Some((sealed, secret)) = opened.get(&h.id)
+            && *sealed == h.sealed_secret
+        {
+            return Ok(secret.clone());
+        }
         let secret = self
             .inner
             .secrets
-            .open(&record.sealed_secret)
+            .open(&h.sealed_secret)
             .map_err(|e| DomainError::Internal(format!("host credential: {e}")))?;
-        signed.verify(&secret, method, path, body, now_ms())?;
-        Ok(record)
+        opened.insert(h.id.clone(), (h.sealed_secret.clone(), secret.clone()));
+        Ok(secret)
     }
 
     /// An agent's report: recorded (a replay, not newer than the last, is refused), and the
