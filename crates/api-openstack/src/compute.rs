@@ -16,6 +16,7 @@ pub(crate) use hosts::{Operator, host_of_zone};
 
 mod actions;
 mod aggregates;
+mod audit_log;
 mod create;
 mod declared;
 mod flavors;
@@ -26,7 +27,9 @@ mod instance_actions;
 mod keypairs;
 mod limits;
 mod metadata;
+mod os_hosts;
 mod quotas;
+mod server_info;
 mod servers;
 mod services;
 mod usage;
@@ -70,6 +73,25 @@ fn versions(base: &str) -> Reply {
     Reply::json(200, &json!({"versions": [legacy, version_entry(base)]}))
 }
 
+/// `GET /compute/v2`: the legacy v2.0 API's document (Nova serves v2.0 requests with the v2.1
+/// code; nubis lists it so that clients walking the version list find every link live, and
+/// routes nothing under it).
+fn version_v2(base: &str) -> Reply {
+    Reply::json(
+        200,
+        &json!({"version": {
+            "id": "v2.0", "status": "DEPRECATED", "version": "", "min_version": "",
+            "updated": "2025-07-04T12:00:00Z",
+            "media-types": [{"base": "application/json",
+                "type": "application/vnd.openstack.compute+json;version=2"}],
+            "links": [
+                {"rel": "self", "href": format!("{base}/compute/v2/")},
+                {"rel": "describedby", "type": "text/html", "href": "https://docs.openstack.org/"},
+            ],
+        }}),
+    )
+}
+
 /// `GET /compute/v2.1`: the version document.
 fn version(base: &str) -> Reply {
     let mut v = version_entry(base);
@@ -98,7 +120,7 @@ pub(crate) async fn handle(
 ) -> Reply {
     let base = api.base_url();
     let path = rest.trim_end_matches('/');
-    if path.is_empty() || path == "/v2.1" {
+    if path.is_empty() || path == "/v2.1" || path == "/v2" {
         let segs: Vec<&str> = ["compute"].into_iter().chain(path.get(1..)).collect();
         return match routes::find(&REGISTRY, req.method, &segs, 1, Scope::Public) {
             Found::Op(spec, _) => match spec.handler.handler {

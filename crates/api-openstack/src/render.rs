@@ -128,7 +128,7 @@ pub fn image_by_ref(r: &str) -> Option<&'static catalog::Image> {
         .find(|i| ids::image_uuid(i.id).to_string() == tail || i.id == tail)
 }
 
-fn mac_of(inst: &Instance) -> String {
+pub(crate) fn mac_of(inst: &Instance) -> String {
     let b = inst.uuid.as_bytes();
     format!("fa:16:3e:{:02x}:{:02x}:{:02x}", b[13], b[14], b[15])
 }

@@ -3,7 +3,7 @@
 //! authorization, metrics labels and docs/catalogue/openstack-compute.md derive from here.
 
 use super::images::MAX_PROXY_MINOR;
-use super::{Nova, Res, version, versions};
+use super::{Nova, Res, version, version_v2, versions};
 use crate::Reply;
 use crate::routes::{Need, Route, op, resource_action, server_action, until};
 use nubis_pipeline::Registry;
@@ -63,6 +63,8 @@ use Need::{Member, Public, Token};
 const AGGREGATE_ACTION: &str = "/compute/v2.1/os-aggregates/{id}/action";
 /// `/os-hypervisors/statistics` and `/{id}/uptime` end at 2.87 (2.88 moved uptime into show).
 const MAX_HYPERVISOR_STATS_MINOR: u16 = 87;
+/// `/os-hosts` ends at 2.42 (2.43 removed it).
+const MAX_OS_HOSTS_MINOR: u16 = 42;
 /// `/os-hypervisors/{pattern}/search` and `/servers` end at 2.52 (2.53 added query filters).
 const MAX_HYPERVISOR_SEARCH_MINOR: u16 = 52;
 
@@ -74,6 +76,11 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
     actions: &[
         op("compute.versions", "GET", "/compute", Public, NO_RULE, NO_BODY, Compute::Doc(versions)),
         op("compute.version", "GET", "/compute/v2.1", Public, NO_RULE, NO_BODY, Compute::Doc(version)),
+        op("compute.version.v2", "GET", "/compute/v2", Public, NO_RULE, NO_BODY, Compute::Doc(version_v2)),
+        op("extension.list", "GET", "/compute/v2.1/extensions", Token, "os_compute_api:extensions", NO_BODY,
+            nova!(n, _, _ => n.list_extensions())),
+        op("extension.show", "GET", "/compute/v2.1/extensions/{alias}", Token, "os_compute_api:extensions", NO_BODY,
+            nova!(n, p, _ => n.show_extension(at(p, 0)))),
         // -- servers
         op("server.list", "GET", "/compute/v2.1/servers", Token, "os_compute_api:servers:index", NO_BODY,
             nova!(n, _, _ => n.list_servers(false).await)),
@@ -129,6 +136,17 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         op("server.metadata.delete", "DELETE", "/compute/v2.1/servers/{id}/metadata/{key}", Member,
             "os_compute_api:server-metadata:delete", NO_BODY,
             nova!(n, p, _ => n.metadata_delete(at(p, 0), at(p, 1)).await)),
+        // -- addresses, password, diagnostics
+        op("server.ips.list", "GET", "/compute/v2.1/servers/{id}/ips", Token, "os_compute_api:ips:index", NO_BODY,
+            nova!(n, p, _ => n.list_addresses(at(p, 0)))),
+        op("server.ips.show", "GET", "/compute/v2.1/servers/{id}/ips/{network}", Token, "os_compute_api:ips:show",
+            NO_BODY, nova!(n, p, _ => n.show_addresses(at(p, 0), at(p, 1)))),
+        op("server.password.show", "GET", "/compute/v2.1/servers/{id}/os-server-password", Token,
+            "os_compute_api:os-server-password:show", NO_BODY, nova!(n, p, _ => n.show_server_password(at(p, 0)))),
+        op("server.password.clear", "DELETE", "/compute/v2.1/servers/{id}/os-server-password", Member,
+            "os_compute_api:os-server-password:clear", NO_BODY, nova!(n, p, _ => n.clear_server_password(at(p, 0)))),
+        op("server.diagnostics", "GET", "/compute/v2.1/servers/{id}/diagnostics", Token,
+            "os_compute_api:os-server-diagnostics", NO_BODY, nova!(n, p, _ => n.diagnostics(at(p, 0)))),
         // -- instance actions
         op("instance_action.list", "GET", "/compute/v2.1/servers/{id}/os-instance-actions", Token,
             "os_compute_api:os-instance-actions:list", NO_BODY,
@@ -190,6 +208,18 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         until(op("hypervisor.servers", "GET", "/compute/v2.1/os-hypervisors/{id}/servers", Token,
             "os_compute_api:os-hypervisors:servers", NO_BODY,
             nova!(n, p, _ => n.search_hypervisors(at(p, 0), true))), MAX_HYPERVISOR_SEARCH_MINOR),
+        until(op("os_host.list", "GET", "/compute/v2.1/os-hosts", Token, "os_compute_api:os-hosts:list", NO_BODY,
+            nova!(n, _, _ => n.list_os_hosts())), MAX_OS_HOSTS_MINOR),
+        until(op("os_host.show", "GET", "/compute/v2.1/os-hosts/{host}", Token, "os_compute_api:os-hosts:show",
+            NO_BODY, nova!(n, p, _ => n.show_os_host(at(p, 0)))), MAX_OS_HOSTS_MINOR),
+        until(op("os_host.update", "PUT", "/compute/v2.1/os-hosts/{host}", Member, "os_compute_api:os-hosts:update",
+            "{\"status\", \"maintenance_mode\"}", nova!(n, p, _ => n.update_os_host(at(p, 0)).await)), MAX_OS_HOSTS_MINOR),
+        until(op("os_host.startup", "GET", "/compute/v2.1/os-hosts/{host}/startup", Token,
+            "os_compute_api:os-hosts:start", NO_BODY, nova!(n, p, _ => n.os_host_power(at(p, 0)))), MAX_OS_HOSTS_MINOR),
+        until(op("os_host.shutdown", "GET", "/compute/v2.1/os-hosts/{host}/shutdown", Token,
+            "os_compute_api:os-hosts:shutdown", NO_BODY, nova!(n, p, _ => n.os_host_power(at(p, 0)))), MAX_OS_HOSTS_MINOR),
+        until(op("os_host.reboot", "GET", "/compute/v2.1/os-hosts/{host}/reboot", Token,
+            "os_compute_api:os-hosts:reboot", NO_BODY, nova!(n, p, _ => n.os_host_power(at(p, 0)))), MAX_OS_HOSTS_MINOR),
         op("service.list", "GET", "/compute/v2.1/os-services", Token, "os_compute_api:os-services:list",
             NO_BODY, nova!(n, _, _ => n.list_services())),
         op("service.update", "PUT", "/compute/v2.1/os-services/{id}", Member,
@@ -221,6 +251,11 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             "os_compute_api:os-simple-tenant-usage:list", NO_BODY, nova!(n, _, _ => n.list_usage())),
         op("usage.show", "GET", "/compute/v2.1/os-simple-tenant-usage/{tenant}", Token,
             "os_compute_api:os-simple-tenant-usage:show", NO_BODY, nova!(n, p, _ => n.show_usage(at(p, 0)))),
+        op("usage_audit_log.list", "GET", "/compute/v2.1/os-instance_usage_audit_log", Token,
+            "os_compute_api:os-instance-usage-audit-log:list", NO_BODY, nova!(n, _, _ => n.list_usage_audit_logs())),
+        op("usage_audit_log.show", "GET", "/compute/v2.1/os-instance_usage_audit_log/{before}", Token,
+            "os_compute_api:os-instance-usage-audit-log:show", NO_BODY,
+            nova!(n, p, _ => n.show_usage_audit_log(at(p, 0)))),
         // -- quotas (docs/quotas.md): reads of the own project, the rest by admins
         op("quota_set.show", "GET", "/compute/v2.1/os-quota-sets/{project}", Token,
             "os_compute_api:os-quota-sets:show", NO_BODY, nova!(n, p, _ => n.show_quota_set(at(p, 0), "show"))),

@@ -178,7 +178,11 @@ impl Nova<'_> {
         }
     }
 
-    async fn save_service_state(&self, s: &Service, st: &ServiceState) -> Result<(), Fault> {
+    pub(super) async fn save_service_state(
+        &self,
+        s: &Service,
+        st: &ServiceState,
+    ) -> Result<(), Fault> {
         let value = serde_json::to_string(st).map_err(|e| Fault::new(500, e.to_string()))?;
         self.put_records(vec![(s.key(), Some(value))]).await
     }

@@ -557,6 +557,21 @@ pub const NOVA_ACTIONS: &[(&str, &str)] = &[
     ("os_compute_api:os-aggregates:set_metadata", ADMIN),
     ("os_compute_api:os-simple-tenant-usage:list", ADMIN),
     ("os_compute_api:os-simple-tenant-usage:show", READER),
+    ("os_compute_api:os-hosts:list", ADMIN),
+    ("os_compute_api:os-hosts:show", ADMIN),
+    ("os_compute_api:os-hosts:update", ADMIN),
+    ("os_compute_api:os-hosts:start", ADMIN),
+    ("os_compute_api:os-hosts:shutdown", ADMIN),
+    ("os_compute_api:os-hosts:reboot", ADMIN),
+    ("os_compute_api:os-instance-usage-audit-log:list", ADMIN),
+    ("os_compute_api:os-instance-usage-audit-log:show", ADMIN),
+    // nova/policies/{ips,server_password,server_diagnostics,extensions}.py
+    ("os_compute_api:ips:index", READER),
+    ("os_compute_api:ips:show", READER),
+    ("os_compute_api:os-server-password:show", READER),
+    ("os_compute_api:os-server-password:clear", MEMBER),
+    ("os_compute_api:os-server-diagnostics", ADMIN),
+    ("os_compute_api:extensions", "@"),
 ];
 
 /// Nova's defaults as rules (every one `scope_types=['project']`, as upstream registers
