@@ -20,6 +20,7 @@ const PUBLIC: &[&str] = &[
     "identity.token.issue",
     "compute.versions",
     "compute.version",
+    "compute.version.v2",
     "image.versions",
     "image.versions.list",
 ];
@@ -36,6 +37,20 @@ const UNLIMITED: &[&str] = &[
     "identity.token.revoke",
     "compute.versions",
     "compute.version",
+    "compute.version.v2",
+    "extension.list",
+    "extension.show",
+    "server.ips.list",
+    "server.ips.show",
+    "server.password.show",
+    "server.diagnostics",
+    "os_host.list",
+    "os_host.show",
+    "os_host.startup",
+    "os_host.shutdown",
+    "os_host.reboot",
+    "usage_audit_log.list",
+    "usage_audit_log.show",
     "server.list",
     "server.detail",
     "server.show",
@@ -236,6 +251,7 @@ fn with_unknown_field(op: &Op) -> Option<Value> {
         (None, "aggregate.create" | "aggregate.update") => {
             json!({"aggregate": {"name": "a", "bogus": 1}})
         }
+        (None, "os_host.update") => json!({"status": "enable", "bogus": 1}),
         (None, "service.update") => {
             json!({"host": "nubis-nova", "binary": "nova-compute", "bogus": 1})
         }
