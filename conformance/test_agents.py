@@ -56,6 +56,14 @@ def host_of(server, iid: str) -> str | None:
     return server.admin.instance(iid)["host"]
 
 
+def stock(cvm, zone: str) -> set[str]:
+    """The Status of every type of `zone` in DescribeZoneInstanceConfigInfos."""
+    rows = cvm.call("DescribeZoneInstanceConfigInfos", Filters=[
+        {"Name": "zone", "Values": [zone]},
+        {"Name": "instance-charge-type", "Values": ["POSTPAID_BY_HOUR"]}])["InstanceTypeQuotaSet"]
+    return {r["Status"] for r in rows}
+
+
 def total(cvm) -> int:
     return cvm.call("DescribeInstances", Limit=100)["TotalCount"]
 
@@ -99,6 +107,9 @@ def test_a_full_zone_is_each_clouds_sold_out_answer(fleet):
     for iid in ids:
         wait_settled(cvm, iid, "RUNNING")
     before = total(cvm)
+    # The stock views say so: the full zone is sold out of every type, the zone no agent
+    # serves is not.
+    assert stock(cvm, ZONE) == {"SOLD_OUT"} and stock(cvm, OTHER_ZONE) == {"SELL"}
     expect_error("ResourceInsufficient.SpecifiedInstanceType", run, cvm, 1)
     # A batch that does not fit whole is refused whole.
     expect_error("ResourceInsufficient.SpecifiedInstanceType", run, cvm, 2)
@@ -108,6 +119,11 @@ def test_a_full_zone_is_each_clouds_sold_out_answer(fleet):
                                  ZoneId="cn-hangzhou-h", ImageId=nubis.ali_catalog_of(ecs).linux_image,
                                  InstanceType="ecs.s5.medium4", Amount=1, Password=nubis.new_password())
     assert "sold out" in (err.message or ""), err.message
+    zones = ecs.call("DescribeAvailableResource", DestinationResource="InstanceType",
+                     InstanceType="ecs.s5.medium4")["AvailableZones"]["AvailableZone"]
+    by_zone = {z["ZoneId"]: (z["Status"], z["StatusCategory"]) for z in zones}
+    assert by_zone["cn-hangzhou-h"] == ("SoldOut", "WithoutStock"), by_zone
+    assert {s for z, s in by_zone.items() if z != "cn-hangzhou-h"} == {("Available", "WithStock")}
     # Nova accepts and schedules after: the server goes to ERROR with NoValidHost's fault.
     conn = connect(server)
     created = conn.compute.create_server(name=nubis.unique_name("os"), image_id=image_id(conn),
@@ -118,6 +134,7 @@ def test_a_full_zone_is_each_clouds_sold_out_answer(fleet):
     # Room again once an instance goes.
     rid = cvm.call("TerminateInstances", InstanceIds=[ids[0]])["RequestId"]
     wait_until(lambda: describe(cvm, ids[0]) is None, timeout=30)
+    assert "SELL" in stock(cvm, ZONE)
     again = run(cvm, 1)[0]
     wait_settled(cvm, again, "RUNNING")
     assert rid

@@ -4,7 +4,7 @@ through both official client generations."""
 
 import pytest
 
-from nubis import ALI_EXPECTED_INSTANCE_TYPE, ALI_EXPECTED_ZONE, ALI_REGION
+from nubis import ALI_EXPECTED_INSTANCE_TYPE, ALI_EXPECTED_ZONE, ALI_REGION, expect_ecs_error
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -60,3 +60,46 @@ def test_describe_instance_types(ecs_any):
     assert t["CpuCoreCount"] == 2 and t["MemorySize"] == 4, t  # MemorySize is GiB
     for name, t in types.items():
         assert name.startswith("ecs.") and t["InstanceTypeFamily"] and name.startswith(t["InstanceTypeFamily"] + "."), t
+
+
+def test_describe_available_resource(ecs_any, ali_catalog):
+    """Stock per zone (issue 15): no agent hosts, so every zone runs on the embedded driver and
+    has everything; sold-out answers are in test_agents.py."""
+    resp = ecs_any.call("DescribeAvailableResource", DestinationResource="InstanceType",
+                        InstanceType=ali_catalog.instance_type)
+    zones = {z["ZoneId"]: z for z in resp["AvailableZones"]["AvailableZone"]}
+    assert ali_catalog.zone in zones, sorted(zones)
+    z = zones[ali_catalog.zone]
+    assert (z["RegionId"], z["Status"], z["StatusCategory"]) == (ALI_REGION, "Available", "WithStock")
+    (res,) = z["AvailableResources"]["AvailableResource"]
+    assert res["Type"] == "InstanceType"
+    assert [s["Value"] for s in res["SupportedResources"]["SupportedResource"]] == [ali_catalog.instance_type]
+    by_zone = ecs_any.call("DescribeAvailableResource", DestinationResource="Zone", ZoneId=ali_catalog.zone)
+    (only,) = by_zone["AvailableZones"]["AvailableZone"]
+    assert only["ZoneId"] == ali_catalog.zone
+    disks = ecs_any.call("DescribeAvailableResource", DestinationResource="SystemDisk",
+                         ZoneId=ali_catalog.zone)["AvailableZones"]["AvailableZone"][0]
+    essd = next(s for s in disks["AvailableResources"]["AvailableResource"][0]["SupportedResources"]["SupportedResource"]
+                if s["Value"] == "cloud_essd")
+    assert (essd["Min"], essd["Max"], essd["Unit"]) == (20, 2048, "GiB")
+    # By vCPUs and memory instead of a type.
+    two = ecs_any.call("DescribeAvailableResource", DestinationResource="InstanceType", Cores=2, Memory=4,
+                       ZoneId=ali_catalog.zone)["AvailableZones"]["AvailableZone"][0]
+    values = [s["Value"] for s in two["AvailableResources"]["AvailableResource"][0]["SupportedResources"]["SupportedResource"]]
+    assert ali_catalog.instance_type in values
+
+
+@pytest.mark.parametrize("params,status,code", [
+    ({}, 400, "Invalid.Param"),
+    ({"DestinationResource": "Gpu"}, 404, "Invalid.DestinationResource"),
+    ({"DestinationResource": "Zone", "InstanceChargeType": "Monthly"}, 400, "Invalid.InstanceChargeType"),
+    ({"DestinationResource": "Zone", "ResourceType": "vm"}, 404, "Invalid.ResourceType"),
+    ({"DestinationResource": "Zone", "IoOptimized": "maybe"}, 404, "Invalid.IoOptimized"),
+    ({"DestinationResource": "Zone", "NetworkCategory": "lan"}, 404, "Invalid.NetworkCategory"),
+    ({"DestinationResource": "InstanceType", "InstanceType": "ecs.nope.large"}, 404, "InvalidResourceId.NotFound"),
+    ({"DestinationResource": "InstanceType", "InstanceType": "ecs.s5.medium4", "Cores": "2"}, 403,
+     "InvalidParam.TypeAndCpuMem.Conflict"),
+    ({"DestinationResource": "InstanceType", "Cores": "two"}, 400, "InvalidParameter"),
+])
+def test_describe_available_resource_refusals(ecs, params, status, code):
+    expect_ecs_error(status, code, ecs.call, "DescribeAvailableResource", **params)

@@ -77,3 +77,28 @@ def test_describe_instance_type_configs(cvm, catalog):
     of_family = cvm.call("DescribeInstanceTypeConfigs",
                          Filters=[{"Name": "instance-family", "Values": [family]}])["InstanceTypeConfigSet"]
     assert of_family and {c["InstanceFamily"] for c in of_family} == {family}
+
+
+def test_describe_zone_instance_config_infos(cvm, catalog):
+    """Stock per zone, type and charge type (issue 15): no agent hosts here, so every zone runs
+    on the embedded driver and sells everything; sold-out rows are in test_agents.py."""
+    zone = catalog.zone
+    rows = cvm.call("DescribeZoneInstanceConfigInfos", Filters=[
+        {"Name": "zone", "Values": [zone]},
+        {"Name": "instance-charge-type", "Values": ["POSTPAID_BY_HOUR"]}])["InstanceTypeQuotaSet"]
+    types = {c["InstanceType"] for c in cvm.call("DescribeInstanceTypeConfigs", Filters=[
+        {"Name": "zone", "Values": [zone]}])["InstanceTypeConfigSet"]}
+    assert {r["InstanceType"] for r in rows} == types
+    for r in rows:
+        assert (r["Zone"], r["InstanceChargeType"], r["Status"]) == (zone, "POSTPAID_BY_HOUR", "SELL"), r
+        assert r["Price"]["ChargeUnit"] == "HOUR" and r["Price"]["UnitPrice"] == 0
+        assert isinstance(r["Cpu"], int) and isinstance(r["Memory"], int)
+    one = cvm.call("DescribeZoneInstanceConfigInfos", Filters=[
+        {"Name": "instance-type", "Values": ["S5.MEDIUM4"]}])["InstanceTypeQuotaSet"]
+    assert {r["InstanceType"] for r in one} == {"S5.MEDIUM4"}
+    assert {r["InstanceChargeType"] for r in one} >= {"POSTPAID_BY_HOUR", "PREPAID", "SPOTPAID"}
+    assert next(r for r in one if r["InstanceChargeType"] == "PREPAID")["Price"]["ChargeUnit"] == "MONTH"
+    expect_error("InvalidFilter", cvm.call, "DescribeZoneInstanceConfigInfos",
+                 Filters=[{"Name": "cpu", "Values": ["2"]}])
+    expect_error("InvalidZone.MismatchRegion", cvm.call, "DescribeZoneInstanceConfigInfos",
+                 Filters=[{"Name": "zone", "Values": ["ap-nowhere-1"]}])

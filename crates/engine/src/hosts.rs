@@ -123,7 +123,12 @@ impl Placer<'_> {
     /// Where `inst` goes (`nubis_core::hosts::place`); its host, if any, is `inst.host` for
     /// the next call once the caller sets it.
     pub(crate) fn place(&mut self, inst: &Instance) -> Placement {
-        if !self.hosts.iter().any(|h| h.zone == inst.zone) {
+        self.place_need(&inst.zone, &Capacity::of(inst))
+    }
+
+    /// Where a new instance in `zone` needing `need` would go.
+    fn place_need(&mut self, zone: &str, need: &Capacity) -> Placement {
+        if !self.hosts.iter().any(|h| h.zone == zone) {
             return Placement::Embedded;
         }
         let fleet = self.fleet;
@@ -137,7 +142,7 @@ impl Placer<'_> {
                 used: used.get(h.id.as_str()).map(|u| u.0).unwrap_or_default(),
             })
             .collect();
-        place(&candidates, &inst.zone, &Capacity::of(inst))
+        place(&candidates, zone, need)
     }
 
     /// Count `inst` (placed) on its host for the instances placed after it.
@@ -314,6 +319,18 @@ impl Engine {
                     h.health(now, self.inner.hosts.timeout_ms)
                 }),
         )
+    }
+
+    /// For each (zone, need): would a new instance be placed now? A zone no agent host serves
+    /// is the embedded driver's and always in stock; otherwise a host that answers must have
+    /// room (the stock views: Tencent DescribeZoneInstanceConfigInfos, Alibaba
+    /// DescribeAvailableResource). One scan of the fleet for all of them.
+    pub fn in_stock(&self, asks: &[(&str, Capacity)]) -> Vec<bool> {
+        let fleet = self.inner.fleet.lock();
+        let mut placer = self.placer(&fleet);
+        asks.iter()
+            .map(|(zone, need)| placer.place_need(zone, need) != Placement::SoldOut)
+            .collect()
     }
 
     /// The placements of one create over `fleet` (held locked by the caller).

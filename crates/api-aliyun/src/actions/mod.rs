@@ -10,7 +10,10 @@ mod keypairs;
 mod power;
 
 use account::describe_account_attributes;
-use catalogue::{describe_images, describe_instance_types, describe_regions, describe_zones};
+use catalogue::{
+    describe_available_resource, describe_images, describe_instance_types, describe_regions,
+    describe_zones,
+};
 use create::create;
 use instances::{
     describe_instance_attribute, describe_instance_status, describe_instance_vnc_url,
@@ -120,6 +123,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
     action!(read "DescribeZones", RequiredByAction, |_, c, _| ready(describe_zones(c))),
     action!(read "DescribeImages", RequiredByAction, |_, c, p| ready(describe_images(c, p))),
     action!(read "DescribeInstanceTypes", Optional, |_, _, p| ready(describe_instance_types(p))),
+    action!(read "DescribeAvailableResource", RequiredByAction, |e, c, p| ready(describe_available_resource(e, c, p))),
     action!(write "RunInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, true))),
     action!(write "CreateInstance", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, false))),
     per_instance(

@@ -153,6 +153,11 @@ const SPECS: &[ActionSpec<Handler>] = &[
         FiltersOnly,
         describe_instance_type_configs
     ),
+    action!(
+        "DescribeZoneInstanceConfigInfos",
+        FiltersOnly,
+        describe_zone_instance_config_infos
+    ),
     ActionSpec {
         dry_run: true,
         ..mutating(action!(

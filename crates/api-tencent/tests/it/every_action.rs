@@ -12,6 +12,7 @@ const TABLE: &[(&str, &str)] = &[
     ("DescribeZones", "{}"),
     ("DescribeImages", "{}"),
     ("DescribeInstanceTypeConfigs", "{}"),
+    ("DescribeZoneInstanceConfigInfos", "{}"),
     ("DescribeAccountQuota", "{}"),
     (
         "RunInstances",
