@@ -29,6 +29,7 @@ mod metadata;
 mod quotas;
 mod servers;
 mod services;
+mod tags;
 mod usage;
 
 type Res = Result<Reply, Fault>;
