@@ -85,8 +85,9 @@ def test_refusals_change_nothing(cvm, admin, catalog, stopped):
     size = describe(cvm, stopped.id)["SystemDisk"]["DiskSize"]
     cases = [
         ("MissingParameter", lambda: cvm.call("ResetInstance")),
-        ("UnknownParameter", lambda: reset(cvm, stopped.id, ForceStop=True)),
-        ("UnknownParameter", lambda: reset(cvm, stopped.id, LoginSettings={"Passwd": "x"})),
+        ("UnknownParameter", lambda: cvm.raw("ResetInstance", {"InstanceId": stopped.id, "ForceStop": True})),
+        ("UnknownParameter", lambda: cvm.raw("ResetInstance", {"InstanceId": stopped.id,
+                                                               "LoginSettings": {"Passwd": "x"}})),
         ("InvalidImageId.Malformed", lambda: reset(cvm, stopped.id, ImageId="nope")),
         ("InvalidImageId.NotFound", lambda: reset(cvm, stopped.id, ImageId="img-00000000")),
         ("InvalidPassword", lambda: reset(cvm, stopped.id, LoginSettings={"Password": "short"})),
@@ -104,7 +105,8 @@ def test_refusals_change_nothing(cvm, admin, catalog, stopped):
         ("InvalidParameterValue", lambda: reset(cvm, stopped.id, SystemDisk={"DiskType": "LOCAL_BASIC"})),
         ("InvalidParameterValue", lambda: reset(cvm, stopped.id, SystemDisk={"DiskId": "disk-00000000"})),
         ("InvalidParameter.HostNameIllegal", lambda: reset(cvm, stopped.id, HostName="-bad-")),
-        ("UnknownParameter", lambda: reset(cvm, stopped.id, EnhancedService={"Other": {"Enabled": True}})),
+        ("UnknownParameter", lambda: cvm.raw("ResetInstance", {"InstanceId": stopped.id,
+                                                               "EnhancedService": {"Other": {"Enabled": True}}})),
         ("InvalidInstanceId.NotFound", lambda: reset(cvm, random_instance_id())),
         (malformed_instance_id_code("ins-1122"), lambda: reset(cvm, "ins-1122")),
     ]
