@@ -135,6 +135,9 @@ pub const SYSTEM_DISK_SIZE: Constraint = Constraint::int(
 .with_status(404);
 pub const DATA_DISKS: Constraint = count("DataDisk.N", 16, "InstanceDiskNumber.LimitExceed");
 pub const TAGS: Constraint = count("Tag.N", 20, "InvalidTagCount");
+/// TagResources, UntagResources, ListTagResources: ResourceId.N (1 to 50) and TagKey.N (20).
+pub const TAG_RESOURCE_IDS: Constraint = count("ResourceId.N", 50, "InvalidResourceId.TooMany");
+pub const TAG_KEYS: Constraint = count("TagKey.N", 20, "InvalidTagCount");
 pub const PAGE_NUMBER: Constraint = int("PageNumber", 1, i32::MAX as i64, "InvalidParameter");
 /// DescribeInstances, DescribeImages.
 pub const PAGE_SIZE_100: Constraint = int("PageSize", 1, 100, "InvalidParameter");
@@ -189,6 +192,8 @@ pub const LIMITS: &[Constraint] = &[
     KEY_PAIR_NAMES,
     FULL_STATUS_INSTANCE_IDS,
     FULL_STATUS_EVENT_IDS,
+    TAG_RESOURCE_IDS,
+    TAG_KEYS,
 ];
 
 /// Disk sizes (GiB) by category (ESSD by performance level, PL1 the default), as the ECS

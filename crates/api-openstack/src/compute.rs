@@ -32,6 +32,7 @@ mod quotas;
 mod server_info;
 mod servers;
 mod services;
+mod tags;
 mod usage;
 
 type Res = Result<Reply, Fault>;

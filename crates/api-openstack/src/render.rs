@@ -336,7 +336,9 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         );
     }
     if v.at_least(26) {
-        put("tags", json!([]));
+        // Nova tags: the keys of the instance's tags (docs/tags.md).
+        let tags: Vec<&str> = inst.tags.iter().map(|(k, _)| k.as_str()).collect();
+        put("tags", json!(tags));
     }
     if v.at_least(63) {
         put("trusted_image_certificates", Value::Null);

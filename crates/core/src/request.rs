@@ -66,6 +66,12 @@ pub enum Request<S: Stage = Raw> {
         rule: PasswordRule,
         /// Replace the instance's key pairs (None: keep them).
         key_ids: Option<S::Keys>,
+        /// A running instance: stopped, reinstalled and started again (Nova rebuild, Tencent
+        /// ResetInstance), or refused (Alibaba ReplaceSystemDisk needs it stopped).
+        when_running: WhenRunning,
+        /// Grow the system disk to this size (GiB) on the way (Tencent SystemDisk.DiskSize,
+        /// Alibaba SystemDisk.Size); None: keep its size.
+        system_disk_gib: Option<u32>,
     },
     Start,
     Stop {
@@ -143,12 +149,16 @@ impl<S: Stage> fmt::Debug for Request<S> {
                 password,
                 rule,
                 key_ids,
+                when_running,
+                system_disk_gib,
             } => f
                 .debug_struct("Rebuild")
                 .field("image_id", image_id)
                 .field("password", &Hidden(password))
                 .field("rule", rule)
                 .field("key_ids", key_ids)
+                .field("when_running", when_running)
+                .field("system_disk_gib", system_disk_gib)
                 .finish(),
             Self::Stop {
                 mode,
@@ -229,7 +239,8 @@ impl<S: Stage> Request<S> {
         match self {
             Self::ResetPassword { when_running, .. }
             | Self::AssociateKeys { when_running, .. }
-            | Self::DisassociateKeys { when_running, .. } => *when_running != WhenRunning::Refuse,
+            | Self::DisassociateKeys { when_running, .. }
+            | Self::Rebuild { when_running, .. } => *when_running != WhenRunning::Refuse,
             Self::Terminate { force } => *force,
             _ => false,
         }
@@ -239,7 +250,8 @@ impl<S: Stage> Request<S> {
         match self {
             Self::ResetPassword { when_running, .. }
             | Self::AssociateKeys { when_running, .. }
-            | Self::DisassociateKeys { when_running, .. } => *when_running,
+            | Self::DisassociateKeys { when_running, .. }
+            | Self::Rebuild { when_running, .. } => *when_running,
             _ => WhenRunning::Refuse,
         }
     }
@@ -306,11 +318,15 @@ impl Command {
                 password,
                 rule,
                 key_ids,
+                when_running,
+                system_disk_gib,
             } => Request::Rebuild {
                 image_id,
                 password: password.map(|pw| PasswordHash(hash(&pw))),
                 rule,
                 key_ids: key_ids.map(|_| keys),
+                when_running,
+                system_disk_gib,
             },
             Self::ResetPassword {
                 user,
@@ -443,6 +459,8 @@ mod tests {
                 password: Some(PW.into()),
                 rule: PasswordRule::Free,
                 key_ids: Some(vec!["skey-1".into()]),
+                when_running: WhenRunning::StopAndStart,
+                system_disk_gib: None,
             },
         ]
     }

@@ -457,6 +457,8 @@ fn requests() -> Vec<ActionRequest> {
             password,
             rule: PasswordRule::Complexity,
             key_ids,
+            when_running: WhenRunning::StopAndStart,
+            system_disk_gib: None,
         });
     }
     r

@@ -8,6 +8,8 @@ mod create;
 mod instances;
 mod keypairs;
 mod power;
+mod reinstall;
+mod tags;
 
 use account::describe_account_attributes;
 use catalogue::{
@@ -22,6 +24,8 @@ use instances::{
 };
 use keypairs::{KeyChange, attach, create_key_pair, delete_key_pairs, describe_key_pairs};
 use power::{Power, power_batch, power_one};
+use reinstall::replace_system_disk;
+use tags::{list_tag_resources, tag_resources, untag_resources};
 
 use crate::errors::{ApiError, map};
 use crate::params::{self, Params};
@@ -185,6 +189,18 @@ const SPECS: &[ActionSpec<Handler>] = &[
         action!(read "GetInstanceConsoleOutput", RequiredByAction, |e, c, p| ready(get_instance_console_output(e, c, p))),
     ),
     action!(read "DescribeAccountAttributes", RequiredByAction, |e, c, p| ready(describe_account_attributes(e, c, p))),
+    per_instance(
+        action!(write "ReplaceSystemDisk", Optional, |e, c, p| Box::pin(replace_system_disk(e, c, p))),
+    ),
+    per_instance(
+        action!(write "TagResources", RequiredByAction, |e, c, p| Box::pin(tag_resources(e, c, p))),
+    ),
+    per_instance(
+        action!(write "UntagResources", RequiredByAction, |e, c, p| Box::pin(untag_resources(e, c, p))),
+    ),
+    per_instance(
+        action!(read "ListTagResources", RequiredByAction, |e, c, p| ready(list_tag_resources(e, c, p))),
+    ),
 ];
 
 /// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy

@@ -25,7 +25,9 @@ fn declarations_follow_ecs_conventions() {
             "{}: ECS checks RegionId late",
             a.name
         );
-        let read = a.name.starts_with("Describe") || a.name.starts_with("Get");
+        let read = a.name.starts_with("Describe")
+            || a.name.starts_with("Get")
+            || a.name.starts_with("List");
         assert_eq!(a.mutates, !read, "{}", a.name);
         assert_eq!(a.rate_limit, if read { 40 } else { 20 }, "{}", a.name);
         assert_eq!(rate_limit(a.name), a.rate_limit);

@@ -292,6 +292,8 @@ impl Nova<'_> {
                 password: Some(pw.clone()),
                 rule: PasswordRule::Free,
                 key_ids,
+                when_running: WhenRunning::StopAndStart,
+                system_disk_gib: None,
             },
         )
         .await?;

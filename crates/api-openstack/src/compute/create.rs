@@ -204,6 +204,24 @@ impl Nova<'_> {
         if max < min {
             return Err(Fault::bad_request("min_count must be <= max_count"));
         }
+        // tags (2.52+): Nova tags are tag keys with empty values; a metadata item of the same
+        // key keeps its value (docs/tags.md).
+        let tags = if self.v.at_least(52) {
+            match s.get("tags") {
+                None => Vec::new(),
+                Some(t) => super::tags::parse_list(t, "tags")?,
+            }
+        } else if s.contains_key("tags") {
+            return Err(unexpected("tags"));
+        } else {
+            Vec::new()
+        };
+        let mut metadata = metadata;
+        for t in tags {
+            if !metadata.iter().any(|(k, _)| *k == t) {
+                metadata.push((t, String::new()));
+            }
+        }
         let description = if self.v.at_least(19) {
             let d = opt_str(s, "description")?;
             check_field(&SERVER_DESCRIPTION, d)?;

@@ -47,7 +47,7 @@ pub(crate) fn py_repr(v: &Value) -> String {
     }
 }
 
-fn py_str(s: &str) -> String {
+pub(super) fn py_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
         '"'
     } else {
@@ -77,7 +77,7 @@ fn py_str(s: &str) -> String {
 
 /// Nova's schema error: `Invalid input for field/attribute <last path element>. Value: <repr>.
 /// <jsonschema message>`.
-fn invalid(field: &str, value: &Value, message: &str) -> Fault {
+pub(super) fn invalid(field: &str, value: &Value, message: &str) -> Fault {
     Fault::bad_request(format!(
         "Invalid input for field/attribute {field}. Value: {}. {message}",
         py_repr(value)
@@ -142,7 +142,7 @@ pub(super) fn check_quota(items: usize) -> Result<(), Fault> {
 
 /// The one-object body `{"<top>": …}` of a metadata write, as Nova's schema checks it:
 /// `top` validated, required, and nothing else beside it.
-fn body_of(body: &Value, top: &str) -> Result<Value, Fault> {
+pub(super) fn body_of(body: &Value, top: &str) -> Result<Value, Fault> {
     let Value::Object(o) = body else {
         return Err(Fault::bad_request(format!(
             "{} is not of type 'object'",

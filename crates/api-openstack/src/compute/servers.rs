@@ -271,6 +271,11 @@ impl Nova<'_> {
         let image = param(&q, "image").map(|i| render::image_by_ref(i).map(|x| x.id));
         let flavor = param(&q, "flavor").map(|f| f.rsplit('/').next().unwrap_or(f));
         let ip = param(&q, "ip");
+        let tag_filters = if self.v.at_least(super::tags::MIN_MINOR) {
+            super::tags::TagFilters::from_query(&q)
+        } else {
+            super::tags::TagFilters::default()
+        };
         // `host` is one of the filters only the allow_all_filters rule (admins) may use; for
         // anyone else Nova drops it. It keeps the servers scheduled to that compute host:
         // each zone has one (`hosts.rs`); a server still building is on none.
@@ -337,6 +342,7 @@ impl Nova<'_> {
                     && image.is_none_or(|m| m == Some(i.image_id.as_str()))
                     && flavor.is_none_or(|f| f == i.instance_type)
                     && ip.is_none_or(|a| i.private_ip.contains(a))
+                    && tag_filters.matches(i)
                     && host.is_none_or(|h| {
                         h == super::hosts::host_of_zone(&i.zone)
                             && crate::state::nova_state(i.state, Extra::default()).vm_state

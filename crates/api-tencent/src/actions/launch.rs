@@ -26,11 +26,11 @@ pub(super) struct Placement {
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 #[allow(dead_code)] // some fields are accepted for compatibility only
 pub(super) struct SystemDisk {
-    disk_type: Option<String>,
-    disk_id: Option<String>,
-    disk_size: Option<Int>,
-    cdc_id: Option<String>,
-    disk_name: Option<String>,
+    pub(super) disk_type: Option<String>,
+    pub(super) disk_id: Option<String>,
+    pub(super) disk_size: Option<Int>,
+    pub(super) cdc_id: Option<String>,
+    pub(super) disk_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -43,9 +43,9 @@ pub(super) struct DataDisk {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub(super) struct LoginSettings {
-    password: Option<String>,
-    key_ids: Option<Vec<String>>,
-    keep_image_login: Option<String>,
+    pub(super) password: Option<String>,
+    pub(super) key_ids: Option<Vec<String>>,
+    pub(super) keep_image_login: Option<String>,
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,7 @@ mod keypairs;
 mod launch;
 mod limits;
 pub(crate) mod params;
+mod reinstall;
 
 use crate::Ctx;
 use crate::errors::{ApiError, Codes};
@@ -20,6 +21,7 @@ use keypairs::*;
 use launch::*;
 use nubis_engine::Engine;
 use nubis_pipeline::{ActionSpec, RegionUse, Registry, Services, spec_names};
+use reinstall::*;
 use serde_json::{Map, Value};
 use std::future::Future;
 use std::pin::Pin;
@@ -216,6 +218,15 @@ const SPECS: &[ActionSpec<Handler>] = &[
         rate_limit: 20,
         ..on_instances(action!("ExitRescueMode", ExitRescueReq, exit_rescue))
     },
+    on_instances(action!(
+        "ResetInstance",
+        ResetInstanceReq,
+        reset_instance,
+        Codes {
+            windows_os: "UnsupportedOperation.KeyPairUnsupportedWindows",
+            ..PASSWORD_CODES
+        }
+    )),
     mutating(action!(
         "CreateKeyPair",
         CreateKeyPairReq,

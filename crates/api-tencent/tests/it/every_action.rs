@@ -37,6 +37,7 @@ const TABLE: &[(&str, &str)] = &[
         r#"{"InstanceId":"ins-aaaaaaaa","Password":"Nubis@2026pw"}"#,
     ),
     ("ExitRescueMode", r#"{"InstanceId":"ins-aaaaaaaa"}"#),
+    ("ResetInstance", r#"{"InstanceId":"ins-aaaaaaaa"}"#),
     ("CreateKeyPair", r#"{"KeyName":"k","ProjectId":0}"#),
     (
         "ImportKeyPair",

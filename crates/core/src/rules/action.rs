@@ -34,6 +34,8 @@ pub enum Effect {
     SetKeys(Vec<String>),
     /// The system disk's image and with it the OS (a rebuild).
     SetImage { image_id: String, os: OsFamily },
+    /// The system disk grown to this size in GiB (a rebuild that expands it).
+    GrowSystemDisk(u32),
 }
 
 impl Effect {
@@ -52,6 +54,9 @@ impl Effect {
             Self::SetImage { image_id, os } => {
                 inst.image_id = image_id.clone();
                 inst.os = *os;
+            }
+            Self::GrowSystemDisk(gib) => {
+                inst.system_disk.size_gib = inst.system_disk.size_gib.max(*gib);
             }
         }
     }
@@ -293,8 +298,12 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             image_id,
             password,
             key_ids,
+            system_disk_gib,
             ..
         } => {
+            if let Some(gib) = system_disk_gib {
+                effects.push(Effect::GrowSystemDisk(*gib));
+            }
             if let Some(image) = catalog::image(image_id) {
                 effects.push(Effect::SetImage {
                     image_id: image.id.to_string(),

@@ -342,6 +342,8 @@ fn effects_and_settlement_are_in_the_plan() {
                 password: None,
                 rule: Default::default(),
                 key_ids: Some(vec![key("skey-2")]),
+                when_running: WhenRunning::StopAndStart,
+                system_disk_gib: None,
             },
             vec![
                 Effect::SetImage {
@@ -418,9 +420,50 @@ fn users_default_per_instance_and_image() {
         password: None,
         rule: Default::default(),
         key_ids: None,
+        when_running: WhenRunning::StopAndStart,
+        system_disk_gib: None,
     };
     assert!(matches!(
         &plan(&i, &rebuild, &ctx).unwrap().steps[..],
         [Step::Reprovision { user, keys: None, .. }] if user == "Administrator"
+    ));
+}
+
+/// A rebuild that needs a stopped instance (Alibaba ReplaceSystemDisk) is refused on a running
+/// one; one that may stop it (Nova, Tencent ResetInstance) stops, reinstalls and starts it.
+#[test]
+fn rebuild_on_running_follows_when_running() {
+    let ctx = PlanContext::default();
+    let rebuild = |when_running| ActionRequest::Rebuild {
+        image_id: "img-ubt2204x64".into(),
+        password: None,
+        rule: Default::default(),
+        key_ids: None,
+        when_running,
+        system_disk_gib: None,
+    };
+    assert!(matches!(
+        plan(&inst(S::Running), &rebuild(WhenRunning::Refuse), &ctx),
+        Err(DomainError::StateConflict {
+            state: S::Running,
+            action: Action::Rebuild,
+            ..
+        })
+    ));
+    assert!(matches!(
+        &plan(&inst(S::Stopped), &rebuild(WhenRunning::Refuse), &ctx)
+            .unwrap()
+            .steps[..],
+        [Step::Reprovision { .. }]
+    ));
+    assert!(matches!(
+        &plan(&inst(S::Running), &rebuild(WhenRunning::StopAndStart), &ctx)
+            .unwrap()
+            .steps[..],
+        [
+            Step::PowerOff { .. },
+            Step::Reprovision { .. },
+            Step::PowerOn
+        ]
     ));
 }

@@ -3,6 +3,7 @@
 //! of the batch) or on the catalogue (a rebuild's image).
 
 use super::action::default_user;
+use super::table::keys_unsupported;
 use crate::catalog;
 use crate::error::{DomainError, ResourceKind};
 use crate::model::{Instance, OsFamily};
@@ -37,14 +38,40 @@ pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainEr
             image_id,
             password,
             rule,
+            key_ids,
+            system_disk_gib,
             ..
         } => {
+            // The system disk grows or keeps its size; it never shrinks.
+            if let Some(gib) = system_disk_gib
+                && let Some(i) = targets.iter().find(|i| *gib < i.system_disk.size_gib)
+            {
+                return Err(DomainError::invalid(
+                    "SystemDisk.DiskSize",
+                    format!(
+                        "{gib} GiB is smaller than the system disk ({} GiB): it can only grow",
+                        i.system_disk.size_gib
+                    ),
+                ));
+            }
             let image = catalog::image(image_id)
                 .filter(|i| i.public)
                 .ok_or_else(|| DomainError::NotFound {
                     kind: ResourceKind::Image,
                     id: image_id.clone(),
                 })?;
+            // Key pairs are Linux-only: the new image's OS decides.
+            if key_ids.as_ref().is_some_and(|k| !k.is_empty())
+                && let Some(why) = keys_unsupported(image.os)
+            {
+                return Err(DomainError::Unsupported {
+                    id: targets
+                        .first()
+                        .map(|i| i.uuid.to_string())
+                        .unwrap_or_default(),
+                    why,
+                });
+            }
             if let Some(pw) = password {
                 password::check(*rule, pw, image.os, &[image.default_user])
                     .map_err(DomainError::InvalidPassword)?;
@@ -162,6 +189,8 @@ mod tests {
             password: Some("Abcdef1!".into()),
             rule: PasswordRule::Complexity,
             key_ids: None,
+            when_running: WhenRunning::StopAndStart,
+            system_disk_gib: None,
         };
         assert!(matches!(
             check_request(
@@ -173,6 +202,26 @@ mod tests {
                 ..
             })
         ));
-        assert_eq!(check_request(&rebuild("img-tos31x64"), &[i]), Ok(()));
+        assert_eq!(
+            check_request(&rebuild("img-tos31x64"), std::slice::from_ref(&i)),
+            Ok(())
+        );
+        // Key pairs are refused for a Windows image (the new OS decides), kept for Linux.
+        let with_keys = |image: &str| Command::Rebuild {
+            image_id: image.into(),
+            password: None,
+            rule: PasswordRule::Complexity,
+            key_ids: Some(vec!["skey-1".into()]),
+            when_running: WhenRunning::Refuse,
+            system_disk_gib: None,
+        };
+        assert!(matches!(
+            check_request(&with_keys("img-win22x64"), std::slice::from_ref(&i)),
+            Err(DomainError::Unsupported {
+                why: crate::error::Unsupported::WindowsOs,
+                ..
+            })
+        ));
+        assert_eq!(check_request(&with_keys("img-tos31x64"), &[i]), Ok(()));
     }
 }

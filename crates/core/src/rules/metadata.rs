@@ -50,6 +50,33 @@ pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
     }
 }
 
+/// May the instance's tags change through Nova's server tags API now? Nova's rule
+/// (api/openstack/compute/server_tags.py `_check_instance_in_valid_state`) looks at the
+/// vm_state alone: active, stopped (and paused, suspended, shelved), whatever task runs; not
+/// building, in error, rescued or deleted. Neither the owner's lock nor an operator's
+/// restriction stops it. Exhaustive on purpose: a new state must be decided here too.
+pub fn server_tags_change(inst: &Instance) -> Result<(), MetadataRefusal> {
+    use InstanceState as S;
+    match inst.state {
+        S::Running
+        | S::Starting
+        | S::Stopping
+        | S::Stopped
+        | S::Rebooting
+        | S::EnteringRescue
+        | S::Terminating
+        | S::EnteringLiveMigrate
+        | S::LiveMigrating
+        | S::ExitingLiveMigrate => Ok(()),
+        S::Pending | S::LaunchFailed | S::Rescue | S::ExitingRescue | S::Terminated => {
+            Err(MetadataRefusal::Busy {
+                state: inst.state,
+                running: inst.lock.as_ref().map(|l| l.action),
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +103,21 @@ mod tests {
         let mut i = inst(S::Rebooting);
         i.locked = Some(String::new());
         assert_eq!(metadata_change(&i), Err(MetadataRefusal::Locked));
+    }
+
+    /// Server tags follow the vm_state alone: a task running or the owner's lock do not stop
+    /// them; building, error, rescue and deleted do.
+    #[test]
+    fn server_tags_change_by_vm_state() {
+        for s in InstanceState::ALL {
+            let refused = matches!(
+                s,
+                S::Pending | S::LaunchFailed | S::Rescue | S::ExitingRescue | S::Terminated
+            );
+            assert_eq!(server_tags_change(&inst(s)).is_err(), refused, "{s:?}");
+        }
+        let mut i = locked(S::Running, Action::Reboot);
+        i.locked = Some(String::new());
+        assert_eq!(server_tags_change(&i), Ok(()));
     }
 }

@@ -24,5 +24,5 @@ pub mod fixture;
 pub use action::{Effect, Plan, PlanContext, default_user, plan};
 pub use check::check_request;
 pub use create::{CreatePlan, plan_create};
-pub use metadata::{MetadataRefusal, metadata_change};
+pub use metadata::{MetadataRefusal, metadata_change, server_tags_change};
 pub use table::{Deletion, allowed, deletion};

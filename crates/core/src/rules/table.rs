@@ -39,22 +39,22 @@ pub fn deletion(state: InstanceState) -> Deletion {
     }
 }
 
-/// Is `action` allowed in `state`? `force` opens Running to guest changes (ForceStop) and to
-/// termination (Alibaba `Force`).
+/// Is `action` allowed in `state`? `force` opens Running to guest changes (ForceStop), to a
+/// rebuild that stops and starts it (Nova, Tencent ResetInstance; not Alibaba
+/// ReplaceSystemDisk) and to termination (Alibaba `Force`).
 /// Exhaustive on purpose: a new state must be decided for every action.
 pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
     use InstanceState as S;
     match state {
         S::Running => match action {
-            Action::Stop
-            | Action::Reboot
-            | Action::EnterRescue
-            | Action::LiveMigrate
-            | Action::Rebuild => true,
+            Action::Stop | Action::Reboot | Action::EnterRescue | Action::LiveMigrate => true,
+            // Rebuild: stopped and started around the reinstall (Nova, Tencent), unless the
+            // dialect needs the instance stopped (Alibaba ReplaceSystemDisk).
             Action::ResetPassword
             | Action::AssociateKeys
             | Action::DisassociateKeys
-            | Action::Terminate => force,
+            | Action::Terminate
+            | Action::Rebuild => force,
             Action::Start | Action::ExitRescue | Action::Create => false,
         },
         S::Stopped => match action {
@@ -167,7 +167,7 @@ mod tests {
         expected.extend(ok(Action::AssociateKeys, &[S::Stopped]));
         expected.extend(ok(Action::DisassociateKeys, &[S::Stopped]));
         expected.extend(ok(Action::LiveMigrate, &[S::Running]));
-        expected.extend(ok(Action::Rebuild, &[S::Running, S::Stopped]));
+        expected.extend(ok(Action::Rebuild, &[S::Stopped]));
         let actions = [
             Action::Create,
             Action::Start,
@@ -191,12 +191,14 @@ mod tests {
                 );
             }
         }
-        // Force additionally opens Running for guest changes and termination, nothing else.
+        // Force additionally opens Running for guest changes, rebuilds and termination,
+        // nothing else.
         for a in [
             Action::ResetPassword,
             Action::AssociateKeys,
             Action::DisassociateKeys,
             Action::Terminate,
+            Action::Rebuild,
         ] {
             assert!(allowed(a, S::Running, true));
             assert!(!allowed(a, S::Rebooting, true));
