@@ -47,6 +47,8 @@ pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         | S::LiveMigrating
         | S::ExitingLiveMigrate
         | S::Terminated => Err(busy()),
+        // Nova's rule lists no resize state (vm_state resized included).
+        S::Resizing | S::VerifyResize | S::VerifyResizeStopped | S::RevertingResize => Err(busy()),
     }
 }
 
