@@ -156,6 +156,11 @@ pub fn map(e: DomainError) -> ApiError {
         DomainError::SoldOut { .. } => (403, "OperationDenied.NoStock"),
         DomainError::Unavailable(_) => (503, "ServiceUnavailable"),
         DomainError::Internal(_) => (500, "InternalError"),
+        // ModifyInstanceSpec: "The specified InstanceType does not exist or beyond the
+        // permitted range."
+        DomainError::SameInstanceType { .. } | DomainError::InstanceTypeNotAllowed { .. } => {
+            (400, "InvalidInstanceType.ValueNotSupported")
+        }
     };
     let message = match code {
         "IncorrectInstanceStatus" => "The current status of the resource does not support this operation.".to_string(),

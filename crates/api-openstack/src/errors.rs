@@ -207,6 +207,14 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
                 Fault::new(403, nubis_core::error::quota_message(&overs))
             }
         }
+        // nova/api/openstack/compute/servers.py `_resize`: CannotResizeToSameFlavor and a
+        // flavor the server cannot take are 400s.
+        DomainError::SameInstanceType { .. } => {
+            Fault::bad_request("When resizing, instances must change flavor!")
+        }
+        DomainError::InstanceTypeNotAllowed { instance_type, .. } => Fault::bad_request(format!(
+            "Unable to resize to flavor {instance_type}: it is not available for this server."
+        )),
         DomainError::PolicyDenied(m) => Fault::new(403, m),
         DomainError::UnsupportedRegion(r) => {
             Fault::bad_request(format!("Region {r} is not served"))

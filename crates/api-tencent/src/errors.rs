@@ -44,6 +44,11 @@ pub fn state_suffix(s: InstanceState) -> &'static str {
         InstanceState::LiveMigrating => "ServiceLiveMigrate",
         InstanceState::ExitingLiveMigrate => "ExitServiceLiveMigrate",
         InstanceState::Terminated => "Terminating",
+        // As DescribeInstances shows them (render::state).
+        InstanceState::Resizing
+        | InstanceState::RevertingResize
+        | InstanceState::VerifyResizeStopped => "Stopped",
+        InstanceState::VerifyResize => "Running",
     }
 }
 
@@ -99,6 +104,12 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         DomainError::DuplicateKeyName(_) => "InvalidKeyPairName.Duplicate".into(),
         DomainError::KeyPairNotSupported(_) => "InvalidParameterValue.KeyPairNotSupported".into(),
         DomainError::KeyPairInUse(_) => "ResourceInUse".into(),
+        // The type is changing: an operation holds the instance (CVM shows no state of its
+        // own for it).
+        DomainError::StateConflict {
+            state: InstanceState::Resizing | InstanceState::RevertingResize,
+            ..
+        } => "OperationDenied.InstanceOperationInProgress".into(),
         DomainError::StateConflict { state, .. } => {
             format!("UnsupportedOperation.InstanceState{}", state_suffix(*state))
         }
@@ -154,6 +165,10 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         // "指定的实例类型库存不足".
         DomainError::SoldOut { .. } => "ResourceInsufficient.SpecifiedInstanceType".into(),
         DomainError::Unavailable(_) | DomainError::Internal(_) => codes.internal.into(),
+        DomainError::SameInstanceType { .. } => "InvalidParameterValue".into(),
+        DomainError::InstanceTypeNotAllowed { .. } => {
+            "InvalidParameter.InstanceTypeNotSupport".into()
+        }
     };
     ApiError { code, message: msg }
 }

@@ -8,6 +8,7 @@ mod create;
 mod instances;
 mod keypairs;
 mod power;
+mod spec;
 
 use account::describe_account_attributes;
 use catalogue::{describe_images, describe_instance_types, describe_regions, describe_zones};
@@ -19,6 +20,7 @@ use instances::{
 };
 use keypairs::{KeyChange, attach, create_key_pair, delete_key_pairs, describe_key_pairs};
 use power::{Power, power_batch, power_one};
+use spec::modify_instance_spec;
 
 use crate::errors::{ApiError, map};
 use crate::params::{self, Params};
@@ -154,6 +156,9 @@ const SPECS: &[ActionSpec<Handler>] = &[
     ),
     per_instance(
         action!(write "ModifyInstanceAttribute", Optional, |e, c, p| Box::pin(modify(e, c, p))),
+    ),
+    per_instance(
+        action!(write "ModifyInstanceSpec", Optional, dry_run, |e, c, p| Box::pin(modify_instance_spec(e, c, p))),
     ),
     action!(write "CreateKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, false))),
     action!(write "ImportKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, true))),

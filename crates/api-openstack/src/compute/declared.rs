@@ -110,6 +110,12 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             "{\"os-getConsoleOutput\"}", nova!(n, p, a => n.console_output(at(p, 0), a))),
         server_action("server.action.rebuild", "rebuild", "os_compute_api:servers:rebuild", "{\"rebuild\"}",
             nova!(n, p, a => n.rebuild(at(p, 0), a).await)),
+        server_action("server.action.resize", "resize", "os_compute_api:servers:resize", "{\"resize\"}",
+            nova!(n, p, a => n.resize(at(p, 0), a).await)),
+        server_action("server.action.confirmResize", "confirmResize", "os_compute_api:servers:confirm_resize",
+            "{\"confirmResize\"}", nova!(n, p, a => n.confirm_resize(at(p, 0), a).await)),
+        server_action("server.action.revertResize", "revertResize", "os_compute_api:servers:revert_resize",
+            "{\"revertResize\"}", nova!(n, p, a => n.revert_resize(at(p, 0), a).await)),
         // -- server metadata
         op("server.metadata.list", "GET", "/compute/v2.1/servers/{id}/metadata", Token,
             "os_compute_api:server-metadata:index", NO_BODY,
