@@ -122,7 +122,8 @@ def test_tencent_refusals(cvm, stopped, make_instance):
     iid = stopped.id
     expect_error("MissingParameter", cvm.call, "ResetInstancesType", InstanceIds=[iid])
     expect_error("MissingParameter", cvm.call, "ResetInstancesType", InstanceType="S5.SMALL2")
-    expect_error("UnknownParameter", reset_type, cvm, [iid], "S5.SMALL2", DryRun=True)
+    expect_error("UnknownParameter", cvm.raw, "ResetInstancesType",
+                 {"InstanceIds": [iid], "InstanceType": "S5.SMALL2", "DryRun": True})
     # The same type; one the catalogue does not have; one that is not a type name.
     e = expect_error("InvalidParameterValue", reset_type, cvm, [iid], "S5.MEDIUM4")
     assert "S5.MEDIUM4" in e.message
