@@ -340,3 +340,28 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+
+    #[test]
+    fn resize_codes() {
+        for e in [
+            DomainError::SameInstanceType {
+                id: "i-1".into(),
+                instance_type: "S5.SMALL2".into(),
+            },
+            DomainError::InstanceTypeNotAllowed {
+                id: "i-1".into(),
+                instance_type: "BMS5.LARGE8".into(),
+            },
+        ] {
+            let got = map(e);
+            assert_eq!(
+                (got.status, got.code.as_str()),
+                (400, "InvalidInstanceType.ValueNotSupported")
+            );
+        }
+    }
+}

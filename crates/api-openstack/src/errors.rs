@@ -418,3 +418,66 @@ mod tests {
         assert_eq!(f.message, "Quota exceeded, too many key pairs.");
     }
 }
+
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+    use nubis_core::{Action, InstanceState};
+    use uuid::Uuid;
+
+    #[test]
+    fn resize_faults_are_novas() {
+        let u = Uuid::nil();
+        let id = || u.to_string();
+        let f = map(
+            DomainError::SameInstanceType {
+                id: id(),
+                instance_type: "S5.MEDIUM4".into(),
+            },
+            Some(u),
+        );
+        assert_eq!(
+            (f.status, f.message.as_str()),
+            (400, "When resizing, instances must change flavor!")
+        );
+        let f = map(
+            DomainError::InstanceTypeNotAllowed {
+                id: id(),
+                instance_type: "BMS5.LARGE8".into(),
+            },
+            Some(u),
+        );
+        assert_eq!(f.status, 400);
+        for (state, action, tail) in [
+            (
+                InstanceState::Running,
+                Action::ConfirmResize,
+                "'confirmResize' instance {u} while it is in vm_state active",
+            ),
+            (
+                InstanceState::VerifyResize,
+                Action::Resize,
+                "'resize' instance {u} while it is in vm_state resized",
+            ),
+            (
+                InstanceState::Resizing,
+                Action::RevertResize,
+                "'revertResize' instance {u} while it is in task_state resize_migrating",
+            ),
+        ] {
+            let f = map(
+                DomainError::StateConflict {
+                    id: id(),
+                    state,
+                    action,
+                },
+                Some(u),
+            );
+            assert_eq!(f.status, 409);
+            assert_eq!(
+                f.message,
+                format!("Cannot {}", tail.replace("{u}", &u.to_string()))
+            );
+        }
+    }
+}

@@ -340,3 +340,58 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+    use nubis_core::Action;
+
+    fn code(e: DomainError) -> String {
+        map(&Codes::DEFAULT, e).code
+    }
+
+    #[test]
+    fn resize_codes() {
+        let id = || "ins-aaaaaaaa".to_string();
+        let ty = || "S5.SMALL2".to_string();
+        assert_eq!(
+            code(DomainError::SameInstanceType {
+                id: id(),
+                instance_type: ty()
+            }),
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            code(DomainError::InstanceTypeNotAllowed {
+                id: id(),
+                instance_type: ty()
+            }),
+            "InvalidParameter.InstanceTypeNotSupport"
+        );
+        for (state, want) in [
+            (
+                InstanceState::Resizing,
+                "OperationDenied.InstanceOperationInProgress",
+            ),
+            (
+                InstanceState::RevertingResize,
+                "OperationDenied.InstanceOperationInProgress",
+            ),
+            (
+                InstanceState::VerifyResize,
+                "UnsupportedOperation.InstanceStateRunning",
+            ),
+            (
+                InstanceState::VerifyResizeStopped,
+                "UnsupportedOperation.InstanceStateStopped",
+            ),
+        ] {
+            let e = DomainError::StateConflict {
+                id: id(),
+                state,
+                action: Action::Stop,
+            };
+            assert_eq!(code(e), want, "{state:?}");
+        }
+    }
+}
