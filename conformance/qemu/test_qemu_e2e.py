@@ -768,6 +768,10 @@ def test_every_step_kind_twice_on_a_real_guest(step_repl, tmp_path, keys):
         g = r.twice({"step": "add_keys", "keys": [pub2]}, next(turn))
         assert g["pending_changes"] == ["key-add root"], g["pending_changes"]
         r.twice({"step": "set_password", "user": "root", "password_hash": crypt(pw3)}, next(turn))
+        # A type change of the stopped guest (its vCPUs and memory come with the spec of the
+        # next boot; the repl's spec keeps the defaults) and its confirmation.
+        r.twice({"step": "resize", "instance_type": "S5.LARGE8", "cpu": 4, "memory_mib": 8192}, next(turn))
+        r.twice({"step": "confirm_resize"}, next(turn))
         r.twice({"step": "power_on"}, next(turn))
         with Login(ep, "root", key=key2) as s:
             assert s.run(f"grep -cxF '{pub2}' /root/.ssh/authorized_keys") == "1"
