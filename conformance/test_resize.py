@@ -326,3 +326,26 @@ def test_verify_resize_seen_through_the_other_dialects(server, conn, cvm, os_ser
                  InstanceIds=[got[0]["InstanceId"]])
     conn.compute.revert_server_resize(srv)
     wait_status(conn, srv.id, "ACTIVE")
+
+
+def test_nova_resize_over_the_quota_is_403(server_factory):
+    """Own server: the bootstrap admin's project quota is changed here."""
+    from test_openstack_support import connect, create_server, expect_http
+
+    qs = server_factory("resize-quota", NUBIS_RATE_LIMITS="off")
+    conn = connect(qs)  # noqa: F811
+    project = conn.current_project_id
+    srv, _ = create_server(conn)  # S5.MEDIUM4: 2 vCPUs
+    used = conn.compute.get_quota_set(project, usage=True).usage["cores"]
+    conn.compute.update_quota_set(project, cores=used + 1)
+    e = expect_http(403, conn.compute.resize_server, srv, "S5.LARGE8")
+    assert f"Quota exceeded for cores: Requested 2, but already used {used} of {used + 1} cores" in str(e)
+    assert conn.compute.get_server(srv.id).status == "ACTIVE"
+    # Down always fits; back up on revert is checked again (the old flavor is larger).
+    conn.compute.resize_server(srv, "S5.SMALL2")
+    wait_status(conn, srv.id, "VERIFY_RESIZE")
+    conn.compute.update_quota_set(project, cores=used - 1, force=True)
+    e = expect_http(403, conn.compute.revert_server_resize, srv)
+    assert "Quota exceeded for cores: Requested 1" in str(e)
+    conn.compute.confirm_server_resize(srv)
+    wait_status(conn, srv.id, "ACTIVE")
