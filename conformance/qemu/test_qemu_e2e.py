@@ -498,6 +498,51 @@ def test_nova_server_and_rebuild_on_a_real_guest(qserver, keys):
     assert not (qserver.data_dir / "qemu" / "vms" / srv.id).exists()
 
 
+def guest_hardware(ep: str, key) -> tuple[int, int]:
+    """(vCPUs, MemTotal in KiB) as the guest sees them."""
+    with Login(ep, "root", key=key) as s:
+        cpus = int(s.run("nproc").strip())
+        mem = int(s.run("awk '/^MemTotal:/ {print $2}' /proc/meminfo").strip())
+    return cpus, mem
+
+
+def test_resize_changes_what_the_guest_sees(qserver, keys):
+    """A type change takes effect at the guest's next boot: Nova resize of an ACTIVE server
+    (stop, move, start: VERIFY_RESIZE running on the new flavor), revertResize back to the
+    old one, and Tencent ResetInstancesType with ForceStop. vCPUs are the type's; memory is
+    scaled (docs/resize.md, QemuConfig::memory_mib_per_gib) but follows the type."""
+    conn = connect(qserver)
+    key1, pub1 = keys["first"]
+    kp = conn.compute.create_keypair(name=key_name("resize"), public_key=pub1)
+    srv, _ = create_server(conn, key_name=kp.name, wait=False)  # S5.MEDIUM4: 2 vCPUs
+    wait_status(conn, srv.id, "ACTIVE", timeout=180)
+    ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
+    cpus, medium = guest_hardware(ep, key1)
+    assert cpus == 2
+    t0 = time.monotonic()
+    conn.compute.resize_server(srv, "S5.LARGE8")
+    wait_status(conn, srv.id, "VERIFY_RESIZE", timeout=180)
+    timed("nova resize → VERIFY_RESIZE", t0)
+    ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
+    cpus, large = guest_hardware(ep, key1)
+    assert cpus == 4 and large > medium * 1.5, (cpus, large, medium)
+    conn.compute.revert_server_resize(srv)
+    wait_status(conn, srv.id, "ACTIVE", timeout=180)
+    ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
+    cpus, mem = guest_hardware(ep, key1)
+    assert cpus == 2 and mem < large, (cpus, mem)
+    # The same guest through Tencent: ForceStop stops it, and it is started on the new type.
+    cvm = qserver.cvm()
+    [inst] = cvm.call("DescribeInstances", Filters=[{"Name": "uuid", "Values": [srv.id]}])["InstanceSet"]
+    rid = cvm.call("ResetInstancesType", InstanceIds=[inst["InstanceId"]], InstanceType="S5.SMALL2",
+                   ForceStop=True)["RequestId"]
+    wait_settled(cvm, inst["InstanceId"], "RUNNING", rid, timeout=180)
+    cpus, small = guest_hardware(ssh_tag(describe(cvm, inst["InstanceId"])), key1)
+    assert cpus == 1 and small < mem, (cpus, small, mem)
+    conn.compute.delete_server(srv.id)
+    wait_until(lambda: conn.compute.find_server(srv.id, ignore_missing=True) is None, 60, 0.2, "delete")
+
+
 def test_restart_in_the_middle_of_a_boot(qserver, keys):
     """nubis killed while StartInstances is booting the guest: the restarted server adopts that
     QEMU (no second one on the same disk), the resumed operation ends RUNNING, SSH works."""
@@ -723,6 +768,10 @@ def test_every_step_kind_twice_on_a_real_guest(step_repl, tmp_path, keys):
         g = r.twice({"step": "add_keys", "keys": [pub2]}, next(turn))
         assert g["pending_changes"] == ["key-add root"], g["pending_changes"]
         r.twice({"step": "set_password", "user": "root", "password_hash": crypt(pw3)}, next(turn))
+        # A type change of the stopped guest (its vCPUs and memory come with the spec of the
+        # next boot; the repl's spec keeps the defaults) and its confirmation.
+        r.twice({"step": "resize", "instance_type": "S5.LARGE8", "cpu": 4, "memory_mib": 8192}, next(turn))
+        r.twice({"step": "confirm_resize"}, next(turn))
         r.twice({"step": "power_on"}, next(turn))
         with Login(ep, "root", key=key2) as s:
             assert s.run(f"grep -cxF '{pub2}' /root/.ssh/authorized_keys") == "1"

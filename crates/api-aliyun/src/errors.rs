@@ -156,6 +156,11 @@ pub fn map(e: DomainError) -> ApiError {
         DomainError::SoldOut { .. } => (403, "OperationDenied.NoStock"),
         DomainError::Unavailable(_) => (503, "ServiceUnavailable"),
         DomainError::Internal(_) => (500, "InternalError"),
+        // ModifyInstanceSpec: "The specified InstanceType does not exist or beyond the
+        // permitted range."
+        DomainError::SameInstanceType { .. } | DomainError::InstanceTypeNotAllowed { .. } => {
+            (400, "InvalidInstanceType.ValueNotSupported")
+        }
     };
     let message = match code {
         "IncorrectInstanceStatus" => "The current status of the resource does not support this operation.".to_string(),
@@ -333,5 +338,30 @@ mod tests {
             m.message,
             "The specified key pair mine is still attached to instances."
         );
+    }
+}
+
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+
+    #[test]
+    fn resize_codes() {
+        for e in [
+            DomainError::SameInstanceType {
+                id: "i-1".into(),
+                instance_type: "S5.SMALL2".into(),
+            },
+            DomainError::InstanceTypeNotAllowed {
+                id: "i-1".into(),
+                instance_type: "BMS5.LARGE8".into(),
+            },
+        ] {
+            let got = map(e);
+            assert_eq!(
+                (got.status, got.code.as_str()),
+                (400, "InvalidInstanceType.ValueNotSupported")
+            );
+        }
     }
 }

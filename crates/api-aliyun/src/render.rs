@@ -22,6 +22,12 @@ pub fn status(s: InstanceState) -> &'static str {
         InstanceState::Stopped | InstanceState::Rescue => "Stopped",
         // Not listed by Alibaba; the closest visible state.
         InstanceState::LaunchFailed | InstanceState::Terminated => "Stopped",
+        // ModifyInstanceSpec changes a stopped instance's type: it stays Stopped; one
+        // awaiting a Nova confirmation shows its power.
+        InstanceState::Resizing
+        | InstanceState::RevertingResize
+        | InstanceState::VerifyResizeStopped => "Stopped",
+        InstanceState::VerifyResize => "Running",
     }
 }
 
@@ -46,7 +52,9 @@ pub fn status_code(s: InstanceState) -> (u32, &'static str) {
 pub fn health(s: InstanceState) -> (u32, &'static str) {
     match s {
         InstanceState::Running => (0, "Ok"),
-        InstanceState::EnteringLiveMigrate
+        // Running on its new type, not yet kept: a change in progress, like a migration.
+        InstanceState::VerifyResize
+        | InstanceState::EnteringLiveMigrate
         | InstanceState::LiveMigrating
         | InstanceState::ExitingLiveMigrate => (128, "Maintaining"),
         InstanceState::Pending
@@ -59,7 +67,10 @@ pub fn health(s: InstanceState) -> (u32, &'static str) {
         | InstanceState::Stopped
         | InstanceState::Rescue
         | InstanceState::LaunchFailed
-        | InstanceState::Terminated => (4, "NotApplicable"),
+        | InstanceState::Terminated
+        | InstanceState::Resizing
+        | InstanceState::RevertingResize
+        | InstanceState::VerifyResizeStopped => (4, "NotApplicable"),
     }
 }
 
@@ -78,6 +89,7 @@ pub fn action(a: Action) -> &'static str {
         Action::DisassociateKeys => "DetachKeyPair",
         Action::LiveMigrate => "MigrateInstance",
         Action::Rebuild => "ReplaceSystemDisk",
+        Action::Resize | Action::ConfirmResize | Action::RevertResize => "ModifyInstanceSpec",
     }
 }
 

@@ -207,6 +207,14 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
                 Fault::new(403, nubis_core::error::quota_message(&overs))
             }
         }
+        // nova/api/openstack/compute/servers.py `_resize`: CannotResizeToSameFlavor and a
+        // flavor the server cannot take are 400s.
+        DomainError::SameInstanceType { .. } => {
+            Fault::bad_request("When resizing, instances must change flavor!")
+        }
+        DomainError::InstanceTypeNotAllowed { instance_type, .. } => Fault::bad_request(format!(
+            "Unable to resize to flavor {instance_type}: it is not available for this server."
+        )),
         DomainError::PolicyDenied(m) => Fault::new(403, m),
         DomainError::UnsupportedRegion(r) => {
             Fault::bad_request(format!("Region {r} is not served"))
@@ -408,5 +416,68 @@ mod tests {
             None,
         );
         assert_eq!(f.message, "Quota exceeded, too many key pairs.");
+    }
+}
+
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+    use nubis_core::{Action, InstanceState};
+    use uuid::Uuid;
+
+    #[test]
+    fn resize_faults_are_novas() {
+        let u = Uuid::nil();
+        let id = || u.to_string();
+        let f = map(
+            DomainError::SameInstanceType {
+                id: id(),
+                instance_type: "S5.MEDIUM4".into(),
+            },
+            Some(u),
+        );
+        assert_eq!(
+            (f.status, f.message.as_str()),
+            (400, "When resizing, instances must change flavor!")
+        );
+        let f = map(
+            DomainError::InstanceTypeNotAllowed {
+                id: id(),
+                instance_type: "BMS5.LARGE8".into(),
+            },
+            Some(u),
+        );
+        assert_eq!(f.status, 400);
+        for (state, action, tail) in [
+            (
+                InstanceState::Running,
+                Action::ConfirmResize,
+                "'confirmResize' instance {u} while it is in vm_state active",
+            ),
+            (
+                InstanceState::VerifyResize,
+                Action::Resize,
+                "'resize' instance {u} while it is in vm_state resized",
+            ),
+            (
+                InstanceState::Resizing,
+                Action::RevertResize,
+                "'revertResize' instance {u} while it is in task_state resize_migrating",
+            ),
+        ] {
+            let f = map(
+                DomainError::StateConflict {
+                    id: id(),
+                    state,
+                    action,
+                },
+                Some(u),
+            );
+            assert_eq!(f.status, 409);
+            assert_eq!(
+                f.message,
+                format!("Cannot {}", tail.replace("{u}", &u.to_string()))
+            );
+        }
     }
 }

@@ -83,6 +83,28 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             st("MIGRATING", "active", Some("migrating"), RUNNING)
         }
         S::Terminated => st("DELETED", "deleted", None, NOSTATE),
+        // A resize moving the guest: RESIZE from active or stopped (Nova's _STATE_MAP); the
+        // hypervisor's power says which (known while the type changes).
+        S::Resizing => match x.powered_on {
+            Some(false) => st("RESIZE", "stopped", Some("resize_migrating"), SHUTDOWN),
+            _ => st("RESIZE", "active", Some("resize_migrating"), RUNNING),
+        },
+        S::VerifyResize => st("VERIFY_RESIZE", "resized", None, RUNNING),
+        S::VerifyResizeStopped => st("VERIFY_RESIZE", "resized", None, SHUTDOWN),
+        S::RevertingResize => match x.powered_on {
+            Some(false) => st(
+                "REVERT_RESIZE",
+                "resized",
+                Some("resize_reverting"),
+                SHUTDOWN,
+            ),
+            _ => st(
+                "REVERT_RESIZE",
+                "resized",
+                Some("resize_reverting"),
+                RUNNING,
+            ),
+        },
     }
 }
 
@@ -100,6 +122,10 @@ pub fn task_of(a: Action) -> &'static str {
         Action::AssociateKeys | Action::DisassociateKeys => "updating",
         Action::LiveMigrate => "migrating",
         Action::Rebuild => "rebuilding",
+        Action::Resize => "resize_migrating",
+        // Nova has no task state of its own for a confirmation: its last resize one.
+        Action::ConfirmResize => "resize_finish",
+        Action::RevertResize => "resize_reverting",
     }
 }
 
@@ -117,6 +143,9 @@ pub fn action_name(a: Action) -> &'static str {
         Action::AssociateKeys | Action::DisassociateKeys => "update",
         Action::LiveMigrate => "live_migrate",
         Action::Rebuild => "rebuild",
+        Action::Resize => "resize",
+        Action::ConfirmResize => "confirmResize",
+        Action::RevertResize => "revertResize",
     }
 }
 
@@ -173,6 +202,37 @@ mod tests {
         assert_eq!(nova_state(S::Stopped, pw).status, "SHUTOFF");
     }
 
+    /// Nova's resize states: RESIZE while moving (from active or stopped), VERIFY_RESIZE
+    /// (vm_state resized) with the power the guest ends with, REVERT_RESIZE.
+    #[test]
+    fn resize_states() {
+        let off = Extra {
+            powered_on: Some(false),
+            ..Extra::default()
+        };
+        let row = |s, x| {
+            let n = nova_state(s, x);
+            (n.status, n.vm_state, n.task_state, n.power_state)
+        };
+        assert_eq!(
+            row(S::Resizing, Extra::default()),
+            ("RESIZE", "active", Some("resize_migrating"), RUNNING)
+        );
+        assert_eq!(
+            row(S::Resizing, off),
+            ("RESIZE", "stopped", Some("resize_migrating"), SHUTDOWN)
+        );
+        assert_eq!(
+            row(S::VerifyResize, off),
+            ("VERIFY_RESIZE", "resized", None, RUNNING)
+        );
+        assert_eq!(
+            row(S::VerifyResizeStopped, Extra::default()),
+            ("VERIFY_RESIZE", "resized", None, SHUTDOWN)
+        );
+        assert_eq!(row(S::RevertingResize, Extra::default()).0, "REVERT_RESIZE");
+    }
+
     /// Nova's own consistency rules (nova/api/openstack/common.py `_STATE_MAP`): the status
     /// follows from (vm_state, task_state), and a settled state has no task.
     #[test]
@@ -194,6 +254,9 @@ mod tests {
                     ("active", Some("rebooting_hard")) => "HARD_REBOOT",
                     ("active", Some("updating_password")) => "PASSWORD",
                     ("active", Some("migrating")) => "MIGRATING",
+                    ("active" | "stopped", Some("resize_migrating")) => "RESIZE",
+                    ("resized", Some("resize_reverting")) => "REVERT_RESIZE",
+                    ("resized", None) => "VERIFY_RESIZE",
                     ("active", Some(_)) => "ACTIVE",
                     ("stopped", _) => "SHUTOFF",
                     ("rescued", _) => "RESCUE",
@@ -202,7 +265,8 @@ mod tests {
                     other => panic!("unexpected {other:?}"),
                 };
                 assert_eq!(n.status, expect, "{s:?} {x:?}");
-                let powered = matches!(n.vm_state, "active" | "rescued");
+                let powered = matches!(n.vm_state, "active" | "rescued")
+                    || (n.vm_state == "resized" && n.power_state == RUNNING);
                 assert_eq!(n.power_state == RUNNING, powered, "{s:?}");
             }
         }

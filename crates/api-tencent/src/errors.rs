@@ -44,6 +44,11 @@ pub fn state_suffix(s: InstanceState) -> &'static str {
         InstanceState::LiveMigrating => "ServiceLiveMigrate",
         InstanceState::ExitingLiveMigrate => "ExitServiceLiveMigrate",
         InstanceState::Terminated => "Terminating",
+        // As DescribeInstances shows them (render::state).
+        InstanceState::Resizing
+        | InstanceState::RevertingResize
+        | InstanceState::VerifyResizeStopped => "Stopped",
+        InstanceState::VerifyResize => "Running",
     }
 }
 
@@ -99,6 +104,12 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         DomainError::DuplicateKeyName(_) => "InvalidKeyPairName.Duplicate".into(),
         DomainError::KeyPairNotSupported(_) => "InvalidParameterValue.KeyPairNotSupported".into(),
         DomainError::KeyPairInUse(_) => "ResourceInUse".into(),
+        // The type is changing: an operation holds the instance (CVM shows no state of its
+        // own for it).
+        DomainError::StateConflict {
+            state: InstanceState::Resizing | InstanceState::RevertingResize,
+            ..
+        } => "OperationDenied.InstanceOperationInProgress".into(),
         DomainError::StateConflict { state, .. } => {
             format!("UnsupportedOperation.InstanceState{}", state_suffix(*state))
         }
@@ -154,6 +165,10 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         // "指定的实例类型库存不足".
         DomainError::SoldOut { .. } => "ResourceInsufficient.SpecifiedInstanceType".into(),
         DomainError::Unavailable(_) | DomainError::Internal(_) => codes.internal.into(),
+        DomainError::SameInstanceType { .. } => "InvalidParameterValue".into(),
+        DomainError::InstanceTypeNotAllowed { .. } => {
+            "InvalidParameter.InstanceTypeNotSupport".into()
+        }
     };
     ApiError { code, message: msg }
 }
@@ -322,6 +337,61 @@ mod tests {
     fn every_state_has_a_suffix() {
         for s in InstanceState::ALL {
             assert!(!state_suffix(s).is_empty());
+        }
+    }
+}
+
+#[cfg(test)]
+mod resize_tests {
+    use super::*;
+    use nubis_core::Action;
+
+    fn code(e: DomainError) -> String {
+        map(&Codes::DEFAULT, e).code
+    }
+
+    #[test]
+    fn resize_codes() {
+        let id = || "ins-aaaaaaaa".to_string();
+        let ty = || "S5.SMALL2".to_string();
+        assert_eq!(
+            code(DomainError::SameInstanceType {
+                id: id(),
+                instance_type: ty()
+            }),
+            "InvalidParameterValue"
+        );
+        assert_eq!(
+            code(DomainError::InstanceTypeNotAllowed {
+                id: id(),
+                instance_type: ty()
+            }),
+            "InvalidParameter.InstanceTypeNotSupport"
+        );
+        for (state, want) in [
+            (
+                InstanceState::Resizing,
+                "OperationDenied.InstanceOperationInProgress",
+            ),
+            (
+                InstanceState::RevertingResize,
+                "OperationDenied.InstanceOperationInProgress",
+            ),
+            (
+                InstanceState::VerifyResize,
+                "UnsupportedOperation.InstanceStateRunning",
+            ),
+            (
+                InstanceState::VerifyResizeStopped,
+                "UnsupportedOperation.InstanceStateStopped",
+            ),
+        ] {
+            let e = DomainError::StateConflict {
+                id: id(),
+                state,
+                action: Action::Stop,
+            };
+            assert_eq!(code(e), want, "{state:?}");
         }
     }
 }

@@ -22,6 +22,12 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::EnteringLiveMigrate => "ENTER_SERVICE_LIVE_MIGRATE",
         InstanceState::LiveMigrating => "SERVICE_LIVE_MIGRATE",
         InstanceState::ExitingLiveMigrate => "EXIT_SERVICE_LIVE_MIGRATE",
+        // CVM has no state of its own for a type change: the guest is powered off while its
+        // type changes (LatestOperationState says OPERATING); one awaiting a Nova
+        // confirmation shows its power.
+        InstanceState::Resizing | InstanceState::RevertingResize => "STOPPED",
+        InstanceState::VerifyResize => "RUNNING",
+        InstanceState::VerifyResizeStopped => "STOPPED",
     }
 }
 
@@ -40,6 +46,7 @@ pub fn action(a: Action) -> &'static str {
         Action::DisassociateKeys => "DisassociateInstancesKeyPairs",
         Action::LiveMigrate => "MigrateInstance",
         Action::Rebuild => "ResetInstance",
+        Action::Resize | Action::ConfirmResize | Action::RevertResize => "ResetInstancesType",
     }
 }
 

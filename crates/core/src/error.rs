@@ -134,6 +134,13 @@ pub enum DomainError {
     /// A fault inside nubis (never bad input).
     #[error("internal error: {0}")]
     Internal(String),
+    /// A resize to the type the instance already has.
+    #[error("instance `{id}` is already of instance type `{instance_type}`")]
+    SameInstanceType { id: String, instance_type: String },
+    /// A resize to a type the instance cannot move to (another architecture, a special or
+    /// bare-metal type).
+    #[error("instance `{id}` cannot change to instance type `{instance_type}`")]
+    InstanceTypeNotAllowed { id: String, instance_type: String },
 }
 
 /// Nova's wording (`TooManyInstances`, nova/exception.py): "Quota exceeded for cores,
@@ -231,6 +238,14 @@ impl DomainError {
                 id: inst(id),
                 running,
                 same_action,
+            },
+            Self::SameInstanceType { id, instance_type } => Self::SameInstanceType {
+                id: inst(id),
+                instance_type,
+            },
+            Self::InstanceTypeNotAllowed { id, instance_type } => Self::InstanceTypeNotAllowed {
+                id: inst(id),
+                instance_type,
             },
             other => other,
         }

@@ -26,7 +26,9 @@ pub mod state;
 pub use credentials::*;
 pub use error::{DomainError, Names, ResourceKind, Unsupported};
 pub use model::*;
-pub use op::{Accept, KmsState, MigratePhase, Outcome, Settle, Step, StopMode, WhenRunning};
+pub use op::{
+    Accept, KmsState, MigratePhase, Outcome, ResizeEnd, Settle, Step, StopMode, WhenRunning,
+};
 pub use request::{
     ActionRequest, Command, CreateSpec, PasswordHash, Prepared, PublicKey, Raw, Request, Stage,
 };

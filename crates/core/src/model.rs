@@ -102,6 +102,10 @@ pub struct Instance {
     /// The agent host it runs on (`hosts::HostRecord::id`); `None`: the embedded driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The instance type before a resize that awaits confirmation (Nova VERIFY_RESIZE):
+    /// what revertResize goes back to. `None` otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize_from: Option<String>,
 }
 
 impl Instance {

@@ -73,6 +73,15 @@ pub enum Step {
     LiveMigrate {
         phase: MigratePhase,
     },
+    /// Move the powered-off guest to another instance type: the vCPUs and memory it has from
+    /// its next boot.
+    Resize {
+        instance_type: String,
+        cpu: u32,
+        memory_mib: u32,
+    },
+    /// Keep the new type of a resize: the resources held for going back are released.
+    ConfirmResize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,6 +113,8 @@ impl Step {
                 phase: MigratePhase::Exit,
             } => InstanceState::ExitingLiveMigrate,
             Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => current,
+            Step::Resize { .. } => InstanceState::Resizing,
+            Step::ConfirmResize => current,
         }
     }
 }
@@ -122,6 +133,20 @@ pub enum WhenRunning {
     /// Change the running guest now, as an operation holding the instance's lock (Nova
     /// changePassword, which the guest agent applies live).
     Live,
+}
+
+/// How a change of instance type ends, by cloud.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResizeEnd {
+    /// Started afterwards whatever its power was (Tencent ResetInstancesType: "the instance
+    /// shows as running once the change is done").
+    Start,
+    /// Powered as before (Alibaba ModifyInstanceSpec, which only takes stopped instances).
+    AsBefore,
+    /// Powered as before, then awaiting confirmResize or revertResize (Nova VERIFY_RESIZE),
+    /// the previous type remembered.
+    Verify,
 }
 
 /// State of a KMS key that encrypts an instance's disks.
@@ -163,6 +188,9 @@ pub enum Outcome {
     Terminated,
     /// The launch failed.
     LaunchFailed,
+    /// Resized, awaiting confirmation: VerifyResize or VerifyResizeStopped by what the driver
+    /// reports (the state the operation started from if it reports nothing).
+    VerifyResize,
 }
 
 /// How an instance's state is derived when its operation ends: part of the plan, recorded
@@ -190,6 +218,9 @@ impl Settle {
             | Action::DisassociateKeys
             | Action::LiveMigrate
             | Action::Rebuild => (Outcome::Observed, Outcome::Observed),
+            Action::Resize | Action::ConfirmResize | Action::RevertResize => {
+                (Outcome::Observed, Outcome::Observed)
+            }
         };
         Self { success, failure }
     }
@@ -206,6 +237,11 @@ impl Settle {
             Outcome::Observed => observed.unwrap_or(before),
             Outcome::Terminated => InstanceState::Terminated,
             Outcome::LaunchFailed => InstanceState::LaunchFailed,
+            Outcome::VerifyResize => match observed {
+                Some(InstanceState::Running) => InstanceState::VerifyResize,
+                Some(InstanceState::Stopped) => InstanceState::VerifyResizeStopped,
+                other => other.unwrap_or(before),
+            },
         }
     }
 }
@@ -241,6 +277,20 @@ mod tests {
         assert_eq!(s.state(true, Some(S::Running), S::Pending), S::Running);
         let s = Settle::for_action(Action::Terminate);
         assert_eq!(s.state(true, None, S::Running), S::Terminated);
+        assert_eq!(s.state(false, Some(S::Stopped), S::Running), S::Stopped);
+    }
+
+    #[test]
+    fn a_resize_awaiting_confirmation_keeps_the_power_it_ends_with() {
+        let s = Settle {
+            success: Outcome::VerifyResize,
+            failure: Outcome::Observed,
+        };
+        assert_eq!(s.state(true, Some(S::Running), S::Running), S::VerifyResize);
+        assert_eq!(
+            s.state(true, Some(S::Stopped), S::Stopped),
+            S::VerifyResizeStopped
+        );
         assert_eq!(s.state(false, Some(S::Stopped), S::Running), S::Stopped);
     }
 

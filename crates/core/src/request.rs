@@ -8,7 +8,7 @@
 //! `Debug` shows `<redacted>` in its place.
 
 use crate::error::DomainError;
-use crate::op::{StopMode, WhenRunning};
+use crate::op::{ResizeEnd, StopMode, WhenRunning};
 use crate::password::PasswordRule;
 use crate::state::Action;
 use std::fmt;
@@ -116,6 +116,18 @@ pub enum Request<S: Stage = Raw> {
         key_ids: S::Keys,
         when_running: WhenRunning,
     },
+    /// Change the instance type to `instance_type` (a catalogue name). A running instance
+    /// is stopped first when `when_running` allows it ([`WhenRunning::StopAndStart`]);
+    /// `then` says how it ends.
+    Resize {
+        instance_type: String,
+        when_running: WhenRunning,
+        then: ResizeEnd,
+    },
+    /// Keep the new type of a resize awaiting confirmation.
+    ConfirmResize,
+    /// Go back to the type before the resize awaiting confirmation.
+    RevertResize,
 }
 
 /// A request as a dialect hands it to the engine.
@@ -144,6 +156,18 @@ impl<S: Stage> fmt::Debug for Request<S> {
             Self::LiveMigrate => f.write_str("LiveMigrate"),
             Self::Start => f.write_str("Start"),
             Self::ExitRescue => f.write_str("ExitRescue"),
+            Self::ConfirmResize => f.write_str("ConfirmResize"),
+            Self::RevertResize => f.write_str("RevertResize"),
+            Self::Resize {
+                instance_type,
+                when_running,
+                then,
+            } => f
+                .debug_struct("Resize")
+                .field("instance_type", instance_type)
+                .field("when_running", when_running)
+                .field("then", then)
+                .finish(),
             Self::Rebuild {
                 image_id,
                 password,
@@ -231,6 +255,9 @@ impl<S: Stage> Request<S> {
             Self::DisassociateKeys { .. } => Action::DisassociateKeys,
             Self::LiveMigrate => Action::LiveMigrate,
             Self::Rebuild { .. } => Action::Rebuild,
+            Self::Resize { .. } => Action::Resize,
+            Self::ConfirmResize => Action::ConfirmResize,
+            Self::RevertResize => Action::RevertResize,
         }
     }
 
@@ -240,7 +267,8 @@ impl<S: Stage> Request<S> {
             Self::ResetPassword { when_running, .. }
             | Self::AssociateKeys { when_running, .. }
             | Self::DisassociateKeys { when_running, .. }
-            | Self::Rebuild { when_running, .. } => *when_running != WhenRunning::Refuse,
+            | Self::Rebuild { when_running, .. }
+            | Self::Resize { when_running, .. } => *when_running != WhenRunning::Refuse,
             Self::Terminate { force } => *force,
             _ => false,
         }
@@ -251,7 +279,8 @@ impl<S: Stage> Request<S> {
             Self::ResetPassword { when_running, .. }
             | Self::AssociateKeys { when_running, .. }
             | Self::DisassociateKeys { when_running, .. }
-            | Self::Rebuild { when_running, .. } => *when_running,
+            | Self::Rebuild { when_running, .. }
+            | Self::Resize { when_running, .. } => *when_running,
             _ => WhenRunning::Refuse,
         }
     }
@@ -303,6 +332,17 @@ impl Command {
             Self::LiveMigrate => Request::LiveMigrate,
             Self::Start => Request::Start,
             Self::ExitRescue => Request::ExitRescue,
+            Self::ConfirmResize => Request::ConfirmResize,
+            Self::RevertResize => Request::RevertResize,
+            Self::Resize {
+                instance_type,
+                when_running,
+                then,
+            } => Request::Resize {
+                instance_type,
+                when_running,
+                then,
+            },
             Self::Stop {
                 mode,
                 stop_charging,

@@ -23,10 +23,20 @@ pub enum InstanceState {
     ExitingLiveMigrate,
     /// Terminated: kept only so late readers can tell "gone" from "never existed".
     Terminated,
+    /// A change of instance type in progress (Nova RESIZE; Tencent ResetInstancesType and
+    /// Alibaba ModifyInstanceSpec while the type changes on the powered-off guest).
+    Resizing,
+    /// Resized, awaiting confirmResize / revertResize (Nova VERIFY_RESIZE), the guest running
+    /// on the new type.
+    VerifyResize,
+    /// The same, the guest powered off (a resize of a SHUTOFF server).
+    VerifyResizeStopped,
+    /// Going back to the previous type (Nova REVERT_RESIZE).
+    RevertingResize,
 }
 
 impl InstanceState {
-    pub const ALL: [InstanceState; 15] = [
+    pub const ALL: [InstanceState; 19] = [
         Self::Pending,
         Self::LaunchFailed,
         Self::Running,
@@ -42,6 +52,10 @@ impl InstanceState {
         Self::LiveMigrating,
         Self::ExitingLiveMigrate,
         Self::Terminated,
+        Self::Resizing,
+        Self::VerifyResize,
+        Self::VerifyResizeStopped,
+        Self::RevertingResize,
     ];
 
     /// Stable name used in the store, the admin API and logs.
@@ -62,6 +76,10 @@ impl InstanceState {
             Self::LiveMigrating => "live_migrating",
             Self::ExitingLiveMigrate => "exiting_live_migrate",
             Self::Terminated => "terminated",
+            Self::Resizing => "resizing",
+            Self::VerifyResize => "verify_resize",
+            Self::VerifyResizeStopped => "verify_resize_stopped",
+            Self::RevertingResize => "reverting_resize",
         }
     }
 
@@ -122,6 +140,13 @@ pub enum Action {
     LiveMigrate,
     /// Reinstall the system disk from an image (Nova rebuild, Tencent ResetInstance).
     Rebuild,
+    /// Change the instance type (Nova resize, Tencent ResetInstancesType, Alibaba
+    /// ModifyInstanceSpec).
+    Resize,
+    /// Keep the new type of a resize awaiting confirmation (Nova confirmResize).
+    ConfirmResize,
+    /// Go back to the previous type (Nova revertResize).
+    RevertResize,
 }
 
 impl Action {
@@ -139,6 +164,9 @@ impl Action {
             Self::DisassociateKeys => "disassociate_keys",
             Self::LiveMigrate => "live_migrate",
             Self::Rebuild => "rebuild",
+            Self::Resize => "resize",
+            Self::ConfirmResize => "confirm_resize",
+            Self::RevertResize => "revert_resize",
         }
     }
 }

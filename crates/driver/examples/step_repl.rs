@@ -58,6 +58,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         data_disks: vec![],
         default_user: "root".into(),
         host: None,
+        cpu: 0,
+        memory_mib: 0,
     };
     let mut driver: Arc<QemuDriver> = QemuDriver::new(cfg.clone())?;
     // stdin is read on a thread of its own (tokio is built without its stdio support).

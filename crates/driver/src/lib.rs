@@ -40,6 +40,12 @@ pub struct VmSpec {
     /// The agent host it runs on; `None`: this process's driver ([`router::Router`]).
     #[serde(default)]
     pub host: Option<String>,
+    /// vCPUs and memory (MiB) of its instance type: what the guest gets at its next boot (0:
+    /// the driver's default, as in specs from before resizes).
+    #[serde(default)]
+    pub cpu: u32,
+    #[serde(default)]
+    pub memory_mib: u32,
 }
 
 impl VmSpec {
@@ -54,6 +60,8 @@ impl VmSpec {
             data_disks,
             default_user: "root".into(),
             host: None,
+            cpu: 0,
+            memory_mib: 0,
         }
     }
 }

@@ -102,6 +102,19 @@ struct SimVm {
     /// When the power last changed (ms): the console output's LastUpdateTime.
     #[serde(default)]
     power_at_ms: i64,
+    /// The vCPUs and memory (MiB) the guest booted with (0: not booted since they were
+    /// kept): its instance type's at its last boot.
+    #[serde(default)]
+    hardware: Hardware,
+    /// The instance type the guest was last moved to (a resize), if any.
+    #[serde(default)]
+    resized_to: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+struct Hardware {
+    cpu: u32,
+    memory_mib: u32,
 }
 
 pub struct SimDriver {
@@ -357,6 +370,8 @@ impl Driver for SimDriver {
                     soft_stop_fails: false,
                     last_turn: None,
                     power_at_ms: now_ms(),
+                    hardware: Hardware::default(),
+                    resized_to: None,
                 };
                 // Idempotent: a repeated provision keeps what the first one made.
                 self.vms.lock().entry(id).or_insert(vm);
@@ -390,6 +405,11 @@ impl Driver for SimDriver {
                 self.with_vm(id, |vm| {
                     vm.power = Power::On;
                     vm.power_at_ms = now_ms();
+                    // The type's vCPUs and memory, as they are at this boot.
+                    vm.hardware = Hardware {
+                        cpu: spec.cpu,
+                        memory_mib: spec.memory_mib,
+                    };
                 })
             }
             Step::PowerOff { mode } => self.power_off(id, *mode).await.map(|_| ()),
@@ -467,6 +487,21 @@ impl Driver for SimDriver {
                 self.wait(self.timings.live_migrate / 3.0).await;
                 Ok(())
             }
+            // The guest is moved powered off; it sees the new vCPUs and memory at its next
+            // boot. Repeating it moves it again to the same type.
+            Step::Resize { instance_type, .. } => {
+                if self.with_vm(id, |vm| vm.power == Power::On)? {
+                    return Err(DriverError::Failed(
+                        "a guest changes its instance type powered off".into(),
+                    ));
+                }
+                self.wait(self.timings.guest_change).await;
+                self.with_vm(id, |vm| vm.resized_to = Some(instance_type.clone()))
+            }
+            Step::ConfirmResize => {
+                self.wait(self.timings.hard_stop).await;
+                self.with_vm(id, |_| ())
+            }
         }
     }
 
@@ -523,6 +558,9 @@ impl Driver for SimDriver {
             },
             "restarts": v.restarts.iter().map(|e| serde_json::json!({"event": e.event, "kind": e.kind, "at": e.at})).collect::<Vec<_>>(),
             "soft_stop_fails": v.soft_stop_fails,
+            "vcpus": v.hardware.cpu,
+            "memory_mib": v.hardware.memory_mib,
+            "resized_to": v.resized_to,
         }))
     }
 

@@ -15,8 +15,8 @@ use nubis_core::password::PasswordRule;
 use nubis_core::request::{ActionRequest, PasswordHash, PublicKey, Request};
 use nubis_core::rules::{fixture, plan};
 use nubis_core::{
-    Accept, CreatePlan, InstanceState, MigratePhase, PlanContext, Step, StopMode, WhenRunning,
-    catalog,
+    Accept, CreatePlan, InstanceState, MigratePhase, PlanContext, ResizeEnd, Step, StopMode,
+    WhenRunning, catalog,
 };
 use nubis_driver::sim::SimDriver;
 use nubis_driver::{Driver, DriverError, Turn, VmSpec};
@@ -49,11 +49,13 @@ fn kind(step: &Step) -> &'static str {
         Step::Destroy => "destroy",
         Step::Reprovision { .. } => "reprovision",
         Step::LiveMigrate { .. } => "live_migrate",
+        Step::Resize { .. } => "resize",
+        Step::ConfirmResize => "confirm_resize",
     }
 }
 
 /// Every kind `kind` can return.
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 14] = [
     "provision",
     "power_on",
     "power_off",
@@ -66,6 +68,8 @@ const KINDS: [&str; 12] = [
     "destroy",
     "reprovision",
     "live_migrate",
+    "resize",
+    "confirm_resize",
 ];
 
 fn spec() -> VmSpec {
@@ -161,9 +165,22 @@ fn script(s: &VmSpec) -> Vec<Act> {
             password_hash: None,
             keys: Some(vec![KEY_B.into()]),
         }),
+        // Stopped: moved to another type, kept.
+        Act::Step(resize_to_large()),
+        Act::Step(Step::ConfirmResize),
         Act::Step(Step::PowerOn),
+        // A running guest is not moved: refused, the same way twice.
+        Act::Step(resize_to_large()),
         Act::Step(Step::Destroy),
     ]
+}
+
+fn resize_to_large() -> Step {
+    Step::Resize {
+        instance_type: "S5.LARGE8".into(),
+        cpu: 4,
+        memory_mib: 8192,
+    }
 }
 
 /// The guest as an operator sees it, without the times of its power events, plus which of
@@ -370,10 +387,13 @@ fn request_kind(r: &ActionRequest) -> &'static str {
         Request::ExitRescue => "exit_rescue",
         Request::AssociateKeys { .. } => "associate_keys",
         Request::DisassociateKeys { .. } => "disassociate_keys",
+        Request::Resize { .. } => "resize",
+        Request::ConfirmResize => "confirm_resize",
+        Request::RevertResize => "revert_resize",
     }
 }
 
-const REQUEST_KINDS: [&str; 12] = [
+const REQUEST_KINDS: [&str; 15] = [
     "live_migrate",
     "rebuild",
     "start",
@@ -386,6 +406,9 @@ const REQUEST_KINDS: [&str; 12] = [
     "exit_rescue",
     "associate_keys",
     "disassociate_keys",
+    "resize",
+    "confirm_resize",
+    "revert_resize",
 ];
 
 fn key(id: &str, key: &str) -> PublicKey {
@@ -410,7 +433,18 @@ fn requests() -> Vec<ActionRequest> {
         Request::ExitRescue,
         Request::Terminate { force: true },
         Request::Delete { admin: false },
+        Request::ConfirmResize,
+        Request::RevertResize,
     ];
+    for when_running in [WhenRunning::Refuse, WhenRunning::StopAndStart] {
+        for then in [ResizeEnd::Start, ResizeEnd::AsBefore, ResizeEnd::Verify] {
+            r.push(Request::Resize {
+                instance_type: "S5.LARGE8".into(),
+                when_running,
+                then,
+            });
+        }
+    }
     for mode in modes {
         r.push(Request::Stop {
             mode,
@@ -475,7 +509,7 @@ async fn guest_in(state: InstanceState, s: &VmSpec) -> SimDriver {
         keys: vec![KEY_A.into()],
     }];
     match state {
-        InstanceState::Running => steps.push(Step::PowerOn),
+        InstanceState::Running | InstanceState::VerifyResize => steps.push(Step::PowerOn),
         InstanceState::Rescue => steps.push(Step::BootRescue {
             user: "root".into(),
             password_hash: hash(RESCUE),
@@ -563,9 +597,12 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
         InstanceState::Running,
         InstanceState::Stopped,
         InstanceState::Rescue,
+        InstanceState::VerifyResize,
+        InstanceState::VerifyResizeStopped,
     ] {
         let mut inst = fixture::inst(state);
         inst.key_ids = vec!["skey-a".into()];
+        inst.resize_from = Some("S5.SMALL2".into());
         for req in requests() {
             let Ok(p) = plan(&inst, &req, &ctx) else {
                 continue; // not allowed in this state: core refuses it, no step runs

@@ -277,5 +277,6 @@ fn new_instance(
         internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
         project: p.project.as_ref().map(|s| s.id.clone()),
         host: None,
+        resize_from: None,
     }
 }

@@ -292,6 +292,7 @@ pub(crate) fn driver_err(e: nubis_driver::DriverError) -> DomainError {
 }
 
 pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
+    let ty = nubis_core::catalog::instance_type(&inst.instance_type);
     VmSpec {
         uuid: inst.uuid,
         os: inst.os,
@@ -304,6 +305,8 @@ pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
             .collect(),
         default_user: default_user(inst).to_string(),
         host: inst.host.clone(),
+        cpu: ty.map_or(0, |t| t.cpu),
+        memory_mib: ty.map_or(0, |t| t.memory_gib.saturating_mul(1024)),
     }
 }
 

@@ -96,6 +96,29 @@ impl Fleet {
         quota::check_create(&limits, &self.quota_usage_of(account), t, count)
     }
 
+    /// May `account` change one instance from type `from` to `to` now? (Types the catalogue
+    /// does not know were refused by the plan.)
+    pub(crate) fn check_resize_quota(
+        &self,
+        account: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<(), DomainError> {
+        let limits = self.quota_limits_of(account);
+        if limits == QuotaLimits::UNLIMITED {
+            return Ok(());
+        }
+        match (
+            nubis_core::catalog::instance_type(from),
+            nubis_core::catalog::instance_type(to),
+        ) {
+            (Some(from), Some(to)) => {
+                quota::check_resize(&limits, &self.quota_usage_of(account), from, to)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// May `account` add a key pair now?
     pub(crate) fn check_key_pair_quota(&self, account: &str) -> Result<(), DomainError> {
         let limits = self.quota_limits_of(account);

@@ -56,7 +56,18 @@ impl Engine {
                 if current.lock.is_some() {
                     return;
                 }
-                let state = observed(facts).unwrap_or(current.state);
+                let mut state = observed(facts).unwrap_or(current.state);
+                // A resize awaiting confirmation keeps awaiting it, whatever its power.
+                if matches!(
+                    current.state,
+                    InstanceState::VerifyResize | InstanceState::VerifyResizeStopped
+                ) {
+                    state = match state {
+                        InstanceState::Running => InstanceState::VerifyResize,
+                        InstanceState::Stopped => InstanceState::VerifyResizeStopped,
+                        other => other,
+                    };
+                }
                 if state == current.state {
                     return;
                 }

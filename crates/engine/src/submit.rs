@@ -373,7 +373,15 @@ fn plan_one(
         kms: inst.kms_key_id.as_ref().map(|k| fleet.kms_state(k)),
         create_leaves_stopped,
     };
-    rules::plan(inst, req, &ctx)
+    let plan = rules::plan(inst, req, &ctx)?;
+    // A change of type takes the quota of what it adds (a resize, or a revert to a larger
+    // type): checked here, under the fleet lock that accepts it.
+    for effect in &plan.effects {
+        if let nubis_core::Effect::SetType { instance_type, .. } = effect {
+            fleet.check_resize_quota(&inst.account, &inst.instance_type, instance_type)?;
+        }
+    }
+    Ok(plan)
 }
 
 /// Carry out an accepted plan on a copy of the instance, recording what to write and what

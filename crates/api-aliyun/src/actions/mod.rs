@@ -9,6 +9,7 @@ mod instances;
 mod keypairs;
 mod power;
 mod reinstall;
+mod spec;
 mod tags;
 
 use account::describe_account_attributes;
@@ -25,6 +26,7 @@ use instances::{
 use keypairs::{KeyChange, attach, create_key_pair, delete_key_pairs, describe_key_pairs};
 use power::{Power, power_batch, power_one};
 use reinstall::replace_system_disk;
+use spec::modify_instance_spec;
 use tags::{list_tag_resources, tag_resources, untag_resources};
 
 use crate::errors::{ApiError, map};
@@ -162,6 +164,9 @@ const SPECS: &[ActionSpec<Handler>] = &[
     ),
     per_instance(
         action!(write "ModifyInstanceAttribute", Optional, |e, c, p| Box::pin(modify(e, c, p))),
+    ),
+    per_instance(
+        action!(write "ModifyInstanceSpec", Optional, dry_run, |e, c, p| Box::pin(modify_instance_spec(e, c, p))),
     ),
     action!(write "CreateKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, false))),
     action!(write "ImportKeyPair", RequiredByAction, |e, c, p| Box::pin(create_key_pair(e, c, p, true))),

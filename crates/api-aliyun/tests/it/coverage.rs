@@ -214,6 +214,7 @@ const DRY_RUN: &[(&str, Target)] = &[
     ("RebootInstances", Target::Running),
     ("DeleteInstance", Target::Stopped),
     ("DeleteInstances", Target::Stopped),
+    ("ModifyInstanceSpec", Target::Stopped),
 ];
 
 async fn statuses(fx: &Fixture) -> Vec<(String, String)> {
@@ -298,6 +299,13 @@ async fn dry_run_where_declared_and_nowhere_else() {
             Target::New => params.extend_from_slice(&create[1..]),
             _ if name.ends_with("Instances") => params.push(("InstanceId.1", id)),
             _ => params.push(("InstanceId", id)),
+        }
+        if *name == "ModifyInstanceSpec" {
+            // Another type than the one created (INSTANCE_TYPES[0]).
+            params.push((
+                "InstanceType",
+                nubis_core::catalog::INSTANCE_TYPES[1].aliyun,
+            ));
         }
         let reply = call(&fx, name, &params, SECRET).await;
         assert_eq!(

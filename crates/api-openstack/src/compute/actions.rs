@@ -1,5 +1,6 @@
 //! Server actions, `POST /servers/{id}/action`: reboot, start, stop, changePassword, rescue,
-//! unrescue, lock, unlock, injectNetworkInfo, rebuild, os-getConsoleOutput.
+//! unrescue, lock, unlock, injectNetworkInfo, rebuild, os-getConsoleOutput, resize,
+//! confirmResize, revertResize.
 
 use super::create::generate_password;
 use super::{
@@ -8,7 +9,7 @@ use super::{
 };
 use crate::errors::{Fault, map};
 use crate::{OpenStackApi, Reply, render};
-use nubis_core::{DomainError, StopMode, WhenRunning, password::PasswordRule};
+use nubis_core::{DomainError, ResizeEnd, StopMode, WhenRunning, catalog, password::PasswordRule};
 use nubis_engine::Command;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -324,6 +325,72 @@ impl Nova<'_> {
         let inst = self.server(id)?;
         empty_arg("unrescue", arg)?;
         self.submit(&inst, Command::ExitRescue).await?;
+        Ok(Reply::empty(202))
+    }
+    /// `resize`: `{"flavorRef": <flavor id>, "OS-DCF:diskConfig": "AUTO"|"MANUAL"}` (Nova's
+    /// schema). A running server is stopped, moved and started on the new flavor; a stopped
+    /// one stays stopped. Either ends in VERIFY_RESIZE, awaiting confirmResize or
+    /// revertResize.
+    pub(super) async fn resize(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let m = arg
+            .as_object()
+            .ok_or_else(|| Fault::bad_request("Invalid input for field/attribute resize."))?;
+        check_keys(m, &["flavorRef", "OS-DCF:diskConfig"])?;
+        let flavor = match m.get("flavorRef") {
+            None => return Err(Fault::bad_request("'flavorRef' is a required property")),
+            Some(Value::String(f)) if f.is_empty() => {
+                return Err(Fault::bad_request(
+                    "Invalid input for field/attribute flavorRef. Value: . '' is too short",
+                ));
+            }
+            Some(Value::String(f)) => f.clone(),
+            Some(Value::Number(n)) if n.is_i64() || n.is_u64() => n.to_string(),
+            Some(other) => {
+                return Err(invalid_value("flavorRef", &other.to_string()));
+            }
+        };
+        match m.get("OS-DCF:diskConfig") {
+            None => {}
+            Some(Value::String(d)) if d == "AUTO" || d == "MANUAL" => {}
+            Some(other) => {
+                let shown = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_string);
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for field/attribute OS-DCF:diskConfig. Value: {shown}. '{shown}' is not one of ['AUTO', 'MANUAL']"
+                )));
+            }
+        }
+        // nova/api/openstack/compute/servers.py `_resize`: FlavorNotFound.
+        if catalog::instance_type(&flavor).is_none() {
+            return Err(Fault::bad_request("Unable to locate requested flavor."));
+        }
+        self.submit(
+            &inst,
+            Command::Resize {
+                instance_type: flavor,
+                when_running: WhenRunning::StopAndStart,
+                then: ResizeEnd::Verify,
+            },
+        )
+        .await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `confirmResize`: keep the new flavor. 204, as Nova answers.
+    pub(super) async fn confirm_resize(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        empty_arg("confirmResize", arg)?;
+        self.submit(&inst, Command::ConfirmResize).await?;
+        Ok(Reply::empty(204))
+    }
+
+    /// `revertResize`: back to the previous flavor, powered as before the resize.
+    pub(super) async fn revert_resize(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        empty_arg("revertResize", arg)?;
+        self.submit(&inst, Command::RevertResize).await?;
         Ok(Reply::empty(202))
     }
 }

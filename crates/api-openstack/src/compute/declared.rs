@@ -136,6 +136,12 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         op("server.tags.delete", "DELETE", "/compute/v2.1/servers/{id}/tags/{tag}", Member,
             "os_compute_api:os-server-tags:delete", NO_BODY,
             nova!(n, p, _ => n.tags_delete(at(p, 0), at(p, 1)).await)),
+        server_action("server.action.resize", "resize", "os_compute_api:servers:resize", "{\"resize\"}",
+            nova!(n, p, a => n.resize(at(p, 0), a).await)),
+        server_action("server.action.confirmResize", "confirmResize", "os_compute_api:servers:confirm_resize",
+            "{\"confirmResize\"}", nova!(n, p, a => n.confirm_resize(at(p, 0), a).await)),
+        server_action("server.action.revertResize", "revertResize", "os_compute_api:servers:revert_resize",
+            "{\"revertResize\"}", nova!(n, p, a => n.revert_resize(at(p, 0), a).await)),
         // -- server metadata
         op("server.metadata.list", "GET", "/compute/v2.1/servers/{id}/metadata", Token,
             "os_compute_api:server-metadata:index", NO_BODY,

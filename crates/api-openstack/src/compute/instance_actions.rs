@@ -23,7 +23,10 @@ fn nova_action(a: Action) -> &'static str {
         | Action::Terminate
         | Action::EnterRescue
         | Action::ExitRescue
-        | Action::Rebuild => crate::state::action_name(a),
+        | Action::Rebuild
+        | Action::Resize
+        | Action::ConfirmResize
+        | Action::RevertResize => crate::state::action_name(a),
     }
 }
 
@@ -63,6 +66,10 @@ fn nova_event(a: Action) -> &'static str {
         Action::Rebuild => "compute_rebuild_instance",
         Action::AssociateKeys => "compute_associate_key_pairs",
         Action::DisassociateKeys => "compute_disassociate_key_pairs",
+        // The first event of a resize (its prep on the destination).
+        Action::Resize => "compute_prep_resize",
+        Action::ConfirmResize => "compute_confirm_resize",
+        Action::RevertResize => "compute_revert_resize",
     }
 }
 

@@ -172,10 +172,13 @@ impl Nova<'_> {
 
     pub(super) async fn extra(&self, inst: &Instance) -> Extra {
         let hard_reboot = inst.state == InstanceState::Rebooting && self.hard_reboot(inst).await;
-        let powered_on = (inst.state == InstanceState::Terminating)
-            .then(|| self.api.engine.driver().facts(inst.uuid))
-            .flatten()
-            .map(|f| f.power == Power::On);
+        let powered_on = matches!(
+            inst.state,
+            InstanceState::Terminating | InstanceState::Resizing | InstanceState::RevertingResize
+        )
+        .then(|| self.api.engine.driver().facts(inst.uuid))
+        .flatten()
+        .map(|f| f.power == Power::On);
         Extra {
             lock: inst.lock.as_ref().map(|l| l.action),
             hard_reboot,

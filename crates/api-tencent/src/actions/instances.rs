@@ -305,6 +305,56 @@ pub(super) async fn exit_rescue(engine: &Engine, ctx: &Ctx, r: ExitRescueReq) ->
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "PascalCase")]
+pub(super) struct ResetTypeReq {
+    instance_ids: Option<Vec<String>>,
+    instance_type: Option<String>,
+    force_stop: Option<Bool>,
+}
+
+/// The longest instance type name taken (the longest CVM type names are under 32).
+const INSTANCE_TYPE_MAX: usize = 64;
+
+/// ResetInstancesType: one instance per call (as documented), stopped — or running with
+/// ForceStop, which stops it (soft, then hard) first. The instance is started once its type
+/// has changed, whatever its power before ("实例将自动显示为运行中").
+pub(super) async fn reset_instances_type(engine: &Engine, ctx: &Ctx, r: ResetTypeReq) -> Out {
+    let instance_type = required(r.instance_type, "InstanceType")?;
+    let well_formed = (1..=INSTANCE_TYPE_MAX).contains(&instance_type.len())
+        && instance_type
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_');
+    if !well_formed {
+        return Err(ApiError::new(
+            "InvalidInstanceType.Malformed",
+            format!(
+                "The instance type `{}` is malformed.",
+                instance_type
+                    .chars()
+                    .take(INSTANCE_TYPE_MAX)
+                    .collect::<String>()
+            ),
+        ));
+    }
+    if let Some(ids) = &r.instance_ids
+        && ids.len() > 1
+    {
+        return Err(ctx.err(nubis_core::DomainError::TooMany {
+            name: "InstanceIds".into(),
+            max: 1,
+            got: ids.len(),
+        }));
+    }
+    let targets = instances(engine, ctx, r.instance_ids, "InstanceIds")?;
+    let cmd = Command::Resize {
+        instance_type,
+        when_running: when_running(r.force_stop),
+        then: nubis_core::ResizeEnd::Start,
+    };
+    submit(engine, ctx, &targets, cmd).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "PascalCase")]
 pub(super) struct OperationLimitReq {
     instance_ids: Option<Vec<String>>,
     operation: Option<String>,

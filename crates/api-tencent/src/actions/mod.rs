@@ -205,6 +205,11 @@ const SPECS: &[ActionSpec<Handler>] = &[
         reset_password,
         INTERNAL_SERVER_ERROR
     )),
+    on_instances(action!(
+        "ResetInstancesType",
+        ResetTypeReq,
+        reset_instances_type
+    )),
     ActionSpec {
         rate_limit: 20,
         ..on_instances(action!(

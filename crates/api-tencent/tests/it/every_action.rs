@@ -36,6 +36,10 @@ const TABLE: &[(&str, &str)] = &[
         "EnterRescueMode",
         r#"{"InstanceId":"ins-aaaaaaaa","Password":"Nubis@2026pw"}"#,
     ),
+    (
+        "ResetInstancesType",
+        r#"{"InstanceIds":["ins-aaaaaaaa"],"InstanceType":"S5.SMALL2"}"#,
+    ),
     ("ExitRescueMode", r#"{"InstanceId":"ins-aaaaaaaa"}"#),
     ("ResetInstance", r#"{"InstanceId":"ins-aaaaaaaa"}"#),
     ("CreateKeyPair", r#"{"KeyName":"k","ProjectId":0}"#),

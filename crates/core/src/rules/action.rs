@@ -6,7 +6,9 @@ use super::table::{Deletion, allowed, deletion, unsupported};
 use crate::catalog;
 use crate::error::{DomainError, ResourceKind};
 use crate::model::{Instance, OsFamily};
-use crate::op::{Accept, KmsState, MigratePhase, Settle, Step, StopMode, WhenRunning};
+use crate::op::{
+    Accept, KmsState, MigratePhase, Outcome, ResizeEnd, Settle, Step, StopMode, WhenRunning,
+};
 use crate::request::{ActionRequest, PublicKey, Request};
 use crate::state::{Action, InstanceState, Restriction};
 
@@ -36,6 +38,14 @@ pub enum Effect {
     SetImage { image_id: String, os: OsFamily },
     /// The system disk grown to this size in GiB (a rebuild that expands it).
     GrowSystemDisk(u32),
+    /// The instance type (a resize, a revert); `remember`: the type a resize awaiting
+    /// confirmation goes back to on revert (None: nothing to go back to).
+    SetType {
+        instance_type: String,
+        remember: Option<String>,
+    },
+    /// The type before a resize is forgotten (confirmed).
+    ForgetResize,
 }
 
 impl Effect {
@@ -58,6 +68,14 @@ impl Effect {
             Self::GrowSystemDisk(gib) => {
                 inst.system_disk.size_gib = inst.system_disk.size_gib.max(*gib);
             }
+            Self::SetType {
+                instance_type,
+                remember,
+            } => {
+                inst.instance_type = instance_type.clone();
+                inst.resize_from = remember.clone();
+            }
+            Self::ForgetResize => inst.resize_from = None,
         }
     }
 }
@@ -161,6 +179,16 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             ..Plan::new(action, steps)
         });
     }
+    // A resize names a catalogue type: an unknown one is refused before anything else.
+    let resize_to = match req {
+        Request::Resize { instance_type, .. } => Some(
+            catalog::instance_type(instance_type).ok_or_else(|| DomainError::NotFound {
+                kind: ResourceKind::InstanceType,
+                id: instance_type.clone(),
+            })?,
+        ),
+        _ => None,
+    };
     if let Some(why) = unsupported(inst, action) {
         return Err(DomainError::Unsupported { id, why });
     }
@@ -203,6 +231,9 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             ..Plan::new(action, vec![Step::PowerOn])
         });
     }
+    if let Some(to) = resize_to {
+        check_resize_target(inst, to)?;
+    }
     if let Some(lock) = &inst.lock {
         return Err(DomainError::OperationInProgress {
             id,
@@ -225,6 +256,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
         }
     };
     let mut effects = Vec::new();
+    let mut settle = Settle::for_action(action);
     let (steps, display) = match req {
         Request::Start => {
             effects.push(Effect::StopCharging(false));
@@ -334,6 +366,55 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             };
             (steps, None)
         }
+        Request::Resize {
+            instance_type,
+            then,
+            ..
+        } => {
+            let Some(to) = resize_to else {
+                return Err(DomainError::Internal(format!(
+                    "resize target {instance_type} not resolved"
+                )));
+            };
+            let remember = (*then == ResizeEnd::Verify).then(|| inst.instance_type.clone());
+            effects.push(Effect::SetType {
+                instance_type: to.name.to_string(),
+                remember,
+            });
+            let start = running || *then == ResizeEnd::Start;
+            let display = (*then == ResizeEnd::Verify).then_some(InstanceState::Resizing);
+            if *then == ResizeEnd::Verify {
+                settle.success = Outcome::VerifyResize;
+            }
+            (
+                resize_steps(running, to, StopMode::SoftFirst, start),
+                display,
+            )
+        }
+        Request::ConfirmResize => {
+            effects.push(Effect::ForgetResize);
+            (vec![Step::ConfirmResize], None)
+        }
+        Request::RevertResize => {
+            let from = inst
+                .resize_from
+                .as_deref()
+                .and_then(catalog::instance_type)
+                .ok_or_else(|| {
+                    DomainError::Internal(format!("instance {id} has no type to revert to"))
+                })?;
+            effects.push(Effect::SetType {
+                instance_type: from.name.to_string(),
+                remember: None,
+            });
+            // The guest on the new type is dropped (Nova destroys it on the destination) and
+            // the previous one powered as it was.
+            let on = inst.state == InstanceState::VerifyResize;
+            (
+                resize_steps(on, from, StopMode::Hard, on),
+                Some(InstanceState::RevertingResize),
+            )
+        }
         Request::LiveMigrate => (
             [
                 MigratePhase::Enter,
@@ -355,8 +436,52 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
         display,
         effects,
         accept,
+        settle,
         ..Plan::new(action, steps)
     })
+}
+
+/// A resize's steps: powered off (`stop` if it runs), moved to type `to`, powered on when
+/// `start`.
+fn resize_steps(
+    running: bool,
+    to: &catalog::InstanceType,
+    stop: StopMode,
+    start: bool,
+) -> Vec<Step> {
+    let mut steps = Vec::with_capacity(3);
+    if running {
+        steps.push(Step::PowerOff { mode: stop });
+    }
+    steps.push(Step::Resize {
+        instance_type: to.name.to_string(),
+        cpu: to.cpu,
+        memory_mib: to.memory_gib.saturating_mul(1024),
+    });
+    if start {
+        steps.push(Step::PowerOn);
+    }
+    steps
+}
+
+/// The catalogue facts of a resize's target type: another type, of the same architecture,
+/// a standard one (special and bare-metal types are not reached by a resize).
+fn check_resize_target(inst: &Instance, to: &catalog::InstanceType) -> Result<(), DomainError> {
+    let id = inst.uuid.to_string();
+    if to.name == inst.instance_type {
+        return Err(DomainError::SameInstanceType {
+            id,
+            instance_type: to.name.to_string(),
+        });
+    }
+    let arch = catalog::instance_type(&inst.instance_type).map(|t| t.arch);
+    if to.kind != catalog::TypeKind::Standard || arch.is_some_and(|a| a != to.arch) {
+        return Err(DomainError::InstanceTypeNotAllowed {
+            id,
+            instance_type: to.name.to_string(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -467,3 +467,192 @@ fn rebuild_on_running_follows_when_running() {
         ]
     ));
 }
+
+fn resize(to: &str, when_running: WhenRunning, then: ResizeEnd) -> ActionRequest {
+    ActionRequest::Resize {
+        instance_type: to.into(),
+        when_running,
+        then,
+    }
+}
+
+fn resize_step(name: &str, cpu: u32, gib: u32) -> Step {
+    Step::Resize {
+        instance_type: name.into(),
+        cpu,
+        memory_mib: gib * 1024,
+    }
+}
+
+#[test]
+fn nova_resize_keeps_the_power_and_awaits_confirmation() {
+    let ctx = PlanContext::default();
+    let req = resize("S5.LARGE8", WhenRunning::StopAndStart, ResizeEnd::Verify);
+    let p = plan(&inst(S::Running), &req, &ctx).unwrap();
+    assert_eq!(
+        p.steps,
+        [
+            Step::PowerOff {
+                mode: StopMode::SoftFirst
+            },
+            resize_step("S5.LARGE8", 4, 8),
+            Step::PowerOn
+        ]
+    );
+    assert_eq!(p.shows(S::Running), S::Resizing);
+    assert_eq!(p.settle.success, Outcome::VerifyResize);
+    assert_eq!(
+        p.effects,
+        [Effect::SetType {
+            instance_type: "S5.LARGE8".into(),
+            remember: Some("S5.MEDIUM4".into())
+        }]
+    );
+    // A stopped server is resized stopped and stays so.
+    let p = plan(&inst(S::Stopped), &req, &ctx).unwrap();
+    assert_eq!(p.steps, [resize_step("S5.LARGE8", 4, 8)]);
+    let mut i = inst(S::Stopped);
+    for e in &p.effects {
+        e.apply(&mut i);
+    }
+    assert_eq!(
+        (i.instance_type.as_str(), i.resize_from.as_deref()),
+        ("S5.LARGE8", Some("S5.MEDIUM4"))
+    );
+}
+
+#[test]
+fn tencent_resize_starts_the_instance_and_needs_force_stop_when_running() {
+    let ctx = PlanContext::default();
+    let refuse = resize("S5.SMALL2", WhenRunning::Refuse, ResizeEnd::Start);
+    assert!(matches!(
+        plan(&inst(S::Running), &refuse, &ctx),
+        Err(DomainError::StateConflict {
+            state: S::Running,
+            ..
+        })
+    ));
+    let p = plan(&inst(S::Stopped), &refuse, &ctx).unwrap();
+    assert_eq!(p.steps, [resize_step("S5.SMALL2", 1, 2), Step::PowerOn]);
+    assert_eq!(p.display, None);
+    assert_eq!(p.settle, Settle::for_action(Action::Resize));
+    // Nothing to go back to: the change is final.
+    assert_eq!(
+        p.effects,
+        [Effect::SetType {
+            instance_type: "S5.SMALL2".into(),
+            remember: None
+        }]
+    );
+    let force = resize("S5.SMALL2", WhenRunning::StopAndStart, ResizeEnd::Start);
+    let p = plan(&inst(S::Running), &force, &ctx).unwrap();
+    assert_eq!(p.steps.len(), 3);
+    // Alibaba: stopped only, stays stopped.
+    let ali = resize("S5.SMALL2", WhenRunning::Refuse, ResizeEnd::AsBefore);
+    let p = plan(&inst(S::Stopped), &ali, &ctx).unwrap();
+    assert_eq!(p.steps, [resize_step("S5.SMALL2", 1, 2)]);
+}
+
+#[test]
+fn resize_targets_are_checked_against_the_catalogue() {
+    let ctx = PlanContext::default();
+    let to = |t: &str| {
+        plan(
+            &inst(S::Stopped),
+            &resize(t, WhenRunning::Refuse, ResizeEnd::AsBefore),
+            &ctx,
+        )
+    };
+    assert!(matches!(
+        to("S5.NOPE"),
+        Err(DomainError::NotFound {
+            kind: ResourceKind::InstanceType,
+            ..
+        })
+    ));
+    assert!(matches!(
+        to("S5.MEDIUM4"),
+        Err(DomainError::SameInstanceType { .. })
+    ));
+    for t in ["SR1.MEDIUM4", "HCCS5.MEDIUM4", "BMS5.LARGE8"] {
+        assert!(
+            matches!(to(t), Err(DomainError::InstanceTypeNotAllowed { .. })),
+            "{t}"
+        );
+    }
+    // The instance's own type: bare metal and special types are not resized.
+    let mut bm = inst(S::Stopped);
+    bm.instance_type = "BMS5.LARGE8".into();
+    let e = plan(
+        &bm,
+        &resize("S5.SMALL2", WhenRunning::Refuse, ResizeEnd::AsBefore),
+        &ctx,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        DomainError::Unsupported {
+            why: Unsupported::InstanceKind,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn confirm_and_revert_a_resize_awaiting_confirmation() {
+    let ctx = PlanContext::default();
+    let mut i = inst(S::VerifyResize);
+    i.instance_type = "S5.LARGE8".into();
+    i.resize_from = Some("S5.MEDIUM4".into());
+    let p = plan(&i, &ActionRequest::ConfirmResize, &ctx).unwrap();
+    assert_eq!(p.steps, [Step::ConfirmResize]);
+    assert_eq!(p.effects, [Effect::ForgetResize]);
+    assert_eq!(p.settle.success, Outcome::Observed);
+    let p = plan(&i, &ActionRequest::RevertResize, &ctx).unwrap();
+    assert_eq!(
+        p.steps,
+        [
+            Step::PowerOff {
+                mode: StopMode::Hard
+            },
+            resize_step("S5.MEDIUM4", 2, 4),
+            Step::PowerOn
+        ]
+    );
+    assert_eq!(p.shows(i.state), S::RevertingResize);
+    assert_eq!(
+        p.effects,
+        [Effect::SetType {
+            instance_type: "S5.MEDIUM4".into(),
+            remember: None
+        }]
+    );
+    // Powered off: reverted powered off.
+    i.state = S::VerifyResizeStopped;
+    let p = plan(&i, &ActionRequest::RevertResize, &ctx).unwrap();
+    assert_eq!(p.steps, [resize_step("S5.MEDIUM4", 2, 4)]);
+    // Neither is allowed outside VERIFY_RESIZE; a resize is not allowed in it.
+    for (state, req) in [
+        (S::Running, ActionRequest::ConfirmResize),
+        (S::Stopped, ActionRequest::RevertResize),
+    ] {
+        assert!(matches!(
+            plan(&inst(state), &req, &ctx),
+            Err(DomainError::StateConflict { .. })
+        ));
+    }
+    let e = plan(
+        &i,
+        &resize("S5.SMALL2", WhenRunning::StopAndStart, ResizeEnd::Verify),
+        &ctx,
+    )
+    .unwrap_err();
+    assert!(matches!(
+        e,
+        DomainError::StateConflict {
+            state: S::VerifyResizeStopped,
+            action: Action::Resize,
+            ..
+        }
+    ));
+}

@@ -98,6 +98,7 @@ pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainEr
             rule,
             ..
         } => check_login(user, password, OsFamily::Linux, *rule, targets),
+        Request::Resize { .. } | Request::ConfirmResize | Request::RevertResize => Ok(()),
         Request::LiveMigrate
         | Request::Start
         | Request::Stop { .. }

@@ -47,6 +47,8 @@ pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         | S::LiveMigrating
         | S::ExitingLiveMigrate
         | S::Terminated => Err(busy()),
+        // Nova's rule lists no resize state (vm_state resized included).
+        S::Resizing | S::VerifyResize | S::VerifyResizeStopped | S::RevertingResize => Err(busy()),
     }
 }
 
@@ -67,8 +69,17 @@ pub fn server_tags_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         | S::Terminating
         | S::EnteringLiveMigrate
         | S::LiveMigrating
-        | S::ExitingLiveMigrate => Ok(()),
-        S::Pending | S::LaunchFailed | S::Rescue | S::ExitingRescue | S::Terminated => {
+        | S::ExitingLiveMigrate
+        // vm_state active (or stopped) while the flavor changes; `resized` once it waits.
+        | S::Resizing => Ok(()),
+        S::Pending
+        | S::LaunchFailed
+        | S::Rescue
+        | S::ExitingRescue
+        | S::Terminated
+        | S::VerifyResize
+        | S::VerifyResizeStopped
+        | S::RevertingResize => {
             Err(MetadataRefusal::Busy {
                 state: inst.state,
                 running: inst.lock.as_ref().map(|l| l.action),

@@ -240,6 +240,29 @@ pub fn check_create(
     }
 }
 
+/// May an account with `used` under `limits` change an instance from type `from` to `to`
+/// (a resize, or a revert to the type before one)? Only what grows counts: the difference
+/// in vCPUs and memory; a smaller type always fits.
+pub fn check_resize(
+    limits: &QuotaLimits,
+    used: &QuotaUsage,
+    from: &InstanceType,
+    to: &InstanceType,
+) -> Result<(), DomainError> {
+    let mib = |t: &InstanceType| u64::from(t.memory_gib) * 1024;
+    let want = QuotaUsage {
+        cores: u64::from(to.cpu).saturating_sub(u64::from(from.cpu)),
+        ram_mib: mib(to).saturating_sub(mib(from)),
+        ..Default::default()
+    };
+    let overs = overs(limits, used, &want);
+    if overs.is_empty() {
+        Ok(())
+    } else {
+        Err(DomainError::QuotaExceeded(overs))
+    }
+}
+
 /// May an account with `used` under `limits` add a key pair?
 pub fn check_key_pair(limits: &QuotaLimits, used: &QuotaUsage) -> Result<(), DomainError> {
     let want = QuotaUsage {
@@ -314,6 +337,39 @@ mod tests {
         );
         assert_eq!((o[0].requested, o[0].used, o[0].limit), (4, 1, 4));
         assert_eq!((o[1].requested, o[1].used, o[1].limit), (8192, 2048, 8192));
+    }
+
+    #[test]
+    fn a_resize_counts_only_what_grows() {
+        let l = QuotaLimits {
+            instances: 1,
+            cores: 3,
+            ram_mib: 6144,
+            key_pairs: 0,
+        };
+        // One MEDIUM4 (2 vCPU, 4 GiB) held: to LARGE8 (4, 8) needs 2 more of each.
+        let held = used(1, 2, 4096);
+        let e = check_resize(&l, &held, t("S5.MEDIUM4"), t("S5.LARGE8")).unwrap_err();
+        let DomainError::QuotaExceeded(o) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(
+            o.iter()
+                .map(|o| (o.resource, o.requested, o.used, o.limit))
+                .collect::<Vec<_>>(),
+            [
+                (QuotaResource::Cores, 2, 2, 3),
+                (QuotaResource::Ram, 4096, 4096, 6144)
+            ]
+        );
+        // Smaller always fits, even at the limit; the instance count is not touched.
+        assert!(check_resize(&l, &used(1, 3, 6144), t("S5.MEDIUM4"), t("S5.SMALL2")).is_ok());
+        let roomy = QuotaLimits {
+            cores: 4,
+            ram_mib: 8192,
+            ..l
+        };
+        assert!(check_resize(&roomy, &held, t("S5.MEDIUM4"), t("S5.LARGE8")).is_ok());
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub fn deletion(state: InstanceState) -> Deletion {
         | S::EnteringLiveMigrate
         | S::LiveMigrating
         | S::ExitingLiveMigrate => Deletion::Destroy,
+        S::Resizing | S::VerifyResize | S::VerifyResizeStopped | S::RevertingResize => {
+            Deletion::Destroy
+        }
         S::Terminating => Deletion::AlreadyDeleting,
         S::Terminated => Deletion::Gone,
     }
@@ -56,6 +59,9 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::Terminate
             | Action::Rebuild => force,
             Action::Start | Action::ExitRescue | Action::Create => false,
+            // Nova resizes a running server; Tencent with ForceStop; Alibaba never.
+            Action::Resize => force,
+            Action::ConfirmResize | Action::RevertResize => false,
         },
         S::Stopped => match action {
             Action::Start
@@ -70,10 +76,19 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::ExitRescue
             | Action::LiveMigrate
             | Action::Create => false,
+            Action::Resize => true,
+            Action::ConfirmResize | Action::RevertResize => false,
         },
         // A broken instance in rescue may be given up on: every cloud lets it be deleted.
         S::Rescue => matches!(action, Action::ExitRescue | Action::Terminate),
         S::LaunchFailed => action == Action::Terminate,
+        // A resize awaiting confirmation: kept, undone, or the server deleted (Nova allows
+        // nothing else in vm_state resized).
+        S::VerifyResize | S::VerifyResizeStopped => matches!(
+            action,
+            Action::ConfirmResize | Action::RevertResize | Action::Terminate
+        ),
+        S::Resizing | S::RevertingResize => false,
         S::Pending
         | S::Starting
         | S::Stopping
@@ -141,6 +156,9 @@ pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported
         | Action::ExitRescue
         | Action::LiveMigrate
         | Action::Rebuild => None,
+        // The instance's own type: the target type's facts are checked by the plan.
+        Action::Resize => first(&[bare_metal, special, stopped]),
+        Action::ConfirmResize | Action::RevertResize => None,
     }
 }
 
@@ -168,6 +186,11 @@ mod tests {
         expected.extend(ok(Action::DisassociateKeys, &[S::Stopped]));
         expected.extend(ok(Action::LiveMigrate, &[S::Running]));
         expected.extend(ok(Action::Rebuild, &[S::Stopped]));
+        expected.extend(ok(Action::Resize, &[S::Stopped]));
+        let awaiting = [S::VerifyResize, S::VerifyResizeStopped];
+        expected.extend(ok(Action::ConfirmResize, &awaiting));
+        expected.extend(ok(Action::RevertResize, &awaiting));
+        expected.extend(ok(Action::Terminate, &awaiting));
         let actions = [
             Action::Create,
             Action::Start,
@@ -181,6 +204,9 @@ mod tests {
             Action::DisassociateKeys,
             Action::LiveMigrate,
             Action::Rebuild,
+            Action::Resize,
+            Action::ConfirmResize,
+            Action::RevertResize,
         ];
         for a in actions {
             for s in S::ALL {
@@ -202,6 +228,23 @@ mod tests {
         ] {
             assert!(allowed(a, S::Running, true));
             assert!(!allowed(a, S::Rebooting, true));
+        }
+        // A running instance is resized only when it may be stopped for it.
+        assert!(allowed(Action::Resize, S::Running, true));
+        for s in [S::Resizing, S::RevertingResize, S::VerifyResize] {
+            assert!(!allowed(Action::Resize, s, true), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn every_resize_state_may_be_deleted() {
+        for s in [
+            S::Resizing,
+            S::VerifyResize,
+            S::VerifyResizeStopped,
+            S::RevertingResize,
+        ] {
+            assert_eq!(deletion(s), Deletion::Destroy, "{s:?}");
         }
     }
 

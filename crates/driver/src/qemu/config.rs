@@ -23,7 +23,13 @@ pub struct QemuConfig {
     pub state_dir: PathBuf,
     pub qemu_binary: PathBuf,
     pub accel: Accel,
+    /// Memory of a guest whose instance type is not known (and the least any guest gets).
     pub memory_mib: u32,
+    /// Memory per GiB of the instance type: guests are scaled down so a test host runs
+    /// several (64: a 2 GiB type boots with 128 MiB, an 8 GiB one with 512 MiB).
+    pub memory_mib_per_gib: u32,
+    /// The most vCPUs a guest gets whatever its type.
+    pub max_vcpus: u32,
     pub boot_timeout: Duration,
     /// How long a soft stop waits for the guest to power off after the ACPI button.
     pub soft_stop_timeout: Duration,
@@ -37,6 +43,8 @@ impl QemuConfig {
             qemu_binary: PathBuf::from("qemu-system-x86_64"),
             accel: Accel::Tcg,
             memory_mib: 128,
+            memory_mib_per_gib: 64,
+            max_vcpus: 8,
             boot_timeout: Duration::from_secs(60),
             soft_stop_timeout: Duration::from_secs(30),
         }
@@ -59,6 +67,9 @@ pub(super) struct Launch<'a> {
     pub(super) qmp: &'a Path,
     pub(super) qga: &'a Path,
     pub(super) accel: Accel,
+    /// vCPUs and memory (MiB) of the instance type (0: unknown, the configured default).
+    pub(super) cpu: u32,
+    pub(super) memory_mib: u32,
 }
 
 impl QemuDriver {
@@ -83,6 +94,14 @@ impl QemuDriver {
         dir.join(format!("{}.{name}", &id.simple().to_string()[..12]))
     }
 
+    /// The memory a guest of a type with `type_mib` boots with: scaled by
+    /// [`QemuConfig::memory_mib_per_gib`], never below [`QemuConfig::memory_mib`].
+    pub(super) fn guest_memory_mib(&self, type_mib: u32) -> u32 {
+        (type_mib / 1024)
+            .saturating_mul(self.cfg.memory_mib_per_gib)
+            .max(self.cfg.memory_mib)
+    }
+
     /// The QEMU command line for one VM.
     pub(super) fn qemu_args(&self, l: &Launch<'_>) -> Vec<String> {
         let (id, dir, port) = (l.id, l.dir, l.port);
@@ -102,9 +121,9 @@ impl QemuDriver {
             "-accel".into(),
             accel.into(),
             "-m".into(),
-            self.cfg.memory_mib.to_string(),
+            self.guest_memory_mib(l.memory_mib).to_string(),
             "-smp".into(),
-            "1".into(),
+            l.cpu.clamp(1, self.cfg.max_vcpus.max(1)).to_string(),
             "-display".into(),
             "none".into(),
             "-serial".into(),

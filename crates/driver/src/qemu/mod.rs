@@ -62,6 +62,9 @@ pub struct QemuDriver {
     events_tx: mpsc::UnboundedSender<Uuid>,
     events_rx: Mutex<Option<mpsc::UnboundedReceiver<Uuid>>>,
     me: std::sync::Weak<QemuDriver>,
+    /// Each VM's vCPUs and memory (MiB) as its instance type gives them: taken from the spec
+    /// of every step, read when QEMU starts (a resize takes effect at the next boot).
+    hardware: Mutex<HashMap<Uuid, (u32, u32)>>,
 }
 
 fn failed(what: impl std::fmt::Display) -> DriverError {
@@ -112,6 +115,7 @@ impl QemuDriver {
             events_tx,
             events_rx: Mutex::new(Some(events_rx)),
             me: me.clone(),
+            hardware: Mutex::new(HashMap::new()),
         }))
     }
 
@@ -136,6 +140,13 @@ impl QemuDriver {
 #[async_trait]
 impl Driver for QemuDriver {
     async fn execute(&self, spec: &VmSpec, step: &Step) -> Result<(), DriverError> {
+        if *step == Step::Destroy {
+            self.hardware.lock().remove(&spec.uuid);
+        } else {
+            self.hardware
+                .lock()
+                .insert(spec.uuid, (spec.cpu, spec.memory_mib));
+        }
         self.run_step(spec, step).await
     }
 

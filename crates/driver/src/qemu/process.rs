@@ -149,6 +149,8 @@ impl QemuDriver {
             qmp: &self.sock(id, "qmp.sock"),
             qga: &self.sock(id, "qga.sock"),
             accel: Accel::Kvm,
+            cpu: 1,
+            memory_mib: 0,
         });
         let log = std::fs::File::create(dir.join("qemu.log")).map_err(failed)?;
         let mut child = tokio::process::Command::new(&self.cfg.qemu_binary)
@@ -232,6 +234,7 @@ impl QemuDriver {
             self.write_config_drive(&dir, &cidata, changes).await?;
         }
         let (qmp_sock, qga_sock) = (self.sock(id, "qmp.sock"), self.sock(id, "qga.sock"));
+        let (cpu, memory_mib) = self.hardware.lock().get(&id).copied().unwrap_or((1, 0));
         let _ = std::fs::remove_file(&qmp_sock);
         let _ = std::fs::remove_file(&qga_sock);
         let args = self.qemu_args(&Launch {
@@ -244,6 +247,8 @@ impl QemuDriver {
             qmp: &qmp_sock,
             qga: &qga_sock,
             accel: *self.accel.lock(),
+            cpu,
+            memory_mib,
         });
         let log = std::fs::File::create(dir.join("qemu.log")).map_err(failed)?;
         let mut cmd = tokio::process::Command::new(&self.cfg.qemu_binary);

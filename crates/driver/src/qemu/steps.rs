@@ -252,6 +252,16 @@ impl QemuDriver {
             }
             // One host: a live migration moves nothing; the guest keeps running.
             Step::LiveMigrate { .. } => Ok(()),
+            // The new vCPUs and memory come with the spec of the steps that follow (the
+            // instance's type changed when the resize was accepted): QEMU starts with them
+            // at the next boot. The guest is off for the change.
+            Step::Resize { .. } => {
+                if self.with_vm(id, |vm| vm.run.is_some())? {
+                    return Err(failed("a guest changes its instance type powered off"));
+                }
+                Ok(())
+            }
+            Step::ConfirmResize => Ok(()),
         }
     }
 

@@ -205,6 +205,8 @@ fn spec_of(id: Uuid) -> VmSpec {
         data_disks: vec![],
         default_user: "root".into(),
         host: None,
+        cpu: 0,
+        memory_mib: 0,
     }
 }
 
