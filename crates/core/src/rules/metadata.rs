@@ -117,13 +117,20 @@ mod tests {
     }
 
     /// Server tags follow the vm_state alone: a task running or the owner's lock do not stop
-    /// them; building, error, rescue and deleted do.
+    /// them; building, error, rescue, resized (awaiting confirmation) and deleted do.
     #[test]
     fn server_tags_change_by_vm_state() {
         for s in InstanceState::ALL {
             let refused = matches!(
                 s,
-                S::Pending | S::LaunchFailed | S::Rescue | S::ExitingRescue | S::Terminated
+                S::Pending
+                    | S::LaunchFailed
+                    | S::Rescue
+                    | S::ExitingRescue
+                    | S::Terminated
+                    | S::VerifyResize
+                    | S::VerifyResizeStopped
+                    | S::RevertingResize
             );
             assert_eq!(server_tags_change(&inst(s)).is_err(), refused, "{s:?}");
         }
