@@ -110,6 +110,21 @@ pub enum Request<S: Stage = Raw> {
         key_ids: S::Keys,
         when_running: WhenRunning,
     },
+    // Pause, suspend and shelve (Nova; docs/pause-suspend-shelve.md).
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    /// `offload`: remove the shelved guest from its host at once (Nova's default
+    /// `shelved_offload_time = 0`); otherwise it stays shelved until a [`Request::ShelveOffload`].
+    Shelve {
+        offload: bool,
+    },
+    ShelveOffload,
+    /// `zone`: unshelve into this (canonical, checked) zone; only an offloaded guest may move.
+    Unshelve {
+        zone: Option<String>,
+    },
 }
 
 /// A request as a dialect hands it to the engine.
@@ -138,6 +153,13 @@ impl<S: Stage> fmt::Debug for Request<S> {
             Self::LiveMigrate => f.write_str("LiveMigrate"),
             Self::Start => f.write_str("Start"),
             Self::ExitRescue => f.write_str("ExitRescue"),
+            Self::Pause => f.write_str("Pause"),
+            Self::Unpause => f.write_str("Unpause"),
+            Self::Suspend => f.write_str("Suspend"),
+            Self::Resume => f.write_str("Resume"),
+            Self::ShelveOffload => f.write_str("ShelveOffload"),
+            Self::Shelve { offload } => f.debug_struct("Shelve").field("offload", offload).finish(),
+            Self::Unshelve { zone } => f.debug_struct("Unshelve").field("zone", zone).finish(),
             Self::Rebuild {
                 image_id,
                 password,
@@ -221,6 +243,13 @@ impl<S: Stage> Request<S> {
             Self::DisassociateKeys { .. } => Action::DisassociateKeys,
             Self::LiveMigrate => Action::LiveMigrate,
             Self::Rebuild { .. } => Action::Rebuild,
+            Self::Pause => Action::Pause,
+            Self::Unpause => Action::Unpause,
+            Self::Suspend => Action::Suspend,
+            Self::Resume => Action::Resume,
+            Self::Shelve { .. } => Action::Shelve,
+            Self::ShelveOffload => Action::ShelveOffload,
+            Self::Unshelve { .. } => Action::Unshelve,
         }
     }
 
@@ -291,6 +320,13 @@ impl Command {
             Self::LiveMigrate => Request::LiveMigrate,
             Self::Start => Request::Start,
             Self::ExitRescue => Request::ExitRescue,
+            Self::Pause => Request::Pause,
+            Self::Unpause => Request::Unpause,
+            Self::Suspend => Request::Suspend,
+            Self::Resume => Request::Resume,
+            Self::Shelve { offload } => Request::Shelve { offload },
+            Self::ShelveOffload => Request::ShelveOffload,
+            Self::Unshelve { zone } => Request::Unshelve { zone },
             Self::Stop {
                 mode,
                 stop_charging,

@@ -23,10 +23,26 @@ pub enum InstanceState {
     ExitingLiveMigrate,
     /// Terminated: kept only so late readers can tell "gone" from "never existed".
     Terminated,
+    // Pause, suspend and shelve (Nova; docs/pause-suspend-shelve.md).
+    Pausing,
+    /// The guest is frozen in memory (QEMU `stop`): its clock stands still.
+    Paused,
+    Unpausing,
+    Suspending,
+    /// The guest's memory is saved to the host's disk and its VM is gone.
+    Suspended,
+    Resuming,
+    Shelving,
+    /// Powered off, still on its host (Nova `shelved_offload_time = -1`).
+    Shelved,
+    ShelvingOffloading,
+    /// Powered off and removed from its host; only its disks are kept.
+    ShelvedOffloaded,
+    Unshelving,
 }
 
 impl InstanceState {
-    pub const ALL: [InstanceState; 15] = [
+    pub const ALL: [InstanceState; 26] = [
         Self::Pending,
         Self::LaunchFailed,
         Self::Running,
@@ -42,6 +58,17 @@ impl InstanceState {
         Self::LiveMigrating,
         Self::ExitingLiveMigrate,
         Self::Terminated,
+        Self::Pausing,
+        Self::Paused,
+        Self::Unpausing,
+        Self::Suspending,
+        Self::Suspended,
+        Self::Resuming,
+        Self::Shelving,
+        Self::Shelved,
+        Self::ShelvingOffloading,
+        Self::ShelvedOffloaded,
+        Self::Unshelving,
     ];
 
     /// Stable name used in the store, the admin API and logs.
@@ -62,6 +89,17 @@ impl InstanceState {
             Self::LiveMigrating => "live_migrating",
             Self::ExitingLiveMigrate => "exiting_live_migrate",
             Self::Terminated => "terminated",
+            Self::Pausing => "pausing",
+            Self::Paused => "paused",
+            Self::Unpausing => "unpausing",
+            Self::Suspending => "suspending",
+            Self::Suspended => "suspended",
+            Self::Resuming => "resuming",
+            Self::Shelving => "shelving",
+            Self::Shelved => "shelved",
+            Self::ShelvingOffloading => "shelving_offloading",
+            Self::ShelvedOffloaded => "shelved_offloaded",
+            Self::Unshelving => "unshelving",
         }
     }
 
@@ -122,6 +160,14 @@ pub enum Action {
     LiveMigrate,
     /// Reinstall the system disk from an image (Nova rebuild, Tencent ResetInstance).
     Rebuild,
+    // Pause, suspend and shelve (Nova only; docs/pause-suspend-shelve.md).
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    Shelve,
+    ShelveOffload,
+    Unshelve,
 }
 
 impl Action {
@@ -139,6 +185,13 @@ impl Action {
             Self::DisassociateKeys => "disassociate_keys",
             Self::LiveMigrate => "live_migrate",
             Self::Rebuild => "rebuild",
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Shelve => "shelve",
+            Self::ShelveOffload => "shelve_offload",
+            Self::Unshelve => "unshelve",
         }
     }
 }

@@ -34,6 +34,8 @@ pub enum Effect {
     SetKeys(Vec<String>),
     /// The system disk's image and with it the OS (a rebuild).
     SetImage { image_id: String, os: OsFamily },
+    /// The zone (an offloaded guest unshelved into another zone).
+    SetZone(String),
 }
 
 impl Effect {
@@ -53,6 +55,7 @@ impl Effect {
                 inst.image_id = image_id.clone();
                 inst.os = *os;
             }
+            Self::SetZone(zone) => inst.zone = zone.clone(),
         }
     }
 }
@@ -175,10 +178,24 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             action,
         });
     }
+    // Nova: a zone only for an offloaded guest (checked after the state, as Nova does).
+    if let Request::Unshelve { zone: Some(_) } = req
+        && inst.state != InstanceState::ShelvedOffloaded
+    {
+        return Err(DomainError::Unsupported {
+            id,
+            why: crate::error::Unsupported::UnshelveZoneNotOffloaded,
+        });
+    }
     // Actions that boot or restart the guest need its disks readable.
     if matches!(
         action,
-        Action::Start | Action::Reboot | Action::EnterRescue | Action::ExitRescue
+        Action::Start
+            | Action::Reboot
+            | Action::EnterRescue
+            | Action::ExitRescue
+            | Action::Resume
+            | Action::Unshelve
     ) {
         if inst.disk_error {
             return Err(DomainError::DiskError { id });
@@ -324,6 +341,24 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
                 vec![reinstall]
             };
             (steps, None)
+        }
+        Request::Pause => (vec![Step::Pause], None),
+        Request::Unpause => (vec![Step::Unpause], None),
+        Request::Suspend => (vec![Step::Suspend], None),
+        Request::Resume => (vec![Step::Resume], None),
+        Request::Shelve { offload } => {
+            let mut steps = vec![Step::Shelve];
+            if *offload {
+                steps.push(Step::Offload);
+            }
+            (steps, None)
+        }
+        Request::ShelveOffload => (vec![Step::Offload], None),
+        Request::Unshelve { zone } => {
+            if let Some(z) = zone.as_ref().filter(|z| **z != inst.zone) {
+                effects.push(Effect::SetZone(z.clone()));
+            }
+            (vec![Step::Unshelve], None)
         }
         Request::LiveMigrate => (
             [

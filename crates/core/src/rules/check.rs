@@ -71,6 +71,13 @@ pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainEr
             rule,
             ..
         } => check_login(user, password, OsFamily::Linux, *rule, targets),
+        Request::Pause
+        | Request::Unpause
+        | Request::Suspend
+        | Request::Resume
+        | Request::Shelve { .. }
+        | Request::ShelveOffload
+        | Request::Unshelve { .. } => Ok(()),
         Request::LiveMigrate
         | Request::Start
         | Request::Stop { .. }
