@@ -22,6 +22,20 @@ pub fn status(s: InstanceState) -> &'static str {
         InstanceState::Stopped | InstanceState::Rescue => "Stopped",
         // Not listed by Alibaba; the closest visible state.
         InstanceState::LaunchFailed | InstanceState::Terminated => "Stopped",
+        // Alibaba has no paused, suspended or shelved instance: a held guest does not run, so
+        // it shows Stopped; going into a hold Stopping, coming out Starting
+        // (docs/pause-suspend-shelve.md).
+        InstanceState::Paused
+        | InstanceState::Suspended
+        | InstanceState::Shelved
+        | InstanceState::ShelvedOffloaded => "Stopped",
+        InstanceState::Pausing
+        | InstanceState::Suspending
+        | InstanceState::Shelving
+        | InstanceState::ShelvingOffloading => "Stopping",
+        InstanceState::Unpausing | InstanceState::Resuming | InstanceState::Unshelving => {
+            "Starting"
+        }
     }
 }
 
@@ -52,14 +66,25 @@ pub fn health(s: InstanceState) -> (u32, &'static str) {
         InstanceState::Pending
         | InstanceState::Starting
         | InstanceState::Rebooting
-        | InstanceState::ExitingRescue => (2, "Initializing"),
+        | InstanceState::ExitingRescue
+        | InstanceState::Unpausing
+        | InstanceState::Resuming
+        | InstanceState::Unshelving => (2, "Initializing"),
         InstanceState::Stopping
         | InstanceState::EnteringRescue
         | InstanceState::Terminating
         | InstanceState::Stopped
         | InstanceState::Rescue
         | InstanceState::LaunchFailed
-        | InstanceState::Terminated => (4, "NotApplicable"),
+        | InstanceState::Terminated
+        | InstanceState::Pausing
+        | InstanceState::Paused
+        | InstanceState::Suspending
+        | InstanceState::Suspended
+        | InstanceState::Shelving
+        | InstanceState::Shelved
+        | InstanceState::ShelvingOffloading
+        | InstanceState::ShelvedOffloaded => (4, "NotApplicable"),
     }
 }
 
@@ -78,6 +103,14 @@ pub fn action(a: Action) -> &'static str {
         Action::DisassociateKeys => "DetachKeyPair",
         Action::LiveMigrate => "MigrateInstance",
         Action::Rebuild => "ReplaceSystemDisk",
+        // Nova's own actions: Alibaba has no name for them.
+        Action::Pause => "PauseServer",
+        Action::Unpause => "UnpauseServer",
+        Action::Suspend => "SuspendServer",
+        Action::Resume => "ResumeServer",
+        Action::Shelve => "ShelveServer",
+        Action::ShelveOffload => "ShelveOffloadServer",
+        Action::Unshelve => "UnshelveServer",
     }
 }
 

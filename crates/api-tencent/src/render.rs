@@ -22,6 +22,20 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::EnteringLiveMigrate => "ENTER_SERVICE_LIVE_MIGRATE",
         InstanceState::LiveMigrating => "SERVICE_LIVE_MIGRATE",
         InstanceState::ExitingLiveMigrate => "EXIT_SERVICE_LIVE_MIGRATE",
+        // Tencent has no paused, suspended or shelved instance: a held guest does not run, so
+        // it shows STOPPED; going into a hold STOPPING, coming out STARTING
+        // (docs/pause-suspend-shelve.md).
+        InstanceState::Paused
+        | InstanceState::Suspended
+        | InstanceState::Shelved
+        | InstanceState::ShelvedOffloaded => "STOPPED",
+        InstanceState::Pausing
+        | InstanceState::Suspending
+        | InstanceState::Shelving
+        | InstanceState::ShelvingOffloading => "STOPPING",
+        InstanceState::Unpausing | InstanceState::Resuming | InstanceState::Unshelving => {
+            "STARTING"
+        }
     }
 }
 
@@ -40,6 +54,14 @@ pub fn action(a: Action) -> &'static str {
         Action::DisassociateKeys => "DisassociateInstancesKeyPairs",
         Action::LiveMigrate => "MigrateInstance",
         Action::Rebuild => "ResetInstance",
+        // Nova's own actions: Tencent has no name for them; its LatestOperation shows Nova's.
+        Action::Pause => "PauseServer",
+        Action::Unpause => "UnpauseServer",
+        Action::Suspend => "SuspendServer",
+        Action::Resume => "ResumeServer",
+        Action::Shelve => "ShelveServer",
+        Action::ShelveOffload => "ShelveOffloadServer",
+        Action::Unshelve => "UnshelveServer",
     }
 }
 

@@ -7,7 +7,7 @@ use crate::generations::{self, RETRIES};
 use crate::leases::Lease;
 use crate::{Engine, now_ms, store_err, vm_spec};
 use nubis_core::{InstanceState, LatestOp, OpState};
-use nubis_driver::{Boot, DriverError, Facts, Power, Turn};
+use nubis_driver::{DriverError, Facts, Turn};
 
 /// How often a step on an unreachable host is tried again.
 const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
@@ -29,7 +29,7 @@ enum Recorded {
 
 /// The state the driver's facts show, if it reports any (core's reading of them).
 fn observed(facts: Option<Facts>) -> Option<InstanceState> {
-    facts.map(|f| nubis_core::op::observed(f.power == Power::On, f.booted == Boot::Rescue))
+    facts.map(|f| f.power.observed(f.booted))
 }
 
 impl Engine {

@@ -24,6 +24,13 @@ fn nova_action(a: Action) -> &'static str {
         | Action::EnterRescue
         | Action::ExitRescue
         | Action::Rebuild => crate::state::action_name(a),
+        Action::Pause
+        | Action::Unpause
+        | Action::Suspend
+        | Action::Resume
+        | Action::Shelve
+        | Action::ShelveOffload
+        | Action::Unshelve => crate::state::action_name(a),
     }
 }
 
@@ -63,6 +70,13 @@ fn nova_event(a: Action) -> &'static str {
         Action::Rebuild => "compute_rebuild_instance",
         Action::AssociateKeys => "compute_associate_key_pairs",
         Action::DisassociateKeys => "compute_disassociate_key_pairs",
+        Action::Pause => "compute_pause_instance",
+        Action::Unpause => "compute_unpause_instance",
+        Action::Suspend => "compute_suspend_instance",
+        Action::Resume => "compute_resume_instance",
+        Action::Shelve => "compute_shelve_instance",
+        Action::ShelveOffload => "compute_shelve_offload_instance",
+        Action::Unshelve => "compute_unshelve_instance",
     }
 }
 
