@@ -28,14 +28,11 @@ pub struct Timings {
     pub rescue_boot: f64,
     pub destroy: f64,
     pub live_migrate: f64,
-    /// Freezing or thawing a guest (pause, unpause).
-    pub pause: f64,
-    /// Saving a guest's memory to disk (suspend); reading it back is `resume`.
-    pub suspend: f64,
-    pub resume: f64,
-    /// Removing a shelved guest from its host.
-    pub offload: f64,
 }
+
+// The held guests' steps take the times of their nearest kin: pausing or unpausing a guest
+// and powering a frozen one off take `hard_stop`, saving its memory (suspend) `soft_stop`,
+// reading it back (resume) and unshelving `boot`, offloading `destroy`.
 
 impl Default for Timings {
     fn default() -> Self {
@@ -51,10 +48,6 @@ impl Default for Timings {
             rescue_boot: 8.0,
             destroy: 2.0,
             live_migrate: 30.0,
-            pause: 0.5,
-            suspend: 3.0,
-            resume: 2.0,
-            offload: 1.0,
         }
     }
 }
@@ -509,26 +502,32 @@ impl Driver for SimDriver {
                 Ok(())
             }
             Step::Pause => {
-                self.hold(id, &[Power::On], Power::Paused, self.timings.pause, "pause")
-                    .await
+                self.hold(
+                    id,
+                    &[Power::On],
+                    Power::Paused,
+                    self.timings.hard_stop,
+                    "pause",
+                )
+                .await
             }
             Step::Unpause => {
                 self.hold(
                     id,
                     &[Power::Paused],
                     Power::On,
-                    self.timings.pause,
+                    self.timings.hard_stop,
                     "unpause",
                 )
                 .await
             }
             Step::Suspend => {
-                let t = self.timings.suspend;
+                let t = self.timings.soft_stop;
                 self.hold(id, &[Power::On], Power::Suspended, t, "suspend")
                     .await
             }
             Step::Resume => {
-                let t = self.timings.resume;
+                let t = self.timings.boot;
                 self.hold(id, &[Power::Suspended], Power::On, t, "resume")
                     .await
             }
@@ -555,7 +554,7 @@ impl Driver for SimDriver {
                 .await
             }
             Step::Offload => {
-                let t = self.timings.offload;
+                let t = self.timings.destroy;
                 self.hold(id, &[Power::Shelved], Power::Offloaded, t, "offload")
                     .await
             }
@@ -760,8 +759,14 @@ mod tests {
             d.execute(&s, &step).await.unwrap();
             assert_eq!(power(&d), after, "{step:?}");
         }
-        assert!(d.execute(&s, &Step::Resume).await.is_err());
         assert!(d.execute(&s, &Step::Offload).await.is_err());
+        let hard = Step::PowerOff {
+            mode: StopMode::Hard,
+        };
+        d.execute(&s, &hard).await.unwrap();
+        assert!(d.execute(&s, &Step::Resume).await.is_err());
+        assert!(d.execute(&s, &Step::Pause).await.is_err());
+        d.execute(&s, &Step::PowerOn).await.unwrap();
         let events: Vec<String> = d.inspect(s.uuid).unwrap()["restarts"]
             .as_array()
             .unwrap()
@@ -771,7 +776,8 @@ mod tests {
         assert_eq!(
             events,
             [
-                "pause", "unpause", "suspend", "resume", "pause", "shelve", "offload", "unshelve"
+                "pause", "unpause", "suspend", "resume", "pause", "shelve", "offload", "unshelve",
+                "stop"
             ]
         );
         // The disks stay with an offloaded guest.

@@ -49,11 +49,18 @@ fn kind(step: &Step) -> &'static str {
         Step::Destroy => "destroy",
         Step::Reprovision { .. } => "reprovision",
         Step::LiveMigrate { .. } => "live_migrate",
+        Step::Pause => "pause",
+        Step::Unpause => "unpause",
+        Step::Suspend => "suspend",
+        Step::Resume => "resume",
+        Step::Shelve => "shelve",
+        Step::Offload => "offload",
+        Step::Unshelve => "unshelve",
     }
 }
 
 /// Every kind `kind` can return.
-const KINDS: [&str; 12] = [
+const KINDS: [&str; 19] = [
     "provision",
     "power_on",
     "power_off",
@@ -66,6 +73,13 @@ const KINDS: [&str; 12] = [
     "destroy",
     "reprovision",
     "live_migrate",
+    "pause",
+    "unpause",
+    "suspend",
+    "resume",
+    "shelve",
+    "offload",
+    "unshelve",
 ];
 
 fn spec() -> VmSpec {
@@ -118,6 +132,20 @@ fn script(s: &VmSpec) -> Vec<Act> {
         Act::Step(Step::LiveMigrate {
             phase: MigratePhase::Exit,
         }),
+        // Held: paused, suspended, shelved from each, offloaded, unshelved.
+        Act::Step(Step::Pause),
+        Act::Step(Step::Unpause),
+        Act::Step(Step::Suspend),
+        Act::Step(Step::Resume),
+        Act::Step(Step::Pause),
+        Act::Step(Step::Shelve),
+        Act::Step(Step::Offload),
+        Act::Step(Step::Unshelve),
+        Act::Step(Step::Suspend),
+        Act::Step(Step::Shelve),
+        Act::Step(Step::Unshelve),
+        Act::Step(Step::Shelve),
+        Act::Step(Step::Unshelve),
         stop(StopMode::Soft),
         // Stopped: changes for the next boot, and a stop of a stopped guest.
         Act::Step(Step::SetPassword {
@@ -370,10 +398,17 @@ fn request_kind(r: &ActionRequest) -> &'static str {
         Request::ExitRescue => "exit_rescue",
         Request::AssociateKeys { .. } => "associate_keys",
         Request::DisassociateKeys { .. } => "disassociate_keys",
+        Request::Pause => "pause",
+        Request::Unpause => "unpause",
+        Request::Suspend => "suspend",
+        Request::Resume => "resume",
+        Request::Shelve { .. } => "shelve",
+        Request::ShelveOffload => "shelve_offload",
+        Request::Unshelve { .. } => "unshelve",
     }
 }
 
-const REQUEST_KINDS: [&str; 12] = [
+const REQUEST_KINDS: [&str; 19] = [
     "live_migrate",
     "rebuild",
     "start",
@@ -386,6 +421,13 @@ const REQUEST_KINDS: [&str; 12] = [
     "exit_rescue",
     "associate_keys",
     "disassociate_keys",
+    "pause",
+    "unpause",
+    "suspend",
+    "resume",
+    "shelve",
+    "shelve_offload",
+    "unshelve",
 ];
 
 fn key(id: &str, key: &str) -> PublicKey {
@@ -410,6 +452,17 @@ fn requests() -> Vec<ActionRequest> {
         Request::ExitRescue,
         Request::Terminate { force: true },
         Request::Delete { admin: false },
+        Request::Pause,
+        Request::Unpause,
+        Request::Suspend,
+        Request::Resume,
+        Request::Shelve { offload: true },
+        Request::Shelve { offload: false },
+        Request::ShelveOffload,
+        Request::Unshelve { zone: None },
+        Request::Unshelve {
+            zone: Some("local-b".into()),
+        },
     ];
     for mode in modes {
         r.push(Request::Stop {
@@ -479,6 +532,10 @@ async fn guest_in(state: InstanceState, s: &VmSpec) -> SimDriver {
             password_hash: hash(RESCUE),
             image_id: None,
         }),
+        InstanceState::Paused => steps.extend([Step::PowerOn, Step::Pause]),
+        InstanceState::Suspended => steps.extend([Step::PowerOn, Step::Suspend]),
+        InstanceState::Shelved => steps.push(Step::Shelve),
+        InstanceState::ShelvedOffloaded => steps.extend([Step::Shelve, Step::Offload]),
         _ => {}
     }
     for step in steps {
@@ -561,6 +618,10 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
         InstanceState::Running,
         InstanceState::Stopped,
         InstanceState::Rescue,
+        InstanceState::Paused,
+        InstanceState::Suspended,
+        InstanceState::Shelved,
+        InstanceState::ShelvedOffloaded,
     ] {
         let mut inst = fixture::inst(state);
         inst.key_ids = vec!["skey-a".into()];

@@ -390,6 +390,7 @@ impl Engine {
 mod tests {
     use super::*;
     use nubis_core::{Action, Operation};
+    use nubis_driver::{Boot, Power};
 
     fn op(action: Action) -> Operation {
         Operation {
@@ -439,6 +440,25 @@ mod tests {
         assert_eq!(
             settle(&op(Action::EnterRescue), rescue, true),
             InstanceState::Rescue
+        );
+        // Held guests settle as their facts say; a failed resume leaves the guest suspended.
+        let held = |power| {
+            Some(Facts {
+                power,
+                booted: Boot::System,
+            })
+        };
+        assert_eq!(
+            settle(&op(Action::Pause), held(Power::Paused), true),
+            InstanceState::Paused
+        );
+        assert_eq!(
+            settle(&op(Action::Resume), held(Power::Suspended), false),
+            InstanceState::Suspended
+        );
+        assert_eq!(
+            settle(&op(Action::Shelve), held(Power::Offloaded), true),
+            InstanceState::ShelvedOffloaded
         );
         assert_eq!(
             settle(&op(Action::Create), on, false),
