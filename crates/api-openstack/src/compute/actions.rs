@@ -337,13 +337,16 @@ impl Nova<'_> {
         Ok(Reply::empty(202))
     }
 
-    /// `unshelve`: `null` (any argument before 2.77, which Nova does not read); from 2.77
+    /// `unshelve`: `null` or `{}` before 2.77 (Nova reads no argument there); from 2.77
     /// `{"availability_zone": <zone>}` for an offloaded server; from 2.91 also `null` for the
     /// zone (unpin: nubis pins none) and `host` (admins: a compute host, `nubis-<zone>`).
     pub(super) async fn unshelve(&self, id: &str, arg: &Value) -> Res {
         let inst = self.server(id)?;
         let mut zone = None;
-        if self.v.at_least(77) {
+        if !self.v.at_least(77) {
+            // Nova reads nothing before 2.77; nubis takes only what it would (null or {}).
+            empty_arg("unshelve", arg)?;
+        } else {
             let (az, host) = self.unshelve_target(arg)?;
             if let Some(host) = host {
                 let rule = "os_compute_api:os-shelve:unshelve_to_host";
