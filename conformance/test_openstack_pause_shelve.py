@@ -205,7 +205,7 @@ def test_unshelve_availability_zone_and_host(server, conn, os_server):  # noqa: 
         f = fault_of(action(server, conn, sid, {"unshelve": body}, "2.77"))
         assert f[:2] == (400, "badRequest"), body
         if message:
-            assert f[2] == message, f
+            assert f[2].endswith(message), f
     # 2.91: host (admins), a compute host of the zone named, if any.
     f = fault_of(action(server, conn, sid, {"unshelve": {"host": "nubis-nowhere"}}, "2.91"))
     assert f == (400, "badRequest", "Compute host nubis-nowhere could not be found.")
