@@ -539,6 +539,63 @@ def test_resize_changes_what_the_guest_sees(qserver, keys):
     wait_settled(cvm, inst["InstanceId"], "RUNNING", rid, timeout=180)
     cpus, small = guest_hardware(ssh_tag(describe(cvm, inst["InstanceId"])), key1)
     assert cpus == 1 and small < mem, (cpus, small, mem)
+
+
+def test_nova_pause_suspend_shelve_on_a_real_guest(qserver, keys):
+    """Pause is QMP stop: the guest's clock stands still, so after unpause it is behind the
+    wall clock by about the pause. Suspend saves the guest's memory and ends QEMU; resume
+    starts it from that file: a process started before runs on with the same PID, on the same
+    boot. Shelve shuts it down and offloads it (no QEMU, disk kept); unshelve boots that disk."""
+    conn = connect(qserver)
+    pw = new_password()
+    srv, _ = create_server(conn, password=pw, wait=False)
+    wait_status(conn, srv.id, "ACTIVE", timeout=180)
+    ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
+    with Login(ep, "root", password=pw) as s:
+        boot = boot_id(s)
+        skew_before = float(s.run("date +%s.%N")) - time.time()
+        pid = s.run("nohup sleep 100000 >/dev/null 2>&1 & echo $!").strip()
+        s.run("echo kept > /root/marker && sync")
+
+    t0 = time.monotonic()
+    conn.compute.pause_server(srv.id)
+    wait_status(conn, srv.id, "PAUSED", timeout=60)
+    timed("pause", t0)
+    assert len(qemus_of(srv.id)) == 1, "a paused guest keeps its QEMU"
+    paused_for = 20.0
+    time.sleep(paused_for)
+    conn.compute.unpause_server(srv.id)
+    wait_status(conn, srv.id, "ACTIVE", timeout=60)
+    with Login(ep, "root", password=pw) as s:
+        skew_after = float(s.run("date +%s.%N")) - time.time()
+        assert boot_id(s) == boot
+    behind = skew_before - skew_after
+    assert paused_for - 8 < behind < paused_for + 15, (skew_before, skew_after)
+
+    t0 = time.monotonic()
+    conn.compute.suspend_server(srv.id)
+    wait_status(conn, srv.id, "SUSPENDED", timeout=300)
+    timed("suspend", t0)
+    assert qemus_of(srv.id) == [], "a suspended guest has no QEMU"
+    assert (qserver.data_dir / "qemu" / "vms" / srv.id / "memory.state").is_file()
+    t0 = time.monotonic()
+    conn.compute.resume_server(srv.id)
+    wait_status(conn, srv.id, "ACTIVE", timeout=300)
+    timed("resume", t0)
+    with Login(ep, "root", password=pw) as s:
+        assert boot_id(s) == boot, "resume must not boot the guest again"
+        assert s.run(f"cat /proc/{pid}/cmdline | tr '\\0' ' '").startswith("sleep 100000")
+
+    t0 = time.monotonic()
+    conn.compute.shelve_server(srv.id)
+    wait_status(conn, srv.id, "SHELVED_OFFLOADED", timeout=180)
+    timed("shelve", t0)
+    assert qemus_of(srv.id) == []
+    conn.compute.unshelve_server(srv.id)
+    wait_status(conn, srv.id, "ACTIVE", timeout=180)
+    with Login(ep, "root", password=pw) as s:
+        assert boot_id(s) != boot, "unshelve boots the guest"
+        assert s.run("cat /root/marker") == "kept"
     conn.compute.delete_server(srv.id)
     wait_until(lambda: conn.compute.find_server(srv.id, ignore_missing=True) is None, 60, 0.2, "delete")
 

@@ -28,6 +28,20 @@ pub fn status(s: InstanceState) -> &'static str {
         | InstanceState::RevertingResize
         | InstanceState::VerifyResizeStopped => "Stopped",
         InstanceState::VerifyResize => "Running",
+        // Alibaba has no paused, suspended or shelved instance: a held guest does not run, so
+        // it shows Stopped; going into a hold Stopping, coming out Starting
+        // (docs/pause-suspend-shelve.md).
+        InstanceState::Paused
+        | InstanceState::Suspended
+        | InstanceState::Shelved
+        | InstanceState::ShelvedOffloaded => "Stopped",
+        InstanceState::Pausing
+        | InstanceState::Suspending
+        | InstanceState::Shelving
+        | InstanceState::ShelvingOffloading => "Stopping",
+        InstanceState::Unpausing | InstanceState::Resuming | InstanceState::Unshelving => {
+            "Starting"
+        }
     }
 }
 
@@ -60,7 +74,10 @@ pub fn health(s: InstanceState) -> (u32, &'static str) {
         InstanceState::Pending
         | InstanceState::Starting
         | InstanceState::Rebooting
-        | InstanceState::ExitingRescue => (2, "Initializing"),
+        | InstanceState::ExitingRescue
+        | InstanceState::Unpausing
+        | InstanceState::Resuming
+        | InstanceState::Unshelving => (2, "Initializing"),
         InstanceState::Stopping
         | InstanceState::EnteringRescue
         | InstanceState::Terminating
@@ -71,6 +88,14 @@ pub fn health(s: InstanceState) -> (u32, &'static str) {
         | InstanceState::Resizing
         | InstanceState::RevertingResize
         | InstanceState::VerifyResizeStopped => (4, "NotApplicable"),
+        InstanceState::Pausing
+        | InstanceState::Paused
+        | InstanceState::Suspending
+        | InstanceState::Suspended
+        | InstanceState::Shelving
+        | InstanceState::Shelved
+        | InstanceState::ShelvingOffloading
+        | InstanceState::ShelvedOffloaded => (4, "NotApplicable"),
     }
 }
 
@@ -90,6 +115,14 @@ pub fn action(a: Action) -> &'static str {
         Action::LiveMigrate => "MigrateInstance",
         Action::Rebuild => "ReplaceSystemDisk",
         Action::Resize | Action::ConfirmResize | Action::RevertResize => "ModifyInstanceSpec",
+        // Nova's own actions: Alibaba has no name for them.
+        Action::Pause => "PauseServer",
+        Action::Unpause => "UnpauseServer",
+        Action::Suspend => "SuspendServer",
+        Action::Resume => "ResumeServer",
+        Action::Shelve => "ShelveServer",
+        Action::ShelveOffload => "ShelveOffloadServer",
+        Action::Unshelve => "UnshelveServer",
     }
 }
 

@@ -231,6 +231,11 @@ const SERVER_NAME: Constraint = nova_text("name", 1, 255, Some(nova_name));
 const SERVER_DESCRIPTION: Constraint = nova_text("description", 0, 255, None);
 /// `lock` action's `locked_reason` (2.73+).
 const LOCKED_REASON: Constraint = nova_text("locked_reason", 0, 255, None);
+/// `unshelve` action's `availability_zone` (2.77+; Nova's `parameter_types.name`).
+const UNSHELVE_AZ: Constraint = nova_text("availability_zone", 1, 255, Some(nova_name));
+/// `unshelve` action's `host` (2.91+): Nova's schema leaves it unbounded; nubis bounds it as
+/// a host name.
+const UNSHELVE_HOST: Constraint = nova_text("host", 1, 255, None);
 const METADATA_KEY: Constraint = nova_text("metadata", 1, 255, None);
 const METADATA_VALUE: Constraint = nova_text("metadata", 0, 255, None);
 /// The default `metadata_items` quota.
@@ -241,6 +246,8 @@ const LIMITS: &[Constraint] = &[
     SERVER_NAME,
     SERVER_DESCRIPTION,
     LOCKED_REASON,
+    UNSHELVE_AZ,
+    UNSHELVE_HOST,
     METADATA_KEY,
     METADATA_VALUE,
     METADATA_ITEMS,

@@ -166,6 +166,12 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
             Unsupported::WindowsOs => {
                 Fault::bad_request("Key pairs are not supported by Windows images.")
             }
+            // nova.exception.UnshelveInstanceInvalidState (a zone or host for a server that
+            // is shelved but not offloaded).
+            Unsupported::UnshelveZoneNotOffloaded => Fault::conflict(format!(
+                "Specifying an availability zone when unshelving server {} with status \"shelved\" is not supported. The server status must be SHELVED_OFFLOADED.",
+                sid(&id)
+            )),
             other => Fault::bad_request(format!(
                 "Instance {} cannot do this: {}",
                 sid(&id),

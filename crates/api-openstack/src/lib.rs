@@ -238,6 +238,9 @@ pub struct OpenStackApi {
     pub(crate) keystone_policy: nubis_identity::CompiledPolicy,
     /// Nova's operator views: the write lock of their records, deleted services.
     pub(crate) operator: compute::Operator,
+    /// A shelved server is offloaded at once (Nova's `shelved_offload_time = 0`, the default);
+    /// false: it stays SHELVED until shelveOffload (`-1`).
+    pub(crate) shelved_offload: bool,
 }
 
 impl OpenStackApi {
@@ -259,6 +262,7 @@ impl OpenStackApi {
                 .expect("Nova's default rules compile"),
             keystone_policy: identity_admin::policy(),
             operator: Default::default(),
+            shelved_offload: true,
         }
     }
 
@@ -275,6 +279,12 @@ impl OpenStackApi {
     /// Serve URLs under `public_url` (checked by [`check_public_url`]) instead of the default.
     pub fn with_public_url(mut self, public_url: String) -> Self {
         self.public_url = public_url;
+        self
+    }
+
+    /// Offload shelved servers at once (true, Nova's default) or keep them SHELVED.
+    pub fn with_shelved_offload(mut self, offload: bool) -> Self {
+        self.shelved_offload = offload;
         self
     }
 

@@ -9,7 +9,9 @@ use nubis_core::{Action, InstanceState};
 /// Nova power states (nova/compute/power_state.py).
 pub const NOSTATE: u8 = 0;
 pub const RUNNING: u8 = 1;
+pub const PAUSED: u8 = 3;
 pub const SHUTDOWN: u8 = 4;
+pub const SUSPENDED: u8 = 7;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NovaState {
@@ -43,6 +45,9 @@ pub struct Extra {
     /// The hypervisor reports the guest powered on (only consulted while terminating, whose
     /// Nova spelling depends on the power state it started from).
     pub powered_on: Option<bool>,
+    /// The state the guest's facts show (only consulted while shelving, whose Nova spelling
+    /// keeps the vm_state it started from: active, stopped, paused or suspended).
+    pub shelving_from: Option<InstanceState>,
 }
 
 /// The table. Exhaustive on purpose: a new core state must be given a Nova spelling here.
@@ -105,6 +110,31 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
                 RUNNING,
             ),
         },
+        // Pause, suspend, shelve (nova/compute/{vm_states,task_states}.py; the status by
+        // nova/api/openstack/common.py `_STATE_MAP`). docs/pause-suspend-shelve.md.
+        S::Pausing => st("ACTIVE", "active", Some("pausing"), RUNNING),
+        S::Paused => st("PAUSED", "paused", None, PAUSED),
+        S::Unpausing => st("PAUSED", "paused", Some("unpausing"), PAUSED),
+        S::Suspending => st("ACTIVE", "active", Some("suspending"), RUNNING),
+        S::Suspended => st("SUSPENDED", "suspended", None, SUSPENDED),
+        S::Resuming => st("SUSPENDED", "suspended", Some("resuming"), SUSPENDED),
+        // Shelving starts from active, stopped, paused or suspended: Nova keeps the vm_state
+        // it started from until the guest is shelved.
+        S::Shelving => match x.shelving_from {
+            Some(S::Stopped) => st("SHUTOFF", "stopped", Some("shelving"), SHUTDOWN),
+            Some(S::Paused) => st("PAUSED", "paused", Some("shelving"), PAUSED),
+            Some(S::Suspended) => st("SUSPENDED", "suspended", Some("shelving"), SUSPENDED),
+            _ => st("ACTIVE", "active", Some("shelving"), RUNNING),
+        },
+        S::Shelved => st("SHELVED", "shelved", None, SHUTDOWN),
+        S::ShelvingOffloading => st("SHELVED", "shelved", Some("shelving_offloading"), SHUTDOWN),
+        S::ShelvedOffloaded => st("SHELVED_OFFLOADED", "shelved_offloaded", None, NOSTATE),
+        S::Unshelving => st(
+            "SHELVED_OFFLOADED",
+            "shelved_offloaded",
+            Some("unshelving"),
+            NOSTATE,
+        ),
     }
 }
 
@@ -126,6 +156,13 @@ pub fn task_of(a: Action) -> &'static str {
         // Nova has no task state of its own for a confirmation: its last resize one.
         Action::ConfirmResize => "resize_finish",
         Action::RevertResize => "resize_reverting",
+        Action::Pause => "pausing",
+        Action::Unpause => "unpausing",
+        Action::Suspend => "suspending",
+        Action::Resume => "resuming",
+        Action::Shelve => "shelving",
+        Action::ShelveOffload => "shelving_offloading",
+        Action::Unshelve => "unshelving",
     }
 }
 
@@ -146,6 +183,13 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Resize => "resize",
         Action::ConfirmResize => "confirmResize",
         Action::RevertResize => "revertResize",
+        Action::Pause => "pause",
+        Action::Unpause => "unpause",
+        Action::Suspend => "suspend",
+        Action::Resume => "resume",
+        Action::Shelve => "shelve",
+        Action::ShelveOffload => "shelveOffload",
+        Action::Unshelve => "unshelve",
     }
 }
 
@@ -171,6 +215,32 @@ mod tests {
             (S::Terminating, "ACTIVE", "active", Some("deleting")),
             (S::Terminated, "DELETED", "deleted", None),
             (S::LiveMigrating, "MIGRATING", "active", Some("migrating")),
+            (S::Pausing, "ACTIVE", "active", Some("pausing")),
+            (S::Paused, "PAUSED", "paused", None),
+            (S::Unpausing, "PAUSED", "paused", Some("unpausing")),
+            (S::Suspending, "ACTIVE", "active", Some("suspending")),
+            (S::Suspended, "SUSPENDED", "suspended", None),
+            (S::Resuming, "SUSPENDED", "suspended", Some("resuming")),
+            (S::Shelving, "ACTIVE", "active", Some("shelving")),
+            (S::Shelved, "SHELVED", "shelved", None),
+            (
+                S::ShelvingOffloading,
+                "SHELVED",
+                "shelved",
+                Some("shelving_offloading"),
+            ),
+            (
+                S::ShelvedOffloaded,
+                "SHELVED_OFFLOADED",
+                "shelved_offloaded",
+                None,
+            ),
+            (
+                S::Unshelving,
+                "SHELVED_OFFLOADED",
+                "shelved_offloaded",
+                Some("unshelving"),
+            ),
         ];
         for (s, status, vm, task) in rows {
             let n = nova_state(*s, Extra::default());
@@ -200,6 +270,31 @@ mod tests {
         };
         assert_eq!(nova_state(S::Running, pw).status, "PASSWORD");
         assert_eq!(nova_state(S::Stopped, pw).status, "SHUTOFF");
+        // Shelving keeps the vm_state it started from, with its power state.
+        for (from, status, power) in [
+            (S::Stopped, "SHUTOFF", SHUTDOWN),
+            (S::Paused, "PAUSED", PAUSED),
+            (S::Suspended, "SUSPENDED", SUSPENDED),
+            (S::Running, "ACTIVE", RUNNING),
+        ] {
+            let x = Extra {
+                shelving_from: Some(from),
+                ..Extra::default()
+            };
+            let n = nova_state(S::Shelving, x);
+            assert_eq!(
+                (n.status, n.task_state, n.power_state),
+                (status, Some("shelving"), power)
+            );
+        }
+        // Power states (nova/compute/power_state.py).
+        assert_eq!(nova_state(S::Paused, Extra::default()).power_state, 3);
+        assert_eq!(nova_state(S::Suspended, Extra::default()).power_state, 7);
+        assert_eq!(nova_state(S::Shelved, Extra::default()).power_state, 4);
+        assert_eq!(
+            nova_state(S::ShelvedOffloaded, Extra::default()).power_state,
+            0
+        );
     }
 
     /// Nova's resize states: RESIZE while moving (from active or stopped), VERIFY_RESIZE
@@ -244,6 +339,11 @@ mod tests {
                     hard_reboot: true,
                     lock: Some(Action::ResetPassword),
                     powered_on: Some(false),
+                    shelving_from: Some(S::Paused),
+                },
+                Extra {
+                    shelving_from: Some(S::Stopped),
+                    ..Extra::default()
                 },
             ] {
                 let n = nova_state(s, x);
@@ -260,6 +360,10 @@ mod tests {
                     ("active", Some(_)) => "ACTIVE",
                     ("stopped", _) => "SHUTOFF",
                     ("rescued", _) => "RESCUE",
+                    ("paused", _) => "PAUSED",
+                    ("suspended", _) => "SUSPENDED",
+                    ("shelved", _) => "SHELVED",
+                    ("shelved_offloaded", _) => "SHELVED_OFFLOADED",
                     ("error", _) => "ERROR",
                     ("deleted", _) => "DELETED",
                     other => panic!("unexpected {other:?}"),
@@ -268,6 +372,15 @@ mod tests {
                 let powered = matches!(n.vm_state, "active" | "rescued")
                     || (n.vm_state == "resized" && n.power_state == RUNNING);
                 assert_eq!(n.power_state == RUNNING, powered, "{s:?}");
+                let held = match n.vm_state {
+                    "paused" => Some(PAUSED),
+                    "suspended" => Some(SUSPENDED),
+                    "shelved_offloaded" => Some(NOSTATE),
+                    _ => None,
+                };
+                if let Some(p) = held {
+                    assert_eq!(n.power_state, p, "{s:?}");
+                }
             }
         }
     }

@@ -49,6 +49,19 @@ pub fn state_suffix(s: InstanceState) -> &'static str {
         | InstanceState::RevertingResize
         | InstanceState::VerifyResizeStopped => "Stopped",
         InstanceState::VerifyResize => "Running",
+        // Held by Nova's pause, suspend or shelve: no Tencent state or code spells them, so
+        // the code names the real state (docs/pause-suspend-shelve.md).
+        InstanceState::Pausing => "Pausing",
+        InstanceState::Paused => "Paused",
+        InstanceState::Unpausing => "Unpausing",
+        InstanceState::Suspending => "Suspending",
+        InstanceState::Suspended => "Suspended",
+        InstanceState::Resuming => "Resuming",
+        InstanceState::Shelving => "Shelving",
+        InstanceState::Shelved => "Shelved",
+        InstanceState::ShelvingOffloading => "ShelvingOffloading",
+        InstanceState::ShelvedOffloaded => "ShelvedOffloaded",
+        InstanceState::Unshelving => "Unshelving",
     }
 }
 
@@ -131,6 +144,8 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
             }
             Unsupported::ReinstallFailed => "UnsupportedOperation.InstanceReinstallFailed".into(),
             Unsupported::ApplicationRole => "FailedOperation.InvalidInstanceApplicationRole".into(),
+            // Nova's unshelve only.
+            Unsupported::UnshelveZoneNotOffloaded => "UnsupportedOperation".into(),
         },
         DomainError::DiskError { .. } => "UnsupportedOperation.InvalidDisk".into(),
         DomainError::Locked { .. } => "OperationDenied.InstanceLocked".into(),

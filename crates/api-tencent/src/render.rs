@@ -28,6 +28,20 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::Resizing | InstanceState::RevertingResize => "STOPPED",
         InstanceState::VerifyResize => "RUNNING",
         InstanceState::VerifyResizeStopped => "STOPPED",
+        // Tencent has no paused, suspended or shelved instance: a held guest does not run, so
+        // it shows STOPPED; going into a hold STOPPING, coming out STARTING
+        // (docs/pause-suspend-shelve.md).
+        InstanceState::Paused
+        | InstanceState::Suspended
+        | InstanceState::Shelved
+        | InstanceState::ShelvedOffloaded => "STOPPED",
+        InstanceState::Pausing
+        | InstanceState::Suspending
+        | InstanceState::Shelving
+        | InstanceState::ShelvingOffloading => "STOPPING",
+        InstanceState::Unpausing | InstanceState::Resuming | InstanceState::Unshelving => {
+            "STARTING"
+        }
     }
 }
 
@@ -47,6 +61,14 @@ pub fn action(a: Action) -> &'static str {
         Action::LiveMigrate => "MigrateInstance",
         Action::Rebuild => "ResetInstance",
         Action::Resize | Action::ConfirmResize | Action::RevertResize => "ResetInstancesType",
+        // Nova's own actions: Tencent has no name for them; its LatestOperation shows Nova's.
+        Action::Pause => "PauseServer",
+        Action::Unpause => "UnpauseServer",
+        Action::Suspend => "SuspendServer",
+        Action::Resume => "ResumeServer",
+        Action::Shelve => "ShelveServer",
+        Action::ShelveOffload => "ShelveOffloadServer",
+        Action::Unshelve => "UnshelveServer",
     }
 }
 

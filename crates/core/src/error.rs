@@ -23,6 +23,9 @@ pub enum Unsupported {
     ReinstallFailed,
     /// The instance's application role forbids the action.
     ApplicationRole,
+    /// An unshelve names a zone, but the guest is still on its host (shelved, not offloaded):
+    /// only an offloaded guest may move (Nova's UnshelveInstanceInvalidState).
+    UnshelveZoneNotOffloaded,
 }
 
 /// Core and the engine name the resources an error is about by canonical ID (instances by

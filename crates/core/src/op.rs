@@ -82,6 +82,22 @@ pub enum Step {
     },
     /// Keep the new type of a resize: the resources held for going back are released.
     ConfirmResize,
+    // Pause, suspend and shelve (docs/pause-suspend-shelve.md).
+    /// Freeze the running guest in memory (QEMU `stop`).
+    Pause,
+    /// Let a paused guest run on (QEMU `cont`).
+    Unpause,
+    /// Save the running guest's memory to the host's disk and end its VM.
+    Suspend,
+    /// Start the VM again from the saved memory: the guest runs on where it was.
+    Resume,
+    /// Shut the guest down (ACPI first, then power off; a paused or suspended guest is powered
+    /// off and its saved memory dropped) and mark it shelved.
+    Shelve,
+    /// Remove a shelved guest from its host: nothing but its disks is kept.
+    Offload,
+    /// Boot a shelved (or offloaded) guest from its own disks.
+    Unshelve,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -115,6 +131,13 @@ impl Step {
             Step::SetPassword { .. } | Step::AddKeys { .. } | Step::RemoveKeys { .. } => current,
             Step::Resize { .. } => InstanceState::Resizing,
             Step::ConfirmResize => current,
+            Step::Pause => InstanceState::Pausing,
+            Step::Unpause => InstanceState::Unpausing,
+            Step::Suspend => InstanceState::Suspending,
+            Step::Resume => InstanceState::Resuming,
+            Step::Shelve => InstanceState::Shelving,
+            Step::Offload => InstanceState::ShelvingOffloading,
+            Step::Unshelve => InstanceState::Unshelving,
         }
     }
 }
@@ -221,6 +244,13 @@ impl Settle {
             Action::Resize | Action::ConfirmResize | Action::RevertResize => {
                 (Outcome::Observed, Outcome::Observed)
             }
+            Action::Pause
+            | Action::Unpause
+            | Action::Suspend
+            | Action::Resume
+            | Action::Shelve
+            | Action::ShelveOffload
+            | Action::Unshelve => (Outcome::Observed, Outcome::Observed),
         };
         Self { success, failure }
     }
@@ -254,6 +284,30 @@ pub fn observed(powered_on: bool, rescue_booted: bool) -> InstanceState {
         InstanceState::Running
     } else {
         InstanceState::Stopped
+    }
+}
+
+/// A guest that is neither running nor plainly off: what pause, suspend and shelve leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Held {
+    /// Frozen in memory.
+    Paused,
+    /// Its memory saved to the host's disk, no VM.
+    Suspended,
+    /// Powered off and marked shelved, still on its host.
+    Shelved,
+    /// Shelved and removed from its host: only its disks are kept.
+    Offloaded,
+}
+
+/// The state a held guest's facts show.
+pub fn observed_held(held: Held) -> InstanceState {
+    match held {
+        Held::Paused => InstanceState::Paused,
+        Held::Suspended => InstanceState::Suspended,
+        Held::Shelved => InstanceState::Shelved,
+        Held::Offloaded => InstanceState::ShelvedOffloaded,
     }
 }
 
@@ -292,6 +346,16 @@ mod tests {
             S::VerifyResizeStopped
         );
         assert_eq!(s.state(false, Some(S::Stopped), S::Running), S::Stopped);
+    }
+
+    #[test]
+    fn held_facts_show_their_state() {
+        assert_eq!(observed_held(Held::Paused), S::Paused);
+        assert_eq!(observed_held(Held::Suspended), S::Suspended);
+        assert_eq!(observed_held(Held::Shelved), S::Shelved);
+        assert_eq!(observed_held(Held::Offloaded), S::ShelvedOffloaded);
+        let s = Settle::for_action(Action::Suspend);
+        assert_eq!(s.state(false, Some(S::Running), S::Running), S::Running);
     }
 
     #[test]

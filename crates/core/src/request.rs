@@ -128,6 +128,21 @@ pub enum Request<S: Stage = Raw> {
     ConfirmResize,
     /// Go back to the type before the resize awaiting confirmation.
     RevertResize,
+    // Pause, suspend and shelve (Nova; docs/pause-suspend-shelve.md).
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    /// `offload`: remove the shelved guest from its host at once (Nova's default
+    /// `shelved_offload_time = 0`); otherwise it stays shelved until a [`Request::ShelveOffload`].
+    Shelve {
+        offload: bool,
+    },
+    ShelveOffload,
+    /// `zone`: unshelve into this (canonical, checked) zone; only an offloaded guest may move.
+    Unshelve {
+        zone: Option<String>,
+    },
 }
 
 /// A request as a dialect hands it to the engine.
@@ -168,6 +183,13 @@ impl<S: Stage> fmt::Debug for Request<S> {
                 .field("when_running", when_running)
                 .field("then", then)
                 .finish(),
+            Self::Pause => f.write_str("Pause"),
+            Self::Unpause => f.write_str("Unpause"),
+            Self::Suspend => f.write_str("Suspend"),
+            Self::Resume => f.write_str("Resume"),
+            Self::ShelveOffload => f.write_str("ShelveOffload"),
+            Self::Shelve { offload } => f.debug_struct("Shelve").field("offload", offload).finish(),
+            Self::Unshelve { zone } => f.debug_struct("Unshelve").field("zone", zone).finish(),
             Self::Rebuild {
                 image_id,
                 password,
@@ -258,6 +280,13 @@ impl<S: Stage> Request<S> {
             Self::Resize { .. } => Action::Resize,
             Self::ConfirmResize => Action::ConfirmResize,
             Self::RevertResize => Action::RevertResize,
+            Self::Pause => Action::Pause,
+            Self::Unpause => Action::Unpause,
+            Self::Suspend => Action::Suspend,
+            Self::Resume => Action::Resume,
+            Self::Shelve { .. } => Action::Shelve,
+            Self::ShelveOffload => Action::ShelveOffload,
+            Self::Unshelve { .. } => Action::Unshelve,
         }
     }
 
@@ -343,6 +372,13 @@ impl Command {
                 when_running,
                 then,
             },
+            Self::Pause => Request::Pause,
+            Self::Unpause => Request::Unpause,
+            Self::Suspend => Request::Suspend,
+            Self::Resume => Request::Resume,
+            Self::Shelve { offload } => Request::Shelve { offload },
+            Self::ShelveOffload => Request::ShelveOffload,
+            Self::Unshelve { zone } => Request::Unshelve { zone },
             Self::Stop {
                 mode,
                 stop_charging,

@@ -33,10 +33,26 @@ pub enum InstanceState {
     VerifyResizeStopped,
     /// Going back to the previous type (Nova REVERT_RESIZE).
     RevertingResize,
+    // Pause, suspend and shelve (Nova; docs/pause-suspend-shelve.md).
+    Pausing,
+    /// The guest is frozen in memory (QEMU `stop`): its clock stands still.
+    Paused,
+    Unpausing,
+    Suspending,
+    /// The guest's memory is saved to the host's disk and its VM is gone.
+    Suspended,
+    Resuming,
+    Shelving,
+    /// Powered off, still on its host (Nova `shelved_offload_time = -1`).
+    Shelved,
+    ShelvingOffloading,
+    /// Powered off and removed from its host; only its disks are kept.
+    ShelvedOffloaded,
+    Unshelving,
 }
 
 impl InstanceState {
-    pub const ALL: [InstanceState; 19] = [
+    pub const ALL: [InstanceState; 30] = [
         Self::Pending,
         Self::LaunchFailed,
         Self::Running,
@@ -56,6 +72,17 @@ impl InstanceState {
         Self::VerifyResize,
         Self::VerifyResizeStopped,
         Self::RevertingResize,
+        Self::Pausing,
+        Self::Paused,
+        Self::Unpausing,
+        Self::Suspending,
+        Self::Suspended,
+        Self::Resuming,
+        Self::Shelving,
+        Self::Shelved,
+        Self::ShelvingOffloading,
+        Self::ShelvedOffloaded,
+        Self::Unshelving,
     ];
 
     /// Stable name used in the store, the admin API and logs.
@@ -80,6 +107,17 @@ impl InstanceState {
             Self::VerifyResize => "verify_resize",
             Self::VerifyResizeStopped => "verify_resize_stopped",
             Self::RevertingResize => "reverting_resize",
+            Self::Pausing => "pausing",
+            Self::Paused => "paused",
+            Self::Unpausing => "unpausing",
+            Self::Suspending => "suspending",
+            Self::Suspended => "suspended",
+            Self::Resuming => "resuming",
+            Self::Shelving => "shelving",
+            Self::Shelved => "shelved",
+            Self::ShelvingOffloading => "shelving_offloading",
+            Self::ShelvedOffloaded => "shelved_offloaded",
+            Self::Unshelving => "unshelving",
         }
     }
 
@@ -147,6 +185,14 @@ pub enum Action {
     ConfirmResize,
     /// Go back to the previous type (Nova revertResize).
     RevertResize,
+    // Pause, suspend and shelve (Nova only; docs/pause-suspend-shelve.md).
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    Shelve,
+    ShelveOffload,
+    Unshelve,
 }
 
 impl Action {
@@ -167,6 +213,13 @@ impl Action {
             Self::Resize => "resize",
             Self::ConfirmResize => "confirm_resize",
             Self::RevertResize => "revert_resize",
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Shelve => "shelve",
+            Self::ShelveOffload => "shelve_offload",
+            Self::Unshelve => "unshelve",
         }
     }
 }

@@ -71,6 +71,29 @@ impl VmSpec {
 pub enum Power {
     On,
     Off,
+    /// Frozen in memory (pause): the VM is there, its vCPUs stand still.
+    Paused,
+    /// The guest's memory saved to the host's disk; no VM runs.
+    Suspended,
+    /// Shut down and marked shelved, still on its host.
+    Shelved,
+    /// Shelved and removed from its host: only the disks are kept.
+    Offloaded,
+}
+
+impl Power {
+    /// The state these facts show (core's reading of them).
+    pub fn observed(self, booted: Boot) -> nubis_core::InstanceState {
+        use nubis_core::op::{Held, observed, observed_held};
+        match self {
+            Power::On => observed(true, booted == Boot::Rescue),
+            Power::Off => observed(false, booted == Boot::Rescue),
+            Power::Paused => observed_held(Held::Paused),
+            Power::Suspended => observed_held(Held::Suspended),
+            Power::Shelved => observed_held(Held::Shelved),
+            Power::Offloaded => observed_held(Held::Offloaded),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

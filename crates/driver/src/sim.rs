@@ -30,6 +30,10 @@ pub struct Timings {
     pub live_migrate: f64,
 }
 
+// The held guests' steps take the times of their nearest kin: pausing or unpausing a guest
+// and powering a frozen one off take `hard_stop`, saving its memory (suspend) `soft_stop`,
+// reading it back (resume) and unshelving `boot`, offloading `destroy`.
+
 impl Default for Timings {
     fn default() -> Self {
         Self {
@@ -174,8 +178,11 @@ fn console_of(vm: &SimVm) -> ConsoleLog {
         lines.push(format!("{} nubis-sim: {} ({})", e.at, e.event, e.kind));
     }
     match vm.power {
-        Power::On => lines.push(String::new()),
-        Power::Off => {
+        // Paused: the console stands where the guest stopped.
+        Power::On | Power::Paused => lines.push(String::new()),
+        // Suspended: the guest never knew; its VM is gone until it resumes.
+        Power::Suspended => {}
+        Power::Off | Power::Shelved | Power::Offloaded => {
             lines.push("[  OK  ] Reached target Power-Off.".into());
             lines.push("reboot: Power down".into());
         }
@@ -289,6 +296,33 @@ impl SimDriver {
             Self::record(vm, change.event, kind);
         })?;
         Ok(kind)
+    }
+
+    /// Move a guest from power `from` to `to` after `seconds`, recording `event`. A guest
+    /// already in `to` is left as it is (a repeated step); one in any other power is an error.
+    async fn hold(
+        &self,
+        id: Uuid,
+        from: &[Power],
+        to: Power,
+        seconds: f64,
+        event: &str,
+    ) -> Result<(), DriverError> {
+        let power = self.with_vm(id, |vm| vm.power)?;
+        if power == to {
+            return Ok(());
+        }
+        if !from.contains(&power) {
+            return Err(DriverError::Failed(format!(
+                "cannot {event} a guest that is {power:?}"
+            )));
+        }
+        self.wait(seconds).await;
+        self.with_vm(id, |vm| {
+            vm.power = to;
+            vm.power_at_ms = now_ms();
+            Self::record(vm, event, "requested");
+        })
     }
 
     /// Write a password or key change to the guest's system disk.
@@ -502,6 +536,74 @@ impl Driver for SimDriver {
                 self.wait(self.timings.hard_stop).await;
                 self.with_vm(id, |_| ())
             }
+            Step::Pause => {
+                self.hold(
+                    id,
+                    &[Power::On],
+                    Power::Paused,
+                    self.timings.hard_stop,
+                    "pause",
+                )
+                .await
+            }
+            Step::Unpause => {
+                self.hold(
+                    id,
+                    &[Power::Paused],
+                    Power::On,
+                    self.timings.hard_stop,
+                    "unpause",
+                )
+                .await
+            }
+            Step::Suspend => {
+                let t = self.timings.soft_stop;
+                self.hold(id, &[Power::On], Power::Suspended, t, "suspend")
+                    .await
+            }
+            Step::Resume => {
+                let t = self.timings.boot;
+                self.hold(id, &[Power::Suspended], Power::On, t, "resume")
+                    .await
+            }
+            Step::Shelve => {
+                let power = self.with_vm(id, |vm| vm.power)?;
+                match power {
+                    Power::Shelved | Power::Offloaded => return Ok(()),
+                    // A running guest is shut down cleanly if it lets itself be.
+                    Power::On => {
+                        self.power_off(id, StopMode::SoftFirst).await?;
+                    }
+                    // A frozen or saved guest cannot shut down: it is powered off (below), its
+                    // memory lost.
+                    Power::Paused | Power::Suspended | Power::Off => {}
+                }
+                let t = self.timings.hard_stop;
+                self.hold(
+                    id,
+                    &[Power::Off, Power::Paused, Power::Suspended],
+                    Power::Shelved,
+                    t,
+                    "shelve",
+                )
+                .await
+            }
+            Step::Offload => {
+                let t = self.timings.destroy;
+                self.hold(id, &[Power::Shelved], Power::Offloaded, t, "offload")
+                    .await
+            }
+            Step::Unshelve => {
+                let t = self.timings.boot;
+                self.hold(
+                    id,
+                    &[Power::Shelved, Power::Offloaded],
+                    Power::On,
+                    t,
+                    "unshelve",
+                )
+                .await
+            }
         }
     }
 
@@ -667,5 +769,62 @@ mod tests {
         let d2 = SimDriver::new(0.0);
         d2.restore(s.uuid, snap).unwrap();
         assert_eq!(d2.inspect(s.uuid), d.inspect(s.uuid));
+    }
+
+    /// Pause keeps the guest (memory and all), suspend saves it, shelve shuts it down and
+    /// offload takes it off the host with its disks kept; each step repeated changes nothing,
+    /// and a step from the wrong power fails.
+    #[tokio::test]
+    async fn held_powers_and_their_repeats() {
+        let (d, s) = provisioned(None, vec![]).await;
+        let power = |d: &SimDriver| d.facts(s.uuid).unwrap().power;
+        d.execute(&s, &Step::PowerOn).await.unwrap();
+        for (step, after) in [
+            (Step::Pause, Power::Paused),
+            (Step::Pause, Power::Paused),
+            (Step::Unpause, Power::On),
+            (Step::Suspend, Power::Suspended),
+            (Step::Suspend, Power::Suspended),
+            (Step::Resume, Power::On),
+            (Step::Pause, Power::Paused),
+            (Step::Shelve, Power::Shelved),
+            (Step::Shelve, Power::Shelved),
+            (Step::Offload, Power::Offloaded),
+            (Step::Offload, Power::Offloaded),
+            (Step::Unshelve, Power::On),
+            (Step::Unshelve, Power::On),
+        ] {
+            d.execute(&s, &step).await.unwrap();
+            assert_eq!(power(&d), after, "{step:?}");
+        }
+        assert!(d.execute(&s, &Step::Offload).await.is_err());
+        let hard = Step::PowerOff {
+            mode: StopMode::Hard,
+        };
+        d.execute(&s, &hard).await.unwrap();
+        assert!(d.execute(&s, &Step::Resume).await.is_err());
+        assert!(d.execute(&s, &Step::Pause).await.is_err());
+        d.execute(&s, &Step::PowerOn).await.unwrap();
+        let events: Vec<String> = d.inspect(s.uuid).unwrap()["restarts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "pause", "unpause", "suspend", "resume", "pause", "shelve", "offload", "unshelve",
+                "stop"
+            ]
+        );
+        // The disks stay with an offloaded guest.
+        d.execute(&s, &Step::Shelve).await.unwrap();
+        d.execute(&s, &Step::Offload).await.unwrap();
+        assert_eq!(d.inspect(s.uuid).unwrap()["disks"][0]["role"], "system");
+        assert_eq!(
+            Power::Offloaded.observed(Boot::System),
+            nubis_core::InstanceState::ShelvedOffloaded
+        );
     }
 }

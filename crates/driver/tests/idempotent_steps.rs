@@ -51,11 +51,18 @@ fn kind(step: &Step) -> &'static str {
         Step::LiveMigrate { .. } => "live_migrate",
         Step::Resize { .. } => "resize",
         Step::ConfirmResize => "confirm_resize",
+        Step::Pause => "pause",
+        Step::Unpause => "unpause",
+        Step::Suspend => "suspend",
+        Step::Resume => "resume",
+        Step::Shelve => "shelve",
+        Step::Offload => "offload",
+        Step::Unshelve => "unshelve",
     }
 }
 
 /// Every kind `kind` can return.
-const KINDS: [&str; 14] = [
+const KINDS: [&str; 21] = [
     "provision",
     "power_on",
     "power_off",
@@ -70,6 +77,13 @@ const KINDS: [&str; 14] = [
     "live_migrate",
     "resize",
     "confirm_resize",
+    "pause",
+    "unpause",
+    "suspend",
+    "resume",
+    "shelve",
+    "offload",
+    "unshelve",
 ];
 
 fn spec() -> VmSpec {
@@ -122,6 +136,20 @@ fn script(s: &VmSpec) -> Vec<Act> {
         Act::Step(Step::LiveMigrate {
             phase: MigratePhase::Exit,
         }),
+        // Held: paused, suspended, shelved from each, offloaded, unshelved.
+        Act::Step(Step::Pause),
+        Act::Step(Step::Unpause),
+        Act::Step(Step::Suspend),
+        Act::Step(Step::Resume),
+        Act::Step(Step::Pause),
+        Act::Step(Step::Shelve),
+        Act::Step(Step::Offload),
+        Act::Step(Step::Unshelve),
+        Act::Step(Step::Suspend),
+        Act::Step(Step::Shelve),
+        Act::Step(Step::Unshelve),
+        Act::Step(Step::Shelve),
+        Act::Step(Step::Unshelve),
         stop(StopMode::Soft),
         // Stopped: changes for the next boot, and a stop of a stopped guest.
         Act::Step(Step::SetPassword {
@@ -390,10 +418,17 @@ fn request_kind(r: &ActionRequest) -> &'static str {
         Request::Resize { .. } => "resize",
         Request::ConfirmResize => "confirm_resize",
         Request::RevertResize => "revert_resize",
+        Request::Pause => "pause",
+        Request::Unpause => "unpause",
+        Request::Suspend => "suspend",
+        Request::Resume => "resume",
+        Request::Shelve { .. } => "shelve",
+        Request::ShelveOffload => "shelve_offload",
+        Request::Unshelve { .. } => "unshelve",
     }
 }
 
-const REQUEST_KINDS: [&str; 15] = [
+const REQUEST_KINDS: [&str; 22] = [
     "live_migrate",
     "rebuild",
     "start",
@@ -409,6 +444,13 @@ const REQUEST_KINDS: [&str; 15] = [
     "resize",
     "confirm_resize",
     "revert_resize",
+    "pause",
+    "unpause",
+    "suspend",
+    "resume",
+    "shelve",
+    "shelve_offload",
+    "unshelve",
 ];
 
 fn key(id: &str, key: &str) -> PublicKey {
@@ -435,6 +477,17 @@ fn requests() -> Vec<ActionRequest> {
         Request::Delete { admin: false },
         Request::ConfirmResize,
         Request::RevertResize,
+        Request::Pause,
+        Request::Unpause,
+        Request::Suspend,
+        Request::Resume,
+        Request::Shelve { offload: true },
+        Request::Shelve { offload: false },
+        Request::ShelveOffload,
+        Request::Unshelve { zone: None },
+        Request::Unshelve {
+            zone: Some("local-b".into()),
+        },
     ];
     for when_running in [WhenRunning::Refuse, WhenRunning::StopAndStart] {
         for then in [ResizeEnd::Start, ResizeEnd::AsBefore, ResizeEnd::Verify] {
@@ -515,6 +568,10 @@ async fn guest_in(state: InstanceState, s: &VmSpec) -> SimDriver {
             password_hash: hash(RESCUE),
             image_id: None,
         }),
+        InstanceState::Paused => steps.extend([Step::PowerOn, Step::Pause]),
+        InstanceState::Suspended => steps.extend([Step::PowerOn, Step::Suspend]),
+        InstanceState::Shelved => steps.push(Step::Shelve),
+        InstanceState::ShelvedOffloaded => steps.extend([Step::Shelve, Step::Offload]),
         _ => {}
     }
     for step in steps {
@@ -599,6 +656,10 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
         InstanceState::Rescue,
         InstanceState::VerifyResize,
         InstanceState::VerifyResizeStopped,
+        InstanceState::Paused,
+        InstanceState::Suspended,
+        InstanceState::Shelved,
+        InstanceState::ShelvedOffloaded,
     ] {
         let mut inst = fixture::inst(state);
         inst.key_ids = vec!["skey-a".into()];

@@ -7,7 +7,7 @@ use crate::generations::{self, RETRIES};
 use crate::leases::Lease;
 use crate::{Engine, now_ms, store_err, vm_spec};
 use nubis_core::{InstanceState, LatestOp, OpState};
-use nubis_driver::{Boot, DriverError, Facts, Power, Turn};
+use nubis_driver::{DriverError, Facts, Turn};
 
 /// How often a step on an unreachable host is tried again.
 const UNREACHABLE_RETRY: Duration = Duration::from_secs(1);
@@ -29,7 +29,7 @@ enum Recorded {
 
 /// The state the driver's facts show, if it reports any (core's reading of them).
 fn observed(facts: Option<Facts>) -> Option<InstanceState> {
-    facts.map(|f| nubis_core::op::observed(f.power == Power::On, f.booted == Boot::Rescue))
+    facts.map(|f| f.power.observed(f.booted))
 }
 
 impl Engine {
@@ -401,6 +401,7 @@ impl Engine {
 mod tests {
     use super::*;
     use nubis_core::{Action, Operation};
+    use nubis_driver::{Boot, Power};
 
     fn op(action: Action) -> Operation {
         Operation {
@@ -450,6 +451,25 @@ mod tests {
         assert_eq!(
             settle(&op(Action::EnterRescue), rescue, true),
             InstanceState::Rescue
+        );
+        // Held guests settle as their facts say; a failed resume leaves the guest suspended.
+        let held = |power| {
+            Some(Facts {
+                power,
+                booted: Boot::System,
+            })
+        };
+        assert_eq!(
+            settle(&op(Action::Pause), held(Power::Paused), true),
+            InstanceState::Paused
+        );
+        assert_eq!(
+            settle(&op(Action::Resume), held(Power::Suspended), false),
+            InstanceState::Suspended
+        );
+        assert_eq!(
+            settle(&op(Action::Shelve), held(Power::Offloaded), true),
+            InstanceState::ShelvedOffloaded
         );
         assert_eq!(
             settle(&op(Action::Create), on, false),

@@ -65,6 +65,7 @@ struct FileConfig {
     qemu_binary: Option<PathBuf>,
     qemu_stop_timeout: Option<u64>,
     audit_retention_days: Option<u32>,
+    shelved_offload_time: Option<i64>,
     /// The `[limits]` table.
     limits: Option<crate::limits::LimitFile>,
     /// The `[quotas]` table: default quotas of every account but the bootstrap admin.
@@ -113,6 +114,9 @@ pub struct Config {
     pub limits: crate::limits::Limits,
     /// Audit events older than this many days are swept (hourly); 0 keeps them forever.
     pub audit_retention_days: u32,
+    /// Nova's `shelved_offload_time`: 0 offloads a shelved server at once (Nova's default),
+    /// -1 never (it stays SHELVED until shelveOffload). Nothing else is served.
+    pub shelved_offload: bool,
     /// Default quotas of every account but the bootstrap admin (which is unlimited unless
     /// set through the admin API).
     pub quotas: nubis_core::QuotaLimits,
@@ -253,6 +257,19 @@ impl Config {
             })?,
             Err(_) => file.audit_retention_days.unwrap_or(90),
         };
+        let shelved_offload_time = match std::env::var("NUBIS_SHELVED_OFFLOAD_TIME") {
+            Ok(v) => v.parse().with_context(|| {
+                format!("NUBIS_SHELVED_OFFLOAD_TIME={v:?} is not a number of seconds")
+            })?,
+            Err(_) => file.shelved_offload_time.unwrap_or(0),
+        };
+        let shelved_offload = match shelved_offload_time {
+            0 => true,
+            -1 => false,
+            other => anyhow::bail!(
+                "shelved_offload_time={other}: nubis offloads at once (0) or never (-1)"
+            ),
+        };
         let secs = |k: &str, default: u64| -> Result<u64> {
             match std::env::var(k) {
                 Ok(v) => v
@@ -319,6 +336,7 @@ impl Config {
         };
         Ok(Self {
             audit_retention_days,
+            shelved_offload,
             nova_policy,
             limits,
             quotas,

@@ -43,8 +43,9 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
     engine.set_sts_min_duration_secs(cfg.sts_min_duration_secs);
     let auditor: Arc<dyn nubis_pipeline::Auditor> =
         Arc::new(crate::audit::EngineAuditor(engine.clone()));
-    let mut openstack =
-        OpenStackApi::new(engine.clone(), cfg.rate_limits).with_public_url(public_url.clone());
+    let mut openstack = OpenStackApi::new(engine.clone(), cfg.rate_limits)
+        .with_public_url(public_url.clone())
+        .with_shelved_offload(cfg.shelved_offload);
     if let Some(policy) = &cfg.nova_policy {
         openstack = openstack
             .with_nova_policy(policy)

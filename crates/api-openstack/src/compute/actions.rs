@@ -1,11 +1,13 @@
 //! Server actions, `POST /servers/{id}/action`: reboot, start, stop, changePassword, rescue,
 //! unrescue, lock, unlock, injectNetworkInfo, rebuild, os-getConsoleOutput, resize,
 //! confirmResize, revertResize.
+//! unrescue, lock, unlock, injectNetworkInfo, rebuild, os-getConsoleOutput, pause, unpause,
+//! suspend, resume, shelve, shelveOffload, unshelve.
 
 use super::create::generate_password;
 use super::{
-    LOCKED_REASON, Nova, Res, check_field, check_keys, invalid_value, metadata, opt_str,
-    unexpected, user_data_field,
+    LOCKED_REASON, Nova, Res, UNSHELVE_AZ, UNSHELVE_HOST, check_field, check_keys, invalid_value,
+    metadata, opt_str, unexpected, user_data_field,
 };
 use crate::errors::{Fault, map};
 use crate::{OpenStackApi, Reply, render};
@@ -320,6 +322,118 @@ impl Nova<'_> {
         Ok(Reply::json(202, &json!({ "server": server })))
     }
 
+    /// `pause`, `unpause`, `suspend`, `resume`, `shelve`, `shelveOffload`: no argument
+    /// (`null`, or `{}` as Tempest sends it).
+    pub(super) async fn hold(&self, id: &str, arg: &Value, h: Hold) -> Res {
+        let inst = self.server(id)?;
+        empty_arg(h.name(), arg)?;
+        let cmd = match h {
+            Hold::Pause => Command::Pause,
+            Hold::Unpause => Command::Unpause,
+            Hold::Suspend => Command::Suspend,
+            Hold::Resume => Command::Resume,
+            Hold::Shelve => Command::Shelve {
+                offload: self.api.shelved_offload,
+            },
+            Hold::ShelveOffload => Command::ShelveOffload,
+        };
+        self.submit(&inst, cmd).await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `unshelve`: `null` or `{}` before 2.77 (Nova reads no argument there); from 2.77
+    /// `{"availability_zone": <zone>}` for an offloaded server; from 2.91 also `null` for the
+    /// zone (unpin: nubis pins none) and `host` (admins: a compute host, `nubis-<zone>`).
+    pub(super) async fn unshelve(&self, id: &str, arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        let mut zone = None;
+        if !self.v.at_least(77) {
+            // Nova reads nothing before 2.77; nubis takes only what it would (null or {}).
+            empty_arg("unshelve", arg)?;
+        } else {
+            let (az, host) = self.unshelve_target(arg)?;
+            if let Some(host) = host {
+                let rule = "os_compute_api:os-shelve:unshelve_to_host";
+                if !crate::routes::allowed(
+                    &self.api.nova_policy,
+                    self.token,
+                    rule,
+                    super::nova_target(self.token),
+                ) {
+                    return Err(Fault::new(
+                        403,
+                        format!("Policy doesn't allow {rule} to be performed."),
+                    ));
+                }
+                let on = super::hosts::hosts()
+                    .into_iter()
+                    .find(|h| h.name() == host)
+                    .ok_or_else(|| {
+                        Fault::bad_request(format!("Compute host {host} could not be found."))
+                    })?;
+                if let Some(az) = az
+                    && az.id != on.zone.id
+                {
+                    return Err(Fault::conflict(format!(
+                        "Host '{host}' is not in availability zone '{}'.",
+                        az.openstack
+                    )));
+                }
+                zone = Some(on.zone.id.to_string());
+            } else if let Some(az) = az {
+                zone = Some(az.id.to_string());
+            }
+        }
+        self.submit(&inst, Command::Unshelve { zone }).await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// The zone and the host an unshelve names (Nova's `unshelve_v277` / `unshelve_v291`
+    /// schemas), the zone checked to exist.
+    fn unshelve_target<'v>(
+        &self,
+        arg: &'v Value,
+    ) -> Result<(Option<&'static catalog::Zone>, Option<&'v str>), Fault> {
+        let m = match arg {
+            Value::Null => return Ok((None, None)),
+            Value::Object(m) => m,
+            other => {
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for field/attribute unshelve. Value: {other}. {other} is not of type 'object', 'null'"
+                )));
+            }
+        };
+        let v291 = self.v.at_least(91);
+        check_keys(
+            m,
+            if v291 {
+                &["availability_zone", "host"]
+            } else {
+                &["availability_zone"]
+            },
+        )?;
+        let az = match m.get("availability_zone") {
+            None if v291 => None,
+            None => {
+                return Err(Fault::bad_request(
+                    "'availability_zone' is a required property",
+                ));
+            }
+            Some(Value::Null) if v291 => None,
+            Some(_) => {
+                let az = opt_str(m, "availability_zone")?;
+                check_field(&UNSHELVE_AZ, az)?;
+                let az = az.unwrap_or_default();
+                Some(self.zone_named(az).ok_or_else(|| {
+                    Fault::bad_request("The requested availability zone is not available")
+                })?)
+            }
+        };
+        let host = opt_str(m, "host")?;
+        check_field(&UNSHELVE_HOST, host)?;
+        Ok((az, host))
+    }
+
     /// `unrescue`.
     pub(super) async fn unrescue(&self, id: &str, arg: &Value) -> Res {
         let inst = self.server(id)?;
@@ -395,7 +509,30 @@ impl Nova<'_> {
     }
 }
 
-/// An action that takes no argument: `null` or `{}`.
+/// The server actions that hold a guest or let it go, taking no argument.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Hold {
+    Pause,
+    Unpause,
+    Suspend,
+    Resume,
+    Shelve,
+    ShelveOffload,
+}
+
+impl Hold {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Unpause => "unpause",
+            Self::Suspend => "suspend",
+            Self::Resume => "resume",
+            Self::Shelve => "shelve",
+            Self::ShelveOffload => "shelveOffload",
+        }
+    }
+}
+
 /// `length` of os-getConsoleOutput as Nova's schema takes it: an integer or a string of
 /// digits (`^-?[0-9]+$`), at least -1.
 fn console_length(v: &Value) -> Result<i64, Fault> {

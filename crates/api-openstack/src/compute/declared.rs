@@ -2,6 +2,7 @@
 //! oslo.policy rule (nova/policies/*.py), its body and its handler. Routing, rate limits,
 //! authorization, metrics labels and docs/catalogue/openstack-compute.md derive from here.
 
+use super::actions::Hold;
 use super::images::MAX_PROXY_MINOR;
 use super::{Nova, Res, version, version_v2, versions};
 use crate::Reply;
@@ -142,6 +143,20 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             "{\"confirmResize\"}", nova!(n, p, a => n.confirm_resize(at(p, 0), a).await)),
         server_action("server.action.revertResize", "revertResize", "os_compute_api:servers:revert_resize",
             "{\"revertResize\"}", nova!(n, p, a => n.revert_resize(at(p, 0), a).await)),
+        server_action("server.action.pause", "pause", "os_compute_api:os-pause-server:pause", "{\"pause\"}",
+            nova!(n, p, a => n.hold(at(p, 0), a, Hold::Pause).await)),
+        server_action("server.action.unpause", "unpause", "os_compute_api:os-pause-server:unpause", "{\"unpause\"}",
+            nova!(n, p, a => n.hold(at(p, 0), a, Hold::Unpause).await)),
+        server_action("server.action.suspend", "suspend", "os_compute_api:os-suspend-server:suspend", "{\"suspend\"}",
+            nova!(n, p, a => n.hold(at(p, 0), a, Hold::Suspend).await)),
+        server_action("server.action.resume", "resume", "os_compute_api:os-suspend-server:resume", "{\"resume\"}",
+            nova!(n, p, a => n.hold(at(p, 0), a, Hold::Resume).await)),
+        server_action("server.action.shelve", "shelve", "os_compute_api:os-shelve:shelve", "{\"shelve\"}",
+            nova!(n, p, a => n.hold(at(p, 0), a, Hold::Shelve).await)),
+        server_action("server.action.shelveOffload", "shelveOffload", "os_compute_api:os-shelve:shelve_offload",
+            "{\"shelveOffload\"}", nova!(n, p, a => n.hold(at(p, 0), a, Hold::ShelveOffload).await)),
+        server_action("server.action.unshelve", "unshelve", "os_compute_api:os-shelve:unshelve", "{\"unshelve\"}",
+            nova!(n, p, a => n.unshelve(at(p, 0), a).await)),
         // -- server metadata
         op("server.metadata.list", "GET", "/compute/v2.1/servers/{id}/metadata", Token,
             "os_compute_api:server-metadata:index", NO_BODY,

@@ -27,6 +27,13 @@ fn nova_action(a: Action) -> &'static str {
         | Action::Resize
         | Action::ConfirmResize
         | Action::RevertResize => crate::state::action_name(a),
+        Action::Pause
+        | Action::Unpause
+        | Action::Suspend
+        | Action::Resume
+        | Action::Shelve
+        | Action::ShelveOffload
+        | Action::Unshelve => crate::state::action_name(a),
     }
 }
 
@@ -70,6 +77,13 @@ fn nova_event(a: Action) -> &'static str {
         Action::Resize => "compute_prep_resize",
         Action::ConfirmResize => "compute_confirm_resize",
         Action::RevertResize => "compute_revert_resize",
+        Action::Pause => "compute_pause_instance",
+        Action::Unpause => "compute_unpause_instance",
+        Action::Suspend => "compute_suspend_instance",
+        Action::Resume => "compute_resume_instance",
+        Action::Shelve => "compute_shelve_instance",
+        Action::ShelveOffload => "compute_shelve_offload_instance",
+        Action::Unshelve => "compute_unshelve_instance",
     }
 }
 

@@ -179,10 +179,15 @@ impl Nova<'_> {
         .then(|| self.api.engine.driver().facts(inst.uuid))
         .flatten()
         .map(|f| f.power == Power::On);
+        let shelving_from = (inst.state == InstanceState::Shelving)
+            .then(|| self.api.engine.driver().facts(inst.uuid))
+            .flatten()
+            .map(|f| f.power.observed(f.booted));
         Extra {
             lock: inst.lock.as_ref().map(|l| l.action),
             hard_reboot,
             powered_on,
+            shelving_from,
         }
     }
 

@@ -46,6 +46,8 @@ pub enum Effect {
     },
     /// The type before a resize is forgotten (confirmed).
     ForgetResize,
+    /// The zone (an offloaded guest unshelved into another zone).
+    SetZone(String),
 }
 
 impl Effect {
@@ -76,6 +78,7 @@ impl Effect {
                 inst.resize_from = remember.clone();
             }
             Self::ForgetResize => inst.resize_from = None,
+            Self::SetZone(zone) => inst.zone = zone.clone(),
         }
     }
 }
@@ -208,10 +211,24 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             action,
         });
     }
+    // Nova: a zone only for an offloaded guest (checked after the state, as Nova does).
+    if let Request::Unshelve { zone: Some(_) } = req
+        && inst.state != InstanceState::ShelvedOffloaded
+    {
+        return Err(DomainError::Unsupported {
+            id,
+            why: crate::error::Unsupported::UnshelveZoneNotOffloaded,
+        });
+    }
     // Actions that boot or restart the guest need its disks readable.
     if matches!(
         action,
-        Action::Start | Action::Reboot | Action::EnterRescue | Action::ExitRescue
+        Action::Start
+            | Action::Reboot
+            | Action::EnterRescue
+            | Action::ExitRescue
+            | Action::Resume
+            | Action::Unshelve
     ) {
         if inst.disk_error {
             return Err(DomainError::DiskError { id });
@@ -414,6 +431,24 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
                 resize_steps(on, from, StopMode::Hard, on),
                 Some(InstanceState::RevertingResize),
             )
+        }
+        Request::Pause => (vec![Step::Pause], None),
+        Request::Unpause => (vec![Step::Unpause], None),
+        Request::Suspend => (vec![Step::Suspend], None),
+        Request::Resume => (vec![Step::Resume], None),
+        Request::Shelve { offload } => {
+            let mut steps = vec![Step::Shelve];
+            if *offload {
+                steps.push(Step::Offload);
+            }
+            (steps, None)
+        }
+        Request::ShelveOffload => (vec![Step::Offload], None),
+        Request::Unshelve { zone } => {
+            if let Some(z) = zone.as_ref().filter(|z| **z != inst.zone) {
+                effects.push(Effect::SetZone(z.clone()));
+            }
+            (vec![Step::Unshelve], None)
         }
         Request::LiveMigrate => (
             [

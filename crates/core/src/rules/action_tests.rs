@@ -656,3 +656,156 @@ fn confirm_and_revert_a_resize_awaiting_confirmation() {
         }
     ));
 }
+
+/// Pause, suspend and shelve: one step each (shelve two when it offloads), shown as the Nova
+/// task state while it runs, settled from the driver's facts.
+#[test]
+fn pause_suspend_shelve_plans() {
+    let ctx = PlanContext::default();
+    let steps = |s: S, r: ActionRequest| plan(&inst(s), &r, &ctx).unwrap().steps;
+    assert_eq!(steps(S::Running, Request::Pause), vec![Step::Pause]);
+    assert_eq!(steps(S::Paused, Request::Unpause), vec![Step::Unpause]);
+    assert_eq!(steps(S::Running, Request::Suspend), vec![Step::Suspend]);
+    assert_eq!(steps(S::Suspended, Request::Resume), vec![Step::Resume]);
+    for from in [S::Running, S::Stopped, S::Paused, S::Suspended] {
+        assert_eq!(
+            steps(from, Request::Shelve { offload: true }),
+            vec![Step::Shelve, Step::Offload],
+            "{from:?}"
+        );
+        assert_eq!(
+            steps(from, Request::Shelve { offload: false }),
+            vec![Step::Shelve]
+        );
+    }
+    assert_eq!(
+        steps(S::Shelved, Request::ShelveOffload),
+        vec![Step::Offload]
+    );
+    for from in [S::Shelved, S::ShelvedOffloaded] {
+        assert_eq!(
+            steps(from, Request::Unshelve { zone: None }),
+            vec![Step::Unshelve]
+        );
+    }
+    let p = plan(&inst(S::Running), &Request::Pause, &ctx).unwrap();
+    assert_eq!(p.shows(S::Running), S::Pausing);
+    assert_eq!(p.settle, Settle::for_action(Action::Pause));
+    let p = plan(&inst(S::Paused), &Request::Shelve { offload: true }, &ctx).unwrap();
+    assert_eq!(p.shows(S::Paused), S::Shelving);
+    assert_eq!(Step::Offload.showing(S::Shelving), S::ShelvingOffloading);
+    assert_eq!(Step::Unshelve.showing(S::Shelved), S::Unshelving);
+}
+
+#[test]
+fn held_states_refuse_other_actions_with_their_state() {
+    let ctx = PlanContext::default();
+    let cases: &[(S, ActionRequest)] = &[
+        (S::Paused, Request::Start),
+        (S::Paused, Request::Pause),
+        (S::Paused, Request::Suspend),
+        (
+            S::Paused,
+            Request::Stop {
+                mode: StopMode::SoftFirst,
+                stop_charging: false,
+            },
+        ),
+        (S::Suspended, Request::Unpause),
+        (S::Suspended, Request::Start),
+        (S::Running, Request::Unpause),
+        (S::Running, Request::Resume),
+        (S::Running, Request::Unshelve { zone: None }),
+        (S::Stopped, Request::Pause),
+        (S::Stopped, Request::Suspend),
+        (S::ShelvedOffloaded, Request::Start),
+        (S::ShelvedOffloaded, Request::ShelveOffload),
+        (S::ShelvedOffloaded, Request::Shelve { offload: true }),
+        (S::Pausing, Request::Unpause),
+        (S::Unshelving, Request::Unshelve { zone: None }),
+        (S::Shelving, Request::Terminate { force: false }),
+    ];
+    for (s, r) in cases {
+        let e = plan(&inst(*s), r, &ctx).unwrap_err();
+        assert_eq!(
+            e,
+            DomainError::StateConflict {
+                id: inst(*s).uuid.to_string(),
+                state: *s,
+                action: r.action(),
+            },
+            "{r:?} in {s:?}"
+        );
+    }
+    // Terminate and Nova's delete destroy a held guest.
+    for s in [S::Paused, S::Suspended, S::Shelved, S::ShelvedOffloaded] {
+        let p = plan(&inst(s), &Request::Terminate { force: false }, &ctx).unwrap();
+        assert_eq!(p.steps, vec![Step::Destroy], "{s:?}");
+        let p = plan(&inst(s), &Request::Delete { admin: false }, &ctx).unwrap();
+        assert_eq!(p.steps, vec![Step::Destroy], "{s:?}");
+    }
+}
+
+#[test]
+fn owner_lock_and_running_operation_refuse_pause() {
+    let ctx = PlanContext::default();
+    let mut i = inst(S::Running);
+    i.locked = Some(String::new());
+    for r in [
+        Request::Pause,
+        Request::Suspend,
+        Request::Shelve { offload: true },
+    ] {
+        assert!(matches!(
+            plan(&i, &r, &ctx),
+            Err(DomainError::Locked { .. })
+        ));
+    }
+    let mut i = inst(S::Paused);
+    i.locked = Some(String::new());
+    assert!(matches!(
+        plan(&i, &Request::Unpause, &ctx),
+        Err(DomainError::Locked { .. })
+    ));
+    let i = locked(S::Running, Action::Pause);
+    assert!(matches!(
+        plan(&i, &Request::Pause, &ctx),
+        Err(DomainError::OperationInProgress {
+            same_action: true,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn unshelve_zone_only_for_an_offloaded_guest() {
+    let ctx = PlanContext::default();
+    let to = |z: &str| Request::Unshelve {
+        zone: Some(z.to_string()),
+    };
+    // Shelved (still on its host): refused after the state check passed.
+    assert!(matches!(
+        plan(&inst(S::Shelved), &to("local-b"), &ctx),
+        Err(DomainError::Unsupported {
+            why: Unsupported::UnshelveZoneNotOffloaded,
+            ..
+        })
+    ));
+    // In a state that allows no unshelve at all, the state answers first.
+    assert!(matches!(
+        plan(&inst(S::Running), &to("local-b"), &ctx),
+        Err(DomainError::StateConflict { .. })
+    ));
+    let p = plan(&inst(S::ShelvedOffloaded), &to("local-b"), &ctx).unwrap();
+    assert_eq!(p.effects, vec![Effect::SetZone("local-b".into())]);
+    // Its own zone changes nothing.
+    let p = plan(&inst(S::ShelvedOffloaded), &to("local-a"), &ctx).unwrap();
+    assert!(p.effects.is_empty());
+    // A broken disk stops an unshelve and a resume (they boot the guest).
+    let mut i = inst(S::ShelvedOffloaded);
+    i.disk_error = true;
+    assert!(matches!(
+        plan(&i, &Request::Unshelve { zone: None }, &ctx),
+        Err(DomainError::DiskError { .. })
+    ));
+}

@@ -99,6 +99,13 @@ pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainEr
             ..
         } => check_login(user, password, OsFamily::Linux, *rule, targets),
         Request::Resize { .. } | Request::ConfirmResize | Request::RevertResize => Ok(()),
+        Request::Pause
+        | Request::Unpause
+        | Request::Suspend
+        | Request::Resume
+        | Request::Shelve { .. }
+        | Request::ShelveOffload
+        | Request::Unshelve { .. } => Ok(()),
         Request::LiveMigrate
         | Request::Start
         | Request::Stop { .. }

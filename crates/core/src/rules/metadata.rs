@@ -19,7 +19,7 @@ pub enum MetadataRefusal {
 
 /// May the instance's metadata change now? Nova's rule (compute/api.py
 /// `update_instance_metadata`, `delete_instance_metadata`): not while locked, then only in a
-/// settled active or stopped state with no task running. Checked under the fleet lock by
+/// settled active, stopped, paused or suspended state with no task running. Checked under the fleet lock by
 /// whoever writes the change. Exhaustive on purpose: a new state must be decided here too.
 pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
     use InstanceState as S;
@@ -31,9 +31,11 @@ pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         running: inst.lock.as_ref().map(|l| l.action),
     };
     match inst.state {
-        S::Running | S::Stopped if inst.lock.is_none() => Ok(()),
+        S::Running | S::Stopped | S::Paused | S::Suspended if inst.lock.is_none() => Ok(()),
         S::Running
         | S::Stopped
+        | S::Paused
+        | S::Suspended
         | S::Pending
         | S::LaunchFailed
         | S::Starting
@@ -46,7 +48,16 @@ pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         | S::EnteringLiveMigrate
         | S::LiveMigrating
         | S::ExitingLiveMigrate
-        | S::Terminated => Err(busy()),
+        | S::Terminated
+        | S::Pausing
+        | S::Unpausing
+        | S::Suspending
+        | S::Resuming
+        | S::Shelving
+        | S::Shelved
+        | S::ShelvingOffloading
+        | S::ShelvedOffloaded
+        | S::Unshelving => Err(busy()),
         // Nova's rule lists no resize state (vm_state resized included).
         S::Resizing | S::VerifyResize | S::VerifyResizeStopped | S::RevertingResize => Err(busy()),
     }
@@ -71,7 +82,19 @@ pub fn server_tags_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         | S::LiveMigrating
         | S::ExitingLiveMigrate
         // vm_state active (or stopped) while the flavor changes; `resized` once it waits.
-        | S::Resizing => Ok(()),
+        | S::Resizing
+        // paused, suspended, shelved(_offloaded), and the tasks into and out of them.
+        | S::Pausing
+        | S::Paused
+        | S::Unpausing
+        | S::Suspending
+        | S::Suspended
+        | S::Resuming
+        | S::Shelving
+        | S::Shelved
+        | S::ShelvingOffloading
+        | S::ShelvedOffloaded
+        | S::Unshelving => Ok(()),
         S::Pending
         | S::LaunchFailed
         | S::Rescue
@@ -97,7 +120,7 @@ mod tests {
     #[test]
     fn metadata_changes_only_when_settled_and_unlocked() {
         for s in InstanceState::ALL {
-            let ok = matches!(s, S::Running | S::Stopped);
+            let ok = matches!(s, S::Running | S::Stopped | S::Paused | S::Suspended);
             assert_eq!(metadata_change(&inst(s)).is_ok(), ok, "{s:?}");
         }
         let i = locked(S::Stopped, Action::ResetPassword);

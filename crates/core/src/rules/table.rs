@@ -37,6 +37,18 @@ pub fn deletion(state: InstanceState) -> Deletion {
         S::Resizing | S::VerifyResize | S::VerifyResizeStopped | S::RevertingResize => {
             Deletion::Destroy
         }
+        // Nova deletes a server in any of these (a shelved one's disks with it).
+        S::Pausing
+        | S::Paused
+        | S::Unpausing
+        | S::Suspending
+        | S::Suspended
+        | S::Resuming
+        | S::Shelving
+        | S::Shelved
+        | S::ShelvingOffloading
+        | S::ShelvedOffloaded
+        | S::Unshelving => Deletion::Destroy,
         S::Terminating => Deletion::AlreadyDeleting,
         S::Terminated => Deletion::Gone,
     }
@@ -62,6 +74,8 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             // Nova resizes a running server; Tencent with ForceStop; Alibaba never.
             Action::Resize => force,
             Action::ConfirmResize | Action::RevertResize => false,
+            Action::Pause | Action::Suspend | Action::Shelve => true,
+            Action::Unpause | Action::Resume | Action::ShelveOffload | Action::Unshelve => false,
         },
         S::Stopped => match action {
             Action::Start
@@ -78,7 +92,23 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::Create => false,
             Action::Resize => true,
             Action::ConfirmResize | Action::RevertResize => false,
+            Action::Shelve => true,
+            Action::Pause
+            | Action::Unpause
+            | Action::Suspend
+            | Action::Resume
+            | Action::ShelveOffload
+            | Action::Unshelve => false,
         },
+        // Held guests (Nova's check_instance_state of each action). Every cloud deletes them;
+        // nothing else of the other actions applies until they run again.
+        S::Paused => matches!(action, Action::Unpause | Action::Shelve | Action::Terminate),
+        S::Suspended => matches!(action, Action::Resume | Action::Shelve | Action::Terminate),
+        S::Shelved => matches!(
+            action,
+            Action::Unshelve | Action::ShelveOffload | Action::Terminate
+        ),
+        S::ShelvedOffloaded => matches!(action, Action::Unshelve | Action::Terminate),
         // A broken instance in rescue may be given up on: every cloud lets it be deleted.
         S::Rescue => matches!(action, Action::ExitRescue | Action::Terminate),
         S::LaunchFailed => action == Action::Terminate,
@@ -100,6 +130,13 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
         | S::LiveMigrating
         | S::ExitingLiveMigrate
         | S::Terminated => false,
+        S::Pausing
+        | S::Unpausing
+        | S::Suspending
+        | S::Resuming
+        | S::Shelving
+        | S::ShelvingOffloading
+        | S::Unshelving => false,
     }
 }
 
@@ -159,6 +196,13 @@ pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported
         // The instance's own type: the target type's facts are checked by the plan.
         Action::Resize => first(&[bare_metal, special, stopped]),
         Action::ConfirmResize | Action::RevertResize => None,
+        Action::Pause
+        | Action::Unpause
+        | Action::Suspend
+        | Action::Resume
+        | Action::Shelve
+        | Action::ShelveOffload
+        | Action::Unshelve => None,
     }
 }
 
@@ -191,6 +235,18 @@ mod tests {
         expected.extend(ok(Action::ConfirmResize, &awaiting));
         expected.extend(ok(Action::RevertResize, &awaiting));
         expected.extend(ok(Action::Terminate, &awaiting));
+        expected.extend(ok(Action::Terminate, &[S::Paused, S::Suspended]));
+        expected.extend(ok(Action::Terminate, &[S::Shelved, S::ShelvedOffloaded]));
+        expected.extend(ok(Action::Pause, &[S::Running]));
+        expected.extend(ok(Action::Unpause, &[S::Paused]));
+        expected.extend(ok(Action::Suspend, &[S::Running]));
+        expected.extend(ok(Action::Resume, &[S::Suspended]));
+        expected.extend(ok(
+            Action::Shelve,
+            &[S::Running, S::Stopped, S::Paused, S::Suspended],
+        ));
+        expected.extend(ok(Action::ShelveOffload, &[S::Shelved]));
+        expected.extend(ok(Action::Unshelve, &[S::Shelved, S::ShelvedOffloaded]));
         let actions = [
             Action::Create,
             Action::Start,
@@ -207,6 +263,13 @@ mod tests {
             Action::Resize,
             Action::ConfirmResize,
             Action::RevertResize,
+            Action::Pause,
+            Action::Unpause,
+            Action::Suspend,
+            Action::Resume,
+            Action::Shelve,
+            Action::ShelveOffload,
+            Action::Unshelve,
         ];
         for a in actions {
             for s in S::ALL {
@@ -228,6 +291,17 @@ mod tests {
         ] {
             assert!(allowed(a, S::Running, true));
             assert!(!allowed(a, S::Rebooting, true));
+            assert!(!allowed(a, S::Paused, true) || a == Action::Terminate);
+        }
+        // A delete destroys a held guest whatever holds it.
+        for s in [
+            S::Paused,
+            S::Suspended,
+            S::Shelved,
+            S::ShelvedOffloaded,
+            S::Pausing,
+        ] {
+            assert_eq!(deletion(s), Deletion::Destroy, "{s:?}");
         }
         // A running instance is resized only when it may be stopped for it.
         assert!(allowed(Action::Resize, S::Running, true));

@@ -33,6 +33,25 @@ pub(super) struct Record {
     /// the same, written when the step ends, before the engine commits this record.
     #[serde(default)]
     pub(super) last_turn: Option<Turn>,
+    /// Paused, suspended (its memory in `memory.state`), shelved or offloaded; `None`: plainly
+    /// on or off (whether QEMU runs).
+    #[serde(default)]
+    pub(super) held: Option<Held>,
+}
+
+/// How a guest is held (docs/pause-suspend-shelve.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum Held {
+    /// QEMU runs, its vCPUs stopped (QMP `stop`).
+    Paused,
+    /// No QEMU; its memory and device state in `memory.state`, its command line in
+    /// `memory.args` (a resume must start the very same machine).
+    Suspended,
+    /// No QEMU, shelved.
+    Shelved,
+    /// No QEMU, offloaded (one host: the disks stay where they are).
+    Offloaded,
 }
 
 /// The committed form: the record and, derived at commit time, the process it had.
@@ -133,7 +152,7 @@ impl QemuDriver {
                 });
                 tracing::info!(instance = %vm, pid, "adopted a running guest");
             }
-            None if power == Power::On => {
+            None if matches!(power, Power::On | Power::Paused) => {
                 tracing::warn!(instance = %vm, "guest is no longer running; marked stopped");
                 let _ = self.events_tx.send(vm);
             }

@@ -12,6 +12,7 @@
 mod adoption;
 mod cidata;
 mod config;
+mod held;
 mod power;
 mod process;
 mod qga;
@@ -43,12 +44,17 @@ struct Vm {
 }
 
 impl Vm {
-    /// On exactly while its QEMU process runs.
+    /// On exactly while its QEMU process runs (paused if its vCPUs are stopped); off, or
+    /// held as suspended, shelved or offloaded, when none runs.
     fn power(&self) -> Power {
-        if self.run.is_some() {
-            Power::On
-        } else {
-            Power::Off
+        use adoption::Held;
+        match (self.run.is_some(), self.rec.held) {
+            (true, Some(Held::Paused)) => Power::Paused,
+            (true, _) => Power::On,
+            (false, Some(Held::Suspended)) => Power::Suspended,
+            (false, Some(Held::Shelved)) => Power::Shelved,
+            (false, Some(Held::Offloaded)) => Power::Offloaded,
+            (false, Some(Held::Paused) | None) => Power::Off,
         }
     }
 }

@@ -250,9 +250,21 @@ impl QemuDriver {
             cpu,
             memory_mib,
         });
+        self.launch(id, &args, port).await
+    }
+
+    /// Start QEMU with `args` (a boot, or a resume from saved memory) under a supervisor and
+    /// wait until the guest's SSH server on `port` answers.
+    pub(super) async fn launch(
+        &self,
+        id: Uuid,
+        args: &[String],
+        port: u16,
+    ) -> Result<(), DriverError> {
+        let dir = self.vm_dir(id);
         let log = std::fs::File::create(dir.join("qemu.log")).map_err(failed)?;
         let mut cmd = tokio::process::Command::new(&self.cfg.qemu_binary);
-        cmd.args(&args)
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -272,6 +284,8 @@ impl QemuDriver {
                 exited: exited.clone(),
                 expected_exit: false,
             });
+            // A new process is neither paused nor anything else held.
+            vm.rec.held = None;
         })?;
         let me = self.me.clone();
         tokio::spawn(async move {

@@ -54,6 +54,7 @@ impl QemuDriver {
                     last_boot_ms: None,
                     data_disks,
                     last_turn: None,
+                    held: None,
                 };
                 self.vms.lock().insert(id, Vm { rec, run: None });
                 Ok(())
@@ -262,6 +263,13 @@ impl QemuDriver {
                 Ok(())
             }
             Step::ConfirmResize => Ok(()),
+            Step::Pause => self.pause(id).await,
+            Step::Unpause => self.unpause(id).await,
+            Step::Suspend => self.suspend(id).await,
+            Step::Resume => self.resume(id).await,
+            Step::Shelve => self.shelve(id).await,
+            Step::Offload => self.offload(id),
+            Step::Unshelve => self.unshelve(id).await,
         }
     }
 

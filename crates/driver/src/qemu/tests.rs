@@ -42,6 +42,7 @@ fn record_with(
             last_boot_ms: None,
             data_disks: vec![],
             last_turn: None,
+            held: None,
         },
         power,
         pid,
