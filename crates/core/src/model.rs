@@ -102,6 +102,9 @@ pub struct Instance {
     /// The agent host it runs on (`hosts::HostRecord::id`); `None`: the embedded driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// The placement group it was created into (`groups::PlacementGroup::id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_group: Option<String>,
 }
 
 impl Instance {

@@ -52,6 +52,7 @@ pub fn inst(state: InstanceState) -> Instance {
         internet_max_bandwidth_out: 0,
         project: None,
         host: None,
+        placement_group: None,
     }
 }
 
