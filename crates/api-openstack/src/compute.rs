@@ -27,6 +27,7 @@ mod keypairs;
 mod limits;
 mod metadata;
 mod quotas;
+mod server_groups;
 mod servers;
 mod services;
 mod usage;
@@ -221,6 +222,7 @@ const LIMITS: &[Constraint] = &[
     METADATA_KEY,
     METADATA_VALUE,
     METADATA_ITEMS,
+    server_groups::GROUP_NAME,
 ];
 
 /// Nova's schema error for a text field.

@@ -7,7 +7,9 @@
 
 use crate::{Engine, Fleet, now_ms, store_err};
 use nubis_auth::agent::{AgentAuthError, Signed};
-use nubis_core::hosts::{Candidate, Capacity, HostHealth, HostRecord, Placement, place};
+use nubis_core::hosts::{
+    Candidate, Capacity, GroupRule, HostHealth, HostRecord, Placement, place_with,
+};
 use nubis_core::{DomainError, Instance, catalog};
 use nubis_driver::router::Router;
 use nubis_driver::wire::{Guests, Report};
@@ -122,9 +124,9 @@ pub(crate) struct Placer<'a> {
 impl Placer<'_> {
     /// Where `inst` goes (`nubis_core::hosts::place`); its host, if any, is `inst.host` for
     /// the next call once the caller sets it.
-    pub(crate) fn place(&mut self, inst: &Instance) -> Placement {
+    pub(crate) fn place(&mut self, inst: &Instance, group: Option<&GroupRule<'_>>) -> Placement {
         if !self.hosts.iter().any(|h| h.zone == inst.zone) {
-            return Placement::Embedded;
+            return place_with(&[], &inst.zone, &Capacity::of(inst), group);
         }
         let fleet = self.fleet;
         let used = self.used.get_or_insert_with(|| used_by_host(fleet));
@@ -137,7 +139,7 @@ impl Placer<'_> {
                 used: used.get(h.id.as_str()).map(|u| u.0).unwrap_or_default(),
             })
             .collect();
-        place(&candidates, &inst.zone, &Capacity::of(inst))
+        place_with(&candidates, &inst.zone, &Capacity::of(inst), group)
     }
 
     /// Count `inst` (placed) on its host for the instances placed after it.

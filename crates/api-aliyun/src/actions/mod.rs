@@ -5,6 +5,7 @@
 mod account;
 mod catalogue;
 mod create;
+mod groups;
 mod instances;
 mod keypairs;
 mod power;
@@ -12,6 +13,9 @@ mod power;
 use account::describe_account_attributes;
 use catalogue::{describe_images, describe_instance_types, describe_regions, describe_zones};
 use create::create;
+use groups::{
+    create_deployment_set, delete_deployment_set, describe_deployment_sets, modify_deployment_set,
+};
 use instances::{
     describe_instance_attribute, describe_instance_status, describe_instance_vnc_url,
     describe_instances, describe_instances_full_status, describe_user_data,
@@ -181,6 +185,10 @@ const SPECS: &[ActionSpec<Handler>] = &[
         action!(read "GetInstanceConsoleOutput", RequiredByAction, |e, c, p| ready(get_instance_console_output(e, c, p))),
     ),
     action!(read "DescribeAccountAttributes", RequiredByAction, |e, c, p| ready(describe_account_attributes(e, c, p))),
+    action!(write "CreateDeploymentSet", RequiredByAction, |e, c, p| Box::pin(create_deployment_set(e, c, p))),
+    action!(read "DescribeDeploymentSets", RequiredByAction, |e, c, p| ready(describe_deployment_sets(e, c, p))),
+    action!(write "ModifyDeploymentSetAttribute", RequiredByAction, |e, c, p| Box::pin(modify_deployment_set(e, c, p))),
+    action!(write "DeleteDeploymentSet", RequiredByAction, |e, c, p| Box::pin(delete_deployment_set(e, c, p))),
 ];
 
 /// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy
