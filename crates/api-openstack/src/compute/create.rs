@@ -56,6 +56,7 @@ impl Nova<'_> {
             top,
             &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"],
         )?;
+        let group = self.hinted_group(top)?;
         let s = top
             .get("server")
             .and_then(Value::as_object)
@@ -220,7 +221,6 @@ impl Nova<'_> {
             Some(p) => p.to_string(),
             None => generate_password(),
         };
-        let group = self.hinted_group(top)?;
         let spec = CreateSpec {
             region: region().id.to_string(),
             zone: zone.id.to_string(),
