@@ -81,7 +81,7 @@ def boot(nc, group_id):
     flavor = nc.flavors.find(name="S5.MEDIUM4")
     image = next(i for i in nc.glance.list() if i.name.startswith("TencentOS"))
     return nc.servers.create(unique_name("sg"), image.id, flavor, admin_pass=new_password(),
-                             scheduler_hints={"group": group_id})
+                             scheduler_hints={"group": group_id}, nics="none")
 
 
 def test_create_show_list_delete_by_microversion(server):
@@ -192,7 +192,7 @@ def test_scheduler_hint_refusals(server, groups):
     image = next(i for i in nc.glance.list() if i.name.startswith("TencentOS"))
     with pytest.raises(nova_exc.Forbidden, match="too many servers in group"):
         nc.servers.create(unique_name("sg"), image.id, flavor, min_count=11, max_count=11,
-                          scheduler_hints={"group": g.id})
+                          scheduler_hints={"group": g.id}, nics="none")
     assert nc.server_groups.get(g.id).members == []
 
 

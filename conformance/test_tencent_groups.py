@@ -125,7 +125,7 @@ def test_id_refusals(cvm, groups):
     expect_error("MissingParameter", cvm.call, "ModifyDisasterRecoverGroupAttribute", Name="x")
     expect_error("InvalidParameterValue.Range", cvm.call, "ModifyDisasterRecoverGroupAttribute",
                  DisasterRecoverGroupId=gid, Affinity=11)
-    expect_error("InvalidParameterValue.Range", cvm.call, "DescribeDisasterRecoverGroups", Limit=101)
+    expect_error("InvalidParameterValue", cvm.call, "DescribeDisasterRecoverGroups", Limit=101)
     expect_error("InvalidFilter", cvm.call, "DescribeDisasterRecoverGroups",
                  Filters=[{"Name": "zone", "Values": ["x"]}])
 

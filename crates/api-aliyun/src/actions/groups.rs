@@ -43,7 +43,7 @@ fn render(g: &PlacementGroup, members: &[Member]) -> Value {
         .map(|z| {
             let used = members.iter().filter(|m| m.zone == *z).count();
             json!({
-                "ZoneId": z,
+                "ZoneId": render::zone_name(z),
                 "UsedAmount": used,
                 "AvailableAmount": (g.max_members() as usize).saturating_sub(used),
             })
