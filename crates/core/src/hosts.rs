@@ -180,6 +180,10 @@ impl GroupRule<'_> {
     }
 }
 
+/// How a host ranks for a placement, higher first: the group's preference, free vCPUs, free
+/// memory, then the smaller ID.
+type Rank<'a> = (i64, u32, u64, std::cmp::Reverse<&'a str>);
+
 /// Spread by default: of the hosts of the zone that are up and have room, the one with the
 /// most free vCPUs, then memory, then the smallest ID (so the choice is deterministic).
 pub fn place(candidates: &[Candidate<'_>], zone: &str, need: &Capacity) -> Placement {
@@ -197,7 +201,7 @@ pub fn place_with(
     group: Option<&GroupRule<'_>>,
 ) -> Placement {
     let mut serves = false;
-    let mut best: Option<((i64, u32, u64, std::cmp::Reverse<&str>), &str)> = None;
+    let mut best: Option<(Rank<'_>, &str)> = None;
     for c in candidates.iter().filter(|c| c.host.zone == zone) {
         serves = true;
         if c.health != HostHealth::Up {
