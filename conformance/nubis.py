@@ -738,7 +738,7 @@ ALI_DRY_RUN_MESSAGE = "Request validation has been passed with DryRun flag set."
 # Parameters that travel as one JSON-array string rather than as `Name.N` (spec §2).
 ALI_JSON_ARRAY_PARAMS = frozenset({
     "InstanceIds", "KeyPairNames", "PrivateIpAddresses", "PublicIpAddresses",
-    "InnerIpAddresses", "EipAddresses", "RdmaIpAddresses",
+    "InnerIpAddresses", "EipAddresses", "RdmaIpAddresses", "DeploymentSetIds",
 })
 
 ALI_REQUEST_ID = re.compile(r"[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}")

@@ -105,6 +105,7 @@ pub fn map(e: DomainError) -> ApiError {
             ResourceKind::Image => (404, "InvalidImageId.NotFound"),
             ResourceKind::InstanceType => (404, "InvalidInstanceType.NotFound"),
             ResourceKind::Zone => (404, "InvalidZoneId.NotFound"),
+            ResourceKind::PlacementGroup => (404, "InvalidDeploymentSetId.NotFound"),
         },
         DomainError::InvalidPassword(_) => (400, "InvalidPassword.Malformed"),
         DomainError::DuplicateKeyName(_) => (400, "KeyPair.AlreadyExist"),
@@ -154,6 +155,11 @@ pub fn map(e: DomainError) -> ApiError {
         DomainError::UnsupportedRegion(_) => (404, "InvalidRegionId.NotFound"),
         DomainError::InvalidZone(_) => (404, "InvalidZoneId.NotFound"),
         DomainError::SoldOut { .. } => (403, "OperationDenied.NoStock"),
+        // Deployment sets (docs/placement-groups.md): RunInstances' and DeleteDeploymentSet's
+        // error tables; the account's quota of sets has no documented code.
+        DomainError::GroupQuota { .. } => (403, "QuotaExceed.DeploymentSet"),
+        DomainError::GroupFull { .. } => (403, "QuotaExceed.DeploymentSetInstanceQuotaFull"),
+        DomainError::GroupNotEmpty(_) => (403, "DependencyViolation.NotEmpty"),
         DomainError::Unavailable(_) => (503, "ServiceUnavailable"),
         DomainError::Internal(_) => (500, "InternalError"),
         // ModifyInstanceSpec: "The specified InstanceType does not exist or beyond the
@@ -176,6 +182,15 @@ pub fn map(e: DomainError) -> ApiError {
             format!("No additional quota is available for the specified ECS instance type. {msg}")
         }
         "InvalidInstanceId.NotFound" => "The specified InstanceId does not exist.".to_string(),
+        "InvalidDeploymentSetId.NotFound" => {
+            "The specified DeploymentSetId does not exist.".to_string()
+        }
+        "QuotaExceed.DeploymentSetInstanceQuotaFull" => {
+            format!("The instance quota in one deployment set exceeded. {msg}")
+        }
+        "DependencyViolation.NotEmpty" => {
+            "There are still instance(s) in the specified DeploymentSetId.".to_string()
+        }
         "OperationDenied.NoStock" => "The requested resource is sold out in the specified zone; try other types of resources or other regions and zones.".to_string(),
         "InternalError" => "The request processing has failed due to some unknown error.".to_string(),
         _ => msg,

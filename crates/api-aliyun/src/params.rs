@@ -165,6 +165,22 @@ pub const FULL_STATUS_INSTANCE_IDS: Constraint = Constraint::count(
 /// DescribeInstancesFullStatus `EventId.N`.
 pub const FULL_STATUS_EVENT_IDS: Constraint =
     Constraint::count("EventId.N", 100, "EventIdLimitExceeded").with_status(403);
+/// CreateDeploymentSet / ModifyDeploymentSetAttribute DeploymentSetName: 2–128, starts with
+/// a letter, letters/digits/`.`/`_`/`:`/`-`.
+pub const DEPLOYMENT_SET_NAME: Constraint = text(
+    "DeploymentSetName",
+    2,
+    128,
+    Some(aliyun_name),
+    "InvalidDeploymentSetName.Malformed",
+);
+/// CreateDeploymentSet GroupCount (AvailabilityGroup): 1–7.
+pub const GROUP_COUNT: Constraint = int("GroupCount", 1, 7, "InvalidParameter.GroupCount");
+/// CreateDeploymentSet Affinity: members on one host, 1–10.
+pub const DEPLOYMENT_AFFINITY: Constraint = int("Affinity", 1, 10, "InvalidParameter.Affinity");
+/// DescribeDeploymentSets DeploymentSetIds: a JSON array of at most 100 IDs.
+pub const DEPLOYMENT_SET_IDS: Constraint =
+    count("DeploymentSetIds", 100, "InvalidParameter.DeploymentSetIds");
 
 /// Every limit of the dialect (the table docs/parameter-limits.md mirrors).
 pub const LIMITS: &[Constraint] = &[
@@ -194,6 +210,10 @@ pub const LIMITS: &[Constraint] = &[
     FULL_STATUS_EVENT_IDS,
     TAG_RESOURCE_IDS,
     TAG_KEYS,
+    DEPLOYMENT_SET_NAME,
+    GROUP_COUNT,
+    DEPLOYMENT_AFFINITY,
+    DEPLOYMENT_SET_IDS,
 ];
 
 /// Disk sizes (GiB) by category (ESSD by performance level, PL1 the default), as the ECS

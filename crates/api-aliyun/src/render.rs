@@ -151,7 +151,8 @@ pub fn locks(i: &Instance) -> Vec<Value> {
     out
 }
 
-pub fn instance(i: &Instance, key_name: &str) -> Value {
+/// `i` as DescribeInstances shows it; `deployment_set`: the `ds-` ID of its set, or "".
+pub fn instance(i: &Instance, key_name: &str, deployment_set: &str) -> Value {
     let ty = catalog::instance_type(&i.instance_type);
     let image = catalog::image(&i.image_id);
     let region = catalog::region(&i.region).map(|r| r.aliyun).unwrap_or("");
@@ -204,7 +205,7 @@ pub fn instance(i: &Instance, key_name: &str) -> Value {
         "ResourceGroupId": "",
         "CreditSpecification": "",
         "SaleCycle": "",
-        "DeploymentSetId": "",
+        "DeploymentSetId": deployment_set,
         "HpcClusterId": "",
         "ClusterId": "",
         "VlanId": "",

@@ -29,6 +29,7 @@ mod limits;
 mod metadata;
 mod os_hosts;
 mod quotas;
+mod server_groups;
 mod server_info;
 mod servers;
 mod services;
@@ -251,6 +252,7 @@ const LIMITS: &[Constraint] = &[
     METADATA_KEY,
     METADATA_VALUE,
     METADATA_ITEMS,
+    server_groups::GROUP_NAME,
 ];
 
 /// Nova's schema error for a text field.

@@ -125,6 +125,9 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
             ResourceKind::Zone => {
                 Fault::bad_request("The requested availability zone is not available")
             }
+            ResourceKind::PlacementGroup => {
+                Fault::not_found(format!("Instance group {id} could not be found."))
+            }
         },
         DomainError::InvalidPassword(reason) => {
             Fault::bad_request(format!("Invalid adminPass: {reason}"))
@@ -231,6 +234,16 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         // Only a create refuses for want of room, and Nova's create does not refuse: its
         // server goes to ERROR with `NO_VALID_HOST` (compute/create.rs).
         DomainError::SoldOut { .. } => Fault::new(500, NO_VALID_HOST),
+        // nova/api/openstack/compute/server_groups.py and compute/api.py's member check.
+        DomainError::GroupQuota { .. } => {
+            Fault::new(403, "Quota exceeded, too many server groups.")
+        }
+        DomainError::GroupFull { .. } => {
+            Fault::new(403, "Quota exceeded, too many servers in group")
+        }
+        DomainError::GroupNotEmpty(id) => {
+            Fault::conflict(format!("Instance group {id} still has members."))
+        }
         DomainError::Unavailable(_) => Fault::new(503, "The service is unavailable."),
         DomainError::Internal(_) => Fault::new(
             500,

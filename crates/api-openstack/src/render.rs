@@ -344,7 +344,10 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         put("trusted_image_certificates", Value::Null);
     }
     if v.at_least(71) && c.show {
-        put("server_groups", json!([]));
+        put(
+            "server_groups",
+            json!(inst.placement_group.iter().collect::<Vec<_>>()),
+        );
     }
     if v.at_least(73) {
         put(

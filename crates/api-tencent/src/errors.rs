@@ -105,6 +105,9 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
             ResourceKind::Image => "InvalidImageId.Malformed".into(),
             ResourceKind::InstanceType => "InvalidParameterValue".into(),
             ResourceKind::Zone => "InvalidZone.MismatchRegion".into(),
+            ResourceKind::PlacementGroup => {
+                "InvalidParameterValue.DisasterRecoverGroupIdMalformed".into()
+            }
         },
         DomainError::NotFound { kind, .. } => match kind {
             ResourceKind::Instance => "InvalidInstanceId.NotFound".into(),
@@ -112,6 +115,7 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
             ResourceKind::Image => "InvalidImageId.NotFound".into(),
             ResourceKind::InstanceType => "InvalidInstanceType.Malformed".into(),
             ResourceKind::Zone => "InvalidZone.MismatchRegion".into(),
+            ResourceKind::PlacementGroup => "ResourceNotFound.InvalidPlacementSet".into(),
         },
         DomainError::InvalidPassword(_) => codes.invalid_password.into(),
         DomainError::DuplicateKeyName(_) => "InvalidKeyPairName.Duplicate".into(),
@@ -179,6 +183,11 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         // No host of the zone has room (docs/agents.md): the RunInstances error table's
         // "指定的实例类型库存不足".
         DomainError::SoldOut { .. } => "ResourceInsufficient.SpecifiedInstanceType".into(),
+        // Placement groups (docs/placement-groups.md): the CVM error table's "指定置放群组配额
+        // 不足", "实例个数超过容灾组的配额" and "指定的置放群组非空".
+        DomainError::GroupQuota { .. } => "LimitExceeded.DisasterRecoverGroup".into(),
+        DomainError::GroupFull { .. } => "ResourceInsufficient.DisasterRecoverGroupCvmQuota".into(),
+        DomainError::GroupNotEmpty(_) => "FailedOperation.PlacementSetNotEmpty".into(),
         DomainError::Unavailable(_) | DomainError::Internal(_) => codes.internal.into(),
         DomainError::SameInstanceType { .. } => "InvalidParameterValue".into(),
         DomainError::InstanceTypeNotAllowed { .. } => {

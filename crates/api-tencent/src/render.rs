@@ -112,7 +112,7 @@ pub struct InstanceOut<'a> {
     latest_operation_state: Option<&'static str>,
     latest_operation_request_id: Option<&'a str>,
     latest_operation_error_msg: Option<&'a str>,
-    disaster_recover_group_id: &'static str,
+    disaster_recover_group_id: &'a str,
     #[serde(rename = "IPv6Addresses")]
     ipv6_addresses: Option<()>,
     cam_role_name: &'static str,
@@ -185,7 +185,8 @@ struct TagOut<'a> {
     value: &'a str,
 }
 
-pub fn instance(i: &Instance) -> InstanceOut<'_> {
+/// `i` as DescribeInstances shows it; `group`: the `ps-` ID of its placement group, or "".
+pub fn instance<'a>(i: &'a Instance, group: &'a str) -> InstanceOut<'a> {
     let ty = catalog::instance_type(&i.instance_type);
     let image = catalog::image(&i.image_id);
     let (restrict_state, isolated_source) = match i.restriction {
@@ -266,7 +267,7 @@ pub fn instance(i: &Instance) -> InstanceOut<'_> {
         latest_operation_state: i.latest_op.as_ref().map(|o| o.state.as_str()),
         latest_operation_request_id: i.latest_op.as_ref().map(|o| o.request_id.as_str()),
         latest_operation_error_msg: i.latest_op.as_ref().and_then(|o| o.error.as_deref()),
-        disaster_recover_group_id: "",
+        disaster_recover_group_id: group,
         ipv6_addresses: None,
         cam_role_name: "",
         hpc_cluster_id: "",

@@ -131,6 +131,16 @@ pub enum DomainError {
     /// clouds' sold-out answer; `crate::hosts::place`).
     #[error("no host of zone `{zone}` has room for `{instance_type}`")]
     SoldOut { zone: String, instance_type: String },
+    /// The account holds as many placement groups as it may (`groups::GROUPS_PER_ACCOUNT`).
+    #[error("the account already has {limit} placement groups")]
+    GroupQuota { limit: u32 },
+    /// The placement group (canonical ID) cannot take the members a create would add
+    /// (`PlacementGroup::max_members`).
+    #[error("placement group `{group}` holds at most {limit} instances")]
+    GroupFull { group: String, limit: u32 },
+    /// A placement group (canonical ID) that still has members cannot be deleted.
+    #[error("placement group `{0}` still has instances")]
+    GroupNotEmpty(String),
     /// The store is unreachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),
@@ -168,6 +178,10 @@ pub trait Names {
     fn instance(&self, canonical: &str) -> Option<String>;
     /// The dialect's name for the key pair with this ID.
     fn key_pair(&self, id: &str) -> Option<String>;
+    /// The dialect's ID for the placement group with this canonical ID.
+    fn placement_group(&self, _canonical: &str) -> Option<String> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,6 +191,7 @@ pub enum ResourceKind {
     Image,
     InstanceType,
     Zone,
+    PlacementGroup,
 }
 
 impl std::fmt::Display for ResourceKind {
@@ -187,6 +202,7 @@ impl std::fmt::Display for ResourceKind {
             Self::Image => "image",
             Self::InstanceType => "instance type",
             Self::Zone => "zone",
+            Self::PlacementGroup => "placement group",
         })
     }
 }
@@ -199,7 +215,20 @@ impl DomainError {
     pub fn render(self, names: &impl Names) -> Self {
         let inst = |id: String| names.instance(&id).unwrap_or(id);
         let key = |id: String| names.key_pair(&id).unwrap_or(id);
+        let group = |id: String| names.placement_group(&id).unwrap_or(id);
         match self {
+            Self::NotFound {
+                kind: ResourceKind::PlacementGroup,
+                id,
+            } => Self::NotFound {
+                kind: ResourceKind::PlacementGroup,
+                id: group(id),
+            },
+            Self::GroupFull { group: g, limit } => Self::GroupFull {
+                group: group(g),
+                limit,
+            },
+            Self::GroupNotEmpty(g) => Self::GroupNotEmpty(group(g)),
             Self::NotFound {
                 kind: ResourceKind::Instance,
                 id,

@@ -3,6 +3,7 @@
 //! single process's embedded driver is no host: instances of a zone no agent serves run there,
 //! so `nubis serve` alone never schedules anything.
 
+use crate::groups::Policy;
 use crate::model::Instance;
 use serde::{Deserialize, Serialize};
 
@@ -126,11 +127,81 @@ pub enum Placement {
     SoldOut,
 }
 
+/// Where a placement group's member runs, for the group's rule: an agent host, or the
+/// embedded driver of a zone (one host per zone).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Spot {
+    Host(String),
+    Embedded(String),
+}
+
+impl Spot {
+    /// Where `inst` runs.
+    pub fn of(inst: &Instance) -> Self {
+        match &inst.host {
+            Some(h) => Self::Host(h.clone()),
+            None => Self::Embedded(inst.zone.clone()),
+        }
+    }
+}
+
+/// The placement group a new instance joins: its policy and where its members run now
+/// (those placed earlier in the same create included).
+#[derive(Debug, Clone)]
+pub struct GroupRule<'a> {
+    pub policy: Policy,
+    /// For [`Policy::AntiAffinity`]: the most members on one host (at least 1).
+    pub max_per_host: u32,
+    pub members: &'a [Spot],
+}
+
+impl GroupRule<'_> {
+    fn count(&self, spot: &Spot) -> usize {
+        self.members.iter().filter(|m| *m == spot).count()
+    }
+
+    /// May a member go to `spot` under a hard policy?
+    fn allows(&self, spot: &Spot) -> bool {
+        match self.policy {
+            Policy::AntiAffinity => self.count(spot) < self.max_per_host.max(1) as usize,
+            Policy::Affinity => self.members.iter().all(|m| m == spot),
+            Policy::SoftAffinity | Policy::SoftAntiAffinity => true,
+        }
+    }
+
+    /// How much a soft policy prefers `spot` (higher is better; 0 for hard ones).
+    fn preference(&self, spot: &Spot) -> i64 {
+        let n = i64::try_from(self.count(spot)).unwrap_or(i64::MAX);
+        match self.policy {
+            Policy::SoftAffinity => n,
+            Policy::SoftAntiAffinity => -n,
+            Policy::Affinity | Policy::AntiAffinity => 0,
+        }
+    }
+}
+
+/// How a host ranks for a placement, higher first: the group's preference, free vCPUs, free
+/// memory, then the smaller ID.
+type Rank<'a> = (i64, u32, u64, std::cmp::Reverse<&'a str>);
+
 /// Spread by default: of the hosts of the zone that are up and have room, the one with the
 /// most free vCPUs, then memory, then the smallest ID (so the choice is deterministic).
 pub fn place(candidates: &[Candidate<'_>], zone: &str, need: &Capacity) -> Placement {
+    place_with(candidates, zone, need, None)
+}
+
+/// [`place`] for a member of a placement group: a hard policy (affinity, anti-affinity)
+/// leaves out the hosts it forbids and answers [`Placement::SoldOut`] when none is left; a
+/// soft one ranks the hosts by its preference first and never refuses. A zone no host
+/// serves is one host, the embedded driver's.
+pub fn place_with(
+    candidates: &[Candidate<'_>],
+    zone: &str,
+    need: &Capacity,
+    group: Option<&GroupRule<'_>>,
+) -> Placement {
     let mut serves = false;
-    let mut best: Option<(Capacity, &str)> = None;
+    let mut best: Option<(Rank<'_>, &str)> = None;
     for c in candidates.iter().filter(|c| c.host.zone == zone) {
         serves = true;
         if c.health != HostHealth::Up {
@@ -140,23 +211,26 @@ pub fn place(candidates: &[Candidate<'_>], zone: &str, need: &Capacity) -> Place
         if !free.fits(need) {
             continue;
         }
-        let better = match &best {
-            None => true,
-            Some((b, id)) => {
-                (
-                    free.vcpus,
-                    free.memory_mib,
-                    std::cmp::Reverse(c.host.id.as_str()),
-                ) > (b.vcpus, b.memory_mib, std::cmp::Reverse(*id))
-            }
-        };
-        if better {
-            best = Some((free, c.host.id.as_str()));
+        let spot = Spot::Host(c.host.id.clone());
+        if group.is_some_and(|g| !g.allows(&spot)) {
+            continue;
+        }
+        let rank = (
+            group.map_or(0, |g| g.preference(&spot)),
+            free.vcpus,
+            free.memory_mib,
+            std::cmp::Reverse(c.host.id.as_str()),
+        );
+        if best.as_ref().is_none_or(|(b, _)| rank > *b) {
+            best = Some((rank, c.host.id.as_str()));
         }
     }
     match best {
         Some((_, id)) => Placement::Host(id.to_string()),
         None if serves => Placement::SoldOut,
+        None if group.is_some_and(|g| !g.allows(&Spot::Embedded(zone.to_string()))) => {
+            Placement::SoldOut
+        }
         None => Placement::Embedded,
     }
 }
@@ -252,6 +326,127 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_embedded_driver_is_one_host_per_zone_for_groups() {
+        let one = [Spot::Embedded("z".into())];
+        let anti = GroupRule {
+            policy: Policy::AntiAffinity,
+            max_per_host: 1,
+            members: &one,
+        };
+        assert_eq!(
+            place_with(&[], "z", &need(1), Some(&anti)),
+            Placement::SoldOut
+        );
+        // Another zone's embedded driver is another host.
+        assert_eq!(
+            place_with(&[], "y", &need(1), Some(&anti)),
+            Placement::Embedded
+        );
+        let two = GroupRule {
+            max_per_host: 2,
+            ..anti.clone()
+        };
+        assert_eq!(
+            place_with(&[], "z", &need(1), Some(&two)),
+            Placement::Embedded
+        );
+        let aff = GroupRule {
+            policy: Policy::Affinity,
+            max_per_host: 1,
+            members: &one,
+        };
+        assert_eq!(
+            place_with(&[], "z", &need(1), Some(&aff)),
+            Placement::Embedded
+        );
+        assert_eq!(
+            place_with(&[], "y", &need(1), Some(&aff)),
+            Placement::SoldOut
+        );
+        for policy in [Policy::SoftAffinity, Policy::SoftAntiAffinity] {
+            let soft = GroupRule {
+                policy,
+                ..anti.clone()
+            };
+            assert_eq!(
+                place_with(&[], "z", &need(1), Some(&soft)),
+                Placement::Embedded
+            );
+            assert_eq!(
+                place_with(&[], "y", &need(1), Some(&soft)),
+                Placement::Embedded
+            );
+        }
+    }
+
+    #[test]
+    fn anti_affinity_spreads_and_affinity_follows_the_members() {
+        let (a, b) = (host("a", "z", 8, 1), host("b", "z", 8, 1));
+        let c = [
+            Candidate {
+                host: &a,
+                health: HostHealth::Up,
+                used: Capacity::default(),
+            },
+            Candidate {
+                host: &b,
+                health: HostHealth::Up,
+                used: need(4),
+            },
+        ];
+        let on_a = [Spot::Host("a".into())];
+        let rule = |policy| GroupRule {
+            policy,
+            max_per_host: 1,
+            members: &on_a,
+        };
+        // Without a group, the freest host (a); anti-affinity moves to b.
+        assert_eq!(place(&c, "z", &need(1)), Placement::Host("a".into()));
+        let anti = rule(Policy::AntiAffinity);
+        assert_eq!(
+            place_with(&c, "z", &need(1), Some(&anti)),
+            Placement::Host("b".into())
+        );
+        let soft = rule(Policy::SoftAntiAffinity);
+        assert_eq!(
+            place_with(&c, "z", &need(1), Some(&soft)),
+            Placement::Host("b".into())
+        );
+        let on_b = [Spot::Host("b".into())];
+        let aff = GroupRule {
+            members: &on_b,
+            ..rule(Policy::Affinity)
+        };
+        assert_eq!(
+            place_with(&c, "z", &need(1), Some(&aff)),
+            Placement::Host("b".into())
+        );
+        // b has no room for 8 vCPUs: affinity refuses, soft affinity goes elsewhere.
+        assert_eq!(
+            place_with(&c, "z", &need(8), Some(&aff)),
+            Placement::SoldOut
+        );
+        let soft_aff = GroupRule {
+            policy: Policy::SoftAffinity,
+            ..aff.clone()
+        };
+        assert_eq!(
+            place_with(&c, "z", &need(8), Some(&soft_aff)),
+            Placement::Host("a".into())
+        );
+        // Both hosts hold a member: a hard anti-affinity group is sold out.
+        let both = [Spot::Host("a".into()), Spot::Host("b".into())];
+        let full = GroupRule {
+            members: &both,
+            ..rule(Policy::AntiAffinity)
+        };
+        assert_eq!(
+            place_with(&c, "z", &need(1), Some(&full)),
+            Placement::SoldOut
+        );
+    }
+
     proptest! {
         /// Whatever the hosts, a placement never overfills a host, never picks a host that is
         /// not up or of another zone, and picks one whenever one has room.
@@ -289,6 +484,80 @@ mod tests {
                     prop_assert!(!cands.iter().any(room));
                 }
                 Placement::Embedded => prop_assert!(!cands.iter().any(|c| c.host.zone == "z")),
+            }
+        }
+
+        /// Whatever the hosts and the members, a hard policy is never broken (anti-affinity:
+        /// no host over its members' limit; affinity: only the members' host), a hard policy
+        /// refuses only when no host it allows has room, and a soft one refuses only when
+        /// no host has room at all.
+        #[test]
+        fn group_placement_keeps_hard_policies_and_soft_ones_never_refuse(
+            hosts in proptest::collection::vec((0u32..16, 0u32..16, 0u8..3, any::<bool>()), 0..6),
+            members in proptest::collection::vec(0usize..8, 0..6),
+            policy in 0usize..4,
+            max_per_host in 1u32..3,
+            want in 1u32..8,
+        ) {
+            let records: Vec<HostRecord> = hosts
+                .iter()
+                .enumerate()
+                .map(|(i, (cap, _, _, same_zone))| {
+                    host(&format!("h{i}"), if *same_zone { "z" } else { "y" }, *cap, 1)
+                })
+                .collect();
+            let cands: Vec<Candidate<'_>> = records
+                .iter()
+                .zip(&hosts)
+                .map(|(h, (_, used, health, _))| Candidate {
+                    host: h,
+                    health: [HostHealth::Up, HostHealth::Lost, HostHealth::New][usize::from(*health)],
+                    used: need(*used),
+                })
+                .collect();
+            // Members on the hosts (by index), or on the embedded driver of z or y.
+            let spots: Vec<Spot> = members
+                .iter()
+                .map(|m| match m {
+                    6 => Spot::Embedded("z".into()),
+                    7 => Spot::Embedded("y".into()),
+                    i => records.get(*i).map_or(Spot::Embedded("z".into()), |h| Spot::Host(h.id.clone())),
+                })
+                .collect();
+            let policy = Policy::ALL[policy];
+            let rule = GroupRule { policy, max_per_host, members: &spots };
+            let count = |s: &Spot| spots.iter().filter(|m| *m == s).count();
+            let allowed = |s: &Spot| match policy {
+                Policy::AntiAffinity => count(s) < max_per_host as usize,
+                Policy::Affinity => spots.iter().all(|m| m == s),
+                Policy::SoftAffinity | Policy::SoftAntiAffinity => true,
+            };
+            let room = |c: &Candidate<'_>| c.host.zone == "z"
+                && c.health == HostHealth::Up
+                && c.host.capacity.minus(&c.used).fits(&need(want));
+            let serves = cands.iter().any(|c| c.host.zone == "z");
+            match place_with(&cands, "z", &need(want), Some(&rule)) {
+                Placement::Host(id) => {
+                    let c = cands.iter().find(|c| c.host.id == id).unwrap();
+                    prop_assert!(room(c));
+                    prop_assert!(allowed(&Spot::Host(id)));
+                }
+                Placement::SoldOut if serves => {
+                    prop_assert!(!cands
+                        .iter()
+                        .any(|c| room(c) && allowed(&Spot::Host(c.host.id.clone()))));
+                    if !policy.hard() {
+                        prop_assert!(!cands.iter().any(room));
+                    }
+                }
+                Placement::SoldOut => {
+                    prop_assert!(policy.hard());
+                    prop_assert!(!allowed(&Spot::Embedded("z".into())));
+                }
+                Placement::Embedded => {
+                    prop_assert!(!serves);
+                    prop_assert!(allowed(&Spot::Embedded("z".into())));
+                }
             }
         }
     }

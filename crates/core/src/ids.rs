@@ -4,14 +4,14 @@ use rand::Rng;
 
 const ALNUM: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
-fn random_alnum(n: usize) -> String {
+pub(crate) fn random_alnum(n: usize) -> String {
     let mut rng = rand::rng();
     (0..n)
         .map(|_| ALNUM[rng.random_range(0..ALNUM.len())] as char)
         .collect()
 }
 
-fn has_shape(s: &str, prefix: &str, len: usize) -> bool {
+pub(crate) fn has_shape(s: &str, prefix: &str, len: usize) -> bool {
     s.strip_prefix(prefix).is_some_and(|rest| {
         rest.len() == len
             && rest

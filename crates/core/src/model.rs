@@ -106,6 +106,9 @@ pub struct Instance {
     /// what revertResize goes back to. `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize_from: Option<String>,
+    /// The placement group it was created into (`groups::PlacementGroup::id`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement_group: Option<String>,
 }
 
 impl Instance {

@@ -5,10 +5,11 @@
 use crate::generations::{RETRIES, Refused, busy};
 use crate::submit::start_operation;
 use crate::{Engine, Fleet, now_ms};
-use nubis_core::hosts::Placement;
+use nubis_core::groups::PlacementGroup;
+use nubis_core::hosts::{GroupRule, Placement, Spot};
 use nubis_core::{
     CreateSpec, Disk, DomainError, Instance, InstanceState, LatestOp, OpState, Principal,
-    Restriction, ids, rules,
+    ResourceKind, Restriction, ids, rules,
 };
 use nubis_store::Write;
 use uuid::Uuid;
@@ -46,6 +47,35 @@ impl Engine {
         dry_run: bool,
         sold_out: SoldOut,
     ) -> Result<Vec<Instance>, DomainError> {
+        self.create_in(p, request_id, spec, dry_run, sold_out, None)
+            .await
+    }
+
+    /// [`Engine::create_with`] into a placement group (its canonical ID; the dialect has
+    /// resolved its own ID with [`Engine::placement_group`]): the group must hold the new
+    /// members, and its policy places them (a hard one that cannot be kept is `sold_out`).
+    pub async fn create_in(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        spec: CreateSpec,
+        dry_run: bool,
+        sold_out: SoldOut,
+        group: Option<&str>,
+    ) -> Result<Vec<Instance>, DomainError> {
+        let group_of = |fleet: &Fleet| -> Result<Option<PlacementGroup>, DomainError> {
+            let Some(id) = group else { return Ok(None) };
+            let g = fleet
+                .placement_groups
+                .get(id)
+                .filter(|g| p.sees(&g.account))
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: ResourceKind::PlacementGroup,
+                    id: id.to_string(),
+                })?;
+            fleet.check_group_room(g, &spec.zone, spec.count)?;
+            Ok(Some(g.clone()))
+        };
         // One process: its memory knows every token. Several nodes: the claim in the store
         // decides, and answers the instances in the order their create made them (a node
         // that learnt them from the journal holds them in another order).
@@ -72,6 +102,7 @@ impl Engine {
             planned.instance_type,
             spec.count,
         )?;
+        group_of(&self.inner.fleet.lock())?;
         if dry_run {
             return Err(DomainError::DryRunOk);
         }
@@ -116,11 +147,24 @@ impl Engine {
                 // The quota, in the same lock hold that reserves the instances: a concurrent
                 // create counts these before their commit.
                 fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
+                // The group's room and its members' hosts, in the same lock hold: a
+                // concurrent create into it counts these before their commit.
+                let joined = group_of(&fleet)?;
+                let mut spots = joined
+                    .as_ref()
+                    .map(|g| fleet.group_spots(&g.id))
+                    .unwrap_or_default();
                 let mut placer = self.placer(&fleet);
                 for _ in 0..spec.count {
                     let mut inst = new_instance(&fleet, p, &spec, &planned, &key_ids, now);
+                    inst.placement_group = joined.as_ref().map(|g| g.id.clone());
+                    let rule = joined.as_ref().map(|g| GroupRule {
+                        policy: g.policy,
+                        max_per_host: g.max_per_host,
+                        members: &spots,
+                    });
                     let mut unplaced = None;
-                    match placer.place(&inst) {
+                    match placer.place(&inst, rule.as_ref()) {
                         Placement::Embedded => {}
                         Placement::Host(h) => inst.host = Some(h),
                         Placement::SoldOut => match sold_out {
@@ -134,6 +178,9 @@ impl Engine {
                         },
                     }
                     placer.placed(&inst);
+                    if joined.is_some() && unplaced.is_none() {
+                        spots.push(Spot::of(&inst));
+                    }
                     let mut op = start_operation(&mut inst, request_id, p, plan.clone(), now);
                     if let Some(fault) = unplaced {
                         fail_unplaced(&mut inst, &mut op, fault, now);
@@ -278,5 +325,6 @@ fn new_instance(
         project: p.project.as_ref().map(|s| s.id.clone()),
         host: None,
         resize_from: None,
+        placement_group: None,
     }
 }

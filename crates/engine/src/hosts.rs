@@ -7,7 +7,9 @@
 
 use crate::{Engine, Fleet, now_ms, store_err};
 use nubis_auth::agent::{AgentAuthError, Signed};
-use nubis_core::hosts::{Candidate, Capacity, HostHealth, HostRecord, Placement, place};
+use nubis_core::hosts::{
+    Candidate, Capacity, GroupRule, HostHealth, HostRecord, Placement, place_with,
+};
 use nubis_core::{DomainError, Instance, catalog};
 use nubis_driver::router::Router;
 use nubis_driver::wire::{Guests, Report};
@@ -122,14 +124,19 @@ pub(crate) struct Placer<'a> {
 impl Placer<'_> {
     /// Where `inst` goes (`nubis_core::hosts::place`); its host, if any, is `inst.host` for
     /// the next call once the caller sets it.
-    pub(crate) fn place(&mut self, inst: &Instance) -> Placement {
-        self.place_need(&inst.zone, &Capacity::of(inst))
+    pub(crate) fn place(&mut self, inst: &Instance, group: Option<&GroupRule<'_>>) -> Placement {
+        self.place_need(&inst.zone, &Capacity::of(inst), group)
     }
 
-    /// Where a new instance in `zone` needing `need` would go.
-    fn place_need(&mut self, zone: &str, need: &Capacity) -> Placement {
+    /// Where a new instance in `zone` needing `need` (in `group`, if any) would go.
+    fn place_need(
+        &mut self,
+        zone: &str,
+        need: &Capacity,
+        group: Option<&GroupRule<'_>>,
+    ) -> Placement {
         if !self.hosts.iter().any(|h| h.zone == zone) {
-            return Placement::Embedded;
+            return place_with(&[], zone, need, group);
         }
         let fleet = self.fleet;
         let used = self.used.get_or_insert_with(|| used_by_host(fleet));
@@ -142,7 +149,7 @@ impl Placer<'_> {
                 used: used.get(h.id.as_str()).map(|u| u.0).unwrap_or_default(),
             })
             .collect();
-        place(&candidates, zone, need)
+        place_with(&candidates, zone, need, group)
     }
 
     /// Count `inst` (placed) on its host for the instances placed after it.
@@ -329,7 +336,7 @@ impl Engine {
         let fleet = self.inner.fleet.lock();
         let mut placer = self.placer(&fleet);
         asks.iter()
-            .map(|(zone, need)| placer.place_need(zone, need) != Placement::SoldOut)
+            .map(|(zone, need)| placer.place_need(zone, need, None) != Placement::SoldOut)
             .collect()
     }
 

@@ -16,6 +16,7 @@ mod create;
 mod credentials;
 mod dialect_meta;
 mod generations;
+mod groups;
 mod hosts;
 mod iam;
 mod keys;
@@ -36,6 +37,7 @@ pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,
     base32, tencent_serial, unbase32,
 };
+pub use groups::{GroupChange, Member, NewGroup};
 pub use hosts::{DEFAULT_HOST_TIMEOUT, HostCallError, HostView, REPORT_EVERY};
 pub use iam::{
     Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, NameRule,
@@ -71,6 +73,8 @@ pub(crate) struct Fleet {
     pub by_tencent: HashMap<String, Uuid>,
     pub by_aliyun: HashMap<String, Uuid>,
     pub key_pairs: HashMap<String, KeyPair>,
+    /// Placement groups by canonical ID (`groups.rs`).
+    pub placement_groups: HashMap<String, nubis_core::groups::PlacementGroup>,
     pub accounts: HashMap<String, Account>,
     /// Access key id → (record, secret in clear; held only in memory).
     pub access_keys: HashMap<String, (AccessKey, String)>,
@@ -388,6 +392,9 @@ impl Engine {
         let keystone_dir = keystone::KsDir::load(&snap.keystone)?;
         for k in snap.key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
+        }
+        for g in snap.placement_groups {
+            fleet.placement_groups.insert(g.id.clone(), g);
         }
         for q in snap.quotas {
             fleet.quotas.insert(q.account, q.overrides);

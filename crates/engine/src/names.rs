@@ -51,6 +51,15 @@ impl Names for DialectNames<'_> {
         Some(self.instances.id_of(inst))
     }
 
+    fn placement_group(&self, canonical: &str) -> Option<String> {
+        let fleet = self.engine.inner.fleet.lock();
+        let g = fleet
+            .placement_groups
+            .get(canonical)
+            .filter(|g| self.principal.sees(&g.account))?;
+        Some(self.instances.group_id_of(g))
+    }
+
     fn key_pair(&self, id: &str) -> Option<String> {
         match self.keys {
             KeyNaming::Id => None,

@@ -15,6 +15,7 @@
 
 use crate::accounts::ADMIN_ACCOUNT;
 use crate::{Engine, Fleet, credentials, dialect_meta, keystone, store_err};
+use nubis_core::groups::PlacementGroup;
 use nubis_core::{DomainError, Instance, InstanceState, KeyPair, OpState, Operation};
 use nubis_store::{ChangeBatch, Record, Snapshot};
 use std::collections::{HashMap, HashSet};
@@ -112,6 +113,7 @@ struct Work {
     instances: Vec<Uuid>,
     operations: Vec<Uuid>,
     key_pairs: Vec<String>,
+    placement_groups: Vec<String>,
     identity: bool,
     everything: bool,
 }
@@ -123,6 +125,7 @@ impl Work {
             ..Work::default()
         };
         let (mut inst, mut ops, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
+        let mut groups = HashSet::new();
         for c in &batch.changes {
             match &c.record {
                 Record::Identity(_) => {
@@ -145,6 +148,11 @@ impl Work {
                 Record::KeyPair(id) => {
                     if keys.insert(id.clone()) {
                         w.key_pairs.push(id.clone());
+                    }
+                }
+                Record::PlacementGroup(id) => {
+                    if groups.insert(id.clone()) {
+                        w.placement_groups.push(id.clone());
                     }
                 }
             }
@@ -252,6 +260,13 @@ impl Engine {
             true => Vec::new(),
             false => store.key_pairs(&work.key_pairs).await.map_err(store_err)?,
         };
+        let placement_groups = match work.placement_groups.is_empty() {
+            true => Vec::new(),
+            false => store
+                .placement_groups(&work.placement_groups)
+                .await
+                .map_err(store_err)?,
+        };
         let mut fleet = self.inner.fleet.lock();
         let gone: Vec<Uuid> = work
             .instances
@@ -269,6 +284,12 @@ impl Engine {
         }
         for k in key_pairs {
             fleet.key_pairs.insert(k.id.clone(), k);
+        }
+        for id in &work.placement_groups {
+            fleet.placement_groups.remove(id);
+        }
+        for g in placement_groups {
+            fleet.placement_groups.insert(g.id.clone(), g);
         }
         Ok(())
     }
@@ -370,6 +391,11 @@ impl Engine {
             .into_iter()
             .map(|k| (k.id.clone(), k))
             .collect();
+        let placement_groups: HashMap<String, PlacementGroup> =
+            std::mem::take(&mut snap.placement_groups)
+                .into_iter()
+                .map(|g| (g.id.clone(), g))
+                .collect();
         let state = self.identity_state(snap)?;
         self.install_identity(state);
         {
@@ -397,6 +423,7 @@ impl Engine {
             }
             self.put_instances(&mut fleet, instances);
             fleet.key_pairs = key_pairs;
+            fleet.placement_groups = placement_groups;
             let ids: Vec<Uuid> = {
                 let foreign = self.inner.sync.foreign.lock();
                 foreign

@@ -61,6 +61,8 @@ pub enum Record {
     Instance(Uuid),
     Operation(Uuid),
     KeyPair(String),
+    /// A placement group (canonical ID).
+    PlacementGroup(String),
     Identity(Identity),
     /// A kind this version does not know (written by a newer node): the reader reloads
     /// everything rather than guess.
@@ -85,6 +87,8 @@ impl Record {
             Write::Operation(o) => Record::Operation(o.id),
             Write::KeyPair(k) => Record::KeyPair(k.id.clone()),
             Write::DeleteKeyPair(id) => Record::KeyPair(id.clone()),
+            Write::PlacementGroup(g) => Record::PlacementGroup(g.id.clone()),
+            Write::DeletePlacementGroup(id) => Record::PlacementGroup(id.clone()),
             Write::Guest { .. }
             | Write::DeleteGuest(_)
             | Write::UserData { .. }
@@ -114,6 +118,7 @@ impl Record {
             Record::Instance(id) => ("instance", id.to_string()),
             Record::Operation(id) => ("operation", id.to_string()),
             Record::KeyPair(id) => ("key_pair", id.clone()),
+            Record::PlacementGroup(id) => ("placement_group", id.clone()),
             Record::Identity(i) => (i.as_str(), String::new()),
             Record::Unknown(kind) => (kind.as_str(), String::new()),
         }
@@ -126,6 +131,7 @@ impl Record {
             "instance" => uuid().map(Record::Instance),
             "operation" => uuid().map(Record::Operation),
             "key_pair" => Some(Record::KeyPair(key.to_string())),
+            "placement_group" => Some(Record::PlacementGroup(key.to_string())),
             other => Identity::ALL
                 .into_iter()
                 .find(|i| i.as_str() == other)
@@ -175,6 +181,7 @@ mod tests {
             Record::Instance(id),
             Record::Operation(id),
             Record::KeyPair("skey-1".into()),
+            Record::PlacementGroup("0b1c2d3e-0000-0000-0000-000000000000".into()),
         ];
         all.extend(Identity::ALL.into_iter().map(Record::Identity));
         for r in all {

@@ -17,6 +17,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditQuery};
+use nubis_core::groups::PlacementGroup;
 use nubis_core::{
     AccessKey, Account, AccountQuota, Attachment, Instance, KeyPair, MfaDeviceRecord, MfaFlags,
     Operation, PolicyRecord, RoleRecord, SubUser, TempCredentialRecord,
@@ -77,6 +78,10 @@ pub enum Write {
     Operation(Operation),
     KeyPair(KeyPair),
     DeleteKeyPair(String),
+    /// A placement group (migration 0013), replacing the stored one.
+    PlacementGroup(PlacementGroup),
+    /// Forget a placement group (its canonical ID).
+    DeletePlacementGroup(String),
     Guest {
         instance: Uuid,
         data: serde_json::Value,
@@ -156,6 +161,7 @@ pub struct Snapshot {
     /// Operations still OPERATING (left behind by a crash).
     pub unfinished: Vec<Operation>,
     pub key_pairs: Vec<KeyPair>,
+    pub placement_groups: Vec<PlacementGroup>,
     /// Per-account quota overrides.
     pub quotas: Vec<AccountQuota>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
@@ -280,14 +286,19 @@ pub trait Store: Send + Sync + 'static {
     async fn key_pairs(&self, _ids: &[String]) -> Result<Vec<KeyPair>, StoreError> {
         Err(by_id_unsupported())
     }
+    /// The stored placement groups among `ids`.
+    async fn placement_groups(&self, _ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {
+        Err(by_id_unsupported())
+    }
     /// The identity part of [`Store::load`] (accounts, keys, directory, credentials, Keystone,
     /// quotas, meta) from one instant; the fleet's fields (instances, operations, key pairs,
-    /// guests) are left empty. The default reads everything.
+    /// placement groups, guests) are left empty. The default reads everything.
     async fn load_identity(&self) -> Result<Snapshot, StoreError> {
         let mut s = self.load().await?;
         s.instances.clear();
         s.unfinished.clear();
         s.key_pairs.clear();
+        s.placement_groups.clear();
         s.guests.clear();
         Ok(s)
     }

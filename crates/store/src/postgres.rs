@@ -11,6 +11,7 @@ use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use nubis_core::groups::PlacementGroup;
 use nubis_core::{Instance, KeyPair, Operation};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -296,6 +297,17 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             .await
         }
         Write::DeleteKeyPair(id) => exec(tx, "DELETE FROM key_pairs WHERE id = $1", &[id]).await,
+        Write::PlacementGroup(g) => {
+            exec(
+                tx,
+                "INSERT INTO placement_groups (id, account, data) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                &[&g.id, &g.account, &json(g)],
+            )
+            .await
+        }
+        Write::DeletePlacementGroup(id) => {
+            exec(tx, "DELETE FROM placement_groups WHERE id = $1", &[id]).await
+        }
         Write::Guest { instance, data } => {
             exec(
                 tx,
@@ -713,6 +725,7 @@ impl PgStore {
                     .await?,
             )?,
             key_pairs: docs(&fq("SELECT data FROM key_pairs").await?)?,
+            placement_groups: docs(&fq("SELECT data FROM placement_groups").await?)?,
             quotas: docs(&q("SELECT data FROM quotas").await?)?,
             guests,
             meta,
@@ -1083,6 +1096,14 @@ impl Store for PgStore {
     async fn key_pairs(&self, ids: &[String]) -> Result<Vec<KeyPair>, StoreError> {
         self.by_ids(
             "SELECT data FROM key_pairs WHERE id = ANY($1)",
+            ids.to_vec(),
+        )
+        .await
+    }
+
+    async fn placement_groups(&self, ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {
+        self.by_ids(
+            "SELECT data FROM placement_groups WHERE id = ANY($1)",
             ids.to_vec(),
         )
         .await

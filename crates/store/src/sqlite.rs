@@ -6,6 +6,7 @@ use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use nubis_core::groups::PlacementGroup;
 use nubis_core::{Instance, KeyPair, Operation};
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -195,6 +196,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
         }
         Write::DeleteKeyPair(id) => {
             tx.prepare_cached("DELETE FROM key_pairs WHERE id = ?1")?
+                .execute([id])?;
+        }
+        Write::PlacementGroup(g) => {
+            tx.prepare_cached(
+                "INSERT INTO placement_groups (id, account, data) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![g.id, g.account, json(g)])?;
+        }
+        Write::DeletePlacementGroup(id) => {
+            tx.prepare_cached("DELETE FROM placement_groups WHERE id = ?1")?
                 .execute([id])?;
         }
         Write::Guest { instance, data } => {
@@ -548,6 +559,7 @@ impl Store for SqliteStore {
                     "SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms",
                 )?,
                 key_pairs: all(conn, "SELECT data FROM key_pairs")?,
+                placement_groups: all(conn, "SELECT data FROM placement_groups")?,
                 quotas: all(conn, "SELECT data FROM quotas")?,
                 guests,
                 meta,
@@ -647,6 +659,18 @@ impl Store for SqliteStore {
         let ids = ids.to_vec();
         self.read(move |conn| by_ids(conn, "SELECT data FROM key_pairs WHERE id = ?1", &ids))
             .await
+    }
+
+    async fn placement_groups(&self, ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {
+        let ids = ids.to_vec();
+        self.read(move |conn| {
+            by_ids(
+                conn,
+                "SELECT data FROM placement_groups WHERE id = ?1",
+                &ids,
+            )
+        })
+        .await
     }
 
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {

@@ -142,6 +142,7 @@ on_both_backends!(
     keystone_tokens_are_kept_by_digest_bounded_and_revoked,
     expired_cluster_state_is_swept,
     hosts_are_registered_reported_and_forgotten,
+    placement_groups_are_written_read_by_id_and_deleted,
 );
 
 fn kp(id: &str) -> KeyPair {
@@ -1730,4 +1731,82 @@ async fn hosts_are_registered_reported_and_forgotten(backend: Backend) {
     assert!(d.delete_host("host-1").await.unwrap());
     assert!(!d.delete_host("host-1").await.unwrap());
     assert!(d.hosts().await.unwrap().is_empty());
+}
+
+fn placement_group(id: &str, name: &str) -> nubis_core::groups::PlacementGroup {
+    nubis_core::groups::PlacementGroup {
+        id: id.into(),
+        tencent_id: "ps-00000001".into(),
+        aliyun_id: "ds-00000000000000000001".into(),
+        account: "a".into(),
+        project: None,
+        user_id: None,
+        name: name.into(),
+        description: String::new(),
+        policy: nubis_core::groups::Policy::AntiAffinity,
+        flavour: nubis_core::groups::Flavour::TencentHost,
+        max_per_host: 2,
+        group_count: 0,
+        on_unable_to_redeploy: String::new(),
+        client_token: Some("tok".into()),
+        created_at_ms: 7,
+    }
+}
+
+/// Migration 0013: a group is written whole (a rewrite replaces it), loaded at start-up,
+/// read by ID (what a node replaying the journal does on a shared store) and deleted; an
+/// instance keeps the group it names.
+async fn placement_groups_are_written_read_by_id_and_deleted(backend: Backend) {
+    let db = Db::new(backend).await;
+    let (g1, g2) = (
+        placement_group("11111111-1111-1111-1111-111111111111", "one"),
+        placement_group("22222222-2222-2222-2222-222222222222", "two"),
+    );
+    let member = nubis_core::Instance {
+        placement_group: Some(g1.id.clone()),
+        ..instance(1, 1, "member")
+    };
+    {
+        let s = db.open().await;
+        s.commit(vec![
+            Write::PlacementGroup(g1.clone()),
+            Write::PlacementGroup(g2.clone()),
+            put(member.clone()),
+        ])
+        .await
+        .unwrap();
+        s.commit(vec![
+            Write::PlacementGroup(nubis_core::groups::PlacementGroup {
+                name: "renamed".into(),
+                ..g1.clone()
+            }),
+            Write::DeletePlacementGroup(g2.id.clone()),
+        ])
+        .await
+        .unwrap();
+    }
+    let s = db.open().await;
+    let snap = s.load().await.unwrap();
+    assert_eq!(
+        snap.placement_groups,
+        vec![nubis_core::groups::PlacementGroup {
+            name: "renamed".into(),
+            ..g1.clone()
+        }]
+    );
+    assert_eq!(stored(&s, 1).await.placement_group, Some(g1.id.clone()));
+    if s.shared() {
+        let got = s
+            .placement_groups(&[g1.id.clone(), g2.id.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+            [g1.id.as_str()]
+        );
+    }
+    s.commit(vec![Write::DeletePlacementGroup(g1.id.clone())])
+        .await
+        .unwrap();
+    assert!(s.load().await.unwrap().placement_groups.is_empty());
 }

@@ -179,6 +179,7 @@ pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params, run: bool) ->
         Some(name) => vec![key_id_by_name(engine, ctx, &name)?],
         None => Vec::new(),
     };
+    let set = super::groups::launch_set(engine, ctx, p)?;
     let spec = CreateSpec {
         region,
         zone: zone.id.to_string(),
@@ -206,7 +207,14 @@ pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params, run: bool) ->
         internet_max_bandwidth_out: bandwidth_out,
     };
     let created = engine
-        .create(&ctx.principal, &ctx.request_id, spec, p.bool("DryRun")?)
+        .create_in(
+            &ctx.principal,
+            &ctx.request_id,
+            spec,
+            p.bool("DryRun")?,
+            nubis_engine::SoldOut::Refuse,
+            set.as_deref(),
+        )
         .await
         .map_err(|e| domain(engine, ctx, e))?;
     if run {

@@ -73,9 +73,10 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
             })
     };
     let (total, page) = engine.query(&ctx.principal, filter, offset, size);
+    let sets = engine.placement_group_ids(IdKind::Aliyun);
     let list: Vec<Value> = page
         .iter()
-        .map(|i| render::instance(i, &key_name_of(engine, ctx, i)))
+        .map(|i| render::instance(i, &key_name_of(engine, ctx, i), &set_of(&sets, i)))
         .collect();
     let mut out = json!({"Instances": {"Instance": list}, "TotalCount": total});
     if token_mode {
@@ -174,7 +175,12 @@ pub(super) fn describe_instance_attribute(engine: &Engine, ctx: &Ctx, p: &Params
             id: p.opt("InstanceId").unwrap_or_default(),
         })
     })?;
-    let full = render::instance(&inst, &key_name_of(engine, ctx, &inst));
+    let sets = engine.placement_group_ids(IdKind::Aliyun);
+    let full = render::instance(
+        &inst,
+        &key_name_of(engine, ctx, &inst),
+        &set_of(&sets, &inst),
+    );
     let mut out = Map::new();
     for field in [
         "InstanceId",
@@ -349,4 +355,13 @@ pub(super) fn get_instance_console_output(engine: &Engine, ctx: &Ctx, p: &Params
         "ConsoleOutput": base64::engine::general_purpose::STANDARD.encode(text),
         "LastUpdateTime": nubis_pipeline::shapes::iso_seconds(log.updated_at_ms),
     })))
+}
+
+/// The `ds-` ID of `i`'s deployment set, or "".
+fn set_of(sets: &std::collections::HashMap<String, String>, i: &Instance) -> String {
+    i.placement_group
+        .as_ref()
+        .and_then(|g| sets.get(g))
+        .cloned()
+        .unwrap_or_default()
 }

@@ -5,6 +5,7 @@
 mod account;
 mod catalogue;
 mod create;
+mod groups;
 mod instances;
 mod keypairs;
 mod power;
@@ -18,6 +19,9 @@ use catalogue::{
     describe_zones,
 };
 use create::create;
+use groups::{
+    create_deployment_set, delete_deployment_set, describe_deployment_sets, modify_deployment_set,
+};
 use instances::{
     describe_instance_attribute, describe_instance_status, describe_instance_vnc_url,
     describe_instances, describe_instances_full_status, describe_user_data,
@@ -206,6 +210,10 @@ const SPECS: &[ActionSpec<Handler>] = &[
     per_instance(
         action!(read "ListTagResources", RequiredByAction, |e, c, p| ready(list_tag_resources(e, c, p))),
     ),
+    action!(write "CreateDeploymentSet", RequiredByAction, |e, c, p| Box::pin(create_deployment_set(e, c, p))),
+    action!(read "DescribeDeploymentSets", RequiredByAction, |e, c, p| ready(describe_deployment_sets(e, c, p))),
+    action!(write "ModifyDeploymentSetAttribute", RequiredByAction, |e, c, p| Box::pin(modify_deployment_set(e, c, p))),
+    action!(write "DeleteDeploymentSet", RequiredByAction, |e, c, p| Box::pin(delete_deployment_set(e, c, p))),
 ];
 
 /// Every ECS action this server answers: dispatch, rate limits, metrics labels, policy

@@ -8,7 +8,7 @@ use crate::errors::{Fault, map};
 use crate::{Reply, ids, render};
 use nubis_core::{DomainError, catalog, limits, password, password::PasswordRule};
 use nubis_engine::CreateSpec;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 /// Nova hostnames come from the display name: lower-case letters, digits and hyphens.
 fn hostname_of(name: &str) -> String {
@@ -56,6 +56,7 @@ impl Nova<'_> {
             top,
             &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"],
         )?;
+        let group = self.hinted_group(top)?;
         let s = top
             .get("server")
             .and_then(Value::as_object)
@@ -269,13 +270,14 @@ impl Nova<'_> {
         let created = self
             .api
             .engine
-            .create_with(
+            .create_in(
                 &self.p,
                 self.request_id,
                 spec,
                 false,
                 // Nova schedules after accepting: no room is a server in ERROR.
                 nubis_engine::SoldOut::Fail(crate::errors::NO_VALID_HOST),
+                group.as_deref(),
             )
             .await
             .map_err(|e| map(e, None))?;
@@ -301,6 +303,37 @@ impl Nova<'_> {
             }}),
         )
         .header("location", location))
+    }
+}
+
+impl Nova<'_> {
+    /// The server group the scheduler hints name (`group`, a UUID), as its canonical ID. An
+    /// unknown group is Nova's `InstanceGroupNotFound`, which its create answers 400.
+    fn hinted_group(&self, top: &Map<String, Value>) -> Result<Option<String>, Fault> {
+        let hints = top
+            .get("os:scheduler_hints")
+            .or_else(|| top.get("OS-SCH-HNT:scheduler_hints"));
+        let Some(hints) = hints else { return Ok(None) };
+        let hints = hints.as_object().ok_or_else(|| {
+            Fault::bad_request(format!(
+                "Invalid input for field/attribute os:scheduler_hints. Value: {hints}. {hints} is not of type 'object'"
+            ))
+        })?;
+        let Some(group) = hints.get("group") else {
+            return Ok(None);
+        };
+        let id = group
+            .as_str()
+            .filter(|g| uuid::Uuid::parse_str(g).is_ok())
+            .ok_or_else(|| {
+                Fault::bad_request(format!(
+                    "Invalid input for field/attribute group. Value: {group}. {group} is not a 'uuid'"
+                ))
+            })?;
+        match self.server_group(id) {
+            Ok(g) => Ok(Some(g.id)),
+            Err(f) => Err(Fault::bad_request(f.message)),
+        }
     }
 }
 

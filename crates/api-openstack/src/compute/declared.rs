@@ -213,6 +213,17 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             NO_BODY, nova!(n, p, _ => n.show_keypair(at(p, 0)))),
         op("keypair.delete", "DELETE", "/compute/v2.1/os-keypairs/{name}", Member,
             "os_compute_api:os-keypairs:delete", NO_BODY, nova!(n, p, _ => n.delete_keypair(at(p, 0)).await)),
+        // -- server groups (docs/placement-groups.md)
+        op("server_group.list", "GET", "/compute/v2.1/os-server-groups", Token,
+            "os_compute_api:os-server-groups:index", NO_BODY, nova!(n, _, _ => n.list_server_groups())),
+        op("server_group.create", "POST", "/compute/v2.1/os-server-groups", Member,
+            "os_compute_api:os-server-groups:create", "{\"server_group\"}",
+            nova!(n, _, _ => n.create_server_group().await)),
+        op("server_group.show", "GET", "/compute/v2.1/os-server-groups/{id}", Token,
+            "os_compute_api:os-server-groups:show", NO_BODY, nova!(n, p, _ => n.show_server_group(at(p, 0)))),
+        op("server_group.delete", "DELETE", "/compute/v2.1/os-server-groups/{id}", Member,
+            "os_compute_api:os-server-groups:delete", NO_BODY,
+            nova!(n, p, _ => n.delete_server_group(at(p, 0)).await)),
         // -- the image proxy (gone from 2.36)
         until(op("image.proxy.list", "GET", "/compute/v2.1/images", Token, NO_RULE, NO_BODY,
             nova!(n, _, _ => n.list_images(false))), MAX_PROXY_MINOR),

@@ -66,6 +66,8 @@ const UNLIMITED: &[&str] = &[
     "flavor.extra_specs",
     "keypair.list",
     "keypair.show",
+    "server_group.list",
+    "server_group.show",
     "image.proxy.list",
     "image.proxy.detail",
     "image.proxy.show",
@@ -272,6 +274,7 @@ fn with_unknown_field(op: &Op) -> Option<Value> {
         (None, "server.tags.replace") => json!({"tags": [], "bogus": 1}),
         (None, "server.create" | "server.update") => json!({"server": {"bogus": 1}}),
         (None, "keypair.create") => json!({"keypair": {"bogus": 1}}),
+        (None, "server_group.create") => json!({"server_group": {"bogus": 1}}),
         (None, "quota_set.update") => json!({"quota_set": {"bogus": 1}}),
         (None, "aggregate.create" | "aggregate.update") => {
             json!({"aggregate": {"name": "a", "bogus": 1}})

@@ -128,9 +128,19 @@ pub(super) async fn describe_instances(
         instance_set: Vec<render::InstanceOut<'a>>,
     }
     let (total, page) = select(engine, ctx, r.instance_ids, r.filters, r.offset, r.limit)?;
+    let groups = engine.placement_group_ids(IdKind::Tencent);
+    let group_of = |i: &Instance| {
+        i.placement_group
+            .as_ref()
+            .and_then(|g| groups.get(g))
+            .map_or("", String::as_str)
+    };
     let out = Page {
         total_count: total,
-        instance_set: page.iter().map(render::instance).collect(),
+        instance_set: page
+            .iter()
+            .map(|i| render::instance(i, group_of(i)))
+            .collect(),
     };
     Ok(Payload::Json(
         serde_json::to_string(&out).expect("serializable"),

@@ -8,7 +8,7 @@ use crate::errors::ApiError;
 use crate::wire::{Bool, Int};
 use nubis_core::limits::{self, Violation};
 use nubis_core::{catalog, ids};
-use nubis_engine::{CreateSpec, Engine};
+use nubis_engine::{CreateSpec, Engine, SoldOut};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -209,6 +209,14 @@ pub(super) async fn run_instances(engine: &Engine, ctx: &Ctx, r: RunInstancesReq
         check_text(&TAG_KEY, "Tags.N.Key", Some(k))?;
         check_text(&TAG_VALUE, "Tags.N.Value", Some(v))?;
     }
+    let group = match r.disaster_recover_group_ids.as_deref() {
+        None | Some([]) => None,
+        Some(ids) => {
+            check_count(&LAUNCH_GROUP_IDS, "DisasterRecoverGroupIds", ids.len())?;
+            let id = ids.first().map(String::as_str).unwrap_or_default();
+            Some(super::groups::resolve_group(engine, ctx, id)?.id)
+        }
+    };
     let spec = CreateSpec {
         region,
         zone: zone.id.to_string(),
@@ -239,9 +247,16 @@ pub(super) async fn run_instances(engine: &Engine, ctx: &Ctx, r: RunInstancesReq
     };
     let dry = r.dry_run.is_some_and(|d| d.0);
     let created = engine
-        .create(&ctx.principal, &ctx.request_id, spec, dry)
+        .create_in(
+            &ctx.principal,
+            &ctx.request_id,
+            spec,
+            dry,
+            SoldOut::Refuse,
+            group.as_deref(),
+        )
         .await
-        .map_err(|e| ctx.err(e))?;
+        .map_err(|e| ctx.domain(engine, e))?;
     let ids: Vec<&str> = created.iter().map(|i| i.tencent_id.as_str()).collect();
     Ok(obj(json!({"InstanceIdSet": ids})))
 }

@@ -117,6 +117,29 @@ pub(super) const FILTERS: Constraint =
     Constraint::count("Filters", 10, "InvalidFilterValue.LimitExceeded");
 pub(super) const FILTER_VALUES: Constraint =
     Constraint::count("Filters.N.Values", 5, "InvalidFilterValue.LimitExceeded");
+/// CreateDisasterRecoverGroup / ModifyDisasterRecoverGroupAttribute Name: 1–60 characters.
+pub(super) const GROUP_NAME: Constraint =
+    Constraint::text("Name", 1, 60, None, "InvalidParameterValue")
+        .with_code_high("InvalidParameterValue.TooLong");
+/// DescribeDisasterRecoverGroups Name (a substring to match): at most 60 characters.
+pub(super) const GROUP_NAME_FILTER: Constraint =
+    Constraint::text("Name", 0, 60, None, "InvalidParameterValue")
+        .with_code_high("InvalidParameterValue.TooLong");
+/// Affinity: members of a group on one host, 1–10 (raised only).
+pub(super) const GROUP_AFFINITY: Constraint =
+    Constraint::int("Affinity", 1, 10, "InvalidParameterValue.Range");
+/// DisasterRecoverGroupIds of Describe/Delete: at most 10 a request.
+pub(super) const GROUP_IDS: Constraint = Constraint::count(
+    "DisasterRecoverGroupIds",
+    10,
+    "InvalidParameterValue.LimitExceeded",
+);
+/// RunInstances DisasterRecoverGroupIds: one group ("目前仅支持输入一个").
+pub(super) const LAUNCH_GROUP_IDS: Constraint = Constraint::count(
+    "DisasterRecoverGroupIds",
+    1,
+    "InvalidParameterValue.LimitExceeded",
+);
 
 /// Every limit of the dialect.
 #[allow(dead_code)] // walked by the table tests; docs/parameter-limits.md mirrors it
@@ -141,6 +164,11 @@ pub(crate) const LIMITS: &[Constraint] = &[
     BATCH,
     FILTERS,
     FILTER_VALUES,
+    GROUP_NAME,
+    GROUP_NAME_FILTER,
+    GROUP_AFFINITY,
+    GROUP_IDS,
+    LAUNCH_GROUP_IDS,
 ];
 
 /// Cloud disk sizes (GiB) by type (CVM storage overview). Local disks depend on the instance

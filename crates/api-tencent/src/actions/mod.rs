@@ -5,6 +5,7 @@
 
 mod account;
 mod catalogue;
+mod groups;
 mod instances;
 mod keypairs;
 mod launch;
@@ -16,6 +17,7 @@ use crate::Ctx;
 use crate::errors::{ApiError, Codes};
 use account::*;
 use catalogue::*;
+use groups::*;
 use instances::*;
 use keypairs::*;
 use launch::*;
@@ -259,6 +261,37 @@ const SPECS: &[ActionSpec<Handler>] = &[
         AssociateReq,
         associate[false]
     )),
+    mutating(action!(
+        "CreateDisasterRecoverGroup",
+        CreateGroupReq,
+        create_group
+    )),
+    ActionSpec {
+        rate_limit: 20,
+        ..action!(
+            "DescribeDisasterRecoverGroups",
+            DescribeGroupsReq,
+            describe_groups
+        )
+    },
+    mutating(action!(
+        "DeleteDisasterRecoverGroups",
+        DeleteGroupsReq,
+        delete_groups
+    )),
+    mutating(action!(
+        "ModifyDisasterRecoverGroupAttribute",
+        ModifyGroupReq,
+        modify_group
+    )),
+    ActionSpec {
+        rate_limit: 20,
+        ..action!(
+            "DescribeDisasterRecoverGroupQuota",
+            GroupQuotaReq,
+            describe_group_quota
+        )
+    },
 ];
 
 /// The dialect's action registry: dispatch, rate limits, metrics labels and

@@ -57,6 +57,20 @@ const TABLE: &[(&str, &str)] = &[
         "DisassociateInstancesKeyPairs",
         r#"{"InstanceIds":["ins-aaaaaaaa"],"KeyIds":["skey-aaaaaaaa"]}"#,
     ),
+    (
+        "CreateDisasterRecoverGroup",
+        r#"{"Name":"g","Type":"HOST"}"#,
+    ),
+    ("DescribeDisasterRecoverGroups", "{}"),
+    (
+        "DeleteDisasterRecoverGroups",
+        r#"{"DisasterRecoverGroupIds":["ps-aaaaaaaa"]}"#,
+    ),
+    (
+        "ModifyDisasterRecoverGroupAttribute",
+        r#"{"DisasterRecoverGroupId":"ps-aaaaaaaa","Name":"g"}"#,
+    ),
+    ("DescribeDisasterRecoverGroupQuota", "{}"),
 ];
 
 async fn call(api: &TencentApi, action: &str, body: &str, secret: &str, ts: i64) -> Value {

@@ -53,6 +53,7 @@ pub fn inst(state: InstanceState) -> Instance {
         project: None,
         host: None,
         resize_from: None,
+        placement_group: None,
     }
 }
 

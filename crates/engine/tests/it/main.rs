@@ -5,6 +5,7 @@ mod client_tokens;
 mod cluster;
 mod credentials;
 mod generations;
+mod groups;
 mod hosts;
 mod iam;
 mod key_pairs;
