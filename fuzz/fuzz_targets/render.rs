@@ -97,6 +97,9 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         updated_at_ms: u.arbitrary()?,
         generation: u.arbitrary()?,
         internet_max_bandwidth_out: u.arbitrary()?,
+        // The type a resize awaiting confirmation goes back to, the placement group.
+        resize_from: u.arbitrary()?,
+        placement_group: u.arbitrary()?,
     };
     let key = KeyPair {
         id: s(u)?,
@@ -119,7 +122,7 @@ fuzz_target!(|data: &[u8]| {
     };
 
     // Tencent.
-    let t = serde_json::to_vec(&json!({"Response": {"InstanceSet": [nubis_api_tencent::render::instance(&inst)], "KeyPairSet": [nubis_api_tencent::render::key_pair(&key, std::slice::from_ref(&inst.tencent_id))], "RequestId": "r"}}))
+    let t = serde_json::to_vec(&json!({"Response": {"InstanceSet": [nubis_api_tencent::render::instance(&inst, inst.placement_group.as_deref().unwrap_or_default())], "KeyPairSet": [nubis_api_tencent::render::key_pair(&key, std::slice::from_ref(&inst.tencent_id))], "RequestId": "r"}}))
         .expect("serialize");
     let v = must_json("tencent instance", &t);
     assert_eq!(
@@ -128,7 +131,7 @@ fuzz_target!(|data: &[u8]| {
     );
 
     // Alibaba, JSON and XML.
-    let a = json!({"Instances": {"Instance": [nubis_api_aliyun::render::instance(&inst, &key.name)]}, "KeyPairs": {"KeyPair": [nubis_api_aliyun::render::key_pair(&key, true)]}, "RequestId": "r"});
+    let a = json!({"Instances": {"Instance": [nubis_api_aliyun::render::instance(&inst, &key.name, inst.placement_group.as_deref().unwrap_or_default())]}, "KeyPairs": {"KeyPair": [nubis_api_aliyun::render::key_pair(&key, true)]}, "RequestId": "r"});
     let text = serde_json::to_vec(&a).expect("serialize");
     must_json("aliyun instance", &text);
     must_xml(

@@ -85,7 +85,9 @@ impl QemuDriver {
             .map(|a| String::from_utf8_lossy(a).into_owned())
             .collect();
         let mut q = self.qmp(id).await?;
-        q.execute("stop", None).await.map_err(failed)?;
+        // Not `stop` first: QEMU saves the run state with the memory, and a machine saved
+        // stopped comes back stopped from `-incoming`. Saved running, it runs on at resume;
+        // the migration itself stops the guest when the last pages are written.
         let uri = format!("exec:cat > {}", sh_quote(&state.display().to_string()));
         q.execute("migrate", Some(json!({ "uri": uri })))
             .await
