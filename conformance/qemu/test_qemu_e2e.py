@@ -555,8 +555,11 @@ def test_nova_pause_suspend_shelve_on_a_real_guest(qserver, keys):
         boot = boot_id(s)
         # Whole seconds: the guest's busybox date has no %N.
         skew_before = float(s.run("date +%s")) - time.time()
-        pid = s.run("nohup sleep 100000 >/dev/null 2>&1 & echo $!").strip()
+        # A session of its own, so that closing this SSH session does not end it.
+        pid = s.run("setsid sleep 100000 </dev/null >/dev/null 2>&1 & echo $!").strip()
         s.run("echo kept > /root/marker && sync")
+    with Login(ep, "root", password=pw) as s:
+        assert s.run(f"cat /proc/{pid}/cmdline | tr '\\0' ' '").startswith("sleep 100000")
 
     t0 = time.monotonic()
     conn.compute.pause_server(srv.id)
