@@ -45,7 +45,9 @@ impl QemuConfig {
             memory_mib: 128,
             memory_mib_per_gib: 64,
             max_vcpus: 8,
-            boot_timeout: Duration::from_secs(60),
+            // TCG guests of two vCPUs boot in 10–20 s alone; on two shared cores (CI runs the fuzz
+            // short run beside them) one took over 60 s: a boot that fails takes longer to say so.
+            boot_timeout: Duration::from_secs(120),
             soft_stop_timeout: Duration::from_secs(30),
         }
     }
