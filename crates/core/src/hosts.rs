@@ -16,6 +16,15 @@ pub struct Capacity {
 }
 
 impl Capacity {
+    /// What a new instance of type `t` takes before its disks (the stock views ask so).
+    pub fn of_type(t: &crate::catalog::InstanceType) -> Self {
+        Self {
+            vcpus: t.cpu,
+            memory_mib: u64::from(t.memory_gib) * 1024,
+            disk_gib: 0,
+        }
+    }
+
     /// What `inst` takes: its type's vCPUs and memory, its disks. An unknown type (never
     /// accepted at create) takes one vCPU and 1 GiB.
     pub fn of(inst: &Instance) -> Self {

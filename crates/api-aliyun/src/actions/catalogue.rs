@@ -247,16 +247,7 @@ pub(super) fn describe_available_resource(engine: &Engine, ctx: &Ctx, p: &Params
         .collect();
     let asks: Vec<(&str, Capacity)> = zones
         .iter()
-        .flat_map(|z| {
-            types.iter().map(|t| {
-                let need = Capacity {
-                    vcpus: t.cpu,
-                    memory_mib: u64::from(t.memory_gib) * 1024,
-                    disk_gib: 0,
-                };
-                (z.id, need)
-            })
-        })
+        .flat_map(|z| types.iter().map(|t| (z.id, Capacity::of_type(t))))
         .collect();
     let stock = engine.in_stock(&asks);
     let mut stock = stock.chunks(types.len().max(1));

@@ -231,14 +231,7 @@ pub(super) async fn describe_zone_instance_config_infos(
     }
     let asks: Vec<(&str, Capacity)> = rows
         .iter()
-        .map(|(z, t, _, _)| {
-            let need = Capacity {
-                vcpus: t.cpu,
-                memory_mib: u64::from(t.memory_gib) * 1024,
-                disk_gib: 0,
-            };
-            (z.id, need)
-        })
+        .map(|(z, t, _, _)| (z.id, Capacity::of_type(t)))
         .collect();
     let stock = engine.in_stock(&asks);
     let set: Vec<Value> = rows
