@@ -100,6 +100,8 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         // The type a resize awaiting confirmation goes back to, the placement group.
         resize_from: u.arbitrary()?,
         placement_group: u.arbitrary()?,
+        image_os_name: u.arbitrary()?,
+        image_user: u.arbitrary()?,
     };
     let key = KeyPair {
         id: s(u)?,
@@ -162,6 +164,7 @@ fuzz_target!(|data: &[u8]| {
             Some(HostHealth::Lost),
             Some(HostHealth::New),
         ][u.choose_index(4).unwrap_or(0)],
+        image_uuid: uuid::Uuid::from_u128(u.arbitrary().unwrap_or_default()),
     };
     let n = serde_json::to_vec(
         &json!({"server": server(&inst, &ctx), "keypair": key_pair_detail(&key, ctx.version)}),

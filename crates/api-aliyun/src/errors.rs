@@ -160,6 +160,17 @@ pub fn map(e: DomainError) -> ApiError {
         DomainError::GroupQuota { .. } => (403, "QuotaExceed.DeploymentSet"),
         DomainError::GroupFull { .. } => (403, "QuotaExceed.DeploymentSetInstanceQuotaFull"),
         DomainError::GroupNotEmpty(_) => (403, "DependencyViolation.NotEmpty"),
+        // Images (docs/images.md): CreateImage's, DeleteImage's and ModifyImageAttribute's
+        // error tables.
+        DomainError::ImageQuota { .. } => (403, "QuotaExceed.Image"),
+        DomainError::ImageInUse(_) => (403, "ImageUsingByInstance"),
+        DomainError::ImageNameInUse(_) => (400, "InvalidImageName.Duplicated"),
+        DomainError::ImageState { .. } | DomainError::ImageProtected(_) => {
+            (403, "IncorrectImageStatus")
+        }
+        DomainError::ImageNotOwned(_) => (404, "InvalidImageId.NotFound"),
+        DomainError::ImageLimit { .. } => (400, "InvalidParameter"),
+        DomainError::Conflict(_) => (409, "OperationConflict"),
         DomainError::Unavailable(_) => (503, "ServiceUnavailable"),
         DomainError::Internal(_) => (500, "InternalError"),
         // ModifyInstanceSpec: "The specified InstanceType does not exist or beyond the

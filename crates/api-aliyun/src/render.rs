@@ -154,7 +154,6 @@ pub fn locks(i: &Instance) -> Vec<Value> {
 /// `i` as DescribeInstances shows it; `deployment_set`: the `ds-` ID of its set, or "".
 pub fn instance(i: &Instance, key_name: &str, deployment_set: &str) -> Value {
     let ty = catalog::instance_type(&i.instance_type);
-    let image = catalog::image(&i.image_id);
     let region = catalog::region(&i.region).map(|r| r.aliyun).unwrap_or("");
     json!({
         "InstanceId": i.aliyun_id,
@@ -171,8 +170,8 @@ pub fn instance(i: &Instance, key_name: &str, deployment_set: &str) -> Value {
         "OperationLocks": {"LockReason": locks(i)},
         "KeyPairName": key_name,
         "ImageId": i.image_id,
-        "OSName": image.map(|m| m.os_name).unwrap_or(""),
-        "OSNameEn": image.map(|m| m.os_name).unwrap_or(""),
+        "OSName": i.os_name(),
+        "OSNameEn": i.os_name(),
         "OSType": if i.os == OsFamily::Windows { "windows" } else { "linux" },
         "CreationTime": iso_minutes(i.created_at_ms),
         "StartTime": iso_minutes(i.created_at_ms),

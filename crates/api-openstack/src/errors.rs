@@ -244,6 +244,27 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         DomainError::GroupNotEmpty(id) => {
             Fault::conflict(format!("Instance group {id} still has members."))
         }
+        // Images through Nova's proxy (createImage, /images): Glance's answers.
+        DomainError::ImageQuota { .. } => Fault::new(413, "Image quota exceeded"),
+        DomainError::ImageInUse(id) => Fault::conflict(format!("Image {id} is in use.")),
+        DomainError::ImageNameInUse(name) => {
+            Fault::conflict(format!("Image name {name} is already in use."))
+        }
+        DomainError::ImageState { id, status } => Fault::conflict(format!(
+            "Image {id} is not active (status {}).",
+            status.glance()
+        )),
+        DomainError::ImageProtected(id) => Fault::new(
+            403,
+            format!("Image {id} is protected and cannot be deleted."),
+        ),
+        DomainError::ImageNotOwned(id) => {
+            Fault::new(403, format!("You are not permitted to modify image {id}."))
+        }
+        DomainError::ImageLimit { what, limit } => {
+            Fault::new(413, format!("Maximum {what} per image exceeded ({limit})."))
+        }
+        DomainError::Conflict(m) => Fault::conflict(m),
         DomainError::Unavailable(_) => Fault::new(503, "The service is unavailable."),
         DomainError::Internal(_) => Fault::new(
             500,

@@ -150,6 +150,8 @@ pub struct ServerCtx<'a> {
     pub host_zone: Option<String>,
     /// Whether the agent host the server runs on answers (`None`: the embedded driver's).
     pub host_health: Option<nubis_core::hosts::HostHealth>,
+    /// The Glance ID of the server's image.
+    pub image_uuid: uuid::Uuid,
 }
 
 /// Does the full view show `OS-EXT-SRV-ATTR:user_data` (admin, 2.3+)?
@@ -193,8 +195,8 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         String::new()
     };
     let image = json!({
-        "id": ids::image_uuid(&inst.image_id),
-        "links": bookmark(c.base, &format!("images/{}", ids::image_uuid(&inst.image_id))),
+        "id": c.image_uuid,
+        "links": bookmark(c.base, &format!("images/{}", c.image_uuid)),
     });
     let flavor = if v.at_least(47) {
         json!({

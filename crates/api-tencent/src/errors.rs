@@ -188,6 +188,16 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         DomainError::GroupQuota { .. } => "LimitExceeded.DisasterRecoverGroup".into(),
         DomainError::GroupFull { .. } => "ResourceInsufficient.DisasterRecoverGroupCvmQuota".into(),
         DomainError::GroupNotEmpty(_) => "FailedOperation.PlacementSetNotEmpty".into(),
+        // Images (docs/images.md): the CVM error table (CreateImage, DeleteImages,
+        // ModifyImageAttribute). An image instances run shows as USING and cannot be deleted.
+        DomainError::ImageQuota { .. } => "ImageQuotaLimitExceeded".into(),
+        DomainError::ImageNameInUse(_) => "InvalidImageName.Duplicate".into(),
+        DomainError::ImageInUse(_)
+        | DomainError::ImageState { .. }
+        | DomainError::ImageProtected(_) => "InvalidImageId.IncorrectState".into(),
+        DomainError::ImageNotOwned(_) => "UnauthorizedOperation.ImageNotBelongToAccount".into(),
+        DomainError::ImageLimit { .. } => "InvalidParameterValue.LimitExceeded".into(),
+        DomainError::Conflict(_) => "ResourceInUse".into(),
         DomainError::Unavailable(_) | DomainError::Internal(_) => codes.internal.into(),
         DomainError::SameInstanceType { .. } => "InvalidParameterValue".into(),
         DomainError::InstanceTypeNotAllowed { .. } => {

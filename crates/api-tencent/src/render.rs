@@ -99,7 +99,7 @@ pub struct InstanceOut<'a> {
     internet_accessible: InternetOut,
     virtual_private_cloud: VpcOut<'a>,
     image_id: &'a str,
-    os_name: &'static str,
+    os_name: &'a str,
     renew_flag: Option<&'a str>,
     created_time: String,
     expired_time: Option<&'a str>,
@@ -120,7 +120,7 @@ pub struct InstanceOut<'a> {
     rdma_ip_addresses: Option<()>,
     dedicated_cluster_id: &'static str,
     disable_api_termination: bool,
-    default_login_user: &'static str,
+    default_login_user: &'a str,
     default_login_port: u16,
     host_name: &'a str,
     license_type: &'static str,
@@ -188,7 +188,6 @@ struct TagOut<'a> {
 /// `i` as DescribeInstances shows it; `group`: the `ps-` ID of its placement group, or "".
 pub fn instance<'a>(i: &'a Instance, group: &'a str) -> InstanceOut<'a> {
     let ty = catalog::instance_type(&i.instance_type);
-    let image = catalog::image(&i.image_id);
     let (restrict_state, isolated_source) = match i.restriction {
         Restriction::None => ("NORMAL", "NOTISOLATED"),
         Restriction::Expired => ("EXPIRED", "EXPIRE"),
@@ -243,7 +242,7 @@ pub fn instance<'a>(i: &'a Instance, group: &'a str) -> InstanceOut<'a> {
             private_ip_addresses: [&i.private_ip],
         },
         image_id: &i.image_id,
-        os_name: image.map(|m| m.os_name).unwrap_or(""),
+        os_name: i.os_name(),
         renew_flag: None,
         created_time: iso_seconds(i.created_at_ms),
         expired_time: None,
@@ -274,7 +273,7 @@ pub fn instance<'a>(i: &'a Instance, group: &'a str) -> InstanceOut<'a> {
         rdma_ip_addresses: None,
         dedicated_cluster_id: "",
         disable_api_termination: false,
-        default_login_user: image.map(|m| m.default_user).unwrap_or("root"),
+        default_login_user: i.os_user(),
         default_login_port: if i.os == nubis_core::OsFamily::Windows {
             3389
         } else {

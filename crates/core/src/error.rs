@@ -141,6 +141,35 @@ pub enum DomainError {
     /// A placement group (canonical ID) that still has members cannot be deleted.
     #[error("placement group `{0}` still has instances")]
     GroupNotEmpty(String),
+    /// The account holds as many images as it may (`images::IMAGES_PER_ACCOUNT`).
+    #[error("the account already has {limit} images")]
+    ImageQuota { limit: u32 },
+    /// The image (canonical ID) is visible to the caller but not its own to change (a
+    /// built-in, public or shared one).
+    #[error("image `{0}` does not belong to the account")]
+    ImageNotOwned(String),
+    /// A protected image (canonical ID) cannot be deleted.
+    #[error("image `{0}` is protected and cannot be deleted")]
+    ImageProtected(String),
+    /// An image (canonical ID) that instances run cannot be deleted (Tencent, Alibaba
+    /// without Force; Glance allows it).
+    #[error("image `{0}` is in use by instances")]
+    ImageInUse(String),
+    /// The image (canonical ID) is not in a status that allows this.
+    #[error("image `{id}` is {}", status.glance())]
+    ImageState {
+        id: String,
+        status: crate::images::ImageStatus,
+    },
+    /// The account already has an image of this name (Tencent and Alibaba names are unique).
+    #[error("an image named `{0}` already exists")]
+    ImageNameInUse(String),
+    /// A record changed on another node meanwhile, or an ID a client chose exists already.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A limit of one image was reached (tags, members, properties): what and how many.
+    #[error("at most {limit} {what} per image")]
+    ImageLimit { what: &'static str, limit: usize },
     /// The store is unreachable.
     #[error("service unavailable: {0}")]
     Unavailable(String),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod groups;
 pub mod hosts;
 pub mod ids;
+pub mod images;
 pub mod keys;
 pub mod limits;
 pub mod model;

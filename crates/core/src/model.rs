@@ -109,12 +109,35 @@ pub struct Instance {
     /// The placement group it was created into (`groups::PlacementGroup::id`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement_group: Option<String>,
+    /// Its image's OS name and administrator account, kept from the image it was created or
+    /// reinstalled from (the image may be deleted since). Empty in records from before the
+    /// image registry: read from the built-in catalogue ([`Instance::os_name`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image_os_name: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub image_user: String,
 }
 
 impl Instance {
     /// When the record last changed.
     pub fn updated_ms(&self) -> i64 {
         self.updated_at_ms.max(self.created_at_ms)
+    }
+
+    /// Its image's OS name (Tencent OsName, Alibaba OSName).
+    pub fn os_name(&self) -> &str {
+        match self.image_os_name.as_str() {
+            "" => crate::catalog::image(&self.image_id).map_or("", |i| i.os_name),
+            name => name,
+        }
+    }
+
+    /// Its image's administrator account (root, ubuntu, Administrator).
+    pub fn os_user(&self) -> &str {
+        match self.image_user.as_str() {
+            "" => crate::catalog::image(&self.image_id).map_or("root", |i| i.default_user),
+            user => user,
+        }
     }
 }
 

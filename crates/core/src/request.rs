@@ -8,6 +8,7 @@
 //! `Debug` shows `<redacted>` in its place.
 
 use crate::error::DomainError;
+use crate::images::ImageFacts;
 use crate::op::{ResizeEnd, StopMode, WhenRunning};
 use crate::password::PasswordRule;
 use crate::state::Action;
@@ -17,24 +18,29 @@ use std::fmt;
 pub trait Stage {
     type Secret: Clone + PartialEq + Eq;
     type Keys: Clone + PartialEq + Eq + fmt::Debug;
+    /// A reinstall's image: its ID as given, then the registry's facts about it.
+    type Image: Clone + PartialEq + Eq + fmt::Debug;
 }
 
 /// As a dialect parsed it: a clear-text password, key pairs by ID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Raw;
 
-/// Checked against its targets: a password hash, key pairs with their public keys.
+/// Checked against its targets: a password hash, key pairs with their public keys, the image
+/// resolved in the registry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Prepared;
 
 impl Stage for Raw {
     type Secret = String;
     type Keys = Vec<String>;
+    type Image = String;
 }
 
 impl Stage for Prepared {
     type Secret = PasswordHash;
     type Keys = Vec<PublicKey>;
+    type Image = ImageFacts;
 }
 
 /// A SHA-512 crypt hash of a password (the form guests take). Not printed by `Debug` either.
@@ -59,9 +65,9 @@ pub struct PublicKey {
 pub enum Request<S: Stage = Raw> {
     /// Simulated host maintenance (operator command).
     LiveMigrate,
-    /// Reinstall the system disk from `image_id`, with a new password (or none).
+    /// Reinstall the system disk from `image`, with a new password (or none).
     Rebuild {
-        image_id: String,
+        image: S::Image,
         password: Option<S::Secret>,
         rule: PasswordRule,
         /// Replace the instance's key pairs (None: keep them).
@@ -191,7 +197,7 @@ impl<S: Stage> fmt::Debug for Request<S> {
             Self::Shelve { offload } => f.debug_struct("Shelve").field("offload", offload).finish(),
             Self::Unshelve { zone } => f.debug_struct("Unshelve").field("zone", zone).finish(),
             Self::Rebuild {
-                image_id,
+                image,
                 password,
                 rule,
                 key_ids,
@@ -199,7 +205,7 @@ impl<S: Stage> fmt::Debug for Request<S> {
                 system_disk_gib,
             } => f
                 .debug_struct("Rebuild")
-                .field("image_id", image_id)
+                .field("image", image)
                 .field("password", &Hidden(password))
                 .field("rule", rule)
                 .field("key_ids", key_ids)
@@ -329,6 +335,14 @@ impl<S: Stage> Request<S> {
 }
 
 impl Command {
+    /// The image a reinstall names, as given.
+    pub fn image_id(&self) -> Option<&str> {
+        match self {
+            Self::Rebuild { image, .. } => Some(image),
+            _ => None,
+        }
+    }
+
     /// The clear-text password the request carries, if any.
     pub fn password(&self) -> Option<&str> {
         match self {
@@ -341,11 +355,13 @@ impl Command {
     }
 
     /// The prepared request: `keys` are the public keys of [`Request::key_ids`] in order (as
-    /// the engine resolved them), `hash` hashes the password. Key pairs a guest cannot take
-    /// are refused here, before anything is hashed.
+    /// the engine resolved them), `image` the registry's facts of [`Request::image_id`] (None:
+    /// not found, or not the caller's to use), `hash` hashes the password. Key pairs a guest
+    /// cannot take are refused here, before anything is hashed.
     pub fn prepare(
         self,
         keys: Vec<String>,
+        image: Option<ImageFacts>,
         hash: impl FnOnce(&str) -> String,
     ) -> Result<ActionRequest, DomainError> {
         let ids = self.key_ids().cloned().unwrap_or_default();
@@ -390,14 +406,17 @@ impl Command {
             Self::Terminate { force } => Request::Terminate { force },
             Self::Delete { admin } => Request::Delete { admin },
             Self::Rebuild {
-                image_id,
+                image: image_id,
                 password,
                 rule,
                 key_ids,
                 when_running,
                 system_disk_gib,
             } => Request::Rebuild {
-                image_id,
+                image: image.ok_or(DomainError::NotFound {
+                    kind: crate::error::ResourceKind::Image,
+                    id: image_id,
+                })?,
                 password: password.map(|pw| PasswordHash(hash(&pw))),
                 rule,
                 key_ids: key_ids.map(|_| keys),
@@ -531,7 +550,7 @@ mod tests {
                 image_id: None,
             },
             Command::Rebuild {
-                image_id: "img-tos31x64".into(),
+                image: "img-tos31x64".into(),
                 password: Some(PW.into()),
                 rule: PasswordRule::Free,
                 key_ids: Some(vec!["skey-1".into()]),
@@ -551,7 +570,11 @@ mod tests {
             assert!(!shown.contains(PW), "{shown}");
             // Nor the hash once prepared.
             let prepared = req
-                .prepare(vec!["ssh-ed25519 AAAA".into()], |_| "$6$salt$HASH".into())
+                .prepare(
+                    vec!["ssh-ed25519 AAAA".into()],
+                    crate::images::builtin_facts("img-tos31x64"),
+                    |_| "$6$salt$HASH".into(),
+                )
                 .unwrap();
             let shown = format!("{prepared:?}");
             assert!(!shown.contains(PW) && !shown.contains("HASH"), "{shown}");
@@ -576,9 +599,11 @@ mod tests {
             when_running: WhenRunning::Refuse,
         };
         let p = req
-            .prepare(vec!["ssh-ed25519 A".into(), "ssh-rsa B".into()], |_| {
-                unreachable!("no password to hash")
-            })
+            .prepare(
+                vec!["ssh-ed25519 A".into(), "ssh-rsa B".into()],
+                None,
+                |_| unreachable!("no password to hash"),
+            )
             .unwrap();
         assert_eq!(
             p.key_ids()
@@ -586,7 +611,7 @@ mod tests {
             Some(vec!["skey-1", "skey-2"])
         );
         let req = raw_requests().swap_remove(0);
-        let p = req.prepare(vec![], |pw| format!("h({pw})")).unwrap();
+        let p = req.prepare(vec![], None, |pw| format!("h({pw})")).unwrap();
         let Request::ResetPassword { password, .. } = p else {
             panic!("variant kept")
         };
@@ -598,13 +623,13 @@ mod tests {
             when_running: WhenRunning::Refuse,
         };
         assert_eq!(
-            assoc.prepare(dss.clone(), |_| String::new()),
+            assoc.prepare(dss.clone(), None, |_| String::new()),
             Err(DomainError::KeyPairNotSupported("skey-9".into()))
         );
         let dis = Command::DisassociateKeys {
             key_ids: vec!["skey-9".into()],
             when_running: WhenRunning::Refuse,
         };
-        assert!(dis.prepare(dss, |_| String::new()).is_ok());
+        assert!(dis.prepare(dss, None, |_| String::new()).is_ok());
     }
 }

@@ -540,7 +540,7 @@ fn requests() -> Vec<ActionRequest> {
         (None, Some(vec![key("skey-b", KEY_B)])),
     ] {
         r.push(Request::Rebuild {
-            image_id: "img-ubt2204x64".into(),
+            image: nubis_core::images::builtin_facts("img-ubt22x64").unwrap(),
             password,
             rule: PasswordRule::Complexity,
             key_ids,
@@ -637,10 +637,10 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
     let mut kinds = BTreeSet::new();
     let mut planned = BTreeSet::new();
     // Creates: provision, then boot or not.
-    let image = catalog::image(&s.image_id).unwrap();
+    let image = nubis_core::images::builtin_facts(&s.image_id).unwrap();
     for start in [true, false] {
         let create = CreatePlan {
-            image,
+            image: image.clone(),
             instance_type: &catalog::INSTANCE_TYPES[0],
             keys: vec![key("skey-a", KEY_A)],
             start,

@@ -94,7 +94,8 @@ impl Engine {
             crate::client_tokens::Claimed::Go(claim) => claim,
             crate::client_tokens::Claimed::Replay(found) => return Ok(found),
         };
-        let planned = rules::plan_create(&spec, |key_ids| self.public_keys(p, key_ids))?;
+        let image = self.image_facts(p, &spec.image_id);
+        let planned = rules::plan_create(&spec, image, |key_ids| self.public_keys(p, key_ids))?;
         // Early, so a dry run and a hopeless request stop here; the check that counts is the
         // one under the lock below, with the acceptance.
         self.inner.fleet.lock().check_create_quota(
@@ -282,7 +283,7 @@ fn new_instance(
             .clone()
             .unwrap_or_else(|| format!("VM-{}-{}-{}", b[0], b[1], b[2])),
         instance_type: planned.instance_type.name.to_string(),
-        image_id: planned.image.id.to_string(),
+        image_id: planned.image.id.clone(),
         os: planned.image.os,
         state: InstanceState::Pending,
         restriction: Restriction::None,
@@ -326,5 +327,7 @@ fn new_instance(
         host: None,
         resize_from: None,
         placement_group: None,
+        image_os_name: planned.image.os_name.clone(),
+        image_user: planned.image.default_user.clone(),
     }
 }

@@ -19,6 +19,7 @@ mod generations;
 mod groups;
 mod hosts;
 mod iam;
+mod images;
 mod keys;
 pub mod keystone;
 mod leases;
@@ -43,6 +44,7 @@ pub use iam::{
     Dependents, IamError, MAX_ACCESS_KEYS, MAX_ATTACHED, MAX_POLICIES, MAX_USERS, NameRule,
     USER_NAME, Who, policy_name,
 };
+pub use images::NewImage;
 pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use leases::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL};
 pub use names::{DialectNames, KeyNaming};
@@ -75,6 +77,11 @@ pub(crate) struct Fleet {
     pub key_pairs: HashMap<String, KeyPair>,
     /// Placement groups by canonical ID (`groups.rs`).
     pub placement_groups: HashMap<String, nubis_core::groups::PlacementGroup>,
+    /// The image registry (`images.rs`): built-in and stored images by canonical ID, deleted
+    /// ones included (their IDs are never reused).
+    pub images: HashMap<String, nubis_core::images::Image>,
+    /// Glance/Nova UUID → canonical image ID.
+    pub image_uuids: HashMap<Uuid, String>,
     pub accounts: HashMap<String, Account>,
     /// Access key id → (record, secret in clear; held only in memory).
     pub access_keys: HashMap<String, (AccessKey, String)>,
@@ -236,6 +243,8 @@ pub(crate) struct Inner {
     pub sync: sync::SyncState,
     /// The operation leases this node holds (`leases.rs`).
     pub leases: leases::Leases,
+    /// Where image bytes are kept (`Options::image_dir`).
+    pub image_dir: Option<std::path::PathBuf>,
 }
 
 /// How an engine runs (the operator's flags).
@@ -246,6 +255,8 @@ pub struct Options {
     pub lease_ttl: std::time::Duration,
     /// How long an agent host may stay silent before it is lost (`hosts.rs`).
     pub host_timeout: std::time::Duration,
+    /// Where image bytes are kept (`images.rs`); `None`: images cannot hold data.
+    pub image_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for Options {
@@ -253,6 +264,7 @@ impl Default for Options {
         Self {
             lease_ttl: DEFAULT_LEASE_TTL,
             host_timeout: DEFAULT_HOST_TIMEOUT,
+            image_dir: None,
         }
     }
 }
@@ -315,7 +327,7 @@ pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
 }
 
 /// The image's administrator account (root, ubuntu, Administrator).
-pub fn default_user(inst: &Instance) -> &'static str {
+pub fn default_user(inst: &Instance) -> &str {
     nubis_core::rules::default_user(inst)
 }
 
@@ -396,6 +408,9 @@ impl Engine {
         for g in snap.placement_groups {
             fleet.placement_groups.insert(g.id.clone(), g);
         }
+        for i in nubis_core::images::Image::builtin_all().chain(snap.images) {
+            fleet.put_image(i);
+        }
         for q in snap.quotas {
             fleet.quotas.insert(q.account, q.overrides);
         }
@@ -460,6 +475,7 @@ impl Engine {
                 gates: Default::default(),
                 sync: sync::SyncState::new(journal_head, foreign),
                 leases: leases::Leases::new(options.lease_ttl),
+                image_dir: options.image_dir.clone(),
             }),
         };
         let known: Vec<Uuid> = engine

@@ -158,15 +158,16 @@ impl Engine {
         targets: &[Instance],
         cmd: Command,
     ) -> Result<ActionRequest, DomainError> {
-        rules::check_request(&cmd, targets)?;
+        let image = cmd.image_id().and_then(|id| self.image_facts(p, id));
+        rules::check_request(&cmd, targets, image.as_ref())?;
         let keys = match cmd.key_ids() {
             Some(ids) => self.public_keys(p, ids)?,
             None => Vec::new(),
         };
         if cmd.password().is_none() {
-            return cmd.prepare(keys, |_| String::new());
+            return cmd.prepare(keys, image, |_| String::new());
         }
-        tokio::task::spawn_blocking(move || cmd.prepare(keys, nubis_auth::password::hash))
+        tokio::task::spawn_blocking(move || cmd.prepare(keys, image, nubis_auth::password::hash))
             .await
             .map_err(|e| DomainError::Internal(format!("hashing: {e}")))?
     }

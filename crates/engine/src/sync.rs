@@ -114,6 +114,7 @@ struct Work {
     operations: Vec<Uuid>,
     key_pairs: Vec<String>,
     placement_groups: Vec<String>,
+    images: Vec<String>,
     identity: bool,
     everything: bool,
 }
@@ -125,7 +126,7 @@ impl Work {
             ..Work::default()
         };
         let (mut inst, mut ops, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
-        let mut groups = HashSet::new();
+        let (mut groups, mut images) = (HashSet::new(), HashSet::new());
         for c in &batch.changes {
             match &c.record {
                 Record::Identity(_) => {
@@ -153,6 +154,11 @@ impl Work {
                 Record::PlacementGroup(id) => {
                     if groups.insert(id.clone()) {
                         w.placement_groups.push(id.clone());
+                    }
+                }
+                Record::Image(id) => {
+                    if images.insert(id.clone()) {
+                        w.images.push(id.clone());
                     }
                 }
             }
@@ -267,6 +273,10 @@ impl Engine {
                 .await
                 .map_err(store_err)?,
         };
+        let images = match work.images.is_empty() {
+            true => Vec::new(),
+            false => store.images(&work.images).await.map_err(store_err)?,
+        };
         let mut fleet = self.inner.fleet.lock();
         let gone: Vec<Uuid> = work
             .instances
@@ -290,6 +300,11 @@ impl Engine {
         }
         for g in placement_groups {
             fleet.placement_groups.insert(g.id.clone(), g);
+        }
+        // Images are never removed from the store (a deleted one is rewritten as such), and a
+        // write that lost its race was refused by its generation: the newest generation wins.
+        for i in images {
+            fleet.put_image(i);
         }
         Ok(())
     }
@@ -396,6 +411,7 @@ impl Engine {
                 .into_iter()
                 .map(|g| (g.id.clone(), g))
                 .collect();
+        let images = std::mem::take(&mut snap.images);
         let state = self.identity_state(snap)?;
         self.install_identity(state);
         {
@@ -424,6 +440,9 @@ impl Engine {
             self.put_instances(&mut fleet, instances);
             fleet.key_pairs = key_pairs;
             fleet.placement_groups = placement_groups;
+            for i in images {
+                fleet.put_image(i);
+            }
             let ids: Vec<Uuid> = {
                 let foreign = self.inner.sync.foreign.lock();
                 foreign

@@ -92,6 +92,7 @@ async fn build_driver(cfg: &config::Config) -> Result<Arc<dyn Driver>> {
                 std::path::absolute(cfg.data.join("qemu"))?,
             );
             q.qemu_binary = cfg.qemu_binary.clone();
+            q.image_store = Some(std::path::absolute(cfg.data.join("images"))?);
             q.soft_stop_timeout = std::time::Duration::from_secs(cfg.qemu_stop_timeout);
             if cfg.qemu_accel == "kvm" {
                 q.accel = Accel::Kvm;
@@ -145,6 +146,7 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
     let options = nubis_engine::Options {
         lease_ttl: cfg.lease_ttl,
         host_timeout: cfg.host_timeout,
+        image_dir: Some(cfg.data.join("images")),
     };
     let engine = Engine::start_with(store, driver, secrets, options)
         .await

@@ -18,6 +18,7 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditQuery};
 use nubis_core::groups::PlacementGroup;
+use nubis_core::images::Image;
 use nubis_core::{
     AccessKey, Account, AccountQuota, Attachment, Instance, KeyPair, MfaDeviceRecord, MfaFlags,
     Operation, PolicyRecord, RoleRecord, SubUser, TempCredentialRecord,
@@ -82,6 +83,10 @@ pub enum Write {
     PlacementGroup(PlacementGroup),
     /// Forget a placement group (its canonical ID).
     DeletePlacementGroup(String),
+    /// A whole image record (migration 0014), conditional like [`Write::Instance`]: it lands
+    /// only over generation `generation - 1` (or as a new row), else the batch fails with
+    /// [`StoreError::Conflict`]. A deleted image is written with status `deleted`, not removed.
+    Image(Box<Image>),
     Guest {
         instance: Uuid,
         data: serde_json::Value,
@@ -162,6 +167,8 @@ pub struct Snapshot {
     pub unfinished: Vec<Operation>,
     pub key_pairs: Vec<KeyPair>,
     pub placement_groups: Vec<PlacementGroup>,
+    /// Images accounts made (deleted ones too: their IDs are never reused).
+    pub images: Vec<Image>,
     /// Per-account quota overrides.
     pub quotas: Vec<AccountQuota>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
@@ -286,19 +293,25 @@ pub trait Store: Send + Sync + 'static {
     async fn key_pairs(&self, _ids: &[String]) -> Result<Vec<KeyPair>, StoreError> {
         Err(by_id_unsupported())
     }
+    /// The stored images among `ids` (canonical IDs), deleted ones included.
+    async fn images(&self, _ids: &[String]) -> Result<Vec<Image>, StoreError> {
+        Err(by_id_unsupported())
+    }
+
     /// The stored placement groups among `ids`.
     async fn placement_groups(&self, _ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {
         Err(by_id_unsupported())
     }
     /// The identity part of [`Store::load`] (accounts, keys, directory, credentials, Keystone,
     /// quotas, meta) from one instant; the fleet's fields (instances, operations, key pairs,
-    /// placement groups, guests) are left empty. The default reads everything.
+    /// placement groups, images, guests) are left empty. The default reads everything.
     async fn load_identity(&self) -> Result<Snapshot, StoreError> {
         let mut s = self.load().await?;
         s.instances.clear();
         s.unfinished.clear();
         s.key_pairs.clear();
         s.placement_groups.clear();
+        s.images.clear();
         s.guests.clear();
         Ok(s)
     }

@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use nubis_core::groups::PlacementGroup;
+use nubis_core::images::Image;
 use nubis_core::{Instance, KeyPair, Operation};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -190,6 +191,33 @@ async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> 
         }
         return Ok(());
     }
+    if let Write::Image(i) = w {
+        // Conditional like an instance's write (migration 0014).
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO images (id, uuid, account, status, generation, data) VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data, generation = excluded.generation \
+                 WHERE images.generation = excluded.generation - 1",
+            )
+            .await?;
+        let changed = tx
+            .execute(
+                &st,
+                &[
+                    &i.id,
+                    &i.uuid.to_string(),
+                    &i.account.as_deref().unwrap_or(""),
+                    &i.status.glance(),
+                    &shared::image_generation(i),
+                    &json(i),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(Fail::Stale(shared::stale_image(i)));
+        }
+        return Ok(());
+    }
     Ok(apply_unconditional(tx, w).await?)
 }
 
@@ -271,7 +299,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(tx, "DELETE FROM access_keys WHERE id = $1", &[id]).await
         }
         // Written by `apply`, conditionally.
-        Write::Instance(_) => Ok(()),
+        Write::Instance(_) | Write::Image(_) => Ok(()),
         Write::Operation(o) => {
             exec(
                 tx,
@@ -726,6 +754,7 @@ impl PgStore {
             )?,
             key_pairs: docs(&fq("SELECT data FROM key_pairs").await?)?,
             placement_groups: docs(&fq("SELECT data FROM placement_groups").await?)?,
+            images: docs(&fq("SELECT data FROM images").await?)?,
             quotas: docs(&q("SELECT data FROM quotas").await?)?,
             guests,
             meta,
@@ -1099,6 +1128,11 @@ impl Store for PgStore {
             ids.to_vec(),
         )
         .await
+    }
+
+    async fn images(&self, ids: &[String]) -> Result<Vec<Image>, StoreError> {
+        self.by_ids("SELECT data FROM images WHERE id = ANY($1)", ids.to_vec())
+            .await
     }
 
     async fn placement_groups(&self, ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {

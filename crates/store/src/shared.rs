@@ -28,6 +28,19 @@ pub(crate) fn stale(i: &nubis_core::Instance) -> String {
     )
 }
 
+/// An image's generation as the column stores it.
+pub(crate) fn image_generation(i: &nubis_core::images::Image) -> i64 {
+    i64::try_from(i.generation).unwrap_or(i64::MAX)
+}
+
+/// The message of a refused image write.
+pub(crate) fn stale_image(i: &nubis_core::images::Image) -> String {
+    format!(
+        "image {} changed meanwhile: generation {} does not follow the stored one",
+        i.id, i.generation
+    )
+}
+
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("records serialize")
 }

@@ -7,6 +7,7 @@ use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use nubis_core::groups::PlacementGroup;
+use nubis_core::images::Image;
 use nubis_core::{Instance, KeyPair, Operation};
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -179,6 +180,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                 .execute(params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), json(i), shared::generation(i)])?;
             if changed == 0 {
                 return Err(Fail::Stale(shared::stale(i)));
+            }
+        }
+        Write::Image(i) => {
+            // Conditional like an instance's write (migration 0014).
+            let changed = tx
+                .prepare_cached(
+                    "INSERT INTO images (id, uuid, account, status, generation, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                     ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data, generation = excluded.generation \
+                     WHERE images.generation = excluded.generation - 1",
+                )?
+                .execute(params![i.id, i.uuid.to_string(), i.account.as_deref().unwrap_or(""), i.status.glance(), shared::image_generation(i), json(i)])?;
+            if changed == 0 {
+                return Err(Fail::Stale(shared::stale_image(i)));
             }
         }
         Write::Operation(o) => {
@@ -560,6 +574,7 @@ impl Store for SqliteStore {
                 )?,
                 key_pairs: all(conn, "SELECT data FROM key_pairs")?,
                 placement_groups: all(conn, "SELECT data FROM placement_groups")?,
+                images: all(conn, "SELECT data FROM images")?,
                 quotas: all(conn, "SELECT data FROM quotas")?,
                 guests,
                 meta,
@@ -658,6 +673,12 @@ impl Store for SqliteStore {
     async fn key_pairs(&self, ids: &[String]) -> Result<Vec<KeyPair>, StoreError> {
         let ids = ids.to_vec();
         self.read(move |conn| by_ids(conn, "SELECT data FROM key_pairs WHERE id = ?1", &ids))
+            .await
+    }
+
+    async fn images(&self, ids: &[String]) -> Result<Vec<Image>, StoreError> {
+        let ids = ids.to_vec();
+        self.read(move |conn| by_ids(conn, "SELECT data FROM images WHERE id = ?1", &ids))
             .await
     }
 

@@ -143,6 +143,7 @@ on_both_backends!(
     expired_cluster_state_is_swept,
     hosts_are_registered_reported_and_forgotten,
     placement_groups_are_written_read_by_id_and_deleted,
+    images_are_written_conditionally_and_deleted_as_records,
 );
 
 fn kp(id: &str) -> KeyPair {
@@ -1809,4 +1810,78 @@ async fn placement_groups_are_written_read_by_id_and_deleted(backend: Backend) {
         .await
         .unwrap();
     assert!(s.load().await.unwrap().placement_groups.is_empty());
+}
+
+/// Migration 0014: an image is written by generation (a stale write is refused and changes
+/// nothing), loaded at start-up, read by ID, and its deletion is a rewrite that keeps its
+/// UUID taken.
+async fn images_are_written_conditionally_and_deleted_as_records(backend: Backend) {
+    use nubis_core::images::{Image, ImageStatus, Visibility};
+    let db = Db::new(backend).await;
+    let img = Image {
+        id: "img-abcd1234".into(),
+        uuid: uuid::Uuid::from_u128(0x1234),
+        account: Some("a".into()),
+        visibility: Visibility::Private,
+        protected: false,
+        status: ImageStatus::Queued,
+        generation: 1,
+        ..Image::builtin(&nubis_core::catalog::IMAGES[0])
+    };
+    let s = db.open().await;
+    s.commit(vec![Write::Image(Box::new(img.clone()))])
+        .await
+        .unwrap();
+    let active = Image {
+        status: ImageStatus::Active,
+        generation: 2,
+        ..img.clone()
+    };
+    s.commit(vec![Write::Image(Box::new(active.clone()))])
+        .await
+        .unwrap();
+    // A second writer of generation 2 lost the race: refused, nothing of its batch lands.
+    let stale = Image {
+        name: "stale".into(),
+        generation: 2,
+        ..img.clone()
+    };
+    let e = s
+        .commit(vec![
+            Write::Image(Box::new(stale)),
+            Write::Meta {
+                key: "image-test".into(),
+                value: "x".into(),
+            },
+        ])
+        .await
+        .unwrap_err();
+    assert!(matches!(e, nubis_store::StoreError::Conflict(_)), "{e:?}");
+    drop(s);
+    let s = db.open().await;
+    let snap = s.load().await.unwrap();
+    assert_eq!(snap.images, vec![active.clone()]);
+    assert!(!snap.meta.iter().any(|(k, _)| k == "image-test"));
+    let gone = Image {
+        status: ImageStatus::Deleted,
+        generation: 3,
+        ..active.clone()
+    };
+    s.commit(vec![Write::Image(Box::new(gone.clone()))])
+        .await
+        .unwrap();
+    if s.shared() {
+        assert_eq!(
+            s.images(&[img.id.clone()]).await.unwrap(),
+            vec![gone.clone()]
+        );
+    }
+    assert_eq!(s.load().await.unwrap().images, vec![gone]);
+    // Its UUID stays taken: another image cannot reuse it.
+    let twin = Image {
+        id: "img-zzzz9999".into(),
+        generation: 1,
+        ..img
+    };
+    assert!(s.commit(vec![Write::Image(Box::new(twin))]).await.is_err());
 }

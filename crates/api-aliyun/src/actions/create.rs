@@ -79,7 +79,8 @@ pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params, run: bool) ->
     let type_name = p.required("InstanceType")?;
     // Parameter limits first: a bad value is reported before anything is looked up.
     let count = if run { p.int(&params::AMOUNT, 1)? } else { 1 };
-    let image_os = catalog::image(&image_id).map(|i| i.os);
+    let image = engine.image(&ctx.principal, &image_id).ok();
+    let image_os = image.as_ref().map(|i| i.os);
     let name = p.text(&params::INSTANCE_NAME)?;
     let host_name = p.opt("HostName");
     params::check_text(host_name_rule(image_os), "HostName", host_name.as_deref())?;
@@ -137,7 +138,7 @@ pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params, run: bool) ->
             "The specified parameter \"SystemDisk.Category\" is not valid.",
         )
     })?;
-    let image_size = catalog::image(&image_id).map_or(0, |i| i64::from(i.size_gib));
+    let image_size = image.as_ref().map_or(0, |i| i64::from(i.size_gib));
     let system_disk_gib = disk_size(
         &params::SYSTEM_DISK_SIZE,
         "SystemDisk.Size",

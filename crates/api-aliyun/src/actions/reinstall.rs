@@ -107,7 +107,7 @@ pub(super) async fn replace_system_disk(engine: &Engine, ctx: &Ctx, p: &Params) 
         None => None,
     };
     let cmd = Command::Rebuild {
-        image_id,
+        image: image_id,
         password,
         rule: nubis_core::password::PasswordRule::Complexity,
         key_ids,

@@ -10,7 +10,7 @@ use super::{
     metadata, opt_str, unexpected, user_data_field,
 };
 use crate::errors::{Fault, map};
-use crate::{OpenStackApi, Reply, render};
+use crate::{OpenStackApi, Reply};
 use nubis_core::{DomainError, ResizeEnd, StopMode, WhenRunning, catalog, password::PasswordRule};
 use nubis_engine::Command;
 use serde_json::{Value, json};
@@ -108,7 +108,7 @@ impl Nova<'_> {
                             "Invalid input for field/attribute rescue_image_ref. Value: {r}. '{r}' is not a 'uuid'"
                         )));
                     }
-                    let Some(image) = render::image_by_ref(r) else {
+                    let Ok(image) = self.api.engine.image(&self.p, r) else {
                         return Err(Fault::bad_request(format!(
                             "Requested rescue image '{r}' is not supported"
                         )));
@@ -275,7 +275,12 @@ impl Nova<'_> {
                 return Err(invalid_value("key_name", &other.to_string()));
             }
         };
-        let image = render::image_by_ref(image_ref)
+        let image = self
+            .api
+            .engine
+            .image(&self.p, image_ref)
+            .ok()
+            .filter(|i| i.bootable())
             .ok_or_else(|| Fault::bad_request(format!("Invalid imageRef provided: {image_ref}")))?;
         let pw = opt_str(m, "adminPass")?
             .map(str::to_string)
@@ -291,7 +296,7 @@ impl Nova<'_> {
         self.submit(
             &inst,
             Command::Rebuild {
-                image_id: image.id.to_string(),
+                image: image.id,
                 password: Some(pw.clone()),
                 rule: PasswordRule::Free,
                 key_ids,

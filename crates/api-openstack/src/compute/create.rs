@@ -129,9 +129,18 @@ impl Nova<'_> {
                 "Booting from a volume is not supported: give imageRef",
             ));
         }
-        let image = render::image_by_ref(&image_ref)
-            .filter(|i| i.public)
+        let image = self
+            .api
+            .engine
+            .image(&self.p, &image_ref)
+            .ok()
             .ok_or_else(|| Fault::bad_request("Can not find requested image"))?;
+        if !image.bootable() {
+            return Err(Fault::bad_request(format!(
+                "Image {} is not active.",
+                image.uuid
+            )));
+        }
         // Networks: there is one built-in network and no Neutron.
         match s.get("networks") {
             None if self.v.at_least(37) => {

@@ -245,6 +245,7 @@ impl Nova<'_> {
                 user_data,
                 host_zone: self.aggregate_zone_of(&super::hosts::host_of_zone(&inst.zone)),
                 host_health: self.api.engine.host_health(inst),
+                image_uuid: self.api.engine.image_uuid(&inst.image_id),
             },
         )
     }
@@ -276,7 +277,8 @@ impl Nova<'_> {
             ));
         }
         let status = param(&q, "status").map(str::to_ascii_uppercase);
-        let image = param(&q, "image").map(|i| render::image_by_ref(i).map(|x| x.id));
+        let image =
+            param(&q, "image").map(|i| self.api.engine.image(&self.p, i).ok().map(|x| x.id));
         let flavor = param(&q, "flavor").map(|f| f.rsplit('/').next().unwrap_or(f));
         let ip = param(&q, "ip");
         let tag_filters = if self.v.at_least(super::tags::MIN_MINOR) {
@@ -347,7 +349,9 @@ impl Nova<'_> {
                     && name.as_ref().is_none_or(|n| n.is_match(&i.name))
                     && since.is_none_or(|t| i.updated_ms() >= t)
                     && before.is_none_or(|t| i.updated_ms() <= t)
-                    && image.is_none_or(|m| m == Some(i.image_id.as_str()))
+                    && image
+                        .as_ref()
+                        .is_none_or(|m| m.as_deref() == Some(i.image_id.as_str()))
                     && flavor.is_none_or(|f| f == i.instance_type)
                     && ip.is_none_or(|a| i.private_ip.contains(a))
                     && tag_filters.matches(i)

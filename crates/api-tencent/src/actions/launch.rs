@@ -122,7 +122,7 @@ pub(super) async fn run_instances(engine: &Engine, ctx: &Ctx, r: RunInstancesReq
     }
     check_text(&USER_DATA, "UserData", r.user_data.as_deref())?;
     check_text(&INSTANCE_NAME, "InstanceName", r.instance_name.as_deref())?;
-    let image_os = catalog::image(&image_id).map(|i| i.os);
+    let image_os = engine.image(&ctx.principal, &image_id).ok().map(|i| i.os);
     check_text(host_name_rule(image_os), "HostName", r.host_name.as_deref())?;
     check_text(&CLIENT_TOKEN, "ClientToken", r.client_token.as_deref())?;
     let charge = r

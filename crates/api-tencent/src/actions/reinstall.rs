@@ -7,7 +7,7 @@ use super::{Out, obj};
 use crate::Ctx;
 use crate::errors::ApiError;
 use crate::wire::Bool;
-use nubis_core::{DomainError, WhenRunning, catalog, ids, limits as core_limits};
+use nubis_core::{DomainError, WhenRunning, ids, limits as core_limits};
 use nubis_engine::{AttrChange, Batch, BatchMode, Command, Engine};
 use serde::Deserialize;
 use serde_json::json;
@@ -108,7 +108,7 @@ pub(super) async fn reset_instance(engine: &Engine, ctx: &Ctx, r: ResetInstanceR
         })?;
     // No ImageId: the image the instance runs.
     let image_id = r.image_id.unwrap_or_else(|| inst.image_id.clone());
-    let image_os = catalog::image(&image_id).map(|i| i.os);
+    let image_os = engine.image(&ctx.principal, &image_id).ok().map(|i| i.os);
     check_text(host_name_rule(image_os), "HostName", r.host_name.as_deref())?;
     // Only the size of the system disk may change, and only upwards (core checks the
     // direction against the instance).
@@ -161,7 +161,7 @@ pub(super) async fn reset_instance(engine: &Engine, ctx: &Ctx, r: ResetInstanceR
         }
     }
     let cmd = Command::Rebuild {
-        image_id,
+        image: image_id,
         password,
         rule: nubis_core::password::PasswordRule::Complexity,
         key_ids: Some(keys),

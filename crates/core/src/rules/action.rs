@@ -5,7 +5,8 @@
 use super::table::{Deletion, allowed, deletion, unsupported};
 use crate::catalog;
 use crate::error::{DomainError, ResourceKind};
-use crate::model::{Instance, OsFamily};
+use crate::images::ImageFacts;
+use crate::model::Instance;
 use crate::op::{
     Accept, KmsState, MigratePhase, Outcome, ResizeEnd, Settle, Step, StopMode, WhenRunning,
 };
@@ -35,7 +36,7 @@ pub enum Effect {
     /// The key pairs, replaced (a rebuild with new keys).
     SetKeys(Vec<String>),
     /// The system disk's image and with it the OS (a rebuild).
-    SetImage { image_id: String, os: OsFamily },
+    SetImage(ImageFacts),
     /// The system disk grown to this size in GiB (a rebuild that expands it).
     GrowSystemDisk(u32),
     /// The instance type (a resize, a revert); `remember`: the type a resize awaiting
@@ -63,9 +64,11 @@ impl Effect {
             }
             Self::RemoveKeys(ids) => inst.key_ids.retain(|k| !ids.contains(k)),
             Self::SetKeys(ids) => inst.key_ids = ids.clone(),
-            Self::SetImage { image_id, os } => {
-                inst.image_id = image_id.clone();
-                inst.os = *os;
+            Self::SetImage(image) => {
+                inst.image_id = image.id.clone();
+                inst.os = image.os;
+                inst.image_os_name = image.os_name.clone();
+                inst.image_user = image.default_user.clone();
             }
             Self::GrowSystemDisk(gib) => {
                 inst.system_disk.size_gib = inst.system_disk.size_gib.max(*gib);
@@ -129,14 +132,8 @@ impl Plan {
 }
 
 /// The image's administrator account (root, ubuntu, Administrator).
-pub fn default_user(inst: &Instance) -> &'static str {
-    image_user(&inst.image_id)
-}
-
-fn image_user(image_id: &str) -> &'static str {
-    catalog::image(image_id)
-        .map(|i| i.default_user)
-        .unwrap_or("root")
+pub fn default_user(inst: &Instance) -> &str {
+    inst.os_user()
 }
 
 fn ids(keys: &[PublicKey]) -> Vec<String> {
@@ -344,7 +341,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             Some(InstanceState::ExitingRescue),
         ),
         Request::Rebuild {
-            image_id,
+            image,
             password,
             key_ids,
             system_disk_gib,
@@ -353,18 +350,13 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             if let Some(gib) = system_disk_gib {
                 effects.push(Effect::GrowSystemDisk(*gib));
             }
-            if let Some(image) = catalog::image(image_id) {
-                effects.push(Effect::SetImage {
-                    image_id: image.id.to_string(),
-                    os: image.os,
-                });
-            }
+            effects.push(Effect::SetImage(image.clone()));
             if let Some(keys) = key_ids {
                 effects.push(Effect::SetKeys(ids(keys)));
             }
             let reinstall = Step::Reprovision {
-                image_id: image_id.clone(),
-                user: image_user(image_id).to_string(),
+                image_id: image.id.clone(),
+                user: image.default_user.clone(),
                 password_hash: password.as_ref().map(|h| h.0.clone()),
                 keys: key_ids.as_deref().map(public),
             };

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::error::Unsupported;
+use crate::model::OsFamily;
 use crate::request::PasswordHash;
 use crate::rules::fixture::{inst, locked};
 use InstanceState as S;
@@ -338,7 +339,7 @@ fn effects_and_settlement_are_in_the_plan() {
         (
             S::Running,
             ActionRequest::Rebuild {
-                image_id: "img-win22x64".into(),
+                image: crate::images::builtin_facts("img-win22x64").unwrap(),
                 password: None,
                 rule: Default::default(),
                 key_ids: Some(vec![key("skey-2")]),
@@ -346,10 +347,7 @@ fn effects_and_settlement_are_in_the_plan() {
                 system_disk_gib: None,
             },
             vec![
-                Effect::SetImage {
-                    image_id: "img-win22x64".into(),
-                    os: OsFamily::Windows,
-                },
+                Effect::SetImage(crate::images::builtin_facts("img-win22x64").unwrap()),
                 Effect::SetKeys(vec!["skey-2".into()]),
             ],
         ),
@@ -416,7 +414,7 @@ fn users_default_per_instance_and_image() {
         [Step::BootRescue { user, .. }] if user == "root"
     ));
     let rebuild = ActionRequest::Rebuild {
-        image_id: "img-win22x64".into(),
+        image: crate::images::builtin_facts("img-win22x64").unwrap(),
         password: None,
         rule: Default::default(),
         key_ids: None,
@@ -435,7 +433,7 @@ fn users_default_per_instance_and_image() {
 fn rebuild_on_running_follows_when_running() {
     let ctx = PlanContext::default();
     let rebuild = |when_running| ActionRequest::Rebuild {
-        image_id: "img-ubt2204x64".into(),
+        image: crate::images::builtin_facts("img-ubt22x64").unwrap(),
         password: None,
         rule: Default::default(),
         key_ids: None,

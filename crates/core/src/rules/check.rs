@@ -4,8 +4,8 @@
 
 use super::action::default_user;
 use super::table::keys_unsupported;
-use crate::catalog;
 use crate::error::{DomainError, ResourceKind};
+use crate::images::ImageFacts;
 use crate::model::{Instance, OsFamily};
 use crate::password::{self, PasswordRule};
 use crate::request::{Command, Request};
@@ -32,10 +32,15 @@ fn check_login(
 
 /// Check a request's parameters against its targets. Key pairs are resolved and checked by
 /// [`Command::prepare`]; the instances' states by [`super::plan`].
-pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainError> {
+/// `image`: the registry's facts of a reinstall's image, if the caller may use it.
+pub fn check_request(
+    cmd: &Command,
+    targets: &[Instance],
+    image: Option<&ImageFacts>,
+) -> Result<(), DomainError> {
     match cmd {
         Request::Rebuild {
-            image_id,
+            image: image_id,
             password,
             rule,
             key_ids,
@@ -54,12 +59,10 @@ pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainEr
                     ),
                 ));
             }
-            let image = catalog::image(image_id)
-                .filter(|i| i.public)
-                .ok_or_else(|| DomainError::NotFound {
-                    kind: ResourceKind::Image,
-                    id: image_id.clone(),
-                })?;
+            let image = image.ok_or_else(|| DomainError::NotFound {
+                kind: ResourceKind::Image,
+                id: image_id.clone(),
+            })?;
             // Key pairs are Linux-only: the new image's OS decides.
             if key_ids.as_ref().is_some_and(|k| !k.is_empty())
                 && let Some(why) = keys_unsupported(image.os)
@@ -73,7 +76,7 @@ pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainEr
                 });
             }
             if let Some(pw) = password {
-                password::check(*rule, pw, image.os, &[image.default_user])
+                password::check(*rule, pw, image.os, &[image.default_user.as_str()])
                     .map_err(DomainError::InvalidPassword)?;
             }
             Ok(())
@@ -124,6 +127,12 @@ mod tests {
     use crate::op::{StopMode, WhenRunning};
     use crate::rules::fixture::inst;
     use crate::state::InstanceState;
+
+    /// The check with the built-in catalogue as the registry.
+    fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainError> {
+        let image = cmd.image_id().and_then(crate::images::builtin_facts);
+        super::check_request(cmd, targets, image.as_ref())
+    }
 
     fn reset(pw: &str, user: Option<&str>) -> Command {
         Command::ResetPassword {
@@ -193,7 +202,7 @@ mod tests {
             Err(DomainError::TooLong { .. })
         ));
         let rebuild = |image: &str| Command::Rebuild {
-            image_id: image.into(),
+            image: image.into(),
             password: Some("Abcdef1!".into()),
             rule: PasswordRule::Complexity,
             key_ids: None,
@@ -216,7 +225,7 @@ mod tests {
         );
         // Key pairs are refused for a Windows image (the new OS decides), kept for Linux.
         let with_keys = |image: &str| Command::Rebuild {
-            image_id: image.into(),
+            image: image.into(),
             password: None,
             rule: PasswordRule::Complexity,
             key_ids: Some(vec!["skey-1".into()]),

@@ -3,8 +3,9 @@
 
 use super::action::Plan;
 use super::table::keys_unsupported;
-use crate::catalog::{self, Image, InstanceType};
+use crate::catalog::{self, InstanceType};
 use crate::error::{DomainError, ResourceKind};
+use crate::images::ImageFacts;
 use crate::limits::MAX_LAUNCH_COUNT;
 use crate::op::{Settle, Step};
 use crate::password;
@@ -14,7 +15,7 @@ use crate::state::{Action, InstanceState};
 /// An accepted create, before the password is hashed and the instances get their IDs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatePlan {
-    pub image: &'static Image,
+    pub image: ImageFacts,
     pub instance_type: &'static InstanceType,
     /// The key pairs the guests get, with their public keys.
     pub keys: Vec<PublicKey>,
@@ -27,8 +28,8 @@ impl CreatePlan {
     /// it stopped), shown as Pending throughout.
     pub fn plan(&self, password_hash: Option<String>) -> Plan {
         let provision = Step::Provision {
-            image_id: self.image.id.to_string(),
-            user: self.image.default_user.to_string(),
+            image_id: self.image.id.clone(),
+            user: self.image.default_user.clone(),
             password_hash,
             keys: self.keys.iter().map(|k| k.key.clone()).collect(),
         };
@@ -46,12 +47,14 @@ impl CreatePlan {
     }
 }
 
-/// Decide a create. Order: image → instance type → region → zone → password → key pairs
-/// (`public_keys` resolves the spec's key-pair IDs to public keys, in order, or refuses with
-/// NotFound) → key pairs on the image's OS → key types. Shapes and documented limits were
-/// checked by the dialect.
+/// Decide a create. Order: image (`image`: the registry's facts of the spec's image if the
+/// caller may boot it) → instance type → region → zone → password → key pairs (`public_keys`
+/// resolves the spec's key-pair IDs to public keys, in order, or refuses with NotFound) → key
+/// pairs on the image's OS → key types. Shapes and documented limits were checked by the
+/// dialect.
 pub fn plan_create(
     spec: &CreateSpec,
+    image: Option<ImageFacts>,
     public_keys: impl FnOnce(&[String]) -> Result<Vec<String>, DomainError>,
 ) -> Result<CreatePlan, DomainError> {
     if spec.count > MAX_LAUNCH_COUNT {
@@ -61,12 +64,10 @@ pub fn plan_create(
             got: spec.count as usize,
         });
     }
-    let image = catalog::image(&spec.image_id)
-        .filter(|i| i.public)
-        .ok_or_else(|| DomainError::NotFound {
-            kind: ResourceKind::Image,
-            id: spec.image_id.clone(),
-        })?;
+    let image = image.ok_or_else(|| DomainError::NotFound {
+        kind: ResourceKind::Image,
+        id: spec.image_id.clone(),
+    })?;
     let instance_type =
         catalog::instance_type(&spec.instance_type).ok_or_else(|| DomainError::NotFound {
             kind: ResourceKind::InstanceType,
@@ -78,7 +79,7 @@ pub fn plan_create(
         return Err(DomainError::InvalidZone(spec.zone.clone()));
     }
     if let Some(pw) = &spec.password {
-        password::check(spec.rule, pw, image.os, &[image.default_user])
+        password::check(spec.rule, pw, image.os, &[image.default_user.as_str()])
             .map_err(DomainError::InvalidPassword)?;
     }
     let keys: Vec<PublicKey> = spec
@@ -112,6 +113,14 @@ mod tests {
     use crate::rules::fixture::spec;
 
     const ED: &str = "ssh-ed25519 AAAA";
+
+    /// The plan with the built-in catalogue as the registry.
+    fn plan_create(
+        s: &CreateSpec,
+        keys: impl FnOnce(&[String]) -> Result<Vec<String>, DomainError>,
+    ) -> Result<CreatePlan, DomainError> {
+        super::plan_create(s, crate::images::builtin_facts(&s.image_id), keys)
+    }
 
     fn keys_ok(ids: &[String]) -> Result<Vec<String>, DomainError> {
         Ok(ids.iter().map(|_| ED.to_string()).collect())

@@ -54,6 +54,8 @@ pub fn inst(state: InstanceState) -> Instance {
         host: None,
         resize_from: None,
         placement_group: None,
+        image_os_name: String::new(),
+        image_user: String::new(),
     }
 }
 

@@ -33,6 +33,9 @@ pub struct QemuConfig {
     pub boot_timeout: Duration,
     /// How long a soft stop waits for the guest to power off after the ACPI button.
     pub soft_stop_timeout: Duration,
+    /// The image registry's data (`<data>/images`, docs/images.md): a registry image's
+    /// bytes are `<id>.img` there. `None`: only the built-in images boot.
+    pub image_store: Option<PathBuf>,
 }
 
 impl QemuConfig {
@@ -49,6 +52,7 @@ impl QemuConfig {
             // short run beside them) one took over 60 s: a boot that fails takes longer to say so.
             boot_timeout: Duration::from_secs(120),
             soft_stop_timeout: Duration::from_secs(30),
+            image_store: None,
         }
     }
 }

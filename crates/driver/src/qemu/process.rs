@@ -54,6 +54,19 @@ pub(super) async fn run_tool(program: &str, args: &[&str]) -> Result<(), DriverE
     }
 }
 
+/// The format of a disk image file: qcow2 by its magic, raw otherwise (what Glance's
+/// `disk_format` allows nubis to boot).
+pub(super) fn image_format(path: &Path) -> Result<&'static str, DriverError> {
+    use std::io::Read;
+    let mut magic = [0u8; 4];
+    let mut f =
+        std::fs::File::open(path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+    Ok(match f.read_exact(&mut magic) {
+        Ok(()) if magic == *b"QFI\xfb" => "qcow2",
+        _ => "raw",
+    })
+}
+
 /// `qemu-img create`: an overlay of `backing`, or an empty disk of `size_gib`. Replaces `path`.
 pub(super) async fn qemu_img_create(
     path: &Path,
@@ -65,7 +78,7 @@ pub(super) async fn qemu_img_create(
     if let Some(b) = backing {
         args.extend([
             "-F".into(),
-            "qcow2".into(),
+            image_format(b)?.into(),
             "-b".into(),
             b.display().to_string(),
         ]);
@@ -423,6 +436,32 @@ impl QemuDriver {
     ) -> Result<PathBuf, DriverError> {
         let disk = self.vm_dir(id).join(name);
         qemu_img_create(&disk, Some(&self.base(generation, base)), None).await?;
+        Ok(disk)
+    }
+
+    /// The system disk of instance `id`, an overlay of image `image_id`: a built-in image's
+    /// system.qcow2 of this generation, or a registry image's bytes in the image store
+    /// (docs/images.md), booted as they are with the built-in kernel.
+    pub(super) async fn create_system_disk(
+        &self,
+        id: Uuid,
+        generation: &str,
+        image_id: &str,
+    ) -> Result<PathBuf, DriverError> {
+        if nubis_core::catalog::image(image_id).is_some() {
+            return self
+                .create_disk(id, generation, "system.qcow2", "disk.qcow2")
+                .await;
+        }
+        let file = self
+            .cfg
+            .image_store
+            .as_ref()
+            .map(|d| d.join(format!("{image_id}.img")))
+            .filter(|f| f.is_file())
+            .ok_or_else(|| failed(format!("image {image_id} has no data on this host")))?;
+        let disk = self.vm_dir(id).join("disk.qcow2");
+        qemu_img_create(&disk, Some(&file), None).await?;
         Ok(disk)
     }
 }

@@ -19,10 +19,10 @@ impl QemuDriver {
         let id = spec.uuid;
         match step {
             Step::Provision {
+                image_id,
                 user,
                 password_hash,
                 keys,
-                ..
             } => {
                 if spec.os == OsFamily::Windows {
                     return Err(failed("the qemu driver boots Linux guests only"));
@@ -32,8 +32,7 @@ impl QemuDriver {
                 }
                 std::fs::create_dir_all(self.vm_dir(id)).map_err(failed)?;
                 let generation = self.generation.clone();
-                self.create_disk(id, &generation, "system.qcow2", "disk.qcow2")
-                    .await?;
+                self.create_system_disk(id, &generation, image_id).await?;
                 // Data disks: empty, sparse, the size asked for.
                 let mut data_disks = Vec::new();
                 for (disk_id, size_gib) in &spec.data_disks {
@@ -60,15 +59,14 @@ impl QemuDriver {
                 Ok(())
             }
             Step::Reprovision {
+                image_id,
                 user,
                 password_hash,
                 keys,
-                ..
             } => {
                 self.power_off(id, StopMode::Hard).await?;
                 let generation = self.generation.clone();
-                self.create_disk(id, &generation, "system.qcow2", "disk.qcow2")
-                    .await?;
+                self.create_system_disk(id, &generation, image_id).await?;
                 self.with_vm(id, |vm| {
                     vm.rec.generation = generation;
                     vm.rec.user = user.clone();

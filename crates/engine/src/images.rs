@@ -1,0 +1,392 @@
+//! The image registry (docs/images.md): the built-in catalogue images and the images accounts
+//! make, in the fleet like placement groups and written through to the store (migration
+//! 0014) with a generation, so a stale write from another node is refused. An image's bytes
+//! (uploaded through Glance, or a snapshot) live in the image directory, named by its UUID.
+
+use crate::{Engine, Fleet, now_ms, store_err};
+use nubis_core::images::{
+    IMAGES_PER_ACCOUNT, Image, ImageData, ImageFacts, ImageStatus, Visibility, new_image_id,
+};
+use nubis_core::{DomainError, InstanceState, OsFamily, Principal, ResourceKind};
+use nubis_store::{StoreError, Write};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// What a new image is: the dialect checked every field's shape and range.
+#[derive(Debug, Clone)]
+pub struct NewImage {
+    /// Glance lets the client choose the UUID.
+    pub uuid: Option<Uuid>,
+    pub name: String,
+    pub description: String,
+    pub visibility: Visibility,
+    pub protected: bool,
+    pub tags: Vec<String>,
+    pub properties: BTreeMap<String, String>,
+    pub disk_format: Option<String>,
+    pub container_format: Option<String>,
+    pub min_disk: u32,
+    pub min_ram: u32,
+    /// Names are unique per account (Tencent, Alibaba); Glance allows duplicates.
+    pub unique_name: bool,
+    /// Making an image is idempotent per (account, token) where the cloud says so.
+    pub client_token: Option<String>,
+}
+
+impl NewImage {
+    /// A private image of this name with no data (what Glance's create makes).
+    pub fn named(name: impl Into<String>) -> Self {
+        Self {
+            uuid: None,
+            name: name.into(),
+            description: String::new(),
+            visibility: Visibility::Private,
+            protected: false,
+            tags: Vec::new(),
+            properties: BTreeMap::new(),
+            disk_format: None,
+            container_format: None,
+            min_disk: 0,
+            min_ram: 0,
+            unique_name: false,
+            client_token: None,
+        }
+    }
+}
+
+/// The OS facts an uploaded image takes from its properties (Glance `os_type`, `os_distro`,
+/// `os_admin_user`), with the defaults of a Linux cloud image.
+fn os_of(props: &BTreeMap<String, String>) -> (OsFamily, String, String) {
+    let os = match props.get("os_type").map(String::as_str) {
+        Some("windows") => OsFamily::Windows,
+        _ => OsFamily::Linux,
+    };
+    let platform = props.get("os_distro").cloned().unwrap_or_else(|| match os {
+        OsFamily::Windows => "Windows".into(),
+        OsFamily::Linux => "Linux".into(),
+    });
+    let user = props
+        .get("os_admin_user")
+        .cloned()
+        .unwrap_or_else(|| match os {
+            OsFamily::Windows => "Administrator".into(),
+            OsFamily::Linux => "root".into(),
+        });
+    (os, platform, user)
+}
+
+impl Fleet {
+    /// Put `image` in the registry unless it holds a newer generation of it.
+    pub(crate) fn put_image(&mut self, image: Image) {
+        if let Some(old) = self.images.get(&image.id)
+            && old.generation > image.generation
+        {
+            return;
+        }
+        self.image_uuids.insert(image.uuid, image.id.clone());
+        self.images.insert(image.id.clone(), image);
+    }
+
+    /// The image a reference names: its canonical ID, its UUID, or a URL ending in the UUID
+    /// (Nova's imageRef). Deleted ones included.
+    pub(crate) fn image_by_ref(&self, r: &str) -> Option<&Image> {
+        let tail = r.trim().trim_end_matches('/').rsplit('/').next()?;
+        if let Some(i) = self.images.get(tail) {
+            return Some(i);
+        }
+        let uuid = Uuid::parse_str(tail).ok()?;
+        self.images.get(self.image_uuids.get(&uuid)?)
+    }
+
+    /// Instances (listed, of any account) that run `image`.
+    fn image_users(&self, image: &str) -> usize {
+        self.instances
+            .values()
+            .filter(|i| i.state.is_listed() && i.state != InstanceState::LaunchFailed)
+            .filter(|i| i.image_id == image)
+            .count()
+    }
+}
+
+fn not_found(r: &str) -> DomainError {
+    DomainError::NotFound {
+        kind: ResourceKind::Image,
+        id: r.to_string(),
+    }
+}
+
+impl Engine {
+    /// The image `r` names if `p` may see it (NotFound otherwise, like an unknown one).
+    pub fn image(&self, p: &Principal, r: &str) -> Result<Image, DomainError> {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .image_by_ref(r)
+            .filter(|i| i.usable_by(p))
+            .cloned()
+            .ok_or_else(|| not_found(r))
+    }
+
+    /// The Glance/Nova UUID of image `id` (canonical), deleted ones included; a built-in's
+    /// derived one when the registry does not know it.
+    pub fn image_uuid(&self, id: &str) -> Uuid {
+        self.inner
+            .fleet
+            .lock()
+            .images
+            .get(id)
+            .map_or_else(|| nubis_core::images::builtin_uuid(id), |i| i.uuid)
+    }
+
+    /// What the rules need of the image `r` names, if `p` may boot it now.
+    pub fn image_facts(&self, p: &Principal, r: &str) -> Option<ImageFacts> {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .image_by_ref(r)
+            .filter(|i| i.usable_by(p) && i.bootable())
+            .map(Image::facts)
+    }
+
+    /// Every image `p` may see (built-in first in catalogue order, then by creation, newest
+    /// last). Dialects narrow it to their default listing ([`Image::listed_to`]).
+    pub fn images(&self, p: &Principal) -> Vec<Image> {
+        let fleet = self.inner.fleet.lock();
+        let mut all: Vec<Image> = fleet
+            .images
+            .values()
+            .filter(|i| i.usable_by(p))
+            .cloned()
+            .collect();
+        let builtin_rank = |i: &Image| {
+            nubis_core::catalog::IMAGES
+                .iter()
+                .position(|c| c.id == i.id)
+                .unwrap_or(usize::MAX)
+        };
+        all.sort_by(|a, b| {
+            (builtin_rank(a), a.created_ms, &a.id).cmp(&(builtin_rank(b), b.created_ms, &b.id))
+        });
+        all
+    }
+
+    /// How many instances run image `id` (the caller owns the image).
+    pub fn image_in_use(&self, id: &str) -> usize {
+        self.inner.fleet.lock().image_users(id)
+    }
+
+    /// Register a new image owned by `p`'s account (and Keystone project), with no data yet
+    /// (status queued), or with `source`'s facts when it is made from an instance.
+    pub async fn create_image(&self, p: &Principal, new: NewImage) -> Result<Image, DomainError> {
+        let image = {
+            let fleet = self.inner.fleet.lock();
+            if let Some(token) = &new.client_token
+                && let Some(found) = fleet.images.values().find(|i| {
+                    i.account.as_deref() == Some(p.account.as_str())
+                        && i.status != ImageStatus::Deleted
+                        && i.client_token.as_ref() == Some(token)
+                })
+            {
+                return Ok(found.clone());
+            }
+            let owned: Vec<&Image> = fleet
+                .images
+                .values()
+                .filter(|i| {
+                    i.account.as_deref() == Some(p.account.as_str())
+                        && i.status != ImageStatus::Deleted
+                })
+                .collect();
+            if owned.len() >= IMAGES_PER_ACCOUNT {
+                return Err(DomainError::ImageQuota {
+                    limit: IMAGES_PER_ACCOUNT as u32,
+                });
+            }
+            if new.unique_name && owned.iter().any(|i| i.name == new.name) {
+                return Err(DomainError::ImageNameInUse(new.name));
+            }
+            let uuid = new.uuid.unwrap_or_else(Uuid::new_v4);
+            if fleet.image_uuids.contains_key(&uuid) {
+                return Err(DomainError::Conflict(format!(
+                    "Image with identifier {uuid} already exists!"
+                )));
+            }
+            let mut id = new_image_id();
+            while fleet.images.contains_key(&id) {
+                id = new_image_id();
+            }
+            let (os, platform, default_user) = os_of(&new.properties);
+            let now = now_ms();
+            Image {
+                id,
+                uuid,
+                account: Some(p.account.clone()),
+                project: p.project.as_ref().map(|s| s.id.clone()),
+                os_name: new.name.clone(),
+                name: new.name,
+                description: new.description,
+                platform,
+                os,
+                default_user,
+                size_gib: new.min_disk,
+                status: ImageStatus::Queued,
+                visibility: new.visibility,
+                protected: new.protected,
+                tags: new.tags,
+                members: Vec::new(),
+                properties: new.properties,
+                disk_format: new.disk_format,
+                container_format: new.container_format,
+                min_disk: new.min_disk,
+                min_ram: new.min_ram,
+                data: None,
+                source_instance: None,
+                client_token: new.client_token,
+                created_ms: now,
+                updated_ms: now,
+                generation: 1,
+            }
+        };
+        self.commit_image(image).await
+    }
+
+    /// Change image `r` as `change` says (its owner, or an admin), in one conditional write.
+    /// `change` sees the current record and may refuse.
+    pub async fn update_image(
+        &self,
+        p: &Principal,
+        r: &str,
+        change: impl FnOnce(&mut Image) -> Result<(), DomainError>,
+    ) -> Result<Image, DomainError> {
+        let mut image = self.owned_image(p, r)?;
+        change(&mut image)?;
+        image.updated_ms = now_ms();
+        image.generation += 1;
+        self.commit_image(image).await
+    }
+
+    /// Change image `r` as one of its members (Glance: a member answers a share): `change`
+    /// gets the record and the caller's project.
+    pub async fn update_image_as_member(
+        &self,
+        p: &Principal,
+        r: &str,
+        change: impl FnOnce(&mut Image, &str) -> Result<(), DomainError>,
+    ) -> Result<Image, DomainError> {
+        let mut image = self.image(p, r)?;
+        let project = p
+            .project
+            .as_ref()
+            .map(|s| s.id.clone())
+            .ok_or_else(|| not_found(r))?;
+        change(&mut image, &project)?;
+        image.updated_ms = now_ms();
+        image.generation += 1;
+        self.commit_image(image).await
+    }
+
+    /// Delete image `r` (its owner, or an admin). A protected image is refused; with
+    /// `refuse_in_use`, so is one that instances run. Its data file goes after the commit.
+    pub async fn delete_image(
+        &self,
+        p: &Principal,
+        r: &str,
+        refuse_in_use: bool,
+    ) -> Result<Image, DomainError> {
+        let image = self.owned_image(p, r)?;
+        if image.protected {
+            return Err(DomainError::ImageProtected(image.id));
+        }
+        if refuse_in_use && self.image_in_use(&image.id) > 0 {
+            return Err(DomainError::ImageInUse(image.id));
+        }
+        let gone = Image {
+            status: ImageStatus::Deleted,
+            data: None,
+            updated_ms: now_ms(),
+            generation: image.generation + 1,
+            ..image
+        };
+        let gone = self.commit_image(gone).await?;
+        if let Some(path) = self.image_path(&gone.id) {
+            // Best effort: a file left behind is garbage, never shown.
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        Ok(gone)
+    }
+
+    /// The image `r` if `p` owns it (an admin owns every stored image). Built-in images are
+    /// nobody's to change.
+    fn owned_image(&self, p: &Principal, r: &str) -> Result<Image, DomainError> {
+        let image = self.image(p, r)?;
+        if image.is_builtin() || !image.owned_by(p) {
+            return Err(DomainError::ImageNotOwned(image.id));
+        }
+        Ok(image)
+    }
+
+    /// Commit `image` (its generation already the next one) and put it in the registry.
+    pub(crate) async fn commit_image(&self, image: Image) -> Result<Image, DomainError> {
+        match self
+            .inner
+            .store
+            .commit(vec![Write::Image(Box::new(image.clone()))])
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Conflict(e)) => {
+                // Another node changed it meanwhile: show its version and refuse this one.
+                if let Ok(found) = self.inner.store.images(&[image.id.clone()]).await {
+                    let mut fleet = self.inner.fleet.lock();
+                    for i in found {
+                        fleet.put_image(i);
+                    }
+                }
+                return Err(DomainError::Conflict(e));
+            }
+            Err(e) => return Err(store_err(e)),
+        }
+        self.inner.fleet.lock().put_image(image.clone());
+        Ok(image)
+    }
+
+    /// Where the bytes of image `id` (canonical) are kept: `<image dir>/<id>.img`, the name
+    /// the qemu driver boots it by. `None` without an image directory.
+    pub fn image_path(&self, id: &str) -> Option<PathBuf> {
+        self.inner
+            .image_dir
+            .as_ref()
+            .map(|d| d.join(format!("{id}.img")))
+    }
+
+    /// The image directory (`--data`/images), created on first use.
+    pub fn image_dir(&self) -> Option<&std::path::Path> {
+        self.inner.image_dir.as_deref()
+    }
+
+    /// Record that image `r`'s bytes are in place (an upload finished): it becomes active with
+    /// their size and digests. Only from queued or uploading.
+    pub async fn image_uploaded(
+        &self,
+        p: &Principal,
+        r: &str,
+        data: ImageData,
+    ) -> Result<Image, DomainError> {
+        self.update_image(p, r, |i| {
+            if !matches!(i.status, ImageStatus::Queued | ImageStatus::Uploading) {
+                return Err(DomainError::ImageState {
+                    id: i.id.clone(),
+                    status: i.status,
+                });
+            }
+            let gib = data.virtual_size.unwrap_or(data.size).div_ceil(1 << 30);
+            i.size_gib = i
+                .min_disk
+                .max(u32::try_from(gib).unwrap_or(u32::MAX))
+                .max(1);
+            i.data = Some(data);
+            i.status = ImageStatus::Active;
+            Ok(())
+        })
+        .await
+    }
+}
