@@ -1872,7 +1872,7 @@ async fn images_are_written_conditionally_and_deleted_as_records(backend: Backen
         .unwrap();
     if s.shared() {
         assert_eq!(
-            s.images(&[img.id.clone()]).await.unwrap(),
+            s.images(std::slice::from_ref(&img.id)).await.unwrap(),
             vec![gone.clone()]
         );
     }

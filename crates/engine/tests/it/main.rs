@@ -8,6 +8,7 @@ mod generations;
 mod groups;
 mod hosts;
 mod iam;
+mod images;
 mod key_pairs;
 mod quotas;
 mod recovery;
