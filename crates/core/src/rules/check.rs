@@ -105,7 +105,9 @@ pub fn check_request(cmd: &Command, targets: &[Instance]) -> Result<(), DomainEr
         | Request::Resume
         | Request::Shelve { .. }
         | Request::ShelveOffload
-        | Request::Unshelve { .. } => Ok(()),
+        | Request::Unshelve { .. }
+        | Request::SoftDelete { .. }
+        | Request::Restore => Ok(()),
         Request::LiveMigrate
         | Request::Start
         | Request::Stop { .. }
