@@ -109,6 +109,10 @@ pub struct Instance {
     /// The placement group it was created into (`groups::PlacementGroup::id`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement_group: Option<String>,
+    /// When it was soft-deleted (ms since the epoch), while it is SoftDeleted: the reclaim
+    /// deletes it `reclaim_instance_interval` later (docs/deferred-delete.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_deleted_at_ms: Option<i64>,
 }
 
 impl Instance {

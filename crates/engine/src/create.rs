@@ -326,5 +326,6 @@ fn new_instance(
         host: None,
         resize_from: None,
         placement_group: None,
+        soft_deleted_at_ms: None,
     }
 }

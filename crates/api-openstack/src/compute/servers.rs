@@ -174,7 +174,11 @@ impl Nova<'_> {
         let hard_reboot = inst.state == InstanceState::Rebooting && self.hard_reboot(inst).await;
         let powered_on = matches!(
             inst.state,
-            InstanceState::Terminating | InstanceState::Resizing | InstanceState::RevertingResize
+            InstanceState::Terminating
+                | InstanceState::Resizing
+                | InstanceState::RevertingResize
+                | InstanceState::SoftDeleting
+                | InstanceState::Error
         )
         .then(|| self.api.engine.driver().facts(inst.uuid))
         .flatten()

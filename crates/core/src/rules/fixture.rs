@@ -54,6 +54,7 @@ pub fn inst(state: InstanceState) -> Instance {
         host: None,
         resize_from: None,
         placement_group: None,
+        soft_deleted_at_ms: None,
     }
 }
 
