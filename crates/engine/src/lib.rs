@@ -29,6 +29,7 @@ mod submit;
 mod sync;
 mod tenancy;
 mod update;
+mod deferred;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use cluster_state::Cluster;
@@ -246,6 +247,9 @@ pub struct Options {
     pub lease_ttl: std::time::Duration,
     /// How long an agent host may stay silent before it is lost (`hosts.rs`).
     pub host_timeout: std::time::Duration,
+    /// Nova's `reclaim_instance_interval`: how long a soft-deleted instance is kept before
+    /// it is deleted for good. `None`: nothing is soft-deleted, nothing reclaimed.
+    pub reclaim_interval: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -253,6 +257,7 @@ impl Default for Options {
         Self {
             lease_ttl: DEFAULT_LEASE_TTL,
             host_timeout: DEFAULT_HOST_TIMEOUT,
+            reclaim_interval: None,
         }
     }
 }
@@ -487,6 +492,9 @@ impl Engine {
         engine.spawn_sync_tick();
         engine.spawn_host_tick();
         engine.spawn_lease_tick();
+        if let Some(every) = options.reclaim_interval {
+            engine.spawn_reclaim_tick(every);
+        }
         Ok(engine)
     }
 
