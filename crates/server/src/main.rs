@@ -145,6 +145,8 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
     let options = nubis_engine::Options {
         lease_ttl: cfg.lease_ttl,
         host_timeout: cfg.host_timeout,
+        reclaim_interval: (cfg.reclaim_instance_interval > 0)
+            .then(|| std::time::Duration::from_secs(cfg.reclaim_instance_interval)),
     };
     let engine = Engine::start_with(store, driver, secrets, options)
         .await
