@@ -77,7 +77,9 @@ pub fn action(a: Action) -> &'static str {
         Action::Shelve => "ShelveServer",
         Action::ShelveOffload => "ShelveOffloadServer",
         Action::Unshelve => "UnshelveServer",
-        Action::SoftDelete => "SoftDeleteServer",
+        // A soft delete is Tencent's recycle (TerminateInstances of a PREPAID instance) or
+        // Nova's deferred delete.
+        Action::SoftDelete => "TerminateInstances",
         Action::Restore => "RestoreServer",
     }
 }

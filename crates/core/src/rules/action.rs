@@ -12,6 +12,9 @@ use crate::op::{
 use crate::request::{ActionRequest, PublicKey, Request};
 use crate::state::{Action, InstanceState, Restriction};
 
+/// The charge type of subscription instances (Tencent's spelling, kept on the record).
+pub const PREPAID: &str = "PREPAID";
+
 /// Facts from outside the instance record that a decision needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlanContext {
@@ -176,6 +179,26 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
     {
         // Powered off hard, as Nova's soft delete does (`power_off` with no clean shutdown
         // timeout); an instance already off is left off (the step is idempotent).
+        return Ok(Plan {
+            display: Some(InstanceState::SoftDeleting),
+            ..Plan::new(
+                Action::SoftDelete,
+                vec![Step::PowerOff {
+                    mode: StopMode::Hard,
+                }],
+            )
+        });
+    }
+    // Tencent's recycle bin: a subscription (PREPAID) instance's first TerminateInstances
+    // moves it to the bin (SHUTDOWN, "awaiting destruction"), the second destroys it;
+    // pay-as-you-go instances are destroyed at once. Only Tencent creates PREPAID instances
+    // (Alibaba's are all pay-as-you-go).
+    if let Request::Terminate { force } = req
+        && inst.charge_type == PREPAID
+        && inst.lock.is_none()
+        && matches!(inst.state, InstanceState::Running | InstanceState::Stopped)
+        && allowed(Action::Terminate, inst.state, *force)
+    {
         return Ok(Plan {
             display: Some(InstanceState::SoftDeleting),
             ..Plan::new(

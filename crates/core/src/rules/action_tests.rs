@@ -874,7 +874,13 @@ fn restore_powers_a_soft_deleted_server_on_and_nothing_else() {
         p.settle.state(true, Some(S::Running), S::SoftDeleted),
         S::Running
     );
-    for s in [S::Running, S::Stopped, S::Error, S::SoftDeleting, S::Restoring] {
+    for s in [
+        S::Running,
+        S::Stopped,
+        S::Error,
+        S::SoftDeleting,
+        S::Restoring,
+    ] {
         assert_eq!(
             plan(&inst(s), &Request::Restore, &ctx),
             Err(DomainError::StateConflict {
@@ -941,4 +947,34 @@ fn reset_rebuild() -> ActionRequest {
         when_running: WhenRunning::StopAndStart,
         system_disk_gib: None,
     }
+}
+
+/// Tencent's recycle bin: a PREPAID instance's first terminate keeps it powered off
+/// (SoftDeleted, shown SHUTDOWN), the second destroys it; pay-as-you-go goes at once.
+#[test]
+fn prepaid_terminate_recycles_then_destroys() {
+    let ctx = PlanContext::default();
+    let term = Request::Terminate { force: true };
+    for s in [S::Running, S::Stopped] {
+        let mut i = inst(s);
+        i.charge_type = PREPAID.into();
+        let p = plan(&i, &term, &ctx).unwrap();
+        assert_eq!(p.action, Action::SoftDelete, "{s:?}");
+        assert_eq!(p.settle.state(true, Some(S::Stopped), s), S::SoftDeleted);
+        let mut recycled = inst(S::SoftDeleted);
+        recycled.charge_type = PREPAID.into();
+        assert_eq!(
+            plan(&recycled, &term, &ctx).unwrap().steps,
+            vec![Step::Destroy]
+        );
+    }
+    let mut i = inst(S::Running);
+    i.charge_type = "POSTPAID_BY_HOUR".into();
+    assert_eq!(plan(&i, &term, &ctx).unwrap().steps, vec![Step::Destroy]);
+    // Without force a running PREPAID instance is refused as any other.
+    i.charge_type = PREPAID.into();
+    assert!(matches!(
+        plan(&i, &Request::Terminate { force: false }, &ctx),
+        Err(DomainError::StateConflict { .. })
+    ));
 }

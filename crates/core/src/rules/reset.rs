@@ -67,7 +67,13 @@ mod tests {
 
     #[test]
     fn reset_marks_error_or_shows_the_guest() {
-        for s in [S::Running, S::Stopped, S::Paused, S::SoftDeleted, S::LaunchFailed] {
+        for s in [
+            S::Running,
+            S::Stopped,
+            S::Paused,
+            S::SoftDeleted,
+            S::LaunchFailed,
+        ] {
             assert_eq!(reset_state(&inst(s), ResetTo::Error, None), Ok(S::Error));
         }
         let e = inst(S::Error);
