@@ -42,6 +42,14 @@ pub fn status(s: InstanceState) -> &'static str {
         InstanceState::Unpausing | InstanceState::Resuming | InstanceState::Unshelving => {
             "Starting"
         }
+        // Alibaba has no recycle bin: a server Nova soft-deleted is a stopped one (going there
+        // Stopping, restored Starting); one an operator marked broken (Nova os-resetState)
+        // shows Running, the state whose actions (stop, delete, reinstall) get it out
+        // (docs/deferred-delete.md).
+        InstanceState::SoftDeleting => "Stopping",
+        InstanceState::SoftDeleted => "Stopped",
+        InstanceState::Restoring => "Starting",
+        InstanceState::Error => "Running",
     }
 }
 
@@ -96,6 +104,10 @@ pub fn health(s: InstanceState) -> (u32, &'static str) {
         | InstanceState::Shelved
         | InstanceState::ShelvingOffloading
         | InstanceState::ShelvedOffloaded => (4, "NotApplicable"),
+        InstanceState::SoftDeleting | InstanceState::SoftDeleted => (4, "NotApplicable"),
+        InstanceState::Restoring => (2, "Initializing"),
+        // Marked broken by an operator: ECS's Warning.
+        InstanceState::Error => (64, "Warning"),
     }
 }
 
@@ -123,6 +135,8 @@ pub fn action(a: Action) -> &'static str {
         Action::Shelve => "ShelveServer",
         Action::ShelveOffload => "ShelveOffloadServer",
         Action::Unshelve => "UnshelveServer",
+        Action::SoftDelete => "SoftDeleteServer",
+        Action::Restore => "RestoreServer",
     }
 }
 

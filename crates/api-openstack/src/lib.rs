@@ -241,6 +241,8 @@ pub struct OpenStackApi {
     /// A shelved server is offloaded at once (Nova's `shelved_offload_time = 0`, the default);
     /// false: it stays SHELVED until shelveOffload (`-1`).
     pub(crate) shelved_offload: bool,
+    /// A delete soft-deletes (Nova's `reclaim_instance_interval` > 0; the engine reclaims).
+    pub(crate) deferred_delete: bool,
 }
 
 impl OpenStackApi {
@@ -263,6 +265,7 @@ impl OpenStackApi {
             keystone_policy: identity_admin::policy(),
             operator: Default::default(),
             shelved_offload: true,
+            deferred_delete: false,
         }
     }
 
@@ -283,6 +286,13 @@ impl OpenStackApi {
     }
 
     /// Offload shelved servers at once (true, Nova's default) or keep them SHELVED.
+    /// Nova's `reclaim_instance_interval` > 0: a delete soft-deletes
+    /// (docs/deferred-delete.md).
+    pub fn with_deferred_delete(mut self, on: bool) -> Self {
+        self.deferred_delete = on;
+        self
+    }
+
     pub fn with_shelved_offload(mut self, offload: bool) -> Self {
         self.shelved_offload = offload;
         self

@@ -135,6 +135,19 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             Some("unshelving"),
             NOSTATE,
         ),
+        // Deferred delete (docs/deferred-delete.md): soft-deleting keeps the vm_state it
+        // started from (active or stopped; error shows as active) until the guest is off.
+        S::SoftDeleting => match x.powered_on {
+            Some(false) => st("SHUTOFF", "stopped", Some("soft-deleting"), SHUTDOWN),
+            _ => st("ACTIVE", "active", Some("soft-deleting"), RUNNING),
+        },
+        S::SoftDeleted => st("SOFT_DELETED", "soft-delete", None, SHUTDOWN),
+        S::Restoring => st("SOFT_DELETED", "soft-delete", Some("restoring"), SHUTDOWN),
+        // os-resetState to error: the guest is left as it was, its power shown as it is.
+        S::Error => match x.powered_on {
+            Some(false) => st("ERROR", "error", None, SHUTDOWN),
+            _ => st("ERROR", "error", None, RUNNING),
+        },
     }
 }
 
@@ -163,6 +176,8 @@ pub fn task_of(a: Action) -> &'static str {
         Action::Shelve => "shelving",
         Action::ShelveOffload => "shelving_offloading",
         Action::Unshelve => "unshelving",
+        Action::SoftDelete => "soft-deleting",
+        Action::Restore => "restoring",
     }
 }
 
@@ -190,6 +205,8 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Shelve => "shelve",
         Action::ShelveOffload => "shelveOffload",
         Action::Unshelve => "unshelve",
+        Action::SoftDelete => "soft_delete",
+        Action::Restore => "restore",
     }
 }
 
@@ -241,6 +258,10 @@ mod tests {
                 "shelved_offloaded",
                 Some("unshelving"),
             ),
+            (S::SoftDeleting, "ACTIVE", "active", Some("soft-deleting")),
+            (S::SoftDeleted, "SOFT_DELETED", "soft-delete", None),
+            (S::Restoring, "SOFT_DELETED", "soft-delete", Some("restoring")),
+            (S::Error, "ERROR", "error", None),
         ];
         for (s, status, vm, task) in rows {
             let n = nova_state(*s, Extra::default());

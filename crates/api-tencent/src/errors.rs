@@ -62,6 +62,11 @@ pub fn state_suffix(s: InstanceState) -> &'static str {
         InstanceState::ShelvingOffloading => "ShelvingOffloading",
         InstanceState::ShelvedOffloaded => "ShelvedOffloaded",
         InstanceState::Unshelving => "Unshelving",
+        // As DescribeInstances shows them (render::state).
+        InstanceState::SoftDeleted => "Shutdown",
+        InstanceState::Error => "Running",
+        InstanceState::SoftDeleting => "SoftDeleting",
+        InstanceState::Restoring => "Restoring",
     }
 }
 

@@ -42,6 +42,14 @@ pub fn state(s: InstanceState) -> &'static str {
         InstanceState::Unpausing | InstanceState::Resuming | InstanceState::Unshelving => {
             "STARTING"
         }
+        // A server Nova soft-deleted is in the recycle bin: SHUTDOWN, CVM's "awaiting
+        // destruction" (going there STOPPING, restored STARTING). One an operator marked
+        // broken (Nova os-resetState) shows RUNNING, the state whose actions (stop, terminate,
+        // reinstall) get it out (docs/deferred-delete.md).
+        InstanceState::SoftDeleting => "STOPPING",
+        InstanceState::SoftDeleted => "SHUTDOWN",
+        InstanceState::Restoring => "STARTING",
+        InstanceState::Error => "RUNNING",
     }
 }
 
@@ -69,6 +77,10 @@ pub fn action(a: Action) -> &'static str {
         Action::Shelve => "ShelveServer",
         Action::ShelveOffload => "ShelveOffloadServer",
         Action::Unshelve => "UnshelveServer",
+        // A soft delete is Tencent's recycle (TerminateInstances of a PREPAID instance) or
+        // Nova's deferred delete.
+        Action::SoftDelete => "TerminateInstances",
+        Action::Restore => "RestoreServer",
     }
 }
 

@@ -116,6 +116,10 @@ pub struct Instance {
     pub image_os_name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image_user: String,
+    /// When it was soft-deleted (ms since the epoch), while it is SoftDeleted: the reclaim
+    /// deletes it `reclaim_instance_interval` later (docs/deferred-delete.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub soft_deleted_at_ms: Option<i64>,
 }
 
 impl Instance {

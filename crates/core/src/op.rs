@@ -214,6 +214,8 @@ pub enum Outcome {
     /// Resized, awaiting confirmation: VerifyResize or VerifyResizeStopped by what the driver
     /// reports (the state the operation started from if it reports nothing).
     VerifyResize,
+    /// Soft-deleted: kept powered off until reclaimed or restored.
+    SoftDeleted,
 }
 
 /// How an instance's state is derived when its operation ends: part of the plan, recorded
@@ -251,6 +253,9 @@ impl Settle {
             | Action::Shelve
             | Action::ShelveOffload
             | Action::Unshelve => (Outcome::Observed, Outcome::Observed),
+            // A failed power-off leaves the instance as its facts show it (not deleted).
+            Action::SoftDelete => (Outcome::SoftDeleted, Outcome::Observed),
+            Action::Restore => (Outcome::Observed, Outcome::Observed),
         };
         Self { success, failure }
     }
@@ -267,6 +272,7 @@ impl Settle {
             Outcome::Observed => observed.unwrap_or(before),
             Outcome::Terminated => InstanceState::Terminated,
             Outcome::LaunchFailed => InstanceState::LaunchFailed,
+            Outcome::SoftDeleted => InstanceState::SoftDeleted,
             Outcome::VerifyResize => match observed {
                 Some(InstanceState::Running) => InstanceState::VerifyResize,
                 Some(InstanceState::Stopped) => InstanceState::VerifyResizeStopped,

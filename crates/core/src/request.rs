@@ -97,6 +97,15 @@ pub enum Request<S: Stage = Raw> {
     Delete {
         admin: bool,
     },
+    /// Nova's delete when `reclaim_instance_interval` > 0: a settled, launched instance with no
+    /// operation in flight is soft-deleted (powered off and kept until reclaimed); any other
+    /// is deleted as by [`Request::Delete`] (Nova falls back to a delete when soft_delete
+    /// refuses the state). `admin` as for [`Request::Delete`].
+    SoftDelete {
+        admin: bool,
+    },
+    /// Bring a soft-deleted instance back, powered on (Nova restore).
+    Restore,
     /// `user`: None is each instance's image's administrator account.
     ResetPassword {
         user: Option<String>,
@@ -223,6 +232,10 @@ impl<S: Stage> fmt::Debug for Request<S> {
             Self::Reboot { mode } => f.debug_struct("Reboot").field("mode", mode).finish(),
             Self::Terminate { force } => f.debug_struct("Terminate").field("force", force).finish(),
             Self::Delete { admin } => f.debug_struct("Delete").field("admin", admin).finish(),
+            Self::SoftDelete { admin } => {
+                f.debug_struct("SoftDelete").field("admin", admin).finish()
+            }
+            Self::Restore => f.write_str("Restore"),
             Self::ResetPassword {
                 user,
                 when_running,
@@ -293,6 +306,8 @@ impl<S: Stage> Request<S> {
             Self::Shelve { .. } => Action::Shelve,
             Self::ShelveOffload => Action::ShelveOffload,
             Self::Unshelve { .. } => Action::Unshelve,
+            Self::SoftDelete { .. } => Action::SoftDelete,
+            Self::Restore => Action::Restore,
         }
     }
 
@@ -405,6 +420,8 @@ impl Command {
             Self::Reboot { mode } => Request::Reboot { mode },
             Self::Terminate { force } => Request::Terminate { force },
             Self::Delete { admin } => Request::Delete { admin },
+            Self::SoftDelete { admin } => Request::SoftDelete { admin },
+            Self::Restore => Request::Restore,
             Self::Rebuild {
                 image: image_id,
                 password,

@@ -49,10 +49,22 @@ pub enum InstanceState {
     /// Powered off and removed from its host; only its disks are kept.
     ShelvedOffloaded,
     Unshelving,
+    // Deferred delete and the operator's error mark (Nova; docs/deferred-delete.md).
+    /// Being soft-deleted: the guest is powered off (Nova task_state `soft-deleting`).
+    SoftDeleting,
+    /// Deleted, kept powered off on its host until reclaimed (Nova SOFT_DELETED, with
+    /// `reclaim_instance_interval` > 0): restore brings it back, forceDelete ends it.
+    SoftDeleted,
+    /// Being restored from soft-deleted: the guest is powered on (Nova task_state
+    /// `restoring`).
+    Restoring,
+    /// Marked broken by an operator (Nova `os-resetState` to `error`); the guest is left as
+    /// it is. Rebuild, stop, delete or a reset to active get it out.
+    Error,
 }
 
 impl InstanceState {
-    pub const ALL: [InstanceState; 30] = [
+    pub const ALL: [InstanceState; 34] = [
         Self::Pending,
         Self::LaunchFailed,
         Self::Running,
@@ -83,6 +95,10 @@ impl InstanceState {
         Self::ShelvingOffloading,
         Self::ShelvedOffloaded,
         Self::Unshelving,
+        Self::SoftDeleting,
+        Self::SoftDeleted,
+        Self::Restoring,
+        Self::Error,
     ];
 
     /// Stable name used in the store, the admin API and logs.
@@ -118,6 +134,10 @@ impl InstanceState {
             Self::ShelvingOffloading => "shelving_offloading",
             Self::ShelvedOffloaded => "shelved_offloaded",
             Self::Unshelving => "unshelving",
+            Self::SoftDeleting => "soft_deleting",
+            Self::SoftDeleted => "soft_deleted",
+            Self::Restoring => "restoring",
+            Self::Error => "error",
         }
     }
 
@@ -193,6 +213,11 @@ pub enum Action {
     Shelve,
     ShelveOffload,
     Unshelve,
+    /// Delete, keeping the powered-off guest until it is reclaimed (Nova's delete with
+    /// `reclaim_instance_interval` > 0).
+    SoftDelete,
+    /// Bring a soft-deleted instance back (Nova restore).
+    Restore,
 }
 
 impl Action {
@@ -220,6 +245,8 @@ impl Action {
             Self::Shelve => "shelve",
             Self::ShelveOffload => "shelve_offload",
             Self::Unshelve => "unshelve",
+            Self::SoftDelete => "soft_delete",
+            Self::Restore => "restore",
         }
     }
 }

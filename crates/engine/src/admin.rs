@@ -34,7 +34,7 @@ fn not_found(id: &str) -> DomainError {
 }
 
 /// The operator, as the principal of an admin command.
-fn operator() -> nubis_core::Principal {
+pub(crate) fn operator() -> nubis_core::Principal {
     nubis_core::Principal {
         account: String::new(),
         user: "admin".into(),

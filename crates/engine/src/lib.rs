@@ -30,6 +30,7 @@ mod submit;
 mod sync;
 mod tenancy;
 mod update;
+mod deferred;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use cluster_state::Cluster;
@@ -257,6 +258,9 @@ pub struct Options {
     pub host_timeout: std::time::Duration,
     /// Where image bytes are kept (`images.rs`); `None`: images cannot hold data.
     pub image_dir: Option<std::path::PathBuf>,
+    /// Nova's `reclaim_instance_interval`: how long a soft-deleted instance is kept before
+    /// it is deleted for good. `None`: nothing is soft-deleted, nothing reclaimed.
+    pub reclaim_interval: Option<std::time::Duration>,
 }
 
 impl Default for Options {
@@ -265,6 +269,7 @@ impl Default for Options {
             lease_ttl: DEFAULT_LEASE_TTL,
             host_timeout: DEFAULT_HOST_TIMEOUT,
             image_dir: None,
+            reclaim_interval: None,
         }
     }
 }
@@ -503,6 +508,9 @@ impl Engine {
         engine.spawn_sync_tick();
         engine.spawn_host_tick();
         engine.spawn_lease_tick();
+        if let Some(every) = options.reclaim_interval {
+            engine.spawn_reclaim_tick(every);
+        }
         Ok(engine)
     }
 

@@ -52,8 +52,15 @@ impl Engine {
                 let Some(current) = fleet.instances.get(&id) else {
                     return;
                 };
-                // A running operation settles the state itself when it ends.
-                if current.lock.is_some() {
+                // A running operation settles the state itself when it ends. A soft-deleted
+                // instance and one an operator marked broken keep their state whatever the
+                // guest does (docs/deferred-delete.md).
+                if current.lock.is_some()
+                    || matches!(
+                        current.state,
+                        InstanceState::SoftDeleted | InstanceState::Error
+                    )
+                {
                     return;
                 }
                 let mut state = observed(facts).unwrap_or(current.state);
@@ -348,6 +355,9 @@ impl Engine {
                         .state(success, observed(facts), op.from_state);
                     inst.lock = None;
                     inst.updated_at_ms = now_ms();
+                    // The reclaim counts from here (Nova's deleted_at).
+                    inst.soft_deleted_at_ms = (inst.state == InstanceState::SoftDeleted)
+                        .then(|| current.soft_deleted_at_ms.unwrap_or(inst.updated_at_ms));
                     inst.ssh_endpoint = self
                         .inner
                         .driver

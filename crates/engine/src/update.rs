@@ -161,6 +161,25 @@ impl Engine {
         .await
     }
 
+    /// The operator's state reset (Nova `os-resetState`): core decides the state
+    /// ([`nubis_core::rules::reset_state`]) from the record and the guest's facts; one
+    /// generation-checked commit.
+    pub async fn reset_state(
+        &self,
+        p: &Principal,
+        id: Uuid,
+        to: nubis_core::rules::ResetTo,
+    ) -> Result<(), DomainError> {
+        let driver = self.inner.driver.clone();
+        self.try_update_instance(p, id, |inst| {
+            let observed = driver.facts(id).map(|f| f.power.observed(f.booted));
+            inst.state = nubis_core::rules::reset_state(inst, to, observed)?;
+            inst.soft_deleted_at_ms = None;
+            Ok::<_, DomainError>(())
+        })
+        .await
+    }
+
     /// [`Self::update_instance`] with a change that may refuse (nothing changes then). The
     /// change is made on a copy, one generation on, committed, then applied; after a lost
     /// race the instance is read back and `f` runs again on the newer record.

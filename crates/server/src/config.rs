@@ -66,6 +66,7 @@ struct FileConfig {
     qemu_stop_timeout: Option<u64>,
     audit_retention_days: Option<u32>,
     shelved_offload_time: Option<i64>,
+    reclaim_instance_interval: Option<u64>,
     /// The `[limits]` table.
     limits: Option<crate::limits::LimitFile>,
     /// The `[quotas]` table: default quotas of every account but the bootstrap admin.
@@ -117,6 +118,10 @@ pub struct Config {
     /// Nova's `shelved_offload_time`: 0 offloads a shelved server at once (Nova's default),
     /// -1 never (it stays SHELVED until shelveOffload). Nothing else is served.
     pub shelved_offload: bool,
+    /// Nova's `reclaim_instance_interval` in seconds: 0 deletes at once (Nova's default);
+    /// more soft-deletes a Nova delete and reclaims it this long after
+    /// (docs/deferred-delete.md).
+    pub reclaim_instance_interval: u64,
     /// Default quotas of every account but the bootstrap admin (which is unlimited unless
     /// set through the admin API).
     pub quotas: nubis_core::QuotaLimits,
@@ -270,6 +275,21 @@ impl Config {
                 "shelved_offload_time={other}: nubis offloads at once (0) or never (-1)"
             ),
         };
+        // Nova's own bound: an interval is an integer number of seconds (a year at most here,
+        // far beyond any recycle bin).
+        let reclaim_instance_interval = match std::env::var("NUBIS_RECLAIM_INSTANCE_INTERVAL") {
+            Ok(v) => v.parse::<u64>().ok().filter(|n| *n <= 31_536_000).with_context(|| {
+                format!(
+                    "NUBIS_RECLAIM_INSTANCE_INTERVAL={v:?} is not a number of seconds (0-31536000)"
+                )
+            })?,
+            Err(_) => file.reclaim_instance_interval.unwrap_or(0),
+        };
+        if reclaim_instance_interval > 31_536_000 {
+            anyhow::bail!(
+                "reclaim_instance_interval={reclaim_instance_interval}: at most 31536000 seconds"
+            );
+        }
         let secs = |k: &str, default: u64| -> Result<u64> {
             match std::env::var(k) {
                 Ok(v) => v
@@ -337,6 +357,7 @@ impl Config {
         Ok(Self {
             audit_retention_days,
             shelved_offload,
+            reclaim_instance_interval,
             nova_policy,
             limits,
             quotas,

@@ -45,7 +45,8 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         Arc::new(crate::audit::EngineAuditor(engine.clone()));
     let mut openstack = OpenStackApi::new(engine.clone(), cfg.rate_limits)
         .with_public_url(public_url.clone())
-        .with_shelved_offload(cfg.shelved_offload);
+        .with_shelved_offload(cfg.shelved_offload)
+        .with_deferred_delete(cfg.reclaim_instance_interval > 0);
     if let Some(policy) = &cfg.nova_policy {
         openstack = openstack
             .with_nova_policy(policy)

@@ -147,6 +147,8 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         lease_ttl: cfg.lease_ttl,
         host_timeout: cfg.host_timeout,
         image_dir: Some(cfg.data.join("images")),
+        reclaim_interval: (cfg.reclaim_instance_interval > 0)
+            .then(|| std::time::Duration::from_secs(cfg.reclaim_instance_interval)),
     };
     let engine = Engine::start_with(store, driver, secrets, options)
         .await

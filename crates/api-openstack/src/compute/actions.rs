@@ -11,6 +11,8 @@ use super::{
 };
 use crate::errors::{Fault, map};
 use crate::{OpenStackApi, Reply};
+
+use nubis_core::rules::ResetTo;
 use nubis_core::{DomainError, ResizeEnd, StopMode, WhenRunning, catalog, password::PasswordRule};
 use nubis_engine::Command;
 use serde_json::{Value, json};
@@ -511,6 +513,80 @@ impl Nova<'_> {
         empty_arg("revertResize", arg)?;
         self.submit(&inst, Command::RevertResize).await?;
         Ok(Reply::empty(202))
+    }
+}
+
+impl Nova<'_> {
+    /// `restore` (os-deferred-delete): a soft-deleted server back, powered on. Nova's action
+    /// validates no body (`{"restore": null}` as openstacksdk sends it, `{}` as Tempest
+    /// does, anything else alike).
+    pub(super) async fn restore(&self, id: &str, _arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        self.submit(&inst, Command::Restore).await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `forceDelete` (os-deferred-delete): delete now, in any state, soft-deleted or not
+    /// (Nova's `force_delete`; an owner's lock refuses it unless the caller is an admin).
+    /// No body validation, as in Nova.
+    pub(super) async fn force_delete(&self, id: &str, _arg: &Value) -> Res {
+        let inst = self.server(id)?;
+        self.submit(
+            &inst,
+            Command::Delete {
+                admin: self.admin_role,
+            },
+        )
+        .await?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `os-resetState` (admins): `{"state": "active" | "error"}` (Nova's `reset_state`
+    /// schema: required, nothing else). The vm_state is set, the task cleared; core refuses
+    /// it while an operation runs (docs/deferred-delete.md).
+    pub(super) async fn reset_state(&self, id: &str, arg: &Value) -> Res {
+        let m = arg.as_object().ok_or_else(|| {
+            Fault::bad_request(format!(
+                "Invalid input for field/attribute os-resetState. Value: {arg}. {arg} is not of type 'object'"
+            ))
+        })?;
+        check_keys(m, &["state"])?;
+        let to = match m.get("state") {
+            None => return Err(Fault::bad_request("'state' is a required property")),
+            Some(Value::String(s)) if s == "active" => ResetTo::Active,
+            Some(Value::String(s)) if s == "error" => ResetTo::Error,
+            Some(other) => {
+                let shown = other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), |s| super::shown(s));
+                let quoted = if other.is_string() {
+                    format!("'{shown}'")
+                } else {
+                    shown.clone()
+                };
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for field/attribute state. Value: {shown}. {quoted} is not one of ['active', 'error']"
+                )));
+            }
+        };
+        let inst = self.server(id)?;
+        self.api
+            .engine
+            .reset_state(&self.p, inst.uuid, to)
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))?;
+        Ok(Reply::empty(202))
+    }
+
+    /// `GET /servers/{id}/migrations` (2.23+, admins): the server's live migrations in
+    /// progress. nubis's host maintenance is no Nova live migration (no source and
+    /// destination host): always none.
+    pub(super) fn server_migrations(&self, id: &str) -> Res {
+        if !self.v.at_least(23) {
+            return Err(Fault::not_found("The resource could not be found."));
+        }
+        self.server(id)?;
+        Ok(Reply::json(200, &json!({ "migrations": [] })))
     }
 }
 

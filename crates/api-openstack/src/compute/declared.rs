@@ -157,6 +157,16 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             "{\"shelveOffload\"}", nova!(n, p, a => n.hold(at(p, 0), a, Hold::ShelveOffload).await)),
         server_action("server.action.unshelve", "unshelve", "os_compute_api:os-shelve:unshelve", "{\"unshelve\"}",
             nova!(n, p, a => n.unshelve(at(p, 0), a).await)),
+        // -- deferred delete and the operator's state reset (docs/deferred-delete.md)
+        server_action("server.action.restore", "restore", "os_compute_api:os-deferred-delete:restore", "{\"restore\"}",
+            nova!(n, p, a => n.restore(at(p, 0), a).await)),
+        server_action("server.action.forceDelete", "forceDelete", "os_compute_api:os-deferred-delete:force",
+            "{\"forceDelete\"}", nova!(n, p, a => n.force_delete(at(p, 0), a).await)),
+        server_action("server.action.os-resetState", "os-resetState", "os_compute_api:os-admin-actions:reset_state",
+            "{\"os-resetState\"}", nova!(n, p, a => n.reset_state(at(p, 0), a).await)),
+        op("server.migrations.list", "GET", "/compute/v2.1/servers/{id}/migrations", Token,
+            "os_compute_api:servers:migrations:index", NO_BODY,
+            nova!(n, p, _ => n.server_migrations(at(p, 0)))),
         // -- server metadata
         op("server.metadata.list", "GET", "/compute/v2.1/servers/{id}/metadata", Token,
             "os_compute_api:server-metadata:index", NO_BODY,

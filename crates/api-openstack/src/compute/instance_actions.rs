@@ -34,6 +34,9 @@ fn nova_action(a: Action) -> &'static str {
         | Action::Shelve
         | Action::ShelveOffload
         | Action::Unshelve => crate::state::action_name(a),
+        // nova/compute/instance_actions.py: a soft delete is recorded as a delete.
+        Action::SoftDelete => "delete",
+        Action::Restore => "restore",
     }
 }
 
@@ -84,6 +87,8 @@ fn nova_event(a: Action) -> &'static str {
         Action::Shelve => "compute_shelve_instance",
         Action::ShelveOffload => "compute_shelve_offload_instance",
         Action::Unshelve => "compute_unshelve_instance",
+        Action::SoftDelete => "compute_soft_delete_instance",
+        Action::Restore => "compute_restore_instance",
     }
 }
 

@@ -174,7 +174,11 @@ impl Nova<'_> {
         let hard_reboot = inst.state == InstanceState::Rebooting && self.hard_reboot(inst).await;
         let powered_on = matches!(
             inst.state,
-            InstanceState::Terminating | InstanceState::Resizing | InstanceState::RevertingResize
+            InstanceState::Terminating
+                | InstanceState::Resizing
+                | InstanceState::RevertingResize
+                | InstanceState::SoftDeleting
+                | InstanceState::Error
         )
         .then(|| self.api.engine.driver().facts(inst.uuid))
         .flatten()
@@ -415,13 +419,18 @@ impl Nova<'_> {
     /// deleted is left to finish); a server locked by its owner only by an admin.
     pub(super) async fn delete_server(&self, id: &str) -> Res {
         let inst = self.server(id)?;
-        self.submit(
-            &inst,
+        // With a reclaim interval Nova soft-deletes (core falls back to a delete where the
+        // state does not allow it, as Nova does): docs/deferred-delete.md.
+        let cmd = if self.api.deferred_delete {
+            Command::SoftDelete {
+                admin: self.admin_role,
+            }
+        } else {
             Command::Delete {
                 admin: self.admin_role,
-            },
-        )
-        .await?;
+            }
+        };
+        self.submit(&inst, cmd).await?;
         Ok(Reply::empty(204))
     }
 

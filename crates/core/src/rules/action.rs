@@ -13,6 +13,9 @@ use crate::op::{
 use crate::request::{ActionRequest, PublicKey, Request};
 use crate::state::{Action, InstanceState, Restriction};
 
+/// The charge type of subscription instances (Tencent's spelling, kept on the record).
+pub const PREPAID: &str = "PREPAID";
+
 /// Facts from outside the instance record that a decision needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PlanContext {
@@ -158,11 +161,53 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
     }
     // An owner's lock stops every action but the operator's host maintenance (and an
     // admin's delete through Nova).
-    let lock_override = matches!(req, Request::Delete { admin: true });
+    let lock_override = matches!(
+        req,
+        Request::Delete { admin: true } | Request::SoftDelete { admin: true }
+    );
     if inst.locked.is_some() && action != Action::LiveMigrate && !lock_override {
         return Err(DomainError::Locked { id });
     }
-    if let Request::Delete { .. } = req {
+    // Nova's delete with a reclaim interval: soft_delete where its state check passes (a
+    // settled, launched server, no task running), a plain delete otherwise.
+    if let Request::SoftDelete { .. } = req
+        && inst.lock.is_none()
+        && allowed(Action::SoftDelete, inst.state, false)
+    {
+        // Powered off hard, as Nova's soft delete does (`power_off` with no clean shutdown
+        // timeout); an instance already off is left off (the step is idempotent).
+        return Ok(Plan {
+            display: Some(InstanceState::SoftDeleting),
+            ..Plan::new(
+                Action::SoftDelete,
+                vec![Step::PowerOff {
+                    mode: StopMode::Hard,
+                }],
+            )
+        });
+    }
+    // Tencent's recycle bin: a subscription (PREPAID) instance's first TerminateInstances
+    // moves it to the bin (SHUTDOWN, "awaiting destruction"), the second destroys it;
+    // pay-as-you-go instances are destroyed at once. Only Tencent creates PREPAID instances
+    // (Alibaba's are all pay-as-you-go).
+    if let Request::Terminate { force } = req
+        && inst.charge_type == PREPAID
+        && inst.lock.is_none()
+        && matches!(inst.state, InstanceState::Running | InstanceState::Stopped)
+        && allowed(Action::Terminate, inst.state, *force)
+    {
+        return Ok(Plan {
+            display: Some(InstanceState::SoftDeleting),
+            ..Plan::new(
+                Action::SoftDelete,
+                vec![Step::PowerOff {
+                    mode: StopMode::Hard,
+                }],
+            )
+        });
+    }
+    if let Request::Delete { .. } | Request::SoftDelete { .. } = req {
+        let action = Action::Terminate;
         let steps = match deletion(inst.state) {
             Deletion::Destroy => vec![Step::Destroy],
             Deletion::AlreadyDeleting => Vec::new(),
@@ -226,6 +271,7 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             | Action::ExitRescue
             | Action::Resume
             | Action::Unshelve
+            | Action::Restore
     ) {
         if inst.disk_error {
             return Err(DomainError::DiskError { id });
@@ -284,7 +330,11 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             (vec![Step::PowerOff { mode: *mode }], None)
         }
         Request::Reboot { mode } => (vec![Step::Reboot { mode: *mode }], None),
-        Request::Terminate { .. } | Request::Delete { .. } => (vec![Step::Destroy], None),
+        Request::Terminate { .. } | Request::Delete { .. } | Request::SoftDelete { .. } => {
+            (vec![Step::Destroy], None)
+        }
+        // Nova's restore powers the guest on, whatever its power before the delete.
+        Request::Restore => (vec![Step::PowerOn], Some(InstanceState::Restoring)),
         Request::ResetPassword { user, password, .. } => (
             around(vec![Step::SetPassword {
                 user: user
@@ -361,8 +411,9 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
                 keys: key_ids.as_deref().map(public),
             };
             // A running instance is stopped, reinstalled and started again; a stopped one
-            // stays stopped.
-            let steps = if running {
+            // stays stopped. One marked broken (Nova ERROR) is rebuilt into a running one,
+            // as Nova does, whatever its guest's power (the power-off is idempotent).
+            let steps = if running || inst.state == InstanceState::Error {
                 vec![
                     Step::PowerOff {
                         mode: StopMode::SoftFirst,

@@ -807,3 +807,172 @@ fn unshelve_zone_only_for_an_offloaded_guest() {
         Err(DomainError::DiskError { .. })
     ));
 }
+
+/// Deferred delete (docs/deferred-delete.md): Nova's delete with a reclaim interval powers a
+/// settled server off and keeps it; anything else is deleted at once, as Nova falls back to a
+/// delete when soft_delete refuses the state.
+#[test]
+fn soft_delete_keeps_a_settled_server_and_falls_back_to_delete() {
+    let ctx = PlanContext::default();
+    let soft = Request::SoftDelete { admin: false };
+    for s in [S::Running, S::Stopped, S::Error] {
+        let p = plan(&inst(s), &soft, &ctx).unwrap();
+        assert_eq!(p.action, Action::SoftDelete, "{s:?}");
+        assert_eq!(
+            p.steps,
+            vec![Step::PowerOff {
+                mode: StopMode::Hard
+            }]
+        );
+        assert_eq!(p.shows(s), S::SoftDeleting);
+        assert_eq!(p.settle.state(true, Some(S::Stopped), s), S::SoftDeleted);
+        // A power-off that failed leaves the server as its facts show it, not deleted.
+        assert_eq!(p.settle.state(false, Some(S::Running), s), S::Running);
+        assert!(!p.supersedes);
+    }
+    // Not settled, never launched, held, or a task in flight: deleted at once.
+    for s in [
+        S::Pending,
+        S::LaunchFailed,
+        S::Paused,
+        S::Shelved,
+        S::VerifyResize,
+        S::SoftDeleted,
+        S::Rebooting,
+    ] {
+        let p = plan(&inst(s), &soft, &ctx).unwrap();
+        assert_eq!(p.action, Action::Terminate, "{s:?}");
+        assert_eq!(p.steps, vec![Step::Destroy], "{s:?}");
+    }
+    let p = plan(&locked(S::Running, Action::Reboot), &soft, &ctx).unwrap();
+    assert_eq!(p.action, Action::Terminate);
+    assert!(p.supersedes);
+    // Being deleted already: nothing more to do.
+    assert!(plan(&inst(S::Terminating), &soft, &ctx).unwrap().is_empty());
+    // The owner's lock refuses it, an admin passes.
+    let mut i = inst(S::Running);
+    i.locked = Some(String::new());
+    assert_eq!(
+        plan(&i, &soft, &ctx),
+        Err(DomainError::Locked {
+            id: i.uuid.to_string()
+        })
+    );
+    let p = plan(&i, &Request::SoftDelete { admin: true }, &ctx).unwrap();
+    assert_eq!(p.action, Action::SoftDelete);
+}
+
+#[test]
+fn restore_powers_a_soft_deleted_server_on_and_nothing_else() {
+    let ctx = PlanContext::default();
+    let p = plan(&inst(S::SoftDeleted), &Request::Restore, &ctx).unwrap();
+    assert_eq!(p.steps, vec![Step::PowerOn]);
+    assert_eq!(p.shows(S::SoftDeleted), S::Restoring);
+    assert_eq!(
+        p.settle.state(true, Some(S::Running), S::SoftDeleted),
+        S::Running
+    );
+    for s in [
+        S::Running,
+        S::Stopped,
+        S::Error,
+        S::SoftDeleting,
+        S::Restoring,
+    ] {
+        assert_eq!(
+            plan(&inst(s), &Request::Restore, &ctx),
+            Err(DomainError::StateConflict {
+                id: inst(s).uuid.to_string(),
+                state: s,
+                action: Action::Restore,
+            }),
+            "{s:?}"
+        );
+    }
+    // A broken disk cannot boot.
+    let mut i = inst(S::SoftDeleted);
+    i.disk_error = true;
+    assert!(matches!(
+        plan(&i, &Request::Restore, &ctx),
+        Err(DomainError::DiskError { .. })
+    ));
+    // forceDelete (Nova's delete) and a Tencent/Alibaba delete end it.
+    for r in [
+        Request::Delete { admin: false },
+        Request::Terminate { force: false },
+    ] {
+        let p = plan(&inst(S::SoftDeleted), &r, &ctx).unwrap();
+        assert_eq!(p.steps, vec![Step::Destroy], "{r:?}");
+    }
+}
+
+/// An operator's error mark: rebuilt into a running server (powered off first, whatever its
+/// power), stopped or deleted; nothing else.
+#[test]
+fn error_is_left_by_rebuild_stop_or_delete() {
+    let ctx = PlanContext::default();
+    let p = plan(&inst(S::Error), &reset_rebuild(), &ctx).unwrap();
+    assert!(matches!(
+        p.steps.as_slice(),
+        [
+            Step::PowerOff { .. },
+            Step::Reprovision { .. },
+            Step::PowerOn
+        ]
+    ));
+    let stop = Request::Stop {
+        mode: StopMode::SoftFirst,
+        stop_charging: false,
+    };
+    assert_eq!(plan(&inst(S::Error), &stop, &ctx).unwrap().steps.len(), 1);
+    for r in [Request::Start, Request::Pause, Request::Restore] {
+        assert!(
+            matches!(
+                plan(&inst(S::Error), &r, &ctx),
+                Err(DomainError::StateConflict { .. })
+            ),
+            "{r:?}"
+        );
+    }
+}
+
+fn reset_rebuild() -> ActionRequest {
+    Request::Rebuild {
+        image_id: inst(S::Running).image_id,
+        password: None,
+        rule: crate::password::PasswordRule::Free,
+        key_ids: None,
+        when_running: WhenRunning::StopAndStart,
+        system_disk_gib: None,
+    }
+}
+
+/// Tencent's recycle bin: a PREPAID instance's first terminate keeps it powered off
+/// (SoftDeleted, shown SHUTDOWN), the second destroys it; pay-as-you-go goes at once.
+#[test]
+fn prepaid_terminate_recycles_then_destroys() {
+    let ctx = PlanContext::default();
+    let term = Request::Terminate { force: true };
+    for s in [S::Running, S::Stopped] {
+        let mut i = inst(s);
+        i.charge_type = PREPAID.into();
+        let p = plan(&i, &term, &ctx).unwrap();
+        assert_eq!(p.action, Action::SoftDelete, "{s:?}");
+        assert_eq!(p.settle.state(true, Some(S::Stopped), s), S::SoftDeleted);
+        let mut recycled = inst(S::SoftDeleted);
+        recycled.charge_type = PREPAID.into();
+        assert_eq!(
+            plan(&recycled, &term, &ctx).unwrap().steps,
+            vec![Step::Destroy]
+        );
+    }
+    let mut i = inst(S::Running);
+    i.charge_type = "POSTPAID_BY_HOUR".into();
+    assert_eq!(plan(&i, &term, &ctx).unwrap().steps, vec![Step::Destroy]);
+    // Without force a running PREPAID instance is refused as any other.
+    i.charge_type = PREPAID.into();
+    assert!(matches!(
+        plan(&i, &Request::Terminate { force: false }, &ctx),
+        Err(DomainError::StateConflict { .. })
+    ));
+}

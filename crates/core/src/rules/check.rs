@@ -108,7 +108,9 @@ pub fn check_request(
         | Request::Resume
         | Request::Shelve { .. }
         | Request::ShelveOffload
-        | Request::Unshelve { .. } => Ok(()),
+        | Request::Unshelve { .. }
+        | Request::SoftDelete { .. }
+        | Request::Restore => Ok(()),
         Request::LiveMigrate
         | Request::Start
         | Request::Stop { .. }

@@ -57,7 +57,11 @@ pub fn metadata_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         | S::Shelved
         | S::ShelvingOffloading
         | S::ShelvedOffloaded
-        | S::Unshelving => Err(busy()),
+        | S::Unshelving
+        | S::SoftDeleting
+        | S::SoftDeleted
+        | S::Restoring
+        | S::Error => Err(busy()),
         // Nova's rule lists no resize state (vm_state resized included).
         S::Resizing | S::VerifyResize | S::VerifyResizeStopped | S::RevertingResize => Err(busy()),
     }
@@ -102,7 +106,12 @@ pub fn server_tags_change(inst: &Instance) -> Result<(), MetadataRefusal> {
         | S::Terminated
         | S::VerifyResize
         | S::VerifyResizeStopped
-        | S::RevertingResize => {
+        | S::RevertingResize
+        // Not in Nova's valid vm_states for tags (soft-delete, error).
+        | S::SoftDeleting
+        | S::SoftDeleted
+        | S::Restoring
+        | S::Error => {
             Err(MetadataRefusal::Busy {
                 state: inst.state,
                 running: inst.lock.as_ref().map(|l| l.action),
@@ -154,6 +163,10 @@ mod tests {
                     | S::VerifyResize
                     | S::VerifyResizeStopped
                     | S::RevertingResize
+                    | S::SoftDeleting
+                    | S::SoftDeleted
+                    | S::Restoring
+                    | S::Error
             );
             assert_eq!(server_tags_change(&inst(s)).is_err(), refused, "{s:?}");
         }

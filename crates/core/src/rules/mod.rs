@@ -10,12 +10,14 @@
 //! - [`create`]: [`plan_create`], the same for a create.
 //! - [`metadata`]: when an instance's metadata may change.
 //! - [`quota`]: whether a create fits the account's quotas.
+//! - [`reset`]: the operator's state reset and the reclaim of soft-deleted instances.
 
 pub mod action;
 pub mod check;
 pub mod create;
 pub mod metadata;
 pub mod quota;
+pub mod reset;
 pub mod table;
 
 #[cfg(any(test, feature = "fixtures"))]
@@ -25,4 +27,5 @@ pub use action::{Effect, Plan, PlanContext, default_user, plan};
 pub use check::check_request;
 pub use create::{CreatePlan, plan_create};
 pub use metadata::{MetadataRefusal, metadata_change, server_tags_change};
+pub use reset::{ResetTo, reclaim_due, reset_state};
 pub use table::{Deletion, allowed, deletion};

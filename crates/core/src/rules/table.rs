@@ -49,6 +49,9 @@ pub fn deletion(state: InstanceState) -> Deletion {
         | S::ShelvingOffloading
         | S::ShelvedOffloaded
         | S::Unshelving => Deletion::Destroy,
+        // A soft-deleted server is deleted for good (forceDelete, a second delete, the
+        // reclaim); one marked broken like any other.
+        S::SoftDeleting | S::SoftDeleted | S::Restoring | S::Error => Deletion::Destroy,
         S::Terminating => Deletion::AlreadyDeleting,
         S::Terminated => Deletion::Gone,
     }
@@ -76,6 +79,8 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             Action::ConfirmResize | Action::RevertResize => false,
             Action::Pause | Action::Suspend | Action::Shelve => true,
             Action::Unpause | Action::Resume | Action::ShelveOffload | Action::Unshelve => false,
+            Action::SoftDelete => true,
+            Action::Restore => false,
         },
         S::Stopped => match action {
             Action::Start
@@ -99,6 +104,8 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::Resume
             | Action::ShelveOffload
             | Action::Unshelve => false,
+            Action::SoftDelete => true,
+            Action::Restore => false,
         },
         // Held guests (Nova's check_instance_state of each action). Every cloud deletes them;
         // nothing else of the other actions applies until they run again.
@@ -112,6 +119,16 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
         // A broken instance in rescue may be given up on: every cloud lets it be deleted.
         S::Rescue => matches!(action, Action::ExitRescue | Action::Terminate),
         S::LaunchFailed => action == Action::Terminate,
+        // Deferred delete (docs/deferred-delete.md): a soft-deleted server is restored or
+        // deleted for good (forceDelete; Tencent/Alibaba delete it too).
+        S::SoftDeleted => matches!(action, Action::Restore | Action::Terminate),
+        // Marked broken by an operator: Nova's actions whose vm_states include ERROR (stop,
+        // rebuild, delete, soft delete).
+        S::Error => matches!(
+            action,
+            Action::Stop | Action::Rebuild | Action::Terminate | Action::SoftDelete
+        ),
+        S::SoftDeleting | S::Restoring => false,
         // A resize awaiting confirmation: kept, undone, or the server deleted (Nova allows
         // nothing else in vm_state resized).
         S::VerifyResize | S::VerifyResizeStopped => matches!(
@@ -203,6 +220,7 @@ pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported
         | Action::Shelve
         | Action::ShelveOffload
         | Action::Unshelve => None,
+        Action::SoftDelete | Action::Restore => None,
     }
 }
 
@@ -247,6 +265,11 @@ mod tests {
         ));
         expected.extend(ok(Action::ShelveOffload, &[S::Shelved]));
         expected.extend(ok(Action::Unshelve, &[S::Shelved, S::ShelvedOffloaded]));
+        expected.extend(ok(Action::SoftDelete, &[S::Running, S::Stopped, S::Error]));
+        expected.extend(ok(Action::Restore, &[S::SoftDeleted]));
+        expected.extend(ok(Action::Terminate, &[S::SoftDeleted, S::Error]));
+        expected.extend(ok(Action::Stop, &[S::Error]));
+        expected.extend(ok(Action::Rebuild, &[S::Error]));
         let actions = [
             Action::Create,
             Action::Start,
@@ -270,6 +293,8 @@ mod tests {
             Action::Shelve,
             Action::ShelveOffload,
             Action::Unshelve,
+            Action::SoftDelete,
+            Action::Restore,
         ];
         for a in actions {
             for s in S::ALL {
@@ -300,6 +325,10 @@ mod tests {
             S::Shelved,
             S::ShelvedOffloaded,
             S::Pausing,
+            S::SoftDeleting,
+            S::SoftDeleted,
+            S::Restoring,
+            S::Error,
         ] {
             assert_eq!(deletion(s), Deletion::Destroy, "{s:?}");
         }

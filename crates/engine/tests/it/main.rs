@@ -4,6 +4,7 @@ mod batch;
 mod client_tokens;
 mod cluster;
 mod credentials;
+mod deferred;
 mod generations;
 mod groups;
 mod hosts;

@@ -521,6 +521,11 @@ pub const NOVA_ACTIONS: &[(&str, &str)] = &[
     ("os_compute_api:os-shelve:unshelve_to_host", ADMIN),
     ("os_compute_api:os-console-output", MEMBER),
     ("os_compute_api:os-admin-actions:inject_network_info", ADMIN),
+    ("os_compute_api:os-admin-actions:reset_state", ADMIN),
+    ("os_compute_api:os-deferred-delete:restore", MEMBER),
+    ("os_compute_api:os-deferred-delete:force", MEMBER),
+    ("os_compute_api:servers:migrations:index", ADMIN),
+    ("os_compute_api:os-migrations:index", ADMIN),
     ("os_compute_api:os-lock-server:lock", MEMBER),
     ("os_compute_api:os-lock-server:unlock", MEMBER),
     (
