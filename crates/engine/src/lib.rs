@@ -15,6 +15,7 @@ mod console;
 mod create;
 mod credentials;
 mod dialect_meta;
+mod flavors;
 mod generations;
 mod groups;
 mod hosts;
@@ -37,6 +38,7 @@ pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,
     base32, tencent_serial, unbase32,
 };
+pub use flavors::{FlavorChange, FlavorError, TypeViewer, built_in_flavor};
 pub use groups::{GroupChange, Member, NewGroup};
 pub use hosts::{DEFAULT_HOST_TIMEOUT, HostCallError, HostView, REPORT_EVERY};
 pub use iam::{
@@ -75,6 +77,9 @@ pub(crate) struct Fleet {
     pub key_pairs: HashMap<String, KeyPair>,
     /// Placement groups by canonical ID (`groups.rs`).
     pub placement_groups: HashMap<String, nubis_core::groups::PlacementGroup>,
+    /// Created instance types by Nova flavor ID (`flavors.rs`); the built-in catalogue is not
+    /// here.
+    pub instance_types: HashMap<String, nubis_core::flavors::Flavor>,
     pub accounts: HashMap<String, Account>,
     /// Access key id → (record, secret in clear; held only in memory).
     pub access_keys: HashMap<String, (AccessKey, String)>,
@@ -296,7 +301,7 @@ pub(crate) fn driver_err(e: nubis_driver::DriverError) -> DomainError {
 }
 
 pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
-    let ty = nubis_core::catalog::instance_type(&inst.instance_type);
+    let ty = inst.type_facts();
     VmSpec {
         uuid: inst.uuid,
         os: inst.os,
@@ -310,7 +315,7 @@ pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
         default_user: default_user(inst).to_string(),
         host: inst.host.clone(),
         cpu: ty.map_or(0, |t| t.cpu),
-        memory_mib: ty.map_or(0, |t| t.memory_gib.saturating_mul(1024)),
+        memory_mib: ty.map_or(0, |t| t.memory_mib),
     }
 }
 
@@ -395,6 +400,9 @@ impl Engine {
         }
         for g in snap.placement_groups {
             fleet.placement_groups.insert(g.id.clone(), g);
+        }
+        for f in snap.instance_types {
+            fleet.instance_types.insert(f.id.clone(), f);
         }
         for q in snap.quotas {
             fleet.quotas.insert(q.account, q.overrides);

@@ -114,6 +114,7 @@ struct Work {
     operations: Vec<Uuid>,
     key_pairs: Vec<String>,
     placement_groups: Vec<String>,
+    instance_types: Vec<String>,
     identity: bool,
     everything: bool,
 }
@@ -126,6 +127,7 @@ impl Work {
         };
         let (mut inst, mut ops, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
         let mut groups = HashSet::new();
+        let mut types = HashSet::new();
         for c in &batch.changes {
             match &c.record {
                 Record::Identity(_) => {
@@ -153,6 +155,11 @@ impl Work {
                 Record::PlacementGroup(id) => {
                     if groups.insert(id.clone()) {
                         w.placement_groups.push(id.clone());
+                    }
+                }
+                Record::InstanceType(id) => {
+                    if types.insert(id.clone()) {
+                        w.instance_types.push(id.clone());
                     }
                 }
             }
@@ -267,6 +274,13 @@ impl Engine {
                 .await
                 .map_err(store_err)?,
         };
+        let instance_types = match work.instance_types.is_empty() {
+            true => Vec::new(),
+            false => store
+                .instance_types(&work.instance_types)
+                .await
+                .map_err(store_err)?,
+        };
         let mut fleet = self.inner.fleet.lock();
         let gone: Vec<Uuid> = work
             .instances
@@ -290,6 +304,12 @@ impl Engine {
         }
         for g in placement_groups {
             fleet.placement_groups.insert(g.id.clone(), g);
+        }
+        for id in &work.instance_types {
+            fleet.instance_types.remove(id);
+        }
+        for f in instance_types {
+            fleet.instance_types.insert(f.id.clone(), f);
         }
         Ok(())
     }
@@ -396,6 +416,11 @@ impl Engine {
                 .into_iter()
                 .map(|g| (g.id.clone(), g))
                 .collect();
+        let instance_types: HashMap<String, nubis_core::flavors::Flavor> =
+            std::mem::take(&mut snap.instance_types)
+                .into_iter()
+                .map(|f| (f.id.clone(), f))
+                .collect();
         let state = self.identity_state(snap)?;
         self.install_identity(state);
         {
@@ -424,6 +449,7 @@ impl Engine {
             self.put_instances(&mut fleet, instances);
             fleet.key_pairs = key_pairs;
             fleet.placement_groups = placement_groups;
+            fleet.instance_types = instance_types;
             let ids: Vec<Uuid> = {
                 let foreign = self.inner.sync.foreign.lock();
                 foreign

@@ -63,6 +63,8 @@ pub enum Record {
     KeyPair(String),
     /// A placement group (canonical ID).
     PlacementGroup(String),
+    /// A created instance type (its Nova flavor ID).
+    InstanceType(String),
     Identity(Identity),
     /// A kind this version does not know (written by a newer node): the reader reloads
     /// everything rather than guess.
@@ -89,6 +91,8 @@ impl Record {
             Write::DeleteKeyPair(id) => Record::KeyPair(id.clone()),
             Write::PlacementGroup(g) => Record::PlacementGroup(g.id.clone()),
             Write::DeletePlacementGroup(id) => Record::PlacementGroup(id.clone()),
+            Write::InstanceType(f) => Record::InstanceType(f.id.clone()),
+            Write::DeleteInstanceType(id) => Record::InstanceType(id.clone()),
             Write::Guest { .. }
             | Write::DeleteGuest(_)
             | Write::UserData { .. }
@@ -119,6 +123,7 @@ impl Record {
             Record::Operation(id) => ("operation", id.to_string()),
             Record::KeyPair(id) => ("key_pair", id.clone()),
             Record::PlacementGroup(id) => ("placement_group", id.clone()),
+            Record::InstanceType(id) => ("instance_type", id.clone()),
             Record::Identity(i) => (i.as_str(), String::new()),
             Record::Unknown(kind) => (kind.as_str(), String::new()),
         }
@@ -132,6 +137,7 @@ impl Record {
             "operation" => uuid().map(Record::Operation),
             "key_pair" => Some(Record::KeyPair(key.to_string())),
             "placement_group" => Some(Record::PlacementGroup(key.to_string())),
+            "instance_type" => Some(Record::InstanceType(key.to_string())),
             other => Identity::ALL
                 .into_iter()
                 .find(|i| i.as_str() == other)
@@ -182,6 +188,7 @@ mod tests {
             Record::Operation(id),
             Record::KeyPair("skey-1".into()),
             Record::PlacementGroup("0b1c2d3e-0000-0000-0000-000000000000".into()),
+            Record::InstanceType("m1.custom".into()),
         ];
         all.extend(Identity::ALL.into_iter().map(Record::Identity));
         for r in all {

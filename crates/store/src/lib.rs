@@ -17,6 +17,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditQuery};
+use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::{
     AccessKey, Account, AccountQuota, Attachment, Instance, KeyPair, MfaDeviceRecord, MfaFlags,
@@ -82,6 +83,10 @@ pub enum Write {
     PlacementGroup(PlacementGroup),
     /// Forget a placement group (its canonical ID).
     DeletePlacementGroup(String),
+    /// A created instance type (migration 0015), replacing the stored one.
+    InstanceType(Flavor),
+    /// Forget a created instance type (its Nova flavor ID).
+    DeleteInstanceType(String),
     Guest {
         instance: Uuid,
         data: serde_json::Value,
@@ -162,6 +167,8 @@ pub struct Snapshot {
     pub unfinished: Vec<Operation>,
     pub key_pairs: Vec<KeyPair>,
     pub placement_groups: Vec<PlacementGroup>,
+    /// Created instance types (the built-in catalogue is not stored).
+    pub instance_types: Vec<Flavor>,
     /// Per-account quota overrides.
     pub quotas: Vec<AccountQuota>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
@@ -290,6 +297,10 @@ pub trait Store: Send + Sync + 'static {
     async fn placement_groups(&self, _ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {
         Err(by_id_unsupported())
     }
+    /// The stored created instance types among `ids`.
+    async fn instance_types(&self, _ids: &[String]) -> Result<Vec<Flavor>, StoreError> {
+        Err(by_id_unsupported())
+    }
     /// The identity part of [`Store::load`] (accounts, keys, directory, credentials, Keystone,
     /// quotas, meta) from one instant; the fleet's fields (instances, operations, key pairs,
     /// placement groups, guests) are left empty. The default reads everything.
@@ -299,6 +310,7 @@ pub trait Store: Send + Sync + 'static {
         s.unfinished.clear();
         s.key_pairs.clear();
         s.placement_groups.clear();
+        s.instance_types.clear();
         s.guests.clear();
         Ok(s)
     }

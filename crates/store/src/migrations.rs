@@ -29,6 +29,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (11, include_str!("../migrations/0011_leases.sql")),
     (12, include_str!("../migrations/0012_hosts.sql")),
     (13, include_str!("../migrations/0013_placement_groups.sql")),
+    (15, include_str!("../migrations/0015_instance_types.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.
