@@ -228,7 +228,7 @@ def test_tencent_and_alibaba_list_a_created_public_type(fl_server):
                  for t in ecs.call("DescribeInstanceTypes")["InstanceTypes"]["InstanceType"]}
         assert types[name]["CpuCoreCount"] == 3 and types[name]["MemorySize"] == 3, types[name]
         assert private.id not in types
-        avail = ecs.call("DescribeAvailableResource", RegionId="cn-hangzhou",
+        avail = ecs.call("DescribeAvailableResource",
                          DestinationResource="InstanceType", InstanceType=name)
         assert avail["AvailableZones"]["AvailableZone"], avail
     finally:
