@@ -99,6 +99,20 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         internet_max_bandwidth_out: u.arbitrary()?,
         // The type a resize awaiting confirmation goes back to, the placement group.
         resize_from: u.arbitrary()?,
+        // The facts of a created type (docs/flavors.md), named as the record's type or not.
+        flavor: match u.arbitrary::<bool>()? {
+            true => Some(catalog::InstanceType {
+                name: s(u)?.into(),
+                aliyun: s(u)?.into(),
+                family: s(u)?.into(),
+                cpu: u.arbitrary()?,
+                memory_mib: u.arbitrary()?,
+                arch: catalog::Arch::X86_64,
+                kind: catalog::TypeKind::Standard,
+            }),
+            false => None,
+        },
+        resize_from_flavor: None,
         placement_group: u.arbitrary()?,
         image_os_name: u.arbitrary()?,
         image_user: u.arbitrary()?,

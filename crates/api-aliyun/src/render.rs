@@ -167,7 +167,7 @@ pub fn locks(i: &Instance) -> Vec<Value> {
 
 /// `i` as DescribeInstances shows it; `deployment_set`: the `ds-` ID of its set, or "".
 pub fn instance(i: &Instance, key_name: &str, deployment_set: &str) -> Value {
-    let ty = catalog::instance_type(&i.instance_type);
+    let ty = i.type_facts();
     let region = catalog::region(&i.region).map(|r| r.aliyun).unwrap_or("");
     json!({
         "InstanceId": i.aliyun_id,
@@ -176,10 +176,10 @@ pub fn instance(i: &Instance, key_name: &str, deployment_set: &str) -> Value {
         "HostName": i.host_name,
         "RegionId": region,
         "ZoneId": zone_name(&i.zone),
-        "InstanceType": ty.map(|t| t.aliyun).unwrap_or(""),
-        "InstanceTypeFamily": ty.map(|t| t.aliyun.rsplit_once('.').map(|(f, _)| f).unwrap_or(t.aliyun)).unwrap_or(""),
+        "InstanceType": ty.map(|t| t.aliyun.as_ref()).unwrap_or(""),
+        "InstanceTypeFamily": ty.map(|t| t.aliyun.rsplit_once('.').map(|(f, _)| f).unwrap_or(&t.aliyun)).unwrap_or(""),
         "Cpu": ty.map(|t| t.cpu).unwrap_or(0),
-        "Memory": ty.map(|t| t.memory_gib * 1024).unwrap_or(0),
+        "Memory": ty.map(|t| t.memory_mib).unwrap_or(0),
         "Status": status(i.state),
         "OperationLocks": {"LockReason": locks(i)},
         "KeyPairName": key_name,

@@ -5,6 +5,7 @@
 use crate::ids;
 use crate::microversion::Version;
 use crate::state::{Extra, nova_state};
+use nubis_core::flavors::Flavor;
 use nubis_core::{Instance, KeyPair, OsFamily, catalog};
 use serde_json::{Map, Value, json};
 use sha2::Digest;
@@ -52,28 +53,33 @@ fn bookmark(base: &str, path: &str) -> Value {
 }
 
 /// Nova flavors are the catalogue's instance types; the id is the type name.
-pub fn flavor(t: &catalog::InstanceType, v: Version, base: &str, detail: bool) -> Value {
+pub fn flavor(f: &Flavor, v: Version, base: &str, detail: bool) -> Value {
     let mut m = Map::new();
-    m.insert("id".into(), json!(t.name));
-    m.insert("name".into(), json!(t.name));
-    m.insert("links".into(), links(base, &format!("flavors/{}", t.name)));
+    m.insert("id".into(), json!(f.id));
+    m.insert("name".into(), json!(f.name));
+    m.insert("links".into(), links(base, &format!("flavors/{}", f.id)));
     if v.at_least(55) {
-        m.insert("description".into(), Value::Null);
+        m.insert("description".into(), json!(f.description));
     }
     if detail {
-        m.insert("ram".into(), json!(t.memory_gib * 1024));
-        m.insert("vcpus".into(), json!(t.cpu));
-        m.insert("disk".into(), json!(ROOT_DISK_GIB));
+        m.insert("ram".into(), json!(f.ram_mib));
+        m.insert("vcpus".into(), json!(f.vcpus));
+        m.insert("disk".into(), json!(f.disk_gib));
+        // Before 2.75 a flavor without swap shows "" (flavors view builder).
         m.insert(
             "swap".into(),
-            if v.at_least(75) { json!(0) } else { json!("") },
+            if v.at_least(75) || f.swap_mib > 0 {
+                json!(f.swap_mib)
+            } else {
+                json!("")
+            },
         );
-        m.insert("OS-FLV-EXT-DATA:ephemeral".into(), json!(0));
+        m.insert("OS-FLV-EXT-DATA:ephemeral".into(), json!(f.ephemeral_gib));
         m.insert("OS-FLV-DISABLED:disabled".into(), json!(false));
-        m.insert("os-flavor-access:is_public".into(), json!(true));
-        m.insert("rxtx_factor".into(), json!(1.0));
+        m.insert("os-flavor-access:is_public".into(), json!(f.is_public));
+        m.insert("rxtx_factor".into(), json!(f.rxtx_factor));
         if v.at_least(61) {
-            m.insert("extra_specs".into(), json!({}));
+            m.insert("extra_specs".into(), json!(f.extra_specs));
         }
     }
     Value::Object(m)
@@ -171,7 +177,7 @@ pub fn server_brief(inst: &Instance, base: &str) -> Value {
 pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     let v = c.version;
     let st = nova_state(inst.state, c.extra);
-    let ty = catalog::instance_type(&inst.instance_type);
+    let ty = inst.type_facts();
     let zone = catalog::zone(&inst.zone)
         .map(|z| z.openstack)
         .unwrap_or("nova");
@@ -201,7 +207,7 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     let flavor = if v.at_least(47) {
         json!({
             "vcpus": ty.map(|t| t.cpu).unwrap_or(0),
-            "ram": ty.map(|t| t.memory_gib * 1024).unwrap_or(0),
+            "ram": ty.map(|t| t.memory_mib).unwrap_or(0),
             "disk": inst.system_disk.size_gib,
             "ephemeral": 0,
             "swap": 0,
@@ -518,12 +524,13 @@ mod tests {
     #[test]
     fn flavor_fields_follow_the_version() {
         let t = &catalog::INSTANCE_TYPES[0];
-        let at = |minor| flavor(t, Version(2, minor), "http://h", true);
+        let f = nubis_engine::built_in_flavor(t, ROOT_DISK_GIB);
+        let at = |minor| flavor(&f, Version(2, minor), "http://h", true);
         assert_eq!(at(1)["swap"], json!(""));
         assert!(at(1).get("description").is_none() && at(1).get("extra_specs").is_none());
         assert_eq!(at(75)["swap"], json!(0));
         assert!(at(61).get("extra_specs").is_some() && at(55).get("description").is_some());
-        assert_eq!(at(1)["ram"], json!(t.memory_gib * 1024));
+        assert_eq!(at(1)["ram"], json!(t.memory_mib));
     }
 
     #[test]

@@ -260,7 +260,12 @@ mod tests {
             ),
             (S::SoftDeleting, "ACTIVE", "active", Some("soft-deleting")),
             (S::SoftDeleted, "SOFT_DELETED", "soft-delete", None),
-            (S::Restoring, "SOFT_DELETED", "soft-delete", Some("restoring")),
+            (
+                S::Restoring,
+                "SOFT_DELETED",
+                "soft-delete",
+                Some("restoring"),
+            ),
             (S::Error, "ERROR", "error", None),
         ];
         for (s, status, vm, task) in rows {

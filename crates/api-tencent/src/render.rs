@@ -199,7 +199,7 @@ struct TagOut<'a> {
 
 /// `i` as DescribeInstances shows it; `group`: the `ps-` ID of its placement group, or "".
 pub fn instance<'a>(i: &'a Instance, group: &'a str) -> InstanceOut<'a> {
-    let ty = catalog::instance_type(&i.instance_type);
+    let ty = i.type_facts();
     let (restrict_state, isolated_source) = match i.restriction {
         Restriction::None => ("NORMAL", "NOTISOLATED"),
         Restriction::Expired => ("EXPIRED", "EXPIRE"),
@@ -219,7 +219,7 @@ pub fn instance<'a>(i: &'a Instance, group: &'a str) -> InstanceOut<'a> {
         uuid: i.uuid.to_string(),
         instance_type: &i.instance_type,
         cpu: ty.map(|t| t.cpu).unwrap_or(0),
-        memory: ty.map(|t| t.memory_gib).unwrap_or(0),
+        memory: ty.map(|t| t.memory_gib()).unwrap_or(0),
         restrict_state,
         isolated_source,
         instance_name: &i.name,

@@ -5,6 +5,8 @@
 //! family, an edge zone, a special and a bare-metal type).
 
 use crate::model::OsFamily;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Zone {
@@ -27,13 +29,15 @@ pub struct Region {
     pub zones: &'static [Zone],
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Arch {
     X86_64,
     Arm64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TypeKind {
     Standard,
     /// Special-purpose type (UnsupportedOperation.SpecialInstanceType).
@@ -42,14 +46,18 @@ pub enum TypeKind {
     BareMetal,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The facts of an instance type: a built-in one of [`INSTANCE_TYPES`], or one an operator
+/// created (`flavors::Flavor::instance_type`, docs/flavors.md). An instance keeps the facts of
+/// its type (`Instance::flavor`), so it still renders when a created type is deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InstanceType {
-    pub name: &'static str,
+    /// The canonical name: Tencent's `InstanceType`, Nova's flavor ID.
+    pub name: Cow<'static, str>,
     /// The Alibaba spelling of the same type.
-    pub aliyun: &'static str,
-    pub family: &'static str,
+    pub aliyun: Cow<'static, str>,
+    pub family: Cow<'static, str>,
     pub cpu: u32,
-    pub memory_gib: u32,
+    pub memory_mib: u32,
     pub arch: Arch,
     pub kind: TypeKind,
 }
@@ -108,60 +116,73 @@ pub const REGIONS: &[Region] = &[Region {
 
 pub const INSTANCE_TYPES: &[InstanceType] = &[
     InstanceType {
-        name: "S5.SMALL2",
-        aliyun: "ecs.s5.small2",
-        family: "S5",
+        name: Cow::Borrowed("S5.SMALL2"),
+        aliyun: Cow::Borrowed("ecs.s5.small2"),
+        family: Cow::Borrowed("S5"),
         cpu: 1,
-        memory_gib: 2,
+        memory_mib: 2048,
         arch: Arch::X86_64,
         kind: TypeKind::Standard,
     },
     InstanceType {
-        name: "S5.MEDIUM4",
-        aliyun: "ecs.s5.medium4",
-        family: "S5",
+        name: Cow::Borrowed("S5.MEDIUM4"),
+        aliyun: Cow::Borrowed("ecs.s5.medium4"),
+        family: Cow::Borrowed("S5"),
         cpu: 2,
-        memory_gib: 4,
+        memory_mib: 4096,
         arch: Arch::X86_64,
         kind: TypeKind::Standard,
     },
     InstanceType {
-        name: "S5.LARGE8",
-        aliyun: "ecs.s5.large8",
-        family: "S5",
+        name: Cow::Borrowed("S5.LARGE8"),
+        aliyun: Cow::Borrowed("ecs.s5.large8"),
+        family: Cow::Borrowed("S5"),
         cpu: 4,
-        memory_gib: 8,
+        memory_mib: 8192,
         arch: Arch::X86_64,
         kind: TypeKind::Standard,
     },
     InstanceType {
-        name: "SR1.MEDIUM4",
-        aliyun: "ecs.sr1.medium4",
-        family: "SR1",
+        name: Cow::Borrowed("SR1.MEDIUM4"),
+        aliyun: Cow::Borrowed("ecs.sr1.medium4"),
+        family: Cow::Borrowed("SR1"),
         cpu: 2,
-        memory_gib: 4,
+        memory_mib: 4096,
         arch: Arch::Arm64,
         kind: TypeKind::Standard,
     },
     InstanceType {
-        name: "HCCS5.MEDIUM4",
-        aliyun: "ecs.hccs5.medium4",
-        family: "HCCS5",
+        name: Cow::Borrowed("HCCS5.MEDIUM4"),
+        aliyun: Cow::Borrowed("ecs.hccs5.medium4"),
+        family: Cow::Borrowed("HCCS5"),
         cpu: 2,
-        memory_gib: 4,
+        memory_mib: 4096,
         arch: Arch::X86_64,
         kind: TypeKind::Special,
     },
     InstanceType {
-        name: "BMS5.LARGE8",
-        aliyun: "ecs.ebms5.large8",
-        family: "BMS5",
+        name: Cow::Borrowed("BMS5.LARGE8"),
+        aliyun: Cow::Borrowed("ecs.ebms5.large8"),
+        family: Cow::Borrowed("BMS5"),
         cpu: 4,
-        memory_gib: 8,
+        memory_mib: 8192,
         arch: Arch::X86_64,
         kind: TypeKind::BareMetal,
     },
 ];
+
+impl InstanceType {
+    /// Memory in whole GiB, rounded up (Tencent's `Memory`, Alibaba's `MemorySize`); a type
+    /// created with less than 1 GiB shows 1.
+    pub fn memory_gib(&self) -> u32 {
+        self.memory_mib.div_ceil(1024)
+    }
+
+    /// Is this one of the built-in catalogue's types?
+    pub fn built_in(&self) -> bool {
+        instance_type(&self.name).is_some()
+    }
+}
 
 pub const DEFAULT_INSTANCE_TYPE: &str = "S5.MEDIUM4";
 

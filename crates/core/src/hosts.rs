@@ -20,7 +20,7 @@ impl Capacity {
     pub fn of_type(t: &crate::catalog::InstanceType) -> Self {
         Self {
             vcpus: t.cpu,
-            memory_mib: u64::from(t.memory_gib) * 1024,
+            memory_mib: u64::from(t.memory_mib),
             disk_gib: 0,
         }
     }
@@ -28,8 +28,9 @@ impl Capacity {
     /// What `inst` takes: its type's vCPUs and memory, its disks. An unknown type (never
     /// accepted at create) takes one vCPU and 1 GiB.
     pub fn of(inst: &Instance) -> Self {
-        let (vcpus, memory_gib) = crate::catalog::instance_type(&inst.instance_type)
-            .map_or((1, 1), |t| (t.cpu, t.memory_gib));
+        let (vcpus, memory_mib) = inst
+            .type_facts()
+            .map_or((1, 1024), |t| (t.cpu, t.memory_mib));
         let disk_gib = u64::from(inst.system_disk.size_gib)
             + inst
                 .data_disks
@@ -38,7 +39,7 @@ impl Capacity {
                 .sum::<u64>();
         Self {
             vcpus,
-            memory_mib: u64::from(memory_gib) * 1024,
+            memory_mib: u64::from(memory_mib),
             disk_gib,
         }
     }

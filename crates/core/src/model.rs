@@ -106,6 +106,14 @@ pub struct Instance {
     /// what revertResize goes back to. `None` otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize_from: Option<String>,
+    /// The facts of its type (`instance_type`), kept since docs/flavors.md: a created type
+    /// may be deleted while instances of it live on. `None` in older records: the built-in
+    /// catalogue's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flavor: Option<crate::catalog::InstanceType>,
+    /// The facts of `resize_from`, likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize_from_flavor: Option<crate::catalog::InstanceType>,
     /// The placement group it was created into (`groups::PlacementGroup::id`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement_group: Option<String>,
@@ -123,6 +131,24 @@ pub struct Instance {
 }
 
 impl Instance {
+    /// The facts of its type: the ones it keeps, else the built-in catalogue's (`None`: a
+    /// type neither knows, never accepted at create).
+    pub fn type_facts(&self) -> Option<&crate::catalog::InstanceType> {
+        self.flavor
+            .as_ref()
+            .filter(|t| t.name == self.instance_type)
+            .or_else(|| crate::catalog::instance_type(&self.instance_type))
+    }
+
+    /// The facts of the type a resize awaiting confirmation goes back to.
+    pub fn resize_from_facts(&self) -> Option<&crate::catalog::InstanceType> {
+        let name = self.resize_from.as_deref()?;
+        self.resize_from_flavor
+            .as_ref()
+            .filter(|t| t.name == name)
+            .or_else(|| crate::catalog::instance_type(name))
+    }
+
     /// When the record last changed.
     pub fn updated_ms(&self) -> i64 {
         self.updated_at_ms.max(self.created_at_ms)

@@ -633,6 +633,7 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
     let ctx = PlanContext {
         kms: None,
         create_leaves_stopped: false,
+        resize_to: None,
     };
     let mut kinds = BTreeSet::new();
     let mut planned = BTreeSet::new();
@@ -641,7 +642,7 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
     for start in [true, false] {
         let create = CreatePlan {
             image: image.clone(),
-            instance_type: &catalog::INSTANCE_TYPES[0],
+            instance_type: catalog::INSTANCE_TYPES[0].clone(),
             keys: vec![key("skey-a", KEY_A)],
             start,
         };

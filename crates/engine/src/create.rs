@@ -95,12 +95,15 @@ impl Engine {
             crate::client_tokens::Claimed::Replay(found) => return Ok(found),
         };
         let image = self.image_facts(p, &spec.image_id);
-        let planned = rules::plan_create(&spec, image, |key_ids| self.public_keys(p, key_ids))?;
+        let instance_type = self.instance_type_for(p, &spec.instance_type);
+        let planned = rules::plan_create(&spec, image, instance_type.as_ref(), |key_ids| {
+            self.public_keys(p, key_ids)
+        })?;
         // Early, so a dry run and a hopeless request stop here; the check that counts is the
         // one under the lock below, with the acceptance.
         self.inner.fleet.lock().check_create_quota(
             &p.account,
-            planned.instance_type,
+            &planned.instance_type,
             spec.count,
         )?;
         group_of(&self.inner.fleet.lock())?;
@@ -147,7 +150,7 @@ impl Engine {
                 }
                 // The quota, in the same lock hold that reserves the instances: a concurrent
                 // create counts these before their commit.
-                fleet.check_create_quota(&p.account, planned.instance_type, spec.count)?;
+                fleet.check_create_quota(&p.account, &planned.instance_type, spec.count)?;
                 // The group's room and its members' hosts, in the same lock hold: a
                 // concurrent create into it counts these before their commit.
                 let joined = group_of(&fleet)?;
@@ -326,6 +329,8 @@ fn new_instance(
         project: p.project.as_ref().map(|s| s.id.clone()),
         host: None,
         resize_from: None,
+        flavor: Some(planned.instance_type.clone()),
+        resize_from_flavor: None,
         placement_group: None,
         image_os_name: planned.image.os_name.clone(),
         image_user: planned.image.default_user.clone(),

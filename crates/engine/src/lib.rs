@@ -14,7 +14,9 @@ mod cluster_state;
 mod console;
 mod create;
 mod credentials;
+mod deferred;
 mod dialect_meta;
+mod flavors;
 mod generations;
 mod groups;
 mod hosts;
@@ -30,7 +32,6 @@ mod submit;
 mod sync;
 mod tenancy;
 mod update;
-mod deferred;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use cluster_state::Cluster;
@@ -39,6 +40,7 @@ pub use credentials::{
     AssumeRole, IssuedCredential, Issuer, MfaRefusal, RoleUpdate, SWEEP_GRACE_MS, TempRefusal,
     base32, tencent_serial, unbase32,
 };
+pub use flavors::{FlavorChange, FlavorError, TypeViewer, built_in_flavor};
 pub use groups::{GroupChange, Member, NewGroup};
 pub use hosts::{DEFAULT_HOST_TIMEOUT, HostCallError, HostView, REPORT_EVERY};
 pub use iam::{
@@ -83,6 +85,9 @@ pub(crate) struct Fleet {
     pub images: HashMap<String, nubis_core::images::Image>,
     /// Glance/Nova UUID → canonical image ID.
     pub image_uuids: HashMap<Uuid, String>,
+    /// Created instance types by Nova flavor ID (`flavors.rs`); the built-in catalogue is not
+    /// here.
+    pub instance_types: HashMap<String, nubis_core::flavors::Flavor>,
     pub accounts: HashMap<String, Account>,
     /// Access key id → (record, secret in clear; held only in memory).
     pub access_keys: HashMap<String, (AccessKey, String)>,
@@ -313,7 +318,7 @@ pub(crate) fn driver_err(e: nubis_driver::DriverError) -> DomainError {
 }
 
 pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
-    let ty = nubis_core::catalog::instance_type(&inst.instance_type);
+    let ty = inst.type_facts();
     VmSpec {
         uuid: inst.uuid,
         os: inst.os,
@@ -327,7 +332,7 @@ pub(crate) fn vm_spec(inst: &Instance) -> VmSpec {
         default_user: default_user(inst).to_string(),
         host: inst.host.clone(),
         cpu: ty.map_or(0, |t| t.cpu),
-        memory_mib: ty.map_or(0, |t| t.memory_gib.saturating_mul(1024)),
+        memory_mib: ty.map_or(0, |t| t.memory_mib),
     }
 }
 
@@ -415,6 +420,9 @@ impl Engine {
         }
         for i in nubis_core::images::Image::builtin_all().chain(snap.images) {
             fleet.put_image(i);
+        }
+        for f in snap.instance_types {
+            fleet.instance_types.insert(f.id.clone(), f);
         }
         for q in snap.quotas {
             fleet.quotas.insert(q.account, q.overrides);

@@ -67,7 +67,7 @@ impl Fleet {
         let mut u = QuotaUsage::default();
         for i in self.instances.values().chain(&self.pending_creates) {
             if i.account == account && i.state.is_listed() {
-                match nubis_core::catalog::instance_type(&i.instance_type) {
+                match i.type_facts() {
                     Some(t) => u.add_instance(t),
                     None => u.instances += 1,
                 }
@@ -96,27 +96,18 @@ impl Fleet {
         quota::check_create(&limits, &self.quota_usage_of(account), t, count)
     }
 
-    /// May `account` change one instance from type `from` to `to` now? (Types the catalogue
-    /// does not know were refused by the plan.)
+    /// May `account` change one instance from type `from` to `to` now?
     pub(crate) fn check_resize_quota(
         &self,
         account: &str,
-        from: &str,
-        to: &str,
+        from: &InstanceType,
+        to: &InstanceType,
     ) -> Result<(), DomainError> {
         let limits = self.quota_limits_of(account);
         if limits == QuotaLimits::UNLIMITED {
             return Ok(());
         }
-        match (
-            nubis_core::catalog::instance_type(from),
-            nubis_core::catalog::instance_type(to),
-        ) {
-            (Some(from), Some(to)) => {
-                quota::check_resize(&limits, &self.quota_usage_of(account), from, to)
-            }
-            _ => Ok(()),
-        }
+        quota::check_resize(&limits, &self.quota_usage_of(account), from, to)
     }
 
     /// May `account` add a key pair now?

@@ -370,16 +370,25 @@ fn plan_one(
         .filter(|l| l.action == Action::Create)
         .and_then(|l| fleet.running.get(&l.operation_id))
         .is_some_and(|op| !op.steps.contains(&Step::PowerOn));
+    let resize_to = match req {
+        nubis_core::Request::Resize { instance_type, .. } => {
+            fleet.instance_type_for(crate::TypeViewer::of(p), instance_type)
+        }
+        _ => None,
+    };
     let ctx = PlanContext {
         kms: inst.kms_key_id.as_ref().map(|k| fleet.kms_state(k)),
         create_leaves_stopped,
+        resize_to: resize_to.as_ref(),
     };
     let plan = rules::plan(inst, req, &ctx)?;
     // A change of type takes the quota of what it adds (a resize, or a revert to a larger
     // type): checked here, under the fleet lock that accepts it.
     for effect in &plan.effects {
-        if let nubis_core::Effect::SetType { instance_type, .. } = effect {
-            fleet.check_resize_quota(&inst.account, &inst.instance_type, instance_type)?;
+        if let nubis_core::Effect::SetType { to, .. } = effect
+            && let Some(from) = inst.type_facts()
+        {
+            fleet.check_resize_quota(&inst.account, from, to)?;
         }
     }
     Ok(plan)

@@ -115,6 +115,7 @@ struct Work {
     key_pairs: Vec<String>,
     placement_groups: Vec<String>,
     images: Vec<String>,
+    instance_types: Vec<String>,
     identity: bool,
     everything: bool,
 }
@@ -126,7 +127,7 @@ impl Work {
             ..Work::default()
         };
         let (mut inst, mut ops, mut keys) = (HashSet::new(), HashSet::new(), HashSet::new());
-        let (mut groups, mut images) = (HashSet::new(), HashSet::new());
+        let (mut groups, mut images, mut types) = (HashSet::new(), HashSet::new(), HashSet::new());
         for c in &batch.changes {
             match &c.record {
                 Record::Identity(_) => {
@@ -159,6 +160,11 @@ impl Work {
                 Record::Image(id) => {
                     if images.insert(id.clone()) {
                         w.images.push(id.clone());
+                    }
+                }
+                Record::InstanceType(id) => {
+                    if types.insert(id.clone()) {
+                        w.instance_types.push(id.clone());
                     }
                 }
             }
@@ -277,6 +283,13 @@ impl Engine {
             true => Vec::new(),
             false => store.images(&work.images).await.map_err(store_err)?,
         };
+        let instance_types = match work.instance_types.is_empty() {
+            true => Vec::new(),
+            false => store
+                .instance_types(&work.instance_types)
+                .await
+                .map_err(store_err)?,
+        };
         let mut fleet = self.inner.fleet.lock();
         let gone: Vec<Uuid> = work
             .instances
@@ -305,6 +318,12 @@ impl Engine {
         // write that lost its race was refused by its generation: the newest generation wins.
         for i in images {
             fleet.put_image(i);
+        }
+        for id in &work.instance_types {
+            fleet.instance_types.remove(id);
+        }
+        for f in instance_types {
+            fleet.instance_types.insert(f.id.clone(), f);
         }
         Ok(())
     }
@@ -412,6 +431,11 @@ impl Engine {
                 .map(|g| (g.id.clone(), g))
                 .collect();
         let images = std::mem::take(&mut snap.images);
+        let instance_types: HashMap<String, nubis_core::flavors::Flavor> =
+            std::mem::take(&mut snap.instance_types)
+                .into_iter()
+                .map(|f| (f.id.clone(), f))
+                .collect();
         let state = self.identity_state(snap)?;
         self.install_identity(state);
         {
@@ -443,6 +467,7 @@ impl Engine {
             for i in images {
                 fleet.put_image(i);
             }
+            fleet.instance_types = instance_types;
             let ids: Vec<Uuid> = {
                 let foreign = self.inner.sync.foreign.lock();
                 foreign

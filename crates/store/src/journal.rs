@@ -65,6 +65,8 @@ pub enum Record {
     PlacementGroup(String),
     /// An image (canonical ID).
     Image(String),
+    /// A created instance type (its Nova flavor ID).
+    InstanceType(String),
     Identity(Identity),
     /// A kind this version does not know (written by a newer node): the reader reloads
     /// everything rather than guess.
@@ -92,6 +94,8 @@ impl Record {
             Write::PlacementGroup(g) => Record::PlacementGroup(g.id.clone()),
             Write::DeletePlacementGroup(id) => Record::PlacementGroup(id.clone()),
             Write::Image(i) => Record::Image(i.id.clone()),
+            Write::InstanceType(f) => Record::InstanceType(f.id.clone()),
+            Write::DeleteInstanceType(id) => Record::InstanceType(id.clone()),
             Write::Guest { .. }
             | Write::DeleteGuest(_)
             | Write::UserData { .. }
@@ -123,6 +127,7 @@ impl Record {
             Record::KeyPair(id) => ("key_pair", id.clone()),
             Record::PlacementGroup(id) => ("placement_group", id.clone()),
             Record::Image(id) => ("image", id.clone()),
+            Record::InstanceType(id) => ("instance_type", id.clone()),
             Record::Identity(i) => (i.as_str(), String::new()),
             Record::Unknown(kind) => (kind.as_str(), String::new()),
         }
@@ -137,6 +142,7 @@ impl Record {
             "key_pair" => Some(Record::KeyPair(key.to_string())),
             "placement_group" => Some(Record::PlacementGroup(key.to_string())),
             "image" => Some(Record::Image(key.to_string())),
+            "instance_type" => Some(Record::InstanceType(key.to_string())),
             other => Identity::ALL
                 .into_iter()
                 .find(|i| i.as_str() == other)
@@ -188,6 +194,7 @@ mod tests {
             Record::KeyPair("skey-1".into()),
             Record::PlacementGroup("0b1c2d3e-0000-0000-0000-000000000000".into()),
             Record::Image("img-abcd1234".into()),
+            Record::InstanceType("m1.custom".into()),
         ];
         all.extend(Identity::ALL.into_iter().map(Record::Identity));
         for r in all {

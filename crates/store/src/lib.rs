@@ -17,6 +17,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditQuery};
+use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
 use nubis_core::{
@@ -87,6 +88,10 @@ pub enum Write {
     /// only over generation `generation - 1` (or as a new row), else the batch fails with
     /// [`StoreError::Conflict`]. A deleted image is written with status `deleted`, not removed.
     Image(Box<Image>),
+    /// A created instance type (migration 0015), replacing the stored one.
+    InstanceType(Flavor),
+    /// Forget a created instance type (its Nova flavor ID).
+    DeleteInstanceType(String),
     Guest {
         instance: Uuid,
         data: serde_json::Value,
@@ -169,6 +174,8 @@ pub struct Snapshot {
     pub placement_groups: Vec<PlacementGroup>,
     /// Images accounts made (deleted ones too: their IDs are never reused).
     pub images: Vec<Image>,
+    /// Created instance types (the built-in catalogue is not stored).
+    pub instance_types: Vec<Flavor>,
     /// Per-account quota overrides.
     pub quotas: Vec<AccountQuota>,
     pub guests: Vec<(Uuid, serde_json::Value)>,
@@ -302,6 +309,10 @@ pub trait Store: Send + Sync + 'static {
     async fn placement_groups(&self, _ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {
         Err(by_id_unsupported())
     }
+    /// The stored created instance types among `ids`.
+    async fn instance_types(&self, _ids: &[String]) -> Result<Vec<Flavor>, StoreError> {
+        Err(by_id_unsupported())
+    }
     /// The identity part of [`Store::load`] (accounts, keys, directory, credentials, Keystone,
     /// quotas, meta) from one instant; the fleet's fields (instances, operations, key pairs,
     /// placement groups, images, guests) are left empty. The default reads everything.
@@ -312,6 +323,7 @@ pub trait Store: Send + Sync + 'static {
         s.key_pairs.clear();
         s.placement_groups.clear();
         s.images.clear();
+        s.instance_types.clear();
         s.guests.clear();
         Ok(s)
     }

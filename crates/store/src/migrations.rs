@@ -30,6 +30,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("../migrations/0012_hosts.sql")),
     (13, include_str!("../migrations/0013_placement_groups.sql")),
     (14, include_str!("../migrations/0014_images.sql")),
+    (15, include_str!("../migrations/0015_instance_types.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.

@@ -11,6 +11,7 @@ use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
 use nubis_core::{Instance, KeyPair, Operation};
@@ -335,6 +336,17 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
         }
         Write::DeletePlacementGroup(id) => {
             exec(tx, "DELETE FROM placement_groups WHERE id = $1", &[id]).await
+        }
+        Write::InstanceType(f) => {
+            exec(
+                tx,
+                "INSERT INTO instance_types (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
+                &[&f.id, &json(f)],
+            )
+            .await
+        }
+        Write::DeleteInstanceType(id) => {
+            exec(tx, "DELETE FROM instance_types WHERE id = $1", &[id]).await
         }
         Write::Guest { instance, data } => {
             exec(
@@ -755,6 +767,7 @@ impl PgStore {
             key_pairs: docs(&fq("SELECT data FROM key_pairs").await?)?,
             placement_groups: docs(&fq("SELECT data FROM placement_groups").await?)?,
             images: docs(&fq("SELECT data FROM images").await?)?,
+            instance_types: docs(&fq("SELECT data FROM instance_types").await?)?,
             quotas: docs(&q("SELECT data FROM quotas").await?)?,
             guests,
             meta,
@@ -1138,6 +1151,14 @@ impl Store for PgStore {
     async fn placement_groups(&self, ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {
         self.by_ids(
             "SELECT data FROM placement_groups WHERE id = ANY($1)",
+            ids.to_vec(),
+        )
+        .await
+    }
+
+    async fn instance_types(&self, ids: &[String]) -> Result<Vec<Flavor>, StoreError> {
+        self.by_ids(
+            "SELECT data FROM instance_types WHERE id = ANY($1)",
             ids.to_vec(),
         )
         .await

@@ -6,6 +6,7 @@ use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
 use nubis_core::{Instance, KeyPair, Operation};
@@ -220,6 +221,16 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
         }
         Write::DeletePlacementGroup(id) => {
             tx.prepare_cached("DELETE FROM placement_groups WHERE id = ?1")?
+                .execute([id])?;
+        }
+        Write::InstanceType(f) => {
+            tx.prepare_cached(
+                "INSERT INTO instance_types (id, data) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
+            )?
+            .execute(params![f.id, json(f)])?;
+        }
+        Write::DeleteInstanceType(id) => {
+            tx.prepare_cached("DELETE FROM instance_types WHERE id = ?1")?
                 .execute([id])?;
         }
         Write::Guest { instance, data } => {
@@ -575,6 +586,7 @@ impl Store for SqliteStore {
                 key_pairs: all(conn, "SELECT data FROM key_pairs")?,
                 placement_groups: all(conn, "SELECT data FROM placement_groups")?,
                 images: all(conn, "SELECT data FROM images")?,
+                instance_types: all(conn, "SELECT data FROM instance_types")?,
                 quotas: all(conn, "SELECT data FROM quotas")?,
                 guests,
                 meta,
@@ -692,6 +704,12 @@ impl Store for SqliteStore {
             )
         })
         .await
+    }
+
+    async fn instance_types(&self, ids: &[String]) -> Result<Vec<Flavor>, StoreError> {
+        let ids = ids.to_vec();
+        self.read(move |conn| by_ids(conn, "SELECT data FROM instance_types WHERE id = ?1", &ids))
+            .await
     }
 
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {

@@ -144,6 +144,7 @@ on_both_backends!(
     hosts_are_registered_reported_and_forgotten,
     placement_groups_are_written_read_by_id_and_deleted,
     images_are_written_conditionally_and_deleted_as_records,
+    instance_types_are_written_read_by_id_and_deleted,
 );
 
 fn kp(id: &str) -> KeyPair {
@@ -1884,4 +1885,75 @@ async fn images_are_written_conditionally_and_deleted_as_records(backend: Backen
         ..img
     };
     assert!(s.commit(vec![Write::Image(Box::new(twin))]).await.is_err());
+fn flavor(id: &str, name: &str) -> nubis_core::flavors::Flavor {
+    nubis_core::flavors::Flavor {
+        id: id.into(),
+        name: name.into(),
+        vcpus: 2,
+        ram_mib: 512,
+        disk_gib: 1,
+        ephemeral_gib: 0,
+        swap_mib: 0,
+        rxtx_factor: 1.0,
+        is_public: false,
+        description: Some("d".into()),
+        extra_specs: [("hw:cpu_policy".to_string(), "shared".to_string())].into(),
+        projects: vec!["p1".into()],
+        created_at_ms: 7,
+    }
+}
+
+/// Migration 0015: a created instance type is written whole (a rewrite replaces it: access
+/// and extra specs live in it), loaded at start-up, read by ID on a shared store and deleted;
+/// an instance of it keeps the type's facts after the type is gone.
+async fn instance_types_are_written_read_by_id_and_deleted(backend: Backend) {
+    let db = Db::new(backend).await;
+    let (f1, f2) = (flavor("m1.one", "one"), flavor("m1.two", "two"));
+    let of_f1 = nubis_core::Instance {
+        instance_type: f1.id.clone(),
+        flavor: Some(f1.instance_type()),
+        ..instance(1, 1, "of-f1")
+    };
+    {
+        let s = db.open().await;
+        s.commit(vec![
+            Write::InstanceType(f1.clone()),
+            Write::InstanceType(f2.clone()),
+            put(of_f1.clone()),
+        ])
+        .await
+        .unwrap();
+        s.commit(vec![
+            Write::InstanceType(nubis_core::flavors::Flavor {
+                projects: vec!["p1".into(), "p2".into()],
+                ..f1.clone()
+            }),
+            Write::DeleteInstanceType(f2.id.clone()),
+        ])
+        .await
+        .unwrap();
+    }
+    let s = db.open().await;
+    let snap = s.load().await.unwrap();
+    let shared_f1 = nubis_core::flavors::Flavor {
+        projects: vec!["p1".into(), "p2".into()],
+        ..f1.clone()
+    };
+    assert_eq!(snap.instance_types, vec![shared_f1]);
+    if s.shared() {
+        let got = s
+            .instance_types(&[f1.id.clone(), f2.id.clone()])
+            .await
+            .unwrap();
+        assert_eq!(
+            got.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(),
+            [f1.id.as_str()]
+        );
+    }
+    s.commit(vec![Write::DeleteInstanceType(f1.id.clone())])
+        .await
+        .unwrap();
+    assert!(s.load().await.unwrap().instance_types.is_empty());
+    let kept = stored(&s, 1).await;
+    assert_eq!(kept.type_facts(), Some(&f1.instance_type()));
 }

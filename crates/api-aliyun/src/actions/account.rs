@@ -81,7 +81,7 @@ pub(super) fn describe_account_attributes(e: &Engine, ctx: &Ctx, p: &Params) -> 
                     .iter()
                     .filter(|z| zone.is_none_or(|x| x.aliyun == z.aliyun))
                     .flat_map(|z| {
-                        catalog::INSTANCE_TYPES.iter().map(|t| {
+                        super::instance_types(e).into_iter().map(|t| {
                             json!({"Value": t.aliyun, "ZoneId": z.aliyun, "InstanceChargeType": "PostPaid", "InstanceType": t.aliyun})
                         })
                     })

@@ -13,9 +13,10 @@ pub(super) fn describe_regions() -> Map<String, Value> {
     obj(json!({"Regions": {"Region": regions}}))
 }
 
-pub(super) fn describe_zones(ctx: &Ctx) -> Out {
+pub(super) fn describe_zones(engine: &Engine, ctx: &Ctx) -> Out {
     let region = catalog::region(&region(ctx)?).expect("resolved region");
-    let types: Vec<&str> = catalog::INSTANCE_TYPES.iter().map(|t| t.aliyun).collect();
+    let all = super::instance_types(engine);
+    let types: Vec<&str> = all.iter().map(|t| t.aliyun.as_ref()).collect();
     let zones: Vec<Value> = region
         .zones
         .iter()
@@ -82,12 +83,12 @@ pub(super) fn describe_images(ctx: &Ctx, p: &Params) -> Out {
     ))
 }
 
-pub(super) fn describe_instance_types(p: &Params) -> Out {
+pub(super) fn describe_instance_types(engine: &Engine, p: &Params) -> Out {
     let wanted = p.list("InstanceTypes");
     let family = p.opt("InstanceTypeFamily");
-    let types: Vec<Value> = catalog::INSTANCE_TYPES
+    let types: Vec<Value> = super::instance_types(engine)
         .iter()
-        .filter(|t| wanted.is_empty() || wanted.iter().any(|w| w == t.aliyun))
+        .filter(|t| wanted.is_empty() || wanted.iter().any(|w| *w == t.aliyun))
         .filter(|t| {
             family
                 .as_deref()
@@ -96,9 +97,9 @@ pub(super) fn describe_instance_types(p: &Params) -> Out {
         .map(|t| {
             json!({
                 "InstanceTypeId": t.aliyun,
-                "InstanceTypeFamily": t.aliyun.rsplit_once('.').map(|(f, _)| f).unwrap_or(t.aliyun),
+                "InstanceTypeFamily": family_of(t),
                 "CpuCoreCount": t.cpu,
-                "MemorySize": f64::from(t.memory_gib),
+                "MemorySize": f64::from(t.memory_mib) / 1024.0,
                 "CpuArchitecture": if t.arch == catalog::Arch::Arm64 { "ARM" } else { "X86" },
                 "GPUAmount": 0, "GPUSpec": "", "LocalStorageAmount": 0, "EniQuantity": 2,
             })
@@ -221,7 +222,7 @@ pub(super) fn describe_available_resource(engine: &Engine, ctx: &Ctx, p: &Params
         .map(|m| m.parse::<f64>().map_err(|_| ApiError::invalid("Memory", m)))
         .transpose()?;
     if let Some(t) = &ty
-        && catalog::instance_type_by_aliyun(t).is_none()
+        && super::instance_type_by_aliyun(engine, ctx, t).is_none()
     {
         return Err(ApiError::new(
             404,
@@ -239,11 +240,14 @@ pub(super) fn describe_available_resource(engine: &Engine, ctx: &Ctx, p: &Params
         })?],
         None => region.zones.iter().collect(),
     };
-    let types: Vec<&catalog::InstanceType> = catalog::INSTANCE_TYPES
+    let all = super::instance_types(engine);
+    let types: Vec<&catalog::InstanceType> = all
         .iter()
         .filter(|t| ty.as_deref().is_none_or(|w| w == t.aliyun))
         .filter(|t| cores.is_none_or(|c| c == t.cpu))
-        .filter(|t| memory.is_none_or(|m| (m - f64::from(t.memory_gib)).abs() < f64::EPSILON))
+        .filter(|t| {
+            memory.is_none_or(|m| (m - f64::from(t.memory_mib) / 1024.0).abs() < f64::EPSILON)
+        })
         .collect();
     let asks: Vec<(&str, Capacity)> = zones
         .iter()
@@ -290,4 +294,13 @@ pub(super) fn describe_available_resource(engine: &Engine, ctx: &Ctx, p: &Params
         }));
     }
     Ok(obj(json!({"AvailableZones": {"AvailableZone": out}})))
+}
+
+/// Alibaba's `InstanceTypeFamily`: the name up to its last dot (`ecs.s5` of `ecs.s5.small2`;
+/// a created type without a dot is its own family).
+pub(super) fn family_of(t: &catalog::InstanceType) -> &str {
+    t.aliyun
+        .rsplit_once('.')
+        .map(|(f, _)| f)
+        .unwrap_or(&t.aliyun)
 }

@@ -153,7 +153,7 @@ pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params, run: bool) ->
             "The specified parameter SystemDisk.Size is less than the image size.",
         ));
     }
-    let ty = catalog::instance_type_by_aliyun(&type_name).ok_or_else(|| {
+    let ty = super::instance_type_by_aliyun(engine, ctx, &type_name).ok_or_else(|| {
         ApiError::new(
             404,
             "InvalidInstanceType.NotFound",

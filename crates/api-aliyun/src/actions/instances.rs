@@ -56,9 +56,9 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
                 .is_none_or(|s| render::status(i.state) == s)
             && name.as_deref().is_none_or(|n| wildcard(n, &i.name))
             && image.as_deref().is_none_or(|m| i.image_id == m)
-            && itype.as_deref().is_none_or(|t| {
-                catalog::instance_type(&i.instance_type).is_some_and(|ty| ty.aliyun == t)
-            })
+            && itype
+                .as_deref()
+                .is_none_or(|t| i.type_facts().is_some_and(|ty| ty.aliyun == t))
             && (key_name.is_none() || key_id.as_ref().is_some_and(|k| i.key_ids.contains(k)))
     };
     let filter = |i: &Instance| {

@@ -130,9 +130,9 @@ const fn per_instance(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
 
 const SPECS: &[ActionSpec<Handler>] = &[
     action!(read "DescribeRegions", Optional, |_, _, _| ready(Ok(describe_regions()))),
-    action!(read "DescribeZones", RequiredByAction, |_, c, _| ready(describe_zones(c))),
+    action!(read "DescribeZones", RequiredByAction, |e, c, _| ready(describe_zones(e, c))),
     action!(read "DescribeImages", RequiredByAction, |_, c, p| ready(describe_images(c, p))),
-    action!(read "DescribeInstanceTypes", Optional, |_, _, p| ready(describe_instance_types(p))),
+    action!(read "DescribeInstanceTypes", Optional, |e, _, p| ready(describe_instance_types(e, p))),
     action!(read "DescribeAvailableResource", RequiredByAction, |e, c, p| ready(describe_available_resource(e, c, p))),
     action!(write "RunInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, true))),
     action!(write "CreateInstance", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, false))),
@@ -350,4 +350,22 @@ fn wildcard(pattern: &str, value: &str) -> bool {
             value.len() >= pre.len() + post.len() && value.starts_with(pre) && value.ends_with(post)
         }
     }
+}
+
+/// The instance types Alibaba lists: the built-in catalogue and the public types an operator
+/// created (docs/flavors.md).
+pub(super) fn instance_types(e: &Engine) -> Vec<nubis_core::catalog::InstanceType> {
+    e.instance_types(nubis_engine::TypeViewer::PUBLIC)
+}
+
+/// The type the caller may use under its Alibaba name (a private created type too, for the
+/// administrator's account).
+pub(super) fn instance_type_by_aliyun(
+    e: &Engine,
+    ctx: &Ctx,
+    name: &str,
+) -> Option<nubis_core::catalog::InstanceType> {
+    e.instance_types(nubis_engine::TypeViewer::of(&ctx.principal))
+        .into_iter()
+        .find(|t| t.aliyun == name)
 }

@@ -32,7 +32,7 @@ pub(super) async fn modify_instance_spec(engine: &Engine, ctx: &Ctx, p: &Params)
             "The specified InstanceType does not exist or beyond the permitted range.".into(),
         ));
     }
-    let ty = catalog::instance_type_by_aliyun(&wanted).ok_or_else(|| {
+    let ty = super::instance_type_by_aliyun(engine, ctx, &wanted).ok_or_else(|| {
         type_not_supported(format!(
             "The specified InstanceType {wanted} does not exist or beyond the permitted range."
         ))

@@ -259,7 +259,7 @@ async fn dry_run_where_declared_and_nowhere_else() {
         .find(|i| i.public && i.os == nubis_core::OsFamily::Linux)
         .unwrap()
         .id;
-    let itype = nubis_core::catalog::INSTANCE_TYPES[0].aliyun;
+    let itype = nubis_core::catalog::INSTANCE_TYPES[0].aliyun.as_ref();
     let create = [
         ("RegionId", "cn-hangzhou"),
         ("ImageId", image),
@@ -304,7 +304,7 @@ async fn dry_run_where_declared_and_nowhere_else() {
             // Another type than the one created (INSTANCE_TYPES[0]).
             params.push((
                 "InstanceType",
-                nubis_core::catalog::INSTANCE_TYPES[1].aliyun,
+                nubis_core::catalog::INSTANCE_TYPES[1].aliyun.as_ref(),
             ));
         }
         let reply = call(&fx, name, &params, SECRET).await;

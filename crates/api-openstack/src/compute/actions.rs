@@ -484,7 +484,12 @@ impl Nova<'_> {
             }
         }
         // nova/api/openstack/compute/servers.py `_resize`: FlavorNotFound.
-        if catalog::instance_type(&flavor).is_none() {
+        if self
+            .api
+            .engine
+            .instance_type_for(&self.p, &flavor)
+            .is_none()
+        {
             return Err(Fault::bad_request("Unable to locate requested flavor."));
         }
         self.submit(

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::errors::{Fault, map};
 use crate::{Reply, ids, render};
-use nubis_core::{DomainError, catalog, limits, password, password::PasswordRule};
+use nubis_core::{DomainError, limits, password, password::PasswordRule};
 use nubis_engine::CreateSpec;
 use serde_json::{Map, Value, json};
 
@@ -106,7 +106,10 @@ impl Nova<'_> {
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(Fault::bad_request("'flavorRef' is a required property")),
         };
-        let flavor_type = catalog::instance_type(&flavor)
+        let flavor_type = self
+            .api
+            .engine
+            .instance_type_for(&self.p, &flavor)
             .ok_or_else(|| Fault::bad_request(format!("Flavor {flavor} could not be found.")))?;
         // Image: imageRef, or the image of a boot_index 0 image mapping (the CLI sends both).
         let mut image_ref = opt_str(s, "imageRef")?.unwrap_or("").to_string();

@@ -60,6 +60,8 @@ const NO_BODY: &str = "—";
 
 use Need::{Member, Public, Token};
 
+/// The path of the flavor actions (flavor access).
+const FLAVOR_ACTION: &str = "/compute/v2.1/flavors/{id}/action";
 /// The path of the aggregate actions.
 const AGGREGATE_ACTION: &str = "/compute/v2.1/os-aggregates/{id}/action";
 /// `/os-hypervisors/statistics` and `/{id}/uptime` end at 2.87 (2.88 moved uptime into show).
@@ -214,6 +216,36 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         op("flavor.extra_specs", "GET", "/compute/v2.1/flavors/{id}/os-extra_specs", Token,
             "os_compute_api:os-flavor-extra-specs:index", NO_BODY,
             nova!(n, p, _ => n.flavor_extra_specs(at(p, 0)))),
+        op("flavor.create", "POST", "/compute/v2.1/flavors", Token,
+            "os_compute_api:os-flavor-manage:create", "{\"flavor\"}",
+            nova!(n, _, _ => n.create_flavor().await)),
+        op("flavor.update", "PUT", "/compute/v2.1/flavors/{id}", Token,
+            "os_compute_api:os-flavor-manage:update", "{\"flavor\"}",
+            nova!(n, p, _ => n.update_flavor(at(p, 0)).await)),
+        op("flavor.delete", "DELETE", "/compute/v2.1/flavors/{id}", Token,
+            "os_compute_api:os-flavor-manage:delete", NO_BODY,
+            nova!(n, p, _ => n.delete_flavor(at(p, 0)).await)),
+        op("flavor.access", "GET", "/compute/v2.1/flavors/{id}/os-flavor-access", Token,
+            "os_compute_api:os-flavor-access", NO_BODY,
+            nova!(n, p, _ => n.flavor_access(at(p, 0)))),
+        resource_action("flavor.action.addTenantAccess", FLAVOR_ACTION, "addTenantAccess",
+            "os_compute_api:os-flavor-access:add_tenant_access", "{\"addTenantAccess\"}",
+            nova!(n, p, a => n.change_flavor_access(at(p, 0), a, true).await)),
+        resource_action("flavor.action.removeTenantAccess", FLAVOR_ACTION, "removeTenantAccess",
+            "os_compute_api:os-flavor-access:remove_tenant_access", "{\"removeTenantAccess\"}",
+            nova!(n, p, a => n.change_flavor_access(at(p, 0), a, false).await)),
+        op("flavor.extra_specs.create", "POST", "/compute/v2.1/flavors/{id}/os-extra_specs", Token,
+            "os_compute_api:os-flavor-extra-specs:create", "{\"extra_specs\"}",
+            nova!(n, p, _ => n.create_flavor_extra_specs(at(p, 0)).await)),
+        op("flavor.extra_spec.show", "GET", "/compute/v2.1/flavors/{id}/os-extra_specs/{key}", Token,
+            "os_compute_api:os-flavor-extra-specs:show", NO_BODY,
+            nova!(n, p, _ => n.flavor_extra_spec(at(p, 0), at(p, 1)))),
+        op("flavor.extra_spec.update", "PUT", "/compute/v2.1/flavors/{id}/os-extra_specs/{key}", Token,
+            "os_compute_api:os-flavor-extra-specs:update", "{\"<key>\"}",
+            nova!(n, p, _ => n.update_flavor_extra_spec(at(p, 0), at(p, 1)).await)),
+        op("flavor.extra_spec.delete", "DELETE", "/compute/v2.1/flavors/{id}/os-extra_specs/{key}", Token,
+            "os_compute_api:os-flavor-extra-specs:delete", NO_BODY,
+            nova!(n, p, _ => n.delete_flavor_extra_spec(at(p, 0), at(p, 1)).await)),
         // -- key pairs
         op("keypair.list", "GET", "/compute/v2.1/os-keypairs", Token, "os_compute_api:os-keypairs:index", NO_BODY,
             nova!(n, _, _ => n.list_keypairs())),

@@ -187,9 +187,9 @@ pub(crate) struct Usage {
 }
 
 pub(crate) fn instance_resources(i: &Instance) -> (u64, u64, u64) {
-    let (cpu, mem) = catalog::instance_type(&i.instance_type).map_or((0, 0), |t| {
-        (u64::from(t.cpu), u64::from(t.memory_gib) * 1024)
-    });
+    let (cpu, mem) = i
+        .type_facts()
+        .map_or((0, 0), |t| (u64::from(t.cpu), u64::from(t.memory_mib)));
     let disk = u64::from(i.system_disk.size_gib)
         + i.data_disks
             .iter()

@@ -5,7 +5,7 @@
 use super::{Nova, Res};
 use crate::errors::Fault;
 use crate::{Reply, ids, render};
-use nubis_core::{InstanceState, catalog};
+use nubis_core::InstanceState;
 use nubis_driver::Power;
 use serde_json::{Value, json};
 
@@ -70,9 +70,9 @@ impl Nova<'_> {
                 crate::state::nova_state(inst.state, Default::default()).vm_state
             )));
         }
-        let ty = catalog::instance_type(&inst.instance_type);
+        let ty = inst.type_facts();
         let cpus = ty.map_or(1, |t| t.cpu);
-        let memory_mib = u64::from(ty.map_or(1, |t| t.memory_gib)) * 1024;
+        let memory_mib = u64::from(ty.map_or(1024, |t| t.memory_mib));
         let on = self
             .api
             .engine

@@ -127,8 +127,7 @@ impl Nova<'_> {
             let h = hours(i.created_at_ms.max(start), stop.min(now));
             let (vcpus, memory_mb, local_gb) = instance_resources(&i);
             let st = crate::state::nova_state(i.state, crate::state::Extra::default());
-            let flavor = nubis_core::catalog::instance_type(&i.instance_type)
-                .map_or(i.instance_type.as_str(), |t| t.name);
+            let flavor = i.instance_type.clone();
             let t = out.entry(project.clone()).or_default();
             t.hours += h;
             t.vcpus += vcpus as f64 * h;

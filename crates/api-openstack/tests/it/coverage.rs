@@ -64,6 +64,8 @@ const UNLIMITED: &[&str] = &[
     "flavor.detail",
     "flavor.show",
     "flavor.extra_specs",
+    "flavor.extra_spec.show",
+    "flavor.access",
     "keypair.list",
     "keypair.show",
     "server_group.list",
@@ -210,9 +212,11 @@ async fn call(
 
 /// The first microversion that has the operation (`None`: every one, 2.1 is sent).
 fn since(op: &Op) -> Option<&'static str> {
-    op.name
-        .starts_with("server.tags.")
-        .then_some("compute 2.26")
+    match op.name {
+        n if n.starts_with("server.tags.") => Some("compute 2.26"),
+        "flavor.update" => Some("compute 2.55"),
+        _ => None,
+    }
 }
 
 /// [`call`] at a microversion.
@@ -275,6 +279,10 @@ fn with_unknown_field(op: &Op) -> Option<Value> {
         (None, "server.create" | "server.update") => json!({"server": {"bogus": 1}}),
         (None, "keypair.create") => json!({"keypair": {"bogus": 1}}),
         (None, "server_group.create") => json!({"server_group": {"bogus": 1}}),
+        (None, "flavor.create" | "flavor.update") => json!({"flavor": {"bogus": 1}}),
+        (None, "flavor.extra_specs.create") => json!({"extra_specs": {}, "bogus": 1}),
+        // One extra spec named by the path: a second key is "too many items", not unknown.
+        (None, "flavor.extra_spec.update") => return None,
         (None, "quota_set.update") => json!({"quota_set": {"bogus": 1}}),
         (None, "aggregate.create" | "aggregate.update") => {
             json!({"aggregate": {"name": "a", "bogus": 1}})

@@ -9,7 +9,7 @@ use crate::wire::Int;
 use crate::{Ctx, DOCUMENTED_REGIONS};
 use nubis_core::hosts::Capacity;
 use nubis_core::{catalog, ids};
-use nubis_engine::Engine;
+use nubis_engine::{Engine, TypeViewer};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -124,7 +124,11 @@ pub(super) struct FiltersOnly {
     filters: Option<Vec<Filter>>,
 }
 
-pub(super) async fn describe_instance_type_configs(_: &Engine, ctx: &Ctx, r: FiltersOnly) -> Out {
+pub(super) async fn describe_instance_type_configs(
+    engine: &Engine,
+    ctx: &Ctx,
+    r: FiltersOnly,
+) -> Out {
     let filters = r.filters.unwrap_or_default();
     check_filters(&filters)?;
     for f in &filters {
@@ -140,18 +144,20 @@ pub(super) async fn describe_instance_type_configs(_: &Engine, ctx: &Ctx, r: Fil
         .as_deref()
         .and_then(catalog::region)
         .expect("region checked");
+    // The built-in types and the public ones an operator created (docs/flavors.md).
+    let types = engine.instance_types(TypeViewer::PUBLIC);
     let mut set = Vec::new();
     for z in region.zones {
-        for t in catalog::INSTANCE_TYPES {
+        for t in &types {
             let ok = filters.iter().all(|f| {
                 f.values.iter().any(|v| match f.name.as_str() {
                     "zone" => v == z.tencent,
-                    "instance-family" => v == t.family,
-                    _ => v == t.name,
+                    "instance-family" => *v == t.family,
+                    _ => *v == t.name,
                 })
             });
             if ok {
-                set.push(json!({"Zone": z.tencent, "InstanceType": t.name, "InstanceFamily": t.family, "GPU": 0, "CPU": t.cpu, "Memory": t.memory_gib, "FPGA": 0, "GpuCount": 0.0}));
+                set.push(json!({"Zone": z.tencent, "InstanceType": t.name, "InstanceFamily": t.family, "GPU": 0, "CPU": t.cpu, "Memory": t.memory_gib(), "FPGA": 0, "GpuCount": 0.0}));
             }
         }
     }
@@ -215,11 +221,12 @@ pub(super) async fn describe_zone_instance_config_infos(
             .filter(|f| f.name == name)
             .all(|f| f.values.iter().any(|v| v == value))
     };
+    let types = engine.instance_types(TypeViewer::PUBLIC);
     let mut rows = Vec::new();
     for z in region.zones.iter().filter(|z| wanted("zone", z.tencent)) {
-        for t in catalog::INSTANCE_TYPES
+        for t in types
             .iter()
-            .filter(|t| wanted("instance-family", t.family) && wanted("instance-type", t.name))
+            .filter(|t| wanted("instance-family", &t.family) && wanted("instance-type", &t.name))
         {
             for (charge, unit) in CHARGE_TYPES
                 .iter()
@@ -240,7 +247,7 @@ pub(super) async fn describe_zone_instance_config_infos(
         .map(|((z, t, charge, unit), sell)| {
             json!({
                 "Zone": z.tencent, "InstanceType": t.name, "InstanceChargeType": charge,
-                "NetworkCard": 0, "Externals": {}, "Cpu": t.cpu, "Memory": t.memory_gib,
+                "NetworkCard": 0, "Externals": {}, "Cpu": t.cpu, "Memory": t.memory_gib(),
                 "InstanceFamily": t.family, "TypeName": t.family, "LocalDiskTypeList": [],
                 "Status": if sell { "SELL" } else { "SOLD_OUT" },
                 "StatusCategory": if sell { "EnoughStock" } else { "WithoutStock" },

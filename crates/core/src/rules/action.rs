@@ -18,12 +18,15 @@ pub const PREPAID: &str = "PREPAID";
 
 /// Facts from outside the instance record that a decision needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PlanContext {
+pub struct PlanContext<'a> {
     /// State of the key encrypting the instance's disks, if they are encrypted.
     pub kms: Option<KmsState>,
     /// The operation holding the instance's lock creates it and leaves it stopped (Alibaba
     /// CreateInstance): a start may join it.
     pub create_leaves_stopped: bool,
+    /// The type a resize names, resolved by the engine from the built-in catalogue and the
+    /// created types the caller may use (`None`: only a built-in type is found).
+    pub resize_to: Option<&'a catalog::InstanceType>,
 }
 
 /// A change to the instance record made when a plan is accepted (in the same commit as the
@@ -45,8 +48,8 @@ pub enum Effect {
     /// The instance type (a resize, a revert); `remember`: the type a resize awaiting
     /// confirmation goes back to on revert (None: nothing to go back to).
     SetType {
-        instance_type: String,
-        remember: Option<String>,
+        to: catalog::InstanceType,
+        remember: Option<catalog::InstanceType>,
     },
     /// The type before a resize is forgotten (confirmed).
     ForgetResize,
@@ -76,14 +79,16 @@ impl Effect {
             Self::GrowSystemDisk(gib) => {
                 inst.system_disk.size_gib = inst.system_disk.size_gib.max(*gib);
             }
-            Self::SetType {
-                instance_type,
-                remember,
-            } => {
-                inst.instance_type = instance_type.clone();
-                inst.resize_from = remember.clone();
+            Self::SetType { to, remember } => {
+                inst.instance_type = to.name.to_string();
+                inst.flavor = Some(to.clone());
+                inst.resize_from = remember.as_ref().map(|t| t.name.to_string());
+                inst.resize_from_flavor = remember.clone();
             }
-            Self::ForgetResize => inst.resize_from = None,
+            Self::ForgetResize => {
+                inst.resize_from = None;
+                inst.resize_from_flavor = None;
+            }
             Self::SetZone(zone) => inst.zone = zone.clone(),
         }
     }
@@ -150,7 +155,11 @@ fn public(keys: &[PublicKey]) -> Vec<String> {
 /// Decide a request on one instance. Order (as the clouds behave): restriction → instance kind
 /// → state → lock. Parameter shape and existence were checked before; rate limits too. Errors
 /// name the instance by its canonical ID (dialects render their own).
-pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<Plan, DomainError> {
+pub fn plan(
+    inst: &Instance,
+    req: &ActionRequest,
+    ctx: &PlanContext<'_>,
+) -> Result<Plan, DomainError> {
     let action = req.action();
     let id = inst.uuid.to_string();
     if inst.restriction != Restriction::None {
@@ -224,13 +233,16 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             ..Plan::new(action, steps)
         });
     }
-    // A resize names a catalogue type: an unknown one is refused before anything else.
+    // A resize names a known type: an unknown one is refused before anything else.
     let resize_to = match req {
         Request::Resize { instance_type, .. } => Some(
-            catalog::instance_type(instance_type).ok_or_else(|| DomainError::NotFound {
-                kind: ResourceKind::InstanceType,
-                id: instance_type.clone(),
-            })?,
+            ctx.resize_to
+                .filter(|t| t.name == *instance_type)
+                .or_else(|| catalog::instance_type(instance_type))
+                .ok_or_else(|| DomainError::NotFound {
+                    kind: ResourceKind::InstanceType,
+                    id: instance_type.clone(),
+                })?,
         ),
         _ => None,
     };
@@ -436,9 +448,14 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
                     "resize target {instance_type} not resolved"
                 )));
             };
-            let remember = (*then == ResizeEnd::Verify).then(|| inst.instance_type.clone());
+            let remember = match *then == ResizeEnd::Verify {
+                true => Some(inst.type_facts().cloned().ok_or_else(|| {
+                    DomainError::Internal(format!("instance {id} has a type nobody knows"))
+                })?),
+                false => None,
+            };
             effects.push(Effect::SetType {
-                instance_type: to.name.to_string(),
+                to: to.clone(),
                 remember,
             });
             let start = running || *then == ResizeEnd::Start;
@@ -456,15 +473,11 @@ pub fn plan(inst: &Instance, req: &ActionRequest, ctx: &PlanContext) -> Result<P
             (vec![Step::ConfirmResize], None)
         }
         Request::RevertResize => {
-            let from = inst
-                .resize_from
-                .as_deref()
-                .and_then(catalog::instance_type)
-                .ok_or_else(|| {
-                    DomainError::Internal(format!("instance {id} has no type to revert to"))
-                })?;
+            let from = inst.resize_from_facts().ok_or_else(|| {
+                DomainError::Internal(format!("instance {id} has no type to revert to"))
+            })?;
             effects.push(Effect::SetType {
-                instance_type: from.name.to_string(),
+                to: from.clone(),
                 remember: None,
             });
             // The guest on the new type is dropped (Nova destroys it on the destination) and
@@ -534,7 +547,7 @@ fn resize_steps(
     steps.push(Step::Resize {
         instance_type: to.name.to_string(),
         cpu: to.cpu,
-        memory_mib: to.memory_gib.saturating_mul(1024),
+        memory_mib: to.memory_mib,
     });
     if start {
         steps.push(Step::PowerOn);
@@ -552,7 +565,7 @@ fn check_resize_target(inst: &Instance, to: &catalog::InstanceType) -> Result<()
             instance_type: to.name.to_string(),
         });
     }
-    let arch = catalog::instance_type(&inst.instance_type).map(|t| t.arch);
+    let arch = inst.type_facts().map(|t| t.arch);
     if to.kind != catalog::TypeKind::Standard || arch.is_some_and(|a| a != to.arch) {
         return Err(DomainError::InstanceTypeNotAllowed {
             id,

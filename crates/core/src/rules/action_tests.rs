@@ -502,8 +502,8 @@ fn nova_resize_keeps_the_power_and_awaits_confirmation() {
     assert_eq!(
         p.effects,
         [Effect::SetType {
-            instance_type: "S5.LARGE8".into(),
-            remember: Some("S5.MEDIUM4".into())
+            to: catalog::instance_type("S5.LARGE8").unwrap().clone(),
+            remember: Some(catalog::instance_type("S5.MEDIUM4").unwrap().clone())
         }]
     );
     // A stopped server is resized stopped and stays so.
@@ -538,7 +538,7 @@ fn tencent_resize_starts_the_instance_and_needs_force_stop_when_running() {
     assert_eq!(
         p.effects,
         [Effect::SetType {
-            instance_type: "S5.SMALL2".into(),
+            to: catalog::instance_type("S5.SMALL2").unwrap().clone(),
             remember: None
         }]
     );
@@ -621,7 +621,7 @@ fn confirm_and_revert_a_resize_awaiting_confirmation() {
     assert_eq!(
         p.effects,
         [Effect::SetType {
-            instance_type: "S5.MEDIUM4".into(),
+            to: catalog::instance_type("S5.MEDIUM4").unwrap().clone(),
             remember: None
         }]
     );

@@ -16,7 +16,7 @@ use crate::state::{Action, InstanceState};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatePlan {
     pub image: ImageFacts,
-    pub instance_type: &'static InstanceType,
+    pub instance_type: InstanceType,
     /// The key pairs the guests get, with their public keys.
     pub keys: Vec<PublicKey>,
     /// Boot once provisioned.
@@ -48,13 +48,15 @@ impl CreatePlan {
 }
 
 /// Decide a create. Order: image (`image`: the registry's facts of the spec's image if the
-/// caller may boot it) → instance type → region → zone → password → key pairs (`public_keys`
-/// resolves the spec's key-pair IDs to public keys, in order, or refuses with NotFound) → key
-/// pairs on the image's OS → key types. Shapes and documented limits were checked by the
-/// dialect.
+/// caller may boot it) → instance type (`instance_type`: the spec's type as the engine resolved
+/// it from the built-in catalogue and the created types the caller may use; `None`: not found)
+/// → region → zone → password → key pairs (`public_keys` resolves the spec's key-pair IDs to
+/// public keys, in order, or refuses with NotFound) → key pairs on the image's OS → key types.
+/// Shapes and documented limits were checked by the dialect.
 pub fn plan_create(
     spec: &CreateSpec,
     image: Option<ImageFacts>,
+    instance_type: Option<&InstanceType>,
     public_keys: impl FnOnce(&[String]) -> Result<Vec<String>, DomainError>,
 ) -> Result<CreatePlan, DomainError> {
     if spec.count > MAX_LAUNCH_COUNT {
@@ -68,8 +70,10 @@ pub fn plan_create(
         kind: ResourceKind::Image,
         id: spec.image_id.clone(),
     })?;
-    let instance_type =
-        catalog::instance_type(&spec.instance_type).ok_or_else(|| DomainError::NotFound {
+    let instance_type = instance_type
+        .filter(|t| t.name == spec.instance_type)
+        .cloned()
+        .ok_or_else(|| DomainError::NotFound {
             kind: ResourceKind::InstanceType,
             id: spec.instance_type.clone(),
         })?;
@@ -114,12 +118,18 @@ mod tests {
 
     const ED: &str = "ssh-ed25519 AAAA";
 
-    /// The plan with the built-in catalogue as the registry.
+    /// The plan with the built-in catalogue as the image registry.
     fn plan_create(
         s: &CreateSpec,
+        instance_type: Option<&InstanceType>,
         keys: impl FnOnce(&[String]) -> Result<Vec<String>, DomainError>,
     ) -> Result<CreatePlan, DomainError> {
-        super::plan_create(s, crate::images::builtin_facts(&s.image_id), keys)
+        super::plan_create(
+            s,
+            crate::images::builtin_facts(&s.image_id),
+            instance_type,
+            keys,
+        )
     }
 
     fn keys_ok(ids: &[String]) -> Result<Vec<String>, DomainError> {
@@ -227,21 +237,23 @@ mod tests {
         for (what, edit, expected) in cases {
             let mut s = spec();
             edit(&mut s);
-            let e = plan_create(&s, keys_ok).unwrap_err();
+            let e = plan_create(&s, catalog::instance_type(&s.instance_type), keys_ok).unwrap_err();
             assert!(expected(&e), "{what}: {e:?}");
         }
         // An unknown key pair is refused before the OS rule and the key type.
         let mut s = spec();
         s.key_ids = vec!["skey-404".into()];
         assert!(matches!(
-            plan_create(&s, no_keys),
+            plan_create(&s, catalog::instance_type(&s.instance_type), no_keys),
             Err(DomainError::NotFound {
                 kind: ResourceKind::KeyPair,
                 ..
             })
         ));
         assert_eq!(
-            plan_create(&s, |_| Ok(vec!["ssh-dss AAAA".into()])),
+            plan_create(&s, catalog::instance_type(&s.instance_type), |_| Ok(vec![
+                "ssh-dss AAAA".into()
+            ])),
             Err(DomainError::KeyPairNotSupported("skey-404".into()))
         );
     }
@@ -250,7 +262,7 @@ mod tests {
     fn the_operation_provisions_then_boots_unless_left_stopped() {
         let mut s = spec();
         s.key_ids = vec!["skey-1".into()];
-        let cp = plan_create(&s, keys_ok).unwrap();
+        let cp = plan_create(&s, catalog::instance_type(&s.instance_type), keys_ok).unwrap();
         let p = cp.plan(Some("$6$h".into()));
         assert_eq!(p.action, Action::Create);
         assert_eq!(p.shows(InstanceState::Pending), InstanceState::Pending);
@@ -272,7 +284,9 @@ mod tests {
             InstanceState::LaunchFailed
         );
         s.start = false;
-        let p = plan_create(&s, keys_ok).unwrap().plan(None);
+        let p = plan_create(&s, catalog::instance_type(&s.instance_type), keys_ok)
+            .unwrap()
+            .plan(None);
         assert_eq!(p.steps.len(), 1);
     }
 }

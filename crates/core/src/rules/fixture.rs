@@ -53,6 +53,8 @@ pub fn inst(state: InstanceState) -> Instance {
         project: None,
         host: None,
         resize_from: None,
+        flavor: None,
+        resize_from_flavor: None,
         placement_group: None,
         image_os_name: String::new(),
         image_user: String::new(),

@@ -187,7 +187,7 @@ impl QuotaUsage {
     pub fn add_instance(&mut self, t: &InstanceType) {
         self.instances += 1;
         self.cores += u64::from(t.cpu);
-        self.ram_mib += u64::from(t.memory_gib) * 1024;
+        self.ram_mib += u64::from(t.memory_mib);
     }
 }
 
@@ -249,7 +249,7 @@ pub fn check_resize(
     from: &InstanceType,
     to: &InstanceType,
 ) -> Result<(), DomainError> {
-    let mib = |t: &InstanceType| u64::from(t.memory_gib) * 1024;
+    let mib = |t: &InstanceType| u64::from(t.memory_mib);
     let want = QuotaUsage {
         cores: u64::from(to.cpu).saturating_sub(u64::from(from.cpu)),
         ram_mib: mib(to).saturating_sub(mib(from)),

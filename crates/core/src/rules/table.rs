@@ -168,7 +168,7 @@ pub(super) fn keys_unsupported(os: OsFamily) -> Option<Unsupported> {
 
 /// Catalogue facts that forbid `action` for this instance, whatever its state.
 pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported> {
-    let ty = catalog::instance_type(&inst.instance_type);
+    let ty = inst.type_facts();
     let kind = ty.map(|t| t.kind).unwrap_or(TypeKind::Standard);
     let arm = ty.is_some_and(|t| t.arch == Arch::Arm64);
     let edge = catalog::zone(&inst.zone).is_some_and(|z| z.edge);
