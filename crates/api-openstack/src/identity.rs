@@ -131,6 +131,7 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
             "identity:revoke_token", "—", Keystone::Call(KeystoneFn(|c| Box::pin(revoke(c)))))),
         ks!("identity.auth.projects", "GET", "/identity/v3/auth/projects", "identity:get_auth_projects", "—", a::auth_projects),
         ks!("identity.auth.domains", "GET", "/identity/v3/auth/domains", "identity:get_auth_domains", "—", a::auth_domains),
+        ks!("identity.auth.system", "GET", "/identity/v3/auth/system", "identity:get_auth_system", "—", a::auth_system),
         ks!("identity.domain.list", "GET", "/identity/v3/domains", "identity:list_domains", "—", a::list::<ks::Domain>),
         ks!("identity.domain.create", "POST", "/identity/v3/domains", "identity:create_domain", "{\"domain\"}", a::create_domain),
         ks!("identity.domain.show", "GET", "/identity/v3/domains/{domain_id}", "identity:get_domain", "—", a::show::<ks::Domain>),
@@ -163,6 +164,11 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         ks!("identity.role.show", "GET", "/identity/v3/roles/{role_id}", "identity:get_role", "—", a::show::<ks::Role>),
         ks!("identity.role.update", "PATCH", "/identity/v3/roles/{role_id}", "identity:update_role", "{\"role\"}", a::update::<ks::Role>),
         ks!("identity.role.delete", "DELETE", "/identity/v3/roles/{role_id}", "identity:delete_role", "—", a::delete::<ks::Role>),
+        ks!("identity.implied_role.list", "GET", "/identity/v3/roles/{prior_role_id}/implies", "identity:list_implied_roles", "—", a::list_implied),
+        ks!("identity.implied_role.create", "PUT", "/identity/v3/roles/{prior_role_id}/implies/{implied_role_id}", "identity:create_implied_role", "—", a::create_implied),
+        ks!("identity.implied_role.show", "GET", "/identity/v3/roles/{prior_role_id}/implies/{implied_role_id}", "identity:get_implied_role", "—", a::get_implied),
+        ks!("identity.implied_role.delete", "DELETE", "/identity/v3/roles/{prior_role_id}/implies/{implied_role_id}", "identity:delete_implied_role", "—", a::delete_implied),
+        ks!("identity.role_inference.list", "GET", "/identity/v3/role_inferences", "identity:list_role_inference_rules", "—", a::role_inferences),
         grant!("identity.grant.project_user.list", "GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles", "identity:list_grants", list_grants, On::ProjectUser),
         grant!("identity.grant.project_user.put", "PUT", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:create_grant", set_grant, On::ProjectUser, true),
         grant!("identity.grant.project_user.check", "GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:check_grant", check_grant, On::ProjectUser),
@@ -179,6 +185,14 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         grant!("identity.grant.domain_group.put", "PUT", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:create_grant", set_grant, On::DomainGroup, true),
         grant!("identity.grant.domain_group.check", "GET", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:check_grant", check_grant, On::DomainGroup),
         grant!("identity.grant.domain_group.delete", "DELETE", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:revoke_grant", set_grant, On::DomainGroup, false),
+        grant!("identity.grant.system_user.list", "GET", "/identity/v3/system/users/{user_id}/roles", "identity:list_system_grants_for_user", list_grants, On::SystemUser),
+        grant!("identity.grant.system_user.put", "PUT", "/identity/v3/system/users/{user_id}/roles/{role_id}", "identity:create_system_grant_for_user", set_grant, On::SystemUser, true),
+        grant!("identity.grant.system_user.check", "GET", "/identity/v3/system/users/{user_id}/roles/{role_id}", "identity:check_system_grant_for_user", check_grant, On::SystemUser),
+        grant!("identity.grant.system_user.delete", "DELETE", "/identity/v3/system/users/{user_id}/roles/{role_id}", "identity:revoke_system_grant_for_user", set_grant, On::SystemUser, false),
+        grant!("identity.grant.system_group.list", "GET", "/identity/v3/system/groups/{group_id}/roles", "identity:list_system_grants_for_group", list_grants, On::SystemGroup),
+        grant!("identity.grant.system_group.put", "PUT", "/identity/v3/system/groups/{group_id}/roles/{role_id}", "identity:create_system_grant_for_group", set_grant, On::SystemGroup, true),
+        grant!("identity.grant.system_group.check", "GET", "/identity/v3/system/groups/{group_id}/roles/{role_id}", "identity:check_system_grant_for_group", check_grant, On::SystemGroup),
+        grant!("identity.grant.system_group.delete", "DELETE", "/identity/v3/system/groups/{group_id}/roles/{role_id}", "identity:revoke_system_grant_for_group", set_grant, On::SystemGroup, false),
         ks!("identity.role_assignment.list", "GET", "/identity/v3/role_assignments", "identity:list_role_assignments", "—", a::role_assignments),
         ks!("identity.application_credential.list", "GET", "/identity/v3/users/{user_id}/application_credentials", "identity:list_application_credentials", "—", a::list_app_creds),
         ks!("identity.application_credential.create", "POST", "/identity/v3/users/{user_id}/application_credentials", "identity:create_application_credential", "{\"application_credential\"}", a::create_app_cred),
@@ -593,9 +607,19 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
                 }
                 domain = Some(d);
                 Scope::Domain
+            } else if let Some(sys) = s.get("system") {
+                // Keystone's one system: `{"all": true}`.
+                if sys.get("all") != Some(&Value::Bool(true)) {
+                    return Err(Box::new(malformed("scope.system.all")));
+                }
+                if who.app_cred.is_some() {
+                    return Err(unauth());
+                }
+                Scope::System
             } else {
-                // System scope and anything else: not offered.
-                return Err(unauth());
+                return Err(Box::new(malformed(
+                    "scope.project, scope.domain or scope.system",
+                )));
             }
         }
         (Some(_), _) => return Err(Box::new(malformed("scope"))),
@@ -640,6 +664,12 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
                 Some((d.id.clone(), d.name.clone())),
             )
         }
+        (None, None) if scope == Scope::System => (
+            user_domain.account.clone(),
+            e.ks_roles_on(&who.user.id, &ks::Target::System),
+            None,
+            None,
+        ),
         (None, None) => (user_domain.account.clone(), Default::default(), None, None),
     };
     if scope != Scope::Unscoped && roles.is_empty() {
@@ -788,6 +818,10 @@ pub(crate) fn token_body(api: &OpenStackApi, t: &Token, with_catalog: bool) -> V
         }
         (Scope::Domain, _, Some((id, name))) => {
             tok["domain"] = json!({"id": id, "name": name});
+            tok["roles"] = json!(roles);
+        }
+        (Scope::System, _, _) => {
+            tok["system"] = json!({"all": true});
             tok["roles"] = json!(roles);
         }
         _ => {}

@@ -336,6 +336,7 @@ impl OpenStackApi {
         let target = match (&t.scope, &t.project, &t.domain) {
             (tokens::Scope::Project, Some(p), _) => Target::Project(p.id.clone()),
             (tokens::Scope::Domain, _, Some((id, _))) => Target::Domain(id.clone()),
+            (tokens::Scope::System, _, _) => Target::System,
             _ => return true,
         };
         let held = self.engine.ks_roles_on(&t.user_id, &target);

@@ -33,6 +33,8 @@ pub enum Scope {
     Project,
     /// A domain (see [`Token::domain`]).
     Domain,
+    /// The system (`{"system": {"all": true}}`).
+    System,
 }
 
 /// A project as a token names it.
@@ -88,6 +90,7 @@ impl Token {
                 domain_id: p.domain_id.clone(),
             },
             (Scope::Domain, _, Some((id, _))) => KeystoneScope::Domain { id: id.clone() },
+            (Scope::System, _, _) => KeystoneScope::System,
             _ => KeystoneScope::Unscoped,
         };
         nubis_identity::KeystoneIdentity {
