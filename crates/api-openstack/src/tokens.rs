@@ -69,6 +69,9 @@ pub struct Token {
     pub stamp: String,
     /// The application credential the token was issued for, if any: the token dies with it.
     pub app_cred: Option<String>,
+    /// The trust a trust-scoped token was issued for: the token dies with it.
+    #[serde(default)]
+    pub trust: Option<String>,
 }
 
 impl Token {
@@ -288,6 +291,7 @@ mod tests {
             audit_id: String::new(),
             stamp: String::new(),
             app_cred: None,
+            trust: None,
         }
     }
 

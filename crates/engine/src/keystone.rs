@@ -42,7 +42,11 @@ pub const MAX_OBJECTS: usize = 10_000;
 pub const MAX_APP_CREDS_PER_USER: usize = 100;
 
 pub mod catalog;
-pub use catalog::{Endpoint, Region, Service};
+pub mod credentials;
+pub mod domain_config;
+pub mod trusts;
+pub use catalog::{Endpoint, EndpointGroup, Policy, Region, Service};
+pub use credentials::Credential;
 
 const NS: Uuid = Uuid::from_u128(0x6e75_6269_735f_4f53_8a00_0000_0000_0001);
 
@@ -98,6 +102,36 @@ pub struct Project {
     /// The parent project (`None`: the domain is the parent, a top-level project).
     #[serde(default)]
     pub parent_id: Option<String>,
+    /// Keystone's project tags (see [`check_tags`]).
+    #[serde(default)]
+    pub tags: Vec<String>,
+}
+
+/// Keystone's bounds on project tags: at most 80 a project, each 1–255 characters without
+/// `/` or `,`, no duplicates.
+pub const MAX_PROJECT_TAGS: usize = 80;
+pub const MAX_TAG: usize = 255;
+
+pub fn check_tags(tags: &[String]) -> Result<(), KsError> {
+    if tags.len() > MAX_PROJECT_TAGS {
+        return Err(KsError::Invalid(format!(
+            "Invalid input for field 'tags': a project holds at most {MAX_PROJECT_TAGS} tags."
+        )));
+    }
+    for (i, t) in tags.iter().enumerate() {
+        let n = t.chars().count();
+        if n == 0 || n > MAX_TAG || t.contains(['/', ',']) {
+            return Err(KsError::Invalid(format!(
+                "Invalid input for field 'tags': '{t}' is not a tag (1 to {MAX_TAG} characters, no '/' or ',')."
+            )));
+        }
+        if tags[..i].contains(t) {
+            return Err(KsError::Invalid(format!(
+                "Invalid input for field 'tags': '{t}' is given twice."
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Project {
@@ -121,6 +155,25 @@ pub struct User {
     pub default_project_id: Option<String>,
     pub description: Option<String>,
     pub email: Option<String>,
+    /// Keystone keeps the attributes of a user it does not know and shows them back
+    /// (`extra`), bounded by [`MAX_USER_EXTRA`] and [`MAX_USER_EXTRA_BYTES`].
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Extra attributes per user (nubis).
+pub const MAX_USER_EXTRA: usize = 32;
+/// The extra attributes of a user, serialized (nubis).
+pub const MAX_USER_EXTRA_BYTES: usize = 8192;
+
+fn check_extra(extra: &BTreeMap<String, serde_json::Value>) -> Result<(), KsError> {
+    let bytes = serde_json::to_string(extra).map_or(usize::MAX, |s| s.len());
+    if extra.len() > MAX_USER_EXTRA || bytes > MAX_USER_EXTRA_BYTES {
+        return Err(KsError::Invalid(format!(
+            "A user holds at most {MAX_USER_EXTRA} extra attributes of {MAX_USER_EXTRA_BYTES} bytes in all."
+        )));
+    }
+    Ok(())
 }
 
 /// `Debug` showing only the named fields (never a password or secret hash).
@@ -207,6 +260,10 @@ pub struct Assignment {
     pub actor: Actor,
     pub target: Target,
     pub role_id: String,
+    /// OS-INHERIT: the role applies to the projects under the target (every project of a
+    /// domain, the sub-projects of a project), not to the target itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inherited: bool,
 }
 
 impl Assignment {
@@ -220,7 +277,8 @@ impl Assignment {
             Target::Domain(d) => ("domain", d.as_str()),
             Target::System => ("system", "all"),
         };
-        format!("{ak}:{a}:{tk}:{t}:{}", self.role_id)
+        let inherited = if self.inherited { ":inherited" } else { "" };
+        format!("{ak}:{a}:{tk}:{t}:{}{inherited}", self.role_id)
     }
 }
 
@@ -282,6 +340,12 @@ pub struct KsDir {
     regions: BTreeMap<String, Region>,
     services: BTreeMap<String, Service>,
     endpoints: BTreeMap<String, Endpoint>,
+    credentials: BTreeMap<String, Credential>,
+    policies: BTreeMap<String, Policy>,
+    endpoint_groups: BTreeMap<String, EndpointGroup>,
+    domain_configs: BTreeMap<String, domain_config::DomainConfig>,
+    consumers: BTreeMap<String, credentials::Consumer>,
+    trusts: BTreeMap<String, trusts::Trust>,
 }
 
 /// What deleting an object may take with it.
@@ -437,6 +501,9 @@ object! {
         }
         drop(fleet);
         let mut writes = e.ks().content_of(id).writes();
+        if e.ks().domain_configs.contains_key(id) {
+            writes.push(del("domain_config", id));
+        }
         writes.push(Write::DeleteAccount(d.account.clone()));
         Ok(writes)
     }
@@ -445,6 +512,7 @@ object! {
         let mut dir = e.inner.keystone.write();
         let content = dir.content_of(&d.id);
         content.remove_from(&mut dir);
+        dir.domain_configs.remove(&d.id);
     }
 }
 
@@ -487,13 +555,33 @@ object! {
                 p.id
             )));
         }
-        Ok(Vec::new())
+        let dir = e.ks();
+        let mut w = dir.credentials_where(|c| c.project_id.as_ref() == Some(&p.id)).1;
+        w.extend(dir.trusts_where(|t| t.project_id.as_ref() == Some(&p.id)).1);
+        Ok(w)
+    }
+    fn after_delete(e: &Engine, p: &Self) {
+        let mut dir = e.inner.keystone.write();
+        dir.credentials.retain(|_, c| c.project_id.as_ref() != Some(&p.id));
+        dir.trusts.retain(|_, t| t.project_id.as_ref() != Some(&p.id));
     }
 }
 
 object! {
     User, users, "user", "users";
     const MAX_NAME: usize = MAX_NAME;
+    /// Its credentials go with it.
+    fn check_delete(e: &Engine, u: &Self) -> Result<Vec<Write>, KsError> {
+        let dir = e.ks();
+        let mut w = dir.credentials_where(|c| c.user_id == u.id).1;
+        w.extend(dir.trusts_where(|t| t.trustor_user_id == u.id || t.trustee_user_id == u.id).1);
+        Ok(w)
+    }
+    fn after_delete(e: &Engine, u: &Self) {
+        let mut dir = e.inner.keystone.write();
+        dir.credentials.retain(|_, c| c.user_id != u.id);
+        dir.trusts.retain(|_, t| t.trustor_user_id != u.id && t.trustee_user_id != u.id);
+    }
     fn domain(&self) -> Option<&str> {
         Some(&self.domain_id)
     }
@@ -594,6 +682,8 @@ struct Content {
     members: Vec<(String, String)>,
     creds: Vec<String>,
     implied: Vec<Implication>,
+    credentials: Vec<String>,
+    trusts: Vec<String>,
 }
 
 impl Content {
@@ -610,6 +700,8 @@ impl Content {
         );
         w.extend(self.creds.iter().map(|c| del("app_cred", c)));
         w.extend(self.implied.iter().map(|i| del("implied_role", &i.key())));
+        w.extend(self.credentials.iter().map(|c| del("credential", c)));
+        w.extend(self.trusts.iter().map(|t| del("trust", t)));
         w.extend(self.projects.iter().map(|p| del("project", p)));
         w.extend(self.users.iter().map(|u| del("user", u)));
         w.extend(self.groups.iter().map(|g| del("group", g)));
@@ -629,6 +721,12 @@ impl Content {
         }
         for i in &self.implied {
             dir.implied.remove(i);
+        }
+        for c in &self.credentials {
+            dir.credentials.remove(c);
+        }
+        for t in &self.trusts {
+            dir.trusts.remove(t);
         }
         for p in &self.projects {
             dir.projects.remove(p);
@@ -693,6 +791,19 @@ impl KsDir {
             .filter(|i| roles.contains(&i.prior_role_id) || roles.contains(&i.implied_role_id))
             .cloned()
             .collect();
+        let credentials = self
+            .credentials_where(|c| {
+                users.contains(&c.user_id)
+                    || c.project_id.as_ref().is_some_and(|p| projects.contains(p))
+            })
+            .0;
+        let trusts = self
+            .trusts_where(|t| {
+                users.contains(&t.trustor_user_id)
+                    || users.contains(&t.trustee_user_id)
+                    || t.project_id.as_ref().is_some_and(|p| projects.contains(p))
+            })
+            .0;
         Content {
             projects: projects.into_iter().collect(),
             users: users.into_iter().collect(),
@@ -702,6 +813,8 @@ impl KsDir {
             members,
             creds,
             implied,
+            credentials,
+            trusts,
         }
     }
 
@@ -727,6 +840,7 @@ impl KsDir {
                 description: "Bootstrap project for initializing the cloud.".into(),
                 enabled: true,
                 parent_id: None,
+                tags: Vec::new(),
             },
         );
         for r in BUILTIN_ROLES {
@@ -746,6 +860,12 @@ impl KsDir {
                 "region" => d.load_one::<Region>(data),
                 "service" => d.load_one::<Service>(data),
                 "endpoint" => d.load_one::<Endpoint>(data),
+                "credential" => d.load_one::<Credential>(data),
+                "policy" => d.load_one::<Policy>(data),
+                "endpoint_group" => d.load_one::<EndpointGroup>(data),
+                "domain_config" => d.load_one::<domain_config::DomainConfig>(data),
+                "oauth_consumer" => d.load_one::<credentials::Consumer>(data),
+                "trust" => d.load_one::<trusts::Trust>(data),
                 "domain" => d.load_one::<Domain>(data),
                 "project" => d.load_one::<Project>(data),
                 "user" => d.load_one::<User>(data),
@@ -866,6 +986,8 @@ pub struct UserPatch {
     pub email: Option<String>,
     /// `Some(None)` clears it.
     pub default_project_id: Option<Option<String>>,
+    /// Extra attributes to set (a `null` value removes one).
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A new user.
@@ -878,6 +1000,7 @@ pub struct NewUser {
     pub default_project_id: Option<String>,
     pub description: Option<String>,
     pub email: Option<String>,
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A new application credential.
@@ -904,6 +1027,8 @@ pub struct AssignmentFilter {
     pub domain: Option<String>,
     /// Only system assignments (`scope.system=all`).
     pub system: bool,
+    /// Only inherited (`Some(true)`) or direct (`Some(false)`) assignments.
+    pub inherited: Option<bool>,
     /// Group assignments expanded to their members (Keystone's `effective`).
     pub effective: bool,
 }
@@ -1005,6 +1130,7 @@ impl Engine {
             default_project_id: None,
             description: Some("The bootstrap admin (NUBIS_ADMIN_PASSWORD)".into()),
             email: None,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -1072,12 +1198,14 @@ impl Engine {
                 actor: Actor::User(admin_user_id()),
                 target: Target::Project(admin_project.clone()),
                 role_id: builtin_role_id("admin"),
+                inherited: false,
             },
             // `keystone-manage bootstrap` gives the admin `admin` on the system as well.
             Assignment {
                 actor: Actor::User(admin_user_id()),
                 target: Target::System,
                 role_id: builtin_role_id("admin"),
+                inherited: false,
             },
         ];
         for (name, (_, roles)) in self.inner.fleet.lock().keystone_users.iter() {
@@ -1086,6 +1214,7 @@ impl Engine {
                     actor: Actor::User(legacy_user_id(name)),
                     target: Target::Project(admin_project.clone()),
                     role_id: builtin_role_id(r),
+                    inherited: false,
                 });
             }
         }
@@ -1097,6 +1226,22 @@ impl Engine {
     pub fn ks_assignments(&self, f: &AssignmentFilter) -> Vec<Assignment> {
         let mut all = self.all_assignments();
         if f.effective {
+            // Inherited assignments become assignments on the projects they apply to.
+            let mut concrete = Vec::new();
+            for a in all {
+                if a.inherited {
+                    for p in self.inheriting_projects(&a.target) {
+                        concrete.push(Assignment {
+                            target: Target::Project(p),
+                            inherited: false,
+                            ..a.clone()
+                        });
+                    }
+                } else {
+                    concrete.push(a);
+                }
+            }
+            all = concrete;
             let members: Vec<(String, String)> = self.ks().members.iter().cloned().collect();
             let mut expanded = Vec::new();
             for a in all {
@@ -1153,6 +1298,7 @@ impl Engine {
                     .as_ref()
                     .is_none_or(|d| a.target == Target::Domain(d.clone()))
                 && (!f.system || a.target == Target::System)
+                && f.inherited.is_none_or(|i| a.inherited == i)
         });
         all
     }
@@ -1166,10 +1312,17 @@ impl Engine {
             .into_iter()
             .map(|g| g.id)
             .collect();
+        let sources = self.inherited_from(target);
         let assigned: BTreeSet<String> = self
             .all_assignments()
             .into_iter()
-            .filter(|a| &a.target == target)
+            .filter(|a| {
+                if a.inherited {
+                    sources.contains(&a.target)
+                } else {
+                    &a.target == target
+                }
+            })
             .filter(|a| match &a.actor {
                 Actor::User(u) => u == user,
                 Actor::Group(g) => groups.contains(g),
@@ -1182,6 +1335,38 @@ impl Engine {
             .filter_map(|id| dir.roles.get(id))
             .filter(|r| r.domain_id.is_none())
             .map(|r| r.name.to_lowercase())
+            .collect()
+    }
+
+    /// The targets whose inherited assignments apply to `target`: for a project, its domain
+    /// and its ancestors (OS-INHERIT); nothing for a domain or the system.
+    fn inherited_from(&self, target: &Target) -> Vec<Target> {
+        let Target::Project(p) = target else {
+            return Vec::new();
+        };
+        let dir = self.ks();
+        let Some(mut at) = dir.projects.get(p) else {
+            return Vec::new();
+        };
+        let mut v = vec![Target::Domain(at.domain_id.clone())];
+        while let Some(up) = at.parent_id.as_ref().and_then(|x| dir.projects.get(x)) {
+            if v.len() > MAX_PROJECT_DEPTH + 1 {
+                break;
+            }
+            v.push(Target::Project(up.id.clone()));
+            at = up;
+        }
+        v
+    }
+
+    /// The projects an inherited assignment on `target` applies to.
+    fn inheriting_projects(&self, target: &Target) -> Vec<String> {
+        let ids: Vec<String> = self.ks().projects.keys().cloned().collect();
+        ids.into_iter()
+            .filter(|p| {
+                self.inherited_from(&Target::Project(p.clone()))
+                    .contains(target)
+            })
             .collect()
     }
 
@@ -1576,8 +1761,10 @@ impl Engine {
         description: &str,
         enabled: bool,
         parent: Option<&str>,
+        tags: Vec<String>,
     ) -> Result<Project, KsError> {
         let _serial = self.inner.credentials.lock().await;
+        check_tags(&tags)?;
         let parent_id = match parent {
             None => None,
             Some(d) if d == domain_id => None,
@@ -1615,8 +1802,27 @@ impl Engine {
             description: description.into(),
             enabled,
             parent_id,
+            tags,
         };
         self.ks_create(p, description, Vec::new()).await
+    }
+
+    /// Change project `id`'s tags with `f` (which may refuse); the tags after.
+    pub async fn ks_project_tags(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Vec<String>) -> Result<(), KsError>,
+    ) -> Result<Vec<String>, KsError> {
+        let _serial = self.inner.credentials.lock().await;
+        self.refuse_builtin::<Project>(id)?;
+        let mut p: Project = self.ks_get(id)?;
+        let before = p.tags.clone();
+        f(&mut p.tags)?;
+        check_tags(&p.tags)?;
+        if p.tags != before {
+            self.ks_save(&p, Vec::new()).await?;
+        }
+        Ok(p.tags)
     }
 
     pub async fn ks_create_group(
@@ -1698,7 +1904,9 @@ impl Engine {
             default_project_id: new.default_project_id,
             description: new.description,
             email: new.email,
+            extra: new.extra,
         };
+        check_extra(&u.extra)?;
         unique(self.ks_users().iter(), &u)?;
         if let Some(pw) = &new.password {
             u.password_hash = Some(self.hash_password(pw).await?);
@@ -1727,6 +1935,14 @@ impl Engine {
         if let Some(e) = &p.email {
             u.email = Some(e.clone());
         }
+        for (k, v) in &p.extra {
+            if v.is_null() {
+                u.extra.remove(k);
+            } else {
+                u.extra.insert(k.clone(), v.clone());
+            }
+        }
+        check_extra(&u.extra)?;
         if let Some(dp) = &p.default_project_id {
             if let Some(pid) = dp {
                 self.ks_project(pid)?;
@@ -2003,5 +2219,6 @@ fn legacy_user(name: &str) -> User {
         default_project_id: None,
         description: Some("Managed through the admin API (keystone-users)".into()),
         email: None,
+        extra: BTreeMap::new(),
     }
 }
