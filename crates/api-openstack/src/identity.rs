@@ -131,15 +131,82 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
             "identity:revoke_token", "—", Keystone::Call(KeystoneFn(|c| Box::pin(revoke(c)))))),
         ks!("identity.auth.projects", "GET", "/identity/v3/auth/projects", "identity:get_auth_projects", "—", a::auth_projects),
         ks!("identity.auth.domains", "GET", "/identity/v3/auth/domains", "identity:get_auth_domains", "—", a::auth_domains),
+        ks!("identity.auth.system", "GET", "/identity/v3/auth/system", "identity:get_auth_system", "—", a::auth_system),
+        ks!("identity.auth.catalog", "GET", "/identity/v3/auth/catalog", "identity:get_auth_catalog", "—", a::catalog::auth_catalog),
+        ks!("identity.credential.list", "GET", "/identity/v3/credentials", "identity:list_credentials", "—", a::credentials::list),
+        ks!("identity.credential.create", "POST", "/identity/v3/credentials", "identity:create_credential", "{\"credential\"}", a::credentials::create),
+        ks!("identity.credential.show", "GET", "/identity/v3/credentials/{credential_id}", "identity:get_credential", "—", a::credentials::show),
+        ks!("identity.credential.update", "PATCH", "/identity/v3/credentials/{credential_id}", "identity:update_credential", "{\"credential\"}", a::credentials::update),
+        ks!("identity.credential.delete", "DELETE", "/identity/v3/credentials/{credential_id}", "identity:delete_credential", "—", a::credentials::delete),
+        ks!("identity.ec2_credential.list", "GET", "/identity/v3/users/{user_id}/credentials/OS-EC2", "identity:ec2_list_credentials", "—", a::credentials::ec2_list),
+        ks!("identity.ec2_credential.create", "POST", "/identity/v3/users/{user_id}/credentials/OS-EC2", "identity:ec2_create_credential", "{\"tenant_id\"}", a::credentials::ec2_create),
+        ks!("identity.ec2_credential.show", "GET", "/identity/v3/users/{user_id}/credentials/OS-EC2/{credential_id}", "identity:ec2_get_credential", "—", a::credentials::ec2_show),
+        ks!("identity.ec2_credential.delete", "DELETE", "/identity/v3/users/{user_id}/credentials/OS-EC2/{credential_id}", "identity:ec2_delete_credential", "—", a::credentials::ec2_delete),
+        ks!("identity.policy.list", "GET", "/identity/v3/policies", "identity:list_policies", "—", a::list::<ks::Policy>),
+        ks!("identity.policy.create", "POST", "/identity/v3/policies", "identity:create_policy", "{\"policy\"}", a::catalog::create_policy),
+        ks!("identity.policy.show", "GET", "/identity/v3/policies/{policy_id}", "identity:get_policy", "—", a::show::<ks::Policy>),
+        ks!("identity.policy.update", "PATCH", "/identity/v3/policies/{policy_id}", "identity:update_policy", "{\"policy\"}", a::catalog::update_policy),
+        ks!("identity.policy.delete", "DELETE", "/identity/v3/policies/{policy_id}", "identity:delete_policy", "—", a::delete::<ks::Policy>),
+        ks!("identity.endpoint_group.list", "GET", "/identity/v3/OS-EP-FILTER/endpoint_groups", "identity:list_endpoint_groups", "—", a::catalog::list_endpoint_groups),
+        ks!("identity.endpoint_group.create", "POST", "/identity/v3/OS-EP-FILTER/endpoint_groups", "identity:create_endpoint_group", "{\"endpoint_group\"}", a::catalog::create_endpoint_group),
+        ks!("identity.endpoint_group.show", "GET", "/identity/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}", "identity:get_endpoint_group", "—", a::catalog::show_endpoint_group),
+        ks!("identity.endpoint_group.update", "PATCH", "/identity/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}", "identity:update_endpoint_group", "{\"endpoint_group\"}", a::catalog::update_endpoint_group),
+        ks!("identity.endpoint_group.delete", "DELETE", "/identity/v3/OS-EP-FILTER/endpoint_groups/{endpoint_group_id}", "identity:delete_endpoint_group", "—", a::delete::<ks::EndpointGroup>),
+        ks!("identity.oauth_consumer.list", "GET", "/identity/v3/OS-OAUTH1/consumers", "identity:list_consumers", "—", a::credentials::consumer_list),
+        ks!("identity.oauth_consumer.create", "POST", "/identity/v3/OS-OAUTH1/consumers", "identity:create_consumer", "{\"consumer\"}", a::credentials::consumer_create),
+        ks!("identity.oauth_consumer.show", "GET", "/identity/v3/OS-OAUTH1/consumers/{consumer_id}", "identity:get_consumer", "—", a::credentials::consumer_show),
+        ks!("identity.oauth_consumer.update", "PATCH", "/identity/v3/OS-OAUTH1/consumers/{consumer_id}", "identity:update_consumer", "{\"consumer\"}", a::credentials::consumer_update),
+        ks!("identity.oauth_consumer.delete", "DELETE", "/identity/v3/OS-OAUTH1/consumers/{consumer_id}", "identity:delete_consumer", "—", a::credentials::consumer_delete),
+        ks!("identity.trust.list", "GET", "/identity/v3/OS-TRUST/trusts", "identity:list_trusts", "—", a::trusts::list),
+        ks!("identity.trust.create", "POST", "/identity/v3/OS-TRUST/trusts", "identity:create_trust", "{\"trust\"}", a::trusts::create),
+        ks!("identity.trust.show", "GET", "/identity/v3/OS-TRUST/trusts/{trust_id}", "identity:get_trust", "—", a::trusts::show),
+        ks!("identity.trust.delete", "DELETE", "/identity/v3/OS-TRUST/trusts/{trust_id}", "identity:delete_trust", "—", a::trusts::delete),
+        ks!("identity.trust.roles", "GET", "/identity/v3/OS-TRUST/trusts/{trust_id}/roles", "identity:list_roles_for_trust", "—", a::trusts::roles),
+        ks!("identity.trust.role", "GET", "/identity/v3/OS-TRUST/trusts/{trust_id}/roles/{role_id}", "identity:get_role_for_trust", "—", a::trusts::role),
+        ks!("identity.region.list", "GET", "/identity/v3/regions", "identity:list_regions", "—", a::list::<ks::Region>),
+        ks!("identity.region.create", "POST", "/identity/v3/regions", "identity:create_region", "{\"region\"}", a::catalog::create_region),
+        ks!("identity.region.show", "GET", "/identity/v3/regions/{region_id}", "identity:get_region", "—", a::show::<ks::Region>),
+        ks!("identity.region.put", "PUT", "/identity/v3/regions/{region_id}", "identity:create_region", "{\"region\"}", a::catalog::put_region),
+        ks!("identity.region.update", "PATCH", "/identity/v3/regions/{region_id}", "identity:update_region", "{\"region\"}", a::catalog::update_region),
+        ks!("identity.region.delete", "DELETE", "/identity/v3/regions/{region_id}", "identity:delete_region", "—", a::delete::<ks::Region>),
+        ks!("identity.service.list", "GET", "/identity/v3/services", "identity:list_services", "—", a::list::<ks::Service>),
+        ks!("identity.service.create", "POST", "/identity/v3/services", "identity:create_service", "{\"service\"}", a::catalog::create_service),
+        ks!("identity.service.show", "GET", "/identity/v3/services/{service_id}", "identity:get_service", "—", a::show::<ks::Service>),
+        ks!("identity.service.update", "PATCH", "/identity/v3/services/{service_id}", "identity:update_service", "{\"service\"}", a::catalog::update_service),
+        ks!("identity.service.delete", "DELETE", "/identity/v3/services/{service_id}", "identity:delete_service", "—", a::delete::<ks::Service>),
+        ks!("identity.endpoint.list", "GET", "/identity/v3/endpoints", "identity:list_endpoints", "—", a::list::<ks::Endpoint>),
+        ks!("identity.endpoint.create", "POST", "/identity/v3/endpoints", "identity:create_endpoint", "{\"endpoint\"}", a::catalog::create_endpoint),
+        ks!("identity.endpoint.show", "GET", "/identity/v3/endpoints/{endpoint_id}", "identity:get_endpoint", "—", a::show::<ks::Endpoint>),
+        ks!("identity.endpoint.update", "PATCH", "/identity/v3/endpoints/{endpoint_id}", "identity:update_endpoint", "{\"endpoint\"}", a::catalog::update_endpoint),
+        ks!("identity.endpoint.delete", "DELETE", "/identity/v3/endpoints/{endpoint_id}", "identity:delete_endpoint", "—", a::delete::<ks::Endpoint>),
         ks!("identity.domain.list", "GET", "/identity/v3/domains", "identity:list_domains", "—", a::list::<ks::Domain>),
         ks!("identity.domain.create", "POST", "/identity/v3/domains", "identity:create_domain", "{\"domain\"}", a::create_domain),
         ks!("identity.domain.show", "GET", "/identity/v3/domains/{domain_id}", "identity:get_domain", "—", a::show::<ks::Domain>),
         ks!("identity.domain.update", "PATCH", "/identity/v3/domains/{domain_id}", "identity:update_domain", "{\"domain\"}", a::update::<ks::Domain>),
         ks!("identity.domain.delete", "DELETE", "/identity/v3/domains/{domain_id}", "identity:delete_domain", "—", a::delete::<ks::Domain>),
+        ks!("identity.domain_config.default", "GET", "/identity/v3/domains/config/default", "identity:get_domain_config_default", "—", a::domain_config::defaults),
+        ks!("identity.domain_config.group_default", "GET", "/identity/v3/domains/config/{group}/default", "identity:get_domain_config_default", "—", a::domain_config::group_defaults),
+        ks!("identity.domain_config.option_default", "GET", "/identity/v3/domains/config/{group}/{option}/default", "identity:get_domain_config_default", "—", a::domain_config::option_default),
+        ks!("identity.domain_config.put", "PUT", "/identity/v3/domains/{domain_id}/config", "identity:create_domain_config", "{\"config\"}", a::domain_config::put),
+        ks!("identity.domain_config.show", "GET", "/identity/v3/domains/{domain_id}/config", "identity:get_domain_config", "—", a::domain_config::show),
+        ks!("identity.domain_config.update", "PATCH", "/identity/v3/domains/{domain_id}/config", "identity:update_domain_config", "{\"config\"}", a::domain_config::update),
+        ks!("identity.domain_config.delete", "DELETE", "/identity/v3/domains/{domain_id}/config", "identity:delete_domain_config", "—", a::domain_config::delete),
+        ks!("identity.domain_config.group.show", "GET", "/identity/v3/domains/{domain_id}/config/{group}", "identity:get_domain_config", "—", a::domain_config::show_group),
+        ks!("identity.domain_config.group.update", "PATCH", "/identity/v3/domains/{domain_id}/config/{group}", "identity:update_domain_config", "{\"config\"}", a::domain_config::update_group),
+        ks!("identity.domain_config.group.delete", "DELETE", "/identity/v3/domains/{domain_id}/config/{group}", "identity:delete_domain_config", "—", a::domain_config::delete_group),
+        ks!("identity.domain_config.option.show", "GET", "/identity/v3/domains/{domain_id}/config/{group}/{option}", "identity:get_domain_config", "—", a::domain_config::show_option),
+        ks!("identity.domain_config.option.update", "PATCH", "/identity/v3/domains/{domain_id}/config/{group}/{option}", "identity:update_domain_config", "{\"config\"}", a::domain_config::update_option),
+        ks!("identity.domain_config.option.delete", "DELETE", "/identity/v3/domains/{domain_id}/config/{group}/{option}", "identity:delete_domain_config", "—", a::domain_config::delete_option),
         ks!("identity.project.list", "GET", "/identity/v3/projects", "identity:list_projects", "—", a::list::<ks::Project>),
         ks!("identity.project.create", "POST", "/identity/v3/projects", "identity:create_project", "{\"project\"}", a::create_project),
         ks!("identity.project.show", "GET", "/identity/v3/projects/{project_id}", "identity:get_project", "—", a::show::<ks::Project>),
-        ks!("identity.project.update", "PATCH", "/identity/v3/projects/{project_id}", "identity:update_project", "{\"project\"}", a::update::<ks::Project>),
+        ks!("identity.project.update", "PATCH", "/identity/v3/projects/{project_id}", "identity:update_project", "{\"project\"}", a::update_project),
+        ks!("identity.project.tags.list", "GET", "/identity/v3/projects/{project_id}/tags", "identity:list_project_tags", "—", a::list_tags),
+        ks!("identity.project.tags.put", "PUT", "/identity/v3/projects/{project_id}/tags", "identity:update_project_tags", "{\"tags\"}", a::put_tags),
+        ks!("identity.project.tags.delete", "DELETE", "/identity/v3/projects/{project_id}/tags", "identity:delete_project_tags", "—", a::delete_tags),
+        ks!("identity.project.tag.check", "GET", "/identity/v3/projects/{project_id}/tags/{tag}", "identity:get_project_tag", "—", a::check_tag),
+        ks!("identity.project.tag.add", "PUT", "/identity/v3/projects/{project_id}/tags/{tag}", "identity:create_project_tag", "—", a::add_tag),
+        ks!("identity.project.tag.delete", "DELETE", "/identity/v3/projects/{project_id}/tags/{tag}", "identity:delete_project_tag", "—", a::delete_tag),
         ks!("identity.project.delete", "DELETE", "/identity/v3/projects/{project_id}", "identity:delete_project", "—", a::delete::<ks::Project>),
         ks!("identity.user.list", "GET", "/identity/v3/users", "identity:list_users", "—", a::list::<ks::User>),
         ks!("identity.user.create", "POST", "/identity/v3/users", "identity:create_user", "{\"user\"}", a::create_user),
@@ -163,6 +230,11 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         ks!("identity.role.show", "GET", "/identity/v3/roles/{role_id}", "identity:get_role", "—", a::show::<ks::Role>),
         ks!("identity.role.update", "PATCH", "/identity/v3/roles/{role_id}", "identity:update_role", "{\"role\"}", a::update::<ks::Role>),
         ks!("identity.role.delete", "DELETE", "/identity/v3/roles/{role_id}", "identity:delete_role", "—", a::delete::<ks::Role>),
+        ks!("identity.implied_role.list", "GET", "/identity/v3/roles/{prior_role_id}/implies", "identity:list_implied_roles", "—", a::list_implied),
+        ks!("identity.implied_role.create", "PUT", "/identity/v3/roles/{prior_role_id}/implies/{implied_role_id}", "identity:create_implied_role", "—", a::create_implied),
+        ks!("identity.implied_role.show", "GET", "/identity/v3/roles/{prior_role_id}/implies/{implied_role_id}", "identity:get_implied_role", "—", a::get_implied),
+        ks!("identity.implied_role.delete", "DELETE", "/identity/v3/roles/{prior_role_id}/implies/{implied_role_id}", "identity:delete_implied_role", "—", a::delete_implied),
+        ks!("identity.role_inference.list", "GET", "/identity/v3/role_inferences", "identity:list_role_inference_rules", "—", a::role_inferences),
         grant!("identity.grant.project_user.list", "GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles", "identity:list_grants", list_grants, On::ProjectUser),
         grant!("identity.grant.project_user.put", "PUT", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:create_grant", set_grant, On::ProjectUser, true),
         grant!("identity.grant.project_user.check", "GET", "/identity/v3/projects/{project_id}/users/{user_id}/roles/{role_id}", "identity:check_grant", check_grant, On::ProjectUser),
@@ -179,6 +251,28 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         grant!("identity.grant.domain_group.put", "PUT", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:create_grant", set_grant, On::DomainGroup, true),
         grant!("identity.grant.domain_group.check", "GET", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:check_grant", check_grant, On::DomainGroup),
         grant!("identity.grant.domain_group.delete", "DELETE", "/identity/v3/domains/{domain_id}/groups/{group_id}/roles/{role_id}", "identity:revoke_grant", set_grant, On::DomainGroup, false),
+        grant!("identity.grant.system_user.list", "GET", "/identity/v3/system/users/{user_id}/roles", "identity:list_system_grants_for_user", list_grants, On::SystemUser),
+        grant!("identity.grant.system_user.put", "PUT", "/identity/v3/system/users/{user_id}/roles/{role_id}", "identity:create_system_grant_for_user", set_grant, On::SystemUser, true),
+        grant!("identity.grant.system_user.check", "GET", "/identity/v3/system/users/{user_id}/roles/{role_id}", "identity:check_system_grant_for_user", check_grant, On::SystemUser),
+        grant!("identity.grant.system_user.delete", "DELETE", "/identity/v3/system/users/{user_id}/roles/{role_id}", "identity:revoke_system_grant_for_user", set_grant, On::SystemUser, false),
+        grant!("identity.grant.system_group.list", "GET", "/identity/v3/system/groups/{group_id}/roles", "identity:list_system_grants_for_group", list_grants, On::SystemGroup),
+        grant!("identity.grant.system_group.put", "PUT", "/identity/v3/system/groups/{group_id}/roles/{role_id}", "identity:create_system_grant_for_group", set_grant, On::SystemGroup, true),
+        grant!("identity.grant.system_group.check", "GET", "/identity/v3/system/groups/{group_id}/roles/{role_id}", "identity:check_system_grant_for_group", check_grant, On::SystemGroup),
+        grant!("identity.grant.system_group.delete", "DELETE", "/identity/v3/system/groups/{group_id}/roles/{role_id}", "identity:revoke_system_grant_for_group", set_grant, On::SystemGroup, false),
+        grant!("identity.inherited.domain_user.list", "GET", "/identity/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/inherited_to_projects", "identity:list_grants_inherited", list_inherited, On::DomainUser),
+        grant!("identity.inherited.domain_user.put", "PUT", "/identity/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/{role_id}/inherited_to_projects", "identity:create_grant_inherited", set_inherited, On::DomainUser, true),
+        grant!("identity.inherited.domain_user.check", "GET", "/identity/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/{role_id}/inherited_to_projects", "identity:check_grant_inherited", check_inherited, On::DomainUser),
+        grant!("identity.inherited.domain_user.delete", "DELETE", "/identity/v3/OS-INHERIT/domains/{domain_id}/users/{user_id}/roles/{role_id}/inherited_to_projects", "identity:revoke_grant_inherited", set_inherited, On::DomainUser, false),
+        grant!("identity.inherited.domain_group.list", "GET", "/identity/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/inherited_to_projects", "identity:list_grants_inherited", list_inherited, On::DomainGroup),
+        grant!("identity.inherited.domain_group.put", "PUT", "/identity/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects", "identity:create_grant_inherited", set_inherited, On::DomainGroup, true),
+        grant!("identity.inherited.domain_group.check", "GET", "/identity/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects", "identity:check_grant_inherited", check_inherited, On::DomainGroup),
+        grant!("identity.inherited.domain_group.delete", "DELETE", "/identity/v3/OS-INHERIT/domains/{domain_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects", "identity:revoke_grant_inherited", set_inherited, On::DomainGroup, false),
+        grant!("identity.inherited.project_user.put", "PUT", "/identity/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles/{role_id}/inherited_to_projects", "identity:create_grant_inherited", set_inherited, On::ProjectUser, true),
+        grant!("identity.inherited.project_user.check", "GET", "/identity/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles/{role_id}/inherited_to_projects", "identity:check_grant_inherited", check_inherited, On::ProjectUser),
+        grant!("identity.inherited.project_user.delete", "DELETE", "/identity/v3/OS-INHERIT/projects/{project_id}/users/{user_id}/roles/{role_id}/inherited_to_projects", "identity:revoke_grant_inherited", set_inherited, On::ProjectUser, false),
+        grant!("identity.inherited.project_group.put", "PUT", "/identity/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects", "identity:create_grant_inherited", set_inherited, On::ProjectGroup, true),
+        grant!("identity.inherited.project_group.check", "GET", "/identity/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects", "identity:check_grant_inherited", check_inherited, On::ProjectGroup),
+        grant!("identity.inherited.project_group.delete", "DELETE", "/identity/v3/OS-INHERIT/projects/{project_id}/groups/{group_id}/roles/{role_id}/inherited_to_projects", "identity:revoke_grant_inherited", set_inherited, On::ProjectGroup, false),
         ks!("identity.role_assignment.list", "GET", "/identity/v3/role_assignments", "identity:list_role_assignments", "—", a::role_assignments),
         ks!("identity.application_credential.list", "GET", "/identity/v3/users/{user_id}/application_credentials", "identity:list_application_credentials", "—", a::list_app_creds),
         ks!("identity.application_credential.create", "POST", "/identity/v3/users/{user_id}/application_credentials", "identity:create_application_credential", "{\"application_credential\"}", a::create_app_cred),
@@ -326,6 +420,13 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         let Some(t) = api.token(id).await else {
             return unauthorized(base);
         };
+        // A trust-scoped token is not re-scoped (Keystone: it would escape the trust).
+        if t.trust.is_some() {
+            return error(
+                403,
+                "You are not authorized to perform the requested action: a trust-scoped token cannot be re-scoped.",
+            );
+        }
         let Ok(user) = api.engine.ks_user(&t.user_id) else {
             return unauthorized(base);
         };
@@ -354,7 +455,20 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         return unauthorized(base);
     };
     let proven = proven(api, &who);
-    let token = match scoped(api, auth, who) {
+    let trust_id = str_at(auth, &["scope", "OS-TRUST:trust", "id"]).map(str::to_string);
+    if auth
+        .get("scope")
+        .and_then(|s| s.get("OS-TRUST:trust"))
+        .is_some()
+        && trust_id.is_none()
+    {
+        return malformed("scope.OS-TRUST:trust.id");
+    }
+    let scoped_token = match trust_id {
+        Some(id) => trust_scoped(api, &id, who).await,
+        None => scoped(api, auth, who),
+    };
+    let token = match scoped_token {
         Ok(t) => t,
         Err(mut e) => {
             // The user proved who it is: the refusal is theirs in the audit trail.
@@ -529,6 +643,7 @@ fn proven(api: &OpenStackApi, who: &Authenticated) -> Option<Token> {
         audit_id: String::new(),
         stamp: who.stamp.clone(),
         app_cred: who.app_cred.as_ref().map(|a| a.id.clone()),
+        trust: None,
     })
 }
 
@@ -593,9 +708,19 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
                 }
                 domain = Some(d);
                 Scope::Domain
+            } else if let Some(sys) = s.get("system") {
+                // Keystone's one system: `{"all": true}`.
+                if sys.get("all") != Some(&Value::Bool(true)) {
+                    return Err(Box::new(malformed("scope.system.all")));
+                }
+                if who.app_cred.is_some() {
+                    return Err(unauth());
+                }
+                Scope::System
             } else {
-                // System scope and anything else: not offered.
-                return Err(unauth());
+                return Err(Box::new(malformed(
+                    "scope.project, scope.domain or scope.system",
+                )));
             }
         }
         (Some(_), _) => return Err(Box::new(malformed("scope"))),
@@ -640,6 +765,12 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
                 Some((d.id.clone(), d.name.clone())),
             )
         }
+        (None, None) if scope == Scope::System => (
+            user_domain.account.clone(),
+            e.ks_roles_on(&who.user.id, &ks::Target::System),
+            None,
+            None,
+        ),
         (None, None) => (user_domain.account.clone(), Default::default(), None, None),
     };
     if scope != Scope::Unscoped && roles.is_empty() {
@@ -670,6 +801,75 @@ fn scoped(api: &OpenStackApi, auth: &Value, who: Authenticated) -> Result<Token,
         audit_id: String::new(),
         stamp: who.stamp,
         app_cred: who.app_cred.map(|a| a.id),
+        trust: None,
+    })
+}
+
+/// A trust-scoped token: the trust's project and the delegated roles the trustor still
+/// holds, as the trustor (impersonation) or the trustee. A trust that cannot be used (not
+/// the trustee's, expired, used up, the trustor's roles gone): 401.
+async fn trust_scoped(
+    api: &OpenStackApi,
+    id: &str,
+    who: Authenticated,
+) -> Result<Token, Box<Reply>> {
+    let e = &api.engine;
+    let unauth = || Box::new(unauthorized(&api.base_url()));
+    if who.app_cred.is_some() {
+        return Err(unauth());
+    }
+    let (t, roles) = e
+        .ks_use_trust(id, &who.user.id)
+        .await
+        .map_err(|_| unauth())?;
+    let p = e
+        .ks_project(t.project_id.as_deref().unwrap_or_default())
+        .map_err(|_| unauth())?;
+    let d = e.ks_domain(&p.domain_id).map_err(|_| unauth())?;
+    if !p.enabled || !d.enabled {
+        return Err(unauth());
+    }
+    let (user, stamp) = if t.impersonation {
+        let u = e.ks_user(&t.trustor_user_id).map_err(|_| unauth())?;
+        let s = e.ks_stamp(&u.id).ok_or_else(unauth)?;
+        (u, s)
+    } else {
+        (who.user, who.stamp)
+    };
+    let user_domain = e.ks_domain(&user.domain_id).map_err(|_| unauth())?;
+    let mut roles: Vec<String> = roles.into_iter().collect();
+    roles.sort_by_key(|r| {
+        (
+            ids::ROLES.iter().position(|x| x == r).unwrap_or(usize::MAX),
+            r.clone(),
+        )
+    });
+    let expires_at = match t.expires_at {
+        Some(us) => who.expires_at.min(us.div_euclid(1_000_000)),
+        None => who.expires_at,
+    };
+    Ok(Token {
+        account: d.account.clone(),
+        user_id: user.id.clone(),
+        user_name: user.name.clone(),
+        user_domain_id: user_domain.id.clone(),
+        user_domain_name: user_domain.name.clone(),
+        roles,
+        scope: Scope::Project,
+        project: Some(ProjectRef {
+            id: p.id.clone(),
+            name: p.name.clone(),
+            domain_id: d.id.clone(),
+            domain_name: d.name.clone(),
+        }),
+        domain: None,
+        methods: who.methods,
+        issued_at: now(),
+        expires_at,
+        audit_id: String::new(),
+        stamp,
+        app_cred: None,
+        trust: Some(t.id),
     })
 }
 
@@ -730,33 +930,6 @@ async fn revoke(c: &Ctx<'_>) -> Reply {
     }
 }
 
-pub(crate) fn catalog(base: &str) -> Value {
-    let region = nubis_core::catalog::REGIONS
-        .first()
-        .map(|r| r.openstack)
-        .unwrap_or("RegionOne");
-    let entry = |ty: &str, name: &str, url: String| {
-        let endpoints: Vec<Value> = ["public", "internal", "admin"]
-            .iter()
-            .map(|interface| {
-                json!({
-                    "id": ids::endpoint_id(name, interface),
-                    "interface": interface,
-                    "region_id": region,
-                    "region": region,
-                    "url": url,
-                })
-            })
-            .collect();
-        json!({"type": ty, "name": name, "id": ids::service_id(name), "endpoints": endpoints})
-    };
-    json!([
-        entry("compute", "nova", format!("{base}/compute/v2.1")),
-        entry("image", "glance", format!("{base}/image")),
-        entry("identity", "keystone", format!("{base}/identity")),
-    ])
-}
-
 pub(crate) fn token_body(api: &OpenStackApi, t: &Token, with_catalog: bool) -> Value {
     let base = &api.base_url();
     let mut tok = json!({
@@ -790,13 +963,27 @@ pub(crate) fn token_body(api: &OpenStackApi, t: &Token, with_catalog: bool) -> V
             tok["domain"] = json!({"id": id, "name": name});
             tok["roles"] = json!(roles);
         }
+        (Scope::System, _, _) => {
+            tok["system"] = json!({"all": true});
+            tok["roles"] = json!(roles);
+        }
         _ => {}
     }
     if let Some(ac) = &t.app_cred {
         tok["application_credential"] = json!({"id": ac, "restricted": true});
     }
+    if let Some(id) = &t.trust
+        && let Ok(tr) = api.engine.ks_get::<ks::trusts::Trust>(id)
+    {
+        tok["OS-TRUST:trust"] = json!({
+            "id": tr.id,
+            "impersonation": tr.impersonation,
+            "trustor_user": {"id": tr.trustor_user_id},
+            "trustee_user": {"id": tr.trustee_user_id},
+        });
+    }
     if t.scope != Scope::Unscoped && with_catalog {
-        tok["catalog"] = catalog(base);
+        tok["catalog"] = crate::identity_admin::catalog::token_catalog(&api.engine, base);
     }
     json!({"token": tok})
 }

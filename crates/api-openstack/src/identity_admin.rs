@@ -16,66 +16,225 @@ use nubis_identity::policy::oslo::{RuleDefault, compile};
 use serde_json::{Map, Value, json};
 use std::future::Future;
 
-/// Keystone's rules as nubis enforces them (a subset of Keystone's defaults, whose
-/// system-scope alternatives nubis does not offer): `admin` for everything that reads or
-/// changes the directory, a user's own record, projects, groups and application
+pub(crate) mod catalog;
+pub(crate) mod credentials;
+pub(crate) mod domain_config;
+pub(crate) mod trusts;
+
+/// Keystone's rules as nubis enforces them (a subset of Keystone's defaults): `admin` (on any
+/// scope) for everything that changes the directory, `admin` or a system reader
+/// (`role:reader and system_scope:all`) for what reads it, a user's own record, projects, groups and application
 /// credentials for the user, a project for its members.
 pub const KEYSTONE_RULES: &[(&str, &str)] = &[
     ("admin_required", "role:admin"),
+    ("system_reader", "role:reader and system_scope:all"),
+    (
+        "admin_or_system_reader",
+        "rule:admin_required or rule:system_reader",
+    ),
     ("owner", "user_id:%(target.user.id)s"),
     ("identity:validate_token", "@"),
     ("identity:revoke_token", "@"),
     ("identity:get_auth_projects", "@"),
     ("identity:get_auth_domains", "@"),
-    ("identity:list_domains", "rule:admin_required"),
+    ("identity:list_domains", "rule:admin_or_system_reader"),
     (
         "identity:get_domain",
-        "rule:admin_required or domain_id:%(target.domain.id)s or project_domain_id:%(target.domain.id)s",
+        "rule:admin_or_system_reader or domain_id:%(target.domain.id)s or project_domain_id:%(target.domain.id)s",
     ),
     ("identity:create_domain", "rule:admin_required"),
     ("identity:update_domain", "rule:admin_required"),
     ("identity:delete_domain", "rule:admin_required"),
-    ("identity:list_projects", "rule:admin_required"),
+    ("identity:list_projects", "rule:admin_or_system_reader"),
     (
         "identity:get_project",
-        "rule:admin_required or project_id:%(target.project.id)s",
+        "rule:admin_or_system_reader or project_id:%(target.project.id)s",
     ),
     ("identity:create_project", "rule:admin_required"),
     ("identity:update_project", "rule:admin_required"),
+    (
+        "identity:list_project_tags",
+        "rule:admin_or_system_reader or project_id:%(target.project.id)s",
+    ),
+    (
+        "identity:get_project_tag",
+        "rule:admin_or_system_reader or project_id:%(target.project.id)s",
+    ),
+    ("identity:update_project_tags", "rule:admin_required"),
+    ("identity:create_project_tag", "rule:admin_required"),
+    ("identity:delete_project_tags", "rule:admin_required"),
+    ("identity:delete_project_tag", "rule:admin_required"),
     ("identity:delete_project", "rule:admin_required"),
-    ("identity:list_users", "rule:admin_required"),
-    ("identity:get_user", "rule:admin_required or rule:owner"),
+    ("identity:list_users", "rule:admin_or_system_reader"),
+    (
+        "identity:get_user",
+        "rule:admin_or_system_reader or rule:owner",
+    ),
     ("identity:create_user", "rule:admin_required"),
     ("identity:update_user", "rule:admin_required"),
     ("identity:delete_user", "rule:admin_required"),
-    ("identity:change_password", "rule:owner"),
+    // Keystone does not enforce a rule here: the original password is the proof.
+    ("identity:change_password", "@"),
     (
         "identity:list_user_projects",
-        "rule:admin_required or rule:owner",
+        "rule:admin_or_system_reader or rule:owner",
     ),
     (
         "identity:list_groups_for_user",
-        "rule:admin_required or rule:owner",
+        "rule:admin_or_system_reader or rule:owner",
     ),
-    ("identity:list_groups", "rule:admin_required"),
-    ("identity:get_group", "rule:admin_required"),
+    ("identity:list_groups", "rule:admin_or_system_reader"),
+    ("identity:get_group", "rule:admin_or_system_reader"),
     ("identity:create_group", "rule:admin_required"),
     ("identity:update_group", "rule:admin_required"),
     ("identity:delete_group", "rule:admin_required"),
-    ("identity:list_users_in_group", "rule:admin_required"),
+    (
+        "identity:list_users_in_group",
+        "rule:admin_or_system_reader",
+    ),
     ("identity:add_user_to_group", "rule:admin_required"),
     ("identity:remove_user_from_group", "rule:admin_required"),
-    ("identity:check_user_in_group", "rule:admin_required"),
-    ("identity:list_roles", "rule:admin_required"),
-    ("identity:get_role", "rule:admin_required"),
+    (
+        "identity:check_user_in_group",
+        "rule:admin_or_system_reader",
+    ),
+    ("identity:list_roles", "rule:admin_or_system_reader"),
+    ("identity:get_role", "rule:admin_or_system_reader"),
     ("identity:create_role", "rule:admin_required"),
     ("identity:update_role", "rule:admin_required"),
     ("identity:delete_role", "rule:admin_required"),
     ("identity:create_grant", "rule:admin_required"),
     ("identity:revoke_grant", "rule:admin_required"),
-    ("identity:check_grant", "rule:admin_required"),
-    ("identity:list_grants", "rule:admin_required"),
-    ("identity:list_role_assignments", "rule:admin_required"),
+    ("identity:check_grant", "rule:admin_or_system_reader"),
+    ("identity:list_grants", "rule:admin_or_system_reader"),
+    (
+        "identity:list_role_assignments",
+        "rule:admin_or_system_reader",
+    ),
+    ("identity:get_auth_system", "@"),
+    ("identity:create_grant_inherited", "rule:admin_required"),
+    ("identity:revoke_grant_inherited", "rule:admin_required"),
+    (
+        "identity:check_grant_inherited",
+        "rule:admin_or_system_reader",
+    ),
+    (
+        "identity:list_grants_inherited",
+        "rule:admin_or_system_reader",
+    ),
+    ("identity:get_auth_catalog", "@"),
+    // Trusts: their trustor, trustee, an admin or a system reader, checked by the handlers
+    // on the trust (the path names only the trust).
+    ("identity:create_trust", "@"),
+    ("identity:list_trusts", "@"),
+    ("identity:get_trust", "@"),
+    ("identity:delete_trust", "@"),
+    ("identity:list_roles_for_trust", "@"),
+    ("identity:get_role_for_trust", "@"),
+    ("identity:list_consumers", "rule:admin_or_system_reader"),
+    ("identity:get_consumer", "rule:admin_or_system_reader"),
+    ("identity:create_consumer", "rule:admin_required"),
+    ("identity:update_consumer", "rule:admin_required"),
+    ("identity:delete_consumer", "rule:admin_required"),
+    ("identity:create_domain_config", "rule:admin_required"),
+    ("identity:get_domain_config", "rule:admin_or_system_reader"),
+    ("identity:update_domain_config", "rule:admin_required"),
+    ("identity:delete_domain_config", "rule:admin_required"),
+    (
+        "identity:get_domain_config_default",
+        "rule:admin_or_system_reader",
+    ),
+    ("identity:list_policies", "rule:admin_or_system_reader"),
+    ("identity:get_policy", "rule:admin_or_system_reader"),
+    ("identity:create_policy", "rule:admin_required"),
+    ("identity:update_policy", "rule:admin_required"),
+    ("identity:delete_policy", "rule:admin_required"),
+    (
+        "identity:list_endpoint_groups",
+        "rule:admin_or_system_reader",
+    ),
+    ("identity:get_endpoint_group", "rule:admin_or_system_reader"),
+    ("identity:create_endpoint_group", "rule:admin_required"),
+    ("identity:update_endpoint_group", "rule:admin_required"),
+    ("identity:delete_endpoint_group", "rule:admin_required"),
+    // Credentials: admin, a system reader (reads) or the credential's owner, checked by the
+    // handlers on the credential's user (the path names only the credential).
+    ("identity:list_credentials", "@"),
+    ("identity:get_credential", "@"),
+    ("identity:create_credential", "@"),
+    ("identity:update_credential", "@"),
+    ("identity:delete_credential", "@"),
+    (
+        "identity:ec2_list_credentials",
+        "rule:admin_or_system_reader or rule:owner",
+    ),
+    (
+        "identity:ec2_get_credential",
+        "rule:admin_or_system_reader or rule:owner",
+    ),
+    (
+        "identity:ec2_create_credential",
+        "rule:admin_required or rule:owner",
+    ),
+    (
+        "identity:ec2_delete_credential",
+        "rule:admin_required or rule:owner",
+    ),
+    ("identity:list_regions", "@"),
+    ("identity:get_region", "@"),
+    ("identity:create_region", "rule:admin_required"),
+    ("identity:update_region", "rule:admin_required"),
+    ("identity:delete_region", "rule:admin_required"),
+    ("identity:list_services", "rule:admin_or_system_reader"),
+    ("identity:get_service", "rule:admin_or_system_reader"),
+    ("identity:create_service", "rule:admin_required"),
+    ("identity:update_service", "rule:admin_required"),
+    ("identity:delete_service", "rule:admin_required"),
+    ("identity:list_endpoints", "rule:admin_or_system_reader"),
+    ("identity:get_endpoint", "rule:admin_or_system_reader"),
+    ("identity:create_endpoint", "rule:admin_required"),
+    ("identity:update_endpoint", "rule:admin_required"),
+    ("identity:delete_endpoint", "rule:admin_required"),
+    ("identity:create_implied_role", "rule:admin_required"),
+    ("identity:delete_implied_role", "rule:admin_required"),
+    ("identity:get_implied_role", "rule:admin_or_system_reader"),
+    ("identity:list_implied_roles", "rule:admin_or_system_reader"),
+    (
+        "identity:list_role_inference_rules",
+        "rule:admin_or_system_reader",
+    ),
+    (
+        "identity:list_system_grants_for_user",
+        "rule:admin_or_system_reader",
+    ),
+    (
+        "identity:check_system_grant_for_user",
+        "rule:admin_or_system_reader",
+    ),
+    (
+        "identity:create_system_grant_for_user",
+        "rule:admin_required",
+    ),
+    (
+        "identity:revoke_system_grant_for_user",
+        "rule:admin_required",
+    ),
+    (
+        "identity:list_system_grants_for_group",
+        "rule:admin_or_system_reader",
+    ),
+    (
+        "identity:check_system_grant_for_group",
+        "rule:admin_or_system_reader",
+    ),
+    (
+        "identity:create_system_grant_for_group",
+        "rule:admin_required",
+    ),
+    (
+        "identity:revoke_system_grant_for_group",
+        "rule:admin_required",
+    ),
     (
         "identity:get_application_credential",
         "rule:admin_required or rule:owner",
@@ -267,6 +426,8 @@ pub(crate) trait Kind: Object {
     fn listed(_qs: &[(String, String)], _v: &Self) -> bool {
         true
     }
+    /// Puts what depends on the listener's base URL in `j` (built-in endpoints' URLs).
+    fn rebase(_j: &mut Value, _v: &Self, _base: &str) {}
 }
 
 impl Kind for Domain {
@@ -279,11 +440,19 @@ impl Kind for Domain {
 impl Kind for Project {
     fn fields(p: &Self) -> Value {
         json!({"id": p.id, "name": p.name, "description": p.description, "domain_id": p.domain_id,
-            "enabled": p.enabled, "is_domain": false, "parent_id": p.domain_id, "tags": [],
+            "enabled": p.enabled, "is_domain": false, "parent_id": p.parent(), "tags": p.tags,
             "options": {}})
     }
+    /// `parent_id`, and Keystone's tag filters: `tags` (all of), `tags-any`, `not-tags`
+    /// (not all of), `not-tags-any` (none of); each a comma-separated list.
     fn listed(qs: &[(String, String)], p: &Self) -> bool {
-        q(qs, "parent_id").is_none_or(|d| d == p.domain_id)
+        let has = |t: &str| p.tags.iter().any(|x| x == t);
+        let list = |k: &str| q(qs, k).map(|v| v.split(',').collect::<Vec<_>>());
+        q(qs, "parent_id").is_none_or(|d| d == p.parent())
+            && list("tags").is_none_or(|v| v.iter().all(|t| has(t)))
+            && list("tags-any").is_none_or(|v| v.iter().any(|t| has(t)))
+            && list("not-tags").is_none_or(|v| !v.iter().all(|t| has(t)))
+            && list("not-tags-any").is_none_or(|v| !v.iter().any(|t| has(t)))
     }
 }
 
@@ -300,6 +469,9 @@ impl Kind for User {
         if let Some(e) = &u.email {
             v["email"] = json!(e);
         }
+        for (k, x) in &u.extra {
+            v[k] = x.clone();
+        }
         v
     }
 }
@@ -312,14 +484,19 @@ impl Kind for Group {
 
 impl Kind for Role {
     fn fields(r: &Self) -> Value {
-        json!({"id": r.id, "name": r.name, "domain_id": null, "description": r.description,
+        json!({"id": r.id, "name": r.name, "domain_id": r.domain_id, "description": r.description,
             "options": {}})
+    }
+    /// Without `domain_id`, only the global roles (Keystone).
+    fn listed(qs: &[(String, String)], r: &Self) -> bool {
+        q(qs, "domain_id").is_some() || r.domain_id.is_none()
     }
 }
 
 /// `v` as Keystone shows it, with its link.
 fn view<K: Kind>(c: &Ctx<'_>, v: &K) -> Value {
     let mut j = K::fields(v);
+    K::rebase(&mut j, v, c.base);
     j["links"] = json!({"self": url(c, &format!("{}/{}", K::PLURAL, v.id()))});
     j
 }
@@ -356,6 +533,161 @@ fn patch_of(m: &Map<String, Value>) -> Result<Patch, Box<Reply>> {
         description: opt_str(m, "description")?,
         enabled: opt_bool(m, "enabled")?,
     })
+}
+
+/// A body's `tags`: a list of strings.
+fn opt_tags(m: &Map<String, Value>) -> Result<Option<Vec<String>>, Box<Reply>> {
+    match m.get("tags") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(a)) if a.len() <= ks::MAX_PROJECT_TAGS => a
+            .iter()
+            .map(|t| {
+                t.as_str().map(str::to_string).ok_or_else(|| {
+                    bad(
+                        400,
+                        "Invalid input for field 'tags': a tag is not a string.",
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        Some(_) => Err(bad(
+            400,
+            &format!(
+                "Invalid input for field 'tags': a list of at most {} strings.",
+                ks::MAX_PROJECT_TAGS
+            ),
+        )),
+    }
+}
+
+/// `PATCH /v3/projects/{id}`: the common fields, and `tags` replaced when given.
+pub(crate) async fn update_project(c: &Ctx<'_>) -> Reply {
+    with_body(c, "project", |m| async move {
+        let p = patch_of(&m)?;
+        let tags = opt_tags(&m)?;
+        let engine = &c.api.engine;
+        let id = param(c, 0);
+        if let Some(t) = tags {
+            ks::check_tags(&t).map_err(ks_bad)?;
+            engine.ks_get::<Project>(id).map_err(ks_bad)?;
+            engine
+                .ks_project_tags(id, |x| {
+                    *x = t;
+                    Ok(())
+                })
+                .await
+                .map_err(ks_bad)?;
+        }
+        let v = engine.ks_update::<Project>(id, p).await;
+        Ok(one(200, "project", view(c, &v.map_err(ks_bad)?)))
+    })
+    .await
+}
+
+fn tags_reply(status: u16, r: Result<Vec<String>, KsError>) -> Reply {
+    match r {
+        Ok(t) => Reply::json(status, &json!({"tags": t})),
+        Err(e) => ks_err(e),
+    }
+}
+
+/// `GET /v3/projects/{id}/tags`.
+pub(crate) async fn list_tags(c: &Ctx<'_>) -> Reply {
+    tags_reply(
+        200,
+        c.api.engine.ks_get::<Project>(param(c, 0)).map(|p| p.tags),
+    )
+}
+
+/// `PUT /v3/projects/{id}/tags`: replace them all.
+pub(crate) async fn put_tags(c: &Ctx<'_>) -> Reply {
+    let tags = match body_obj_any(c).and_then(|m| {
+        opt_tags(&m)?.ok_or_else(|| bad(400, "Expecting to find tags in request body."))
+    }) {
+        Ok(t) => t,
+        Err(r) => return *r,
+    };
+    let r = c
+        .api
+        .engine
+        .ks_project_tags(param(c, 0), |x| {
+            *x = tags;
+            Ok(())
+        })
+        .await;
+    tags_reply(200, r)
+}
+
+/// `DELETE /v3/projects/{id}/tags`.
+pub(crate) async fn delete_tags(c: &Ctx<'_>) -> Reply {
+    let r = c
+        .api
+        .engine
+        .ks_project_tags(param(c, 0), |x| {
+            x.clear();
+            Ok(())
+        })
+        .await;
+    no_content(r.map(drop))
+}
+
+/// `GET /v3/projects/{id}/tags/{tag}`: 204 when the project has it.
+pub(crate) async fn check_tag(c: &Ctx<'_>) -> Reply {
+    let tag = param(c, 1);
+    match c.api.engine.ks_get::<Project>(param(c, 0)) {
+        Ok(p) if p.tags.iter().any(|t| t == tag) => Reply::empty(204),
+        Ok(_) => err(404, &format!("Could not find tag: {tag}.")),
+        Err(e) => ks_err(e),
+    }
+}
+
+/// `PUT /v3/projects/{id}/tags/{tag}`: 201 (adding a tag it has is accepted).
+pub(crate) async fn add_tag(c: &Ctx<'_>) -> Reply {
+    let tag = param(c, 1).to_string();
+    let r = c
+        .api
+        .engine
+        .ks_project_tags(param(c, 0), |x| {
+            if !x.contains(&tag) {
+                x.push(tag.clone());
+            }
+            Ok(())
+        })
+        .await;
+    match r {
+        Ok(_) => Reply::empty(201).header(
+            "location",
+            url(c, &format!("projects/{}/tags/{}", param(c, 0), param(c, 1))),
+        ),
+        Err(e) => ks_err(e),
+    }
+}
+
+/// `DELETE /v3/projects/{id}/tags/{tag}`: 404 when the project does not have it.
+pub(crate) async fn delete_tag(c: &Ctx<'_>) -> Reply {
+    let tag = param(c, 1).to_string();
+    let r = c
+        .api
+        .engine
+        .ks_project_tags(param(c, 0), |x| {
+            let before = x.len();
+            x.retain(|t| t != &tag);
+            if x.len() == before {
+                return Err(KsError::NotFound("tag", tag.clone()));
+            }
+            Ok(())
+        })
+        .await;
+    no_content(r.map(drop))
+}
+
+/// The body's top-level object.
+fn body_obj_any(c: &Ctx<'_>) -> Result<Map<String, Value>, Box<Reply>> {
+    match serde_json::from_slice::<Value>(c.req.body) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(bad(400, "Malformed request body: not a JSON object.")),
+    }
 }
 
 /// `PATCH /v3/<kind>s/{id}` of a domain, project, group or role.
@@ -415,22 +747,23 @@ pub(crate) async fn create_project(c: &Ctx<'_>) -> Reply {
                 "Projects acting as domains are not supported: create a domain.",
             ));
         }
-        let domain = domain_or_token(c, &m)?;
-        if let Some(parent) = opt_str(&m, "parent_id")?
-            && parent != domain
-        {
-            return Err(bad(
-                400,
-                "Nested projects are not supported: parent_id must be the domain.",
-            ));
-        }
+        let parent = opt_str(&m, "parent_id")?;
+        let tags = opt_tags(&m)?.unwrap_or_default();
+        // Without a domain, a sub-project is in its parent's domain (Keystone).
+        let domain = match (opt_str(&m, "domain_id")?, &parent) {
+            (None, Some(p)) => match c.api.engine.ks_project(p) {
+                Ok(p) => p.domain_id,
+                Err(_) => domain_or_token(c, &m)?,
+            },
+            _ => domain_or_token(c, &m)?,
+        };
         let desc = opt_str(&m, "description")?.unwrap_or_default();
         let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
         let engine = &c.api.engine;
         created(
             c,
             engine
-                .ks_create_project(&name, &domain, &desc, enabled)
+                .ks_create_project(&name, &domain, &desc, enabled, parent.as_deref(), tags)
                 .await,
         )
     })
@@ -449,10 +782,34 @@ pub(crate) async fn create_user(c: &Ctx<'_>) -> Reply {
             default_project_id: opt_str(&m, "default_project_id")?,
             description: opt_str(&m, "description")?,
             email: opt_str(&m, "email")?,
+            extra: user_extra(&m),
         };
         created(c, c.api.engine.ks_create_user(new).await)
     })
     .await
+}
+
+/// The user attributes Keystone models (or computes); every other one is kept as `extra`.
+const USER_FIELDS: &[&str] = &[
+    "id",
+    "name",
+    "domain_id",
+    "password",
+    "enabled",
+    "default_project_id",
+    "description",
+    "email",
+    "options",
+    "federated",
+    "links",
+    "password_expires_at",
+];
+
+fn user_extra(m: &Map<String, Value>) -> std::collections::BTreeMap<String, Value> {
+    m.iter()
+        .filter(|(k, _)| !USER_FIELDS.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }
 
 pub(crate) async fn update_user(c: &Ctx<'_>) -> Reply {
@@ -468,6 +825,7 @@ pub(crate) async fn update_user(c: &Ctx<'_>) -> Reply {
                 Some(Value::Null) => Some(None),
                 Some(_) => Some(opt_str(&m, "default_project_id")?),
             },
+            extra: user_extra(&m),
         };
         let u = c.api.engine.ks_update_user(param(c, 0), patch).await;
         Ok(one(200, "user", view(c, &u.map_err(ks_bad)?)))
@@ -528,6 +886,22 @@ pub(crate) async fn auth_domains(c: &Ctx<'_>) -> Reply {
     listing_of(c, &c.api.engine.ks_user_domains(&caller_user(c)))
 }
 
+/// `GET /v3/auth/system`: the system, when the caller's user holds a role on it.
+pub(crate) async fn auth_system(c: &Ctx<'_>) -> Reply {
+    let held = !(c.api.engine)
+        .ks_roles_on(&caller_user(c), &Target::System)
+        .is_empty();
+    let system: Vec<Value> = if held {
+        vec![json!({"all": true})]
+    } else {
+        Vec::new()
+    };
+    Reply::json(
+        200,
+        &json!({"system": system, "links": {"self": url(c, "auth/system"), "previous": null, "next": null}}),
+    )
+}
+
 // -- groups -------------------------------------------------------------------------------
 
 pub(crate) async fn create_group(c: &Ctx<'_>) -> Reply {
@@ -570,43 +944,173 @@ pub(crate) async fn check_member(c: &Ctx<'_>) -> Reply {
 pub(crate) async fn create_role(c: &Ctx<'_>) -> Reply {
     with_body(c, "role", |m| async move {
         let name = req_str(&m, "name")?;
-        if opt_str(&m, "domain_id")?.is_some() {
-            return Err(bad(400, "Domain-specific roles are not supported."));
-        }
+        let domain = opt_str(&m, "domain_id")?;
         let desc = opt_str(&m, "description")?.unwrap_or_default();
-        created(c, c.api.engine.ks_create_role(&name, &desc).await)
+        created(c, c.api.engine.ks_create_role(&name, &desc, domain).await)
     })
     .await
 }
 
+// -- implied roles (role inference rules) --------------------------------------------------
+
+/// A role as a rule shows it: ID, name, link.
+fn rule_role(c: &Ctx<'_>, id: &str) -> Value {
+    let name = c.api.engine.ks_role(id).map(|r| r.name).ok();
+    json!({"id": id, "name": name, "links": {"self": url(c, &format!("roles/{id}"))}})
+}
+
+fn implication(c: &Ctx<'_>) -> ks::Implication {
+    ks::Implication {
+        prior_role_id: param(c, 0).to_string(),
+        implied_role_id: param(c, 1).to_string(),
+    }
+}
+
+fn inference_body(c: &Ctx<'_>, i: &ks::Implication) -> Value {
+    json!({
+        "role_inference": {
+            "prior_role": rule_role(c, &i.prior_role_id),
+            "implies": rule_role(c, &i.implied_role_id),
+        },
+        "links": {"self": url(c, &format!("roles/{}/implies/{}", i.prior_role_id, i.implied_role_id))},
+    })
+}
+
+/// `PUT /v3/roles/{prior}/implies/{implied}`: 201 with the rule.
+pub(crate) async fn create_implied(c: &Ctx<'_>) -> Reply {
+    let i = implication(c);
+    match c.api.engine.ks_set_implication(i.clone(), true).await {
+        Ok(()) => Reply::json(201, &inference_body(c, &i)),
+        Err(e) => ks_err(e),
+    }
+}
+
+pub(crate) async fn delete_implied(c: &Ctx<'_>) -> Reply {
+    no_content(c.api.engine.ks_set_implication(implication(c), false).await)
+}
+
+/// `GET` (200 with the rule) or `HEAD` (204) `/v3/roles/{prior}/implies/{implied}`.
+pub(crate) async fn get_implied(c: &Ctx<'_>) -> Reply {
+    let i = implication(c);
+    match c.api.engine.ks_has_implication(&i) {
+        Ok(true) if c.req.method == "HEAD" => Reply::empty(204),
+        Ok(true) => Reply::json(200, &inference_body(c, &i)),
+        Ok(false) => err(
+            404,
+            &format!(
+                "Could not find implied role: {} implied by {}.",
+                i.implied_role_id, i.prior_role_id
+            ),
+        ),
+        Err(e) => ks_err(e),
+    }
+}
+
+/// The rules of one prior role, as `GET /v3/roles/{prior}/implies` and
+/// `GET /v3/role_inferences` show them.
+fn inferences_of(c: &Ctx<'_>, prior: &str, rules: &[ks::Implication]) -> Value {
+    let implies: Vec<Value> = (rules.iter())
+        .filter(|r| r.prior_role_id == prior)
+        .map(|r| rule_role(c, &r.implied_role_id))
+        .collect();
+    json!({"prior_role": rule_role(c, prior), "implies": implies})
+}
+
+/// `GET /v3/roles/{prior}/implies`: the roles `prior` implies directly.
+pub(crate) async fn list_implied(c: &Ctx<'_>) -> Reply {
+    let prior = param(c, 0);
+    if let Err(e) = c.api.engine.ks_role(prior) {
+        return ks_err(e);
+    }
+    let rules = c.api.engine.ks_implications();
+    Reply::json(
+        200,
+        &json!({
+            "role_inference": inferences_of(c, prior, &rules),
+            "links": {"self": url(c, &format!("roles/{prior}/implies"))},
+        }),
+    )
+}
+
+/// `GET /v3/role_inferences`: every rule, grouped by prior role.
+pub(crate) async fn role_inferences(c: &Ctx<'_>) -> Reply {
+    let rules = c.api.engine.ks_implications();
+    let priors: std::collections::BTreeSet<&str> =
+        rules.iter().map(|r| r.prior_role_id.as_str()).collect();
+    let all: Vec<Value> = priors
+        .into_iter()
+        .map(|p| inferences_of(c, p, &rules))
+        .collect();
+    Reply::json(
+        200,
+        &json!({"role_inferences": all, "links": {"self": url(c, "role_inferences")}}),
+    )
+}
+
 // -- grants -------------------------------------------------------------------------------
 
-/// Which grant a path names: `/{projects|domains}/{t}/{users|groups}/{a}/roles[/{r}]`.
+/// Which grant a path names: `/{projects|domains}/{t}/{users|groups}/{a}/roles[/{r}]` or
+/// `/system/{users|groups}/{a}/roles[/{r}]`.
 #[derive(Clone, Copy)]
 pub(crate) enum On {
     ProjectUser,
     ProjectGroup,
     DomainUser,
     DomainGroup,
+    SystemUser,
+    SystemGroup,
 }
 
-fn grant_parts(c: &Ctx<'_>, on: On) -> (Target, Actor) {
+/// The target, the actor and the index of the role's path parameter.
+fn grant_parts(c: &Ctx<'_>, on: On) -> (Target, Actor, usize) {
     let (t, a) = (param(c, 0).to_string(), param(c, 1).to_string());
     match on {
-        On::ProjectUser => (Target::Project(t), Actor::User(a)),
-        On::ProjectGroup => (Target::Project(t), Actor::Group(a)),
-        On::DomainUser => (Target::Domain(t), Actor::User(a)),
-        On::DomainGroup => (Target::Domain(t), Actor::Group(a)),
+        On::ProjectUser => (Target::Project(t), Actor::User(a), 2),
+        On::ProjectGroup => (Target::Project(t), Actor::Group(a), 2),
+        On::DomainUser => (Target::Domain(t), Actor::User(a), 2),
+        On::DomainGroup => (Target::Domain(t), Actor::Group(a), 2),
+        On::SystemUser => (Target::System, Actor::User(t), 1),
+        On::SystemGroup => (Target::System, Actor::Group(t), 1),
     }
 }
 
 fn grant_of(c: &Ctx<'_>, on: On) -> Assignment {
-    let (target, actor) = grant_parts(c, on);
+    let (target, actor, role) = grant_parts(c, on);
     Assignment {
         actor,
         target,
-        role_id: param(c, 2).to_string(),
+        role_id: param(c, role).to_string(),
+        inherited: false,
     }
+}
+
+/// An OS-INHERIT grant: `/OS-INHERIT/{domains|projects}/{t}/{users|groups}/{a}/roles/{r}/
+/// inherited_to_projects`.
+fn inherited_of(c: &Ctx<'_>, on: On) -> Assignment {
+    Assignment {
+        inherited: true,
+        ..grant_of(c, on)
+    }
+}
+
+pub(crate) async fn set_inherited(c: &Ctx<'_>, on: On, grant: bool) -> Reply {
+    no_content(c.api.engine.ks_set_grant(inherited_of(c, on), grant).await)
+}
+
+pub(crate) async fn check_inherited(c: &Ctx<'_>, on: On) -> Reply {
+    let a = inherited_of(c, on);
+    match c.api.engine.ks_has_grant(&a) {
+        Ok(true) => Reply::empty(204),
+        Ok(false) => err(
+            404,
+            &format!("Could not find role assignment with role: {}.", a.role_id),
+        ),
+        Err(e) => ks_err(e),
+    }
+}
+
+pub(crate) async fn list_inherited(c: &Ctx<'_>, on: On) -> Reply {
+    list_grants_of(c, on, true).await
 }
 
 /// `PUT` (`grant`) or `DELETE` a grant.
@@ -627,15 +1131,23 @@ pub(crate) async fn check_grant(c: &Ctx<'_>, on: On) -> Reply {
 }
 
 pub(crate) async fn list_grants(c: &Ctx<'_>, on: On) -> Reply {
-    let (target, actor) = grant_parts(c, on);
+    list_grants_of(c, on, false).await
+}
+
+async fn list_grants_of(c: &Ctx<'_>, on: On, inherited: bool) -> Reply {
+    let (target, actor, _) = grant_parts(c, on);
     let e = &c.api.engine;
     if let Err(missing) = e.ks_check_target(&target).and(e.ks_check_actor(&actor)) {
         return ks_err(missing);
     }
-    let mut f = AssignmentFilter::default();
+    let mut f = AssignmentFilter {
+        inherited: Some(inherited),
+        ..Default::default()
+    };
     match target {
         Target::Project(p) => f.project = Some(p),
         Target::Domain(d) => f.domain = Some(d),
+        Target::System => f.system = true,
     }
     match actor {
         Actor::User(u) => f.user = Some(u),
@@ -658,6 +1170,8 @@ pub(crate) async fn role_assignments(c: &Ctx<'_>) -> Reply {
         role: get("role.id"),
         project: get("scope.project.id"),
         domain: get("scope.domain.id"),
+        system: q(&qs, "scope.system").is_some(),
+        inherited: q(&qs, "scope.OS-INHERIT:inherited_to").map(|_| true),
         effective: qs.iter().any(|(k, v)| k == "effective" && truthy(v)),
     };
     let names = qs.iter().any(|(k, v)| k == "include_names" && truthy(v));
@@ -679,10 +1193,15 @@ pub(crate) async fn role_assignments(c: &Ctx<'_>) -> Reply {
             };
             let mut actor = json!({"id": actor_id});
             let (scope_key, scope_id) = match &a.target {
-                Target::Project(p) => ("project", p),
-                Target::Domain(d) => ("domain", d),
+                Target::Project(p) => ("project", p.as_str()),
+                Target::Domain(d) => ("domain", d.as_str()),
+                Target::System => ("system", "all"),
             };
-            let mut scope = json!({"id": scope_id});
+            let mut scope = match &a.target {
+                Target::System => json!({"all": true}),
+                _ => json!({"id": scope_id}),
+            };
+            let inherited_to = a.inherited.then(|| json!("projects"));
             if names {
                 if let Ok(r) = e.ks_role(&a.role_id) {
                     role["name"] = json!(r.name);
@@ -707,19 +1226,29 @@ pub(crate) async fn role_assignments(c: &Ctx<'_>) -> Reply {
                             scope["name"] = json!(d.name);
                         }
                     }
+                    Target::System => {}
                 }
             }
-            let link = url(
-                c,
-                &format!(
+            let path = match &a.target {
+                Target::System => format!("system/{actor_key}s/{actor_id}/roles/{}", a.role_id),
+                _ if a.inherited => format!(
+                    "OS-INHERIT/{scope_key}s/{scope_id}/{actor_key}s/{actor_id}/roles/{}/inherited_to_projects",
+                    a.role_id
+                ),
+                _ => format!(
                     "{scope_key}s/{scope_id}/{actor_key}s/{actor_id}/roles/{}",
                     a.role_id
                 ),
-            );
+            };
+            let link = url(c, &path);
+            let mut scope_obj = json!({scope_key: scope});
+            if let Some(to) = inherited_to {
+                scope_obj["OS-INHERIT:inherited_to"] = to;
+            }
             json!({
                 "role": role,
                 actor_key: actor,
-                "scope": {scope_key: scope},
+                "scope": scope_obj,
                 "links": {"assignment": link},
             })
         })

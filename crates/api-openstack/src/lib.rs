@@ -330,6 +330,9 @@ impl OpenStackApi {
             || t.app_cred
                 .as_ref()
                 .is_some_and(|a| !self.engine.ks_app_cred_live(a))
+            || t.trust
+                .as_ref()
+                .is_some_and(|x| !self.engine.ks_trust_valid(x))
             || !self.roles_still_held(&t)
         {
             self.tokens.revoke_digest(key).await;
@@ -346,9 +349,21 @@ impl OpenStackApi {
         let target = match (&t.scope, &t.project, &t.domain) {
             (tokens::Scope::Project, Some(p), _) => Target::Project(p.id.clone()),
             (tokens::Scope::Domain, _, Some((id, _))) => Target::Domain(id.clone()),
+            (tokens::Scope::System, _, _) => Target::System,
             _ => return true,
         };
-        let held = self.engine.ks_roles_on(&t.user_id, &target);
+        // A trust token's roles are the trustor's.
+        let holder = match &t.trust {
+            Some(id) => match self
+                .engine
+                .ks_get::<nubis_engine::keystone::trusts::Trust>(id)
+            {
+                Ok(tr) => tr.trustor_user_id,
+                Err(_) => return false,
+            },
+            None => t.user_id.clone(),
+        };
+        let held = self.engine.ks_roles_on(&holder, &target);
         t.roles.iter().all(|r| held.contains(&r.to_lowercase()))
     }
 

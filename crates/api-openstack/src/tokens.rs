@@ -33,6 +33,8 @@ pub enum Scope {
     Project,
     /// A domain (see [`Token::domain`]).
     Domain,
+    /// The system (`{"system": {"all": true}}`).
+    System,
 }
 
 /// A project as a token names it.
@@ -67,6 +69,9 @@ pub struct Token {
     pub stamp: String,
     /// The application credential the token was issued for, if any: the token dies with it.
     pub app_cred: Option<String>,
+    /// The trust a trust-scoped token was issued for: the token dies with it.
+    #[serde(default)]
+    pub trust: Option<String>,
 }
 
 impl Token {
@@ -88,6 +93,7 @@ impl Token {
                 domain_id: p.domain_id.clone(),
             },
             (Scope::Domain, _, Some((id, _))) => KeystoneScope::Domain { id: id.clone() },
+            (Scope::System, _, _) => KeystoneScope::System,
             _ => KeystoneScope::Unscoped,
         };
         nubis_identity::KeystoneIdentity {
@@ -285,6 +291,7 @@ mod tests {
             audit_id: String::new(),
             stamp: String::new(),
             app_cred: None,
+            trust: None,
         }
     }
 

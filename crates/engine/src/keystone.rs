@@ -41,6 +41,13 @@ pub const MAX_OBJECTS: usize = 10_000;
 /// Application credentials per user.
 pub const MAX_APP_CREDS_PER_USER: usize = 100;
 
+pub mod catalog;
+pub mod credentials;
+pub mod domain_config;
+pub mod trusts;
+pub use catalog::{Endpoint, EndpointGroup, Policy, Region, Service};
+pub use credentials::Credential;
+
 const NS: Uuid = Uuid::from_u128(0x6e75_6269_735f_4f53_8a00_0000_0000_0001);
 
 /// The IDs the OpenStack dialect derives from nubis names (same namespace as its `ids`).
@@ -92,7 +99,50 @@ pub struct Project {
     pub domain_id: String,
     pub description: String,
     pub enabled: bool,
+    /// The parent project (`None`: the domain is the parent, a top-level project).
+    #[serde(default)]
+    pub parent_id: Option<String>,
+    /// Keystone's project tags (see [`check_tags`]).
+    #[serde(default)]
+    pub tags: Vec<String>,
 }
+
+/// Keystone's bounds on project tags: at most 80 a project, each 1–255 characters without
+/// `/` or `,`, no duplicates.
+pub const MAX_PROJECT_TAGS: usize = 80;
+pub const MAX_TAG: usize = 255;
+
+pub fn check_tags(tags: &[String]) -> Result<(), KsError> {
+    if tags.len() > MAX_PROJECT_TAGS {
+        return Err(KsError::Invalid(format!(
+            "Invalid input for field 'tags': a project holds at most {MAX_PROJECT_TAGS} tags."
+        )));
+    }
+    for (i, t) in tags.iter().enumerate() {
+        let n = t.chars().count();
+        if n == 0 || n > MAX_TAG || t.contains(['/', ',']) {
+            return Err(KsError::Invalid(format!(
+                "Invalid input for field 'tags': '{t}' is not a tag (1 to {MAX_TAG} characters, no '/' or ',')."
+            )));
+        }
+        if tags[..i].contains(t) {
+            return Err(KsError::Invalid(format!(
+                "Invalid input for field 'tags': '{t}' is given twice."
+            )));
+        }
+    }
+    Ok(())
+}
+
+impl Project {
+    /// The parent as Keystone shows it: the parent project, else the domain.
+    pub fn parent(&self) -> &str {
+        self.parent_id.as_deref().unwrap_or(&self.domain_id)
+    }
+}
+
+/// Keystone's `[DEFAULT] max_project_tree_depth`: a hierarchy at most 5 projects deep.
+pub const MAX_PROJECT_DEPTH: usize = 5;
 
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -105,6 +155,25 @@ pub struct User {
     pub default_project_id: Option<String>,
     pub description: Option<String>,
     pub email: Option<String>,
+    /// Keystone keeps the attributes of a user it does not know and shows them back
+    /// (`extra`), bounded by [`MAX_USER_EXTRA`] and [`MAX_USER_EXTRA_BYTES`].
+    #[serde(default)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// Extra attributes per user (nubis).
+pub const MAX_USER_EXTRA: usize = 32;
+/// The extra attributes of a user, serialized (nubis).
+pub const MAX_USER_EXTRA_BYTES: usize = 8192;
+
+fn check_extra(extra: &BTreeMap<String, serde_json::Value>) -> Result<(), KsError> {
+    let bytes = serde_json::to_string(extra).map_or(usize::MAX, |s| s.len());
+    if extra.len() > MAX_USER_EXTRA || bytes > MAX_USER_EXTRA_BYTES {
+        return Err(KsError::Invalid(format!(
+            "A user holds at most {MAX_USER_EXTRA} extra attributes of {MAX_USER_EXTRA_BYTES} bytes in all."
+        )));
+    }
+    Ok(())
 }
 
 /// `Debug` showing only the named fields (never a password or secret hash).
@@ -135,6 +204,23 @@ pub struct Role {
     pub id: String,
     pub name: String,
     pub description: String,
+    /// A domain-specific role's domain (`None`: a global role). Domain-specific roles are
+    /// never put in tokens: they only imply other roles.
+    #[serde(default)]
+    pub domain_id: Option<String>,
+}
+
+/// A role inference rule: holding `prior_role_id` implies holding `implied_role_id`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Implication {
+    pub prior_role_id: String,
+    pub implied_role_id: String,
+}
+
+impl Implication {
+    fn key(&self) -> String {
+        format!("{}:{}", self.prior_role_id, self.implied_role_id)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -149,20 +235,22 @@ pub enum Actor {
 pub enum Target {
     Project(String),
     Domain(String),
+    /// The whole deployment (Keystone's system scope, `{"system": {"all": true}}`).
+    System,
 }
 
 impl Target {
     pub fn project(&self) -> Option<&String> {
         match self {
             Self::Project(p) => Some(p),
-            Self::Domain(_) => None,
+            Self::Domain(_) | Self::System => None,
         }
     }
 
     pub fn domain(&self) -> Option<&String> {
         match self {
             Self::Domain(d) => Some(d),
-            Self::Project(_) => None,
+            Self::Project(_) | Self::System => None,
         }
     }
 }
@@ -172,6 +260,10 @@ pub struct Assignment {
     pub actor: Actor,
     pub target: Target,
     pub role_id: String,
+    /// OS-INHERIT: the role applies to the projects under the target (every project of a
+    /// domain, the sub-projects of a project), not to the target itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub inherited: bool,
 }
 
 impl Assignment {
@@ -181,10 +273,12 @@ impl Assignment {
             Actor::Group(g) => ("group", g),
         };
         let (tk, t) = match &self.target {
-            Target::Project(p) => ("project", p),
-            Target::Domain(d) => ("domain", d),
+            Target::Project(p) => ("project", p.as_str()),
+            Target::Domain(d) => ("domain", d.as_str()),
+            Target::System => ("system", "all"),
         };
-        format!("{ak}:{a}:{tk}:{t}:{}", self.role_id)
+        let inherited = if self.inherited { ":inherited" } else { "" };
+        format!("{ak}:{a}:{tk}:{t}:{}{inherited}", self.role_id)
     }
 }
 
@@ -241,6 +335,17 @@ pub struct KsDir {
     members: BTreeSet<(String, String)>,
     assignments: BTreeSet<Assignment>,
     app_creds: BTreeMap<String, AppCred>,
+    /// Role inference rules created through the API (the built-in ones are not stored).
+    implied: BTreeSet<Implication>,
+    regions: BTreeMap<String, Region>,
+    services: BTreeMap<String, Service>,
+    endpoints: BTreeMap<String, Endpoint>,
+    credentials: BTreeMap<String, Credential>,
+    policies: BTreeMap<String, Policy>,
+    endpoint_groups: BTreeMap<String, EndpointGroup>,
+    domain_configs: BTreeMap<String, domain_config::DomainConfig>,
+    consumers: BTreeMap<String, credentials::Consumer>,
+    trusts: BTreeMap<String, trusts::Trust>,
 }
 
 /// What deleting an object may take with it.
@@ -249,6 +354,7 @@ pub enum Link<'a> {
     /// (group, user).
     Member(&'a (String, String)),
     Cred(&'a AppCred),
+    Implied(&'a Implication),
 }
 
 /// A kind of directory object: where the directory keeps it, how it is stored and named,
@@ -372,25 +478,16 @@ object! {
     fn takes(id: &str, link: Link<'_>) -> bool {
         matches!(link, Link::Grant(a) if a.target == Target::Domain(id.into()))
     }
-    /// A disabled domain (Keystone's rule) that holds no projects, users or groups and
-    /// whose account holds no instances; its account goes with it.
+    /// A disabled domain (Keystone's rule) whose account holds no instances; its account
+    /// goes with it, and so does its content (Keystone cascades): its projects, users,
+    /// groups and domain-specific roles with their grants, memberships, application
+    /// credentials and role inference rules.
     fn check_delete(e: &Engine, d: &Self) -> Result<Vec<Write>, KsError> {
         let id = &d.id;
         if d.enabled {
             return Err(KsError::Forbidden(
                 "Cannot delete a domain that is enabled, please disable it first.".into(),
             ));
-        }
-        {
-            let dir = e.ks();
-            if dir.projects.values().any(|p| &p.domain_id == id)
-                || dir.users.values().any(|u| &u.domain_id == id)
-                || dir.groups.values().any(|g| &g.domain_id == id)
-            {
-                return Err(KsError::Conflict(format!(
-                    "Domain {id} still holds projects, users or groups: delete them first."
-                )));
-            }
         }
         let fleet = e.inner.fleet.lock();
         if fleet.instances.values().any(|i| i.account == d.account)
@@ -402,10 +499,20 @@ object! {
                 d.account
             )));
         }
-        Ok(vec![Write::DeleteAccount(d.account.clone())])
+        drop(fleet);
+        let mut writes = e.ks().content_of(id).writes();
+        if e.ks().domain_configs.contains_key(id) {
+            writes.push(del("domain_config", id));
+        }
+        writes.push(Write::DeleteAccount(d.account.clone()));
+        Ok(writes)
     }
     fn after_delete(e: &Engine, d: &Self) {
         e.inner.fleet.lock().accounts.remove(&d.account);
+        let mut dir = e.inner.keystone.write();
+        let content = dir.content_of(&d.id);
+        content.remove_from(&mut dir);
+        dir.domain_configs.remove(&d.id);
     }
 }
 
@@ -427,11 +534,18 @@ object! {
         match link {
             Link::Grant(a) => a.target == Target::Project(id.into()),
             Link::Cred(c) => c.project_id == id,
-            Link::Member(_) => false,
+            Link::Member(_) | Link::Implied(_) => false,
         }
     }
-    /// Refused while instances carry the project (they would be left to admins only).
+    /// Refused while instances carry the project (they would be left to admins only), and
+    /// while it has sub-projects (Keystone: only a leaf is deleted).
     fn check_delete(e: &Engine, p: &Self) -> Result<Vec<Write>, KsError> {
+        if e.ks().projects.values().any(|c| c.parent_id.as_ref() == Some(&p.id)) {
+            return Err(KsError::Forbidden(format!(
+                "Cannot delete the project {} since it is not a leaf in the hierarchy. Use the cascade option if you want to delete a whole subtree.",
+                p.id
+            )));
+        }
         let busy = e.inner.fleet.lock().instances.values().any(|i| {
             i.state.is_listed() && i.project.as_deref() == Some(p.id.as_str())
         });
@@ -441,13 +555,33 @@ object! {
                 p.id
             )));
         }
-        Ok(Vec::new())
+        let dir = e.ks();
+        let mut w = dir.credentials_where(|c| c.project_id.as_ref() == Some(&p.id)).1;
+        w.extend(dir.trusts_where(|t| t.project_id.as_ref() == Some(&p.id)).1);
+        Ok(w)
+    }
+    fn after_delete(e: &Engine, p: &Self) {
+        let mut dir = e.inner.keystone.write();
+        dir.credentials.retain(|_, c| c.project_id.as_ref() != Some(&p.id));
+        dir.trusts.retain(|_, t| t.project_id.as_ref() != Some(&p.id));
     }
 }
 
 object! {
     User, users, "user", "users";
     const MAX_NAME: usize = MAX_NAME;
+    /// Its credentials go with it.
+    fn check_delete(e: &Engine, u: &Self) -> Result<Vec<Write>, KsError> {
+        let dir = e.ks();
+        let mut w = dir.credentials_where(|c| c.user_id == u.id).1;
+        w.extend(dir.trusts_where(|t| t.trustor_user_id == u.id || t.trustee_user_id == u.id).1);
+        Ok(w)
+    }
+    fn after_delete(e: &Engine, u: &Self) {
+        let mut dir = e.inner.keystone.write();
+        dir.credentials.retain(|_, c| c.user_id != u.id);
+        dir.trusts.retain(|_, t| t.trustor_user_id != u.id && t.trustee_user_id != u.id);
+    }
     fn domain(&self) -> Option<&str> {
         Some(&self.domain_id)
     }
@@ -479,6 +613,7 @@ object! {
             Link::Grant(a) => a.actor == Actor::User(id.into()),
             Link::Member((_, u)) => u == id,
             Link::Cred(c) => c.user_id == id,
+            Link::Implied(_) => false,
         }
     }
 }
@@ -492,7 +627,7 @@ object! {
         match link {
             Link::Grant(a) => a.actor == Actor::Group(id.into()),
             Link::Member((g, _)) => g == id,
-            Link::Cred(_) => false,
+            Link::Cred(_) | Link::Implied(_) => false,
         }
     }
 }
@@ -504,7 +639,13 @@ object! {
         self.name.eq_ignore_ascii_case(name)
     }
     fn name_key(&self) -> String {
-        self.name.to_lowercase()
+        match &self.domain_id {
+            Some(d) => format!("{d}/{}", self.name.to_lowercase()),
+            None => self.name.to_lowercase(),
+        }
+    }
+    fn domain(&self) -> Option<&str> {
+        self.domain_id.as_deref()
     }
     fn builtin(_e: &Engine, id: &str) -> Option<String> {
         BUILTIN_ROLES
@@ -513,7 +654,11 @@ object! {
             .then(|| format!("Role {id}"))
     }
     fn takes(id: &str, link: Link<'_>) -> bool {
-        matches!(link, Link::Grant(a) if a.role_id == id)
+        match link {
+            Link::Grant(a) => a.role_id == id,
+            Link::Implied(i) => i.prior_role_id == id || i.implied_role_id == id,
+            Link::Member(_) | Link::Cred(_) => false,
+        }
     }
 }
 
@@ -526,7 +671,153 @@ object! {
     }
 }
 
+/// What a domain holds, and what goes with it when the domain is deleted.
+#[derive(Default)]
+struct Content {
+    projects: Vec<String>,
+    users: Vec<String>,
+    groups: Vec<String>,
+    roles: Vec<String>,
+    grants: Vec<Assignment>,
+    members: Vec<(String, String)>,
+    creds: Vec<String>,
+    implied: Vec<Implication>,
+    credentials: Vec<String>,
+    trusts: Vec<String>,
+}
+
+impl Content {
+    fn writes(&self) -> Vec<Write> {
+        let mut w: Vec<Write> = self
+            .grants
+            .iter()
+            .map(|a| del("assignment", &a.key()))
+            .collect();
+        w.extend(
+            self.members
+                .iter()
+                .map(|(g, u)| del("membership", &format!("{g}:{u}"))),
+        );
+        w.extend(self.creds.iter().map(|c| del("app_cred", c)));
+        w.extend(self.implied.iter().map(|i| del("implied_role", &i.key())));
+        w.extend(self.credentials.iter().map(|c| del("credential", c)));
+        w.extend(self.trusts.iter().map(|t| del("trust", t)));
+        w.extend(self.projects.iter().map(|p| del("project", p)));
+        w.extend(self.users.iter().map(|u| del("user", u)));
+        w.extend(self.groups.iter().map(|g| del("group", g)));
+        w.extend(self.roles.iter().map(|r| del("role", r)));
+        w
+    }
+
+    fn remove_from(self, dir: &mut KsDir) {
+        for a in &self.grants {
+            dir.assignments.remove(a);
+        }
+        for m in &self.members {
+            dir.members.remove(m);
+        }
+        for c in &self.creds {
+            dir.app_creds.remove(c);
+        }
+        for i in &self.implied {
+            dir.implied.remove(i);
+        }
+        for c in &self.credentials {
+            dir.credentials.remove(c);
+        }
+        for t in &self.trusts {
+            dir.trusts.remove(t);
+        }
+        for p in &self.projects {
+            dir.projects.remove(p);
+        }
+        for u in &self.users {
+            dir.users.remove(u);
+        }
+        for g in &self.groups {
+            dir.groups.remove(g);
+        }
+        for r in &self.roles {
+            dir.roles.remove(r);
+        }
+    }
+}
+
 impl KsDir {
+    /// Domain `id`'s content and everything linked to it.
+    fn content_of(&self, id: &str) -> Content {
+        let mine = |d: &String| d == id;
+        let projects: BTreeSet<String> = (self.projects.values())
+            .filter(|p| mine(&p.domain_id))
+            .map(|p| p.id.clone())
+            .collect();
+        let users: BTreeSet<String> = (self.users.values())
+            .filter(|u| mine(&u.domain_id))
+            .map(|u| u.id.clone())
+            .collect();
+        let groups: BTreeSet<String> = (self.groups.values())
+            .filter(|g| mine(&g.domain_id))
+            .map(|g| g.id.clone())
+            .collect();
+        let roles: BTreeSet<String> = (self.roles.values())
+            .filter(|r| r.domain_id.as_deref() == Some(id))
+            .map(|r| r.id.clone())
+            .collect();
+        let grants = (self.assignments.iter())
+            .filter(|a| {
+                let actor = match &a.actor {
+                    Actor::User(u) => users.contains(u),
+                    Actor::Group(g) => groups.contains(g),
+                };
+                let target = match &a.target {
+                    Target::Project(p) => projects.contains(p),
+                    // Taken with the domain itself (`Domain::takes`).
+                    Target::Domain(d) if d == id => return false,
+                    Target::Domain(_) | Target::System => false,
+                };
+                actor || target || roles.contains(&a.role_id)
+            })
+            .cloned()
+            .collect();
+        let members = (self.members.iter())
+            .filter(|(g, u)| groups.contains(g) || users.contains(u))
+            .cloned()
+            .collect();
+        let creds = (self.app_creds.values())
+            .filter(|c| users.contains(&c.user_id) || projects.contains(&c.project_id))
+            .map(|c| c.id.clone())
+            .collect();
+        let implied = (self.implied.iter())
+            .filter(|i| roles.contains(&i.prior_role_id) || roles.contains(&i.implied_role_id))
+            .cloned()
+            .collect();
+        let credentials = self
+            .credentials_where(|c| {
+                users.contains(&c.user_id)
+                    || c.project_id.as_ref().is_some_and(|p| projects.contains(p))
+            })
+            .0;
+        let trusts = self
+            .trusts_where(|t| {
+                users.contains(&t.trustor_user_id)
+                    || users.contains(&t.trustee_user_id)
+                    || t.project_id.as_ref().is_some_and(|p| projects.contains(p))
+            })
+            .0;
+        Content {
+            projects: projects.into_iter().collect(),
+            users: users.into_iter().collect(),
+            groups: groups.into_iter().collect(),
+            roles: roles.into_iter().collect(),
+            grants,
+            members,
+            creds,
+            implied,
+            credentials,
+            trusts,
+        }
+    }
+
     /// The built-in objects, then the stored ones (`(kind, JSON)` rows).
     pub(crate) fn load(rows: &[(String, String)]) -> Result<Self, DomainError> {
         let mut d = Self::default();
@@ -548,6 +839,8 @@ impl KsDir {
                 domain_id: DEFAULT_DOMAIN_ID.into(),
                 description: "Bootstrap project for initializing the cloud.".into(),
                 enabled: true,
+                parent_id: None,
+                tags: Vec::new(),
             },
         );
         for r in BUILTIN_ROLES {
@@ -557,11 +850,22 @@ impl KsDir {
                     id: builtin_role_id(r),
                     name: (*r).into(),
                     description: String::new(),
+                    domain_id: None,
                 },
             );
         }
+        d.load_catalog();
         for (kind, data) in rows {
             match kind.as_str() {
+                "region" => d.load_one::<Region>(data),
+                "service" => d.load_one::<Service>(data),
+                "endpoint" => d.load_one::<Endpoint>(data),
+                "credential" => d.load_one::<Credential>(data),
+                "policy" => d.load_one::<Policy>(data),
+                "endpoint_group" => d.load_one::<EndpointGroup>(data),
+                "domain_config" => d.load_one::<domain_config::DomainConfig>(data),
+                "oauth_consumer" => d.load_one::<credentials::Consumer>(data),
+                "trust" => d.load_one::<trusts::Trust>(data),
                 "domain" => d.load_one::<Domain>(data),
                 "project" => d.load_one::<Project>(data),
                 "user" => d.load_one::<User>(data),
@@ -573,6 +877,9 @@ impl KsDir {
                 }),
                 "assignment" => serde_json::from_str::<Assignment>(data).map(|v| {
                     d.assignments.insert(v);
+                }),
+                "implied_role" => serde_json::from_str::<Implication>(data).map(|v| {
+                    d.implied.insert(v);
                 }),
                 other => {
                     return Err(DomainError::Internal(format!(
@@ -679,6 +986,8 @@ pub struct UserPatch {
     pub email: Option<String>,
     /// `Some(None)` clears it.
     pub default_project_id: Option<Option<String>>,
+    /// Extra attributes to set (a `null` value removes one).
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A new user.
@@ -691,6 +1000,7 @@ pub struct NewUser {
     pub default_project_id: Option<String>,
     pub description: Option<String>,
     pub email: Option<String>,
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A new application credential.
@@ -715,6 +1025,10 @@ pub struct AssignmentFilter {
     pub role: Option<String>,
     pub project: Option<String>,
     pub domain: Option<String>,
+    /// Only system assignments (`scope.system=all`).
+    pub system: bool,
+    /// Only inherited (`Some(true)`) or direct (`Some(false)`) assignments.
+    pub inherited: Option<bool>,
     /// Group assignments expanded to their members (Keystone's `effective`).
     pub effective: bool,
 }
@@ -816,6 +1130,7 @@ impl Engine {
             default_project_id: None,
             description: Some("The bootstrap admin (NUBIS_ADMIN_PASSWORD)".into()),
             email: None,
+            extra: BTreeMap::new(),
         }
     }
 
@@ -878,17 +1193,28 @@ impl Engine {
     /// admin API's users: their roles on project `admin`).
     fn all_assignments(&self) -> Vec<Assignment> {
         let admin_project = default_project_id(ADMIN_ACCOUNT);
-        let mut v = vec![Assignment {
-            actor: Actor::User(admin_user_id()),
-            target: Target::Project(admin_project.clone()),
-            role_id: builtin_role_id("admin"),
-        }];
+        let mut v = vec![
+            Assignment {
+                actor: Actor::User(admin_user_id()),
+                target: Target::Project(admin_project.clone()),
+                role_id: builtin_role_id("admin"),
+                inherited: false,
+            },
+            // `keystone-manage bootstrap` gives the admin `admin` on the system as well.
+            Assignment {
+                actor: Actor::User(admin_user_id()),
+                target: Target::System,
+                role_id: builtin_role_id("admin"),
+                inherited: false,
+            },
+        ];
         for (name, (_, roles)) in self.inner.fleet.lock().keystone_users.iter() {
             for r in roles {
                 v.push(Assignment {
                     actor: Actor::User(legacy_user_id(name)),
                     target: Target::Project(admin_project.clone()),
                     role_id: builtin_role_id(r),
+                    inherited: false,
                 });
             }
         }
@@ -900,6 +1226,22 @@ impl Engine {
     pub fn ks_assignments(&self, f: &AssignmentFilter) -> Vec<Assignment> {
         let mut all = self.all_assignments();
         if f.effective {
+            // Inherited assignments become assignments on the projects they apply to.
+            let mut concrete = Vec::new();
+            for a in all {
+                if a.inherited {
+                    for p in self.inheriting_projects(&a.target) {
+                        concrete.push(Assignment {
+                            target: Target::Project(p),
+                            inherited: false,
+                            ..a.clone()
+                        });
+                    }
+                } else {
+                    concrete.push(a);
+                }
+            }
+            all = concrete;
             let members: Vec<(String, String)> = self.ks().members.iter().cloned().collect();
             let mut expanded = Vec::new();
             for a in all {
@@ -914,6 +1256,28 @@ impl Engine {
                     }
                     Actor::User(_) => expanded.push(a),
                 }
+            }
+            // Each assignment brings the roles its role implies; domain-specific roles
+            // only imply (Keystone leaves them out of the effective list).
+            let mut implied = Vec::new();
+            for a in &expanded {
+                for id in self.ks_implied_closure(BTreeSet::from([a.role_id.clone()])) {
+                    if id != a.role_id {
+                        implied.push(Assignment {
+                            role_id: id,
+                            ..a.clone()
+                        });
+                    }
+                }
+            }
+            expanded.extend(implied);
+            {
+                let dir = self.ks();
+                expanded.retain(|a| {
+                    dir.roles
+                        .get(&a.role_id)
+                        .is_some_and(|r| r.domain_id.is_none())
+                });
             }
             expanded.sort();
             expanded.dedup();
@@ -933,34 +1297,183 @@ impl Engine {
                 && f.domain
                     .as_ref()
                     .is_none_or(|d| a.target == Target::Domain(d.clone()))
+                && (!f.system || a.target == Target::System)
+                && f.inherited.is_none_or(|i| a.inherited == i)
         });
         all
     }
 
     /// The role names `user` holds on `target` (directly or through its groups), with the
-    /// roles they imply.
+    /// roles they imply; domain-specific roles only imply (Keystone never puts them in a
+    /// token).
     pub fn ks_roles_on(&self, user: &str, target: &Target) -> BTreeSet<String> {
         let groups: BTreeSet<String> = self
             .ks_user_groups(user)
             .into_iter()
             .map(|g| g.id)
             .collect();
-        let all = self.all_assignments();
-        let dir = self.ks();
-        let names: BTreeSet<String> = all
+        let sources = self.inherited_from(target);
+        let assigned: BTreeSet<String> = self
+            .all_assignments()
             .into_iter()
-            .filter(|a| &a.target == target)
+            .filter(|a| {
+                if a.inherited {
+                    sources.contains(&a.target)
+                } else {
+                    &a.target == target
+                }
+            })
             .filter(|a| match &a.actor {
                 Actor::User(u) => u == user,
                 Actor::Group(g) => groups.contains(g),
             })
-            .filter_map(|a| dir.roles.get(&a.role_id).map(|r| r.name.to_lowercase()))
+            .map(|a| a.role_id)
             .collect();
-        // Implied roles that exist in the directory.
-        nubis_identity::model::expand_implied(names)
-            .into_iter()
-            .filter(|n| dir.roles.values().any(|r| r.name.eq_ignore_ascii_case(n)))
+        let held = self.ks_implied_closure(assigned);
+        let dir = self.ks();
+        held.iter()
+            .filter_map(|id| dir.roles.get(id))
+            .filter(|r| r.domain_id.is_none())
+            .map(|r| r.name.to_lowercase())
             .collect()
+    }
+
+    /// The targets whose inherited assignments apply to `target`: for a project, its domain
+    /// and its ancestors (OS-INHERIT); nothing for a domain or the system.
+    fn inherited_from(&self, target: &Target) -> Vec<Target> {
+        let Target::Project(p) = target else {
+            return Vec::new();
+        };
+        let dir = self.ks();
+        let Some(mut at) = dir.projects.get(p) else {
+            return Vec::new();
+        };
+        let mut v = vec![Target::Domain(at.domain_id.clone())];
+        while let Some(up) = at.parent_id.as_ref().and_then(|x| dir.projects.get(x)) {
+            if v.len() > MAX_PROJECT_DEPTH + 1 {
+                break;
+            }
+            v.push(Target::Project(up.id.clone()));
+            at = up;
+        }
+        v
+    }
+
+    /// The projects an inherited assignment on `target` applies to.
+    fn inheriting_projects(&self, target: &Target) -> Vec<String> {
+        let ids: Vec<String> = self.ks().projects.keys().cloned().collect();
+        ids.into_iter()
+            .filter(|p| {
+                self.inherited_from(&Target::Project(p.clone()))
+                    .contains(target)
+            })
+            .collect()
+    }
+
+    /// Every role inference rule: the built-in ones (Keystone's bootstrap implications, see
+    /// [`nubis_identity::model::IMPLIED_ROLES`], between roles that exist) and the created
+    /// ones.
+    pub fn ks_implications(&self) -> Vec<Implication> {
+        let dir = self.ks();
+        let id_of = |name: &str| {
+            (dir.roles.values())
+                .find(|r| r.domain_id.is_none() && r.name.eq_ignore_ascii_case(name))
+                .map(|r| r.id.clone())
+        };
+        let mut all: BTreeSet<Implication> = nubis_identity::model::IMPLIED_ROLES
+            .iter()
+            .filter_map(|(p, i)| {
+                Some(Implication {
+                    prior_role_id: id_of(p)?,
+                    implied_role_id: id_of(i)?,
+                })
+            })
+            .collect();
+        all.extend(dir.implied.iter().cloned());
+        all.into_iter().collect()
+    }
+
+    /// Is `i` a built-in rule (not deletable)?
+    fn is_builtin_implication(&self, i: &Implication) -> bool {
+        let stored = self.ks().implied.contains(i);
+        !stored && self.ks_implications().contains(i)
+    }
+
+    /// `roles` (IDs) and every role they imply, transitively.
+    pub fn ks_implied_closure(&self, mut roles: BTreeSet<String>) -> BTreeSet<String> {
+        let rules = self.ks_implications();
+        loop {
+            let before = roles.len();
+            for r in &rules {
+                if roles.contains(&r.prior_role_id) {
+                    roles.insert(r.implied_role_id.clone());
+                }
+            }
+            if roles.len() == before {
+                return roles;
+            }
+        }
+    }
+
+    /// Does the rule exist (both roles must)?
+    pub fn ks_has_implication(&self, i: &Implication) -> Result<bool, KsError> {
+        self.ks_role(&i.prior_role_id)?;
+        self.ks_role(&i.implied_role_id)?;
+        Ok(self.ks_implications().contains(i))
+    }
+
+    /// Create (`on`) or delete a role inference rule. Keystone's rules: `admin` is never
+    /// implied (`[assignment] prohibited_implied_role`), a global role never implies a
+    /// domain-specific one, and no rule may close a cycle. Creating twice is accepted;
+    /// deleting an absent rule is 404; the built-in rules cannot be deleted.
+    pub async fn ks_set_implication(&self, i: Implication, on: bool) -> Result<(), KsError> {
+        let _serial = self.inner.credentials.lock().await;
+        let prior = self.ks_role(&i.prior_role_id)?;
+        let implied = self.ks_role(&i.implied_role_id)?;
+        let is = self.ks_implications().contains(&i);
+        if on && !is {
+            if implied.domain_id.is_none() && implied.name.eq_ignore_ascii_case("admin") {
+                return Err(KsError::Forbidden(format!(
+                    "{} is not an allowed implied role.",
+                    implied.id
+                )));
+            }
+            if prior.domain_id.is_none() && implied.domain_id.is_some() {
+                return Err(KsError::Forbidden(
+                    "A global role cannot imply a domain-specific role.".into(),
+                ));
+            }
+            let reach = self.ks_implied_closure(BTreeSet::from([implied.id.clone()]));
+            if reach.contains(&prior.id) {
+                return Err(KsError::Invalid(format!(
+                    "Role {} implying role {} would create a circular inference.",
+                    prior.id, implied.id
+                )));
+            }
+            self.ks_bound(self.ks().implied.len(), "role inference rules")?;
+        }
+        if !on && is && self.is_builtin_implication(&i) {
+            return Err(builtin(&format!(
+                "Role inference rule {} -> {}",
+                i.prior_role_id, i.implied_role_id
+            )));
+        }
+        let key = i.key();
+        let absent = || {
+            KsError::NotFound(
+                "implied role",
+                format!("{} implied by {}", i.implied_role_id, i.prior_role_id),
+            )
+        };
+        let apply = |dir: &mut KsDir, on| {
+            if on {
+                dir.implied.insert(i.clone());
+            } else {
+                dir.implied.remove(&i);
+            }
+        };
+        self.ks_set_link(("implied_role", key, &i), (on, is), absent, apply)
+            .await
     }
 
     /// The objects of kind `K` `user` holds a role on (directly or through its groups):
@@ -1153,7 +1666,7 @@ impl Engine {
         self.refuse_builtin::<K>(id)?;
         let v: K = self.ks_get(id)?;
         let extra = K::check_delete(self, &v)?;
-        let (grants, members, creds) = {
+        let (grants, members, creds, implied) = {
             let dir = self.ks();
             let g: Vec<Assignment> = (dir.assignments.iter())
                 .filter(|a| K::takes(id, Link::Grant(a)))
@@ -1167,7 +1680,11 @@ impl Engine {
                 .filter(|a| K::takes(id, Link::Cred(a)))
                 .map(|a| a.id.clone())
                 .collect();
-            (g, m, c)
+            let i: Vec<Implication> = (dir.implied.iter())
+                .filter(|i| K::takes(id, Link::Implied(i)))
+                .cloned()
+                .collect();
+            (g, m, c, i)
         };
         let mut writes: Vec<Write> = grants.iter().map(|a| del("assignment", &a.key())).collect();
         writes.extend(
@@ -1176,6 +1693,7 @@ impl Engine {
                 .map(|(g, u)| del("membership", &format!("{g}:{u}"))),
         );
         writes.extend(creds.iter().map(|c| del("app_cred", c)));
+        writes.extend(implied.iter().map(|i| del("implied_role", &i.key())));
         writes.push(del(K::KIND, id));
         writes.extend(extra);
         self.commit(writes).await?;
@@ -1190,6 +1708,9 @@ impl Engine {
             }
             for c in &creds {
                 dir.app_creds.remove(c);
+            }
+            for i in &implied {
+                dir.implied.remove(i);
             }
         }
         K::after_delete(self, &v);
@@ -1231,22 +1752,77 @@ impl Engine {
         Ok(d)
     }
 
+    /// A project of `domain_id`, under `parent` (a project of the same domain; `None` or
+    /// the domain's ID: top level).
     pub async fn ks_create_project(
         &self,
         name: &str,
         domain_id: &str,
         description: &str,
         enabled: bool,
+        parent: Option<&str>,
+        tags: Vec<String>,
     ) -> Result<Project, KsError> {
         let _serial = self.inner.credentials.lock().await;
+        check_tags(&tags)?;
+        let parent_id = match parent {
+            None => None,
+            Some(d) if d == domain_id => None,
+            Some(pid) => {
+                let dir = self.ks();
+                let Some(mut up) = dir.projects.get(pid) else {
+                    return Err(KsError::NotFound("project", pid.into()));
+                };
+                if up.domain_id != domain_id {
+                    return Err(KsError::Invalid(
+                        "Cannot create project, the parent and the new project must be in the same domain.".into(),
+                    ));
+                }
+                // The new project's depth: its ancestors plus itself.
+                let mut depth = 2;
+                while let Some(next) = up.parent_id.as_ref().and_then(|x| dir.projects.get(x)) {
+                    up = next;
+                    depth += 1;
+                    if depth > MAX_PROJECT_DEPTH {
+                        break;
+                    }
+                }
+                if depth > MAX_PROJECT_DEPTH {
+                    return Err(KsError::Forbidden(format!(
+                        "Max hierarchy depth reached for {pid} branch."
+                    )));
+                }
+                Some(pid.to_string())
+            }
+        };
         let p = Project {
             id: new_id(),
             name: name.into(),
             domain_id: domain_id.into(),
             description: description.into(),
             enabled,
+            parent_id,
+            tags,
         };
         self.ks_create(p, description, Vec::new()).await
+    }
+
+    /// Change project `id`'s tags with `f` (which may refuse); the tags after.
+    pub async fn ks_project_tags(
+        &self,
+        id: &str,
+        f: impl FnOnce(&mut Vec<String>) -> Result<(), KsError>,
+    ) -> Result<Vec<String>, KsError> {
+        let _serial = self.inner.credentials.lock().await;
+        self.refuse_builtin::<Project>(id)?;
+        let mut p: Project = self.ks_get(id)?;
+        let before = p.tags.clone();
+        f(&mut p.tags)?;
+        check_tags(&p.tags)?;
+        if p.tags != before {
+            self.ks_save(&p, Vec::new()).await?;
+        }
+        Ok(p.tags)
     }
 
     pub async fn ks_create_group(
@@ -1265,12 +1841,19 @@ impl Engine {
         self.ks_create(g, description, Vec::new()).await
     }
 
-    pub async fn ks_create_role(&self, name: &str, description: &str) -> Result<Role, KsError> {
+    /// A global role, or a domain-specific one (`domain_id`).
+    pub async fn ks_create_role(
+        &self,
+        name: &str,
+        description: &str,
+        domain_id: Option<String>,
+    ) -> Result<Role, KsError> {
         let _serial = self.inner.credentials.lock().await;
         let r = Role {
             id: new_id(),
             name: name.into(),
             description: description.into(),
+            domain_id,
         };
         self.ks_create(r, description, Vec::new()).await
     }
@@ -1321,7 +1904,9 @@ impl Engine {
             default_project_id: new.default_project_id,
             description: new.description,
             email: new.email,
+            extra: new.extra,
         };
+        check_extra(&u.extra)?;
         unique(self.ks_users().iter(), &u)?;
         if let Some(pw) = &new.password {
             u.password_hash = Some(self.hash_password(pw).await?);
@@ -1350,6 +1935,14 @@ impl Engine {
         if let Some(e) = &p.email {
             u.email = Some(e.clone());
         }
+        for (k, v) in &p.extra {
+            if v.is_null() {
+                u.extra.remove(k);
+            } else {
+                u.extra.insert(k.clone(), v.clone());
+            }
+        }
+        check_extra(&u.extra)?;
         if let Some(dp) = &p.default_project_id {
             if let Some(pid) = dp {
                 self.ks_project(pid)?;
@@ -1452,6 +2045,7 @@ impl Engine {
         match t {
             Target::Project(p) => self.ks_project(p).map(drop),
             Target::Domain(d) => self.ks_domain(d).map(drop),
+            Target::System => Ok(()),
         }
     }
 
@@ -1625,5 +2219,6 @@ fn legacy_user(name: &str) -> User {
         default_project_id: None,
         description: Some("Managed through the admin API (keystone-users)".into()),
         email: None,
+        extra: BTreeMap::new(),
     }
 }
