@@ -899,3 +899,26 @@ def test_every_step_kind_twice_on_a_real_guest(step_repl, tmp_path, keys):
         r.close()
         kill_guests(tmp_path)
     timed("every step kind twice on one guest", t0)
+
+
+def test_glance_uploaded_image_boots_a_real_guest(qserver, keys):
+    """The guest image uploaded through Glance (openstacksdk) is an image of its own: a Nova
+    server boots from its bytes (the qemu driver's registry image, with the built-in kernel)
+    and the password set at create logs in over SSH (docs/images.md)."""
+    conn = connect(qserver)
+    src = IMAGES / "system.qcow2"
+    img = conn.create_image(unique_name("glance"), filename=str(src), disk_format="qcow2",
+                            container_format="bare", wait=True, timeout=300, min_disk=1)
+    assert img.status == "active" and img.size == src.stat().st_size
+    stored = qserver.data_dir / "images"
+    assert any(p.stat().st_size == src.stat().st_size for p in stored.glob("*.img")), stored
+    pw = new_password()
+    srv, _ = create_server(conn, password=pw, image_id=img.id, wait=False)
+    wait_status(conn, srv.id, "ACTIVE", timeout=180)
+    assert conn.compute.get_server(srv.id).image["id"] == img.id
+    ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
+    with Login(ep, "root", password=pw) as s:
+        assert s.run("echo up") == "up"
+    conn.compute.delete_server(srv.id)
+    wait_until(lambda: conn.compute.find_server(srv.id, ignore_missing=True) is None, 60, 0.2, "delete")
+    conn.image.delete_image(img.id)

@@ -10,7 +10,7 @@ mod compute;
 pub mod errors;
 mod identity;
 mod identity_admin;
-mod image;
+pub mod image;
 pub mod microversion;
 pub mod render;
 mod routes;
@@ -179,6 +179,8 @@ pub struct Reply {
     /// A login that proved the user's password (or credential) but was refused on the scope
     /// it asked for: the user it proved, for the audit trail (no token was issued).
     pub(crate) refused_login: Option<Box<Token>>,
+    /// Image data the listener streams as the body (Glance download): its path and size.
+    pub file: Option<(std::path::PathBuf, u64)>,
 }
 
 impl Reply {
@@ -192,6 +194,7 @@ impl Reply {
             operation: "",
             request_id: String::new(),
             refused_login: None,
+            file: None,
         }
     }
 
@@ -243,6 +246,8 @@ pub struct OpenStackApi {
     pub(crate) shelved_offload: bool,
     /// A delete soft-deletes (Nova's `reclaim_instance_interval` > 0; the engine reclaims).
     pub(crate) deferred_delete: bool,
+    /// Largest image upload, bytes (Glance's `image_size_cap`; default 1 TiB).
+    pub(crate) image_size_cap: u64,
 }
 
 impl OpenStackApi {
@@ -266,6 +271,7 @@ impl OpenStackApi {
             operator: Default::default(),
             shelved_offload: true,
             deferred_delete: false,
+            image_size_cap: image::upload::DEFAULT_SIZE_CAP,
         }
     }
 
@@ -296,6 +302,39 @@ impl OpenStackApi {
     pub fn with_shelved_offload(mut self, offload: bool) -> Self {
         self.shelved_offload = offload;
         self
+    }
+
+    /// Refuse image uploads larger than `cap` bytes (Glance's `image_size_cap`).
+    pub fn with_image_size_cap(mut self, cap: u64) -> Self {
+        self.image_size_cap = cap;
+        self
+    }
+
+    /// The largest image upload (bytes).
+    pub fn image_size_cap(&self) -> u64 {
+        self.image_size_cap
+    }
+
+    /// Is this a Glance image data upload (`PUT /image/v2/images/{id}/file`)? The listener
+    /// streams its body to [`Self::handle_upload`] instead of reading it whole.
+    pub fn is_upload(method: &str, path: &str) -> bool {
+        let Some(rest) = path.strip_prefix("/image/v2/images/") else {
+            return false;
+        };
+        method == "PUT"
+            && rest
+                .strip_suffix("/file")
+                .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+    }
+
+    /// [`Self::handle`] for an upload whose body the listener streams ([`Self::is_upload`]):
+    /// the caller is authenticated and the image checked before the first chunk is read.
+    pub async fn handle_upload<C: image::upload::Chunks>(
+        &self,
+        req: RawRequest<'_>,
+        body: &mut C,
+    ) -> Reply {
+        self.handle_with(req, Some(body)).await
     }
 
     /// Use this login throttle (tests use small windows).
@@ -385,6 +424,15 @@ impl OpenStackApi {
     }
 
     pub async fn handle(&self, req: RawRequest<'_>) -> Reply {
+        self.handle_with::<image::upload::Buffered<'_>>(req, None)
+            .await
+    }
+
+    async fn handle_with<C: image::upload::Chunks>(
+        &self,
+        req: RawRequest<'_>,
+        upload: Option<&mut C>,
+    ) -> Reply {
         // The caller, when the request carries a live token: read before the request runs
         // (it may revoke its own token), only when a trail is kept.
         let caller = match (self.gate.auditor(), req.header("x-auth-token")) {
@@ -392,7 +440,7 @@ impl OpenStackApi {
             _ => None,
         };
         let started = audit_now_ms();
-        let reply = self.route(&req).await;
+        let reply = self.route(&req, upload).await;
         // A login (password, application credential, token) that issued a token is recorded
         // under the token it issued: its caller is now authenticated (docs/audit.md).
         // A login refused on its scope after the user proved who it is, under that user.
@@ -481,7 +529,11 @@ impl OpenStackApi {
         }
     }
 
-    async fn route(&self, req: &RawRequest<'_>) -> Reply {
+    async fn route<C: image::upload::Chunks>(
+        &self,
+        req: &RawRequest<'_>,
+        upload: Option<&mut C>,
+    ) -> Reply {
         let request_id = format!("req-{}", uuid::Uuid::new_v4());
         let (service, mut reply) = match route(req.path) {
             Some(("identity", rest)) => ("identity", identity::handle(self, req, rest).await),
@@ -489,7 +541,7 @@ impl OpenStackApi {
                 "compute",
                 compute::handle(self, req, rest, &request_id).await,
             ),
-            Some(("image", rest)) => ("image", image::handle(self, req, rest).await),
+            Some(("image", rest)) => ("image", image::handle(self, req, rest, upload).await),
             _ => ("", Reply::text(404, "Not Found")),
         };
         reply.service = service;
@@ -503,6 +555,7 @@ impl OpenStackApi {
         }
         if req.method == "HEAD" {
             reply.body.clear();
+            reply.file = None;
         }
         reply.request_id = request_id;
         reply

@@ -85,39 +85,114 @@ pub fn flavor(f: &Flavor, v: Version, base: &str, detail: bool) -> Value {
     Value::Object(m)
 }
 
-/// A Glance v2 image (not wrapped).
-pub fn image(i: &catalog::Image, owner: &str) -> Value {
-    let id = ids::image_uuid(i.id);
-    let created = "2024-01-01T00:00:00Z";
-    json!({
-        "id": id,
-        "name": i.name,
-        "status": "active",
-        "visibility": "public",
-        "protected": true,
-        "os_hidden": false,
-        "disk_format": "qcow2",
-        "container_format": "bare",
-        "min_disk": i.size_gib,
-        "min_ram": 0,
-        "size": u64::from(i.size_gib) << 30,
-        "virtual_size": u64::from(i.size_gib) << 30,
-        "checksum": null,
-        "os_hash_algo": null,
-        "os_hash_value": null,
-        "owner": owner,
-        "tags": [],
-        "created_at": created,
-        "updated_at": created,
-        "file": format!("/v2/images/{id}/file"),
-        "self": format!("/v2/images/{id}"),
-        "schema": "/v2/schemas/image",
-        // Custom properties, as Glance shows them: top-level keys.
-        "os_type": if i.os == OsFamily::Windows { "windows" } else { "linux" },
-        "os_distro": i.platform.to_lowercase(),
-        "os_admin_user": i.default_user,
-        "nubis_image_id": i.id,
-    })
+/// Glance's time format: `2024-01-01T00:00:00Z` (seconds, UTC).
+pub fn glance_time(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000))
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
+/// Glance's `owner` of an image: its project (an account's default project when it has
+/// none); a built-in image shows the caller's project, as Glance showed it before the
+/// registry existed.
+pub fn image_owner(i: &nubis_core::images::Image, caller_project: &str) -> String {
+    match &i.account {
+        None => caller_project.to_string(),
+        Some(a) => i.project.clone().unwrap_or_else(|| ids::project_id(a)),
+    }
+}
+
+/// A Glance v2 image (not wrapped) from the registry's record. Built-in images render as
+/// they always did (their OS facts as properties, a fixed creation time).
+pub fn image(i: &nubis_core::images::Image, caller_project: &str) -> Value {
+    let id = i.uuid;
+    let builtin = i.is_builtin();
+    let when = |ms: i64| {
+        if builtin {
+            "2024-01-01T00:00:00Z".to_string()
+        } else {
+            glance_time(ms)
+        }
+    };
+    let data = i.data.as_ref();
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let mut m = Map::new();
+    let mut put = |k: &str, v: Value| {
+        m.insert(k.to_string(), v);
+    };
+    put("id", json!(id));
+    put("name", json!(i.name));
+    put("status", json!(i.status.glance()));
+    put("visibility", json!(i.visibility.glance()));
+    put("protected", json!(i.protected));
+    put(
+        "os_hidden",
+        json!(i.properties.get("os_hidden").map(String::as_str) == Some("true")),
+    );
+    put("disk_format", json!(i.disk_format));
+    put("container_format", json!(i.container_format));
+    put(
+        "min_disk",
+        json!(if builtin { i.size_gib } else { i.min_disk }),
+    );
+    put("min_ram", json!(i.min_ram));
+    put("size", json!(data.map(|d| d.size)));
+    put(
+        "virtual_size",
+        json!(if builtin {
+            data.map(|d| d.size)
+        } else {
+            data.and_then(|d| d.virtual_size)
+        }),
+    );
+    put("checksum", json!(data.and_then(|d| nonempty(&d.md5))));
+    let sha = data.and_then(|d| nonempty(&d.sha512));
+    put("os_hash_algo", json!(sha.as_ref().map(|_| "sha512")));
+    put("os_hash_value", json!(sha));
+    put("owner", json!(image_owner(i, caller_project)));
+    put("tags", json!(i.tags));
+    put("created_at", json!(when(i.created_ms)));
+    put("updated_at", json!(when(i.updated_ms)));
+    put("file", json!(format!("/v2/images/{id}/file")));
+    put("self", json!(format!("/v2/images/{id}")));
+    put("schema", json!("/v2/schemas/image"));
+    // Custom properties, as Glance shows them: top-level keys.
+    if builtin {
+        put(
+            "os_type",
+            json!(if i.os == OsFamily::Windows {
+                "windows"
+            } else {
+                "linux"
+            }),
+        );
+        put("os_distro", json!(i.platform.to_lowercase()));
+        put("os_admin_user", json!(i.default_user));
+        put("nubis_image_id", json!(i.id));
+    } else {
+        if !i.description.is_empty() {
+            put("description", json!(i.description));
+        }
+        // An image made from a server carries Nova's snapshot properties.
+        if let Some(server) = i.source_instance {
+            put("image_type", json!("snapshot"));
+            put("instance_uuid", json!(server));
+        }
+    }
+    for (k, v) in &i.properties {
+        if k != "os_hidden" {
+            put(k, json!(v));
+        }
+    }
+    Value::Object(m)
 }
 
 /// Catalogue image behind a Glance/Nova reference: its UUID, a URL ending in it, or the

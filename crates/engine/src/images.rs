@@ -368,6 +368,75 @@ impl Engine {
         self.inner.image_dir.as_deref()
     }
 
+    /// Start an upload of image `r`'s bytes (Glance `PUT /file`): queued → uploading, in one
+    /// conditional write, so two uploads cannot both start. Only its owner (or an admin).
+    pub async fn begin_image_upload(&self, p: &Principal, r: &str) -> Result<Image, DomainError> {
+        self.update_image(p, r, |i| {
+            if i.status != ImageStatus::Queued {
+                return Err(DomainError::ImageState {
+                    id: i.id.clone(),
+                    status: i.status,
+                });
+            }
+            i.status = ImageStatus::Uploading;
+            Ok(())
+        })
+        .await
+    }
+
+    /// An upload that did not finish (cut short, over the size cap, a digest refused): the
+    /// image is queued again, as Glance leaves it, and its partial bytes are dropped by the
+    /// caller. Only from uploading (a deletion meanwhile wins).
+    pub async fn abort_image_upload(&self, p: &Principal, r: &str) -> Result<Image, DomainError> {
+        self.update_image(p, r, |i| {
+            if i.status != ImageStatus::Uploading {
+                return Err(DomainError::ImageState {
+                    id: i.id.clone(),
+                    status: i.status,
+                });
+            }
+            i.status = ImageStatus::Queued;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Glance deactivate (`active` false) and reactivate: an administrator's, only between
+    /// active and deactivated (the same status again is no change). A deactivated image's
+    /// data is downloadable only by an administrator and it boots nothing.
+    pub async fn set_image_deactivated(
+        &self,
+        p: &Principal,
+        r: &str,
+        deactivated: bool,
+    ) -> Result<Image, DomainError> {
+        if !p.is_admin {
+            return Err(DomainError::PolicyDenied(
+                if deactivated {
+                    "deactivate"
+                } else {
+                    "reactivate"
+                }
+                .into(),
+            ));
+        }
+        self.update_image(p, r, |i| {
+            if !matches!(i.status, ImageStatus::Active | ImageStatus::Deactivated) {
+                return Err(DomainError::ImageState {
+                    id: i.id.clone(),
+                    status: i.status,
+                });
+            }
+            i.status = if deactivated {
+                ImageStatus::Deactivated
+            } else {
+                ImageStatus::Active
+            };
+            Ok(())
+        })
+        .await
+    }
+
     /// Record that image `r`'s bytes are in place (an upload finished): it becomes active with
     /// their size and digests. Only from queued or uploading.
     pub async fn image_uploaded(

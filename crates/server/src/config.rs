@@ -67,6 +67,8 @@ struct FileConfig {
     audit_retention_days: Option<u32>,
     shelved_offload_time: Option<i64>,
     reclaim_instance_interval: Option<u64>,
+    /// Glance's `image_size_cap`: bytes, or with a K/KiB/M/MiB/G/GiB/T/TiB suffix.
+    image_size_cap: Option<String>,
     /// The `[limits]` table.
     limits: Option<crate::limits::LimitFile>,
     /// The `[quotas]` table: default quotas of every account but the bootstrap admin.
@@ -122,6 +124,9 @@ pub struct Config {
     /// more soft-deletes a Nova delete and reclaims it this long after
     /// (docs/deferred-delete.md).
     pub reclaim_instance_interval: u64,
+    /// Largest Glance image upload, bytes (`NUBIS_IMAGE_SIZE_CAP` / `image_size_cap`;
+    /// Glance's default, 1 TiB).
+    pub image_size_cap: u64,
     /// Default quotas of every account but the bootstrap admin (which is unlimited unless
     /// set through the admin API).
     pub quotas: nubis_core::QuotaLimits,
@@ -290,6 +295,17 @@ impl Config {
                 "reclaim_instance_interval={reclaim_instance_interval}: at most 31536000 seconds"
             );
         }
+        let image_size_cap = match std::env::var("NUBIS_IMAGE_SIZE_CAP")
+            .ok()
+            .or_else(|| file.image_size_cap.clone())
+        {
+            Some(v) => parse_image_cap(&v).with_context(|| {
+                format!(
+                    "NUBIS_IMAGE_SIZE_CAP / image_size_cap = {v:?}: a size such as 1TiB or 500M"
+                )
+            })?,
+            None => nubis_api_openstack::image::upload::DEFAULT_SIZE_CAP,
+        };
         let secs = |k: &str, default: u64| -> Result<u64> {
             match std::env::var(k) {
                 Ok(v) => v
@@ -358,6 +374,7 @@ impl Config {
             audit_retention_days,
             shelved_offload,
             reclaim_instance_interval,
+            image_size_cap,
             nova_policy,
             limits,
             quotas,
@@ -415,5 +432,37 @@ mod tests {
         assert!(id.ends_with("-65535"), "{id}");
         check_node_id(&id).unwrap();
         assert_ne!(default_node_id(8080), default_node_id(8081));
+    }
+}
+
+/// A size with an optional unit (K/KiB = 1024, M/MiB, G/GiB, T/TiB), at least one byte.
+fn parse_image_cap(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(digits);
+    let n: u64 = n.parse().context("no number")?;
+    let shift = match unit.trim() {
+        "" | "B" => 0,
+        "K" | "KiB" | "KB" => 10,
+        "M" | "MiB" | "MB" => 20,
+        "G" | "GiB" | "GB" => 30,
+        "T" | "TiB" | "TB" => 40,
+        other => anyhow::bail!("unknown unit {other:?}"),
+    };
+    let bytes = n.checked_mul(1u64 << shift).context("too large")?;
+    anyhow::ensure!(bytes > 0, "must be at least one byte");
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod image_cap_tests {
+    #[test]
+    fn image_cap_units() {
+        assert_eq!(super::parse_image_cap("1TiB").unwrap(), 1 << 40);
+        assert_eq!(super::parse_image_cap("500M").unwrap(), 500 << 20);
+        assert_eq!(super::parse_image_cap("4096").unwrap(), 4096);
+        assert!(super::parse_image_cap("0").is_err());
+        assert!(super::parse_image_cap("5X").is_err());
+        assert!(super::parse_image_cap("99999999999T").is_err());
     }
 }

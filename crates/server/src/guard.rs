@@ -287,6 +287,13 @@ pub fn refuse(dialect: Dialect, refusal: Refusal) -> (Response, &'static str) {
     (resp, code)
 }
 
+/// Marks a request whose body the guard left unread (an image upload): the listener reads it
+/// chunk by chunk, each within `idle`.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamedBody {
+    pub idle: std::time::Duration,
+}
+
 /// The in-flight cap and the body limits, in front of every route but `/healthz`.
 pub async fn layer(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     if req.uri().path() == "/healthz" {
@@ -304,6 +311,19 @@ pub async fn layer(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
     let Ok(permit) = g.inflight.clone().try_acquire_owned() else {
         return refused(&req, Refusal::Throttled, start);
     };
+    // A Glance image upload is not read here: the listener streams it to the image directory
+    // after authenticating it, with the image size cap in place of `max_body` and the body
+    // timeout applied to every chunk (docs/images.md, "Glance").
+    if nubis_api_openstack::OpenStackApi::is_upload(req.method().as_str(), req.uri().path()) {
+        let mut req = req;
+        req.extensions_mut().insert(StreamedBody {
+            idle: g.limits.body_timeout,
+        });
+        let resp = next.run(req).await;
+        drop(permit);
+        drop(source_slot);
+        return resp;
+    }
     let limit = g.limits.max_body;
     let declared = req
         .headers()

@@ -46,7 +46,8 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
     let mut openstack = OpenStackApi::new(engine.clone(), cfg.rate_limits)
         .with_public_url(public_url.clone())
         .with_shelved_offload(cfg.shelved_offload)
-        .with_deferred_delete(cfg.reclaim_instance_interval > 0);
+        .with_deferred_delete(cfg.reclaim_instance_interval > 0)
+        .with_image_size_cap(cfg.image_size_cap);
     if let Some(policy) = &cfg.nova_policy {
         openstack = openstack
             .with_nova_policy(policy)
@@ -159,6 +160,10 @@ async fn openstack(
     start: Instant,
 ) -> Response {
     let reply = s.openstack.handle(OpenStackRequest { http }).await;
+    openstack_response(reply, start).await
+}
+
+async fn openstack_response(reply: nubis_api_openstack::Reply, start: Instant) -> Response {
     observe(
         "openstack",
         &reply.request_id,
@@ -174,6 +179,21 @@ async fn openstack(
     }
     for (k, v) in &reply.headers {
         resp = resp.header(k.as_str(), v.as_str());
+    }
+    // Image data (Glance download) is streamed from its file, never read whole.
+    if let Some((path, _)) = &reply.file
+        && reply.status == 200
+    {
+        return match tokio::fs::File::open(path).await {
+            Ok(f) => resp
+                .header(header::CONTENT_TYPE, reply.content_type)
+                .body(Body::from_stream(tokio_util::io::ReaderStream::new(f)))
+                .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response()),
+            Err(e) => {
+                tracing::error!(error = %e, path = %path.display(), "image data missing");
+                StatusCode::INTERNAL_SERVER_ERROR.into_response()
+            }
+        };
     }
     resp.body(Body::from(reply.body))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
@@ -328,16 +348,64 @@ pub(crate) async fn catch_up(engine: &Engine) {
     }
 }
 
+/// An upload's body as the OpenStack dialect reads it: chunk by chunk, each within `idle`.
+struct StreamedChunks {
+    body: Body,
+    idle: std::time::Duration,
+}
+
+impl nubis_api_openstack::image::upload::Chunks for StreamedChunks {
+    type Chunk = Bytes;
+    async fn next_chunk(
+        &mut self,
+    ) -> Result<Option<Bytes>, nubis_api_openstack::image::upload::Cut> {
+        use http_body_util::BodyExt;
+        use nubis_api_openstack::image::upload::Cut;
+        loop {
+            match tokio::time::timeout(self.idle, self.body.frame()).await {
+                Err(_) => return Err(Cut::TooSlow),
+                Ok(None) => return Ok(None),
+                Ok(Some(Err(_))) => return Err(Cut::Broken),
+                Ok(Some(Ok(frame))) => {
+                    // Trailers carry no data: read on.
+                    if let Ok(data) = frame.into_data() {
+                        return Ok(Some(data));
+                    }
+                }
+            }
+        }
+    }
+}
+
 async fn dispatch(
     State(s): State<AppState>,
     peer: Peer,
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    body: Bytes,
+    request: axum::extract::Request,
 ) -> Response {
     let start = Instant::now();
     catch_up(&s.engine).await;
+    let streamed = request
+        .extensions()
+        .get::<crate::guard::StreamedBody>()
+        .copied();
+    let body = request.into_body();
+    let (body, mut upload) = match streamed {
+        Some(st) => (
+            Bytes::new(),
+            Some(StreamedChunks {
+                body,
+                idle: st.idle,
+            }),
+        ),
+        // The guard has read and bounded the body already: this takes it as it is.
+        None => match axum::body::to_bytes(body, usize::MAX).await {
+            Ok(b) => (b, None),
+            Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+        },
+    };
     let hdrs: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| {
@@ -358,6 +426,13 @@ async fn dispatch(
         body: &body,
         peer: peer.0,
     };
+    if let Some(chunks) = upload.as_mut() {
+        let reply = s
+            .openstack
+            .handle_upload(OpenStackRequest { http }, chunks)
+            .await;
+        return openstack_response(reply, start).await;
+    }
     if nubis_api_openstack::claims(uri.path()) {
         return openstack(&s, http, start).await;
     }

@@ -3,7 +3,7 @@
 //! authorization, metrics labels and docs/catalogue/openstack-compute.md derive from here.
 
 use super::actions::Hold;
-use super::images::MAX_PROXY_MINOR;
+use super::images::{MAX_IMAGE_METADATA_MINOR, MAX_PROXY_MINOR};
 use super::{Nova, Res, version, version_v2, versions};
 use crate::Reply;
 use crate::routes::{Need, Route, op, resource_action, server_action, until};
@@ -274,7 +274,19 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
         until(op("image.proxy.show", "GET", "/compute/v2.1/images/{id}", Token, NO_RULE, NO_BODY,
             nova!(n, p, _ => n.show_image(at(p, 0)))), MAX_PROXY_MINOR),
         until(op("image.proxy.delete", "DELETE", "/compute/v2.1/images/{id}", Member, NO_RULE, NO_BODY,
-            nova!(n, p, _ => n.delete_image(at(p, 0)))), MAX_PROXY_MINOR),
+            nova!(n, p, _ => n.delete_image(at(p, 0)).await)), MAX_PROXY_MINOR),
+        until(op("image.proxy.metadata.list", "GET", "/compute/v2.1/images/{id}/metadata", Token, NO_RULE, NO_BODY,
+            nova!(n, p, _ => n.image_metadata_list(at(p, 0)))), MAX_IMAGE_METADATA_MINOR),
+        until(op("image.proxy.metadata.merge", "POST", "/compute/v2.1/images/{id}/metadata", Member, NO_RULE,
+            "{\"metadata\"}", nova!(n, p, _ => n.image_metadata_write(at(p, 0), false).await)), MAX_IMAGE_METADATA_MINOR),
+        until(op("image.proxy.metadata.replace", "PUT", "/compute/v2.1/images/{id}/metadata", Member, NO_RULE,
+            "{\"metadata\"}", nova!(n, p, _ => n.image_metadata_write(at(p, 0), true).await)), MAX_IMAGE_METADATA_MINOR),
+        until(op("image.proxy.metadata.show", "GET", "/compute/v2.1/images/{id}/metadata/{key}", Token, NO_RULE, NO_BODY,
+            nova!(n, p, _ => n.image_metadata_show(at(p, 0), at(p, 1)))), MAX_IMAGE_METADATA_MINOR),
+        until(op("image.proxy.metadata.set", "PUT", "/compute/v2.1/images/{id}/metadata/{key}", Member, NO_RULE,
+            "{\"meta\"}", nova!(n, p, _ => n.image_metadata_set(at(p, 0), at(p, 1)).await)), MAX_IMAGE_METADATA_MINOR),
+        until(op("image.proxy.metadata.delete", "DELETE", "/compute/v2.1/images/{id}/metadata/{key}", Member, NO_RULE,
+            NO_BODY, nova!(n, p, _ => n.image_metadata_delete(at(p, 0), at(p, 1)).await)), MAX_IMAGE_METADATA_MINOR),
         // -- supporting endpoints
         op("availability_zone.list", "GET", "/compute/v2.1/os-availability-zone", Token,
             "os_compute_api:os-availability-zone:list", NO_BODY, nova!(n, _, _ => Ok(n.zones()))),

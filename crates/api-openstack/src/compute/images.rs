@@ -1,14 +1,14 @@
 //! Nova's image proxy, `/images`, `/images/detail`, `/images/{id}` (nova/api/openstack/compute/
 //! images.py and views/images.py), served up to microversion 2.35 and 404 from 2.36 as Nova
-//! does. The images are Glance's (the catalogue's public images, [`render::image`]): list,
-//! detail and show render them as Nova's view; `DELETE` is proxied the way Nova proxies it and
-//! answers what Glance answers for a protected image (403). Snapshots do not exist, so no
-//! image carries a `server` link.
+//! does. The images are the registry's, as Glance lists them to the caller
+//! ([`render::image`]): list, detail and show render them as Nova's view (an image made from
+//! a server links it under `server`); `DELETE` deletes the caller's own images and answers
+//! what Glance answers for a protected or someone else's image (403).
 
 use super::{Nova, Res, listing, skip_past};
 use crate::errors::Fault;
 use crate::{Reply, ids, render};
-use nubis_core::catalog;
+use nubis_core::images::Image;
 use serde_json::{Map, Value, json};
 
 /// Last microversion with the proxy APIs (api_version_request.MAX_PROXY_API_SUPPORT_VERSION).
@@ -73,8 +73,8 @@ fn positive(q: &[(String, String)], key: &str) -> Result<Option<usize>, Fault> {
 }
 
 /// A Glance image as Nova's views show it; `detail` false is the index's basic form.
-fn view(i: &catalog::Image, base: &str, owner: &str, detail: bool) -> Value {
-    let id = ids::image_uuid(i.id).to_string();
+fn view(i: &Image, base: &str, owner: &str, detail: bool) -> Value {
+    let id = i.uuid.to_string();
     let glance = render::image(i, owner);
     let mut links = render::links(base, &format!("images/{id}"));
     if let Value::Array(l) = &mut links {
@@ -103,7 +103,7 @@ fn view(i: &catalog::Image, base: &str, owner: &str, detail: bool) -> Value {
         Some("killed") => ("ERROR", 0),
         _ => ("UNKNOWN", 0),
     };
-    json!({
+    let mut out = json!({
         "id": id,
         "name": glance["name"],
         "minRam": glance["min_ram"],
@@ -115,7 +115,13 @@ fn view(i: &catalog::Image, base: &str, owner: &str, detail: bool) -> Value {
         "progress": status.1,
         "OS-EXT-IMG-SIZE:size": glance["size"],
         "links": links,
-    })
+    });
+    // Nova links the server a snapshot was made from (views/images.py `_get_server`).
+    if let Some(server) = glance["instance_uuid"].as_str() {
+        out["server"] =
+            json!({"id": server, "links": render::links(base, &format!("servers/{server}"))});
+    }
+    out
 }
 
 /// Glance's image statuses (what its `status` filter accepts).
@@ -136,25 +142,31 @@ impl Nova<'_> {
         ids::project_id(&self.p.account)
     }
 
-    fn image_by_id(id: &str) -> Option<&'static catalog::Image> {
-        catalog::IMAGES
-            .iter()
-            .find(|i| i.public && ids::image_uuid(i.id).to_string() == id)
+    /// The image `id` (a UUID) names, if the caller may see it.
+    fn image_by_id(&self, id: &str) -> Result<Image, Fault> {
+        if uuid::Uuid::parse_str(id).is_err() {
+            return Err(not_found());
+        }
+        self.api.engine.image(&self.p, id).map_err(|_| not_found())
     }
 
     pub(super) fn show_image(&self, id: &str) -> Res {
-        let i = Self::image_by_id(id).ok_or_else(not_found)?;
+        let i = self.image_by_id(id)?;
         Ok(Reply::json(
             200,
-            &json!({"image": view(i, &self.base, &self.owner(), true)}),
+            &json!({"image": view(&i, &self.base, &self.owner(), true)}),
         ))
     }
 
-    /// Nova asks Glance to delete; every image here is a protected public one, which Glance
-    /// refuses (403) and Nova reports as not allowed.
-    pub(super) fn delete_image(&self, id: &str) -> Res {
-        Self::image_by_id(id).ok_or_else(not_found)?;
-        Err(Fault::new(403, "You are not allowed to delete the image."))
+    /// Nova asks Glance to delete: the caller's own images go; a protected image, a
+    /// built-in or someone else's is refused as Glance refuses it (403).
+    pub(super) async fn delete_image(&self, id: &str) -> Res {
+        self.image_by_id(id)?;
+        match self.api.engine.delete_image(&self.p, id, false).await {
+            Ok(_) => Ok(Reply::empty(204)),
+            Err(nubis_core::DomainError::NotFound { .. }) => Err(not_found()),
+            Err(_) => Err(Fault::new(403, "You are not allowed to delete the image.")),
+        }
     }
 
     pub(super) fn list_images(&self, detail: bool) -> Res {
@@ -164,8 +176,15 @@ impl Nova<'_> {
         let offset = positive(&q, "offset")?.unwrap_or(0);
         let owner = self.owner();
         let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
-        let mut images: Vec<&catalog::Image> =
-            catalog::IMAGES.iter().filter(|i| i.public).collect();
+        // What Glance's default listing shows the caller (hidden images aside).
+        let mut images: Vec<Image> = self
+            .api
+            .engine
+            .images(&self.p)
+            .into_iter()
+            .filter(|i| i.listed_to(&self.p) || self.p.is_admin)
+            .filter(|i| i.properties.get("os_hidden").map(String::as_str) != Some("true"))
+            .collect();
         if let Some(name) = get("name") {
             images.retain(|i| i.name == name);
         }
@@ -176,7 +195,7 @@ impl Nova<'_> {
                     "Invalid status value: {status}"
                 )));
             }
-            images.retain(|_| status == "active");
+            images.retain(|i| render::image(i, &owner)["status"].as_str() == Some(status.as_str()));
         }
         for (key, field) in [("minRam", "min_ram"), ("minDisk", "min_disk")] {
             if let Some(v) = get(key) {
@@ -197,16 +216,25 @@ impl Nova<'_> {
                     .is_some_and(|t| t >= since)
             });
         }
-        // Snapshots only: no image was taken from a server, none has an image_type.
-        if get("server").is_some() || get("type").is_some() {
-            images.clear();
+        // Images made from a server (Nova's `server` and `type` filters are the properties
+        // `instance_uuid` and `image_type`).
+        if let Some(server) = get("server") {
+            let server = server
+                .trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default();
+            images.retain(|i| render::image(i, &owner)["instance_uuid"].as_str() == Some(server));
+        }
+        if let Some(kind) = get("type") {
+            images.retain(|i| render::image(i, &owner)["image_type"].as_str() == Some(kind));
         }
         for (k, want) in q.iter().filter(|(k, _)| k.starts_with("property-")) {
             let prop = &k["property-".len()..];
             images.retain(|i| render::image(i, &owner)[prop].as_str() == Some(want.as_str()));
         }
         if let Some(marker) = get("marker")
-            && !skip_past(&mut images, |i| ids::image_uuid(i.id).to_string() == marker)
+            && !skip_past(&mut images, |i| i.uuid.to_string() == marker)
         {
             return Err(Fault::bad_request(format!(
                 "marker could not be found: {marker}"
@@ -223,8 +251,139 @@ impl Nova<'_> {
         // Nova links the next page whenever a page is full.
         let next = (images.last())
             .filter(|_| images.len() == limit)
-            .map(|i| ids::image_uuid(i.id).to_string());
+            .map(|i| i.uuid.to_string());
         listing(&self.base, "images", path, list, limit, next)
+    }
+}
+
+/// The last microversion with the image metadata API (deprecated in 2.39).
+pub(super) const MAX_IMAGE_METADATA_MINOR: u16 = 38;
+
+/// An image's Nova metadata: its Glance additional properties.
+fn image_metadata(i: &Image, owner: &str) -> Map<String, Value> {
+    render::image(i, owner)
+        .as_object()
+        .map(|o| {
+            o.iter()
+                .filter(|(k, _)| !GLANCE_BASE.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+impl Nova<'_> {
+    /// `GET /images/{id}/metadata`.
+    pub(super) fn image_metadata_list(&self, id: &str) -> Res {
+        let i = self.image_by_id(id)?;
+        Ok(Reply::json(
+            200,
+            &json!({"metadata": image_metadata(&i, &self.owner())}),
+        ))
+    }
+
+    /// `GET /images/{id}/metadata/{key}`.
+    pub(super) fn image_metadata_show(&self, id: &str, key: &str) -> Res {
+        let i = self.image_by_id(id)?;
+        let m = image_metadata(&i, &self.owner());
+        match m.get(key) {
+            Some(v) => Ok(Reply::json(200, &json!({"meta": {key: v}}))),
+            None => Err(Fault::not_found("The resource could not be found.")),
+        }
+    }
+
+    /// Change image `id`'s properties as `change` says, with Nova's `metadata_items` quota;
+    /// the owner's (Glance refuses anyone else: 403).
+    async fn write_image_metadata(
+        &self,
+        id: &str,
+        change: impl FnOnce(&mut std::collections::BTreeMap<String, String>) -> Option<Fault>,
+    ) -> Result<Image, Fault> {
+        self.image_by_id(id)?;
+        let mut refused: Option<Fault> = None;
+        let result = self
+            .api
+            .engine
+            .update_image(&self.p, id, |img| {
+                let hidden = img.properties.remove("os_hidden");
+                let fault = change(&mut img.properties)
+                    .or_else(|| super::metadata::check_quota(img.properties.len()).err());
+                if let Some(h) = hidden {
+                    img.properties.insert("os_hidden".into(), h);
+                }
+                match fault {
+                    Some(f) => {
+                        refused = Some(f);
+                        Err(nubis_core::DomainError::InvalidParameter("metadata".into()))
+                    }
+                    None => Ok(()),
+                }
+            })
+            .await;
+        if let Some(f) = refused {
+            return Err(f);
+        }
+        result.map_err(|e| match e {
+            nubis_core::DomainError::NotFound { .. } => not_found(),
+            nubis_core::DomainError::ImageNotOwned(_) => {
+                Fault::new(403, "You are not allowed to update the image's metadata.")
+            }
+            other => crate::errors::map(other, None),
+        })
+    }
+
+    /// `POST /images/{id}/metadata` (merge) and `PUT` (replace all).
+    pub(super) async fn image_metadata_write(&self, id: &str, replace: bool) -> Res {
+        let body = super::json_body(self.req.body)?;
+        let meta = super::metadata::body_of(&body, "metadata")?;
+        let items = super::metadata::parse("metadata", &meta)?;
+        let img = self
+            .write_image_metadata(id, |props| {
+                if replace {
+                    props.clear();
+                }
+                props.extend(items);
+                None
+            })
+            .await?;
+        let shown = if replace {
+            meta
+        } else {
+            Value::Object(image_metadata(&img, &self.owner()))
+        };
+        Ok(Reply::json(200, &json!({ "metadata": shown })))
+    }
+
+    /// `PUT /images/{id}/metadata/{key}`.
+    pub(super) async fn image_metadata_set(&self, id: &str, key: &str) -> Res {
+        let body = super::json_body(self.req.body)?;
+        let meta = super::metadata::body_of(&body, "meta")?;
+        let items = super::metadata::parse("meta", &meta)?;
+        if !items.iter().any(|(k, _)| k == key) {
+            return Err(Fault::bad_request("Request body and URI mismatch"));
+        }
+        if items.len() > 1 {
+            return Err(Fault::bad_request("Request body contains too many items"));
+        }
+        self.write_image_metadata(id, |props| {
+            props.extend(items);
+            None
+        })
+        .await?;
+        Ok(Reply::json(200, &json!({ "meta": meta })))
+    }
+
+    /// `DELETE /images/{id}/metadata/{key}`.
+    pub(super) async fn image_metadata_delete(&self, id: &str, key: &str) -> Res {
+        let key = key.to_string();
+        self.write_image_metadata(id, |props| {
+            props
+                .remove(&key)
+                .is_none()
+                .then(|| Fault::not_found("The resource could not be found."))
+        })
+        .await?;
+        Ok(Reply::empty(204))
     }
 }
 
@@ -267,8 +426,13 @@ mod tests {
 
     #[test]
     fn view_fields() {
-        let i = catalog::IMAGES.iter().find(|i| i.public).unwrap();
-        let v = view(i, "http://h", "p", true);
+        let i = Image::builtin(
+            nubis_core::catalog::IMAGES
+                .iter()
+                .find(|i| i.public)
+                .unwrap(),
+        );
+        let v = view(&i, "http://h", "p", true);
         for k in [
             "id",
             "name",
