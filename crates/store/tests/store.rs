@@ -1885,6 +1885,8 @@ async fn images_are_written_conditionally_and_deleted_as_records(backend: Backen
         ..img
     };
     assert!(s.commit(vec![Write::Image(Box::new(twin))]).await.is_err());
+}
+
 fn flavor(id: &str, name: &str) -> nubis_core::flavors::Flavor {
     nubis_core::flavors::Flavor {
         id: id.into(),
