@@ -116,6 +116,9 @@ pub struct Instance {
     pub image_os_name: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub image_user: String,
+    /// The image its shelve made (Nova's `<name>-shelved`), deleted when it is unshelved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelved_image: Option<String>,
 }
 
 impl Instance {

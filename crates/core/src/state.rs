@@ -193,6 +193,9 @@ pub enum Action {
     Shelve,
     ShelveOffload,
     Unshelve,
+    /// Make an image of the system disk (Nova createImage, Tencent and Alibaba CreateImage;
+    /// docs/images.md "Images from instances").
+    CreateImage,
 }
 
 impl Action {
@@ -220,6 +223,7 @@ impl Action {
             Self::Shelve => "shelve",
             Self::ShelveOffload => "shelve_offload",
             Self::Unshelve => "unshelve",
+            Self::CreateImage => "create_image",
         }
     }
 }

@@ -329,5 +329,6 @@ fn new_instance(
         placement_group: None,
         image_os_name: planned.image.os_name.clone(),
         image_user: planned.image.default_user.clone(),
+        shelved_image: None,
     }
 }

@@ -56,6 +56,7 @@ pub fn inst(state: InstanceState) -> Instance {
         placement_group: None,
         image_os_name: String::new(),
         image_user: String::new(),
+        shelved_image: None,
     }
 }
 

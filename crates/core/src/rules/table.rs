@@ -76,6 +76,8 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             Action::ConfirmResize | Action::RevertResize => false,
             Action::Pause | Action::Suspend | Action::Shelve => true,
             Action::Unpause | Action::Resume | Action::ShelveOffload | Action::Unshelve => false,
+            // Copied live (Nova, Alibaba) or stopped around the copy (Tencent ForcePoweroff).
+            Action::CreateImage => true,
         },
         S::Stopped => match action {
             Action::Start
@@ -99,11 +101,19 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::Resume
             | Action::ShelveOffload
             | Action::Unshelve => false,
+            Action::CreateImage => true,
         },
         // Held guests (Nova's check_instance_state of each action). Every cloud deletes them;
         // nothing else of the other actions applies until they run again.
-        S::Paused => matches!(action, Action::Unpause | Action::Shelve | Action::Terminate),
-        S::Suspended => matches!(action, Action::Resume | Action::Shelve | Action::Terminate),
+        // Nova snapshots paused and suspended servers too (compute/api.py `snapshot`).
+        S::Paused => matches!(
+            action,
+            Action::Unpause | Action::Shelve | Action::Terminate | Action::CreateImage
+        ),
+        S::Suspended => matches!(
+            action,
+            Action::Resume | Action::Shelve | Action::Terminate | Action::CreateImage
+        ),
         S::Shelved => matches!(
             action,
             Action::Unshelve | Action::ShelveOffload | Action::Terminate
@@ -203,6 +213,7 @@ pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported
         | Action::Shelve
         | Action::ShelveOffload
         | Action::Unshelve => None,
+        Action::CreateImage => first(&[bare_metal]),
     }
 }
 
@@ -247,6 +258,10 @@ mod tests {
         ));
         expected.extend(ok(Action::ShelveOffload, &[S::Shelved]));
         expected.extend(ok(Action::Unshelve, &[S::Shelved, S::ShelvedOffloaded]));
+        expected.extend(ok(
+            Action::CreateImage,
+            &[S::Running, S::Stopped, S::Paused, S::Suspended],
+        ));
         let actions = [
             Action::Create,
             Action::Start,
@@ -270,6 +285,7 @@ mod tests {
             Action::Shelve,
             Action::ShelveOffload,
             Action::Unshelve,
+            Action::CreateImage,
         ];
         for a in actions {
             for s in S::ALL {

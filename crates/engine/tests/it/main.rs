@@ -11,5 +11,6 @@ mod iam;
 mod key_pairs;
 mod quotas;
 mod recovery;
+mod snapshots;
 mod sts;
 mod tenancy;
