@@ -123,6 +123,7 @@ pub fn action(a: Action) -> &'static str {
         Action::Shelve => "ShelveServer",
         Action::ShelveOffload => "ShelveOffloadServer",
         Action::Unshelve => "UnshelveServer",
+        Action::CreateImage => "CreateImage",
     }
 }
 

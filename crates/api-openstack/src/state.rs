@@ -61,6 +61,8 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             Some(Action::ResetPassword) => {
                 st("PASSWORD", "active", Some("updating_password"), RUNNING)
             }
+            // A snapshot of a running server (createImage): the status stays ACTIVE.
+            Some(Action::CreateImage) => st("ACTIVE", "active", Some("image_snapshot"), RUNNING),
             _ => st("ACTIVE", "active", None, RUNNING),
         },
         S::Starting => st("SHUTOFF", "stopped", Some("powering-on"), SHUTDOWN),
@@ -70,6 +72,7 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             Some(Action::ResetPassword) => {
                 st("SHUTOFF", "stopped", Some("updating_password"), SHUTDOWN)
             }
+            Some(Action::CreateImage) => st("SHUTOFF", "stopped", Some("image_snapshot"), SHUTDOWN),
             _ => st("SHUTOFF", "stopped", None, SHUTDOWN),
         },
         S::Rebooting if x.hard_reboot => {
@@ -113,10 +116,18 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
         // Pause, suspend, shelve (nova/compute/{vm_states,task_states}.py; the status by
         // nova/api/openstack/common.py `_STATE_MAP`). docs/pause-suspend-shelve.md.
         S::Pausing => st("ACTIVE", "active", Some("pausing"), RUNNING),
-        S::Paused => st("PAUSED", "paused", None, PAUSED),
+        S::Paused => match x.lock {
+            Some(Action::CreateImage) => st("PAUSED", "paused", Some("image_snapshot"), PAUSED),
+            _ => st("PAUSED", "paused", None, PAUSED),
+        },
         S::Unpausing => st("PAUSED", "paused", Some("unpausing"), PAUSED),
         S::Suspending => st("ACTIVE", "active", Some("suspending"), RUNNING),
-        S::Suspended => st("SUSPENDED", "suspended", None, SUSPENDED),
+        S::Suspended => match x.lock {
+            Some(Action::CreateImage) => {
+                st("SUSPENDED", "suspended", Some("image_snapshot"), SUSPENDED)
+            }
+            _ => st("SUSPENDED", "suspended", None, SUSPENDED),
+        },
         S::Resuming => st("SUSPENDED", "suspended", Some("resuming"), SUSPENDED),
         // Shelving starts from active, stopped, paused or suspended: Nova keeps the vm_state
         // it started from until the guest is shelved.
@@ -163,6 +174,9 @@ pub fn task_of(a: Action) -> &'static str {
         Action::Shelve => "shelving",
         Action::ShelveOffload => "shelving_offloading",
         Action::Unshelve => "unshelving",
+        // Nova's snapshot runs image_snapshot_pending → image_snapshot →
+        // image_pending_upload → image_uploading; the copy is one step here.
+        Action::CreateImage => "image_snapshot",
     }
 }
 
@@ -190,6 +204,7 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Shelve => "shelve",
         Action::ShelveOffload => "shelveOffload",
         Action::Unshelve => "unshelve",
+        Action::CreateImage => "createImage",
     }
 }
 

@@ -69,6 +69,7 @@ pub fn action(a: Action) -> &'static str {
         Action::Shelve => "ShelveServer",
         Action::ShelveOffload => "ShelveOffloadServer",
         Action::Unshelve => "UnshelveServer",
+        Action::CreateImage => "CreateImage",
     }
 }
 
@@ -301,29 +302,5 @@ pub fn key_pair(k: &KeyPair, instances: &[String]) -> Value {
         "AssociatedInstanceIds": instances,
         "CreatedTime": iso_seconds(k.created_at_ms),
         "Tags": [],
-    })
-}
-
-pub fn image(m: &catalog::Image) -> Value {
-    json!({
-        "ImageId": m.id,
-        "OsName": m.os_name,
-        "ImageType": "PUBLIC_IMAGE",
-        "CreatedTime": "2024-01-01T00:00:00Z",
-        "ImageName": m.name,
-        "ImageDescription": m.name,
-        "ImageSize": m.size_gib,
-        "Architecture": "x86_64",
-        "ImageState": "NORMAL",
-        "Platform": m.platform,
-        "ImageCreator": "",
-        "ImageSource": "OFFICIAL",
-        "SyncPercent": 100,
-        "IsSupportCloudinit": m.os == nubis_core::OsFamily::Linux,
-        "SnapshotSet": [],
-        "Tags": [],
-        "LicenseType": "TencentCloud",
-        "ImageFamily": "",
-        "ImageDeprecated": false,
     })
 }

@@ -34,6 +34,7 @@ fn nova_action(a: Action) -> &'static str {
         | Action::Shelve
         | Action::ShelveOffload
         | Action::Unshelve => crate::state::action_name(a),
+        Action::CreateImage => crate::state::action_name(a),
     }
 }
 
@@ -84,6 +85,7 @@ fn nova_event(a: Action) -> &'static str {
         Action::Shelve => "compute_shelve_instance",
         Action::ShelveOffload => "compute_shelve_offload_instance",
         Action::Unshelve => "compute_unshelve_instance",
+        Action::CreateImage => "compute_snapshot_instance",
     }
 }
 
