@@ -20,6 +20,7 @@ from nubis import (
     expect_ecs_error,
     expect_error,
     latest,
+    malformed_instance_id_code,
     unique_name,
     wait_settled,
     wait_until,
@@ -124,7 +125,7 @@ def test_tencent_refusals(cvm, stopped):
     expect_error("InvalidParameterValue", cvm.call, "CreateImage", InstanceId=iid, ImageName="n",
                  DataDiskIds=["disk-00000000"])
     expect_error("InvalidInstanceId.NotFound", cvm.call, "CreateImage", InstanceId="ins-00000000", ImageName="n")
-    expect_error("InvalidInstanceId.Malformed", cvm.call, "CreateImage", InstanceId="nope", ImageName="n")
+    expect_error(malformed_instance_id_code("nope"), cvm.call, "CreateImage", InstanceId="nope", ImageName="n")
     expect_error("UnknownParameter", cvm.raw, "CreateImage", {"InstanceId": iid, "ImageName": "n", "Bogus": 1})
     expect_error("DryRunOperation", cvm.call, "CreateImage", InstanceId=iid, ImageName="n", DryRun=True)
     assert latest(cvm, iid) == before

@@ -137,7 +137,17 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             Some(S::Suspended) => st("SUSPENDED", "suspended", Some("shelving"), SUSPENDED),
             _ => st("ACTIVE", "active", Some("shelving"), RUNNING),
         },
-        S::Shelved => st("SHELVED", "shelved", None, SHUTDOWN),
+        // The shelve's image being made of the powered-off guest (its lock still held):
+        // Nova's SHELVING_IMAGE_UPLOADING, the vm_state not yet shelved.
+        S::Shelved => match x.lock {
+            Some(Action::Shelve) => st(
+                "ACTIVE",
+                "active",
+                Some("shelving_image_uploading"),
+                SHUTDOWN,
+            ),
+            _ => st("SHELVED", "shelved", None, SHUTDOWN),
+        },
         S::ShelvingOffloading => st("SHELVED", "shelved", Some("shelving_offloading"), SHUTDOWN),
         S::ShelvedOffloaded => st("SHELVED_OFFLOADED", "shelved_offloaded", None, NOSTATE),
         S::Unshelving => st(
