@@ -922,3 +922,51 @@ def test_glance_uploaded_image_boots_a_real_guest(qserver, keys):
     conn.compute.delete_server(srv.id)
     wait_until(lambda: conn.compute.find_server(srv.id, ignore_missing=True) is None, 60, 0.2, "delete")
     conn.image.delete_image(img.id)
+def test_nova_snapshot_boots_and_holds_the_file_written_before_it(qserver, keys):
+    """Nova createImage of a running guest is a standalone qcow2 copy of its system disk in
+    the image directory, made while the guest is frozen for the copy (it runs on, same boot):
+    a server booted from the snapshot finds the file written before it, and logs in with its
+    own new password."""
+    from test_openstack_support import raw
+
+    conn = connect(qserver)
+    pw = new_password()
+    srv, _ = create_server(conn, password=pw, wait=False)
+    wait_status(conn, srv.id, "ACTIVE", timeout=180)
+    ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
+    mark = secrets.token_hex(8)
+    with Login(ep, "root", password=pw) as s:
+        s.run(f"echo {mark} > /root/snapmark && sync")
+        boot = boot_id(s)
+    t0 = time.monotonic()
+    r = raw(qserver, conn, "POST", f"/compute/v2.1/servers/{srv.id}/action",
+            json_body={"createImage": {"name": "e2e-snap"}},
+            headers={"OpenStack-API-Version": "compute 2.45"})
+    assert r.status_code == 202, r.text
+    image_uuid = r.json()["image_id"]
+    wait_status(conn, srv.id, "ACTIVE", timeout=300)
+    timed("snapshot", t0)
+    files = list((qserver.data_dir / "images").glob("img-*.img"))
+    assert len(files) == 1, files
+    assert files[0].read_bytes()[:4] == b"QFI\xfb", "a snapshot is a qcow2 file"
+    info = json.loads(subprocess.run(["qemu-img", "info", "--output=json", str(files[0])],
+                                     capture_output=True, check=True, text=True).stdout)
+    assert "backing-filename" not in info, "a snapshot stands alone"
+    with Login(ep, "root", password=pw) as s:
+        assert boot_id(s) == boot, "a live snapshot does not reboot the guest"
+    pw2 = new_password()
+
+    def boot_from_snapshot():
+        r = raw(qserver, conn, "POST", "/compute/v2.1/servers", json_body={"server": {
+            "name": unique_name("fromsnap"), "imageRef": image_uuid, "flavorRef": "S5.MEDIUM4",
+            "networks": "none", "adminPass": pw2}})
+        return r.json()["server"]["id"] if r.status_code == 202 else None
+
+    new = wait_until(boot_from_snapshot, 60, 0.5, "a server from the snapshot")
+    wait_status(conn, new, "ACTIVE", timeout=300)
+    ep2 = conn.compute.get_server(new).metadata["nubis:ssh"]
+    with Login(ep2, "root", password=pw2) as s:
+        assert s.run("cat /root/snapmark") == mark
+    for sid in (new, srv.id):
+        conn.compute.delete_server(sid)
+        wait_until(lambda: conn.compute.find_server(sid, ignore_missing=True) is None, 60, 0.2, "delete")

@@ -116,6 +116,7 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         placement_group: u.arbitrary()?,
         image_os_name: u.arbitrary()?,
         image_user: u.arbitrary()?,
+        shelved_image: u.arbitrary()?,
     };
     let key = KeyPair {
         id: s(u)?,

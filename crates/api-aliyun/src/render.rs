@@ -137,6 +137,7 @@ pub fn action(a: Action) -> &'static str {
         Action::Unshelve => "UnshelveServer",
         Action::SoftDelete => "SoftDeleteServer",
         Action::Restore => "RestoreServer",
+        Action::CreateImage => "CreateImage",
     }
 }
 

@@ -61,6 +61,8 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             Some(Action::ResetPassword) => {
                 st("PASSWORD", "active", Some("updating_password"), RUNNING)
             }
+            // A snapshot of a running server (createImage): the status stays ACTIVE.
+            Some(Action::CreateImage) => st("ACTIVE", "active", Some("image_snapshot"), RUNNING),
             _ => st("ACTIVE", "active", None, RUNNING),
         },
         S::Starting => st("SHUTOFF", "stopped", Some("powering-on"), SHUTDOWN),
@@ -70,6 +72,7 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             Some(Action::ResetPassword) => {
                 st("SHUTOFF", "stopped", Some("updating_password"), SHUTDOWN)
             }
+            Some(Action::CreateImage) => st("SHUTOFF", "stopped", Some("image_snapshot"), SHUTDOWN),
             _ => st("SHUTOFF", "stopped", None, SHUTDOWN),
         },
         S::Rebooting if x.hard_reboot => {
@@ -113,10 +116,18 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
         // Pause, suspend, shelve (nova/compute/{vm_states,task_states}.py; the status by
         // nova/api/openstack/common.py `_STATE_MAP`). docs/pause-suspend-shelve.md.
         S::Pausing => st("ACTIVE", "active", Some("pausing"), RUNNING),
-        S::Paused => st("PAUSED", "paused", None, PAUSED),
+        S::Paused => match x.lock {
+            Some(Action::CreateImage) => st("PAUSED", "paused", Some("image_snapshot"), PAUSED),
+            _ => st("PAUSED", "paused", None, PAUSED),
+        },
         S::Unpausing => st("PAUSED", "paused", Some("unpausing"), PAUSED),
         S::Suspending => st("ACTIVE", "active", Some("suspending"), RUNNING),
-        S::Suspended => st("SUSPENDED", "suspended", None, SUSPENDED),
+        S::Suspended => match x.lock {
+            Some(Action::CreateImage) => {
+                st("SUSPENDED", "suspended", Some("image_snapshot"), SUSPENDED)
+            }
+            _ => st("SUSPENDED", "suspended", None, SUSPENDED),
+        },
         S::Resuming => st("SUSPENDED", "suspended", Some("resuming"), SUSPENDED),
         // Shelving starts from active, stopped, paused or suspended: Nova keeps the vm_state
         // it started from until the guest is shelved.
@@ -126,7 +137,17 @@ pub fn nova_state(s: InstanceState, x: Extra) -> NovaState {
             Some(S::Suspended) => st("SUSPENDED", "suspended", Some("shelving"), SUSPENDED),
             _ => st("ACTIVE", "active", Some("shelving"), RUNNING),
         },
-        S::Shelved => st("SHELVED", "shelved", None, SHUTDOWN),
+        // The shelve's image being made of the powered-off guest (its lock still held):
+        // Nova's SHELVING_IMAGE_UPLOADING, the vm_state not yet shelved.
+        S::Shelved => match x.lock {
+            Some(Action::Shelve) => st(
+                "ACTIVE",
+                "active",
+                Some("shelving_image_uploading"),
+                SHUTDOWN,
+            ),
+            _ => st("SHELVED", "shelved", None, SHUTDOWN),
+        },
         S::ShelvingOffloading => st("SHELVED", "shelved", Some("shelving_offloading"), SHUTDOWN),
         S::ShelvedOffloaded => st("SHELVED_OFFLOADED", "shelved_offloaded", None, NOSTATE),
         S::Unshelving => st(
@@ -178,6 +199,9 @@ pub fn task_of(a: Action) -> &'static str {
         Action::Unshelve => "unshelving",
         Action::SoftDelete => "soft-deleting",
         Action::Restore => "restoring",
+        // Nova's snapshot runs image_snapshot_pending → image_snapshot →
+        // image_pending_upload → image_uploading; the copy is one step here.
+        Action::CreateImage => "image_snapshot",
     }
 }
 
@@ -207,6 +231,7 @@ pub fn action_name(a: Action) -> &'static str {
         Action::Unshelve => "unshelve",
         Action::SoftDelete => "soft_delete",
         Action::Restore => "restore",
+        Action::CreateImage => "createImage",
     }
 }
 

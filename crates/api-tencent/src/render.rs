@@ -81,6 +81,7 @@ pub fn action(a: Action) -> &'static str {
         // Nova's deferred delete.
         Action::SoftDelete => "TerminateInstances",
         Action::Restore => "RestoreServer",
+        Action::CreateImage => "CreateImage",
     }
 }
 
@@ -313,29 +314,5 @@ pub fn key_pair(k: &KeyPair, instances: &[String]) -> Value {
         "AssociatedInstanceIds": instances,
         "CreatedTime": iso_seconds(k.created_at_ms),
         "Tags": [],
-    })
-}
-
-pub fn image(m: &catalog::Image) -> Value {
-    json!({
-        "ImageId": m.id,
-        "OsName": m.os_name,
-        "ImageType": "PUBLIC_IMAGE",
-        "CreatedTime": "2024-01-01T00:00:00Z",
-        "ImageName": m.name,
-        "ImageDescription": m.name,
-        "ImageSize": m.size_gib,
-        "Architecture": "x86_64",
-        "ImageState": "NORMAL",
-        "Platform": m.platform,
-        "ImageCreator": "",
-        "ImageSource": "OFFICIAL",
-        "SyncPercent": 100,
-        "IsSupportCloudinit": m.os == nubis_core::OsFamily::Linux,
-        "SnapshotSet": [],
-        "Tags": [],
-        "LicenseType": "TencentCloud",
-        "ImageFamily": "",
-        "ImageDeprecated": false,
     })
 }

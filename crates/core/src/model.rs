@@ -128,6 +128,9 @@ pub struct Instance {
     /// deletes it `reclaim_instance_interval` later (docs/deferred-delete.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub soft_deleted_at_ms: Option<i64>,
+    /// The image its shelve made (Nova's `<name>-shelved`), deleted when it is unshelved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shelved_image: Option<String>,
 }
 
 impl Instance {

@@ -98,6 +98,12 @@ pub enum Step {
     Offload,
     /// Boot a shelved (or offloaded) guest from its own disks.
     Unshelve,
+    /// Write a standalone copy of the system disk as image `image_id`'s bytes in the image
+    /// store (`<images>/<image_id>.img`), crash-consistent if the guest runs; the guest is
+    /// left as it was (docs/images.md "Images from instances").
+    Snapshot {
+        image_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -138,6 +144,7 @@ impl Step {
             Step::Shelve => InstanceState::Shelving,
             Step::Offload => InstanceState::ShelvingOffloading,
             Step::Unshelve => InstanceState::Unshelving,
+            Step::Snapshot { .. } => current,
         }
     }
 }
@@ -256,6 +263,7 @@ impl Settle {
             // A failed power-off leaves the instance as its facts show it (not deleted).
             Action::SoftDelete => (Outcome::SoftDeleted, Outcome::Observed),
             Action::Restore => (Outcome::Observed, Outcome::Observed),
+            Action::CreateImage => (Outcome::Observed, Outcome::Observed),
         };
         Self { success, failure }
     }

@@ -152,11 +152,22 @@ pub enum Request<S: Stage = Raw> {
     /// `shelved_offload_time = 0`); otherwise it stays shelved until a [`Request::ShelveOffload`].
     Shelve {
         offload: bool,
+        /// Snapshot the shelved guest's system disk as this image (Nova's `<name>-shelved`,
+        /// registered by the engine with the operation); unshelve deletes it.
+        image_id: Option<String>,
     },
     ShelveOffload,
     /// `zone`: unshelve into this (canonical, checked) zone; only an offloaded guest may move.
     Unshelve {
         zone: Option<String>,
+    },
+    /// Make image `image_id` (canonical; registered by the engine in the same commit) of
+    /// the system disk. `stop_first`: a running guest is powered off (soft, then hard), the
+    /// copy made, and it is started again (Tencent ForcePoweroff); otherwise a running guest
+    /// is copied live, crash-consistent (Nova, Alibaba, Tencent without ForcePoweroff).
+    CreateImage {
+        image_id: String,
+        stop_first: bool,
     },
 }
 
@@ -203,8 +214,20 @@ impl<S: Stage> fmt::Debug for Request<S> {
             Self::Suspend => f.write_str("Suspend"),
             Self::Resume => f.write_str("Resume"),
             Self::ShelveOffload => f.write_str("ShelveOffload"),
-            Self::Shelve { offload } => f.debug_struct("Shelve").field("offload", offload).finish(),
+            Self::Shelve { offload, image_id } => f
+                .debug_struct("Shelve")
+                .field("offload", offload)
+                .field("image_id", image_id)
+                .finish(),
             Self::Unshelve { zone } => f.debug_struct("Unshelve").field("zone", zone).finish(),
+            Self::CreateImage {
+                image_id,
+                stop_first,
+            } => f
+                .debug_struct("CreateImage")
+                .field("image_id", image_id)
+                .field("stop_first", stop_first)
+                .finish(),
             Self::Rebuild {
                 image,
                 password,
@@ -308,6 +331,7 @@ impl<S: Stage> Request<S> {
             Self::Unshelve { .. } => Action::Unshelve,
             Self::SoftDelete { .. } => Action::SoftDelete,
             Self::Restore => Action::Restore,
+            Self::CreateImage { .. } => Action::CreateImage,
         }
     }
 
@@ -407,9 +431,16 @@ impl Command {
             Self::Unpause => Request::Unpause,
             Self::Suspend => Request::Suspend,
             Self::Resume => Request::Resume,
-            Self::Shelve { offload } => Request::Shelve { offload },
+            Self::Shelve { offload, image_id } => Request::Shelve { offload, image_id },
             Self::ShelveOffload => Request::ShelveOffload,
             Self::Unshelve { zone } => Request::Unshelve { zone },
+            Self::CreateImage {
+                image_id,
+                stop_first,
+            } => Request::CreateImage {
+                image_id,
+                stop_first,
+            },
             Self::Stop {
                 mode,
                 stop_charging,

@@ -218,6 +218,9 @@ pub enum Action {
     SoftDelete,
     /// Bring a soft-deleted instance back (Nova restore).
     Restore,
+    /// Make an image of the system disk (Nova createImage, Tencent and Alibaba CreateImage;
+    /// docs/images.md "Images from instances").
+    CreateImage,
 }
 
 impl Action {
@@ -247,6 +250,7 @@ impl Action {
             Self::Unshelve => "unshelve",
             Self::SoftDelete => "soft_delete",
             Self::Restore => "restore",
+            Self::CreateImage => "create_image",
         }
     }
 }

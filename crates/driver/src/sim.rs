@@ -125,6 +125,21 @@ pub struct SimDriver {
     scale: f64,
     timings: Timings,
     vms: Mutex<HashMap<Uuid, SimVm>>,
+    /// Where a snapshot's file goes (`<dir>/<image-id>.img`); `None`: snapshots write nothing.
+    image_store: Option<std::path::PathBuf>,
+}
+
+/// What a simulated snapshot's file holds: the simulated disk's identity, so a download of
+/// the image shows honestly where it came from (docs/images.md "Images from instances").
+#[derive(Debug, Serialize)]
+struct SimSnapshot<'a> {
+    format: &'static str,
+    instance: Uuid,
+    image_id: &'a str,
+    source_image: &'a str,
+    system_disk: &'a str,
+    users: Vec<&'a str>,
+    authorized_keys: &'a [String],
 }
 
 fn now_ms() -> i64 {
@@ -224,7 +239,43 @@ impl SimDriver {
             scale: scale.max(0.0),
             timings,
             vms: Mutex::new(HashMap::new()),
+            image_store: None,
         }
+    }
+
+    /// Snapshots write their file into `dir` (the image directory).
+    pub fn with_image_store(mut self, dir: std::path::PathBuf) -> Self {
+        self.image_store = Some(dir);
+        self
+    }
+
+    /// A snapshot of the system disk: its simulated content as JSON, written whole under a
+    /// temporary name and renamed (a repeat writes the same bytes again).
+    fn write_snapshot(&self, id: Uuid, image_id: &str) -> Result<(), DriverError> {
+        let bytes = self
+            .with_vm(id, |vm| {
+                serde_json::to_vec_pretty(&SimSnapshot {
+                    format: "nubis-sim-disk/1",
+                    instance: id,
+                    image_id,
+                    source_image: &vm.system.image_id,
+                    system_disk: &vm.system_disk,
+                    users: vm.system.users.keys().map(String::as_str).collect(),
+                    authorized_keys: &vm.system.authorized_keys,
+                })
+            })?
+            .map_err(|e| DriverError::Failed(e.to_string()))?;
+        let Some(dir) = &self.image_store else {
+            return Ok(());
+        };
+        if !nubis_core::ids::is_image_id(image_id) {
+            return Err(DriverError::Failed(format!("not an image ID: {image_id}")));
+        }
+        let io = |e: std::io::Error| DriverError::Failed(format!("snapshot: {e}"));
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let part = dir.join(format!(".{image_id}.img.part"));
+        std::fs::write(&part, bytes).map_err(io)?;
+        std::fs::rename(&part, dir.join(format!("{image_id}.img"))).map_err(io)
     }
 
     async fn wait(&self, seconds: f64) {
@@ -592,6 +643,12 @@ impl Driver for SimDriver {
                 let t = self.timings.destroy;
                 self.hold(id, &[Power::Shelved], Power::Offloaded, t, "offload")
                     .await
+            }
+            Step::Snapshot { image_id } => {
+                // The guest's power is not touched: core stops it first where a cloud says so.
+                self.with_vm(id, |_| ())?;
+                self.wait(self.timings.guest_change).await;
+                self.write_snapshot(id, image_id)
             }
             Step::Unshelve => {
                 let t = self.timings.boot;

@@ -58,11 +58,12 @@ fn kind(step: &Step) -> &'static str {
         Step::Shelve => "shelve",
         Step::Offload => "offload",
         Step::Unshelve => "unshelve",
+        Step::Snapshot { .. } => "snapshot",
     }
 }
 
 /// Every kind `kind` can return.
-const KINDS: [&str; 21] = [
+const KINDS: [&str; 22] = [
     "provision",
     "power_on",
     "power_off",
@@ -84,6 +85,7 @@ const KINDS: [&str; 21] = [
     "shelve",
     "offload",
     "unshelve",
+    "snapshot",
 ];
 
 fn spec() -> VmSpec {
@@ -136,8 +138,15 @@ fn script(s: &VmSpec) -> Vec<Act> {
         Act::Step(Step::LiveMigrate {
             phase: MigratePhase::Exit,
         }),
+        // An image of the running guest, then of the paused one.
+        Act::Step(Step::Snapshot {
+            image_id: "img-snap0001".into(),
+        }),
         // Held: paused, suspended, shelved from each, offloaded, unshelved.
         Act::Step(Step::Pause),
+        Act::Step(Step::Snapshot {
+            image_id: "img-snap0002".into(),
+        }),
         Act::Step(Step::Unpause),
         Act::Step(Step::Suspend),
         Act::Step(Step::Resume),
@@ -151,6 +160,9 @@ fn script(s: &VmSpec) -> Vec<Act> {
         Act::Step(Step::Shelve),
         Act::Step(Step::Unshelve),
         stop(StopMode::Soft),
+        Act::Step(Step::Snapshot {
+            image_id: "img-snap0003".into(),
+        }),
         // Stopped: changes for the next boot, and a stop of a stopped guest.
         Act::Step(Step::SetPassword {
             user: "root".into(),
@@ -425,10 +437,11 @@ fn request_kind(r: &ActionRequest) -> &'static str {
         Request::Shelve { .. } => "shelve",
         Request::ShelveOffload => "shelve_offload",
         Request::Unshelve { .. } => "unshelve",
+        Request::CreateImage { .. } => "create_image",
     }
 }
 
-const REQUEST_KINDS: [&str; 22] = [
+const REQUEST_KINDS: [&str; 23] = [
     "live_migrate",
     "rebuild",
     "start",
@@ -451,6 +464,7 @@ const REQUEST_KINDS: [&str; 22] = [
     "shelve",
     "shelve_offload",
     "unshelve",
+    "create_image",
 ];
 
 fn key(id: &str, key: &str) -> PublicKey {
@@ -481,12 +495,26 @@ fn requests() -> Vec<ActionRequest> {
         Request::Unpause,
         Request::Suspend,
         Request::Resume,
-        Request::Shelve { offload: true },
-        Request::Shelve { offload: false },
+        Request::Shelve {
+            offload: true,
+            image_id: None,
+        },
+        Request::Shelve {
+            offload: false,
+            image_id: None,
+        },
         Request::ShelveOffload,
         Request::Unshelve { zone: None },
         Request::Unshelve {
             zone: Some("local-b".into()),
+        },
+        Request::CreateImage {
+            image_id: "img-snap0009".into(),
+            stop_first: false,
+        },
+        Request::CreateImage {
+            image_id: "img-snap0010".into(),
+            stop_first: true,
         },
     ];
     for when_running in [WhenRunning::Refuse, WhenRunning::StopAndStart] {

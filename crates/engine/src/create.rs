@@ -335,5 +335,6 @@ fn new_instance(
         image_os_name: planned.image.os_name.clone(),
         image_user: planned.image.default_user.clone(),
         soft_deleted_at_ms: None,
+        shelved_image: None,
     }
 }

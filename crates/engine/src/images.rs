@@ -76,7 +76,52 @@ fn os_of(props: &BTreeMap<String, String>) -> (OsFamily, String, String) {
     (os, platform, user)
 }
 
+/// What [`Fleet::admit_image`] decides for a new image.
+enum Admit {
+    /// The image this client token already made.
+    Found(Box<Image>),
+    /// A new image may be made: its ID and UUID.
+    New { id: String, uuid: Uuid },
+}
+
 impl Fleet {
+    /// May `p` make image `new`? The image its client token already made; the account's
+    /// image quota; a name unique per account where the dialect says so; a UUID not taken.
+    fn admit_image(&self, p: &Principal, new: &NewImage) -> Result<Admit, DomainError> {
+        let mine = |i: &&Image| {
+            i.account.as_deref() == Some(p.account.as_str()) && i.status != ImageStatus::Deleted
+        };
+        if let Some(token) = &new.client_token
+            && let Some(found) = self
+                .images
+                .values()
+                .filter(mine)
+                .find(|i| i.client_token.as_ref() == Some(token))
+        {
+            return Ok(Admit::Found(Box::new(found.clone())));
+        }
+        let owned: Vec<&Image> = self.images.values().filter(mine).collect();
+        if owned.len() >= IMAGES_PER_ACCOUNT {
+            return Err(DomainError::ImageQuota {
+                limit: IMAGES_PER_ACCOUNT as u32,
+            });
+        }
+        if new.unique_name && owned.iter().any(|i| i.name == new.name) {
+            return Err(DomainError::ImageNameInUse(new.name.clone()));
+        }
+        let uuid = new.uuid.unwrap_or_else(Uuid::new_v4);
+        if self.image_uuids.contains_key(&uuid) {
+            return Err(DomainError::Conflict(format!(
+                "Image with identifier {uuid} already exists!"
+            )));
+        }
+        let mut id = new_image_id();
+        while self.images.contains_key(&id) {
+            id = new_image_id();
+        }
+        Ok(Admit::New { id, uuid })
+    }
+
     /// Put `image` in the registry unless it holds a newer generation of it.
     pub(crate) fn put_image(&mut self, image: Image) {
         if let Some(old) = self.images.get(&image.id)
@@ -179,41 +224,10 @@ impl Engine {
     pub async fn create_image(&self, p: &Principal, new: NewImage) -> Result<Image, DomainError> {
         let image = {
             let fleet = self.inner.fleet.lock();
-            if let Some(token) = &new.client_token
-                && let Some(found) = fleet.images.values().find(|i| {
-                    i.account.as_deref() == Some(p.account.as_str())
-                        && i.status != ImageStatus::Deleted
-                        && i.client_token.as_ref() == Some(token)
-                })
-            {
-                return Ok(found.clone());
-            }
-            let owned: Vec<&Image> = fleet
-                .images
-                .values()
-                .filter(|i| {
-                    i.account.as_deref() == Some(p.account.as_str())
-                        && i.status != ImageStatus::Deleted
-                })
-                .collect();
-            if owned.len() >= IMAGES_PER_ACCOUNT {
-                return Err(DomainError::ImageQuota {
-                    limit: IMAGES_PER_ACCOUNT as u32,
-                });
-            }
-            if new.unique_name && owned.iter().any(|i| i.name == new.name) {
-                return Err(DomainError::ImageNameInUse(new.name));
-            }
-            let uuid = new.uuid.unwrap_or_else(Uuid::new_v4);
-            if fleet.image_uuids.contains_key(&uuid) {
-                return Err(DomainError::Conflict(format!(
-                    "Image with identifier {uuid} already exists!"
-                )));
-            }
-            let mut id = new_image_id();
-            while fleet.images.contains_key(&id) {
-                id = new_image_id();
-            }
+            let (id, uuid) = match fleet.admit_image(p, &new)? {
+                Admit::Found(found) => return Ok(*found),
+                Admit::New { id, uuid } => (id, uuid),
+            };
             let (os, platform, default_user) = os_of(&new.properties);
             let now = now_ms();
             Image {
@@ -463,4 +477,227 @@ impl Engine {
         })
         .await
     }
+
+    /// Make image `new` of instance `instance`'s system disk (Nova createImage, Tencent and
+    /// Alibaba CreateImage): the image (status saving, owned by `p`, the instance's OS facts),
+    /// the instance's operation and its lock in one commit. The operation's snapshot step
+    /// writes the bytes; when it ends the image becomes active with their facts, or killed
+    /// ([`Engine::settle_snapshot`]). A client token that already made an image answers
+    /// that image. With `dry_run` every check runs and nothing is written (`DryRunOk`).
+    pub async fn create_image_from_instance(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        instance: Uuid,
+        new: NewImage,
+        stop_first: bool,
+        dry_run: bool,
+    ) -> Result<Image, DomainError> {
+        self.image_with(p, request_id, instance, new, dry_run, |image_id| {
+            nubis_core::Command::CreateImage {
+                image_id,
+                stop_first,
+            }
+        })
+        .await
+    }
+
+    /// Shelve instance `instance` (Nova), its powered-off system disk snapshotted as image
+    /// `new` (Nova's `<name>-shelved`), registered with the operation like
+    /// [`Engine::create_image_from_instance`]'s; its unshelve deletes it.
+    pub async fn shelve_with_image(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        instance: Uuid,
+        new: NewImage,
+        offload: bool,
+    ) -> Result<Image, DomainError> {
+        self.image_with(p, request_id, instance, new, false, |image_id| {
+            nubis_core::Command::Shelve {
+                offload,
+                image_id: Some(image_id),
+            }
+        })
+        .await
+    }
+
+    /// The image a request on `instance` makes (saving, the instance's facts) and the
+    /// request `cmd` names it in, accepted in one commit.
+    async fn image_with(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        instance: Uuid,
+        new: NewImage,
+        dry_run: bool,
+        cmd: impl FnOnce(String) -> nubis_core::Command,
+    ) -> Result<Image, DomainError> {
+        let image = {
+            let fleet = self.inner.fleet.lock();
+            let inst = crate::visible_or_not_found(fleet.instances.get(&instance), p, instance)?;
+            let (id, uuid) = match fleet.admit_image(p, &new)? {
+                Admit::Found(found) => return Ok(*found),
+                Admit::New { id, uuid } => (id, uuid),
+            };
+            let source = fleet.images.get(&inst.image_id);
+            let now = now_ms();
+            let min_ram = new.min_ram.max(source.map_or(0, |s| s.min_ram));
+            let min_disk = new.min_disk.max(inst.system_disk.size_gib);
+            Image {
+                id,
+                uuid,
+                account: Some(p.account.clone()),
+                project: p.project.as_ref().map(|s| s.id.clone()),
+                name: new.name,
+                description: new.description,
+                os_name: inst.os_name().to_string(),
+                platform: source.map_or_else(
+                    || match inst.os {
+                        OsFamily::Windows => "Windows".to_string(),
+                        OsFamily::Linux => "Linux".to_string(),
+                    },
+                    |s| s.platform.clone(),
+                ),
+                os: inst.os,
+                default_user: inst.os_user().to_string(),
+                size_gib: inst.system_disk.size_gib,
+                status: ImageStatus::Saving,
+                visibility: new.visibility,
+                protected: new.protected,
+                tags: new.tags,
+                members: Vec::new(),
+                properties: new.properties,
+                disk_format: new.disk_format.or_else(|| Some("qcow2".into())),
+                container_format: new.container_format.or_else(|| Some("bare".into())),
+                min_disk,
+                min_ram,
+                data: None,
+                source_instance: Some(inst.uuid),
+                client_token: new.client_token,
+                created_ms: now,
+                updated_ms: now,
+                generation: 1,
+            }
+        };
+        let targets = [instance];
+        let cmd = cmd(image.id.clone());
+        let batch = crate::submit::Batch {
+            dry_run,
+            ..crate::submit::Batch::new(&targets, cmd, crate::submit::BatchMode::AllOrNothing)
+        };
+        self.submit_batch_with(p, request_id, batch, vec![image.clone()])
+            .await?;
+        Ok(image)
+    }
+
+    /// What an ending operation's snapshot step left: the image it makes and, if the
+    /// operation succeeded, the facts of its bytes (size, digests; no bytes without an image
+    /// directory). `None`: the operation makes no image.
+    pub(crate) async fn snapshot_outcome(
+        &self,
+        op_id: Uuid,
+        success: bool,
+    ) -> Option<(String, Option<ImageData>)> {
+        let image_id = {
+            let fleet = self.inner.fleet.lock();
+            fleet
+                .running
+                .get(&op_id)?
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    nubis_core::Step::Snapshot { image_id } => Some(image_id.clone()),
+                    _ => None,
+                })?
+        };
+        if !success {
+            return Some((image_id, None));
+        }
+        let data = match self.image_path(&image_id) {
+            Some(path) => tokio::task::spawn_blocking(move || file_data(&path))
+                .await
+                .ok()
+                .and_then(Result::ok),
+            None => Some(ImageData::default()),
+        };
+        Some((image_id, data))
+    }
+
+    /// The image write of a snapshot's end: the image (still saving) becomes active with
+    /// `data`, or killed without it. Nothing when it is gone or no longer saving (deleted
+    /// meanwhile: a deleted image stays deleted). Called under the fleet lock, in the
+    /// runner's commit.
+    pub(crate) fn settle_snapshot(
+        fleet: &Fleet,
+        image_id: &str,
+        data: Option<ImageData>,
+    ) -> Option<Image> {
+        let mut image = fleet
+            .images
+            .get(image_id)
+            .filter(|i| i.status == ImageStatus::Saving)?
+            .clone();
+        match data {
+            Some(data) => {
+                let gib = data.virtual_size.unwrap_or(data.size).div_ceil(1 << 30);
+                image.size_gib = image
+                    .size_gib
+                    .max(u32::try_from(gib).unwrap_or(u32::MAX))
+                    .max(1);
+                image.data = Some(data);
+                image.status = ImageStatus::Active;
+            }
+            None => image.status = ImageStatus::Killed,
+        }
+        image.updated_ms = now_ms();
+        image.generation += 1;
+        Some(image)
+    }
+
+    /// Read image `id` back from the store (a runner's image write lost a race).
+    pub(crate) async fn reload_image(&self, id: &str) {
+        if let Ok(found) = self.inner.store.images(&[id.to_string()]).await {
+            let mut fleet = self.inner.fleet.lock();
+            for i in found {
+                fleet.put_image(i);
+            }
+        }
+    }
+}
+
+/// Size, MD5 and SHA-512 of an image file, and the disk size a qcow2 header declares.
+fn file_data(path: &std::path::Path) -> std::io::Result<ImageData> {
+    use md5::Digest as _;
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut md5 = md5::Md5::new();
+    let mut sha = sha2::Sha512::new();
+    let mut size = 0u64;
+    let mut head = Vec::with_capacity(32);
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        let chunk = buf.get(..n).unwrap_or_default();
+        if head.len() < 32 {
+            head.extend(chunk.iter().take(32 - head.len()));
+        }
+        md5.update(chunk);
+        sha2::Digest::update(&mut sha, chunk);
+        size += n as u64;
+    }
+    // qcow2: magic "QFI\xfb", the virtual size big-endian at offset 24.
+    let virtual_size = match (head.get(..4), head.get(24..32)) {
+        (Some(b"QFI\xfb"), Some(v)) => <[u8; 8]>::try_from(v).ok().map(u64::from_be_bytes),
+        _ => None,
+    };
+    Ok(ImageData {
+        size,
+        md5: hex::encode(md5.finalize()),
+        sha512: hex::encode(sha2::Digest::finalize(sha)),
+        virtual_size,
+    })
 }

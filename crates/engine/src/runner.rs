@@ -321,11 +321,13 @@ impl Engine {
     /// appended since its worker last looked.
     async fn finish(&self, op_id: Uuid, lease: Lease, error: Option<String>) -> bool {
         let success = error.is_none();
+        // An image made by the operation: its bytes' facts, read before the commit.
+        let snapshot = self.snapshot_outcome(op_id, success).await;
         loop {
             let Some(fence) = self.fence_write(op_id, lease) else {
                 return true;
             };
-            let (op, inst, writes) = {
+            let (op, inst, image, writes) = {
                 let fleet = self.inner.fleet.lock();
                 let Some(op) = fleet.running.get(&op_id) else {
                     return true;
@@ -379,7 +381,15 @@ impl Engine {
                     }
                     inst
                 });
-                (op, inst, w)
+                // The image it made: active, or killed (a conditional write; one deleted
+                // meanwhile stays deleted).
+                let image = snapshot
+                    .as_ref()
+                    .and_then(|(id, data)| Engine::settle_snapshot(&fleet, id, data.clone()));
+                if let Some(image) = &image {
+                    w.push(Write::Image(Box::new(image.clone())));
+                }
+                (op, inst, image, w)
             };
             match self.record(writes).await {
                 Recorded::Done => {}
@@ -388,11 +398,17 @@ impl Engine {
                     return true;
                 }
                 Recorded::Stale => {
+                    if let Some(image) = &image {
+                        self.reload_image(&image.id).await;
+                    }
                     self.catch_up(op_id, op.instance).await;
                     continue;
                 }
             }
             let mut fleet = self.inner.fleet.lock();
+            if let Some(image) = image {
+                fleet.put_image(image);
+            }
             fleet.running.remove(&op_id);
             if let Some(inst) = inst {
                 let gone = inst.state == InstanceState::Terminated;

@@ -69,6 +69,8 @@ struct Acceptance {
     staged: Vec<(nubis_driver::VmSpec, Vec<Step>)>,
     /// Creates that had steps appended, with all their steps.
     joined: Vec<Operation>,
+    /// Images registered with the operations (an image being made from an instance).
+    images: Vec<nubis_core::images::Image>,
 }
 
 /// The operation carrying out `plan` on `inst`, started: the instance shows the plan's state
@@ -198,6 +200,19 @@ impl Engine {
         request_id: &str,
         batch: Batch<'_>,
     ) -> Result<BatchResults, DomainError> {
+        self.submit_batch_with(p, request_id, batch, Vec::new())
+            .await
+    }
+
+    /// [`Engine::submit_batch`], registering `images` in the commit that accepts it (an image
+    /// made from an instance: the image, the instance and the operation in one commit).
+    pub(crate) async fn submit_batch_with(
+        &self,
+        p: &Principal,
+        request_id: &str,
+        batch: Batch<'_>,
+        images: Vec<nubis_core::images::Image>,
+    ) -> Result<BatchResults, DomainError> {
         let Batch {
             targets,
             cmd,
@@ -266,6 +281,12 @@ impl Engine {
                 let now = now_ms();
                 for (id, plan) in plans {
                     accept(&fleet, &mut acc, p, request_id, id, plan, &attrs, now);
+                }
+                if !acc.ops.is_empty() {
+                    for image in &images {
+                        acc.writes.push(Write::Image(Box::new(image.clone())));
+                    }
+                    acc.images.clone_from(&images);
                 }
                 acc
             };
@@ -340,6 +361,9 @@ impl Engine {
                         cur.steps = op.steps.clone();
                     }
                 }
+            }
+            for image in acc.images {
+                fleet.put_image(image);
             }
             for op in &acc.ops {
                 fleet.running.insert(op.id, op.clone());

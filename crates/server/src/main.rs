@@ -85,7 +85,10 @@ async fn run_agent(args: host::AgentArgs) -> Result<()> {
 /// The hypervisor driver `cfg` names.
 async fn build_driver(cfg: &config::Config) -> Result<Arc<dyn Driver>> {
     Ok(match cfg.driver.as_str() {
-        "sim" => Arc::new(SimDriver::new(cfg.sim_time_scale)),
+        "sim" => Arc::new(
+            SimDriver::new(cfg.sim_time_scale)
+                .with_image_store(std::path::absolute(cfg.data.join("images"))?),
+        ),
         "qemu" => {
             let mut q = QemuConfig::new(
                 std::path::absolute(&cfg.qemu_images)?,

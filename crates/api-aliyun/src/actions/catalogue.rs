@@ -38,51 +38,6 @@ pub(super) fn describe_zones(engine: &Engine, ctx: &Ctx) -> Out {
     Ok(obj(json!({"Zones": {"Zone": zones}})))
 }
 
-pub(super) fn describe_images(ctx: &Ctx, p: &Params) -> Out {
-    let region_name = catalog::region(&region(ctx)?)
-        .map(|r| r.aliyun)
-        .unwrap_or_default();
-    let (offset, size) = page(p, &params::PAGE_SIZE_100)?;
-    let ids: Option<Vec<String>> = p
-        .opt("ImageId")
-        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
-    let os = p.opt("OSType");
-    let name = p.opt("ImageName");
-    let all: Vec<&catalog::Image> = catalog::IMAGES
-        .iter()
-        .filter(|m| m.public)
-        .filter(|m| ids.as_ref().is_none_or(|ids| ids.iter().any(|i| i == m.id)))
-        .filter(|m| {
-            os.as_deref().is_none_or(|o| {
-                o.eq_ignore_ascii_case(if m.os == nubis_core::OsFamily::Windows {
-                    "windows"
-                } else {
-                    "linux"
-                })
-            })
-        })
-        .filter(|m| name.as_deref().is_none_or(|n| m.name.contains(n)))
-        .collect();
-    let images: Vec<Value> = all
-        .iter()
-        .skip(offset)
-        .take(size)
-        .map(|m| {
-            json!({
-                "ImageId": m.id, "ImageName": m.name, "ImageOwnerAlias": "system", "OSName": m.os_name, "OSNameEn": m.os_name,
-                "OSType": if m.os == nubis_core::OsFamily::Windows { "windows" } else { "linux" },
-                "Platform": m.platform, "Architecture": "x86_64", "Size": m.size_gib, "Status": "Available",
-                "CreationTime": "2024-01-01T00:00:00Z", "Description": m.name, "IsPublic": true, "Usage": "none",
-                "ImageFamily": "", "BootMode": "BIOS", "IsSupportCloudinit": true, "IsSupportIoOptimized": true,
-                "DiskDeviceMappings": {"DiskDeviceMapping": []}, "Tags": {"Tag": []},
-            })
-        })
-        .collect();
-    Ok(obj(
-        json!({"Images": {"Image": images}, "TotalCount": all.len(), "PageNumber": offset / size + 1, "PageSize": size, "RegionId": region_name}),
-    ))
-}
-
 pub(super) fn describe_instance_types(engine: &Engine, p: &Params) -> Out {
     let wanted = p.list("InstanceTypes");
     let family = p.opt("InstanceTypeFamily");

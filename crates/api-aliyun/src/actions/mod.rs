@@ -6,6 +6,7 @@ mod account;
 mod catalogue;
 mod create;
 mod groups;
+mod images;
 mod instances;
 mod keypairs;
 mod power;
@@ -15,8 +16,7 @@ mod tags;
 
 use account::describe_account_attributes;
 use catalogue::{
-    describe_available_resource, describe_images, describe_instance_types, describe_regions,
-    describe_zones,
+    describe_available_resource, describe_instance_types, describe_regions, describe_zones,
 };
 use create::create;
 use groups::{
@@ -131,7 +131,12 @@ const fn per_instance(spec: ActionSpec<Handler>) -> ActionSpec<Handler> {
 const SPECS: &[ActionSpec<Handler>] = &[
     action!(read "DescribeRegions", Optional, |_, _, _| ready(Ok(describe_regions()))),
     action!(read "DescribeZones", RequiredByAction, |e, c, _| ready(describe_zones(e, c))),
-    action!(read "DescribeImages", RequiredByAction, |_, c, p| ready(describe_images(c, p))),
+    action!(read "DescribeImages", RequiredByAction, |e, c, p| ready(images::describe_images(e, c, p))),
+    per_instance(
+        action!(write "CreateImage", RequiredByAction, dry_run, |e, c, p| Box::pin(images::create_image(e, c, p))),
+    ),
+    action!(write "DeleteImage", RequiredByAction, |e, c, p| Box::pin(images::delete_image(e, c, p))),
+    action!(write "ModifyImageAttribute", RequiredByAction, |e, c, p| Box::pin(images::modify_image_attribute(e, c, p))),
     action!(read "DescribeInstanceTypes", Optional, |e, _, p| ready(describe_instance_types(e, p))),
     action!(read "DescribeAvailableResource", RequiredByAction, |e, c, p| ready(describe_available_resource(e, c, p))),
     action!(write "RunInstances", RequiredByAction, dry_run, |e, c, p| Box::pin(create(e, c, p, true))),

@@ -204,6 +204,7 @@ enum Target {
 }
 
 const DRY_RUN: &[(&str, Target)] = &[
+    ("CreateImage", Target::Stopped),
     ("RunInstances", Target::New),
     ("CreateInstance", Target::New),
     ("StartInstance", Target::Stopped),

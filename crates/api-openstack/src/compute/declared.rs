@@ -120,6 +120,8 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             "{\"os-getConsoleOutput\"}", nova!(n, p, a => n.console_output(at(p, 0), a))),
         server_action("server.action.rebuild", "rebuild", "os_compute_api:servers:rebuild", "{\"rebuild\"}",
             nova!(n, p, a => n.rebuild(at(p, 0), a).await)),
+        server_action("server.action.createImage", "createImage", "os_compute_api:servers:create_image",
+            "{\"createImage\"}", nova!(n, p, a => n.create_image(at(p, 0), a).await)),
         // -- server tags (2.26+)
         op("server.tags.list", "GET", "/compute/v2.1/servers/{id}/tags", Token,
             "os_compute_api:os-server-tags:index", NO_BODY,

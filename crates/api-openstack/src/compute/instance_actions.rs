@@ -37,6 +37,7 @@ fn nova_action(a: Action) -> &'static str {
         // nova/compute/instance_actions.py: a soft delete is recorded as a delete.
         Action::SoftDelete => "delete",
         Action::Restore => "restore",
+        Action::CreateImage => crate::state::action_name(a),
     }
 }
 
@@ -89,6 +90,7 @@ fn nova_event(a: Action) -> &'static str {
         Action::Unshelve => "compute_unshelve_instance",
         Action::SoftDelete => "compute_soft_delete_instance",
         Action::Restore => "compute_restore_instance",
+        Action::CreateImage => "compute_snapshot_instance",
     }
 }
 

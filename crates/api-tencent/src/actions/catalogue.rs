@@ -2,13 +2,11 @@
 
 use super::Out;
 use super::obj;
-use super::params::{Filter, check_filters, ids_or_filters, offset_limit};
+use super::params::{Filter, check_filters};
 use crate::errors::ApiError;
-use crate::render;
-use crate::wire::Int;
 use crate::{Ctx, DOCUMENTED_REGIONS};
+use nubis_core::catalog;
 use nubis_core::hosts::Capacity;
-use nubis_core::{catalog, ids};
 use nubis_engine::{Engine, TypeViewer};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,82 +38,6 @@ pub(super) async fn describe_zones(_: &Engine, ctx: &Ctx, _: DescribeRegionsReq)
         .map(|z| json!({"Zone": z.tencent, "ZoneName": z.name, "ZoneId": z.tencent_zone_id, "ZoneState": "AVAILABLE"}))
         .collect();
     Ok(obj(json!({"TotalCount": set.len(), "ZoneSet": set})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "PascalCase")]
-#[allow(dead_code)] // some fields are accepted for compatibility only
-pub(super) struct DescribeImagesReq {
-    image_ids: Option<Vec<String>>,
-    filters: Option<Vec<Filter>>,
-    offset: Option<Int>,
-    limit: Option<Int>,
-    instance_type: Option<String>,
-}
-
-pub(super) async fn describe_images(_: &Engine, _: &Ctx, r: DescribeImagesReq) -> Out {
-    ids_or_filters(
-        &r.image_ids,
-        "ImageIds",
-        &r.filters,
-        "InvalidParameter.InvalidParameterCoexistImageIdsFilters",
-    )?;
-    let (offset, limit) = offset_limit(r.offset, r.limit)?;
-    let filters = r.filters.unwrap_or_default();
-    check_filters(&filters)?;
-    if let Some(ids) = &r.image_ids
-        && let Some(bad) = ids.iter().find(|i| !ids::is_image_id(i))
-    {
-        return Err(ApiError::new(
-            "InvalidImageId.Malformed",
-            format!("malformed image ID `{bad}`"),
-        ));
-    }
-    for f in &filters {
-        if ![
-            "image-id",
-            "image-type",
-            "image-name",
-            "platform",
-            "image-family",
-            "image-state",
-        ]
-        .contains(&f.name.as_str())
-        {
-            return Err(ApiError::new(
-                "InvalidFilter",
-                format!("unknown filter `{}`", f.name),
-            ));
-        }
-    }
-    let matching: Vec<&catalog::Image> = catalog::IMAGES
-        .iter()
-        .filter(|m| m.public)
-        .filter(|m| {
-            r.image_ids
-                .as_ref()
-                .is_none_or(|ids| ids.iter().any(|i| i == m.id))
-        })
-        .filter(|m| {
-            filters.iter().all(|f| {
-                f.values.iter().any(|v| match f.name.as_str() {
-                    "image-id" => v == m.id,
-                    "image-type" => v == "PUBLIC_IMAGE",
-                    "image-name" => m.name.contains(v.as_str()),
-                    "platform" => v == m.platform,
-                    "image-state" => v == "NORMAL",
-                    _ => false,
-                })
-            })
-        })
-        .collect();
-    let set: Vec<Value> = matching
-        .iter()
-        .skip(offset)
-        .take(limit)
-        .map(|m| render::image(m))
-        .collect();
-    Ok(obj(json!({"TotalCount": matching.len(), "ImageSet": set})))
 }
 
 #[derive(Deserialize)]

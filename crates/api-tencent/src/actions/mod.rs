@@ -6,6 +6,7 @@
 mod account;
 mod catalogue;
 mod groups;
+mod images;
 mod instances;
 mod keypairs;
 mod launch;
@@ -18,6 +19,7 @@ use crate::errors::{ApiError, Codes};
 use account::*;
 use catalogue::*;
 use groups::*;
+use images::*;
 use instances::*;
 use keypairs::*;
 use launch::*;
@@ -147,6 +149,23 @@ const SPECS: &[ActionSpec<Handler>] = &[
         ..action!("DescribeZones", DescribeRegionsReq, describe_zones)
     },
     action!("DescribeImages", DescribeImagesReq, describe_images),
+    ActionSpec {
+        dry_run: true,
+        ..per_instance(mutating(action!(
+            "CreateImage",
+            CreateImageReq,
+            create_image
+        )))
+    },
+    ActionSpec {
+        dry_run: true,
+        ..mutating(action!("DeleteImages", DeleteImagesReq, delete_images))
+    },
+    mutating(action!(
+        "ModifyImageAttribute",
+        ModifyImageAttributeReq,
+        modify_image_attribute
+    )),
     action!(
         "DescribeAccountQuota",
         DescribeAccountQuotaReq,

@@ -71,6 +71,15 @@ const TABLE: &[(&str, &str)] = &[
         r#"{"DisasterRecoverGroupId":"ps-aaaaaaaa","Name":"g"}"#,
     ),
     ("DescribeDisasterRecoverGroupQuota", "{}"),
+    (
+        "CreateImage",
+        r#"{"InstanceId":"ins-aaaaaaaa","ImageName":"i"}"#,
+    ),
+    ("DeleteImages", r#"{"ImageIds":["img-aaaaaaaa"]}"#),
+    (
+        "ModifyImageAttribute",
+        r#"{"ImageId":"img-aaaaaaaa","ImageName":"i"}"#,
+    ),
 ];
 
 async fn call(api: &TencentApi, action: &str, body: &str, secret: &str, ts: i64) -> Value {

@@ -55,6 +55,8 @@ pub enum Effect {
     ForgetResize,
     /// The zone (an offloaded guest unshelved into another zone).
     SetZone(String),
+    /// The image its shelve made (Nova's `<name>-shelved`), or none once unshelved.
+    SetShelvedImage(Option<String>),
 }
 
 impl Effect {
@@ -90,6 +92,7 @@ impl Effect {
                 inst.resize_from_flavor = None;
             }
             Self::SetZone(zone) => inst.zone = zone.clone(),
+            Self::SetShelvedImage(image) => inst.shelved_image = image.clone(),
         }
     }
 }
@@ -492,15 +495,46 @@ pub fn plan(
         Request::Unpause => (vec![Step::Unpause], None),
         Request::Suspend => (vec![Step::Suspend], None),
         Request::Resume => (vec![Step::Resume], None),
-        Request::Shelve { offload } => {
+        Request::Shelve { offload, image_id } => {
             let mut steps = vec![Step::Shelve];
+            // The shelved guest's snapshot, taken powered off (Nova's shelve image).
+            if let Some(image_id) = image_id {
+                steps.push(Step::Snapshot {
+                    image_id: image_id.clone(),
+                });
+                effects.push(Effect::SetShelvedImage(Some(image_id.clone())));
+            }
             if *offload {
                 steps.push(Step::Offload);
             }
             (steps, None)
         }
         Request::ShelveOffload => (vec![Step::Offload], None),
+        Request::CreateImage {
+            image_id,
+            stop_first,
+        } => {
+            let snapshot = Step::Snapshot {
+                image_id: image_id.clone(),
+            };
+            let steps = if running && *stop_first {
+                vec![
+                    Step::PowerOff {
+                        mode: StopMode::SoftFirst,
+                    },
+                    snapshot,
+                    Step::PowerOn,
+                ]
+            } else {
+                vec![snapshot]
+            };
+            (steps, None)
+        }
         Request::Unshelve { zone } => {
+            // The shelve image is the engine's to delete once the unshelve is accepted.
+            if inst.shelved_image.is_some() {
+                effects.push(Effect::SetShelvedImage(None));
+            }
             if let Some(z) = zone.as_ref().filter(|z| **z != inst.zone) {
                 effects.push(Effect::SetZone(z.clone()));
             }

@@ -667,12 +667,24 @@ fn pause_suspend_shelve_plans() {
     assert_eq!(steps(S::Suspended, Request::Resume), vec![Step::Resume]);
     for from in [S::Running, S::Stopped, S::Paused, S::Suspended] {
         assert_eq!(
-            steps(from, Request::Shelve { offload: true }),
+            steps(
+                from,
+                Request::Shelve {
+                    offload: true,
+                    image_id: None,
+                }
+            ),
             vec![Step::Shelve, Step::Offload],
             "{from:?}"
         );
         assert_eq!(
-            steps(from, Request::Shelve { offload: false }),
+            steps(
+                from,
+                Request::Shelve {
+                    offload: false,
+                    image_id: None,
+                }
+            ),
             vec![Step::Shelve]
         );
     }
@@ -689,7 +701,15 @@ fn pause_suspend_shelve_plans() {
     let p = plan(&inst(S::Running), &Request::Pause, &ctx).unwrap();
     assert_eq!(p.shows(S::Running), S::Pausing);
     assert_eq!(p.settle, Settle::for_action(Action::Pause));
-    let p = plan(&inst(S::Paused), &Request::Shelve { offload: true }, &ctx).unwrap();
+    let p = plan(
+        &inst(S::Paused),
+        &Request::Shelve {
+            offload: true,
+            image_id: None,
+        },
+        &ctx,
+    )
+    .unwrap();
     assert_eq!(p.shows(S::Paused), S::Shelving);
     assert_eq!(Step::Offload.showing(S::Shelving), S::ShelvingOffloading);
     assert_eq!(Step::Unshelve.showing(S::Shelved), S::Unshelving);
@@ -718,7 +738,13 @@ fn held_states_refuse_other_actions_with_their_state() {
         (S::Stopped, Request::Suspend),
         (S::ShelvedOffloaded, Request::Start),
         (S::ShelvedOffloaded, Request::ShelveOffload),
-        (S::ShelvedOffloaded, Request::Shelve { offload: true }),
+        (
+            S::ShelvedOffloaded,
+            Request::Shelve {
+                offload: true,
+                image_id: None,
+            },
+        ),
         (S::Pausing, Request::Unpause),
         (S::Unshelving, Request::Unshelve { zone: None }),
         (S::Shelving, Request::Terminate { force: false }),
@@ -752,7 +778,10 @@ fn owner_lock_and_running_operation_refuse_pause() {
     for r in [
         Request::Pause,
         Request::Suspend,
-        Request::Shelve { offload: true },
+        Request::Shelve {
+            offload: true,
+            image_id: None,
+        },
     ] {
         assert!(matches!(
             plan(&i, &r, &ctx),
@@ -975,4 +1004,73 @@ fn prepaid_terminate_recycles_then_destroys() {
         plan(&i, &Request::Terminate { force: false }, &ctx),
         Err(DomainError::StateConflict { .. })
     ));
+/// An image of the system disk: copied as the instance is (live when it runs), or — Tencent
+/// ForcePoweroff — stopped around the copy; its state shows through (the operation's lock
+/// says what runs); the states of the table only; a shelve with an image snapshots the
+/// shelved guest and remembers the image for its unshelve.
+#[test]
+fn create_image_plans() {
+    let ctx = PlanContext::default();
+    let req = |stop_first| Request::CreateImage {
+        image_id: "img-snap0001".into(),
+        stop_first,
+    };
+    let snap = Step::Snapshot {
+        image_id: "img-snap0001".into(),
+    };
+    for from in [S::Running, S::Stopped, S::Paused, S::Suspended] {
+        let p = plan(&inst(from), &req(false), &ctx).unwrap();
+        assert_eq!(p.steps, vec![snap.clone()], "{from:?}");
+        assert_eq!(p.shows(from), from);
+        assert_eq!(p.action, Action::CreateImage);
+    }
+    let p = plan(&inst(S::Running), &req(true), &ctx).unwrap();
+    assert_eq!(
+        p.steps,
+        vec![
+            Step::PowerOff {
+                mode: StopMode::SoftFirst
+            },
+            snap.clone(),
+            Step::PowerOn
+        ]
+    );
+    // ForcePoweroff on a stopped instance: nothing to stop.
+    let p = plan(&inst(S::Stopped), &req(true), &ctx).unwrap();
+    assert_eq!(p.steps, vec![snap.clone()]);
+    for refused in [
+        S::Rescue,
+        S::Pending,
+        S::Shelved,
+        S::ShelvedOffloaded,
+        S::VerifyResize,
+    ] {
+        assert!(
+            matches!(
+                plan(&inst(refused), &req(false), &ctx),
+                Err(DomainError::StateConflict { .. })
+            ),
+            "{refused:?}"
+        );
+    }
+    let p = plan(
+        &inst(S::Running),
+        &Request::Shelve {
+            offload: true,
+            image_id: Some("img-snap0001".into()),
+        },
+        &ctx,
+    )
+    .unwrap();
+    assert_eq!(p.steps, vec![Step::Shelve, snap, Step::Offload]);
+    let mut i = inst(S::ShelvedOffloaded);
+    for e in &p.effects {
+        e.apply(&mut i);
+    }
+    assert_eq!(i.shelved_image.as_deref(), Some("img-snap0001"));
+    let p = plan(&i, &Request::Unshelve { zone: None }, &ctx).unwrap();
+    for e in &p.effects {
+        e.apply(&mut i);
+    }
+    assert_eq!(i.shelved_image, None);
 }

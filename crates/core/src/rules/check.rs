@@ -102,6 +102,8 @@ pub fn check_request(
             ..
         } => check_login(user, password, OsFamily::Linux, *rule, targets),
         Request::Resize { .. } | Request::ConfirmResize | Request::RevertResize => Ok(()),
+        // The image's ID is the engine's, registered with the operation.
+        Request::CreateImage { .. } => Ok(()),
         Request::Pause
         | Request::Unpause
         | Request::Suspend

@@ -59,6 +59,7 @@ pub fn inst(state: InstanceState) -> Instance {
         image_os_name: String::new(),
         image_user: String::new(),
         soft_deleted_at_ms: None,
+        shelved_image: None,
     }
 }
 

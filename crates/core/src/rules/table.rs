@@ -81,6 +81,8 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             Action::Unpause | Action::Resume | Action::ShelveOffload | Action::Unshelve => false,
             Action::SoftDelete => true,
             Action::Restore => false,
+            // Copied live (Nova, Alibaba) or stopped around the copy (Tencent ForcePoweroff).
+            Action::CreateImage => true,
         },
         S::Stopped => match action {
             Action::Start
@@ -106,11 +108,19 @@ pub fn allowed(action: Action, state: InstanceState, force: bool) -> bool {
             | Action::Unshelve => false,
             Action::SoftDelete => true,
             Action::Restore => false,
+            Action::CreateImage => true,
         },
         // Held guests (Nova's check_instance_state of each action). Every cloud deletes them;
         // nothing else of the other actions applies until they run again.
-        S::Paused => matches!(action, Action::Unpause | Action::Shelve | Action::Terminate),
-        S::Suspended => matches!(action, Action::Resume | Action::Shelve | Action::Terminate),
+        // Nova snapshots paused and suspended servers too (compute/api.py `snapshot`).
+        S::Paused => matches!(
+            action,
+            Action::Unpause | Action::Shelve | Action::Terminate | Action::CreateImage
+        ),
+        S::Suspended => matches!(
+            action,
+            Action::Resume | Action::Shelve | Action::Terminate | Action::CreateImage
+        ),
         S::Shelved => matches!(
             action,
             Action::Unshelve | Action::ShelveOffload | Action::Terminate
@@ -221,6 +231,7 @@ pub(super) fn unsupported(inst: &Instance, action: Action) -> Option<Unsupported
         | Action::ShelveOffload
         | Action::Unshelve => None,
         Action::SoftDelete | Action::Restore => None,
+        Action::CreateImage => first(&[bare_metal]),
     }
 }
 
@@ -270,6 +281,10 @@ mod tests {
         expected.extend(ok(Action::Terminate, &[S::SoftDeleted, S::Error]));
         expected.extend(ok(Action::Stop, &[S::Error]));
         expected.extend(ok(Action::Rebuild, &[S::Error]));
+        expected.extend(ok(
+            Action::CreateImage,
+            &[S::Running, S::Stopped, S::Paused, S::Suspended],
+        ));
         let actions = [
             Action::Create,
             Action::Start,
@@ -295,6 +310,7 @@ mod tests {
             Action::Unshelve,
             Action::SoftDelete,
             Action::Restore,
+            Action::CreateImage,
         ];
         for a in actions {
             for s in S::ALL {

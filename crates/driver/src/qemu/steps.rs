@@ -268,6 +268,7 @@ impl QemuDriver {
             Step::Shelve => self.shelve(id).await,
             Step::Offload => self.offload(id),
             Step::Unshelve => self.unshelve(id).await,
+            Step::Snapshot { image_id } => self.snapshot_disk(id, image_id).await,
         }
     }
 

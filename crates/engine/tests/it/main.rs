@@ -13,5 +13,6 @@ mod images;
 mod key_pairs;
 mod quotas;
 mod recovery;
+mod snapshots;
 mod sts;
 mod tenancy;

@@ -503,6 +503,7 @@ pub const NOVA_ACTIONS: &[(&str, &str)] = &[
     ("os_compute_api:servers:update", MEMBER),
     ("os_compute_api:servers:reboot", MEMBER),
     ("os_compute_api:servers:rebuild", MEMBER),
+    ("os_compute_api:servers:create_image", MEMBER),
     ("os_compute_api:servers:resize", MEMBER),
     ("os_compute_api:servers:confirm_resize", MEMBER),
     ("os_compute_api:servers:revert_resize", MEMBER),
