@@ -967,7 +967,7 @@ fn error_is_left_by_rebuild_stop_or_delete() {
 
 fn reset_rebuild() -> ActionRequest {
     Request::Rebuild {
-        image_id: inst(S::Running).image_id,
+        image: crate::images::builtin_facts(&inst(S::Running).image_id).unwrap(),
         password: None,
         rule: crate::password::PasswordRule::Free,
         key_ids: None,
@@ -1004,6 +1004,8 @@ fn prepaid_terminate_recycles_then_destroys() {
         plan(&i, &Request::Terminate { force: false }, &ctx),
         Err(DomainError::StateConflict { .. })
     ));
+}
+
 /// An image of the system disk: copied as the instance is (live when it runs), or — Tencent
 /// ForcePoweroff — stopped around the copy; its state shows through (the operation's lock
 /// says what runs); the states of the table only; a shelve with an image snapshots the
