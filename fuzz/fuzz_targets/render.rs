@@ -100,6 +100,7 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         // The type a resize awaiting confirmation goes back to, the placement group.
         resize_from: u.arbitrary()?,
         placement_group: u.arbitrary()?,
+        soft_deleted_at_ms: u.arbitrary()?,
     };
     let key = KeyPair {
         id: s(u)?,

@@ -260,7 +260,12 @@ mod tests {
             ),
             (S::SoftDeleting, "ACTIVE", "active", Some("soft-deleting")),
             (S::SoftDeleted, "SOFT_DELETED", "soft-delete", None),
-            (S::Restoring, "SOFT_DELETED", "soft-delete", Some("restoring")),
+            (
+                S::Restoring,
+                "SOFT_DELETED",
+                "soft-delete",
+                Some("restoring"),
+            ),
             (S::Error, "ERROR", "error", None),
         ];
         for (s, status, vm, task) in rows {
@@ -386,12 +391,14 @@ mod tests {
                     ("shelved", _) => "SHELVED",
                     ("shelved_offloaded", _) => "SHELVED_OFFLOADED",
                     ("error", _) => "ERROR",
+                    ("soft-delete", _) => "SOFT_DELETED",
                     ("deleted", _) => "DELETED",
                     other => panic!("unexpected {other:?}"),
                 };
                 assert_eq!(n.status, expect, "{s:?} {x:?}");
+                // An operator's error mark shows the guest's own power.
                 let powered = matches!(n.vm_state, "active" | "rescued")
-                    || (n.vm_state == "resized" && n.power_state == RUNNING);
+                    || (matches!(n.vm_state, "resized" | "error") && n.power_state == RUNNING);
                 assert_eq!(n.power_state == RUNNING, powered, "{s:?}");
                 let held = match n.vm_state {
                     "paused" => Some(PAUSED),

@@ -425,10 +425,12 @@ fn request_kind(r: &ActionRequest) -> &'static str {
         Request::Shelve { .. } => "shelve",
         Request::ShelveOffload => "shelve_offload",
         Request::Unshelve { .. } => "unshelve",
+        Request::SoftDelete { .. } => "soft_delete",
+        Request::Restore => "restore",
     }
 }
 
-const REQUEST_KINDS: [&str; 22] = [
+const REQUEST_KINDS: [&str; 24] = [
     "live_migrate",
     "rebuild",
     "start",
@@ -451,6 +453,8 @@ const REQUEST_KINDS: [&str; 22] = [
     "shelve",
     "shelve_offload",
     "unshelve",
+    "soft_delete",
+    "restore",
 ];
 
 fn key(id: &str, key: &str) -> PublicKey {
@@ -488,6 +492,8 @@ fn requests() -> Vec<ActionRequest> {
         Request::Unshelve {
             zone: Some("local-b".into()),
         },
+        Request::SoftDelete { admin: false },
+        Request::Restore,
     ];
     for when_running in [WhenRunning::Refuse, WhenRunning::StopAndStart] {
         for then in [ResizeEnd::Start, ResizeEnd::AsBefore, ResizeEnd::Verify] {
@@ -562,7 +568,9 @@ async fn guest_in(state: InstanceState, s: &VmSpec) -> SimDriver {
         keys: vec![KEY_A.into()],
     }];
     match state {
-        InstanceState::Running | InstanceState::VerifyResize => steps.push(Step::PowerOn),
+        InstanceState::Running | InstanceState::VerifyResize | InstanceState::Error => {
+            steps.push(Step::PowerOn)
+        }
         InstanceState::Rescue => steps.push(Step::BootRescue {
             user: "root".into(),
             password_hash: hash(RESCUE),
@@ -660,6 +668,9 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
         InstanceState::Suspended,
         InstanceState::Shelved,
         InstanceState::ShelvedOffloaded,
+        // Soft-deleted: powered off, kept. Error: an operator's mark on a running guest.
+        InstanceState::SoftDeleted,
+        InstanceState::Error,
     ] {
         let mut inst = fixture::inst(state);
         inst.key_ids = vec!["skey-a".into()];
