@@ -14,6 +14,7 @@ mod cluster_state;
 mod console;
 mod create;
 mod credentials;
+mod deferred;
 mod dialect_meta;
 mod generations;
 mod groups;
@@ -29,7 +30,6 @@ mod submit;
 mod sync;
 mod tenancy;
 mod update;
-mod deferred;
 
 pub use accounts::{CredentialError, Generated, KeyInfo, KeyLookup, KeystoneUserInfo};
 pub use cluster_state::Cluster;

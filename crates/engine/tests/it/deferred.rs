@@ -43,7 +43,9 @@ async fn soft_delete_restore_and_reclaim() {
         .unwrap();
     let i = settled(&e, id).await;
     assert_eq!(i.state, S::SoftDeleted);
-    let at = i.soft_deleted_at_ms.expect("the soft delete's time is kept");
+    let at = i
+        .soft_deleted_at_ms
+        .expect("the soft delete's time is kept");
     assert!(at > 0);
     // Not due yet: nothing reclaimed; the guest is off and stays so.
     assert_eq!(e.reclaim_round(3_600_000).await, 0);
@@ -84,7 +86,10 @@ async fn reset_state_marks_error_and_back() {
     // Start is refused in error; a stop gets it out.
     assert!(matches!(
         submit(&e, id, Command::Start).await,
-        Err(DomainError::StateConflict { state: S::Error, .. })
+        Err(DomainError::StateConflict {
+            state: S::Error,
+            ..
+        })
     ));
     // Back to active: the guest runs, so it shows running.
     e.reset_state(&admin(), id, ResetTo::Active).await.unwrap();
