@@ -117,6 +117,7 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         image_os_name: u.arbitrary()?,
         image_user: u.arbitrary()?,
         shelved_image: u.arbitrary()?,
+        soft_deleted_at_ms: u.arbitrary()?,
     };
     let key = KeyPair {
         id: s(u)?,

@@ -416,12 +416,14 @@ mod tests {
                     ("shelved", _) => "SHELVED",
                     ("shelved_offloaded", _) => "SHELVED_OFFLOADED",
                     ("error", _) => "ERROR",
+                    ("soft-delete", _) => "SOFT_DELETED",
                     ("deleted", _) => "DELETED",
                     other => panic!("unexpected {other:?}"),
                 };
                 assert_eq!(n.status, expect, "{s:?} {x:?}");
+                // An operator's error mark shows the guest's own power.
                 let powered = matches!(n.vm_state, "active" | "rescued")
-                    || (n.vm_state == "resized" && n.power_state == RUNNING);
+                    || (matches!(n.vm_state, "resized" | "error") && n.power_state == RUNNING);
                 assert_eq!(n.power_state == RUNNING, powered, "{s:?}");
                 let held = match n.vm_state {
                     "paused" => Some(PAUSED),

@@ -438,10 +438,12 @@ fn request_kind(r: &ActionRequest) -> &'static str {
         Request::ShelveOffload => "shelve_offload",
         Request::Unshelve { .. } => "unshelve",
         Request::CreateImage { .. } => "create_image",
+        Request::SoftDelete { .. } => "soft_delete",
+        Request::Restore => "restore",
     }
 }
 
-const REQUEST_KINDS: [&str; 23] = [
+const REQUEST_KINDS: [&str; 26] = [
     "live_migrate",
     "rebuild",
     "start",
@@ -465,6 +467,8 @@ const REQUEST_KINDS: [&str; 23] = [
     "shelve_offload",
     "unshelve",
     "create_image",
+    "soft_delete",
+    "restore",
 ];
 
 fn key(id: &str, key: &str) -> PublicKey {
@@ -516,6 +520,8 @@ fn requests() -> Vec<ActionRequest> {
             image_id: "img-snap0010".into(),
             stop_first: true,
         },
+        Request::SoftDelete { admin: false },
+        Request::Restore,
     ];
     for when_running in [WhenRunning::Refuse, WhenRunning::StopAndStart] {
         for then in [ResizeEnd::Start, ResizeEnd::AsBefore, ResizeEnd::Verify] {
@@ -590,7 +596,9 @@ async fn guest_in(state: InstanceState, s: &VmSpec) -> SimDriver {
         keys: vec![KEY_A.into()],
     }];
     match state {
-        InstanceState::Running | InstanceState::VerifyResize => steps.push(Step::PowerOn),
+        InstanceState::Running | InstanceState::VerifyResize | InstanceState::Error => {
+            steps.push(Step::PowerOn)
+        }
         InstanceState::Rescue => steps.push(Step::BootRescue {
             user: "root".into(),
             password_hash: hash(RESCUE),
@@ -689,6 +697,9 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
         InstanceState::Suspended,
         InstanceState::Shelved,
         InstanceState::ShelvedOffloaded,
+        // Soft-deleted: powered off, kept. Error: an operator's mark on a running guest.
+        InstanceState::SoftDeleted,
+        InstanceState::Error,
     ] {
         let mut inst = fixture::inst(state);
         inst.key_ids = vec!["skey-a".into()];

@@ -661,7 +661,7 @@ impl Nova<'_> {
             Some(other) => {
                 let shown = other
                     .as_str()
-                    .map_or_else(|| other.to_string(), |s| super::shown(s));
+                    .map_or_else(|| other.to_string(), super::shown);
                 let quoted = if other.is_string() {
                     format!("'{shown}'")
                 } else {
