@@ -294,7 +294,7 @@ async fn identity_changes_reload_on_the_other_node() {
         .await
         .unwrap();
     let project = a
-        .ks_create_project("web", "default", "", true)
+        .ks_create_project("web", "default", "", true, None, Vec::new())
         .await
         .unwrap();
     a.create_account(NewAccount {
