@@ -749,7 +749,7 @@ impl Nova<'_> {
         Ok(Reply::json(200, &Value::Object(shown_back)))
     }
 
-    /// `DELETE /flavors/{id}/os-extra_specs/{key}`.
+    /// `DELETE /flavors/{id}/os-extra_specs/{key}`: 200 with no body.
     pub(super) async fn delete_flavor_extra_spec(&self, id: &str, key: &str) -> Res {
         self.created_flavor(id)?;
         self.api
@@ -763,7 +763,8 @@ impl Nova<'_> {
             )
             .await
             .map_err(|e| flavor_fault(e, id))?;
-        Ok(Reply::empty(202))
+        // Nova answers 200 here (202 for a flavor delete).
+        Ok(Reply::empty(200))
     }
 }
 
