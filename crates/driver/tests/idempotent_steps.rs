@@ -443,7 +443,7 @@ fn request_kind(r: &ActionRequest) -> &'static str {
     }
 }
 
-const REQUEST_KINDS: [&str; 26] = [
+const REQUEST_KINDS: [&str; 25] = [
     "live_migrate",
     "rebuild",
     "start",
