@@ -349,7 +349,7 @@ impl Engine {
             Ok(()) => {}
             Err(StoreError::Conflict(e)) => {
                 // Another node changed it meanwhile: show its version and refuse this one.
-                if let Ok(found) = self.inner.store.images(&[image.id.clone()]).await {
+                if let Ok(found) = self.inner.store.images(std::slice::from_ref(&image.id)).await {
                     let mut fleet = self.inner.fleet.lock();
                     for i in found {
                         fleet.put_image(i);

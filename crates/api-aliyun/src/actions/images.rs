@@ -211,7 +211,7 @@ pub(super) fn describe_images(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .filter(|i| i.listed_to(pr) && i.status != ImageStatus::Deleted)
         .filter(|m| {
             ids.as_ref()
-                .is_none_or(|ids| ids.iter().any(|i| *i == m.id))
+                .is_none_or(|ids| ids.contains(&m.id))
         })
         .filter(|m| {
             os.as_deref().is_none_or(|o| {

@@ -277,7 +277,7 @@ pub(super) async fn describe_images(engine: &Engine, ctx: &Ctx, r: DescribeImage
         .filter(|(m, _)| {
             r.image_ids
                 .as_ref()
-                .is_none_or(|ids| ids.iter().any(|i| *i == m.id))
+                .is_none_or(|ids| ids.contains(&m.id))
         })
         .filter(|(m, used)| {
             filters.iter().all(|f| {
