@@ -209,10 +209,7 @@ pub(super) fn describe_images(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .images(pr)
         .into_iter()
         .filter(|i| i.listed_to(pr) && i.status != ImageStatus::Deleted)
-        .filter(|m| {
-            ids.as_ref()
-                .is_none_or(|ids| ids.contains(&m.id))
-        })
+        .filter(|m| ids.as_ref().is_none_or(|ids| ids.contains(&m.id)))
         .filter(|m| {
             os.as_deref().is_none_or(|o| {
                 o.eq_ignore_ascii_case(if m.os == nubis_core::OsFamily::Windows {
