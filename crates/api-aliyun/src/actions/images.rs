@@ -271,6 +271,7 @@ fn own_image(engine: &Engine, ctx: &Ctx, id: &str) -> Result<Image, ApiError> {
 }
 
 pub(super) async fn delete_image(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
     let id = p.required("ImageId")?;
     let force = p.bool("Force")?;
     let img = own_image(engine, ctx, &id)?;
@@ -283,6 +284,7 @@ pub(super) async fn delete_image(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
 }
 
 pub(super) async fn modify_image_attribute(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
     let id = p.required("ImageId")?;
     let name = p.text(&IMAGE_NAME)?;
     let description = p.opt("Description");
