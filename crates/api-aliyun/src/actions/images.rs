@@ -209,10 +209,7 @@ pub(super) fn describe_images(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
         .images(pr)
         .into_iter()
         .filter(|i| i.listed_to(pr) && i.status != ImageStatus::Deleted)
-        .filter(|m| {
-            ids.as_ref()
-                .is_none_or(|ids| ids.iter().any(|i| *i == m.id))
-        })
+        .filter(|m| ids.as_ref().is_none_or(|ids| ids.contains(&m.id)))
         .filter(|m| {
             os.as_deref().is_none_or(|o| {
                 o.eq_ignore_ascii_case(if m.os == nubis_core::OsFamily::Windows {
@@ -274,6 +271,7 @@ fn own_image(engine: &Engine, ctx: &Ctx, id: &str) -> Result<Image, ApiError> {
 }
 
 pub(super) async fn delete_image(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
     let id = p.required("ImageId")?;
     let force = p.bool("Force")?;
     let img = own_image(engine, ctx, &id)?;
@@ -286,6 +284,7 @@ pub(super) async fn delete_image(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
 }
 
 pub(super) async fn modify_image_attribute(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+    region(ctx)?;
     let id = p.required("ImageId")?;
     let name = p.text(&IMAGE_NAME)?;
     let description = p.opt("Description");

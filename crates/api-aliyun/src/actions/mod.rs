@@ -133,7 +133,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
     action!(read "DescribeZones", RequiredByAction, |e, c, _| ready(describe_zones(e, c))),
     action!(read "DescribeImages", RequiredByAction, |e, c, p| ready(images::describe_images(e, c, p))),
     per_instance(
-        action!(write "CreateImage", RequiredByAction, dry_run, |e, c, p| Box::pin(images::create_image(e, c, p))),
+        action!(write "CreateImage", Optional, dry_run, |e, c, p| Box::pin(images::create_image(e, c, p))),
     ),
     action!(write "DeleteImage", RequiredByAction, |e, c, p| Box::pin(images::delete_image(e, c, p))),
     action!(write "ModifyImageAttribute", RequiredByAction, |e, c, p| Box::pin(images::modify_image_attribute(e, c, p))),

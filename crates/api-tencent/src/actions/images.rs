@@ -274,11 +274,7 @@ pub(super) async fn describe_images(engine: &Engine, ctx: &Ctx, r: DescribeImage
         .collect();
     let matching: Vec<&(Image, bool)> = listed
         .iter()
-        .filter(|(m, _)| {
-            r.image_ids
-                .as_ref()
-                .is_none_or(|ids| ids.iter().any(|i| *i == m.id))
-        })
+        .filter(|(m, _)| r.image_ids.as_ref().is_none_or(|ids| ids.contains(&m.id)))
         .filter(|(m, used)| {
             filters.iter().all(|f| {
                 f.values.iter().any(|v| match f.name.as_str() {
