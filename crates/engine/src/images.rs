@@ -415,25 +415,16 @@ impl Engine {
         .await
     }
 
-    /// Glance deactivate (`active` false) and reactivate: an administrator's, only between
-    /// active and deactivated (the same status again is no change). A deactivated image's
-    /// data is downloadable only by an administrator and it boots nothing.
+    /// Glance deactivate and reactivate: the owner's or an administrator's (Glance's default
+    /// rule: project member or admin), only between active and deactivated (the same status
+    /// again is no change). A deactivated image's data is downloadable only by an
+    /// administrator and it boots nothing.
     pub async fn set_image_deactivated(
         &self,
         p: &Principal,
         r: &str,
         deactivated: bool,
     ) -> Result<Image, DomainError> {
-        if !p.is_admin {
-            return Err(DomainError::PolicyDenied(
-                if deactivated {
-                    "deactivate"
-                } else {
-                    "reactivate"
-                }
-                .into(),
-            ));
-        }
         self.update_image(p, r, |i| {
             if !matches!(i.status, ImageStatus::Active | ImageStatus::Deactivated) {
                 return Err(DomainError::ImageState {

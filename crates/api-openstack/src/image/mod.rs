@@ -494,6 +494,7 @@ impl Ctx<'_> {
         // Glance's default visibility (since Ocata): shared, seen by its members only.
         new.visibility = Visibility::Shared;
         let mut properties = 0;
+        let mut owner: Option<String> = None;
         for (k, v) in &body {
             if k == "id" {
                 match v.as_str().and_then(|s| uuid::Uuid::parse_str(s).ok()) {
@@ -543,7 +544,11 @@ impl Ctx<'_> {
                     }
                 }
                 "owner" => {
-                    if v.as_str().is_some_and(|o| o != self.project) && !self.p.is_admin {
+                    owner = v
+                        .as_str()
+                        .filter(|o| *o != self.project)
+                        .map(str::to_string);
+                    if owner.is_some() && !self.p.is_admin {
                         return fail(
                             403,
                             &format!(
@@ -583,7 +588,20 @@ impl Ctx<'_> {
             );
         }
         let id = new.uuid.map(|u| u.to_string()).unwrap_or_default();
-        match self.api.engine.create_image(&self.p, new).await {
+        let created = match self.api.engine.create_image(&self.p, new).await {
+            // An administrator made it for another project (Glance's `owner`).
+            Ok(img) if owner.is_some() => {
+                self.api
+                    .engine
+                    .update_image(&self.p, &img.id, |i| {
+                        i.project = owner;
+                        Ok(())
+                    })
+                    .await
+            }
+            other => other,
+        };
+        match created {
             Ok(img) => {
                 let href = format!("{}/image/v2/images/{}", self.api.base_url(), img.uuid);
                 Reply::json(201, &self.render(&img)).header("location", href)
@@ -958,17 +976,6 @@ impl Ctx<'_> {
             Ok(i) => i,
             Err(r) => return r,
         };
-        if !self.p.is_admin {
-            let action = if deactivated {
-                "deactivate"
-            } else {
-                "reactivate"
-            };
-            return fail(
-                403,
-                &format!("You are not authorized to complete {action} action."),
-            );
-        }
         match self
             .api
             .engine

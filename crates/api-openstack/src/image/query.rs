@@ -63,6 +63,7 @@ pub struct ListQuery {
     pub tags: Vec<String>,
     pub protected: Option<bool>,
     pub os_hidden: bool,
+    pub size: Option<u64>,
     pub size_min: Option<u64>,
     pub size_max: Option<u64>,
     /// (op, epoch ms).
@@ -163,6 +164,7 @@ pub fn parse(q: &[(String, String)]) -> Result<ListQuery, String> {
         tags: Vec::new(),
         protected: None,
         os_hidden: false,
+        size: None,
         size_min: None,
         size_max: None,
         created_at: Vec::new(),
@@ -226,6 +228,7 @@ pub fn parse(q: &[(String, String)]) -> Result<ListQuery, String> {
             "tag" => out.tags.push(v.trim().to_string()),
             "protected" => out.protected = Some(boolean("protected", v)?),
             "os_hidden" => out.os_hidden = boolean("os_hidden", v)?,
+            "size" => out.size = Some(size("size", v)?),
             "size_min" => out.size_min = Some(size("size_min", v)?),
             "size_max" => out.size_max = Some(size("size_max", v)?),
             "created_at" => out.created_at.push(time_filter("created_at", v)?),
@@ -338,6 +341,7 @@ impl ListQuery {
             && self.protected.is_none_or(|p| p == i.protected)
             // Glance compares: `os_hidden=true` lists the hidden images only.
             && self.os_hidden == s.os_hidden
+            && self.size.is_none_or(|m| size == Some(m))
             && self
                 .size_min
                 .is_none_or(|m| size.is_some_and(|s| s >= m))
@@ -482,13 +486,15 @@ mod tests {
         img.tags = vec!["a".into(), "b".into()];
         img.created_ms = 1_600_000_000_000;
         img.properties.insert("os_distro".into(), "debian".into());
-        let seen = |i: &Image| Seen {
-            image: i,
-            owner: "p".into(),
-            owned: false,
-            membership: None,
-            os_hidden: false,
-        };
+        fn seen(i: &Image) -> Seen<'_> {
+            Seen {
+                image: i,
+                owner: "p".into(),
+                owned: false,
+                membership: None,
+                os_hidden: false,
+            }
+        }
         let keeps = |pairs: &[(&str, &str)]| parse(&q(pairs)).unwrap().keeps(&seen(&img));
         assert!(keeps(&[("tag", "a"), ("tag", "b")]));
         assert!(!keeps(&[("tag", "a"), ("tag", "c")]));

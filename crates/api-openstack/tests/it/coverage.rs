@@ -565,6 +565,11 @@ async fn writes_over_their_limit_are_429_and_reads_are_not_limited() {
             "{}",
             op.name
         );
+        if op.service == "image" {
+            // Glance answers in webob's plain text (the guard's Glance refusal too): no JSON.
+            assert!(json.is_null(), "{}: {json}", op.name);
+            continue;
+        }
         assert_eq!(
             json,
             json!({"overLimit": {"code": 429, "message": "This request was rate-limited."}}),
