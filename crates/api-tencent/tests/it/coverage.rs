@@ -8,14 +8,22 @@ use nubis_api_tencent::REGISTRY;
 use nubis_pipeline::RegionUse;
 use nubis_testkit::DenyAll;
 
-/// A valid request of each action that takes DryRun (must name every one that declares it).
-const DRY_RUN: &[(&str, &[(&str, &str)])] = &[(
-    "RunInstances",
-    &[
-        ("Placement.Zone", "ap-guangzhou-3"),
-        ("ImageId", "img-tos31x64"),
-    ],
-)];
+/// A valid request of each action that takes DryRun (must name every one that declares it);
+/// `$INSTANCE` and `$IMAGE` stand for an instance and a private image the test makes first.
+const DRY_RUN: &[(&str, &[(&str, &str)])] = &[
+    (
+        "RunInstances",
+        &[
+            ("Placement.Zone", "ap-guangzhou-3"),
+            ("ImageId", "img-tos31x64"),
+        ],
+    ),
+    (
+        "CreateImage",
+        &[("InstanceId", "$INSTANCE"), ("ImageName", "dry-run")],
+    ),
+    ("DeleteImages", &[("ImageIds.0", "$IMAGE")]),
+];
 
 #[tokio::test]
 async fn a_bad_signature_is_refused_by_every_action() {
@@ -114,6 +122,58 @@ async fn every_action_asks_its_cam_policy_and_renders_the_refusal() {
 #[tokio::test]
 async fn dry_run_is_honoured_exactly_where_declared() {
     let c = Client::new(false, |a| a).await;
+    let v = c
+        .call(
+            "RunInstances",
+            &[
+                ("Placement.Zone", "ap-guangzhou-3"),
+                ("ImageId", "img-tos31x64"),
+            ],
+        )
+        .await;
+    let instance = v["Response"]["InstanceIdSet"][0]
+        .as_str()
+        .unwrap_or_else(|| panic!("RunInstances: {v}"))
+        .to_string();
+    // An image is made of a settled instance (and deleted once made).
+    async fn wait_for(c: &Client, action: &str, params: &[(&str, &str)], at: &str, want: &str) {
+        for _ in 0..500 {
+            let v = c.call(action, params).await;
+            if v.pointer(at).and_then(|s| s.as_str()) == Some(want) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("{action} never showed {want}");
+    }
+    let ids = [("InstanceIds.0", instance.as_str())];
+    let state = "/Response/InstanceSet/0/InstanceState";
+    wait_for(&c, "DescribeInstances", &ids, state, "RUNNING").await;
+    let v = c
+        .call(
+            "CreateImage",
+            &[("InstanceId", &instance), ("ImageName", "kept")],
+        )
+        .await;
+    let image = v["Response"]["ImageId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("CreateImage: {v}"))
+        .to_string();
+    let ids = [("ImageIds.0", image.as_str())];
+    let state = "/Response/ImageSet/0/ImageState";
+    wait_for(&c, "DescribeImages", &ids, state, "NORMAL").await;
+    async fn private(c: &Client) -> serde_json::Value {
+        let v = c
+            .call(
+                "DescribeImages",
+                &[
+                    ("Filters.0.Name", "image-type"),
+                    ("Filters.0.Values.0", "PRIVATE_IMAGE"),
+                ],
+            )
+            .await;
+        v["Response"]["TotalCount"].clone()
+    }
     for a in REGISTRY.actions {
         let valid = DRY_RUN.iter().find(|(n, _)| *n == a.name).map(|(_, p)| *p);
         assert_eq!(
@@ -122,7 +182,15 @@ async fn dry_run_is_honoured_exactly_where_declared() {
             "{}: DRY_RUN must list exactly the actions that declare DryRun",
             a.name
         );
-        let mut params = valid.unwrap_or_default().to_vec();
+        let mut params: Vec<(&str, &str)> = valid
+            .unwrap_or_default()
+            .iter()
+            .map(|&(k, v)| match v {
+                "$INSTANCE" => (k, instance.as_str()),
+                "$IMAGE" => (k, image.as_str()),
+                v => (k, v),
+            })
+            .collect();
         params.push(("DryRun", "true"));
         let v = c.call(a.name, &params).await;
         let want = if a.dry_run {
@@ -132,9 +200,15 @@ async fn dry_run_is_honoured_exactly_where_declared() {
         };
         assert_eq!(code(&v), Some(want), "{}: {v}", a.name);
     }
+    // Only what the test made itself: the one instance and the one image.
     let v = c.call("DescribeInstances", &[]).await;
     assert_eq!(
-        v["Response"]["TotalCount"], 0,
+        v["Response"]["TotalCount"], 1,
         "a dry run left a trace: {v}"
+    );
+    assert_eq!(
+        private(&c).await,
+        1,
+        "a dry run left an image or took one away"
     );
 }
