@@ -320,7 +320,7 @@ def test_unknown_routes_are_404_and_known_ones_405(server, conn, os_server):  # 
         ("PATCH", f"/compute/v2.1/servers/{srv.id}"),
         ("DELETE", "/compute/v2.1/servers"),
         ("PUT", "/compute/v2.1/os-keypairs/name"),
-        ("DELETE", "/compute/v2.1/flavors/S5.MEDIUM4"),
+        ("POST", "/compute/v2.1/flavors/S5.MEDIUM4"),
         ("POST", "/compute/v2.1/limits"),
         ("POST", "/compute/v2.1/os-availability-zone"),
     ]:
