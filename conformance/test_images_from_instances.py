@@ -6,6 +6,8 @@
   NORMAL, USING once an instance runs it; a new instance boots from it.
 - Alibaba CreateImage (both official client generations): ClientToken, DryRun; DescribeImages
   with ImageOwnerAlias=self; a new instance boots from it.
+- The rest of the life of such an image: Tencent ModifyImageAttribute / DeleteImages and
+  Alibaba ModifyImageAttribute / DeleteImage (Force), in use and not, with their refusals.
 - Nova createImage (openstacksdk / raw microversions): 202 with Location before 2.45,
   {"image_id"} from 2.45; the server's task_state while it runs; a server boots from it.
 
@@ -212,6 +214,97 @@ def test_aliyun_refusals(ecs, ali_stopped):
     expect_ecs_error(400, "InvalidImageName.Duplicated", ecs.call, "CreateImage", InstanceId=iid, ImageName=name)
     expect_ecs_error(400, "InvalidParameter", ecs.call, "DescribeImages", Status="Sleeping")
     expect_ecs_error(400, "InvalidParameter", ecs.call, "DescribeImages", ImageOwnerAlias="nobody")
+
+
+def test_tencent_image_lifecycle_modify_and_delete(cvm, catalog, stopped):
+    """ModifyImageAttribute renames and describes; an image an instance runs is USING and
+    DeleteImages refuses it (InvalidImageId.IncorrectState) until the instance is gone; a
+    deleted image is not found. Each refusal changes nothing."""
+    r = cvm.call("CreateImage", InstanceId=stopped.id, ImageName=unique_name("life")[:60])
+    wait_settled(cvm, stopped.id, "STOPPED", r["RequestId"])
+    image_id = tc_wait_image(cvm, r["ImageId"])["ImageId"]
+    other = cvm.call("CreateImage", InstanceId=stopped.id, ImageName=unique_name("other")[:60])
+    wait_settled(cvm, stopped.id, "STOPPED", other["RequestId"])
+    tc_wait_image(cvm, other["ImageId"])
+    new_name = unique_name("renamed")[:60]
+    cvm.call("ModifyImageAttribute", ImageId=image_id, ImageName=new_name, ImageDescription="golden v2")
+    got = tc_image(cvm, image_id)
+    assert (got["ImageName"], got["ImageDescription"]) == (new_name, "golden v2"), got
+    found = cvm.call("DescribeImages", Filters=[{"Name": "image-name", "Values": [new_name]}])["ImageSet"]
+    assert [i["ImageId"] for i in found] == [image_id]
+    # Refusals: a name another image has, too long, unknown or built-in images, a missing ID.
+    other_name = tc_image(cvm, other["ImageId"])["ImageName"]
+    expect_error("InvalidImageName.Duplicate", cvm.call, "ModifyImageAttribute", ImageId=image_id,
+                 ImageName=other_name)
+    expect_error("InvalidParameterValue.TooLong", cvm.call, "ModifyImageAttribute", ImageId=image_id,
+                 ImageName="n" * 61)
+    expect_error("InvalidImageId.NotFound", cvm.call, "ModifyImageAttribute", ImageId="img-00000000",
+                 ImageName="x")
+    expect_error("UnauthorizedOperation.ImageNotBelongToAccount", cvm.call, "ModifyImageAttribute",
+                 ImageId=catalog.linux_image, ImageName="x")
+    expect_error("MissingParameter", cvm.call, "ModifyImageAttribute", ImageName="x")
+    assert tc_image(cvm, image_id)["ImageName"] == new_name
+    # In use: refused, DryRun included, and the image stays.
+    iid = tc_boot(cvm, catalog, image_id)
+    assert tc_image(cvm, image_id)["ImageState"] == "USING"
+    expect_error("InvalidImageId.IncorrectState", cvm.call, "DeleteImages", ImageIds=[image_id])
+    expect_error("InvalidImageId.IncorrectState", cvm.call, "DeleteImages", ImageIds=[other["ImageId"], image_id])
+    assert tc_image(cvm, other["ImageId"]) is not None, "a refused batch deletes nothing"
+    expect_error("MissingParameter", cvm.call, "DeleteImages", ImageIds=[])
+    expect_error("InvalidImageId.NotFound", cvm.call, "DeleteImages", ImageIds=["img-00000000"])
+    r = cvm.call("TerminateInstances", InstanceIds=[iid])
+    wait_until(lambda: describe(cvm, iid) is None, 30, 0.1, "instance gone")
+    expect_error("DryRunOperation", cvm.call, "DeleteImages", ImageIds=[image_id], DryRun=True)
+    assert tc_image(cvm, image_id) is not None
+    cvm.call("DeleteImages", ImageIds=[image_id, other["ImageId"]])
+    assert tc_image(cvm, image_id) is None and tc_image(cvm, other["ImageId"]) is None
+    expect_error("InvalidImageId.NotFound", cvm.call, "DeleteImages", ImageIds=[image_id])
+
+
+def test_aliyun_image_lifecycle_modify_and_delete(ecs, ali_catalog, ali_stopped):
+    """ModifyImageAttribute (name, description, Deprecated and back); DeleteImage refuses an
+    image an instance runs (403 ImageUsingByInstance) unless Force, and an unknown one is 404;
+    refusals change nothing."""
+    name = "life" + unique_name("a").replace("-", "")[:30]
+    image_id = ecs.call("CreateImage", InstanceId=ali_stopped.id, ImageName=name)["ImageId"]
+    wait_until(lambda: (i := ali_image(ecs, image_id)) and i["Status"] == "Available" and i, 30, 0.05, "Available")
+    other = "oth" + unique_name("a").replace("-", "")[:30]
+    other_id = ecs.call("CreateImage", InstanceId=ali_stopped.id, ImageName=other)["ImageId"]
+    wait_until(lambda: (i := ali_image(ecs, other_id)) and i["Status"] == "Available", 30, 0.05, "Available")
+    renamed = "ren" + unique_name("a").replace("-", "")[:30]
+    ecs.call("ModifyImageAttribute", ImageId=image_id, ImageName=renamed, Description="golden v2")
+    got = ali_image(ecs, image_id)
+    assert (got["ImageName"], got["Description"]) == (renamed, "golden v2"), got
+    ecs.call("ModifyImageAttribute", ImageId=image_id, Status="Deprecated")
+    assert ali_image(ecs, image_id, status="Deprecated")["Status"] == "Deprecated"
+    ecs.call("ModifyImageAttribute", ImageId=image_id, Status="Available")
+    expect_ecs_error(400, "InvalidImageName.Duplicated", ecs.call, "ModifyImageAttribute", ImageId=image_id,
+                     ImageName=other)
+    expect_ecs_error(400, "InvalidImageName.Malformed", ecs.call, "ModifyImageAttribute", ImageId=image_id,
+                     ImageName="1abc")
+    expect_ecs_error(400, "InvalidParameter", ecs.call, "ModifyImageAttribute", ImageId=image_id, Status="Gone")
+    expect_ecs_error(404, "InvalidImageId.NotFound", ecs.call, "ModifyImageAttribute", ImageId="m-00000000",
+                     ImageName="abc")
+    expect_ecs_error(400, "MissingParameter", ecs.call, "ModifyImageAttribute", ImageName="abc")
+    assert ali_image(ecs, image_id)["ImageName"] == renamed
+    out = ecs.call("RunInstances", ZoneId=ali_catalog.zone, ImageId=image_id, InstanceType=ali_catalog.instance_type,
+                   Amount=1, InstanceName=unique_name("fromimg"), Password="Nubis-Img-12345")
+    new = out["InstanceIdSets"]["InstanceIdSet"][0]
+    wait_until(lambda: ecs.call("DescribeInstances", InstanceIds=f'["{new}"]')["Instances"]["Instance"][0]["Status"]
+               == "Running", 60, 0.05, "Running")
+    expect_ecs_error(403, "ImageUsingByInstance", ecs.call, "DeleteImage", ImageId=image_id)
+    assert ali_image(ecs, image_id) is not None
+    expect_ecs_error(404, "InvalidImageId.NotFound", ecs.call, "DeleteImage", ImageId="m-00000000")
+    expect_ecs_error(400, "MissingParameter", ecs.call, "DeleteImage")
+    # Force: deleted while the instance keeps running from its disk.
+    ecs.call("DeleteImage", ImageId=image_id, Force=True)
+    assert ali_image(ecs, image_id) is None
+    got = ecs.call("DescribeInstances", InstanceIds=f'["{new}"]')["Instances"]["Instance"][0]
+    assert got["Status"] == "Running"
+    ecs.call("DeleteImage", ImageId=other_id)
+    assert ali_image(ecs, other_id) is None
+    expect_ecs_error(404, "InvalidImageId.NotFound", ecs.call, "DeleteImage", ImageId=other_id)
+    ecs.call("DeleteInstance", InstanceId=new, Force=True)
 
 
 # -- Nova --------------------------------------------------------------------------------

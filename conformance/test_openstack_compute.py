@@ -37,10 +37,10 @@ def test_version_documents(server, conn):  # noqa: F811
     r = raw(server, conn, "GET", "/compute/", token="")
     assert r.status_code == 200
     current = [v for v in r.json()["versions"] if v["id"] == "v2.1"][0]
-    assert (current["min_version"], current["version"], current["status"]) == ("2.1", "2.96", "CURRENT")
+    assert (current["min_version"], current["version"], current["status"]) == ("2.1", "2.100", "CURRENT")
     r = raw(server, conn, "GET", "/compute/v2.1", token="")
     assert r.status_code == 200
-    assert r.json()["version"]["version"] == "2.96"
+    assert r.json()["version"]["version"] == "2.100"
     r = raw(server, conn, "GET", "/image/", token="")
     assert r.status_code == 300
     assert r.json()["versions"][0]["links"][0]["href"] == f"{server.base_url}/image/v2/"
@@ -55,12 +55,12 @@ def test_microversion_headers(server, conn):  # noqa: F811
     r = raw(server, conn, "GET", "/compute/v2.1/flavors", headers={"X-OpenStack-Nova-API-Version": "2.61"})
     assert r.headers["X-OpenStack-Nova-API-Version"] == "2.61"
     r = raw(server, conn, "GET", "/compute/v2.1/flavors", headers={"OpenStack-API-Version": "compute latest"})
-    assert r.headers["OpenStack-API-Version"] == "compute 2.96"
+    assert r.headers["OpenStack-API-Version"] == "compute 2.100"
     for bad in ("2.200", "2.0", "3.1"):
         r = raw(server, conn, "GET", "/compute/v2.1/flavors", headers={"X-OpenStack-Nova-API-Version": bad})
         assert r.status_code == 406, bad
         status, name, message = fault_of(r)
-        assert name == "computeFault" and "Minimum is 2.1 and maximum is 2.96" in message
+        assert name == "computeFault" and "Minimum is 2.1 and maximum is 2.100" in message
     r = raw(server, conn, "GET", "/compute/v2.1/flavors", headers={"X-OpenStack-Nova-API-Version": "abc"})
     assert fault_of(r)[:2] == (400, "badRequest")
 
@@ -270,7 +270,7 @@ def test_busy_server_is_409(server, conn, os_server):  # noqa: F811
     wait_status(conn, srv.id, "ACTIVE")
 
 
-@pytest.mark.parametrize("version", ["2.1", "2.47", "2.96"])
+@pytest.mark.parametrize("version", ["2.1", "2.47", "2.96", "2.98", "2.100"])
 def test_server_view_follows_microversion(server, conn, os_server, version):  # noqa: F811
     srv, _ = os_server
     r = raw(server, conn, "GET", f"/compute/v2.1/servers/{srv.id}",
@@ -282,6 +282,8 @@ def test_server_view_follows_microversion(server, conn, os_server, version):  # 
     assert ("description" in s) == (minor >= 19)
     assert ("id" in s["flavor"]) == (minor < 47)
     assert ("pinned_availability_zone" in s) == (minor >= 96)
+    assert ("properties" in s["image"]) == (minor >= 98), s["image"]
+    assert ("scheduler_hints" in s) == (minor >= 100)
     for link in s["links"]:
         assert set(link) == {"href", "rel"}
     assert s["links"][0]["href"] == f"{server.base_url}/compute/v2.1/servers/{srv.id}"

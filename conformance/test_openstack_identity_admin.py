@@ -19,7 +19,7 @@ import requests
 from openstack import exceptions as os_exc
 
 from nubis import ADMIN_PASSWORD, unique_name
-from test_openstack_support import REGION, create_server, image_id, FLAVOR
+from test_openstack_support import FLAVOR, REGION, connect, create_server, image_id
 
 pytestmark = [pytest.mark.filterwarnings("ignore::DeprecationWarning"),
               pytest.mark.filterwarnings("ignore::PendingDeprecationWarning")]
@@ -265,3 +265,29 @@ def test_projects_scope_nova(server):
     # Member of A deletes its own server.
     a.compute.delete_server(srv.id, ignore_missing=False)
     a.compute.wait_for_delete(srv, wait=60, interval=0.2)
+
+
+def test_a_project_acting_as_a_domain_is_a_domain(server):
+    conn = connect(server)
+    name = unique_name("isd")
+    p = conn.identity.create_project(name=name, is_domain=True, description="d")
+    assert (p.is_domain, p.domain_id, p.parent_id) == (True, None, None)
+    # Listed as a project only with is_domain=true, and as a domain.
+    assert p.id in {x.id for x in conn.identity.projects(is_domain=True)}
+    assert p.id not in {x.id for x in conn.identity.projects()}
+    assert conn.identity.get_domain(p.id).name == name
+    assert conn.identity.get_project(p.id).is_domain is True
+    # Keystone refuses to delete it while enabled (403), then deletes it.
+    expect = os_exc.HttpException
+    with pytest.raises(expect) as e:
+        conn.identity.delete_project(p)
+    assert e.value.status_code == 403
+    assert conn.identity.update_project(p, is_enabled=False).is_enabled is False
+    conn.identity.delete_project(p)
+    assert conn.identity.find_domain(p.id, ignore_missing=True) is None
+    # A project acting as a domain has no parent nor domain.
+    r = requests.post(f"{server.base_url}/identity/v3/projects", timeout=10,
+                      headers={"X-Auth-Token": conn.auth_token},
+                      json={"project": {"name": unique_name("isd"), "is_domain": True,
+                                        "domain_id": "default"}})
+    assert r.status_code == 400 and r.json()["error"]["code"] == 400, r.text

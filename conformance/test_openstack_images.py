@@ -14,12 +14,11 @@ import sys
 import uuid
 from pathlib import Path
 
-import openstack
 import pytest
 from openstack import exceptions as os_exc
 
 from nubis import ADMIN_PASSWORD, unique_name
-from test_openstack_support import REGION, connect, raw
+from test_openstack_support import REGION, connect, member_of_new_project, raw
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -28,7 +27,6 @@ pytestmark = [pytest.mark.timeout(300),
 ROOT = Path(__file__).resolve().parent.parent
 GUEST = ROOT / "guest" / "out" / "system.qcow2"
 PATCH = "application/openstack-images-v2.1-json-patch"
-PASSWORD = "Glance-Pw-1234"
 
 
 def guest_image(tmp_path: Path) -> Path:
@@ -63,20 +61,6 @@ def images(conn):
             conn.image.delete_image(i, ignore_missing=True)
         except os_exc.SDKException:
             pass
-
-
-def other_project(server, conn):
-    """A second project with a member user: its connection and project ID."""
-    proj = conn.identity.create_project(name=unique_name("gp"), domain_id="default")
-    user = conn.identity.create_user(name=unique_name("gu"), password=PASSWORD,
-                                     domain_id="default", default_project_id=proj.id)
-    member = conn.identity.find_role("member")
-    conn.identity.assign_project_role_to_user(proj, user, member)
-    other = openstack.connect(
-        auth_url=f"{server.base_url}/identity/v3", username=user.name, password=PASSWORD,
-        project_name=proj.name, user_domain_name="Default", project_domain_name="Default",
-        region_name=REGION, load_yaml_config=False, load_envvars=False)
-    return other, proj.id
 
 
 def glance(server, conn, method, path, **kw):
@@ -259,7 +243,7 @@ def test_list_filters_sort_and_pages(server, conn, images):
 
 
 def test_share_with_another_project(server, conn, images, tmp_path):
-    other, pid = other_project(server, conn)
+    other, pid, _ = member_of_new_project(server, conn)
     img = images(visibility="shared", disk_format="raw", container_format="bare")
     glance(server, conn, "PUT", f"/images/{img.id}/file", data=b"shared bytes",
            headers={"Content-Type": "application/octet-stream"})
@@ -421,3 +405,70 @@ def test_nova_image_metadata_api(server, conn, images):
     r = raw(server, conn, "POST", f"/compute/v2.1/images/{builtin.id}/metadata", headers=h,
             json_body={"metadata": {"a": "1"}})
     assert r.status_code == 403
+
+
+def test_tasks_api_refuses_every_import(server, conn):
+    """Glance's /v2/tasks (admin only): nubis downloads no image from a URL, so an import
+    task is refused at create (400, import filtering) and none exists; a member is 403."""
+    body = {"type": "import", "input": {"import_from": "http://images.invalid/x.qcow2",
+                                        "import_from_format": "qcow2",
+                                        "image_properties": {"disk_format": "qcow2",
+                                                             "container_format": "bare"}}}
+    r = raw(server, conn, "POST", "/image/v2/tasks", json_body=body)
+    assert r.status_code == 400 and "does not pass filtering" in r.text, r.text
+    for bad, says in [({"input": {}}, "'type' is a required property"),
+                      ({"type": "bogus", "input": {}}, "is not one of"),
+                      ({"type": "import", "input": {"import_from": "x"}}, "import_from_format")]:
+        r = raw(server, conn, "POST", "/image/v2/tasks", json_body=bad)
+        assert r.status_code == 400 and says in r.text, (bad, r.text)
+    r = raw(server, conn, "GET", "/image/v2/tasks")
+    assert r.status_code == 200 and r.json()["tasks"] == [], r.text
+    r = raw(server, conn, "GET", f"/image/v2/tasks/{uuid.uuid4()}")
+    assert r.status_code == 404, r.text
+    member, _, _ = member_of_new_project(server, conn)
+    for method, path in [("GET", "/image/v2/tasks"), ("POST", "/image/v2/tasks")]:
+        r = raw(server, member, method, path, json_body=body if method == "POST" else None)
+        assert r.status_code == 403, (method, r.text)
+
+
+def test_glance_direct_import_through_the_sdk_and_raw(server, conn, tmp_path):
+    """openstacksdk's create_image(use_import=True) stages the data and imports it with
+    glance-direct; the image's import task is shown. Raw: an unknown method is 400, an import
+    before staging is 409, staging twice is 409."""
+    src = guest_image(tmp_path)
+    name = unique_name("imp")
+    img = conn.create_image(name, filename=str(src), disk_format="qcow2", container_format="bare",
+                            use_import=True, wait=True, timeout=120)
+    try:
+        assert img.status == "active"
+        assert img.checksum == hashlib.md5(src.read_bytes()).hexdigest()
+        r = raw(server, conn, "GET", f"/image/v2/images/{img.id}/tasks")
+        tasks = r.json()["tasks"]
+        assert [(t["type"], t["status"], t["input"]["import_req"]["method"]["name"]) for t in tasks] == \
+            [("api_image_import", "success", "glance-direct")], r.text
+        r = raw(server, conn, "GET", f"/image/v2/tasks/{tasks[0]['id']}")
+        assert r.status_code == 200 and r.json()["image_id"] == img.id, r.text
+    finally:
+        conn.image.delete_image(img.id)
+    info = raw(server, conn, "GET", "/image/v2/info/import").json()
+    assert info["import-methods"]["value"] == ["glance-direct"]
+    queued = conn.image.create_image(name=unique_name("q"), disk_format="raw", container_format="bare")
+    try:
+        path = f"/image/v2/images/{queued.id}"
+        r = raw(server, conn, "POST", f"{path}/import", json_body={"method": {"name": "web-download"}})
+        assert r.status_code == 400 and "Unknown import method name" in r.text, r.text
+        r = raw(server, conn, "POST", f"{path}/import", json_body={"method": {"name": "glance-direct"}})
+        assert r.status_code == 409 and "needs to be staged" in r.text, r.text
+        r = raw(server, conn, "PUT", f"{path}/stage", data=b"x" * 1000,
+                headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 204, r.text
+        assert conn.image.get_image(queued.id).status == "uploading"
+        r = raw(server, conn, "PUT", f"{path}/stage", data=b"y",
+                headers={"Content-Type": "application/octet-stream"})
+        assert r.status_code == 409, r.text
+        r = raw(server, conn, "POST", f"{path}/import", json_body={"method": {"name": "glance-direct"}})
+        assert r.status_code == 202, r.text
+        got = conn.image.get_image(queued.id)
+        assert (got.status, got.size) == ("active", 1000)
+    finally:
+        conn.image.delete_image(queued.id)

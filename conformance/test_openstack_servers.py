@@ -162,7 +162,8 @@ def test_locked_server_delete_is_refused_for_members_not_admins(server, conn, os
 
 
 @pytest.mark.parametrize("version, module", [("2.1", "v2_1"), ("2.47", "v2_47"),
-                                             ("2.75", "v2_75"), ("2.96", "v2_96")])
+                                             ("2.75", "v2_75"), ("2.96", "v2_96"),
+                                             ("2.98", "v2_98"), ("2.100", "v2_100")])
 def test_update_body_per_microversion(server, conn, os_server, tempest_schemas, version, module):  # noqa: F811
     srv, _ = os_server
     name = unique_name("renamed")
@@ -173,7 +174,7 @@ def test_update_body_per_microversion(server, conn, os_server, tempest_schemas, 
     tempest_schemas(module, "update_server", 200, body)
     s = body["server"]
     assert s["name"] == name
-    full = version in ("2.75", "2.96")
+    full = version in ("2.75", "2.96", "2.98", "2.100")
     assert ("OS-EXT-STS:vm_state" in s) == full and ("key_name" in s) == full, s
     assert ("locked" in s) == (version != "2.1")
     assert isinstance(s["flavor"].get("original_name"), str) == (version != "2.1"), s["flavor"]
@@ -220,7 +221,8 @@ def test_rebuild_field_before_its_microversion_is_refused(server, conn, os_serve
 
 
 @pytest.mark.parametrize("version, module", [("2.1", "v2_1"), ("2.19", "v2_19"), ("2.54", "v2_54"),
-                                             ("2.57", "v2_57"), ("2.75", "v2_75"), ("2.96", "v2_96")])
+                                             ("2.57", "v2_57"), ("2.75", "v2_75"), ("2.96", "v2_96"),
+                                             ("2.100", "v2_100")])
 def test_rebuild_body_per_microversion(server, conn, os_server, tempest_schemas, version, module):  # noqa: F811
     srv, _ = os_server
     key = conn.compute.create_keypair(name=unique_name("kp"), public_key=PUBLIC_KEY)
@@ -354,3 +356,86 @@ def test_admin_pass_has_no_complexity_rule(server, conn):  # noqa: F811
     r = raw(server, conn, "POST", action, json_body={"changePassword": {"adminPass": 5}})
     assert fault_of(r)[:2] == (400, "badRequest")
     conn.compute.delete_server(srv.id)
+
+
+# -- 2.97 shares, 2.98 image properties, 2.100 scheduler hints --------------------------
+
+
+def test_shares_from_2_97(server, conn, os_server):  # noqa: F811
+    """nubis has no file-share service: no server has a share; attaching needs the server
+    stopped (409 otherwise) and is then refused as Nova refuses an instance that is not
+    configured for shares; before 2.97 the routes are 404."""
+    srv, _ = os_server
+    path = f"/compute/v2.1/servers/{srv.id}/shares"
+    share = "e8debdc0-447a-4376-a10a-4cd9122d7986"
+    assert raw(server, conn, "GET", path, headers=at("2.96")).status_code == 404
+    r = raw(server, conn, "GET", path, headers=at("2.97"))
+    assert r.status_code == 200 and r.json() == {"shares": []}, r.text
+    r = raw(server, conn, "GET", f"{path}/{share}", headers=at("2.97"))
+    assert fault_of(r) == (404, "itemNotFound", f"Share {share} could not be found."), r.text
+    body = {"share": {"share_id": share, "tag": "data"}}
+    r = raw(server, conn, "POST", path, headers=at("2.97"), json_body=body)
+    assert fault_of(r) == (409, "conflictingRequest",
+                           f"Cannot 'create share' instance {srv.id} while it is in vm_state active"), r.text
+    for bad in ({"share": {"tag": "x"}}, {"share": {"share_id": share, "tag": "no spaces"}},
+                {"share": {"share_id": share, "extra": 1}}, {"share": "x"}):
+        r = raw(server, conn, "POST", path, headers=at("2.97"), json_body=bad)
+        assert fault_of(r)[:2] == (400, "badRequest"), (bad, r.text)
+    r = raw(server, conn, "DELETE", f"{path}/{share}", headers=at("2.97"))
+    assert fault_of(r)[0] == 409, r.text
+    conn.compute.stop_server(srv)
+    wait_status(conn, srv.id, "SHUTOFF")
+    r = raw(server, conn, "POST", path, headers=at("2.97"), json_body=body)
+    assert fault_of(r) == (409, "conflictingRequest", "Feature not supported because either compute "
+                           "or instance are not configured correctly."), r.text
+    r = raw(server, conn, "DELETE", f"{path}/{share}", headers=at("2.97"))
+    assert fault_of(r)[:2] == (404, "itemNotFound"), r.text
+    r = raw(server, conn, "GET", "/compute/v2.1/servers/00000000-0000-0000-0000-000000000000/shares",
+            headers=at("2.97"))
+    assert fault_of(r)[0] == 404
+
+
+def test_image_properties_from_2_98(server, conn, tmp_path):  # noqa: F811
+    """From 2.98 the server's image shows the properties Nova keeps from it: the Glance
+    properties and min_ram/min_disk/disk_format/container_format, as strings."""
+    src = tmp_path / "small.qcow2"
+    src.write_bytes(b"QFI\xfb" + bytes(20) + (1 << 30).to_bytes(8, "big") + bytes(4096))
+    img = conn.create_image(unique_name("props"), filename=str(src), disk_format="qcow2",
+                            container_format="bare", wait=True, timeout=60,
+                            os_distro="debian", hw_rescue_bus="virtio")
+    try:
+        srv, _ = create_server(conn, image_id=img.id)
+        r = raw(server, conn, "GET", f"/compute/v2.1/servers/{srv.id}", headers=at("2.98"))
+        props = r.json()["server"]["image"]["properties"]
+        assert props["os_distro"] == "debian" and props["hw_rescue_bus"] == "virtio", props
+        assert (props["disk_format"], props["container_format"], props["min_ram"]) == ("qcow2", "bare", "0")
+        r = raw(server, conn, "GET", f"/compute/v2.1/servers/{srv.id}", headers=at("2.97"))
+        assert "properties" not in r.json()["server"]["image"]
+        conn.compute.delete_server(srv)
+        wait_gone(conn, srv.id)
+    finally:
+        conn.image.delete_image(img.id)
+
+
+def test_scheduler_hints_from_2_100(server, conn):  # noqa: F811
+    """2.100 shows the scheduler hints a server was created with ({} without); openstacksdk
+    reads them as `scheduler_hints`. Hints longer than 4 KiB are refused."""
+    hints = {"same_host": "aa0b5c2e-83c1-4a8f-8e5d-6b7a4a7d2c11", "query": "[\">=\",\"$free_ram_mb\",1024]"}
+    srv, _ = create_server(conn, scheduler_hints=hints)
+    plain, _ = create_server(conn)
+    try:
+        r = raw(server, conn, "GET", f"/compute/v2.1/servers/{srv.id}", headers=at("2.100"))
+        assert r.json()["server"]["scheduler_hints"] == hints, r.text
+        r = raw(server, conn, "GET", f"/compute/v2.1/servers/{plain.id}", headers=at("2.100"))
+        assert r.json()["server"]["scheduler_hints"] == {}, r.text
+        r = raw(server, conn, "GET", f"/compute/v2.1/servers/{srv.id}", headers=at("2.99"))
+        assert "scheduler_hints" not in r.json()["server"]
+        assert conn.compute.get_server(srv.id).scheduler_hints == hints
+        body = {"server": {"name": unique_name("big"), "imageRef": image_id(conn), "flavorRef": FLAVOR,
+                           "networks": "none"},
+                "os:scheduler_hints": {"query": "x" * 5000}}
+        r = raw(server, conn, "POST", "/compute/v2.1/servers", headers=at("2.100"), json_body=body)
+        assert fault_of(r)[:2] == (400, "badRequest"), r.text
+    finally:
+        for s in (srv, plain):
+            conn.compute.delete_server(s)

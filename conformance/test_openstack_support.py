@@ -24,8 +24,11 @@ FLAVOR = "S5.MEDIUM4"
 IMAGE_NAME = "Debian 12.5 64bit"
 
 
-def connect(server: nubis.Server, password: str = ADMIN_PASSWORD) -> openstack.connection.Connection:
-    """openstack.connect exactly as a user would, with nothing read from the environment."""
+def connect(server: nubis.Server, password: str = ADMIN_PASSWORD,
+            **config: Any) -> openstack.connection.Connection:
+    """openstack.connect exactly as a user would, with nothing read from the environment
+    (`config`: more of its settings, e.g. `compute_api_version="2.56"` to pin a
+    microversion)."""
     return openstack.connect(
         auth_url=f"{server.base_url}/identity/v3",
         username="admin",
@@ -36,6 +39,7 @@ def connect(server: nubis.Server, password: str = ADMIN_PASSWORD) -> openstack.c
         region_name=REGION,
         load_yaml_config=False,
         load_envvars=False,
+        **config,
     )
 
 
@@ -114,6 +118,20 @@ def create_server(conn, *, name: str | None = None, password: str | None = None,
         conn.compute.wait_for_server(created, status="ACTIVE", wait=60, interval=0.1)
         wait_status(conn, created.id, "ACTIVE")
     return created, created.admin_password
+
+
+def member_of_new_project(server: nubis.Server, conn, password: str = "Nb-Member-Pass-12345"):
+    """A new project with a new member user (default domain): (its connection, project ID,
+    user ID), made through the admin's connection."""
+    proj = conn.identity.create_project(name=unique_name("mp"), domain_id="default")
+    user = conn.identity.create_user(name=unique_name("mu"), password=password,
+                                     domain_id="default", default_project_id=proj.id)
+    conn.identity.assign_project_role_to_user(proj, user, conn.identity.find_role("member"))
+    other = openstack.connect(
+        auth_url=f"{server.base_url}/identity/v3", username=user.name, password=password,
+        project_name=proj.name, user_domain_name="Default", project_domain_name="Default",
+        region_name=REGION, load_yaml_config=False, load_envvars=False)
+    return other, proj.id, user.id
 
 
 @pytest.fixture

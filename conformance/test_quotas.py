@@ -71,12 +71,18 @@ def adm(qserver) -> Admin:
 def test_admin_api_sets_shows_and_resets_quotas(adm):
     acct = adm.account()
     q = adm.do("GET", f"accounts/{acct}/quotas")["quota"]
+    items = q["limits"].pop("items")
     assert q["limits"] == {"instances": 10, "cores": 20, "ram_mib": 51200, "key_pairs": 100}
-    assert q["usage"] == {"instances": 0, "cores": 0, "ram_mib": 0, "key_pairs": 0}
-    q = adm.quota(acct, instances=3, cores=-1)
+    assert items["metadata_items"] == 128 and items["server_groups"] == 10, items
+    assert q["usage"] == {"instances": 0, "cores": 0, "ram_mib": 0, "key_pairs": 0,
+                          "server_groups": 0}
+    q = adm.quota(acct, instances=3, cores=-1, items={"server_groups": 2})
     assert q["limits"]["instances"] == 3 and q["limits"]["cores"] == -1
-    assert q["overrides"] == {"instances": 3, "cores": -1}
+    assert q["limits"]["items"]["server_groups"] == 2
+    assert q["overrides"] == {"instances": 3, "cores": -1, "items": {"server_groups": 2}}
     for bad, status in (({"instances": -2}, 400), ({"instances": 2**31}, 400),
+                        ({"items": {"server_groups": -2}}, 400),
+                        ({"items": {"networks": 1}}, 422),
                         ({"vcpus": 1}, 422), ({"instances": "x"}, 422)):
         adm.do("PUT", f"accounts/{acct}/quotas", bad, status)
     adm.do("PUT", "accounts/nope/quotas", {"instances": 1}, 404)

@@ -9,7 +9,7 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 # Every target, and its dictionary / maximum input length.
-FUZZ_TARGETS=(auth_tencent auth_aliyun agent_auth tencent_wire aliyun_params render tencent_api aliyun_api openstack_api admin_api router policy_cam policy_ram policy_oslo)
+FUZZ_TARGETS=(auth_tencent auth_aliyun agent_auth tencent_wire aliyun_params render tencent_api aliyun_api openstack_api admin_api router policy_cam policy_ram policy_oslo access_rule_path)
 
 fuzz_dict() {
   case $1 in

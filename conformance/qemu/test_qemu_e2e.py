@@ -5,6 +5,7 @@ installs and builds both. One guest at a time except in the three-at-once test."
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import secrets
@@ -27,7 +28,7 @@ from nubis import (
     wait_until,
 )
 from guest_ssh import Login, boot_id, refused, ssh_tag
-from test_openstack_support import connect, create_server, image_id, wait_status
+from test_openstack_support import connect, create_server, image_id, raw, wait_status
 
 pytestmark = [
     pytest.mark.timeout(600),
@@ -459,19 +460,38 @@ def test_windows_image_cannot_launch(qserver):
     assert not (qserver.data_dir / "qemu" / "vms" / uuid).exists()
 
 
+def b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+# Nova user data that is a script: the guest runs it once at its first boot, before SSH.
+USER_DATA = "#!/bin/sh\necho ran >> /root/user-data-ran\n"
+
+
 def test_nova_server_and_rebuild_on_a_real_guest(qserver, keys):
-    """A server created through Nova (key pair, adminPass) boots, its console output is the
-    guest's serial log; rebuild gives it a fresh
-    system disk from the image: what was written is gone, the new adminPass logs in, the key
-    is injected again and the host key is new."""
+    """A server created through Nova (key pair, adminPass, at 2.56 a personality file and a
+    user-data script) boots, the file is in place and the script ran once; its console
+    output is the guest's serial log; rebuild gives it a fresh system disk from the image:
+    what was written is gone, the rebuild's personality file is there, the user data ran
+    again on the new disk, the new adminPass logs in, the key is injected again and the host
+    key is new."""
     conn = connect(qserver)
     key1, pub1 = keys["first"]
     kp = conn.compute.create_keypair(name=key_name("nova"), public_key=pub1)
     pw = new_password()
-    srv, _ = create_server(conn, password=pw, key_name=kp.name, wait=False)
+    # personality is Nova's before 2.57: the SDK pinned there (compute_api_version).
+    srv, _ = create_server(connect(qserver, compute_api_version="2.56"), password=pw,
+                           key_name=kp.name, wait=False,
+                           personality=[{"path": "/etc/nubis-e2e/hello.txt",
+                                         "contents": b64("hello from nova\n")}],
+                           user_data=b64(USER_DATA))
     wait_status(conn, srv.id, "ACTIVE", timeout=120)
     ep = conn.compute.get_server(srv.id).metadata["nubis:ssh"]
     with Login(ep, "root", password=pw) as s:
+        assert s.run("cat /etc/nubis-e2e/hello.txt") == "hello from nova"
+        assert s.run("cat /root/user-data-ran") == "ran"
+        assert s.run("cat /var/lib/nubis/user-data") == USER_DATA.strip()
+        assert s.run("cat /var/lib/nubis/user-data.status") == "0"
         s.run("echo before > /root/marker && sync")
         s.run("echo nubis-console-marker > /dev/ttyS0")
         host_key = s.host_key
@@ -484,11 +504,20 @@ def test_nova_server_and_rebuild_on_a_real_guest(qserver, keys):
     tail = conn.compute.get_server_console_output(srv.id, length=5)["output"]
     assert len(tail.split("\n")) == 5 and out.endswith(tail)
     new_pw = new_password()
-    conn.compute.rebuild_server(srv.id, image=image_id(conn), admin_password=new_pw)
+    # openstacksdk's rebuild takes no personality: the request as Tempest's client makes it.
+    r = raw(qserver, conn, "POST", f"/compute/v2.1/servers/{srv.id}/action",
+            json_body={"rebuild": {"imageRef": image_id(conn), "adminPass": new_pw,
+                                   "personality": [{"path": "rebuild.txt",
+                                                    "contents": b64("Test server rebuild.")}]}},
+            headers={"X-OpenStack-Nova-API-Version": "2.56"})
+    assert r.status_code == 202, r.text
     wait_status(conn, srv.id, "ACTIVE", timeout=120)
     wait_until(lambda: qserver.admin.instance(srv.id)["lock"] is None, 60, 0.2, "rebuild to finish")
     with Login(ep, "root", password=new_pw) as s:
         assert s.run("test -e /root/marker || echo gone") == "gone"
+        assert s.run("test -e /etc/nubis-e2e/hello.txt || echo gone") == "gone"
+        assert s.run("cat /rebuild.txt") == "Test server rebuild."
+        assert s.run("cat /root/user-data-ran") == "ran"
         assert s.host_key != host_key
     with Login(ep, "root", key=key1):
         pass

@@ -93,6 +93,8 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         attrs: nubis_core::UserAttrs {
             access_ipv4: u.arbitrary()?,
             access_ipv6: u.arbitrary()?,
+            auto_disk_config: u.arbitrary()?,
+            scheduler_hints: u.arbitrary()?,
         },
         updated_at_ms: u.arbitrary()?,
         generation: u.arbitrary()?,
@@ -165,7 +167,7 @@ fuzz_target!(|data: &[u8]| {
     // Nova.
     let ctx = ServerCtx {
         base: "http://127.0.0.1:8080/compute",
-        version: Version(2, u.int_in_range(1..=96).unwrap_or(1)),
+        version: Version(2, u.int_in_range(1..=100).unwrap_or(1)),
         admin: u.arbitrary().unwrap_or(true),
         extra: Extra::default(),
         key_name: Some(key.name.clone()),
@@ -181,6 +183,16 @@ fuzz_target!(|data: &[u8]| {
             Some(HostHealth::New),
         ][u.choose_index(4).unwrap_or(0)],
         image_uuid: uuid::Uuid::from_u128(u.arbitrary().unwrap_or_default()),
+        // Glance properties are any strings a user sets (2.98); hints any JSON text (2.100).
+        image_properties: u
+            .arbitrary::<Vec<(String, String)>>()
+            .ok()
+            .map(|p| p.into_iter().map(|(k, v)| (k, json!(v))).collect()),
+        scheduler_hints: inst
+            .attrs
+            .scheduler_hints
+            .as_deref()
+            .and_then(|h| serde_json::from_str(h).ok()),
     };
     let n = serde_json::to_vec(
         &json!({"server": server(&inst, &ctx), "keypair": key_pair_detail(&key, ctx.version)}),

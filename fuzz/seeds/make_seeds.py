@@ -124,8 +124,19 @@ OPENSTACK = [
     (1, "GET", "/limits", None),
     (2, "GET", "/images?limit=5", None),
     (2, "GET", "/images/00000000-0000-0000-0000-000000000000", None),
+    (2, "POST", "/tasks", {"type": "import", "input": {"import_from": "http://h/x", "import_from_format": "qcow2", "image_properties": {}}}),
+    (1, "GET", "/servers/00000000-0000-0000-0000-000000000000/shares", None),
+    (1, "PUT", "/os-quota-sets/0c1b5bd2ab0a5a3b8cd2e1b1e3f1f0a1?user_id=u1", {"quota_set": {"ram": "2048", "metadata_items": 3, "force": "true"}}),
+    (1, "GET", "/os-quota-sets/0c1b5bd2ab0a5a3b8cd2e1b1e3f1f0a1/detail?user_id=u1", None),
+    (1, "PUT", "/os-quota-class-sets/default", {"quota_class_set": {"instances": 11, "server_groups": -1}}),
     (3, "GET", "/compute/v2.1/", None),
     (3, "GET", "/identity/v3/", None),
+    # Personality (before 2.57; seed 27 carries 2.79, where it is an unknown field).
+    (1, "POST", "/servers/00000000-0000-0000-0000-000000000000/action", {"rebuild": {
+        "imageRef": "ubuntu-22.04", "personality": [{"path": "rebuild.txt", "contents": "aGk="}]}}),
+    (1, "POST", "/servers", {"server": {"name": "p", "imageRef": "ubuntu-22.04", "flavorRef": "m1.small",
+        "user_data": "IyEvYmluL3NoCg==", "personality": [{"path": "/etc/motd", "contents": "aGVsbG8K"},
+        {"path": "../x", "contents": "!"}]}}),
 ]
 
 
@@ -140,6 +151,15 @@ POLICY_RAM = [
     '{"Version":"1","Statement":[{"Effect":"Allow","Action":"ecs:*","Resource":"*","Condition":{"Bool":{"acs:MFAPresent":"true"}}}]}',
     '{"Version":"1","Statement":[{"Effect":"Allow","NotAction":["ram:*"],"Resource":"*","Condition":{"DateLessThan":{"acs:CurrentTime":"2030-01-01T00:00:00+08:00"},"NotIpAddress":{"acs:SourceIp":"192.0.2.0/24"},"StringLike":{"acs:RequestTag/owner":"b*"}}},{"Effect":"Deny","Action":"ecs:Delete*","Resource":"*"}]}',
 ]
+ACCESS_RULES = [
+    ("/v2.1/servers/{server_id}", "/v2.1/servers/4f1c0e6b-2f3a-4b5c-9d8e-7f6a5b4c3d2e"),
+    ("/v2.1/servers/*/action", "/v2.1/servers/abc/action"),
+    ("/v2/images/**", "/v2/images/x/file"),
+    ("/v3/users/{user_id}/application_credentials", "/v3/users/u1/application_credentials"),
+    ("**", "/anything/at/all"),
+    ("/v2.1/servers", "/v2.1/servers/"),
+]
+
 POLICY_OSLO = [
     '{"os_compute_api:servers:reboot": "rule:project_reader_or_admin"}',
     '{"context_is_admin": "role:admin or (role:reader and not user_id:%(user_id)s)", "os_compute_api:servers:show": "is_admin:True or project_id:%(project_id)s"}',
@@ -222,6 +242,9 @@ def main():
         put("policy_ram", f"{i:02}", doc)
     for i, doc in enumerate(POLICY_OSLO):
         put("policy_oslo", f"{i:02}", doc)
+    # Access-rule path templates and request paths (template NUL path).
+    for i, (template, path) in enumerate(ACCESS_RULES):
+        put("access_rule_path", f"{i:02}", f"{template}\0{path}")
     # Render: arbitrary bytes (Unstructured); some printable, some with control chars and markup.
     put("render", "00", b"web-1\x00host\x00tag\x00<&>\"'\x01\x1b]\x7f" * 8)
     put("render", "01", "名前\u202e\ufeff\U0001F600\n\r\t".encode() * 6)
@@ -266,7 +289,8 @@ def dicts():
         "min_count", "max_count", "adminPass", "key_name", "metadata", "networks", "auto", "none", "reboot",
         "HARD", "os-start", "os-stop", "rescue", "unrescue", "changePassword", "lock", "unlock", "keypair",
         "public_key", "auth", "identity", "methods", "password", "token", "scope", "project", "system",
-        "domain", "Default", "user", "limit=", "marker=", "?"]
+        "domain", "Default", "user", "limit=", "marker=", "?", "personality", "path", "contents",
+        "user_data", "rebuild", "2.56", "2.57"]
     admin = common + ["GET\n", "POST\n", "/instances/", "/guest", "/check-password", "/restrict", "/faults",
         "/attributes", "/live-migrate", "/kms-keys/", "/keystone-users", "/operations", "/by-request/",
         "authorization: Basic ", "content-type: application/json", "password", "name", "restriction"]

@@ -165,6 +165,8 @@ pub fn map(e: DomainError) -> ApiError {
         DomainError::ImageQuota { .. } => (403, "QuotaExceed.Image"),
         DomainError::ImageInUse(_) => (403, "ImageUsingByInstance"),
         DomainError::ImageNameInUse(_) => (400, "InvalidImageName.Duplicated"),
+        // An image whose min_ram the type lacks (a Glance-made image through ECS).
+        DomainError::ImageNeedsMemory { .. } => (400, "InvalidParameter.Mismatch"),
         DomainError::ImageState { .. } | DomainError::ImageProtected(_) => {
             (403, "IncorrectImageStatus")
         }
@@ -193,6 +195,8 @@ pub fn map(e: DomainError) -> ApiError {
             format!("No additional quota is available for the specified ECS instance type. {msg}")
         }
         "InvalidInstanceId.NotFound" => "The specified InstanceId does not exist.".to_string(),
+        // DeleteImage's error table.
+        "ImageUsingByInstance" => "The specified image has been used to create instances. You can use the DescribeInstances API to query these instances, or you can use the force parameter to proceed.".to_string(),
         "InvalidDeploymentSetId.NotFound" => {
             "The specified DeploymentSetId does not exist.".to_string()
         }

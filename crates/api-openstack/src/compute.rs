@@ -28,11 +28,13 @@ mod keypairs;
 mod limits;
 mod metadata;
 mod os_hosts;
+mod personality;
 mod quotas;
 mod server_groups;
 mod server_info;
 mod servers;
 mod services;
+mod shares;
 mod tags;
 mod usage;
 
@@ -138,8 +140,7 @@ pub(crate) async fn handle(
     let Some(after) = path.strip_prefix("/v2.1") else {
         return fault(not_found());
     };
-    let token = req.header("x-auth-token").unwrap_or_default();
-    let Some(token) = api.token(token).await else {
+    let Some(token) = api.request_token(req, "compute", rest).await else {
         return fault(Fault::new(
             401,
             "The request you have made requires authentication.",
@@ -156,6 +157,11 @@ pub(crate) async fn handle(
     let Some(mut segs) = crate::path_segments(after) else {
         return with_version(fault(not_found()), v);
     };
+    // Nova's routes have no trailing `/` below the version root: `/images/` or
+    // `/os-simple-tenant-usage/` name no resource (an empty ID), which Nova answers 404.
+    if rest.len() > path.len() {
+        return with_version(fault(not_found()), v);
+    }
     // The old `/v2.1/{project_id}/...` form.
     if token
         .project
@@ -239,8 +245,10 @@ const UNSHELVE_AZ: Constraint = nova_text("availability_zone", 1, 255, Some(nova
 const UNSHELVE_HOST: Constraint = nova_text("host", 1, 255, None);
 const METADATA_KEY: Constraint = nova_text("metadata", 1, 255, None);
 const METADATA_VALUE: Constraint = nova_text("metadata", 0, 255, None);
-/// The default `metadata_items` quota.
-const METADATA_ITEMS: Constraint = Constraint::count("metadata", 128, "forbidden").with_status(403);
+/// The most metadata items nubis keeps on one server or image, whatever the
+/// `metadata_items` quota allows (the quota, 128 by default, applies below it).
+const METADATA_ITEMS: Constraint =
+    Constraint::count("metadata", 1024, "forbidden").with_status(403);
 
 #[allow(dead_code)] // walked by the table tests; docs/parameter-limits.md mirrors it
 const LIMITS: &[Constraint] = &[
@@ -345,6 +353,24 @@ fn user_data_field(obj: &Map<String, Value>) -> Result<Option<Option<String>>, F
     }
 }
 
+/// `OS-DCF:diskConfig` of a create, update, rebuild or resize body: AUTO (true), MANUAL
+/// (false), absent (`None`); anything else is Nova's schema error.
+fn disk_config(obj: &Map<String, Value>) -> Result<Option<bool>, Fault> {
+    match obj.get("OS-DCF:diskConfig") {
+        None => Ok(None),
+        Some(Value::String(d)) if d == "AUTO" => Ok(Some(true)),
+        Some(Value::String(d)) if d == "MANUAL" => Ok(Some(false)),
+        Some(other) => {
+            let shown = other
+                .as_str()
+                .map_or_else(|| other.to_string(), str::to_string);
+            Err(Fault::bad_request(format!(
+                "Invalid input for field/attribute OS-DCF:diskConfig. Value: {shown}. '{shown}' is not one of ['AUTO', 'MANUAL']"
+            )))
+        }
+    }
+}
+
 fn check_keys(obj: &Map<String, Value>, allowed: &[&str]) -> Result<(), Fault> {
     match obj.keys().find(|k| !allowed.contains(&k.as_str())) {
         Some(k) => Err(unexpected(k)),
@@ -418,6 +444,16 @@ fn param<'q>(q: &'q [(String, String)], key: &str) -> Option<&'q str> {
 }
 
 impl Nova<'_> {
+    /// A route that exists from microversion 2.`minor`: before it Nova answers 404
+    /// (`VersionNotFoundForAPIMethod`).
+    fn since(&self, minor: u16) -> Result<(), Fault> {
+        if self.v.at_least(minor) {
+            Ok(())
+        } else {
+            Err(not_found())
+        }
+    }
+
     /// The operation the request names, through the gate, to its handler; with its label.
     async fn dispatch(&self, token: &Token, segs: &[&str]) -> (&'static str, Res) {
         let minor = self.v.1;

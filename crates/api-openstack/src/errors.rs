@@ -142,16 +142,7 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
             "Key pair {name} is still used by a server and cannot be deleted."
         )),
         DomainError::StateConflict { id, state, action } => {
-            let n = nova_state(state, Extra::default());
-            let (attr, value) = match n.task_state {
-                Some(t) => ("task_state", t),
-                None => ("vm_state", n.vm_state),
-            };
-            Fault::conflict(format!(
-                "Cannot '{}' instance {} while it is in {attr} {value}",
-                action_name(action),
-                sid(&id)
-            ))
+            state_conflict(&sid(&id), state, action_name(action))
         }
         DomainError::OperationInProgress { id, running, .. } => Fault::conflict(format!(
             "Cannot perform this action on instance {} while it is in task_state {}",
@@ -247,6 +238,10 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
         // Images through Nova's proxy (createImage, /images): Glance's answers.
         DomainError::ImageQuota { .. } => Fault::new(413, "Image quota exceeded"),
         DomainError::ImageInUse(id) => Fault::conflict(format!("Image {id} is in use.")),
+        // compute/api.py `_validate_flavor_image_nostatus` (FlavorMemoryTooSmall).
+        DomainError::ImageNeedsMemory { .. } => {
+            Fault::bad_request("Flavor's memory is too small for requested image.")
+        }
         DomainError::ImageNameInUse(name) => {
             Fault::conflict(format!("Image name {name} is already in use."))
         }
@@ -271,6 +266,18 @@ pub fn map(e: DomainError, server: Option<Uuid>) -> Fault {
             "Unexpected API Error. Please report this at the nubis issue tracker and attach the request ID.",
         ),
     }
+}
+
+/// Nova's 409 for an action (named as Nova names it) the server's state refuses.
+pub(crate) fn state_conflict(id: &str, state: nubis_core::InstanceState, action: &str) -> Fault {
+    let n = nova_state(state, Extra::default());
+    let (attr, value) = match n.task_state {
+        Some(t) => ("task_state", t),
+        None => ("vm_state", n.vm_state),
+    };
+    Fault::conflict(format!(
+        "Cannot '{action}' instance {id} while it is in {attr} {value}"
+    ))
 }
 
 #[cfg(test)]

@@ -197,9 +197,9 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         ks!("identity.domain_config.option.show", "GET", "/identity/v3/domains/{domain_id}/config/{group}/{option}", "identity:get_domain_config", "—", a::domain_config::show_option),
         ks!("identity.domain_config.option.update", "PATCH", "/identity/v3/domains/{domain_id}/config/{group}/{option}", "identity:update_domain_config", "{\"config\"}", a::domain_config::update_option),
         ks!("identity.domain_config.option.delete", "DELETE", "/identity/v3/domains/{domain_id}/config/{group}/{option}", "identity:delete_domain_config", "—", a::domain_config::delete_option),
-        ks!("identity.project.list", "GET", "/identity/v3/projects", "identity:list_projects", "—", a::list::<ks::Project>),
+        ks!("identity.project.list", "GET", "/identity/v3/projects", "identity:list_projects", "—", a::list_projects),
         ks!("identity.project.create", "POST", "/identity/v3/projects", "identity:create_project", "{\"project\"}", a::create_project),
-        ks!("identity.project.show", "GET", "/identity/v3/projects/{project_id}", "identity:get_project", "—", a::show::<ks::Project>),
+        ks!("identity.project.show", "GET", "/identity/v3/projects/{project_id}", "identity:get_project", "—", a::show_project),
         ks!("identity.project.update", "PATCH", "/identity/v3/projects/{project_id}", "identity:update_project", "{\"project\"}", a::update_project),
         ks!("identity.project.tags.list", "GET", "/identity/v3/projects/{project_id}/tags", "identity:list_project_tags", "—", a::list_tags),
         ks!("identity.project.tags.put", "PUT", "/identity/v3/projects/{project_id}/tags", "identity:update_project_tags", "{\"tags\"}", a::put_tags),
@@ -207,7 +207,7 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         ks!("identity.project.tag.check", "GET", "/identity/v3/projects/{project_id}/tags/{tag}", "identity:get_project_tag", "—", a::check_tag),
         ks!("identity.project.tag.add", "PUT", "/identity/v3/projects/{project_id}/tags/{tag}", "identity:create_project_tag", "—", a::add_tag),
         ks!("identity.project.tag.delete", "DELETE", "/identity/v3/projects/{project_id}/tags/{tag}", "identity:delete_project_tag", "—", a::delete_tag),
-        ks!("identity.project.delete", "DELETE", "/identity/v3/projects/{project_id}", "identity:delete_project", "—", a::delete::<ks::Project>),
+        ks!("identity.project.delete", "DELETE", "/identity/v3/projects/{project_id}", "identity:delete_project", "—", a::delete_project),
         ks!("identity.user.list", "GET", "/identity/v3/users", "identity:list_users", "—", a::list::<ks::User>),
         ks!("identity.user.create", "POST", "/identity/v3/users", "identity:create_user", "{\"user\"}", a::create_user),
         ks!("identity.user.show", "GET", "/identity/v3/users/{user_id}", "identity:get_user", "—", a::show::<ks::User>),
@@ -278,6 +278,9 @@ pub static REGISTRY: Registry<Route<Keystone>> = Registry {
         ks!("identity.application_credential.create", "POST", "/identity/v3/users/{user_id}/application_credentials", "identity:create_application_credential", "{\"application_credential\"}", a::create_app_cred),
         ks!("identity.application_credential.show", "GET", "/identity/v3/users/{user_id}/application_credentials/{credential_id}", "identity:get_application_credential", "—", a::get_app_cred),
         ks!("identity.application_credential.delete", "DELETE", "/identity/v3/users/{user_id}/application_credentials/{credential_id}", "identity:delete_application_credential", "—", a::delete_app_cred),
+        ks!("identity.access_rule.list", "GET", "/identity/v3/users/{user_id}/access_rules", "identity:list_access_rules", "—", a::list_access_rules),
+        ks!("identity.access_rule.show", "GET", "/identity/v3/users/{user_id}/access_rules/{access_rule_id}", "identity:get_access_rule", "—", a::get_access_rule),
+        ks!("identity.access_rule.delete", "DELETE", "/identity/v3/users/{user_id}/access_rules/{access_rule_id}", "identity:delete_access_rule", "—", a::delete_access_rule),
     ],
 };
 
@@ -300,10 +303,7 @@ pub(crate) async fn handle(api: &OpenStackApi, req: &RawRequest<'_>, rest: &str)
     let caller = if spec.handler.need == Public {
         None
     } else {
-        let Some(caller) = api
-            .token(req.header("x-auth-token").unwrap_or_default())
-            .await
-        else {
+        let Some(caller) = api.request_token(req, "identity", rest).await else {
             return unauthorized(&base).op(spec.name);
         };
         let target = crate::identity_admin::target(spec.handler.path, &params);
@@ -417,8 +417,10 @@ async fn issue(api: &OpenStackApi, req: &RawRequest<'_>, base: &str) -> Reply {
         let Some(id) = str_at(identity, &["token", "id"]) else {
             return malformed("token.id");
         };
+        // Keystone's token method validates the token: one revoked, expired or unknown is
+        // its TokenNotFound (404), not a failed login.
         let Some(t) = api.token(id).await else {
-            return unauthorized(base);
+            return error(404, "Failed to validate token");
         };
         // A trust-scoped token is not re-scoped (Keystone: it would escape the trust).
         if t.trust.is_some() {
@@ -540,10 +542,27 @@ async fn by_password(
     if let Err(wait) = api.logins.attempt(&throttle_key, req.peer) {
         return Err(Box::new(too_many(wait.0)));
     }
-    let Some(user) = api.engine.ks_authenticate(&who, password).await else {
-        let shown: String = throttle_key.chars().take(64).collect();
-        tracing::info!(user = %shown, peer = ?req.peer, "keystone password login failed");
-        return Err(Box::new(unauthorized(base)));
+    let user = match api.engine.ks_login(&who, password).await {
+        Ok(user) => user,
+        Err(why) => {
+            let shown: String = throttle_key.chars().take(64).collect();
+            tracing::info!(user = %shown, peer = ?req.peer, locked = matches!(why, ks::Login::Locked(_)), "keystone password login failed");
+            return Err(Box::new(match why {
+                // Keystone's AccountLocked (401), named by the user the caller named.
+                ks::Login::Locked(_) => error(
+                    401,
+                    &format!(
+                        "The account is locked for user: {}.",
+                        resolved.as_ref().map_or("", |u| u.id.as_str())
+                    ),
+                )
+                .header(
+                    "www-authenticate",
+                    format!("Keystone uri=\"{base}/identity\""),
+                ),
+                ks::Login::Refused => unauthorized(base),
+            }));
+        }
     };
     api.logins.succeed(&throttle_key, req.peer);
     let stamp = api.engine.ks_stamp(&user.id).unwrap_or_default();
@@ -971,6 +990,15 @@ pub(crate) fn token_body(api: &OpenStackApi, t: &Token, with_catalog: bool) -> V
     }
     if let Some(ac) = &t.app_cred {
         tok["application_credential"] = json!({"id": ac, "restricted": true});
+        let rules = api.engine.ks_app_cred_rules(ac);
+        if !rules.is_empty() {
+            tok["application_credential"]["access_rules"] = json!(
+                rules
+                    .iter()
+                    .map(crate::identity_admin::access_rule_fields)
+                    .collect::<Vec<_>>()
+            );
+        }
     }
     if let Some(id) = &t.trust
         && let Ok(tr) = api.engine.ks_get::<ks::trusts::Trust>(id)

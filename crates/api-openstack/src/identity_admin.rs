@@ -248,6 +248,18 @@ pub const KEYSTONE_RULES: &[(&str, &str)] = &[
         "identity:delete_application_credential",
         "rule:admin_required or rule:owner",
     ),
+    (
+        "identity:list_access_rules",
+        "rule:admin_or_system_reader or rule:owner",
+    ),
+    (
+        "identity:get_access_rule",
+        "rule:admin_or_system_reader or rule:owner",
+    ),
+    (
+        "identity:delete_access_rule",
+        "rule:admin_required or rule:owner",
+    ),
 ];
 
 pub(crate) fn policy() -> CompiledPolicy {
@@ -276,6 +288,7 @@ pub(crate) fn target(path: &str, params: &[&str]) -> std::collections::BTreeMap<
             "group_id" => "target.group.id",
             "role_id" => "target.role.id",
             "credential_id" => "target.application_credential.id",
+            "access_rule_id" => "target.access_rule.id",
             _ => continue,
         };
         t.insert(key.to_string(), (*value).to_string());
@@ -568,6 +581,16 @@ pub(crate) async fn update_project(c: &Ctx<'_>) -> Reply {
         let tags = opt_tags(&m)?;
         let engine = &c.api.engine;
         let id = param(c, 0);
+        if let Some(d) = domain_project(c, id) {
+            if tags.is_some() {
+                return Err(bad(
+                    400,
+                    "A project acting as a domain has no tags in nubis.",
+                ));
+            }
+            let d = engine.ks_update::<Domain>(&d.id, p).await.map_err(ks_bad)?;
+            return Ok(one(200, "project", domain_as_project(c, &d)));
+        }
         if let Some(t) = tags {
             ks::check_tags(&t).map_err(ks_bad)?;
             engine.ks_get::<Project>(id).map_err(ks_bad)?;
@@ -738,14 +761,76 @@ pub(crate) async fn create_domain(c: &Ctx<'_>) -> Reply {
 
 // -- projects -----------------------------------------------------------------------------
 
+/// A domain seen as a project (Keystone's `is_domain` project: a domain is a project acting
+/// as one): no domain, no parent.
+fn domain_as_project(c: &Ctx<'_>, d: &Domain) -> Value {
+    json!({"id": d.id, "name": d.name, "description": d.description, "domain_id": null,
+        "enabled": d.enabled, "is_domain": true, "parent_id": null, "tags": [], "options": {},
+        "links": {"self": url(c, &format!("projects/{}", d.id))}})
+}
+
+/// `GET /v3/projects`: `is_domain=true` lists the domains as projects; otherwise (Keystone's
+/// default, `is_domain` false) the projects.
+pub(crate) async fn list_projects(c: &Ctx<'_>) -> Reply {
+    let qs = query(c);
+    if !q(&qs, "is_domain").is_some_and(truthy) {
+        return list::<Project>(c).await;
+    }
+    let v = (c.api.engine.ks_list::<Domain>().iter())
+        .filter(|d| {
+            q(&qs, "name").is_none_or(|n| d.name == n)
+                && q(&qs, "enabled").is_none_or(|e| d.enabled == truthy(e))
+        })
+        .map(|d| domain_as_project(c, d))
+        .collect();
+    listing(c, "projects", v)
+}
+
+/// The domain `id` names when it names no project (a project acting as a domain).
+fn domain_project(c: &Ctx<'_>, id: &str) -> Option<Domain> {
+    if c.api.engine.ks_get::<Project>(id).is_ok() {
+        return None;
+    }
+    c.api.engine.ks_get::<Domain>(id).ok()
+}
+
+/// `GET /v3/projects/{id}`: a project, or a domain as one.
+pub(crate) async fn show_project(c: &Ctx<'_>) -> Reply {
+    match domain_project(c, param(c, 0)) {
+        Some(d) => one(200, "project", domain_as_project(c, &d)),
+        None => show::<Project>(c).await,
+    }
+}
+
+/// `DELETE /v3/projects/{id}`: a project, or a domain acting as one (disabled first).
+pub(crate) async fn delete_project(c: &Ctx<'_>) -> Reply {
+    match domain_project(c, param(c, 0)) {
+        Some(d) => no_content(c.api.engine.ks_delete::<Domain>(&d.id).await),
+        None => delete::<Project>(c).await,
+    }
+}
+
 pub(crate) async fn create_project(c: &Ctx<'_>) -> Reply {
     with_body(c, "project", |m| async move {
         let name = req_str(&m, "name")?;
         if opt_bool(&m, "is_domain")? == Some(true) {
-            return Err(bad(
-                400,
-                "Projects acting as domains are not supported: create a domain.",
-            ));
+            // A project acting as a domain is a domain (its own account): no domain, no
+            // parent (Keystone's rule for is_domain projects).
+            if opt_str(&m, "parent_id")?.is_some() || opt_str(&m, "domain_id")?.is_some() {
+                return Err(bad(
+                    400,
+                    "A project acting as a domain has no domain_id or parent_id.",
+                ));
+            }
+            let desc = opt_str(&m, "description")?.unwrap_or_default();
+            let enabled = opt_bool(&m, "enabled")?.unwrap_or(true);
+            let d = c
+                .api
+                .engine
+                .ks_create_domain(&name, &desc, enabled)
+                .await
+                .map_err(ks_bad)?;
+            return Ok(one(201, "project", domain_as_project(c, &d)));
         }
         let parent = opt_str(&m, "parent_id")?;
         let tags = opt_tags(&m)?.unwrap_or_default();
@@ -826,6 +911,8 @@ pub(crate) async fn update_user(c: &Ctx<'_>) -> Reply {
                 Some(_) => Some(opt_str(&m, "default_project_id")?),
             },
             extra: user_extra(&m),
+            // An update through PATCH is an admin's (or the policy's) reset.
+            self_service: false,
         };
         let u = c.api.engine.ks_update_user(param(c, 0), patch).await;
         Ok(one(200, "user", view(c, &u.map_err(ks_bad)?)))
@@ -1274,7 +1361,7 @@ fn app_cred_view(c: &Ctx<'_>, a: &AppCred, secret: Option<&str>) -> Value {
         "roles": roles,
         "expires_at": a.expires_at.map(expires_text),
         "unrestricted": a.unrestricted,
-        "access_rules": [],
+        "access_rules": c.api.engine.ks_app_cred_rules(&a.id).iter().map(access_rule_fields).collect::<Vec<_>>(),
         "links": {"self": url(c, &format!("users/{}/application_credentials/{}", a.user_id, a.id))},
     });
     if let Some(s) = secret {
@@ -1368,6 +1455,95 @@ pub(crate) async fn delete_app_cred(c: &Ctx<'_>) -> Reply {
     no_content(c.api.engine.ks_delete_app_cred(user, id).await)
 }
 
+/// An access rule as Keystone shows it inside an application credential or a token.
+pub(crate) fn access_rule_fields(r: &ks::AccessRule) -> Value {
+    json!({"id": r.id, "service": r.service, "method": r.method, "path": r.path})
+}
+
+fn access_rule_view(c: &Ctx<'_>, r: &ks::AccessRule) -> Value {
+    let mut v = access_rule_fields(r);
+    v["links"] = json!({"self": url(c, &format!("users/{}/access_rules/{}", r.user_id, r.id))});
+    v
+}
+
+/// `GET /v3/users/{user_id}/access_rules`.
+pub(crate) async fn list_access_rules(c: &Ctx<'_>) -> Reply {
+    let user = param(c, 0);
+    if let Err(e) = c.api.engine.ks_user(user) {
+        return ks_err(e);
+    }
+    let v = (c.api.engine.ks_access_rules(user).iter())
+        .map(|r| access_rule_view(c, r))
+        .collect();
+    listing(c, "access_rules", v)
+}
+
+/// `GET /v3/users/{user_id}/access_rules/{access_rule_id}`.
+pub(crate) async fn get_access_rule(c: &Ctx<'_>) -> Reply {
+    match c.api.engine.ks_access_rule(param(c, 0), param(c, 1)) {
+        Ok(r) => one(200, "access_rule", access_rule_view(c, &r)),
+        Err(e) => ks_err(e),
+    }
+}
+
+/// `DELETE /v3/users/{user_id}/access_rules/{access_rule_id}`: 403 while a credential uses it.
+pub(crate) async fn delete_access_rule(c: &Ctx<'_>) -> Reply {
+    let (user, id) = (param(c, 0), param(c, 1));
+    no_content(c.api.engine.ks_delete_access_rule(user, id).await)
+}
+
+/// An application credential's `access_rules` (Keystone's schema): each `{"id"}` of an
+/// existing rule of the user, or `{"service", "method", "path"}`; nothing else.
+fn access_rule_refs(m: &Map<String, Value>) -> Result<Vec<ks::RuleRef>, Box<Reply>> {
+    let items = match m.get("access_rules") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(a)) if a.len() <= ks::access_rules::MAX_RULES_PER_APP_CRED => a,
+        Some(_) => {
+            return Err(bad(
+                400,
+                &format!(
+                    "Invalid input for field 'access_rules': a list of at most {} rules.",
+                    ks::access_rules::MAX_RULES_PER_APP_CRED
+                ),
+            ));
+        }
+    };
+    let field = |r: &Map<String, Value>, k: &str| -> Result<Option<String>, Box<Reply>> {
+        match r.get(k) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(bad(
+                400,
+                &format!("Invalid input for field 'access_rules': {k} is not a string."),
+            )),
+        }
+    };
+    items
+        .iter()
+        .map(|item| {
+            let Value::Object(r) = item else {
+                return Err(bad(400, "Invalid input for field 'access_rules': a rule is not an object."));
+            };
+            if let Some(k) = r.keys().find(|k| !["id", "service", "method", "path"].contains(&k.as_str())) {
+                return Err(bad(
+                    400,
+                    &format!("Invalid input for field 'access_rules': Additional properties are not allowed ('{k}' was unexpected)."),
+                ));
+            }
+            match (field(r, "id")?, field(r, "service")?, field(r, "method")?, field(r, "path")?) {
+                (Some(id), None, None, None) => Ok(ks::RuleRef::Id(id)),
+                (None, Some(service), Some(method), Some(path)) => {
+                    Ok(ks::RuleRef::New { service, method, path })
+                }
+                _ => Err(bad(
+                    400,
+                    "Invalid input for field 'access_rules': a rule is an id, or a service, method and path.",
+                )),
+            }
+        })
+        .collect()
+}
+
 pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
     with_body(c, "application_credential", |m| async move {
         let Some(project) = c.caller.as_ref().and_then(|t| t.project.clone()) else {
@@ -1426,6 +1602,7 @@ pub(crate) async fn create_app_cred(c: &Ctx<'_>) -> Reply {
             roles,
             expires_at,
             unrestricted: opt_bool(&m, "unrestricted")?.unwrap_or(false),
+            access_rules: access_rule_refs(&m)?,
         };
         let (a, secret) = c
             .api

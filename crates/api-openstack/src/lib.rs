@@ -1,4 +1,4 @@
-//! OpenStack dialect: Keystone v3 (password tokens), Nova v2.1 (microversions 2.1–2.96) and a
+//! OpenStack dialect: Keystone v3 (password tokens), Nova v2.1 (microversions 2.1–2.100) and a
 //! minimal Glance v2, under the path prefixes `/identity`, `/compute` and `/image` of the one
 //! listener. Thin like the other dialects: parse, call the engine, render, and one function
 //! (`errors::map`) that turns domain errors into Nova faults. No rule about states lives here.
@@ -315,8 +315,9 @@ impl OpenStackApi {
         self.image_size_cap
     }
 
-    /// Is this a Glance image data upload (`PUT /image/v2/images/{id}/file`)? The listener
-    /// streams its body to [`Self::handle_upload`] instead of reading it whole.
+    /// Is this a Glance image data upload (`PUT /image/v2/images/{id}/file`, or `/stage` for
+    /// an import)? The listener streams its body to [`Self::handle_upload`] instead of
+    /// reading it whole.
     pub fn is_upload(method: &str, path: &str) -> bool {
         let Some(rest) = path.strip_prefix("/image/v2/images/") else {
             return false;
@@ -324,6 +325,7 @@ impl OpenStackApi {
         method == "PUT"
             && rest
                 .strip_suffix("/file")
+                .or_else(|| rest.strip_suffix("/stage"))
                 .is_some_and(|id| !id.is_empty() && !id.contains('/'))
     }
 
@@ -361,6 +363,36 @@ impl OpenStackApi {
     /// A live token whose user still holds the credential it was issued under.
     pub(crate) async fn token(&self, id: &str) -> Option<Token> {
         self.token_digest(&tokens::digest(id)).await
+    }
+
+    /// The live token of a request to `service` (its type: compute, image, identity) at
+    /// `rest` (the path below the service's mount), if its application credential's access
+    /// rules, when it has any, allow the request (keystonemiddleware's
+    /// `validate_allowed_request`: one rule of the service whose method is the request's
+    /// and whose template matches the path — below the mount, as a service on its own port
+    /// sees it, or the whole path). Validating a token is always allowed. `None`: 401.
+    pub(crate) async fn request_token(
+        &self,
+        req: &RawRequest<'_>,
+        service: &str,
+        rest: &str,
+    ) -> Option<Token> {
+        let t = self
+            .token(req.header("x-auth-token").unwrap_or_default())
+            .await?;
+        let Some(ac) = &t.app_cred else {
+            return Some(t);
+        };
+        let rules = self.engine.ks_app_cred_rules(ac);
+        if rules.is_empty()
+            || (service == "identity" && req.method == "GET" && rest.ends_with("/v3/auth/tokens"))
+            || rules.iter().any(|r| {
+                r.allows(service, req.method, rest) || r.allows(service, req.method, req.path)
+            })
+        {
+            return Some(t);
+        }
+        None
     }
 
     pub(crate) async fn token_digest(&self, key: &tokens::Digest32) -> Option<Token> {
@@ -541,7 +573,10 @@ impl OpenStackApi {
                 "compute",
                 compute::handle(self, req, rest, &request_id).await,
             ),
-            Some(("image", rest)) => ("image", image::handle(self, req, rest, upload).await),
+            Some(("image", rest)) => (
+                "image",
+                image::handle(self, req, rest, upload, &request_id).await,
+            ),
             _ => ("", Reply::text(404, "Not Found")),
         };
         reply.service = service;

@@ -233,6 +233,34 @@ pub struct ServerCtx<'a> {
     pub host_health: Option<nubis_core::hosts::HostHealth>,
     /// The Glance ID of the server's image.
     pub image_uuid: uuid::Uuid,
+    /// The image's properties as Nova keeps them for the server (2.98+; [`image_properties`]).
+    pub image_properties: Option<Map<String, Value>>,
+    /// The scheduler hints the server was created with (2.100+), as given.
+    pub scheduler_hints: Option<Value>,
+}
+
+/// The image properties Nova copies into a server's system metadata when it boots
+/// (`utils.get_system_metadata_from_image`: the Glance properties and the inheritable
+/// `min_ram`, `min_disk`, `disk_format`, `container_format`; values cut to 255 characters),
+/// which 2.98 shows under the server's `image`.
+pub fn image_properties(image: &nubis_core::images::Image) -> Map<String, Value> {
+    let cut = |v: &str| json!(v.chars().take(255).collect::<String>());
+    let mut m: Map<String, Value> = image
+        .properties
+        .iter()
+        .map(|(k, v)| (k.clone(), cut(v)))
+        .collect();
+    m.insert("min_ram".into(), json!(image.min_ram.to_string()));
+    m.insert("min_disk".into(), json!(image.min_disk.to_string()));
+    for (k, v) in [
+        ("disk_format", &image.disk_format),
+        ("container_format", &image.container_format),
+    ] {
+        if let Some(v) = v {
+            m.insert(k.into(), cut(v));
+        }
+    }
+    m
 }
 
 /// Does the full view show `OS-EXT-SRV-ATTR:user_data` (admin, 2.3+)?
@@ -247,6 +275,21 @@ pub fn server_brief(inst: &Instance, base: &str) -> Value {
         "links": links(base, &format!("servers/{}", inst.uuid)),
     })
 }
+
+/// Nova's `OS-DCF:diskConfig` value.
+pub fn disk_config(auto: bool) -> &'static str {
+    if auto { "AUTO" } else { "MANUAL" }
+}
+
+/// The statuses a server shows `progress` in (nova/api/openstack/compute/views/servers.py).
+const PROGRESS_STATUSES: &[&str] = &[
+    "ACTIVE",
+    "BUILD",
+    "REBUILD",
+    "RESIZE",
+    "VERIFY_RESIZE",
+    "MIGRATING",
+];
 
 /// The full server view (`GET /servers/{id}`, `/servers/detail`).
 pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
@@ -275,10 +318,13 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     } else {
         String::new()
     };
-    let image = json!({
+    let mut image = json!({
         "id": c.image_uuid,
         "links": bookmark(c.base, &format!("images/{}", c.image_uuid)),
     });
+    if v.at_least(98) {
+        image["properties"] = Value::Object(c.image_properties.clone().unwrap_or_default());
+    }
     let flavor = if v.at_least(47) {
         json!({
             "vcpus": ty.map(|t| t.cpu).unwrap_or(0),
@@ -309,7 +355,8 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     put("name", json!(inst.name));
     put("status", json!(st.status));
     put("tenant_id", json!(project));
-    put("user_id", json!(ids::user_id(&inst.account)));
+    let user = (inst.user_id.clone()).unwrap_or_else(|| ids::user_id(&inst.account));
+    put("user_id", json!(user));
     put("metadata", Value::Object(metadata));
     put("hostId", json!(host_id));
     put("image", image);
@@ -334,8 +381,14 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
         json!(inst.attrs.access_ipv6.as_deref().unwrap_or("")),
     );
     put("links", links(c.base, &format!("servers/{}", inst.uuid)));
-    put("OS-DCF:diskConfig", json!("MANUAL"));
-    put("progress", json!(0));
+    put(
+        "OS-DCF:diskConfig",
+        json!(disk_config(inst.attrs.auto_disk_config)),
+    );
+    // Nova's view builder shows progress only in these (`_progress_statuses`).
+    if PROGRESS_STATUSES.contains(&st.status) {
+        put("progress", json!(0));
+    }
     put(
         "OS-EXT-AZ:availability_zone",
         json!(c.host_zone.as_deref().filter(|_| scheduled).unwrap_or(zone)),
@@ -445,6 +498,12 @@ pub fn server(inst: &Instance, c: &ServerCtx<'_>) -> Value {
     }
     if v.at_least(96) {
         put("pinned_availability_zone", Value::Null);
+    }
+    if v.at_least(100) {
+        put(
+            "scheduler_hints",
+            c.scheduler_hints.clone().unwrap_or_else(|| json!({})),
+        );
     }
     Value::Object(m)
 }

@@ -25,6 +25,8 @@ pub enum Need {
     Token,
     /// A token with the `admin` or `member` role (Nova's `PROJECT_MEMBER_OR_ADMIN`).
     Member,
+    /// A token with the `admin` role (Glance's `metadef_admin`).
+    Admin,
 }
 
 /// How an operation is reached, and the service's handler.
@@ -259,6 +261,7 @@ pub fn columns<H>() -> [Column<Route<H>>; 3] {
                 Need::Public => "none",
                 Need::Token => "any",
                 Need::Member => "admin or member",
+                Need::Admin => "admin",
             }
             .into()
         }),
@@ -358,6 +361,7 @@ impl Authorizer for Oslo<'_> {
             }
             Need::Token => true,
             Need::Member => self.token.can_write(),
+            Need::Admin => self.token.is_admin(),
         };
         if ok {
             Ok(())

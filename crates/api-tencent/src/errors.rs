@@ -197,6 +197,8 @@ pub fn map(codes: &Codes, e: DomainError) -> ApiError {
         // ModifyImageAttribute). An image instances run shows as USING and cannot be deleted.
         DomainError::ImageQuota { .. } => "ImageQuotaLimitExceeded".into(),
         DomainError::ImageNameInUse(_) => "InvalidImageName.Duplicate".into(),
+        // An image whose min_ram the type lacks (a Glance-made image through CVM).
+        DomainError::ImageNeedsMemory { .. } => "InvalidParameterCombination".into(),
         DomainError::ImageInUse(_)
         | DomainError::ImageState { .. }
         | DomainError::ImageProtected(_) => "InvalidImageId.IncorrectState".into(),

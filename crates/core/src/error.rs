@@ -161,6 +161,16 @@ pub enum DomainError {
         id: String,
         status: crate::images::ImageStatus,
     },
+    /// The instance type's memory is below what the image needs (Glance `min_ram`).
+    #[error(
+        "instance type `{instance_type}` has {memory_mib} MiB; image `{image}` needs {min_ram_mib} MiB"
+    )]
+    ImageNeedsMemory {
+        image: String,
+        instance_type: String,
+        memory_mib: u32,
+        min_ram_mib: u32,
+    },
     /// The account already has an image of this name (Tencent and Alibaba names are unique).
     #[error("an image named `{0}` already exists")]
     ImageNameInUse(String),

@@ -134,6 +134,18 @@ pub struct ImageData {
     pub virtual_size: Option<u64>,
 }
 
+/// A finished Glance import of staged data (glance-direct): who asked, when, by which request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportTask {
+    pub id: Uuid,
+    /// The import method (`glance-direct`).
+    pub method: String,
+    pub request_id: String,
+    /// The Keystone user who asked (empty for a caller without one).
+    pub user_id: String,
+    pub created_ms: i64,
+}
+
 /// One image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Image {
@@ -173,6 +185,14 @@ pub struct Image {
     pub source_instance: Option<Uuid>,
     /// Making an image from an instance is idempotent per (account, ClientToken).
     pub client_token: Option<String>,
+    /// A Nova backup (createBackup): how many backups of its instance and `backup_type` to
+    /// keep once it is made (the oldest beyond are deleted in its commit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup_rotation: Option<u32>,
+    /// The Glance import (`POST /v2/images/{id}/import`) that made it active, shown as its
+    /// task (`GET /v2/images/{id}/tasks`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import_task: Option<ImportTask>,
     pub created_ms: i64,
     pub updated_ms: i64,
     /// Every stored write names the next generation and lands only over the one before
@@ -189,6 +209,8 @@ pub struct ImageFacts {
     pub os_name: String,
     pub default_user: String,
     pub size_gib: u32,
+    /// The memory an instance of it needs (Glance `min_ram`), MiB; 0: any.
+    pub min_ram_mib: u32,
 }
 
 /// Glance ID of a built-in image: a name-based UUID, stable across restarts and nodes.
@@ -243,6 +265,8 @@ impl Image {
             }),
             source_instance: None,
             client_token: None,
+            backup_rotation: None,
+            import_task: None,
             created_ms: 0,
             updated_ms: 0,
             generation: 0,
@@ -264,6 +288,7 @@ impl Image {
             os_name: self.os_name.clone(),
             default_user: self.default_user.clone(),
             size_gib: self.size_gib,
+            min_ram_mib: self.min_ram,
         }
     }
 

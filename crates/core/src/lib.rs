@@ -17,8 +17,10 @@ pub mod groups;
 pub mod hosts;
 pub mod ids;
 pub mod images;
+pub mod inject;
 pub mod keys;
 pub mod limits;
+pub mod metadefs;
 pub mod model;
 pub mod op;
 pub mod password;
@@ -28,6 +30,7 @@ pub mod state;
 
 pub use credentials::*;
 pub use error::{DomainError, Names, ResourceKind, Unsupported};
+pub use inject::{FileRefusal, GuestData, InjectedFile};
 pub use model::*;
 pub use op::{
     Accept, KmsState, MigratePhase, Outcome, ResizeEnd, Settle, Step, StopMode, WhenRunning,
@@ -36,7 +39,8 @@ pub use request::{
     ActionRequest, Command, CreateSpec, PasswordHash, Prepared, PublicKey, Raw, Request, Stage,
 };
 pub use rules::quota::{
-    AccountQuota, QuotaLimits, QuotaOver, QuotaOverrides, QuotaResource, QuotaUsage,
+    AccountQuota, ItemLimits, ItemQuota, QuotaLimits, QuotaOver, QuotaOverrides, QuotaResource,
+    QuotaUsage,
 };
 pub use rules::{CreatePlan, Effect, MetadataRefusal, Plan, PlanContext};
 pub use state::{Action, InstanceState, OpState, Restriction};

@@ -99,6 +99,10 @@ pub struct Instance {
     /// token; `None`: the account's default project (instances of the other dialects).
     #[serde(default)]
     pub project: Option<String>,
+    /// The Keystone user that created it through Nova (Nova's `user_id`; per-user quotas
+    /// count it). `None`: made by another dialect or before nubis recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
     /// The agent host it runs on (`hosts::HostRecord::id`); `None`: the embedded driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -183,7 +187,18 @@ pub struct UserAttrs {
     pub access_ipv4: Option<String>,
     #[serde(default)]
     pub access_ipv6: Option<String>,
+    /// Nova's `OS-DCF:diskConfig` AUTO (true) or MANUAL (false, the default): whether the
+    /// root partition is grown to the disk. Recorded and shown; guests' images grow their own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_disk_config: bool,
+    /// Nova's scheduler hints as the create request gave them (a JSON object's text, at most
+    /// [`MAX_SCHEDULER_HINTS`] bytes), shown from 2.100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduler_hints: Option<String>,
 }
+
+/// The longest scheduler hints (their JSON text) a server keeps.
+pub const MAX_SCHEDULER_HINTS: usize = 4096;
 
 /// The tag (Tencent, Alibaba) and metadata item (Nova) that shows a guest's SSH forward.
 pub const SSH_TAG: &str = "nubis:ssh";

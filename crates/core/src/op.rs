@@ -2,9 +2,10 @@
 //! guest change does to a running instance, and how the instance settles when the operation
 //! ends. Data only; [`crate::rules`] decides which of it a request gets.
 //!
-//! This module depends on nothing but [`crate::state`], so the records ([`crate::model`]) and
+//! This module depends on nothing but [`crate::state`] and [`crate::inject`], so the records ([`crate::model`]) and
 //! the errors ([`crate::error`]) can name it without depending on the rules.
 
+use crate::inject::GuestData;
 use crate::state::{Action, InstanceState};
 use serde::{Deserialize, Serialize};
 
@@ -31,6 +32,10 @@ pub enum Step {
         user: String,
         password_hash: Option<String>,
         keys: Vec<String>,
+        /// The user data and files for the first boot: empty in the plan, filled from the
+        /// store by the runner when it hands the step to the driver (crate::inject).
+        #[serde(default, skip_serializing_if = "GuestData::is_empty")]
+        guest: GuestData,
     },
     PowerOn,
     PowerOff {
@@ -68,6 +73,9 @@ pub enum Step {
         /// Public keys to inject instead of the instance's current ones (Nova 2.54 key_name).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         keys: Option<Vec<String>>,
+        /// As [`Step::Provision`]'s: filled by the runner, empty in the plan.
+        #[serde(default, skip_serializing_if = "GuestData::is_empty")]
+        guest: GuestData,
     },
     /// Host maintenance: one of three phases of a simulated live migration.
     LiveMigrate {

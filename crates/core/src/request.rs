@@ -538,12 +538,16 @@ pub struct CreateSpec {
     pub attrs: crate::model::UserAttrs,
     /// User data (base64, as given), stored beside the instance (`Store::user_data`).
     pub user_data: Option<String>,
+    /// Files to write into the guest at its first boot (Nova personality), checked with
+    /// [`crate::inject::check_files`]; stored beside the instance (`Store::injected_files`).
+    pub files: Vec<crate::inject::InjectedFile>,
     /// Public bandwidth cap in Mbit/s (Alibaba InternetMaxBandwidthOut).
     pub internet_max_bandwidth_out: u32,
 }
 
 impl fmt::Debug for CreateSpec {
-    /// Every field but the password and the user data (cloud-init often carries secrets).
+    /// Every field but the password, the user data (cloud-init often carries secrets) and the
+    /// files' contents.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CreateSpec")
             .field("region", &self.region)
@@ -568,6 +572,7 @@ impl fmt::Debug for CreateSpec {
             .field("start", &self.start)
             .field("attrs", &self.attrs)
             .field("user_data", &Hidden(&self.user_data))
+            .field("files", &self.files)
             .field(
                 "internet_max_bandwidth_out",
                 &self.internet_max_bandwidth_out,

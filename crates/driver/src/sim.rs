@@ -5,7 +5,7 @@
 use crate::{Boot, ConsoleLog, Driver, DriverError, Facts, Power, PowerEvent, Turn, VmSpec};
 use async_trait::async_trait;
 use base64::Engine as _;
-use nubis_core::{OsFamily, Step, StopMode, catalog};
+use nubis_core::{GuestData, OsFamily, Step, StopMode, catalog};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
@@ -59,24 +59,54 @@ struct System {
     users: BTreeMap<String, String>,
     authorized_keys: Vec<String>,
     host_key_fingerprint: String,
+    /// The files written at its first boot: (guest path, bytes). Their sizes, not their bytes:
+    /// the fleet in memory stays small.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    files: Vec<(String, usize)>,
+    /// The user data it was given: bytes, and whether it ran as a script (`#!`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    user_data: Option<(usize, bool)>,
 }
 
 impl System {
     /// A system disk as an image install writes it: one user (locked without a password
-    /// hash), the given keys, a new host key.
+    /// hash), the given keys, a new host key, the files and user data of its first boot.
     fn fresh(
         image_id: &str,
         user: &str,
         password_hash: &Option<String>,
         authorized_keys: Vec<String>,
+        guest: &GuestData,
     ) -> Self {
         let hash = password_hash.clone().unwrap_or_else(|| "!".into());
+        let decoded = |b64: &str| {
+            base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap_or_default()
+        };
         Self {
             image_id: image_id.to_string(),
             users: BTreeMap::from([(user.to_string(), hash)]),
             authorized_keys,
             host_key_fingerprint: host_key(),
+            files: guest
+                .files
+                .iter()
+                .map(|f| (f.guest_path(), decoded(&f.contents).len()))
+                .collect(),
+            user_data: guest.user_data.as_deref().map(|u| {
+                let bytes = decoded(u);
+                (bytes.len(), bytes.starts_with(b"#!"))
+            }),
         }
+    }
+
+    /// The files and user data as the admin view shows them.
+    fn given(&self) -> serde_json::Value {
+        serde_json::json!({
+            "files": self.files.iter().map(|(p, n)| serde_json::json!({"path": p, "bytes": n})).collect::<Vec<_>>(),
+            "user_data": self.user_data.map(|(n, script)| serde_json::json!({"bytes": n, "script": script})),
+        })
     }
 }
 
@@ -431,13 +461,14 @@ impl Driver for SimDriver {
                 user,
                 password_hash,
                 keys,
+                guest,
             } => {
                 self.wait(self.timings.provision).await;
                 let vm = SimVm {
                     os: spec.os,
                     power: Power::Off,
                     booted: Boot::System,
-                    system: System::fresh(image_id, user, password_hash, keys.clone()),
+                    system: System::fresh(image_id, user, password_hash, keys.clone(), guest),
                     rescue: None,
                     disks: std::iter::once(SimDisk {
                         id: spec.system_disk.clone(),
@@ -467,6 +498,7 @@ impl Driver for SimDriver {
                 user,
                 password_hash,
                 keys,
+                guest,
             } => {
                 self.wait(self.timings.provision).await;
                 self.with_vm(id, |vm| {
@@ -476,7 +508,7 @@ impl Driver for SimDriver {
                         Some(keys) => keys.clone(),
                         None => std::mem::take(&mut vm.system.authorized_keys),
                     };
-                    vm.system = System::fresh(image_id, user, password_hash, keys);
+                    vm.system = System::fresh(image_id, user, password_hash, keys, guest);
                     if let Some(d) = vm.disks.iter_mut().find(|d| d.role == "system") {
                         d.image_id = image_id.clone();
                     }
@@ -535,6 +567,8 @@ impl Driver for SimDriver {
                         users,
                         authorized_keys: Vec::new(),
                         host_key_fingerprint: host_key(),
+                        files: Vec::new(),
+                        user_data: None,
                     });
                     let rescue_disk = SimDisk {
                         id: format!("{}-rescue", vm.system_disk),
@@ -714,6 +748,7 @@ impl Driver for SimDriver {
                 "users": v.system.users.keys().collect::<Vec<_>>(),
                 "authorized_keys": v.system.authorized_keys,
                 "host_key_fingerprint": v.system.host_key_fingerprint,
+                "given": v.system.given(),
             },
             "restarts": v.restarts.iter().map(|e| serde_json::json!({"event": e.event, "kind": e.kind, "at": e.at})).collect::<Vec<_>>(),
             "soft_stop_fails": v.soft_stop_fails,
@@ -758,9 +793,48 @@ mod tests {
             user: "root".into(),
             password_hash,
             keys,
+            guest: Default::default(),
         };
         d.execute(&s, &step).await.unwrap();
         (d, s)
+    }
+
+    #[tokio::test]
+    async fn the_guest_keeps_what_it_was_given_by_size_and_a_rebuild_replaces_it() {
+        use nubis_core::{GuestData, InjectedFile};
+        let d = SimDriver::new(0.0);
+        let s = spec();
+        let guest = GuestData {
+            user_data: Some("IyEvYmluL3NoCmVjaG8gaGkK".into()),
+            files: vec![InjectedFile {
+                path: "test.txt".into(),
+                contents: "VGhpcyBpcyBhIHRlc3QgZmlsZS4=".into(),
+            }],
+        };
+        let step = Step::Provision {
+            image_id: s.image_id.clone(),
+            user: "root".into(),
+            password_hash: None,
+            keys: vec![],
+            guest,
+        };
+        d.execute(&s, &step).await.unwrap();
+        let given = d.inspect(s.uuid).unwrap()["system"]["given"].clone();
+        assert_eq!(
+            given,
+            serde_json::json!({"files": [{"path": "/test.txt", "bytes": 20}],
+                "user_data": {"bytes": 18, "script": true}})
+        );
+        let rebuild = Step::Reprovision {
+            image_id: s.image_id.clone(),
+            user: "root".into(),
+            password_hash: None,
+            keys: None,
+            guest: GuestData::default(),
+        };
+        d.execute(&s, &rebuild).await.unwrap();
+        let given = d.inspect(s.uuid).unwrap()["system"]["given"].clone();
+        assert_eq!(given, serde_json::json!({"files": [], "user_data": null}));
     }
 
     #[tokio::test]

@@ -114,6 +114,7 @@ fn script(s: &VmSpec) -> Vec<Act> {
             user: "root".into(),
             password_hash: Some(hash(ORIGINAL)),
             keys: vec![KEY_A.into()],
+            guest: Default::default(),
         }),
         Act::Step(Step::PowerOn),
         Act::Step(Step::SetPassword {
@@ -198,12 +199,14 @@ fn script(s: &VmSpec) -> Vec<Act> {
             user: "ubuntu".into(),
             password_hash: Some(hash(REBUILT)),
             keys: None,
+            guest: Default::default(),
         }),
         Act::Step(Step::Reprovision {
             image_id: s.image_id.clone(),
             user: "root".into(),
             password_hash: None,
             keys: Some(vec![KEY_B.into()]),
+            guest: Default::default(),
         }),
         // Stopped: moved to another type, kept.
         Act::Step(resize_to_large()),
@@ -367,6 +370,7 @@ async fn the_same_step_of_another_turn_runs_again() {
         user: "root".into(),
         password_hash: None,
         keys: vec![],
+        guest: Default::default(),
     };
     d.execute_turn(&s, &provision, turn(0)).await.unwrap();
     d.execute_turn(&s, &Step::PowerOn, turn(1)).await.unwrap();
@@ -392,6 +396,7 @@ async fn a_repeated_rescue_boot_keeps_the_running_rescue_guest() {
             user: "root".into(),
             password_hash: None,
             keys: vec![],
+            guest: Default::default(),
         },
     )
     .await
@@ -594,6 +599,7 @@ async fn guest_in(state: InstanceState, s: &VmSpec) -> SimDriver {
         user: "root".into(),
         password_hash: Some(hash(ORIGINAL)),
         keys: vec![KEY_A.into()],
+        guest: Default::default(),
     }];
     match state {
         InstanceState::Running | InstanceState::VerifyResize | InstanceState::Error => {
@@ -670,6 +676,7 @@ async fn every_step_of_every_plan_core_makes_runs_twice_as_once() {
         kms: None,
         create_leaves_stopped: false,
         resize_to: None,
+        image: None,
     };
     let mut kinds = BTreeSet::new();
     let mut planned = BTreeSet::new();

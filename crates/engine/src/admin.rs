@@ -1,7 +1,7 @@
 //! Operator commands: inspection and the switches that make every seed error reproducible.
 
 use crate::Engine;
-use nubis_core::{DomainError, Operation, ResourceKind, Restriction};
+use nubis_core::{DomainError, Operation, Principal, ResourceKind, Restriction};
 use nubis_store::Write;
 use uuid::Uuid;
 
@@ -218,6 +218,40 @@ impl Engine {
         self.inner
             .store
             .operations_of_instance(uuid, 200)
+            .await
+            .map_err(crate::store_err)
+    }
+
+    /// Instance `id` if `p` may see it, a terminated one too (read back from the store):
+    /// Nova shows the actions of a deleted server from 2.21.
+    pub async fn instance_incl_deleted(
+        &self,
+        p: &Principal,
+        id: Uuid,
+    ) -> Result<nubis_core::Instance, DomainError> {
+        let live = self.inner.fleet.lock().instances.get(&id).cloned();
+        if let Some(inst) = live {
+            return crate::visible_or_not_found(Some(inst), p, id);
+        }
+        let stored = self
+            .inner
+            .store
+            .instances(&[id])
+            .await
+            .map_err(crate::store_err)?;
+        let inst = stored
+            .into_iter()
+            .find(|i| i.uuid == id && p.sees(&i.account) && p.sees_project(i.project.as_deref()))
+            .ok_or_else(|| not_found(&id.to_string()))?;
+        p.may_touch(&inst).map_err(DomainError::PolicyDenied)?;
+        Ok(inst)
+    }
+
+    /// The operations on instance `id` (canonical), newest first, at most 200.
+    pub async fn operations_of(&self, id: Uuid) -> Result<Vec<Operation>, DomainError> {
+        self.inner
+            .store
+            .operations_of_instance(id, 200)
             .await
             .map_err(crate::store_err)
     }

@@ -101,11 +101,7 @@ impl Engine {
         })?;
         // Early, so a dry run and a hopeless request stop here; the check that counts is the
         // one under the lock below, with the acceptance.
-        self.inner.fleet.lock().check_create_quota(
-            &p.account,
-            &planned.instance_type,
-            spec.count,
-        )?;
+        (self.inner.fleet.lock()).check_create_quota(p, &planned.instance_type, spec.count)?;
         group_of(&self.inner.fleet.lock())?;
         if dry_run {
             return Err(DomainError::DryRunOk);
@@ -150,7 +146,7 @@ impl Engine {
                 }
                 // The quota, in the same lock hold that reserves the instances: a concurrent
                 // create counts these before their commit.
-                fleet.check_create_quota(&p.account, &planned.instance_type, spec.count)?;
+                fleet.check_create_quota(p, &planned.instance_type, spec.count)?;
                 // The group's room and its members' hosts, in the same lock hold: a
                 // concurrent create into it counts these before their commit.
                 let joined = group_of(&fleet)?;
@@ -194,6 +190,12 @@ impl Engine {
                         writes.push(Write::UserData {
                             instance: inst.uuid,
                             data: data.clone(),
+                        });
+                    }
+                    if !spec.files.is_empty() {
+                        writes.push(Write::InjectedFiles {
+                            instance: inst.uuid,
+                            files: spec.files.clone(),
                         });
                     }
                     writes.push(Write::Operation(op.clone()));
@@ -327,6 +329,7 @@ fn new_instance(
         generation: 1,
         internet_max_bandwidth_out: spec.internet_max_bandwidth_out,
         project: p.project.as_ref().map(|s| s.id.clone()),
+        user_id: p.keystone_user.clone(),
         host: None,
         resize_from: None,
         flavor: Some(planned.instance_type.clone()),

@@ -3,7 +3,7 @@
 //! listed instances that name them, placed by `nubis_core::hosts::place_with`.
 
 use crate::{Engine, Fleet, IdKind, now_ms};
-use nubis_core::groups::{self, Flavour, GROUPS_PER_ACCOUNT, PlacementGroup, Policy};
+use nubis_core::groups::{self, Flavour, PlacementGroup, Policy};
 use nubis_core::hosts::Spot;
 use nubis_core::{DomainError, Instance, InstanceState, Principal, ResourceKind};
 use nubis_store::Write;
@@ -60,6 +60,21 @@ impl Fleet {
             .collect()
     }
 
+    /// The most members `group` holds: a Nova group's is the `server_group_members` quota
+    /// of its project (and its maker's user quota); the other clouds' are fixed per flavour.
+    pub(crate) fn group_member_limit(&self, group: &PlacementGroup) -> u32 {
+        if group.flavour != Flavour::Nova {
+            return group.max_members();
+        }
+        let limit = self.item_limit(
+            &group.account,
+            group.project.as_deref(),
+            group.user_id.as_deref(),
+            nubis_core::ItemQuota::ServerGroupMembers,
+        );
+        u32::try_from(limit).unwrap_or(u32::MAX)
+    }
+
     /// Refuse a create of `count` instances in `zone` that `group` cannot hold.
     pub(crate) fn check_group_room(
         &self,
@@ -67,7 +82,7 @@ impl Fleet {
         zone: &str,
         count: u32,
     ) -> Result<(), DomainError> {
-        let limit = group.max_members();
+        let limit = self.group_member_limit(group);
         let now = self
             .group_members(&group.id)
             .filter(|i| !group.flavour.per_zone() || i.zone == zone)
@@ -111,16 +126,7 @@ impl Engine {
             {
                 return Ok(found.clone());
             }
-            let owned = fleet
-                .placement_groups
-                .values()
-                .filter(|g| g.account == p.account)
-                .count();
-            if owned >= GROUPS_PER_ACCOUNT as usize {
-                return Err(DomainError::GroupQuota {
-                    limit: GROUPS_PER_ACCOUNT,
-                });
-            }
+            fleet.check_group_quota(p)?;
             let mut tencent_id = groups::new_tencent_id();
             while fleet
                 .placement_groups
@@ -156,6 +162,11 @@ impl Engine {
             return Err(e);
         }
         Ok(g)
+    }
+
+    /// The most members `group` holds now ([`Fleet::group_member_limit`]).
+    pub fn group_member_limit(&self, group: &PlacementGroup) -> u32 {
+        self.inner.fleet.lock().group_member_limit(group)
     }
 
     /// The placement groups `p` sees (its account's; an admin's: every account's), oldest

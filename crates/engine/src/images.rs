@@ -32,6 +32,8 @@ pub struct NewImage {
     pub unique_name: bool,
     /// Making an image is idempotent per (account, token) where the cloud says so.
     pub client_token: Option<String>,
+    /// Nova createBackup's `rotation` ([`Image::backup_rotation`]).
+    pub backup_rotation: Option<u32>,
 }
 
 impl NewImage {
@@ -51,6 +53,7 @@ impl NewImage {
             min_ram: 0,
             unique_name: false,
             client_token: None,
+            backup_rotation: None,
         }
     }
 }
@@ -154,6 +157,13 @@ impl Fleet {
     }
 }
 
+/// The system disk an image with `data` needs: its disk's size in GiB, at least `min_disk`
+/// and 1.
+fn disk_gib(min_disk: u32, data: &ImageData) -> u32 {
+    let gib = data.virtual_size.unwrap_or(data.size).div_ceil(1 << 30);
+    min_disk.max(u32::try_from(gib).unwrap_or(u32::MAX)).max(1)
+}
+
 fn not_found(r: &str) -> DomainError {
     DomainError::NotFound {
         kind: ResourceKind::Image,
@@ -181,6 +191,21 @@ impl Engine {
             .images
             .get(id)
             .map_or_else(|| nubis_core::images::builtin_uuid(id), |i| i.uuid)
+    }
+
+    /// The registry's record of image `id` (canonical), deleted ones included; `None` for a
+    /// built-in the registry does not know.
+    pub fn image_record(&self, id: &str) -> Option<Image> {
+        self.inner.fleet.lock().images.get(id).cloned()
+    }
+
+    /// Is image `id` (canonical) a Nova backup (createBackup), deleted or not?
+    pub fn image_is_backup(&self, id: &str) -> bool {
+        let fleet = self.inner.fleet.lock();
+        fleet
+            .images
+            .get(id)
+            .is_some_and(|i| i.backup_rotation.is_some())
     }
 
     /// What the rules need of the image `r` names, if `p` may boot it now.
@@ -255,6 +280,8 @@ impl Engine {
                 data: None,
                 source_instance: None,
                 client_token: new.client_token,
+                backup_rotation: new.backup_rotation,
+                import_task: None,
                 created_ms: now,
                 updated_ms: now,
                 generation: 1,
@@ -415,6 +442,34 @@ impl Engine {
         .await
     }
 
+    /// Glance's import of staged data (glance-direct): an uploading image whose data is
+    /// staged becomes active, with `task` recorded; anything else is the image's state
+    /// conflict. The import is done when this commits (Glance runs it in the background).
+    pub async fn import_staged_image(
+        &self,
+        p: &Principal,
+        r: &str,
+        task: nubis_core::images::ImportTask,
+    ) -> Result<Image, DomainError> {
+        self.update_image(p, r, |i| {
+            let Some(data) = i
+                .data
+                .clone()
+                .filter(|_| i.status == ImageStatus::Uploading)
+            else {
+                return Err(DomainError::ImageState {
+                    id: i.id.clone(),
+                    status: i.status,
+                });
+            };
+            i.size_gib = disk_gib(i.min_disk, &data);
+            i.status = ImageStatus::Active;
+            i.import_task = Some(task.clone());
+            Ok(())
+        })
+        .await
+    }
+
     /// Glance deactivate and reactivate: the owner's or an administrator's (Glance's default
     /// rule: project member or admin), only between active and deactivated (the same status
     /// again is no change). A deactivated image's data is downloadable only by an
@@ -449,6 +504,7 @@ impl Engine {
         p: &Principal,
         r: &str,
         data: ImageData,
+        staged: bool,
     ) -> Result<Image, DomainError> {
         self.update_image(p, r, |i| {
             if !matches!(i.status, ImageStatus::Queued | ImageStatus::Uploading) {
@@ -457,11 +513,12 @@ impl Engine {
                     status: i.status,
                 });
             }
-            let gib = data.virtual_size.unwrap_or(data.size).div_ceil(1 << 30);
-            i.size_gib = i
-                .min_disk
-                .max(u32::try_from(gib).unwrap_or(u32::MAX))
-                .max(1);
+            // Staged data (Glance `PUT /stage`) waits in uploading for its import.
+            if staged {
+                i.data = Some(data);
+                return Ok(());
+            }
+            i.size_gib = disk_gib(i.min_disk, &data);
             i.data = Some(data);
             i.status = ImageStatus::Active;
             Ok(())
@@ -566,6 +623,8 @@ impl Engine {
                 data: None,
                 source_instance: Some(inst.uuid),
                 client_token: new.client_token,
+                backup_rotation: new.backup_rotation,
+                import_task: None,
                 created_ms: now,
                 updated_ms: now,
                 generation: 1,
@@ -644,6 +703,44 @@ impl Engine {
         image.updated_ms = now_ms();
         image.generation += 1;
         Some(image)
+    }
+
+    /// The backups a finished Nova backup `done` rotates out (compute/manager.py
+    /// `_rotate_backups`): of the backups of its instance and `backup_type` in its account,
+    /// newest first with `done` among them, all beyond the first `rotation` — `done` itself
+    /// when the rotation is 0. Each returned deleted, next generation; called under the fleet
+    /// lock, in the runner's commit.
+    pub(crate) fn rotated_out(fleet: &Fleet, done: &Image) -> Vec<Image> {
+        let Some(keep) = done.backup_rotation else {
+            return Vec::new();
+        };
+        let prop = |i: &Image, k: &str| i.properties.get(k).cloned();
+        let same = |i: &Image| {
+            i.account == done.account
+                && i.backup_rotation.is_some()
+                && prop(i, "instance_uuid") == prop(done, "instance_uuid")
+                && prop(i, "backup_type") == prop(done, "backup_type")
+        };
+        let mut backups: Vec<Image> = fleet
+            .images
+            .values()
+            .filter(|i| i.id != done.id && i.status == ImageStatus::Active && same(i))
+            .cloned()
+            .chain(std::iter::once(done.clone()))
+            .collect();
+        backups.sort_by(|a, b| b.created_ms.cmp(&a.created_ms).then(b.id.cmp(&a.id)));
+        let now = now_ms();
+        backups
+            .into_iter()
+            .skip(keep as usize)
+            .map(|i| Image {
+                status: ImageStatus::Deleted,
+                data: None,
+                updated_ms: now,
+                generation: i.generation + u64::from(i.id != done.id),
+                ..i
+            })
+            .collect()
     }
 
     /// Read image `id` back from the store (a runner's image write lost a race).

@@ -79,7 +79,7 @@ impl Engine {
             {
                 return Err(DomainError::DuplicateKeyName(name.to_string()));
             }
-            fleet.check_key_pair_quota(&p.account)?;
+            fleet.check_key_pair_quota(p)?;
             let mut id = ids::new_key_id();
             while fleet.key_pairs.contains_key(&id) {
                 id = ids::new_key_id();
@@ -202,6 +202,26 @@ impl Engine {
             .collect()
     }
 
+    /// Who Keystone user `user_id`'s key pairs are made and read as (Nova 2.10's `user_id`,
+    /// which the caller's policy allowed): that user in its domain's account. `None`: no such
+    /// user, or `p` is neither that user nor an admin.
+    pub fn key_pair_principal(&self, p: &Principal, user_id: &str) -> Option<Principal> {
+        if p.keystone_user.as_deref() == Some(user_id) {
+            return Some(p.clone());
+        }
+        if !p.is_admin {
+            return None;
+        }
+        let user = self.ks_user(user_id).ok()?;
+        let domain = self.ks_domain(&user.domain_id).ok()?;
+        Some(Principal {
+            account: domain.account,
+            user: user.name,
+            keystone_user: Some(user.id),
+            ..Principal::default()
+        })
+    }
+
     /// The name of a key pair `p` sees, by ID.
     pub fn key_pair_name(&self, p: &Principal, id: &str) -> Option<String> {
         let fleet = self.inner.fleet.lock();
@@ -212,11 +232,14 @@ impl Engine {
             .map(|k| k.name.clone())
     }
 
-    /// Delete key pairs, all or nothing; a key still associated with an instance stays.
+    /// Delete key pairs, all or nothing. With `refuse_in_use` (Tencent, Alibaba) a key still
+    /// associated with an instance stays; Nova deletes it anyway (the guest keeps the key, the
+    /// server its `key_name`; docs/images.md "Key pairs deleted while in use").
     pub async fn delete_key_pairs(
         &self,
         p: &Principal,
         key_ids: &[String],
+        refuse_in_use: bool,
     ) -> Result<(), DomainError> {
         {
             let fleet = self.inner.fleet.lock();
@@ -227,10 +250,11 @@ impl Engine {
                         id: id.clone(),
                     });
                 }
-                if fleet
-                    .instances
-                    .values()
-                    .any(|i| i.state.is_listed() && i.key_ids.contains(id))
+                if refuse_in_use
+                    && fleet
+                        .instances
+                        .values()
+                        .any(|i| i.state.is_listed() && i.key_ids.contains(id))
                 {
                     return Err(DomainError::KeyPairInUse(id.clone()));
                 }

@@ -41,10 +41,12 @@ pub const MAX_OBJECTS: usize = 10_000;
 /// Application credentials per user.
 pub const MAX_APP_CREDS_PER_USER: usize = 100;
 
+pub mod access_rules;
 pub mod catalog;
 pub mod credentials;
 pub mod domain_config;
 pub mod trusts;
+pub use access_rules::{AccessRule, RuleRef};
 pub use catalog::{Endpoint, EndpointGroup, Policy, Region, Service};
 pub use credentials::Credential;
 
@@ -159,7 +161,38 @@ pub struct User {
     /// (`extra`), bounded by [`MAX_USER_EXTRA`] and [`MAX_USER_EXTRA_BYTES`].
     #[serde(default)]
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// The hashes of its previous passwords, newest first (as many as
+    /// [`SecurityCompliance::unique_last_password_count`] asks to remember, less one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub password_history: Vec<String>,
+    /// Failed password logins in a row, and when the last one was (Unix µs): the lockout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_auth: Option<(u32, i64)>,
 }
+
+/// Why a password login failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// Wrong user or password (one answer for both).
+    Refused,
+    /// The user (by name) is locked out after too many failures (Keystone's lockout).
+    Locked(String),
+}
+
+/// Keystone's `[security_compliance]` options nubis enforces (0: off, Keystone's defaults).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SecurityCompliance {
+    /// `lockout_failure_attempts`: failed password logins in a row that lock the user.
+    pub lockout_failure_attempts: u32,
+    /// `lockout_duration` (seconds): how long a locked user stays locked.
+    pub lockout_duration_secs: u64,
+    /// `unique_last_password_count`: a new password may not be the current one or any of
+    /// the last this-many-less-one (1 or 0: no history).
+    pub unique_last_password_count: u32,
+}
+
+/// At most this many previous passwords are remembered (nubis).
+pub const MAX_PASSWORD_HISTORY: u32 = 24;
 
 /// Extra attributes per user (nubis).
 pub const MAX_USER_EXTRA: usize = 32;
@@ -301,6 +334,9 @@ pub struct AppCred {
     /// Unix microseconds; `None`: never.
     pub expires_at: Option<i64>,
     pub unrestricted: bool,
+    /// The IDs of its access rules (`access_rules::AccessRule`); empty: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub access_rules: Vec<String>,
 }
 
 debug_fields!(AppCred: id, name, user_id, project_id);
@@ -335,6 +371,7 @@ pub struct KsDir {
     members: BTreeSet<(String, String)>,
     assignments: BTreeSet<Assignment>,
     app_creds: BTreeMap<String, AppCred>,
+    access_rules: BTreeMap<String, AccessRule>,
     /// Role inference rules created through the API (the built-in ones are not stored).
     implied: BTreeSet<Implication>,
     regions: BTreeMap<String, Region>,
@@ -464,6 +501,41 @@ macro_rules! object {
     };
 }
 
+/// An `Object` impl for a kind without a name of its own (credentials, trusts, …): its ID
+/// stands for the name, no two clash; the store's name key is the ID unless given.
+macro_rules! id_named {
+    ($t:ty, $table:ident, $kind:literal, $noun:literal, $plural:literal $(, |$s:ident| $key:expr)?) => {
+        impl $crate::keystone::Object for $t {
+            const KIND: &'static str = $kind;
+            const NOUN: &'static str = $noun;
+            const PLURAL: &'static str = $plural;
+            fn table(dir: &$crate::keystone::KsDir) -> &std::collections::BTreeMap<String, Self> {
+                &dir.$table
+            }
+            fn table_mut(
+                dir: &mut $crate::keystone::KsDir,
+            ) -> &mut std::collections::BTreeMap<String, Self> {
+                &mut dir.$table
+            }
+            fn id(&self) -> &str {
+                &self.id
+            }
+            fn name(&self) -> &str {
+                &self.id
+            }
+            fn same_name(&self, _name: &str) -> bool {
+                false
+            }
+            fn name_key(&self) -> String {
+                $(let $s = self; return $key;)?
+                #[allow(unreachable_code)]
+                self.id.clone()
+            }
+        }
+    };
+}
+pub(crate) use id_named;
+
 object! {
     Domain, domains, "domain", "domains";
     fn enabled(&self) -> Option<bool> {
@@ -575,11 +647,13 @@ object! {
         let dir = e.ks();
         let mut w = dir.credentials_where(|c| c.user_id == u.id).1;
         w.extend(dir.trusts_where(|t| t.trustor_user_id == u.id || t.trustee_user_id == u.id).1);
+        w.extend(dir.access_rules_where(|r| r.user_id == u.id).1);
         Ok(w)
     }
     fn after_delete(e: &Engine, u: &Self) {
         let mut dir = e.inner.keystone.write();
         dir.credentials.retain(|_, c| c.user_id != u.id);
+        dir.access_rules.retain(|_, r| r.user_id != u.id);
         dir.trusts.retain(|_, t| t.trustor_user_id != u.id && t.trustee_user_id != u.id);
     }
     fn domain(&self) -> Option<&str> {
@@ -684,6 +758,7 @@ struct Content {
     implied: Vec<Implication>,
     credentials: Vec<String>,
     trusts: Vec<String>,
+    access_rules: Vec<String>,
 }
 
 impl Content {
@@ -702,6 +777,7 @@ impl Content {
         w.extend(self.implied.iter().map(|i| del("implied_role", &i.key())));
         w.extend(self.credentials.iter().map(|c| del("credential", c)));
         w.extend(self.trusts.iter().map(|t| del("trust", t)));
+        w.extend(self.access_rules.iter().map(|r| del("access_rule", r)));
         w.extend(self.projects.iter().map(|p| del("project", p)));
         w.extend(self.users.iter().map(|u| del("user", u)));
         w.extend(self.groups.iter().map(|g| del("group", g)));
@@ -727,6 +803,9 @@ impl Content {
         }
         for t in &self.trusts {
             dir.trusts.remove(t);
+        }
+        for r in &self.access_rules {
+            dir.access_rules.remove(r);
         }
         for p in &self.projects {
             dir.projects.remove(p);
@@ -804,6 +883,7 @@ impl KsDir {
                     || t.project_id.as_ref().is_some_and(|p| projects.contains(p))
             })
             .0;
+        let access_rules = self.access_rules_where(|r| users.contains(&r.user_id)).0;
         Content {
             projects: projects.into_iter().collect(),
             users: users.into_iter().collect(),
@@ -815,6 +895,7 @@ impl KsDir {
             implied,
             credentials,
             trusts,
+            access_rules,
         }
     }
 
@@ -872,6 +953,7 @@ impl KsDir {
                 "group" => d.load_one::<Group>(data),
                 "role" => d.load_one::<Role>(data),
                 "app_cred" => d.load_one::<AppCred>(data),
+                "access_rule" => d.load_one::<AccessRule>(data),
                 "membership" => serde_json::from_str::<Membership>(data).map(|v| {
                     d.members.insert((v.group_id, v.user_id));
                 }),
@@ -988,6 +1070,9 @@ pub struct UserPatch {
     pub default_project_id: Option<Option<String>>,
     /// Extra attributes to set (a `null` value removes one).
     pub extra: BTreeMap<String, serde_json::Value>,
+    /// The user changes its own password (`POST /v3/users/{id}/password`): the password
+    /// history applies.
+    pub self_service: bool,
 }
 
 /// A new user.
@@ -1015,6 +1100,8 @@ pub struct NewAppCred {
     /// Unix microseconds.
     pub expires_at: Option<i64>,
     pub unrestricted: bool,
+    /// The access rules tokens of it are held to (docs/keystone-v3.md).
+    pub access_rules: Vec<RuleRef>,
 }
 
 /// Filters of `GET /v3/role_assignments`.
@@ -1131,6 +1218,8 @@ impl Engine {
             description: Some("The bootstrap admin (NUBIS_ADMIN_PASSWORD)".into()),
             email: None,
             extra: BTreeMap::new(),
+            password_history: Vec::new(),
+            failed_auth: None,
         }
     }
 
@@ -1536,14 +1625,34 @@ impl Engine {
     /// The user `who` names if `password` is theirs and the user and its domain are
     /// enabled. An unknown user costs the same work as a wrong password.
     pub async fn ks_authenticate(&self, who: &UserRef, password: &str) -> Option<User> {
+        self.ks_login(who, password).await.ok()
+    }
+
+    /// A password login: the user, or why not — [`Login::Locked`] when Keystone's lockout
+    /// holds the user (the password is not even checked), [`Login::Refused`] otherwise. A
+    /// directory user's failures in a row are counted on its record (the lockout's
+    /// `failed_auth`; a success clears them), so every API node sees the lockout.
+    pub async fn ks_login(&self, who: &UserRef, password: &str) -> Result<User, Login> {
         let found = match who {
             UserRef::Id(id) => self.ks_user(id).ok(),
             UserRef::Name { name, domain } => self.ks_user_named(name, domain),
         };
         let Some(user) = found else {
             self.verify_keystone_user("", password).await;
-            return None;
+            return Err(Login::Refused);
         };
+        let sc = self.inner.security;
+        let stored = !self.is_builtin_user(&user.id);
+        let locked = |u: &User| {
+            sc.lockout_failure_attempts > 0
+                && u.failed_auth.is_some_and(|(n, at)| {
+                    n >= sc.lockout_failure_attempts
+                        && now_us() < at.saturating_add(sc.lockout_duration_secs as i64 * 1_000_000)
+                })
+        };
+        if stored && locked(&user) {
+            return Err(Login::Locked(user.name));
+        }
         let ok = if user.id == admin_user_id() {
             self.verify_admin_password(password).await
         } else if let Some(n) = self.legacy_name(&user.id) {
@@ -1558,7 +1667,38 @@ impl Engine {
             .unwrap_or(false)
                 && user.password_hash.is_some()
         };
-        (ok && self.ks_stamp(&user.id).is_some()).then_some(user)
+        if stored && sc.lockout_failure_attempts > 0 {
+            self.count_login(&user.id, ok).await;
+        }
+        if ok && self.ks_stamp(&user.id).is_some() {
+            Ok(user)
+        } else {
+            Err(Login::Refused)
+        }
+    }
+
+    /// Record a password login's outcome on user `id` for the lockout: a failure adds one to
+    /// the failures in a row (a new run once the lockout has passed), a success after
+    /// failures clears them. Best effort: a lost race with another node's write leaves the
+    /// other count (the lockout counts at least that node's failures).
+    async fn count_login(&self, id: &str, ok: bool) {
+        let _serial = self.inner.credentials.lock().await;
+        let Ok(mut u) = self.ks_user(id) else { return };
+        let sc = self.inner.security;
+        let now = now_us();
+        let next = match (ok, u.failed_auth) {
+            (true, None) => return,
+            (true, Some(_)) => None,
+            (false, Some((n, at)))
+                if now < at.saturating_add(sc.lockout_duration_secs as i64 * 1_000_000)
+                    || n < sc.lockout_failure_attempts =>
+            {
+                Some((n.saturating_add(1), now))
+            }
+            (false, _) => Some((1, now)),
+        };
+        u.failed_auth = next;
+        let _ = self.ks_save(&u, Vec::new()).await;
     }
 
     /// The application credential `id` if `secret` is its own and it has not expired, and
@@ -1905,6 +2045,8 @@ impl Engine {
             description: new.description,
             email: new.email,
             extra: new.extra,
+            password_history: Vec::new(),
+            failed_auth: None,
         };
         check_extra(&u.extra)?;
         unique(self.ks_users().iter(), &u)?;
@@ -1950,10 +2092,56 @@ impl Engine {
             u.default_project_id = dp.clone();
         }
         if let Some(pw) = &p.password {
+            // The history binds the user's own changes only: an admin's reset is free
+            // (Keystone's `unique_last_password_count` is checked on self-service changes).
+            if p.self_service {
+                self.check_history(&u, pw).await?;
+            }
+            let keep = self
+                .inner
+                .security
+                .unique_last_password_count
+                .min(MAX_PASSWORD_HISTORY)
+                .saturating_sub(1) as usize;
+            if let Some(old) = u.password_hash.take() {
+                u.password_history.insert(0, old);
+            }
+            u.password_history.truncate(keep);
             u.password_hash = Some(self.hash_password(pw).await?);
+            // A new password set by anyone ends a lockout (Keystone resets the count).
+            u.failed_auth = None;
         }
         self.ks_save(&u, Vec::new()).await?;
         Ok(u)
+    }
+
+    /// Keystone's `unique_last_password_count`: `pw` may not be `u`'s current password nor
+    /// one of the remembered previous ones (400).
+    async fn check_history(&self, u: &User, pw: &str) -> Result<(), KsError> {
+        if self.inner.security.unique_last_password_count < 2 {
+            return Ok(());
+        }
+        let hashes: Vec<String> = u
+            .password_hash
+            .iter()
+            .chain(&u.password_history)
+            .cloned()
+            .collect();
+        let pw = pw.to_string();
+        let reused = tokio::task::spawn_blocking(move || {
+            hashes
+                .iter()
+                .any(|h| nubis_auth::password::verify_or_dummy(&pw, Some(h)))
+        })
+        .await
+        .unwrap_or(false);
+        if reused {
+            return Err(KsError::Invalid(format!(
+                "The new password cannot be identical to a previous password. The total number which includes the new password must be unique is {}.",
+                self.inner.security.unique_last_password_count
+            )));
+        }
+        Ok(())
     }
 
     /// `POST /v3/users/{id}/password`: the original password must match.
@@ -1978,6 +2166,7 @@ impl Engine {
             id,
             UserPatch {
                 password: Some(new.to_string()),
+                self_service: true,
                 ..Default::default()
             },
         )
@@ -2167,6 +2356,7 @@ impl Engine {
                 )));
             }
         }
+        let (rules, fresh) = self.ks().resolve_rules(user, &new.access_rules)?;
         let secret = match new.secret {
             Some(s) if !s.is_empty() && s.len() <= 1024 => s,
             Some(_) => {
@@ -2195,8 +2385,18 @@ impl Engine {
             roles,
             expires_at: new.expires_at,
             unrestricted: new.unrestricted,
+            access_rules: rules.iter().map(|r| r.id.clone()).collect(),
         };
-        self.ks_save(&ac, Vec::new()).await?;
+        let writes = fresh
+            .iter()
+            .map(|r| put(AccessRule::KIND, &r.id, r.name_key(), r))
+            .collect();
+        self.ks_save(&ac, writes).await?;
+        self.inner
+            .keystone
+            .write()
+            .access_rules
+            .extend(fresh.into_iter().map(|r| (r.id.clone(), r)));
         Ok((ac, secret))
     }
 
@@ -2220,5 +2420,7 @@ fn legacy_user(name: &str) -> User {
         description: Some("Managed through the admin API (keystone-users)".into()),
         email: None,
         extra: BTreeMap::new(),
+        password_history: Vec::new(),
+        failed_auth: None,
     }
 }

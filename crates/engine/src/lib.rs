@@ -25,6 +25,7 @@ mod images;
 mod keys;
 pub mod keystone;
 mod leases;
+mod metadefs;
 mod names;
 mod quotas;
 mod runner;
@@ -52,8 +53,8 @@ pub use keys::{NewKeyPair, colon_hex, md5_fingerprint};
 pub use leases::{DEFAULT_LEASE_TTL, MIN_LEASE_TTL};
 pub use names::{DialectNames, KeyNaming};
 pub use nubis_core::{Command, CreateSpec};
-pub use quotas::{QuotaDefaults, QuotaView};
-pub use submit::{Batch, BatchMode};
+pub use quotas::{QuotaDefaults, QuotaScope, QuotaView};
+pub use submit::{Batch, BatchMode, RebuildGuest};
 pub use tenancy::{NewAccount, Numbers};
 pub use update::AttrChange;
 
@@ -251,6 +252,8 @@ pub(crate) struct Inner {
     pub leases: leases::Leases,
     /// Where image bytes are kept (`Options::image_dir`).
     pub image_dir: Option<std::path::PathBuf>,
+    /// Keystone's `[security_compliance]` (`Options::security`).
+    pub security: keystone::SecurityCompliance,
 }
 
 /// How an engine runs (the operator's flags).
@@ -266,6 +269,8 @@ pub struct Options {
     /// Nova's `reclaim_instance_interval`: how long a soft-deleted instance is kept before
     /// it is deleted for good. `None`: nothing is soft-deleted, nothing reclaimed.
     pub reclaim_interval: Option<std::time::Duration>,
+    /// Keystone's `[security_compliance]`: account lockout and password history.
+    pub security: keystone::SecurityCompliance,
 }
 
 impl Default for Options {
@@ -275,6 +280,7 @@ impl Default for Options {
             host_timeout: DEFAULT_HOST_TIMEOUT,
             image_dir: None,
             reclaim_interval: None,
+            security: keystone::SecurityCompliance::default(),
         }
     }
 }
@@ -489,6 +495,7 @@ impl Engine {
                 sync: sync::SyncState::new(journal_head, foreign),
                 leases: leases::Leases::new(options.lease_ttl),
                 image_dir: options.image_dir.clone(),
+                security: options.security,
             }),
         };
         let known: Vec<Uuid> = engine

@@ -6,7 +6,8 @@
 use crate::generations::{self, RETRIES};
 use crate::leases::Lease;
 use crate::{Engine, now_ms, store_err, vm_spec};
-use nubis_core::{InstanceState, LatestOp, OpState};
+use nubis_core::images::{Image, ImageStatus};
+use nubis_core::{DomainError, InstanceState, LatestOp, OpState, Step};
 use nubis_driver::{DriverError, Facts, Turn};
 
 /// How often a step on an unreachable host is tried again.
@@ -159,7 +160,7 @@ impl Engine {
                     .store
                     .operations_of_request(&request)
                     .await
-                    .map_err(crate::store_err)
+                    .map_err(store_err)
             };
             match read.await {
                 Ok(ops) => break ops.into_iter().find(|o| o.id == op_id),
@@ -242,6 +243,17 @@ impl Engine {
                 // A step was appended meanwhile (a start joined the create): run it.
                 continue;
             };
+            // A (re)provisioning step takes the user data and files stored beside the
+            // instance (read now, never kept in the plan: crate::inject).
+            let step = match self.with_guest_data(instance, step).await {
+                Ok(step) => step,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the guest's user data; retrying");
+                    drop(_turn);
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    continue;
+                }
+            };
             tracing::debug!(?step, action = action.as_str(), "step");
             // Named by its turn: a driver that finished this very step before a restart (its
             // commit lost) does not repeat an effect it cannot observe, such as a reboot.
@@ -262,6 +274,17 @@ impl Engine {
                 return;
             }
         }
+    }
+
+    /// `step` as the driver gets it: a (re)provisioning step with the instance's user data
+    /// and the files to inject, read from the store.
+    async fn with_guest_data(&self, instance: Uuid, mut step: Step) -> Result<Step, DomainError> {
+        if let Step::Provision { guest, .. } | Step::Reprovision { guest, .. } = &mut step {
+            let store = &self.inner.store;
+            guest.user_data = store.user_data(instance).await.map_err(store_err)?;
+            guest.files = store.injected_files(instance).await.map_err(store_err)?;
+        }
+        Ok(step)
     }
 
     /// Record that step `index` is done (planned on copies, applied once committed); false
@@ -327,7 +350,7 @@ impl Engine {
             let Some(fence) = self.fence_write(op_id, lease) else {
                 return true;
             };
-            let (op, inst, image, writes) = {
+            let (op, inst, image, rotated, writes) = {
                 let fleet = self.inner.fleet.lock();
                 let Some(op) = fleet.running.get(&op_id) else {
                     return true;
@@ -376,6 +399,7 @@ impl Engine {
                     if inst.state == InstanceState::Terminated {
                         w.push(Write::DeleteGuest(inst.uuid));
                         w.push(Write::DeleteUserData(inst.uuid));
+                        w.push(Write::DeleteInjectedFiles(inst.uuid));
                     } else {
                         w.extend(self.guest_write(op.instance));
                     }
@@ -386,10 +410,28 @@ impl Engine {
                 let image = snapshot
                     .as_ref()
                     .and_then(|(id, data)| Engine::settle_snapshot(&fleet, id, data.clone()));
+                // A backup rotates older ones out (itself too at rotation 0), in this commit.
+                let rotated = image
+                    .as_ref()
+                    .filter(|i| i.status == ImageStatus::Active)
+                    .map(|i| Engine::rotated_out(&fleet, i))
+                    .unwrap_or_default();
+                let mut image = image;
+                // At rotation 0 the new backup is rotated out itself: written once, deleted.
+                if let Some(i) = &mut image
+                    && let Some(r) = rotated.iter().find(|r| r.id == i.id)
+                {
+                    *i = r.clone();
+                }
+                let rotated: Vec<Image> = rotated
+                    .into_iter()
+                    .filter(|r| image.as_ref().is_none_or(|i| i.id != r.id))
+                    .collect();
                 if let Some(image) = &image {
                     w.push(Write::Image(Box::new(image.clone())));
                 }
-                (op, inst, image, w)
+                w.extend(rotated.iter().map(|r| Write::Image(Box::new(r.clone()))));
+                (op, inst, image, rotated, w)
             };
             match self.record(writes).await {
                 Recorded::Done => {}
@@ -398,24 +440,35 @@ impl Engine {
                     return true;
                 }
                 Recorded::Stale => {
-                    if let Some(image) = &image {
-                        self.reload_image(&image.id).await;
+                    for id in image.iter().chain(&rotated).map(|i| i.id.clone()) {
+                        self.reload_image(&id).await;
                     }
                     self.catch_up(op_id, op.instance).await;
                     continue;
                 }
             }
-            let mut fleet = self.inner.fleet.lock();
-            if let Some(image) = image {
-                fleet.put_image(image);
-            }
-            fleet.running.remove(&op_id);
-            if let Some(inst) = inst {
-                let gone = inst.state == InstanceState::Terminated;
-                fleet.apply_committed(inst);
-                if gone {
-                    self.inner.gates.lock().remove(&op.instance);
+            let files = {
+                let mut fleet = self.inner.fleet.lock();
+                let mut files = Vec::new();
+                for image in image.into_iter().chain(rotated) {
+                    if image.status == ImageStatus::Deleted {
+                        files.extend(self.image_path(&image.id));
+                    }
+                    fleet.put_image(image);
                 }
+                fleet.running.remove(&op_id);
+                if let Some(inst) = inst {
+                    let gone = inst.state == InstanceState::Terminated;
+                    fleet.apply_committed(inst);
+                    if gone {
+                        self.inner.gates.lock().remove(&op.instance);
+                    }
+                }
+                files
+            };
+            for path in files {
+                // Best effort, as a deletion: a file left behind is garbage, never shown.
+                let _ = tokio::fs::remove_file(path).await;
             }
             metrics::counter!("nubis_operations_total", "action" => op.action.as_str(), "state" => op.state.as_str()).increment(1);
             return true;

@@ -36,6 +36,44 @@ pub struct Batch<'a> {
     pub dry_run: bool,
     /// Descriptive attributes changed on every accepted instance, in the same commit.
     pub attrs: AttrChange,
+    /// A rebuild's user data and files, written with its acceptance (ignored by any other
+    /// command).
+    pub guest: RebuildGuest,
+}
+
+/// What a rebuild gives the new system disk besides its credentials (Nova rebuild's
+/// `personality` before 2.57, `user_data` from 2.57), written in the commit that accepts it
+/// so the runner's reprovisioning step reads them.
+#[derive(Debug, Clone, Default)]
+pub struct RebuildGuest {
+    /// Replace the user data (`Some(None)`: remove it); `None`: keep it.
+    pub user_data: Option<Option<String>>,
+    /// The files for the new disk: the rebuild's own. Those of the create or of an earlier
+    /// rebuild are not given again (as in Nova), so every rebuild replaces them.
+    pub files: Vec<nubis_core::InjectedFile>,
+}
+
+impl RebuildGuest {
+    /// The writes for a rebuild of `instance`.
+    fn writes(&self, instance: Uuid) -> Vec<Write> {
+        let mut w = vec![if self.files.is_empty() {
+            Write::DeleteInjectedFiles(instance)
+        } else {
+            Write::InjectedFiles {
+                instance,
+                files: self.files.clone(),
+            }
+        }];
+        match &self.user_data {
+            None => {}
+            Some(Some(data)) => w.push(Write::UserData {
+                instance,
+                data: data.clone(),
+            }),
+            Some(None) => w.push(Write::DeleteUserData(instance)),
+        }
+        w
+    }
 }
 
 impl<'a> Batch<'a> {
@@ -46,6 +84,7 @@ impl<'a> Batch<'a> {
             mode,
             dry_run: false,
             attrs: AttrChange::default(),
+            guest: RebuildGuest::default(),
         }
     }
 }
@@ -219,6 +258,7 @@ impl Engine {
             mode,
             dry_run,
             attrs,
+            guest,
         } = batch;
         let all = mode == BatchMode::AllOrNothing;
         if targets.len() > batch::INSTANCES {
@@ -280,7 +320,9 @@ impl Engine {
                 let mut acc = Acceptance::default();
                 let now = now_ms();
                 for (id, plan) in plans {
-                    accept(&fleet, &mut acc, p, request_id, id, plan, &attrs, now);
+                    accept(
+                        &fleet, &mut acc, p, request_id, id, plan, &attrs, &guest, now,
+                    );
                 }
                 if !acc.ops.is_empty() {
                     for image in &images {
@@ -400,10 +442,15 @@ fn plan_one(
         }
         _ => None,
     };
+    let image = resize_to
+        .as_ref()
+        .and_then(|_| fleet.images.get(&inst.image_id))
+        .map(nubis_core::images::Image::facts);
     let ctx = PlanContext {
         kms: inst.kms_key_id.as_ref().map(|k| fleet.kms_state(k)),
         create_leaves_stopped,
         resize_to: resize_to.as_ref(),
+        image: image.as_ref(),
     };
     let plan = rules::plan(inst, req, &ctx)?;
     // A change of type takes the quota of what it adds (a resize, or a revert to a larger
@@ -412,7 +459,7 @@ fn plan_one(
         if let nubis_core::Effect::SetType { to, .. } = effect
             && let Some(from) = inst.type_facts()
         {
-            fleet.check_resize_quota(&inst.account, from, to)?;
+            fleet.check_resize_quota(inst, from, to)?;
         }
     }
     Ok(plan)
@@ -430,6 +477,7 @@ fn accept(
     id: Uuid,
     plan: Plan,
     attrs: &AttrChange,
+    guest: &RebuildGuest,
     now: i64,
 ) {
     // Already being carried out (a delete of an instance being deleted).
@@ -474,6 +522,9 @@ fn accept(
         return;
     }
     let next_boot = plan.accept == Accept::NextBoot;
+    if plan.action == Action::Rebuild {
+        acc.writes.extend(guest.writes(id));
+    }
     let op = start_operation(&mut inst, request_id, p, plan, now);
     if next_boot {
         acc.staged.push((crate::vm_spec(&inst), op.steps.clone()));

@@ -710,14 +710,14 @@ async fn delete_account(State(s): State<AppState>, AdminPath(id): AdminPath<Stri
 /// An account's quotas: what applies, the defaults it falls back to, what was set for it
 /// and what it holds (docs/quotas.md).
 fn quota_json(v: &nubis_engine::QuotaView) -> serde_json::Value {
-    let limits = |l: &nubis_core::QuotaLimits| json!({"instances": l.instances, "cores": l.cores, "ram_mib": l.ram_mib, "key_pairs": l.key_pairs});
+    let limits = |l: &nubis_core::QuotaLimits| json!({"instances": l.instances, "cores": l.cores, "ram_mib": l.ram_mib, "key_pairs": l.key_pairs, "items": l.items});
     let u = &v.usage;
     json!({"quota": {
         "account": v.account,
         "limits": limits(&v.limits),
         "defaults": limits(&v.defaults),
         "overrides": v.overrides,
-        "usage": {"instances": u.instances, "cores": u.cores, "ram_mib": u.ram_mib, "key_pairs": u.key_pairs},
+        "usage": {"instances": u.instances, "cores": u.cores, "ram_mib": u.ram_mib, "key_pairs": u.key_pairs, "server_groups": u.server_groups},
     }})
 }
 

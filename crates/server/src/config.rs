@@ -67,6 +67,11 @@ struct FileConfig {
     audit_retention_days: Option<u32>,
     shelved_offload_time: Option<i64>,
     reclaim_instance_interval: Option<u64>,
+    /// Keystone's `[security_compliance]` `lockout_failure_attempts`, `lockout_duration`
+    /// (seconds) and `unique_last_password_count`.
+    lockout_failure_attempts: Option<u32>,
+    lockout_duration: Option<u64>,
+    unique_last_password_count: Option<u32>,
     /// Glance's `image_size_cap`: bytes, or with a K/KiB/M/MiB/G/GiB/T/TiB suffix.
     image_size_cap: Option<String>,
     /// The `[limits]` table.
@@ -124,6 +129,8 @@ pub struct Config {
     /// more soft-deletes a Nova delete and reclaims it this long after
     /// (docs/deferred-delete.md).
     pub reclaim_instance_interval: u64,
+    /// Keystone's `[security_compliance]` lockout and password history (docs/keystone-v3.md).
+    pub security: nubis_engine::keystone::SecurityCompliance,
     /// Largest Glance image upload, bytes (`NUBIS_IMAGE_SIZE_CAP` / `image_size_cap`;
     /// Glance's default, 1 TiB).
     pub image_size_cap: u64,
@@ -295,6 +302,39 @@ impl Config {
                 "reclaim_instance_interval={reclaim_instance_interval}: at most 31536000 seconds"
             );
         }
+        // Keystone's [security_compliance]; each 0 (off) by default, as Keystone's.
+        let bounded = |env: &str, file: Option<u64>, max: u64| -> anyhow::Result<u64> {
+            let n = match std::env::var(env) {
+                Ok(v) => v
+                    .parse::<u64>()
+                    .ok()
+                    .with_context(|| format!("{env}={v:?} is not a whole number"))?,
+                Err(_) => file.unwrap_or(0),
+            };
+            anyhow::ensure!(n <= max, "{env} (or its config key) is {n}: at most {max}");
+            Ok(n)
+        };
+        let security = nubis_engine::keystone::SecurityCompliance {
+            lockout_failure_attempts: bounded(
+                "NUBIS_LOCKOUT_FAILURE_ATTEMPTS",
+                file.lockout_failure_attempts.map(u64::from),
+                1000,
+            )? as u32,
+            lockout_duration_secs: bounded(
+                "NUBIS_LOCKOUT_DURATION",
+                file.lockout_duration,
+                31_536_000,
+            )?,
+            unique_last_password_count: bounded(
+                "NUBIS_UNIQUE_LAST_PASSWORD_COUNT",
+                file.unique_last_password_count.map(u64::from),
+                u64::from(nubis_engine::keystone::MAX_PASSWORD_HISTORY),
+            )? as u32,
+        };
+        anyhow::ensure!(
+            (security.lockout_failure_attempts == 0) == (security.lockout_duration_secs == 0),
+            "NUBIS_LOCKOUT_FAILURE_ATTEMPTS and NUBIS_LOCKOUT_DURATION are set together (both 0: no lockout)"
+        );
         let image_size_cap = match std::env::var("NUBIS_IMAGE_SIZE_CAP")
             .ok()
             .or_else(|| file.image_size_cap.clone())
@@ -326,6 +366,7 @@ impl Config {
             cores: quota_value("cores", q.cores, d.cores)?,
             ram_mib: quota_value("ram_mib", q.ram_mib, d.ram_mib)?,
             key_pairs: quota_value("key_pairs", q.key_pairs, d.key_pairs)?,
+            items: d.items,
         };
         let listen = args
             .listen
@@ -374,6 +415,7 @@ impl Config {
             audit_retention_days,
             shelved_offload,
             reclaim_instance_interval,
+            security,
             image_size_cap,
             nova_policy,
             limits,

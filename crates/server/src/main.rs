@@ -152,6 +152,7 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
         image_dir: Some(cfg.data.join("images")),
         reclaim_interval: (cfg.reclaim_instance_interval > 0)
             .then(|| std::time::Duration::from_secs(cfg.reclaim_instance_interval)),
+        security: cfg.security,
     };
     let engine = Engine::start_with(store, driver, secrets, options)
         .await

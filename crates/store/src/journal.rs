@@ -100,6 +100,8 @@ impl Record {
             | Write::DeleteGuest(_)
             | Write::UserData { .. }
             | Write::DeleteUserData(_)
+            | Write::InjectedFiles { .. }
+            | Write::DeleteInjectedFiles(_)
             | Write::AuditEvent(_)
             // ClientToken claims are read from the store on every use (cluster state).
             | Write::ClientToken { .. }

@@ -4,6 +4,7 @@
 mod cluster;
 mod hosts;
 mod journal;
+mod metadefs;
 pub mod migrations;
 mod postgres;
 mod shared;
@@ -12,6 +13,7 @@ mod sqlite;
 pub use cluster::{ClaimView, ClusterState, NonceSpend};
 pub use hosts::{HostDirectory, HostReport};
 pub use journal::{Change, ChangeBatch, Identity, Record};
+pub use metadefs::MetadefCatalog;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
@@ -103,6 +105,13 @@ pub enum Write {
         data: String,
     },
     DeleteUserData(Uuid),
+    /// The files an instance is given at its next (re)provisioning (migration 0017),
+    /// replacing the stored ones.
+    InjectedFiles {
+        instance: Uuid,
+        files: Vec<nubis_core::InjectedFile>,
+    },
+    DeleteInjectedFiles(Uuid),
     Meta {
         key: String,
         value: String,
@@ -208,6 +217,12 @@ pub trait Store: Send + Sync + 'static {
     async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError>;
     /// The user data an instance was created with, read on demand (it is not kept in memory).
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError>;
+    /// The files an instance is to be given when its system disk is next (re)provisioned,
+    /// read on demand like the user data (empty: none).
+    async fn injected_files(
+        &self,
+        instance: Uuid,
+    ) -> Result<Vec<nubis_core::InjectedFile>, StoreError>;
     /// Audit events matching `q`, in its order: at most `q.limit + 1` (one more than a page,
     /// so the caller knows whether another page follows).
     async fn audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
@@ -233,6 +248,10 @@ pub trait Store: Send + Sync + 'static {
     }
     /// The registered agent hosts (migration 0012), when the backend keeps them.
     fn host_directory(&self) -> Option<&dyn HostDirectory> {
+        None
+    }
+    /// Glance's metadata definitions (migration 0016), when the backend keeps them.
+    fn metadefs(&self) -> Option<&dyn MetadefCatalog> {
         None
     }
 

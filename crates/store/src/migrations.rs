@@ -31,6 +31,8 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (13, include_str!("../migrations/0013_placement_groups.sql")),
     (14, include_str!("../migrations/0014_images.sql")),
     (15, include_str!("../migrations/0015_instance_types.sql")),
+    (16, include_str!("../migrations/0016_metadefs.sql")),
+    (17, include_str!("../migrations/0017_injected_files.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.

@@ -14,7 +14,7 @@ use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
-use nubis_core::{Instance, KeyPair, Operation};
+use nubis_core::{InjectedFile, Instance, KeyPair, Operation};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
@@ -376,6 +376,22 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "DELETE FROM user_data WHERE instance = $1",
+                &[&id.to_string()],
+            )
+            .await
+        }
+        Write::InjectedFiles { instance, files } => {
+            exec(
+                tx,
+                "INSERT INTO injected_files (instance, data) VALUES ($1, $2) ON CONFLICT (instance) DO UPDATE SET data = excluded.data",
+                &[&instance.to_string(), &json(files)],
+            )
+            .await
+        }
+        Write::DeleteInjectedFiles(id) => {
+            exec(
+                tx,
+                "DELETE FROM injected_files WHERE instance = $1",
                 &[&id.to_string()],
             )
             .await
@@ -928,6 +944,10 @@ impl Store for PgStore {
         Some(self)
     }
 
+    fn metadefs(&self) -> Option<&dyn crate::MetadefCatalog> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         self.snapshot(true).await
     }
@@ -1253,6 +1273,22 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         row.map(|r| r.try_get(0).map_err(pg)).transpose()
+    }
+
+    async fn injected_files(&self, instance: Uuid) -> Result<Vec<InjectedFile>, StoreError> {
+        let row = self
+            .client()
+            .await?
+            .query_opt(
+                "SELECT data FROM injected_files WHERE instance = $1",
+                &[&instance.to_string()],
+            )
+            .await
+            .map_err(pg)?;
+        match row {
+            Some(r) => decode(&r.try_get::<_, String>(0).map_err(pg)?),
+            None => Ok(Vec::new()),
+        }
     }
 
     async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {

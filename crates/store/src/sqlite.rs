@@ -9,7 +9,7 @@ use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
-use nubis_core::{Instance, KeyPair, Operation};
+use nubis_core::{InjectedFile, Instance, KeyPair, Operation};
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -247,6 +247,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
         }
         Write::DeleteUserData(id) => {
             tx.prepare_cached("DELETE FROM user_data WHERE instance = ?1")?
+                .execute([id.to_string()])?;
+        }
+        Write::InjectedFiles { instance, files } => {
+            tx.prepare_cached("INSERT INTO injected_files (instance, data) VALUES (?1, ?2) ON CONFLICT(instance) DO UPDATE SET data = excluded.data")?
+                .execute(params![instance.to_string(), json(files)])?;
+        }
+        Write::DeleteInjectedFiles(id) => {
+            tx.prepare_cached("DELETE FROM injected_files WHERE instance = ?1")?
                 .execute([id.to_string()])?;
         }
         Write::Meta { key, value } => {
@@ -556,6 +564,10 @@ impl Store for SqliteStore {
         Some(self)
     }
 
+    fn metadefs(&self) -> Option<&dyn crate::MetadefCatalog> {
+        Some(self)
+    }
+
     async fn load(&self) -> Result<Snapshot, StoreError> {
         self.read(|conn| {
             let mut guests = Vec::new();
@@ -724,6 +736,22 @@ impl Store for SqliteStore {
             .map_err(unavailable)
         })
         .await
+    }
+
+    async fn injected_files(&self, instance: Uuid) -> Result<Vec<InjectedFile>, StoreError> {
+        let id = instance.to_string();
+        let text = self
+            .read(move |conn| {
+                conn.query_row(
+                    "SELECT data FROM injected_files WHERE instance = ?1",
+                    [&id],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()
+                .map_err(unavailable)
+            })
+            .await?;
+        text.map_or_else(|| Ok(Vec::new()), |t| decode(&t))
     }
 
     async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {

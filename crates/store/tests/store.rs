@@ -129,6 +129,7 @@ on_both_backends!(
     concurrent_commits_are_grouped_and_all_land,
     a_conflicting_batch_fails_alone_and_commits_nothing,
     user_data_round_trips_and_is_deleted,
+    injected_files_round_trip_and_are_deleted,
     a_database_from_before_tenancy_is_migrated,
     operations_and_directory_objects_keep_their_order,
     audit_lookups_filter_page_and_sweep,
@@ -145,6 +146,7 @@ on_both_backends!(
     placement_groups_are_written_read_by_id_and_deleted,
     images_are_written_conditionally_and_deleted_as_records,
     instance_types_are_written_read_by_id_and_deleted,
+    metadef_namespaces_are_written_conditionally_renamed_and_deleted,
 );
 
 fn kp(id: &str) -> KeyPair {
@@ -236,6 +238,46 @@ async fn user_data_round_trips_and_is_deleted(backend: Backend) {
     );
     s.commit(vec![Write::DeleteUserData(id)]).await.unwrap();
     assert_eq!(s.user_data(id).await.unwrap(), None);
+}
+
+/// Migration 17 (issue 15): a server's personality files, beside it like its user data.
+async fn injected_files_round_trip_and_are_deleted(backend: Backend) {
+    use nubis_core::InjectedFile;
+    let db = Db::new(backend).await;
+    let id = uuid::Uuid::new_v4();
+    let files = vec![
+        InjectedFile {
+            path: "/etc/motd".into(),
+            contents: "aGVsbG8K".into(),
+        },
+        InjectedFile {
+            path: "rebuild.txt".into(),
+            contents: String::new(),
+        },
+    ];
+    {
+        let s = db.open().await;
+        assert_eq!(s.injected_files(id).await.unwrap(), Vec::new());
+        s.commit(vec![Write::InjectedFiles {
+            instance: id,
+            files: files.clone(),
+        }])
+        .await
+        .unwrap();
+    }
+    let s = db.open().await;
+    assert_eq!(s.injected_files(id).await.unwrap(), files);
+    s.commit(vec![Write::InjectedFiles {
+        instance: id,
+        files: files[1..].to_vec(),
+    }])
+    .await
+    .unwrap();
+    assert_eq!(s.injected_files(id).await.unwrap(), files[1..]);
+    s.commit(vec![Write::DeleteInjectedFiles(id)])
+        .await
+        .unwrap();
+    assert_eq!(s.injected_files(id).await.unwrap(), Vec::new());
 }
 
 /// A database written before migration 0003 (accounts and keys without the tenancy columns
@@ -1958,4 +2000,62 @@ async fn instance_types_are_written_read_by_id_and_deleted(backend: Backend) {
     assert!(s.load().await.unwrap().instance_types.is_empty());
     let kept = stored(&s, 1).await;
     assert_eq!(kept.type_facts(), Some(&f1.instance_type()));
+}
+
+async fn metadef_namespaces_are_written_conditionally_renamed_and_deleted(backend: Backend) {
+    use nubis_core::metadefs::{Entry, Namespace};
+    use nubis_store::StoreError;
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let m = s.metadefs().expect("metadef catalog");
+    let ns = Namespace::new("id-1".into(), "OS::Test".into(), "p".into(), 5);
+    assert!(m.put_metadef_namespace(&ns).await.unwrap());
+    // The same name again (another ID): the unique name refuses it.
+    let twin = Namespace::new("id-2".into(), "OS::Test".into(), "p".into(), 6);
+    assert!(matches!(
+        m.put_metadef_namespace(&twin).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // Two writers read generation 1: the first lands, the second is stale.
+    let mut a = ns.clone();
+    a.generation = 2;
+    a.tags.push(Entry {
+        name: "t".into(),
+        body: Default::default(),
+        created_ms: 7,
+        updated_ms: 7,
+    });
+    let mut b = ns.clone();
+    b.generation = 2;
+    b.description = Some("lost".into());
+    assert!(m.put_metadef_namespace(&a).await.unwrap());
+    assert!(!m.put_metadef_namespace(&b).await.unwrap());
+    assert_eq!(
+        m.metadef_namespace("OS::Test").await.unwrap(),
+        Some(a.clone())
+    );
+    // A rename keeps the row; the old name is free, a taken one refused.
+    let other = Namespace::new("id-3".into(), "Other".into(), "p".into(), 8);
+    assert!(m.put_metadef_namespace(&other).await.unwrap());
+    let mut renamed = a.clone();
+    renamed.generation = 3;
+    renamed.namespace = "Other".into();
+    assert!(matches!(
+        m.put_metadef_namespace(&renamed).await,
+        Err(StoreError::Conflict(_))
+    ));
+    renamed.namespace = "Renamed".into();
+    assert!(m.put_metadef_namespace(&renamed).await.unwrap());
+    assert_eq!(m.metadef_namespace("OS::Test").await.unwrap(), None);
+    // Oldest first, and it survives a reopen.
+    drop(s);
+    let s = db.open().await;
+    let m = s.metadefs().expect("metadef catalog");
+    let all = m.metadef_namespaces().await.unwrap();
+    let names: Vec<&str> = all.iter().map(|n| n.namespace.as_str()).collect();
+    assert_eq!(names, ["Renamed", "Other"]);
+    // A delete at a stale generation changes nothing.
+    assert!(!m.delete_metadef_namespace("id-1", 2).await.unwrap());
+    assert!(m.delete_metadef_namespace("id-1", 3).await.unwrap());
+    assert_eq!(m.metadef_namespaces().await.unwrap().len(), 1);
 }

@@ -205,6 +205,7 @@ pub(super) async fn create(engine: &Engine, ctx: &Ctx, p: &Params, run: bool) ->
         attrs: Default::default(),
         rule: nubis_core::password::PasswordRule::Complexity,
         user_data,
+        files: Vec::new(),
         internet_max_bandwidth_out: bandwidth_out,
     };
     let created = engine

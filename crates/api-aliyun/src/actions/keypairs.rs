@@ -79,7 +79,7 @@ pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, p: &Params) -> 
         .map(|n| key_id_by_name(engine, ctx, n))
         .collect::<Result<_, _>>()?;
     engine
-        .delete_key_pairs(&ctx.principal, &ids)
+        .delete_key_pairs(&ctx.principal, &ids, true)
         .await
         .map_err(|e| domain(engine, ctx, e))?;
     Ok(Map::new())

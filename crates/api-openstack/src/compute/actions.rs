@@ -5,6 +5,7 @@
 //! suspend, resume, shelve, shelveOffload, unshelve.
 
 use super::create::generate_password;
+use super::servers::ServerEdits;
 use super::{
     LOCKED_REASON, Nova, Res, UNSHELVE_AZ, UNSHELVE_HOST, check_field, check_keys, invalid_value,
     metadata, opt_str, unexpected, user_data_field,
@@ -14,7 +15,7 @@ use crate::{OpenStackApi, Reply};
 
 use nubis_core::rules::ResetTo;
 use nubis_core::{DomainError, ResizeEnd, StopMode, WhenRunning, catalog, password::PasswordRule};
-use nubis_engine::Command;
+use nubis_engine::{Batch, BatchMode, Command, RebuildGuest};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -260,6 +261,9 @@ impl Nova<'_> {
             .ok_or_else(|| Fault::bad_request("'imageRef' is a required property"))?;
         let edits = self.server_edits(m)?;
         let user_data = user_data_field(m)?;
+        // personality (before 2.57; the allowed keys above refuse it later): Nova's schema,
+        // then core's limits (403).
+        let files = super::personality::of(m, self.file_limits())?;
         if let Some(certs) = m.get("trusted_image_certificates")
             && !certs.is_null()
         {
@@ -293,20 +297,30 @@ impl Nova<'_> {
             .map(|v| metadata::parse("metadata", v))
             .transpose()?;
         if let Some(items) = &new_metadata {
-            metadata::check_quota(items.len())?;
+            metadata::check_quota(items.len(), self.metadata_quota())?;
         }
-        self.submit(
-            &inst,
-            Command::Rebuild {
-                image: image.id,
-                password: Some(pw.clone()),
-                rule: PasswordRule::Free,
-                key_ids,
-                when_running: WhenRunning::StopAndStart,
-                system_disk_gib: None,
-            },
-        )
-        .await?;
+        // The user data and files go with the acceptance: the reprovisioning reads them.
+        let target = [inst.uuid];
+        let batch = Batch {
+            guest: RebuildGuest { user_data, files },
+            ..Batch::new(
+                &target,
+                Command::Rebuild {
+                    image: image.id,
+                    password: Some(pw.clone()),
+                    rule: PasswordRule::Free,
+                    key_ids,
+                    when_running: WhenRunning::StopAndStart,
+                    system_disk_gib: None,
+                },
+                BatchMode::AllOrNothing,
+            )
+        };
+        self.api
+            .engine
+            .submit_batch(&self.p, self.request_id, batch)
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))?;
         if let Some(items) = new_metadata {
             self.api
                 .engine
@@ -317,12 +331,6 @@ impl Nova<'_> {
         // The rebuild is accepted and committed; its attributes follow (a server
         // deleted meanwhile has none to change).
         let _ = self.apply_edits(inst.uuid, edits).await;
-        if let Some(u) = user_data {
-            match self.api.engine.set_user_data(&self.p, inst.uuid, u).await {
-                Ok(()) | Err(DomainError::NotFound { .. }) => {}
-                Err(e) => return Err(map(e, Some(inst.uuid))),
-            }
-        }
         let now = self.api.engine.instance(inst.uuid).unwrap_or(inst.clone());
         let mut server = self.changed_view(&now, true).await;
         server["adminPass"] = json!(pw);
@@ -349,7 +357,7 @@ impl Nova<'_> {
             Some(v) => metadata::parse("metadata", v)?,
         };
         // Nova's check_img_metadata_properties_quota: the metadata_items quota.
-        if extra.len() > super::METADATA_ITEMS.max_count().unwrap_or(128) {
+        if metadata::check_quota(extra.len(), self.metadata_quota()).is_err() {
             return Err(Fault::new(403, "Image metadata limit exceeded"));
         }
         let new = self.snapshot_image(&inst, name, extra);
@@ -364,6 +372,78 @@ impl Nova<'_> {
         }
         // Nova's glance API `generate_image_url`: the image endpoint, then images/<id>.
         Ok(Reply::empty(202).header(
+            "location",
+            format!("{}/image/images/{}", self.base, image.uuid),
+        ))
+    }
+
+    /// `createBackup` (nova/api/openstack/compute/create_backup.py): an image like
+    /// createImage's (`image_type` backup, `backup_type`), after which only the newest
+    /// `rotation` backups of the server and type are kept (docs/images.md). 202; the image's
+    /// address in `Location` unless the rotation is 0; from 2.45 `{"image_id"}`.
+    pub(super) async fn create_backup(&self, id: &str, arg: &Value) -> Res {
+        let m = arg
+            .as_object()
+            .ok_or_else(|| Fault::bad_request("Invalid input for field/attribute createBackup."))?;
+        check_keys(m, &["name", "backup_type", "rotation", "metadata"])?;
+        for key in ["name", "backup_type", "rotation"] {
+            if !m.contains_key(key) {
+                return Err(Fault::bad_request(format!(
+                    "Invalid input for field/attribute createBackup. '{key}' is a required property"
+                )));
+            }
+        }
+        let name = match m.get("name") {
+            Some(Value::String(s)) => s.as_str(),
+            other => return Err(invalid_value("name", &json!(other).to_string())),
+        };
+        check_field(&super::SERVER_NAME, Some(name))?;
+        let backup_type = match m.get("backup_type") {
+            Some(Value::String(s)) if s.len() <= 255 => s.clone(),
+            other => return Err(invalid_value("backup_type", &json!(other).to_string())),
+        };
+        // parameter_types.non_negative_integer: an integer, or its decimal string.
+        let rotation = match m.get("rotation") {
+            Some(Value::Number(n)) => n.as_u64(),
+            Some(Value::String(s)) => s.parse::<u64>().ok(),
+            _ => None,
+        }
+        .and_then(|n| u32::try_from(n).ok())
+        .ok_or_else(|| invalid_value("rotation", &json!(m.get("rotation")).to_string()))?;
+        let extra = match m.get("metadata") {
+            None => Vec::new(),
+            Some(v) => metadata::parse("metadata", v)?,
+        };
+        // The metadata_items quota, checked up to 2.38 (Nova's MAX_PROXY_API_SUPPORT_VERSION).
+        if !self.v.at_least(39)
+            && metadata::check_quota(extra.len(), self.metadata_quota()).is_err()
+        {
+            return Err(Fault::new(403, "Image metadata limit exceeded"));
+        }
+        let inst = self.server(id)?;
+        let mut new = self.snapshot_image(&inst, name, extra);
+        new.properties.insert("image_type".into(), "backup".into());
+        new.properties.insert("backup_type".into(), backup_type);
+        new.backup_rotation = Some(rotation);
+        let image = self
+            .api
+            .engine
+            .create_image_from_instance(&self.p, self.request_id, inst.uuid, new, false, false)
+            .await
+            .map_err(|e| match e {
+                DomainError::StateConflict { state, .. } => {
+                    crate::errors::state_conflict(&inst.uuid.to_string(), state, "createBackup")
+                }
+                other => map(other, Some(inst.uuid)),
+            })?;
+        if self.v.at_least(45) {
+            return Ok(Reply::json(202, &json!({ "image_id": image.uuid })));
+        }
+        let reply = Reply::empty(202);
+        if rotation == 0 {
+            return Ok(reply);
+        }
+        Ok(reply.header(
             "location",
             format!("{}/image/images/{}", self.base, image.uuid),
         ))
@@ -569,18 +649,7 @@ impl Nova<'_> {
                 return Err(invalid_value("flavorRef", &other.to_string()));
             }
         };
-        match m.get("OS-DCF:diskConfig") {
-            None => {}
-            Some(Value::String(d)) if d == "AUTO" || d == "MANUAL" => {}
-            Some(other) => {
-                let shown = other
-                    .as_str()
-                    .map_or_else(|| other.to_string(), str::to_string);
-                return Err(Fault::bad_request(format!(
-                    "Invalid input for field/attribute OS-DCF:diskConfig. Value: {shown}. '{shown}' is not one of ['AUTO', 'MANUAL']"
-                )));
-            }
-        }
+        let auto_disk = super::disk_config(m)?;
         // nova/api/openstack/compute/servers.py `_resize`: FlavorNotFound.
         if self
             .api
@@ -599,6 +668,12 @@ impl Nova<'_> {
             },
         )
         .await?;
+        if let Some(auto) = auto_disk {
+            // Best effort after the accepted resize, as a rebuild's attributes.
+            let _ = self
+                .apply_edits(inst.uuid, ServerEdits::disk_config(auto))
+                .await;
+        }
         Ok(Reply::empty(202))
     }
 
@@ -685,9 +760,7 @@ impl Nova<'_> {
     /// progress. nubis's host maintenance is no Nova live migration (no source and
     /// destination host): always none.
     pub(super) fn server_migrations(&self, id: &str) -> Res {
-        if !self.v.at_least(23) {
-            return Err(Fault::not_found("The resource could not be found."));
-        }
+        self.since(23)?;
         self.server(id)?;
         Ok(Reply::json(200, &json!({ "migrations": [] })))
     }

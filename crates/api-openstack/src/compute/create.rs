@@ -57,6 +57,7 @@ impl Nova<'_> {
             &["server", "os:scheduler_hints", "OS-SCH-HNT:scheduler_hints"],
         )?;
         let group = self.hinted_group(top)?;
+        let scheduler_hints = kept_hints(top)?;
         let s = top
             .get("server")
             .and_then(Value::as_object)
@@ -196,7 +197,7 @@ impl Nova<'_> {
             None => Vec::new(),
             Some(m) => metadata::parse("metadata", m)?,
         };
-        metadata::check_quota(metadata.len())?;
+        metadata::check_quota(metadata.len(), self.metadata_quota())?;
         let count_of = |key: &str| -> Result<Option<u32>, Fault> {
             match s.get(key) {
                 None | Some(Value::Null) => Ok(None),
@@ -246,7 +247,17 @@ impl Nova<'_> {
         };
         let access_ipv4 = access_ip(s, "accessIPv4")?;
         let access_ipv6 = access_ip(s, "accessIPv6")?;
+        let auto_disk_config = super::disk_config(s)?.unwrap_or(false);
         let user_data = user_data_field(s)?.flatten();
+        // personality (before 2.57): Nova's schema, then core's limits (403).
+        let files = if self.v.at_least(57) {
+            if s.contains_key("personality") {
+                return Err(unexpected("personality"));
+            }
+            Vec::new()
+        } else {
+            super::personality::of(s, self.file_limits())?
+        };
         let admin_pass = match opt_str(s, "adminPass")? {
             Some(p) => p.to_string(),
             None => generate_password(),
@@ -274,9 +285,12 @@ impl Nova<'_> {
             attrs: nubis_core::UserAttrs {
                 access_ipv4,
                 access_ipv6,
+                auto_disk_config,
+                scheduler_hints,
             },
             rule: PasswordRule::Free,
             user_data,
+            files,
             internet_max_bandwidth_out: 0,
         };
         let created = self
@@ -309,13 +323,35 @@ impl Nova<'_> {
             &json!({"server": {
                 "id": first.uuid,
                 "links": links,
-                "OS-DCF:diskConfig": "MANUAL",
+                "OS-DCF:diskConfig": render::disk_config(auto_disk_config),
                 "security_groups": [{"name": "default"}],
                 "adminPass": admin_pass,
             }}),
         )
         .header("location", location))
     }
+}
+
+/// The scheduler hints as the server keeps them (2.100 shows them): the object's text, unless
+/// empty; longer than `MAX_SCHEDULER_HINTS` is refused (Nova keeps any size; nubis bounds
+/// what it stores per server). Their shape was checked by [`Nova::hinted_group`].
+fn kept_hints(top: &Map<String, Value>) -> Result<Option<String>, Fault> {
+    let Some(hints) = top
+        .get("os:scheduler_hints")
+        .or_else(|| top.get("OS-SCH-HNT:scheduler_hints"))
+        .and_then(Value::as_object)
+        .filter(|h| !h.is_empty())
+    else {
+        return Ok(None);
+    };
+    let text = Value::Object(hints.clone()).to_string();
+    if text.len() > nubis_core::MAX_SCHEDULER_HINTS {
+        return Err(Fault::bad_request(format!(
+            "Invalid input for field/attribute os:scheduler_hints. Value is longer than {} bytes.",
+            nubis_core::MAX_SCHEDULER_HINTS
+        )));
+    }
+    Ok(Some(text))
 }
 
 impl Nova<'_> {

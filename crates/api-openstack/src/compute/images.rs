@@ -301,13 +301,14 @@ impl Nova<'_> {
     ) -> Result<Image, Fault> {
         self.image_by_id(id)?;
         let mut refused: Option<Fault> = None;
+        let quota = self.metadata_quota();
         let result = self
             .api
             .engine
             .update_image(&self.p, id, |img| {
                 let hidden = img.properties.remove("os_hidden");
                 let fault = change(&mut img.properties)
-                    .or_else(|| super::metadata::check_quota(img.properties.len()).err());
+                    .or_else(|| super::metadata::check_quota(img.properties.len(), quota).err());
                 if let Some(h) = hidden {
                     img.properties.insert("os_hidden".into(), h);
                 }

@@ -41,9 +41,10 @@ fn nova_action(a: Action) -> &'static str {
     }
 }
 
-fn view(op: &Operation, with_updated: bool) -> Value {
+/// An operation as Nova's instance action; `backup`: a createImage that made a backup.
+fn view(op: &Operation, backup: bool, with_updated: bool) -> Value {
     let mut v = json!({
-        "action": nova_action(op.action),
+        "action": if backup { "createBackup" } else { nova_action(op.action) },
         "instance_uuid": op.instance,
         "request_id": op.request_id,
         // The Keystone caller's; the account's for what the other dialects asked.
@@ -96,9 +97,9 @@ fn nova_event(a: Action) -> &'static str {
 
 /// The action's one event: finished with its result, or still running (no finish, no
 /// result). `traceback` only for those the events rule allows (Nova's rule from 2.51).
-fn event(op: &Operation, traceback: bool) -> Value {
+fn event(op: &Operation, backup: bool, traceback: bool) -> Value {
     let mut v = json!({
-        "event": nova_event(op.action),
+        "event": if backup { "compute_backup_instance" } else { nova_event(op.action) },
         "start_time": render::iso_micro(op.created_at_ms),
         "finish_time": op.finished_at_ms.map(render::iso_micro),
         "result": match op.state {
@@ -119,27 +120,60 @@ fn updated_ms(op: &Operation) -> i64 {
 }
 
 impl Nova<'_> {
+    /// Did operation `op` make a Nova backup (createBackup is createImage in core)?
+    fn made_backup(&self, op: &Operation) -> bool {
+        op.action == Action::CreateImage
+            && op.steps.iter().any(|s| match s {
+                nubis_core::Step::Snapshot { image_id } => {
+                    self.api.engine.image_is_backup(image_id)
+                }
+                _ => false,
+            })
+    }
+
+    /// The server whose actions are asked for and its operations, newest first. From 2.21 a
+    /// deleted server's too (Nova reads it with `read_deleted='yes'`).
+    async fn acted_on(&self, id: &str) -> Result<(nubis_core::Instance, Vec<Operation>), Fault> {
+        let inst = match self.server(id) {
+            Ok(inst) => inst,
+            Err(e) if !self.v.at_least(21) => return Err(e),
+            Err(e) => {
+                let uuid = uuid::Uuid::parse_str(id).map_err(|_| e)?;
+                self.api
+                    .engine
+                    .instance_incl_deleted(&self.p, uuid)
+                    .await
+                    .ok()
+                    .filter(|i| i.region == super::region().id)
+                    .ok_or_else(|| Fault::server_not_found(id))?
+            }
+        };
+        let mut ops = self
+            .api
+            .engine
+            .operations_of(inst.uuid)
+            .await
+            .map_err(|e| map(e, Some(inst.uuid)))?;
+        ops.retain(|o| o.account == inst.account);
+        Ok((inst, ops))
+    }
+
     /// `GET /servers/{id}/os-instance-actions/{request_id}`: one action; its events for those
     /// the `os-instance-actions:events` rule allows (admins) and, from 2.51, for everyone
     /// (without the traceback).
     pub(super) async fn show_instance_action(&self, id: &str, request_id: &str) -> Res {
-        let inst = self.server(id)?;
-        let ops = self
-            .api
-            .engine
-            .admin_operations(&inst.uuid.to_string())
-            .await
-            .map_err(|e| map(e, Some(inst.uuid)))?;
+        let (inst, ops) = self.acted_on(id).await?;
         let op = ops
             .iter()
-            .find(|o| o.account == inst.account && o.request_id == request_id)
+            .find(|o| o.request_id == request_id)
             .ok_or_else(|| {
                 Fault::not_found(format!(
                     "Action for request_id {request_id} on instance {} not found",
                     inst.uuid
                 ))
             })?;
-        let mut v = view(op, self.v.at_least(58));
+        let backup = self.made_backup(op);
+        let mut v = view(op, backup, self.v.at_least(58));
         let admin = crate::routes::allowed(
             &self.api.nova_policy,
             self.token,
@@ -147,7 +181,7 @@ impl Nova<'_> {
             crate::compute::nova_target(self.token),
         );
         if admin || self.v.at_least(51) {
-            v["events"] = json!([event(op, admin)]);
+            v["events"] = json!([event(op, backup, admin)]);
         }
         Ok(Reply::json(200, &json!({ "instanceAction": v })))
     }
@@ -155,14 +189,7 @@ impl Nova<'_> {
     /// The server's actions; from 2.58 with `updated_at` and `limit`, `marker` (a request
     /// ID) and `changes-since`, from 2.66 `changes-before`.
     pub(super) async fn list_instance_actions(&self, id: &str) -> Res {
-        let inst = self.server(id)?;
-        let mut ops = self
-            .api
-            .engine
-            .admin_operations(&inst.uuid.to_string())
-            .await
-            .map_err(|e| map(e, Some(inst.uuid)))?;
-        ops.retain(|o| o.account == inst.account);
+        let (_, mut ops) = self.acted_on(id).await?;
         let paged = self.v.at_least(58);
         if paged {
             let q = self.req.query();
@@ -195,7 +222,10 @@ impl Nova<'_> {
                 ops.truncate(limit);
             }
         }
-        let list: Vec<Value> = ops.iter().map(|o| view(o, paged)).collect();
+        let list: Vec<Value> = ops
+            .iter()
+            .map(|o| view(o, self.made_backup(o), paged))
+            .collect();
         Ok(Reply::json(200, &json!({ "instanceActions": list })))
     }
 }
@@ -227,14 +257,17 @@ mod tests {
             user_id: None,
             project_id: None,
         };
-        let v = view(&op, false);
+        let v = view(&op, false, false);
         assert_eq!(v["action"], "reboot");
         assert_eq!(v["message"], "Error");
         assert_eq!(v["start_time"], "2024-03-01T12:30:00.000000");
         assert!(v.get("updated_at").is_none());
-        assert_eq!(view(&op, true)["updated_at"], "2024-03-01T12:30:01.000000");
+        assert_eq!(
+            view(&op, false, true)["updated_at"],
+            "2024-03-01T12:30:01.000000"
+        );
         assert_eq!(v["user_id"], ids::user_id("admin"));
-        let e = event(&op, true);
+        let e = event(&op, false, true);
         assert_eq!(
             (&e["event"], &e["result"], &e["finish_time"]),
             (
@@ -245,7 +278,7 @@ mod tests {
         );
         assert!(e.as_object().unwrap().contains_key("traceback"));
         assert!(
-            !event(&op, false)
+            !event(&op, false, false)
                 .as_object()
                 .unwrap()
                 .contains_key("traceback")
@@ -257,7 +290,7 @@ mod tests {
             project_id: Some("p1".into()),
             ..op
         };
-        let (v, e) = (view(&running, false), event(&running, false));
+        let (v, e) = (view(&running, false, false), event(&running, false, false));
         assert_eq!(
             (&v["user_id"], &v["project_id"]),
             (&json!("u1"), &json!("p1"))

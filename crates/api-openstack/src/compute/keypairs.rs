@@ -3,19 +3,54 @@
 use super::{Nova, Res, check_keys, int_param, json_body, listing, opt_str, param, skip_past};
 use crate::errors::{Fault, map};
 use crate::{Reply, ids, render};
-use nubis_core::{DomainError, ResourceKind};
+use nubis_core::{DomainError, Principal, ResourceKind};
 use serde_json::{Value, json};
 
 impl Nova<'_> {
     // -- key pairs ----------------------------------------------------------------------
 
-    pub(super) fn own_keypairs(&self) -> Vec<nubis_core::KeyPair> {
+    /// The key pairs Nova lists for `owner`: its own user's and the account's shared ones
+    /// (made through another dialect) — an admin's listing too shows only its own.
+    fn keypairs_of(&self, owner: &Principal) -> Vec<nubis_core::KeyPair> {
         self.api
             .engine
-            .key_pairs(&self.p)
+            .key_pairs(owner)
             .into_iter()
-            .filter(|k| k.account == self.p.account)
+            .filter(|k| {
+                k.account == owner.account
+                    && (k.user_id.is_none() || k.user_id == owner.keystone_user)
+            })
             .collect()
+    }
+
+    /// Whose key pairs a request is about: the caller's, or from 2.10 those of the user its
+    /// `user_id` names (`given`, else the `user_id` query parameter) if the
+    /// `os_compute_api:os-keypairs:<action>` rule allows it for that user (admins). The
+    /// user's ID and, when nubis knows the user, its principal.
+    fn keypair_owner(
+        &self,
+        action: &str,
+        given: Option<&str>,
+    ) -> Result<(String, Option<Principal>), Fault> {
+        let q = self.req.query();
+        let asked = given
+            .map(str::to_string)
+            .or_else(|| param(&q, "user_id").map(str::to_string))
+            .filter(|_| self.v.at_least(10));
+        let Some(user) = asked.filter(|u| *u != self.caller_user_id()) else {
+            return Ok((self.caller_user_id(), Some(self.p.clone())));
+        };
+        let rule = format!("os_compute_api:os-keypairs:{action}");
+        let mut target = super::nova_target(self.token);
+        target.insert("user_id".into(), user.clone());
+        if !crate::routes::allowed(&self.api.nova_policy, self.token, &rule, target) {
+            return Err(Fault::new(
+                403,
+                format!("Policy doesn't allow {rule} to be performed."),
+            ));
+        }
+        let owner = self.api.engine.key_pair_principal(&self.p, &user);
+        Ok((user, owner))
     }
 
     /// The Keystone user asking (Nova key pairs are per user); the account's own user ID
@@ -24,16 +59,24 @@ impl Nova<'_> {
         (self.p.keystone_user.clone()).unwrap_or_else(|| ids::user_id(&self.p.account))
     }
 
-    pub(super) fn keypair_not_found(&self, name: &str) -> Fault {
-        Fault::not_found(format!(
-            "Keypair {name} not found for user {}",
-            self.caller_user_id()
-        ))
+    fn keypair_not_found(name: &str, user: &str) -> Fault {
+        Fault::not_found(format!("Keypair {name} not found for user {user}"))
+    }
+
+    /// Key pair `name` of the request's owner ([`Self::keypair_owner`]).
+    fn owned_keypair(&self, action: &str, name: &str) -> Result<nubis_core::KeyPair, Fault> {
+        let (user, owner) = self.keypair_owner(action, None)?;
+        owner
+            .and_then(|o| self.keypairs_of(&o).into_iter().find(|k| k.name == name))
+            .ok_or_else(|| Self::keypair_not_found(name, &user))
     }
 
     pub(super) fn list_keypairs(&self) -> Res {
         let q = self.req.query();
-        let mut keys = self.own_keypairs();
+        let mut keys = match self.keypair_owner("index", None)? {
+            (_, Some(owner)) => self.keypairs_of(&owner),
+            (_, None) => Vec::new(),
+        };
         keys.sort_by(|a, b| a.name.cmp(&b.name));
         let mut cut = false;
         let mut limit = usize::MAX;
@@ -61,11 +104,7 @@ impl Nova<'_> {
     }
 
     pub(super) fn show_keypair(&self, name: &str) -> Res {
-        let k = self
-            .own_keypairs()
-            .into_iter()
-            .find(|k| k.name == name)
-            .ok_or_else(|| self.keypair_not_found(name))?;
+        let k = self.owned_keypair("show", name)?;
         Ok(Reply::json(
             200,
             &json!({"keypair": render::key_pair_detail(&k, self.v)}),
@@ -114,14 +153,13 @@ impl Nova<'_> {
                 )));
             }
         };
-        if let Some(uid) = opt_str(kp, "user_id")?
-            && uid != self.caller_user_id()
-            && uid != ids::user_id(&self.p.account)
-        {
-            return Err(Fault::bad_request(format!(
-                "User {uid} could not be found."
-            )));
-        }
+        // A caller without a Keystone user (account root) is the account's own user ID.
+        let given = opt_str(kp, "user_id")?
+            .filter(|u| self.p.keystone_user.is_some() || *u != ids::user_id(&self.p.account));
+        let (user, owner) = self.keypair_owner("create", given)?;
+        // nubis keeps a key pair in its user's account: a user it does not know has none.
+        let owner =
+            owner.ok_or_else(|| Fault::bad_request(format!("User {user} could not be found.")))?;
         let public_key = opt_str(kp, "public_key")?.map(str::trim);
         if public_key.is_none() && self.v.at_least(92) {
             return Err(Fault::bad_request("'public_key' is a required property"));
@@ -132,11 +170,11 @@ impl Nova<'_> {
             ));
         }
         let created = if x509 && public_key.is_none() {
-            self.api.engine.create_x509_key_pair(&self.p, name).await
+            self.api.engine.create_x509_key_pair(&owner, name).await
         } else {
             self.api
                 .engine
-                .create_key_pair(&self.p, name, 0, public_key)
+                .create_key_pair(&owner, name, 0, public_key)
                 .await
         };
         let created = created.map_err(|e| match e {
@@ -149,7 +187,7 @@ impl Nova<'_> {
         if let Some(given) = public_key {
             view.insert("public_key".into(), json!(given));
         }
-        view.insert("user_id".into(), json!(self.caller_user_id()));
+        view.insert("user_id".into(), json!(user));
         if let Some(private) = created.private_key {
             view.insert("private_key".into(), json!(private));
         }
@@ -158,23 +196,18 @@ impl Nova<'_> {
     }
 
     pub(super) async fn delete_keypair(&self, name: &str) -> Res {
-        let k = self
-            .own_keypairs()
-            .into_iter()
-            .find(|k| k.name == name)
-            .ok_or_else(|| self.keypair_not_found(name))?;
+        let k = self.owned_keypair("delete", name)?;
+        let user = k.user_id.clone().unwrap_or_else(|| self.caller_user_id());
+        // Nova deletes a key pair servers still name (they keep their key).
         self.api
             .engine
-            .delete_key_pairs(&self.p, std::slice::from_ref(&k.id))
+            .delete_key_pairs(&self.p, std::slice::from_ref(&k.id), false)
             .await
             .map_err(|e| match e {
                 DomainError::NotFound {
                     kind: ResourceKind::KeyPair,
                     ..
-                } => self.keypair_not_found(name),
-                DomainError::KeyPairInUse(_) => Fault::conflict(format!(
-                    "Key pair {name} is still used by a server and cannot be deleted."
-                )),
+                } => Self::keypair_not_found(name, &user),
                 other => map(other, None),
             })?;
         Ok(Reply::empty(if self.v.at_least(2) { 204 } else { 202 }))

@@ -2,36 +2,43 @@
 
 use super::{Nova, region};
 use crate::Reply;
+use nubis_core::ItemQuota;
 use serde_json::{Map, Value, json};
 
 impl Nova<'_> {
     // -- supporting endpoints -----------------------------------------------------------
 
-    /// `GET /limits`: the project's quotas (the account's, docs/quotas.md) and what it
-    /// uses; `-1` is unlimited, as Nova shows it.
+    /// `GET /limits`: the quotas of the caller's project (its account's for the default
+    /// project, docs/quotas.md) and what it uses; `-1` is unlimited, as Nova shows it.
     pub(super) fn limits(&self) -> Result<Reply, crate::errors::Fault> {
-        let q = self.api.engine.quota(&self.p.account).map_err(|e| {
+        let scope = match &self.p.project {
+            Some(s) => nubis_engine::QuotaScope::project(&self.p.account, &s.id),
+            None => nubis_engine::QuotaScope::Account(self.p.account.clone()),
+        };
+        let q = self.api.engine.quota_of(&scope).map_err(|e| {
             crate::errors::map(nubis_core::DomainError::Internal(e.to_string()), None)
         })?;
+        let item = |i: ItemQuota| q.limits.items.get(i);
+        let meta = item(ItemQuota::MetadataItems);
         let mut abs = json!({
-            "maxServerMeta": 128,
-            "maxImageMeta": 128,
+            "maxServerMeta": meta,
+            "maxImageMeta": meta,
             "maxTotalKeypairs": q.limits.key_pairs,
-            "maxServerGroups": 10,
-            "maxServerGroupMembers": 10,
+            "maxServerGroups": item(ItemQuota::ServerGroups),
+            "maxServerGroupMembers": item(ItemQuota::ServerGroupMembers),
             "maxTotalCores": q.limits.cores,
             "maxTotalInstances": q.limits.instances,
             "maxTotalRAMSize": q.limits.ram_mib,
             "totalCoresUsed": q.usage.cores,
             "totalRAMUsed": q.usage.ram_mib,
             "totalInstancesUsed": q.usage.instances,
-            "totalServerGroupsUsed": 0,
+            "totalServerGroupsUsed": q.usage.server_groups,
         });
         if !self.v.at_least(36) {
             for (k, n) in [
-                ("maxSecurityGroupRules", 20),
-                ("maxSecurityGroups", 10),
-                ("maxTotalFloatingIps", 10),
+                ("maxSecurityGroupRules", item(ItemQuota::SecurityGroupRules)),
+                ("maxSecurityGroups", item(ItemQuota::SecurityGroups)),
+                ("maxTotalFloatingIps", item(ItemQuota::FloatingIps)),
                 ("totalFloatingIpsUsed", 0),
                 ("totalSecurityGroupsUsed", 0),
             ] {
@@ -39,8 +46,10 @@ impl Nova<'_> {
             }
         }
         if !self.v.at_least(57) {
-            abs["maxPersonality"] = json!(5);
-            abs["maxPersonalitySize"] = json!(10240);
+            // What core lets through (the quotas under its fixed maxima).
+            let files = nubis_core::inject::FileLimits::from_quotas(&q.limits.items);
+            abs["maxPersonality"] = json!(files.files);
+            abs["maxPersonalitySize"] = json!(files.content_bytes);
         }
         Ok(Reply::json(
             200,

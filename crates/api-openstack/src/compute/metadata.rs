@@ -9,7 +9,6 @@ use super::{METADATA_ITEMS, Nova, Res, json_body};
 use crate::Reply;
 use crate::errors::{Fault, map};
 use crate::state::{nova_state, task_of};
-use nubis_core::limits;
 use nubis_core::{DomainError, Instance, MetadataRefusal, rules};
 use serde_json::{Map, Value, json};
 
@@ -129,15 +128,25 @@ pub(super) fn parse(field: &str, v: &Value) -> Result<Vec<(String, String)>, Fau
         .collect())
 }
 
-/// The `metadata_items` quota (403, compute/api.py `_check_metadata_properties_quota`).
-pub(super) fn check_quota(items: usize) -> Result<(), Fault> {
-    let max = METADATA_ITEMS.max_count().unwrap_or_default();
-    limits::check_count(&METADATA_ITEMS, items).map_err(|_| {
-        Fault::new(
-            METADATA_ITEMS.status,
-            format!("Maximum number of metadata items exceeds {max}"),
-        )
-    })
+/// The `metadata_items` quota `quota` (403, compute/api.py
+/// `_check_metadata_properties_quota`), under nubis's fixed bound ([`METADATA_ITEMS`]).
+pub(super) fn check_quota(items: usize, quota: i64) -> Result<(), Fault> {
+    let bound = METADATA_ITEMS.max_count().unwrap_or_default();
+    let max = usize::try_from(quota).map_or(bound, |q| q.min(bound));
+    if items <= max {
+        return Ok(());
+    }
+    Err(Fault::new(
+        METADATA_ITEMS.status,
+        format!("Maximum number of metadata items exceeds {max}"),
+    ))
+}
+
+impl Nova<'_> {
+    /// The `metadata_items` quota of the caller's project (and user).
+    pub(super) fn metadata_quota(&self) -> i64 {
+        (self.api.engine).item_limit(&self.p, nubis_core::ItemQuota::MetadataItems)
+    }
 }
 
 /// The one-object body `{"<top>": …}` of a metadata write, as Nova's schema checks it:
@@ -290,6 +299,7 @@ impl Nova<'_> {
         what: &str,
         f: impl FnOnce(&[(String, String)]) -> Vec<(String, String)>,
     ) -> Result<Vec<(String, String)>, Fault> {
+        let quota = self.metadata_quota();
         let r = self
             .api
             .engine
@@ -297,7 +307,7 @@ impl Nova<'_> {
                 rules::metadata_change(now)
                     .map_err(|why| WriteError::Refused(why, Box::new(now.clone())))?;
                 let tags = f(&now.tags);
-                check_quota(tags.len()).map_err(WriteError::Fault)?;
+                check_quota(tags.len(), quota).map_err(WriteError::Fault)?;
                 Ok(tags)
             })
             .await;
@@ -384,12 +394,17 @@ mod tests {
 
     #[test]
     fn quota_at_its_boundary() {
-        assert!(check_quota(128).is_ok());
-        let f = check_quota(129).unwrap_err();
+        assert!(check_quota(128, 128).is_ok());
+        let f = check_quota(129, 128).unwrap_err();
         assert_eq!(
             (f.status, f.message.as_str()),
             (403, "Maximum number of metadata items exceeds 128")
         );
+        assert!(check_quota(0, 0).is_ok() && check_quota(1, 0).is_err());
+        // Unlimited, or a quota above it: nubis's bound.
+        assert!(check_quota(1024, -1).is_ok());
+        let f = check_quota(1025, 5000).unwrap_err();
+        assert_eq!(f.message, "Maximum number of metadata items exceeds 1024");
     }
 
     #[test]

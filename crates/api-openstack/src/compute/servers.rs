@@ -16,13 +16,26 @@ use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use uuid::Uuid;
 
-/// A server's own attributes as a request sets them (`PUT /servers/{id}`, `rebuild`).
+/// A server's own attributes as a request sets them (`PUT /servers/{id}`, `rebuild`,
+/// `resize`'s disk config).
+#[derive(Default)]
 pub(super) struct ServerEdits {
     name: Option<String>,
     description: Option<String>,
     hostname: Option<String>,
     access_ipv4: Option<String>,
     access_ipv6: Option<String>,
+    disk_config: Option<bool>,
+}
+
+impl ServerEdits {
+    /// Only the disk config (a resize's `OS-DCF:diskConfig`).
+    pub(super) fn disk_config(auto: bool) -> Self {
+        Self {
+            disk_config: Some(auto),
+            ..Self::default()
+        }
+    }
 }
 
 /// Compiled size cap of a `name` filter: a hostile pattern is refused, not run.
@@ -250,6 +263,17 @@ impl Nova<'_> {
                 host_zone: self.aggregate_zone_of(&super::hosts::host_of_zone(&inst.zone)),
                 host_health: self.api.engine.host_health(inst),
                 image_uuid: self.api.engine.image_uuid(&inst.image_id),
+                image_properties: self
+                    .v
+                    .at_least(98)
+                    .then(|| self.api.engine.image_record(&inst.image_id))
+                    .flatten()
+                    .map(|i| render::image_properties(&i)),
+                scheduler_hints: inst
+                    .attrs
+                    .scheduler_hints
+                    .as_deref()
+                    .and_then(|h| serde_json::from_str(h).ok()),
             },
         )
     }
@@ -474,6 +498,7 @@ impl Nova<'_> {
             hostname: self.hostname_field(obj)?,
             access_ipv4: access_ip(obj, "accessIPv4")?,
             access_ipv6: access_ip(obj, "accessIPv6")?,
+            disk_config: super::disk_config(obj)?,
         })
     }
 
@@ -485,6 +510,7 @@ impl Nova<'_> {
             hostname,
             access_ipv4,
             access_ipv6,
+            disk_config,
         } = e;
         self.api
             .engine
@@ -502,6 +528,9 @@ impl Nova<'_> {
                     }
                     if let Some(v6) = access_ipv6 {
                         a.access_ipv6 = Some(v6);
+                    }
+                    if let Some(auto) = disk_config {
+                        a.auto_disk_config = auto;
                     }
                 },
             )

@@ -159,23 +159,15 @@ impl From<DomainError> for WriteError {
 
 impl Nova<'_> {
     /// Server tags exist from 2.26; before, the routes are not found.
-    fn tags_version(&self) -> Result<(), Fault> {
-        if self.v.at_least(MIN_MINOR) {
-            Ok(())
-        } else {
-            Err(Fault::not_found("The resource could not be found."))
-        }
-    }
-
     pub(super) fn tags_list(&self, id: &str) -> Res {
-        self.tags_version()?;
+        self.since(MIN_MINOR)?;
         let inst = self.server(id)?;
         Ok(Reply::json(200, &json!({ "tags": names(&inst) })))
     }
 
     /// 204 when the server has the tag, else 404.
     pub(super) fn tags_show(&self, id: &str, tag: &str) -> Res {
-        self.tags_version()?;
+        self.since(MIN_MINOR)?;
         let inst = self.server(id)?;
         let tag = decoded(tag);
         if names(&inst).contains(&tag.as_str()) {
@@ -187,7 +179,7 @@ impl Nova<'_> {
 
     /// `PUT /tags/{tag}`: 201 with its location when added, 204 when already there.
     pub(super) async fn tags_add(&self, id: &str, raw: &str) -> Res {
-        self.tags_version()?;
+        self.since(MIN_MINOR)?;
         let tag = decoded(raw);
         if let Some(why) = tag_error(&json!(tag)) {
             return Err(Fault::bad_request(format!(
@@ -224,7 +216,7 @@ impl Nova<'_> {
 
     /// `PUT /tags` with `{"tags": [...]}`: the server's tags become these; 200 with them.
     pub(super) async fn tags_replace(&self, id: &str) -> Res {
-        self.tags_version()?;
+        self.since(MIN_MINOR)?;
         let body = json_body(self.req.body)?;
         let tags = body_tags(&body)?;
         let inst = self.server(id)?;
@@ -237,7 +229,7 @@ impl Nova<'_> {
 
     /// `DELETE /tags/{tag}`: 204, or 404 when the server has no such tag.
     pub(super) async fn tags_delete(&self, id: &str, tag: &str) -> Res {
-        self.tags_version()?;
+        self.since(MIN_MINOR)?;
         let tag = decoded(tag);
         let inst = self.server(id)?;
         self.write_server_tags(&inst, "delete tag", |now| {
@@ -252,7 +244,7 @@ impl Nova<'_> {
 
     /// `DELETE /tags`: every tag goes; 204.
     pub(super) async fn tags_delete_all(&self, id: &str) -> Res {
-        self.tags_version()?;
+        self.since(MIN_MINOR)?;
         let inst = self.server(id)?;
         self.write_server_tags(&inst, "delete tags", |_| Ok(Vec::new()))
             .await?;

@@ -4,9 +4,12 @@
 //! schemas. The rules (who owns, who sees, which status allows what) are core's and the
 //! engine's; this module parses, checks Glance's schema and renders.
 
+mod metadef_schemas;
+pub mod metadefs;
 pub mod patch;
 pub mod query;
 mod schemas;
+mod tasks;
 pub mod upload;
 
 use crate::identity::{UNAUTHORIZED, error as keystone_error};
@@ -14,10 +17,12 @@ use crate::render;
 use crate::routes::{self, Found, Need, Route, Scope, op};
 use crate::tokens::Token;
 use crate::{OpenStackApi, RawRequest, Reply, ids};
+use metadefs::Md;
 use nubis_core::images::{
     Image, ImageStatus, MEMBERS_PER_IMAGE, Member, MemberStatus, PROPERTIES_PER_IMAGE,
     TAGS_PER_IMAGE, Visibility,
 };
+use nubis_core::metadefs::Kind;
 use nubis_core::{DomainError, Principal};
 use nubis_engine::NewImage;
 use nubis_pipeline::{Refusal, Registry};
@@ -81,7 +86,32 @@ pub enum Glance {
     Reactivate,
     Schema(&'static str),
     ImportInfo,
+    /// `GET /v2/images/{id}/tasks`: the image's import tasks (nubis runs none).
+    Tasks,
+    /// `/v2/tasks` (tasks.rs).
+    TaskList,
+    /// `PUT /v2/images/{id}/stage`: data for a later import.
+    Stage,
+    /// `POST /v2/images/{id}/import`.
+    Import,
+    TaskCreate,
+    TaskShow,
+    /// The metadata definitions (`/v2/metadefs/...`, metadefs.rs).
+    Metadef(Md),
+    /// `/v2/schemas/metadefs/{which}`.
+    MetadefSchema(&'static str),
 }
+
+const NS: &str = "/image/v2/metadefs/namespaces";
+const NS1: &str = "/image/v2/metadefs/namespaces/{id}";
+const OBJECTS: &str = "/image/v2/metadefs/namespaces/{id}/objects";
+const OBJECT: &str = "/image/v2/metadefs/namespaces/{id}/objects/{name}";
+const PROPERTIES: &str = "/image/v2/metadefs/namespaces/{id}/properties";
+const PROPERTY: &str = "/image/v2/metadefs/namespaces/{id}/properties/{name}";
+const TAGS: &str = "/image/v2/metadefs/namespaces/{id}/tags";
+const TAG: &str = "/image/v2/metadefs/namespaces/{id}/tags/{name}";
+const ASSOCIATIONS: &str = "/image/v2/metadefs/namespaces/{id}/resource_types";
+const ASSOCIATION: &str = "/image/v2/metadefs/namespaces/{id}/resource_types/{name}";
 
 /// Every Glance operation, declared once (docs/catalogue/openstack-image.md); the policy
 /// names are Glance's (`glance/policies/image.py`, `image_member.py`).
@@ -116,10 +146,65 @@ pub static REGISTRY: Registry<Route<Glance>> = Registry {
         op("image.schema.member", "GET", "/image/v2/schemas/member", Need::Token, "(none)", "—", Glance::Schema("member")),
         op("image.schema.members", "GET", "/image/v2/schemas/members", Need::Token, "(none)", "—", Glance::Schema("members")),
         op("image.info.import", "GET", "/image/v2/info/import", Need::Token, "(none)", "—", Glance::ImportInfo),
+        op("image.tasks", "GET", "/image/v2/images/{id}/tasks", Need::Token, "get_image", "—", Glance::Tasks),
+        op("image.stage", "PUT", "/image/v2/images/{id}/stage", Need::Token, "modify_image", "—", Glance::Stage),
+        op("image.import", "POST", "/image/v2/images/{id}/import", Need::Token, "modify_image",
+            "method.name (glance-direct), stores, all_stores, all_stores_must_succeed", Glance::Import),
+        // Tasks (glance/policies/tasks.py: `tasks_api_access` is role:admin).
+        op("image.task.list", "GET", "/image/v2/tasks", Need::Admin, "get_tasks", "—", Glance::TaskList),
+        op("image.task.create", "POST", "/image/v2/tasks", Need::Admin, "add_task", "type, input", Glance::TaskCreate),
+        op("image.task.show", "GET", "/image/v2/tasks/{id}", Need::Admin, "get_task", "—", Glance::TaskShow),
+        // Metadata definitions (glance/policies/metadef.py): reads by any token (a private
+        // namespace only by its project and admins), writes by admins.
+        op("image.metadef.namespace.list", "GET", NS, Need::Token, "get_metadef_namespaces", "—", Glance::Metadef(Md::List)),
+        op("image.metadef.namespace.create", "POST", NS, Need::Admin, "add_metadef_namespace",
+            "namespace, display_name, description, visibility, protected, owner, resource_type_associations, properties, objects, tags", Glance::Metadef(Md::Create)),
+        op("image.metadef.namespace.show", "GET", NS1, Need::Token, "get_metadef_namespace", "—", Glance::Metadef(Md::Show)),
+        op("image.metadef.namespace.update", "PUT", NS1, Need::Admin, "modify_metadef_namespace",
+            "namespace, display_name, description, visibility, protected, owner", Glance::Metadef(Md::Update)),
+        op("image.metadef.namespace.delete", "DELETE", NS1, Need::Admin, "delete_metadef_namespace", "—", Glance::Metadef(Md::Delete)),
+        op("image.metadef.object.list", "GET", OBJECTS, Need::Token, "get_metadef_objects", "—", Glance::Metadef(Md::Entries(Kind::Object))),
+        op("image.metadef.object.create", "POST", OBJECTS, Need::Admin, "add_metadef_object",
+            "name, description, required, properties", Glance::Metadef(Md::Add(Kind::Object))),
+        op("image.metadef.object.delete_all", "DELETE", OBJECTS, Need::Admin, "delete_metadef_namespace", "—", Glance::Metadef(Md::Clear(Kind::Object))),
+        op("image.metadef.object.show", "GET", OBJECT, Need::Token, "get_metadef_object", "—", Glance::Metadef(Md::EntryShow(Kind::Object))),
+        op("image.metadef.object.update", "PUT", OBJECT, Need::Admin, "modify_metadef_object",
+            "name, description, required, properties", Glance::Metadef(Md::EntryUpdate(Kind::Object))),
+        op("image.metadef.object.delete", "DELETE", OBJECT, Need::Admin, "delete_metadef_object", "—", Glance::Metadef(Md::EntryDelete(Kind::Object))),
+        op("image.metadef.property.list", "GET", PROPERTIES, Need::Token, "get_metadef_properties", "—", Glance::Metadef(Md::Entries(Kind::Property))),
+        op("image.metadef.property.create", "POST", PROPERTIES, Need::Admin, "add_metadef_property",
+            "name, title, type, description, enum, default, minimum, maximum, …", Glance::Metadef(Md::Add(Kind::Property))),
+        op("image.metadef.property.delete_all", "DELETE", PROPERTIES, Need::Admin, "delete_metadef_namespace", "—", Glance::Metadef(Md::Clear(Kind::Property))),
+        op("image.metadef.property.show", "GET", PROPERTY, Need::Token, "get_metadef_property", "—", Glance::Metadef(Md::EntryShow(Kind::Property))),
+        op("image.metadef.property.update", "PUT", PROPERTY, Need::Admin, "modify_metadef_property",
+            "name, title, type, description, enum, default, minimum, maximum, …", Glance::Metadef(Md::EntryUpdate(Kind::Property))),
+        op("image.metadef.property.delete", "DELETE", PROPERTY, Need::Admin, "remove_metadef_property", "—", Glance::Metadef(Md::EntryDelete(Kind::Property))),
+        op("image.metadef.tag.list", "GET", TAGS, Need::Token, "get_metadef_tags", "—", Glance::Metadef(Md::Entries(Kind::Tag))),
+        op("image.metadef.tag.create_many", "POST", TAGS, Need::Admin, "add_metadef_tags", "tags", Glance::Metadef(Md::TagsCreate)),
+        op("image.metadef.tag.delete_all", "DELETE", TAGS, Need::Admin, "delete_metadef_tags", "—", Glance::Metadef(Md::Clear(Kind::Tag))),
+        op("image.metadef.tag.create", "POST", TAG, Need::Admin, "add_metadef_tag", "—", Glance::Metadef(Md::Add(Kind::Tag))),
+        op("image.metadef.tag.show", "GET", TAG, Need::Token, "get_metadef_tag", "—", Glance::Metadef(Md::EntryShow(Kind::Tag))),
+        op("image.metadef.tag.update", "PUT", TAG, Need::Admin, "modify_metadef_tag", "name", Glance::Metadef(Md::EntryUpdate(Kind::Tag))),
+        op("image.metadef.tag.delete", "DELETE", TAG, Need::Admin, "delete_metadef_tag", "—", Glance::Metadef(Md::EntryDelete(Kind::Tag))),
+        op("image.metadef.resource_type.list", "GET", "/image/v2/metadefs/resource_types", Need::Token, "list_metadef_resource_types", "—", Glance::Metadef(Md::ResourceTypes)),
+        op("image.metadef.association.list", "GET", ASSOCIATIONS, Need::Token, "get_metadef_resource_type", "—", Glance::Metadef(Md::Entries(Kind::Association))),
+        op("image.metadef.association.create", "POST", ASSOCIATIONS, Need::Admin, "add_metadef_resource_type_association",
+            "name, prefix, properties_target", Glance::Metadef(Md::Add(Kind::Association))),
+        op("image.metadef.association.delete", "DELETE", ASSOCIATION, Need::Admin, "remove_metadef_resource_type_association", "—", Glance::Metadef(Md::EntryDelete(Kind::Association))),
+        op("image.schema.metadef.namespace", "GET", "/image/v2/schemas/metadefs/namespace", Need::Token, "(none)", "—", Glance::MetadefSchema("namespace")),
+        op("image.schema.metadef.namespaces", "GET", "/image/v2/schemas/metadefs/namespaces", Need::Token, "(none)", "—", Glance::MetadefSchema("namespaces")),
+        op("image.schema.metadef.object", "GET", "/image/v2/schemas/metadefs/object", Need::Token, "(none)", "—", Glance::MetadefSchema("object")),
+        op("image.schema.metadef.objects", "GET", "/image/v2/schemas/metadefs/objects", Need::Token, "(none)", "—", Glance::MetadefSchema("objects")),
+        op("image.schema.metadef.property", "GET", "/image/v2/schemas/metadefs/property", Need::Token, "(none)", "—", Glance::MetadefSchema("property")),
+        op("image.schema.metadef.properties", "GET", "/image/v2/schemas/metadefs/properties", Need::Token, "(none)", "—", Glance::MetadefSchema("properties")),
+        op("image.schema.metadef.tag", "GET", "/image/v2/schemas/metadefs/tag", Need::Token, "(none)", "—", Glance::MetadefSchema("tag")),
+        op("image.schema.metadef.tags", "GET", "/image/v2/schemas/metadefs/tags", Need::Token, "(none)", "—", Glance::MetadefSchema("tags")),
+        op("image.schema.metadef.resource_type", "GET", "/image/v2/schemas/metadefs/resource_type", Need::Token, "(none)", "—", Glance::MetadefSchema("resource_type")),
+        op("image.schema.metadef.resource_types", "GET", "/image/v2/schemas/metadefs/resource_types", Need::Token, "(none)", "—", Glance::MetadefSchema("resource_types")),
     ],
 };
 
-fn not_allowed() -> Reply {
+pub(crate) fn not_allowed() -> Reply {
     fail(405, "The method is not allowed for this resource.")
 }
 
@@ -181,8 +266,7 @@ pub(crate) async fn admit<'a>(
             },
         );
     }
-    let token = req.header("x-auth-token").unwrap_or_default();
-    let Some(token) = api.token(token).await else {
+    let Some(token) = api.request_token(req, "image", rest).await else {
         return Err(keystone_error(401, UNAUTHORIZED).header(
             "www-authenticate",
             format!("Keystone uri=\"{base}/identity\""),
@@ -251,6 +335,7 @@ pub(crate) async fn handle<C: upload::Chunks>(
     req: &RawRequest<'_>,
     rest: &str,
     upload: Option<&mut C>,
+    request_id: &str,
 ) -> Reply {
     let (what, name, ctx) = match admit(api, req, rest).await {
         Ok(x) => x,
@@ -264,8 +349,8 @@ pub(crate) async fn handle<C: upload::Chunks>(
         Glance::Update => ctx.update().await,
         Glance::Delete => ctx.delete().await,
         Glance::Upload => match upload {
-            Some(body) => ctx.upload(body).await,
-            None => ctx.upload_buffered().await,
+            Some(body) => ctx.upload(body, false).await,
+            None => ctx.upload_buffered(false).await,
         },
         Glance::Download => ctx.download().await,
         Glance::TagAdd => ctx.tag(true).await,
@@ -278,12 +363,23 @@ pub(crate) async fn handle<C: upload::Chunks>(
         Glance::Deactivate => ctx.deactivate(true).await,
         Glance::Reactivate => ctx.deactivate(false).await,
         Glance::Schema(which) => Reply::json(200, &schemas::schema(which)),
+        Glance::Tasks => ctx.image_tasks(),
+        Glance::Stage => match upload {
+            Some(body) => ctx.upload(body, true).await,
+            None => ctx.upload_buffered(true).await,
+        },
+        Glance::Import => ctx.import(request_id).await,
+        Glance::TaskList => ctx.tasks_list(),
+        Glance::TaskCreate => ctx.task_create(),
+        Glance::TaskShow => ctx.task_show(),
+        Glance::Metadef(md) => ctx.metadef(md).await,
+        Glance::MetadefSchema(which) => Reply::json(200, &metadef_schemas::schema(which)),
         Glance::ImportInfo => Reply::json(
             200,
             &json!({"import-methods": {
                 "description": "Import methods available.",
                 "type": "array",
-                "value": [],
+                "value": tasks::IMPORT_METHODS,
             }}),
         ),
     };
@@ -340,7 +436,7 @@ fn body_object(body: &[u8]) -> Result<serde_json::Map<String, Value>, Reply> {
     }
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -608,7 +704,14 @@ impl Ctx<'_> {
         match created {
             Ok(img) => {
                 let href = format!("{}/image/v2/images/{}", self.api.base_url(), img.uuid);
-                Reply::json(201, &self.render(&img)).header("location", href)
+                // Glance names the import methods on a create, where clients (openstacksdk's
+                // use_import) look for them.
+                Reply::json(201, &self.render(&img))
+                    .header("location", href)
+                    .header(
+                        "openstack-image-import-methods",
+                        tasks::IMPORT_METHODS.join(","),
+                    )
             }
             Err(DomainError::Conflict(_)) => {
                 fail(409, &format!("Image with identifier {id} already exists!"))

@@ -78,12 +78,14 @@ impl Upload {
 
 impl Ctx<'_> {
     /// Serve an upload whose body is already in memory.
-    pub(super) async fn upload_buffered(&self) -> Reply {
+    pub(super) async fn upload_buffered(&self, staged: bool) -> Reply {
         let body = self.req.body;
-        self.upload(&mut Buffered(Some(body))).await
+        self.upload(&mut Buffered(Some(body)), staged).await
     }
 
-    pub(crate) async fn upload<C: Chunks>(&self, body: &mut C) -> Reply {
+    /// `PUT /file` (`staged` false: the image becomes active) or `PUT /stage` (the data
+    /// waits, the image uploading, for `POST /import`).
+    pub(crate) async fn upload<C: Chunks>(&self, body: &mut C, staged: bool) -> Reply {
         let ct = self
             .req
             .header("content-type")
@@ -209,7 +211,10 @@ impl Ctx<'_> {
             sha512: hex::encode(up.sha.finalize()),
             virtual_size: Some(qcow2_virtual_size(&up.head).unwrap_or(up.size)),
         };
-        match engine.image_uploaded(&self.p, self.id(), data).await {
+        match engine
+            .image_uploaded(&self.p, self.id(), data, staged)
+            .await
+        {
             Ok(_) => Reply::empty(204),
             Err(e) => {
                 // Deleted (or changed by another node) meanwhile: its bytes are nobody's.

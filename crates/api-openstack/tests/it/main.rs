@@ -4,6 +4,7 @@ mod catalogue;
 mod coverage;
 mod hostile;
 mod keystone_admin;
+mod metadefs;
 mod nova_operator;
 mod param_limits;
 mod wire;

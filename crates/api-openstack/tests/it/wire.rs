@@ -132,6 +132,7 @@ async fn every_authenticated_route_needs_a_token() {
         ("GET", "/compute/v2.1/flavors/detail"),
         ("GET", "/compute/v2.1/os-keypairs"),
         ("GET", "/compute/v2.1/limits"),
+        ("GET", "/compute/v2.1/servers/"),
         ("GET", "/image/v2/images"),
     ] {
         for tok in [None, Some("bogus")] {
@@ -161,13 +162,22 @@ async fn microversions() {
         "/compute/v2.1/flavors",
         &[
             ("x-auth-token", &t),
-            ("x-openstack-nova-api-version", "2.97"),
+            ("x-openstack-nova-api-version", "2.101"),
         ],
         None,
     )
     .await;
     assert_eq!(fault(&r).0, 406);
     assert_eq!(fault(&r).1, "computeFault");
+    // Nova routes nothing with a trailing `/` below the version root: an empty ID is 404.
+    for (method, path) in [
+        ("GET", "/compute/v2.1/servers/"),
+        ("DELETE", "/compute/v2.1/images/"),
+        ("GET", "/compute/v2.1/os-simple-tenant-usage/"),
+    ] {
+        let r = call(&api, method, path, &[("x-auth-token", &t)], None).await;
+        assert_eq!(fault(&r).0, 404, "{method} {path}");
+    }
     let r = call(
         &api,
         "GET",
@@ -349,8 +359,9 @@ async fn tokens_are_bounded_per_user_and_rescoping_keeps_expiry() {
         )
         .await;
         if r.status != 201 {
-            // The original itself was evicted by its own re-scopes: that ends the chain.
-            assert_eq!(r.status, 401);
+            // The original itself was evicted by its own re-scopes: that ends the chain
+            // (Keystone's TokenNotFound).
+            assert_eq!(r.status, 404);
             break;
         }
         assert_eq!(r.body["token"]["expires_at"], expires);
@@ -428,5 +439,120 @@ async fn failed_logins_are_throttled_per_user_and_per_source() {
     assert_eq!(
         login(user_auth("auditor", "Auditor@2026pw")).await.status,
         429
+    );
+}
+
+/// Issue 15: `personality` before 2.57 on create and rebuild reaches the guest (the sim's
+/// model shows paths and sizes), with the user data; Nova's limits and its unknown-field
+/// refusal from 2.57.
+#[tokio::test]
+async fn personality_and_user_data_reach_the_guest() {
+    let (api, engine, _d) = api().await;
+    let t = token(&api).await;
+    let v256 = [
+        ("x-auth-token", t.as_str()),
+        ("openstack-api-version", "compute 2.56"),
+    ];
+    let v257 = [
+        ("x-auth-token", t.as_str()),
+        ("openstack-api-version", "compute 2.57"),
+    ];
+    let image = openstack::debian_image_via(&api, &WIRE, &v256).await;
+    let file = |path: &str, contents: &str| json!({"path": path, "contents": contents});
+    let server = |personality: Value| {
+        json!({"name": "p1", "imageRef": image, "flavorRef": "S5.SMALL2",
+            "user_data": "IyEvYmluL3NoCnRvdWNoIC90bXAvb2sK", "networks": "none",
+            "personality": personality})
+    };
+    // The limits first: nothing is created.
+    let six: Vec<Value> = (0..6).map(|i| file(&format!("etc/t{i}"), "aGk=")).collect();
+    let r = openstack::create_server_via(&api, &WIRE, &v256, server(json!(six))).await;
+    assert_eq!(
+        fault(&r),
+        (403, "forbidden", "Personality file limit exceeded")
+    );
+    let r =
+        openstack::create_server_via(&api, &WIRE, &v256, server(json!([file("/a", "!")]))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = openstack::create_server_via(&api, &WIRE, &v257, server(json!([]))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.to_string().contains("'personality' was unexpected"),
+        "{}",
+        r.body
+    );
+    let r = call(&api, "GET", "/compute/v2.1/limits", &v256, None).await;
+    assert_eq!(r.body["limits"]["absolute"]["maxPersonality"], json!(5));
+    assert_eq!(
+        r.body["limits"]["absolute"]["maxPersonalitySize"],
+        json!(10240)
+    );
+
+    let r = openstack::create_server_via(
+        &api,
+        &WIRE,
+        &v256,
+        server(json!([file("/test.txt", "VGhpcyBpcyBhIHRlc3QgZmlsZS4=")])),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    let id = r.body["server"]["id"].as_str().unwrap().to_string();
+    wait_status(&api, &t, &id, "ACTIVE").await;
+    let admin_id = engine.resolve_any(&id).unwrap().to_string();
+    let given = engine.admin_guest(&admin_id).await.unwrap()["system"]["given"].clone();
+    assert_eq!(
+        given,
+        json!({"files": [{"path": "/test.txt", "bytes": 20}],
+            "user_data": {"bytes": 24, "script": true}})
+    );
+
+    // A rebuild gives its own files (relative paths from /), keeps the user data.
+    let action = format!("/compute/v2.1/servers/{id}/action");
+    let rebuild = |personality: Value| {
+        Some(json!({"rebuild": {"imageRef": image, "personality": personality}}))
+    };
+    let r = call(
+        &api,
+        "POST",
+        &action,
+        &v256,
+        rebuild(json!([file("../x", "")])),
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = call(&api, "POST", &action, &v257, rebuild(json!([]))).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = call(
+        &api,
+        "POST",
+        &action,
+        &v256,
+        rebuild(json!([file("rebuild.txt", "aGk=")])),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    wait_status(&api, &t, &id, "ACTIVE").await;
+    let given = engine.admin_guest(&admin_id).await.unwrap()["system"]["given"].clone();
+    assert_eq!(
+        given,
+        json!({"files": [{"path": "/rebuild.txt", "bytes": 2}],
+            "user_data": {"bytes": 24, "script": true}})
+    );
+    // 2.57: new user data, no files.
+    let r = call(
+        &api,
+        "POST",
+        &action,
+        &v257,
+        Some(json!({"rebuild": {"imageRef": image, "user_data": "aGVsbG8="}})),
+    )
+    .await;
+    assert_eq!(r.status, 202, "{}", r.body);
+    assert_eq!(r.body["server"]["user_data"], json!("aGVsbG8="));
+    wait_status(&api, &t, &id, "ACTIVE").await;
+    let given = engine.admin_guest(&admin_id).await.unwrap()["system"]["given"].clone();
+    assert_eq!(
+        given,
+        json!({"files": [], "user_data": {"bytes": 5, "script": false}})
     );
 }

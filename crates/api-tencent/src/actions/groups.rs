@@ -266,8 +266,19 @@ pub(super) async fn describe_group_quota(engine: &Engine, ctx: &Ctx, _r: GroupQu
         .iter()
         .filter(|g| g.account == ctx.principal.account)
         .count();
+    // The account's `server_groups` quota (docs/quotas.md); unlimited shows as the
+    // largest value, as DescribeAccountQuota does.
+    let limit = engine
+        .quota(&ctx.principal.account)
+        .map(|q| q.limits.items.get(nubis_core::ItemQuota::ServerGroups))
+        .unwrap_or(groups::GROUPS_PER_ACCOUNT.into());
+    let limit = if limit < 0 {
+        i64::from(i32::MAX)
+    } else {
+        limit
+    };
     Ok(obj(json!({
-        "GroupQuota": groups::GROUPS_PER_ACCOUNT,
+        "GroupQuota": limit,
         "CurrentNum": used,
         "CvmInHostGroupQuota": groups::TENCENT_HOST_MEMBERS,
         "CvmInSwGroupQuota": groups::TENCENT_SWITCH_MEMBERS,

@@ -128,7 +128,7 @@ pub(super) struct DeleteKeyPairsReq {
 pub(super) async fn delete_key_pairs(engine: &Engine, ctx: &Ctx, r: DeleteKeyPairsReq) -> Out {
     let keys = key_ids(ctx, r.key_ids)?;
     engine
-        .delete_key_pairs(&ctx.principal, &keys)
+        .delete_key_pairs(&ctx.principal, &keys, true)
         .await
         .map_err(|e| ctx.err(e))?;
     Ok(Map::new())

@@ -243,6 +243,7 @@ pub(super) async fn run_instances(engine: &Engine, ctx: &Ctx, r: RunInstancesReq
         attrs: Default::default(),
         rule: nubis_core::password::PasswordRule::Complexity,
         user_data: None,
+        files: Vec::new(),
         internet_max_bandwidth_out: 0,
     };
     let dry = r.dry_run.is_some_and(|d| d.0);

@@ -8,7 +8,7 @@ use crate::Ctx;
 use crate::errors::ApiError;
 use crate::wire::Bool;
 use nubis_core::{DomainError, WhenRunning, ids, limits as core_limits};
-use nubis_engine::{AttrChange, Batch, BatchMode, Command, Engine};
+use nubis_engine::{AttrChange, Batch, BatchMode, Command, Engine, RebuildGuest};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -173,21 +173,16 @@ pub(super) async fn reset_instance(engine: &Engine, ctx: &Ctx, r: ResetInstanceR
             host_name: r.host_name,
             ..AttrChange::default()
         },
+        // The user data is written with the acceptance: the reinstall gives it to the guest.
+        guest: RebuildGuest {
+            user_data: r.user_data.map(Some),
+            files: Vec::new(),
+        },
         ..Batch::new(&targets, cmd, BatchMode::AllOrNothing)
     };
     engine
         .submit_batch(&ctx.principal, &ctx.request_id, batch)
         .await
         .map_err(|e| ctx.domain(engine, e))?;
-    // Accepted and committed; the user data follows (an instance deleted meanwhile has none).
-    if let Some(data) = r.user_data {
-        match engine
-            .set_user_data(&ctx.principal, inst.uuid, Some(data))
-            .await
-        {
-            Ok(()) | Err(DomainError::NotFound { .. }) => {}
-            Err(e) => return Err(ctx.domain(engine, e)),
-        }
-    }
     Ok(obj(json!({})))
 }

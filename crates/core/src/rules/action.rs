@@ -27,6 +27,9 @@ pub struct PlanContext<'a> {
     /// The type a resize names, resolved by the engine from the built-in catalogue and the
     /// created types the caller may use (`None`: only a built-in type is found).
     pub resize_to: Option<&'a catalog::InstanceType>,
+    /// The facts of the image the instance runs (deleted ones too), when the registry has
+    /// them: a resize must leave it the memory it needs (`min_ram`).
+    pub image: Option<&'a ImageFacts>,
 }
 
 /// A change to the instance record made when a plan is accepted (in the same commit as the
@@ -249,6 +252,10 @@ pub fn plan(
         ),
         _ => None,
     };
+    // Nova's resize checks the new flavor against the image (`_validate_flavor_image_nostatus`).
+    if let (Some(to), Some(image)) = (resize_to, ctx.image) {
+        super::create::fits_image(image, to)?;
+    }
     if let Some(why) = unsupported(inst, action) {
         return Err(DomainError::Unsupported { id, why });
     }
@@ -424,6 +431,7 @@ pub fn plan(
                 user: image.default_user.clone(),
                 password_hash: password.as_ref().map(|h| h.0.clone()),
                 keys: key_ids.as_deref().map(public),
+                guest: Default::default(),
             };
             // A running instance is stopped, reinstalled and started again; a stopped one
             // stays stopped. One marked broken (Nova ERROR) is rebuilt into a running one,

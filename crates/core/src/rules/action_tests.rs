@@ -551,16 +551,19 @@ fn tencent_resize_starts_the_instance_and_needs_force_stop_when_running() {
     assert_eq!(p.steps, [resize_step("S5.SMALL2", 1, 2)]);
 }
 
+/// The plan of a resize of a stopped instance to `t`.
+fn resize_stopped(ctx: &PlanContext<'_>, t: &str) -> Result<Plan, DomainError> {
+    plan(
+        &inst(S::Stopped),
+        &resize(t, WhenRunning::Refuse, ResizeEnd::AsBefore),
+        ctx,
+    )
+}
+
 #[test]
 fn resize_targets_are_checked_against_the_catalogue() {
     let ctx = PlanContext::default();
-    let to = |t: &str| {
-        plan(
-            &inst(S::Stopped),
-            &resize(t, WhenRunning::Refuse, ResizeEnd::AsBefore),
-            &ctx,
-        )
-    };
+    let to = |t: &str| resize_stopped(&ctx, t);
     assert!(matches!(
         to("S5.NOPE"),
         Err(DomainError::NotFound {
@@ -594,6 +597,31 @@ fn resize_targets_are_checked_against_the_catalogue() {
             ..
         }
     ));
+}
+
+#[test]
+fn a_resize_leaves_the_image_the_memory_it_needs() {
+    let image = crate::images::ImageFacts {
+        id: "img-big".into(),
+        os: OsFamily::Linux,
+        os_name: "Linux".into(),
+        default_user: "root".into(),
+        size_gib: 20,
+        min_ram_mib: 8192,
+    };
+    let ctx = PlanContext {
+        image: Some(&image),
+        ..PlanContext::default()
+    };
+    let to = |t: &str| resize_stopped(&ctx, t);
+    assert!(matches!(
+        to("S5.SMALL2"),
+        Err(DomainError::ImageNeedsMemory {
+            min_ram_mib: 8192,
+            ..
+        })
+    ));
+    assert!(to("S5.LARGE8").is_ok());
 }
 
 #[test]

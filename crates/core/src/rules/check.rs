@@ -63,6 +63,9 @@ pub fn check_request(
                 kind: ResourceKind::Image,
                 id: image_id.clone(),
             })?;
+            for ty in targets.iter().filter_map(Instance::type_facts) {
+                super::create::fits_image(image, ty)?;
+            }
             // Key pairs are Linux-only: the new image's OS decides.
             if key_ids.as_ref().is_some_and(|k| !k.is_empty())
                 && let Some(why) = keys_unsupported(image.os)

@@ -32,6 +32,7 @@ impl CreatePlan {
             user: self.image.default_user.clone(),
             password_hash,
             keys: self.keys.iter().map(|k| k.key.clone()).collect(),
+            guest: Default::default(),
         };
         Plan {
             action: Action::Create,
@@ -45,6 +46,20 @@ impl CreatePlan {
             settle: Settle::for_action(Action::Create),
         }
     }
+}
+
+/// Does instance type `ty` have the memory image `image` needs (Glance `min_ram`)? Nova
+/// checks it at create, rebuild and resize (compute/api.py `_validate_flavor_image_nostatus`).
+pub fn fits_image(image: &ImageFacts, ty: &InstanceType) -> Result<(), DomainError> {
+    if ty.memory_mib < image.min_ram_mib {
+        return Err(DomainError::ImageNeedsMemory {
+            image: image.id.clone(),
+            instance_type: ty.name.to_string(),
+            memory_mib: ty.memory_mib,
+            min_ram_mib: image.min_ram_mib,
+        });
+    }
+    Ok(())
 }
 
 /// Decide a create. Order: image (`image`: the registry's facts of the spec's image if the
@@ -77,6 +92,7 @@ pub fn plan_create(
             kind: ResourceKind::InstanceType,
             id: spec.instance_type.clone(),
         })?;
+    fits_image(&image, &instance_type)?;
     let region = catalog::region(&spec.region)
         .ok_or_else(|| DomainError::UnsupportedRegion(spec.region.clone()))?;
     if !region.zones.iter().any(|z| z.id == spec.zone) {
@@ -259,6 +275,30 @@ mod tests {
     }
 
     #[test]
+    fn an_image_needing_more_memory_than_the_type_is_refused() {
+        let ty = catalog::instance_type("S5.MEDIUM4").unwrap();
+        let mut image = ImageFacts {
+            id: "img-x".into(),
+            os: crate::model::OsFamily::Linux,
+            os_name: "Linux".into(),
+            default_user: "root".into(),
+            size_gib: 20,
+            min_ram_mib: ty.memory_mib,
+        };
+        assert_eq!(fits_image(&image, ty), Ok(()));
+        image.min_ram_mib += 1;
+        assert_eq!(
+            fits_image(&image, ty),
+            Err(DomainError::ImageNeedsMemory {
+                image: "img-x".into(),
+                instance_type: "S5.MEDIUM4".into(),
+                memory_mib: ty.memory_mib,
+                min_ram_mib: ty.memory_mib + 1,
+            })
+        );
+    }
+
+    #[test]
     fn the_operation_provisions_then_boots_unless_left_stopped() {
         let mut s = spec();
         s.key_ids = vec!["skey-1".into()];
@@ -274,6 +314,7 @@ mod tests {
                     user: "root".into(),
                     password_hash: Some("$6$h".into()),
                     keys: vec![ED.into()],
+                    guest: Default::default(),
                 },
                 Step::PowerOn
             ]

@@ -51,6 +51,7 @@ pub fn inst(state: InstanceState) -> Instance {
         generation: 0,
         internet_max_bandwidth_out: 0,
         project: None,
+        user_id: None,
         host: None,
         resize_from: None,
         flavor: None,
@@ -99,6 +100,7 @@ pub fn spec() -> CreateSpec {
         start: true,
         attrs: Default::default(),
         user_data: None,
+        files: Vec::new(),
         internet_max_bandwidth_out: 0,
     }
 }

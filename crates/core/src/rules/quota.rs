@@ -7,6 +7,7 @@
 use crate::catalog::InstanceType;
 use crate::error::DomainError;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// A limit value meaning "no limit" (Nova's `-1`).
 pub const UNLIMITED: i64 = -1;
@@ -41,6 +42,157 @@ impl QuotaResource {
     }
 }
 
+/// Nova's quotas on items rather than on counted capacity: what one server, group or
+/// request may hold, and the legacy network quotas. docs/quotas.md says which nubis enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemQuota {
+    /// Metadata items per server (Nova `metadata_items`).
+    MetadataItems,
+    /// Placement groups (Nova server groups; Tencent disaster recover groups; Alibaba
+    /// deployment sets) per account, or per Keystone project for Nova's.
+    ServerGroups,
+    /// Members of one Nova server group.
+    ServerGroupMembers,
+    /// Personality files per server (Nova before 2.57), under core's fixed maximum.
+    InjectedFiles,
+    InjectedFileContentBytes,
+    InjectedFilePathBytes,
+    /// Neutron's in a Nova with Neutron: stored and shown, never enforced (nubis serves no
+    /// Neutron).
+    FixedIps,
+    FloatingIps,
+    SecurityGroups,
+    SecurityGroupRules,
+}
+
+impl ItemQuota {
+    pub const ALL: [Self; 10] = [
+        Self::MetadataItems,
+        Self::ServerGroups,
+        Self::ServerGroupMembers,
+        Self::InjectedFiles,
+        Self::InjectedFileContentBytes,
+        Self::InjectedFilePathBytes,
+        Self::FixedIps,
+        Self::FloatingIps,
+        Self::SecurityGroups,
+        Self::SecurityGroupRules,
+    ];
+
+    /// Nova's name (`os-quota-sets` keys).
+    pub fn nova_name(self) -> &'static str {
+        match self {
+            Self::MetadataItems => "metadata_items",
+            Self::ServerGroups => "server_groups",
+            Self::ServerGroupMembers => "server_group_members",
+            Self::InjectedFiles => "injected_files",
+            Self::InjectedFileContentBytes => "injected_file_content_bytes",
+            Self::InjectedFilePathBytes => "injected_file_path_bytes",
+            Self::FixedIps => "fixed_ips",
+            Self::FloatingIps => "floating_ips",
+            Self::SecurityGroups => "security_groups",
+            Self::SecurityGroupRules => "security_group_rules",
+        }
+    }
+
+    pub fn from_nova_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|i| i.nova_name() == name)
+    }
+
+    /// Nova's default (`nova.conf [quota]`).
+    pub fn nova_default(self) -> i64 {
+        match self {
+            Self::MetadataItems => 128,
+            Self::ServerGroups | Self::ServerGroupMembers => 10,
+            Self::InjectedFiles => crate::inject::MAX_FILES as i64,
+            Self::InjectedFileContentBytes => crate::inject::MAX_CONTENT_BYTES as i64,
+            Self::InjectedFilePathBytes => crate::inject::MAX_PATH_BYTES as i64,
+            Self::FixedIps => UNLIMITED,
+            Self::FloatingIps | Self::SecurityGroups => 10,
+            Self::SecurityGroupRules => 20,
+        }
+    }
+
+    /// Neutron's quotas, which Nova dropped at 2.36.
+    pub fn is_network(self) -> bool {
+        matches!(
+            self,
+            Self::FixedIps | Self::FloatingIps | Self::SecurityGroups | Self::SecurityGroupRules
+        )
+    }
+
+    /// The personality quotas, which Nova dropped at 2.57.
+    pub fn is_injected(self) -> bool {
+        matches!(
+            self,
+            Self::InjectedFiles | Self::InjectedFileContentBytes | Self::InjectedFilePathBytes
+        )
+    }
+}
+
+/// One limit per [`ItemQuota`], each `>= 0` or [`UNLIMITED`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ItemLimits([i64; ItemQuota::ALL.len()]);
+
+impl ItemLimits {
+    /// Nova's defaults ([`ItemQuota::nova_default`], which a test holds to this table).
+    pub const NOVA_DEFAULTS: Self = Self([
+        128,
+        10,
+        10,
+        crate::inject::MAX_FILES as i64,
+        crate::inject::MAX_CONTENT_BYTES as i64,
+        crate::inject::MAX_PATH_BYTES as i64,
+        UNLIMITED,
+        10,
+        10,
+        20,
+    ]);
+
+    pub fn get(&self, i: ItemQuota) -> i64 {
+        self.0[i as usize]
+    }
+
+    pub fn set(&mut self, i: ItemQuota, v: i64) {
+        self.0[i as usize] = v;
+    }
+
+    /// Does `n` items fit under the limit of `i`?
+    pub fn allows(&self, i: ItemQuota, n: u64) -> bool {
+        u64::try_from(self.get(i)).map_or(true, |max| n <= max)
+    }
+}
+
+impl Default for ItemLimits {
+    fn default() -> Self {
+        Self::NOVA_DEFAULTS
+    }
+}
+
+impl Serialize for ItemLimits {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(Some(ItemQuota::ALL.len()))?;
+        for i in ItemQuota::ALL {
+            m.serialize_entry(&i, &self.get(i))?;
+        }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for ItemLimits {
+    /// A map of some items: the others keep Nova's defaults.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let given = std::collections::BTreeMap::<ItemQuota, i64>::deserialize(d)?;
+        let mut l = Self::NOVA_DEFAULTS;
+        for (i, v) in given {
+            l.set(i, v);
+        }
+        Ok(l)
+    }
+}
+
 /// The limits of one account, each `>= 0` or [`UNLIMITED`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct QuotaLimits {
@@ -48,15 +200,20 @@ pub struct QuotaLimits {
     pub cores: i64,
     pub ram_mib: i64,
     pub key_pairs: i64,
+    /// The item quotas (Nova's defaults unless set).
+    #[serde(default)]
+    pub items: ItemLimits,
 }
 
 impl QuotaLimits {
-    /// No limit at all (the bootstrap admin's default).
+    /// No limit on capacity (the bootstrap admin's default); the item quotas keep Nova's
+    /// defaults, which bound what one server or group holds.
     pub const UNLIMITED: Self = Self {
         instances: UNLIMITED,
         cores: UNLIMITED,
         ram_mib: UNLIMITED,
         key_pairs: UNLIMITED,
+        items: ItemLimits::NOVA_DEFAULTS,
     };
 
     /// Nova's default quotas (`nova.conf [quota]`): 10 instances, 20 cores, 50 GiB of
@@ -66,6 +223,7 @@ impl QuotaLimits {
         cores: 20,
         ram_mib: 51_200,
         key_pairs: 100,
+        items: ItemLimits::NOVA_DEFAULTS,
     };
 
     pub fn get(&self, r: QuotaResource) -> i64 {
@@ -82,17 +240,44 @@ impl QuotaLimits {
         for r in QuotaResource::ALL {
             check_limit(r, self.get(r))?;
         }
+        for i in ItemQuota::ALL {
+            check_item_limit(i, self.items.get(i))?;
+        }
         Ok(())
+    }
+
+    /// Whether no capacity limit applies (usage need not be counted).
+    pub fn is_unlimited(&self) -> bool {
+        QuotaResource::ALL
+            .into_iter()
+            .all(|r| self.get(r) == UNLIMITED)
     }
 
     /// These limits with an account's overrides applied.
     pub fn with(&self, o: &QuotaOverrides) -> Self {
+        let mut items = self.items;
+        for (i, v) in &o.items {
+            items.set(*i, *v);
+        }
         Self {
             instances: o.instances.unwrap_or(self.instances),
             cores: o.cores.unwrap_or(self.cores),
             ram_mib: o.ram_mib.unwrap_or(self.ram_mib),
             key_pairs: o.key_pairs.unwrap_or(self.key_pairs),
+            items,
         }
+    }
+}
+
+/// One item limit value: `-1` (unlimited) up to [`MAX_LIMIT`].
+pub fn check_item_limit(i: ItemQuota, v: i64) -> Result<(), DomainError> {
+    if (UNLIMITED..=MAX_LIMIT).contains(&v) {
+        Ok(())
+    } else {
+        Err(DomainError::invalid(
+            i.nova_name(),
+            format!("must be -1 (unlimited) or 0…{MAX_LIMIT}, got {v}"),
+        ))
     }
 }
 
@@ -121,6 +306,9 @@ pub struct QuotaOverrides {
     pub ram_mib: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key_pairs: Option<i64>,
+    /// Item quotas set (by Nova name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub items: BTreeMap<ItemQuota, i64>,
 }
 
 impl QuotaOverrides {
@@ -140,16 +328,32 @@ impl QuotaOverrides {
                 check_limit(r, v)?;
             }
         }
+        for (i, v) in &self.items {
+            check_item_limit(*i, *v)?;
+        }
         Ok(())
+    }
+
+    /// The capacity limit set for `r`, if any.
+    pub fn get(&self, r: QuotaResource) -> Option<i64> {
+        match r {
+            QuotaResource::Instances => self.instances,
+            QuotaResource::Cores => self.cores,
+            QuotaResource::Ram => self.ram_mib,
+            QuotaResource::KeyPairs => self.key_pairs,
+        }
     }
 
     /// `self` with the fields `change` sets replaced.
     pub fn merged(&self, change: &QuotaOverrides) -> Self {
+        let mut items = self.items.clone();
+        items.extend(change.items.iter().map(|(i, v)| (*i, *v)));
         Self {
             instances: change.instances.or(self.instances),
             cores: change.cores.or(self.cores),
             ram_mib: change.ram_mib.or(self.ram_mib),
             key_pairs: change.key_pairs.or(self.key_pairs),
+            items,
         }
     }
 }
@@ -171,6 +375,8 @@ pub struct QuotaUsage {
     /// Their memory in MiB.
     pub ram_mib: u64,
     pub key_pairs: u64,
+    /// Placement groups (Nova `server_groups` in use).
+    pub server_groups: u64,
 }
 
 impl QuotaUsage {
@@ -291,7 +497,7 @@ mod tests {
             instances,
             cores,
             ram_mib,
-            key_pairs: 0,
+            ..Default::default()
         }
     }
 
@@ -324,6 +530,7 @@ mod tests {
             cores: 4,
             ram_mib: 8192,
             key_pairs: 1,
+            items: ItemLimits::NOVA_DEFAULTS,
         };
         let big = t("S5.LARGE8"); // 4 vCPU, 8 GiB
         assert!(check_create(&l, &used(0, 0, 0), big, 1).is_ok());
@@ -346,6 +553,7 @@ mod tests {
             cores: 3,
             ram_mib: 6144,
             key_pairs: 0,
+            items: ItemLimits::NOVA_DEFAULTS,
         };
         // One MEDIUM4 (2 vCPU, 4 GiB) held: to LARGE8 (4, 8) needs 2 more of each.
         let held = used(1, 2, 4096);
@@ -379,6 +587,7 @@ mod tests {
             cores: u64::MAX,
             ram_mib: u64::MAX,
             key_pairs: u64::MAX,
+            server_groups: u64::MAX,
         };
         assert!(check_create(&QuotaLimits::UNLIMITED, &huge, t("S5.SMALL2"), 100).is_ok());
         assert!(check_key_pair(&QuotaLimits::UNLIMITED, &huge).is_ok());
@@ -387,6 +596,7 @@ mod tests {
             cores: 0,
             ram_mib: 0,
             key_pairs: 0,
+            items: ItemLimits::NOVA_DEFAULTS,
         };
         assert!(check_create(&zero, &QuotaUsage::default(), t("S5.SMALL2"), 1).is_err());
         let e = check_key_pair(&zero, &QuotaUsage::default()).unwrap_err();
@@ -419,5 +629,39 @@ mod tests {
             );
         }
         assert!(QuotaLimits::NOVA_DEFAULTS.check().is_ok());
+    }
+
+    #[test]
+    fn item_defaults_are_novas_and_overrides_set_them_one_by_one() {
+        for i in ItemQuota::ALL {
+            assert_eq!(ItemLimits::NOVA_DEFAULTS.get(i), i.nova_default(), "{i:?}");
+            assert_eq!(ItemQuota::from_nova_name(i.nova_name()), Some(i));
+        }
+        let o = QuotaOverrides {
+            items: [(ItemQuota::MetadataItems, 3)].into(),
+            ..Default::default()
+        };
+        let l = QuotaLimits::NOVA_DEFAULTS.with(&o);
+        assert_eq!(l.items.get(ItemQuota::MetadataItems), 3);
+        assert_eq!(l.items.get(ItemQuota::ServerGroups), 10);
+        assert!(l.items.allows(ItemQuota::MetadataItems, 3));
+        assert!(!l.items.allows(ItemQuota::MetadataItems, 4));
+        let mut u = l.items;
+        u.set(ItemQuota::MetadataItems, UNLIMITED);
+        assert!(u.allows(ItemQuota::MetadataItems, u64::MAX));
+        // Stored as JSON by Nova name; unknown names refused.
+        let json = serde_json::to_string(&o).unwrap();
+        assert_eq!(json, r#"{"items":{"metadata_items":3}}"#);
+        assert_eq!(serde_json::from_str::<QuotaOverrides>(&json).unwrap(), o);
+        assert!(serde_json::from_str::<QuotaOverrides>(r#"{"items":{"networks":3}}"#).is_err());
+        let bad = QuotaOverrides {
+            items: [(ItemQuota::ServerGroups, -2)].into(),
+            ..Default::default()
+        };
+        assert!(bad.check().is_err());
+        // A config's limits without items take Nova's.
+        let c: QuotaLimits =
+            serde_json::from_str(r#"{"instances":1,"cores":2,"ram_mib":3,"key_pairs":4}"#).unwrap();
+        assert_eq!(c.items, ItemLimits::NOVA_DEFAULTS);
     }
 }

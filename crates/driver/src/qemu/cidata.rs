@@ -1,10 +1,11 @@
 //! The config drive ("cidata"): the changes a stopped guest applies to its own system disk at
-//! its next boot (password, keys, hostname; see guest/README.md), and the ext4 image that
-//! carries them.
+//! its next boot (password, keys, hostname, and at its first boot the user data and injected
+//! files; see guest/README.md), and the ext4 image that carries them.
 
 use super::process::run_tool;
 use super::{QemuDriver, failed};
 use crate::DriverError;
+use nubis_core::GuestData;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 use uuid::Uuid;
@@ -13,10 +14,30 @@ use uuid::Uuid;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub(super) enum Change {
-    Password { user: String, hash: String },
-    KeyAdd { user: String, key: String },
-    KeyRemove { user: String, key: String },
-    Hostname { name: String },
+    Password {
+        user: String,
+        hash: String,
+    },
+    KeyAdd {
+        user: String,
+        key: String,
+    },
+    KeyRemove {
+        user: String,
+        key: String,
+    },
+    Hostname {
+        name: String,
+    },
+    /// Write a file (contents in base64; the path absolute, without `..`, one line).
+    File {
+        path: String,
+        contents: String,
+    },
+    /// Keep the user data (base64) and run it once if it is a script (`#!`).
+    UserData {
+        data: String,
+    },
 }
 
 impl Change {
@@ -26,6 +47,8 @@ impl Change {
             Change::Password { user, .. } => ("password", user),
             Change::KeyAdd { key, .. } | Change::KeyRemove { key, .. } => ("key", key),
             Change::Hostname { .. } => ("hostname", ""),
+            Change::File { path, .. } => ("file", path),
+            Change::UserData { .. } => ("user-data", ""),
         }
     }
 
@@ -44,13 +67,36 @@ impl Change {
             Change::KeyAdd { user, key } => format!("key-add {user} {}", one_line(key)),
             Change::KeyRemove { user, key } => format!("key-remove {user} {}", one_line(key)),
             Change::Hostname { name } => format!("hostname {name}"),
+            // The path last: it is the rest of the line (it may hold spaces).
+            Change::File { path, contents } => format!("file {contents} {path}"),
+            Change::UserData { data } => format!("user-data {data}"),
+        }
+    }
+
+    /// What the admin view shows of a queued change: its kind and target, never a secret
+    /// (hash, key, contents, user data).
+    pub(super) fn summary(&self) -> String {
+        match self {
+            Change::Password { user, .. } => format!("password {user}"),
+            Change::KeyAdd { user, .. } => format!("key-add {user}"),
+            Change::KeyRemove { user, .. } => format!("key-remove {user}"),
+            Change::Hostname { name } => format!("hostname {name}"),
+            Change::File { path, .. } => format!("file {path}"),
+            Change::UserData { .. } => "user-data".into(),
         }
     }
 }
 
 /// What a fresh system disk is told at its first boot: hostname, the user's password ("*" =
-/// none) and the instance's keys.
-pub(super) fn first_boot(id: Uuid, user: &str, hash: Option<&str>, keys: &[String]) -> Vec<Change> {
+/// none), the instance's keys, then the files to inject and the user data (applied after the
+/// credentials, so a file may replace what they wrote, as cloud-init's order has it).
+pub(super) fn first_boot(
+    id: Uuid,
+    user: &str,
+    hash: Option<&str>,
+    keys: &[String],
+    guest: &GuestData,
+) -> Vec<Change> {
     let mut changes = vec![
         Change::Hostname {
             name: format!("ins-{}", &id.simple().to_string()[..8]),
@@ -64,6 +110,13 @@ pub(super) fn first_boot(id: Uuid, user: &str, hash: Option<&str>, keys: &[Strin
         user: user.into(),
         key: k.clone(),
     }));
+    changes.extend(guest.files.iter().map(|f| Change::File {
+        path: f.guest_path(),
+        contents: f.contents.clone(),
+    }));
+    if let Some(data) = &guest.user_data {
+        changes.push(Change::UserData { data: data.clone() });
+    }
     changes
 }
 

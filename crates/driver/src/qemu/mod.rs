@@ -198,7 +198,7 @@ impl Driver for QemuDriver {
             "ssh": format!("127.0.0.1:{}", v.rec.ssh_port),
             "user": v.rec.user,
             "authorized_keys": v.rec.keys,
-            "pending_changes": v.rec.pending.iter().map(Change::line).map(|l| l.split(' ').take(2).collect::<Vec<_>>().join(" ")).collect::<Vec<_>>(),
+            "pending_changes": v.rec.pending.iter().map(Change::summary).collect::<Vec<_>>(),
             "image_generation": v.rec.generation,
             "rescue_image": v.rec.rescue_image,
             "disk": dir.join("disk.qcow2"),

@@ -23,6 +23,7 @@ impl QemuDriver {
                 user,
                 password_hash,
                 keys,
+                guest,
             } => {
                 if spec.os == OsFamily::Windows {
                     return Err(failed("the qemu driver boots Linux guests only"));
@@ -40,7 +41,7 @@ impl QemuDriver {
                     qemu_img_create(&self.vm_dir(id).join(&file), None, Some(*size_gib)).await?;
                     data_disks.push(file);
                 }
-                let pending = first_boot(id, user, password_hash.as_deref(), keys);
+                let pending = first_boot(id, user, password_hash.as_deref(), keys, guest);
                 let rec = Record {
                     generation,
                     user: user.clone(),
@@ -63,6 +64,7 @@ impl QemuDriver {
                 user,
                 password_hash,
                 keys,
+                guest,
             } => {
                 self.power_off(id, StopMode::Hard).await?;
                 let generation = self.generation.clone();
@@ -73,7 +75,8 @@ impl QemuDriver {
                     if let Some(keys) = keys {
                         vm.rec.keys = keys.clone();
                     }
-                    vm.rec.pending = first_boot(id, user, password_hash.as_deref(), &vm.rec.keys);
+                    vm.rec.pending =
+                        first_boot(id, user, password_hash.as_deref(), &vm.rec.keys, guest);
                 })
             }
             Step::PowerOn => {

@@ -68,6 +68,36 @@ fn config_drive_lines_are_one_line_each() {
 }
 
 #[test]
+fn first_boot_writes_files_then_user_data_and_shows_no_contents() {
+    use nubis_core::{GuestData, InjectedFile};
+    let id = uuid::Uuid::new_v4();
+    let guest = GuestData {
+        user_data: Some("IyEvYmluL3NoCg==".into()),
+        files: vec![InjectedFile {
+            path: "etc//my app/./conf".into(),
+            contents: "aGk=".into(),
+        }],
+    };
+    let changes = cidata::first_boot(id, "root", None, &[], &guest);
+    let lines: Vec<String> = changes.iter().map(Change::line).collect();
+    // Hostname and password first, then the file (path last, made absolute), then the data.
+    assert_eq!(lines[1], "password root *");
+    assert_eq!(lines[2], "file aGk= /etc/my app/conf");
+    assert_eq!(lines[3], "user-data IyEvYmluL3NoCg==");
+    assert_eq!(lines.len(), 4);
+    let shown: Vec<String> = changes.iter().map(Change::summary).collect();
+    assert_eq!(
+        &shown[1..],
+        ["password root", "file /etc/my app/conf", "user-data"]
+    );
+    // Without guest data nothing is added.
+    assert_eq!(
+        cidata::first_boot(id, "root", None, &[], &GuestData::default()).len(),
+        2
+    );
+}
+
+#[test]
 fn missing_images_are_refused_with_the_fix() {
     let dir = tempdir();
     let e = QemuDriver::new(QemuConfig::new(dir.join("nope"), dir.join("state")))

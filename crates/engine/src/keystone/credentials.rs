@@ -5,11 +5,10 @@
 //! blob is kept as given (Keystone encrypts it with its credential keys; nubis's store is
 //! the operator's to protect, as it already holds every other secret's hash or value).
 
-use super::{KsDir, KsError, Object, del, new_id};
+use super::{KsDir, KsError, del, new_id};
 use crate::Engine;
 use nubis_store::Write;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// Keystone's `[credential] user_limit`.
 pub const MAX_CREDENTIALS_PER_USER: usize = 500;
@@ -38,28 +37,13 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-impl Object for Credential {
-    const KIND: &'static str = "credential";
-    const PLURAL: &'static str = "credentials";
-    fn table(dir: &KsDir) -> &BTreeMap<String, Self> {
-        &dir.credentials
-    }
-    fn table_mut(dir: &mut KsDir) -> &mut BTreeMap<String, Self> {
-        &mut dir.credentials
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.id
-    }
-    fn same_name(&self, _name: &str) -> bool {
-        false
-    }
-    fn name_key(&self) -> String {
-        self.id.clone()
-    }
-}
+super::id_named!(
+    Credential,
+    credentials,
+    "credential",
+    "credential",
+    "credentials"
+);
 
 /// An EC2 credential's ID: the SHA-256 of its access key, in hex (Keystone).
 pub fn ec2_id(access: &str) -> String {
@@ -228,29 +212,13 @@ impl std::fmt::Debug for Consumer {
     }
 }
 
-impl Object for Consumer {
-    const KIND: &'static str = "oauth_consumer";
-    const NOUN: &'static str = "consumer";
-    const PLURAL: &'static str = "consumers";
-    fn table(dir: &KsDir) -> &BTreeMap<String, Self> {
-        &dir.consumers
-    }
-    fn table_mut(dir: &mut KsDir) -> &mut BTreeMap<String, Self> {
-        &mut dir.consumers
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.id
-    }
-    fn same_name(&self, _name: &str) -> bool {
-        false
-    }
-    fn name_key(&self) -> String {
-        self.id.clone()
-    }
-}
+super::id_named!(
+    Consumer,
+    consumers,
+    "oauth_consumer",
+    "consumer",
+    "consumers"
+);
 
 impl Engine {
     /// A new consumer and its secret (returned once).

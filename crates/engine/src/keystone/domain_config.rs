@@ -4,7 +4,7 @@
 //! the configuration says (docs/keystone-v3.md). Stored as one document per domain
 //! (`keystone_objects`, kind `domain_config`, ID the domain's).
 
-use super::{KsDir, KsError, Object};
+use super::{KsError, Object};
 use crate::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -20,29 +20,13 @@ pub struct DomainConfig {
     pub config: Config,
 }
 
-impl Object for DomainConfig {
-    const KIND: &'static str = "domain_config";
-    const NOUN: &'static str = "domain configuration";
-    const PLURAL: &'static str = "domain configurations";
-    fn table(dir: &KsDir) -> &BTreeMap<String, Self> {
-        &dir.domain_configs
-    }
-    fn table_mut(dir: &mut KsDir) -> &mut BTreeMap<String, Self> {
-        &mut dir.domain_configs
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.id
-    }
-    fn same_name(&self, _name: &str) -> bool {
-        false
-    }
-    fn name_key(&self) -> String {
-        self.id.clone()
-    }
-}
+super::id_named!(
+    DomainConfig,
+    domain_configs,
+    "domain_config",
+    "domain configuration",
+    "domain configurations"
+);
 
 /// The options Keystone lets a domain set, with the defaults `GET /v3/domains/config/default`
 /// shows (Keystone's `keystone.conf` defaults). `password` (ldap) is sensitive: it is kept

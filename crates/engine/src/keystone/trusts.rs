@@ -4,11 +4,11 @@
 //! `trust`). Keystone's rules live here: the trustor creates it, holds every delegated role
 //! on the project, a trust expires and may be used a bounded number of times.
 
-use super::{KsDir, KsError, Object, Target, del, new_id, now_us};
+use super::{KsDir, KsError, Target, del, new_id, now_us};
 use crate::Engine;
 use nubis_store::Write;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Trusts per trustor (nubis).
 pub const MAX_TRUSTS_PER_USER: usize = 100;
@@ -34,28 +34,7 @@ impl Trust {
     }
 }
 
-impl Object for Trust {
-    const KIND: &'static str = "trust";
-    const PLURAL: &'static str = "trusts";
-    fn table(dir: &KsDir) -> &BTreeMap<String, Self> {
-        &dir.trusts
-    }
-    fn table_mut(dir: &mut KsDir) -> &mut BTreeMap<String, Self> {
-        &mut dir.trusts
-    }
-    fn id(&self) -> &str {
-        &self.id
-    }
-    fn name(&self) -> &str {
-        &self.id
-    }
-    fn same_name(&self, _name: &str) -> bool {
-        false
-    }
-    fn name_key(&self) -> String {
-        self.id.clone()
-    }
-}
+super::id_named!(Trust, trusts, "trust", "trust", "trusts");
 
 /// A new trust; roles by ID or by name.
 #[derive(Debug, Clone, Default)]

@@ -49,6 +49,12 @@ impl Store for Counting {
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {
         self.inner.user_data(instance).await
     }
+    async fn injected_files(
+        &self,
+        instance: Uuid,
+    ) -> Result<Vec<nubis_core::InjectedFile>, StoreError> {
+        self.inner.injected_files(instance).await
+    }
     async fn audit_events(
         &self,
         q: nubis_core::audit::AuditQuery,

@@ -250,7 +250,7 @@ async fn key_pairs_and_credentials_made_on_one_node_work_on_the_other() {
         .unwrap()
         .remove(0);
     assert_eq!(inst.key_ids, vec![kp.id.clone()]);
-    a.delete_key_pairs(&admin(), std::slice::from_ref(&spare.id))
+    a.delete_key_pairs(&admin(), std::slice::from_ref(&spare.id), true)
         .await
         .unwrap();
     b.sync().await.unwrap();

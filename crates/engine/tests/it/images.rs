@@ -69,12 +69,12 @@ async fn an_uploaded_image_boots_for_its_owner_only_and_survives_a_restart() {
             ..
         })
     ));
-    let active = e.image_uploaded(&a, &img.id, data()).await.unwrap();
+    let active = e.image_uploaded(&a, &img.id, data(), false).await.unwrap();
     assert_eq!(active.status, ImageStatus::Active);
     assert_eq!(active.size_gib, 5);
     // A second upload is refused: the data of an active image never changes.
     assert!(matches!(
-        e.image_uploaded(&a, &img.id, data()).await,
+        e.image_uploaded(&a, &img.id, data(), false).await,
         Err(DomainError::ImageState { .. })
     ));
     let made = e
@@ -157,7 +157,7 @@ async fn a_rebuild_takes_the_new_images_os_facts_and_names_are_unique_where_aske
         e.create_image(&p, new).await,
         Err(DomainError::ImageNameInUse("ubuntu-custom".into()))
     );
-    e.image_uploaded(&p, &img.uuid.to_string(), data())
+    e.image_uploaded(&p, &img.uuid.to_string(), data(), false)
         .await
         .unwrap();
     let made = e
@@ -186,4 +186,53 @@ async fn a_rebuild_takes_the_new_images_os_facts_and_names_are_unique_where_aske
     assert_eq!(inst.image_id, img.id);
     assert_eq!(inst.os_user(), "ubuntu");
     assert_eq!(inst.os_name(), "ubuntu-custom");
+}
+
+/// Glance glance-direct: staged data leaves the image uploading and unbootable until the
+/// import, which makes it active with its task in one commit; an import without staged data,
+/// or a second one, is the image's state conflict; the task survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staged_data_becomes_the_image_at_its_import() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = tenant("team-a");
+    let task = |n: u8| nubis_core::images::ImportTask {
+        id: uuid::Uuid::from_bytes([n; 16]),
+        method: "glance-direct".into(),
+        request_id: format!("req-{n}"),
+        user_id: String::new(),
+        created_ms: 1,
+    };
+    let id = {
+        let e = nubis_testkit::engine_in(dir.path(), 0.0, None, None).await;
+        nubis_testkit::account(&e, "team-a").await;
+        let img = e.create_image(&a, NewImage::named("staged")).await.unwrap();
+        assert!(matches!(
+            e.import_staged_image(&a, &img.id, task(1)).await,
+            Err(DomainError::ImageState {
+                status: ImageStatus::Queued,
+                ..
+            })
+        ));
+        e.begin_image_upload(&a, &img.id).await.unwrap();
+        let staged = e.image_uploaded(&a, &img.id, data(), true).await.unwrap();
+        assert_eq!(staged.status, ImageStatus::Uploading);
+        assert!(
+            e.image_facts(&a, &img.id).is_none(),
+            "staged data boots nothing"
+        );
+        let active = e.import_staged_image(&a, &img.id, task(2)).await.unwrap();
+        assert_eq!((active.status, active.size_gib), (ImageStatus::Active, 5));
+        assert!(matches!(
+            e.import_staged_image(&a, &img.id, task(3)).await,
+            Err(DomainError::ImageState {
+                status: ImageStatus::Active,
+                ..
+            })
+        ));
+        img.id
+    };
+    let e = nubis_testkit::engine_in(dir.path(), 0.0, None, None).await;
+    let img = e.image(&a, &id).unwrap();
+    assert_eq!(img.import_task, Some(task(2)));
+    assert!(e.image_facts(&a, &id).is_some());
 }

@@ -33,7 +33,7 @@ fn set(instances: Option<i64>, cores: Option<i64>, key_pairs: Option<i64>) -> Qu
         instances,
         cores,
         key_pairs,
-        ram_mib: None,
+        ..Default::default()
     }
 }
 

@@ -227,7 +227,9 @@ async fn sub_users_policies_and_keys_survive_a_restart_and_gate_actions() {
     e.delete_access_key(&root_key.id).await.unwrap();
     let kp = e.create_key_pair(&root, "k1", 0, None).await.unwrap();
     is_conflict(e.delete_account("team-a").await, "owns a key pair");
-    e.delete_key_pairs(&root, &[kp.key_pair.id]).await.unwrap();
+    e.delete_key_pairs(&root, &[kp.key_pair.id], true)
+        .await
+        .unwrap();
     e.delete_account("team-a").await.unwrap();
     is_not_found(e.policies("team-a"), "gone with its account");
     drop(e);

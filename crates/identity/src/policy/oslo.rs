@@ -602,6 +602,23 @@ pub const NOVA_ACTIONS: &[(&str, &str)] = &[
     ("os_compute_api:os-server-password:clear", MEMBER),
     ("os_compute_api:os-server-diagnostics", ADMIN),
     ("os_compute_api:extensions", "@"),
+    // nova/policies/server_shares.py (2.97): no admin override upstream.
+    (
+        "os_compute_api:os-server-shares:index",
+        "rule:project_reader_api",
+    ),
+    (
+        "os_compute_api:os-server-shares:create",
+        "rule:project_member_api",
+    ),
+    (
+        "os_compute_api:os-server-shares:show",
+        "rule:project_reader_api",
+    ),
+    (
+        "os_compute_api:os-server-shares:delete",
+        "rule:project_member_api",
+    ),
 ];
 
 /// Nova's defaults as rules (every one `scope_types=['project']`, as upstream registers
