@@ -1646,7 +1646,11 @@ mod tests {
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
         assert_eq!(
             r.body["quota"]["limits"],
-            json!({"instances": 10, "cores": 20, "ram_mib": 51200, "key_pairs": 100})
+            json!({"instances": 10, "cores": 20, "ram_mib": 51200, "key_pairs": 100,
+                "items": {"fixed_ips": -1, "floating_ips": 10, "injected_file_content_bytes": 10240,
+                    "injected_file_path_bytes": 255, "injected_files": 5, "metadata_items": 128,
+                    "security_group_rules": 20, "security_groups": 10,
+                    "server_group_members": 10, "server_groups": 10}})
         );
         assert_eq!(r.body["quota"]["usage"]["instances"], 0);
         let r = as_admin(

@@ -101,6 +101,7 @@ const UNLIMITED: &[&str] = &[
     "quota_set.show",
     "quota_set.defaults",
     "quota_set.detail",
+    "quota_class_set.show",
     "image.versions",
     "image.versions.list",
     "image.list",
@@ -432,6 +433,7 @@ fn with_unknown_field(op: &Op) -> Option<Value> {
         // One extra spec named by the path: a second key is "too many items", not unknown.
         (None, "flavor.extra_spec.update") => return None,
         (None, "quota_set.update") => json!({"quota_set": {"bogus": 1}}),
+        (None, "quota_class_set.update") => json!({"quota_class_set": {"bogus": 1}}),
         (None, "aggregate.create" | "aggregate.update") => {
             json!({"aggregate": {"name": "a", "bogus": 1}})
         }
