@@ -71,7 +71,7 @@ def fill(template: str, values: dict[str, str], name: str) -> str:
 
 
 def create_two_projects(s: requests.Session, base: str, h: dict[str, str]) -> dict[str, str]:
-    """Create two projects, each with a `member` and a `reader` user (random passwords),
+    """Create two projects, each with a `member`, a `reader` and a `manager` user (random passwords),
     through the Keystone admin API; return the placeholders of accounts-two-projects.yaml.in."""
     ks = f"{base}/identity/v3"
 
@@ -87,6 +87,10 @@ def create_two_projects(s: requests.Session, base: str, h: dict[str, str]) -> di
         if not found:
             die(f"Keystone has no role {name!r}")
         roles[name] = found[0]["id"]
+    # Keystone's `manager` (Nova's project_manager persona) is not built into nubis: made
+    # here like an operator would, once per server.
+    found = call("GET", "/roles?name=manager", ok=200)["roles"]
+    roles["manager"] = (found[0] if found else call("POST", "/roles", {"role": {"name": "manager"}})["role"])["id"]
     tag = secrets.token_hex(3)
     values = {}
     for i in (1, 2):
@@ -95,7 +99,7 @@ def create_two_projects(s: requests.Session, base: str, h: dict[str, str]) -> di
             "name": project, "domain_id": "default",
             "description": f"Tempest two-project run, project {i}"}})["project"]["id"]
         values[f"PROJECT_{i}"] = project
-        for role in ("member", "reader"):
+        for role in ("member", "reader", "manager"):
             user = f"tempest-{tag}-{role}-{i}"
             password = "Tp1!" + secrets.token_hex(12)
             uid = call("POST", "/users", {"user": {

@@ -82,6 +82,7 @@ fn build(u: &mut Unstructured<'_>) -> Result<(Instance, KeyPair)> {
         reinstall_failed: u.arbitrary()?,
         application_role: u.arbitrary()?,
         project: u.arbitrary()?,
+        user_id: u.arbitrary()?,
         // The agent host it runs on (any string: it is rendered as Nova's host).
         host: u.arbitrary()?,
         client_token: u.arbitrary()?,

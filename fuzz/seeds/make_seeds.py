@@ -137,6 +137,9 @@ OPENSTACK = [
     (1, "POST", "/servers", {"server": {"name": "p", "imageRef": "ubuntu-22.04", "flavorRef": "m1.small",
         "user_data": "IyEvYmluL3NoCg==", "personality": [{"path": "/etc/motd", "contents": "aGVsbG8K"},
         {"path": "../x", "contents": "!"}]}}),
+    # os-migrations: filters, paging and the 2.59 schema (seed 35 carries 2.79).
+    (1, "GET", "/os-migrations?instance_uuid=00000000-0000-0000-0000-000000000000&status=finished&host=nubis-az1", None),
+    (1, "GET", "/os-migrations?limit=1&marker=00000000-0000-0000-0000-000000000000&changes-since=2026-01-01T00:00:00Z&user_id=u", None),
 ]
 
 

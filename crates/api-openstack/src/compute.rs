@@ -27,6 +27,7 @@ mod instance_actions;
 mod keypairs;
 mod limits;
 mod metadata;
+mod migrations;
 mod os_hosts;
 mod personality;
 mod quotas;

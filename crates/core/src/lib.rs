@@ -21,6 +21,7 @@ pub mod inject;
 pub mod keys;
 pub mod limits;
 pub mod metadefs;
+pub mod migration;
 pub mod model;
 pub mod op;
 pub mod password;

@@ -26,6 +26,18 @@ mod double_option {
     }
 }
 
+/// A migration record: a resize with its number (Nova's integer migration ID) and status.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub number: i64,
+    pub resize: Operation,
+    pub status: nubis_core::migration::MigrationStatus,
+    /// When its status last changed (`None`: not since it was accepted).
+    pub updated_at_ms: Option<i64>,
+    /// The instance it resized, terminated ones included, while the store keeps it.
+    pub instance: Option<nubis_core::Instance>,
+}
+
 fn not_found(id: &str) -> DomainError {
     DomainError::NotFound {
         kind: ResourceKind::Instance,
@@ -245,6 +257,81 @@ impl Engine {
             .ok_or_else(|| not_found(&id.to_string()))?;
         p.may_touch(&inst).map_err(DomainError::PolicyDenied)?;
         Ok(inst)
+    }
+
+    /// The migrations `p` may see (docs/resize.md): resizes, newest first, on `instance` or on
+    /// every instance, among the newest `window` of them; each with the status what followed
+    /// it on its instance gives it, and the instance (terminated ones included) while the
+    /// store has it.
+    pub async fn migrations(
+        &self,
+        p: &Principal,
+        instance: Option<Uuid>,
+        window: usize,
+    ) -> Result<Vec<Migration>, DomainError> {
+        let found = self
+            .inner
+            .store
+            .migrations(instance, window)
+            .await
+            .map_err(crate::store_err)?;
+        let mut ids: Vec<Uuid> = found.iter().map(|(_, o)| o.instance).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut instances: std::collections::HashMap<Uuid, nubis_core::Instance> = {
+            let fleet = self.inner.fleet.lock();
+            ids.iter()
+                .filter_map(|id| fleet.instances.get(id).map(|i| (*id, i.clone())))
+                .collect()
+        };
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !instances.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let stored = self
+                .inner
+                .store
+                .instances(&missing)
+                .await
+                .map_err(crate::store_err)?;
+            instances.extend(stored.into_iter().map(|i| (i.uuid, i)));
+        }
+        // Each instance's operations, oldest first, read once however many resizes it had.
+        let mut history: std::collections::HashMap<Uuid, Vec<Operation>> = Default::default();
+        let mut out = Vec::with_capacity(found.len());
+        for (number, resize) in found {
+            let inst = instances.get(&resize.instance).cloned();
+            let visible = match &inst {
+                Some(i) => p.sees(&i.account) && p.sees_project(i.project.as_deref()),
+                None => p.sees(&resize.account),
+            };
+            if !visible {
+                continue;
+            }
+            let ops = match history.entry(resize.instance) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    let mut ops = self.operations_of(resize.instance).await?;
+                    ops.reverse();
+                    e.insert(ops)
+                }
+            };
+            let later = ops
+                .iter()
+                .position(|o| o.id == resize.id)
+                .map_or(&[][..], |at| &ops[at + 1..]);
+            let (status, updated_at_ms) = nubis_core::migration::migration_status(&resize, later);
+            out.push(Migration {
+                number,
+                resize,
+                status,
+                updated_at_ms,
+                instance: inst,
+            });
+        }
+        Ok(out)
     }
 
     /// The operations on instance `id` (canonical), newest first, at most 200.

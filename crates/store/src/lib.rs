@@ -215,6 +215,13 @@ pub trait Store: Send + Sync + 'static {
         limit: usize,
     ) -> Result<Vec<Operation>, StoreError>;
     async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError>;
+    /// Resize operations with their migration numbers (migration 0018), newest first: on
+    /// `instance`, or on every instance; at most `limit`.
+    async fn migrations(
+        &self,
+        instance: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Operation)>, StoreError>;
     /// The user data an instance was created with, read on demand (it is not kept in memory).
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError>;
     /// The files an instance is to be given when its system disk is next (re)provisioned,

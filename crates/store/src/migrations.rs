@@ -33,6 +33,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (15, include_str!("../migrations/0015_instance_types.sql")),
     (16, include_str!("../migrations/0016_metadefs.sql")),
     (17, include_str!("../migrations/0017_injected_files.sql")),
+    (18, include_str!("../migrations/0018_migrations.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.
@@ -43,6 +44,7 @@ pub const SCHEMA_VERSION: &str =
 const POSTGRES_EXTRA: &[(i64, &str)] = &[
     (1, "ALTER TABLE operations ADD COLUMN seq BIGSERIAL;"),
     (6, "ALTER TABLE keystone_objects ADD COLUMN seq BIGSERIAL;"),
+    (18, "ALTER TABLE migrations ADD COLUMN seq BIGSERIAL;"),
 ];
 
 /// One shared migration in PostgreSQL's dialect (see the module doc).

@@ -14,7 +14,7 @@ use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
-use nubis_core::{InjectedFile, Instance, KeyPair, Operation};
+use nubis_core::{Action, InjectedFile, Instance, KeyPair, Operation};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
@@ -314,6 +314,17 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
                     &o.created_at_ms,
                     &json(o),
                 ],
+            )
+            .await?;
+            if o.action != Action::Resize {
+                return Ok(());
+            }
+            // Numbered once (migration 0018): the operation's later rewrites keep its seq.
+            exec(
+                tx,
+                "INSERT INTO migrations (operation, instance, created_at_ms) VALUES ($1, $2, $3) \
+                 ON CONFLICT (operation) DO NOTHING",
+                &[&o.id.to_string(), &o.instance.to_string(), &o.created_at_ms],
             )
             .await
         }
@@ -1225,6 +1236,30 @@ impl Store for PgStore {
             .map_err(pg)?;
         let rows = client.query(&st, &[&request_id]).await.map_err(pg)?;
         docs(&rows)
+    }
+
+    async fn migrations(
+        &self,
+        instance: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Operation)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let instance = instance.map(|i| i.to_string());
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT m.seq, o.data FROM migrations m JOIN operations o ON o.id = m.operation \
+                 WHERE $1::TEXT IS NULL OR m.instance = $1 ORDER BY m.seq DESC LIMIT $2",
+            )
+            .await
+            .map_err(pg)?;
+        let rows = client.query(&st, &[&instance, &limit]).await.map_err(pg)?;
+        rows.iter()
+            .map(|r| {
+                let n: i64 = r.try_get(0).map_err(pg)?;
+                Ok((n, decode(&r.try_get::<_, String>(1).map_err(pg)?)?))
+            })
+            .collect()
     }
 
     async fn audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, StoreError> {

@@ -9,7 +9,7 @@ use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
-use nubis_core::{InjectedFile, Instance, KeyPair, Operation};
+use nubis_core::{Action, InjectedFile, Instance, KeyPair, Operation};
 use rusqlite::types::FromSql;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::path::Path;
@@ -202,6 +202,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                  ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
             )?
             .execute(params![o.id.to_string(), o.request_id, o.instance.to_string(), o.state.as_str(), o.created_at_ms, json(o)])?;
+            if o.action == Action::Resize {
+                tx.prepare_cached(MIGRATION_INSERT)?.execute(params![
+                    o.id.to_string(),
+                    o.instance.to_string(),
+                    o.created_at_ms
+                ])?;
+            }
         }
         Write::KeyPair(k) => {
             tx.prepare_cached(
@@ -439,6 +446,10 @@ fn attachments(conn: &Connection) -> Result<Vec<nubis_core::Attachment>, StoreEr
         .collect())
 }
 
+/// A resize's migration row, once (its number is kept when the operation is rewritten).
+const MIGRATION_INSERT: &str = "INSERT INTO migrations (operation, instance, created_at_ms) \
+     VALUES (?1, ?2, ?3) ON CONFLICT(operation) DO NOTHING";
+
 fn ops(conn: &Connection, sql: &str, arg: &str) -> Result<Vec<Operation>, StoreError> {
     let mut stmt = conn.prepare(sql).map_err(unavailable)?;
     let rows = stmt
@@ -645,6 +656,33 @@ impl Store for SqliteStore {
                 "SELECT data FROM operations WHERE request_id = ?1 ORDER BY rowid",
                 &rid,
             )
+        })
+        .await
+    }
+
+    async fn migrations(
+        &self,
+        instance: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(i64, Operation)>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT m.rowid, o.data FROM migrations m JOIN operations o ON o.id = m.operation \
+                     WHERE ?1 IS NULL OR m.instance = ?1 ORDER BY m.rowid DESC LIMIT ?2",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![instance.map(|i| i.to_string()), limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| {
+                let (n, data) = r.map_err(unavailable)?;
+                Ok((n, decode(&data)?))
+            })
+            .collect()
         })
         .await
     }

@@ -132,6 +132,7 @@ on_both_backends!(
     injected_files_round_trip_and_are_deleted,
     a_database_from_before_tenancy_is_migrated,
     operations_and_directory_objects_keep_their_order,
+    resizes_are_numbered_once_as_migrations,
     audit_lookups_filter_page_and_sweep,
     the_root_filter_leaves_out_role_sessions,
     a_stale_instance_write_is_refused_and_changes_nothing,
@@ -516,6 +517,57 @@ async fn operations_and_directory_objects_keep_their_order(backend: Backend) {
             ("domain".into(), "{}".into()),
             ("user".into(), "{}".into()),
         ]
+    );
+}
+
+/// Every resize operation gets a migration number when first written, kept through its
+/// rewrites; other operations get none. Newest first, by instance or all, bounded.
+async fn resizes_are_numbered_once_as_migrations(backend: Backend) {
+    use nubis_core::{Action, OpState};
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let resize = |instance, at| nubis_core::Operation {
+        action: Action::Resize,
+        ..op(instance, &format!("req-{at}"), at)
+    };
+    let (r1, r2, r3) = (resize(a, 1000), resize(b, 2000), resize(a, 3000));
+    s.commit(vec![
+        Write::Operation(r1.clone()),
+        Write::Operation(op(a, "req-reboot", 1500)),
+    ])
+    .await
+    .unwrap();
+    s.commit(vec![Write::Operation(r2.clone())]).await.unwrap();
+    s.commit(vec![Write::Operation(r3.clone())]).await.unwrap();
+    let all = s.migrations(None, 10).await.unwrap();
+    let ids: Vec<_> = all.iter().map(|(_, o)| o.id).collect();
+    assert_eq!(ids, [r3.id, r2.id, r1.id]);
+    let numbers: Vec<i64> = all.iter().map(|(n, _)| *n).collect();
+    assert!(numbers.windows(2).all(|w| w[0] > w[1]), "{numbers:?}");
+    // A rewrite (the resize finishing) keeps its number and shows the new state.
+    let mut done = r1.clone();
+    done.state = OpState::Success;
+    done.steps_done = 2;
+    s.commit(vec![Write::Operation(done)]).await.unwrap();
+    let again = s.migrations(None, 10).await.unwrap();
+    assert_eq!(again.len(), 3);
+    assert_eq!(again[2].0, numbers[2]);
+    assert_eq!(again[2].1.state, OpState::Success);
+    let of_a: Vec<_> = s
+        .migrations(Some(a), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, o)| o.id)
+        .collect();
+    assert_eq!(of_a, [r3.id, r1.id]);
+    assert_eq!(s.migrations(None, 1).await.unwrap().len(), 1);
+    assert!(
+        s.migrations(Some(uuid::Uuid::new_v4()), 10)
+            .await
+            .unwrap()
+            .is_empty()
     );
 }
 

@@ -183,6 +183,8 @@ pub static REGISTRY: Registry<Route<Compute>> = Registry {
             "{\"forceDelete\"}", nova!(n, p, a => n.force_delete(at(p, 0), a).await)),
         server_action("server.action.os-resetState", "os-resetState", "os_compute_api:os-admin-actions:reset_state",
             "{\"os-resetState\"}", nova!(n, p, a => n.reset_state(at(p, 0), a).await)),
+        op("migration.list", "GET", "/compute/v2.1/os-migrations", Token,
+            "os_compute_api:os-migrations:index", NO_BODY, nova!(n, _, _ => n.list_migrations().await)),
         op("server.migrations.list", "GET", "/compute/v2.1/servers/{id}/migrations", Token,
             "os_compute_api:servers:migrations:index", NO_BODY,
             nova!(n, p, _ => n.server_migrations(at(p, 0)))),

@@ -102,6 +102,7 @@ const UNLIMITED: &[&str] = &[
     "quota_set.defaults",
     "quota_set.detail",
     "quota_class_set.show",
+    "migration.list",
     "image.versions",
     "image.versions.list",
     "image.list",

@@ -64,6 +64,13 @@ impl Store for Holding {
     async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError> {
         self.inner.operations_of_request(request_id).await
     }
+    async fn migrations(
+        &self,
+        instance: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<(i64, nubis_core::Operation)>, StoreError> {
+        self.inner.migrations(instance, limit).await
+    }
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {
         self.inner.user_data(instance).await
     }
