@@ -266,3 +266,24 @@ def test_tencent_group_quota_follows_the_accounts_server_groups(sserver):
     expect_error("LimitExceeded.DisasterRecoverGroup", cvm.call, "CreateDisasterRecoverGroup",
                  Name=unique_name("g"), Type="HOST")
     assert cvm.call("DescribeDisasterRecoverGroupQuota")["CurrentNum"] == 3
+
+
+def test_limits_of_another_project_are_the_admins_to_read(sserver, admin):
+    member, project, _ = member_of_new_project(sserver, admin)
+    admin.compute.update_quota_set(project, instances=3, cores=7)
+    r = get(sserver, admin, f"/compute/v2.1/limits?tenant_id={project}")
+    assert r.status_code == 200, r.text
+    absolute = r.json()["limits"]["absolute"]
+    assert (absolute["maxTotalInstances"], absolute["maxTotalCores"]) == (3, 7)
+    # Without tenant_id the admin's own project (unlimited); the member sees its own.
+    assert get(sserver, admin, "/compute/v2.1/limits").json()["limits"]["absolute"]["maxTotalInstances"] == -1
+    assert member.compute.get_limits().absolute.instances == 3
+    # Another project's limits need Nova's limits:other_project rule (admin).
+    r = get(sserver, member, f"/compute/v2.1/limits?tenant_id={admin.current_project_id}")
+    assert r.status_code == 403, r.text
+    assert r.json()["forbidden"]["message"] == \
+        "Policy doesn't allow os_compute_api:limits:other_project to be performed."
+    # A project nubis does not know shows the defaults, as Nova (which does not check) does.
+    r = get(sserver, admin, "/compute/v2.1/limits?tenant_id=0123456789abcdef0123456789abcdef")
+    assert r.status_code == 200, r.text
+    assert r.json()["limits"]["absolute"]["maxTotalInstances"] == 10

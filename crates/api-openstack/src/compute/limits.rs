@@ -11,9 +11,34 @@ impl Nova<'_> {
     /// `GET /limits`: the quotas of the caller's project (its account's for the default
     /// project, docs/quotas.md) and what it uses; `-1` is unlimited, as Nova shows it.
     pub(super) fn limits(&self) -> Result<Reply, crate::errors::Fault> {
-        let scope = match &self.p.project {
+        let own = match &self.p.project {
             Some(s) => nubis_engine::QuotaScope::project(&self.p.account, &s.id),
             None => nubis_engine::QuotaScope::Account(self.p.account.clone()),
+        };
+        let q = self.req.query();
+        let scope = match super::param(&q, "tenant_id") {
+            None => own,
+            // Another project's limits: Nova's `limits:other_project` rule (admin), checked
+            // against that project; a project nubis does not know shows the defaults, as
+            // Nova (which does not verify it) shows them.
+            Some(tenant) => {
+                let mut target = super::nova_target(self.token);
+                target.insert("project_id".into(), tenant.to_string());
+                let rule = "os_compute_api:limits:other_project";
+                if !crate::routes::allowed(&self.api.nova_policy, self.token, rule, target) {
+                    return Err(crate::errors::Fault::new(
+                        403,
+                        format!("Policy doesn't allow {rule} to be performed."),
+                    ));
+                }
+                match self.quota_scope(tenant) {
+                    Ok(nubis_engine::QuotaScope::User {
+                        account, project, ..
+                    }) => nubis_engine::QuotaScope::project(&account, &project),
+                    Ok(scope) => scope,
+                    Err(_) => nubis_engine::QuotaScope::Class("default".into()),
+                }
+            }
         };
         let q = self.api.engine.quota_of(&scope).map_err(|e| {
             crate::errors::map(nubis_core::DomainError::Internal(e.to_string()), None)

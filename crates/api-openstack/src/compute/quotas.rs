@@ -149,7 +149,7 @@ fn engine_fault(e: nubis_engine::CredentialError) -> Fault {
 impl Nova<'_> {
     /// The scope of Keystone project `project` (400 as Nova's `verify_project_id` answers
     /// for a project Keystone does not know); with `user_id`, that user's in it.
-    fn quota_scope(&self, project: &str) -> Result<QuotaScope, Fault> {
+    pub(super) fn quota_scope(&self, project: &str) -> Result<QuotaScope, Fault> {
         let engine = &self.api.engine;
         let account = engine
             .accounts()
