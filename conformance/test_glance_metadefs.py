@@ -6,12 +6,11 @@ non-admin write 403, protected delete 403, malformed or oversized body 400/413).
 
 from __future__ import annotations
 
-import openstack
 import pytest
 from openstack import exceptions as os_exc
 
 from nubis import unique_name
-from test_openstack_support import REGION, connect, expect_http, raw
+from test_openstack_support import connect, expect_http, member_of_new_project, raw
 
 pytestmark = [pytest.mark.timeout(300),
               pytest.mark.filterwarnings("ignore::DeprecationWarning"),
@@ -47,15 +46,8 @@ def namespaces(conn):
 @pytest.fixture
 def member(server, conn):
     """A member of another project: its connection and project ID."""
-    proj = conn.identity.create_project(name=unique_name("mp"), domain_id="default")
-    user = conn.identity.create_user(name=unique_name("mu"), password=PASSWORD,
-                                     domain_id="default", default_project_id=proj.id)
-    conn.identity.assign_project_role_to_user(proj, user, conn.identity.find_role("member"))
-    other = openstack.connect(
-        auth_url=f"{server.base_url}/identity/v3", username=user.name, password=PASSWORD,
-        project_name=proj.name, user_domain_name="Default", project_domain_name="Default",
-        region_name=REGION, load_yaml_config=False, load_envvars=False)
-    return other, proj.id
+    other, project, _ = member_of_new_project(server, conn, PASSWORD)
+    return other, project
 
 
 def md(server, conn, method, path, **kw):

@@ -26,10 +26,7 @@ impl Nova<'_> {
                 target.insert("project_id".into(), tenant.to_string());
                 let rule = "os_compute_api:limits:other_project";
                 if !crate::routes::allowed(&self.api.nova_policy, self.token, rule, target) {
-                    return Err(crate::errors::Fault::new(
-                        403,
-                        format!("Policy doesn't allow {rule} to be performed."),
-                    ));
+                    return Err(Self::policy_refusal(rule));
                 }
                 match self.quota_scope(tenant) {
                     Ok(nubis_engine::QuotaScope::User {

@@ -142,7 +142,7 @@ impl Nova<'_> {
                 .transpose()?,
             false => None,
         };
-        let mut list = self
+        let list = self
             .api
             .engine
             .migrations(&self.p, instance, MIGRATION_WINDOW)
@@ -156,8 +156,15 @@ impl Nova<'_> {
             true => (param(&q, "user_id"), param(&q, "project_id")),
             false => (None, None),
         };
-        list.retain(|m| {
-            let v = self.migration_view(m);
+        // Each record's view, built once: the filters read its fields as shown.
+        let mut list: Vec<(Migration, Value)> = list
+            .into_iter()
+            .map(|m| {
+                let v = self.migration_view(&m);
+                (m, v)
+            })
+            .collect();
+        list.retain(|(m, v)| {
             let at = m.updated_at_ms.unwrap_or(m.resize.created_at_ms);
             let on = |h: &str| v["source_compute"] == h || v["dest_compute"] == h;
             m.instance.as_ref().is_none_or(|i| i.region == region().id)
@@ -172,13 +179,13 @@ impl Nova<'_> {
         });
         if paged
             && let Some(marker) = param(&q, "marker")
-            && !skip_past(&mut list, |m| m.resize.id.to_string() == marker)
+            && !skip_past(&mut list, |(m, _)| m.resize.id.to_string() == marker)
         {
             return Err(Fault::bad_request(format!(
                 "Marker {marker} could not be found."
             )));
         }
-        let mut items: Vec<Value> = list.iter().map(|m| self.migration_view(m)).collect();
+        let (list, mut items): (Vec<Migration>, Vec<Value>) = list.into_iter().unzip();
         if !paged {
             return Ok(Reply::json(200, &json!({ "migrations": items })));
         }

@@ -182,7 +182,7 @@ impl Nova<'_> {
         }
     }
 
-    fn policy_refusal(rule: &str) -> Fault {
+    pub(super) fn policy_refusal(rule: &str) -> Fault {
         Fault::new(403, format!("Policy doesn't allow {rule} to be performed."))
     }
 
