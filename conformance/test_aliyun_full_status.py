@@ -1,8 +1,9 @@
 """Issue 12, Alibaba: DescribeInstancesFullStatus, the action added as one registry entry
 (crates/api-aliyun/src/actions/mod.rs) plus its handler and rendering, through both official
 clients' typed requests and response models: each instance's lifecycle status and health,
-filters, paging and the documented limits. nubis schedules no system events, so the event
-set is empty and a filter by event matches no instance."""
+filters, paging and the documented limits. Instances without system events have an empty
+event set, and a filter by event matches none of them (events themselves:
+test_aliyun_system_events.py)."""
 
 import pytest
 
@@ -41,7 +42,7 @@ def test_filters(ecs_any, ali_running, ali_stopped):
     assert list(rows) == [ali_stopped.id]
     rows, _ = full_status(ecs_any, InstanceId=ids, HealthStatus="Ok")
     assert list(rows) == [ali_running.id]
-    # No instance has a scheduled system event.
+    # Neither instance has a scheduled system event.
     rows, got = full_status(ecs_any, InstanceId=ids, EventType="SystemMaintenance.Reboot")
     assert (rows, got["TotalCount"]) == ({}, 0)
     rows, _ = full_status(ecs_any, InstanceId=[random_aliyun_instance_id()])

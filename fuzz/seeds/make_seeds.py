@@ -90,6 +90,13 @@ ALIYUN = [
     ("DeleteKeyPairs", {"KeyPairNames": '["k","k2"]'}),
     ("AttachKeyPair", {"KeyPairName": "k", "InstanceIds": '["i-bp1abc"]'}),
     ("DetachKeyPair", {"KeyPairName": "k", "InstanceIds": '["i-bp1abc"]'}),
+    # System events (docs/system-events.md).
+    ("CreateSimulatedSystemEvents", {"InstanceId.1": "i-bp1abc", "EventType": "SystemMaintenance.Reboot",
+                                     "NotBefore": "2030-01-01T00:00:00Z"}),
+    ("CancelSimulatedSystemEvents", {"EventId.1": "e-bp1abc", "EventId.100": "e-x"}),
+    ("DescribeInstanceHistoryEvents", {"InstanceEventCycleStatus.1": "Scheduled", "InstanceEventType.1": "SystemFailure.Reboot",
+                                       "NotBefore.Start": "2030-01-01T00:00:00Z", "NotBefore.End": "2029-01-01T00:00:00Z",
+                                       "ResourceId.1": "i-bp1abc", "Tag.1.Key": "k", "MaxResults": "5", "NextToken": "99999999999999999999"}),
 ]
 
 OPENSTACK = [

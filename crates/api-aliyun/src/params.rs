@@ -162,9 +162,21 @@ pub const FULL_STATUS_INSTANCE_IDS: Constraint = Constraint::count(
     "InstanceIdLimitExceeded",
 )
 .with_status(403);
-/// DescribeInstancesFullStatus `EventId.N`.
-pub const FULL_STATUS_EVENT_IDS: Constraint =
+/// `EventId.N` of the system event actions (DescribeInstancesFullStatus,
+/// DescribeInstanceHistoryEvents, CancelSimulatedSystemEvents).
+pub const EVENT_IDS: Constraint =
     Constraint::count("EventId.N", 100, "EventIdLimitExceeded").with_status(403);
+/// CancelSimulatedSystemEvents `EventId.N`: the same limit, answered 400 (its reference).
+pub const CANCEL_EVENT_IDS: Constraint =
+    Constraint::count("EventId.N", 100, "EventIdLimitExceeded").with_status(400);
+/// `InstanceEventType.N` (up to 30) and `InstanceEventCycleStatus.N` (up to 7) of the event
+/// filters; `ResourceId.N` of DescribeInstanceHistoryEvents (up to 100). ECS answers them 403.
+pub const EVENT_TYPES: Constraint =
+    Constraint::count("InstanceEventType.N", 30, "InvalidParameter").with_status(403);
+pub const EVENT_STATUSES: Constraint =
+    Constraint::count("InstanceEventCycleStatus.N", 7, "InvalidParameter").with_status(403);
+pub const EVENT_RESOURCE_IDS: Constraint =
+    Constraint::count("ResourceId.N", 100, "InvalidParameter").with_status(403);
 /// CreateDeploymentSet / ModifyDeploymentSetAttribute DeploymentSetName: 2–128, starts with
 /// a letter, letters/digits/`.`/`_`/`:`/`-`.
 pub const DEPLOYMENT_SET_NAME: Constraint = text(
@@ -207,7 +219,11 @@ pub const LIMITS: &[Constraint] = &[
     KEY_PAIR_INSTANCE_IDS,
     KEY_PAIR_NAMES,
     FULL_STATUS_INSTANCE_IDS,
-    FULL_STATUS_EVENT_IDS,
+    EVENT_IDS,
+    CANCEL_EVENT_IDS,
+    EVENT_TYPES,
+    EVENT_STATUSES,
+    EVENT_RESOURCE_IDS,
     TAG_RESOURCE_IDS,
     TAG_KEYS,
     DEPLOYMENT_SET_NAME,

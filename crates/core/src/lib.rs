@@ -12,6 +12,7 @@ pub mod audit;
 pub mod catalog;
 pub mod credentials;
 pub mod error;
+pub mod events;
 pub mod flavors;
 pub mod groups;
 pub mod hosts;

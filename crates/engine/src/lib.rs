@@ -16,6 +16,7 @@ mod create;
 mod credentials;
 mod deferred;
 mod dialect_meta;
+pub mod events;
 mod flavors;
 mod generations;
 mod groups;

@@ -103,6 +103,7 @@ impl Record {
             | Write::InjectedFiles { .. }
             | Write::DeleteInjectedFiles(_)
             | Write::AuditEvent(_)
+            | Write::SystemEvent(_)
             // ClientToken claims are read from the store on every use (cluster state).
             | Write::ClientToken { .. }
             // Leases are read from the store by the lease tick (docs/cluster.md).

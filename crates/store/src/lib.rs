@@ -19,6 +19,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditQuery};
+use nubis_core::events::SystemEvent;
 use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
@@ -90,6 +91,9 @@ pub enum Write {
     /// only over generation `generation - 1` (or as a new row), else the batch fails with
     /// [`StoreError::Conflict`]. A deleted image is written with status `deleted`, not removed.
     Image(Box<Image>),
+    /// A system event (migration 0019), conditional like [`Write::Image`]: it lands only over
+    /// generation `generation - 1` (or as a new row), else [`StoreError::Conflict`].
+    SystemEvent(Box<SystemEvent>),
     /// A created instance type (migration 0015), replacing the stored one.
     InstanceType(Flavor),
     /// Forget a created instance type (its Nova flavor ID).
@@ -222,6 +226,18 @@ pub trait Store: Send + Sync + 'static {
         instance: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<(i64, Operation)>, StoreError>;
+    /// An account's system events (migration 0019) on `instance` or on every instance, whose
+    /// NotBefore is at or after `not_before_from` (ms), newest published first; at most
+    /// `limit`. Events are never kept in memory: every read asks the store.
+    async fn system_events(
+        &self,
+        account: &str,
+        instance: Option<Uuid>,
+        not_before_from: i64,
+        limit: usize,
+    ) -> Result<Vec<SystemEvent>, StoreError>;
+    /// The stored system events among `ids`.
+    async fn system_events_by_id(&self, ids: &[String]) -> Result<Vec<SystemEvent>, StoreError>;
     /// The user data an instance was created with, read on demand (it is not kept in memory).
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError>;
     /// The files an instance is to be given when its system disk is next (re)provisioned,

@@ -34,6 +34,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (16, include_str!("../migrations/0016_metadefs.sql")),
     (17, include_str!("../migrations/0017_injected_files.sql")),
     (18, include_str!("../migrations/0018_migrations.sql")),
+    (19, include_str!("../migrations/0019_system_events.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.

@@ -11,6 +11,7 @@ use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use nubis_core::events::SystemEvent;
 use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
@@ -192,6 +193,34 @@ async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> 
         }
         return Ok(());
     }
+    if let Write::SystemEvent(e) = w {
+        // Conditional like an image's write (migration 0019).
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO system_events (id, account, instance, generation, published_at_ms, not_before_ms, data) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (id) DO UPDATE SET data = excluded.data, generation = excluded.generation \
+                 WHERE system_events.generation = excluded.generation - 1",
+            )
+            .await?;
+        let changed = tx
+            .execute(
+                &st,
+                &[
+                    &e.id,
+                    &e.account,
+                    &e.instance.to_string(),
+                    &shared::event_generation(e),
+                    &e.published_at_ms,
+                    &e.not_before_ms,
+                    &json(e),
+                ],
+            )
+            .await?;
+        if changed == 0 {
+            return Err(Fail::Stale(shared::stale_event(e)));
+        }
+        return Ok(());
+    }
     if let Write::Image(i) = w {
         // Conditional like an instance's write (migration 0014).
         let st = tx
@@ -300,7 +329,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(tx, "DELETE FROM access_keys WHERE id = $1", &[id]).await
         }
         // Written by `apply`, conditionally.
-        Write::Instance(_) | Write::Image(_) => Ok(()),
+        Write::Instance(_) | Write::Image(_) | Write::SystemEvent(_) => Ok(()),
         Write::Operation(o) => {
             exec(
                 tx,
@@ -1177,6 +1206,38 @@ impl Store for PgStore {
     async fn images(&self, ids: &[String]) -> Result<Vec<Image>, StoreError> {
         self.by_ids("SELECT data FROM images WHERE id = ANY($1)", ids.to_vec())
             .await
+    }
+
+    async fn system_events(
+        &self,
+        account: &str,
+        instance: Option<Uuid>,
+        not_before_from: i64,
+        limit: usize,
+    ) -> Result<Vec<SystemEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let instance = instance.map(|i| i.to_string());
+        let client = self.client().await?;
+        let st = client
+            .prepare_cached(
+                "SELECT data FROM system_events WHERE account = $1 AND not_before_ms >= $2 \
+                 AND ($3::TEXT IS NULL OR instance = $3) ORDER BY published_at_ms DESC, id DESC LIMIT $4",
+            )
+            .await
+            .map_err(pg)?;
+        let rows = client
+            .query(&st, &[&account, &not_before_from, &instance, &limit])
+            .await
+            .map_err(pg)?;
+        docs(&rows)
+    }
+
+    async fn system_events_by_id(&self, ids: &[String]) -> Result<Vec<SystemEvent>, StoreError> {
+        self.by_ids(
+            "SELECT data FROM system_events WHERE id = ANY($1)",
+            ids.to_vec(),
+        )
+        .await
     }
 
     async fn placement_groups(&self, ids: &[String]) -> Result<Vec<PlacementGroup>, StoreError> {

@@ -41,6 +41,19 @@ pub(crate) fn stale_image(i: &nubis_core::images::Image) -> String {
     )
 }
 
+/// A system event's generation as the column stores it.
+pub(crate) fn event_generation(e: &nubis_core::events::SystemEvent) -> i64 {
+    i64::try_from(e.generation).unwrap_or(i64::MAX)
+}
+
+/// The message of a refused system event write.
+pub(crate) fn stale_event(e: &nubis_core::events::SystemEvent) -> String {
+    format!(
+        "system event {} changed meanwhile: generation {} does not follow the stored one",
+        e.id, e.generation
+    )
+}
+
 pub(crate) fn json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("records serialize")
 }

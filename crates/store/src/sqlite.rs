@@ -6,6 +6,7 @@ use crate::shared::{self, Job, decode, json, unavailable};
 use crate::{Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
+use nubis_core::events::SystemEvent;
 use nubis_core::flavors::Flavor;
 use nubis_core::groups::PlacementGroup;
 use nubis_core::images::Image;
@@ -194,6 +195,19 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                 .execute(params![i.id, i.uuid.to_string(), i.account.as_deref().unwrap_or(""), i.status.glance(), shared::image_generation(i), json(i)])?;
             if changed == 0 {
                 return Err(Fail::Stale(shared::stale_image(i)));
+            }
+        }
+        Write::SystemEvent(e) => {
+            // Conditional like an image's write (migration 0019).
+            let changed = tx
+                .prepare_cached(
+                    "INSERT INTO system_events (id, account, instance, generation, published_at_ms, not_before_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) \
+                     ON CONFLICT(id) DO UPDATE SET data = excluded.data, generation = excluded.generation \
+                     WHERE system_events.generation = excluded.generation - 1",
+                )?
+                .execute(params![e.id, e.account, e.instance.to_string(), shared::event_generation(e), e.published_at_ms, e.not_before_ms, json(e)])?;
+            if changed == 0 {
+                return Err(Fail::Stale(shared::stale_event(e)));
             }
         }
         Write::Operation(o) => {
@@ -741,6 +755,39 @@ impl Store for SqliteStore {
     async fn images(&self, ids: &[String]) -> Result<Vec<Image>, StoreError> {
         let ids = ids.to_vec();
         self.read(move |conn| by_ids(conn, "SELECT data FROM images WHERE id = ?1", &ids))
+            .await
+    }
+
+    async fn system_events(
+        &self,
+        account: &str,
+        instance: Option<Uuid>,
+        not_before_from: i64,
+        limit: usize,
+    ) -> Result<Vec<SystemEvent>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let account = account.to_string();
+        let instance = instance.map(|i| i.to_string());
+        self.read(move |conn| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT data FROM system_events WHERE account = ?1 AND not_before_ms >= ?2 \
+                     AND (?3 IS NULL OR instance = ?3) ORDER BY published_at_ms DESC, id DESC LIMIT ?4",
+                )
+                .map_err(unavailable)?;
+            let rows = stmt
+                .query_map(params![account, not_before_from, instance, limit], |r| {
+                    r.get::<_, String>(0)
+                })
+                .map_err(unavailable)?;
+            rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+        })
+        .await
+    }
+
+    async fn system_events_by_id(&self, ids: &[String]) -> Result<Vec<SystemEvent>, StoreError> {
+        let ids = ids.to_vec();
+        self.read(move |conn| by_ids(conn, "SELECT data FROM system_events WHERE id = ?1", &ids))
             .await
     }
 

@@ -133,6 +133,7 @@ on_both_backends!(
     a_database_from_before_tenancy_is_migrated,
     operations_and_directory_objects_keep_their_order,
     resizes_are_numbered_once_as_migrations,
+    system_events_are_written_conditionally_and_read_by_account_window_and_id,
     audit_lookups_filter_page_and_sweep,
     the_root_filter_leaves_out_role_sessions,
     a_stale_instance_write_is_refused_and_changes_nothing,
@@ -569,6 +570,77 @@ async fn resizes_are_numbered_once_as_migrations(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// System events (migration 0019): a rewrite lands only over the generation before it; reads
+/// are per account, newest published first, bounded by NotBefore and by count, or by ID.
+async fn system_events_are_written_conditionally_and_read_by_account_window_and_id(
+    backend: Backend,
+) {
+    use nubis_core::events::{EventKind, SystemEvent};
+    let db = Db::new(backend).await;
+    let s = db.open().await;
+    let (a, b) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let ev = |id: &str, account: &str, instance, published: i64, not_before: i64| SystemEvent {
+        id: id.into(),
+        account: account.into(),
+        instance,
+        kind: EventKind::SystemMaintenanceReboot,
+        simulated: true,
+        published_at_ms: published,
+        not_before_ms: not_before,
+        canceled_at_ms: None,
+        generation: 1,
+    };
+    let (e1, e2, e3) = (
+        ev("e-1", "acct", a, 1_000, 5_000),
+        ev("e-2", "acct", b, 2_000, 50_000),
+        ev("e-3", "other", a, 3_000, 60_000),
+    );
+    let put = |e: &SystemEvent| Write::SystemEvent(Box::new(e.clone()));
+    s.commit(vec![put(&e1), put(&e2), put(&e3)]).await.unwrap();
+    let ids = |v: Vec<SystemEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(s.system_events("acct", None, 0, 10).await.unwrap()),
+        ["e-2", "e-1"]
+    );
+    assert_eq!(
+        ids(s.system_events("acct", Some(a), 0, 10).await.unwrap()),
+        ["e-1"]
+    );
+    // The window: only events whose NotBefore is at or after the bound.
+    assert_eq!(
+        ids(s.system_events("acct", None, 6_000, 10).await.unwrap()),
+        ["e-2"]
+    );
+    assert_eq!(s.system_events("acct", None, 0, 1).await.unwrap().len(), 1);
+    assert!(
+        s.system_events("nobody", None, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A cancel over generation 1 lands; a second writer of the same generation is refused.
+    let canceled = SystemEvent {
+        canceled_at_ms: Some(3_000),
+        generation: 2,
+        ..e1.clone()
+    };
+    s.commit(vec![put(&canceled)]).await.unwrap();
+    let late = SystemEvent {
+        canceled_at_ms: Some(4_000),
+        generation: 2,
+        ..e1.clone()
+    };
+    assert!(matches!(
+        s.commit(vec![put(&late), put(&e2)]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let read = s
+        .system_events_by_id(&["e-1".into(), "e-9".into()])
+        .await
+        .unwrap();
+    assert_eq!(read, [canceled]);
 }
 
 /// Two nodes starting at once on an empty database: the advisory lock lets one migrate, the
@@ -1789,7 +1861,7 @@ async fn hosts_are_registered_reported_and_forgotten(backend: Backend) {
     d.create_host(&h).await.unwrap();
     assert!(matches!(
         d.create_host(&h).await,
-        Err(nubis_store::StoreError::Conflict(_))
+        Err(StoreError::Conflict(_))
     ));
     assert_eq!(d.hosts().await.unwrap(), vec![h.clone()]);
     let report = HostReport {

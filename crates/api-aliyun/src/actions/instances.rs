@@ -277,30 +277,29 @@ pub(super) fn describe_instance_vnc_url(engine: &Engine, ctx: &Ctx, p: &Params) 
     Ok(obj(json!({"VncUrl": encoded})))
 }
 
-/// DescribeInstancesFullStatus: each instance's lifecycle status and health and its scheduled
-/// system events. nubis schedules no system events: the set is empty and a filter by event
-/// (ID or type) matches no instance; the event time ranges only narrow events.
-pub(super) fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
+/// DescribeInstancesFullStatus: each instance's lifecycle status and health and its active
+/// system events (docs/system-events.md). A filter by event (ID or type) lists only instances
+/// with a matching active event; the event time ranges narrow the events shown.
+pub(super) async fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
     let (offset, size) = page(p, &params::PAGE_SIZE_100)?;
     let ids = p.list("InstanceId");
     params::check_count(&params::FULL_STATUS_INSTANCE_IDS, ids.len())?;
-    let event_ids = p.list("EventId");
-    params::check_count(&params::FULL_STATUS_EVENT_IDS, event_ids.len())?;
-    let by_event = !event_ids.is_empty()
-        || !p.list("InstanceEventType").is_empty()
-        || p.opt("EventType").is_some();
+    let filter = super::events::EventFilter::parse(p)?;
     let status = p.opt("Status");
     // ECS's health names; one version of its reference spells the healthy one `OK`.
     let health = p
         .opt("HealthStatus")
         .map(|h| if h == "OK" { "Ok".into() } else { h });
+    let events = engine
+        .system_events(&ctx.principal, None)
+        .await
+        .map_err(|e| domain(engine, ctx, e))?;
     let region = ctx.region.clone();
     let (total, page) = engine.query(
         &ctx.principal,
         |i| {
-            !by_event
-                && Some(&i.region) == region.as_ref()
+            Some(&i.region) == region.as_ref()
                 && (ids.is_empty() || ids.contains(&i.aliyun_id))
                 && status
                     .as_deref()
@@ -308,6 +307,10 @@ pub(super) fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p: &Par
                 && health
                     .as_deref()
                     .is_none_or(|h| render::health(i.state).1 == h)
+                && (!filter.narrows()
+                    || events.iter().any(|(e, s)| {
+                        e.instance == i.uuid && s.cycle.active() && filter.matches(e)
+                    }))
         },
         offset,
         size,
@@ -321,7 +324,7 @@ pub(super) fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p: &Par
                 "InstanceId": i.aliyun_id,
                 "Status": {"Code": code, "Name": name},
                 "HealthStatus": {"Code": health_code, "Name": health},
-                "ScheduledSystemEventSet": {"ScheduledSystemEventType": []},
+                "ScheduledSystemEventSet": super::events::scheduled_set(&events, i.uuid, &filter),
             })
         })
         .collect();

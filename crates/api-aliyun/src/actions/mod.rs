@@ -5,6 +5,7 @@
 mod account;
 mod catalogue;
 mod create;
+mod events;
 mod groups;
 mod images;
 mod instances;
@@ -194,7 +195,7 @@ const SPECS: &[ActionSpec<Handler>] = &[
         action!(read "DescribeUserData", RequiredByAction, |e, c, p| Box::pin(describe_user_data(e, c, p))),
     ),
     per_instance(
-        action!(read "DescribeInstancesFullStatus", RequiredByAction, |e, c, p| ready(describe_instances_full_status(e, c, p))),
+        action!(read "DescribeInstancesFullStatus", RequiredByAction, |e, c, p| Box::pin(describe_instances_full_status(e, c, p))),
     ),
     per_instance(
         action!(read "DescribeInstanceVncUrl", RequiredByAction, |e, c, p| ready(describe_instance_vnc_url(e, c, p))),
@@ -202,6 +203,11 @@ const SPECS: &[ActionSpec<Handler>] = &[
     per_instance(
         action!(read "GetInstanceConsoleOutput", RequiredByAction, |e, c, p| ready(get_instance_console_output(e, c, p))),
     ),
+    per_instance(
+        action!(write "CreateSimulatedSystemEvents", RequiredByAction, |e, c, p| Box::pin(events::create_simulated_system_events(e, c, p))),
+    ),
+    action!(write "CancelSimulatedSystemEvents", RequiredByAction, |e, c, p| Box::pin(events::cancel_simulated_system_events(e, c, p))),
+    action!(read "DescribeInstanceHistoryEvents", RequiredByAction, |e, c, p| Box::pin(events::describe_instance_history_events(e, c, p))),
     action!(read "DescribeAccountAttributes", RequiredByAction, |e, c, p| ready(describe_account_attributes(e, c, p))),
     per_instance(
         action!(write "ReplaceSystemDisk", Optional, |e, c, p| Box::pin(replace_system_disk(e, c, p))),

@@ -71,6 +71,23 @@ impl Store for Holding {
     ) -> Result<Vec<(i64, nubis_core::Operation)>, StoreError> {
         self.inner.migrations(instance, limit).await
     }
+    async fn system_events(
+        &self,
+        account: &str,
+        instance: Option<Uuid>,
+        not_before_from: i64,
+        limit: usize,
+    ) -> Result<Vec<nubis_core::events::SystemEvent>, StoreError> {
+        self.inner
+            .system_events(account, instance, not_before_from, limit)
+            .await
+    }
+    async fn system_events_by_id(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<nubis_core::events::SystemEvent>, StoreError> {
+        self.inner.system_events_by_id(ids).await
+    }
     async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {
         self.inner.user_data(instance).await
     }
