@@ -189,6 +189,11 @@ impl EventCycle {
     }
 }
 
+/// Simulated events an account may have pending (not canceled, NotBefore still ahead) at
+/// once: ECS refuses more with `SimulatedEventLimitExceeded` without documenting its value;
+/// this one is nubis's.
+pub const MAX_PENDING_SIMULATED: usize = 1_000;
+
 /// How long an ended event stays listed (ECS: completed events of the last 30 days).
 pub const KEPT_AFTER_END_MS: i64 = 30 * 24 * 3600 * 1000;
 

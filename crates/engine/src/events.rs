@@ -3,7 +3,9 @@
 //! instance's restarts. Nothing about them is kept in memory.
 
 use crate::{Engine, now_ms, store_err};
-use nubis_core::events::{EventKind, EventStatus, KEPT_AFTER_END_MS, SystemEvent, new_event_id};
+use nubis_core::events::{
+    EventKind, EventStatus, KEPT_AFTER_END_MS, MAX_PENDING_SIMULATED, SystemEvent, new_event_id,
+};
 use nubis_core::{Action, DomainError, OpState, Principal};
 use nubis_store::Write;
 use std::collections::HashMap;
@@ -18,14 +20,29 @@ pub type EventView = (SystemEvent, EventStatus);
 impl Engine {
     /// Schedule one simulated event of `kind` at `not_before_ms` on each of `instances`
     /// (resolved and authorized by the caller), in one commit; returns them in order.
+    /// `Ok(None)`: the account would have more than [`MAX_PENDING_SIMULATED`] pending
+    /// (counted before the commit among the newest [`EVENT_WINDOW`] events not yet due:
+    /// concurrent requests may pass it together).
     pub async fn schedule_system_events(
         &self,
         p: &Principal,
         instances: &[Uuid],
         kind: EventKind,
         not_before_ms: i64,
-    ) -> Result<Vec<SystemEvent>, DomainError> {
+    ) -> Result<Option<Vec<SystemEvent>>, DomainError> {
         let now = now_ms();
+        let pending = self
+            .inner
+            .store
+            .system_events(&p.account, None, now, EVENT_WINDOW)
+            .await
+            .map_err(store_err)?
+            .iter()
+            .filter(|e| e.simulated && e.canceled_at_ms.is_none())
+            .count();
+        if pending + instances.len() > MAX_PENDING_SIMULATED {
+            return Ok(None);
+        }
         let events: Vec<SystemEvent> = {
             let fleet = self.inner.fleet.lock();
             instances
@@ -51,7 +68,7 @@ impl Engine {
             .map(|e| Write::SystemEvent(Box::new(e.clone())))
             .collect();
         self.commit(writes).await?;
-        Ok(events)
+        Ok(Some(events))
     }
 
     /// Cancel these events (read by [`Engine::system_events_by_id`] and found scheduled by

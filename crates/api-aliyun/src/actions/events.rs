@@ -56,6 +56,28 @@ fn within(t: i64, (from, to): (Option<i64>, Option<i64>)) -> bool {
     from.is_none_or(|f| t >= f) && to.is_none_or(|e| t <= e)
 }
 
+/// The values of a repeat list (`Instance<one>.N`, within `limit`), or of its single form
+/// `one` when the list is absent (ECS: the single form counts only then), each parsed.
+fn list_or_one<T>(
+    p: &Params,
+    limit: &Constraint,
+    one: &str,
+    parse: fn(&str) -> Option<T>,
+) -> Result<Vec<T>, ApiError> {
+    let list = format!("Instance{one}");
+    let mut names = p.list(&list);
+    params::check_count(limit, names.len().max(p.max_index(&list)))?;
+    if names.is_empty()
+        && let Some(v) = p.opt(one).filter(|v| !v.is_empty())
+    {
+        names.push(v);
+    }
+    names
+        .iter()
+        .map(|n| parse(n).ok_or_else(|| bad(one)))
+        .collect()
+}
+
 /// What the event filters of DescribeInstanceHistoryEvents and DescribeInstancesFullStatus
 /// ask for: event IDs, types (`InstanceEventType.N`, or `EventType` when it is absent), and
 /// the publication and NotBefore ranges.
@@ -70,20 +92,7 @@ impl EventFilter {
     pub(super) fn parse(p: &Params) -> Result<Self, ApiError> {
         let ids = p.list("EventId");
         params::check_count(&params::EVENT_IDS, ids.len().max(p.max_index("EventId")))?;
-        let mut names = p.list("InstanceEventType");
-        params::check_count(
-            &params::EVENT_TYPES,
-            names.len().max(p.max_index("InstanceEventType")),
-        )?;
-        if names.is_empty()
-            && let Some(one) = p.opt("EventType").filter(|t| !t.is_empty())
-        {
-            names.push(one);
-        }
-        let kinds = names
-            .iter()
-            .map(|n| EventKind::parse(n).ok_or_else(|| bad("EventType")))
-            .collect::<Result<_, _>>()?;
+        let kinds = list_or_one(p, &params::EVENT_TYPES, "EventType", EventKind::parse)?;
         Ok(Self {
             ids,
             kinds,
@@ -182,7 +191,17 @@ pub(super) async fn create_simulated_system_events(engine: &Engine, ctx: &Ctx, p
     let events = engine
         .schedule_system_events(&ctx.principal, &uuids, kind, not_before)
         .await
-        .map_err(|e| domain(engine, ctx, e))?;
+        .map_err(|e| domain(engine, ctx, e))?
+        .ok_or_else(|| {
+            ApiError::new(
+                403,
+                "SimulatedEventLimitExceeded",
+                format!(
+                    "The amount of active simulated system event exceeds limit {}.",
+                    nubis_core::events::MAX_PENDING_SIMULATED
+                ),
+            )
+        })?;
     let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
     Ok(obj(json!({"EventIdSet": {"EventId": ids}})))
 }
@@ -265,20 +284,12 @@ pub(super) async fn describe_instance_history_events(
 ) -> Out {
     region(ctx)?;
     let filter = EventFilter::parse(p)?;
-    let mut statuses = p.list("InstanceEventCycleStatus");
-    params::check_count(
+    let cycles = list_or_one(
+        p,
         &params::EVENT_STATUSES,
-        statuses.len().max(p.max_index("InstanceEventCycleStatus")),
+        "EventCycleStatus",
+        EventCycle::parse,
     )?;
-    if statuses.is_empty()
-        && let Some(one) = p.opt("EventCycleStatus").filter(|s| !s.is_empty())
-    {
-        statuses.push(one);
-    }
-    let cycles: Vec<EventCycle> = statuses
-        .iter()
-        .map(|n| EventCycle::parse(n).ok_or_else(|| bad("EventCycleStatus")))
-        .collect::<Result<_, _>>()?;
     let resource_type = p.opt("ResourceType").filter(|t| !t.is_empty());
     match resource_type.as_deref() {
         // The SDK model spells the last `managedhost`, the reference `managehost`.

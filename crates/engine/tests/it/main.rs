@@ -5,6 +5,7 @@ mod client_tokens;
 mod cluster;
 mod credentials;
 mod deferred;
+mod events;
 mod generations;
 mod groups;
 mod hosts;
