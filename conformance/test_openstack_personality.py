@@ -124,6 +124,33 @@ def test_limits_and_schema_refuse_before_anything_is_made(server, conn, personal
     assert [s.id for s in conn.compute.servers(name=name)] == []
 
 
+def test_rebuild_checks_the_state_before_the_limits(server):
+    """Nova's rebuild refuses a server in the wrong state (409) before it looks at the
+    request's files and metadata (403): the same request gets 403 once the server may be
+    rebuilt."""
+    c = connect_at(server, "2.56")
+    srv, _ = create_server(c, name=unique_name("pers-state"))
+    too_many = [{"path": f"/etc/t{i}", "contents": b64("x")} for i in range(6)]
+    metadata = {f"k{i}": "v" for i in range(200)}
+    try:
+        c.compute.pause_server(srv.id)
+        wait_status(c, srv.id, "PAUSED")
+        for body in ({"personality": too_many}, {"metadata": metadata}):
+            r = rebuild(server, c, srv.id, {"imageRef": image_id(c)} | body, "2.56")
+            assert fault_of(r)[:2] == (409, "conflictingRequest"), r.text
+        c.compute.unpause_server(srv.id)
+        wait_status(c, srv.id, "ACTIVE")
+        r = rebuild(server, c, srv.id, {"imageRef": image_id(c), "personality": too_many}, "2.56")
+        assert fault_of(r) == (403, "forbidden", "Personality file limit exceeded"), r.text
+        r = rebuild(server, c, srv.id, {"imageRef": image_id(c), "metadata": metadata}, "2.56")
+        assert fault_of(r)[:2] == (403, "forbidden"), r.text
+        # Nothing was rebuilt by any of them.
+        assert c.compute.get_server(srv.id).status == "ACTIVE"
+    finally:
+        c.compute.delete_server(srv.id)
+        wait_gone(c, srv.id)
+
+
 def test_sdk_at_2_56_gets_the_quota_error(server):
     c = connect_at(server, "2.56")
     e = expect_http(403, c.compute.create_server, name="pers", image_id=image_id(c),

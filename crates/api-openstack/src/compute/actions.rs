@@ -261,9 +261,12 @@ impl Nova<'_> {
             .ok_or_else(|| Fault::bad_request("'imageRef' is a required property"))?;
         let edits = self.server_edits(m)?;
         let user_data = user_data_field(m)?;
-        // personality (before 2.57; the allowed keys above refuse it later): Nova's schema,
-        // then core's limits (403).
-        let files = super::personality::of(m, self.file_limits())?;
+        // personality (before 2.57; the allowed keys above refuse it later): Nova's schema
+        // here, core's limits (403) once the state allows the rebuild.
+        let files = match m.get("personality") {
+            None => Vec::new(),
+            Some(v) => super::personality::parse(v)?,
+        };
         if let Some(certs) = m.get("trusted_image_certificates")
             && !certs.is_null()
         {
@@ -291,30 +294,45 @@ impl Nova<'_> {
         let pw = opt_str(m, "adminPass")?
             .map(str::to_string)
             .unwrap_or_else(generate_password);
-        // Given metadata replace the server's (quota checked before any work).
+        // Given metadata replace the server's.
         let new_metadata = m
             .get("metadata")
             .map(|v| metadata::parse("metadata", v))
             .transpose()?;
+        let target = [inst.uuid];
+        let command = Command::Rebuild {
+            image: image.id,
+            password: Some(pw.clone()),
+            rule: PasswordRule::Free,
+            key_ids,
+            when_running: WhenRunning::StopAndStart,
+            system_disk_gib: None,
+        };
+        // Nova checks the server's state (409) before the request's quotas (403): every
+        // rule first, writing nothing, then the file limits and the metadata quota.
+        if !files.is_empty() || new_metadata.is_some() {
+            let dry = Batch {
+                dry_run: true,
+                ..Batch::new(&target, command.clone(), BatchMode::AllOrNothing)
+            };
+            match self
+                .api
+                .engine
+                .submit_batch(&self.p, self.request_id, dry)
+                .await
+            {
+                Ok(_) | Err(DomainError::DryRunOk) => {}
+                Err(e) => return Err(map(e, Some(inst.uuid))),
+            }
+        }
+        super::personality::check(&files, self.file_limits())?;
         if let Some(items) = &new_metadata {
             metadata::check_quota(items.len(), self.metadata_quota())?;
         }
         // The user data and files go with the acceptance: the reprovisioning reads them.
-        let target = [inst.uuid];
         let batch = Batch {
             guest: RebuildGuest { user_data, files },
-            ..Batch::new(
-                &target,
-                Command::Rebuild {
-                    image: image.id,
-                    password: Some(pw.clone()),
-                    rule: PasswordRule::Free,
-                    key_ids,
-                    when_running: WhenRunning::StopAndStart,
-                    system_disk_gib: None,
-                },
-                BatchMode::AllOrNothing,
-            )
+            ..Batch::new(&target, command, BatchMode::AllOrNothing)
         };
         self.api
             .engine
