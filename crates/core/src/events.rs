@@ -194,6 +194,29 @@ impl EventCycle {
 /// this one is nubis's.
 pub const MAX_PENDING_SIMULATED: usize = 1_000;
 
+/// How far ahead an event may be scheduled (nubis's bound; ECS documents none).
+pub const MAX_AHEAD_MS: i64 = 365 * 24 * 3600 * 1000;
+
+/// Why a simulated event cannot be scheduled at a time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhenRefusal {
+    /// Its NotBefore has passed.
+    Passed,
+    /// More than [`MAX_AHEAD_MS`] ahead.
+    TooFar,
+}
+
+/// Whether an event may be scheduled for `not_before_ms` at `now_ms`.
+pub fn check_when(not_before_ms: i64, now_ms: i64) -> Result<(), WhenRefusal> {
+    if not_before_ms < now_ms {
+        Err(WhenRefusal::Passed)
+    } else if not_before_ms > now_ms.saturating_add(MAX_AHEAD_MS) {
+        Err(WhenRefusal::TooFar)
+    } else {
+        Ok(())
+    }
+}
+
 /// How long an ended event stays listed (ECS: completed events of the last 30 days).
 pub const KEPT_AFTER_END_MS: i64 = 30 * 24 * 3600 * 1000;
 
@@ -265,6 +288,16 @@ impl SystemEvent {
             finished_at_ms: None,
         }
     }
+
+    /// The record canceled at `now_ms`, if an event whose status is `status` may be: only a
+    /// simulated one still pending (scheduled or executing).
+    pub fn canceled(&self, status: EventStatus, now_ms: i64) -> Option<SystemEvent> {
+        (self.simulated && status.cycle.active()).then(|| SystemEvent {
+            canceled_at_ms: Some(now_ms),
+            generation: self.generation + 1,
+            ..self.clone()
+        })
+    }
 }
 
 /// A new event ID: `e-` and 20 lowercase letters and digits, as ECS's are.
@@ -328,6 +361,19 @@ mod tests {
     }
 
     #[test]
+    fn only_a_pending_simulated_event_is_canceled() {
+        let e = event(EventKind::SystemMaintenanceReboot);
+        let done = e.canceled(e.status(2_000, &[]), 2_000).unwrap();
+        assert_eq!((done.canceled_at_ms, done.generation), (Some(2_000), 2));
+        assert_eq!(e.canceled(e.status(20_000, &[]), 20_000), None);
+        let real = SystemEvent {
+            simulated: false,
+            ..e
+        };
+        assert_eq!(real.canceled(real.status(2_000, &[]), 2_000), None);
+    }
+
+    #[test]
     fn canceled_stays_canceled() {
         let mut e = event(EventKind::SystemMaintenanceReboot);
         e.canceled_at_ms = Some(4_000);
@@ -335,6 +381,17 @@ mod tests {
         assert_eq!(
             (s.cycle, s.finished_at_ms),
             (EventCycle::Canceled, Some(4_000))
+        );
+    }
+
+    #[test]
+    fn an_event_is_scheduled_ahead_within_a_year() {
+        assert_eq!(check_when(1_000, 1_000), Ok(()));
+        assert_eq!(check_when(999, 1_000), Err(WhenRefusal::Passed));
+        assert_eq!(check_when(1_000 + MAX_AHEAD_MS, 1_000), Ok(()));
+        assert_eq!(
+            check_when(1_001 + MAX_AHEAD_MS, 1_000),
+            Err(WhenRefusal::TooFar)
         );
     }
 

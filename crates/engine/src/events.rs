@@ -4,18 +4,35 @@
 
 use crate::{Engine, now_ms, store_err};
 use nubis_core::events::{
-    EventKind, EventStatus, KEPT_AFTER_END_MS, MAX_PENDING_SIMULATED, SystemEvent, new_event_id,
+    EventCycle, EventKind, EventStatus, KEPT_AFTER_END_MS, MAX_PENDING_SIMULATED, SystemEvent,
+    new_event_id,
 };
-use nubis_core::{Action, DomainError, OpState, Principal};
+use nubis_core::{Action, DomainError, Instance, OpState, Principal};
 use nubis_store::Write;
 use std::collections::HashMap;
+use std::sync::Arc;
 use uuid::Uuid;
 
 /// At most this many events are read for one listing (the newest published first).
 pub const EVENT_WINDOW: usize = 10_000;
 
-/// An event and its status now.
-pub type EventView = (SystemEvent, EventStatus);
+/// An event, its status now, and its instance (the fleet's record, or for a released one
+/// the store's last, while the store has it).
+#[derive(Debug, Clone)]
+pub struct EventView {
+    pub event: SystemEvent,
+    pub status: EventStatus,
+    pub instance: Option<Arc<Instance>>,
+}
+
+/// Why [`Engine::cancel_system_events`] canceled nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CancelRefusal {
+    /// No such simulated event for the caller (or outside the caller's scope).
+    NotFound(String),
+    /// The event has ended (or another request canceled it first): its status now.
+    Ended(String, EventCycle),
+}
 
 impl Engine {
     /// Schedule one simulated event of `kind` at `not_before_ms` on each of `instances`
@@ -71,25 +88,44 @@ impl Engine {
         Ok(Some(events))
     }
 
-    /// Cancel these events (read by [`Engine::system_events_by_id`] and found scheduled by
-    /// the caller), in one commit. False: another writer rewrote one of them first (a
-    /// concurrent cancel) and nothing was committed.
-    pub async fn cancel_system_events(&self, events: &[SystemEvent]) -> Result<bool, DomainError> {
+    /// Cancel the events `ids` (duplicates count once) of `p` that `in_scope` keeps (the
+    /// dialect's region), all in one commit or none: each must be a simulated event still
+    /// pending ([`SystemEvent::canceled`]). A rewrite that lost a race with another cancel
+    /// commits nothing and is refused as ended.
+    pub async fn cancel_system_events(
+        &self,
+        p: &Principal,
+        ids: &[String],
+        in_scope: impl Fn(&EventView) -> bool,
+    ) -> Result<Result<(), CancelRefusal>, DomainError> {
         self.check_store()?;
+        let mut unique: Vec<String> = Vec::with_capacity(ids.len());
+        for id in ids {
+            if !unique.contains(id) {
+                unique.push(id.clone());
+            }
+        }
+        let found = self.system_events_by_id(p, &unique).await?;
         let now = now_ms();
-        let writes = events
-            .iter()
-            .map(|e| {
-                Write::SystemEvent(Box::new(SystemEvent {
-                    canceled_at_ms: Some(now),
-                    generation: e.generation + 1,
-                    ..e.clone()
-                }))
-            })
-            .collect();
+        let mut writes = Vec::with_capacity(unique.len());
+        for id in &unique {
+            let Some(v) = found.iter().find(|v| &v.event.id == id && in_scope(v)) else {
+                return Ok(Err(CancelRefusal::NotFound(id.clone())));
+            };
+            if !v.event.simulated {
+                return Ok(Err(CancelRefusal::NotFound(id.clone())));
+            }
+            let Some(done) = v.event.canceled(v.status, now) else {
+                return Ok(Err(CancelRefusal::Ended(id.clone(), v.status.cycle)));
+            };
+            writes.push(Write::SystemEvent(Box::new(done)));
+        }
         match self.inner.store.commit(writes).await {
-            Err(nubis_store::StoreError::Conflict(_)) => Ok(false),
-            other => other.map(|()| true).map_err(store_err),
+            Err(nubis_store::StoreError::Conflict(_)) => Ok(Err(CancelRefusal::Ended(
+                unique.first().cloned().unwrap_or_default(),
+                EventCycle::Canceled,
+            ))),
+            other => other.map(Ok).map_err(store_err),
         }
     }
 
@@ -136,19 +172,37 @@ impl Engine {
         events: Vec<SystemEvent>,
         now: i64,
     ) -> Result<Vec<EventView>, DomainError> {
-        let visible: Vec<SystemEvent> = {
+        let mut ids: Vec<Uuid> = events.iter().map(|e| e.instance).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut instances: HashMap<Uuid, Arc<Instance>> = {
             let fleet = self.inner.fleet.lock();
-            events
-                .into_iter()
-                .filter(|e| {
-                    p.sees(&e.account)
-                        && fleet
-                            .instances
-                            .get(&e.instance)
-                            .is_none_or(|i| p.sees_project(i.project.as_deref()))
-                })
+            ids.iter()
+                .filter_map(|id| fleet.instances.get(id).map(|i| (*id, Arc::new(i.clone()))))
                 .collect()
         };
+        let missing: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|id| !instances.contains_key(id))
+            .collect();
+        if !missing.is_empty() {
+            let stored = self
+                .inner
+                .store
+                .instances(&missing)
+                .await
+                .map_err(store_err)?;
+            instances.extend(stored.into_iter().map(|i| (i.uuid, Arc::new(i))));
+        }
+        let visible: Vec<SystemEvent> = events
+            .into_iter()
+            .filter(|e| {
+                p.sees(&e.account)
+                    && instances
+                        .get(&e.instance)
+                        .is_none_or(|i| p.sees_project(i.project.as_deref()))
+            })
+            .collect();
         // Restarts matter only to pending events a restart can avoid: read those instances'
         // operations once each.
         let mut restarts: HashMap<Uuid, Vec<i64>> = HashMap::new();
@@ -175,8 +229,11 @@ impl Engine {
             .into_iter()
             .map(|e| {
                 let times = restarts.get(&e.instance).map_or(&[][..], Vec::as_slice);
-                let status = e.status(now, times);
-                (e, status)
+                EventView {
+                    status: e.status(now, times),
+                    instance: instances.get(&e.instance).cloned(),
+                    event: e,
+                }
             })
             .collect())
     }

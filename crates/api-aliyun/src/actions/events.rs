@@ -3,12 +3,9 @@
 //! scheduled events DescribeInstancesFullStatus shows. Events are stored records
 //! ([`Engine::schedule_system_events`]); their lifecycle is derived in core.
 use super::*;
-use nubis_core::events::{EventCycle, EventKind, EventStatus, SystemEvent};
-use nubis_engine::events::EventView;
+use nubis_core::events::{EventCycle, EventKind, EventStatus, SystemEvent, WhenRefusal};
+use nubis_engine::events::{CancelRefusal, EventView};
 use nubis_pipeline::shapes::{iso_seconds, parse_iso_seconds};
-
-/// The furthest ahead an event may be scheduled (nubis's bound; ECS documents none).
-const MAX_AHEAD_MS: i64 = 365 * 24 * 3600 * 1000;
 
 /// A filter value ECS does not know (its reference: 403 InvalidParameter).
 fn bad(name: &str) -> ApiError {
@@ -139,8 +136,10 @@ fn event_fields(e: &SystemEvent, s: &EventStatus) -> Map<String, Value> {
 pub(super) fn scheduled_set(events: &[EventView], instance: Uuid, filter: &EventFilter) -> Value {
     let list: Vec<Value> = events
         .iter()
-        .filter(|(e, s)| e.instance == instance && s.cycle.active() && filter.matches(e))
-        .map(|(e, s)| Value::Object(event_fields(e, s)))
+        .filter(|v| {
+            v.event.instance == instance && v.status.cycle.active() && filter.matches(&v.event)
+        })
+        .map(|v| Value::Object(event_fields(&v.event, &v.status)))
         .collect();
     json!({"ScheduledSystemEventType": list})
 }
@@ -157,19 +156,22 @@ pub(super) async fn create_simulated_system_events(engine: &Engine, ctx: &Ctx, p
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-    if not_before < now {
-        return Err(ApiError::new(
-            403,
-            "InvalidNotBefore.Passed",
-            "The NotBefore of system event has passed.",
-        ));
-    }
-    if not_before > now.saturating_add(MAX_AHEAD_MS) {
-        return Err(ApiError::new(
-            403,
-            "InvalidParameter",
-            "The specified NotBefore is more than a year ahead.",
-        ));
+    match nubis_core::events::check_when(not_before, now) {
+        Ok(()) => {}
+        Err(WhenRefusal::Passed) => {
+            return Err(ApiError::new(
+                403,
+                "InvalidNotBefore.Passed",
+                "The NotBefore of system event has passed.",
+            ));
+        }
+        Err(WhenRefusal::TooFar) => {
+            return Err(ApiError::new(
+                403,
+                "InvalidParameter",
+                "The specified NotBefore is more than a year ahead.",
+            ));
+        }
     }
     // nubis's simulated events never act on the instance.
     if p.bool("TriggerRealOps")? {
@@ -210,7 +212,7 @@ pub(super) async fn create_simulated_system_events(engine: &Engine, ctx: &Ctx, p
 /// the caller still scheduled or executing; then all are canceled in one commit.
 pub(super) async fn cancel_simulated_system_events(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     region(ctx)?;
-    let mut ids = p.list("EventId");
+    let ids = p.list("EventId");
     if ids.is_empty() {
         return Err(missing("EventId.N"));
     }
@@ -218,37 +220,21 @@ pub(super) async fn cancel_simulated_system_events(engine: &Engine, ctx: &Ctx, p
         &params::CANCEL_EVENT_IDS,
         ids.len().max(p.max_index("EventId")),
     )?;
-    ids.dedup();
-    let found = engine
-        .system_events_by_id(&ctx.principal, &ids)
-        .await
-        .map_err(|e| domain(engine, ctx, e))?;
-    let mut to_cancel = Vec::with_capacity(ids.len());
-    for id in &ids {
-        let Some((e, s)) = found
-            .iter()
-            .find(|(e, _)| &e.id == id && e.simulated)
-            .filter(|(e, _)| region_of(engine, e).is_none_or(|r| Some(&r) == ctx.region.as_ref()))
-        else {
-            return Err(event_not_found(id));
-        };
-        if !s.cycle.active() {
-            return Err(event_not_cancelable(id, s.cycle));
-        }
-        to_cancel.push(e.clone());
-    }
-    if !engine
-        .cancel_system_events(&to_cancel)
+    // Events of instances in another region are not found here.
+    let in_region = |v: &EventView| {
+        v.instance
+            .as_ref()
+            .is_none_or(|i| Some(&i.region) == ctx.region.as_ref())
+    };
+    match engine
+        .cancel_system_events(&ctx.principal, &ids, in_region)
         .await
         .map_err(|e| domain(engine, ctx, e))?
     {
-        // Another request canceled one of them first.
-        return Err(event_not_cancelable(
-            to_cancel.first().map_or("", |e| e.id.as_str()),
-            EventCycle::Canceled,
-        ));
+        Ok(()) => Ok(Map::new()),
+        Err(CancelRefusal::NotFound(id)) => Err(event_not_found(&id)),
+        Err(CancelRefusal::Ended(id, now)) => Err(event_not_cancelable(&id, now)),
     }
-    Ok(Map::new())
 }
 
 fn event_not_found(id: &str) -> ApiError {
@@ -268,11 +254,6 @@ fn event_not_cancelable(id: &str, now: EventCycle) -> ApiError {
             now.name()
         ),
     )
-}
-
-/// The region of an event's instance, while the fleet has it.
-fn region_of(engine: &Engine, e: &SystemEvent) -> Option<String> {
-    engine.instance(e.instance).map(|i| i.region)
 }
 
 /// DescribeInstanceHistoryEvents: the caller's events in the region, newest published first,
@@ -334,48 +315,44 @@ pub(super) async fn describe_instance_history_events(
             .map_err(|e| domain(engine, ctx, e))?
     };
     let region = ctx.region.clone();
-    let rows: Vec<(Map<String, Value>, &SystemEvent)> = events
+    let rows: Vec<Map<String, Value>> = events
         .iter()
-        .filter(|(e, s)| {
-            filter.matches(e)
+        .filter(|v| {
+            filter.matches(&v.event)
                 && if cycles.is_empty() {
-                    !s.cycle.active()
+                    !v.status.cycle.active()
                 } else {
-                    cycles.contains(&s.cycle)
+                    cycles.contains(&v.status.cycle)
                 }
         })
-        .filter_map(|(e, s)| {
-            let inst = engine.instance(e.instance);
-            // An instance gone from the fleet (released) keeps its events; its ID and region
-            // are read from the store's last record of it only while the fleet has it.
-            let (aliyun, inst_region) = inst
-                .as_ref()
-                .map(|i| (i.aliyun_id.clone(), Some(i.region.clone())))
-                .unwrap_or_default();
-            if inst_region.is_some_and(|r| Some(&r) != region.as_ref()) {
+        .filter_map(|v| {
+            // A released instance keeps its events: the store's last record names it.
+            let inst = v.instance.as_deref();
+            let aliyun = inst.map(|i| i.aliyun_id.clone()).unwrap_or_default();
+            if inst.is_some_and(|i| Some(&i.region) != region.as_ref()) {
                 return None;
             }
             if !wanted.is_empty() && !wanted.contains(&aliyun) {
                 return None;
             }
-            if !tags.iter().all(|(k, v)| {
-                inst.as_ref().is_some_and(|i| {
+            if !tags.iter().all(|(k, val)| {
+                inst.is_some_and(|i| {
                     i.tags
                         .iter()
-                        .any(|(tk, tv)| tk == k && (v.is_empty() || tv == v))
+                        .any(|(tk, tv)| tk == k && (val.is_empty() || tv == val))
                 })
             }) {
                 return None;
             }
-            let mut row = event_fields(e, s);
+            let mut row = event_fields(&v.event, &v.status);
             row.insert("InstanceId".into(), json!(aliyun));
             row.insert("ResourceType".into(), json!("instance"));
             row.insert("ReasonCode".into(), json!(""));
             row.insert(
                 "EventFinishTime".into(),
-                json!(s.finished_at_ms.map(iso_seconds).unwrap_or_default()),
+                json!(v.status.finished_at_ms.map(iso_seconds).unwrap_or_default()),
             );
-            Some((row, e))
+            Some(row)
         })
         .collect();
     let total = rows.len();
@@ -384,7 +361,7 @@ pub(super) async fn describe_instance_history_events(
         .into_iter()
         .skip(offset)
         .take(size)
-        .map(|(r, _)| Value::Object(r))
+        .map(Value::Object)
         .collect();
     let mut out = obj(json!({
         "InstanceSystemEventSet": {"InstanceSystemEventType": page},

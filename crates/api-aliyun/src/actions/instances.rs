@@ -308,8 +308,10 @@ pub(super) async fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p
                     .as_deref()
                     .is_none_or(|h| render::health(i.state).1 == h)
                 && (!filter.narrows()
-                    || events.iter().any(|(e, s)| {
-                        e.instance == i.uuid && s.cycle.active() && filter.matches(e)
+                    || events.iter().any(|v| {
+                        v.event.instance == i.uuid
+                            && v.status.cycle.active()
+                            && filter.matches(&v.event)
                     }))
         },
         offset,

@@ -1,8 +1,9 @@
 //! System events through the engine over a real SQLite store (docs/system-events.md): the
-//! pending limit, a cancel that lost its race, and what another account sees.
+//! pending limit, cancels (once, in scope), and what another account sees.
 
 use nubis_core::events::{EventCycle, EventKind, MAX_PENDING_SIMULATED};
 use nubis_engine::Engine;
+use nubis_engine::events::CancelRefusal;
 use nubis_testkit::{KEY_ID, SECRET, admin, linux_spec as spec};
 
 async fn instance(e: &Engine) -> uuid::Uuid {
@@ -21,7 +22,7 @@ fn in_an_hour() -> i64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn pending_simulated_events_are_bounded_and_a_lost_cancel_changes_nothing() {
+async fn pending_simulated_events_are_bounded_and_a_second_cancel_changes_nothing() {
     let (e, _dir) = nubis_testkit::engine_with(Some((KEY_ID, SECRET)), None).await;
     let id = instance(&e).await;
     let p = admin();
@@ -44,26 +45,37 @@ async fn pending_simulated_events_are_bounded_and_a_lost_cancel_changes_nothing(
     );
     let listed = e.system_events(&p, Some(id)).await.unwrap();
     assert_eq!(listed.len(), MAX_PENDING_SIMULATED);
-    assert!(listed.iter().all(|(_, s)| s.cycle == EventCycle::Scheduled));
-    // A cancel frees a place; a second cancel of the same records loses and writes nothing.
-    let (first, _) = listed[0].clone();
     assert!(
-        e.cancel_system_events(std::slice::from_ref(&first))
-            .await
-            .unwrap()
+        listed
+            .iter()
+            .all(|v| v.status.cycle == EventCycle::Scheduled)
     );
-    assert!(
-        !e.cancel_system_events(std::slice::from_ref(&first))
-            .await
-            .unwrap()
+    // A cancel frees a place (an ID given twice counts once); a second cancel of the same
+    // event is refused and writes nothing.
+    let first = listed[0].event.clone();
+    let twice = [first.id.clone(), first.id.clone()];
+    assert_eq!(
+        e.cancel_system_events(&p, &twice, |_| true).await.unwrap(),
+        Ok(())
     );
-    let (again, status) = e
+    assert_eq!(
+        e.cancel_system_events(&p, &twice, |_| true).await.unwrap(),
+        Err(CancelRefusal::Ended(first.id.clone(), EventCycle::Canceled))
+    );
+    assert_eq!(
+        e.cancel_system_events(&p, &[listed[1].event.id.clone()], |_| false)
+            .await
+            .unwrap(),
+        Err(CancelRefusal::NotFound(listed[1].event.id.clone()))
+    );
+    let again = e
         .system_events_by_id(&p, std::slice::from_ref(&first.id))
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(status.cycle, EventCycle::Canceled);
-    assert_eq!(again.generation, first.generation + 1);
+    assert_eq!(again.status.cycle, EventCycle::Canceled);
+    assert_eq!(again.event.generation, first.generation + 1);
+    assert!(again.instance.is_some_and(|i| i.uuid == id));
     assert!(
         e.schedule_system_events(&p, &[id], kind, in_an_hour())
             .await
