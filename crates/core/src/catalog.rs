@@ -250,6 +250,20 @@ pub fn region_by_tencent(name: &str) -> Option<&'static Region> {
 pub fn zone(id: &str) -> Option<&'static Zone> {
     ZONES.iter().find(|z| z.id == id)
 }
+/// The canonical zone IDs a dialect spells `name` (`spelling` picks its word for a zone):
+/// every catalogue zone so spelt, and `name` itself when it is no catalogue zone's ID (an ID
+/// outside the catalogue is shown as it is).
+pub fn zones_spelled(name: &str, spelling: impl Fn(&Zone) -> &str) -> Vec<String> {
+    let mut out: Vec<String> = ZONES
+        .iter()
+        .filter(|z| spelling(z) == name)
+        .map(|z| z.id.to_string())
+        .collect();
+    if zone(name).is_none() {
+        out.push(name.to_string());
+    }
+    out
+}
 pub fn zone_by_tencent(name: &str) -> Option<&'static Zone> {
     ZONES.iter().find(|z| z.tencent == name)
 }

@@ -28,6 +28,7 @@ pub mod op;
 pub mod password;
 pub mod request;
 pub mod rules;
+pub mod select;
 pub mod state;
 
 pub use credentials::*;

@@ -59,16 +59,14 @@ pub(crate) fn operator() -> nubis_core::Principal {
 impl Engine {
     /// Any external ID (Tencent, Alibaba, UUID) to the canonical one.
     pub fn resolve_any(&self, id: &str) -> Option<Uuid> {
-        let fleet = self.inner.fleet.lock();
-        fleet
-            .by_tencent
-            .get(id)
-            .or_else(|| fleet.by_aliyun.get(id))
-            .copied()
+        let table = self.inner.table.read();
+        table
+            .by_tencent(id)
+            .or_else(|| table.by_aliyun(id))
             .or_else(|| {
                 Uuid::parse_str(id)
                     .ok()
-                    .filter(|u| fleet.instances.contains_key(u))
+                    .filter(|u| table.get(u).is_some())
             })
     }
 
@@ -241,7 +239,7 @@ impl Engine {
         p: &Principal,
         id: Uuid,
     ) -> Result<nubis_core::Instance, DomainError> {
-        let live = self.inner.fleet.lock().instances.get(&id).cloned();
+        let live = self.inner.table.cloned(&id);
         if let Some(inst) = live {
             return crate::visible_or_not_found(Some(inst), p, id);
         }
@@ -279,9 +277,9 @@ impl Engine {
         ids.sort_unstable();
         ids.dedup();
         let mut instances: std::collections::HashMap<Uuid, nubis_core::Instance> = {
-            let fleet = self.inner.fleet.lock();
+            let table = self.inner.table.read();
             ids.iter()
-                .filter_map(|id| fleet.instances.get(id).map(|i| (*id, i.clone())))
+                .filter_map(|id| table.get(id).map(|i| (*id, i.clone())))
                 .collect()
         };
         let missing: Vec<Uuid> = ids

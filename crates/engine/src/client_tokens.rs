@@ -181,7 +181,7 @@ impl Engine {
         let fleet = self.inner.fleet.lock();
         stored
             .into_iter()
-            .map(|i| fleet.instances.get(&i.uuid).cloned().unwrap_or(i))
+            .map(|i| fleet.instances.cloned(&i.uuid).unwrap_or(i))
             .filter(|i| i.state.is_listed())
             .collect()
     }

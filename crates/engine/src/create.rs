@@ -271,7 +271,7 @@ fn new_instance(
 ) -> Instance {
     let uuid = Uuid::new_v4();
     let mut tencent_id = ids::new_tencent_instance_id();
-    while fleet.by_tencent.contains_key(&tencent_id) {
+    while fleet.instances.read().by_tencent(&tencent_id).is_some() {
         tencent_id = ids::new_tencent_instance_id();
     }
     let b = uuid.as_bytes();

@@ -31,6 +31,7 @@ impl Engine {
             let fleet = self.inner.fleet.lock();
             fleet
                 .instances
+                .read()
                 .values()
                 .filter(|i| nubis_core::rules::reclaim_due(i, interval_ms, now))
                 .map(|i| i.uuid)

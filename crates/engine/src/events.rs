@@ -176,9 +176,9 @@ impl Engine {
         ids.sort_unstable();
         ids.dedup();
         let mut instances: HashMap<Uuid, Arc<Instance>> = {
-            let fleet = self.inner.fleet.lock();
+            let table = self.inner.table.read();
             ids.iter()
-                .filter_map(|id| fleet.instances.get(id).map(|i| (*id, Arc::new(i.clone()))))
+                .filter_map(|id| table.get(id).map(|i| (*id, Arc::new(i.clone()))))
                 .collect()
         };
         let missing: Vec<Uuid> = ids

@@ -39,12 +39,12 @@ impl Fleet {
     /// already holds a newer record (read back after another writer won) and keeps it. A
     /// terminated record leaves the fleet. True when applied.
     pub(crate) fn apply_committed(&mut self, inst: Instance) -> bool {
-        match self.instances.get_mut(&inst.uuid) {
-            Some(cur) if cur.generation.checked_add(1) == Some(inst.generation) => {
+        match self.instances.get(&inst.uuid).map(|cur| cur.generation) {
+            Some(cur) if cur.checked_add(1) == Some(inst.generation) => {
                 if inst.state == InstanceState::Terminated {
                     self.remove_instance(inst.uuid);
                 } else {
-                    *cur = inst;
+                    self.instances.put(inst);
                 }
                 true
             }
@@ -59,10 +59,10 @@ impl Fleet {
 
     /// Put a record read back from the store in memory if it is newer than the fleet's copy.
     pub(crate) fn apply_reloaded(&mut self, inst: Instance) {
-        match self.instances.get_mut(&inst.uuid) {
-            Some(cur) if cur.generation >= inst.generation => {}
+        match self.instances.get(&inst.uuid).map(|cur| cur.generation) {
+            Some(cur) if cur >= inst.generation => {}
             Some(_) if inst.state == InstanceState::Terminated => self.remove_instance(inst.uuid),
-            Some(cur) => *cur = inst,
+            Some(_) => self.instances.put(inst),
             None if inst.state == InstanceState::Terminated => {}
             None => self.insert_instance(inst),
         }

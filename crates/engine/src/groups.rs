@@ -44,20 +44,27 @@ fn member_of(inst: &Instance, group: &str) -> bool {
 
 impl Fleet {
     /// The members of `group`, committed and being created.
-    pub(crate) fn group_members(&self, group: &str) -> impl Iterator<Item = &Instance> {
-        self.instances
+    pub(crate) fn group_members<R>(
+        &self,
+        group: &str,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Instance>) -> R,
+    ) -> R {
+        let table = self.instances.read();
+        let mut members = table
             .values()
             .chain(self.pending_creates.iter())
-            .filter(move |i| member_of(i, group))
+            .filter(|i| member_of(i, group));
+        f(&mut members)
     }
 
     /// Where the members of `group` run, for its rule: an instance that was never placed
     /// (accepted as failed, Nova) runs nowhere.
     pub(crate) fn group_spots(&self, group: &str) -> Vec<Spot> {
-        self.group_members(group)
-            .filter(|i| i.state != InstanceState::LaunchFailed)
-            .map(Spot::of)
-            .collect()
+        self.group_members(group, |m| {
+            m.filter(|i| i.state != InstanceState::LaunchFailed)
+                .map(Spot::of)
+                .collect()
+        })
     }
 
     /// The most members `group` holds: a Nova group's is the `server_group_members` quota
@@ -83,10 +90,10 @@ impl Fleet {
         count: u32,
     ) -> Result<(), DomainError> {
         let limit = self.group_member_limit(group);
-        let now = self
-            .group_members(&group.id)
-            .filter(|i| !group.flavour.per_zone() || i.zone == zone)
-            .count();
+        let now = self.group_members(&group.id, |m| {
+            m.filter(|i| !group.flavour.per_zone() || i.zone == zone)
+                .count()
+        });
         if now.saturating_add(count as usize) > limit as usize {
             return Err(DomainError::GroupFull {
                 group: group.id.clone(),
@@ -197,7 +204,7 @@ impl Engine {
     pub fn placement_group_members(&self, kind: IdKind) -> HashMap<String, Vec<Member>> {
         let fleet = self.inner.fleet.lock();
         let mut out: HashMap<String, Vec<Member>> = HashMap::new();
-        for inst in fleet.instances.values().filter(|i| i.state.is_listed()) {
+        for inst in fleet.instances.read().values().filter(|i| i.state.is_listed()) {
             if let Some(g) = &inst.placement_group
                 && fleet.placement_groups.contains_key(g)
             {
@@ -274,7 +281,7 @@ impl Engine {
                 {
                     return Err(not_found(id));
                 }
-                if !with_members && fleet.group_members(id).next().is_some() {
+                if !with_members && fleet.group_members(id, |m| m.next().is_some()) {
                     return Err(DomainError::GroupNotEmpty(id.clone()));
                 }
             }

@@ -104,7 +104,12 @@ fn count_use(used: &mut Usage, inst: &Instance) {
 
 fn used_by_host(fleet: &Fleet) -> Usage {
     let mut used = Usage::new();
-    for inst in fleet.instances.values().chain(fleet.pending_creates.iter()) {
+    for inst in fleet
+        .instances
+        .read()
+        .values()
+        .chain(fleet.pending_creates.iter())
+    {
         count_use(&mut used, inst);
     }
     used
@@ -264,9 +269,8 @@ impl Engine {
     pub async fn delete_host(&self, id: &str) -> Result<(), DomainError> {
         let placed = self
             .inner
-            .fleet
-            .lock()
-            .instances
+            .table
+            .read()
             .values()
             .filter(|i| i.host.as_deref() == Some(id) && i.state.is_listed())
             .count();
@@ -445,9 +449,8 @@ impl Engine {
         let record = self.host_caller(signed, "POST", path, body).await?;
         let known: Vec<uuid::Uuid> = self
             .inner
-            .fleet
-            .lock()
-            .instances
+            .table
+            .read()
             .values()
             .filter(|i| i.host.as_deref() == Some(record.id.as_str()))
             .map(|i| i.uuid)

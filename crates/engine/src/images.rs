@@ -150,6 +150,7 @@ impl Fleet {
     /// Instances (listed, of any account) that run `image`.
     fn image_users(&self, image: &str) -> usize {
         self.instances
+            .read()
             .values()
             .filter(|i| i.state.is_listed() && i.state != InstanceState::LaunchFailed)
             .filter(|i| i.image_id == image)

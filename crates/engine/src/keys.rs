@@ -167,7 +167,7 @@ impl Engine {
         // Only instances `p` sees: an admin may put one account's key on another account's
         // instance, which must not show that instance's ID to the key's owner.
         let seen = |i: &&Instance| i.state.is_listed() && p.sees(&i.account);
-        for inst in fleet.instances.values().filter(seen) {
+        for inst in fleet.instances.read().values().filter(seen) {
             // A key named twice on one instance is one association.
             let keys: HashSet<&String> = inst.key_ids.iter().collect();
             for key in keys {
@@ -253,6 +253,7 @@ impl Engine {
                 if refuse_in_use
                     && fleet
                         .instances
+                        .read()
                         .values()
                         .any(|i| i.state.is_listed() && i.key_ids.contains(id))
                 {

@@ -562,7 +562,7 @@ object! {
             ));
         }
         let fleet = e.inner.fleet.lock();
-        if fleet.instances.values().any(|i| i.account == d.account)
+        if fleet.instances.read().values().any(|i| i.account == d.account)
             || fleet.key_pairs.values().any(|k| k.account == d.account)
             || fleet.access_keys.values().any(|(k, _)| k.account == d.account)
         {
@@ -618,7 +618,7 @@ object! {
                 p.id
             )));
         }
-        let busy = e.inner.fleet.lock().instances.values().any(|i| {
+        let busy = e.inner.fleet.lock().instances.read().values().any(|i| {
             i.state.is_listed() && i.project.as_deref() == Some(p.id.as_str())
         });
         if busy {

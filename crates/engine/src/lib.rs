@@ -32,6 +32,7 @@ mod quotas;
 mod runner;
 mod submit;
 mod sync;
+mod table;
 mod tenancy;
 mod update;
 
@@ -59,8 +60,8 @@ pub use submit::{Batch, BatchMode, RebuildGuest};
 pub use tenancy::{NewAccount, Numbers};
 pub use update::AttrChange;
 
-use indexmap::IndexMap;
 use nubis_auth::secret::SecretBox;
+use nubis_core::select::Selection;
 use nubis_core::{
     AccessKey, Account, DomainError, Instance, InstanceState, KeyPair, KmsState, Operation,
     Principal, ResourceKind,
@@ -74,11 +75,9 @@ use uuid::Uuid;
 
 #[derive(Default)]
 pub(crate) struct Fleet {
-    /// In creation order, oldest first (Describe* pages walk it newest first): a page scan is
-    /// a walk over contiguous memory, not a hash lookup per instance.
-    pub instances: IndexMap<Uuid, Instance>,
-    pub by_tencent: HashMap<String, Uuid>,
-    pub by_aliyun: HashMap<String, Uuid>,
+    /// The instances with their external IDs and listing indexes (`table.rs`): changed only
+    /// here, under the fleet's mutex; read by listings without it.
+    pub instances: table::Table,
     pub key_pairs: HashMap<String, KeyPair>,
     /// Placement groups by canonical ID (`groups.rs`).
     pub placement_groups: HashMap<String, nubis_core::groups::PlacementGroup>,
@@ -167,7 +166,7 @@ impl Fleet {
             .iter()
             .filter_map(|id| self.instances.get(id))
             .filter(|i| i.state.is_listed())
-            .cloned()
+            .map(|i| (*i).clone())
             .collect();
         if live.is_empty() || now_ms.saturating_sub(entry.created_at_ms) >= CLIENT_TOKEN_TTL_MS {
             self.client_tokens.remove(&key);
@@ -181,8 +180,6 @@ impl Fleet {
     }
 
     pub(crate) fn insert_instance(&mut self, inst: Instance) {
-        self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
-        self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
         self.placements.set(inst.uuid, inst.host.as_deref());
         // A token older than the TTL (e.g. read back at start-up) is not remembered.
         if let Some(token) = &inst.client_token
@@ -199,14 +196,12 @@ impl Fleet {
             entry.created_at_ms = entry.created_at_ms.min(inst.created_at_ms);
             entry.ids.push(inst.uuid);
         }
-        self.instances.insert(inst.uuid, inst);
+        self.instances.put(inst);
     }
 
     pub(crate) fn remove_instance(&mut self, id: Uuid) {
-        if let Some(inst) = self.instances.shift_remove(&id) {
+        if let Some(inst) = self.instances.remove(&id) {
             self.placements.set(id, None);
-            self.by_tencent.remove(&inst.tencent_id);
-            self.by_aliyun.remove(&inst.aliyun_id);
             if let Some(token) = &inst.client_token {
                 let key = (inst.account.clone(), token.clone());
                 if let Some(entry) = self.client_tokens.get_mut(&key) {
@@ -229,6 +224,9 @@ pub(crate) struct Inner {
     pub hosts: hosts::HostCache,
     pub secrets: SecretBox,
     pub fleet: Mutex<Fleet>,
+    /// The fleet's instance table (the same as `fleet.instances`), for readers that need no
+    /// fleet lock: lookups by ID and listings.
+    pub table: table::Table,
     /// Sub-users, policies, attachments. Lock order: `fleet` before `directory`.
     pub directory: parking_lot::RwLock<tenancy::Directory>,
     /// Roles, MFA devices and flags, temporary credentials. Lock order: `creds` before
@@ -434,22 +432,13 @@ impl Engine {
         for q in snap.quotas {
             fleet.quotas.insert(q.account, q.overrides);
         }
-        let mut instances = snap.instances;
-        instances.sort_by_key(|i| (i.created_at_ms, i.uuid));
-        for inst in instances {
-            fleet.insert_instance(inst);
-        }
-        // After the instances: the router sends each VM's state to its host's driver.
-        for (id, data) in snap.guests {
-            if let Err(e) = driver.restore(id, data) {
-                tracing::warn!(instance = %id, error = %e, "could not restore VM state");
-            }
-        }
         // No lock may outlive its operation.
         let unfinished: std::collections::HashSet<Uuid> =
             snap.unfinished.iter().map(|o| o.id).collect();
         let mut repairs = Vec::new();
-        for inst in fleet.instances.values_mut() {
+        let mut instances = snap.instances;
+        instances.sort_by_key(|i| (i.created_at_ms, i.uuid));
+        for mut inst in instances {
             if inst
                 .lock
                 .as_ref()
@@ -457,8 +446,15 @@ impl Engine {
             {
                 tracing::warn!(instance = %inst.tencent_id, "releasing a lock whose operation is gone");
                 inst.lock = None;
-                generations::bump(inst);
+                generations::bump(&mut inst);
                 repairs.push(Write::Instance(Box::new(inst.clone())));
+            }
+            fleet.insert_instance(inst);
+        }
+        // After the instances: the router sends each VM's state to its host's driver.
+        for (id, data) in snap.guests {
+            if let Err(e) = driver.restore(id, data) {
+                tracing::warn!(instance = %id, error = %e, "could not restore VM state");
             }
         }
         let mut resumed = Vec::new();
@@ -483,6 +479,7 @@ impl Engine {
                 router,
                 hosts: hosts::HostCache::new(options.host_timeout),
                 secrets,
+                table: fleet.instances.clone(),
                 fleet: Mutex::new(fleet),
                 directory: parking_lot::RwLock::new(directory),
                 creds: parking_lot::RwLock::new(creds),
@@ -499,14 +496,7 @@ impl Engine {
                 security: options.security,
             }),
         };
-        let known: Vec<Uuid> = engine
-            .inner
-            .fleet
-            .lock()
-            .instances
-            .keys()
-            .copied()
-            .collect();
+        let known: Vec<Uuid> = engine.inner.table.keys();
         engine.inner.driver.reconcile(&known);
         // Before resuming: an operation on an agent's VM needs its host's address.
         if let Err(e) = engine.refresh_hosts().await {
@@ -583,16 +573,16 @@ impl Engine {
         kind: IdKind,
         ids: &[String],
     ) -> Result<Vec<Uuid>, DomainError> {
-        let fleet = self.inner.fleet.lock();
+        let table = self.inner.table.read();
         ids.iter()
             .map(|id| {
                 let uuid = match kind {
-                    IdKind::Tencent => fleet.by_tencent.get(id).copied(),
-                    IdKind::Aliyun => fleet.by_aliyun.get(id).copied(),
+                    IdKind::Tencent => table.by_tencent(id),
+                    IdKind::Aliyun => table.by_aliyun(id),
                     IdKind::Uuid => Uuid::parse_str(id).ok(),
                 };
                 let inst = uuid
-                    .and_then(|u| fleet.instances.get(&u))
+                    .and_then(|u| table.get(&u))
                     .filter(|i| Self::seen(p, i))
                     .ok_or_else(|| DomainError::NotFound {
                         kind: ResourceKind::Instance,
@@ -606,10 +596,12 @@ impl Engine {
     }
 
     pub fn instance(&self, id: Uuid) -> Option<Instance> {
-        self.inner.fleet.lock().instances.get(&id).cloned()
+        self.inner.table.get(&id).map(|i| (*i).clone())
     }
 
-    /// Page through the caller's instances, newest first, without copying non-matching ones.
+    /// Page through the caller's instances, newest first, without copying non-matching ones:
+    /// each one checked by `filter` (a scan of the caller's instances; [`Engine::select`]
+    /// answers from the indexes).
     pub fn query(
         &self,
         p: &Principal,
@@ -617,26 +609,30 @@ impl Engine {
         offset: usize,
         limit: usize,
     ) -> (usize, Vec<Instance>) {
-        let fleet = self.inner.fleet.lock();
-        let mut total = 0;
-        let mut page = Vec::new();
-        for inst in fleet.instances.values().rev() {
-            if !Self::visible(p, inst) || !filter(inst) {
-                continue;
-            }
-            if total >= offset && page.len() < limit {
-                page.push(inst.clone());
-            }
-            total += 1;
-        }
-        (total, page)
+        self.select(p, &Selection::default(), Some(&filter), offset, limit)
+    }
+
+    /// A page of the caller's instances that meet `sel` (answered from the indexes) and `rest`
+    /// (what the indexes do not hold, checked on each candidate), newest first, with how many
+    /// there are in all. Takes no fleet lock: a listing never waits for another or for a
+    /// writer's work, only for the few index updates of one record.
+    pub fn select(
+        &self,
+        p: &Principal,
+        sel: &Selection,
+        rest: Option<&dyn Fn(&Instance) -> bool>,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<Instance>) {
+        let (total, page) = self.inner.table.read().select(p, sel, rest, offset, limit);
+        (total, page.iter().map(|i| (**i).clone()).collect())
     }
 
     /// Instances by canonical ID in the given order, skipping unknown ones.
     pub fn instances_by_id(&self, p: &Principal, ids: &[Uuid]) -> Vec<Instance> {
-        let fleet = self.inner.fleet.lock();
+        let table = self.inner.table.read();
         ids.iter()
-            .filter_map(|id| fleet.instances.get(id))
+            .filter_map(|id| table.get(id))
             .filter(|i| Self::visible(p, i))
             .cloned()
             .collect()
@@ -670,9 +666,9 @@ impl Engine {
 
     /// Instances by state, for metrics.
     pub fn state_counts(&self) -> HashMap<InstanceState, usize> {
-        let fleet = self.inner.fleet.lock();
+        let table = self.inner.table.read();
         let mut m = HashMap::new();
-        for i in fleet.instances.values() {
+        for i in table.values() {
             *m.entry(i.state).or_insert(0) += 1;
         }
         m

@@ -48,7 +48,7 @@ impl Names for DialectNames<'_> {
             .instances
             .get(&uuid)
             .filter(|i| self.principal.sees(&i.account))?;
-        Some(self.instances.id_of(inst))
+        Some(self.instances.id_of(&inst))
     }
 
     fn placement_group(&self, canonical: &str) -> Option<String> {

@@ -200,6 +200,7 @@ impl Fleet {
             |i: &&Instance| scope.holds(&i.account, i.project.as_deref(), i.user_id.as_deref());
         for i in self
             .instances
+            .read()
             .values()
             .chain(&self.pending_creates)
             .filter(in_scope)

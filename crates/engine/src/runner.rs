@@ -80,7 +80,7 @@ impl Engine {
                     return;
                 }
                 tracing::warn!(instance = %current.tencent_id, from = ?current.state, to = ?state, "guest changed outside an operation");
-                let mut inst = current.clone();
+                let mut inst = nubis_core::Instance::clone(&current);
                 inst.state = state;
                 inst.updated_at_ms = now_ms();
                 generations::bump(&mut inst);
@@ -175,8 +175,7 @@ impl Engine {
         let holds = fleet
             .instances
             .get(&instance)
-            .and_then(|i| i.lock.as_ref())
-            .is_some_and(|l| l.operation_id == op_id);
+            .is_some_and(|i| i.lock.as_ref().is_some_and(|l| l.operation_id == op_id));
         match stored {
             Some(op) if holds && op.state == OpState::Operating => {
                 if let Some(cur) = fleet.running.get_mut(&op_id) {
@@ -234,7 +233,7 @@ impl Engine {
                 };
                 op.steps
                     .get(op.steps_done as usize)
-                    .map(|s| (vm_spec(inst), s.clone(), op.action, op.steps_done))
+                    .map(|s| (vm_spec(&inst), s.clone(), op.action, op.steps_done))
             };
             let Some((spec, step, action, index)) = next else {
                 if self.finish(op_id, lease, None).await {
@@ -305,7 +304,7 @@ impl Engine {
                 let Some(current) = fleet.instances.get(&op.instance) else {
                     return false;
                 };
-                let mut inst = current.clone();
+                let mut inst = nubis_core::Instance::clone(&current);
                 inst.ssh_endpoint = self
                     .inner
                     .driver
@@ -374,7 +373,7 @@ impl Engine {
                     w.push(Write::EndLease(op_id));
                 }
                 let inst = fleet.instances.get(&op.instance).map(|current| {
-                    let mut inst = current.clone();
+                    let mut inst = nubis_core::Instance::clone(&current);
                     inst.state = op
                         .settlement()
                         .state(success, observed(facts), op.from_state);

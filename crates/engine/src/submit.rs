@@ -452,14 +452,14 @@ fn plan_one(
         resize_to: resize_to.as_ref(),
         image: image.as_ref(),
     };
-    let plan = rules::plan(inst, req, &ctx)?;
+    let plan = rules::plan(&inst, req, &ctx)?;
     // A change of type takes the quota of what it adds (a resize, or a revert to a larger
     // type): checked here, under the fleet lock that accepts it.
     for effect in &plan.effects {
         if let nubis_core::Effect::SetType { to, .. } = effect
             && let Some(from) = inst.type_facts()
         {
-            fleet.check_resize_quota(inst, from, to)?;
+            fleet.check_resize_quota(&inst, from, to)?;
         }
     }
     Ok(plan)
@@ -484,10 +484,9 @@ fn accept(
     if plan.is_empty() {
         return;
     }
-    let Some(current) = fleet.instances.get(&id) else {
+    let Some(mut inst) = fleet.instances.cloned(&id) else {
         return;
     };
-    let mut inst = current.clone();
     // The operation in flight ends here as superseded: its runner finishes the step it is in
     // (steps on one instance never overlap) and runs no more. Its record is written with
     // the instance's, so it stands or falls with that conditional write.

@@ -344,9 +344,9 @@ impl Engine {
                 self.drop_instance(fleet, inst.uuid);
                 continue;
             }
-            match fleet.instances.get_mut(&inst.uuid) {
+            match fleet.instances.get(&inst.uuid).map(|cached| cached.generation) {
                 // Its external IDs and ClientToken never change: the indexes stay right.
-                Some(cached) if inst.generation >= cached.generation => *cached = inst,
+                Some(cached) if inst.generation >= cached => fleet.instances.put(inst),
                 Some(_) => {}
                 None => fleet.insert_instance(inst),
             }
@@ -447,6 +447,7 @@ impl Engine {
                 let foreign = self.inner.sync.foreign.lock();
                 fleet
                     .instances
+                    .read()
                     .values()
                     .filter(|i| !listed.contains(&i.uuid))
                     .filter(|i| {

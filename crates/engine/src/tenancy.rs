@@ -339,6 +339,7 @@ impl Engine {
                 "instance(s)",
                 fleet
                     .instances
+                    .read()
                     .values()
                     .filter(|i| i.account == id && i.state.is_listed())
                     .count(),

@@ -193,7 +193,8 @@ impl Engine {
         loop {
             let (after, out) = {
                 let fleet = self.inner.fleet.lock();
-                let mut inst = visible_or_not_found(fleet.instances.get(&id), p, id)?.clone();
+                let inst = visible_or_not_found(fleet.instances.get(&id), p, id)?;
+                let mut inst = Instance::clone(&inst);
                 let out = f(&mut inst)?;
                 inst.updated_at_ms = now_ms();
                 generations::bump(&mut inst);

@@ -2,9 +2,11 @@
 //! DescribeInstanceAttribute, DescribeUserData, DescribeInstanceVncUrl.
 use super::create::host_name_rule;
 use super::*;
+use nubis_core::InstanceState;
+use nubis_core::select::{self, Clause, Facet, Lookup, Selection};
 
 pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
-    region(ctx)?;
+    let region = region(ctx)?;
     let ids = p.json_list("InstanceIds")?;
     params::check_count(&params::INSTANCE_IDS, ids.as_ref().map_or(0, Vec::len))?;
     let token_mode = p.str("NextToken").is_some() || p.str("MaxResults").is_some();
@@ -44,35 +46,59 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
         .into_iter()
         .filter_map(|g| Some((g.get("Key")?.clone(), g.get("Value").cloned())))
         .collect();
-    let region = ctx.region.clone();
+    // What the fleet indexes, in canonical values (each the same test as the parameter's);
+    // the rest is checked on each candidate.
+    let mut sel = Selection::in_region(Some(region));
+    if let Some(ids) = &ids {
+        // Unknown (or another account's) IDs are simply absent.
+        let found = ids
+            .iter()
+            .filter_map(|id| {
+                engine
+                    .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
+                    .ok()
+            })
+            .flatten()
+            .collect();
+        sel.and(Clause::Instances(found));
+    }
+    if let Some(z) = &zone {
+        sel.and(Clause::Facet(
+            Facet::Zone,
+            catalog::zones_spelled(z, |z| z.aliyun),
+        ));
+    }
+    if let Some(s) = &status {
+        sel.and(Clause::states(
+            InstanceState::ALL
+                .into_iter()
+                .filter(|st| render::status(*st) == s),
+        ));
+    }
+    if let Some(m) = &image {
+        sel.and(Clause::Facet(Facet::Image, vec![m.clone()]));
+    }
+    if key_name.is_some() {
+        sel.and(Clause::Lookup(Lookup::KeyPair, key_id.into_iter().collect()));
+    }
+    for (k, v) in &tags {
+        sel.and(match v {
+            Some(v) => Clause::Lookup(Lookup::Tag, vec![select::tag_term(k, v)]),
+            None => Clause::Lookup(Lookup::TagKey, vec![k.clone()]),
+        });
+    }
     let filter = |i: &Instance| {
-        Some(&i.region) == region.as_ref()
-            && ids.as_ref().is_none_or(|ids| ids.contains(&i.aliyun_id))
-            && zone
-                .as_deref()
-                .is_none_or(|z| render::zone_name(&i.zone) == z)
-            && status
-                .as_deref()
-                .is_none_or(|s| render::status(i.state) == s)
-            && name.as_deref().is_none_or(|n| wildcard(n, &i.name))
-            && image.as_deref().is_none_or(|m| i.image_id == m)
+        name.as_deref().is_none_or(|n| wildcard(n, &i.name))
             && itype
                 .as_deref()
                 .is_none_or(|t| i.type_facts().is_some_and(|ty| ty.aliyun == t))
-            && (key_name.is_none() || key_id.as_ref().is_some_and(|k| i.key_ids.contains(k)))
-    };
-    let filter = |i: &Instance| {
-        filter(i)
             && lock
                 .as_deref()
                 .is_none_or(|l| render::locks(i).iter().any(|x| x["LockReason"] == l))
-            && tags.iter().all(|(k, v)| {
-                i.tags
-                    .iter()
-                    .any(|(tk, tv)| tk == k && v.as_ref().is_none_or(|v| v == tv))
-            })
     };
-    let (total, page) = engine.query(&ctx.principal, filter, offset, size);
+    let rest: Option<&dyn Fn(&Instance) -> bool> =
+        (name.is_some() || itype.is_some() || lock.is_some()).then_some(&filter);
+    let (total, page) = engine.select(&ctx.principal, &sel, rest, offset, size);
     let sets = engine.placement_group_ids(IdKind::Aliyun);
     let list: Vec<Value> = page
         .iter()

@@ -7,7 +7,8 @@ use crate::errors::ApiError;
 use crate::render;
 use crate::wire::{Bool, Int};
 use nubis_core::allowance::{CountedOperation, allowance};
-use nubis_core::{Instance, ResourceKind, ids};
+use nubis_core::select::{self, Clause, Facet, Lookup, Selection};
+use nubis_core::{Instance, InstanceState, ResourceKind, catalog, ids};
 use nubis_engine::{Command, Engine, IdKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -63,6 +64,41 @@ fn matches(i: &Instance, f: &Filter) -> bool {
     })
 }
 
+/// The index clause a filter stands for, if the fleet indexes it (the same meaning as
+/// [`matches`]: canonical values whose Tencent spelling is the filter's); `None`: [`matches`]
+/// checks it on each candidate.
+fn clause(f: &Filter) -> Option<Clause> {
+    let values = || f.values.clone();
+    Some(match f.name.as_str() {
+        "zone" => Clause::Facet(
+            Facet::Zone,
+            f.values
+                .iter()
+                .flat_map(|v| catalog::zones_spelled(v, |z| z.tencent))
+                .collect(),
+        ),
+        "project-id" => Clause::Facet(Facet::Project, values()),
+        "instance-state" => Clause::states(
+            InstanceState::ALL
+                .into_iter()
+                .filter(|s| f.values.iter().any(|v| render::state(*s) == v)),
+        ),
+        "instance-charge-type" => Clause::Facet(Facet::ChargeType, values()),
+        "instance-type" => Clause::Facet(Facet::InstanceType, values()),
+        "image-id" => Clause::Facet(Facet::Image, values()),
+        "private-ip-address" => Clause::Lookup(Lookup::PrivateIp, values()),
+        "tag-key" => Clause::Lookup(Lookup::TagKey, values()),
+        "security-group-id" => Clause::Lookup(Lookup::SecurityGroup, values()),
+        name => {
+            let key = name.strip_prefix("tag:")?;
+            Clause::Lookup(
+                Lookup::Tag,
+                f.values.iter().map(|v| select::tag_term(key, v)).collect(),
+            )
+        }
+    })
+}
+
 /// DescribeInstances / DescribeInstancesStatus share their selection rules.
 fn select(
     engine: &Engine,
@@ -108,12 +144,23 @@ fn select(
             ));
         }
     }
-    Ok(engine.query(
-        &ctx.principal,
-        |i| Some(&i.region) == region.as_ref() && filters.iter().all(|f| matches(i, f)),
-        offset,
-        limit,
-    ))
+    // No region, no instances (the pipeline always resolves one for this action).
+    if region.is_none() {
+        return Ok((0, Vec::new()));
+    }
+    let mut sel = Selection::in_region(region);
+    let mut rest = Vec::new();
+    for f in &filters {
+        match clause(f) {
+            Some(c) => {
+                sel.and(c);
+            }
+            None => rest.push(f),
+        }
+    }
+    let check = |i: &Instance| rest.iter().all(|f| matches(i, f));
+    let rest: Option<&dyn Fn(&Instance) -> bool> = (!rest.is_empty()).then_some(&check);
+    Ok(engine.select(&ctx.principal, &sel, rest, offset, limit))
 }
 
 pub(super) async fn describe_instances(

@@ -1,0 +1,157 @@
+//! What an instance listing may ask for, in words the fleet's indexes understand.
+//!
+//! A dialect turns its documented filters into [`Clause`]s (its own names and spellings mapped
+//! to the canonical values an instance holds: states, zone IDs, type IDs, …); the engine answers
+//! from an index instead of a scan. A clause's meaning is [`Clause::matches`], and the index keys
+//! of an instance are [`facet_value`] and [`lookup_values`] — the same functions, so the index
+//! and the scan cannot disagree.
+
+use crate::{Instance, InstanceState};
+
+/// A field with few distinct values, each shared by many instances: indexed per account and
+/// region, so a page at any offset and an exact total cost no scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Facet {
+    /// Every listed instance (no field): the scope's whole set.
+    Any,
+    State,
+    Zone,
+    InstanceType,
+    Image,
+    ChargeType,
+    /// Tencent's numeric project ID.
+    Project,
+}
+
+impl Facet {
+    /// Every facet an instance is indexed under.
+    pub const ALL: [Facet; 7] = [
+        Facet::Any,
+        Facet::State,
+        Facet::Zone,
+        Facet::InstanceType,
+        Facet::Image,
+        Facet::ChargeType,
+        Facet::Project,
+    ];
+}
+
+/// A field whose values are (nearly) unique or several per instance: indexed fleet-wide, its
+/// few candidates checked one by one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lookup {
+    PrivateIp,
+    /// The exact name.
+    Name,
+    TagKey,
+    /// A tag key and value: the value is [`tag_term`]'s.
+    Tag,
+    /// A key pair's canonical ID.
+    KeyPair,
+    SecurityGroup,
+}
+
+impl Lookup {
+    pub const ALL: [Lookup; 6] = [
+        Lookup::PrivateIp,
+        Lookup::Name,
+        Lookup::TagKey,
+        Lookup::Tag,
+        Lookup::KeyPair,
+        Lookup::SecurityGroup,
+    ];
+}
+
+/// The key a tag pair is indexed under: the key's length first, so no two pairs share one.
+pub fn tag_term(key: &str, value: &str) -> String {
+    format!("{}:{key}{value}", key.len())
+}
+
+/// The value an instance has for `facet` (what the index files it under).
+pub fn facet_value(inst: &Instance, facet: Facet) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow::{Borrowed, Owned};
+    match facet {
+        Facet::Any => Borrowed(""),
+        Facet::State => Borrowed(inst.state.as_str()),
+        Facet::Zone => Borrowed(&inst.zone),
+        Facet::InstanceType => Borrowed(&inst.instance_type),
+        Facet::Image => Borrowed(&inst.image_id),
+        Facet::ChargeType => Borrowed(&inst.charge_type),
+        Facet::Project => Owned(inst.project_id.to_string()),
+    }
+}
+
+/// The values an instance has for `lookup` (none, one or several).
+pub fn lookup_values(inst: &Instance, lookup: Lookup) -> Vec<String> {
+    match lookup {
+        Lookup::PrivateIp => vec![inst.private_ip.clone()],
+        Lookup::Name => vec![inst.name.clone()],
+        Lookup::TagKey => inst.tags.iter().map(|(k, _)| k.clone()).collect(),
+        Lookup::Tag => inst.tags.iter().map(|(k, v)| tag_term(k, v)).collect(),
+        Lookup::KeyPair => inst.key_ids.clone(),
+        Lookup::SecurityGroup => inst.security_group_ids.clone(),
+    }
+}
+
+/// One condition of a listing: the instance has one of `values` for the field. Clauses of a
+/// [`Selection`] all hold (and); the values of one clause are alternatives (or).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Clause {
+    Facet(Facet, Vec<String>),
+    Lookup(Lookup, Vec<String>),
+    /// One of these instances (canonical IDs: a dialect resolves its own first).
+    Instances(Vec<uuid::Uuid>),
+}
+
+impl Clause {
+    /// A state clause: the canonical states a dialect's word stands for (several internal
+    /// states may share one word).
+    pub fn states(states: impl IntoIterator<Item = InstanceState>) -> Self {
+        Clause::Facet(
+            Facet::State,
+            states.into_iter().map(|s| s.as_str().to_string()).collect(),
+        )
+    }
+
+    pub fn matches(&self, inst: &Instance) -> bool {
+        match self {
+            Clause::Facet(f, values) => {
+                let have = facet_value(inst, *f);
+                values.iter().any(|v| *v == have)
+            }
+            Clause::Lookup(l, values) => {
+                let have = lookup_values(inst, *l);
+                values.iter().any(|v| have.contains(v))
+            }
+            Clause::Instances(ids) => ids.contains(&inst.uuid),
+        }
+    }
+}
+
+/// An instance listing in index terms: the region (`None`: every region), the clauses that
+/// must all hold, newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub region: Option<String>,
+    pub clauses: Vec<Clause>,
+}
+
+impl Selection {
+    pub fn in_region(region: Option<String>) -> Self {
+        Selection {
+            region,
+            clauses: Vec::new(),
+        }
+    }
+
+    pub fn and(&mut self, clause: Clause) -> &mut Self {
+        self.clauses.push(clause);
+        self
+    }
+
+    /// Does `inst` meet the region and every clause (visibility aside)?
+    pub fn matches(&self, inst: &Instance) -> bool {
+        self.region.as_ref().is_none_or(|r| *r == inst.region)
+            && self.clauses.iter().all(|c| c.matches(inst))
+    }
+}

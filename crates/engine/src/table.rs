@@ -1,0 +1,578 @@
+//! The fleet's instances as readers see them: one table behind its own read-write lock, apart
+//! from the fleet's mutex, with secondary indexes for every listing filter.
+//!
+//! Writers are the fleet's (they hold its mutex and change a record only after its commit);
+//! each write takes this table's lock for the few index updates of one record. Readers —
+//! listings, lookups by ID — take only the read lock, never the fleet's mutex, and do work in
+//! proportion to what they return: a page of a facet (state, zone, type, …) at any offset skips
+//! whole chunks of the index, and its exact total is the index's size.
+//!
+//! Every instance gets a sequence number when it enters the table (creation order, as the
+//! store lists them at start-up); listings are newest first, so by descending sequence.
+
+use nubis_core::select::{Clause, Facet, Lookup, Selection, facet_value, lookup_values};
+use nubis_core::{Instance, Principal};
+use parking_lot::{RwLock, RwLockReadGuard};
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Entries per chunk of a [`SeqSet`] before it splits: a rank skip walks chunk lengths
+/// (≈ 2,000 for a million entries), an insert in the middle moves at most one chunk.
+const CHUNK: usize = 512;
+
+/// A sorted set of sequence numbers, kept in chunks so that skipping `n` of them from the top
+/// costs the number of chunks, not `n`.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct SeqSet {
+    /// Ascending; every chunk non-empty; chunk `k`'s last < chunk `k+1`'s first.
+    chunks: Vec<Vec<u32>>,
+    len: usize,
+}
+
+impl SeqSet {
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The chunk that holds `s` or would: the first whose last element is ≥ `s`.
+    fn chunk_of(&self, s: u32) -> usize {
+        self.chunks
+            .partition_point(|c| c.last().is_some_and(|&last| last < s))
+    }
+
+    pub(crate) fn insert(&mut self, s: u32) -> bool {
+        let i = self.chunk_of(s);
+        if i == self.chunks.len() {
+            // Past the end: the usual case (a new instance has the highest number).
+            match self.chunks.last_mut() {
+                Some(last) if last.len() < CHUNK => last.push(s),
+                // A full chunk before it: this set grows, room for a whole chunk. The first
+                // chunk starts small (most lookup sets hold one number for life).
+                Some(_) => {
+                    let mut c = Vec::with_capacity(CHUNK);
+                    c.push(s);
+                    self.chunks.push(c);
+                }
+                None => self.chunks.push(vec![s]),
+            }
+        } else {
+            let c = &mut self.chunks[i];
+            match c.binary_search(&s) {
+                Ok(_) => return false,
+                Err(at) => c.insert(at, s),
+            }
+            if c.len() > 2 * CHUNK {
+                let upper = c.split_off(CHUNK);
+                self.chunks.insert(i + 1, upper);
+            }
+        }
+        self.len += 1;
+        true
+    }
+
+    pub(crate) fn remove(&mut self, s: u32) -> bool {
+        let i = self.chunk_of(s);
+        let Some(c) = self.chunks.get_mut(i) else {
+            return false;
+        };
+        let Ok(at) = c.binary_search(&s) else {
+            return false;
+        };
+        c.remove(at);
+        if c.is_empty() {
+            self.chunks.remove(i);
+        }
+        self.len -= 1;
+        true
+    }
+
+    /// Descending, the first `skip` left out: the chunks skipped whole by their lengths.
+    pub(crate) fn desc(&self, skip: usize) -> impl Iterator<Item = u32> + '_ {
+        let mut skip = skip;
+        let mut upto = self.chunks.len();
+        while let Some(c) = upto.checked_sub(1).and_then(|k| self.chunks.get(k)) {
+            if skip < c.len() {
+                break;
+            }
+            skip -= c.len();
+            upto -= 1;
+        }
+        self.chunks[..upto]
+            .iter()
+            .rev()
+            .enumerate()
+            .flat_map(move |(k, c)| {
+                let end = if k == 0 { c.len() - skip } else { c.len() };
+                c[..end].iter().rev().copied()
+            })
+    }
+}
+
+/// Where a facet set applies: one account's or every account's (`""`) listed instances, in
+/// one region or every region (`""`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FacetKey {
+    account: String,
+    region: String,
+    facet: Facet,
+    value: String,
+}
+
+/// The facet keys an instance is filed under: each facet in the four scopes.
+fn facet_keys(inst: &Instance) -> Vec<FacetKey> {
+    let mut out = Vec::with_capacity(Facet::ALL.len() * 4);
+    for facet in Facet::ALL {
+        let value = facet_value(inst, facet);
+        for account in [inst.account.as_str(), ""] {
+            for region in [inst.region.as_str(), ""] {
+                out.push(FacetKey {
+                    account: account.to_string(),
+                    region: region.to_string(),
+                    facet,
+                    value: value.to_string(),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn lookup_keys(inst: &Instance) -> Vec<(Lookup, String)> {
+    Lookup::ALL
+        .into_iter()
+        .flat_map(|l| lookup_values(inst, l).into_iter().map(move |v| (l, v)))
+        .collect()
+}
+
+#[derive(Default)]
+pub(crate) struct Inner {
+    /// By sequence number; `None` once removed (numbers are not reused).
+    slots: Vec<Option<Arc<Instance>>>,
+    seq: HashMap<Uuid, u32>,
+    by_tencent: HashMap<String, Uuid>,
+    by_aliyun: HashMap<String, Uuid>,
+    facets: HashMap<FacetKey, SeqSet>,
+    lookups: HashMap<(Lookup, String), SeqSet>,
+}
+
+impl Inner {
+    pub(crate) fn get(&self, id: &Uuid) -> Option<&Instance> {
+        self.arc(id).map(|i| &**i)
+    }
+
+    fn arc(&self, id: &Uuid) -> Option<&Arc<Instance>> {
+        let s = *self.seq.get(id)?;
+        self.slot(s)
+    }
+
+    fn slot(&self, s: u32) -> Option<&Arc<Instance>> {
+        self.slots.get(s as usize).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn by_tencent(&self, id: &str) -> Option<Uuid> {
+        self.by_tencent.get(id).copied()
+    }
+
+    pub(crate) fn by_aliyun(&self, id: &str) -> Option<Uuid> {
+        self.by_aliyun.get(id).copied()
+    }
+
+    /// Every instance, oldest first.
+    pub(crate) fn values(&self) -> impl DoubleEndedIterator<Item = &Instance> + '_ {
+        self.slots.iter().filter_map(|s| s.as_deref())
+    }
+
+    fn index(&mut self, s: u32, inst: &Instance) {
+        if !inst.state.is_listed() {
+            return;
+        }
+        for k in facet_keys(inst) {
+            self.facets.entry(k).or_default().insert(s);
+        }
+        for k in lookup_keys(inst) {
+            self.lookups.entry(k).or_default().insert(s);
+        }
+    }
+
+    fn unindex(&mut self, s: u32, inst: &Instance) {
+        if !inst.state.is_listed() {
+            return;
+        }
+        for k in facet_keys(inst) {
+            if let Some(set) = self.facets.get_mut(&k) {
+                set.remove(s);
+                if set.is_empty() {
+                    self.facets.remove(&k);
+                }
+            }
+        }
+        for k in lookup_keys(inst) {
+            if let Some(set) = self.lookups.get_mut(&k) {
+                set.remove(s);
+                if set.is_empty() {
+                    self.lookups.remove(&k);
+                }
+            }
+        }
+    }
+
+    /// Insert or replace (same UUID: same sequence number, the indexes moved as its fields
+    /// changed).
+    fn put(&mut self, inst: Instance) {
+        let inst = Arc::new(inst);
+        match self.seq.get(&inst.uuid).copied() {
+            Some(s) => {
+                if let Some(old) = self.slot(s).cloned() {
+                    if old.state.is_listed() != inst.state.is_listed()
+                        || facet_keys(&old) != facet_keys(&inst)
+                        || lookup_keys(&old) != lookup_keys(&inst)
+                    {
+                        self.unindex(s, &old);
+                        self.index(s, &inst);
+                    }
+                }
+                if let Some(slot) = self.slots.get_mut(s as usize) {
+                    *slot = Some(inst);
+                }
+            }
+            None => {
+                let s = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
+                self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
+                self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
+                self.seq.insert(inst.uuid, s);
+                self.index(s, &inst);
+                self.slots.push(Some(inst));
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &Uuid) -> Option<Arc<Instance>> {
+        let s = self.seq.remove(id)?;
+        let old = self.slots.get_mut(s as usize).and_then(Option::take)?;
+        self.by_tencent.remove(&old.tencent_id);
+        self.by_aliyun.remove(&old.aliyun_id);
+        self.unindex(s, &old);
+        Some(old)
+    }
+
+    /// A page of `p`'s instances that meet `sel` and `rest`, newest first, and how many there
+    /// are in all. From the smallest index set that covers the selection: when that set is
+    /// exactly the answer (one clause, nothing else to check) the page is read at its offset
+    /// and the total is the set's size; otherwise each candidate is checked.
+    pub(crate) fn select(
+        &self,
+        p: &Principal,
+        sel: &Selection,
+        rest: Option<&dyn Fn(&Instance) -> bool>,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<Arc<Instance>>) {
+        let account = if p.is_admin { "" } else { p.account.as_str() };
+        let region = sel.region.as_deref().unwrap_or("");
+        let sets = |facet: Facet, values: &[String]| -> Vec<Cow<'_, SeqSet>> {
+            values
+                .iter()
+                .filter_map(|v| {
+                    self.facets.get(&FacetKey {
+                        account: account.to_string(),
+                        region: region.to_string(),
+                        facet,
+                        value: v.clone(),
+                    })
+                })
+                .map(Cow::Borrowed)
+                .collect()
+        };
+        // The candidate sources, the smallest first.
+        let mut best: Option<(usize, Vec<Cow<'_, SeqSet>>, bool)> = None;
+        for c in &sel.clauses {
+            let (found, facet) = match c {
+                Clause::Facet(f, values) => (sets(*f, values), true),
+                Clause::Lookup(l, values) => (
+                    values
+                        .iter()
+                        .filter_map(|v| self.lookups.get(&(*l, v.clone())))
+                        .map(Cow::Borrowed)
+                        .collect(),
+                    false,
+                ),
+                Clause::Instances(ids) => {
+                    let mut one = SeqSet::default();
+                    for s in ids.iter().filter_map(|id| self.seq.get(id)) {
+                        one.insert(*s);
+                    }
+                    (vec![Cow::Owned(one)], false)
+                }
+            };
+            let size: usize = found.iter().map(|s| s.len()).sum();
+            if best.as_ref().is_none_or(|(b, _, _)| size < *b) {
+                best = Some((size, found, facet));
+            }
+        }
+        let (_, sources, facet) =
+            best.unwrap_or_else(|| (0, sets(Facet::Any, &[String::new()]), true));
+        // The facet sets are already scoped to the account and region; a lookup's are not.
+        let scoped_exactly = facet
+            && p.guard.is_none()
+            && (p.is_admin || p.project.is_none())
+            && rest.is_none()
+            && sel.clauses.len() <= 1;
+        let live: Vec<&SeqSet> = sources
+            .iter()
+            .map(|s| s.as_ref())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if scoped_exactly && live.len() <= 1 {
+            let total = live.first().map_or(0, |s| s.len());
+            let page = live
+                .first()
+                .into_iter()
+                .flat_map(|s| s.desc(offset))
+                .filter_map(|s| self.slot(s).cloned())
+                .take(limit)
+                .collect();
+            return (total, page);
+        }
+        let wanted = |i: &Instance| {
+            crate::Engine::visible(p, i) && sel.matches(i) && rest.is_none_or(|r| r(i))
+        };
+        let mut total = 0;
+        let mut page = Vec::new();
+        for s in merge_desc(&live) {
+            let Some(inst) = self.slot(s) else { continue };
+            if !wanted(inst) {
+                continue;
+            }
+            if total >= offset && page.len() < limit {
+                page.push(inst.clone());
+            }
+            total += 1;
+        }
+        (total, page)
+    }
+}
+
+/// The union of several sets, descending, each number once.
+fn merge_desc<'a>(sets: &[&'a SeqSet]) -> Box<dyn Iterator<Item = u32> + 'a> {
+    match sets {
+        [] => Box::new(std::iter::empty()),
+        [one] => Box::new(one.desc(0)),
+        many => {
+            let mut all: Vec<u32> = many.iter().flat_map(|s| s.desc(0)).collect();
+            all.sort_unstable_by(|a, b| b.cmp(a));
+            all.dedup();
+            Box::new(all.into_iter())
+        }
+    }
+}
+
+/// The table: shared by the fleet (the writer) and every reader.
+#[derive(Default, Clone)]
+pub(crate) struct Table(Arc<RwLock<Inner>>);
+
+impl Table {
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, Inner> {
+        self.0.read()
+    }
+
+    pub(crate) fn get(&self, id: &Uuid) -> Option<Arc<Instance>> {
+        self.0.read().arc(id).cloned()
+    }
+
+    pub(crate) fn contains_key(&self, id: &Uuid) -> bool {
+        self.0.read().seq.contains_key(id)
+    }
+
+    /// A copy of the record, for a writer's next version of it.
+    pub(crate) fn cloned(&self, id: &Uuid) -> Option<Instance> {
+        self.0.read().get(id).cloned()
+    }
+
+    pub(crate) fn keys(&self) -> Vec<Uuid> {
+        self.0.read().seq.keys().copied().collect()
+    }
+
+    /// Write paths only: the fleet's mutex is held.
+    pub(crate) fn put(&mut self, inst: Instance) {
+        self.0.write().put(inst);
+    }
+
+    pub(crate) fn remove(&mut self, id: &Uuid) -> Option<Arc<Instance>> {
+        self.0.write().remove(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+
+    proptest! {
+        #[test]
+        fn seqset_is_a_sorted_set(ops in proptest::collection::vec((any::<bool>(), 0u32..3000), 0..4000),
+                                  skip in 0usize..3000) {
+            let mut s = SeqSet::default();
+            let mut model = BTreeSet::new();
+            for (add, x) in ops {
+                if add {
+                    prop_assert_eq!(s.insert(x), model.insert(x));
+                } else {
+                    prop_assert_eq!(s.remove(x), model.remove(&x));
+                }
+                prop_assert_eq!(s.len(), model.len());
+            }
+            let want: Vec<u32> = model.iter().rev().skip(skip).copied().collect();
+            prop_assert_eq!(s.desc(skip).collect::<Vec<_>>(), want);
+        }
+    }
+
+    /// A small instance drawn from few values per field, so that filters hit.
+    fn arb_instance() -> impl Strategy<Value = Instance> {
+        (
+            (0usize..3, 0usize..2, 0usize..3, 0usize..4),
+            (0usize..3, 0usize..3, 0usize..3, 0usize..4),
+            proptest::collection::vec((0usize..3, 0usize..2), 0..3),
+            any::<u128>(),
+        )
+            .prop_map(|((acct, region, zone, state), (ty, img, ip, name), tags, uuid)| {
+                let states = [
+                    nubis_core::InstanceState::Running,
+                    nubis_core::InstanceState::Stopped,
+                    nubis_core::InstanceState::Rebooting,
+                    nubis_core::InstanceState::Terminated,
+                ];
+                let mut i = nubis_core::rules::fixture::inst(states[state]);
+                i.uuid = Uuid::from_u128(uuid);
+                i.tencent_id = format!("ins-{uuid:x}");
+                i.aliyun_id = format!("i-{uuid:x}");
+                i.account = ["a", "b", "c"][acct].into();
+                i.region = ["r1", "r2"][region].into();
+                i.zone = format!("z{zone}");
+                i.instance_type = format!("t{ty}");
+                i.image_id = format!("img{img}");
+                i.private_ip = format!("10.0.0.{ip}");
+                i.name = format!("n{name}");
+                i.project_id = (ty % 2) as i64;
+                i.key_ids = vec![format!("k{img}")];
+                i.security_group_ids = vec![format!("sg{zone}"), format!("sg{ty}")];
+                i.tags = tags
+                    .into_iter()
+                    .map(|(k, v)| (format!("k{k}"), format!("v{v}")))
+                    .collect();
+                i
+            })
+    }
+
+    fn arb_clause() -> impl Strategy<Value = Clause> {
+        let few = |prefix: &'static str, n: usize| {
+            proptest::collection::vec((0..n).prop_map(move |k| format!("{prefix}{k}")), 0..3)
+        };
+        prop_oneof![
+            proptest::collection::vec(0usize..4, 1..3).prop_map(|v| Clause::states(
+                v.into_iter().map(|k| [
+                    nubis_core::InstanceState::Running,
+                    nubis_core::InstanceState::Stopped,
+                    nubis_core::InstanceState::Rebooting,
+                    nubis_core::InstanceState::Pending,
+                ][k])
+            )),
+            few("z", 4).prop_map(|v| Clause::Facet(Facet::Zone, v)),
+            few("t", 3).prop_map(|v| Clause::Facet(Facet::InstanceType, v)),
+            few("img", 3).prop_map(|v| Clause::Facet(Facet::Image, v)),
+            few("", 2).prop_map(|v| Clause::Facet(Facet::Project, v)),
+            Just(Clause::Facet(Facet::Any, vec![String::new()])),
+            few("10.0.0.", 3).prop_map(|v| Clause::Lookup(Lookup::PrivateIp, v)),
+            few("n", 4).prop_map(|v| Clause::Lookup(Lookup::Name, v)),
+            few("k", 3).prop_map(|v| Clause::Lookup(Lookup::TagKey, v)),
+            (0usize..3, 0usize..2).prop_map(|(k, v)| Clause::Lookup(
+                Lookup::Tag,
+                vec![nubis_core::select::tag_term(&format!("k{k}"), &format!("v{v}"))]
+            )),
+            few("k", 3).prop_map(|v| Clause::Lookup(Lookup::KeyPair, v)),
+            few("sg", 3).prop_map(|v| Clause::Lookup(Lookup::SecurityGroup, v)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        /// Whatever was put, replaced and removed, a selection answers what a scan of every
+        /// instance answers: the same total, the same page, newest first.
+        #[test]
+        fn select_answers_as_a_scan(
+            puts in proptest::collection::vec(arb_instance(), 1..60),
+            changes in proptest::collection::vec((0usize..60, arb_instance(), any::<bool>()), 0..40),
+            clauses in proptest::collection::vec(arb_clause(), 0..3),
+            region in proptest::option::of(0usize..2),
+            who in 0usize..4,
+            with_rest in any::<bool>(),
+            offset in 0usize..20,
+            limit in 1usize..10,
+        ) {
+            let mut t = Inner::default();
+            let mut ids = Vec::new();
+            for i in puts {
+                ids.push(i.uuid);
+                t.put(i);
+            }
+            for (k, mut i, remove) in changes {
+                let id = ids[k % ids.len()];
+                if remove {
+                    t.remove(&id);
+                } else {
+                    i.uuid = id;
+                    // External IDs never change.
+                    if let Some(old) = t.get(&id) {
+                        i.tencent_id = old.tencent_id.clone();
+                        i.aliyun_id = old.aliyun_id.clone();
+                    }
+                    t.put(i);
+                }
+            }
+            let p = Principal {
+                account: ["a", "b", "c", ""][who].into(),
+                is_admin: who == 3,
+                ..Default::default()
+            };
+            let sel = Selection {
+                region: region.map(|r| ["r1", "r2"][r].to_string()),
+                clauses,
+            };
+            let odd = |i: &Instance| i.uuid.as_u128() % 2 == 1;
+            let rest: Option<&dyn Fn(&Instance) -> bool> = with_rest.then_some(&odd);
+            let (total, page) = t.select(&p, &sel, rest, offset, limit);
+            let all: Vec<&Instance> = t
+                .values()
+                .rev()
+                .filter(|i| crate::Engine::visible(&p, i) && sel.matches(i))
+                .filter(|i| rest.is_none_or(|r| r(i)))
+                .collect();
+            prop_assert_eq!(total, all.len());
+            let want: Vec<Uuid> = all.iter().skip(offset).take(limit).map(|i| i.uuid).collect();
+            let got: Vec<Uuid> = page.iter().map(|i| i.uuid).collect();
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn appends_fill_chunks_and_split_in_the_middle() {
+        let mut s = SeqSet::default();
+        for x in (0..5000).map(|x| x * 2) {
+            s.insert(x);
+        }
+        assert_eq!(s.chunks.len(), 5000_usize.div_ceil(CHUNK));
+        for x in 0..2000 {
+            s.insert(2 * x + 1);
+        }
+        assert!(s.chunks.iter().all(|c| !c.is_empty() && c.len() <= 2 * CHUNK));
+        assert_eq!(s.desc(0).count(), 7000);
+        assert_eq!(s.desc(6999).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(s.desc(7000).count(), 0);
+    }
+}
