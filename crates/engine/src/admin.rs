@@ -63,11 +63,7 @@ impl Engine {
         table
             .by_tencent(id)
             .or_else(|| table.by_aliyun(id))
-            .or_else(|| {
-                Uuid::parse_str(id)
-                    .ok()
-                    .filter(|u| table.get(u).is_some())
-            })
+            .or_else(|| Uuid::parse_str(id).ok().filter(|u| table.get(u).is_some()))
     }
 
     async fn update(

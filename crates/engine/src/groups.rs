@@ -204,7 +204,12 @@ impl Engine {
     pub fn placement_group_members(&self, kind: IdKind) -> HashMap<String, Vec<Member>> {
         let fleet = self.inner.fleet.lock();
         let mut out: HashMap<String, Vec<Member>> = HashMap::new();
-        for inst in fleet.instances.read().values().filter(|i| i.state.is_listed()) {
+        for inst in fleet
+            .instances
+            .read()
+            .values()
+            .filter(|i| i.state.is_listed())
+        {
             if let Some(g) = &inst.placement_group
                 && fleet.placement_groups.contains_key(g)
             {

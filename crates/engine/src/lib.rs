@@ -628,6 +628,25 @@ impl Engine {
         (total, page.iter().map(|i| (**i).clone()).collect())
     }
 
+    /// Up to `limit` of the caller's instances that meet `sel` and `rest`, newest first, after
+    /// the instance `after` (a listing's marker; `None` when it is not one of them). The walk
+    /// stops at the page's end: no total is counted.
+    pub fn select_after(
+        &self,
+        p: &Principal,
+        sel: &Selection,
+        rest: Option<&dyn Fn(&Instance) -> bool>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Option<Vec<Instance>> {
+        let page = self
+            .inner
+            .table
+            .read()
+            .select_after(p, sel, rest, after, limit)?;
+        Some(page.iter().map(|i| (**i).clone()).collect())
+    }
+
     /// Instances by canonical ID in the given order, skipping unknown ones.
     pub fn instances_by_id(&self, p: &Principal, ids: &[Uuid]) -> Vec<Instance> {
         let table = self.inner.table.read();

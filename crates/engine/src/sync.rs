@@ -344,7 +344,11 @@ impl Engine {
                 self.drop_instance(fleet, inst.uuid);
                 continue;
             }
-            match fleet.instances.get(&inst.uuid).map(|cached| cached.generation) {
+            match fleet
+                .instances
+                .get(&inst.uuid)
+                .map(|cached| cached.generation)
+            {
                 // Its external IDs and ClientToken never change: the indexes stay right.
                 Some(cached) if inst.generation >= cached => fleet.instances.put(inst),
                 Some(_) => {}

@@ -93,7 +93,7 @@ impl SeqSet {
     }
 
     /// Descending, the first `skip` left out: the chunks skipped whole by their lengths.
-    pub(crate) fn desc(&self, skip: usize) -> impl Iterator<Item = u32> + '_ {
+    pub(crate) fn desc(&self, skip: usize) -> Box<dyn Iterator<Item = u32> + '_> {
         let mut skip = skip;
         let mut upto = self.chunks.len();
         while let Some(c) = upto.checked_sub(1).and_then(|k| self.chunks.get(k)) {
@@ -103,14 +103,33 @@ impl SeqSet {
             skip -= c.len();
             upto -= 1;
         }
-        self.chunks[..upto]
-            .iter()
-            .rev()
-            .enumerate()
-            .flat_map(move |(k, c)| {
-                let end = if k == 0 { c.len() - skip } else { c.len() };
-                c[..end].iter().rev().copied()
-            })
+        Box::new(
+            self.chunks[..upto]
+                .iter()
+                .rev()
+                .enumerate()
+                .flat_map(move |(k, c)| {
+                    let end = if k == 0 { c.len() - skip } else { c.len() };
+                    c[..end].iter().rev().copied()
+                }),
+        )
+    }
+
+    /// Descending from the largest element below `below`: a binary search, then a walk.
+    pub(crate) fn desc_below(&self, below: u32) -> Box<dyn Iterator<Item = u32> + '_> {
+        let i = self.chunk_of(below);
+        let (whole, part) = match self.chunks.get(i) {
+            Some(c) => (i, &c[..c.partition_point(|&x| x < below)]),
+            None => (self.chunks.len(), &[][..]),
+        };
+        Box::new(
+            part.iter().rev().copied().chain(
+                self.chunks[..whole]
+                    .iter()
+                    .rev()
+                    .flat_map(|c| c.iter().rev().copied()),
+            ),
+        )
     }
 }
 
@@ -124,30 +143,21 @@ struct FacetKey {
     value: String,
 }
 
-/// The facet keys an instance is filed under: each facet in the four scopes.
-fn facet_keys(inst: &Instance) -> Vec<FacetKey> {
-    let mut out = Vec::with_capacity(Facet::ALL.len() * 4);
-    for facet in Facet::ALL {
-        let value = facet_value(inst, facet);
-        for account in [inst.account.as_str(), ""] {
-            for region in [inst.region.as_str(), ""] {
-                out.push(FacetKey {
-                    account: account.to_string(),
-                    region: region.to_string(),
-                    facet,
-                    value: value.to_string(),
-                });
-            }
-        }
-    }
-    out
-}
-
-fn lookup_keys(inst: &Instance) -> Vec<(Lookup, String)> {
-    Lookup::ALL
-        .into_iter()
-        .flat_map(|l| lookup_values(inst, l).into_iter().map(move |v| (l, v)))
-        .collect()
+/// The keys an instance is filed under for `facet`: its value in the four scopes.
+fn facet_keys(inst: &Instance, facet: Facet) -> [FacetKey; 4] {
+    let value = facet_value(inst, facet);
+    let key = |account: &str, region: &str| FacetKey {
+        account: account.to_string(),
+        region: region.to_string(),
+        facet,
+        value: value.to_string(),
+    };
+    [
+        key(&inst.account, &inst.region),
+        key(&inst.account, ""),
+        key("", &inst.region),
+        key("", ""),
+    ]
 }
 
 #[derive(Default)]
@@ -188,36 +198,52 @@ impl Inner {
         self.slots.iter().filter_map(|s| s.as_deref())
     }
 
-    fn index(&mut self, s: u32, inst: &Instance) {
-        if !inst.state.is_listed() {
-            return;
-        }
-        for k in facet_keys(inst) {
-            self.facets.entry(k).or_default().insert(s);
-        }
-        for k in lookup_keys(inst) {
-            self.lookups.entry(k).or_default().insert(s);
-        }
-    }
-
-    fn unindex(&mut self, s: u32, inst: &Instance) {
-        if !inst.state.is_listed() {
-            return;
-        }
-        for k in facet_keys(inst) {
-            if let Some(set) = self.facets.get_mut(&k) {
-                set.remove(s);
-                if set.is_empty() {
-                    self.facets.remove(&k);
+    /// Move `s` in the indexes from what `old` was filed under to what `new` is (either
+    /// `None`, or unlisted: filed nowhere). Only the facets and lookups whose values differ are
+    /// touched: a state change moves four entries.
+    fn reindex(&mut self, s: u32, old: Option<&Instance>, new: Option<&Instance>) {
+        let old = old.filter(|i| i.state.is_listed());
+        let new = new.filter(|i| i.state.is_listed());
+        let same_scope = match (old, new) {
+            (Some(o), Some(n)) => o.account == n.account && o.region == n.region,
+            _ => false,
+        };
+        for facet in Facet::ALL {
+            if same_scope
+                && let (Some(o), Some(n)) = (old, new)
+                && facet_value(o, facet) == facet_value(n, facet)
+            {
+                continue;
+            }
+            for k in old.into_iter().flat_map(|o| facet_keys(o, facet)) {
+                if let Some(set) = self.facets.get_mut(&k) {
+                    set.remove(s);
+                    if set.is_empty() {
+                        self.facets.remove(&k);
+                    }
                 }
             }
+            for k in new.into_iter().flat_map(|n| facet_keys(n, facet)) {
+                self.facets.entry(k).or_default().insert(s);
+            }
         }
-        for k in lookup_keys(inst) {
-            if let Some(set) = self.lookups.get_mut(&k) {
-                set.remove(s);
-                if set.is_empty() {
-                    self.lookups.remove(&k);
+        for l in Lookup::ALL {
+            let had = old.map(|o| lookup_values(o, l)).unwrap_or_default();
+            let has = new.map(|n| lookup_values(n, l)).unwrap_or_default();
+            if had == has {
+                continue;
+            }
+            for v in had.iter().filter(|v| !has.contains(v)) {
+                let k = (l, v.clone());
+                if let Some(set) = self.lookups.get_mut(&k) {
+                    set.remove(s);
+                    if set.is_empty() {
+                        self.lookups.remove(&k);
+                    }
                 }
+            }
+            for v in has.into_iter().filter(|v| !had.contains(v)) {
+                self.lookups.entry((l, v)).or_default().insert(s);
             }
         }
     }
@@ -228,15 +254,8 @@ impl Inner {
         let inst = Arc::new(inst);
         match self.seq.get(&inst.uuid).copied() {
             Some(s) => {
-                if let Some(old) = self.slot(s).cloned() {
-                    if old.state.is_listed() != inst.state.is_listed()
-                        || facet_keys(&old) != facet_keys(&inst)
-                        || lookup_keys(&old) != lookup_keys(&inst)
-                    {
-                        self.unindex(s, &old);
-                        self.index(s, &inst);
-                    }
-                }
+                let old = self.slot(s).cloned();
+                self.reindex(s, old.as_deref(), Some(&inst));
                 if let Some(slot) = self.slots.get_mut(s as usize) {
                     *slot = Some(inst);
                 }
@@ -246,7 +265,7 @@ impl Inner {
                 self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
                 self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
                 self.seq.insert(inst.uuid, s);
-                self.index(s, &inst);
+                self.reindex(s, None, Some(&inst));
                 self.slots.push(Some(inst));
             }
         }
@@ -257,22 +276,14 @@ impl Inner {
         let old = self.slots.get_mut(s as usize).and_then(Option::take)?;
         self.by_tencent.remove(&old.tencent_id);
         self.by_aliyun.remove(&old.aliyun_id);
-        self.unindex(s, &old);
+        self.reindex(s, Some(&old), None);
         Some(old)
     }
 
-    /// A page of `p`'s instances that meet `sel` and `rest`, newest first, and how many there
-    /// are in all. From the smallest index set that covers the selection: when that set is
-    /// exactly the answer (one clause, nothing else to check) the page is read at its offset
-    /// and the total is the set's size; otherwise each candidate is checked.
-    pub(crate) fn select(
-        &self,
-        p: &Principal,
-        sel: &Selection,
-        rest: Option<&dyn Fn(&Instance) -> bool>,
-        offset: usize,
-        limit: usize,
-    ) -> (usize, Vec<Arc<Instance>>) {
+    /// The index sets whose union holds every answer to `sel` for `p`: those of the clause
+    /// with the fewest candidates (the scope's whole set when there is no clause), and
+    /// whether they are facet sets (already scoped to `p`'s account and the region).
+    fn candidates(&self, p: &Principal, sel: &Selection) -> (Vec<Cow<'_, SeqSet>>, bool) {
         let account = if p.is_admin { "" } else { p.account.as_str() };
         let region = sel.region.as_deref().unwrap_or("");
         let sets = |facet: Facet, values: &[String]| -> Vec<Cow<'_, SeqSet>> {
@@ -289,7 +300,6 @@ impl Inner {
                 .map(Cow::Borrowed)
                 .collect()
         };
-        // The candidate sources, the smallest first.
         let mut best: Option<(usize, Vec<Cow<'_, SeqSet>>, bool)> = None;
         for c in &sel.clauses {
             let (found, facet) = match c {
@@ -315,22 +325,34 @@ impl Inner {
                 best = Some((size, found, facet));
             }
         }
-        let (_, sources, facet) =
+        let (_, mut sources, facet) =
             best.unwrap_or_else(|| (0, sets(Facet::Any, &[String::new()]), true));
+        sources.retain(|s| !s.is_empty());
+        (sources, facet)
+    }
+
+    /// A page of `p`'s instances that meet `sel` and `rest`, newest first, and how many there
+    /// are in all. From the smallest index set that covers the selection: when that set is
+    /// exactly the answer (one clause, nothing else to check) the page is read at its offset
+    /// and the total is the set's size; otherwise each candidate is checked.
+    pub(crate) fn select(
+        &self,
+        p: &Principal,
+        sel: &Selection,
+        rest: Option<&dyn Fn(&Instance) -> bool>,
+        offset: usize,
+        limit: usize,
+    ) -> (usize, Vec<Arc<Instance>>) {
+        let (sources, facet) = self.candidates(p, sel);
         // The facet sets are already scoped to the account and region; a lookup's are not.
         let scoped_exactly = facet
             && p.guard.is_none()
             && (p.is_admin || p.project.is_none())
             && rest.is_none()
             && sel.clauses.len() <= 1;
-        let live: Vec<&SeqSet> = sources
-            .iter()
-            .map(|s| s.as_ref())
-            .filter(|s| !s.is_empty())
-            .collect();
-        if scoped_exactly && live.len() <= 1 {
-            let total = live.first().map_or(0, |s| s.len());
-            let page = live
+        if let (true, [] | [_]) = (scoped_exactly, sources.as_slice()) {
+            let total = sources.first().map_or(0, |s| s.len());
+            let page = sources
                 .first()
                 .into_iter()
                 .flat_map(|s| s.desc(offset))
@@ -339,12 +361,10 @@ impl Inner {
                 .collect();
             return (total, page);
         }
-        let wanted = |i: &Instance| {
-            crate::Engine::visible(p, i) && sel.matches(i) && rest.is_none_or(|r| r(i))
-        };
+        let wanted = |i: &Instance| Self::wanted(p, sel, rest, i);
         let mut total = 0;
         let mut page = Vec::new();
-        for s in merge_desc(&live) {
+        for s in merge_desc(sources.iter().map(|s| s.desc(0)).collect()) {
             let Some(inst) = self.slot(s) else { continue };
             if !wanted(inst) {
                 continue;
@@ -356,20 +376,69 @@ impl Inner {
         }
         (total, page)
     }
+
+    /// Up to `limit` of `p`'s instances that meet `sel` and `rest`, newest first, after the
+    /// instance `after` (a marker: it must be one of them, else `None`). No total: the walk
+    /// stops at the page's end.
+    pub(crate) fn select_after(
+        &self,
+        p: &Principal,
+        sel: &Selection,
+        rest: Option<&dyn Fn(&Instance) -> bool>,
+        after: Option<Uuid>,
+        limit: usize,
+    ) -> Option<Vec<Arc<Instance>>> {
+        let below = match after {
+            None => u32::MAX,
+            Some(id) => {
+                let s = *self.seq.get(&id)?;
+                let marker = self.slot(s)?;
+                if !Self::wanted(p, sel, rest, marker) {
+                    return None;
+                }
+                s
+            }
+        };
+        let (sources, _) = self.candidates(p, sel);
+        let walk = merge_desc(sources.iter().map(|s| s.desc_below(below)).collect());
+        Some(
+            walk.filter_map(|s| self.slot(s))
+                .filter(|i| Self::wanted(p, sel, rest, i))
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
+    }
+
+    fn wanted(
+        p: &Principal,
+        sel: &Selection,
+        rest: Option<&dyn Fn(&Instance) -> bool>,
+        i: &Instance,
+    ) -> bool {
+        crate::Engine::visible(p, i) && sel.matches(i) && rest.is_none_or(|r| r(i))
+    }
 }
 
-/// The union of several sets, descending, each number once.
-fn merge_desc<'a>(sets: &[&'a SeqSet]) -> Box<dyn Iterator<Item = u32> + 'a> {
-    match sets {
-        [] => Box::new(std::iter::empty()),
-        [one] => Box::new(one.desc(0)),
-        many => {
-            let mut all: Vec<u32> = many.iter().flat_map(|s| s.desc(0)).collect();
-            all.sort_unstable_by(|a, b| b.cmp(a));
-            all.dedup();
-            Box::new(all.into_iter())
-        }
+/// The union of descending walks, descending, each number once: a lazy merge, so a walk
+/// that stops early reads no further.
+fn merge_desc<'a>(
+    walks: Vec<Box<dyn Iterator<Item = u32> + 'a>>,
+) -> Box<dyn Iterator<Item = u32> + 'a> {
+    let mut heads: Vec<std::iter::Peekable<Box<dyn Iterator<Item = u32> + 'a>>> =
+        walks.into_iter().map(Iterator::peekable).collect();
+    if heads.len() == 1 {
+        return Box::new(heads.remove(0));
     }
+    Box::new(std::iter::from_fn(move || {
+        let top = heads.iter_mut().filter_map(|h| h.peek().copied()).max()?;
+        for h in &mut heads {
+            if h.peek() == Some(&top) {
+                h.next();
+            }
+        }
+        Some(top)
+    }))
 }
 
 /// The table: shared by the fleet (the writer) and every reader.
@@ -417,7 +486,7 @@ mod tests {
     proptest! {
         #[test]
         fn seqset_is_a_sorted_set(ops in proptest::collection::vec((any::<bool>(), 0u32..3000), 0..4000),
-                                  skip in 0usize..3000) {
+                                  skip in 0usize..3000, below in 0u32..3100) {
             let mut s = SeqSet::default();
             let mut model = BTreeSet::new();
             for (add, x) in ops {
@@ -430,6 +499,8 @@ mod tests {
             }
             let want: Vec<u32> = model.iter().rev().skip(skip).copied().collect();
             prop_assert_eq!(s.desc(skip).collect::<Vec<_>>(), want);
+            let want: Vec<u32> = model.range(..below).rev().copied().collect();
+            prop_assert_eq!(s.desc_below(below).collect::<Vec<_>>(), want);
         }
     }
 
@@ -441,33 +512,35 @@ mod tests {
             proptest::collection::vec((0usize..3, 0usize..2), 0..3),
             any::<u128>(),
         )
-            .prop_map(|((acct, region, zone, state), (ty, img, ip, name), tags, uuid)| {
-                let states = [
-                    nubis_core::InstanceState::Running,
-                    nubis_core::InstanceState::Stopped,
-                    nubis_core::InstanceState::Rebooting,
-                    nubis_core::InstanceState::Terminated,
-                ];
-                let mut i = nubis_core::rules::fixture::inst(states[state]);
-                i.uuid = Uuid::from_u128(uuid);
-                i.tencent_id = format!("ins-{uuid:x}");
-                i.aliyun_id = format!("i-{uuid:x}");
-                i.account = ["a", "b", "c"][acct].into();
-                i.region = ["r1", "r2"][region].into();
-                i.zone = format!("z{zone}");
-                i.instance_type = format!("t{ty}");
-                i.image_id = format!("img{img}");
-                i.private_ip = format!("10.0.0.{ip}");
-                i.name = format!("n{name}");
-                i.project_id = (ty % 2) as i64;
-                i.key_ids = vec![format!("k{img}")];
-                i.security_group_ids = vec![format!("sg{zone}"), format!("sg{ty}")];
-                i.tags = tags
-                    .into_iter()
-                    .map(|(k, v)| (format!("k{k}"), format!("v{v}")))
-                    .collect();
-                i
-            })
+            .prop_map(
+                |((acct, region, zone, state), (ty, img, ip, name), tags, uuid)| {
+                    let states = [
+                        nubis_core::InstanceState::Running,
+                        nubis_core::InstanceState::Stopped,
+                        nubis_core::InstanceState::Rebooting,
+                        nubis_core::InstanceState::Terminated,
+                    ];
+                    let mut i = nubis_core::rules::fixture::inst(states[state]);
+                    i.uuid = Uuid::from_u128(uuid);
+                    i.tencent_id = format!("ins-{uuid:x}");
+                    i.aliyun_id = format!("i-{uuid:x}");
+                    i.account = ["a", "b", "c"][acct].into();
+                    i.region = ["r1", "r2"][region].into();
+                    i.zone = format!("z{zone}");
+                    i.instance_type = format!("t{ty}");
+                    i.image_id = format!("img{img}");
+                    i.private_ip = format!("10.0.0.{ip}");
+                    i.name = format!("n{name}");
+                    i.project_id = (ty % 2) as i64;
+                    i.key_ids = vec![format!("k{img}")];
+                    i.security_group_ids = vec![format!("sg{zone}"), format!("sg{ty}")];
+                    i.tags = tags
+                        .into_iter()
+                        .map(|(k, v)| (format!("k{k}"), format!("v{v}")))
+                        .collect();
+                    i
+                },
+            )
     }
 
     fn arb_clause() -> impl Strategy<Value = Clause> {
@@ -493,7 +566,10 @@ mod tests {
             few("k", 3).prop_map(|v| Clause::Lookup(Lookup::TagKey, v)),
             (0usize..3, 0usize..2).prop_map(|(k, v)| Clause::Lookup(
                 Lookup::Tag,
-                vec![nubis_core::select::tag_term(&format!("k{k}"), &format!("v{v}"))]
+                vec![nubis_core::select::tag_term(
+                    &format!("k{k}"),
+                    &format!("v{v}")
+                )]
             )),
             few("k", 3).prop_map(|v| Clause::Lookup(Lookup::KeyPair, v)),
             few("sg", 3).prop_map(|v| Clause::Lookup(Lookup::SecurityGroup, v)),
@@ -557,6 +633,21 @@ mod tests {
             let want: Vec<Uuid> = all.iter().skip(offset).take(limit).map(|i| i.uuid).collect();
             let got: Vec<Uuid> = page.iter().map(|i| i.uuid).collect();
             prop_assert_eq!(got, want);
+            // After a marker: the answers that follow it; a marker that is no answer: None.
+            let marker = ids[offset % ids.len()];
+            let after = t.select_after(&p, &sel, rest, Some(marker), limit);
+            match all.iter().position(|i| i.uuid == marker) {
+                None => prop_assert!(after.is_none()),
+                Some(k) => {
+                    let want: Vec<Uuid> = all.iter().skip(k + 1).take(limit).map(|i| i.uuid).collect();
+                    let got: Vec<Uuid> = after.unwrap_or_default().iter().map(|i| i.uuid).collect();
+                    prop_assert_eq!(got, want);
+                }
+            }
+            let first: Vec<Uuid> = t.select_after(&p, &sel, rest, None, limit)
+                .unwrap_or_default().iter().map(|i| i.uuid).collect();
+            let want: Vec<Uuid> = all.iter().take(limit).map(|i| i.uuid).collect();
+            prop_assert_eq!(first, want);
         }
     }
 
@@ -570,7 +661,11 @@ mod tests {
         for x in 0..2000 {
             s.insert(2 * x + 1);
         }
-        assert!(s.chunks.iter().all(|c| !c.is_empty() && c.len() <= 2 * CHUNK));
+        assert!(
+            s.chunks
+                .iter()
+                .all(|c| !c.is_empty() && c.len() <= 2 * CHUNK)
+        );
         assert_eq!(s.desc(0).count(), 7000);
         assert_eq!(s.desc(6999).collect::<Vec<_>>(), vec![0]);
         assert_eq!(s.desc(7000).count(), 0);

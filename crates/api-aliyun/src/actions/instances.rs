@@ -79,7 +79,10 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
         sel.and(Clause::Facet(Facet::Image, vec![m.clone()]));
     }
     if key_name.is_some() {
-        sel.and(Clause::Lookup(Lookup::KeyPair, key_id.into_iter().collect()));
+        sel.and(Clause::Lookup(
+            Lookup::KeyPair,
+            key_id.into_iter().collect(),
+        ));
     }
     for (k, v) in &tags {
         sel.and(match v {

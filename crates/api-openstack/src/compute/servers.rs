@@ -3,12 +3,13 @@
 use super::actions::remember_reboot;
 use super::{
     Nova, Res, SERVER_DESCRIPTION, SERVER_NAME, access_ip, check_field, check_keys, int_param,
-    invalid_value, json_body, listing, opt_str, param, region, shown, skip_past,
+    invalid_value, json_body, listing, opt_str, param, region, shown,
 };
 use crate::Reply;
 use crate::errors::{Fault, map};
 use crate::render::{self, ServerCtx};
 use crate::state::Extra;
+use nubis_core::select::{Clause, Facet, Selection};
 use nubis_core::{DomainError, Instance, InstanceState, Step, StopMode};
 use nubis_driver::Power;
 use nubis_engine::{AttrChange, Command, IdKind};
@@ -364,48 +365,60 @@ impl Nova<'_> {
             is_admin: self.p.is_admin && all_tenants,
             ..self.p.clone()
         };
-        let (_, mut all) = self.api.engine.query(
-            &lister,
-            |i| {
-                i.region == region().id
-                    && of_project.as_deref().is_none_or(|p| {
+        // Image and flavor from the indexes; the rest checked on each candidate, the walk
+        // stopping one past the page.
+        let mut sel = Selection::in_region(Some(region().id.to_string()));
+        if let Some(m) = &image {
+            sel.and(Clause::Facet(Facet::Image, m.iter().cloned().collect()));
+        }
+        if let Some(f) = flavor {
+            sel.and(Clause::Facet(Facet::InstanceType, vec![f.to_string()]));
+        }
+        let marker = match param(&q, "marker") {
+            None => None,
+            // Not a UUID: no server has it.
+            Some(m) => Some(Uuid::parse_str(m).map_err(|_| marker_not_found(m))?),
+        };
+        let limit = limit.map(|l| l as usize).unwrap_or(1000);
+        let mut all = self
+            .api
+            .engine
+            .select_after(
+                &lister,
+                &sel,
+                Some(&|i: &Instance| {
+                    of_project.as_deref().is_none_or(|p| {
                         i.project
                             .clone()
                             .unwrap_or_else(|| crate::ids::project_id(&i.account))
                             == p
-                    })
-                    && name.as_ref().is_none_or(|n| n.is_match(&i.name))
-                    && since.is_none_or(|t| i.updated_ms() >= t)
-                    && before.is_none_or(|t| i.updated_ms() <= t)
-                    && image
-                        .as_ref()
-                        .is_none_or(|m| m.as_deref() == Some(i.image_id.as_str()))
-                    && flavor.is_none_or(|f| f == i.instance_type)
-                    && ip.is_none_or(|a| i.private_ip.contains(a))
-                    && tag_filters.matches(i)
-                    && host.is_none_or(|h| {
-                        h == super::hosts::host_of_zone(&i.zone)
-                            && crate::state::nova_state(i.state, Extra::default()).vm_state
-                                != "building"
-                    })
-                    && status.as_deref().is_none_or(|s| {
-                        let extra = Extra {
-                            lock: i.lock.as_ref().map(|l| l.action),
-                            ..Extra::default()
-                        };
-                        let st = crate::state::nova_state(i.state, extra).status;
-                        s == st || (s == "HARD_REBOOT" && st == "REBOOT")
-                    })
-            },
-            0,
-            usize::MAX,
-        );
-        if let Some(marker) = param(&q, "marker")
-            && !skip_past(&mut all, |i| i.uuid.to_string() == marker)
-        {
-            return Err(Fault::bad_request(format!("marker [{marker}] not found")));
-        }
-        let limit = limit.map(|l| l as usize).unwrap_or(1000);
+                    }) && name.as_ref().is_none_or(|n| n.is_match(&i.name))
+                        && since.is_none_or(|t| i.updated_ms() >= t)
+                        && before.is_none_or(|t| i.updated_ms() <= t)
+                        && image
+                            .as_ref()
+                            .is_none_or(|m| m.as_deref() == Some(i.image_id.as_str()))
+                        && flavor.is_none_or(|f| f == i.instance_type)
+                        && ip.is_none_or(|a| i.private_ip.contains(a))
+                        && tag_filters.matches(i)
+                        && host.is_none_or(|h| {
+                            h == super::hosts::host_of_zone(&i.zone)
+                                && crate::state::nova_state(i.state, Extra::default()).vm_state
+                                    != "building"
+                        })
+                        && status.as_deref().is_none_or(|s| {
+                            let extra = Extra {
+                                lock: i.lock.as_ref().map(|l| l.action),
+                                ..Extra::default()
+                            };
+                            let st = crate::state::nova_state(i.state, extra).status;
+                            s == st || (s == "HARD_REBOOT" && st == "REBOOT")
+                        })
+                }),
+                marker,
+                limit.saturating_add(1),
+            )
+            .ok_or_else(|| marker_not_found(param(&q, "marker").unwrap_or_default()))?;
         let cut = all.len() > limit;
         all.truncate(limit);
         let keys = self.key_names();
@@ -583,6 +596,11 @@ impl Nova<'_> {
             .ok()
             .flatten()
     }
+}
+
+/// Nova's answer to a listing marker that is none of the listed servers.
+fn marker_not_found(marker: &str) -> Fault {
+    Fault::bad_request(format!("marker [{marker}] not found"))
 }
 
 #[cfg(test)]
