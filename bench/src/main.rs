@@ -74,6 +74,13 @@ struct Cli {
     #[arg(long, env = "NUBIS_ADMIN_ACCESS_KEY_SECRET", default_value = DEFAULT_SECRET_KEY, hide_env_values = true)]
     secret_key: String,
 
+    /// Where the RUNNING instance IDs of a kept fleet are remembered (one per line): read
+    /// instead of paging through the fleet when it holds enough, written after collecting.
+    /// Collecting a million IDs takes 10,000 filtered pages — minutes on a server that
+    /// scans for each.
+    #[arg(long, value_name = "FILE")]
+    ids_file: Option<PathBuf>,
+
     /// Instances the fleet must have; missing ones are created with RunInstances (≤100 per call).
     #[arg(long, default_value_t = 10_000)]
     fleet: usize,
@@ -110,6 +117,10 @@ struct Cli {
     /// ImageId for RunInstances.
     #[arg(long, default_value = "img-tos31x64")]
     image_id: String,
+
+    /// by-id-under-load: reboots sent per second beside the measured lookups.
+    #[arg(long, default_value_t = 1000.0)]
+    mutation_rate: f64,
 
     /// Parallel RunInstances calls while creating the fleet.
     #[arg(long, default_value_t = 4)]
@@ -175,9 +186,14 @@ enum Scenario {
     DescribeFilterPage,
     /// RebootInstances of one random instance.
     Reboot,
+    /// describe-by-id measured while 8 unmeasured clients page through filtered listings
+    /// (describe-filter-page) and reboots are sent at --mutation-rate per second: whether
+    /// listings and writers stall lookups (issue 16). Their own rates are printed.
+    ByIdUnderLoad,
     /// GET /healthz, unsigned: the baseline of the same run.
     BaselineHealthz,
-    /// baseline-healthz, describe-by-id, describe-filter-page, reboot, in that order.
+    /// baseline-healthz, describe-by-id, describe-filter-page, reboot, by-id-under-load, in
+    /// that order.
     All,
     /// describe-by-id unloaded, then again while --slow-connections idle or slowloris
     /// connections are held open: the kept throughput and how many the server dropped.
@@ -192,6 +208,7 @@ impl Scenario {
     fn name(self) -> &'static str {
         match self {
             Scenario::DescribeById => "describe-by-id",
+            Scenario::ByIdUnderLoad => "by-id-under-load",
             Scenario::DescribeFilterPage => "describe-filter-page",
             Scenario::Reboot => "reboot",
             Scenario::BaselineHealthz => "baseline-healthz",
@@ -208,9 +225,19 @@ impl Scenario {
                 Scenario::DescribeById,
                 Scenario::DescribeFilterPage,
                 Scenario::Reboot,
+                Scenario::ByIdUnderLoad,
             ],
             Scenario::SlowClients | Scenario::AuthzOverhead => vec![Scenario::DescribeById],
             s => vec![s],
+        }
+    }
+
+    /// What its measured requests are on the wire (the under-load scenario measures
+    /// lookups by ID).
+    fn wire(self) -> Scenario {
+        match self {
+            Scenario::ByIdUnderLoad => Scenario::DescribeById,
+            s => s,
         }
     }
 }
@@ -734,6 +761,21 @@ async fn prepare_fleet(cli: &Cli, signer: &Arc<Signer>) -> Result<Fleet> {
     }
 
     let want = running.min(cli.fleet);
+    let kept: Vec<String> = match &cli.ids_file {
+        Some(f) if created == 0 => std::fs::read_to_string(f)
+            .map(|s| s.lines().map(str::to_string).collect())
+            .unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    if kept.len() >= want {
+        let setup_secs = started.elapsed().as_secs_f64();
+        eprintln!("fleet: {want} RUNNING instance IDs read from the IDs file");
+        return Ok(Fleet {
+            ids: kept.into_iter().take(want).collect(),
+            created,
+            setup_secs,
+        });
+    }
     let pb = bar(want as u64, "collecting instance IDs");
     let mut ids = Vec::with_capacity(want);
     while ids.len() < want {
@@ -759,6 +801,9 @@ async fn prepare_fleet(cli: &Cli, signer: &Arc<Signer>) -> Result<Fleet> {
     pb.finish_and_clear();
     if ids.is_empty() {
         bail!("the fleet has no RUNNING instance to benchmark against");
+    }
+    if let Some(f) = &cli.ids_file {
+        std::fs::write(f, ids.join("\n")).with_context(|| format!("writing {}", f.display()))?;
     }
     let setup_secs = started.elapsed().as_secs_f64();
     eprintln!(
@@ -894,11 +939,13 @@ struct Shared {
     stop_at: Instant,
     timeout: Duration,
     seed: u64,
+    /// A paced worker sends one request per this interval (background mutations).
+    pace: Option<Duration>,
 }
 
 fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
     let random_id = |rng: &mut StdRng| s.ids[rng.random_range(0..s.ids.len())].as_str();
-    match s.scenario {
+    match s.scenario.wire() {
         Scenario::BaselineHealthz => s.signer.healthz(),
         Scenario::DescribeById => s.signer.tc3(
             "DescribeInstances",
@@ -915,7 +962,10 @@ fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
         Scenario::Reboot => s
             .signer
             .tc3("RebootInstances", &json!({"InstanceIds": [random_id(rng)]})),
-        Scenario::All | Scenario::SlowClients | Scenario::AuthzOverhead => {
+        Scenario::All
+        | Scenario::SlowClients
+        | Scenario::AuthzOverhead
+        | Scenario::ByIdUnderLoad => {
             unreachable!("expanded before running")
         }
     }
@@ -925,7 +975,15 @@ async fn worker(s: Arc<Shared>, index: usize) -> (Stats, Instant) {
     let mut rng = StdRng::seed_from_u64(s.seed.wrapping_add(index as u64));
     let mut conn = Conn::new(&s.signer.host);
     let mut stats = Stats::new();
+    // Paced workers start spread over one interval, so their requests do not come in bursts.
+    let mut next = Instant::now()
+        + s.pace
+            .map_or(Duration::ZERO, |p| p.mul_f64((index % 16) as f64 / 16.0));
     loop {
+        if let Some(pace) = s.pace {
+            next += pace;
+            tokio::time::sleep_until(next.into()).await;
+        }
         if Instant::now() >= s.stop_at {
             break;
         }
@@ -936,7 +994,7 @@ async fn worker(s: Arc<Shared>, index: usize) -> (Stats, Instant) {
         let outcome = match tokio::time::timeout(s.timeout, conn.send(req)).await {
             Ok(Ok((status, body))) => {
                 bytes = body.len();
-                classify(s.scenario, status, &body)
+                classify(s.scenario.wire(), status, &body)
             }
             Ok(Err(e)) => Outcome::Error(format!("transport: {}", root_cause(&e))),
             Err(_) => {
@@ -1015,10 +1073,40 @@ async fn run_scenario(
         stop_at,
         timeout: cli.timeout,
         seed,
+        pace: None,
     });
     let workers: Vec<_> = (0..concurrency)
         .map(|i| tokio::spawn(worker(shared.clone(), i)))
         .collect();
+    // The under-load scenario's unmeasured load: 8 listing clients and paced reboots.
+    let mut background = Vec::new();
+    if scenario == Scenario::ByIdUnderLoad {
+        const PACERS: usize = 16;
+        let beside = |scenario, pace| {
+            Arc::new(Shared {
+                signer: signer.clone(),
+                ids: ids.clone(),
+                scenario,
+                measure_from,
+                stop_at,
+                timeout: cli.timeout,
+                seed,
+                pace,
+            })
+        };
+        let pace = Duration::from_secs_f64(PACERS as f64 / cli.mutation_rate.max(1.0));
+        for i in 0..8 {
+            let s = beside(Scenario::DescribeFilterPage, None);
+            background.push((
+                Scenario::DescribeFilterPage,
+                tokio::spawn(worker(s, 1000 + i)),
+            ));
+        }
+        for i in 0..PACERS {
+            let s = beside(Scenario::Reboot, Some(pace));
+            background.push((Scenario::Reboot, tokio::spawn(worker(s, 2000 + i))));
+        }
+    }
 
     let total_ms = (cli.warmup + cli.duration).as_millis() as u64;
     let pb = ProgressBar::new(total_ms);
@@ -1049,6 +1137,24 @@ async fn run_scenario(
     }
     let cpu = CpuMark::take(server_pids).since(&cpu_start);
     pb.finish_and_clear();
+    let mut beside: BTreeMap<&str, Stats> = BTreeMap::new();
+    for (s, task) in background {
+        let (stats, _) = task.await.context("a background worker panicked")?;
+        beside
+            .entry(s.name())
+            .or_insert_with(Stats::new)
+            .merge(stats);
+    }
+    for (name, s) in &beside {
+        let secs = cli.duration.as_secs_f64();
+        eprintln!(
+            "  beside it: {name} {:.1} req/s ({:.1} ok/s, {} errors, p99 {:.2} ms)",
+            s.requests as f64 / secs,
+            s.oks as f64 / secs,
+            s.errors,
+            s.all.value_at_quantile(0.99) as f64 / 1000.0
+        );
+    }
 
     let mut stats = Stats::new();
     let mut last = measure_from;
