@@ -45,8 +45,8 @@ summary=$out/summary.md
 {
   echo "nubis $(git rev-parse --short HEAD 2>/dev/null || echo '?'), $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load: ${load[*]}"
   echo
-  echo "| fleet | binary | start-up s | RSS MiB serving (peak) | B/instance | healthz req/s | by-ID req/s (p99 ms) | filtered page req/s (p99 ms) | reboot accepted/s (p99 ms) |"
-  echo "|---:|---|---:|---:|---:|---:|---|---|---|"
+  echo "| fleet | binary | start-up s | RSS MiB serving (peak) | B/instance | healthz req/s | by-ID req/s (p99 ms) | filtered page req/s (p99 ms) | reboot accepted/s (p99 ms) | by-ID under load req/s (p99 ms) | beside it: pages/s, reboots accepted/s |"
+  echo "|---:|---|---:|---:|---:|---:|---|---|---|---|---|"
 } >"$summary"
 
 for size in $sizes; do
@@ -82,9 +82,10 @@ for size in $sizes; do
       awk -F'|' -v s="$1" '$2 ~ "^ *"s" *$" {gsub(/ /, "", $5); gsub(/ /, "", $7); printf "%s (%s)", $5, $7}' "$out/$size-$which.txt"
     }
     healthz=$(awk -F'|' '$2 ~ /^ *baseline-healthz *$/ {gsub(/ /, "", $5); print $5}' "$out/$size-$which.txt")
-    printf '| %s | %s | %.1f | %s (peak %s) | %s | %s | %s | %s | %s |\n' "$size" "$which" "$startup" "$rss" \
+    beside=$(awk '/beside it: describe-filter-page/ {p=$4} /beside it: reboot/ {gsub(/\(/, "", $6); r=$6} END {printf "%s, %s", p, r}' "$out/$size-$which.txt")
+    printf '| %s | %s | %.1f | %s (peak %s) | %s | %s | %s | %s | %s | %s | %s |\n' "$size" "$which" "$startup" "$rss" \
       "$peak" "$((rss * 1048576 / size))" "$healthz" "$(row describe-by-id)" "$(row describe-filter-page)" \
-      "$(row reboot)" >>"$summary"
+      "$(row reboot)" "$(row by-id-under-load)" "$beside" >>"$summary"
   done
 done
 echo

@@ -133,30 +133,63 @@ impl SeqSet {
     }
 }
 
-/// Where a facet set applies: one account's or every account's (`""`) listed instances, in
-/// one region or every region (`""`).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+/// The interned number of a string (accounts, regions and facet values: few distinct ones,
+/// kept for the process's life); 0 is `""`, which stands for "every account" or "every
+/// region" in a [`FacetKey`] (no account or region is empty).
+#[derive(Default)]
+struct Interned(HashMap<Box<str>, u32, Fast>);
+
+impl Interned {
+    fn id(&mut self, s: &str) -> u32 {
+        if s.is_empty() {
+            return 0;
+        }
+        if let Some(id) = self.0.get(s) {
+            return *id;
+        }
+        let id = u32::try_from(self.0.len() + 1).unwrap_or(u32::MAX);
+        self.0.insert(s.into(), id);
+        id
+    }
+
+    fn get(&self, s: &str) -> Option<u32> {
+        if s.is_empty() {
+            return Some(0);
+        }
+        self.0.get(s).copied()
+    }
+}
+
+/// A fast hasher for keys that are small numbers or interned: no caller chooses them freely
+/// enough to aim collisions (user-chosen strings go through the standard hasher).
+type Fast = foldhash::fast::RandomState;
+
+/// Where a facet set applies: one account's or every account's (0) listed instances, in one
+/// region or every region (0); the value interned too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct FacetKey {
-    account: String,
-    region: String,
+    account: u32,
+    region: u32,
     facet: Facet,
-    value: String,
+    value: u32,
 }
 
 /// The keys an instance is filed under for `facet`: its value in the four scopes.
-fn facet_keys(inst: &Instance, facet: Facet) -> [FacetKey; 4] {
-    let value = facet_value(inst, facet);
-    let key = |account: &str, region: &str| FacetKey {
-        account: account.to_string(),
-        region: region.to_string(),
+fn facet_keys(names: &mut Interned, inst: &Instance, facet: Facet) -> [FacetKey; 4] {
+    let value = names.id(&facet_value(inst, facet));
+    let account = names.id(&inst.account);
+    let region = names.id(&inst.region);
+    let key = |account, region| FacetKey {
+        account,
+        region,
         facet,
-        value: value.to_string(),
+        value,
     };
     [
-        key(&inst.account, &inst.region),
-        key(&inst.account, ""),
-        key("", &inst.region),
-        key("", ""),
+        key(account, region),
+        key(account, 0),
+        key(0, region),
+        key(0, 0),
     ]
 }
 
@@ -167,8 +200,10 @@ pub(crate) struct Inner {
     seq: HashMap<Uuid, u32>,
     by_tencent: HashMap<String, Uuid>,
     by_aliyun: HashMap<String, Uuid>,
-    facets: HashMap<FacetKey, SeqSet>,
-    lookups: HashMap<(Lookup, String), SeqSet>,
+    names: Interned,
+    facets: HashMap<FacetKey, SeqSet, Fast>,
+    /// By lookup, then value (a value is looked up as `&str`, with no copy).
+    lookups: HashMap<Lookup, HashMap<String, SeqSet>, Fast>,
 }
 
 impl Inner {
@@ -215,16 +250,20 @@ impl Inner {
             {
                 continue;
             }
-            for k in old.into_iter().flat_map(|o| facet_keys(o, facet)) {
-                if let Some(set) = self.facets.get_mut(&k) {
-                    set.remove(s);
-                    if set.is_empty() {
-                        self.facets.remove(&k);
+            if let Some(o) = old {
+                for k in facet_keys(&mut self.names, o, facet) {
+                    if let Some(set) = self.facets.get_mut(&k) {
+                        set.remove(s);
+                        if set.is_empty() {
+                            self.facets.remove(&k);
+                        }
                     }
                 }
             }
-            for k in new.into_iter().flat_map(|n| facet_keys(n, facet)) {
-                self.facets.entry(k).or_default().insert(s);
+            if let Some(n) = new {
+                for k in facet_keys(&mut self.names, n, facet) {
+                    self.facets.entry(k).or_default().insert(s);
+                }
             }
         }
         for l in Lookup::ALL {
@@ -233,17 +272,17 @@ impl Inner {
             if had == has {
                 continue;
             }
+            let by_value = self.lookups.entry(l).or_default();
             for v in had.iter().filter(|v| !has.contains(v)) {
-                let k = (l, v.clone());
-                if let Some(set) = self.lookups.get_mut(&k) {
+                if let Some(set) = by_value.get_mut(v.as_str()) {
                     set.remove(s);
                     if set.is_empty() {
-                        self.lookups.remove(&k);
+                        by_value.remove(v.as_str());
                     }
                 }
             }
             for v in has.into_iter().filter(|v| !had.contains(v)) {
-                self.lookups.entry((l, v)).or_default().insert(s);
+                by_value.entry(v).or_default().insert(s);
             }
         }
     }
@@ -284,17 +323,24 @@ impl Inner {
     /// with the fewest candidates (the scope's whole set when there is no clause), and
     /// whether they are facet sets (already scoped to `p`'s account and the region).
     fn candidates(&self, p: &Principal, sel: &Selection) -> (Vec<Cow<'_, SeqSet>>, bool) {
-        let account = if p.is_admin { "" } else { p.account.as_str() };
-        let region = sel.region.as_deref().unwrap_or("");
+        let account = self
+            .names
+            .get(if p.is_admin { "" } else { p.account.as_str() });
+        let region = self.names.get(sel.region.as_deref().unwrap_or(""));
         let sets = |facet: Facet, values: &[String]| -> Vec<Cow<'_, SeqSet>> {
+            // A name never interned has no instances.
+            let (Some(account), Some(region)) = (account, region) else {
+                return Vec::new();
+            };
             values
                 .iter()
-                .filter_map(|v| {
+                .filter_map(|v| self.names.get(v))
+                .filter_map(|value| {
                     self.facets.get(&FacetKey {
-                        account: account.to_string(),
-                        region: region.to_string(),
+                        account,
+                        region,
                         facet,
-                        value: v.clone(),
+                        value,
                     })
                 })
                 .map(Cow::Borrowed)
@@ -307,7 +353,7 @@ impl Inner {
                 Clause::Lookup(l, values) => (
                     values
                         .iter()
-                        .filter_map(|v| self.lookups.get(&(*l, v.clone())))
+                        .filter_map(|v| self.lookups.get(l)?.get(v.as_str()))
                         .map(Cow::Borrowed)
                         .collect(),
                     false,

@@ -43,6 +43,9 @@ enum Cmd {
     Agent(host::AgentArgs),
 }
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // Before any thread or file exists: whatever the operator's umask, nothing this process
