@@ -1065,35 +1065,27 @@ async fn run_scenario(
     let now = Instant::now();
     let measure_from = now + cli.warmup;
     let stop_at = measure_from + cli.duration;
-    let shared = Arc::new(Shared {
-        signer: signer.clone(),
-        ids: ids.clone(),
-        scenario,
-        measure_from,
-        stop_at,
-        timeout: cli.timeout,
-        seed,
-        pace: None,
-    });
+    let shared = |scenario, pace| {
+        Arc::new(Shared {
+            signer: signer.clone(),
+            ids: ids.clone(),
+            scenario,
+            measure_from,
+            stop_at,
+            timeout: cli.timeout,
+            seed,
+            pace,
+        })
+    };
+    let measured = shared(scenario, None);
     let workers: Vec<_> = (0..concurrency)
-        .map(|i| tokio::spawn(worker(shared.clone(), i)))
+        .map(|i| tokio::spawn(worker(measured.clone(), i)))
         .collect();
     // The under-load scenario's unmeasured load: 8 listing clients and paced reboots.
     let mut background = Vec::new();
     if scenario == Scenario::ByIdUnderLoad {
         const PACERS: usize = 16;
-        let beside = |scenario, pace| {
-            Arc::new(Shared {
-                signer: signer.clone(),
-                ids: ids.clone(),
-                scenario,
-                measure_from,
-                stop_at,
-                timeout: cli.timeout,
-                seed,
-                pace,
-            })
-        };
+        let beside = shared;
         let pace = Duration::from_secs_f64(PACERS as f64 / cli.mutation_rate.max(1.0));
         for i in 0..8 {
             let s = beside(Scenario::DescribeFilterPage, None);
