@@ -48,33 +48,14 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
         .collect();
     // What the fleet indexes, in canonical values (each the same test as the parameter's);
     // the rest is checked on each candidate.
-    let mut sel = Selection::in_region(Some(region));
-    if let Some(ids) = &ids {
-        // Unknown (or another account's) IDs are simply absent.
-        let found = ids
-            .iter()
-            .filter_map(|id| {
-                engine
-                    .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
-                    .ok()
-            })
-            .flatten()
-            .collect();
-        sel.and(Clause::Instances(found));
-    }
-    if let Some(z) = &zone {
-        sel.and(Clause::Facet(
-            Facet::Zone,
-            catalog::zones_spelled(z, |z| z.aliyun),
-        ));
-    }
-    if let Some(s) = &status {
-        sel.and(Clause::states(
-            InstanceState::ALL
-                .into_iter()
-                .filter(|st| render::status(*st) == s),
-        ));
-    }
+    let mut sel = selection(
+        engine,
+        ctx,
+        region,
+        ids.as_deref(),
+        zone.as_deref(),
+        status.as_deref(),
+    );
     if let Some(m) = &image {
         sel.and(Clause::Facet(Facet::Image, vec![m.clone()]));
     }
@@ -123,25 +104,55 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
     Ok(obj(out))
 }
 
+/// The index clauses of the filters the describe actions share, in canonical values: the
+/// region, the instance IDs (`Some`: only these; an unknown or invisible one is simply absent),
+/// the zone and the status in Alibaba's words.
+fn selection(
+    engine: &Engine,
+    ctx: &Ctx,
+    region: String,
+    ids: Option<&[String]>,
+    zone: Option<&str>,
+    status: Option<&str>,
+) -> Selection {
+    let mut sel = Selection::in_region(Some(region));
+    if let Some(ids) = ids {
+        let found = ids
+            .iter()
+            .filter_map(|id| {
+                engine
+                    .resolve(&ctx.principal, IdKind::Aliyun, std::slice::from_ref(id))
+                    .ok()
+            })
+            .flatten()
+            .collect();
+        sel.and(Clause::Instances(found));
+    }
+    if let Some(z) = zone {
+        sel.and(Clause::Facet(
+            Facet::Zone,
+            catalog::zones_spelled(z, |z| z.aliyun),
+        ));
+    }
+    if let Some(s) = status {
+        sel.and(Clause::states(
+            InstanceState::ALL
+                .into_iter()
+                .filter(|st| render::status(*st) == s),
+        ));
+    }
+    sel
+}
+
 pub(super) fn describe_instance_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
-    region(ctx)?;
+    let region = region(ctx)?;
     let (offset, size) = page(p, &params::PAGE_SIZE_50)?;
     let ids = p.list("InstanceId");
     params::check_count(&params::INSTANCE_IDS, ids.len())?;
     let zone = p.opt("ZoneId");
-    let region = ctx.region.clone();
-    let (total, page) = engine.query(
-        &ctx.principal,
-        |i| {
-            Some(&i.region) == region.as_ref()
-                && (ids.is_empty() || ids.contains(&i.aliyun_id))
-                && zone
-                    .as_deref()
-                    .is_none_or(|z| render::zone_name(&i.zone) == z)
-        },
-        offset,
-        size,
-    );
+    let ids = (!ids.is_empty()).then_some(ids.as_slice());
+    let sel = selection(engine, ctx, region, ids, zone.as_deref(), None);
+    let (total, page) = engine.select(&ctx.principal, &sel, None, offset, size);
     let list: Vec<Value> = page
         .iter()
         .map(|i| json!({"InstanceId": i.aliyun_id, "Status": render::status(i.state)}))
@@ -310,7 +321,7 @@ pub(super) fn describe_instance_vnc_url(engine: &Engine, ctx: &Ctx, p: &Params) 
 /// system events (docs/system-events.md). A filter by event (ID or type) lists only instances
 /// with a matching active event; the event time ranges narrow the events shown.
 pub(super) async fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
-    region(ctx)?;
+    let region = region(ctx)?;
     let (offset, size) = page(p, &params::PAGE_SIZE_100)?;
     let ids = p.list("InstanceId");
     params::check_count(&params::FULL_STATUS_INSTANCE_IDS, ids.len())?;
@@ -324,28 +335,22 @@ pub(super) async fn describe_instances_full_status(engine: &Engine, ctx: &Ctx, p
         .system_events(&ctx.principal, None)
         .await
         .map_err(|e| domain(engine, ctx, e))?;
-    let region = ctx.region.clone();
-    let (total, page) = engine.query(
-        &ctx.principal,
-        |i| {
-            Some(&i.region) == region.as_ref()
-                && (ids.is_empty() || ids.contains(&i.aliyun_id))
-                && status
-                    .as_deref()
-                    .is_none_or(|s| render::status(i.state) == s)
-                && health
-                    .as_deref()
-                    .is_none_or(|h| render::health(i.state).1 == h)
-                && (!filter.narrows()
-                    || events.iter().any(|v| {
-                        v.event.instance == i.uuid
-                            && v.status.cycle.active()
-                            && filter.matches(&v.event)
-                    }))
-        },
-        offset,
-        size,
-    );
+    let ids = (!ids.is_empty()).then_some(ids.as_slice());
+    let sel = selection(engine, ctx, region, ids, None, status.as_deref());
+    let rest = |i: &Instance| {
+        health
+            .as_deref()
+            .is_none_or(|h| render::health(i.state).1 == h)
+            && (!filter.narrows()
+                || events.iter().any(|v| {
+                    v.event.instance == i.uuid
+                        && v.status.cycle.active()
+                        && filter.matches(&v.event)
+                }))
+    };
+    let rest: Option<&dyn Fn(&Instance) -> bool> =
+        (health.is_some() || filter.narrows()).then_some(&rest);
+    let (total, page) = engine.select(&ctx.principal, &sel, rest, offset, size);
     let list: Vec<Value> = page
         .iter()
         .map(|i| {
