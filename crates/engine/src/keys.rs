@@ -3,6 +3,7 @@
 use crate::{Engine, IdKind, now_ms};
 use base64::Engine as _;
 use nubis_core::keys::INJECTABLE;
+use nubis_core::select::Lookup;
 use nubis_core::{DomainError, Instance, KeyPair, KeyType, Principal, ResourceKind, ids};
 use nubis_store::Write;
 use std::collections::{HashMap, HashSet};
@@ -250,13 +251,8 @@ impl Engine {
                         id: id.clone(),
                     });
                 }
-                if refuse_in_use
-                    && fleet
-                        .instances
-                        .read()
-                        .values()
-                        .any(|i| i.state.is_listed() && i.key_ids.contains(id))
-                {
+                // The key-pair index holds listed instances only: one lookup, no walk.
+                if refuse_in_use && fleet.instances.read().uses(Lookup::KeyPair, id) {
                     return Err(DomainError::KeyPairInUse(id.clone()));
                 }
             }

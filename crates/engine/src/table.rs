@@ -220,6 +220,14 @@ impl Inner {
         self.slots.get(s as usize).and_then(Option::as_ref)
     }
 
+    /// Does a listed instance have `value` for `lookup` (a key pair in use, say)?
+    pub(crate) fn uses(&self, lookup: Lookup, value: &str) -> bool {
+        self.lookups
+            .get(&lookup)
+            .and_then(|by_value| by_value.get(value))
+            .is_some_and(|s| !s.is_empty())
+    }
+
     pub(crate) fn by_tencent(&self, id: &str) -> Option<Uuid> {
         self.by_tencent.get(id).copied()
     }
@@ -689,6 +697,11 @@ mod tests {
                     let got: Vec<Uuid> = after.unwrap_or_default().iter().map(|i| i.uuid).collect();
                     prop_assert_eq!(got, want);
                 }
+            }
+            // A key pair is in use exactly when a listed instance holds it.
+            for k in ["k0", "k1", "k2", "k9"] {
+                let held = t.values().any(|i| i.state.is_listed() && i.key_ids.iter().any(|x| x == k));
+                prop_assert_eq!(t.uses(Lookup::KeyPair, k), held);
             }
             let first: Vec<Uuid> = t.select_after(&p, &sel, rest, None, limit)
                 .unwrap_or_default().iter().map(|i| i.uuid).collect();
