@@ -272,31 +272,14 @@ impl Engine {
         let mut ids: Vec<Uuid> = found.iter().map(|(_, o)| o.instance).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut instances: std::collections::HashMap<Uuid, nubis_core::Instance> = {
-            let table = self.inner.table.read();
-            ids.iter()
-                .filter_map(|id| table.get(id).map(|i| (*id, i.clone())))
-                .collect()
-        };
-        let missing: Vec<Uuid> = ids
-            .iter()
-            .filter(|id| !instances.contains_key(id))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            let stored = self
-                .inner
-                .store
-                .instances(&missing)
-                .await
-                .map_err(crate::store_err)?;
-            instances.extend(stored.into_iter().map(|i| (i.uuid, i)));
-        }
+        let instances = self.instances_live_or_stored(&ids).await?;
         // Each instance's operations, oldest first, read once however many resizes it had.
         let mut history: std::collections::HashMap<Uuid, Vec<Operation>> = Default::default();
         let mut out = Vec::with_capacity(found.len());
         for (number, resize) in found {
-            let inst = instances.get(&resize.instance).cloned();
+            let inst = instances
+                .get(&resize.instance)
+                .map(|i| nubis_core::Instance::clone(i));
             let visible = match &inst {
                 Some(i) => p.sees(&i.account) && p.sees_project(i.project.as_deref()),
                 None => p.sees(&resize.account),

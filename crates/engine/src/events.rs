@@ -175,25 +175,7 @@ impl Engine {
         let mut ids: Vec<Uuid> = events.iter().map(|e| e.instance).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut instances: HashMap<Uuid, Arc<Instance>> = {
-            let table = self.inner.table.read();
-            ids.iter()
-                .filter_map(|id| table.get(id).map(|i| (*id, Arc::new(i.clone()))))
-                .collect()
-        };
-        let missing: Vec<Uuid> = ids
-            .into_iter()
-            .filter(|id| !instances.contains_key(id))
-            .collect();
-        if !missing.is_empty() {
-            let stored = self
-                .inner
-                .store
-                .instances(&missing)
-                .await
-                .map_err(store_err)?;
-            instances.extend(stored.into_iter().map(|i| (i.uuid, Arc::new(i))));
-        }
+        let instances = self.instances_live_or_stored(&ids).await?;
         let visible: Vec<SystemEvent> = events
             .into_iter()
             .filter(|e| {

@@ -677,6 +677,35 @@ impl Engine {
         Some(page.iter().map(|i| (**i).clone()).collect())
     }
 
+    /// The instances with these IDs as the fleet holds them, else (released ones) as the store
+    /// last recorded them: one store read for all that are gone; unknown IDs are absent.
+    pub(crate) async fn instances_live_or_stored(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<HashMap<Uuid, Arc<Instance>>, DomainError> {
+        let mut found: HashMap<Uuid, Arc<Instance>> = {
+            let table = self.inner.table.read();
+            ids.iter()
+                .filter_map(|id| table.arc(id).map(|i| (*id, i.clone())))
+                .collect()
+        };
+        let missing: Vec<Uuid> = ids
+            .iter()
+            .filter(|id| !found.contains_key(id))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let stored = self
+                .inner
+                .store
+                .instances(&missing)
+                .await
+                .map_err(store_err)?;
+            found.extend(stored.into_iter().map(|i| (i.uuid, Arc::new(i))));
+        }
+        Ok(found)
+    }
+
     /// Instances by canonical ID in the given order, skipping unknown ones.
     pub fn instances_by_id(&self, p: &Principal, ids: &[Uuid]) -> Vec<Instance> {
         let table = self.inner.table.read();

@@ -211,7 +211,7 @@ impl Inner {
         self.arc(id).map(|i| &**i)
     }
 
-    fn arc(&self, id: &Uuid) -> Option<&Arc<Instance>> {
+    pub(crate) fn arc(&self, id: &Uuid) -> Option<&Arc<Instance>> {
         let s = *self.seq.get(id)?;
         self.slot(s)
     }
