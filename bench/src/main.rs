@@ -40,6 +40,15 @@ const CAM_VERSION: &str = "2019-01-16";
 /// Policies attached to the sub-user of `authz-overhead` (issue 13's figure).
 const AUTHZ_POLICIES: usize = 20;
 const SERVICE: &str = "cvm";
+/// S5.SMALL2 in ECS's spelling.
+const ECS_INSTANCE_TYPE: &str = "ecs.s5.small2";
+const ECS_VERSION: &str = "2014-05-26";
+/// The ECS spelling of the region the Tencent requests name (`--region`'s default).
+const ECS_REGION: &str = "cn-hangzhou";
+/// Every instance of the fleet gets a password (its guest keeps the hash) and this key pair:
+/// the record issue 16 sizes memory by.
+const FLEET_KEY_PAIR: &str = "nubis-bench";
+const FLEET_PASSWORD: &str = "Bench-fleet-1";
 const CONTENT_TYPE: &str = "application/json";
 /// Linux reports process CPU times in USER_HZ ticks, which is 100 on every
 /// architecture Linux exposes to user space.
@@ -110,9 +119,10 @@ struct Cli {
     #[arg(long, default_value = "ap-guangzhou")]
     region: String,
 
-    /// Placement.Zone for RunInstances.
-    #[arg(long, default_value = "ap-guangzhou-3")]
-    zone: String,
+    /// ZoneId of the fleet's (ECS) RunInstances calls: the zone ap-guangzhou-3 in ECS's
+    /// spelling.
+    #[arg(long, default_value = "cn-hangzhou-h")]
+    ecs_zone: String,
 
     /// ImageId for RunInstances.
     #[arg(long, default_value = "img-tos31x64")]
@@ -372,6 +382,48 @@ impl Signer {
             .expect("valid request")
     }
 
+    /// An Alibaba ECS RPC request (`GET /?Action=…`, signature v1, HMAC-SHA1) on the same
+    /// listener: the fleet is made through ECS's RunInstances, which takes a password and a key
+    /// pair together (Tencent's LoginSettings takes one of them).
+    fn ecs(&self, action: &str, params: &[(&str, String)]) -> Request<Full<Bytes>> {
+        let nonce: u64 = rand::random();
+        let ts = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let (days, secs) = (ts / 86_400, ts % 86_400);
+        let mut all: Vec<(String, String)> = [
+            ("Action", action.to_string()),
+            ("Version", ECS_VERSION.to_string()),
+            ("Format", "JSON".to_string()),
+            ("AccessKeyId", self.secret_id.clone()),
+            ("SignatureMethod", "HMAC-SHA1".to_string()),
+            ("SignatureVersion", "1.0".to_string()),
+            ("SignatureNonce", format!("{nonce:016x}")),
+            ("Timestamp", iso8601(days, secs)),
+            ("RegionId", ECS_REGION.to_string()),
+        ]
+        .into_iter()
+        .chain(params.iter().map(|(k, v)| (*k, v.clone())))
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let signature = nubis_auth::aliyun::sign_v1("GET", &all, &self.secret_key);
+        all.push(("Signature".into(), signature));
+        let query: Vec<String> = all
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    nubis_auth::aliyun::percent_encode(k),
+                    nubis_auth::aliyun::percent_encode(v)
+                )
+            })
+            .collect();
+        Request::get(format!("/?{}", query.join("&")))
+            .header(header::HOST, &self.host)
+            .body(Full::new(Bytes::new()))
+            .expect("valid request")
+    }
+
     fn healthz(&self) -> Request<Full<Bytes>> {
         Request::get("/healthz")
             .header(header::HOST, &self.host)
@@ -432,6 +484,42 @@ async fn send_call(conn: &mut Conn, req: Request<Full<Bytes>>, action: &str) -> 
         );
     }
     Ok(resp)
+}
+
+/// One ECS call for setup work: the body, or the API error (`Code`) as `Err`.
+async fn ecs_call(
+    conn: &mut Conn,
+    signer: &Signer,
+    action: &str,
+    params: &[(&str, String)],
+) -> Result<Value> {
+    let (status, bytes) = conn.send(signer.ecs(action, params)).await?;
+    let v: Value = serde_json::from_slice(&bytes)
+        .with_context(|| format!("{action}: HTTP {status}, body is not JSON"))?;
+    if let Some(code) = v.get("Code").and_then(Value::as_str) {
+        bail!("{action}: {code} ({})", v["Message"].as_str().unwrap_or(""));
+    }
+    Ok(v)
+}
+
+/// `YYYY-MM-DDThh:mm:ssZ` from days since the epoch and seconds into the day (civil from
+/// days, H. Hinnant's algorithm): ECS's Timestamp without a date crate.
+fn iso8601(days: u64, secs: u64) -> String {
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3_600,
+        secs / 60 % 60,
+        secs % 60
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -695,12 +783,23 @@ async fn prepare_fleet(cli: &Cli, signer: &Arc<Signer>) -> Result<Fleet> {
         eprintln!(
             "fleet: the server has {existing} instances; creating {need} with {batches} RunInstances calls"
         );
+        match ecs_call(
+            &mut conn,
+            signer,
+            "CreateKeyPair",
+            &[("KeyPairName", FLEET_KEY_PAIR.to_string())],
+        )
+        .await
+        {
+            Err(e) if !format!("{e}").contains("KeyPair.AlreadyExist") => return Err(e),
+            _ => {}
+        }
         let pb = bar(need as u64, "RunInstances");
         let next = Arc::new(AtomicUsize::new(0));
         let mut tasks = Vec::new();
         for _ in 0..cli.setup_concurrency.clamp(1, batches) {
             let (signer, next, pb) = (signer.clone(), next.clone(), pb.clone());
-            let (zone, image) = (cli.zone.clone(), cli.image_id.clone());
+            let (zone, image) = (cli.ecs_zone.clone(), cli.image_id.clone());
             tasks.push(tokio::spawn(async move {
                 let mut conn = Conn::new(&signer.host);
                 let mut made = 0usize;
@@ -710,15 +809,18 @@ async fn prepare_fleet(cli: &Cli, signer: &Arc<Signer>) -> Result<Fleet> {
                         return Ok::<usize, anyhow::Error>(made);
                     }
                     let count = (need - b * 100).min(100);
-                    let body = json!({
-                        "Placement": {"Zone": zone},
-                        "ImageId": image,
-                        "InstanceCount": count,
-                        "InstanceName": format!("bench-{b}"),
-                    });
+                    let params = [
+                        ("ZoneId", zone.clone()),
+                        ("ImageId", image.clone()),
+                        ("InstanceType", ECS_INSTANCE_TYPE.to_string()),
+                        ("Amount", count.to_string()),
+                        ("InstanceName", format!("bench-{b}")),
+                        ("Password", FLEET_PASSWORD.to_string()),
+                        ("KeyPairName", FLEET_KEY_PAIR.to_string()),
+                    ];
                     let mut attempt = 0;
                     let resp = loop {
-                        match call(&mut conn, &signer, "RunInstances", body.clone()).await {
+                        match ecs_call(&mut conn, &signer, "RunInstances", &params).await {
                             Ok(r) => break r,
                             Err(e) if attempt < 3 => {
                                 attempt += 1;
@@ -728,7 +830,9 @@ async fn prepare_fleet(cli: &Cli, signer: &Arc<Signer>) -> Result<Fleet> {
                             Err(e) => return Err(e),
                         }
                     };
-                    let got = resp["InstanceIdSet"].as_array().map_or(0, Vec::len);
+                    let got = resp["InstanceIdSets"]["InstanceIdSet"]
+                        .as_array()
+                        .map_or(0, Vec::len);
                     made += got;
                     pb.inc(got as u64);
                 }

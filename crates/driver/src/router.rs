@@ -128,6 +128,10 @@ impl Driver for Router {
         self.of(vm).restore(vm, data)
     }
 
+    fn restore_json(&self, vm: Uuid, json: &str) -> Result<(), DriverError> {
+        self.of(vm).restore_json(vm, json)
+    }
+
     fn portable(&self) -> bool {
         self.local.portable()
     }

@@ -9,7 +9,8 @@ use nubis_core::{GuestData, OsFamily, Step, StopMode, catalog};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
 
@@ -52,13 +53,99 @@ impl Default for Timings {
     }
 }
 
+/// Text that many guests hold the same of — a batch's password hash, a key pair's public key,
+/// an image ID, a user name, a disk's role: one allocation, shared through the driver's
+/// [`Pool`] (docs/fleet-index.md, "Memory").
+type Shared = Arc<str>;
+
+/// The texts guests share. An entry that no guest holds any more is dropped when the pool
+/// has doubled since its last sweep, so it never holds more than twice the live ones.
+#[derive(Default)]
+struct Pool {
+    set: HashSet<Shared>,
+    swept_at: usize,
+}
+
+impl Pool {
+    /// `s` becomes the pool's copy of its text (the pool keeps it when it is new).
+    fn share(&mut self, s: &mut Shared) {
+        match self.set.get(&**s) {
+            Some(found) => {
+                if !Arc::ptr_eq(found, s) {
+                    *s = found.clone();
+                }
+            }
+            None => {
+                self.set.insert(s.clone());
+                if self.set.len() > 2 * self.swept_at.max(1024) {
+                    self.set.retain(|e| Arc::strong_count(e) > 1);
+                    self.swept_at = self.set.len();
+                }
+            }
+        }
+    }
+}
+
+/// user → SHA-512 crypt hash ("!" = locked, no password login), sorted by user; a map on
+/// the wire. A guest has one or two users: a vector, not a tree node of eleven.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Users(Vec<(Shared, Shared)>);
+
+impl Users {
+    fn of(user: &str, hash: &str) -> Self {
+        Self(vec![(user.into(), hash.into())])
+    }
+
+    fn insert(&mut self, user: &str, hash: &str) {
+        match self.0.binary_search_by(|(u, _)| (**u).cmp(user)) {
+            Ok(k) => self.0[k].1 = hash.into(),
+            Err(k) => self.0.insert(k, (user.into(), hash.into())),
+        }
+    }
+
+    fn get(&self, user: &str) -> Option<&str> {
+        self.0.iter().find(|(u, _)| &**u == user).map(|(_, h)| &**h)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|(u, _)| &**u)
+    }
+}
+
+impl Serialize for Users {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter().map(|(u, h)| (&**u, &**h)))
+    }
+}
+
+impl<'de> Deserialize<'de> for Users {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Users;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of user to password hash")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Users, A::Error> {
+                let mut users = Users::default();
+                while let Some((u, h)) =
+                    m.next_entry::<std::borrow::Cow<'de, str>, std::borrow::Cow<'de, str>>()?
+                {
+                    users.insert(&u, &h);
+                }
+                Ok(users)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct System {
-    image_id: String,
-    /// user → SHA-512 crypt hash ("!" = locked, no password login).
-    users: BTreeMap<String, String>,
-    authorized_keys: Vec<String>,
-    host_key_fingerprint: String,
+    image_id: Shared,
+    users: Users,
+    authorized_keys: Vec<Shared>,
+    host_key_fingerprint: Box<str>,
     /// The files written at its first boot: (guest path, bytes). Their sizes, not their bytes:
     /// the fleet in memory stays small.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -75,20 +162,20 @@ impl System {
         image_id: &str,
         user: &str,
         password_hash: &Option<String>,
-        authorized_keys: Vec<String>,
+        authorized_keys: &[String],
         guest: &GuestData,
     ) -> Self {
-        let hash = password_hash.clone().unwrap_or_else(|| "!".into());
+        let hash = password_hash.as_deref().unwrap_or("!");
         let decoded = |b64: &str| {
             base64::engine::general_purpose::STANDARD
                 .decode(b64)
                 .unwrap_or_default()
         };
         Self {
-            image_id: image_id.to_string(),
-            users: BTreeMap::from([(user.to_string(), hash)]),
-            authorized_keys,
-            host_key_fingerprint: host_key(),
+            image_id: image_id.into(),
+            users: Users::of(user, hash),
+            authorized_keys: authorized_keys.iter().map(|k| k.as_str().into()).collect(),
+            host_key_fingerprint: host_key().into(),
             files: guest
                 .files
                 .iter()
@@ -98,6 +185,17 @@ impl System {
                 let bytes = decoded(u);
                 (bytes.len(), bytes.starts_with(b"#!"))
             }),
+        }
+    }
+
+    fn share(&mut self, pool: &mut Pool) {
+        pool.share(&mut self.image_id);
+        for (u, h) in &mut self.users.0 {
+            pool.share(u);
+            pool.share(h);
+        }
+        for k in &mut self.authorized_keys {
+            pool.share(k);
         }
     }
 
@@ -112,9 +210,9 @@ impl System {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct SimDisk {
-    id: String,
-    role: String,
-    image_id: String,
+    id: Box<str>,
+    role: Shared,
+    image_id: Shared,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,7 +221,7 @@ struct SimVm {
     power: Power,
     booted: Boot,
     system: System,
-    rescue: Option<System>,
+    rescue: Option<Box<System>>,
     /// In boot order: the booted system's disk first.
     disks: Vec<SimDisk>,
     system_disk: String,
@@ -145,6 +243,20 @@ struct SimVm {
     resized_to: Option<String>,
 }
 
+impl SimVm {
+    /// Its texts become the pool's copies.
+    fn share(&mut self, pool: &mut Pool) {
+        self.system.share(pool);
+        if let Some(r) = &mut self.rescue {
+            r.share(pool);
+        }
+        for d in &mut self.disks {
+            pool.share(&mut d.role);
+            pool.share(&mut d.image_id);
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Hardware {
     cpu: u32,
@@ -155,6 +267,8 @@ pub struct SimDriver {
     scale: f64,
     timings: Timings,
     vms: Mutex<HashMap<Uuid, SimVm>>,
+    /// Locked after `vms`, never before.
+    pool: Mutex<Pool>,
     /// Where a snapshot's file goes (`<dir>/<image-id>.img`); `None`: snapshots write nothing.
     image_store: Option<std::path::PathBuf>,
 }
@@ -169,7 +283,7 @@ struct SimSnapshot<'a> {
     source_image: &'a str,
     system_disk: &'a str,
     users: Vec<&'a str>,
-    authorized_keys: &'a [String],
+    authorized_keys: &'a [Shared],
 }
 
 fn now_ms() -> i64 {
@@ -184,8 +298,8 @@ fn now_ms() -> i64 {
 fn console_of(vm: &SimVm) -> ConsoleLog {
     let rescue = vm.booted == Boot::Rescue;
     let image = match (&vm.rescue, rescue) {
-        (Some(r), true) => r.image_id.as_str(),
-        _ => vm.system.image_id.as_str(),
+        (Some(r), true) => &*r.image_id,
+        _ => &*vm.system.image_id,
     };
     let mut lines: Vec<String> = match vm.os {
         OsFamily::Windows => vec![
@@ -269,6 +383,7 @@ impl SimDriver {
             scale: scale.max(0.0),
             timings,
             vms: Mutex::new(HashMap::new()),
+            pool: Mutex::new(Pool::default()),
             image_store: None,
         }
     }
@@ -290,7 +405,7 @@ impl SimDriver {
                     image_id,
                     source_image: &vm.system.image_id,
                     system_disk: &vm.system_disk,
-                    users: vm.system.users.keys().map(String::as_str).collect(),
+                    users: vm.system.users.keys().collect(),
                     authorized_keys: &vm.system.authorized_keys,
                 })
             })?
@@ -316,11 +431,21 @@ impl SimDriver {
     }
 
     fn with_vm<T>(&self, id: Uuid, f: impl FnOnce(&mut SimVm) -> T) -> Result<T, DriverError> {
-        self.vms
-            .lock()
-            .get_mut(&id)
-            .map(f)
-            .ok_or(DriverError::UnknownVm(id))
+        let mut vms = self.vms.lock();
+        let vm = vms.get_mut(&id).ok_or(DriverError::UnknownVm(id))?;
+        let out = f(vm);
+        vm.share(&mut self.pool.lock());
+        Ok(out)
+    }
+
+    /// Add (or, `keep`, add unless present) a guest, its texts shared.
+    fn put(&self, id: Uuid, mut vm: SimVm, keep: bool) {
+        let mut vms = self.vms.lock();
+        if keep && vms.contains_key(&id) {
+            return;
+        }
+        vm.share(&mut self.pool.lock());
+        vms.insert(id, vm);
     }
 
     fn record(vm: &mut SimVm, event: &str, kind: &str) {
@@ -413,16 +538,19 @@ impl SimDriver {
                 user,
                 password_hash,
             } => {
-                vm.system.users.insert(user.clone(), password_hash.clone());
+                vm.system.users.insert(user, password_hash);
             }
             Step::AddKeys { keys } => {
                 for k in keys {
-                    if !vm.system.authorized_keys.contains(k) {
-                        vm.system.authorized_keys.push(k.clone());
+                    if !vm.system.authorized_keys.iter().any(|a| **a == **k) {
+                        vm.system.authorized_keys.push(k.as_str().into());
                     }
                 }
             }
-            Step::RemoveKeys { keys } => vm.system.authorized_keys.retain(|k| !keys.contains(k)),
+            Step::RemoveKeys { keys } => vm
+                .system
+                .authorized_keys
+                .retain(|k| !keys.iter().any(|r| **r == **k)),
             _ => {}
         })
     }
@@ -468,17 +596,17 @@ impl Driver for SimDriver {
                     os: spec.os,
                     power: Power::Off,
                     booted: Boot::System,
-                    system: System::fresh(image_id, user, password_hash, keys.clone(), guest),
+                    system: System::fresh(image_id, user, password_hash, keys, guest),
                     rescue: None,
                     disks: std::iter::once(SimDisk {
-                        id: spec.system_disk.clone(),
+                        id: spec.system_disk.as_str().into(),
                         role: "system".into(),
-                        image_id: image_id.clone(),
+                        image_id: image_id.as_str().into(),
                     })
                     .chain(spec.data_disks.iter().map(|(d, _)| SimDisk {
-                        id: d.clone(),
+                        id: d.as_str().into(),
                         role: "data".into(),
-                        image_id: String::new(),
+                        image_id: "".into(),
                     }))
                     .collect(),
                     system_disk: spec.system_disk.clone(),
@@ -490,7 +618,7 @@ impl Driver for SimDriver {
                     resized_to: None,
                 };
                 // Idempotent: a repeated provision keeps what the first one made.
-                self.vms.lock().entry(id).or_insert(vm);
+                self.put(id, vm, true);
                 Ok(())
             }
             Step::Reprovision {
@@ -504,13 +632,14 @@ impl Driver for SimDriver {
                 self.with_vm(id, |vm| {
                     // A fresh system disk: new users and host key; the instance's key pairs are
                     // injected again.
-                    let keys = match keys {
-                        Some(keys) => keys.clone(),
-                        None => std::mem::take(&mut vm.system.authorized_keys),
+                    let kept = std::mem::take(&mut vm.system.authorized_keys);
+                    vm.system = System::fresh(image_id, user, password_hash, &[], guest);
+                    vm.system.authorized_keys = match keys {
+                        Some(keys) => keys.iter().map(|k| k.as_str().into()).collect(),
+                        None => kept,
                     };
-                    vm.system = System::fresh(image_id, user, password_hash, keys, guest);
-                    if let Some(d) = vm.disks.iter_mut().find(|d| d.role == "system") {
-                        d.image_id = image_id.clone();
+                    if let Some(d) = vm.disks.iter_mut().find(|d| &*d.role == "system") {
+                        d.image_id = image_id.as_str().into();
                     }
                 })
             }
@@ -560,22 +689,20 @@ impl Driver for SimDriver {
                 self.power_off(id, StopMode::Hard).await?;
                 self.wait(self.timings.rescue_boot).await;
                 self.with_vm(id, |vm| {
-                    let mut users = BTreeMap::new();
-                    users.insert(user.clone(), password_hash.clone());
-                    vm.rescue = Some(System {
+                    vm.rescue = Some(Box::new(System {
                         image_id: catalog::RESCUE_IMAGE.into(),
-                        users,
+                        users: Users::of(user, password_hash),
                         authorized_keys: Vec::new(),
-                        host_key_fingerprint: host_key(),
+                        host_key_fingerprint: host_key().into(),
                         files: Vec::new(),
                         user_data: None,
-                    });
+                    }));
                     let rescue_disk = SimDisk {
-                        id: format!("{}-rescue", vm.system_disk),
+                        id: format!("{}-rescue", vm.system_disk).into(),
                         role: "rescue".into(),
                         image_id: catalog::RESCUE_IMAGE.into(),
                     };
-                    vm.disks.retain(|d| d.role != "rescue");
+                    vm.disks.retain(|d| &*d.role != "rescue");
                     vm.disks.insert(0, rescue_disk);
                     vm.booted = Boot::Rescue;
                     vm.power = Power::On;
@@ -591,7 +718,7 @@ impl Driver for SimDriver {
                 self.wait(self.timings.boot).await;
                 self.with_vm(id, |vm| {
                     vm.rescue = None;
-                    vm.disks.retain(|d| d.role != "rescue");
+                    vm.disks.retain(|d| &*d.role != "rescue");
                     vm.booted = Boot::System;
                     vm.power = Power::On;
                     vm.power_at_ms = now_ms();
@@ -723,7 +850,14 @@ impl Driver for SimDriver {
     fn restore(&self, vm: Uuid, data: serde_json::Value) -> Result<(), DriverError> {
         let v: SimVm =
             serde_json::from_value(data).map_err(|e| DriverError::Failed(e.to_string()))?;
-        self.vms.lock().insert(vm, v);
+        self.put(vm, v, false);
+        Ok(())
+    }
+
+    fn restore_json(&self, vm: Uuid, json: &str) -> Result<(), DriverError> {
+        let v: SimVm =
+            serde_json::from_str(json).map_err(|e| DriverError::Failed(e.to_string()))?;
+        self.put(vm, v, false);
         Ok(())
     }
 
@@ -732,7 +866,7 @@ impl Driver for SimDriver {
         let v = vms.get(&vm)?;
         let booted = match v.booted {
             Boot::System => &v.system,
-            Boot::Rescue => v.rescue.as_ref().unwrap_or(&v.system),
+            Boot::Rescue => v.rescue.as_deref().unwrap_or(&v.system),
         };
         Some(serde_json::json!({
             "os_family": v.os,
@@ -764,9 +898,9 @@ impl Driver for SimDriver {
             let v = vms.get(&vm)?;
             let booted = match v.booted {
                 Boot::System => &v.system,
-                Boot::Rescue => v.rescue.as_ref().unwrap_or(&v.system),
+                Boot::Rescue => v.rescue.as_deref().unwrap_or(&v.system),
             };
-            booted.users.get(user).cloned()
+            booted.users.get(user).map(str::to_string)
         };
         Some(hash.is_some_and(|h| nubis_auth::password::verify(password, &h)))
     }
@@ -900,6 +1034,48 @@ mod tests {
         let d2 = SimDriver::new(0.0);
         d2.restore(s.uuid, snap).unwrap();
         assert_eq!(d2.inspect(s.uuid), d.inspect(s.uuid));
+    }
+
+    /// A record as stored before the compact guest model (users a map, two of them, a rescue
+    /// system) reads back and writes out the same JSON; its texts shared with another guest's.
+    #[test]
+    fn stored_records_keep_their_form_and_share_their_texts() {
+        let stored = serde_json::json!({
+            "os": "linux", "power": "on", "booted": "rescue",
+            "system": {"image_id": "img-tos31x64",
+                       "users": {"root": "$6$rounds=5000$a$b", "admin": "!"},
+                       "authorized_keys": ["ssh-ed25519 AAAA k"],
+                       "host_key_fingerprint": "SHA256:x"},
+            "rescue": {"image_id": "img-rescue", "users": {"root": "$6$c$d"},
+                       "authorized_keys": [], "host_key_fingerprint": "SHA256:y"},
+            "disks": [{"id": "disk-1-rescue", "role": "rescue", "image_id": "img-rescue"},
+                      {"id": "disk-1", "role": "system", "image_id": "img-tos31x64"}],
+            "system_disk": "disk-1", "restarts": [], "soft_stop_fails": false,
+            "last_turn": null, "power_at_ms": 7, "hardware": {"cpu": 1, "memory_mib": 2048},
+            "resized_to": null
+        });
+        let d = SimDriver::new(0.0);
+        let (a, b) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        d.restore_json(a, &stored.to_string()).unwrap();
+        d.restore(b, stored.clone()).unwrap();
+        assert_eq!(d.snapshot(a).unwrap(), stored);
+        assert_eq!(d.check_password(a, "admin", "x"), Some(false));
+        let vms = d.vms.lock();
+        let (va, vb) = (&vms[&a], &vms[&b]);
+        assert_eq!(
+            va.system.users.keys().collect::<Vec<_>>(),
+            ["admin", "root"],
+            "sorted by user, as the map was"
+        );
+        assert!(Arc::ptr_eq(
+            &va.system.users.0[1].1,
+            &vb.system.users.0[1].1
+        ));
+        assert!(Arc::ptr_eq(
+            &va.system.authorized_keys[0],
+            &vb.system.authorized_keys[0]
+        ));
+        assert!(Arc::ptr_eq(&va.disks[1].image_id, &vb.disks[1].image_id));
     }
 
     /// Pause keeps the guest (memory and all), suspend saves it, shelve shuts it down and

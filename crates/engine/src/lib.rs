@@ -475,7 +475,7 @@ impl Engine {
         );
         // After the instances: the router sends each VM's state to its host's driver.
         for (id, data) in snap.guests {
-            if let Err(e) = driver.restore(id, data) {
+            if let Err(e) = driver.restore_json(id, &data) {
                 tracing::warn!(instance = %id, error = %e, "could not restore VM state");
             }
         }

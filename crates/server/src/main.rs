@@ -46,6 +46,14 @@ enum Cmd {
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Returns the memory freed so far to the OS. After a large fleet's load, most of what the
+/// decoding allocated is free but still resident until traffic makes the allocator purge
+/// (100,000 instances: 508 MB resident after start-up, 340 MB after this).
+fn release_freed_memory() {
+    // SAFETY: mi_collect takes no pointer and may be called from any thread at any time.
+    unsafe { libmimalloc_sys::mi_collect(true) }
+}
+
 fn main() -> Result<()> {
     let cli = Cli::parse();
     // Before any thread or file exists: whatever the operator's umask, nothing this process
@@ -160,6 +168,7 @@ async fn serve(args: config::ServeArgs) -> Result<()> {
     let engine = Engine::start_with(store, driver, secrets, options)
         .await
         .context("starting the engine")?;
+    release_freed_memory();
     engine
         .set_quota_defaults(nubis_engine::QuotaDefaults {
             accounts: cfg.quotas,

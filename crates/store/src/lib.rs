@@ -191,7 +191,9 @@ pub struct Snapshot {
     pub instance_types: Vec<Flavor>,
     /// Per-account quota overrides.
     pub quotas: Vec<AccountQuota>,
-    pub guests: Vec<(Uuid, serde_json::Value)>,
+    /// Each guest's driver record as its stored JSON text (the driver decodes it:
+    /// `Driver::restore_json`).
+    pub guests: Vec<(Uuid, String)>,
     pub meta: Vec<(String, String)>,
     pub roles: Vec<RoleRecord>,
     pub mfa_devices: Vec<MfaDeviceRecord>,

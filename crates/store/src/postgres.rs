@@ -789,7 +789,7 @@ impl PgStore {
             let id: String = r.try_get(0).map_err(pg)?;
             let data: String = r.try_get(1).map_err(pg)?;
             let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            guests.push((id, decode(&data)?));
+            guests.push((id, data));
         }
         let text_pairs = |rows: Vec<Row>| -> Result<Vec<(String, String)>, StoreError> {
             rows.iter()

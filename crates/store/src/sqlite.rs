@@ -598,7 +598,7 @@ impl Store for SqliteStore {
             let mut guests = Vec::new();
             for (id, data) in pairs::<String, String>(conn, "SELECT instance, data FROM guests")? {
                 let id = Uuid::parse_str(&id).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                guests.push((id, decode(&data)?));
+                guests.push((id, data));
             }
             let meta = pairs(conn, "SELECT key, value FROM meta")?;
             let keystone = pairs(
