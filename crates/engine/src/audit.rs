@@ -10,11 +10,38 @@ use std::time::Duration;
 /// Events deleted per sweep statement: the writer is never held for long.
 const SWEEP_BATCH: usize = 5_000;
 
+/// Read events committed after their replies at most this many at a time; past it a read's
+/// reply waits for its event's commit like a change's (bounded memory, backpressure).
+pub(crate) const READS_IN_FLIGHT: usize = 4096;
+
 impl Engine {
-    /// Commits one event. The caller waits for the group commit that carries it (the reply
-    /// waits: an answered call is in the trail).
+    /// Commits one event. A change's (and a refusal's or an unclassified request's) caller
+    /// waits for the group commit that carries it: an answered change is in the trail. A
+    /// read's is committed after its reply (docs/audit.md, "Durability and cost"): a lookup
+    /// by ID is not held up by an fsync, and this node's trail queries wait for it first.
     pub async fn record_audit(&self, event: AuditEvent) -> Result<(), DomainError> {
-        self.commit(vec![Write::AuditEvent(Box::new(event))]).await
+        let read = event.read_only == Some(true);
+        let write = vec![Write::AuditEvent(Box::new(event))];
+        if read && let Ok(permit) = self.inner.audit_reads.clone().try_acquire_owned() {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                if let Err(e) = engine.commit(write).await {
+                    tracing::error!(error = %e, "audit event of a read not recorded");
+                    metrics::counter!("nubis_audit_failures_total").increment(1);
+                }
+                drop(permit);
+            });
+            return Ok(());
+        }
+        self.commit(write).await
+    }
+
+    /// Waits until every read event this node accepted before the call is committed (or
+    /// failed): a trail query then sees them all.
+    async fn audit_barrier(&self) {
+        // Every permit back means nothing in flight; later reads queue behind this waiter.
+        let all = u32::try_from(READS_IN_FLIGHT).unwrap_or(u32::MAX);
+        let _ = self.inner.audit_reads.acquire_many(all).await;
     }
 
     /// The principal and secret of a temporary credential whose token binds it but whose
@@ -51,6 +78,7 @@ impl Engine {
     ) -> Result<u64, DomainError> {
         q.account = Some(p.account.clone());
         self.check_store()?;
+        self.audit_barrier().await;
         self.inner
             .store
             .count_audit_events(q)
@@ -61,6 +89,7 @@ impl Engine {
     /// Events of the account `q` names, or of every account.
     pub async fn admin_audit_events(&self, q: AuditQuery) -> Result<Vec<AuditEvent>, DomainError> {
         self.check_store()?;
+        self.audit_barrier().await;
         self.inner.store.audit_events(q).await.map_err(store_err)
     }
 

@@ -253,6 +253,8 @@ pub(crate) struct Inner {
     pub image_dir: Option<std::path::PathBuf>,
     /// Keystone's `[security_compliance]` (`Options::security`).
     pub security: keystone::SecurityCompliance,
+    /// Read events being committed after their replies (`audit.rs`): one permit each.
+    pub audit_reads: Arc<tokio::sync::Semaphore>,
 }
 
 /// How an engine runs (the operator's flags).
@@ -520,6 +522,7 @@ impl Engine {
                 leases: leases::Leases::new(options.lease_ttl),
                 image_dir: options.image_dir.clone(),
                 security: options.security,
+                audit_reads: Arc::new(tokio::sync::Semaphore::new(audit::READS_IN_FLIGHT)),
             }),
         };
         let known: Vec<Uuid> = engine.inner.table.keys();

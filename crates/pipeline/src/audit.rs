@@ -1,5 +1,6 @@
 //! The audit hook of the pipeline (docs/audit.md): every request that passed authentication
-//! is recorded once its reply is rendered, allowed or refused, before the reply leaves. A
+//! is recorded once its reply is rendered, allowed or refused, before the reply leaves (the
+//! auditor may commit a read's event right after it: docs/audit.md). A
 //! request whose credential or signature fails is not authenticated and is not recorded (its
 //! caller is unknown: the trail would be an attacker's to fill).
 
@@ -11,8 +12,9 @@ use std::net::IpAddr;
 /// Where the trail goes: the engine's store in the server, a list in tests.
 #[async_trait::async_trait]
 pub trait Auditor: Send + Sync {
-    /// Records `event` durably; returns once it is committed. A failure is the auditor's to
-    /// log and count: the reply, already decided, is sent anyway.
+    /// Records `event` durably; returns once it is committed (a read's, `read_only`, may be
+    /// committed after: the engine's auditor makes its trail queries wait for it). A failure
+    /// is the auditor's to log and count: the reply, already decided, is sent anyway.
     async fn record(&self, event: AuditEvent);
 }
 

@@ -1,5 +1,6 @@
 //! The crate's integration tests as modules of one test binary: one link instead of 12.
 
+mod audit;
 mod batch;
 mod client_tokens;
 mod cluster;
