@@ -50,6 +50,7 @@ pub enum TypeKind {
 /// created (`flavors::Flavor::instance_type`, docs/flavors.md). An instance keeps the facts of
 /// its type (`Instance::flavor`), so it still renders when a created type is deleted.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "StoredInstanceType")]
 pub struct InstanceType {
     /// The canonical name: Tencent's `InstanceType`, Nova's flavor ID.
     pub name: Cow<'static, str>,
@@ -60,6 +61,39 @@ pub struct InstanceType {
     pub memory_mib: u32,
     pub arch: Arch,
     pub kind: TypeKind,
+}
+
+/// [`InstanceType`] as read: one equal to a built-in type becomes that type, borrowing its
+/// names (every instance keeps its type's facts; a million read back would otherwise hold
+/// three small strings each).
+#[derive(Deserialize)]
+struct StoredInstanceType {
+    name: String,
+    aliyun: String,
+    family: String,
+    cpu: u32,
+    memory_mib: u32,
+    arch: Arch,
+    kind: TypeKind,
+}
+
+impl From<StoredInstanceType> for InstanceType {
+    fn from(s: StoredInstanceType) -> Self {
+        let read = InstanceType {
+            name: Cow::Owned(s.name),
+            aliyun: Cow::Owned(s.aliyun),
+            family: Cow::Owned(s.family),
+            cpu: s.cpu,
+            memory_mib: s.memory_mib,
+            arch: s.arch,
+            kind: s.kind,
+        };
+        INSTANCE_TYPES
+            .iter()
+            .find(|t| **t == read)
+            .cloned()
+            .unwrap_or(read)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -281,4 +315,24 @@ pub fn zone_by_aliyun(name: &str) -> Option<&'static Zone> {
 }
 pub fn instance_type(name: &str) -> Option<&'static InstanceType> {
     INSTANCE_TYPES.iter().find(|t| t.name == name)
+}
+
+#[cfg(test)]
+mod stored_type_tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_built_in_type_borrows_the_catalogue_and_others_read_as_written() {
+        let built_in = &INSTANCE_TYPES[0];
+        let read: InstanceType =
+            serde_json::from_str(&serde_json::to_string(built_in).unwrap()).unwrap();
+        assert_eq!(&read, built_in);
+        assert!(matches!(read.name, Cow::Borrowed(_)));
+        let mut custom = built_in.clone();
+        custom.memory_mib += 1;
+        let read: InstanceType =
+            serde_json::from_str(&serde_json::to_string(&custom).unwrap()).unwrap();
+        assert_eq!(read, custom);
+        assert!(matches!(read.name, Cow::Owned(_)));
+    }
 }

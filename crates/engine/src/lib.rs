@@ -179,7 +179,8 @@ impl Fleet {
         self.kms_keys.get(key).copied().unwrap_or(KmsState::Deleted)
     }
 
-    pub(crate) fn insert_instance(&mut self, inst: Instance) {
+    pub(crate) fn insert_instance(&mut self, inst: impl Into<Arc<Instance>>) {
+        let inst: Arc<Instance> = inst.into();
         self.placements.set(inst.uuid, inst.host.as_deref());
         // A token older than the TTL (e.g. read back at start-up) is not remembered.
         if let Some(token) = &inst.client_token
@@ -454,7 +455,8 @@ impl Engine {
             .map(|(k, i)| (i.created_at_ms, i.uuid, k))
             .collect();
         order.sort_unstable();
-        let mut records: Vec<Option<Instance>> = snap.instances.into_iter().map(Some).collect();
+        let mut records: Vec<Option<Arc<Instance>>> =
+            snap.instances.into_iter().map(Some).collect();
         let instances = order
             .into_iter()
             .filter_map(|(_, _, k)| records.get_mut(k).and_then(Option::take));
@@ -465,9 +467,10 @@ impl Engine {
                 .is_some_and(|l| !unfinished.contains(&l.operation_id))
             {
                 tracing::warn!(instance = %inst.tencent_id, "releasing a lock whose operation is gone");
-                inst.lock = None;
-                generations::bump(&mut inst);
-                repairs.push(Write::Instance(Box::new(inst.clone())));
+                let repaired = Arc::make_mut(&mut inst);
+                repaired.lock = None;
+                generations::bump(repaired);
+                repairs.push(Write::Instance(Box::new(repaired.clone())));
             }
             fleet.insert_instance(inst);
         }
@@ -475,12 +478,28 @@ impl Engine {
             ms = started.elapsed().as_millis() as u64,
             "start-up: instances indexed"
         );
-        // After the instances: the router sends each VM's state to its host's driver.
-        for (id, data) in snap.guests {
-            if let Err(e) = driver.restore_json(id, &data) {
-                tracing::warn!(instance = %id, error = %e, "could not restore VM state");
+        // After the instances: the router sends each VM's state to its host's driver. On
+        // every core: each guest's record is decoded outside the driver's lock. In this
+        // runtime's context (a real guest still running is watched by a task of it).
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let runtime = tokio::runtime::Handle::current();
+        let mut guests = snap.guests;
+        let per = guests.len().div_ceil(threads).max(1);
+        std::thread::scope(|s| {
+            for part in guests.chunks_mut(per) {
+                let (driver, runtime) = (&driver, &runtime);
+                s.spawn(move || {
+                    let _in_runtime = runtime.enter();
+                    for (id, data) in part {
+                        // Each text freed once read: the decoded guests take its place.
+                        let data = std::mem::take(data);
+                        if let Err(e) = driver.restore_json(*id, &data) {
+                            tracing::warn!(instance = %id, error = %e, "could not restore VM state");
+                        }
+                    }
+                });
             }
-        }
+        });
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,
             "start-up: guests restored"

@@ -423,7 +423,10 @@ impl Engine {
         let store = &self.inner.store;
         let lo = store.journal_head().await.map_err(store_err)?;
         let mut snap = store.load().await.map_err(store_err)?;
-        let instances = std::mem::take(&mut snap.instances);
+        let instances: Vec<Instance> = std::mem::take(&mut snap.instances)
+            .into_iter()
+            .map(Arc::unwrap_or_clone)
+            .collect();
         let unfinished = std::mem::take(&mut snap.unfinished);
         let key_pairs: HashMap<String, KeyPair> = std::mem::take(&mut snap.key_pairs)
             .into_iter()

@@ -297,8 +297,7 @@ impl Inner {
 
     /// Insert or replace (same UUID: same sequence number, the indexes moved as its fields
     /// changed).
-    fn put(&mut self, inst: Instance) {
-        let inst = Arc::new(inst);
+    fn put(&mut self, inst: Arc<Instance>) {
         match self.seq.get(&inst.uuid).copied() {
             Some(s) => {
                 let old = self.slot(s).cloned();
@@ -522,8 +521,8 @@ impl Table {
     }
 
     /// Write paths only: the fleet's mutex is held.
-    pub(crate) fn put(&mut self, inst: Instance) {
-        self.0.write().put(inst);
+    pub(crate) fn put(&mut self, inst: impl Into<Arc<Instance>>) {
+        self.0.write().put(inst.into());
     }
 
     pub(crate) fn remove(&mut self, id: &Uuid) -> Option<Arc<Instance>> {
@@ -649,7 +648,7 @@ mod tests {
             let mut ids = Vec::new();
             for i in puts {
                 ids.push(i.uuid);
-                t.put(i);
+                t.put(Arc::new(i));
             }
             for (k, mut i, remove) in changes {
                 let id = ids[k % ids.len()];
@@ -662,7 +661,7 @@ mod tests {
                         i.tencent_id = old.tencent_id.clone();
                         i.aliyun_id = old.aliyun_id.clone();
                     }
-                    t.put(i);
+                    t.put(Arc::new(i));
                 }
             }
             let p = Principal {

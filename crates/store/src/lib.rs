@@ -180,7 +180,8 @@ pub struct Snapshot {
     pub policies: Vec<PolicyRecord>,
     pub attachments: Vec<Attachment>,
     /// Instances that are not terminated.
-    pub instances: Vec<Instance>,
+    /// Shared from the start: the fleet's table keeps each as it was decoded.
+    pub instances: Vec<std::sync::Arc<Instance>>,
     /// Operations still OPERATING (left behind by a crash).
     pub unfinished: Vec<Operation>,
     pub key_pairs: Vec<KeyPair>,

@@ -815,7 +815,13 @@ impl PgStore {
             sub_users: docs(&q("SELECT data FROM sub_users ORDER BY id").await?)?,
             policies: docs(&q("SELECT data FROM policies ORDER BY id").await?)?,
             attachments,
-            instances: docs(&fq("SELECT data FROM instances WHERE state != 'terminated'").await?)?,
+            instances: shared::decode_rows(
+                fq("SELECT data FROM instances WHERE state != 'terminated'")
+                    .await?
+                    .iter()
+                    .map(|r| r.try_get::<_, String>(0).map_err(pg)),
+                |t| decode(t).map(std::sync::Arc::new),
+            )?,
             unfinished: docs(
                 &fq("SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms, seq")
                     .await?,

@@ -612,10 +612,17 @@ impl Store for SqliteStore {
                 sub_users: all(conn, "SELECT data FROM sub_users ORDER BY id")?,
                 policies: all(conn, "SELECT data FROM policies ORDER BY id")?,
                 attachments: attachments(conn)?,
-                instances: all(
-                    conn,
-                    "SELECT data FROM instances WHERE state != 'terminated'",
-                )?,
+                instances: {
+                    let mut stmt = conn
+                        .prepare("SELECT data FROM instances WHERE state != 'terminated'")
+                        .map_err(unavailable)?;
+                    let rows = stmt
+                        .query_map([], |r| r.get::<_, String>(0))
+                        .map_err(unavailable)?;
+                    shared::decode_rows(rows.map(|r| r.map_err(unavailable)), |t| {
+                        decode(t).map(Arc::new)
+                    })?
+                },
                 unfinished: all(
                     conn,
                     "SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms",
