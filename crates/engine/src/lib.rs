@@ -455,6 +455,7 @@ impl Engine {
             .map(|(k, i)| (i.created_at_ms, i.uuid, k))
             .collect();
         order.sort_unstable();
+        fleet.instances.reserve(order.len());
         let mut records: Vec<Option<Arc<Instance>>> =
             snap.instances.into_iter().map(Some).collect();
         let instances = order

@@ -197,9 +197,11 @@ fn facet_keys(names: &mut Interned, inst: &Instance, facet: Facet) -> [FacetKey;
 pub(crate) struct Inner {
     /// By sequence number; `None` once removed (numbers are not reused).
     slots: Vec<Option<Arc<Instance>>>,
-    seq: HashMap<Uuid, u32>,
-    by_tencent: HashMap<String, Uuid>,
-    by_aliyun: HashMap<String, Uuid>,
+    /// Keyed by IDs the server made (a per-process seed; no caller chooses them): the fast
+    /// hasher. Names and tags, which callers choose, keep the standard one in `lookups`.
+    seq: HashMap<Uuid, u32, Fast>,
+    by_tencent: HashMap<String, Uuid, Fast>,
+    by_aliyun: HashMap<String, Uuid, Fast>,
     names: Interned,
     facets: HashMap<FacetKey, SeqSet, Fast>,
     /// By lookup, then value (a value is looked up as `&str`, with no copy).
@@ -518,6 +520,16 @@ impl Table {
 
     pub(crate) fn keys(&self) -> Vec<Uuid> {
         self.0.read().seq.keys().copied().collect()
+    }
+
+    /// Room for `more` instances, before a bulk load (start-up): the ID maps grow once, not
+    /// twenty times over with a rehash each.
+    pub(crate) fn reserve(&mut self, more: usize) {
+        let mut t = self.0.write();
+        t.slots.reserve(more);
+        t.seq.reserve(more);
+        t.by_tencent.reserve(more);
+        t.by_aliyun.reserve(more);
     }
 
     /// Write paths only: the fleet's mutex is held.
