@@ -431,11 +431,21 @@ impl SimDriver {
     }
 
     fn with_vm<T>(&self, id: Uuid, f: impl FnOnce(&mut SimVm) -> T) -> Result<T, DriverError> {
+        self.vms
+            .lock()
+            .get_mut(&id)
+            .map(f)
+            .ok_or(DriverError::UnknownVm(id))
+    }
+
+    /// [`SimDriver::with_vm`] for a change that writes new texts (users, keys, a system):
+    /// they become the pool's copies.
+    fn with_vm_texts(&self, id: Uuid, f: impl FnOnce(&mut SimVm)) -> Result<(), DriverError> {
         let mut vms = self.vms.lock();
         let vm = vms.get_mut(&id).ok_or(DriverError::UnknownVm(id))?;
-        let out = f(vm);
+        f(vm);
         vm.share(&mut self.pool.lock());
-        Ok(out)
+        Ok(())
     }
 
     /// Add (or, `keep`, add unless present) a guest, its texts shared.
@@ -533,7 +543,7 @@ impl SimDriver {
 
     /// Write a password or key change to the guest's system disk.
     fn guest_change(&self, id: Uuid, step: &Step) -> Result<(), DriverError> {
-        self.with_vm(id, |vm| match step {
+        self.with_vm_texts(id, |vm| match step {
             Step::SetPassword {
                 user,
                 password_hash,
@@ -629,7 +639,7 @@ impl Driver for SimDriver {
                 guest,
             } => {
                 self.wait(self.timings.provision).await;
-                self.with_vm(id, |vm| {
+                self.with_vm_texts(id, |vm| {
                     // A fresh system disk: new users and host key; the instance's key pairs are
                     // injected again.
                     let kept = std::mem::take(&mut vm.system.authorized_keys);
@@ -688,7 +698,7 @@ impl Driver for SimDriver {
                 // Never boot the rescue system over a running guest.
                 self.power_off(id, StopMode::Hard).await?;
                 self.wait(self.timings.rescue_boot).await;
-                self.with_vm(id, |vm| {
+                self.with_vm_texts(id, |vm| {
                     vm.rescue = Some(Box::new(System {
                         image_id: catalog::RESCUE_IMAGE.into(),
                         users: Users::of(user, password_hash),
@@ -1076,6 +1086,17 @@ mod tests {
             &vb.system.authorized_keys[0]
         ));
         assert!(Arc::ptr_eq(&va.disks[1].image_id, &vb.disks[1].image_id));
+        drop(vms);
+        // A password set later on both is shared too.
+        let set = Step::SetPassword {
+            user: "root".into(),
+            password_hash: "$6$new$hash".into(),
+        };
+        d.guest_change(a, &set).unwrap();
+        d.guest_change(b, &set).unwrap();
+        let vms = d.vms.lock();
+        let hash = |v: &SimVm| v.system.users.0[1].1.clone();
+        assert!(Arc::ptr_eq(&hash(&vms[&a]), &hash(&vms[&b])));
     }
 
     /// Pause keeps the guest (memory and all), suspend saves it, shelve shuts it down and

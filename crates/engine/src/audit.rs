@@ -25,15 +25,23 @@ impl Engine {
         if read && let Ok(permit) = self.inner.audit_reads.clone().try_acquire_owned() {
             let engine = self.clone();
             tokio::spawn(async move {
-                if let Err(e) = engine.commit(write).await {
-                    tracing::error!(error = %e, "audit event of a read not recorded");
-                    metrics::counter!("nubis_audit_failures_total").increment(1);
-                }
+                let _ = engine.commit_audit(write).await;
                 drop(permit);
             });
             return Ok(());
         }
-        self.commit(write).await
+        self.commit_audit(write).await
+    }
+
+    /// Commits an event; a failure is logged and counted here, for both paths (the reply is
+    /// already decided: a lost event is never hidden).
+    async fn commit_audit(&self, write: Vec<Write>) -> Result<(), DomainError> {
+        let done = self.commit(write).await;
+        if let Err(e) = &done {
+            tracing::error!(error = %e, "audit event not recorded");
+            metrics::counter!("nubis_audit_failures_total").increment(1);
+        }
+        done
     }
 
     /// Waits until every read event this node accepted before the call is committed (or

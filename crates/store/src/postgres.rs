@@ -100,10 +100,17 @@ pub(crate) fn db_write_error(e: tokio_postgres::Error) -> StoreError {
 }
 
 /// Column 0 of every row, decoded from JSON.
-fn docs<T: serde::de::DeserializeOwned>(rows: &[Row]) -> Result<Vec<T>, StoreError> {
-    rows.iter()
-        .map(|r| decode(&r.try_get::<_, String>(0).map_err(pg)?))
-        .collect()
+fn docs<T: serde::de::DeserializeOwned + Send>(rows: &[Row]) -> Result<Vec<T>, StoreError> {
+    docs_as(rows, decode)
+}
+
+/// Every row's first column, decoded by `decode` (`shared::decode_rows`).
+fn docs_as<T: Send>(
+    rows: &[Row],
+    decode: impl Fn(&str) -> Result<T, StoreError> + Sync,
+) -> Result<Vec<T>, StoreError> {
+    let texts = rows.iter().map(|r| r.try_get::<_, String>(0).map_err(pg));
+    shared::decode_rows(texts, decode)
 }
 
 async fn exec(
@@ -746,7 +753,7 @@ impl PgStore {
     }
 
     /// The JSON documents of the rows whose key is among `ids` (`sql` takes them as `$1`).
-    async fn by_ids<T: serde::de::DeserializeOwned>(
+    async fn by_ids<T: serde::de::DeserializeOwned + Send>(
         &self,
         sql: &str,
         ids: Vec<String>,
@@ -815,11 +822,8 @@ impl PgStore {
             sub_users: docs(&q("SELECT data FROM sub_users ORDER BY id").await?)?,
             policies: docs(&q("SELECT data FROM policies ORDER BY id").await?)?,
             attachments,
-            instances: shared::decode_rows(
-                fq("SELECT data FROM instances WHERE state != 'terminated'")
-                    .await?
-                    .iter()
-                    .map(|r| r.try_get::<_, String>(0).map_err(pg)),
+            instances: docs_as(
+                &fq("SELECT data FROM instances WHERE state != 'terminated'").await?,
                 |t| decode(t).map(std::sync::Arc::new),
             )?,
             unfinished: docs(

@@ -429,12 +429,24 @@ impl SqliteStore {
     }
 }
 
-fn all<T: serde::de::DeserializeOwned>(conn: &Connection, sql: &str) -> Result<Vec<T>, StoreError> {
+fn all<T: serde::de::DeserializeOwned + Send>(
+    conn: &Connection,
+    sql: &str,
+) -> Result<Vec<T>, StoreError> {
+    all_as(conn, sql, decode)
+}
+
+/// Every row's first column, decoded by `decode` as the rows come (`shared::decode_rows`).
+fn all_as<T: Send>(
+    conn: &Connection,
+    sql: &str,
+    decode: impl Fn(&str) -> Result<T, StoreError> + Sync,
+) -> Result<Vec<T>, StoreError> {
     let mut stmt = conn.prepare(sql).map_err(unavailable)?;
     let rows = stmt
         .query_map([], |r| r.get::<_, String>(0))
         .map_err(unavailable)?;
-    rows.map(|r| decode(&r.map_err(unavailable)?)).collect()
+    shared::decode_rows(rows.map(|r| r.map_err(unavailable)), decode)
 }
 
 /// Every row of a query of two columns.
@@ -612,17 +624,11 @@ impl Store for SqliteStore {
                 sub_users: all(conn, "SELECT data FROM sub_users ORDER BY id")?,
                 policies: all(conn, "SELECT data FROM policies ORDER BY id")?,
                 attachments: attachments(conn)?,
-                instances: {
-                    let mut stmt = conn
-                        .prepare("SELECT data FROM instances WHERE state != 'terminated'")
-                        .map_err(unavailable)?;
-                    let rows = stmt
-                        .query_map([], |r| r.get::<_, String>(0))
-                        .map_err(unavailable)?;
-                    shared::decode_rows(rows.map(|r| r.map_err(unavailable)), |t| {
-                        decode(t).map(Arc::new)
-                    })?
-                },
+                instances: all_as(
+                    conn,
+                    "SELECT data FROM instances WHERE state != 'terminated'",
+                    |t| decode(t).map(Arc::new),
+                )?,
                 unfinished: all(
                     conn,
                     "SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms",
