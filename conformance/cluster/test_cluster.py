@@ -366,16 +366,31 @@ def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
     # a 502/503 from HAProxy, a reset — fails the test.
     cvm = lb.cvm()
 
+    phase = "before the kill"
+    killed_at = None
+
+    def health() -> requests.Response:
+        """GET /healthz through the balancer; a connection-level failure is reported with the
+        phase, the time since the kill and what HAProxy logged for it (its line is written when
+        the request ends, so after a moment)."""
+        try:
+            return s.get(f"{lb.base_url}/healthz", timeout=10)
+        except requests.RequestException as e:
+            since = "" if killed_at is None else f", {time.monotonic() - killed_at:.3f} s after the kill"
+            time.sleep(0.5)
+            pytest.fail(f"GET /healthz failed {phase}{since}: {e!r}\nHAProxy states: {lb.states()}\n"
+                        f"HAProxy log:\n{lb.log_tail(30)}")
+
     def one_round() -> str:
         """One health check and one signed call through the balancer; both must succeed."""
-        r = s.get(f"{lb.base_url}/healthz", timeout=10)
+        r = health()
         assert r.status_code == 200, (r.status_code, r.text)
         cvm.call("DescribeRegions")
         return answered_by(r)
 
     def burst() -> set[str]:
         """The nodes that answer 12 health checks in a row (round robin: every live one)."""
-        return {answered_by(s.get(f"{lb.base_url}/healthz", timeout=10)) for _ in range(12)}
+        return {answered_by(health()) for _ in range(12)}
 
     assert burst() == set(NODES)
     for _ in range(3):
@@ -383,6 +398,7 @@ def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
     log_offset = lb.log_path.stat().st_size
     victim.kill()
     killed_at = time.monotonic()
+    phase = "until HAProxy marks the killed node DOWN"
     # Until the health check notices, a request sent to the dead node is refused a connection
     # and HAProxy redispatches it: nothing fails in between either.
     seen_after = []
@@ -391,6 +407,7 @@ def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
         assert time.monotonic() - killed_at < 10, "HAProxy still sees the killed node UP after 10 s"
         seen_after.append(one_round())
     assert f"{victim.name} is DOWN" in lb.log_tail(200, log_offset)
+    phase = "after the killed node is DOWN"
     seen_after += [one_round() for _ in range(20)]
     assert victim.name not in seen_after[-20:]
     assert burst() == set(NODES) - {victim.name}
@@ -403,6 +420,7 @@ def test_kill_9_of_a_node_the_balancer_takes_it_out(cluster, lb):
     # Back: restarted on its port, the health check brings it in again.
     victim.start()
     wait_until(lb.all_up, 30, 0.1, "HAProxy to see the restarted node UP")
+    phase = "after the restart"
     assert burst() == set(NODES)
 
 
@@ -430,6 +448,7 @@ def test_kill_9_in_the_middle_of_operations_each_finishes_once_on_another_node(c
         assert describe(cvm, iid)["InstanceState"] == "REBOOTING"
     victim.kill()
     killed_at = time.monotonic()
+    phase = "until HAProxy marks the killed node DOWN"
     deadline = LEASE_TTL_MS / 1000 + 10
     for iid in rebooted:
         assert_op(wait_settled(cvm, iid, "RUNNING", reboot, timeout=deadline), "RebootInstances", reboot)
@@ -454,6 +473,7 @@ def test_kill_9_in_the_middle_of_operations_each_finishes_once_on_another_node(c
     cvm.call("TerminateInstances", InstanceIds=ids)
     victim.start()
     wait_until(lb.all_up, 30, 0.1, "HAProxy to see the restarted node UP")
+    phase = "after the restart"
 
 
 # --------------------------------------------------------------------------------------
