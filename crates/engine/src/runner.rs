@@ -231,12 +231,13 @@ impl Engine {
                 let Some(inst) = fleet.instances.get(&op.instance) else {
                     return;
                 };
+                let last = op.steps.len().saturating_sub(1) == op.steps_done as usize;
                 op.steps
                     .get(op.steps_done as usize)
-                    .map(|s| (vm_spec(&inst), s.clone(), op.action, op.steps_done))
+                    .map(|s| (vm_spec(&inst), s.clone(), op.action, op.steps_done, last))
             };
-            let Some((spec, step, action, index)) = next else {
-                if self.finish(op_id, lease, None).await {
+            let Some((spec, step, action, index, last)) = next else {
+                if self.finish(op_id, lease, Ok(None)).await {
                     return;
                 }
                 // A step was appended meanwhile (a start joined the create): run it.
@@ -266,7 +267,12 @@ impl Engine {
                     continue;
                 }
                 tracing::info!(error = %e, "operation failed");
-                self.finish(op_id, lease, Some(e.to_string())).await;
+                self.finish(op_id, lease, Err(e.to_string())).await;
+                return;
+            }
+            // The last step's record is the operation's end: one commit, not two (unless a
+            // step was appended meanwhile: then it is recorded as any other).
+            if last && self.finish(op_id, lease, Ok(Some(index))).await {
                 return;
             }
             if !self.record_step(op_id, lease, spec.uuid, index).await {
@@ -339,9 +345,14 @@ impl Engine {
         }
     }
 
-    /// End an operation; false (and nothing done) when it succeeded so far but steps were
-    /// appended since its worker last looked.
-    async fn finish(&self, op_id: Uuid, lease: Lease, error: Option<String>) -> bool {
+    /// End an operation: `Ok` with the step just done, if any (recorded in the same commit),
+    /// or `Err` with why it failed. False (and nothing done) when it succeeded so far but
+    /// steps were appended since its worker last looked.
+    async fn finish(&self, op_id: Uuid, lease: Lease, outcome: Result<Option<u32>, String>) -> bool {
+        let (error, step_done) = match outcome {
+            Ok(step) => (None, step),
+            Err(e) => (Some(e), None),
+        };
         let success = error.is_none();
         // An image made by the operation: its bytes' facts, read before the commit.
         let snapshot = self.snapshot_outcome(op_id, success).await;
@@ -354,10 +365,14 @@ impl Engine {
                 let Some(op) = fleet.running.get(&op_id) else {
                     return true;
                 };
-                if success && (op.steps_done as usize) < op.steps.len() {
+                let steps_done = step_done.map_or(op.steps_done, |i| {
+                    op.steps_done.max(i.saturating_add(1))
+                });
+                if success && (steps_done as usize) < op.steps.len() {
                     return false;
                 }
                 let mut op = op.clone();
+                op.steps_done = steps_done;
                 op.state = if success {
                     OpState::Success
                 } else {
