@@ -42,9 +42,9 @@ impl ApiError {
     }
 }
 
-/// An Alibaba RequestId: an upper-case UUID.
+/// An Alibaba RequestId: an upper-case UUID (time-ordered, as `ids::new_request_id`).
 pub fn new_request_id() -> String {
-    uuid::Uuid::new_v4().to_string().to_uppercase()
+    nubis_core::ids::new_request_id().to_uppercase()
 }
 
 /// The error body, `{"RequestId","HostId","Code","Message","Recommend"}`, as JSON or (with

@@ -32,8 +32,10 @@ pub fn new_key_id() -> String {
 pub fn new_disk_id() -> String {
     format!("disk-{}", random_alnum(8))
 }
+/// A RequestId: a UUID. Version 7 (time-ordered), so the store's request-ID indexes
+/// (operations, audit events) grow at their end instead of at a random page per request.
 pub fn new_request_id() -> String {
-    uuid::Uuid::new_v4().to_string()
+    uuid::Uuid::now_v7().to_string()
 }
 
 /// `ins-` + 8 lower-case alphanumerics.
