@@ -348,7 +348,12 @@ impl Engine {
     /// End an operation: `Ok` with the step just done, if any (recorded in the same commit),
     /// or `Err` with why it failed. False (and nothing done) when it succeeded so far but
     /// steps were appended since its worker last looked.
-    async fn finish(&self, op_id: Uuid, lease: Lease, outcome: Result<Option<u32>, String>) -> bool {
+    async fn finish(
+        &self,
+        op_id: Uuid,
+        lease: Lease,
+        outcome: Result<Option<u32>, String>,
+    ) -> bool {
         let (error, step_done) = match outcome {
             Ok(step) => (None, step),
             Err(e) => (Some(e), None),
@@ -365,9 +370,8 @@ impl Engine {
                 let Some(op) = fleet.running.get(&op_id) else {
                     return true;
                 };
-                let steps_done = step_done.map_or(op.steps_done, |i| {
-                    op.steps_done.max(i.saturating_add(1))
-                });
+                let steps_done =
+                    step_done.map_or(op.steps_done, |i| op.steps_done.max(i.saturating_add(1)));
                 if success && (steps_done as usize) < op.steps.len() {
                     return false;
                 }

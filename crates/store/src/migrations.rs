@@ -35,7 +35,7 @@ pub const MIGRATIONS: &[(i64, &str)] = &[
     (17, include_str!("../migrations/0017_injected_files.sql")),
     (18, include_str!("../migrations/0018_migrations.sql")),
     (19, include_str!("../migrations/0019_system_events.sql")),
-    (20, include_str!("../migrations/0020_running_operations.sql")),
+    (20, include_str!("../migrations/0020_running_ops.sql")),
 ];
 
 /// The version table, created before the first migration on both backends.

@@ -363,6 +363,11 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
     Ok(())
 }
 
+/// The operations to resume at start-up, oldest first (through migration 0020's partial
+/// index: never a walk of every operation ever run).
+const RUNNING_OPERATIONS: &str =
+    "SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms";
+
 /// The writer thread: take one job, then everything else already queued, commit once.
 fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
     while let Ok(first) = rx.recv() {
@@ -629,10 +634,7 @@ impl Store for SqliteStore {
                     "SELECT data FROM instances WHERE state != 'terminated'",
                     |t| decode(t).map(Arc::new),
                 )?,
-                unfinished: all(
-                    conn,
-                    "SELECT data FROM operations WHERE state = 'OPERATING' ORDER BY created_at_ms",
-                )?,
+                unfinished: all(conn, RUNNING_OPERATIONS)?,
                 key_pairs: all(conn, "SELECT data FROM key_pairs")?,
                 placement_groups: all(conn, "SELECT data FROM placement_groups")?,
                 images: all(conn, "SELECT data FROM images")?,
@@ -871,5 +873,29 @@ impl Store for SqliteStore {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_operations_are_read_through_their_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(&dir.path().join("plan.db")).unwrap();
+        migrate(&mut conn).unwrap();
+        let mut stmt = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {RUNNING_OPERATIONS}"))
+            .unwrap();
+        let plan: Vec<String> = stmt
+            .query_map([], |r| r.get(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter().any(|step| step.contains("operations_running")),
+            "{plan:?}"
+        );
     }
 }
