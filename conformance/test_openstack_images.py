@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -56,11 +57,20 @@ def images(conn):
 
     yield make
     for i in made:
-        try:
-            conn.image.update_image(i, is_protected=False)
-            conn.image.delete_image(i, ignore_missing=True)
-        except os_exc.SDKException:
-            pass
+        # Glance updates are rate-limited per account: a module's worth of them can exhaust
+        # the burst, and a cleanup given up on a 429 left a queued image on the worker's
+        # server for later modules to list.
+        for attempt in range(20):
+            try:
+                conn.image.update_image(i, is_protected=False)
+                conn.image.delete_image(i, ignore_missing=True)
+            except os_exc.HttpException as e:
+                if e.status_code == 429 and attempt < 19:
+                    time.sleep(min(0.1 * (attempt + 1), 1.0))
+                    continue
+            except os_exc.SDKException:
+                pass
+            break
 
 
 def glance(server, conn, method, path, **kw):
