@@ -834,16 +834,23 @@ def ali_flatten(params: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _with_throttling_retry(retry: bool, fn: Callable[[], Any]) -> Any:
-    """The default server keeps rate limits on: a helper call must not fail on them by
-    accident (rate-limit tests pass retry=False)."""
+def retry_throttled(fn: Callable[[], Any], throttled: Callable[[Exception], bool]) -> Any:
+    """`fn()`, called again (up to 20 times, backing off to 1 s) while it raises an error
+    `throttled` says is a rate limit: the default server keeps rate limits on, and a helper
+    call must not fail on them by accident."""
     for attempt in range(20):
         try:
             return fn()
-        except EcsError as e:
-            if not retry or not str(e.code).startswith("Throttling") or attempt == 19:
+        except Exception as e:
+            if not throttled(e) or attempt == 19:
                 raise
             time.sleep(min(0.1 * (attempt + 1), 1.0))
+
+
+def _with_throttling_retry(retry: bool, fn: Callable[[], Any]) -> Any:
+    """[`retry_throttled`] for the ECS clients (rate-limit tests pass retry=False)."""
+    return retry_throttled(fn, lambda e: retry and isinstance(e, EcsError)
+                           and str(e.code).startswith("Throttling"))
 
 
 class EcsLegacy:

@@ -11,14 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 from openstack import exceptions as os_exc
 
-from nubis import ADMIN_PASSWORD, unique_name
+from nubis import ADMIN_PASSWORD, retry_throttled, unique_name
 from test_openstack_support import REGION, connect, member_of_new_project, raw
 
 pytestmark = [pytest.mark.timeout(300),
@@ -56,21 +55,20 @@ def images(conn):
         return img
 
     yield make
+
+    def remove(image_id):
+        conn.image.update_image(image_id, is_protected=False)
+        conn.image.delete_image(image_id, ignore_missing=True)
+
     for i in made:
         # Glance updates are rate-limited per account: a module's worth of them can exhaust
         # the burst, and a cleanup given up on a 429 left a queued image on the worker's
         # server for later modules to list.
-        for attempt in range(20):
-            try:
-                conn.image.update_image(i, is_protected=False)
-                conn.image.delete_image(i, ignore_missing=True)
-            except os_exc.HttpException as e:
-                if e.status_code == 429 and attempt < 19:
-                    time.sleep(min(0.1 * (attempt + 1), 1.0))
-                    continue
-            except os_exc.SDKException:
-                pass
-            break
+        try:
+            retry_throttled(lambda: remove(i), lambda e: isinstance(e, os_exc.HttpException)
+                            and e.status_code == 429)
+        except os_exc.SDKException:
+            pass
 
 
 def glance(server, conn, method, path, **kw):

@@ -566,7 +566,7 @@ impl OpenStackApi {
         req: &RawRequest<'_>,
         upload: Option<&mut C>,
     ) -> Reply {
-        let request_id = format!("req-{}", nubis_core::ids::new_request_id());
+        let request_id = nubis_core::ids::new_openstack_request_id();
         let (service, mut reply) = match route(req.path) {
             Some(("identity", rest)) => ("identity", identity::handle(self, req, rest).await),
             Some(("compute", rest)) => (

@@ -37,6 +37,10 @@ pub fn new_disk_id() -> String {
 pub fn new_request_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
+/// OpenStack's `x-openstack-request-id`: `req-` + a RequestId.
+pub fn new_openstack_request_id() -> String {
+    format!("req-{}", new_request_id())
+}
 
 /// `ins-` + 8 lower-case alphanumerics.
 pub fn is_tencent_instance_id(s: &str) -> bool {

@@ -441,11 +441,10 @@ impl SimDriver {
     /// [`SimDriver::with_vm`] for a change that writes new texts (users, keys, a system):
     /// they become the pool's copies.
     fn with_vm_texts(&self, id: Uuid, f: impl FnOnce(&mut SimVm)) -> Result<(), DriverError> {
-        let mut vms = self.vms.lock();
-        let vm = vms.get_mut(&id).ok_or(DriverError::UnknownVm(id))?;
-        f(vm);
-        vm.share(&mut self.pool.lock());
-        Ok(())
+        self.with_vm(id, |vm| {
+            f(vm);
+            vm.share(&mut self.pool.lock());
+        })
     }
 
     /// Add (or, `keep`, add unless present) a guest, its texts shared.

@@ -222,7 +222,7 @@ pub fn refuse(dialect: Dialect, refusal: Refusal) -> (Response, &'static str) {
             } else {
                 "Request is too large.".to_string()
             };
-            let id = format!("req-{}", nubis_core::ids::new_request_id());
+            let id = nubis_core::ids::new_openstack_request_id();
             let (ct, body) = match dialect {
                 Dialect::Nova => (
                     "application/json",
