@@ -438,6 +438,13 @@ impl OpenStackApi {
         t.roles.iter().all(|r| held.contains(&r.to_lowercase()))
     }
 
+    /// A live token and the engine's principal for it (the web console's Keystone session:
+    /// the same checks as a request's token).
+    pub async fn session(&self, id: &str) -> Option<(Principal, Token)> {
+        let t = self.token(id).await?;
+        Some((self.principal(&t), t))
+    }
+
     /// The engine's principal for a token: its account; an admin (Nova's `context_is_admin`,
     /// role `admin`) sees every account, anyone else only its project's instances.
     pub(crate) fn principal(&self, token: &Token) -> Principal {

@@ -648,6 +648,17 @@ impl Engine {
             .collect()
     }
 
+    /// Seals `text` with the server's secrets key (every node of a cluster holds the same):
+    /// what only this server may read back, such as the web console's session cookie.
+    pub fn seal(&self, text: &str) -> String {
+        self.inner.secrets.seal(text)
+    }
+
+    /// Opens what [`Engine::seal`] sealed; `None` for anything else (tampered, another key).
+    pub fn unseal(&self, sealed: &str) -> Option<String> {
+        self.inner.secrets.open(sealed).ok()
+    }
+
     pub fn instance(&self, id: Uuid) -> Option<Instance> {
         self.inner.table.get(&id).map(|i| (*i).clone())
     }

@@ -83,6 +83,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_text))
         .nest("/admin/v1", crate::admin::routes(state.clone()))
+        .nest("/console", crate::console::routes(cfg))
         .merge(crate::agent::control_routes())
         .fallback(dispatch)
         .with_state(state)
@@ -200,7 +201,7 @@ async fn openstack_response(reply: nubis_api_openstack::Reply, start: Instant) -
 }
 
 /// One structured log line and the request metrics, the same for every dialect.
-fn observe(
+pub(crate) fn observe(
     dialect: &'static str,
     request_id: &str,
     action: &str,
@@ -258,6 +259,19 @@ fn record_since(dialect: &'static str, label: &'static str, code: &str, start: I
 /// pipeline (`nubis_pipeline::Reply`, whichever service): the action label is the
 /// registry's, the status, content type and headers the service's.
 fn reply_response(reply: nubis_api_tencent::Reply, start: Instant) -> Response {
+    observe_reply(&reply, start);
+    let mut resp = Response::builder()
+        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+        .header(header::CONTENT_TYPE, reply.content_type);
+    for (k, v) in &reply.headers {
+        resp = resp.header(*k, v.as_str());
+    }
+    resp.body(Body::from(reply.body))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// The log line and the metrics of a pipeline service's reply.
+pub(crate) fn observe_reply(reply: &nubis_api_tencent::Reply, start: Instant) {
     observe_labelled(
         reply.cloud,
         &reply.request_id,
@@ -267,14 +281,6 @@ fn reply_response(reply: nubis_api_tencent::Reply, start: Instant) -> Response {
         reply.status,
         start,
     );
-    let mut resp = Response::builder()
-        .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
-        .header(header::CONTENT_TYPE, reply.content_type);
-    for (k, v) in &reply.headers {
-        resp = resp.header(*k, v.as_str());
-    }
-    resp.body(Body::from(reply.body))
-        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
 }
 
 fn record(

@@ -5,6 +5,7 @@ mod agent;
 mod audit;
 mod authz;
 mod config;
+mod console;
 mod files;
 mod guard;
 mod host;

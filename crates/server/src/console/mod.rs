@@ -1,0 +1,987 @@
+//! The web console under `/console` (docs/console.md): server-rendered pages with a little
+//! progressive enhancement (live updates over server-sent events), assets compiled into the
+//! binary. It is one more client: what it shows is read from the engine as the signed-in
+//! principal sees it, and every change it makes is a request to Nova (a Keystone session) or
+//! Tencent CVM (an access key session) run through that API's own pipeline
+//! ([`backend`]).
+
+mod backend;
+mod pages;
+mod session;
+
+use crate::authz::PolicyAuthorizer;
+use crate::config::Config;
+use crate::http::AppState;
+use crate::peer::Peer;
+use axum::Router;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use backend::{Act, KeyRef, NewInstance};
+use nubis_core::{Instance, InstanceState, KeyPair, Principal, catalog};
+use nubis_pipeline::Authorizer;
+use session::{Kind, Session};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use uuid::Uuid;
+
+/// Every console route: (path below `/console`, whether it needs a session). The router is
+/// built from this table and a test walks it without a session.
+pub const ROUTES: &[(&str, bool)] = &[
+    ("/", true),
+    ("/login", false),
+    ("/logout", true),
+    ("/fleet", true),
+    ("/events", true),
+    ("/operations", true),
+    ("/instances", true),
+    ("/instances/new", true),
+    ("/instances/{id}", true),
+    ("/instances/{id}/{action}", true),
+    ("/keypairs", true),
+    ("/keypairs/{id}/delete", true),
+    ("/assets/{file}", false),
+];
+
+/// How the console is served.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    /// Cookies are `Secure` (the public URL is https).
+    secure: bool,
+}
+
+/// The instance actions, in the order the instance page offers them.
+pub const ACTIONS: &[(&str, &str)] = &[
+    ("start", "Start"),
+    ("stop", "Stop"),
+    ("reboot", "Reboot"),
+    ("enter_rescue", "Enter rescue mode"),
+    ("exit_rescue", "Exit rescue mode"),
+    ("reset_password", "Reset password"),
+    ("associate", "Associate key pair"),
+    ("disassociate", "Disassociate key pair"),
+    ("terminate", "Terminate"),
+];
+
+/// Rows per fleet page.
+const PAGE_SIZE: usize = 20;
+/// Most instances sorted in memory for a sort other than by creation.
+const MAX_SORTED: usize = 10_000;
+/// Longest search text and form field read.
+const MAX_FIELD: usize = 4096;
+/// Live update streams open at once (each holds a connection).
+const MAX_STREAMS: usize = 256;
+static STREAMS: AtomicUsize = AtomicUsize::new(0);
+
+pub fn routes(cfg: &Config) -> Router<AppState> {
+    let settings = Settings {
+        secure: cfg
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://")),
+    };
+    let mut r = Router::new();
+    for (path, _) in ROUTES {
+        r = match *path {
+            "/" => r.route(path, get(|| async { Redirect::to("/console/fleet") })),
+            "/login" => r.route(path, get(login_page).post(login)),
+            "/logout" => r.route(path, axum::routing::post(logout)),
+            "/fleet" => r.route(path, get(fleet)),
+            "/events" => r.route(path, get(events)),
+            "/operations" => r.route(path, get(operations)),
+            "/instances" => r.route(path, axum::routing::post(create)),
+            "/instances/new" => r.route(path, get(create_page)),
+            "/instances/{id}" => r.route(path, get(instance_page)),
+            "/instances/{id}/{action}" => r.route(path, get(confirm_page).post(act)),
+            "/keypairs" => r.route(path, get(keypairs).post(create_key)),
+            "/keypairs/{id}/delete" => r.route(path, get(confirm_delete_key).post(delete_key)),
+            "/assets/{file}" => r.route(path, get(asset)),
+            other => unreachable!("console route {other} has no handler"),
+        };
+    }
+    r.layer(axum::Extension(settings))
+        .layer(axum::middleware::map_response(security_headers))
+}
+
+/// Every console response: a strict Content-Security-Policy (scripts and styles only from the
+/// console's own files, no inline code, no framing), no caching, no sniffing, no referrer.
+async fn security_headers(mut resp: Response) -> Response {
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if !h.contains_key(header::CACHE_CONTROL) {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// The signed-in user as a request sees them.
+pub struct Who {
+    pub session: Session,
+    pub principal: Principal,
+    /// A label for the page header: who, through which API.
+    pub user: String,
+    /// The session's policies allow changes (only hides buttons: the API decides).
+    pub can_act: bool,
+    /// The session's policies refuse listing instances: the cloud's code and message.
+    pub read_denied: Option<(String, String)>,
+}
+
+/// Why a request has no session: a page redirects to the sign-in, anything else is 401.
+enum NoSession {
+    Redirect,
+    Unauthorized,
+}
+
+impl IntoResponse for NoSession {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Redirect => Redirect::to("/console/login").into_response(),
+            Self::Unauthorized => (StatusCode::UNAUTHORIZED, "sign in first\n").into_response(),
+        }
+    }
+}
+
+/// The request's session, checked against its credential as it is now.
+async fn who(s: &AppState, headers: &HeaderMap, page: bool) -> Result<Who, NoSession> {
+    let refuse = || {
+        if page {
+            NoSession::Redirect
+        } else {
+            NoSession::Unauthorized
+        }
+    };
+    let value = headers
+        .get(header::COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| session::cookie(c, session::COOKIE))
+        .ok_or_else(refuse)?;
+    let session = Session::open(&s.engine, value, now_ms()).ok_or_else(refuse)?;
+    crate::http::catch_up(&s.engine).await;
+    match session.kind {
+        Kind::Keystone => {
+            let (principal, token) = s
+                .openstack
+                .session(&session.cred)
+                .await
+                .ok_or_else(refuse)?;
+            let project = token
+                .project
+                .as_ref()
+                .map(|p| p.name.as_str())
+                .unwrap_or("-");
+            Ok(Who {
+                user: format!("{} (project {project}, Keystone)", token.user_name),
+                can_act: token.can_write(),
+                read_denied: None,
+                principal,
+                session,
+            })
+        }
+        Kind::AccessKey => {
+            let (mut principal, _) = s.engine.access_key(&session.cred).ok_or_else(refuse)?;
+            let authz = PolicyAuthorizer::tencent(s.engine.clone());
+            let region = catalog::REGIONS.first().map(|r| r.id);
+            let read_denied =
+                match authz.authorize_scoped(&principal, "cvm:DescribeInstances", region, true) {
+                    Ok(guard) => {
+                        principal.guard = guard;
+                        None
+                    }
+                    Err(d) => Some((
+                        "AuthFailure.UnauthorizedOperation".to_string(),
+                        d.to_string(),
+                    )),
+                };
+            let can_act = authz
+                .authorize(&principal, "cvm:RebootInstances", region)
+                .is_ok();
+            Ok(Who {
+                user: format!(
+                    "{} (access key {}, Tencent CVM)",
+                    principal.user, session.cred
+                ),
+                can_act,
+                read_denied,
+                principal,
+                session,
+            })
+        }
+    }
+}
+
+/// A form post must come from the console's own pages: the browser's `Origin` (and
+/// `Sec-Fetch-Site`, when sent) name this site, and the form carries the session's token.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
+    if h("sec-fetch-site").is_some_and(|v| v != "same-origin" && v != "none") {
+        return false;
+    }
+    match (h("origin"), h("host")) {
+        (None, _) => true,
+        (Some(o), Some(host)) => o
+            .split_once("://")
+            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
+        (Some(_), None) => false,
+    }
+}
+
+/// A posted form's field (bounded).
+fn field<'a>(f: &'a HashMap<String, String>, name: &str) -> &'a str {
+    f.get(name)
+        .map(|v| if v.len() > MAX_FIELD { "" } else { v.as_str() })
+        .unwrap_or("")
+}
+
+/// A change request's checks: a session, this site, the session's CSRF token.
+async fn checked_post(
+    s: &AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Who, Response> {
+    let who = who(s, headers, false)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    if !same_origin(headers) || !who.session.csrf_ok(field(form, "csrf")) {
+        return Err((
+            StatusCode::FORBIDDEN,
+            "the form's CSRF token or origin is wrong\n",
+        )
+            .into_response());
+    }
+    Ok(who)
+}
+
+fn html(markup: maud::Markup) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        markup.into_string(),
+    )
+        .into_response()
+}
+
+fn not_found(who: &Who, what: &str) -> Response {
+    let page = pages::message(
+        who,
+        "Not found",
+        &format!("{what} does not exist or you may not see it."),
+    );
+    (StatusCode::NOT_FOUND, html(page)).into_response()
+}
+
+// ---- sign-in ------------------------------------------------------------------------------
+
+async fn login_page() -> Response {
+    html(pages::login(None))
+}
+
+/// Failed access key sign-ins, per key ID and per source.
+fn key_logins() -> &'static nubis_auth::login::LoginThrottle {
+    static T: std::sync::OnceLock<nubis_auth::login::LoginThrottle> = std::sync::OnceLock::new();
+    T.get_or_init(Default::default)
+}
+
+async fn login(
+    State(s): State<AppState>,
+    axum::Extension(set): axum::Extension<Settings>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    if !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site sign-in refused\n").into_response();
+    }
+    let refused = |code: &str, message: &str| {
+        (
+            StatusCode::UNAUTHORIZED,
+            html(pages::login(Some((code.to_string(), message.to_string())))),
+        )
+            .into_response()
+    };
+    let session = match field(&f, "method") {
+        "keystone" => {
+            let (user, password) = (field(&f, "user"), field(&f, "password"));
+            let project = match field(&f, "project") {
+                "" => user,
+                p => p,
+            };
+            let domain = match field(&f, "domain") {
+                "" => "Default",
+                d => d,
+            };
+            match backend::keystone_login(&s, peer, user, password, project, domain).await {
+                Ok(token) => match s.openstack.session(&token).await {
+                    Some((_, t)) => Session::new(Kind::Keystone, token, t.expires_at * 1000),
+                    None => return refused("401", "The token Keystone issued is not valid."),
+                },
+                Err(out) => {
+                    let (code, msg) = out.error.unwrap_or_default();
+                    return refused(&code, &msg);
+                }
+            }
+        }
+        "access_key" => {
+            let (id, secret) = (field(&f, "key_id").trim(), field(&f, "key_secret"));
+            let throttle = key_logins();
+            if let Err(wait) = throttle.attempt(id, peer) {
+                return refused(
+                    "RequestLimitExceeded",
+                    &format!(
+                        "Too many failed sign-ins: try again in {} s.",
+                        wait.0.as_secs()
+                    ),
+                );
+            }
+            let ok = s.engine.access_key(id).is_some_and(|(_, real)| {
+                use subtle::ConstantTimeEq;
+                bool::from(real.as_bytes().ct_eq(secret.as_bytes()))
+            });
+            if !ok {
+                return refused(
+                    "AuthFailure.SignatureFailure",
+                    "The SecretId is unknown or disabled, or the SecretKey is wrong.",
+                );
+            }
+            throttle.succeed(id, peer);
+            Session::new(
+                Kind::AccessKey,
+                id.to_string(),
+                now_ms() + session::KEY_SESSION_SECS * 1000,
+            )
+        }
+        _ => return refused("MissingParameter", "Choose how to sign in."),
+    };
+    let max_age = (session.expires_ms - now_ms()) / 1000;
+    let cookie = session::set_cookie(&session.seal(&s.engine), max_age, set.secure);
+    (
+        [(header::SET_COOKIE, cookie)],
+        Redirect::to("/console/fleet"),
+    )
+        .into_response()
+}
+
+async fn logout(
+    State(s): State<AppState>,
+    axum::Extension(set): axum::Extension<Settings>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let who = match checked_post(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    backend::revoke(&s, &who.session, peer).await;
+    (
+        [(header::SET_COOKIE, session::clear_cookie(set.secure))],
+        Redirect::to("/console/login"),
+    )
+        .into_response()
+}
+
+// ---- the fleet ----------------------------------------------------------------------------
+
+/// The fleet page's query: search text, state, sort, page.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct FleetQuery {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub sort: String,
+    #[serde(default)]
+    pub page: Option<usize>,
+}
+
+impl FleetQuery {
+    /// The query string that reproduces it (links, the live stream).
+    pub fn to_query(&self, page: usize) -> String {
+        form_urlencoded::Serializer::new(String::new())
+            .append_pair("q", &self.q)
+            .append_pair("state", &self.state)
+            .append_pair("sort", &self.sort)
+            .append_pair("page", &page.to_string())
+            .finish()
+    }
+}
+
+/// One page of the fleet as the principal sees it.
+pub struct FleetPage {
+    pub rows: Vec<Instance>,
+    pub total: usize,
+    pub page: usize,
+    pub pages: usize,
+}
+
+fn fleet_page(s: &AppState, p: &Principal, q: &FleetQuery) -> FleetPage {
+    let needle = q.q.trim().to_ascii_lowercase();
+    let needle = if needle.len() > 128 {
+        String::new()
+    } else {
+        needle
+    };
+    let state = InstanceState::parse(&q.state);
+    let matches = |i: &Instance| {
+        state.is_none_or(|st| i.state == st)
+            && (needle.is_empty()
+                || i.name.to_ascii_lowercase().contains(&needle)
+                || i.tencent_id.contains(&needle)
+                || i.aliyun_id.contains(&needle)
+                || i.uuid.to_string().contains(&needle))
+    };
+    let page = q.page.unwrap_or(1).clamp(1, 100_000);
+    let offset = (page - 1) * PAGE_SIZE;
+    let (total, rows) = match q.sort.as_str() {
+        "name" | "state" | "oldest" => {
+            let (total, mut all) = s.engine.query(p, matches, 0, MAX_SORTED);
+            match q.sort.as_str() {
+                "name" => all.sort_by(|a, b| a.name.cmp(&b.name)),
+                "state" => all.sort_by(|a, b| a.state.as_str().cmp(b.state.as_str())),
+                _ => all.reverse(),
+            }
+            let rows = all.into_iter().skip(offset).take(PAGE_SIZE).collect();
+            (total.min(MAX_SORTED), rows)
+        }
+        _ => s.engine.query(p, matches, offset, PAGE_SIZE),
+    };
+    FleetPage {
+        rows,
+        total,
+        page,
+        pages: total.div_ceil(PAGE_SIZE).max(1),
+    }
+}
+
+async fn fleet(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<FleetQuery>,
+) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let page = if who.read_denied.is_some() {
+        FleetPage {
+            rows: Vec::new(),
+            total: 0,
+            page: 1,
+            pages: 1,
+        }
+    } else {
+        fleet_page(&s, &who.principal, &q)
+    };
+    html(pages::fleet(&who, &q, &page))
+}
+
+async fn operations(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let (_, mut recent) = if who.read_denied.is_some() {
+        (0, Vec::new())
+    } else {
+        s.engine
+            .query(&who.principal, |i| i.latest_op.is_some(), 0, MAX_SORTED)
+    };
+    recent.sort_by(|a, b| b.updated_at_ms.cmp(&a.updated_at_ms));
+    recent.truncate(100);
+    html(pages::operations(&who, &recent))
+}
+
+/// What a live stream renders: the fleet's rows, or an instance's panel.
+#[derive(Debug, serde::Deserialize)]
+struct Live {
+    view: String,
+    #[serde(default)]
+    id: Option<Uuid>,
+    #[serde(flatten)]
+    fleet: FleetQuery,
+}
+
+async fn events(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Query(live): Query<Live>,
+) -> Response {
+    let who = match who(&s, &headers, false).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    if STREAMS.fetch_add(1, Ordering::SeqCst) >= MAX_STREAMS {
+        STREAMS.fetch_sub(1, Ordering::SeqCst);
+        return (StatusCode::SERVICE_UNAVAILABLE, "too many live streams\n").into_response();
+    }
+    struct Slot;
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            STREAMS.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+    let state = (s, headers, live, who, String::new(), 0u32, Slot);
+    let stream = futures_util::stream::unfold(
+        state,
+        |(s, headers, live, mut who, last, tick, slot)| async move {
+            let mut last = last;
+            let mut tick = tick;
+            loop {
+                if tick > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                tick += 1;
+                // The session is checked again every few seconds: a revoked token or a deleted
+                // key ends the stream.
+                if tick % 10 == 0 {
+                    who = who_again(&s, &headers).await?;
+                }
+                if who.session.expires_ms <= now_ms() {
+                    return None;
+                }
+                let html = match (live.view.as_str(), live.id) {
+                    ("instance", Some(id)) => match visible(&s, &who, id) {
+                        Some(inst) => {
+                            pages::panel(&who, &inst, &details(&s, &who, &inst).await).into_string()
+                        }
+                        None => return None,
+                    },
+                    _ => pages::rows(&fleet_page(&s, &who.principal, &live.fleet)).into_string(),
+                };
+                if html != last {
+                    last.clone_from(&html);
+                    let ev = Event::default().event("fragment").data(html);
+                    return Some((
+                        Ok::<_, std::convert::Infallible>(ev),
+                        (s, headers, live, who, last, tick, slot),
+                    ));
+                }
+            }
+        },
+    );
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
+async fn who_again(s: &AppState, headers: &HeaderMap) -> Option<Who> {
+    who(s, headers, false).await.ok()
+}
+
+// ---- instances ----------------------------------------------------------------------------
+
+/// The instance `id` if the principal sees it.
+fn visible(s: &AppState, who: &Who, id: Uuid) -> Option<Instance> {
+    if who.read_denied.is_some() {
+        return None;
+    }
+    s.engine
+        .instances_by_id(&who.principal, &[id])
+        .into_iter()
+        .next()
+}
+
+/// What the instance page shows besides the record: operations, audit events, guest facts,
+/// key pair names.
+pub struct Details {
+    pub operations: Vec<nubis_core::Operation>,
+    pub events: Vec<nubis_core::audit::AuditEvent>,
+    pub guest: Option<serde_json::Value>,
+    pub keys: Vec<KeyPair>,
+}
+
+async fn details(s: &AppState, who: &Who, inst: &Instance) -> Details {
+    let operations = s.engine.operations_of(inst.uuid).await.unwrap_or_default();
+    let mut events = Vec::new();
+    for id in [
+        inst.tencent_id.clone(),
+        inst.aliyun_id.clone(),
+        inst.uuid.to_string(),
+    ] {
+        let q = nubis_core::audit::AuditQuery {
+            filters: vec![nubis_core::audit::AuditFilter::Resource(id)],
+            until_ms: i64::MAX,
+            limit: 20,
+            ..Default::default()
+        };
+        events.extend(
+            s.engine
+                .audit_events(&who.principal, q)
+                .await
+                .unwrap_or_default(),
+        );
+    }
+    events.sort_by(|a, b| b.time_ms.cmp(&a.time_ms).then(b.id.cmp(&a.id)));
+    events.dedup_by(|a, b| a.id == b.id);
+    events.truncate(20);
+    let keys = s
+        .engine
+        .key_pairs(&who.principal)
+        .into_iter()
+        .filter(|k| inst.key_ids.contains(&k.id))
+        .collect();
+    Details {
+        operations,
+        events,
+        guest: s
+            .engine
+            .driver()
+            .snapshot(inst.uuid)
+            .map(pages::without_secrets),
+        keys,
+    }
+}
+
+async fn instance_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let Some(inst) = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| visible(&s, &who, id))
+    else {
+        return not_found(&who, "The instance");
+    };
+    let accepted = q
+        .get("accepted")
+        .filter(|r| r.len() <= 64 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+    let d = details(&s, &who, &inst).await;
+    html(pages::instance(
+        &who,
+        &inst,
+        &d,
+        accepted.map(String::as_str),
+    ))
+}
+
+/// The key pairs the principal may use, as the session's API names them.
+fn key_refs(s: &AppState, who: &Who) -> Vec<KeyRef> {
+    s.engine
+        .key_pairs(&who.principal)
+        .into_iter()
+        .map(|k| KeyRef {
+            id: k.id,
+            name: k.name,
+        })
+        .collect()
+}
+
+async fn confirm_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let Some(inst) = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| visible(&s, &who, id))
+    else {
+        return not_found(&who, "The instance");
+    };
+    let Some((action, label)) = ACTIONS.iter().find(|(a, _)| *a == action) else {
+        return not_found(&who, "The action");
+    };
+    html(pages::confirm(
+        &who,
+        &inst,
+        action,
+        label,
+        &key_refs(&s, &who),
+        None,
+    ))
+}
+
+/// The action a confirmation form asks for, with its options checked against the clouds'
+/// closed sets.
+fn parse_act(action: &str, f: &HashMap<String, String>) -> Option<Act> {
+    let force_stop = field(f, "force_stop") == "on";
+    let one_of = |v: &str, allowed: &[&str]| allowed.contains(&v).then(|| v.to_string());
+    Some(match action {
+        "start" => Act::Start,
+        "stop" => Act::Stop(one_of(
+            field(f, "stop_type"),
+            &["SOFT", "HARD", "SOFT_FIRST"],
+        )?),
+        "reboot" => Act::Reboot(one_of(field(f, "reboot_type"), &["SOFT", "HARD"])?),
+        "enter_rescue" => Act::EnterRescue {
+            password: field(f, "password").to_string(),
+            force_stop,
+        },
+        "exit_rescue" => Act::ExitRescue,
+        "reset_password" => Act::ResetPassword {
+            password: field(f, "password").to_string(),
+            force_stop,
+        },
+        "associate" => Act::Associate {
+            key_id: field(f, "key_id").to_string(),
+            force_stop,
+        },
+        "disassociate" => Act::Disassociate {
+            key_id: field(f, "key_id").to_string(),
+            force_stop,
+        },
+        "terminate" => Act::Terminate,
+        _ => return None,
+    })
+}
+
+async fn act(
+    State(s): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Path((id, action)): Path<(String, String)>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let who = match checked_post(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(inst) = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| visible(&s, &who, id))
+    else {
+        return not_found(&who, "The instance");
+    };
+    let Some((name, label)) = ACTIONS.iter().find(|(a, _)| *a == action) else {
+        return not_found(&who, "The action");
+    };
+    let Some(a) = parse_act(name, &f).filter(|_| Act::offered(name, &who.session.kind)) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            html(pages::message(
+                &who,
+                "Bad request",
+                "The form's options are not ones this action takes.",
+            )),
+        )
+            .into_response();
+    };
+    let out = backend::act(&s, &who.session, peer, &inst, &a).await;
+    match out.error {
+        None => Redirect::to(&format!(
+            "/console/instances/{}?accepted={}",
+            inst.uuid, out.request_id
+        ))
+        .into_response(),
+        Some(e) => html(pages::confirm(
+            &who,
+            &inst,
+            name,
+            label,
+            &key_refs(&s, &who),
+            Some((&e, &out.request_id)),
+        )),
+    }
+}
+
+async fn create_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    html(pages::create(&who, &key_refs(&s, &who), None))
+}
+
+async fn create(
+    State(s): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let who = match checked_post(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let keys = key_refs(&s, &who);
+    let bad = |msg: &str| {
+        html(pages::create(
+            &who,
+            &keys,
+            Some((&("Console".to_string(), msg.to_string()), "")),
+        ))
+    };
+    let Some(image) = catalog::IMAGES
+        .iter()
+        .find(|i| i.public && i.id == field(&f, "image"))
+    else {
+        return bad("Choose an image.");
+    };
+    let Some(zone) = catalog::ZONES.iter().find(|z| z.id == field(&f, "zone")) else {
+        return bad("Choose a zone.");
+    };
+    let key = match field(&f, "key_id") {
+        "" => None,
+        id => match keys.iter().find(|k| k.id == id) {
+            Some(k) => Some(k.clone()),
+            None => return bad("Choose a key pair you have."),
+        },
+    };
+    let new = NewInstance {
+        name: field(&f, "name").to_string(),
+        image,
+        instance_type: field(&f, "instance_type").to_string(),
+        zone,
+        password: field(&f, "password").to_string(),
+        key,
+    };
+    let (out, made) = backend::create(&s, &who.session, peer, &new).await;
+    if let Some(e) = &out.error {
+        return html(pages::create(&who, &keys, Some((e, &out.request_id))));
+    }
+    let uuid = made
+        .and_then(|(kind, id)| s.engine.resolve(&who.principal, kind, &[id]).ok())
+        .and_then(|u| u.into_iter().next());
+    match uuid {
+        Some(u) => Redirect::to(&format!(
+            "/console/instances/{u}?accepted={}",
+            out.request_id
+        ))
+        .into_response(),
+        None => Redirect::to("/console/fleet").into_response(),
+    }
+}
+
+// ---- key pairs ----------------------------------------------------------------------------
+
+async fn keypairs(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    html(pages::keypairs(
+        &who,
+        &s.engine.key_pairs(&who.principal),
+        None,
+        None,
+    ))
+}
+
+async fn create_key(
+    State(s): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let who = match checked_post(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let public = Some(field(&f, "public_key").trim()).filter(|p| !p.is_empty());
+    let (out, private) =
+        backend::create_key(&s, &who.session, peer, field(&f, "name").trim(), public).await;
+    let keys = s.engine.key_pairs(&who.principal);
+    let error = out.error.as_ref().map(|e| (e, out.request_id.as_str()));
+    html(pages::keypairs(&who, &keys, private.as_deref(), error))
+}
+
+fn key_of(s: &AppState, who: &Who, id: &str) -> Option<KeyPair> {
+    s.engine
+        .key_pairs(&who.principal)
+        .into_iter()
+        .find(|k| k.id == id)
+}
+
+async fn confirm_delete_key(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    match key_of(&s, &who, &id) {
+        Some(k) => html(pages::confirm_delete_key(&who, &k, None)),
+        None => not_found(&who, "The key pair"),
+    }
+}
+
+async fn delete_key(
+    State(s): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
+    let who = match checked_post(&s, &headers, &f).await {
+        Ok(w) => w,
+        Err(r) => return r,
+    };
+    let Some(k) = key_of(&s, &who, &id) else {
+        return not_found(&who, "The key pair");
+    };
+    let out = backend::delete_key(
+        &s,
+        &who.session,
+        peer,
+        &KeyRef {
+            id: k.id.clone(),
+            name: k.name.clone(),
+        },
+    )
+    .await;
+    match out.error {
+        None => Redirect::to("/console/keypairs").into_response(),
+        Some(e) => html(pages::confirm_delete_key(
+            &who,
+            &k,
+            Some((&e, &out.request_id)),
+        )),
+    }
+}
+
+// ---- assets -------------------------------------------------------------------------------
+
+async fn asset(Path(file): Path<String>) -> Response {
+    let (body, kind) = match file.as_str() {
+        "console.css" => (
+            include_str!("assets/console.css"),
+            "text/css; charset=utf-8",
+        ),
+        "console.js" => (
+            include_str!("assets/console.js"),
+            "text/javascript; charset=utf-8",
+        ),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    (
+        [
+            (header::CONTENT_TYPE, kind),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
+}
