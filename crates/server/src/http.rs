@@ -214,7 +214,7 @@ pub(crate) fn observe(
 }
 
 /// [`observe`] with the action's label already known (a pipeline service's reply carries it).
-fn observe_labelled(
+pub(crate) fn observe_labelled(
     dialect: &'static str,
     request_id: &str,
     action: &str,

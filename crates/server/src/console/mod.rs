@@ -27,22 +27,22 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use uuid::Uuid;
 
-/// Every console route: (path below `/console`, whether it needs a session). The router is
-/// built from this table and a test walks it without a session.
-pub const ROUTES: &[(&str, bool)] = &[
-    ("/", true),
-    ("/login", false),
-    ("/logout", true),
-    ("/fleet", true),
-    ("/events", true),
-    ("/operations", true),
-    ("/instances", true),
-    ("/instances/new", true),
-    ("/instances/{id}", true),
-    ("/instances/{id}/{action}", true),
-    ("/keypairs", true),
-    ("/keypairs/{id}/delete", true),
-    ("/assets/{file}", false),
+/// Every console route: (path below `/console`, its methods, whether it needs a session).
+/// The router is built from this table and a test walks it without a session.
+pub const ROUTES: &[(&str, &[&str], bool)] = &[
+    ("/", &["GET"], true),
+    ("/login", &["GET", "POST"], false),
+    ("/logout", &["POST"], true),
+    ("/fleet", &["GET"], true),
+    ("/events", &["GET"], true),
+    ("/operations", &["GET"], true),
+    ("/instances", &["POST"], true),
+    ("/instances/new", &["GET"], true),
+    ("/instances/{id}", &["GET"], true),
+    ("/instances/{id}/{action}", &["GET", "POST"], true),
+    ("/keypairs", &["GET", "POST"], true),
+    ("/keypairs/{id}/delete", &["GET", "POST"], true),
+    ("/assets/{file}", &["GET"], false),
 ];
 
 /// How the console is served.
@@ -76,16 +76,19 @@ const MAX_STREAMS: usize = 256;
 static STREAMS: AtomicUsize = AtomicUsize::new(0);
 
 pub fn routes(cfg: &Config) -> Router<AppState> {
-    let settings = Settings {
+    routes_with(Settings {
         secure: cfg
             .public_url
             .as_deref()
             .is_some_and(|u| u.starts_with("https://")),
-    };
+    })
+}
+
+fn routes_with(settings: Settings) -> Router<AppState> {
     let mut r = Router::new();
-    for (path, _) in ROUTES {
+    for (path, _, _) in ROUTES {
         r = match *path {
-            "/" => r.route(path, get(|| async { Redirect::to("/console/fleet") })),
+            "/" => r.route(path, get(root)),
             "/login" => r.route(path, get(login_page).post(login)),
             "/logout" => r.route(path, axum::routing::post(logout)),
             "/fleet" => r.route(path, get(fleet)),
@@ -101,8 +104,44 @@ pub fn routes(cfg: &Config) -> Router<AppState> {
             other => unreachable!("console route {other} has no handler"),
         };
     }
-    r.layer(axum::Extension(settings))
+    r.route_layer(axum::middleware::from_fn(log_request))
+        .layer(axum::Extension(settings))
         .layer(axum::middleware::map_response(security_headers))
+}
+
+/// One structured log line and the request metrics per console request, like every API's,
+/// under a RequestId of its own (`X-Nubis-Request-Id`); the route's pattern is the label.
+async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let start = std::time::Instant::now();
+    let label = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .and_then(|m| {
+            let rest = m.as_str().strip_prefix("/console").unwrap_or(m.as_str());
+            let rest = if rest.is_empty() { "/" } else { rest };
+            ROUTES
+                .iter()
+                .find(|(p, _, _)| *p == rest)
+                .map(|(p, _, _)| *p)
+        })
+        .unwrap_or("other");
+    let action = format!("{} {label}", req.method());
+    let request_id = nubis_core::ids::new_request_id();
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-nubis-request-id", v);
+    }
+    let status = resp.status().as_u16();
+    crate::http::observe_labelled(
+        "console",
+        &request_id,
+        &action,
+        label,
+        &status.to_string(),
+        status,
+        start,
+    );
+    resp
 }
 
 /// Every console response: a strict Content-Security-Policy (scripts and styles only from the
@@ -129,6 +168,14 @@ async fn security_headers(mut resp: Response) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+/// `/console`: the fleet, or the sign-in without a session.
+async fn root(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match who(&s, &headers, true).await {
+        Ok(_) => Redirect::to("/console/fleet").into_response(),
+        Err(e) => e.into_response(),
+    }
 }
 
 fn now_ms() -> i64 {
@@ -509,7 +556,7 @@ async fn operations(State(s): State<AppState>, headers: HeaderMap) -> Response {
         s.engine
             .query(&who.principal, |i| i.latest_op.is_some(), 0, MAX_SORTED)
     };
-    recent.sort_by(|a, b| b.updated_at_ms.cmp(&a.updated_at_ms));
+    recent.sort_by_key(|i| std::cmp::Reverse(i.updated_at_ms));
     recent.truncate(100);
     html(pages::operations(&who, &recent))
 }
@@ -517,6 +564,7 @@ async fn operations(State(s): State<AppState>, headers: HeaderMap) -> Response {
 /// What a live stream renders: the fleet's rows, or an instance's panel.
 #[derive(Debug, serde::Deserialize)]
 struct Live {
+    #[serde(default)]
     view: String,
     #[serde(default)]
     id: Option<Uuid>,
@@ -984,4 +1032,256 @@ async fn asset(Path(file): Path<String>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The console in process over a temporary SQLite store (`tower::ServiceExt::oneshot`).
+
+    use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use nubis_api_aliyun::AliyunApi;
+    use nubis_api_openstack::OpenStackApi;
+    use nubis_api_tencent::TencentApi;
+    use nubis_testkit::{KEY_ID, SECRET};
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    async fn app() -> (Router, tempfile::TempDir) {
+        let (engine, dir) = nubis_testkit::engine().await;
+        let state = AppState {
+            tencent: Arc::new(TencentApi::new(engine.clone(), false)),
+            aliyun: Arc::new(AliyunApi::new(engine.clone(), false)),
+            openstack: Arc::new(OpenStackApi::new(engine.clone(), false)),
+            engine,
+            prometheus: metrics_exporter_prometheus::PrometheusBuilder::new()
+                .build_recorder()
+                .handle(),
+            admin_logins: Default::default(),
+        };
+        let router = Router::new()
+            .nest("/console", routes_with(Settings { secure: false }))
+            .with_state(state);
+        (router, dir)
+    }
+
+    async fn send(
+        app: &Router,
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        form: &str,
+        origin: Option<&str>,
+    ) -> Response {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::HOST, "127.0.0.1:8080")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        if let Some(o) = origin {
+            req = req.header(header::ORIGIN, o);
+        }
+        app.clone()
+            .oneshot(req.body(Body::from(form.to_string())).unwrap())
+            .await
+            .unwrap()
+    }
+
+    async fn text(r: Response) -> String {
+        String::from_utf8(
+            axum::body::to_bytes(r.into_body(), 1 << 22)
+                .await
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap()
+    }
+
+    fn concrete(path: &str) -> String {
+        if path == "/" {
+            return "/console".into();
+        }
+        format!(
+            "/console{}",
+            path.replace("{id}", "7f0c6a8e-0000-4000-8000-000000000001")
+                .replace("{action}", "reboot")
+                .replace("{file}", "console.css")
+        )
+    }
+
+    /// Signs in with the test key; the session cookie and its CSRF token.
+    async fn sign_in(app: &Router) -> (String, String) {
+        let r = send(
+            app,
+            "POST",
+            "/console/login",
+            None,
+            &format!("method=access_key&key_id={KEY_ID}&key_secret={SECRET}"),
+            Some("http://127.0.0.1:8080"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let set = r.headers()[header::SET_COOKIE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            set.contains("HttpOnly")
+                && set.contains("SameSite=Strict")
+                && set.contains("Path=/console"),
+            "{set}"
+        );
+        let cookie = set.split(';').next().unwrap().to_string();
+        let page = text(send(app, "GET", "/console/fleet", Some(&cookie), "", None).await).await;
+        let csrf = page
+            .split("name=\"csrf\" value=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap()
+            .to_string();
+        (cookie, csrf)
+    }
+
+    #[tokio::test]
+    async fn every_route_without_a_session_redirects_or_is_refused() {
+        let (app, _dir) = app().await;
+        let mut walked = 0;
+        for (path, methods, needs_session) in ROUTES {
+            for method in *methods {
+                let r = send(&app, method, &concrete(path), None, "csrf=x", None).await;
+                let status = r.status();
+                let at = format!("{method} {path}");
+                // Every response carries the console's security headers.
+                let csp = r
+                    .headers()
+                    .get(header::CONTENT_SECURITY_POLICY)
+                    .map(|v| v.to_str().unwrap().to_string());
+                assert!(
+                    csp.is_some_and(
+                        |c| c.contains("script-src 'self'") && c.contains("frame-ancestors 'none'")
+                    ),
+                    "{at}: no CSP"
+                );
+                if *needs_session {
+                    match status {
+                        StatusCode::SEE_OTHER => {
+                            assert_eq!(r.headers()[header::LOCATION], "/console/login", "{at}");
+                            assert_eq!(*method, "GET", "{at}: a change is refused, not redirected");
+                        }
+                        StatusCode::UNAUTHORIZED => {}
+                        other => panic!("{at} without a session answered {other}"),
+                    }
+                } else if *method == "GET" {
+                    assert!(status.is_success(), "{at}: {status}");
+                } else {
+                    // A sign-in with no credentials is a refused sign-in.
+                    assert_eq!(status, StatusCode::UNAUTHORIZED, "{at}");
+                }
+                walked += 1;
+            }
+        }
+        assert_eq!(walked, ROUTES.iter().map(|r| r.1.len()).sum::<usize>());
+        // A forged or foreign cookie is no session.
+        let r = send(
+            &app,
+            "GET",
+            "/console/fleet",
+            Some("nubis_console=AAAA"),
+            "",
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    }
+
+    #[tokio::test]
+    async fn forms_need_the_session_token_and_this_site() {
+        let (app, _dir) = app().await;
+        // A wrong secret signs no one in (and a cross-site sign-in is refused).
+        let r = send(
+            &app,
+            "POST",
+            "/console/login",
+            None,
+            &format!("method=access_key&key_id={KEY_ID}&key_secret=nope"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(r.headers().get(header::SET_COOKIE).is_none());
+        let r = send(
+            &app,
+            "POST",
+            "/console/login",
+            None,
+            &format!("method=access_key&key_id={KEY_ID}&key_secret={SECRET}"),
+            Some("https://evil.example"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        let (cookie, csrf) = sign_in(&app).await;
+        let create = "name=a&image=img-ubt22x64&instance_type=S5.MEDIUM4&zone=local-a&password=Passw0rd%2123";
+        for (form, origin) in [
+            (create.to_string(), None),
+            (format!("{create}&csrf=wrong"), None),
+            (
+                format!("{create}&csrf={csrf}"),
+                Some("https://evil.example"),
+            ),
+        ] {
+            let r = send(
+                &app,
+                "POST",
+                "/console/instances",
+                Some(&cookie),
+                &form,
+                origin,
+            )
+            .await;
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{form} {origin:?}");
+        }
+        let fleet = text(send(&app, "GET", "/console/fleet", Some(&cookie), "", None).await).await;
+        assert!(fleet.contains("0 instances"), "nothing was made");
+        // With both, the change goes through Tencent CVM and the instance shows.
+        let r = send(
+            &app,
+            "POST",
+            "/console/instances",
+            Some(&cookie),
+            &format!("{create}&csrf={csrf}"),
+            Some("http://127.0.0.1:8080"),
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        let to = r.headers()[header::LOCATION].to_str().unwrap().to_string();
+        assert!(
+            to.starts_with("/console/instances/") && to.contains("?accepted="),
+            "{to}"
+        );
+        let page = text(send(&app, "GET", &to, Some(&cookie), "", None).await).await;
+        assert!(page.contains("Accepted. RequestId"), "{page}");
+        // Sign-out ends the session in the browser.
+        let r = send(
+            &app,
+            "POST",
+            "/console/logout",
+            Some(&cookie),
+            &format!("csrf={csrf}"),
+            None,
+        )
+        .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert!(
+            r.headers()[header::SET_COOKIE]
+                .to_str()
+                .unwrap()
+                .contains("Max-Age=0")
+        );
+    }
 }

@@ -19,7 +19,7 @@ const PURPOSE: &str = "nubis-console-session-v1\n";
 pub const KEY_SESSION_SECS: i64 = 3600;
 
 /// How the user signed in.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A Keystone user and password: `cred` is the token; the console acts through Nova.
