@@ -145,7 +145,8 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
 }
 
 /// Every console response: a strict Content-Security-Policy (scripts and styles only from the
-/// console's own files, no inline code, no framing), no caching, no sniffing, no referrer.
+/// console's own files, no inline code, no framing), no caching, no sniffing, no referrer to other sites (`same-origin`: with `no-referrer` a browser sends
+/// `Origin: null` on a form post, which the origin check would refuse).
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
     h.insert(
@@ -162,7 +163,7 @@ async fn security_headers(mut resp: Response) -> Response {
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     if !h.contains_key(header::CACHE_CONTROL) {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

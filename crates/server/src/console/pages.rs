@@ -173,7 +173,7 @@ pub fn fleet(who: &Who, q: &FleetQuery, p: &FleetPage) -> Markup {
                 button type="submit" { "Filter" }
                 @if who.can_act { a.button id="create" href="/console/instances/new" { "Create instance" } }
             }
-            p.count { (p.total) " instances · page " (p.page) " of " (p.pages) }
+            p.count { (p.total) @if p.total == 1 { " instance" } @else { " instances" } " · page " (p.page) " of " (p.pages) }
             table.fleet {
                 thead { tr { th { "ID (Tencent · Alibaba · Nova)" } th { "Name" } th { "State (Tencent · Alibaba · Nova)" } th { "Zone" } th { "Type" } th { "Image" } th { "Latest operation" } } }
                 tbody id="rows" data-live=(live) { (rows(p)) }
