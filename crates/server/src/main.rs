@@ -305,6 +305,9 @@ fn print_banner(addr: &str, cfg: &config::Config, key: Option<&(String, String)>
     println!(
         "  OpenStack Keystone v3   {public}/identity/v3   (Nova /compute/v2.1, Glance /image)   region RegionOne"
     );
+    println!(
+        "  web console             {public}/console   (a Keystone user and password, or an access key)"
+    );
     println!("  health                  http://{addr}/healthz   metrics http://{addr}/metrics");
     if cfg.driver == "qemu" {
         println!(
