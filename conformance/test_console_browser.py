@@ -13,23 +13,15 @@ target/console-screenshots); docs/console/*.png are copies of two of them.
 Own server at sim time scale 0.5, so a create takes ~3.5 s and its PENDING can be watched."""
 from __future__ import annotations
 
-import os
-import shutil
-from pathlib import Path
-
 import openstack
 import pytest
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-from nubis import ADMIN_PASSWORD, REPO, unique_name
+from browser import new_browser, screenshot_dir, wait
+from nubis import ADMIN_PASSWORD, unique_name
 
 PASSWORD = "Console-Passw0rd!"
-# The browser and its driver talk over loopback only.
-os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
 
 
 @pytest.fixture(scope="module")
@@ -38,36 +30,17 @@ def srv(server_factory):
 
 
 @pytest.fixture(scope="module")
-def shots() -> Path:
-    base = Path(os.environ.get("NUBIS_TEST_LOG_DIR") or REPO / "target")
-    d = base / "console-screenshots"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+def shots():
+    return screenshot_dir()
 
 
 @pytest.fixture
 def browser(request, shots):
-    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
-    if not (chromium and driver):
-        pytest.fail("chromium and chromedriver are missing: run scripts/setup-browser")
-    opts = Options()
-    opts.binary_location = chromium
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              "--window-size=1400,1000", "--no-first-run", "--disable-extensions"):
-        opts.add_argument(a)
-    b = webdriver.Chrome(service=Service(executable_path=driver), options=opts)
-    b.set_page_load_timeout(60)
-    # Lookups wait for the element (a click that submits a form returns before the next page
-    # is there); absence is checked on the page's source instead.
-    b.implicitly_wait(15)
+    b = new_browser()
     yield b
     # The page the test ended on, for a failure's report.
     b.save_screenshot(str(shots / f"last-{request.node.name}.png"))
     b.quit()
-
-
-def wait(b, fn, timeout: float = 60, what: str = ""):
-    return WebDriverWait(b, timeout, poll_frequency=0.1).until(lambda _: fn(), message=what)
 
 
 def sign_in(b, base: str, user: str, password: str) -> None:

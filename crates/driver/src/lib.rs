@@ -289,6 +289,11 @@ pub trait Driver: Send + Sync + 'static {
     fn console_output(&self, _vm: Uuid) -> Option<ConsoleLog> {
         None
     }
+    /// The socket of the VM's serial port, for an interactive console (`None`: the driver
+    /// has none, the VM is unknown, runs on another host, or was started without one).
+    fn serial_socket(&self, _vm: Uuid) -> Option<std::path::PathBuf> {
+        None
+    }
     /// VMs whose facts changed outside an operation (a guest powered itself off, QEMU died).
     /// Taken once, by the engine.
     fn take_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>> {

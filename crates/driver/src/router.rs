@@ -164,6 +164,11 @@ impl Driver for Router {
         self.of(vm).console_output(vm)
     }
 
+    /// Only this host's guests: an agent's serial port is not forwarded (yet).
+    fn serial_socket(&self, vm: Uuid) -> Option<std::path::PathBuf> {
+        self.of(vm).serial_socket(vm)
+    }
+
     fn take_events(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Uuid>> {
         self.local.take_events()
     }

@@ -204,7 +204,8 @@ async fn connection(
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.keep_alive(true).header_read_timeout(None);
-    let conn = builder.serve_connection(io, service);
+    // Upgrades: the web console's serial terminal is a websocket.
+    let conn = builder.serve_connection(io, service).with_upgrades();
     let mut conn = std::pin::pin!(conn);
     // After a graceful stop was asked for: when to give up on the connection.
     let mut hard_stop: Option<Instant> = None;

@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use uuid::Uuid;
 
+/// The serial port's socket in the VM's directory (a console attaches to it).
+pub(super) const SERIAL_SOCKET: &str = "serial.sock";
+
 /// Hardware acceleration. KVM hangs or aborts on the machines this was built on, so it is an
 /// explicit opt-in and every boot has a timeout either way.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,8 +135,17 @@ impl QemuDriver {
             l.cpu.clamp(1, self.cfg.max_vcpus.max(1)).to_string(),
             "-display".into(),
             "none".into(),
+            // The serial port is a socket a console attaches to (one client at a time;
+            // `wait=off`: the guest runs without one) whose output is also logged to
+            // serial.log (truncated at each start of the process), the console output.
+            "-chardev".into(),
+            format!(
+                "socket,id=serial0,path={},server=on,wait=off,logfile={}",
+                self.sock(id, SERIAL_SOCKET).display(),
+                dir.join("serial.log").display()
+            ),
             "-serial".into(),
-            format!("file:{}", dir.join("serial.log").display()),
+            "chardev:serial0".into(),
             "-kernel".into(),
             self.base(l.generation, "vmlinux").display().to_string(),
             "-initrd".into(),

@@ -147,7 +147,7 @@ impl QemuDriver {
             format!("exec:cat {}", sh_quote(&state.display().to_string())),
         ]);
         let port = self.with_vm(id, |vm| vm.rec.ssh_port)?;
-        for name in ["qmp.sock", "qga.sock"] {
+        for name in ["qmp.sock", "qga.sock", super::config::SERIAL_SOCKET] {
             let _ = std::fs::remove_file(self.sock(id, name));
         }
         if let Err(e) = self.launch(id, &args, port).await {

@@ -225,6 +225,13 @@ impl Driver for QemuDriver {
             .map(|v| SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, v.rec.ssh_port)))
     }
 
+    /// The serial port's socket while the guest's QEMU runs with one.
+    fn serial_socket(&self, vm: Uuid) -> Option<std::path::PathBuf> {
+        let running = self.vms.lock().get(&vm).is_some_and(|v| v.run.is_some());
+        let path = self.sock(vm, config::SERIAL_SOCKET);
+        (running && path.exists()).then_some(path)
+    }
+
     /// The end of the guest's serial log (QEMU truncates it at each start of the process, so it
     /// is the last boot's), read from the file as it is now.
     fn console_output(&self, vm: Uuid) -> Option<ConsoleLog> {

@@ -250,6 +250,7 @@ impl QemuDriver {
         let (cpu, memory_mib) = self.hardware.lock().get(&id).copied().unwrap_or((1, 0));
         let _ = std::fs::remove_file(&qmp_sock);
         let _ = std::fs::remove_file(&qga_sock);
+        let _ = std::fs::remove_file(self.sock(id, super::config::SERIAL_SOCKET));
         let args = self.qemu_args(&Launch {
             id,
             generation: &generation,

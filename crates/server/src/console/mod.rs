@@ -7,6 +7,7 @@
 
 mod backend;
 mod pages;
+mod serial;
 mod session;
 
 use crate::authz::PolicyAuthorizer;
@@ -40,6 +41,8 @@ pub const ROUTES: &[(&str, &[&str], bool)] = &[
     ("/instances/new", &["GET"], true),
     ("/instances/{id}", &["GET"], true),
     ("/instances/{id}/{action}", &["GET", "POST"], true),
+    ("/instances/{id}/serial", &["GET"], true),
+    ("/instances/{id}/serial/ws", &["GET"], true),
     ("/keypairs", &["GET", "POST"], true),
     ("/keypairs/{id}/delete", &["GET", "POST"], true),
     ("/assets/{file}", &["GET"], false),
@@ -98,6 +101,8 @@ fn routes_with(settings: Settings) -> Router<AppState> {
             "/instances/new" => r.route(path, get(create_page)),
             "/instances/{id}" => r.route(path, get(instance_page)),
             "/instances/{id}/{action}" => r.route(path, get(confirm_page).post(act)),
+            "/instances/{id}/serial" => r.route(path, get(serial_page)),
+            "/instances/{id}/serial/ws" => r.route(path, get(serial_ws)),
             "/keypairs" => r.route(path, get(keypairs).post(create_key)),
             "/keypairs/{id}/delete" => r.route(path, get(confirm_delete_key).post(delete_key)),
             "/assets/{file}" => r.route(path, get(asset)),
@@ -149,13 +154,12 @@ async fn log_request(req: axum::extract::Request, next: axum::middleware::Next) 
 /// `Origin: null` on a form post, which the origin check would refuse).
 async fn security_headers(mut resp: Response) -> Response {
     let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
+    // A page that sets its own (the serial console's) keeps it.
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
              connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ),
-    );
+        ));
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -461,8 +465,9 @@ pub struct FleetQuery {
     pub state: String,
     #[serde(default)]
     pub sort: String,
+    /// Text, parsed leniently: a flattened struct's numbers reach serde as strings.
     #[serde(default)]
-    pub page: Option<usize>,
+    pub page: String,
 }
 
 impl FleetQuery {
@@ -501,7 +506,7 @@ fn fleet_page(s: &AppState, p: &Principal, q: &FleetQuery) -> FleetPage {
                 || i.aliyun_id.contains(&needle)
                 || i.uuid.to_string().contains(&needle))
     };
-    let page = q.page.unwrap_or(1).clamp(1, 100_000);
+    let page = q.page.parse::<usize>().unwrap_or(1).clamp(1, 100_000);
     let offset = (page - 1) * PAGE_SIZE;
     let (total, rows) = match q.sort.as_str() {
         "name" | "state" | "oldest" => {
@@ -1011,19 +1016,185 @@ async fn delete_key(
     }
 }
 
+// ---- the serial console ------------------------------------------------------------------
+
+/// The page's own Content-Security-Policy: the terminal component writes its theme into a
+/// `<style>` element it creates, so this page alone allows inline styles (scripts stay
+/// `'self'` only).
+const SERIAL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+async fn serial_page(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    let Some(inst) = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| visible(&s, &who, id))
+    else {
+        return not_found(&who, "The instance");
+    };
+    let log = s
+        .engine
+        .console_output(&who.principal, inst.uuid)
+        .map(|l| l.text)
+        .unwrap_or_default();
+    let available = s.engine.driver().serial_socket(inst.uuid).is_some();
+    let mut resp = html(pages::serial(&who, &inst, &log, available));
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SERIAL_CSP),
+    );
+    resp
+}
+
+async fn serial_ws(
+    State(s): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ws: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    let who = match who(&s, &headers, false).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    // A websocket is not a form: SameSite does not stop a cross-site page from opening one
+    // with the cookie in every browser, so its Origin must be this site (and be there).
+    if !headers.contains_key(header::ORIGIN) || !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site websocket refused\n").into_response();
+    }
+    let Ok(ws) = ws else {
+        return (StatusCode::BAD_REQUEST, "a websocket upgrade is expected\n").into_response();
+    };
+    let Some(inst) = Uuid::parse_str(&id)
+        .ok()
+        .and_then(|id| visible(&s, &who, id))
+    else {
+        return (StatusCode::NOT_FOUND, "no such instance\n").into_response();
+    };
+    let Some(socket) = s.engine.driver().serial_socket(inst.uuid) else {
+        return (
+            StatusCode::CONFLICT,
+            "this instance has no serial port now\n",
+        )
+            .into_response();
+    };
+    let hub = match serial::attach(inst.uuid, socket).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(instance = %inst.uuid, error = %e, "serial console: cannot attach");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the serial port cannot be reached\n",
+            )
+                .into_response();
+        }
+    };
+    let writable = who.can_act;
+    record_serial(&s, &who, peer, &headers, &inst, writable).await;
+    let expires_in = std::time::Duration::from_millis(
+        u64::try_from(who.session.expires_ms - now_ms()).unwrap_or(0),
+    );
+    ws.max_message_size(serial::MAX_INPUT * 2)
+        .on_upgrade(move |socket| serial::pump(socket, hub, writable, expires_in))
+        .into_response()
+}
+
+/// The audit event of a serial console connection: who attached to which guest, and whether
+/// they could type (the console's one request path that is not an API call).
+async fn record_serial(
+    s: &AppState,
+    who: &Who,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    inst: &Instance,
+    writable: bool,
+) {
+    use nubis_core::audit::{AuditEvent, MAX_FIELD, cut};
+    let p = &who.principal;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let event = AuditEvent {
+        id: AuditEvent::new_id(),
+        time_ms: now_ms(),
+        account: p.account.clone(),
+        user: p.user.clone(),
+        sub_user: p.sub_user,
+        is_admin: p.is_admin,
+        role: None,
+        credential: p.credential.clone(),
+        cloud: "console".into(),
+        service: "console".into(),
+        version: "1".into(),
+        action: if writable {
+            "ConnectSerialConsole"
+        } else {
+            "WatchSerialConsole"
+        }
+        .into(),
+        read_only: Some(!writable),
+        region: Some(inst.region.clone()),
+        resources: vec![
+            inst.tencent_id.clone(),
+            inst.aliyun_id.clone(),
+            inst.uuid.to_string(),
+        ],
+        source_ip: peer.map(|p| p.to_string()).unwrap_or_default(),
+        user_agent: cut(&user_agent, MAX_FIELD),
+        request_id: nubis_core::ids::new_request_id(),
+        error_code: None,
+        error_message: None,
+        status: 101,
+        parameters: String::new(),
+    };
+    nubis_pipeline::Auditor::record(&crate::audit::EngineAuditor(s.engine.clone()), event).await;
+}
+
 // ---- assets -------------------------------------------------------------------------------
 
+/// The console's files, compiled in: (name, content, content type).
+const ASSETS: &[(&str, &str, &str)] = &[
+    (
+        "console.css",
+        include_str!("assets/console.css"),
+        "text/css; charset=utf-8",
+    ),
+    (
+        "console.js",
+        include_str!("assets/console.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "serial.js",
+        include_str!("assets/serial.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "xterm.js",
+        include_str!("assets/vendor/xterm/xterm.js"),
+        "text/javascript; charset=utf-8",
+    ),
+    (
+        "xterm.css",
+        include_str!("assets/vendor/xterm/xterm.css"),
+        "text/css; charset=utf-8",
+    ),
+];
+
 async fn asset(Path(file): Path<String>) -> Response {
-    let (body, kind) = match file.as_str() {
-        "console.css" => (
-            include_str!("assets/console.css"),
-            "text/css; charset=utf-8",
-        ),
-        "console.js" => (
-            include_str!("assets/console.js"),
-            "text/javascript; charset=utf-8",
-        ),
-        _ => return StatusCode::NOT_FOUND.into_response(),
+    let Some(&(_, body, kind)) = ASSETS.iter().find(|(name, _, _)| *name == file) else {
+        return StatusCode::NOT_FOUND.into_response();
     };
     (
         [
@@ -1285,4 +1456,19 @@ mod tests {
                 .contains("Max-Age=0")
         );
     }
+
+    #[test]
+    fn vendored_files_are_the_pinned_ones() {
+        use sha2::Digest;
+        let sums = include_str!("assets/vendor/xterm/SHA256SUMS");
+        let mut checked = 0;
+        for line in sums.lines() {
+            let (want, name) = line.split_once("  ").unwrap();
+            let (_, body, _) = ASSETS.iter().find(|(n, _, _)| *n == name).unwrap();
+            assert_eq!(hex::encode(sha2::Sha256::digest(body.as_bytes())), want, "{name}");
+            checked += 1;
+        }
+        assert_eq!(checked, 2);
+    }
+
 }

@@ -321,6 +321,7 @@ pub fn instance(who: &Who, i: &Instance, d: &Details, accepted: Option<&str>) ->
                     }
                 }
             }
+            p { a id="serial-link" href=(format!("/console/instances/{}/serial", i.uuid)) { "Serial console" } }
             div id="panel" data-live=(live) { (panel(who, i, d)) }
         },
     )
@@ -446,4 +447,34 @@ pub fn confirm_delete_key(who: &Who, k: &KeyPair, error: Option<Refusal<'_>>) ->
             }
         },
     )
+}
+
+/// The serial console: the boot log so far, and the terminal attached to the port.
+pub fn serial(who: &Who, i: &Instance, log: &str, available: bool) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                title { "Serial console · " (i.tencent_id) " · nubis console" }
+                link rel="stylesheet" href="/console/assets/console.css";
+                link rel="stylesheet" href="/console/assets/xterm.css";
+                script src="/console/assets/xterm.js" defer {}
+                script src="/console/assets/serial.js" defer {}
+            }
+            body {
+                main {
+                    h1 { "Serial console of " (i.tencent_id) " (" (i.name) ")" }
+                    p { a href=(format!("/console/instances/{}", i.uuid)) { "← Back to the instance" } " · " span id="serial-status" { "connecting…" } }
+                    h2 { "Boot log" }
+                    pre id="boot-log" { (log) }
+                    @if available {
+                        div id="terminal" data-ws=(format!("/console/instances/{}/serial/ws", i.uuid)) data-writable=(if who.can_act { "1" } else { "0" }) {}
+                    } @else {
+                        p.readonly { "No serial port to attach to: the guest is not running on this host's qemu driver (the sim driver has none)." }
+                    }
+                }
+            }
+        }
+    }
 }
