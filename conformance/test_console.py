@@ -162,6 +162,9 @@ def test_a_keystone_reader_sees_the_fleet_but_cannot_change_it(srv):
     page = r.get(f"/console/instances/{uuid}").text
     assert uuid in page and "act-reboot" not in page and "Read-only" in page
     assert 'id="create"' not in r.get("/console/fleet").text
+    # The health page shows the whole node: admins only.
+    assert r.get("/console/health").status_code == 403
+    assert admin.get("/console/health").status_code == 200
     # A forged change, with the reader's own valid CSRF token, is refused by Nova's policy.
     code, message = error_of(r.act(uuid, "reboot", reboot_type="HARD").text)
     assert code == "403 forbidden", (code, message)

@@ -165,6 +165,14 @@ def test_admin_drives_an_instance_through_its_life(srv, browser, shots):
     b.find_element(By.LINK_TEXT, "Operations").click()
     b.save_screenshot(str(shots / "operations.png"))
 
+    # Health: this node's request rate, latency and operations drawn from its metrics, and
+    # the fleet by state; the charts fill in live.
+    b.find_element(By.LINK_TEXT, "Health").click()
+    assert len(b.find_elements(By.CSS_SELECTOR, "figure.chart svg")) == 3
+    assert "STOPPED" in b.find_element(By.ID, "states").text
+    wait(b, lambda: " samples since " in b.find_element(By.ID, "health").text, 30, "samples")
+    b.save_screenshot(str(shots / "health.png"))
+
     b.find_element(By.ID, "sign-out").click()
     wait(b, lambda: b.current_url.endswith("/console/login"), 30, "signed out")
     b.get(base + "/console/fleet")

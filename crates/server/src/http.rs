@@ -73,6 +73,7 @@ pub fn router(engine: Engine, cfg: &Config) -> anyhow::Result<Router> {
         prometheus,
         admin_logins: Default::default(),
     };
+    crate::console::start(state.prometheus.clone(), state.engine.clone());
     let guard = crate::guard::Guard::new(cfg.limits);
     let node = cfg.node_id.clone().unwrap_or_default();
     // Checked at start (config::check_node_id), so it is a valid header value.

@@ -6,6 +6,7 @@
 //! ([`backend`]).
 
 mod backend;
+mod health;
 mod pages;
 mod serial;
 mod session;
@@ -37,6 +38,7 @@ pub const ROUTES: &[(&str, &[&str], bool)] = &[
     ("/fleet", &["GET"], true),
     ("/events", &["GET"], true),
     ("/operations", &["GET"], true),
+    ("/health", &["GET"], true),
     ("/instances", &["POST"], true),
     ("/instances/new", &["GET"], true),
     ("/instances/{id}", &["GET"], true),
@@ -97,6 +99,7 @@ fn routes_with(settings: Settings) -> Router<AppState> {
             "/fleet" => r.route(path, get(fleet)),
             "/events" => r.route(path, get(events)),
             "/operations" => r.route(path, get(operations)),
+            "/health" => r.route(path, get(health_page)),
             "/instances" => r.route(path, axum::routing::post(create)),
             "/instances/new" => r.route(path, get(create_page)),
             "/instances/{id}" => r.route(path, get(instance_page)),
@@ -173,6 +176,74 @@ async fn security_headers(mut resp: Response) -> Response {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     resp
+}
+
+/// Starts what the console keeps in the background: the health page's sampler.
+pub fn start(
+    prometheus: metrics_exporter_prometheus::PrometheusHandle,
+    engine: nubis_engine::Engine,
+) {
+    health::start(prometheus, engine);
+}
+
+/// The health page's charts and the fleet's state counts (whole node: admins only).
+fn health_panel(s: &AppState) -> maud::Markup {
+    let samples: Vec<health::Sample> = health::history().lock().samples.iter().cloned().collect();
+    let col = |f: fn(&health::Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
+    let mut states: Vec<(String, usize)> = s
+        .engine
+        .state_counts()
+        .into_iter()
+        .map(|(st, n)| (nubis_api_tencent::render::state(st).to_string(), n))
+        .collect();
+    states.sort();
+    pages::health_panel(
+        &[
+            health::chart(
+                "Requests",
+                "per second",
+                &[
+                    ("all", "s1", col(|x| x.requests_per_s)),
+                    ("errors", "s2", col(|x| x.errors_per_s)),
+                ],
+            ),
+            health::chart(
+                "Latency",
+                "ms",
+                &[
+                    ("p50", "s1", col(|x| x.p50_ms)),
+                    ("p99", "s2", col(|x| x.p99_ms)),
+                ],
+            ),
+            health::chart(
+                "Operations",
+                "finished per second, running",
+                &[
+                    ("finished", "s1", col(|x| x.operations_per_s)),
+                    ("running", "s2", col(|x| x.running)),
+                ],
+            ),
+        ],
+        &states,
+        samples.len(),
+        samples.first().map(|x| x.at_ms),
+    )
+}
+
+async fn health_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    let who = match who(&s, &headers, true).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    if !who.principal.is_admin {
+        let page = pages::message(
+            &who,
+            "Forbidden",
+            "The health page shows the whole node: admins only.",
+        );
+        return (StatusCode::FORBIDDEN, html(page)).into_response();
+    }
+    html(pages::health(&who, health_panel(&s)))
 }
 
 /// `/console`: the fleet, or the sign-in without a session.
@@ -617,6 +688,8 @@ async fn events(
                     return None;
                 }
                 let html = match (live.view.as_str(), live.id) {
+                    ("health", _) if who.principal.is_admin => health_panel(&s).into_string(),
+                    ("health", _) => return None,
                     ("instance", Some(id)) => match visible(&s, &who, id) {
                         Some(inst) => {
                             pages::panel(&who, &inst, &details(&s, &who, &inst).await).into_string()
@@ -1465,10 +1538,13 @@ mod tests {
         for line in sums.lines() {
             let (want, name) = line.split_once("  ").unwrap();
             let (_, body, _) = ASSETS.iter().find(|(n, _, _)| *n == name).unwrap();
-            assert_eq!(hex::encode(sha2::Sha256::digest(body.as_bytes())), want, "{name}");
+            assert_eq!(
+                hex::encode(sha2::Sha256::digest(body.as_bytes())),
+                want,
+                "{name}"
+            );
             checked += 1;
         }
         assert_eq!(checked, 2);
     }
-
 }

@@ -41,6 +41,7 @@ fn page(who: Option<&Who>, title: &str, body: Markup) -> Markup {
                             a href="/console/fleet" { "Fleet" }
                             a href="/console/operations" { "Operations" }
                             a href="/console/keypairs" { "Key pairs" }
+                            @if w.principal.is_admin { a href="/console/health" { "Health" } }
                         }
                         span.user { (w.user) }
                         form.inline method="post" action="/console/logout" {
@@ -477,4 +478,33 @@ pub fn serial(who: &Who, i: &Instance, log: &str, available: bool) -> Markup {
             }
         }
     }
+}
+
+/// The live part of the health page.
+pub fn health_panel(
+    charts: &[Markup],
+    states: &[(String, usize)],
+    samples: usize,
+    since_ms: Option<i64>,
+) -> Markup {
+    html! {
+        p { "This node's metrics every " (super::health::INTERVAL.as_secs()) " s: " (samples) " samples"
+            @if let Some(t) = since_ms { " since " (time(t)) } " (ten minutes at most)." }
+        div.charts { @for c in charts { (c) } }
+        h2 { "Instances by state" }
+        table id="states" {
+            thead { tr { th { "State" } th { "Instances" } } }
+            tbody { @for (st, n) in states { tr { td { (st) } td { (n) } } } }
+        }
+    }
+}
+
+pub fn health(who: &Who, panel: Markup) -> Markup {
+    page(
+        Some(who),
+        "Health",
+        html! {
+            div id="health" data-live="/console/events?view=health" { (panel) }
+        },
+    )
 }
