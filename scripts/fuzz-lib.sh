@@ -9,14 +9,14 @@ export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
 
 # Every target, and its dictionary / maximum input length.
-FUZZ_TARGETS=(auth_tencent auth_aliyun agent_auth tencent_wire aliyun_params render tencent_api aliyun_api openstack_api admin_api router policy_cam policy_ram policy_oslo access_rule_path)
+FUZZ_TARGETS=(auth_tencent auth_aliyun agent_auth tencent_wire aliyun_params render tencent_api aliyun_api openstack_api admin_api console router policy_cam policy_ram policy_oslo access_rule_path)
 
 fuzz_dict() {
   case $1 in
     auth_tencent | tencent_wire | tencent_api) echo tencent ;;
     auth_aliyun | aliyun_params | aliyun_api) echo aliyun ;;
     openstack_api) echo openstack ;;
-    admin_api) echo admin ;;
+    admin_api | console) echo admin ;;
     router) echo router ;;
     policy_cam | policy_ram | policy_oslo) echo policy ;;
     *) echo "" ;;

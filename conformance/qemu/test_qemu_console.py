@@ -13,24 +13,18 @@ import time
 import pytest
 from selenium.webdriver.common.by import By
 
-import nubis
 from browser import new_browser, screenshot_dir, sign_in_with_key, terminal_text, wait
 from nubis import describe, new_password, unique_name, wait_settled
 from test_cam import CAM_READ_ONLY, Cam, new_account
-from test_qemu_e2e import IMAGES, kill_guests, linux_image, zone
+from test_qemu_e2e import linux_image, qemu_server, zone
 
 pytestmark = [pytest.mark.timeout(600)]
 
 
 @pytest.fixture(scope="module")
 def qserver(nubis_bin, tmp_path_factory):
-    assert (IMAGES / "stamp").is_file(), f"no guest images in {IMAGES}: run guest/build"
-    s = nubis.Server("qemu-console", nubis_bin, tmp_path_factory.mktemp("qemu-console"),
-                     {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES)})
-    s.start()
-    yield s
-    s.stop()
-    kill_guests(s.data_dir)
+    with qemu_server(nubis_bin, tmp_path_factory, "qemu-console") as s:
+        yield s
 
 
 def type_into(b, text: str) -> None:

@@ -6,6 +6,7 @@ installs and builds both. One guest at a time except in the three-at-once test."
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -66,17 +67,27 @@ def kill_guests(data_dir: Path) -> None:
 
 @pytest.fixture(scope="module")
 def qserver(nubis_bin, tmp_path_factory):
-    assert (IMAGES / "stamp").is_file(), f"no guest images in {IMAGES}: run guest/build"
     # The default soft-stop timeout (30 s): every soft stop and reboot here must end
     # graceful. A TCG guest's ACPI shutdown took 0.3-0.9 s at load 8 on 2 cores, so the 5 s
     # this server once used held, but only by the load's grace; the timeout costs time only
     # when a guest ignores ACPI, which test_guest_that_ignores_acpi does on its own server.
-    s = nubis.Server("qemu", nubis_bin, tmp_path_factory.mktemp("qemu"),
+    with qemu_server(nubis_bin, tmp_path_factory, "qemu") as s:
+        yield s
+
+
+@contextlib.contextmanager
+def qemu_server(nubis_bin, tmp_path_factory, name: str):
+    """A started `nubis serve --driver qemu` on the guest images; stopped, with its guests
+    killed, at the end."""
+    assert (IMAGES / "stamp").is_file(), f"no guest images in {IMAGES}: run guest/build"
+    s = nubis.Server(name, nubis_bin, tmp_path_factory.mktemp(name),
                      {"NUBIS_DRIVER": "qemu", "NUBIS_QEMU_IMAGES": str(IMAGES)})
     s.start()
-    yield s
-    s.stop()
-    kill_guests(s.data_dir)
+    try:
+        yield s
+    finally:
+        s.stop()
+        kill_guests(s.data_dir)
 
 
 @pytest.fixture(scope="module")

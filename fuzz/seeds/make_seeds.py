@@ -211,6 +211,20 @@ def main():
     ]
     for i, (m, path, body) in enumerate(admin):
         put("admin_api", f"{i:02}", bytes([3 if i % 4 else 2]) + f"{m}\n{path}\n\n{body}".encode())
+    # Web console: mode bit 0 = a real session (and its CSRF token), bit 1 = a form body.
+    console = [
+        (1, "GET", "/fleet?q=web&state=running&sort=name&page=2", ""),
+        (1, "GET", "/instances/00000000-0000-4000-8000-000000000001", ""),
+        (3, "POST", "/instances", "name=a&image=img-ubt22x64&instance_type=S5.MEDIUM4&zone=local-a&password=Passw0rd%21"),
+        (3, "POST", "/instances/00000000-0000-4000-8000-000000000001/reboot", "reboot_type=HARD"),
+        (3, "POST", "/keypairs", "name=k1&public_key=ssh-ed25519+AAAA"),
+        (1, "GET", "/keypairs/skey-1/delete", ""), (1, "GET", "/operations", ""), (1, "GET", "/health", ""),
+        (2, "POST", "/login", "method=keystone&user=admin&password=x&project=admin&domain=Default"),
+        (2, "POST", "/login", "method=access_key&key_id=fuzzkey&key_secret=nope"),
+        (0, "GET", "/fleet\ncookie: nubis_console=AAAA", ""), (0, "GET", "/assets/console.css", ""),
+    ]
+    for i, (mode, m, path, body) in enumerate(console):
+        put("console", f"{i:02}", bytes([mode]) + f"{m}\n{path}\n\n{body}".encode())
     # Router: whole requests, as the SDKs send them but unauthenticated or wrongly signed.
     ts = "1764547200"
     router = [

@@ -23,6 +23,9 @@ pub mod authz;
 #[path = "../../crates/server/src/config.rs"]
 pub mod config;
 #[allow(dead_code, unused_imports)]
+#[path = "../../crates/server/src/console/mod.rs"]
+pub mod console;
+#[allow(dead_code, unused_imports)]
 #[path = "../../crates/server/src/guard.rs"]
 pub mod guard;
 #[allow(dead_code, unused_imports)]

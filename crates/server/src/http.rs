@@ -165,7 +165,8 @@ async fn openstack(
     openstack_response(reply, start).await
 }
 
-async fn openstack_response(reply: nubis_api_openstack::Reply, start: Instant) -> Response {
+/// The log line and the metrics of an OpenStack reply.
+pub(crate) fn observe_openstack(reply: &nubis_api_openstack::Reply, start: Instant) {
     observe(
         "openstack",
         &reply.request_id,
@@ -174,6 +175,10 @@ async fn openstack_response(reply: nubis_api_openstack::Reply, start: Instant) -
         reply.status,
         start,
     );
+}
+
+async fn openstack_response(reply: nubis_api_openstack::Reply, start: Instant) -> Response {
+    observe_openstack(&reply, start);
     let mut resp = Response::builder()
         .status(StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR));
     if !reply.body.is_empty() {

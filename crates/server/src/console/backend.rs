@@ -486,14 +486,7 @@ async fn send_openstack(
             },
         })
         .await;
-    crate::http::observe(
-        "openstack",
-        &reply.request_id,
-        reply.operation,
-        &reply.status.to_string(),
-        reply.status,
-        start,
-    );
+    crate::http::observe_openstack(&reply, start);
     let v: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
     let error = (reply.status >= 400).then(|| {
         // Nova's fault: `{"conflictingRequest": {"code": 409, "message": "…"}}`; Keystone's:

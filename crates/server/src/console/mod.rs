@@ -230,11 +230,7 @@ fn health_panel(s: &AppState) -> maud::Markup {
     )
 }
 
-async fn health_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
+async fn health_page(State(s): State<AppState>, Page(who): Page) -> Response {
     if !who.principal.is_admin {
         let page = pages::message(
             &who,
@@ -286,6 +282,28 @@ impl IntoResponse for NoSession {
             Self::Unauthorized => (StatusCode::UNAUTHORIZED, "sign in first\n").into_response(),
         }
     }
+}
+
+/// A page's session: without one the request is redirected to the sign-in.
+struct Page(Who);
+
+impl axum::extract::FromRequestParts<AppState> for Page {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        s: &AppState,
+    ) -> Result<Self, Response> {
+        who(s, &parts.headers, true)
+            .await
+            .map(Page)
+            .map_err(IntoResponse::into_response)
+    }
+}
+
+/// The instance a path names, if its user sees it.
+fn instance_of(s: &AppState, who: &Who, id: &str) -> Option<Instance> {
+    Uuid::parse_str(id).ok().and_then(|id| visible(s, who, id))
 }
 
 /// The request's session, checked against its credential as it is now.
@@ -379,23 +397,40 @@ fn field<'a>(f: &'a HashMap<String, String>, name: &str) -> &'a str {
         .unwrap_or("")
 }
 
-/// A change request's checks: a session, this site, the session's CSRF token.
-async fn checked_post(
-    s: &AppState,
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Result<Who, Response> {
-    let who = who(s, headers, false)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    if !same_origin(headers) || !who.session.csrf_ok(field(form, "csrf")) {
-        return Err((
-            StatusCode::FORBIDDEN,
-            "the form's CSRF token or origin is wrong\n",
-        )
-            .into_response());
+/// A form post's session and fields, checked in this order: a session (else 401), this site
+/// and the session's CSRF token (else 403), then the form itself.
+struct Posted {
+    who: Who,
+    form: HashMap<String, String>,
+}
+
+impl axum::extract::FromRequest<AppState> for Posted {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, s: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let who = who(s, &parts.headers, false)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let forbidden = || {
+            (
+                StatusCode::FORBIDDEN,
+                "the form's CSRF token or origin is wrong\n",
+            )
+                .into_response()
+        };
+        if !same_origin(&parts.headers) {
+            return Err(forbidden());
+        }
+        let req = axum::extract::Request::from_parts(parts, body);
+        let Form(form) = Form::<HashMap<String, String>>::from_request(req, s)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !who.session.csrf_ok(field(&form, "csrf")) {
+            return Err(forbidden());
+        }
+        Ok(Self { who, form })
     }
-    Ok(who)
 }
 
 fn html(markup: maud::Markup) -> Response {
@@ -510,13 +545,8 @@ async fn logout(
     State(s): State<AppState>,
     axum::Extension(set): axum::Extension<Settings>,
     Peer(peer): Peer,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
+    Posted { who, .. }: Posted,
 ) -> Response {
-    let who = match checked_post(&s, &headers, &f).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
     backend::revoke(&s, &who.session, peer).await;
     (
         [(header::SET_COOKIE, session::clear_cookie(set.secure))],
@@ -602,13 +632,9 @@ fn fleet_page(s: &AppState, p: &Principal, q: &FleetQuery) -> FleetPage {
 
 async fn fleet(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Page(who): Page,
     Query(q): Query<FleetQuery>,
 ) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
     let page = if who.read_denied.is_some() {
         FleetPage {
             rows: Vec::new(),
@@ -622,11 +648,7 @@ async fn fleet(
     html(pages::fleet(&who, &q, &page))
 }
 
-async fn operations(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
+async fn operations(State(s): State<AppState>, Page(who): Page) -> Response {
     let (_, mut recent) = if who.read_denied.is_some() {
         (0, Vec::new())
     } else {
@@ -784,18 +806,11 @@ async fn details(s: &AppState, who: &Who, inst: &Instance) -> Details {
 
 async fn instance_page(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Page(who): Page,
     Path(id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
-    let Some(inst) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| visible(&s, &who, id))
-    else {
+    let Some(inst) = instance_of(&s, &who, &id) else {
         return not_found(&who, "The instance");
     };
     let accepted = q
@@ -824,17 +839,10 @@ fn key_refs(s: &AppState, who: &Who) -> Vec<KeyRef> {
 
 async fn confirm_page(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Page(who): Page,
     Path((id, action)): Path<(String, String)>,
 ) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
-    let Some(inst) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| visible(&s, &who, id))
-    else {
+    let Some(inst) = instance_of(&s, &who, &id) else {
         return not_found(&who, "The instance");
     };
     let Some((action, label)) = ACTIONS.iter().find(|(a, _)| *a == action) else {
@@ -887,18 +895,10 @@ fn parse_act(action: &str, f: &HashMap<String, String>) -> Option<Act> {
 async fn act(
     State(s): State<AppState>,
     Peer(peer): Peer,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
-    Form(f): Form<HashMap<String, String>>,
+    Posted { who, form: f }: Posted,
 ) -> Response {
-    let who = match checked_post(&s, &headers, &f).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
-    let Some(inst) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| visible(&s, &who, id))
-    else {
+    let Some(inst) = instance_of(&s, &who, &id) else {
         return not_found(&who, "The instance");
     };
     let Some((name, label)) = ACTIONS.iter().find(|(a, _)| *a == action) else {
@@ -933,24 +933,15 @@ async fn act(
     }
 }
 
-async fn create_page(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
+async fn create_page(State(s): State<AppState>, Page(who): Page) -> Response {
     html(pages::create(&who, &key_refs(&s, &who), None))
 }
 
 async fn create(
     State(s): State<AppState>,
     Peer(peer): Peer,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
+    Posted { who, form: f }: Posted,
 ) -> Response {
-    let who = match checked_post(&s, &headers, &f).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
     let keys = key_refs(&s, &who);
     let bad = |msg: &str| {
         html(pages::create(
@@ -1002,11 +993,7 @@ async fn create(
 
 // ---- key pairs ----------------------------------------------------------------------------
 
-async fn keypairs(State(s): State<AppState>, headers: HeaderMap) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
+async fn keypairs(State(s): State<AppState>, Page(who): Page) -> Response {
     html(pages::keypairs(
         &who,
         &s.engine.key_pairs(&who.principal),
@@ -1018,13 +1005,8 @@ async fn keypairs(State(s): State<AppState>, headers: HeaderMap) -> Response {
 async fn create_key(
     State(s): State<AppState>,
     Peer(peer): Peer,
-    headers: HeaderMap,
-    Form(f): Form<HashMap<String, String>>,
+    Posted { who, form: f }: Posted,
 ) -> Response {
-    let who = match checked_post(&s, &headers, &f).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
     let public = Some(field(&f, "public_key").trim()).filter(|p| !p.is_empty());
     let (out, private) =
         backend::create_key(&s, &who.session, peer, field(&f, "name").trim(), public).await;
@@ -1042,13 +1024,9 @@ fn key_of(s: &AppState, who: &Who, id: &str) -> Option<KeyPair> {
 
 async fn confirm_delete_key(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Page(who): Page,
     Path(id): Path<String>,
 ) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
     match key_of(&s, &who, &id) {
         Some(k) => html(pages::confirm_delete_key(&who, &k, None)),
         None => not_found(&who, "The key pair"),
@@ -1058,14 +1036,9 @@ async fn confirm_delete_key(
 async fn delete_key(
     State(s): State<AppState>,
     Peer(peer): Peer,
-    headers: HeaderMap,
     Path(id): Path<String>,
-    Form(f): Form<HashMap<String, String>>,
+    Posted { who, .. }: Posted,
 ) -> Response {
-    let who = match checked_post(&s, &headers, &f).await {
-        Ok(w) => w,
-        Err(r) => return r,
-    };
     let Some(k) = key_of(&s, &who, &id) else {
         return not_found(&who, "The key pair");
     };
@@ -1099,17 +1072,10 @@ const SERIAL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self
 
 async fn serial_page(
     State(s): State<AppState>,
-    headers: HeaderMap,
+    Page(who): Page,
     Path(id): Path<String>,
 ) -> Response {
-    let who = match who(&s, &headers, true).await {
-        Ok(w) => w,
-        Err(e) => return e.into_response(),
-    };
-    let Some(inst) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| visible(&s, &who, id))
-    else {
+    let Some(inst) = instance_of(&s, &who, &id) else {
         return not_found(&who, "The instance");
     };
     let log = s
@@ -1148,10 +1114,7 @@ async fn serial_ws(
     let Ok(ws) = ws else {
         return (StatusCode::BAD_REQUEST, "a websocket upgrade is expected\n").into_response();
     };
-    let Some(inst) = Uuid::parse_str(&id)
-        .ok()
-        .and_then(|id| visible(&s, &who, id))
-    else {
+    let Some(inst) = instance_of(&s, &who, &id) else {
         return (StatusCode::NOT_FOUND, "no such instance\n").into_response();
     };
     let Some(socket) = s.engine.driver().serial_socket(inst.uuid) else {
