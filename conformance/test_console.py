@@ -16,7 +16,7 @@ import openstack
 import pytest
 import requests
 
-from nubis import ADMIN_PASSWORD, describe, unique_name, wait_until
+from nubis import ADMIN_PASSWORD, describe, ssh_public_key, unique_name, wait_until
 from test_cam import CAM_READ_ONLY, Cam, new_account
 
 PASSWORD = "Console-Passw0rd!"
@@ -216,3 +216,50 @@ def test_the_live_stream_sends_the_fleet_rows(srv):
             if line.startswith("data:") and "Attributes" in line:
                 break
         assert "event: fragment" in lines
+
+
+def test_access_key_session_drives_cvm_actions_and_the_fleet_listing(srv, tmp_path):
+    """An access key session acts through Tencent CVM: import a key pair, associate it with
+    ForceStop, reset the password with ForceStop, terminate; the fleet page filters by
+    state, searches by any ID or name, sorts oldest first and pages."""
+    _, root = new_account(srv)
+    c = Console(srv)
+    assert c.login_key(root).status_code == 303
+    cvm = srv.cvm(secret_id=root[0], secret_key=root[1], retry=False)
+    names = [unique_name(f"fl{i}") for i in range(3)]
+    uuids = [create(c, n) for n in names]
+    tids = [tencent_id(c, u) for u in uuids]
+    for t in tids:
+        wait_until(lambda t=t: (describe(cvm, t) or {}).get("InstanceState") == "RUNNING", timeout=60)
+
+    public = ssh_public_key(tmp_path)
+    r = c.post("/console/keypairs", csrf=c.csrf(), name="imported_key", public_key=public)
+    assert r.status_code == 200 and "private-key" not in r.text, r.text[:1500]
+    key_id = re.search(r"<td>(skey-[0-9a-z]+)</td>", r.text).group(1)
+    r = c.act(uuids[0], "associate", key_id=key_id, force_stop="on")
+    assert r.status_code == 303, error_of(r.text)
+    wait_until(lambda: key_id in describe(cvm, tids[0]).get("LoginSettings", {}).get("KeyIds", []), timeout=60)
+    wait_until(lambda: describe(cvm, tids[0])["LatestOperationState"] == "SUCCESS", timeout=60)
+    # A bad password is refused with CVM's code; a good one is accepted.
+    code, _ = error_of(c.act(uuids[1], "reset_password", password="short", force_stop="on").text)
+    assert code.startswith("InvalidParameterValue"), code
+    assert c.act(uuids[1], "reset_password", password=PASSWORD, force_stop="on").status_code == 303
+    # An option outside the cloud's set never reaches it.
+    assert c.act(uuids[1], "stop", stop_type="NOW").status_code == 400
+
+    page = c.get("/console/fleet?sort=oldest").text
+    order = [page.index(t) for t in tids]
+    assert order == sorted(order), "oldest first"
+    assert "3 instances" in page
+    assert tids[2] in c.get(f"/console/fleet?q={names[2]}").text
+    only = c.get(f"/console/fleet?q={uuids[1][:13]}").text
+    assert tids[1] in only and tids[0] not in only and "1 instance " in only
+    wait_until(lambda: describe(cvm, tids[1])["InstanceState"] == "RUNNING", timeout=60)
+    running = c.get("/console/fleet?state=running&sort=name").text
+    assert all(t in running for t in tids[1:]), running[:500]
+    second = c.get("/console/fleet?sort=oldest&page=2").text
+    assert "page 2 of 1" in second and not any(t in second for t in tids)
+
+    assert c.act(uuids[2], "terminate").status_code == 303
+    wait_until(lambda: describe(cvm, tids[2]) is None, timeout=60)
+    assert c.get(f"/console/instances/{uuids[2]}").status_code == 404
