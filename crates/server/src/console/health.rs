@@ -2,6 +2,7 @@
 //! Prometheus registry the `/metrics` endpoint serves (so the page and a scraper see the same
 //! numbers), kept for the last ten minutes, drawn as SVG on the server (no chart library).
 
+use super::*;
 use metrics_exporter_prometheus::PrometheusHandle;
 use nubis_engine::Engine;
 use parking_lot::Mutex;
@@ -195,6 +196,64 @@ pub fn chart(title: &str, unit: &str, series: &[(&str, &str, Vec<f64>)]) -> maud
             }
         }
     }
+}
+
+// ---- the page
+
+/// The health page's charts and the fleet's state counts (whole node: admins only).
+pub(super) fn health_panel(s: &AppState) -> maud::Markup {
+    let samples: Vec<health::Sample> = health::history().lock().samples.iter().cloned().collect();
+    let col = |f: fn(&health::Sample) -> f64| samples.iter().map(f).collect::<Vec<f64>>();
+    let mut states: Vec<(String, usize)> = s
+        .engine
+        .state_counts()
+        .into_iter()
+        .map(|(st, n)| (nubis_api_tencent::render::state(st).to_string(), n))
+        .collect();
+    states.sort();
+    pages::health_panel(
+        &[
+            health::chart(
+                "Requests",
+                "per second",
+                &[
+                    ("all", "s1", col(|x| x.requests_per_s)),
+                    ("errors", "s2", col(|x| x.errors_per_s)),
+                ],
+            ),
+            health::chart(
+                "Latency",
+                "ms",
+                &[
+                    ("p50", "s1", col(|x| x.p50_ms)),
+                    ("p99", "s2", col(|x| x.p99_ms)),
+                ],
+            ),
+            health::chart(
+                "Operations",
+                "finished per second, running",
+                &[
+                    ("finished", "s1", col(|x| x.operations_per_s)),
+                    ("running", "s2", col(|x| x.running)),
+                ],
+            ),
+        ],
+        &states,
+        samples.len(),
+        samples.first().map(|x| x.at_ms),
+    )
+}
+
+pub(super) async fn health_page(State(s): State<AppState>, Page(who): Page) -> Response {
+    if !who.principal.is_admin {
+        let page = pages::message(
+            &who,
+            "Forbidden",
+            "The health page shows the whole node: admins only.",
+        );
+        return (StatusCode::FORBIDDEN, html(page)).into_response();
+    }
+    html(pages::health(&who, health_panel(&s)))
 }
 
 #[cfg(test)]

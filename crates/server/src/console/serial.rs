@@ -7,6 +7,7 @@
 //! ends when the last viewer leaves or the guest's QEMU closes the port (a reboot of the
 //! process, a stop).
 
+use super::*;
 use axum::body::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -127,4 +128,139 @@ pub async fn pump(
         }
     }
     let _ = socket.send(Message::Close(None)).await;
+}
+
+// ---- the page and its websocket
+
+/// The page's own Content-Security-Policy: the terminal component writes its theme into a
+/// `<style>` element it creates, so this page alone allows inline styles (scripts stay
+/// `'self'` only).
+pub(super) const SERIAL_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+pub(super) async fn serial_page(
+    State(s): State<AppState>,
+    Page(who): Page,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(inst) = instance_of(&s, &who, &id) else {
+        return not_found(&who, "The instance");
+    };
+    let log = s
+        .engine
+        .console_output(&who.principal, inst.uuid)
+        .map(|l| l.text)
+        .unwrap_or_default();
+    let available = s.engine.driver().serial_socket(inst.uuid).is_some();
+    let mut resp = html(pages::serial(&who, &inst, &log, available));
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(SERIAL_CSP),
+    );
+    resp
+}
+
+pub(super) async fn serial_ws(
+    State(s): State<AppState>,
+    Peer(peer): Peer,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    ws: Result<
+        axum::extract::ws::WebSocketUpgrade,
+        axum::extract::ws::rejection::WebSocketUpgradeRejection,
+    >,
+) -> Response {
+    let who = match who(&s, &headers, false).await {
+        Ok(w) => w,
+        Err(e) => return e.into_response(),
+    };
+    // A websocket is not a form: SameSite does not stop a cross-site page from opening one
+    // with the cookie in every browser, so its Origin must be this site (and be there).
+    if !headers.contains_key(header::ORIGIN) || !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-site websocket refused\n").into_response();
+    }
+    let Ok(ws) = ws else {
+        return (StatusCode::BAD_REQUEST, "a websocket upgrade is expected\n").into_response();
+    };
+    let Some(inst) = instance_of(&s, &who, &id) else {
+        return (StatusCode::NOT_FOUND, "no such instance\n").into_response();
+    };
+    let Some(socket) = s.engine.driver().serial_socket(inst.uuid) else {
+        return (
+            StatusCode::CONFLICT,
+            "this instance has no serial port now\n",
+        )
+            .into_response();
+    };
+    let hub = match serial::attach(inst.uuid, socket).await {
+        Ok(h) => h,
+        Err(e) => {
+            tracing::warn!(instance = %inst.uuid, error = %e, "serial console: cannot attach");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the serial port cannot be reached\n",
+            )
+                .into_response();
+        }
+    };
+    let writable = who.can_act;
+    record_serial(&s, &who, peer, &headers, &inst, writable).await;
+    let expires_in = std::time::Duration::from_millis(
+        u64::try_from(who.session.expires_ms - now_ms()).unwrap_or(0),
+    );
+    ws.max_message_size(serial::MAX_INPUT * 2)
+        .on_upgrade(move |socket| serial::pump(socket, hub, writable, expires_in))
+        .into_response()
+}
+
+/// The audit event of a serial console connection: who attached to which guest, and whether
+/// they could type (the console's one request path that is not an API call).
+pub(super) async fn record_serial(
+    s: &AppState,
+    who: &Who,
+    peer: Option<std::net::IpAddr>,
+    headers: &HeaderMap,
+    inst: &Instance,
+    writable: bool,
+) {
+    use nubis_core::audit::{AuditEvent, MAX_FIELD, cut};
+    let p = &who.principal;
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .unwrap_or_default();
+    let event = AuditEvent {
+        id: AuditEvent::new_id(),
+        time_ms: now_ms(),
+        account: p.account.clone(),
+        user: p.user.clone(),
+        sub_user: p.sub_user,
+        is_admin: p.is_admin,
+        role: None,
+        credential: p.credential.clone(),
+        cloud: "console".into(),
+        service: "console".into(),
+        version: "1".into(),
+        action: if writable {
+            "ConnectSerialConsole"
+        } else {
+            "WatchSerialConsole"
+        }
+        .into(),
+        read_only: Some(!writable),
+        region: Some(inst.region.clone()),
+        resources: vec![
+            inst.tencent_id.clone(),
+            inst.aliyun_id.clone(),
+            inst.uuid.to_string(),
+        ],
+        source_ip: peer.map(|p| p.to_string()).unwrap_or_default(),
+        user_agent: cut(&user_agent, MAX_FIELD),
+        request_id: nubis_core::ids::new_request_id(),
+        error_code: None,
+        error_message: None,
+        status: 101,
+        parameters: String::new(),
+    };
+    nubis_pipeline::Auditor::record(&crate::audit::EngineAuditor(s.engine.clone()), event).await;
 }
