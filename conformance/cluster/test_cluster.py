@@ -355,6 +355,32 @@ def test_a_keystone_token_from_node_a_works_on_node_c_after_a_restarts(cluster, 
     assert isinstance(list(by_token.compute.servers()), list)
 
 
+def test_a_console_session_from_node_a_works_on_node_b_and_sign_out_ends_it_everywhere(cluster, lb):
+    """The console's session cookie is sealed with the key every node shares: signed in on
+    node A, the same cookie reads the fleet and makes a change through node B; signed out on
+    B, its Keystone token is revoked for every node (docs/console.md)."""
+    a, b = cluster.node("node-a"), cluster.node("node-b")
+    s = session()
+    r = s.post(f"{a.base_url}/console/login", allow_redirects=False, timeout=30,
+               data={"method": "keystone", "user": "admin", "password": ADMIN_PASSWORD, "project": "admin"})
+    assert r.status_code == 303, r.text[:500]
+    page = s.get(f"{b.base_url}/console/fleet", allow_redirects=False, timeout=30)
+    assert page.status_code == 200 and answered_by(page) == "node-b", page.status_code
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+    r = s.post(f"{b.base_url}/console/keypairs", data={"csrf": csrf, "name": unique_name("ck")},
+               headers={"Origin": b.base_url}, allow_redirects=False, timeout=30)
+    assert r.status_code == 200 and "private-key" in r.text, r.text[:500]
+    jar = s.cookies.copy()
+    r = s.post(f"{b.base_url}/console/logout", data={"csrf": csrf}, headers={"Origin": b.base_url},
+               allow_redirects=False, timeout=30)
+    assert r.status_code == 303
+    copy = session()
+    copy.cookies = jar
+    for node in (a, b):
+        r = copy.get(f"{node.base_url}/console/fleet", allow_redirects=False, timeout=30)
+        assert r.headers.get("Location") == "/console/login", (node.name, r.status_code)
+
+
 # --------------------------------------------------------------------------------------
 # A node dies
 
