@@ -241,7 +241,8 @@ async fn authenticate(State(s): State<AppState>, peer: Peer, req: Request, next:
     resp
 }
 
-fn now_ms() -> i64 {
+/// Unix milliseconds now.
+pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))

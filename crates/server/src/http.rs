@@ -138,9 +138,8 @@ async fn metrics_text(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The admin's Keystone password and access key id: the environment, else the credentials
-/// file written when they were generated at first start.
-fn now() -> i64 {
+/// Unix seconds now (the dialects' request clock).
+pub(crate) fn now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

@@ -356,13 +356,6 @@ fn region_of(inst: &Instance) -> Option<&'static str> {
     catalog::region(&inst.region).map(|r| r.tencent)
 }
 
-fn now_secs() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 /// One Tencent CVM request signed with the session's key, through the CVM pipeline.
 async fn tencent(
     s: &AppState,
@@ -380,7 +373,7 @@ async fn tencent(
         );
     };
     let body = serde_json::to_vec(&params).unwrap_or_default();
-    let now = now_secs();
+    let now = crate::http::now();
     let auth = nubis_auth::tencent::sign_tc3(
         "POST",
         HOST,

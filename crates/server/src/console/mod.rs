@@ -205,12 +205,7 @@ async fn root(State(s): State<AppState>, headers: HeaderMap) -> Response {
     }
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+use crate::admin::now_ms;
 
 /// The signed-in user as a request sees them.
 pub struct Who {
