@@ -63,6 +63,13 @@ pub struct InstanceType {
     pub kind: TypeKind,
 }
 
+/// The facts of type `name`: those an instance `kept` (when they are that type's), else the
+/// built-in catalogue's (`None`: a type neither knows).
+pub fn facts_of<'a>(kept: Option<&'a InstanceType>, name: &str) -> Option<&'a InstanceType> {
+    kept.filter(|t| t.name == name)
+        .or_else(|| instance_type(name))
+}
+
 /// [`InstanceType`] as read: one equal to a built-in type becomes that type, borrowing its
 /// names (every instance keeps its type's facts; a million read back would otherwise hold
 /// three small strings each).

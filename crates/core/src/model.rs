@@ -141,10 +141,7 @@ impl Instance {
     /// The facts of its type: the ones it keeps, else the built-in catalogue's (`None`: a
     /// type neither knows, never accepted at create).
     pub fn type_facts(&self) -> Option<&crate::catalog::InstanceType> {
-        self.flavor
-            .as_ref()
-            .filter(|t| t.name == self.instance_type)
-            .or_else(|| crate::catalog::instance_type(&self.instance_type))
+        crate::catalog::facts_of(self.flavor.as_ref(), &self.instance_type)
     }
 
     /// The facts of the type a resize awaiting confirmation goes back to.

@@ -49,11 +49,14 @@ impl Fleet {
         group: &str,
         f: impl FnOnce(&mut dyn Iterator<Item = &Instance>) -> R,
     ) -> R {
-        let table = self.instances.read();
-        let mut members = table
-            .values()
-            .chain(self.pending_creates.iter())
-            .filter(|i| member_of(i, group));
+        // The committed members are built from their records; the others are read in place.
+        let committed: Vec<Instance> = (self.instances.read().rows())
+            .filter(|r| r.state().is_listed() && r.placement_group() == Some(group))
+            .map(|r| r.instance())
+            .collect();
+        let mut members = committed
+            .iter()
+            .chain(self.pending_creates.iter().filter(|i| member_of(i, group)));
         f(&mut members)
     }
 
@@ -204,17 +207,16 @@ impl Engine {
     pub fn placement_group_members(&self, kind: IdKind) -> HashMap<String, Vec<Member>> {
         let fleet = self.inner.fleet.lock();
         let mut out: HashMap<String, Vec<Member>> = HashMap::new();
-        for inst in fleet
-            .instances
-            .read()
-            .values()
-            .filter(|i| i.state.is_listed())
-        {
-            if let Some(g) = &inst.placement_group
-                && fleet.placement_groups.contains_key(g)
-            {
+        let table = fleet.instances.read();
+        let placed = (table.rows()).filter(|r| {
+            r.state().is_listed()
+                && r.placement_group()
+                    .is_some_and(|g| fleet.placement_groups.contains_key(g))
+        });
+        for inst in placed.map(|r| r.instance()) {
+            if let Some(g) = &inst.placement_group {
                 out.entry(g.clone()).or_default().push(Member {
-                    id: kind.id_of(inst),
+                    id: kind.id_of(&inst),
                     zone: inst.zone.clone(),
                 });
             }

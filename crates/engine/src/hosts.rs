@@ -104,12 +104,15 @@ fn count_use(used: &mut Usage, inst: &Instance) {
 
 fn used_by_host(fleet: &Fleet) -> Usage {
     let mut used = Usage::new();
-    for inst in fleet
-        .instances
-        .read()
-        .values()
-        .chain(fleet.pending_creates.iter())
-    {
+    // Only instances on a host count: only those are built from their records.
+    let table = fleet.instances.read();
+    let hosted = (table.rows())
+        .filter(|r| r.host().is_some())
+        .map(|r| r.instance());
+    for inst in hosted {
+        count_use(&mut used, &inst);
+    }
+    for inst in &fleet.pending_creates {
         count_use(&mut used, inst);
     }
     used

@@ -4,7 +4,7 @@ use crate::{Engine, IdKind, now_ms};
 use base64::Engine as _;
 use nubis_core::keys::INJECTABLE;
 use nubis_core::select::Lookup;
-use nubis_core::{DomainError, Instance, KeyPair, KeyType, Principal, ResourceKind, ids};
+use nubis_core::{DomainError, KeyPair, KeyType, Principal, ResourceKind, ids};
 use nubis_store::Write;
 use std::collections::{HashMap, HashSet};
 
@@ -167,13 +167,15 @@ impl Engine {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         // Only instances `p` sees: an admin may put one account's key on another account's
         // instance, which must not show that instance's ID to the key's owner.
-        let seen = |i: &&Instance| i.state.is_listed() && p.sees(&i.account);
-        for inst in fleet.instances.read().values().filter(seen) {
+        let table = fleet.instances.read();
+        let seen = (table.rows())
+            .filter(|r| r.state().is_listed() && r.has_key_pairs() && p.sees(r.account()));
+        for inst in seen.map(|r| r.instance()) {
             // A key named twice on one instance is one association.
             let keys: HashSet<&String> = inst.key_ids.iter().collect();
             for key in keys {
                 if fleet.key_pairs.get(key).is_some_and(|k| p.sees_key_pair(k)) {
-                    out.entry(key.clone()).or_default().push(kind.id_of(inst));
+                    out.entry(key.clone()).or_default().push(kind.id_of(&inst));
                 }
             }
         }

@@ -562,7 +562,7 @@ object! {
             ));
         }
         let fleet = e.inner.fleet.lock();
-        if fleet.instances.read().values().any(|i| i.account == d.account)
+        if fleet.instances.read().rows().any(|r| r.account() == d.account)
             || fleet.key_pairs.values().any(|k| k.account == d.account)
             || fleet.access_keys.values().any(|(k, _)| k.account == d.account)
         {
@@ -618,8 +618,8 @@ object! {
                 p.id
             )));
         }
-        let busy = e.inner.fleet.lock().instances.read().values().any(|i| {
-            i.state.is_listed() && i.project.as_deref() == Some(p.id.as_str())
+        let busy = e.inner.fleet.lock().instances.read().rows().any(|r| {
+            r.state().is_listed() && r.project() == Some(p.id.as_str())
         });
         if busy {
             return Err(KsError::Conflict(format!(

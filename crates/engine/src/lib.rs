@@ -29,6 +29,7 @@ mod leases;
 mod metadefs;
 mod names;
 mod quotas;
+mod record;
 mod runner;
 mod submit;
 mod sync;
@@ -616,7 +617,17 @@ impl Engine {
 
     /// Listed and of an account `p` sees: what tenancy alone decides.
     fn seen(p: &Principal, inst: &Instance) -> bool {
-        inst.state.is_listed() && p.sees(&inst.account) && p.sees_project(inst.project.as_deref())
+        Self::seen_as(p, inst.state, &inst.account, inst.project.as_deref())
+    }
+
+    /// [`Engine::seen`] of an instance in this state, account and Keystone project.
+    pub(crate) fn seen_as(
+        p: &Principal,
+        state: InstanceState,
+        account: &str,
+        project: Option<&str>,
+    ) -> bool {
+        state.is_listed() && p.sees(account) && p.sees_project(project)
     }
 
     /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.
@@ -642,7 +653,7 @@ impl Engine {
                         id: id.clone(),
                     })?;
                 // A named instance the policies refuse is refused, not hidden.
-                p.may_touch(inst).map_err(DomainError::PolicyDenied)?;
+                p.may_touch(&inst).map_err(DomainError::PolicyDenied)?;
                 Ok(inst.uuid)
             })
             .collect()
@@ -720,7 +731,7 @@ impl Engine {
         let mut found: HashMap<Uuid, Arc<Instance>> = {
             let table = self.inner.table.read();
             ids.iter()
-                .filter_map(|id| table.arc(id).map(|i| (*id, i.clone())))
+                .filter_map(|id| table.get(id).map(|i| (*id, i)))
                 .collect()
         };
         let missing: Vec<Uuid> = ids
@@ -746,7 +757,7 @@ impl Engine {
         ids.iter()
             .filter_map(|id| table.get(id))
             .filter(|i| Self::visible(p, i))
-            .cloned()
+            .map(Arc::unwrap_or_clone)
             .collect()
     }
 
@@ -780,8 +791,8 @@ impl Engine {
     pub fn state_counts(&self) -> HashMap<InstanceState, usize> {
         let table = self.inner.table.read();
         let mut m = HashMap::new();
-        for i in table.values() {
-            *m.entry(i.state).or_insert(0) += 1;
+        for state in table.states() {
+            *m.entry(state).or_insert(0) += 1;
         }
         m
     }

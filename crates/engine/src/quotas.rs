@@ -196,20 +196,20 @@ impl Fleet {
     /// user) and placement groups.
     pub(crate) fn scope_usage(&self, scope: &QuotaScope) -> QuotaUsage {
         let mut u = QuotaUsage::default();
-        let in_scope =
-            |i: &&Instance| scope.holds(&i.account, i.project.as_deref(), i.user_id.as_deref());
-        for i in self
-            .instances
-            .read()
-            .values()
-            .chain(&self.pending_creates)
-            .filter(in_scope)
-        {
-            if i.state.is_listed() {
-                match i.type_facts() {
-                    Some(t) => u.add_instance(t),
-                    None => u.instances += 1,
-                }
+        let mut count = |facts: Option<&InstanceType>| match facts {
+            Some(t) => u.add_instance(t),
+            None => u.instances += 1,
+        };
+        // The committed instances read in place (a scan of the fleet), then those being made.
+        for r in self.instances.read().rows() {
+            if r.state().is_listed() && scope.holds(r.account(), r.project(), r.user_id()) {
+                count(r.type_facts());
+            }
+        }
+        for i in &self.pending_creates {
+            let (account, project, user) = (&i.account, i.project.as_deref(), i.user_id.as_deref());
+            if i.state.is_listed() && scope.holds(account, project, user) {
+                count(i.type_facts());
             }
         }
         u.key_pairs = match scope {

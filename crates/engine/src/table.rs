@@ -10,11 +10,13 @@
 //! Every instance gets a sequence number when it enters the table (creation order, as the
 //! store lists them at start-up); listings are newest first, so by descending sequence.
 
+use crate::record::{Dictionary, Record, Row, Symbols};
 use nubis_core::select::{Clause, Facet, Lookup, Selection, facet_value, lookup_values};
-use nubis_core::{Instance, Principal};
+use nubis_core::{Instance, InstanceState, Principal};
 use parking_lot::{RwLock, RwLockReadGuard};
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use uuid::Uuid;
 
@@ -22,22 +24,100 @@ use uuid::Uuid;
 /// (≈ 2,000 for a million entries), an insert in the middle moves at most one chunk.
 const CHUNK: usize = 512;
 
+/// A sorted set of sequence numbers. Most lookup sets (a private IP, a name) hold one number
+/// for life: that one is kept inline, with no allocation; larger sets are [`Chunks`].
+#[derive(Debug, Default, Clone)]
+pub(crate) enum SeqSet {
+    #[default]
+    Empty,
+    One(u32),
+    Many(Box<Chunks>),
+}
+
+impl SeqSet {
+    pub(crate) fn len(&self) -> usize {
+        match self {
+            SeqSet::Empty => 0,
+            SeqSet::One(_) => 1,
+            SeqSet::Many(c) => c.len(),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub(crate) fn insert(&mut self, s: u32) -> bool {
+        match self {
+            SeqSet::Empty => *self = SeqSet::One(s),
+            SeqSet::One(x) if *x == s => return false,
+            SeqSet::One(x) => {
+                let mut c = Chunks::default();
+                c.insert(*x);
+                c.insert(s);
+                *self = SeqSet::Many(Box::new(c));
+            }
+            SeqSet::Many(c) => return c.insert(s),
+        }
+        true
+    }
+
+    pub(crate) fn remove(&mut self, s: u32) -> bool {
+        match self {
+            SeqSet::Empty => false,
+            SeqSet::One(x) if *x == s => {
+                *self = SeqSet::Empty;
+                true
+            }
+            SeqSet::One(_) => false,
+            SeqSet::Many(c) => {
+                let removed = c.remove(s);
+                let last = (c.len() == 1).then(|| c.desc(0).next()).flatten();
+                if let Some(last) = last {
+                    *self = SeqSet::One(last);
+                }
+                removed
+            }
+        }
+    }
+
+    /// Descending, the first `skip` left out (see [`Chunks::desc`]).
+    pub(crate) fn desc(&self, skip: usize) -> Box<dyn Iterator<Item = u32> + '_> {
+        match self {
+            SeqSet::Many(c) => c.desc(skip),
+            _ => Box::new(self.single().filter(move |_| skip == 0)),
+        }
+    }
+
+    /// Descending from the largest element below `below`.
+    pub(crate) fn desc_below(&self, below: u32) -> Box<dyn Iterator<Item = u32> + '_> {
+        match self {
+            SeqSet::Many(c) => c.desc_below(below),
+            _ => Box::new(self.single().filter(move |&x| x < below)),
+        }
+    }
+
+    fn single(&self) -> std::option::IntoIter<u32> {
+        match self {
+            SeqSet::One(x) => Some(*x),
+            _ => None,
+        }
+        .into_iter()
+    }
+}
+
 /// A sorted set of sequence numbers, kept in chunks so that skipping `n` of them from the top
 /// costs the number of chunks, not `n`.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct SeqSet {
+pub(crate) struct Chunks {
     /// Ascending; every chunk non-empty; chunk `k`'s last < chunk `k+1`'s first.
     chunks: Vec<Vec<u32>>,
     len: usize,
 }
 
-impl SeqSet {
+impl Chunks {
     pub(crate) fn len(&self) -> usize {
         self.len
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
     }
 
     /// The chunk that holds `s` or would: the first whose last element is ≥ `s`.
@@ -133,33 +213,6 @@ impl SeqSet {
     }
 }
 
-/// The interned number of a string (accounts, regions and facet values: few distinct ones,
-/// kept for the process's life); 0 is `""`, which stands for "every account" or "every
-/// region" in a [`FacetKey`] (no account or region is empty).
-#[derive(Default)]
-struct Interned(HashMap<Box<str>, u32, Fast>);
-
-impl Interned {
-    fn id(&mut self, s: &str) -> u32 {
-        if s.is_empty() {
-            return 0;
-        }
-        if let Some(id) = self.0.get(s) {
-            return *id;
-        }
-        let id = u32::try_from(self.0.len() + 1).unwrap_or(u32::MAX);
-        self.0.insert(s.into(), id);
-        id
-    }
-
-    fn get(&self, s: &str) -> Option<u32> {
-        if s.is_empty() {
-            return Some(0);
-        }
-        self.0.get(s).copied()
-    }
-}
-
 /// A fast hasher for keys that are small numbers or interned: no caller chooses them freely
 /// enough to aim collisions (user-chosen strings go through the standard hasher).
 type Fast = foldhash::fast::RandomState;
@@ -175,7 +228,7 @@ struct FacetKey {
 }
 
 /// The keys an instance is filed under for `facet`: its value in the four scopes.
-fn facet_keys(names: &mut Interned, inst: &Instance, facet: Facet) -> [FacetKey; 4] {
+fn facet_keys(names: &mut Symbols, inst: &Instance, facet: Facet) -> [FacetKey; 4] {
     let value = names.id(&facet_value(inst, facet));
     let account = names.id(&inst.account);
     let region = names.id(&inst.region);
@@ -193,33 +246,136 @@ fn facet_keys(names: &mut Interned, inst: &Instance, facet: Facet) -> [FacetKey;
     ]
 }
 
+type Slots = Vec<Option<Box<Record>>>;
+
+/// Sequence numbers found by a key their record holds (its UUID, `ins-…`, `i-…` ID), with
+/// no copy of the key: the hash table holds only the numbers (4 bytes an instance, where a
+/// map of the IDs' texts held ~70) and compares a candidate's key in its record.
 #[derive(Default)]
+struct ById {
+    table: hashbrown::HashTable<u32>,
+    hasher: Fast,
+    key: KeyOf,
+}
+
+/// Which key of a record a [`ById`] is by.
+#[derive(Default, Clone, Copy)]
+enum KeyOf {
+    #[default]
+    Uuid,
+    Tencent,
+    Aliyun,
+}
+
+impl KeyOf {
+    fn of(self, r: &Record) -> &[u8] {
+        match self {
+            KeyOf::Uuid => r.uuid.as_bytes(),
+            KeyOf::Tencent => r.tencent_id.as_bytes(),
+            KeyOf::Aliyun => r.aliyun_id.as_bytes(),
+        }
+    }
+}
+
+fn slot(slots: &Slots, s: u32) -> Option<&Record> {
+    slots.get(s as usize).and_then(Option::as_deref)
+}
+
+impl ById {
+    fn new(key: KeyOf) -> Self {
+        Self {
+            key,
+            ..Default::default()
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn find(&self, slots: &Slots, key: &[u8]) -> Option<u32> {
+        let of = self.key;
+        self.table
+            .find(self.hash(key), |&s| {
+                slot(slots, s).is_some_and(|r| of.of(r) == key)
+            })
+            .copied()
+    }
+
+    /// File `s`, whose record is already in `slots`.
+    fn insert(&mut self, slots: &Slots, s: u32) {
+        let Some(r) = slot(slots, s) else { return };
+        let (of, hasher) = (self.key, &self.hasher);
+        let hash = hasher.hash_one(of.of(r));
+        self.table.insert_unique(hash, s, |&x| {
+            slot(slots, x).map_or(0, |r| hasher.hash_one(of.of(r)))
+        });
+    }
+
+    /// Unfile `s`, filed under `key`.
+    fn remove(&mut self, key: &[u8], s: u32) {
+        if let Ok(e) = self.table.find_entry(self.hash(key), |&x| x == s) {
+            e.remove();
+        }
+    }
+
+    fn reserve(&mut self, slots: &Slots, more: usize) {
+        let (of, hasher) = (self.key, &self.hasher);
+        self.table.reserve(more, |&x| {
+            slot(slots, x).map_or(0, |r| hasher.hash_one(of.of(r)))
+        });
+    }
+}
+
 pub(crate) struct Inner {
     /// By sequence number; `None` once removed (numbers are not reused).
-    slots: Vec<Option<Arc<Instance>>>,
+    slots: Slots,
     /// Keyed by IDs the server made (a per-process seed; no caller chooses them): the fast
     /// hasher. Names and tags, which callers choose, keep the standard one in `lookups`.
-    seq: HashMap<Uuid, u32, Fast>,
-    by_tencent: HashMap<String, Uuid, Fast>,
-    by_aliyun: HashMap<String, Uuid, Fast>,
-    names: Interned,
+    seq: ById,
+    by_tencent: ById,
+    by_aliyun: ById,
+    /// What the records' and the facet keys' numbers stand for.
+    dict: Dictionary,
     facets: HashMap<FacetKey, SeqSet, Fast>,
     /// By lookup, then value (a value is looked up as `&str`, with no copy).
-    lookups: HashMap<Lookup, HashMap<String, SeqSet>, Fast>,
+    lookups: HashMap<Lookup, HashMap<Box<str>, SeqSet>, Fast>,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            seq: ById::new(KeyOf::Uuid),
+            by_tencent: ById::new(KeyOf::Tencent),
+            by_aliyun: ById::new(KeyOf::Aliyun),
+            dict: Dictionary::default(),
+            facets: HashMap::default(),
+            lookups: HashMap::default(),
+        }
+    }
 }
 
 impl Inner {
-    pub(crate) fn get(&self, id: &Uuid) -> Option<&Instance> {
-        self.arc(id).map(|i| &**i)
+    fn seq_of(&self, id: &Uuid) -> Option<u32> {
+        self.seq.find(&self.slots, id.as_bytes())
     }
 
-    pub(crate) fn arc(&self, id: &Uuid) -> Option<&Arc<Instance>> {
-        let s = *self.seq.get(id)?;
-        self.slot(s)
+    fn record(&self, s: u32) -> Option<&Record> {
+        slot(&self.slots, s)
     }
 
-    fn slot(&self, s: u32) -> Option<&Arc<Instance>> {
-        self.slots.get(s as usize).and_then(Option::as_ref)
+    /// The instance `s` as its record keeps it, built for the caller.
+    fn built(&self, s: u32) -> Option<Arc<Instance>> {
+        self.record(s).map(|r| Arc::new(r.instance(&self.dict)))
+    }
+
+    pub(crate) fn get(&self, id: &Uuid) -> Option<Arc<Instance>> {
+        self.built(self.seq_of(id)?)
+    }
+
+    pub(crate) fn contains(&self, id: &Uuid) -> bool {
+        self.seq_of(id).is_some()
     }
 
     /// Does a listed instance have `value` for `lookup` (a key pair in use, say)?
@@ -231,16 +387,38 @@ impl Inner {
     }
 
     pub(crate) fn by_tencent(&self, id: &str) -> Option<Uuid> {
-        self.by_tencent.get(id).copied()
+        let s = self.by_tencent.find(&self.slots, id.as_bytes())?;
+        self.record(s).map(|r| r.uuid)
     }
 
     pub(crate) fn by_aliyun(&self, id: &str) -> Option<Uuid> {
-        self.by_aliyun.get(id).copied()
+        let s = self.by_aliyun.find(&self.slots, id.as_bytes())?;
+        self.record(s).map(|r| r.uuid)
     }
 
-    /// Every instance, oldest first.
-    pub(crate) fn values(&self) -> impl DoubleEndedIterator<Item = &Instance> + '_ {
-        self.slots.iter().filter_map(|s| s.as_deref())
+    /// Every instance, oldest first, each built from its record: a scan's cost grows with the
+    /// fleet (hot listings use [`Inner::select`]).
+    pub(crate) fn values(&self) -> impl DoubleEndedIterator<Item = Instance> + '_ {
+        self.slots
+            .iter()
+            .filter_map(|s| s.as_deref())
+            .map(|r| r.instance(&self.dict))
+    }
+
+    /// Every instance's state, without building the instances (metrics).
+    pub(crate) fn states(&self) -> impl Iterator<Item = InstanceState> + '_ {
+        self.rows().map(|r| r.state())
+    }
+
+    /// Every instance read in place, oldest first: for scans of a few fields.
+    pub(crate) fn rows(&self) -> impl Iterator<Item = Row<'_>> + '_ {
+        self.slots
+            .iter()
+            .filter_map(|s| s.as_deref())
+            .map(|record| Row {
+                record,
+                dict: &self.dict,
+            })
     }
 
     /// Move `s` in the indexes from what `old` was filed under to what `new` is (either
@@ -253,6 +431,7 @@ impl Inner {
             (Some(o), Some(n)) => o.account == n.account && o.region == n.region,
             _ => false,
         };
+        let names = &mut self.dict.symbols;
         for facet in Facet::ALL {
             if same_scope
                 && let (Some(o), Some(n)) = (old, new)
@@ -261,7 +440,7 @@ impl Inner {
                 continue;
             }
             if let Some(o) = old {
-                for k in facet_keys(&mut self.names, o, facet) {
+                for k in facet_keys(names, o, facet) {
                     if let Some(set) = self.facets.get_mut(&k) {
                         set.remove(s);
                         if set.is_empty() {
@@ -271,7 +450,7 @@ impl Inner {
                 }
             }
             if let Some(n) = new {
-                for k in facet_keys(&mut self.names, n, facet) {
+                for k in facet_keys(names, n, facet) {
                     self.facets.entry(k).or_default().insert(s);
                 }
             }
@@ -292,50 +471,52 @@ impl Inner {
                 }
             }
             for v in has.into_iter().filter(|v| !had.contains(v)) {
-                by_value.entry(v).or_default().insert(s);
+                by_value.entry(v.into_boxed_str()).or_default().insert(s);
             }
         }
     }
 
     /// Insert or replace (same UUID: same sequence number, the indexes moved as its fields
-    /// changed).
-    fn put(&mut self, inst: Arc<Instance>) {
-        match self.seq.get(&inst.uuid).copied() {
+    /// changed; its external IDs never change).
+    fn put(&mut self, inst: &Instance) {
+        let record = Box::new(Record::new(&mut self.dict, inst));
+        match self.seq_of(&inst.uuid) {
             Some(s) => {
-                let old = self.slot(s).cloned();
-                self.reindex(s, old.as_deref(), Some(&inst));
+                let old = self.built(s);
+                self.reindex(s, old.as_deref(), Some(inst));
                 if let Some(slot) = self.slots.get_mut(s as usize) {
-                    *slot = Some(inst);
+                    *slot = Some(record);
                 }
             }
             None => {
                 let s = u32::try_from(self.slots.len()).unwrap_or(u32::MAX);
-                self.by_tencent.insert(inst.tencent_id.clone(), inst.uuid);
-                self.by_aliyun.insert(inst.aliyun_id.clone(), inst.uuid);
-                self.seq.insert(inst.uuid, s);
-                self.reindex(s, None, Some(&inst));
-                self.slots.push(Some(inst));
+                self.slots.push(Some(record));
+                self.seq.insert(&self.slots, s);
+                self.by_tencent.insert(&self.slots, s);
+                self.by_aliyun.insert(&self.slots, s);
+                self.reindex(s, None, Some(inst));
             }
         }
     }
 
     fn remove(&mut self, id: &Uuid) -> Option<Arc<Instance>> {
-        let s = self.seq.remove(id)?;
+        let s = self.seq_of(id)?;
         let old = self.slots.get_mut(s as usize).and_then(Option::take)?;
-        self.by_tencent.remove(&old.tencent_id);
-        self.by_aliyun.remove(&old.aliyun_id);
+        self.seq.remove(old.uuid.as_bytes(), s);
+        self.by_tencent.remove(old.tencent_id.as_bytes(), s);
+        self.by_aliyun.remove(old.aliyun_id.as_bytes(), s);
+        let old = old.instance(&self.dict);
         self.reindex(s, Some(&old), None);
-        Some(old)
+        Some(Arc::new(old))
     }
 
     /// The index sets whose union holds every answer to `sel` for `p`: those of the clause
     /// with the fewest candidates (the scope's whole set when there is no clause), and
     /// whether they are facet sets (already scoped to `p`'s account and the region).
     fn candidates(&self, p: &Principal, sel: &Selection) -> (Vec<Cow<'_, SeqSet>>, bool) {
-        let account = self
-            .names
-            .get(if p.is_admin { "" } else { p.account.as_str() });
-        let region = self.names.get(sel.region.as_deref().unwrap_or(""));
+        let names = &self.dict.symbols;
+        let account = names.get(if p.is_admin { "" } else { p.account.as_str() });
+        let region = names.get(sel.region.as_deref().unwrap_or(""));
         let sets = |facet: Facet, values: &[String]| -> Vec<Cow<'_, SeqSet>> {
             // A name never interned has no instances.
             let (Some(account), Some(region)) = (account, region) else {
@@ -343,7 +524,7 @@ impl Inner {
             };
             values
                 .iter()
-                .filter_map(|v| self.names.get(v))
+                .filter_map(|v| names.get(v))
                 .filter_map(|value| {
                     self.facets.get(&FacetKey {
                         account,
@@ -369,8 +550,8 @@ impl Inner {
                 ),
                 Clause::Instances(ids) => {
                     let mut one = SeqSet::default();
-                    for s in ids.iter().filter_map(|id| self.seq.get(id)) {
-                        one.insert(*s);
+                    for s in ids.iter().filter_map(|id| self.seq_of(id)) {
+                        one.insert(s);
                     }
                     (vec![Cow::Owned(one)], false)
                 }
@@ -411,21 +592,19 @@ impl Inner {
                 .first()
                 .into_iter()
                 .flat_map(|s| s.desc(offset))
-                .filter_map(|s| self.slot(s).cloned())
+                .filter_map(|s| self.built(s))
                 .take(limit)
                 .collect();
             return (total, page);
         }
-        let wanted = |i: &Instance| Self::wanted(p, sel, rest, i);
         let mut total = 0;
         let mut page = Vec::new();
         for s in merge_desc(sources.iter().map(|s| s.desc(0)).collect()) {
-            let Some(inst) = self.slot(s) else { continue };
-            if !wanted(inst) {
+            let Some(found) = self.answer(p, sel, rest, s) else {
                 continue;
-            }
+            };
             if total >= offset && page.len() < limit {
-                page.push(inst.clone());
+                page.push(found.built(self));
             }
             total += 1;
         }
@@ -446,32 +625,62 @@ impl Inner {
         let below = match after {
             None => u32::MAX,
             Some(id) => {
-                let s = *self.seq.get(&id)?;
-                let marker = self.slot(s)?;
-                if !Self::wanted(p, sel, rest, marker) {
-                    return None;
-                }
+                let s = self.seq_of(&id)?;
+                self.answer(p, sel, rest, s)?;
                 s
             }
         };
         let (sources, _) = self.candidates(p, sel);
         let walk = merge_desc(sources.iter().map(|s| s.desc_below(below)).collect());
         Some(
-            walk.filter_map(|s| self.slot(s))
-                .filter(|i| Self::wanted(p, sel, rest, i))
+            walk.filter_map(|s| self.answer(p, sel, rest, s))
                 .take(limit)
-                .cloned()
+                .map(|found| found.built(self))
                 .collect(),
         )
     }
 
-    fn wanted(
+    /// Is instance `s` one of `p`'s that meet `sel` and `rest`? Tenancy is read from the record;
+    /// the instance is built only when a policy, a clause or `rest` must look at it.
+    fn answer<'a>(
+        &'a self,
         p: &Principal,
         sel: &Selection,
         rest: Option<&dyn Fn(&Instance) -> bool>,
-        i: &Instance,
-    ) -> bool {
-        crate::Engine::visible(p, i) && sel.matches(i) && rest.is_none_or(|r| r(i))
+        s: u32,
+    ) -> Option<Answer<'a>> {
+        let r = self.record(s)?;
+        let names = &self.dict.symbols;
+        let in_region = sel
+            .region
+            .as_deref()
+            .is_none_or(|g| g == names.text(r.region));
+        if !in_region
+            || !crate::Engine::seen_as(p, r.state, names.text(r.account), r.project(&self.dict))
+        {
+            return None;
+        }
+        if p.guard.is_none() && sel.clauses.is_empty() && rest.is_none() {
+            return Some(Answer::Record(r));
+        }
+        let i = r.instance(&self.dict);
+        let wanted = p.may_touch(&i).is_ok() && sel.matches(&i) && rest.is_none_or(|f| f(&i));
+        wanted.then(|| Answer::Built(Arc::new(i)))
+    }
+}
+
+/// An answer of a walk: its record, or the instance already built to check it.
+enum Answer<'a> {
+    Record(&'a Record),
+    Built(Arc<Instance>),
+}
+
+impl Answer<'_> {
+    fn built(self, table: &Inner) -> Arc<Instance> {
+        match self {
+            Answer::Record(r) => Arc::new(r.instance(&table.dict)),
+            Answer::Built(i) => i,
+        }
     }
 }
 
@@ -506,35 +715,40 @@ impl Table {
     }
 
     pub(crate) fn get(&self, id: &Uuid) -> Option<Arc<Instance>> {
-        self.0.read().arc(id).cloned()
+        self.0.read().get(id)
     }
 
     pub(crate) fn contains_key(&self, id: &Uuid) -> bool {
-        self.0.read().seq.contains_key(id)
+        self.0.read().contains(id)
     }
 
     /// A copy of the record, for a writer's next version of it.
     pub(crate) fn cloned(&self, id: &Uuid) -> Option<Instance> {
-        self.0.read().get(id).cloned()
+        self.0.read().get(id).map(Arc::unwrap_or_clone)
     }
 
     pub(crate) fn keys(&self) -> Vec<Uuid> {
-        self.0.read().seq.keys().copied().collect()
+        let t = self.0.read();
+        t.slots
+            .iter()
+            .filter_map(|s| s.as_ref().map(|r| r.uuid))
+            .collect()
     }
 
     /// Room for `more` instances, before a bulk load (start-up): the ID maps grow once, not
     /// twenty times over with a rehash each.
     pub(crate) fn reserve(&mut self, more: usize) {
-        let mut t = self.0.write();
+        let mut guard = self.0.write();
+        let t = &mut *guard;
         t.slots.reserve(more);
-        t.seq.reserve(more);
-        t.by_tencent.reserve(more);
-        t.by_aliyun.reserve(more);
+        t.seq.reserve(&t.slots, more);
+        t.by_tencent.reserve(&t.slots, more);
+        t.by_aliyun.reserve(&t.slots, more);
     }
 
     /// Write paths only: the fleet's mutex is held.
-    pub(crate) fn put(&mut self, inst: impl Into<Arc<Instance>>) {
-        self.0.write().put(inst.into());
+    pub(crate) fn put(&mut self, inst: impl std::borrow::Borrow<Instance>) {
+        self.0.write().put(inst.borrow());
     }
 
     pub(crate) fn remove(&mut self, id: &Uuid) -> Option<Arc<Instance>> {
@@ -660,7 +874,7 @@ mod tests {
             let mut ids = Vec::new();
             for i in puts {
                 ids.push(i.uuid);
-                t.put(Arc::new(i));
+                t.put(&i);
             }
             for (k, mut i, remove) in changes {
                 let id = ids[k % ids.len()];
@@ -673,7 +887,7 @@ mod tests {
                         i.tencent_id = old.tencent_id.clone();
                         i.aliyun_id = old.aliyun_id.clone();
                     }
-                    t.put(Arc::new(i));
+                    t.put(&i);
                 }
             }
             let p = Principal {
@@ -688,7 +902,7 @@ mod tests {
             let odd = |i: &Instance| i.uuid.as_u128() % 2 == 1;
             let rest: Option<&dyn Fn(&Instance) -> bool> = with_rest.then_some(&odd);
             let (total, page) = t.select(&p, &sel, rest, offset, limit);
-            let all: Vec<&Instance> = t
+            let all: Vec<Instance> = t
                 .values()
                 .rev()
                 .filter(|i| crate::Engine::visible(&p, i) && sel.matches(i))
@@ -723,7 +937,7 @@ mod tests {
 
     #[test]
     fn appends_fill_chunks_and_split_in_the_middle() {
-        let mut s = SeqSet::default();
+        let mut s = Chunks::default();
         for x in (0..5000).map(|x| x * 2) {
             s.insert(x);
         }
