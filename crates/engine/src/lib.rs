@@ -456,51 +456,64 @@ impl Engine {
             .map(|(k, i)| (i.created_at_ms, i.uuid, k))
             .collect();
         order.sort_unstable();
+        // The router sends each guest to its host's driver by the placements: they are set
+        // first, so that the guests can be restored while the instances are indexed.
+        for i in snap.instances.iter().filter(|i| i.host.is_some()) {
+            fleet.placements.set(i.uuid, i.host.as_deref());
+        }
         fleet.instances.reserve(order.len());
         let mut records: Vec<Option<Arc<Instance>>> =
             snap.instances.into_iter().map(Some).collect();
         let instances = order
             .into_iter()
             .filter_map(|(_, _, k)| records.get_mut(k).and_then(Option::take));
-        for mut inst in instances {
-            if inst
-                .lock
-                .as_ref()
-                .is_some_and(|l| !unfinished.contains(&l.operation_id))
-            {
-                tracing::warn!(instance = %inst.tencent_id, "releasing a lock whose operation is gone");
-                let repaired = Arc::make_mut(&mut inst);
-                repaired.lock = None;
-                generations::bump(repaired);
-                repairs.push(Write::Instance(Box::new(repaired.clone())));
-            }
-            fleet.insert_instance(inst);
-        }
-        tracing::info!(
-            ms = started.elapsed().as_millis() as u64,
-            "start-up: instances indexed"
-        );
-        // After the instances: the router sends each VM's state to its host's driver. On
-        // every core: each guest's record is decoded outside the driver's lock. In this
-        // runtime's context (a real guest still running is watched by a task of it).
+        // Guests are restored on every other core while this one indexes the instances (the
+        // table is one structure), then on this one too. Each guest's record is decoded outside
+        // the driver's lock, in this runtime's context (a real guest still running is watched
+        // by a task of it).
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let runtime = tokio::runtime::Handle::current();
         let mut guests = snap.guests;
-        let per = guests.len().div_ceil(threads).max(1);
-        std::thread::scope(|s| {
-            for part in guests.chunks_mut(per) {
-                let (driver, runtime) = (&driver, &runtime);
-                s.spawn(move || {
-                    let _in_runtime = runtime.enter();
-                    for (id, data) in part {
-                        // Each text freed once read: the decoded guests take its place.
-                        let data = std::mem::take(data);
-                        if let Err(e) = driver.restore_json(*id, &data) {
-                            tracing::warn!(instance = %id, error = %e, "could not restore VM state");
-                        }
+        let parts = parking_lot::Mutex::new(guests.chunks_mut(4096));
+        let restore = || {
+            let _in_runtime = runtime.enter();
+            loop {
+                // The lock held for the take only, not for the part's work.
+                let Some(part) = parts.lock().next() else {
+                    break;
+                };
+                for (id, data) in part {
+                    // Each text freed once read: the decoded guests take its place.
+                    let data = std::mem::take(data);
+                    if let Err(e) = driver.restore_json(*id, &data) {
+                        tracing::warn!(instance = %id, error = %e, "could not restore VM state");
                     }
-                });
+                }
             }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..threads {
+                s.spawn(restore);
+            }
+            for mut inst in instances {
+                if inst
+                    .lock
+                    .as_ref()
+                    .is_some_and(|l| !unfinished.contains(&l.operation_id))
+                {
+                    tracing::warn!(instance = %inst.tencent_id, "releasing a lock whose operation is gone");
+                    let repaired = Arc::make_mut(&mut inst);
+                    repaired.lock = None;
+                    generations::bump(repaired);
+                    repairs.push(Write::Instance(Box::new(repaired.clone())));
+                }
+                fleet.insert_instance(inst);
+            }
+            tracing::info!(
+                ms = started.elapsed().as_millis() as u64,
+                "start-up: instances indexed"
+            );
+            restore();
         });
         tracing::info!(
             ms = started.elapsed().as_millis() as u64,

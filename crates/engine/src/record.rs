@@ -89,13 +89,17 @@ pub(crate) struct Flavors {
 impl Flavors {
     fn id(&mut self, t: Option<&InstanceType>) -> u32 {
         let Some(t) = t else { return NONE };
-        let same = self.by_name.entry(t.name.to_string()).or_default();
-        if let Some(id) = same.iter().find(|&&i| self.all.get(i as usize) == Some(t)) {
+        let same = |i: &&u32| self.all.get(**i as usize) == Some(t);
+        if let Some(id) = self
+            .by_name
+            .get(&*t.name)
+            .and_then(|ids| ids.iter().find(same))
+        {
             return *id;
         }
         let id = u32::try_from(self.all.len()).unwrap_or(NONE - 1);
         self.all.push(t.clone());
-        same.push(id);
+        self.by_name.entry(t.name.to_string()).or_default().push(id);
         id
     }
 

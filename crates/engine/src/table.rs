@@ -955,3 +955,78 @@ mod tests {
         assert_eq!(s.desc(7000).count(), 0);
     }
 }
+
+/// What the table holds in memory per instance, counted by a test allocator (issue 16's
+/// budget: ≤ 1.5 KB an instance for the whole server).
+#[cfg(test)]
+mod memory {
+    use super::*;
+    use std::alloc::{GlobalAlloc, Layout, System};
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Bytes allocated and not freed by this thread (each test counts on its own).
+        static LIVE: Cell<isize> = const { Cell::new(0) };
+    }
+
+    struct Counting;
+
+    // SAFETY: every call is passed on to the system allocator unchanged; the count is a
+    // thread-local integer (no allocation).
+    unsafe impl GlobalAlloc for Counting {
+        unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+            let _ = LIVE.try_with(|c| c.set(c.get() + l.size() as isize));
+            // SAFETY: the caller's layout, as GlobalAlloc::alloc requires.
+            unsafe { System.alloc(l) }
+        }
+
+        unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+            let _ = LIVE.try_with(|c| c.set(c.get() - l.size() as isize));
+            // SAFETY: `p` was allocated by `alloc` above with this layout.
+            unsafe { System.dealloc(p, l) }
+        }
+    }
+
+    #[global_allocator]
+    static COUNTING: Counting = Counting;
+
+    /// An instance as the benchmark's fleet holds them (docs/fleet-index.md): made through
+    /// RunInstances, 100 to a batch sharing a name, a key pair each, a password.
+    fn bench_like(n: u32) -> Instance {
+        let mut i = nubis_core::rules::fixture::inst(nubis_core::InstanceState::Running);
+        i.uuid = Uuid::from_u128(u128::from(n) * 0x9e37_79b9_7f4a_7c15 + 1);
+        i.tencent_id = format!("ins-{n:08x}");
+        i.aliyun_id = format!("i-{n:020x}");
+        i.account = "admin".into();
+        i.name = format!("bench-{}", n / 100);
+        i.host_name = format!("VM-100-{}-{}", n / 256 % 256, n % 256);
+        i.private_ip = format!("10.{}.{}.{}", n >> 16 & 255, n >> 8 & 255, n & 255);
+        i.system_disk.id = format!("disk-{n:08x}");
+        i.key_ids = vec!["skey-hwhv104a".into()];
+        i.latest_op = Some(nubis_core::LatestOp {
+            action: nubis_core::Action::Create,
+            state: nubis_core::OpState::Success,
+            request_id: format!("01A242C8-D9F0-754D-A2D3-{n:012X}"),
+            error: None,
+        });
+        i.flavor = nubis_core::catalog::instance_type("S5.SMALL2").cloned();
+        i.image_os_name = "TencentOS Server 3.1 (TK4)".into();
+        i.image_user = "root".into();
+        i
+    }
+
+    #[test]
+    fn an_instance_costs_the_table_less_than_700_bytes() {
+        const N: u32 = 20_000;
+        let instances: Vec<Instance> = (0..N).map(bench_like).collect();
+        let before = LIVE.with(Cell::get);
+        let mut t = Inner::default();
+        for i in &instances {
+            t.put(i);
+        }
+        let per = (LIVE.with(Cell::get) - before) / N as isize;
+        eprintln!("the table holds {per} bytes an instance");
+        assert!(per < 700, "{per} bytes an instance");
+        assert_eq!(t.get(&instances[7].uuid).as_deref(), Some(&instances[7]));
+    }
+}
