@@ -145,11 +145,11 @@ struct System {
     image_id: Shared,
     users: Users,
     authorized_keys: Vec<Shared>,
-    host_key_fingerprint: Box<str>,
+    host_key_fingerprint: Fingerprint,
     /// The files written at its first boot: (guest path, bytes). Their sizes, not their bytes:
     /// the fleet in memory stays small.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    files: Vec<(String, usize)>,
+    #[serde(default, skip_serializing_if = "<[_]>::is_empty")]
+    files: Box<[(String, usize)]>,
     /// The user data it was given: bytes, and whether it ran as a script (`#!`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     user_data: Option<(usize, bool)>,
@@ -175,7 +175,7 @@ impl System {
             image_id: image_id.into(),
             users: Users::of(user, hash),
             authorized_keys: authorized_keys.iter().map(|k| k.as_str().into()).collect(),
-            host_key_fingerprint: host_key().into(),
+            host_key_fingerprint: Fingerprint::new(&host_key()),
             files: guest
                 .files
                 .iter()
@@ -223,9 +223,9 @@ struct SimVm {
     system: System,
     rescue: Option<Box<System>>,
     /// In boot order: the booted system's disk first.
-    disks: Vec<SimDisk>,
-    system_disk: String,
-    restarts: Vec<PowerEvent>,
+    disks: Box<[SimDisk]>,
+    system_disk: Box<str>,
+    restarts: Box<[PowerEvent]>,
     soft_stop_fails: bool,
     /// The last operation step this VM finished (committed with the snapshot): a repeat of it
     /// is skipped (see [`Driver::execute_turn`]).
@@ -240,7 +240,7 @@ struct SimVm {
     hardware: Hardware,
     /// The instance type the guest was last moved to (a resize), if any.
     #[serde(default)]
-    resized_to: Option<String>,
+    resized_to: Option<Box<str>>,
 }
 
 impl SimVm {
@@ -356,6 +356,55 @@ fn console_of(vm: &SimVm) -> ConsoleLog {
     }
 }
 
+/// A host key's fingerprint: `SHA256:` and the unpadded base64 of a digest, kept as the
+/// digest's 32 bytes (a million guests held a 50-byte text each); any other text (a record
+/// written by hand) kept as it is. Written as the text.
+#[derive(Debug, Clone, PartialEq)]
+enum Fingerprint {
+    Sha256([u8; 32]),
+    Text(Box<str>),
+}
+
+impl Fingerprint {
+    fn new(text: &str) -> Self {
+        use base64::Engine;
+        let digest = text.strip_prefix("SHA256:").and_then(|b64| {
+            let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(b64)
+                .ok()?;
+            <[u8; 32]>::try_from(bytes).ok()
+        });
+        match digest {
+            Some(d) if Self::Sha256(d).text() == text => Self::Sha256(d),
+            _ => Self::Text(text.into()),
+        }
+    }
+
+    fn text(&self) -> String {
+        use base64::Engine;
+        match self {
+            Self::Sha256(d) => format!(
+                "SHA256:{}",
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(d)
+            ),
+            Self::Text(t) => t.to_string(),
+        }
+    }
+}
+
+impl Serialize for Fingerprint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text())
+    }
+}
+
+impl<'de> Deserialize<'de> for Fingerprint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Ok(Self::new(&text))
+    }
+}
+
 fn host_key() -> String {
     let seed: [u8; 32] = rand::random();
     let digest = sha2::Sha256::digest(seed);
@@ -459,7 +508,9 @@ impl SimDriver {
     }
 
     fn record(vm: &mut SimVm, event: &str, kind: &str) {
-        PowerEvent::push(&mut vm.restarts, event, kind);
+        let mut events = std::mem::take(&mut vm.restarts).into_vec();
+        PowerEvent::push(&mut events, event, kind);
+        vm.restarts = events.into_boxed_slice();
     }
 
     /// Stop the guest; returns the kind of stop that happened.
@@ -619,8 +670,8 @@ impl Driver for SimDriver {
                         image_id: "".into(),
                     }))
                     .collect(),
-                    system_disk: spec.system_disk.clone(),
-                    restarts: Vec::new(),
+                    system_disk: spec.system_disk.as_str().into(),
+                    restarts: Box::default(),
                     soft_stop_fails: false,
                     last_turn: None,
                     power_at_ms: now_ms(),
@@ -703,8 +754,8 @@ impl Driver for SimDriver {
                         image_id: catalog::RESCUE_IMAGE.into(),
                         users: Users::of(user, password_hash),
                         authorized_keys: Vec::new(),
-                        host_key_fingerprint: host_key().into(),
-                        files: Vec::new(),
+                        host_key_fingerprint: Fingerprint::new(&host_key()),
+                        files: Box::default(),
                         user_data: None,
                     }));
                     let rescue_disk = SimDisk {
@@ -712,8 +763,10 @@ impl Driver for SimDriver {
                         role: "rescue".into(),
                         image_id: catalog::RESCUE_IMAGE.into(),
                     };
-                    vm.disks.retain(|d| &*d.role != "rescue");
-                    vm.disks.insert(0, rescue_disk);
+                    let mut disks = std::mem::take(&mut vm.disks).into_vec();
+                    disks.retain(|d| &*d.role != "rescue");
+                    disks.insert(0, rescue_disk);
+                    vm.disks = disks.into_boxed_slice();
                     vm.booted = Boot::Rescue;
                     vm.power = Power::On;
                     vm.power_at_ms = now_ms();
@@ -728,7 +781,9 @@ impl Driver for SimDriver {
                 self.wait(self.timings.boot).await;
                 self.with_vm(id, |vm| {
                     vm.rescue = None;
-                    vm.disks.retain(|d| &*d.role != "rescue");
+                    let mut disks = std::mem::take(&mut vm.disks).into_vec();
+                    disks.retain(|d| &*d.role != "rescue");
+                    vm.disks = disks.into_boxed_slice();
                     vm.booted = Boot::System;
                     vm.power = Power::On;
                     vm.power_at_ms = now_ms();
@@ -752,7 +807,7 @@ impl Driver for SimDriver {
                     ));
                 }
                 self.wait(self.timings.guest_change).await;
-                self.with_vm(id, |vm| vm.resized_to = Some(instance_type.clone()))
+                self.with_vm(id, |vm| vm.resized_to = Some(instance_type.as_str().into()))
             }
             Step::ConfirmResize => {
                 self.wait(self.timings.hard_stop).await;
@@ -884,14 +939,14 @@ impl Driver for SimDriver {
             "booted_from": v.booted,
             "users": booted.users.keys().collect::<Vec<_>>(),
             "authorized_keys": booted.authorized_keys,
-            "host_key_fingerprint": booted.host_key_fingerprint,
+            "host_key_fingerprint": booted.host_key_fingerprint.text(),
             "boot_disk": v.disks.first().map(|d| d.id.clone()),
             "disks": v.disks.iter().map(|d| serde_json::json!({"id": d.id, "role": d.role, "image_id": d.image_id})).collect::<Vec<_>>(),
             "attached_disks_order": v.disks.iter().map(|d| d.id.clone()).collect::<Vec<_>>(),
             "system": {
                 "users": v.system.users.keys().collect::<Vec<_>>(),
                 "authorized_keys": v.system.authorized_keys,
-                "host_key_fingerprint": v.system.host_key_fingerprint,
+                "host_key_fingerprint": v.system.host_key_fingerprint.text(),
                 "given": v.system.given(),
             },
             "restarts": v.restarts.iter().map(|e| serde_json::json!({"event": e.event, "kind": e.kind, "at": e.at})).collect::<Vec<_>>(),
@@ -1044,6 +1099,33 @@ mod tests {
         let d2 = SimDriver::new(0.0);
         d2.restore(s.uuid, snap).unwrap();
         assert_eq!(d2.inspect(s.uuid), d.inspect(s.uuid));
+    }
+
+    /// A host key's fingerprint is kept as its digest and written as the same text; any
+    /// other text is kept as it is.
+    #[test]
+    fn fingerprints_keep_their_text() {
+        let made = host_key();
+        assert!(matches!(Fingerprint::new(&made), Fingerprint::Sha256(_)));
+        for text in [
+            made.as_str(),
+            "SHA256:x",
+            "SHA256:",
+            "",
+            "MD5:aa:bb",
+            &made[..made.len() - 1],
+        ] {
+            assert_eq!(Fingerprint::new(text).text(), text);
+            let json = serde_json::to_string(&Fingerprint::new(text)).unwrap();
+            let back: Fingerprint = serde_json::from_str(&json).unwrap();
+            assert_eq!(back.text(), text);
+        }
+    }
+
+    /// A guest fills the allocator's 256-byte size class, no more (a million are held).
+    #[test]
+    fn a_guest_is_small() {
+        assert!(std::mem::size_of::<SimVm>() <= 256);
     }
 
     /// A record as stored before the compact guest model (users a map, two of them, a rescue
