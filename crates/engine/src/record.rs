@@ -17,14 +17,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// A fast hasher for keys the server makes or interns (see `table::Fast`).
-type Fast = foldhash::fast::RandomState;
-
 /// Texts many instances share, one copy each, numbered in order of first use and kept for
 /// the process's life (zones, types, images, accounts, key pairs: few distinct values). 0 is
-/// `""`.
+/// `""`. Some are chosen by callers (a Nova key pair's name is its ID): the standard hasher.
 pub(crate) struct Symbols {
-    ids: HashMap<Arc<str>, u32, Fast>,
+    ids: HashMap<Arc<str>, u32>,
     texts: Vec<Arc<str>>,
 }
 

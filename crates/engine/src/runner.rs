@@ -80,7 +80,7 @@ impl Engine {
                     return;
                 }
                 tracing::warn!(instance = %current.tencent_id, from = ?current.state, to = ?state, "guest changed outside an operation");
-                let mut inst = nubis_core::Instance::clone(&current);
+                let mut inst = std::sync::Arc::unwrap_or_clone(current);
                 inst.state = state;
                 inst.updated_at_ms = now_ms();
                 generations::bump(&mut inst);
@@ -310,7 +310,7 @@ impl Engine {
                 let Some(current) = fleet.instances.get(&op.instance) else {
                     return false;
                 };
-                let mut inst = nubis_core::Instance::clone(&current);
+                let mut inst = std::sync::Arc::unwrap_or_clone(current);
                 inst.ssh_endpoint = self
                     .inner
                     .driver
@@ -392,15 +392,16 @@ impl Engine {
                     w.push(Write::EndLease(op_id));
                 }
                 let inst = fleet.instances.get(&op.instance).map(|current| {
-                    let mut inst = nubis_core::Instance::clone(&current);
+                    let mut inst = std::sync::Arc::unwrap_or_clone(current);
                     inst.state = op
                         .settlement()
                         .state(success, observed(facts), op.from_state);
                     inst.lock = None;
                     inst.updated_at_ms = now_ms();
                     // The reclaim counts from here (Nova's deleted_at).
-                    inst.soft_deleted_at_ms = (inst.state == InstanceState::SoftDeleted)
-                        .then(|| current.soft_deleted_at_ms.unwrap_or(inst.updated_at_ms));
+                    let since = inst.soft_deleted_at_ms.unwrap_or(inst.updated_at_ms);
+                    inst.soft_deleted_at_ms =
+                        (inst.state == InstanceState::SoftDeleted).then_some(since);
                     inst.ssh_endpoint = self
                         .inner
                         .driver

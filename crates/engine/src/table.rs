@@ -378,6 +378,16 @@ impl Inner {
         self.seq_of(id).is_some()
     }
 
+    /// Is instance `id` listed and of an account and project `p` sees (`Engine::seen`, read
+    /// from its record)?
+    pub(crate) fn seen(&self, p: &Principal, id: &Uuid) -> bool {
+        let Some(r) = self.seq_of(id).and_then(|s| self.record(s)) else {
+            return false;
+        };
+        let account = self.dict.symbols.text(r.account);
+        crate::Engine::seen_as(p, r.state, account, r.project(&self.dict))
+    }
+
     /// Does a listed instance have `value` for `lookup` (a key pair in use, say)?
     pub(crate) fn uses(&self, lookup: Lookup, value: &str) -> bool {
         self.lookups
@@ -477,15 +487,28 @@ impl Inner {
     }
 
     /// Insert or replace (same UUID: same sequence number, the indexes moved as its fields
-    /// changed; its external IDs never change).
+    /// changed).
     fn put(&mut self, inst: &Instance) {
         let record = Box::new(Record::new(&mut self.dict, inst));
         match self.seq_of(&inst.uuid) {
             Some(s) => {
                 let old = self.built(s);
                 self.reindex(s, old.as_deref(), Some(inst));
-                if let Some(slot) = self.slots.get_mut(s as usize) {
-                    *slot = Some(record);
+                let Some(old) = self
+                    .slots
+                    .get_mut(s as usize)
+                    .and_then(|x| x.replace(record))
+                else {
+                    return;
+                };
+                // External IDs do not change; were one to, its index would follow.
+                if *old.tencent_id != *inst.tencent_id {
+                    self.by_tencent.remove(old.tencent_id.as_bytes(), s);
+                    self.by_tencent.insert(&self.slots, s);
+                }
+                if *old.aliyun_id != *inst.aliyun_id {
+                    self.by_aliyun.remove(old.aliyun_id.as_bytes(), s);
+                    self.by_aliyun.insert(&self.slots, s);
                 }
             }
             None => {

@@ -194,7 +194,7 @@ impl Engine {
             let (after, out) = {
                 let fleet = self.inner.fleet.lock();
                 let inst = visible_or_not_found(fleet.instances.get(&id), p, id)?;
-                let mut inst = Instance::clone(&inst);
+                let mut inst = std::sync::Arc::unwrap_or_clone(inst);
                 let out = f(&mut inst)?;
                 inst.updated_at_ms = now_ms();
                 generations::bump(&mut inst);
