@@ -9,6 +9,10 @@
 //!
 //! Every instance gets a sequence number when it enters the table (creation order, as the
 //! store lists them at start-up); listings are newest first, so by descending sequence.
+//!
+//! Each instance is kept as a compact [`Record`] (`record.rs`: a third of an `Instance`'s
+//! size); a reader gets the `Instance` built from the record it read under the lock, and
+//! scans that need a few fields read the records in place ([`Inner::rows`]).
 
 use crate::record::{Dictionary, Record, Row, Symbols};
 use nubis_core::select::{Clause, Facet, Lookup, Selection, facet_value, lookup_values};
