@@ -195,21 +195,13 @@ impl Fleet {
     /// pairs (an account's all; a user's own; a project's none: Nova counts key pairs per
     /// user) and placement groups.
     pub(crate) fn scope_usage(&self, scope: &QuotaScope) -> QuotaUsage {
-        let mut u = QuotaUsage::default();
-        let mut count = |facts: Option<&InstanceType>| match facts {
-            Some(t) => u.add_instance(t),
-            None => u.instances += 1,
-        };
-        // The committed instances read in place (a scan of the fleet), then those being made.
-        for r in self.instances.read().rows() {
-            if r.state().is_listed() && scope.holds(r.account(), r.project(), r.user_id()) {
-                count(r.type_facts());
-            }
-        }
+        // The committed instances as the table counts them (no scan of the fleet), then
+        // those being made.
+        let mut u = (self.instances.read()).usage(|a, p, user| scope.holds(a, p, user));
         for i in &self.pending_creates {
             let (account, project, user) = (&i.account, i.project.as_deref(), i.user_id.as_deref());
             if i.state.is_listed() && scope.holds(account, project, user) {
-                count(i.type_facts());
+                u.count_instance(i.type_facts(), false);
             }
         }
         u.key_pairs = match scope {

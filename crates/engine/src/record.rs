@@ -465,10 +465,6 @@ impl<'a> Row<'a> {
         self.record.project(self.dict)
     }
 
-    pub(crate) fn user_id(&self) -> Option<&'a str> {
-        self.dict.symbols.opt_str(self.record.user_id)
-    }
-
     pub(crate) fn host(&self) -> Option<&'a str> {
         self.dict.symbols.opt_str(self.record.host)
     }
@@ -479,13 +475,6 @@ impl<'a> Row<'a> {
 
     pub(crate) fn has_key_pairs(&self) -> bool {
         !self.record.key_ids.is_empty()
-    }
-
-    /// [`Instance::type_facts`].
-    pub(crate) fn type_facts(&self) -> Option<&'a InstanceType> {
-        let name = self.dict.symbols.text(self.record.instance_type);
-        let kept = self.dict.flavors.all.get(self.record.flavor as usize);
-        nubis_core::catalog::facts_of(kept, name)
     }
 
     /// The instance, built.
@@ -604,10 +593,8 @@ mod tests {
         assert_eq!(row.state(), inst.state);
         assert_eq!(row.account(), inst.account);
         assert_eq!(row.project(), inst.project.as_deref());
-        assert_eq!(row.user_id(), inst.user_id.as_deref());
         assert_eq!(row.host(), inst.host.as_deref());
         assert_eq!(row.placement_group(), inst.placement_group.as_deref());
-        assert_eq!(row.type_facts(), inst.type_facts());
         assert!(row.has_key_pairs());
     }
 

@@ -16,7 +16,7 @@
 
 use crate::record::{Dictionary, Record, Row, Symbols};
 use nubis_core::select::{Clause, Facet, Lookup, Selection, facet_value, lookup_values};
-use nubis_core::{Instance, InstanceState, Principal};
+use nubis_core::{Instance, InstanceState, Principal, QuotaUsage};
 use parking_lot::{RwLock, RwLockReadGuard};
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -344,7 +344,12 @@ pub(crate) struct Inner {
     facets: HashMap<FacetKey, SeqSet, Fast>,
     /// By lookup, then value (a value is looked up as `&str`, with no copy).
     lookups: HashMap<Lookup, HashMap<Box<str>, SeqSet>, Fast>,
+    /// What the listed instances take, by (account, Keystone project, Keystone user) as
+    /// symbols: quota checks sum a few of these instead of scanning the fleet.
+    usage: HashMap<UsageKey, QuotaUsage, Fast>,
 }
+
+type UsageKey = (u32, Option<u32>, Option<u32>);
 
 impl Default for Inner {
     fn default() -> Self {
@@ -356,6 +361,7 @@ impl Default for Inner {
             dict: Dictionary::default(),
             facets: HashMap::default(),
             lookups: HashMap::default(),
+            usage: HashMap::default(),
         }
     }
 }
@@ -445,6 +451,11 @@ impl Inner {
             (Some(o), Some(n)) => o.account == n.account && o.region == n.region,
             _ => false,
         };
+        for (i, gone) in [(old, true), (new, false)] {
+            if let Some(i) = i {
+                self.tally(i, gone);
+            }
+        }
         let names = &mut self.dict.symbols;
         for facet in Facet::ALL {
             if same_scope
@@ -488,6 +499,40 @@ impl Inner {
                 by_value.entry(v.into_boxed_str()).or_default().insert(s);
             }
         }
+    }
+
+    /// Count listed instance `i` in (or, `gone`, out of) its scope's usage.
+    fn tally(&mut self, i: &Instance, gone: bool) {
+        let names = &mut self.dict.symbols;
+        let key = (
+            names.id(&i.account),
+            i.project.as_deref().map(|p| names.id(p)),
+            i.user_id.as_deref().map(|u| names.id(u)),
+        );
+        let usage = self.usage.entry(key).or_default();
+        usage.count_instance(i.type_facts(), gone);
+        if usage.instances == 0 {
+            self.usage.remove(&key);
+        }
+    }
+
+    /// What the listed instances in the scopes `holds` accepts take (account, Keystone
+    /// project, Keystone user): a sum over the few scopes that hold instances.
+    pub(crate) fn usage(
+        &self,
+        holds: impl Fn(&str, Option<&str>, Option<&str>) -> bool,
+    ) -> QuotaUsage {
+        let names = &self.dict.symbols;
+        let mut total = QuotaUsage::default();
+        for ((account, project, user), u) in &self.usage {
+            let text = |s: &Option<u32>| s.map(|s| names.text(s));
+            if holds(names.text(*account), text(project), text(user)) {
+                total.instances += u.instances;
+                total.cores += u.cores;
+                total.ram_mib += u.ram_mib;
+            }
+        }
+        total
     }
 
     /// Insert or replace (same UUID: same sequence number, the indexes moved as its fields
@@ -833,7 +878,12 @@ mod tests {
                     i.account = ["a", "b", "c"][acct].into();
                     i.region = ["r1", "r2"][region].into();
                     i.zone = format!("z{zone}");
-                    i.instance_type = format!("t{ty}");
+                    // One type of the catalogue: its vCPUs and memory count in quota usage.
+                    i.instance_type = match ty {
+                        2 => "S5.MEDIUM4".into(),
+                        _ => format!("t{ty}"),
+                    };
+                    i.project = (name == 3).then(|| "p1".into());
                     i.image_id = format!("img{img}");
                     i.private_ip = format!("10.0.0.{ip}");
                     i.name = format!("n{name}");
@@ -949,6 +999,23 @@ mod tests {
                     let got: Vec<Uuid> = after.unwrap_or_default().iter().map(|i| i.uuid).collect();
                     prop_assert_eq!(got, want);
                 }
+            }
+            // Quota usage as the table keeps it is what a scan of the listed instances counts.
+            for (a, project) in [("a", None), ("b", None), ("c", None), ("a", Some("p1"))] {
+                let mut want = QuotaUsage::default();
+                let counted = |i: &&Instance| {
+                    i.state.is_listed()
+                        && i.account == a
+                        && project.is_none_or(|p| i.project.as_deref() == Some(p))
+                };
+                for i in t.values().collect::<Vec<_>>().iter().filter(counted) {
+                    want.count_instance(i.type_facts(), false);
+                }
+                let got = t.usage(|acc, p, _| acc == a && project.is_none_or(|want| p == Some(want)));
+                prop_assert_eq!(
+                    (got.instances, got.cores, got.ram_mib),
+                    (want.instances, want.cores, want.ram_mib)
+                );
             }
             // A key pair is in use exactly when a listed instance holds it.
             for k in ["k0", "k1", "k2", "k9"] {

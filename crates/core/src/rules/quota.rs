@@ -395,6 +395,21 @@ impl QuotaUsage {
         self.cores += u64::from(t.cpu);
         self.ram_mib += u64::from(t.memory_mib);
     }
+
+    /// One instance more (`gone`: less) of type `t` (`None`: a type no one knows, which
+    /// takes no vCPUs or memory).
+    pub fn count_instance(&mut self, t: Option<&InstanceType>, gone: bool) {
+        let (cores, ram) = t.map_or((0, 0), |t| (u64::from(t.cpu), u64::from(t.memory_mib)));
+        if gone {
+            self.instances = self.instances.saturating_sub(1);
+            self.cores = self.cores.saturating_sub(cores);
+            self.ram_mib = self.ram_mib.saturating_sub(ram);
+        } else {
+            self.instances += 1;
+            self.cores += cores;
+            self.ram_mib += ram;
+        }
+    }
 }
 
 /// One resource a request would take beyond its limit.
