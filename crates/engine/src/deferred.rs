@@ -29,10 +29,10 @@ impl Engine {
         let now = now_ms();
         let due: Vec<Uuid> = {
             let fleet = self.inner.fleet.lock();
-            fleet
-                .instances
-                .read()
-                .values()
+            // Only soft-deleted instances are built from their records to be checked.
+            (fleet.instances.read().rows())
+                .filter(|r| r.state() == nubis_core::InstanceState::SoftDeleted)
+                .map(|r| r.instance())
                 .filter(|i| nubis_core::rules::reclaim_due(i, interval_ms, now))
                 .map(|i| i.uuid)
                 .take(PER_ROUND)

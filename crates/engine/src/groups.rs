@@ -37,9 +37,9 @@ pub struct Member {
     pub zone: String,
 }
 
-/// Does `inst` count as a member of `group`?
-fn member_of(inst: &Instance, group: &str) -> bool {
-    inst.state.is_listed() && inst.placement_group.as_deref() == Some(group)
+/// Does an instance in `state`, placed in `placed_in`, count as a member of `group`?
+fn member(state: InstanceState, placed_in: Option<&str>, group: &str) -> bool {
+    state.is_listed() && placed_in == Some(group)
 }
 
 impl Fleet {
@@ -49,14 +49,14 @@ impl Fleet {
         group: &str,
         f: impl FnOnce(&mut dyn Iterator<Item = &Instance>) -> R,
     ) -> R {
-        // The committed members are built from their records; the others are read in place.
+        // Committed members are found by reading the records in place, then built.
         let committed: Vec<Instance> = (self.instances.read().rows())
-            .filter(|r| r.state().is_listed() && r.placement_group() == Some(group))
+            .filter(|r| member(r.state(), r.placement_group(), group))
             .map(|r| r.instance())
             .collect();
-        let mut members = committed
-            .iter()
-            .chain(self.pending_creates.iter().filter(|i| member_of(i, group)));
+        let pending = (self.pending_creates.iter())
+            .filter(|i| member(i.state, i.placement_group.as_deref(), group));
+        let mut members = committed.iter().chain(pending);
         f(&mut members)
     }
 

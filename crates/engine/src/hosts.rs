@@ -274,8 +274,8 @@ impl Engine {
             .inner
             .table
             .read()
-            .values()
-            .filter(|i| i.host.as_deref() == Some(id) && i.state.is_listed())
+            .rows()
+            .filter(|r| r.host() == Some(id) && r.state().is_listed())
             .count();
         if placed > 0 {
             return Err(DomainError::InvalidParameter(format!(
@@ -454,9 +454,9 @@ impl Engine {
             .inner
             .table
             .read()
-            .values()
-            .filter(|i| i.host.as_deref() == Some(record.id.as_str()))
-            .map(|i| i.uuid)
+            .rows()
+            .filter(|r| r.host() == Some(record.id.as_str()))
+            .map(|r| r.uuid())
             .collect();
         let mut guests = Vec::with_capacity(known.len());
         for id in &known {

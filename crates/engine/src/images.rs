@@ -151,9 +151,9 @@ impl Fleet {
     fn image_users(&self, image: &str) -> usize {
         self.instances
             .read()
-            .values()
-            .filter(|i| i.state.is_listed() && i.state != InstanceState::LaunchFailed)
-            .filter(|i| i.image_id == image)
+            .rows()
+            .filter(|r| r.state().is_listed() && r.state() != InstanceState::LaunchFailed)
+            .filter(|r| r.image_id() == image)
             .count()
     }
 }

@@ -453,8 +453,20 @@ pub(crate) struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
+    pub(crate) fn uuid(&self) -> Uuid {
+        self.record.uuid
+    }
+
     pub(crate) fn state(&self) -> InstanceState {
         self.record.state
+    }
+
+    pub(crate) fn lock(&self) -> Option<&'a OpLock> {
+        self.record.lock.as_ref()
+    }
+
+    pub(crate) fn image_id(&self) -> &'a str {
+        self.dict.symbols.text(self.record.image_id)
     }
 
     pub(crate) fn account(&self) -> &'a str {
@@ -590,7 +602,10 @@ mod tests {
             record: &record,
             dict: &dict,
         };
+        assert_eq!(row.uuid(), inst.uuid);
         assert_eq!(row.state(), inst.state);
+        assert_eq!(row.lock(), inst.lock.as_ref());
+        assert_eq!(row.image_id(), inst.image_id);
         assert_eq!(row.account(), inst.account);
         assert_eq!(row.project(), inst.project.as_deref());
         assert_eq!(row.host(), inst.host.as_deref());

@@ -455,15 +455,15 @@ impl Engine {
                 fleet
                     .instances
                     .read()
-                    .values()
-                    .filter(|i| !listed.contains(&i.uuid))
-                    .filter(|i| {
-                        !i.lock.as_ref().is_some_and(|l| {
+                    .rows()
+                    .filter(|r| !listed.contains(&r.uuid()))
+                    .filter(|r| {
+                        !r.lock().is_some_and(|l| {
                             fleet.running.contains_key(&l.operation_id)
                                 && !foreign.contains(&l.operation_id)
                         })
                     })
-                    .map(|i| i.uuid)
+                    .map(|r| r.uuid())
                     .collect()
             };
             for id in gone {

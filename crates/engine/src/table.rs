@@ -391,9 +391,11 @@ impl Inner {
     /// Is instance `id` listed and of an account and project `p` sees (`Engine::seen`, read
     /// from its record)?
     pub(crate) fn seen(&self, p: &Principal, id: &Uuid) -> bool {
-        let Some(r) = self.seq_of(id).and_then(|s| self.record(s)) else {
-            return false;
-        };
+        (self.seq_of(id).and_then(|s| self.record(s))).is_some_and(|r| self.sees(p, r))
+    }
+
+    /// [`Inner::seen`] of a record.
+    fn sees(&self, p: &Principal, r: &Record) -> bool {
         let account = self.dict.symbols.text(r.account);
         crate::Engine::seen_as(p, r.state, account, r.project(&self.dict))
     }
@@ -416,8 +418,9 @@ impl Inner {
         self.record(s).map(|r| r.uuid)
     }
 
-    /// Every instance, oldest first, each built from its record: a scan's cost grows with the
-    /// fleet (hot listings use [`Inner::select`]).
+    /// Every instance, oldest first, each built from its record: the tests' scan (the server's
+    /// scans read [`Inner::rows`]; listings use [`Inner::select`]).
+    #[cfg(test)]
     pub(crate) fn values(&self) -> impl DoubleEndedIterator<Item = Instance> + '_ {
         self.slots
             .iter()
@@ -541,8 +544,8 @@ impl Inner {
         let record = Box::new(Record::new(&mut self.dict, inst));
         match self.seq_of(&inst.uuid) {
             Some(s) => {
-                let old = self.built(s);
-                self.reindex(s, old.as_deref(), Some(inst));
+                let old = self.record(s).map(|r| r.instance(&self.dict));
+                self.reindex(s, old.as_ref(), Some(inst));
                 let Some(old) = self
                     .slots
                     .get_mut(s as usize)
@@ -722,14 +725,8 @@ impl Inner {
         s: u32,
     ) -> Option<Answer<'a>> {
         let r = self.record(s)?;
-        let names = &self.dict.symbols;
-        let in_region = sel
-            .region
-            .as_deref()
-            .is_none_or(|g| g == names.text(r.region));
-        if !in_region
-            || !crate::Engine::seen_as(p, r.state, names.text(r.account), r.project(&self.dict))
-        {
+        let region = self.dict.symbols.text(r.region);
+        if sel.region.as_deref().is_some_and(|g| g != region) || !self.sees(p, r) {
             return None;
         }
         if p.guard.is_none() && sel.clauses.is_empty() && rest.is_none() {

@@ -340,8 +340,8 @@ impl Engine {
                 fleet
                     .instances
                     .read()
-                    .values()
-                    .filter(|i| i.account == id && i.state.is_listed())
+                    .rows()
+                    .filter(|r| r.account() == id && r.state().is_listed())
                     .count(),
             )?;
             owns(
