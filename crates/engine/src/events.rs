@@ -8,7 +8,7 @@ use nubis_core::events::{
     new_event_id,
 };
 use nubis_core::{Action, DomainError, Instance, OpState, Principal};
-use nubis_store::Write;
+use nubis_store::{EventQuery, Write};
 use std::collections::HashMap;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -51,7 +51,12 @@ impl Engine {
         let pending = self
             .inner
             .store
-            .system_events(&p.account, None, now, EVENT_WINDOW)
+            .system_events(EventQuery {
+                account: p.account.clone(),
+                instance: None,
+                not_before_from: now,
+                limit: EVENT_WINDOW,
+            })
             .await
             .map_err(store_err)?
             .iter()
@@ -140,12 +145,12 @@ impl Engine {
         let found = self
             .inner
             .store
-            .system_events(
-                &p.account,
+            .system_events(EventQuery {
+                account: p.account.clone(),
                 instance,
-                now.saturating_sub(KEPT_AFTER_END_MS),
-                EVENT_WINDOW,
-            )
+                not_before_from: now.saturating_sub(KEPT_AFTER_END_MS),
+                limit: EVENT_WINDOW,
+            })
             .await
             .map_err(store_err)?;
         self.with_status(p, found, now).await

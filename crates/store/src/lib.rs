@@ -205,6 +205,18 @@ pub struct Snapshot {
     pub keystone: Vec<(String, String)>,
 }
 
+/// Which of an account's system events [`Store::system_events`] reads.
+#[derive(Debug, Clone)]
+pub struct EventQuery {
+    pub account: String,
+    /// One instance's events, or every instance's.
+    pub instance: Option<Uuid>,
+    /// Only events whose NotBefore is at or after this (ms).
+    pub not_before_from: i64,
+    /// At most this many.
+    pub limit: usize,
+}
+
 fn by_id_unsupported() -> StoreError {
     StoreError::Unavailable("this store does not read records by ID".into())
 }
@@ -229,16 +241,9 @@ pub trait Store: Send + Sync + 'static {
         instance: Option<Uuid>,
         limit: usize,
     ) -> Result<Vec<(i64, Operation)>, StoreError>;
-    /// An account's system events (migration 0019) on `instance` or on every instance, whose
-    /// NotBefore is at or after `not_before_from` (ms), newest published first; at most
-    /// `limit`. Events are never kept in memory: every read asks the store.
-    async fn system_events(
-        &self,
-        account: &str,
-        instance: Option<Uuid>,
-        not_before_from: i64,
-        limit: usize,
-    ) -> Result<Vec<SystemEvent>, StoreError>;
+    /// The system events (migration 0019) `q` asks for, newest published first. Events are
+    /// never kept in memory: every read asks the store.
+    async fn system_events(&self, q: EventQuery) -> Result<Vec<SystemEvent>, StoreError>;
     /// The stored system events among `ids`.
     async fn system_events_by_id(&self, ids: &[String]) -> Result<Vec<SystemEvent>, StoreError>;
     /// The user data an instance was created with, read on demand (it is not kept in memory).

@@ -7,7 +7,7 @@
 use crate::journal::{self, Change, ChangeBatch, Record};
 use crate::migrations::{self, MIGRATIONS, SCHEMA_VERSION};
 use crate::shared::{self, Job, decode, json, unavailable};
-use crate::{Snapshot, Store, StoreError, Write};
+use crate::{EventQuery, Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
@@ -1218,15 +1218,9 @@ impl Store for PgStore {
             .await
     }
 
-    async fn system_events(
-        &self,
-        account: &str,
-        instance: Option<Uuid>,
-        not_before_from: i64,
-        limit: usize,
-    ) -> Result<Vec<SystemEvent>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let instance = instance.map(|i| i.to_string());
+    async fn system_events(&self, q: EventQuery) -> Result<Vec<SystemEvent>, StoreError> {
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let instance = q.instance.map(|i| i.to_string());
         let client = self.client().await?;
         let st = client
             .prepare_cached(
@@ -1236,7 +1230,7 @@ impl Store for PgStore {
             .await
             .map_err(pg)?;
         let rows = client
-            .query(&st, &[&account, &not_before_from, &instance, &limit])
+            .query(&st, &[&q.account, &q.not_before_from, &instance, &limit])
             .await
             .map_err(pg)?;
         docs(&rows)

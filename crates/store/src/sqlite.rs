@@ -3,7 +3,7 @@
 
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
 use crate::shared::{self, Job, decode, json, unavailable};
-use crate::{Snapshot, Store, StoreError, Write};
+use crate::{EventQuery, Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
 use nubis_core::events::SystemEvent;
@@ -773,16 +773,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn system_events(
-        &self,
-        account: &str,
-        instance: Option<Uuid>,
-        not_before_from: i64,
-        limit: usize,
-    ) -> Result<Vec<SystemEvent>, StoreError> {
-        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let account = account.to_string();
-        let instance = instance.map(|i| i.to_string());
+    async fn system_events(&self, q: EventQuery) -> Result<Vec<SystemEvent>, StoreError> {
+        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let (account, from) = (q.account, q.not_before_from);
+        let instance = q.instance.map(|i| i.to_string());
         self.read(move |conn| {
             let mut stmt = conn
                 .prepare_cached(
@@ -791,7 +785,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(unavailable)?;
             let rows = stmt
-                .query_map(params![account, not_before_from, instance, limit], |r| {
+                .query_map(params![account, from, instance, limit], |r| {
                     r.get::<_, String>(0)
                 })
                 .map_err(unavailable)?;

@@ -4,7 +4,7 @@
 //! when the case ends. An unreachable PostgreSQL fails the `postgres::` cases: never skipped.
 
 use nubis_core::{Account, KeyPair};
-use nubis_store::{PgStore, SqliteStore, Store, StoreError, Write};
+use nubis_store::{EventQuery, PgStore, SqliteStore, Store, StoreError, Write};
 use std::sync::Arc;
 
 #[derive(Clone, Copy, Debug)]
@@ -600,22 +600,31 @@ async fn system_events_are_written_conditionally_and_read_by_account_window_and_
     let put = |e: &SystemEvent| Write::SystemEvent(Box::new(e.clone()));
     s.commit(vec![put(&e1), put(&e2), put(&e3)]).await.unwrap();
     let ids = |v: Vec<SystemEvent>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let q = |account: &str, instance, not_before_from, limit| EventQuery {
+        account: account.to_string(),
+        instance,
+        not_before_from,
+        limit,
+    };
     assert_eq!(
-        ids(s.system_events("acct", None, 0, 10).await.unwrap()),
+        ids(s.system_events(q("acct", None, 0, 10)).await.unwrap()),
         ["e-2", "e-1"]
     );
     assert_eq!(
-        ids(s.system_events("acct", Some(a), 0, 10).await.unwrap()),
+        ids(s.system_events(q("acct", Some(a), 0, 10)).await.unwrap()),
         ["e-1"]
     );
     // The window: only events whose NotBefore is at or after the bound.
     assert_eq!(
-        ids(s.system_events("acct", None, 6_000, 10).await.unwrap()),
+        ids(s.system_events(q("acct", None, 6_000, 10)).await.unwrap()),
         ["e-2"]
     );
-    assert_eq!(s.system_events("acct", None, 0, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.system_events(q("acct", None, 0, 1)).await.unwrap().len(),
+        1
+    );
     assert!(
-        s.system_events("nobody", None, 0, 10)
+        s.system_events(q("nobody", None, 0, 10))
             .await
             .unwrap()
             .is_empty()

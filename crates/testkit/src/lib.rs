@@ -23,6 +23,7 @@ pub use tempfile::TempDir;
 
 #[cfg(feature = "aliyun")]
 pub mod aliyun;
+pub mod hooked;
 pub mod limits;
 #[cfg(feature = "openstack")]
 pub mod openstack;

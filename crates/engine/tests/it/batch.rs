@@ -8,92 +8,25 @@ use nubis_core::{
 };
 use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::{AttrChange, Batch, BatchMode, Engine};
-use nubis_store::{Snapshot, SqliteStore, Store, StoreError, Write};
+use nubis_store::{SqliteStore, Store, StoreError};
+use nubis_testkit::hooked::{CommitHook, Hooked};
 use nubis_testkit::{TempDir, admin, linux_spec as spec};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use uuid::Uuid;
 
-/// The SQLite store, counting commits.
-struct Counting {
-    inner: SqliteStore,
-    commits: Arc<AtomicUsize>,
-}
+/// Counts the store's commits.
+struct Counting(Arc<AtomicUsize>);
 
 #[async_trait::async_trait]
-impl Store for Counting {
-    async fn load(&self) -> Result<Snapshot, StoreError> {
-        self.inner.load().await
-    }
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        self.commits.fetch_add(1, Ordering::SeqCst);
-        self.inner.commit(writes).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-    async fn operations_of_instance(
-        &self,
-        instance: Uuid,
-        limit: usize,
-    ) -> Result<Vec<nubis_core::Operation>, StoreError> {
-        self.inner.operations_of_instance(instance, limit).await
-    }
-    async fn operations_of_request(
-        &self,
-        request_id: &str,
-    ) -> Result<Vec<nubis_core::Operation>, StoreError> {
-        self.inner.operations_of_request(request_id).await
-    }
-    async fn migrations(
-        &self,
-        instance: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<(i64, nubis_core::Operation)>, StoreError> {
-        self.inner.migrations(instance, limit).await
-    }
-    async fn system_events(
-        &self,
-        account: &str,
-        instance: Option<Uuid>,
-        not_before_from: i64,
-        limit: usize,
-    ) -> Result<Vec<nubis_core::events::SystemEvent>, StoreError> {
-        self.inner
-            .system_events(account, instance, not_before_from, limit)
-            .await
-    }
-    async fn system_events_by_id(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<nubis_core::events::SystemEvent>, StoreError> {
-        self.inner.system_events_by_id(ids).await
-    }
-    async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {
-        self.inner.user_data(instance).await
-    }
-    async fn injected_files(
-        &self,
-        instance: Uuid,
-    ) -> Result<Vec<nubis_core::InjectedFile>, StoreError> {
-        self.inner.injected_files(instance).await
-    }
-    async fn audit_events(
-        &self,
-        q: nubis_core::audit::AuditQuery,
-    ) -> Result<Vec<nubis_core::audit::AuditEvent>, StoreError> {
-        self.inner.audit_events(q).await
-    }
-    async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.inner.sweep_audit(before_ms, max).await
-    }
-    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
-        self.inner.instances(ids).await
+impl CommitHook for Counting {
+    async fn before_commit(&self) -> Result<(), StoreError> {
+        self.0.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     }
 }
 
-/// An engine over [`Counting`] in its own directory, and its instances.
 struct Fleet {
     e: Engine,
     commits: Arc<AtomicUsize>,
@@ -122,9 +55,9 @@ impl Fleet {
 async fn fleet(n: u32) -> Fleet {
     let dir = tempfile::tempdir().unwrap();
     let commits = Arc::new(AtomicUsize::new(0));
-    let store: Arc<dyn Store> = Arc::new(Counting {
-        inner: SqliteStore::open(&dir.path().join("nubis.db")).unwrap(),
-        commits: commits.clone(),
+    let store: Arc<dyn Store> = Arc::new(Hooked {
+        inner: Arc::new(SqliteStore::open(&dir.path().join("nubis.db")).unwrap()),
+        hook: Counting(commits.clone()),
     });
     let secrets = SecretBox::load_or_create(dir.path().join("master.key")).unwrap();
     let timings = Timings {

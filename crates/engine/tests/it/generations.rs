@@ -8,7 +8,8 @@ use nubis_auth::secret::SecretBox;
 use nubis_core::{CreateSpec, DomainError, Instance, InstanceState, OpState, Operation, StopMode};
 use nubis_driver::sim::{SimDriver, Timings};
 use nubis_engine::{AttrChange, Command, Engine};
-use nubis_store::{PgStore, Snapshot, SqliteStore, Store, StoreError, Write};
+use nubis_store::{PgStore, SqliteStore, Store, StoreError, Write};
+use nubis_testkit::hooked::{CommitHook, Hooked};
 use nubis_testkit::pg::PgDb;
 use nubis_testkit::{TempDir, admin, linux_spec as spec};
 use std::sync::Arc;
@@ -16,32 +17,29 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// The SQLite store, whose next commit can be held until the test lets it go.
-struct Holding {
-    inner: Arc<dyn Store>,
+/// Holds the store's next commit until the test lets it go.
+#[derive(Default)]
+struct Hold {
     /// (tell the test a commit is held, wait for its release).
-    hold: parking_lot::Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
+    next: parking_lot::Mutex<Option<(oneshot::Sender<()>, oneshot::Receiver<()>)>>,
     /// Fail the held commit once it is let go (the database went away meanwhile).
     fail: std::sync::atomic::AtomicBool,
 }
 
-impl Holding {
+impl Hold {
     /// Hold the next commit: the first receiver fires when it is held, the sender lets it go.
     fn arm(&self) -> (oneshot::Receiver<()>, oneshot::Sender<()>) {
         let (held_tx, held_rx) = oneshot::channel();
         let (go_tx, go_rx) = oneshot::channel();
-        *self.hold.lock() = Some((held_tx, go_rx));
+        *self.next.lock() = Some((held_tx, go_rx));
         (held_rx, go_tx)
     }
 }
 
 #[async_trait::async_trait]
-impl Store for Holding {
-    async fn load(&self) -> Result<Snapshot, StoreError> {
-        self.inner.load().await
-    }
-    async fn commit(&self, writes: Vec<Write>) -> Result<(), StoreError> {
-        let hold = self.hold.lock().take();
+impl CommitHook for Hold {
+    async fn before_commit(&self) -> Result<(), StoreError> {
+        let hold = self.next.lock().take();
         if let Some((held, go)) = hold {
             let _ = held.send(());
             let _ = go.await;
@@ -49,65 +47,7 @@ impl Store for Holding {
                 return Err(StoreError::Unavailable("gone".into()));
             }
         }
-        self.inner.commit(writes).await
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
-    }
-    async fn operations_of_instance(
-        &self,
-        instance: Uuid,
-        limit: usize,
-    ) -> Result<Vec<Operation>, StoreError> {
-        self.inner.operations_of_instance(instance, limit).await
-    }
-    async fn operations_of_request(&self, request_id: &str) -> Result<Vec<Operation>, StoreError> {
-        self.inner.operations_of_request(request_id).await
-    }
-    async fn migrations(
-        &self,
-        instance: Option<Uuid>,
-        limit: usize,
-    ) -> Result<Vec<(i64, nubis_core::Operation)>, StoreError> {
-        self.inner.migrations(instance, limit).await
-    }
-    async fn system_events(
-        &self,
-        account: &str,
-        instance: Option<Uuid>,
-        not_before_from: i64,
-        limit: usize,
-    ) -> Result<Vec<nubis_core::events::SystemEvent>, StoreError> {
-        self.inner
-            .system_events(account, instance, not_before_from, limit)
-            .await
-    }
-    async fn system_events_by_id(
-        &self,
-        ids: &[String],
-    ) -> Result<Vec<nubis_core::events::SystemEvent>, StoreError> {
-        self.inner.system_events_by_id(ids).await
-    }
-    async fn user_data(&self, instance: Uuid) -> Result<Option<String>, StoreError> {
-        self.inner.user_data(instance).await
-    }
-    async fn injected_files(
-        &self,
-        instance: Uuid,
-    ) -> Result<Vec<nubis_core::InjectedFile>, StoreError> {
-        self.inner.injected_files(instance).await
-    }
-    async fn audit_events(
-        &self,
-        q: nubis_core::audit::AuditQuery,
-    ) -> Result<Vec<nubis_core::audit::AuditEvent>, StoreError> {
-        self.inner.audit_events(q).await
-    }
-    async fn sweep_audit(&self, before_ms: i64, max: usize) -> Result<usize, StoreError> {
-        self.inner.sweep_audit(before_ms, max).await
-    }
-    async fn instances(&self, ids: &[Uuid]) -> Result<Vec<Instance>, StoreError> {
-        self.inner.instances(ids).await
+        Ok(())
     }
 }
 
@@ -251,10 +191,9 @@ async fn a_delayed_older_record_is_refused_and_a_lost_race_replans() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nothing_is_visible_before_its_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let holding = Arc::new(Holding {
+    let holding = Arc::new(Hooked {
         inner: Arc::new(SqliteStore::open(&dir.path().join("n.db")).unwrap()),
-        hold: Default::default(),
-        fail: Default::default(),
+        hook: Hold::default(),
     });
     let (e, ids) = with_instances(holding.clone(), &dir, 1).await;
     let id = ids[0];
@@ -262,7 +201,7 @@ async fn nothing_is_visible_before_its_commit() {
     let page = |e: &Engine| e.query(&admin(), |_| true, 0, 10).1;
 
     // An attribute change.
-    let (held, go) = holding.arm();
+    let (held, go) = holding.hook.arm();
     let task = tokio::spawn({
         let e = e.clone();
         async move { e.modify(&admin(), id, rename("renamed")).await }
@@ -276,7 +215,7 @@ async fn nothing_is_visible_before_its_commit() {
     assert_eq!(renamed.name, "renamed");
 
     // An operation: no state, lock or running operation before the commit.
-    let (held, go) = holding.arm();
+    let (held, go) = holding.hook.arm();
     let task = tokio::spawn({
         let e = e.clone();
         async move {
@@ -296,7 +235,7 @@ async fn nothing_is_visible_before_its_commit() {
     assert_eq!(e.running_operations(), 1);
 
     // A create: no instance before the commit.
-    let (held, go) = holding.arm();
+    let (held, go) = holding.hook.arm();
     let task = tokio::spawn({
         let e = e.clone();
         async move { e.create(&admin(), "req-create-2", spec(), false).await }
@@ -311,8 +250,9 @@ async fn nothing_is_visible_before_its_commit() {
     // A commit that fails leaves nothing behind either (once the new instance's runner,
     // which commits too, is done).
     wait_finished(&e, "req-create-2", 1).await;
-    let (held, go) = holding.arm();
+    let (held, go) = holding.hook.arm();
     holding
+        .hook
         .fail
         .store(true, std::sync::atomic::Ordering::SeqCst);
     let task = tokio::spawn({
