@@ -842,6 +842,11 @@ async fn prepare_fleet(cli: &Cli, signer: &Arc<Signer>) -> Result<Fleet> {
             created += t.await??;
         }
         pb.finish();
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "fleet: {created} created in {secs:.1} s ({:.0} instances/s)",
+            created as f64 / secs.max(0.001)
+        );
     }
 
     // With NUBIS_SIM_TIME_SCALE=0 instances are RUNNING almost at once; a server with a
