@@ -775,7 +775,6 @@ impl Store for SqliteStore {
 
     async fn system_events(&self, q: EventQuery) -> Result<Vec<SystemEvent>, StoreError> {
         let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
-        let (account, from) = (q.account, q.not_before_from);
         let instance = q.instance.map(|i| i.to_string());
         self.read(move |conn| {
             let mut stmt = conn
@@ -785,7 +784,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(unavailable)?;
             let rows = stmt
-                .query_map(params![account, from, instance, limit], |r| {
+                .query_map(params![q.account, q.not_before_from, instance, limit], |r| {
                     r.get::<_, String>(0)
                 })
                 .map_err(unavailable)?;

@@ -27,6 +27,7 @@ impl CommitHook for Counting {
     }
 }
 
+/// An engine over a commit-counting SQLite store in its own directory, and its instances.
 struct Fleet {
     e: Engine,
     commits: Arc<AtomicUsize>,
