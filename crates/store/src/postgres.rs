@@ -6,7 +6,7 @@
 
 use crate::journal::{self, Change, ChangeBatch, Record};
 use crate::migrations::{self, MIGRATIONS, SCHEMA_VERSION};
-use crate::shared::{self, Job, decode, json, unavailable};
+use crate::shared::{self, Job, Prepared, decode, unavailable};
 use crate::{EventQuery, Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Transaction};
@@ -124,7 +124,8 @@ async fn exec(
 
 /// The same statements as SQLite's `apply`, in PostgreSQL's placeholders; statements are
 /// prepared once per connection.
-async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> {
+async fn apply(tx: &Transaction<'_>, node: &str, p: &Prepared) -> Result<(), Fail> {
+    let (w, doc) = (&p.write, p.doc.as_str());
     match w {
         Write::Lease { operation, ttl_ms } => {
             exec(
@@ -190,7 +191,7 @@ async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> 
                     &i.tencent_id,
                     &i.aliyun_id,
                     &i.state.as_str(),
-                    &json(i),
+                    &doc,
                     &shared::generation(i),
                 ],
             )
@@ -219,7 +220,7 @@ async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> 
                     &shared::event_generation(e),
                     &e.published_at_ms,
                     &e.not_before_ms,
-                    &json(e),
+                    &doc,
                 ],
             )
             .await?;
@@ -246,7 +247,7 @@ async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> 
                     &i.account.as_deref().unwrap_or(""),
                     &i.status.glance(),
                     &shared::image_generation(i),
-                    &json(i),
+                    &doc,
                 ],
             )
             .await?;
@@ -255,11 +256,15 @@ async fn apply(tx: &Transaction<'_>, node: &str, w: &Write) -> Result<(), Fail> 
         }
         return Ok(());
     }
-    Ok(apply_unconditional(tx, w).await?)
+    Ok(apply_unconditional(tx, w, doc).await?)
 }
 
 /// Every other write: upserts and inserts whose failure is the server's.
-async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), tokio_postgres::Error> {
+async fn apply_unconditional(
+    tx: &Transaction<'_>,
+    w: &Write,
+    doc: &str,
+) -> Result<(), tokio_postgres::Error> {
     match w {
         Write::Account(a) => {
             // The bootstrap admin has no cloud numbers: NULL, so the unique indexes ignore it.
@@ -270,7 +275,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO accounts (id, data, tencent_owner_uin, tencent_app_id, aliyun_account_id) VALUES ($1, $2, $3, $4, $5)",
-                &[&a.id, &json(a), &uin, &app, &ali],
+                &[&a.id, &doc, &uin, &app, &ali],
             )
             .await
         }
@@ -279,7 +284,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO quotas (account, data) VALUES ($1, $2) ON CONFLICT (account) DO UPDATE SET data = excluded.data",
-                &[&q.account, &json(q)],
+                &[&q.account, &doc],
             )
             .await
         }
@@ -290,7 +295,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO sub_users (id, account, name, data) VALUES ($1, $2, $3, $4)",
-                &[&(u.id as i64), &u.account, &u.name, &json(u)],
+                &[&(u.id as i64), &u.account, &u.name, &doc],
             )
             .await
         }
@@ -301,7 +306,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO policies (id, account, name, data) VALUES ($1, $2, $3, $4)",
-                &[&(p.id as i64), &p.account, &p.name, &json(p)],
+                &[&(p.id as i64), &p.account, &p.name, &doc],
             )
             .await
         }
@@ -328,7 +333,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO access_keys (id, account, data, user_id) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                &[&k.id, &k.account, &json(k), &k.user.map(|u| u as i64)],
+                &[&k.id, &k.account, &doc, &k.user.map(|u| u as i64)],
             )
             .await
         }
@@ -348,7 +353,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
                     &o.instance.to_string(),
                     &o.state.as_str(),
                     &o.created_at_ms,
-                    &json(o),
+                    &doc,
                 ],
             )
             .await?;
@@ -368,7 +373,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO key_pairs (id, account, data) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                &[&k.id, &k.account, &json(k)],
+                &[&k.id, &k.account, &doc],
             )
             .await
         }
@@ -377,7 +382,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO placement_groups (id, account, data) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                &[&g.id, &g.account, &json(g)],
+                &[&g.id, &g.account, &doc],
             )
             .await
         }
@@ -388,18 +393,18 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO instance_types (id, data) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                &[&f.id, &json(f)],
+                &[&f.id, &doc],
             )
             .await
         }
         Write::DeleteInstanceType(id) => {
             exec(tx, "DELETE FROM instance_types WHERE id = $1", &[id]).await
         }
-        Write::Guest { instance, data } => {
+        Write::Guest { instance, .. } => {
             exec(
                 tx,
                 "INSERT INTO guests (instance, data) VALUES ($1, $2) ON CONFLICT (instance) DO UPDATE SET data = excluded.data",
-                &[&instance.to_string(), &data.to_string()],
+                &[&instance.to_string(), &doc],
             )
             .await
         }
@@ -427,11 +432,11 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             )
             .await
         }
-        Write::InjectedFiles { instance, files } => {
+        Write::InjectedFiles { instance, .. } => {
             exec(
                 tx,
                 "INSERT INTO injected_files (instance, data) VALUES ($1, $2) ON CONFLICT (instance) DO UPDATE SET data = excluded.data",
-                &[&instance.to_string(), &json(files)],
+                &[&instance.to_string(), &doc],
             )
             .await
         }
@@ -457,7 +462,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
                 tx,
                 "INSERT INTO audit_events (id, account, time_ms, action, request_id, data) VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (id) DO NOTHING",
-                &[&e.id, &e.account, &e.time_ms, &e.action, &e.request_id, &json(e)],
+                &[&e.id, &e.account, &e.time_ms, &e.action, &e.request_id, &doc],
             )
             .await
         }
@@ -465,7 +470,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO roles (id, account, name, data) VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO UPDATE SET data = excluded.data",
-                &[&(r.id as i64), &r.account, &r.name, &json(r)],
+                &[&(r.id as i64), &r.account, &r.name, &doc],
             )
             .await
         }
@@ -477,7 +482,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
                 tx,
                 "INSERT INTO mfa_devices (id, account, user_id, data) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data",
-                &[&d.id, &d.account, &d.user.map(|u| u as i64), &json(d)],
+                &[&d.id, &d.account, &d.user.map(|u| u as i64), &doc],
             )
             .await
         }
@@ -488,7 +493,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO mfa_flags (user_id, data) VALUES ($1, $2) ON CONFLICT (user_id) DO UPDATE SET data = excluded.data",
-                &[&(f.user as i64), &json(f)],
+                &[&(f.user as i64), &doc],
             )
             .await
         }
@@ -496,7 +501,7 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             exec(
                 tx,
                 "INSERT INTO temp_credentials (id, account, expires_at_ms, data) VALUES ($1, $2, $3, $4)",
-                &[&c.id, &c.account, &c.expires_at_ms, &json(c)],
+                &[&c.id, &c.account, &c.expires_at_ms, &doc],
             )
             .await
         }
@@ -536,12 +541,12 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
             account,
             token,
             claim,
-            instances,
+            ..
         } => {
             exec(
                 tx,
                 crate::cluster::RECORD_CLAIM,
-                &[account, token, claim, &crate::cluster::ids_json(instances)],
+                &[account, token, claim, &doc],
             )
             .await
         }
@@ -551,18 +556,18 @@ async fn apply_unconditional(tx: &Transaction<'_>, w: &Write) -> Result<(), toki
 /// `writes` with the lease fences first, by operation ID: every transaction that locks
 /// several lease rows (a group of runners' commits, a renewal) locks them in one order, so
 /// none deadlocks with another.
-fn fences_first<'a>(writes: &[&'a Write]) -> Vec<&'a Write> {
-    let fence_key = |w: &&Write| match w {
-        Write::Fence { operation, .. } => Some(*operation),
+fn fences_first<'a>(writes: &[&'a Prepared]) -> Vec<&'a Prepared> {
+    let fence_key = |p: &&Prepared| match p.write {
+        Write::Fence { operation, .. } => Some(operation),
         _ => None,
     };
-    let mut fences: Vec<&Write> = writes
+    let mut fences: Vec<&Prepared> = writes
         .iter()
         .copied()
-        .filter(|w| fence_key(w).is_some())
+        .filter(|p| fence_key(p).is_some())
         .collect();
-    fences.sort_by_key(|w| fence_key(w).map(|id| id.to_string()));
-    fences.extend(writes.iter().copied().filter(|w| fence_key(w).is_none()));
+    fences.sort_by_key(|p| fence_key(p).map(|id| id.to_string()));
+    fences.extend(writes.iter().copied().filter(|p| fence_key(p).is_none()));
     fences
 }
 
@@ -572,13 +577,13 @@ fn fences_first<'a>(writes: &[&'a Write]) -> Vec<&'a Write> {
 async fn run_each<'a>(
     client: &mut Object,
     node: &str,
-    jobs: impl Iterator<Item = &'a Vec<Write>>,
+    jobs: impl Iterator<Item = &'a Vec<Prepared>>,
 ) -> Result<Vec<Result<(), Fail>>, tokio_postgres::Error> {
     let mut tx = client.transaction().await?;
     let mut outcomes = Vec::new();
     let mut records = Vec::new();
     for writes in jobs {
-        let all: Vec<&Write> = writes.iter().collect();
+        let all: Vec<&Prepared> = writes.iter().collect();
         let sp = tx.savepoint("job").await?;
         let mut failed = None;
         for w in fences_first(&all) {
@@ -590,7 +595,7 @@ async fn run_each<'a>(
         match failed {
             None => {
                 sp.commit().await?;
-                records.extend(journal::records(writes.iter()));
+                records.extend(journal::records(writes.iter().map(|p| &p.write)));
                 outcomes.push(Ok(()));
             }
             Some(e) => {
@@ -608,14 +613,19 @@ async fn run_each<'a>(
 async fn run<'a>(
     client: &mut Object,
     node: &str,
-    writes: impl Iterator<Item = &'a Write>,
+    writes: impl Iterator<Item = &'a Prepared>,
 ) -> Result<(), Fail> {
-    let writes: Vec<&Write> = writes.collect();
+    let writes: Vec<&Prepared> = writes.collect();
     let tx = client.transaction().await?;
     for w in fences_first(&writes) {
         apply(&tx, node, w).await?;
     }
-    journal(&tx, node, &journal::records(writes.into_iter())).await?;
+    journal(
+        &tx,
+        node,
+        &journal::records(writes.into_iter().map(|p| &p.write)),
+    )
+    .await?;
     Ok(tx.commit().await?)
 }
 
@@ -662,8 +672,8 @@ async fn writer(pool: Pool, node: String, mut rx: mpsc::UnboundedReceiver<Job>) 
             Ok(c) => c,
             Err(e) => {
                 let msg = e.to_string();
-                for (_, reply) in jobs {
-                    let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                for (writes, reply) in jobs {
+                    let _ = reply.send((Err(StoreError::Unavailable(msg.clone())), writes));
                 }
                 continue;
             }
@@ -671,8 +681,8 @@ async fn writer(pool: Pool, node: String, mut rx: mpsc::UnboundedReceiver<Job>) 
         match run(&mut client, &node, jobs.iter().flat_map(|(w, _)| w)).await {
             Ok(()) => shared::committed(jobs),
             Err(e) if jobs.len() == 1 => {
-                if let Some((_, reply)) = jobs.pop() {
-                    let _ = reply.send(Err(write_error(e)));
+                if let Some((writes, reply)) = jobs.pop() {
+                    let _ = reply.send((Err(write_error(e)), writes));
                 }
             }
             Err(e) if !client.is_closed() => {
@@ -681,14 +691,14 @@ async fn writer(pool: Pool, node: String, mut rx: mpsc::UnboundedReceiver<Job>) 
                 tracing::debug!(error = %e, jobs = jobs.len(), "group commit failed; retrying with a savepoint per job");
                 match run_each(&mut client, &node, jobs.iter().map(|(w, _)| w)).await {
                     Ok(outcomes) => {
-                        for ((_, reply), r) in jobs.into_iter().zip(outcomes) {
-                            let _ = reply.send(r.map_err(write_error));
+                        for ((writes, reply), r) in jobs.into_iter().zip(outcomes) {
+                            let _ = reply.send((r.map_err(write_error), writes));
                         }
                     }
                     Err(e) => {
                         let msg = describe(&e);
-                        for (_, reply) in jobs {
-                            let _ = reply.send(Err(StoreError::Unavailable(msg.clone())));
+                        for (writes, reply) in jobs {
+                            let _ = reply.send((Err(StoreError::Unavailable(msg.clone())), writes));
                         }
                     }
                 }
@@ -704,13 +714,13 @@ async fn writer(pool: Pool, node: String, mut rx: mpsc::UnboundedReceiver<Job>) 
                         match pool.get().await {
                             Ok(c) => client = c,
                             Err(e) => {
-                                let _ = reply.send(Err(unavailable(e)));
+                                let _ = reply.send((Err(unavailable(e)), writes));
                                 continue;
                             }
                         }
                     }
                     let r = run(&mut client, &node, writes.iter()).await;
-                    let _ = reply.send(r.map_err(write_error));
+                    let _ = reply.send((r.map_err(write_error), writes));
                 }
             }
         }

@@ -2,7 +2,7 @@
 //! batch waiting in its queue into a single transaction, so concurrent requests share an fsync.
 
 use crate::migrations::{MIGRATIONS, SCHEMA_VERSION};
-use crate::shared::{self, Job, decode, json, unavailable};
+use crate::shared::{self, Job, Prepared, decode, unavailable};
 use crate::{EventQuery, Snapshot, Store, StoreError, Write};
 use async_trait::async_trait;
 use nubis_core::audit::{AuditEvent, AuditFilter, AuditQuery};
@@ -99,8 +99,9 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// Upserts update rows in place (no delete + insert of the row and its index entries), and
 /// statements are prepared once per connection.
-fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
-    match w {
+fn apply(tx: &rusqlite::Transaction<'_>, p: &Prepared) -> Result<(), Fail> {
+    let doc = p.doc.as_str();
+    match &p.write {
         Write::Account(a) => {
             // The bootstrap admin has no cloud numbers: NULL, so the unique indexes ignore it.
             let uin = (a.tencent_owner_uin != 0).then_some(a.tencent_owner_uin as i64);
@@ -112,7 +113,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO accounts (id, data, tencent_owner_uin, tencent_app_id, aliyun_account_id) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?
-            .execute(params![a.id, json(a), uin, app, ali])?;
+            .execute(params![a.id, doc, uin, app, ali])?;
         }
         Write::DeleteAccount(id) => {
             tx.prepare_cached("DELETE FROM accounts WHERE id = ?1")?
@@ -122,7 +123,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO quotas (account, data) VALUES (?1, ?2) ON CONFLICT(account) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![q.account, json(q)])?;
+            .execute(params![q.account, doc])?;
         }
         Write::DeleteQuota(account) => {
             tx.prepare_cached("DELETE FROM quotas WHERE account = ?1")?
@@ -132,7 +133,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO sub_users (id, account, name, data) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![u.id as i64, u.account, u.name, json(u)])?;
+            .execute(params![u.id as i64, u.account, u.name, doc])?;
         }
         Write::DeleteSubUser(id) => {
             tx.prepare_cached("DELETE FROM sub_users WHERE id = ?1")?
@@ -142,7 +143,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO policies (id, account, name, data) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![p.id as i64, p.account, p.name, json(p)])?;
+            .execute(params![p.id as i64, p.account, p.name, doc])?;
         }
         Write::DeletePolicy(id) => {
             tx.prepare_cached("DELETE FROM policies WHERE id = ?1")?
@@ -164,7 +165,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO access_keys (id, account, data, user_id) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![k.id, k.account, json(k), k.user.map(|u| u as i64)])?;
+            .execute(params![k.id, k.account, doc, k.user.map(|u| u as i64)])?;
         }
         Write::DeleteAccessKey(id) => {
             tx.prepare_cached("DELETE FROM access_keys WHERE id = ?1")?
@@ -179,7 +180,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                      ON CONFLICT(uuid) DO UPDATE SET state = excluded.state, data = excluded.data, generation = excluded.generation \
                      WHERE instances.generation = excluded.generation - 1",
                 )?
-                .execute(params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), json(i), shared::generation(i)])?;
+                .execute(params![i.uuid.to_string(), i.account, i.tencent_id, i.aliyun_id, i.state.as_str(), doc, shared::generation(i)])?;
             if changed == 0 {
                 return Err(Fail::Stale(shared::stale(i)));
             }
@@ -192,7 +193,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                      ON CONFLICT(id) DO UPDATE SET status = excluded.status, data = excluded.data, generation = excluded.generation \
                      WHERE images.generation = excluded.generation - 1",
                 )?
-                .execute(params![i.id, i.uuid.to_string(), i.account.as_deref().unwrap_or(""), i.status.glance(), shared::image_generation(i), json(i)])?;
+                .execute(params![i.id, i.uuid.to_string(), i.account.as_deref().unwrap_or(""), i.status.glance(), shared::image_generation(i), doc])?;
             if changed == 0 {
                 return Err(Fail::Stale(shared::stale_image(i)));
             }
@@ -205,7 +206,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                      ON CONFLICT(id) DO UPDATE SET data = excluded.data, generation = excluded.generation \
                      WHERE system_events.generation = excluded.generation - 1",
                 )?
-                .execute(params![e.id, e.account, e.instance.to_string(), shared::event_generation(e), e.published_at_ms, e.not_before_ms, json(e)])?;
+                .execute(params![e.id, e.account, e.instance.to_string(), shared::event_generation(e), e.published_at_ms, e.not_before_ms, doc])?;
             if changed == 0 {
                 return Err(Fail::Stale(shared::stale_event(e)));
             }
@@ -215,7 +216,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                 "INSERT INTO operations (id, request_id, instance, state, created_at_ms, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT(id) DO UPDATE SET state = excluded.state, data = excluded.data",
             )?
-            .execute(params![o.id.to_string(), o.request_id, o.instance.to_string(), o.state.as_str(), o.created_at_ms, json(o)])?;
+            .execute(params![o.id.to_string(), o.request_id, o.instance.to_string(), o.state.as_str(), o.created_at_ms, doc])?;
             if o.action == Action::Resize {
                 tx.prepare_cached(MIGRATION_INSERT)?.execute(params![
                     o.id.to_string(),
@@ -228,7 +229,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO key_pairs (id, account, data) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![k.id, k.account, json(k)])?;
+            .execute(params![k.id, k.account, doc])?;
         }
         Write::DeleteKeyPair(id) => {
             tx.prepare_cached("DELETE FROM key_pairs WHERE id = ?1")?
@@ -238,7 +239,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO placement_groups (id, account, data) VALUES (?1, ?2, ?3) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![g.id, g.account, json(g)])?;
+            .execute(params![g.id, g.account, doc])?;
         }
         Write::DeletePlacementGroup(id) => {
             tx.prepare_cached("DELETE FROM placement_groups WHERE id = ?1")?
@@ -248,15 +249,15 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO instance_types (id, data) VALUES (?1, ?2) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![f.id, json(f)])?;
+            .execute(params![f.id, doc])?;
         }
         Write::DeleteInstanceType(id) => {
             tx.prepare_cached("DELETE FROM instance_types WHERE id = ?1")?
                 .execute([id])?;
         }
-        Write::Guest { instance, data } => {
+        Write::Guest { instance, .. } => {
             tx.prepare_cached("INSERT INTO guests (instance, data) VALUES (?1, ?2) ON CONFLICT(instance) DO UPDATE SET data = excluded.data")?
-                .execute(params![instance.to_string(), data.to_string()])?;
+                .execute(params![instance.to_string(), doc])?;
         }
         Write::DeleteGuest(id) => {
             tx.prepare_cached("DELETE FROM guests WHERE instance = ?1")?
@@ -270,9 +271,9 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached("DELETE FROM user_data WHERE instance = ?1")?
                 .execute([id.to_string()])?;
         }
-        Write::InjectedFiles { instance, files } => {
+        Write::InjectedFiles { instance, .. } => {
             tx.prepare_cached("INSERT INTO injected_files (instance, data) VALUES (?1, ?2) ON CONFLICT(instance) DO UPDATE SET data = excluded.data")?
-                .execute(params![instance.to_string(), json(files)])?;
+                .execute(params![instance.to_string(), doc])?;
         }
         Write::DeleteInjectedFiles(id) => {
             tx.prepare_cached("DELETE FROM injected_files WHERE instance = ?1")?
@@ -291,13 +292,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                 "INSERT INTO audit_events (id, account, time_ms, action, request_id, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                  ON CONFLICT(id) DO NOTHING",
             )?
-            .execute(params![e.id, e.account, e.time_ms, e.action, e.request_id, json(e)])?;
+            .execute(params![e.id, e.account, e.time_ms, e.action, e.request_id, doc])?;
         }
         Write::Role(r) => {
             tx.prepare_cached(
                 "INSERT INTO roles (id, account, name, data) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(id) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![r.id as i64, r.account, r.name, json(r)])?;
+            .execute(params![r.id as i64, r.account, r.name, doc])?;
         }
         Write::DeleteRole(id) => {
             tx.prepare_cached("DELETE FROM roles WHERE id = ?1")?
@@ -308,7 +309,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
                 "INSERT INTO mfa_devices (id, account, user_id, data) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT(id) DO UPDATE SET user_id = excluded.user_id, data = excluded.data",
             )?
-            .execute(params![d.id, d.account, d.user.map(|u| u as i64), json(d)])?;
+            .execute(params![d.id, d.account, d.user.map(|u| u as i64), doc])?;
         }
         Write::DeleteMfaDevice(id) => {
             tx.prepare_cached("DELETE FROM mfa_devices WHERE id = ?1")?
@@ -318,13 +319,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             tx.prepare_cached(
                 "INSERT INTO mfa_flags (user_id, data) VALUES (?1, ?2) ON CONFLICT(user_id) DO UPDATE SET data = excluded.data",
             )?
-            .execute(params![f.user as i64, json(f)])?;
+            .execute(params![f.user as i64, doc])?;
         }
         Write::TempCredential(c) => {
             tx.prepare_cached(
                 "INSERT INTO temp_credentials (id, account, expires_at_ms, data) VALUES (?1, ?2, ?3, ?4)",
             )?
-            .execute(params![c.id, c.account, c.expires_at_ms, json(c)])?;
+            .execute(params![c.id, c.account, c.expires_at_ms, doc])?;
         }
         Write::SweepTempCredentials(before_ms) => {
             tx.prepare_cached("DELETE FROM temp_credentials WHERE expires_at_ms < ?1")?
@@ -349,15 +350,10 @@ fn apply(tx: &rusqlite::Transaction<'_>, w: &Write) -> Result<(), Fail> {
             account,
             token,
             claim,
-            instances,
+            ..
         } => {
             tx.prepare_cached(&crate::cluster::RECORD_CLAIM.replace('$', "?"))?
-                .execute(params![
-                    account,
-                    token,
-                    claim,
-                    crate::cluster::ids_json(instances)
-                ])?;
+                .execute(params![account, token, claim, doc])?;
         }
     }
     Ok(())
@@ -394,7 +390,7 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>) {
                         }
                         Ok(tx.commit()?)
                     })();
-                    let _ = reply.send(r.map_err(write_error));
+                    let _ = reply.send((r.map_err(write_error), writes));
                 }
             }
         }
