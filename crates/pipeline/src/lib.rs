@@ -14,6 +14,7 @@
 
 pub mod audit;
 mod gate;
+pub mod page;
 mod registry;
 mod service;
 pub mod shapes;

@@ -168,12 +168,6 @@ pub(super) async fn describe_instances(
     ctx: &Ctx,
     r: DescribeInstancesReq,
 ) -> Result<Payload, ApiError> {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "PascalCase")]
-    struct Page<'a> {
-        total_count: usize,
-        instance_set: Vec<render::InstanceOut<'a>>,
-    }
     let (total, page) = select(engine, ctx, r.instance_ids, r.filters, r.offset, r.limit)?;
     let groups = engine.placement_group_ids(IdKind::Tencent);
     let group_of = |i: &Instance| {
@@ -182,16 +176,15 @@ pub(super) async fn describe_instances(
             .and_then(|g| groups.get(g))
             .map_or("", String::as_str)
     };
-    let out = Page {
-        total_count: total,
-        instance_set: page
-            .iter()
-            .map(|i| render::instance(i, group_of(i)))
-            .collect(),
-    };
-    Ok(Payload::Json(
-        serde_json::to_string(&out).expect("serializable"),
-    ))
+    let items: Vec<render::InstanceOut<'_>> = page
+        .iter()
+        .map(|i| render::instance(i, group_of(i)))
+        .collect();
+    // The envelope by hand: the set is rendered in slices (nubis_pipeline::page).
+    let mut out = format!("{{\"TotalCount\":{total},\"InstanceSet\":");
+    nubis_pipeline::page::push_array(&mut out, items).await;
+    out.push('}');
+    Ok(Payload::Json(out))
 }
 
 #[derive(Deserialize)]
