@@ -14,6 +14,13 @@ const SWEEP_BATCH: usize = 5_000;
 /// reply waits for its event's commit like a change's (bounded memory, backpressure).
 pub(crate) const READS_IN_FLIGHT: usize = 4096;
 
+/// Read events accepted but not yet handed to the writer, and whether a flusher runs.
+#[derive(Default)]
+pub struct Pending {
+    writes: Vec<Write>,
+    flushing: bool,
+}
+
 impl Engine {
     /// Commits one event. A change's (and a refusal's or an unclassified request's) caller
     /// waits for the group commit that carries it: an answered change is in the trail. A
@@ -21,25 +28,51 @@ impl Engine {
     /// by ID is not held up by an fsync, and this node's trail queries wait for it first.
     pub async fn record_audit(&self, event: AuditEvent) -> Result<(), DomainError> {
         let read = event.read_only == Some(true);
-        let write = vec![Write::AuditEvent(Box::new(event))];
-        if read && let Ok(permit) = self.inner.audit_reads.clone().try_acquire_owned() {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                let _ = engine.commit_audit(write).await;
-                drop(permit);
-            });
+        let write = Write::AuditEvent(Box::new(event));
+        if read && let Ok(permit) = self.inner.audit_reads.try_acquire() {
+            // Given back in bulk by the flusher once its batch is committed.
+            permit.forget();
+            let start = {
+                let mut pending = self.inner.audit_pending.lock();
+                pending.writes.push(write);
+                !std::mem::replace(&mut pending.flushing, true)
+            };
+            if start {
+                let engine = self.clone();
+                tokio::spawn(async move { engine.flush_reads().await });
+            }
             return Ok(());
         }
-        self.commit_audit(write).await
+        self.commit_audit(vec![write]).await
     }
 
-    /// Commits an event; a failure is logged and counted here, for both paths (the reply is
+    /// The one flusher: hands every read event waiting to the writer as one job, and again
+    /// while more came during its commit (each batch as large as the writer's pace makes it:
+    /// one task, one job and one wake-up a batch instead of one an event).
+    async fn flush_reads(&self) {
+        loop {
+            let batch = {
+                let mut pending = self.inner.audit_pending.lock();
+                if pending.writes.is_empty() {
+                    pending.flushing = false;
+                    return;
+                }
+                std::mem::take(&mut pending.writes)
+            };
+            let n = batch.len();
+            let _ = self.commit_audit(batch).await;
+            self.inner.audit_reads.add_permits(n);
+        }
+    }
+
+    /// Commits events; a failure is logged and counted here, for both paths (the reply is
     /// already decided: a lost event is never hidden).
-    async fn commit_audit(&self, write: Vec<Write>) -> Result<(), DomainError> {
-        let done = self.commit(write).await;
+    async fn commit_audit(&self, writes: Vec<Write>) -> Result<(), DomainError> {
+        let n = writes.len() as u64;
+        let done = self.commit(writes).await;
         if let Err(e) = &done {
-            tracing::error!(error = %e, "audit event not recorded");
-            metrics::counter!("nubis_audit_failures_total").increment(1);
+            tracing::error!(error = %e, events = n, "audit events not recorded");
+            metrics::counter!("nubis_audit_failures_total").increment(n);
         }
         done
     }

@@ -257,6 +257,8 @@ pub(crate) struct Inner {
     pub security: keystone::SecurityCompliance,
     /// Read events being committed after their replies (`audit.rs`): one permit each.
     pub audit_reads: Arc<tokio::sync::Semaphore>,
+    /// Read events waiting for the one flusher to hand them to the writer (`audit.rs`).
+    pub(crate) audit_pending: Mutex<audit::Pending>,
 }
 
 /// How an engine runs (the operator's flags).
@@ -557,6 +559,7 @@ impl Engine {
                 image_dir: options.image_dir.clone(),
                 security: options.security,
                 audit_reads: Arc::new(tokio::sync::Semaphore::new(audit::READS_IN_FLIGHT)),
+                audit_pending: Default::default(),
             }),
         };
         let known: Vec<Uuid> = engine.inner.table.keys();
