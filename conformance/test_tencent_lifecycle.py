@@ -121,6 +121,26 @@ def test_describe_by_filters(cvm, catalog, trio, flt):
     assert sorted(i["InstanceId"] for i in got["InstanceSet"]) == sorted(trio["ids"])
 
 
+def test_describe_by_id_and_network_filters(cvm, trio):
+    """`instance-id` and `uuid` are looked up by ID (an unknown one matches nothing); every
+    instance is in the one VPC and subnet, so those filters keep all or none."""
+    named = {"Name": "instance-name", "Values": [trio["name"]]}
+    uuids = [i["Uuid"] for i in cvm.call("DescribeInstances", InstanceIds=trio["ids"])["InstanceSet"]]
+    assert len(uuids) == 3
+    for name, values in (("instance-id", trio["ids"] + [random_instance_id()]),
+                         ("uuid", uuids + ["00000000-0000-4000-8000-000000000000", "not-a-uuid"])):
+        got = cvm.call("DescribeInstances", Limit=100, Filters=[{"Name": name, "Values": values}])
+        assert got["TotalCount"] == 3, name
+        assert sorted(i["InstanceId"] for i in got["InstanceSet"]) == sorted(trio["ids"])
+        one = cvm.call("DescribeInstances", Filters=[{"Name": name, "Values": values[:1]}, named])
+        assert [i["InstanceId"] for i in one["InstanceSet"]] == trio["ids"][:1], name
+    for name, ours in (("vpc-id", "vpc-nubis000"), ("subnet-id", "subnet-nubis000")):
+        got = cvm.call("DescribeInstances", Filters=[{"Name": name, "Values": [ours]}, named])
+        assert got["TotalCount"] == 3, name
+        got = cvm.call("DescribeInstances", Filters=[{"Name": name, "Values": ["vpc-zzzzzzzz"]}, named])
+        assert got["TotalCount"] == 0 and not got["InstanceSet"], name
+
+
 def test_describe_filters_and_together(cvm, trio):
     got = cvm.call("DescribeInstances", Filters=[
         {"Name": "instance-state", "Values": ["STOPPED"]},

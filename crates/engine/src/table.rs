@@ -675,7 +675,7 @@ impl Inner {
         let mut total = 0;
         let mut page = Vec::new();
         for s in merge_desc(sources.iter().map(|s| s.desc(0)).collect()) {
-            let Some(found) = self.answer(p, sel, rest, s) else {
+            let Some(found) = self.checked(p, sel, rest, s) else {
                 continue;
             };
             if total >= offset && page.len() < limit {
@@ -708,11 +708,34 @@ impl Inner {
         let (sources, _) = self.candidates(p, sel);
         let walk = merge_desc(sources.iter().map(|s| s.desc_below(below)).collect());
         Some(
-            walk.filter_map(|s| self.answer(p, sel, rest, s))
+            walk.filter_map(|s| self.checked(p, sel, rest, s))
                 .take(limit)
                 .map(|found| found.built(self))
                 .collect(),
         )
+    }
+
+    /// [`Inner::answer`] for a candidate of [`Inner::candidates`]' sets: when the selection is
+    /// one lookup clause alone, a candidate already meets it (a lookup's set holds exactly the
+    /// listed instances with its value), so only the region and tenancy are read, from the
+    /// record: nothing is built for the instances a page skips or only counts.
+    fn checked<'a>(
+        &'a self,
+        p: &Principal,
+        sel: &Selection,
+        rest: Option<&dyn Fn(&Instance) -> bool>,
+        s: u32,
+    ) -> Option<Answer<'a>> {
+        if p.guard.is_none()
+            && rest.is_none()
+            && matches!(sel.clauses.as_slice(), [Clause::Lookup(..)])
+        {
+            let r = self.record(s)?;
+            let region = self.dict.symbols.text(r.region);
+            let wanted = sel.region.as_deref().is_none_or(|g| g == region) && self.sees(p, r);
+            return wanted.then_some(Answer::Record(r));
+        }
+        self.answer(p, sel, rest, s)
     }
 
     /// Is instance `s` one of `p`'s that meet `sel` and `rest`? Tenancy is read from the record;

@@ -151,11 +151,42 @@ fn select(
     let mut sel = Selection::in_region(region);
     let mut rest = Vec::new();
     for f in &filters {
-        match clause(f) {
-            Some(c) => {
-                sel.and(c);
+        match f.name.as_str() {
+            // Every instance is in the one VPC and subnet: the filter keeps all or none.
+            "vpc-id" | "subnet-id" => {
+                let all = f
+                    .values
+                    .iter()
+                    .any(|v| v == "vpc-nubis000" || v == "subnet-nubis000");
+                if !all {
+                    sel.and(Clause::Instances(Vec::new()));
+                }
             }
-            None => rest.push(f),
+            // Looked up by ID, as InstanceIds are (an unknown or hidden one matches nothing).
+            "instance-id" | "uuid" => {
+                let kind = if f.name == "uuid" {
+                    IdKind::Uuid
+                } else {
+                    IdKind::Tencent
+                };
+                let found = f
+                    .values
+                    .iter()
+                    .filter_map(|v| {
+                        engine
+                            .resolve(&ctx.principal, kind, std::slice::from_ref(v))
+                            .ok()
+                    })
+                    .flatten()
+                    .collect();
+                sel.and(Clause::Instances(found));
+            }
+            _ => match clause(f) {
+                Some(c) => {
+                    sel.and(c);
+                }
+                None => rest.push(f),
+            },
         }
     }
     let check = |i: &Instance| rest.iter().all(|f| matches(i, f));
