@@ -154,6 +154,12 @@ struct Cli {
     #[arg(long, conflicts_with = "spawn", value_delimiter = ',')]
     server_pid: Vec<u32>,
 
+    /// filter-sweep: only the filters whose row label starts with this (`Tencent`, `ECS`,
+    /// `ECS InstanceName`): ECS keeps at most 100,000 signature nonces per AccessKey for 15
+    /// minutes, so a long ECS sweep is run on a server of its own.
+    #[arg(long, default_value = "")]
+    sweep_only: String,
+
     /// Seed for the random choice of instances and offsets (default: random).
     #[arg(long)]
     seed: Option<u64>,
@@ -212,6 +218,10 @@ enum Scenario {
     /// policies (made through CAM before measuring), alternating twice: the authorization
     /// overhead as the sub-user's throughput loss.
     AuthzOverhead,
+    /// A filtered page of 100 at a random offset for each documented filter of Tencent
+    /// DescribeInstances and each filter parameter of ECS DescribeInstances, one after the
+    /// other, with values read off one instance of the fleet: one row per filter.
+    FilterSweep,
 }
 
 impl Scenario {
@@ -225,6 +235,7 @@ impl Scenario {
             Scenario::All => "all",
             Scenario::SlowClients => "slow-clients",
             Scenario::AuthzOverhead => "authz-overhead",
+            Scenario::FilterSweep => "filter-sweep",
         }
     }
 
@@ -238,6 +249,7 @@ impl Scenario {
                 Scenario::ByIdUnderLoad,
             ],
             Scenario::SlowClients | Scenario::AuthzOverhead => vec![Scenario::DescribeById],
+            Scenario::FilterSweep => vec![Scenario::DescribeFilterPage],
             s => vec![s],
         }
     }
@@ -944,6 +956,21 @@ fn is_state_conflict(code: &str) -> bool {
         || code == "OperationDenied.InstanceOperationInProgress"
 }
 
+/// An ECS reply: 200 without a `Code` is a success.
+fn classify_ecs(status: StatusCode, body: &[u8]) -> Outcome {
+    #[derive(Deserialize)]
+    struct EcsError {
+        #[serde(rename = "Code")]
+        code: Option<String>,
+    }
+    match serde_json::from_slice::<EcsError>(body) {
+        Ok(EcsError { code: Some(code) }) => Outcome::Error(code),
+        Ok(_) if status == StatusCode::OK => Outcome::Ok,
+        Ok(_) => Outcome::Error(format!("HTTP {}", status.as_u16())),
+        Err(_) => Outcome::Error(format!("HTTP {}: unparsable body", status.as_u16())),
+    }
+}
+
 fn classify(scenario: Scenario, status: StatusCode, body: &[u8]) -> Outcome {
     if scenario == Scenario::BaselineHealthz {
         return if status == StatusCode::OK {
@@ -1050,6 +1077,9 @@ struct Shared {
     seed: u64,
     /// A paced worker sends one request per this interval (background mutations).
     pace: Option<Duration>,
+    /// filter-sweep: the filtered listing a describe-filter-page worker sends instead of
+    /// `instance-state=RUNNING`.
+    case: Option<Arc<Case>>,
 }
 
 fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
@@ -1060,6 +1090,26 @@ fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
             "DescribeInstances",
             &json!({"InstanceIds": [random_id(rng)]}),
         ),
+        Scenario::DescribeFilterPage if s.case.is_some() => {
+            let case = s.case.as_deref().expect("checked");
+            let last = case.total.saturating_sub(1) / 100;
+            let page = rng.random_range(0..=last);
+            match &case.query {
+                Query::Tencent(filters) => s.signer.tc3(
+                    "DescribeInstances",
+                    &json!({"Filters": filters, "Limit": 100, "Offset": page * 100}),
+                ),
+                Query::Ecs(params) => {
+                    let mut all: Vec<(&str, String)> = params
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.clone()))
+                        .collect();
+                    all.push(("PageSize", "100".into()));
+                    all.push(("PageNumber", (page + 1).to_string()));
+                    s.signer.ecs("DescribeInstances", &all)
+                }
+            }
+        }
         Scenario::DescribeFilterPage => {
             let max_offset = s.ids.len().saturating_sub(100);
             let offset = rng.random_range(0..=max_offset);
@@ -1074,6 +1124,7 @@ fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
         Scenario::All
         | Scenario::SlowClients
         | Scenario::AuthzOverhead
+        | Scenario::FilterSweep
         | Scenario::ByIdUnderLoad => {
             unreachable!("expanded before running")
         }
@@ -1103,7 +1154,10 @@ async fn worker(s: Arc<Shared>, index: usize) -> (Stats, Instant) {
         let outcome = match tokio::time::timeout(s.timeout, conn.send(req)).await {
             Ok(Ok((status, body))) => {
                 bytes = body.len();
-                classify(s.scenario.wire(), status, &body)
+                match s.case.as_deref().map(|c| &c.query) {
+                    Some(Query::Ecs(_)) => classify_ecs(status, &body),
+                    _ => classify(s.scenario.wire(), status, &body),
+                }
             }
             Ok(Err(e)) => Outcome::Error(format!("transport: {}", root_cause(&e))),
             Err(_) => {
@@ -1171,6 +1225,39 @@ async fn run_scenario(
     server_pids: &[u32],
     seed: u64,
 ) -> Result<ScenarioResult> {
+    let run = Run {
+        cli,
+        signer,
+        ids,
+        server_pids,
+        seed,
+    };
+    run_case(&run, scenario, concurrency, None).await
+}
+
+/// What every measured window shares.
+struct Run<'a> {
+    cli: &'a Cli,
+    signer: &'a Arc<Signer>,
+    ids: &'a Arc<Vec<String>>,
+    server_pids: &'a [u32],
+    seed: u64,
+}
+
+/// One measured window of `scenario` (with `case`: the filter-sweep's listing).
+async fn run_case(
+    run: &Run<'_>,
+    scenario: Scenario,
+    concurrency: usize,
+    case: Option<Arc<Case>>,
+) -> Result<ScenarioResult> {
+    let Run {
+        cli,
+        signer,
+        ids,
+        server_pids,
+        seed,
+    } = *run;
     let now = Instant::now();
     let measure_from = now + cli.warmup;
     let stop_at = measure_from + cli.duration;
@@ -1184,6 +1271,7 @@ async fn run_scenario(
             timeout: cli.timeout,
             seed,
             pace,
+            case: case.clone(),
         })
     };
     let measured = shared(scenario, None);
@@ -1418,6 +1506,16 @@ async fn run(cli: &Cli, target: &str, server_pids: &[u32]) -> Result<()> {
     if cli.scenario == Scenario::AuthzOverhead {
         return authz_overhead(cli, &signer, &ids, server_pids, seed).await;
     }
+    if cli.scenario == Scenario::FilterSweep {
+        let run = Run {
+            cli,
+            signer: &signer,
+            ids: &ids,
+            server_pids,
+            seed,
+        };
+        return filter_sweep(&run).await;
+    }
     let mut results = Vec::new();
     for &scenario in &scenarios {
         for &concurrency in &cli.concurrency {
@@ -1453,6 +1551,191 @@ async fn run(cli: &Cli, target: &str, server_pids: &[u32]) -> Result<()> {
         for r in &results {
             println!("{}", table_row(r));
         }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// filter-sweep: each documented listing filter of each dialect, alone.
+
+/// A listing a filter-sweep window pages through.
+enum Query {
+    /// Tencent DescribeInstances `Filters`.
+    Tencent(Value),
+    /// ECS DescribeInstances parameters (besides the paging).
+    Ecs(Vec<(String, String)>),
+}
+
+/// One row of the sweep: the listing and how many instances it matches.
+struct Case {
+    label: String,
+    query: Query,
+    total: usize,
+}
+
+/// The Tencent filters (INSTANCE_FILTERS of the Tencent dialect, and `tag:<key>`) with values
+/// read off `one` instance; filters the fleet has no value for (tags, security groups) get one
+/// that matches nothing.
+fn tencent_cases(one: &Value) -> Vec<(String, Value)> {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let first = |v: &Value| v.get(0).map(text).unwrap_or_default();
+    let tag = one["Tags"].get(0);
+    let tag_key = tag.map_or("bench-none".into(), |t| text(&t["Key"]));
+    let tag_value = tag.map_or("bench-none".into(), |t| text(&t["Value"]));
+    let sg = one["SecurityGroupIds"]
+        .get(0)
+        .map_or("sg-zzzzzzzz".into(), text);
+    [
+        ("zone", text(&one["Placement"]["Zone"])),
+        ("project-id", text(&one["Placement"]["ProjectId"])),
+        ("instance-id", text(&one["InstanceId"])),
+        ("uuid", text(&one["Uuid"])),
+        ("instance-name", text(&one["InstanceName"])),
+        ("instance-state", text(&one["InstanceState"])),
+        ("instance-charge-type", text(&one["InstanceChargeType"])),
+        ("private-ip-address", first(&one["PrivateIpAddresses"])),
+        ("instance-type", text(&one["InstanceType"])),
+        ("image-id", text(&one["ImageId"])),
+        ("tag-key", tag_key.clone()),
+        ("tag-value", tag_value.clone()),
+        ("vpc-id", text(&one["VirtualPrivateCloud"]["VpcId"])),
+        ("subnet-id", text(&one["VirtualPrivateCloud"]["SubnetId"])),
+        ("security-group-id", sg),
+    ]
+    .into_iter()
+    .map(|(name, v)| (name.to_string(), json!([{"Name": name, "Values": [v]}])))
+    .chain([(
+        format!("tag:{tag_key}"),
+        json!([{"Name": format!("tag:{tag_key}"), "Values": [tag_value]}]),
+    )])
+    .collect()
+}
+
+/// The ECS DescribeInstances filter parameters with values read off `one` instance.
+fn ecs_cases(one: &Value) -> Vec<(String, Vec<(String, String)>)> {
+    let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+    let name = text(&one["InstanceName"]);
+    [
+        ("ZoneId", text(&one["ZoneId"])),
+        ("Status", text(&one["Status"])),
+        ("ImageId", text(&one["ImageId"])),
+        ("InstanceType", text(&one["InstanceType"])),
+        ("InstanceName", name.clone()),
+        (
+            "InstanceName (prefix*)",
+            format!("{}*", name.get(..name.len().min(6)).unwrap_or("")),
+        ),
+        ("InstanceIds", json!([text(&one["InstanceId"])]).to_string()),
+        ("KeyPairName", text(&one["KeyPairName"])),
+        ("Tag.1.Key", "bench-none".into()),
+        ("LockReason", "financial".into()),
+    ]
+    .into_iter()
+    .map(|(label, v)| {
+        let param = label.split(' ').next().unwrap_or(label).to_string();
+        (label.to_string(), vec![(param, v)])
+    })
+    .collect()
+}
+
+/// How many instances a listing matches (a page of one).
+async fn case_total(conn: &mut Conn, signer: &Signer, q: &Query) -> Result<usize> {
+    let total = match q {
+        Query::Tencent(filters) => {
+            let r = call(
+                conn,
+                signer,
+                "DescribeInstances",
+                json!({"Filters": filters, "Limit": 1}),
+            )
+            .await?;
+            r["TotalCount"].as_u64()
+        }
+        Query::Ecs(params) => {
+            let mut all: Vec<(&str, String)> = params
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.clone()))
+                .collect();
+            all.push(("PageSize", "1".into()));
+            let r = ecs_call(conn, signer, "DescribeInstances", &all).await?;
+            r["TotalCount"].as_u64()
+        }
+    };
+    total
+        .map(|t| t as usize)
+        .ok_or_else(|| anyhow!("DescribeInstances: no TotalCount"))
+}
+
+async fn filter_sweep(run: &Run<'_>) -> Result<()> {
+    let mut conn = Conn::new(&run.signer.host);
+    let tencent = call(
+        &mut conn,
+        run.signer,
+        "DescribeInstances",
+        json!({"Limit": 1}),
+    )
+    .await?;
+    let ecs = ecs_call(
+        &mut conn,
+        run.signer,
+        "DescribeInstances",
+        &[("PageSize", "1".into())],
+    )
+    .await?;
+    let (Some(t_one), Some(e_one)) = (
+        tencent["InstanceSet"].get(0),
+        ecs["Instances"]["Instance"].get(0),
+    ) else {
+        bail!("filter-sweep: the fleet is empty");
+    };
+    let mut queries: Vec<(String, Query)> = tencent_cases(t_one)
+        .into_iter()
+        .map(|(l, f)| (format!("Tencent {l}"), Query::Tencent(f)))
+        .collect();
+    queries.extend(
+        ecs_cases(e_one)
+            .into_iter()
+            .map(|(l, p)| (format!("ECS {l}"), Query::Ecs(p))),
+    );
+    let concurrency = run.cli.concurrency.first().copied().unwrap_or(8);
+    println!("| filter | matches | pages/s | p50 ms | p99 ms | max ms | errors | server CPU |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (label, query) in queries {
+        if !label.starts_with(&run.cli.sweep_only) {
+            continue;
+        }
+        let total = case_total(&mut conn, run.signer, &query).await?;
+        let case = Arc::new(Case {
+            label,
+            query,
+            total,
+        });
+        let r = run_case(
+            run,
+            Scenario::DescribeFilterPage,
+            concurrency,
+            Some(case.clone()),
+        )
+        .await?;
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {}{} | {} |",
+            case.label,
+            case.total,
+            r.req_per_s,
+            r.p50_ms,
+            r.p99_ms,
+            r.max_ms,
+            r.errors,
+            if r.error_codes.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", codes(&r.error_codes))
+            },
+            r.cpu.server_pct.map_or("–".into(), |c| format!("{c:.0}%")),
+        );
     }
     Ok(())
 }
