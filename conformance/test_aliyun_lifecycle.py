@@ -121,6 +121,26 @@ def test_describe_status_filter(pair):
     assert stopped["TotalCount"] == 0 and stopped["Instances"]["Instance"] == []
 
 
+def test_describe_type_and_wildcard_name_filters(pair, ali_catalog):
+    """InstanceType by its Alibaba name and InstanceName with a `*` answer from the fleet's
+    indexes like the exact tests: both of the pair, each alone and together."""
+    ecs = pair["ecs"]
+    prefix, suffix = pair["name"][:-3], pair["name"][-3:]
+    for params in ({"InstanceName": prefix + "*"}, {"InstanceName": "*" + suffix},
+                   {"InstanceName": pair["name"], "InstanceType": ali_catalog.instance_type}):
+        got = ecs.call("DescribeInstances", PageSize=100, **params)
+        mine = sorted(i["InstanceId"] for i in got["Instances"]["Instance"] if i["InstanceName"] == pair["name"])
+        assert mine == sorted(pair["ids"]), params
+        assert all(i["InstanceName"].startswith(prefix) or i["InstanceName"].endswith(suffix)
+                   for i in got["Instances"]["Instance"]), params
+    typed = ecs.call("DescribeInstances", InstanceType=ali_catalog.instance_type, PageSize=1)
+    assert typed["TotalCount"] >= 2
+    assert {i["InstanceType"] for i in typed["Instances"]["Instance"]} == {ali_catalog.instance_type}
+    for params in ({"InstanceType": "ecs.no-such.type"}, {"InstanceName": pair["name"] + "x*"}):
+        got = ecs.call("DescribeInstances", **params)
+        assert got["TotalCount"] == 0 and got["Instances"]["Instance"] == [], params
+
+
 def test_describe_page_number_paging(pair):
     ecs = pair["ecs"]
     p1 = ecs.call("DescribeInstances", InstanceName=pair["name"], PageNumber=1, PageSize=1)

@@ -141,6 +141,26 @@ def test_describe_by_id_and_network_filters(cvm, trio):
         assert got["TotalCount"] == 0 and not got["InstanceSet"], name
 
 
+def test_describe_name_substring_and_tag_value_filters(cvm, catalog, trio):
+    """`instance-name` matches a part of the name; `tag-value` a tag's value under any key."""
+    part = trio["name"][2:-2]
+    got = cvm.call("DescribeInstances", Limit=100, Filters=[{"Name": "instance-name", "Values": [part]}])
+    assert sorted(i["InstanceId"] for i in got["InstanceSet"] if i["InstanceName"] == trio["name"]) == sorted(trio["ids"])
+    assert all(part in i["InstanceName"] for i in got["InstanceSet"])
+    value = unique_name("tv")
+    tagged = cvm.call("RunInstances", Placement={"Zone": catalog.zone}, ImageId=catalog.linux_image,
+                      InstanceCount=2, InstanceName=unique_name("tagged"), LoginSettings={"Password": new_password()},
+                      TagSpecification=[{"ResourceType": "instance", "Tags": [
+                          {"Key": "a", "Value": value}, {"Key": "b", "Value": value}]}])["InstanceIdSet"]
+    got = cvm.call("DescribeInstances", Filters=[{"Name": "tag-value", "Values": [value, "no-such-value"]}])
+    assert got["TotalCount"] == 2 and sorted(i["InstanceId"] for i in got["InstanceSet"]) == sorted(tagged)
+    got = cvm.call("DescribeInstances", Filters=[{"Name": "tag-value", "Values": ["no-such-value"]}])
+    assert got["TotalCount"] == 0 and not got["InstanceSet"]
+    for iid in tagged:
+        wait_settled(cvm, iid, "RUNNING")
+    cvm.call("TerminateInstances", InstanceIds=tagged)
+
+
 def test_describe_filters_and_together(cvm, trio):
     got = cvm.call("DescribeInstances", Filters=[
         {"Name": "instance-state", "Values": ["STOPPED"]},

@@ -49,16 +49,19 @@ pub enum Lookup {
     /// A key pair's canonical ID.
     KeyPair,
     SecurityGroup,
+    /// A tag's value (whatever its key).
+    TagValue,
 }
 
 impl Lookup {
-    pub const ALL: [Lookup; 6] = [
+    pub const ALL: [Lookup; 7] = [
         Lookup::PrivateIp,
         Lookup::Name,
         Lookup::TagKey,
         Lookup::Tag,
         Lookup::KeyPair,
         Lookup::SecurityGroup,
+        Lookup::TagValue,
     ];
 }
 
@@ -90,6 +93,41 @@ pub fn lookup_values(inst: &Instance, lookup: Lookup) -> Vec<String> {
         Lookup::Tag => inst.tags.iter().map(|(k, v)| tag_term(k, v)).collect(),
         Lookup::KeyPair => inst.key_ids.clone(),
         Lookup::SecurityGroup => inst.security_group_ids.clone(),
+        Lookup::TagValue => {
+            let mut values: Vec<String> = inst.tags.iter().map(|(_, v)| v.clone()).collect();
+            values.sort_unstable();
+            values.dedup();
+            values
+        }
+    }
+}
+
+/// A name test a listing may ask for besides the exact name: answered from the exact-name
+/// index by testing each distinct name once (a fleet has far fewer names than instances).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NameMatch {
+    /// The name contains the text (Tencent `instance-name`).
+    Contains(String),
+    /// Alibaba's `InstanceName`: exact, or with one `*` standing for any text.
+    Wildcard(String),
+}
+
+impl NameMatch {
+    pub fn matches(&self, name: &str) -> bool {
+        match self {
+            NameMatch::Contains(part) => name.contains(part.as_str()),
+            NameMatch::Wildcard(pattern) => wildcard(pattern, name),
+        }
+    }
+}
+
+/// `pattern` with at most its first `*` standing for any text; without one, equality.
+pub fn wildcard(pattern: &str, value: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == value,
+        Some((pre, post)) => {
+            value.len() >= pre.len() + post.len() && value.starts_with(pre) && value.ends_with(post)
+        }
     }
 }
 
@@ -99,6 +137,8 @@ pub fn lookup_values(inst: &Instance, lookup: Lookup) -> Vec<String> {
 pub enum Clause {
     Facet(Facet, Vec<String>),
     Lookup(Lookup, Vec<String>),
+    /// The name meets one of these tests.
+    Name(Vec<NameMatch>),
     /// One of these instances (canonical IDs: a dialect resolves its own first).
     Instances(Vec<uuid::Uuid>),
 }
@@ -123,6 +163,7 @@ impl Clause {
                 let have = lookup_values(inst, *l);
                 values.iter().any(|v| have.contains(v))
             }
+            Clause::Name(tests) => tests.iter().any(|t| t.matches(&inst.name)),
             Clause::Instances(ids) => ids.contains(&inst.uuid),
         }
     }

@@ -647,6 +647,16 @@ impl Engine {
     }
 
     /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.
+    /// The canonical type names whose facts `wanted` accepts, for a facet clause standing
+    /// for a test of each instance's type facts (Alibaba's `InstanceType`); `None` when no
+    /// set of names is exactly that test (the caller then tests each candidate).
+    pub fn type_names_where(
+        &self,
+        wanted: impl Fn(&nubis_core::catalog::InstanceType) -> bool,
+    ) -> Option<Vec<String>> {
+        self.inner.table.read().type_names_where(wanted)
+    }
+
     pub fn resolve(
         &self,
         p: &Principal,

@@ -103,13 +103,50 @@ impl Flavors {
     fn get(&self, id: u32) -> Option<InstanceType> {
         self.all.get(id as usize).cloned()
     }
+
+    /// The type names whose every known version — each kept copy of that name, and the
+    /// built-in type of that name (an instance without a kept copy has its facts) — `wanted`
+    /// accepts; `None` when some name has versions on both sides (then only a test of each
+    /// instance's facts is exact).
+    pub(crate) fn names_where(
+        &self,
+        wanted: impl Fn(&InstanceType) -> bool,
+    ) -> Option<Vec<String>> {
+        let mut names = Vec::new();
+        let known = self
+            .all
+            .iter()
+            .chain(nubis_core::catalog::INSTANCE_TYPES.iter());
+        for name in known.map(|t| &*t.name) {
+            if names.iter().any(|n: &String| n == name) {
+                continue;
+            }
+            let versions = self
+                .by_name
+                .get(name)
+                .into_iter()
+                .flatten()
+                .filter_map(|id| self.all.get(*id as usize))
+                .chain(nubis_core::catalog::instance_type(name));
+            let (mut yes, mut no) = (false, false);
+            for t in versions {
+                if wanted(t) { yes = true } else { no = true }
+            }
+            match (yes, no) {
+                (true, true) => return None,
+                (true, false) => names.push(name.to_string()),
+                _ => {}
+            }
+        }
+        Some(names)
+    }
 }
 
 /// What a record's numbers mean: the table's symbols and type pool.
 #[derive(Default)]
 pub(crate) struct Dictionary {
     pub(crate) symbols: Symbols,
-    flavors: Flavors,
+    pub(crate) flavors: Flavors,
 }
 
 /// The latest operation (its error, rare, is kept with the other rare attributes).

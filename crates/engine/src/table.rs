@@ -400,6 +400,15 @@ impl Inner {
         crate::Engine::seen_as(p, r.state, account, r.project(&self.dict))
     }
 
+    /// The type names a facet clause stands for when the test is `wanted` of a type's facts
+    /// (Alibaba's type names): see `Flavors::names_where`.
+    pub(crate) fn type_names_where(
+        &self,
+        wanted: impl Fn(&nubis_core::catalog::InstanceType) -> bool,
+    ) -> Option<Vec<String>> {
+        self.dict.flavors.names_where(wanted)
+    }
+
     /// Does a listed instance have `value` for `lookup` (a key pair in use, say)?
     pub(crate) fn uses(&self, lookup: Lookup, value: &str) -> bool {
         self.lookups
@@ -623,6 +632,17 @@ impl Inner {
                         .collect(),
                     false,
                 ),
+                // Each distinct name tested once; its set holds the instances of that name.
+                Clause::Name(tests) => (
+                    self.lookups
+                        .get(&Lookup::Name)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(name, _)| tests.iter().any(|t| t.matches(name)))
+                        .map(|(_, set)| Cow::Borrowed(set))
+                        .collect(),
+                    false,
+                ),
                 Clause::Instances(ids) => {
                     let mut one = SeqSet::default();
                     for s in ids.iter().filter_map(|id| self.seq_of(id)) {
@@ -716,9 +736,10 @@ impl Inner {
     }
 
     /// [`Inner::answer`] for a candidate of [`Inner::candidates`]' sets: when the selection is
-    /// one lookup clause alone, a candidate already meets it (a lookup's set holds exactly the
-    /// listed instances with its value), so only the region and tenancy are read, from the
-    /// record: nothing is built for the instances a page skips or only counts.
+    /// one lookup or name clause alone, a candidate already meets it (a lookup's set holds
+    /// exactly the listed instances with its value; a name clause's sets are those of the
+    /// names it accepts), so only the region and tenancy are read, from the record: nothing is
+    /// built for the instances a page skips or only counts.
     fn checked<'a>(
         &'a self,
         p: &Principal,
@@ -728,7 +749,10 @@ impl Inner {
     ) -> Option<Answer<'a>> {
         if p.guard.is_none()
             && rest.is_none()
-            && matches!(sel.clauses.as_slice(), [Clause::Lookup(..)])
+            && matches!(
+                sel.clauses.as_slice(),
+                [Clause::Lookup(..) | Clause::Name(_)]
+            )
         {
             let r = self.record(s)?;
             let region = self.dict.symbols.text(r.region);
@@ -851,6 +875,7 @@ impl Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nubis_core::select::NameMatch;
     use proptest::prelude::*;
     use std::collections::BTreeSet;
 
@@ -949,6 +974,17 @@ mod tests {
             )),
             few("k", 3).prop_map(|v| Clause::Lookup(Lookup::KeyPair, v)),
             few("sg", 3).prop_map(|v| Clause::Lookup(Lookup::SecurityGroup, v)),
+            few("v", 3).prop_map(|v| Clause::Lookup(Lookup::TagValue, v)),
+            proptest::collection::vec(
+                prop_oneof![
+                    proptest::sample::select(vec!["n", "1", "n2", "x", ""])
+                        .prop_map(|t| NameMatch::Contains(t.into())),
+                    proptest::sample::select(vec!["n*", "*1", "n2", "*", "x*"])
+                        .prop_map(|t| NameMatch::Wildcard(t.into())),
+                ],
+                0..3
+            )
+            .prop_map(Clause::Name),
         ]
     }
 

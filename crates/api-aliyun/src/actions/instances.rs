@@ -3,7 +3,7 @@
 use super::create::host_name_rule;
 use super::*;
 use nubis_core::InstanceState;
-use nubis_core::select::{self, Clause, Facet, Lookup, Selection};
+use nubis_core::select::{self, Clause, Facet, Lookup, NameMatch, Selection};
 
 pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out {
     let region = region(ctx)?;
@@ -65,6 +65,21 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
             key_id.into_iter().collect(),
         ));
     }
+    if let Some(n) = &name {
+        sel.and(Clause::Name(vec![NameMatch::Wildcard(n.clone())]));
+    }
+    // The type by its Alibaba name, as the canonical names that spell it (each instance's
+    // facts are tested instead only when no set of names is exactly that test).
+    let itype = match itype {
+        Some(t) => match engine.type_names_where(|ty| *ty.aliyun == *t) {
+            Some(names) => {
+                sel.and(Clause::Facet(Facet::InstanceType, names));
+                None
+            }
+            None => Some(t),
+        },
+        None => None,
+    };
     for (k, v) in &tags {
         sel.and(match v {
             Some(v) => Clause::Lookup(Lookup::Tag, vec![select::tag_term(k, v)]),
@@ -72,16 +87,15 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
         });
     }
     let filter = |i: &Instance| {
-        name.as_deref().is_none_or(|n| wildcard(n, &i.name))
-            && itype
-                .as_deref()
-                .is_none_or(|t| i.type_facts().is_some_and(|ty| ty.aliyun == t))
+        itype
+            .as_deref()
+            .is_none_or(|t| i.type_facts().is_some_and(|ty| ty.aliyun == t))
             && lock
                 .as_deref()
                 .is_none_or(|l| render::locks(i).iter().any(|x| x["LockReason"] == l))
     };
     let rest: Option<&dyn Fn(&Instance) -> bool> =
-        (name.is_some() || itype.is_some() || lock.is_some()).then_some(&filter);
+        (itype.is_some() || lock.is_some()).then_some(&filter);
     let (total, page) = engine.select(&ctx.principal, &sel, rest, offset, size);
     let sets = engine.placement_group_ids(IdKind::Aliyun);
     let list: Vec<Value> = page

@@ -29,6 +29,7 @@ use instances::{
     get_instance_console_output, modify,
 };
 use keypairs::{KeyChange, attach, create_key_pair, delete_key_pairs, describe_key_pairs};
+use nubis_core::select::wildcard;
 use power::{Power, power_batch, power_one};
 use reinstall::replace_system_disk;
 use spec::modify_instance_spec;
@@ -352,15 +353,6 @@ fn page(p: &Params, size_row: &Constraint) -> Result<(usize, usize), ApiError> {
     // Both are positive by their rows; the product fits in 64 bits.
     let (number, size) = (number.max(1) as usize, size.max(1) as usize);
     Ok(((number - 1).saturating_mul(size), size))
-}
-
-fn wildcard(pattern: &str, value: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == value,
-        Some((pre, post)) => {
-            value.len() >= pre.len() + post.len() && value.starts_with(pre) && value.ends_with(post)
-        }
-    }
 }
 
 /// The instance types Alibaba lists: the built-in catalogue and the public types an operator

@@ -7,7 +7,7 @@ use crate::errors::ApiError;
 use crate::render;
 use crate::wire::{Bool, Int};
 use nubis_core::allowance::{CountedOperation, allowance};
-use nubis_core::select::{self, Clause, Facet, Lookup, Selection};
+use nubis_core::select::{self, Clause, Facet, Lookup, NameMatch, Selection};
 use nubis_core::{Instance, InstanceState, ResourceKind, catalog, ids};
 use nubis_engine::{Command, Engine, IdKind};
 use serde::Deserialize;
@@ -87,7 +87,14 @@ fn clause(f: &Filter) -> Option<Clause> {
         "instance-type" => Clause::Facet(Facet::InstanceType, values()),
         "image-id" => Clause::Facet(Facet::Image, values()),
         "private-ip-address" => Clause::Lookup(Lookup::PrivateIp, values()),
+        "instance-name" => Clause::Name(
+            f.values
+                .iter()
+                .map(|v| NameMatch::Contains(v.clone()))
+                .collect(),
+        ),
         "tag-key" => Clause::Lookup(Lookup::TagKey, values()),
+        "tag-value" => Clause::Lookup(Lookup::TagValue, values()),
         "security-group-id" => Clause::Lookup(Lookup::SecurityGroup, values()),
         name => {
             let key = name.strip_prefix("tag:")?;
