@@ -801,15 +801,38 @@ impl Answer<'_> {
 }
 
 /// The union of descending walks, descending, each number once: a lazy merge, so a walk
-/// that stops early reads no further.
+/// that stops early reads no further. A few walks are compared head by head; many (a name
+/// pattern that many names meet) go through a heap, so each number costs O(log walks).
 fn merge_desc<'a>(
     walks: Vec<Box<dyn Iterator<Item = u32> + 'a>>,
 ) -> Box<dyn Iterator<Item = u32> + 'a> {
+    const FEW: usize = 8;
+    let mut walks = walks;
+    if walks.len() == 1 {
+        return walks.remove(0);
+    }
+    if walks.len() > FEW {
+        let mut heap: std::collections::BinaryHeap<(u32, usize)> = walks
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, w)| w.next().map(|s| (s, i)))
+            .collect();
+        let mut last = None;
+        return Box::new(std::iter::from_fn(move || {
+            loop {
+                let (s, i) = heap.pop()?;
+                if let Some(next) = walks.get_mut(i).and_then(Iterator::next) {
+                    heap.push((next, i));
+                }
+                if last != Some(s) {
+                    last = Some(s);
+                    return Some(s);
+                }
+            }
+        }));
+    }
     let mut heads: Vec<std::iter::Peekable<Box<dyn Iterator<Item = u32> + 'a>>> =
         walks.into_iter().map(Iterator::peekable).collect();
-    if heads.len() == 1 {
-        return Box::new(heads.remove(0));
-    }
     Box::new(std::iter::from_fn(move || {
         let top = heads.iter_mut().filter_map(|h| h.peek().copied()).max()?;
         for h in &mut heads {
@@ -897,6 +920,20 @@ mod tests {
             prop_assert_eq!(s.desc(skip).collect::<Vec<_>>(), want);
             let want: Vec<u32> = model.range(..below).rev().copied().collect();
             prop_assert_eq!(s.desc_below(below).collect::<Vec<_>>(), want);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn merged_walks_are_their_union_descending(
+            sets in proptest::collection::vec(proptest::collection::btree_set(0u32..200, 0..40), 0..20)
+        ) {
+            let want: Vec<u32> = sets.iter().flatten().copied().collect::<BTreeSet<_>>().into_iter().rev().collect();
+            let walks = sets
+                .iter()
+                .map(|s| Box::new(s.iter().rev().copied()) as Box<dyn Iterator<Item = u32>>)
+                .collect();
+            prop_assert_eq!(merge_desc(walks).collect::<Vec<_>>(), want);
         }
     }
 
