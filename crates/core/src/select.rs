@@ -21,11 +21,15 @@ pub enum Facet {
     ChargeType,
     /// Tencent's numeric project ID.
     Project,
+    /// A key pair's canonical ID (an instance may hold several, or none).
+    KeyPair,
+    /// A security group's ID (several, or none).
+    SecurityGroup,
 }
 
 impl Facet {
     /// Every facet an instance is indexed under.
-    pub const ALL: [Facet; 7] = [
+    pub const ALL: [Facet; 9] = [
         Facet::Any,
         Facet::State,
         Facet::Zone,
@@ -33,6 +37,8 @@ impl Facet {
         Facet::Image,
         Facet::ChargeType,
         Facet::Project,
+        Facet::KeyPair,
+        Facet::SecurityGroup,
     ];
 }
 
@@ -46,21 +52,16 @@ pub enum Lookup {
     TagKey,
     /// A tag key and value: the value is [`tag_term`]'s.
     Tag,
-    /// A key pair's canonical ID.
-    KeyPair,
-    SecurityGroup,
     /// A tag's value (whatever its key).
     TagValue,
 }
 
 impl Lookup {
-    pub const ALL: [Lookup; 7] = [
+    pub const ALL: [Lookup; 5] = [
         Lookup::PrivateIp,
         Lookup::Name,
         Lookup::TagKey,
         Lookup::Tag,
-        Lookup::KeyPair,
-        Lookup::SecurityGroup,
         Lookup::TagValue,
     ];
 }
@@ -70,18 +71,27 @@ pub fn tag_term(key: &str, value: &str) -> String {
     format!("{}:{key}{value}", key.len())
 }
 
-/// The value an instance has for `facet` (what the index files it under).
-pub fn facet_value(inst: &Instance, facet: Facet) -> std::borrow::Cow<'_, str> {
-    use std::borrow::Cow::{Borrowed, Owned};
+/// Calls `f` with each value an instance has for `facet` (what the index files it under):
+/// one for most facets, none or several for key pairs and security groups.
+pub fn for_each_facet_value(inst: &Instance, facet: Facet, mut f: impl FnMut(&str)) {
     match facet {
-        Facet::Any => Borrowed(""),
-        Facet::State => Borrowed(inst.state.as_str()),
-        Facet::Zone => Borrowed(&inst.zone),
-        Facet::InstanceType => Borrowed(&inst.instance_type),
-        Facet::Image => Borrowed(&inst.image_id),
-        Facet::ChargeType => Borrowed(&inst.charge_type),
-        Facet::Project => Owned(inst.project_id.to_string()),
+        Facet::Any => f(""),
+        Facet::State => f(inst.state.as_str()),
+        Facet::Zone => f(&inst.zone),
+        Facet::InstanceType => f(&inst.instance_type),
+        Facet::Image => f(&inst.image_id),
+        Facet::ChargeType => f(&inst.charge_type),
+        Facet::Project => f(&inst.project_id.to_string()),
+        Facet::KeyPair => inst.key_ids.iter().for_each(|k| f(k)),
+        Facet::SecurityGroup => inst.security_group_ids.iter().for_each(|g| f(g)),
     }
+}
+
+/// The values an instance has for `facet`, as [`for_each_facet_value`] gives them.
+pub fn facet_values(inst: &Instance, facet: Facet) -> Vec<String> {
+    let mut values = Vec::new();
+    for_each_facet_value(inst, facet, |v| values.push(v.to_string()));
+    values
 }
 
 /// The values an instance has for `lookup` (none, one or several).
@@ -91,8 +101,6 @@ pub fn lookup_values(inst: &Instance, lookup: Lookup) -> Vec<String> {
         Lookup::Name => vec![inst.name.clone()],
         Lookup::TagKey => inst.tags.iter().map(|(k, _)| k.clone()).collect(),
         Lookup::Tag => inst.tags.iter().map(|(k, v)| tag_term(k, v)).collect(),
-        Lookup::KeyPair => inst.key_ids.clone(),
-        Lookup::SecurityGroup => inst.security_group_ids.clone(),
         Lookup::TagValue => {
             let mut values: Vec<String> = inst.tags.iter().map(|(_, v)| v.clone()).collect();
             values.sort_unstable();
@@ -156,8 +164,8 @@ impl Clause {
     pub fn matches(&self, inst: &Instance) -> bool {
         match self {
             Clause::Facet(f, values) => {
-                let have = facet_value(inst, *f);
-                values.iter().any(|v| *v == have)
+                let have = facet_values(inst, *f);
+                values.iter().any(|v| have.contains(v))
             }
             Clause::Lookup(l, values) => {
                 let have = lookup_values(inst, *l);

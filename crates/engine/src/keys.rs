@@ -3,7 +3,7 @@
 use crate::{Engine, IdKind, now_ms};
 use base64::Engine as _;
 use nubis_core::keys::INJECTABLE;
-use nubis_core::select::Lookup;
+use nubis_core::select::Facet;
 use nubis_core::{DomainError, KeyPair, KeyType, Principal, ResourceKind, ids};
 use nubis_store::Write;
 use std::collections::{HashMap, HashSet};
@@ -254,7 +254,7 @@ impl Engine {
                     });
                 }
                 // The key-pair index holds listed instances only: one lookup, no walk.
-                if refuse_in_use && fleet.instances.read().uses(Lookup::KeyPair, id) {
+                if refuse_in_use && fleet.instances.read().uses(Facet::KeyPair, id) {
                     return Err(DomainError::KeyPairInUse(id.clone()));
                 }
             }

@@ -15,7 +15,7 @@
 //! scans that need a few fields read the records in place ([`Inner::rows`]).
 
 use crate::record::{Dictionary, Record, Row, Symbols};
-use nubis_core::select::{Clause, Facet, Lookup, Selection, facet_value, lookup_values};
+use nubis_core::select::{Clause, Facet, Lookup, Selection, for_each_facet_value, lookup_values};
 use nubis_core::{Instance, InstanceState, Principal, QuotaUsage};
 use parking_lot::{RwLock, RwLockReadGuard};
 use std::borrow::Cow;
@@ -231,23 +231,23 @@ struct FacetKey {
     value: u32,
 }
 
-/// The keys an instance is filed under for `facet`: its value in the four scopes.
-fn facet_keys(names: &mut Symbols, inst: &Instance, facet: Facet) -> [FacetKey; 4] {
-    let value = names.id(&facet_value(inst, facet));
+/// Puts in `keys` those an instance is filed under for `facet`: each of its values in the
+/// four scopes (no allocation past the caller's buffer: start-up files a million).
+fn facet_keys(names: &mut Symbols, inst: &Instance, facet: Facet, keys: &mut Vec<FacetKey>) {
+    keys.clear();
     let account = names.id(&inst.account);
     let region = names.id(&inst.region);
-    let key = |account, region| FacetKey {
-        account,
-        region,
-        facet,
-        value,
-    };
-    [
-        key(account, region),
-        key(account, 0),
-        key(0, region),
-        key(0, 0),
-    ]
+    for_each_facet_value(inst, facet, |value| {
+        let value = names.id(value);
+        for (account, region) in [(account, region), (account, 0), (0, region), (0, 0)] {
+            keys.push(FacetKey {
+                account,
+                region,
+                facet,
+                value,
+            });
+        }
+    });
 }
 
 type Slots = Vec<Option<Box<Record>>>;
@@ -409,12 +409,18 @@ impl Inner {
         self.dict.flavors.names_where(wanted)
     }
 
-    /// Does a listed instance have `value` for `lookup` (a key pair in use, say)?
-    pub(crate) fn uses(&self, lookup: Lookup, value: &str) -> bool {
-        self.lookups
-            .get(&lookup)
-            .and_then(|by_value| by_value.get(value))
-            .is_some_and(|s| !s.is_empty())
+    /// Does a listed instance have `value` for `facet` (a key pair in use, say)?
+    pub(crate) fn uses(&self, facet: Facet, value: &str) -> bool {
+        let Some(value) = self.dict.symbols.get(value) else {
+            return false;
+        };
+        let every = FacetKey {
+            account: 0,
+            region: 0,
+            facet,
+            value,
+        };
+        self.facets.get(&every).is_some_and(|s| !s.is_empty())
     }
 
     pub(crate) fn by_tencent(&self, id: &str) -> Option<Uuid> {
@@ -459,37 +465,35 @@ impl Inner {
     fn reindex(&mut self, s: u32, old: Option<&Instance>, new: Option<&Instance>) {
         let old = old.filter(|i| i.state.is_listed());
         let new = new.filter(|i| i.state.is_listed());
-        let same_scope = match (old, new) {
-            (Some(o), Some(n)) => o.account == n.account && o.region == n.region,
-            _ => false,
-        };
         for (i, gone) in [(old, true), (new, false)] {
             if let Some(i) = i {
                 self.tally(i, gone);
             }
         }
         let names = &mut self.dict.symbols;
+        let (mut had, mut has) = (Vec::new(), Vec::new());
         for facet in Facet::ALL {
-            if same_scope
-                && let (Some(o), Some(n)) = (old, new)
-                && facet_value(o, facet) == facet_value(n, facet)
-            {
+            had.clear();
+            has.clear();
+            if let Some(o) = old {
+                facet_keys(names, o, facet, &mut had);
+            }
+            if let Some(n) = new {
+                facet_keys(names, n, facet, &mut has);
+            }
+            if had == has {
                 continue;
             }
-            if let Some(o) = old {
-                for k in facet_keys(names, o, facet) {
-                    if let Some(set) = self.facets.get_mut(&k) {
-                        set.remove(s);
-                        if set.is_empty() {
-                            self.facets.remove(&k);
-                        }
+            for k in &had {
+                if let Some(set) = self.facets.get_mut(k) {
+                    set.remove(s);
+                    if set.is_empty() {
+                        self.facets.remove(k);
                     }
                 }
             }
-            if let Some(n) = new {
-                for k in facet_keys(names, n, facet) {
-                    self.facets.entry(k).or_default().insert(s);
-                }
+            for k in &has {
+                self.facets.entry(*k).or_default().insert(s);
             }
         }
         for l in Lookup::ALL {
@@ -1009,8 +1013,8 @@ mod tests {
                     &format!("v{v}")
                 )]
             )),
-            few("k", 3).prop_map(|v| Clause::Lookup(Lookup::KeyPair, v)),
-            few("sg", 3).prop_map(|v| Clause::Lookup(Lookup::SecurityGroup, v)),
+            few("k", 3).prop_map(|v| Clause::Facet(Facet::KeyPair, v)),
+            few("sg", 3).prop_map(|v| Clause::Facet(Facet::SecurityGroup, v)),
             few("v", 3).prop_map(|v| Clause::Lookup(Lookup::TagValue, v)),
             proptest::collection::vec(
                 prop_oneof![
@@ -1113,7 +1117,7 @@ mod tests {
             // A key pair is in use exactly when a listed instance holds it.
             for k in ["k0", "k1", "k2", "k9"] {
                 let held = t.values().any(|i| i.state.is_listed() && i.key_ids.iter().any(|x| x == k));
-                prop_assert_eq!(t.uses(Lookup::KeyPair, k), held);
+                prop_assert_eq!(t.uses(Facet::KeyPair, k), held);
             }
             let first: Vec<Uuid> = t.select_after(&p, &sel, rest, None, limit)
                 .unwrap_or_default().iter().map(|i| i.uuid).collect();

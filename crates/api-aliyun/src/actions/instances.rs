@@ -60,10 +60,7 @@ pub(super) fn describe_instances(engine: &Engine, ctx: &Ctx, p: &Params) -> Out 
         sel.and(Clause::Facet(Facet::Image, vec![m.clone()]));
     }
     if key_name.is_some() {
-        sel.and(Clause::Lookup(
-            Lookup::KeyPair,
-            key_id.into_iter().collect(),
-        ));
+        sel.and(Clause::Facet(Facet::KeyPair, key_id.into_iter().collect()));
     }
     if let Some(n) = &name {
         sel.and(Clause::Name(vec![NameMatch::Wildcard(n.clone())]));

@@ -95,7 +95,7 @@ fn clause(f: &Filter) -> Option<Clause> {
         ),
         "tag-key" => Clause::Lookup(Lookup::TagKey, values()),
         "tag-value" => Clause::Lookup(Lookup::TagValue, values()),
-        "security-group-id" => Clause::Lookup(Lookup::SecurityGroup, values()),
+        "security-group-id" => Clause::Facet(Facet::SecurityGroup, values()),
         name => {
             let key = name.strip_prefix("tag:")?;
             Clause::Lookup(
