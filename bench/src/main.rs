@@ -1099,15 +1099,9 @@ fn build_request(s: &Shared, rng: &mut StdRng) -> Request<Full<Bytes>> {
                     "DescribeInstances",
                     &json!({"Filters": filters, "Limit": 100, "Offset": page * 100}),
                 ),
-                Query::Ecs(params) => {
-                    let mut all: Vec<(&str, String)> = params
-                        .iter()
-                        .map(|(k, v)| (k.as_str(), v.clone()))
-                        .collect();
-                    all.push(("PageSize", "100".into()));
-                    all.push(("PageNumber", (page + 1).to_string()));
-                    s.signer.ecs("DescribeInstances", &all)
-                }
+                Query::Ecs(params) => s
+                    .signer
+                    .ecs("DescribeInstances", &ecs_page(params, 100, page + 1)),
             }
         }
         Scenario::DescribeFilterPage => {
@@ -1641,6 +1635,18 @@ fn ecs_cases(one: &Value) -> Vec<(String, Vec<(String, String)>)> {
     .collect()
 }
 
+/// An ECS listing's parameters with page `number` (from 1) of `size`.
+fn ecs_page(params: &[(String, String)], size: usize, number: usize) -> Vec<(&str, String)> {
+    params
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .chain([
+            ("PageSize", size.to_string()),
+            ("PageNumber", number.to_string()),
+        ])
+        .collect()
+}
+
 /// How many instances a listing matches (a page of one).
 async fn case_total(conn: &mut Conn, signer: &Signer, q: &Query) -> Result<usize> {
     let total = match q {
@@ -1655,12 +1661,7 @@ async fn case_total(conn: &mut Conn, signer: &Signer, q: &Query) -> Result<usize
             r["TotalCount"].as_u64()
         }
         Query::Ecs(params) => {
-            let mut all: Vec<(&str, String)> = params
-                .iter()
-                .map(|(k, v)| (k.as_str(), v.clone()))
-                .collect();
-            all.push(("PageSize", "1".into()));
-            let r = ecs_call(conn, signer, "DescribeInstances", &all).await?;
+            let r = ecs_call(conn, signer, "DescribeInstances", &ecs_page(params, 1, 1)).await?;
             r["TotalCount"].as_u64()
         }
     };

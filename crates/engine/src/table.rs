@@ -699,7 +699,7 @@ impl Inner {
         let mut total = 0;
         let mut page = Vec::new();
         for s in merge_desc(sources.iter().map(|s| s.desc(0)).collect()) {
-            let Some(found) = self.checked(p, sel, rest, s) else {
+            let Some(found) = self.answer(p, sel, rest, s, true) else {
                 continue;
             };
             if total >= offset && page.len() < limit {
@@ -725,62 +725,45 @@ impl Inner {
             None => u32::MAX,
             Some(id) => {
                 let s = self.seq_of(&id)?;
-                self.answer(p, sel, rest, s)?;
+                self.answer(p, sel, rest, s, false)?;
                 s
             }
         };
         let (sources, _) = self.candidates(p, sel);
         let walk = merge_desc(sources.iter().map(|s| s.desc_below(below)).collect());
         Some(
-            walk.filter_map(|s| self.checked(p, sel, rest, s))
+            walk.filter_map(|s| self.answer(p, sel, rest, s, true))
                 .take(limit)
                 .map(|found| found.built(self))
                 .collect(),
         )
     }
 
-    /// [`Inner::answer`] for a candidate of [`Inner::candidates`]' sets: when the selection is
-    /// one lookup or name clause alone, a candidate already meets it (a lookup's set holds
-    /// exactly the listed instances with its value; a name clause's sets are those of the
-    /// names it accepts), so only the region and tenancy are read, from the record: nothing is
-    /// built for the instances a page skips or only counts.
-    fn checked<'a>(
-        &'a self,
-        p: &Principal,
-        sel: &Selection,
-        rest: Option<&dyn Fn(&Instance) -> bool>,
-        s: u32,
-    ) -> Option<Answer<'a>> {
-        if p.guard.is_none()
-            && rest.is_none()
-            && matches!(
-                sel.clauses.as_slice(),
-                [Clause::Lookup(..) | Clause::Name(_)]
-            )
-        {
-            let r = self.record(s)?;
-            let region = self.dict.symbols.text(r.region);
-            let wanted = sel.region.as_deref().is_none_or(|g| g == region) && self.sees(p, r);
-            return wanted.then_some(Answer::Record(r));
-        }
-        self.answer(p, sel, rest, s)
-    }
-
     /// Is instance `s` one of `p`'s that meet `sel` and `rest`? Tenancy is read from the record;
-    /// the instance is built only when a policy, a clause or `rest` must look at it.
+    /// the instance is built only when a policy, a clause or `rest` must look at it. A
+    /// `candidate` (from [`Inner::candidates`]' sets) of a selection that is one lookup or
+    /// name clause alone already meets it — a lookup's set holds exactly the listed instances
+    /// with its value, a name clause's sets are those of the names it accepts — so nothing is
+    /// built for the instances a page skips or only counts.
     fn answer<'a>(
         &'a self,
         p: &Principal,
         sel: &Selection,
         rest: Option<&dyn Fn(&Instance) -> bool>,
         s: u32,
+        candidate: bool,
     ) -> Option<Answer<'a>> {
         let r = self.record(s)?;
         let region = self.dict.symbols.text(r.region);
         if sel.region.as_deref().is_some_and(|g| g != region) || !self.sees(p, r) {
             return None;
         }
-        if p.guard.is_none() && sel.clauses.is_empty() && rest.is_none() {
+        let met = match sel.clauses.as_slice() {
+            [] => true,
+            [Clause::Lookup(..) | Clause::Name(_)] => candidate,
+            _ => false,
+        };
+        if p.guard.is_none() && met && rest.is_none() {
             return Some(Answer::Record(r));
         }
         let i = r.instance(&self.dict);
