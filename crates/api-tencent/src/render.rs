@@ -6,6 +6,10 @@ use nubis_pipeline::shapes::iso_seconds;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+/// The one VPC and subnet every instance is in.
+pub(crate) const VPC_ID: &str = "vpc-nubis000";
+pub(crate) const SUBNET_ID: &str = "subnet-nubis000";
+
 pub fn state(s: InstanceState) -> &'static str {
     match s {
         InstanceState::Pending => "PENDING",
@@ -249,8 +253,8 @@ pub fn instance<'a>(i: &'a Instance, group: &'a str) -> InstanceOut<'a> {
             public_ip_assigned: false,
         },
         virtual_private_cloud: VpcOut {
-            vpc_id: "vpc-nubis000",
-            subnet_id: "subnet-nubis000",
+            vpc_id: VPC_ID,
+            subnet_id: SUBNET_ID,
             as_vpc_gateway: false,
             private_ip_addresses: [&i.private_ip],
         },

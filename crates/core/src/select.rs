@@ -87,13 +87,6 @@ pub fn for_each_facet_value(inst: &Instance, facet: Facet, mut f: impl FnMut(&st
     }
 }
 
-/// The values an instance has for `facet`, as [`for_each_facet_value`] gives them.
-pub fn facet_values(inst: &Instance, facet: Facet) -> Vec<String> {
-    let mut values = Vec::new();
-    for_each_facet_value(inst, facet, |v| values.push(v.to_string()));
-    values
-}
-
 /// The values an instance has for `lookup` (none, one or several).
 pub fn lookup_values(inst: &Instance, lookup: Lookup) -> Vec<String> {
     match lookup {
@@ -164,8 +157,9 @@ impl Clause {
     pub fn matches(&self, inst: &Instance) -> bool {
         match self {
             Clause::Facet(f, values) => {
-                let have = facet_values(inst, *f);
-                values.iter().any(|v| have.contains(v))
+                let mut hit = false;
+                for_each_facet_value(inst, *f, |have| hit |= values.iter().any(|v| v == have));
+                hit
             }
             Clause::Lookup(l, values) => {
                 let have = lookup_values(inst, *l);

@@ -646,7 +646,6 @@ impl Engine {
         state.is_listed() && p.sees(account) && p.sees_project(project)
     }
 
-    /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.
     /// The canonical type names whose facts `wanted` accepts, for a facet clause standing
     /// for a test of each instance's type facts (Alibaba's `InstanceType`); `None` when no
     /// set of names is exactly that test (the caller then tests each candidate).
@@ -657,6 +656,7 @@ impl Engine {
         self.inner.table.read().type_names_where(wanted)
     }
 
+    /// Map external IDs to canonical ones, in order. Unknown or invisible → NotFound.
     pub fn resolve(
         &self,
         p: &Principal,

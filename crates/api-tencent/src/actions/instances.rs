@@ -55,8 +55,8 @@ fn matches(i: &Instance, f: &Filter) -> bool {
         "image-id" => i.image_id == *v,
         "tag-key" => i.tags.iter().any(|(k, _)| k == v),
         "tag-value" => i.tags.iter().any(|(_, tv)| tv == v),
-        "vpc-id" => v == "vpc-nubis000",
-        "subnet-id" => v == "subnet-nubis000",
+        "vpc-id" => v == render::VPC_ID,
+        "subnet-id" => v == render::SUBNET_ID,
         "security-group-id" => i.security_group_ids.contains(v),
         name => name
             .strip_prefix("tag:")
@@ -161,11 +161,12 @@ fn select(
         match f.name.as_str() {
             // Every instance is in the one VPC and subnet: the filter keeps all or none.
             "vpc-id" | "subnet-id" => {
-                let all = f
-                    .values
-                    .iter()
-                    .any(|v| v == "vpc-nubis000" || v == "subnet-nubis000");
-                if !all {
+                let id = if f.name == "vpc-id" {
+                    render::VPC_ID
+                } else {
+                    render::SUBNET_ID
+                };
+                if !f.values.iter().any(|v| v == id) {
                     sel.and(Clause::Instances(Vec::new()));
                 }
             }
